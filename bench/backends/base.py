@@ -1,0 +1,67 @@
+"""The backend protocol and the geometry a backend declares.
+
+A backend implements only ``inpaint``; all geometry (pad to a multiple, fixed square size, long-side resize,
+crop around the hole) is declared in ``geometry`` and applied by one shared adapter
+(:mod:`bench.backends.geometry`), which maps the output back to the input's size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..types import RunContext
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Input constraints of a model. All ``None``/1 means: any size is fine.
+
+    * ``pad_multiple``: H and W are padded (reflect) up to a multiple of this (LaMa: 8, SD: 8, FLUX: 16).
+    * ``fixed_size``: the model only takes ``fixed_size × fixed_size`` (PixelHacker, MAT: 512); the image is resized.
+    * ``max_side``: the long side is resized down to at most this (aspect kept).
+    * ``crop_margin``: run on a crop around the hole's bounding box, grown by this many pixels (IOPaint's crop
+      strategy), then paste the result into the full frame.
+    """
+
+    pad_multiple: int = 1
+    fixed_size: int | None = None
+    max_side: int | None = None
+    crop_margin: int | None = None
+
+
+class Backend:
+    """Base class for inpainting backends.
+
+    Subclasses take their suite parameters as keyword arguments of ``__init__`` (validated from the YAML by the
+    registry), load weights in ``setup`` and fill holes in ``inpaint``.
+    """
+
+    registry_name: str = "?"
+    geometry: Geometry = Geometry()
+    #: the backend is deterministic (no use of the generators); informational, recorded in provenance
+    deterministic: bool = True
+
+    def setup(self, ctx: RunContext) -> None:
+        """Load weights / move to ``ctx.device``. Called once per run before any batch; timed as load time.
+
+        A missing weights file raises :class:`bench.errors.WeightsError` naming the file and how to supply it.
+        """
+
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
+        """Fill the holes.
+
+        image: [B, 3, H, W] float32 in [0, 1], the hole already blanked to a constant (the answer is never given).
+        mask: [B, 1, H, W] bool, True = hole.  generator: one seeded CPU ``torch.Generator`` per sample.
+        Returns [B, 3, H', W'] float in [0, 1]; H', W' should equal H, W (a different size is recorded and resized
+        back by the adapter, and the ``resized`` detector flags it).
+        """
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        """Release memory (called after the backend's last cell)."""
+
+    def provenance(self) -> dict[str, Any]:
+        """Facts that change the numbers: weights id/hash, library versions, scheduler, steps..."""
+        return {}

@@ -1,0 +1,33 @@
+"""The dataset protocol: a list of stable sample ids, and a loader for one id."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..types import Sample
+
+
+class Dataset:
+    """Base class for datasets.
+
+    The runner calls ``bind(resolution=..., seed=...)`` once, then ``ids()``; it loads only the samples it still
+    has to compute (resume never decodes finished work). ``load`` raises :class:`bench.errors.DataError` naming the
+    file for unreadable or inconsistent items; the runner records that as an error row for that sample.
+    """
+
+    registry_name: str = "?"
+    resolution: int | None = None
+    seed: int = 0
+
+    def bind(self, *, resolution: int | None, seed: int) -> None:
+        self.resolution = resolution
+        self.seed = seed
+
+    def ids(self) -> list[str]:
+        raise NotImplementedError
+
+    def load(self, sample_id: str) -> Sample:
+        raise NotImplementedError
+
+    def provenance(self) -> dict[str, Any]:
+        """Facts that identify the data (root path, count, generator version...)."""
+        return {}

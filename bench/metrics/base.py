@@ -1,0 +1,42 @@
+"""The metric protocol."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..types import EvalBatch, RunContext
+
+
+@dataclass(frozen=True)
+class Column:
+    """How a reported key reads: direction, format, whether a bootstrap interval is shown."""
+
+    higher_is_better: bool
+    fmt: str = ".3f"
+    interval: bool = True
+    doc: str = ""
+
+
+class Metric:
+    """Base class for metrics.
+
+    ``compute`` returns a dict of arrays keyed by record key: a 1-D array [B] is a per-sample value (NaN = absent,
+    e.g. ``psnr_in`` without ground truth); a 2-D array [B, D] is a per-sample feature vector, stored in the run's
+    feature table for set-level metrics (FID/KID) computed at report time.
+    """
+
+    registry_name: str = "?"
+    #: record keys this metric produces, with how they read
+    columns: dict[str, Column] = {}
+
+    def setup(self, ctx: RunContext) -> None:
+        """Load networks (weights resolved through :mod:`bench.weights`)."""
+
+    def compute(self, batch: EvalBatch) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def provenance(self) -> dict[str, Any]:
+        """Implementation settings that change the numbers (window, net, resize mode, weights hash...)."""
+        return {}

@@ -1,0 +1,185 @@
+"""One generic registry for every plug-in kind (backends, datasets, masks, metrics, detectors).
+
+Entries are registered three ways:
+  * ``@REG.register("name")`` on a class defined in an imported module;
+  * ``REG.lazy("name", "package.module:Attr")``: imported only when first used, so ``bench ls`` stays fast and
+    heavy dependencies (diffusers, transformers) load only when a suite asks for them;
+  * Python entry points in the group ``inpaint_bench.<kind>`` (e.g. ``inpaint_bench.backends``) declared by
+    third-party packages: ``my-model = "my_pkg.module:MyBackend"``.
+
+Unknown names raise a :class:`~bench.errors.ConfigError` with a "did you mean" suggestion.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import types
+import typing
+from typing import Any, Callable, Generic, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+_RESERVED = ("type", "name")
+
+
+def _first_line(doc: str | None) -> str:
+    return (inspect.cleandoc(doc).splitlines() or [""])[0] if doc else ""
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str, home: str | None = None):
+        self.kind = kind  # plural, e.g. "backends"
+        self.home = home  # package whose import registers the built-in entries (lazily), e.g. "bench.backends"
+        self._entries: dict[str, Any] = {}  # name -> class or "module:attr" string
+        self._docs: dict[str, str] = {}
+        self._entry_points_loaded = False
+
+    # -- registration ---------------------------------------------------------------------------------
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        def deco(obj: type[T]) -> type[T]:
+            self._entries[name] = obj
+            obj.registry_name = name  # type: ignore[attr-defined]
+            return obj
+
+        return deco
+
+    def lazy(self, name: str, target: str, doc: str = "") -> None:
+        """Register ``name`` to be imported from ``"module:attr"`` on first use; ``doc`` shows in ``bench ls``."""
+        if name not in self._entries:
+            self._entries[name] = target
+        if doc:
+            self._docs[name] = doc
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        if self.home:
+            importlib.import_module(self.home)
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=f"inpaint_bench.{self.kind}"):
+            self._entries.setdefault(ep.name, ep.value)
+
+    # -- lookup ---------------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        self._load_entry_points()
+        return sorted(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        self._load_entry_points()
+        return name in self._entries
+
+    def get(self, name: str, path: str = "") -> type[T]:
+        self._load_entry_points()
+        if name not in self._entries:
+            singular = self.kind[:-1] if self.kind.endswith("s") else self.kind
+            close = difflib.get_close_matches(str(name), list(self._entries), n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(self.names())}"
+            raise ConfigError(path, f"unknown {singular} '{name}'{hint}")
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            mod_name, _, attr = entry.partition(":")
+            try:
+                entry = getattr(importlib.import_module(mod_name), attr)
+            except ImportError as e:
+                raise ConfigError(path, f"{self.kind[:-1]} '{name}' needs a package that is not installed: {e}") from e
+            entry.registry_name = name
+            self._entries[name] = entry
+        return entry
+
+    def doc(self, name: str) -> str:
+        if name in self._docs:
+            return self._docs[name]
+        try:
+            return _first_line(self.get(name).__doc__)
+        except ConfigError as e:
+            return f"(unavailable: {e.message})"
+
+    # -- construction from a suite spec ---------------------------------------------------------------
+    def create(self, spec: dict[str, Any], path: str) -> T:
+        """Instantiate from ``{"type": name, **params}``; params are checked against the constructor."""
+        if not isinstance(spec, dict):
+            raise ConfigError(path, f"expected a mapping with a 'type' key, got {type(spec).__name__}")
+        if "type" not in spec:
+            raise ConfigError(path, "missing key 'type'")
+        cls = self.get(spec["type"], f"{path}.type")
+        params = {k: v for k, v in spec.items() if k not in _RESERVED}
+        params = check_params(cls, params, path)
+        try:
+            return cls(**params)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise ConfigError(path, f"{spec['type']}: {e}") from e
+
+
+def _param_specs(cls: type) -> dict[str, inspect.Parameter]:
+    sig = inspect.signature(cls.__init__)
+    return {n: p for n, p in list(sig.parameters.items())[1:] if p.kind not in (p.VAR_POSITIONAL,)}
+
+
+def _type_ok(value: Any, ann: Any) -> bool:
+    if ann is inspect.Parameter.empty or ann is Any:
+        return True
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(ann))
+    if ann is type(None):
+        return value is None
+    if origin is not None:
+        ann = origin
+    if ann is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ann is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if ann in (list, tuple, typing.Sequence):
+        return isinstance(value, (list, tuple))
+    if isinstance(ann, type):
+        return isinstance(value, ann)
+    return True
+
+
+def _type_name(ann: Any) -> str:
+    s = getattr(ann, "__name__", None) if typing.get_origin(ann) is None else None
+    return s or str(ann).replace("typing.", "")
+
+
+def check_params(cls: type, params: dict[str, Any], path: str) -> dict[str, Any]:
+    """Check params against ``cls.__init__``: unknown keys (with suggestion), wrong types, missing ones."""
+    specs = _param_specs(cls)
+    takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in specs.values())
+    named = {n: p for n, p in specs.items() if p.kind != p.VAR_KEYWORD}
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:
+        hints = {}
+    name = getattr(cls, "registry_name", cls.__name__)
+    for key, value in params.items():
+        if key not in named:
+            if takes_kwargs:
+                continue
+            close = difflib.get_close_matches(key, list(named), n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else (
+                f"; valid keys: {', '.join(sorted(named))}" if named else f"; '{name}' takes no parameters")
+            raise ConfigError(f"{path}.{key}", f"unknown key for '{name}'{hint}")
+        ann = hints.get(key, named[key].annotation)
+        if not _type_ok(value, ann):
+            raise ConfigError(f"{path}.{key}",
+                              f"expected {_type_name(ann)}, got {type(value).__name__} {value!r}")
+    for key, p in named.items():
+        if p.default is inspect.Parameter.empty and key not in params:
+            raise ConfigError(f"{path}.{key}", f"missing required key for '{name}'")
+    return params
+
+
+BACKENDS: Registry = Registry("backends", "bench.backends")
+DATASETS: Registry = Registry("datasets", "bench.datasets")
+MASKS: Registry = Registry("masks", "bench.masks")
+METRICS: Registry = Registry("metrics", "bench.metrics")
+DETECTORS: Registry = Registry("detectors", "bench.detectors")
+
+REGISTRIES = {r.kind: r for r in (BACKENDS, DATASETS, MASKS, METRICS, DETECTORS)}

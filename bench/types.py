@@ -1,0 +1,74 @@
+"""Data that crosses room boundaries.
+
+Conventions (DESIGN.md): images are float32 RGB in [0, 1]; a single image is [3, H, W], a batch [B, 3, H, W].
+Masks are bool, [1, H, W] / [B, 1, H, W], **True = the hole to fill**.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass
+class Sample:
+    """One dataset item, as a dataset yields it.
+
+    ``mask`` is the dataset's own mask (e.g. an object mask), used by the ``given`` strategy; ``gt`` is the clean
+    ground truth for that mask when the dataset has one (object removal). Generated masks use ``image`` itself as
+    ground truth (reconstruction).
+    """
+
+    id: str
+    image: torch.Tensor  # [3, H, W] float32 in [0, 1]
+    mask: torch.Tensor | None = None  # [1, H, W] bool, True = hole
+    gt: torch.Tensor | None = None  # [3, H, W] float32, ground truth for ``mask``
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalBatch:
+    """What metrics and detectors see for one batch of one cell.
+
+    * ``output``: the final output at the input's size (after ``paste_back`` when the suite enables it).
+    * ``raw``: the backend's output mapped back to the input's size, never pasted back. Outside-mask metrics and
+      drift detectors read this one.
+    * ``input``: the original image (not blanked): the reference for preservation (``*_out``).
+    * ``gt`` / ``has_gt``: ground truth for the hole; rows where ``has_gt`` is False hold zeros and must not be
+      scored (their ``*_in`` values are absent, NaN).
+    * ``blanked``: exactly what the backend was given (hole set to a constant).
+    * ``raw_sizes``: (H, W) of each raw output before it was mapped back; ``model_sizes``: (H, W) the backend was
+      asked to produce (after the geometry adapter). They differ when a backend silently resizes.
+    """
+
+    sample_ids: list[str]
+    output: torch.Tensor
+    raw: torch.Tensor
+    input: torch.Tensor
+    blanked: torch.Tensor
+    mask: torch.Tensor
+    gt: torch.Tensor
+    has_gt: torch.Tensor
+    raw_sizes: list[tuple[int, int]]
+    model_sizes: list[tuple[int, int]]
+    input_sizes: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.sample_ids)
+
+
+@dataclass
+class RunContext:
+    """What ``setup()`` of a backend, metric or detector may need from the suite and the run."""
+
+    device: torch.device
+    dtype: torch.dtype = torch.float32
+    seed: int = 0
+    weights: str = "pretrained"  # "pretrained" | "random" (random weights: results marked non-comparable)
+    weights_dir: Path | None = None  # where offline weights live (also $INPAINT_BENCH_WEIGHTS)
+    cache_dir: Path | None = None  # reference-statistics cache etc.
+    run_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
