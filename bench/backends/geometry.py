@@ -1,0 +1,188 @@
+"""The one shared adapter between the runner and every backend: applies a backend's declared :class:`Geometry`,
+calls ``inpaint``, checks what came back and maps it to the input's size.
+
+Order of operations for one image (all steps optional, as declared):
+
+1. ``crop_margin``: crop to the hole's bounding box grown by ``crop_margin`` pixels on each side, clamped to the
+   image (an image without a hole uses the full frame). Each sample has its own crop, so with a crop margin the
+   backend is called once per sample (batch of 1).
+2. Resize: ``fixed_size`` S resizes to S x S (aspect not kept); otherwise ``max_side`` resizes the long side down to
+   at most ``max_side`` (aspect kept, never up).
+3. ``pad_multiple`` m: pad bottom and right up to a multiple of m by reflection (replicate when the image is too
+   small to reflect). The mask is padded the same way, so reflected hole pixels are holes too.
+4. ``backend.inpaint(...)``; the output is checked: a float tensor, batch and channel count as given, finite.
+   A different spatial size is recorded in ``raw_sizes`` and resized to the size the backend was given.
+5. Undo 3 (crop the padding away: pixel exact), undo 2 (resize back), clamp to [0, 1], undo 1 (paste the crop's
+   result into the full frame; outside the crop the output is the input as given).
+
+Resize rules: images use bilinear interpolation with antialiasing (no overshoot, so no ringing outside [0, 1]).
+Masks use the **any-pixel rule**: a resized pixel is a hole when any source pixel its footprint touches is a hole
+(``adaptive_max_pool2d``, whose windows ``[floor(i*H/H'), ceil((i+1)*H/H'))`` cover every source pixel). So a
+resized mask never shrinks the hole, in either direction: every source hole pixel lies under at least one resized
+hole pixel. It may grow by up to one resized pixel at the border, which only hands the model a little more to fill.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import BackendError
+from .base import Backend, Geometry
+
+Size = tuple[int, int]
+
+
+@dataclass
+class AdapterResult:
+    """What the adapter gives the runner for one batch."""
+
+    output: torch.Tensor  # [B, 3, H, W] float32 in [0, 1], at the input's size and device
+    raw_sizes: list[Size]  # (h, w) of what the backend actually returned, per sample
+    model_sizes: list[Size]  # (h, w) the backend was given (after crop / resize / pad), per sample
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# elementary operations (public: tests and other rooms may use them)
+# ---------------------------------------------------------------------------------------------------------------
+def resize_image(x: torch.Tensor, size: Size) -> torch.Tensor:
+    """Bilinear, antialiased resize of a float [B, C, H, W] tensor; identity when the size already matches."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def resize_mask(m: torch.Tensor, size: Size) -> torch.Tensor:
+    """Resize a bool [B, 1, H, W] mask by the any-pixel rule (never shrinks the hole); identity for equal size."""
+    if tuple(m.shape[-2:]) == tuple(size):
+        return m
+    return F.adaptive_max_pool2d(m.float(), size) > 0.5
+
+
+def resized_size(h: int, w: int, geometry: Geometry) -> Size:
+    """The size step 2 resizes (h, w) to."""
+    if geometry.fixed_size:
+        return (geometry.fixed_size, geometry.fixed_size)
+    if geometry.max_side and max(h, w) > geometry.max_side:
+        s = geometry.max_side / max(h, w)
+        return (max(1, round(h * s)), max(1, round(w * s)))
+    return (h, w)
+
+
+def padded_size(h: int, w: int, multiple: int) -> Size:
+    m = max(1, int(multiple))
+    return (-(-h // m) * m, -(-w // m) * m)
+
+
+def pad_to(x: torch.Tensor, size: Size) -> torch.Tensor:
+    """Pad [B, C, H, W] bottom/right to ``size`` by reflection (replicate if the image is too small to reflect).
+
+    Works for float and bool tensors; ``x`` is exactly ``pad_to(x, size)[..., :H, :W]``.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = size[0] - h, size[1] - w
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    dtype = x.dtype
+    y = F.pad(x.float() if dtype == torch.bool else x, (0, pw, 0, ph), mode=mode)
+    return y > 0.5 if dtype == torch.bool else y
+
+
+def hole_crop_box(mask: torch.Tensor, margin: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the hole's bounding box in a [1, H, W] / [H, W] mask, grown by ``margin``, clamped.
+
+    A mask without a hole gives the full frame.
+    """
+    m = mask.reshape(mask.shape[-2:])
+    h, w = m.shape
+    ys = torch.nonzero(m.any(dim=1)).flatten()
+    xs = torch.nonzero(m.any(dim=0)).flatten()
+    if len(ys) == 0:
+        return 0, h, 0, w
+    y0 = max(0, int(ys[0]) - margin)
+    y1 = min(h, int(ys[-1]) + 1 + margin)
+    x0 = max(0, int(xs[0]) - margin)
+    x1 = min(w, int(xs[-1]) + 1 + margin)
+    return y0, y1, x0, x1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the adapter
+# ---------------------------------------------------------------------------------------------------------------
+def _name(backend: Backend) -> str:
+    return getattr(backend, "registry_name", None) or type(backend).__name__
+
+
+def check_output(backend: Backend, out: object, batch: int) -> torch.Tensor:
+    """Raise :class:`BackendError` unless ``out`` is a finite float tensor [batch, 3, h, w]."""
+    name = _name(backend)
+    if not isinstance(out, torch.Tensor):
+        raise BackendError(f"backend '{name}': inpaint() returned {type(out).__name__}, expected a torch.Tensor "
+                           f"[B, 3, H, W]")
+    if out.ndim != 4:
+        raise BackendError(f"backend '{name}': output has shape {tuple(out.shape)}, expected 4 dims [B, 3, H, W]")
+    if out.shape[0] != batch:
+        raise BackendError(f"backend '{name}': output batch size {out.shape[0]} != input batch size {batch}")
+    if out.shape[1] != 3:
+        raise BackendError(f"backend '{name}': output has {out.shape[1]} channels, expected 3 (RGB)")
+    if not out.is_floating_point():
+        raise BackendError(f"backend '{name}': output dtype {out.dtype}, expected float in [0, 1]")
+    if out.shape[-2] < 1 or out.shape[-1] < 1:
+        raise BackendError(f"backend '{name}': output is empty, shape {tuple(out.shape)}")
+    finite = torch.isfinite(out).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        bad = [i for i, ok in enumerate(finite.tolist()) if not ok]
+        raise BackendError(f"backend '{name}': output has non-finite values (NaN/inf) in batch item(s) {bad}")
+    return out
+
+
+def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
+               generator: list[torch.Generator]) -> tuple[torch.Tensor, list[Size], list[Size]]:
+    """Steps 2-5 for a batch of images that share one size."""
+    g = backend.geometry
+    b, _, h, w = image.shape
+    rs = resized_size(h, w, g)
+    ps = padded_size(*rs, g.pad_multiple)
+    x = pad_to(resize_image(image, rs), ps)
+    m = pad_to(resize_mask(mask, rs), ps)
+    out = check_output(backend, backend.inpaint(x.contiguous(), m.contiguous(), generator), b)
+    raw = (int(out.shape[-2]), int(out.shape[-1]))
+    out = resize_image(out.float(), ps) if raw != ps else out.float()
+    out = out[..., : rs[0], : rs[1]]
+    out = resize_image(out, (h, w))
+    return out.clamp(0.0, 1.0).to(image.device), [raw] * b, [ps] * b
+
+
+def run_backend(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
+                generator: list[torch.Generator]) -> AdapterResult:
+    """Run ``backend`` on a batch under its declared geometry; the output is at the input's size.
+
+    image: [B, 3, H, W] float in [0, 1] (hole already blanked); mask: [B, 1, H, W] bool, True = hole;
+    generator: one torch.Generator per sample. Raises :class:`BackendError` for an invalid output.
+    """
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise ValueError(f"image must be [B, 3, H, W], got {tuple(image.shape)}")
+    if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[0] != image.shape[0] or mask.shape[-2:] != image.shape[-2:]:
+        raise ValueError(f"mask must be [B, 1, H, W] matching image {tuple(image.shape)}, got {tuple(mask.shape)}")
+    if len(generator) != image.shape[0]:
+        raise ValueError(f"need one generator per sample: {len(generator)} for batch {image.shape[0]}")
+    mask = mask.bool()
+    image = image.float()
+    with torch.no_grad():
+        margin = backend.geometry.crop_margin
+        if margin is None:
+            out, raw, given = _run_group(backend, image, mask, list(generator))
+            return AdapterResult(out, raw, given)
+        out = image.clone()
+        raw_sizes: list[Size] = []
+        model_sizes: list[Size] = []
+        for i in range(image.shape[0]):
+            y0, y1, x0, x1 = hole_crop_box(mask[i], int(margin))
+            crop, raw, given = _run_group(backend, image[i : i + 1, :, y0:y1, x0:x1],
+                                          mask[i : i + 1, :, y0:y1, x0:x1], [generator[i]])
+            out[i, :, y0:y1, x0:x1] = crop[0]
+            raw_sizes += raw
+            model_sizes += given
+        return AdapterResult(out.clamp(0.0, 1.0), raw_sizes, model_sizes)
