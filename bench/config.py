@@ -1,0 +1,268 @@
+"""Suite files: load, validate, resolve; the canonical JSON and its hash.
+
+A suite is a YAML mapping. Plug-in lists (``backends``, ``datasets``, ``masks``, ``metrics``, ``detectors``) hold
+either a name (``- psnr``) or a mapping ``{type: NAME, name: LABEL, **params}``; params are checked against the
+plug-in's constructor. Every error is a :class:`~bench.errors.ConfigError` whose message starts with the key path.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .registry import REGISTRIES
+
+PLUGIN_KINDS = ("backends", "datasets", "masks", "metrics", "detectors")
+
+#: top-level keys: (type, default, doc)
+TOP_LEVEL: dict[str, tuple[Any, Any, str]] = {
+    "name": (str, None, "suite name; default run id (default: the file's stem)"),
+    "description": (str, "", "free text"),
+    "seed": (int, 0, "suite seed: masks, backend generators and sampling derive from it"),
+    "device": (str, "auto", "auto | cpu | cuda | cuda:N"),
+    "dtype": (str, "float32", "float32 | float16 | bfloat16: the dtype backends run in"),
+    "batch_size": (int, 4, "samples per backend call"),
+    "resolution": ((int, type(None)), 256, "side of generated datasets (samples, synthetic); null = native"),
+    "limit": ((int, type(None)), None, "at most this many samples per dataset"),
+    "output_dir": (str, "results", "where run folders go"),
+    "paste_back": (bool, False, "paste the input back outside the hole (outside-mask metrics still see the raw output)"),
+    "save_outputs": (bool, False, "write outputs/<cell>/<sample>.png and the mask beside it"),
+    "warmup": ((int, type(None)), None, "untimed warm-up batches per new shape (default: 1 on CUDA, 0 on CPU)"),
+    "oom_retry": (bool, True, "on CUDA out-of-memory, retry the batch split in halves"),
+    "weights": (str, "pretrained", "pretrained | random (random-weight metric networks: non-comparable results)"),
+    "weights_dir": ((str, type(None)), None, "directory of offline weights (else $INPAINT_BENCH_WEIGHTS, then caches)"),
+    "cache_dir": ((str, type(None)), None, "reference-statistics cache (default ~/.cache/inpaint-bench)"),
+    "backends": (list, None, "models to run (required)"),
+    "datasets": (list, None, "data to run on (required)"),
+    "masks": (list, None, "mask strategies (required)"),
+    "metrics": (list, ["psnr", "ssim"], "metrics to compute"),
+    "detectors": (list, [], "failure detectors"),
+    "report": ((dict, type(None)), None, "paper-table definitions (see docs/reports.md)"),
+}
+REQUIRED = ("backends", "datasets", "masks")
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+DTYPES = ("float32", "float16", "bfloat16")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise ConfigError("", f"line {mark.line + 1}: duplicate key '{key}'")
+        seen[key] = True
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+@dataclass
+class PluginSpec:
+    kind: str  # "backends", ...
+    type: str
+    label: str
+    params: dict[str, Any]
+    path: str  # key path in the suite, e.g. "backends[1]"
+
+    def canonical(self) -> dict[str, Any]:
+        return {"type": self.type, **self.params}
+
+    def key(self) -> str:
+        """A stable, short identity of type + params (for seeds and cell keys)."""
+        return f"{self.type}:{hash_obj(self.canonical())[:10]}"
+
+    def create(self) -> Any:
+        return REGISTRIES[self.kind].create(self.canonical(), self.path)
+
+
+@dataclass
+class Suite:
+    name: str
+    settings: dict[str, Any]
+    plugins: dict[str, list[PluginSpec]]
+    source: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, key: str) -> Any:
+        settings = self.__dict__.get("settings", {})
+        if key in settings:
+            return settings[key]
+        raise AttributeError(key)
+
+    @property
+    def backends(self) -> list[PluginSpec]:
+        return self.plugins["backends"]
+
+    @property
+    def datasets(self) -> list[PluginSpec]:
+        return self.plugins["datasets"]
+
+    @property
+    def masks(self) -> list[PluginSpec]:
+        return self.plugins["masks"]
+
+    @property
+    def metrics(self) -> list[PluginSpec]:
+        return self.plugins["metrics"]
+
+    @property
+    def detectors(self) -> list[PluginSpec]:
+        return self.plugins["detectors"]
+
+    def resolved(self) -> dict[str, Any]:
+        """The suite with every default filled in: what ``suite.resolved.yaml`` holds."""
+        out = {"name": self.name, **{k: v for k, v in self.settings.items()}}
+        for kind, specs in self.plugins.items():
+            out[kind] = [{"type": s.type, "name": s.label, **s.params} for s in specs]
+        return out
+
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical JSON of everything that changes results (not output_dir/name/report)."""
+        r = self.resolved()
+        for k in ("name", "description", "output_dir", "report"):
+            r.pop(k, None)
+        return hash_obj(r)
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def hash_obj(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def _type_name(t: Any) -> str:
+    if isinstance(t, tuple):
+        return " or ".join("null" if x is type(None) else x.__name__ for x in t)
+    return t.__name__
+
+
+def _check_type(value: Any, t: Any) -> bool:
+    ts = t if isinstance(t, tuple) else (t,)
+    if isinstance(value, bool) and bool not in ts:
+        return False
+    return isinstance(value, ts)
+
+
+def _parse_plugins(kind: str, items: Any, instantiate: bool) -> list[PluginSpec]:
+    if not isinstance(items, list):
+        raise ConfigError(kind, f"expected a list, got {type(items).__name__}")
+    specs: list[PluginSpec] = []
+    labels: dict[str, str] = {}
+    registry = REGISTRIES[kind]
+    for i, item in enumerate(items):
+        path = f"{kind}[{i}]"
+        if isinstance(item, str):
+            item = {"type": item}
+        if not isinstance(item, dict):
+            raise ConfigError(path, f"expected a name or a mapping with 'type', got {type(item).__name__}")
+        if "type" not in item:
+            raise ConfigError(path, "missing key 'type'")
+        if not isinstance(item["type"], str):
+            raise ConfigError(f"{path}.type", f"expected str, got {type(item['type']).__name__}")
+        registry.get(item["type"], f"{path}.type")  # unknown name -> did you mean
+        label = item.get("name", item["type"])
+        if not isinstance(label, str) or not LABEL_RE.match(label):
+            raise ConfigError(f"{path}.name", f"labels use letters, digits and _.+=- (got {label!r})")
+        if label in labels:
+            raise ConfigError(f"{path}.name", f"'{label}' is already used by {labels[label]}; give each a distinct "
+                                              f"'name:'")
+        labels[label] = path
+        params = {k: v for k, v in item.items() if k not in ("type", "name")}
+        spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path)
+        if instantiate:
+            spec.create()  # validates params (unknown key / type / missing) and cheap constructor checks
+        specs.append(spec)
+    return specs
+
+
+def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True) -> Suite:
+    if not isinstance(data, dict):
+        raise ConfigError("", f"a suite must be a mapping of keys, got {type(data).__name__}")
+    for key in data:
+        if key not in TOP_LEVEL:
+            close = difflib.get_close_matches(str(key), list(TOP_LEVEL), n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(TOP_LEVEL)}"
+            raise ConfigError(str(key), f"unknown key{hint}")
+    for key in REQUIRED:
+        if key not in data or data[key] in (None, []):
+            raise ConfigError(key, "required: list at least one entry")
+    settings: dict[str, Any] = {}
+    for key, (t, default, _doc) in TOP_LEVEL.items():
+        if key in PLUGIN_KINDS or key == "name":
+            continue
+        value = data.get(key, copy.deepcopy(default))
+        if not _check_type(value, t):
+            raise ConfigError(key, f"expected {_type_name(t)}, got {type(value).__name__} {value!r}")
+        settings[key] = value
+    if not DEVICE_RE.match(settings["device"]):
+        raise ConfigError("device", f"expected auto, cpu, cuda or cuda:N, got {settings['device']!r}")
+    if settings["dtype"] not in DTYPES:
+        raise ConfigError("dtype", f"expected one of {', '.join(DTYPES)}, got {settings['dtype']!r}")
+    if settings["weights"] not in ("pretrained", "random"):
+        raise ConfigError("weights", f"expected 'pretrained' or 'random', got {settings['weights']!r}")
+    for key in ("batch_size",):
+        if settings[key] < 1:
+            raise ConfigError(key, f"must be >= 1, got {settings[key]}")
+    for key in ("resolution", "limit"):
+        if settings[key] is not None and settings[key] < 1:
+            raise ConfigError(key, f"must be >= 1 or null, got {settings[key]}")
+    if settings["report"] is not None:
+        settings["report"] = _validate_report(settings["report"])
+    name = data.get("name") or (source.stem if source else "suite")
+    if not isinstance(name, str) or not LABEL_RE.match(name):
+        raise ConfigError("name", f"use letters, digits and _.+=- (got {name!r})")
+    plugins = {kind: _parse_plugins(kind, data.get(kind, TOP_LEVEL[kind][1]), instantiate) for kind in PLUGIN_KINDS}
+    return Suite(name=name, settings=settings, plugins=plugins, source=source, raw=data)
+
+
+def _validate_report(obj: Any) -> Any:
+    try:
+        from .report.config import validate_report_section  # type: ignore[attr-defined]
+    except ImportError:
+        try:
+            from .report import validate_report_section  # type: ignore[attr-defined]
+        except ImportError:
+            return obj
+    return validate_report_section(obj, "report")
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("", f"suite file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as e:
+        raise ConfigError("", f"{path}: {e.message}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        tip = " (YAML does not allow tabs for indentation; use spaces)" if "\t" in text and "tab" in str(e) else ""
+        raise ConfigError("", f"{path}: malformed YAML: {where}{problem}{tip}") from None
+
+
+def load_suite(path: str | Path, instantiate: bool = True, overrides: dict[str, Any] | None = None) -> Suite:
+    path = Path(path)
+    data = load_yaml(path)
+    if overrides and isinstance(data, dict):
+        data = {**data, **overrides}
+    return parse_suite(data, source=path, instantiate=instantiate)

@@ -1,0 +1,409 @@
+"""The loop over cells and samples: the only place that knows about timing and the store.
+
+For every backend (loaded once), dataset and mask strategy (a *cell*), the runner
+  1. skips samples the store already holds (resume: finished rows are never recomputed),
+  2. loads samples, makes masks (a pure function of suite seed, dataset, strategy and sample id),
+  3. blanks the hole (the backend never sees the answer) and calls the backend through the geometry adapter,
+     timed (CUDA events after warm-up on GPU, perf_counter on CPU),
+  4. scores the batch (metrics, detectors) and commits one row per sample in one transaction.
+Any exception inside a batch becomes error rows for those samples (retried by the next run); the run goes on.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import yaml
+
+from ..config import PluginSpec, Suite, hash_obj
+from ..errors import BenchError, ConfigError
+from ..masks.base import area_bin, hole_fraction
+from ..seeding import derive_seed
+from ..store import RunStore
+from ..types import EvalBatch, RunContext, Sample
+from . import timing
+from .provenance import device_info, git_revision, package_versions, resolve_device
+
+BLANK_VALUE = 0.5  # the constant the hole is set to before a backend sees the image
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class Cell:
+    key: str
+    backend: PluginSpec
+    dataset: PluginSpec
+    mask: PluginSpec
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend.label}/{self.dataset.label}/{self.mask.label}"
+
+
+@dataclass
+class Item:
+    """One prepared sample of a cell: what the backend gets and what the metrics compare against."""
+
+    sample_id: str
+    image: torch.Tensor  # [3,H,W] original
+    mask: torch.Tensor  # [1,H,W] bool
+    gt: torch.Tensor | None
+    fraction: float
+
+
+def cell_key(suite: Suite, backend: PluginSpec, dataset: PluginSpec, mask: PluginSpec) -> str:
+    """Identity of a cell's results: everything that changes its rows (model, data, masks, scoring)."""
+    ident = {
+        "backend": backend.canonical(), "dataset": dataset.canonical(), "mask": mask.canonical(),
+        "seed": suite.seed, "resolution": suite.resolution, "paste_back": suite.paste_back, "blank": BLANK_VALUE,
+        "dtype": suite.dtype, "weights": suite.weights,
+        "metrics": [m.canonical() for m in suite.metrics], "detectors": [d.canonical() for d in suite.detectors],
+    }
+    return f"{backend.label}.{dataset.label}.{mask.label}.{hash_obj(ident)[:10]}"
+
+
+def expand_cells(suite: Suite) -> list[Cell]:
+    return [Cell(cell_key(suite, b, d, m), b, d, m) for b in suite.backends for d in suite.datasets for m in suite.masks]
+
+
+def _safe_name(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+=-]", "_", s)
+
+
+class Runner:
+    def __init__(self, suite: Suite, *, run_id: str | None = None, limit: int | None = None,
+                 device: str | None = None, fresh: bool = False, console: Any = None, progress: bool = True):
+        self.suite = suite
+        self.run_id = run_id or suite.name
+        if not RUN_ID_RE.match(self.run_id) or ".." in self.run_id:
+            raise ConfigError("run-id", f"{self.run_id!r} must be a plain folder name (letters, digits, _.+=-)")
+        self.limit = limit if limit is not None else suite.limit
+        self.device = resolve_device(device or suite.device)
+        self.dtype = DTYPES[suite.dtype]
+        self.run_dir = Path(suite.output_dir) / self.run_id
+        self.fresh = fresh
+        self.console = console
+        self.show_progress = progress
+        self.session = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        warm = suite.warmup
+        self.warmup = warm if warm is not None else (1 if self.device.type == "cuda" else 0)
+        self.ctx = RunContext(
+            device=self.device, dtype=self.dtype, seed=suite.seed, weights=suite.weights,
+            weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
+            cache_dir=Path(suite.cache_dir) if suite.cache_dir else None, run_dir=self.run_dir,
+        )
+        self.manifest: dict[str, Any] = {}
+
+    # -- set-up ----------------------------------------------------------------------------------------
+    def _log(self, msg: str) -> None:
+        if self.console is not None:
+            self.console.print(msg)
+
+    def _prepare_dir(self) -> RunStore:
+        if self.fresh and self.run_dir.exists():
+            for name in ("records.sqlite", "records.sqlite-wal", "records.sqlite-shm"):
+                (self.run_dir / name).unlink(missing_ok=True)
+            shutil.rmtree(self.run_dir / "outputs", ignore_errors=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / "suite.resolved.yaml", "w") as f:
+            yaml.safe_dump(self.suite.resolved(), f, sort_keys=False)
+        return RunStore(self.run_dir / "records.sqlite")
+
+    def _write_manifest(self) -> None:
+        tmp = self.run_dir / "manifest.json.tmp"
+        tmp.write_text(json.dumps(self.manifest, indent=2, default=str))
+        tmp.replace(self.run_dir / "manifest.json")
+
+    def _base_manifest(self, cells: list[Cell], metrics: dict, detectors: dict) -> dict[str, Any]:
+        old: dict[str, Any] = {}
+        path = self.run_dir / "manifest.json"
+        if path.exists():
+            try:
+                old = json.loads(path.read_text())
+            except (OSError, ValueError):
+                old = {}
+        columns: dict[str, Any] = {}
+        for m in metrics.values():
+            for key, col in getattr(m, "columns", {}).items():
+                columns[key] = {"higher_is_better": col.higher_is_better, "fmt": col.fmt, "interval": col.interval}
+        metric_prov = {name: _prov(m) for name, m in metrics.items()}
+        det_prov = {name: _prov(d) for name, d in detectors.items()}
+        reasons = [f"{kind} {name}: {p.get('noncomparable_reason', 'random weights')}"
+                   for kind, provs in (("metric", metric_prov), ("detector", det_prov))
+                   for name, p in provs.items() if p.get("comparable") is False]
+        sessions = old.get("sessions", []) + [{"session": self.session, "started": time.time(),
+                                               "device": str(self.device)}]
+        return {
+            "run_id": self.run_id,
+            "suite_name": self.suite.name,
+            "suite_file": str(self.suite.source) if self.suite.source else None,
+            "config_hash": self.suite.config_hash(),
+            "suite": self.suite.resolved(),
+            "created": old.get("created", time.time()),
+            "git": git_revision(),
+            "packages": package_versions(),
+            "device": device_info(self.device),
+            "dtype": self.suite.dtype,
+            "seed": self.suite.seed,
+            "blank_value": BLANK_VALUE,
+            "paste_back": self.suite.paste_back,
+            "warmup_batches": self.warmup,
+            "timing": "cuda_events" if self.device.type == "cuda" else "perf_counter",
+            "limit": self.limit,
+            "weights": self.suite.weights,
+            "metrics": metric_prov,
+            "detectors": det_prov,
+            "backends": old.get("backends", {}),
+            "columns": columns,
+            "comparable": not reasons,
+            "noncomparable_reasons": reasons,
+            "cells": [{"cell_key": c.key, "backend": c.backend.label, "dataset": c.dataset.label,
+                       "mask": c.mask.label} for c in cells],
+            "report": self.suite.report,
+            "sessions": sessions,
+        }
+
+    # -- main ------------------------------------------------------------------------------------------
+    def run(self) -> Path:
+        suite = self.suite
+        store = self._prepare_dir()
+        try:
+            cells = expand_cells(suite)
+            metrics = {s.label: s.create() for s in suite.metrics}
+            detectors = {s.label: s.create() for s in suite.detectors}
+            for m in list(metrics.values()) + list(detectors.values()):
+                m.setup(self.ctx)
+            datasets = {}
+            for s in suite.datasets:
+                ds = s.create()
+                ds.bind(resolution=suite.resolution, seed=suite.seed)
+                datasets[s.label] = ds
+            masks = {s.label: s.create() for s in suite.masks}
+            self.manifest = self._base_manifest(cells, metrics, detectors)
+            self.manifest["datasets"] = {k: _prov(d) for k, d in datasets.items()}
+            self._write_manifest()
+            for c in cells:
+                store.add_cell(c.key, c.backend.label, c.dataset.label, c.mask.label,
+                               {"backend": c.backend.canonical(), "dataset": c.dataset.canonical(),
+                                "mask": c.mask.canonical()})
+            ids = {}
+            for label, ds in datasets.items():
+                all_ids = list(ds.ids())
+                ids[label] = all_ids[: self.limit] if self.limit else all_ids
+            for bspec in suite.backends:
+                bcells = [c for c in cells if c.backend is bspec]
+                todo = {c.key: [i for i in ids[c.dataset.label] if i not in store.done_ids(c.key)] for c in bcells}
+                if not any(todo.values()):
+                    self._log(f"[dim]{bspec.label}: all {sum(len(ids[c.dataset.label]) for c in bcells)} "
+                              f"samples already done (resumed)[/dim]")
+                    continue
+                self._run_backend(store, bspec, bcells, todo, datasets, masks, metrics, detectors)
+        finally:
+            self.manifest["finished"] = time.time()
+            if self.manifest:
+                self._write_manifest()
+            store.close()
+        return self.run_dir
+
+    def _run_backend(self, store, bspec, bcells, todo, datasets, masks, metrics, detectors) -> None:
+        t0 = time.perf_counter()
+        try:
+            backend = bspec.create()
+            backend.setup(self.ctx)
+        except Exception as e:  # noqa: BLE001 - a backend that cannot load fails its cells, not the run
+            msg = f"{bspec.path} ({bspec.label}): setup failed: {type(e).__name__}: {e}"
+            self._log(f"[red]{msg}[/red]")
+            for c in bcells:
+                store.write_batch(c.key, [{"sample_id": sid, "values": {}, "error": msg} for sid in todo[c.key]])
+            self.manifest["backends"][bspec.label] = {"error": msg}
+            self._write_manifest()
+            return
+        load_s = time.perf_counter() - t0
+        self.manifest["backends"][bspec.label] = {"type": bspec.type, "params": bspec.params,
+                                                  "load_time_s": load_s, **_prov(backend)}
+        self._write_manifest()
+        shapes_warm: set[tuple] = set()
+        try:
+            for c in bcells:
+                if todo[c.key]:
+                    self._run_cell(store, c, backend, todo[c.key], datasets[c.dataset.label],
+                                   masks[c.mask.label], metrics, detectors, load_s, shapes_warm)
+        finally:
+            try:
+                backend.teardown()
+            except Exception:  # noqa: BLE001
+                pass
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    # -- one cell --------------------------------------------------------------------------------------
+    def _prepare(self, cell: Cell, ds, strategy, sid: str) -> Item:
+        sample: Sample = ds.load(sid)
+        rng = np.random.default_rng(derive_seed(self.suite.seed, "mask", cell.dataset.label, cell.mask.key(), sid))
+        m = np.asarray(strategy.generate(sample, rng), dtype=bool)
+        h, w = sample.image.shape[-2:]
+        if m.shape != (h, w):
+            raise BenchError(f"{cell.mask.path} ({cell.mask.label}): mask shape {m.shape} != image {(h, w)} "
+                             f"for sample {sid}")
+        mask = torch.from_numpy(m)[None]
+        gt = sample.gt if strategy.uses_dataset_mask else sample.image
+        return Item(sid, sample.image.float(), mask, gt, hole_fraction(m))
+
+    def _run_cell(self, store, cell: Cell, backend, sample_ids, ds, strategy, metrics, detectors, load_s,
+                  shapes_warm) -> None:
+        bs = self.suite.batch_size
+        timing.reset_peak_memory(self.device)
+        n_done = 0
+        progress = _make_progress(self.console) if self.show_progress else None
+        task = progress.add_task(cell.label, total=len(sample_ids)) if progress else None
+        if progress:
+            progress.start()
+        try:
+            buf: list[Item] = []
+            for sid in sample_ids:
+                try:
+                    item = self._prepare(cell, ds, strategy, sid)
+                except Exception as e:  # noqa: BLE001 - one bad item never kills the run
+                    store.write_batch(cell.key, [{"sample_id": sid, "values": {},
+                                                  "error": f"sample {sid}: {type(e).__name__}: {e}"}])
+                    if progress:
+                        progress.advance(task)
+                    continue
+                if buf and (item.image.shape != buf[0].image.shape or len(buf) >= bs):
+                    n_done += self._run_batch(store, cell, backend, buf, metrics, detectors, shapes_warm)
+                    if progress:
+                        progress.advance(task, len(buf))
+                    buf = []
+                buf.append(item)
+            if buf:
+                n_done += self._run_batch(store, cell, backend, buf, metrics, detectors, shapes_warm)
+                if progress:
+                    progress.advance(task, len(buf))
+        finally:
+            if progress:
+                progress.stop()
+            mem = timing.peak_memory(self.device)
+            store.record_session(cell.key, self.session, device=str(self.device), load_time_s=load_s,
+                                 n_computed=n_done, **mem)
+
+    def _call_backend(self, backend, blanked, mask, gens):
+        from ..backends.geometry import run_backend
+
+        return run_backend(backend, blanked, mask, gens)
+
+    def _run_batch(self, store, cell: Cell, backend, items: list[Item], metrics, detectors, shapes_warm) -> int:
+        """Run, score and commit one batch; returns the number of samples scored without error."""
+        B = len(items)
+        dev = self.device
+        image = torch.stack([it.image for it in items]).to(dev)
+        mask = torch.stack([it.mask for it in items]).to(dev)
+        blanked = torch.where(mask, torch.full_like(image, BLANK_VALUE), image)
+        gens = [torch.Generator().manual_seed(derive_seed(self.suite.seed, "backend", cell.dataset.label,
+                                                          cell.mask.key(), it.sample_id)) for it in items]
+        base_rows = [{"sample_id": it.sample_id, "hole_fraction": it.fraction, "area_bin": area_bin(it.fraction),
+                      "batch_size": B} for it in items]
+        try:
+            shape = tuple(image.shape)
+            if shape not in shapes_warm:
+                for _ in range(self.warmup):
+                    wg = [torch.Generator().manual_seed(g.initial_seed()) for g in gens]
+                    self._call_backend(backend, blanked, mask, wg)
+                shapes_warm.add(shape)
+            with torch.inference_mode(), timing.timed(dev) as t:
+                res = self._call_backend(backend, blanked, mask, gens)
+        except Exception as e:  # noqa: BLE001
+            if timing.is_oom(e) and self.suite.oom_retry and B > 1 and dev.type == "cuda":
+                torch.cuda.empty_cache()
+                half = B // 2
+                return (self._run_batch(store, cell, backend, items[:half], metrics, detectors, shapes_warm)
+                        + self._run_batch(store, cell, backend, items[half:], metrics, detectors, shapes_warm))
+            msg = f"{cell.backend.path} ({cell.backend.label}): {type(e).__name__}: {e}"
+            if timing.is_oom(e):
+                msg = f"{cell.backend.path} ({cell.backend.label}): CUDA out of memory at batch size {B}: {e}"
+            store.write_batch(cell.key, [{**r, "values": {}, "error": msg} for r in base_rows])
+            return 0
+        raw = res.output.to(dev).float()
+        finite = torch.isfinite(raw.flatten(1)).all(dim=1)
+        raw = torch.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
+        output = torch.where(mask, raw, image) if self.suite.paste_back else raw
+        has_gt = torch.tensor([it.gt is not None for it in items], device=dev)
+        gt = torch.stack([it.gt.float() if it.gt is not None else torch.zeros_like(it.image) for it in items]).to(dev)
+        batch = EvalBatch(
+            sample_ids=[it.sample_id for it in items], output=output, raw=raw, input=image, blanked=blanked,
+            mask=mask, gt=gt, has_gt=has_gt, raw_sizes=list(res.raw_sizes), model_sizes=list(res.model_sizes),
+            input_sizes=[tuple(it.image.shape[-2:]) for it in items],
+        )
+        values: list[dict[str, Any]] = [{} for _ in items]
+        feats: list[tuple[str, str, np.ndarray]] = []
+        try:
+            with torch.inference_mode():
+                for name, m in list(metrics.items()) + list(detectors.items()):
+                    out = m.compute(batch) if name in metrics else m.detect(batch)
+                    for key, arr in out.items():
+                        arr = np.asarray(arr.detach().cpu() if torch.is_tensor(arr) else arr)
+                        if arr.ndim == 1:
+                            for i in range(B):
+                                values[i][key] = float(arr[i])
+                        else:
+                            feats.extend((items[i].sample_id, key, arr[i]) for i in range(B))
+        except Exception as e:  # noqa: BLE001
+            tb = traceback.format_exception_only(type(e), e)[-1].strip()
+            store.write_batch(cell.key, [{**r, "values": {}, "error": f"scoring failed: {tb}"} for r in base_rows])
+            return 0
+        per_image_ms = t.ms / B
+        rows = []
+        for i, r in enumerate(base_rows):
+            err = None if bool(finite[i]) else (f"{cell.backend.path} ({cell.backend.label}): output has NaN/inf "
+                                                f"values")
+            rows.append({**r, "latency_ms": per_image_ms, "values": {**values[i], "wall_ms": t.wall_ms / B},
+                         "error": err})
+        if self.suite.save_outputs:
+            self._save_outputs(cell, items, output, mask)
+        ok_ids = {it.sample_id for i, it in enumerate(items) if bool(finite[i])}
+        store.write_batch(cell.key, rows, [f for f in feats if f[0] in ok_ids])
+        return int(finite.sum())
+
+    def _save_outputs(self, cell: Cell, items: list[Item], output: torch.Tensor, mask: torch.Tensor) -> None:
+        from ..io import save_png
+
+        out_dir = self.run_dir / "outputs" / cell.key
+        in_dir = self.run_dir / "outputs" / "_inputs" / cell.dataset.label / cell.mask.label
+        out_dir.mkdir(parents=True, exist_ok=True)
+        in_dir.mkdir(parents=True, exist_ok=True)
+        for i, it in enumerate(items):
+            name = _safe_name(it.sample_id)
+            save_png(out_dir / f"{name}.png", output[i].cpu())
+            save_png(out_dir / f"{name}_mask.png", mask[i].cpu())
+            if not (in_dir / f"{name}_input.png").exists():
+                save_png(in_dir / f"{name}_input.png", it.image)
+                if it.gt is not None:
+                    save_png(in_dir / f"{name}_gt.png", it.gt)
+
+
+def _prov(obj: Any) -> dict[str, Any]:
+    try:
+        return dict(obj.provenance())
+    except Exception as e:  # noqa: BLE001
+        return {"provenance_error": str(e)}
+
+
+def _make_progress(console: Any):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
+
+
+def run_suite(suite: Suite, **kwargs: Any) -> Path:
+    return Runner(suite, **kwargs).run()

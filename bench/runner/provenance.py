@@ -1,0 +1,69 @@
+"""Provenance: what every result carries (versions, git revision, device, dtype)."""
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PACKAGES = ("inpaint-bench", "torch", "torchvision", "numpy", "pillow", "opencv-python-headless", "scikit-image",
+            "scipy", "diffusers", "transformers", "accelerate", "lpips", "clean-fid", "torchmetrics",
+            "scikit-learn", "safetensors")
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    out["python"] = platform.python_version()
+    return out
+
+
+def git_revision(path: Path | None = None) -> dict[str, Any]:
+    """Git revision of the inpaint-bench source tree (and whether it has uncommitted changes)."""
+    path = path or Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10)
+        if rev.returncode != 0:
+            return {"revision": None}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                               capture_output=True, text=True, timeout=10)
+        return {"revision": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"revision": None}
+
+
+def device_info(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {"device": str(device), "platform": platform.platform(),
+                            "cpu": platform.processor() or platform.machine(),
+                            "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(name=props.name, total_memory=props.total_memory, capability=f"{props.major}.{props.minor}",
+                    cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+        try:
+            smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10)
+            info["driver"] = smi.stdout.strip().splitlines()[0] if smi.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError, IndexError):
+            info["driver"] = None
+    else:
+        info["name"] = "cpu"
+    return info
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from ..errors import ConfigError
+
+        raise ConfigError("device", f"'{spec}' was asked for but CUDA is not available here; use 'auto' or 'cpu'")
+    return dev

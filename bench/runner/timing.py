@@ -1,0 +1,63 @@
+"""Timing and memory: the only place that knows how to measure (CUDA events on GPU, perf_counter on CPU)."""
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+
+@dataclass
+class Timing:
+    ms: float = float("nan")  # device time of the timed region (CUDA events) or wall time (CPU)
+    wall_ms: float = float("nan")  # synchronised wall clock around the same region
+    method: str = "perf_counter"
+
+
+@contextmanager
+def timed(device: torch.device) -> Iterator[Timing]:
+    """Time a region. On CUDA: events recorded on the current stream, then synchronise; on CPU: perf_counter."""
+    t = Timing()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        w0 = time.perf_counter()
+        start.record()
+        yield t
+        end.record()
+        torch.cuda.synchronize(device)
+        t.wall_ms = (time.perf_counter() - w0) * 1e3
+        t.ms = start.elapsed_time(end)
+        t.method = "cuda_events"
+    else:
+        w0 = time.perf_counter()
+        yield t
+        t.wall_ms = t.ms = (time.perf_counter() - w0) * 1e3
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident set size (monotonic over the process's life)."""
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(r if sys.platform == "darwin" else r * 1024)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> dict[str, int | None]:
+    out: dict[str, int | None] = {"peak_rss": peak_rss_bytes(), "peak_mem_allocated": None, "peak_mem_reserved": None}
+    if device.type == "cuda":
+        out["peak_mem_allocated"] = int(torch.cuda.max_memory_allocated(device))
+        out["peak_mem_reserved"] = int(torch.cuda.max_memory_reserved(device))
+    return out
+
+
+def is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
