@@ -1,0 +1,224 @@
+"""Masked pixel metrics: PSNR and SSIM inside the hole (vs ground truth) and outside it (vs the input).
+
+Definitions (docs/metrics.md has the full text):
+
+* ``psnr_in``  = 10 * log10(1 / MSE), MSE = mean of (output - gt)^2 over the hole's pixels and all 3 channels, per
+  image. Only rows with ground truth (``batch.has_gt``); others are NaN (absent).
+* ``psnr_out`` = the same between ``batch.raw`` (never pasted back) and ``batch.input`` over the complement of the
+  hole. MSE == 0 gives ``+inf`` (a pipeline that preserves every pixel); reports show it as infinity.
+* ``ssim_in`` / ``ssim_out``: the SSIM map of scikit-image's ``structural_similarity(gaussian_weights=True,
+  sigma=1.5, use_sample_covariance=False, data_range=1, K1=0.01, K2=0.03)`` (11-tap Gaussian, truncate 3.5,
+  borders extended by ``scipy.ndimage``'s ``reflect`` mode, i.e. half-sample symmetric), per channel then the
+  channel mean per pixel, averaged over the hole's pixels (in) / the other pixels (out).
+
+  Borders: scikit-image's scalar SSIM drops a 5-pixel strip at the image border before averaging. We do **not**
+  drop it: holes often touch the border (outpainting, object masks), and dropping pixels would make some holes
+  empty. The per-pixel map there is exactly scikit-image's ``full=True`` map (same reflect padding), so the masked
+  mean equals the mean of scikit-image's full map over the same pixels; the tests check exactly that (and, for a
+  mask equal to skimage's cropped interior, equality with its scalar result).
+
+  Windows near the hole's edge see pixels on both sides, so ``ssim_out`` of a pasted-back output is slightly
+  below 1 (the ring just outside the hole "sees" the fill); only an unchanged image scores exactly 1.
+
+Empty regions (no hole pixel, or no pixel outside the hole) give NaN. Images are never zeroed to mask: every value
+is the masked mean of a per-pixel map. The mean over images happens at report time.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..types import EvalBatch, RunContext
+from .base import Column, Metric
+
+# --------------------------------------------------------------------------------------------------------------
+# pure functions
+
+
+def _as_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    if mask.dim() == 3:
+        mask = mask[:, None]
+    if mask.shape[0] != like.shape[0] or mask.shape[-2:] != like.shape[-2:]:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match image shape {tuple(like.shape)}")
+    return mask.to(device=like.device, dtype=torch.bool)
+
+
+def masked_mse(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-image MSE over the pixels where ``mask`` is True (all channels), float64, NaN where the mask is empty."""
+    if x.shape != y.shape:
+        raise ValueError(f"image shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
+    m = _as_mask(mask, x)
+    d = (x.to(torch.float64) - y.to(torch.float64)) ** 2  # [B, C, H, W]
+    mf = m.to(torch.float64)
+    num = (d * mf).sum(dim=(1, 2, 3))
+    den = mf.sum(dim=(1, 2, 3)) * x.shape[1]
+    out = num / den
+    return torch.where(den > 0, out, torch.full_like(out, float("nan")))
+
+
+def masked_psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-image PSNR over the masked pixels: 10*log10(data_range^2 / MSE); MSE 0 -> +inf; empty mask -> NaN."""
+    mse = masked_mse(x, y, mask)
+    return 10.0 * torch.log10((data_range ** 2) / mse)  # x/0 = inf -> +inf; NaN stays NaN
+
+
+def gaussian_kernel1d(sigma: float = 1.5, truncate: float = 3.5, dtype=torch.float64) -> torch.Tensor:
+    """scipy.ndimage's Gaussian: radius int(truncate*sigma + 0.5), weights exp(-x^2 / 2 sigma^2), normalised."""
+    r = int(truncate * sigma + 0.5)
+    xs = torch.arange(-r, r + 1, dtype=torch.float64)
+    w = torch.exp(-0.5 * (xs / sigma) ** 2)
+    return (w / w.sum()).to(dtype)
+
+
+def _reflect_index(n: int, pad: int, device) -> torch.Tensor:
+    """Indices of scipy's 'reflect' (half-sample symmetric, d c b a | a b c d | d c b a) extension, any pad."""
+    i = torch.arange(-pad, n + pad, device=device) % (2 * n)
+    return torch.where(i >= n, 2 * n - 1 - i, i)
+
+
+def _chunk_size(b: int, planes: int, h: int, w: int, device: torch.device) -> int:
+    if device.type != "cpu":
+        return b
+    # keep a chunk's float64 working set cache-sized (~15 MB): 10x faster than one huge conv on CPU
+    return max(1, min(b, int(2_000_000 // max(1, planes * h * w))))
+
+
+def ssim_map(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sigma: float = 1.5,
+    truncate: float = 3.5,
+    data_range: float = 1.0,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> torch.Tensor:
+    """scikit-image's Gaussian SSIM map per channel, float64, [B, C, H, W] (population covariance)."""
+    if x.shape != y.shape or x.dim() != 4:
+        raise ValueError(f"expected two [B, C, H, W] tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    return _ssim_reduce(x, y, None, sigma, truncate, data_range, k1, k2, full=True)
+
+
+def masked_ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    sigma: float = 1.5,
+    truncate: float = 3.5,
+    data_range: float = 1.0,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> torch.Tensor:
+    """Per-image mean of the channel-averaged SSIM map over the pixels where ``mask`` is True (NaN if none)."""
+    if x.shape != y.shape or x.dim() != 4:
+        raise ValueError(f"expected two [B, C, H, W] tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    return _ssim_reduce(x, y, _as_mask(mask, x), sigma, truncate, data_range, k1, k2, full=False)
+
+
+def _ssim_reduce(x, y, mask, sigma=1.5, truncate=3.5, data_range=1.0, k1=0.01, k2=0.03, full=False):
+    b, c, h, w = x.shape
+    dev = x.device
+    dt = torch.float64 if dev.type != "mps" else torch.float32
+    g = gaussian_kernel1d(sigma, truncate, dt).to(dev)
+    r = (g.numel() - 1) // 2
+    kw_ = g.view(1, 1, 1, -1).repeat(5 * c, 1, 1, 1)
+    kh_ = g.view(1, 1, -1, 1).repeat(5 * c, 1, 1, 1)
+    iw = _reflect_index(w, r, dev)
+    ih = _reflect_index(h, r, dev)
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    masks = mask if isinstance(mask, list) else ([mask] if mask is not None else [])
+    outs: list[list[torch.Tensor]] = [[] for _ in masks]
+    maps = []
+    step = _chunk_size(b, 5 * c, h + 2 * r, w + 2 * r, dev)
+    for s in range(0, b, step):
+        xs = x[s:s + step].to(dt)
+        ys = y[s:s + step].to(dt)
+        st = torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1)  # [n, 5C, H, W]
+        st = st.index_select(3, iw).index_select(2, ih)
+        st = F.conv2d(F.conv2d(st, kw_, groups=5 * c), kh_, groups=5 * c)
+        ux, uy, uxx, uyy, uxy = st.split(c, dim=1)
+        vx = uxx - ux * ux
+        vy = uyy - uy * uy
+        vxy = uxy - ux * uy
+        smap = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+        if full:
+            maps.append(smap)
+            continue
+        sm = smap.mean(dim=1)  # channel mean per pixel [n, H, W]
+        for k, m in enumerate(masks):
+            mf = m[s:s + step, 0].to(dt)
+            cnt = mf.sum(dim=(1, 2))
+            val = (sm * mf).sum(dim=(1, 2)) / cnt
+            outs[k].append(torch.where(cnt > 0, val, torch.full_like(val, float("nan"))))
+    if full:
+        return torch.cat(maps)
+    res = [torch.cat(o) for o in outs]
+    return res if isinstance(mask, list) else res[0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# plug-ins
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+def _gt_rows(batch: EvalBatch) -> torch.Tensor:
+    return batch.has_gt.to(device=batch.output.device, dtype=torch.bool).reshape(-1)
+
+
+class PSNR(Metric):
+    """Masked PSNR: psnr_in (output vs ground truth in the hole), psnr_out (raw output vs input outside it)."""
+
+    columns = {
+        "psnr_in": Column(True, ".2f", True, "PSNR (dB) over the hole's pixels vs ground truth"),
+        "psnr_out": Column(True, ".2f", True, "PSNR (dB) outside the hole, raw output vs input; inf = untouched"),
+    }
+
+    def __init__(self, data_range: float = 1.0):
+        if data_range <= 0:
+            raise ValueError(f"data_range must be > 0, got {data_range}")
+        self.data_range = float(data_range)
+
+    def compute(self, batch: EvalBatch) -> dict[str, np.ndarray]:
+        hole = batch.mask.to(torch.bool)
+        pin = masked_psnr(batch.output, batch.gt, hole, self.data_range)
+        pin = torch.where(_gt_rows(batch).to(pin.device), pin, torch.full_like(pin, float("nan")))
+        pout = masked_psnr(batch.raw, batch.input, ~hole, self.data_range)
+        return {"psnr_in": _np(pin), "psnr_out": _np(pout)}
+
+    def provenance(self) -> dict[str, Any]:
+        return {"psnr": {"data_range": self.data_range, "mse": "per image, masked pixels x channels, float64",
+                         "zero_mse": "inf"}}
+
+
+class SSIM(Metric):
+    """Masked SSIM (Gaussian 11-tap, sigma 1.5, as scikit-image): ssim_in vs ground truth, ssim_out vs input."""
+
+    columns = {
+        "ssim_in": Column(True, ".4f", True, "SSIM map averaged over the hole's pixels vs ground truth"),
+        "ssim_out": Column(True, ".4f", True, "SSIM map averaged outside the hole, raw output vs input"),
+    }
+
+    def __init__(self, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, data_range: float = 1.0):
+        if sigma <= 0 or data_range <= 0:
+            raise ValueError(f"sigma and data_range must be > 0, got sigma={sigma}, data_range={data_range}")
+        self.sigma, self.k1, self.k2, self.data_range = float(sigma), float(k1), float(k2), float(data_range)
+
+    def compute(self, batch: EvalBatch) -> dict[str, np.ndarray]:
+        kw = dict(sigma=self.sigma, data_range=self.data_range, k1=self.k1, k2=self.k2)
+        hole = batch.mask.to(torch.bool)
+        sin = masked_ssim(batch.output, batch.gt, hole, **kw)
+        sin = torch.where(_gt_rows(batch).to(sin.device), sin, torch.full_like(sin, float("nan")))
+        sout = masked_ssim(batch.raw, batch.input, ~hole, **kw)
+        return {"ssim_in": _np(sin), "ssim_out": _np(sout)}
+
+    def provenance(self) -> dict[str, Any]:
+        return {"ssim": {"window": "gaussian", "sigma": self.sigma, "truncate": 3.5,
+                         "win_size": 2 * int(3.5 * self.sigma + 0.5) + 1, "k1": self.k1, "k2": self.k2,
+                         "data_range": self.data_range, "covariance": "population",
+                         "border": "reflect (scipy), border pixels kept", "reduction": "channel mean, masked mean"}}
