@@ -1,0 +1,188 @@
+"""A dataset from a folder of files: ``images/``, optional ``masks/`` and ``gt/``, matched by file stem.
+
+Layout::
+
+    root/
+      images/   0001.png  0002.jpg ...     required: the inputs (for removal: the photo WITH the object)
+      masks/    0001.png  0002.png ...     optional: the dataset's own masks (white / True = hole)
+      gt/       0001.png  0002.png ...     optional, needs masks/: the ground truth for the hole (clean background)
+
+Files pair up by stem (``images/0001.jpg`` <-> ``masks/0001.png``); extensions may differ. Only files whose
+extension is in :data:`bench.io.IMAGE_EXTENSIONS` count; hidden files (``.DS_Store``) and sub-folders are ignored.
+
+Error policy: a missing root or ``images/`` folder (or ``gt/`` without ``masks/``) is a configuration error at
+construction. Everything about one sample is raised as :class:`~bench.errors.DataError` from ``load(id)`` so the
+runner records it for that sample and goes on: unreadable files, an image without its mask (when ``masks/`` has
+files), a mask or gt file without an image (listed as its own id, whose ``load`` fails), two files with one stem,
+and size mismatches between an image and its mask or gt.
+
+Resolution: by default images load at their **native size** (``resize: null``); the suite ``resolution`` applies
+to generated datasets, and to a folder only when it asks: ``resize: 512`` (centre square crop + antialiased resize
+to 512, masks nearest) or ``resize: suite`` (the same, to the suite ``resolution``).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+from ..io import IMAGE_EXTENSIONS, fit_square, read_image, read_mask
+from ..types import Sample
+from .base import Dataset
+
+_KINDS = ("images", "masks", "gt")
+
+
+def _list_images(folder: Path) -> dict[str, list[Path]]:
+    """stem -> files with that stem (more than one = ambiguous), for image files directly inside ``folder``."""
+    out: dict[str, list[Path]] = {}
+    if not folder.is_dir():
+        return out
+    for p in folder.iterdir():
+        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        out.setdefault(p.stem, []).append(p)
+    for files in out.values():
+        files.sort()
+    return out
+
+
+class FolderDataset(Dataset):
+    """Images from a folder (``images/``, optional ``masks/`` and ``gt/``, paired by file stem).
+
+    Parameters: ``root`` (the folder), ``limit`` (first N ids in sorted order), ``resize`` (``null`` = native
+    size, an int = centre-crop to a square of that side, ``"suite"`` = the suite resolution). Sample ids are the
+    file stems. See the module doc for the layout and the error policy.
+    """
+
+    def __init__(self, root: str, limit: int | None = None, resize: int | str | None = None):
+        self.root = Path(root).expanduser()
+        if not self.root.exists():
+            raise ValueError(f"root: folder '{self.root}' does not exist")
+        if not self.root.is_dir():
+            raise ValueError(f"root: '{self.root}' is a file, expected a folder with images/ (and masks/, gt/)")
+        if not (self.root / "images").is_dir():
+            found = sorted(p.name for p in self.root.iterdir() if p.is_dir())[:8]
+            raise ValueError(f"root: '{self.root}' has no images/ folder (found: {', '.join(found) or 'no folders'}); "
+                             "expected images/, optional masks/ and gt/")
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit: must be >= 0, got {limit}")
+        if isinstance(resize, str) and resize != "suite":
+            raise ValueError(f"resize: expected an integer, 'suite' or null, got {resize!r}")
+        if isinstance(resize, int) and not isinstance(resize, bool) and resize < 1:
+            raise ValueError(f"resize: must be a positive integer, got {resize}")
+        self.limit = limit
+        self.resize = resize
+        self._files: dict[str, dict[str, list[Path]]] | None = None
+        self._ids: list[str] | None = None
+        if self._listing()["gt"] and not self._listing()["masks"]:
+            raise ValueError(f"root: '{self.root / 'gt'}' has files but there is no masks/ folder with files; "
+                             "gt/ is the ground truth for the dataset's masks")
+
+    # -- listing ------------------------------------------------------------------------------------------
+    def _listing(self) -> dict[str, dict[str, list[Path]]]:
+        if self._files is None:
+            self._files = {k: _list_images(self.root / k) for k in _KINDS}
+        return self._files
+
+    @property
+    def has_masks(self) -> bool:
+        return bool(self._listing()["masks"])
+
+    @property
+    def has_gt(self) -> bool:
+        return bool(self._listing()["gt"])
+
+    def ids(self) -> list[str]:
+        if self._ids is None:
+            files = self._listing()
+            stems = set(files["images"]) | set(files["masks"]) | set(files["gt"])  # orphans get ids: load says why
+            ids = sorted(stems)
+            self._ids = ids[: self.limit] if self.limit is not None else ids
+        return list(self._ids)
+
+    def _rel(self, p: Path) -> str:
+        return str(p)
+
+    def _one(self, kind: str, stem: str) -> Path | None:
+        files = self._listing()[kind].get(stem)
+        if not files:
+            return None
+        if len(files) > 1:
+            names = ", ".join(self._rel(f) for f in files)
+            raise DataError(f"{names}: several {kind} files share the stem '{stem}'; keep one")
+        return files[0]
+
+    @property
+    def target_size(self) -> int | None:
+        if self.resize == "suite":
+            return int(self.resolution) if self.resolution else None
+        return self.resize if isinstance(self.resize, int) else None
+
+    # -- loading ------------------------------------------------------------------------------------------
+    def load(self, sample_id: str) -> Sample:
+        files = self._listing()
+        if sample_id not in files["images"] and sample_id not in files["masks"] and sample_id not in files["gt"]:
+            raise DataError(f"{self.root}: no sample '{sample_id}' (no images/{sample_id}.* file)")
+        img_path = self._one("images", sample_id)
+        mask_path = self._one("masks", sample_id)
+        gt_path = self._one("gt", sample_id)
+        if img_path is None:
+            orphan = mask_path or gt_path
+            kind = "mask" if mask_path is not None else "gt"
+            raise DataError(f"{orphan}: {kind} file has no image (expected {self.root / 'images' / sample_id}.<ext>)")
+        if self.has_masks and mask_path is None:
+            raise DataError(f"{img_path}: image has no mask (expected {self.root / 'masks' / sample_id}.<ext>; "
+                            f"masks/ has {len(files['masks'])} files, so every image needs one)")
+        if self.has_gt and gt_path is None:
+            raise DataError(f"{img_path}: image has no ground truth (expected {self.root / 'gt' / sample_id}.<ext>; "
+                            f"gt/ has {len(files['gt'])} files, so every image needs one)")
+
+        image = read_image(img_path)
+        size = tuple(image.shape[-2:])
+        mask = gt = None
+        if mask_path is not None:
+            mask = read_mask(mask_path)
+            if tuple(mask.shape[-2:]) != size:
+                raise DataError(f"{mask_path}: mask is {_hw(mask)} but its image {img_path} is {_hw(image)}")
+        if gt_path is not None:
+            gt = read_image(gt_path)
+            if tuple(gt.shape[-2:]) != size:
+                raise DataError(f"{gt_path}: ground truth is {_hw(gt)} but its image {img_path} is {_hw(image)}")
+
+        target = self.target_size
+        if target is not None:
+            image = fit_square(image, target)
+            mask = fit_square(mask, target) if mask is not None else None
+            gt = fit_square(gt, target) if gt is not None else None
+        meta: dict[str, Any] = {"path": str(img_path), "native_size": list(size)}
+        if mask_path is not None:
+            meta["mask_path"] = str(mask_path)
+        if gt_path is not None:
+            meta["gt_path"] = str(gt_path)
+        return Sample(id=sample_id, image=image, mask=mask, gt=gt, meta=meta)
+
+    def provenance(self) -> dict[str, Any]:
+        files = self._listing()
+        h = hashlib.sha256()
+        for kind in _KINDS:
+            for stem in sorted(files[kind]):
+                for p in files[kind][stem]:
+                    h.update(f"{kind}/{p.name}\x00{p.stat().st_size}\n".encode("utf-8", "surrogateescape"))
+        return {
+            "type": "folder",
+            "root": str(self.root.resolve()),
+            "images": len(files["images"]),
+            "masks": len(files["masks"]),
+            "gt": len(files["gt"]),
+            "count": len(self.ids()),
+            "limit": self.limit,
+            "resize": self.resize,
+            "resolution": self.target_size,
+            "listing_sha256": h.hexdigest(),
+        }
+
+
+def _hw(t) -> str:
+    return f"{t.shape[-2]}x{t.shape[-1]} (HxW)"

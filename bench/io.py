@@ -1,0 +1,343 @@
+"""Image and mask files <-> tensors, and the one crop-and-resize helper every dataset uses.
+
+Conventions (DESIGN.md): an image is float32 RGB ``[3, H, W]`` in [0, 1]; a mask is bool ``[1, H, W]``,
+**True = the hole to fill**.
+
+Reading rules (the same for every dataset, so a number never depends on which room opened the file):
+
+* **Bit depth.** 8-bit files are divided by 255, 16-bit files (PNG, TIFF; grey or colour) by 65535 at full precision
+  (Pillow truncates 16-bit colour PNGs to 8 bits, so those are decoded with OpenCV). A 32-bit integer image is
+  treated as 16-bit when its values fit, otherwise divided by its type's maximum; a float image is taken as already
+  in [0, 1] and clipped.
+* **Channels.** Grayscale (and 1-bit) images are repeated to three channels; palette images are expanded through
+  their palette; CMYK / YCbCr / LAB / HSV are converted to RGB.
+* **Alpha is dropped**, not composited: the stored colour is used as is. This is what ``cv2.imread`` (LaMa's and
+  most published evaluation code) and Pillow's ``convert("RGB")`` do, so scores stay comparable with theirs.
+  Pass ``alpha="white"`` or ``alpha="black"`` to :func:`read_image` to composite instead.
+* **EXIF orientation** is applied (the image comes out the way a viewer shows it), for masks too.
+* Anything that cannot be decoded (missing, zero-byte, truncated, corrupt, not an image, a decompression bomb)
+  raises :class:`bench.errors.DataError` whose message starts with the file's path.
+
+Masks (:func:`read_mask`) are read the same way and reduced to one channel: the **maximum over the colour channels**
+(so a hole painted in any bright colour counts), except that an RGBA/LA mask whose colour is uniform but whose alpha
+varies (a hole painted on a transparent layer) uses its alpha. A pixel is a hole when that value is **above half
+the range** (8-bit: >= 128; 16-bit: >= 32768; float: > 0.5), so anti-aliased or JPEG-compressed masks become binary.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import DataError
+
+PathLike = Union[str, os.PathLike]
+
+#: File extensions the readers accept (lower case, with the dot). Datasets use this to pick image files.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".gif")
+
+_EXIF_ORIENTATION = 0x0112
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# decoding
+# ---------------------------------------------------------------------------------------------------------------
+def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation ``1..8`` to an ``[H, W, ...]`` array (same result as ``ImageOps.exif_transpose``)."""
+    if orientation == 2:
+        a = a[:, ::-1]
+    elif orientation == 3:
+        a = a[::-1, ::-1]
+    elif orientation == 4:
+        a = a[::-1]
+    elif orientation == 5:  # transpose
+        a = np.swapaxes(a, 0, 1)
+    elif orientation == 6:  # rotate 90 degrees clockwise
+        a = np.rot90(a, -1)
+    elif orientation == 7:  # transverse
+        a = np.swapaxes(a[::-1, ::-1], 0, 1)
+    elif orientation == 8:  # rotate 90 degrees counter-clockwise
+        a = np.rot90(a, 1)
+    return np.ascontiguousarray(a)
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) >= 25 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[24]
+    return None
+
+
+def _is_16bit_colour(im, path: Path) -> bool:
+    """Pillow decodes these to 8 bits (losing precision): PNG/TIFF with 16 bits per colour sample."""
+    if im.mode not in ("RGB", "RGBA"):
+        return False
+    if im.format == "PNG":
+        return _png_bit_depth(path) == 16
+    if im.format == "TIFF":
+        bits = getattr(im, "tag_v2", {}).get(258)
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        return any(b == 16 for b in bits if b is not None)
+    return False
+
+
+def _decode(path: PathLike) -> tuple[np.ndarray, int, bool]:
+    """Decode a file to ``(array [H, W, C], max_value, has_alpha)`` with C in {1, 3, 4, 2}, EXIF-oriented.
+
+    ``max_value`` is what full intensity reads as (255, 65535, or 1.0 for float data).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: file not found")
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, not an image file")
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: empty file (0 bytes)")
+    try:
+        with Image.open(p) as im:
+            try:
+                orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            except Exception:  # a malformed EXIF block does not make the pixels unreadable
+                orientation = 1
+            im.load()  # decodes the whole stream: truncation and corruption surface here
+            if _is_16bit_colour(im, p):
+                a = _decode_cv2(p)
+                maxv: float = 65535
+            else:
+                a, maxv = _pil_to_array(im)
+    except DataError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{p}: image too large to decode safely ({e})") from e
+    except UnidentifiedImageError as e:
+        raise DataError(f"{p}: not a readable image (unknown or corrupt format)") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        msg = str(e) or type(e).__name__
+        raise DataError(f"{p}: cannot decode image (corrupt or truncated?): {msg}") from e
+    if a.ndim == 2:
+        a = a[:, :, None]
+    has_alpha = a.shape[2] in (2, 4)
+    return _orient(a, orientation), maxv, has_alpha
+
+
+def _decode_cv2(p: Path) -> np.ndarray:
+    import cv2
+
+    buf = np.fromfile(str(p), dtype=np.uint8)
+    a = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if a is None:
+        raise DataError(f"{p}: cannot decode 16-bit image (corrupt or truncated?)")
+    if a.ndim == 3 and a.shape[2] == 3:
+        a = a[:, :, ::-1]  # BGR -> RGB
+    elif a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, [2, 1, 0, 3]]  # BGRA -> RGBA
+    if a.dtype != np.uint16:
+        raise DataError(f"{p}: expected 16-bit samples, decoder gave {a.dtype}")
+    return np.ascontiguousarray(a)
+
+
+def _pil_to_array(im) -> tuple[np.ndarray, float]:
+    mode = im.mode
+    if mode == "1":
+        return np.asarray(im.convert("L")), 255
+    if mode == "P":
+        has_alpha = "transparency" in im.info or (im.palette is not None and im.palette.mode == "RGBA")
+        return np.asarray(im.convert("RGBA" if has_alpha else "RGB")), 255
+    if mode == "PA":
+        return np.asarray(im.convert("RGBA")), 255
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(im), 255
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
+        return np.asarray(im.convert("RGBA" if mode in ("RGBa", "La") else "RGB")), 255
+    if mode.startswith("I;16"):
+        return np.asarray(im).astype(np.uint16), 65535
+    if mode == "I":
+        a = np.asarray(im)
+        if a.size and a.min() >= 0 and a.max() <= 65535:
+            return a.astype(np.uint16), 65535  # 16-bit data Pillow widened to int32 (e.g. old Pillow, PNM)
+        return a, float(np.iinfo(np.int32).max)
+    if mode == "F":
+        return np.asarray(im, dtype=np.float32), 1.0
+    return np.asarray(im.convert("RGB")), 255
+
+
+def _to_float(a: np.ndarray, maxv: float) -> np.ndarray:
+    out = a.astype(np.float32) if a.dtype != np.float32 else a.copy()
+    if maxv != 1.0:
+        out /= np.float32(maxv)
+    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# public readers
+# ---------------------------------------------------------------------------------------------------------------
+def read_image(path: PathLike, *, alpha: str = "drop") -> torch.Tensor:
+    """Read an image file as float32 RGB ``[3, H, W]`` in [0, 1] (see the module doc for the rules).
+
+    ``alpha``: ``"drop"`` (default: keep the stored colour, ignore transparency), ``"white"`` or ``"black"``
+    (composite over that background). Raises :class:`DataError` naming the file when it cannot be read.
+    """
+    if alpha not in ("drop", "white", "black"):
+        raise ValueError(f"alpha must be 'drop', 'white' or 'black', got {alpha!r}")
+    a, maxv, has_alpha = _decode(path)
+    f = _to_float(a, maxv)
+    if has_alpha:
+        colour, al = f[:, :, :-1], f[:, :, -1:]
+        if alpha != "drop":
+            bg = 1.0 if alpha == "white" else 0.0
+            colour = colour * al + bg * (1.0 - al)
+        f = colour
+    if f.shape[2] == 1:
+        f = np.repeat(f, 3, axis=2)
+    return torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))
+
+
+def read_mask(path: PathLike) -> torch.Tensor:
+    """Read a mask file as bool ``[1, H, W]``, True = hole (above half the range; see the module doc)."""
+    a, maxv, has_alpha = _decode(path)
+    colour = a[:, :, :-1] if has_alpha else a
+    value = colour.max(axis=2)
+    if has_alpha:
+        al = a[:, :, -1]
+        if colour.size and colour.min() == colour.max() and al.min() != al.max():
+            value = al  # uniform colour, varying alpha: the hole is painted on a transparent layer
+    if maxv == 1.0:
+        hole = value.astype(np.float32) > 0.5
+    else:
+        hole = value.astype(np.float64) > maxv / 2.0
+    return torch.from_numpy(np.ascontiguousarray(hole))[None]
+
+
+def image_size(path: PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image file as :func:`read_image` would return it (EXIF orientation applied), cheaply."""
+    from PIL import Image
+
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            w, h = im.size
+            try:
+                o = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            except Exception:
+                o = 1
+    except Exception as e:
+        raise DataError(f"{p}: not a readable image: {e}") from e
+    return (w, h) if o in (5, 6, 7, 8) else (h, w)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------------------------------------------
+def _as_hwc(t: torch.Tensor | np.ndarray, path: Path) -> tuple[np.ndarray, bool]:
+    a = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3 or a.shape[0] not in (1, 3):
+        raise ValueError(f"{path}: save_png expects [3,H,W], [1,H,W] or [H,W], got shape {tuple(a.shape)}")
+    is_mask = a.dtype == np.bool_
+    if not is_mask and not np.isfinite(a).all():
+        raise ValueError(f"{path}: refusing to save an image with NaN or inf values")
+    return a.transpose(1, 2, 0), is_mask
+
+
+def save_png(path: PathLike, tensor: torch.Tensor | np.ndarray, *, bits: int = 8) -> Path:
+    """Write an image ``[3,H,W]`` / ``[1,H,W]`` float in [0, 1] (clipped, rounded) or a bool mask (0 / max) as PNG.
+
+    ``bits`` is 8 or 16. The file is written to a temporary name and renamed, so a crash never leaves a half
+    file. Returns the path.
+    """
+    import cv2
+
+    p = Path(path)
+    if bits not in (8, 16):
+        raise ValueError(f"{p}: bits must be 8 or 16, got {bits}")
+    a, is_mask = _as_hwc(tensor, p)
+    maxv = 255 if bits == 8 else 65535
+    dtype = np.uint8 if bits == 8 else np.uint16
+    if is_mask:
+        out = a.astype(dtype) * dtype(maxv)
+    else:
+        out = np.rint(np.clip(a.astype(np.float64), 0.0, 1.0) * maxv).astype(dtype)
+    if out.shape[2] == 3:
+        out = out[:, :, ::-1]  # RGB -> BGR for OpenCV
+    else:
+        out = out[:, :, 0]
+    p.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(out))
+    if not ok:
+        raise OSError(f"{p}: PNG encoding failed")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# geometry
+# ---------------------------------------------------------------------------------------------------------------
+def center_crop_square(t: torch.Tensor) -> torch.Tensor:
+    """The largest centred square of ``[..., H, W]`` (the odd pixel, if any, is dropped from the bottom/right)."""
+    h, w = t.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return t[..., top:top + s, left:left + s]
+
+
+def resize(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize ``[C,H,W]`` or ``[B,C,H,W]`` to ``size = (H, W)``.
+
+    Float images: bicubic with antialiasing (Pillow-like when shrinking), clipped to [0, 1]. Bool masks: nearest
+    (``nearest-exact``, pixel centres), so a mask stays binary and aligned with its image.
+    """
+    size = (int(size[0]), int(size[1]))
+    if tuple(t.shape[-2:]) == size:
+        return t.clone()
+    squeeze = t.dim() == 3
+    x = t[None] if squeeze else t
+    if t.dtype == torch.bool:
+        y = F.interpolate(x.to(torch.uint8), size=size, mode="nearest-exact").bool()
+    else:
+        y = F.interpolate(x.float(), size=size, mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)
+        y = y.to(t.dtype) if t.dtype.is_floating_point else y
+    return y[0] if squeeze else y
+
+
+def fit_square(t: torch.Tensor, size: int) -> torch.Tensor:
+    """Centre-crop ``[C,H,W]`` / ``[B,C,H,W]`` to a square and resize it to ``size x size``.
+
+    Images are resized with antialiased bicubic interpolation, bool masks with nearest, so an image and its mask
+    passed through ``fit_square`` separately stay aligned.
+    """
+    if int(size) < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    return resize(center_crop_square(t), (int(size), int(size)))
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "read_image",
+    "read_mask",
+    "image_size",
+    "save_png",
+    "center_crop_square",
+    "resize",
+    "fit_square",
+]
