@@ -7,7 +7,6 @@ plug-in's constructor. Every error is a :class:`~bench.errors.ConfigError` whose
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import re
@@ -18,7 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .registry import REGISTRIES
+from .registry import REGISTRIES, suggest
 
 PLUGIN_KINDS = ("backends", "datasets", "masks", "metrics", "detectors")
 
@@ -197,8 +196,8 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
         raise ConfigError("", f"a suite must be a mapping of keys, got {type(data).__name__}")
     for key in data:
         if key not in TOP_LEVEL:
-            close = difflib.get_close_matches(str(key), list(TOP_LEVEL), n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(TOP_LEVEL)}"
+            close = suggest(str(key), list(TOP_LEVEL))
+            hint = f"; did you mean '{close}'?" if close else f"; valid keys: {', '.join(TOP_LEVEL)}"
             raise ConfigError(str(key), f"unknown key{hint}")
     for key in REQUIRED:
         if key not in data or data[key] in (None, []):
@@ -256,7 +255,8 @@ def load_yaml(path: str | Path) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e)
-        tip = " (YAML does not allow tabs for indentation; use spaces)" if "\t" in text and "tab" in str(e) else ""
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        tip = " (YAML does not allow tabs for indentation; use spaces)" if "\t" in line else ""
         raise ConfigError("", f"{path}: malformed YAML: {where}{problem}{tip}") from None
 
 

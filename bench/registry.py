@@ -25,6 +25,17 @@ T = TypeVar("T")
 _RESERVED = ("type", "name")
 
 
+def suggest(word: str, candidates: list[str]) -> str | None:
+    """The closest candidate (by whole name or by one of its dash/underscore-separated parts), or None."""
+    best, best_score = None, 0.0
+    for cand in candidates:
+        parts = [cand] + [p for p in cand.replace("_", "-").split("-") if p]
+        score = max(difflib.SequenceMatcher(None, word.lower(), p.lower()).ratio() for p in parts)
+        if score > best_score:
+            best, best_score = cand, score
+    return best if best_score >= 0.6 else None
+
+
 def _first_line(doc: str | None) -> str:
     return (inspect.cleandoc(doc).splitlines() or [""])[0] if doc else ""
 
@@ -77,8 +88,8 @@ class Registry(Generic[T]):
         self._load_entry_points()
         if name not in self._entries:
             singular = self.kind[:-1] if self.kind.endswith("s") else self.kind
-            close = difflib.get_close_matches(str(name), list(self._entries), n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(self.names())}"
+            close = suggest(str(name), list(self._entries))
+            hint = f"; did you mean '{close}'?" if close else f"; known: {', '.join(self.names())}"
             raise ConfigError(path, f"unknown {singular} '{name}'{hint}")
         entry = self._entries[name]
         if isinstance(entry, str):
@@ -162,8 +173,8 @@ def check_params(cls: type, params: dict[str, Any], path: str) -> dict[str, Any]
         if key not in named:
             if takes_kwargs:
                 continue
-            close = difflib.get_close_matches(key, list(named), n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else (
+            close = suggest(key, list(named))
+            hint = f"; did you mean '{close}'?" if close else (
                 f"; valid keys: {', '.join(sorted(named))}" if named else f"; '{name}' takes no parameters")
             raise ConfigError(f"{path}.{key}", f"unknown key for '{name}'{hint}")
         ann = hints.get(key, named[key].annotation)

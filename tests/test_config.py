@@ -1,0 +1,108 @@
+"""Suite validation: each kind of error names the key path and the fix."""
+import pytest
+
+from bench.cli import main
+from bench.config import load_suite, parse_suite
+from bench.errors import ConfigError
+
+BASE = {
+    "backends": ["identity", {"type": "opencv-telea", "radius": 3}],
+    "datasets": [{"type": "test-noise", "n": 2}],
+    "masks": [{"type": "box"}],
+    "metrics": ["psnr"],
+}
+
+
+def suite(**kw):
+    return {**BASE, **kw}
+
+
+def err(data) -> str:
+    with pytest.raises(ConfigError) as e:
+        parse_suite(data)
+    return str(e.value)
+
+
+def test_valid_suite_and_defaults(plugins):
+    s = parse_suite(suite())
+    assert [b.label for b in s.backends] == ["identity", "opencv-telea"]
+    assert s.batch_size == 4 and s.device == "auto" and s.paste_back is False
+    assert s.backends[1].params == {"radius": 3}
+    assert len(s.config_hash()) == 64
+
+
+def test_config_hash_changes_with_params_not_output_dir(plugins):
+    a = parse_suite(suite())
+    b = parse_suite(suite(output_dir="elsewhere"))
+    c = parse_suite(suite(backends=["identity", {"type": "opencv-telea", "radius": 5}]))
+    assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+def test_unknown_backend_suggests(plugins):
+    msg = err(suite(backends=["identity", {"type": "telae"}]))
+    assert msg == "backends[1].type: unknown backend 'telae'; did you mean 'opencv-telea'?"
+
+
+def test_unknown_top_level_key_suggests(plugins):
+    assert err(suite(batchsize=2)).startswith("batchsize: unknown key; did you mean 'batch_size'?")
+
+
+def test_unknown_plugin_param_suggests(plugins):
+    msg = err(suite(backends=[{"type": "opencv-telea", "raduis": 3}]))
+    assert msg.startswith("backends[0].raduis: unknown key for 'opencv-telea'; did you mean 'radius'?")
+
+
+def test_wrong_types(plugins):
+    assert err(suite(batch_size="four")) == "batch_size: expected int, got str 'four'"
+    assert err(suite(paste_back="yes")).startswith("paste_back: expected bool")
+    assert err(suite(backends=[{"type": "opencv-telea", "radius": "3"}])).startswith(
+        "backends[0].radius: expected int, got str '3'")
+    assert err(suite(backends="identity")) == "backends: expected a list, got str"
+    assert err(suite(device="gpu")).startswith("device: expected auto, cpu, cuda or cuda:N")
+
+
+def test_missing_required_and_duplicate_labels(plugins):
+    assert err({k: v for k, v in BASE.items() if k != "masks"}) == "masks: required: list at least one entry"
+    msg = err(suite(backends=["identity", "identity"]))
+    assert msg.startswith("backends[1].name: 'identity' is already used by backends[0]")
+    parse_suite(suite(backends=["identity", {"type": "identity", "name": "identity2"}]))
+
+
+def test_missing_type_and_bad_entry(plugins):
+    assert err(suite(masks=[{"min_size": 0.1}])) == "masks[0]: missing key 'type'"
+    assert err(suite(masks=[3])).startswith("masks[0]: expected a name or a mapping")
+
+
+def test_missing_suite_file(tmp_path):
+    with pytest.raises(ConfigError, match="suite file not found: .*nope.yaml"):
+        load_suite(tmp_path / "nope.yaml")
+
+
+def test_malformed_yaml_duplicate_keys_and_tabs(tmp_path, plugins):
+    p = tmp_path / "dup.yaml"
+    p.write_text("seed: 1\nseed: 2\nbackends: [identity]\ndatasets: [test-noise]\nmasks: [box]\n")
+    with pytest.raises(ConfigError, match="line 2: duplicate key 'seed'"):
+        load_suite(p)
+    p = tmp_path / "tabs.yaml"
+    p.write_text("backends:\n\t- identity\n")
+    with pytest.raises(ConfigError, match=r"malformed YAML: line 2.*tabs"):
+        load_suite(p)
+    p = tmp_path / "list.yaml"
+    p.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="a suite must be a mapping"):
+        load_suite(p)
+
+
+def test_cli_validate_reports_errors(tmp_path, capsys, plugins):
+    p = tmp_path / "s.yaml"
+    p.write_text("backends: [telae]\ndatasets: [test-noise]\nmasks: [box]\n")
+    assert main(["validate", str(p)]) == 2
+    assert "backends[0].type: unknown backend 'telae'; did you mean 'opencv-telea'?" in capsys.readouterr().err
+    p.write_text("backends: [identity, opencv-ns]\ndatasets: [test-noise]\nmasks: [box, lama-thin]\n")
+    assert main(["validate", str(p)]) == 0
+    assert "= 4 cells" in capsys.readouterr().out
+
+
+def test_quickstart_validates():
+    s = load_suite("configs/quickstart.yaml")
+    assert len(s.backends) * len(s.datasets) * len(s.masks) == 20

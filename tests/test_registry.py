@@ -1,0 +1,58 @@
+import sys
+
+import pytest
+
+from bench.errors import ConfigError
+from bench.registry import Registry, check_params
+
+
+class Thing:
+    """A thing.
+
+    More text."""
+
+    def __init__(self, size: int = 3, ratio: float = 0.5, name: str | None = None, items: list | None = None):
+        self.size = size
+
+
+def test_register_get_doc_and_suggestion():
+    reg = Registry("things")
+    reg.register("thing")(Thing)
+    assert reg.get("thing") is Thing and reg.doc("thing") == "A thing."
+    with pytest.raises(ConfigError, match="unknown thing 'thng'; did you mean 'thing'\\?"):
+        reg.get("thng", "things[0].type")
+
+
+def test_lazy_entry_imports_on_first_use(tmp_path, monkeypatch):
+    (tmp_path / "lazy_mod_for_test.py").write_text("class X:\n    '''Lazy X.'''\n    def __init__(self, k: int = 1):\n        self.k = k\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("things")
+    reg.lazy("x", "lazy_mod_for_test:X")
+    assert "lazy_mod_for_test" not in sys.modules
+    assert "x" in reg.names()
+    obj = reg.create({"type": "x", "k": 4}, "things[0]")
+    assert obj.k == 4 and "lazy_mod_for_test" in sys.modules
+
+
+def test_entry_point_plugins(monkeypatch, tmp_path):
+    from importlib import metadata
+
+    (tmp_path / "ep_mod_for_test.py").write_text("class P:\n    '''Plug-in P.'''\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = metadata.EntryPoint(name="my-plugin", value="ep_mod_for_test:P", group="inpaint_bench.things")
+    real = metadata.entry_points
+    monkeypatch.setattr(metadata, "entry_points",
+                        lambda group=None, **kw: [ep] if group == "inpaint_bench.things" else real(group=group, **kw))
+    reg = Registry("things")
+    assert "my-plugin" in reg.names()
+    assert reg.get("my-plugin").__name__ == "P"
+
+
+def test_check_params_types():
+    assert check_params(Thing, {"size": 2, "ratio": 1, "items": [1]}, "p") == {"size": 2, "ratio": 1, "items": [1]}
+    with pytest.raises(ConfigError, match=r"p.size: expected int, got bool True"):
+        check_params(Thing, {"size": True}, "p")
+    with pytest.raises(ConfigError, match=r"p.ratio: expected float, got str"):
+        check_params(Thing, {"ratio": "x"}, "p")
+    with pytest.raises(ConfigError, match=r"p.sizes: unknown key for '(Thing|thing)'; did you mean 'size'\?"):
+        check_params(Thing, {"sizes": 2}, "p")

@@ -1,0 +1,171 @@
+"""The runner: blanking, resume, error isolation, determinism, paste-back, CLI end to end."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from bench.cli import main
+from bench.config import parse_suite
+from bench.io import read_image, read_mask
+from bench.runner import Runner
+from bench.store import RunStore
+
+
+def make_suite(tmp_path, **kw):
+    data = {
+        "output_dir": str(tmp_path / "results"),
+        "backends": ["test-spy"],
+        "datasets": [{"type": "test-noise", "n": 6}],
+        "masks": [{"type": "box", "min_size": 0.3, "max_size": 0.5}],
+        "metrics": ["psnr", "ssim"],
+        "batch_size": 2,
+        "device": "cpu",
+    }
+    data.update(kw)
+    return parse_suite(data)
+
+
+def run(suite, **kw):
+    return Runner(suite, progress=False, **kw).run()
+
+
+def rows(run_dir):
+    with RunStore(run_dir / "records.sqlite") as s:
+        return s.records()
+
+
+def test_backend_never_sees_the_hole(tmp_path, plugins):
+    suite = make_suite(tmp_path)
+    run_dir = run(suite)
+    assert plugins.SEEN and sum(b for _, b in plugins.CALLS) == 6
+    recs = rows(run_dir)
+    assert len(recs) == 6 and all(r["error"] is None for r in recs)
+    # the spy returns what it was given: inside the hole that is the constant 0.5 blank
+    for img in plugins.SEEN:
+        assert (img == 0.5).any()
+    # identity-like output: outside untouched -> psnr_out infinite, inside scored against the original
+    assert all(math.isinf(r["psnr_out"]) for r in recs)
+    assert all(np.isfinite(r["psnr_in"]) and r["psnr_in"] < 40 for r in recs)
+    man = json.loads((run_dir / "manifest.json").read_text())
+    assert man["config_hash"] == suite.config_hash() and man["seed"] == 0
+    assert man["packages"]["torch"] and man["device"]["device"] == "cpu"
+
+
+def _comparable(recs):
+    drop = {"latency_ms", "wall_ms"}
+    return sorted(({k: v for k, v in r.items() if k not in drop} for r in recs), key=lambda r: r["sample_id"])
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, plugins):
+    suite = make_suite(tmp_path, datasets=[{"type": "test-noise", "n": 7}])
+    plugins.INTERRUPT_AFTER.append(2)
+    with pytest.raises(KeyboardInterrupt):
+        run(suite, run_id="resumed")
+    part = rows(tmp_path / "results" / "resumed")
+    assert len(part) == 4  # two committed batches survive
+    plugins.INTERRUPT_AFTER.clear()
+    plugins.CALLS.clear()
+    run_dir = run(suite, run_id="resumed")
+    assert sum(b for _, b in plugins.CALLS) == 3  # only the missing samples were computed
+    plugins.CALLS.clear()
+    run(suite, run_id="resumed")
+    assert plugins.CALLS == []  # a finished run recomputes nothing
+    full = run(suite, run_id="straight")
+    assert _comparable(rows(run_dir)) == _comparable(rows(full))
+    with RunStore(run_dir / "records.sqlite") as s:
+        assert s.integrity_ok()
+        n = s.conn.execute("SELECT COUNT(*), COUNT(DISTINCT sample_id) FROM records").fetchone()
+    assert n == (7, 7)
+
+
+def test_bad_backends_are_isolated_to_their_cells(tmp_path, plugins):
+    suite = make_suite(tmp_path, backends=["identity", "test-raises", "test-nan", "test-resize",
+                                           "test-setup-fails", {"type": "opencv-telea", "name": "telea"}])
+    run_dir = run(suite)
+    recs = rows(run_dir)
+    by = {}
+    for r in recs:
+        by.setdefault(r["backend"], []).append(r)
+    assert all(len(v) == 6 for v in by.values()) and len(by) == 6
+    assert all(r["error"] is None for b in ("identity", "telea", "test-resize") for r in by[b])
+    assert all("backends[1] (test-raises): RuntimeError: model exploded" in r["error"] for r in by["test-raises"])
+    nan_err = [r for r in by["test-nan"] if r["error"]]
+    assert len(nan_err) == 6 and all("NaN" in r["error"] for r in nan_err)
+    assert all("setup failed" in r["error"] and "model.ckpt" in r["error"] for r in by["test-setup-fails"])
+    man = json.loads((run_dir / "manifest.json").read_text())
+    assert "error" in man["backends"]["test-setup-fails"]
+    # the error rows are retried by the next run; the good rows are not recomputed
+    plugins.CALLS.clear()
+    run(suite)
+    assert plugins.CALLS == []
+
+
+def test_bad_item_gets_an_error_row_and_the_run_goes_on(tmp_path, plugins):
+    suite = make_suite(tmp_path, datasets=[{"type": "test-with-broken", "n": 4}])
+    recs = {r["sample_id"]: r for r in rows(run(suite))}
+    assert len(recs) == 5
+    assert "sample broken: OSError: cannot read broken.png" == recs["broken"]["error"]
+    assert all(r["error"] is None for sid, r in recs.items() if sid != "broken")
+
+
+def test_masks_and_generators_are_deterministic_across_backends_and_runs(tmp_path, plugins):
+    suite = make_suite(tmp_path, backends=["test-noisy", {"type": "identity", "name": "id"}],
+                       masks=["lama-medium"], datasets=[{"type": "test-noise", "n": 4, "size": 64}])
+    a = rows(run(suite, run_id="a"))
+    b = rows(run(suite, run_id="b"))
+    fr = {(r["backend"], r["sample_id"]): r["hole_fraction"] for r in a}
+    assert all(fr[("test-noisy", s)] == fr[("id", s)] for s in ["n000", "n001", "n002", "n003"])
+    assert len(set(fr.values())) > 1  # different samples get different masks
+    assert _comparable(a) == _comparable(b)  # the noisy backend's generators are seeded per sample
+
+
+def test_no_ground_truth_means_inside_metrics_absent(tmp_path, plugins):
+    suite = make_suite(tmp_path, datasets=[{"type": "test-noise", "n": 2, "with_masks": True, "with_gt": False}],
+                       masks=["given"])
+    recs = rows(run(suite))
+    assert all("psnr_in" not in r and "ssim_in" not in r and "psnr_out" in r for r in recs)
+    suite = make_suite(tmp_path, datasets=[{"type": "test-noise", "n": 2, "with_masks": True}], masks=["given"],
+                       backends=["mean-fill"])
+    recs = rows(run(suite, run_id="gt"))
+    assert all(np.isfinite(r["psnr_in"]) for r in recs)
+
+
+def test_paste_back_and_saved_outputs(tmp_path, plugins):
+    suite = make_suite(tmp_path, backends=["test-resize"], paste_back=True, save_outputs=True,
+                       datasets=[{"type": "test-noise", "n": 2, "size": 64}])
+    run_dir = run(suite)
+    recs = rows(run_dir)
+    # outside-mask metrics see the raw output (the resize damaged it) even though outputs are pasted back
+    assert all(np.isfinite(r["psnr_out"]) for r in recs)
+    cell = recs[0]["cell_key"]
+    out = read_image(run_dir / "outputs" / cell / "n000.png")
+    mask = read_mask(run_dir / "outputs" / cell / "n000_mask.png")
+    inp = read_image(run_dir / "outputs" / "_inputs" / "test-noise" / "box" / "n000_input.png")
+    assert torch.allclose(out[:, ~mask[0]], inp[:, ~mask[0]], atol=1 / 255)
+
+
+def test_cli_run_end_to_end_and_resume(tmp_path, plugins, capsys):
+    suite = {
+        "output_dir": str(tmp_path / "res"),
+        "backends": ["opencv-telea", "identity"],
+        "datasets": [{"type": "test-noise", "n": 3}],
+        "masks": ["box"],
+        "device": "cpu",
+    }
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(p), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out
+    recs = rows(tmp_path / "res" / "tiny")
+    assert len(recs) == 6 and all(r["error"] is None for r in recs)
+    telea = [r["psnr_in"] for r in recs if r["backend"] == "opencv-telea"]
+    ident = [r["psnr_in"] for r in recs if r["backend"] == "identity"]
+    assert np.mean(telea) > np.mean(ident)  # a real fill beats the untouched blank
+    assert main(["run", str(p), "--no-progress", "--limit", "2", "--run-id", "lim"]) == 0
+    assert len(rows(tmp_path / "res" / "lim")) == 4
+    assert main(["run", str(p), "--run-id", "../escape"]) == 2
+    assert "must be a plain folder name" in capsys.readouterr().err
