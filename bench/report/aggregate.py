@@ -1,0 +1,484 @@
+"""Aggregates computed from per-sample records at report time.
+
+``summarize`` turns a run (one folder, a store, or several folders merged: shards, resumed pieces) into one row
+per group (by default backend × dataset × mask): the mean of every per-sample metric over successful samples with
+bootstrap intervals, set-level metrics (FID/KID from stored features), detector rates, latency p50/p90/mean per
+image and images/s, peak memory, load time, and sample/error counts. ``by`` may include ``area_bin`` for LaMa's
+per-mask-area view (bins labelled ``0-10%`` ... ``90-100%``).
+
+Means follow IEEE arithmetic on purpose: a mean that includes +inf (a perfect paste-back's PSNR outside the hole)
+is +inf, rendered as ∞; its interval is then not defined (NaN) unless every value is +inf.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BenchError
+from ..store.sqlite import RunStore
+from .columns import RECORD_FIELDS, ColumnCatalog, metric_sort_key
+
+N_AREA_BINS = 10
+MIB = 1024.0 * 1024.0
+
+
+def area_bin_label(b: Any) -> str:
+    b = int(b)
+    return f"{b * 10}-{(b + 1) * 10}%"
+
+
+AREA_LABELS = [area_bin_label(b) for b in range(N_AREA_BINS)]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# statistics (the metrics room owns the real ones; these are the fallbacks until bench.metrics.stats lands)
+# ------------------------------------------------------------------------------------------------------------------
+def _local_bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return (math.nan, math.nan, math.nan)
+    mean = float(v.mean())
+    if v.size == 1:
+        return (mean, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    step = max(1, int(2_000_000 // v.size))  # bound memory: at most ~2M indices at a time
+    for s in range(0, n_boot, step):
+        idx = rng.integers(0, v.size, size=(min(step, n_boot - s), v.size))
+        means[s:s + idx.shape[0]] = v[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return (mean, float(lo), float(hi))
+
+
+_IMPL_CACHE: dict[str, Any] = {}
+
+
+def _stats_impl(name: str, fallback):
+    """``bench.metrics.stats.<name>`` when the metrics room provides it, else ``fallback`` (looked up once)."""
+    if name not in _IMPL_CACHE:
+        try:
+            import importlib
+
+            _IMPL_CACHE[name] = getattr(importlib.import_module("bench.metrics.stats"), name)
+        except Exception:
+            _IMPL_CACHE[name] = fallback
+    return _IMPL_CACHE[name]
+
+
+def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, lo, hi): ``bench.metrics.stats.bootstrap_ci`` when installed, else a percentile bootstrap here.
+
+    Non-finite values: the mean follows IEEE rules (+inf in, +inf out); the interval is defined only when every
+    value is finite (or all equal, e.g. all +inf).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return (math.nan, math.nan, math.nan)
+    if not np.isfinite(v).all():
+        with np.errstate(invalid="ignore"):
+            mean = float(v.mean())
+        if np.all(v == v[0]):
+            return (mean, mean, mean)
+        return (mean, math.nan, math.nan)
+    mean, lo, hi = _stats_impl("bootstrap_ci", _local_bootstrap_ci)(v, n_boot=n_boot, alpha=alpha, seed=seed)
+    return (float(mean), float(lo), float(hi))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# loading runs (one folder, a store, or several merged)
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass
+class RunData:
+    """Everything the report reads from one run (or several merged)."""
+
+    store: RunStore
+    manifest: dict[str, Any]
+    run_dirs: list[Path] = field(default_factory=list)
+    _frame: pd.DataFrame | None = None
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.run_dirs[0] if self.run_dirs else None
+
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            f = self.store.frame()
+            if f.empty:
+                f = pd.DataFrame(columns=list(RECORD_FIELDS))
+            self._frame = f
+        return self._frame
+
+    def cells(self) -> pd.DataFrame:
+        c = self.store.cells()
+        return pd.DataFrame(c) if c else pd.DataFrame(columns=["cell_key", "backend", "dataset", "mask", "spec"])
+
+    def sessions(self) -> pd.DataFrame:
+        s = self.store.sessions()
+        cols = ["cell_key", "session", "device", "load_time_s", "peak_mem_allocated", "peak_mem_reserved",
+                "peak_rss", "n_computed"]
+        return pd.DataFrame(s) if s else pd.DataFrame(columns=cols)
+
+    @property
+    def comparable(self) -> bool:
+        return bool(self.manifest.get("comparable", True))
+
+    @property
+    def noncomparable_reasons(self) -> list[str]:
+        return [str(r) for r in (self.manifest.get("noncomparable_reasons") or [])]
+
+    @property
+    def catalog(self) -> ColumnCatalog:
+        return ColumnCatalog(self.manifest.get("columns"))
+
+
+def _resolve_one(src: Any) -> tuple[Path | None, Path]:
+    """(run dir or None, path of records.sqlite) for a folder or a .sqlite path; clear error when missing."""
+    p = Path(src)
+    if p.is_dir():
+        db = p / "records.sqlite"
+        if not db.exists():
+            raise BenchError(f"{p}: not a run folder (no records.sqlite)")
+        return p, db
+    if p.suffix in (".sqlite", ".db") and p.exists():
+        return p.parent, p
+    raise BenchError(f"{p}: no such run folder")
+
+
+def _read_manifest(run_dir: Path | None) -> dict[str, Any]:
+    if run_dir is None:
+        return {}
+    mp = run_dir / "manifest.json"
+    if not mp.exists():
+        return {}
+    try:
+        return json.loads(mp.read_text())
+    except json.JSONDecodeError as e:
+        raise BenchError(f"{mp}: invalid JSON ({e})") from None
+
+
+def _merge_manifests(manifests: list[dict[str, Any]], dirs: list[Path]) -> dict[str, Any]:
+    if len(manifests) == 1:
+        return manifests[0]
+    merged = dict(manifests[0]) if manifests else {}
+    reasons = []
+    cols: dict[str, Any] = {}
+    for m in manifests:
+        cols.update(m.get("columns") or {})
+        for r in m.get("noncomparable_reasons") or []:
+            if r not in reasons:
+                reasons.append(r)
+    hashes = {m.get("config_hash") for m in manifests if m.get("config_hash")}
+    if len(hashes) > 1:
+        reasons.append(f"merged runs have different config hashes ({', '.join(sorted(hashes))})")
+    devices = {json.dumps(m.get("device"), sort_keys=True) for m in manifests if m.get("device")}
+    if len(devices) > 1:
+        reasons.append("merged runs were measured on different devices (timings not comparable)")
+    merged["columns"] = cols
+    merged["noncomparable_reasons"] = reasons
+    merged["comparable"] = all(m.get("comparable", True) for m in manifests) and not reasons
+    merged["merged_from"] = [str(d) for d in dirs]
+    merged["run_id"] = "+".join(str(m.get("run_id", d.name)) for m, d in zip(manifests, dirs))
+    return merged
+
+
+def _merge_stores(paths: list[Path]) -> RunStore:
+    """An in-memory store holding the union of several stores' rows.
+
+    For a (cell, sample) present in several stores, a successful row wins over an error row (a shard that
+    finished it beats one that failed); between two successful rows, the first store given wins.
+    """
+    mem = RunStore(":memory:")
+    conn = mem.conn
+    for i, p in enumerate(paths):
+        alias = f"src{i}"
+        conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(p),))
+        try:
+            with conn:
+                conn.execute(f"INSERT OR IGNORE INTO main.cells SELECT * FROM {alias}.cells")
+                conn.execute(f"INSERT OR IGNORE INTO main.cell_sessions SELECT * FROM {alias}.cell_sessions")
+                conn.execute(f"INSERT OR REPLACE INTO main.records SELECT s.* FROM {alias}.records s "
+                             f"WHERE s.error IS NULL AND NOT EXISTS (SELECT 1 FROM main.records m WHERE "
+                             f"m.cell_key = s.cell_key AND m.sample_id = s.sample_id AND m.error IS NULL)")
+                conn.execute(f"INSERT OR IGNORE INTO main.records SELECT * FROM {alias}.records")
+                conn.execute(f"INSERT OR IGNORE INTO main.features SELECT * FROM {alias}.features")
+        except sqlite3.OperationalError as e:
+            raise BenchError(f"{p}: cannot merge ({e})") from None
+        finally:
+            conn.execute(f"DETACH DATABASE {alias}")
+    return mem
+
+
+def load_run(src: Any) -> RunData:
+    """Open a run: a folder, a ``records.sqlite`` path, a :class:`RunStore`, a :class:`RunData`, or a list of
+    these (merged: shards or pieces of one suite run in several folders)."""
+    if isinstance(src, RunData):
+        return src
+    if isinstance(src, RunStore):
+        run_dir = src.path.parent if str(src.path) != ":memory:" else None
+        return RunData(src, _read_manifest(run_dir), [run_dir] if run_dir else [])
+    if isinstance(src, (list, tuple)):
+        items = list(src)
+        if not items:
+            raise BenchError("no run given")
+        if len(items) == 1:
+            return load_run(items[0])
+        dirs, dbs = [], []
+        for it in items:
+            if isinstance(it, RunStore):
+                d, db = it.path.parent, it.path
+            elif isinstance(it, RunData):
+                d, db = it.run_dir, it.store.path
+            else:
+                d, db = _resolve_one(it)
+            dirs.append(d)
+            dbs.append(db)
+        manifest = _merge_manifests([_read_manifest(d) for d in dirs], dirs)
+        return RunData(_merge_stores(dbs), manifest, dirs)
+    run_dir, db = _resolve_one(src)
+    return RunData(RunStore(db), _read_manifest(run_dir), [run_dir] if run_dir else [])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# keys
+# ------------------------------------------------------------------------------------------------------------------
+def detector_names(frame: pd.DataFrame) -> list[str]:
+    return sorted(c[: -len("_flag")] for c in frame.columns if isinstance(c, str) and c.endswith("_flag"))
+
+
+def metric_keys(frame: pd.DataFrame) -> list[str]:
+    """Per-sample metric keys: numeric record columns that are neither record fields nor detector outputs."""
+    dets = set(detector_names(frame))
+    out = []
+    for c in frame.columns:
+        if not isinstance(c, str) or c in RECORD_FIELDS:
+            continue
+        if c.endswith("_flag"):
+            continue
+        if c.endswith("_score") and c[: -len("_score")] in dets:
+            continue
+        col = pd.to_numeric(frame[c], errors="coerce")
+        if col.notna().any() or frame[c].isna().all():
+            out.append(c)
+    return sorted(out, key=metric_sort_key)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# summarize
+# ------------------------------------------------------------------------------------------------------------------
+CELL_KEYS = ("backend", "dataset", "mask")
+
+
+def _set_level(rd: RunData, cell_key: str) -> dict[str, float]:
+    try:
+        from bench.metrics.setlevel import set_level_metrics  # type: ignore[import-not-found]
+    except Exception:
+        return {}
+    try:
+        out = set_level_metrics(rd.store, cell_key, rd.manifest) or {}
+        return {k: float(v) for k, v in out.items()}
+    except Exception as e:  # a broken set-level metric must not take the leaderboard down
+        warnings.warn(f"set-level metrics for cell {cell_key} failed: {e}", stacklevel=2)
+        return {}
+
+
+def _mem_stats(sess: pd.DataFrame) -> dict[str, float]:
+    out = {"peak_mem_mb": math.nan, "peak_mem_reserved_mb": math.nan, "peak_rss_mb": math.nan,
+           "load_time_s": math.nan}
+    if sess.empty:
+        return out
+
+    def mx(col: str) -> float:
+        v = pd.to_numeric(sess.get(col), errors="coerce") if col in sess else pd.Series(dtype=float)
+        v = v.dropna()
+        return float(v.max()) / MIB if len(v) else math.nan
+
+    alloc, res, rss = mx("peak_mem_allocated"), mx("peak_mem_reserved"), mx("peak_rss")
+    out["peak_mem_reserved_mb"] = res
+    out["peak_rss_mb"] = rss
+    out["peak_mem_mb"] = alloc if not math.isnan(alloc) and alloc > 0 else rss
+    lt = pd.to_numeric(sess.get("load_time_s"), errors="coerce").dropna() if "load_time_s" in sess else []
+    out["load_time_s"] = float(np.mean(lt)) if len(lt) else math.nan
+    return out
+
+
+def summarize(
+    run: Any,
+    by: Sequence[str] = CELL_KEYS,
+    ci: bool = True,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    setlevel: bool = True,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per group of ``by`` (any of backend, dataset, mask, cell_key, area_bin).
+
+    Columns: the group keys; ``n`` (successful samples), ``n_errors``, ``error_rate``; for every per-sample metric
+    its mean over successful samples and, with ``ci`` and an interval-bearing column, ``<key>_lo``/``<key>_hi``
+    (percentile bootstrap, 1 - ``alpha``); set-level metrics (when grouping by cell); ``<detector>_rate`` (mean of
+    the flag) with interval; latency ``latency_p50``/``latency_p90``/``latency_mean`` (ms per image) and
+    ``images_per_s``; ``peak_mem_mb`` (CUDA allocated when recorded, else peak RSS), ``peak_mem_reserved_mb``,
+    ``peak_rss_mb``, ``load_time_s``.
+
+    ``df.attrs`` carries ``columns`` (key -> ColumnInfo dict), ``metric_keys``, ``detectors``, ``comparable``,
+    ``noncomparable_reasons``, ``run_id`` and ``by``.
+    """
+    rd = load_run(run)
+    by = list(by)
+    allowed = {"backend", "dataset", "mask", "cell_key", "area_bin"}
+    bad = [b for b in by if b not in allowed]
+    if bad:
+        raise BenchError(f"cannot group by {bad}; choose from {sorted(allowed)}")
+    frame = rd.frame().copy()
+    cells = rd.cells()
+    sessions = rd.sessions()
+    mkeys = metric_keys(frame)
+    dets = detector_names(frame)
+    catalog = rd.catalog
+
+    if "error" not in frame:
+        frame["error"] = None
+    frame["_ok"] = frame["error"].isna()
+    for k in mkeys + [f"{d}_flag" for d in dets] + ["latency_ms", "hole_fraction"]:
+        if k in frame:
+            frame[k] = pd.to_numeric(frame[k], errors="coerce")
+
+    # Groups: from records, plus cells without any record yet (partial runs) when grouping by cell labels.
+    group_rows: dict[tuple, dict[str, Any]] = {}
+    if not frame.empty:
+        if "area_bin" in by:
+            frame = frame[frame["area_bin"].notna()].copy()
+            frame["area_bin"] = frame["area_bin"].astype(int)
+        for key, _ in frame.groupby(by, sort=False, dropna=False):
+            key = key if isinstance(key, tuple) else (key,)
+            group_rows[key] = {}
+    if "area_bin" not in by and not cells.empty:
+        for _, c in cells.iterrows():
+            key = tuple(c[b] for b in by)
+            group_rows.setdefault(key, {})
+
+    out_rows = []
+    grouped = {k if isinstance(k, tuple) else (k,): g
+               for k, g in (frame.groupby(by, sort=False, dropna=False) if not frame.empty else [])}
+    one_cell_per_group = set(CELL_KEYS) <= set(by) or "cell_key" in by
+    for key in group_rows:
+        g = grouped.get(key, frame.iloc[0:0])
+        row: dict[str, Any] = dict(zip(by, key))
+        ok = g[g["_ok"]]
+        n, n_err = int(len(ok)), int((~g["_ok"]).sum())
+        row["n"] = n
+        row["n_errors"] = n_err
+        row["error_rate"] = n_err / (n + n_err) if (n + n_err) else math.nan
+        if n_err:
+            row["first_error"] = str(g.loc[~g["_ok"], "error"].iloc[0])
+        for k in mkeys:
+            vals = ok[k].to_numpy(dtype=float) if k in ok else np.array([])
+            vals = vals[~np.isnan(vals)]
+            info = catalog(k)
+            if ci and info.interval:
+                m, lo, hi = bootstrap_ci(vals, n_boot=n_boot, alpha=alpha, seed=seed)
+                row[k], row[f"{k}_lo"], row[f"{k}_hi"] = m, lo, hi
+            else:
+                with np.errstate(invalid="ignore"):
+                    row[k] = float(vals.mean()) if vals.size else math.nan
+        for d in dets:
+            fk = f"{d}_flag"
+            vals = ok[fk].to_numpy(dtype=float) if fk in ok else np.array([])
+            vals = vals[~np.isnan(vals)]
+            rk = f"{d}_rate"
+            if ci:
+                m, lo, hi = bootstrap_ci(vals, n_boot=n_boot, alpha=alpha, seed=seed)
+                row[rk], row[f"{rk}_lo"], row[f"{rk}_hi"] = m, lo, hi
+            else:
+                row[rk] = float(vals.mean()) if vals.size else math.nan
+        lat = ok["latency_ms"].dropna().to_numpy(dtype=float) if "latency_ms" in ok else np.array([])
+        if lat.size:
+            row["latency_p50"] = float(np.percentile(lat, 50))
+            row["latency_p90"] = float(np.percentile(lat, 90))
+            row["latency_mean"] = float(lat.mean())
+            row["images_per_s"] = 1000.0 / row["latency_mean"] if row["latency_mean"] > 0 else math.inf
+        else:
+            row.update(latency_p50=math.nan, latency_p90=math.nan, latency_mean=math.nan, images_per_s=math.nan)
+        if "hole_fraction" in ok and len(ok):
+            row["hole_fraction"] = float(ok["hole_fraction"].mean())
+        # memory and load time: the sessions of the group's cells
+        if not cells.empty:
+            sel = cells
+            for b in by:
+                if b in ("backend", "dataset", "mask", "cell_key"):
+                    sel = sel[sel[b] == row[b]]
+            ckeys = set(sel["cell_key"])
+        else:
+            ckeys = set(g["cell_key"]) if "cell_key" in g else set()
+        sess = sessions[sessions["cell_key"].isin(ckeys)] if not sessions.empty else sessions
+        row.update(_mem_stats(sess))
+        if setlevel and one_cell_per_group and "area_bin" not in by and len(ckeys) == 1:
+            row.update(_set_level(rd, next(iter(ckeys))))
+        out_rows.append(row)
+
+    df = pd.DataFrame(out_rows)
+    if df.empty:
+        df = pd.DataFrame(columns=by + ["n", "n_errors"])
+    else:
+        sort_cols = [b for b in by]
+        df = df.sort_values(sort_cols, kind="stable").reset_index(drop=True)
+        if "area_bin" in by:
+            df["area_bin"] = df["area_bin"].map(area_bin_label)
+    setlevel_keys = [c for c in df.columns if c not in set(mkeys) and c not in RECORD_FIELDS
+                     and not c.endswith(("_lo", "_hi", "_rate")) and c not in _DERIVED_SUMMARY and c not in by
+                     and c != "first_error"]
+    all_keys = [k for k in list(df.columns) if not k.endswith(("_lo", "_hi")) and k not in by]
+    df.attrs.update(
+        columns=catalog.as_dict(all_keys),
+        metric_keys=mkeys,
+        setlevel_keys=sorted(setlevel_keys, key=metric_sort_key),
+        detectors=dets,
+        comparable=rd.comparable,
+        noncomparable_reasons=rd.noncomparable_reasons,
+        run_id=str(rd.manifest.get("run_id", rd.run_dir.name if rd.run_dir else "")),
+        config_hash=rd.manifest.get("config_hash"),
+        by=by,
+    )
+    return df
+
+
+_DERIVED_SUMMARY = {"n", "n_errors", "error_rate", "latency_p50", "latency_p90", "latency_mean", "images_per_s",
+                    "peak_mem_mb", "peak_mem_reserved_mb", "peak_rss_mb", "load_time_s", "hole_fraction"}
+
+
+def summarize_by_area(run: Any, by: Sequence[str] = CELL_KEYS, **kw: Any) -> pd.DataFrame:
+    """``summarize`` per LaMa mask-area bin (rows labelled ``0-10%`` ... ``90-100%``; only bins with samples)."""
+    return summarize(run, by=list(by) + ["area_bin"], **kw)
+
+
+def per_sample(run: Any) -> pd.DataFrame:
+    """One row per (cell, sample): labels, hole fraction, area bin, every metric, detector scores and flags,
+    latency, error (what ``bench export --per-sample`` writes)."""
+    rd = load_run(run)
+    f = rd.frame().copy()
+    mk = metric_keys(f)
+    dets = detector_names(f)
+    det_cols = [c for d in dets for c in (f"{d}_score", f"{d}_flag") if c in f]
+    first = ["cell_key", "backend", "dataset", "mask", "sample_id", "hole_fraction", "area_bin"]
+    last = ["latency_ms", "batch_size", "error"]
+    cols = [c for c in first if c in f] + mk + det_cols + [c for c in last if c in f]
+    rest = [c for c in f.columns if c not in cols]
+    return f[cols + rest]
+
+
+def iter_cells(df: pd.DataFrame, keys: Iterable[str] = ("dataset", "mask")):
+    """Yield (key tuple, sub-frame) for a summary grouped by ``keys``, in first-seen order."""
+    keys = list(keys)
+    if df.empty:
+        return
+    for k, g in df.groupby(keys, sort=False):
+        yield (k if isinstance(k, tuple) else (k,)), g

@@ -1,0 +1,227 @@
+"""Sub-commands the lead's ``bench`` CLI mounts: ``report``, ``export``, ``compare``; and ``render_run``.
+
+Wiring (bench/cli.py)::
+
+    from bench.report import cli as report_cli
+    p = sub.add_parser("report", help=...); report_cli.configure_report(p); p.set_defaults(func=report_cli.run_report)
+    p = sub.add_parser("export", help=...); report_cli.configure_export(p); p.set_defaults(func=report_cli.run_export)
+    p = sub.add_parser("compare", help=...); report_cli.configure_compare(p); ...func=report_cli.run_compare
+    sys.exit(args.func(args))
+
+Each ``run_*`` returns an exit code (0 ok, 1 regression for ``compare``, 2 usage / missing input).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import BenchError
+from .leaderboard import render_run  # noqa: F401  (re-exported: what the runner calls at the end of a run)
+
+FORMATS = ("term", "md", "tex", "html", "csv", "parquet", "json")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _err(msg: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {msg}", highlight=False)
+
+
+def _split_formats(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
+    if not values:
+        return list(default)
+    out: list[str] = []
+    for v in values:
+        for f in str(v).split(","):
+            f = f.strip().lower()
+            if not f:
+                continue
+            f = {"markdown": "md", "latex": "tex", "terminal": "term", "pq": "parquet"}.get(f, f)
+            if f not in FORMATS:
+                raise BenchError(f"--format: unknown format {f!r}; choose from {', '.join(FORMATS)}")
+            if f not in out:
+                out.append(f)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# bench report
+# ------------------------------------------------------------------------------------------------------------------
+def configure_report(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("run", nargs="+", metavar="RUN",
+                        help="run folder(s); several are merged (shards or pieces of one suite)")
+    parser.add_argument("--format", "-f", action="append", metavar="FMT",
+                        help=f"comma-separated: {','.join(FORMATS)} (default term,md)")
+    parser.add_argument("--by", choices=["cell", "area_bin"], default="cell",
+                        help="cell: one row per backend × dataset × mask; area_bin: also per LaMa mask-area bin")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: the (first) run folder)")
+    parser.add_argument("--compare", nargs=2, metavar=("BASE", "NEW"),
+                        help="also write a comparison of two runs / baseline files (compare.md)")
+    parser.add_argument("--metric", default=None,
+                        help="HTML: metric for worst cases and plots (default lpips_in, else psnr_in)")
+    parser.add_argument("--no-ci", action="store_true", help="skip bootstrap intervals (faster)")
+    return parser
+
+
+def run_report(args: argparse.Namespace) -> int:
+    try:
+        return _run_report(args)
+    except BenchError as e:
+        _err(str(e))
+        return 2
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from . import paper
+    from .aggregate import load_run, summarize
+    from .leaderboard import leaderboard_markdown, leaderboard_tables
+    from .table import Table, render_csv, render_json, render_latex, render_terminal, write_parquet
+
+    formats = _split_formats(args.format, ("term", "md"))
+    rd = load_run(args.run if len(args.run) > 1 else args.run[0])
+    out = Path(args.out) if args.out else (rd.run_dir or Path("."))
+    out.mkdir(parents=True, exist_ok=True)
+    ci = not getattr(args, "no_ci", False)
+    by = ["backend", "dataset", "mask"] + (["area_bin"] if args.by == "area_bin" else [])
+    df = summarize(rd, by=by, ci=ci)
+    suffix = "_by_area" if args.by == "area_bin" else ""
+    split = ["dataset", "mask"] + (["area_bin"] if args.by == "area_bin" else [])
+    tables = leaderboard_tables(df, split=split)
+    console = _console()
+    written: list[Path] = []
+
+    if "term" in formats:
+        if not df.attrs.get("comparable", True):
+            console.print(f"[bold red]NOT COMPARABLE:[/] {'; '.join(df.attrs.get('noncomparable_reasons') or [])}")
+        for t in tables:
+            render_terminal(Table(**{**t.__dict__, "warnings": []}), console=console)
+    if "md" in formats:
+        p = out / f"leaderboard{suffix}.md"
+        p.write_text(leaderboard_markdown(df, tables), encoding="utf-8")
+        written.append(p)
+    flat = paper.flat_table(df, name=f"summary{suffix}")
+    if "csv" in formats:
+        p = out / f"summary{suffix}.csv"
+        p.write_text(render_csv(flat), encoding="utf-8")
+        written.append(p)
+    if "parquet" in formats:
+        written.append(write_parquet(flat, out / f"summary{suffix}.parquet"))
+    if "json" in formats:
+        from .compare import baseline_from_summary, write_baseline
+
+        p = out / f"baseline{suffix}.json"
+        write_baseline(baseline_from_summary(df if args.by == "cell" else summarize(rd, ci=ci)), p)
+        written.append(p)
+    if "tex" in formats:
+        section = rd.manifest.get("report") or {}
+        ptables = paper.paper_tables(rd, section, ci=ci) if section.get("tables") else []
+        if not ptables:  # no report: section: one table per dataset × mask
+            ptables = [Table(**{**t.__dict__, "caption": t.title, "label": f"tab:{t.name}"}) for t in tables]
+        tex_dir = out / "tables"
+        tex_dir.mkdir(exist_ok=True)
+        for t in ptables:
+            p = tex_dir / f"{paper.safe_name(t.name)}.tex"
+            p.write_text(render_latex(t), encoding="utf-8")
+            written.append(p)
+    if "html" in formats:
+        from .html import write_html
+
+        written.append(write_html(rd, out / "report.html", metric=args.metric, ci=ci))
+    if args.compare:
+        from .compare import compare_sources
+
+        res = compare_sources(args.compare[0], args.compare[1])
+        p = out / "compare.md"
+        p.write_text(res.markdown(), encoding="utf-8")
+        written.append(p)
+    for p in written:
+        console.print(f"wrote {p}", highlight=False)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# bench export
+# ------------------------------------------------------------------------------------------------------------------
+def configure_export(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("run", nargs="+", metavar="RUN", help="run folder(s); several are merged")
+    parser.add_argument("--per-sample", required=True, metavar="FILE",
+                        help="write one row per (cell, sample) to FILE (.csv, or .parquet)")
+    return parser
+
+
+def run_export(args: argparse.Namespace) -> int:
+    try:
+        from .aggregate import per_sample
+
+        df = per_sample(args.run if len(args.run) > 1 else args.run[0])
+        path = Path(args.per_sample)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".parquet":
+            df.to_parquet(path, index=False)
+        else:
+            df.to_csv(path, index=False)
+        _console().print(f"wrote {len(df)} rows to {path}", highlight=False)
+        return 0
+    except BenchError as e:
+        _err(str(e))
+        return 2
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# bench compare
+# ------------------------------------------------------------------------------------------------------------------
+def configure_compare(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("base", metavar="BASE", help="baseline: run folder or baseline JSON (bench report --format json)")
+    parser.add_argument("new", metavar="NEW", help="candidate: run folder or baseline JSON")
+    parser.add_argument("--tol", action="append", default=[], metavar="KEY=TOL",
+                        help="allowed worsening per key: absolute (lpips_in=+0.005) or relative (fid=+2%%); "
+                             "'*=...' sets a default for every key")
+    parser.add_argument("--tol-file", metavar="YAML", help="YAML mapping key -> tolerance (or under 'tolerances:')")
+    parser.add_argument("--strict", action="store_true",
+                        help="gate every key without a rule at tolerance 0 (default: only keys with a rule, "
+                             "plus error_rate)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="cells of BASE missing from NEW do not fail the gate")
+    parser.add_argument("--out", metavar="FILE", help="also write the Markdown summary to FILE")
+    return parser
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_sources, parse_tolerances
+
+    try:
+        rules = parse_tolerances(args.tol, args.tol_file)
+        res = compare_sources(args.base, args.new, rules=rules, strict=args.strict,
+                              allow_missing=args.allow_missing)
+    except BenchError as e:
+        _err(str(e))
+        return 2
+    md = res.markdown()
+    sys.stdout.write(md)
+    sys.stdout.flush()
+    if args.out:
+        Path(args.out).write_text(md, encoding="utf-8")
+    return 1 if res.failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry (``python -m bench.report.cli report RUN``) until the lead's CLI mounts these."""
+    ap = argparse.ArgumentParser(prog="bench")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    configure_report(sub.add_parser("report", help="leaderboards in several formats")).set_defaults(func=run_report)
+    configure_export(sub.add_parser("export", help="per-sample records")).set_defaults(func=run_export)
+    configure_compare(sub.add_parser("compare", help="regression gate")).set_defaults(func=run_compare)
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

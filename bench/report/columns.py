@@ -1,0 +1,138 @@
+"""How every reported key reads: direction (higher or lower is better, or neither), number format, interval.
+
+Resolution order for a key: the run's ``manifest.json`` ``columns`` (what the metrics declared when the run was
+made), then :func:`bench.metrics.all_columns` (the installed metrics), then the report's own derived columns
+(latency, memory, rates, counts), then a conservative guess from the name (``psnr*`` higher, ``lpips*``/``fid*``
+lower, ...). A key none of these knows gets no direction: it is shown but never bolded or gated by direction.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """Direction (``None`` = neither), format spec, whether a bootstrap interval exists, one-line doc."""
+
+    higher_is_better: bool | None = None
+    fmt: str = ".3f"
+    interval: bool = False
+    doc: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_any(cls, obj: Any) -> "ColumnInfo":
+        if isinstance(obj, ColumnInfo):
+            return obj
+        if isinstance(obj, Mapping):
+            return cls(
+                higher_is_better=obj.get("higher_is_better"),
+                fmt=str(obj.get("fmt", ".3f")),
+                interval=bool(obj.get("interval", False)),
+                doc=str(obj.get("doc", "")),
+            )
+        # bench.metrics.base.Column or anything with the same attributes
+        return cls(
+            higher_is_better=getattr(obj, "higher_is_better", None),
+            fmt=str(getattr(obj, "fmt", ".3f")),
+            interval=bool(getattr(obj, "interval", False)),
+            doc=str(getattr(obj, "doc", "")),
+        )
+
+
+#: Record fields that are not metrics.
+RECORD_FIELDS = (
+    "cell_key", "backend", "dataset", "mask", "sample_id", "hole_fraction", "area_bin", "latency_ms",
+    "batch_size", "error",
+)
+
+#: Columns the report derives itself (not produced by a metric).
+DERIVED: dict[str, ColumnInfo] = {
+    "n": ColumnInfo(None, "d", False, "successful samples"),
+    "n_errors": ColumnInfo(None, "d", False, "samples whose latest attempt failed (gate on error_rate)"),
+    "error_rate": ColumnInfo(False, ".3f", False, "n_errors / (n + n_errors)"),
+    "latency_p50": ColumnInfo(False, ".1f", False, "median latency per image, ms"),
+    "latency_p90": ColumnInfo(False, ".1f", False, "90th percentile latency per image, ms"),
+    "latency_mean": ColumnInfo(False, ".1f", True, "mean latency per image, ms"),
+    "images_per_s": ColumnInfo(True, ".2f", False, "1000 / mean latency per image"),
+    "peak_mem_mb": ColumnInfo(False, ".0f", False, "peak memory, MiB: CUDA allocated when on GPU, else peak RSS"),
+    "peak_mem_reserved_mb": ColumnInfo(False, ".0f", False, "peak CUDA memory reserved, MiB"),
+    "peak_rss_mb": ColumnInfo(False, ".0f", False, "peak resident set size of the process, MiB"),
+    "load_time_s": ColumnInfo(False, ".2f", False, "model load time, s (mean over sessions)"),
+    "hole_fraction": ColumnInfo(None, ".3f", False, "mean hole fraction"),
+}
+
+_HIGHER = re.compile(r"^(psnr|ssim|ms_ssim|msssim|clip|is_|inception_score|precision|recall|accuracy|auroc|"
+                     r"images_per_s|throughput)")
+_LOWER = re.compile(r"^(lpips|dists|fid|kid|mse|mae|l1|l2|rmse|latency|peak_mem|peak_rss|load_time|error|"
+                    r"n_errors|fid_crop|kid_crop|p_fid|u_ids)")
+
+
+def guess(key: str) -> ColumnInfo:
+    """A conservative guess from the name; unknown keys get no direction."""
+    if key.endswith("_rate"):
+        return ColumnInfo(False, ".3f", True, "fraction of samples flagged")
+    if key.endswith("_flag"):
+        return ColumnInfo(False, ".0f", False)
+    if key.endswith("_score"):
+        return ColumnInfo(None, ".3f", False)
+    if _HIGHER.match(key):
+        return ColumnInfo(True, ".2f" if key.startswith("psnr") else ".3f", True)
+    if _LOWER.match(key):
+        fmt = ".2f" if key.startswith("fid") else ".4f" if key.startswith("kid") else ".3f"
+        return ColumnInfo(False, fmt, not key.startswith(("fid", "kid")))
+    return ColumnInfo(None, ".3f", False)
+
+
+def installed_columns() -> dict[str, ColumnInfo]:
+    """``bench.metrics.all_columns()`` when the metrics room provides it; empty otherwise."""
+    try:
+        from bench.metrics import all_columns  # type: ignore[attr-defined]
+    except Exception:  # the metrics room has not landed it (or a metric import fails): fall back to guesses
+        return {}
+    try:
+        return {k: ColumnInfo.from_any(v) for k, v in all_columns().items()}
+    except Exception:
+        return {}
+
+
+class ColumnCatalog:
+    """Looks up :class:`ColumnInfo` for any key, in the resolution order of this module's docstring."""
+
+    def __init__(self, manifest_columns: Mapping[str, Any] | None = None, use_installed: bool = True):
+        self._manifest = {k: ColumnInfo.from_any(v) for k, v in (manifest_columns or {}).items()}
+        self._use_installed = use_installed
+        self._installed: dict[str, ColumnInfo] | None = None
+
+    def __call__(self, key: str) -> ColumnInfo:
+        if key in self._manifest:
+            return self._manifest[key]
+        if key in DERIVED:
+            return DERIVED[key]
+        if key.endswith(("_rate", "_flag", "_lo", "_hi")):
+            return guess(key)
+        if self._use_installed:  # imported only when the manifest does not know a metric key (imports torch)
+            if self._installed is None:
+                self._installed = installed_columns()
+            if key in self._installed:
+                return self._installed[key]
+        return guess(key)
+
+    def as_dict(self, keys) -> dict[str, dict[str, Any]]:
+        return {k: self(k).to_dict() for k in keys}
+
+
+# Order in which metric families are listed (others follow alphabetically).
+_FAMILY_ORDER = ("psnr", "ssim", "ms_ssim", "lpips", "dists", "clip", "fid", "kid", "p_ids", "u_ids")
+_SUFFIX_ORDER = ("in", "out", "crop")
+
+
+def metric_sort_key(key: str) -> tuple:
+    fam = next((i for i, f in enumerate(_FAMILY_ORDER) if key == f or key.startswith(f + "_")), len(_FAMILY_ORDER))
+    suffix = key.rsplit("_", 1)[-1] if "_" in key else ""
+    suf = _SUFFIX_ORDER.index(suffix) if suffix in _SUFFIX_ORDER else len(_SUFFIX_ORDER)
+    return (fam, suf, key)

@@ -1,0 +1,502 @@
+"""One neutral table model and its renderers: terminal (rich), Markdown, LaTeX (booktabs), CSV, Parquet, JSON.
+
+A :class:`Table` is a list of :class:`Col` (each knows its direction, number format and whether an interval exists)
+and a list of row dicts. A row holds ``row[col.key]`` and, for interval columns, ``row[col.key + "_lo"]`` /
+``row[col.key + "_hi"]``. Columns may carry a ``group`` (a spanning header, e.g. MAT-style "small masks" / "large
+masks" column groups).
+
+Highlighting (terminal, Markdown, LaTeX, HTML): per column, among the rows of the same ``rank_within`` group, the
+best distinct value (by the column's direction) is **bold** when at least two distinct values exist; the second
+best distinct value is underlined when at least three exist (with two, "second" would just be "worst"). Ties
+share the mark. Columns without a direction (counts, labels) are never marked. NaN is never ranked.
+
+Non-comparable results (``Table.warnings``) are stated visibly in every format.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+INF = "∞"
+MISSING = "–"
+
+
+@dataclass
+class Col:
+    key: str
+    label: str | None = None
+    higher_is_better: bool | None = None
+    fmt: str = ".3f"
+    interval: bool = False
+    group: str | None = None
+    is_label: bool = False
+    doc: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label if self.label is not None else self.key
+
+    @property
+    def arrow(self) -> str:
+        if self.is_label or self.higher_is_better is None:
+            return ""
+        return "↑" if self.higher_is_better else "↓"
+
+
+@dataclass
+class Table:
+    columns: list[Col]
+    rows: list[dict[str, Any]]
+    name: str = "leaderboard"
+    title: str = ""
+    caption: str = ""
+    label: str = ""
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rank_within: tuple[str, ...] = ()
+    show_intervals: bool = True
+
+    # -- highlighting ------------------------------------------------------------------------------------------
+    def ranks(self) -> dict[tuple[int, str], int]:
+        """{(row index, column key): 1 for best, 2 for second best} (see the module docstring)."""
+        out: dict[tuple[int, str], int] = {}
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(self.rows):
+            groups.setdefault(tuple(r.get(k) for k in self.rank_within), []).append(i)
+        for col in self.columns:
+            if col.is_label or col.higher_is_better is None:
+                continue
+            for idx in groups.values():
+                vals = {}
+                for i in idx:
+                    v = _num(self.rows[i].get(col.key))
+                    if v is not None and not math.isnan(v):
+                        vals[i] = v
+                distinct = sorted(set(vals.values()), reverse=bool(col.higher_is_better))
+                if len(distinct) < 2:
+                    continue
+                for i, v in vals.items():
+                    if v == distinct[0]:
+                        out[(i, col.key)] = 1
+                    elif len(distinct) >= 3 and v == distinct[1]:
+                        out[(i, col.key)] = 2
+        return out
+
+    def groups(self) -> list[tuple[str | None, int]]:
+        """Consecutive column groups as (group label, span)."""
+        spans: list[tuple[str | None, int]] = []
+        for c in self.columns:
+            if spans and spans[-1][0] == c.group:
+                spans[-1] = (c.group, spans[-1][1] + 1)
+            else:
+                spans.append((c.group, 1))
+        return spans
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "title": self.title, "caption": self.caption, "label": self.label,
+            "notes": list(self.notes), "warnings": list(self.warnings), "rank_within": list(self.rank_within),
+            "columns": [asdict(c) for c in self.columns],
+            "rows": [{k: _jsonable(v) for k, v in r.items()} for r in self.rows],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Table":
+        return cls(
+            columns=[Col(**c) for c in d["columns"]],
+            rows=[{k: _unjson(v) for k, v in r.items()} for r in d["rows"]],
+            name=d.get("name", "leaderboard"), title=d.get("title", ""), caption=d.get("caption", ""),
+            label=d.get("label", ""), notes=list(d.get("notes", [])), warnings=list(d.get("warnings", [])),
+            rank_within=tuple(d.get("rank_within", ())),
+        )
+
+
+def _num(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _jsonable(v: Any) -> Any:
+    """JSON-safe value: NaN -> None, ±inf -> "inf"/"-inf" (standard JSON has neither)."""
+    if hasattr(v, "item") and not isinstance(v, (list, dict, str)):
+        try:
+            v = v.item()
+        except Exception:
+            pass
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+    return v
+
+
+def _unjson(v: Any) -> Any:
+    if v == "inf":
+        return math.inf
+    if v == "-inf":
+        return -math.inf
+    return v
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# value formatting
+# ------------------------------------------------------------------------------------------------------------------
+def format_number(v: Any, fmt: str = ".3f") -> str:
+    """Format one value: NaN/None -> "–", +inf -> "∞", -inf -> "-∞", ``fmt`` "d" rounds to an integer."""
+    x = _num(v)
+    if x is None:
+        return MISSING if v is None else str(v)
+    if math.isnan(x):
+        return MISSING
+    if math.isinf(x):
+        return INF if x > 0 else "-" + INF
+    if fmt.endswith("d"):
+        return format(int(round(x)), fmt)
+    try:
+        return format(x, fmt)
+    except ValueError:
+        return format(x, ".3f")
+
+
+def half_width(row: dict[str, Any], col: Col) -> float | None:
+    """Half-width of the row's interval for ``col`` ((hi - lo) / 2), None when there is none."""
+    if not col.interval:
+        return None
+    lo, hi = _num(row.get(col.key + "_lo")), _num(row.get(col.key + "_hi"))
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return (hi - lo) / 2.0
+
+
+def cell_text(row: dict[str, Any], col: Col, intervals: bool = True) -> str:
+    v = row.get(col.key)
+    if col.is_label:
+        return MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    s = format_number(v, col.fmt)
+    hw = half_width(row, col) if intervals else None
+    if hw is not None and s not in (MISSING,):
+        s += " ± " + format_number(hw, col.fmt)
+    return s
+
+
+def header_text(col: Col) -> str:
+    return f"{col.title} {col.arrow}".strip()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# terminal (rich)
+# ------------------------------------------------------------------------------------------------------------------
+def to_rich(table: Table, intervals: bool = False):
+    from rich.table import Table as RichTable
+
+    rt = RichTable(title=table.title or None, caption=table.caption or None, show_lines=False,
+                   header_style="bold", title_justify="left")
+    texts = [[cell_text(r, c, intervals=intervals and table.show_intervals) for c in table.columns]
+             for r in table.rows]
+    for j, c in enumerate(table.columns):
+        head = header_text(c) if not c.group else f"{c.group}\n{header_text(c)}"
+        width = max([len(t[j]) for t in texts] + [1])
+        # values never truncate (min_width); long headers wrap at spaces or fold
+        rt.add_column(head, justify="left" if c.is_label else "right", min_width=width, overflow="fold")
+    ranks = table.ranks()
+    for i, r in enumerate(table.rows):
+        cells = []
+        for c in table.columns:
+            t = cell_text(r, c, intervals=intervals and table.show_intervals)
+            rank = ranks.get((i, c.key))
+            style = "bold green" if rank == 1 else "underline" if rank == 2 else ""
+            if c.key == "n_errors" and (_num(r.get(c.key)) or 0) > 0:
+                style = "bold red"
+            cells.append(f"[{style}]{_rich_escape(t)}[/]" if style else _rich_escape(t))
+        rt.add_row(*cells)
+    return rt
+
+
+def _rich_escape(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(s)
+
+
+def render_terminal(table: Table, console=None, intervals: bool = False) -> None:
+    """Print the table with rich; a non-comparable warning is printed above it in red."""
+    from rich.console import Console
+
+    console = console or Console()
+    for w in table.warnings:
+        console.print(f"[bold red]NOT COMPARABLE:[/] {_rich_escape(w)}")
+    rt = to_rich(table, intervals=intervals)
+    # Piped / captured output (CI logs): never squeeze values; print at the width the table needs.
+    need = sum(max([len(header_text(c)) + (len(c.group) if c.group else 0)]
+                   + [len(cell_text(r, c, intervals=intervals and table.show_intervals)) for r in table.rows])
+               + 3 for c in table.columns) + 1
+    if not console.is_terminal and need > console.width:
+        saved = console.width
+        console.width = need
+        try:
+            console.print(rt)
+        finally:
+            console.width = saved
+    else:
+        console.print(rt)
+    for n in table.notes:
+        console.print(f"[dim]{_rich_escape(n)}[/]")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Markdown
+# ------------------------------------------------------------------------------------------------------------------
+def _md_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_").replace("\n", " ")
+
+
+def render_markdown(table: Table, intervals: bool = True, heading: str | None = "###") -> str:
+    """GitHub-flavoured Markdown: best per column **bold**, second <ins>underlined</ins>, ± half-intervals."""
+    lines: list[str] = []
+    if table.title and heading:
+        lines += [f"{heading} {_md_escape(table.title)}", ""]
+    for w in table.warnings:
+        lines += [f"> **⚠ NOT COMPARABLE:** {_md_escape(w)}", ""]
+    heads = []
+    for c in table.columns:
+        h = header_text(c)
+        heads.append(_md_escape(f"{c.group} / {h}" if c.group else h))
+    lines.append("| " + " | ".join(heads) + " |")
+    lines.append("|" + "|".join(":---" if c.is_label else "---:" for c in table.columns) + "|")
+    ranks = table.ranks()
+    for i, r in enumerate(table.rows):
+        cells = []
+        for c in table.columns:
+            t = _md_escape(cell_text(r, c, intervals=intervals and table.show_intervals))
+            rank = ranks.get((i, c.key))
+            if rank == 1:
+                t = f"**{t}**"
+            elif rank == 2:
+                t = f"<ins>{t}</ins>"
+            cells.append(t)
+        lines.append("| " + " | ".join(cells) + " |")
+    if table.caption:
+        lines += ["", _md_escape(table.caption)]
+    for n in table.notes:
+        lines += ["", f"_{_md_escape(n)}_"]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# LaTeX (booktabs)
+# ------------------------------------------------------------------------------------------------------------------
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    "∞": r"$\infty$",
+    "±": r"$\pm$",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "–": "--",
+    "—": "---",
+    "×": r"$\times$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "⚠": "",
+    "\n": " ",
+}
+
+
+def latex_escape(s: Any) -> str:
+    """Escape every LaTeX special character (and the few Unicode signs the report uses) for text mode."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(s))
+
+
+def _latex_cell(row: dict[str, Any], col: Col, rank: int | None, intervals: bool) -> str:
+    if col.is_label:
+        return latex_escape(cell_text(row, col))
+    v = format_number(row.get(col.key), col.fmt)
+    body = "--" if v == MISSING else (r"$\infty$" if v == INF else r"$-\infty$" if v == "-" + INF else latex_escape(v))
+    if rank == 1:
+        body = r"\textbf{" + body + "}"
+    elif rank == 2:
+        body = r"\underline{" + body + "}"
+    hw = half_width(row, col) if intervals else None
+    if hw is not None and v != MISSING:
+        body += r"\,{\scriptsize$\pm$" + latex_escape(format_number(hw, col.fmt)) + "}"
+    return body
+
+
+def render_latex(table: Table, intervals: bool = True, standalone: bool = True, placement: str = "t") -> str:
+    """A booktabs tabular, wrapped in a ``table`` environment with caption and label when ``standalone``.
+
+    Needs ``\\usepackage{booktabs}`` in the preamble. Best per column \\textbf, second \\underline; intervals as
+    ``±`` the bootstrap half-width in \\scriptsize. A non-comparable warning goes into the caption (and a comment).
+    """
+    cols = table.columns
+    align = "".join("l" if c.is_label else "r" for c in cols)
+    ranks = table.ranks()
+    out: list[str] = []
+    for w in table.warnings:
+        out.append("% NOT COMPARABLE: " + w.replace("\n", " "))
+    if standalone:
+        out += [f"\\begin{{table}}[{placement}]", r"\centering"]
+        cap = latex_escape(table.caption or table.title)
+        if table.warnings:
+            cap = (cap + " " if cap else "") + r"\textbf{Not comparable:} " + latex_escape("; ".join(table.warnings))
+        if cap:
+            out.append(f"\\caption{{{cap}}}")
+        if table.label:
+            out.append(f"\\label{{{table.label}}}")
+    out.append(f"\\begin{{tabular}}{{{align}}}")
+    out.append(r"\toprule")
+    spans = table.groups()
+    if any(g for g, _ in spans):
+        heads, rules, pos = [], [], 1
+        for g, n in spans:
+            if g:
+                heads.append(f"\\multicolumn{{{n}}}{{c}}{{{latex_escape(g)}}}")
+                rules.append(f"\\cmidrule(lr){{{pos}-{pos + n - 1}}}")
+            else:
+                heads.extend([""] * n)
+            pos += n
+        out.append(" & ".join(heads) + r" \\")
+        out.append(" ".join(rules))
+    out.append(" & ".join(latex_escape(header_text(c)) for c in cols) + r" \\")
+    out.append(r"\midrule")
+    prev_group = None
+    for i, r in enumerate(table.rows):
+        grp = tuple(r.get(k) for k in table.rank_within)
+        if table.rank_within and prev_group is not None and grp != prev_group:
+            out.append(r"\midrule")
+        prev_group = grp
+        out.append(" & ".join(_latex_cell(r, c, ranks.get((i, c.key)), intervals and table.show_intervals)
+                              for c in cols) + r" \\")
+    out.append(r"\bottomrule")
+    out.append(r"\end{tabular}")
+    if standalone:
+        for n in table.notes:
+            out.append(r"\par\smallskip{\footnotesize " + latex_escape(n) + "}")
+        out.append(r"\end{table}")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# CSV / Parquet / JSON
+# ------------------------------------------------------------------------------------------------------------------
+def _flat_columns(table: Table) -> list[str]:
+    keys: list[str] = []
+    for c in table.columns:
+        keys.append(c.key)
+        if c.interval and not c.is_label:
+            keys += [c.key + "_lo", c.key + "_hi"]
+    return keys
+
+
+def to_frame(table: Table):
+    """A pandas DataFrame of the raw values (intervals as ``_lo``/``_hi`` columns, plus ``comparable``)."""
+    import pandas as pd
+
+    keys = _flat_columns(table)
+    df = pd.DataFrame([{k: r.get(k) for k in keys} for r in table.rows], columns=keys)
+    df["comparable"] = not table.warnings
+    df["noncomparable_reasons"] = "; ".join(table.warnings)
+    return df
+
+
+def render_csv(table: Table) -> str:
+    """Raw values (full precision; inf as ``inf``, missing empty) with ``comparable`` columns on every row."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    keys = _flat_columns(table)
+    w.writerow(keys + ["comparable", "noncomparable_reasons"])
+    comp = "false" if table.warnings else "true"
+    reasons = "; ".join(table.warnings)
+    for r in table.rows:
+        vals = []
+        for k in keys:
+            v = r.get(k)
+            x = _num(v)
+            if v is None or (x is not None and math.isnan(x)):
+                vals.append("")
+            elif x is not None and math.isinf(x):
+                vals.append("inf" if x > 0 else "-inf")
+            else:
+                vals.append(v)
+        w.writerow(vals + [comp, reasons])
+    return buf.getvalue()
+
+
+def write_parquet(table: Table, path: str | Path) -> Path:
+    """Parquet with the raw values; the table's column metadata and warnings go into the file's key-value
+    metadata (``inpaint_bench``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = to_frame(table)
+    at = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(at.schema.metadata or {})
+    meta[b"inpaint_bench"] = json.dumps({k: v for k, v in table.to_dict().items() if k != "rows"}).encode()
+    at = at.replace_schema_metadata(meta)
+    path = Path(path)
+    pq.write_table(at, path)
+    return path
+
+
+def render_json(table: Table) -> str:
+    return json.dumps(table.to_dict(), indent=1, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# building tables from summaries
+# ------------------------------------------------------------------------------------------------------------------
+def col_for(key: str, columns_meta: dict[str, Any], label: str | None = None, group: str | None = None,
+            row_key: str | None = None) -> Col:
+    from .columns import ColumnCatalog, ColumnInfo
+
+    info = ColumnInfo.from_any(columns_meta[key]) if key in columns_meta else ColumnCatalog({})(key)
+    return Col(key=row_key or key, label=label or key, higher_is_better=info.higher_is_better, fmt=info.fmt,
+               interval=info.interval, group=group, doc=info.doc)
+
+
+def table_from_summary(
+    df,
+    value_keys: Sequence[str],
+    label_keys: Sequence[str] = ("backend",),
+    name: str = "leaderboard",
+    title: str = "",
+    caption: str = "",
+    label: str = "",
+    rank_within: Iterable[str] = (),
+    warnings: Iterable[str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> Table:
+    """A :class:`Table` from a ``summarize`` frame: ``label_keys`` as text columns, then ``value_keys``."""
+    meta = dict(df.attrs.get("columns", {}))
+    labels = labels or {}
+    cols = [Col(key=k, label=labels.get(k, k), is_label=True) for k in label_keys]
+    cols += [col_for(k, meta, label=labels.get(k)) for k in value_keys]
+    rows = []
+    for rec in df.to_dict("records"):
+        rows.append({k: v for k, v in rec.items()})
+    if warnings is None:
+        warnings = [] if df.attrs.get("comparable", True) else (
+            list(df.attrs.get("noncomparable_reasons") or []) or ["the run is marked non-comparable"])
+    return Table(columns=cols, rows=rows, name=name, title=title, caption=caption, label=label,
+                 rank_within=tuple(rank_within), warnings=list(warnings))

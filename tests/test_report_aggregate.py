@@ -1,0 +1,127 @@
+"""summarize / render_run on fake runs: means, intervals, infinities, errors, partial and merged runs."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from bench.report.aggregate import bootstrap_ci, load_run, per_sample, summarize
+from bench.report.leaderboard import render_run
+from bench.store.sqlite import RunStore
+from tests.test_report_data import make_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("r") / "run1", n=10, errors={"mean-fill": 3})
+
+
+def test_summarize_means_match_records(run):
+    df = summarize(run)
+    assert len(df) == 3 * 2 * 2
+    recs = RunStore(run / "records.sqlite").frame()
+    sel = recs[(recs.backend == "opencv-telea") & (recs.dataset == "samples") & (recs["mask"] == "box")]
+    row = df[(df.backend == "opencv-telea") & (df.dataset == "samples") & (df["mask"] == "box")].iloc[0]
+    assert row.psnr_in == pytest.approx(sel.psnr_in.mean())
+    assert row.lpips_in_lo < row.lpips_in < row.lpips_in_hi
+    assert row.latency_p50 == pytest.approx(np.median(sel.latency_ms))
+    assert row.images_per_s == pytest.approx(1000 / sel.latency_ms.mean())
+    assert row.blur_rate == pytest.approx(sel.blur_flag.mean())
+    assert row.peak_mem_mb == pytest.approx(300.0)  # CPU run: peak RSS
+    assert row.n == 10 and row.n_errors == 0
+    # paste-back backends: infinite PSNR outside the hole, reported as inf with a degenerate interval
+    assert math.isinf(row.psnr_out) and row.psnr_out > 0
+
+
+def test_errors_counted_and_excluded(run):
+    df = summarize(run)
+    mf = df[df.backend == "mean-fill"]
+    assert (mf.n == 7).all() and (mf.n_errors == 3).all()
+    assert mf.error_rate.iloc[0] == pytest.approx(0.3)
+    assert "exploded" in mf.first_error.iloc[0]
+    recs = RunStore(run / "records.sqlite").frame()
+    ok = recs[(recs.backend == "mean-fill") & recs.error.isna() & (recs.dataset == "samples") & (recs["mask"] == "box")]
+    assert mf[(mf.dataset == "samples") & (mf["mask"] == "box")].psnr_in.iloc[0] == pytest.approx(ok.psnr_in.mean())
+
+
+def test_mean_with_inf_and_mixed():
+    assert bootstrap_ci([1.0, math.inf])[0] == math.inf
+    m, lo, hi = bootstrap_ci([1.0, math.inf])
+    assert math.isnan(lo) and math.isnan(hi)
+    assert bootstrap_ci([math.inf, math.inf]) == (math.inf, math.inf, math.inf)
+    m, lo, hi = bootstrap_ci(np.arange(100.0))
+    assert m == pytest.approx(49.5) and 40 < lo < 49.5 < hi < 60
+
+
+def test_by_area_bin_labels(run):
+    df = summarize(run, by=("backend", "area_bin"), ci=False)
+    assert set(df.area_bin) <= {f"{b * 10}-{b * 10 + 10}%" for b in range(10)}
+    recs = RunStore(run / "records.sqlite").frame()
+    ok = recs[recs.error.isna() & (recs.backend == "opencv-ns") & (recs.area_bin == 2)]
+    row = df[(df.backend == "opencv-ns") & (df.area_bin == "20-30%")].iloc[0]
+    assert row.n == len(ok) and row.lpips_in == pytest.approx(ok.lpips_in.mean())
+
+
+def test_partial_run_shows_cells_without_records(tmp_path):
+    d = make_run(tmp_path / "p", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=4)
+    s = RunStore(d / "records.sqlite")
+    s.add_cell("pending", "opencv-ns", "samples", "box", {})  # started, nothing written yet
+    s.close()
+    df = summarize(d)
+    pend = df[df.backend == "opencv-ns"].iloc[0]
+    assert pend.n == 0 and math.isnan(pend.psnr_in)
+
+
+def test_merged_runs_prefer_success(tmp_path):
+    a = make_run(tmp_path / "a", backends=("opencv-telea",), datasets=("samples",), masks=("box",),
+                 sample_ids=["s000", "s001", "s002"], errors={"opencv-telea": 1})  # s000 failed here
+    b = make_run(tmp_path / "b", backends=("opencv-telea",), datasets=("samples",), masks=("box",),
+                 sample_ids=["s000", "s003"])  # ...and succeeded in the other shard
+    df = summarize([a, b])
+    assert df.n.iloc[0] == 4 and df.n_errors.iloc[0] == 0
+    assert len(per_sample([a, b])) == 4
+    assert load_run([a, b]).comparable
+
+
+def test_merged_runs_with_different_config_not_comparable(tmp_path):
+    a = make_run(tmp_path / "a", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=2)
+    b = make_run(tmp_path / "b", backends=("opencv-ns",), datasets=("samples",), masks=("box",), n=2,
+                 config_hash="zzz")
+    df = summarize([a, b], ci=False)
+    assert len(df) == 2
+    assert df.attrs["comparable"] is False
+    assert any("config hash" in r for r in df.attrs["noncomparable_reasons"])
+
+
+def test_render_run_terminal_and_markdown(run):
+    console = Console(record=True, width=100)
+    res = render_run(run, console=console)
+    text = console.export_text()
+    assert "opencv-telea" in text and "psnr_in" in text and "latency_p50" in text and "∞" in text
+    md = (run / "leaderboard.md").read_text()
+    assert md == res["markdown"].read_text()
+    assert "## dataset samples × mask box" in md
+    # lpips_in (lower is better): telea's is the best of the three backends -> bold
+    line = next(ln for ln in md.splitlines() if ln.startswith("| opencv-telea") )
+    assert "**" in line
+    assert "NOT COMPARABLE" not in md
+
+
+def test_noncomparable_visible(tmp_path):
+    d = make_run(tmp_path / "nc", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=3,
+                 comparable=False, reasons=["device changed mid-run"])
+    console = Console(record=True, width=120)
+    render_run(d, console=console)
+    text = console.export_text()
+    assert "NOT COMPARABLE" in text and "device changed" in text
+    assert "NOT COMPARABLE" in (d / "leaderboard.md").read_text()
+
+
+def test_missing_run_folder_is_a_clear_error(tmp_path):
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="no such run folder"):
+        summarize(tmp_path / "nope")
+    assert not (tmp_path / "nope").exists()
