@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Union
 
@@ -74,6 +75,25 @@ def _png_bit_depth(path: Path) -> int | None:
     return None
 
 
+def _check_png_chunks(path: Path) -> None:
+    """Verify every PNG chunk's CRC: Pillow skips them, so a damaged IDAT could otherwise decode as garbage."""
+    data = Path(path).read_bytes()
+    pos, n = 8, len(data)
+    while pos + 12 <= n:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        ctype = data[pos + 4:pos + 8]
+        end = pos + 8 + length
+        if end + 4 > n:
+            raise DataError(f"{path}: truncated PNG (chunk {ctype!r} runs past the end of the file)")
+        crc = int.from_bytes(data[end:end + 4], "big")
+        if zlib.crc32(data[pos + 4:end]) & 0xFFFFFFFF != crc:
+            raise DataError(f"{path}: corrupt PNG (checksum mismatch in chunk {ctype!r} at byte {pos})")
+        if ctype == b"IEND":
+            return
+        pos = end + 4
+    raise DataError(f"{path}: truncated PNG (no IEND chunk)")
+
+
 def _is_16bit_colour(im, path: Path) -> bool:
     """Pillow decodes these to 8 bits (losing precision): PNG/TIFF with 16 bits per colour sample."""
     if im.mode not in ("RGB", "RGBA"):
@@ -108,6 +128,8 @@ def _decode(path: PathLike) -> tuple[np.ndarray, int, bool]:
             except Exception:  # a malformed EXIF block does not make the pixels unreadable
                 orientation = 1
             im.load()  # decodes the whole stream: truncation and corruption surface here
+            if im.format == "PNG":
+                _check_png_chunks(p)
             if _is_16bit_colour(im, p):
                 a = _decode_cv2(p)
                 maxv: float = 65535

@@ -347,7 +347,7 @@ def make_scene(rng: np.random.Generator, size: int | tuple[int, int] = DEFAULT_R
         shape = shape_pool[int(rng.integers(0, len(shape_pool)))]
         alpha, info = _footprint(rng, h, w, diameter, shape)
         if rng.random() < soft_edges:
-            sigma = float(rng.uniform(0.8, 0.5 + 0.04 * diameter))
+            sigma = float(rng.uniform(0.8, max(1.0, 0.5 + 0.04 * diameter)))
             alpha = _soften(alpha, sigma)
             info["soft_sigma"] = round(sigma, 3)
         footprint = alpha > 0

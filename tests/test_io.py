@@ -1,0 +1,302 @@
+"""bench.io: every kind of image file a dataset may hold comes out as float32 RGB [3,H,W] in [0,1]."""
+from __future__ import annotations
+
+import io as _pyio
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from bench.errors import DataError
+from bench.io import fit_square, image_size, read_image, read_mask, resize, save_png
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _chw(a: np.ndarray) -> np.ndarray:
+    return a.transpose(2, 0, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bit depth and channel layouts
+# ---------------------------------------------------------------------------------------------------------------
+def test_8bit_rgb_png_exact(tmp_path: Path):
+    a = _rng().integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    Image.fromarray(a).save(tmp_path / "a.png")
+    t = read_image(tmp_path / "a.png")
+    assert t.dtype == torch.float32 and tuple(t.shape) == (3, 9, 13)
+    np.testing.assert_array_equal(t.numpy(), _chw(a).astype(np.float32) / np.float32(255))
+
+
+def test_16bit_rgb_png_full_precision_and_matches_8bit(tmp_path: Path):
+    a16 = _rng(1).integers(0, 65536, (12, 10, 3), dtype=np.uint16)
+    a16[0, 0] = (65535, 0, 0)  # a pure red pixel: channel order check
+    assert cv2.imwrite(str(tmp_path / "a16.png"), a16[:, :, ::-1])  # OpenCV writes BGR
+    a8 = np.rint(a16 / 257.0).astype(np.uint8)
+    Image.fromarray(a8).save(tmp_path / "a8.png")
+
+    t16, t8 = read_image(tmp_path / "a16.png"), read_image(tmp_path / "a8.png")
+    assert t16.dtype == torch.float32 and tuple(t16.shape) == (3, 12, 10)
+    assert torch.equal(t16[:, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
+    assert (t16 - t8).abs().max().item() <= 1 / 255
+    # full precision, not Pillow's 8-bit truncation
+    np.testing.assert_allclose(t16.numpy(), _chw(a16) / 65535.0, atol=1e-6)
+    assert len(np.unique(t16.numpy())) > 256
+
+
+def test_16bit_rgba_png_alpha_dropped(tmp_path: Path):
+    a = _rng(2).integers(0, 65536, (6, 7, 4), dtype=np.uint16)
+    assert cv2.imwrite(str(tmp_path / "a.png"), a[:, :, [2, 1, 0, 3]])
+    np.testing.assert_allclose(read_image(tmp_path / "a.png").numpy(), _chw(a[:, :, :3]) / 65535.0, atol=1e-6)
+
+
+def test_16bit_grayscale_png(tmp_path: Path):
+    g = _rng(3).integers(0, 65536, (8, 11), dtype=np.uint16)
+    Image.fromarray(g).save(tmp_path / "g.png")  # uint16 -> mode I;16
+    t = read_image(tmp_path / "g.png")
+    assert tuple(t.shape) == (3, 8, 11)
+    for c in range(3):
+        np.testing.assert_allclose(t[c].numpy(), g / 65535.0, atol=1e-6)
+
+
+def test_grayscale_and_bilevel_become_rgb(tmp_path: Path):
+    g = _rng(4).integers(0, 256, (7, 5), dtype=np.uint8)
+    Image.fromarray(g, mode="L").save(tmp_path / "g.png")
+    t = read_image(tmp_path / "g.png")
+    assert tuple(t.shape) == (3, 7, 5)
+    for c in range(3):
+        np.testing.assert_array_equal(t[c].numpy(), g.astype(np.float32) / np.float32(255))
+    Image.fromarray(g > 127).convert("1").save(tmp_path / "b.png")
+    b = read_image(tmp_path / "b.png")
+    np.testing.assert_array_equal(b[1].numpy(), (g > 127).astype(np.float32))
+
+
+def test_palette_expanded_through_palette(tmp_path: Path):
+    idx = _rng(5).integers(0, 4, (6, 9), dtype=np.uint8)
+    pal = [[255, 0, 0], [0, 255, 0], [10, 20, 30], [200, 100, 50]]
+    im = Image.fromarray(idx, mode="P")
+    im.putpalette([v for c in pal for v in c] + [0] * (768 - 12))
+    im.save(tmp_path / "p.png")
+    expected = np.asarray(pal, dtype=np.float32)[idx] / np.float32(255)
+    np.testing.assert_array_equal(read_image(tmp_path / "p.png").numpy(), _chw(expected))
+    # a palette entry marked transparent: alpha is dropped, the palette colour stays
+    im.info["transparency"] = 1
+    im.save(tmp_path / "pt.png", transparency=1)
+    np.testing.assert_array_equal(read_image(tmp_path / "pt.png").numpy(), _chw(expected))
+
+
+def test_rgba_alpha_dropped_by_default_or_composited(tmp_path: Path):
+    a = _rng(6).integers(0, 256, (5, 8, 4), dtype=np.uint8)
+    Image.fromarray(a, mode="RGBA").save(tmp_path / "a.png")
+    rgb = _chw(a[:, :, :3]).astype(np.float32) / 255
+    al = a[None, :, :, 3].astype(np.float32) / 255
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png").numpy(), rgb)
+    np.testing.assert_allclose(read_image(tmp_path / "a.png", alpha="white").numpy(), rgb * al + (1 - al), atol=1e-6)
+    np.testing.assert_allclose(read_image(tmp_path / "a.png", alpha="black").numpy(), rgb * al, atol=1e-6)
+    with pytest.raises(ValueError, match="alpha"):
+        read_image(tmp_path / "a.png", alpha="grey")
+
+
+def test_grey_with_alpha(tmp_path: Path):
+    la = _rng(7).integers(0, 256, (4, 6, 2), dtype=np.uint8)
+    Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
+    t = read_image(tmp_path / "la.png")
+    assert tuple(t.shape) == (3, 4, 6)
+    np.testing.assert_array_equal(t[2].numpy(), la[:, :, 0].astype(np.float32) / np.float32(255))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# EXIF orientation
+# ---------------------------------------------------------------------------------------------------------------
+def _with_orientation(a: np.ndarray, orientation: int, path: Path, fmt: str, **kw) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(a).save(path, format=fmt, exif=exif.tobytes(), **kw)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_matches_pillow_exif_transpose(tmp_path: Path, orientation: int):
+    a = _rng(orientation).integers(0, 256, (6, 10, 3), dtype=np.uint8)  # not square: rotations swap H and W
+    p = tmp_path / f"o{orientation}.png"
+    _with_orientation(a, orientation, p, "PNG")
+    with Image.open(p) as im:
+        ref = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    t = read_image(p)
+    np.testing.assert_array_equal(t.numpy(), _chw(ref).astype(np.float32) / np.float32(255))
+    assert image_size(p) == tuple(t.shape[-2:])
+    # masks follow the same orientation as their images
+    m = read_mask(p)
+    assert tuple(m.shape[-2:]) == tuple(t.shape[-2:])
+
+
+def test_exif_rotated_jpeg_comes_out_upright(tmp_path: Path):
+    upright = np.full((48, 32, 3), 40, np.uint8)  # portrait, 48 tall
+    upright[:12, :12] = (230, 20, 20)  # red block top-left
+    upright[-12:, -12:] = (20, 20, 230)  # blue block bottom-right
+    # a camera held sideways stores the pixels rotated and tags orientation 6 ("rotate 90 CW to display")
+    stored = np.rot90(upright, 1).copy()  # 32 tall x 48 wide
+    _with_orientation(stored, 6, tmp_path / "cam.jpg", "JPEG", quality=95)
+    t = read_image(tmp_path / "cam.jpg")
+    assert tuple(t.shape) == (3, 48, 32)
+    tl = t[:, 2:10, 2:10].mean(dim=(1, 2))
+    br = t[:, -10:-2, -10:-2].mean(dim=(1, 2))
+    assert tl[0] > 0.8 and tl[2] < 0.2, tl
+    assert br[2] > 0.8 and br[0] < 0.2, br
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# unreadable files
+# ---------------------------------------------------------------------------------------------------------------
+def _png_bytes(a: np.ndarray) -> bytes:
+    buf = _pyio.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _jpeg_bytes(a: np.ndarray) -> bytes:
+    buf = _pyio.BytesIO()
+    Image.fromarray(a).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+_NOISE = np.random.default_rng(8).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("name,content", [
+    ("zero.png", b""),
+    ("truncated.png", _png_bytes(_NOISE)[: len(_png_bytes(_NOISE)) // 2]),
+    ("truncated.jpg", _jpeg_bytes(_NOISE)[: len(_jpeg_bytes(_NOISE)) // 2]),
+    ("header_only.png", _png_bytes(_NOISE)[:40]),
+    ("text.png", b"this is not an image at all\n"),
+    ("corrupt.png", _png_bytes(_NOISE)[:60] + bytes(200) + _png_bytes(_NOISE)[260:]),
+])
+def test_bad_files_raise_data_error_naming_the_file(tmp_path: Path, name: str, content: bytes):
+    p = tmp_path / name
+    p.write_bytes(content)
+    for reader in (read_image, read_mask):
+        with pytest.raises(DataError) as e:
+            reader(p)
+        assert str(p) in str(e.value)
+
+
+def test_missing_file_and_directory_raise_data_error(tmp_path: Path):
+    with pytest.raises(DataError, match="not found") as e:
+        read_image(tmp_path / "nope.png")
+    assert "nope.png" in str(e.value)
+    with pytest.raises(DataError, match="directory"):
+        read_image(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# masks
+# ---------------------------------------------------------------------------------------------------------------
+def test_mask_binary_and_threshold_at_half_range(tmp_path: Path):
+    g = np.array([[0, 1, 127, 128, 200, 255]], np.uint8)
+    Image.fromarray(g).save(tmp_path / "m.png")
+    m = read_mask(tmp_path / "m.png")
+    assert m.dtype == torch.bool and tuple(m.shape) == (1, 1, 6)
+    assert m[0, 0].tolist() == [False, False, False, True, True, True]
+
+    g16 = np.array([[0, 32767, 32768, 65535]], np.uint16)
+    Image.fromarray(g16).save(tmp_path / "m16.png")
+    assert read_mask(tmp_path / "m16.png")[0, 0].tolist() == [False, False, True, True]
+
+
+def test_colour_and_transparent_layer_masks(tmp_path: Path):
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[1:3, 1:3] = (255, 0, 0)  # a hole painted red
+    Image.fromarray(rgb).save(tmp_path / "red.png")
+    expected = np.zeros((4, 4), bool)
+    expected[1:3, 1:3] = True
+    np.testing.assert_array_equal(read_mask(tmp_path / "red.png")[0].numpy(), expected)
+
+    rgba = np.full((4, 4, 4), 255, np.uint8)
+    rgba[:, :, 3] = 0
+    rgba[1:3, 1:3, 3] = 255  # white strokes on a transparent layer (white everywhere, alpha marks the hole)
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "layer.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "layer.png")[0].numpy(), expected)
+
+
+def test_jpeg_compressed_mask_becomes_binary_and_aligned(tmp_path: Path):
+    m = np.zeros((32, 32), np.uint8)
+    m[8:24, 4:20] = 255
+    Image.fromarray(m).save(tmp_path / "m.jpg", quality=75)
+    got = read_mask(tmp_path / "m.jpg")[0].numpy()
+    assert got.dtype == np.bool_
+    np.testing.assert_array_equal(got, m > 127)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------------------------------------------
+def test_save_png_round_trips(tmp_path: Path):
+    img = torch.from_numpy(_rng(9).random((3, 10, 14), dtype=np.float32))
+    save_png(tmp_path / "sub" / "img.png", img)
+    back = read_image(tmp_path / "sub" / "img.png")
+    assert (back - img).abs().max().item() <= 0.5 / 255 + 1e-6
+    save_png(tmp_path / "img16.png", img, bits=16)
+    assert (read_image(tmp_path / "img16.png") - img).abs().max().item() <= 0.5 / 65535 + 1e-6
+    mask = torch.from_numpy(_rng(10).random((1, 10, 14)) > 0.5)
+    save_png(tmp_path / "mask.png", mask)
+    assert torch.equal(read_mask(tmp_path / "mask.png"), mask)
+    with Image.open(tmp_path / "mask.png") as im:
+        assert im.mode == "L" and set(np.unique(np.asarray(im)).tolist()) <= {0, 255}
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["img.png", "img16.png", "mask.png", "sub"]  # no temp files
+
+
+def test_save_png_refuses_bad_input(tmp_path: Path):
+    bad = torch.zeros(3, 4, 4)
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        save_png(tmp_path / "nan.png", bad)
+    with pytest.raises(ValueError, match="shape"):
+        save_png(tmp_path / "two.png", torch.zeros(2, 4, 4))
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# crop and resize
+# ---------------------------------------------------------------------------------------------------------------
+def test_fit_square_takes_the_centre():
+    img = torch.from_numpy(_rng(11).random((3, 20, 30), dtype=np.float32))
+    out = fit_square(img, 20)  # no resize needed: exactly the central 20 columns
+    assert torch.equal(out, img[:, :, 5:25])
+    tall = torch.from_numpy(_rng(12).random((3, 31, 10), dtype=np.float32))
+    assert torch.equal(fit_square(tall, 10), tall[:, 10:20, :])
+
+
+def test_fit_square_matches_pillow_bicubic_and_antialiases():
+    from skimage import data
+
+    a = data.coffee()
+    h, w = a.shape[:2]
+    s = min(h, w)
+    crop = a[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    ref = np.asarray(Image.fromarray(crop).resize((64, 64), Image.BICUBIC)).astype(np.float32) / 255
+    out = fit_square(torch.from_numpy(_chw(a).astype(np.float32) / 255), 64)
+    assert tuple(out.shape) == (3, 64, 64) and out.dtype == torch.float32
+    diff = np.abs(out.numpy() - _chw(ref))
+    assert diff.mean() < 3e-3 and diff.max() < 0.06
+    # a 1-pixel checkerboard shrunk 8x averages to grey (aliasing would keep it black/white)
+    cb = (torch.arange(128)[:, None] + torch.arange(128)[None, :]) % 2
+    small = fit_square(cb.float()[None].expand(3, -1, -1), 16)
+    assert (small - 0.5).abs().max().item() < 0.05
+
+
+def test_masks_resize_nearest_and_stay_aligned():
+    m = torch.zeros(1, 40, 60, dtype=torch.bool)
+    m[:, 10:30, 20:40] = True  # centred square hole
+    out = fit_square(m, 20)
+    assert out.dtype == torch.bool and tuple(out.shape) == (1, 20, 20)
+    expected = torch.zeros(1, 20, 20, dtype=torch.bool)
+    expected[:, 5:15, 5:15] = True  # the crop keeps columns 10..50, then halves
+    assert torch.equal(out, expected)
+    batch = torch.stack([m, ~m])
+    assert tuple(resize(batch, (8, 12)).shape) == (2, 1, 8, 12)
+    with pytest.raises(ValueError):
+        fit_square(m, 0)
