@@ -244,3 +244,11 @@ def test_dilate_given_keeps_object_removal_semantics():
     own[0, 8:12, 8:12] = True
     m = d.make(sample("o", 20, 20, mask=own), seed=0)
     assert m.sum() == brute_force_dilate(own[0].numpy(), 2).sum() and m[6:14, 8:12].all() and not m[5, 5]
+
+
+def test_stats_tool_describes_masks():
+    from bench.masks.stats import describe
+
+    d = describe({"type": "box", "min_size": 0.5, "max_size": 0.5}, 64, n=10)
+    assert d["mean"] == d["p10"] == d["p90"] == 0.25
+    assert d["bins"][2] == 1.0 and sum(d["bins"]) == 1.0
