@@ -25,8 +25,8 @@ import torch
 import yaml
 
 from ..config import PluginSpec, Suite, hash_obj
-from ..errors import BenchError, ConfigError
-from ..masks.base import area_bin, hole_fraction
+from ..errors import ConfigError
+from ..masks.base import mask_stats
 from ..seeding import derive_seed
 from ..store import RunStore
 from ..types import EvalBatch, RunContext, Sample
@@ -58,7 +58,7 @@ class Item:
     image: torch.Tensor  # [3,H,W] original
     mask: torch.Tensor  # [1,H,W] bool
     gt: torch.Tensor | None
-    fraction: float
+    stats: dict[str, Any]  # hole_fraction, area_bin
 
 
 def cell_key(suite: Suite, backend: PluginSpec, dataset: PluginSpec, mask: PluginSpec) -> str:
@@ -249,15 +249,9 @@ class Runner:
     # -- one cell --------------------------------------------------------------------------------------
     def _prepare(self, cell: Cell, ds, strategy, sid: str) -> Item:
         sample: Sample = ds.load(sid)
-        rng = np.random.default_rng(derive_seed(self.suite.seed, "mask", cell.dataset.label, cell.mask.key(), sid))
-        m = np.asarray(strategy.generate(sample, rng), dtype=bool)
-        h, w = sample.image.shape[-2:]
-        if m.shape != (h, w):
-            raise BenchError(f"{cell.mask.path} ({cell.mask.label}): mask shape {m.shape} != image {(h, w)} "
-                             f"for sample {sid}")
-        mask = torch.from_numpy(m)[None]
+        m = strategy.make(sample, self.suite.seed, cell.dataset.label)
         gt = sample.gt if strategy.uses_dataset_mask else sample.image
-        return Item(sid, sample.image.float(), mask, gt, hole_fraction(m))
+        return Item(sid, sample.image.float(), torch.from_numpy(np.ascontiguousarray(m))[None], gt, mask_stats(m))
 
     def _run_cell(self, store, cell: Cell, backend, sample_ids, ds, strategy, metrics, detectors, load_s,
                   shapes_warm) -> None:
@@ -310,8 +304,7 @@ class Runner:
         blanked = torch.where(mask, torch.full_like(image, BLANK_VALUE), image)
         gens = [torch.Generator().manual_seed(derive_seed(self.suite.seed, "backend", cell.dataset.label,
                                                           cell.mask.key(), it.sample_id)) for it in items]
-        base_rows = [{"sample_id": it.sample_id, "hole_fraction": it.fraction, "area_bin": area_bin(it.fraction),
-                      "batch_size": B} for it in items]
+        base_rows = [{"sample_id": it.sample_id, **it.stats, "batch_size": B} for it in items]
         try:
             shape = tuple(image.shape)
             if shape not in shapes_warm:
