@@ -350,3 +350,49 @@ def test_synthetic_bad_params_name_the_key(spec: dict, match: str):
     with pytest.raises(ConfigError, match=match) as e:
         _make({"type": "synthetic", **spec})
     assert str(e.value).startswith("datasets[0]")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# datasets/prepare.py: other layouts -> the folder layout
+# ---------------------------------------------------------------------------------------------------------------
+def _prepare_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_prepare", REPO / "datasets" / "prepare.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_prepare_lama_layout_one_sample_per_mask(tmp_path: Path):
+    src = tmp_path / "lama" / "random_thick_512"
+    _save(src / "x.png", _noise(8, 8, 1))
+    _save(src / "x_mask000.png", _mask(8, 8))
+    _save(src / "x_mask001.png", 255 - _mask(8, 8))
+    _save(src / "y.png", _noise(6, 9, 2))
+    _save(src / "y_mask000.png", _mask(6, 9))
+    _save(src / "z_mask000.png", _mask(5, 5))  # no image: skipped
+    counts = _prepare_module().prepare_lama(tmp_path / "lama", tmp_path / "out")
+    assert counts == {"samples": 3, "masks_without_image": 1}
+    ds = _make({"type": "folder", "root": str(tmp_path / "out")})
+    assert ds.ids() == ["random_thick_512__x_mask000", "random_thick_512__x_mask001", "random_thick_512__y_mask000"]
+    s0, s1 = ds.load("random_thick_512__x_mask000"), ds.load("random_thick_512__x_mask001")
+    assert torch.equal(s0.image, read_image(src / "x.png")) and torch.equal(s0.image, s1.image)
+    assert torch.equal(s0.mask, ~s1.mask)
+
+
+def test_prepare_pairs_with_key_patterns(tmp_path: Path):
+    for i in range(3):
+        _save(tmp_path / "raw" / "photos" / f"IMG_{i:03d}.jpg", _noise(8, 8, i))
+        _save(tmp_path / "raw" / "clean" / f"IMG_{i:03d}_bg.png", _noise(8, 8, 10 + i))
+    for i in range(2):  # IMG_002 has no mask: skipped, so the prepared folder has no pairing errors
+        _save(tmp_path / "raw" / "objmask" / f"mask_IMG_{i:03d}.png", _mask(8, 8))
+    counts = _prepare_module().prepare_pairs(
+        tmp_path / "out", tmp_path / "raw" / "photos", tmp_path / "raw" / "objmask", tmp_path / "raw" / "clean",
+        mask_key=r"^mask_(.+)\.png$", gt_key=r"^(.+)_bg\.png$", copy=True)
+    assert counts["samples"] == 2 and counts["skipped"] == 1
+    ds = _make({"type": "folder", "root": str(tmp_path / "out")})
+    assert ds.ids() == ["IMG_000", "IMG_001"]
+    s = ds.load("IMG_001")
+    assert torch.equal(s.gt, read_image(tmp_path / "raw" / "clean" / "IMG_001_bg.png"))
+    assert not (tmp_path / "out" / "images" / "IMG_001.jpg").is_symlink()
