@@ -266,6 +266,8 @@ def metric_keys(frame: pd.DataFrame) -> list[str]:
             continue
         if c.endswith("_score") and c[: -len("_score")] in dets:
             continue
+        if c.endswith("_ms"):  # timings the runner stores beside metrics (e.g. wall_ms): not quality metrics
+            continue
         col = pd.to_numeric(frame[c], errors="coerce")
         if col.notna().any() or frame[c].isna().all():
             out.append(c)
@@ -319,6 +321,7 @@ def summarize(
     alpha: float = 0.05,
     setlevel: bool = True,
     seed: int = 0,
+    filters: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """One row per group of ``by`` (any of backend, dataset, mask, cell_key, area_bin).
 
@@ -328,6 +331,10 @@ def summarize(
     the flag) with interval; latency ``latency_p50``/``latency_p90``/``latency_mean`` (ms per image) and
     ``images_per_s``; ``peak_mem_mb`` (CUDA allocated when recorded, else peak RSS), ``peak_mem_reserved_mb``,
     ``peak_rss_mb``, ``load_time_s``.
+
+    ``filters`` keeps only some records: ``{"backend"|"dataset"|"mask": value or list, "area_bin": bin index,
+    label ("40-50%") or list, "hole_fraction": [lo, hi)}``. Set-level metrics need every sample of a cell, so
+    they are omitted under an ``area_bin`` / ``hole_fraction`` filter.
 
     ``df.attrs`` carries ``columns`` (key -> ColumnInfo dict), ``metric_keys``, ``detectors``, ``comparable``,
     ``noncomparable_reasons``, ``run_id`` and ``by``.
@@ -347,6 +354,9 @@ def summarize(
 
     if "error" not in frame:
         frame["error"] = None
+    subset = False
+    if filters:
+        frame, cells, subset = apply_filters(frame, cells, filters)
     frame["_ok"] = frame["error"].isna()
     for k in mkeys + [f"{d}_flag" for d in dets] + ["latency_ms", "hole_fraction"]:
         if k in frame:
@@ -421,7 +431,7 @@ def summarize(
             ckeys = set(g["cell_key"]) if "cell_key" in g else set()
         sess = sessions[sessions["cell_key"].isin(ckeys)] if not sessions.empty else sessions
         row.update(_mem_stats(sess))
-        if setlevel and one_cell_per_group and "area_bin" not in by and len(ckeys) == 1:
+        if setlevel and one_cell_per_group and "area_bin" not in by and not subset and len(ckeys) == 1:
             row.update(_set_level(rd, next(iter(ckeys))))
         out_rows.append(row)
 
@@ -449,6 +459,51 @@ def summarize(
         by=by,
     )
     return df
+
+
+def _as_list(v: Any) -> list:
+    return list(v) if isinstance(v, (list, tuple, set)) else [v]
+
+
+def parse_area_bin(v: Any) -> int:
+    """A bin index from 4, "4", or a label "40-50%" / "40–50 %"."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        b = int(v)
+    else:
+        s = str(v).replace("–", "-").replace(" ", "").rstrip("%")
+        if "-" in s:
+            lo = s.split("-")[0].rstrip("%")
+            b = int(round(float(lo) / 10))
+        else:
+            b = int(s)
+    if not 0 <= b < N_AREA_BINS:
+        raise ValueError(f"area bin {v!r} out of range 0..9")
+    return b
+
+
+def apply_filters(frame: pd.DataFrame, cells: pd.DataFrame, filters: dict[str, Any]):
+    """(frame, cells, subset) with only the matching rows; ``subset`` is True when samples were dropped from a
+    cell (area / hole-fraction filters)."""
+    subset = False
+    for key, val in filters.items():
+        if val is None:
+            continue
+        if key in ("backend", "dataset", "mask"):
+            vals = [str(x) for x in _as_list(val)]
+            frame = frame[frame[key].astype(str).isin(vals)] if key in frame else frame
+            cells = cells[cells[key].astype(str).isin(vals)] if not cells.empty else cells
+        elif key == "area_bin":
+            bins = [parse_area_bin(x) for x in _as_list(val)]
+            frame = frame[pd.to_numeric(frame["area_bin"], errors="coerce").isin(bins)]
+            subset = True
+        elif key == "hole_fraction":
+            lo, hi = float(val[0]), float(val[1])
+            hf = pd.to_numeric(frame["hole_fraction"], errors="coerce")
+            frame = frame[(hf >= lo) & (hf < hi)]
+            subset = True
+        else:
+            raise BenchError(f"unknown filter {key!r}; use backend, dataset, mask, area_bin, hole_fraction")
+    return frame, cells, subset
 
 
 _DERIVED_SUMMARY = {"n", "n_errors", "error_rate", "latency_p50", "latency_p90", "latency_mean", "images_per_s",

@@ -57,7 +57,7 @@ DERIVED: dict[str, ColumnInfo] = {
     "error_rate": ColumnInfo(False, ".3f", False, "n_errors / (n + n_errors)"),
     "latency_p50": ColumnInfo(False, ".1f", False, "median latency per image, ms"),
     "latency_p90": ColumnInfo(False, ".1f", False, "90th percentile latency per image, ms"),
-    "latency_mean": ColumnInfo(False, ".1f", True, "mean latency per image, ms"),
+    "latency_mean": ColumnInfo(False, ".1f", False, "mean latency per image, ms"),
     "images_per_s": ColumnInfo(True, ".2f", False, "1000 / mean latency per image"),
     "peak_mem_mb": ColumnInfo(False, ".0f", False, "peak memory, MiB: CUDA allocated when on GPU, else peak RSS"),
     "peak_mem_reserved_mb": ColumnInfo(False, ".0f", False, "peak CUDA memory reserved, MiB"),

@@ -1,9 +1,12 @@
-"""Paper tables from the suite's ``report:`` section (schema and validator below)."""
+"""Paper tables from the suite's ``report:`` section (schema: :mod:`bench.report.config`)."""
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
+from .aggregate import AREA_LABELS, load_run, summarize
+from .config import validate_report_section
 from .table import Col, Table, col_for
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -11,6 +14,12 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def safe_name(name: str) -> str:
     return _SAFE.sub("_", str(name)).strip("_") or "table"
+
+
+def _warnings(df) -> list[str]:
+    if df.attrs.get("comparable", True):
+        return []
+    return list(df.attrs.get("noncomparable_reasons") or []) or ["the run is marked non-comparable"]
 
 
 def flat_table(df, name: str = "summary") -> Table:
@@ -25,10 +34,84 @@ def flat_table(df, name: str = "summary") -> Table:
             cols.append(Col(key=k, is_label=True))
             continue
         cols.append(col_for(k, meta))
-    warnings = [] if df.attrs.get("comparable", True) else (
-        list(df.attrs.get("noncomparable_reasons") or []) or ["the run is marked non-comparable"])
-    return Table(columns=cols, rows=df.to_dict("records"), name=name, warnings=warnings)
+    return Table(columns=cols, rows=df.to_dict("records"), name=name, warnings=_warnings(df))
 
 
-def paper_tables(run, section: dict[str, Any], ci: bool = True) -> list[Table]:
-    return []
+def _order_values(values: list[Any], order: list[str]) -> list[Any]:
+    if not order:
+        return values
+    rank = {v: i for i, v in enumerate(order)}
+    return sorted(values, key=lambda v: (rank.get(str(v), len(order)), values.index(v)))
+
+
+def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
+    """One table of a validated ``report.tables[i]`` spec."""
+    rd = load_run(run)
+    rows_keys = list(spec["rows"])
+    split = spec.get("split")
+    by = rows_keys + ([split] if split else [])
+    df = summarize(rd, by=by, ci=ci and spec.get("intervals", True), filters=spec.get("filter") or None)
+    meta = dict(df.attrs.get("columns", {}))
+    notes = list(spec.get("notes", []))
+    wanted = spec["columns"]
+    missing = [c["key"] for c in wanted if c["key"] not in df.columns]
+    if missing and not df.empty:
+        subset = any(k in (spec.get("filter") or {}) for k in ("area_bin", "hole_fraction"))
+        why = (" (set-level metrics need every sample of one cell: not available under an area filter or when "
+               "rows pool several cells)" if subset or len(df) else "")
+        notes.append(f"not in this run: {', '.join(missing)}{why}")
+
+    # rows: unique values of the rows keys, in the spec's order
+    row_vals: list[tuple] = []
+    for rec in df.to_dict("records"):
+        t = tuple(rec[k] for k in rows_keys)
+        if t not in row_vals:
+            row_vals.append(t)
+    if spec.get("order"):
+        rank = {v: i for i, v in enumerate(spec["order"])}
+        row_vals.sort(key=lambda t: (rank.get(str(t[0]), len(rank)), row_vals.index(t)))
+    if split:
+        split_vals = list(dict.fromkeys(df[split].tolist())) if not df.empty else []
+        labels = spec.get("split_labels") or {}
+        if labels:
+            split_vals = _order_values(split_vals, list(labels))
+        elif split == "area_bin":
+            split_vals = sorted(split_vals, key=lambda v: AREA_LABELS.index(v) if v in AREA_LABELS else 99)
+    else:
+        split_vals = [None]
+
+    cols = [Col(key=k, is_label=True) for k in rows_keys]
+    for sv in split_vals:
+        group = None if sv is None else (spec.get("split_labels") or {}).get(str(sv), str(sv))
+        for c in wanted:
+            key = c["key"] if sv is None else f"{sv}/{c['key']}"
+            col = col_for(c["key"], meta, label=c.get("label") or c["key"], group=group, row_key=key)
+            if c.get("fmt"):
+                col.fmt = c["fmt"]
+            if not spec.get("highlight", True):
+                col.higher_is_better = None
+            cols.append(col)
+    index = {}
+    for rec in df.to_dict("records"):
+        index[(tuple(rec[k] for k in rows_keys), rec[split] if split else None)] = rec
+    rows = []
+    for rv in row_vals:
+        row: dict[str, Any] = dict(zip(rows_keys, rv))
+        for sv in split_vals:
+            rec = index.get((rv, sv), {})
+            for c in wanted:
+                key = c["key"] if sv is None else f"{sv}/{c['key']}"
+                for suf in ("", "_lo", "_hi"):
+                    v = rec.get(c["key"] + suf, math.nan)
+                    row[key + suf] = v
+        rows.append(row)
+    return Table(columns=cols, rows=rows, name=spec["name"], caption=spec.get("caption", ""),
+                 label=spec.get("label", f"tab:{spec['name']}"), notes=notes, warnings=_warnings(df),
+                 show_intervals=spec.get("intervals", True))
+
+
+def paper_tables(run: Any, section: dict[str, Any] | None, ci: bool = True) -> list[Table]:
+    """Every table of a ``report:`` section (validated here, so a raw section from a manifest works too)."""
+    sec = validate_report_section(section or {}, "report")
+    rd = load_run(run)
+    return [paper_table(rd, t, ci=ci) for t in sec["tables"]]
