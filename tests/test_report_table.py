@@ -1,0 +1,154 @@
+"""The neutral Table and its renderers, from a fixed table: highlighting by direction, escaping, formats."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+
+import pytest
+
+from bench.report.table import (Col, Table, format_number, latex_escape, render_csv, render_json, render_latex,
+                                render_markdown, render_terminal, to_rich, write_parquet)
+
+NAN = math.nan
+
+
+def fixed_table(warnings=()) -> Table:
+    cols = [
+        Col("backend", is_label=True),
+        Col("psnr_in", higher_is_better=True, fmt=".2f", interval=True),
+        Col("lpips_in", higher_is_better=False, fmt=".3f", interval=True),
+        Col("n", fmt="d"),
+    ]
+    rows = [
+        {"backend": "A & B_1", "psnr_in": 30.0, "psnr_in_lo": 29.0, "psnr_in_hi": 31.0, "lpips_in": 0.100,
+         "lpips_in_lo": 0.09, "lpips_in_hi": 0.11, "n": 10},
+        {"backend": "C%", "psnr_in": 28.0, "psnr_in_lo": 27.5, "psnr_in_hi": 28.5, "lpips_in": 0.120, "n": 10},
+        {"backend": "D$", "psnr_in": 25.0, "lpips_in": 0.050, "lpips_in_lo": 0.04, "lpips_in_hi": 0.06, "n": 12},
+        {"backend": "E~^\\", "psnr_in": NAN, "lpips_in": math.inf, "n": 3},
+    ]
+    return Table(columns=cols, rows=rows, name="fixed", caption="Places2, 40–50 % masks: PSNR & LPIPS",
+                 label="tab:fixed", warnings=list(warnings))
+
+
+def test_ranks_respect_direction():
+    r = fixed_table().ranks()
+    # psnr (higher better): A best, C second; NaN never ranked
+    assert r[(0, "psnr_in")] == 1 and r[(1, "psnr_in")] == 2 and (2, "psnr_in") not in r
+    assert (3, "psnr_in") not in r
+    # lpips (lower better): D best, A second, +inf worst and unmarked
+    assert r[(2, "lpips_in")] == 1 and r[(0, "lpips_in")] == 2
+    assert (1, "lpips_in") not in r and (3, "lpips_in") not in r
+    # columns without a direction are never marked
+    assert not any(k == "n" for _, k in r)
+
+
+def test_ranks_ties_and_two_values():
+    t = Table([Col("b", is_label=True), Col("x", higher_is_better=True)],
+              [{"b": "a", "x": 1.0}, {"b": "b", "x": 1.0}, {"b": "c", "x": 0.5}])
+    r = t.ranks()
+    assert r[(0, "x")] == 1 and r[(1, "x")] == 1 and (2, "x") not in r  # two distinct values: no "second"
+    t1 = Table([Col("x", higher_is_better=False)], [{"x": 1.0}])
+    assert t1.ranks() == {}
+
+
+def test_format_number():
+    assert format_number(math.inf) == "∞" and format_number(-math.inf) == "-∞"
+    assert format_number(NAN) == "–" and format_number(None) == "–"
+    assert format_number(3.14159, ".2f") == "3.14" and format_number(7.0, "d") == "7"
+
+
+def test_latex_escape_every_special():
+    s = latex_escape("a&b%c$d#e_f{g}h~i^j\\k<l>m|n")
+    assert s == (r"a\&b\%c\$d\#e\_f\{g\}h\textasciitilde{}i\textasciicircum{}j\textbackslash{}k"
+                 r"\textless{}l\textgreater{}m\textbar{}n")
+    assert latex_escape("40–50 % ±∞") == r"40--50 \% $\pm$$\infty$"
+
+
+def test_latex_table_bold_underline_intervals_and_escaping():
+    tex = render_latex(fixed_table())
+    assert tex.startswith("\\begin{table}[t]") and tex.rstrip().endswith("\\end{table}")
+    for token in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{lrrr}", "\\label{tab:fixed}"):
+        assert token in tex
+    assert r"\caption{Places2, 40--50 \% masks: PSNR \& LPIPS}" in tex
+    rows = {ln.split(" & ")[0]: ln for ln in tex.splitlines() if ln.endswith(r"\\") and " & " in ln}
+    a, c, d, e = rows[r"A \& B\_1"], rows[r"C\%"], rows[r"D\$"], rows[r"E\textasciitilde{}\textasciicircum{}\textbackslash{}"]
+    assert r"\textbf{30.00}\,{\scriptsize$\pm$1.00}" in a and r"\underline{0.100}\,{\scriptsize$\pm$0.010}" in a
+    assert r"\underline{28.00}\,{\scriptsize$\pm$0.50}" in c and r"\textbf{" not in c
+    assert r"\textbf{0.050}" in d and r"\underline" not in d
+    assert "--" in e and r"$\infty$" in e and r"\textbf" not in e
+    # compile-ready: every row has exactly ncols-1 unescaped alignment tabs, braces balance
+    for ln in rows.values():
+        assert len(re.findall(r"(?<!\\)&", ln)) == 3
+    body = re.sub(r"\\[{}]", "", tex)
+    assert body.count("{") == body.count("}")
+    assert "$" not in re.sub(r"\$[^$]*\$", "", tex.replace(r"\$", ""))  # math shifts balanced
+
+
+def test_latex_column_groups():
+    t = Table([Col("b", is_label=True), Col("s/x", "x", True, group="Small masks"),
+               Col("s/y", "y", False, group="Small masks"), Col("l/x", "x", True, group="Large masks")],
+              [{"b": "m1", "s/x": 1, "s/y": 2, "l/x": 3}, {"b": "m2", "s/x": 2, "s/y": 1, "l/x": 1}])
+    tex = render_latex(t)
+    assert r" & \multicolumn{2}{c}{Small masks} & \multicolumn{1}{c}{Large masks} \\" in tex
+    assert r"\cmidrule(lr){2-3} \cmidrule(lr){4-4}" in tex
+
+
+def test_markdown():
+    md = render_markdown(fixed_table())
+    lines = md.splitlines()
+    head = next(ln for ln in lines if ln.startswith("| backend"))
+    assert "psnr\\_in ↑" in head and "lpips\\_in ↓" in head
+    a = next(ln for ln in lines if ln.startswith("| A & B\\_1"))
+    assert "**30.00 ± 1.00**" in a and "<ins>0.100 ± 0.010</ins>" in a
+    d = next(ln for ln in lines if ln.startswith("| D$"))
+    assert "**0.050 ± 0.010**" in d
+    e = next(ln for ln in lines if ln.startswith("| E"))
+    assert "| – |" in e and "∞" in e
+    assert "NOT COMPARABLE" not in md
+    assert "NOT COMPARABLE" in render_markdown(fixed_table(["different seeds"]))
+
+
+def test_terminal_styles_and_warning():
+    rt = to_rich(fixed_table())
+    psnr = list(rt.columns[1].cells)
+    lpips = list(rt.columns[2].cells)
+    assert psnr[0].startswith("[bold") and "30.00" in psnr[0]
+    assert psnr[1].startswith("[underline]")
+    assert lpips[2].startswith("[bold") and lpips[0].startswith("[underline]")
+    from rich.console import Console
+
+    con = Console(record=True, width=200)
+    render_terminal(fixed_table(["seed differs"]), console=con)
+    out = con.export_text()
+    assert "NOT COMPARABLE" in out and "seed differs" in out and "A & B_1" in out and "∞" in out
+
+
+def test_csv_raw_values():
+    rows = list(csv.DictReader(io.StringIO(render_csv(fixed_table(["x"])))))
+    assert rows[0]["backend"] == "A & B_1" and float(rows[0]["psnr_in_lo"]) == 29.0
+    assert rows[3]["psnr_in"] == "" and rows[3]["lpips_in"] == "inf"
+    assert all(r["comparable"] == "false" and r["noncomparable_reasons"] == "x" for r in rows)
+
+
+def test_parquet_roundtrip(tmp_path):
+    import pyarrow.parquet as pq
+
+    p = write_parquet(fixed_table(), tmp_path / "t.parquet")
+    t = pq.read_table(p)
+    df = t.to_pandas()
+    assert list(df.backend) == ["A & B_1", "C%", "D$", "E~^\\"]
+    assert df.lpips_in.iloc[3] == math.inf and math.isnan(df.psnr_in.iloc[3])
+    meta = json.loads(t.schema.metadata[b"inpaint_bench"])
+    assert meta["columns"][2]["higher_is_better"] is False
+
+
+def test_json_roundtrip():
+    t = fixed_table(["w"])
+    doc = json.loads(render_json(t))
+    assert doc["rows"][3]["lpips_in"] == "inf" and doc["rows"][3]["psnr_in"] is None
+    t2 = Table.from_dict(doc)
+    assert t2.rows[3]["lpips_in"] == math.inf and t2.warnings == ["w"]
+    assert t2.ranks() == t.ranks()
