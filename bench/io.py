@@ -16,7 +16,9 @@ Reading rules (the same for every dataset, so a number never depends on which ro
   Pass ``alpha="white"`` or ``alpha="black"`` to :func:`read_image` to composite instead.
 * **EXIF orientation** is applied (the image comes out the way a viewer shows it), for masks too.
 * Anything that cannot be decoded (missing, zero-byte, truncated, corrupt, not an image, a decompression bomb)
-  raises :class:`bench.errors.DataError` whose message starts with the file's path.
+  raises :class:`bench.errors.DataError` whose message starts with the file's path. PNG chunk checksums are
+  verified (Pillow skips them, so a damaged PNG could otherwise decode as silent garbage); JPEG has no checksum,
+  so only truncation and undecodable streams are caught there.
 
 Masks (:func:`read_mask`) are read the same way and reduced to one channel: the **maximum over the colour channels**
 (so a hole painted in any bright colour counts), except that an RGBA/LA mask whose colour is uniform but whose alpha

@@ -111,7 +111,8 @@ class FolderDataset(Dataset):
             return None
         if len(files) > 1:
             names = ", ".join(self._rel(f) for f in files)
-            raise DataError(f"{names}: several {kind} files share the stem '{stem}'; keep one")
+            what = {"images": "image", "masks": "mask", "gt": "ground-truth"}[kind]
+            raise DataError(f"{names}: several {what} files share the stem '{stem}'; keep one")
         return files[0]
 
     @property
