@@ -122,7 +122,10 @@ class Registry(Generic[T]):
         params = check_params(cls, params, path)
         try:
             return cls(**params)
-        except ConfigError:
+        except ConfigError as e:
+            # a plug-in that builds nested plug-ins (dilate's ``base``) reports paths relative to itself
+            if e.path and not e.path.startswith(path):
+                raise ConfigError(f"{path}.{e.path}", e.message) from None
             raise
         except (TypeError, ValueError) as e:
             raise ConfigError(path, f"{spec['type']}: {e}") from e

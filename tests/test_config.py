@@ -106,3 +106,8 @@ def test_cli_validate_reports_errors(tmp_path, capsys, plugins):
 def test_quickstart_validates():
     s = load_suite("configs/quickstart.yaml")
     assert len(s.backends) * len(s.datasets) * len(s.masks) == 20
+
+
+def test_nested_plugin_errors_carry_the_full_key_path(plugins):
+    msg = err(suite(masks=[{"type": "dilate", "k": 3, "base": {"type": "lama-thik"}}]))
+    assert msg == "masks[0].base.type: unknown mask 'lama-thik'; did you mean 'lama-thick'?"

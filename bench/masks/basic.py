@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ..errors import BenchError, DataError
+from ..errors import DataError
 from ..types import Sample
 from .base import MaskStrategy, image_size
 
@@ -85,10 +85,7 @@ class DilateMask(MaskStrategy):
 
         if k < 0:
             raise ValueError(f"k must be >= 0 pixels, got {k}")
-        try:
-            inner = MASKS.create(dict(base), "base")
-        except BenchError as e:  # the registry prefixes our own path ("masks[i]: dilate: base.type: ...")
-            raise ValueError(str(e)) from e
+        inner = MASKS.create(dict(base), "base")  # ConfigError paths are prefixed by the registry: masks[i].base.x
         self.inner: MaskStrategy = inner
         self.k = int(k)
         self.uses_dataset_mask = inner.uses_dataset_mask

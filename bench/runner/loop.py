@@ -25,7 +25,7 @@ import torch
 import yaml
 
 from ..config import PluginSpec, Suite, hash_obj
-from ..errors import ConfigError
+from ..errors import BenchError, ConfigError
 from ..masks.base import mask_stats
 from ..seeding import derive_seed
 from ..store import RunStore
@@ -77,13 +77,49 @@ def expand_cells(suite: Suite) -> list[Cell]:
 
 
 def _safe_name(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.+=-]", "_", s)
+    """A file name for a sample id that cannot escape its folder; ids that needed changes get a hash suffix."""
+    safe = re.sub(r"[^A-Za-z0-9_.+=-]", "_", s).lstrip(".")[:120]
+    return safe if safe == s else f"{safe}-{hash_obj(s)[:8]}"
+
+
+class RunLock:
+    """An exclusive lock on a store folder: a second process pointed at the same folder refuses to start."""
+
+    def __init__(self, folder: Path):
+        import fcntl
+        import os
+
+        self.path = folder / ".lock"
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.seek(0)
+            holder = self.fh.read().strip() or "another process"
+            self.fh.close()
+            raise BenchError(f"run folder {folder} is in use by {holder}; wait for it, use another --run-id, or "
+                             f"split the work with --shard i/n (each shard has its own store)") from None
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        self.fh.flush()
+
+    def release(self) -> None:
+        import fcntl
+
+        if not self.fh.closed:
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_UN)
+            self.fh.close()
 
 
 class Runner:
     def __init__(self, suite: Suite, *, run_id: str | None = None, limit: int | None = None,
-                 device: str | None = None, fresh: bool = False, console: Any = None, progress: bool = True):
+                 device: str | None = None, fresh: bool = False, console: Any = None, progress: bool = True,
+                 shard: tuple[int, int] | None = None):
         self.suite = suite
+        if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+            raise ConfigError("shard", f"expected i/n with 0 <= i < n, got {shard[0]}/{shard[1]}")
+        self.shard = shard if shard and shard[1] > 1 else None
         self.run_id = run_id or suite.name
         if not RUN_ID_RE.match(self.run_id) or ".." in self.run_id:
             raise ConfigError("run-id", f"{self.run_id!r} must be a plain folder name (letters, digits, _.+=-)")
@@ -91,6 +127,8 @@ class Runner:
         self.device = resolve_device(device or suite.device)
         self.dtype = DTYPES[suite.dtype]
         self.run_dir = Path(suite.output_dir) / self.run_id
+        #: where this process's store lives: the run folder, or its shard folder (merged by ``bench merge``)
+        self.store_dir = self.run_dir / "shards" / f"{self.shard[0]}-of-{self.shard[1]}" if self.shard else self.run_dir
         self.fresh = fresh
         self.console = console
         self.show_progress = progress
@@ -110,23 +148,26 @@ class Runner:
             self.console.print(msg)
 
     def _prepare_dir(self) -> RunStore:
-        if self.fresh and self.run_dir.exists():
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock(self.store_dir)
+        if self.fresh:
             for name in ("records.sqlite", "records.sqlite-wal", "records.sqlite-shm"):
-                (self.run_dir / name).unlink(missing_ok=True)
-            shutil.rmtree(self.run_dir / "outputs", ignore_errors=True)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "suite.resolved.yaml", "w") as f:
+                (self.store_dir / name).unlink(missing_ok=True)
+            if not self.shard:
+                shutil.rmtree(self.run_dir / "outputs", ignore_errors=True)
+                shutil.rmtree(self.run_dir / "shards", ignore_errors=True)
+        with open(self.store_dir / "suite.resolved.yaml", "w") as f:
             yaml.safe_dump(self.suite.resolved(), f, sort_keys=False)
-        return RunStore(self.run_dir / "records.sqlite")
+        return RunStore(self.store_dir / "records.sqlite")
 
     def _write_manifest(self) -> None:
-        tmp = self.run_dir / "manifest.json.tmp"
+        tmp = self.store_dir / "manifest.json.tmp"
         tmp.write_text(json.dumps(self.manifest, indent=2, default=str))
-        tmp.replace(self.run_dir / "manifest.json")
+        tmp.replace(self.store_dir / "manifest.json")
 
     def _base_manifest(self, cells: list[Cell], metrics: dict, detectors: dict) -> dict[str, Any]:
         old: dict[str, Any] = {}
-        path = self.run_dir / "manifest.json"
+        path = self.store_dir / "manifest.json"
         if path.exists():
             try:
                 old = json.loads(path.read_text())
@@ -160,6 +201,7 @@ class Runner:
             "warmup_batches": self.warmup,
             "timing": "cuda_events" if self.device.type == "cuda" else "perf_counter",
             "limit": self.limit,
+            "shard": list(self.shard) if self.shard else None,
             "weights": self.suite.weights,
             "metrics": metric_prov,
             "detectors": det_prov,
@@ -196,24 +238,44 @@ class Runner:
                 store.add_cell(c.key, c.backend.label, c.dataset.label, c.mask.label,
                                {"backend": c.backend.canonical(), "dataset": c.dataset.canonical(),
                                 "mask": c.mask.canonical()})
-            ids = {}
-            for label, ds in datasets.items():
-                all_ids = list(ds.ids())
-                ids[label] = all_ids[: self.limit] if self.limit else all_ids
+            work = self._work(cells, datasets)
             for bspec in suite.backends:
                 bcells = [c for c in cells if c.backend is bspec]
-                todo = {c.key: [i for i in ids[c.dataset.label] if i not in store.done_ids(c.key)] for c in bcells}
+                todo = {}
+                for c in bcells:
+                    done = store.done_ids(c.key)
+                    todo[c.key] = [i for i in work[c.key] if i not in done]
                 if not any(todo.values()):
-                    self._log(f"[dim]{bspec.label}: all {sum(len(ids[c.dataset.label]) for c in bcells)} "
+                    self._log(f"[dim]{bspec.label}: all {sum(len(work[c.key]) for c in bcells)} "
                               f"samples already done (resumed)[/dim]")
                     continue
                 self._run_backend(store, bspec, bcells, todo, datasets, masks, metrics, detectors)
         finally:
-            self.manifest["finished"] = time.time()
             if self.manifest:
+                self.manifest["finished"] = time.time()
                 self._write_manifest()
             store.close()
+            self._lock.release()
         return self.run_dir
+
+    def _work(self, cells: list[Cell], datasets: dict) -> dict[str, list[str]]:
+        """Sample ids per cell; with ``--shard i/n`` every n-th (cell, sample) work item starting at i."""
+        ids = {}
+        for label, ds in datasets.items():
+            all_ids = list(ds.ids())
+            if len(set(all_ids)) != len(all_ids):
+                raise ConfigError(f"datasets ({label})", "sample ids are not unique")
+            ids[label] = all_ids[: self.limit] if self.limit else all_ids
+        work: dict[str, list[str]] = {}
+        j = 0
+        for c in cells:
+            mine = []
+            for sid in ids[c.dataset.label]:
+                if self.shard is None or j % self.shard[1] == self.shard[0]:
+                    mine.append(sid)
+                j += 1
+            work[c.key] = mine
+        return work
 
     def _run_backend(self, store, bspec, bcells, todo, datasets, masks, metrics, detectors) -> None:
         t0 = time.perf_counter()
