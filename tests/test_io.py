@@ -64,6 +64,26 @@ def test_16bit_grayscale_png(tmp_path: Path):
         np.testing.assert_allclose(t[c].numpy(), g / 65535.0, atol=1e-6)
 
 
+def test_16bit_tiff_and_float_tiff(tmp_path: Path):
+    a16 = _rng(13).integers(0, 65536, (5, 6, 3), dtype=np.uint16)
+    assert cv2.imwrite(str(tmp_path / "a.tif"), a16[:, :, ::-1])
+    np.testing.assert_allclose(read_image(tmp_path / "a.tif").numpy(), _chw(a16) / 65535.0, atol=1e-6)
+    f = np.array([[-0.5, 0.0, 0.25], [0.5, 1.0, 3.0]], np.float32)  # float data is taken as [0, 1] and clipped
+    Image.fromarray(f, mode="F").save(tmp_path / "f.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "f.tif")[0].numpy(), np.clip(f, 0, 1))
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path: Path):
+    cmyk = Image.fromarray(_rng(14).integers(0, 256, (8, 8, 4), dtype=np.uint8), mode="CMYK")
+    cmyk.save(tmp_path / "c.jpg", quality=95)
+    with Image.open(tmp_path / "c.jpg") as im:
+        assert im.mode == "CMYK"
+        ref = np.asarray(im.convert("RGB"), np.float32) / 255
+    t = read_image(tmp_path / "c.jpg")
+    assert tuple(t.shape) == (3, 8, 8)
+    np.testing.assert_array_equal(t.numpy(), _chw(ref))
+
+
 def test_grayscale_and_bilevel_become_rgb(tmp_path: Path):
     g = _rng(4).integers(0, 256, (7, 5), dtype=np.uint8)
     Image.fromarray(g, mode="L").save(tmp_path / "g.png")
@@ -147,6 +167,25 @@ def test_exif_rotated_jpeg_comes_out_upright(tmp_path: Path):
     br = t[:, -10:-2, -10:-2].mean(dim=(1, 2))
     assert tl[0] > 0.8 and tl[2] < 0.2, tl
     assert br[2] > 0.8 and br[0] < 0.2, br
+
+
+def test_exif_orientation_applies_to_16bit_colour(tmp_path: Path):
+    """16-bit colour PNGs decode through OpenCV; the orientation from the eXIf chunk must still be applied."""
+    import struct
+    import zlib
+
+    a = _rng(15).integers(0, 65536, (4, 6, 3), dtype=np.uint16)
+    ok, buf = cv2.imencode(".png", a[:, :, ::-1])
+    png = buf.tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = exif.tobytes()
+    data = data[6:] if data.startswith(b"Exif\x00\x00") else data
+    chunk = struct.pack(">I", len(data)) + b"eXIf" + data + struct.pack(">I", zlib.crc32(b"eXIf" + data))
+    (tmp_path / "o.png").write_bytes(png[:33] + chunk + png[33:])  # right after IHDR
+    t = read_image(tmp_path / "o.png")
+    assert tuple(t.shape) == (3, 6, 4)
+    np.testing.assert_allclose(t.numpy(), _chw(np.rot90(a, -1)) / 65535.0, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------------------------
