@@ -1,8 +1,9 @@
-"""The ``bench`` command line: run | validate | ls | report | export | compare | calibrate."""
+"""The ``bench`` command line: run | merge | validate | ls | report | export | compare | calibrate."""
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Any, Callable
 
@@ -25,24 +26,103 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False)
 
 
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise BenchError(f"--shard: expected i/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise BenchError(f"--shard: expected 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def _distributed() -> tuple[int, int, int] | None:
+    """(rank, world size, local rank) when launched by torchrun / accelerate with more than one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world, int(os.environ.get("LOCAL_RANK", str(rank)))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_suite
     from .runner import Runner
+    from .runner.merge import merge_runs
 
     suite = load_suite(args.suite)
     console = _console()
-    runner = Runner(suite, run_id=args.run_id, limit=args.limit, device=args.device, fresh=args.fresh,
-                    console=console, progress=not args.no_progress)
-    console.print(f"[bold]inpaint-bench[/bold] suite [cyan]{suite.name}[/cyan] -> {runner.run_dir} "
-                  f"(device {runner.device}, {len(suite.backends)}×{len(suite.datasets)}×{len(suite.masks)} cells)")
-    run_dir = runner.run()
+    shard = _parse_shard(args.shard)
+    dist_info = _distributed()
+    device = args.device
+    if dist_info is not None:
+        if shard is not None:
+            raise BenchError("--shard cannot be combined with a torchrun launch (each rank is a shard already)")
+        import datetime
+
+        import torch
+        import torch.distributed as dist
+
+        rank, world, local = dist_info
+        use_cuda = torch.cuda.is_available() and (device or suite.device) in ("auto", "cuda")
+        if use_cuda:
+            torch.cuda.set_device(local)
+            device = f"cuda:{local}"
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(hours=72))
+        shard = (rank, world)
+    runner = Runner(suite, run_id=args.run_id, limit=args.limit, device=device, fresh=args.fresh,
+                    console=console, progress=not args.no_progress and (dist_info is None or dist_info[0] == 0),
+                    shard=shard)
+    if dist_info is None or dist_info[0] == 0:
+        what = f", shard {shard[0]}/{shard[1]}" if shard else ""
+        console.print(f"[bold]inpaint-bench[/bold] suite [cyan]{suite.name}[/cyan] -> {runner.run_dir} "
+                      f"(device {runner.device}{what}, {len(suite.backends)}×{len(suite.datasets)}×"
+                      f"{len(suite.masks)} cells)")
+    try:
+        run_dir = runner.run()
+    finally:
+        if dist_info is not None:
+            import torch.distributed as dist
+
+            dist.barrier()  # every rank's store is complete before rank 0 merges
+    if dist_info is not None:
+        import torch.distributed as dist
+
+        if dist_info[0] == 0:
+            merge_runs([run_dir])
+        dist.barrier()
+        dist.destroy_process_group()
+        if dist_info[0] != 0:
+            return 0
+    elif shard is not None:
+        console.print(f"shard {shard[0]}/{shard[1]} done: its store is {runner.store_dir}; when every shard is done, "
+                      f"run `bench merge {run_dir}`")
+        return 0
     if not args.no_report:
-        try:
-            from .report.cli import render_run
-        except ImportError:
-            console.print(f"results in {run_dir} (reporting is not installed)")
-        else:
-            render_run(run_dir, console=console)
+        _render(run_dir, console)
+    return 0
+
+
+def _render(run_dir, console) -> None:
+    try:
+        from .report.cli import render_run
+    except ImportError:
+        console.print(f"results in {run_dir} (reporting is not installed)")
+    else:
+        render_run(run_dir, console=console)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .runner.merge import merge_runs
+
+    dest, counts = merge_runs(args.runs, into=args.into)
+    console = _console()
+    console.print(f"merged {counts['sources']} store(s) into {dest / 'records.sqlite'} ({counts['records']} rows "
+                  f"added)")
+    if not args.no_report:
+        _render(dest, console)
     return 0
 
 
@@ -85,7 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--run-id", default=None, help="run folder name under output_dir (default: suite name)")
     r.add_argument("--no-report", action="store_true", help="do not print the leaderboard at the end")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--shard", default=None, metavar="I/N",
+                   help="run the I-th of N deterministic shares of the (cell, sample) work into its own store "
+                        "(Slurm job arrays); combine with `bench merge RUN_DIR`")
     r.set_defaults(func=cmd_run)
+
+    mg = sub.add_parser("merge", help="combine shard stores or several run folders into one")
+    mg.add_argument("runs", nargs="+", help="run folders (their shards/ are included)")
+    mg.add_argument("--into", default=None, help="destination run folder (default: the first one)")
+    mg.add_argument("--no-report", action="store_true")
+    mg.set_defaults(func=cmd_merge)
 
     v = sub.add_parser("validate", help="check a suite file without running it")
     v.add_argument("suite")

@@ -204,3 +204,42 @@ class RunStore:
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def merge_stores(dest: str | Path, sources: Iterable[str | Path]) -> dict[str, int]:
+    """Merge the records of several stores (shards, or runs of the same suite) into ``dest``.
+
+    A successful row is never replaced; an error row is replaced by a successful one from another store. Cells,
+    features and session rows are copied. Returns counts of merged rows.
+    """
+    out = RunStore(dest)
+    counts = {"records": 0, "sources": 0}
+    try:
+        for src in sources:
+            src = Path(src)
+            if src.resolve() == Path(dest).resolve():
+                continue
+            if not src.exists():
+                raise FileNotFoundError(f"no store at {src}")
+            c = out.conn
+            c.execute("ATTACH DATABASE ? AS src", (str(src),))
+            try:
+                with c:
+                    c.execute("INSERT OR IGNORE INTO cells SELECT * FROM src.cells")
+                    before = c.total_changes
+                    # successful source rows replace missing or failed rows; failed source rows only fill gaps
+                    c.execute(
+                        "INSERT OR REPLACE INTO records SELECT s.* FROM src.records s LEFT JOIN records d "
+                        "ON d.cell_key = s.cell_key AND d.sample_id = s.sample_id "
+                        "WHERE d.cell_key IS NULL OR (d.error IS NOT NULL AND s.error IS NULL)")
+                    counts["records"] += c.total_changes - before
+                    c.execute(
+                        "INSERT OR REPLACE INTO features SELECT f.* FROM src.features f JOIN src.records r "
+                        "ON f.cell_key = r.cell_key AND f.sample_id = r.sample_id WHERE r.error IS NULL")
+                    c.execute("INSERT OR REPLACE INTO cell_sessions SELECT * FROM src.cell_sessions")
+            finally:
+                c.execute("DETACH DATABASE src")
+            counts["sources"] += 1
+    finally:
+        out.close()
+    return counts

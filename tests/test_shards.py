@@ -1,0 +1,112 @@
+"""Shards, merge, torchrun (gloo, 2 processes) and the run-folder lock."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.cli import main
+from bench.config import parse_suite
+from bench.errors import BenchError
+from bench.runner import Runner
+from bench.runner.loop import RunLock
+from bench.runner.merge import merge_runs
+from bench.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def suite_dict(tmp_path, **kw):
+    d = {
+        "output_dir": str(tmp_path / "results"),
+        "backends": ["opencv-telea", "mean-fill"],
+        "datasets": [{"type": "synthetic", "n": 5}],
+        "masks": ["box", "lama-thin"],
+        "metrics": ["psnr", "ssim"],
+        "resolution": 48,
+        "batch_size": 2,
+        "device": "cpu",
+    }
+    d.update(kw)
+    return d
+
+
+def comparable(run_dir):
+    with RunStore(Path(run_dir) / "records.sqlite") as s:
+        recs = s.records()
+    drop = {"latency_ms", "wall_ms", "batch_size"}
+    return sorted((tuple(sorted((k, v) for k, v in r.items() if k not in drop)) for r in recs))
+
+
+def test_shards_merge_to_the_single_process_result(tmp_path):
+    suite = parse_suite(suite_dict(tmp_path))
+    single = Runner(suite, run_id="single", progress=False).run()
+    for i in range(3):
+        Runner(suite, run_id="sharded", progress=False, shard=(i, 3)).run()
+    sizes = []
+    for i in range(3):
+        with RunStore(tmp_path / "results" / "sharded" / "shards" / f"{i}-of-3" / "records.sqlite") as s:
+            sizes.append(len(s.records()))
+    assert sum(sizes) == 20 and max(sizes) - min(sizes) <= 1  # a deterministic, balanced split
+    dest, counts = merge_runs([tmp_path / "results" / "sharded"])
+    assert counts["records"] == 20
+    assert comparable(dest) == comparable(single)
+    # merging again adds nothing
+    _, again = merge_runs([tmp_path / "results" / "sharded"])
+    assert again["records"] == 0 and comparable(dest) == comparable(single)
+
+
+def test_merge_prefers_successful_rows(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, err in ((a, "boom"), (b, None)):
+        with RunStore(d / "records.sqlite") as s:
+            s.add_cell("c", "be", "ds", "m", {})
+            s.write_batch("c", [{"sample_id": "x", "values": {"psnr_in": 20.0}, "error": err},
+                                {"sample_id": "y", "values": {"psnr_in": 30.0}, "error": None}])
+    merge_runs([a, b])
+    with RunStore(a / "records.sqlite") as s:
+        recs = {r["sample_id"]: r for r in s.records()}
+    assert recs["x"]["error"] is None and recs["y"]["psnr_in"] == 30.0 and len(recs) == 2
+
+
+def test_second_process_on_the_same_folder_refuses(tmp_path):
+    lock = RunLock(tmp_path)
+    try:
+        with pytest.raises(BenchError, match="is in use by pid"):
+            RunLock(tmp_path)
+        # another process, through the CLI, gets the same clear refusal
+        p = tmp_path / "s.yaml"
+        p.write_text(yaml.safe_dump(suite_dict(tmp_path, output_dir=str(tmp_path.parent))))
+        r = subprocess.run([sys.executable, "-m", "bench", "run", str(p), "--run-id", tmp_path.name, "--no-progress"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert r.returncode == 2 and "is in use by pid" in r.stderr
+    finally:
+        lock.release()
+    RunLock(tmp_path).release()  # free again once released
+
+
+def test_shard_argument_errors(tmp_path, capsys):
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite_dict(tmp_path)))
+    assert main(["run", str(p), "--shard", "3/3"]) == 2
+    assert "expected 0 <= i < n" in capsys.readouterr().err
+    assert main(["run", str(p), "--shard", "x"]) == 2
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_with_gloo(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite_dict(tmp_path, backends=["mean-fill"], masks=["box"])))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "bench", "run", str(p), "--run-id", "ddp", "--no-progress"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = tmp_path / "results" / "ddp"
+    assert (run_dir / "shards" / "0-of-2" / "records.sqlite").exists()
+    assert (run_dir / "shards" / "1-of-2" / "records.sqlite").exists()
+    suite = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], masks=["box"]))
+    single = Runner(suite, run_id="single", progress=False).run()
+    assert comparable(run_dir) == comparable(single)
