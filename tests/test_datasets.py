@@ -321,7 +321,7 @@ def test_synthetic_families_differ_and_empty_scene():
 
 
 def test_synthetic_dataset_params_ids_and_provenance():
-    ds = _make({"type": "synthetic", "n": 2, "objects": [1, 1], "textures": ["stripes"]})
+    ds = _make({"type": "synthetic", "n": 2, "objects": 1, "textures": ["stripes"]})  # an int: exactly that many
     s = ds.load("syn-0001")
     assert s.image.shape == (3, 256, 256)  # no suite resolution: 256
     assert s.meta["background"] == "stripes" and s.meta["n_objects"] == 1
@@ -339,6 +339,7 @@ def test_synthetic_dataset_params_ids_and_provenance():
     ({"objects": [3, 1]}, "objects"),
     ({"objects": [0, 2]}, "objects"),
     ({"objects": [1]}, "objects"),
+    ({"objects": 0}, "objects"),
     ({"object_size": [0.2, 1.5]}, "object_size"),
     ({"textures": ["strips"]}, "did you mean 'stripes'"),
     ({"shapes": ["circle"]}, "shapes"),

@@ -313,6 +313,13 @@ def _shift(a: np.ndarray, dy: float, dx: float) -> np.ndarray:
                           borderValue=0)
 
 
+def _bbox(m: np.ndarray) -> tuple[slice, slice] | None:
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if not rows.size:
+        return None
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
 def make_scene(rng: np.random.Generator, size: int | tuple[int, int] = DEFAULT_RESOLUTION, *,
                objects: Sequence[int] = (1, 3), object_size: Sequence[float] = (0.1, 0.35),
                textures: Sequence[str] | None = None, shadows: float = 0.3, soft_edges: float = 0.4,
@@ -363,8 +370,13 @@ def make_scene(rng: np.random.Generator, size: int | tuple[int, int] = DEFAULT_R
             shadow = _soften(_shift(alpha, dist * math.sin(a), dist * math.cos(a)), sigma) * strength
             shadow[shadow < _ALPHA_FLOOR] = 0.0
             info["shadow"] = {"strength": round(strength, 3), "offset": round(float(dist), 2)}
-            canvas = canvas * (1.0 - shadow[..., None])
-        canvas = canvas * (1.0 - alpha[..., None]) + fill * alpha[..., None]
+            sl = _bbox(shadow > 0)
+            if sl is not None:  # outside its support a shadow multiplies by exactly 1: skip those pixels
+                canvas[sl] = canvas[sl] * (1.0 - shadow[sl][..., None])
+        sl = _bbox(footprint)
+        if sl is not None:
+            a3 = alpha[sl][..., None]
+            canvas[sl] = canvas[sl] * (1.0 - a3) + fill[sl] * a3
         masks.append((alpha > 0) | (shadow > 0))
         alphas.append(alpha)
         objs.append(info)
@@ -432,12 +444,14 @@ class SyntheticDataset(Dataset):
     ``resolution`` (256 when none).
     """
 
-    def __init__(self, n: int = 16, objects: list = [1, 3], object_size: list = [0.1, 0.35],  # noqa: B006
+    def __init__(self, n: int = 16, objects: int | list = [1, 3], object_size: list = [0.1, 0.35],  # noqa: B006
                  textures: list | None = None, shapes: list | None = None, shadows: float = 0.3,
                  soft_edges: float = 0.4, seed: int | None = None):
         if n < 0:
             raise ValueError(f"n: must be >= 0, got {n}")
         self.n = int(n)
+        if isinstance(objects, int) and not isinstance(objects, bool):
+            objects = [objects, objects]  # exactly that many
         self.objects = list(_check_range("objects", objects, integer=True, minimum=1))
         self.object_size = list(_check_range("object_size", object_size, minimum=0.01, maximum=1.0))
         _check_names("textures", textures, TEXTURES)
