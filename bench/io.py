@@ -141,6 +141,8 @@ def _decode(path: PathLike) -> tuple[np.ndarray, int, bool]:
         raise
     except Image.DecompressionBombError as e:
         raise DataError(f"{p}: image too large to decode safely ({e})") from e
+    except PermissionError as e:
+        raise DataError(f"{p}: cannot read file: permission denied") from e
     except UnidentifiedImageError as e:
         raise DataError(f"{p}: not a readable image (unknown or corrupt format)") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:

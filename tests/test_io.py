@@ -231,6 +231,25 @@ def test_missing_file_and_directory_raise_data_error(tmp_path: Path):
         read_image(tmp_path)
 
 
+def test_16bit_grey_alpha_png_full_precision(tmp_path: Path):
+    """Colour type 4 at 16 bits (Pillow widens it to 8-bit RGBA): decoded at full precision, alpha dropped."""
+    import struct
+    import zlib
+
+    g = _rng(16).integers(0, 65536, (3, 4, 2), dtype=np.uint16)
+    raw = b"".join(b"\x00" + g[y].astype(">u2").tobytes() for y in range(g.shape[0]))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", g.shape[1], g.shape[0], 16, 4, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    (tmp_path / "la16.png").write_bytes(png)
+    t = read_image(tmp_path / "la16.png")
+    for c in range(3):
+        np.testing.assert_allclose(t[c].numpy(), g[:, :, 0] / 65535.0, atol=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # masks
 # ---------------------------------------------------------------------------------------------------------------
