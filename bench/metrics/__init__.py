@@ -10,6 +10,8 @@ from .base import Column, Metric
 
 METRICS.lazy("psnr", "bench.metrics.pixel:PSNR")
 METRICS.lazy("ssim", "bench.metrics.pixel:SSIM")
+METRICS.lazy("lpips", "bench.metrics.lpips_metric:LPIPS")
+METRICS.lazy("fid", "bench.metrics.fid:InceptionFeatures")
 
 
 def all_columns() -> dict[str, Column]:
@@ -25,6 +27,6 @@ def all_columns() -> dict[str, Column]:
     return cols
 
 
-_BUILTIN = ("psnr", "ssim")
+_BUILTIN = ("psnr", "ssim", "lpips", "fid")
 
 __all__ = ["Column", "Metric", "METRICS", "all_columns"]
