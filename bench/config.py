@@ -36,6 +36,9 @@ TOP_LEVEL: dict[str, tuple[Any, Any, str]] = {
     "save_outputs": (bool, False, "write outputs/<cell>/<sample>.png and the mask beside it"),
     "warmup": ((int, type(None)), None, "untimed warm-up batches per new shape (default: 1 on CUDA, 0 on CPU)"),
     "oom_retry": (bool, True, "on CUDA out-of-memory, retry the batch split in halves"),
+    "timeout_s": ((int, float, type(None)), None, "per-batch time limit for a backend call; a backend that "
+                                                 "exceeds it is marked hung and its remaining samples fail"),
+    "workers": (int, 2, "background threads that decode samples and make masks ahead of the model (0 = inline)"),
     "weights": (str, "pretrained", "pretrained | random (random-weight metric networks: non-comparable results)"),
     "weights_dir": ((str, type(None)), None, "directory of offline weights (else $INPAINT_BENCH_WEIGHTS, then caches)"),
     "cache_dir": ((str, type(None)), None, "reference-statistics cache (default ~/.cache/inpaint-bench)"),

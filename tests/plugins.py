@@ -107,3 +107,29 @@ class SetupFailsBackend(Backend):
         from bench.errors import WeightsError
 
         raise WeightsError("missing /nowhere/model.ckpt")
+
+
+@BACKENDS.register("test-hang")
+class HangingBackend(Backend):
+    """Test: hangs (sleeps) on every call after the first."""
+
+    def __init__(self, seconds: float = 5.0):
+        self.seconds = seconds
+        self.calls = 0
+
+    def inpaint(self, image, mask, generator):
+        import time
+
+        self.calls += 1
+        if self.calls > 1:
+            time.sleep(self.seconds)
+        return image.clone()
+
+
+@BACKENDS.register("test-chatty")
+class ChattyBackend(Backend):
+    """Test: prints to stdout on every call (like many research repos)."""
+
+    def inpaint(self, image, mask, generator):
+        print("loading something... step 1/50 ... done")
+        return image.clone()

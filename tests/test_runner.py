@@ -169,3 +169,28 @@ def test_cli_run_end_to_end_and_resume(tmp_path, plugins, capsys):
     assert len(rows(tmp_path / "res" / "lim")) == 4
     assert main(["run", str(p), "--run-id", "../escape"]) == 2
     assert "must be a plain folder name" in capsys.readouterr().err
+
+
+def test_hanging_backend_times_out_and_the_run_goes_on(tmp_path, plugins):
+    import time
+
+    suite = make_suite(tmp_path, backends=[{"type": "test-hang", "seconds": 3.0}, "identity"], timeout_s=0.5,
+                       datasets=[{"type": "test-noise", "n": 6}])
+    t0 = time.perf_counter()
+    recs = rows(run(suite))
+    assert time.perf_counter() - t0 < 3.0  # the hung call is abandoned, not waited for
+    hang = sorted((r["sample_id"], r["error"]) for r in recs if r["backend"] == "test-hang")
+    assert [e is None for _, e in hang] == [True, True, False, False, False, False]
+    assert "timed out" in hang[2][1] and "hung on an earlier batch" in hang[4][1]
+    assert all(r["error"] is None for r in recs if r["backend"] == "identity")
+
+
+def test_backend_writing_to_stdout_does_not_break_the_run(tmp_path, plugins, capsys):
+    recs = rows(run(make_suite(tmp_path, backends=["test-chatty"])))
+    assert len(recs) == 6 and all(r["error"] is None for r in recs)
+
+
+def test_prefetch_and_inline_loading_give_the_same_rows(tmp_path, plugins):
+    a = rows(run(make_suite(tmp_path, workers=0), run_id="inline"))
+    b = rows(run(make_suite(tmp_path, workers=3), run_id="threads"))
+    assert _comparable(a) == _comparable(b)

@@ -16,7 +16,11 @@ import shutil
 import time
 import traceback
 import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +40,10 @@ from .provenance import device_info, git_revision, package_versions, resolve_dev
 BLANK_VALUE = 0.5  # the constant the hole is set to before a backend sees the image
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class BackendTimeout(BenchError):
+    """A backend call ran past the suite's ``timeout_s``."""
 
 
 @dataclass
@@ -141,6 +149,7 @@ class Runner:
             cache_dir=Path(suite.cache_dir) if suite.cache_dir else None, run_dir=self.run_dir,
         )
         self.manifest: dict[str, Any] = {}
+        self._hung: str | None = None  # set when a backend call ran past timeout_s
 
     # -- set-up ----------------------------------------------------------------------------------------
     def _log(self, msg: str) -> None:
@@ -295,6 +304,7 @@ class Runner:
                                                   "load_time_s": load_s, **_prov(backend)}
         self._write_manifest()
         shapes_warm: set[tuple] = set()
+        self._hung = None
         try:
             for c in bcells:
                 if todo[c.key]:
@@ -315,6 +325,32 @@ class Runner:
         gt = sample.gt if strategy.uses_dataset_mask else sample.image
         return Item(sid, sample.image.float(), torch.from_numpy(np.ascontiguousarray(m))[None], gt, mask_stats(m))
 
+    def _prefetched(self, cell: Cell, ds, strategy, sample_ids: list[str]):
+        """Yield (sample id, Item or None, exception or None) in order; ``workers`` threads prepare items ahead."""
+        workers = self.suite.workers
+        if workers <= 0:
+            for sid in sample_ids:
+                try:
+                    yield sid, self._prepare(cell, ds, strategy, sid), None
+                except Exception as e:  # noqa: BLE001
+                    yield sid, None, e
+            return
+        depth = max(2 * self.suite.batch_size, 2 * workers)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-load") as ex:
+            pending: deque = deque()
+            it = iter(sample_ids)
+            for sid in islice(it, depth):
+                pending.append((sid, ex.submit(self._prepare, cell, ds, strategy, sid)))
+            while pending:
+                sid, fut = pending.popleft()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt, ex.submit(self._prepare, cell, ds, strategy, nxt)))
+                try:
+                    yield sid, fut.result(), None
+                except Exception as e:  # noqa: BLE001
+                    yield sid, None, e
+
     def _run_cell(self, store, cell: Cell, backend, sample_ids, ds, strategy, metrics, detectors, load_s,
                   shapes_warm) -> None:
         bs = self.suite.batch_size
@@ -326,12 +362,10 @@ class Runner:
             progress.start()
         try:
             buf: list[Item] = []
-            for sid in sample_ids:
-                try:
-                    item = self._prepare(cell, ds, strategy, sid)
-                except Exception as e:  # noqa: BLE001 - one bad item never kills the run
+            for sid, item, exc in self._prefetched(cell, ds, strategy, sample_ids):
+                if exc is not None:  # one bad item never kills the run
                     store.write_batch(cell.key, [{"sample_id": sid, "values": {},
-                                                  "error": f"sample {sid}: {type(e).__name__}: {e}"}])
+                                                  "error": f"sample {sid}: {type(exc).__name__}: {exc}"}])
                     if progress:
                         progress.advance(task)
                     continue
@@ -353,9 +387,28 @@ class Runner:
                                  n_computed=n_done, **mem)
 
     def _call_backend(self, backend, blanked, mask, gens):
+        """The backend call (through the geometry adapter), under the suite's per-batch time limit if any."""
         from ..backends.geometry import run_backend
 
-        return run_backend(backend, blanked, mask, gens)
+        def call():
+            with torch.inference_mode():
+                return run_backend(backend, blanked, mask, gens)
+
+        limit = self.suite.timeout_s
+        if limit is None:
+            return call()
+        if self._hung is not None:
+            raise BackendTimeout(f"skipped: the backend hung on an earlier batch ({self._hung})")
+        ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-backend")
+        fut = ex.submit(call)
+        try:
+            return fut.result(timeout=limit)
+        except FutureTimeout:
+            # Python cannot stop a running thread: abandon it and fail this backend's remaining batches
+            self._hung = f"no result after {limit:g} s"
+            raise BackendTimeout(f"timed out: {self._hung}") from None
+        finally:
+            ex.shutdown(wait=False)
 
     def _run_batch(self, store, cell: Cell, backend, items: list[Item], metrics, detectors, shapes_warm) -> int:
         """Run, score and commit one batch; returns the number of samples scored without error."""
@@ -374,7 +427,7 @@ class Runner:
                     wg = [torch.Generator().manual_seed(g.initial_seed()) for g in gens]
                     self._call_backend(backend, blanked, mask, wg)
                 shapes_warm.add(shape)
-            with torch.inference_mode(), timing.timed(dev) as t:
+            with timing.timed(dev) as t:
                 res = self._call_backend(backend, blanked, mask, gens)
         except Exception as e:  # noqa: BLE001
             if timing.is_oom(e) and self.suite.oom_retry and B > 1 and dev.type == "cuda":
