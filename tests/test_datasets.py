@@ -397,3 +397,16 @@ def test_prepare_pairs_with_key_patterns(tmp_path: Path):
     s = ds.load("IMG_001")
     assert torch.equal(s.gt, read_image(tmp_path / "raw" / "clean" / "IMG_001_bg.png"))
     assert not (tmp_path / "out" / "images" / "IMG_001.jpg").is_symlink()
+
+
+def test_folder_odd_file_names(tmp_path: Path):
+    names = ["ünï cødé (1)", "-leading-dash", "UPPER", "a.b.c"]
+    for i, stem in enumerate(names):
+        ext = ".PNG" if stem == "UPPER" else ".png"
+        _save(tmp_path / "images" / f"{stem}{ext}", _noise(5, 7, i))
+        _save(tmp_path / "masks" / f"{stem}.png", _mask(5, 7))
+    ds = _make({"type": "folder", "root": str(tmp_path)})
+    assert ds.ids() == sorted(names)
+    for stem in names:
+        s = ds.load(stem)
+        assert s.id == stem and s.image.shape == (3, 5, 7) and s.mask.any()

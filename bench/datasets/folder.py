@@ -102,15 +102,12 @@ class FolderDataset(Dataset):
             self._ids = ids[: self.limit] if self.limit is not None else ids
         return list(self._ids)
 
-    def _rel(self, p: Path) -> str:
-        return str(p)
-
     def _one(self, kind: str, stem: str) -> Path | None:
         files = self._listing()[kind].get(stem)
         if not files:
             return None
         if len(files) > 1:
-            names = ", ".join(self._rel(f) for f in files)
+            names = ", ".join(str(f) for f in files)
             what = {"images": "image", "masks": "mask", "gt": "ground-truth"}[kind]
             raise DataError(f"{names}: several {what} files share the stem '{stem}'; keep one")
         return files[0]
