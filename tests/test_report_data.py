@@ -41,6 +41,9 @@ def make_run(
     run_id: str | None = None,
     config_hash: str = "abc123",
     sessions: bool = True,
+    save_outputs: bool = False,
+    size: int = 64,
+    features: bool = False,
 ) -> Path:
     """Write ``records.sqlite`` + ``manifest.json`` into ``run_dir``.
 
@@ -83,7 +86,17 @@ def make_run(
                             "blur_flag": float(blur < pblur),
                         }
                     rows.append(row)
-                store.write_batch(ck, rows)
+                feats = []
+                if features:  # stored per-sample features (what an FID metric writes): outputs drift per backend
+                    for r in rows:
+                        if not r.get("error"):
+                            frng = np.random.default_rng([bi, int(r["sample_id"][1:] or 0)])
+                            feats.append((r["sample_id"], "feat_inception_ref", frng.normal(0, 1, 8)))
+                            feats.append((r["sample_id"], "feat_inception",
+                                          frng.normal(0.5 * bi, 1, 8).astype(np.float32)))
+                store.write_batch(ck, rows, feats)
+                if save_outputs:
+                    _save_images(run_dir, ck, b, d, m, rows, size)
                 if sessions:
                     store.record_session(ck, "sess1", device="cpu", load_time_s=0.5 + bi, peak_mem_allocated=None,
                                          peak_mem_reserved=None, peak_rss=(300 + 50 * bi) * 1024 * 1024,
@@ -97,3 +110,30 @@ def make_run(
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     return run_dir
+
+
+def _save_images(run_dir: Path, ck: str, backend: str, dataset: str, mask: str, rows, size: int) -> None:
+    """What the runner's save_outputs writes: outputs/<cell>/<sid>.png, _mask.png; _inputs/<d>/<m>/<sid>_input/_gt."""
+    from PIL import Image
+
+    out_dir = run_dir / "outputs" / ck
+    in_dir = run_dir / "outputs" / "_inputs" / dataset / mask
+    out_dir.mkdir(parents=True, exist_ok=True)
+    in_dir.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for r in rows:
+        sid = r["sample_id"]
+        k = int(sid[1:] or 0)
+        img = np.stack([xx, yy, 0.5 + 0.5 * np.sin(6 * xx + k)], -1)
+        hole = np.zeros((size, size), bool)
+        a = size // 4 + k % (size // 4)
+        hole[size // 4:a + size // 4, size // 4:a + size // 4] = True
+        out = img.copy()
+        out[hole] = {"mean-fill": img.mean((0, 1)), "opencv-ns": [0.2, 0.6, 0.2]}.get(backend, [0.6, 0.3, 0.2])
+        to8 = lambda x: Image.fromarray((np.clip(x, 0, 1) * 255).astype(np.uint8))  # noqa: E731
+        if not r.get("error"):
+            to8(out).save(out_dir / f"{sid}.png")
+        Image.fromarray(hole.astype(np.uint8) * 255).save(out_dir / f"{sid}_mask.png")
+        to8(img).save(in_dir / f"{sid}_input.png")
+        if dataset != "samples":  # one dataset without ground truth: the report must cope
+            to8(img).save(in_dir / f"{sid}_gt.png")

@@ -65,12 +65,15 @@ _IMPL_CACHE: dict[str, Any] = {}
 def _stats_impl(name: str, fallback):
     """``bench.metrics.stats.<name>`` when the metrics room provides it, else ``fallback`` (looked up once)."""
     if name not in _IMPL_CACHE:
-        try:
-            import importlib
+        _IMPL_CACHE[name] = fallback
+        # Importing bench.metrics imports torch (seconds): only try when the module exists.
+        if (Path(__file__).resolve().parents[1] / "metrics" / "stats.py").exists():
+            try:
+                import importlib
 
-            _IMPL_CACHE[name] = getattr(importlib.import_module("bench.metrics.stats"), name)
-        except Exception:
-            _IMPL_CACHE[name] = fallback
+                _IMPL_CACHE[name] = getattr(importlib.import_module("bench.metrics.stats"), name)
+            except Exception:
+                pass
     return _IMPL_CACHE[name]
 
 
@@ -280,13 +283,22 @@ def metric_keys(frame: pd.DataFrame) -> list[str]:
 CELL_KEYS = ("backend", "dataset", "mask")
 
 
-def _set_level(rd: RunData, cell_key: str) -> dict[str, float]:
+def _set_level(rd: RunData, cell_key: str, ci: bool = False, seed: int = 0) -> dict[str, float]:
+    """Set-level metrics of one cell (``{}`` when the metrics room or the features are absent). With ``ci``,
+    ``bench.metrics.setlevel.set_level_bootstrap`` adds ``<key>_lo``/``<key>_hi`` (slow: one FID per resample)."""
+    if not rd.store.feature_names(cell_key):
+        return {}
     try:
-        from bench.metrics.setlevel import set_level_metrics  # type: ignore[import-not-found]
+        from bench.metrics import setlevel as _sl  # type: ignore[attr-defined]
     except Exception:
         return {}
     try:
-        out = set_level_metrics(rd.store, cell_key, rd.manifest) or {}
+        if ci and hasattr(_sl, "set_level_bootstrap"):
+            out: dict[str, float] = {}
+            for k, (v, lo, hi) in (_sl.set_level_bootstrap(rd.store, cell_key, rd.manifest, seed=seed) or {}).items():
+                out[k], out[f"{k}_lo"], out[f"{k}_hi"] = float(v), float(lo), float(hi)
+            return out
+        out = _sl.set_level_metrics(rd.store, cell_key, rd.manifest) or {}
         return {k: float(v) for k, v in out.items()}
     except Exception as e:  # a broken set-level metric must not take the leaderboard down
         warnings.warn(f"set-level metrics for cell {cell_key} failed: {e}", stacklevel=2)
@@ -322,6 +334,7 @@ def summarize(
     setlevel: bool = True,
     seed: int = 0,
     filters: dict[str, Any] | None = None,
+    setlevel_ci: bool = False,
 ) -> pd.DataFrame:
     """One row per group of ``by`` (any of backend, dataset, mask, cell_key, area_bin).
 
@@ -334,7 +347,8 @@ def summarize(
 
     ``filters`` keeps only some records: ``{"backend"|"dataset"|"mask": value or list, "area_bin": bin index,
     label ("40-50%") or list, "hole_fraction": [lo, hi)}``. Set-level metrics need every sample of a cell, so
-    they are omitted under an ``area_bin`` / ``hole_fraction`` filter.
+    they are omitted under an ``area_bin`` / ``hole_fraction`` filter. ``setlevel_ci`` adds bootstrap intervals
+    to set-level metrics (one FID per resample: slow, off by default).
 
     ``df.attrs`` carries ``columns`` (key -> ColumnInfo dict), ``metric_keys``, ``detectors``, ``comparable``,
     ``noncomparable_reasons``, ``run_id`` and ``by``.
@@ -432,7 +446,7 @@ def summarize(
         sess = sessions[sessions["cell_key"].isin(ckeys)] if not sessions.empty else sessions
         row.update(_mem_stats(sess))
         if setlevel and one_cell_per_group and "area_bin" not in by and not subset and len(ckeys) == 1:
-            row.update(_set_level(rd, next(iter(ckeys))))
+            row.update(_set_level(rd, next(iter(ckeys)), ci=ci and setlevel_ci, seed=seed))
         out_rows.append(row)
 
     df = pd.DataFrame(out_rows)

@@ -235,8 +235,9 @@ def _ci(d: dict[str, Any], key: str) -> tuple[float, float] | None:
 
 
 def _local_paired_bootstrap(a, b, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict[str, float]:
+    """Fallback with bench.metrics.stats.paired_bootstrap's convention: the interval of mean(a - b)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    d = b - a
+    d = a - b
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, d.size, size=(n_boot, d.size))
     means = d[idx].mean(axis=1)
@@ -266,7 +267,7 @@ def _paired_ci(base: Side, new: Side, cell: tuple[str, str, str], key: str) -> t
         return None
     fn = _stats_impl("paired_bootstrap", _local_paired_bootstrap)
     try:
-        r = fn(va[ok], vb[ok])
+        r = fn(vb[ok], va[ok])  # bench.metrics.stats.paired_bootstrap(a, b): mean(a - b)
     except Exception:
         r = _local_paired_bootstrap(va[ok], vb[ok])
     # Whichever sign convention paired_bootstrap uses (b - a or a - b), report the interval of new - base.

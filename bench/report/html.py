@@ -1,0 +1,510 @@
+"""One self-contained HTML report: no network at view time (images and plots are base64-embedded, the little
+JavaScript for sorting is inline).
+
+Sections: a non-comparable banner when needed; the sortable leaderboard (click a header; ``#sort=key`` or
+``#sort=key:asc`` in the URL sorts on load); plots (quality vs latency with the Pareto front, a metric by mask-area
+bin, failure rates per backend; also saved as PNG beside the HTML); per dataset × mask an image grid (input, mask
+overlay, ground truth, each backend's output, with detector flags and the chosen metric on each tile); the worst
+cases per backend by the chosen metric; errors per cell.
+
+Images come from the runner's ``save_outputs``: ``outputs/<cell_key>/<sample>.png`` (+ ``<sample>_mask.png``) and
+``outputs/_inputs/<dataset>/<mask>/<sample>_input.png`` / ``_gt.png``. Missing images show as a grey "no image"
+tile.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .aggregate import AREA_LABELS, RunData, detector_names, load_run, summarize
+from .columns import ColumnCatalog
+from .leaderboard import leaderboard_keys
+from .table import Table, cell_text, format_number, table_from_summary
+
+THUMB = 160
+N_GRID_SAMPLES = 4
+N_WORST = 4
+PREFERRED_METRICS = ("lpips_in", "psnr_in", "ssim_in", "fid")
+
+
+def _safe_name(s: str) -> str:
+    """The runner's file-name rule for sample ids (bench/runner/loop.py)."""
+    return re.sub(r"[^A-Za-z0-9_.+=-]", "_", str(s))
+
+
+def _esc(s: Any) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def choose_metric(df: pd.DataFrame, metric: str | None) -> str | None:
+    keys = [k for k in list(df.attrs.get("metric_keys", [])) + list(df.attrs.get("setlevel_keys", []))
+            if k in df.columns and df[k].notna().any()]
+    if metric:
+        return metric if metric in df.columns else None
+    for k in PREFERRED_METRICS:
+        if k in keys:
+            return k
+    return keys[0] if keys else None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# images
+# ------------------------------------------------------------------------------------------------------------------
+def _open(path: Path):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+    except Exception:
+        return None
+
+
+def _thumb_b64(im, size: int = THUMB) -> str:
+    im = im.convert("RGB")
+    im.thumbnail((size, size))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _overlay(img, mask):
+    """Input with the hole tinted red and outlined."""
+    from PIL import Image
+
+    img = img.convert("RGB")
+    m = np.asarray(mask.convert("L").resize(img.size, Image.NEAREST)) > 127
+    a = np.asarray(img).astype(np.float32)
+    a[m] = 0.45 * a[m] + 0.55 * np.array([255.0, 40.0, 40.0])
+    return Image.fromarray(a.clip(0, 255).astype(np.uint8))
+
+
+class ImageStore:
+    """Finds (and caches) a run's saved images; every method returns None when a file is missing."""
+
+    def __init__(self, run_dirs: Sequence[Path]):
+        self.dirs = [Path(d) for d in run_dirs if d is not None]
+        self._cache: dict[Path, Any] = {}
+
+    def _find(self, *parts: str) -> Any:
+        for d in self.dirs:
+            p = d.joinpath("outputs", *parts)
+            if p in self._cache:
+                return self._cache[p]
+            if p.exists():
+                self._cache[p] = _open(p)
+                return self._cache[p]
+        return None
+
+    def output(self, cell_key: str, sid: str):
+        return self._find(cell_key, f"{_safe_name(sid)}.png")
+
+    def mask(self, cell_keys: Sequence[str], sid: str):
+        for ck in cell_keys:
+            m = self._find(ck, f"{_safe_name(sid)}_mask.png")
+            if m is not None:
+                return m
+        return None
+
+    def input(self, dataset: str, mask: str, sid: str):
+        return self._find("_inputs", dataset, mask, f"{_safe_name(sid)}_input.png")
+
+    def gt(self, dataset: str, mask: str, sid: str):
+        return self._find("_inputs", dataset, mask, f"{_safe_name(sid)}_gt.png")
+
+    def any(self) -> bool:
+        return any((d / "outputs").is_dir() for d in self.dirs)
+
+
+def _tile(im, caption: str, badges: Sequence[tuple[str, str]] = (), title: str = "") -> str:
+    b = "".join(f'<span class="badge {cls}">{_esc(t)}</span>' for t, cls in badges)
+    if im is None:
+        body = '<div class="noimg">no image</div>'
+    else:
+        body = f'<img src="{_thumb_b64(im)}" alt="{_esc(caption)}">'
+    return (f'<figure class="tile" title="{_esc(title or caption)}">{body}<div class="badges">{b}</div>'
+            f'<figcaption>{_esc(caption)}</figcaption></figure>')
+
+
+def _err(rec: dict[str, Any]) -> str | None:
+    e = rec.get("error")
+    return e if isinstance(e, str) and e else None
+
+
+def _flags(rec: dict[str, Any], dets: Sequence[str]) -> list[tuple[str, str]]:
+    out = []
+    if _err(rec):
+        out.append(("error", "bad"))
+    for d in dets:
+        v = rec.get(f"{d}_flag")
+        if v is not None and not (isinstance(v, float) and math.isnan(v)) and float(v) > 0.5:
+            out.append((d, "bad"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# plots
+# ------------------------------------------------------------------------------------------------------------------
+def _fig_to_png(fig, path: Path | None) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    data = buf.getvalue()
+    if path is not None:
+        path.write_bytes(data)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) -> list[int]:
+    """Indices of the non-dominated points for (latency: lower better, quality: by direction), by latency."""
+    idx = [i for i, (x, y) in enumerate(points) if np.isfinite(x) and not np.isnan(y)]
+    idx.sort(key=lambda i: (points[i][0], -points[i][1] if higher_is_better else points[i][1]))
+    front, best = [], None
+    for i in idx:
+        y = points[i][1]
+        if best is None or (y > best if higher_is_better else y < best):
+            front.append(i)
+            best = y
+    return front
+
+
+def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tuple[str, str]]:
+    """[(title, data URI)] for the three plots; PNGs written to ``out_dir`` when given."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plots = []
+    by_b = summarize(rd, by=("backend",), ci=False, setlevel=False)
+    if by_b.empty:
+        return plots
+    cat = ColumnCatalog(rd.manifest.get("columns"))
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    # quality vs latency (Pareto)
+    if metric and metric in by_b.columns and by_b["latency_p50"].notna().any():
+        hib = cat(metric).higher_is_better
+        pts = list(zip(by_b["latency_p50"].astype(float), by_b[metric].astype(float)))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        xs, ys = zip(*pts)
+        ax.scatter(xs, ys, s=40, color="#1f77b4", zorder=3)
+        for (x, y), name in zip(pts, by_b["backend"]):
+            if np.isfinite(x) and np.isfinite(y):
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        front = pareto_front(pts, bool(hib) if hib is not None else True)
+        if len(front) > 1:
+            ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "--", color="#d62728", zorder=2,
+                    label="Pareto front")
+            ax.legend(fontsize=8)
+        if all(x > 0 for x in xs if np.isfinite(x)):
+            from matplotlib.ticker import FuncFormatter, NullFormatter
+
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("latency p50 per image (ms, log) ← better")
+        ax.set_ylabel(f"{metric} " + ("↑ better" if hib else "↓ better" if hib is False else ""))
+        ax.set_title(f"Quality vs latency: {metric}")
+        ax.grid(alpha=0.3)
+        plots.append(("Quality vs latency (Pareto)", _fig_to_png(fig, out_dir / "pareto.png" if out_dir else None)))
+
+    # metric by mask-area bin
+    if metric:
+        by_area = summarize(rd, by=("backend", "area_bin"), ci=False, setlevel=False)
+        if metric in by_area.columns and by_area[metric].notna().any():
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for b, g in by_area.groupby("backend", sort=False):
+                x = [AREA_LABELS.index(a) for a in g["area_bin"]]
+                ax.plot(x, g[metric].astype(float), marker="o", label=str(b))
+            ax.set_xticks(range(10))
+            ax.set_xticklabels(AREA_LABELS, rotation=45, fontsize=7)
+            ax.set_xlabel("hole area (LaMa bins)")
+            hib = cat(metric).higher_is_better
+            ax.set_ylabel(f"{metric} " + ("↑" if hib else "↓" if hib is False else ""))
+            ax.set_title(f"{metric} by mask area")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+            plots.append(("Metric by mask-area bin",
+                          _fig_to_png(fig, out_dir / "by_area.png" if out_dir else None)))
+
+    # failure rates per backend
+    dets = list(by_b.attrs.get("detectors", []))
+    keys = ["error_rate"] + [f"{d}_rate" for d in dets]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    n_b = len(by_b)
+    width = 0.8 / max(1, len(keys))
+    for j, k in enumerate(keys):
+        vals = by_b[k].astype(float).fillna(0.0).to_numpy() if k in by_b else np.zeros(n_b)
+        ax.bar(np.arange(n_b) + j * width - 0.4 + width / 2, vals, width, label=k.replace("_rate", ""))
+    ax.set_xticks(np.arange(n_b))
+    ax.set_xticklabels(by_b["backend"], rotation=20, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("fraction of samples ↓")
+    ax.set_title("Failure rates per backend (errors and detector flags)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    plots.append(("Failure rates per backend", _fig_to_png(fig, out_dir / "failures.png" if out_dir else None)))
+    return plots
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# HTML pieces
+# ------------------------------------------------------------------------------------------------------------------
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1400px}
+h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
+h3{font-size:15px;margin:18px 0 6px}
+.meta{color:#666;font-size:13px}
+.banner{background:#fde8e8;border:2px solid #c0392b;color:#8e1b10;padding:10px 14px;margin:12px 0;font-weight:600}
+table.lb{border-collapse:collapse;font-size:13px;margin:8px 0}
+table.lb th,table.lb td{padding:4px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+table.lb th{cursor:pointer;background:#f6f6f6;position:sticky;top:0;user-select:none}
+table.lb th.sorted-asc::after{content:" ▲"} table.lb th.sorted-desc::after{content:" ▼"}
+table.lb td.lbl,table.lb th.lbl{text-align:left}
+td.best{font-weight:700;color:#0a6b2d} td.second{text-decoration:underline}
+td.err{color:#c0392b;font-weight:700}
+.ci{color:#888;font-size:11px}
+.scroll{overflow-x:auto;max-width:100%}
+.plots{display:flex;flex-wrap:wrap;gap:16px} .plots figure{margin:0}
+.plots img{max-width:560px;border:1px solid #eee}
+.grid{display:grid;gap:6px;margin-bottom:8px}
+.tile{margin:0;position:relative;font-size:11px;text-align:center}
+.tile img,.tile .noimg{width:160px;height:160px;object-fit:contain;background:#f3f3f3;display:block}
+.tile .noimg{line-height:160px;color:#999;font-size:12px}
+.badges{position:absolute;top:3px;left:3px}
+.badge{display:inline-block;padding:1px 5px;margin-right:2px;border-radius:3px;font-size:10px;font-weight:700}
+.badge.bad{background:#c0392b;color:#fff} .badge.ok{background:#1e8449;color:#fff}
+.colhead{font-size:12px;font-weight:700;text-align:center;align-self:end}
+.rowhead{font-size:11px;color:#555;writing-mode:vertical-rl;transform:rotate(180deg);text-align:center}
+.worst{display:flex;flex-wrap:wrap;gap:6px}
+.errors li{font-family:monospace;font-size:12px}
+"""
+
+JS = r"""
+(function(){
+  function key(td){var v=td.getAttribute('data-v'); if(v===null) return td.textContent.trim();
+    if(v==='') return NaN; return parseFloat(v);}
+  function sortBy(table, col, dir){
+    var tb=table.tBodies[0], rows=Array.prototype.slice.call(tb.rows);
+    rows.sort(function(a,b){var x=key(a.cells[col]), y=key(b.cells[col]);
+      var xs=typeof x==='string', ys=typeof y==='string';
+      if(xs||ys){return dir*String(x).localeCompare(String(y));}
+      var xn=isNaN(x), yn=isNaN(y); if(xn&&yn) return 0; if(xn) return 1; if(yn) return -1;
+      return dir*(x<y?-1:x>y?1:0);});
+    rows.forEach(function(r){tb.appendChild(r);});
+    Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th){th.classList.remove('sorted-asc','sorted-desc');});
+    table.tHead.rows[0].cells[col].classList.add(dir>0?'sorted-asc':'sorted-desc');
+    table.setAttribute('data-sorted', table.tHead.rows[0].cells[col].getAttribute('data-key')+':'+(dir>0?'asc':'desc'));
+  }
+  document.querySelectorAll('table.lb').forEach(function(table){
+    Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th,i){
+      th.addEventListener('click',function(){
+        var cur=th.classList.contains('sorted-asc')?1:th.classList.contains('sorted-desc')?-1:0;
+        var dir=cur===0?(th.getAttribute('data-hib')==='1'?-1:1):-cur; sortBy(table,i,dir);});
+    });
+  });
+  var m=/sort=([^&:]+)(?::(asc|desc))?/.exec(location.hash||'');
+  if(m){var t=document.getElementById('leaderboard');
+    if(t){Array.prototype.forEach.call(t.tHead.rows[0].cells,function(th,i){
+      if(th.getAttribute('data-key')===m[1]){var d=m[2]?(m[2]==='asc'?1:-1):(th.getAttribute('data-hib')==='1'?-1:1); sortBy(t,i,d);}});}}
+  function imgs(){var all=document.images, ok=0; for(var i=0;i<all.length;i++){
+      if(all[i].complete&&all[i].naturalWidth>0) ok++;}
+    document.body.setAttribute('data-images-total', all.length);
+    document.body.setAttribute('data-images-loaded', ok);}
+  if(document.readyState==='complete') imgs(); else window.addEventListener('load', imgs);
+  imgs();
+})();
+"""
+
+
+def _num_attr(v: Any) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "1e308" if x > 0 else "-1e308"
+    return repr(x)
+
+
+def leaderboard_html(table: Table, table_id: str = "leaderboard") -> str:
+    ranks = table.ranks()
+    head = []
+    for c in table.columns:
+        hib = "1" if c.higher_is_better else "0" if c.higher_is_better is False else ""
+        cls = ' class="lbl"' if c.is_label else ""
+        head.append(f'<th{cls} data-key="{_esc(c.key)}" data-hib="{hib}" title="{_esc(c.doc)}">'
+                    f'{_esc((c.title + " " + c.arrow).strip())}</th>')
+    body = []
+    for i, r in enumerate(table.rows):
+        tds = []
+        for c in table.columns:
+            if c.is_label:
+                tds.append(f'<td class="lbl">{_esc(cell_text(r, c))}</td>')
+                continue
+            cls = {1: "best", 2: "second"}.get(ranks.get((i, c.key)), "")
+            if c.key == "n_errors" and (r.get(c.key) or 0) > 0:
+                cls = "err"
+            txt = _esc(format_number(r.get(c.key), c.fmt))
+            lo, hi = r.get(c.key + "_lo"), r.get(c.key + "_hi")
+            if c.interval and lo is not None and hi is not None and all(
+                    isinstance(x, (int, float)) and math.isfinite(x) for x in (lo, hi)):
+                txt += f' <span class="ci">[{_esc(format_number(lo, c.fmt))}, {_esc(format_number(hi, c.fmt))}]</span>'
+            tds.append(f'<td class="{cls}" data-v="{_num_attr(r.get(c.key))}">{txt}</td>')
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    return (f'<table class="lb" id="{table_id}"><thead><tr>{"".join(head)}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None, dets: list[str],
+                  n_samples: int) -> str:
+    cells = rd.cells()
+    if cells.empty:
+        return ""
+    parts = []
+    cat = ColumnCatalog(rd.manifest.get("columns"))
+    fmt = cat(metric).fmt if metric else ".3f"
+    for (ds, mk), cg in cells.groupby(["dataset", "mask"], sort=False):
+        backends = list(cg["backend"])
+        ckeys = dict(zip(cg["backend"], cg["cell_key"]))
+        sub = frame[(frame["dataset"] == ds) & (frame["mask"] == mk)] if not frame.empty else frame
+        sids = sorted(sub["sample_id"].unique())[:n_samples] if not sub.empty else []
+        if not sids:
+            continue
+        ncols = 3 + len(backends)
+        rows = [f'<div class="colhead">{h}</div>' for h in ["input", "mask", "ground truth"]]
+        rows += [f'<div class="colhead">{_esc(b)}</div>' for b in backends]
+        for sid in sids:
+            inp = images.input(ds, mk, sid)
+            m = images.mask(list(ckeys.values()), sid)
+            rows.append(_tile(inp, f"{sid}"))
+            rows.append(_tile(_overlay(inp, m) if inp is not None and m is not None else m, "mask overlay"))
+            rows.append(_tile(images.gt(ds, mk, sid), "ground truth"))
+            for b in backends:
+                rec = sub[(sub["backend"] == b) & (sub["sample_id"] == sid)]
+                rec = rec.iloc[0].to_dict() if len(rec) else {}
+                val = rec.get(metric) if metric else None
+                cap = f"{metric} {format_number(val, fmt)}" if metric and val is not None else b
+                if _err(rec):
+                    cap = "error"
+                rows.append(_tile(images.output(ckeys[b], sid), cap, _flags(rec, dets),
+                                  title=f"{b} · {sid}" + (f" · {_err(rec)}" if _err(rec) else "")))
+        parts.append(f'<h3>{_esc(ds)} × {_esc(mk)}</h3><div class="grid" '
+                     f'style="grid-template-columns:repeat({ncols},160px)">{"".join(rows)}</div>')
+    return "".join(parts)
+
+
+def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None, dets: list[str],
+                   n: int) -> str:
+    if not metric or frame.empty or metric not in frame:
+        return "<p>No per-sample metric to rank by.</p>"
+    cat = ColumnCatalog(rd.manifest.get("columns"))
+    info = cat(metric)
+    ok = frame[frame["error"].isna()].copy()
+    ok[metric] = pd.to_numeric(ok[metric], errors="coerce")
+    ok = ok[ok[metric].notna()]
+    parts = [f"<p>Ranked by <code>{_esc(metric)}</code> "
+             f"({'lowest' if info.higher_is_better is not False else 'highest'} first).</p>"]
+    for b, g in ok.groupby("backend", sort=False):
+        g = g.sort_values(metric, ascending=info.higher_is_better is not False).head(n)
+        tiles = []
+        for rec in g.to_dict("records"):
+            out = images.output(rec["cell_key"], rec["sample_id"])
+            inp = images.input(rec["dataset"], rec["mask"], rec["sample_id"])
+            m = images.mask([rec["cell_key"]], rec["sample_id"])
+            cap = f"{rec['dataset']}/{rec['mask']}/{rec['sample_id']}: {format_number(rec[metric], info.fmt)}"
+            tiles.append(_tile(_overlay(inp, m) if inp is not None and m is not None else inp, "input + hole"))
+            tiles.append(_tile(out, cap, _flags(rec, dets)))
+        parts.append(f'<h3>{_esc(b)}</h3><div class="worst">{"".join(tiles)}</div>')
+    return "".join(parts)
+
+
+def _errors_section(df: pd.DataFrame) -> str:
+    if df.empty or "n_errors" not in df or not (df["n_errors"] > 0).any():
+        return "<p>No errors.</p>"
+    items = []
+    for rec in df[df["n_errors"] > 0].to_dict("records"):
+        items.append(f"<li>{_esc(rec['backend'])} × {_esc(rec['dataset'])} × {_esc(rec['mask'])}: "
+                     f"{int(rec['n_errors'])} error(s); first: {_esc(rec.get('first_error', ''))}</li>")
+    return f'<ul class="errors">{"".join(items)}</ul>'
+
+
+def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = None, ci: bool = True,
+                n_samples: int = N_GRID_SAMPLES, n_worst: int = N_WORST) -> str:
+    rd = load_run(run)
+    df = summarize(rd, ci=ci)
+    frame = rd.frame()
+    if "error" not in frame:
+        frame = frame.assign(error=None)
+    dets = detector_names(frame)
+    metric = choose_metric(df, metric)
+    images = ImageStore(rd.run_dirs)
+    m = rd.manifest
+    title = f"inpaint-bench report: {m.get('run_id', rd.run_dir.name if rd.run_dir else '')}"
+    meta = []
+    for k in ("config_hash", "seed", "dtype"):
+        if m.get(k) is not None:
+            meta.append(f"{k} {m[k]}")
+    dev = m.get("device")
+    if isinstance(dev, dict):
+        meta.append("device " + ", ".join(f"{k}={v}" for k, v in dev.items() if isinstance(v, (str, int, float))))
+    elif dev:
+        meta.append(f"device {dev}")
+    if m.get("git"):
+        g = m["git"]
+        meta.append(f"git {g.get('revision', g) if isinstance(g, dict) else g}")
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>",
+           f"<style>{CSS}</style></head><body>", f"<h1>{_esc(title)}</h1>",
+           f'<div class="meta">{_esc(" · ".join(meta))}</div>']
+    if not df.attrs.get("comparable", True):
+        reasons = df.attrs.get("noncomparable_reasons") or ["the run is marked non-comparable"]
+        out.append(f'<div class="banner" id="noncomparable">⚠ NOT COMPARABLE: {_esc("; ".join(reasons))}</div>')
+    keys = leaderboard_keys(df, extra=("latency_p50", "images_per_s", "peak_mem_mb", "load_time_s", "n",
+                                       "n_errors"))
+    lb = table_from_summary(df, keys, label_keys=("backend", "dataset", "mask"), rank_within=("dataset", "mask"))
+    out.append("<h2>Leaderboard</h2><p class='meta'>Click a header to sort. Means over successful samples with "
+               "95 % bootstrap intervals; best per dataset × mask in bold green, second underlined. Latency in ms "
+               "per image, memory in MiB.</p>")
+    out.append(f'<div class="scroll">{leaderboard_html(lb)}</div>')
+    plots = make_plots(rd, metric, plots_dir)
+    if plots:
+        out.append("<h2>Plots</h2><div class='plots'>")
+        out += [f'<figure><img class="plot" src="{uri}" alt="{_esc(t)}"><figcaption>{_esc(t)}</figcaption></figure>'
+                for t, uri in plots]
+        out.append("</div>")
+    out.append("<h2>Samples</h2>")
+    if images.any():
+        out.append("<p class='meta'>Red badges: detector flags (and errors) for that output. Caption: "
+                   f"{_esc(metric or '')} of the sample.</p>")
+        out.append(_grid_section(rd, frame, images, metric, dets, n_samples) or "<p>No samples.</p>")
+    else:
+        out.append("<p>No saved images (run the suite with <code>save_outputs: true</code>).</p>")
+    out.append("<h2>Worst cases per backend</h2>")
+    out.append(_worst_section(rd, frame, images, metric, dets, n_worst))
+    out.append("<h2>Errors</h2>")
+    out.append(_errors_section(df))
+    out.append(f"<script>{JS}</script></body></html>")
+    return "\n".join(out)
+
+
+def write_html(run: Any, path: str | Path, metric: str | None = None, ci: bool = True) -> Path:
+    """Write the report to ``path``; the plots also go to ``<path's folder>/plots/*.png``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(run, metric=metric, plots_dir=path.parent / "plots", ci=ci), encoding="utf-8")
+    return path

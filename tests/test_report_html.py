@@ -1,0 +1,93 @@
+"""The self-contained HTML report: structure, embedded images and plots, and a render in headless Chromium."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.report.html import pareto_front, write_html
+from tests.test_report_data import make_run
+
+SCREENSHOT_DIR = Path(os.environ.get("BENCH_SCREENSHOT_DIR", "")) if os.environ.get("BENCH_SCREENSHOT_DIR") else None
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    run = make_run(tmp_path_factory.mktemp("html") / "run", n=5, errors={"mean-fill": 1}, save_outputs=True,
+                   comparable=False, reasons=["shards ran on <different> devices"])
+    # one missing output image: the report must show a placeholder, not fail
+    next((run / "outputs").glob("opencv-ns--samples--box/s001.png")).unlink()
+    path = write_html(run, run / "report.html", ci=False)
+    return run, path, path.read_text()
+
+
+def test_html_is_self_contained(report):
+    run, path, text = report
+    assert not re.search(r"""(src|href)=["']https?://""", text)  # nothing fetched at view time
+    assert "<link" not in text and "@import" not in text
+    imgs = re.findall(r'<img [^>]*src="([^"]+)"', text)
+    assert imgs and all(s.startswith("data:image/") for s in imgs)
+    for name in ("pareto.png", "by_area.png", "failures.png"):
+        assert (run / "plots" / name).stat().st_size > 1000
+
+
+def test_html_content(report):
+    run, path, text = report
+    assert 'id="leaderboard"' in text
+    lb = text.split('id="leaderboard"')[1].split("</table>")[0]
+    assert lb.count("<tr>") == 1 + 3 * 2 * 2  # header + one row per cell
+    assert "NOT COMPARABLE" in text and "&lt;different&gt;" in text  # banner, escaped
+    assert "no image" in text  # the deleted output
+    # grid: 4 cells of (dataset × mask), each with input, mask, ground truth and 3 backend columns
+    assert text.count('class="grid"') == 4
+    assert 'class="badge bad">blur<' in text  # detector flag on a tile
+    assert 'class="badge bad">error<' in text  # mean-fill's failed sample
+    assert "Worst cases per backend" in text and "mean-fill exploded" in text
+
+
+def test_pareto_front():
+    pts = [(10.0, 0.2), (1.0, 0.4), (5.0, 0.3), (20.0, 0.25), (3.0, 0.5)]
+    assert pareto_front(pts, higher_is_better=False) == [1, 2, 0]  # lower-is-better quality (e.g. LPIPS)
+    assert pareto_front(pts, higher_is_better=True) == [1, 4]
+
+
+@pytest.mark.skipif(_chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_html_renders_in_chromium(report, tmp_path):
+    run, path, _ = report
+    exe = _chromium()
+    url = path.resolve().as_uri() + "#sort=lpips_in"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([exe, *flags, "--virtual-time-budget=3000", "--dump-dom", url], capture_output=True,
+                         text=True, timeout=120).stdout
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    total = int(re.search(r'data-images-total="(\d+)"', body).group(1))
+    loaded = int(re.search(r'data-images-loaded="(\d+)"', body).group(1))
+    assert total > 20 and loaded == total  # every embedded image decoded
+    # the leaderboard is there and the script sorted it by lpips_in (lower is better: ascending)
+    assert 'data-sorted="lpips_in:asc"' in dom
+    table = dom.split('id="leaderboard"')[1].split("</table>")[0]
+    header, body = table.split("</thead>")
+    idx = [m.group(1) for m in re.finditer(r'data-key="([^"]+)"', header)].index("lpips_in")
+    lpips = []
+    for r in body.split("<tr>")[1:]:
+        tds = re.findall(r"<td([^>]*)>", r)
+        lpips.append(float(re.search(r'data-v="([^"]*)"', tds[idx]).group(1)))
+    assert lpips == sorted(lpips) and len(lpips) == 12
+    shot = (SCREENSHOT_DIR or tmp_path) / "report.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([exe, *flags, "--window-size=1400,2400", f"--screenshot={shot}", url], capture_output=True,
+                   timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
