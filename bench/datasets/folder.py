@@ -49,7 +49,7 @@ def _list_images(folder: Path) -> dict[str, list[Path]]:
 
 
 class FolderDataset(Dataset):
-    """Images from a folder (``images/``, optional ``masks/`` and ``gt/``, paired by file stem).
+    """Your images from a folder: images/, optional masks/ and gt/, paired by file stem; native size by default.
 
     Parameters: ``root`` (the folder), ``limit`` (first N ids in sorted order), ``resize`` (``null`` = native
     size, an int = centre-crop to a square of that side, ``"suite"`` = the suite resolution). Sample ids are the
