@@ -26,7 +26,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..io import IMAGE_EXTENSIONS, fit_square, read_image, read_mask
 from ..types import Sample
 from .base import Dataset
@@ -59,26 +59,26 @@ class FolderDataset(Dataset):
     def __init__(self, root: str, limit: int | None = None, resize: int | str | None = None):
         self.root = Path(root).expanduser()
         if not self.root.exists():
-            raise ValueError(f"root: folder '{self.root}' does not exist")
+            raise ConfigError("root", f"folder '{self.root}' does not exist")
         if not self.root.is_dir():
-            raise ValueError(f"root: '{self.root}' is a file, expected a folder with images/ (and masks/, gt/)")
+            raise ConfigError("root", f"'{self.root}' is a file, expected a folder with images/ (and masks/, gt/)")
         if not (self.root / "images").is_dir():
-            found = sorted(p.name for p in self.root.iterdir() if p.is_dir())[:8]
-            raise ValueError(f"root: '{self.root}' has no images/ folder (found: {', '.join(found) or 'no folders'}); "
-                             "expected images/, optional masks/ and gt/")
+            found = ", ".join(sorted(p.name for p in self.root.iterdir() if p.is_dir())[:8]) or "no folders"
+            raise ConfigError("root", f"'{self.root}' has no images/ folder (found: {found}); "
+                                      "expected images/, optional masks/ and gt/")
         if limit is not None and limit < 0:
-            raise ValueError(f"limit: must be >= 0, got {limit}")
+            raise ConfigError("limit", f"must be >= 0, got {limit}")
         if isinstance(resize, str) and resize != "suite":
-            raise ValueError(f"resize: expected an integer, 'suite' or null, got {resize!r}")
+            raise ConfigError("resize", f"expected an integer, 'suite' or null, got {resize!r}")
         if isinstance(resize, int) and not isinstance(resize, bool) and resize < 1:
-            raise ValueError(f"resize: must be a positive integer, got {resize}")
+            raise ConfigError("resize", f"must be a positive integer, got {resize}")
         self.limit = limit
         self.resize = resize
         self._files: dict[str, dict[str, list[Path]]] | None = None
         self._ids: list[str] | None = None
         if self._listing()["gt"] and not self._listing()["masks"]:
-            raise ValueError(f"root: '{self.root / 'gt'}' has files but there is no masks/ folder with files; "
-                             "gt/ is the ground truth for the dataset's masks")
+            raise ConfigError("root", f"'{self.root / 'gt'}' has files but there is no masks/ folder with files; "
+                                      "gt/ is the ground truth for the dataset's masks")
 
     # -- listing ------------------------------------------------------------------------------------------
     def _listing(self) -> dict[str, dict[str, list[Path]]]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..io import fit_square
 from ..types import Sample
 from .base import Dataset
@@ -69,11 +69,11 @@ class SamplesDataset(Dataset):
             if unknown:
                 close = difflib.get_close_matches(str(unknown[0]), list(PHOTOS), n=1, cutoff=0.5)
                 hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(PHOTOS)}"
-                raise ValueError(f"names: unknown photograph '{unknown[0]}'{hint}")
+                raise ConfigError("names", f"unknown photograph '{unknown[0]}'{hint}")
             if len(set(names)) != len(names):
-                raise ValueError(f"names: duplicate entries in {list(names)}")
+                raise ConfigError("names", f"duplicate entries in {list(names)}")
         if limit is not None and limit < 0:
-            raise ValueError(f"limit: must be >= 0, got {limit}")
+            raise ConfigError("limit", f"must be >= 0, got {limit}")
         self.names = list(names) if names is not None else list(PHOTOS)
         self.limit = limit
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..seeding import rng_for
 from ..types import Sample
 from .base import Dataset
@@ -401,7 +401,7 @@ def make_scene(rng: np.random.Generator, size: int | tuple[int, int] = DEFAULT_R
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# parameter checks (messages name the key; the registry turns ValueError into a ConfigError with the key path)
+# parameter checks (ValueError "key: ..." for library callers; the dataset turns them into ConfigError(key, ...))
 # ---------------------------------------------------------------------------------------------------------------
 def _check_range(key: str, value: Sequence, *, integer: bool = False, minimum: float = 0.0,
                  maximum: float | None = None) -> tuple:
@@ -447,18 +447,22 @@ class SyntheticDataset(Dataset):
     def __init__(self, n: int = 16, objects: int | list = [1, 3], object_size: list = [0.1, 0.35],  # noqa: B006
                  textures: list | None = None, shapes: list | None = None, shadows: float = 0.3,
                  soft_edges: float = 0.4, seed: int | None = None):
-        if n < 0:
-            raise ValueError(f"n: must be >= 0, got {n}")
+        try:  # the checks are shared with make_scene (ValueError "key: ..."); a suite gets the key path
+            if n < 0:
+                raise ValueError(f"n: must be >= 0, got {n}")
+            if isinstance(objects, int) and not isinstance(objects, bool):
+                objects = [objects, objects]  # exactly that many
+            self.objects = list(_check_range("objects", objects, integer=True, minimum=1))
+            self.object_size = list(_check_range("object_size", object_size, minimum=0.01, maximum=1.0))
+            _check_names("textures", textures, TEXTURES)
+            _check_names("shapes", shapes, SHAPES)
+            for key, p in (("shadows", shadows), ("soft_edges", soft_edges)):
+                if not 0.0 <= p <= 1.0:
+                    raise ValueError(f"{key}: a probability in [0, 1], got {p}")
+        except ValueError as e:
+            key, _, msg = str(e).partition(": ")
+            raise ConfigError(key, msg) from None
         self.n = int(n)
-        if isinstance(objects, int) and not isinstance(objects, bool):
-            objects = [objects, objects]  # exactly that many
-        self.objects = list(_check_range("objects", objects, integer=True, minimum=1))
-        self.object_size = list(_check_range("object_size", object_size, minimum=0.01, maximum=1.0))
-        _check_names("textures", textures, TEXTURES)
-        _check_names("shapes", shapes, SHAPES)
-        for key, p in (("shadows", shadows), ("soft_edges", soft_edges)):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"{key}: a probability in [0, 1], got {p}")
         self.textures = list(textures) if textures else None
         self.shapes = list(shapes) if shapes else None
         self.shadows = float(shadows)
