@@ -30,9 +30,8 @@ def _console():
 
 
 def _err(msg: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[bold red]error:[/] {msg}", highlight=False)
+    sys.stderr.write(f"error: {msg}\n")
+    sys.stderr.flush()
 
 
 def _split_formats(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
@@ -143,7 +142,7 @@ def _run_report(args: argparse.Namespace) -> int:
         p.write_text(res.markdown(), encoding="utf-8")
         written.append(p)
     for p in written:
-        console.print(f"wrote {p}", highlight=False)
+        console.print(f"wrote {p}", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -168,7 +167,7 @@ def run_export(args: argparse.Namespace) -> int:
             df.to_parquet(path, index=False)
         else:
             df.to_csv(path, index=False)
-        _console().print(f"wrote {len(df)} rows to {path}", highlight=False)
+        _console().print(f"wrote {len(df)} rows to {path}", highlight=False, soft_wrap=True)
         return 0
     except BenchError as e:
         _err(str(e))

@@ -43,7 +43,7 @@ def leaderboard_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mas
         k = k if isinstance(k, tuple) else (k,)
         sub = g.copy()
         sub.attrs = df.attrs
-        title = " × ".join(f"{s} {v}" for s, v in zip(split, k))
+        title = " × ".join(f"{'area' if s == 'area_bin' else s} {v}" for s, v in zip(split, k))
         name = "leaderboard_" + "_".join(str(v) for v in k)
         tables.append(table_from_summary(sub, keys, label_keys=rows, name=name, title=title))
     return tables

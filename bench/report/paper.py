@@ -41,7 +41,8 @@ def _order_values(values: list[Any], order: list[str]) -> list[Any]:
     if not order:
         return values
     rank = {v: i for i, v in enumerate(order)}
-    return sorted(values, key=lambda v: (rank.get(str(v), len(order)), values.index(v)))
+    pos = {v: i for i, v in enumerate(values)}
+    return sorted(values, key=lambda v: (rank.get(str(v), len(order)), pos[v]))
 
 
 def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
@@ -69,7 +70,8 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
             row_vals.append(t)
     if spec.get("order"):
         rank = {v: i for i, v in enumerate(spec["order"])}
-        row_vals.sort(key=lambda t: (rank.get(str(t[0]), len(rank)), row_vals.index(t)))
+        pos = {t: i for i, t in enumerate(row_vals)}
+        row_vals.sort(key=lambda t: (rank.get(str(t[0]), len(rank)), pos[t]))
     if split:
         split_vals = list(dict.fromkeys(df[split].tolist())) if not df.empty else []
         labels = spec.get("split_labels") or {}

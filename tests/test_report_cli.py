@@ -1,0 +1,132 @@
+"""`bench report` / `bench export` entry points, paper tables from the `report:` section, and its validator."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from bench.errors import ConfigError
+from bench.report.cli import main
+from bench.report.config import validate_report_section
+from bench.report.paper import paper_tables
+from tests.test_report_data import make_run
+
+SECTION = {
+    "tables": [
+        {"name": "mat_style", "caption": "Small & large masks: PSNR / LPIPS", "rows": "backend",
+         "columns": ["psnr_in", {"key": "lpips_in", "label": "LPIPS", "fmt": ".4f"}], "split": "mask",
+         "split_labels": {"lama-medium": "Irregular", "box": "Box"}, "filter": {"dataset": "samples"}},
+        {"name": "synthetic_20_30", "caption": "Synthetic, 20–30 % masks", "rows": ["backend"],
+         "columns": ["lpips_in", "fid"], "filter": {"dataset": "synthetic", "area_bin": "20-30%"},
+         "order": ["mean-fill", "opencv-telea"]},
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    d = make_run(tmp_path_factory.mktemp("cli") / "run", n=16, errors={"opencv-ns": 1})
+    m = json.loads((d / "manifest.json").read_text())
+    m["report"] = SECTION
+    (d / "manifest.json").write_text(json.dumps(m))
+    return d
+
+
+def test_report_all_formats(run, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["report", str(run), "--format", "term,md,tex,csv,parquet,json", "--out", str(out), "--no-ci"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "opencv-telea" in printed and "wrote" in printed
+    for name in ("leaderboard.md", "summary.csv", "summary.parquet", "baseline.json", "tables/mat_style.tex",
+                 "tables/synthetic_20_30.tex"):
+        assert (out / name).exists(), name
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert len(rows) == 12 and {"backend", "dataset", "mask", "psnr_in", "n_errors", "latency_p50"} <= set(rows[0])
+    assert pd.read_parquet(out / "summary.parquet").shape[0] == 12
+    tex = (out / "tables" / "mat_style.tex").read_text()
+    assert r"\begin{table}" in tex and r"\multicolumn{2}{c}{Irregular}" in tex and r"Small \& large" in tex
+    assert tex.index("Irregular") < tex.index("{Box}")  # split_labels give the group order
+
+
+def test_report_unknown_format_is_usage_error(run, capsys):
+    assert main(["report", str(run), "--format", "pdf"]) == 2
+    assert "unknown format" in capsys.readouterr().err
+
+
+def test_report_by_area(run, tmp_path, capsys):
+    out = tmp_path / "area"
+    assert main(["report", str(run), "--by", "area_bin", "--format", "md,csv", "--out", str(out), "--no-ci"]) == 0
+    md = (out / "leaderboard_by_area.md").read_text()
+    assert "## dataset synthetic × mask box × area 20-30%" in md
+    rows = list(csv.DictReader((out / "summary_by_area.csv").open()))
+    assert {r["area_bin"] for r in rows} <= {f"{b * 10}-{b * 10 + 10}%" for b in range(10)}
+
+
+def test_paper_table_filters_and_order(run):
+    t_mat, t_bin = paper_tables(run, SECTION, ci=False)
+    assert [c.group for c in t_mat.columns[1:]] == ["Irregular", "Irregular", "Box", "Box"]
+    assert [r["backend"] for r in t_bin.rows][:2] == ["mean-fill", "opencv-telea"]
+    # the 20-30 % filter keeps only those samples: compare against the records
+    from bench.store.sqlite import RunStore
+
+    f = RunStore(run / "records.sqlite").frame()
+    sel = f[(f.backend == "opencv-telea") & (f.dataset == "synthetic") & (f.area_bin == 2) & f.error.isna()]
+    row = next(r for r in t_bin.rows if r["backend"] == "opencv-telea")
+    assert row["lpips_in"] == pytest.approx(sel.lpips_in.mean())
+    assert math.isnan(row["fid"]) and any("fid" in n for n in t_bin.notes)
+
+
+def test_export_per_sample(run, tmp_path, capsys):
+    path = tmp_path / "per_sample.csv"
+    assert main(["export", str(run), "--per-sample", str(path)]) == 0
+    df = pd.read_csv(path)
+    assert len(df) == 3 * 2 * 2 * 16
+    first = ["cell_key", "backend", "dataset", "mask", "sample_id", "hole_fraction", "area_bin"]
+    assert list(df.columns[:7]) == first
+    for col in ("psnr_in", "lpips_in", "blur_score", "blur_flag", "latency_ms", "error"):
+        assert col in df.columns
+    assert df.error.notna().sum() == 4 and (df[df.error.notna()].backend == "opencv-ns").all()
+
+
+def test_export_missing_run(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nope"), "--per-sample", str(tmp_path / "x.csv")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+
+
+# -- the report: section validator ------------------------------------------------------------------------------
+def test_validator_normalises():
+    sec = validate_report_section(SECTION, "report")
+    t = sec["tables"][1]
+    assert t["filter"]["area_bin"] == [2] and t["label"] == "tab:synthetic_20_30" and t["intervals"] is True
+    assert sec["tables"][0]["columns"][1] == {"key": "lpips_in", "label": "LPIPS", "fmt": ".4f"}
+    assert validate_report_section(sec, "report") == sec  # idempotent
+    assert validate_report_section(None) == {"tables": []}
+
+
+@pytest.mark.parametrize("obj, path, msg", [
+    ({"tabels": []}, "report.tabels", "did you mean 'tables'"),
+    ({"tables": [{"name": "a"}]}, "report.tables[0].columns", "missing required key"),
+    ({"tables": [{"name": "a b", "columns": ["x"]}]}, "report.tables[0].name", "letters, digits"),
+    ({"tables": [{"name": "a", "columns": ["x"], "colour": 1}]}, "report.tables[0].colour", "unknown key"),
+    ({"tables": [{"name": "a", "columns": ["x"], "rows": "backnd"}]}, "report.tables[0].rows", "did you mean 'backend'"),
+    ({"tables": [{"name": "a", "columns": ["x"], "filter": {"area_bin": "95-105%"}}]},
+     "report.tables[0].filter.area_bin", "bin index 0..9"),
+    ({"tables": [{"name": "a", "columns": ["x"], "filter": {"hole_fraction": [0.5, 0.4]}}]},
+     "report.tables[0].filter.hole_fraction", "0 <= lo < hi <= 1"),
+    ({"tables": [{"name": "a", "columns": [{"key": "x", "fmt": "zz"}]}]}, "report.tables[0].columns[0].fmt",
+     "invalid format"),
+    ({"tables": [{"name": "a", "columns": ["x"], "rows": "mask", "split": "mask"}]}, "report.tables[0].split",
+     "rows or split"),
+    ({"tables": [{"name": "a", "columns": ["x"]}, {"name": "a", "columns": ["y"]}]}, "report.tables[1].name",
+     "duplicate"),
+    ({"tables": [{"name": "a", "columns": ["x"], "filter": {"datset": "p"}}]}, "report.tables[0].filter.datset",
+     "did you mean 'dataset'"),
+])
+def test_validator_errors_name_the_key_path(obj, path, msg):
+    with pytest.raises(ConfigError) as e:
+        validate_report_section(obj, "report")
+    assert e.value.path == path and msg in e.value.message
