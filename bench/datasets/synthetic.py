@@ -484,7 +484,9 @@ class SyntheticDataset(Dataset):
     def _index(self, sample_id: str) -> int:
         prefix, _, num = str(sample_id).partition("-")
         if prefix != "syn" or not num.isdigit() or int(num) >= self.n:
-            raise DataError(f"synthetic/{sample_id}: no such sample (ids are syn-0000 .. syn-{self.n - 1:0{self._width}d})")
+            ids = self.ids()
+            known = f"ids are {ids[0]} .. {ids[-1]}" if ids else "n is 0"
+            raise DataError(f"synthetic/{sample_id}: no such sample ({known})")
         return int(num)
 
     def scene(self, sample_id: str) -> Scene:
