@@ -73,6 +73,14 @@ def test_registered_lazily_with_one_line_docs():
         assert DATASETS.doc(name) and "\n" not in DATASETS.doc(name)
 
 
+def test_provides_masks_says_whether_given_can_work(folder: Path, tmp_path: Path):
+    assert _make({"type": "samples"}).provides_masks is False
+    assert _make({"type": "synthetic"}).provides_masks is True
+    assert _make({"type": "folder", "root": str(folder)}).provides_masks is True
+    _save(tmp_path / "plain" / "images" / "x.png", _noise(4, 4, 0))
+    assert _make({"type": "folder", "root": str(tmp_path / "plain")}).provides_masks is False
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # folder
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ class Dataset:
     registry_name: str = "?"
     resolution: int | None = None
     seed: int = 0
+    #: Whether samples carry a mask of their own (what the ``given`` strategy needs): True / False, or None when
+    #: unknown until files are listed. Lets ``bench validate`` reject ``given`` on a dataset without masks.
+    provides_masks: bool | None = None
 
     def bind(self, *, resolution: int | None, seed: int) -> None:
         self.resolution = resolution

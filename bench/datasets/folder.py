@@ -91,6 +91,10 @@ class FolderDataset(Dataset):
         return bool(self._listing()["masks"])
 
     @property
+    def provides_masks(self) -> bool:  # type: ignore[override]
+        return self.has_masks
+
+    @property
     def has_gt(self) -> bool:
         return bool(self._listing()["gt"])
 

@@ -63,6 +63,8 @@ class SamplesDataset(Dataset):
     Parameters: ``names`` (a subset, in that order; default all of :data:`PHOTOS`), ``limit`` (first N).
     """
 
+    provides_masks = False
+
     def __init__(self, names: list | None = None, limit: int | None = None):
         if names is not None:
             unknown = [n for n in names if n not in PHOTOS]

@@ -444,6 +444,8 @@ class SyntheticDataset(Dataset):
     ``resolution`` (256 when none).
     """
 
+    provides_masks = True
+
     def __init__(self, n: int = 16, objects: int | list = [1, 3], object_size: list = [0.1, 0.35],  # noqa: B006
                  textures: list | None = None, shapes: list | None = None, shadows: float = 0.3,
                  soft_edges: float = 0.4, seed: int | None = None):
