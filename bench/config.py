@@ -80,6 +80,7 @@ class PluginSpec:
     label: str
     params: dict[str, Any]
     path: str  # key path in the suite, e.g. "backends[1]"
+    instance: Any = field(default=None, repr=False, compare=False)  # built while validating
 
     def canonical(self) -> dict[str, Any]:
         return {"type": self.type, **self.params}
@@ -189,9 +190,21 @@ def _parse_plugins(kind: str, items: Any, instantiate: bool) -> list[PluginSpec]
         params = {k: v for k, v in item.items() if k not in ("type", "name")}
         spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path)
         if instantiate:
-            spec.create()  # validates params (unknown key / type / missing) and cheap constructor checks
+            # validates params (unknown key / type / missing) and cheap constructor checks
+            spec.instance = spec.create()
         specs.append(spec)
     return specs
+
+
+def _check_combinations(plugins: dict[str, list[PluginSpec]]) -> None:
+    """Cross-plug-in checks: a strategy that uses the dataset's own masks needs datasets that have them."""
+    for m in plugins["masks"]:
+        if not getattr(m.instance, "uses_dataset_mask", False):
+            continue
+        for d in plugins["datasets"]:
+            if getattr(d.instance, "provides_masks", None) is False:
+                raise ConfigError(m.path, f"'{m.label}' uses the dataset's own masks, but {d.path} ({d.label}) has "
+                                          f"none; use a generated strategy (box, lama-*) or a dataset with masks")
 
 
 def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True) -> Suite:
@@ -231,6 +244,8 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
     if not isinstance(name, str) or not LABEL_RE.match(name):
         raise ConfigError("name", f"use letters, digits and _.+=- (got {name!r})")
     plugins = {kind: _parse_plugins(kind, data.get(kind, TOP_LEVEL[kind][1]), instantiate) for kind in PLUGIN_KINDS}
+    if instantiate:
+        _check_combinations(plugins)
     return Suite(name=name, settings=settings, plugins=plugins, source=source, raw=data)
 
 

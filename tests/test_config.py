@@ -111,3 +111,12 @@ def test_quickstart_validates():
 def test_nested_plugin_errors_carry_the_full_key_path(plugins):
     msg = err(suite(masks=[{"type": "dilate", "k": 3, "base": {"type": "lama-thik"}}]))
     assert msg == "masks[0].base.type: unknown mask 'lama-thik'; did you mean 'lama-thick'?"
+
+
+def test_given_masks_need_a_dataset_with_masks():
+    msg = err({"backends": ["identity"], "datasets": ["synthetic", "samples"], "masks": ["box", "given"]})
+    assert msg.startswith("masks[1]: 'given' uses the dataset's own masks, but datasets[1] (samples) has none")
+    msg = err({"backends": ["identity"], "datasets": ["samples"],
+               "masks": [{"type": "dilate", "k": 3, "base": {"type": "given"}}]})
+    assert msg.startswith("masks[0]: 'dilate' uses the dataset's own masks")
+    parse_suite({"backends": ["identity"], "datasets": ["synthetic"], "masks": ["given"]})
