@@ -84,6 +84,9 @@ KNOWN: dict[str, WeightFile] = {
     )
 }
 
+#: extra places a file may already be, after the search directories (clean-fid downloads its Inception to /tmp)
+FALLBACK_DIRS: dict[str, list[Path]] = {"inception-2015-12-05.pt": [Path("/tmp")]}
+
 _HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so big files hash once
 
 
@@ -157,8 +160,7 @@ def resolve(name: str, weights_dir: str | Path | None = None, *, check: bool = T
         pkg = _package_file(spec)
         if pkg is not None:
             candidates.append(pkg)
-    if name == "inception-2015-12-05.pt":
-        candidates.append(Path("/tmp") / name)  # clean-fid's own download location
+    candidates.extend(d / name for d in FALLBACK_DIRS.get(name, []))
     for c in candidates:
         if c.is_file():
             if check:

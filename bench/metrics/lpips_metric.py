@@ -35,13 +35,15 @@ def build_lpips(net: str = "alex", weights: str = "pretrained", weights_dir=None
     backbone (seeded). Returns (model, provenance dict).
     """
     import lpips
-    import torchvision
 
     from .. import weights as W
 
     if net not in BACKBONE_FILES:
         raise ConfigError("net", f"unknown LPIPS net '{net}'; choose 'alex' or 'vgg'")
-    heads = W.resolve(f"lpips-v0.1-{net}.pth", weights_dir)
+    if weights not in ("pretrained", "random"):
+        raise ConfigError("weights", f"expected 'pretrained' or 'random', got {weights!r}")
+    heads = W.resolve(f"lpips-v0.1-{net}.pth", weights_dir)  # resolve every file before building anything
+    backbone = W.resolve(BACKBONE_FILES[net], weights_dir) if weights == "pretrained" else None
     import warnings
 
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
@@ -52,26 +54,31 @@ def build_lpips(net: str = "alex", weights: str = "pretrained", weights_dir=None
     prov: dict[str, Any] = {"net": net, "version": "0.1", "heads": W.describe(heads)}
     if weights == "random":
         prov["backbone"] = {"random": True, "seed": int(seed)}
-    elif weights == "pretrained":
-        path = W.resolve(BACKBONE_FILES[net], weights_dir)
-        tv = torchvision.models.alexnet() if net == "alex" else torchvision.models.vgg16()
-        try:
-            tv.load_state_dict(torch.load(str(path), map_location="cpu"))
-        except Exception as e:  # noqa: BLE001
-            raise WeightsError(f"weights file {path}: cannot be loaded into torchvision {net} ({e})") from e
-        load_backbone(model, tv.features)
-        prov["backbone"] = W.describe(path)
     else:
-        raise ConfigError("weights", f"expected 'pretrained' or 'random', got {weights!r}")
+        path = backbone
+        try:
+            load_backbone(model, torch.load(str(path), map_location="cpu"))
+        except Exception as e:  # noqa: BLE001
+            raise WeightsError(f"weights file {path}: cannot be loaded as the torchvision {net} backbone ({e}); "
+                               f"download it again from {W.KNOWN[path.name].url}") from e
+        prov["backbone"] = W.describe(path)
     return model.eval(), prov
 
 
-def load_backbone(model, features: torch.nn.Module) -> None:
-    """Copy torchvision ``features`` layers into lpips' sliced backbone (slices name layers by their index)."""
+def load_backbone(model, state: dict[str, torch.Tensor]) -> None:
+    """Load a torchvision classifier state dict's ``features.<i>.*`` into lpips' sliced backbone (lpips names each
+    slice's layers by their index in ``features``). Every ``features`` tensor must be used."""
+    used = set()
     for slice_name in [n for n, _ in model.net.named_children() if n.startswith("slice")]:
-        sl = getattr(model.net, slice_name)
-        for idx, layer in sl.named_children():
-            layer.load_state_dict(features[int(idx)].state_dict())
+        for idx, layer in getattr(model.net, slice_name).named_children():
+            prefix = f"features.{idx}."
+            sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if sub or any(True for _ in layer.parameters()):
+                layer.load_state_dict(sub)
+                used.update(prefix + k for k in sub)
+    unused = [k for k in state if k.startswith("features.") and k not in used]
+    if unused:
+        raise ValueError(f"backbone tensors not used: {unused[:4]}")
 
 
 class LPIPS(Metric):
