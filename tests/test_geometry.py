@@ -199,3 +199,26 @@ def test_bad_call_arguments_are_rejected():
         run_backend(Recorder(), image, mask, gens[:1])
     with pytest.raises(ValueError, match="mask"):
         run_backend(Recorder(), image, mask[..., :5], gens)
+
+
+def test_per_sample_list_outputs_record_each_size():
+    image, mask, gens = _batch(b=2, h=32, w=32)
+
+    def fn(x, m):
+        return [torch.full((3, 32, 32), 0.2), torch.full((3, 16, 24), 0.7)]
+
+    res = run_backend(Recorder(fn=fn), image, mask, gens)
+    assert res.raw_sizes == [(32, 32), (16, 24)] and res.model_sizes == [(32, 32)] * 2
+    assert torch.allclose(res.output[0], torch.full((3, 32, 32), 0.2))
+    assert torch.allclose(res.output[1], torch.full((3, 32, 32), 0.7))
+    with pytest.raises(BackendError, match="1 outputs for a batch of 2"):
+        run_backend(Recorder(fn=lambda x, m: [x[0]]), image, mask, gens)
+
+
+def test_geometry_validation_and_override():
+    with pytest.raises(ValueError, match="pad_multiple"):
+        Geometry(pad_multiple=0)
+    with pytest.raises(ValueError, match="fixed_size"):
+        Geometry(fixed_size=-1)
+    g = Geometry(pad_multiple=8).override(fixed_size=512, pad_multiple=None)
+    assert g == Geometry(pad_multiple=8, fixed_size=512)

@@ -8,3 +8,12 @@ BACKENDS.lazy("opencv-ns", "bench.backends.classical:NSBackend")
 BACKENDS.lazy("biharmonic", "bench.backends.classical:BiharmonicBackend")
 BACKENDS.lazy("mean-fill", "bench.backends.classical:MeanFillBackend")
 BACKENDS.lazy("identity", "bench.backends.classical:IdentityBackend")
+
+# models (heavy dependencies imported only when used)
+BACKENDS.lazy("diffusers", "bench.backends.diffusers_inpaint:DiffusersBackend")
+BACKENDS.lazy("powerpaint", "bench.backends.powerpaint:PowerPaintBackend")
+BACKENDS.lazy("lama", "bench.backends.lama:LamaBackend")
+
+# anything else
+BACKENDS.lazy("command", "bench.backends.command:CommandBackend")
+BACKENDS.lazy("python", "bench.backends.python_backend:PythonBackend")

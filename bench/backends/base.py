@@ -6,7 +6,7 @@ crop around the hole) is declared in ``geometry`` and applied by one shared adap
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -29,6 +29,26 @@ class Geometry:
     fixed_size: int | None = None
     max_side: int | None = None
     crop_margin: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pad_multiple, int) or self.pad_multiple < 1:
+            raise ValueError(f"pad_multiple must be an integer >= 1, got {self.pad_multiple!r}")
+        for key in ("fixed_size", "max_side"):
+            v = getattr(self, key)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"{key} must be a positive integer or null, got {v!r}")
+        if self.crop_margin is not None and (not isinstance(self.crop_margin, int) or self.crop_margin < 0):
+            raise ValueError(f"crop_margin must be an integer >= 0 or null, got {self.crop_margin!r}")
+
+    def override(self, *, pad_multiple: int | None = None, fixed_size: int | None = None,
+                 max_side: int | None = None, crop_margin: int | None = None) -> "Geometry":
+        """This geometry with the given fields replaced; ``None`` keeps the current value.
+
+        Backends that expose geometry as suite parameters (``diffusers``, ``command``...) build theirs with it.
+        """
+        changes = {k: v for k, v in dict(pad_multiple=pad_multiple, fixed_size=fixed_size, max_side=max_side,
+                                          crop_margin=crop_margin).items() if v is not None}
+        return replace(self, **changes)
 
 
 class Backend:
@@ -55,7 +75,10 @@ class Backend:
         image: [B, 3, H, W] float32 in [0, 1], the hole already blanked to a constant (the answer is never given).
         mask: [B, 1, H, W] bool, True = hole.  generator: one seeded CPU ``torch.Generator`` per sample.
         Returns [B, 3, H', W'] float in [0, 1]; H', W' should equal H, W (a different size is recorded and resized
-        back by the adapter, and the ``resized`` detector flags it).
+        back by the adapter, and the ``resized`` detector flags it). A backend whose outputs may differ in size per
+        sample (an external program) may instead return a list of B tensors [3, h_i, w_i].
+        Work must be finished when this returns (on CUDA: synchronise; no asynchronous leftovers), and tensors
+        live on the device given to ``setup``.
         """
         raise NotImplementedError
 

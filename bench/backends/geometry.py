@@ -11,7 +11,8 @@ Order of operations for one image (all steps optional, as declared):
 3. ``pad_multiple`` m: pad bottom and right up to a multiple of m by reflection (replicate when the image is too
    small to reflect). The mask is padded the same way, so reflected hole pixels are holes too.
 4. ``backend.inpaint(...)``; the output is checked: a float tensor, batch and channel count as given, finite.
-   A different spatial size is recorded in ``raw_sizes`` and resized to the size the backend was given.
+   A different spatial size is recorded in ``raw_sizes`` and resized to the size the backend was given. A backend
+   may return a list of per-sample tensors [3, h, w] (sizes may differ, e.g. an external program's files).
 5. Undo 3 (crop the padding away: pixel exact), undo 2 (resize back), clamp to [0, 1], undo 1 (paste the crop's
    result into the full frame; outside the crop the output is the input as given).
 
@@ -147,12 +148,19 @@ def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
     ps = padded_size(*rs, g.pad_multiple)
     x = pad_to(resize_image(image, rs), ps)
     m = pad_to(resize_mask(mask, rs), ps)
-    out = check_output(backend, backend.inpaint(x.contiguous(), m.contiguous(), generator), b)
-    raw = (int(out.shape[-2]), int(out.shape[-1]))
-    out = resize_image(out.float(), ps) if raw != ps else out.float()
+    result = backend.inpaint(x.contiguous(), m.contiguous(), generator)
+    if isinstance(result, (list, tuple)):  # one tensor per sample, sizes may differ
+        if len(result) != b:
+            raise BackendError(f"backend '{_name(backend)}': returned {len(result)} outputs for a batch of {b}")
+        outs = [check_output(backend, r.unsqueeze(0) if isinstance(r, torch.Tensor) and r.ndim == 3 else r, 1)
+                for r in result]
+    else:
+        outs = [check_output(backend, result, b)]
+    raw = [(int(o.shape[-2]), int(o.shape[-1])) for o in outs for _ in range(o.shape[0])]
+    out = torch.cat([resize_image(o.float(), ps).to(image.device) for o in outs])
     out = out[..., : rs[0], : rs[1]]
     out = resize_image(out, (h, w))
-    return out.clamp(0.0, 1.0).to(image.device), [raw] * b, [ps] * b
+    return out.clamp(0.0, 1.0).to(image.device), raw, [ps] * b
 
 
 def run_backend(backend: Backend, image: torch.Tensor, mask: torch.Tensor,

@@ -1,0 +1,287 @@
+"""PowerPaint v1 (Zhuang et al., ECCV 2024): SD 1.5 inpainting whose text encoder learned three task prompts.
+
+How PowerPaint v1 works (open-mmlab/PowerPaint: ``app.py``, ``powerpaint/pipelines/pipeline_powerpaint.py``,
+``powerpaint/utils/utils.py``; IOPaint's ``powerpaint_tokenizer.py``):
+
+* Three task tokens, ``P_ctxt`` (context / background), ``P_shape`` (shape-guided object), ``P_obj`` (text-guided
+  object), each made of ``num_vectors`` (10) learned sub-token embeddings. In a prompt the task word is expanded to
+  its sub-tokens (``P_ctxt`` -> ``P_ctxt P_ctxt_1 ... P_ctxt_9``; the older TokenizerWrapper and IOPaint's
+  conversion name them ``P_ctxt_0 ... P_ctxt_9``: both namings are recognised).
+* Two prompts A and B are encoded and mixed with the *fitting degree* t: ``emb = t * emb(A) + (1 - t) * emb(B)``;
+  the negative prompts likewise. For object removal A = B = ``"P_ctxt empty scene blur {prompt}"`` and the
+  negative is ``"P_obj {negative_prompt}"`` (the object token as negative), so t does not matter there; it matters
+  for shape-guided insertion (A uses ``P_shape``, B ``P_ctxt``).
+* The mixed embeddings go into an ordinary SD 1.5 inpainting pipeline (diffusers' StableDiffusionInpaintPipeline
+  with ``prompt_embeds`` / ``negative_prompt_embeds``), which is what PowerPaint's own v1 pipeline does.
+
+Weights (local, nothing is downloaded):
+
+* a full diffusers pipeline folder (``model_index.json``) whose tokenizer already holds the task tokens, e.g. a
+  snapshot of ``Sanster/PowerPaint-V1-stable-diffusion-inpainting`` (IOPaint's conversion); or
+* the official release ``JunhaoZhuang/PowerPaint-v1`` (``git lfs clone`` into a folder with ``unet/`` and
+  ``text_encoder/``) on top of an SD 1.5 inpainting ``base``. Its tokenizer comes from the base, so the task tokens
+  are added in ``token_order`` (``P_obj, P_ctxt, P_shape``, as the official ``app.py`` adds them) and must land on
+  the text encoder's learned rows 49408.. : a text encoder without those rows is rejected (WeightsError).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import WeightsError
+from ..types import RunContext
+from .base import Backend, Geometry
+from .diffusers_inpaint import (check_dtype_name, compile_denoiser, dtype_kwargs, library_versions, looks_like_path,
+                                missing_model_error, place_pipeline, resolve_dtype, set_scheduler, sync)
+
+TASK_WORDS = ("P_ctxt", "P_shape", "P_obj")
+_QUALITY_NEG = "worst quality, low quality, normal quality, bad quality, blurry"
+
+#: task -> (prompt A, prompt B, negative A, negative B); "{p}" = prompt, "{n}" = negative prompt (ppt1 templates)
+TASK_PROMPTS: dict[str, tuple[str, str, str, str]] = {
+    "object-removal": ("P_ctxt empty scene blur {p}", "P_ctxt empty scene blur {p}", "P_obj {n}", "P_obj {n}"),
+    "image-outpainting": ("P_ctxt empty scene blur {p}", "P_ctxt empty scene blur {p}", "P_obj {n}", "P_obj {n}"),
+    "context-aware": ("P_ctxt {p}", "P_ctxt {p}", "{n}", "{n}"),
+    "text-guided": ("P_obj {p}", "P_obj {p}", "{n}, " + _QUALITY_NEG, "{n}, " + _QUALITY_NEG),
+    "shape-guided": ("P_shape {p}", "P_ctxt {p}", "P_shape {n}, " + _QUALITY_NEG, "P_ctxt {n}, " + _QUALITY_NEG),
+}
+
+
+def task_prompts(task: str, prompt: str, negative_prompt: str) -> tuple[str, str, str, str]:
+    """The four prompts of ``task`` with the user's prompt and negative prompt filled in (whitespace tidied)."""
+    return tuple(" ".join(t.format(p=prompt, n=negative_prompt).split()) for t in TASK_PROMPTS[task])  # type: ignore
+
+
+class TaskTokens:
+    """The mapping task word -> its sub-token names in a tokenizer, and prompt expansion."""
+
+    def __init__(self, names: dict[str, list[str]]):
+        self.names = names
+        self._patterns = {w: re.compile(rf"(?<![\w]){re.escape(w)}(?![\w])") for w in names}
+
+    @staticmethod
+    def _vocab(tokenizer: Any) -> dict[str, int]:
+        return dict(tokenizer.get_vocab())
+
+    @classmethod
+    def find(cls, tokenizer: Any, num_vectors: int) -> "TaskTokens | None":
+        """Recognise task tokens already in ``tokenizer`` (either naming); None when none are there."""
+        vocab = cls._vocab(tokenizer)
+        names: dict[str, list[str]] = {}
+        for w in TASK_WORDS:
+            zero = [f"{w}_{i}" for i in range(num_vectors)]
+            first = [w] + [f"{w}_{i}" for i in range(1, num_vectors)]
+            for cand in (zero, first):
+                if all(c in vocab for c in cand):
+                    names[w] = cand
+                    break
+        if not names:
+            return None
+        missing = [w for w in TASK_WORDS if w not in names]
+        if missing:
+            raise WeightsError(f"powerpaint: the tokenizer has some task tokens but not {missing} with "
+                               f"{num_vectors} vectors each; is num_vectors right?")
+        return cls(names)
+
+    @classmethod
+    def add(cls, tokenizer: Any, order: list[str], num_vectors: int) -> "TaskTokens":
+        """Add the task tokens in ``order`` with the official naming (``P_x``, ``P_x_1`` ... ``P_x_{n-1}``)."""
+        if sorted(order) != sorted(TASK_WORDS):
+            raise ValueError(f"token_order must be a permutation of {list(TASK_WORDS)}, got {order}")
+        names = {}
+        for w in order:
+            toks = [w] + [f"{w}_{i}" for i in range(1, num_vectors)]
+            added = tokenizer.add_tokens(toks)
+            if added != num_vectors:
+                raise ValueError(f"powerpaint: tokenizer already contains some of {toks}")
+            names[w] = toks
+        return cls(names)
+
+    def ids(self, tokenizer: Any, word: str) -> list[int]:
+        vocab = self._vocab(tokenizer)
+        return [vocab[n] for n in self.names[word]]
+
+    def expand(self, text: str) -> str:
+        """Replace each task word by its sub-tokens, separated by spaces. Idempotent: an already expanded run of
+        sub-tokens is left as it is (with the official naming the first sub-token is the task word itself)."""
+        for w, pat in self._patterns.items():
+            full = " ".join(self.names[w])
+            text = pat.sub(full, text.replace(full, w))
+        return text
+
+
+def ensure_text_encoder_rows(tokenizer: Any, text_encoder: Any, tokens: TaskTokens, init: bool) -> None:
+    """The text encoder must have an embedding row for every task sub-token.
+
+    With ``init`` (random-weight tests only), missing rows are created and set to the embedding of "a", as
+    PowerPaint initialised them before training.
+    """
+    rows = text_encoder.get_input_embeddings().weight.shape[0]
+    top = max(i for w in TASK_WORDS for i in tokens.ids(tokenizer, w))
+    if top < rows:
+        return
+    if not init:
+        raise WeightsError(
+            f"powerpaint: the text encoder has {rows} token embeddings but the task tokens need ids up to {top}: "
+            f"these are not PowerPaint v1 weights (the learned P_ctxt/P_shape/P_obj embeddings are missing). Use "
+            f"the released text_encoder (JunhaoZhuang/PowerPaint-v1 or Sanster/PowerPaint-V1-stable-diffusion-"
+            f"inpainting)")
+    text_encoder.resize_token_embeddings(len(tokenizer))
+    emb = text_encoder.get_input_embeddings().weight
+    a_id = tokenizer("a", add_special_tokens=False).input_ids[0]
+    with torch.no_grad():
+        for w in TASK_WORDS:
+            for i in tokens.ids(tokenizer, w):
+                emb[i] = emb[a_id]
+
+
+class PowerPaintBackend(Backend):
+    """PowerPaint v1: SD1.5 inpainting with learned task tokens (object removal by default)."""
+
+    deterministic = False
+
+    def __init__(self, model: str = "", base: str = "stable-diffusion-v1-5/stable-diffusion-inpainting",
+                 pipeline: Any = None, task: str = "object-removal", prompt: str = "", negative_prompt: str = "",
+                 fitting_degree: float = 1.0, steps: int = 45, guidance_scale: float = 10.0,
+                 strength: float | None = None, scheduler: str | None = None, dtype: str = "auto",
+                 cpu_offload: bool = False, compile: bool = False, local_files_only: bool = True,
+                 num_vectors: int = 10, token_order: list | None = None, init_missing_tokens: bool = False,
+                 pad_multiple: int | None = None, fixed_size: int | None = None, max_side: int | None = None,
+                 crop_margin: int | None = None):
+        if not model and pipeline is None:
+            raise ValueError("give 'model': a local PowerPaint v1 folder")
+        if pipeline is not None and not callable(pipeline):
+            raise ValueError("'pipeline' takes a diffusers pipeline object (programmatic use); in YAML use 'model'")
+        if task not in TASK_PROMPTS:
+            raise ValueError(f"task must be one of {', '.join(TASK_PROMPTS)}, got {task!r}")
+        if not 0.0 <= fitting_degree <= 1.0:
+            raise ValueError(f"fitting_degree must be in [0, 1], got {fitting_degree}")
+        if steps < 1 or num_vectors < 1:
+            raise ValueError("steps and num_vectors must be >= 1")
+        self.model, self.base, self.pipe = model, base, pipeline
+        self.task, self.prompt, self.negative_prompt = task, prompt, negative_prompt
+        self.fitting_degree = fitting_degree
+        self.steps, self.guidance_scale, self.strength = steps, guidance_scale, strength
+        self.scheduler = scheduler
+        self.dtype_name = check_dtype_name(dtype)
+        self.cpu_offload, self.compile, self.local_files_only = cpu_offload, compile, local_files_only
+        self.num_vectors = num_vectors
+        self.token_order = list(token_order) if token_order else ["P_obj", "P_ctxt", "P_shape"]
+        if sorted(self.token_order) != sorted(TASK_WORDS):
+            raise ValueError(f"token_order must be a permutation of {list(TASK_WORDS)}, got {self.token_order}")
+        self.init_missing_tokens = init_missing_tokens
+        self.geometry = Geometry(pad_multiple=8).override(pad_multiple=pad_multiple, fixed_size=fixed_size,
+                                                          max_side=max_side, crop_margin=crop_margin)
+        self.device, self.dtype = torch.device("cpu"), torch.float32
+        self.tokens: TaskTokens | None = None
+        self._token_source = ""
+        self._embeds: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # -- loading ---------------------------------------------------------------------------------------
+    def _load(self) -> Any:
+        from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel
+        from transformers import CLIPTextModel
+
+        kw: dict[str, Any] = dict(**dtype_kwargs(self.dtype), local_files_only=self.local_files_only,
+                                  safety_checker=None, requires_safety_checker=False)
+        path = Path(self.model).expanduser()
+        try:
+            if path.is_dir() and (path / "model_index.json").exists():
+                return StableDiffusionInpaintPipeline.from_pretrained(str(path), **kw)
+            if path.is_dir() and (path / "unet" / "config.json").exists() and \
+                    (path / "text_encoder" / "config.json").exists():
+                unet = UNet2DConditionModel.from_pretrained(str(path), subfolder="unet", **dtype_kwargs(self.dtype))
+                te = CLIPTextModel.from_pretrained(str(path), subfolder="text_encoder",
+                                                   **dtype_kwargs(self.dtype, "transformers"))
+                try:
+                    return StableDiffusionInpaintPipeline.from_pretrained(self.base, unet=unet, text_encoder=te, **kw)
+                except (OSError, ValueError) as e:
+                    raise missing_model_error("powerpaint (base)", self.base, self.local_files_only, e) from e
+            if path.exists():
+                raise WeightsError(
+                    f"powerpaint: '{path}' is neither a diffusers pipeline folder (model_index.json) nor a PowerPaint "
+                    f"v1 release folder (unet/config.json and text_encoder/config.json). Get the release with `git "
+                    f"lfs clone https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {path}`")
+            if looks_like_path(self.model):
+                raise WeightsError(
+                    f"powerpaint: folder '{self.model}' does not exist. Get the weights with `git lfs clone "
+                    f"https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {self.model}` (plus an SD 1.5 inpainting "
+                    f"base in the HF cache), or `huggingface-cli download "
+                    f"Sanster/PowerPaint-V1-stable-diffusion-inpainting`")
+            return StableDiffusionInpaintPipeline.from_pretrained(self.model, **kw)  # a hub id in the cache
+        except (OSError, ValueError) as e:
+            raise missing_model_error("powerpaint", self.model, self.local_files_only, e) from e
+
+    def setup(self, ctx: RunContext) -> None:
+        self.device = torch.device(ctx.device)
+        self.dtype = resolve_dtype(self.dtype_name, self.device)
+        if self.pipe is None:
+            self.pipe = self._load()
+        pipe = self.pipe
+        if getattr(pipe, "safety_checker", None) is not None:
+            pipe.safety_checker = None
+        tokens = TaskTokens.find(pipe.tokenizer, self.num_vectors)
+        self._token_source = "tokenizer"
+        if tokens is None:
+            tokens = TaskTokens.add(pipe.tokenizer, self.token_order, self.num_vectors)
+            self._token_source = f"added in order {self.token_order}"
+        ensure_text_encoder_rows(pipe.tokenizer, pipe.text_encoder, tokens, self.init_missing_tokens)
+        self.tokens = tokens
+        set_scheduler(pipe, self.scheduler, "powerpaint")
+        self._placement = place_pipeline(pipe, self.device, self.dtype, self.cpu_offload)
+        self._compiled = compile_denoiser(pipe) if self.compile else None
+        pipe.set_progress_bar_config(disable=True)
+        self._embeds = None
+
+    # -- prompts ---------------------------------------------------------------------------------------
+    def encode(self, text: str) -> torch.Tensor:
+        """[1, L, D] text-encoder hidden states of ``text`` with task words expanded to their sub-tokens."""
+        tok, te = self.pipe.tokenizer, self.pipe.text_encoder
+        ids = tok([self.tokens.expand(text)], padding="max_length", max_length=tok.model_max_length,
+                  truncation=True, return_tensors="pt").input_ids
+        dev = next(te.parameters()).device
+        with torch.no_grad():
+            return te(ids.to(dev))[0]
+
+    def prompt_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(positive, negative) embeddings, each mixed as t * A + (1 - t) * B with t = fitting_degree."""
+        if self._embeds is None:
+            a, b, na, nb = task_prompts(self.task, self.prompt, self.negative_prompt)
+            t = self.fitting_degree
+            pos = t * self.encode(a) + (1 - t) * self.encode(b)
+            neg = t * self.encode(na) + (1 - t) * self.encode(nb)
+            self._embeds = (pos, neg)
+        return self._embeds
+
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
+        b, _, h, w = image.shape
+        pos, neg = self.prompt_embeddings()
+        kw: dict[str, Any] = dict(prompt_embeds=pos.repeat(b, 1, 1), negative_prompt_embeds=neg.repeat(b, 1, 1),
+                                  image=image.to(self.device, torch.float32),
+                                  mask_image=mask.to(self.device, torch.float32), height=h, width=w,
+                                  num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
+                                  generator=list(generator), output_type="pt")
+        if self.strength is not None:
+            kw["strength"] = self.strength
+        with torch.no_grad():
+            out = self.pipe(**kw).images.float()
+        sync(self.device)
+        return out
+
+    def teardown(self) -> None:
+        self.pipe = None
+        self._embeds = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def provenance(self) -> dict[str, Any]:
+        a, b, na, nb = task_prompts(self.task, self.prompt, self.negative_prompt)
+        return {"model": self.model or "(pipeline object)", "base": self.base, "task": self.task,
+                "prompts": {"A": a, "B": b, "negative_A": na, "negative_B": nb},
+                "fitting_degree": self.fitting_degree, "steps": self.steps, "guidance_scale": self.guidance_scale,
+                "strength": self.strength, "num_vectors": self.num_vectors, "task_tokens": self._token_source,
+                "scheduler": type(self.pipe.scheduler).__name__ if self.pipe is not None else self.scheduler,
+                "dtype": str(self.dtype).replace("torch.", ""), "versions": library_versions()}

@@ -1,0 +1,147 @@
+"""diffusers backend on tiny random SD1.5-inpaint, SDXL-inpaint and FLUX Fill pipelines (CPU, offline)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.backends.diffusers_inpaint import DiffusersBackend, looks_like_path
+from bench.backends.geometry import run_backend
+from bench.errors import ConfigError, WeightsError
+from bench.registry import BACKENDS
+from bench.types import RunContext
+from tests import tiny_models as tm
+
+CPU = RunContext(device=torch.device("cpu"))
+
+
+def _batch(b=2, h=64, w=64):
+    g = torch.Generator().manual_seed(7)
+    image = torch.rand(b, 3, h, w, generator=g)
+    mask = torch.zeros(b, 1, h, w, dtype=torch.bool)
+    mask[:, :, h // 4: h // 2, w // 4: w // 2] = True
+    image = torch.where(mask, torch.full_like(image, 0.5), image)
+    return image, mask
+
+
+def _gens(*seeds):
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+@pytest.fixture(scope="module")
+def sd():
+    be = tm.tiny_backend("sd")
+    be.setup(CPU)
+    return be
+
+
+def test_sd_inpaint_runs_pads_and_is_seeded_per_sample(sd):
+    image, mask = _batch(h=60, w=52)  # not multiples of 8: the adapter pads to 64 x 56
+    res = run_backend(sd, image, mask, _gens(1, 2))
+    assert res.output.shape == image.shape and torch.isfinite(res.output).all()
+    assert res.model_sizes == [(64, 56)] * 2 and res.raw_sizes == res.model_sizes
+    assert 0 <= res.output.min() and res.output.max() <= 1
+    again = run_backend(sd, image, mask, _gens(1, 2)).output
+    assert torch.equal(again, res.output), "same seeds, same output"
+    other = run_backend(sd, image, mask, _gens(3, 4)).output
+    assert (other - res.output).abs().max() > 1e-3, "different seeds, different output"
+    alone = run_backend(sd, image[1:], mask[1:], _gens(2)).output
+    assert torch.allclose(alone[0], res.output[1], atol=1e-4), "a sample's output does not depend on its batch"
+
+
+def test_prompts_and_params_reach_the_pipeline(sd, monkeypatch):
+    seen = {}
+    real = sd.pipe.__class__.__call__
+
+    def spy(self, **kw):
+        seen.update(kw)
+        return real(self, **kw)
+
+    monkeypatch.setattr(sd.pipe.__class__, "__call__", spy)
+    image, mask = _batch(b=1)
+    sd.inpaint(image, mask, _gens(0))
+    assert seen["height"] == 64 and seen["width"] == 64 and seen["num_inference_steps"] == 2
+    assert seen["prompt"] == [sd.prompt] and seen["negative_prompt"] == [sd.negative_prompt]
+    assert "empty background" in sd.prompt and "object" in sd.negative_prompt  # object-removal defaults
+    assert seen["output_type"] == "pt" and len(seen["generator"]) == 1
+    assert "guidance_scale" not in seen and "strength" not in seen  # unset: the pipeline's own defaults
+
+
+def test_sdxl_inpaint_runs():
+    be = tm.tiny_backend("sdxl")
+    be.setup(CPU)
+    image, mask = _batch(b=1)
+    res = run_backend(be, image, mask, _gens(0))
+    assert res.output.shape == image.shape and torch.isfinite(res.output).all()
+    assert be.provenance()["pipeline"] == "StableDiffusionXLInpaintPipeline"
+
+
+def test_flux_fill_pads_to_16_and_ignores_negative_prompt():
+    be = tm.tiny_backend("flux")
+    be.setup(CPU)
+    assert be.geometry.pad_multiple == 16  # x8 VAE, x2 latent packing
+    image, mask = _batch(b=1, h=56, w=40)
+    res = run_backend(be, image, mask, _gens(0))
+    assert res.model_sizes == [(64, 48)] and res.output.shape == image.shape
+    assert torch.isfinite(res.output).all()
+    prov = be.provenance()
+    assert prov["pipeline"] == "FluxFillPipeline" and "negative_prompt" in prov["ignored_params"]
+
+
+def test_local_folder_loads_through_auto_pipeline(tmp_path):
+    tm.sd_inpaint_pipeline(seed=3).save_pretrained(tmp_path / "tiny-sd")
+    be = BACKENDS.create({"type": "diffusers", "model": str(tmp_path / "tiny-sd"), "steps": 1,
+                          "scheduler": "EulerDiscreteScheduler", "guidance_scale": 3.0}, "backends[0]")
+    be.setup(CPU)
+    assert type(be.pipe).__name__ == "StableDiffusionInpaintPipeline"
+    assert type(be.pipe.scheduler).__name__ == "EulerDiscreteScheduler"
+    image, mask = _batch(b=1)
+    out = run_backend(be, image, mask, _gens(0)).output
+    assert out.shape == image.shape and torch.isfinite(out).all()
+    assert be.provenance()["guidance_scale"] == 3.0
+
+
+def test_missing_model_names_it_and_how_to_fetch(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf" / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    be = BACKENDS.create({"type": "diffusers", "model": "someorg/no-such-inpainting"}, "backends[0]")
+    with pytest.raises(WeightsError, match="someorg/no-such-inpainting") as e:
+        be.setup(CPU)
+    assert "huggingface-cli download someorg/no-such-inpainting" in str(e.value) and "HF_HOME" in str(e.value)
+    be = BACKENDS.create({"type": "diffusers", "model": str(tmp_path / "nowhere" / "model")}, "backends[0]")
+    with pytest.raises(WeightsError, match="does not exist"):
+        be.setup(CPU)
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="dtype"):
+        BACKENDS.create({"type": "diffusers", "model": "x/y", "dtype": "float8"}, "backends[0]")
+    with pytest.raises(ConfigError, match=r"backends\[0\]\.stpes.*did you mean 'steps'"):
+        BACKENDS.create({"type": "diffusers", "model": "x/y", "stpes": 3}, "backends[0]")
+    with pytest.raises(ConfigError, match="pipeline object"):
+        BACKENDS.create({"type": "diffusers", "pipeline": "x/y"}, "backends[0]")
+    be = DiffusersBackend(pipeline=tm.sd_inpaint_pipeline(), scheduler="EulerDiscreteSchedular")
+    with pytest.raises(ConfigError, match="did you mean 'EulerDiscreteScheduler'"):
+        be.setup(CPU)
+    assert looks_like_path("./models/sd") and looks_like_path("/abs/x") and looks_like_path("a/b/c")
+    assert not looks_like_path("runwayml/stable-diffusion-inpainting")
+
+
+def test_through_the_runner_at_64px(tmp_path):
+    from bench.config import parse_suite
+    from bench.runner import Runner
+    from bench.store import RunStore
+
+    suite = parse_suite({
+        "output_dir": str(tmp_path / "results"), "device": "cpu", "batch_size": 2, "resolution": 64,
+        "backends": [{"type": "python", "name": "tiny-sd", "target": "tests.tiny_models:tiny_backend",
+                      "kwargs": {"kind": "sd", "steps": 1}}],
+        "datasets": [{"type": "synthetic", "n": 2}],
+        "masks": [{"type": "box", "min_size": 0.2, "max_size": 0.4}],
+        "metrics": ["psnr"],
+    })
+    run_dir = Runner(suite, progress=False).run()
+    with RunStore(run_dir / "records.sqlite") as s:
+        recs = s.records()
+    assert len(recs) == 2 and all(r["error"] is None for r in recs)
+    assert all(r["latency_ms"] > 0 for r in recs)

@@ -1,0 +1,145 @@
+"""PowerPaint v1 task-token handling, prompt mixing and loading, on tiny random components."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.backends.geometry import run_backend
+from bench.backends.powerpaint import PowerPaintBackend, TaskTokens, ensure_text_encoder_rows, task_prompts
+from bench.errors import WeightsError
+from bench.registry import BACKENDS
+from bench.types import RunContext
+from tests import tiny_models as tm
+
+CPU = RunContext(device=torch.device("cpu"))
+N = 10  # sub-tokens per task word, as released
+
+
+def _pipe(seed=0):
+    tok = tm.clip_tokenizer(max_length=77)  # byte-level, no merges: a character per token, so prompts are long
+    return tm.sd_inpaint_pipeline(seed, tokenizer=tok)
+
+
+def test_add_tokens_expand_and_tokenize():
+    tok = tm.clip_tokenizer(max_length=77)
+    base = len(tok)
+    tokens = TaskTokens.add(tok, ["P_obj", "P_ctxt", "P_shape"], N)
+    assert len(tok) == base + 3 * N
+    assert tokens.ids(tok, "P_obj") == list(range(base, base + N))  # added in order: P_obj first
+    assert tokens.ids(tok, "P_ctxt") == list(range(base + N, base + 2 * N))
+    assert tokens.names["P_ctxt"] == ["P_ctxt"] + [f"P_ctxt_{i}" for i in range(1, N)]
+    text = tokens.expand("P_ctxt empty scene blur")
+    assert text.startswith("P_ctxt P_ctxt_1 P_ctxt_2") and text.endswith("P_ctxt_9 empty scene blur")
+    assert tokens.expand(text) == text, "sub-tokens are not expanded again"
+    ids = tok(text).input_ids
+    assert ids[1: 1 + N] == tokens.ids(tok, "P_ctxt")
+    assert tokens.expand("P_obj,P_shape") == " ".join(tokens.names["P_obj"]) + "," + " ".join(tokens.names["P_shape"])
+
+
+def test_find_recognises_both_namings():
+    tok = tm.clip_tokenizer()
+    assert TaskTokens.find(tok, N) is None
+    tok.add_tokens([f"{w}_{i}" for w in ("P_ctxt", "P_shape", "P_obj") for i in range(N)])  # IOPaint's naming
+    found = TaskTokens.find(tok, N)
+    assert found.names["P_obj"][0] == "P_obj_0" and found.names["P_obj"][-1] == "P_obj_9"
+    assert found.expand("P_obj") == " ".join(f"P_obj_{i}" for i in range(N))
+    tok2 = tm.clip_tokenizer()
+    TaskTokens.add(tok2, ["P_ctxt", "P_shape", "P_obj"], N)
+    assert TaskTokens.find(tok2, N).names["P_shape"][:2] == ["P_shape", "P_shape_1"]
+    with pytest.raises(WeightsError, match="num_vectors"):
+        tok3 = tm.clip_tokenizer()
+        tok3.add_tokens([f"P_ctxt_{i}" for i in range(N)])
+        TaskTokens.find(tok3, N)
+
+
+def test_text_encoder_without_learned_rows_is_rejected_or_initialised():
+    tok = tm.clip_tokenizer()
+    te = tm.clip_text_model(len(tok))
+    tokens = TaskTokens.add(tok, ["P_obj", "P_ctxt", "P_shape"], N)
+    with pytest.raises(WeightsError, match="not PowerPaint v1 weights"):
+        ensure_text_encoder_rows(tok, te, tokens, init=False)
+    ensure_text_encoder_rows(tok, te, tokens, init=True)
+    emb = te.get_input_embeddings().weight
+    a = tok("a", add_special_tokens=False).input_ids[0]
+    assert emb.shape[0] == len(tok) and torch.equal(emb[tokens.ids(tok, "P_shape")[3]], emb[a])
+
+
+def test_task_prompts_match_the_released_templates():
+    a, b, na, nb = task_prompts("object-removal", "", "")
+    assert a == b == "P_ctxt empty scene blur" and na == nb == "P_obj"
+    a, b, na, nb = task_prompts("shape-guided", "a bread", "ugly")
+    assert a == "P_shape a bread" and b == "P_ctxt a bread"
+    assert na.startswith("P_shape ugly, worst quality") and nb.startswith("P_ctxt ugly, worst quality")
+
+
+@pytest.fixture(scope="module")
+def removal():
+    be = PowerPaintBackend(pipeline=_pipe(), steps=1, init_missing_tokens=True)
+    be.setup(CPU)
+    # stand-ins for trained task embeddings: distinct per sub-token (init_missing_tokens sets them all to "a")
+    emb = be.pipe.text_encoder.get_input_embeddings().weight
+    ids = [i for w in ("P_ctxt", "P_shape", "P_obj") for i in be.tokens.ids(be.pipe.tokenizer, w)]
+    with torch.no_grad():
+        emb[ids] = torch.randn(len(ids), emb.shape[1], generator=torch.Generator().manual_seed(5))
+    return be
+
+
+def test_object_removal_uses_context_prompt_and_object_token_as_negative(removal):
+    be = removal
+    pos, neg = be.prompt_embeddings()
+    assert torch.allclose(pos, be.encode("P_ctxt empty scene blur")) and torch.allclose(neg, be.encode("P_obj"))
+    # the object token's learned rows drive the negative embedding only
+    emb = be.pipe.text_encoder.get_input_embeddings().weight
+    obj_rows = be.tokens.ids(be.pipe.tokenizer, "P_obj")
+    with torch.no_grad():
+        saved = emb[obj_rows].clone()
+        emb[obj_rows] += torch.randn(saved.shape, generator=torch.Generator().manual_seed(0))  # not a constant shift: LayerNorm removes those
+    try:
+        assert torch.allclose(be.encode("P_ctxt empty scene blur"), pos)
+        assert not torch.allclose(be.encode("P_obj"), neg, atol=1e-3)
+    finally:
+        with torch.no_grad():
+            emb[obj_rows] = saved
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 60, 64, generator=g)
+    mask = torch.zeros(1, 1, 60, 64, dtype=torch.bool)
+    mask[..., 20:40, 20:44] = True
+    res = run_backend(be, image, mask, [torch.Generator().manual_seed(1)])
+    assert res.model_sizes == [(64, 64)] and res.output.shape == image.shape and torch.isfinite(res.output).all()
+    assert be.provenance()["prompts"]["negative_A"] == "P_obj"
+
+
+def test_fitting_degree_mixes_prompt_a_and_b(removal):
+    be = PowerPaintBackend(pipeline=removal.pipe, task="shape-guided", prompt="a cat", fitting_degree=0.3)
+    be.pipe, be.tokens = removal.pipe, removal.tokens
+    pos, neg = be.prompt_embeddings()
+    a, b, na, nb = task_prompts("shape-guided", "a cat", "")
+    assert torch.allclose(pos, 0.3 * be.encode(a) + 0.7 * be.encode(b), atol=1e-6)
+    assert torch.allclose(neg, 0.3 * be.encode(na) + 0.7 * be.encode(nb), atol=1e-6)
+    assert not torch.allclose(pos, be.encode(a), atol=1e-4)
+
+
+def test_release_layout_loads_on_a_base_and_adds_tokens_in_order(tmp_path):
+    pipe = _pipe(seed=1)
+    pipe.save_pretrained(tmp_path / "base")
+    te = pipe.text_encoder
+    te.resize_token_embeddings(len(pipe.tokenizer) + 3 * N)  # the release's text encoder has the learned rows
+    te.save_pretrained(tmp_path / "ppt" / "text_encoder")
+    pipe.unet.save_pretrained(tmp_path / "ppt" / "unet")
+    be = BACKENDS.create({"type": "powerpaint", "model": str(tmp_path / "ppt"), "base": str(tmp_path / "base"),
+                          "steps": 1}, "backends[0]")
+    be.setup(CPU)
+    base = len(tm.clip_tokenizer())
+    assert be.tokens.ids(be.pipe.tokenizer, "P_obj")[0] == base  # official app.py order: P_obj, P_ctxt, P_shape
+    assert be.tokens.ids(be.pipe.tokenizer, "P_shape")[-1] == base + 3 * N - 1
+    assert "added in order" in be.provenance()["task_tokens"]
+
+
+def test_missing_or_wrong_weights_folder(tmp_path):
+    be = BACKENDS.create({"type": "powerpaint", "model": str(tmp_path / "nope" / "ppt")}, "backends[0]")
+    with pytest.raises(WeightsError, match="git lfs clone https://huggingface.co/JunhaoZhuang/PowerPaint-v1"):
+        be.setup(CPU)
+    (tmp_path / "junk").mkdir()
+    be = BACKENDS.create({"type": "powerpaint", "model": str(tmp_path / "junk")}, "backends[0]")
+    with pytest.raises(WeightsError, match="neither a diffusers pipeline folder"):
+        be.setup(CPU)
