@@ -1,0 +1,74 @@
+"""Any Python class (or factory) implementing the backend protocol, named ``"package.module:Class"``.
+
+The target is imported and instantiated with ``kwargs`` when the suite is built (so ``bench validate`` catches a
+wrong name), which is why its ``__init__`` should stay light: load weights in ``setup``. The target needs an
+``inpaint(image, mask, generator)`` method; ``setup``, ``teardown``, ``provenance``, ``geometry`` and
+``deterministic`` are optional and forwarded when present.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import torch
+
+from ..types import RunContext
+from .base import Backend, Geometry
+
+
+def import_target(target: str) -> Any:
+    mod_name, sep, attr = target.partition(":")
+    if not sep or not mod_name or not attr:
+        raise ValueError(f"target must look like 'package.module:Class', got {target!r}")
+    try:
+        obj = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise ValueError(f"cannot import module '{mod_name}' of target {target!r}: {e}") from e
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"module '{mod_name}' has no attribute '{attr}' (target {target!r})")
+        obj = getattr(obj, part)
+    return obj
+
+
+class PythonBackend(Backend):
+    """Any importable "module:Class" implementing the backend protocol, built with kwargs."""
+
+    def __init__(self, target: str, kwargs: dict | None = None):
+        factory = import_target(target)
+        if not callable(factory):
+            raise ValueError(f"target {target!r} is not a class or factory")
+        try:
+            inner = factory(**(kwargs or {}))
+        except TypeError as e:
+            raise ValueError(f"target {target!r} rejected kwargs {sorted((kwargs or {}))}: {e}") from e
+        if not callable(getattr(inner, "inpaint", None)):
+            raise ValueError(f"target {target!r} built a {type(inner).__name__} without an inpaint() method")
+        geometry = getattr(inner, "geometry", Geometry())
+        if not isinstance(geometry, Geometry):
+            raise ValueError(f"target {target!r}: geometry must be a bench.backends.base.Geometry")
+        self.target = target
+        self.kwargs = dict(kwargs or {})
+        self.inner = inner
+        self.deterministic = bool(getattr(inner, "deterministic", True))
+
+    @property
+    def geometry(self) -> Geometry:  # type: ignore[override]
+        return getattr(self.inner, "geometry", Geometry())
+
+    def setup(self, ctx: RunContext) -> None:
+        if callable(getattr(self.inner, "setup", None)):
+            self.inner.setup(ctx)
+
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> Any:
+        return self.inner.inpaint(image, mask, generator)
+
+    def teardown(self) -> None:
+        if callable(getattr(self.inner, "teardown", None)):
+            self.inner.teardown()
+
+    def provenance(self) -> dict[str, Any]:
+        prov = {"target": self.target, "kwargs": self.kwargs}
+        if callable(getattr(self.inner, "provenance", None)):
+            prov.update(self.inner.provenance() or {})
+        return prov

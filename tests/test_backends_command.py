@@ -1,0 +1,200 @@
+"""The command backend with small Python scripts as the external program; and the python backend."""
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from bench.backends.geometry import run_backend
+from bench.errors import BackendError, ConfigError
+from bench.registry import BACKENDS
+from bench.types import RunContext
+
+CPU = RunContext(device=torch.device("cpu"))
+PY = sys.executable
+
+FILL = """
+import sys, pathlib
+import numpy as np
+from PIL import Image
+inp, masks, out = map(pathlib.Path, sys.argv[1:4])
+scale = float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
+for p in sorted(inp.glob("*.png")):
+    img = np.asarray(Image.open(p).convert("RGB")).astype(np.float32)
+    hole = np.asarray(Image.open(masks / p.name)) > 127
+    img[hole] = img[~hole].mean(axis=0)  # mean-fill
+    im = Image.fromarray(img.round().astype(np.uint8))
+    if scale != 1.0:
+        im = im.resize((int(im.width * scale), int(im.height * scale)))
+    im.save(out / p.name)
+print("done", len(list(out.iterdir())))
+"""
+
+
+def _script(tmp_path, name, body):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(body))
+    return p
+
+
+def _batch(b=2, h=24, w=32):
+    g = torch.Generator().manual_seed(0)
+    image = (torch.rand(b, 3, h, w, generator=g) * 255).round() / 255  # exactly representable in 8 bits
+    mask = torch.zeros(b, 1, h, w, dtype=torch.bool)
+    mask[:, :, 5:15, 8:20] = True
+    image = torch.where(mask, torch.full_like(image, 128 / 255), image)
+    return image, mask, [torch.Generator().manual_seed(i) for i in range(b)]
+
+
+def _backend(cmd, **kw):
+    be = BACKENDS.create({"type": "command", "command": cmd, **kw}, "backends[0]")
+    be.setup(CPU)
+    return be
+
+
+def test_external_program_fills_the_batch(tmp_path):
+    s = _script(tmp_path, "fill.py", FILL)
+    be = _backend(f"{PY} {s} {{input_dir}} {{mask_dir}} {{output_dir}}", timeout=60)
+    image, mask, gens = _batch()
+    res = run_backend(be, image, mask, gens)
+    assert res.output.shape == image.shape and res.raw_sizes == [(24, 32)] * 2
+    hole = mask.expand_as(image)
+    assert torch.equal(res.output[~hole], image[~hole]), "8-bit PNG round trip is exact outside the hole"
+    for i in range(2):
+        known = image[i][:, ~mask[i, 0]]
+        expect = (known.mean(dim=1) * 255).round() / 255
+        got = res.output[i][:, mask[i, 0]]
+        assert torch.allclose(got, expect[:, None].expand_as(got), atol=1 / 255)
+    assert be.last_stdout == "done 2"
+
+
+def test_failing_program_reports_status_and_stderr(tmp_path):
+    s = _script(tmp_path, "fail.py", "import sys\nprint('loading model')\nsys.stderr.write('boom: CUDA missing')\n"
+                                     "sys.exit(3)\n")
+    be = _backend(f"{PY} {s} {{input_dir}} {{output_dir}}")
+    image, mask, gens = _batch()
+    with pytest.raises(BackendError) as e:
+        run_backend(be, image, mask, gens)
+    msg = str(e.value)
+    assert "exit status 3" in msg and "boom: CUDA missing" in msg and "loading model" in msg and str(s) in msg
+
+
+def test_hanging_program_is_killed_at_the_timeout(tmp_path):
+    s = _script(tmp_path, "hang.py", "import time, sys\nprint('started', flush=True)\ntime.sleep(60)\n")
+    be = _backend(f"{PY} {s} {{input_dir}} {{output_dir}}", timeout=1.5)
+    image, mask, gens = _batch(b=1)
+    t0 = time.perf_counter()
+    with pytest.raises(BackendError, match=r"timed out after 1.5 s") as e:
+        run_backend(be, image, mask, gens)
+    assert time.perf_counter() - t0 < 15
+    assert "started" in str(e.value)
+
+
+def test_wrong_size_outputs_are_recorded_and_resized(tmp_path):
+    s = _script(tmp_path, "fill.py", FILL)
+    cmd = f"{PY} {s} {{input_dir}} {{mask_dir}} {{output_dir}} 0.5"
+    image, mask, gens = _batch()
+    res = run_backend(_backend(cmd), image, mask, gens)
+    assert res.raw_sizes == [(12, 16)] * 2 and res.model_sizes == [(24, 32)] * 2
+    assert res.output.shape == image.shape and torch.isfinite(res.output).all()
+    with pytest.raises(BackendError, match="differ from the input size 24x32"):
+        run_backend(_backend(cmd, strict_size=True), image, mask, gens)
+
+
+def test_missing_outputs_are_reported(tmp_path):
+    s = _script(tmp_path, "lazy.py", "import sys, shutil, pathlib\n"
+                                     "src = sorted(pathlib.Path(sys.argv[1]).glob('*.png'))[0]\n"
+                                     "shutil.copy(src, pathlib.Path(sys.argv[2]) / src.name)\n")
+    be = _backend(f"{PY} {s} {{input_dir}} {{output_dir}}")
+    image, mask, gens = _batch(b=3)
+    with pytest.raises(BackendError, match=r"no output for 2 of 3 inputs \(000001, 000002\)"):
+        run_backend(be, image, mask, gens)
+
+
+def test_no_shell_and_placeholders_per_argument(tmp_path):
+    s = _script(tmp_path, "args.py", """
+        import sys, shutil, pathlib
+        from PIL import Image
+        import numpy as np
+        inp, out, device, seed, odd = sys.argv[1:6]
+        assert odd == '$HOME;echo x>{"k": 1}', odd  # passed literally: no shell, other braces kept
+        assert device == "cpu" and seed == "11", (device, seed)
+        for p in pathlib.Path(inp).glob("*.png"):
+            shutil.copy(p, pathlib.Path(out) / p.name)
+        """)
+    be = _backend(f"{PY} {s} {{input_dir}} {{output_dir}} {{device}} {{seed}} '$HOME;echo x>{{\"k\": 1}}'")
+    image, mask, _ = _batch(b=1)
+    out = run_backend(be, image, mask, [torch.Generator().manual_seed(11)]).output
+    assert torch.equal(out, image)
+
+
+def test_mask_convention_can_be_inverted(tmp_path):
+    s = _script(tmp_path, "check.py", """
+        import sys, shutil, pathlib
+        import numpy as np
+        from PIL import Image
+        inp, masks, out, hole_value = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+        for p in pathlib.Path(inp).glob("*.png"):
+            m = np.asarray(Image.open(masks / p.name))
+            assert m.dtype == np.uint8 and set(np.unique(m)) == {0, 255}
+            assert m[10, 10] == hole_value and m[0, 0] == 255 - hole_value
+            shutil.copy(p, pathlib.Path(out) / p.name)
+        """)
+    image, mask, gens = _batch(b=1)
+    for v in (255, 0):
+        be = _backend(f"{PY} {s} {{input_dir}} {{mask_dir}} {{output_dir}} {v}", mask_hole_value=v)
+        run_backend(be, image, mask, gens[:1])
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"unknown placeholder\(s\) \{inptu_dir\}"):
+        BACKENDS.create({"type": "command", "command": "prog {inptu_dir} {output_dir}"}, "backends[2]")
+    with pytest.raises(ConfigError, match=r"must contain \{output_dir\}"):
+        BACKENDS.create({"type": "command", "command": "prog {input_dir}"}, "backends[2]")
+    with pytest.raises(ConfigError, match=r"backends\[2\]\.timeout: expected float"):
+        BACKENDS.create({"type": "command", "command": "p {input_dir} {output_dir}", "timeout": "1h"}, "backends[2]")
+    with pytest.raises(ConfigError, match=r"backends\[2\]\.command: missing required key"):
+        BACKENDS.create({"type": "command"}, "backends[2]")
+    with pytest.raises(BackendError, match="cannot start"):
+        be = _backend("/no/such/program {input_dir} {output_dir}")
+        image, mask, gens = _batch(b=1)
+        run_backend(be, image, mask, gens)
+
+
+# -- python backend -----------------------------------------------------------------------------------------
+def test_python_backend_builds_target_with_kwargs():
+    be = BACKENDS.create({"type": "python", "target": "bench.backends.classical:TeleaBackend",
+                          "kwargs": {"radius": 5}}, "backends[0]")
+    be.setup(CPU)
+    assert be.inner.radius == 5 and be.provenance()["target"] == "bench.backends.classical:TeleaBackend"
+    image, mask, gens = _batch(b=1)
+    out = run_backend(be, image, mask, gens).output
+    direct = BACKENDS.create({"type": "opencv-telea", "radius": 5}, "b").inpaint(image, mask, gens)
+    assert torch.equal(out, direct)
+
+
+def test_python_backend_forwards_geometry():
+    from bench.backends.base import Geometry
+
+    be = BACKENDS.create({"type": "python", "target": "bench.backends.classical:IdentityBackend"}, "b")
+    be.inner.geometry = Geometry(pad_multiple=8)
+    image, mask, gens = _batch(b=1)
+    assert run_backend(be, image, mask, gens).model_sizes == [(24, 32)]
+    be.inner.geometry = Geometry(fixed_size=16)
+    assert run_backend(be, image, mask, gens).model_sizes == [(16, 16)]
+
+
+@pytest.mark.parametrize("spec,msg", [
+    ({"target": "bench.backends.classical"}, "module:Class"),
+    ({"target": "bench.no_such_module:X"}, "cannot import module 'bench.no_such_module'"),
+    ({"target": "bench.backends.classical:Nope"}, "has no attribute 'Nope'"),
+    ({"target": "bench.backends.base:Geometry"}, "without an inpaint"),
+    ({"target": "bench.backends.classical:TeleaBackend", "kwargs": {"radus": 2}}, "rejected kwargs"),
+])
+def test_python_backend_errors(spec, msg):
+    with pytest.raises(ConfigError, match=msg):
+        BACKENDS.create({"type": "python", **spec}, "backends[0]")
