@@ -152,3 +152,10 @@ def test_json_roundtrip():
     t2 = Table.from_dict(doc)
     assert t2.rows[3]["lpips_in"] == math.inf and t2.warnings == ["w"]
     assert t2.ranks() == t.ranks()
+
+
+def test_ranks_compare_displayed_values():
+    t = Table([Col("x", higher_is_better=True, fmt=".4f")], [{"x": 0.99881}, {"x": 0.99879}, {"x": 0.5}])
+    r = t.ranks()
+    assert r[(0, "x")] == 1 and r[(1, "x")] == 1  # both print as 0.9988: tied
+    assert (2, "x") not in r

@@ -53,7 +53,12 @@ class Rule:
         return self.value
 
     def __str__(self) -> str:
-        return f"+{self.value:g}%" if self.relative else f"+{self.value:g}"
+        return f"{self.value:g}%" if self.relative else f"{self.value:g}"
+
+    def show(self, higher_is_better: bool | None) -> str:
+        """The allowed worsening with its direction: ``+0.005`` for lower-is-better keys, ``-0.1`` for higher."""
+        sign = "-" if higher_is_better else "+"
+        return sign + str(self)
 
 
 def parse_rule(key: str, text: Any, where: str = "--tol") -> Rule:
@@ -383,7 +388,12 @@ def _change_table(changes: list[Change], with_allowed: bool) -> list[str]:
         row = (f"| {_esc(_cell_name(c.cell))} | `{c.key}` {arrow} | {_with_ci(c.base, c.base_ci, c.fmt)} | "
                f"{_with_ci(c.new, c.new_ci, c.fmt)} | {_signed(c.delta, c.fmt)}{_rel(c)} | {diff} |")
         if with_allowed:
-            row += f" {('≤ ' + _fmt(c.allowed, c.fmt) + (f' ({c.rule})' if c.rule and c.rule.relative else '')) if c.rule else 'not gated'} |"
+            if c.rule:
+                allowed = "≤ " + _fmt(c.allowed, c.fmt) + (f" ({c.rule.show(c.higher_is_better)})"
+                                                            if c.rule.relative else "")
+            else:
+                allowed = "not gated"
+            row += f" {allowed} |"
         lines.append(row)
     return lines
 
@@ -419,7 +429,10 @@ def render_compare_markdown(res: CompareResult) -> str:
     if res.base.device and res.new.device and json.dumps(res.base.device, sort_keys=True) != \
             json.dumps(res.new.device, sort_keys=True):
         lines += ["> **⚠ Different devices**: latency and memory are not comparable.", ""]
-    rules = ", ".join(f"`{k}` {r}" for k, r in sorted(res.rules.items())) or "none"
+    hib = {c.key: c.higher_is_better for c in res.changes}
+    cat = ColumnCatalog({**res.base.columns, **res.new.columns})
+    rules = ", ".join(f"`{k}` {r.show(hib.get(k, cat(k).higher_is_better if k != '*' else False))}"
+                      for k, r in sorted(res.rules.items())) or "none"
     gating = ("every key (strict: tolerance 0 where no rule)" if res.strict else
               "keys with a rule" + (" and every other key (`*`)" if "*" in res.rules else "") + ", plus `error_rate`")
     lines += [f"Tolerances: {rules}. Gated: {gating}.", ""]

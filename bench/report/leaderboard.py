@@ -52,7 +52,7 @@ def leaderboard_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mas
 def _run_banner(df: pd.DataFrame) -> str:
     rid = df.attrs.get("run_id") or ""
     ch = df.attrs.get("config_hash")
-    return f"Run {rid}" + (f" (config {ch})" if ch else "")
+    return f"Run {rid}" + (f" (config {str(ch)[:12]})" if ch else "")
 
 
 def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) -> str:

@@ -8,7 +8,7 @@ masks" column groups).
 Highlighting (terminal, Markdown, LaTeX, HTML): per column, among the rows of the same ``rank_within`` group, the
 best distinct value (by the column's direction) is **bold** when at least two distinct values exist; the second
 best distinct value is underlined when at least three exist (with two, "second" would just be "worst"). Ties
-share the mark. Columns without a direction (counts, labels) are never marked. NaN is never ranked.
+(compared as displayed, i.e. rounded by the column's format) share the mark. Columns without a direction (counts, labels) are never marked. NaN is never ranked.
 
 Non-comparable results (``Table.warnings``) are stated visibly in every format.
 """
@@ -76,7 +76,7 @@ class Table:
                 for i in idx:
                     v = _num(self.rows[i].get(col.key))
                     if v is not None and not math.isnan(v):
-                        vals[i] = v
+                        vals[i] = _displayed(v, col.fmt)
                 distinct = sorted(set(vals.values()), reverse=bool(col.higher_is_better))
                 if len(distinct) < 2:
                     continue
@@ -123,6 +123,16 @@ def _num(v: Any) -> float | None:
         return float(v)
     except (TypeError, ValueError):
         return None
+
+
+def _displayed(v: float, fmt: str) -> float:
+    """The value as shown (rounded by ``fmt``): values that print the same rank the same."""
+    if not math.isfinite(v):
+        return v
+    try:
+        return float(format(v, fmt)) if not fmt.endswith("d") else float(round(v))
+    except ValueError:
+        return v
 
 
 def _jsonable(v: Any) -> Any:
