@@ -130,3 +130,21 @@ def test_validator_errors_name_the_key_path(obj, path, msg):
     with pytest.raises(ConfigError) as e:
         validate_report_section(obj, "report")
     assert e.value.path == path and msg in e.value.message
+
+
+def test_report_with_compare_and_merged_runs(run, tmp_path, capsys):
+    other = make_run(tmp_path / "other", n=16, errors={"opencv-ns": 1}, shift={"mean-fill": 0.05})
+    out = tmp_path / "cmp"
+    code = main(["report", str(run), "--format", "md", "--out", str(out), "--no-ci", "--compare", str(run),
+                 str(other)])
+    assert code == 0
+    cmp_md = (out / "compare.md").read_text()
+    assert "mean-fill" in cmp_md and "`lpips_in`" in cmp_md
+    # two folders given to `bench report` are merged into one leaderboard
+    shard = make_run(tmp_path / "shard", backends=("opencv-telea",), datasets=("samples",), masks=("box",),
+                     sample_ids=["s100", "s101"])
+    out2 = tmp_path / "merged"
+    assert main(["report", str(run), str(shard), "--format", "csv", "--out", str(out2), "--no-ci"]) == 0
+    rows = list(csv.DictReader((out2 / "summary.csv").open()))
+    telea = next(r for r in rows if (r["backend"], r["dataset"], r["mask"]) == ("opencv-telea", "samples", "box"))
+    assert int(float(telea["n"])) == 18

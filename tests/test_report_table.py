@@ -159,3 +159,9 @@ def test_ranks_compare_displayed_values():
     r = t.ranks()
     assert r[(0, "x")] == 1 and r[(1, "x")] == 1  # both print as 0.9988: tied
     assert (2, "x") not in r
+
+
+def test_latex_states_noncomparable():
+    tex = render_latex(fixed_table(["seed 1 vs seed 2 & 50% data"]))
+    assert r"\textbf{Not comparable:} seed 1 vs seed 2 \& 50\% data" in tex
+    assert tex.startswith("% NOT COMPARABLE: seed 1 vs seed 2 & 50% data")
