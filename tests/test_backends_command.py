@@ -198,3 +198,20 @@ def test_python_backend_forwards_geometry():
 def test_python_backend_errors(spec, msg):
     with pytest.raises(ConfigError, match=msg):
         BACKENDS.create({"type": "python", **spec}, "backends[0]")
+
+
+# -- recipes ------------------------------------------------------------------------------------------------
+def test_recipes_are_valid_suites_and_their_backends_build():
+    from pathlib import Path
+
+    from bench.config import load_suite
+
+    recipes = sorted((Path(__file__).parents[1] / "configs" / "recipes").glob("*.yaml"))
+    assert {p.stem for p in recipes} >= {"iopaint", "pixelhacker", "catdiffusion", "diffusers"}
+    for path in recipes:
+        suite = load_suite(path)
+        for spec in suite.backends:
+            be = spec.create()
+            if spec.type == "command":
+                assert "{input_dir}" in be.command and "{output_dir}" in be.command
+                assert not be.args[0].startswith("~"), "the program path is expanded"

@@ -13,6 +13,7 @@ Per batch:
    paths), ``{device}`` (``cpu``/``cuda``/``mps``), ``{device_index}`` (``0`` when none), ``{seed}`` (the seed of
    the batch's first per-sample generator) and ``{batch_size}``. It runs with ``cwd`` and ``env`` (added to the
    current environment) and must finish within ``timeout`` seconds, else it and its process group are killed.
+   A leading ``~`` in the program path and in ``cwd`` is expanded (there is no shell to do it).
 3. for each sample the output ``output/{i:06d}.*`` (png, jpg, jpeg, webp, bmp, tif) is read as RGB. A non-zero exit
    status, a timeout or a missing output raises :class:`~bench.errors.BackendError` with the command, the exit
    status and the tail of its stdout/stderr (the runner records error rows for the batch). An output whose size
@@ -95,7 +96,7 @@ class CommandBackend(Backend):
         if env is not None and not all(isinstance(k, str) for k in env):
             raise ValueError("env must map variable names to values")
         self.command = command
-        self.args = args
+        self.args = [os.path.expanduser(args[0])] + args[1:]  # "~/venvs/x/bin/prog": no shell expands it for us
         self.timeout = float(timeout)
         self.cwd = cwd
         self.env = {k: str(v) for k, v in (env or {}).items()}
