@@ -125,3 +125,16 @@ def test_missing_run_folder_is_a_clear_error(tmp_path):
     with pytest.raises(BenchError, match="no such run folder"):
         summarize(tmp_path / "nope")
     assert not (tmp_path / "nope").exists()
+
+
+def test_store_input_timing_values_and_absent_metrics(tmp_path):
+    s = RunStore(tmp_path / "x" / "records.sqlite")
+    s.add_cell("c", "identity", "samples", "box", {})
+    s.write_batch("c", [{"sample_id": f"s{i}", "hole_fraction": 0.1, "area_bin": 1, "latency_ms": 5.0,
+                         "batch_size": 1, "values": {"psnr_out": 30.0 + i, "wall_ms": 6.0, "psnr_in": float("nan")}}
+                        for i in range(3)])
+    df = summarize(s)
+    assert "wall_ms" not in df.attrs["metric_keys"]  # a timing the runner stores, not a quality metric
+    assert df.psnr_out.iloc[0] == pytest.approx(31.0)
+    assert "psnr_in" not in df.columns or math.isnan(df.psnr_in.iloc[0])  # absent (no ground truth), not zero
+    assert math.isnan(df.peak_mem_mb.iloc[0])  # no session recorded yet

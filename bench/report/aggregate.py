@@ -66,15 +66,36 @@ def _stats_impl(name: str, fallback):
     """``bench.metrics.stats.<name>`` when the metrics room provides it, else ``fallback`` (looked up once)."""
     if name not in _IMPL_CACHE:
         _IMPL_CACHE[name] = fallback
-        # Importing bench.metrics imports torch (seconds): only try when the module exists.
-        if (Path(__file__).resolve().parents[1] / "metrics" / "stats.py").exists():
-            try:
-                import importlib
-
-                _IMPL_CACHE[name] = getattr(importlib.import_module("bench.metrics.stats"), name)
-            except Exception:
-                pass
+        mod = _metrics_stats()
+        if mod is not None and hasattr(mod, name):
+            _IMPL_CACHE[name] = getattr(mod, name)
     return _IMPL_CACHE[name]
+
+
+def _metrics_stats():
+    """``bench.metrics.stats`` (pure numpy). Importing it through its package imports torch (seconds on a busy
+    CPU), so when torch is not loaded yet and the file has no relative imports it is loaded on its own."""
+    import importlib
+    import importlib.util
+    import sys
+
+    if "_stats" in _IMPL_CACHE:
+        return _IMPL_CACHE["_stats"]
+    path = Path(__file__).resolve().parents[1] / "metrics" / "stats.py"
+    mod = None
+    if path.exists():
+        try:
+            if "torch" not in sys.modules and "from ." not in path.read_text(encoding="utf-8"):
+                spec = importlib.util.spec_from_file_location("bench_report_metrics_stats", path)
+                mod = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(mod)  # type: ignore[union-attr]
+            else:
+                mod = importlib.import_module("bench.metrics.stats")
+        except Exception:
+            mod = None
+    _IMPL_CACHE["_stats"] = mod
+    return mod
+
 
 
 def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:

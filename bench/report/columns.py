@@ -113,8 +113,9 @@ class ColumnCatalog:
             return self._manifest[key]
         if key in DERIVED:
             return DERIVED[key]
-        if key.endswith(("_rate", "_flag", "_lo", "_hi")):
-            return guess(key)
+        if key.endswith(("_rate", "_flag", "_score", "_lo", "_hi", "_ms")) or key in RECORD_FIELDS or \
+                key == "first_error":
+            return guess(key)  # detector outputs, timings and record fields: never a metric's column
         if self._use_installed:  # imported only when the manifest does not know a metric key (imports torch)
             if self._installed is None:
                 self._installed = installed_columns()
