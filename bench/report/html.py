@@ -252,6 +252,9 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
     ax.set_xticks(np.arange(n_b))
     ax.set_xticklabels(by_b["backend"], rotation=20, fontsize=8)
     ax.set_ylim(0, 1)
+    if all((by_b[k].astype(float).fillna(0.0) == 0).all() for k in keys if k in by_b):
+        ax.text(0.5, 0.5, "no errors" + (" and no detector flags" if dets else " (no detectors in this run)"),
+                ha="center", va="center", transform=ax.transAxes, color="#1e8449")
     ax.set_ylabel("fraction of samples ↓")
     ax.set_title("Failure rates per backend (errors and detector flags)")
     ax.legend(fontsize=8)
