@@ -226,15 +226,24 @@ def _merge_stores(paths: list[Path]) -> RunStore:
     for i, p in enumerate(paths):
         alias = f"src{i}"
         conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(p),))
+        def cols(table: str) -> str:
+            # the columns both stores have (a store written by an older or newer version may differ)
+            mine = [r[1] for r in conn.execute(f"PRAGMA main.table_info({table})")]
+            theirs = {r[1] for r in conn.execute(f"PRAGMA {alias}.table_info({table})")}
+            return ", ".join(c for c in mine if c in theirs)
+
         try:
             with conn:
-                conn.execute(f"INSERT OR IGNORE INTO main.cells SELECT * FROM {alias}.cells")
-                conn.execute(f"INSERT OR IGNORE INTO main.cell_sessions SELECT * FROM {alias}.cell_sessions")
-                conn.execute(f"INSERT OR REPLACE INTO main.records SELECT s.* FROM {alias}.records s "
+                for table in ("cells", "cell_sessions", "features"):
+                    c = cols(table)
+                    if c:
+                        conn.execute(f"INSERT OR IGNORE INTO main.{table} ({c}) SELECT {c} FROM {alias}.{table}")
+                c = cols("records")
+                sel = ", ".join(f"s.{x.strip()}" for x in c.split(","))
+                conn.execute(f"INSERT OR REPLACE INTO main.records ({c}) SELECT {sel} FROM {alias}.records s "
                              f"WHERE s.error IS NULL AND NOT EXISTS (SELECT 1 FROM main.records m WHERE "
                              f"m.cell_key = s.cell_key AND m.sample_id = s.sample_id AND m.error IS NULL)")
-                conn.execute(f"INSERT OR IGNORE INTO main.records SELECT * FROM {alias}.records")
-                conn.execute(f"INSERT OR IGNORE INTO main.features SELECT * FROM {alias}.features")
+                conn.execute(f"INSERT OR IGNORE INTO main.records ({c}) SELECT {c} FROM {alias}.records")
         except sqlite3.OperationalError as e:
             raise BenchError(f"{p}: cannot merge ({e})") from None
         finally:
