@@ -139,3 +139,15 @@ def test_store_input_timing_values_and_absent_metrics(tmp_path):
     assert df.psnr_out.iloc[0] == pytest.approx(31.0)
     assert "psnr_in" not in df.columns or math.isnan(df.psnr_in.iloc[0])  # absent (no ground truth), not zero
     assert math.isnan(df.peak_mem_mb.iloc[0])  # no session recorded yet
+
+
+def test_set_level_metrics_from_stored_features(tmp_path):
+    pytest.importorskip("bench.metrics.setlevel")
+    d = make_run(tmp_path / "f", backends=("opencv-telea", "mean-fill"), datasets=("samples",), masks=("box",),
+                 n=12, features=True)
+    df = summarize(d, ci=False)
+    assert "fid" in df.attrs["setlevel_keys"] and df.attrs["columns"]["fid"]["higher_is_better"] is False
+    fid = dict(zip(df.backend, df.fid))
+    assert 0 <= fid["opencv-telea"] < fid["mean-fill"]  # mean-fill's features are shifted further
+    # per area bin there is no set-level value (it needs every sample of the cell)
+    assert "fid" not in summarize(d, by=("backend", "area_bin"), ci=False).columns
