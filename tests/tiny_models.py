@@ -150,7 +150,7 @@ def flux_fill_pipeline(seed: int = 0):
 PIPELINES = {"sd": sd_inpaint_pipeline, "sdxl": sdxl_inpaint_pipeline, "flux": flux_fill_pipeline}
 
 
-def tiny_backend(kind: str = "sd", steps: int = 2, seed: int = 0, dtype: str = "auto"):
+def tiny_backend(kind: str = "sd", steps: int = 1, seed: int = 0, dtype: str = "auto"):
     """A ``diffusers`` backend around a tiny pipeline; usable as ``{type: python, target:
     "tests.tiny_models:tiny_backend", kwargs: {kind: sdxl}}`` in a suite (runner tests, benchmarks/gpu_check.py)."""
     from bench.backends.diffusers_inpaint import DiffusersBackend
