@@ -165,3 +165,24 @@ def test_latex_states_noncomparable():
     tex = render_latex(fixed_table(["seed 1 vs seed 2 & 50% data"]))
     assert r"\textbf{Not comparable:} seed 1 vs seed 2 \& 50\% data" in tex
     assert tex.startswith("% NOT COMPARABLE: seed 1 vs seed 2 & 50% data")
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None,
+                    reason="pdflatex not installed (Debian: apt-get install texlive-latex-recommended)")
+def test_latex_compiles(tmp_path):
+    import subprocess
+
+    nasty = "a & b % $ # _ { } ~ ^ \\ < > | – ± ∞ ↑ ↓ ×"
+    t = fixed_table([nasty])
+    t.caption = "Every special: " + nasty
+    t.label = "tab:x_1"
+    g = Table([Col("b", is_label=True), Col("s/x", "x_1", True, group="Small & 10%"), Col("l/x", "x", True,
+                                                                                           group="Large_#")],
+              [{"b": "m_1", "s/x": 1, "l/x": 2}, {"b": "m#2{}", "s/x": 2, "l/x": 1}], rank_within=())
+    doc = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\\begin{document}\n"
+           + render_latex(t) + render_latex(g) + "\\end{document}\n")
+    (tmp_path / "t.tex").write_text(doc, encoding="utf-8")
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000
