@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..errors import BenchError
 from .leaderboard import render_run  # noqa: F401  (re-exported: what the runner calls at the end of a run)
