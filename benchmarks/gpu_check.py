@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=8, help="samples per cell")
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--dtype", default="auto", choices=["auto", "float16", "bfloat16", "float32"],
-                    help="pipeline dtype (auto: float16 on CUDA)")
+    ap.add_argument("--dtype", default=None, choices=["float16", "bfloat16", "float32"],
+                    help="pipeline dtype (default: float16 on CUDA, float32 with --cpu-plumbing)")
     ap.add_argument("--tol", type=float, default=0.05, help="events vs synchronised wall clock (relative)")
     ap.add_argument("--tol-independent", type=float, default=0.25)
     ap.add_argument("--out", default=None, help="results folder (default: a temporary one)")
@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         device = torch.device("cuda")
     cuda = device.type == "cuda"
+    if args.dtype is None:
+        args.dtype = "float16" if cuda else "float32"
     from bench.config import parse_suite
     from bench.runner import Runner
     from bench.store import RunStore
@@ -136,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         alloc = max((s["peak_mem_allocated"] or 0) for s in sess) if sess else 0
         resv = max((s["peak_mem_reserved"] or 0) for s in sess) if sess else 0
         params = param_bytes(PIPELINES[k](0))
-        half = args.dtype in ("float16", "bfloat16") or (args.dtype == "auto" and cuda)
-        params_dev = params // 2 if half else params
+        params_dev = params // 2 if args.dtype in ("float16", "bfloat16") else params
         ok = True
         if d_wall > args.tol:
             failures.append(f"{label}: event time {ev:.1f} ms vs wall {wall:.1f} ms ({d_wall:.1%} > {args.tol:.0%})")

@@ -145,3 +145,12 @@ def test_through_the_runner_at_64px(tmp_path):
         recs = s.records()
     assert len(recs) == 2 and all(r["error"] is None for r in recs)
     assert all(r["latency_ms"] > 0 for r in recs)
+
+
+def test_dtype_auto_follows_the_suite_and_explicit_overrides():
+    be = DiffusersBackend(pipeline=tm.sd_inpaint_pipeline(), steps=1)
+    be.setup(RunContext(device=torch.device("cpu"), dtype=torch.bfloat16))
+    assert be.dtype == torch.bfloat16 and be.pipe.unet.dtype == torch.bfloat16
+    be = DiffusersBackend(pipeline=tm.sd_inpaint_pipeline(), steps=1, dtype="float32")
+    be.setup(RunContext(device=torch.device("cpu"), dtype=torch.bfloat16))
+    assert be.pipe.unet.dtype == torch.float32 and be.provenance()["dtype"] == "float32"

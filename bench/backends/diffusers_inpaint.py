@@ -33,10 +33,13 @@ _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.flo
            "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
 
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """``auto`` = float16 on CUDA, float32 elsewhere; else one of float32/float16/bfloat16 (fp32/fp16/bf16)."""
+def resolve_dtype(name: str, ctx: RunContext) -> torch.dtype:
+    """``auto`` = the suite's ``dtype`` (``RunContext.dtype``); else float32/float16/bfloat16 (fp32/fp16/bf16).
+
+    Half precision on the CPU is allowed but slow; the suite decides.
+    """
     if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        return ctx.dtype
     return _DTYPES[name]
 
 
@@ -211,7 +214,7 @@ class DiffusersBackend(Backend):
 
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)
-        self.dtype = resolve_dtype(self.dtype_name, self.device)
+        self.dtype = resolve_dtype(self.dtype_name, ctx)
         if self.pipe is None:
             self.pipe = self._load()
         pipe = self.pipe

@@ -217,7 +217,7 @@ class PowerPaintBackend(Backend):
 
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)
-        self.dtype = resolve_dtype(self.dtype_name, self.device)
+        self.dtype = resolve_dtype(self.dtype_name, ctx)
         if self.pipe is None:
             self.pipe = self._load()
         pipe = self.pipe
