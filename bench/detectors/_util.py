@@ -1,0 +1,117 @@
+"""Shared, weight-free image helpers for the detectors (numpy / OpenCV, one image at a time).
+
+All helpers take float32 arrays in [0, 1]; masks are bool [H, W] (True = hole).
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def hwc(t: torch.Tensor) -> np.ndarray:
+    """[3, H, W] tensor -> float32 [H, W, 3] array (a view when possible)."""
+    return np.ascontiguousarray(t.detach().float().cpu().permute(1, 2, 0).numpy())
+
+
+def luma(t: torch.Tensor) -> np.ndarray:
+    """[3, H, W] tensor -> float32 [H, W] luminance (Rec. 601 weights)."""
+    x = t.detach().cpu().numpy()
+    return (np.float32(0.299) * x[0] + np.float32(0.587) * x[1] + np.float32(0.114) * x[2]).astype(np.float32)
+
+
+def mask2d(m: torch.Tensor) -> np.ndarray:
+    """[1, H, W] (or [H, W]) bool tensor -> bool [H, W] array."""
+    m = m.detach().cpu()
+    if m.dim() == 3:
+        m = m[0]
+    return m.numpy().astype(bool)
+
+
+def _disk(r: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def dilate(m: np.ndarray, r: int) -> np.ndarray:
+    if r <= 0:
+        return m.copy()
+    return cv2.dilate(m.astype(np.uint8), _disk(r)).astype(bool)
+
+
+def inside_distance(m: np.ndarray) -> np.ndarray:
+    """Distance (px) of each hole pixel to the nearest non-hole pixel (0 outside the hole)."""
+    # Holes touching the image border: the border is not context, so pad with "hole" where the mask touches it.
+    u = np.pad(m.astype(np.uint8), 1, mode="edge")
+    d = cv2.distanceTransform(u, cv2.DIST_L2, 3)
+    return d[1:-1, 1:-1]
+
+
+def interior(m: np.ndarray, depth: float) -> np.ndarray:
+    """Hole pixels at least ``depth`` px away from the hole's border (image borders do not count as border)."""
+    return inside_distance(m) >= depth
+
+
+def ring_width(m: np.ndarray, lo: int = 8, hi: int = 40, frac: float = 0.35) -> int:
+    """Context ring width grown with the hole: ``frac`` of the hole's equivalent radius, clipped to [lo, hi]."""
+    area = float(m.sum())
+    r_eq = math.sqrt(area / math.pi) if area > 0 else 0.0
+    return int(min(hi, max(lo, round(frac * r_eq * 2))))
+
+
+def outside_distance(m: np.ndarray) -> np.ndarray:
+    """Distance (px) of each non-hole pixel to the nearest hole pixel (0 inside the hole)."""
+    return cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3)
+
+
+def ring(m: np.ndarray, width: float, gap: float = 2, dist: np.ndarray | None = None) -> np.ndarray:
+    """Context band around the hole: more than ``gap`` px from it, at most ``gap + width`` px.
+
+    ``dist``: :func:`outside_distance` of ``m`` when the caller already has it.
+    """
+    d = outside_distance(m) if dist is None else dist
+    return (d > gap) & (d <= gap + width)
+
+
+def laplacian(y: np.ndarray) -> np.ndarray:
+    return cv2.Laplacian(y, cv2.CV_32F, ksize=1)
+
+
+def grad(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward differences (same shape, last row/col 0)."""
+    gx = np.zeros_like(y)
+    gy = np.zeros_like(y)
+    gx[:, :-1] = y[:, 1:] - y[:, :-1]
+    gy[:-1, :] = y[1:, :] - y[:-1, :]
+    return gx, gy
+
+
+def psnr(a: np.ndarray, b: np.ndarray, sel: np.ndarray | None = None) -> float:
+    """PSNR (dB, data range 1) over selected pixels (all channels); inf when identical, NaN when empty."""
+    d = (a - b) ** 2
+    if sel is not None:
+        d = d[sel]
+    if d.size == 0:
+        return float("nan")
+    mse = float(d.mean())
+    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def nan_array(b: int) -> np.ndarray:
+    return np.full(b, np.nan, dtype=np.float64)
+
+
+def flag(scores: np.ndarray, threshold: float | None, direction: str = "above") -> np.ndarray:
+    """0/1 flags (float), NaN where the score is NaN or no threshold is known."""
+    out = np.full(scores.shape, np.nan, dtype=np.float64)
+    if threshold is None:
+        return out
+    ok = ~np.isnan(scores)
+    if direction == "above":
+        out[ok] = (scores[ok] > threshold).astype(np.float64)
+    else:
+        out[ok] = (scores[ok] < threshold).astype(np.float64)
+    return out

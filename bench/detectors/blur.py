@@ -1,0 +1,172 @@
+"""``blur``: the hole was filled with a smear or a mosaic.
+
+Three scores per sample (see docs/detectors.md):
+
+* ``blur_score`` (reference-free): ln of how many times less high-frequency energy the fill has than its
+  context, ``ln((E_ring + eps) / (E_fill + eps))``, the largest over three band-pass scales (luminance minus
+  its Gaussian blur at sigma 1; sigma 1 minus 2; 2 minus 4), ``E`` = mean |band|. ``E_fill`` is measured on
+  the hole's interior (pixels at least max(``depth``, 2 sigma) px from its border, so the seam does not count),
+  ``E_ring`` on a band of context around the hole (as far from it, width growing with the hole).
+* ``blur_mosaic_score`` (reference-free): how much of the fill's gradient energy sits on a regular block grid
+  (pixelation), 0 (none) .. 1 (all), the weaker of the horizontal and vertical directions.
+* ``blur_ref_score`` (where ground truth exists): ``ln((E_gt + eps) / (E_fill + eps))`` on the same interiors,
+  largest over the scales.
+
+``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold``; ``blur_ref_flag`` =
+``blur_ref_score > ref_threshold``. Holes nowhere ``min_width`` (16) px across are not judged (NaN): a smear a few
+pixels wide is not a visible failure (and is what classical inpainting of scratches and dots rightly produces).
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+
+import numpy as np
+
+from ..types import EvalBatch
+from ._util import inside_distance, luma, mask2d, nan_array, outside_distance, ring_width
+from .thresholds import CalibratedDetector
+
+EPS = 4e-3  # ~1/255: band-pass energy below this (faint grain, 8-bit quantisation) reads as flat on both sides
+STEP = 2.5 / 255  # gradient steps below this (8-bit quantisation of smooth ramps) do not count as block edges
+
+
+#: band-pass scales: band k = G(s[k-1]) - G(s[k]) of luminance (G(0) = the image itself)
+SCALES = (0.0, 1.0, 2.0, 4.0)
+
+
+def bands(y: np.ndarray) -> list[np.ndarray]:
+    """|band-pass| images of luminance at the scales of :data:`SCALES` (a Laplacian pyramid without decimation)."""
+    blurred = [y] + [cv2.GaussianBlur(y, (0, 0), s) for s in SCALES[1:]]
+    return [np.abs(blurred[k - 1] - blurred[k]) for k in range(1, len(SCALES))]
+
+
+def reach(k: int) -> float:
+    """How far (px) band k's filters reach: pixels closer than this to the hole's border mix fill and context."""
+    return max(2.0, 2.0 * SCALES[k + 1])
+
+
+def _grid_share(profile: np.ndarray, pmin: int, pmax: int) -> float:
+    """Largest share of ``profile`` energy on one residue class mod p (p in [pmin, pmax]), chance removed.
+
+    The single strongest line is set aside first, so one straight edge in a smooth fill is not a "grid".
+    """
+    n = int(np.count_nonzero(profile))
+    total = float(profile.sum())
+    if total <= 0 or n < 3:
+        return math.nan  # no edges across this direction (flat, or 1-D content): no evidence either way
+    idx = np.nonzero(profile)[0]
+    span = int(idx[-1] - idx[0] + 1)
+    top = int(np.argmax(profile))
+    rest = profile.copy()
+    rest[top] = 0.0
+    rest_total = float(rest.sum())
+    if rest_total <= 0:
+        return math.nan
+    pos = np.arange(profile.size)
+    best = 0.0
+    for p in range(pmin, min(pmax, span // 2) + 1):
+        share = np.bincount(pos % p, weights=rest, minlength=p)[top % p] / rest_total
+        best = max(best, (share - 1.0 / p) / (1.0 - 1.0 / p))
+    return float(best)
+
+
+def blockiness(y: np.ndarray, region: np.ndarray, pmin: int = 4, pmax: int = 48) -> float:
+    """Share of the region's gradient energy that lies on a regular block grid (0..1).
+
+    The weaker of the x and y directions (a mosaic is blocky both ways; a fence only one way); a direction with
+    no edges at all (content that varies along one axis only) gives no evidence and is left out.
+    """
+    dx = np.abs(y[:, 1:] - y[:, :-1])
+    dx[dx < STEP] = 0.0
+    dx *= region[:, 1:] & region[:, :-1]
+    dy = np.abs(y[1:, :] - y[:-1, :])
+    dy[dy < STEP] = 0.0
+    dy *= region[1:, :] & region[:-1, :]
+    sx = _grid_share(dx.sum(0), pmin, pmax)
+    sy = _grid_share(dy.sum(1), pmin, pmax)
+    if math.isnan(sx) and math.isnan(sy):
+        return 0.0
+    return float(np.nanmin([sx, sy]))
+
+
+class BlurDetector(CalibratedDetector):
+    """Fill is a smear or a mosaic: the hole's high-frequency energy against a ring of context, plus blockiness.
+
+    Parameters: ``threshold`` (``blur_score``), ``mosaic_threshold``, ``ref_threshold`` (all default to the
+    shipped thresholds file), ``depth`` (least distance in px from the hole's border where the fill is measured),
+    ``min_pixels`` (a band with fewer interior pixels is skipped; no band left: NaN), ``min_width`` (holes
+    nowhere this many px across are not judged: NaN).
+    """
+
+    key = "blur"
+    extra_thresholds = ("mosaic_threshold", "ref_threshold")
+
+    def __init__(self, threshold: float | None = None, mosaic_threshold: float | None = None,
+                 ref_threshold: float | None = None, depth: float = 4.0, min_pixels: int = 64,
+                 min_width: float = 16.0, thresholds_file: str | None = None) -> None:
+        self.depth = float(depth)
+        self.min_width = float(min_width)
+        self.min_pixels = int(min_pixels)
+        self._thresholds(thresholds_file, threshold=threshold, mosaic_threshold=mosaic_threshold,
+                         ref_threshold=ref_threshold)
+
+    def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float]:
+        """Per band: ln(E_ring/E_fill) and ln(E_gt/E_fill) (NaN where a band has no interior); blockiness."""
+        d_in = inside_distance(m)
+        if float(d_in.max(initial=0.0)) < self.min_width / 2:  # no part of the hole is min_width px across
+            n = len(SCALES) - 1
+            return [math.nan] * n, [math.nan] * n, math.nan
+        d_out = outside_distance(m)
+        width = ring_width(m)
+        y = luma(out)
+        fb = bands(y)
+        gb = bands(luma(gt)) if gt is not None else None
+        ctx, ref = [], []
+        for k in range(len(fb)):
+            r = max(self.depth, reach(k))
+            inner = d_in >= r
+            rg = (d_out > reach(k)) & (d_out <= reach(k) + width)
+            if int(inner.sum()) < self.min_pixels:
+                ctx.append(math.nan)
+                ref.append(math.nan)
+                continue
+            e_fill = float(fb[k][inner].mean())
+            e_ring = float(fb[k][rg].mean()) if int(rg.sum()) >= self.min_pixels else math.nan
+            ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
+            ref.append(math.log((float(gb[k][inner].mean()) + EPS) / (e_fill + EPS)) if gb is not None else math.nan)
+        inner0 = d_in >= self.depth
+        mos = blockiness(y, inner0) if int(inner0.sum()) >= self.min_pixels else math.nan
+        return ctx, ref, mos
+
+    @staticmethod
+    def combine(values: list[float]) -> float:
+        v = [x for x in values if not math.isnan(x)]
+        return float(max(v)) if v else math.nan
+
+    def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
+        b = batch.size
+        s, mos, ref = nan_array(b), nan_array(b), nan_array(b)
+        has_gt = batch.has_gt.bool().cpu().tolist()
+        for i in range(b):
+            ctx, rf, mos[i] = self.band_ratios(batch.output[i], mask2d(batch.mask[i]),
+                                               batch.gt[i] if has_gt[i] else None)
+            s[i], ref[i] = self.combine(ctx), self.combine(rf)
+        return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref}
+
+    def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        s, mos = scores["blur_score"], scores["blur_mosaic_score"]
+        f_hf = self._flag(s)
+        f_mos = self._flag(mos, "mosaic_threshold", "above")
+        if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
+            flag = np.full(s.shape, np.nan)
+        else:
+            flag = np.where(np.isnan(s) & np.isnan(mos), np.nan, np.fmax(f_hf, f_mos))
+        return {"blur_flag": flag, "blur_ref_flag": self._flag(scores["blur_ref_score"], "ref_threshold", "above")}
+
+    def provenance(self):
+        return {**super().provenance(), "depth": self.depth, "min_pixels": self.min_pixels,
+                "min_width": self.min_width, "eps": EPS,
+                "scales": list(SCALES),
+                "measure": "mean |band-pass(luma)| per scale, hole interior vs context ring; block-grid share"}

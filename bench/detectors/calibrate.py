@@ -1,0 +1,381 @@
+"""``bench calibrate``: measure the detectors on a labelled synthetic set, choose thresholds, write them.
+
+The labelled set (:mod:`bench.detectors._cases`) is a pure function of ``(seed, n, size)``. Thresholds are chosen
+on ``--seed`` (maximum F1; on a plateau of equal F1, its middle) and then checked on a *fresh* seed
+(``--check-seed``, default ``seed + 1000``) with the detectors' own flags, which is the number to quote.
+
+    bench calibrate --seed 0 --n 120 --size 256 --out bench/data/thresholds.json
+    bench calibrate --evaluate --seed 7 --n 40          # the shipped thresholds on a fresh set, nothing chosen
+
+Python: :func:`score_cases`, :func:`choose_thresholds`, :func:`evaluate`, :func:`calibrate`.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+from . import WEIGHT_FREE
+from ._cases import Case, batches, build_cases
+from .thresholds import FORMAT, default_path, load_thresholds, section_sha
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One chosen threshold: which label it predicts, from which score, and how."""
+
+    detector: str  # label key and detector name
+    score: str  # record key of the score
+    name: str = "threshold"  # key in the detector's thresholds entry
+    direction: str = "above"
+    fixed: float | None = None  # by definition, not chosen (e.g. resized: any size difference)
+    subset: str | None = None  # only cases of these kinds count as positives ("mosaic") / "not:mosaic"
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("blur", "blur_score", subset="not:mosaic"),
+    Spec("blur", "blur_mosaic_score", "mosaic_threshold"),
+    Spec("blur", "blur_ref_score", "ref_threshold", subset="not:mosaic"),
+    Spec("replacement", "replacement_score"),
+    Spec("incomplete", "incomplete_score"),
+    Spec("resized", "resized_score", fixed=0.0),
+    Spec("outside_drift", "outside_drift_score", direction="below"),
+    Spec("black", "black_score"),
+    Spec("nan", "nan_score", fixed=0.0),
+    Spec("noop", "noop_score"),
+)
+
+#: rows of the report: (row name, label key, flag key, score key for AUROC, direction)
+ROWS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("blur", "blur", "blur_flag", "blur_score", "above"),
+    ("blur (mosaic score)", "blur", "", "blur_mosaic_score", "above"),
+    ("blur (reference)", "blur", "blur_ref_flag", "blur_ref_score", "above"),
+    ("replacement", "replacement", "replacement_flag", "replacement_score", "above"),
+    ("incomplete", "incomplete", "incomplete_flag", "incomplete_score", "above"),
+    ("resized", "resized", "resized_flag", "resized_score", "above"),
+    ("outside_drift", "outside_drift", "outside_drift_flag", "outside_drift_score", "below"),
+    ("black", "black", "black_flag", "black_score", "above"),
+    ("nan", "nan", "nan_flag", "nan_score", "above"),
+    ("noop", "noop", "noop_flag", "noop_score", "above"),
+)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# scoring
+# ------------------------------------------------------------------------------------------------------------
+def make_detectors(thresholds: dict[str, dict[str, float]] | None, names: Sequence[str] = WEIGHT_FREE) -> dict:
+    """Detectors with explicit thresholds (``None``: no thresholds at all, flags NaN: scores only)."""
+    from ..registry import DETECTORS
+
+    dets = {}
+    for name in names:
+        cls = DETECTORS.get(name)
+        entry = (thresholds or {}).get(name, {})
+        kw = {k: v for k, v in entry.items() if k.endswith("threshold")}
+        det = cls(thresholds_file="/nonexistent/thresholds.json", **kw)  # never read the shipped file here
+        dets[name] = det
+    return dets
+
+
+def score_cases(cases: list[Case], detectors: dict | None = None, batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Every score of every detector over the cases, plus ``label:<detector>`` (1/0/NaN) and ``kind``.
+
+    ``detectors`` default: the weight-free ones without thresholds. Flags come later from :func:`apply`.
+    """
+    detectors = detectors if detectors is not None else make_detectors(None)
+    cols: dict[str, list] = {}
+    for chunk, batch in batches(cases, batch_size):
+        for det in detectors.values():
+            for key, arr in det.scores(batch).items():
+                cols.setdefault(key, []).extend(np.asarray(arr, dtype=np.float64).tolist())
+    out = {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
+    labels = {s.detector for s in SPECS}
+    for d in labels:
+        out[f"label:{d}"] = np.asarray([c.labels.get(d, np.nan) for c in cases], dtype=np.float64)
+    out["kind"] = np.asarray([c.kind for c in cases])
+    return out
+
+
+def apply(scores: dict[str, np.ndarray], thresholds: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
+    """``scores`` plus the flags the detectors themselves give with ``thresholds`` (no image is re-read)."""
+    out = dict(scores)
+    for det in make_detectors(thresholds).values():
+        out.update(det.flags(scores))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------
+# statistics
+# ------------------------------------------------------------------------------------------------------------
+def auroc(y: np.ndarray, s: np.ndarray, direction: str = "above") -> float:
+    """Area under the ROC curve (Mann-Whitney, ties count half). NaN scores rank as least suspicious."""
+    y = np.asarray(y, dtype=bool)
+    s = np.asarray(s, dtype=np.float64)
+    s = s if direction == "above" else -s
+    s = np.where(np.isnan(s), -np.inf, s)
+    s = np.where(np.isposinf(s), np.finfo(np.float64).max, np.where(np.isneginf(s), -np.finfo(np.float64).max, s))
+    npos, nneg = int(y.sum()), int((~y).sum())
+    if npos == 0 or nneg == 0:
+        return math.nan
+    r = rankdata(s)
+    return float((r[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+def pr(y: np.ndarray, flag: np.ndarray) -> tuple[float, float, float]:
+    """(precision, recall, F1) of 0/1 flags (NaN flag = not flagged)."""
+    y = np.asarray(y, dtype=bool)
+    f = np.nan_to_num(np.asarray(flag, dtype=np.float64), nan=0.0) > 0.5
+    tp = int((f & y).sum())
+    fp = int((f & ~y).sum())
+    fn = int((~f & y).sum())
+    p = tp / (tp + fp) if tp + fp else (1.0 if fn == 0 else 0.0)
+    r = tp / (tp + fn) if tp + fn else math.nan
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f1
+
+
+def _flags(s: np.ndarray, t: float, direction: str) -> np.ndarray:
+    ok = ~np.isnan(s)
+    out = np.zeros(s.shape, dtype=np.float64)
+    out[ok] = (s[ok] > t) if direction == "above" else (s[ok] < t)
+    return out
+
+
+def best_threshold(y: np.ndarray, s: np.ndarray, direction: str = "above",
+                   base_flag: np.ndarray | None = None) -> float:
+    """Threshold of maximum F1 (flags OR-ed with ``base_flag`` when given); the middle of the best plateau."""
+    fin = np.unique(s[np.isfinite(s)])
+    if fin.size == 0:
+        return math.nan
+    cands = np.concatenate([[fin[0] - 1.0], (fin[:-1] + fin[1:]) / 2, [fin[-1] + 1.0]])
+    f1s = []
+    for t in cands:
+        f = _flags(s, t, direction)
+        if base_flag is not None:
+            f = np.maximum(f, base_flag)
+        f1s.append(pr(y, f)[2])
+    f1s = np.asarray(f1s)
+    best = np.flatnonzero(f1s >= f1s.max() - 1e-12)
+    # the longest run of consecutive optimal candidates, then its middle in score units
+    runs, start = [], best[0]
+    for a, b in zip(best[:-1], best[1:]):
+        if b != a + 1:
+            runs.append((start, a))
+            start = b
+    runs.append((start, best[-1]))
+    lo, hi = max(runs, key=lambda r: (r[1] - r[0], -r[0]))
+    if lo == 0 or hi == len(cands) - 1:  # open-ended plateau: stay next to the data
+        return float(cands[lo] if hi == len(cands) - 1 and lo > 0 else cands[hi])
+    return float((fin[lo - 1] + fin[hi]) / 2) if hi < fin.size else float(cands[(lo + hi) // 2])
+
+
+def choose_thresholds(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Thresholds per detector from scored, labelled cases (see :data:`SPECS`)."""
+    chosen: dict[str, dict[str, Any]] = {}
+    kinds = scores["kind"]
+    for spec in SPECS:
+        lab = scores[f"label:{spec.detector}"]
+        sel = ~np.isnan(lab)
+        if spec.subset and spec.subset.startswith("not:"):
+            sel &= ~((kinds == spec.subset[4:]) & (lab == 1))
+        entry = chosen.setdefault(spec.detector, {"direction": spec.direction})
+        if spec.name == "threshold":
+            entry["direction"] = spec.direction
+        if spec.fixed is not None:
+            entry[spec.name] = spec.fixed
+            continue
+        s = scores[spec.score]
+        base = None
+        if spec.detector == "blur" and spec.name == "mosaic_threshold":  # the OR with the chosen blur threshold
+            base = _flags(s=scores["blur_score"][sel], t=entry["threshold"], direction="above")
+        t = best_threshold(lab[sel] == 1, s[sel], spec.direction, base)
+        entry[spec.name] = None if math.isnan(t) else round(float(t), 4)
+    return chosen
+
+
+def evaluate(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Precision/recall (the detectors' own flags) and AUROC (scores) per report row."""
+    res = {}
+    kinds = scores["kind"]
+    for row, label, flag_key, score_key, direction in ROWS:
+        if score_key not in scores:
+            continue
+        lab = scores[f"label:{label}"]
+        sel = ~np.isnan(lab)
+        if row != "blur (mosaic score)" and label == "blur" and flag_key == "blur_ref_flag":
+            sel &= ~((kinds == "mosaic") & (lab == 1))
+        if row == "blur (mosaic score)":
+            sel &= (kinds == "mosaic") | (lab == 0)
+        y = lab[sel] == 1
+        r: dict[str, Any] = {"n_pos": int(y.sum()), "n_neg": int((~y).sum()),
+                             "auroc": auroc(y, scores[score_key][sel], direction),
+                             "not_judged": float(np.isnan(scores[score_key][sel]).mean()) if sel.any() else 0.0}
+        if flag_key and flag_key in scores:
+            p, rc, f1 = pr(y, scores[flag_key][sel])
+            r.update(precision=p, recall=rc, f1=f1)
+        res[row] = r
+    return res
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the whole procedure
+# ------------------------------------------------------------------------------------------------------------
+def calibrate(seed: int = 0, n: int = 60, size: int = 256, check_seed: int | None = None,
+              progress=None) -> dict[str, Any]:
+    """Choose thresholds on ``seed``; measure them on ``check_seed`` (fresh). Returns a thresholds document."""
+    check_seed = seed + 1000 if check_seed is None else check_seed
+    say = progress or (lambda msg: None)
+    say(f"building the labelled set (seed {seed}, n {n}, {size} px)")
+    cases = build_cases(seed, n, size)
+    say(f"scoring {len(cases)} cases")
+    scores = score_cases(cases)
+    chosen = choose_thresholds(scores)
+    fit = evaluate(apply(scores, chosen))
+    say(f"checking on a fresh seed ({check_seed})")
+    fresh_cases = build_cases(check_seed, n, size)
+    fresh = evaluate(apply(score_cases(fresh_cases), chosen))
+    return {
+        "format": FORMAT,
+        "detectors": chosen,
+        "calibration": {
+            "seed": seed, "check_seed": check_seed, "n": n, "size": size,
+            "cases": len(cases), "fresh_cases": len(fresh_cases),
+            "fit": _clean(fit), "fresh": _clean(fresh),
+        },
+    }
+
+
+def evaluate_file(path: str | Path | None, seed: int, n: int, size: int) -> dict[str, dict[str, Any]]:
+    """The thresholds of a file (default: the shipped one) on the labelled set of ``seed``."""
+    data = load_thresholds(path)
+    return evaluate(apply(score_cases(build_cases(seed, n, size)), data["detectors"]))
+
+
+def _clean(res: dict) -> dict:
+    def c(v):
+        if isinstance(v, float):
+            return None if math.isnan(v) else round(v, 4)
+        return v
+
+    return {row: {k: c(v) for k, v in r.items()} for row, r in res.items()}
+
+
+def write(doc: dict[str, Any], out: str | Path, command: str = "") -> dict[str, Any]:
+    """Write a thresholds document; ``version`` = previous + 1 when the thresholds changed, else unchanged."""
+    out = Path(out)
+    sha = section_sha(doc["detectors"])
+    prev = json.loads(out.read_text()) if out.exists() else {}
+    version = int(prev.get("version", 0))
+    if prev.get("sha256") != sha:
+        version += 1
+    full = {"format": FORMAT, "version": version, "sha256": sha,
+            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": command, **{k: v for k, v in doc.items() if k != "format"}}
+    if prev.get("sha256") == sha and "created" in prev:
+        full["created"] = prev["created"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    from .thresholds import clear_cache
+
+    clear_cache()
+    return full
+
+
+# ------------------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------------------
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Measure the failure detectors on a labelled synthetic set: choose thresholds on --seed, "
+                          "check them on a fresh seed, print precision/recall/AUROC, optionally write them.")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the labelled set (default 0)")
+    parser.add_argument("--n", type=int, default=60, help="scenes per set (about 12 cases each; default 60)")
+    parser.add_argument("--size", type=int, default=256, help="image side in px (default 256)")
+    parser.add_argument("--check-seed", type=int, default=None, help="fresh seed for the check (default seed+1000)")
+    parser.add_argument("--out", type=str, default=None,
+                        help="write the thresholds file here (the shipped one: bench/data/thresholds.json)")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="choose nothing: measure the thresholds of --thresholds (default: the shipped file) "
+                             "on --seed")
+    parser.add_argument("--thresholds", type=str, default=None, help="thresholds file for --evaluate")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def _table(title: str, res: dict[str, dict[str, Any]], chosen: dict | None) -> None:
+    def fmt(v, f=".3f"):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, f)
+
+    def thr(row):
+        if not chosen:
+            return ""
+        det, _, sub = row.partition(" (")
+        e = chosen.get(det, {})
+        key = {"mosaic score)": "mosaic_threshold", "reference)": "ref_threshold"}.get(sub, "threshold")
+        v = e.get(key)
+        return "" if v is None else f"{'<' if e.get('direction') == 'below' and key == 'threshold' else '>'} {v:g}"
+
+    header = ("detector", "pos", "neg", "precision", "recall", "AUROC", "threshold")
+    rows = [(row, str(r["n_pos"]), str(r["n_neg"]), fmt(r.get("precision")), fmt(r.get("recall")),
+             fmt(r.get("auroc")), thr(row)) for row, r in res.items()]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=title)
+        for h in header:
+            t.add_column(h, justify="left" if h == "detector" else "right")
+        for r in rows:
+            t.add_row(*r)
+        Console().print(t)
+    except ImportError:  # pragma: no cover - rich is a dependency; plain text as a fallback
+        print(title)
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        for r in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    if args.evaluate:
+        data = load_thresholds(args.thresholds)
+        res = _clean(evaluate_file(args.thresholds, args.seed, args.n, args.size))
+        if args.json:
+            print(json.dumps({"version": data.get("version"), "results": res}, indent=2))
+        else:
+            _table(f"thresholds v{data.get('version')} on seed {args.seed} (n {args.n}, {args.size} px)", res,
+                   data["detectors"])
+        return 0
+    doc = calibrate(args.seed, args.n, args.size, args.check_seed,
+                    progress=(lambda m: print(m, file=sys.stderr)) if not args.json else None)
+    cal = doc["calibration"]
+    if args.out:
+        cmd = (f"bench calibrate --seed {args.seed} --n {args.n} --size {args.size}"
+               + (f" --check-seed {args.check_seed}" if args.check_seed is not None else "") + f" --out {args.out}")
+        doc = write(doc, args.out, cmd)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    _table(f"fit: seed {cal['seed']} ({cal['cases']} cases)", cal["fit"], doc["detectors"])
+    _table(f"fresh seed {cal['check_seed']} ({cal['fresh_cases']} cases): the numbers to quote", cal["fresh"],
+           doc["detectors"])
+    if args.out:
+        print(f"wrote {args.out} (version {doc['version']}, sha256 {doc['sha256'][:12]})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench calibrate")
+    configure(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":  # python -m bench.detectors.calibrate
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""The versioned thresholds file that ships in the package (``bench/data/thresholds.json``).
+
+Layout::
+
+    {"format": 1, "version": 3, "sha256": "...", "created": "...", "command": "bench calibrate ...",
+     "detectors": {"blur": {"threshold": 1.1, "direction": "above", ...}, ...},
+     "calibration": {...precision/recall/AUROC on the calibration and a fresh seed...}}
+
+``version`` is bumped by ``bench calibrate --out`` whenever the thresholds change; ``sha256`` hashes the
+``detectors`` section (canonical JSON), so a result's provenance pins the exact numbers it was flagged with.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import Detector
+
+FORMAT = 1
+
+
+def default_path() -> Path:
+    return Path(str(resources.files("bench").joinpath("data/thresholds.json")))
+
+
+def section_sha(detectors: dict[str, Any]) -> str:
+    blob = json.dumps(detectors, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        return {"format": FORMAT, "version": 0, "sha256": None, "detectors": {}}
+    data = json.loads(p.read_text())
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{p}: unsupported thresholds format {data.get('format')!r} (expected {FORMAT})")
+    if "detectors" not in data or "version" not in data:
+        raise ValueError(f"{p}: a thresholds file needs 'version' and 'detectors'")
+    return data
+
+
+def load_thresholds(path: str | Path | None = None) -> dict[str, Any]:
+    """The parsed thresholds file (cached); an absent file yields version 0 and no thresholds."""
+    return _load(str(path or default_path()))
+
+
+def clear_cache() -> None:
+    _load.cache_clear()
+
+
+class CalibratedDetector(Detector):
+    """A detector whose flag compares a score with a threshold read from the thresholds file.
+
+    Subclasses set ``key`` (record key prefix and thresholds-file entry) and ``direction`` ("above": flag when
+    score > threshold; "below": flag when score < threshold) and call :meth:`_thresholds` in ``__init__``.
+    """
+
+    key: str = "?"
+    direction: str = "above"
+    #: extra named thresholds this detector reads from its entry besides "threshold"
+    extra_thresholds: tuple[str, ...] = ()
+
+    def _thresholds(self, thresholds_file: str | None = None, **overrides: float | None) -> None:
+        data = load_thresholds(thresholds_file)
+        entry = dict(data.get("detectors", {}).get(self.key, {}))
+        self.thresholds_version = data.get("version")
+        self.thresholds_sha = data.get("sha256")
+        self.thresholds_file = str(thresholds_file) if thresholds_file else "bench/data/thresholds.json"
+        self.overridden = sorted(k for k, v in overrides.items() if v is not None)
+        self.t: dict[str, float | None] = {}
+        for name in ("threshold", *self.extra_thresholds):
+            v = overrides.get(name)
+            self.t[name] = float(v) if v is not None else (None if entry.get(name) is None else float(entry[name]))
+
+    @property
+    def threshold(self) -> float | None:
+        return self.t["threshold"]
+
+    def scores(self, batch) -> dict[str, np.ndarray]:
+        """Per-sample scores (``{key}_score`` and any extra score columns); no thresholds involved."""
+        raise NotImplementedError
+
+    def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Flags from scores (``bench calibrate`` re-flags stored scores with candidate thresholds this way)."""
+        return {f"{self.key}_flag": self._flag(scores[f"{self.key}_score"])}
+
+    def detect(self, batch) -> dict[str, np.ndarray]:
+        s = self.scores(batch)
+        return {**s, **self.flags(s)}
+
+    def _flag(self, scores: np.ndarray, name: str = "threshold", direction: str | None = None) -> np.ndarray:
+        from ._util import flag
+
+        return flag(scores, self.t.get(name), direction or self.direction)
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "thresholds": dict(self.t),
+            "direction": self.direction,
+            "thresholds_version": self.thresholds_version,
+            "thresholds_sha256": self.thresholds_sha,
+            "thresholds_file": self.thresholds_file,
+            "overridden": self.overridden,
+        }
