@@ -1,0 +1,260 @@
+"""Crash safety (issue 7, item 3): SIGKILL a `bench run` at random moments, rerun until complete, compare.
+
+A run of two backends (a sleeping ``python`` backend and ``biharmonic`` at 96 px) with psnr, ssim and a slow
+test metric that stores a feature vector is killed with SIGKILL, seeded, eight times in a row on the same run
+folder: at the k-th backend call, metric computation, *inside* the store's write transaction (the instrumented store
+pauses there) and at uniformly random times. Each kill's process is the next rerun's predecessor; after the last
+kill a fresh interpreter finishes the run. After every kill the store must pass ``PRAGMA integrity_check``, hold no
+duplicate and no partial batch (every committed record has its feature vector), lose nothing committed before, and
+agree row for row with an uninterrupted run; at the end it must equal the uninterrupted run exactly.
+
+Runs are forked from a pre-imported interpreter (tests.plugins_torture.zygote): each child runs exactly
+``bench.cli.main(["run", ...])``, and a SIGKILL on it is a SIGKILL on a `bench run` process, but it saves the 3-4 s of
+CPU an interpreter start costs here. The final run uses a fresh interpreter.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.plugins_torture import read_phases
+
+ROOT = Path(__file__).resolve().parents[1]
+N = 12  # samples per cell: two cells, batch size 2 -> 12 batches
+MARKER = {"backend": "backend-start", "metric": "metric-start", "commit": "commit-in-txn"}
+# what a run imports lazily, imported once in the fork server
+PRELOAD = ("bench.backends.classical", "bench.backends.python_backend", "skimage.restoration", "bench.datasets.synthetic",
+           "bench.masks.basic", "bench.metrics.pixel", "rich.progress", "bench.runner.merge")
+DROP = {"latency_ms", "wall_ms", "batch_size", "created"}
+
+
+class Zygote:
+    """Client of tests.plugins_torture.zygote (a fork server with torch and bench imported)."""
+
+    def __init__(self, env: dict[str, str]):
+        code = f"import tests.plugins_torture as t; t.zygote({PRELOAD!r})"
+        self.proc = subprocess.Popen([sys.executable, "-c", code],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+
+    def _ask(self, cmd: dict) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, "the fork server died"
+        return json.loads(line)
+
+    def run(self, argv: list[str], log: Path, env: dict[str, str]) -> int:
+        return self._ask({"op": "run", "argv": argv, "env": env, "log": str(log)})["pid"]
+
+    def warm(self, argv: list[str]) -> int:
+        return self._ask({"op": "warm", "argv": argv})["rc"]
+
+    def wait(self, pid: int) -> int:
+        """The child's exit code, or -signal."""
+        status = self._ask({"op": "wait", "pid": pid})["status"]
+        return os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    z = Zygote(env)
+    yield z
+    z.close()
+
+
+def write_suite(tmp: Path, z: Zygote | None = None) -> Path:
+    suite = {
+        "name": "crash",
+        "output_dir": str(tmp / "results"),
+        "seed": 3,
+        "resolution": 96,
+        "batch_size": 2,
+        "workers": 1,
+        "device": "cpu",
+        "backends": [
+            {"type": "python", "name": "sleepy", "target": "tests.plugins_torture:SleepyBackend",
+             "kwargs": {"seconds": 0.12}},
+            "biharmonic",
+        ],
+        "datasets": [{"type": "synthetic", "n": N}],
+        "masks": [{"type": "box", "min_size": 0.2, "max_size": 0.4}],
+        "metrics": ["psnr", "ssim", {"type": "torture-slow", "seconds": 0.1, "dim": 512}],
+    }
+    p = tmp / "crash.yaml"
+    p.write_text(yaml.safe_dump(suite, sort_keys=False))
+    if z is not None:
+        assert z.warm(["validate", str(p)]) == 0
+    return p
+
+
+def snapshot(db: Path) -> dict:
+    """Everything a check needs, read with plain sqlite3 (read-only; never goes through the code under test)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        integrity = con.execute("PRAGMA integrity_check").fetchall()
+        n, n_distinct = con.execute("SELECT COUNT(*), COUNT(DISTINCT cell_key || '|' || sample_id) FROM records"
+                                    ).fetchone()
+        cur = con.execute("SELECT * FROM records")
+        names = [d[0] for d in cur.description]
+        rows = {}
+        for r in cur:
+            d = dict(zip(names, r))
+            vals = json.loads(d.pop("vals"))
+            vals = {k: v for k, v in vals.items() if k not in DROP}
+            d = {k: v for k, v in d.items() if k not in DROP}
+            rows[(d["cell_key"], d["sample_id"])] = {**d, **vals}
+        feats = {(c, s, nm): bytes(b) for c, s, nm, b in con.execute(
+            "SELECT cell_key, sample_id, name, data FROM features")}
+    finally:
+        con.close()
+    return {"integrity": integrity, "n": n, "n_distinct": n_distinct, "rows": rows, "feats": feats}
+
+
+def kill_in(z: Zygote, argv, log: Path, env, phases: Path, target: str, k: int, rng: random.Random):
+    """Start a run and SIGKILL it at the k-th entry into ``target`` (or at a random time); returns (pid, rc,
+    where the process was when it died)."""
+    pid = z.run(argv, log, env)
+    t0 = time.monotonic()
+    when = rng.uniform(0.2, 1.2) if target == "random" else None
+    killed = False
+    while time.monotonic() - t0 < 60:
+        names = read_phases(phases, pid)
+        if "child-exit" in names:
+            break
+        if when is not None and time.monotonic() - t0 >= when:
+            os.kill(pid, signal.SIGKILL)
+            killed = True
+            break
+        if when is None and names.count(MARKER[target]) >= k:
+            time.sleep(rng.uniform(0.0, 0.01))
+            os.kill(pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.003)
+    rc = z.wait(pid)
+    names = read_phases(phases, pid)
+    last = names[-1] if names else "start-up"
+    where = {v: k for k, v in MARKER.items()}.get(last, f"other ({last})")
+    return pid, rc, (where if killed else "finished")
+
+
+def check_partial(snap: dict, ref: dict) -> None:
+    assert snap["integrity"] == [("ok",)]
+    assert snap["n"] == snap["n_distinct"], "duplicate (cell, sample) rows"
+    for key, row in snap["rows"].items():
+        assert row["error"] is None, row["error"]
+        assert row == ref["rows"][key], f"row {key} differs from the uninterrupted run"
+    # one transaction per batch: a committed record always has its features, and only committed ones do
+    feat_keys = {(c, s) for c, s, _ in snap["feats"]}
+    assert feat_keys == set(snap["rows"]), "records and features were not committed together"
+    for key, blob in snap["feats"].items():
+        assert blob == ref["feats"][key]
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path, zygote):
+    suite = write_suite(tmp_path, zygote)
+    phases = tmp_path / "phases.log"
+    env = {"TORTURE_PHASE_LOG": str(phases), "TORTURE_COMMIT_DELAY": "0.08"}
+    base = ["run", str(suite), "--no-progress", "--no-report"]
+
+    pid = zygote.run(base + ["--run-id", "reference"], tmp_path / "reference.log", env)
+    assert zygote.wait(pid) == 0, (tmp_path / "reference.log").read_text()
+    ref = snapshot(tmp_path / "results" / "reference" / "records.sqlite")
+    assert ref["n"] == 2 * N and all(r["error"] is None for r in ref["rows"].values())
+    assert len(ref["feats"]) == 2 * N
+
+    rng = random.Random(20261125)
+    db = tmp_path / "results" / "killed" / "records.sqlite"
+    plan = ["backend", "metric", "commit", "random", "commit", "backend", "random", "metric"]
+    landed, done_before = [], set()
+    for i, target in enumerate(plan):
+        k = rng.randint(1, 2)
+        log = tmp_path / f"trial{i}.log"
+        _, rc, where = kill_in(zygote, base + ["--run-id", "killed"], log, env, phases, target, k, rng)
+        landed.append((target, where))
+        if where == "finished":
+            assert rc == 0, log.read_text()
+            continue
+        assert rc == -signal.SIGKILL
+        if not db.exists():
+            continue  # killed before the store was created
+        snap = snapshot(db)
+        check_partial(snap, ref)
+        assert done_before <= set(snap["rows"]), "a rerun lost rows committed by an earlier run"
+        done_before = set(snap["rows"])
+    # every phase was hit where aimed (the process died inside a backend call / metric / open write transaction)
+    for target, where in landed:
+        if target != "random":
+            assert where == target, landed
+    assert sum(w != "finished" for _, w in landed) >= 7, landed
+    assert len(done_before) < 2 * N, "the kills left nothing to resume; make the run longer"
+
+    # a fresh interpreter finishes the run, computing only what is missing
+    t_final = time.time()
+    r = subprocess.run([sys.executable, "-c", "import tests.plugins_torture as t; t.cli()"] + base
+                       + ["--run-id", "killed"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    final = snapshot(db)
+    check_partial(final, ref)
+    assert final["n"] == 2 * N and final["rows"] == ref["rows"] and final["feats"] == ref["feats"]
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    recomputed = con.execute("SELECT COUNT(*) FROM records WHERE created >= ?", (t_final,)).fetchone()[0]
+    con.close()
+    assert recomputed == 2 * N - len(done_before)
+    man = json.loads((db.parent / "manifest.json").read_text())
+    assert man.get("finished") and len(man["sessions"]) >= 2
+
+
+def test_second_process_on_the_same_folder_refuses_and_never_corrupts(tmp_path, zygote):
+    suite = write_suite(tmp_path, zygote)
+    phases = tmp_path / "phases.log"
+    hold = tmp_path / "hold"
+    hold.touch()
+    env = {"TORTURE_PHASE_LOG": str(phases), "TORTURE_HOLD": str(hold)}
+    argv = ["run", str(suite), "--no-progress", "--no-report", "--run-id", "shared", "--limit", "2"]
+    a = zygote.run(argv, tmp_path / "a.log", env)
+    try:
+        t0 = time.monotonic()
+        while "backend-start" not in read_phases(phases, a):
+            assert time.monotonic() - t0 < 60, (tmp_path / "a.log").read_text()
+            time.sleep(0.01)
+        # A is inside its first backend call (held there); B asks for the same folder, even with --fresh
+        b = zygote.run(argv + ["--fresh"], tmp_path / "b.log", {"TORTURE_PHASE_LOG": str(phases)})
+        assert zygote.wait(b) == 2
+        msg = (tmp_path / "b.log").read_text()
+        assert f"is in use by pid {a}" in msg and "--shard" in msg, msg
+        assert "backend-start" not in read_phases(phases, b)  # B computed nothing
+        assert "child-exit" not in read_phases(phases, a)  # A is still running
+    finally:
+        hold.unlink()
+    assert zygote.wait(a) == 0, (tmp_path / "a.log").read_text()
+    run_dir = tmp_path / "results" / "shared"
+    snap = snapshot(run_dir / "records.sqlite")
+    assert snap["integrity"] == [("ok",)] and snap["n"] == 4 == snap["n_distinct"]
+    assert all(r["error"] is None for r in snap["rows"].values())
+    assert len(snap["feats"]) == 4
+    # B's --fresh deleted nothing: A's manifest names one session (A's) and its records all survived
+    man = json.loads((run_dir / "manifest.json").read_text())
+    assert len(man["sessions"]) == 1 and man.get("finished")
