@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from bench.backends.geometry import run_backend
 from bench.backends.lama import LAMA_FILE, LAMA_URL, md5sum
-from bench.errors import ConfigError, WeightsError
+from bench.errors import BackendError, ConfigError, WeightsError
 from bench.registry import BACKENDS
 from bench.types import RunContext
 
@@ -93,3 +93,21 @@ def test_md5_and_format_checks(lama_file, tmp_path):
         BACKENDS.create({"type": "lama", "path": str(junk)}, "b").setup(cpu)
     with pytest.raises(ConfigError, match="pad_multiple"):
         BACKENDS.create({"type": "lama", "pad_multiple": 16}, "backends[0]")  # LaMa's padding is fixed at 8
+
+
+def test_output_scale_for_0_255_exports(tmp_path):
+    class Lama255(torch.nn.Module):
+        def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return image * 255.0
+
+    path = tmp_path / "lama255.pt"
+    torch.jit.script(Lama255()).save(str(path))
+    cpu = RunContext(device=torch.device("cpu"))
+    image, mask = _batch(b=1)
+    be = BACKENDS.create({"type": "lama", "path": str(path)}, "b")
+    be.setup(cpu)
+    with pytest.raises(BackendError, match="output_scale: 255"):
+        run_backend(be, image, mask, [torch.Generator()])
+    be = BACKENDS.create({"type": "lama", "path": str(path), "output_scale": 255}, "b")
+    be.setup(cpu)
+    assert torch.allclose(run_backend(be, image, mask, [torch.Generator()]).output, image, atol=1e-6)

@@ -1,8 +1,10 @@
 """LaMa (Suvorov et al., WACV 2022) as the TorchScript ``big-lama.pt`` that IOPaint / lama-cleaner distribute.
 
 The scripted module is called as ``model(image, mask)`` with image [B, 3, H, W] RGB in [0, 1] and mask
-[B, 1, H, W] float (1 = hole), H and W multiples of 8, and returns [B, 3, H, W] RGB in [0, 1] (IOPaint's
-``iopaint/model/lama.py`` does exactly this, then converts to BGR uint8 for its own output).
+[B, 1, H, W] float (1 = hole), H and W multiples of 8, and returns [B, 3, H, W] RGB in [0, 1]: the
+``JITWrapper`` of advimman/lama's ``bin/to_jit.py`` returns ``model(batch)["inpainted"]``, and IOPaint's
+``iopaint/model/lama.py`` multiplies that by 255 for its own uint8 output. Some re-exports return 0..255 instead;
+``output_scale: 255`` handles those (an output above 2 without it is an error, never silently rescaled).
 
 The file is looked up, first hit wins: ``path`` if given; ``RunContext.weights_dir``; ``$INPAINT_BENCH_WEIGHTS``;
 torch hub's cache ``$TORCH_HOME/hub/checkpoints`` (``~/.cache/torch/hub/checkpoints``, where IOPaint downloads it).
@@ -17,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..errors import WeightsError
+from ..errors import BackendError, WeightsError
 from ..types import RunContext
 from .base import Backend, Geometry
 
@@ -50,10 +52,13 @@ class LamaBackend(Backend):
 
     geometry = Geometry(pad_multiple=8)
 
-    def __init__(self, path: str | None = None, md5: str | None = None, fixed_size: int | None = None,
-                 max_side: int | None = None, crop_margin: int | None = None):
+    def __init__(self, path: str | None = None, md5: str | None = None, output_scale: float = 1.0,
+                 fixed_size: int | None = None, max_side: int | None = None, crop_margin: int | None = None):
+        if output_scale <= 0:
+            raise ValueError(f"output_scale must be > 0, got {output_scale}")
         self.path = path
         self.md5 = md5
+        self.output_scale = float(output_scale)
         self.geometry = Geometry(pad_multiple=8).override(fixed_size=fixed_size, max_side=max_side,
                                                           crop_margin=crop_margin)
         self.model: Any = None
@@ -92,10 +97,14 @@ class LamaBackend(Backend):
         x = image.to(self.device, torch.float32)
         m = mask.to(self.device).float()
         with torch.no_grad():
-            out = self.model(x, m)
+            out = self.model(x, m).float() / self.output_scale
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return out.float()
+        top = float(out.max()) if out.numel() else 0.0
+        if top > 2.0:  # never rescale silently: some exports return 0..255 (lama's to_jit.py variants differ)
+            raise BackendError(f"lama: the module returned values up to {top:.1f}, expected [0, 1]; if this export "
+                               f"returns 0..255, set output_scale: 255")
+        return out
 
     def teardown(self) -> None:
         self.model = None
