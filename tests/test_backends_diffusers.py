@@ -154,3 +154,11 @@ def test_dtype_auto_follows_the_suite_and_explicit_overrides():
     be = DiffusersBackend(pipeline=tm.sd_inpaint_pipeline(), steps=1, dtype="float32")
     be.setup(RunContext(device=torch.device("cpu"), dtype=torch.bfloat16))
     assert be.pipe.unet.dtype == torch.float32 and be.provenance()["dtype"] == "float32"
+
+
+def test_compile_wraps_the_denoiser_and_offload_needs_cuda():
+    be = DiffusersBackend(pipeline=tm.flux_fill_pipeline(), steps=1, compile=True, cpu_offload=True)
+    be.setup(CPU)
+    prov = be.provenance()
+    assert prov["compiled"] == "transformer" and hasattr(be.pipe.transformer, "_orig_mod")
+    assert prov["cpu_offload"] == "none"  # model CPU offload only applies on CUDA
