@@ -215,3 +215,33 @@ def test_recipes_are_valid_suites_and_their_backends_build():
             if spec.type == "command":
                 assert "{input_dir}" in be.command and "{output_dir}" in be.command
                 assert not be.args[0].startswith("~"), "the program path is expanded"
+
+
+def test_through_the_runner_wrong_size_is_scored_by_the_resized_detector(tmp_path):
+    from bench.config import parse_suite
+    from bench.runner import Runner
+    from bench.store import RunStore
+
+    s = _script(tmp_path, "fill.py", FILL)
+    suite = parse_suite({
+        "output_dir": str(tmp_path / "results"), "device": "cpu", "batch_size": 2, "resolution": 32,
+        "backends": [
+            {"type": "command", "name": "same", "command": f"{PY} {s} {{input_dir}} {{mask_dir}} {{output_dir}}"},
+            {"type": "command", "name": "half", "command": f"{PY} {s} {{input_dir}} {{mask_dir}} {{output_dir}} 0.5"},
+            {"type": "command", "name": "broken", "command": f"{PY} -c \"import sys; sys.exit(4)\" {{input_dir}} "
+                                                             f"{{output_dir}}"},
+        ],
+        "datasets": [{"type": "synthetic", "n": 2}],
+        "masks": [{"type": "box", "min_size": 0.2, "max_size": 0.4}],
+        "metrics": ["psnr"],
+        "detectors": ["resized"],
+    })
+    run_dir = Runner(suite, progress=False).run()
+    with RunStore(run_dir / "records.sqlite") as st:
+        recs = st.records()
+    by = {}
+    for r in recs:
+        by.setdefault(r["backend"], []).append(r)
+    assert all(r["error"] is None and r["resized_score"] == 0 for r in by["same"])
+    assert all(r["error"] is None and r["resized_score"] == pytest.approx(0.5) for r in by["half"])
+    assert all("exit status 4" in r["error"] for r in by["broken"])
