@@ -213,6 +213,8 @@ def test_per_sample_list_outputs_record_each_size():
     assert torch.allclose(res.output[1], torch.full((3, 32, 32), 0.7))
     with pytest.raises(BackendError, match="1 outputs for a batch of 2"):
         run_backend(Recorder(fn=lambda x, m: [x[0]]), image, mask, gens)
+    with pytest.raises(BackendError, match=r"item\(s\) \[1\]"):
+        run_backend(Recorder(fn=lambda x, m: [x[0], torch.full((3, 8, 8), float("nan"))]), image, mask, gens)
 
 
 def test_geometry_validation_and_override():

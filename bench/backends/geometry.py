@@ -116,8 +116,11 @@ def _name(backend: Backend) -> str:
     return getattr(backend, "registry_name", None) or type(backend).__name__
 
 
-def check_output(backend: Backend, out: object, batch: int) -> torch.Tensor:
-    """Raise :class:`BackendError` unless ``out`` is a finite float tensor [batch, 3, h, w]."""
+def check_output(backend: Backend, out: object, batch: int, first: int = 0) -> torch.Tensor:
+    """Raise :class:`BackendError` unless ``out`` is a finite float tensor [batch, 3, h, w].
+
+    ``first``: index of ``out``'s first item in the backend's batch (for messages about per-sample outputs).
+    """
     name = _name(backend)
     if not isinstance(out, torch.Tensor):
         raise BackendError(f"backend '{name}': inpaint() returned {type(out).__name__}, expected a torch.Tensor "
@@ -134,7 +137,7 @@ def check_output(backend: Backend, out: object, batch: int) -> torch.Tensor:
         raise BackendError(f"backend '{name}': output is empty, shape {tuple(out.shape)}")
     finite = torch.isfinite(out).flatten(1).all(dim=1)
     if not bool(finite.all()):
-        bad = [i for i, ok in enumerate(finite.tolist()) if not ok]
+        bad = [first + i for i, ok in enumerate(finite.tolist()) if not ok]
         raise BackendError(f"backend '{name}': output has non-finite values (NaN/inf) in batch item(s) {bad}")
     return out
 
@@ -152,8 +155,8 @@ def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
     if isinstance(result, (list, tuple)):  # one tensor per sample, sizes may differ
         if len(result) != b:
             raise BackendError(f"backend '{_name(backend)}': returned {len(result)} outputs for a batch of {b}")
-        outs = [check_output(backend, r.unsqueeze(0) if isinstance(r, torch.Tensor) and r.ndim == 3 else r, 1)
-                for r in result]
+        outs = [check_output(backend, r.unsqueeze(0) if isinstance(r, torch.Tensor) and r.ndim == 3 else r, 1, i)
+                for i, r in enumerate(result)]
     else:
         outs = [check_output(backend, result, b)]
     raw = [(int(o.shape[-2]), int(o.shape[-1])) for o in outs for _ in range(o.shape[0])]
