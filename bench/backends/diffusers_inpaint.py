@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, WeightsError
+from ..errors import BenchError, ConfigError, WeightsError
 from ..types import RunContext
 from .base import Backend, Geometry
 
@@ -31,6 +31,16 @@ REMOVAL_NEGATIVE = ("object, person, animal, text, watermark, logo, frame, borde
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
            "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def require_diffusers(backend: str) -> None:
+    """A clear message instead of a bare ModuleNotFoundError when the optional dependencies are missing."""
+    try:
+        import diffusers  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as e:
+        raise BenchError(f"{backend}: needs diffusers and transformers ({e}); install them with "
+                         f"pip install 'inpaint-bench[diffusers]'") from e
 
 
 def resolve_dtype(name: str, ctx: RunContext) -> torch.dtype:
@@ -216,6 +226,7 @@ class DiffusersBackend(Backend):
         self.device = torch.device(ctx.device)
         self.dtype = resolve_dtype(self.dtype_name, ctx)
         if self.pipe is None:
+            require_diffusers("diffusers")
             self.pipe = self._load()
         pipe = self.pipe
         set_scheduler(pipe, self.scheduler, "diffusers")

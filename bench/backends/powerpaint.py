@@ -35,7 +35,8 @@ from ..errors import WeightsError
 from ..types import RunContext
 from .base import Backend, Geometry
 from .diffusers_inpaint import (check_dtype_name, compile_denoiser, dtype_kwargs, library_versions, looks_like_path,
-                                missing_model_error, place_pipeline, resolve_dtype, set_scheduler, sync)
+                                missing_model_error, place_pipeline, require_diffusers, resolve_dtype, set_scheduler,
+                                sync)
 
 TASK_WORDS = ("P_ctxt", "P_shape", "P_obj")
 _QUALITY_NEG = "worst quality, low quality, normal quality, bad quality, blurry"
@@ -219,6 +220,7 @@ class PowerPaintBackend(Backend):
         self.device = torch.device(ctx.device)
         self.dtype = resolve_dtype(self.dtype_name, ctx)
         if self.pipe is None:
+            require_diffusers("powerpaint")
             self.pipe = self._load()
         pipe = self.pipe
         if getattr(pipe, "safety_checker", None) is not None:
