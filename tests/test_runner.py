@@ -93,7 +93,7 @@ def test_bad_backends_are_isolated_to_their_cells(tmp_path, plugins):
     assert all(r["error"] is None for b in ("identity", "telea", "test-resize") for r in by[b])
     assert all("backends[1] (test-raises): RuntimeError: model exploded" in r["error"] for r in by["test-raises"])
     nan_err = [r for r in by["test-nan"] if r["error"]]
-    assert len(nan_err) == 6 and all("NaN" in r["error"] for r in nan_err)
+    assert len(nan_err) == 3 and all("NaN" in r["error"] for r in nan_err)  # first sample of each batch of 2
     assert all("setup failed" in r["error"] and "model.ckpt" in r["error"] for r in by["test-setup-fails"])
     man = json.loads((run_dir / "manifest.json").read_text())
     assert "error" in man["backends"]["test-setup-fails"]

@@ -10,7 +10,8 @@ Order of operations for one image (all steps optional, as declared):
    at most ``max_side`` (aspect kept, never up).
 3. ``pad_multiple`` m: pad bottom and right up to a multiple of m by reflection (replicate when the image is too
    small to reflect). The mask is padded the same way, so reflected hole pixels are holes too.
-4. ``backend.inpaint(...)``; the output is checked: a float tensor, batch and channel count as given, finite.
+4. ``backend.inpaint(...)``; the output is checked: a float tensor, batch and channel count as given; an item
+   with NaN/inf values is returned entirely NaN (the runner makes an error row for it, the other items are scored).
    A different spatial size is recorded in ``raw_sizes`` and resized to the size the backend was given. A backend
    may return a list of per-sample tensors [3, h, w] (sizes may differ, e.g. an external program's files).
 5. Undo 3 (crop the padding away: pixel exact), undo 2 (resize back), clamp to [0, 1], undo 1 (paste the crop's
@@ -117,7 +118,7 @@ def _name(backend: Backend) -> str:
 
 
 def check_output(backend: Backend, out: object, batch: int, first: int = 0) -> torch.Tensor:
-    """Raise :class:`BackendError` unless ``out`` is a finite float tensor [batch, 3, h, w].
+    """Raise :class:`BackendError` unless ``out`` is a float tensor [batch, 3, h, w]; non-finite items -> all NaN.
 
     ``first``: index of ``out``'s first item in the backend's batch (for messages about per-sample outputs).
     """
@@ -137,8 +138,10 @@ def check_output(backend: Backend, out: object, batch: int, first: int = 0) -> t
         raise BackendError(f"backend '{name}': output is empty, shape {tuple(out.shape)}")
     finite = torch.isfinite(out).flatten(1).all(dim=1)
     if not bool(finite.all()):
-        bad = [first + i for i, ok in enumerate(finite.tolist()) if not ok]
-        raise BackendError(f"backend '{name}': output has non-finite values (NaN/inf) in batch item(s) {bad}")
+        # Per sample, not per batch: an item with any NaN/inf comes back entirely NaN (clamping would turn inf into
+        # a valid-looking 1), the others are kept; the runner records error rows for exactly those items.
+        out = out.clone()
+        out[~finite] = float("nan")
     return out
 
 
