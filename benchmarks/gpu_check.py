@@ -43,7 +43,7 @@ def param_bytes(pipe) -> int:
 
 
 def independent_batch_ms(kind: str, steps: int, res: int, batch: int, device: torch.device, dtype: str,
-                         reps: int = 5) -> float:
+                         reps: int = 10, warmup: int = 3) -> float:
     """Median synchronised wall time of one adapter call, measured here (not by the runner)."""
     from bench.backends.geometry import run_backend
     from bench.types import RunContext
@@ -56,7 +56,8 @@ def independent_batch_ms(kind: str, steps: int, res: int, batch: int, device: to
     mask = torch.zeros(batch, 1, res, res, dtype=torch.bool, device=device)
     mask[..., res // 4: res // 2, res // 4: res // 2] = True
     gens = lambda: [torch.Generator().manual_seed(i) for i in range(batch)]  # noqa: E731
-    run_backend(be, image, mask, gens())  # warm-up
+    for _ in range(warmup):  # tiny pipelines are launch-bound: first calls pay for lazy CUDA/cuDNN set-up
+        run_backend(be, image, mask, gens())
     times = []
     for _ in range(reps):
         if device.type == "cuda":

@@ -150,6 +150,8 @@ class Runner:
         )
         self.manifest: dict[str, Any] = {}
         self._hung: str | None = None  # set when a backend call ran past timeout_s
+        self._mem_baseline: tuple[int, int] = (0, 0)
+        self._peak = timing.PeakTracker(self.device, (0, 0))
 
     # -- set-up ----------------------------------------------------------------------------------------
     def _log(self, msg: str) -> None:
@@ -287,6 +289,10 @@ class Runner:
         return work
 
     def _run_backend(self, store, bspec, bcells, todo, datasets, masks, metrics, detectors) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.empty_cache()
+        self._mem_baseline = timing.current_memory(self.device)  # the harness's own GPU memory (metric networks)
         t0 = time.perf_counter()
         try:
             backend = bspec.create()
@@ -354,7 +360,7 @@ class Runner:
     def _run_cell(self, store, cell: Cell, backend, sample_ids, ds, strategy, metrics, detectors, load_s,
                   shapes_warm) -> None:
         bs = self.suite.batch_size
-        timing.reset_peak_memory(self.device)
+        self._peak = timing.PeakTracker(self.device, self._mem_baseline)
         n_done = 0
         progress = _make_progress(self.console) if self.show_progress else None
         task = progress.add_task(cell.label, total=len(sample_ids)) if progress else None
@@ -382,7 +388,7 @@ class Runner:
         finally:
             if progress:
                 progress.stop()
-            mem = timing.peak_memory(self.device)
+            mem = self._peak.summary()
             store.record_session(cell.key, self.session, device=str(self.device), load_time_s=load_s,
                                  n_computed=n_done, **mem)
 
@@ -427,8 +433,10 @@ class Runner:
                     wg = [torch.Generator().manual_seed(g.initial_seed()) for g in gens]
                     self._call_backend(backend, blanked, mask, wg)
                 shapes_warm.add(shape)
+            self._peak.before_call()
             with timing.timed(dev) as t:
                 res = self._call_backend(backend, blanked, mask, gens)
+            self._peak.after_call()
         except Exception as e:  # noqa: BLE001
             if timing.is_oom(e) and self.suite.oom_retry and B > 1 and dev.type == "cuda":
                 torch.cuda.empty_cache()

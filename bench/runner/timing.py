@@ -51,12 +51,49 @@ def reset_peak_memory(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def peak_memory(device: torch.device) -> dict[str, int | None]:
-    out: dict[str, int | None] = {"peak_rss": peak_rss_bytes(), "peak_mem_allocated": None, "peak_mem_reserved": None}
-    if device.type == "cuda":
-        out["peak_mem_allocated"] = int(torch.cuda.max_memory_allocated(device))
-        out["peak_mem_reserved"] = int(torch.cuda.max_memory_reserved(device))
-    return out
+def current_memory(device: torch.device) -> tuple[int, int]:
+    """(allocated, reserved) bytes on a CUDA device now; (0, 0) elsewhere."""
+    if device.type != "cuda":
+        return 0, 0
+    return int(torch.cuda.memory_allocated(device)), int(torch.cuda.memory_reserved(device))
+
+
+def peak_since_reset(device: torch.device) -> tuple[int, int]:
+    """(max allocated, max reserved) bytes since the last :func:`reset_peak_memory`; (0, 0) off CUDA."""
+    if device.type != "cuda":
+        return 0, 0
+    return int(torch.cuda.max_memory_allocated(device)), int(torch.cuda.max_memory_reserved(device))
+
+
+class PeakTracker:
+    """Peak GPU memory of the backend calls of one cell, net of what the harness held before the backend loaded.
+
+    The peak is reset before and read after every backend call, so metric networks running between calls never
+    count; what the harness itself holds (metric weights, cached reference data) is measured before the backend's
+    ``setup`` and subtracted, so the figure is the model's (weights, activations, its inputs).
+    """
+
+    def __init__(self, device: torch.device, baseline: tuple[int, int]):
+        self.device = device
+        self.baseline = baseline
+        self.alloc = 0
+        self.reserved = 0
+
+    def before_call(self) -> None:
+        reset_peak_memory(self.device)
+
+    def after_call(self) -> None:
+        a, r = peak_since_reset(self.device)
+        self.alloc, self.reserved = max(self.alloc, a), max(self.reserved, r)
+
+    def summary(self) -> dict[str, int | None]:
+        out: dict[str, int | None] = {"peak_rss": peak_rss_bytes(), "peak_mem_allocated": None,
+                                      "peak_mem_reserved": None}
+        if self.device.type == "cuda":
+            out["peak_mem_allocated"] = max(0, self.alloc - self.baseline[0])
+            out["peak_mem_reserved"] = max(0, self.reserved - self.baseline[1])
+            out["harness_mem_allocated"] = self.baseline[0]
+        return out
 
 
 def is_oom(exc: BaseException) -> bool:
