@@ -115,3 +115,15 @@ def flag(scores: np.ndarray, threshold: float | None, direction: str = "above") 
     else:
         out[ok] = (scores[ok] < threshold).astype(np.float64)
     return out
+
+
+def crop_box(m: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """Slices of the hole's bounding box grown by ``margin`` px (clipped to the image): all a detector needs to see
+    when its context ring and filters reach at most ``margin`` px from the hole."""
+    rows = np.flatnonzero(m.any(axis=1))
+    cols = np.flatnonzero(m.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    h, w = m.shape
+    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))

@@ -23,9 +23,14 @@ class BlackDetector(CalibratedDetector):
         self._thresholds(thresholds_file, threshold=threshold)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
-        dark_out = (batch.raw.float() <= self.level).all(dim=1).flatten(1).float().mean(1)
-        dark_in = (batch.input.float() <= self.level).all(dim=1).flatten(1).float().mean(1)
-        score = (dark_out - dark_in).clamp_min(0).double().cpu().numpy()
+        score = np.zeros(batch.size, dtype=np.float64)
+        for i in range(batch.size):  # one image at a time: stays in cache
+            out = batch.raw[i].detach().cpu().numpy()
+            dark_out = float((out <= self.level).all(axis=0).mean())
+            if dark_out == 0.0:
+                continue
+            dark_in = float((batch.input[i].detach().cpu().numpy() <= self.level).all(axis=0).mean())
+            score[i] = max(0.0, dark_out - dark_in)
         return {"black_score": score}
 
     def provenance(self):

@@ -8,7 +8,9 @@ Three scores per sample (see docs/detectors.md):
   the hole's interior (pixels at least max(``depth``, 2 sigma) px from its border, so the seam does not count),
   ``E_ring`` on a band of context around the hole (as far from it, width growing with the hole).
 * ``blur_mosaic_score`` (reference-free): how much of the fill's gradient energy sits on a regular block grid
-  (pixelation), 0 (none) .. 1 (all), the weaker of the horizontal and vertical directions.
+  (pixelation), 0 (none) .. 1 (all), the weaker of the horizontal and vertical directions, minus the same
+  measure on the context ring (a tiled wall is no mosaic); 0 when the fill has over twice its context's detail
+  at every scale (pixelation never adds detail: a pasted checkerboard is a replacement, not a mosaic).
 * ``blur_ref_score`` (where ground truth exists): ``ln((E_gt + eps) / (E_fill + eps))`` on the same interiors,
   largest over the scales.
 
@@ -25,10 +27,11 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import inside_distance, luma, mask2d, nan_array, outside_distance, ring_width
+from ._util import crop_box, inside_distance, luma, mask2d, nan_array, outside_distance, ring_width
 from .thresholds import CalibratedDetector
 
 EPS = 4e-3  # ~1/255: band-pass energy below this (faint grain, 8-bit quantisation) reads as flat on both sides
+RICHER = math.log(2.0)  # blur_score below -ln 2: the fill has over twice its context's detail at every scale
 STEP = 2.5 / 255  # gradient steps below this (8-bit quantisation of smooth ramps) do not count as block edges
 
 
@@ -114,15 +117,20 @@ class BlurDetector(CalibratedDetector):
 
     def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float]:
         """Per band: ln(E_ring/E_fill) and ln(E_gt/E_fill) (NaN where a band has no interior); blockiness."""
+        n = len(SCALES) - 1
+        if not m.any():
+            return [math.nan] * n, [math.nan] * n, math.nan
+        width = ring_width(m)
+        # everything below reaches at most reach + width px from the hole, plus 3 sigma of the widest filter
+        ys, xs = crop_box(m, int(reach(n - 1) + width + 3 * SCALES[-1] + 2))
+        m = m[ys, xs]
         d_in = inside_distance(m)
         if float(d_in.max(initial=0.0)) < self.min_width / 2:  # no part of the hole is min_width px across
-            n = len(SCALES) - 1
             return [math.nan] * n, [math.nan] * n, math.nan
         d_out = outside_distance(m)
-        width = ring_width(m)
-        y = luma(out)
+        y = luma(out[:, ys, xs])
         fb = bands(y)
-        gb = bands(luma(gt)) if gt is not None else None
+        gb = bands(luma(gt[:, ys, xs])) if gt is not None else None
         ctx, ref = [], []
         for k in range(len(fb)):
             r = max(self.depth, reach(k))
@@ -137,7 +145,14 @@ class BlurDetector(CalibratedDetector):
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
             ref.append(math.log((float(gb[k][inner].mean()) + EPS) / (e_fill + EPS)) if gb is not None else math.nan)
         inner0 = d_in >= self.depth
-        mos = blockiness(y, inner0) if int(inner0.sum()) >= self.min_pixels else math.nan
+        mos = math.nan
+        if int(inner0.sum()) >= self.min_pixels:
+            richer = all(math.isnan(c) or c < -RICHER for c in ctx) and not all(math.isnan(c) for c in ctx)
+            if richer:  # pixelation never adds detail: a fill much busier than its context is no mosaic of it
+                mos = 0.0
+            else:
+                ring0 = (d_out > self.depth) & (d_out <= self.depth + width)
+                mos = max(0.0, blockiness(y, inner0) - blockiness(y, ring0))  # tiles in the context are no mosaic
         return ctx, ref, mos
 
     @staticmethod

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import hwc, mask2d, nan_array
+from ._util import crop_box, hwc, mask2d, nan_array
 from .thresholds import CalibratedDetector
 
 
@@ -36,14 +36,16 @@ class IncompleteDetector(CalibratedDetector):
             m = mask2d(batch.mask[i])
             if not m.any():
                 continue
-            inp = hwc(batch.input[i])
-            d_out = cv2.blur(np.abs(hwc(batch.output[i]) - inp).mean(2), (3, 3))
+            ys, xs = crop_box(m, 2)
+            m = m[ys, xs]
+            inp = hwc(batch.input[i][:, ys, xs])
             sel = m
             if has_gt[i]:
-                d_gt = cv2.blur(np.abs(hwc(batch.gt[i]) - inp).mean(2), (3, 3))
+                d_gt = cv2.blur(np.abs(hwc(batch.gt[i][:, ys, xs]) - inp).mean(2), (3, 3))
                 sel = m & (d_gt > 2 * self.tol)  # where there was an object to remove
                 if int(sel.sum()) < max(self.min_pixels, 0.02 * m.sum()):
                     continue  # reconstruction (gt == input under the hole): not applicable
+            d_out = cv2.blur(np.abs(hwc(batch.output[i][:, ys, xs]) - inp).mean(2), (3, 3))
             score[i] = float((d_out[sel] <= self.tol).mean())
         return {"incomplete_score": score}
 

@@ -1,11 +1,12 @@
 """``outside_drift``: the backend redrew the area it was meant to keep."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
-import torch
 
 from ..types import EvalBatch
-from ._util import nan_array
+from ._util import mask2d, nan_array
 from .thresholds import CalibratedDetector
 
 
@@ -24,12 +25,15 @@ class OutsideDriftDetector(CalibratedDetector):
         self._thresholds(thresholds_file, threshold=threshold)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
-        keep = (~batch.mask.bool()).float()  # [B, 1, H, W]
-        n = keep.flatten(1).sum(1) * batch.raw.shape[1]
-        se = ((batch.raw.float() - batch.input.float()) ** 2 * keep).flatten(1).sum(1)
-        mse = (se / n.clamp_min(1)).double()
-        score = (10.0 * torch.log10(1.0 / mse)).cpu().numpy()  # mse 0 -> +inf
-        score = np.where(n.cpu().numpy() > 0, score, np.nan)
-        out = nan_array(batch.size)
-        out[:] = score
-        return {"outside_drift_score": out}
+        score = nan_array(batch.size)
+        for i in range(batch.size):  # one image at a time: stays in cache
+            hole = mask2d(batch.mask[i])
+            n_out = hole.size - int(hole.sum())
+            if n_out == 0:
+                continue
+            d = batch.raw[i].detach().cpu().numpy().astype(np.float64) - batch.input[i].detach().cpu().numpy()
+            d *= d
+            se = float(d.sum()) - float(d[:, hole].sum())
+            mse = max(se, 0.0) / (n_out * d.shape[0])
+            score[i] = math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+        return {"outside_drift_score": score}

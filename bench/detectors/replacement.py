@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import hwc, inside_distance, mask2d, nan_array, ring, ring_width
+from ._util import crop_box, hwc, inside_distance, mask2d, nan_array, ring, ring_width
 from .thresholds import CalibratedDetector
 
 G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per px) bin edges
@@ -31,7 +31,11 @@ G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per 
 
 def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
     """Per-pixel Lab cell index (int32 [H, W]), gradient bin (int32 [H, W]) and the Lab grid shape."""
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)  # float32 input: L 0..100, a/b about -128..127
+    # 8-bit conversion (OpenCV's table-driven path, ~20x faster than float32; every output is 8-bit anyway)
+    lab8 = cv2.cvtColor((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2Lab)
+    lab = lab8.astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0  # L 0..100
+    lab[..., 1:] -= 128.0  # a, b about -128..127
     L = lab[..., 0]
     sm = cv2.GaussianBlur(L, (0, 0), 1.0)
     gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3) / 8.0
@@ -42,7 +46,7 @@ def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tup
     li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
     ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32), 0, nab - 1)
     bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32), 0, nab - 1)
-    gi = np.searchsorted(G_EDGES, g).astype(np.int32)
+    gi = (g > G_EDGES[0]).astype(np.int32) + (g > G_EDGES[1]) + (g > G_EDGES[2])
     return (li * nab + ai) * nab + bi, gi, (nl, nab, nab)
 
 
@@ -108,14 +112,19 @@ class ReplacementDetector(CalibratedDetector):
 
     def parts(self, out, m: np.ndarray) -> tuple[float, list[float]]:
         """(novelty of the hole, novelty of each ring sector against the rest of the ring)."""
+        if not m.any():
+            return math.nan, []
+        width = ring_width(m, lo=8, hi=48, frac=0.5)
+        ys, xs = crop_box(m, width + 2 + 4)  # ring + its gap + the gradient filters' reach
+        m = m[ys, xs]
         hole = inside_distance(m) >= 2
         if int(hole.sum()) < self.min_pixels:
             return math.nan, []
-        rg = ring(m, ring_width(m, lo=8, hi=48, frac=0.5))
+        rg = ring(m, width)
         nr = int(rg.sum())
         if nr < 4 * self.min_pixels:
             return math.nan, []
-        cells, gbins, shape = _features(hwc(out), self.cell)
+        cells, gbins, shape = _features(hwc(out[:, ys, xs]), self.cell)
         ncell = int(np.prod(shape))
         min_count = max(2, int(0.001 * nr))
         nov_hole = _novelty(cells[hole], gbins[hole], _widen(_max_grad(cells[rg], gbins[rg], ncell, min_count),
@@ -146,7 +155,7 @@ class ReplacementDetector(CalibratedDetector):
             n_h, base = self.parts(batch.output[i], mask2d(batch.mask[i]))
             nov[i] = n_h
             score[i] = n_h - (float(np.median(base)) if base else 0.0)
-        return {"replacement_score": score, "replacement_novelty": nov}
+        return {"replacement_score": score, "replacement_novelty_score": nov}
 
     def provenance(self):
         return {**super().provenance(), "variant": "weight-free colour/texture novelty", "cell": self.cell,

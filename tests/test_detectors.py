@@ -1,0 +1,259 @@
+"""Detectors on hand-made cases where the answer is certain, with the shipped thresholds."""
+from __future__ import annotations
+
+import inspect
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from bench.errors import ConfigError
+from bench.registry import DETECTORS
+from bench.types import EvalBatch
+
+S = 128
+WEIGHT_FREE = ("blur", "replacement", "incomplete", "resized", "outside_drift", "black", "nan", "noop")
+
+
+def t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float()
+
+
+def q8(a: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(a, 0, 1) * 255).astype(np.float32) / 255
+
+
+def texture(seed: int = 0) -> np.ndarray:
+    """A colourful, fine texture (noise smoothed a little)."""
+    rng = np.random.default_rng(seed)
+    return q8(cv2.GaussianBlur(rng.random((S, S, 3)).astype(np.float32), (0, 0), 0.8))
+
+
+def photo() -> np.ndarray:
+    from skimage import data
+
+    a = data.astronaut()[100:356, 100:356]  # face, suit, flag: natural content
+    return q8(cv2.resize(a, (S, S), interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+
+
+def smooth() -> np.ndarray:
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
+    return q8(np.stack([0.3 + 0.3 * xx, 0.5 + 0.1 * yy, 0.6 - 0.2 * xx], -1))
+
+
+def box_mask(y0=40, x0=40, h=48, w=48) -> np.ndarray:
+    m = np.zeros((S, S), bool)
+    m[y0:y0 + h, x0:x0 + w] = True
+    return m
+
+
+def batch(inp, mask, output=None, raw=None, gt=None, has_gt=True, raw_sizes=None, model_sizes=None,
+          **extra) -> EvalBatch:
+    """One-sample EvalBatch built the way the runner builds it (output pasted back unless given)."""
+    inp = np.asarray(inp, np.float32)
+    gt = inp if gt is None else gt
+    if output is None:
+        output = inp
+    out = np.where(mask[..., None], output, inp).astype(np.float32)
+    raw = out if raw is None else raw
+    m = torch.from_numpy(mask)[None, None]
+    ti = t(inp)[None]
+    b = EvalBatch(sample_ids=["s"], output=t(out)[None], raw=t(raw)[None], input=ti,
+                  blanked=torch.where(m, torch.full_like(ti, 0.5), ti), mask=m, gt=t(gt)[None],
+                  has_gt=torch.tensor([has_gt]), raw_sizes=raw_sizes or [(S, S)], model_sizes=model_sizes or [(S, S)])
+    for k, v in extra.items():
+        setattr(b, k, v)
+    return b
+
+
+def run(name: str, b: EvalBatch, **kw) -> dict[str, float]:
+    det = DETECTORS.get(name)(**kw)
+    out = det.detect(b)
+    return {k: float(v[0]) for k, v in out.items()}
+
+
+# -- blur --------------------------------------------------------------------------------------------------------
+def test_constant_fill_in_texture_is_blur_not_replacement():
+    inp, m = texture(), box_mask()
+    fill = np.broadcast_to(inp[~m].mean(0), inp.shape)
+    b = batch(inp, m, fill)
+    r = run("blur", b)
+    assert r["blur_flag"] == 1.0 and r["blur_score"] > 2.0
+    assert r["blur_ref_flag"] == 1.0
+    assert run("replacement", b)["replacement_flag"] == 0.0
+
+
+def test_gaussian_blurred_fill_is_blur():
+    inp, m = photo(), box_mask()
+    r = run("blur", batch(inp, m, q8(cv2.GaussianBlur(inp, (0, 0), 4))))
+    assert r["blur_flag"] == 1.0
+
+
+def test_mosaic_fill_is_blur_with_high_blockiness():
+    inp, m = texture(1), box_mask(30, 30, 64, 64)
+    b = 8
+    small = inp.reshape(S // b, b, S // b, b, 3).mean(axis=(1, 3))
+    mosaic = np.repeat(np.repeat(small, b, 0), b, 1)
+    r = run("blur", batch(inp, m, mosaic))
+    assert r["blur_mosaic_score"] > 0.9
+    assert r["blur_flag"] == 1.0
+
+
+def test_ground_truth_is_neither_blur_nor_replacement():
+    for inp in (photo(), texture(2), smooth()):
+        b = batch(inp, box_mask())
+        r = {**run("blur", b), **run("replacement", b), **run("noop", b), **run("incomplete", b)}
+        assert r["blur_flag"] == 0.0 and r["blur_ref_flag"] == 0.0
+        assert abs(r["blur_ref_score"]) < 1e-6  # fill == gt
+        assert r["replacement_flag"] == 0.0
+        assert r["noop_flag"] == 0.0
+        assert math.isnan(r["incomplete_score"])  # gt == input under the hole: reconstruction, not judged
+
+
+def test_thin_hole_is_not_judged_for_blur():
+    inp = texture(3)
+    m = np.zeros((S, S), bool)
+    m[60:66, 10:120] = True  # a 6 px scratch
+    r = run("blur", batch(inp, m, np.full_like(inp, 0.4)))
+    assert math.isnan(r["blur_score"]) and math.isnan(r["blur_flag"])
+
+
+# -- replacement ---------------------------------------------------------------------------------------------
+def test_pasted_checkerboard_in_smooth_context_is_replacement_not_blur():
+    inp, m = smooth(), box_mask()
+    yy, xx = np.mgrid[0:S, 0:S]
+    chk = ((yy // 8 + xx // 8) % 2).astype(np.float32)[..., None]
+    fill = chk * np.array([0.9, 0.1, 0.1], np.float32) + (1 - chk) * np.array([0.1, 0.1, 0.9], np.float32)
+    b = batch(inp, m, fill)
+    r = run("replacement", b)
+    assert r["replacement_flag"] == 1.0 and r["replacement_score"] > 0.9
+    assert run("blur", b)["blur_flag"] == 0.0
+
+
+def test_foreign_photo_patch_is_replacement():
+    inp, m = smooth(), box_mask()
+    assert run("replacement", batch(inp, m, photo()))["replacement_flag"] == 1.0
+
+
+def test_replacement_baseline_uses_ring_self_difference():
+    """A hole between two different regions, filled with one of them, is not foreign."""
+    inp = smooth().copy()
+    inp[:, S // 2:] = texture(4)[:, S // 2:]
+    m = box_mask(40, 44, 48, 40)
+    r = run("replacement", batch(inp, m, inp[:, ::-1]))  # the fill shows both halves, mirrored
+    assert r["replacement_flag"] == 0.0
+
+
+# -- incomplete -------------------------------------------------------------------------------------------------
+def removal_scene():
+    bg = texture(5)
+    inp = bg.copy()
+    yy, xx = np.mgrid[0:S, 0:S]
+    obj = (yy - 64) ** 2 + (xx - 64) ** 2 <= 22 ** 2
+    inp[obj] = [0.95, 0.2, 0.1]
+    hole = cv2.dilate(obj.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    return inp, bg, hole, obj, xx
+
+
+def test_incomplete_removal_flags_object_left_behind():
+    inp, bg, hole, obj, xx = removal_scene()
+    half = np.where((obj & (xx < 64))[..., None], inp, bg)
+    r = run("incomplete", batch(inp, hole, half, gt=bg))
+    assert r["incomplete_flag"] == 1.0 and 0.3 < r["incomplete_score"] < 0.7
+    clean = run("incomplete", batch(inp, hole, bg, gt=bg))
+    assert clean["incomplete_flag"] == 0.0 and clean["incomplete_score"] < 0.05
+    untouched = run("incomplete", batch(inp, hole, inp, gt=bg, has_gt=False))  # no gt: the whole hole counts
+    assert untouched["incomplete_flag"] == 1.0 and untouched["incomplete_score"] == 1.0
+
+
+# -- output-level ---------------------------------------------------------------------------------------------
+def test_resized():
+    inp, m = texture(), box_mask()
+    r = run("resized", batch(inp, m, raw_sizes=[(64, 96)], model_sizes=[(128, 128)]))
+    assert r["resized_flag"] == 1.0 and r["resized_score"] == pytest.approx(0.5)
+    r = run("resized", batch(inp, m, raw_sizes=[(127, 128)], model_sizes=[(128, 128)]))
+    assert r["resized_flag"] == 1.0  # one pixel is still a resize
+    assert run("resized", batch(inp, m))["resized_flag"] == 0.0
+
+
+def test_black_image_is_black_and_a_dark_photo_is_not():
+    inp, m = photo(), box_mask()
+    black = np.zeros_like(inp)
+    assert run("black", batch(inp, m, black, raw=black))["black_flag"] == 1.0
+    dark = q8(inp * 0.08)
+    assert run("black", batch(dark, m))["black_flag"] == 0.0
+    assert run("black", batch(inp, m))["black_flag"] == 0.0
+
+
+def test_nan_from_runner_field_and_from_raw():
+    inp, m = texture(), box_mask()
+    assert run("nan", batch(inp, m, nonfinite=torch.tensor([0.25])))["nan_flag"] == 1.0
+    assert run("nan", batch(inp, m, nonfinite=torch.tensor([0.0])))["nan_flag"] == 0.0
+    raw = inp.copy()
+    raw[3, 4, 1] = np.nan
+    r = run("nan", batch(inp, m, raw=raw))  # no runner field: measured on raw
+    assert r["nan_flag"] == 1.0 and r["nan_score"] > 0
+
+
+def test_noop_unchanged_hole():
+    inp, m = photo(), box_mask()
+    r = run("noop", batch(inp, m, np.full_like(inp, 0.5)))
+    assert r["noop_flag"] == 1.0 and r["noop_score"] == 1.0
+    assert run("noop", batch(inp, m))["noop_flag"] == 0.0
+
+
+def test_outside_drift():
+    inp, m = photo(), box_mask()
+    drifted = q8(inp * 0.9 + 0.05)
+    r = run("outside_drift", batch(inp, m, raw=drifted))
+    assert r["outside_drift_flag"] == 1.0 and r["outside_drift_score"] < 35
+    r = run("outside_drift", batch(inp, m))
+    assert r["outside_drift_flag"] == 0.0 and math.isinf(r["outside_drift_score"])
+    noisy = q8(inp + np.random.default_rng(0).normal(0, 0.5 / 255, inp.shape).astype(np.float32))
+    assert run("outside_drift", batch(inp, m, raw=noisy))["outside_drift_flag"] == 0.0
+
+
+def test_empty_mask_gives_nan_scores_and_flags():
+    inp = texture()
+    m = np.zeros((S, S), bool)
+    b = batch(inp, m)
+    for name in ("blur", "replacement", "incomplete", "noop"):
+        r = run(name, b)
+        assert math.isnan(r[f"{name}_score"]) and math.isnan(r[f"{name}_flag"]), name
+
+
+def test_batch_of_mixed_cases_matches_single_runs():
+    inp, m = texture(6), box_mask()
+    fills = [inp, np.full_like(inp, 0.5), q8(cv2.GaussianBlur(inp, (0, 0), 3))]
+    singles = [batch(inp, m, f) for f in fills]
+    big = EvalBatch(**{k: (torch.cat([getattr(s, k) for s in singles]) if torch.is_tensor(getattr(singles[0], k))
+                           else sum((getattr(s, k) for s in singles), [])) for k in
+                       ("sample_ids", "output", "raw", "input", "blanked", "mask", "gt", "has_gt", "raw_sizes",
+                        "model_sizes")})
+    for name in WEIGHT_FREE:
+        det = DETECTORS.get(name)()
+        together = det.detect(big)
+        for i, s in enumerate(singles):
+            alone = det.detect(s)
+            for k in together:
+                np.testing.assert_allclose(together[k][i], alone[k][0], rtol=1e-5, err_msg=f"{name}.{k}")
+
+
+# -- plumbing ----------------------------------------------------------------------------------------------------
+def test_every_detector_is_registered_documented_and_annotated():
+    for name in (*WEIGHT_FREE, "replacement-features"):
+        cls = DETECTORS.get(name)
+        assert DETECTORS.doc(name) and not DETECTORS.doc(name).startswith("(unavailable")
+        for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+            assert p.annotation is not inspect.Parameter.empty, f"{name}.{p.name} lacks a type annotation"
+
+
+def test_yaml_parameters_are_validated():
+    det = DETECTORS.create({"type": "blur", "threshold": 1.5}, "detectors[0]")
+    assert det.provenance()["thresholds"]["threshold"] == 1.5
+    with pytest.raises(ConfigError, match="did you mean 'threshold'"):
+        DETECTORS.create({"type": "blur", "treshold": 1.5}, "detectors[0]")
+    with pytest.raises(ConfigError, match="expected"):
+        DETECTORS.create({"type": "noop", "threshold": "high"}, "detectors[0]")

@@ -1,0 +1,96 @@
+"""Calibration end to end, the versioned thresholds file, and the shipped thresholds on a fresh seed."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from bench.detectors import WEIGHT_FREE
+from bench.detectors import calibrate as cal
+from bench.detectors.thresholds import load_thresholds, section_sha
+from bench.registry import DETECTORS
+
+
+def test_auroc_matches_scikit_learn():
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    y = rng.random(200) < 0.3
+    s = rng.normal(size=200) + y
+    s[:20] = np.round(s[:20])  # ties
+    assert cal.auroc(y, s) == pytest.approx(sk.roc_auc_score(y, s))
+    assert cal.auroc(y, -s, "below") == pytest.approx(sk.roc_auc_score(y, s))
+
+
+def test_best_threshold_lies_between_separable_classes():
+    y = np.array([0, 0, 0, 1, 1], bool)
+    s = np.array([0.1, 0.2, 0.3, 0.7, 0.9])
+    t = cal.best_threshold(y, s)
+    assert 0.3 < t < 0.7 and t == pytest.approx(0.5)
+    assert 0.3 < cal.best_threshold(y, -s + 1, "below") < 0.7
+
+
+def test_labelled_set_is_deterministic_and_covers_every_detector():
+    a, b = cal.build_cases(3, 4, 96), cal.build_cases(3, 4, 96)
+    assert [c.kind for c in a] == [c.kind for c in b]
+    assert all(np.array_equal(x.output, y.output) for x, y in zip(a, b))
+    kinds = {c.kind for c in a}
+    assert {"good_gt", "good_classical", "blur_gauss", "mosaic", "repl_patch", "incomplete", "noop"} <= kinds
+    labelled = {d for c in a for d, v in c.labels.items() if v == 1}
+    assert {"blur", "replacement", "incomplete", "noop"} <= labelled
+
+
+def test_calibration_end_to_end_and_versioned_file(tmp_path, capsys):
+    doc = cal.calibrate(seed=11, n=6, size=128)
+    for name in WEIGHT_FREE:
+        assert doc["detectors"][name]["threshold"] is not None, name
+    assert doc["detectors"]["outside_drift"]["direction"] == "below"
+    assert doc["detectors"]["blur"]["mosaic_threshold"] is not None
+    assert doc["calibration"]["fresh"]["noop"]["recall"] == 1.0
+    out = tmp_path / "thr.json"
+    v1 = cal.write(doc, out, "test")
+    assert v1["version"] == 1 and v1["sha256"] == section_sha(doc["detectors"])
+    assert cal.write(doc, out)["version"] == 1  # same thresholds: same version
+    doc["detectors"]["black"]["threshold"] = 0.3
+    assert cal.write(doc, out)["version"] == 2  # changed: bumped
+    # a detector reading that file reports its version and the threshold it used
+    det = DETECTORS.get("black")(thresholds_file=str(out))
+    assert det.threshold == 0.3
+    prov = det.provenance()
+    assert prov["thresholds_version"] == 2 and prov["thresholds_sha256"] == json.loads(out.read_text())["sha256"]
+
+
+def test_cli_run_prints_table_and_writes(tmp_path, capsys):
+    p = argparse.ArgumentParser()
+    cal.configure(p)
+    out = tmp_path / "t.json"
+    assert cal.run(p.parse_args(["--seed", "2", "--n", "4", "--size", "96", "--out", str(out)])) == 0
+    text = capsys.readouterr().out
+    assert "precision" in text and "AUROC" in text and "replacement" in text
+    assert json.loads(out.read_text())["version"] == 1
+    assert cal.run(p.parse_args(["--evaluate", "--thresholds", str(out), "--seed", "3", "--n", "3", "--size", "96",
+                                 "--json"])) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["version"] == 1 and "blur" in res["results"]
+
+
+def test_shipped_thresholds_file_is_versioned_and_complete():
+    data = load_thresholds()
+    assert data["version"] >= 1
+    assert data["sha256"] == section_sha(data["detectors"])
+    for name in WEIGHT_FREE:
+        assert data["detectors"][name]["threshold"] is not None, name
+        prov = DETECTORS.get(name)().provenance()
+        assert prov["thresholds_version"] == data["version"]
+        assert prov["thresholds"]["threshold"] == data["detectors"][name]["threshold"]
+
+
+def test_shipped_thresholds_hold_on_a_fresh_seed():
+    """The shipped thresholds on a seed never used for calibration (small n: a smoke check of the targets)."""
+    res = cal.evaluate_file(None, seed=20261125, n=10, size=256)
+    for row in ("blur", "replacement", "incomplete", "noop", "resized", "black", "nan"):
+        r = res[row]
+        assert r["n_pos"] > 0 and r["n_neg"] > 0, row
+        assert r["precision"] >= 0.85 and r["recall"] >= 0.85, (row, r)
+        assert r["auroc"] >= 0.9, (row, r)
