@@ -134,3 +134,23 @@ def test_plugins_in_out_semantics():
     # SSIM windows straddle the hole border, so a pasted-back output is not exactly 1 outside; an unchanged one is
     assert SSIM().compute(_batch(out, inp.clone(), inp, gt, mask, has_gt))["ssim_out"] == pytest.approx([1.0] * 3)
     assert np.all(SSIM().compute(_batch(out, out, inp, gt, mask, has_gt))["ssim_out"] < 1.0)
+
+
+def test_ssim_shared_map_path_equals_separate_maps():
+    """Rows where (output, gt) == (raw, input) reuse one map for both keys; mixed batches give the same values."""
+    g = torch.Generator().manual_seed(4)
+    inp = torch.rand(4, 3, 36, 44, generator=g)
+    mask = torch.rand(4, 1, 36, 44, generator=g) < 0.3
+    raw = (inp + 0.1 * torch.randn(inp.shape, generator=g)).clamp(0, 1)
+    out = raw.clone()
+    out[1] = torch.where(mask[1], raw[1], inp[1])  # row 1 pasted back: output != raw
+    gt = inp.clone()
+    gt[2] = torch.rand(3, 36, 44, generator=g)  # row 2: removal-style ground truth != input
+    has_gt = torch.tensor([True, True, True, False])
+    gt[3] = 0
+    r = SSIM().compute(_batch(out, raw, inp, gt, mask, has_gt))
+    for i in range(3):
+        assert r["ssim_in"][i] == pytest.approx(masked_ssim(out[i:i + 1], gt[i:i + 1], mask[i:i + 1]).item(),
+                                                rel=1e-12)
+    assert math.isnan(r["ssim_in"][3])
+    np.testing.assert_allclose(r["ssim_out"], masked_ssim(raw, inp, ~mask).numpy(), rtol=1e-12)

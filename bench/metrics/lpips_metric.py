@@ -10,7 +10,8 @@
 
 Backbone features of an image that appears twice (ground truth == input for reconstruction; output == raw without
 paste-back) are computed once per batch, and the reference side's (input, ground truth) are kept in a bounded
-in-memory LRU keyed by pixel content, so later cells of the same samples reuse them.
+in-memory LRU (on the CPU: no GPU memory held between batches) keyed by pixel content, so later cells of the same
+samples reuse them.
 """
 from __future__ import annotations
 
@@ -156,7 +157,7 @@ class LPIPS(Metric):
         if missing:
             f = self._backbone(x[missing])
             for j, i in enumerate(missing):
-                per = [t[j:j + 1].clone() for t in f]
+                per = [t[j:j + 1].to("cpu", copy=True) for t in f]  # kept on the CPU: no GPU memory held
                 got[i] = per
                 self.lru.put(keys[i], per, sum(t.numel() * t.element_size() for t in per))
         return [torch.cat([g[k] for g in got]).to(self.device) for k in range(len(got[0]))]
