@@ -302,3 +302,21 @@ def test_random_inception_is_not_degenerate_and_flagged(tmp_path):
     p = m.provenance()
     assert p["comparable"] is False and "random" in p["noncomparable_reason"]
     assert p["mode"] == "clean"
+
+
+def test_set_level_on_a_subset_of_samples(tmp_path):
+    """Mask-area bins / shards: set-level numbers on chosen sample ids equal the direct computation on those rows."""
+    out = _scenes(16, 12, 32, 32, style=1)
+    gt = _scenes(17, 12, 32, 32, style=0)
+    b = _batch(out, gt)
+    feats = _metric("clean", tmp_path, TinyNet(seed=4), crop=False).compute(b)
+    keep = [f"s{i:03d}" for i in (0, 2, 3, 5, 8, 9, 11)]
+    rows = [i for i, s in enumerate(b.sample_ids) if s in keep]
+    with RunStore(tmp_path / "r.sqlite") as st:
+        _store_cell(st, "c", b, feats)
+        sub = set_level_metrics(st, "c", sample_ids=keep)
+        full = set_level_metrics(st, "c")
+    o, r = feats["feat_inception"][rows], feats["feat_inception_ref"][rows]
+    assert sub["fid"] == pytest.approx(frechet_distance_from_features(o, r), rel=1e-9)
+    assert sub["kid"] == pytest.approx(kernel_inception_distance(o, r), rel=1e-9)
+    assert sub["fid"] != pytest.approx(full["fid"], rel=1e-6)

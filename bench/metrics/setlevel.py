@@ -54,10 +54,18 @@ def feature_sets(store, cell_key: str) -> dict[tuple[str, bool], tuple[str, str]
     return out
 
 
-def paired_features(store, cell_key: str, out_name: str, ref_name: str):
-    """(ids, out [n, d], ref [n, d], out_ok [n], ref_ok [n]): aligned by sample id, float64."""
+def paired_features(store, cell_key: str, out_name: str, ref_name: str, sample_ids=None):
+    """(ids, out [n, d], ref [n, d], out_ok [n], ref_ok [n]): aligned by sample id, float64.
+
+    ``sample_ids``: keep only these samples (a mask-area bin, a shard); None = all."""
     ids_o, fo = store.features(cell_key, out_name)
     ids_r, fr = store.features(cell_key, ref_name)
+    if sample_ids is not None:
+        keep = set(sample_ids)
+        so = [i for i, s in enumerate(ids_o) if s in keep]
+        sr = [i for i, s in enumerate(ids_r) if s in keep]
+        ids_o, fo = [ids_o[i] for i in so], (fo[so] if fo.size else fo)
+        ids_r, fr = [ids_r[i] for i in sr], (fr[sr] if fr.size else fr)
     ids = sorted(set(ids_o) | set(ids_r))
     if not ids:
         z = np.zeros((0, 0))
@@ -93,17 +101,19 @@ def metrics_from_features(out: np.ndarray, ref: np.ndarray, out_ok: np.ndarray, 
     return res
 
 
-def set_level_metrics(store, cell_key: str, manifest: dict | None = None) -> dict[str, float]:
-    """fid / kid / fid_crop / kid_crop / p_ids / u_ids of one cell from its stored features ({} when none)."""
+def set_level_metrics(store, cell_key: str, manifest: dict | None = None, sample_ids=None) -> dict[str, float]:
+    """fid / kid / fid_crop / kid_crop / p_ids / u_ids of one cell from its stored features ({} when none).
+
+    ``sample_ids`` restricts the set (e.g. one mask-area bin); ``manifest`` is accepted for future settings."""
     res: dict[str, float] = {}
     for (key, crop), (on, rn) in sorted(feature_sets(store, cell_key).items()):
-        _, o, r, ok_o, ok_r = paired_features(store, cell_key, on, rn)
+        _, o, r, ok_o, ok_r = paired_features(store, cell_key, on, rn, sample_ids)
         res.update(metrics_from_features(o, r, ok_o, ok_r, crop, _suffix(key)))
     return res
 
 
 def set_level_bootstrap(store, cell_key: str, manifest: dict | None = None, n_boot: int = 200,
-                        alpha: float = 0.05, seed: int = 0) -> dict[str, tuple[float, float, float]]:
+                        alpha: float = 0.05, seed: int = 0, sample_ids=None) -> dict[str, tuple[float, float, float]]:
     """{key: (value, lo, hi)} for fid / kid / fid_crop / kid_crop: percentile bootstrap over samples.
 
     Each resample draws sample ids with replacement and takes both their output and reference features (the
@@ -116,7 +126,7 @@ def set_level_bootstrap(store, cell_key: str, manifest: dict | None = None, n_bo
     rng = np.random.default_rng(seed)
     res: dict[str, tuple[float, float, float]] = {}
     for (key, crop), (on, rn) in sorted(feature_sets(store, cell_key).items()):
-        _, o, r, ok_o, ok_r = paired_features(store, cell_key, on, rn)
+        _, o, r, ok_o, ok_r = paired_features(store, cell_key, on, rn, sample_ids)
         point = metrics_from_features(o, r, ok_o, ok_r, crop, _suffix(key))
         n = len(o)
         boots: dict[str, list[float]] = {k: [] for k in point if k.startswith(("fid", "kid"))}
