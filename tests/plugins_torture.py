@@ -12,7 +12,7 @@ Importing this module registers:
 
 ``SleepyBackend`` is a plain class for the ``python`` backend (``target: tests.plugins_torture:SleepyBackend``).
 
-Phase markers: when ``$TORTURE_PHASE_LOG`` names a file, the slow metric and the instrumented backend calls and
+Phase markers: when ``$TORTURE_PHASE_LOG`` names a file (and ``$TORTURE_FREEZE`` to stop in one, see :func:`phase`), the slow metric and the instrumented backend calls and
 store (:func:`instrument_store`) append ``<pid> <phase>`` lines to it, so a test can kill a process while it is inside a given phase and,
 after the kill, tell where the process was. :func:`instrument_store` makes every ``RunStore.write_batch`` pause
 for ``$TORTURE_COMMIT_DELAY`` seconds *inside* its transaction (after the records are inserted, before the
@@ -39,8 +39,15 @@ from bench.seeding import derive_seed
 from bench.types import Sample
 
 
+_SEEN: dict[str, int] = {}
+
+
 def phase(name: str) -> None:
-    """Append ``<pid> <name>`` to ``$TORTURE_PHASE_LOG`` (one ``write`` on an O_APPEND file: atomic per line)."""
+    """Append ``<pid> <name>`` to ``$TORTURE_PHASE_LOG`` (one ``write`` on an O_APPEND file: atomic per line).
+
+    With ``$TORTURE_FREEZE=<name>:<k>`` the process stops (sleeps) right after logging the k-th ``name``: a test
+    can then kill it there, deterministically inside that phase.
+    """
     path = os.environ.get("TORTURE_PHASE_LOG")
     if not path:
         return
@@ -49,6 +56,10 @@ def phase(name: str) -> None:
         os.write(fd, f"{os.getpid()} {name}\n".encode())
     finally:
         os.close(fd)
+    _SEEN[name] = _SEEN.get(name, 0) + 1
+    freeze, _, k = os.environ.get("TORTURE_FREEZE", "").partition(":")
+    if freeze == name and _SEEN[name] == int(k or 1):
+        time.sleep(600)
 
 
 def read_phases(path, pid: int | None = None) -> list[str]:

@@ -432,7 +432,7 @@ def test_bench_run_exits_after_a_backend_hangs_forever(tmp_path):
         assert len(recs) == 6 and "timed out" in recs[("test-hang", "n001")]["error"]
         assert all(recs[("identity", f"n00{i}")]["error"] is None for i in range(3))
         # ...so the process must end promptly
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=5) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
