@@ -6,6 +6,7 @@ Importing this module registers:
   output's mean inside the hole) and a per-sample feature vector ``slow_feat`` (so the features table is part of
   every commit);
 * backend ``torture-leak``: keeps ``mb`` MiB per call alive forever (a leaking model);
+* backend ``torture-exit``: calls ``sys.exit`` in ``setup`` or ``inpaint``;
 * backend ``torture-stdout``: writes to the process's stdout and stderr at the file-descriptor level (bypassing
   ``sys.stdout``, like C extensions and subprocesses of research repos do);
 * dataset ``torture-evil-ids``: sample ids that are hostile file names (``../../x``, absolute paths, ...).
@@ -147,6 +148,21 @@ class FdStdoutBackend(Backend):
         os.write(2, b"[model] fd-2 warning: deprecated\n")
         print("[model] print() chatter", flush=True)
         return image.clone()
+
+
+@BACKENDS.register("torture-exit")
+class ExitingBackend(Backend):
+    """Test: calls sys.exit() in setup or inpaint, as research code does (argparse on the wrong argv, ``exit(1)``)."""
+
+    def __init__(self, where: str = "inpaint"):
+        self.where = where
+
+    def setup(self, ctx):
+        if self.where == "setup":
+            sys.exit("usage: model.py [-h] --ckpt CKPT: error: unrecognized arguments: run suite.yaml")
+
+    def inpaint(self, image, mask, generator):
+        sys.exit(1)
 
 
 EVIL_IDS = ["../../escape", "/tmp/absolute-evil", "a/b/c", "..", ".", ".hidden", "~", "con", "x" * 300,

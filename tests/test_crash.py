@@ -228,6 +228,34 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path
     assert man.get("finished") and len(man["sessions"]) >= 2
 
 
+def test_killed_shard_resumes_and_the_merge_equals_a_single_process_run(tmp_path, zygote):
+    """Slurm pre-emption: shard 0/2 is killed inside a commit, requeued (same command), shard 1/2 runs; the merged
+    run folder equals a single-process run of the same suite."""
+    suite = write_suite(tmp_path, zygote)
+    phases = tmp_path / "phases.log"
+    env = {"TORTURE_PHASE_LOG": str(phases)}
+    base = ["run", str(suite), "--no-progress", "--no-report", "--limit", "4"]
+    pid = zygote.run(base + ["--run-id", "single"], tmp_path / "single.log", env)
+    assert zygote.wait(pid) == 0, (tmp_path / "single.log").read_text()
+    ref = snapshot(tmp_path / "results" / "single" / "records.sqlite")
+    assert ref["n"] == 8
+    shard = base + ["--run-id", "sharded", "--shard"]
+    _, rc, where = kill_in(zygote, shard + ["0/2"], tmp_path / "s0.log", env, phases, "commit", 2, random.Random(1))
+    assert rc == -signal.SIGKILL and where == "commit"
+    s0 = tmp_path / "results" / "sharded" / "shards" / "0-of-2" / "records.sqlite"
+    part = snapshot(s0)
+    assert part["n"] == 2  # the first batch committed, the second died in its transaction
+    check_partial(part, ref)
+    for i, arg in enumerate(["0/2", "1/2"]):
+        pid = zygote.run(shard + [arg], tmp_path / f"r{i}.log", env)
+        assert zygote.wait(pid) == 0, (tmp_path / f"r{i}.log").read_text()
+    pid = zygote.run(["merge", str(tmp_path / "results" / "sharded"), "--no-report"], tmp_path / "m.log", env)
+    assert zygote.wait(pid) == 0, (tmp_path / "m.log").read_text()
+    merged = snapshot(tmp_path / "results" / "sharded" / "records.sqlite")
+    check_partial(merged, ref)
+    assert merged["rows"] == ref["rows"] and merged["feats"] == ref["feats"]
+
+
 def test_second_process_on_the_same_folder_refuses_and_never_corrupts(tmp_path, zygote):
     suite = write_suite(tmp_path, zygote)
     phases = tmp_path / "phases.log"
