@@ -541,7 +541,9 @@ def test_a_hostile_run_writes_nothing_outside_its_run_folder(tmp_path):
         peak = {}
         for x in s.sessions():
             peak[x["cell_key"].split(".")[0]] = max(peak.get(x["cell_key"].split(".")[0], 0), x["peak_rss"])
-    assert peak["torture-leak"] - peak["identity"] >= 0.8 * n_batches * (40 << 20)  # 40 MiB kept per call
+    # 40 MiB kept per call; ru_maxrss only grows once current RSS passes the earlier peak, hence only half of it
+    others = max(v for k, v in peak.items() if k != "torture-leak")
+    assert peak["torture-leak"] - others >= 0.5 * n_batches * (40 << 20), peak
 
 
 def _calls(tree_: ast.AST):
