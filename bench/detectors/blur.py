@@ -14,12 +14,14 @@ Three scores per sample (see docs/detectors.md):
 * ``blur_ref_score`` (where ground truth exists): ``ln((E_gt + eps) / (E_fill + eps))`` on the same interiors,
   largest over the scales.
 
-``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold``; ``blur_ref_flag`` =
-``blur_ref_score > ref_threshold``. Holes nowhere ``min_width`` (16) px across are not judged (NaN): a smear a few
+``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold``; ``blur_mosaic_flag`` =
+the second part alone (which share of the blur flags are mosaics); ``blur_ref_flag`` = ``blur_ref_score >
+ref_threshold``. Holes nowhere ``min_width`` (16) px across are not judged (NaN): a smear a few
 pixels wide is not a visible failure (and is what classical inpainting of scratches and dots rightly produces).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -50,10 +52,19 @@ def reach(k: int) -> float:
     return max(2.0, 2.0 * SCALES[k + 1])
 
 
+@functools.lru_cache(maxsize=64)
+def _residue_index(n: int, pmin: int, pmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """For periods p = pmin..pmax: flat bincount indices p_row * (pmax + 1) + (x mod p) over x < n, and the ps."""
+    ps = np.arange(pmin, pmax + 1)
+    idx = (np.arange(ps.size)[:, None] * (pmax + 1) + np.arange(n)[None, :] % ps[:, None]).ravel()
+    return idx, ps
+
+
 def _grid_share(profile: np.ndarray, pmin: int, pmax: int) -> float:
     """Largest share of ``profile`` energy on one residue class mod p (p in [pmin, pmax]), chance removed.
 
-    The single strongest line is set aside first, so one straight edge in a smooth fill is not a "grid".
+    The single strongest line is set aside first, so one straight edge in a smooth fill is not a "grid"; the
+    grid is the one through that line.
     """
     n = int(np.count_nonzero(profile))
     total = float(profile.sum())
@@ -62,17 +73,17 @@ def _grid_share(profile: np.ndarray, pmin: int, pmax: int) -> float:
     idx = np.nonzero(profile)[0]
     span = int(idx[-1] - idx[0] + 1)
     top = int(np.argmax(profile))
-    rest = profile.copy()
+    rest = profile.astype(np.float64)
     rest[top] = 0.0
     rest_total = float(rest.sum())
-    if rest_total <= 0:
-        return math.nan
-    pos = np.arange(profile.size)
-    best = 0.0
-    for p in range(pmin, min(pmax, span // 2) + 1):
-        share = np.bincount(pos % p, weights=rest, minlength=p)[top % p] / rest_total
-        best = max(best, (share - 1.0 / p) / (1.0 - 1.0 / p))
-    return float(best)
+    hi = min(pmax, span // 2)
+    if rest_total <= 0 or hi < pmin:
+        return math.nan if rest_total <= 0 else 0.0
+    index, ps = _residue_index(profile.size, pmin, hi)
+    energy = np.bincount(index, weights=np.tile(rest, ps.size), minlength=ps.size * (hi + 1))
+    energy = energy.reshape(ps.size, hi + 1)
+    share = energy[np.arange(ps.size), top % ps] / rest_total
+    return float(max(0.0, ((share - 1.0 / ps) / (1.0 - 1.0 / ps)).max()))
 
 
 def blockiness(y: np.ndarray, region: np.ndarray, pmin: int = 4, pmax: int = 48) -> float:
@@ -178,7 +189,8 @@ class BlurDetector(CalibratedDetector):
             flag = np.full(s.shape, np.nan)
         else:
             flag = np.where(np.isnan(s) & np.isnan(mos), np.nan, np.fmax(f_hf, f_mos))
-        return {"blur_flag": flag, "blur_ref_flag": self._flag(scores["blur_ref_score"], "ref_threshold", "above")}
+        return {"blur_flag": flag, "blur_mosaic_flag": f_mos,
+                "blur_ref_flag": self._flag(scores["blur_ref_score"], "ref_threshold", "above")}
 
     def provenance(self):
         return {**super().provenance(), "depth": self.depth, "min_pixels": self.min_pixels,

@@ -55,7 +55,7 @@ SPECS: tuple[Spec, ...] = (
 #: rows of the report: (row name, label key, flag key, score key for AUROC, direction)
 ROWS: tuple[tuple[str, str, str, str, str], ...] = (
     ("blur", "blur", "blur_flag", "blur_score", "above"),
-    ("blur (mosaic score)", "blur", "", "blur_mosaic_score", "above"),
+    ("blur (mosaic)", "blur", "blur_mosaic_flag", "blur_mosaic_score", "above"),
     ("blur (reference)", "blur", "blur_ref_flag", "blur_ref_score", "above"),
     ("replacement", "replacement", "replacement_flag", "replacement_score", "above"),
     ("incomplete", "incomplete", "incomplete_flag", "incomplete_score", "above"),
@@ -209,9 +209,9 @@ def evaluate(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
             continue
         lab = scores[f"label:{label}"]
         sel = ~np.isnan(lab)
-        if row != "blur (mosaic score)" and label == "blur" and flag_key == "blur_ref_flag":
+        if flag_key == "blur_ref_flag":  # the reference variant measures smears; mosaics are the grid test's
             sel &= ~((kinds == "mosaic") & (lab == 1))
-        if row == "blur (mosaic score)":
+        if row == "blur (mosaic)":
             sel &= (kinds == "mosaic") | (lab == 0)
         y = lab[sel] == 1
         r: dict[str, Any] = {"n_pos": int(y.sum()), "n_neg": int((~y).sum()),
@@ -316,7 +316,7 @@ def _table(title: str, res: dict[str, dict[str, Any]], chosen: dict | None) -> N
             return ""
         det, _, sub = row.partition(" (")
         e = chosen.get(det, {})
-        key = {"mosaic score)": "mosaic_threshold", "reference)": "ref_threshold"}.get(sub, "threshold")
+        key = {"mosaic)": "mosaic_threshold", "reference)": "ref_threshold"}.get(sub, "threshold")
         v = e.get(key)
         return "" if v is None else f"{'<' if e.get('direction') == 'below' and key == 'threshold' else '>'} {v:g}"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from ..types import EvalBatch
-from ._util import mask2d, nan_array
+from ._util import crop_box, mask2d, nan_array
 from .thresholds import CalibratedDetector
 
 
@@ -29,10 +29,13 @@ class NoopDetector(CalibratedDetector):
             hole = mask2d(batch.mask[i])
             if not hole.any():
                 continue
-            blank = batch.blanked[i].detach().cpu().numpy()[:, hole]
-            same = (np.abs(batch.output[i].detach().cpu().numpy()[:, hole] - blank) <= self.tol).all(axis=0)
+            ys, xs = crop_box(hole, 0)
+            hole = hole[ys, xs]
+            blank = batch.blanked[i, :, ys, xs].detach().cpu().numpy()
+            same = (np.abs(batch.output[i, :, ys, xs].detach().cpu().numpy() - blank) <= self.tol).all(axis=0)[hole]
             if has_gt[i]:
-                gt_same = (np.abs(batch.gt[i].detach().cpu().numpy()[:, hole] - blank) <= self.tol).all(axis=0)
+                gt = batch.gt[i, :, ys, xs].detach().cpu().numpy()
+                gt_same = (np.abs(gt - blank) <= self.tol).all(axis=0)[hole]
                 if gt_same.mean() > 0.5:  # leaving the blank is (mostly) right here: not judged
                     continue
             score[i] = float(same.mean())
