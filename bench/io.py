@@ -141,6 +141,8 @@ def _decode(path: PathLike) -> tuple[np.ndarray, int, bool]:
         raise
     except Image.DecompressionBombError as e:
         raise DataError(f"{p}: image too large to decode safely ({e})") from e
+    except MemoryError as e:
+        raise DataError(f"{p}: not enough memory to decode this image{_size_note(p)}") from e
     except PermissionError as e:
         raise DataError(f"{p}: cannot read file: permission denied") from e
     except UnidentifiedImageError as e:
@@ -152,6 +154,18 @@ def _decode(path: PathLike) -> tuple[np.ndarray, int, bool]:
         a = a[:, :, None]
     has_alpha = a.shape[2] in (2, 4)
     return _orient(a, orientation), maxv, has_alpha
+
+
+def _size_note(p: Path) -> str:
+    """`` (W x H pixels, N MB as float32 RGB)`` from the header, or '' when the header cannot be read."""
+    try:
+        from PIL import Image
+
+        with Image.open(p) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001
+        return ""
+    return f" ({w} x {h} pixels, {3 * 4 * w * h / 1e6:.0f} MB as float32 RGB)"
 
 
 def _decode_cv2(p: Path) -> np.ndarray:
@@ -214,6 +228,17 @@ def read_image(path: PathLike, *, alpha: str = "drop") -> torch.Tensor:
     if alpha not in ("drop", "white", "black"):
         raise ValueError(f"alpha must be 'drop', 'white' or 'black', got {alpha!r}")
     a, maxv, has_alpha = _decode(path)
+    try:
+        return _to_rgb_tensor(a, maxv, has_alpha, alpha)
+    except MemoryError as e:
+        raise DataError(f"{path}: not enough memory for this image as float32 RGB{_size_note(Path(path))}") from e
+    except RuntimeError as e:  # torch's allocator: "DefaultCPUAllocator: can't allocate memory"
+        if "allocate" not in str(e):
+            raise
+        raise DataError(f"{path}: not enough memory for this image as float32 RGB{_size_note(Path(path))}") from e
+
+
+def _to_rgb_tensor(a: np.ndarray, maxv: float, has_alpha: bool, alpha: str) -> torch.Tensor:
     if has_alpha and alpha != "drop":
         f = _to_float(a, maxv)
         colour, al = f[:, :, :-1], f[:, :, -1:]
