@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -89,17 +90,28 @@ def weight_free_detectors() -> tuple[list[str], dict[str, str]]:
     return ok, skipped
 
 
-def run_child(suite: Path, run_id: str, env: dict) -> tuple[dict, float]:
-    """(the child's JSON, subprocess wall time)."""
+def run_child(suite: Path, run_id: str, env: dict) -> tuple[dict, float, float]:
+    """Run ``--child`` in a fresh interpreter: (its JSON, wall time, its own peak RSS in MB from wait4)."""
     t0 = time.perf_counter()
     p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", str(suite), run_id],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
-    out, err = p.communicate()
+    sinks: dict[str, bytes] = {}
+
+    def drain(name: str, stream) -> None:
+        sinks[name] = stream.read()
+
+    threads = [threading.Thread(target=drain, args=("out", p.stdout)),
+               threading.Thread(target=drain, args=("err", p.stderr))]
+    for t in threads:
+        t.start()
+    _, status, ru = os.wait4(p.pid, 0)  # this child's rusage (RUSAGE_CHILDREN would be the max over all children)
+    for t in threads:
+        t.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
-        raise SystemExit(f"child failed ({p.returncode}):\n{err.decode()[-3000:]}")
-    data = json.loads(out.decode().strip().splitlines()[-1])
-    return data, wall
+        raise SystemExit(f"{suite}: child failed ({p.returncode}):\n{sinks['err'].decode()[-3000:]}")
+    return json.loads(sinks["out"].decode().strip().splitlines()[-1]), wall, ru.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -146,31 +158,8 @@ def main() -> None:
             path = out_root / f"scale{n}.yaml"
             path.write_text(yaml.safe_dump(suite, sort_keys=False))
             suites[n] = path
-            # fresh subprocess per size; its rusage is per child (wait4), not the max over children
-            t0 = time.perf_counter()
-            p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", str(path), f"scale{n}"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
-            out_b = []
-            import threading
-
-            def _drain(stream, sink):
-                sink.append(stream.read())
-
-            th_o = threading.Thread(target=_drain, args=(p.stdout, out_b))
-            err_b: list = []
-            th_e = threading.Thread(target=_drain, args=(p.stderr, err_b))
-            th_o.start()
-            th_e.start()
-            _, status, ru = os.wait4(p.pid, 0)
-            th_o.join()
-            th_e.join()
-            p.returncode = os.waitstatus_to_exitcode(status)
-            wall = time.perf_counter() - t0
-            if p.returncode != 0:
-                raise SystemExit(f"N={n}: child failed ({p.returncode}):\n{err_b[0].decode()[-3000:]}")
-            data = json.loads(out_b[0].decode().strip().splitlines()[-1])
-            data["wall_s"] = wall
-            data["peak_rss_mb"] = ru.ru_maxrss / 1024
+            data, wall, rss = run_child(path, f"scale{n}", env)  # a fresh subprocess per size
+            data["wall_s"], data["peak_rss_mb"] = wall, rss
             results[n] = data
             print(f"  N={n}: done in {wall:.1f} s (run {data['run_s']:.1f} s)", flush=True)
 
@@ -183,7 +172,7 @@ def main() -> None:
         if r.returncode != 0:
             raise SystemExit(f"resume failed:\n{r.stderr[-3000:]}")
         # resume: in-process Runner.run() only
-        data, _ = run_child(suites[big], f"scale{big}", env)
+        data, _, _ = run_child(suites[big], f"scale{big}", env)
         resume_inproc = data["run_s"]
         assert data["rows"] == big, data
     finally:
