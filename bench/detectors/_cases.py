@@ -113,14 +113,17 @@ def big_mask(rng, size: int) -> tuple[np.ndarray, str]:
     return _lama("thick", rng, size), "lama-thick"
 
 
-def _background(rng, size: int) -> np.ndarray:
+def _background(rng, size: int, info: dict | None = None) -> np.ndarray:
     from ..datasets.synthetic import make_background
 
     fam = "photo" if rng.random() < 0.5 else None  # half the photographs of ``samples``, half any family
-    return make_background(rng, size, family=fam)[0]
+    img, bg_info = make_background(rng, size, family=fam)
+    if info is not None:
+        info["background"] = bg_info["family"]
+    return img
 
 
-def _removal_scene(rng, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _removal_scene(rng, size: int, info: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(input with one object, clean gt, hole = object footprint dilated, object coverage)."""
     from ..datasets.synthetic import make_scene
 
@@ -129,6 +132,8 @@ def _removal_scene(rng, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         obj = sc.mask[0].numpy()
         if obj.mean() > 0.01:
             break
+    if info is not None:
+        info["background"] = sc.info["background"]["family"]
     img = sc.image.permute(1, 2, 0).numpy().copy()
     gt = sc.gt.permute(1, 2, 0).numpy().copy()
     k = int(rng.integers(2, 8))
@@ -349,11 +354,12 @@ def build_cases(seed: int, n: int, size: int = 256) -> list[Case]:
             if kind == "incomplete" and not removal:
                 continue
             r = rng_for("calibrate", seed, i, kind)
+            src: dict[str, Any] = {}
             if removal and kind != "good_classical":
-                inp, gt, hole, obj = _removal_scene(r, size)
+                inp, gt, hole, obj = _removal_scene(r, size, src)
                 strategy, setting = "object", "removal"
             else:
-                bg = _background(r, size)
+                bg = _background(r, size, src)
                 inp = gt = _q8(bg)
                 obj = None
                 hole, strategy = small_mask(r, size) if kind == "good_classical" else big_mask(r, size)
@@ -370,7 +376,7 @@ def build_cases(seed: int, n: int, size: int = 256) -> list[Case]:
             if labels is None:
                 continue
             cases.append(Case(kind, setting, strategy, inp, gt, hole, out, out, labels, (size, size), (size, size),
-                              {"hole_psnr": round(changed, 2), **meta}))
+                              {"hole_psnr": round(changed, 2), **src, **meta}))
         # one output-level case per scene (cycled), on top of a correct reconstruction fill
         for okind in (OUTPUT_KINDS[(2 * i) % len(OUTPUT_KINDS)], OUTPUT_KINDS[(2 * i + 1) % len(OUTPUT_KINDS)]):
             cases.append(_output_case(okind, rng_for("calibrate", seed, i, "output", okind), size))

@@ -25,11 +25,11 @@ class BlackDetector(CalibratedDetector):
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         score = np.zeros(batch.size, dtype=np.float64)
         for i in range(batch.size):  # one image at a time: stays in cache
-            out = batch.raw[i].detach().cpu().numpy()
+            out = batch.raw[i].detach().float().cpu().numpy()
             dark_out = float((out <= self.level).all(axis=0).mean())
             if dark_out == 0.0:
                 continue
-            dark_in = float((batch.input[i].detach().cpu().numpy() <= self.level).all(axis=0).mean())
+            dark_in = float((batch.input[i].detach().float().cpu().numpy() <= self.level).all(axis=0).mean())
             score[i] = max(0.0, dark_out - dark_in)
         return {"black_score": score}
 

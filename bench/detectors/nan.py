@@ -30,7 +30,7 @@ class NanDetector(CalibratedDetector):
             score = np.zeros(batch.size, dtype=np.float64)
             for i in range(batch.size):
                 for t in (batch.raw[i], batch.output[i]):
-                    a = t.detach().cpu().numpy()
+                    a = t.detach().float().cpu().numpy()
                     if not np.isfinite(a.sum()):  # fast path: a finite sum means every value is finite
                         score[i] = max(score[i], float((~np.isfinite(a)).mean()))
         return {"nan_score": score}

@@ -31,10 +31,11 @@ class NoopDetector(CalibratedDetector):
                 continue
             ys, xs = crop_box(hole, 0)
             hole = hole[ys, xs]
-            blank = batch.blanked[i, :, ys, xs].detach().cpu().numpy()
-            same = (np.abs(batch.output[i, :, ys, xs].detach().cpu().numpy() - blank) <= self.tol).all(axis=0)[hole]
+            blank = batch.blanked[i, :, ys, xs].detach().float().cpu().numpy()
+            out = batch.output[i, :, ys, xs].detach().float().cpu().numpy()
+            same = (np.abs(out - blank) <= self.tol).all(axis=0)[hole]
             if has_gt[i]:
-                gt = batch.gt[i, :, ys, xs].detach().cpu().numpy()
+                gt = batch.gt[i, :, ys, xs].detach().float().cpu().numpy()
                 gt_same = (np.abs(gt - blank) <= self.tol).all(axis=0)[hole]
                 if gt_same.mean() > 0.5:  # leaving the blank is (mostly) right here: not judged
                     continue

@@ -31,7 +31,7 @@ class OutsideDriftDetector(CalibratedDetector):
             n_out = hole.size - int(hole.sum())
             if n_out == 0:
                 continue
-            d = batch.raw[i].detach().cpu().numpy() - batch.input[i].detach().cpu().numpy()
+            d = batch.raw[i].detach().float().cpu().numpy() - batch.input[i].detach().float().cpu().numpy()
             ys, xs = crop_box(hole, 0)
             d *= d  # no BLAS (np.dot): its threads spin against the other work of a busy machine
             se = float(d.sum(dtype=np.float64)) - float(d[:, ys, xs][:, hole[ys, xs]].sum(dtype=np.float64))

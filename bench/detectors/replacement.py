@@ -12,8 +12,10 @@ much the surroundings differ from themselves (a hole between sky and sea sees bo
     replacement_score = novelty(hole) - median(sector novelty)       (in [-1, 1])
 
 so content is foreign only when it is newer than what the surroundings typically show one part to another
-(the median, not the max: one odd sector, say a lamp post crossing the ring, should not excuse a pasted object). Flag when the score
-exceeds the threshold. Holes with fewer than ``min_pixels`` pixels (after a 2 px erosion) are not judged.
+(the median, not the max: one odd sector, say a lamp post crossing the ring, should not excuse a pasted
+object). Flag when the score exceeds the threshold. Holes with fewer than ``min_pixels`` pixels (after a 2 px
+erosion) are not judged. The statistics are taken at 1/``factor`` resolution (area-averaged; a pixel touching the
+hole belongs to it) when the region is large enough: colour-cell counts do not need every pixel.
 """
 from __future__ import annotations
 
