@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -394,6 +395,11 @@ def test_backend_writing_to_stdout_and_stderr_file_descriptors(tmp_path, capfd):
     assert a == {r["sample_id"]: r["psnr_in"] for r in recs if r["backend"] == "identity"}
 
 
+def _vm(field: str) -> int:
+    """A /proc/self/status memory field in bytes (VmRSS, VmHWM...)."""
+    return [int(x.split()[1]) << 10 for x in open("/proc/self/status") if x.startswith(field + ":")][0]
+
+
 def test_leaking_backend_finishes_and_its_memory_shows_in_the_sessions(tmp_path):
     """The harness cannot stop a leak, but the run must finish and the cell's peak RSS must show it."""
     import tests.plugins_torture as pt
@@ -401,6 +407,7 @@ def test_leaking_backend_finishes_and_its_memory_shows_in_the_sessions(tmp_path)
     suite = parse_suite({"output_dir": str(tmp_path / "res"), "device": "cpu", "batch_size": 2,
                          "backends": [{"type": "torture-leak", "mb": 40}], "datasets": [{"type": "synthetic", "n": 6}],
                          "masks": ["box"], "resolution": 32})
+    rss_before = _vm("VmRSS")
     try:
         run_dir = Runner(suite, progress=False).run()
         recs = rows(run_dir)
@@ -408,7 +415,9 @@ def test_leaking_backend_finishes_and_its_memory_shows_in_the_sessions(tmp_path)
         assert len(pt.LEAKED) == 3
         with RunStore(run_dir / "records.sqlite") as s:
             (sess,) = s.sessions()
-        assert sess["peak_rss"] >= 120 << 20 and sess["n_computed"] == 6
+        # the 120 MiB kept are resident at the end of the cell, so the recorded peak is at least that much above the
+        # RSS before the run (bytes, not KiB)
+        assert sess["peak_rss"] >= rss_before + (110 << 20) and sess["n_computed"] == 6
     finally:
         pt.LEAKED.clear()
 
@@ -433,6 +442,26 @@ def test_backend_calling_sys_exit_fails_its_cells_not_the_run(tmp_path):
     assert len(by["identity"]) == 3 and all(r["error"] is None for r in by["identity"])
     assert len(by["exit-setup"]) == 3 and all("unrecognized arguments" in r["error"] for r in by["exit-setup"])
     assert len(by["exit-call"]) == 3 and all("exit" in r["error"].lower() for r in by["exit-call"])
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="bug: timing.peak_rss_bytes uses getrusage ru_maxrss, which Linux carries "
+                   "over from the parent across fork+exec: a run started by a large process (a driver script, a "
+                   "notebook, pytest, torchrun's agent) records the parent's memory as its own peak")
+def test_recorded_peak_rss_is_the_runs_own(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32,
+                                 "backends": ["identity"], "datasets": [{"type": "synthetic", "n": 2}],
+                                 "masks": ["box"], "metrics": ["psnr"]}))
+    ballast = bytearray(2 << 30)  # this process: +2 GiB resident while it starts the run
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    r = subprocess.run([sys.executable, "-m", "bench", "run", str(p), "--no-progress", "--no-report"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    del ballast
+    assert r.returncode == 0, r.stderr[-2000:]
+    with RunStore(tmp_path / "res" / "s" / "records.sqlite") as s:
+        (sess,) = s.sessions()
+    assert sess["peak_rss"] < 1.5 * 2**30  # a 2-image run at 32 px needs well under 1.5 GiB (about 0.7 here)
 
 
 @pytest.mark.slow
@@ -519,8 +548,11 @@ def test_a_hostile_run_writes_nothing_outside_its_run_folder(tmp_path):
     before = tree(tmp_path)
     env = {**os.environ, "HOME": str(box / "home"), "TMPDIR": str(box / "tmp"), "XDG_CACHE_HOME": str(box / "cache"),
            "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-c", "import tests.plugins_torture as t; t.cli()", "run", str(suite),
-                        "--no-progress"], cwd=box / "cwd", env=env, capture_output=True, text=True, timeout=300)
+    # through sh (which forks python rather than exec'ing it), so the run's ru_maxrss does not start at this
+    # process's RSS (see test_recorded_peak_rss_is_the_runs_own)
+    cmd = f"{shlex.quote(sys.executable)} -c 'import tests.plugins_torture as t; t.cli()' run {shlex.quote(str(suite))}"
+    r = subprocess.run(["/bin/sh", "-c", cmd + " --no-progress; exit $?"], cwd=box / "cwd", env=env,
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     run_dir = (box / "results" / "hostile").resolve()
     after = tree(tmp_path)
