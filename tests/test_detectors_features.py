@@ -62,3 +62,14 @@ def test_missing_weights_name_the_folder(tmp_path, monkeypatch):
     det = FeatureReplacementDetector(model="dinov2-small")
     with pytest.raises(WeightsError, match="dinov2-small"):
         det.setup(RunContext(device=torch.device("cpu"), weights_dir=tmp_path))
+
+
+def test_random_weights_suite_runs_without_files(tmp_path, monkeypatch):
+    from bench.detectors.features import FeatureReplacementDetector
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    det = FeatureReplacementDetector(model="dinov2-small", image_size=56)
+    det.setup(RunContext(device=torch.device("cpu"), weights="random", weights_dir=tmp_path))
+    assert det.provenance()["weights"] == "random"
+    assert np.isfinite(det.detect(batch(smooth(), box_mask(), photo()))["replacement_features_score"]).all()

@@ -13,6 +13,7 @@ docs/detectors.md and in :func:`build_cases`.
 """
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -198,10 +199,14 @@ def _shape_mask(rng, size: int, hole: np.ndarray, cover: tuple[float, float]) ->
     return best[1] if best[0] > 0.1 else hole.copy()
 
 
+def _colour(rng) -> np.ndarray:
+    """A random colour from HSV: any hue, moderate saturation, not pitch black."""
+    h, s, v = rng.random(), rng.uniform(0.15, 0.9), rng.uniform(0.2, 0.95)
+    return np.asarray(colorsys.hsv_to_rgb(h, s, v), dtype=np.float32)
+
+
 def _shape_fill(rng, size: int) -> np.ndarray:
     """What a pasted synthetic shape looks like: flat, gradient, checkerboard or a foreign texture."""
-    from ..datasets.synthetic import _colour  # noqa: PLC2701 (same project, stable helper)
-
     u = rng.random()
     c0, c1 = _colour(rng), _colour(rng)
     if u < 0.3:

@@ -9,7 +9,8 @@ ring sectors typically are from the rest of the ring:
 
 Weights load offline from a local folder (``save_pretrained`` layout: ``config.json`` + ``model.safetensors``):
 ``weights:`` in the suite, else ``<weights_dir>/<model>``, else ``$INPAINT_BENCH_WEIGHTS/<model>``, else the
-Hugging Face cache (``local_files_only``). Nothing is downloaded. No threshold ships for it (the calibration runs
+Hugging Face cache (``local_files_only``). Nothing is downloaded; a ``weights: random`` suite without local weights gets a small
+random ViT (provenance ``weights: random``; its scores mean nothing). No threshold ships for it (the calibration runs
 offline, without these weights): ``replacement_features_flag`` is NaN unless the suite gives ``threshold:``.
 """
 from __future__ import annotations
@@ -117,6 +118,11 @@ class FeatureReplacementDetector(CalibratedDetector):
                     self.net, self.family = _load(hub_id, family)
                     self.source = f"hf-cache:{hub_id}"
                 except (OSError, ValueError) as e:
+                    if ctx.weights == "random":  # the suite accepts random weights: a small random ViT, marked so
+                        self.net, self.family = self._random(family or "dinov2", ctx.seed)
+                        self.source = "random"
+                        self.net = self.net.to(self.device).eval()
+                        return
                     raise WeightsError(
                         f"replacement-features: weights for '{self.model}' ({hub_id}) not found locally. Put a "
                         f"save_pretrained folder (config.json + model.safetensors) at "
@@ -124,6 +130,19 @@ class FeatureReplacementDetector(CalibratedDetector):
                         f"e.g. `huggingface-cli download {hub_id} --local-dir <that folder>` on a machine "
                         f"online, or name it with `weights:`. ({type(e).__name__})") from e
         self.net = self.net.to(self.device).eval()
+
+    @staticmethod
+    def _random(family: str, seed: int):
+        """A DINOv2-small-shaped (or CLIP-B/16-shaped) network with random weights (``weights: random`` suites)."""
+        from transformers import CLIPVisionConfig, CLIPVisionModel, Dinov2Config, Dinov2Model
+
+        dims = dict(hidden_size=384, num_hidden_layers=4, num_attention_heads=6, intermediate_size=1536,
+                    image_size=224)
+        with torch.random.fork_rng(devices=[]):  # transformers initialises from the global generator: isolate it
+            torch.manual_seed(seed)
+            if family == "clip":
+                return CLIPVisionModel(CLIPVisionConfig(patch_size=16, **dims)), "clip"
+            return Dinov2Model(Dinov2Config(patch_size=14, **dims)), "dinov2"
 
     def use_model(self, net: torch.nn.Module, family: str | None = None, source: str = "in-memory") -> None:
         """Use an already built model (tests: tiny random models from configs)."""
