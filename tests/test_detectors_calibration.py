@@ -73,6 +73,10 @@ def test_cli_run_prints_table_and_writes(tmp_path, capsys):
                                  "--json"])) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["version"] == 1 and "blur" in res["results"]
+    assert cal.run(p.parse_args(["--evaluate", "--heldout", "--thresholds", str(out), "--n", "2", "--size", "96",
+                                 "--json"])) == 0
+    res = json.loads(capsys.readouterr().out)["results"]
+    assert res["replacement"]["n_pos"] > 0 and res["incomplete"]["n_pos"] == 0  # photos: no removal cases
 
 
 def test_shipped_thresholds_file_is_versioned_and_complete():

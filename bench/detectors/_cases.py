@@ -469,3 +469,43 @@ def batches(cases: list[Case], bs: int = 16) -> Iterator[tuple[list[Case], EvalB
     for j in range(0, len(cases), bs):
         chunk = cases[j:j + bs]
         yield chunk, to_batch(chunk)
+
+
+#: scikit-image's grayscale photographs: never used by :func:`build_cases`, so a held-out check on real pictures
+HELDOUT_PHOTOS = ("camera", "brick", "grass", "gravel", "moon", "coins", "clock", "text", "page", "cell")
+HELDOUT_KINDS = ("good_gt", "blur_gauss", "blur_box", "blur_median", "mosaic", "repl_patch", "repl_shapes",
+                 "repl_object")
+
+
+def build_heldout_cases(seed: int, n: int, size: int = 256) -> list[Case]:
+    """Reconstruction cases on held-out real photographs (grayscale, randomly tinted, random crops).
+
+    Same fill kinds and label rules as :func:`build_cases` (no removal: these photos have no object masks).
+    """
+    from skimage import data
+
+    from ..seeding import rng_for
+
+    photos = [getattr(data, name)().astype(np.float32) / 255.0 for name in HELDOUT_PHOTOS]
+    cases: list[Case] = []
+    for i in range(n):
+        r = rng_for("calibrate-heldout", seed, i)
+        a = photos[i % len(photos)]
+        h, w = a.shape
+        s = int(min(h, w) * r.uniform(0.5, 1.0))
+        y, x = int(r.integers(0, h - s + 1)), int(r.integers(0, w - s + 1))
+        g = cv2.resize(a[y:y + s, x:x + s], (size, size), interpolation=cv2.INTER_AREA)
+        bg = _q8(np.clip(g[..., None] * r.uniform(0.7, 1.0, 3).astype(np.float32), 0, 1))
+        for kind in HELDOUT_KINDS:
+            rr = rng_for("calibrate-heldout", seed, i, kind)
+            hole, strategy = big_mask(rr, size)
+            fill, meta = make_fill(kind, rr, size, bg, bg, hole, None)
+            out = _paste(bg, _q8(fill), hole)
+            changed = _psnr(out, bg, hole)
+            labels = _labels_for(kind, "reconstruction", changed, hole)
+            if labels is None:
+                continue
+            cases.append(Case(kind, "reconstruction", strategy, bg, bg, hole, out, out, labels, (size, size),
+                              (size, size), {"photo": HELDOUT_PHOTOS[i % len(photos)], "hole_psnr": round(changed, 2),
+                                             **meta}))
+    return cases

@@ -6,6 +6,7 @@ on ``--seed`` (maximum F1; on a plateau of equal F1, its middle) and then checke
 
     bench calibrate --seed 0 --n 120 --size 256 --out bench/data/thresholds.json
     bench calibrate --evaluate --seed 7 --n 40          # the shipped thresholds on a fresh set, nothing chosen
+    bench calibrate --evaluate --heldout --n 60         # ... on real photographs the calibration never saw
 
 Python: :func:`score_cases`, :func:`choose_thresholds`, :func:`evaluate`, :func:`calibrate`.
 """
@@ -23,7 +24,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from . import WEIGHT_FREE
-from ._cases import Case, batches, build_cases
+from ._cases import Case, batches, build_cases, build_heldout_cases
 from .thresholds import FORMAT, default_path, load_thresholds, section_sha
 
 
@@ -252,10 +253,13 @@ def calibrate(seed: int = 0, n: int = 60, size: int = 256, check_seed: int | Non
     }
 
 
-def evaluate_file(path: str | Path | None, seed: int, n: int, size: int) -> dict[str, dict[str, Any]]:
-    """The thresholds of a file (default: the shipped one) on the labelled set of ``seed``."""
+def evaluate_file(path: str | Path | None, seed: int, n: int, size: int,
+                  heldout: bool = False) -> dict[str, dict[str, Any]]:
+    """The thresholds of a file (default: the shipped one) on the labelled set of ``seed`` (or the held-out
+    photographs' set, :func:`~bench.detectors._cases.build_heldout_cases`)."""
     data = load_thresholds(path)
-    return evaluate(apply(score_cases(build_cases(seed, n, size)), data["detectors"]))
+    cases = build_heldout_cases(seed, n, size) if heldout else build_cases(seed, n, size)
+    return evaluate(apply(score_cases(cases), data["detectors"]))
 
 
 def _clean(res: dict) -> dict:
@@ -304,6 +308,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="choose nothing: measure the thresholds of --thresholds (default: the shipped file) "
                              "on --seed")
     parser.add_argument("--thresholds", type=str, default=None, help="thresholds file for --evaluate")
+    parser.add_argument("--heldout", action="store_true",
+                        help="with --evaluate: use scikit-image's grayscale photographs (camera, brick, grass, ...), "
+                             "never seen by the calibration, instead of the synthetic/samples set")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -346,12 +353,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.evaluate:
         data = load_thresholds(args.thresholds)
-        res = _clean(evaluate_file(args.thresholds, args.seed, args.n, args.size))
+        res = _clean(evaluate_file(args.thresholds, args.seed, args.n, args.size, heldout=args.heldout))
         if args.json:
             print(json.dumps({"version": data.get("version"), "results": res}, indent=2))
         else:
-            _table(f"thresholds v{data.get('version')} on seed {args.seed} (n {args.n}, {args.size} px)", res,
-                   data["detectors"])
+            what = "held-out photographs" if args.heldout else "labelled set"
+            _table(f"thresholds v{data.get('version')} on the {what}, seed {args.seed} (n {args.n}, {args.size} px)",
+                   res, data["detectors"])
         return 0
     doc = calibrate(args.seed, args.n, args.size, args.check_seed,
                     progress=(lambda m: print(m, file=sys.stderr)) if not args.json else None)
