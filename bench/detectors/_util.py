@@ -32,27 +32,12 @@ def mask2d(m: torch.Tensor) -> np.ndarray:
     return m.numpy().astype(bool)
 
 
-def _disk(r: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-
-
-def dilate(m: np.ndarray, r: int) -> np.ndarray:
-    if r <= 0:
-        return m.copy()
-    return cv2.dilate(m.astype(np.uint8), _disk(r)).astype(bool)
-
-
 def inside_distance(m: np.ndarray) -> np.ndarray:
     """Distance (px) of each hole pixel to the nearest non-hole pixel (0 outside the hole)."""
     # Holes touching the image border: the border is not context, so pad with "hole" where the mask touches it.
     u = np.pad(m.astype(np.uint8), 1, mode="edge")
     d = cv2.distanceTransform(u, cv2.DIST_L2, 3)
     return d[1:-1, 1:-1]
-
-
-def interior(m: np.ndarray, depth: float) -> np.ndarray:
-    """Hole pixels at least ``depth`` px away from the hole's border (image borders do not count as border)."""
-    return inside_distance(m) >= depth
 
 
 def ring_width(m: np.ndarray, lo: int = 8, hi: int = 40, frac: float = 0.35) -> int:
@@ -74,30 +59,6 @@ def ring(m: np.ndarray, width: float, gap: float = 2, dist: np.ndarray | None = 
     """
     d = outside_distance(m) if dist is None else dist
     return (d > gap) & (d <= gap + width)
-
-
-def laplacian(y: np.ndarray) -> np.ndarray:
-    return cv2.Laplacian(y, cv2.CV_32F, ksize=1)
-
-
-def grad(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward differences (same shape, last row/col 0)."""
-    gx = np.zeros_like(y)
-    gy = np.zeros_like(y)
-    gx[:, :-1] = y[:, 1:] - y[:, :-1]
-    gy[:-1, :] = y[1:, :] - y[:-1, :]
-    return gx, gy
-
-
-def psnr(a: np.ndarray, b: np.ndarray, sel: np.ndarray | None = None) -> float:
-    """PSNR (dB, data range 1) over selected pixels (all channels); inf when identical, NaN when empty."""
-    d = (a - b) ** 2
-    if sel is not None:
-        d = d[sel]
-    if d.size == 0:
-        return float("nan")
-    mse = float(d.mean())
-    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
 def nan_array(b: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from scipy.stats import rankdata
 
 from . import WEIGHT_FREE
 from ._cases import Case, batches, build_cases, build_heldout_cases
-from .thresholds import FORMAT, default_path, load_thresholds, section_sha
+from .thresholds import FORMAT, load_thresholds, section_sha
 
 
 @dataclass(frozen=True)
