@@ -257,3 +257,29 @@ def test_yaml_parameters_are_validated():
         DETECTORS.create({"type": "blur", "treshold": 1.5}, "detectors[0]")
     with pytest.raises(ConfigError, match="expected"):
         DETECTORS.create({"type": "noop", "threshold": "high"}, "detectors[0]")
+
+
+@pytest.mark.parametrize("case", ["full", "corner", "one_pixel", "border_strip"])
+def test_degenerate_holes_do_not_crash(case):
+    inp = photo()
+    m = np.zeros((S, S), bool)
+    if case == "full":
+        m[:] = True
+    elif case == "corner":
+        m[:40, :40] = True
+    elif case == "one_pixel":
+        m[64, 64] = True
+    else:
+        m[:, :20] = True
+    b = batch(inp, m, np.full_like(inp, 0.3))
+    for name in WEIGHT_FREE:
+        out = DETECTORS.get(name)().detect(b)
+        for k, v in out.items():
+            assert v.shape == (1,), (name, k)
+            flag_ok = np.isnan(v[0]) or v[0] in (0.0, 1.0)
+            assert (not k.endswith("_flag")) or flag_ok, (name, k, v)
+    if case == "full":  # no context at all: nothing to compare with
+        assert math.isnan(run("blur", b)["blur_score"]) and math.isnan(run("replacement", b)["replacement_score"])
+        assert math.isnan(run("outside_drift", b)["outside_drift_score"])
+    if case in ("corner", "border_strip"):  # a hole at the frame is judged against the context it has
+        assert run("blur", b)["blur_flag"] == 1.0
