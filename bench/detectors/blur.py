@@ -141,7 +141,9 @@ class BlurDetector(CalibratedDetector):
         d_out = outside_distance(m)
         y = luma(out[:, ys, xs])
         fb = bands(y)
-        gb = bands(luma(gt[:, ys, xs])) if gt is not None else None
+        # the ground truth is read on the hole's interior only: its bands need the hole's box + the filters' reach
+        hy, hx = crop_box(m, int(4 * SCALES[-1] + 2))
+        gb = bands(luma(gt[:, ys, xs][:, hy, hx])) if gt is not None else None
         ctx, ref = [], []
         for k in range(len(fb)):
             r = max(self.depth, reach(k))
@@ -154,7 +156,8 @@ class BlurDetector(CalibratedDetector):
             e_fill = float(fb[k][inner].mean())
             e_ring = float(fb[k][rg].mean()) if int(rg.sum()) >= self.min_pixels else math.nan
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
-            ref.append(math.log((float(gb[k][inner].mean()) + EPS) / (e_fill + EPS)) if gb is not None else math.nan)
+            e_gt = float(gb[k][inner[hy, hx]].mean()) if gb is not None else math.nan
+            ref.append(math.log((e_gt + EPS) / (e_fill + EPS)))
         inner0 = d_in >= self.depth
         mos = math.nan
         if int(inner0.sum()) >= self.min_pixels:
@@ -163,7 +166,10 @@ class BlurDetector(CalibratedDetector):
                 mos = 0.0
             else:
                 ring0 = (d_out > self.depth) & (d_out <= self.depth + width)
-                mos = max(0.0, blockiness(y, inner0) - blockiness(y, ring0))  # tiles in the context are no mosaic
+                by, bx = crop_box(inner0, 1)  # (the grid share is shift-invariant: the box loses nothing)
+                mos = blockiness(y[by, bx], inner0[by, bx])
+                if mos > 0:
+                    mos = max(0.0, mos - blockiness(y, ring0))  # tiles in the context are no mosaic
         return ctx, ref, mos
 
     @staticmethod
