@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ REQUIRED = ("backends", "datasets", "masks")
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 DTYPES = ("float32", "float16", "bfloat16")
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
+MAX_NAME = 128  # suite names, labels and run ids become folder names
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -181,8 +183,9 @@ def _parse_plugins(kind: str, items: Any, instantiate: bool) -> list[PluginSpec]
             raise ConfigError(f"{path}.type", f"expected str, got {type(item['type']).__name__}")
         registry.get(item["type"], f"{path}.type")  # unknown name -> did you mean
         label = item.get("name", item["type"])
-        if not isinstance(label, str) or not LABEL_RE.match(label):
-            raise ConfigError(f"{path}.name", f"labels use letters, digits and _.+=- (got {label!r})")
+        if not isinstance(label, str) or not LABEL_RE.match(label) or len(label) > MAX_NAME:
+            raise ConfigError(f"{path}.name", f"labels use at most {MAX_NAME} letters, digits and _.+=- "
+                                              f"(got {str(label)[:80]!r})")
         if label in labels:
             raise ConfigError(f"{path}.name", f"'{label}' is already used by {labels[label]}; give each a distinct "
                                               f"'name:'")
@@ -238,11 +241,19 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
     for key in ("resolution", "limit"):
         if settings[key] is not None and settings[key] < 1:
             raise ConfigError(key, f"must be >= 1 or null, got {settings[key]}")
+    t = settings["timeout_s"]
+    if t is not None and not (math.isfinite(t) and t > 0):
+        raise ConfigError("timeout_s", f"must be a number of seconds > 0, or null for no limit; got {t!r}")
+    if settings["workers"] < 0:
+        raise ConfigError("workers", f"must be >= 0 (0 = load samples inline), got {settings['workers']}")
+    if settings["warmup"] is not None and settings["warmup"] < 0:
+        raise ConfigError("warmup", f"must be >= 0 or null, got {settings['warmup']}")
     if settings["report"] is not None:
         settings["report"] = _validate_report(settings["report"])
     name = data.get("name") or (source.stem if source else "suite")
-    if not isinstance(name, str) or not LABEL_RE.match(name):
-        raise ConfigError("name", f"use letters, digits and _.+=- (got {name!r})")
+    if not isinstance(name, str) or not LABEL_RE.match(name) or len(name) > MAX_NAME:
+        raise ConfigError("name", f"use letters, digits and _.+=-, at most {MAX_NAME} characters "
+                                  f"(got {str(name)[:80]!r})")
     plugins = {kind: _parse_plugins(kind, data.get(kind, TOP_LEVEL[kind][1]), instantiate) for kind in PLUGIN_KINDS}
     if instantiate:
         _check_combinations(plugins)
@@ -264,7 +275,14 @@ def load_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
         raise ConfigError("", f"suite file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    if not path.is_file():
+        raise ConfigError("", f"{path} is not a file (give the suite's YAML file)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError("", f"{path}: not UTF-8 text (byte {e.start}); save the suite as UTF-8") from None
+    except OSError as e:
+        raise ConfigError("", f"{path}: cannot read: {e.strerror or e}") from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except ConfigError as e:

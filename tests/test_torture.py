@@ -339,8 +339,6 @@ def test_suite_name_with_dots_is_refused_before_anything_is_written(tmp_path, ca
     assert "run-id" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a run id or suite name longer than the file system allows "
-                   "(RUN_ID_RE / LABEL_RE have no length limit) ends in an OSError traceback, not a clear error")
 def test_an_overlong_run_id_is_a_clear_error(tmp_path, capsys):
     p = tmp_path / "suite.yaml"
     p.write_text(BASE + f"output_dir: {tmp_path / 'out'}\n")
@@ -349,12 +347,11 @@ def test_an_overlong_run_id_is_a_clear_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("setting", [
-    pytest.param("timeout_s: 0", marks=pytest.mark.xfail(strict=True, reason="bug: timeout_s <= 0 is accepted; "
-                                                         "every batch then 'times out' and fails")),
-    pytest.param("timeout_s: -5", marks=pytest.mark.xfail(strict=True, reason="bug: negative timeout_s accepted")),
-    pytest.param("timeout_s: .nan", marks=pytest.mark.xfail(strict=True, reason="bug: NaN timeout_s accepted")),
-    pytest.param("workers: -2", marks=pytest.mark.xfail(strict=True, reason="bug: negative workers accepted "
-                                                        "(silently treated as 0)")),
+    "timeout_s: 0",
+    "timeout_s: -5",
+    "timeout_s: .nan",
+    "workers: -2",
+    "warmup: -1",
     "batch_size: 0",
     "limit: 0",
 ])
@@ -366,8 +363,6 @@ def test_out_of_range_settings_are_config_errors(tmp_path, capsys, setting):
 
 
 @pytest.mark.parametrize("kind", ["latin1", "directory"])
-@pytest.mark.xfail(strict=True, reason="bug: config.load_yaml lets UnicodeDecodeError (a suite saved as Latin-1) "
-                   "and IsADirectoryError escape as tracebacks instead of a ConfigError naming the file")
 def test_unreadable_suite_file_is_a_clear_error(tmp_path, capsys, kind):
     p = tmp_path / "suite.yaml"
     if kind == "latin1":

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import yaml
 
-from ..config import PluginSpec, Suite, hash_obj
+from ..config import MAX_NAME, PluginSpec, Suite, hash_obj
 from ..errors import BenchError, ConfigError
 from ..masks.base import mask_stats
 from ..seeding import derive_seed
@@ -129,8 +129,9 @@ class Runner:
             raise ConfigError("shard", f"expected i/n with 0 <= i < n, got {shard[0]}/{shard[1]}")
         self.shard = shard if shard and shard[1] > 1 else None
         self.run_id = run_id or suite.name
-        if not RUN_ID_RE.match(self.run_id) or ".." in self.run_id:
-            raise ConfigError("run-id", f"{self.run_id!r} must be a plain folder name (letters, digits, _.+=-)")
+        if not RUN_ID_RE.match(self.run_id) or ".." in self.run_id or len(self.run_id) > MAX_NAME:
+            raise ConfigError("run-id", f"{self.run_id[:80]!r} must be a plain folder name of at most {MAX_NAME} "
+                                        f"letters, digits and _.+=-")
         self.limit = limit if limit is not None else suite.limit
         self.device = resolve_device(device or suite.device)
         self.dtype = DTYPES[suite.dtype]
