@@ -54,6 +54,9 @@ class EvalBatch:
     raw_sizes: list[tuple[int, int]]
     model_sizes: list[tuple[int, int]]
     input_sizes: list[tuple[int, int]] = field(default_factory=list)
+    #: [B] fraction of non-finite values in the backend's output before the runner sanitised it (NaN/inf -> 0/1);
+    #: such samples are also error rows
+    nonfinite: torch.Tensor | None = None
 
     @property
     def size(self) -> int:

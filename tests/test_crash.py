@@ -289,9 +289,6 @@ def test_second_process_on_the_same_folder_refuses_and_never_corrupts(tmp_path, 
     assert len(man["sessions"]) == 1 and man.get("finished")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: `bench run --fresh` (no shard) deletes RUN_DIR/shards/ while shard "
-                   "processes of the same run are still writing there; they hold only their own shard's lock, so "
-                   "their finished rows are silently lost")
 def test_fresh_run_does_not_delete_the_stores_of_running_shards(tmp_path, zygote):
     suite = write_suite(tmp_path, zygote)
     phases = tmp_path / "phases.log"
@@ -316,9 +313,6 @@ def test_fresh_run_does_not_delete_the_stores_of_running_shards(tmp_path, zygote
     assert shard_db.exists() and snapshot(shard_db)["n"] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="bug: RunLock treats any OSError from flock as 'in use by another "
-                   "process'; on a file system without flock (ENOSYS/ENOLCK/EOPNOTSUPP) every run is refused with a "
-                   "misleading message")
 def test_lock_on_a_file_system_without_flock_says_so(tmp_path, monkeypatch):
     """Lustre mounted without ``-o flock`` (common on Slurm clusters) answers flock() with ENOSYS; some NFS setups
     with ENOLCK. That is not 'another process holds the run folder': say the file system cannot lock (or proceed
@@ -341,9 +335,6 @@ def test_lock_on_a_file_system_without_flock_says_so(tmp_path, monkeypatch):
         lock.release()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a records.sqlite that is not a database (a partial copy, a disk error) "
-                   "ends `bench run` / `bench merge` in a sqlite3.DatabaseError traceback; RunStore should raise a "
-                   "BenchError naming the file and the way out (move it away, or --fresh)")
 def test_a_damaged_store_is_a_clear_error(tmp_path, capsys):
     from bench.cli import main
 

@@ -248,9 +248,7 @@ CHILD = textwrap.dedent("""
 @pytest.mark.slow
 @pytest.mark.parametrize("budget_gib", [
     0.15,  # the decoder itself cannot get the memory: a DataError from bench.io naming the file and its size
-    pytest.param(2.0, marks=pytest.mark.xfail(strict=True, reason="bug: an allocation failure while the runner "
-                 "assembles a batch (torch.stack / the blanked copy in Runner._run_batch, outside its try) kills the "
-                 "whole run instead of failing that item")),
+    2.0,
 ])
 def test_8000px_image_under_a_memory_limit_fails_alone_and_the_run_goes_on(tmp_path, budget_gib):
     """8000 x 8000 is 192 MB as 8-bit and 768 MB per float32 copy. The run gets ``budget_gib`` of heap beyond
@@ -417,9 +415,6 @@ def test_leaking_backend_finishes_and_its_memory_shows_in_the_sessions(tmp_path)
         pt.LEAKED.clear()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the runner catches Exception only; a backend that calls sys.exit() in "
-                   "setup or inpaint (research code: argparse on the wrong argv, exit(1)) raises SystemExit, which "
-                   "ends the whole run: the other backends never run and the cell gets no error rows")
 def test_backend_calling_sys_exit_fails_its_cells_not_the_run(tmp_path):
     import tests.plugins_torture  # noqa: F401 - registers torture-exit
 
@@ -440,9 +435,6 @@ def test_backend_calling_sys_exit_fails_its_cells_not_the_run(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="bug: timing.peak_rss_bytes uses getrusage ru_maxrss, which Linux carries "
-                   "over from the parent across fork+exec: a run started by a large process (a driver script, a "
-                   "notebook, pytest, torchrun's agent) records the parent's memory as its own peak")
 def test_recorded_peak_rss_is_the_runs_own(tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32,
@@ -460,9 +452,6 @@ def test_recorded_peak_rss_is_the_runs_own(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="bug: a backend abandoned by timeout_s keeps a non-daemon "
-                   "ThreadPoolExecutor thread; concurrent.futures joins it at interpreter exit, so `bench run` "
-                   "finishes its work but the process never exits while the backend hangs")
 def test_bench_run_exits_after_a_backend_hangs_forever(tmp_path):
     p = tmp_path / "hang.yaml"
     p.write_text(yaml.safe_dump({
@@ -578,9 +567,6 @@ def test_a_hostile_run_writes_nothing_outside_its_run_folder(tmp_path):
     assert peak["torture-leak"] - others >= 0.5 * n_batches * (40 << 20), peak
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the runner writes .lock, suite.resolved.yaml and manifest.json.tmp "
-                   "with plain open()/write_text(), which follow symlinks: a symlink planted in a (shared) run folder "
-                   "makes a run overwrite the file it points to, outside the run folder")
 def test_symlinks_planted_in_the_run_folder_are_not_followed(tmp_path):
     run_dir = tmp_path / "results" / "demo"
     run_dir.mkdir(parents=True)
@@ -612,8 +598,6 @@ def _sources():
     return sorted((ROOT / "bench").rglob("*.py"))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: bench/metrics/lpips_metric.py (2 calls) and bench/metrics/features.py "
-                   "(1 call) call torch.load without weights_only=True")
 def test_every_torch_load_passes_weights_only_true():
     bad = []
     for path in _sources():

@@ -330,7 +330,7 @@ def build_inception(mode: str, weights: str = "pretrained", weights_dir: str | P
     path = W.resolve("pt_inception-2015-12-05-6726825d.pth", weights_dir)
     import cleanfid.inception_pytorch as ip
 
-    state = torch.load(str(path), map_location="cpu")
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
     orig = ip.load_state_dict_from_url
     ip.load_state_dict_from_url = lambda *a, **k: state
     try:

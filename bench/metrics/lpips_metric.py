@@ -51,14 +51,14 @@ def build_lpips(net: str = "alex", weights: str = "pretrained", weights_dir=None
         warnings.simplefilter("ignore", UserWarning)  # torchvision's deprecated `pretrained=` inside lpips
         torch.manual_seed(int(seed))
         model = lpips.LPIPS(pretrained=False, net=net, version="0.1", pnet_rand=True, verbose=False)
-    model.load_state_dict(torch.load(str(heads), map_location="cpu"), strict=False)
+    model.load_state_dict(torch.load(str(heads), map_location="cpu", weights_only=True), strict=False)
     prov: dict[str, Any] = {"net": net, "version": "0.1", "heads": W.describe(heads)}
     if weights == "random":
         prov["backbone"] = {"random": True, "seed": int(seed)}
     else:
         path = backbone
         try:
-            load_backbone(model, torch.load(str(path), map_location="cpu"))
+            load_backbone(model, torch.load(str(path), map_location="cpu", weights_only=True))
         except Exception as e:  # noqa: BLE001
             raise WeightsError(f"weights file {path}: cannot be loaded as the torchvision {net} backbone ({e}); "
                                f"download it again from {W.KNOWN[path.name].url}") from e

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 import time
 import traceback
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -40,6 +40,17 @@ from .provenance import device_info, git_revision, package_versions, resolve_dev
 BLANK_VALUE = 0.5  # the constant the hole is set to before a backend sees the image
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+#: what a batch, an item or a backend's set-up may raise without ending the run. SystemExit included: research code
+#: calls sys.exit (argparse on the wrong argv, exit(1)); KeyboardInterrupt is not caught (the user's stop).
+CAUGHT = (Exception, SystemExit)
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, SystemExit):
+        return f"the backend called sys.exit({e.code!r})"
+    return traceback.format_exception_only(type(e), e)[-1].strip()
 
 
 class BackendTimeout(BenchError):
@@ -91,34 +102,70 @@ def _safe_name(s: str) -> str:
 
 
 class RunLock:
-    """An exclusive lock on a store folder: a second process pointed at the same folder refuses to start."""
+    """A lock on a store folder: a second process pointed at the same folder refuses to start, never corrupts.
 
-    def __init__(self, folder: Path):
+    A plain run takes the run folder exclusively. A shard takes the run folder *shared* (so shards run side by
+    side, but ``--fresh`` or ``bench merge`` of the whole run waits for none of them and refuses instead) and its
+    own shard folder exclusively. The lock file is opened without following symbolic links.
+    Set ``INPAINT_BENCH_NO_LOCK=1`` on file systems without ``flock`` (some NFS / Lustre mounts), and make sure
+    yourself that no two processes share a folder.
+    """
+
+    def __init__(self, folder: Path, shared: bool = False):
+        import errno
         import fcntl
         import os
 
-        self.path = folder / ".lock"
-        self.fh = open(self.path, "a+")
+        self.fd: int | None = None
+        if os.environ.get("INPAINT_BENCH_NO_LOCK") == "1":
+            return
+        path = folder / ".lock"
         try:
-            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.seek(0)
-            holder = self.fh.read().strip() or "another process"
-            self.fh.close()
-            raise BenchError(f"run folder {folder} is in use by {holder}; wait for it, use another --run-id, or "
-                             f"split the work with --shard i/n (each shard has its own store)") from None
-        self.fh.seek(0)
-        self.fh.truncate()
-        self.fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
-        self.fh.flush()
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as e:
+            raise BenchError(f"cannot open the lock file {path}: {e.strerror} (a symbolic link there is refused)") \
+                from None
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                what = "shards of this run" if not shared and not holder.startswith("pid") else holder
+                raise BenchError(f"run folder {folder} is in use by {what}; wait for it, use another --run-id, or "
+                                 f"split the work with --shard i/n (each shard has its own store)") from None
+            os.close(fd)
+            raise BenchError(f"the file system of {folder} cannot lock files ({e.strerror}); set "
+                             f"INPAINT_BENCH_NO_LOCK=1 to run without the lock, and make sure no two processes "
+                             f"use the same run folder") from None
+        self.fd = fd
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
 
     def release(self) -> None:
         import fcntl
+        import os
 
-        if not self.fh.closed:
-            fcntl.flock(self.fh.fileno(), fcntl.LOCK_UN)
-            self.fh.close()
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
 
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write via a fresh temporary file in the same folder and rename: never follows a link planted at ``path``."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 class Runner:
     def __init__(self, suite: Suite, *, run_id: str | None = None, limit: int | None = None,
@@ -161,21 +208,24 @@ class Runner:
 
     def _prepare_dir(self) -> RunStore:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = RunLock(self.store_dir)
+        self._locks = [RunLock(self.run_dir, shared=self.shard is not None)]
+        if self.shard:
+            try:
+                self._locks.append(RunLock(self.store_dir))
+            except BaseException:
+                self._locks[0].release()
+                raise
         if self.fresh:
             for name in ("records.sqlite", "records.sqlite-wal", "records.sqlite-shm"):
                 (self.store_dir / name).unlink(missing_ok=True)
             if not self.shard:
                 shutil.rmtree(self.run_dir / "outputs", ignore_errors=True)
                 shutil.rmtree(self.run_dir / "shards", ignore_errors=True)
-        with open(self.store_dir / "suite.resolved.yaml", "w") as f:
-            yaml.safe_dump(self.suite.resolved(), f, sort_keys=False)
+        write_text_atomic(self.store_dir / "suite.resolved.yaml", yaml.safe_dump(self.suite.resolved(), sort_keys=False))
         return RunStore(self.store_dir / "records.sqlite")
 
     def _write_manifest(self) -> None:
-        tmp = self.store_dir / "manifest.json.tmp"
-        tmp.write_text(json.dumps(self.manifest, indent=2, default=str))
-        tmp.replace(self.store_dir / "manifest.json")
+        write_text_atomic(self.store_dir / "manifest.json", json.dumps(self.manifest, indent=2, default=str))
 
     def _base_manifest(self, cells: list[Cell], metrics: dict, detectors: dict) -> dict[str, Any]:
         old: dict[str, Any] = {}
@@ -230,7 +280,12 @@ class Runner:
     # -- main ------------------------------------------------------------------------------------------
     def run(self) -> Path:
         suite = self.suite
-        store = self._prepare_dir()
+        try:
+            store = self._prepare_dir()
+        except BaseException:
+            for lock in reversed(getattr(self, "_locks", [])):
+                lock.release()
+            raise
         try:
             cells = expand_cells(suite)
             metrics = {s.label: s.create() for s in suite.metrics}
@@ -267,7 +322,8 @@ class Runner:
                 self.manifest["finished"] = time.time()
                 self._write_manifest()
             store.close()
-            self._lock.release()
+            for lock in reversed(self._locks):
+                lock.release()
         return self.run_dir
 
     def _work(self, cells: list[Cell], datasets: dict) -> dict[str, list[str]]:
@@ -298,8 +354,8 @@ class Runner:
         try:
             backend = bspec.create()
             backend.setup(self.ctx)
-        except Exception as e:  # noqa: BLE001 - a backend that cannot load fails its cells, not the run
-            msg = f"{bspec.path} ({bspec.label}): setup failed: {type(e).__name__}: {e}"
+        except CAUGHT as e:  # a backend that cannot load fails its cells, not the run
+            msg = f"{bspec.path} ({bspec.label}): setup failed: {_describe(e)}"
             self._log(f"[red]{msg}[/red]")
             for c in bcells:
                 store.write_batch(c.key, [{"sample_id": sid, "values": {}, "error": msg} for sid in todo[c.key]])
@@ -338,9 +394,11 @@ class Runner:
         if workers <= 0:
             for sid in sample_ids:
                 try:
-                    yield sid, self._prepare(cell, ds, strategy, sid), None
-                except Exception as e:  # noqa: BLE001
+                    item = self._prepare(cell, ds, strategy, sid)
+                except CAUGHT as e:
                     yield sid, None, e
+                else:
+                    yield sid, item, None
             return
         depth = max(2 * self.suite.batch_size, 2 * workers)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-load") as ex:
@@ -354,9 +412,11 @@ class Runner:
                 if nxt is not None:
                     pending.append((nxt, ex.submit(self._prepare, cell, ds, strategy, nxt)))
                 try:
-                    yield sid, fut.result(), None
-                except Exception as e:  # noqa: BLE001
+                    item = fut.result()
+                except CAUGHT as e:
                     yield sid, None, e
+                else:
+                    yield sid, item, None
 
     def _run_cell(self, store, cell: Cell, backend, sample_ids, ds, strategy, metrics, detectors, load_s,
                   shapes_warm) -> None:
@@ -406,27 +466,50 @@ class Runner:
             return call()
         if self._hung is not None:
             raise BackendTimeout(f"skipped: the backend hung on an earlier batch ({self._hung})")
-        ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-backend")
-        fut = ex.submit(call)
-        try:
-            return fut.result(timeout=limit)
-        except FutureTimeout:
-            # Python cannot stop a running thread: abandon it and fail this backend's remaining batches
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = call()
+            except BaseException as e:  # noqa: BLE001 - handed to the runner's thread
+                box["error"] = e
+
+        # A daemon thread: Python cannot stop a running thread, so a hung call is abandoned; being a daemon it
+        # does not keep the process alive at exit (a ThreadPoolExecutor's worker would).
+        th = threading.Thread(target=target, name="bench-backend", daemon=True)
+        th.start()
+        th.join(limit)
+        if th.is_alive():
             self._hung = f"no result after {limit:g} s"
-            raise BackendTimeout(f"timed out: {self._hung}") from None
-        finally:
-            ex.shutdown(wait=False)
+            raise BackendTimeout(f"timed out: {self._hung}")
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
 
     def _run_batch(self, store, cell: Cell, backend, items: list[Item], metrics, detectors, shapes_warm) -> int:
-        """Run, score and commit one batch; returns the number of samples scored without error."""
+        """Run, score and commit one batch; returns the number of samples scored without error.
+
+        Whatever goes wrong in here (the backend raising or calling ``sys.exit``, memory running out while the batch
+        is assembled, a metric failing) becomes error rows for this batch's samples; the run goes on.
+        """
         B = len(items)
         dev = self.device
-        image = torch.stack([it.image for it in items]).to(dev)
-        mask = torch.stack([it.mask for it in items]).to(dev)
-        blanked = torch.where(mask, torch.full_like(image, BLANK_VALUE), image)
-        gens = [torch.Generator().manual_seed(derive_seed(self.suite.seed, "backend", cell.dataset.label,
-                                                          cell.mask.key(), it.sample_id)) for it in items]
         base_rows = [{"sample_id": it.sample_id, **it.stats, "batch_size": B} for it in items]
+
+        def fail(msg: str, name_sample: bool = False) -> int:
+            store.write_batch(cell.key, [{**r, "values": {}, "error": f"sample {r['sample_id']}: {msg}"
+                                          if name_sample else msg} for r in base_rows])
+            return 0
+
+        who = f"{cell.backend.path} ({cell.backend.label})"
+        try:
+            image = torch.stack([it.image for it in items]).to(dev)
+            mask = torch.stack([it.mask for it in items]).to(dev)
+            blanked = torch.where(mask, torch.full_like(image, BLANK_VALUE), image)
+            gens = [torch.Generator().manual_seed(derive_seed(self.suite.seed, "backend", cell.dataset.label,
+                                                              cell.mask.key(), it.sample_id)) for it in items]
+        except CAUGHT as e:
+            return fail(f"preparing its batch of {B} failed: {_describe(e)}", name_sample=True)
         try:
             shape = tuple(image.shape)
             if shape not in shapes_warm:
@@ -438,31 +521,32 @@ class Runner:
             with timing.timed(dev) as t:
                 res = self._call_backend(backend, blanked, mask, gens)
             self._peak.after_call()
-        except Exception as e:  # noqa: BLE001
+        except CAUGHT as e:
             if timing.is_oom(e) and self.suite.oom_retry and B > 1 and dev.type == "cuda":
+                del image, mask, blanked
                 torch.cuda.empty_cache()
                 half = B // 2
                 return (self._run_batch(store, cell, backend, items[:half], metrics, detectors, shapes_warm)
                         + self._run_batch(store, cell, backend, items[half:], metrics, detectors, shapes_warm))
-            msg = f"{cell.backend.path} ({cell.backend.label}): {type(e).__name__}: {e}"
             if timing.is_oom(e):
-                msg = f"{cell.backend.path} ({cell.backend.label}): CUDA out of memory at batch size {B}: {e}"
-            store.write_batch(cell.key, [{**r, "values": {}, "error": msg} for r in base_rows])
-            return 0
-        raw = res.output.to(dev).float()
-        finite = torch.isfinite(raw.flatten(1)).all(dim=1)
-        raw = torch.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
-        output = torch.where(mask, raw, image) if self.suite.paste_back else raw
-        has_gt = torch.tensor([it.gt is not None for it in items], device=dev)
-        gt = torch.stack([it.gt.float() if it.gt is not None else torch.zeros_like(it.image) for it in items]).to(dev)
-        batch = EvalBatch(
-            sample_ids=[it.sample_id for it in items], output=output, raw=raw, input=image, blanked=blanked,
-            mask=mask, gt=gt, has_gt=has_gt, raw_sizes=list(res.raw_sizes), model_sizes=list(res.model_sizes),
-            input_sizes=[tuple(it.image.shape[-2:]) for it in items],
-        )
+                return fail(f"{who}: CUDA out of memory at batch size {B}: {e}")
+            return fail(f"{who}: {_describe(e)}")
         values: list[dict[str, Any]] = [{} for _ in items]
         feats: list[tuple[str, str, np.ndarray]] = []
         try:
+            raw = res.output.to(dev).float()
+            nonfinite = (~torch.isfinite(raw)).flatten(1).float().mean(dim=1)
+            finite = nonfinite == 0
+            raw = torch.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
+            output = torch.where(mask, raw, image) if self.suite.paste_back else raw
+            has_gt = torch.tensor([it.gt is not None for it in items], device=dev)
+            gt = torch.stack([it.gt.float() if it.gt is not None else torch.zeros_like(it.image)
+                              for it in items]).to(dev)
+            batch = EvalBatch(
+                sample_ids=[it.sample_id for it in items], output=output, raw=raw, input=image, blanked=blanked,
+                mask=mask, gt=gt, has_gt=has_gt, raw_sizes=list(res.raw_sizes), model_sizes=list(res.model_sizes),
+                input_sizes=[tuple(it.image.shape[-2:]) for it in items], nonfinite=nonfinite,
+            )
             with torch.inference_mode():
                 for name, m in list(metrics.items()) + list(detectors.items()):
                     out = m.compute(batch) if name in metrics else m.detect(batch)
@@ -473,15 +557,12 @@ class Runner:
                                 values[i][key] = float(arr[i])
                         else:
                             feats.extend((items[i].sample_id, key, arr[i]) for i in range(B))
-        except Exception as e:  # noqa: BLE001
-            tb = traceback.format_exception_only(type(e), e)[-1].strip()
-            store.write_batch(cell.key, [{**r, "values": {}, "error": f"scoring failed: {tb}"} for r in base_rows])
-            return 0
+        except CAUGHT as e:
+            return fail(f"scoring failed: {_describe(e)}")
         per_image_ms = t.ms / B
         rows = []
         for i, r in enumerate(base_rows):
-            err = None if bool(finite[i]) else (f"{cell.backend.path} ({cell.backend.label}): output has NaN/inf "
-                                                f"values")
+            err = None if bool(finite[i]) else f"{who}: output has NaN/inf values"
             rows.append({**r, "latency_ms": per_image_ms, "values": {**values[i], "wall_ms": t.wall_ms / B},
                          "error": err})
         if self.suite.save_outputs:

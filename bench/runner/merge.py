@@ -45,7 +45,13 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None) -> tup
     if len(hashes) > 1:
         raise BenchError("merge: the sources ran different suites (config hashes "
                          f"{', '.join(sorted(h[:12] for h in hashes if h))}); merge only shards of one suite")
-    counts = merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in store_dirs])
+    from .loop import RunLock, write_text_atomic
+
+    lock = RunLock(dest)  # exclusive: refuses while a run or any shard of it is writing
+    try:
+        counts = merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in store_dirs])
+    finally:
+        lock.release()
     if manifests:
         man = dict(manifests[0])
         man.pop("shard", None)
@@ -56,9 +62,7 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None) -> tup
                 backends.setdefault(k, v)
         man["sessions"], man["backends"] = sessions, backends
         man["merged_from"] = [str(d) for d in store_dirs]
-        tmp = dest / "manifest.json.tmp"
-        tmp.write_text(json.dumps(man, indent=2, default=str))
-        tmp.replace(dest / "manifest.json")
+        write_text_atomic(dest / "manifest.json", json.dumps(man, indent=2, default=str))
         src_yaml = store_dirs[0] / "suite.resolved.yaml"
         if src_yaml.exists() and src_yaml.resolve() != (dest / "suite.resolved.yaml").resolve():
             shutil.copyfile(src_yaml, dest / "suite.resolved.yaml")

@@ -39,8 +39,37 @@ def timed(device: torch.device) -> Iterator[Timing]:
         t.wall_ms = t.ms = (time.perf_counter() - w0) * 1e3
 
 
+def _vm_hwm() -> int | None:
+    """This process's own resident high-water mark (Linux ``VmHWM``), or None where /proc is unavailable."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> None:
+    """Reset the resident high-water mark (Linux: writing 5 to /proc/self/clear_refs), so a cell's figure is its
+    own; silently a no-op where that is not possible (the figure is then the process's peak so far)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def peak_rss_bytes() -> int:
-    """The process's peak resident set size (monotonic over the process's life)."""
+    """Peak resident set size of this process since the last :func:`reset_peak_rss`.
+
+    Linux's ``VmHWM`` is preferred: ``getrusage``'s ``ru_maxrss`` is inherited from the launching process across
+    fork+exec (a run started by a 2 GiB notebook would report 2 GiB) and can never be reset.
+    """
+    hwm = _vm_hwm()
+    if hwm is not None:
+        return hwm
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(r if sys.platform == "darwin" else r * 1024)
 
@@ -78,6 +107,7 @@ class PeakTracker:
         self.baseline = baseline
         self.alloc = 0
         self.reserved = 0
+        reset_peak_rss()
 
     def before_call(self) -> None:
         reset_peak_memory(self.device)

@@ -14,6 +14,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..errors import BenchError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
     cell_key TEXT PRIMARY KEY,
@@ -78,10 +80,15 @@ class RunStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(self.path), timeout=60)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(SCHEMA)
-        self.conn.commit()
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(SCHEMA)
+            self.conn.commit()
+        except sqlite3.DatabaseError as e:
+            self.conn.close()
+            raise BenchError(f"{self.path} is not a usable inpaint-bench store ({e}); move it away, or start over "
+                             f"with `bench run SUITE --fresh`") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -224,6 +231,10 @@ def merge_stores(dest: str | Path, sources: Iterable[str | Path]) -> dict[str, i
             c = out.conn
             c.execute("ATTACH DATABASE ? AS src", (str(src),))
             try:
+                try:
+                    c.execute("SELECT 1 FROM src.records LIMIT 1").fetchall()
+                except sqlite3.DatabaseError as e:
+                    raise BenchError(f"merge: {src} is not a usable inpaint-bench store ({e})") from None
                 with c:
                     c.execute("INSERT OR IGNORE INTO cells SELECT * FROM src.cells")
                     before = c.total_changes
