@@ -20,6 +20,9 @@ EXTERNAL = {
 }
 
 
+BUILTIN = ("run", "merge", "validate", "ls")
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
@@ -149,7 +152,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command`` given, only that subcommand's module is imported."""
     from . import __version__
 
     p = argparse.ArgumentParser(prog="bench", description="inpaint-bench: evaluate inpainting / erasure models.")
@@ -185,7 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_ls)
 
     for name, (mod, conf, run, help_) in EXTERNAL.items():
-        sp = sub.add_parser(name, help=help_)
+        sp = sub.add_parser(name, help=help_, add_help=command == name)
+        if command != name:
+            # only the chosen subcommand's module is imported (start-up time: a resumed run is mostly imports)
+            sp.add_argument("rest", nargs=argparse.REMAINDER)
+            continue
         try:
             module = importlib.import_module(mod)
             getattr(module, conf)(sp)
@@ -204,7 +212,9 @@ def _unavailable(name: str, err: Exception) -> Callable[[Any], int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in EXTERNAL or command in BUILTIN else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
