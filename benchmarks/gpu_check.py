@@ -56,14 +56,18 @@ def independent_batch_ms(kind: str, steps: int, res: int, batch: int, device: to
     mask = torch.zeros(batch, 1, res, res, dtype=torch.bool, device=device)
     mask[..., res // 4: res // 2, res // 4: res // 2] = True
     gens = lambda: [torch.Generator().manual_seed(i) for i in range(batch)]  # noqa: E731
-    for _ in range(warmup):  # tiny pipelines are launch-bound: first calls pay for lazy CUDA/cuDNN set-up
-        run_backend(be, image, mask, gens())
+    # same region as the runner times: the adapter call under inference_mode (tiny pipelines are launch-bound, so
+    # autograd bookkeeping outside inference_mode alone shows up as tens of per cent)
+    for _ in range(warmup):  # first calls pay for lazy CUDA/cuDNN set-up
+        with torch.inference_mode():
+            run_backend(be, image, mask, gens())
     times = []
     for _ in range(reps):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
-        run_backend(be, image, mask, gens())
+        with torch.inference_mode():
+            run_backend(be, image, mask, gens())
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append((time.perf_counter() - t0) * 1e3)
