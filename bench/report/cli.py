@@ -62,8 +62,9 @@ def configure_report(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--by", choices=["cell", "area_bin"], default="cell",
                         help="cell: one row per backend × dataset × mask; area_bin: also per LaMa mask-area bin")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the (first) run folder)")
-    parser.add_argument("--compare", nargs=2, metavar=("BASE", "NEW"),
-                        help="also write a comparison of two runs / baseline files (compare.md)")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                        help="two backends of RUN: paired bootstrap test on the samples both scored "
+                             "(compare_A_vs_B.md); or two run folders / baseline files (compare.md)")
     parser.add_argument("--metric", default=None,
                         help="HTML: metric for worst cases and plots (default lpips_in, else psnr_in)")
     parser.add_argument("--no-ci", action="store_true", help="skip bootstrap intervals (faster)")
@@ -134,7 +135,19 @@ def _run_report(args: argparse.Namespace) -> int:
         from .html import write_html
 
         written.append(write_html(rd, out / "report.html", metric=args.metric, ci=ci))
-    if args.compare:
+    if args.compare and not all(Path(x).exists() for x in args.compare):
+        from .paired import compare_backends, to_markdown
+
+        a, b = args.compare
+        md = to_markdown(compare_backends(rd, a, b), a, b)
+        if "term" in formats:
+            from rich.markdown import Markdown
+
+            console.print(Markdown(md))
+        p = out / f"compare_{paper.safe_name(a)}_vs_{paper.safe_name(b)}.md"
+        p.write_text(md, encoding="utf-8")
+        written.append(p)
+    elif args.compare:
         from .compare import compare_sources
 
         res = compare_sources(args.compare[0], args.compare[1])

@@ -1,0 +1,46 @@
+"""bench report RUN --compare A B: paired bootstrap between two backends on the same samples."""
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.errors import BenchError
+from bench.report.aggregate import load_run
+from bench.report.paired import compare_backends
+from bench.store import RunStore
+
+
+def make_run(tmp_path, delta=0.3, n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(25.0, 4.0, n)  # per-image difficulty varies a lot: unpaired intervals would overlap
+    run = tmp_path / "run"
+    with RunStore(run / "records.sqlite") as s:
+        for backend, shift in (("a", 0.0), ("b", delta)):
+            key = f"{backend}.ds.m.x"
+            s.add_cell(key, backend, "ds", "m", {})
+            s.write_batch(key, [{"sample_id": f"s{i:03d}", "values": {
+                "psnr_in": float(base[i] + shift + rng.normal(0, 0.05)),
+                "lpips_in": float(0.3 - shift / 10 + rng.normal(0, 0.002))}, "error": None} for i in range(n)])
+    return run
+
+
+def test_consistent_small_difference_is_resolved(tmp_path):
+    run = make_run(tmp_path, delta=0.3)
+    df = compare_backends(load_run(run), "a", "b").set_index("metric")
+    assert df.loc["psnr_in", "lo"] < 0.3 < df.loc["psnr_in", "hi"] and df.loc["psnr_in", "lo"] > 0
+    assert df.loc["psnr_in", "better"] == "b" and df.loc["lpips_in", "better"] == "b"  # lower lpips is better
+    assert df.loc["psnr_in", "p_value"] < 0.01 and df.loc["psnr_in", "n"] == 40
+
+
+def test_no_difference_names_no_winner(tmp_path):
+    df = compare_backends(load_run(make_run(tmp_path, delta=0.0)), "a", "b").set_index("metric")
+    assert df.loc["psnr_in", "lo"] <= 0 <= df.loc["psnr_in", "hi"] and df.loc["psnr_in", "better"] == "—"
+
+
+def test_cli_and_unknown_backend(tmp_path, capsys):
+    run = make_run(tmp_path)
+    assert main(["report", str(run), "--compare", "a", "b", "--format", "md"]) == 0
+    text = (run / "compare_a_vs_b.md").read_text()
+    assert "| psnr_in | 40 |" in text and "b − a" in text
+    with pytest.raises(BenchError, match="no backend 'c'"):
+        compare_backends(load_run(run), "a", "c")
+    assert main(["report", str(run), "--compare", "a", "c", "--format", "md"]) == 2
