@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BenchError
-from ..store.sqlite import RunStore
+from ..store.sqlite import RunStore, merge_stores
 from .columns import RECORD_FIELDS, ColumnCatalog, metric_sort_key
 
 N_AREA_BINS = 10
@@ -216,38 +215,10 @@ def _merge_manifests(manifests: list[dict[str, Any]], dirs: list[Path]) -> dict[
 
 
 def _merge_stores(paths: list[Path]) -> RunStore:
-    """An in-memory store holding the union of several stores' rows.
-
-    For a (cell, sample) present in several stores, a successful row wins over an error row (a shard that
-    finished it beats one that failed); between two successful rows, the first store given wins.
-    """
+    """An in-memory store holding the union of several stores' rows (:func:`bench.store.merge_stores`'s rules:
+    a successful row wins over an error row; between two successful rows, the first store given wins)."""
     mem = RunStore(":memory:")
-    conn = mem.conn
-    for i, p in enumerate(paths):
-        alias = f"src{i}"
-        conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(p),))
-        def cols(table: str) -> str:
-            # the columns both stores have (a store written by an older or newer version may differ)
-            mine = [r[1] for r in conn.execute(f"PRAGMA main.table_info({table})")]
-            theirs = {r[1] for r in conn.execute(f"PRAGMA {alias}.table_info({table})")}
-            return ", ".join(c for c in mine if c in theirs)
-
-        try:
-            with conn:
-                for table in ("cells", "cell_sessions", "features"):
-                    c = cols(table)
-                    if c:
-                        conn.execute(f"INSERT OR IGNORE INTO main.{table} ({c}) SELECT {c} FROM {alias}.{table}")
-                c = cols("records")
-                sel = ", ".join(f"s.{x.strip()}" for x in c.split(","))
-                conn.execute(f"INSERT OR REPLACE INTO main.records ({c}) SELECT {sel} FROM {alias}.records s "
-                             f"WHERE s.error IS NULL AND NOT EXISTS (SELECT 1 FROM main.records m WHERE "
-                             f"m.cell_key = s.cell_key AND m.sample_id = s.sample_id AND m.error IS NULL)")
-                conn.execute(f"INSERT OR IGNORE INTO main.records ({c}) SELECT {c} FROM {alias}.records")
-        except sqlite3.OperationalError as e:
-            raise BenchError(f"{p}: cannot merge ({e})") from None
-        finally:
-            conn.execute(f"DETACH DATABASE {alias}")
+    merge_stores(mem, paths)
     return mem
 
 

@@ -213,44 +213,58 @@ class RunStore:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def merge_stores(dest: str | Path, sources: Iterable[str | Path]) -> dict[str, int]:
+def merge_stores(dest: "str | Path | RunStore", sources: Iterable[str | Path]) -> dict[str, int]:
     """Merge the records of several stores (shards, or runs of the same suite) into ``dest``.
 
-    A successful row is never replaced; an error row is replaced by a successful one from another store. Cells,
-    features and session rows are copied. Returns counts of merged rows.
+    ``dest`` is a path (opened and closed here) or an open :class:`RunStore` (e.g. ``RunStore(":memory:")`` for a
+    read-only union). For a (cell, sample) in several stores a successful row wins over an error row; between two
+    successful rows the one already there (the first store given) wins. Features of successful rows, cells and
+    session rows are copied. Only the columns both stores have are copied (stores of other versions still merge).
+    Returns counts of merged rows.
     """
-    out = RunStore(dest)
+    out = dest if isinstance(dest, RunStore) else RunStore(dest)
     counts = {"records": 0, "sources": 0}
+    c = out.conn
     try:
         for src in sources:
             src = Path(src)
-            if src.resolve() == Path(dest).resolve():
+            if isinstance(dest, (str, Path)) and src.resolve() == Path(dest).resolve():
                 continue
             if not src.exists():
-                raise FileNotFoundError(f"no store at {src}")
-            c = out.conn
+                raise BenchError(f"merge: no store at {src}")
             c.execute("ATTACH DATABASE ? AS src", (str(src),))
             try:
                 try:
                     c.execute("SELECT 1 FROM src.records LIMIT 1").fetchall()
                 except sqlite3.DatabaseError as e:
                     raise BenchError(f"merge: {src} is not a usable inpaint-bench store ({e})") from None
+
+                def cols(table: str, prefix: str = "") -> str:
+                    mine = [r[1] for r in c.execute(f"PRAGMA main.table_info({table})")]
+                    theirs = {r[1] for r in c.execute(f"PRAGMA src.table_info({table})")}
+                    return ", ".join(prefix + x for x in mine if x in theirs)
+
                 with c:
-                    c.execute("INSERT OR IGNORE INTO cells SELECT * FROM src.cells")
+                    c.execute(f"INSERT OR IGNORE INTO cells ({cols('cells')}) SELECT {cols('cells')} FROM src.cells")
                     before = c.total_changes
                     # successful source rows replace missing or failed rows; failed source rows only fill gaps
                     c.execute(
-                        "INSERT OR REPLACE INTO records SELECT s.* FROM src.records s LEFT JOIN records d "
-                        "ON d.cell_key = s.cell_key AND d.sample_id = s.sample_id "
+                        f"INSERT OR REPLACE INTO records ({cols('records')}) SELECT {cols('records', 's.')} "
+                        "FROM src.records s LEFT JOIN records d ON d.cell_key = s.cell_key AND d.sample_id = s.sample_id "
                         "WHERE d.cell_key IS NULL OR (d.error IS NOT NULL AND s.error IS NULL)")
                     counts["records"] += c.total_changes - before
                     c.execute(
-                        "INSERT OR REPLACE INTO features SELECT f.* FROM src.features f JOIN src.records r "
+                        f"INSERT OR IGNORE INTO features ({cols('features')}) SELECT {cols('features', 'f.')} "
+                        "FROM src.features f JOIN src.records r "
                         "ON f.cell_key = r.cell_key AND f.sample_id = r.sample_id WHERE r.error IS NULL")
-                    c.execute("INSERT OR REPLACE INTO cell_sessions SELECT * FROM src.cell_sessions")
+                    c.execute(f"INSERT OR REPLACE INTO cell_sessions ({cols('cell_sessions')}) "
+                              f"SELECT {cols('cell_sessions')} FROM src.cell_sessions")
+            except sqlite3.OperationalError as e:
+                raise BenchError(f"merge: {src}: cannot merge ({e})") from None
             finally:
                 c.execute("DETACH DATABASE src")
             counts["sources"] += 1
     finally:
-        out.close()
+        if not isinstance(dest, RunStore):
+            out.close()
     return counts
