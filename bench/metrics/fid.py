@@ -8,9 +8,14 @@
 * ``feat_inception_ref_crop``  the ground truth's crop, same box         [B, 2048]
 
 The reference set of a cell is the ground truth of the same samples (for reconstruction the runner passes the
-original image as ground truth). Reference features are cached by content (the quantized pixels, the crop box's
-pixels) plus the extractor's identity (name, mode, weights hash) under ``ctx.cache_dir``: every other cell with the
-same samples and every later run finds them there and computes none. Set-level numbers come from
+original image as ground truth). With ``reference:`` (a dataset spec, as in a suite's ``datasets:``) full-image FID
+/ KID use that **named reference dataset** instead: ``setup`` extracts the full-image features of every reference
+image once (through the same content cache), writes them to ``<run_dir>/reference_<hash>.npy`` and records that
+file, the dataset's spec and provenance, its image count and the features' SHA-256 in ``provenance()``; report time
+reads them back (:mod:`bench.metrics.setlevel`). Crop metrics and P-IDS / U-IDS keep the per-sample ground truth.
+Reference features are cached by content (the quantized pixels, the crop box's pixels) plus the extractor's
+identity (name, mode, weights hash) under ``ctx.cache_dir``: every other cell with the same samples and every later
+run finds them there and computes none. Set-level numbers come from
 :mod:`bench.metrics.setlevel` at report time.
 """
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..types import EvalBatch, RunContext
 from .base import Column, Metric
 from .features import MODES, Extractor, FeatureCache, build_inception, crop_boxes, quantize, resize_for_mode
@@ -43,7 +48,8 @@ class InceptionFeatures(Metric):
     columns: dict[str, Column] = {}  # set-level keys are declared by bench.metrics.setlevel
 
     def __init__(self, mode: str = "clean", crop: bool = True, crop_context: float = 0.1, crop_min: int = 32,
-                 quantize: bool = True, batch_size: int = 32, key: str = "inception", cache: bool = True):
+                 quantize: bool = True, batch_size: int = 32, key: str = "inception", cache: bool = True,
+                 reference: dict | None = None, reference_limit: int | None = None):
         if mode not in MODES:
             raise ConfigError("mode", f"unknown resize mode '{mode}'; choose one of {', '.join(MODES)}")
         if crop_context < 0 or crop_min < 1 or batch_size < 1:
@@ -61,7 +67,22 @@ class InceptionFeatures(Metric):
         self.extractor: Extractor | None = None
         self.cache: FeatureCache | None = None
         self._weights_mode = "pretrained"
-        self.counts = {"ref_computed": 0, "ref_cached": 0, "out_computed": 0}
+        self.counts = {"ref_computed": 0, "ref_cached": 0, "out_computed": 0,
+                       "refset_computed": 0, "refset_cached": 0}
+        # a named reference dataset for full-image FID / KID (validated now: errors carry key paths)
+        if reference_limit is not None and reference_limit < 1:
+            raise ConfigError("reference_limit", f"must be >= 1 (or null = every image), got {reference_limit}")
+        if reference_limit is not None and reference is None:
+            raise ConfigError("reference_limit", "needs 'reference' (a dataset spec)")
+        self.reference_spec = dict(reference) if reference is not None else None
+        self.reference_limit = reference_limit
+        self.reference_ds = None
+        if reference is not None:
+            from ..registry import DATASETS
+
+            self.reference_ds = DATASETS.create(reference, "reference")
+        self.reference_feats: np.ndarray | None = None  # [N, D] float32, after setup
+        self.reference_info: dict[str, Any] | None = None
 
     # -- set-up --------------------------------------------------------------------------------------
     def setup(self, ctx: RunContext) -> None:
@@ -70,6 +91,66 @@ class InceptionFeatures(Metric):
             self.extractor = build_inception(self.mode, ctx.weights, ctx.weights_dir, ctx.device, ctx.seed)
         self._weights_mode = ctx.weights
         self.cache = FeatureCache(default_cache_dir(ctx) if self.use_cache else None)
+        if self.reference_ds is not None and self.reference_feats is None:
+            self._setup_reference(ctx)
+
+    def _setup_reference(self, ctx: RunContext) -> None:
+        """Full-image features of every image of the named reference dataset (cached by content), written once
+        to ``<run_dir>/reference_<hash>.npy``."""
+        assert self.extractor is not None and self.cache is not None and self.reference_ds is not None
+        ds = self.reference_ds
+        ds.bind(resolution=ctx.extra.get("resolution"), seed=ctx.seed)
+        ids = list(ds.ids())
+        if self.reference_limit is not None:
+            ids = ids[: self.reference_limit]
+        if not ids:
+            raise ConfigError("reference", f"the reference dataset '{self.reference_spec.get('type')}' has no images")
+        ident = self.extractor.identity()
+        feats: list[np.ndarray] = []
+        step = max(self.batch_size, 1)
+        for s in range(0, len(ids), step):
+            chunk = ids[s:s + step]
+            imgs, keys = [], []
+            for sid in chunk:
+                try:
+                    img = self._prep(ds.load(sid).image)
+                except DataError as e:
+                    raise DataError(f"reference dataset: {e}") from e
+                imgs.append(img)
+                keys.append(_key(ident, "full", img, self.quantize))  # the same key as a ground truth's features
+            cached = self.cache.get_many(keys)
+            todo = [i for i, k in enumerate(keys) if k not in cached]
+            new = dict(zip([keys[i] for i in todo], self._extract([imgs[i] for i in todo]))) if todo else {}
+            if new:
+                self.cache.put_many(new)
+            self.counts["refset_computed"] += len(todo)
+            self.counts["refset_cached"] += len(chunk) - len(todo)
+            feats.extend(cached[k] if k in cached else new[k] for k in keys)
+        arr = np.ascontiguousarray(np.stack(feats).astype(np.float32))
+        digest = features_sha256(arr)
+        info: dict[str, Any] = {
+            "spec": self.reference_spec,
+            "dataset": _safe_prov(ds),
+            "limit": self.reference_limit,
+            "resolution": ctx.extra.get("resolution"),
+            "images": "each reference sample's image (a folder's images/), quantized like the outputs",
+            "count": int(arr.shape[0]),
+            "dim": int(arr.shape[1]),
+            "features_sha256": digest,
+        }
+        if ctx.run_dir is not None:
+            name = f"reference_{digest[:16]}.npy"
+            path = Path(ctx.run_dir) / name
+            if not (path.exists() and _npy_ok(path, digest)):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+                with open(tmp, "wb") as f:
+                    np.save(f, arr)
+                os.replace(tmp, path)
+            info["file"] = name  # relative to the run folder
+            info["path"] = str(path.resolve())
+        self.reference_feats = arr
+        self.reference_info = info
 
     def set_extractor(self, extractor: Extractor) -> None:
         """Use a given extractor (tests, custom networks); ``setup`` then keeps it."""
@@ -178,13 +259,19 @@ class InceptionFeatures(Metric):
             "extractor": ex.name if ex else None,
             "weights": dict(ex.weights) if ex else None,
             "quantize": "uint8 (round(x*255)), as clean-fid reads PNGs" if self.quantize else "none (float)",
-            "reference": "ground truth of the same samples (gt; the original image for reconstruction)",
+            "reference": ("ground truth of the same samples (gt; the original image for reconstruction)"
+                          if self.reference_spec is None else
+                          "full-image fid/kid: the named reference dataset (reference_set); fid_crop/kid_crop and "
+                          "p_ids/u_ids: ground truth of the same samples"),
             "feature_keys": self.feature_keys(),
             "crop": ({"box": "hole bounding box, long side * (1 + 2*context), square, shifted inside the image",
                       "context": self.crop_context, "min_px": self.crop_min,
                       "resize": f"clean-fid mode {self.mode}"} if self.crop else None),
             "cache": "content hash of quantized pixels + extractor name, mode, weights hash",
         }
+        if self.reference_spec is not None:
+            p["reference_set"] = (dict(self.reference_info) if self.reference_info is not None
+                                  else {"spec": self.reference_spec, "limit": self.reference_limit})
         if ex is not None and not ex.comparable:
             p["comparable"] = False
             p["noncomparable_reason"] = (f"random-weight Inception ({ex.name}, seed {ex.weights.get('seed')}): "
@@ -197,3 +284,24 @@ def _key(ident: str, kind: str, img: torch.Tensor, quantized: bool) -> str:
 
     t = img.to(torch.uint8) if quantized else img
     return content_hash("inception-ref-v1", ident, kind, t)
+
+
+def features_sha256(arr: np.ndarray) -> str:
+    """SHA-256 of a reference feature matrix (float32 bytes, dtype and shape): names its file, checked on read."""
+    from .features import content_hash
+
+    return content_hash("inception-refset-v1", np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def _npy_ok(path: Path, digest: str) -> bool:
+    try:
+        return features_sha256(np.load(path, allow_pickle=False)) == digest
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _safe_prov(obj: Any) -> dict[str, Any]:
+    try:
+        return dict(obj.provenance())
+    except Exception as e:  # noqa: BLE001
+        return {"provenance_error": str(e)}

@@ -5,11 +5,19 @@ Feature names follow :class:`bench.metrics.fid.InceptionFeatures`: ``feat_<key>`
 names (``fid``, ``kid``, ``fid_crop``, ``kid_crop``, ``p_ids``, ``u_ids``); another key ``k`` suffixes them
 (``fid_k``...). Rows with non-finite values (no ground truth, empty hole) are left out; P-IDS/U-IDS use the samples
 that have both an output and a reference feature (paired by sample id).
+
+Named reference dataset: when the metric's provenance (``manifest["metrics"][label]``, matched by its
+``feature_keys``) has a ``reference_set``, full-image ``fid`` / ``kid`` compare the outputs with that set's features,
+read from ``<run folder>/<reference_set.file>`` (an ``.npy`` written once by the metric's ``setup``; its SHA-256 is
+checked). ``fid_crop`` / ``kid_crop`` and ``p_ids`` / ``u_ids`` keep the per-sample ground truth (they need hole
+crops / pairs).
 """
 from __future__ import annotations
 
 import math
 import re
+import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +34,8 @@ KID_SUBSET_SIZE = 1000
 def set_level_columns() -> dict[str, Column]:
     """How the set-level keys read (for the default feature key ``inception``)."""
     return {
-        "fid": Column(False, ".2f", True, "FID, full images vs the same samples' ground truth"),
+        "fid": Column(False, ".2f", True, "FID, full images vs the reference set (the same samples' ground truth, "
+                                           "or the fid metric's named reference dataset)"),
         "kid": Column(False, ".4f", True, "KID (clean-fid: cubic polynomial kernel, unbiased MMD, subsets)"),
         "fid_crop": Column(False, ".2f", True, "FID on hole crops (local FID)"),
         "kid_crop": Column(False, ".4f", True, "KID on hole crops"),
@@ -82,9 +91,14 @@ def paired_features(store, cell_key: str, out_name: str, ref_name: str, sample_i
 
 
 def metrics_from_features(out: np.ndarray, ref: np.ndarray, out_ok: np.ndarray, ref_ok: np.ndarray, crop: bool,
-                          suffix: str = "", ids: bool = True, kid_seed: int = 0) -> dict[str, float]:
-    """FID and KID (and on full images P-IDS / U-IDS) from aligned feature rows."""
-    o, r = out[out_ok], ref[ref_ok]
+                          suffix: str = "", ids: bool = True, kid_seed: int = 0,
+                          ref_set: np.ndarray | None = None) -> dict[str, float]:
+    """FID and KID (and on full images P-IDS / U-IDS) from aligned feature rows.
+
+    ``ref_set``: a named reference set's features [N, D]: FID / KID compare the outputs with it instead of with
+    ``ref`` (P-IDS / U-IDS still pair ``out`` with ``ref``)."""
+    o = out[out_ok]
+    r = ref[ref_ok] if ref_set is None else ref_set
     tag = "_crop" if crop else ""
     res = {
         f"fid{tag}{suffix}": frechet_distance_from_features(o, r) if len(o) >= 2 and len(r) >= 2 else math.nan,
@@ -101,14 +115,95 @@ def metrics_from_features(out: np.ndarray, ref: np.ndarray, out_ok: np.ndarray, 
     return res
 
 
+# -- named reference sets ---------------------------------------------------------------------------------------
+_REFSETS: dict[tuple[str, str], np.ndarray] = {}  # (resolved path, sha256) -> features, per process
+_REFSETS_LOCK = threading.Lock()
+
+
+def reference_sets(manifest: dict | None) -> dict[str, dict[str, Any]]:
+    """{feature key: reference_set provenance} of the fid metrics that name a reference dataset."""
+    out: dict[str, dict[str, Any]] = {}
+    for prov in ((manifest or {}).get("metrics") or {}).values():
+        if not isinstance(prov, dict) or not isinstance(prov.get("reference_set"), dict):
+            continue
+        name = (prov.get("feature_keys") or {}).get("out", "")
+        if name.startswith("feat_"):
+            out[name[len("feat_"):]] = prov["reference_set"]
+    return out
+
+
+def _candidate_dirs(store, manifest: dict | None) -> list[Path]:
+    dirs: list[Path] = []
+    sp = str(getattr(store, "path", ":memory:"))
+    if sp != ":memory:":
+        d = Path(sp).parent
+        dirs.append(d)
+        if d.parent.name == "shards":  # a shard's own store: the run folder is two levels up
+            dirs.append(d.parent.parent)
+    for d in (manifest or {}).get("merged_from") or []:
+        dirs.append(Path(d))
+        if Path(d).parent.name == "shards":
+            dirs.append(Path(d).parent.parent)
+    return dirs
+
+
+def load_reference_set(info: dict[str, Any], store=None, manifest: dict | None = None) -> np.ndarray:
+    """The named reference set's features [N, D] (float64): ``info["file"]`` in the run folder (the store's
+    folder, a merged run's folders), else ``info["path"]`` where it was written; the SHA-256 must match."""
+    from .fid import features_sha256
+
+    digest = info.get("features_sha256")
+    rel = info.get("file")
+    tried: list[str] = []
+    paths = [d / rel for d in _candidate_dirs(store, manifest)] if rel else []
+    if info.get("path"):
+        paths.append(Path(info["path"]))
+    for p in paths:
+        tried.append(str(p))
+        if not p.is_file():
+            continue
+        k = (str(p.resolve()), str(digest))
+        with _REFSETS_LOCK:
+            if k in _REFSETS:
+                return _REFSETS[k]
+        arr = np.load(p, allow_pickle=False)
+        if features_sha256(arr) != digest:
+            raise ValueError(f"{p}: reference features do not match the run's hash {digest} (file changed)")
+        arr64 = arr.astype(np.float64)
+        with _REFSETS_LOCK:
+            _REFSETS[k] = arr64
+        return arr64
+    raise FileNotFoundError(f"reference features of '{(info.get('spec') or {}).get('type')}' not found "
+                            f"(looked at: {', '.join(tried) or 'nothing recorded'}); copy {rel} into the run folder")
+
+
+def _refsets_for(store, manifest: dict | None) -> dict[str, np.ndarray]:
+    """Reference sets by feature key; one that cannot be read gives NaN fid / kid (with a warning), never the
+    ground-truth numbers under the named set's name."""
+    import warnings
+
+    out: dict[str, np.ndarray] = {}
+    for key, info in reference_sets(manifest).items():
+        try:
+            out[key] = load_reference_set(info, store, manifest)
+        except (OSError, ValueError) as e:
+            warnings.warn(f"fid/kid against the named reference set: {e}", stacklevel=3)
+            out[key] = np.zeros((0, 0))
+    return out
+
+
 def set_level_metrics(store, cell_key: str, manifest: dict | None = None, sample_ids=None) -> dict[str, float]:
     """fid / kid / fid_crop / kid_crop / p_ids / u_ids of one cell from its stored features ({} when none).
 
-    ``sample_ids`` restricts the set (e.g. one mask-area bin); ``manifest`` is accepted for future settings."""
+    ``sample_ids`` restricts the set (e.g. one mask-area bin; a named reference set stays whole); ``manifest``
+    (the run's) says which fid metrics name a reference dataset (their full-image fid / kid use it)."""
     res: dict[str, float] = {}
-    for (key, crop), (on, rn) in sorted(feature_sets(store, cell_key).items()):
+    sets = feature_sets(store, cell_key)
+    refs = _refsets_for(store, manifest) if sets else {}
+    for (key, crop), (on, rn) in sorted(sets.items()):
         _, o, r, ok_o, ok_r = paired_features(store, cell_key, on, rn, sample_ids)
-        res.update(metrics_from_features(o, r, ok_o, ok_r, crop, _suffix(key)))
+        res.update(metrics_from_features(o, r, ok_o, ok_r, crop, _suffix(key),
+                                         ref_set=None if crop else refs.get(key)))
     return res
 
 
@@ -117,22 +212,27 @@ def set_level_bootstrap(store, cell_key: str, manifest: dict | None = None, n_bo
     """{key: (value, lo, hi)} for fid / kid / fid_crop / kid_crop: percentile bootstrap over samples.
 
     Each resample draws sample ids with replacement and takes both their output and reference features (the
-    pairing is kept). P-IDS / U-IDS get no interval (an SVM fit per resample); their value is returned with NaN
-    bounds. Note: KID's unbiased estimator treats a duplicated row as a distinct sample, so its intervals are a
-    little wide; FID's are the usual bootstrap ones.
+    pairing is kept); against a named reference set only the outputs are resampled (the reference stays fixed).
+    P-IDS / U-IDS get no interval (an SVM fit per resample); their value is returned with NaN bounds. Note: KID's
+    unbiased estimator treats a duplicated row as a distinct sample, so its intervals are a little wide; FID's are
+    the usual bootstrap ones.
     """
     from .stats import _order_stat_interval
 
     rng = np.random.default_rng(seed)
     res: dict[str, tuple[float, float, float]] = {}
-    for (key, crop), (on, rn) in sorted(feature_sets(store, cell_key).items()):
+    sets = feature_sets(store, cell_key)
+    refs = _refsets_for(store, manifest) if sets else {}
+    for (key, crop), (on, rn) in sorted(sets.items()):
         _, o, r, ok_o, ok_r = paired_features(store, cell_key, on, rn, sample_ids)
-        point = metrics_from_features(o, r, ok_o, ok_r, crop, _suffix(key))
+        rs = None if crop else refs.get(key)
+        point = metrics_from_features(o, r, ok_o, ok_r, crop, _suffix(key), ref_set=rs)
         n = len(o)
         boots: dict[str, list[float]] = {k: [] for k in point if k.startswith(("fid", "kid"))}
         for _ in range(n_boot if n >= 2 else 0):
             idx = rng.integers(0, n, size=n)
-            b = metrics_from_features(o[idx], r[idx], ok_o[idx], ok_r[idx], crop, _suffix(key), ids=False)
+            b = metrics_from_features(o[idx], r[idx], ok_o[idx], ok_r[idx], crop, _suffix(key), ids=False,
+                                      ref_set=rs)
             for k in boots:
                 boots[k].append(b[k])
         for k, v in point.items():
@@ -149,4 +249,8 @@ def describe(manifest: dict | None) -> dict[str, Any]:
     return {"fid": "float64, sample covariance (ddof 1), trace sqrt via SVD of covariance factors (no sqrtm)",
             "kid": {"kernel": "(x.y/d + 1)^3", "num_subsets": KID_SUBSETS, "max_subset_size": KID_SUBSET_SIZE,
                     "subset_rng": "numpy RandomState(0)"},
-            "ids": "sklearn LinearSVC(dual=False), real=1 fake=0, paired by sample id"}
+            "ids": "sklearn LinearSVC(dual=False), real=1 fake=0, paired by sample id",
+            "reference": {"fid, kid": "the fid metric's named reference dataset when it has one (reference_set), "
+                                      "else the same samples' ground truth",
+                          "fid_crop, kid_crop, p_ids, u_ids": "the same samples' ground truth"},
+            "reference_sets": reference_sets(manifest)}
