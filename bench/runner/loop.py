@@ -195,6 +195,7 @@ class Runner:
             device=self.device, dtype=self.dtype, seed=suite.seed, weights=suite.weights,
             weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
             cache_dir=Path(suite.cache_dir) if suite.cache_dir else None, run_dir=self.run_dir,
+            extra={"resolution": suite.resolution},
         )
         self.manifest: dict[str, Any] = {}
         self._hung: str | None = None  # set when a backend call ran past timeout_s
