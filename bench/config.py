@@ -40,6 +40,9 @@ TOP_LEVEL: dict[str, tuple[Any, Any, str]] = {
     "timeout_s": ((int, float, type(None)), None, "per-batch time limit for a backend call; a backend that "
                                                  "exceeds it is marked hung and its remaining samples fail"),
     "workers": (int, 2, "background threads that decode samples and make masks ahead of the model (0 = inline)"),
+    "overlap": (bool, False, "score batch i (metrics, detectors, commit) in a background thread, on its own CUDA "
+                             "stream, while the model runs batch i+1: more throughput, but latency and peak memory "
+                             "then include interference from the scoring"),
     "weights": (str, "pretrained", "pretrained | random (random-weight metric networks: non-comparable results)"),
     "weights_dir": ((str, type(None)), None, "directory of offline weights (else $INPAINT_BENCH_WEIGHTS, then caches)"),
     "cache_dir": ((str, type(None)), None, "reference-statistics cache (default ~/.cache/inpaint-bench)"),

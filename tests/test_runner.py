@@ -194,3 +194,20 @@ def test_prefetch_and_inline_loading_give_the_same_rows(tmp_path, plugins):
     a = rows(run(make_suite(tmp_path, workers=0), run_id="inline"))
     b = rows(run(make_suite(tmp_path, workers=3), run_id="threads"))
     assert _comparable(a) == _comparable(b)
+
+
+def test_overlapped_scoring_gives_the_same_rows_and_loses_nothing(tmp_path, plugins):
+    kw = dict(backends=["test-spy", "test-nan", {"type": "opencv-telea", "name": "telea"}],
+              datasets=[{"type": "test-noise", "n": 7}])
+    a = rows(run(make_suite(tmp_path, **kw), run_id="plain"))
+    b_dir = run(make_suite(tmp_path, overlap=True, **kw), run_id="overlap")
+    assert _comparable(a) == _comparable(rows(b_dir))
+    assert json.loads((b_dir / "manifest.json").read_text())["overlap"] is True
+    with RunStore(b_dir / "records.sqlite") as s:
+        assert {x["n_computed"] for x in s.sessions() if x["cell_key"].startswith("telea")} == {7}
+    # interrupted in the middle: the batch being scored in the background is still committed
+    plugins.CALLS.clear()
+    plugins.INTERRUPT_AFTER.append(2)
+    with pytest.raises(KeyboardInterrupt):
+        run(make_suite(tmp_path, overlap=True, **kw), run_id="overlap-int")
+    assert len(rows(tmp_path / "results" / "overlap-int")) == 4

@@ -200,6 +200,13 @@ class Runner:
         self.manifest: dict[str, Any] = {}
         self._hung: str | None = None  # set when a backend call ran past timeout_s
         self._mem_baseline: tuple[int, int] = (0, 0)
+        self._scorer: ThreadPoolExecutor | None = None  # overlap mode: one scoring thread
+        self._pending = None
+        self._score_stream = None
+        if suite.overlap:
+            self._scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-score")
+            if self.device.type == "cuda":
+                self._score_stream = torch.cuda.Stream(self.device)
         self._peak = timing.PeakTracker(self.device, (0, 0))
 
     # -- set-up ----------------------------------------------------------------------------------------
@@ -262,6 +269,7 @@ class Runner:
             "blank_value": BLANK_VALUE,
             "paste_back": self.suite.paste_back,
             "warmup_batches": self.warmup,
+            "overlap": self.suite.overlap,
             "timing": "cuda_events" if self.device.type == "cuda" else "perf_counter",
             "limit": self.limit,
             "shard": list(self.shard) if self.shard else None,
@@ -322,6 +330,8 @@ class Runner:
             if self.manifest:
                 self.manifest["finished"] = time.time()
                 self._write_manifest()
+            if self._scorer is not None:
+                self._scorer.shutdown(wait=True)
             store.close()
             for lock in reversed(self._locks):
                 lock.release()
@@ -422,7 +432,8 @@ class Runner:
     def _run_cell(self, store, cell: Cell, backend, sample_ids, ds, strategy, metrics, detectors, load_s,
                   shapes_warm) -> None:
         bs = self.suite.batch_size
-        self._peak = timing.PeakTracker(self.device, self._mem_baseline)
+        self._peak = timing.PeakTracker(self.device, self._mem_baseline, stream_only=self._scorer is not None)
+        self._pending = None
         n_done = 0
         progress = _make_progress(self.console) if self.show_progress else None
         task = progress.add_task(cell.label, total=len(sample_ids)) if progress else None
@@ -448,6 +459,9 @@ class Runner:
                 if progress:
                     progress.advance(task, len(buf))
         finally:
+            if self._pending is not None:  # the last batch's scoring (overlap mode)
+                n_done += self._pending.result()
+                self._pending = None
             if progress:
                 progress.stop()
             mem = self._peak.summary()
@@ -519,7 +533,7 @@ class Runner:
                     self._call_backend(backend, blanked, mask, wg)
                 shapes_warm.add(shape)
             self._peak.before_call()
-            with timing.timed(dev) as t:
+            with timing.timed(dev, stream_only=self._scorer is not None) as t:
                 res = self._call_backend(backend, blanked, mask, gens)
             self._peak.after_call()
         except CAUGHT as e:
@@ -532,6 +546,30 @@ class Runner:
             if timing.is_oom(e):
                 return fail(f"{who}: CUDA out of memory at batch size {B}: {e}")
             return fail(f"{who}: {_describe(e)}")
+
+        def score() -> int:
+            return self._score_batch(store, cell, items, base_rows, image, mask, blanked, res, t, metrics,
+                                     detectors, fail, who)
+
+        if self._scorer is None:
+            return score()
+        # overlap: wait for the previous batch's scoring (depth 1 bounds memory), then hand this one over
+        prev, self._pending = self._pending, self._scorer.submit(self._score_on_stream, score)
+        return prev.result() if prev is not None else 0
+
+    def _score_on_stream(self, score) -> int:
+        if self.device.type != "cuda":
+            return score()
+        with torch.cuda.stream(self._score_stream):
+            n = score()
+            self._score_stream.synchronize()  # inputs made on the model's stream are free to reuse only after this
+            return n
+
+    def _score_batch(self, store, cell: Cell, items: list[Item], base_rows, image, mask, blanked, res, t, metrics,
+                     detectors, fail, who) -> int:
+        """Metrics and detectors of one batch, then its commit (one transaction)."""
+        B = len(items)
+        dev = self.device
         values: list[dict[str, Any]] = [{} for _ in items]
         feats: list[tuple[str, str, np.ndarray]] = []
         try:

@@ -18,18 +18,26 @@ class Timing:
     method: str = "perf_counter"
 
 
+def _sync(device: torch.device, stream_only: bool) -> None:
+    if stream_only:  # overlap mode: do not wait for the scoring stream's work
+        torch.cuda.current_stream(device).synchronize()
+    else:
+        torch.cuda.synchronize(device)
+
+
 @contextmanager
-def timed(device: torch.device) -> Iterator[Timing]:
-    """Time a region. On CUDA: events recorded on the current stream, then synchronise; on CPU: perf_counter."""
+def timed(device: torch.device, stream_only: bool = False) -> Iterator[Timing]:
+    """Time a region. On CUDA: events recorded on the current stream, then synchronise (the whole device, or only
+    the current stream when scoring overlaps on another stream); on CPU: perf_counter."""
     t = Timing()
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        _sync(device, stream_only)
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         w0 = time.perf_counter()
         start.record()
         yield t
         end.record()
-        torch.cuda.synchronize(device)
+        _sync(device, stream_only)
         t.wall_ms = (time.perf_counter() - w0) * 1e3
         t.ms = start.elapsed_time(end)
         t.method = "cuda_events"
@@ -74,9 +82,9 @@ def peak_rss_bytes() -> int:
     return int(r if sys.platform == "darwin" else r * 1024)
 
 
-def reset_peak_memory(device: torch.device) -> None:
+def reset_peak_memory(device: torch.device, stream_only: bool = False) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        _sync(device, stream_only)
         torch.cuda.reset_peak_memory_stats(device)
 
 
@@ -102,15 +110,16 @@ class PeakTracker:
     ``setup`` and subtracted, so the figure is the model's (weights, activations, its inputs).
     """
 
-    def __init__(self, device: torch.device, baseline: tuple[int, int]):
+    def __init__(self, device: torch.device, baseline: tuple[int, int], stream_only: bool = False):
         self.device = device
+        self.stream_only = stream_only
         self.baseline = baseline
         self.alloc = 0
         self.reserved = 0
         reset_peak_rss()
 
     def before_call(self) -> None:
-        reset_peak_memory(self.device)
+        reset_peak_memory(self.device, self.stream_only)
 
     def after_call(self) -> None:
         a, r = peak_since_reset(self.device)

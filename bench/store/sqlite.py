@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -79,7 +80,10 @@ class RunStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.path), timeout=60)
+        # one connection, used from the runner's thread and (with ``overlap``) its scoring thread: writes are
+        # serialised by a lock
+        self.conn = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
+        self.lock = threading.RLock()
         try:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -101,7 +105,7 @@ class RunStore:
 
     # -- cells ---------------------------------------------------------------------------------------
     def add_cell(self, cell_key: str, backend: str, dataset: str, mask: str, spec: dict[str, Any]) -> None:
-        with self.conn:
+        with self.lock, self.conn:
             self.conn.execute(
                 "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?)",
                 (cell_key, backend, dataset, mask, json.dumps(spec, sort_keys=True), time.time()),
@@ -114,7 +118,7 @@ class RunStore:
     def record_session(self, cell_key: str, session: str, **info: Any) -> None:
         cols = ("device", "load_time_s", "peak_mem_allocated", "peak_mem_reserved", "peak_rss", "n_computed")
         extra = {k: v for k, v in info.items() if k not in cols}
-        with self.conn:
+        with self.lock, self.conn:
             self.conn.execute(
                 "INSERT OR REPLACE INTO cell_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (cell_key, session, *(info.get(c) for c in cols), json.dumps(extra, default=_json_default),
@@ -134,8 +138,10 @@ class RunStore:
     # -- records -------------------------------------------------------------------------------------
     def done_ids(self, cell_key: str) -> set[str]:
         """Samples of the cell that finished without error (never recomputed)."""
-        cur = self.conn.execute("SELECT sample_id FROM records WHERE cell_key = ? AND error IS NULL", (cell_key,))
-        return {r[0] for r in cur}
+        with self.lock:
+            cur = self.conn.execute("SELECT sample_id FROM records WHERE cell_key = ? AND error IS NULL",
+                                    (cell_key,))
+            return {r[0] for r in cur}
 
     def write_batch(
         self,
@@ -149,7 +155,7 @@ class RunStore:
         ``features``: (sample_id, name, 1-D array).
         """
         now = time.time()
-        with self.conn:
+        with self.lock, self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
