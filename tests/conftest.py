@@ -13,3 +13,15 @@ def plugins():
     p.SEEN.clear()
     p.INTERRUPT_AFTER.clear()
     return p
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: on a shared, loaded machine OpenMP with 2 threads runs the metric networks
+    10-30x slower than with 1."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -23,12 +23,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:The `disp` argument is deprecate
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    # the test machine is shared: OpenMP with 2 threads on a loaded box is 10-30x slower than 1 thread
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_thread):
+    """Networks run single-threaded here (see conftest.one_thread)."""
 
 
 class TinyNet(nn.Module):

@@ -17,11 +17,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(pretrained|weight enum).*:Use
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_thread):
+    """Networks run single-threaded here (see conftest.one_thread)."""
 
 
 @pytest.fixture(scope="module")
