@@ -22,7 +22,6 @@ package on one random AlexNet and one random Kaiming-initialised Inception, shar
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time

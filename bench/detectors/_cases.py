@@ -352,7 +352,6 @@ def build_cases(seed: int, n: int, size: int = 256) -> list[Case]:
 
     cases: list[Case] = []
     for i in range(n):
-        rng = rng_for("calibrate", seed, i)
         removal = i % 2 == 0
         # a fresh scene and mask per fill kind keeps the cases independent
         for kind in FILL_KINDS:

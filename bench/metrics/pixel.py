@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..types import EvalBatch, RunContext
+from ..types import EvalBatch
 from .base import Column, Metric
 
 # --------------------------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def _run_report(args: argparse.Namespace) -> int:
     from . import paper
     from .aggregate import load_run, summarize
     from .leaderboard import leaderboard_markdown, leaderboard_tables
-    from .table import Table, render_csv, render_json, render_latex, render_terminal, write_parquet
+    from .table import Table, render_csv, render_latex, render_terminal, write_parquet
 
     formats = _split_formats(args.format, ("term", "md"))
     rd = load_run(args.run if len(args.run) > 1 else args.run[0])
