@@ -216,13 +216,9 @@ class Runner:
 
     def _prepare_dir(self) -> RunStore:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self._locks = [RunLock(self.run_dir, shared=self.shard is not None)]
+        self._locks = [RunLock(self.run_dir, shared=self.shard is not None)]  # run() releases them on failure
         if self.shard:
-            try:
-                self._locks.append(RunLock(self.store_dir))
-            except BaseException:
-                self._locks[0].release()
-                raise
+            self._locks.append(RunLock(self.store_dir))
         if self.fresh:
             for name in ("records.sqlite", "records.sqlite-wal", "records.sqlite-shm"):
                 (self.store_dir / name).unlink(missing_ok=True)
