@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
+import time
 from typing import Any, Callable
 
 from .errors import BenchError
@@ -20,7 +20,14 @@ EXTERNAL = {
 }
 
 
-BUILTIN = ("run", "merge", "validate", "ls")
+BUILTIN = ("run", "score", "merge", "validate", "ls")
+
+
+def escape(text: str) -> str:
+    """Text safe to print through rich (``[...]`` in a path or message is not markup)."""
+    from rich.markup import escape as _escape
+
+    return _escape(str(text))
 
 
 def _console(stderr: bool = False):
@@ -41,71 +48,115 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     return i, n
 
 
-def _distributed() -> tuple[int, int, int] | None:
-    """(rank, world size, local rank) when launched by torchrun / accelerate with more than one process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return None
-    rank = int(os.environ.get("RANK", "0"))
-    return rank, world, int(os.environ.get("LOCAL_RANK", str(rank)))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_suite
     from .runner import Runner
+    from .runner.dist import Heartbeat, clear_done, distributed, mark_done, shard_dir, wait_for_shards
     from .runner.merge import merge_runs
 
+    started = time.time()
     suite = load_suite(args.suite)
     console = _console()
     shard = _parse_shard(args.shard)
-    dist_info = _distributed()
+    dist_info = distributed()
     device = args.device
     if dist_info is not None:
         if shard is not None:
             raise BenchError("--shard cannot be combined with a torchrun launch (each rank is a shard already)")
-        import datetime
-
-        import torch
-        import torch.distributed as dist
-
         rank, world, local = dist_info
-        use_cuda = torch.cuda.is_available() and (device or suite.device) in ("auto", "cuda")
-        if use_cuda:
-            torch.cuda.set_device(local)
-            device = f"cuda:{local}"
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(hours=72))
+        if (device or suite.device) in ("auto", "cuda"):
+            import torch
+
+            if torch.cuda.is_available():
+                device = f"cuda:{local}"
         shard = (rank, world)
+    lead = dist_info is None or dist_info[0] == 0
     runner = Runner(suite, run_id=args.run_id, limit=args.limit, device=device, fresh=args.fresh,
-                    console=console, progress=not args.no_progress and (dist_info is None or dist_info[0] == 0),
-                    shard=shard)
-    if dist_info is None or dist_info[0] == 0:
+                    console=console, progress=not args.no_progress and lead, shard=shard)
+    if lead:
         what = f", shard {shard[0]}/{shard[1]}" if shard else ""
-        console.print(f"[bold]inpaint-bench[/bold] suite [cyan]{suite.name}[/cyan] -> {runner.run_dir} "
-                      f"(device {runner.device}{what}, {len(suite.backends)}×{len(suite.datasets)}×"
-                      f"{len(suite.masks)} cells)")
-    try:
-        run_dir = runner.run()
-    finally:
-        if dist_info is not None:
-            import torch.distributed as dist
-
-            dist.barrier()  # every rank's store is complete before rank 0 merges
+        console.print(f"[bold]inpaint-bench[/bold] suite [cyan]{escape(suite.name)}[/cyan] -> "
+                      f"{escape(str(runner.run_dir))} (device {runner.device}{what}, {len(suite.backends)}×"
+                      f"{len(suite.datasets)}×{len(suite.masks)} cells)")
     if dist_info is not None:
-        import torch.distributed as dist
-
-        if dist_info[0] == 0:
-            merge_runs([run_dir])
-        dist.barrier()
-        dist.destroy_process_group()
-        if dist_info[0] != 0:
+        here = shard_dir(runner.run_dir, *shard)
+        clear_done(here)
+        try:
+            with Heartbeat(here):
+                run_dir = runner.run()
+        except BaseException as e:
+            mark_done(here, False, f"{type(e).__name__}: {e}")
+            raise
+        mark_done(here, True)
+        if not lead:
             return 0
-    elif shard is not None:
-        console.print(f"shard {shard[0]}/{shard[1]} done: its store is {runner.store_dir}; when every shard is done, "
-                      f"run `bench merge {run_dir}`")
-        return 0
+        missing = wait_for_shards(run_dir, shard[1], args.dist_timeout, started,
+                                  log=lambda m: console.print(escape(m)))
+        merge_runs([run_dir])
+        if missing:
+            raise BenchError(f"rank(s) {', '.join(map(str, missing))} did not finish; merged what the others "
+                             f"stored. Run the same command again to compute the rest")
+    else:
+        run_dir = runner.run()
+        if shard is not None:
+            console.print(f"shard {shard[0]}/{shard[1]} done: its store is {escape(str(runner.store_dir))}; when "
+                          f"every shard is done, run `bench merge {escape(str(run_dir))}`")
+            return 0
     if not args.no_report:
         _render(run_dir, console)
     return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a run's stored outputs again: only what is missing, or everything with ``--recompute``."""
+    import json
+    from pathlib import Path
+
+    from .config import load_yaml, parse_suite
+    from .runner import Runner
+
+    run_dir = Path(args.run)
+    resolved = run_dir / "suite.resolved.yaml"
+    if not resolved.is_file():
+        if (run_dir / "shards").is_dir():
+            raise BenchError(f"{run_dir}: merge its shards first (`bench merge {run_dir}`)")
+        raise BenchError(f"{run_dir}: not a run folder (no suite.resolved.yaml)")
+    data = load_yaml(resolved)
+    if not isinstance(data, dict):
+        raise BenchError(f"{resolved}: not a suite")
+    for key, value in (("metrics", args.metrics), ("detectors", args.detectors)):
+        if value is not None:
+            data[key] = _plugin_list(value, f"--{key}")
+    data["output_dir"] = str(run_dir.parent)
+    suite = parse_suite(data, source=resolved)
+    try:
+        limit = json.loads((run_dir / "manifest.json").read_text()).get("limit")
+    except (OSError, ValueError, AttributeError):
+        limit = None
+    console = _console()
+    runner = Runner(suite, run_id=run_dir.name, limit=limit, device=args.device, console=console,
+                    progress=not args.no_progress, score_only=True, recompute=args.recompute)
+    runner.run()
+    console.print(f"scored {runner.counts['scored']} sample(s) of {escape(str(run_dir))} (no backend was loaded)")
+    if not args.no_report:
+        _render(run_dir, console)
+    return 0
+
+
+def _plugin_list(text: str, what: str) -> list:
+    """``psnr,ssim`` or YAML flow (``[psnr, {type: lpips, net: vgg}]``); an empty string clears the list."""
+    import yaml
+
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise BenchError(f"{what}: not a YAML list ({e})") from None
+        if not isinstance(value, list):
+            raise BenchError(f"{what}: expected a list")
+        return value
+    return [x.strip() for x in text.split(",") if x.strip()]
 
 
 def _render(run_dir, console) -> None:
@@ -120,10 +171,10 @@ def _render(run_dir, console) -> None:
 def cmd_merge(args: argparse.Namespace) -> int:
     from .runner.merge import merge_runs
 
-    dest, counts = merge_runs(args.runs, into=args.into)
+    dest, counts = merge_runs(args.runs, into=args.into, force=args.force)
     console = _console()
-    console.print(f"merged {counts['sources']} store(s) into {dest / 'records.sqlite'} ({counts['records']} rows "
-                  f"added)")
+    console.print(f"merged {counts['sources']} store(s) into {escape(str(dest / 'records.sqlite'))} "
+                  f"({counts['records']} output rows, {counts['scores']} score rows, {counts['files']} files added)")
     if not args.no_report:
         _render(dest, console)
     return 0
@@ -163,7 +214,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a suite (resumes: finished samples are never recomputed)")
     r.add_argument("suite", help="suite YAML file")
-    r.add_argument("--limit", type=int, default=None, help="at most N samples per dataset")
+    r.add_argument("--limit", type=_positive_int, default=None, help="at most N samples per dataset")
     r.add_argument("--device", default=None, help="override the suite's device (auto/cpu/cuda/cuda:N)")
     r.add_argument("--fresh", action="store_true", help="discard the run folder's records and start over")
     r.add_argument("--run-id", default=None, help="run folder name under output_dir (default: suite name)")
@@ -172,11 +223,27 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--shard", default=None, metavar="I/N",
                    help="run the I-th of N deterministic shares of the (cell, sample) work into its own store "
                         "(Slurm job arrays); combine with `bench merge RUN_DIR`")
+    r.add_argument("--dist-timeout", type=float, default=600.0, metavar="S",
+                   help="torchrun: rank 0 gives up waiting for a rank silent for S seconds (default 600)")
     r.set_defaults(func=cmd_run)
+
+    sc = sub.add_parser("score", help="score a run's stored outputs again (never runs a model)")
+    sc.add_argument("run", help="run folder")
+    sc.add_argument("--metrics", default=None, metavar="LIST",
+                    help="replace the run's metrics: 'psnr,ssim,lpips' or YAML '[psnr, {type: lpips, net: vgg}]'")
+    sc.add_argument("--detectors", default=None, metavar="LIST", help="replace the run's detectors (as --metrics)")
+    sc.add_argument("--recompute", action="store_true",
+                    help="drop the stored scores of these metrics and detectors and compute them again")
+    sc.add_argument("--device", default=None, help="device for the metric networks (auto/cpu/cuda/cuda:N)")
+    sc.add_argument("--no-report", action="store_true")
+    sc.add_argument("--no-progress", action="store_true")
+    sc.set_defaults(func=cmd_score)
 
     mg = sub.add_parser("merge", help="combine shard stores or several run folders into one")
     mg.add_argument("runs", nargs="+", help="run folders (their shards/ are included)")
     mg.add_argument("--into", default=None, help="destination run folder (default: the first one)")
+    mg.add_argument("--force", action="store_true",
+                    help="merge sources without a manifest or of different suites (recorded as non-comparable)")
     mg.add_argument("--no-report", action="store_true")
     mg.set_defaults(func=cmd_merge)
 
@@ -201,6 +268,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         except (ImportError, AttributeError) as e:
             sp.set_defaults(func=_unavailable(name, e))
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
 
 
 def _unavailable(name: str, err: Exception) -> Callable[[Any], int]:

@@ -34,7 +34,8 @@ TOP_LEVEL: dict[str, tuple[Any, Any, str]] = {
     "limit": ((int, type(None)), None, "at most this many samples per dataset"),
     "output_dir": (str, "results", "where run folders go"),
     "paste_back": (bool, False, "paste the input back outside the hole (outside-mask metrics still see the raw output)"),
-    "save_outputs": (bool, False, "write outputs/<cell>/<sample>.png and the mask beside it"),
+    "save_inputs": (bool, False, "also store each sample's input, mask and ground truth (inputs/<input key>/) for "
+                                 "the HTML report's image grids; outputs are always stored (generations/)"),
     "warmup": ((int, type(None)), None, "untimed warm-up batches per new shape (default: 1 on CUDA, 0 on CPU)"),
     "oom_retry": (bool, True, "on CUDA out-of-memory, retry the batch split in halves"),
     "timeout_s": ((int, float, type(None)), None, "per-batch time limit for a backend call; a backend that "
@@ -216,6 +217,10 @@ def _check_combinations(plugins: dict[str, list[PluginSpec]]) -> None:
 def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True) -> Suite:
     if not isinstance(data, dict):
         raise ConfigError("", f"a suite must be a mapping of keys, got {type(data).__name__}")
+    if "save_outputs" in data:
+        raise ConfigError("save_outputs", "outputs are always stored now (generations/<cell>/<sample>.png); remove "
+                                          "this key; `save_inputs: true` also keeps each sample's input, mask and "
+                                          "ground truth for the HTML report's image grids")
     for key in data:
         if key not in TOP_LEVEL:
             close = suggest(str(key), list(TOP_LEVEL))

@@ -24,3 +24,16 @@ class WeightsError(BenchError):
 
 class BackendError(BenchError):
     """A backend failed or returned an invalid output for a batch."""
+
+
+#: what a batch, an item, a scorer or a backend's set-up may raise without ending the run. SystemExit included:
+#: research code calls sys.exit (argparse on the wrong argv, exit(1)); KeyboardInterrupt is not (the user's stop).
+CAUGHT = (Exception, SystemExit)
+
+
+def describe(e: BaseException) -> str:
+    """One line for an error row: the exception's type and message (or what a ``sys.exit`` call said)."""
+    if isinstance(e, SystemExit):
+        return f"the backend called sys.exit({e.code!r})"
+    msg = str(e).strip()
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__

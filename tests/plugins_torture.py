@@ -15,7 +15,7 @@ Importing this module registers:
 
 Phase markers: when ``$TORTURE_PHASE_LOG`` names a file (and ``$TORTURE_FREEZE`` to stop in one, see :func:`phase`), the slow metric and the instrumented backend calls and
 store (:func:`instrument_store`) append ``<pid> <phase>`` lines to it, so a test can kill a process while it is inside a given phase and,
-after the kill, tell where the process was. :func:`instrument_store` makes every ``RunStore.write_batch`` pause
+after the kill, tell where the process was. :func:`instrument_store` makes every ``RunStore.write_outputs`` / ``write_scores`` pause
 for ``$TORTURE_COMMIT_DELAY`` seconds *inside* its transaction (after the records are inserted, before the
 features and the commit), which is where a kill hurts most.
 
@@ -207,20 +207,20 @@ class _SlowConn:
 
     def executemany(self, sql, seq):
         cur = self._conn.executemany(sql, seq)
-        if sql.lstrip().upper().startswith("INSERT OR REPLACE INTO RECORDS"):
+        if sql.lstrip().upper().startswith(("INSERT OR REPLACE INTO OUTPUTS", "INSERT OR REPLACE INTO SCORES")):
             phase("commit-in-txn")
             time.sleep(self._delay)
         return cur
 
 
 def instrument_store() -> None:
-    """Phase markers around every backend call (``backend-start``/``-end``) and ``RunStore.write_batch``
-    (``commit-start``, ``commit-in-txn``, ``commit-end``), and a pause of ``$TORTURE_COMMIT_DELAY`` seconds inside
-    the write transaction. Behaviour is otherwise unchanged."""
+    """Phase markers around every backend call (``backend-start``/``-end``) and every store write
+    (``RunStore.write_outputs`` and ``write_scores``: ``commit-start``, ``commit-in-txn``, ``commit-end``), and a
+    pause of ``$TORTURE_COMMIT_DELAY`` seconds inside the write transaction. Behaviour is otherwise unchanged."""
     import bench.backends.geometry as geometry
     from bench.store.sqlite import RunStore
 
-    if getattr(RunStore.write_batch, "_torture", False):
+    if getattr(RunStore.write_outputs, "_torture", False):
         return
     orig_run = geometry.run_backend
 
@@ -231,21 +231,24 @@ def instrument_store() -> None:
         return res
 
     geometry.run_backend = run_backend  # the runner imports it from the module at call time
-    orig = RunStore.write_batch
 
-    def write_batch(self, cell_key, rows, features=()):
-        delay = float(os.environ.get("TORTURE_COMMIT_DELAY", "0") or 0)
-        real = self.conn
-        self.conn = _SlowConn(real, delay)
-        try:
-            phase("commit-start")
-            orig(self, cell_key, list(rows), list(features))
-            phase("commit-end")
-        finally:
-            self.conn = real
+    def slowed(orig):
+        def write(self, gen_key, *args):
+            delay = float(os.environ.get("TORTURE_COMMIT_DELAY", "0") or 0)
+            real = self.conn
+            self.conn = _SlowConn(real, delay)
+            try:
+                phase("commit-start")
+                orig(self, gen_key, *(list(a) for a in args))
+                phase("commit-end")
+            finally:
+                self.conn = real
 
-    write_batch._torture = True  # type: ignore[attr-defined]
-    RunStore.write_batch = write_batch
+        write._torture = True  # type: ignore[attr-defined]
+        return write
+
+    RunStore.write_outputs = slowed(RunStore.write_outputs)
+    RunStore.write_scores = slowed(RunStore.write_scores)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -109,26 +109,31 @@ def write_suite(tmp: Path, z: Zygote | None = None) -> Path:
 
 
 def snapshot(db: Path) -> dict:
-    """Everything a check needs, read with plain sqlite3 (read-only; never goes through the code under test)."""
+    """Everything a check needs, read with plain sqlite3 (read-only; never goes through the code under test).
+
+    ``rows``: (cell, sample) -> the generation row; ``scores``: (cell, sample, scorer label) -> values;
+    ``feats``: (cell, sample, name) -> feature bytes."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         integrity = con.execute("PRAGMA integrity_check").fetchall()
-        n, n_distinct = con.execute("SELECT COUNT(*), COUNT(DISTINCT cell_key || '|' || sample_id) FROM records"
+        n, n_distinct = con.execute("SELECT COUNT(*), COUNT(DISTINCT gen_key || '|' || sample_id) FROM outputs"
                                     ).fetchone()
-        cur = con.execute("SELECT * FROM records")
+        cur = con.execute("SELECT * FROM outputs")
         names = [d[0] for d in cur.description]
         rows = {}
         for r in cur:
-            d = dict(zip(names, r))
-            vals = json.loads(d.pop("vals"))
-            vals = {k: v for k, v in vals.items() if k not in DROP}
-            d = {k: v for k, v in d.items() if k not in DROP}
-            rows[(d["cell_key"], d["sample_id"])] = {**d, **vals}
+            d = {k: v for k, v in zip(names, r) if k not in DROP}
+            d["info"] = json.loads(d["info"])
+            rows[(d["gen_key"], d["sample_id"])] = d
+        scores = {}
+        for gk, sid, label, vals, err in con.execute(
+                "SELECT s.gen_key, s.sample_id, c.label, s.vals, s.error FROM scores s JOIN scorers c USING (scorer_key)"):
+            scores[(gk, sid, label)] = {"error": err, **json.loads(vals)}
         feats = {(c, s, nm): bytes(b) for c, s, nm, b in con.execute(
-            "SELECT cell_key, sample_id, name, data FROM features")}
+            "SELECT gen_key, sample_id, name, data FROM features")}
     finally:
         con.close()
-    return {"integrity": integrity, "n": n, "n_distinct": n_distinct, "rows": rows, "feats": feats}
+    return {"integrity": integrity, "n": n, "n_distinct": n_distinct, "rows": rows, "scores": scores, "feats": feats}
 
 
 def kill_in(z: Zygote, argv, log: Path, env, phases: Path, target: str, k: int, rng: random.Random):
@@ -163,12 +168,21 @@ def check_partial(snap: dict, ref: dict) -> None:
     assert snap["n"] == snap["n_distinct"], "duplicate (cell, sample) rows"
     for key, row in snap["rows"].items():
         assert row["error"] is None, row["error"]
-        assert row == ref["rows"][key], f"row {key} differs from the uninterrupted run"
-    # one transaction per batch: a committed record always has its features, and only committed ones do
+        assert row == ref["rows"][key], f"generation row {key} differs from the uninterrupted run"
+    for key, vals in snap["scores"].items():
+        assert key[:2] in snap["rows"], f"scores {key} without their generation row"
+        assert vals == ref["scores"][key], f"scores {key} differ from the uninterrupted run"
+    # one transaction per scored batch: a committed score of the feature metric always has its features, and
+    # only committed ones do
     feat_keys = {(c, s) for c, s, _ in snap["feats"]}
-    assert feat_keys == set(snap["rows"]), "records and features were not committed together"
+    assert feat_keys == {k[:2] for k in snap["scores"] if k[2] == "torture-slow"}, \
+        "scores and features were not committed together"
     for key, blob in snap["feats"].items():
         assert blob == ref["feats"][key]
+
+
+def complete(snap: dict, ref: dict) -> bool:
+    return snap["rows"] == ref["rows"] and snap["scores"] == ref["scores"] and snap["feats"] == ref["feats"]
 
 
 @pytest.mark.slow
@@ -182,7 +196,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path
     assert zygote.wait(pid) == 0, (tmp_path / "reference.log").read_text()
     ref = snapshot(tmp_path / "results" / "reference" / "records.sqlite")
     assert ref["n"] == 2 * N and all(r["error"] is None for r in ref["rows"].values())
-    assert len(ref["feats"]) == 2 * N
+    assert len(ref["feats"]) == 2 * N and len(ref["scores"]) == 3 * 2 * N
 
     rng = random.Random(20261125)
     db = tmp_path / "results" / "killed" / "records.sqlite"
@@ -219,11 +233,11 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path
     assert r.returncode == 0, r.stderr[-3000:]
     final = snapshot(db)
     check_partial(final, ref)
-    assert final["n"] == 2 * N and final["rows"] == ref["rows"] and final["feats"] == ref["feats"]
+    assert final["n"] == 2 * N and complete(final, ref)
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    recomputed = con.execute("SELECT COUNT(*) FROM records WHERE created >= ?", (t_final,)).fetchone()[0]
+    recomputed = con.execute("SELECT COUNT(*) FROM outputs WHERE created >= ?", (t_final,)).fetchone()[0]
     con.close()
-    assert recomputed == 2 * N - len(done_before)
+    assert recomputed == 2 * N - len(done_before)  # only what was missing was generated again
     man = json.loads((db.parent / "manifest.json").read_text())
     assert man.get("finished") and len(man["sessions"]) >= 2
 
@@ -253,7 +267,7 @@ def test_killed_shard_resumes_and_the_merge_equals_a_single_process_run(tmp_path
     assert zygote.wait(pid) == 0, (tmp_path / "m.log").read_text()
     merged = snapshot(tmp_path / "results" / "sharded" / "records.sqlite")
     check_partial(merged, ref)
-    assert merged["rows"] == ref["rows"] and merged["feats"] == ref["feats"]
+    assert complete(merged, ref)
 
 
 def test_second_process_on_the_same_folder_refuses_and_never_corrupts(tmp_path, zygote):
@@ -321,7 +335,7 @@ def test_lock_on_a_file_system_without_flock_says_so(tmp_path, monkeypatch):
     import fcntl
 
     from bench.errors import BenchError
-    from bench.runner.loop import RunLock
+    from bench.runner.locks import RunLock
 
     def no_flock(fd, op):
         raise OSError(errno.ENOSYS, "Function not implemented")

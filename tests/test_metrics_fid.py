@@ -17,6 +17,7 @@ from bench.metrics.stats import (frechet_distance, frechet_distance_from_feature
                                  kernel_inception_distance)
 from bench.store import RunStore
 from bench.types import EvalBatch, RunContext
+from tests.store_helpers import add_cell, write_records
 
 # clean-fid calls scipy's sqrtm(disp=False), deprecated in SciPy 1.16
 pytestmark = pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")
@@ -74,10 +75,10 @@ def _batch(out: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None
 
 
 def _store_cell(store: RunStore, cell: str, batch: EvalBatch, feats: dict[str, np.ndarray]):
-    store.add_cell(cell, "b", "d", "m", {})
+    add_cell(store, cell, "b", "d", "m", {})
     rows = [{"sample_id": s, "values": {}} for s in batch.sample_ids]
     fl = [(s, k, v[i]) for k, v in feats.items() for i, s in enumerate(batch.sample_ids)]
-    store.write_batch(cell, rows, fl)
+    write_records(store, cell, rows, fl)
 
 
 def _metric(mode: str, tmp_path, net=None, **kw) -> InceptionFeatures:

@@ -11,6 +11,7 @@ from bench.report.aggregate import bootstrap_ci, load_run, per_sample, summarize
 from bench.report.leaderboard import render_run
 from bench.store.sqlite import RunStore
 from tests.test_report_data import make_run
+from tests.store_helpers import add_cell, write_records
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_by_area_bin_labels(run):
 def test_partial_run_shows_cells_without_records(tmp_path):
     d = make_run(tmp_path / "p", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=4)
     s = RunStore(d / "records.sqlite")
-    s.add_cell("pending", "opencv-ns", "samples", "box", {})  # started, nothing written yet
+    add_cell(s, "pending", "opencv-ns", "samples", "box", {})  # started, nothing written yet
     s.close()
     df = summarize(d)
     pend = df[df.backend == "opencv-ns"].iloc[0]
@@ -130,8 +131,8 @@ def test_missing_run_folder_is_a_clear_error(tmp_path):
 
 def test_store_input_timing_values_and_absent_metrics(tmp_path):
     s = RunStore(tmp_path / "x" / "records.sqlite")
-    s.add_cell("c", "identity", "samples", "box", {})
-    s.write_batch("c", [{"sample_id": f"s{i}", "hole_fraction": 0.1, "area_bin": 1, "latency_ms": 5.0,
+    add_cell(s, "c", "identity", "samples", "box", {})
+    write_records(s, "c", [{"sample_id": f"s{i}", "hole_fraction": 0.1, "area_bin": 1, "latency_ms": 5.0,
                          "batch_size": 1, "values": {"psnr_out": 30.0 + i, "wall_ms": 6.0, "psnr_in": float("nan")}}
                         for i in range(3)])
     df = summarize(s)

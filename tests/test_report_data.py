@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.store.sqlite import RunStore
+from tests.store_helpers import add_cell, write_records
 
 BACKENDS = {  # name: (psnr_in mean, lpips_in mean, latency ms, blur probability, pastes back)
     "opencv-telea": (24.0, 0.12, 35.0, 0.10, True),
@@ -62,7 +63,7 @@ def make_run(
         for d in datasets:
             for m in masks:
                 ck = cell_key(b, d, m)
-                store.add_cell(ck, b, d, m, {"backend": {"type": b}, "dataset": d, "mask": m})
+                add_cell(store, ck, b, d, m, {"backend": {"type": b}, "dataset": d, "mask": m})
                 rows = []
                 for j, sid in enumerate(ids):
                     rng = np.random.default_rng([seed, bi, hash(d) % 1000, hash(m) % 1000, int(sid[1:] or 0)])
@@ -94,7 +95,7 @@ def make_run(
                             feats.append((r["sample_id"], "feat_inception_ref", frng.normal(0, 1, 8)))
                             feats.append((r["sample_id"], "feat_inception",
                                           frng.normal(0.5 * bi, 1, 8).astype(np.float32)))
-                store.write_batch(ck, rows, feats)
+                write_records(store, ck, rows, feats)
                 if save_outputs:
                     _save_images(run_dir, ck, b, d, m, rows, size)
                 if sessions:
@@ -113,11 +114,11 @@ def make_run(
 
 
 def _save_images(run_dir: Path, ck: str, backend: str, dataset: str, mask: str, rows, size: int) -> None:
-    """What the runner's save_outputs writes: outputs/<cell>/<sid>.png, _mask.png; _inputs/<d>/<m>/<sid>_input/_gt."""
+    """What a run stores: generations/<cell>/<sid>.png; with save_inputs inputs/<input key>/<sid>_input/_mask/_gt."""
     from PIL import Image
 
-    out_dir = run_dir / "outputs" / ck
-    in_dir = run_dir / "outputs" / "_inputs" / dataset / mask
+    out_dir = run_dir / "generations" / ck
+    in_dir = run_dir / "inputs" / f"{dataset}.{mask}"
     out_dir.mkdir(parents=True, exist_ok=True)
     in_dir.mkdir(parents=True, exist_ok=True)
     yy, xx = np.mgrid[0:size, 0:size] / size
@@ -133,7 +134,7 @@ def _save_images(run_dir: Path, ck: str, backend: str, dataset: str, mask: str, 
         to8 = lambda x: Image.fromarray((np.clip(x, 0, 1) * 255).astype(np.uint8))  # noqa: E731
         if not r.get("error"):
             to8(out).save(out_dir / f"{sid}.png")
-        Image.fromarray(hole.astype(np.uint8) * 255).save(out_dir / f"{sid}_mask.png")
+        Image.fromarray(hole.astype(np.uint8) * 255).save(in_dir / f"{sid}_mask.png")
         to8(img).save(in_dir / f"{sid}_input.png")
         if dataset != "samples":  # one dataset without ground truth: the report must cope
             to8(img).save(in_dir / f"{sid}_gt.png")

@@ -28,7 +28,7 @@ def report(tmp_path_factory):
     run = make_run(tmp_path_factory.mktemp("html") / "run", n=5, errors={"mean-fill": 1}, save_outputs=True,
                    comparable=False, reasons=["shards ran on <different> devices"])
     # one missing output image: the report must show a placeholder, not fail
-    next((run / "outputs").glob("opencv-ns--samples--box/s001.png")).unlink()
+    next((run / "generations").glob("opencv-ns--samples--box/s001.png")).unlink()
     path = write_html(run, run / "report.html", ci=False)
     return run, path, path.read_text()
 

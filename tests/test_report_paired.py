@@ -7,6 +7,7 @@ from bench.errors import BenchError
 from bench.report.aggregate import load_run
 from bench.report.paired import compare_backends
 from bench.store import RunStore
+from tests.store_helpers import add_cell, write_records
 
 
 def make_run(tmp_path, delta=0.3, n=40, seed=0):
@@ -16,8 +17,8 @@ def make_run(tmp_path, delta=0.3, n=40, seed=0):
     with RunStore(run / "records.sqlite") as s:
         for backend, shift in (("a", 0.0), ("b", delta)):
             key = f"{backend}.ds.m.x"
-            s.add_cell(key, backend, "ds", "m", {})
-            s.write_batch(key, [{"sample_id": f"s{i:03d}", "values": {
+            add_cell(s, key, backend, "ds", "m", {})
+            write_records(s, key, [{"sample_id": f"s{i:03d}", "values": {
                 "psnr_in": float(base[i] + shift + rng.normal(0, 0.05)),
                 "lpips_in": float(0.3 - shift / 10 + rng.normal(0, 0.002))}, "error": None} for i in range(n)])
     return run

@@ -43,9 +43,10 @@ def test_backend_never_sees_the_hole(tmp_path, plugins):
     assert plugins.SEEN and sum(b for _, b in plugins.CALLS) == 6
     recs = rows(run_dir)
     assert len(recs) == 6 and all(r["error"] is None for r in recs)
-    # the spy returns what it was given: inside the hole that is the constant 0.5 blank
+    # the spy returns what it was given: inside the hole that is the constant blank (128/255, on the 8-bit grid)
     for img in plugins.SEEN:
-        assert (img == 0.5).any()
+        assert (img == 128 / 255).any()
+        assert torch.equal(torch.round(img * 255) / 255, img)  # inputs are 8-bit images
     # identity-like output: outside untouched -> psnr_out infinite, inside scored against the original
     assert all(math.isinf(r["psnr_out"]) for r in recs)
     assert all(np.isfinite(r["psnr_in"]) and r["psnr_in"] < 40 for r in recs)
@@ -77,7 +78,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, plugins):
     assert _comparable(rows(run_dir)) == _comparable(rows(full))
     with RunStore(run_dir / "records.sqlite") as s:
         assert s.integrity_ok()
-        n = s.conn.execute("SELECT COUNT(*), COUNT(DISTINCT sample_id) FROM records").fetchone()
+        n = s.conn.execute("SELECT COUNT(*), COUNT(DISTINCT sample_id) FROM outputs").fetchone()
     assert n == (7, 7)
 
 
@@ -133,18 +134,27 @@ def test_no_ground_truth_means_inside_metrics_absent(tmp_path, plugins):
     assert all(np.isfinite(r["psnr_in"]) for r in recs)
 
 
-def test_paste_back_and_saved_outputs(tmp_path, plugins):
-    suite = make_suite(tmp_path, backends=["test-resize"], paste_back=True, save_outputs=True,
+def test_paste_back_raw_outputs_and_saved_inputs(tmp_path, plugins):
+    suite = make_suite(tmp_path, backends=["test-resize"], paste_back=True, save_inputs=True,
                        datasets=[{"type": "test-noise", "n": 2, "size": 64}])
     run_dir = run(suite)
     recs = rows(run_dir)
     # outside-mask metrics see the raw output (the resize damaged it) even though outputs are pasted back
     assert all(np.isfinite(r["psnr_out"]) for r in recs)
     cell = recs[0]["cell_key"]
-    out = read_image(run_dir / "outputs" / cell / "n000.png")
-    mask = read_mask(run_dir / "outputs" / cell / "n000_mask.png")
-    inp = read_image(run_dir / "outputs" / "_inputs" / "test-noise" / "box" / "n000_input.png")
-    assert torch.allclose(out[:, ~mask[0]], inp[:, ~mask[0]], atol=1 / 255)
+    man = json.loads((run_dir / "manifest.json").read_text())
+    ik = man["cells"][0]["input_key"]
+    raw = read_image(run_dir / "generations" / cell / "n000.png")  # the stored output is the raw one
+    mask = read_mask(run_dir / "inputs" / ik / "n000_mask.png")
+    inp = read_image(run_dir / "inputs" / ik / "n000_input.png")
+    assert not torch.allclose(raw[:, ~mask[0]], inp[:, ~mask[0]], atol=1 / 255)
+    # paste-back is a scoring view: in-hole metrics see the composite, which equals the raw output in the hole
+    comp = torch.where(mask, raw, inp)
+    from bench.metrics.pixel import masked_psnr
+    with RunStore(run_dir / "records.sqlite") as s:
+        gt = inp  # reconstruction: the image is the ground truth
+        assert masked_psnr(comp[None], gt[None], mask[None]).item() == pytest.approx(
+            [r for r in s.records() if r["sample_id"] == "n000"][0]["psnr_in"], rel=1e-9)
 
 
 def test_cli_run_end_to_end_and_resume(tmp_path, plugins, capsys):

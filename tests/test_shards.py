@@ -1,4 +1,5 @@
 """Shards, merge, torchrun (gloo, 2 processes) and the run-folder lock."""
+import json
 import os
 import subprocess
 import sys
@@ -11,9 +12,10 @@ from bench.cli import main
 from bench.config import parse_suite
 from bench.errors import BenchError
 from bench.runner import Runner
-from bench.runner.loop import RunLock
+from bench.runner.locks import RunLock
 from bench.runner.merge import merge_runs
 from bench.store import RunStore
+from tests.store_helpers import add_cell, write_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,10 +64,13 @@ def test_merge_prefers_successful_rows(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d, err in ((a, "boom"), (b, None)):
         with RunStore(d / "records.sqlite") as s:
-            s.add_cell("c", "be", "ds", "m", {})
-            s.write_batch("c", [{"sample_id": "x", "values": {"psnr_in": 20.0}, "error": err},
+            add_cell(s, "c", "be", "ds", "m", {})
+            write_records(s, "c", [{"sample_id": "x", "values": {"psnr_in": 20.0}, "error": err},
                                 {"sample_id": "y", "values": {"psnr_in": 30.0}, "error": None}])
-    merge_runs([a, b])
+    with pytest.raises(BenchError, match="has no manifest.json"):
+        merge_runs([a, b])  # stores of unknown suites are not mixed silently
+    merge_runs([a, b], force=True)
+    assert "merged with --force" in " ".join(json.loads((a / "manifest.json").read_text())["noncomparable_reasons"])
     with RunStore(a / "records.sqlite") as s:
         recs = {r["sample_id"]: r for r in s.records()}
     assert recs["x"]["error"] is None and recs["y"]["psnr_in"] == 30.0 and len(recs) == 2

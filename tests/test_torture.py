@@ -123,7 +123,7 @@ def rows(run_dir: Path) -> list[dict]:
 def created(run_dir: Path) -> dict:
     con = sqlite3.connect(str(run_dir / "records.sqlite"))
     try:
-        return {(c, s): t for c, s, t in con.execute("SELECT cell_key, sample_id, created FROM records")}
+        return {(c, s): t for c, s, t in con.execute("SELECT gen_key, sample_id, created FROM outputs")}
     finally:
         con.close()
 
@@ -135,7 +135,7 @@ def test_bad_and_unusual_images_each_get_correct_handling_or_a_clear_error(tmp_p
     expect = make_images(tmp_path / "imgs")
     suite = parse_suite({
         "name": "imgs", "output_dir": str(tmp_path / "results"), "device": "cpu", "batch_size": 3, "workers": 2,
-        "save_outputs": True, "backends": ["identity", "opencv-telea"],
+        "save_inputs": True, "backends": ["identity", "opencv-telea"],
         "datasets": [{"type": "folder", "root": str(tmp_path / "imgs"), "name": "imgs"}],
         "masks": [{"type": "box", "min_size": 0.2, "max_size": 0.4}], "metrics": ["psnr", "ssim"],
     })
@@ -167,11 +167,11 @@ def test_bad_and_unusual_images_each_get_correct_handling_or_a_clear_error(tmp_p
         assert got.shape == want.shape, sid
         assert np.abs(got - want).max() < (0.01 if sid == "deep16" else 1e-3), sid
 
-    # saved outputs: one file per sample and cell, inside the run folder, unique names even for odd ids
-    files = [p for p in (run_dir / "outputs").rglob("*") if p.is_file()]
-    assert all(p.resolve().is_relative_to(run_dir.resolve()) for p in files)
+    # stored outputs: one file per sample and cell, inside the run folder, unique names even for odd ids
+    files = [p for sub in ("generations", "inputs") for p in (run_dir / sub).rglob("*") if p.is_file()]
+    assert files and all(p.resolve().is_relative_to(run_dir.resolve()) for p in files)
     for cell in {r["cell_key"] for r in recs}:
-        outs = [p for p in (run_dir / "outputs" / cell).iterdir() if not p.name.endswith("_mask.png")]
+        outs = list((run_dir / "generations" / cell).iterdir())
         assert len(outs) == len(expect) == len({p.name for p in outs})
         assert not any(p.name.startswith(".") for p in outs)
 
@@ -520,7 +520,7 @@ def tree(root: Path) -> dict[str, tuple[int, int]]:
 @pytest.mark.slow
 def test_a_hostile_run_writes_nothing_outside_its_run_folder(tmp_path):
     """One `bench run` subprocess with HOME, TMPDIR, XDG_CACHE_HOME and its working directory inside a sandbox:
-    odd file names, hostile sample ids (../../x, absolute paths) with save_outputs, the command backend with shell
+    odd file names, hostile sample ids (../../x, absolute paths) with save_inputs, the command backend with shell
     metacharacters in its arguments, a backend that writes to the raw file descriptors, a leaking backend, and the
     report. Every file that appears or changes must be inside the run folder; the command sees its arguments
     verbatim; its temporary folders are removed."""
@@ -536,7 +536,7 @@ def test_a_hostile_run_writes_nothing_outside_its_run_folder(tmp_path):
     suite = box / "hostile.yaml"
     suite.write_text(yaml.safe_dump({
         "name": "hostile", "output_dir": str(box / "results"), "device": "cpu", "batch_size": 4,
-        "save_outputs": True, "resolution": 32,
+        "save_inputs": True, "resolution": 32,
         "backends": ["identity", {"type": "command", "name": "cmd", "command": command, "timeout": 120},
                      "torture-stdout", {"type": "torture-leak", "mb": 40}],
         "datasets": [{"type": "folder", "root": str(box / "data"), "name": "odd"},
@@ -566,7 +566,7 @@ def test_a_hostile_run_writes_nothing_outside_its_run_folder(tmp_path):
     n_ids = len(EVIL_IDS) + len(ODD_NAMES) + 6  # good, deep16, gray, rgba, palette, exif6
     assert len(recs) == 4 * n_ids and all(r["error"] is None for r in recs), [r["error"] for r in recs if r["error"]]
     for cell in {r["cell_key"] for r in recs if r["dataset"] == "evil"}:
-        outs = [p for p in (run_dir / "outputs" / cell).iterdir() if not p.name.endswith("_mask.png")]
+        outs = list((run_dir / "generations" / cell).iterdir())
         assert len({p.name for p in outs}) == len(EVIL_IDS)
     n_batches = round(sum(1 / r["batch_size"] for r in recs if r["backend"] == "torture-stdout"))
     assert r.stdout.count("fd-1 chatter") == n_batches == r.stderr.count("fd-2 warning") and n_batches >= 8

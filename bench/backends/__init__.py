@@ -17,3 +17,4 @@ BACKENDS.lazy("lama", "bench.backends.lama:LamaBackend")
 # anything else
 BACKENDS.lazy("command", "bench.backends.command:CommandBackend")
 BACKENDS.lazy("python", "bench.backends.python_backend:PythonBackend")
+BACKENDS.lazy("outputs", "bench.backends.outputs:OutputsBackend")

@@ -25,7 +25,7 @@ hole pixel. It may grow by up to one resized pixel at the border, which only han
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,9 @@ class AdapterResult:
     output: torch.Tensor  # [B, 3, H, W] float32 in [0, 1], at the input's size and device
     raw_sizes: list[Size]  # (h, w) of what the backend actually returned, per sample
     model_sizes: list[Size]  # (h, w) the backend was given (after crop / resize / pad), per sample
+    #: (min, max) of each sample's values before the final clamp to [0, 1] (NaN for a non-finite item): the runner
+    #: rejects a 0..255 or -1..1 output instead of clamping it into a plausible-looking image
+    value_range: list[tuple[float, float]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -145,8 +148,8 @@ def check_output(backend: Backend, out: object, batch: int, first: int = 0) -> t
     return out
 
 
-def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
-               generator: list[torch.Generator]) -> tuple[torch.Tensor, list[Size], list[Size]]:
+def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]
+               ) -> tuple[torch.Tensor, list[Size], list[Size], list[tuple[float, float]]]:
     """Steps 2-5 for a batch of images that share one size."""
     g = backend.geometry
     b, _, h, w = image.shape
@@ -166,7 +169,9 @@ def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
     out = torch.cat([resize_image(o.float(), ps).to(image.device) for o in outs])
     out = out[..., : rs[0], : rs[1]]
     out = resize_image(out, (h, w))
-    return out.clamp(0.0, 1.0).to(image.device), raw, [ps] * b
+    flat = out.flatten(1)
+    rng = list(zip(flat.amin(dim=1).tolist(), flat.amax(dim=1).tolist()))
+    return out.clamp(0.0, 1.0).to(image.device), raw, [ps] * b, rng
 
 
 def run_backend(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
@@ -187,16 +192,18 @@ def run_backend(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
     with torch.no_grad():
         margin = backend.geometry.crop_margin
         if margin is None:
-            out, raw, given = _run_group(backend, image, mask, list(generator))
-            return AdapterResult(out, raw, given)
+            out, raw, given, rng = _run_group(backend, image, mask, list(generator))
+            return AdapterResult(out, raw, given, rng)
         out = image.clone()
         raw_sizes: list[Size] = []
         model_sizes: list[Size] = []
+        ranges: list[tuple[float, float]] = []
         for i in range(image.shape[0]):
             y0, y1, x0, x1 = hole_crop_box(mask[i], int(margin))
-            crop, raw, given = _run_group(backend, image[i : i + 1, :, y0:y1, x0:x1],
-                                          mask[i : i + 1, :, y0:y1, x0:x1], [generator[i]])
+            crop, raw, given, rng = _run_group(backend, image[i : i + 1, :, y0:y1, x0:x1],
+                                               mask[i : i + 1, :, y0:y1, x0:x1], [generator[i]])
             out[i, :, y0:y1, x0:x1] = crop[0]
             raw_sizes += raw
             model_sizes += given
-        return AdapterResult(out.clamp(0.0, 1.0), raw_sizes, model_sizes)
+            ranges += rng
+        return AdapterResult(out.clamp(0.0, 1.0), raw_sizes, model_sizes, ranges)

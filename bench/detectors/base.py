@@ -16,6 +16,8 @@ class Detector:
     """
 
     registry_name: str = "?"
+    #: implementation version: bump it when a change alters the scores, and stored scores are computed again
+    version: int = 1
 
     def setup(self, ctx: RunContext) -> None:
         pass
@@ -25,3 +27,7 @@ class Detector:
 
     def provenance(self) -> dict[str, Any]:
         return {}
+
+    def identity(self) -> dict[str, Any]:
+        """What besides the suite spec decides this detector's output (part of its scorer key; cheap)."""
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "version": self.version}

@@ -101,6 +101,9 @@ class CalibratedDetector(Detector):
 
         return flag(scores, self.t.get(name), direction or self.direction)
 
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "thresholds": dict(self.t), "thresholds_sha256": self.thresholds_sha}
+
     def provenance(self) -> dict[str, Any]:
         return {
             "thresholds": dict(self.t),

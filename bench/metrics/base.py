@@ -30,6 +30,8 @@ class Metric:
     registry_name: str = "?"
     #: record keys this metric produces, with how they read
     columns: dict[str, Column] = {}
+    #: implementation version: bump it when a change alters the numbers, and stored scores are computed again
+    version: int = 1
 
     def setup(self, ctx: RunContext) -> None:
         """Load networks (weights resolved through :mod:`bench.weights`)."""
@@ -40,3 +42,12 @@ class Metric:
     def provenance(self) -> dict[str, Any]:
         """Implementation settings that change the numbers (window, net, resize mode, weights hash...)."""
         return {}
+
+    def identity(self) -> dict[str, Any]:
+        """What besides the suite spec decides this metric's numbers (part of its scorer key; cheap, no set-up)."""
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "version": self.version}
+
+    def reference_features(self) -> set[str]:
+        """Feature keys of ``compute`` that depend on the sample's input / ground truth only, not on the output
+        (e.g. the ground truth's Inception features): stored once per dataset × mask and shared by every backend."""
+        return set()

@@ -158,6 +158,10 @@ class InceptionFeatures(Metric):
             raise ValueError(f"extractor mode {extractor.mode!r} differs from the metric's mode {self.mode!r}")
         self.extractor = extractor
 
+    def reference_features(self) -> set[str]:
+        keys = self.feature_keys()
+        return {v for k, v in keys.items() if k.startswith("ref")}
+
     def feature_keys(self) -> dict[str, str]:
         k = self.key
         keys = {"out": f"feat_{k}", "ref": f"feat_{k}_ref"}

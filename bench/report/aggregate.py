@@ -184,9 +184,12 @@ def _read_manifest(run_dir: Path | None) -> dict[str, Any]:
     if not mp.exists():
         return {}
     try:
-        return json.loads(mp.read_text())
-    except json.JSONDecodeError as e:
+        m = json.loads(mp.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BenchError(f"{mp}: invalid JSON ({e})") from None
+    if not isinstance(m, dict):
+        raise BenchError(f"{mp}: not a run manifest (expected a JSON object, got {type(m).__name__})")
+    return m
 
 
 def _merge_manifests(manifests: list[dict[str, Any]], dirs: list[Path]) -> dict[str, Any]:
@@ -214,6 +217,17 @@ def _merge_manifests(manifests: list[dict[str, Any]], dirs: list[Path]) -> dict[
     return merged
 
 
+def _select(store: RunStore, manifest: dict[str, Any]) -> RunStore:
+    """Restrict a store to the cells and scorers the manifest lists (the suite that was run last): rows of an
+    earlier version of a suite, kept in the same folder for reuse, are never reported."""
+    cells = manifest.get("cells")
+    scorers = manifest.get("scorers")
+    ck = [c["cell_key"] for c in cells if isinstance(c, dict) and "cell_key" in c] if isinstance(cells, list) else None
+    sk = ([s["scorer_key"] for s in scorers if isinstance(s, dict) and "scorer_key" in s]
+          if isinstance(scorers, list) else None)
+    return store.select(ck or None, sk or None)
+
+
 def _merge_stores(paths: list[Path]) -> RunStore:
     """An in-memory store holding the union of several stores' rows (:func:`bench.store.merge_stores`'s rules:
     a successful row wins over an error row; between two successful rows, the first store given wins)."""
@@ -229,7 +243,8 @@ def load_run(src: Any) -> RunData:
         return src
     if isinstance(src, RunStore):
         run_dir = src.path.parent if str(src.path) != ":memory:" else None
-        return RunData(src, _read_manifest(run_dir), [run_dir] if run_dir else [])
+        manifest = _read_manifest(run_dir)
+        return RunData(_select(src, manifest), manifest, [run_dir] if run_dir else [])
     if isinstance(src, (list, tuple)):
         items = list(src)
         if not items:
@@ -246,10 +261,16 @@ def load_run(src: Any) -> RunData:
                 d, db = _resolve_one(it)
             dirs.append(d)
             dbs.append(db)
-        manifest = _merge_manifests([_read_manifest(d) for d in dirs], dirs)
-        return RunData(_merge_stores(dbs), manifest, dirs)
+        manifests = [_read_manifest(d) for d in dirs]
+        manifest = _merge_manifests(manifests, dirs)
+        if all(m.get("cells") for m in manifests):
+            manifest["cells"] = [c for m in manifests for c in m["cells"]]
+        if all(m.get("scorers") for m in manifests):
+            manifest["scorers"] = [s for m in manifests for s in m["scorers"]]
+        return RunData(_select(_merge_stores(dbs), manifest), manifest, dirs)
     run_dir, db = _resolve_one(src)
-    return RunData(RunStore(db), _read_manifest(run_dir), [run_dir] if run_dir else [])
+    manifest = _read_manifest(run_dir)
+    return RunData(_select(RunStore(db), manifest), manifest, [run_dir] if run_dir else [])
 
 
 # ------------------------------------------------------------------------------------------------------------------

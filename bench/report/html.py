@@ -7,9 +7,9 @@ bin, failure rates per backend; also saved as PNG beside the HTML); per dataset 
 overlay, ground truth, each backend's output, with detector flags and the chosen metric on each tile); the worst
 cases per backend by the chosen metric; errors per cell.
 
-Images come from the runner's ``save_outputs``: ``outputs/<cell_key>/<sample>.png`` (+ ``<sample>_mask.png``) and
-``outputs/_inputs/<dataset>/<mask>/<sample>_input.png`` / ``_gt.png``. Missing images show as a grey "no image"
-tile.
+Images come from the run folder (:mod:`bench.store.files`): every output is ``generations/<cell>/<sample>.png``;
+inputs, masks and ground truth are ``inputs/<input key>/<sample>_input.png`` / ``_mask.png`` / ``_gt.png`` when the
+suite has ``save_inputs: true``. Missing images show as a grey "no image" tile.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..store.files import sample_filename
 from .aggregate import AREA_LABELS, RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
 from .leaderboard import leaderboard_keys
@@ -33,11 +34,6 @@ THUMB = 160
 N_GRID_SAMPLES = 4
 N_WORST = 4
 PREFERRED_METRICS = ("lpips_in", "psnr_in", "ssim_in", "fid")
-
-
-def _safe_name(s: str) -> str:
-    """The runner's file-name rule for sample ids (bench/runner/loop.py)."""
-    return re.sub(r"[^A-Za-z0-9_.+=-]", "_", str(s))
 
 
 def _esc(s: Any) -> str:
@@ -89,40 +85,49 @@ def _overlay(img, mask):
 
 
 class ImageStore:
-    """Finds (and caches) a run's saved images; every method returns None when a file is missing."""
+    """Finds (and caches) a run's stored images; every method returns None when a file is missing."""
 
-    def __init__(self, run_dirs: Sequence[Path]):
+    def __init__(self, run_dirs: Sequence[Path], cells: pd.DataFrame | None = None):
         self.dirs = [Path(d) for d in run_dirs if d is not None]
         self._cache: dict[Path, Any] = {}
+        self._input_keys: dict[Any, str] = {}
+        if cells is not None and not cells.empty and "input_key" in cells:
+            for _, c in cells.iterrows():
+                self._input_keys[c["cell_key"]] = c["input_key"]
+                self._input_keys[(c["dataset"], c["mask"])] = c["input_key"]
 
     def _find(self, *parts: str) -> Any:
         for d in self.dirs:
-            p = d.joinpath("outputs", *parts)
+            p = d.joinpath(*parts)
             if p in self._cache:
                 return self._cache[p]
-            if p.exists():
+            if p.is_file() and not p.is_symlink():
                 self._cache[p] = _open(p)
                 return self._cache[p]
         return None
 
     def output(self, cell_key: str, sid: str):
-        return self._find(cell_key, f"{_safe_name(sid)}.png")
+        return self._find("generations", cell_key, f"{sample_filename(sid)}.png")
+
+    def _input(self, key: Any, sid: str, kind: str):
+        ik = self._input_keys.get(key)
+        return self._find("inputs", ik, f"{sample_filename(sid)}_{kind}.png") if ik else None
 
     def mask(self, cell_keys: Sequence[str], sid: str):
         for ck in cell_keys:
-            m = self._find(ck, f"{_safe_name(sid)}_mask.png")
+            m = self._input(ck, sid, "mask")
             if m is not None:
                 return m
         return None
 
     def input(self, dataset: str, mask: str, sid: str):
-        return self._find("_inputs", dataset, mask, f"{_safe_name(sid)}_input.png")
+        return self._input((dataset, mask), sid, "input")
 
     def gt(self, dataset: str, mask: str, sid: str):
-        return self._find("_inputs", dataset, mask, f"{_safe_name(sid)}_gt.png")
+        return self._input((dataset, mask), sid, "gt")
 
     def any(self) -> bool:
-        return any((d / "outputs").is_dir() for d in self.dirs)
+        return any((d / "generations").is_dir() for d in self.dirs)
 
 
 def _tile(im, caption: str, badges: Sequence[tuple[str, str]] = (), title: str = "") -> str:
@@ -456,7 +461,7 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
         frame = frame.assign(error=None)
     dets = detector_names(frame)
     metric = choose_metric(df, metric)
-    images = ImageStore(rd.run_dirs)
+    images = ImageStore(rd.run_dirs, rd.cells())
     m = rd.manifest
     title = f"inpaint-bench report: {m.get('run_id', rd.run_dir.name if rd.run_dir else '')}"
     meta = []
@@ -496,7 +501,7 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
                    f"{_esc(metric or '')} of the sample.</p>")
         out.append(_grid_section(rd, frame, images, metric, dets, n_samples) or "<p>No samples.</p>")
     else:
-        out.append("<p>No saved images (run the suite with <code>save_outputs: true</code>).</p>")
+        out.append("<p>No stored outputs in this run folder.</p>")
     out.append("<h2>Worst cases per backend</h2>")
     out.append(_worst_section(rd, frame, images, metric, dets, n_worst))
     out.append("<h2>Errors</h2>")

@@ -1,4 +1,10 @@
-"""Combine shard stores (``--shard i/n``, torchrun ranks) or several run folders into one run folder."""
+"""Combine shard stores (``--shard i/n``, torchrun ranks) or several run folders into one run folder.
+
+Stores are merged by :func:`bench.store.merge_stores`; the outputs' PNGs of run folders other than the destination
+are copied beside the destination's (shards write theirs straight into the run folder). Every source must have a
+``manifest.json`` of the same suite (config hash) unless ``force``; the merged manifest says which sources were
+merged and, when forced, that they differed.
+"""
 from __future__ import annotations
 
 import json
@@ -7,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BenchError
-from ..store import merge_stores
+from ..store import RunStore, merge_stores
+from .locks import RunLock, write_text_atomic
 
 
 def _store_dirs(folder: Path) -> list[Path]:
@@ -16,54 +23,105 @@ def _store_dirs(folder: Path) -> list[Path]:
     if (folder / "records.sqlite").exists():
         out.append(folder)
     shards = folder / "shards"
-    if shards.is_dir():
-        out.extend(sorted(p for p in shards.iterdir() if (p / "records.sqlite").exists()))
+    if shards.is_dir() and not shards.is_symlink():
+        out.extend(sorted(p for p in shards.iterdir() if (p / "records.sqlite").exists() and not p.is_symlink()))
     return out
 
 
-def merge_runs(sources: list[str | Path], into: str | Path | None = None) -> tuple[Path, dict[str, int]]:
+def _read_manifest(d: Path) -> dict[str, Any] | None:
+    mp = d / "manifest.json"
+    if not mp.is_file():
+        return None
+    try:
+        m = json.loads(mp.read_text())
+    except (OSError, ValueError) as e:
+        raise BenchError(f"merge: {mp} is not readable JSON ({e})") from None
+    if not isinstance(m, dict):
+        raise BenchError(f"merge: {mp} is not a run manifest (a JSON object)")
+    return m
+
+
+def _copy_outputs(src_run: Path, dest_run: Path) -> int:
+    """Copy generations/ (and inputs/) PNGs that ``dest_run`` lacks; never through a symbolic link."""
+    n = 0
+    for sub in ("generations", "inputs"):
+        root = src_run / sub
+        if not root.is_dir() or root.is_symlink() or src_run.resolve() == dest_run.resolve():
+            continue
+        for cell in root.iterdir():
+            if cell.is_symlink() or not cell.is_dir():
+                continue
+            out = dest_run / sub / cell.name
+            for f in cell.iterdir():
+                if f.is_symlink() or not f.is_file() or (out / f.name).exists():
+                    continue
+                out.mkdir(parents=True, exist_ok=True)
+                if (out / f.name).is_symlink():
+                    continue
+                shutil.copyfile(f, out / f.name)
+                n += 1
+    return n
+
+
+def merge_runs(sources: list[str | Path], into: str | Path | None = None,
+               force: bool = False) -> tuple[Path, dict[str, int]]:
     """Merge the stores found in ``sources`` (run folders, with or without ``shards/``) into ``into``.
 
-    ``into`` defaults to the first source. Its manifest is the first source's, with the sessions of all of them;
-    a config-hash mismatch between sources is an error (they would not be the same experiment).
-    """
+    ``into`` defaults to the first source. Its manifest is the first source's, with the sessions, backends and
+    cells of all of them. A source without a manifest, or of another suite (config hash), is refused unless
+    ``force``."""
     srcs = [Path(s) for s in sources]
     for s in srcs:
         if not s.is_dir():
             raise BenchError(f"merge: {s} is not a run folder")
     dest = Path(into) if into else srcs[0]
+    if dest.is_symlink():
+        raise BenchError(f"merge: {dest} is a symbolic link; give a real folder")
     dest.mkdir(parents=True, exist_ok=True)
     store_dirs = [d for s in srcs for d in _store_dirs(s)]
     if not store_dirs:
         raise BenchError(f"merge: no records.sqlite found in {', '.join(map(str, srcs))}")
-    manifests: list[dict[str, Any]] = []
     for d in store_dirs:
-        mp = d / "manifest.json"
-        if mp.exists():
-            manifests.append(json.loads(mp.read_text()))
-    hashes = {m.get("config_hash") for m in manifests}
+        RunStore(d / "records.sqlite").close()  # a damaged store, or another tool's, is a clear error first
+    manifests: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for d in store_dirs:
+        m = _read_manifest(d)
+        if m is None:
+            problems.append(f"{d} has no manifest.json (its suite is unknown)")
+            continue
+        manifests.append(m)
+    hashes = sorted({str(m.get("config_hash")) for m in manifests})
     if len(hashes) > 1:
-        raise BenchError("merge: the sources ran different suites (config hashes "
-                         f"{', '.join(sorted(h[:12] for h in hashes if h))}); merge only shards of one suite")
-    from .loop import RunLock, write_text_atomic
-
+        problems.append(f"the sources ran different suites (config hashes {', '.join(h[:12] for h in hashes)})")
+    if problems and not force:
+        raise BenchError("merge: " + "; ".join(problems) + "; merge only shards of one suite, or pass --force to "
+                                                           "merge anyway (the merged manifest records it)")
     lock = RunLock(dest)  # exclusive: refuses while a run or any shard of it is writing
     try:
         counts = merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in store_dirs])
+        counts["files"] = sum(_copy_outputs(s, dest) for s in srcs)
     finally:
         lock.release()
-    if manifests:
-        man = dict(manifests[0])
+    if manifests or problems:
+        man = dict(manifests[0]) if manifests else {"run_id": dest.name}
         man.pop("shard", None)
-        sessions, backends = [], {}
+        sessions, backends, cells, scorers = [], {}, [], []
         for m in manifests:
             sessions.extend(s for s in m.get("sessions", []) if s not in sessions)
-            for k, v in m.get("backends", {}).items():
+            for k, v in (m.get("backends") or {}).items():
                 backends.setdefault(k, v)
-        man["sessions"], man["backends"] = sessions, backends
-        man["merged_from"] = [str(d) for d in store_dirs]
+            cells.extend(c for c in m.get("cells") or [] if c not in cells)
+            scorers.extend(c for c in m.get("scorers") or [] if c not in scorers)
+        man.update(sessions=sessions, backends=backends, cells=cells, scorers=scorers,
+                   merged_from=[str(d) for d in store_dirs])
+        if problems:
+            man["merge_forced"] = problems
+            man["comparable"] = False
+            man["noncomparable_reasons"] = list(man.get("noncomparable_reasons") or []) + [
+                "merged with --force: " + "; ".join(problems)]
         write_text_atomic(dest / "manifest.json", json.dumps(man, indent=2, default=str))
         src_yaml = store_dirs[0] / "suite.resolved.yaml"
         if src_yaml.exists() and src_yaml.resolve() != (dest / "suite.resolved.yaml").resolve():
-            shutil.copyfile(src_yaml, dest / "suite.resolved.yaml")
+            write_text_atomic(dest / "suite.resolved.yaml", src_yaml.read_text())
     return dest, counts

@@ -1,7 +1,27 @@
-"""The run's SQLite store: one row per (cell, sample); features in a side table.
+"""The run's SQLite store: generations (what a model made) and scorings (what the metrics and detectors said).
 
-A batch is committed in one transaction, so a crash loses at most the batch in flight; finished rows are never
-recomputed. Error rows are kept (with their message) and retried by the next run of the same suite.
+Two stages, two identities (shared/DESIGN.md, "generate once, score many"):
+
+* ``generations``: one row per *cell* (backend × dataset × mask × seed × resolution × dtype × ...; its key is the
+  generation key), and ``outputs``: one row per (generation, sample): hole fraction, LaMa area bin, latency,
+  raw / model size, the error if the model failed. The output itself is a lossless 8-bit PNG beside the store
+  (:mod:`bench.store.files`), written before its row is committed.
+* ``scorers``: one row per metric or detector identity (spec, implementation version, thresholds, view), and
+  ``scores``: one row per (generation, sample, scorer) with that scorer's values (or its error). Adding a metric
+  adds rows here only; no model runs again.
+* ``features``: per-sample feature vectors a scorer keeps for set-level metrics (FID/KID/IDS), keyed by
+  (generation, scorer, sample, name); ``ref_features``: the features of the ground truth / reference side, which
+  depend on the sample's input only, keyed by the generation's *input key* (dataset × mask × seed × resolution),
+  so every backend of that dataset × mask shares one copy.
+* ``gen_sessions``: per generation and session, load time and peak memory.
+
+Reading: :meth:`RunStore.select` restricts every query to the cells and scorers of one suite (what
+``manifest.json`` lists), so rows of an earlier version of a suite, kept in the same folder, never mix into a
+report. :meth:`RunStore.records` joins a generation row with the selected scorers' values: one flat dict per
+(cell, sample), ``cell_key`` being the generation key.
+
+Every batch is committed in one transaction, so a crash loses at most the batch in flight; finished rows are never
+recomputed. Error rows are kept (with their message) and retried by the next run.
 """
 from __future__ import annotations
 
@@ -11,43 +31,77 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from ..errors import BenchError
 
+SCHEMA_VERSION = 2
+
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS cells (
-    cell_key TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS store_info (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS generations (
+    gen_key TEXT PRIMARY KEY,
     backend TEXT NOT NULL,
     dataset TEXT NOT NULL,
     mask TEXT NOT NULL,
+    input_key TEXT NOT NULL,
     spec TEXT NOT NULL,
     created REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS records (
-    cell_key TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS outputs (
+    gen_key TEXT NOT NULL,
     sample_id TEXT NOT NULL,
     hole_fraction REAL,
     area_bin INTEGER,
     latency_ms REAL,
+    wall_ms REAL,
     batch_size INTEGER,
+    info TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    created REAL NOT NULL,
+    PRIMARY KEY (gen_key, sample_id)
+);
+CREATE TABLE IF NOT EXISTS scorers (
+    scorer_key TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+    gen_key TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    scorer_key TEXT NOT NULL,
     vals TEXT NOT NULL DEFAULT '{}',
     error TEXT,
     created REAL NOT NULL,
-    PRIMARY KEY (cell_key, sample_id)
+    PRIMARY KEY (gen_key, sample_id, scorer_key)
 );
 CREATE TABLE IF NOT EXISTS features (
-    cell_key TEXT NOT NULL,
+    gen_key TEXT NOT NULL,
+    scorer_key TEXT NOT NULL,
     sample_id TEXT NOT NULL,
     name TEXT NOT NULL,
     dtype TEXT NOT NULL,
     data BLOB NOT NULL,
-    PRIMARY KEY (cell_key, sample_id, name)
+    PRIMARY KEY (gen_key, scorer_key, sample_id, name)
 );
-CREATE TABLE IF NOT EXISTS cell_sessions (
-    cell_key TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS ref_features (
+    input_key TEXT NOT NULL,
+    scorer_key TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (input_key, scorer_key, sample_id, name)
+);
+CREATE TABLE IF NOT EXISTS gen_sessions (
+    gen_key TEXT NOT NULL,
     session TEXT NOT NULL,
     device TEXT,
     load_time_s REAL,
@@ -57,9 +111,10 @@ CREATE TABLE IF NOT EXISTS cell_sessions (
     n_computed INTEGER,
     info TEXT NOT NULL DEFAULT '{}',
     created REAL NOT NULL,
-    PRIMARY KEY (cell_key, session)
+    PRIMARY KEY (gen_key, session)
 );
 """
+
 
 
 def _json_default(o: Any) -> Any:
@@ -76,18 +131,32 @@ def dumps(values: dict[str, Any]) -> str:
     return json.dumps(clean, default=_json_default, sort_keys=True)
 
 
+def _in(n: int) -> str:
+    return "(" + ",".join("?" * n) + ")"
+
+
 class RunStore:
+    """One ``records.sqlite``. Safe to share between the runner's thread and its scoring thread (a lock)."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # one connection, used from the runner's thread and (with ``overlap``) its scoring thread: writes are
-        # serialised by a lock
-        self.conn = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
         self.lock = threading.RLock()
+        self._cells: list[str] | None = None  # selection (None = everything)
+        self._scorers: list[str] | None = None
         try:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "records" in tables and "outputs" not in tables:
+                self.conn.close()
+                raise BenchError(f"{self.path} was written by an earlier inpaint-bench (one table of cell rows, before "
+                                 f"generations and scorings were separate); start this run folder over with "
+                                 f"`bench run SUITE --fresh`, or give a new --run-id")
             self.conn.executescript(SCHEMA)
+            self.conn.execute("INSERT OR IGNORE INTO store_info VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             self.conn.commit()
         except sqlite3.DatabaseError as e:
             self.conn.close()
@@ -103,133 +172,262 @@ class RunStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- cells ---------------------------------------------------------------------------------------
-    def add_cell(self, cell_key: str, backend: str, dataset: str, mask: str, spec: dict[str, Any]) -> None:
+    # -- selection -----------------------------------------------------------------------------------
+    def select(self, cells: Sequence[str] | None = None, scorers: Sequence[str] | None = None) -> "RunStore":
+        """Restrict reads to these generation keys and scorer keys (None = no restriction); returns self."""
+        self._cells = list(dict.fromkeys(cells)) if cells is not None else None
+        self._scorers = list(dict.fromkeys(scorers)) if scorers is not None else None
+        return self
+
+    def _cell_filter(self, col: str = "gen_key") -> tuple[str, list[str]]:
+        if self._cells is None:
+            return "1", []
+        return f"{col} IN {_in(len(self._cells))}", list(self._cells)
+
+    def _scorer_filter(self, col: str = "scorer_key") -> tuple[str, list[str]]:
+        if self._scorers is None:
+            return "1", []
+        return f"{col} IN {_in(len(self._scorers))}", list(self._scorers)
+
+    # -- generations ---------------------------------------------------------------------------------
+    def add_generation(self, gen_key: str, backend: str, dataset: str, mask: str, input_key: str,
+                       spec: dict[str, Any]) -> None:
         with self.lock, self.conn:
-            self.conn.execute(
-                "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?)",
-                (cell_key, backend, dataset, mask, json.dumps(spec, sort_keys=True), time.time()),
-            )
+            self.conn.execute("INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              (gen_key, backend, dataset, mask, input_key, json.dumps(spec, sort_keys=True,
+                                                                                      default=str), time.time()))
 
     def cells(self) -> list[dict[str, Any]]:
-        cur = self.conn.execute("SELECT cell_key, backend, dataset, mask, spec FROM cells ORDER BY created, cell_key")
-        return [dict(cell_key=r[0], backend=r[1], dataset=r[2], mask=r[3], spec=json.loads(r[4])) for r in cur]
+        """The (selected) generations: cell_key (= generation key), backend, dataset, mask, input_key, spec."""
+        where, args = self._cell_filter()
+        cur = self.conn.execute(f"SELECT gen_key, backend, dataset, mask, input_key, spec FROM generations "
+                                f"WHERE {where} ORDER BY created, gen_key", args)
+        return [dict(cell_key=r[0], backend=r[1], dataset=r[2], mask=r[3], input_key=r[4], spec=json.loads(r[5]))
+                for r in cur]
 
-    def record_session(self, cell_key: str, session: str, **info: Any) -> None:
+    def generated_ids(self, gen_key: str) -> set[str]:
+        """Samples of the generation with a stored output (no error): never generated again."""
+        with self.lock:
+            cur = self.conn.execute("SELECT sample_id FROM outputs WHERE gen_key = ? AND error IS NULL", (gen_key,))
+            return {r[0] for r in cur}
+
+    def write_outputs(self, gen_key: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Commit generation rows in one transaction. Each row: sample_id, hole_fraction, area_bin, latency_ms,
+        wall_ms, batch_size, info (dict: raw/model/input size, external...), error (str | None)."""
+        now = time.time()
+        with self.lock, self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(gen_key, r["sample_id"], r.get("hole_fraction"), r.get("area_bin"), r.get("latency_ms"),
+                  r.get("wall_ms"), r.get("batch_size"), json.dumps(r.get("info") or {}, default=_json_default),
+                  r.get("error"), now) for r in rows])
+
+    def output_info(self, gen_key: str, sample_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """{sample id: generation row} of the successful outputs of a generation."""
+        cur = self.conn.execute("SELECT sample_id, hole_fraction, area_bin, latency_ms, wall_ms, batch_size, info "
+                                "FROM outputs WHERE gen_key = ? AND error IS NULL", (gen_key,))
+        want = set(sample_ids) if sample_ids is not None else None
+        out = {}
+        for r in cur:
+            if want is not None and r[0] not in want:
+                continue
+            out[r[0]] = dict(sample_id=r[0], hole_fraction=r[1], area_bin=r[2], latency_ms=r[3], wall_ms=r[4],
+                             batch_size=r[5], info=json.loads(r[6] or "{}"))
+        return out
+
+    def mark_output_missing(self, gen_key: str, sample_id: str, message: str) -> None:
+        """Turn a generation row into an error row (its PNG is gone): the next run generates it again."""
+        with self.lock, self.conn:
+            self.conn.execute("UPDATE outputs SET error = ? WHERE gen_key = ? AND sample_id = ?",
+                              (message, gen_key, sample_id))
+
+    def record_session(self, gen_key: str, session: str, **info: Any) -> None:
         cols = ("device", "load_time_s", "peak_mem_allocated", "peak_mem_reserved", "peak_rss", "n_computed")
         extra = {k: v for k, v in info.items() if k not in cols}
         with self.lock, self.conn:
             self.conn.execute(
-                "INSERT OR REPLACE INTO cell_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cell_key, session, *(info.get(c) for c in cols), json.dumps(extra, default=_json_default),
+                "INSERT OR REPLACE INTO gen_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (gen_key, session, *(info.get(c) for c in cols), json.dumps(extra, default=_json_default),
                  time.time()),
             )
 
     def sessions(self) -> list[dict[str, Any]]:
-        cur = self.conn.execute("SELECT * FROM cell_sessions ORDER BY created")
+        where, args = self._cell_filter()
+        cur = self.conn.execute(f"SELECT * FROM gen_sessions WHERE {where} ORDER BY created", args)
         names = [d[0] for d in cur.description]
         out = []
         for r in cur:
             d = dict(zip(names, r))
+            d["cell_key"] = d.pop("gen_key")
             d.update(json.loads(d.pop("info") or "{}"))
             out.append(d)
         return out
 
-    # -- records -------------------------------------------------------------------------------------
-    def done_ids(self, cell_key: str) -> set[str]:
-        """Samples of the cell that finished without error (never recomputed)."""
+    # -- scorings ------------------------------------------------------------------------------------
+    def add_scorer(self, scorer_key: str, label: str, kind: str, spec: dict[str, Any]) -> None:
+        with self.lock, self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO scorers VALUES (?, ?, ?, ?, ?)",
+                              (scorer_key, label, kind, json.dumps(spec, sort_keys=True, default=str), time.time()))
+
+    def scored(self, gen_key: str, scorer_keys: Sequence[str]) -> dict[str, set[str]]:
+        """{scorer key: sample ids it scored without error} for one generation."""
+        out: dict[str, set[str]] = {k: set() for k in scorer_keys}
+        if not scorer_keys:
+            return out
         with self.lock:
-            cur = self.conn.execute("SELECT sample_id FROM records WHERE cell_key = ? AND error IS NULL",
-                                    (cell_key,))
-            return {r[0] for r in cur}
+            cur = self.conn.execute(f"SELECT scorer_key, sample_id FROM scores WHERE gen_key = ? AND error IS NULL "
+                                    f"AND scorer_key IN {_in(len(scorer_keys))}", (gen_key, *scorer_keys))
+            for k, sid in cur:
+                out[k].add(sid)
+        return out
 
-    def write_batch(
-        self,
-        cell_key: str,
-        rows: Iterable[dict[str, Any]],
-        features: Iterable[tuple[str, str, np.ndarray]] = (),
-    ) -> None:
-        """Commit a batch's rows (and their feature vectors) in one transaction.
+    def write_scores(self, gen_key: str, rows: Iterable[tuple[str, str, dict[str, Any], str | None]],
+                     features: Iterable[tuple[str, str, str, np.ndarray]] = (),
+                     ref_features: Iterable[tuple[str, str, str, str, np.ndarray]] = ()) -> None:
+        """Commit scores of one batch in one transaction.
 
-        Each row: sample_id, hole_fraction, area_bin, latency_ms, batch_size, values (dict), error (str|None).
-        ``features``: (sample_id, name, 1-D array).
-        """
+        ``rows``: (sample id, scorer key, values, error); ``features``: (scorer key, sample id, name, 1-D array)
+        of the outputs; ``ref_features``: (input key, scorer key, sample id, name, 1-D array) of the reference
+        side (kept when already there: they depend on the input only)."""
         now = time.time()
         with self.lock, self.conn:
+            self.conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
+                                  [(gen_key, sid, k, dumps(v), err, now) for sid, k, v, err in rows])
             self.conn.executemany(
-                "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (cell_key, r["sample_id"], r.get("hole_fraction"), r.get("area_bin"), r.get("latency_ms"),
-                     r.get("batch_size"), dumps(r.get("values", {})), r.get("error"), now)
-                    for r in rows
-                ],
-            )
+                "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)",
+                [(gen_key, k, sid, name, str(np.asarray(a).dtype), np.ascontiguousarray(a).tobytes())
+                 for k, sid, name, a in features])
             self.conn.executemany(
-                "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?)",
-                [
-                    (cell_key, sid, name, str(np.asarray(a).dtype), np.ascontiguousarray(a).tobytes())
-                    for sid, name, a in features
-                ],
-            )
+                "INSERT OR IGNORE INTO ref_features VALUES (?, ?, ?, ?, ?, ?)",
+                [(ik, k, sid, name, str(np.asarray(a).dtype), np.ascontiguousarray(a).tobytes())
+                 for ik, k, sid, name, a in ref_features])
 
+    def drop_scores(self, scorer_keys: Sequence[str], gen_keys: Sequence[str] | None = None) -> None:
+        """Forget stored scores (and their features) so they are computed again (``bench score --recompute``)."""
+        if not scorer_keys:
+            return
+        cond = f"scorer_key IN {_in(len(scorer_keys))}"
+        args: list[str] = list(scorer_keys)
+        if gen_keys is not None:
+            cond += f" AND gen_key IN {_in(len(gen_keys))}"
+            args += list(gen_keys)
+        with self.lock, self.conn:
+            self.conn.execute(f"DELETE FROM scores WHERE {cond}", args)
+            self.conn.execute(f"DELETE FROM features WHERE {cond}", args)
+
+    # -- reading -------------------------------------------------------------------------------------
     def records(self, cell_key: str | None = None) -> list[dict[str, Any]]:
-        q = ("SELECT r.cell_key, c.backend, c.dataset, c.mask, r.sample_id, r.hole_fraction, r.area_bin, "
-             "r.latency_ms, r.batch_size, r.vals, r.error FROM records r JOIN cells c USING (cell_key)")
-        args: tuple = ()
+        """One flat dict per (selected cell, sample): labels, hole fraction, area bin, latency, batch size, the
+        selected scorers' values merged, and ``error`` (the generation's, else the first scorer error)."""
+        where, args = self._cell_filter("o.gen_key")
         if cell_key is not None:
-            q += " WHERE r.cell_key = ?"
-            args = (cell_key,)
-        q += " ORDER BY c.created, r.cell_key, r.sample_id"
-        out = []
+            where += " AND o.gen_key = ?"
+            args = [*args, cell_key]
+        q = ("SELECT o.gen_key, g.backend, g.dataset, g.mask, o.sample_id, o.hole_fraction, o.area_bin, "
+             "o.latency_ms, o.wall_ms, o.batch_size, o.error FROM outputs o JOIN generations g USING (gen_key) "
+             f"WHERE {where} ORDER BY g.created, o.gen_key, o.sample_id")
+        out: list[dict[str, Any]] = []
+        index: dict[tuple[str, str], dict[str, Any]] = {}
         for r in self.conn.execute(q, args):
             d = dict(cell_key=r[0], backend=r[1], dataset=r[2], mask=r[3], sample_id=r[4], hole_fraction=r[5],
-                     area_bin=r[6], latency_ms=r[7], batch_size=r[8], error=r[10])
-            d.update(json.loads(r[9]))
+                     area_bin=r[6], latency_ms=r[7], wall_ms=r[8], batch_size=r[9], error=r[10])
             out.append(d)
+            index[(r[0], r[4])] = d
+        if not out:
+            return out
+        swhere, sargs = self._scorer_filter("s.scorer_key")
+        cwhere, cargs = self._cell_filter("s.gen_key")
+        if cell_key is not None:
+            cwhere += " AND s.gen_key = ?"
+            cargs = [*cargs, cell_key]
+        q = (f"SELECT s.gen_key, s.sample_id, s.vals, s.error, c.label FROM scores s JOIN scorers c USING "
+             f"(scorer_key) WHERE {swhere} AND {cwhere} ORDER BY c.kind DESC, c.label")
+        for gk, sid, vals, err, label in self.conn.execute(q, [*sargs, *cargs]):
+            d = index.get((gk, sid))
+            if d is None:
+                continue
+            d.update(json.loads(vals))
+            if err is not None and d["error"] is None:
+                d["error"] = f"{label}: {err}"
         return out
 
     def frame(self):
-        """All records as a pandas DataFrame (one column per metric / detector key; absent = NaN)."""
+        """All (selected) records as a pandas DataFrame (one column per metric / detector key; absent = NaN)."""
         import pandas as pd
 
         return pd.DataFrame(self.records())
 
+    def _input_key(self, gen_key: str) -> str | None:
+        r = self.conn.execute("SELECT input_key FROM generations WHERE gen_key = ?", (gen_key,)).fetchone()
+        return r[0] if r else None
+
     def features(self, cell_key: str, name: str) -> tuple[list[str], np.ndarray]:
-        """The stored feature vectors ``name`` of a cell's successful samples, ordered by sample id."""
+        """Feature vectors ``name`` of a cell's successful samples, ordered by sample id: the outputs' own
+        (``features``) or, for reference-side names, the shared ones of the cell's input key (``ref_features``)."""
+        swhere, sargs = self._scorer_filter("f.scorer_key")
         cur = self.conn.execute(
-            "SELECT f.sample_id, f.dtype, f.data FROM features f JOIN records r "
-            "ON f.cell_key = r.cell_key AND f.sample_id = r.sample_id "
-            "WHERE f.cell_key = ? AND f.name = ? AND r.error IS NULL ORDER BY f.sample_id",
-            (cell_key, name),
-        )
+            "SELECT f.sample_id, f.dtype, f.data FROM features f JOIN outputs o "
+            "ON f.gen_key = o.gen_key AND f.sample_id = o.sample_id "
+            f"WHERE f.gen_key = ? AND f.name = ? AND o.error IS NULL AND {swhere} ORDER BY f.sample_id",
+            (cell_key, name, *sargs))
+        rows = cur.fetchall()
+        if not rows:
+            ik = self._input_key(cell_key)
+            rows = self.conn.execute(
+                "SELECT f.sample_id, f.dtype, f.data FROM ref_features f JOIN outputs o "
+                "ON o.gen_key = ? AND f.sample_id = o.sample_id "
+                f"WHERE f.input_key = ? AND f.name = ? AND o.error IS NULL AND {swhere} ORDER BY f.sample_id",
+                (cell_key, ik, name, *sargs)).fetchall()
         ids, vecs = [], []
-        for sid, dt, blob in cur:
+        seen = set()
+        for sid, dt, blob in rows:
+            if sid in seen:  # two selected scorers with one feature name: the first wins (config forbids it)
+                continue
+            seen.add(sid)
             ids.append(sid)
             vecs.append(np.frombuffer(blob, dtype=np.dtype(dt)))
         return ids, (np.stack(vecs) if vecs else np.zeros((0, 0), dtype=np.float32))
 
     def feature_names(self, cell_key: str | None = None) -> list[str]:
+        swhere, sargs = self._scorer_filter()
         if cell_key is None:
-            cur = self.conn.execute("SELECT DISTINCT name FROM features ORDER BY name")
-        else:
-            cur = self.conn.execute("SELECT DISTINCT name FROM features WHERE cell_key = ? ORDER BY name", (cell_key,))
-        return [r[0] for r in cur]
+            cwhere, cargs = self._cell_filter()
+            names = {r[0] for r in self.conn.execute(
+                f"SELECT DISTINCT name FROM features WHERE {cwhere} AND {swhere}", (*cargs, *sargs))}
+            names |= {r[0] for r in self.conn.execute(
+                f"SELECT DISTINCT name FROM ref_features WHERE {swhere}", sargs)}
+            return sorted(names)
+        names = {r[0] for r in self.conn.execute(
+            f"SELECT DISTINCT name FROM features WHERE gen_key = ? AND {swhere}", (cell_key, *sargs))}
+        ik = self._input_key(cell_key)
+        if ik is not None:
+            names |= {r[0] for r in self.conn.execute(
+                f"SELECT DISTINCT name FROM ref_features WHERE input_key = ? AND {swhere}", (ik, *sargs))}
+        return sorted(names)
+
+    def byte_counts(self) -> dict[str, int]:
+        """Bytes of payload per table (feature blobs and JSON values): for docs/scale.md's storage figures."""
+        out = {}
+        for table, expr in (("outputs", "length(info) + length(sample_id) + 48"),
+                            ("scores", "length(vals) + length(sample_id) + length(scorer_key)"),
+                            ("features", "length(data)"), ("ref_features", "length(data)")):
+            out[table] = int(self.conn.execute(f"SELECT COALESCE(SUM({expr}), 0) FROM {table}").fetchone()[0])
+        return out
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def merge_stores(dest: "str | Path | RunStore", sources: Iterable[str | Path]) -> dict[str, int]:
-    """Merge the records of several stores (shards, or runs of the same suite) into ``dest``.
+    """Merge several stores (shards, or runs of the same suite) into ``dest``.
 
     ``dest`` is a path (opened and closed here) or an open :class:`RunStore` (e.g. ``RunStore(":memory:")`` for a
-    read-only union). For a (cell, sample) in several stores a successful row wins over an error row; between two
-    successful rows the one already there (the first store given) wins. Features of successful rows, cells and
-    session rows are copied. Only the columns both stores have are copied (stores of other versions still merge).
-    Returns counts of merged rows.
+    read-only union). For a row both hold, a successful row wins over an error row; between two successful rows
+    the one already there (the first store given) wins. Generations, scorers, features, reference features and
+    sessions are copied. Returns counts of merged output and score rows.
     """
     out = dest if isinstance(dest, RunStore) else RunStore(dest)
-    counts = {"records": 0, "sources": 0}
+    counts = {"records": 0, "scores": 0, "sources": 0}
     c = out.conn
     try:
         for src in sources:
@@ -238,34 +436,26 @@ def merge_stores(dest: "str | Path | RunStore", sources: Iterable[str | Path]) -
                 continue
             if not src.exists():
                 raise BenchError(f"merge: no store at {src}")
+            RunStore(src).close()  # refuses stores of other tools or older layouts, with a message
             c.execute("ATTACH DATABASE ? AS src", (str(src),))
             try:
-                try:
-                    c.execute("SELECT 1 FROM src.records LIMIT 1").fetchall()
-                except sqlite3.DatabaseError as e:
-                    raise BenchError(f"merge: {src} is not a usable inpaint-bench store ({e})") from None
-
-                def cols(table: str, prefix: str = "") -> str:
-                    mine = [r[1] for r in c.execute(f"PRAGMA main.table_info({table})")]
-                    theirs = {r[1] for r in c.execute(f"PRAGMA src.table_info({table})")}
-                    return ", ".join(prefix + x for x in mine if x in theirs)
-
-                with c:
-                    c.execute(f"INSERT OR IGNORE INTO cells ({cols('cells')}) SELECT {cols('cells')} FROM src.cells")
+                with out.lock, c:
+                    for table in ("generations", "scorers"):
+                        c.execute(f"INSERT OR IGNORE INTO {table} SELECT * FROM src.{table}")
                     before = c.total_changes
-                    # successful source rows replace missing or failed rows; failed source rows only fill gaps
-                    c.execute(
-                        f"INSERT OR REPLACE INTO records ({cols('records')}) SELECT {cols('records', 's.')} "
-                        "FROM src.records s LEFT JOIN records d ON d.cell_key = s.cell_key AND d.sample_id = s.sample_id "
-                        "WHERE d.cell_key IS NULL OR (d.error IS NOT NULL AND s.error IS NULL)")
+                    c.execute("INSERT OR REPLACE INTO outputs SELECT s.* FROM src.outputs s LEFT JOIN outputs d "
+                              "ON d.gen_key = s.gen_key AND d.sample_id = s.sample_id "
+                              "WHERE d.gen_key IS NULL OR (d.error IS NOT NULL AND s.error IS NULL)")
                     counts["records"] += c.total_changes - before
-                    c.execute(
-                        f"INSERT OR IGNORE INTO features ({cols('features')}) SELECT {cols('features', 'f.')} "
-                        "FROM src.features f JOIN src.records r "
-                        "ON f.cell_key = r.cell_key AND f.sample_id = r.sample_id WHERE r.error IS NULL")
-                    c.execute(f"INSERT OR REPLACE INTO cell_sessions ({cols('cell_sessions')}) "
-                              f"SELECT {cols('cell_sessions')} FROM src.cell_sessions")
-            except sqlite3.OperationalError as e:
+                    before = c.total_changes
+                    c.execute("INSERT OR REPLACE INTO scores SELECT s.* FROM src.scores s LEFT JOIN scores d "
+                              "ON d.gen_key = s.gen_key AND d.sample_id = s.sample_id AND d.scorer_key = s.scorer_key "
+                              "WHERE d.gen_key IS NULL OR (d.error IS NOT NULL AND s.error IS NULL)")
+                    counts["scores"] += c.total_changes - before
+                    c.execute("INSERT OR IGNORE INTO features SELECT * FROM src.features")
+                    c.execute("INSERT OR IGNORE INTO ref_features SELECT * FROM src.ref_features")
+                    c.execute("INSERT OR REPLACE INTO gen_sessions SELECT * FROM src.gen_sessions")
+            except sqlite3.DatabaseError as e:
                 raise BenchError(f"merge: {src}: cannot merge ({e})") from None
             finally:
                 c.execute("DETACH DATABASE src")

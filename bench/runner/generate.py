@@ -1,0 +1,202 @@
+"""The generation loop of one cell: prepared samples -> one guarded, timed backend call per batch -> 8-bit PNGs and
+generation rows, then the batch is handed to the scoring stage.
+
+Read top to bottom, one batch is:
+  1. stack the items; blank the hole (the backend never sees the answer); one seeded generator per sample;
+  2. warm-up calls for a shape not seen yet (untimed; default 1 on CUDA, 0 on CPU);
+  3. on CPU, wait until no sample is being loaded, so the clock times the model alone;
+  4. the timed call through the geometry adapter, under the time limit (CUDA out of memory: split in halves);
+  5. check each sample's output (finite, values in [0, 1] within :data:`RANGE_TOL`), quantize to 8 bits;
+  6. write each good output's PNG, then commit the batch's generation rows (one transaction);
+  7. hand the good samples to ``score(cell, items, outputs_u8, infos)``.
+Samples that fail any step get an error row naming the backend and the reason; the run goes on.
+
+The ``outputs`` backend (outputs made elsewhere) skips 2-4: its files are read, checked and stored the same way,
+with no latency and no memory figure (absent, never zero).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ..errors import CAUGHT, describe
+from ..seeding import derive_seed
+from ..store.files import blanked_digests, output_path, quantize, write_png
+from . import timing
+from .guard import Guard
+from .plan import BLANK_VALUE, Cell
+from .prefetch import Item, Prefetcher
+
+#: how far outside [0, 1] a backend's values may go before the sample is an error row (a 0..255 or -1..1
+#: convention); smaller overshoots (an unclamped VAE decode) are clamped
+RANGE_TOL = 0.05
+
+ScoreFn = Callable[[Cell, list[Item], list[torch.Tensor], list[dict[str, Any]]], Any]
+
+
+@dataclass
+class GenSettings:
+    batch_size: int
+    seed: int
+    warmup: int
+    oom_retry: bool
+    device: torch.device
+    overlap: bool = False  # scoring runs on another CUDA stream: time and measure only the model's stream
+    mem_baseline: tuple[int, int] = (0, 0)  # GPU memory the harness held before the backend loaded
+
+
+class Generation:
+    """Generates the missing samples of one backend's cells (the backend is already set up)."""
+
+    def __init__(self, backend: Any, store: Any, run_dir: Path, prefetcher: Prefetcher, guard: Guard,
+                 settings: GenSettings, score: ScoreFn, wait_scoring: Callable[[], None] | None = None):
+        self.backend = backend
+        self.store = store
+        self.run_dir = Path(run_dir)
+        self.prefetcher = prefetcher
+        self.guard = guard
+        self.s = settings
+        self.score = score
+        self.wait_scoring = wait_scoring or (lambda: None)
+        self.external = bool(getattr(backend, "reads_outputs", False))
+        self.shapes_warm: set[tuple] = set()
+        self.peak = timing.PeakTracker(settings.device, settings.mem_baseline, stream_only=settings.overlap)
+
+    # -- a cell ------------------------------------------------------------------------------------------------
+    def run_cell(self, cell: Cell, sample_ids: list[str], prepare: Callable[[str], Item],
+                 advance: Callable[[int], None] | None = None) -> int:
+        """Generate ``sample_ids`` of ``cell``; returns how many succeeded. ``self.peak`` then holds the cell's
+        own peak memory (reset here)."""
+        advance = advance or (lambda n: None)
+        self.peak = timing.PeakTracker(self.s.device, self.s.mem_baseline, stream_only=self.s.overlap)
+        n_ok = 0
+        buf: list[Item] = []
+        for sid, item, exc in self.prefetcher.iterate(prepare, sample_ids):
+            if exc is not None:  # one bad item never kills the run
+                self._rows(cell, [{"sample_id": sid, "error": f"sample {sid}: {describe(exc)}"}])
+                advance(1)
+                continue
+            if buf and (item.image.shape != buf[0].image.shape or len(buf) >= self.s.batch_size):
+                n_ok += self._batch(cell, buf)
+                advance(len(buf))
+                buf = []
+            buf.append(item)
+        if buf:
+            n_ok += self._batch(cell, buf)
+            advance(len(buf))
+        return n_ok
+
+    # -- a batch -----------------------------------------------------------------------------------------------
+    def _batch(self, cell: Cell, items: list[Item]) -> int:
+        who = f"{cell.backend.path} ({cell.backend.label})"
+        if self.external:
+            return self._read_external(cell, items, who)
+        dev = self.s.device
+        B = len(items)
+        try:
+            image = torch.stack([it.image for it in items]).to(dev)
+            mask = torch.stack([it.mask for it in items]).to(dev)
+            blanked = torch.where(mask, torch.full_like(image, BLANK_VALUE), image)
+            seeds = [derive_seed(self.s.seed, "backend", cell.dataset.label, cell.mask.key(), it.sample_id)
+                     for it in items]
+        except CAUGHT as e:
+            return self._fail(cell, items, f"preparing its batch of {B} failed: {describe(e)}", name_sample=True)
+        try:
+            shape = tuple(image.shape)
+            if shape not in self.shapes_warm:
+                for _ in range(self.s.warmup):
+                    self._call(blanked, mask, seeds)
+                self.shapes_warm.add(shape)
+            if dev.type == "cpu":  # the clock below times the model alone: no loading, no scoring beside it
+                self.prefetcher.quiesce()
+                self.wait_scoring()
+            self.peak.before_call()
+            with timing.timed(dev, stream_only=self.s.overlap) as t:
+                res = self._call(blanked, mask, seeds)
+            self.peak.after_call()
+        except CAUGHT as e:
+            if timing.is_oom(e) and self.s.oom_retry and B > 1 and dev.type == "cuda":
+                del image, mask, blanked
+                torch.cuda.empty_cache()
+                return self._batch(cell, items[: B // 2]) + self._batch(cell, items[B // 2:])
+            if timing.is_oom(e):
+                return self._fail(cell, items, f"{who}: CUDA out of memory at batch size {B}: {e}")
+            return self._fail(cell, items, f"{who}: {describe(e)}")
+        timing_row = {"latency_ms": t.ms / B, "wall_ms": t.wall_ms / B, "batch_size": B}
+        infos = [{"raw_size": list(res.raw_sizes[i]), "model_size": list(res.model_sizes[i]),
+                  "input_size": list(items[i].image.shape[-2:]), **blanked_digests(items[i].image, items[i].mask)}
+                 for i in range(B)]
+        errors = [self._check(who, res.value_range[i] if res.value_range else None) for i in range(B)]
+        return self._commit(cell, items, quantize(res.output).cpu(), infos, errors, timing_row)
+
+    def _call(self, blanked: torch.Tensor, mask: torch.Tensor, seeds: list[int]):
+        from ..backends.geometry import run_backend
+
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+
+        def call():
+            with torch.inference_mode():
+                return run_backend(self.backend, blanked, mask, gens)
+
+        return self.guard.call(call)
+
+    @staticmethod
+    def _check(who: str, value_range: tuple[float, float] | None) -> str | None:
+        if value_range is None:
+            return None
+        lo, hi = value_range
+        if math.isnan(lo) or math.isnan(hi):
+            return f"{who}: output has NaN/inf values"
+        if lo < -RANGE_TOL or hi > 1 + RANGE_TOL:
+            hint = " (a 0..255 image? divide by 255)" if hi > 2 else (" (a -1..1 image? map it with (x + 1) / 2)"
+                                                                     if lo < -0.5 else "")
+            return f"{who}: output values span [{lo:.4g}, {hi:.4g}], expected [0, 1]{hint}"
+        return None
+
+    def _read_external(self, cell: Cell, items: list[Item], who: str) -> int:
+        try:
+            outs = self.backend.read_outputs(cell.dataset.label, cell.mask.label, items)
+        except CAUGHT as e:
+            return self._fail(cell, items, f"{who}: {describe(e)}")
+        u8, infos, errors = [], [], []
+        for it, o in zip(items, outs):
+            size = list(it.image.shape[-2:])
+            infos.append({"raw_size": size, "model_size": size, "input_size": size, "external": True,
+                          **blanked_digests(it.image, it.mask)})
+            if isinstance(o, BaseException):
+                errors.append(f"{who}: {describe(o)}")
+                u8.append(torch.zeros(3, *size, dtype=torch.uint8))
+            else:
+                errors.append(None)
+                u8.append(quantize(o))
+        return self._commit(cell, items, torch.stack(u8), infos, errors,
+                            {"latency_ms": None, "wall_ms": None, "batch_size": len(items)})
+
+    def _commit(self, cell: Cell, items: list[Item], out_u8: torch.Tensor, infos: list[dict], errors: list,
+                timing_row: dict[str, Any]) -> int:
+        ok: list[int] = []
+        for i, it in enumerate(items):
+            if errors[i] is None:
+                try:
+                    write_png(output_path(self.run_dir, cell.key, it.sample_id), out_u8[i])
+                except OSError as e:
+                    errors[i] = f"cannot store the output: {describe(e)}"
+                    continue
+                ok.append(i)
+        self._rows(cell, [{"sample_id": it.sample_id, **it.stats, **timing_row, "info": infos[i],
+                           "error": errors[i]} for i, it in enumerate(items)])
+        if ok:
+            self.score(cell, [items[i] for i in ok], [out_u8[i] for i in ok], [infos[i] for i in ok])
+        return len(ok)
+
+    def _rows(self, cell: Cell, rows: Sequence[dict[str, Any]]) -> None:
+        self.store.write_outputs(cell.key, rows)
+
+    def _fail(self, cell: Cell, items: list[Item], msg: str, name_sample: bool = False) -> int:
+        self._rows(cell, [{"sample_id": it.sample_id, **it.stats, "batch_size": len(items),
+                           "error": f"sample {it.sample_id}: {msg}" if name_sample else msg} for it in items])
+        return 0

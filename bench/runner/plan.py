@@ -1,0 +1,157 @@
+"""Plan: from a suite to the work still to do, diffed with the store, before any model or network loads.
+
+Three identities (shared/DESIGN.md, "generate once, score many"):
+
+* **generation key** of a cell: everything that decides the output pixels: backend spec, dataset spec, mask
+  strategy, seed, resolution, dtype, the blank value, the pixel format (8-bit) and the geometry adapter's version.
+  Metrics, detectors, thresholds, paste-back (a scoring view), batch size and device are *not* in it.
+* **input key** of a cell: dataset spec, mask strategy, seed, resolution: what decides the masked input and the
+  ground truth. Every backend of one dataset × mask shares it (reference features, exported inputs).
+* **scorer key** of a metric or detector: its spec with defaults resolved by the plug-in, its implementation
+  version, its thresholds (file version and SHA-256), the weights mode and the scoring view (paste-back).
+
+The plan is a set difference: samples wanted (the shard's share, up to ``limit``) minus samples generated; then,
+for generated samples, scorer keys wanted minus scorer keys stored. A fully stored suite starts no backend and
+builds no metric network.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import PluginSpec, Suite, hash_obj
+from ..errors import ConfigError
+
+#: the constant the hole is set to before a backend sees the image: 128/255, a value an 8-bit PNG holds exactly, so
+#: ``bench export --inputs`` writes exactly what the backend was given
+BLANK_VALUE = 128 / 255
+#: bump when the geometry adapter (bench/backends/geometry.py) changes what reaches a backend or comes back
+ADAPTER_VERSION = 1
+PIXELS = "uint8"  # inputs, ground truth and outputs are 8-bit images (what published evaluations read)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One backend × dataset × mask of a suite: a generation."""
+
+    key: str  # generation key
+    input_key: str
+    backend: PluginSpec
+    dataset: PluginSpec
+    mask: PluginSpec
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend.label}/{self.dataset.label}/{self.mask.label}"
+
+    def spec(self) -> dict[str, Any]:
+        return {"backend": self.backend.canonical(), "dataset": self.dataset.canonical(),
+                "mask": self.mask.canonical()}
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """One metric or detector of a suite, with its scorer key."""
+
+    key: str
+    label: str
+    kind: str  # "metric" | "detector"
+    spec: PluginSpec
+    identity: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def input_key(suite: Suite, dataset: PluginSpec, mask: PluginSpec) -> str:
+    ident = {"dataset": dataset.canonical(), "mask": mask.canonical(), "seed": suite.seed,
+             "resolution": suite.resolution, "pixels": PIXELS}
+    return f"{dataset.label}.{mask.label}.{hash_obj(ident)[:10]}"
+
+
+def generation_key(suite: Suite, backend: PluginSpec, dataset: PluginSpec, mask: PluginSpec) -> str:
+    ident = {"backend": backend.canonical(), "dataset": dataset.canonical(), "mask": mask.canonical(),
+             "seed": suite.seed, "resolution": suite.resolution, "dtype": suite.dtype, "blank": BLANK_VALUE,
+             "pixels": PIXELS, "adapter": ADAPTER_VERSION}
+    return f"{backend.label}.{dataset.label}.{mask.label}.{hash_obj(ident)[:10]}"
+
+
+def expand_cells(suite: Suite) -> list[Cell]:
+    """Every backend × dataset × mask, backend first (the order generations run in and shards split)."""
+    return [Cell(generation_key(suite, b, d, m), input_key(suite, d, m), b, d, m)
+            for b in suite.backends for d in suite.datasets for m in suite.masks]
+
+
+def _instance(spec: PluginSpec) -> Any:
+    return spec.instance if spec.instance is not None else spec.create()
+
+
+def scorer_identity(instance: Any) -> dict[str, Any]:
+    """What besides the spec changes a scorer's numbers: ``identity()`` of the plug-in (implementation version,
+    thresholds), else its class's ``version`` attribute."""
+    ident = getattr(instance, "identity", None)
+    if callable(ident):
+        return dict(ident())
+    return {"version": getattr(instance, "version", 1)}
+
+
+def scorer_specs(suite: Suite) -> list[ScorerSpec]:
+    out = []
+    view = {"paste_back": suite.paste_back, "weights": suite.weights, "pixels": PIXELS, "blank": BLANK_VALUE}
+    for kind, specs in (("metric", suite.metrics), ("detector", suite.detectors)):
+        for s in specs:
+            ident = {"kind": kind, "spec": s.canonical(), "impl": scorer_identity(_instance(s)), **view}
+            out.append(ScorerSpec(f"{s.label}.{hash_obj(ident)[:10]}", s.label, kind, s, ident))
+    return out
+
+
+def assign_work(cells: list[Cell], ids: dict[str, list[str]],
+                shard: tuple[int, int] | None = None) -> dict[str, list[str]]:
+    """Sample ids per cell (by generation key). With ``shard = (i, n)``: the i-th of n contiguous, nearly equal
+    slices of the (cell, sample) list in backend-first order, so each shard loads as few models as it can (one or
+    two when there are more shards than backends). A pure function of the suite: shards never overlap."""
+    work = [(c.key, sid) for c in cells for sid in ids[c.dataset.label]]
+    if shard is not None:
+        i, n = shard
+        lo, hi = i * len(work) // n, (i + 1) * len(work) // n
+        work = work[lo:hi]
+    out: dict[str, list[str]] = {c.key: [] for c in cells}
+    for key, sid in work:
+        out[key].append(sid)
+    return out
+
+
+def dataset_ids(label: str, ds: Any, limit: int | None) -> list[str]:
+    all_ids = list(ds.ids())
+    if len(set(all_ids)) != len(all_ids):
+        raise ConfigError(f"datasets ({label})", "sample ids are not unique")
+    return all_ids[:limit] if limit is not None else all_ids
+
+
+@dataclass
+class CellPlan:
+    """What one cell still needs: samples to generate, and for samples already generated the scorers missing."""
+
+    cell: Cell
+    wanted: list[str]
+    generate: list[str]
+    score: dict[str, list[str]]  # sample id -> scorer keys to compute (generated samples only)
+
+    @property
+    def idle(self) -> bool:
+        return not self.generate and not self.score
+
+
+def plan(store: Any, cells: list[Cell], scorers: list[ScorerSpec], work: dict[str, list[str]]) -> list[CellPlan]:
+    keys = [s.key for s in scorers]
+    out = []
+    for c in cells:
+        wanted = work[c.key]
+        generated = store.generated_ids(c.key)
+        scored = store.scored(c.key, keys)
+        gen = [sid for sid in wanted if sid not in generated]
+        score: dict[str, list[str]] = {}
+        for sid in wanted:
+            if sid in generated:
+                missing = [k for k in keys if sid not in scored[k]]
+                if missing:
+                    score[sid] = missing
+        out.append(CellPlan(c, wanted, gen, score))
+    return out

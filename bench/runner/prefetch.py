@@ -1,0 +1,114 @@
+"""Samples ahead of the model: prepare an :class:`Item` (load, mask, quantize) on background threads, in order.
+
+One thread pool lives for the whole run (not one per cell: a pool torn down and rebuilt at every cell boundary
+disturbed the timing of the batch after it). On CPU the runner calls :meth:`Prefetcher.quiesce` before it starts a
+timed backend call, so no loading competes with the model for the cores while the clock runs; loading then overlaps
+with scoring and writing instead. On CUDA the loaders keep working during the call (the GPU's clock is not theirs).
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..errors import CAUGHT
+
+
+@dataclass
+class Item:
+    """One prepared sample of a cell: what the backend gets and what the metrics compare against.
+
+    ``image`` and ``gt`` are float32 on the 8-bit grid (``u8 / 255``), the way published evaluations read PNGs, so
+    an exported input and a stored output reproduce them exactly."""
+
+    sample_id: str
+    image: Any  # torch.Tensor [3, H, W]
+    mask: Any  # torch.Tensor [1, H, W] bool
+    gt: Any  # torch.Tensor [3, H, W] | None
+    stats: dict[str, Any]  # hole_fraction, area_bin
+
+
+def prepare_item(ds: Any, strategy: Any, dataset_label: str, seed: int, sample_id: str) -> Item:
+    """Load a sample, make its mask (a pure function of seed, dataset, sample id and strategy), quantize."""
+    import torch
+
+    from ..masks.base import mask_stats
+    from ..store.files import dequantize, quantize
+
+    sample = ds.load(sample_id)
+    m = strategy.make(sample, seed, dataset_label)
+    gt = sample.gt if strategy.uses_dataset_mask else sample.image
+    image = dequantize(quantize(sample.image))
+    gt = image if gt is sample.image else (dequantize(quantize(gt)) if gt is not None else None)
+    return Item(sample_id, image, torch.from_numpy(np.ascontiguousarray(m))[None], gt, mask_stats(m))
+
+
+class Prefetcher:
+    """Ordered, bounded read-ahead over sample ids with ``workers`` threads (0 = inline)."""
+
+    def __init__(self, workers: int, depth: int):
+        self.workers = workers
+        self.depth = max(1, depth)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-load") if workers > 0 else None
+        self._inflight: set[Future] = set()
+        self._lock = threading.Lock()
+
+    def _submit(self, fn: Callable[[str], Any], sid: str) -> Future:
+        assert self._pool is not None
+        fut = self._pool.submit(fn, sid)
+        with self._lock:
+            self._inflight.add(fut)
+        fut.add_done_callback(self._done)
+        return fut
+
+    def _done(self, fut: Future) -> None:
+        with self._lock:
+            self._inflight.discard(fut)
+
+    def iterate(self, fn: Callable[[str], Any], sample_ids: list[str]) -> Iterator[tuple[str, Any, BaseException | None]]:
+        """Yield ``(sample id, fn(sample id) or None, exception or None)`` in the order of ``sample_ids``."""
+        if self._pool is None:
+            for sid in sample_ids:
+                try:
+                    item = fn(sid)
+                except CAUGHT as e:
+                    yield sid, None, e
+                else:
+                    yield sid, item, None
+            return
+        pending: deque = deque()
+        it = iter(sample_ids)
+        try:
+            for sid in it:
+                pending.append((sid, self._submit(fn, sid)))
+                if len(pending) >= self.depth:
+                    break
+            while pending:
+                sid, fut = pending.popleft()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt, self._submit(fn, nxt)))
+                try:
+                    item = fut.result()
+                except CAUGHT as e:
+                    yield sid, None, e
+                else:
+                    yield sid, item, None
+        finally:
+            for _, fut in pending:  # the consumer stopped early: drop what it will not read
+                fut.cancel()
+
+    def quiesce(self) -> None:
+        """Wait until no load is running (queued ones wait too: the pool's threads are then idle)."""
+        with self._lock:
+            running = list(self._inflight)
+        if running:
+            wait(running)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

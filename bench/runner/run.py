@@ -1,0 +1,389 @@
+"""``bench run``: resolve a suite, plan against the store, generate what is missing, score what is missing.
+
+The data walk is one-way: dataset -> mask -> backend -> stored generation -> scoring -> store -> report.
+
+1. **Prepare** the run folder (locks, ``--fresh``), build datasets and masks, list sample ids, expand cells.
+2. **Plan** (:mod:`bench.runner.plan`): the samples each cell still has to generate and, for samples already
+   generated, the scorers still missing. Nothing heavy has been loaded yet.
+3. **Generate** (:mod:`bench.runner.generate`), backend by backend (each loaded once, only when it has work):
+   outputs become PNGs and generation rows; each batch is scored at once (inline, or on a background thread with
+   ``overlap``).
+4. **Score stored outputs** (:mod:`bench.scoring.stage`): generated samples whose scorers are missing.
+5. **Manifest**: provenance of everything that ran, and the cells and scorers the report shows.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from ..config import MAX_NAME, Suite
+from ..errors import CAUGHT, ConfigError, describe
+from ..store import RunStore
+from ..types import RunContext
+from . import timing
+from .generate import GenSettings, Generation
+from .guard import Guard
+from .locks import RunLock, write_text_atomic
+from .plan import BLANK_VALUE, CellPlan, assign_work, dataset_ids, expand_cells, plan, scorer_specs
+from .prefetch import Prefetcher, prepare_item
+from .provenance import device_info, git_revision, package_versions, resolve_device
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class Runner:
+    def __init__(self, suite: Suite, *, run_id: str | None = None, limit: int | None = None,
+                 device: str | None = None, fresh: bool = False, console: Any = None, progress: bool = True,
+                 shard: tuple[int, int] | None = None, score_only: bool = False, recompute: bool = False):
+        self.suite = suite
+        if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+            raise ConfigError("shard", f"expected i/n with 0 <= i < n, got {shard[0]}/{shard[1]}")
+        self.shard = shard if shard and shard[1] > 1 else None
+        self.run_id = run_id or suite.name
+        if not RUN_ID_RE.match(self.run_id) or ".." in self.run_id or len(self.run_id) > MAX_NAME:
+            raise ConfigError("run-id", f"{self.run_id[:80]!r} must be a plain folder name of at most {MAX_NAME} "
+                                        f"letters, digits and _.+=-")
+        self.limit = limit if limit is not None else suite.limit
+        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
+            raise ConfigError("limit", f"must be a positive number of samples, got {self.limit!r}")
+        self.device = resolve_device(device or suite.device)
+        self.dtype = DTYPES[suite.dtype]
+        self.run_dir = Path(suite.output_dir) / self.run_id
+        #: where this process's store lives: the run folder, or its shard folder (merged by ``bench merge``)
+        self.store_dir = self.run_dir / "shards" / f"{self.shard[0]}-of-{self.shard[1]}" if self.shard else self.run_dir
+        self.fresh = fresh
+        self.score_only = score_only  # ``bench score``: never load a backend
+        self.recompute = recompute  # ``bench score --recompute``: drop the suite's stored scores first
+        self.console = console
+        self.show_progress = progress
+        self.session = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        warm = suite.warmup
+        self.warmup = warm if warm is not None else (1 if self.device.type == "cuda" else 0)
+        self.ctx = RunContext(
+            device=self.device, dtype=self.dtype, seed=suite.seed, weights=suite.weights,
+            weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
+            cache_dir=Path(suite.cache_dir) if suite.cache_dir else None, run_dir=self.run_dir,
+            extra={"resolution": suite.resolution},
+        )
+        self.manifest: dict[str, Any] = {}
+        self.counts = {"generated": 0, "scored": 0, "backend_loads": 0}
+        self._locks: list[RunLock] = []
+
+    # -- set-up ----------------------------------------------------------------------------------------
+    def _log(self, msg: str) -> None:
+        if self.console is not None:
+            from rich.markup import escape
+
+            self.console.print(escape(msg))
+
+    def _prepare_dir(self) -> RunStore:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._locks = [RunLock(self.run_dir, shared=self.shard is not None)]  # run() releases them on failure
+        if self.shard:
+            self._locks.append(RunLock(self.store_dir))
+        if self.fresh:
+            for name in ("records.sqlite", "records.sqlite-wal", "records.sqlite-shm", "manifest.json"):
+                (self.store_dir / name).unlink(missing_ok=True)
+            if not self.shard:
+                for sub in ("generations", "inputs", "shards", "outputs"):
+                    p = self.run_dir / sub
+                    if p.is_symlink():
+                        p.unlink()
+                    else:
+                        shutil.rmtree(p, ignore_errors=True)
+        write_text_atomic(self.store_dir / "suite.resolved.yaml", yaml.safe_dump(self.suite.resolved(), sort_keys=False))
+        return RunStore(self.store_dir / "records.sqlite")
+
+    def _old_manifest(self) -> dict[str, Any]:
+        path = self.store_dir / "manifest.json"
+        try:
+            old = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):
+            old = {}
+        return old if isinstance(old, dict) else {}
+
+    def _write_manifest(self) -> None:
+        write_text_atomic(self.store_dir / "manifest.json", json.dumps(self.manifest, indent=2, default=str))
+
+    # -- main ------------------------------------------------------------------------------------------
+    def run(self) -> Path:
+        suite = self.suite
+        try:
+            store = self._prepare_dir()
+        except BaseException:
+            for lock in reversed(self._locks):
+                lock.release()
+            raise
+        prefetcher = Prefetcher(suite.workers, max(2 * suite.batch_size, 2 * suite.workers))
+        overlap = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-score") if suite.overlap else None
+        try:
+            old = self._old_manifest()
+            cells = expand_cells(suite)
+            scorers = scorer_specs(suite)
+            datasets = {}
+            for s in suite.datasets:
+                ds = s.create()
+                ds.bind(resolution=suite.resolution, seed=suite.seed)
+                datasets[s.label] = ds
+            masks = {s.label: s.create() for s in suite.masks}
+            ids = {label: dataset_ids(label, ds, self.limit) for label, ds in datasets.items()}
+            work = assign_work(cells, ids, self.shard)
+            for c in cells:
+                store.add_generation(c.key, c.backend.label, c.dataset.label, c.mask.label, c.input_key, c.spec())
+            for s in scorers:
+                store.add_scorer(s.key, s.label, s.kind, s.identity)
+            if self.recompute:
+                store.drop_scores([s.key for s in scorers], [c.key for c in cells])
+            plans = plan(store, cells, scorers, work)
+            self._note_other_suites(old)
+
+            from ..scoring import Scorers, ScoringStage
+
+            scoring = Scorers(scorers, self.ctx)
+            stage = ScoringStage(store, self.run_dir, scoring, prefetcher, batch_size=suite.batch_size,
+                                 seed=suite.seed, paste_back=suite.paste_back, device=self.device,
+                                 save_inputs=suite.save_inputs)
+            self.manifest = self._base_manifest(old, cells, scorers, datasets)
+            self._write_manifest()
+
+            # generate, backend by backend (each loaded once, and only when it has work)
+            if not self.score_only:
+                for bspec in suite.backends:
+                    bplans = [p for p in plans if p.cell.backend is bspec]
+                    if any(p.generate for p in bplans):
+                        self._run_backend(store, bspec, bplans, datasets, masks, stage, prefetcher, overlap)
+                    else:
+                        n = sum(len(p.wanted) for p in bplans)
+                        self._log(f"{bspec.label}: all {n} samples already generated")
+            elif any(p.generate for p in plans):
+                n = sum(len(p.generate) for p in plans)
+                self._log(f"{n} samples have no stored output; `bench score` scores stored outputs only (run "
+                          f"`bench run` to generate them)")
+            # score stored outputs whose scores are missing
+            for p in plans:
+                if p.score:
+                    self._score_stored(p, stage, datasets, masks)
+            self.manifest.update(self._scorer_manifest(old, scorers, scoring))
+        finally:
+            if overlap is not None:
+                overlap.shutdown(wait=True)
+            prefetcher.close()
+            if self.manifest:
+                self.manifest["finished"] = time.time()
+                self.manifest["counts"] = dict(self.counts)
+                self._write_manifest()
+            store.close()
+            for lock in reversed(self._locks):
+                lock.release()
+        return self.run_dir
+
+    def _note_other_suites(self, old: dict[str, Any]) -> None:
+        h = old.get("config_hash")
+        if h and h != self.suite.config_hash():
+            self._log(f"note: {self.run_dir} also holds results of an earlier version of this suite (config "
+                      f"{str(h)[:12]}); they stay stored (reused where they match) but only the current suite's "
+                      f"cells and scorers are reported; `--fresh` discards them, `--run-id` starts a new folder")
+
+    # -- one backend -----------------------------------------------------------------------------------
+    def _run_backend(self, store, bspec, bplans: list[CellPlan], datasets, masks, stage, prefetcher, overlap) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.empty_cache()
+        baseline = timing.current_memory(self.device)  # the harness's own GPU memory (metric networks)
+        t0 = time.perf_counter()
+        try:
+            backend = bspec.create()
+            backend.setup(self.ctx)
+        except CAUGHT as e:  # a backend that cannot load fails its cells, not the run
+            msg = f"{bspec.path} ({bspec.label}): setup failed: {describe(e)}"
+            self._log(msg)
+            for p in bplans:
+                store.write_outputs(p.cell.key, [{"sample_id": sid, "error": msg} for sid in p.generate])
+            self.manifest["backends"][bspec.label] = {"error": msg}
+            self._write_manifest()
+            return
+        load_s = time.perf_counter() - t0
+        self.counts["backend_loads"] += 1
+        external = bool(getattr(backend, "reads_outputs", False))
+        self.manifest["backends"][bspec.label] = {"type": bspec.type, "params": bspec.params,
+                                                  "load_time_s": None if external else load_s, **_prov(backend)}
+        self._write_manifest()
+        pending: list[Future] = []
+
+        def wait_scoring() -> None:
+            while pending:
+                pending.pop(0).result()
+
+        keys = stage.scorers.keys
+
+        def score(cell, items, u8, infos) -> None:
+            if overlap is None:
+                self.counts["scored"] += stage.score_batch(cell, items, u8, infos, keys)
+                return
+            wait_scoring()  # depth 1: bounds the memory held by batches in flight
+            pending.append(overlap.submit(self._on_score_stream, stage, cell, items, u8, infos, keys))
+
+        settings = GenSettings(batch_size=self.suite.batch_size, seed=self.suite.seed, warmup=self.warmup,
+                               oom_retry=self.suite.oom_retry, device=self.device, overlap=overlap is not None,
+                               mem_baseline=baseline)
+        gen = Generation(backend, store, self.run_dir, prefetcher, Guard(self.suite.timeout_s), settings, score,
+                         wait_scoring)
+        try:
+            for p in bplans:
+                if not p.generate:
+                    continue
+                c = p.cell
+                ds, strategy = datasets[c.dataset.label], masks[c.mask.label]
+
+                def prepare(sid, ds=ds, strategy=strategy, label=c.dataset.label):
+                    return prepare_item(ds, strategy, label, self.suite.seed, sid)
+
+                with self._progress(c.label, len(p.generate)) as advance:
+                    try:
+                        n = gen.run_cell(c, p.generate, prepare, advance)
+                    finally:
+                        wait_scoring()
+                self.counts["generated"] += n
+                mem = gen.peak.summary() if not external else {"peak_rss": None}
+                store.record_session(c.key, self.session, device=str(self.device),
+                                     load_time_s=None if external else load_s, n_computed=n, **mem)
+        finally:
+            try:
+                backend.teardown()
+            except Exception:  # noqa: BLE001
+                pass
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    def _on_score_stream(self, stage, cell, items, u8, infos, keys) -> None:
+        """overlap: score on this thread, on its own CUDA stream (inputs made on the model's stream are free to
+        reuse only after it synchronises)."""
+        if self.device.type != "cuda":
+            self.counts["scored"] += stage.score_batch(cell, items, u8, infos, keys)
+            return
+        stream = getattr(self, "_score_stream", None)
+        if stream is None:
+            stream = self._score_stream = torch.cuda.Stream(self.device)
+        with torch.cuda.stream(stream):
+            self.counts["scored"] += stage.score_batch(cell, items, u8, infos, keys)
+            stream.synchronize()
+
+    def _score_stored(self, p: CellPlan, stage, datasets, masks) -> None:
+        c = p.cell
+        with self._progress(f"scoring {c.label}", len(p.score)) as advance:
+            self.counts["scored"] += stage.score_stored(c, datasets[c.dataset.label], masks[c.mask.label], p.score,
+                                                        advance)
+
+    def _progress(self, label: str, total: int):
+        return _Progress(self.console if self.show_progress else None, label, total)
+
+    # -- manifest --------------------------------------------------------------------------------------
+    def _base_manifest(self, old: dict[str, Any], cells, scorers, datasets) -> dict[str, Any]:
+        sessions = old.get("sessions", []) + [{"session": self.session, "started": time.time(),
+                                               "device": str(self.device)}]
+        return {
+            "run_id": self.run_id,
+            "suite_name": self.suite.name,
+            "suite_file": str(self.suite.source) if self.suite.source else None,
+            "config_hash": self.suite.config_hash(),
+            "suite": self.suite.resolved(),
+            "created": old.get("created", time.time()),
+            "git": git_revision(),
+            "packages": package_versions(),
+            "device": device_info(self.device),
+            "dtype": self.suite.dtype,
+            "seed": self.suite.seed,
+            "blank_value": BLANK_VALUE,
+            "pixels": "8-bit: inputs, ground truth and outputs are quantized to uint8 (round half to even)",
+            "paste_back": self.suite.paste_back,
+            "warmup_batches": self.warmup,
+            "overlap": self.suite.overlap,
+            "timing": "cuda_events" if self.device.type == "cuda" else "perf_counter",
+            "limit": self.limit,
+            "shard": list(self.shard) if self.shard else None,
+            "weights": self.suite.weights,
+            "backends": old.get("backends", {}) if old.get("config_hash") == self.suite.config_hash() else
+            {k: v for k, v in (old.get("backends") or {}).items() if k in {b.label for b in self.suite.backends}},
+            "cells": [{"cell_key": c.key, "input_key": c.input_key, "backend": c.backend.label,
+                       "dataset": c.dataset.label, "mask": c.mask.label} for c in cells],
+            "scorers": [{"scorer_key": s.key, "label": s.label, "kind": s.kind} for s in scorers],
+            "datasets": {k: _prov(d) for k, d in datasets.items()},
+            "report": self.suite.report,
+            "sessions": sessions,
+        }
+
+    def _scorer_manifest(self, old: dict[str, Any], scorers, scoring) -> dict[str, Any]:
+        """Provenance of every metric and detector (set up now, or as recorded when it was), the report's column
+        directions, and comparability."""
+        loaded = scoring.loaded()
+        old_by_key = {s.get("scorer_key"): s.get("label") for s in old.get("scorers") or []}
+        prov: dict[str, dict[str, Any]] = {"metric": {}, "detector": {}}
+        columns: dict[str, Any] = {}
+        for s in scorers:
+            section = "metrics" if s.kind == "metric" else "detectors"
+            if s.label in loaded:
+                p = _prov(loaded[s.label])
+            elif old_by_key.get(s.key) == s.label and s.label in (old.get(section) or {}):
+                p = old[section][s.label]
+            else:  # scored in an earlier session whose manifest is gone: set it up for its provenance
+                try:
+                    p = _prov(scoring.instance(s.key))
+                except RuntimeError as e:
+                    p = {"provenance_error": str(e)}
+            prov[s.kind][s.label] = {**p, "scorer_key": s.key}
+            if s.kind == "metric":
+                for key, col in getattr(s.spec.instance or s.spec.create(), "columns", {}).items():
+                    columns[key] = {"higher_is_better": col.higher_is_better, "fmt": col.fmt,
+                                    "interval": col.interval}
+        reasons = [f"{kind} {name}: {p.get('noncomparable_reason', 'random weights')}"
+                   for kind, provs in prov.items() for name, p in provs.items() if p.get("comparable") is False]
+        return {"metrics": prov["metric"], "detectors": prov["detector"], "columns": columns,
+                "comparable": not reasons, "noncomparable_reasons": reasons,
+                "scorer_errors": scoring.setup_errors()}
+
+
+class _Progress:
+    """A rich progress bar for one cell (a no-op without a console)."""
+
+    def __init__(self, console: Any, label: str, total: int):
+        self.console, self.label, self.total = console, label, total
+        self.bar = None
+
+    def __enter__(self):
+        if self.console is None or not self.total:
+            return lambda n: None
+        from rich.markup import escape
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+                            transient=False)
+        task = self.bar.add_task(escape(self.label), total=self.total)
+        self.bar.start()
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _prov(obj: Any) -> dict[str, Any]:
+    try:
+        return dict(obj.provenance())
+    except Exception as e:  # noqa: BLE001
+        return {"provenance_error": str(e)}
+
+
+def run_suite(suite: Suite, **kwargs: Any) -> Path:
+    return Runner(suite, **kwargs).run()

@@ -1,0 +1,99 @@
+"""The suite's metrics and detectors as *scorers*: each has a key (its identity), is built and set up on first use,
+and turns an :class:`~bench.types.EvalBatch` into per-sample values, output features and reference features.
+
+A scorer that cannot set up, or raises on a batch, gives error values for those samples under its own key only:
+the other scorers' numbers of the same samples are kept, and the next run retries just the failed scorer.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import CAUGHT, describe
+from ..runner.plan import ScorerSpec
+from ..types import EvalBatch, RunContext
+
+
+@dataclass
+class BatchScores:
+    """What scoring one batch produced, ready for :meth:`bench.store.RunStore.write_scores`."""
+
+    rows: list[tuple[str, str, dict[str, Any], str | None]] = field(default_factory=list)  # sid, key, vals, err
+    features: list[tuple[str, str, str, np.ndarray]] = field(default_factory=list)  # key, sid, name, vector
+    refs: list[tuple[str, str, str, np.ndarray]] = field(default_factory=list)  # key, sid, name, vector
+
+    def write(self, store: Any, gen_key: str, input_key: str) -> None:
+        store.write_scores(gen_key, self.rows, self.features,
+                           [(input_key, k, sid, name, a) for k, sid, name, a in self.refs])
+
+
+class Scorers:
+    """Metrics and detectors by scorer key; networks load on first use (a fully scored suite loads none)."""
+
+    def __init__(self, specs: Iterable[ScorerSpec], ctx: RunContext):
+        self.specs = {s.key: s for s in specs}
+        self.ctx = ctx
+        self._instances: dict[str, Any] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.specs)
+
+    def instance(self, key: str) -> Any:
+        """The set-up plug-in of ``key``; raises RuntimeError with the set-up error when it could not load."""
+        with self._lock:
+            if key in self._errors:
+                raise RuntimeError(self._errors[key])
+            if key not in self._instances:
+                spec = self.specs[key]
+                try:
+                    inst = spec.spec.create()
+                    inst.setup(self.ctx)
+                except CAUGHT as e:
+                    self._errors[key] = f"{spec.spec.path} ({spec.label}): setup failed: {describe(e)}"
+                    raise RuntimeError(self._errors[key]) from None
+                self._instances[key] = inst
+            return self._instances[key]
+
+    def loaded(self) -> dict[str, Any]:
+        """{label: instance} of the scorers set up so far (for provenance)."""
+        return {self.specs[k].label: v for k, v in self._instances.items()}
+
+    def setup_errors(self) -> dict[str, str]:
+        return {self.specs[k].label: v for k, v in self._errors.items()}
+
+    def score(self, batch: EvalBatch, keys: Iterable[str]) -> BatchScores:
+        import torch
+
+        out = BatchScores()
+        ids = batch.sample_ids
+        for key in keys:
+            spec = self.specs[key]
+            try:
+                inst = self.instance(key)
+                with torch.inference_mode():
+                    res = inst.compute(batch) if spec.kind == "metric" else inst.detect(batch)
+                shared = inst.reference_features() if spec.kind == "metric" else set()
+                vals: list[dict[str, Any]] = [{} for _ in ids]
+                feats, refs = [], []
+                for name, arr in res.items():
+                    arr = np.asarray(arr.detach().cpu() if torch.is_tensor(arr) else arr)
+                    if arr.ndim == 1:
+                        for i in range(len(ids)):
+                            vals[i][name] = float(arr[i])
+                    else:
+                        dest = refs if name in shared else feats
+                        dest.extend((key, ids[i], name, np.ascontiguousarray(arr[i])) for i in range(len(ids)))
+            except CAUGHT as e:
+                msg = str(e) if isinstance(e, RuntimeError) and key in self._errors else describe(e)
+                out.rows.extend((sid, key, {}, f"scoring failed: {msg}") for sid in ids)
+                continue
+            out.rows.extend((sid, key, v, None) for sid, v in zip(ids, vals))
+            out.features.extend(feats)
+            out.refs.extend(refs)
+        return out

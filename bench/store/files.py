@@ -1,0 +1,138 @@
+"""The files beside a run's store: one name rule for sample ids, 8-bit PNG outputs, and where each file lives.
+
+Layout of a run folder (``results/<run-id>/``)::
+
+    generations/<generation key>/<file>.png     the model's output (raw: never pasted back), 8-bit RGB PNG
+    inputs/<input key>/<file>_input.png         with ``save_inputs``: the image (not blanked), the mask, and the
+    inputs/<input key>/<file>_mask.png          ground truth (when the sample has one), for the HTML report
+    inputs/<input key>/<file>_gt.png
+
+``<file>`` is :func:`sample_filename` of the sample id: the id itself when it is a plain file name, else a
+cleaned-up name plus a short hash (so ``a/b`` or ``<x&y>`` can neither escape the folder nor collide). Every writer
+and reader (runner, exports, HTML report, the ``outputs`` backend) uses this one rule.
+
+Outputs are stored and scored as 8-bit images, as published evaluations read PNGs: :func:`quantize` (round half
+to even of ``x * 255`` after clamping to [0, 1]) and :func:`dequantize` (``u8 / 255`` in float32) are the only
+conversions, so scoring right after generation (from the in-memory ``uint8``) and later (from the PNG) see
+bit-identical pixels.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]{0,119}$")
+
+
+def sample_filename(sample_id: str) -> str:
+    """A file-name stem for a sample id that cannot leave its folder; ids that needed changes get a hash suffix."""
+    s = str(sample_id)
+    if _PLAIN.match(s):
+        return s
+    safe = re.sub(r"[^A-Za-z0-9_.+=-]", "_", s).lstrip(".")[:100] or "_"
+    return f"{safe}-{hashlib.sha256(s.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+
+
+def output_path(run_dir: Path, gen_key: str, sample_id: str) -> Path:
+    return Path(run_dir) / "generations" / gen_key / f"{sample_filename(sample_id)}.png"
+
+
+def input_path(run_dir: Path, input_key: str, sample_id: str, kind: str) -> Path:
+    """``kind``: input, mask or gt."""
+    return Path(run_dir) / "inputs" / input_key / f"{sample_filename(sample_id)}_{kind}.png"
+
+
+def quantize(x: "torch.Tensor") -> "torch.Tensor":
+    """Float images in [0, 1] (any shape) -> uint8 (clamped, ``round(x * 255)``, ties to even)."""
+    import torch
+
+    return torch.round(x.detach().float().clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+
+
+def dequantize(u8: "torch.Tensor") -> "torch.Tensor":
+    """uint8 -> float32 in [0, 1] (``u8 / 255``)."""
+    return u8.float() / 255.0
+
+
+def write_png(path: Path, u8: "torch.Tensor | np.ndarray") -> Path:
+    """Write a uint8 image ``[3, H, W]`` (RGB) or ``[1, H, W]`` / ``[H, W]`` (grey, e.g. a mask as 0/255) as a PNG:
+    to a temporary file in the same folder, then renamed (never half a file, never through a planted link)."""
+    import cv2
+
+    a = u8.detach().cpu().numpy() if hasattr(u8, "detach") else np.asarray(u8)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    if a.dtype != np.uint8:
+        raise ValueError(f"{path}: expected uint8 pixels, got {a.dtype}")
+    if a.ndim == 3 and a.shape[0] == 3:
+        a = np.ascontiguousarray(a.transpose(1, 2, 0)[:, :, ::-1])  # RGB CHW -> BGR HWC
+    elif a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(a))
+    if not ok:
+        raise OSError(f"{path}: PNG encoding failed")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_png_u8(path: Path) -> "torch.Tensor":
+    """An 8-bit RGB PNG as uint8 ``[3, H, W]`` (grey files are repeated to 3 channels; alpha is dropped).
+
+    Raises :class:`DataError` naming the file when it is missing, not an 8-bit image, or unreadable."""
+    import cv2
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found")
+    a = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if a is None:
+        raise DataError(f"{p}: not a readable image")
+    if a.dtype != np.uint8:
+        raise DataError(f"{p}: expected 8 bits per channel, the file has {a.dtype}")
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    elif a.shape[2] == 4:
+        a = a[:, :, :3]
+    elif a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    return torch.from_numpy(np.ascontiguousarray(a[:, :, ::-1].transpose(2, 0, 1)))
+
+
+def blanked_u8(image: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+    """What a backend is given, as 8 bits: the image with the hole set to the blank value (128)."""
+    import torch
+
+    from ..runner.plan import BLANK_VALUE
+
+    return quantize(torch.where(mask.bool(), torch.full_like(image, BLANK_VALUE), image))
+
+
+def blanked_digests(image: "torch.Tensor", mask: "torch.Tensor") -> dict[str, str]:
+    """SHA-256 of exactly what a backend is given (the blanked 8-bit image) and of the mask, with their shapes:
+    outputs made elsewhere are checked against them, so they are never scored against another mask."""
+    img = blanked_u8(image, mask).cpu().contiguous().numpy()
+    m = np.packbits(mask.detach().cpu().bool().numpy().ravel())
+    h_img = hashlib.sha256(f"u8{img.shape}".encode() + img.tobytes()).hexdigest()
+    h_mask = hashlib.sha256(f"mask{tuple(mask.shape)}".encode() + m.tobytes()).hexdigest()
+    return {"input_sha256": h_img, "mask_sha256": h_mask}
