@@ -10,9 +10,10 @@ Rules:
 * a missing file, an unreadable one, or one whose size differs from the input's is an **error row naming the
   expected path** (never resized: the model would have had other inputs than the ones scored here);
 * any readable format works (PNG, JPEG, 16-bit; the reading rules of :mod:`bench.io`); values are stored as 8-bit;
-* when ``ROOT/inputs.json`` exists (``bench export --inputs`` / ``--outputs`` write it), each sample's blanked input
-  and mask must have the SHA-256 recorded there: outputs made for other masks are error rows, not silently wrong
-  numbers (``check_inputs: false`` turns that off);
+* when an inputs manifest is found (``inputs:`` names the folder ``bench export --inputs`` wrote, or its
+  ``inputs.json``; by default ``ROOT/inputs.json``, which ``bench export --outputs`` writes), each sample's blanked
+  input and mask must have the SHA-256 recorded there: outputs made for other masks are error rows, not silently
+  wrong numbers (``check_inputs: false`` turns that off);
 * nothing is timed: latency and memory of these rows are absent (never zero), and reports say so.
 """
 from __future__ import annotations
@@ -34,7 +35,8 @@ class OutputsBackend(Backend):
 
     reads_outputs = True
 
-    def __init__(self, root: str, pattern: str = "{dataset}/{mask}/{sample}.png", check_inputs: bool = True):
+    def __init__(self, root: str, pattern: str = "{dataset}/{mask}/{sample}.png", inputs: str | None = None,
+                 check_inputs: bool = True):
         fields = {f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None}
         if not fields <= _FIELDS:
             raise ValueError(f"pattern: unknown placeholder(s) {sorted(fields - _FIELDS)}; use {{dataset}}, "
@@ -46,6 +48,7 @@ class OutputsBackend(Backend):
         self.root = Path(root).expanduser()
         self.pattern = pattern
         self.check_inputs = check_inputs
+        self.inputs = Path(inputs).expanduser() if inputs else None
         self._expected: dict[str, Any] | None = None
 
     def setup(self, ctx: RunContext) -> None:
@@ -53,7 +56,11 @@ class OutputsBackend(Backend):
             raise WeightsError(f"outputs root '{self.root}' is not a folder; it should hold "
                                f"{self.pattern.format(dataset='<dataset>', mask='<mask>', sample='<sample id>')} "
                                f"for every sample (`bench export RUN --outputs DIR` writes this layout)")
-        manifest = self.root / "inputs.json"
+        manifest = self.inputs or self.root / "inputs.json"
+        if manifest.is_dir():
+            manifest = manifest / "inputs.json"
+        if self.inputs is not None and self.check_inputs and not manifest.is_file():
+            raise DataError(f"inputs: {manifest} not found (`bench export RUN --inputs DIR` writes DIR/inputs.json)")
         if self.check_inputs and manifest.is_file():
             try:
                 data = json.loads(manifest.read_text())
@@ -96,8 +103,8 @@ class OutputsBackend(Backend):
             return  # the manifest says nothing about this dataset x mask
         want = section.get(it.sample_id)
         if want is None:
-            raise DataError(f"{p}: sample {it.sample_id!r} is not among the inputs {self.root / 'inputs.json'} "
-                            f"lists for {dataset}/{mask}")
+            raise DataError(f"{p}: sample {it.sample_id!r} is not among the inputs the inputs manifest lists for "
+                            f"{dataset}/{mask}")
         got = blanked_digests(it.image, it.mask)
         for k in ("mask_sha256", "input_sha256"):
             if k in want and want[k] != got[k]:

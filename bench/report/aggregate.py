@@ -483,7 +483,12 @@ def summarize(
                      and not c.endswith(("_lo", "_hi", "_rate")) and c not in _DERIVED_SUMMARY and c not in by
                      and c != "first_error"]
     all_keys = [k for k in list(df.columns) if not k.endswith(("_lo", "_hi")) and k not in by]
+    untimed = []
+    if not df.empty and "latency_p50" in df and "n" in df:
+        untimed = sorted({str(r["backend"]) for r in df.to_dict("records")
+                          if r.get("n", 0) and pd.isna(r.get("latency_p50")) and "backend" in r})
     df.attrs.update(
+        untimed_backends=untimed,
         columns=catalog.as_dict(all_keys),
         metric_keys=mkeys,
         setlevel_keys=sorted(setlevel_keys, key=metric_sort_key),

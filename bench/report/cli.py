@@ -163,24 +163,54 @@ def _run_report(args: argparse.Namespace) -> int:
 # bench export
 # ------------------------------------------------------------------------------------------------------------------
 def configure_export(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("run", nargs="+", metavar="RUN", help="run folder(s); several are merged")
-    parser.add_argument("--per-sample", required=True, metavar="FILE",
+    parser.add_argument("run", nargs="+", metavar="RUN",
+                        help="run folder(s); several are merged (--per-sample); --inputs also takes a suite file")
+    parser.add_argument("--per-sample", metavar="FILE",
                         help="write one row per (cell, sample) to FILE (.csv, or .parquet)")
+    parser.add_argument("--outputs", metavar="DIR",
+                        help="copy the stored outputs to DIR/<backend>/<dataset>/<mask>/<sample>.png (+ inputs.json)")
+    parser.add_argument("--inputs", metavar="DIR",
+                        help="write the masked inputs a backend is given, DIR/<dataset>/<mask>/<sample>.png and "
+                             "<sample>_mask.png (+ inputs.json), for running a model elsewhere")
     return parser
 
 
 def run_export(args: argparse.Namespace) -> int:
-    try:
-        from .aggregate import per_sample
+    from rich.markup import escape
 
-        df = per_sample(args.run if len(args.run) > 1 else args.run[0])
-        path = Path(args.per_sample)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".parquet":
-            df.to_parquet(path, index=False)
-        else:
-            df.to_csv(path, index=False)
-        _console().print(f"wrote {len(df)} rows to {path}", highlight=False, soft_wrap=True)
+    try:
+        if not (args.per_sample or args.outputs or args.inputs):
+            raise BenchError("export: say what to export: --per-sample FILE, --outputs DIR and/or --inputs DIR")
+        if (args.outputs or args.inputs) and len(args.run) > 1:
+            raise BenchError("export --outputs / --inputs: give one run folder")
+        console = _console()
+        if args.per_sample:
+            from .aggregate import per_sample
+
+            df = per_sample(args.run if len(args.run) > 1 else args.run[0])
+            path = Path(args.per_sample)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".parquet":
+                df.to_parquet(path, index=False)
+            else:
+                df.to_csv(path, index=False)
+            console.print(f"wrote {len(df)} rows to {escape(str(path))}", highlight=False, soft_wrap=True)
+        if args.outputs:
+            from ..runner.export import export_outputs
+
+            counts = export_outputs(args.run[0], args.outputs)
+            console.print(f"wrote {sum(counts.values())} outputs to {escape(args.outputs)} ("
+                          + ", ".join(f"{escape(k)}: {v}" for k, v in counts.items()) + ")",
+                          highlight=False, soft_wrap=True)
+        if args.inputs:
+            from ..runner.export import export_inputs
+
+            counts = export_inputs(args.run[0], args.inputs)
+            n_err = counts.pop("errors", 0)
+            console.print(f"wrote {sum(counts.values())} masked inputs to {escape(args.inputs)} ("
+                          + ", ".join(f"{escape(k)}: {v}" for k, v in counts.items()) + ")"
+                          + (f"; {n_err} sample(s) could not be read (listed in inputs.json)" if n_err else ""),
+                          highlight=False, soft_wrap=True)
         return 0
     except BenchError as e:
         _err(str(e))

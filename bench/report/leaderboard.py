@@ -55,6 +55,15 @@ def _run_banner(df: pd.DataFrame) -> str:
     return f"Run {rid}" + (f" (config {str(ch)[:12]})" if ch else "")
 
 
+def untimed_note(df: pd.DataFrame) -> str | None:
+    """The sentence that says which backends have no latency / memory figures (outputs made elsewhere)."""
+    names = df.attrs.get("untimed_backends") or []
+    if not names:
+        return None
+    return (f"Latency and memory of {', '.join(names)}: not measured (outputs made elsewhere, read by the `outputs` "
+            f"backend), shown as –.")
+
+
 def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) -> str:
     tables = tables if tables is not None else leaderboard_tables(df)
     parts = [f"# Leaderboard: {_run_banner(df)}", ""]
@@ -64,6 +73,9 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) ->
     parts += ["Means over successful samples (± half-width of the 95 % bootstrap interval); latency in ms per "
               "image (p50); peak memory in MiB (CUDA allocated on GPU, else peak RSS); ↑ higher is better, "
               "↓ lower is better; **best**, <ins>second</ins>.", ""]
+    note = untimed_note(df)
+    if note:
+        parts += [note, ""]
     if not tables:
         parts.append("_No records yet._\n")
     for t in tables:
@@ -90,6 +102,11 @@ def render_run(run_dir: Any, formats: Sequence[str] = ("term", "md"), console=No
             console.print("[yellow]No records yet.[/]")
         for t in tables:
             render_terminal(Table(**{**t.__dict__, "warnings": []}), console=console)
+        note = untimed_note(df)
+        if note:
+            from rich.markup import escape
+
+            console.print(f"[dim]{escape(note)}[/]")
     if "md" in formats and rd.run_dir is not None:
         path = Path(rd.run_dir) / LEADERBOARD_FILE
         path.write_text(leaderboard_markdown(df, tables), encoding="utf-8")

@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS ref_features (
     data BLOB NOT NULL,
     PRIMARY KEY (input_key, scorer_key, sample_id, name)
 );
+CREATE INDEX IF NOT EXISTS features_by_sample ON features (gen_key, sample_id);
 CREATE TABLE IF NOT EXISTS gen_sessions (
     gen_key TEXT NOT NULL,
     session TEXT NOT NULL,
@@ -213,9 +214,16 @@ class RunStore:
 
     def write_outputs(self, gen_key: str, rows: Iterable[dict[str, Any]]) -> None:
         """Commit generation rows in one transaction. Each row: sample_id, hole_fraction, area_bin, latency_ms,
-        wall_ms, batch_size, info (dict: raw/model/input size, external...), error (str | None)."""
+        wall_ms, batch_size, info (dict: raw/model/input size, external...), error (str | None).
+
+        A new successful output replaces the sample's earlier scores (they belonged to another output)."""
+        rows = list(rows)
         now = time.time()
+        fresh = [(gen_key, r["sample_id"]) for r in rows if r.get("error") is None]
         with self.lock, self.conn:
+            if fresh:
+                self.conn.executemany("DELETE FROM scores WHERE gen_key = ? AND sample_id = ?", fresh)
+                self.conn.executemany("DELETE FROM features WHERE gen_key = ? AND sample_id = ?", fresh)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(gen_key, r["sample_id"], r.get("hole_fraction"), r.get("area_bin"), r.get("latency_ms"),
