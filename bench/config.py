@@ -40,10 +40,12 @@ TOP_LEVEL: dict[str, tuple[Any, Any, str]] = {
     "oom_retry": (bool, True, "on CUDA out-of-memory, retry the batch split in halves"),
     "timeout_s": ((int, float, type(None)), None, "per-batch time limit for a backend call; a backend that "
                                                  "exceeds it is marked hung and its remaining samples fail"),
-    "workers": (int, 2, "background threads that decode samples and make masks ahead of the model (0 = inline)"),
-    "overlap": (bool, False, "score batch i (metrics, detectors, commit) in a background thread, on its own CUDA "
-                             "stream, while the model runs batch i+1: more throughput, but latency and peak memory "
-                             "then include interference from the scoring"),
+    "workers": ((int, type(None)), None, "background threads that decode samples and make masks ahead of the "
+                                         "model (0 = inline; default: 2 on CUDA, 0 on CPU, where threads beside "
+                                         "the model distort its timing)"),
+    "overlap": (bool, False, "CUDA only: score batch i (metrics, detectors, commit) in a background thread, on its "
+                             "own CUDA stream, while the model runs batch i+1: more throughput, but latency and peak "
+                             "memory then include interference from the scoring (on CPU scoring stays inline)"),
     "weights": (str, "pretrained", "pretrained | random (random-weight metric networks: non-comparable results)"),
     "weights_dir": ((str, type(None)), None, "directory of offline weights (else $INPAINT_BENCH_WEIGHTS, then caches)"),
     "cache_dir": ((str, type(None)), None, "reference-statistics cache (default ~/.cache/inpaint-bench)"),
@@ -252,7 +254,7 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
     t = settings["timeout_s"]
     if t is not None and not (math.isfinite(t) and t > 0):
         raise ConfigError("timeout_s", f"must be a number of seconds > 0, or null for no limit; got {t!r}")
-    if settings["workers"] < 0:
+    if settings["workers"] is not None and settings["workers"] < 0:
         raise ConfigError("workers", f"must be >= 0 (0 = load samples inline), got {settings['workers']}")
     if settings["warmup"] is not None and settings["warmup"] < 0:
         raise ConfigError("warmup", f"must be >= 0 or null, got {settings['warmup']}")

@@ -133,3 +133,33 @@ class ChattyBackend(Backend):
     def inpaint(self, image, mask, generator):
         print("loading something... step 1/50 ... done")
         return image.clone()
+
+
+@DATASETS.register("test-slow-load")
+class SlowLoadDataset(NoiseDataset):
+    """Test: like test-noise, but each load burns CPU with torch's parallel ops (``work`` antialiased resizes of
+    a 3 x 512 x 512 image), as datasets that resize large photographs do."""
+
+    def __init__(self, n: int = 6, size: int = 32, work: int = 4):
+        super().__init__(n=n, size=size)
+        self.work = work
+
+    def load(self, sample_id: str) -> Sample:
+        a = torch.rand(1, 3, 512, 512)
+        for _ in range(self.work):
+            torch.nn.functional.interpolate(a, size=(300, 300), mode="bilinear", antialias=True)
+        return super().load(sample_id)
+
+
+@BACKENDS.register("test-fixed-work")
+class FixedWorkBackend(Backend):
+    """Test: a fixed amount of CPU work per image (``reps`` matrix products), output = input."""
+
+    def __init__(self, reps: int = 10):
+        self.reps = reps
+
+    def inpaint(self, image, mask, generator):
+        a = torch.full((256, 256), 0.01)
+        for _ in range(self.reps * image.shape[0]):
+            a = torch.tanh(a @ a)
+        return image.clone() + 0 * a[0, 0]

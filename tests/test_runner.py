@@ -207,10 +207,20 @@ def test_prefetch_and_inline_loading_give_the_same_rows(tmp_path, plugins):
 
 
 def test_overlapped_scoring_gives_the_same_rows_and_loses_nothing(tmp_path, plugins):
+    """overlap is a CUDA feature (on CPU the suite setting is ignored: a scoring thread would share the model's
+    cores); its thread path is forced here to test it on CPU."""
     kw = dict(backends=["test-spy", "test-nan", {"type": "opencv-telea", "name": "telea"}],
               datasets=[{"type": "test-noise", "n": 7}])
     a = rows(run(make_suite(tmp_path, **kw), run_id="plain"))
-    b_dir = run(make_suite(tmp_path, overlap=True, **kw), run_id="overlap")
+    ignored = run(make_suite(tmp_path, overlap=True, **kw), run_id="ignored")
+    assert json.loads((ignored / "manifest.json").read_text())["overlap"] is False
+
+    def forced(run_id):
+        r = Runner(make_suite(tmp_path, overlap=True, **kw), progress=False, run_id=run_id)
+        r.overlap = True
+        return r.run()
+
+    b_dir = forced("overlap")
     assert _comparable(a) == _comparable(rows(b_dir))
     assert json.loads((b_dir / "manifest.json").read_text())["overlap"] is True
     with RunStore(b_dir / "records.sqlite") as s:
@@ -219,5 +229,5 @@ def test_overlapped_scoring_gives_the_same_rows_and_loses_nothing(tmp_path, plug
     plugins.CALLS.clear()
     plugins.INTERRUPT_AFTER.append(2)
     with pytest.raises(KeyboardInterrupt):
-        run(make_suite(tmp_path, overlap=True, **kw), run_id="overlap-int")
+        forced("overlap-int")
     assert len(rows(tmp_path / "results" / "overlap-int")) == 4

@@ -1,9 +1,13 @@
 """Samples ahead of the model: prepare an :class:`Item` (load, mask, quantize) on background threads, in order.
 
-One thread pool lives for the whole run (not one per cell: a pool torn down and rebuilt at every cell boundary
-disturbed the timing of the batch after it). On CPU the runner calls :meth:`Prefetcher.quiesce` before it starts a
-timed backend call, so no loading competes with the model for the cores while the clock runs; loading then overlaps
-with scoring and writing instead. On CUDA the loaders keep working during the call (the GPU's clock is not theirs).
+Honest CPU timings. On CPU, threads that run torch ops beside the model make the model slower even while they
+are idle: each such thread gets an OpenMP team of its own, and once the process has more OpenMP threads than cores
+the runtime (most likely) stops spin-waiting between parallel regions, so every small parallel op of the model
+pays a wake-up (measured here: 2x on a loop of small matrix products; ``benchmarks/cpu_timing.py``). So on CPU the suite default is
+``workers: 0`` (samples load on the runner's thread, between batches) and scoring is never overlapped; with
+``workers`` set explicitly the runner still calls :meth:`Prefetcher.quiesce` before a timed call, so no loading runs
+beside the clock. One pool lives for the whole run, never one per cell. On CUDA the loaders keep working during the
+call (the GPU's clock is not theirs).
 """
 from __future__ import annotations
 

@@ -69,6 +69,9 @@ class Runner:
         self.session = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         warm = suite.warmup
         self.warmup = warm if warm is not None else (1 if self.device.type == "cuda" else 0)
+        cuda = self.device.type == "cuda"
+        self.workers = suite.workers if suite.workers is not None else (2 if cuda else 0)
+        self.overlap = bool(suite.overlap and cuda)  # on CPU a scoring thread would share the model's cores
         self.ctx = RunContext(
             device=self.device, dtype=self.dtype, seed=suite.seed, weights=suite.weights,
             weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
@@ -124,8 +127,11 @@ class Runner:
             for lock in reversed(self._locks):
                 lock.release()
             raise
-        prefetcher = Prefetcher(suite.workers, max(2 * suite.batch_size, 2 * suite.workers))
-        overlap = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-score") if suite.overlap else None
+        prefetcher = Prefetcher(self.workers, max(2 * suite.batch_size, 2 * self.workers))
+        overlap = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-score") if self.overlap else None
+        if suite.overlap and not self.overlap:
+            self._log("overlap: ignored on CPU (a scoring thread would share the model's cores and distort its "
+                      "timing); scoring runs inline")
         try:
             old = self._old_manifest()
             cells = expand_cells(suite)
@@ -307,7 +313,8 @@ class Runner:
             "pixels": "8-bit: inputs, ground truth and outputs are quantized to uint8 (round half to even)",
             "paste_back": self.suite.paste_back,
             "warmup_batches": self.warmup,
-            "overlap": self.suite.overlap,
+            "overlap": self.overlap,
+            "workers": self.workers,
             "timing": "cuda_events" if self.device.type == "cuda" else "perf_counter",
             "limit": self.limit,
             "shard": list(self.shard) if self.shard else None,

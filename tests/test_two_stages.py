@@ -1,0 +1,328 @@
+"""Generate once, score many (issue 10): what a metric change costs, what scoring later gives, outputs made
+elsewhere, reference features stored once, shards by backend, honest CPU timings."""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from bench.cli import main
+from bench.config import parse_suite
+from bench.runner import Runner
+from bench.store import RunStore
+
+DROP = {"latency_ms", "wall_ms", "batch_size", "cell_key", "backend"}
+
+
+def suite_dict(tmp_path, **kw):
+    d = {
+        "name": "two",
+        "output_dir": str(tmp_path / "results"),
+        "backends": ["test-spy"],
+        "datasets": [{"type": "test-noise", "n": 6, "size": 48}],
+        "masks": [{"type": "box", "min_size": 0.3, "max_size": 0.5}],
+        "metrics": ["psnr"],
+        "detectors": [],
+        "batch_size": 2,
+        "device": "cpu",
+    }
+    d.update(kw)
+    return d
+
+
+def write(tmp_path, name="suite.yaml", **kw) -> Path:
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(suite_dict(tmp_path, **kw), sort_keys=False))
+    return p
+
+
+def records(run_dir):
+    from bench.report.aggregate import load_run
+
+    return load_run(run_dir).store.records()
+
+
+def score_times(run_dir, by_key: bool = False) -> dict[tuple[str, str, str], float]:
+    """(cell, sample, scorer label or key) -> when its score row was written."""
+    con = sqlite3.connect(str(Path(run_dir) / "records.sqlite"))
+    try:
+        return {(g, s, k if by_key else lbl): t for g, s, lbl, k, t in con.execute(
+            "SELECT s.gen_key, s.sample_id, c.label, c.scorer_key, s.created FROM scores s "
+            "JOIN scorers c USING (scorer_key)")}
+    finally:
+        con.close()
+
+
+def test_adding_a_metric_and_a_detector_calls_no_backend_and_fills_only_the_new_columns(tmp_path, plugins, capsys):
+    p = write(tmp_path)
+    assert main(["run", str(p), "--no-progress"]) == 0
+    run_dir = tmp_path / "results" / "two"
+    assert sum(b for _, b in plugins.CALLS) == 6
+    first = {r["sample_id"]: r for r in records(run_dir)}
+    before = score_times(run_dir)
+    assert all("ssim_in" not in r for r in first.values())
+
+    plugins.CALLS.clear()
+    p = write(tmp_path, metrics=["psnr", "ssim"], detectors=["noop"])
+    assert main(["run", str(p), "--no-progress"]) == 0
+    assert plugins.CALLS == []  # zero backend calls
+    out = capsys.readouterr().out
+    assert "ssim_in" in out and "noop_rate" in out  # the leaderboard shows the new columns
+    after = score_times(run_dir)
+    assert {k: v for k, v in after.items() if k[2] == "psnr"} == before  # psnr rows untouched
+    assert {k[2] for k in after} == {"psnr", "ssim", "noop"}
+    recs = {r["sample_id"]: r for r in records(run_dir)}
+    for sid, r in recs.items():
+        assert r["psnr_in"] == first[sid]["psnr_in"] and math.isfinite(r["ssim_in"]) and r["noop_flag"] == 1.0
+    man = json.loads((run_dir / "manifest.json").read_text())
+    assert man["counts"]["backend_loads"] == 0 and man["counts"]["generated"] == 0
+
+    # dropping the metric again: it leaves the report, its rows stay stored (and are reused if it comes back)
+    p = write(tmp_path, metrics=["psnr"])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert all("ssim_in" not in r for r in records(run_dir))
+    p = write(tmp_path, metrics=["psnr", "ssim"], detectors=["noop"])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert score_times(run_dir) == after and plugins.CALLS == []
+
+
+def test_a_changed_threshold_rescores_only_that_detector(tmp_path, plugins):
+    suite = parse_suite(suite_dict(tmp_path, detectors=["noop", {"type": "black", "threshold": 0.5}]))
+    run_dir = Runner(suite, progress=False).run()
+    before = score_times(run_dir, by_key=True)
+    plugins.CALLS.clear()
+    suite = parse_suite(suite_dict(tmp_path, detectors=["noop", {"type": "black", "threshold": 0.9}]))
+    Runner(suite, progress=False).run()
+    after = score_times(run_dir, by_key=True)
+    assert plugins.CALLS == []
+    new = {k for k in after if k not in before}
+    assert {k: after[k] for k in before} == before  # nothing rewritten
+    assert len(new) == 6 and len({k[2] for k in new}) == 1 and next(iter(new))[2].startswith("black.")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_scores_from_stored_outputs_are_bit_identical_to_scores_right_after_generation(tmp_path, plugins):
+    """psnr, ssim, lpips and fid features (random-weight networks) and detectors: computed inline after
+    generation, then again from the PNGs by `bench score --recompute`: every value and feature byte equal."""
+    kw = dict(backends=["test-noisy", "opencv-telea"], weights="random", batch_size=3,
+              metrics=["psnr", "ssim", {"type": "lpips", "crop": False}, {"type": "fid", "crop": True}],
+              detectors=["blur", "replacement", "noop", "black"], cache_dir=str(tmp_path / "cache"),
+              datasets=[{"type": "test-noise", "n": 5, "size": 64}])
+    p = write(tmp_path, **kw)
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run_dir = tmp_path / "results" / "two"
+
+    def snapshot():
+        con = sqlite3.connect(str(run_dir / "records.sqlite"))
+        try:
+            vals = {(g, s, k): (v, e) for g, s, k, v, e in con.execute(
+                "SELECT gen_key, sample_id, scorer_key, vals, error FROM scores")}
+            feats = {(g, k, s, n): bytes(d) for g, k, s, n, d in con.execute(
+                "SELECT gen_key, scorer_key, sample_id, name, data FROM features")}
+            refs = {(i, k, s, n): bytes(d) for i, k, s, n, d in con.execute(
+                "SELECT input_key, scorer_key, sample_id, name, data FROM ref_features")}
+        finally:
+            con.close()
+        return vals, feats, refs
+
+    a = snapshot()
+    assert len(a[0]) == 2 * 5 * 8 and all(e is None for _, e in a[0].values())
+    plugins.CALLS.clear()
+    assert main(["score", str(run_dir), "--recompute", "--no-progress", "--no-report"]) == 0
+    assert plugins.CALLS == []
+    b = snapshot()
+    assert a == b
+
+
+def _telea_run(tmp_path, **kw):
+    d = suite_dict(tmp_path, backends=[{"type": "opencv-telea", "name": "telea"}], metrics=["psnr", "ssim"],
+                   detectors=["blur", "noop"], datasets=[{"type": "synthetic", "n": 5}], resolution=64,
+                   masks=["box", "lama-medium"], seed=4, **kw)
+    return d
+
+
+def test_exported_outputs_scored_through_the_outputs_backend_equal_the_run(tmp_path, plugins, capsys):
+    p = tmp_path / "telea.yaml"
+    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run_dir = tmp_path / "results" / "two"
+    assert main(["export", str(run_dir), "--outputs", str(tmp_path / "exported")]) == 0
+    root = tmp_path / "exported" / "telea"
+    assert len(list((root / "synthetic" / "box").glob("*.png"))) == 5 and (root / "inputs.json").is_file()
+
+    d = _telea_run(tmp_path, name="ext")
+    d["backends"] = [{"type": "outputs", "name": "telea-elsewhere", "root": str(root)}]
+    p2 = tmp_path / "ext.yaml"
+    p2.write_text(yaml.safe_dump(d))
+    assert main(["run", str(p2), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "not measured (outputs made elsewhere" in out
+    ours = {(r["dataset"], r["mask"], r["sample_id"]): r for r in records(run_dir)}
+    theirs = {(r["dataset"], r["mask"], r["sample_id"]): r for r in records(tmp_path / "results" / "ext")}
+    assert ours.keys() == theirs.keys() and len(ours) == 10
+    for k, r in ours.items():
+        t = theirs[k]
+        assert t["error"] is None and t["latency_ms"] is None  # absent, never zero
+        assert {a: b for a, b in r.items() if a not in DROP} == {a: b for a, b in t.items() if a not in DROP}
+    from bench.report.aggregate import summarize
+
+    s = summarize(tmp_path / "results" / "ext")
+    assert s["latency_p50"].isna().all() and s["peak_mem_mb"].isna().all()
+
+
+def test_exported_inputs_run_through_an_external_program_score_like_the_backend(tmp_path, plugins):
+    """The masked inputs of `bench export --inputs`, inpainted by a stand-alone script (cv2 Telea, as an external
+    repository would), read back by the outputs backend, score exactly like the in-harness opencv-telea."""
+    p = tmp_path / "telea.yaml"
+    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
+    assert main(["export", str(p), "--inputs", str(tmp_path / "inputs")]) == 0
+    manifest = json.loads((tmp_path / "inputs" / "inputs.json").read_text())
+    assert set(manifest["inputs"]["synthetic"]) == {"box", "lama-medium"}
+    out = tmp_path / "elsewhere"
+    for img_path in (tmp_path / "inputs").glob("*/*/*.png"):
+        if img_path.name.endswith("_mask.png"):
+            continue
+        img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+        mask = cv2.imread(str(img_path.with_name(img_path.stem + "_mask.png")), cv2.IMREAD_GRAYSCALE)
+        res = cv2.inpaint(img, (mask > 127).astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        dest = out / img_path.parent.relative_to(tmp_path / "inputs") / img_path.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(dest), res)
+    d = _telea_run(tmp_path)
+    d["backends"] = [{"type": "opencv-telea", "name": "telea"},
+                     {"type": "outputs", "name": "external", "root": str(out), "inputs": str(tmp_path / "inputs")}]
+    p.write_text(yaml.safe_dump(d))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    recs = records(tmp_path / "results" / "two")
+    by = {}
+    for r in recs:
+        assert r["error"] is None, r["error"]
+        by.setdefault(r["backend"], {})[(r["mask"], r["sample_id"])] = r
+    for k, r in by["telea"].items():
+        t = by["external"][k]
+        assert r["psnr_in"] == t["psnr_in"] and r["ssim_in"] == t["ssim_in"] and r.get("blur_score") == t.get("blur_score")
+
+
+def test_outputs_backend_errors_name_the_expected_file(tmp_path, plugins):
+    p = tmp_path / "telea.yaml"
+    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
+    root = tmp_path / "x" / "telea"
+    (root / "synthetic" / "box" / "syn-0001.png").unlink()
+    cv2.imwrite(str(root / "synthetic" / "box" / "syn-0002.png"), np.zeros((10, 12, 3), np.uint8))
+    d = _telea_run(tmp_path, name="bad")
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root)}]
+    recs = {(r["mask"], r["sample_id"]): r for r in records(Runner(parse_suite(d), progress=False).run())}
+    assert f"expected output {root / 'synthetic' / 'box' / 'syn-0001.png'}: not found" in recs[("box", "syn-0001")]["error"]
+    assert "output is 10x12, the input is 64x64" in recs[("box", "syn-0002")]["error"]
+    assert sum(r["error"] is None for r in recs.values()) == 8
+    # outputs made for other masks (another seed) are refused by the inputs manifest, not scored
+    d = _telea_run(tmp_path, name="otherseed")
+    d["seed"] = 5
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root)}]
+    recs = records(Runner(parse_suite(d), progress=False).run())
+    ok = [r for r in recs if r["error"] is None]
+    assert all("made for another mask" in r["error"] for r in recs if r["error"] and "syn-000" in r["sample_id"]
+               and "not found" not in r["error"] and "output is" not in r["error"])
+    assert len(ok) == 0
+
+
+def test_a_changed_suite_keeps_its_old_rows_out_of_the_report_and_reuses_them(tmp_path, plugins):
+    from bench.report.aggregate import summarize
+
+    p = write(tmp_path)
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    p = write(tmp_path, seed=1)
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run_dir = tmp_path / "results" / "two"
+    s = summarize(run_dir)
+    assert list(s["n"]) == [6]  # not 12: seed 0's rows are not averaged in
+    with RunStore(run_dir / "records.sqlite") as st:
+        assert len(st.records()) == 12  # ... but they are kept
+    plugins.CALLS.clear()
+    p = write(tmp_path)  # back to seed 0: nothing to generate
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert plugins.CALLS == [] and list(summarize(run_dir)["n"]) == [6]
+
+
+def test_reference_features_are_stored_once_per_dataset_and_mask(tmp_path, plugins, one_thread):
+    d = suite_dict(tmp_path, backends=["identity", "mean-fill", "opencv-ns"], weights="random",
+                   metrics=[{"type": "fid", "crop": True}], cache_dir=str(tmp_path / "cache"))
+    run_dir = Runner(parse_suite(d), progress=False).run()
+    con = sqlite3.connect(str(run_dir / "records.sqlite"))
+    n_out = con.execute("SELECT COUNT(*) FROM features").fetchone()[0]
+    names = {r[0] for r in con.execute("SELECT DISTINCT name FROM features")}
+    n_ref = con.execute("SELECT COUNT(*) FROM ref_features").fetchone()[0]
+    con.close()
+    assert names == {"feat_inception", "feat_inception_crop"}  # per cell: only the outputs' own features
+    assert n_out == 3 * 6 * 2 and n_ref == 6 * 2  # references: once, not once per backend
+    from bench.report.aggregate import summarize
+
+    s = summarize(run_dir)
+    assert s["fid"].notna().all() and s["fid_crop"].notna().all()
+
+
+def test_shards_split_backend_first(tmp_path, plugins):
+    d = suite_dict(tmp_path, backends=["identity", "mean-fill", "opencv-ns", "opencv-telea"],
+                   masks=["box", "lama-thin"])
+    suite = parse_suite(d)
+    loads = []
+    for i in range(4):
+        r = Runner(suite, run_id="sh", progress=False, shard=(i, 4))
+        r.run()
+        loads.append(r.counts["backend_loads"])
+        with RunStore(r.store_dir / "records.sqlite") as s:
+            backends = {x["backend"] for x in s.records()}
+        assert len(backends) <= 2
+    assert sum(loads) <= 4 + 3  # 4 backends, at most one split across each shard boundary
+
+
+def test_wait_for_shards_gives_up_on_a_silent_rank(tmp_path):
+    import time
+
+    from bench.runner.dist import mark_done, shard_dir, wait_for_shards
+
+    run_dir = tmp_path / "run"
+    mark_done(shard_dir(run_dir, 0, 3), True)
+    mark_done(shard_dir(run_dir, 2, 3), False, "boom")
+    beat = shard_dir(run_dir, 1, 3) / "heartbeat"
+    beat.parent.mkdir(parents=True, exist_ok=True)
+    beat.write_text("1")
+    t0 = time.time()
+    assert wait_for_shards(run_dir, 3, timeout_s=0.5, started=t0, poll_s=0.05) == [1, 2]
+    assert time.time() - t0 < 5
+
+
+def test_cpu_latency_is_the_models_own_time(tmp_path, plugins):
+    """A fixed CPU workload per image, through the runner with its defaults, on a dataset whose loading burns CPU
+    with torch ops, over several cells with ragged last batches: every batch's per-image latency stays close to
+    the same workload timed alone on this thread (no loader or scoring thread beside the model's clock)."""
+    import time
+
+    import torch
+
+    reps = 12
+    work = plugins.FixedWorkBackend(reps)
+    x = torch.zeros(1, 3, 8, 8)
+    alone = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        work.inpaint(x, x.bool(), [None])
+        alone.append((time.perf_counter() - t0) * 1e3)
+    alone_ms = float(np.median(alone))
+    d = suite_dict(tmp_path, backends=[{"type": "test-fixed-work", "reps": reps}], batch_size=3,
+                   metrics=["psnr", "ssim"], detectors=["blur"],
+                   datasets=[{"type": "test-slow-load", "n": 7, "work": 4},
+                             {"type": "test-slow-load", "n": 5, "work": 4, "name": "other"}],
+                   masks=["box", "lama-thin"])
+    run_dir = Runner(parse_suite(d), progress=False).run()
+    lat = [r["latency_ms"] for r in records(run_dir)]
+    assert len(lat) == 24
+    assert float(np.median(lat)) / alone_ms < 1.5 and max(lat) / alone_ms < 2.5, (alone_ms, sorted(lat))
