@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -56,7 +57,7 @@ def child(suite_path: str, run_id: str) -> None:
     run_s = time.perf_counter() - t0
     con = sqlite3.connect(str(run_dir / "records.sqlite"))
     rows, errors, latency_ms = con.execute(
-        "SELECT COUNT(*), SUM(error IS NOT NULL), SUM(COALESCE(latency_ms, 0)) FROM records").fetchone()
+        "SELECT COUNT(*), SUM(error IS NOT NULL), SUM(COALESCE(latency_ms, 0)) FROM outputs").fetchone()
     con.close()
     print(json.dumps({"run_s": run_s, "import_s": import_s, "rows": rows, "errors": errors or 0,
                       "backend_s": (latency_ms or 0.0) / 1e3,
@@ -141,6 +142,9 @@ def main() -> None:
 
     import yaml
 
+    from _common import Printer, save
+
+    print = Printer()  # noqa: A001 - every line is also saved with the results
     detectors, skipped = weight_free_detectors()
     out_root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="inpaint-bench-scale-"))
     out_root.mkdir(parents=True, exist_ok=True)
@@ -205,6 +209,13 @@ def main() -> None:
     print(f"resume of the finished N={big} run: `bench run` subprocess {resume_cli:.2f} s (start-up included; "
           f"target < 3 s: {'met' if resume_cli < 3 else 'NOT met'}); in-process Runner.run() {resume_inproc:.3f} s")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    summary = {str(n): {k: v for k, v in results[n].items()} for n in args.sizes}
+    saved = save("scale", {"sizes": summary, "rss_ratio": ratio, "resume_cli_s": resume_cli,
+                           "resume_inprocess_s": resume_inproc, "resolution": args.resolution,
+                           "threads": args.threads}, print.lines)
+    import builtins
+
+    builtins.print(f"wrote {saved}")
 
 
 if __name__ == "__main__":

@@ -326,3 +326,41 @@ def test_cpu_latency_is_the_models_own_time(tmp_path, plugins):
     lat = [r["latency_ms"] for r in records(run_dir)]
     assert len(lat) == 24
     assert float(np.median(lat)) / alone_ms < 1.5 and max(lat) / alone_ms < 2.5, (alone_ms, sorted(lat))
+
+
+def test_bench_score_replaces_the_metric_list_and_never_loads_a_backend(tmp_path, plugins, capsys):
+    p = write(tmp_path)
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run_dir = tmp_path / "results" / "two"
+    plugins.CALLS.clear()
+    assert main(["score", str(run_dir), "--metrics", "psnr,ssim", "--detectors", "[{type: black, threshold: 0.5}]",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "scored 6 sample(s)" in out and "ssim_in" in out and "black_rate" in out
+    assert plugins.CALLS == []
+    resolved = yaml.safe_load((run_dir / "suite.resolved.yaml").read_text())
+    assert [m["type"] for m in resolved["metrics"]] == ["psnr", "ssim"]
+    assert resolved["detectors"][0]["threshold"] == 0.5
+    assert all(math.isfinite(r["ssim_in"]) for r in records(run_dir))
+    # errors are messages, not tracebacks
+    assert main(["score", str(tmp_path / "nope")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert main(["score", str(run_dir), "--metrics", "psnr,ssmi"]) == 2
+    assert "did you mean 'ssim'" in capsys.readouterr().err
+
+
+def test_a_missing_output_png_is_generated_again(tmp_path, plugins):
+    p = write(tmp_path, metrics=["psnr"])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run_dir = tmp_path / "results" / "two"
+    png = next((run_dir / "generations").glob("*/n002.png"))
+    png.unlink()
+    p = write(tmp_path, metrics=["psnr", "ssim"])  # scoring must read n002's PNG: it is gone
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    rec = {r["sample_id"]: r for r in records(run_dir)}
+    assert "stored output unreadable" in rec["n002"]["error"] and rec["n001"]["error"] is None
+    plugins.CALLS.clear()
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert sum(b for _, b in plugins.CALLS) == 1 and png.is_file()  # only that sample ran again
+    rec = {r["sample_id"]: r for r in records(run_dir)}
+    assert rec["n002"]["error"] is None and math.isfinite(rec["n002"]["ssim_in"])
