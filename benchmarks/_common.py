@@ -59,7 +59,9 @@ def versions() -> dict[str, Any]:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        # results and the documents they are rendered into do not make the code "dirty"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!benchmarks/results", ":!README.md", ":!docs"], cwd=ROOT,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         out["git"] = rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> int:
@@ -56,14 +57,22 @@ def main() -> int:
             best = min(best, time.perf_counter() - t0)
         return len(cases) / best
 
+    from _common import Printer, save
+
+    print = Printer()  # noqa: A001 - every line is also saved with the results
     bench(WEIGHT_FREE)  # warm-up: first-call imports, caches, page faults
     print(f"detector throughput, {len(cases)} images at {args.size} px, batch {args.batch}, CPU "
           f"({platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"OpenCV threads {cv2.getNumThreads()})")
     together = bench(WEIGHT_FREE)
     print(f"  {'all weight-free together':28s} {together:8.1f} img/s")
+    each = {}
     for name in WEIGHT_FREE:
-        print(f"  {name:28s} {bench([name]):8.1f} img/s")
+        each[name] = bench([name])
+        print(f"  {name:28s} {each[name]:8.1f} img/s")
+    path = save("detectors_throughput", {"n": len(cases), "size": args.size, "batch": args.batch,
+                                         "together_img_s": together, "per_detector_img_s": each}, print.lines)
+    sys.stdout.write(f"wrote {path}\n")
     return 0
 
 

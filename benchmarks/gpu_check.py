@@ -115,13 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         "masks": [{"type": "box", "min_size": 0.2, "max_size": 0.4}],
         "metrics": ["psnr"],
     })
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import Printer, save
+
+    emit = Printer()  # print, and keep the lines for the results file
     run_dir = Runner(suite, progress=False).run()
     with RunStore(run_dir / "records.sqlite") as store:
         recs, sessions = store.records(), store.sessions()
     total_mem = torch.cuda.get_device_properties(device).total_memory if cuda else 0
     name = torch.cuda.get_device_name(device) if cuda else "cpu (plumbing check only)"
-    print(f"device: {name}  torch {torch.__version__}  run: {run_dir}")
-    print(f"{'backend':<10} {'events ms':>10} {'wall ms':>10} {'diff':>7} {'p50/batch':>10} {'indep.':>9} "
+    emit(f"device: {name}  torch {torch.__version__}  run: {run_dir}")
+    emit(f"{'backend':<10} {'events ms':>10} {'wall ms':>10} {'diff':>7} {'p50/batch':>10} {'indep.':>9} "
           f"{'diff':>7} {'alloc MiB':>10} {'resv MiB':>9} {'params MiB':>10}  verdict")
     failures = []
     for k in args.kinds:
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         errors = [r["error"] for r in rows if r["error"]]
         if errors or not rows:
             failures.append(f"{label}: errors {errors[:2]}")
-            print(f"{label:<10} ERROR {errors[:1]}")
+            emit(f"{label:<10} ERROR {errors[:1]}")
             continue
         ev = sum(r["latency_ms"] for r in rows)
         wall = sum(r["wall_ms"] for r in rows)
@@ -156,13 +160,15 @@ def main(argv: list[str] | None = None) -> int:
                             f"device total {total_mem}")
             ok = False
         mib = 1 / 2 ** 20
-        print(f"{label:<10} {ev:>10.1f} {wall:>10.1f} {d_wall:>7.1%} {p50:>10.2f} {indep:>9.2f} {d_ind:>7.1%} "
+        emit(f"{label:<10} {ev:>10.1f} {wall:>10.1f} {d_wall:>7.1%} {p50:>10.2f} {indep:>9.2f} {d_ind:>7.1%} "
               f"{alloc * mib:>10.1f} {resv * mib:>9.1f} {params_dev * mib:>10.2f}  {'ok' if ok else 'FAIL'}")
     if failures:
-        print("\nFAILED:\n  " + "\n  ".join(failures))
-        return 1
-    print("\nall checks passed")
-    return 0
+        emit("\nFAILED:\n  " + "\n  ".join(failures))
+    else:
+        emit("\nall checks passed")
+    if cuda:
+        save("gpu_check", {"failures": failures, "device": name}, emit.lines)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

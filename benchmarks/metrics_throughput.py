@@ -32,6 +32,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 N_IMAGES, SIZE, BATCH = 64, 256, 16
 
@@ -115,8 +116,10 @@ def run_ours(cells, images, masks, lp, lp_prov, ex, device, cache_dir: Path, wor
     results = {}
     t0 = time.perf_counter()
     with RunStore(workdir / "records.sqlite") as store:
+        shared = fid.reference_features()  # the ground truth's features: stored once per dataset x mask
         for name, out in cells.items():
-            store.add_cell(name, name, "photos", "box16", {})
+            store.add_generation(name, name, "photos", "box16", "photos.box16", {})
+            store.add_scorer("metrics", "metrics", "metric", {})
             for s in range(0, len(images), BATCH):
                 sl = slice(s, s + BATCH)
                 inp, m, o = images[sl].to(device), masks[sl].to(device), out[sl].to(device)
@@ -133,10 +136,14 @@ def run_ours(cells, images, masks, lp, lp_prov, ex, device, cache_dir: Path, wor
                         for k, v in r.items():
                             (vals if np.ndim(v) == 1 else feats)[k] = v
                 t = time.perf_counter()
-                rows = [{"sample_id": sid, "values": {k: float(v[i]) for k, v in vals.items()}}
-                        for i, sid in enumerate(b.sample_ids)]
-                store.write_batch(name, rows, [(sid, k, v[i]) for k, v in feats.items()
-                                               for i, sid in enumerate(b.sample_ids)])
+                store.write_outputs(name, [{"sample_id": sid} for sid in b.sample_ids])
+                store.write_scores(
+                    name, [(sid, "metrics", {k: float(v[i]) for k, v in vals.items()}, None)
+                           for i, sid in enumerate(b.sample_ids)],
+                    [("metrics", sid, k, v[i]) for k, v in feats.items() if k not in shared
+                     for i, sid in enumerate(b.sample_ids)],
+                    [("photos.box16", "metrics", sid, k, v[i]) for k, v in feats.items() if k in shared
+                     for i, sid in enumerate(b.sample_ids)])
                 parts["store+setlevel"] += time.perf_counter() - t
             t = time.perf_counter()
             recs = store.records(name)
@@ -268,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             t_ours, ours = ours_()
             t_peer, peer = peers_()
+    from _common import Printer, save
+
+    print = Printer()  # noqa: A001 - every line is also saved with the results
     print(f"metrics throughput: {N_IMAGES} images x {len(cells)} cell(s), {SIZE}px, 16% hole, device {device}, "
           f"threads {torch.get_num_threads()}, weights {args.weights}, "
           f"{'peers' if args.peers_first else 'inpaint-bench'} timed first")
@@ -278,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in cells:
         o, p = ours["results"][name], peer["results"][name]
         print(f"    {name:6s} " + "  ".join(f"{k} {o[k]:.4g}|{p[k]:.4g}" for k in p))
+    path = save(f"metrics_throughput_{len(cells)}cells", {
+        "cells": len(cells), "ours_s": t_ours, "peers_s": t_peer, "ratio": t_ours / t_peer,
+        "summary": {"inpaint-bench s": round(t_ours, 1), "peers s": round(t_peer, 1),
+                    "ratio": round(t_ours / t_peer, 2)}}, print.lines)
+    sys.stdout.write(f"wrote {path}\n")
     return 0
 
 

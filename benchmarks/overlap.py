@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,16 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
 
+    from _common import Printer, save
+
     from bench.config import load_suite
     from bench.runner import Runner
     from bench.store import RunStore
+
+    print = Printer()  # noqa: A001 - every line is also saved with the results
 
     out = Path(tempfile.mkdtemp(prefix="overlap-"))
     results = {}
     for overlap in (False, True):
         suite = load_suite(args.suite)
-        suite.settings = {**copy.deepcopy(suite.settings), "overlap": overlap, "output_dir": str(out),
-                          "save_outputs": False}
+        suite.settings = {**copy.deepcopy(suite.settings), "overlap": overlap, "output_dir": str(out)}
         t0 = time.perf_counter()
         run_dir = Runner(suite, run_id=f"overlap-{overlap}", limit=args.limit, progress=False).run()
         wall = time.perf_counter() - t0
@@ -62,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             diffs += not same
     print(f"speed-up {results[False][0] / results[True][0]:.2f}x; rows equal: {diffs == 0 and a.keys() == b.keys()} "
           f"({diffs} differing values)")
+    import torch
+
+    if torch.cuda.is_available():  # overlap applies on CUDA only
+        sys.stdout.write(f"wrote {save('overlap_gpu', {'wall_plain_s': results[False][0], 'wall_overlap_s': results[True][0], 'differing_values': diffs}, print.lines)}\n")
     return 0 if diffs == 0 and a.keys() == b.keys() else 1
 
 

@@ -185,13 +185,14 @@ def test_exported_inputs_run_through_an_external_program_score_like_the_backend(
     manifest = json.loads((tmp_path / "inputs" / "inputs.json").read_text())
     assert set(manifest["inputs"]["synthetic"]) == {"box", "lama-medium"}
     out = tmp_path / "elsewhere"
-    for img_path in (tmp_path / "inputs").glob("*/*/*.png"):
-        if img_path.name.endswith("_mask.png"):
-            continue
+    paths = list((tmp_path / "inputs").glob("*/*/images/*.png"))
+    assert len(paths) == 10
+    for img_path in paths:
         img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-        mask = cv2.imread(str(img_path.with_name(img_path.stem + "_mask.png")), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imread(str(img_path.parent.parent / "masks" / img_path.name), cv2.IMREAD_GRAYSCALE)
+        assert set(np.unique(img[mask > 127])) == {128}  # the hole is blanked to 128
         res = cv2.inpaint(img, (mask > 127).astype(np.uint8), 3, cv2.INPAINT_TELEA)
-        dest = out / img_path.parent.relative_to(tmp_path / "inputs") / img_path.name
+        dest = out / img_path.parent.parent.relative_to(tmp_path / "inputs") / img_path.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(dest), res)
     d = _telea_run(tmp_path)

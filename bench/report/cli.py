@@ -170,8 +170,8 @@ def configure_export(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--outputs", metavar="DIR",
                         help="copy the stored outputs to DIR/<backend>/<dataset>/<mask>/<sample>.png (+ inputs.json)")
     parser.add_argument("--inputs", metavar="DIR",
-                        help="write the masked inputs a backend is given, DIR/<dataset>/<mask>/<sample>.png and "
-                             "<sample>_mask.png (+ inputs.json), for running a model elsewhere")
+                        help="write the masked inputs a backend is given and their masks, DIR/<dataset>/<mask>/"
+                             "images/<sample>.png and masks/<sample>.png (+ inputs.json), to run a model elsewhere")
     return parser
 
 

@@ -17,7 +17,6 @@ import base64
 import html
 import io
 import math
-import re
 from pathlib import Path
 from typing import Any, Sequence
 

@@ -1,8 +1,9 @@
 """Exports that let a model run anywhere and be scored here on identical inputs.
 
 * :func:`export_inputs` (``bench export RUN_OR_SUITE --inputs DIR``): for every dataset × mask of the suite, the
-  exact image a backend is given (8-bit, the hole blanked to 128) as ``DIR/<dataset>/<mask>/<sample>.png`` and its
-  mask (hole = 255) as ``<sample>_mask.png``, plus ``DIR/inputs.json`` with the SHA-256 of both per sample.
+  exact image a backend is given (8-bit, the hole blanked to 128) as ``DIR/<dataset>/<mask>/images/<sample>.png``
+  and its mask (hole = 255) under the same name in ``.../masks/`` (the pairing by file name most inpainting
+  repositories' batch scripts take), plus ``DIR/inputs.json`` with the SHA-256 of both per sample.
 * :func:`export_outputs` (``bench export RUN --outputs DIR``): the run's stored outputs as
   ``DIR/<backend>/<dataset>/<mask>/<sample>.png``, with ``DIR/<backend>/inputs.json``.
 
@@ -133,7 +134,7 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
                 continue
             seen.add(c.input_key)
             ds, strategy, dl, ml = datasets[c.dataset.label], masks[c.mask.label], c.dataset.label, c.mask.label
-            folder = _safe_dir(out, dl, ml)
+            images, mask_dir = _safe_dir(out, dl, ml, "images"), _safe_dir(out, dl, ml, "masks")
             section = inputs.setdefault(dl, {}).setdefault(ml, {})
             ids = dataset_ids(dl, ds, limit)
 
@@ -148,8 +149,8 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
                     continue
                 try:
                     name = sample_filename(sid)
-                    write_png(folder / f"{name}.png", blanked_u8(item.image, item.mask))
-                    write_png(folder / f"{name}_mask.png", item.mask)
+                    write_png(images / f"{name}.png", blanked_u8(item.image, item.mask))
+                    write_png(mask_dir / f"{name}.png", item.mask)
                 except CAUGHT as e:
                     errors.append(f"{dl}/{ml}/{sid}: {describe(e)}")
                     continue
@@ -158,8 +159,8 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
     finally:
         prefetcher.close()
     _write_json(out / "inputs.json", {
-        "format": INPUTS_FORMAT, "what": "masked inputs (hole = 128) and masks (hole = 255) by `bench export "
-                                         "--inputs`", "config_hash": suite.config_hash(), "seed": suite.seed,
+        "format": INPUTS_FORMAT, "what": "masked inputs (images/, hole = 128) and masks (masks/, hole = 255) "
+                                         "by `bench export --inputs`", "config_hash": suite.config_hash(), "seed": suite.seed,
         "resolution": suite.resolution, "limit": limit, "errors": errors, "inputs": inputs})
     if errors:
         counts["errors"] = len(errors)

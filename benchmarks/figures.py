@@ -1,0 +1,145 @@
+"""Render the figures in README.md and docs/*.md from the committed benchmark results (``benchmarks/results``).
+
+Every speed or quality figure in the documentation lives in a block
+
+    <!-- figures:NAME -->
+    ... (generated: do not edit by hand)
+    <!-- /figures:NAME -->
+
+filled from ``benchmarks/results/NAME.json`` (written by the benchmark that measured it, with the machine, the
+versions, the date and the command). ``<!-- figures:performance -->`` is the README's summary table. Usage::
+
+    python benchmarks/figures.py           # rewrite the blocks
+    python benchmarks/figures.py --check   # exit 1 if a block differs from the results (run by the tests)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BLOCK = re.compile(r"(<!-- figures:(?P<name>[A-Za-z0-9_]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)", re.S)
+
+
+def load(name: str) -> dict[str, Any]:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; run the benchmark that writes it")
+    return json.loads(path.read_text())
+
+
+def provenance(doc: dict[str, Any]) -> str:
+    m, v = doc.get("machine", {}), doc.get("versions", {})
+    where = m.get("gpu") or f"{m.get('cpus')} CPU cores" + (f" ({m['cpu']})" if m.get("cpu") else "")
+    return (f"`{doc.get('command')}`, {doc.get('date')}: {where}, torch {v.get('torch')}, Python {m.get('python')}, "
+            f"git {v.get('git')}, load average {m.get('load_average_start')} → {m.get('load_average_end')}")
+
+
+def output_block(name: str) -> str:
+    doc = load(name)
+    head = f"From {provenance(doc)} (`benchmarks/results/{name}.json`):\n\n"
+    if doc["results"].get("markdown"):  # a table the benchmark rendered (the quickstart's leaderboard)
+        return head + doc["results"]["markdown"].rstrip("\n") + "\n"
+    return head + "```text\n" + "\n".join(doc.get("output", [])) + "\n```\n"
+
+
+def _scale(d: dict) -> str:
+    r = d["results"]
+    sizes = sorted(r["sizes"], key=int)
+    lo, hi = sizes[0], sizes[-1]
+    ips = lambda n: int(n) / r["sizes"][n]["run_s"]  # noqa: E731
+    return (f"N = {lo}: {ips(lo):.0f} img/s, N = {hi}: {ips(hi):.0f} img/s; peak RSS ratio **{r['rss_ratio']:.2f}**; "
+            f"resume of the finished N = {hi} run: `bench run` process **{r['resume_cli_s']:.2f} s** (in-process "
+            f"{r['resume_inprocess_s']:.2f} s)")
+
+
+def _rescore(d: dict) -> str:
+    st = d["results"]["steps"]
+    b = d["results"]["bytes_per_cell_sample"]
+    return (f"original run {st[0]['wall_s']:.1f} s; adding lpips {st[1]['wall_s']:.1f} s, adding fid "
+            f"{st[2]['wall_s']:.1f} s, **0 backend loads**; per (cell, sample): PNG {b['png_bytes'] / 1024:.0f} KiB, "
+            f"features {b['features_bytes'] / 1024:.0f} KiB; references once per dataset × mask")
+
+
+def _overhead(d: dict) -> str:
+    return "; ".join(f"{'overlap' if r['overlap'] else 'plain'}: run {r['wall_s']:.1f} s / model {r['model_s']:.1f} s "
+                     f"= **{r['ratio']:.2f}**" for r in d["results"]["runs"])
+
+
+def _cpu_timing(d: dict) -> str:
+    r = d["results"]
+    a = r["alone_per_image_ms"]
+    w0, w2 = r["workers_None"], r["workers_2"]
+    return (f"tiny SD alone {a:.0f} ms/img; through the runner (CPU defaults) median {w0['median_ms']:.0f} ms "
+            f"(**{w0['median_ms'] / a:.2f}×**); with loader threads (`workers: 2`) {w2['median_ms']:.0f} ms "
+            f"({w2['median_ms'] / a:.2f}×)")
+
+
+def _metrics(d: dict) -> str:
+    r = d["results"]
+    return (f"{r['cells']} cell(s): inpaint-bench {r['ours_s']:.1f} s vs peers {r['peers_s']:.1f} s, ratio "
+            f"**{r['ratio']:.2f}**")
+
+
+def _detectors(d: dict) -> str:
+    r = d["results"]
+    return f"all weight-free detectors together **{r['together_img_s']:.0f} img/s** at {r['size']} px"
+
+
+#: README summary rows: results file -> (what, how its result reads)
+PERFORMANCE: list[tuple[str, str, Callable[[dict], str]]] = [
+    ("quickstart", "quickstart (5 backends × 2 datasets × 2 masks × 8 images, 256 px, psnr/ssim + 3 detectors)",
+     lambda d: f"{d['results']['wall_s']:.1f} s wall (fresh), resume {d['results']['resume_s']:.1f} s"),
+    ("scale", "scale: identity backend, psnr+ssim+8 detectors, 64 px", _scale),
+    ("rescore", "add a metric to a finished run (tiny SD 20 steps + Telea, 48 outputs, 128 px)", _rescore),
+    ("overhead_cpu", "harness wall / model time, tiny SD 20 steps, psnr/ssim/lpips/fid + 5 detectors, CPU", _overhead),
+    ("cpu_timing", "CPU latency honesty (tiny SD 20 steps, 64 px, 3 cells)", _cpu_timing),
+    ("metrics_throughput_1cells", "metrics vs the peers run one after another (64 images, 256 px: psnr/ssim/lpips "
+     "in+out, FID, KID, FID on crops; same random-weight networks both sides)", _metrics),
+    ("metrics_throughput_2cells", "the same, two cells (reference features from the cache)", _metrics),
+    ("detectors_throughput", "weight-free detectors, 256 px", _detectors),
+]
+
+
+def performance_block() -> str:
+    rows = ["| what | command | result | measured |", "|---|---|---|---|"]
+    for name, what, fmt in PERFORMANCE:
+        if not (RESULTS / f"{name}.json").is_file():
+            continue
+        d = load(name)
+        m = d.get("machine", {})
+        where = m.get("gpu") or f"{m.get('cpus')} CPUs"
+        rows.append(f"| {what} | `{d['command']}` | {fmt(d)} | {d['date'][:10]}, {where}, git {d['versions'].get('git')} |")
+    return "\n".join(rows) + "\n"
+
+
+def render(name: str) -> str:
+    return performance_block() if name == "performance" else output_block(name)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="only check; exit 1 when a block is out of date")
+    args = ap.parse_args()
+    stale = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        new = BLOCK.sub(lambda m: m.group(1) + render(m.group("name")) + m.group(4), text)
+        if new != text:
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.write_text(new, encoding="utf-8")
+    if args.check and stale:
+        print("out of date (run `python benchmarks/figures.py`): " + ", ".join(map(str, stale)))
+        return 1
+    print(("rewrote " if stale else "up to date: ") + (", ".join(map(str, stale)) if stale else "README.md, docs/"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
