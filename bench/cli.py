@@ -23,11 +23,11 @@ EXTERNAL = {
 BUILTIN = ("run", "score", "merge", "validate", "ls")
 
 
-def escape(text: str) -> str:
+def escape(text: object) -> str:
     """Text safe to print through rich (``[...]`` in a path or message is not markup)."""
-    from rich.markup import escape as _escape
+    from .sinks import term
 
-    return _escape(str(text))
+    return term(text)
 
 
 def _console(stderr: bool = False):
@@ -163,7 +163,7 @@ def _render(run_dir, console) -> None:
     try:
         from .report.cli import render_run
     except ImportError:
-        console.print(f"results in {run_dir} (reporting is not installed)")
+        console.print(f"results in {escape(run_dir)} (reporting is not installed)")
     else:
         render_run(run_dir, console=console)
 
@@ -182,9 +182,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_suite
-    from .runner import expand_cells
 
     suite = load_suite(args.suite)
+    from .runner.plan import expand_cells
+
     cells = expand_cells(suite)
     print(f"{args.suite}: OK — {len(suite.backends)} backend(s) × {len(suite.datasets)} dataset(s) × "
           f"{len(suite.masks)} mask strategy(ies) = {len(cells)} cells; config hash {suite.config_hash()[:12]}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, quote
 from .registry import REGISTRIES, suggest
 
 PLUGIN_KINDS = ("backends", "datasets", "masks", "metrics", "detectors")
@@ -63,19 +63,55 @@ LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 MAX_NAME = 128  # suite names, labels and run ids become folder names
 
 
+#: a suite file larger than this is refused before parsing (suites are a few KB; a data file given by mistake is not)
+MAX_SUITE_BYTES = 1 << 20
+#: at most this many values once YAML aliases are expanded (a "billion laughs" suite of 600 bytes expands to 10^8)
+MAX_SUITE_NODES = 100_000
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys (PyYAML silently keeps the last one)."""
+    """SafeLoader that rejects duplicate mapping keys (PyYAML silently keeps the last one) and unhashable keys, and
+    supports merge keys (``<<: *anchor``: keys given explicitly override merged ones, as YAML 1.1 says)."""
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, Any] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
-            raise ConfigError("", f"line {mark.line + 1}: duplicate key '{key}'")
+        mark = key_node.start_mark
+        try:
+            dup = key in seen
+        except TypeError:
+            raise ConfigError("", f"line {mark.line + 1}: a key must be a plain value (a name), not "
+                                  f"{type(key).__name__} {quote(key)}") from None
+        if dup:
+            raise ConfigError("", f"line {mark.line + 1}: duplicate key {quote(key)}")
         seen[key] = True
-    return loader.construct_mapping(node, deep=deep)
+    try:
+        return loader.construct_mapping(node, deep=deep)
+    except yaml.constructor.ConstructorError as e:
+        where = f"line {e.problem_mark.line + 1}: " if e.problem_mark else ""
+        raise ConfigError("", f"{where}{e.problem}") from None
+
+
+def _check_size(obj: Any, path: Path | str) -> None:
+    """Refuse a document that, aliases expanded, holds more than :data:`MAX_SUITE_NODES` values (checked without
+    expanding: a walk that stops at the limit)."""
+    budget = MAX_SUITE_NODES
+    stack = [obj]
+    while stack:
+        budget -= 1
+        if budget < 0:
+            raise ConfigError("", f"{path}: the suite expands to more than {MAX_SUITE_NODES:,} values (YAML aliases "
+                                  f"repeated inside each other?); a suite lists a few dozen plug-ins")
+        x = stack.pop()
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -223,6 +259,7 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
         raise ConfigError("save_outputs", "outputs are always stored now (generations/<cell>/<sample>.png); remove "
                                           "this key; `save_inputs: true` also keeps each sample's input, mask and "
                                           "ground truth for the HTML report's image grids")
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}  # anchors only
     for key in data:
         if key not in TOP_LEVEL:
             close = suggest(str(key), list(TOP_LEVEL))
@@ -237,14 +274,14 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
             continue
         value = data.get(key, copy.deepcopy(default))
         if not _check_type(value, t):
-            raise ConfigError(key, f"expected {_type_name(t)}, got {type(value).__name__} {value!r}")
+            raise ConfigError(key, f"expected {_type_name(t)}, got {type(value).__name__} {quote(value)}")
         settings[key] = value
     if not DEVICE_RE.match(settings["device"]):
-        raise ConfigError("device", f"expected auto, cpu, cuda or cuda:N, got {settings['device']!r}")
+        raise ConfigError("device", f"expected auto, cpu, cuda or cuda:N, got {quote(settings['device'])}")
     if settings["dtype"] not in DTYPES:
-        raise ConfigError("dtype", f"expected one of {', '.join(DTYPES)}, got {settings['dtype']!r}")
+        raise ConfigError("dtype", f"expected one of {', '.join(DTYPES)}, got {quote(settings['dtype'])}")
     if settings["weights"] not in ("pretrained", "random"):
-        raise ConfigError("weights", f"expected 'pretrained' or 'random', got {settings['weights']!r}")
+        raise ConfigError("weights", f"expected 'pretrained' or 'random', got {quote(settings['weights'])}")
     for key in ("batch_size",):
         if settings[key] < 1:
             raise ConfigError(key, f"must be >= 1, got {settings[key]}")
@@ -253,7 +290,7 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
             raise ConfigError(key, f"must be >= 1 or null, got {settings[key]}")
     t = settings["timeout_s"]
     if t is not None and not (math.isfinite(t) and t > 0):
-        raise ConfigError("timeout_s", f"must be a number of seconds > 0, or null for no limit; got {t!r}")
+        raise ConfigError("timeout_s", f"must be a number of seconds > 0, or null for no limit; got {quote(t)}")
     if settings["workers"] is not None and settings["workers"] < 0:
         raise ConfigError("workers", f"must be >= 0 (0 = load samples inline), got {settings['workers']}")
     if settings["warmup"] is not None and settings["warmup"] < 0:
@@ -283,14 +320,22 @@ def load_yaml(path: str | Path) -> Any:
     if not path.is_file():
         raise ConfigError("", f"{path} is not a file (give the suite's YAML file)")
     try:
+        size = path.stat().st_size
+        if size > MAX_SUITE_BYTES:
+            raise ConfigError("", f"{path}: {size:,} bytes is not a suite file (suites are a few KB; the limit is "
+                                  f"{MAX_SUITE_BYTES:,})")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError("", f"{path}: not UTF-8 text (byte {e.start}); save the suite as UTF-8") from None
     except OSError as e:
         raise ConfigError("", f"{path}: cannot read: {e.strerror or e}") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        _check_size(data, path)
+        return data
     except ConfigError as e:
+        if str(e.message).startswith(str(path)):
+            raise
         raise ConfigError("", f"{path}: {e.message}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)

@@ -5,13 +5,17 @@ class BenchError(Exception):
     """Base class for errors the CLI reports as a clean message (no traceback)."""
 
 
+MAX_MESSAGE = 2000  # characters of an error message: it never grows with the input that caused it
+
+
 class ConfigError(BenchError):
     """A suite file is malformed; the message starts with the key path (``backends[1].type: ...``)."""
 
     def __init__(self, path: str, message: str):
-        self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
+        self.path = str(path)[:200]
+        message = str(message)
+        self.message = message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + " ... (cut)"
+        super().__init__(f"{self.path}: {self.message}" if self.path else self.message)
 
 
 class DataError(BenchError):
@@ -37,3 +41,15 @@ def describe(e: BaseException) -> str:
         return f"the backend called sys.exit({e.code!r})"
     msg = str(e).strip()
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def quote(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (built without expanding big or deeply nested values)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = limit
+    r.maxlist = r.maxdict = r.maxtuple = r.maxset = 6
+    r.maxlevel = 3
+    text = r.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -23,7 +23,9 @@ Reading rules (the same for every dataset, so a number never depends on which ro
 Masks (:func:`read_mask`) are read the same way and reduced to one channel: the **maximum over the colour channels**
 (so a hole painted in any bright colour counts), except that an RGBA/LA mask whose colour is uniform but whose alpha
 varies (a hole painted on a transparent layer) uses its alpha. A pixel is a hole when that value is **above half
-the range** (8-bit: >= 128; 16-bit: >= 32768; float: > 0.5), so anti-aliased or JPEG-compressed masks become binary.
+the range** (8-bit: >= 128; 16-bit: >= 32768; float: > 0.5), so anti-aliased or JPEG-compressed masks become binary;
+except that an integer mask whose largest value is 1 is a {0, 1} mask (as many published data sets store them):
+there 1 is the hole.
 """
 from __future__ import annotations
 
@@ -272,6 +274,8 @@ def read_mask(path: PathLike) -> torch.Tensor:
             value = al  # uniform colour, varying alpha: the hole is painted on a transparent layer
     if maxv == 1.0:
         hole = value.astype(np.float32) > 0.5
+    elif value.size and int(value.max()) == 1:
+        hole = value >= 1  # a {0, 1} mask (common in published data sets), not a nearly black 0..255 one
     else:
         hole = value.astype(np.float64) > maxv / 2.0
     return torch.from_numpy(np.ascontiguousarray(hole))[None]

@@ -18,7 +18,7 @@ import types
 import typing
 from typing import Any, Callable, Generic, TypeVar
 
-from .errors import ConfigError
+from .errors import ConfigError, quote
 
 T = TypeVar("T")
 
@@ -183,7 +183,7 @@ def check_params(cls: type, params: dict[str, Any], path: str) -> dict[str, Any]
         ann = hints.get(key, named[key].annotation)
         if not _type_ok(value, ann):
             raise ConfigError(f"{path}.{key}",
-                              f"expected {_type_name(ann)}, got {type(value).__name__} {value!r}")
+                              f"expected {_type_name(ann)}, got {type(value).__name__} {quote(value)}")
     for key, p in named.items():
         if p.default is inspect.Parameter.empty and key not in params:
             raise ConfigError(f"{path}.{key}", f"missing required key for '{name}'")

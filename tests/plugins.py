@@ -163,3 +163,41 @@ class FixedWorkBackend(Backend):
         for _ in range(self.reps * image.shape[0]):
             a = torch.tanh(a @ a)
         return image.clone() + 0 * a[0, 0]
+
+
+HOSTILE_IDS = ["<b>&amp;", "100%", "a&b", "=cmd|' /C calc'!A0", "[/x]", "}\\input{/etc/passwd}%"]
+
+
+@DATASETS.register("test-hostile-ids")
+class HostileIdsDataset(NoiseDataset):
+    """Test: sample ids full of markup, LaTeX, CSV-formula and HTML characters."""
+
+    def ids(self) -> list[str]:
+        return list(HOSTILE_IDS)
+
+
+@BACKENDS.register("test-scribbler")
+class ScribblingBackend(Backend):
+    """Test: writes into the tensors it was given (image and mask), then returns a plain fill."""
+
+    def inpaint(self, image, mask, generator):
+        out = torch.where(mask, torch.full_like(image, 0.3), image)
+        image.fill_(1.0)
+        mask.fill_(False)
+        return out
+
+
+@BACKENDS.register("test-255")
+class Range255Backend(Backend):
+    """Test: returns values in 0..255 (a common convention bug)."""
+
+    def inpaint(self, image, mask, generator):
+        return image * 255.0
+
+
+@BACKENDS.register("test-markup-error")
+class MarkupErrorBackend(Backend):
+    """Test: fails with a message that looks like rich markup."""
+
+    def inpaint(self, image, mask, generator):
+        raise OSError("cannot open [/opt/w.ckpt] or [bold]x[/bold]")

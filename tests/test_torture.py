@@ -204,16 +204,16 @@ def test_masks_not_binary_wrong_size_empty_full_and_rotated(tmp_path):
         assert by[(b, "binary")]["hole_fraction"] == pytest.approx(200 / (H * W))
         # an anti-aliased ramp is thresholded at half range: values >= 128 are holes (the right half)
         assert by[(b, "grey")]["hole_fraction"] == pytest.approx(0.5)
-        # an empty hole: nothing to score inside (absent, not 0 and not an error); outside untouched
+        # an empty hole would score as a perfect sample, a full one has nothing to inpaint from: error rows that
+        # name the mask file (issue 14), never silent numbers
         e = by[(b, "empty")]
-        assert e["error"] is None and e["hole_fraction"] == 0 and "psnr_in" not in e and e["psnr_out"] == math.inf
-        # a full hole: nothing outside to preserve, so no *_out values; not an error
+        assert "masks/empty.png has no hole" in e["error"] and "psnr_in" not in e
         f = by[(b, "full")]
-        assert f["error"] is None and f["hole_fraction"] == 1 and "psnr_out" not in f and "ssim_out" not in f
+        assert "masks/full.png covers the whole image" in f["error"] and "psnr_out" not in f
         # the EXIF-rotated image is displayed as W x H and its mask drawn that way pairs with it
         r8 = by[(b, "exif8")]
         assert r8["error"] is None and r8["hole_fraction"] == pytest.approx(300 / (H * W))
-        assert all(by[(b, s)]["error"] is None for s in ("binary", "grey", "empty", "full", "exif8"))
+        assert all(by[(b, s)]["error"] is None for s in ("binary", "grey", "exif8"))
     assert by[("identity", "binary")]["noop_flag"] == 1 and by[("opencv-telea", "binary")]["noop_flag"] == 0
 
 

@@ -34,6 +34,12 @@ from .base import Dataset
 _KINDS = ("images", "masks", "gt")
 
 
+def stem_id(path: Path) -> str:
+    """The sample id of a file: its stem, with bytes that are not UTF-8 (a Latin-1 name on a Linux disk) written
+    as ``\\xe9``: ids are stored, printed and used as file names, so they must be text."""
+    return path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _list_images(folder: Path) -> dict[str, list[Path]]:
     """stem -> files with that stem (more than one = ambiguous), for image files directly inside ``folder``."""
     out: dict[str, list[Path]] = {}
@@ -42,7 +48,7 @@ def _list_images(folder: Path) -> dict[str, list[Path]]:
     for p in folder.iterdir():
         if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_EXTENSIONS:
             continue
-        out.setdefault(p.stem, []).append(p)
+        out.setdefault(stem_id(p), []).append(p)
     for files in out.values():
         files.sort()
     return out

@@ -183,10 +183,12 @@ def _read_manifest(run_dir: Path | None) -> dict[str, Any]:
     mp = run_dir / "manifest.json"
     if not mp.exists():
         return {}
+    if not mp.is_file():
+        raise BenchError(f"{mp}: not a file")
     try:
         m = json.loads(mp.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BenchError(f"{mp}: invalid JSON ({e})") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BenchError(f"{mp}: invalid JSON ({str(e)[:200]})") from None
     if not isinstance(m, dict):
         raise BenchError(f"{mp}: not a run manifest (expected a JSON object, got {type(m).__name__})")
     return m

@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .. import sinks
 from ..errors import BenchError
+from ..store.files import confined_dir, write_text_atomic
 from .leaderboard import render_run  # noqa: F401  (re-exported: what the runner calls at the end of a run)
 
 FORMATS = ("term", "md", "tex", "html", "csv", "parquet", "json")
@@ -88,7 +90,7 @@ def _run_report(args: argparse.Namespace) -> int:
     formats = _split_formats(args.format, ("term", "md"))
     rd = load_run(args.run if len(args.run) > 1 else args.run[0])
     out = Path(args.out) if args.out else (rd.run_dir or Path("."))
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # files inside are written atomically, never through a link
     ci = not getattr(args, "no_ci", False)
     by = ["backend", "dataset", "mask"] + (["area_bin"] if args.by == "area_bin" else [])
     df = summarize(rd, by=by, ci=ci)
@@ -100,17 +102,18 @@ def _run_report(args: argparse.Namespace) -> int:
 
     if "term" in formats:
         if not df.attrs.get("comparable", True):
-            console.print(f"[bold red]NOT COMPARABLE:[/] {'; '.join(df.attrs.get('noncomparable_reasons') or [])}")
+            console.print(f"[bold red]NOT COMPARABLE:[/] "
+                          f"{sinks.term('; '.join(df.attrs.get('noncomparable_reasons') or []))}")
         for t in tables:
             render_terminal(Table(**{**t.__dict__, "warnings": []}), console=console)
     if "md" in formats:
         p = out / f"leaderboard{suffix}.md"
-        p.write_text(leaderboard_markdown(df, tables), encoding="utf-8")
+        write_text_atomic(p, leaderboard_markdown(df, tables))
         written.append(p)
     flat = paper.flat_table(df, name=f"summary{suffix}")
     if "csv" in formats:
         p = out / f"summary{suffix}.csv"
-        p.write_text(render_csv(flat), encoding="utf-8")
+        write_text_atomic(p, render_csv(flat))
         written.append(p)
     if "parquet" in formats:
         written.append(write_parquet(flat, out / f"summary{suffix}.parquet"))
@@ -125,11 +128,10 @@ def _run_report(args: argparse.Namespace) -> int:
         ptables = paper.paper_tables(rd, section, ci=ci) if section.get("tables") else []
         if not ptables:  # no report: section: one table per dataset × mask
             ptables = [Table(**{**t.__dict__, "caption": t.title, "label": f"tab:{t.name}"}) for t in tables]
-        tex_dir = out / "tables"
-        tex_dir.mkdir(exist_ok=True)
+        tex_dir = confined_dir(out, "tables")
         for t in ptables:
             p = tex_dir / f"{paper.safe_name(t.name)}.tex"
-            p.write_text(render_latex(t), encoding="utf-8")
+            write_text_atomic(p, render_latex(t))
             written.append(p)
     if "html" in formats:
         from .html import write_html
@@ -145,17 +147,17 @@ def _run_report(args: argparse.Namespace) -> int:
 
             console.print(Markdown(md))
         p = out / f"compare_{paper.safe_name(a)}_vs_{paper.safe_name(b)}.md"
-        p.write_text(md, encoding="utf-8")
+        write_text_atomic(p, md)
         written.append(p)
     elif args.compare:
         from .compare import compare_sources
 
         res = compare_sources(args.compare[0], args.compare[1])
         p = out / "compare.md"
-        p.write_text(res.markdown(), encoding="utf-8")
+        write_text_atomic(p, res.markdown())
         written.append(p)
     for p in written:
-        console.print(f"wrote {p}", highlight=False, soft_wrap=True)
+        console.print(f"wrote {sinks.term(p)}", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -176,7 +178,7 @@ def configure_export(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from rich.markup import escape
+    escape = sinks.term
 
     try:
         if not (args.per_sample or args.outputs or args.inputs):
@@ -193,6 +195,11 @@ def run_export(args: argparse.Namespace) -> int:
             if path.suffix == ".parquet":
                 df.to_parquet(path, index=False)
             else:
+                import pandas as pd
+
+                for c in df.columns:
+                    if not pd.api.types.is_numeric_dtype(df[c]):
+                        df[c] = df[c].astype(object).map(sinks.csv_cell)
                 df.to_csv(path, index=False)
             console.print(f"wrote {len(df)} rows to {escape(str(path))}", highlight=False, soft_wrap=True)
         if args.outputs:

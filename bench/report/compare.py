@@ -142,7 +142,9 @@ def baseline_from_summary(df, manifest: dict[str, Any] | None = None) -> dict[st
 
 def write_baseline(doc: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
-    path.write_text(json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
+    from ..store.files import write_text_atomic
+
+    write_text_atomic(path, json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n")
     return path
 
 

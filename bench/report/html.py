@@ -14,7 +14,6 @@ suite has ``save_inputs: true``. Missing images show as a grey "no image" tile.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 from pathlib import Path
@@ -23,7 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..store.files import sample_filename
+from .. import sinks
+from ..store.files import confined_dir, sample_filename, write_bytes_atomic, write_text_atomic
 from .aggregate import AREA_LABELS, RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
 from .leaderboard import leaderboard_keys
@@ -36,7 +36,7 @@ PREFERRED_METRICS = ("lpips_in", "psnr_in", "ssim_in", "fid")
 
 
 def _esc(s: Any) -> str:
-    return html.escape(str(s), quote=True)
+    return sinks.html(s)
 
 
 def choose_metric(df: pd.DataFrame, metric: str | None) -> str | None:
@@ -163,7 +163,7 @@ def _fig_to_png(fig, path: Path | None) -> str:
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     data = buf.getvalue()
     if path is not None:
-        path.write_bytes(data)
+        write_bytes_atomic(path, data)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -196,7 +196,7 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
         return plots
     cat = ColumnCatalog(rd.manifest.get("columns"))
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = confined_dir(out_dir.parent, out_dir.name)
 
     # quality vs latency (Pareto)
     if metric and metric in by_b.columns and by_b["latency_p50"].notna().any():
@@ -513,5 +513,4 @@ def write_html(run: Any, path: str | Path, metric: str | None = None, ci: bool =
     """Write the report to ``path``; the plots also go to ``<path's folder>/plots/*.png``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(run, metric=metric, plots_dir=path.parent / "plots", ci=ci), encoding="utf-8")
-    return path
+    return write_text_atomic(path, render_html(run, metric=metric, plots_dir=path.parent / "plots", ci=ci))

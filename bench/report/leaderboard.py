@@ -10,6 +10,8 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from .. import sinks
+from ..store.files import write_text_atomic
 from .aggregate import load_run, summarize
 from .table import Table, render_markdown, render_terminal, table_from_summary
 
@@ -97,18 +99,16 @@ def render_run(run_dir: Any, formats: Sequence[str] = ("term", "md"), console=No
         console = console or Console()
         if not df.attrs.get("comparable", True):
             reasons = df.attrs.get("noncomparable_reasons") or ["the run is marked non-comparable"]
-            console.print(f"[bold red]NOT COMPARABLE:[/] {'; '.join(reasons)}")
+            console.print(f"[bold red]NOT COMPARABLE:[/] {sinks.term('; '.join(reasons))}")
         if not tables:
             console.print("[yellow]No records yet.[/]")
         for t in tables:
             render_terminal(Table(**{**t.__dict__, "warnings": []}), console=console)
         note = untimed_note(df)
         if note:
-            from rich.markup import escape
-
-            console.print(f"[dim]{escape(note)}[/]")
+            console.print(f"[dim]{sinks.term(note)}[/]")
     if "md" in formats and rd.run_dir is not None:
         path = Path(rd.run_dir) / LEADERBOARD_FILE
-        path.write_text(leaderboard_markdown(df, tables), encoding="utf-8")
+        write_text_atomic(path, leaderboard_markdown(df, tables))
         result["markdown"] = path
     return result

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .. import sinks
+
 INF = "∞"
 MISSING = "–"
 
@@ -209,7 +211,8 @@ def header_text(col: Col) -> str:
 def to_rich(table: Table, intervals: bool = False):
     from rich.table import Table as RichTable
 
-    rt = RichTable(title=table.title or None, caption=table.caption or None, show_lines=False,
+    rt = RichTable(title=_rich_escape(table.title) if table.title else None,
+                   caption=_rich_escape(table.caption) if table.caption else None, show_lines=False,
                    header_style="bold", title_justify="left")
     texts = [[cell_text(r, c, intervals=intervals and table.show_intervals) for c in table.columns]
              for r in table.rows]
@@ -217,7 +220,8 @@ def to_rich(table: Table, intervals: bool = False):
         head = header_text(c) if not c.group else f"{c.group}\n{header_text(c)}"
         width = max([len(t[j]) for t in texts] + [1])
         # values never truncate (min_width); long headers wrap at spaces or fold
-        rt.add_column(head, justify="left" if c.is_label else "right", min_width=width, overflow="fold")
+        rt.add_column(_rich_escape(head), justify="left" if c.is_label else "right", min_width=width,
+                      overflow="fold")
     ranks = table.ranks()
     for i, r in enumerate(table.rows):
         cells = []
@@ -233,9 +237,7 @@ def to_rich(table: Table, intervals: bool = False):
 
 
 def _rich_escape(s: str) -> str:
-    from rich.markup import escape
-
-    return escape(s)
+    return sinks.term(s)
 
 
 def render_terminal(table: Table, console=None, intervals: bool = False) -> None:
@@ -267,7 +269,7 @@ def render_terminal(table: Table, console=None, intervals: bool = False) -> None
 # Markdown
 # ------------------------------------------------------------------------------------------------------------------
 def _md_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_").replace("\n", " ")
+    return sinks.markdown(s)
 
 
 def render_markdown(table: Table, intervals: bool = True, heading: str | None = "###") -> str:
@@ -305,37 +307,9 @@ def render_markdown(table: Table, intervals: bool = True, heading: str | None = 
 # ------------------------------------------------------------------------------------------------------------------
 # LaTeX (booktabs)
 # ------------------------------------------------------------------------------------------------------------------
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-    "|": r"\textbar{}",
-    "∞": r"$\infty$",
-    "±": r"$\pm$",
-    "↑": r"$\uparrow$",
-    "↓": r"$\downarrow$",
-    "–": "--",
-    "—": "---",
-    "×": r"$\times$",
-    "≥": r"$\geq$",
-    "≤": r"$\leq$",
-    "⚠": "",
-    "\n": " ",
-}
-
-
 def latex_escape(s: Any) -> str:
     """Escape every LaTeX special character (and the few Unicode signs the report uses) for text mode."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(s))
+    return sinks.latex(s).replace("⚠", "")
 
 
 def _latex_cell(row: dict[str, Any], col: Col, rank: int | None, intervals: bool) -> str:
@@ -373,7 +347,7 @@ def render_latex(table: Table, intervals: bool = True, standalone: bool = True, 
         if cap:
             out.append(f"\\caption{{{cap}}}")
         if table.label:
-            out.append(f"\\label{{{table.label}}}")
+            out.append(f"\\label{{{sinks.latex_label(table.label)}}}")
     out.append(f"\\begin{{tabular}}{{{align}}}")
     out.append(r"\toprule")
     spans = table.groups()
@@ -448,8 +422,8 @@ def render_csv(table: Table) -> str:
             elif x is not None and math.isinf(x):
                 vals.append("inf" if x > 0 else "-inf")
             else:
-                vals.append(v)
-        w.writerow(vals + [comp, reasons])
+                vals.append(sinks.csv_cell(v))
+        w.writerow(vals + [comp, sinks.csv_cell(reasons)])
     return buf.getvalue()
 
 

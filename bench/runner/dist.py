@@ -45,8 +45,10 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
 
     def _beat(self) -> None:
+        from ..store.files import write_text_atomic
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(f"{os.getpid()} {time.time():.0f}\n")
+        write_text_atomic(self.path, f"{os.getpid()} {time.time():.0f}\n")
 
     def __enter__(self) -> "Heartbeat":
         self._beat()
@@ -67,8 +69,10 @@ class Heartbeat:
 
 
 def mark_done(folder: Path, ok: bool, message: str = "") -> None:
+    from ..store.files import write_text_atomic
+
     Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / "done.json").write_text(json.dumps({"ok": ok, "message": message, "time": time.time()}))
+    write_text_atomic(Path(folder) / "done.json", json.dumps({"ok": ok, "message": message, "time": time.time()}))
 
 
 def clear_done(folder: Path) -> None:

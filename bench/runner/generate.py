@@ -2,7 +2,8 @@
 generation rows, then the batch is handed to the scoring stage.
 
 Read top to bottom, one batch is:
-  1. stack the items; blank the hole (the backend never sees the answer); one seeded generator per sample;
+  1. stack the items; blank the hole (the backend never sees the answer); one seeded generator per sample; the
+     backend gets copies (what it writes into them changes nothing the runner scores);
   2. warm-up calls for a shape not seen yet (untimed; default 1 on CUDA, 0 on CPU);
   3. on CPU, wait until no sample is being loaded, so the clock times the model alone;
   4. the timed call through the geometry adapter, under the time limit (CUDA out of memory: split in halves);
@@ -23,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..errors import CAUGHT, describe
+from ..errors import CAUGHT, BenchError, describe
 from ..seeding import derive_seed
 from ..store.files import blanked_digests, output_path, quantize, write_png
 from . import timing
@@ -137,10 +138,12 @@ class Generation:
         from ..backends.geometry import run_backend
 
         gens = [torch.Generator().manual_seed(s) for s in seeds]
+        # copies the backend may scribble on: a warm-up that writes into its input cannot change the timed call's
+        image, hole = blanked.clone(), mask.clone()
 
         def call():
             with torch.inference_mode():
-                return run_backend(self.backend, blanked, mask, gens)
+                return run_backend(self.backend, image, hole, gens)
 
         return self.guard.call(call)
 
@@ -182,8 +185,8 @@ class Generation:
         for i, it in enumerate(items):
             if errors[i] is None:
                 try:
-                    write_png(output_path(self.run_dir, cell.key, it.sample_id), out_u8[i])
-                except OSError as e:
+                    write_png(output_path(self.run_dir, cell.key, it.sample_id, create=True), out_u8[i])
+                except (OSError, BenchError) as e:
                     errors[i] = f"cannot store the output: {describe(e)}"
                     continue
                 ok.append(i)

@@ -61,14 +61,6 @@ class RunLock:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write via a fresh temporary file in the same folder and rename: never follows a link planted at ``path``."""
-    import os
-    import tempfile
+    from ..store.files import write_text_atomic as _write
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write(path, text)

@@ -119,7 +119,17 @@ def assign_work(cells: list[Cell], ids: dict[str, list[str]],
 
 
 def dataset_ids(label: str, ds: Any, limit: int | None) -> list[str]:
+    from ..errors import quote
+
     all_ids = list(ds.ids())
+    for sid in all_ids:
+        if not isinstance(sid, str) or not sid:
+            raise ConfigError(f"datasets ({label})", f"sample ids must be non-empty text, got {quote(sid)}")
+        try:
+            sid.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"datasets ({label})", f"sample id {quote(sid)} is not valid text (a file name in "
+                                                     f"another encoding?)") from None
     if len(set(all_ids)) != len(all_ids):
         raise ConfigError(f"datasets ({label})", "sample ids are not unique")
     return all_ids[:limit] if limit is not None else all_ids

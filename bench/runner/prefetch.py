@@ -37,14 +37,25 @@ class Item:
 
 
 def prepare_item(ds: Any, strategy: Any, dataset_label: str, seed: int, sample_id: str) -> Item:
-    """Load a sample, make its mask (a pure function of seed, dataset, sample id and strategy), quantize."""
+    """Load a sample, make its mask (a pure function of seed, dataset, sample id and strategy), quantize.
+
+    A mask with no hole, or whose hole is the whole image, is a :class:`DataError` (an error row naming it): such
+    a sample would be scored as perfect, or scored with nothing to compare outside the hole."""
     import torch
 
     from ..masks.base import mask_stats
     from ..store.files import dequantize, quantize
 
+    from ..errors import DataError
+
     sample = ds.load(sample_id)
     m = strategy.make(sample, seed, dataset_label)
+    n_hole, n_all = int(m.sum()), int(m.size)
+    if n_hole == 0 or n_hole == n_all:
+        src = sample.meta.get("mask_path") if strategy.uses_dataset_mask else None
+        what = f"mask {src}" if src else f"the mask ({getattr(strategy, 'registry_name', 'mask')})"
+        raise DataError(f"{what} has no hole: nothing to inpaint" if n_hole == 0 else
+                        f"{what} covers the whole image: nothing is left to inpaint from")
     gt = sample.gt if strategy.uses_dataset_mask else sample.image
     image = dequantize(quantize(sample.image))
     gt = image if gt is sample.image else (dequantize(quantize(gt)) if gt is not None else None)

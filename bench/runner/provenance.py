@@ -59,11 +59,18 @@ def device_info(device: torch.device) -> dict[str, Any]:
 
 
 def resolve_device(spec: str) -> torch.device:
+    from ..config import DEVICE_RE
+    from ..errors import ConfigError, quote
+
+    if not isinstance(spec, str) or not DEVICE_RE.match(spec):
+        raise ConfigError("device", f"expected auto, cpu, cuda or cuda:N, got {quote(spec)}")
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(spec)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        from ..errors import ConfigError
-
         raise ConfigError("device", f"'{spec}' was asked for but CUDA is not available here; use 'auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError("device", f"'{spec}': this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device", "'mps' was asked for but is not available here; use 'auto' or 'cpu'")
     return dev

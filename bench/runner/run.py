@@ -25,8 +25,9 @@ from typing import Any
 import torch
 import yaml
 
+from .. import sinks
 from ..config import MAX_NAME, Suite
-from ..errors import CAUGHT, ConfigError, describe
+from ..errors import CAUGHT, BenchError, ConfigError, describe
 from ..store import RunStore
 from ..types import RunContext
 from . import timing
@@ -38,6 +39,11 @@ from .prefetch import Prefetcher, prepare_item
 from .provenance import device_info, git_revision, package_versions, resolve_device
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
+#: what a run reads and writes in its folder (``RUN_ENTRIES``) and its store folder (``STORE_ENTRIES``): none of
+#: them may be a symbolic link; ``--fresh`` removes them (links, never their targets)
+RUN_ENTRIES = ("generations", "inputs", "shards", "outputs")
+STORE_ENTRIES = ("records.sqlite", "records.sqlite-wal", "records.sqlite-shm", "manifest.json",
+                 "suite.resolved.yaml", "leaderboard.md", "heartbeat", "done.json")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -85,32 +91,42 @@ class Runner:
     # -- set-up ----------------------------------------------------------------------------------------
     def _log(self, msg: str) -> None:
         if self.console is not None:
-            from rich.markup import escape
-
-            self.console.print(escape(msg))
+            self.console.print(sinks.term(msg))
 
     def _prepare_dir(self) -> RunStore:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        from ..store.files import confined_dir
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)  # the run folder itself may be a link you made
+        if self.shard:
+            confined_dir(self.run_dir, "shards", self.store_dir.name)
         self._locks = [RunLock(self.run_dir, shared=self.shard is not None)]  # run() releases them on failure
         if self.shard:
             self._locks.append(RunLock(self.store_dir))
         if self.fresh:
-            for name in ("records.sqlite", "records.sqlite-wal", "records.sqlite-shm", "manifest.json"):
-                (self.store_dir / name).unlink(missing_ok=True)
+            for name in STORE_ENTRIES:
+                p = self.store_dir / name
+                if p.is_symlink() or p.is_file():
+                    p.unlink()  # a link is removed, never its target
             if not self.shard:
-                for sub in ("generations", "inputs", "shards", "outputs"):
+                for sub in RUN_ENTRIES:
                     p = self.run_dir / sub
                     if p.is_symlink():
                         p.unlink()
                     else:
                         shutil.rmtree(p, ignore_errors=True)
+        links = [p for p in (*(self.run_dir / n for n in RUN_ENTRIES), *(self.store_dir / n for n in STORE_ENTRIES))
+                 if p.is_symlink()]
+        if links:
+            raise BenchError(f"{links[0]} is a symbolic link inside the run folder; inpaint-bench never reads or writes "
+                             f"through links there. Remove it, or start over with --fresh (which removes links, never "
+                             f"their targets)")
         write_text_atomic(self.store_dir / "suite.resolved.yaml", yaml.safe_dump(self.suite.resolved(), sort_keys=False))
         return RunStore(self.store_dir / "records.sqlite")
 
     def _old_manifest(self) -> dict[str, Any]:
         path = self.store_dir / "manifest.json"
         try:
-            old = json.loads(path.read_text()) if path.exists() else {}
+            old = json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else {}
         except (OSError, ValueError):
             old = {}
         return old if isinstance(old, dict) else {}
@@ -180,6 +196,8 @@ class Runner:
                 if p.score:
                     self._score_stored(p, stage, datasets, masks)
             self.manifest.update(self._scorer_manifest(old, scorers, scoring))
+            if stage.input_error:
+                self._log(stage.input_error)
         finally:
             if overlap is not None:
                 overlap.shutdown(wait=True)
@@ -369,14 +387,13 @@ class _Progress:
     def __enter__(self):
         if self.console is None or not self.total:
             return lambda n: None
-        from rich.markup import escape
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
                             transient=False)
-        task = self.bar.add_task(escape(self.label), total=self.total)
+        task = self.bar.add_task(sinks.term(self.label), total=self.total)
         self.bar.start()
         return lambda n: self.bar.advance(task, n)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import CAUGHT, DataError, describe
+from ..errors import CAUGHT, BenchError, DataError, describe
 from ..runner.plan import Cell
 from ..runner.prefetch import Item, Prefetcher, prepare_item
 from ..store.files import input_path, output_path, quantize, read_png_u8, write_png
@@ -36,6 +36,7 @@ class ScoringStage:
         self.paste_back = paste_back
         self.device = device
         self.save_inputs = save_inputs
+        self.input_error: str | None = None  # the first failure to store inputs (reported by the runner)
 
     # -- one batch ---------------------------------------------------------------------------------------------
     def score_batch(self, cell: Cell, items: Sequence[Item], outputs_u8: Sequence[Any],
@@ -52,14 +53,17 @@ class ScoringStage:
             return 0
         result.write(self.store, cell.key, cell.input_key)
         if self.save_inputs:
-            self.write_inputs(cell, items)
+            try:
+                self.write_inputs(cell, items)
+            except (OSError, BenchError) as e:  # only the HTML grids lose their inputs: keep scoring
+                self.input_error = self.input_error or f"save_inputs: {describe(e)}"
         bad = {sid for sid, _, _, err in result.rows if err is not None}
         return sum(1 for it in items if it.sample_id not in bad)
 
     def write_inputs(self, cell: Cell, items: Sequence[Item]) -> None:
         """The image, mask and ground truth (when there is one) of each sample, for HTML grids."""
         for it in items:
-            p = input_path(self.run_dir, cell.input_key, it.sample_id, "input")
+            p = input_path(self.run_dir, cell.input_key, it.sample_id, "input", create=True)
             if p.exists():
                 continue
             write_png(input_path(self.run_dir, cell.input_key, it.sample_id, "mask"), it.mask)

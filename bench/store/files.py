@@ -44,13 +44,16 @@ def sample_filename(sample_id: str) -> str:
     return f"{safe}-{hashlib.sha256(s.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
-def output_path(run_dir: Path, gen_key: str, sample_id: str) -> Path:
-    return Path(run_dir) / "generations" / gen_key / f"{sample_filename(sample_id)}.png"
+def output_path(run_dir: Path, gen_key: str, sample_id: str, create: bool = False) -> Path:
+    """Where a generation's output lives; ``create``: make (and check) its folder for writing."""
+    d = confined_dir(run_dir, "generations", gen_key) if create else Path(run_dir) / "generations" / gen_key
+    return d / f"{sample_filename(sample_id)}.png"
 
 
-def input_path(run_dir: Path, input_key: str, sample_id: str, kind: str) -> Path:
-    """``kind``: input, mask or gt."""
-    return Path(run_dir) / "inputs" / input_key / f"{sample_filename(sample_id)}_{kind}.png"
+def input_path(run_dir: Path, input_key: str, sample_id: str, kind: str, create: bool = False) -> Path:
+    """``kind``: input, mask or gt; ``create`` as for :func:`output_path`."""
+    d = confined_dir(run_dir, "inputs", input_key) if create else Path(run_dir) / "inputs" / input_key
+    return d / f"{sample_filename(sample_id)}_{kind}.png"
 
 
 def quantize(x: "torch.Tensor") -> "torch.Tensor":
@@ -63,6 +66,40 @@ def quantize(x: "torch.Tensor") -> "torch.Tensor":
 def dequantize(u8: "torch.Tensor") -> "torch.Tensor":
     """uint8 -> float32 in [0, 1] (``u8 / 255``)."""
     return u8.float() / 255.0
+
+
+def confined_dir(root: Path, *parts: str) -> Path:
+    """``root/parts...``, each part created when missing; a part that is a symbolic link is refused, so nothing is
+    ever written through a link planted inside a run folder (the run folder itself may be a link you made)."""
+    from ..errors import BenchError
+
+    d = Path(root)
+    for part in parts:
+        d = d / part
+        if d.is_symlink():
+            raise BenchError(f"{d} is a symbolic link; inpaint-bench never writes through links inside a run folder "
+                             f"(remove the link, or start over with --fresh, which removes links, not their targets)")
+        d.mkdir(exist_ok=True)
+    return d
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a fresh temporary file in the same folder, then rename it over ``path``: never half a
+    file, and a link planted at ``path`` is replaced, not written through."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_png(path: Path, u8: "torch.Tensor | np.ndarray") -> Path:
@@ -82,17 +119,7 @@ def write_png(path: Path, u8: "torch.Tensor | np.ndarray") -> Path:
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(a))
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(Path(path), buf.tobytes())
 
 
 def read_png_u8(path: Path) -> "torch.Tensor":

@@ -142,6 +142,9 @@ class RunStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if str(path) != ":memory:":
+            if self.path.is_symlink():
+                raise BenchError(f"{self.path} is a symbolic link; a run's store is never opened through a link "
+                                 f"(move the real file into the run folder, or start over with --fresh)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
         self.lock = threading.RLock()
@@ -151,6 +154,11 @@ class RunStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "store_info" not in tables and not ("records" in tables and "outputs" not in tables):
+                self.conn.close()
+                raise BenchError(f"{self.path} is an SQLite file of another program (tables: "
+                                 f"{', '.join(sorted(tables)[:5])}); inpaint-bench will not write into it. Move it "
+                                 f"away, or use another --run-id")
             if "records" in tables and "outputs" not in tables:
                 self.conn.close()
                 raise BenchError(f"{self.path} was written by an earlier inpaint-bench (one table of cell rows, before "

@@ -1,0 +1,81 @@
+"""Escaping at the boundary, once: one function per place text leaves the program.
+
+Labels, sample ids, captions, file paths and error messages come from suites, file systems and research code, so
+any of them may hold ``[/x]``, ``}\\input{...}%``, ``<script>``, ``=HYPERLINK(...)`` or ``../``. Every writer
+passes such text through the function of its sink, and nothing else:
+
+=============  =====================  ==========================================================================
+sink           function               what it guards against
+=============  =====================  ==========================================================================
+terminal       :func:`term`           rich markup (``[bold]``, ``[/...]``): text shows as written, never crashes
+LaTeX text     :func:`latex`          every special character (``\\ { } $ & # ^ _ ~ % < > |``) as text
+LaTeX key      :func:`latex_label`    ``\\label{...}``: only letters, digits and ``:._-`` survive
+HTML           :func:`html`           ``< > & " '`` as entities (text and attribute values)
+Markdown       :func:`markdown`       table pipes, emphasis, raw HTML (``<``, ``>``), line breaks
+CSV cell       :func:`csv_cell`       formula injection: a text cell starting with ``= + - @`` (or tab, CR) gets
+                                      a leading ``'`` (numbers are left alone)
+file name      :func:`filename`       a sample id as a file-name stem that cannot leave its folder
+                                      (:func:`bench.store.files.sample_filename`)
+=============  =====================  ==========================================================================
+"""
+from __future__ import annotations
+
+import html as _html
+import re
+from typing import Any
+
+_LATEX = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+    "|": r"\textbar{}", "∞": r"$\infty$", "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
+    "×": r"$\times$", "–": "--", "—": "---", "≥": r"$\geq$", "≤": r"$\leq$", "\n": " ", "\r": " ",
+}
+_LABEL = re.compile(r"[^A-Za-z0-9:._-]")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def term(text: Any) -> str:
+    """Text for rich's console (markup characters escaped)."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def latex(text: Any) -> str:
+    """Text for LaTeX text mode: every special character escaped."""
+    return "".join(_LATEX.get(ch, ch) for ch in str(text))
+
+
+def latex_label(text: Any) -> str:
+    """A ``\\label`` / ``\\ref`` key: characters other than letters, digits and ``:._-`` become ``-``."""
+    return _LABEL.sub("-", str(text)) or "table"
+
+
+def html(text: Any) -> str:
+    """Text for HTML, in element content and in quoted attribute values."""
+    return _html.escape(str(text), quote=True)
+
+
+def markdown(text: Any) -> str:
+    """Text for a GitHub Markdown table cell or heading."""
+    s = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+    s = s.replace("<", "&lt;").replace(">", "&gt;")  # no raw HTML from user text
+    return s.replace("\r", " ").replace("\n", " ")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run as a formula; numbers and non-strings are returned unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA):
+        try:
+            float(value)
+            return value  # "-3.5" is a number, not a formula
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def filename(sample_id: Any) -> str:
+    """A file-name stem for a sample id (see :func:`bench.store.files.sample_filename`)."""
+    from .store.files import sample_filename
+
+    return sample_filename(str(sample_id))
