@@ -309,3 +309,24 @@ def test_a_file_name_that_is_not_utf8_is_a_sample_like_the_others(tmp_path):
     recs = {r["sample_id"]: r for r in records(tmp_path / "results" / "s")}
     assert set(recs) == {"good", "caf\\xe9"} and all(r["error"] is None for r in recs.values())
     assert all(math.isfinite(r["psnr_in"]) for r in recs.values())
+
+
+def test_a_dataset_that_cannot_be_listed_fails_its_cells_not_the_run(tmp_path, plugins, capsys):
+    root = tmp_path / "gone"
+    (root / "images").mkdir(parents=True)
+    p = write_suite(tmp_path, datasets=[{"type": "folder", "root": str(root), "name": "gone"},
+                                        {"type": "test-noise", "n": 2}])
+    import shutil
+
+    from bench.config import load_suite
+    from bench.runner import Runner
+
+    suite = load_suite(p)  # validated while the folder existed
+    shutil.rmtree(root)
+    run_dir = Runner(suite, progress=False).run()
+    recs = records(run_dir)
+    assert len(recs) == 2 and all(r["dataset"] == "test-noise" and r["error"] is None for r in recs)
+    man = json.loads((run_dir / "manifest.json").read_text())
+    assert "gone" in man["dataset_errors"] and "does not exist" in man["dataset_errors"]["gone"]
+    assert main(["report", str(run_dir)]) == 0
+    assert "Skipped: datasets[0] (gone): cannot list its samples" in capsys.readouterr().out

@@ -491,6 +491,7 @@ def summarize(
                           if r.get("n", 0) and pd.isna(r.get("latency_p50")) and "backend" in r})
     df.attrs.update(
         untimed_backends=untimed,
+        dataset_errors=dict(rd.manifest.get("dataset_errors") or {}),
         columns=catalog.as_dict(all_keys),
         metric_keys=mkeys,
         setlevel_keys=sorted(setlevel_keys, key=metric_sort_key),

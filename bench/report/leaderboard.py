@@ -58,12 +58,16 @@ def _run_banner(df: pd.DataFrame) -> str:
 
 
 def untimed_note(df: pd.DataFrame) -> str | None:
-    """The sentence that says which backends have no latency / memory figures (outputs made elsewhere)."""
+    """The sentences that say which backends have no latency / memory figures (outputs made elsewhere) and which
+    datasets could not be listed."""
+    notes = []
     names = df.attrs.get("untimed_backends") or []
-    if not names:
-        return None
-    return (f"Latency and memory of {', '.join(names)}: not measured (outputs made elsewhere, read by the `outputs` "
-            f"backend), shown as –.")
+    if names:
+        notes.append(f"Latency and memory of {', '.join(names)}: not measured (outputs made elsewhere, read by the "
+                     f"`outputs` backend), shown as –.")
+    for msg in (df.attrs.get("dataset_errors") or {}).values():
+        notes.append(f"Skipped: {msg}.")
+    return " ".join(notes) or None
 
 
 def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) -> str:

@@ -152,13 +152,18 @@ class Runner:
             old = self._old_manifest()
             cells = expand_cells(suite)
             scorers = scorer_specs(suite)
-            datasets = {}
-            for s in suite.datasets:
-                ds = s.create()
-                ds.bind(resolution=suite.resolution, seed=suite.seed)
-                datasets[s.label] = ds
+            datasets, ids, self.dataset_errors = {}, {}, {}
+            for s in suite.datasets:  # a dataset that cannot be listed fails its cells, not the run
+                try:
+                    ds = s.create()
+                    ds.bind(resolution=suite.resolution, seed=suite.seed)
+                    ids[s.label] = dataset_ids(s.label, ds, self.limit)
+                    datasets[s.label] = ds
+                except CAUGHT as e:
+                    ids[s.label] = []
+                    self.dataset_errors[s.label] = f"{s.path} ({s.label}): cannot list its samples: {describe(e)}"
+                    self._log(f"error: {self.dataset_errors[s.label]}; its cells are skipped")
             masks = {s.label: s.create() for s in suite.masks}
-            ids = {label: dataset_ids(label, ds, self.limit) for label, ds in datasets.items()}
             work = assign_work(cells, ids, self.shard)
             for c in cells:
                 store.add_generation(c.key, c.backend.label, c.dataset.label, c.mask.label, c.input_key, c.spec())
@@ -343,6 +348,7 @@ class Runner:
                        "dataset": c.dataset.label, "mask": c.mask.label} for c in cells],
             "scorers": [{"scorer_key": s.key, "label": s.label, "kind": s.kind} for s in scorers],
             "datasets": {k: _prov(d) for k, d in datasets.items()},
+            "dataset_errors": dict(self.dataset_errors),
             "report": self.suite.report,
             "sessions": sessions,
         }
