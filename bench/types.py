@@ -33,6 +33,7 @@ class EvalBatch:
     """What metrics and detectors see for one batch of one cell.
 
     * ``output``: the final output at the input's size (after ``paste_back`` when the suite enables it).
+    * ``composite``: the raw output inside the hole, the input outside (whole-frame metrics, FID/KID/IDS).
     * ``raw``: the backend's output mapped back to the input's size, never pasted back. Outside-mask metrics and
       drift detectors read this one.
     * ``input``: the original image (not blanked): the reference for preservation (``*_out``).
@@ -57,6 +58,13 @@ class EvalBatch:
     #: [B] fraction of non-finite values in the backend's output before the runner sanitised it (NaN/inf -> 0/1);
     #: such samples are also error rows
     nonfinite: torch.Tensor | None = None
+    #: the raw output inside the hole, the input outside: what papers score whole-frame metrics and FID on (LaMa,
+    #: MAT, CoModGAN); filled in from ``raw``, ``input`` and ``mask`` when not given
+    composite: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.composite is None and self.raw is not None and self.input is not None:
+            self.composite = torch.where(self.mask.bool(), self.raw, self.input)
 
     @property
     def size(self) -> int:

@@ -119,10 +119,11 @@ def test_absent_rows_and_reuse(nets):
     assert math.isnan(r["lpips_in"][1]) and math.isnan(r["lpips_crop"][1])
     assert np.isfinite(r["lpips_out"]).all() and np.isfinite(r["lpips_in"][[0, 2]]).all()
     n0 = m.counts["backbone_images"]
-    # a second cell on the same samples: input / gt features come from the cache; only the outputs (+crops) run
+    # a second cell on the same samples: input / gt features come from the cache; only the outputs, their
+    # composites (the raw output changed outside the hole, so they differ) and the crops run
     raw2 = (raw * 0.9).clamp(0, 1)
     m.compute(_batch(raw2, raw2, inp, gt, mask, has))
-    assert m.counts["backbone_images"] - n0 == 3 + 2 * 2
+    assert m.counts["backbone_images"] - n0 == 3 + 3 + 2 * 2
     assert m.counts["reused"] == 6
 
 
@@ -160,3 +161,17 @@ def test_pretrained_path_loads_a_torchvision_backbone_file(tmp_path, monkeypatch
         full = ref(raw, gt, normalize=True)[:, 0].double()
     want = [full[i][mask[i, 0]].mean().item() for i in range(3)]
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_lpips_full_is_the_packages_scalar_on_the_composite(nets):
+    _, _, _, ref_scalar = nets
+    inp, raw, gt, mask = _data(21)
+    comp = torch.where(mask, raw, inp)
+    m = _metric(nets, crop=False)
+    for out in (raw, comp):  # with or without paste-back, lpips_full sees the composite
+        r = m.compute(_batch(out, raw, inp, gt, mask))
+        with torch.no_grad():
+            want = ref_scalar(comp, gt, normalize=True).reshape(-1).double().numpy()
+        np.testing.assert_allclose(r["lpips_full"], want, rtol=1e-5, atol=1e-7)
+    r = m.compute(_batch(raw, raw, inp, gt, mask, has_gt=torch.tensor([True, False, True])))
+    assert math.isnan(r["lpips_full"][1])

@@ -119,7 +119,7 @@ def test_plugins_in_out_semantics():
     batch = _batch(out, raw, inp, gt, mask, has_gt)
     p = METRICS.get("psnr")().compute(batch)
     s = METRICS.get("ssim")().compute(batch)
-    assert set(p) == {"psnr_in", "psnr_out"} and set(s) == {"ssim_in", "ssim_out"}
+    assert set(p) == {"psnr_in", "psnr_out", "psnr_full"} and set(s) == {"ssim_in", "ssim_out", "ssim_full"}
     assert math.isnan(p["psnr_in"][1]) and math.isnan(s["ssim_in"][1])
     for i in (0, 2):
         assert p["psnr_in"][i] == pytest.approx(masked_psnr(out[i:i + 1], gt[i:i + 1], mask[i:i + 1]).item())
@@ -154,3 +154,54 @@ def test_ssim_shared_map_path_equals_separate_maps():
                                                 rel=1e-12)
     assert math.isnan(r["ssim_in"][3])
     np.testing.assert_allclose(r["ssim_out"], masked_ssim(raw, inp, ~mask).numpy(), rtol=1e-12)
+
+
+def _independent_zero_padded_ssim(x: np.ndarray, y: np.ndarray) -> float:
+    """SSIM the way pytorch-ssim / LaMa's evaluator compute it, written out with scipy: Gaussian window 11,
+    sigma 1.5, zero padding ("constant" 0), C1 = 0.01^2, C2 = 0.03^2, mean over every pixel and channel."""
+    from scipy import ndimage
+
+    xs = np.arange(11) - 5
+    g = np.exp(-(xs ** 2) / (2 * 1.5 ** 2))
+    g = g / g.sum()
+    w = np.outer(g, g)
+
+    def filt(a):
+        return ndimage.correlate(a, w, mode="constant", cval=0.0)
+
+    vals = []
+    for c in range(x.shape[0]):
+        a, b = x[c].astype(np.float64), y[c].astype(np.float64)
+        mu1, mu2 = filt(a), filt(b)
+        s11, s22, s12 = filt(a * a) - mu1 ** 2, filt(b * b) - mu2 ** 2, filt(a * b) - mu1 * mu2
+        c1, c2 = 0.01 ** 2, 0.03 ** 2
+        vals.append(((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 ** 2 + mu2 ** 2 + c1) * (s11 + s22 + c2)))
+    return float(np.mean(vals))
+
+
+def test_full_image_metrics_on_the_composite_equal_scikit_image_and_lamas_convention():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    g = torch.Generator().manual_seed(11)
+    inp = torch.rand(3, 3, 48, 64, generator=g)
+    gt = inp.clone()
+    gt[2] = torch.rand(3, 48, 64, generator=g)  # a removal-style ground truth
+    mask = torch.zeros(3, 1, 48, 64, dtype=torch.bool)
+    mask[:, :, 8:30, 10:40] = True
+    raw = (inp + 0.08 * torch.randn(inp.shape, generator=g)).clamp(0, 1)  # a VAE-like change everywhere
+    has_gt = torch.tensor([True, True, True])
+    for out in (raw, torch.where(mask, raw, inp)):  # without and with paste-back: the composite is the same
+        b = _batch(out, raw, inp, gt, mask, has_gt)
+        comp = torch.where(mask, raw, inp)
+        assert torch.equal(b.composite, comp)
+        p = PSNR().compute(b)
+        s = SSIM(full="both").compute(b)
+        for i in range(3):
+            c, t = comp[i].numpy().astype(np.float64), gt[i].numpy().astype(np.float64)
+            assert p["psnr_full"][i] == pytest.approx(peak_signal_noise_ratio(t, c, data_range=1.0), rel=1e-9)
+            ref = structural_similarity(t, c, data_range=1.0, channel_axis=0, gaussian_weights=True, sigma=1.5,
+                                        use_sample_covariance=False)
+            assert s["ssim_full"][i] == pytest.approx(ref, abs=1e-6)
+            assert s["ssim_full_lama"][i] == pytest.approx(_independent_zero_padded_ssim(c, t), abs=1e-9)
+    # the two conventions differ visibly at three decimals on such images: why both are offered
+    assert np.max(np.abs(s["ssim_full"] - s["ssim_full_lama"])) > 1e-3

@@ -62,7 +62,7 @@ def test_fid_kid_against_named_reference_equal_cleanfid(tmp_path, monkeypatch):
     n, h, w = 12, 40, 52
     out = _scenes(1, n, h, w, style=1)
     gt = _scenes(2, n, h, w, style=0)
-    _write(tmp_path / "out", out)
+    _write(tmp_path / "out", _batch(out, gt).composite)  # fid scores the composite
     net = TinyNet(seed=7)
     run_dir = tmp_path / "run"
     m = _metric(tmp_path, net, run_dir=run_dir, reference={"type": "folder", "root": str(tmp_path / "places")})

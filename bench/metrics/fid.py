@@ -2,9 +2,13 @@
 
 ``compute`` returns 2-D arrays (stored per (cell, sample) by the runner; nothing is aggregated here):
 
-* ``feat_inception``           the final output, full image              [B, 2048]
+* ``feat_inception``           the composite (output in the hole, input outside), full image [B, 2048]
 * ``feat_inception_ref``       the sample's ground truth, full image     [B, 2048] (NaN rows: no ground truth)
-* ``feat_inception_crop``      the output's hole crop                    [B, 2048] (NaN rows: empty hole)
+* ``feat_inception_crop``      the composite's hole crop                 [B, 2048] (NaN rows: empty hole)
+
+With ``image: raw`` the outputs' features come from the raw output (never pasted back) and the key is
+``inception_raw``: ``fid_raw``, ``kid_raw``, ``fid_crop_raw``... (preservation analysis: a VAE's damage outside the
+hole counts there, as it does not in the papers' numbers).
 * ``feat_inception_ref_crop``  the ground truth's crop, same box         [B, 2048]
 
 The reference set of a cell is the ground truth of the same samples (for reconstruction the runner passes the
@@ -42,16 +46,28 @@ def default_cache_dir(ctx: RunContext | None) -> Path:
     return Path(os.path.expanduser("~/.cache/inpaint-bench"))
 
 
+#: which image the outputs' features come from: the composite (output in the hole, input outside; what LaMa, MAT,
+#: CoModGAN and PowerPaint score), or the raw output (preservation analysis: VAE damage outside the hole counts)
+IMAGES = ("composite", "raw")
+
+
 class InceptionFeatures(Metric):
     """Inception features per sample (output, ground truth; full image and hole crop) for FID/KID/IDS."""
 
     columns: dict[str, Column] = {}  # set-level keys are declared by bench.metrics.setlevel
 
+    version = 2  # 2: the composite by default (image: composite | raw)
+
     def __init__(self, mode: str = "clean", crop: bool = True, crop_context: float = 0.1, crop_min: int = 32,
-                 quantize: bool = True, batch_size: int = 32, key: str = "inception", cache: bool = True,
-                 reference: dict | None = None, reference_limit: int | None = None):
+                 quantize: bool = True, batch_size: int = 32, key: str | None = None, cache: bool = True,
+                 reference: dict | None = None, reference_limit: int | None = None, image: str = "composite"):
         if mode not in MODES:
             raise ConfigError("mode", f"unknown resize mode '{mode}'; choose one of {', '.join(MODES)}")
+        if image not in IMAGES:
+            raise ConfigError("image", f"expected one of {', '.join(IMAGES)}, got {image!r}")
+        self.image = image
+        if key is None:
+            key = "inception" if image == "composite" else f"inception_{image}"
         if crop_context < 0 or crop_min < 1 or batch_size < 1:
             raise ValueError("crop_context must be >= 0, crop_min and batch_size >= 1")
         if not key.isidentifier():
@@ -204,7 +220,7 @@ class InceptionFeatures(Metric):
             raise RuntimeError(f"metric '{getattr(self, 'registry_name', 'fid')}': setup() was not called")
         ident = self.extractor.identity()
         b = batch.size
-        q_out = self._prep(batch.output)
+        q_out = self._prep(batch.composite if self.image == "composite" else batch.raw)
         q_gt = self._prep(batch.gt)
         has_gt = batch.has_gt.reshape(-1).to("cpu", torch.bool).tolist()
         boxes = crop_boxes(batch.mask.to(torch.bool), self.crop_context, self.crop_min) if self.crop else [None] * b
@@ -259,6 +275,8 @@ class InceptionFeatures(Metric):
         ex = self.extractor
         p: dict[str, Any] = {
             "features": "inception pool3 (2048-d), per sample",
+            "image": ("the composite: output in the hole, input outside" if self.image == "composite" else
+                      "the raw output (never pasted back)"),
             "mode": self.mode,
             "extractor": ex.name if ex else None,
             "weights": dict(ex.weights) if ex else None,

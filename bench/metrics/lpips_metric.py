@@ -7,6 +7,8 @@
   outside the hole.
 * ``lpips_crop``: LPIPS (the package's scalar: spatial mean per layer, summed) between the hole crops of output and
   ground truth (:func:`bench.metrics.features.crop_box`), resized bilinearly (antialiased) to ``crop_size`` px.
+* ``lpips_full``: the package's scalar between the composite (output in the hole, input outside) and the ground
+  truth, whole frame: LaMa's LPIPS (with ``net: vgg``), PowerPaint's and most papers'.
 
 Backbone features of an image that appears twice (ground truth == input for reconstruction; output == raw without
 paste-back) are computed once per batch, and the reference side's (input, ground truth) are kept in a bounded
@@ -83,9 +85,13 @@ def load_backbone(model, state: dict[str, torch.Tensor]) -> None:
 
 
 class LPIPS(Metric):
-    """Masked LPIPS: lpips_in (hole vs ground truth), lpips_out (outside vs input), lpips_crop (hole crop)."""
+    """Masked LPIPS: lpips_in (hole vs ground truth), lpips_out (outside vs input), lpips_crop (hole crop),
+    lpips_full (the composite vs ground truth, whole frame)."""
 
+    version = 2  # 2: lpips_full
     columns = {
+        "lpips_full": Column(False, ".4f", True, "LPIPS of the composite (output in the hole, input outside) vs "
+                                                 "ground truth, whole frame (the lpips package's scalar)"),
         "lpips_in": Column(False, ".4f", True, "spatial LPIPS map averaged over the hole vs ground truth"),
         "lpips_out": Column(False, ".4f", True, "spatial LPIPS map averaged outside the hole, raw vs input"),
         "lpips_crop": Column(False, ".4f", True, "LPIPS of the hole crop (square with context) vs ground truth"),
@@ -195,6 +201,16 @@ class LPIPS(Metric):
         v_in = torch.where((cnt_in.cpu() > 0) & has_gt, v_in, nan)
         v_out = torch.where(cnt_out.cpu() > 0, v_out, nan)
         res = {"lpips_in": v_in.numpy(), "lpips_out": v_out.numpy()}
+        # whole frame on the composite: its features are the output's or the raw output's when they are equal
+        comp = batch.composite
+        if torch.equal(comp, batch.output):
+            f_comp = f_out
+        elif torch.equal(comp, batch.raw):
+            f_comp = f_raw
+        else:
+            f_comp = self._backbone(comp)
+        v_full = self._scalar(f_comp, f_gt).double().cpu()
+        res["lpips_full"] = torch.where(has_gt, v_full, nan).numpy()
         if self.crop:
             boxes = crop_boxes(batch.mask.to(torch.bool), self.crop_context, self.crop_min)
             rows = [i for i in range(b) if boxes[i] is not None and bool(has_gt[i])]

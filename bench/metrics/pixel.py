@@ -130,7 +130,8 @@ def _sep_filter_cpu(st: torch.Tensor, g: torch.Tensor, h: int, w: int) -> torch.
     return out
 
 
-def _ssim_reduce(x, y, mask, sigma=1.5, truncate=3.5, data_range=1.0, k1=0.01, k2=0.03, full=False):
+def _ssim_reduce(x, y, mask, sigma=1.5, truncate=3.5, data_range=1.0, k1=0.01, k2=0.03, full=False,
+                 padding: str = "reflect"):
     b, c, h, w = x.shape
     dev = x.device
     dt = torch.float64 if dev.type != "mps" else torch.float32
@@ -145,9 +146,14 @@ def _ssim_reduce(x, y, mask, sigma=1.5, truncate=3.5, data_range=1.0, k1=0.01, k
     maps = []
     step = _chunk_size(b, 5 * c, h + 2 * r, w + 2 * r, dev)
     for s in range(0, b, step):
-        # pad the images (reflect, as scipy) before forming products: padding commutes with pointwise products
-        xs = x[s:s + step].to(dt).index_select(3, iw).index_select(2, ih)
-        ys = y[s:s + step].to(dt).index_select(3, iw).index_select(2, ih)
+        # pad the images (reflect, as scipy; or zeros, as conv2d's padding) before forming products: padding
+        # commutes with pointwise products
+        if padding == "zero":
+            xs = F.pad(x[s:s + step].to(dt), (r, r, r, r))
+            ys = F.pad(y[s:s + step].to(dt), (r, r, r, r))
+        else:
+            xs = x[s:s + step].to(dt).index_select(3, iw).index_select(2, ih)
+            ys = y[s:s + step].to(dt).index_select(3, iw).index_select(2, ih)
         st = torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1)  # [n, 5C, H+2r, W+2r]
         if dev.type == "cpu":
             st = _sep_filter_cpu(st, g, h, w)
@@ -197,11 +203,15 @@ def _gt_rows(batch: EvalBatch) -> torch.Tensor:
 
 
 class PSNR(Metric):
-    """Masked PSNR: psnr_in (output vs ground truth in the hole), psnr_out (raw output vs input outside it)."""
+    """Masked PSNR: psnr_in (output vs ground truth in the hole), psnr_out (raw output vs input outside it),
+    psnr_full (the composite vs ground truth, whole frame)."""
 
+    version = 2  # 2: psnr_full
     columns = {
         "psnr_in": Column(True, ".2f", True, "PSNR (dB) over the hole's pixels vs ground truth"),
         "psnr_out": Column(True, ".2f", True, "PSNR (dB) outside the hole, raw output vs input; inf = untouched"),
+        "psnr_full": Column(True, ".2f", True, "PSNR (dB) of the composite (output in the hole, input outside) vs "
+                                               "ground truth, whole frame"),
     }
 
     def __init__(self, data_range: float = 1.0):
@@ -214,25 +224,59 @@ class PSNR(Metric):
         pin = masked_psnr(batch.output, batch.gt, hole, self.data_range)
         pin = torch.where(_gt_rows(batch).to(pin.device), pin, torch.full_like(pin, float("nan")))
         pout = masked_psnr(batch.raw, batch.input, ~hole, self.data_range)
-        return {"psnr_in": _np(pin), "psnr_out": _np(pout)}
+        pfull = masked_psnr(batch.composite, batch.gt, torch.ones_like(hole), self.data_range)
+        pfull = torch.where(_gt_rows(batch).to(pfull.device), pfull, torch.full_like(pfull, float("nan")))
+        return {"psnr_in": _np(pin), "psnr_out": _np(pout), "psnr_full": _np(pfull)}
 
     def provenance(self) -> dict[str, Any]:
         return {"psnr": {"data_range": self.data_range, "mse": "per image, masked pixels x channels, float64",
-                         "zero_mse": "inf"}}
+                         "zero_mse": "inf", "full": "composite vs ground truth, every pixel"}}
+
+
+FULL_SSIM = ("skimage", "lama", "both", "none")
+
+
+def full_ssim_zero_padded(x: torch.Tensor, y: torch.Tensor, sigma: float = 1.5, data_range: float = 1.0,
+                          k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+    """Whole-frame SSIM as LaMa's evaluator computes it: the Gaussian window applied by a convolution that pads with
+    zeros, the map averaged over every pixel and channel (no border dropped). Per image, float64."""
+    m = _ssim_reduce(x, y, None, sigma, 3.5, data_range, k1, k2, full=True, padding="zero")
+    return m.mean(dim=(1, 2, 3))
 
 
 class SSIM(Metric):
-    """Masked SSIM (Gaussian 11-tap, sigma 1.5, as scikit-image): ssim_in vs ground truth, ssim_out vs input."""
+    """Masked SSIM (Gaussian 11-tap, sigma 1.5, as scikit-image): ssim_in vs ground truth, ssim_out vs input;
+    ssim_full on the composite vs ground truth (scikit-image's scalar SSIM, and/or LaMa's zero-padded one)."""
 
+    version = 2  # 2: ssim_full, ssim_full_lama
     columns = {
         "ssim_in": Column(True, ".4f", True, "SSIM map averaged over the hole's pixels vs ground truth"),
         "ssim_out": Column(True, ".4f", True, "SSIM map averaged outside the hole, raw output vs input"),
+        "ssim_full": Column(True, ".4f", True, "whole-frame SSIM of the composite vs ground truth, as scikit-image's "
+                                               "structural_similarity (reflect padding, 5-px border dropped)"),
+        "ssim_full_lama": Column(True, ".4f", True, "whole-frame SSIM of the composite vs ground truth, as LaMa's "
+                                                    "evaluator (zero padding, every pixel averaged)"),
     }
 
-    def __init__(self, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, data_range: float = 1.0):
+    def __init__(self, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, data_range: float = 1.0,
+                 full: str = "skimage"):
         if sigma <= 0 or data_range <= 0:
             raise ValueError(f"sigma and data_range must be > 0, got sigma={sigma}, data_range={data_range}")
+        if full not in FULL_SSIM:
+            raise ValueError(f"full must be one of {', '.join(FULL_SSIM)}, got {full!r}")
         self.sigma, self.k1, self.k2, self.data_range = float(sigma), float(k1), float(k2), float(data_range)
+        self.full = full
+
+    @property
+    def border(self) -> int:
+        """Pixels scikit-image's scalar SSIM drops at each border: (win_size - 1) // 2."""
+        return int(3.5 * self.sigma + 0.5)
+
+    def _interior(self, hole: torch.Tensor) -> torch.Tensor:
+        m = torch.zeros_like(hole)
+        r = self.border
+        m[..., r:m.shape[-2] - r, r:m.shape[-1] - r] = True
+        return m
 
     def compute(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         kw = dict(sigma=self.sigma, data_range=self.data_range, k1=self.k1, k2=self.k2)
@@ -240,16 +284,24 @@ class SSIM(Metric):
         gt_rows = _gt_rows(batch).to(hole.device)
         b = batch.size
         nan = torch.full((b,), float("nan"), dtype=torch.float64, device=hole.device)
-        sin, sout = nan.clone(), nan.clone()
-        # one map serves both keys where (output, gt) == (raw, input): reconstruction without paste-back, or a
-        # backend that leaves the outside untouched; rows without ground truth need only the outside map
+        sin, sout, sfull = nan.clone(), nan.clone(), nan.clone()
+        want_full = self.full in ("skimage", "both")
+        interior = self._interior(hole) if want_full else None
+        comp = batch.composite
+        # one map serves every key where (output, gt) == (raw, input) == (composite, gt): reconstruction without
+        # paste-back by a backend that leaves the outside untouched; rows without ground truth need only "out"
         same = [bool(gt_rows[i]) and torch.equal(batch.output[i], batch.raw[i]) and torch.equal(batch.gt[i],
                                                                                                   batch.input[i])
                 for i in range(b)]
         shared = [i for i in range(b) if same[i]]
+        full_done = [i for i in shared if torch.equal(batch.raw[i], comp[i])] if want_full else []
         if shared:
-            a, o = masked_ssim_many(batch.raw[shared], batch.input[shared], [hole[shared], ~hole[shared]], **kw)
-            sin[shared], sout[shared] = a.to(sin.device), o.to(sout.device)
+            masks = [hole[shared], ~hole[shared]] + ([interior[shared]] if want_full else [])
+            got = masked_ssim_many(batch.raw[shared], batch.input[shared], masks, **kw)
+            sin[shared], sout[shared] = got[0].to(sin.device), got[1].to(sout.device)
+            if full_done:
+                pos = [shared.index(i) for i in full_done]
+                sfull[full_done] = got[2][pos].to(sfull.device)
         rest = [i for i in range(b) if not same[i]]
         if rest:
             sout[rest] = masked_ssim(batch.raw[rest], batch.input[rest], ~hole[rest], **kw).to(sout.device)
@@ -257,10 +309,27 @@ class SSIM(Metric):
             if with_gt:
                 sin[with_gt] = masked_ssim(batch.output[with_gt], batch.gt[with_gt], hole[with_gt], **kw).to(
                     sin.device)
-        return {"ssim_in": _np(sin), "ssim_out": _np(sout)}
+        res = {"ssim_in": _np(sin), "ssim_out": _np(sout)}
+        if want_full:
+            todo = [i for i in range(b) if bool(gt_rows[i]) and i not in full_done]
+            if todo:
+                sfull[todo] = masked_ssim(comp[todo], batch.gt[todo], interior[todo], **kw).to(sfull.device)
+            res["ssim_full"] = _np(sfull)
+        if self.full in ("lama", "both"):
+            lama = nan.clone()
+            rows = [i for i in range(b) if bool(gt_rows[i])]
+            if rows:
+                lama[rows] = full_ssim_zero_padded(comp[rows], batch.gt[rows], **kw).to(lama.device)
+            res["ssim_full_lama"] = _np(lama)
+        return res
 
     def provenance(self) -> dict[str, Any]:
+        full = {"skimage": "ssim_full: scikit-image structural_similarity(gaussian_weights=True, sigma=1.5, "
+                           "use_sample_covariance=False, data_range=1): reflect padding, the 5-px border dropped",
+                "lama": "ssim_full_lama: LaMa's evaluator: zero-padded Gaussian convolution, every pixel averaged"}
         return {"ssim": {"window": "gaussian", "sigma": self.sigma, "truncate": 3.5,
                          "win_size": 2 * int(3.5 * self.sigma + 0.5) + 1, "k1": self.k1, "k2": self.k2,
                          "data_range": self.data_range, "covariance": "population",
-                         "border": "reflect (scipy), border pixels kept", "reduction": "channel mean, masked mean"}}
+                         "border": "reflect (scipy), border pixels kept", "reduction": "channel mean, masked mean",
+                         "full": {k: v for k, v in full.items() if self.full in (k, "both")},
+                         "full_image": "composite (output in the hole, input outside) vs ground truth"}}

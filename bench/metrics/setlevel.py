@@ -32,8 +32,8 @@ KID_SUBSET_SIZE = 1000
 
 
 def set_level_columns() -> dict[str, Column]:
-    """How the set-level keys read (for the default feature key ``inception``)."""
-    return {
+    """How the set-level keys read (for the default feature key ``inception``, and ``inception_raw``)."""
+    base = {
         "fid": Column(False, ".2f", True, "FID, full images vs the reference set (the same samples' ground truth, "
                                            "or the fid metric's named reference dataset)"),
         "kid": Column(False, ".4f", True, "KID (clean-fid: cubic polynomial kernel, unbiased MMD, subsets)"),
@@ -42,10 +42,16 @@ def set_level_columns() -> dict[str, Column]:
         "p_ids": Column(True, ".4f", False, "paired Inception discriminative score (linear SVM)"),
         "u_ids": Column(True, ".4f", False, "unpaired Inception discriminative score (linear SVM error rate)"),
     }
+    return {**{k: Column(c.higher_is_better, c.fmt, c.interval, c.doc + ", on composites") for k, c in base.items()},
+            **{f"{k}_raw": Column(c.higher_is_better, c.fmt, c.interval, c.doc + ", on raw outputs")
+               for k, c in base.items()}}
 
 
 def _suffix(key: str) -> str:
-    return "" if key == "inception" else f"_{key}"
+    """``inception`` -> "" (fid, kid...); ``inception_raw`` -> "_raw" (fid_raw...); another key k -> "_k"."""
+    if key == "inception":
+        return ""
+    return key[len("inception"):] if key.startswith("inception_") else f"_{key}"
 
 
 def feature_sets(store, cell_key: str) -> dict[tuple[str, bool], tuple[str, str]]:
