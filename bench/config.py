@@ -242,7 +242,8 @@ def _parse_plugins(kind: str, items: Any, instantiate: bool) -> list[PluginSpec]
 
 
 def _check_combinations(plugins: dict[str, list[PluginSpec]]) -> None:
-    """Cross-plug-in checks: a strategy that uses the dataset's own masks needs datasets that have them."""
+    """Cross-plug-in checks: a strategy that uses the dataset's own masks needs datasets that have them, and
+    metrics that score against ground truth need ground truth for those masks."""
     for m in plugins["masks"]:
         if not getattr(m.instance, "uses_dataset_mask", False):
             continue
@@ -250,6 +251,15 @@ def _check_combinations(plugins: dict[str, list[PluginSpec]]) -> None:
             if getattr(d.instance, "provides_masks", None) is False:
                 raise ConfigError(m.path, f"'{m.label}' uses the dataset's own masks, but {d.path} ({d.label}) has "
                                           f"none; use a generated strategy (box, lama-*) or a dataset with masks")
+            if getattr(d.instance, "gt_for_masks", None) is False:
+                for met in plugins["metrics"]:
+                    needs = getattr(met.instance, "needs_ground_truth", None)
+                    if callable(needs) and needs():
+                        raise ConfigError(met.path, f"'{met.label}' scores against ground truth, but {d.path} "
+                                                    f"({d.label}) is a removal dataset without it (no gt/ for "
+                                                    f"its masks, used by {m.path} ({m.label})); score only "
+                                                    f"preservation with regions: [out], add gt/, or say task: "
+                                                    f"reconstruction if its images are originals")
 
 
 def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True) -> Suite:

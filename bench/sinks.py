@@ -28,7 +28,7 @@ _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
     "|": r"\textbar{}", "∞": r"$\infty$", "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
-    "×": r"$\times$", "–": "--", "—": "---", "≥": r"$\geq$", "≤": r"$\leq$", "\n": " ", "\r": " ",
+    "×": r"$\times$", "†": r"$^\dagger$", "–": "--", "—": "---", "≥": r"$\geq$", "≤": r"$\leq$", "\n": " ", "\r": " ",
 }
 _LABEL = re.compile(r"[^A-Za-z0-9:._-]")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")

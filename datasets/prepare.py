@@ -19,6 +19,7 @@ are reported and skipped, so the resulting folder loads without pairing errors. 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -68,7 +69,14 @@ def prepare_lama(src: Path, dst: Path, copy: bool = False) -> dict[str, int]:
         _place(img, dst / "images" / f"{sid}{img.suffix.lower()}", copy)
         _place(m, dst / "masks" / f"{sid}{m.suffix.lower()}", copy)
         n += 1
+    _describe(dst, "reconstruction", "LaMa evaluation layout (x.png + x_mask*.png): masks over original photos")
     return {"samples": n, "masks_without_image": missing}
+
+
+def _describe(dst: Path, task: str, source: str) -> None:
+    """``dataset.json``: tells the ``folder`` dataset what the masks are (``task``), so no suite has to."""
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "dataset.json").write_text(json.dumps({"task": task, "source": source}, indent=1) + "\n")
 
 
 def _keyed(folder: Path, pattern: str | None, what: str) -> dict[str, Path]:
@@ -91,8 +99,14 @@ def _keyed(folder: Path, pattern: str | None, what: str) -> dict[str, Path]:
 
 
 def prepare_pairs(dst: Path, images: Path, masks: Path, gt: Path | None = None, image_key: str | None = None,
-                  mask_key: str | None = None, gt_key: str | None = None, copy: bool = False) -> dict[str, int]:
-    """Separate folders -> folder layout, pairing by an extracted key. Returns counts."""
+                  mask_key: str | None = None, gt_key: str | None = None, copy: bool = False,
+                  task: str | None = None) -> dict[str, int]:
+    """Separate folders -> folder layout, pairing by an extracted key. Returns counts. ``task``: reconstruction or
+    removal (default: removal with ``gt``; without it, say which)."""
+    task = task or ("removal" if gt is not None else None)
+    if task not in ("reconstruction", "removal"):
+        raise SystemExit("pairs: say --task reconstruction (masks over original photos) or --task removal (masks "
+                         "over objects; give --gt for clean backgrounds)")
     imgs = _keyed(images, image_key, "image")
     msks = _keyed(masks, mask_key, "mask")
     gts = _keyed(gt, gt_key, "gt") if gt is not None else {}
@@ -108,6 +122,7 @@ def prepare_pairs(dst: Path, images: Path, masks: Path, gt: Path | None = None, 
         if gt is not None:
             _place(gts[key], dst / "gt" / f"{key}{gts[key].suffix.lower()}", copy)
         n += 1
+    _describe(dst, task, f"pairs: images {images}, masks {masks}" + (f", gt {gt}" if gt else ""))
     return {"samples": n, "skipped": skipped, "unpaired_masks": len(set(msks) - set(imgs))}
 
 
@@ -127,12 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--mask-key")
     b.add_argument("--gt-key")
     b.add_argument("--copy", action="store_true")
+    b.add_argument("--task", choices=["reconstruction", "removal"],
+                   help="what the masks are (default: removal with --gt, else required)")
     args = ap.parse_args(argv)
     if args.cmd == "lama":
         counts = prepare_lama(args.src, args.dst, args.copy)
     else:
         counts = prepare_pairs(args.dst, args.images, args.masks, args.gt, args.image_key, args.mask_key,
-                               args.gt_key, args.copy)
+                               args.gt_key, args.copy, args.task)
     print(" ".join(f"{k}={v}" for k, v in counts.items()))
     return 0 if counts["samples"] else 1
 

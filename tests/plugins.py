@@ -16,6 +16,7 @@ class NoiseDataset(Dataset):
 
     def __init__(self, n: int = 6, size: int = 32, with_masks: bool = False, with_gt: bool = True):
         self.n, self.size, self.with_masks, self.with_gt = n, size, with_masks, with_gt
+        self.gt_for_masks = with_gt if with_masks else None
 
     def ids(self) -> list[str]:
         return [f"n{i:03d}" for i in range(self.n)]

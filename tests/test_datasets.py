@@ -23,6 +23,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _make(spec: dict, *, resolution: int | None = None, seed: int = 0):
+    """A dataset from a spec. Folders here are removal sets unless a test says otherwise: with masks/ and no gt/ a
+    folder must say what its masks are (tests of that rule pass task explicitly or use DATASETS.create)."""
+    if spec.get("type") == "folder" and "task" not in spec and "root" in spec:
+        from pathlib import Path
+
+        root = Path(spec["root"])
+        if (root / "masks").is_dir() and any((root / "masks").iterdir()) and not (root / "gt").is_dir():
+            spec = {**spec, "task": "removal"}
     ds = DATASETS.create(spec, "datasets[0]")
     ds.bind(resolution=resolution, seed=seed)
     return ds

@@ -266,7 +266,8 @@ def test_zero_one_masks_are_holes_and_empty_or_full_masks_are_error_rows(tmp_pat
     m01[8:16, 8:16] = 1
     _folder(tmp_path / "d", {"zero_one": m01, "empty": np.zeros((32, 32), np.uint8),
                              "full": np.full((32, 32), 255, np.uint8)})
-    p = write_suite(tmp_path, datasets=[{"type": "folder", "root": str(tmp_path / "d")}], masks=["given"])
+    p = write_suite(tmp_path, datasets=[{"type": "folder", "root": str(tmp_path / "d"), "task": "reconstruction"}],
+                    masks=["given"])
     assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
     recs = {r["sample_id"]: r for r in records(tmp_path / "results" / "s")}
     assert recs["zero_one"]["error"] is None and recs["zero_one"]["hole_fraction"] == pytest.approx(64 / 1024)

@@ -57,8 +57,9 @@ def test_wrong_type_named():
         create({"type": "box", "count": "two"})
     assert e.value.path == "masks[0].count" and "expected int" in str(e.value)
     with pytest.raises(ConfigError) as e:
-        create({"type": "dilate", "base": "lama-thin"})
+        create({"type": "dilate", "base": 3})
     assert e.value.path == "masks[0].base" and "expected dict" in str(e.value)
+    assert create({"type": "dilate", "base": "lama-thin"}).base == create({"type": "lama-thin"}).spec()  # a name
 
 
 def test_given_takes_no_parameters():

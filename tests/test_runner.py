@@ -123,11 +123,16 @@ def test_masks_and_generators_are_deterministic_across_backends_and_runs(tmp_pat
     assert _comparable(a) == _comparable(b)  # the noisy backend's generators are seeded per sample
 
 
-def test_no_ground_truth_means_inside_metrics_absent(tmp_path, plugins):
-    suite = make_suite(tmp_path, datasets=[{"type": "test-noise", "n": 2, "with_masks": True, "with_gt": False}],
-                       masks=["given"])
+def test_no_ground_truth_is_a_validation_error_unless_only_preservation_is_scored(tmp_path, plugins):
+    from bench.errors import ConfigError
+
+    ds = [{"type": "test-noise", "n": 2, "with_masks": True, "with_gt": False}]
+    with pytest.raises(ConfigError, match=r"metrics\[0\]: 'psnr' scores against ground truth.*regions: \[out\]"):
+        make_suite(tmp_path, datasets=ds, masks=["given"])
+    suite = make_suite(tmp_path, datasets=ds, masks=["given"],
+                       metrics=[{"type": "psnr", "regions": ["out"]}, {"type": "ssim", "regions": ["out"]}])
     recs = rows(run(suite))
-    assert all("psnr_in" not in r and "ssim_in" not in r and "psnr_out" in r for r in recs)
+    assert all("psnr_in" not in r and "ssim_in" not in r and "psnr_full" not in r and "psnr_out" in r for r in recs)
     suite = make_suite(tmp_path, datasets=[{"type": "test-noise", "n": 2, "with_masks": True}], masks=["given"],
                        backends=["mean-fill"])
     recs = rows(run(suite, run_id="gt"))

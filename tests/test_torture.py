@@ -191,7 +191,7 @@ def test_masks_not_binary_wrong_size_empty_full_and_rotated(tmp_path):
     suite = parse_suite({
         "name": "pairs", "output_dir": str(tmp_path / "results"), "device": "cpu", "batch_size": 2,
         "backends": ["identity", "opencv-telea"],
-        "datasets": [{"type": "folder", "root": str(tmp_path / "pairs"), "name": "pairs"}],
+        "datasets": [{"type": "folder", "root": str(tmp_path / "pairs"), "name": "pairs", "task": "reconstruction"}],
         "masks": ["given"], "metrics": ["psnr", "ssim"],
         "detectors": ["blur", "noop", "replacement", "outside_drift", "black", "nan", "incomplete", "resized"],
     })

@@ -20,6 +20,9 @@ class Dataset:
     #: Whether samples carry a mask of their own (what the ``given`` strategy needs): True / False, or None when
     #: unknown until files are listed. Lets ``bench validate`` reject ``given`` on a dataset without masks.
     provides_masks: bool | None = None
+    #: Whether a sample's own mask has ground truth (reconstruction: the image; removal: a clean background):
+    #: True / False, or None when unknown. ``bench validate`` refuses ground-truth metrics where it is False.
+    gt_for_masks: bool | None = None
 
     def bind(self, *, resolution: int | None, seed: int) -> None:
         self.resolution = resolution

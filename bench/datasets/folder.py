@@ -7,6 +7,12 @@ Layout::
       masks/    0001.png  0002.png ...     optional: the dataset's own masks (white / True = hole)
       gt/       0001.png  0002.png ...     optional, needs masks/: the ground truth for the hole (clean background)
 
+What the masks mean, ``task``: **reconstruction** (masks over original photos: the image is the ground truth;
+LaMa's, MAT's and CelebA-HQ evaluation sets) or **removal** (masks over an object to remove: ``gt/`` holds the clean
+background; without ``gt/`` nothing inside the hole can be scored). A folder with ``gt/`` is removal; one with
+``masks/`` and no ``gt/`` must say which, in the suite (``task: reconstruction``) or in a ``dataset.json`` beside
+``images/`` (``{"task": "reconstruction"}``, which ``datasets/prepare.py`` writes).
+
 Files pair up by stem (``images/0001.jpg`` <-> ``masks/0001.png``); extensions may differ. Only files whose
 extension is in :data:`bench.io.IMAGE_EXTENSIONS` count; hidden files (``.DS_Store``) and sub-folders are ignored.
 
@@ -23,6 +29,7 @@ to 512, masks nearest) or ``resize: suite`` (the same, to the suite ``resolution
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,7 @@ from ..types import Sample
 from .base import Dataset
 
 _KINDS = ("images", "masks", "gt")
+TASKS = ("reconstruction", "removal")
 
 
 def stem_id(path: Path) -> str:
@@ -62,7 +70,8 @@ class FolderDataset(Dataset):
     file stems. See the module doc for the layout and the error policy.
     """
 
-    def __init__(self, root: str, limit: int | None = None, resize: int | str | None = None):
+    def __init__(self, root: str, limit: int | None = None, resize: int | str | None = None,
+                 task: str | None = None):
         self.root = Path(root).expanduser()
         if not self.root.exists():
             raise ConfigError("root", f"folder '{self.root}' does not exist")
@@ -85,6 +94,44 @@ class FolderDataset(Dataset):
         if self._listing()["gt"] and not self._listing()["masks"]:
             raise ConfigError("root", f"'{self.root / 'gt'}' has files but there is no masks/ folder with files; "
                                       "gt/ is the ground truth for the dataset's masks")
+        self.task = self._resolve_task(task)
+
+    def _resolve_task(self, task: str | None) -> str | None:
+        """What the folder's own masks mean: ``reconstruction`` (masks over original photos: the image is the
+        ground truth) or ``removal`` (masks over the object to remove: ``gt/`` is the clean background, if any).
+        From the suite's ``task:``, else the folder's ``dataset.json`` (``datasets/prepare.py`` writes one)."""
+        if task is None:
+            task = self._folder_task()
+        if task is not None and task not in TASKS:
+            raise ConfigError("task", f"expected one of {', '.join(TASKS)}, got {task!r}")
+        if not self.has_masks:
+            return task
+        if task is None:
+            if self.has_gt:
+                return "removal"
+            raise ConfigError("task", f"'{self.root}' has masks/ but no gt/: say what its masks are: task: "
+                                      f"reconstruction (the images are originals, their own ground truth: LaMa's, "
+                                      f"MAT's, CelebA-HQ evaluation sets) or task: removal (the images show the "
+                                      f"object to remove; without gt/ nothing inside the hole can be scored)")
+        if task == "reconstruction" and self.has_gt:
+            raise ConfigError("task", f"'{self.root}' has gt/ (clean backgrounds: object removal) but task is "
+                                      f"reconstruction; use task: removal, or remove gt/")
+        return task
+
+    def _folder_task(self) -> str | None:
+        p = self.root / "dataset.json"
+        if not p.is_file():
+            return None
+        try:
+            t = json.loads(p.read_text()).get("task")
+        except (OSError, ValueError, AttributeError) as e:
+            raise ConfigError("root", f"{p}: not a readable dataset description ({e})") from None
+        return t
+
+    @property
+    def gt_for_masks(self) -> bool:
+        """Whether a sample's own mask has ground truth: reconstruction (the image) or removal with gt/."""
+        return self.task == "reconstruction" or self.has_gt
 
     # -- listing ------------------------------------------------------------------------------------------
     def _listing(self) -> dict[str, dict[str, list[Path]]]:
@@ -159,11 +206,14 @@ class FolderDataset(Dataset):
             if tuple(gt.shape[-2:]) != size:
                 raise DataError(f"{gt_path}: ground truth is {_hw(gt)} but its image {img_path} is {_hw(image)}")
 
+        if mask is not None and self.task == "reconstruction":
+            gt = image  # the image is the original: the ground truth of its masks
         target = self.target_size
         if target is not None:
             image = fit_square(image, target)
             mask = fit_square(mask, target) if mask is not None else None
-            gt = fit_square(gt, target) if gt is not None else None
+            gt = image if gt is not None and self.task == "reconstruction" else (
+                fit_square(gt, target) if gt is not None else None)
         meta: dict[str, Any] = {"path": str(img_path), "native_size": list(size)}
         if mask_path is not None:
             meta["mask_path"] = str(mask_path)
@@ -187,6 +237,7 @@ class FolderDataset(Dataset):
             "count": len(self.ids()),
             "limit": self.limit,
             "resize": self.resize,
+            "task": self.task,
             "resolution": self.target_size,
             "listing_sha256": h.hexdigest(),
         }

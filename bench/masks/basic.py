@@ -80,12 +80,12 @@ def dilate_mask(mask: np.ndarray, k: int) -> np.ndarray:
 class DilateMask(MaskStrategy):
     """Grows another strategy's mask by k pixels (Euclidean disk), e.g. object masks that miss edges/shadows."""
 
-    def __init__(self, base: dict, k: int = 5) -> None:
+    def __init__(self, base: dict | str, k: int = 5) -> None:
         from ..registry import MASKS
 
         if k < 0:
             raise ValueError(f"k must be >= 0 pixels, got {k}")
-        inner = MASKS.create(dict(base), "base")  # ConfigError paths are prefixed by the registry: masks[i].base.x
+        inner = MASKS.create({"type": base} if isinstance(base, str) else dict(base), "base")  # ConfigError paths are prefixed by the registry: masks[i].base.x
         self.inner: MaskStrategy = inner
         self.k = int(k)
         self.uses_dataset_mask = inner.uses_dataset_mask

@@ -47,7 +47,27 @@ class Metric:
         """What besides the suite spec decides this metric's numbers (part of its scorer key; cheap, no set-up)."""
         return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "version": self.version}
 
+    def needs_ground_truth(self) -> bool:
+        """Whether (as configured) this metric scores against ground truth: ``bench validate`` refuses it on a
+        removal dataset without ground truth for its own masks, instead of leaving its columns silently empty."""
+        return False
+
     def reference_features(self) -> set[str]:
         """Feature keys of ``compute`` that depend on the sample's input / ground truth only, not on the output
         (e.g. the ground truth's Inception features): stored once per dataset × mask and shared by every backend."""
         return set()
+
+
+REGIONS = ("in", "out", "full")
+
+
+def check_regions(regions: list[str] | None, allowed: tuple[str, ...] = REGIONS) -> list[str]:
+    """A metric's ``regions:`` (which of its keys to compute): a non-empty subset of ``allowed``; None = all."""
+    if regions is None:
+        return list(allowed)
+    if isinstance(regions, str):
+        regions = [regions]
+    bad = [r for r in regions if r not in allowed]
+    if bad or not regions:
+        raise ValueError(f"regions must be a non-empty list of {', '.join(allowed)}; got {regions!r}")
+    return [r for r in allowed if r in regions]

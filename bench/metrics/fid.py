@@ -174,6 +174,9 @@ class InceptionFeatures(Metric):
             raise ValueError(f"extractor mode {extractor.mode!r} differs from the metric's mode {self.mode!r}")
         self.extractor = extractor
 
+    def needs_ground_truth(self) -> bool:
+        return self.reference_spec is None or self.crop  # crops and P-IDS/U-IDS pair outputs with ground truth
+
     def reference_features(self) -> set[str]:
         keys = self.feature_keys()
         return {v for k, v in keys.items() if k.startswith("ref")}

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, WeightsError
 from ..types import EvalBatch, RunContext
-from .base import Column, Metric
+from .base import Column, Metric, check_regions
 from .features import LRU, content_hash, crop_boxes, take_crops
 
 BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
@@ -98,7 +98,8 @@ class LPIPS(Metric):
     }
 
     def __init__(self, net: str = "alex", crop: bool = True, crop_size: int = 128, crop_context: float = 0.1,
-                 crop_min: int = 32, cache_mb: int = 1024, batch_size: int = 16):
+                 crop_min: int = 32, cache_mb: int = 1024, batch_size: int = 16, regions: list[str] | None = None):
+        self.regions = check_regions(regions)
         if net not in BACKBONE_FILES:
             raise ConfigError("net", f"unknown LPIPS net '{net}'; choose 'alex' or 'vgg'")
         if crop_size < 64:
@@ -114,6 +115,9 @@ class LPIPS(Metric):
         self.prov: dict[str, Any] = {}
         self.device = torch.device("cpu")
         self.counts = {"backbone_images": 0, "reused": 0}
+
+    def needs_ground_truth(self) -> bool:
+        return "in" in self.regions or "full" in self.regions or self.crop
 
     def setup(self, ctx: RunContext) -> None:
         """Build the network; weights resolved now (a missing file fails before any work)."""
@@ -211,6 +215,7 @@ class LPIPS(Metric):
             f_comp = self._backbone(comp)
         v_full = self._scalar(f_comp, f_gt).double().cpu()
         res["lpips_full"] = torch.where(has_gt, v_full, nan).numpy()
+        res = {k: v for k, v in res.items() if k.rsplit("_", 1)[1] in self.regions}
         if self.crop:
             boxes = crop_boxes(batch.mask.to(torch.bool), self.crop_context, self.crop_min)
             rows = [i for i in range(b) if boxes[i] is not None and bool(has_gt[i])]

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..types import EvalBatch
-from .base import Column, Metric
+from .base import Column, Metric, check_regions
 
 # --------------------------------------------------------------------------------------------------------------
 # pure functions
@@ -214,19 +214,26 @@ class PSNR(Metric):
                                                "ground truth, whole frame"),
     }
 
-    def __init__(self, data_range: float = 1.0):
+    def __init__(self, data_range: float = 1.0, regions: list[str] | None = None):
         if data_range <= 0:
             raise ValueError(f"data_range must be > 0, got {data_range}")
         self.data_range = float(data_range)
+        self.regions = check_regions(regions)
+
+    def needs_ground_truth(self) -> bool:
+        return "in" in self.regions or "full" in self.regions
 
     def compute(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         hole = batch.mask.to(torch.bool)
         pin = masked_psnr(batch.output, batch.gt, hole, self.data_range)
         pin = torch.where(_gt_rows(batch).to(pin.device), pin, torch.full_like(pin, float("nan")))
         pout = masked_psnr(batch.raw, batch.input, ~hole, self.data_range)
-        pfull = masked_psnr(batch.composite, batch.gt, torch.ones_like(hole), self.data_range)
-        pfull = torch.where(_gt_rows(batch).to(pfull.device), pfull, torch.full_like(pfull, float("nan")))
-        return {"psnr_in": _np(pin), "psnr_out": _np(pout), "psnr_full": _np(pfull)}
+        res = {"psnr_in": _np(pin), "psnr_out": _np(pout)}
+        if "full" in self.regions:
+            pfull = masked_psnr(batch.composite, batch.gt, torch.ones_like(hole), self.data_range)
+            pfull = torch.where(_gt_rows(batch).to(pfull.device), pfull, torch.full_like(pfull, float("nan")))
+            res["psnr_full"] = _np(pfull)
+        return {k: v for k, v in res.items() if k.rsplit("_", 1)[1] in self.regions}
 
     def provenance(self) -> dict[str, Any]:
         return {"psnr": {"data_range": self.data_range, "mse": "per image, masked pixels x channels, float64",
@@ -259,13 +266,17 @@ class SSIM(Metric):
     }
 
     def __init__(self, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, data_range: float = 1.0,
-                 full: str = "skimage"):
+                 full: str = "skimage", regions: list[str] | None = None):
         if sigma <= 0 or data_range <= 0:
             raise ValueError(f"sigma and data_range must be > 0, got sigma={sigma}, data_range={data_range}")
         if full not in FULL_SSIM:
             raise ValueError(f"full must be one of {', '.join(FULL_SSIM)}, got {full!r}")
         self.sigma, self.k1, self.k2, self.data_range = float(sigma), float(k1), float(k2), float(data_range)
-        self.full = full
+        self.regions = check_regions(regions)
+        self.full = full if "full" in self.regions else "none"
+
+    def needs_ground_truth(self) -> bool:
+        return "in" in self.regions or self.full != "none"
 
     @property
     def border(self) -> int:
@@ -321,7 +332,7 @@ class SSIM(Metric):
             if rows:
                 lama[rows] = full_ssim_zero_padded(comp[rows], batch.gt[rows], **kw).to(lama.device)
             res["ssim_full_lama"] = _np(lama)
-        return res
+        return {k: v for k, v in res.items() if not (k in ("ssim_in", "ssim_out") and k[5:] not in self.regions)}
 
     def provenance(self) -> dict[str, Any]:
         full = {"skimage": "ssim_full: scikit-image structural_similarity(gaussian_weights=True, sigma=1.5, "

@@ -30,6 +30,19 @@ _REF = re.compile(r"^feat_(?P<key>[A-Za-z_][A-Za-z0-9_]*?)_ref(?P<crop>_crop)?$"
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 
+#: below this many samples a set-level number is marked "small n: not comparable with papers": FID's bias at small
+#: n is large (papers use 2,000 to 36,500 images), and a linear SVM on 2048-d features separates a few thousand
+#: samples perfectly (P-IDS / U-IDS are then meaningless)
+MIN_N = {"fid": 2000, "kid": 2000, "p_ids": 5000, "u_ids": 5000}
+
+
+def min_n(key: str) -> int | None:
+    """The documented minimum n of a set-level key (fid_crop, fid_raw... by their stem); None for other keys."""
+    for stem, n in MIN_N.items():
+        if key == stem or key.startswith(stem + "_"):
+            return n
+    return None
+
 
 def set_level_columns() -> dict[str, Column]:
     """How the set-level keys read (for the default feature key ``inception``, and ``inception_raw``)."""

@@ -329,6 +329,14 @@ def _set_level(rd: RunData, cell_key: str, ci: bool = False, seed: int = 0) -> d
         return {}
 
 
+def _min_n(key: str) -> int | None:
+    try:
+        from bench.metrics.setlevel import min_n
+    except Exception:  # noqa: BLE001 - the metrics room is optional for reports
+        return None
+    return min_n(key)
+
+
 def _mem_stats(sess: pd.DataFrame) -> dict[str, float]:
     out = {"peak_mem_mb": math.nan, "peak_mem_reserved_mb": math.nan, "peak_rss_mb": math.nan,
            "load_time_s": math.nan}
@@ -470,7 +478,13 @@ def summarize(
         sess = sessions[sessions["cell_key"].isin(ckeys)] if not sessions.empty else sessions
         row.update(_mem_stats(sess))
         if setlevel and one_cell_per_group and "area_bin" not in by and not subset and len(ckeys) == 1:
-            row.update(_set_level(rd, next(iter(ckeys)), ci=ci and setlevel_ci, seed=seed))
+            sl = _set_level(rd, next(iter(ckeys)), ci=ci and setlevel_ci, seed=seed)
+            row.update(sl)
+            for k in sl:
+                need = _min_n(k)
+                if need is not None and not k.endswith(("_lo", "_hi")):
+                    row[f"{k}_n"] = n
+                    row[f"{k}_small_n"] = n < need
         out_rows.append(row)
 
     df = pd.DataFrame(out_rows)
@@ -482,14 +496,15 @@ def summarize(
         if "area_bin" in by:
             df["area_bin"] = df["area_bin"].map(area_bin_label)
     setlevel_keys = [c for c in df.columns if c not in set(mkeys) and c not in RECORD_FIELDS
-                     and not c.endswith(("_lo", "_hi", "_rate")) and c not in _DERIVED_SUMMARY and c not in by
-                     and c != "first_error"]
-    all_keys = [k for k in list(df.columns) if not k.endswith(("_lo", "_hi")) and k not in by]
+                     and not c.endswith(("_lo", "_hi", "_rate", "_small_n")) and c not in _DERIVED_SUMMARY
+                     and c not in by and c != "first_error" and not (c.endswith("_n") and c[:-2] in df.columns)]
+    all_keys = [k for k in list(df.columns) if not k.endswith(("_lo", "_hi", "_small_n")) and k not in by]
     untimed = []
     if not df.empty and "latency_p50" in df and "n" in df:
         untimed = sorted({str(r["backend"]) for r in df.to_dict("records")
                           if r.get("n", 0) and pd.isna(r.get("latency_p50")) and "backend" in r})
     df.attrs.update(
+        paste_back=rd.manifest.get("paste_back"),
         untimed_backends=untimed,
         dataset_errors=dict(rd.manifest.get("dataset_errors") or {}),
         columns=catalog.as_dict(all_keys),
@@ -557,6 +572,58 @@ _DERIVED_SUMMARY = {"n", "n_errors", "error_rate", "latency_p50", "latency_p90",
 def summarize_by_area(run: Any, by: Sequence[str] = CELL_KEYS, **kw: Any) -> pd.DataFrame:
     """``summarize`` per LaMa mask-area bin (rows labelled ``0-10%`` ... ``90-100%``; only bins with samples)."""
     return summarize(run, by=list(by) + ["area_bin"], **kw)
+
+
+def dilation_sweeps(cells: pd.DataFrame) -> dict[str, tuple[str, int]]:
+    """{mask label: (base label, k)} for the masks of a run that are ``dilate`` of one base strategy at two or more
+    k (the base itself counts as k = 0 when the run has it). Masks in no such sweep are left out."""
+    from bench.registry import MASKS
+
+    if cells.empty or "spec" not in cells:
+        return {}
+    info: dict[str, tuple[str, int]] = {}
+    canon_label: dict[str, str] = {}
+    for _, c in cells.drop_duplicates("mask").iterrows():
+        spec = (c["spec"] or {}).get("mask") if isinstance(c["spec"], dict) else None
+        if not isinstance(spec, dict):
+            continue
+        try:
+            m = MASKS.create(dict(spec), "mask")
+        except Exception:  # noqa: BLE001 - a plug-in not installed here: not part of any sweep we can read
+            continue
+        key = json.dumps(m.spec(), sort_keys=True)
+        canon_label.setdefault(key, c["mask"])
+        if spec.get("type") == "dilate":
+            info[c["mask"]] = (json.dumps(m.base, sort_keys=True), int(m.k))
+        else:
+            info[c["mask"]] = (key, 0)
+    by_base: dict[str, set[int]] = {}
+    for base, k in info.values():
+        by_base.setdefault(base, set()).add(k)
+    out = {}
+    for label, (base, k) in info.items():
+        if len(by_base[base]) >= 2:
+            base_label = canon_label.get(base) or json.loads(base).get("type", "?")
+            out[label] = (base_label, k)
+    return out
+
+
+def summarize_by_dilation(run: Any, **kw: Any) -> pd.DataFrame:
+    """One row per backend × dataset × mask of the run's dilation sweeps, with ``dilate_base`` and ``dilate_k``
+    (the robustness curve: each metric and failure rate against k); empty when the run has no sweep."""
+    rd = load_run(run)
+    sweeps = dilation_sweeps(rd.cells())
+    df = summarize(rd, **kw)
+    attrs = dict(df.attrs)
+    if df.empty or not sweeps:
+        out = df.iloc[0:0].copy()
+    else:
+        out = df[df["mask"].isin(list(sweeps))].copy()
+        out.insert(2, "dilate_base", out["mask"].map(lambda m: sweeps[m][0]))
+        out.insert(3, "dilate_k", out["mask"].map(lambda m: sweeps[m][1]))
+        out = out.sort_values(["dataset", "dilate_base", "backend", "dilate_k"], kind="stable").reset_index(drop=True)
+    out.attrs = {**attrs, "by": ["backend", "dataset", "dilate_base", "dilate_k"]}
+    return out
 
 
 def per_sample(run: Any) -> pd.DataFrame:

@@ -61,8 +61,9 @@ def configure_report(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                         help="run folder(s); several are merged (shards or pieces of one suite)")
     parser.add_argument("--format", "-f", action="append", metavar="FMT",
                         help=f"comma-separated: {','.join(FORMATS)} (default term,md)")
-    parser.add_argument("--by", choices=["cell", "area_bin"], default="cell",
-                        help="cell: one row per backend × dataset × mask; area_bin: also per LaMa mask-area bin")
+    parser.add_argument("--by", choices=["cell", "area_bin", "dilate_k"], default="cell",
+                        help="cell: one row per backend × dataset × mask; area_bin: also per LaMa mask-area bin; "
+                             "dilate_k: the dilation sweeps (dilate of one base mask at several k), per k")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the (first) run folder)")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
                         help="two backends of RUN: paired bootstrap test on the samples both scored "
@@ -84,7 +85,7 @@ def run_report(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     from . import paper
     from .aggregate import load_run, summarize
-    from .leaderboard import leaderboard_markdown, leaderboard_tables, untimed_note
+    from .leaderboard import latex_default_tables, leaderboard_markdown, leaderboard_tables, untimed_note
     from .table import Table, render_csv, render_latex, render_terminal, write_parquet
 
     formats = _split_formats(args.format, ("term", "md"))
@@ -93,10 +94,20 @@ def _run_report(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)  # files inside are written atomically, never through a link
     ci = not getattr(args, "no_ci", False)
     by = ["backend", "dataset", "mask"] + (["area_bin"] if args.by == "area_bin" else [])
-    df = summarize(rd, by=by, ci=ci)
-    suffix = "_by_area" if args.by == "area_bin" else ""
-    split = ["dataset", "mask"] + (["area_bin"] if args.by == "area_bin" else [])
-    tables = leaderboard_tables(df, split=split)
+    suffix = {"area_bin": "_by_area", "dilate_k": "_by_dilation"}.get(args.by, "")
+    if args.by == "dilate_k":
+        from .aggregate import summarize_by_dilation
+
+        df = summarize_by_dilation(rd, ci=ci)
+        if df.empty:
+            raise BenchError("--by dilate_k: this run has no dilation sweep (masks `dilate` of one base strategy at "
+                             "two or more k, e.g. {type: dilate, k: 15, base: {type: given}})")
+        split = ["dataset", "dilate_base"]
+        tables = leaderboard_tables(df, split=split, rows=("backend", "dilate_k"))
+    else:
+        df = summarize(rd, by=by, ci=ci)
+        split = ["dataset", "mask"] + (["area_bin"] if args.by == "area_bin" else [])
+        tables = leaderboard_tables(df, split=split)
     console = _console()
     written: list[Path] = []
 
@@ -129,8 +140,9 @@ def _run_report(args: argparse.Namespace) -> int:
     if "tex" in formats:
         section = rd.manifest.get("report") or {}
         ptables = paper.paper_tables(rd, section, ci=ci) if section.get("tables") else []
-        if not ptables:  # no report: section: one table per dataset × mask
-            ptables = [Table(**{**t.__dict__, "caption": t.title, "label": f"tab:{t.name}"}) for t in tables]
+        if not ptables:  # no report: section: per dataset × mask, quality, then failure rates and cost
+            ptables = latex_default_tables(df, split=split,
+                                           rows=("backend", "dilate_k") if args.by == "dilate_k" else ("backend",))
         tex_dir = confined_dir(out, "tables")
         for t in ptables:
             p = tex_dir / f"{paper.safe_name(t.name)}.tex"

@@ -8,8 +8,10 @@ report:
       label: tab:places2_40_50       # default tab:<name>
       rows: backend                  # one key or a list: backend, dataset, mask, area_bin (default backend)
       columns: [fid, lpips_in]       # metric / summary keys, or {key: lpips_in, label: "LPIPS", fmt: ".4f"}
-      split: mask                    # optional column groups (MAT-style): dataset, mask or area_bin
-      split_labels: {lama-thin: Small masks, lama-thick: Large masks}   # optional group titles (and order)
+      split: mask                    # optional column groups (MAT-style): dataset, mask or area_bin, or a list:
+                                     # [dataset, mask] gives LaMa's / MAT's shape (a group per dataset x mask)
+      split_labels: {lama-thin: Small masks, lama-thick: Large masks}   # optional group titles (and order);
+                                     # with a list, keys join the values with "/": "places2/lama-thick"
       filter:                        # optional: keep only these records
         dataset: places2             # a value or a list (also backend, mask)
         area_bin: "40-50%"           # bin index 0..9, label "40-50%", or a list
@@ -159,11 +161,11 @@ def validate_table(obj: Any, path: str) -> dict[str, Any]:
     split = obj.get("split")
     if split is not None:
         split = _str_list(split, f"{path}.split", SPLIT_KEYS)
-        if len(split) != 1:
-            raise ConfigError(f"{path}.split", "give one key to split columns by (dataset, mask or area_bin)")
-        split = split[0]
-        if split in t["rows"]:
-            raise ConfigError(f"{path}.split", f"{split!r} is already a rows key; a key is rows or split, not both")
+        if len(set(split)) != len(split):
+            raise ConfigError(f"{path}.split", f"a key is given twice: {split}")
+        both = [k for k in split if k in t["rows"]]
+        if both:
+            raise ConfigError(f"{path}.split", f"{both[0]!r} is already a rows key; a key is rows or split, not both")
     t["split"] = split
     sl = obj.get("split_labels")
     if sl not in (None, {}):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,8 +27,8 @@ from .. import sinks
 from ..store.files import confined_dir, sample_filename, write_bytes_atomic, write_text_atomic
 from .aggregate import AREA_LABELS, RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
-from .leaderboard import leaderboard_keys
-from .table import Table, cell_text, format_number, table_from_summary
+from .leaderboard import images_note, leaderboard_keys
+from .table import SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, small_n, table_from_summary
 
 THUMB = 160
 N_GRID_SAMPLES = 4
@@ -244,6 +245,9 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
             plots.append(("Metric by mask-area bin",
                           _fig_to_png(fig, out_dir / "by_area.png" if out_dir else None)))
 
+    # dilation robustness: each metric and failure rate against k, per backend
+    plots += _dilation_plots(rd, metric, cat, out_dir)
+
     # failure rates per backend
     dets = list(by_b.attrs.get("detectors", []))
     keys = ["error_rate"] + [f"{d}_rate" for d in dets]
@@ -265,6 +269,43 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
     ax.grid(alpha=0.3, axis="y")
     plots.append(("Failure rates per backend", _fig_to_png(fig, out_dir / "failures.png" if out_dir else None)))
     return plots
+
+
+def _dilation_plots(rd: RunData, metric: str | None, cat: ColumnCatalog, out_dir: Path | None,
+                    limit: int = 4) -> list[tuple[str, str]]:
+    """One figure per dataset × base mask of a dilation sweep: the metric (left) and failure rates (right)
+    against the dilation k, a line per backend."""
+    import matplotlib.pyplot as plt
+
+    from .aggregate import summarize_by_dilation
+
+    sweep = summarize_by_dilation(rd, ci=False, setlevel=False)
+    if sweep.empty:
+        return []
+    rates = [f"{d}_rate" for d in sweep.attrs.get("detectors", [])]
+    rate = next((r for r in ("replacement_rate", "blur_rate") if r in rates), rates[0] if rates else None)
+    out = []
+    for n, ((ds, base), g) in enumerate(sweep.groupby(["dataset", "dilate_base"], sort=False)):
+        if n >= limit:
+            break
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        for b, gb in g.groupby("backend", sort=False):
+            if metric and metric in gb:
+                axes[0].plot(gb["dilate_k"], gb[metric].astype(float), marker="o", label=str(b))
+            if rate:
+                axes[1].plot(gb["dilate_k"], gb[rate].astype(float), marker="o", label=str(b))
+        hib = cat(metric).higher_is_better if metric else None
+        axes[0].set_ylabel(f"{metric or ''} " + ("↑" if hib else "↓" if hib is False else ""))
+        axes[1].set_ylabel(f"{rate or 'no detector'} ↓")
+        axes[1].set_ylim(0, 1)
+        for ax in axes:
+            ax.set_xlabel("dilation k (px)")
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.suptitle(f"Dilation robustness: {ds} × {base}")
+        name = f"dilation_{re.sub(r'[^A-Za-z0-9_.-]', '_', str(ds))}_{re.sub(r'[^A-Za-z0-9_.-]', '_', str(base))}.png"
+        out.append((f"Dilation robustness: {ds} × {base}", _fig_to_png(fig, out_dir / name if out_dir else None)))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -372,6 +413,8 @@ def leaderboard_html(table: Table, table_id: str = "leaderboard") -> str:
             if c.interval and lo is not None and hi is not None and all(
                     isinstance(x, (int, float)) and math.isfinite(x) for x in (lo, hi)):
                 txt += f' <span class="ci">[{_esc(format_number(lo, c.fmt))}, {_esc(format_number(hi, c.fmt))}]</span>'
+            if small_n(r, c):
+                txt += f' <span class="ci" title="{_esc(SMALL_N_NOTE)}">{SMALL_N} n={int(r.get(c.key + "_n") or 0)}</span>'
             tds.append(f'<td class="{cls}" data-v="{_num_attr(r.get(c.key))}">{txt}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
     return (f'<table class="lb" id="{table_id}"><thead><tr>{"".join(head)}</tr></thead>'
@@ -488,6 +531,7 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
                "95 % bootstrap intervals; best per dataset × mask in bold green, second underlined. Latency in ms "
                "per image, memory in MiB.</p>")
     out.append(f'<div class="scroll">{leaderboard_html(lb)}</div>')
+    out += [f"<p class='meta'>{_esc(n)}</p>" for n in lb.notes + [images_note(df)]]
     plots = make_plots(rd, metric, plots_dir)
     if plots:
         out.append("<h2>Plots</h2><div class='plots'>")

@@ -51,10 +51,46 @@ def leaderboard_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mas
     return tables
 
 
+#: at most this many value columns in one default LaTeX table (more are split into further tables)
+LATEX_MAX_COLUMNS = 7
+
+
+def latex_default_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mask"),
+                         rows: Sequence[str] = ("backend",)) -> list[Table]:
+    """The LaTeX tables written when a suite has no ``report:`` section: per dataset × mask, the quality
+    metrics (in chunks of at most :data:`LATEX_MAX_COLUMNS`), then failure rates and cost. Each fits an article's
+    text width (``render_latex`` also scales a tabular down to the line width if it would not)."""
+    quality = list(df.attrs.get("metric_keys", [])) + list(df.attrs.get("setlevel_keys", []))
+    failures = [f"{d}_rate" for d in df.attrs.get("detectors", [])]
+    cost = ["latency_p50", "peak_mem_mb", "n", "n_errors"]
+    groups = []
+    for name, keys in (("quality", quality), ("failures", failures + cost)):
+        keys = [k for k in keys if k in df.columns]
+        for i in range(0, len(keys), LATEX_MAX_COLUMNS):
+            part = f"{name}{i // LATEX_MAX_COLUMNS + 1}" if len(keys) > LATEX_MAX_COLUMNS else name
+            groups.append((part, keys[i:i + LATEX_MAX_COLUMNS]))
+    out = []
+    for part, keys in groups:
+        for t in leaderboard_tables(df, split=split, rows=rows, keys=keys):
+            what = "failure rates and cost" if part.startswith("failures") else "quality"
+            out.append(Table(**{**t.__dict__, "name": f"{t.name}_{part}", "caption": f"{t.title}: {what}",
+                                "label": f"tab:{t.name}_{part}"}))
+    return out
+
+
 def _run_banner(df: pd.DataFrame) -> str:
     rid = df.attrs.get("run_id") or ""
     ch = df.attrs.get("config_hash")
     return f"Run {rid}" + (f" (config {str(ch)[:12]})" if ch else "")
+
+
+def images_note(df: pd.DataFrame) -> str:
+    """Which image each metric saw (papers score composites; preservation needs the raw output)."""
+    pb = df.attrs.get("paste_back")
+    inside = ("the composite" if pb else "the raw output") if pb is not None else "the output"
+    return (f"Images: *_in = {inside} vs ground truth inside the hole; *_out = the raw output vs the input outside "
+            f"it; *_full, fid, kid, p_ids, u_ids = the composite (output inside the hole, input outside) vs ground "
+            f"truth, as LaMa, MAT and CoModGAN report them; *_raw = the raw output.")
 
 
 def untimed_note(df: pd.DataFrame) -> str | None:
@@ -78,7 +114,7 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) ->
         parts += [f"> **⚠ NOT COMPARABLE:** {'; '.join(reasons)}", ""]
     parts += ["Means over successful samples (± half-width of the 95 % bootstrap interval); latency in ms per "
               "image (p50); peak memory in MiB (CUDA allocated on GPU, else peak RSS); ↑ higher is better, "
-              "↓ lower is better; **best**, <ins>second</ins>.", ""]
+              "↓ lower is better; **best**, <ins>second</ins>.", "", images_note(df), ""]
     note = untimed_note(df)
     if note:
         parts += [note, ""]

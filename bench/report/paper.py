@@ -7,7 +7,7 @@ from typing import Any
 
 from .aggregate import AREA_LABELS, load_run, summarize
 from .config import validate_report_section
-from .table import Col, Table, col_for
+from .table import SMALL_N_NOTE, Col, Table, col_for, small_n
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -49,8 +49,9 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
     """One table of a validated ``report.tables[i]`` spec."""
     rd = load_run(run)
     rows_keys = list(spec["rows"])
-    split = spec.get("split")
-    by = rows_keys + ([split] if split else [])
+    split = spec.get("split") or []
+    split_keys = [split] if isinstance(split, str) else list(split)  # manifests of older runs hold one string
+    by = rows_keys + split_keys
     df = summarize(rd, by=by, ci=ci and spec.get("intervals", True), filters=spec.get("filter") or None)
     meta = dict(df.attrs.get("columns", {}))
     notes = list(spec.get("notes", []))
@@ -62,6 +63,9 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
                "rows pool several cells)" if subset or len(df) else "")
         notes.append(f"not in this run: {', '.join(missing)}{why}")
 
+    def split_value(rec: dict[str, Any]) -> str | None:
+        return "/".join(str(rec[k]) for k in split_keys) if split_keys else None
+
     # rows: unique values of the rows keys, in the spec's order
     row_vals: list[tuple] = []
     for rec in df.to_dict("records"):
@@ -72,19 +76,19 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
         rank = {v: i for i, v in enumerate(spec["order"])}
         pos = {t: i for i, t in enumerate(row_vals)}
         row_vals.sort(key=lambda t: (rank.get(str(t[0]), len(rank)), pos[t]))
-    if split:
-        split_vals = list(dict.fromkeys(df[split].tolist())) if not df.empty else []
-        labels = spec.get("split_labels") or {}
+    labels = spec.get("split_labels") or {}
+    if split_keys:
+        split_vals = list(dict.fromkeys(split_value(r) for r in df.to_dict("records"))) if not df.empty else []
         if labels:
             split_vals = _order_values(split_vals, list(labels))
-        elif split == "area_bin":
+        elif split_keys == ["area_bin"]:
             split_vals = sorted(split_vals, key=lambda v: AREA_LABELS.index(v) if v in AREA_LABELS else 99)
     else:
         split_vals = [None]
 
     cols = [Col(key=k, is_label=True) for k in rows_keys]
     for sv in split_vals:
-        group = None if sv is None else (spec.get("split_labels") or {}).get(str(sv), str(sv))
+        group = None if sv is None else labels.get(str(sv), str(sv).replace("/", " × "))
         for c in wanted:
             key = c["key"] if sv is None else f"{sv}/{c['key']}"
             col = col_for(c["key"], meta, label=c.get("label") or c["key"], group=group, row_key=key)
@@ -95,7 +99,7 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
             cols.append(col)
     index = {}
     for rec in df.to_dict("records"):
-        index[(tuple(rec[k] for k in rows_keys), rec[split] if split else None)] = rec
+        index[(tuple(rec[k] for k in rows_keys), split_value(rec))] = rec
     rows = []
     for rv in row_vals:
         row: dict[str, Any] = dict(zip(rows_keys, rv))
@@ -103,10 +107,11 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
             rec = index.get((rv, sv), {})
             for c in wanted:
                 key = c["key"] if sv is None else f"{sv}/{c['key']}"
-                for suf in ("", "_lo", "_hi"):
-                    v = rec.get(c["key"] + suf, math.nan)
-                    row[key + suf] = v
+                for suf in ("", "_lo", "_hi", "_n", "_small_n"):
+                    row[key + suf] = rec.get(c["key"] + suf, math.nan if suf != "_small_n" else False)
         rows.append(row)
+    if any(small_n(r, c) for r in rows for c in cols):
+        notes.append(SMALL_N_NOTE)
     return Table(columns=cols, rows=rows, name=spec["name"], caption=spec.get("caption", ""),
                  label=spec.get("label", f"tab:{spec['name']}"), notes=notes, warnings=_warnings(df),
                  show_intervals=spec.get("intervals", True))

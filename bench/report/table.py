@@ -190,6 +190,15 @@ def half_width(row: dict[str, Any], col: Col) -> float | None:
     return (hi - lo) / 2.0
 
 
+SMALL_N = "†"
+SMALL_N_NOTE = ("† small n: FID/KID from fewer than 2,000 samples, P-IDS/U-IDS from fewer than 5,000: not comparable "
+                "with papers (their bias at small n is large)")
+
+
+def small_n(row: dict[str, Any], col: Col) -> bool:
+    return bool(row.get(col.key + "_small_n")) and not col.is_label
+
+
 def cell_text(row: dict[str, Any], col: Col, intervals: bool = True) -> str:
     v = row.get(col.key)
     if col.is_label:
@@ -198,6 +207,8 @@ def cell_text(row: dict[str, Any], col: Col, intervals: bool = True) -> str:
     hw = half_width(row, col) if intervals else None
     if hw is not None and s not in (MISSING,):
         s += " ± " + format_number(hw, col.fmt)
+    if small_n(row, col) and s != MISSING:
+        s += f" {SMALL_N} n={int(row.get(col.key + '_n') or 0)}"
     return s
 
 
@@ -324,14 +335,18 @@ def _latex_cell(row: dict[str, Any], col: Col, rank: int | None, intervals: bool
     hw = half_width(row, col) if intervals else None
     if hw is not None and v != MISSING:
         body += r"\,{\scriptsize$\pm$" + latex_escape(format_number(hw, col.fmt)) + "}"
+    if small_n(row, col) and v != MISSING:
+        body += r"$^\dagger$"
     return body
 
 
 def render_latex(table: Table, intervals: bool = True, standalone: bool = True, placement: str = "t") -> str:
     """A booktabs tabular, wrapped in a ``table`` environment with caption and label when ``standalone``.
 
-    Needs ``\\usepackage{booktabs}`` in the preamble. Best per column \\textbf, second \\underline; intervals as
-    ``±`` the bootstrap half-width in \\scriptsize. A non-comparable warning goes into the caption (and a comment).
+    Needs ``\\usepackage{booktabs}`` and ``\\usepackage{graphicx}`` in the preamble. Best per column \\textbf,
+    second \\underline; intervals as ``±`` the bootstrap half-width in \\scriptsize. A non-comparable warning goes
+    into the caption (and a comment). A standalone table never runs past the text: a tabular wider than
+    ``\\linewidth`` is scaled down to it (``\\resizebox``), a narrower one is left at its size.
     """
     cols = table.columns
     align = "".join("l" if c.is_label else "r" for c in cols)
@@ -348,6 +363,7 @@ def render_latex(table: Table, intervals: bool = True, standalone: bool = True, 
             out.append(f"\\caption{{{cap}}}")
         if table.label:
             out.append(f"\\label{{{sinks.latex_label(table.label)}}}")
+        out.append(r"\setbox0=\hbox{%")
     out.append(f"\\begin{{tabular}}{{{align}}}")
     out.append(r"\toprule")
     spans = table.groups()
@@ -375,6 +391,7 @@ def render_latex(table: Table, intervals: bool = True, standalone: bool = True, 
     out.append(r"\bottomrule")
     out.append(r"\end{tabular}")
     if standalone:
+        out.append(r"}\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\box0}\else\box0\fi")
         for n in table.notes:
             out.append(r"\par\smallskip{\footnotesize " + latex_escape(n) + "}")
         out.append(r"\end{table}")
@@ -482,5 +499,6 @@ def table_from_summary(
     if warnings is None:
         warnings = [] if df.attrs.get("comparable", True) else (
             list(df.attrs.get("noncomparable_reasons") or []) or ["the run is marked non-comparable"])
+    notes = [SMALL_N_NOTE] if any(small_n(r, c) for r in rows for c in cols) else []
     return Table(columns=cols, rows=rows, name=name, title=title, caption=caption, label=label,
-                 rank_within=tuple(rank_within), warnings=list(warnings))
+                 rank_within=tuple(rank_within), warnings=list(warnings), notes=notes)
