@@ -17,6 +17,8 @@ EXTERNAL = {
                 "compare two runs (CI regression gate: exit 1 on regression)"),
     "calibrate": ("bench.detectors.calibrate", "configure", "run",
                   "calibrate failure-detector thresholds on a labelled synthetic set"),
+    "weights": ("bench.weights", "configure", "run",
+                "list, fetch (for offline clusters) and verify the metric networks' weights files"),
 }
 
 

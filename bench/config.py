@@ -125,6 +125,9 @@ class PluginSpec:
     params: dict[str, Any]
     path: str  # key path in the suite, e.g. "backends[1]"
     instance: Any = field(default=None, repr=False, compare=False)  # built while validating
+    #: metrics / detectors: left out of a run (with one line saying so) when their weights are not available,
+    #: instead of failing every sample; not part of any identity
+    optional: bool = False
 
     def canonical(self) -> dict[str, Any]:
         return {"type": self.type, **self.params}
@@ -175,7 +178,8 @@ class Suite:
         """The suite with every default filled in: what ``suite.resolved.yaml`` holds."""
         out = {"name": self.name, **{k: v for k, v in self.settings.items()}}
         for kind, specs in self.plugins.items():
-            out[kind] = [{"type": s.type, "name": s.label, **s.params} for s in specs]
+            out[kind] = [{"type": s.type, "name": s.label, **({"optional": True} if s.optional else {}), **s.params}
+                         for s in specs]
         return out
 
     def config_hash(self) -> str:
@@ -232,8 +236,13 @@ def _parse_plugins(kind: str, items: Any, instantiate: bool) -> list[PluginSpec]
             raise ConfigError(f"{path}.name", f"'{label}' is already used by {labels[label]}; give each a distinct "
                                               f"'name:'")
         labels[label] = path
-        params = {k: v for k, v in item.items() if k not in ("type", "name")}
-        spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path)
+        optional = item.get("optional", False)
+        if "optional" in item and kind not in ("metrics", "detectors"):
+            raise ConfigError(f"{path}.optional", "only metrics and detectors can be optional")
+        if not isinstance(optional, bool):
+            raise ConfigError(f"{path}.optional", f"expected true or false, got {quote(optional)}")
+        params = {k: v for k, v in item.items() if k not in ("type", "name", "optional")}
+        spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path, optional=optional)
         if instantiate:
             # validates params (unknown key / type / missing) and cheap constructor checks
             spec.instance = spec.create()

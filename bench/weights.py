@@ -9,10 +9,23 @@ Search order for a file ``NAME`` (first hit wins):
 4. for files a library ships inside its own package (the LPIPS linear heads), that package's folder;
 5. ``/tmp``, where clean-fid downloads ``inception-2015-12-05.pt``.
 
-Nothing is downloaded here: an offline cluster copies the files into a directory and names it. A missing file raises
-:class:`~bench.errors.WeightsError` naming the file, its origin URL and where to put it; a file whose SHA-256 does not
-match raises one naming the file, both hashes and its origin. Metrics call :func:`resolve` in ``setup()``, before any
-image is processed. Every resolved file's SHA-256 goes into the metric's provenance (:func:`describe`).
+A known file that is nowhere is **downloaded on first use** into the torch hub cache (where torchvision and
+pytorch-fid put theirs), like the ``lpips``, torchvision and clean-fid users expect: streamed to a temporary file in
+that folder, its length and SHA-256 checked (the full digest when we know it, else the torch-hub prefix its name
+carries), then renamed into place; a corrupted or truncated download is deleted and is an error naming both hashes
+(or the lengths). ``inception-2015-12-05.pt`` has no published checksum: its SHA-256 is recorded when it is first
+downloaded (``<cache>/inpaint-bench-hashes.json``) and checked on every later use, and it is in every result's
+provenance either way.
+
+* ``INPAINT_BENCH_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``) never touches the network: a missing file is the error
+  naming the file, its origin and where to put it (``bench weights fetch`` on a machine with internet, then copy).
+* ``INPAINT_BENCH_MIRROR=URL`` replaces the origin's scheme and host with ``URL`` (the path is kept), for clusters
+  with an internal mirror.
+* ``bench weights list | fetch [--to DIR] | verify`` prepares an offline cluster (:func:`main`).
+
+A file in the download cache whose hash is wrong is deleted (and fetched again when online); a wrong file in a
+folder you named is an error, never deleted. Metrics call :func:`resolve` in ``setup()``, before any image is
+processed. Every resolved file's SHA-256 goes into the metric's provenance (:func:`describe`).
 """
 from __future__ import annotations
 
@@ -25,6 +38,9 @@ from typing import Any
 from .errors import WeightsError
 
 ENV_VAR = "INPAINT_BENCH_WEIGHTS"
+OFFLINE_VARS = ("INPAINT_BENCH_OFFLINE", "HF_HUB_OFFLINE")
+MIRROR_VAR = "INPAINT_BENCH_MIRROR"
+TOFU_FILE = "inpaint-bench-hashes.json"  # first-download hashes of files without a published checksum
 
 
 @dataclass(frozen=True)
@@ -149,45 +165,180 @@ def where_to_put(weights_dir: str | Path | None = None) -> str:
     return ", or ".join(parts)
 
 
-def resolve(name: str, weights_dir: str | Path | None = None, *, check: bool = True) -> Path:
-    """Path of the weights file ``name`` (see the module doc for the search order); hash-checked.
+def offline() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in OFFLINE_VARS)
+
+
+def candidates(name: str, weights_dir: str | Path | None = None) -> list[Path]:
+    spec = KNOWN.get(name)
+    out = [d / name for d in search_dirs(weights_dir)]
+    if spec is not None:
+        pkg = _package_file(spec)
+        if pkg is not None:
+            out.append(pkg)
+    out.extend(d / name for d in FALLBACK_DIRS.get(name, []))
+    return out
+
+
+def resolve(name: str, weights_dir: str | Path | None = None, *, check: bool = True,
+            download: bool = True) -> Path:
+    """Path of the weights file ``name`` (see the module doc for the search order); hash-checked; a known file
+    that is nowhere is downloaded into the torch hub cache unless offline (or ``download=False``).
 
     Raises :class:`WeightsError` when it is missing (naming the file, its URL and where to put it) or corrupt.
     """
     spec = KNOWN.get(name)
-    candidates = [d / name for d in search_dirs(weights_dir)]
-    if spec is not None:
-        pkg = _package_file(spec)
-        if pkg is not None:
-            candidates.append(pkg)
-    candidates.extend(d / name for d in FALLBACK_DIRS.get(name, []))
-    for c in candidates:
+    cands = candidates(name, weights_dir)
+    for c in cands:
         if c.is_file():
-            if check:
+            if not check:
+                return c
+            try:
                 verify(c, name)
-            return c
+                return c
+            except WeightsError:
+                if c.parent != hub_dir() or c.name != name or offline() or not download or spec is None:
+                    raise
+                c.unlink(missing_ok=True)  # our own download cache: a damaged file goes, and is fetched again
+                break
+    if spec is not None and download and not offline():
+        return fetch(name)
     origin = f" Download it from {spec.url}" if spec else ""
     what = f" ({spec.what})" if spec else ""
+    how = (" (offline: INPAINT_BENCH_OFFLINE / HF_HUB_OFFLINE is set; `bench weights fetch` on a machine with internet "
+           "downloads every file)") if offline() else ""
     raise WeightsError(
-        f"weights file '{name}'{what} not found.{origin} and put it in {where_to_put(weights_dir)}. "
-        f"Searched: {', '.join(str(c) for c in candidates)}. "
+        f"weights file '{name}'{what} not found{how}.{origin} and put it in {where_to_put(weights_dir)}. "
+        f"Searched: {', '.join(str(c) for c in cands)}. "
         f"To try a suite without it, set `weights: random` (results are then marked non-comparable)."
     )
 
 
+def source_url(spec: WeightFile) -> str:
+    """The file's URL, with the scheme and host replaced by ``$INPAINT_BENCH_MIRROR`` when set."""
+    mirror = os.environ.get(MIRROR_VAR, "").strip()
+    if not mirror:
+        return spec.url
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(spec.url)
+    return mirror.rstrip("/") + parts.path
+
+
+def fetch(name: str, dest: str | Path | None = None, *, timeout: float = 60.0, progress: bool = True) -> Path:
+    """Download the known file ``name`` into ``dest`` (default: the torch hub cache): a temporary file in that
+    folder, length and hash checked, then renamed into place. Returns the path; raises :class:`WeightsError`."""
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    spec = KNOWN.get(name)
+    if spec is None:
+        raise WeightsError(f"'{name}' is not a known weights file; known: {', '.join(KNOWN)}")
+    if offline():
+        raise WeightsError(f"cannot download {name}: offline (INPAINT_BENCH_OFFLINE / HF_HUB_OFFLINE is set)")
+    folder = Path(dest).expanduser() if dest else hub_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    url = source_url(spec)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    h = hashlib.sha256()
+    got = 0
+    try:
+        try:
+            req = urllib.request.Request(url, headers={"User-Agent": "inpaint-bench"})
+            with urllib.request.urlopen(req, timeout=timeout) as r, os.fdopen(fd, "wb") as f:
+                total = int(r.headers.get("Content-Length") or 0)
+                bar = _progress(name, total) if progress else None
+                while True:
+                    chunk = r.read(1 << 20)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    h.update(chunk)
+                    got += len(chunk)
+                    if bar:
+                        bar(got)
+        except (urllib.error.URLError, OSError, ValueError, __import__("http.client").client.HTTPException) as e:
+            reason = getattr(e, "reason", None) or e
+            raise WeightsError(f"downloading {name} from {url} failed ({reason}); check the network or set "
+                               f"{MIRROR_VAR}, or put the file in {where_to_put(None)}") from None
+        if total and got != total:
+            raise WeightsError(f"downloading {name} from {url}: truncated ({got} of {total} bytes); the partial file "
+                               f"was removed, try again")
+        digest = h.hexdigest()
+        _check_digest(spec, digest, f"download of {name} from {url}")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if not (spec.sha256 or spec.sha256_prefix):
+        _tofu_record(name, digest)
+    _HASHES[(str(target.resolve()), target.stat().st_size, target.stat().st_mtime_ns)] = digest
+    return target
+
+
+def _progress(name: str, total: int):
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+    def show(n: int) -> None:
+        pct = f" {100 * n / total:5.1f} %" if total else ""
+        sys.stderr.write(f"\rdownloading {name}: {n / 2**20:7.1f} MiB{pct}")
+        if total and n >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+def _check_digest(spec: WeightFile, digest: str, what: str) -> None:
+    expected = spec.sha256 or _tofu().get(spec.name)
+    if expected and digest != expected:
+        raise WeightsError(f"{what}: SHA-256 {digest} does not match the expected {expected} ({spec.what}); the "
+                           f"file was not used")
+    if spec.sha256_prefix and not digest.startswith(spec.sha256_prefix):
+        raise WeightsError(f"{what}: SHA-256 {digest} does not start with {spec.sha256_prefix} as its name promises "
+                           f"({spec.what}); the file was not used")
+
+
+def _tofu_path() -> Path:
+    return hub_dir() / TOFU_FILE
+
+
+def _tofu() -> dict[str, str]:
+    import json
+
+    try:
+        data = json.loads(_tofu_path().read_text())
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _tofu_record(name: str, digest: str) -> None:
+    import json
+
+    from .store.files import write_text_atomic
+
+    data = _tofu()
+    data[name] = digest
+    _tofu_path().parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(_tofu_path(), json.dumps(data, indent=1, sort_keys=True))
+
+
 def verify(path: str | Path, name: str | None = None) -> str:
-    """Check ``path`` against the known hash of ``name`` (full digest or torch-hub prefix); returns its SHA-256."""
+    """Check ``path`` against the known hash of ``name`` (full digest, torch-hub prefix, or the hash recorded at
+    its first download); returns its SHA-256."""
     p = Path(path)
     spec = KNOWN.get(name or p.name)
     digest = file_sha256(p)
     if spec is None:
         return digest
-    if spec.sha256 and digest != spec.sha256:
-        raise WeightsError(f"weights file {p}: SHA-256 {digest} does not match the expected {spec.sha256} "
-                           f"({spec.what}); download it again from {spec.url}")
-    if spec.sha256_prefix and not digest.startswith(spec.sha256_prefix):
-        raise WeightsError(f"weights file {p}: SHA-256 {digest} does not start with {spec.sha256_prefix} as its "
-                           f"name promises ({spec.what}); download it again from {spec.url}")
+    try:
+        _check_digest(spec, digest, f"weights file {p}")
+    except WeightsError as e:
+        raise WeightsError(f"{e}; download it again from {spec.url}") from None
     return digest
 
 
@@ -201,3 +352,65 @@ def describe(path: str | Path) -> dict[str, Any]:
 def known_files_table() -> list[tuple[str, str, str]]:
     """(file name, URL, what) of every known file, for docs and error messages."""
     return [(f.name, f.url, f.what) for f in KNOWN.values()]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# bench weights list | fetch | verify
+# ------------------------------------------------------------------------------------------------------------------
+def configure(parser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    sub.add_parser("list", help="every known weights file: what it is, where it comes from, where it is found")
+    f = sub.add_parser("fetch", help="download (and verify) known weights files, e.g. to copy to an offline cluster")
+    f.add_argument("names", nargs="*", help="file names (default: all)")
+    f.add_argument("--to", default=None, metavar="DIR", help="destination folder (default: the torch hub cache)")
+    v = sub.add_parser("verify", help="check the hash of every known file found (or those in DIR)")
+    v.add_argument("--dir", default=None, metavar="DIR", help="a folder of weights (default: the search folders)")
+
+
+def run(args) -> int:
+    if args.action == "list":
+        for spec in KNOWN.values():
+            found = next((c for c in candidates(spec.name) if c.is_file()), None)
+            print(f"{spec.name}\n  {spec.what}\n  from  {spec.url}\n  found {found or '-- not found'}")
+        print(f"search order: {', '.join(str(d) for d in search_dirs())}, the package folder (LPIPS heads), /tmp "
+              f"(clean-fid); downloads go to {hub_dir()}" + (" (offline)" if offline() else ""))
+        return 0
+    if args.action == "fetch":
+        names = args.names or list(KNOWN)
+        unknown = [n for n in names if n not in KNOWN]
+        if unknown:
+            raise WeightsError(f"unknown weights file(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
+        for n in names:
+            dest = Path(args.to).expanduser() if args.to else hub_dir()
+            have = dest / n
+            spec = KNOWN[n]
+            if not have.is_file() and spec.package and args.to is None and _package_file(spec) is not None \
+                    and _package_file(spec).is_file():
+                print(f"{n}: ships with the {spec.package} package ({_package_file(spec)})")
+                continue
+            if have.is_file():
+                try:
+                    verify(have, n)
+                    print(f"{n}: already in {dest} (verified)")
+                    continue
+                except WeightsError:
+                    have.unlink()
+            path = fetch(n, dest)
+            print(f"{n}: {path} (SHA-256 {file_sha256(path)[:16]}... verified)")
+        return 0
+    bad = 0
+    if args.dir:
+        files = [(Path(args.dir).expanduser() / n, n) for n in KNOWN]
+    else:
+        files = [(next((c for c in candidates(n) if c.is_file()), None), n) for n in KNOWN]
+    for path, n in files:
+        if path is None or not path.is_file():
+            print(f"{n}: not found")
+            continue
+        try:
+            print(f"{n}: ok ({verify(path, n)[:16]}...) {path}")
+        except WeightsError as e:
+            bad += 1
+            print(f"{n}: BAD: {e}")
+    return 1 if bad else 0

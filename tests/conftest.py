@@ -3,6 +3,9 @@ import os
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tests never download: a missing weights file is the offline error (the download tests serve files on loopback and
+# lift this for themselves).
+os.environ["INPAINT_BENCH_OFFLINE"] = "1"
 
 
 @pytest.fixture

@@ -47,6 +47,10 @@ class Metric:
         """What besides the suite spec decides this metric's numbers (part of its scorer key; cheap, no set-up)."""
         return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "version": self.version}
 
+    def weights_files(self, weights: str = "pretrained") -> list[str]:
+        """Names of the :mod:`bench.weights` files ``setup`` will need (for ``optional:`` metrics: are they here?)."""
+        return []
+
     def needs_ground_truth(self) -> bool:
         """Whether (as configured) this metric scores against ground truth: ``bench validate`` refuses it on a
         removal dataset without ground truth for its own masks, instead of leaving its columns silently empty."""

@@ -174,6 +174,11 @@ class InceptionFeatures(Metric):
             raise ValueError(f"extractor mode {extractor.mode!r} differs from the metric's mode {self.mode!r}")
         self.extractor = extractor
 
+    def weights_files(self, weights: str = "pretrained") -> list[str]:
+        if weights != "pretrained" or self.extractor is not None:
+            return []
+        return ["pt_inception-2015-12-05-6726825d.pth" if self.mode == "legacy_pytorch" else "inception-2015-12-05.pt"]
+
     def needs_ground_truth(self) -> bool:
         return self.reference_spec is None or self.crop  # crops and P-IDS/U-IDS pair outputs with ground truth
 

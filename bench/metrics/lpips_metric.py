@@ -119,6 +119,10 @@ class LPIPS(Metric):
     def needs_ground_truth(self) -> bool:
         return "in" in self.regions or "full" in self.regions or self.crop
 
+    def weights_files(self, weights: str = "pretrained") -> list[str]:
+        heads = f"lpips-v0.1-{self.net_name}.pth"
+        return [heads, BACKBONE_FILES[self.net_name]] if weights == "pretrained" else [heads]
+
     def setup(self, ctx: RunContext) -> None:
         """Build the network; weights resolved now (a missing file fails before any work)."""
         if self.model is None:

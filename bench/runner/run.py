@@ -151,7 +151,8 @@ class Runner:
         try:
             old = self._old_manifest()
             cells = expand_cells(suite)
-            scorers = scorer_specs(suite)
+            self.left_out = self._unavailable_optional()
+            scorers = [s for s in scorer_specs(suite) if s.label not in self.left_out]
             datasets, ids, self.dataset_errors = {}, {}, {}
             for s in suite.datasets:  # a dataset that cannot be listed fails its cells, not the run
                 try:
@@ -215,6 +216,29 @@ class Runner:
             for lock in reversed(self._locks):
                 lock.release()
         return self.run_dir
+
+    def _unavailable_optional(self) -> dict[str, str]:
+        """{label: why} of the suite's ``optional: true`` metrics and detectors whose weights are not here (and
+        cannot be downloaded): they are left out of this run, with one line saying so and how to add them."""
+        from .. import weights as W
+        from ..errors import WeightsError
+
+        out: dict[str, str] = {}
+        for spec in [*self.suite.metrics, *self.suite.detectors]:
+            if not spec.optional:
+                continue
+            inst = spec.instance if spec.instance is not None else spec.create()
+            for f in getattr(inst, "weights_files", lambda w: [])(self.suite.weights):
+                try:
+                    W.resolve(f, self.suite.weights_dir)
+                except WeightsError as e:
+                    out[spec.label] = f"{f} missing" if "not found" in str(e) else str(e)[:200]
+                    break
+        if out:
+            where = "offline" if W.offline() else "could not be downloaded"
+            self._log(f"left out {', '.join(out)}: weights not here ({'; '.join(out.values())}; {where}). "
+                      f"`bench weights fetch` adds them; then run again")
+        return out
 
     def _note_other_suites(self, old: dict[str, Any]) -> None:
         h = old.get("config_hash")
@@ -348,6 +372,7 @@ class Runner:
                        "dataset": c.dataset.label, "mask": c.mask.label} for c in cells],
             "scorers": [{"scorer_key": s.key, "label": s.label, "kind": s.kind} for s in scorers],
             "datasets": {k: _prov(d) for k, d in datasets.items()},
+            "left_out": dict(self.left_out),
             "dataset_errors": dict(self.dataset_errors),
             "report": self.suite.report,
             "sessions": sessions,

@@ -1,0 +1,176 @@
+"""Weights downloads against a server on the loopback address: good, corrupted and truncated files, the mirror
+variable, offline mode, first-use hash records, and `bench weights list | fetch | verify`."""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from bench import weights as W
+from bench.cli import main
+from bench.errors import WeightsError
+
+GOOD = b"inpaint-bench test weights " * 4096  # ~110 KB
+GOOD_SHA = hashlib.sha256(GOOD).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    files: dict[str, tuple[bytes, int | None]] = {}  # path -> (body, Content-Length to announce)
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802
+        self.hits.append(self.path)
+        if self.path not in self.files:
+            self.send_error(404)
+            return
+        body, length = self.files[self.path]
+        self.send_response(200)
+        self.send_header("Content-Length", str(length if length is not None else len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def server(monkeypatch, tmp_path):
+    """A loopback HTTP server as the mirror; KNOWN holds test files with known hashes; caches in tmp."""
+    _Handler.files = {}
+    _Handler.hits = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    th = threading.Thread(target=httpd.serve_forever, daemon=True)
+    th.start()
+    monkeypatch.setenv(W.MIRROR_VAR, f"http://127.0.0.1:{httpd.server_address[1]}")
+    monkeypatch.delenv("INPAINT_BENCH_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv(W.ENV_VAR, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
+    monkeypatch.setattr(W, "FALLBACK_DIRS", {})
+    known = {
+        "good.bin": W.WeightFile("good.bin", "https://origin.example/models/good.bin", "test file", sha256=GOOD_SHA),
+        f"pref-{GOOD_SHA[:8]}.pth": W.WeightFile(f"pref-{GOOD_SHA[:8]}.pth",
+                                                 f"https://origin.example/hub/pref-{GOOD_SHA[:8]}.pth", "torch hub style",
+                                                 sha256_prefix=GOOD_SHA[:8]),
+        "unpinned.pt": W.WeightFile("unpinned.pt", "https://origin.example/m/unpinned.pt", "no published hash"),
+    }
+    monkeypatch.setattr(W, "KNOWN", known)
+    yield _Handler
+    httpd.shutdown()
+
+
+def test_a_good_file_is_fetched_from_the_mirror_verified_and_used(server):
+    server.files["/models/good.bin"] = (GOOD, None)
+    p = W.resolve("good.bin")  # not found anywhere: downloaded on first use
+    assert p == W.hub_dir() / "good.bin" and p.read_bytes() == GOOD
+    assert server.hits == ["/models/good.bin"]  # the mirror replaced the origin's host, the path is kept
+    assert W.resolve("good.bin") == p and server.hits == ["/models/good.bin"]  # found, not fetched again
+    assert not list(W.hub_dir().glob(".*part"))  # no temporary file left behind
+
+
+def test_corrupted_and_truncated_downloads_are_rejected_and_removed(server):
+    bad = GOOD[:-10] + b"0123456789"
+    server.files["/models/good.bin"] = (bad, None)
+    with pytest.raises(WeightsError) as e:
+        W.resolve("good.bin")
+    msg = str(e.value)
+    assert hashlib.sha256(bad).hexdigest() in msg and GOOD_SHA in msg and "not used" in msg
+    assert not (W.hub_dir() / "good.bin").exists() and not list(W.hub_dir().glob(".*"))
+    server.files["/models/good.bin"] = (GOOD[:5000], len(GOOD))  # the connection ends early
+    with pytest.raises(WeightsError, match="truncated|failed"):
+        W.resolve("good.bin")
+    assert not (W.hub_dir() / "good.bin").exists() and not list(W.hub_dir().glob(".*"))
+    # a torch-hub style name promises a hash prefix
+    server.files[f"/hub/pref-{GOOD_SHA[:8]}.pth"] = (bad, None)
+    with pytest.raises(WeightsError, match=f"does not start with {GOOD_SHA[:8]}"):
+        W.resolve(f"pref-{GOOD_SHA[:8]}.pth")
+    server.files[f"/hub/pref-{GOOD_SHA[:8]}.pth"] = (GOOD, None)
+    assert W.resolve(f"pref-{GOOD_SHA[:8]}.pth").read_bytes() == GOOD
+
+
+def test_a_damaged_file_in_the_download_cache_is_replaced_but_one_in_your_folder_is_an_error(server, tmp_path):
+    server.files["/models/good.bin"] = (GOOD, None)
+    cached = W.hub_dir() / "good.bin"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"damaged")
+    assert W.resolve("good.bin").read_bytes() == GOOD  # deleted and fetched again
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "good.bin").write_bytes(b"damaged")
+    with pytest.raises(WeightsError, match="does not match"):
+        W.resolve("good.bin", mine)
+    assert (mine / "good.bin").read_bytes() == b"damaged"  # never deleted
+
+
+def test_offline_never_touches_the_network(server, monkeypatch):
+    server.files["/models/good.bin"] = (GOOD, None)
+    for var in ("INPAINT_BENCH_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+        with pytest.raises(WeightsError, match="offline"):
+            W.resolve("good.bin")
+        monkeypatch.delenv(var)
+    assert server.hits == []
+
+
+def test_a_file_without_a_published_hash_is_pinned_at_first_download(server):
+    server.files["/m/unpinned.pt"] = (GOOD, None)
+    p = W.resolve("unpinned.pt")
+    assert W._tofu()["unpinned.pt"] == GOOD_SHA
+    p.write_bytes(b"swapped later")
+    with pytest.raises(WeightsError, match=GOOD_SHA):
+        W.verify(p, "unpinned.pt")
+
+
+def test_bench_weights_list_fetch_verify(server, tmp_path, capsys):
+    server.files["/models/good.bin"] = (GOOD, None)
+    server.files[f"/hub/pref-{GOOD_SHA[:8]}.pth"] = (GOOD, None)
+    server.files["/m/unpinned.pt"] = (GOOD, None)
+    assert main(["weights", "list"]) == 0
+    assert "good.bin" in capsys.readouterr().out
+    dest = tmp_path / "for-cluster"
+    assert main(["weights", "fetch", "--to", str(dest)]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == sorted(W.KNOWN)
+    assert main(["weights", "verify", "--dir", str(dest)]) == 0
+    (dest / "good.bin").write_bytes(b"x")
+    assert main(["weights", "verify", "--dir", str(dest)]) == 1
+    assert "good.bin: BAD" in capsys.readouterr().out
+    assert main(["weights", "fetch", "nope.bin"]) == 2
+
+
+def test_optional_metrics_without_weights_are_left_out_with_one_line(tmp_path, monkeypatch, capsys):
+    import json
+
+    import yaml
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
+    monkeypatch.setattr(W, "FALLBACK_DIRS", {})
+    d = {"name": "q", "output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32,
+         "backends": ["identity"], "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"],
+         "metrics": ["psnr", {"type": "lpips", "optional": True}, {"type": "fid", "optional": True}]}
+    p = tmp_path / "q.yaml"
+    p.write_text(yaml.safe_dump(d))
+    assert main(["run", str(p), "--no-progress"]) == 0  # offline (conftest): the weights cannot come
+    out = capsys.readouterr().out
+    assert "left out lpips, fid: weights not here" in out and "bench weights fetch" in out
+    man = json.loads((tmp_path / "res" / "q" / "manifest.json").read_text())
+    assert set(man["left_out"]) == {"lpips", "fid"} and [s["label"] for s in man["scorers"]] == ["psnr"]
+    assert "lpips_in" not in out and "psnr_in" in out
+    # with `weights: random` nothing is missing (the LPIPS heads ship with the package): both are computed
+    d["weights"] = "random"
+    d["cache_dir"] = str(tmp_path / "cache")
+    p.write_text(yaml.safe_dump(d))
+    assert main(["run", str(p), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "left out" not in out and "lpips_in" in out
+    with pytest.raises(Exception, match="only metrics and detectors can be optional"):
+        from bench.config import parse_suite
+
+        parse_suite({**d, "backends": [{"type": "identity", "optional": True}]})
