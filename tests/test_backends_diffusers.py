@@ -162,3 +162,75 @@ def test_compile_wraps_the_denoiser_and_offload_needs_cuda():
     prov = be.provenance()
     assert prov["compiled"] == "transformer" and hasattr(be.pipe.transformer, "_orig_mod")
     assert prov["cpu_offload"] == "none"  # model CPU offload only applies on CUDA
+
+
+FAMILIES = {  # tiny pipeline, the class model_index.json names, the class it must load as, extra YAML keys
+    "sd": ("StableDiffusionInpaintPipeline", "StableDiffusionInpaintPipeline", {}),
+    "sdxl": ("StableDiffusionXLInpaintPipeline", "StableDiffusionXLInpaintPipeline", {}),
+    "flux": ("FluxFillPipeline", "FluxFillPipeline", {}),
+    "kandinsky": ("KandinskyV22InpaintCombinedPipeline", "KandinskyV22InpaintCombinedPipeline",
+                  {"call_kwargs": {"prior_num_inference_steps": 2}}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILIES))
+def test_saved_folder_runs_through_the_yaml_path_offline(kind, tmp_path, monkeypatch):
+    """Each family is saved with save_pretrained and loaded by ``{type: diffusers, model: DIR}``, offline, as the
+    class its model_index.json names (FLUX.1 Fill as FluxFillPipeline, not AutoPipeline's FluxInpaintPipeline)."""
+    import json
+
+    saved_as, loads_as, extra = FAMILIES[kind]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / f"tiny-{kind}"
+    tm.PIPELINES[kind](seed=1).save_pretrained(folder)
+    assert json.loads((folder / "model_index.json").read_text())["_class_name"] == saved_as
+    be = BACKENDS.create({"type": "diffusers", "model": str(folder), "steps": 2, **extra}, "backends[0]")
+    be.setup(CPU)
+    assert type(be.pipe).__name__ == loads_as
+    image, mask = _batch(b=2, h=60, w=52)  # not a multiple of any family's latent factor
+    res = run_backend(be, image, mask, _gens(5, 6))
+    out = res.output
+    assert out.shape == image.shape and torch.isfinite(out).all()
+    assert 0 <= out.min() and out.max() <= 1
+    assert all(h % be.geometry.pad_multiple == 0 and w % be.geometry.pad_multiple == 0 for h, w in res.model_sizes)
+    assert res.raw_sizes == res.model_sizes, "the pipeline returned the size it was given: it did not resize"
+    alone = run_backend(be, image[1:], mask[1:], _gens(6)).output
+    assert torch.allclose(alone[0], out[1], atol=1e-4), "a sample's output does not depend on its batch"
+    assert (out[0] - out[1]).abs().max() > 1e-3, "two samples of a batch are not the same image"
+    prov = be.provenance()
+    assert prov["pipeline"] == loads_as and loads_as in prov["loaded_as"]
+
+
+def test_kandinsky_gets_signed_images_and_pads_to_the_squared_movq_factor(monkeypatch):
+    pipe = tm.kandinsky22_inpaint_pipeline()
+    be = DiffusersBackend(pipeline=pipe, steps=1, call_kwargs={"prior_num_inference_steps": 2})
+    be.setup(CPU)
+    assert be.geometry.pad_multiple == pipe.decoder_pipe.movq_scale_factor ** 2
+    seen = {}
+    real = pipe.__class__.__call__
+
+    def spy(self, **kw):
+        seen.update(kw)
+        return real(self, **kw)
+
+    monkeypatch.setattr(pipe.__class__, "__call__", spy)
+    image, mask = _batch(b=1)
+    out = be.inpaint(image, mask, _gens(0))
+    assert seen["image"].min() < -0.5 and seen["image"].max() <= 1  # [0, 1] mapped to [-1, 1]
+    assert torch.allclose((seen["image"].cpu() + 1) / 2, image, atol=1e-6)
+    assert seen["output_type"] == "np" and 0 <= out.min() and out.max() <= 1
+    assert "strength" not in seen
+
+
+def test_missing_local_folder_is_about_the_path_not_the_hub(tmp_path):
+    be = BACKENDS.create({"type": "diffusers", "model": str(tmp_path / "models" / "flux-fill")}, "backends[0]")
+    with pytest.raises(WeightsError) as e:
+        be.setup(CPU)
+    msg = str(e.value)
+    assert "does not exist" in msg and str(tmp_path / "models" / "flux-fill") in msg
+    assert "huggingface-cli" not in msg
+    (tmp_path / "empty").mkdir()
+    be = BACKENDS.create({"type": "diffusers", "model": str(tmp_path / "empty")}, "backends[0]")
+    with pytest.raises(WeightsError, match="model_index.json") as e:
+        be.setup(CPU)
+    assert "huggingface-cli" not in str(e.value)

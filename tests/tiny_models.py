@@ -159,3 +159,49 @@ def tiny_backend(kind: str = "sd", steps: int = 1, seed: int = 0, dtype: str = "
     be = DiffusersBackend(pipeline=PIPELINES[kind](seed), steps=steps, dtype=dtype, **extra)
     be.registry_name = f"diffusers-tiny-{kind}"
     return be
+
+
+def kandinsky22_inpaint_pipeline(seed: int = 0):
+    """A tiny KandinskyV22InpaintCombinedPipeline: a CLIP prior (text + vision encoders with projection, a 1-layer
+    prior transformer) and a decoder (an image-conditioned UNet with in_channels 9, a x2 MoVQ)."""
+    from diffusers import (DDPMScheduler, KandinskyV22InpaintCombinedPipeline, PriorTransformer, UNet2DConditionModel,
+                           UnCLIPScheduler, VQModel)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    tok = clip_tokenizer()
+    text = clip_text_model(len(tok), seed, projection=True)
+    torch.manual_seed(seed)
+    vision = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=TEXT_DIM, image_size=32, projection_dim=TEXT_DIM, intermediate_size=37, num_attention_heads=4,
+        num_channels=3, num_hidden_layers=2, patch_size=16)).eval()
+    processor = CLIPImageProcessor(crop_size=32, do_center_crop=True, do_normalize=True, do_resize=True,
+                                   image_mean=[0.48145466, 0.4578275, 0.40821073],
+                                   image_std=[0.26862954, 0.26130258, 0.27577711], resample=3, size=32)
+    torch.manual_seed(seed)
+    prior = PriorTransformer(num_attention_heads=2, attention_head_dim=16, embedding_dim=TEXT_DIM,
+                             num_layers=1, num_embeddings=tok.model_max_length).eval()
+    prior_sched = UnCLIPScheduler(variance_type="fixed_small_log", prediction_type="sample", num_train_timesteps=1000,
+                                  clip_sample=True, clip_sample_range=10.0)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        in_channels=9, out_channels=8, addition_embed_type="image", encoder_hid_dim=TEXT_DIM,
+        encoder_hid_dim_type="image_proj", cross_attention_dim=32, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
+        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
+        mid_block_type="UNetMidBlock2DSimpleCrossAttn", attention_head_dim=4, resnet_time_scale_shift="scale_shift",
+        class_embed_type=None).eval()
+    torch.manual_seed(seed)
+    movq = VQModel(block_out_channels=[32, 64], down_block_types=["DownEncoderBlock2D", "AttnDownEncoderBlock2D"],
+                   up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D"],
+                   in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8,
+                   norm_type="spatial", num_vq_embeddings=12, vq_embed_dim=4).eval()
+    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=0.00085, beta_end=0.012,
+                          clip_sample=False, steps_offset=1, prediction_type="epsilon", thresholding=False)
+    pipe = KandinskyV22InpaintCombinedPipeline(
+        unet=unet, scheduler=sched, movq=movq, prior_prior=prior, prior_image_encoder=vision,
+        prior_text_encoder=text, prior_tokenizer=tok, prior_scheduler=prior_sched, prior_image_processor=processor)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+PIPELINES["kandinsky"] = kandinsky22_inpaint_pipeline

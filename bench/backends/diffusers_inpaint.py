@@ -1,20 +1,30 @@
-"""Diffusion inpainting pipelines through diffusers' ``AutoPipelineForInpainting``.
+"""Diffusion inpainting pipelines of diffusers: SD 1.5 / SD 2 inpainting, SDXL inpainting, Kandinsky 2.2, FLUX.1 Fill.
 
-Any inpainting pipeline that ``AutoPipelineForInpainting`` resolves works: SD 1.5 / SD 2 inpainting, SDXL
-inpainting, Kandinsky 2.2 inpaint, FLUX.1 Fill. The model is a hub id (read from the local Hugging Face cache:
-``local_files_only`` is on by default, so a benchmark never downloads in the middle of a run) or a local folder
-holding a diffusers pipeline (``model_index.json``).
+The model is a hub id (read from the local Hugging Face cache: ``local_files_only`` is on by default, so a benchmark
+never downloads in the middle of a run) or a local folder holding a diffusers pipeline (``model_index.json``). The
+pipeline class is the one ``model_index.json`` names (``_class_name``) when it is an inpainting pipeline (its name
+ends in ``InpaintPipeline`` or ``FillPipeline``: ``FluxFillPipeline``, ``StableDiffusionXLInpaintPipeline``...);
+otherwise ``AutoPipelineForInpainting`` maps it (a text-to-image checkpoint to its inpainting variant; Kandinsky 2.2's
+decoder to the combined prior + decoder pipeline). ``AutoPipelineForInpainting`` alone would load FLUX.1 Fill as
+``FluxInpaintPipeline`` (img2img-style inpainting with the base model's 64-channel transformer), which cannot run
+the Fill checkpoint.
 
 What is passed to the pipeline, per batch: the blanked image [B, 3, H, W] in [0, 1] and the mask (1 = hole) as
-tensors, ``height``/``width`` explicitly (the adapter has already padded them to the VAE's multiple, so the pipeline
-never resizes), one CPU ``torch.Generator`` per sample (so a sample's noise does not depend on its batch), and
-``output_type="pt"``. Parameters a pipeline does not accept (e.g. ``negative_prompt`` for FLUX Fill) are not
-passed; they are listed under ``ignored_params`` in the provenance.
+tensors, ``height``/``width`` explicitly (the adapter has already padded them to the latent space's multiple, so the
+pipeline never resizes), one CPU ``torch.Generator`` per sample (so a sample's noise does not depend on its batch),
+and ``output_type="pt"``. Parameters a pipeline does not name in its ``__call__`` (e.g. ``negative_prompt`` for
+FLUX Fill) are not passed; they are listed under ``ignored_params`` in the provenance.
+
+Family conventions (:func:`convention`): FLUX pads to 16 (x8 VAE, 2x2 packing). Kandinsky 2.2 takes image tensors in
+[-1, 1], returns its ``"pt"`` output unnormalised (so ``"np"`` is asked for), computes its latent size with the
+MoVQ factor squared (so it pads to 64 for the released model), and pastes the first sample's latents into every
+output of a batch (diffusers 0.42, ``mask_image[:1] * image[:1]``), so it is called one sample at a time.
 """
 from __future__ import annotations
 
 import inspect
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +97,8 @@ def missing_model_error(backend: str, model: str, local_files_only: bool, err: B
         f"{backend}: model '{model}' {where} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
         f"Fetch it on a machine with internet access with `huggingface-cli download {model}` (or `hf download "
         f"{model}`) and copy the cache over; point HF_HOME (or HF_HUB_CACHE) at the cache that holds it; or give "
-        f"`model:` a local folder that holds the diffusers pipeline (model_index.json). Currently HF_HOME="
-        f"{os.environ.get('HF_HOME', '~/.cache/huggingface (default)')}.")
+        f"`model:` a local folder that holds the diffusers pipeline (model_index.json; there is no folder '{model}' "
+        f"under {Path.cwd()}). Currently HF_HOME={os.environ.get('HF_HOME', '~/.cache/huggingface (default)')}.")
 
 
 def set_scheduler(pipe: Any, name: str | None, backend: str) -> None:
@@ -108,10 +118,35 @@ def set_scheduler(pipe: Any, name: str | None, backend: str) -> None:
     pipe.scheduler = cls.from_config(pipe.scheduler.config)
 
 
-def call_params(pipe: Any) -> tuple[set[str], bool]:
-    """Names ``pipe.__call__`` accepts, and whether it takes ``**kwargs``."""
+def call_params(pipe: Any) -> set[str]:
+    """Names ``pipe.__call__`` accepts by name. A ``**kwargs`` is not counted: in diffusers it collects deprecated
+    callback arguments, and passing ``strength`` through it would be silently dropped or fail late."""
     params = inspect.signature(pipe.__call__).parameters
-    return set(params), any(p.kind == p.VAR_KEYWORD for p in params.values())
+    return {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How a pipeline family takes and returns tensors, and the size multiple its latent space needs."""
+
+    pad_multiple: int = 8
+    signed_input: bool = False  # image tensors in [-1, 1] (Kandinsky 2.2) rather than [0, 1] (VaeImageProcessor)
+    output_type: str = "pt"  # Kandinsky's "pt" is the raw decoder output in [-1, 1]; its "np" is in [0, 1]
+    one_per_call: bool = False  # Kandinsky 2.2's inpaint pastes the first sample's latents into every output
+
+
+def convention(pipe: Any) -> Convention:
+    """The :class:`Convention` of a loaded pipeline, read from its class and scale factors."""
+    name = type(pipe).__name__
+    if name.startswith("KandinskyV22"):
+        decoder = getattr(pipe, "decoder_pipe", pipe)
+        factor = int(getattr(decoder, "movq_scale_factor", 0) or 8)
+        # latents are (size // factor**2) * factor: pad to factor**2 so the pipeline never rounds the size up
+        return Convention(pad_multiple=factor * factor, signed_input=True, output_type="np", one_per_call=True)
+    factor = int(getattr(pipe, "vae_scale_factor", 0) or 8)
+    if name.startswith("Flux"):
+        factor *= 2  # 2x2 latent packing
+    return Convention(pad_multiple=factor)
 
 
 def place_pipeline(pipe: Any, device: torch.device, dtype: torch.dtype, cpu_offload: bool) -> str:
@@ -197,14 +232,22 @@ class DiffusersBackend(Backend):
         self._ignored: list[str] = []
         self._placement = "none"
         self._compiled: str | None = None
+        self.pipeline_class: str | None = None
+        self.convention = Convention()
+        self._call_names: set[str] = set()
 
     # -- loading ---------------------------------------------------------------------------------------
     def _load(self) -> Any:
-        from diffusers import AutoPipelineForInpainting
+        import diffusers
+        from diffusers import AutoPipelineForInpainting, DiffusionPipeline
 
         model = self.model
-        if Path(model).expanduser().exists():
-            model = str(Path(model).expanduser())
+        local = Path(model).expanduser()
+        if local.exists():
+            model = str(local)
+            if not (local / "model_index.json").is_file():
+                raise WeightsError(f"diffusers: '{model}' has no model_index.json: give the folder a diffusers "
+                                   f"pipeline was saved to (pipeline.save_pretrained(folder))")
         elif looks_like_path(model):
             raise WeightsError(f"diffusers: local model folder '{model}' does not exist; give an existing folder "
                                f"with model_index.json, or a hub id from the local cache")
@@ -214,8 +257,18 @@ class DiffusersBackend(Backend):
         if self.revision:
             kw["revision"] = self.revision
         try:
-            pipe = AutoPipelineForInpainting.from_pretrained(model, **kw)
+            config = DiffusionPipeline.load_config(model, local_files_only=self.local_files_only,
+                                                   **({"revision": self.revision} if self.revision else {}))
+            class_name = str(config.get("_class_name", ""))
+            cls = getattr(diffusers, class_name, None)
+            direct = cls is not None and class_name.endswith(("InpaintPipeline", "FillPipeline")) \
+                and not class_name.startswith("KandinskyV22")  # its decoder needs the prior: the combined one
+            self.pipeline_class = class_name if direct else f"AutoPipelineForInpainting({class_name})"
+            pipe = (cls if direct else AutoPipelineForInpainting).from_pretrained(model, **kw)
         except (OSError, ValueError, EnvironmentError) as e:
+            if local.exists():
+                raise WeightsError(f"diffusers: cannot load the pipeline in '{model}' ({type(e).__name__}: "
+                                   f"{str(e).splitlines()[0] if str(e) else ''})") from e
             raise missing_model_error("diffusers", self.model, self.local_files_only, e) from e
         # the NSFW checker blacks out images it flags: that would corrupt a benchmark silently
         if getattr(pipe, "safety_checker", None) is not None:
@@ -235,44 +288,51 @@ class DiffusersBackend(Backend):
             self._compiled = compile_denoiser(pipe)
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)
-        # pad to what the latent space needs: the VAE factor, x2 for FLUX's 2x2 latent packing
-        factor = int(getattr(pipe, "vae_scale_factor", 0) or getattr(pipe, "movq_scale_factor", 0) or 8)
-        if type(pipe).__name__.startswith("Flux"):
-            factor *= 2
-        self.geometry = Geometry(pad_multiple=factor).override(**self._geometry_overrides)
-        names, any_kw = call_params(pipe)
-        self._ignored = []
-        for key, value in (("negative_prompt", self.negative_prompt), ("strength", self.strength),
-                           ("guidance_scale", self.guidance_scale),
-                           ("max_sequence_length", self.max_sequence_length)):
-            if value is not None and key not in names and not any_kw:
-                self._ignored.append(key)
+        self.convention = convention(pipe)
+        self.geometry = Geometry(pad_multiple=self.convention.pad_multiple).override(**self._geometry_overrides)
+        self._call_names = call_params(pipe)  # read once: the signature does not change between batches
+        self._ignored = [key for key, value in self._optional(1).items()
+                         if value is not None and key not in self._call_names]
 
     # -- inference -------------------------------------------------------------------------------------
+    def _optional(self, b: int) -> dict[str, Any]:
+        return {"negative_prompt": [self.negative_prompt] * b if self.negative_prompt is not None else None,
+                "strength": self.strength, "guidance_scale": self.guidance_scale,
+                "max_sequence_length": self.max_sequence_length}
+
     def _kwargs(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> dict[str, Any]:
         b, _, h, w = image.shape
-        names, any_kw = call_params(self.pipe)
-        kw: dict[str, Any] = dict(prompt=[self.prompt] * b, image=image.to(self.device, torch.float32),
+        image = image.to(self.device, torch.float32)
+        if self.convention.signed_input:
+            image = image * 2.0 - 1.0
+        kw: dict[str, Any] = dict(prompt=[self.prompt] * b, image=image,
                                   mask_image=mask.to(self.device, torch.float32), height=h, width=w,
-                                  num_inference_steps=self.steps, generator=list(generator), output_type="pt")
-        optional = {"negative_prompt": [self.negative_prompt] * b if self.negative_prompt is not None else None,
-                    "strength": self.strength, "guidance_scale": self.guidance_scale,
-                    "max_sequence_length": self.max_sequence_length}
-        for key, value in optional.items():
-            if value is not None and (key in names or any_kw):
-                kw[key] = value
+                                  num_inference_steps=self.steps, generator=list(generator),
+                                  output_type=self.convention.output_type)
+        names = self._call_names
+        kw.update({key: value for key, value in self._optional(b).items() if value is not None and key in names})
         kw.update(self.call_kwargs)
         return kw
 
-    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
+    def _call(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
         with torch.no_grad():
             result = self.pipe(**self._kwargs(image, mask, generator))
         out = result.images if hasattr(result, "images") else result[0]
-        if not isinstance(out, torch.Tensor):  # a pipeline that ignores output_type="pt"
-            import numpy as np
+        if isinstance(out, torch.Tensor):
+            return out.float()
+        import numpy as np
 
-            out = torch.from_numpy(np.stack([np.asarray(o, dtype=np.float32) / 255.0 for o in out])).permute(0, 3, 1, 2)
-        out = out.float()
+        arr = np.stack([np.asarray(o) for o in out])
+        if arr.dtype == np.uint8:  # PIL images: a pipeline that ignores output_type
+            arr = arr.astype(np.float32) / 255.0
+        return torch.from_numpy(arr.astype(np.float32)).permute(0, 3, 1, 2)
+
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
+        if self.convention.one_per_call and image.shape[0] > 1:
+            out = torch.cat([self._call(image[i:i + 1], mask[i:i + 1], [generator[i]])
+                             for i in range(image.shape[0])])
+        else:
+            out = self._call(image, mask, generator)
         sync(self.device)
         return out
 
@@ -292,6 +352,7 @@ class DiffusersBackend(Backend):
         }
         if pipe is not None:
             prov["pipeline"] = type(pipe).__name__
+            prov["loaded_as"] = self.pipeline_class
             prov["scheduler"] = type(pipe.scheduler).__name__ if getattr(pipe, "scheduler", None) else None
             cfg = getattr(pipe, "config", {}) or {}
             prov["name_or_path"] = cfg.get("_name_or_path") if hasattr(cfg, "get") else None
