@@ -71,39 +71,36 @@ def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _png_bit_depth(path: Path) -> int | None:
-    with open(path, "rb") as f:
-        head = f.read(26)
+def _png_bit_depth(head: bytes) -> int | None:
     if len(head) >= 25 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
         return head[24]
     return None
 
 
-def _check_png_chunks(path: Path) -> None:
+def _check_png_chunks(data: bytes, name: str) -> None:
     """Verify every PNG chunk's CRC: Pillow skips them, so a damaged IDAT could otherwise decode as garbage."""
-    data = Path(path).read_bytes()
     pos, n = 8, len(data)
     while pos + 12 <= n:
         length = int.from_bytes(data[pos:pos + 4], "big")
         ctype = data[pos + 4:pos + 8]
         end = pos + 8 + length
         if end + 4 > n:
-            raise DataError(f"{path}: truncated PNG (chunk {ctype!r} runs past the end of the file)")
+            raise DataError(f"{name}: truncated PNG (chunk {ctype!r} runs past the end of the file)")
         crc = int.from_bytes(data[end:end + 4], "big")
         if zlib.crc32(data[pos + 4:end]) & 0xFFFFFFFF != crc:
-            raise DataError(f"{path}: corrupt PNG (checksum mismatch in chunk {ctype!r} at byte {pos})")
+            raise DataError(f"{name}: corrupt PNG (checksum mismatch in chunk {ctype!r} at byte {pos})")
         if ctype == b"IEND":
             return
         pos = end + 4
-    raise DataError(f"{path}: truncated PNG (no IEND chunk)")
+    raise DataError(f"{name}: truncated PNG (no IEND chunk)")
 
 
-def _is_16bit_colour(im, path: Path) -> bool:
+def _is_16bit_colour(im, head: bytes) -> bool:
     """Pillow decodes these to 8 bits (losing precision): PNG/TIFF with 16 bits per colour sample."""
     if im.mode not in ("RGB", "RGBA"):
         return False
     if im.format == "PNG":
-        return _png_bit_depth(path) == 16
+        return _png_bit_depth(head) == 16
     if im.format == "TIFF":
         bits = getattr(im, "tag_v2", {}).get(258)
         bits = bits if isinstance(bits, tuple) else (bits,)
@@ -116,8 +113,6 @@ def _decode(path: PathLike) -> tuple[np.ndarray, int, bool]:
 
     ``max_value`` is what full intensity reads as (255, 65535, or 1.0 for float data).
     """
-    from PIL import Image, UnidentifiedImageError
-
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: file not found")
@@ -125,33 +120,53 @@ def _decode(path: PathLike) -> tuple[np.ndarray, int, bool]:
         raise DataError(f"{p}: is a directory, not an image file")
     if p.stat().st_size == 0:
         raise DataError(f"{p}: empty file (0 bytes)")
+
+    def head() -> bytes:
+        with open(p, "rb") as f:
+            return f.read(26)
+
+    return _decode_stream(p, str(p), head, p.read_bytes, size_note=lambda: _size_note(p))
+
+
+def _decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, int, bool]:
+    """:func:`_decode` for an encoded image held in memory (a Hugging Face ``datasets`` Image cell)."""
+    import io
+
+    if not data:
+        raise DataError(f"{name}: empty image (0 bytes)")
+    return _decode_stream(io.BytesIO(data), name, lambda: data[:26], lambda: data)
+
+
+def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> tuple[np.ndarray, int, bool]:
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        with Image.open(p) as im:
+        with Image.open(source) as im:
             try:
                 orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
             except Exception:  # a malformed EXIF block does not make the pixels unreadable
                 orientation = 1
             im.load()  # decodes the whole stream: truncation and corruption surface here
             if im.format == "PNG":
-                _check_png_chunks(p)
-            if _is_16bit_colour(im, p):
-                a = _decode_cv2(p)
+                _check_png_chunks(read_all(), name)
+            if _is_16bit_colour(im, head()):
+                a = _decode_cv2(read_all(), name)
                 maxv: float = 65535
             else:
                 a, maxv = _pil_to_array(im)
     except DataError:
         raise
     except Image.DecompressionBombError as e:
-        raise DataError(f"{p}: image too large to decode safely ({e})") from e
+        raise DataError(f"{name}: image too large to decode safely ({e})") from e
     except MemoryError as e:
-        raise DataError(f"{p}: not enough memory to decode this image{_size_note(p)}") from e
+        raise DataError(f"{name}: not enough memory to decode this image{size_note()}") from e
     except PermissionError as e:
-        raise DataError(f"{p}: cannot read file: permission denied") from e
+        raise DataError(f"{name}: cannot read file: permission denied") from e
     except UnidentifiedImageError as e:
-        raise DataError(f"{p}: not a readable image (unknown or corrupt format)") from e
+        raise DataError(f"{name}: not a readable image (unknown or corrupt format)") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e) or type(e).__name__
-        raise DataError(f"{p}: cannot decode image (corrupt or truncated?): {msg}") from e
+        raise DataError(f"{name}: cannot decode image (corrupt or truncated?): {msg}") from e
     if a.ndim == 2:
         a = a[:, :, None]
     has_alpha = a.shape[2] in (2, 4)
@@ -170,19 +185,18 @@ def _size_note(p: Path) -> str:
     return f" ({w} x {h} pixels, {3 * 4 * w * h / 1e6:.0f} MB as float32 RGB)"
 
 
-def _decode_cv2(p: Path) -> np.ndarray:
+def _decode_cv2(data: bytes, name: str) -> np.ndarray:
     import cv2
 
-    buf = np.fromfile(str(p), dtype=np.uint8)
-    a = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    a = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if a is None:
-        raise DataError(f"{p}: cannot decode 16-bit image (corrupt or truncated?)")
+        raise DataError(f"{name}: cannot decode 16-bit image (corrupt or truncated?)")
     if a.ndim == 3 and a.shape[2] == 3:
         a = a[:, :, ::-1]  # BGR -> RGB
     elif a.ndim == 3 and a.shape[2] == 4:
         a = a[:, :, [2, 1, 0, 3]]  # BGRA -> RGBA
     if a.dtype != np.uint16:
-        raise DataError(f"{p}: expected 16-bit samples, decoder gave {a.dtype}")
+        raise DataError(f"{name}: expected 16-bit samples, decoder gave {a.dtype}")
     return np.ascontiguousarray(a)
 
 
@@ -265,7 +279,57 @@ def _to_rgb_tensor(a: np.ndarray, maxv: float, has_alpha: bool, alpha: str) -> t
 
 def read_mask(path: PathLike) -> torch.Tensor:
     """Read a mask file as bool ``[1, H, W]``, True = hole (above half the range; see the module doc)."""
-    a, maxv, has_alpha = _decode(path)
+    return _mask_from(*_decode(path))
+
+
+def image_from_bytes(data: bytes, name: str, *, alpha: str = "drop") -> torch.Tensor:
+    """:func:`read_image` for an encoded image in memory (PNG/JPEG/... bytes); ``name`` labels errors."""
+    return _to_rgb_tensor(*_decode_bytes(data, name), alpha)
+
+
+def mask_from_bytes(data: bytes, name: str) -> torch.Tensor:
+    """:func:`read_mask` for an encoded mask in memory; ``name`` labels errors."""
+    return _mask_from(*_decode_bytes(data, name))
+
+
+def image_from_array(a: np.ndarray, name: str) -> torch.Tensor:
+    """An ``[H, W]`` / ``[H, W, C]`` array (C in 1, 3, 4) as an image, by the file rules: uint8 / 255,
+    uint16 / 65535, float taken as [0, 1]; alpha dropped."""
+    a, maxv, has_alpha = _array_parts(a, name)
+    return _to_rgb_tensor(a, maxv, has_alpha, "drop")
+
+
+def mask_from_array(a: np.ndarray, name: str) -> torch.Tensor:
+    """An ``[H, W]`` / ``[H, W, C]`` array as a mask, by the file rules (bool: True = hole)."""
+    return _mask_from(*_array_parts(a, name))
+
+
+def _array_parts(a: np.ndarray, name: str) -> tuple[np.ndarray, float, bool]:
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4) or a.shape[0] == 0 or a.shape[1] == 0:
+        raise DataError(f"{name}: expected an [H, W] or [H, W, C] array with C in 1..4, got shape {a.shape}")
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8), 1.0, a.shape[2] in (2, 4)
+    if a.dtype == np.uint8:
+        maxv: float = 255
+    elif a.dtype == np.uint16:
+        maxv = 65535
+    elif np.issubdtype(a.dtype, np.floating):
+        maxv = 1.0
+        a = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.integer):
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise DataError(f"{name}: integer array with values in [{a.min()}, {a.max()}]: store 8-bit (0..255) "
+                            f"or 16-bit (uint16) data")
+        a, maxv = a.astype(np.uint8), 255
+    else:
+        raise DataError(f"{name}: cannot read an array of {a.dtype} as an image")
+    return a, maxv, a.shape[2] in (2, 4)
+
+
+def _mask_from(a: np.ndarray, maxv: float, has_alpha: bool) -> torch.Tensor:
     colour = a[:, :, :-1] if has_alpha else a
     value = colour.max(axis=2)
     if has_alpha:

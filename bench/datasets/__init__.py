@@ -2,5 +2,6 @@
 from ..registry import DATASETS
 
 DATASETS.lazy("folder", "bench.datasets.folder:FolderDataset")
+DATASETS.lazy("hf", "bench.datasets.hf:HFDataset")
 DATASETS.lazy("samples", "bench.datasets.samples:SamplesDataset")
 DATASETS.lazy("synthetic", "bench.datasets.synthetic:SyntheticDataset")
