@@ -42,16 +42,20 @@ def test_identical_passes(runs, capsys):
 def test_worse_beyond_tolerance_fails(runs, capsys):
     code, out = _compare(capsys, runs["base"], runs["worse"], "--tol", "lpips_in=+0.005")
     assert code == 1
-    assert "❌" in out and "Regressions beyond tolerance" in out
-    reg = out.split("### ❌ Regressions beyond tolerance")[1].split("###")[0].split("<details>")[0]
+    assert "❌" in out and "### ❌ Regressions" in out
+    reg = out.split("### ❌ Regressions")[1].split("###")[0].split("<details>")[0]
     assert "`lpips_in` ↓" in reg and "+0.020" in reg and "≤ 0.005" in reg
     assert "[+0.020, +0.020]" in reg  # paired interval of the difference (constant shift)
-    # psnr_in also got worse but has no rule: reported, not gated
-    assert "`psnr_in`" not in reg and "not gated" in out
+    # psnr_in has no rule: the default statistical gate catches it (every sample 0.4 dB worse)
+    psnr = [line for line in reg.splitlines() if "`psnr_in`" in line]
+    assert psnr and "(Holm)" in psnr[0] and "d = ∞" in psnr[0] and "n = 12" in psnr[0]
+    code, out = _compare(capsys, runs["base"], runs["worse"], "--tol", "lpips_in=+0.005", "--alpha", "0")
+    reg = out.split("### ❌ Regressions")[1].split("<details>")[0]
+    assert code == 1 and "`psnr_in`" not in reg and "not gated: statistical gate off" in out
 
 
 def test_worse_within_tolerance_passes(runs, capsys):
-    code, out = _compare(capsys, runs["base"], runs["slightly"], "--tol", "lpips_in=+0.005")
+    code, out = _compare(capsys, runs["base"], runs["slightly"], "--tol", "lpips_in=+0.005", "--tol", "psnr_in=-0.1")
     assert code == 0
     assert "within" in out and "`lpips_in`" in out.split("<details>")[1]
 
@@ -70,7 +74,7 @@ def test_relative_tolerance_on_latency(runs, capsys):
 
 
 def test_strict_gates_unruled_keys(runs, capsys):
-    assert _compare(capsys, runs["base"], runs["worse"])[0] == 0  # no rule for anything: not gated
+    assert _compare(capsys, runs["base"], runs["worse"], "--alpha", "0")[0] == 0  # no rule, no test: not gated
     assert _compare(capsys, runs["base"], runs["worse"], "--strict")[0] == 1
     assert _compare(capsys, runs["base"], runs["worse"], "--tol", "*=+50%")[0] == 0
 
@@ -125,3 +129,74 @@ def test_noncomparable_is_stated(runs, tmp_path):
     nc = make_run(tmp_path / "nc", **ONE, comparable=False, reasons=["ran on a different GPU"], config_hash="other")
     md = compare_sources(runs["base"], nc).markdown()
     assert "NOT COMPARABLE (new)" in md and "ran on a different GPU" in md and "Different suite configurations" in md
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the default gate: a paired test on the shared samples
+# ------------------------------------------------------------------------------------------------------------------
+def test_a_clearly_worse_model_fails_with_no_tolerance(runs, capsys):
+    code, out = _compare(capsys, runs["base"], runs["worse"])
+    assert code == 1, out
+    assert "Default gate" in out and "Holm" in out and "family-wise α = 0.05" in out
+    reg = out.split("### ❌ Regressions")[1].split("###")[0]
+    assert "`lpips_in` ↓" in reg and "`psnr_in` ↑" in reg and "[+0.020, +0.020]" in reg
+    assert "`latency_p50`" not in reg  # cost keys are never tested
+    code, out = _compare(capsys, runs["base"], runs["same"])
+    assert code == 0 and "✅" in out
+    code, out = _compare(capsys, runs["base"], runs["better"])
+    assert code == 0
+
+
+def test_noise_alone_does_not_fail_but_a_real_shift_does(tmp_path, capsys):
+    """Two runs of the same model with independent noise (different seeds) pass; the family-wise error rate of the
+    gate is checked on simulated null comparisons below."""
+    a = make_run(tmp_path / "a", **{**ONE, "n": 40}, seed=1)
+    b = make_run(tmp_path / "b", **{**ONE, "n": 40}, seed=2, run_id="b")
+    code, out = _compare(capsys, a, b, "--tol", "error_rate=0")
+    assert code == 0, out
+    c = make_run(tmp_path / "c", **{**ONE, "n": 40}, seed=2, shift={"opencv-telea": 0.05}, run_id="c")
+    code, out = _compare(capsys, a, c)
+    assert code == 1 and "`lpips_in`" in out.split("### ❌ Regressions")[1]
+
+
+def test_paired_test_matches_the_paired_t_test_and_holds_its_level():
+    import numpy as np
+    from scipy import stats
+
+    from bench.report.compare import holm, paired_test
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.3, 0.05, 300)
+    new = base + rng.normal(0.004, 0.03, 300)
+    t = paired_test(base, new)
+    ref = stats.ttest_rel(new, base)
+    assert abs(t.p_value - ref.pvalue) < 0.02 and t.mean_diff == pytest.approx(float(np.mean(new - base)))
+    assert t.lo < t.mean_diff < t.hi
+    assert t.effect_size == pytest.approx(np.mean(new - base) / np.std(new - base, ddof=1))
+    # family-wise error under the null: 10 tests per comparison, 300 comparisons
+    alarms = 0
+    for _ in range(300):
+        tests = [paired_test(x := rng.normal(0, 1, 30), x + rng.normal(0, 1, 30), n_boot=400) for _ in range(10)]
+        alarms += bool(holm(tests, 0.05))
+    assert alarms / 300 < 0.09  # nominal 0.05; the bootstrap is slightly liberal at n = 30
+    # power: half a standard deviation over 60 samples is found
+    x = rng.normal(0, 1, 60)
+    assert holm([paired_test(x, x + 0.5 + rng.normal(0, 1, 60))], 0.05) == {0}
+
+
+def test_baseline_carries_device_versions_and_samples_and_gates_by_default(runs, tmp_path, capsys):
+    out_dir = tmp_path / "rep"
+    assert main(["report", str(runs["base"]), "--format", "json", "--out", str(out_dir)]) == 0
+    capsys.readouterr()
+    doc = json.loads((out_dir / "baseline.json").read_text())
+    assert doc["device"] == {"type": "cpu"} and doc["config_hash"] == "abc123" and "packages" in doc
+    samples = doc["cells"][0]["samples"]
+    assert len(samples["sample_id"]) == 12 and len(samples["lpips_in"]) == 12 and "latency_ms" not in samples
+    code, out = _compare(capsys, out_dir / "baseline.json", runs["worse"])
+    assert code == 1 and "(Holm)" in out
+    assert _compare(capsys, out_dir / "baseline.json", runs["same"])[0] == 0
+    for cell in doc["cells"]:  # a baseline from before per-sample values: reported, not gated, says why
+        cell.pop("samples")
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    code, out = _compare(capsys, tmp_path / "old.json", runs["worse"])
+    assert code == 0 and "no per-sample values on both sides" in out

@@ -135,7 +135,8 @@ def _run_report(args: argparse.Namespace) -> int:
         from .compare import baseline_from_summary, write_baseline
 
         p = out / f"baseline{suffix}.json"
-        write_baseline(baseline_from_summary(df if args.by == "cell" else summarize(rd, ci=ci)), p)
+        write_baseline(baseline_from_summary(df if args.by == "cell" else summarize(rd, ci=ci), rd.manifest,
+                                             rd.frame()), p)
         written.append(p)
     if "tex" in formats:
         section = rd.manifest.get("report") or {}
@@ -250,8 +251,12 @@ def configure_compare(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                              "'*=...' sets a default for every key")
     parser.add_argument("--tol-file", metavar="YAML", help="YAML mapping key -> tolerance (or under 'tolerances:')")
     parser.add_argument("--strict", action="store_true",
-                        help="gate every key without a rule at tolerance 0 (default: only keys with a rule, "
-                             "plus error_rate)")
+                        help="gate every key without a rule at tolerance 0 (default: keys with a rule, error_rate, "
+                             "and the statistical test of per-sample keys; see --alpha)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="family-wise level of the default gate: per-sample metrics and detector rates without "
+                             "a rule fail when NEW is worse on the shared samples (paired bootstrap, Holm-corrected "
+                             "p < alpha); 0 turns it off (default 0.05)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="cells of BASE missing from NEW do not fail the gate")
     parser.add_argument("--out", metavar="FILE", help="also write the Markdown summary to FILE")
@@ -264,7 +269,7 @@ def run_compare(args: argparse.Namespace) -> int:
     try:
         rules = parse_tolerances(args.tol, args.tol_file)
         res = compare_sources(args.base, args.new, rules=rules, strict=args.strict,
-                              allow_missing=args.allow_missing)
+                              allow_missing=args.allow_missing, alpha=args.alpha)
     except BenchError as e:
         _err(str(e))
         return 2
