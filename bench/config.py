@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, quote
+from .errors import ConfigError, ErrorList, quote
 from .registry import REGISTRIES, suggest
 
 PLUGIN_KINDS = ("backends", "datasets", "masks", "metrics", "detectors")
@@ -211,119 +211,157 @@ def _check_type(value: Any, t: Any) -> bool:
     return isinstance(value, ts)
 
 
-def _parse_plugins(kind: str, items: Any, instantiate: bool) -> list[PluginSpec]:
+def _parse_plugins(kind: str, items: Any, instantiate: bool, errors: ErrorList | None = None) -> list[PluginSpec]:
+    """The ``kind`` entries; each entry's error goes to ``errors`` (all of them, not the first) when given."""
+    own = errors is None
+    errors = ErrorList() if errors is None else errors
     if not isinstance(items, list):
-        raise ConfigError(kind, f"expected a list, got {type(items).__name__}")
+        errors.add(ConfigError(kind, f"expected a list, got {type(items).__name__}"))
+        if own:
+            errors.raise_if_any()
+        return []
     specs: list[PluginSpec] = []
     labels: dict[str, str] = {}
-    registry = REGISTRIES[kind]
     for i, item in enumerate(items):
-        path = f"{kind}[{i}]"
-        if isinstance(item, str):
-            item = {"type": item}
-        if not isinstance(item, dict):
-            raise ConfigError(path, f"expected a name or a mapping with 'type', got {type(item).__name__}")
-        if "type" not in item:
-            raise ConfigError(path, "missing key 'type'")
-        if not isinstance(item["type"], str):
-            raise ConfigError(f"{path}.type", f"expected str, got {type(item['type']).__name__}")
-        registry.get(item["type"], f"{path}.type")  # unknown name -> did you mean
-        label = item.get("name", item["type"])
-        if not isinstance(label, str) or not LABEL_RE.match(label) or len(label) > MAX_NAME:
-            raise ConfigError(f"{path}.name", f"labels use at most {MAX_NAME} letters, digits and _.+=- "
-                                              f"(got {str(label)[:80]!r})")
-        if label in labels:
-            raise ConfigError(f"{path}.name", f"'{label}' is already used by {labels[label]}; give each a distinct "
-                                              f"'name:'")
-        labels[label] = path
-        optional = item.get("optional", False)
-        if "optional" in item and kind not in ("metrics", "detectors"):
-            raise ConfigError(f"{path}.optional", "only metrics and detectors can be optional")
-        if not isinstance(optional, bool):
-            raise ConfigError(f"{path}.optional", f"expected true or false, got {quote(optional)}")
-        params = {k: v for k, v in item.items() if k not in ("type", "name", "optional")}
-        spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path, optional=optional)
-        if instantiate:
-            # validates params (unknown key / type / missing) and cheap constructor checks
-            spec.instance = spec.create()
-        specs.append(spec)
+        with errors.check():
+            spec = _parse_plugin(kind, i, item, labels, instantiate)
+            specs.append(spec)
+    if own:
+        errors.raise_if_any()
     return specs
 
 
-def _check_combinations(plugins: dict[str, list[PluginSpec]]) -> None:
+def _parse_plugin(kind: str, i: int, item: Any, labels: dict[str, str], instantiate: bool) -> PluginSpec:
+    registry = REGISTRIES[kind]
+    path = f"{kind}[{i}]"
+    if isinstance(item, str):
+        item = {"type": item}
+    if not isinstance(item, dict):
+        raise ConfigError(path, f"expected a name or a mapping with 'type', got {type(item).__name__}")
+    if "type" not in item:
+        raise ConfigError(path, "missing key 'type'")
+    if not isinstance(item["type"], str):
+        raise ConfigError(f"{path}.type", f"expected str, got {type(item['type']).__name__}")
+    registry.get(item["type"], f"{path}.type")  # unknown name -> did you mean
+    label = item.get("name", item["type"])
+    if not isinstance(label, str) or not LABEL_RE.match(label) or len(label) > MAX_NAME:
+        raise ConfigError(f"{path}.name", f"labels use at most {MAX_NAME} letters, digits and _.+=- "
+                                          f"(got {str(label)[:80]!r})")
+    if label in labels:
+        raise ConfigError(f"{path}.name", f"'{label}' is already used by {labels[label]}; give each a distinct "
+                                          f"'name:'")
+    labels[label] = path
+    optional = item.get("optional", False)
+    if "optional" in item and kind not in ("metrics", "detectors"):
+        raise ConfigError(f"{path}.optional", "only metrics and detectors can be optional")
+    if not isinstance(optional, bool):
+        raise ConfigError(f"{path}.optional", f"expected true or false, got {quote(optional)}")
+    params = {k: v for k, v in item.items() if k not in ("type", "name", "optional")}
+    spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path, optional=optional)
+    if instantiate:
+        # validates params (unknown key / type / missing) and cheap constructor checks
+        spec.instance = spec.create()
+    return spec
+
+
+def _check_combinations(plugins: dict[str, list[PluginSpec]], errors: ErrorList | None = None) -> None:
     """Cross-plug-in checks: a strategy that uses the dataset's own masks needs datasets that have them, and
-    metrics that score against ground truth need ground truth for those masks."""
+    metrics that score against ground truth need ground truth for those masks. Every failing pair is reported."""
+    out = errors if errors is not None else ErrorList()
+    reported: set[tuple[str, str]] = set()
     for m in plugins["masks"]:
         if not getattr(m.instance, "uses_dataset_mask", False):
             continue
         for d in plugins["datasets"]:
             if getattr(d.instance, "provides_masks", None) is False:
-                raise ConfigError(m.path, f"'{m.label}' uses the dataset's own masks, but {d.path} ({d.label}) has "
-                                          f"none; use a generated strategy (box, lama-*) or a dataset with masks")
+                out.add(ConfigError(m.path, f"'{m.label}' uses the dataset's own masks, but {d.path} ({d.label}) "
+                                            f"has none; use a generated strategy (box, lama-*) or a dataset with "
+                                            f"masks"))
+                continue
             if getattr(d.instance, "gt_for_masks", None) is False:
                 for met in plugins["metrics"]:
                     needs = getattr(met.instance, "needs_ground_truth", None)
-                    if callable(needs) and needs():
-                        raise ConfigError(met.path, f"'{met.label}' scores against ground truth, but {d.path} "
-                                                    f"({d.label}) is a removal dataset without it (no gt/ for "
-                                                    f"its masks, used by {m.path} ({m.label})); score only "
-                                                    f"preservation with regions: [out], add gt/, or say task: "
-                                                    f"reconstruction if its images are originals")
+                    if callable(needs) and needs() and (met.path, d.path) not in reported:
+                        reported.add((met.path, d.path))
+                        out.add(ConfigError(met.path, f"'{met.label}' scores against ground truth, but {d.path} "
+                                                      f"({d.label}) is a removal dataset without it (no ground "
+                                                      f"truth for its masks, used by {m.path} ({m.label})); score "
+                                                      f"only preservation with regions: [out], add ground truth "
+                                                      f"(gt/ or gt_column), or say task: reconstruction if its "
+                                                      f"images are originals"))
+    if errors is None:
+        out.raise_if_any()
 
 
 def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True) -> Suite:
+    """Validate and build a suite. Every error is collected: one is raised as itself, several together as
+    :class:`~bench.errors.ConfigErrors` (each with its key path and suggestion)."""
     if not isinstance(data, dict):
         raise ConfigError("", f"a suite must be a mapping of keys, got {type(data).__name__}")
+    errors = ErrorList()
     if "save_outputs" in data:
-        raise ConfigError("save_outputs", "outputs are always stored now (generations/<cell>/<sample>.png); remove "
-                                          "this key; `save_inputs: true` also keeps each sample's input, mask and "
-                                          "ground truth for the HTML report's image grids")
+        errors.add(ConfigError("save_outputs", "outputs are always stored now (generations/<cell>/<sample>.png); "
+                                               "remove this key; `save_inputs: true` also keeps each sample's "
+                                               "input, mask and ground truth for the HTML report's image grids"))
     data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}  # anchors only
     for key in data:
-        if key not in TOP_LEVEL:
+        if key not in TOP_LEVEL and key != "save_outputs":
             close = suggest(str(key), list(TOP_LEVEL))
             hint = f"; did you mean '{close}'?" if close else f"; valid keys: {', '.join(TOP_LEVEL)}"
-            raise ConfigError(str(key), f"unknown key{hint}")
+            errors.add(ConfigError(str(key), f"unknown key{hint}"))
     for key in REQUIRED:
         if key not in data or data[key] in (None, []):
-            raise ConfigError(key, "required: list at least one entry")
+            errors.add(ConfigError(key, "required: list at least one entry"))
     settings: dict[str, Any] = {}
     for key, (t, default, _doc) in TOP_LEVEL.items():
         if key in PLUGIN_KINDS or key == "name":
             continue
         value = data.get(key, copy.deepcopy(default))
         if not _check_type(value, t):
-            raise ConfigError(key, f"expected {_type_name(t)}, got {type(value).__name__} {quote(value)}")
+            errors.add(ConfigError(key, f"expected {_type_name(t)}, got {type(value).__name__} {quote(value)}"))
+            value = copy.deepcopy(default)
         settings[key] = value
-    if not DEVICE_RE.match(settings["device"]):
-        raise ConfigError("device", f"expected auto, cpu, cuda or cuda:N, got {quote(settings['device'])}")
-    if settings["dtype"] not in DTYPES:
-        raise ConfigError("dtype", f"expected one of {', '.join(DTYPES)}, got {quote(settings['dtype'])}")
-    if settings["weights"] not in ("pretrained", "random"):
-        raise ConfigError("weights", f"expected 'pretrained' or 'random', got {quote(settings['weights'])}")
-    for key in ("batch_size",):
-        if settings[key] < 1:
-            raise ConfigError(key, f"must be >= 1, got {settings[key]}")
-    for key in ("resolution", "limit"):
-        if settings[key] is not None and settings[key] < 1:
-            raise ConfigError(key, f"must be >= 1 or null, got {settings[key]}")
-    t = settings["timeout_s"]
-    if t is not None and not (math.isfinite(t) and t > 0):
-        raise ConfigError("timeout_s", f"must be a number of seconds > 0, or null for no limit; got {quote(t)}")
-    if settings["workers"] is not None and settings["workers"] < 0:
-        raise ConfigError("workers", f"must be >= 0 (0 = load samples inline), got {settings['workers']}")
-    if settings["warmup"] is not None and settings["warmup"] < 0:
-        raise ConfigError("warmup", f"must be >= 0 or null, got {settings['warmup']}")
-    if settings["report"] is not None:
-        settings["report"] = _validate_report(settings["report"])
+    with errors.check():
+        _check_settings(settings)
     name = data.get("name") or (source.stem if source else "suite")
     if not isinstance(name, str) or not LABEL_RE.match(name) or len(name) > MAX_NAME:
-        raise ConfigError("name", f"use letters, digits and _.+=-, at most {MAX_NAME} characters "
-                                  f"(got {str(name)[:80]!r})")
-    plugins = {kind: _parse_plugins(kind, data.get(kind, TOP_LEVEL[kind][1]), instantiate) for kind in PLUGIN_KINDS}
-    if instantiate:
-        _check_combinations(plugins)
+        errors.add(ConfigError("name", f"use letters, digits and _.+=-, at most {MAX_NAME} characters "
+                                       f"(got {str(name)[:80]!r})"))
+    n_before = len(errors.errors)
+    plugins = {}
+    for kind in PLUGIN_KINDS:
+        items = data.get(kind, TOP_LEVEL[kind][1])
+        plugins[kind] = _parse_plugins(kind, [] if items is None else items, instantiate, errors)
+    if instantiate and len(errors.errors) == n_before:  # combinations only make sense when every entry was built
+        _check_combinations(plugins, errors)
+    errors.raise_if_any()
     return Suite(name=name, settings=settings, plugins=plugins, source=source, raw=data)
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    errors = ErrorList()
+    if not DEVICE_RE.match(str(settings["device"])):
+        errors.add(ConfigError("device", f"expected auto, cpu, cuda or cuda:N, got {quote(settings['device'])}"))
+    if settings["dtype"] not in DTYPES:
+        errors.add(ConfigError("dtype", f"expected one of {', '.join(DTYPES)}, got {quote(settings['dtype'])}"))
+    if settings["weights"] not in ("pretrained", "random"):
+        errors.add(ConfigError("weights", f"expected 'pretrained' or 'random', got {quote(settings['weights'])}"))
+    if settings["batch_size"] < 1:
+        errors.add(ConfigError("batch_size", f"must be >= 1, got {settings['batch_size']}"))
+    for key in ("resolution", "limit"):
+        if settings[key] is not None and settings[key] < 1:
+            errors.add(ConfigError(key, f"must be >= 1 or null, got {settings[key]}"))
+    t = settings["timeout_s"]
+    if t is not None and not (math.isfinite(t) and t > 0):
+        errors.add(ConfigError("timeout_s", f"must be a number of seconds > 0, or null for no limit; got {quote(t)}"))
+    if settings["workers"] is not None and settings["workers"] < 0:
+        errors.add(ConfigError("workers", f"must be >= 0 (0 = load samples inline), got {settings['workers']}"))
+    if settings["warmup"] is not None and settings["warmup"] < 0:
+        errors.add(ConfigError("warmup", f"must be >= 0 or null, got {settings['warmup']}"))
+    if settings["report"] is not None:
+        with errors.check():
+            settings["report"] = _validate_report(settings["report"])
+    errors.raise_if_any()
 
 
 def _validate_report(obj: Any) -> Any:

@@ -18,6 +18,51 @@ class ConfigError(BenchError):
         super().__init__(f"{self.path}: {self.message}" if self.path else self.message)
 
 
+class ConfigErrors(ConfigError):
+    """Every error of a suite file at once (``bench validate`` and ``bench run`` list them all in one pass)."""
+
+    MAX_LISTED = 50
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = list(errors)
+        shown = self.errors[: self.MAX_LISTED]
+        lines = [f"{len(self.errors)} errors in the suite:"] + [f"  - {e}" for e in shown]
+        if len(self.errors) > len(shown):
+            lines.append(f"  ... and {len(self.errors) - len(shown)} more")
+        self.path = ""
+        self.message = "\n".join(lines)
+        BenchError.__init__(self, self.message)
+
+
+class ErrorList:
+    """Collects :class:`ConfigError` s instead of stopping at the first; ``raise_if_any`` raises one error as itself
+    and several as :class:`ConfigErrors`."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def add(self, e: ConfigError) -> None:
+        self.errors.extend(e.errors if isinstance(e, ConfigErrors) else [e])
+
+    def check(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def _guard():
+            try:
+                yield
+            except ConfigError as e:
+                self.add(e)
+
+        return _guard()
+
+    def raise_if_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)
+
+
 class DataError(BenchError):
     """A dataset item cannot be read or is inconsistent (names the file or sample id)."""
 

@@ -642,4 +642,5 @@ def test_no_shell_and_no_pickle_anywhere_in_bench():
     assert bad == []
     # and the command backend builds its argv with shlex.split, never by joining strings for a shell
     src = (ROOT / "bench" / "backends" / "command.py").read_text()
-    assert "shlex.split(command)" in src and "Popen(argv" in src
+    assert "shlex.split(command)" in src and "run_measured(argv" in src
+    assert "Popen(argv, cwd=cwd" in (ROOT / "bench" / "backends" / "procmem.py").read_text()

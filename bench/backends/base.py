@@ -62,6 +62,9 @@ class Backend:
     geometry: Geometry = Geometry()
     #: the backend is deterministic (no use of the generators); informational, recorded in provenance
     deterministic: bool = True
+    #: where the model's memory lives: ``"process"`` (this one: the runner measures it per cell), ``"subprocess"``
+    #: (another program: the backend measures it, :meth:`memory_peak`), ``"none"`` (nothing runs: stored outputs)
+    memory_scope: str = "process"
 
     def setup(self, ctx: RunContext) -> None:
         """Load weights / move to ``ctx.device``. Called once per run before any batch; timed as load time.
@@ -84,6 +87,14 @@ class Backend:
 
     def teardown(self) -> None:
         """Release memory (called after the backend's last cell)."""
+
+    def reset_memory_peak(self) -> None:
+        """``memory_scope: subprocess`` backends: forget the peak (called at the start of each cell)."""
+
+    def memory_peak(self) -> dict[str, Any]:
+        """``memory_scope: subprocess`` backends: the cell's peak, as ``peak_rss`` / ``peak_mem_allocated`` /
+        ``peak_mem_reserved`` bytes (None where it could not be measured), plus a ``memory_source``."""
+        return {}
 
     def provenance(self) -> dict[str, Any]:
         """Facts that change the numbers: weights id/hash, library versions, scheduler, steps..."""

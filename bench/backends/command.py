@@ -20,6 +20,10 @@ Per batch:
    differs from its input is returned as is: the adapter records its size in ``raw_sizes`` (the ``resized``
    detector reads it) and resizes it back; ``strict_size: true`` makes it an error instead.
 
+Memory: the program's own, measured by :mod:`bench.backends.procmem`: on CPU the peak RSS of its process tree
+(``wait4``), on CUDA its tree's GPU memory through NVML (``nvidia-ml-py``); where that cannot be measured the report
+shows "—", never the harness's memory.
+
 Timing: the runner times the whole ``inpaint`` call, so a command backend's latency is the **wall time per batch**:
 writing the PNGs, starting the process (and its Python, imports and model load, every batch), inference and reading
 the outputs. Use a large ``batch_size`` to amortise start-up, and compare its latency only with that in mind.
@@ -29,8 +33,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,11 @@ import torch
 from ..errors import BackendError
 from ..types import RunContext
 from .base import Backend, Geometry
+from .procmem import run_measured
+
+def _max(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
 
 PLACEHOLDERS = ("input_dir", "mask_dir", "output_dir", "device", "device_index", "seed", "batch_size")
 OUTPUT_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -70,6 +77,7 @@ class CommandBackend(Backend):
     """An external program over a folder of PNG images and masks (for repos with their own environment)."""
 
     deterministic = False  # unknown: whatever the program does
+    memory_scope = "subprocess"  # the model's memory is the program's: memory_peak() measures it
 
     def __init__(self, command: str, timeout: float = 3600.0, cwd: str | None = None, env: dict | None = None,
                  mask_hole_value: int = 255, strict_size: bool = False, keep_temp: bool = False,
@@ -108,6 +116,7 @@ class CommandBackend(Backend):
         self.device = torch.device("cpu")
         self.last_stdout = ""
         self.last_stderr = ""
+        self.reset_memory_peak()
 
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)
@@ -161,26 +170,38 @@ class CommandBackend(Backend):
     def _run(self, argv: list[str]) -> None:
         env = {**os.environ, **self.env}
         cwd = str(Path(self.cwd).expanduser()) if self.cwd else None
+        gpu = (self.device.index or 0) if self.device.type == "cuda" else None
         try:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            res = run_measured(argv, cwd=cwd, env=env, timeout=self.timeout, gpu_index=gpu)
         except OSError as e:
             raise BackendError(f"command: cannot start {argv[0]!r}: {e}") from e
-        try:
-            out, err = proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the program and everything it started
-            except OSError:
-                proc.kill()
-            out, err = proc.communicate()
-            self.last_stdout, self.last_stderr = _tail(out), _tail(err)
+        self.last_stdout, self.last_stderr = _tail(res.stdout), _tail(res.stderr)
+        self._peak_rss = _max(self._peak_rss, res.peak_rss)
+        self._peak_gpu = _max(self._peak_gpu, res.peak_gpu)
+        self._memory_notes.update(res.notes)
+        if res.timed_out:
             raise BackendError(f"command: timed out after {self.timeout:g} s (killed): {shlex.join(argv)}. "
                                f"stdout: {self.last_stdout or '(empty)'} | stderr: {self.last_stderr or '(empty)'}")
-        self.last_stdout, self.last_stderr = _tail(out), _tail(err)
-        if proc.returncode != 0:
-            raise BackendError(f"command: exit status {proc.returncode}: {shlex.join(argv)}. stdout: "
+        if res.returncode != 0:
+            raise BackendError(f"command: exit status {res.returncode}: {shlex.join(argv)}. stdout: "
                                f"{self.last_stdout or '(empty)'} | stderr: {self.last_stderr or '(empty)'}")
+
+    # -- memory: the program's, not the harness's ------------------------------------------------------
+    def reset_memory_peak(self) -> None:
+        self._peak_rss = self._peak_gpu = None
+        self._memory_notes = set()
+
+    def memory_peak(self) -> dict[str, Any]:
+        """The cell's peak over its program runs: RSS of the largest process of the tree (CPU cells) or NVML's
+        GPU memory of the tree (CUDA cells); None where it could not be measured."""
+        out: dict[str, Any] = {"memory_source": "command process tree"}
+        if self.device.type == "cuda":
+            out.update(peak_mem_allocated=self._peak_gpu, peak_mem_reserved=self._peak_gpu, peak_rss=self._peak_rss)
+        else:
+            out.update(peak_rss=self._peak_rss)
+        if self._memory_notes:
+            out["memory_notes"] = sorted(self._memory_notes)
+        return out
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> list[torch.Tensor]:
         tmp = tempfile.mkdtemp(prefix="inpaint-bench-cmd-")

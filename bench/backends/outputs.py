@@ -34,6 +34,7 @@ class OutputsBackend(Backend):
     """Outputs made elsewhere: reads ROOT/<dataset>/<mask>/<sample>.png instead of running a model (no timing)."""
 
     reads_outputs = True
+    memory_scope = "none"
 
     def __init__(self, root: str, pattern: str = "{dataset}/{mask}/{sample}.png", inputs: str | None = None,
                  check_inputs: bool = True):

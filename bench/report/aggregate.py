@@ -351,7 +351,10 @@ def _mem_stats(sess: pd.DataFrame) -> dict[str, float]:
     alloc, res, rss = mx("peak_mem_allocated"), mx("peak_mem_reserved"), mx("peak_rss")
     out["peak_mem_reserved_mb"] = res
     out["peak_rss_mb"] = rss
-    out["peak_mem_mb"] = alloc if not math.isnan(alloc) and alloc > 0 else rss
+    # one meaning per device: GPU memory for CUDA cells, RAM for CPU cells (NaN, shown "—", where not measured)
+    devices = sess["device"].astype(str) if "device" in sess else pd.Series(dtype=str)
+    on_gpu = bool(len(devices)) and devices.str.startswith("cuda").any()
+    out["peak_mem_mb"] = alloc if on_gpu else rss
     lt = pd.to_numeric(sess.get("load_time_s"), errors="coerce").dropna() if "load_time_s" in sess else []
     out["load_time_s"] = float(np.mean(lt)) if len(lt) else math.nan
     return out

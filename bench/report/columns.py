@@ -59,7 +59,9 @@ DERIVED: dict[str, ColumnInfo] = {
     "latency_p90": ColumnInfo(False, ".1f", False, "90th percentile latency per image, ms"),
     "latency_mean": ColumnInfo(False, ".1f", False, "mean latency per image, ms"),
     "images_per_s": ColumnInfo(True, ".2f", False, "1000 / mean latency per image"),
-    "peak_mem_mb": ColumnInfo(False, ".0f", False, "peak memory, MiB: CUDA allocated when on GPU, else peak RSS"),
+    "peak_mem_mb": ColumnInfo(False, ".0f", False, "the cell's own peak memory, MiB: on CUDA the memory allocated by "
+                              "the model (a command backend's process tree through NVML), on CPU the process's peak "
+                              "RSS during the cell (the program's, for a command backend); — where not measurable"),
     "peak_mem_reserved_mb": ColumnInfo(False, ".0f", False, "peak CUDA memory reserved, MiB"),
     "peak_rss_mb": ColumnInfo(False, ".0f", False, "peak resident set size of the process, MiB"),
     "load_time_s": ColumnInfo(False, ".2f", False, "model load time, s (mean over sessions)"),

@@ -74,6 +74,9 @@ class Generation:
         own peak memory (reset here)."""
         advance = advance or (lambda n: None)
         self.peak = timing.PeakTracker(self.s.device, self.s.mem_baseline, stream_only=self.s.overlap)
+        reset = getattr(self.backend, "reset_memory_peak", None)
+        if reset is not None:
+            reset()
         n_ok = 0
         buf: list[Item] = []
         for sid, item, exc in self.prefetcher.iterate(prepare, sample_ids):

@@ -307,7 +307,14 @@ class Runner:
                     finally:
                         wait_scoring()
                 self.counts["generated"] += n
-                mem = gen.peak.summary() if not external else {"peak_rss": None}
+                scope = "none" if external else getattr(backend, "memory_scope", "process")
+                if scope == "process":
+                    mem = gen.peak.summary()
+                elif scope == "subprocess":
+                    mem = {"peak_rss": None, "peak_mem_allocated": None, "peak_mem_reserved": None,
+                           **backend.memory_peak()}
+                else:  # nothing ran here: no memory figure at all
+                    mem = {"peak_rss": None, "memory_source": "none (stored outputs)"}
                 store.record_session(c.key, self.session, device=str(self.device),
                                      load_time_s=None if external else load_s, n_computed=n, **mem)
         finally:

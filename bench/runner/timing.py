@@ -59,14 +59,15 @@ def _vm_hwm() -> int | None:
     return None
 
 
-def reset_peak_rss() -> None:
+def reset_peak_rss() -> bool:
     """Reset the resident high-water mark (Linux: writing 5 to /proc/self/clear_refs), so a cell's figure is its
-    own; silently a no-op where that is not possible (the figure is then the process's peak so far)."""
+    own. False where that is not possible: the process's peak so far is then not the cell's, and is not reported."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
     except OSError:
-        pass
+        return False
+    return _vm_hwm() is not None
 
 
 def peak_rss_bytes() -> int:
@@ -116,7 +117,7 @@ class PeakTracker:
         self.baseline = baseline
         self.alloc = 0
         self.reserved = 0
-        reset_peak_rss()
+        self.rss_reset = reset_peak_rss()
 
     def before_call(self) -> None:
         reset_peak_memory(self.device, self.stream_only)
@@ -126,8 +127,8 @@ class PeakTracker:
         self.alloc, self.reserved = max(self.alloc, a), max(self.reserved, r)
 
     def summary(self) -> dict[str, int | None]:
-        out: dict[str, int | None] = {"peak_rss": peak_rss_bytes(), "peak_mem_allocated": None,
-                                      "peak_mem_reserved": None}
+        out: dict[str, int | None] = {"peak_rss": peak_rss_bytes() if self.rss_reset else None,
+                                      "peak_mem_allocated": None, "peak_mem_reserved": None}
         if self.device.type == "cuda":
             out["peak_mem_allocated"] = max(0, self.alloc - self.baseline[0])
             out["peak_mem_reserved"] = max(0, self.reserved - self.baseline[1])

@@ -1,0 +1,203 @@
+"""Run an external program and measure its process tree's own memory (for ``command`` backends).
+
+The harness's figures (its RSS, ``torch.cuda.max_memory_allocated``) say nothing about a model that runs in another
+process, so a ``command`` backend measures the program itself, from a background thread that samples the program's
+process tree (the program and its descendants, found through ``/proc``) every ``interval`` seconds (50 ms):
+
+* **CPU (RAM)**: the largest sum of the tree's resident set sizes over the samples, and at least the largest
+  process's own high-water mark (``VmHWM``, which catches a spike between samples). ``wait4``'s ``ru_maxrss`` is not
+  used: a child inherits the harness's high-water mark across fork + exec, so it would report the harness. Linux
+  only (elsewhere ``None``).
+* **CUDA**: NVML (``nvidia-ml-py``, imported as ``pynvml``): the sum of ``usedGpuMemory`` over the tree's processes
+  on the suite's GPU, the maximum over samples. This is what the driver gives those processes (CUDA context and the
+  allocator's reserve included), so it reads higher than ``torch.cuda.max_memory_allocated`` inside the program.
+  Without ``pynvml``, without permission to see other processes (some containers report no PIDs, or host PIDs), or
+  when none of the tree's processes appears, the figure is ``None``: the report shows "—".
+
+A process that lives less than one interval can be missed; a model that loads weights and runs for seconds is not.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool
+    peak_rss: int | None  # bytes: the tree's summed RSS, max over samples (Linux), None where unmeasurable
+    peak_gpu: int | None  # bytes: NVML, sum over the tree, max over polls; None where unmeasurable
+    notes: list[str] = field(default_factory=list)
+
+
+def process_tree(root: int) -> set[int]:
+    """``root`` and its descendants alive now (Linux ``/proc``; elsewhere only ``root``)."""
+    proc = Path("/proc")
+    children: dict[int, list[int]] = {}
+    try:
+        entries = list(proc.iterdir())
+    except OSError:
+        return {root}
+    for d in entries:
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'
+        try:
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        except (ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = {root}, [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def _status_kb(pid: int, fields: tuple[str, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                name = line.split(":", 1)[0]
+                if name in fields:
+                    out[name] = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+class NvmlPoller:
+    """Samples a process tree's RAM (``/proc``) and, when a GPU index is given, its GPU memory (NVML) on a
+    background thread."""
+
+    def __init__(self, root_pid: int, device_index: int | None, interval: float = 0.05, nvml: Any = None):
+        self.root = root_pid
+        self.index = device_index
+        self.interval = interval
+        self.nvml = nvml
+        self.peak: int | None = None  # GPU bytes
+        self.peak_rss: int | None = None
+        self.note = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handle = None
+        self._gpu = False
+
+    def start(self) -> "NvmlPoller":
+        if self.index is not None:
+            self._gpu = self._init_nvml()
+        self._thread = threading.Thread(target=self._loop, name="inpaint-bench-procmem", daemon=True)
+        self._thread.start()
+        return self
+
+    def _init_nvml(self) -> bool:
+        nvml = self.nvml
+        if nvml is None:
+            try:
+                import pynvml as nvml  # nvidia-ml-py
+            except ImportError:
+                self.note = "GPU memory of the program not measured: pip install nvidia-ml-py"
+                return False
+            self.nvml = nvml
+        try:
+            nvml.nvmlInit()
+            self._handle = nvml.nvmlDeviceGetHandleByIndex(self.index)
+        except Exception as e:  # noqa: BLE001 - no driver, no permission
+            self.note = f"GPU memory of the program not measured: NVML unavailable ({e})"
+            return False
+        return True
+
+    def poll_once(self) -> None:
+        tree = process_tree(self.root)
+        if Path("/proc").is_dir():
+            rss_sum, hwm_max = 0, 0
+            for pid in tree:
+                st = _status_kb(pid, ("VmRSS", "VmHWM"))
+                rss_sum += st.get("VmRSS", 0)
+                hwm_max = max(hwm_max, st.get("VmHWM", 0))
+            value = max(rss_sum, hwm_max)
+            if value:
+                self.peak_rss = value if self.peak_rss is None else max(self.peak_rss, value)
+        if not self._gpu:
+            return
+        try:
+            procs = list(self.nvml.nvmlDeviceGetComputeRunningProcesses(self._handle))
+        except Exception:  # noqa: BLE001
+            return
+        used = [p.usedGpuMemory for p in procs if p.pid in tree and p.usedGpuMemory is not None]
+        if used:
+            total = int(sum(used))
+            self.peak = total if self.peak is None else max(self.peak, total)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.poll_once()
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int | None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        if self._gpu:
+            self._gpu = False
+            try:
+                self.nvml.nvmlShutdown()
+            except Exception:  # noqa: BLE001
+                pass
+            if self.peak is None and not self.note:
+                self.note = ("GPU memory of the program not measured: NVML listed none of its processes (a "
+                             "container that hides PIDs, or the program did not use the GPU)")
+        return self.peak
+
+
+def run_measured(argv: list[str], *, cwd: str | None, env: dict[str, str], timeout: float,
+                 gpu_index: int | None = None, nvml: Any = None, interval: float = 0.05) -> Finished:
+    """Run ``argv`` in its own session; kill its process group after ``timeout`` seconds. Samples the tree's RAM
+    (and its GPU memory through NVML when ``gpu_index`` is given) while it runs."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    chunks: dict[str, bytes] = {}
+
+    def drain(name: str, stream) -> None:
+        chunks[name] = stream.read()
+        stream.close()
+
+    readers = [threading.Thread(target=drain, args=(n, s), daemon=True)
+               for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+    for r in readers:
+        r.start()
+    poller = NvmlPoller(proc.pid, gpu_index, interval, nvml).start()
+    timed_out = False
+    try:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the program and everything it started
+            except OSError:
+                proc.kill()
+            proc.wait()
+    finally:
+        peak_gpu = poller.stop()
+        for r in readers:
+            r.join()
+    notes = [poller.note] if poller.note else []
+    return Finished(int(proc.returncode), chunks.get("out", b""), chunks.get("err", b""), timed_out,
+                    poller.peak_rss, peak_gpu, notes)
