@@ -15,7 +15,7 @@ EXTERNAL = {
     "export": ("bench.report.cli", "configure_export", "run_export", "export per-sample records (CSV)"),
     "compare": ("bench.report.cli", "configure_compare", "run_compare",
                 "compare two runs (CI regression gate: exit 1 on regression)"),
-    "calibrate": ("bench.detectors.calibrate", "configure", "run",
+    "calibrate": ("bench.calibration.calibrate", "configure", "run",
                   "calibrate failure-detector thresholds on a labelled synthetic set"),
     "weights": ("bench.weights", "configure", "run",
                 "list, fetch (for offline clusters) and verify the metric networks' weights files"),

@@ -34,7 +34,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
     from bench.detectors import WEIGHT_FREE
-    from bench.detectors._cases import build_cases, to_batch
+    from bench.calibration.cases import build_cases, to_batch
     from bench.registry import DETECTORS
 
     cases = []

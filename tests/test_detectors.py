@@ -138,12 +138,25 @@ def test_foreign_photo_patch_is_replacement():
 
 
 def test_replacement_baseline_uses_ring_self_difference():
-    """A hole between two different regions, filled with one of them, is not foreign."""
+    """A hole between two different regions, each continued a little past the true border, is not foreign."""
     inp = smooth().copy()
     inp[:, S // 2:] = texture(4)[:, S // 2:]
     m = box_mask(40, 44, 48, 40)
-    r = run("replacement", batch(inp, m, inp[:, ::-1]))  # the fill shows both halves, mirrored
+    fill = smooth().copy()
+    fill[:, S // 2 - 6:] = texture(4)[:, S // 2 - 6:]  # the texture reaches 6 px further into the hole
+    r = run("replacement", batch(inp, m, fill))
     assert r["replacement_flag"] == 0.0
+
+
+def test_replacement_is_judged_against_the_nearby_ring():
+    """Content whose colours occur only on the far side of the hole is new where it sits; the same content
+    beside its own kind is not."""
+    inp = smooth().copy()
+    inp[:, S // 2:] = texture(4)[:, S // 2:]
+    m = box_mask(40, 20, 48, 48)  # mostly in the smooth half, its right edge near the textured half
+    far = np.where(np.arange(S)[None, :, None] < S // 2, texture(4), inp)  # texture pasted into the smooth half
+    assert run("replacement", batch(inp, m, far))["replacement_flag"] == 1.0
+    assert run("replacement", batch(inp, m, inp))["replacement_flag"] == 0.0
 
 
 # -- incomplete -------------------------------------------------------------------------------------------------
@@ -283,3 +296,24 @@ def test_degenerate_holes_do_not_crash(case):
         assert math.isnan(run("outside_drift", b)["outside_drift_score"])
     if case in ("corner", "border_strip"):  # a hole at the frame is judged against the context it has
         assert run("blur", b)["blur_flag"] == 1.0
+
+
+def test_detectors_import_nothing_from_datasets_masks_or_calibration():
+    """Calibration data is not runtime code: the detectors room stands on its own (bench/calibration imports it,
+    never the other way round)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "bench" / "detectors"
+    bad = []
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for n in names:
+                if any(part in ("datasets", "masks", "calibration") for part in n.replace("bench.", "").split(".")):
+                    bad.append(f"{path.name}: {n}")
+    assert bad == []

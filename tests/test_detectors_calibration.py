@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.detectors import WEIGHT_FREE
-from bench.detectors import calibrate as cal
+from bench.calibration import calibrate as cal
 from bench.detectors.thresholds import load_thresholds, section_sha
 from bench.registry import DETECTORS
 

@@ -2,11 +2,18 @@
 
 Three scores per sample (see docs/detectors.md):
 
-* ``blur_score`` (reference-free): ln of how many times less high-frequency energy the fill has than its
-  context, ``ln((E_ring + eps) / (E_fill + eps))``, the largest over three band-pass scales (luminance minus
-  its Gaussian blur at sigma 1; sigma 1 minus 2; 2 minus 4), ``E`` = mean |band|. ``E_fill`` is measured on
-  the hole's interior (pixels at least max(``depth``, 2 sigma) px from its border, so the seam does not count),
-  ``E_ring`` on a band of context around the hole (as far from it, width growing with the hole).
+* ``blur_score`` (reference-free): the smaller of two log-ratios, so both must hold:
+
+  - *less detail than the context*: ``ctx = ln((E_ring + eps) / (E_fill + eps))``, the largest over three
+    band-pass scales (luminance minus its Gaussian blur at sigma 1; sigma 1 minus 2; 2 minus 4), ``E`` = mean
+    |band|. ``E_fill`` is measured on the hole's interior (pixels at least max(``depth``, 2 sigma) px from its
+    border, so the seam does not count), ``E_ring`` on a band of context around the hole (as far from it, width
+    growing with the hole);
+  - *a smear's fall-off*: ``steeper = ln(ring_0 / ring_K) - ln(fill_0 / fill_K)``, how much more the fill's
+    finest-band energy falls below its coarsest-band energy than the context's does (a blur removes fine detail
+    first; smooth true content, such as sky next to a building, has little detail at every scale).
+
+  A fill whose finest band is empty (a constant: flat or blank) is judged on ``ctx`` alone.
 * ``blur_mosaic_score`` (reference-free): how much of the fill's gradient energy sits on a regular block grid
   (pixelation), 0 (none) .. 1 (all), the weaker of the horizontal and vertical directions, minus the same
   measure on the context ring (a tiled wall is no mosaic); 0 when the fill has over twice its context's detail
@@ -105,6 +112,28 @@ def blockiness(y: np.ndarray, region: np.ndarray, pmin: int = 4, pmax: int = 48)
     return float(np.nanmin([sx, sy]))
 
 
+FLAT = 0.05 / 255  # finest-band energy below this: the fill is constant (a flat or blank fill)
+SLOPE_EPS = 0.1 / 255  # regularises the fine / coarse ratio (8-bit grain is about 0.3 / 255)
+
+
+def _shape_evidence(fb: list[np.ndarray], interiors: list[tuple[int, np.ndarray, np.ndarray]],
+                    min_pixels: int) -> tuple[float, bool]:
+    """(steeper, flat). ``steeper`` = how much more the fill's detail falls from the coarsest available band to the
+    finest than the context's does, ``ln(ring0 / ringK) - ln(fill0 / fillK)`` on the interior and ring of band K
+    (the coarsest band with an interior); ``flat``: the finest band is empty in the fill."""
+    usable = [(k, inner, rg) for k, inner, rg in interiors if int(rg.sum()) >= min_pixels]
+    if not usable:
+        return math.nan, False
+    k, inner, rg = usable[-1]
+    f0, fk = float(fb[0][inner].mean()), float(fb[k][inner].mean())
+    r0, rk = float(fb[0][rg].mean()), float(fb[k][rg].mean())
+    flat = f0 < FLAT
+    if k == 0:
+        return math.nan, flat
+    steeper = math.log((r0 + SLOPE_EPS) / (rk + SLOPE_EPS)) - math.log((f0 + SLOPE_EPS) / (fk + SLOPE_EPS))
+    return steeper, flat
+
+
 class BlurDetector(CalibratedDetector):
     """Fill is a smear or a mosaic: the hole's high-frequency energy against a ring of context, plus blockiness.
 
@@ -144,7 +173,7 @@ class BlurDetector(CalibratedDetector):
         # the ground truth is read on the hole's interior only: its bands need the hole's box + the filters' reach
         hy, hx = crop_box(m, int(4 * SCALES[-1] + 2))
         gb = bands(luma(gt[:, ys, xs][:, hy, hx])) if gt is not None else None
-        ctx, ref = [], []
+        ctx, ref, interiors = [], [], []
         for k in range(len(fb)):
             r = max(self.depth, reach(k))
             inner = d_in >= r
@@ -155,9 +184,11 @@ class BlurDetector(CalibratedDetector):
                 continue
             e_fill = float(fb[k][inner].mean())
             e_ring = float(fb[k][rg].mean()) if int(rg.sum()) >= self.min_pixels else math.nan
+            interiors.append((k, inner, rg))
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
             e_gt = float(gb[k][inner[hy, hx]].mean()) if gb is not None else math.nan
             ref.append(math.log((e_gt + EPS) / (e_fill + EPS)))
+        self._last_shape = _shape_evidence(fb, interiors, self.min_pixels)
         inner0 = d_in >= self.depth
         mos = math.nan
         if int(inner0.sum()) >= self.min_pixels:
@@ -177,14 +208,28 @@ class BlurDetector(CalibratedDetector):
         v = [x for x in values if not math.isnan(x)]
         return float(max(v)) if v else math.nan
 
+    @staticmethod
+    def blur_score(ctx: float, shape: tuple[float, bool]) -> float:
+        """The fill has less detail than its context (``ctx``) *and* that loss has a smear's shape: its fine
+        detail fell more than its coarse structure (``steeper``), or nothing is left at all (``flat``). A smooth
+        true fill beside strong structure (sky next to a building) has little detail but the fall-off of smooth
+        content, so it is not blur."""
+        steeper, flat = shape
+        if math.isnan(ctx):
+            return math.nan
+        if flat or math.isnan(steeper):
+            return ctx
+        return min(ctx, steeper)
+
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
         s, mos, ref = nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
+            self._last_shape = (math.nan, False)
             ctx, rf, mos[i] = self.band_ratios(batch.output[i], mask2d(batch.mask[i]),
                                                batch.gt[i] if has_gt[i] else None)
-            s[i], ref[i] = self.combine(ctx), self.combine(rf)
+            s[i], ref[i] = self.blur_score(self.combine(ctx), self._last_shape), self.combine(rf)
         return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref}
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

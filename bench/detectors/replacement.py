@@ -4,18 +4,24 @@ Weight-free variant (this module): colour and texture *novelty*. Every pixel get
 quantised in cells of ``cell`` units, and one of four gradient-strength bins). The context ring's pixels mark the
 cells that "exist around the hole" (each cell widened by one step in L, a and b; a ring cell of some gradient
 strength also covers every weaker one, so a *smoother* fill is never novel: that is ``blur``'s business).
-``novelty(hole)`` = the fraction of the fill's pixels in cells the ring never shows.
+``novelty(hole)`` = the fraction of the fill's pixels in cells the ring never shows, except that a *smooth* pixel
+(the two weakest gradient bins) whose colour lies inside the convex hull of the ring's colours is a blend of them (what
+diffusion-like fills, biharmonic and Telea produce, and smears) and is not new. A constant fill (flat colour, the
+runner's grey blank) is never a replacement (score 0): it has no content at all, which is ``blur``'s and ``noop``'s
+business.
 
-The ring is also split into sectors around the hole; each sector's novelty against the rest of the ring says how
-much the surroundings differ from themselves (a hole between sky and sea sees both). The score is
+Locality: the ring is split into ``n_sectors`` angular sectors around the hole; each fill pixel is judged against
+the sector of the ring it is nearest to and the sectors on either side (a pasted patch whose colours occur only on
+the far side of the hole is still new where it sits). The same comparison inside the ring (each sector against
+its neighbours) says how much the surroundings differ from themselves. The score is
 
     replacement_score = novelty(hole) - median(sector novelty)       (in [-1, 1])
 
-so content is foreign only when it is newer than what the surroundings typically show one part to another
-(the median, not the max: one odd sector, say a lamp post crossing the ring, should not excuse a pasted
-object). Flag when the score exceeds the threshold. Holes with fewer than ``min_pixels`` pixels (after a 2 px
-erosion) are not judged. The statistics are taken at 1/``factor`` resolution (area-averaged; a pixel touching the
-hole belongs to it) when the region is large enough: colour-cell counts do not need every pixel.
+so content is foreign only when it is newer than what the surroundings typically show one part to the next (the
+median, not the max: one odd sector, say a lamp post crossing the ring, should not excuse a pasted object). Flag
+when the score exceeds the threshold. Holes with fewer than ``min_pixels`` pixels (after a 2 px erosion) are not
+judged. The statistics are taken at 1/``factor`` resolution (area-averaged; a pixel touching the hole belongs to
+it) when the region is large enough: colour-cell counts do not need every pixel.
 """
 from __future__ import annotations
 
@@ -29,10 +35,12 @@ from ._util import crop_box, hwc, inside_distance, mask2d, nan_array, ring, ring
 from .thresholds import CalibratedDetector
 
 G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per px) bin edges
+FLAT_STD = 1.0 / 255  # a fill whose interior varies less than this (per channel) is constant
+GRAIN = 0.35  # mean |L - blur(L)| below this (L units, about 1/255 of intensity): grainless, synthesised
 
 
-def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
-    """Per-pixel Lab cell index (int32 [H, W]), gradient bin (int32 [H, W]) and the Lab grid shape."""
+def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int], np.ndarray]:
+    """Per-pixel Lab cell index (int32 [H, W]), gradient bin (int32 [H, W]), the Lab grid shape, and Lab."""
     # 8-bit conversion (OpenCV's table-driven path, ~20x faster than float32; every output is 8-bit anyway)
     lab8 = cv2.cvtColor((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2Lab)
     lab = lab8.astype(np.float32)
@@ -43,13 +51,14 @@ def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tup
     gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3) / 8.0
     gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3) / 8.0
     g = np.sqrt(gx * gx + gy * gy)
+    grain = cv2.blur(np.abs(L - sm), (3, 3))  # fine texture (L units): ~0 in synthesised blends, > 0 in photos
     nl = int(math.ceil(101 / cell))
     nab = int(math.ceil(256 / cell))
     li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
     ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32), 0, nab - 1)
     bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32), 0, nab - 1)
     gi = (g > G_EDGES[0]).astype(np.int32) + (g > G_EDGES[1]) + (g > G_EDGES[2])
-    return (li * nab + ai) * nab + bi, gi, (nl, nab, nab)
+    return (li * nab + ai) * nab + bi, gi, (nl, nab, nab), np.concatenate([lab, grain[..., None]], axis=2)
 
 
 NG = len(G_EDGES) + 1
@@ -86,6 +95,61 @@ def _novelty(cells: np.ndarray, gbins: np.ndarray, support: np.ndarray) -> float
     return float((gbins > support[cells]).mean())
 
 
+def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
+    """Lab centres ([N, 3]) of the distinct colour cells among ``cells`` (an occupancy table: no sorting)."""
+    occ = np.zeros(int(np.prod(shape)), bool)
+    occ[cells] = True
+    idx = np.flatnonzero(occ)
+    nab = shape[1]
+    li, ai, bi = idx // (nab * nab), (idx // nab) % nab, idx % nab
+    return np.stack([(li + 0.5) * cell, (ai + 0.5) * cell - 128.0, (bi + 0.5) * cell - 128.0], 1)
+
+
+def _inside_hull(points: np.ndarray, hull_points: np.ndarray, tol: float) -> np.ndarray:
+    """Which ``points`` ([N, 3] Lab) lie in the convex hull of ``hull_points`` (cell centres) grown by ``tol``:
+    blends of the context's colours (what diffusion-like fills and smears produce), which are not new content."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    pts = hull_points
+    if len(pts) < 4:
+        if not len(pts):
+            return np.zeros(len(points), bool)
+        pts = np.concatenate([pts, pts[:1] + np.eye(3) * 1e-3])
+    try:
+        eq = ConvexHull(pts, qhull_options="QJ").equations  # unit normals n and offsets d: inside iff n.x + d <= 0
+    except (QhullError, ValueError, IndexError):
+        return np.zeros(len(points), bool)
+    return (points @ eq[:, :3].T + eq[:, 3] <= tol).all(axis=1)
+
+
+def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, ref_cells: np.ndarray,
+           shape: tuple[int, int, int], cell: float) -> np.ndarray:
+    """Per pixel: new against ``support`` (:func:`_novelty`), except that weakly textured pixels inside the convex
+    hull of the reference colours are blends of them, not new."""
+    novel = gbins > support[cells]
+    smooth_new = novel & ((gbins <= 1) | (lab[:, 3] < GRAIN))
+    if smooth_new.any():
+        novel[smooth_new] = ~_inside_hull(lab[smooth_new, :3], _cell_centres(ref_cells, shape, cell), cell)
+    return novel
+
+
+def _sector_of(m: np.ndarray, ry: np.ndarray, rx: np.ndarray, k: int) -> np.ndarray:
+    """Angular sector (0..k-1) around the hole's centroid of each ring pixel."""
+    ys, xs = np.nonzero(m)
+    return ((np.arctan2(ry - ys.mean(), rx - xs.mean()) + np.pi) / (2 * np.pi) * k).astype(np.int32) % k
+
+
+def _neighbours(j: int, present: list[int], k: int) -> list[int]:
+    """Sector ``j`` (when it has ring pixels) and the nearest sectors with ring pixels on either side."""
+    out = {j} if j in present else set()
+    for step in (1, -1):
+        for d in range(1, k):
+            if (j + step * d) % k in present:
+                out.add((j + step * d) % k)
+                break
+    return sorted(out)
+
+
 def sectors(m: np.ndarray, rg: np.ndarray, k: int) -> list[np.ndarray]:
     """Split the ring into ``k`` angular sectors around the hole's centroid."""
     ys, xs = np.nonzero(m)
@@ -105,7 +169,7 @@ class ReplacementDetector(CalibratedDetector):
 
     key = "replacement"
 
-    def __init__(self, threshold: float | None = None, cell: float = 6.0, n_sectors: int = 6,
+    def __init__(self, threshold: float | None = None, cell: float = 6.0, n_sectors: int = 8,
                  min_pixels: int = 24, factor: int = 2, thresholds_file: str | None = None) -> None:
         self.cell = float(cell)
         self.factor = int(factor)
@@ -121,6 +185,10 @@ class ReplacementDetector(CalibratedDetector):
         ys, xs = crop_box(m, width + 2 + 4)  # ring + its gap + the gradient filters' reach
         m = m[ys, xs]
         rgb = hwc(out[:, ys, xs])
+        interior = inside_distance(m) >= 2
+        # a constant fill (flat colour, the blank) is no object: blur's or noop's business (judged once there is
+        # context to judge it against)
+        constant = int(interior.sum()) >= self.min_pixels and float(rgb[interior].std(0).max()) < FLAT_STD
         f = self.factor if min(m.shape) >= 32 * self.factor else 1
         if f > 1:  # statistics of colour cells do not need every pixel: analyse at 1/f resolution
             h, w = m.shape[0] // f * f, m.shape[1] // f * f
@@ -134,28 +202,44 @@ class ReplacementDetector(CalibratedDetector):
         nr = int(rg.sum())
         if nr * f * f < 4 * self.min_pixels:
             return math.nan, []
-        cells, gbins, shape = _features(rgb, self.cell)
+        if constant:
+            return 0.0, []
+        cells, gbins, shape, lab = _features(rgb, self.cell)
         ncell = int(np.prod(shape))
+        k = self.n_sectors
+        ry, rx = np.nonzero(rg)
+        sec = _sector_of(m, ry, rx, k)
+        # each fill pixel is judged against the part of the ring it is nearest to (and the sectors beside it)
+        _, lbl = cv2.distanceTransformWithLabels((~rg).astype(np.uint8), cv2.DIST_L2, 3,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+        to_sector = np.full(int(lbl.max()) + 1, -1, np.int32)
+        to_sector[lbl[ry, rx]] = sec
+        hy, hx = np.nonzero(hole)
+        hsec = to_sector[lbl[hy, hx]]
+        counts = np.bincount(sec, minlength=k)
+        present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
         min_count = max(2, int(0.001 * nr))
-        nov_hole = _novelty(cells[hole], gbins[hole], _widen(_max_grad(cells[rg], gbins[rg], ncell, min_count),
-                                                              shape))
-        secs = [(cells[ry, rx], gbins[ry, rx]) for ry, rx in sectors(m, rg, self.n_sectors)]
-        secs = [s for s in secs if s[0].size * f * f >= self.min_pixels]
-        if len(secs) < 2:
-            return nov_hole, []
-        per = [_max_grad(c, g, ncell, 1) for c, g in secs]  # min_count 1 per sector: lenient baseline
-        # leave-one-out maxima via prefix/suffix maxima
-        pre, suf = list(per), list(per)
-        for k in range(1, len(per)):
-            pre[k] = np.maximum(pre[k - 1], per[k])
-            suf[-k - 1] = np.maximum(suf[-k], per[-k - 1])
+        n_new = 0
+        for j in range(k):
+            sel = hsec == j
+            if not sel.any():
+                continue
+            rs = np.isin(sec, _neighbours(j, present, k))
+            rc, rgb_ = cells[ry[rs], rx[rs]], gbins[ry[rs], rx[rs]]
+            support = _widen(_max_grad(rc, rgb_, ncell, min_count), shape)
+            n_new += int(_novel(cells[hy[sel], hx[sel]], gbins[hy[sel], hx[sel]], lab[hy[sel], hx[sel]], support,
+                                rc, shape, self.cell).sum())
+        nov_hole = n_new / max(1, len(hy))
         base = []
-        for k, (c, g) in enumerate(secs):
-            parts = [pre[k - 1]] if k > 0 else []
-            if k + 1 < len(secs):
-                parts.append(suf[k + 1])
-            rest = parts[0] if len(parts) == 1 else np.maximum(parts[0], parts[1])
-            base.append(_novelty(c, g, _widen(rest, shape)))
+        for j in present:  # how new each part of the ring is against the parts beside it
+            others = [o for o in _neighbours(j, present, k) if o != j]
+            if not others:
+                continue
+            sj, rs = sec == j, np.isin(sec, others)
+            rc = cells[ry[rs], rx[rs]]
+            support = _widen(_max_grad(rc, gbins[ry[rs], rx[rs]], ncell, 1), shape)
+            base.append(float(_novel(cells[ry[sj], rx[sj]], gbins[ry[sj], rx[sj]], lab[ry[sj], rx[sj]], support, rc,
+                                     shape, self.cell).mean()))
         return nov_hole, base
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:

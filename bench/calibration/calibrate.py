@@ -1,7 +1,7 @@
 """``bench calibrate``: measure the detectors on a labelled synthetic set, choose thresholds, write them.
 
-The labelled set (:mod:`bench.detectors._cases`) is a pure function of ``(seed, n, size)``. Thresholds are chosen
-on ``--seed`` (maximum F1; on a plateau of equal F1, its middle) and then checked on a *fresh* seed
+The labelled set (:mod:`bench.calibration.cases`) is a pure function of ``(seed, n, size)``. Thresholds are chosen
+on ``--seed`` (maximum balanced accuracy, Youden's J; on a plateau of equal J, its middle) and then checked on a *fresh* seed
 (``--check-seed``, default ``seed + 1000``) with the detectors' own flags, which is the number to quote.
 
     bench calibrate --seed 0 --n 120 --size 256 --out bench/data/thresholds.json
@@ -23,9 +23,9 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from . import WEIGHT_FREE
-from ._cases import Case, batches, build_cases, build_heldout_cases
-from .thresholds import FORMAT, load_thresholds, section_sha
+from ..detectors import WEIGHT_FREE
+from ..detectors.thresholds import FORMAT, load_thresholds, section_sha
+from .cases import Case, batches, build_cases, build_heldout_cases
 
 
 @dataclass(frozen=True)
@@ -149,9 +149,20 @@ def _flags(s: np.ndarray, t: float, direction: str) -> np.ndarray:
     return out
 
 
+def balanced(y: np.ndarray, flag: np.ndarray) -> float:
+    """Youden's J = recall + specificity - 1 of 0/1 flags: unlike F1 it does not depend on how many positives the
+    labelled set happens to hold, so a threshold chosen on one mix of cases carries over to another."""
+    y = np.asarray(y, dtype=bool)
+    f = np.nan_to_num(np.asarray(flag, dtype=np.float64), nan=0.0) > 0.5
+    if y.all() or not y.any():
+        return pr(y, flag)[2]
+    return float((f & y).sum() / y.sum() + (~f & ~y).sum() / (~y).sum() - 1.0)
+
+
 def best_threshold(y: np.ndarray, s: np.ndarray, direction: str = "above",
                    base_flag: np.ndarray | None = None) -> float:
-    """Threshold of maximum F1 (flags OR-ed with ``base_flag`` when given); the middle of the best plateau."""
+    """Threshold of maximum :func:`balanced` accuracy (flags OR-ed with ``base_flag`` when given); the middle of
+    the best plateau."""
     fin = np.unique(s[np.isfinite(s)])
     if fin.size == 0:
         return math.nan
@@ -161,7 +172,7 @@ def best_threshold(y: np.ndarray, s: np.ndarray, direction: str = "above",
         f = _flags(s, t, direction)
         if base_flag is not None:
             f = np.maximum(f, base_flag)
-        f1s.append(pr(y, f)[2])
+        f1s.append(balanced(y, f))
     f1s = np.asarray(f1s)
     best = np.flatnonzero(f1s >= f1s.max() - 1e-12)
     # the longest run of consecutive optimal candidates, then its middle in score units
@@ -177,28 +188,41 @@ def best_threshold(y: np.ndarray, s: np.ndarray, direction: str = "above",
     return float((fin[lo - 1] + fin[hi]) / 2) if hi < fin.size else float(cands[(lo + hi) // 2])
 
 
-def choose_thresholds(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
-    """Thresholds per detector from scored, labelled cases (see :data:`SPECS`)."""
+#: thresholds chosen on real photographs (the dev split) when the calibration has them: the headline reference-free
+#: scores, whose labels there come from the truth itself (detail lost, content foreign), not from how a synthetic
+#: fill was made
+PHOTO_SPECS = {("blur", "threshold"), ("replacement", "threshold")}
+
+
+def choose_thresholds(scores: dict[str, np.ndarray],
+                      photo_scores: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, Any]]:
+    """Thresholds per detector from scored, labelled cases (see :data:`SPECS`); those of :data:`PHOTO_SPECS` from
+    ``photo_scores`` when given."""
     chosen: dict[str, dict[str, Any]] = {}
-    kinds = scores["kind"]
     for spec in SPECS:
-        lab = scores[f"label:{spec.detector}"]
-        sel = ~np.isnan(lab)
-        if spec.subset and spec.subset.startswith("not:"):
-            sel &= ~((kinds == spec.subset[4:]) & (lab == 1))
-        entry = chosen.setdefault(spec.detector, {"direction": spec.direction})
-        if spec.name == "threshold":
-            entry["direction"] = spec.direction
-        if spec.fixed is not None:
-            entry[spec.name] = spec.fixed
-            continue
-        s = scores[spec.score]
-        base = None
-        if spec.detector == "blur" and spec.name == "mosaic_threshold":  # the OR with the chosen blur threshold
-            base = _flags(s=scores["blur_score"][sel], t=entry["threshold"], direction="above")
-        t = best_threshold(lab[sel] == 1, s[sel], spec.direction, base)
-        entry[spec.name] = None if math.isnan(t) else round(float(t), 4)
+        src = photo_scores if photo_scores is not None and (spec.detector, spec.name) in PHOTO_SPECS else scores
+        _choose(spec, src, chosen)
     return chosen
+
+
+def _choose(spec: Spec, scores: dict[str, np.ndarray], chosen: dict[str, dict[str, Any]]) -> None:
+    kinds = scores["kind"]
+    lab = scores[f"label:{spec.detector}"]
+    sel = ~np.isnan(lab)
+    if spec.subset and spec.subset.startswith("not:"):
+        sel &= ~((kinds == spec.subset[4:]) & (lab == 1))
+    entry = chosen.setdefault(spec.detector, {"direction": spec.direction})
+    if spec.name == "threshold":
+        entry["direction"] = spec.direction
+    if spec.fixed is not None:
+        entry[spec.name] = spec.fixed
+        return
+    s = scores[spec.score]
+    base = None
+    if spec.detector == "blur" and spec.name == "mosaic_threshold":  # the OR with the chosen blur threshold
+        base = _flags(s=scores["blur_score"][sel], t=entry["threshold"], direction="above")
+    t = best_threshold(lab[sel] == 1, s[sel], spec.direction, base)
+    entry[spec.name] = None if math.isnan(t) else round(float(t), 4)
 
 
 def evaluate(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
@@ -228,25 +252,41 @@ def evaluate(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------------------
 # the whole procedure
 # ------------------------------------------------------------------------------------------------------------
+def labelled_set(seed: int, n: int, size: int, photos: int) -> tuple[list[Case], list[Case]]:
+    """The calibration set: ``n`` synthetic scenes (:func:`~bench.calibration.cases.build_cases`) and ``photos``
+    crops of the *dev* photographs (:func:`~bench.calibration.photos.build_photo_cases`); never the test split."""
+    from .photos import build_photo_cases
+
+    return build_cases(seed, n, size), (build_photo_cases("dev", seed, photos, size) if photos else [])
+
+
+def _merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    if not b:
+        return a
+    return {k: np.concatenate([a[k], b[k]]) for k in a if k in b}
+
+
 def calibrate(seed: int = 0, n: int = 60, size: int = 256, check_seed: int | None = None,
-              progress=None) -> dict[str, Any]:
+              progress=None, photos: int = 40) -> dict[str, Any]:
     """Choose thresholds on ``seed``; measure them on ``check_seed`` (fresh). Returns a thresholds document."""
     check_seed = seed + 1000 if check_seed is None else check_seed
     say = progress or (lambda msg: None)
-    say(f"building the labelled set (seed {seed}, n {n}, {size} px)")
-    cases = build_cases(seed, n, size)
+    say(f"building the labelled set (seed {seed}, n {n} synthetic scenes, {photos} dev photo crops, {size} px)")
+    synth, real = labelled_set(seed, n, size, photos)
+    cases = synth + real
     say(f"scoring {len(cases)} cases")
-    scores = score_cases(cases)
-    chosen = choose_thresholds(scores)
-    fit = evaluate(apply(scores, chosen))
+    scores, photo_scores = score_cases(synth), (score_cases(real) if real else None)
+    chosen = choose_thresholds(scores, photo_scores)
+    fit = evaluate(apply(_merge(scores, photo_scores), chosen))
     say(f"checking on a fresh seed ({check_seed})")
-    fresh_cases = build_cases(check_seed, n, size)
-    fresh = evaluate(apply(score_cases(fresh_cases), chosen))
+    fsynth, freal = labelled_set(check_seed, n, size, photos)
+    fresh_cases = fsynth + freal
+    fresh = evaluate(apply(_merge(score_cases(fsynth), score_cases(freal) if freal else None), chosen))
     return {
         "format": FORMAT,
         "detectors": chosen,
         "calibration": {
-            "seed": seed, "check_seed": check_seed, "n": n, "size": size,
+            "seed": seed, "check_seed": check_seed, "n": n, "photos": photos, "size": size,
             "cases": len(cases), "fresh_cases": len(fresh_cases),
             "fit": _clean(fit), "fresh": _clean(fresh),
         },
@@ -254,11 +294,17 @@ def calibrate(seed: int = 0, n: int = 60, size: int = 256, check_seed: int | Non
 
 
 def evaluate_file(path: str | Path | None, seed: int, n: int, size: int,
-                  heldout: bool = False) -> dict[str, dict[str, Any]]:
-    """The thresholds of a file (default: the shipped one) on the labelled set of ``seed`` (or the held-out
-    photographs' set, :func:`~bench.detectors._cases.build_heldout_cases`)."""
+                  heldout: bool = False, split: str | None = None) -> dict[str, dict[str, Any]]:
+    """The thresholds of a file (default: the shipped one) on the labelled set of ``seed``, on the grayscale
+    held-out photographs (:func:`~bench.calibration.cases.build_heldout_cases`), or on a split of the real-photo
+    cases (``split``: ``dev`` or ``test``, :mod:`bench.calibration.photos`)."""
     data = load_thresholds(path)
-    cases = build_heldout_cases(seed, n, size) if heldout else build_cases(seed, n, size)
+    if split:
+        from .photos import build_photo_cases
+
+        cases = build_photo_cases(split, seed, n, size)
+    else:
+        cases = build_heldout_cases(seed, n, size) if heldout else build_cases(seed, n, size)
     return evaluate(apply(score_cases(cases), data["detectors"]))
 
 
@@ -286,7 +332,7 @@ def write(doc: dict[str, Any], out: str | Path, command: str = "") -> dict[str, 
         full["created"] = prev["created"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
-    from .thresholds import clear_cache
+    from ..detectors.thresholds import clear_cache
 
     clear_cache()
     return full
@@ -311,6 +357,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heldout", action="store_true",
                         help="with --evaluate: use scikit-image's grayscale photographs (camera, brick, grass, ...), "
                              "never seen by the calibration, instead of the synthetic/samples set")
+    parser.add_argument("--photos", type=int, default=40,
+                        help="crops of the dev photographs added to the calibration set (default 40; 0: none)")
+    parser.add_argument("--split", choices=("dev", "test"), default=None,
+                        help="with --evaluate: real-photo cases of this split (bench.calibration.photos; the test "
+                             "split's photographs are never used to fit or design anything)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -353,19 +404,21 @@ def run(args: argparse.Namespace) -> int:
 
     if args.evaluate:
         data = load_thresholds(args.thresholds)
-        res = _clean(evaluate_file(args.thresholds, args.seed, args.n, args.size, heldout=args.heldout))
+        res = _clean(evaluate_file(args.thresholds, args.seed, args.n, args.size, heldout=args.heldout,
+                                   split=args.split))
         if args.json:
             print(json.dumps({"version": data.get("version"), "results": res}, indent=2))
         else:
-            what = "held-out photographs" if args.heldout else "labelled set"
+            what = (f"{args.split} photographs" if args.split else
+                    "held-out photographs" if args.heldout else "labelled set")
             _table(f"thresholds v{data.get('version')} on the {what}, seed {args.seed} (n {args.n}, {args.size} px)",
                    res, data["detectors"])
         return 0
     doc = calibrate(args.seed, args.n, args.size, args.check_seed,
-                    progress=(lambda m: print(m, file=sys.stderr)) if not args.json else None)
+                    progress=(lambda m: print(m, file=sys.stderr)) if not args.json else None, photos=args.photos)
     cal = doc["calibration"]
     if args.out:
-        cmd = (f"bench calibrate --seed {args.seed} --n {args.n} --size {args.size}"
+        cmd = (f"bench calibrate --seed {args.seed} --n {args.n} --photos {args.photos} --size {args.size}"
                + (f" --check-seed {args.check_seed}" if args.check_seed is not None else "") + f" --out {args.out}")
         doc = write(doc, args.out, cmd)
     if args.json:
@@ -385,5 +438,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(p.parse_args(argv))
 
 
-if __name__ == "__main__":  # python -m bench.detectors.calibrate
+if __name__ == "__main__":  # python -m bench.calibration.calibrate
     raise SystemExit(main())

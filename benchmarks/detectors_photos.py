@@ -1,0 +1,129 @@
+"""The blur and replacement detectors on real photographs, with the shipped thresholds: precision, recall and AUROC
+(with 95 % bootstrap intervals over cases) on the dev and test splits of :mod:`bench.calibration.photos`, flag
+rates per fill kind, and the replacement rate the classical backends get on 256 px crops with box and LaMa masks.
+
+    python benchmarks/detectors_photos.py [--n 40] [--seed 0] [--size 256]
+
+The test split's photographs (china, flower, grace_hopper, the right motorcycle view, present) are never used to
+fit thresholds (``bench calibrate`` uses the synthetic scenes and the dev split); its hole shapes (object
+silhouettes, MAT-style strokes) are not the calibration set's (boxes, LaMa).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+CLASSICAL = {"opencv-telea": "telea", "opencv-ns": "ns", "biharmonic": "biharmonic", "mean-fill": "flat",
+             "identity": "blank"}
+
+
+def _boot(y: np.ndarray, f: np.ndarray, s: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, list]:
+    from bench.calibration.calibrate import auroc, pr
+
+    rng = np.random.default_rng(seed)
+    ps, rs, aus = [], [], []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        if y[i].all() or not y[i].any():
+            continue
+        p, r, _ = pr(y[i], f[i])
+        ps.append(p)
+        rs.append(r)
+        aus.append(auroc(y[i], s[i]))
+    q = lambda v: [round(float(np.quantile(v, 0.025)), 3), round(float(np.quantile(v, 0.975)), 3)]  # noqa: E731
+    return {"precision_ci": q(ps), "recall_ci": q(rs), "auroc_ci": q(aus)}
+
+
+def split_results(split: str, n: int, seed: int, size: int) -> dict:
+    from bench.calibration.calibrate import apply, auroc, pr, score_cases
+    from bench.calibration.photos import build_photo_cases
+    from bench.detectors.thresholds import load_thresholds
+
+    cases = build_photo_cases(split, seed, n, size)
+    sc = apply(score_cases(cases), load_thresholds()["detectors"])
+    kinds = sc["kind"]
+    out: dict = {"cases": len(cases), "detectors": {}, "flag_rate_by_kind": {}}
+    for det, flag, score in (("blur", "blur_flag", "blur_score"), ("replacement", "replacement_flag",
+                                                                   "replacement_score")):
+        lab = sc[f"label:{det}"]
+        sel = ~np.isnan(lab)
+        y, f, s = lab[sel] == 1, np.nan_to_num(sc[flag][sel]), sc[score][sel]
+        p, r, _ = pr(y, f)
+        out["detectors"][det] = {"pos": int(y.sum()), "neg": int((~y).sum()), "precision": round(p, 3),
+                                 "recall": round(r, 3), "auroc": round(auroc(y, s), 3), **_boot(y, f, s)}
+    for k in sorted(set(kinds)):
+        m = kinds == k
+        out["flag_rate_by_kind"][k] = {d: round(float(np.nanmean(sc[f"{d}_flag"][m])), 3)
+                                       for d in ("blur", "replacement")} | {"n": int(m.sum())}
+    return out
+
+
+def classical_rates(n: int, seed: int, size: int) -> dict:
+    """Replacement (and blur) flag rates of the classical fills on crops of both splits, box and LaMa holes."""
+    from bench.calibration.cases import _paste, _q8
+    from bench.calibration.calibrate import apply, score_cases
+    from bench.calibration.cases import Case
+    from bench.calibration.photos import HOLES, SPLITS, crop, load_photo, make_fill
+    from bench.detectors.thresholds import load_thresholds
+    from bench.seeding import rng_for
+
+    cases = []
+    for split, photos in SPLITS.items():
+        for i in range(n):
+            r = rng_for("classical-rates", split, seed, i)
+            img = crop(r, load_photo(photos[i % len(photos)]), size)
+            for hk in ("box", "lama"):
+                hole = HOLES[hk](r, size)
+                for backend, kind in CLASSICAL.items():
+                    out = _paste(img, _q8(make_fill(kind, r, img, hole, img)), hole)
+                    cases.append(Case(backend, "reconstruction", hk, img, img, hole, out, out, {}, (size, size),
+                                      (size, size)))
+    sc = apply(score_cases(cases), load_thresholds()["detectors"])
+    kinds = sc["kind"]
+    return {b: {"n": int((kinds == b).sum()),
+                "replacement_rate": round(float(np.nanmean(sc["replacement_flag"][kinds == b])), 3),
+                "blur_rate": round(float(np.nanmean(sc["blur_flag"][kinds == b])), 3)} for b in CLASSICAL}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=40, help="photo crops per split (each gives about 12 cases)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--size", type=int, default=256)
+    args = ap.parse_args()
+    from _common import Printer, save
+
+    from bench.detectors.thresholds import load_thresholds
+
+    print = Printer()  # noqa: A001
+    th = load_thresholds()
+    print(f"detectors on real photographs, thresholds v{th['version']} ({th['sha256'][:12]}), {args.n} crops per "
+          f"split, seed {args.seed}, {args.size} px")
+    res: dict = {"thresholds_version": th["version"], "thresholds_sha256": th["sha256"], "n": args.n,
+                 "seed": args.seed, "size": args.size, "splits": {}}
+    for split in ("dev", "test"):
+        r = split_results(split, args.n, args.seed, args.size)
+        res["splits"][split] = r
+        print(f"{split} ({r['cases']} cases{'; never used to fit' if split == 'test' else '; used to fit'}):")
+        for det, d in r["detectors"].items():
+            print(f"  {det:12s} pos {d['pos']:4d} neg {d['neg']:4d}  precision {d['precision']:.3f} "
+                  f"{d['precision_ci']}  recall {d['recall']:.3f} {d['recall_ci']}  AUROC {d['auroc']:.3f}")
+        print("  flag rate by fill kind (blur / replacement): " + ", ".join(
+            f"{k} {v['blur']:.2f}/{v['replacement']:.2f}" for k, v in r["flag_rate_by_kind"].items()))
+    res["classical"] = classical_rates(args.n, args.seed, args.size)
+    print("classical backends on box and LaMa holes (both splits):")
+    for b, v in res["classical"].items():
+        print(f"  {b:14s} n {v['n']:3d}  replacement rate {v['replacement_rate']:.3f}  blur rate {v['blur_rate']:.3f}")
+    path = save("detectors_photos", res, print.lines)
+    sys.stdout.write(f"wrote {path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
