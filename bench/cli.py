@@ -16,7 +16,7 @@ EXTERNAL = {
     "compare": ("bench.report.cli", "configure_compare", "run_compare",
                 "compare two runs (CI regression gate: exit 1 on regression)"),
     "calibrate": ("bench.calibration.calibrate", "configure", "run",
-                  "calibrate failure-detector thresholds on a labelled synthetic set"),
+                  "calibrate failure-detector thresholds (labelled synthetic/photo set, or --labels of a run)"),
     "weights": ("bench.weights", "configure", "run",
                 "list, fetch (for offline clusters) and verify the metric networks' weights files"),
 }

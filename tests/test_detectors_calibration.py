@@ -55,7 +55,7 @@ def test_calibration_end_to_end_and_versioned_file(tmp_path, capsys):
     doc["detectors"]["black"]["threshold"] = 0.3
     assert cal.write(doc, out)["version"] == 2  # changed: bumped
     # a detector reading that file reports its version and the threshold it used
-    det = DETECTORS.get("black")(thresholds_file=str(out))
+    det = DETECTORS.get("black")(thresholds=str(out))
     assert det.threshold == 0.3
     prov = det.provenance()
     assert prov["thresholds_version"] == 2 and prov["thresholds_sha256"] == json.loads(out.read_text())["sha256"]

@@ -1,12 +1,16 @@
-"""``bench calibrate``: measure the detectors on a labelled synthetic set, choose thresholds, write them.
+"""``bench calibrate``: measure the detectors on labelled cases, choose thresholds, write them.
 
-The labelled set (:mod:`bench.calibration.cases`) is a pure function of ``(seed, n, size)``. Thresholds are chosen
-on ``--seed`` (maximum balanced accuracy, Youden's J; on a plateau of equal J, its middle) and then checked on a *fresh* seed
-(``--check-seed``, default ``seed + 1000``) with the detectors' own flags, which is the number to quote.
+The labelled set is synthetic scenes (:mod:`bench.calibration.cases`) plus crops of the dev photographs
+(:mod:`bench.calibration.photos`), a pure function of ``(seed, n, photos, size)``. Thresholds are chosen on
+``--seed`` (maximum balanced accuracy, Youden's J; on a plateau of equal J, its middle; blur's and replacement's
+main thresholds on the dev photographs, whose labels come from the truth) and then checked on a *fresh* seed
+(``--check-seed``, default ``seed + 1000``) with the detectors' own flags. ``--labels`` fits on human labels of a
+run's outputs instead (:mod:`bench.calibration.labels`).
 
-    bench calibrate --seed 0 --n 120 --size 256 --out bench/data/thresholds.json
-    bench calibrate --evaluate --seed 7 --n 40          # the shipped thresholds on a fresh set, nothing chosen
-    bench calibrate --evaluate --heldout --n 60         # ... on real photographs the calibration never saw
+    bench calibrate --seed 0 --n 60 --photos 40 --out bench/data/thresholds.json
+    bench calibrate --evaluate --split test --n 40      # the shipped thresholds on the test photographs
+    bench calibrate --evaluate --heldout --n 60         # ... on scikit-image's grayscale photographs
+    bench calibrate --labels labels.csv results/my-run --out my_thresholds.json
 
 Python: :func:`score_cases`, :func:`choose_thresholds`, :func:`evaluate`, :func:`calibrate`.
 """
@@ -80,7 +84,7 @@ def make_detectors(thresholds: dict[str, dict[str, float]] | None, names: Sequen
         cls = DETECTORS.get(name)
         entry = (thresholds or {}).get(name, {})
         kw = {k: v for k, v in entry.items() if k.endswith("threshold")}
-        det = cls(thresholds_file="/nonexistent/thresholds.json", **kw)  # never read the shipped file here
+        det = cls(thresholds="none", **kw)  # never read the shipped file here
         dets[name] = det
     return dets
 
@@ -342,8 +346,9 @@ def write(doc: dict[str, Any], out: str | Path, command: str = "") -> dict[str, 
 # CLI
 # ------------------------------------------------------------------------------------------------------------
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Measure the failure detectors on a labelled synthetic set: choose thresholds on --seed, "
-                          "check them on a fresh seed, print precision/recall/AUROC, optionally write them.")
+    parser.description = ("Measure the failure detectors on a labelled set (synthetic scenes and dev photographs; "
+                          "or, with --labels, human labels of a run's outputs): choose thresholds, check them on "
+                          "cases they were not chosen on, print precision/recall/AUROC, optionally write them.")
     parser.add_argument("--seed", type=int, default=0, help="seed of the labelled set (default 0)")
     parser.add_argument("--n", type=int, default=60, help="scenes per set (about 12 cases each; default 60)")
     parser.add_argument("--size", type=int, default=256, help="image side in px (default 256)")
@@ -362,6 +367,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("dev", "test"), default=None,
                         help="with --evaluate: real-photo cases of this split (bench.calibration.photos; the test "
                              "split's photographs are never used to fit or design anything)")
+    parser.add_argument("--labels", metavar="CSV", default=None,
+                        help="fit thresholds on human labels of RUN's outputs (labels.csv from the HTML report's "
+                             "labelling mode) instead of the synthetic set; measured on a held-out part")
+    parser.add_argument("run", nargs="?", default=None, metavar="RUN",
+                        help="with --labels: the run folder the labels were made on")
+    parser.add_argument("--test-fraction", type=float, default=0.3,
+                        help="with --labels: share of the labelled outputs held out to measure (default 0.3)")
+    parser.add_argument("--base", default=None, metavar="FILE",
+                        help="with --labels: thresholds file the other detectors' entries come from (default: the "
+                             "shipped one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -399,9 +414,48 @@ def _table(title: str, res: dict[str, dict[str, Any]], chosen: dict | None) -> N
             print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
 
 
+def _run_labels(args: argparse.Namespace) -> int:
+    from ..errors import BenchError
+    from .labels import fit_from_labels
+
+    if not args.run:
+        raise BenchError("--labels needs the run folder the labels were made on: bench calibrate --labels "
+                         "labels.csv RUN [--out thresholds.json]")
+    doc = fit_from_labels(args.labels, args.run, test_fraction=args.test_fraction, seed=args.seed, base=args.base)
+    if args.out:
+        cmd = (f"bench calibrate --labels {args.labels} {args.run} --test-fraction {args.test_fraction} "
+               f"--seed {args.seed}" + (f" --base {args.base}" if args.base else "") + f" --out {args.out}")
+        doc = write(doc, args.out, cmd)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    cal = doc["calibration"]
+    print(f"{cal['labels_in_run']} of {cal['labels']} labelled outputs found in run {cal['run_id']}; "
+          f"{int(round(cal['test_fraction'] * 100))} % held out (seed {cal['seed']})")
+    fmt = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"  # noqa: E731
+    for det, r in cal["results"].items():
+        if "skipped" in r:
+            print(f"  {det:12s} kept its threshold: {r['skipped']}")
+            continue
+        t = r["test"]
+        ci = lambda k: "" if not t.get(f"{k}_ci") else f" [{fmt(t[k + '_ci'][0])}, {fmt(t[k + '_ci'][1])}]"  # noqa
+        (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
+        print(f"  {det:12s} threshold > {r['threshold']:g}  fitted on {fp}+{fn}, held out {tp}+{tn}: precision "
+              f"{fmt(t['precision'])}{ci('precision')}  recall {fmt(t['recall'])}{ci('recall')}  AUROC "
+              f"{fmt(t['auroc'])}{ci('auroc')}")
+    if args.out:
+        print(f"wrote {args.out} (version {doc['version']}, sha256 {doc['sha256'][:12]}); select it with "
+              f"detectors: [{{type: blur, thresholds: {args.out}}}]")
+    else:
+        print("nothing written: --out FILE writes the thresholds file")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    if args.labels:
+        return _run_labels(args)
     if args.evaluate:
         data = load_thresholds(args.thresholds)
         res = _clean(evaluate_file(args.thresholds, args.seed, args.n, args.size, heldout=args.heldout,

@@ -18,9 +18,9 @@ class BlackDetector(CalibratedDetector):
     key = "black"
 
     def __init__(self, threshold: float | None = None, level: float = 4 / 255,
-                 thresholds_file: str | None = None) -> None:
+                 thresholds: str | None = None) -> None:
         self.level = float(level)
-        self._thresholds(thresholds_file, threshold=threshold)
+        self._thresholds(thresholds, threshold=threshold)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         score = np.zeros(batch.size, dtype=np.float64)

@@ -148,11 +148,11 @@ class BlurDetector(CalibratedDetector):
 
     def __init__(self, threshold: float | None = None, mosaic_threshold: float | None = None,
                  ref_threshold: float | None = None, depth: float = 4.0, min_pixels: int = 64,
-                 min_width: float = 16.0, thresholds_file: str | None = None) -> None:
+                 min_width: float = 16.0, thresholds: str | None = None) -> None:
         self.depth = float(depth)
         self.min_width = float(min_width)
         self.min_pixels = int(min_pixels)
-        self._thresholds(thresholds_file, threshold=threshold, mosaic_threshold=mosaic_threshold,
+        self._thresholds(thresholds, threshold=threshold, mosaic_threshold=mosaic_threshold,
                          ref_threshold=ref_threshold)
 
     def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float]:
@@ -247,4 +247,5 @@ class BlurDetector(CalibratedDetector):
         return {**super().provenance(), "depth": self.depth, "min_pixels": self.min_pixels,
                 "min_width": self.min_width, "eps": EPS,
                 "scales": list(SCALES),
-                "measure": "mean |band-pass(luma)| per scale, hole interior vs context ring; block-grid share"}
+                "measure": "mean |band-pass(luma)| per scale, hole interior vs context ring, and its fine-to-coarse "
+                           "fall-off against the ring's; block-grid share"}

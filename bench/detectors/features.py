@@ -78,7 +78,7 @@ class FeatureReplacementDetector(CalibratedDetector):
 
     def __init__(self, model: str = "dinov2-small", weights: str | None = None, threshold: float | None = None,
                  image_size: int = 224, ring_patches: int = 2, n_sectors: int = 6, batch_size: int = 16,
-                 thresholds_file: str | None = None) -> None:
+                 thresholds: str | None = None) -> None:
         self.model = model
         self.weights = weights
         self.image_size = int(image_size)
@@ -89,7 +89,7 @@ class FeatureReplacementDetector(CalibratedDetector):
         self.family: str | None = None
         self.source: str | None = None
         self.device = torch.device("cpu")
-        self._thresholds(thresholds_file, threshold=threshold)
+        self._thresholds(thresholds, threshold=threshold)
 
     # -- weights ------------------------------------------------------------------------------------------
     def candidates(self, ctx: RunContext | None) -> list[Path]:

@@ -23,10 +23,10 @@ class IncompleteDetector(CalibratedDetector):
     key = "incomplete"
 
     def __init__(self, threshold: float | None = None, tol: float = 0.03, min_pixels: int = 16,
-                 thresholds_file: str | None = None) -> None:
+                 thresholds: str | None = None) -> None:
         self.tol = float(tol)
         self.min_pixels = int(min_pixels)
-        self._thresholds(thresholds_file, threshold=threshold)
+        self._thresholds(thresholds, threshold=threshold)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size

@@ -19,8 +19,8 @@ class NanDetector(CalibratedDetector):
 
     key = "nan"
 
-    def __init__(self, threshold: float | None = None, thresholds_file: str | None = None) -> None:
-        self._thresholds(thresholds_file, threshold=threshold)
+    def __init__(self, threshold: float | None = None, thresholds: str | None = None) -> None:
+        self._thresholds(thresholds, threshold=threshold)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         given = getattr(batch, "nonfinite", None)

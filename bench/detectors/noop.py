@@ -18,9 +18,9 @@ class NoopDetector(CalibratedDetector):
     key = "noop"
 
     def __init__(self, threshold: float | None = None, tol: float = 2 / 255,
-                 thresholds_file: str | None = None) -> None:
+                 thresholds: str | None = None) -> None:
         self.tol = float(tol)
-        self._thresholds(thresholds_file, threshold=threshold)
+        self._thresholds(thresholds, threshold=threshold)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         score = nan_array(batch.size)

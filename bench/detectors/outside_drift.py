@@ -21,8 +21,8 @@ class OutsideDriftDetector(CalibratedDetector):
     key = "outside_drift"
     direction = "below"
 
-    def __init__(self, threshold: float | None = None, thresholds_file: str | None = None) -> None:
-        self._thresholds(thresholds_file, threshold=threshold)
+    def __init__(self, threshold: float | None = None, thresholds: str | None = None) -> None:
+        self._thresholds(thresholds, threshold=threshold)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         score = nan_array(batch.size)

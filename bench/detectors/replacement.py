@@ -170,12 +170,12 @@ class ReplacementDetector(CalibratedDetector):
     key = "replacement"
 
     def __init__(self, threshold: float | None = None, cell: float = 6.0, n_sectors: int = 8,
-                 min_pixels: int = 24, factor: int = 2, thresholds_file: str | None = None) -> None:
+                 min_pixels: int = 24, factor: int = 2, thresholds: str | None = None) -> None:
         self.cell = float(cell)
         self.factor = int(factor)
         self.n_sectors = int(n_sectors)
         self.min_pixels = int(min_pixels)
-        self._thresholds(thresholds_file, threshold=threshold)
+        self._thresholds(thresholds, threshold=threshold)
 
     def parts(self, out, m: np.ndarray) -> tuple[float, list[float]]:
         """(novelty of the hole, novelty of each ring sector against the rest of the ring)."""

@@ -18,8 +18,8 @@ class ResizedDetector(CalibratedDetector):
 
     key = "resized"
 
-    def __init__(self, threshold: float | None = None, thresholds_file: str | None = None) -> None:
-        self._thresholds(thresholds_file, threshold=threshold)
+    def __init__(self, threshold: float | None = None, thresholds: str | None = None) -> None:
+        self._thresholds(thresholds, threshold=threshold)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size

@@ -69,7 +69,17 @@ class CalibratedDetector(Detector):
     extra_thresholds: tuple[str, ...] = ()
 
     def _thresholds(self, thresholds_file: str | None = None, **overrides: float | None) -> None:
-        data = load_thresholds(thresholds_file)
+        """Read this detector's entry from ``thresholds_file`` (the suite's ``thresholds:``; default: the shipped
+        file; ``"none"``: no file, only the explicit ``overrides``)."""
+        if thresholds_file == "none":
+            data: dict[str, Any] = {"version": None, "sha256": None, "detectors": {}}
+        else:
+            if thresholds_file and not Path(thresholds_file).expanduser().is_file():
+                raise ValueError(f"thresholds file '{thresholds_file}' not found (write one with bench calibrate "
+                                 f"--labels labels.csv RUN --out FILE, or leave 'thresholds' out for the shipped one)")
+            data = load_thresholds(Path(thresholds_file).expanduser() if thresholds_file else None)
+            if data.get("format") != FORMAT:
+                raise ValueError(f"'{thresholds_file}' is not a thresholds file")
         entry = dict(data.get("detectors", {}).get(self.key, {}))
         self.thresholds_version = data.get("version")
         self.thresholds_sha = data.get("sha256")

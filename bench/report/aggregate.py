@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..errors import BenchError
 from ..store.sqlite import RunStore, merge_stores
+from . import verdict
 from .columns import RECORD_FIELDS, ColumnCatalog, metric_sort_key
 
 N_AREA_BINS = 10
@@ -134,10 +135,14 @@ class RunData:
         return self.run_dirs[0] if self.run_dirs else None
 
     def frame(self) -> pd.DataFrame:
+        """Per-sample records, with each sample's one ``failure`` verdict (:mod:`bench.report.verdict`)."""
         if self._frame is None:
             f = self.store.frame()
             if f.empty:
                 f = pd.DataFrame(columns=list(RECORD_FIELDS))
+            if "error" not in f:
+                f["error"] = None
+            f[verdict.COLUMN] = verdict.verdicts(f)
             self._frame = f
         return self._frame
 
@@ -289,7 +294,7 @@ def metric_keys(frame: pd.DataFrame) -> list[str]:
     for c in frame.columns:
         if not isinstance(c, str) or c in RECORD_FIELDS:
             continue
-        if c.endswith("_flag"):
+        if c.endswith("_flag") or c == verdict.COLUMN:
             continue
         if c.endswith("_score") and c[: -len("_score")] in dets:
             continue
@@ -377,8 +382,9 @@ def summarize(
     its mean over successful samples and, with ``ci`` and an interval-bearing column, ``<key>_lo``/``<key>_hi``
     (percentile bootstrap, 1 - ``alpha``); set-level metrics (when grouping by cell); ``<detector>_rate`` (mean of
     the flag) with interval; latency ``latency_p50``/``latency_p90``/``latency_mean`` (ms per image) and
-    ``images_per_s``; ``peak_mem_mb`` (CUDA allocated when recorded, else peak RSS), ``peak_mem_reserved_mb``,
-    ``peak_rss_mb``, ``load_time_s``.
+    ``images_per_s``; ``peak_mem_mb`` (the cell's own: GPU memory on CUDA, RAM on CPU; NaN where not measured),
+    ``peak_mem_reserved_mb``, ``peak_rss_mb``, ``load_time_s``; ``failure_<verdict>``: the share of the group's
+    samples (errors included) whose one verdict is that (:mod:`bench.report.verdict`; they add up to 1).
 
     ``filters`` keeps only some records: ``{"backend"|"dataset"|"mask": value or list, "area_bin": bin index,
     label ("40-50%") or list, "hole_fraction": [lo, hi)}``. Set-level metrics need every sample of a cell, so
@@ -399,6 +405,7 @@ def summarize(
     sessions = rd.sessions()
     mkeys = metric_keys(frame)
     dets = detector_names(frame)
+    possible = verdict.present(frame)
     catalog = rd.catalog
 
     if "error" not in frame:
@@ -439,6 +446,8 @@ def summarize(
         row["error_rate"] = n_err / (n + n_err) if (n + n_err) else math.nan
         if n_err:
             row["first_error"] = str(g.loc[~g["_ok"], "error"].iloc[0])
+        if verdict.COLUMN in g:  # every sample (errors included) has one verdict: the shares add up to 1
+            row.update(verdict.shares(g[verdict.COLUMN], possible))
         for k in mkeys:
             vals = ok[k].to_numpy(dtype=float) if k in ok else np.array([])
             vals = vals[~np.isnan(vals)]
@@ -498,7 +507,10 @@ def summarize(
         df = df.sort_values(sort_cols, kind="stable").reset_index(drop=True)
         if "area_bin" in by:
             df["area_bin"] = df["area_bin"].map(area_bin_label)
+    verdict_keys = [verdict.share_key(v) for v in possible if verdict.share_key(v) in df.columns
+                    and (v == "ok" or bool((df[verdict.share_key(v)].fillna(0) > 0).any()))]
     setlevel_keys = [c for c in df.columns if c not in set(mkeys) and c not in RECORD_FIELDS
+                     and not c.startswith(verdict.COLUMN + "_")
                      and not c.endswith(("_lo", "_hi", "_rate", "_small_n")) and c not in _DERIVED_SUMMARY
                      and c not in by and c != "first_error" and not (c.endswith("_n") and c[:-2] in df.columns)]
     all_keys = [k for k in list(df.columns) if not k.endswith(("_lo", "_hi", "_small_n")) and k not in by]
@@ -514,6 +526,7 @@ def summarize(
         metric_keys=mkeys,
         setlevel_keys=sorted(setlevel_keys, key=metric_sort_key),
         detectors=dets,
+        verdict_keys=verdict_keys,
         comparable=rd.comparable,
         noncomparable_reasons=rd.noncomparable_reasons,
         run_id=str(rd.manifest.get("run_id", rd.run_dir.name if rd.run_dir else "")),
@@ -630,14 +643,14 @@ def summarize_by_dilation(run: Any, **kw: Any) -> pd.DataFrame:
 
 
 def per_sample(run: Any) -> pd.DataFrame:
-    """One row per (cell, sample): labels, hole fraction, area bin, every metric, detector scores and flags,
-    latency, error (what ``bench export --per-sample`` writes)."""
+    """One row per (cell, sample): labels, the sample's one ``failure`` verdict, hole fraction, area bin, every
+    metric, detector scores and flags, latency, error (what ``bench export --per-sample`` writes)."""
     rd = load_run(run)
     f = rd.frame().copy()
     mk = metric_keys(f)
     dets = detector_names(f)
     det_cols = [c for d in dets for c in (f"{d}_score", f"{d}_flag") if c in f]
-    first = ["cell_key", "backend", "dataset", "mask", "sample_id", "hole_fraction", "area_bin"]
+    first = ["cell_key", "backend", "dataset", "mask", "sample_id", verdict.COLUMN, "hole_fraction", "area_bin"]
     last = ["latency_ms", "batch_size", "error"]
     cols = [c for c in first if c in f] + mk + det_cols + [c for c in last if c in f]
     rest = [c for c in f.columns if c not in cols]

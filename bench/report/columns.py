@@ -76,6 +76,9 @@ _LOWER = re.compile(r"^(lpips|dists|fid|kid|mse|mae|l1|l2|rmse|latency|peak_mem|
 
 def guess(key: str) -> ColumnInfo:
     """A conservative guess from the name; unknown keys get no direction."""
+    if key.startswith("failure_"):  # one verdict per sample (bench.report.verdict): shares add up to 1
+        v = key[len("failure_"):]
+        return ColumnInfo(v == "ok", ".3f", False, "share of samples whose one verdict is " + v)
     if key.endswith("_rate"):
         return ColumnInfo(False, ".3f", True, "fraction of samples flagged")
     if key.endswith("_flag"):
@@ -116,7 +119,7 @@ class ColumnCatalog:
         if key in DERIVED:
             return DERIVED[key]
         if key.endswith(("_rate", "_flag", "_score", "_lo", "_hi", "_ms")) or key in RECORD_FIELDS or \
-                key == "first_error":
+                key == "first_error" or key.startswith("failure_"):
             return guess(key)  # detector outputs, timings and record fields: never a metric's column
         if self._use_installed:  # imported only when the manifest does not know a metric key (imports torch)
             if self._installed is None:

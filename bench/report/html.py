@@ -5,7 +5,10 @@ Sections: a non-comparable banner when needed; the sortable leaderboard (click a
 ``#sort=key:asc`` in the URL sorts on load); plots (quality vs latency with the Pareto front, a metric by mask-area
 bin, failure rates per backend; also saved as PNG beside the HTML); per dataset × mask an image grid (input, mask
 overlay, ground truth, each backend's output, with detector flags and the chosen metric on each tile); the worst
-cases per backend by the chosen metric; errors per cell.
+cases per backend by the chosen metric; each backend's samples grouped by their one verdict
+(:mod:`bench.report.verdict`); errors per cell. A labelling mode (**Label outputs**, or ``#label`` in the URL)
+labels output tiles by keyboard or click and exports ``labels.csv`` for ``bench calibrate --labels``
+(:mod:`bench.report.labelling`).
 
 Images come from the run folder (:mod:`bench.store.files`): every output is ``generations/<cell>/<sample>.png``;
 inputs, masks and ground truth are ``inputs/<input key>/<sample>_input.png`` / ``_mask.png`` / ``_gt.png`` when the
@@ -25,6 +28,7 @@ import pandas as pd
 
 from .. import sinks
 from ..store.files import confined_dir, sample_filename, write_bytes_atomic, write_text_atomic
+from . import labelling, verdict
 from .aggregate import AREA_LABELS, RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
 from .leaderboard import images_note, leaderboard_keys
@@ -33,6 +37,7 @@ from .table import SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, small
 THUMB = 160
 N_GRID_SAMPLES = 4
 N_WORST = 4
+N_VERDICT = 24  # outputs shown per backend and verdict (the labelling mode labels what is shown)
 PREFERRED_METRICS = ("lpips_in", "psnr_in", "ssim_in", "fid")
 
 
@@ -130,14 +135,24 @@ class ImageStore:
         return any((d / "generations").is_dir() for d in self.dirs)
 
 
-def _tile(im, caption: str, badges: Sequence[tuple[str, str]] = (), title: str = "") -> str:
+def _tile(im, caption: str, badges: Sequence[tuple[str, str]] = (), title: str = "",
+          rec: dict[str, Any] | None = None) -> str:
+    """A thumbnail. With ``rec`` (a per-sample record) it is an *output* tile: it carries the cell, sample and
+    verdict as data attributes, which the labelling mode reads (:mod:`bench.report.labelling`)."""
     b = "".join(f'<span class="badge {cls}">{_esc(t)}</span>' for t, cls in badges)
     if im is None:
         body = '<div class="noimg">no image</div>'
     else:
         body = f'<img src="{_thumb_b64(im)}" alt="{_esc(caption)}">'
-    return (f'<figure class="tile" title="{_esc(title or caption)}">{body}<div class="badges">{b}</div>'
-            f'<figcaption>{_esc(caption)}</figcaption></figure>')
+    cls, attrs, lab = "tile", "", ""
+    if rec:
+        cls = "tile out"
+        attrs = "".join(f' data-{k}="{_esc(rec.get(f))}"' for k, f in (
+            ("cell", "cell_key"), ("sample", "sample_id"), ("backend", "backend"), ("dataset", "dataset"),
+            ("mask", "mask"), ("verdict", verdict.COLUMN)) if rec.get(f) is not None)
+        lab = '<span class="lab"></span>'
+    return (f'<figure class="{cls}"{attrs} title="{_esc(title or caption)}">{body}<div class="badges">{b}</div>'
+            f'{lab}<figcaption>{_esc(caption)}</figcaption></figure>')
 
 
 def _err(rec: dict[str, Any]) -> str | None:
@@ -453,7 +468,9 @@ def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: 
                 if _err(rec):
                     cap = "error"
                 rows.append(_tile(images.output(ckeys[b], sid), cap, _flags(rec, dets),
-                                  title=f"{b} · {sid}" + (f" · {_err(rec)}" if _err(rec) else "")))
+                                  title=f"{b} · {sid}" + (f" · {_err(rec)}" if _err(rec) else ""),
+                                  rec={**rec, "cell_key": ckeys[b], "sample_id": sid, "backend": b, "dataset": ds,
+                                       "mask": mk}))
         parts.append(f'<h3>{_esc(ds)} × {_esc(mk)}</h3><div class="grid" '
                      f'style="grid-template-columns:repeat({ncols},160px)">{"".join(rows)}</div>')
     return "".join(parts)
@@ -479,8 +496,32 @@ def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric:
             m = images.mask([rec["cell_key"]], rec["sample_id"])
             cap = f"{rec['dataset']}/{rec['mask']}/{rec['sample_id']}: {format_number(rec[metric], info.fmt)}"
             tiles.append(_tile(_overlay(inp, m) if inp is not None and m is not None else inp, "input + hole"))
-            tiles.append(_tile(out, cap, _flags(rec, dets)))
+            tiles.append(_tile(out, cap, _flags(rec, dets), rec=rec))
         parts.append(f'<h3>{_esc(b)}</h3><div class="worst">{"".join(tiles)}</div>')
+    return "".join(parts)
+
+
+def _verdict_section(frame: pd.DataFrame, images: ImageStore, dets: list[str], n: int) -> str:
+    """Per backend, its samples grouped by their one verdict (in the verdict order), with each group's share."""
+    if frame.empty or verdict.COLUMN not in frame:
+        return "<p>No samples.</p>"
+    parts = ["<p class='meta'>Each sample has one verdict: the first raised of " +
+             " &gt; ".join(verdict.VERDICTS) + f". Up to {n} outputs per verdict.</p>"]
+    for b, g in frame.groupby("backend", sort=False):
+        total = len(g)
+        groups = []
+        for v in verdict.VERDICTS:
+            gv = g[g[verdict.COLUMN] == v]
+            if gv.empty:
+                continue
+            tiles = []
+            for rec in gv.head(n).to_dict("records"):
+                out = images.output(rec["cell_key"], rec["sample_id"]) if not _err(rec) else None
+                cap = f"{rec['dataset']}/{rec['mask']}/{rec['sample_id']}"
+                tiles.append(_tile(out, cap, _flags(rec, dets), title=_err(rec) or cap, rec=rec))
+            groups.append(f'<h4 class="verdict" data-verdict="{_esc(v)}">{_esc(v)}: {len(gv)} of {total} '
+                          f'({len(gv) / total:.0%})</h4><div class="worst">{"".join(tiles)}</div>')
+        parts.append(f'<h3>{_esc(b)}</h3>{"".join(groups)}')
     return "".join(parts)
 
 
@@ -495,7 +536,7 @@ def _errors_section(df: pd.DataFrame) -> str:
 
 
 def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = None, ci: bool = True,
-                n_samples: int = N_GRID_SAMPLES, n_worst: int = N_WORST) -> str:
+                n_samples: int = N_GRID_SAMPLES, n_worst: int = N_WORST, n_verdict: int = N_VERDICT) -> str:
     rd = load_run(run)
     df = summarize(rd, ci=ci)
     frame = rd.frame()
@@ -518,8 +559,10 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
     if m.get("git"):
         g = m["git"]
         meta.append(f"git {g.get('revision', g) if isinstance(g, dict) else g}")
+    run_id = str(m.get("run_id", rd.run_dir.name if rd.run_dir else ""))
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>",
-           f"<style>{CSS}</style></head><body>", f"<h1>{_esc(title)}</h1>",
+           f"<style>{CSS}{labelling.CSS}</style></head><body data-run-id=\"{_esc(run_id)}\">",
+           labelling.toolbar_html(), f"<h1>{_esc(title)}</h1>",
            f'<div class="meta">{_esc(" · ".join(meta))}</div>']
     if not df.attrs.get("comparable", True):
         reasons = df.attrs.get("noncomparable_reasons") or ["the run is marked non-comparable"]
@@ -547,9 +590,11 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
         out.append("<p>No stored outputs in this run folder.</p>")
     out.append("<h2>Worst cases per backend</h2>")
     out.append(_worst_section(rd, frame, images, metric, dets, n_worst))
+    out.append("<h2 id='verdicts'>Samples by verdict</h2>")
+    out.append(_verdict_section(frame, images, dets, n_verdict))
     out.append("<h2>Errors</h2>")
     out.append(_errors_section(df))
-    out.append(f"<script>{JS}</script></body></html>")
+    out.append(f"<script>{JS}</script><script>{labelling.script()}</script></body></html>")
     return "\n".join(out)
 
 

@@ -25,6 +25,7 @@ def leaderboard_keys(df: pd.DataFrame, extra: Sequence[str] = ("latency_p50", "p
         return [k for k in include if k in df.columns]
     keys = list(df.attrs.get("metric_keys", [])) + list(df.attrs.get("setlevel_keys", []))
     keys += [f"{d}_rate" for d in df.attrs.get("detectors", [])]
+    keys += list(df.attrs.get("verdict_keys", []))
     keys += list(extra)
     seen, out = set(), []
     for k in keys:
@@ -62,9 +63,10 @@ def latex_default_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "m
     text width (``render_latex`` also scales a tabular down to the line width if it would not)."""
     quality = list(df.attrs.get("metric_keys", [])) + list(df.attrs.get("setlevel_keys", []))
     failures = [f"{d}_rate" for d in df.attrs.get("detectors", [])]
+    verdicts = list(df.attrs.get("verdict_keys", []))
     cost = ["latency_p50", "peak_mem_mb", "n", "n_errors"]
     groups = []
-    for name, keys in (("quality", quality), ("failures", failures + cost)):
+    for name, keys in (("quality", quality), ("failures", failures + cost), ("verdicts", verdicts)):
         keys = [k for k in keys if k in df.columns]
         for i in range(0, len(keys), LATEX_MAX_COLUMNS):
             part = f"{name}{i // LATEX_MAX_COLUMNS + 1}" if len(keys) > LATEX_MAX_COLUMNS else name
@@ -72,7 +74,8 @@ def latex_default_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "m
     out = []
     for part, keys in groups:
         for t in leaderboard_tables(df, split=split, rows=rows, keys=keys):
-            what = "failure rates and cost" if part.startswith("failures") else "quality"
+            what = {"failures": "failure rates and cost", "verdicts": "one verdict per sample (shares add up to 1)"}.get(
+                part.rstrip("0123456789"), "quality")
             out.append(Table(**{**t.__dict__, "name": f"{t.name}_{part}", "caption": f"{t.title}: {what}",
                                 "label": f"tab:{t.name}_{part}"}))
     return out
@@ -113,8 +116,10 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) ->
         reasons = df.attrs.get("noncomparable_reasons") or ["the run is marked non-comparable"]
         parts += [f"> **⚠ NOT COMPARABLE:** {'; '.join(reasons)}", ""]
     parts += ["Means over successful samples (± half-width of the 95 % bootstrap interval); latency in ms per "
-              "image (p50); peak memory in MiB (CUDA allocated on GPU, else peak RSS); ↑ higher is better, "
-              "↓ lower is better; **best**, <ins>second</ins>.", "", images_note(df), ""]
+              "image (p50); peak memory in MiB, the cell's own (CUDA cells: GPU memory; CPU cells: RAM; — where "
+              "not measurable); failure\\_*: the share of samples whose one verdict (error > nan > black > noop > "
+              "resized > outside\\_drift > replacement > blur > incomplete > ok) is that (they add up to 1); "
+              "↑ higher is better, ↓ lower is better; **best**, <ins>second</ins>.", "", images_note(df), ""]
     note = untimed_note(df)
     if note:
         parts += [note, ""]

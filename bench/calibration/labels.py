@@ -1,0 +1,132 @@
+"""Thresholds from human labels of a run's real outputs: ``bench calibrate --labels labels.csv RUN``.
+
+The labels come from the HTML report's labelling mode (:mod:`bench.report.labelling`): one of good, blur,
+replacement, incomplete, other per output. The detectors' scores are already stored with the run (nothing is
+recomputed), so fitting is a matter of choosing, per detector, the threshold that best separates that detector's
+label from ``good``:
+
+* positives: outputs labelled with the detector's failure (``blur``, ``replacement``, ``incomplete``); negatives:
+  outputs labelled ``good``. Outputs labelled otherwise (another failure, ``other``) do not take part for that
+  detector: a replacement that is also blurry says nothing about where the blur threshold belongs.
+* the labelled outputs are split once, by a hash of (seed, cell, sample), into a part the thresholds are fitted on
+  and a held-out part (``--test-fraction``, default 0.3) they are measured on: precision, recall and AUROC with
+  95 % bootstrap intervals (1000 resamples). Those held-out figures are the ones to quote.
+* a detector needs at least :data:`MIN_PER_CLASS` positives and negatives in each part; otherwise it keeps its
+  current threshold and the report says why.
+
+The result is a thresholds file in the shipped format (every other detector's entry copied from ``--base``,
+default the shipped file), versioned like the shipped one (the version goes up when the thresholds change), with a
+``calibration`` section recording the labels file's SHA-256, the run, the split and the figures. A suite selects it
+per detector: ``detectors: [{type: blur, thresholds: my_thresholds.json}]``; the run's manifest records the file,
+its version and hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BenchError
+
+#: detector -> (label, score column, threshold name)
+FITTED = {"blur": ("blur", "blur_score", "threshold"),
+          "replacement": ("replacement", "replacement_score", "threshold"),
+          "incomplete": ("incomplete", "incomplete_score", "threshold")}
+MIN_PER_CLASS = 2
+
+
+def _in_test(seed: int, cell: str, sid: str, fraction: float) -> bool:
+    h = hashlib.sha256(f"{seed}\x00{cell}\x00{sid}".encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(h[:8], "big") / 2.0**64 < fraction
+
+
+def _boot(y: np.ndarray, f: np.ndarray, s: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    from .calibrate import auroc, pr
+
+    rng = np.random.default_rng(seed)
+    vals: dict[str, list[float]] = {"precision": [], "recall": [], "auroc": []}
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        if y[i].all() or not y[i].any():
+            continue
+        p, r, _ = pr(y[i], f[i])
+        vals["precision"].append(p)
+        vals["recall"].append(r)
+        vals["auroc"].append(auroc(y[i], s[i]))
+    out = {}
+    for k, v in vals.items():
+        out[f"{k}_ci"] = [round(float(np.quantile(v, 0.025)), 4), round(float(np.quantile(v, 0.975)), 4)] if v \
+            else None
+    return out
+
+
+def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.3, seed: int = 0,
+                    base: str | Path | None = None) -> dict[str, Any]:
+    """A thresholds document fitted on the labelled outputs of ``run`` (see the module doc)."""
+    from ..detectors.thresholds import FORMAT, load_thresholds
+    from ..report.aggregate import load_run
+    from ..report.labelling import read_labels
+    from .calibrate import auroc, best_threshold, pr
+
+    if not 0.0 < test_fraction < 1.0:
+        raise BenchError(f"--test-fraction {test_fraction}: expected a fraction between 0 and 1")
+    labels = read_labels(labels_path)
+    rd = load_run(run)
+    frame = rd.frame()
+    run_id = str(rd.manifest.get("run_id", ""))
+    index = {(str(c), str(s)): i for i, (c, s) in enumerate(zip(frame["cell_key"], frame["sample_id"]))}
+    found = [(lab, index[(lab.cell, lab.sample_id)]) for lab in labels if (lab.cell, lab.sample_id) in index]
+    if not found:
+        others = sorted({lab.run_id for lab in labels if lab.run_id})
+        raise BenchError(f"{labels_path}: none of its {len(labels)} labelled outputs is in {run} (run {run_id}); "
+                         f"the labels were made on run(s) {', '.join(others) or '?'}")
+    base_doc = load_thresholds(base)
+    detectors = {k: dict(v) for k, v in base_doc.get("detectors", {}).items()}
+    results: dict[str, Any] = {}
+    for det, (label, score_key, name) in FITTED.items():
+        if score_key not in frame:
+            results[det] = {"skipped": f"the run has no {score_key} (the {det} detector did not run)"}
+            continue
+        rows = [(lab.label == label, float(frame[score_key].iloc[i]), _in_test(seed, lab.cell, lab.sample_id,
+                                                                                test_fraction))
+                for lab, i in found if lab.label in (label, "good")]
+        y = np.array([r[0] for r in rows], bool)
+        s = np.array([r[1] for r in rows], float)
+        test = np.array([r[2] for r in rows], bool)
+        counts = {part: (int((y & sel).sum()), int((~y & sel).sum())) for part, sel in (("fit", ~test),
+                                                                                      ("test", test))}
+        short = [f"{part}: {p} {label} / {n} good" for part, (p, n) in counts.items()
+                 if p < MIN_PER_CLASS or n < MIN_PER_CLASS]
+        if short:
+            results[det] = {"skipped": f"too few labels (need {MIN_PER_CLASS} {label} and {MIN_PER_CLASS} good in "
+                                       f"each part; have {'; '.join(short)})", "counts": counts}
+            continue
+        fit = ~test
+        t = best_threshold(y[fit], s[fit], detectors.get(det, {}).get("direction", "above"))
+        if math.isnan(t):
+            results[det] = {"skipped": "no finite scores among the labelled outputs", "counts": counts}
+            continue
+        entry = detectors.setdefault(det, {"direction": "above"})
+        entry[name] = round(float(t), 4)
+        flags = (np.nan_to_num(s, nan=-np.inf) > t).astype(float)
+        res: dict[str, Any] = {"threshold": entry[name], "counts": counts}
+        for part, sel in (("fit", fit), ("test", test)):
+            p, r, _ = pr(y[sel], flags[sel])
+            res[part] = {"precision": round(p, 4), "recall": round(r, 4), "auroc": round(auroc(y[sel], s[sel]), 4)}
+        res["test"].update(_boot(y[test], flags[test], s[test], seed=seed))
+        results[det] = res
+    labels_sha = hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()
+    return {
+        "format": FORMAT,
+        "detectors": detectors,
+        "calibration": {
+            "source": "human labels", "labels_file": str(labels_path), "labels_sha256": labels_sha,
+            "labels": len(labels), "labels_in_run": len(found), "run_id": run_id,
+            "run_config_hash": rd.manifest.get("config_hash"), "test_fraction": test_fraction, "seed": seed,
+            "base": str(base) if base else "bench/data/thresholds.json", "base_version": base_doc.get("version"),
+            "results": results,
+        },
+    }

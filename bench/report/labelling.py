@@ -1,0 +1,157 @@
+"""Human labels for the failure detectors: the HTML report's labelling mode and the ``labels.csv`` it exports.
+
+In the report (``bench report RUN --format html``), **Label outputs** (or ``#label`` in the URL) turns every output
+tile into something to label. A tile is selected by clicking it; keys label the selected tile and move on:
+
+    g good   b blur   r replacement   i incomplete   o other   x clear   → / n next   ← / p previous
+
+(the toolbar's buttons do the same). Labels are kept in the page (and in the browser's local storage for that run,
+so a reload keeps them); **Export labels.csv** downloads them as
+
+    run_id,cell,sample_id,label,backend,dataset,mask
+
+one row per labelled output. ``bench calibrate --labels labels.csv RUN`` fits detector thresholds on them
+(:mod:`bench.calibration.labels`).
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BenchError
+
+LABELS = ("good", "blur", "replacement", "incomplete", "other")
+KEYS = {"g": "good", "b": "blur", "r": "replacement", "i": "incomplete", "o": "other"}
+COLUMNS = ("run_id", "cell", "sample_id", "label", "backend", "dataset", "mask")
+
+
+@dataclass(frozen=True)
+class Label:
+    run_id: str
+    cell: str
+    sample_id: str
+    label: str
+
+
+def read_labels(path: str | Path) -> list[Label]:
+    """Rows of a ``labels.csv``; a clear error naming the file, the line and the column for anything malformed.
+    A sample labelled twice keeps its last label (the page exports one row per output, a file merged by hand may
+    not)."""
+    p = Path(path)
+    if not p.is_file():
+        raise BenchError(f"{p}: labels file not found (export one from the HTML report's labelling mode)")
+    with open(p, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("cell", "sample_id", "label") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise BenchError(f"{p}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
+        out: dict[tuple[str, str], Label] = {}
+        for line, row in enumerate(reader, start=2):
+            label = (row.get("label") or "").strip().lower()
+            if label not in LABELS:
+                raise BenchError(f"{p}:{line}: label {row.get('label')!r} is not one of {', '.join(LABELS)}")
+            cell, sid = (row.get("cell") or "").strip(), (row.get("sample_id") or "").strip()
+            if not cell or not sid:
+                raise BenchError(f"{p}:{line}: empty cell or sample_id")
+            out[(cell, sid)] = Label((row.get("run_id") or "").strip(), cell, sid, label)
+    return list(out.values())
+
+
+TOOLBAR = """<div id="labelbar" class="labelbar" hidden>
+<strong>Labelling</strong> <span class="meta">click a tile, then: g good · b blur · r replacement · i incomplete ·
+o other · x clear · → next · ← previous</span>
+<span class="lbtns">{buttons}</span>
+<span id="label-count" data-count="0">0 labelled</span>
+<button type="button" id="label-export">Export labels.csv</button>
+</div>
+<button type="button" id="label-toggle" class="label-toggle">Label outputs</button>"""
+
+CSS = """
+.label-toggle{position:fixed;top:8px;right:8px;z-index:11;font:inherit;padding:4px 10px}
+.labelbar{position:sticky;top:0;z-index:10;background:#fffbe6;border:1px solid #e0c200;padding:6px 10px;
+ margin:0 0 8px;display:flex;gap:10px;align-items:center;flex-wrap:wrap}
+.labelbar[hidden]{display:none}
+body.labelling figure.tile.out{cursor:pointer}
+body.labelling figure.tile.out.current{outline:3px solid #1a73e8;outline-offset:1px}
+figure.tile .lab{display:none;font-weight:bold;color:#fff;background:#1a73e8;border-radius:3px;padding:0 4px;
+ margin:2px 0;font-size:11px}
+figure.tile[data-label] .lab{display:inline-block}
+"""
+
+JS = r"""
+(function(){
+  var body=document.body, run=body.getAttribute('data-run-id')||'';
+  var store='inpaint-bench-labels:'+run, labels={};
+  try{labels=JSON.parse(localStorage.getItem(store)||'{}')||{};}catch(e){labels={};}
+  var tiles=Array.prototype.slice.call(document.querySelectorAll('figure.tile.out'));
+  var cur=-1;
+  function id(t){return t.getAttribute('data-cell')+'\u0000'+t.getAttribute('data-sample');}
+  function paint(){
+    var n=0;
+    tiles.forEach(function(t){var l=labels[id(t)];
+      if(l){t.setAttribute('data-label',l);} else {t.removeAttribute('data-label');}
+      var s=t.querySelector('.lab'); if(s) s.textContent=l||'';});
+    Object.keys(labels).forEach(function(){n++;});
+    var c=document.getElementById('label-count'); c.textContent=n+' labelled'; c.setAttribute('data-count',n);
+    try{localStorage.setItem(store, JSON.stringify(labels));}catch(e){}
+  }
+  function select(i){
+    if(!tiles.length) return; cur=(i+tiles.length)%tiles.length;
+    tiles.forEach(function(t,j){t.classList.toggle('current', j===cur);});
+    tiles[cur].scrollIntoView({block:'nearest'}); body.setAttribute('data-current', id(tiles[cur]).replace('\u0000','/'));
+    body.setAttribute('data-current-index', cur);
+  }
+  function setLabel(l){
+    if(cur<0) select(0);
+    var k=id(tiles[cur]);
+    if(l) labels[k]=l; else delete labels[k];
+    paint(); select(cur+1);
+  }
+  function on(){body.classList.add('labelling'); document.getElementById('labelbar').hidden=false;
+    body.setAttribute('data-labelling','1'); if(cur<0) select(0);}
+  function off(){body.classList.remove('labelling'); document.getElementById('labelbar').hidden=true;
+    body.setAttribute('data-labelling','0');}
+  function csv(){
+    var q=function(s){s=String(s==null?'':s); return /[",\n\r]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;};
+    var rows=['run_id,cell,sample_id,label,backend,dataset,mask'], seen={};
+    tiles.forEach(function(t){var k=id(t), l=labels[k]; if(!l||seen[k]) return; seen[k]=1;
+      rows.push([run,t.getAttribute('data-cell'),t.getAttribute('data-sample'),l,t.getAttribute('data-backend'),
+                 t.getAttribute('data-dataset'),t.getAttribute('data-mask')].map(q).join(','));});
+    return rows.join('\n')+'\n';
+  }
+  window.inpaintBenchLabels={csv:csv, labels:function(){return labels;}};
+  document.getElementById('label-toggle').addEventListener('click',function(){
+    if(body.classList.contains('labelling')) off(); else on();});
+  document.getElementById('label-export').addEventListener('click',function(){
+    var a=document.createElement('a');
+    a.href=URL.createObjectURL(new Blob([csv()],{type:'text/csv'})); a.download='labels.csv';
+    document.body.appendChild(a); a.click(); a.remove();});
+  document.querySelectorAll('.lbtns button').forEach(function(b){
+    b.addEventListener('click',function(){setLabel(b.getAttribute('data-label-value'));});});
+  tiles.forEach(function(t,i){t.addEventListener('click',function(){if(body.classList.contains('labelling')) select(i);});});
+  var keys=KEYS;
+  document.addEventListener('keydown',function(e){
+    if(!body.classList.contains('labelling')||e.ctrlKey||e.metaKey||e.altKey) return;
+    var k=e.key;
+    if(keys[k]){setLabel(keys[k]); e.preventDefault();}
+    else if(k==='x'||k==='Backspace'||k==='Delete'){setLabel(null); e.preventDefault();}
+    else if(k==='ArrowRight'||k==='n'){select(cur+1); e.preventDefault();}
+    else if(k==='ArrowLeft'||k==='p'){select(cur-1); e.preventDefault();}
+  });
+  paint();
+  if(/(^|[#&])label($|[&=])/.test(location.hash||'')) on(); else off();
+})();
+"""
+
+
+def toolbar_html() -> str:
+    buttons = "".join(f'<button type="button" data-label-value="{name}">{name} ({key})</button>'
+                      for key, name in KEYS.items())
+    return TOOLBAR.format(buttons=buttons)
+
+
+def script() -> str:
+    import json
+
+    return JS.replace("var keys=KEYS;", f"var keys={json.dumps(KEYS)};")

@@ -1,0 +1,75 @@
+"""One verdict per sample: which failure a sample shows, when several detectors flag it.
+
+Detectors flag independently (a blank fill is ``noop``, ``blur`` and perhaps more), so a leaderboard of rates cannot
+say what share of a model's outputs are fine, or what went wrong first. The verdict takes the flags in this order
+and keeps the first that is raised:
+
+    error > nan > black > noop > resized > outside_drift > replacement > blur > incomplete > ok
+
+* ``error``: the sample has no output (the backend, the data or a scorer failed: its error row);
+* ``nan``, ``black``: the output is broken, nothing else about it means anything;
+* ``noop``: the hole was left as the runner's blank (it is also blurry and perhaps foreign: those say nothing more);
+* ``resized``, ``outside_drift``: the pipeline damaged the frame (the fill may still be fine, but the output is not);
+* ``replacement`` before ``blur``: a new object is the worse erasure failure, and a pasted object is often also
+  less detailed than its context;
+* ``incomplete``: part of the object is still there (only judged where ground truth exists);
+* ``ok``: no detector that ran flagged it.
+
+Only the detectors the run used take part (a run without ``blur`` never says ``blur``); the learned
+``replacement_features`` flag counts as ``replacement``. Sub-flags (``blur_mosaic``, ``blur_ref``) do not take part:
+they explain a flag, they are not one. A flag that is NaN (not judged: a hole too small for ``blur``) is not raised.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+PRECEDENCE: tuple[str, ...] = ("error", "nan", "black", "noop", "resized", "outside_drift", "replacement", "blur",
+                               "incomplete")
+VERDICTS: tuple[str, ...] = PRECEDENCE + ("ok",)
+#: flag columns that vote for a verdict (several may vote for the same one)
+FLAGS: dict[str, tuple[str, ...]] = {
+    "nan": ("nan_flag",), "black": ("black_flag",), "noop": ("noop_flag",), "resized": ("resized_flag",),
+    "outside_drift": ("outside_drift_flag",), "replacement": ("replacement_flag", "replacement_features_flag"),
+    "blur": ("blur_flag",), "incomplete": ("incomplete_flag",),
+}
+COLUMN = "failure"
+
+
+def share_key(verdict: str) -> str:
+    """The summary column of a verdict's share: ``failure_ok``, ``failure_blur``..."""
+    return f"{COLUMN}_{verdict}"
+
+
+def verdicts(frame: pd.DataFrame) -> pd.Series:
+    """The verdict of every row of a per-sample frame (see the module doc)."""
+    n = len(frame)
+    out = np.full(n, "ok", dtype=object)
+    decided = np.zeros(n, dtype=bool)
+    for v in PRECEDENCE:
+        if v == "error":
+            hit = frame["error"].notna().to_numpy() if "error" in frame else np.zeros(n, bool)
+        else:
+            hit = np.zeros(n, dtype=bool)
+            for col in FLAGS[v]:
+                if col in frame:
+                    vals = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+                    hit |= np.nan_to_num(vals, nan=0.0) > 0.5
+        new = hit & ~decided
+        out[new] = v
+        decided |= hit
+    return pd.Series(out, index=frame.index, name=COLUMN)
+
+
+def present(frame: pd.DataFrame) -> list[str]:
+    """The verdicts this frame can give: ``error`` and ``ok`` always, and those whose detectors ran."""
+    return [v for v in VERDICTS if v in ("error", "ok") or any(c in frame for c in FLAGS.get(v, ()))]
+
+
+def shares(v: pd.Series, possible: Sequence[str]) -> dict[str, float]:
+    """Share of each possible verdict among the rows (they add up to 1; NaN for no rows)."""
+    n = len(v)
+    counts = v.value_counts()
+    return {share_key(k): (float(counts.get(k, 0)) / n if n else float("nan")) for k in possible}

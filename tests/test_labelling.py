@@ -1,0 +1,135 @@
+"""Human labels → calibration, end to end: the HTML report's labelling mode driven in headless Chromium (clicks and
+key presses), its exported labels.csv, ``bench calibrate --labels``, and a suite that selects the fitted file."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import numpy as np
+import pytest
+
+from bench.errors import BenchError
+from bench.report.aggregate import load_run
+from bench.report.html import write_html
+from bench.report.labelling import read_labels
+from tests.cdp import Browser, chromium
+from tests.test_report_data import make_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run = make_run(tmp_path_factory.mktemp("label") / "run", n=8, save_outputs=True)
+    write_html(run, run / "report.html", ci=False)
+    return run
+
+
+def _truth(run) -> dict[tuple[str, str], str]:
+    """What a careful labeller would say, made to follow the stored blur score (the test needs a learnable rule):
+    outputs with a high score are blurry."""
+    f = load_run(run).frame()
+    f = f[f["error"].isna()]
+    cut = float(np.median(f["blur_score"]))
+    return {(c, s): ("blur" if v > cut else "good") for c, s, v in zip(f["cell_key"], f["sample_id"], f["blur_score"])}
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_label_export_calibrate_select(run, tmp_path):
+    truth = _truth(run)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.browser("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+        b.goto((run / "report.html").resolve().as_uri())
+        assert b.js("document.body.getAttribute('data-labelling')") == "0"
+        b.click("#label-toggle")  # the button turns the mode on
+        assert b.js("document.body.getAttribute('data-labelling')") == "1"
+        tiles = b.js("Array.prototype.map.call(document.querySelectorAll('figure.tile.out'),"
+                     "function(t){return [t.getAttribute('data-cell'), t.getAttribute('data-sample')];})")
+        assert len(tiles) > 20
+        b.click("figure.tile.out:nth-of-type(2)")  # a click selects a tile...
+        first = b.js("document.body.getAttribute('data-current')")
+        b.press("ArrowLeft")  # ... and the arrows move the selection
+        b.press("ArrowRight")
+        assert b.js("document.body.getAttribute('data-current')") == first
+        start = int(b.js("document.body.getAttribute('data-current-index')"))
+        assert f"{tiles[start][0]}/{tiles[start][1]}" == first
+        for c, s in tiles[start:] + tiles[:start]:  # label every output tile once around, by key
+            assert b.js("document.body.getAttribute('data-current')") == f"{c}/{s}"
+            b.press({"blur": "b", "good": "g"}[truth[(c, s)]])
+        # a mistake, then its correction: x clears, then the right key
+        b.press("ArrowLeft")
+        last = b.js("document.body.getAttribute('data-current')")
+        b.press("x")
+        b.press("ArrowLeft")
+        c, s = last.split("/", 1)
+        b.press({"blur": "b", "good": "g"}[truth[(c, s)]])
+        distinct = {(c, s) for c, s in tiles}
+        assert int(b.js("document.getElementById('label-count').getAttribute('data-count')")) == len(distinct)
+        b.click("#label-export")
+        path = downloads / "labels.csv"
+        for _ in range(100):
+            if path.exists() and path.stat().st_size > 0:
+                break
+            time.sleep(0.1)
+        assert path.exists(), "the export downloaded labels.csv"
+        # the state is kept in the page across a reload (local storage)
+        b.goto("about:blank")
+        b.goto((run / "report.html").resolve().as_uri() + "#label")
+        assert b.js("document.body.getAttribute('data-labelling')") == "1"  # #label opens the mode
+        assert int(b.js("document.getElementById('label-count').getAttribute('data-count')")) == len(distinct)
+    finally:
+        b.close()
+
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == len(distinct) and {r["run_id"] for r in rows} == {"run"}
+    assert all(truth[(r["cell"], r["sample_id"])] == r["label"] for r in rows)
+    assert len(read_labels(path)) == len(distinct)
+
+    from bench.cli import main
+
+    out = tmp_path / "my_thresholds.json"
+    assert main(["calibrate", "--labels", str(path), str(run), "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    cal = doc["calibration"]
+    assert cal["source"] == "human labels" and cal["labels_in_run"] == len(distinct) and doc["version"] == 1
+    blur = cal["results"]["blur"]
+    # the labels follow the score exactly: the fitted part is separated, the held-out part ranked perfectly (the
+    # threshold sits mid-gap of the fitted part, so a held-out output near the boundary may fall either side)
+    assert blur["fit"]["precision"] == 1.0 and blur["fit"]["recall"] == 1.0 and blur["test"]["auroc"] == 1.0
+    assert blur["test"]["precision"] >= 0.8 and blur["test"]["recall"] >= 0.8
+    assert blur["test"]["precision_ci"] is not None and blur["counts"]["test"][0] >= 2
+    f = load_run(run).frame()
+    cut = float(np.median(f.loc[f["error"].isna(), "blur_score"]))
+    assert abs(doc["detectors"]["blur"]["threshold"] - cut) < 0.2
+    assert "skipped" in cal["results"]["replacement"]  # this run has no replacement scores: kept, and said why
+    assert main(["calibrate", "--labels", str(path), str(run), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["version"] == 1  # same thresholds: same version
+
+    from bench.registry import DETECTORS
+
+    det = DETECTORS.create({"type": "blur", "thresholds": str(out)}, "detectors[0]")
+    prov = det.provenance()
+    assert prov["thresholds_file"] == str(out) and prov["thresholds_sha256"] == doc["sha256"]
+    assert prov["thresholds"]["threshold"] == doc["detectors"]["blur"]["threshold"]
+
+
+def test_labels_file_errors(run, tmp_path):
+    p = tmp_path / "labels.csv"
+    p.write_text("run_id,cell,sample_id,label\nrun,c,s,smudge\n")
+    with pytest.raises(BenchError, match=r"labels.csv:2: label 'smudge' is not one of good, blur"):
+        read_labels(p)
+    p.write_text("run_id,cell,label\nrun,c,good\n")
+    with pytest.raises(BenchError, match="missing column.*sample_id"):
+        read_labels(p)
+    p.write_text("run_id,cell,sample_id,label\nother,nope,s1,good\n")
+    from bench.calibration.labels import fit_from_labels
+
+    with pytest.raises(BenchError, match="none of its 1 labelled outputs is in"):
+        fit_from_labels(p, run)
+    from bench.errors import ConfigError
+    from bench.registry import DETECTORS
+
+    with pytest.raises(ConfigError, match="thresholds file .*not found"):
+        DETECTORS.create({"type": "blur", "thresholds": str(tmp_path / "missing.json")}, "detectors[0]")

@@ -1,0 +1,73 @@
+"""One verdict per sample: precedence, shares that add up to 1, and the verdict in exports and leaderboards."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.report.aggregate import load_run, per_sample, summarize
+from bench.report.verdict import PRECEDENCE, VERDICTS, verdicts
+from tests.test_report_data import make_run
+
+NAN = float("nan")
+
+
+def test_precedence_keeps_the_first_raised_flag():
+    f = pd.DataFrame([
+        {"error": None, "blur_flag": 1.0, "replacement_flag": 1.0, "noop_flag": 0.0},  # replacement beats blur
+        {"error": None, "blur_flag": 1.0, "replacement_flag": 0.0, "noop_flag": 1.0},  # the blank: noop
+        {"error": None, "blur_flag": 1.0, "replacement_flag": NAN, "noop_flag": 0.0},  # NaN = not judged
+        {"error": None, "blur_flag": 0.0, "replacement_flag": 0.0, "noop_flag": 0.0},
+        {"error": "boom", "blur_flag": NAN, "replacement_flag": NAN, "noop_flag": NAN},
+        {"error": None, "blur_flag": 0.0, "replacement_features_flag": 1.0, "resized_flag": 1.0},
+        {"error": None, "blur_mosaic_flag": 1.0, "blur_flag": 0.0},  # a sub-flag is no verdict of its own
+    ])
+    assert list(verdicts(f)) == ["replacement", "noop", "blur", "ok", "error", "resized", "ok"]
+    assert PRECEDENCE[0] == "error" and VERDICTS[-1] == "ok"
+    # every ordered pair: when both flags are raised, the earlier verdict wins
+    for i, a in enumerate(PRECEDENCE[1:], 1):
+        for b in PRECEDENCE[i + 1:]:
+            row = {f"{a}_flag": 1.0, f"{b}_flag": 1.0, "error": None}
+            assert verdicts(pd.DataFrame([row]))[0] == a
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("verdict") / "run", n=10, errors={"mean-fill": 2})
+
+
+def test_each_sample_has_exactly_one_verdict_in_the_export(run, tmp_path):
+    from bench.report.cli import main
+
+    out = tmp_path / "samples.csv"
+    assert main(["export", str(run), "--per-sample", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert "failure" in df and df["failure"].notna().all() and set(df["failure"]) <= set(VERDICTS)
+    assert (df.loc[df["error"].notna(), "failure"] == "error").all()
+    flagged = df[df["error"].isna() & (df["blur_flag"] == 1) & (df.get("replacement_flag", 0) != 1)
+                 & (df.get("noop_flag", 0) != 1)]
+    assert (flagged["failure"] == "blur").all()
+    assert len(per_sample(run)) == len(df)
+
+
+def test_shares_add_up_to_one_and_reach_the_leaderboard(run, tmp_path):
+    df = summarize(run, ci=False)
+    keys = df.attrs["verdict_keys"]
+    assert "failure_ok" in keys and all(k.startswith("failure_") for k in keys)
+    share_cols = [c for c in df.columns if c.startswith("failure_")]
+    np.testing.assert_allclose(df[share_cols].sum(axis=1), 1.0)
+    mf = df[df["backend"] == "mean-fill"].iloc[0]
+    assert math.isclose(mf["failure_error"], 2 / 10)  # errors are a verdict too
+    frame = load_run(run).frame()
+    cell = frame[frame["cell_key"] == frame["cell_key"].iloc[0]]
+    row = df[(df["backend"] == cell["backend"].iloc[0]) & (df["dataset"] == cell["dataset"].iloc[0])
+             & (df["mask"] == cell["mask"].iloc[0])].iloc[0]
+    for v, share in cell["failure"].value_counts(normalize=True).items():
+        assert math.isclose(row[f"failure_{v}"], share)
+    from bench.report.cli import main
+
+    assert main(["report", str(run), "--format", "md", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "failure\\_ok ↑" in md and "they add up to 1" in md
