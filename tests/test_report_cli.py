@@ -85,8 +85,8 @@ def test_export_per_sample(run, tmp_path, capsys):
     assert main(["export", str(run), "--per-sample", str(path)]) == 0
     df = pd.read_csv(path)
     assert len(df) == 3 * 2 * 2 * 16
-    first = ["cell_key", "backend", "dataset", "mask", "sample_id", "hole_fraction", "area_bin"]
-    assert list(df.columns[:7]) == first
+    first = ["cell_key", "backend", "dataset", "mask", "sample_id", "failure", "hole_fraction", "area_bin"]
+    assert list(df.columns[:8]) == first
     for col in ("psnr_in", "lpips_in", "blur_score", "blur_flag", "latency_ms", "error"):
         assert col in df.columns
     assert df.error.notna().sum() == 4 and (df[df.error.notna()].backend == "opencv-ns").all()
