@@ -118,8 +118,35 @@ def performance_block() -> str:
     return "\n".join(rows) + "\n"
 
 
+def calibration_block() -> str:
+    """The shipped thresholds and how they measured on the fresh seed (``bench/data/thresholds.json`` is the
+    committed output of ``bench calibrate``)."""
+    doc = json.loads((ROOT / "bench" / "data" / "thresholds.json").read_text())
+    cal = doc["calibration"]
+    rows = [f"From `{doc['command']}` ({doc['created']}; thresholds v{doc['version']}, sha256 {doc['sha256'][:12]}, "
+            f"`bench/data/thresholds.json`): fitted on seed {cal['seed']} ({cal['cases']} cases: {cal['n']} synthetic "
+            f"scenes and {cal.get('photos', 0)} dev-photo crops), measured with the detectors' own flags on fresh "
+            f"seed {cal['check_seed']} ({cal['fresh_cases']} cases):", "",
+            "| detector | pos | neg | precision | recall | AUROC | threshold |", "|---|---|---|---|---|---|---|"]
+    det = doc["detectors"]
+    names = {"blur (mosaic)": ("blur", "mosaic_threshold"), "blur (reference)": ("blur", "ref_threshold")}
+    for row, r in cal["fresh"].items():
+        d, key = names.get(row, (row, "threshold"))
+        e = det.get(d, {})
+        t = e.get(key)
+        op = "<" if e.get("direction") == "below" and key == "threshold" else ">"
+        f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+        rows.append(f"| {row} | {r['n_pos']} | {r['n_neg']} | {f(r.get('precision'))} | {f(r.get('recall'))} | "
+                    f"{f(r.get('auroc'))} | {'' if t is None else f'{op} {t:g}'} |")
+    return "\n".join(rows) + "\n"
+
+
 def render(name: str) -> str:
-    return performance_block() if name == "performance" else output_block(name)
+    if name == "performance":
+        return performance_block()
+    if name == "calibration":
+        return calibration_block()
+    return output_block(name)
 
 
 def main() -> int:

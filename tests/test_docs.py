@@ -60,6 +60,12 @@ def _materialize_folders(obj, root):
             for kind in kinds:
                 (root / obj["root"] / kind).mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / obj["root"] / kind / "x.png")
+        th = obj.get("thresholds")
+        if isinstance(th, str) and th.endswith(".json") and not th.startswith("/"):  # a file bench calibrate wrote
+            import shutil
+
+            (root / th).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO / "bench" / "data" / "thresholds.json", root / th)
         if obj.get("type") == "python" and isinstance(obj.get("target"), str) and ":" in obj["target"]:
             module, cls = obj["target"].split(":")  # the user's own class: a stand-in with a permissive __init__
             path = root / "pysrc" / Path(*module.split("."))
