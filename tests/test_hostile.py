@@ -67,7 +67,9 @@ def test_hostile_ids_labels_and_messages_pass_every_sink(tmp_path, plugins, caps
     import re
 
     # every identity output shown has its image (one file-name rule for writer and reader), ids escaped
-    tiles = re.findall(r'<figure class="tile" title="identity · ([^"]*)">(.*?)</figure>', html)
+    tiles = re.findall(r'<figure class="tile out"[^>]* title="identity · ([^"]*)">(.*?)</figure>', html)
+    attrs = re.findall(r'<figure class="tile out"([^>]*)>', html)
+    assert attrs and all("<" not in a and "data-sample=" in a for a in attrs)  # ids escaped in the data attributes
     assert len(tiles) >= 4 and all("<img " in body and "noimg" not in body for _, body in tiles)
     import html as html_mod
 
