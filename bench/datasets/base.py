@@ -37,3 +37,18 @@ class Dataset:
     def provenance(self) -> dict[str, Any]:
         """Facts that identify the data (root path, count, generator version...)."""
         return {}
+
+
+def finish_sample(image, mask, gt, task: str | None, target: int | None):
+    """What every dataset with its own masks does last: for ``task: reconstruction`` the image is the ground truth
+    of its masks; with a ``target`` size, centre-crop and resize all three together (masks nearest)."""
+    from ..io import fit_square
+
+    if mask is not None and task == "reconstruction":
+        gt = image  # the image is the original: the ground truth of its masks
+    if target is not None:
+        image = fit_square(image, target)
+        mask = fit_square(mask, target) if mask is not None else None
+        gt = image if gt is not None and task == "reconstruction" else (
+            fit_square(gt, target) if gt is not None else None)
+    return image, mask, gt

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..io import IMAGE_EXTENSIONS, fit_square, read_image, read_mask
+from ..io import IMAGE_EXTENSIONS, read_image, read_mask
 from ..types import Sample
-from .base import Dataset
+from .base import Dataset, finish_sample
 
 _KINDS = ("images", "masks", "gt")
 TASKS = ("reconstruction", "removal")
@@ -206,14 +206,7 @@ class FolderDataset(Dataset):
             if tuple(gt.shape[-2:]) != size:
                 raise DataError(f"{gt_path}: ground truth is {_hw(gt)} but its image {img_path} is {_hw(image)}")
 
-        if mask is not None and self.task == "reconstruction":
-            gt = image  # the image is the original: the ground truth of its masks
-        target = self.target_size
-        if target is not None:
-            image = fit_square(image, target)
-            mask = fit_square(mask, target) if mask is not None else None
-            gt = image if gt is not None and self.task == "reconstruction" else (
-                fit_square(gt, target) if gt is not None else None)
+        image, mask, gt = finish_sample(image, mask, gt, self.task, self.target_size)
         meta: dict[str, Any] = {"path": str(img_path), "native_size": list(size)}
         if mask_path is not None:
             meta["mask_path"] = str(mask_path)

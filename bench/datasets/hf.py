@@ -42,10 +42,9 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from ..io import fit_square, image_from_array, image_from_bytes, mask_from_array, mask_from_bytes, read_image, \
-    read_mask
+from ..io import image_from_array, image_from_bytes, mask_from_array, mask_from_bytes, read_image, read_mask
 from ..types import Sample
-from .base import Dataset
+from .base import Dataset, finish_sample
 from .folder import TASKS
 
 ID_WIDTH = 5
@@ -301,14 +300,7 @@ class HFDataset(Dataset):
             if tuple(gt.shape[-2:]) != size:
                 raise DataError(f"{where}: ground truth ('{self.gt_column}') is {_hw(gt)} but the image is "
                                 f"{_hw(image)}")
-        if mask is not None and self.task == "reconstruction":
-            gt = image
-        target = self.target_size
-        if target is not None:
-            image = fit_square(image, target)
-            mask = fit_square(mask, target) if mask is not None else None
-            gt = image if gt is not None and self.task == "reconstruction" else (
-                fit_square(gt, target) if gt is not None else None)
+        image, mask, gt = finish_sample(image, mask, gt, self.task, self.target_size)
         return Sample(id=sample_id, image=image, mask=mask, gt=gt,
                       meta={"path": f"{self.path}:{self.split}:{index}", "row": index, "native_size": list(size)})
 

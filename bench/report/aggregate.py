@@ -183,20 +183,9 @@ def _resolve_one(src: Any) -> tuple[Path | None, Path]:
 
 
 def _read_manifest(run_dir: Path | None) -> dict[str, Any]:
-    if run_dir is None:
-        return {}
-    mp = run_dir / "manifest.json"
-    if not mp.exists():
-        return {}
-    if not mp.is_file():
-        raise BenchError(f"{mp}: not a file")
-    try:
-        m = json.loads(mp.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BenchError(f"{mp}: invalid JSON ({str(e)[:200]})") from None
-    if not isinstance(m, dict):
-        raise BenchError(f"{mp}: not a run manifest (expected a JSON object, got {type(m).__name__})")
-    return m
+    from ..store.files import read_manifest
+
+    return (read_manifest(run_dir) if run_dir is not None else None) or {}
 
 
 def _merge_manifests(manifests: list[dict[str, Any]], dirs: list[Path]) -> dict[str, Any]:

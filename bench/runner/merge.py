@@ -29,16 +29,12 @@ def _store_dirs(folder: Path) -> list[Path]:
 
 
 def _read_manifest(d: Path) -> dict[str, Any] | None:
-    mp = d / "manifest.json"
-    if not mp.is_file():
-        return None
+    from ..store.files import read_manifest
+
     try:
-        m = json.loads(mp.read_text())
-    except (OSError, ValueError) as e:
-        raise BenchError(f"merge: {mp} is not readable JSON ({e})") from None
-    if not isinstance(m, dict):
-        raise BenchError(f"merge: {mp} is not a run manifest (a JSON object)")
-    return m
+        return read_manifest(d)
+    except BenchError as e:
+        raise BenchError(f"merge: {e}") from None
 
 
 def _copy_outputs(src_run: Path, dest_run: Path) -> int:

@@ -163,3 +163,24 @@ def blanked_digests(image: "torch.Tensor", mask: "torch.Tensor") -> dict[str, st
     h_img = hashlib.sha256(f"u8{img.shape}".encode() + img.tobytes()).hexdigest()
     h_mask = hashlib.sha256(f"mask{tuple(mask.shape)}".encode() + m.tobytes()).hexdigest()
     return {"input_sha256": h_img, "mask_sha256": h_mask}
+
+
+def read_manifest(run_dir: Path) -> "dict | None":
+    """A run folder's ``manifest.json`` as a dict; None when there is none; a :class:`~bench.errors.BenchError`
+    naming the file when it is not a file, not JSON, or not a JSON object."""
+    import json
+
+    from ..errors import BenchError
+
+    mp = Path(run_dir) / "manifest.json"
+    if not mp.exists():
+        return None
+    if not mp.is_file():
+        raise BenchError(f"{mp}: not a file")
+    try:
+        m = json.loads(mp.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise BenchError(f"{mp}: invalid JSON ({str(e)[:200]})") from None
+    if not isinstance(m, dict):
+        raise BenchError(f"{mp}: not a run manifest (expected a JSON object, got {type(m).__name__})")
+    return m
