@@ -139,6 +139,13 @@ def _sector_of(m: np.ndarray, ry: np.ndarray, rx: np.ndarray, k: int) -> np.ndar
     return ((np.arctan2(ry - ys.mean(), rx - xs.mean()) + np.pi) / (2 * np.pi) * k).astype(np.int32) % k
 
 
+def _member(sec: np.ndarray, which: list[int], k: int) -> np.ndarray:
+    """``np.isin(sec, which)`` for sector numbers 0..k-1, by table lookup."""
+    table = np.zeros(k, bool)
+    table[which] = True
+    return table[sec]
+
+
 def _neighbours(j: int, present: list[int], k: int) -> list[int]:
     """Sector ``j`` (when it has ring pixels) and the nearest sectors with ring pixels on either side."""
     out = {j} if j in present else set()
@@ -224,7 +231,7 @@ class ReplacementDetector(CalibratedDetector):
             sel = hsec == j
             if not sel.any():
                 continue
-            rs = np.isin(sec, _neighbours(j, present, k))
+            rs = _member(sec, _neighbours(j, present, k), k)
             rc, rgb_ = cells[ry[rs], rx[rs]], gbins[ry[rs], rx[rs]]
             support = _widen(_max_grad(rc, rgb_, ncell, min_count), shape)
             n_new += int(_novel(cells[hy[sel], hx[sel]], gbins[hy[sel], hx[sel]], lab[hy[sel], hx[sel]], support,
@@ -235,7 +242,7 @@ class ReplacementDetector(CalibratedDetector):
             others = [o for o in _neighbours(j, present, k) if o != j]
             if not others:
                 continue
-            sj, rs = sec == j, np.isin(sec, others)
+            sj, rs = sec == j, _member(sec, others, k)
             rc = cells[ry[rs], rx[rs]]
             support = _widen(_max_grad(rc, gbins[ry[rs], rx[rs]], ncell, 1), shape)
             base.append(float(_novel(cells[ry[sj], rx[sj]], gbins[ry[sj], rx[sj]], lab[ry[sj], rx[sj]], support, rc,
