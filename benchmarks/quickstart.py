@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, Printer, save  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-COLUMNS = ["psnr_in", "psnr_out", "ssim_in", "ssim_out", "blur_rate", "noop_rate", "replacement_rate", "latency_p50",
-           "n", "n_errors"]
+COLUMNS = ["psnr_in", "psnr_out", "ssim_in", "ssim_out", "blur_rate", "noop_rate", "replacement_rate", "failure_ok",
+           "latency_p50", "n", "n_errors"]
 
 
 def main() -> None:
