@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,8 @@ def make_run(
                 add_cell(store, ck, b, d, m, {"backend": {"type": b}, "dataset": d, "mask": m})
                 rows = []
                 for j, sid in enumerate(ids):
-                    rng = np.random.default_rng([seed, bi, hash(d) % 1000, hash(m) % 1000, int(sid[1:] or 0)])
+                    rng = np.random.default_rng([seed, bi, zlib.crc32(d.encode()) % 1000, zlib.crc32(m.encode()) % 1000,
+                                                int(sid[1:] or 0)])  # stable across processes
                     sample_rng = np.random.default_rng([int(sid[1:] or 0), len(m)])  # same per sample: masks
                     hf = float(sample_rng.uniform(0.02, 0.49))
                     row = {"sample_id": sid, "hole_fraction": hf, "area_bin": int(min(9, hf * 10)),

@@ -399,8 +399,8 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
         for key in keys:
             info: ColumnInfo = catalog(key)
             seen_keys.add(key)
-            if info.higher_is_better is None:
-                continue
+            if info.higher_is_better is None or key.startswith("failure_"):
+                continue  # verdict shares: compared through the detector rates they derive from
             try:
                 bv, nv = float(b[key]), float(n[key])
             except (TypeError, ValueError):
