@@ -260,9 +260,12 @@ def fetch(name: str, dest: str | Path | None = None, *, timeout: float = 60.0, p
                     if bar:
                         bar(got)
         except (urllib.error.URLError, OSError, ValueError, __import__("http.client").client.HTTPException) as e:
-            reason = getattr(e, "reason", None) or e
-            raise WeightsError(f"downloading {name} from {url} failed ({reason}); check the network or set "
-                               f"{MIRROR_VAR}, or put the file in {where_to_put(None)}") from None
+            reason = (f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError)
+                      else getattr(e, "reason", None) or e)
+            err = WeightsError(f"downloading {name} from {url} failed ({reason}); check the network or set "
+                               f"{MIRROR_VAR}, or put the file in {where_to_put(None)}")
+            err.brief = f"{name} could not be downloaded ({reason})"  # type: ignore[attr-defined]
+            raise err from None
         if total and got != total:
             raise WeightsError(f"downloading {name} from {url}: truncated ({got} of {total} bytes); the partial file "
                                f"was removed, try again")

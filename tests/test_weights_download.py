@@ -174,3 +174,11 @@ def test_optional_metrics_without_weights_are_left_out_with_one_line(tmp_path, m
         from bench.config import parse_suite
 
         parse_suite({**d, "backends": [{"type": "identity", "optional": True}]})
+
+
+def test_a_failed_download_says_so_briefly(server):
+    """The one line a run prints for an optional metric it leaves out uses this short form."""
+    with pytest.raises(WeightsError) as e:  # the mirror has no such file: HTTP 404
+        W.resolve("good.bin")
+    assert "downloading good.bin from http://127.0.0.1" in str(e.value) and W.MIRROR_VAR in str(e.value)
+    assert e.value.brief.startswith("good.bin could not be downloaded (") and "404" in e.value.brief

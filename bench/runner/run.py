@@ -232,12 +232,14 @@ class Runner:
                 try:
                     W.resolve(f, self.suite.weights_dir)
                 except WeightsError as e:
-                    out[spec.label] = f"{f} missing" if "not found" in str(e) else str(e)[:200]
+                    out[spec.label] = getattr(e, "brief", None) or (
+                        f"{f} missing" if "not found" in str(e) else str(e)[:200])
                     break
         if out:
-            where = "offline" if W.offline() else "could not be downloaded"
-            self._log(f"left out {', '.join(out)}: weights not here ({'; '.join(out.values())}; {where}). "
-                      f"`bench weights fetch` adds them; then run again")
+            offline = " (offline)" if W.offline() else ""
+            self._log(f"left out {', '.join(out)}: weights not here{offline}: {'; '.join(out.values())}. "
+                      f"`bench weights fetch` adds them (on a machine with internet, or with {W.MIRROR_VAR}); "
+                      f"then run again")
         return out
 
     def _note_other_suites(self, old: dict[str, Any]) -> None:
