@@ -211,23 +211,16 @@ def _check_type(value: Any, t: Any) -> bool:
     return isinstance(value, ts)
 
 
-def _parse_plugins(kind: str, items: Any, instantiate: bool, errors: ErrorList | None = None) -> list[PluginSpec]:
-    """The ``kind`` entries; each entry's error goes to ``errors`` (all of them, not the first) when given."""
-    own = errors is None
-    errors = ErrorList() if errors is None else errors
+def _parse_plugins(kind: str, items: Any, instantiate: bool, errors: ErrorList) -> list[PluginSpec]:
+    """The ``kind`` entries; each entry's error goes to ``errors`` (all of them, not the first)."""
     if not isinstance(items, list):
         errors.add(ConfigError(kind, f"expected a list, got {type(items).__name__}"))
-        if own:
-            errors.raise_if_any()
         return []
     specs: list[PluginSpec] = []
     labels: dict[str, str] = {}
     for i, item in enumerate(items):
         with errors.check():
-            spec = _parse_plugin(kind, i, item, labels, instantiate)
-            specs.append(spec)
-    if own:
-        errors.raise_if_any()
+            specs.append(_parse_plugin(kind, i, item, labels, instantiate))
     return specs
 
 
@@ -264,10 +257,10 @@ def _parse_plugin(kind: str, i: int, item: Any, labels: dict[str, str], instanti
     return spec
 
 
-def _check_combinations(plugins: dict[str, list[PluginSpec]], errors: ErrorList | None = None) -> None:
+def _check_combinations(plugins: dict[str, list[PluginSpec]], out: ErrorList) -> None:
     """Cross-plug-in checks: a strategy that uses the dataset's own masks needs datasets that have them, and
-    metrics that score against ground truth need ground truth for those masks. Every failing pair is reported."""
-    out = errors if errors is not None else ErrorList()
+    metrics that score against ground truth need ground truth for those masks. Every failing pair goes to
+    ``out``."""
     reported: set[tuple[str, str]] = set()
     for m in plugins["masks"]:
         if not getattr(m.instance, "uses_dataset_mask", False):
@@ -289,8 +282,6 @@ def _check_combinations(plugins: dict[str, list[PluginSpec]], errors: ErrorList 
                                                       f"only preservation with regions: [out], add ground truth "
                                                       f"(gt/ or gt_column), or say task: reconstruction if its "
                                                       f"images are originals"))
-    if errors is None:
-        out.raise_if_any()
 
 
 def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True) -> Suite:

@@ -23,25 +23,8 @@ CLASSICAL = {"opencv-telea": "telea", "opencv-ns": "ns", "biharmonic": "biharmon
              "identity": "blank"}
 
 
-def _boot(y: np.ndarray, f: np.ndarray, s: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, list]:
-    from bench.calibration.calibrate import auroc, pr
-
-    rng = np.random.default_rng(seed)
-    ps, rs, aus = [], [], []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(y), len(y))
-        if y[i].all() or not y[i].any():
-            continue
-        p, r, _ = pr(y[i], f[i])
-        ps.append(p)
-        rs.append(r)
-        aus.append(auroc(y[i], s[i]))
-    q = lambda v: [round(float(np.quantile(v, 0.025)), 3), round(float(np.quantile(v, 0.975)), 3)]  # noqa: E731
-    return {"precision_ci": q(ps), "recall_ci": q(rs), "auroc_ci": q(aus)}
-
-
 def split_results(split: str, n: int, seed: int, size: int) -> dict:
-    from bench.calibration.calibrate import apply, auroc, pr, score_cases
+    from bench.calibration.calibrate import apply, auroc, bootstrap_intervals, pr, score_cases
     from bench.calibration.photos import build_photo_cases
     from bench.detectors.thresholds import load_thresholds
 
@@ -56,7 +39,8 @@ def split_results(split: str, n: int, seed: int, size: int) -> dict:
         y, f, s = lab[sel] == 1, np.nan_to_num(sc[flag][sel]), sc[score][sel]
         p, r, _ = pr(y, f)
         out["detectors"][det] = {"pos": int(y.sum()), "neg": int((~y).sum()), "precision": round(p, 3),
-                                 "recall": round(r, 3), "auroc": round(auroc(y, s), 3), **_boot(y, f, s)}
+                                 "recall": round(r, 3), "auroc": round(auroc(y, s), 3),
+                                 **bootstrap_intervals(y, f, s, digits=3)}
     for k in sorted(set(kinds)):
         m = kinds == k
         out["flag_rate_by_kind"][k] = {d: round(float(np.nanmean(sc[f"{d}_flag"][m])), 3)
@@ -66,9 +50,8 @@ def split_results(split: str, n: int, seed: int, size: int) -> dict:
 
 def classical_rates(n: int, seed: int, size: int) -> dict:
     """Replacement (and blur) flag rates of the classical fills on crops of both splits, box and LaMa holes."""
-    from bench.calibration.cases import _paste, _q8
     from bench.calibration.calibrate import apply, score_cases
-    from bench.calibration.cases import Case
+    from bench.calibration.cases import Case, _paste, _q8
     from bench.calibration.photos import HOLES, SPLITS, crop, load_photo, make_fill
     from bench.detectors.thresholds import load_thresholds
     from bench.seeding import rng_for

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.backends.procmem import NvmlPoller, process_tree, run_measured
+from bench.backends.procmem import TreeSampler, process_tree, run_measured
 from bench.registry import BACKENDS
 from bench.types import RunContext
 
@@ -150,7 +150,7 @@ def test_without_nvml_the_gpu_figure_is_absent_and_says_why(monkeypatch):
     res = run_measured([PY, "-c", "pass"], cwd=None, env=dict(os.environ), timeout=30, gpu_index=0)
     assert res.returncode == 0 and res.peak_gpu is None
     assert any("nvidia-ml-py" in n for n in res.notes)
-    poller = NvmlPoller(4_194_301, 0, nvml=FakeNvml(b"no-such-process"))  # a pid nobody has: the harness is not its tree
+    poller = TreeSampler(4_194_301, 0, nvml=FakeNvml(b"no-such-process"))  # a pid nobody has: the harness is not its tree
     poller.start()
     poller.poll_once()
     assert poller.stop() is None and "none of its processes" in poller.note

@@ -81,7 +81,7 @@ def _status_kb(pid: int, fields: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-class NvmlPoller:
+class TreeSampler:
     """Samples a process tree's RAM (``/proc``) and, when a GPU index is given, its GPU memory (NVML) on a
     background thread."""
 
@@ -98,7 +98,7 @@ class NvmlPoller:
         self._handle = None
         self._gpu = False
 
-    def start(self) -> "NvmlPoller":
+    def start(self) -> "TreeSampler":
         if self.index is not None:
             self._gpu = self._init_nvml()
         self._thread = threading.Thread(target=self._loop, name="inpaint-bench-procmem", daemon=True)
@@ -182,7 +182,7 @@ def run_measured(argv: list[str], *, cwd: str | None, env: dict[str, str], timeo
                for n, s in (("out", proc.stdout), ("err", proc.stderr))]
     for r in readers:
         r.start()
-    poller = NvmlPoller(proc.pid, gpu_index, interval, nvml).start()
+    poller = TreeSampler(proc.pid, gpu_index, interval, nvml).start()
     timed_out = False
     try:
         try:

@@ -146,6 +146,26 @@ def pr(y: np.ndarray, flag: np.ndarray) -> tuple[float, float, float]:
     return p, r, f1
 
 
+def bootstrap_intervals(y: np.ndarray, flag: np.ndarray, s: np.ndarray, digits: int, n_boot: int = 1000,
+                        seed: int = 0, alpha: float = 0.05) -> dict[str, list[float] | None]:
+    """Percentile bootstrap intervals (resampling cases) of the precision and recall of ``flag`` and the AUROC of
+    the scores ``s`` against labels ``y``, rounded to ``digits``; resamples with one class only are skipped, and
+    an interval is None when every resample was."""
+    rng = np.random.default_rng(seed)
+    vals: dict[str, list[float]] = {"precision": [], "recall": [], "auroc": []}
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        if y[i].all() or not y[i].any():
+            continue
+        p, r, _ = pr(y[i], flag[i])
+        vals["precision"].append(p)
+        vals["recall"].append(r)
+        vals["auroc"].append(auroc(y[i], s[i]))
+    return {f"{k}_ci": [round(float(np.quantile(v, alpha / 2)), digits), round(float(np.quantile(v, 1 - alpha / 2)),
+                                                                                   digits)] if v else None
+            for k, v in vals.items()}
+
+
 def _flags(s: np.ndarray, t: float, direction: str) -> np.ndarray:
     ok = ~np.isnan(s)
     out = np.zeros(s.shape, dtype=np.float64)

@@ -43,33 +43,13 @@ def _in_test(seed: int, cell: str, sid: str, fraction: float) -> bool:
     return int.from_bytes(h[:8], "big") / 2.0**64 < fraction
 
 
-def _boot(y: np.ndarray, f: np.ndarray, s: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    from .calibrate import auroc, pr
-
-    rng = np.random.default_rng(seed)
-    vals: dict[str, list[float]] = {"precision": [], "recall": [], "auroc": []}
-    for _ in range(n_boot):
-        i = rng.integers(0, len(y), len(y))
-        if y[i].all() or not y[i].any():
-            continue
-        p, r, _ = pr(y[i], f[i])
-        vals["precision"].append(p)
-        vals["recall"].append(r)
-        vals["auroc"].append(auroc(y[i], s[i]))
-    out = {}
-    for k, v in vals.items():
-        out[f"{k}_ci"] = [round(float(np.quantile(v, 0.025)), 4), round(float(np.quantile(v, 0.975)), 4)] if v \
-            else None
-    return out
-
-
 def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.3, seed: int = 0,
                     base: str | Path | None = None) -> dict[str, Any]:
     """A thresholds document fitted on the labelled outputs of ``run`` (see the module doc)."""
     from ..detectors.thresholds import FORMAT, load_thresholds
     from ..report.aggregate import load_run
     from ..report.labelling import read_labels
-    from .calibrate import auroc, best_threshold, pr
+    from .calibrate import auroc, best_threshold, bootstrap_intervals, pr
 
     if not 0.0 < test_fraction < 1.0:
         raise BenchError(f"--test-fraction {test_fraction}: expected a fraction between 0 and 1")
@@ -116,7 +96,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
         for part, sel in (("fit", fit), ("test", test)):
             p, r, _ = pr(y[sel], flags[sel])
             res[part] = {"precision": round(p, 4), "recall": round(r, 4), "auroc": round(auroc(y[sel], s[sel]), 4)}
-        res["test"].update(_boot(y[test], flags[test], s[test], seed=seed))
+        res["test"].update(bootstrap_intervals(y[test], flags[test], s[test], digits=4, seed=seed))
         results[det] = res
     labels_sha = hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()
     return {

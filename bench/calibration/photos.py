@@ -39,7 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .cases import BLANK, Case, _lama, _paste, _psnr, _q8
+from .cases import BLANK, Case, _lama, _paste, _psnr, _q8, _shape_mask
 
 DEV_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
               "stereo_motorcycle")
@@ -180,12 +180,6 @@ def _match_lab(src: np.ndarray, ref_pixels: np.ndarray) -> np.ndarray:
     return np.clip(cv2.cvtColor(out.astype(np.float32), cv2.COLOR_Lab2RGB), 0, 1)
 
 
-def _shape_in(rng, hole: np.ndarray, cover: tuple[float, float]) -> np.ndarray:
-    from .cases import _shape_mask
-
-    return _shape_mask(rng, hole.shape[0], hole, cover)
-
-
 def make_fill(kind: str, rng, img: np.ndarray, hole: np.ndarray, other: np.ndarray) -> np.ndarray:
     """The whole frame as the fill would leave it (only the hole is used). ``other``: a crop of another photo."""
     if kind == "good":
@@ -214,7 +208,7 @@ def make_fill(kind: str, rng, img: np.ndarray, hole: np.ndarray, other: np.ndarr
     if kind == "foreign":
         return other
     if kind == "object":
-        return _paste(img, other, _shape_in(rng, hole, (0.35, 0.9)))
+        return _paste(img, other, _shape_mask(rng, hole.shape[0], hole, (0.35, 0.9)))
     if kind == "matched":
         return _match_lab(other, img[_ring(hole)])
     raise ValueError(kind)

@@ -155,18 +155,21 @@ class BlurDetector(CalibratedDetector):
         self._thresholds(thresholds, threshold=threshold, mosaic_threshold=mosaic_threshold,
                          ref_threshold=ref_threshold)
 
-    def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float]:
-        """Per band: ln(E_ring/E_fill) and ln(E_gt/E_fill) (NaN where a band has no interior); blockiness."""
+    def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float,
+                                                                 tuple[float, bool]]:
+        """Per band: ln(E_ring/E_fill) and ln(E_gt/E_fill) (NaN where a band has no interior); blockiness; the
+        shape evidence (steeper, flat) of :func:`_shape_evidence`."""
         n = len(SCALES) - 1
+        none = ([math.nan] * n, [math.nan] * n, math.nan, (math.nan, False))
         if not m.any():
-            return [math.nan] * n, [math.nan] * n, math.nan
+            return none
         width = ring_width(m)
         # everything below reaches at most reach + width px from the hole, plus 3 sigma of the widest filter
         ys, xs = crop_box(m, int(reach(n - 1) + width + 3 * SCALES[-1] + 2))
         m = m[ys, xs]
         d_in = inside_distance(m)
         if float(d_in.max(initial=0.0)) < self.min_width / 2:  # no part of the hole is min_width px across
-            return [math.nan] * n, [math.nan] * n, math.nan
+            return none
         d_out = outside_distance(m)
         y = luma(out[:, ys, xs])
         fb = bands(y)
@@ -188,7 +191,7 @@ class BlurDetector(CalibratedDetector):
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
             e_gt = float(gb[k][inner[hy, hx]].mean()) if gb is not None else math.nan
             ref.append(math.log((e_gt + EPS) / (e_fill + EPS)))
-        self._last_shape = _shape_evidence(fb, interiors, self.min_pixels)
+        shape = _shape_evidence(fb, interiors, self.min_pixels)
         inner0 = d_in >= self.depth
         mos = math.nan
         if int(inner0.sum()) >= self.min_pixels:
@@ -201,7 +204,7 @@ class BlurDetector(CalibratedDetector):
                 mos = blockiness(y[by, bx], inner0[by, bx])
                 if mos > 0:
                     mos = max(0.0, mos - blockiness(y, ring0))  # tiles in the context are no mosaic
-        return ctx, ref, mos
+        return ctx, ref, mos, shape
 
     @staticmethod
     def combine(values: list[float]) -> float:
@@ -226,10 +229,9 @@ class BlurDetector(CalibratedDetector):
         s, mos, ref = nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
-            self._last_shape = (math.nan, False)
-            ctx, rf, mos[i] = self.band_ratios(batch.output[i], mask2d(batch.mask[i]),
-                                               batch.gt[i] if has_gt[i] else None)
-            s[i], ref[i] = self.blur_score(self.combine(ctx), self._last_shape), self.combine(rf)
+            ctx, rf, mos[i], shape = self.band_ratios(batch.output[i], mask2d(batch.mask[i]),
+                                                      batch.gt[i] if has_gt[i] else None)
+            s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
         return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref}
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

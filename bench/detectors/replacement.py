@@ -90,11 +90,6 @@ def _widen(maxg: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     return g.reshape(-1)
 
 
-def _novelty(cells: np.ndarray, gbins: np.ndarray, support: np.ndarray) -> float:
-    """Share of pixels whose colour is absent from the support, or present only with weaker gradients."""
-    return float((gbins > support[cells]).mean())
-
-
 def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
     """Lab centres ([N, 3]) of the distinct colour cells among ``cells`` (an occupancy table: no sorting)."""
     occ = np.zeros(int(np.prod(shape)), bool)
@@ -124,8 +119,9 @@ def _inside_hull(points: np.ndarray, hull_points: np.ndarray, tol: float) -> np.
 
 def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, ref_cells: np.ndarray,
            shape: tuple[int, int, int], cell: float) -> np.ndarray:
-    """Per pixel: new against ``support`` (:func:`_novelty`), except that weakly textured pixels inside the convex
-    hull of the reference colours are blends of them, not new."""
+    """Per pixel: new against ``support`` (its colour absent from the support, or present only with weaker
+    gradients), except that weakly textured pixels inside the convex hull of the reference colours are blends of
+    them, not new."""
     novel = gbins > support[cells]
     smooth_new = novel & ((gbins <= 1) | (lab[:, 3] < GRAIN))
     if smooth_new.any():
@@ -155,16 +151,6 @@ def _neighbours(j: int, present: list[int], k: int) -> list[int]:
                 out.add((j + step * d) % k)
                 break
     return sorted(out)
-
-
-def sectors(m: np.ndarray, rg: np.ndarray, k: int) -> list[np.ndarray]:
-    """Split the ring into ``k`` angular sectors around the hole's centroid."""
-    ys, xs = np.nonzero(m)
-    cy, cx = ys.mean(), xs.mean()
-    ry, rx = np.nonzero(rg)
-    ang = np.arctan2(ry - cy, rx - cx)
-    sec = ((ang + np.pi) / (2 * np.pi) * k).astype(np.int32) % k
-    return [(ry[sec == j], rx[sec == j]) for j in range(k)]
 
 
 class ReplacementDetector(CalibratedDetector):
