@@ -129,7 +129,9 @@ def calibration_block() -> str:
             f"seed {cal['check_seed']} ({cal['fresh_cases']} cases):", "",
             "| detector | pos | neg | precision | recall | AUROC | threshold |", "|---|---|---|---|---|---|---|"]
     det = doc["detectors"]
-    names = {"blur (mosaic)": ("blur", "mosaic_threshold"), "blur (reference)": ("blur", "ref_threshold")}
+    names = {"blur (mosaic)": ("blur", "mosaic_threshold"), "blur (reference)": ("blur", "ref_threshold"),
+             "replacement": ("replacement", "ref_threshold"),  # every labelled case has ground truth
+             "replacement (reference-free)": ("replacement", "threshold")}
     for row, r in cal["fresh"].items():
         d, key = names.get(row, (row, "threshold"))
         e = det.get(d, {})

@@ -159,6 +159,57 @@ def test_replacement_is_judged_against_the_nearby_ring():
     assert run("replacement", batch(inp, m, inp))["replacement_flag"] == 0.0
 
 
+def test_correct_fill_of_content_the_ring_never_shows_is_not_replacement_with_ground_truth():
+    """The hole hid a face in a plain scene: with the truth, painting the face back is correct; the
+    reference-free score (object removal without a clean plate) cannot know that, and says so."""
+    truth = smooth().copy()
+    m = box_mask()
+    truth[m] = photo()[m]
+    r = run("replacement", batch(truth, m, truth))
+    assert r["replacement_ref_score"] == 0.0 and r["replacement_ref_flag"] == 0.0
+    assert r["replacement_flag"] == 0.0
+    assert r["replacement_free_flag"] == 1.0  # new against the ring
+    # the same fill where the truth shows something else is new against both
+    other = smooth().copy()
+    r = run("replacement", batch(other, m, truth))
+    assert r["replacement_ref_flag"] == 1.0 and r["replacement_flag"] == 1.0
+
+
+def test_without_ground_truth_replacement_flag_is_the_reference_free_one():
+    inp, m = smooth(), box_mask()
+    for fill, want in ((photo(), 1.0), (inp, 0.0)):
+        r = run("replacement", batch(inp, m, fill, has_gt=False))
+        assert math.isnan(r["replacement_ref_score"]) and math.isnan(r["replacement_ref_flag"])
+        assert r["replacement_flag"] == r["replacement_free_flag"] == want
+
+
+def test_truth_only_supports_the_part_of_the_hole_it_is_in():
+    """Truth content on one side of the hole does not excuse foreign content on the other side."""
+    inp = smooth().copy()
+    m = box_mask(32, 16, 64, 96)
+    inp[32:96, 16:40] = texture(4)[32:96, 16:40]  # the truth's left end is textured (nowhere in the ring)
+    fill = inp.copy()
+    fill[32:96, 80:112] = texture(4)[32:96, 80:112]  # the same texture pasted at the hole's right end
+    r = run("replacement", batch(inp, m, fill))
+    assert r["replacement_flag"] == 1.0
+    assert run("replacement", batch(inp, m, inp))["replacement_flag"] == 0.0
+    # where the truth has that texture in the same part of the hole, it belongs there
+    everywhere = np.where(m[..., None], texture(4), inp)
+    assert run("replacement", batch(everywhere, m, fill))["replacement_ref_score"] == 0.0
+
+
+def test_biharmonic_fill_of_a_photograph_is_not_replacement():
+    """Biharmonic fills overshoot their context's colours near strong edges: smooth blends, not new objects."""
+    from skimage.restoration import inpaint_biharmonic
+
+    inp = photo()
+    for m in (box_mask(30, 34, 40, 40), box_mask(70, 20, 36, 60)):
+        fill = q8(inpaint_biharmonic(np.where(m[..., None], 0.5, inp), m, channel_axis=-1).astype(np.float32))
+        for has_gt in (True, False):
+            r = run("replacement", batch(inp, m, fill, has_gt=has_gt))
+            assert r["replacement_flag"] == 0.0, (has_gt, r)
+
+
 # -- incomplete -------------------------------------------------------------------------------------------------
 def removal_scene():
     bg = texture(5)

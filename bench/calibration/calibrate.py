@@ -49,6 +49,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("blur", "blur_mosaic_score", "mosaic_threshold"),
     Spec("blur", "blur_ref_score", "ref_threshold", subset="not:mosaic"),
     Spec("replacement", "replacement_score"),
+    Spec("replacement", "replacement_ref_score", "ref_threshold"),
     Spec("incomplete", "incomplete_score"),
     Spec("resized", "resized_score", fixed=0.0),
     Spec("outside_drift", "outside_drift_score", direction="below"),
@@ -62,7 +63,8 @@ ROWS: tuple[tuple[str, str, str, str, str], ...] = (
     ("blur", "blur", "blur_flag", "blur_score", "above"),
     ("blur (mosaic)", "blur", "blur_mosaic_flag", "blur_mosaic_score", "above"),
     ("blur (reference)", "blur", "blur_ref_flag", "blur_ref_score", "above"),
-    ("replacement", "replacement", "replacement_flag", "replacement_score", "above"),
+    ("replacement", "replacement", "replacement_flag", "replacement_ref_score", "above"),
+    ("replacement (reference-free)", "replacement", "replacement_free_flag", "replacement_score", "above"),
     ("incomplete", "incomplete", "incomplete_flag", "incomplete_score", "above"),
     ("resized", "resized", "resized_flag", "resized_score", "above"),
     ("outside_drift", "outside_drift", "outside_drift_flag", "outside_drift_score", "below"),
@@ -215,7 +217,7 @@ def best_threshold(y: np.ndarray, s: np.ndarray, direction: str = "above",
 #: thresholds chosen on real photographs (the dev split) when the calibration has them: the headline reference-free
 #: scores, whose labels there come from the truth itself (detail lost, content foreign), not from how a synthetic
 #: fill was made
-PHOTO_SPECS = {("blur", "threshold"), ("replacement", "threshold")}
+PHOTO_SPECS = {("blur", "threshold"), ("replacement", "threshold"), ("replacement", "ref_threshold")}
 
 
 def choose_thresholds(scores: dict[str, np.ndarray],
@@ -321,7 +323,7 @@ def evaluate_file(path: str | Path | None, seed: int, n: int, size: int,
                   heldout: bool = False, split: str | None = None) -> dict[str, dict[str, Any]]:
     """The thresholds of a file (default: the shipped one) on the labelled set of ``seed``, on the grayscale
     held-out photographs (:func:`~bench.calibration.cases.build_heldout_cases`), or on a split of the real-photo
-    cases (``split``: ``dev`` or ``test``, :mod:`bench.calibration.photos`)."""
+    cases (``split``: ``dev``, ``test`` or ``fresh``, :mod:`bench.calibration.photos`)."""
     data = load_thresholds(path)
     if split:
         from .photos import build_photo_cases
@@ -384,7 +386,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "never seen by the calibration, instead of the synthetic/samples set")
     parser.add_argument("--photos", type=int, default=40,
                         help="crops of the dev photographs added to the calibration set (default 40; 0: none)")
-    parser.add_argument("--split", choices=("dev", "test"), default=None,
+    parser.add_argument("--split", choices=("dev", "test", "fresh"), default=None,
                         help="with --evaluate: real-photo cases of this split (bench.calibration.photos; the test "
                              "split's photographs are never used to fit or design anything)")
     parser.add_argument("--labels", metavar="CSV", default=None,
@@ -410,6 +412,8 @@ def _table(title: str, res: dict[str, dict[str, Any]], chosen: dict | None) -> N
         det, _, sub = row.partition(" (")
         e = chosen.get(det, {})
         key = {"mosaic)": "mosaic_threshold", "reference)": "ref_threshold"}.get(sub, "threshold")
+        if row == "replacement":  # every labelled case has ground truth: the flag is the reference one
+            key = "ref_threshold"
         v = e.get(key)
         return "" if v is None else f"{'<' if e.get('direction') == 'below' and key == 'threshold' else '>'} {v:g}"
 

@@ -31,10 +31,12 @@ import numpy as np
 
 from ..errors import BenchError
 
-#: detector -> (label, score column, threshold name)
-FITTED = {"blur": ("blur", "blur_score", "threshold"),
-          "replacement": ("replacement", "replacement_score", "threshold"),
-          "incomplete": ("incomplete", "incomplete_score", "threshold")}
+#: (detector, label, score column, threshold name); a threshold other than the main one is reported as
+#: "detector (name)". Replacement's reference threshold is fitted on the outputs that have ground truth.
+FITTED = (("blur", "blur", "blur_score", "threshold"),
+          ("replacement", "replacement", "replacement_score", "threshold"),
+          ("replacement", "replacement", "replacement_ref_score", "ref_threshold"),
+          ("incomplete", "incomplete", "incomplete_score", "threshold"))
 MIN_PER_CLASS = 2
 
 
@@ -66,13 +68,15 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     base_doc = load_thresholds(base)
     detectors = {k: dict(v) for k, v in base_doc.get("detectors", {}).items()}
     results: dict[str, Any] = {}
-    for det, (label, score_key, name) in FITTED.items():
+    for det, label, score_key, name in FITTED:
+        key = det if name == "threshold" else f"{det} ({name})"
         if score_key not in frame:
-            results[det] = {"skipped": f"the run has no {score_key} (the {det} detector did not run)"}
+            results[key] = {"skipped": f"the run has no {score_key} (the {det} detector did not run)"}
             continue
         rows = [(lab.label == label, float(frame[score_key].iloc[i]), _in_test(seed, lab.cell, lab.sample_id,
                                                                                 test_fraction))
                 for lab, i in found if lab.label in (label, "good")]
+        rows = [r for r in rows if not math.isnan(r[1])]  # not judged (too small; no ground truth for a reference)
         y = np.array([r[0] for r in rows], bool)
         s = np.array([r[1] for r in rows], float)
         test = np.array([r[2] for r in rows], bool)
@@ -81,13 +85,13 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
         short = [f"{part}: {p} {label} / {n} good" for part, (p, n) in counts.items()
                  if p < MIN_PER_CLASS or n < MIN_PER_CLASS]
         if short:
-            results[det] = {"skipped": f"too few labels (need {MIN_PER_CLASS} {label} and {MIN_PER_CLASS} good in "
+            results[key] = {"skipped": f"too few labels (need {MIN_PER_CLASS} {label} and {MIN_PER_CLASS} good in "
                                        f"each part; have {'; '.join(short)})", "counts": counts}
             continue
         fit = ~test
         t = best_threshold(y[fit], s[fit], detectors.get(det, {}).get("direction", "above"))
         if math.isnan(t):
-            results[det] = {"skipped": "no finite scores among the labelled outputs", "counts": counts}
+            results[key] = {"skipped": "no finite scores among the labelled outputs", "counts": counts}
             continue
         entry = detectors.setdefault(det, {"direction": "above"})
         entry[name] = round(float(t), 4)
@@ -97,7 +101,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
             p, r, _ = pr(y[sel], flags[sel])
             res[part] = {"precision": round(p, 4), "recall": round(r, 4), "auroc": round(auroc(y[sel], s[sel]), 4)}
         res["test"].update(bootstrap_intervals(y[test], flags[test], s[test], digits=4, seed=seed))
-        results[det] = res
+        results[key] = res
     labels_sha = hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()
     return {
         "format": FORMAT,

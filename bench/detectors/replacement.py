@@ -22,6 +22,19 @@ median, not the max: one odd sector, say a lamp post crossing the ring, should n
 when the score exceeds the threshold. Holes with fewer than ``min_pixels`` pixels (after a 2 px erosion) are not
 judged. The statistics are taken at 1/``factor`` resolution (area-averaged; a pixel touching the hole belongs to
 it) when the region is large enough: colour-cell counts do not need every pixel.
+
+With ground truth (``replacement_ref_score``): a reference-free score cannot tell a correct fill of something the
+ring never shows (the hole covered a face; the truth is that face) from a new object. Where the sample has ground
+truth, each fill pixel that is new against its part of the ring is judged again against that part of the ring
+*and* what the truth shows in the same part of the hole (the sector, its neighbours); blends are then taken within
+twice the colour hull's reach (``REF_HULL_SCALE``: biharmonic fills overshoot their context's colours). No
+baseline is subtracted: the truth itself says what belongs there. ``replacement_ref_score`` = the share of the
+fill's pixels new against both (NaN without ground truth).
+
+``replacement_flag`` uses ``replacement_ref_score > ref_threshold`` where the sample has ground truth and
+``replacement_score > threshold`` where it has none (object removal without a clean plate);
+``replacement_free_flag`` is the reference-free flag on every sample (comparable across datasets with and without
+ground truth); ``replacement_ref_flag`` the reference flag alone.
 """
 from __future__ import annotations
 
@@ -36,6 +49,7 @@ from .thresholds import CalibratedDetector
 
 G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per px) bin edges
 FLAT_STD = 1.0 / 255  # a fill whose interior varies less than this (per channel) is constant
+REF_HULL_SCALE = 2.0  # with the truth: blends reach up to twice as far from the colours' centre (biharmonic overshoot)
 GRAIN = 0.35  # mean |L - blur(L)| below this (L units, about 1/255 of intensity): grainless, synthesised
 
 
@@ -100,7 +114,7 @@ def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -
     return np.stack([(li + 0.5) * cell, (ai + 0.5) * cell - 128.0, (bi + 0.5) * cell - 128.0], 1)
 
 
-def _inside_hull(points: np.ndarray, hull_points: np.ndarray, tol: float) -> np.ndarray:
+def _inside_hull(points: np.ndarray, hull_points: np.ndarray, tol: float, scale: float = 1.0) -> np.ndarray:
     """Which ``points`` ([N, 3] Lab) lie in the convex hull of ``hull_points`` (cell centres) grown by ``tol``:
     blends of the context's colours (what diffusion-like fills and smears produce), which are not new content."""
     from scipy.spatial import ConvexHull, QhullError
@@ -114,18 +128,19 @@ def _inside_hull(points: np.ndarray, hull_points: np.ndarray, tol: float) -> np.
         eq = ConvexHull(pts, qhull_options="QJ").equations  # unit normals n and offsets d: inside iff n.x + d <= 0
     except (QhullError, ValueError, IndexError):
         return np.zeros(len(points), bool)
-    return (points @ eq[:, :3].T + eq[:, 3] <= tol).all(axis=1)
+    depth = -(pts.mean(0) @ eq[:, :3].T + eq[:, 3])  # how far inside each facet the colours' centre lies
+    return (points @ eq[:, :3].T + eq[:, 3] <= tol + (scale - 1) * np.maximum(depth, 0)).all(axis=1)
 
 
 def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, ref_cells: np.ndarray,
-           shape: tuple[int, int, int], cell: float) -> np.ndarray:
+           shape: tuple[int, int, int], cell: float, scale: float = 1.0) -> np.ndarray:
     """Per pixel: new against ``support`` (its colour absent from the support, or present only with weaker
     gradients), except that weakly textured pixels inside the convex hull of the reference colours are blends of
     them, not new."""
     novel = gbins > support[cells]
     smooth_new = novel & ((gbins <= 1) | (lab[:, 3] < GRAIN))
     if smooth_new.any():
-        novel[smooth_new] = ~_inside_hull(lab[smooth_new, :3], _cell_centres(ref_cells, shape, cell), cell)
+        novel[smooth_new] = ~_inside_hull(lab[smooth_new, :3], _cell_centres(ref_cells, shape, cell), cell, scale)
     return novel
 
 
@@ -156,28 +171,34 @@ def _neighbours(j: int, present: list[int], k: int) -> list[int]:
 class ReplacementDetector(CalibratedDetector):
     """Fill is foreign to its surroundings (a new object, a pasted patch): colour/texture novelty vs the ring.
 
-    Parameters: ``threshold`` (default: the shipped thresholds file), ``cell`` (Lab quantisation step),
+    Parameters: ``threshold`` / ``ref_threshold`` (default: the shipped thresholds file), ``cell`` (Lab
+    quantisation step),
     ``n_sectors`` (ring sectors for the self-difference baseline), ``min_pixels``.
     """
 
     key = "replacement"
+    extra_thresholds = ("ref_threshold",)
 
-    def __init__(self, threshold: float | None = None, cell: float = 6.0, n_sectors: int = 8,
-                 min_pixels: int = 24, factor: int = 2, thresholds: str | None = None) -> None:
+    def __init__(self, threshold: float | None = None, ref_threshold: float | None = None, cell: float = 6.0,
+                 n_sectors: int = 8, min_pixels: int = 24, factor: int = 2, thresholds: str | None = None) -> None:
         self.cell = float(cell)
         self.factor = int(factor)
         self.n_sectors = int(n_sectors)
         self.min_pixels = int(min_pixels)
-        self._thresholds(thresholds, threshold=threshold)
+        self._thresholds(thresholds, threshold=threshold, ref_threshold=ref_threshold)
 
-    def parts(self, out, m: np.ndarray) -> tuple[float, list[float]]:
-        """(novelty of the hole, novelty of each ring sector against the rest of the ring)."""
+    def parts(self, out, m: np.ndarray, gt=None) -> tuple[float, float, list[float]]:
+        """(novelty of the hole against the ring; the same against the ring and, with ``gt``, what the truth shows
+        in that part of the hole (NaN without ``gt``); novelty of each ring sector against the sectors beside
+        it)."""
+        none = (math.nan, math.nan, [])
         if not m.any():
-            return math.nan, []
+            return none
         width = ring_width(m, lo=8, hi=48, frac=0.5)
         ys, xs = crop_box(m, width + 2 + 4)  # ring + its gap + the gradient filters' reach
         m = m[ys, xs]
         rgb = hwc(out[:, ys, xs])
+        rgb_gt = hwc(gt[:, ys, xs]) if gt is not None else None
         interior = inside_distance(m) >= 2
         # a constant fill (flat colour, the blank) is no object: blur's or noop's business (judged once there is
         # context to judge it against)
@@ -186,17 +207,19 @@ class ReplacementDetector(CalibratedDetector):
         if f > 1:  # statistics of colour cells do not need every pixel: analyse at 1/f resolution
             h, w = m.shape[0] // f * f, m.shape[1] // f * f
             rgb = cv2.resize(rgb[:h, :w], (w // f, h // f), interpolation=cv2.INTER_AREA)
+            if rgb_gt is not None:
+                rgb_gt = cv2.resize(rgb_gt[:h, :w], (w // f, h // f), interpolation=cv2.INTER_AREA)
             m = m[:h, :w].reshape(h // f, f, w // f, f).any(axis=(1, 3))  # a pixel touching the hole is hole
             width = max(4, width // f)
         hole = inside_distance(m) >= 2
         if int(hole.sum()) * f * f < self.min_pixels:
-            return math.nan, []
+            return none
         rg = ring(m, width)
         nr = int(rg.sum())
         if nr * f * f < 4 * self.min_pixels:
-            return math.nan, []
+            return none
         if constant:
-            return 0.0, []
+            return 0.0, (0.0 if rgb_gt is not None else math.nan), []
         cells, gbins, shape, lab = _features(rgb, self.cell)
         ncell = int(np.prod(shape))
         k = self.n_sectors
@@ -209,40 +232,67 @@ class ReplacementDetector(CalibratedDetector):
         to_sector[lbl[ry, rx]] = sec
         hy, hx = np.nonzero(hole)
         hsec = to_sector[lbl[hy, hx]]
+        h_cells, h_g, h_lab = cells[hy, hx], gbins[hy, hx], lab[hy, hx]
         counts = np.bincount(sec, minlength=k)
         present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
         min_count = max(2, int(0.001 * nr))
-        n_new = 0
+        ring_cells = cells[ry, rx]
+        n_free = n_ref = 0
+        t_cells = t_g = None
         for j in range(k):
-            sel = hsec == j
-            if not sel.any():
+            sel = np.flatnonzero(hsec == j)
+            if not sel.size:
                 continue
-            rs = _member(sec, _neighbours(j, present, k), k)
-            rc, rgb_ = cells[ry[rs], rx[rs]], gbins[ry[rs], rx[rs]]
-            support = _widen(_max_grad(rc, rgb_, ncell, min_count), shape)
-            n_new += int(_novel(cells[hy[sel], hx[sel]], gbins[hy[sel], hx[sel]], lab[hy[sel], hx[sel]], support,
-                                rc, shape, self.cell).sum())
-        nov_hole = n_new / max(1, len(hy))
+            nb = _neighbours(j, present, k)
+            rs = _member(sec, nb, k)
+            support = _widen(_max_grad(ring_cells[rs], gbins[ry[rs], rx[rs]], ncell, min_count), shape)
+            new = _novel(h_cells[sel], h_g[sel], h_lab[sel], support, ring_cells[rs], shape, self.cell)
+            n_free += int(new.sum())
+            if rgb_gt is None or not new.any():
+                continue
+            if t_cells is None:  # the truth's features, once some pixel needs them
+                tc, tg, _, _ = _features(rgb_gt, self.cell)
+                t_cells, t_g = tc[hy, hx], tg[hy, hx]
+            # what the truth shows in this part of the hole belongs there: only pixels new against the ring can
+            # be new against the ring and the truth
+            ts = _member(hsec, sorted(set(nb) | {j}), k)
+            support = np.maximum(support, _widen(_max_grad(t_cells[ts], t_g[ts], ncell, 1), shape))
+            sel = sel[new]
+            n_ref += int(_novel(h_cells[sel], h_g[sel], h_lab[sel], support, np.concatenate([ring_cells[rs], t_cells[ts]]),
+                                shape, self.cell, REF_HULL_SCALE).sum())
         base = []
         for j in present:  # how new each part of the ring is against the parts beside it
             others = [o for o in _neighbours(j, present, k) if o != j]
             if not others:
                 continue
             sj, rs = sec == j, _member(sec, others, k)
-            rc = cells[ry[rs], rx[rs]]
+            rc = ring_cells[rs]
             support = _widen(_max_grad(rc, gbins[ry[rs], rx[rs]], ncell, 1), shape)
             base.append(float(_novel(cells[ry[sj], rx[sj]], gbins[ry[sj], rx[sj]], lab[ry[sj], rx[sj]], support, rc,
                                      shape, self.cell).mean()))
-        return nov_hole, base
+        n = max(1, len(hy))
+        return n_free / n, (n_ref / n if rgb_gt is not None else math.nan), base
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
-        score = nan_array(b)
+        free, ref = nan_array(b), nan_array(b)
+        has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
-            n_h, base = self.parts(batch.output[i], mask2d(batch.mask[i]))
-            score[i] = n_h - (float(np.median(base)) if base else 0.0)
-        return {"replacement_score": score}
+            n_free, ref[i], base = self.parts(batch.output[i], mask2d(batch.mask[i]),
+                                              batch.gt[i] if has_gt[i] else None)
+            free[i] = n_free - (float(np.median(base)) if base else 0.0)
+        return {"replacement_score": free, "replacement_ref_score": ref}
+
+    def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        free = self._flag(scores["replacement_score"])
+        ref_score = scores.get("replacement_ref_score")
+        if ref_score is None:  # scores stored before the reference variant existed
+            ref_score = np.full(free.shape, np.nan)
+        ref = self._flag(ref_score, "ref_threshold")
+        return {"replacement_flag": np.where(np.isnan(ref_score), free, ref), "replacement_free_flag": free,
+                "replacement_ref_flag": ref}
 
     def provenance(self):
         return {**super().provenance(), "variant": "weight-free colour/texture novelty", "cell": self.cell,
-                "n_sectors": self.n_sectors, "min_pixels": self.min_pixels, "factor": self.factor}
+                "n_sectors": self.n_sectors, "min_pixels": self.min_pixels, "factor": self.factor,
+                "ref_hull_scale": REF_HULL_SCALE}
