@@ -350,7 +350,10 @@ def test_cpu_latency_is_the_models_own_time(tmp_path):
     (A fresh process: any thread of the test process that once ran a torch op would slow the model as well.)"""
     alone_ms, lat = _latency_run(tmp_path, "default")
     assert len(lat) == 24
-    assert float(np.median(lat)) / alone_ms < 1.5 and max(lat) / alone_ms < 2.5, (alone_ms, sorted(lat))
+    # a loader or scoring thread beside the model slows every batch (about 2x, benchmarks/cpu_timing.py); one batch
+    # pre-empted on a shared machine is not that effect, so the upper quartile is checked, not the maximum
+    assert float(np.median(lat)) / alone_ms < 1.5 and float(np.percentile(lat, 75)) / alone_ms < 2.0, \
+        (alone_ms, sorted(lat))
 
 
 def test_bench_score_replaces_the_metric_list_and_never_loads_a_backend(tmp_path, plugins, capsys):
