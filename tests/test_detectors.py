@@ -150,13 +150,14 @@ def test_replacement_baseline_uses_ring_self_difference():
 
 def test_replacement_is_judged_against_the_nearby_ring():
     """Content whose colours occur only on the far side of the hole is new where it sits; the same content
-    beside its own kind is not."""
+    beside its own kind is not (the reference-free score: with the truth, whose right edge shows that texture
+    inside the hole, the same fill counts as that content spread, see the next tests)."""
     inp = smooth().copy()
     inp[:, S // 2:] = texture(4)[:, S // 2:]
     m = box_mask(40, 20, 48, 48)  # mostly in the smooth half, its right edge near the textured half
     far = np.where(np.arange(S)[None, :, None] < S // 2, texture(4), inp)  # texture pasted into the smooth half
-    assert run("replacement", batch(inp, m, far))["replacement_flag"] == 1.0
-    assert run("replacement", batch(inp, m, inp))["replacement_flag"] == 0.0
+    assert run("replacement", batch(inp, m, far, has_gt=False))["replacement_flag"] == 1.0
+    assert run("replacement", batch(inp, m, inp, has_gt=False))["replacement_flag"] == 0.0
 
 
 def test_correct_fill_of_content_the_ring_never_shows_is_not_replacement_with_ground_truth():
@@ -195,7 +196,7 @@ def test_truth_only_supports_the_part_of_the_hole_it_is_in():
     assert run("replacement", batch(inp, m, inp))["replacement_flag"] == 0.0
     # where the truth has that texture in the same part of the hole, it belongs there
     everywhere = np.where(m[..., None], texture(4), inp)
-    assert run("replacement", batch(everywhere, m, fill))["replacement_ref_score"] == 0.0
+    assert run("replacement", batch(everywhere, m, fill))["replacement_ref_flag"] == 0.0
 
 
 def test_biharmonic_fill_of_a_photograph_is_not_replacement():

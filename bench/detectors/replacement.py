@@ -3,19 +3,21 @@
 Weight-free variant (this module): colour and texture *novelty*. Every pixel gets a joint feature (CIE Lab colour
 quantised in cells of ``cell`` units, and one of four gradient-strength bins). The context ring's pixels mark the
 cells that "exist around the hole" (each cell widened by one step in L, a and b; a ring cell of some gradient
-strength also covers every weaker one, so a *smoother* fill is never novel: that is ``blur``'s business).
-``novelty(hole)`` = the fraction of the fill's pixels in cells the ring never shows, except that a *smooth* pixel
-(the two weakest gradient bins) whose colour lies inside the convex hull of the ring's colours is a blend of them (what
-diffusion-like fills, biharmonic and Telea produce, and smears) and is not new. A constant fill (flat colour, the
-runner's grey blank) is never a replacement (score 0): it has no content at all, which is ``blur``'s and ``noop``'s
-business.
+strength also covers every weaker one, so a *smoother* fill is never novel: that is ``blur``'s business). A fill
+pixel is *new* when its cell is not covered, except that a *smooth* pixel (the two weakest gradient bins, or
+grainless: fine texture under ``GRAIN`` L units, or under ``RAMP`` times its gradient, the curvature of a smooth
+ramp rather than texture) whose colour lies inside the convex hull of the ring's colours (grown by one cell) is a
+blend of them (what diffusion-like fills, biharmonic and Telea produce, and smears) and is not new. A constant fill
+(flat colour, the runner's grey blank) is never a replacement (score 0): it has no content at all, which is
+``blur``'s and ``noop``'s business.
 
 Locality: the ring is split into ``n_sectors`` angular sectors around the hole; each fill pixel is judged against
 the sector of the ring it is nearest to and the sectors on either side (a pasted patch whose colours occur only on
-the far side of the hole is still new where it sits). The same comparison inside the ring (each sector against
-its neighbours) says how much the surroundings differ from themselves. The score is
+the far side of the hole is still new where it sits). ``novelty(hole)`` = the share of the fill's pixels that are
+new. The same comparison inside the ring (each sector's textured pixels against its neighbours) says how much the
+surroundings differ from themselves. The score is
 
-    replacement_score = novelty(hole) - median(sector novelty)       (in [-1, 1])
+    replacement_score = max(0, novelty(hole) - median(sector novelty))       (in [0, 1])
 
 so content is foreign only when it is newer than what the surroundings typically show one part to the next (the
 median, not the max: one odd sector, say a lamp post crossing the ring, should not excuse a pasted object). Flag
@@ -26,10 +28,12 @@ it) when the region is large enough: colour-cell counts do not need every pixel.
 With ground truth (``replacement_ref_score``): a reference-free score cannot tell a correct fill of something the
 ring never shows (the hole covered a face; the truth is that face) from a new object. Where the sample has ground
 truth, each fill pixel that is new against its part of the ring is judged again against that part of the ring
-*and* what the truth shows in the same part of the hole (the sector, its neighbours); blends are then taken within
-twice the colour hull's reach (``REF_HULL_SCALE``: biharmonic fills overshoot their context's colours). No
-baseline is subtracted: the truth itself says what belongs there. ``replacement_ref_score`` = the share of the
-fill's pixels new against both (NaN without ground truth).
+*and* what the truth shows in the same part of the hole (the sector and the sectors beside it). Blends are then
+taken within one hull of the whole ring's colours, scaled to twice its reach from the colours' centre
+(``REF_HULL_SCALE``: a smooth fill mixes colours from anywhere around the hole, and biharmonic fills overshoot the
+colours of strong edges). No baseline is subtracted: the
+truth itself says what belongs there. ``replacement_ref_score`` = the share of the fill's pixels new against both
+(NaN without ground truth).
 
 ``replacement_flag`` uses ``replacement_ref_score > ref_threshold`` where the sample has ground truth and
 ``replacement_score > threshold`` where it has none (object removal without a clean plate);
@@ -49,8 +53,9 @@ from .thresholds import CalibratedDetector
 
 G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per px) bin edges
 FLAT_STD = 1.0 / 255  # a fill whose interior varies less than this (per channel) is constant
-REF_HULL_SCALE = 2.0  # with the truth: blends reach up to twice as far from the colours' centre (biharmonic overshoot)
 GRAIN = 0.35  # mean |L - blur(L)| below this (L units, about 1/255 of intensity): grainless, synthesised
+RAMP = 0.5  # ... or below half the gradient (L units per px): a smooth ramp's curvature, not texture
+REF_HULL_SCALE = 2.0  # with the truth: blends reach up to twice as far from the colours' centre (biharmonic overshoot)
 
 
 def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int], np.ndarray]:
@@ -72,7 +77,8 @@ def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tup
     ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32), 0, nab - 1)
     bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32), 0, nab - 1)
     gi = (g > G_EDGES[0]).astype(np.int32) + (g > G_EDGES[1]) + (g > G_EDGES[2])
-    return (li * nab + ai) * nab + bi, gi, (nl, nab, nab), np.concatenate([lab, grain[..., None]], axis=2)
+    return (li * nab + ai) * nab + bi, gi, (nl, nab, nab), np.concatenate([lab, grain[..., None], g[..., None]],
+                                                                         axis=2)
 
 
 NG = len(G_EDGES) + 1
@@ -114,33 +120,51 @@ def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -
     return np.stack([(li + 0.5) * cell, (ai + 0.5) * cell - 128.0, (bi + 0.5) * cell - 128.0], 1)
 
 
-def _inside_hull(points: np.ndarray, hull_points: np.ndarray, tol: float, scale: float = 1.0) -> np.ndarray:
-    """Which ``points`` ([N, 3] Lab) lie in the convex hull of ``hull_points`` (cell centres) grown by ``tol``:
-    blends of the context's colours (what diffusion-like fills and smears produce), which are not new content."""
-    from scipy.spatial import ConvexHull, QhullError
+def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale: float = 1.0):
+    """A test of which Lab points ([N, 3]) lie in the convex hull of the reference cells' centres, grown by one
+    cell and, with ``scale`` > 1, scaled about the colours' centre: blends of the context's colours (what
+    diffusion-like fills and smears produce), which are not new content. Computed on first use."""
+    cache: list = []
 
-    pts = hull_points
-    if len(pts) < 4:
-        if not len(pts):
+    def inside(points: np.ndarray) -> np.ndarray:
+        from scipy.spatial import ConvexHull, QhullError
+
+        if not cache:
+            pts = _cell_centres(ref_cells, shape, cell)
+            if 0 < len(pts) < 4:
+                pts = np.concatenate([pts, pts[:1] + np.eye(3) * 1e-3])
+            try:  # unit normals n and offsets d: inside iff n.x + d <= 0
+                eq = ConvexHull(pts, qhull_options="QJ").equations if len(pts) else None
+            except (QhullError, ValueError, IndexError):
+                eq = None
+            if eq is not None:
+                depth = -(pts.mean(0) @ eq[:, :3].T + eq[:, 3])  # how far inside each facet the centre lies
+                cache.append((eq, cell + (scale - 1) * np.maximum(depth, 0)))
+            else:
+                cache.append(None)
+        if cache[0] is None:
             return np.zeros(len(points), bool)
-        pts = np.concatenate([pts, pts[:1] + np.eye(3) * 1e-3])
-    try:
-        eq = ConvexHull(pts, qhull_options="QJ").equations  # unit normals n and offsets d: inside iff n.x + d <= 0
-    except (QhullError, ValueError, IndexError):
-        return np.zeros(len(points), bool)
-    depth = -(pts.mean(0) @ eq[:, :3].T + eq[:, 3])  # how far inside each facet the colours' centre lies
-    return (points @ eq[:, :3].T + eq[:, 3] <= tol + (scale - 1) * np.maximum(depth, 0)).all(axis=1)
+        eq, tol = cache[0]
+        return (points @ eq[:, :3].T + eq[:, 3] <= tol).all(axis=1)
+
+    return inside
 
 
-def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, ref_cells: np.ndarray,
-           shape: tuple[int, int, int], cell: float, scale: float = 1.0) -> np.ndarray:
+def _smooth(gbins: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """Weakly textured pixels: the two weakest gradient bins, or grainless (fine texture under ``GRAIN``, or under
+    ``RAMP`` times the gradient: a smooth ramp's curvature, not texture)."""
+    return (gbins <= 1) | (lab[:, 3] < np.maximum(GRAIN, RAMP * lab[:, 4]))
+
+
+def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, inside, cell: float
+           ) -> np.ndarray:
     """Per pixel: new against ``support`` (its colour absent from the support, or present only with weaker
     gradients), except that weakly textured pixels inside the convex hull of the reference colours are blends of
     them, not new."""
     novel = gbins > support[cells]
-    smooth_new = novel & ((gbins <= 1) | (lab[:, 3] < GRAIN))
+    smooth_new = novel & _smooth(gbins, lab)
     if smooth_new.any():
-        novel[smooth_new] = ~_inside_hull(lab[smooth_new, :3], _cell_centres(ref_cells, shape, cell), cell, scale)
+        novel[smooth_new] = ~inside(lab[smooth_new, :3])
     return novel
 
 
@@ -148,13 +172,6 @@ def _sector_of(m: np.ndarray, ry: np.ndarray, rx: np.ndarray, k: int) -> np.ndar
     """Angular sector (0..k-1) around the hole's centroid of each ring pixel."""
     ys, xs = np.nonzero(m)
     return ((np.arctan2(ry - ys.mean(), rx - xs.mean()) + np.pi) / (2 * np.pi) * k).astype(np.int32) % k
-
-
-def _member(sec: np.ndarray, which: list[int], k: int) -> np.ndarray:
-    """``np.isin(sec, which)`` for sector numbers 0..k-1, by table lookup."""
-    table = np.zeros(k, bool)
-    table[which] = True
-    return table[sec]
 
 
 def _neighbours(j: int, present: list[int], k: int) -> list[int]:
@@ -197,18 +214,21 @@ class ReplacementDetector(CalibratedDetector):
         width = ring_width(m, lo=8, hi=48, frac=0.5)
         ys, xs = crop_box(m, width + 2 + 4)  # ring + its gap + the gradient filters' reach
         m = m[ys, xs]
-        rgb = hwc(out[:, ys, xs])
-        rgb_gt = hwc(gt[:, ys, xs]) if gt is not None else None
         interior = inside_distance(m) >= 2
+        f = self.factor if min(m.shape) >= 32 * self.factor else 1
+        h, w = m.shape[0] // f * f, m.shape[1] // f * f
+
+        def image(t) -> np.ndarray:  # the crop as float32 [h/f, w/f, 3], area-averaged
+            a = hwc(t[:, ys, xs])
+            return a if f == 1 else cv2.resize(a[:h, :w], (w // f, h // f), interpolation=cv2.INTER_AREA)
+
+        rgb = hwc(out[:, ys, xs])
         # a constant fill (flat colour, the blank) is no object: blur's or noop's business (judged once there is
         # context to judge it against)
-        constant = int(interior.sum()) >= self.min_pixels and float(rgb[interior].std(0).max()) < FLAT_STD
-        f = self.factor if min(m.shape) >= 32 * self.factor else 1
+        constant = int(interior.sum()) >= self.min_pixels and float(
+            cv2.meanStdDev(rgb, mask=interior.astype(np.uint8))[1].max()) < FLAT_STD
         if f > 1:  # statistics of colour cells do not need every pixel: analyse at 1/f resolution
-            h, w = m.shape[0] // f * f, m.shape[1] // f * f
             rgb = cv2.resize(rgb[:h, :w], (w // f, h // f), interpolation=cv2.INTER_AREA)
-            if rgb_gt is not None:
-                rgb_gt = cv2.resize(rgb_gt[:h, :w], (w // f, h // f), interpolation=cv2.INTER_AREA)
             m = m[:h, :w].reshape(h // f, f, w // f, f).any(axis=(1, 3))  # a pixel touching the hole is hole
             width = max(4, width // f)
         hole = inside_distance(m) >= 2
@@ -219,7 +239,7 @@ class ReplacementDetector(CalibratedDetector):
         if nr * f * f < 4 * self.min_pixels:
             return none
         if constant:
-            return 0.0, (0.0 if rgb_gt is not None else math.nan), []
+            return 0.0, (0.0 if gt is not None else math.nan), []
         cells, gbins, shape, lab = _features(rgb, self.cell)
         ncell = int(np.prod(shape))
         k = self.n_sectors
@@ -232,46 +252,61 @@ class ReplacementDetector(CalibratedDetector):
         to_sector[lbl[ry, rx]] = sec
         hy, hx = np.nonzero(hole)
         hsec = to_sector[lbl[hy, hx]]
+        # ring and hole pixels grouped by sector (a sector's pixels are one slice; neighbours are concatenations)
+        order = np.argsort(sec, kind="stable")
+        ry, rx, sec = ry[order], rx[order], sec[order]
+        r_at = np.searchsorted(sec, np.arange(k + 1))
+        horder = np.argsort(hsec, kind="stable")
+        hy, hx, hsec = hy[horder], hx[horder], hsec[horder]
+        h_at = np.searchsorted(hsec, np.arange(k + 1))
         h_cells, h_g, h_lab = cells[hy, hx], gbins[hy, hx], lab[hy, hx]
-        counts = np.bincount(sec, minlength=k)
+        ring_cells, ring_g, ring_lab = cells[ry, rx], gbins[ry, rx], lab[ry, rx]
+
+        def ring_of(which: list[int]) -> np.ndarray:
+            return np.concatenate([np.arange(r_at[o], r_at[o + 1]) for o in which]) if which else np.zeros(0, int)
+
+        counts = np.diff(r_at)
         present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
         min_count = max(2, int(0.001 * nr))
-        ring_cells = cells[ry, rx]
         n_free = n_ref = 0
-        t_cells = t_g = None
+        t_cells = t_g = ref_hull = None
         for j in range(k):
-            sel = np.flatnonzero(hsec == j)
-            if not sel.size:
+            if h_at[j] == h_at[j + 1]:
                 continue
+            sel = np.arange(h_at[j], h_at[j + 1])
             nb = _neighbours(j, present, k)
-            rs = _member(sec, nb, k)
-            support = _widen(_max_grad(ring_cells[rs], gbins[ry[rs], rx[rs]], ncell, min_count), shape)
-            new = _novel(h_cells[sel], h_g[sel], h_lab[sel], support, ring_cells[rs], shape, self.cell)
+            rs = ring_of(nb)
+            support = _widen(_max_grad(ring_cells[rs], ring_g[rs], ncell, min_count), shape)
+            new = _novel(h_cells[sel], h_g[sel], h_lab[sel], support, _hull(ring_cells[rs], shape, self.cell),
+                         self.cell)
             n_free += int(new.sum())
-            if rgb_gt is None or not new.any():
+            if gt is None or not new.any():
                 continue
             if t_cells is None:  # the truth's features, once some pixel needs them
-                tc, tg, _, _ = _features(rgb_gt, self.cell)
+                tc, tg, _, _ = _features(image(gt), self.cell)
                 t_cells, t_g = tc[hy, hx], tg[hy, hx]
+                # blends may mix colours from anywhere around the hole (one hull of the whole ring, reaching twice
+                # as far from the colours' centre: biharmonic fills overshoot the colours of strong edges); the
+                # truth's colours count only where the truth shows them (the support above)
+                ref_hull = _hull(ring_cells, shape, self.cell, REF_HULL_SCALE)
             # what the truth shows in this part of the hole belongs there: only pixels new against the ring can
             # be new against the ring and the truth
-            ts = _member(hsec, sorted(set(nb) | {j}), k)
+            ts = np.concatenate([np.arange(h_at[o], h_at[o + 1]) for o in sorted(set(nb) | {j})])
             support = np.maximum(support, _widen(_max_grad(t_cells[ts], t_g[ts], ncell, 1), shape))
             sel = sel[new]
-            n_ref += int(_novel(h_cells[sel], h_g[sel], h_lab[sel], support, np.concatenate([ring_cells[rs], t_cells[ts]]),
-                                shape, self.cell, REF_HULL_SCALE).sum())
+            n_ref += int(_novel(h_cells[sel], h_g[sel], h_lab[sel], support, ref_hull, self.cell).sum())
         base = []
-        for j in present:  # how new each part of the ring is against the parts beside it
+        for j in (present if n_free else ()):  # how new each part of the ring is against the parts beside it
             others = [o for o in _neighbours(j, present, k) if o != j]
             if not others:
                 continue
-            sj, rs = sec == j, _member(sec, others, k)
-            rc = ring_cells[rs]
-            support = _widen(_max_grad(rc, gbins[ry[rs], rx[rs]], ncell, 1), shape)
-            base.append(float(_novel(cells[ry[sj], rx[sj]], gbins[ry[sj], rx[sj]], lab[ry[sj], rx[sj]], support, rc,
-                                     shape, self.cell).mean()))
+            sj, rs = slice(r_at[j], r_at[j + 1]), ring_of(others)
+            support = _widen(_max_grad(ring_cells[rs], ring_g[rs], ncell, 1), shape)
+            # (smooth pixels are left out here: the ring's own blends say nothing about its variety)
+            new = (ring_g[sj] > support[ring_cells[sj]]) & ~_smooth(ring_g[sj], ring_lab[sj])
+            base.append(float(new.mean()))
         n = max(1, len(hy))
-        return n_free / n, (n_ref / n if rgb_gt is not None else math.nan), base
+        return n_free / n, (n_ref / n if gt is not None else math.nan), base
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
@@ -280,7 +315,7 @@ class ReplacementDetector(CalibratedDetector):
         for i in range(b):
             n_free, ref[i], base = self.parts(batch.output[i], mask2d(batch.mask[i]),
                                               batch.gt[i] if has_gt[i] else None)
-            free[i] = n_free - (float(np.median(base)) if base else 0.0)
+            free[i] = max(0.0, n_free - float(np.median(base))) if base else n_free
         return {"replacement_score": free, "replacement_ref_score": ref}
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
