@@ -133,3 +133,31 @@ def test_labels_file_errors(run, tmp_path):
 
     with pytest.raises(ConfigError, match="thresholds file .*not found"):
         DETECTORS.create({"type": "blur", "thresholds": str(tmp_path / "missing.json")}, "detectors[0]")
+
+
+def test_labels_fit_both_replacement_thresholds(tmp_path):
+    """Replacement has two thresholds: the reference-free one (every labelled output) and ``ref_threshold`` (outputs
+    with ground truth, whose ``replacement_ref_score`` is finite); each is fitted on its own score, and one with no
+    finite scores keeps its threshold and says why."""
+    from bench.calibration.labels import fit_from_labels
+
+    def values(backend, dataset, sid):
+        v = (int(sid[1:]) % 10) / 10  # 0.0 .. 0.9
+        return {"replacement_score": 0.5 * v, "replacement_ref_score": v if dataset == "samples" else float("nan")}
+
+    run = make_run(tmp_path / "run", n=20, values=values)
+    f = load_run(run).frame()
+    path = tmp_path / "labels.csv"
+    lines = ["run_id,cell,sample_id,label"]
+    for c, sid in zip(f["cell_key"], f["sample_id"]):
+        lines.append(f"run,{c},{sid},{'replacement' if int(sid[1:]) % 10 >= 5 else 'good'}")
+    path.write_text("\n".join(lines) + "\n")
+    doc = fit_from_labels(path, run)
+    res, det = doc["calibration"]["results"], doc["detectors"]["replacement"]
+    assert 0.2 <= det["threshold"] <= 0.25 and res["replacement"]["test"]["precision"] == 1.0
+    assert 0.4 <= det["ref_threshold"] <= 0.5 and res["replacement (ref_threshold)"]["test"]["recall"] == 1.0
+    # only the 'synthetic' outputs (no ground truth: ref score NaN) labelled: the reference threshold is kept
+    path.write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if "--synthetic--" in ln]) + "\n")
+    doc = fit_from_labels(path, run)
+    assert "skipped" in doc["calibration"]["results"]["replacement (ref_threshold)"]
+    assert "threshold" in doc["calibration"]["results"]["replacement"]

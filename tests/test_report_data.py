@@ -46,11 +46,13 @@ def make_run(
     save_outputs: bool = False,
     size: int = 64,
     features: bool = False,
+    values=None,
 ) -> Path:
     """Write ``records.sqlite`` + ``manifest.json`` into ``run_dir``.
 
     ``errors``: backend -> number of its samples (per cell) that fail. ``shift``: backend -> added to lpips_in
-    (and subtracted ×20 from psnr_in). ``latency_scale``: backend -> latency multiplier.
+    (and subtracted ×20 from psnr_in). ``latency_scale``: backend -> latency multiplier. ``values``: a function
+    (backend, dataset, sample id) -> more per-sample values (detector scores a test needs).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +90,8 @@ def make_run(
                             "blur_score": blur,
                             "blur_flag": float(blur < pblur),
                         }
+                        if values is not None:
+                            row["values"].update(values(b, d, sid))
                     rows.append(row)
                 feats = []
                 if features:  # stored per-sample features (what an FID metric writes): outputs drift per backend
