@@ -176,6 +176,15 @@ def test_correct_fill_of_content_the_ring_never_shows_is_not_replacement_with_gr
     assert r["replacement_ref_flag"] == 1.0 and r["replacement_flag"] == 1.0
 
 
+def test_replacement_scores_are_shares_in_0_1():
+    """Both scores are shares of the fill's pixels: the reference-free one net of the ring's own variety, never
+    below 0 (a fill no newer than its surroundings scores 0)."""
+    inp, m = photo(), box_mask()
+    for fill in (inp, smooth(), texture(1), photo()[::-1]):
+        r = run("replacement", batch(inp, m, fill))
+        assert 0.0 <= r["replacement_ref_score"] <= 1.0 and 0.0 <= r["replacement_score"] <= 1.0
+
+
 def test_without_ground_truth_replacement_flag_is_the_reference_free_one():
     inp, m = smooth(), box_mask()
     for fill, want in ((photo(), 1.0), (inp, 0.0)):
