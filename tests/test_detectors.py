@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import math
 
 import cv2
@@ -378,3 +379,30 @@ def test_detectors_import_nothing_from_datasets_masks_or_calibration():
                 if any(part in ("datasets", "masks", "calibration") for part in n.replace("bench.", "").split(".")):
                     bad.append(f"{path.name}: {n}")
     assert bad == []
+
+
+def test_replacement_thresholds_from_a_suite_file(tmp_path):
+    """`{type: replacement, threshold: .., ref_threshold: ..}` in a suite file reaches the stored flags: samples
+    with ground truth are flagged on the reference score, the reference-free flag on the other."""
+    import yaml
+
+    from bench.cli import main
+    from bench.report.aggregate import load_run
+
+    suite = {"name": "repl", "output_dir": str(tmp_path / "results"), "backends": ["opencv-telea", "mean-fill"],
+             "datasets": [{"type": "samples", "limit": 3}], "masks": ["box"], "metrics": ["psnr"],
+             "detectors": [{"type": "replacement", "threshold": 0.9, "ref_threshold": 0.0}], "device": "cpu"}
+    p = tmp_path / "suite.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run = next((tmp_path / "results").iterdir())
+    f = load_run(run).frame()
+    manifest = json.loads((run / "manifest.json").read_text())
+    prov = manifest["detectors"]["replacement"]
+    assert prov["thresholds"] == {"threshold": 0.9, "ref_threshold": 0.0}
+    assert sorted(prov["overridden"]) == ["ref_threshold", "threshold"]
+    ref = f["replacement_ref_score"].to_numpy(float)
+    assert np.isfinite(ref).all()  # the samples dataset has ground truth
+    np.testing.assert_array_equal(f["replacement_flag"].to_numpy(float), (ref > 0.0).astype(float))
+    np.testing.assert_array_equal(f["replacement_free_flag"].to_numpy(float),
+                                  (f["replacement_score"].to_numpy(float) > 0.9).astype(float))
