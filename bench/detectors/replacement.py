@@ -31,9 +31,8 @@ truth, each fill pixel that is new against its part of the ring is judged again 
 *and* what the truth shows in the same part of the hole (the sector and the sectors beside it). Blends are then
 taken within one hull of the whole ring's colours, scaled to twice its reach from the colours' centre
 (``REF_HULL_SCALE``: a smooth fill mixes colours from anywhere around the hole, and biharmonic fills overshoot the
-colours of strong edges). No baseline is subtracted: the
-truth itself says what belongs there. ``replacement_ref_score`` = the share of the fill's pixels new against both
-(NaN without ground truth).
+colours of strong edges). No baseline is subtracted: the truth itself says what belongs there.
+``replacement_ref_score`` = the share of the fill's pixels new against both (NaN without ground truth).
 
 ``replacement_flag`` uses ``replacement_ref_score > ref_threshold`` where the sample has ground truth and
 ``replacement_score > threshold`` where it has none (object removal without a clean plate);
@@ -218,8 +217,7 @@ class ReplacementDetector(CalibratedDetector):
         f = self.factor if min(m.shape) >= 32 * self.factor else 1
         h, w = m.shape[0] // f * f, m.shape[1] // f * f
 
-        def image(t) -> np.ndarray:  # the crop as float32 [h/f, w/f, 3], area-averaged
-            a = hwc(t[:, ys, xs])
+        def small(a: np.ndarray) -> np.ndarray:  # at 1/f resolution, area-averaged
             return a if f == 1 else cv2.resize(a[:h, :w], (w // f, h // f), interpolation=cv2.INTER_AREA)
 
         rgb = hwc(out[:, ys, xs])
@@ -228,7 +226,7 @@ class ReplacementDetector(CalibratedDetector):
         constant = int(interior.sum()) >= self.min_pixels and float(
             cv2.meanStdDev(rgb, mask=interior.astype(np.uint8))[1].max()) < FLAT_STD
         if f > 1:  # statistics of colour cells do not need every pixel: analyse at 1/f resolution
-            rgb = cv2.resize(rgb[:h, :w], (w // f, h // f), interpolation=cv2.INTER_AREA)
+            rgb = small(rgb)
             m = m[:h, :w].reshape(h // f, f, w // f, f).any(axis=(1, 3))  # a pixel touching the hole is hole
             width = max(4, width // f)
         hole = inside_distance(m) >= 2
@@ -283,7 +281,7 @@ class ReplacementDetector(CalibratedDetector):
             if gt is None or not new.any():
                 continue
             if t_cells is None:  # the truth's features, once some pixel needs them
-                tc, tg, _, _ = _features(image(gt), self.cell)
+                tc, tg, _, _ = _features(small(hwc(gt[:, ys, xs])), self.cell)
                 t_cells, t_g = tc[hy, hx], tg[hy, hx]
                 # blends may mix colours from anywhere around the hole (one hull of the whole ring, reaching twice
                 # as far from the colours' centre: biharmonic fills overshoot the colours of strong edges); the
