@@ -25,8 +25,10 @@ def test_precedence_keeps_the_first_raised_flag():
         {"error": None, "blur_mosaic_flag": 1.0, "blur_flag": 0.0},  # a sub-flag is no verdict of its own
         # replacement_flag already is the reference flag where truth exists: the reference-free one is no verdict
         {"error": None, "replacement_flag": 0.0, "replacement_free_flag": 1.0, "replacement_ref_flag": 0.0},
+        # a fill the block-grid test recognises as a mosaic is blur, even when its block edges look new
+        {"error": None, "replacement_flag": 1.0, "blur_flag": 1.0, "blur_mosaic_flag": 1.0},
     ])
-    assert list(verdicts(f)) == ["replacement", "noop", "blur", "ok", "error", "resized", "ok", "ok"]
+    assert list(verdicts(f)) == ["replacement", "noop", "blur", "ok", "error", "resized", "ok", "ok", "blur"]
     assert PRECEDENCE[0] == "error" and VERDICTS[-1] == "ok"
     # every ordered pair: when both flags are raised, the earlier verdict wins
     for i, a in enumerate(PRECEDENCE[1:], 1):

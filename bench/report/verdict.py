@@ -11,7 +11,10 @@ and keeps the first that is raised:
 * ``noop``: the hole was left as the runner's blank (it is also blurry and perhaps foreign: those say nothing more);
 * ``resized``, ``outside_drift``: the pipeline damaged the frame (the fill may still be fine, but the output is not);
 * ``replacement`` before ``blur``: a new object is the worse erasure failure, and a pasted object is often also
-  less detailed than its context;
+  less detailed than its context; except that a fill ``blur``'s block-grid test recognises as a mosaic
+  (``blur_mosaic_flag``) is ``blur``: its block edges are strong gradients in colours the ring shows only smoothly,
+  which ``replacement`` reads as new (and that test already leaves out fills busier than their context, so a pasted
+  checkerboard stays a replacement);
 * ``incomplete``: part of the object is still there (only judged where ground truth exists);
 * ``ok``: no detector that ran flagged it.
 
@@ -57,6 +60,9 @@ def verdicts(frame: pd.DataFrame) -> pd.Series:
                 if col in frame:
                     vals = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
                     hit |= np.nan_to_num(vals, nan=0.0) > 0.5
+        if v == "replacement" and "blur_mosaic_flag" in frame:  # a recognised mosaic is blur (see above)
+            mosaic = pd.to_numeric(frame["blur_mosaic_flag"], errors="coerce").to_numpy(dtype=float)
+            hit &= ~(np.nan_to_num(mosaic, nan=0.0) > 0.5)
         new = hit & ~decided
         out[new] = v
         decided |= hit
