@@ -6,8 +6,9 @@ cells that "exist around the hole" (each cell widened by one step in L, a and b;
 strength also covers every weaker one, so a *smoother* fill is never novel: that is ``blur``'s business). A fill
 pixel is *new* when its cell is not covered, except that a *smooth* pixel (the two weakest gradient bins, or
 grainless: fine texture under ``GRAIN`` L units, or under ``RAMP`` times its gradient, the curvature of a smooth
-ramp rather than texture) whose colour lies inside the convex hull of the ring's colours (grown by one cell) is a
-blend of them (what diffusion-like fills, biharmonic and Telea produce, and smears) and is not new. A constant fill
+ramp rather than texture) whose colour lies inside the convex hull of the ring's colours (grown by one cell;
+scaled by ``GRAINLESS_SCALE`` about the colours' centre for grainless pixels, which overshoot like biharmonic fills)
+is a blend of them (what diffusion-like fills, biharmonic and Telea produce, and smears) and is not new. A constant fill
 (flat colour, the runner's grey blank) is never a replacement (score 0): it has no content at all, which is
 ``blur``'s and ``noop``'s business.
 
@@ -54,7 +55,10 @@ G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per 
 FLAT_STD = 1.0 / 255  # a fill whose interior varies less than this (per channel) is constant
 GRAIN = 0.35  # mean |L - blur(L)| below this (L units, about 1/255 of intensity): grainless, synthesised
 RAMP = 0.5  # ... or below half the gradient (L units per px): a smooth ramp's curvature, not texture
-REF_HULL_SCALE = 2.0  # with the truth: blends reach up to twice as far from the colours' centre (biharmonic overshoot)
+#: grainless (synthesised) blends reach up to 1.5x as far from the ring colours' centre as the hull: biharmonic-like
+#: fills overshoot the colours of strong edges
+GRAINLESS_SCALE = 1.5
+REF_HULL_SCALE = 2.0  # with the truth: every blend may reach twice as far
 
 
 def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int], np.ndarray]:
@@ -121,11 +125,12 @@ def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -
 
 def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale: float = 1.0):
     """A test of which Lab points ([N, 3]) lie in the convex hull of the reference cells' centres, grown by one
-    cell and, with ``scale`` > 1, scaled about the colours' centre: blends of the context's colours (what
-    diffusion-like fills and smears produce), which are not new content. Computed on first use."""
+    cell and, with ``scale`` > 1, scaled about the colours' centre (``grainless`` points: at least by
+    ``GRAINLESS_SCALE``): blends of the context's colours (what diffusion-like fills and smears produce), which are
+    not new content. Computed on first use."""
     cache: list = []
 
-    def inside(points: np.ndarray) -> np.ndarray:
+    def inside(points: np.ndarray, grainless: np.ndarray | None = None) -> np.ndarray:
         from scipy.spatial import ConvexHull, QhullError
 
         if not cache:
@@ -138,13 +143,15 @@ def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale
                 eq = None
             if eq is not None:
                 depth = -(pts.mean(0) @ eq[:, :3].T + eq[:, 3])  # how far inside each facet the centre lies
-                cache.append((eq, cell + (scale - 1) * np.maximum(depth, 0)))
+                cache.append((eq, np.maximum(depth, 0)))
             else:
                 cache.append(None)
         if cache[0] is None:
             return np.zeros(len(points), bool)
-        eq, tol = cache[0]
-        return (points @ eq[:, :3].T + eq[:, 3] <= tol).all(axis=1)
+        eq, depth = cache[0]
+        sc = np.full(len(points), scale) if grainless is None else np.where(grainless, max(scale, GRAINLESS_SCALE),
+                                                                             scale)
+        return (points @ eq[:, :3].T + eq[:, 3] <= cell + (sc[:, None] - 1) * depth[None]).all(axis=1)
 
     return inside
 
@@ -163,7 +170,7 @@ def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.nd
     novel = gbins > support[cells]
     smooth_new = novel & _smooth(gbins, lab)
     if smooth_new.any():
-        novel[smooth_new] = ~inside(lab[smooth_new, :3])
+        novel[smooth_new] = ~inside(lab[smooth_new, :3], lab[smooth_new, 3] < GRAIN)
     return novel
 
 
@@ -328,4 +335,4 @@ class ReplacementDetector(CalibratedDetector):
     def provenance(self):
         return {**super().provenance(), "variant": "weight-free colour/texture novelty", "cell": self.cell,
                 "n_sectors": self.n_sectors, "min_pixels": self.min_pixels, "factor": self.factor,
-                "ref_hull_scale": REF_HULL_SCALE}
+                "grainless_hull_scale": GRAINLESS_SCALE, "ref_hull_scale": REF_HULL_SCALE}
