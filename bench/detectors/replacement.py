@@ -62,7 +62,8 @@ REF_HULL_SCALE = 2.0  # with the truth: every blend may reach twice as far
 
 
 def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int], np.ndarray]:
-    """Per-pixel Lab cell index (int32 [H, W]), gradient bin (int32 [H, W]), the Lab grid shape, and Lab."""
+    """Per-pixel Lab cell index (int32 [H, W]), gradient bin (int32 [H, W]), the Lab grid shape, and per pixel
+    [L, a, b, grain, |grad L|] (float32 [H, W, 5])."""
     # 8-bit conversion (OpenCV's table-driven path, ~20x faster than float32; every output is 8-bit anyway)
     lab8 = cv2.cvtColor((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2Lab)
     lab = lab8.astype(np.float32)
@@ -180,6 +181,12 @@ def _sector_of(m: np.ndarray, ry: np.ndarray, rx: np.ndarray, k: int) -> np.ndar
     return ((np.arctan2(ry - ys.mean(), rx - xs.mean()) + np.pi) / (2 * np.pi) * k).astype(np.int32) % k
 
 
+def _rows(at: np.ndarray, sectors: list[int]) -> np.ndarray:
+    """Row numbers of the given sectors' pixels, when pixels are sorted by sector and sector j's are
+    ``at[j]:at[j + 1]``."""
+    return np.concatenate([np.arange(at[o], at[o + 1]) for o in sectors]) if sectors else np.zeros(0, int)
+
+
 def _neighbours(j: int, present: list[int], k: int) -> list[int]:
     """Sector ``j`` (when it has ring pixels) and the nearest sectors with ring pixels on either side."""
     out = {j} if j in present else set()
@@ -195,8 +202,7 @@ class ReplacementDetector(CalibratedDetector):
     """Fill is foreign to its surroundings (a new object, a pasted patch): colour/texture novelty vs the ring.
 
     Parameters: ``threshold`` / ``ref_threshold`` (default: the shipped thresholds file), ``cell`` (Lab
-    quantisation step),
-    ``n_sectors`` (ring sectors for the self-difference baseline), ``min_pixels``.
+    quantisation step), ``n_sectors`` (ring sectors for the self-difference baseline), ``min_pixels``.
     """
 
     key = "replacement"
@@ -267,9 +273,6 @@ class ReplacementDetector(CalibratedDetector):
         h_cells, h_g, h_lab = cells[hy, hx], gbins[hy, hx], lab[hy, hx]
         ring_cells, ring_g, ring_lab = cells[ry, rx], gbins[ry, rx], lab[ry, rx]
 
-        def ring_of(which: list[int]) -> np.ndarray:
-            return np.concatenate([np.arange(r_at[o], r_at[o + 1]) for o in which]) if which else np.zeros(0, int)
-
         counts = np.diff(r_at)
         present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
         min_count = max(2, int(0.001 * nr))
@@ -280,7 +283,7 @@ class ReplacementDetector(CalibratedDetector):
                 continue
             sel = np.arange(h_at[j], h_at[j + 1])
             nb = _neighbours(j, present, k)
-            rs = ring_of(nb)
+            rs = _rows(r_at, nb)
             support = _widen(_max_grad(ring_cells[rs], ring_g[rs], ncell, min_count), shape)
             new = _novel(h_cells[sel], h_g[sel], h_lab[sel], support, _hull(ring_cells[rs], shape, self.cell),
                          self.cell)
@@ -296,7 +299,7 @@ class ReplacementDetector(CalibratedDetector):
                 ref_hull = _hull(ring_cells, shape, self.cell, REF_HULL_SCALE)
             # what the truth shows in this part of the hole belongs there: only pixels new against the ring can
             # be new against the ring and the truth
-            ts = np.concatenate([np.arange(h_at[o], h_at[o + 1]) for o in sorted(set(nb) | {j})])
+            ts = _rows(h_at, sorted(set(nb) | {j}))
             support = np.maximum(support, _widen(_max_grad(t_cells[ts], t_g[ts], ncell, 1), shape))
             sel = sel[new]
             n_ref += int(_novel(h_cells[sel], h_g[sel], h_lab[sel], support, ref_hull, self.cell).sum())
@@ -305,7 +308,7 @@ class ReplacementDetector(CalibratedDetector):
             others = [o for o in _neighbours(j, present, k) if o != j]
             if not others:
                 continue
-            sj, rs = slice(r_at[j], r_at[j + 1]), ring_of(others)
+            sj, rs = slice(r_at[j], r_at[j + 1]), _rows(r_at, others)
             support = _widen(_max_grad(ring_cells[rs], ring_g[rs], ncell, 1), shape)
             # (smooth pixels are left out here: the ring's own blends say nothing about its variety)
             new = (ring_g[sj] > support[ring_cells[sj]]) & ~_smooth(ring_g[sj], ring_lab[sj])
