@@ -221,6 +221,39 @@ def test_biharmonic_fill_of_a_photograph_is_not_replacement():
             assert r["replacement_flag"] == 0.0, (has_gt, r)
 
 
+def gray_stripes_and_stars(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A gray scene of wide dark and bright bands (straight, soft edges: blurred as a lens renders them) with a
+    little grain, and a starfield of the same two gray levels: dark ground, small soft bright blobs."""
+    rng = np.random.default_rng(seed)
+    xx = np.arange(S)[None, :].repeat(S, 0)
+    scene = np.where((xx // 16) % 2 == 0, 0.2, 0.8).astype(np.float32)
+    stars = np.full((S, S), 0.2, np.float32)
+    for y, x in rng.integers(4, S - 4, (60, 2)):
+        cv2.circle(stars, (int(x), int(y)), 3, 0.8, -1)
+    grain = rng.normal(0, 0.01, (S, S)).astype(np.float32)
+    return tuple(q8(np.repeat((cv2.GaussianBlur(a, (0, 0), 2.0) + grain)[..., None], 3, axis=2))
+                 for a in (scene, stars))
+
+
+def test_foreign_structure_in_gray_is_replacement(monkeypatch):
+    """Gray blobs pasted where bands continue: every gray level and gradient strength of the fill occurs in the
+    ring, only the local shape (a blob, not an edge) is new. The correct fill is not flagged; without the
+    local-shape cells (every Hessian eigenvalue in one bin) the starfield would pass."""
+    from bench.detectors import replacement as R
+
+    scene, stars = gray_stripes_and_stars()
+    m = box_mask(36, 36, 56, 56)
+    with_shapes = run("replacement", batch(scene, m, stars))
+    assert with_shapes["replacement_ref_flag"] == 1.0 and with_shapes["replacement_flag"] == 1.0
+    r = run("replacement", batch(scene, m, scene))
+    assert r["replacement_ref_score"] == 0.0 and r["replacement_flag"] == 0.0
+    monkeypatch.setattr(R, "H_EDGES", np.array([1e9], np.float32))
+    monkeypatch.setattr(R, "NH", 2)
+    r = run("replacement", batch(scene, m, stars))
+    assert r["replacement_ref_flag"] == 0.0
+    assert r["replacement_score"] < with_shapes["replacement_score"]
+
+
 # -- incomplete -------------------------------------------------------------------------------------------------
 def removal_scene():
     bg = texture(5)

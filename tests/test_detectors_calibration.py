@@ -98,3 +98,31 @@ def test_shipped_thresholds_hold_on_a_fresh_seed():
         assert r["n_pos"] > 0 and r["n_neg"] > 0, row
         assert r["precision"] >= 0.85 and r["recall"] >= 0.85, (row, r)
         assert r["auroc"] >= 0.9, (row, r)
+
+
+def test_photo_splits_are_disjoint_and_dev_gray_is_the_dev_photographs_in_gray():
+    from bench.calibration import photos
+
+    assert not set(photos.DEV_PHOTOS) & set(photos.TEST_PHOTOS)
+    assert not (set(photos.DEV_PHOTOS) | set(photos.TEST_PHOTOS)) & set(photos.FRESH_PHOTOS)
+    assert photos.SPLITS["dev-gray"] == photos.DEV_PHOTOS
+    gray = photos.build_photo_cases("dev-gray", 0, 2, 96)
+    colour = photos.build_photo_cases("dev", 0, 2, 96)
+    assert gray and all(np.array_equal(c.gt[..., 0], c.gt[..., 1]) and np.array_equal(c.gt[..., 1], c.gt[..., 2])
+                        for c in gray)
+    assert not np.array_equal(gray[0].gt[..., 0], colour[0].gt[..., 0])  # other crops, not the colour ones grayed
+    again = photos.build_photo_cases("dev-gray", 0, 2, 96)
+    assert all(np.array_equal(a.output, b.output) and a.kind == b.kind for a, b in zip(gray, again))
+    # the luma of the colour photograph, in all three channels
+    rgb, g = photos.load_photo("coffee"), photos.load_photo("coffee", gray=True)
+    assert np.allclose(g[..., 0], rgb @ np.float32([0.299, 0.587, 0.114]), atol=1e-6)
+
+
+def test_calibration_set_has_dev_photographs_in_colour_and_half_as_many_in_gray(monkeypatch):
+    from bench.calibration import photos
+
+    calls = []
+    monkeypatch.setattr(photos, "build_photo_cases", lambda split, seed, n, size: calls.append((split, n)) or [])
+    monkeypatch.setattr(cal, "build_cases", lambda seed, n, size: [])
+    cal.labelled_set(0, 4, 96, 10)
+    assert calls == [("dev", 10), ("dev-gray", 5)]

@@ -1,7 +1,7 @@
 """``bench calibrate``: measure the detectors on labelled cases, choose thresholds, write them.
 
-The labelled set is synthetic scenes (:mod:`bench.calibration.cases`) plus crops of the dev photographs
-(:mod:`bench.calibration.photos`), a pure function of ``(seed, n, photos, size)``. Thresholds are chosen on
+The labelled set is synthetic scenes (:mod:`bench.calibration.cases`) plus crops of the dev photographs, in colour
+and (half as many) in gray (:mod:`bench.calibration.photos`), a pure function of ``(seed, n, photos, size)``. Thresholds are chosen on
 ``--seed`` (maximum balanced accuracy, Youden's J, except replacement's two thresholds: maximum F1; on a plateau
 of equal value, its middle; blur's main threshold and replacement's two on the dev photographs, whose labels come
 from the truth) and then checked on a *fresh* seed
@@ -283,11 +283,14 @@ def evaluate(scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
 # the whole procedure
 # ------------------------------------------------------------------------------------------------------------
 def labelled_set(seed: int, n: int, size: int, photos: int) -> tuple[list[Case], list[Case]]:
-    """The calibration set: ``n`` synthetic scenes (:func:`~bench.calibration.cases.build_cases`) and ``photos``
-    crops of the *dev* photographs (:func:`~bench.calibration.photos.build_photo_cases`); never the test split."""
+    """The calibration set: ``n`` synthetic scenes (:func:`~bench.calibration.cases.build_cases`), ``photos``
+    crops of the *dev* photographs and ``photos // 2`` crops of the same photographs in gray (``dev-gray``:
+    :func:`~bench.calibration.photos.build_photo_cases`); never the test or fresh split."""
     from .photos import build_photo_cases
 
-    return build_cases(seed, n, size), (build_photo_cases("dev", seed, photos, size) if photos else [])
+    real = (build_photo_cases("dev", seed, photos, size) + build_photo_cases("dev-gray", seed, photos // 2, size)
+            if photos else [])
+    return build_cases(seed, n, size), real
 
 
 def _merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
@@ -301,7 +304,8 @@ def calibrate(seed: int = 0, n: int = 60, size: int = 256, check_seed: int | Non
     """Choose thresholds on ``seed``; measure them on ``check_seed`` (fresh). Returns a thresholds document."""
     check_seed = seed + 1000 if check_seed is None else check_seed
     say = progress or (lambda msg: None)
-    say(f"building the labelled set (seed {seed}, n {n} synthetic scenes, {photos} dev photo crops, {size} px)")
+    say(f"building the labelled set (seed {seed}, n {n} synthetic scenes, {photos} dev photo crops and "
+        f"{photos // 2} in gray, {size} px)")
     synth, real = labelled_set(seed, n, size, photos)
     cases = synth + real
     say(f"scoring {len(cases)} cases")
@@ -327,7 +331,7 @@ def evaluate_file(path: str | Path | None, seed: int, n: int, size: int,
                   heldout: bool = False, split: str | None = None) -> dict[str, dict[str, Any]]:
     """The thresholds of a file (default: the shipped one) on the labelled set of ``seed``, on the grayscale
     held-out photographs (:func:`~bench.calibration.cases.build_heldout_cases`), or on a split of the real-photo
-    cases (``split``: ``dev``, ``test`` or ``fresh``, :mod:`bench.calibration.photos`)."""
+    cases (``split``: ``dev``, ``dev-gray``, ``test`` or ``fresh``, :mod:`bench.calibration.photos`)."""
     data = load_thresholds(path)
     if split:
         from .photos import build_photo_cases
@@ -389,8 +393,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="with --evaluate: use scikit-image's grayscale photographs (camera, brick, grass, ...), "
                              "never seen by the calibration, instead of the synthetic/samples set")
     parser.add_argument("--photos", type=int, default=40,
-                        help="crops of the dev photographs added to the calibration set (default 40; 0: none)")
-    parser.add_argument("--split", choices=("dev", "test", "fresh"), default=None,
+                        help="crops of the dev photographs added to the calibration set, and half as many of them in gray "
+                             "(default 40; 0: none)")
+    parser.add_argument("--split", choices=("dev", "dev-gray", "test", "fresh"), default=None,
                         help="with --evaluate: real-photo cases of this split (bench.calibration.photos; the test "
                              "split's photographs are never used to fit or design anything)")
     parser.add_argument("--labels", metavar="CSV", default=None,

@@ -4,7 +4,8 @@ Independent of :mod:`bench.calibration.cases` (which draws synthetic scenes, box
 is a random crop of a real photograph, a hole of a shape the calibration set does not use, and a fill of a known
 kind. The splits share no photograph:
 
-* ``dev``: the eight photographs of the ``samples`` dataset (scikit-image);
+* ``dev``: the eight photographs of the ``samples`` dataset (scikit-image); ``dev-gray``: the same photographs
+  converted to gray (their luma in all three channels; other crops, other holes);
 * ``test``: ``china.jpg`` and ``flower.jpg`` (scikit-learn), ``grace_hopper.jpg`` (Matplotlib), the *right* view of
   scikit-image's stereo motorcycle pair (``samples`` uses the left) and Matplotlib's ``Minduka_Present_Blue_Pack``;
 * ``fresh``: scikit-image's grayscale photographs (camera, coins, moon, brick, grass, gravel, clock) as
@@ -50,7 +51,9 @@ DEV_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "
               "stereo_motorcycle")
 TEST_PHOTOS = ("china", "flower", "grace_hopper", "motorcycle_right", "present")
 FRESH_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel", "clock")
-SPLITS = {"dev": DEV_PHOTOS, "test": TEST_PHOTOS, "fresh": FRESH_PHOTOS}
+SPLITS = {"dev": DEV_PHOTOS, "dev-gray": DEV_PHOTOS, "test": TEST_PHOTOS, "fresh": FRESH_PHOTOS}
+#: splits whose photographs are converted to gray (Rec. 601 luma in all three channels) before cropping
+GRAY_SPLITS = frozenset({"dev-gray"})
 BLUR_KINDS = ("blur_gauss", "blur_box", "blur_median", "blur_down", "mosaic")
 SMOOTH_KINDS = ("telea", "ns", "biharmonic", "flat", "blank")
 REPL_KINDS = ("foreign", "object", "matched")
@@ -58,9 +61,15 @@ KINDS = ("good",) + BLUR_KINDS + SMOOTH_KINDS + REPL_KINDS
 
 
 @functools.lru_cache(maxsize=None)
-def load_photo(name: str) -> np.ndarray:
-    """A photograph as float32 [H, W, 3] in [0, 1] (read-only)."""
+def load_photo(name: str, gray: bool = False) -> np.ndarray:
+    """A photograph as float32 [H, W, 3] in [0, 1] (read-only); ``gray``: its Rec. 601 luma in all three channels."""
     from pathlib import Path
+
+    if gray:
+        luma = load_photo(name) @ np.float32([0.299, 0.587, 0.114])
+        out = np.ascontiguousarray(np.repeat(luma[..., None], 3, axis=2), dtype=np.float32)
+        out.setflags(write=False)
+        return out
 
     if name in DEV_PHOTOS:
         from ..datasets.samples import load_photo as samples_photo
@@ -278,13 +287,14 @@ def build_photo_cases(split: str, seed: int, n: int, size: int = 256, hole_kinds
     from ..seeding import rng_for
 
     photos = SPLITS[split]
+    gray = split in GRAY_SPLITS
     cases: list[Case] = []
     for i in range(n):
         r = rng_for("photo-cases", split, seed, i)
         name = photos[i % len(photos)]
-        img = crop(r, load_photo(name), size)
+        img = crop(r, load_photo(name, gray), size)
         other_name = photos[(i + 1 + int(r.integers(0, len(photos) - 1))) % len(photos)]
-        other = crop(r, load_photo(other_name), size)
+        other = crop(r, load_photo(other_name, gray), size)
         for kind in kinds:
             rr = rng_for("photo-cases", split, seed, i, kind)
             hk = hole_kinds[int(rr.integers(0, len(hole_kinds)))]

@@ -1,10 +1,14 @@
 """``replacement``: the hole was filled with something foreign to its surroundings (a new object, a pasted patch).
 
 Weight-free variant (this module): colour and texture *novelty*. Every pixel gets a joint feature (CIE Lab colour
-quantised in cells of ``cell`` units, and one of four gradient-strength bins). The context ring's pixels mark the
-cells that "exist around the hole" (each cell widened by one step in L, a and b; a ring cell of some gradient
-strength also covers every weaker one, so a *smoother* fill is never novel: that is ``blur``'s business). A fill
-pixel is *new* when its cell is not covered, except that a *smooth* pixel (the two weakest gradient bins, or
+quantised in cells of ``cell`` units, and one of four gradient-strength bins) and a *local shape* (its L cell with
+the two eigenvalues of the Hessian of smoothed L, each in one of seven bins: rotation-invariant, it tells a bright
+or dark blob, a ridge, a valley, a saddle and an edge's flanks apart where colours say nothing, as in gray
+photographs or a pasted patch recoloured to its surroundings). The context ring's pixels mark the colour cells and
+the shape cells that "exist around the hole" (each cell widened by one step along each of its axes; a ring cell of
+some gradient strength also covers every weaker one, so a *smoother* fill is never novel: that is ``blur``'s
+business). A fill pixel is *new* when its colour cell is not covered, or when it is textured and its shape cell is
+not covered, except that a *smooth* pixel (the two weakest gradient bins, or
 grainless: fine texture under ``GRAIN`` L units, or under ``RAMP`` times its gradient, the curvature of a smooth
 ramp rather than texture) whose colour lies inside the convex hull of the ring's colours (grown by one cell;
 scaled by ``GRAINLESS_SCALE`` about the colours' centre for grainless pixels, which overshoot like biharmonic fills)
@@ -29,7 +33,8 @@ it) when the region is large enough: colour-cell counts do not need every pixel.
 With ground truth (``replacement_ref_score``): a reference-free score cannot tell a correct fill of something the
 ring never shows (the hole covered a face; the truth is that face) from a new object. Where the sample has ground
 truth, each fill pixel that is new against its part of the ring is judged again against that part of the ring
-*and* what the truth shows in the same part of the hole (the sector and the sectors beside it). Blends are then
+*and* what the truth shows in the same part of the hole (the same sector: a correct fill is its own support there,
+while a patch foreign to that part is not excused by something the truth shows elsewhere). Blends are then
 taken within one hull of the whole ring's colours, scaled to twice its reach from the colours' centre
 (``REF_HULL_SCALE``: a smooth fill mixes colours from anywhere around the hole, and biharmonic fills overshoot the
 colours of strong edges). No baseline is subtracted: the truth itself says what belongs there.
@@ -43,6 +48,7 @@ ground truth); ``replacement_ref_flag`` the reference flag alone.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -59,11 +65,26 @@ RAMP = 0.5  # ... or below half the gradient (L units per px): a smooth ramp's c
 #: fills overshoot the colours of strong edges
 GRAINLESS_SCALE = 1.5
 REF_HULL_SCALE = 2.0  # with the truth: every blend may reach twice as far
+#: bin edges of the Hessian's eigenvalues (L units per px^2, at the analysis resolution) for the local-shape cells
+H_EDGES = np.array([-8.0, -4.0, -1.5, 1.5, 4.0, 8.0], dtype=np.float32)
+NH = len(H_EDGES) + 1
 
 
-def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int], np.ndarray]:
-    """Per-pixel Lab cell index (int32 [H, W]), gradient bin (int32 [H, W]), the Lab grid shape, and per pixel
-    [L, a, b, grain, |grad L|] (float32 [H, W, 5])."""
+class _Feats(NamedTuple):
+    """Per-pixel features of an RGB crop (see :func:`_features`)."""
+
+    cells: np.ndarray  # Lab cell index, int [H, W]
+    gbins: np.ndarray  # gradient-strength bin, int [H, W]
+    shape: tuple[int, int, int]  # the Lab grid's shape
+    lab: np.ndarray  # [L, a, b, grain, |grad L|] per pixel, float32 [H, W, 5]
+    shapes: np.ndarray  # local-shape index (L cell, Hessian eigenvalue bins), int [H, W]
+    sshape: tuple[int, int, int]  # the local-shape grid's shape
+
+
+def _features(rgb: np.ndarray, cell: float) -> _Feats:
+    """Per-pixel Lab cell, gradient bin, [L, a, b, grain, |grad L|], and local-shape cell: the L cell with the two
+    eigenvalues of the Hessian of smoothed L, each binned at ``H_EDGES`` (rotation-invariant: a bright or dark blob,
+    a ridge or a valley, a saddle, an edge's flanks)."""
     # 8-bit conversion (OpenCV's table-driven path, ~20x faster than float32; every output is 8-bit anyway)
     lab8 = cv2.cvtColor((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2Lab)
     lab = lab8.astype(np.float32)
@@ -81,8 +102,17 @@ def _features(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray, tup
     ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32), 0, nab - 1)
     bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32), 0, nab - 1)
     gi = (g > G_EDGES[0]).astype(np.int32) + (g > G_EDGES[1]) + (g > G_EDGES[2])
-    return (li * nab + ai) * nab + bi, gi, (nl, nab, nab), np.concatenate([lab, grain[..., None], g[..., None]],
-                                                                         axis=2)
+    # the Hessian's eigenvalues (L units per px^2): its half-trace plus or minus the half-difference's norm
+    hxx = cv2.Sobel(sm, cv2.CV_32F, 2, 0, ksize=3) / 4.0
+    hyy = cv2.Sobel(sm, cv2.CV_32F, 0, 2, ksize=3) / 4.0
+    hxy = cv2.Sobel(sm, cv2.CV_32F, 1, 1, ksize=3) / 4.0
+    half_trace = (hxx + hyy) / 2
+    spread = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy * hxy)
+    h1 = np.searchsorted(H_EDGES, half_trace + spread)
+    h2 = np.searchsorted(H_EDGES, half_trace - spread)
+    return _Feats((li * nab + ai) * nab + bi, gi, (nl, nab, nab),
+                  np.concatenate([lab, grain[..., None], g[..., None]], axis=2), (li * NH + h1) * NH + h2,
+                  (nl, NH, NH))
 
 
 NG = len(G_EDGES) + 1
@@ -163,16 +193,18 @@ def _smooth(gbins: np.ndarray, lab: np.ndarray) -> np.ndarray:
     return (gbins <= 1) | (lab[:, 3] < np.maximum(GRAIN, RAMP * lab[:, 4]))
 
 
-def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, inside, cell: float
-           ) -> np.ndarray:
-    """Per pixel: new against ``support`` (its colour absent from the support, or present only with weaker
-    gradients), except that weakly textured pixels inside the convex hull of the reference colours are blends of
-    them, not new."""
+def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, inside, cell: float,
+           shapes: np.ndarray, shape_support: np.ndarray) -> np.ndarray:
+    """Per pixel: new against the support (its colour absent from ``support``, or present only with weaker
+    gradients; or, for a textured pixel, its local shape at its lightness absent from ``shape_support``, or present
+    only with weaker gradients), except that weakly textured pixels inside the convex hull of the reference colours
+    are blends of them, not new."""
     novel = gbins > support[cells]
-    smooth_new = novel & _smooth(gbins, lab)
+    smooth = _smooth(gbins, lab)
+    smooth_new = novel & smooth
     if smooth_new.any():
         novel[smooth_new] = ~inside(lab[smooth_new, :3], lab[smooth_new, 3] < GRAIN)
-    return novel
+    return novel | ((gbins > shape_support[shapes]) & ~smooth)
 
 
 def _sector_of(m: np.ndarray, ry: np.ndarray, rx: np.ndarray, k: int) -> np.ndarray:
@@ -251,8 +283,9 @@ class ReplacementDetector(CalibratedDetector):
             return none
         if constant:
             return 0.0, (0.0 if gt is not None else math.nan), []
-        cells, gbins, shape, lab = _features(rgb, self.cell)
-        ncell = int(np.prod(shape))
+        ft = _features(rgb, self.cell)
+        shape, sshape = ft.shape, ft.sshape
+        ncell, nscell = int(np.prod(shape)), int(np.prod(sshape))
         k = self.n_sectors
         ry, rx = np.nonzero(rg)
         sec = _sector_of(m, ry, rx, k)
@@ -270,48 +303,53 @@ class ReplacementDetector(CalibratedDetector):
         horder = np.argsort(hsec, kind="stable")
         hy, hx, hsec = hy[horder], hx[horder], hsec[horder]
         h_at = np.searchsorted(hsec, np.arange(k + 1))
-        h_cells, h_g, h_lab = cells[hy, hx], gbins[hy, hx], lab[hy, hx]
-        ring_cells, ring_g, ring_lab = cells[ry, rx], gbins[ry, rx], lab[ry, rx]
+        h_cells, h_g, h_lab, h_s = ft.cells[hy, hx], ft.gbins[hy, hx], ft.lab[hy, hx], ft.shapes[hy, hx]
+        r_cells, r_g, r_lab, r_s = ft.cells[ry, rx], ft.gbins[ry, rx], ft.lab[ry, rx], ft.shapes[ry, rx]
+
+        def tables(cells, shapes, g, min_count) -> tuple[np.ndarray, np.ndarray]:  # the colour and shape supports
+            return (_widen(_max_grad(cells, g, ncell, min_count), shape),
+                    _widen(_max_grad(shapes, g, nscell, min_count), sshape))
 
         counts = np.diff(r_at)
         present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
         min_count = max(2, int(0.001 * nr))
         n_free = n_ref = 0
-        t_cells = t_g = ref_hull = None
+        t_cells = t_g = t_s = ref_hull = None
         for j in range(k):
             if h_at[j] == h_at[j + 1]:
                 continue
             sel = np.arange(h_at[j], h_at[j + 1])
             nb = _neighbours(j, present, k)
             rs = _rows(r_at, nb)
-            support = _widen(_max_grad(ring_cells[rs], ring_g[rs], ncell, min_count), shape)
-            new = _novel(h_cells[sel], h_g[sel], h_lab[sel], support, _hull(ring_cells[rs], shape, self.cell),
-                         self.cell)
+            sup, ssup = tables(r_cells[rs], r_s[rs], r_g[rs], min_count)
+            new = _novel(h_cells[sel], h_g[sel], h_lab[sel], sup, _hull(r_cells[rs], shape, self.cell), self.cell,
+                         h_s[sel], ssup)
             n_free += int(new.sum())
             if gt is None or not new.any():
                 continue
             if t_cells is None:  # the truth's features, once some pixel needs them
-                tc, tg, _, _ = _features(small(hwc(gt[:, ys, xs])), self.cell)
-                t_cells, t_g = tc[hy, hx], tg[hy, hx]
+                tf = _features(small(hwc(gt[:, ys, xs])), self.cell)
+                t_cells, t_g, t_s = tf.cells[hy, hx], tf.gbins[hy, hx], tf.shapes[hy, hx]
                 # blends may mix colours from anywhere around the hole (one hull of the whole ring, reaching twice
                 # as far from the colours' centre: biharmonic fills overshoot the colours of strong edges); the
                 # truth's colours count only where the truth shows them (the support above)
-                ref_hull = _hull(ring_cells, shape, self.cell, REF_HULL_SCALE)
-            # what the truth shows in this part of the hole belongs there: only pixels new against the ring can
-            # be new against the ring and the truth
-            ts = _rows(h_at, sorted(set(nb) | {j}))
-            support = np.maximum(support, _widen(_max_grad(t_cells[ts], t_g[ts], ncell, 1), shape))
+                ref_hull = _hull(r_cells, shape, self.cell, REF_HULL_SCALE)
+            # what the truth shows in this part of the hole (this sector) belongs there: only pixels new against
+            # the ring can be new against the ring and the truth
+            t_sup, t_ssup = tables(t_cells[sel], t_s[sel], t_g[sel], 1)
             sel = sel[new]
-            n_ref += int(_novel(h_cells[sel], h_g[sel], h_lab[sel], support, ref_hull, self.cell).sum())
+            n_ref += int(_novel(h_cells[sel], h_g[sel], h_lab[sel], np.maximum(sup, t_sup), ref_hull, self.cell,
+                                h_s[sel], np.maximum(ssup, t_ssup)).sum())
         base = []
         for j in (present if n_free else ()):  # how new each part of the ring is against the parts beside it
             others = [o for o in _neighbours(j, present, k) if o != j]
             if not others:
                 continue
             sj, rs = slice(r_at[j], r_at[j + 1]), _rows(r_at, others)
-            support = _widen(_max_grad(ring_cells[rs], ring_g[rs], ncell, 1), shape)
+            sup, ssup = tables(r_cells[rs], r_s[rs], r_g[rs], 1)
+            g = r_g[sj]
             # (smooth pixels are left out here: the ring's own blends say nothing about its variety)
-            new = (ring_g[sj] > support[ring_cells[sj]]) & ~_smooth(ring_g[sj], ring_lab[sj])
+            new = ((g > sup[r_cells[sj]]) | (g > ssup[r_s[sj]])) & ~_smooth(g, r_lab[sj])
             base.append(float(new.mean()))
         n = max(1, len(hy))
         return n_free / n, (n_ref / n if gt is not None else math.nan), base
@@ -338,4 +376,5 @@ class ReplacementDetector(CalibratedDetector):
     def provenance(self):
         return {**super().provenance(), "variant": "weight-free colour/texture novelty", "cell": self.cell,
                 "n_sectors": self.n_sectors, "min_pixels": self.min_pixels, "factor": self.factor,
-                "grainless_hull_scale": GRAINLESS_SCALE, "ref_hull_scale": REF_HULL_SCALE}
+                "grainless_hull_scale": GRAINLESS_SCALE, "ref_hull_scale": REF_HULL_SCALE,
+                "hessian_bin_edges": H_EDGES.tolist()}
