@@ -125,7 +125,8 @@ def calibration_block() -> str:
     cal = doc["calibration"]
     rows = [f"From `{doc['command']}` ({doc['created']}; thresholds v{doc['version']}, sha256 {doc['sha256'][:12]}, "
             f"`bench/data/thresholds.json`): fitted on seed {cal['seed']} ({cal['cases']} cases: {cal['n']} synthetic "
-            f"scenes and {cal.get('photos', 0)} dev-photo crops), measured with the detectors' own flags on fresh "
+            f"scenes, {cal.get('photos', 0)} dev-photo crops and {cal.get('gray_photos', 0)} in gray), measured with the "
+            f"detectors' own flags on fresh "
             f"seed {cal['check_seed']} ({cal['fresh_cases']} cases):", "",
             "| detector | pos | neg | precision | recall | AUROC | threshold |", "|---|---|---|---|---|---|---|"]
     det = doc["detectors"]

@@ -320,7 +320,7 @@ def calibrate(seed: int = 0, n: int = 60, size: int = 256, check_seed: int | Non
         "format": FORMAT,
         "detectors": chosen,
         "calibration": {
-            "seed": seed, "check_seed": check_seed, "n": n, "photos": photos, "size": size,
+            "seed": seed, "check_seed": check_seed, "n": n, "photos": photos, "gray_photos": photos // 2, "size": size,
             "cases": len(cases), "fresh_cases": len(fresh_cases),
             "fit": _clean(fit), "fresh": _clean(fresh),
         },
