@@ -3,24 +3,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from bench.report.html import pareto_front, write_html
+from tests.cdp import chromium
 from tests.test_report_data import make_run
 
 SCREENSHOT_DIR = Path(os.environ.get("BENCH_SCREENSHOT_DIR", "")) if os.environ.get("BENCH_SCREENSHOT_DIR") else None
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        p = shutil.which(name)
-        if p:
-            return p
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +55,10 @@ def test_pareto_front():
     assert pareto_front(pts, higher_is_better=True) == [1, 4]
 
 
-@pytest.mark.skipif(_chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
 def test_html_renders_in_chromium(report, tmp_path):
     run, path, _ = report
-    exe = _chromium()
+    exe = chromium()
     url = path.resolve().as_uri() + "#sort=lpips_in"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
              "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
