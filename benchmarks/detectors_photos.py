@@ -56,28 +56,17 @@ def split_results(split: str, n: int, seed: int, size: int) -> dict:
 def classical_rates(n: int, seed: int, size: int) -> dict:
     """Replacement (and blur) flag rates of the classical fills on crops of every split, box and LaMa holes."""
     from bench.calibration.calibrate import apply, score_cases
-    from bench.calibration.cases import Case, _paste, _q8
-    from bench.calibration.photos import HOLES, SPLITS, crop, load_photo, make_fill
+    from bench.calibration.photos import SPLITS, classical_cases
     from bench.detectors.thresholds import load_thresholds
-    from bench.seeding import rng_for
 
-    cases = []
-    for split, photos in SPLITS.items():
-        for i in range(n):
-            r = rng_for("classical-rates", split, seed, i)
-            img = crop(r, load_photo(photos[i % len(photos)]), size)
-            for hk in ("box", "lama"):
-                hole = HOLES[hk](r, size)
-                for backend, kind in CLASSICAL.items():
-                    out = _paste(img, _q8(make_fill(kind, r, img, hole, img)), hole)
-                    cases.append(Case(backend, "reconstruction", hk, img, img, hole, out, out, {}, (size, size),
-                                      (size, size)))
+    cases = [c for split in SPLITS for c in classical_cases(split, seed, n, size, tuple(CLASSICAL.values()),
+                                                             stream="classical-rates", gray=False)]
     sc = apply(score_cases(cases), load_thresholds()["detectors"])
     kinds = sc["kind"]
-    return {b: {"n": int((kinds == b).sum()),
-                "replacement_rate": round(float(np.nanmean(sc["replacement_flag"][kinds == b])), 3),
-                "replacement_free_rate": round(float(np.nanmean(sc["replacement_free_flag"][kinds == b])), 3),
-                "blur_rate": round(float(np.nanmean(sc["blur_flag"][kinds == b])), 3)} for b in CLASSICAL}
+    return {b: {"n": int((kinds == k).sum()),
+                "replacement_rate": round(float(np.nanmean(sc["replacement_flag"][kinds == k])), 3),
+                "replacement_free_rate": round(float(np.nanmean(sc["replacement_free_flag"][kinds == k])), 3),
+                "blur_rate": round(float(np.nanmean(sc["blur_flag"][kinds == k])), 3)} for b, k in CLASSICAL.items()}
 
 
 def main() -> int:

@@ -123,10 +123,13 @@ def calibration_block() -> str:
     committed output of ``bench calibrate``)."""
     doc = json.loads((ROOT / "bench" / "data" / "thresholds.json").read_text())
     cal = doc["calibration"]
+    cc = cal.get("classical_cap")
+    cap = (f"; as many crops again with {', '.join(cc['kinds'])} fills of {' and '.join(cc['holes'])} holes, each "
+           f"flagged as replacement at most {cc['max_rate']} of the time" if cc else "")
     rows = [f"From `{doc['command']}` ({doc['created']}; thresholds v{doc['version']}, sha256 {doc['sha256'][:12]}, "
             f"`bench/data/thresholds.json`): fitted on seed {cal['seed']} ({cal['cases']} cases: {cal['n']} synthetic "
-            f"scenes, {cal.get('photos', 0)} dev-photo crops and {cal.get('gray_photos', 0)} in gray), measured with the "
-            f"detectors' own flags on fresh "
+            f"scenes, {cal.get('photos', 0)} dev-photo crops and {cal.get('gray_photos', 0)} in gray{cap}), measured "
+            f"with the detectors' own flags on fresh "
             f"seed {cal['check_seed']} ({cal['fresh_cases']} cases):", "",
             "| detector | pos | neg | precision | recall | AUROC | threshold |", "|---|---|---|---|---|---|---|"]
     det = doc["detectors"]

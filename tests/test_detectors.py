@@ -221,6 +221,26 @@ def test_biharmonic_fill_of_a_photograph_is_not_replacement():
             assert r["replacement_flag"] == 0.0, (has_gt, r)
 
 
+def test_biharmonic_glow_beside_saturated_edges_is_not_replacement_with_the_truth(monkeypatch):
+    """A biharmonic fill of a LaMa hole beside the rocket's bright hull and the dark sky overshoots into a glow of
+    colours no pixel shows: grainless, a smear, not an object (with the truth, grainless blends may reach
+    ``REF_GRAINLESS_SCALE`` times as far as the ring's colours). At the reach of grainy blends it would be new."""
+    from bench.calibration.cases import _paste, _q8
+    from bench.calibration.photos import HOLES, crop, load_photo, make_fill
+    from bench.detectors import replacement as R
+    from bench.seeding import rng_for
+
+    r = rng_for("classical-dev", "dev", 0, 11)  # a dev crop of the rocket (found by scanning dev classical fills)
+    img = crop(r, load_photo("rocket"), 256)
+    HOLES["box"](r, 256)
+    m = HOLES["lama"](r, 256)
+    out = _paste(img, _q8(make_fill("biharmonic", r, img, m, img)), m)
+    glow = batch(img, m, out, raw_sizes=[(256, 256)], model_sizes=[(256, 256)])
+    assert run("replacement", glow)["replacement_ref_flag"] == 0.0
+    monkeypatch.setattr(R, "REF_GRAINLESS_SCALE", R.REF_HULL_SCALE)
+    assert run("replacement", glow)["replacement_ref_flag"] == 1.0
+
+
 def gray_stripes_and_stars(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A gray scene of wide dark and bright bands (straight, soft edges: blurred as a lens renders them) with a
     little grain, and a starfield of the same two gray levels: dark ground, small soft bright blobs."""

@@ -123,6 +123,64 @@ def test_calibration_set_has_dev_photographs_in_colour_and_half_as_many_in_gray(
 
     calls = []
     monkeypatch.setattr(photos, "build_photo_cases", lambda split, seed, n, size: calls.append((split, n)) or [])
+    monkeypatch.setattr(photos, "classical_cases",
+                        lambda split, seed, n, size, kinds: calls.append(("classical", split, n, kinds)) or [])
     monkeypatch.setattr(cal, "build_cases", lambda seed, n, size: [])
     cal.labelled_set(0, 4, 96, 10)
-    assert calls == [("dev", 10), ("dev-gray", 5)]
+    assert calls == [("dev", 10), ("classical", "dev", 10, cal.CLASSICAL), ("dev-gray", 5),
+                     ("classical", "dev-gray", 5, cal.CLASSICAL)]
+
+
+def test_classical_cases_are_smooth_fills_of_box_and_lama_holes_never_replacement():
+    from bench.calibration import photos
+
+    cases = photos.classical_cases("dev-gray", 0, 2, 96, ("telea", "flat"))
+    assert [(c.kind, c.strategy) for c in cases] == [(k, h) for _ in range(2) for h in ("box", "lama")
+                                                     for k in ("telea", "flat")]
+    assert all(c.labels == {"replacement": 0} for c in cases)
+    for c in cases:  # the fill is only inside the hole, and the split's gray photographs stay gray
+        assert np.array_equal(c.output[~c.mask], c.gt[~c.mask]) and not np.array_equal(c.output, c.gt)
+        assert np.array_equal(c.output[..., 0], c.output[..., 2])
+    again = photos.classical_cases("dev-gray", 0, 2, 96, ("telea", "flat"))
+    assert all(np.array_equal(a.output, b.output) for a, b in zip(cases, again))
+    colour = photos.classical_cases("dev-gray", 0, 1, 96, ("telea",), gray=False)
+    assert not np.array_equal(colour[0].gt[..., 0], colour[0].gt[..., 2])
+
+
+def test_a_capped_threshold_keeps_each_capped_kind_under_its_rate():
+    # positives at 0.6-0.9; negatives of kind "a" at 0.05-0.5 (the F1 optimum, 0.35, flags 2 of 10 of them)
+    y = np.array([1] * 10 + [0] * 10 + [0] * 10, bool)
+    s = np.concatenate([np.linspace(0.3, 0.9, 10), np.linspace(0.05, 0.5, 10), np.full(10, 0.01)])
+    kinds = np.array(["pos"] * 10 + ["a"] * 10 + ["b"] * 10)
+    free = cal.best_threshold(y, s, criterion="f1")
+    assert (s[kinds == "a"] > free).mean() > 0.1
+    capped = cal.best_threshold(y, s, criterion="f1", capped=[kinds == "a", kinds == "b"], max_rate=0.1)
+    assert (s[kinds == "a"] > capped).mean() <= 0.1 and capped > free
+    # the cap holds for each group, not for their pool: 1 of 20 pooled is under 0.1, 1 of 10 in "a" is not
+    one = cal.best_threshold(y, s, criterion="f1", capped=[kinds == "a"], max_rate=0.05)
+    assert (s[kinds == "a"] > one).mean() == 0.0
+    # nothing satisfies the cap: the strictest threshold
+    assert cal.best_threshold(y, s, criterion="f1", capped=[y], max_rate=0.0) >= s.max()
+
+
+def test_calibration_caps_replacement_on_classical_fills(monkeypatch):
+    """The shipped procedure: replacement's thresholds keep every classical fill of the dev photographs under
+    CLASSICAL_CAP."""
+    specs = [sp for sp in cal.SPECS if sp.detector == "replacement"]
+    assert len(specs) == 2 and all(sp.cap_kinds == cal.CLASSICAL and sp.max_rate == cal.CLASSICAL_CAP
+                                   for sp in specs)
+    rng = np.random.default_rng(0)
+    n = 40
+    kinds = np.array(["foreign"] * n + ["good"] * n + ["ns"] * n)
+    ns = np.zeros(n)
+    ns[:3] = 0.5  # 3 of 40 classical fills score like a middling replacement
+    score = np.concatenate([rng.uniform(0.2, 1.0, n), np.zeros(n), ns])
+    scores = {"kind": kinds, "label:replacement": np.concatenate([np.ones(n), np.zeros(2 * n)]),
+              "replacement_score": score, "replacement_ref_score": score}
+    uncapped = cal.best_threshold(scores["label:replacement"] == 1, score, criterion="f1")
+    assert (score[kinds == "ns"] > uncapped).mean() > cal.CLASSICAL_CAP  # F1 alone would flag too many
+    chosen: dict = {}
+    for sp in specs:
+        cal._choose(sp, scores, chosen)
+    for key in ("threshold", "ref_threshold"):
+        assert (score[kinds == "ns"] > chosen["replacement"][key]).mean() <= cal.CLASSICAL_CAP

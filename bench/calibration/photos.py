@@ -312,6 +312,33 @@ def build_photo_cases(split: str, seed: int, n: int, size: int = 256, hole_kinds
     return cases
 
 
+#: the classical fills (:func:`classical`) and the two flat ones, as fill kinds
+CLASSICAL_KINDS = ("telea", "ns", "biharmonic", "flat", "blank")
+
+
+def classical_cases(split: str, seed: int, n: int, size: int = 256, kinds: tuple[str, ...] = CLASSICAL_KINDS,
+                    hole_kinds: tuple[str, ...] = ("box", "lama"), stream: str = "classical",
+                    gray: bool | None = None) -> list[Case]:
+    """``n`` crops of the split's photographs, each with one hole per ``hole_kinds`` filled by every fill of
+    ``kinds``: smooth fills, never a new object (labels: ``replacement`` 0; blur not judged). ``gray`` (default: the
+    split's own) decides whether the photographs are converted to gray."""
+    from ..seeding import rng_for
+
+    photos = SPLITS[split]
+    gray = split in GRAY_SPLITS if gray is None else gray
+    cases: list[Case] = []
+    for i in range(n):
+        r = rng_for(stream, split, seed, i)
+        img = crop(r, load_photo(photos[i % len(photos)], gray), size)
+        for hk in hole_kinds:
+            hole = HOLES[hk](r, size)
+            for kind in kinds:
+                out = _paste(img, _q8(make_fill(kind, r, img, hole, img)), hole)
+                cases.append(Case(kind, "reconstruction", hk, img, img, hole, out, out, {"replacement": 0},
+                                  (size, size), (size, size), {"photo": photos[i % len(photos)]}))
+    return cases
+
+
 def evaluate_photos(split: str, seed: int, n: int, size: int = 256, thresholds: dict | None = None) -> dict[str, Any]:
     """Precision / recall / AUROC of the blur and replacement flags on a split (the shipped thresholds unless
     ``thresholds`` is a ``detectors`` section)."""

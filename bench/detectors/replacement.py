@@ -37,7 +37,9 @@ truth, each fill pixel that is new against its part of the ring is judged again 
 while a patch foreign to that part is not excused by something the truth shows elsewhere). Blends are then
 taken within one hull of the whole ring's colours, scaled to twice its reach from the colours' centre
 (``REF_HULL_SCALE``: a smooth fill mixes colours from anywhere around the hole, and biharmonic fills overshoot the
-colours of strong edges). No baseline is subtracted: the truth itself says what belongs there.
+colours of strong edges), four times for grainless pixels (``REF_GRAINLESS_SCALE``: a biharmonic fill of a large
+hole beside saturated edges glows in colours no pixel shows). No baseline is subtracted: the truth itself says what
+belongs there.
 ``replacement_ref_score`` = the share of the fill's pixels new against both (NaN without ground truth).
 
 ``replacement_flag`` uses ``replacement_ref_score > ref_threshold`` where the sample has ground truth and
@@ -65,6 +67,9 @@ RAMP = 0.5  # ... or below half the gradient (L units per px): a smooth ramp's c
 #: fills overshoot the colours of strong edges
 GRAINLESS_SCALE = 1.5
 REF_HULL_SCALE = 2.0  # with the truth: every blend may reach twice as far
+#: ... and a grainless one four times as far (biharmonic fills of large holes beside saturated edges overshoot into
+#: glows of colours no pixel shows)
+REF_GRAINLESS_SCALE = 4.0
 #: bin edges of the Hessian's eigenvalues (L units per px^2, at the analysis resolution) for the local-shape cells
 H_EDGES = np.array([-8.0, -4.0, -1.5, 1.5, 4.0, 8.0], dtype=np.float32)
 NH = len(H_EDGES) + 1
@@ -154,10 +159,11 @@ def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -
     return np.stack([(li + 0.5) * cell, (ai + 0.5) * cell - 128.0, (bi + 0.5) * cell - 128.0], 1)
 
 
-def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale: float = 1.0):
+def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale: float = 1.0,
+          grainless_scale: float = GRAINLESS_SCALE):
     """A test of which Lab points ([N, 3]) lie in the convex hull of the reference cells' centres, grown by one
-    cell and, with ``scale`` > 1, scaled about the colours' centre (``grainless`` points: at least by
-    ``GRAINLESS_SCALE``): blends of the context's colours (what diffusion-like fills and smears produce), which are
+    cell and, with ``scale`` > 1, scaled about the colours' centre (``grainless`` points: by ``grainless_scale``
+    when that is larger): blends of the context's colours (what diffusion-like fills and smears produce), which are
     not new content. Computed on first use."""
     cache: list = []
 
@@ -180,17 +186,22 @@ def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale
         if cache[0] is None:
             return np.zeros(len(points), bool)
         eq, depth = cache[0]
-        sc = np.full(len(points), scale) if grainless is None else np.where(grainless, max(scale, GRAINLESS_SCALE),
+        sc = np.full(len(points), scale) if grainless is None else np.where(grainless, max(scale, grainless_scale),
                                                                              scale)
         return (points @ eq[:, :3].T + eq[:, 3] <= cell + (sc[:, None] - 1) * depth[None]).all(axis=1)
 
     return inside
 
 
+def _grainless(lab: np.ndarray) -> np.ndarray:
+    """Pixels without grain: fine texture under ``GRAIN``, or under ``RAMP`` times the gradient (a smooth ramp's
+    curvature, not texture): synthesised."""
+    return lab[:, 3] < np.maximum(GRAIN, RAMP * lab[:, 4])
+
+
 def _smooth(gbins: np.ndarray, lab: np.ndarray) -> np.ndarray:
-    """Weakly textured pixels: the two weakest gradient bins, or grainless (fine texture under ``GRAIN``, or under
-    ``RAMP`` times the gradient: a smooth ramp's curvature, not texture)."""
-    return (gbins <= 1) | (lab[:, 3] < np.maximum(GRAIN, RAMP * lab[:, 4]))
+    """Weakly textured pixels: the two weakest gradient bins, or grainless (:func:`_grainless`)."""
+    return (gbins <= 1) | _grainless(lab)
 
 
 def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, inside, cell: float,
@@ -203,7 +214,7 @@ def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.nd
     smooth = _smooth(gbins, lab)
     smooth_new = novel & smooth
     if smooth_new.any():
-        novel[smooth_new] = ~inside(lab[smooth_new, :3], lab[smooth_new, 3] < GRAIN)
+        novel[smooth_new] = ~inside(lab[smooth_new, :3], _grainless(lab[smooth_new]))
     return novel | ((gbins > shape_support[shapes]) & ~smooth)
 
 
@@ -333,7 +344,7 @@ class ReplacementDetector(CalibratedDetector):
                 # blends may mix colours from anywhere around the hole (one hull of the whole ring, reaching twice
                 # as far from the colours' centre: biharmonic fills overshoot the colours of strong edges); the
                 # truth's colours count only where the truth shows them (the support above)
-                ref_hull = _hull(r_cells, shape, self.cell, REF_HULL_SCALE)
+                ref_hull = _hull(r_cells, shape, self.cell, REF_HULL_SCALE, REF_GRAINLESS_SCALE)
             # what the truth shows in this part of the hole (this sector) belongs there: only pixels new against
             # the ring can be new against the ring and the truth
             t_sup, t_ssup = tables(t_cells[sel], t_s[sel], t_g[sel], 1)
@@ -377,4 +388,5 @@ class ReplacementDetector(CalibratedDetector):
         return {**super().provenance(), "variant": "weight-free colour/texture novelty", "cell": self.cell,
                 "n_sectors": self.n_sectors, "min_pixels": self.min_pixels, "factor": self.factor,
                 "grainless_hull_scale": GRAINLESS_SCALE, "ref_hull_scale": REF_HULL_SCALE,
+                "ref_grainless_hull_scale": REF_GRAINLESS_SCALE,
                 "hessian_bin_edges": H_EDGES.tolist()}
