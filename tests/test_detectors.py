@@ -241,6 +241,32 @@ def test_biharmonic_glow_beside_saturated_edges_is_not_replacement_with_the_trut
     assert run("replacement", glow)["replacement_ref_flag"] == 1.0
 
 
+def test_smooth_patch_unlike_truth_and_surroundings_is_replacement_a_plausible_background_is_not(monkeypatch):
+    """Gray, with the truth: a grainy backdrop brightening downwards, a dark textured disc in the hole. A smooth
+    patch as bright as the backdrop's lower part, pasted where the backdrop is darker, has no colour or shape the
+    ring lacks, but departs from the truth and from the surroundings' smooth interpolation: replacement. The
+    backdrop continued where the disc was (an erasure), Telea's fill and the truth itself: not."""
+    from bench.detectors import replacement as R
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
+    backdrop = 0.3 + 0.5 * yy / S + rng.normal(0, 0.012, (S, S)).astype(np.float32)
+    disc = (yy - 64) ** 2 + (xx - 64) ** 2 <= 26 ** 2
+    m = cv2.dilate(disc.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+
+    def gray(a):
+        return q8(np.repeat(a[..., None], 3, axis=2).astype(np.float32))
+
+    truth = gray(np.where(disc, 0.1 + 0.05 * np.sin(xx / 2.0), backdrop))
+    patch = gray(0.72 + rng.normal(0, 0.012, (S, S)).astype(np.float32))
+    telea = cv2.inpaint((truth * 255).astype(np.uint8), m.astype(np.uint8), 3, cv2.INPAINT_TELEA) / np.float32(255)
+    assert run("replacement", batch(truth, m, patch))["replacement_ref_flag"] == 1.0
+    for fill in (gray(backdrop), telea, truth):
+        assert run("replacement", batch(truth, m, fill))["replacement_ref_score"] == 0.0
+    monkeypatch.setattr(R, "STEP_FLOOR", 2.0)  # departures never count: the patch passes
+    assert run("replacement", batch(truth, m, patch))["replacement_ref_flag"] == 0.0
+
+
 def gray_stripes_and_stars(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A gray scene of wide dark and bright bands (straight, soft edges: blurred as a lens renders them) with a
     little grain, and a starfield of the same two gray levels: dark ground, small soft bright blobs."""

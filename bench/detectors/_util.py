@@ -14,8 +14,9 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def hwc(t: torch.Tensor) -> np.ndarray:
-    """[3, H, W] tensor -> float32 [H, W, 3] array (a view when possible)."""
-    return np.ascontiguousarray(t.detach().float().cpu().permute(1, 2, 0).numpy())
+    """[3, H, W] tensor -> float32 [H, W, 3] array (contiguous: OpenCV's channel merge, several times faster than
+    NumPy's transposing copy)."""
+    return cv2.merge(list(t.detach().float().cpu().numpy()))
 
 
 def luma(t: torch.Tensor) -> np.ndarray:

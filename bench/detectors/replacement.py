@@ -40,7 +40,18 @@ taken within one hull of the whole ring's colours, scaled to twice its reach fro
 colours of strong edges), four times for grainless pixels (``REF_GRAINLESS_SCALE``: a biharmonic fill of a large
 hole beside saturated edges glows in colours no pixel shows). No baseline is subtracted: the truth itself says what
 belongs there.
-``replacement_ref_score`` = the share of the fill's pixels new against both (NaN without ground truth).
+
+*Departures*: in a gray photograph, a smooth pasted patch has no lightness or shape the ring lacks. With the truth,
+a weakly textured fill pixel (the two weakest gradient bins) with grain (not synthesised: :func:`_grainless`) is
+also new where its smoothed lightness departs from the truth's (Gaussian, ``STEP_LOWPASS`` px) by more than
+``STEP_DELTA`` L units *and* its lightness departs from the surroundings' smooth interpolation into the hole (a
+push-pull pyramid: :func:`_pushpull`) by more than ``STEP_DELTA`` and ``STEP_SPREAD`` times the surroundings' local
+spread. An erasure that continues the backdrop where the truth had an object stays with the interpolation; a
+synthesised smear has no grain. Departures count beyond a floor of ``STEP_FLOOR`` of the hole (the interpolation
+is only approximate).
+
+``replacement_ref_score`` = the share of the fill's pixels new against both, plus the departures beyond their floor
+(NaN without ground truth).
 
 ``replacement_flag`` uses ``replacement_ref_score > ref_threshold`` where the sample has ground truth and
 ``replacement_score > threshold`` where it has none (object removal without a clean plate);
@@ -70,6 +81,14 @@ REF_HULL_SCALE = 2.0  # with the truth: every blend may reach twice as far
 #: ... and a grainless one four times as far (biharmonic fills of large holes beside saturated edges overshoot into
 #: glows of colours no pixel shows)
 REF_GRAINLESS_SCALE = 4.0
+#: departures (with the truth): weakly textured pixels with grain whose lightness departs from the truth's (both
+#: Gaussian-smoothed at STEP_LOWPASS px of the analysis resolution) and from the smooth interpolation of the
+#: surroundings by more than STEP_DELTA L units (and STEP_SPREAD times the surroundings' local spread) count once
+#: they cover more than STEP_FLOOR of the hole
+STEP_LOWPASS = 4.0
+STEP_DELTA = 8.0
+STEP_SPREAD = 1.5
+STEP_FLOOR = 0.1
 #: bin edges of the Hessian's eigenvalues (L units per px^2, at the analysis resolution) for the local-shape cells
 H_EDGES = np.array([-8.0, -4.0, -1.5, 1.5, 4.0, 8.0], dtype=np.float32)
 NH = len(H_EDGES) + 1
@@ -86,15 +105,36 @@ class _Feats(NamedTuple):
     sshape: tuple[int, int, int]  # the local-shape grid's shape
 
 
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab (L 0..100, a and b about -128..127), float32 [H, W, 3]."""
+    # 8-bit conversion (OpenCV's table-driven path, ~20x faster than float32; every output is 8-bit anyway)
+    lab = cv2.cvtColor((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2Lab).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    return lab
+
+
+def _pushpull(v: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """A smooth interpolation of ``v`` where ``known`` (float 0/1) is 0 from where it is 1 (push-pull: weighted
+    averages down a Gaussian pyramid, then each level keeps its own value where it has data and takes the coarser
+    level's elsewhere)."""
+    vals, ws = [v * known], [known]
+    while min(vals[-1].shape) > 4:
+        vals.append(cv2.pyrDown(vals[-1]))
+        ws.append(cv2.pyrDown(ws[-1]))
+    out = vals[-1] / np.maximum(ws[-1], 1e-6)
+    for lv, lw in zip(vals[-2::-1], ws[-2::-1]):
+        up = cv2.pyrUp(out, dstsize=(lv.shape[1], lv.shape[0]))
+        a = np.minimum(1.0, 2.0 * lw)
+        out = a * lv / np.maximum(lw, 1e-6) + (1 - a) * up
+    return out
+
+
 def _features(rgb: np.ndarray, cell: float) -> _Feats:
     """Per-pixel Lab cell, gradient bin, [L, a, b, grain, |grad L|], and local-shape cell: the L cell with the two
     eigenvalues of the Hessian of smoothed L, each binned at ``H_EDGES`` (rotation-invariant: a bright or dark blob,
     a ridge or a valley, a saddle, an edge's flanks)."""
-    # 8-bit conversion (OpenCV's table-driven path, ~20x faster than float32; every output is 8-bit anyway)
-    lab8 = cv2.cvtColor((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2Lab)
-    lab = lab8.astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0  # L 0..100
-    lab[..., 1:] -= 128.0  # a, b about -128..127
+    lab = _lab(rgb)
     L = lab[..., 0]
     sm = cv2.GaussianBlur(L, (0, 0), 1.0)
     gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3) / 8.0
@@ -324,7 +364,8 @@ class ReplacementDetector(CalibratedDetector):
         counts = np.diff(r_at)
         present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
         min_count = max(2, int(0.001 * nr))
-        n_free = n_ref = 0
+        n_free = 0
+        ref_new = np.zeros(len(hy), bool)  # new against the ring and the truth
         t_cells = t_g = t_s = ref_hull = None
         for j in range(k):
             if h_at[j] == h_at[j + 1]:
@@ -349,8 +390,8 @@ class ReplacementDetector(CalibratedDetector):
             # the ring can be new against the ring and the truth
             t_sup, t_ssup = tables(t_cells[sel], t_s[sel], t_g[sel], 1)
             sel = sel[new]
-            n_ref += int(_novel(h_cells[sel], h_g[sel], h_lab[sel], np.maximum(sup, t_sup), ref_hull, self.cell,
-                                h_s[sel], np.maximum(ssup, t_ssup)).sum())
+            ref_new[sel] = _novel(h_cells[sel], h_g[sel], h_lab[sel], np.maximum(sup, t_sup), ref_hull, self.cell,
+                                  h_s[sel], np.maximum(ssup, t_ssup))
         base = []
         for j in (present if n_free else ()):  # how new each part of the ring is against the parts beside it
             others = [o for o in _neighbours(j, present, k) if o != j]
@@ -363,7 +404,24 @@ class ReplacementDetector(CalibratedDetector):
             new = ((g > sup[r_cells[sj]]) | (g > ssup[r_s[sj]])) & ~_smooth(g, r_lab[sj])
             base.append(float(new.mean()))
         n = max(1, len(hy))
-        return n_free / n, (n_ref / n if gt is not None else math.nan), base
+        if gt is None:
+            return n_free / n, math.nan, base
+        n_ref = int(ref_new.sum())
+        # departures: smooth content with grain (not synthesised) unlike both the truth and the surroundings
+        cand = (h_g <= 1) & ~_grainless(h_lab) & ~ref_new
+        floor = STEP_FLOOR * len(hy)
+        if cand.sum() > floor:
+            L = ft.lab[..., 0]
+            tL = tf.lab[..., 0] if t_cells is not None else _lab(small(hwc(gt[:, ys, xs])))[..., 0]
+            lo = lambda a: cv2.GaussianBlur(a, (0, 0), STEP_LOWPASS)  # noqa: E731
+            cand &= np.abs(lo(L) - lo(tL))[hy, hx] > STEP_DELTA
+            if cand.sum() > floor:
+                known = (~m).astype(np.float32)
+                mean, sq = _pushpull(L, known), _pushpull(L * L, known)
+                spread = np.sqrt(np.maximum(sq - mean * mean, 0))[hy, hx]
+                cand &= np.abs(L - mean)[hy, hx] > np.maximum(STEP_DELTA, STEP_SPREAD * spread)
+                n_ref += max(0, int(cand.sum() - floor))
+        return n_free / n, n_ref / n, base
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
@@ -389,4 +447,6 @@ class ReplacementDetector(CalibratedDetector):
                 "n_sectors": self.n_sectors, "min_pixels": self.min_pixels, "factor": self.factor,
                 "grainless_hull_scale": GRAINLESS_SCALE, "ref_hull_scale": REF_HULL_SCALE,
                 "ref_grainless_hull_scale": REF_GRAINLESS_SCALE,
+                "departures": {"lowpass_sigma": STEP_LOWPASS, "delta": STEP_DELTA, "spread": STEP_SPREAD,
+                               "floor": STEP_FLOOR},
                 "hessian_bin_edges": H_EDGES.tolist()}
