@@ -22,7 +22,10 @@ def hwc(t: torch.Tensor) -> np.ndarray:
 def luma(t: torch.Tensor) -> np.ndarray:
     """[3, H, W] tensor -> float32 [H, W] luminance (Rec. 601 weights)."""
     x = t.detach().float().cpu().numpy()
-    return (np.float32(0.299) * x[0] + np.float32(0.587) * x[1] + np.float32(0.114) * x[2]).astype(np.float32)
+    out = np.multiply(x[0], np.float32(0.299))  # in place from here: no temporaries
+    out += np.float32(0.587) * x[1]
+    out += np.float32(0.114) * x[2]
+    return out
 
 
 def mask2d(m: torch.Tensor) -> np.ndarray:

@@ -130,6 +130,17 @@ def _pushpull(v: np.ndarray, known: np.ndarray) -> np.ndarray:
     return out
 
 
+#: the range of OpenCV's 8-bit a and b (a + 128, b + 128) over every 8-bit sRGB colour
+A8_RANGE, B8_RANGE = (42, 226), (20, 223)
+
+
+def _ab_cells(cell: float) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(first cell, number of cells) along a and along b: only the cells an 8-bit sRGB colour can fall in (a grid
+    cut to the gamut: the same cells, fewer of them to widen)."""
+    return tuple((int(lo // cell), int(hi // cell) - int(lo // cell) + 1)  # type: ignore[return-value]
+                 for lo, hi in (A8_RANGE, B8_RANGE))
+
+
 def _features(rgb: np.ndarray, cell: float) -> _Feats:
     """Per-pixel Lab cell, gradient bin, [L, a, b, grain, |grad L|], and local-shape cell: the L cell with the two
     eigenvalues of the Hessian of smoothed L, each binned at ``H_EDGES`` (rotation-invariant: a bright or dark blob,
@@ -142,10 +153,10 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
     g = np.sqrt(gx * gx + gy * gy)
     grain = cv2.blur(np.abs(L - sm), (3, 3))  # fine texture (L units): ~0 in synthesised blends, > 0 in photos
     nl = int(math.ceil(101 / cell))
-    nab = int(math.ceil(256 / cell))
+    (a0, na), (b0, nb) = _ab_cells(cell)
     li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
-    ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32), 0, nab - 1)
-    bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32), 0, nab - 1)
+    ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32) - a0, 0, na - 1)
+    bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32) - b0, 0, nb - 1)
     gi = (g > G_EDGES[0]).astype(np.int32) + (g > G_EDGES[1]) + (g > G_EDGES[2])
     # the Hessian's eigenvalues (L units per px^2): its half-trace plus or minus the half-difference's norm
     hxx = cv2.Sobel(sm, cv2.CV_32F, 2, 0, ksize=3) / 4.0
@@ -155,7 +166,7 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
     spread = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy * hxy)
     h1 = np.searchsorted(H_EDGES, half_trace + spread)
     h2 = np.searchsorted(H_EDGES, half_trace - spread)
-    return _Feats((li * nab + ai) * nab + bi, gi, (nl, nab, nab),
+    return _Feats((li * na + ai) * nb + bi, gi, (nl, na, nb),
                   np.concatenate([lab, grain[..., None], g[..., None]], axis=2), (li * NH + h1) * NH + h2,
                   (nl, NH, NH))
 
@@ -194,8 +205,9 @@ def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -
     occ = np.zeros(int(np.prod(shape)), bool)
     occ[cells] = True
     idx = np.flatnonzero(occ)
-    nab = shape[1]
-    li, ai, bi = idx // (nab * nab), (idx // nab) % nab, idx % nab
+    _, na, nb = shape
+    (a0, _), (b0, _) = _ab_cells(cell)
+    li, ai, bi = idx // (na * nb), (idx // nb) % na + a0, idx % nb + b0
     return np.stack([(li + 0.5) * cell, (ai + 0.5) * cell - 128.0, (bi + 0.5) * cell - 128.0], 1)
 
 
