@@ -270,6 +270,23 @@ def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.nd
     return novel | ((gbins > shape_support[shapes]) & ~smooth)
 
 
+def _departures(L: np.ndarray, truth_L, m: np.ndarray, hy: np.ndarray, hx: np.ndarray, cand: np.ndarray) -> int:
+    """How many of the candidate hole pixels (``cand``, at ``hy, hx``) depart, beyond the floor of ``STEP_FLOOR`` of
+    the hole, from the truth's lightness (``truth_L()``, called only when needed) and from the smooth interpolation
+    of the lightness ``L`` outside the hole ``m`` (see the module's docstring)."""
+    floor = STEP_FLOOR * len(hy)
+    tL = truth_L()
+    cand = cand & (np.abs(cv2.GaussianBlur(L, (0, 0), STEP_LOWPASS) - cv2.GaussianBlur(tL, (0, 0), STEP_LOWPASS))[
+        hy, hx] > STEP_DELTA)
+    if cand.sum() <= floor:
+        return 0
+    known = (~m).astype(np.float32)
+    mean, sq = _pushpull(L, known), _pushpull(L * L, known)
+    spread = np.sqrt(np.maximum(sq - mean * mean, 0))[hy, hx]
+    cand &= np.abs(L - mean)[hy, hx] > np.maximum(STEP_DELTA, STEP_SPREAD * spread)
+    return max(0, int(cand.sum() - floor))
+
+
 def _sector_of(m: np.ndarray, ry: np.ndarray, rx: np.ndarray, k: int) -> np.ndarray:
     """Angular sector (0..k-1) around the hole's centroid of each ring pixel."""
     ys, xs = np.nonzero(m)
@@ -421,18 +438,9 @@ class ReplacementDetector(CalibratedDetector):
         n_ref = int(ref_new.sum())
         # departures: smooth content with grain (not synthesised) unlike both the truth and the surroundings
         cand = (h_g <= 1) & ~_grainless(h_lab) & ~ref_new
-        floor = STEP_FLOOR * len(hy)
-        if cand.sum() > floor:
-            L = ft.lab[..., 0]
-            tL = tf.lab[..., 0] if t_cells is not None else _lab(small(hwc(gt[:, ys, xs])))[..., 0]
-            lo = lambda a: cv2.GaussianBlur(a, (0, 0), STEP_LOWPASS)  # noqa: E731
-            cand &= np.abs(lo(L) - lo(tL))[hy, hx] > STEP_DELTA
-            if cand.sum() > floor:
-                known = (~m).astype(np.float32)
-                mean, sq = _pushpull(L, known), _pushpull(L * L, known)
-                spread = np.sqrt(np.maximum(sq - mean * mean, 0))[hy, hx]
-                cand &= np.abs(L - mean)[hy, hx] > np.maximum(STEP_DELTA, STEP_SPREAD * spread)
-                n_ref += max(0, int(cand.sum() - floor))
+        if cand.sum() > STEP_FLOOR * len(hy):
+            n_ref += _departures(ft.lab[..., 0], lambda: tf.lab[..., 0] if t_cells is not None else _lab(
+                small(hwc(gt[:, ys, xs])))[..., 0], m, hy, hx, cand)
         return n_free / n, n_ref / n, base
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
