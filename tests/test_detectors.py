@@ -263,7 +263,7 @@ def test_smooth_patch_unlike_truth_and_surroundings_is_replacement_a_plausible_b
     assert run("replacement", batch(truth, m, patch))["replacement_ref_flag"] == 1.0
     for fill in (gray(backdrop), telea, truth):
         assert run("replacement", batch(truth, m, fill))["replacement_ref_score"] == 0.0
-    monkeypatch.setattr(R, "STEP_FLOOR", 2.0)  # departures never count: the patch passes
+    monkeypatch.setattr(R, "STEP_REGION", 2.0)  # departures never count: the patch passes
     assert run("replacement", batch(truth, m, patch))["replacement_ref_flag"] == 0.0
 
 

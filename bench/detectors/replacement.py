@@ -47,11 +47,11 @@ also new where its smoothed lightness departs from the truth's (Gaussian, ``STEP
 ``STEP_DELTA`` L units *and* its lightness departs from the surroundings' smooth interpolation into the hole (a
 push-pull pyramid: :func:`_pushpull`) by more than ``STEP_DELTA`` and ``STEP_SPREAD`` times the surroundings' local
 spread. An erasure that continues the backdrop where the truth had an object stays with the interpolation; a
-synthesised smear has no grain. Departures count beyond a floor of ``STEP_FLOOR`` of the hole (the interpolation
-is only approximate).
+synthesised smear has no grain. Departures count in connected regions of at least ``STEP_REGION`` of the hole
+(an object is a region; the interpolation is only approximate, and scattered pixels depart from it).
 
-``replacement_ref_score`` = the share of the fill's pixels new against both, plus the departures beyond their floor
-(NaN without ground truth).
+``replacement_ref_score`` = the share of the fill's pixels new against both, plus the departures (NaN without
+ground truth).
 
 ``replacement_flag`` uses ``replacement_ref_score > ref_threshold`` where the sample has ground truth and
 ``replacement_score > threshold`` where it has none (object removal without a clean plate);
@@ -83,12 +83,12 @@ REF_HULL_SCALE = 2.0  # with the truth: every blend may reach twice as far
 REF_GRAINLESS_SCALE = 4.0
 #: departures (with the truth): weakly textured pixels with grain whose lightness departs from the truth's (both
 #: Gaussian-smoothed at STEP_LOWPASS px of the analysis resolution) and from the smooth interpolation of the
-#: surroundings by more than STEP_DELTA L units (and STEP_SPREAD times the surroundings' local spread) count once
-#: they cover more than STEP_FLOOR of the hole
+#: surroundings by more than STEP_DELTA L units (and STEP_SPREAD times the surroundings' local spread) count in
+#: connected regions of at least STEP_REGION of the hole
 STEP_LOWPASS = 4.0
 STEP_DELTA = 8.0
 STEP_SPREAD = 1.5
-STEP_FLOOR = 0.1
+STEP_REGION = 0.05
 #: bin edges of the Hessian's eigenvalues (L units per px^2, at the analysis resolution) for the local-shape cells
 H_EDGES = np.array([-8.0, -4.0, -1.5, 1.5, 4.0, 8.0], dtype=np.float32)
 NH = len(H_EDGES) + 1
@@ -271,20 +271,25 @@ def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.nd
 
 
 def _departures(L: np.ndarray, truth_L, m: np.ndarray, hy: np.ndarray, hx: np.ndarray, cand: np.ndarray) -> int:
-    """How many of the candidate hole pixels (``cand``, at ``hy, hx``) depart, beyond the floor of ``STEP_FLOOR`` of
-    the hole, from the truth's lightness (``truth_L()``, called only when needed) and from the smooth interpolation
-    of the lightness ``L`` outside the hole ``m`` (see the module's docstring)."""
-    floor = STEP_FLOOR * len(hy)
+    """How many of the candidate hole pixels (``cand``, at ``hy, hx``) depart from the truth's lightness
+    (``truth_L()``, called only when needed) and from the smooth interpolation of the lightness ``L`` outside the
+    hole ``m``, in connected regions of at least ``STEP_REGION`` of the hole (see the module's docstring)."""
+    least = STEP_REGION * len(hy)
     tL = truth_L()
     cand = cand & (np.abs(cv2.GaussianBlur(L, (0, 0), STEP_LOWPASS) - cv2.GaussianBlur(tL, (0, 0), STEP_LOWPASS))[
         hy, hx] > STEP_DELTA)
-    if cand.sum() <= floor:
+    if cand.sum() < least:
         return 0
     known = (~m).astype(np.float32)
     mean, sq = _pushpull(L, known), _pushpull(L * L, known)
     spread = np.sqrt(np.maximum(sq - mean * mean, 0))[hy, hx]
     cand &= np.abs(L - mean)[hy, hx] > np.maximum(STEP_DELTA, STEP_SPREAD * spread)
-    return max(0, int(cand.sum() - floor))
+    if cand.sum() < least:
+        return 0
+    img = np.zeros(m.shape, np.uint8)
+    img[hy[cand], hx[cand]] = 1
+    areas = cv2.connectedComponentsWithStats(img, connectivity=8)[2][1:, cv2.CC_STAT_AREA]
+    return int(areas[areas >= least].sum())
 
 
 def _sector_of(m: np.ndarray, ry: np.ndarray, rx: np.ndarray, k: int) -> np.ndarray:
@@ -438,7 +443,7 @@ class ReplacementDetector(CalibratedDetector):
         n_ref = int(ref_new.sum())
         # departures: smooth content with grain (not synthesised) unlike both the truth and the surroundings
         cand = (h_g <= 1) & ~_grainless(h_lab) & ~ref_new
-        if cand.sum() > STEP_FLOOR * len(hy):
+        if cand.sum() >= STEP_REGION * len(hy):
             n_ref += _departures(ft.lab[..., 0], lambda: tf.lab[..., 0] if t_cells is not None else _lab(
                 small(hwc(gt[:, ys, xs])))[..., 0], m, hy, hx, cand)
         return n_free / n, n_ref / n, base
@@ -468,5 +473,5 @@ class ReplacementDetector(CalibratedDetector):
                 "grainless_hull_scale": GRAINLESS_SCALE, "ref_hull_scale": REF_HULL_SCALE,
                 "ref_grainless_hull_scale": REF_GRAINLESS_SCALE,
                 "departures": {"lowpass_sigma": STEP_LOWPASS, "delta": STEP_DELTA, "spread": STEP_SPREAD,
-                               "floor": STEP_FLOOR},
+                               "min_region": STEP_REGION},
                 "hessian_bin_edges": H_EDGES.tolist()}
