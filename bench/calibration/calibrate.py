@@ -325,6 +325,8 @@ def _merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray] | None) -> dict[st
 def calibrate(seed: int = 0, n: int = 60, size: int = 256, check_seed: int | None = None,
               progress=None, photos: int = 40) -> dict[str, Any]:
     """Choose thresholds on ``seed``; measure them on ``check_seed`` (fresh). Returns a thresholds document."""
+    from .photos import CLASSICAL_HOLES
+
     check_seed = seed + 1000 if check_seed is None else check_seed
     say = progress or (lambda msg: None)
     say(f"building the labelled set (seed {seed}, n {n} synthetic scenes, {photos} dev photo crops and "
@@ -344,7 +346,7 @@ def calibrate(seed: int = 0, n: int = 60, size: int = 256, check_seed: int | Non
         "detectors": chosen,
         "calibration": {
             "seed": seed, "check_seed": check_seed, "n": n, "photos": photos, "gray_photos": photos // 2, "size": size,
-            "classical_cap": {"kinds": list(CLASSICAL), "holes": ["box", "lama"], "max_rate": CLASSICAL_CAP},
+            "classical_cap": {"kinds": list(CLASSICAL), "holes": list(CLASSICAL_HOLES), "max_rate": CLASSICAL_CAP},
             "cases": len(cases), "fresh_cases": len(fresh_cases),
             "fit": _clean(fit), "fresh": _clean(fresh),
         },

@@ -314,10 +314,12 @@ def build_photo_cases(split: str, seed: int, n: int, size: int = 256, hole_kinds
 
 #: the classical fills (:func:`classical`) and the two flat ones, as fill kinds
 CLASSICAL_KINDS = ("telea", "ns", "biharmonic", "flat", "blank")
+#: the holes the classical-backend check uses (the suites' own strategies)
+CLASSICAL_HOLES = ("box", "lama")
 
 
 def classical_cases(split: str, seed: int, n: int, size: int = 256, kinds: tuple[str, ...] = CLASSICAL_KINDS,
-                    hole_kinds: tuple[str, ...] = ("box", "lama"), stream: str = "classical",
+                    hole_kinds: tuple[str, ...] = CLASSICAL_HOLES, stream: str = "classical",
                     gray: bool | None = None) -> list[Case]:
     """``n`` crops of the split's photographs, each with one hole per ``hole_kinds`` filled by every fill of
     ``kinds``: smooth fills, never a new object (labels: ``replacement`` 0; blur not judged). ``gray`` (default: the

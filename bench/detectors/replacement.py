@@ -270,12 +270,12 @@ def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.nd
     return novel | ((gbins > shape_support[shapes]) & ~smooth)
 
 
-def _departures(L: np.ndarray, truth_L, m: np.ndarray, hy: np.ndarray, hx: np.ndarray, cand: np.ndarray) -> int:
-    """How many of the candidate hole pixels (``cand``, at ``hy, hx``) depart from the truth's lightness
-    (``truth_L()``, called only when needed) and from the smooth interpolation of the lightness ``L`` outside the
-    hole ``m``, in connected regions of at least ``STEP_REGION`` of the hole (see the module's docstring)."""
+def _departures(L: np.ndarray, tL: np.ndarray, m: np.ndarray, hy: np.ndarray, hx: np.ndarray,
+                cand: np.ndarray) -> int:
+    """How many of the candidate hole pixels (``cand``, at ``hy, hx``) depart from the truth's lightness ``tL`` and
+    from the smooth interpolation of the lightness ``L`` outside the hole ``m``, in connected regions of at least
+    ``STEP_REGION`` of the hole (see the module's docstring)."""
     least = STEP_REGION * len(hy)
-    tL = truth_L()
     cand = cand & (np.abs(cv2.GaussianBlur(L, (0, 0), STEP_LOWPASS) - cv2.GaussianBlur(tL, (0, 0), STEP_LOWPASS))[
         hy, hx] > STEP_DELTA)
     if cand.sum() < least:
@@ -444,8 +444,9 @@ class ReplacementDetector(CalibratedDetector):
         # departures: smooth content with grain (not synthesised) unlike both the truth and the surroundings
         cand = (h_g <= 1) & ~_grainless(h_lab) & ~ref_new
         if cand.sum() >= STEP_REGION * len(hy):
-            n_ref += _departures(ft.lab[..., 0], lambda: tf.lab[..., 0] if t_cells is not None else _lab(
-                small(hwc(gt[:, ys, xs])))[..., 0], m, hy, hx, cand)
+            # the truth's lightness: from its features when the sector pass computed them
+            tL = tf.lab[..., 0] if t_cells is not None else _lab(small(hwc(gt[:, ys, xs])))[..., 0]
+            n_ref += _departures(ft.lab[..., 0], tL, m, hy, hx, cand)
         return n_free / n, n_ref / n, base
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
