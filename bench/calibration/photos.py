@@ -281,34 +281,51 @@ def labels_for(kind: str, fill_frame: np.ndarray, img: np.ndarray, hole: np.ndar
     raise ValueError(kind)
 
 
-def build_photo_cases(split: str, seed: int, n: int, size: int = 256, hole_kinds: tuple[str, ...] = ("object",
-                      "strokes"), kinds: tuple[str, ...] = KINDS) -> list[Case]:
-    """``n`` crops of the split's photographs, each with every fill kind (a fresh hole per kind)."""
+def _pair(split: str, seed: int, i: int, size: int) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Crop ``i`` of the split's photographs and a crop of another photograph of the split (with their names)."""
     from ..seeding import rng_for
 
     photos = SPLITS[split]
     gray = split in GRAY_SPLITS
+    r = rng_for("photo-cases", split, seed, i)
+    name = photos[i % len(photos)]
+    img = crop(r, load_photo(name, gray), size)
+    other_name = photos[(i + 1 + int(r.integers(0, len(photos) - 1))) % len(photos)]
+    return img, crop(r, load_photo(other_name, gray), size), name, other_name
+
+
+def _case(split: str, seed: int, i: int, kind: str, pair: tuple[np.ndarray, np.ndarray, str, str], size: int,
+          hole_kinds: tuple[str, ...]) -> Case | None:
+    from ..seeding import rng_for
+
+    img, other, name, other_name = pair
+    rr = rng_for("photo-cases", split, seed, i, kind)
+    hk = hole_kinds[int(rr.integers(0, len(hole_kinds)))]
+    hole = HOLES[hk](rr, size)
+    if not hole.any() or hole.all():
+        return None
+    fill = _q8(make_fill(kind, rr, img, hole, other))
+    labels = labels_for(kind, fill, img, hole)
+    if labels is None:
+        return None
+    out = _paste(img, fill, hole)
+    return Case(kind, "reconstruction", hk, img, img, hole, out, out, labels, (size, size), (size, size),
+                {"photo": name, "other": other_name, "hole_psnr": round(_psnr(out, img, hole), 2), "index": i})
+
+
+def photo_case(split: str, seed: int, i: int, kind: str, size: int = 256,
+               hole_kinds: tuple[str, ...] = ("object", "strokes")) -> Case | None:
+    """Crop ``i``'s case of fill ``kind`` in ``build_photo_cases(split, seed, n > i)`` (None where it drops it)."""
+    return _case(split, seed, i, kind, _pair(split, seed, i, size), size, hole_kinds)
+
+
+def build_photo_cases(split: str, seed: int, n: int, size: int = 256, hole_kinds: tuple[str, ...] = ("object",
+                      "strokes"), kinds: tuple[str, ...] = KINDS) -> list[Case]:
+    """``n`` crops of the split's photographs, each with every fill kind (a fresh hole per kind)."""
     cases: list[Case] = []
     for i in range(n):
-        r = rng_for("photo-cases", split, seed, i)
-        name = photos[i % len(photos)]
-        img = crop(r, load_photo(name, gray), size)
-        other_name = photos[(i + 1 + int(r.integers(0, len(photos) - 1))) % len(photos)]
-        other = crop(r, load_photo(other_name, gray), size)
-        for kind in kinds:
-            rr = rng_for("photo-cases", split, seed, i, kind)
-            hk = hole_kinds[int(rr.integers(0, len(hole_kinds)))]
-            hole = HOLES[hk](rr, size)
-            if not hole.any() or hole.all():
-                continue
-            fill = _q8(make_fill(kind, rr, img, hole, other))
-            labels = labels_for(kind, fill, img, hole)
-            if labels is None:
-                continue
-            out = _paste(img, fill, hole)
-            cases.append(Case(kind, "reconstruction", hk, img, img, hole, out, out, labels, (size, size),
-                              (size, size), {"photo": name, "other": other_name,
-                                             "hole_psnr": round(_psnr(out, img, hole), 2)}))
+        pair = _pair(split, seed, i, size)
+        cases += [c for kind in kinds if (c := _case(split, seed, i, kind, pair, size, hole_kinds)) is not None]
     return cases
 
 

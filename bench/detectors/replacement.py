@@ -48,7 +48,12 @@ also new where its smoothed lightness departs from the truth's (Gaussian, ``STEP
 push-pull pyramid: :func:`_pushpull`) by more than ``STEP_DELTA`` and ``STEP_SPREAD`` times the surroundings' local
 spread. An erasure that continues the backdrop where the truth had an object stays with the interpolation; a
 synthesised smear has no grain. Departures count in connected regions of at least ``STEP_REGION`` of the hole
-(an object is a region; the interpolation is only approximate, and scattered pixels depart from it).
+(an object is a region; the interpolation is only approximate, and scattered pixels depart from it). A fill *cut
+in* (on at least ``SEAM_SHARE`` of the hole's border pixels its lightness changes faster than the truth's by more
+than ``SEAM_DELTA`` L units per px, both smoothed at 1 px: :func:`_seam`) was not continued from its surroundings,
+so no interpolation excuses it: departing from the truth suffices (a dark pasted patch beside dark surroundings).
+Fills made from their surroundings (Telea, Navier-Stokes, biharmonic, blurs, a continued backdrop) are continuous
+at the border; a seam needs a step of about 13 L units there.
 
 ``replacement_ref_score`` = the share of the fill's pixels new against both, plus the departures (NaN without
 ground truth).
@@ -89,6 +94,10 @@ STEP_LOWPASS = 4.0
 STEP_DELTA = 8.0
 STEP_SPREAD = 1.5
 STEP_REGION = 0.05
+#: ... and where the fill is cut in (on at least SEAM_SHARE of the hole's border pixels its lightness changes faster
+#: than the truth's by more than SEAM_DELTA L units per px: a seam), departing from the truth suffices
+SEAM_DELTA = 4.0
+SEAM_SHARE = 0.2
 #: bin edges of the Hessian's eigenvalues (L units per px^2, at the analysis resolution) for the local-shape cells
 H_EDGES = np.array([-8.0, -4.0, -1.5, 1.5, 4.0, 8.0], dtype=np.float32)
 NH = len(H_EDGES) + 1
@@ -270,22 +279,40 @@ def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.nd
     return novel | ((gbins > shape_support[shapes]) & ~smooth)
 
 
+def _seam(L: np.ndarray, tL: np.ndarray, m: np.ndarray) -> float:
+    """The share of the hole's border pixels (``m``'s pixels beside a pixel outside it) where the lightness ``L``
+    changes faster than the truth's ``tL`` by more than ``SEAM_DELTA`` L units per px (both Gaussian-smoothed at
+    1 px): where the fill was cut in rather than continued from its surroundings."""
+    mu = m.astype(np.uint8)
+    by, bx = np.nonzero(mu & (cv2.erode(mu, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE) == 0))
+    if not len(by):
+        return 0.0
+
+    def grad(a: np.ndarray) -> np.ndarray:
+        a = cv2.GaussianBlur(np.asarray(a, np.float32), (0, 0), 1.0)
+        return np.hypot(cv2.Sobel(a, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(a, cv2.CV_32F, 0, 1, ksize=3))[by, bx] / 8
+
+    return float((grad(L) > grad(tL) + SEAM_DELTA).mean())
+
+
 def _departures(L: np.ndarray, tL: np.ndarray, m: np.ndarray, hy: np.ndarray, hx: np.ndarray,
-                cand: np.ndarray) -> int:
-    """How many of the candidate hole pixels (``cand``, at ``hy, hx``) depart from the truth's lightness ``tL`` and
-    from the smooth interpolation of the lightness ``L`` outside the hole ``m``, in connected regions of at least
-    ``STEP_REGION`` of the hole (see the module's docstring)."""
+                cand: np.ndarray, cut) -> int:
+    """How many of the candidate hole pixels (``cand``, at ``hy, hx``) depart from the truth's lightness ``tL`` and,
+    unless the fill is cut in (``cut()``, called only when needed), from the smooth interpolation of the lightness
+    ``L`` outside the hole ``m``, in connected regions of at least ``STEP_REGION`` of the hole (see the module's
+    docstring)."""
     least = STEP_REGION * len(hy)
     cand = cand & (np.abs(cv2.GaussianBlur(L, (0, 0), STEP_LOWPASS) - cv2.GaussianBlur(tL, (0, 0), STEP_LOWPASS))[
         hy, hx] > STEP_DELTA)
     if cand.sum() < least:
         return 0
-    known = (~m).astype(np.float32)
-    mean, sq = _pushpull(L, known), _pushpull(L * L, known)
-    spread = np.sqrt(np.maximum(sq - mean * mean, 0))[hy, hx]
-    cand &= np.abs(L - mean)[hy, hx] > np.maximum(STEP_DELTA, STEP_SPREAD * spread)
-    if cand.sum() < least:
-        return 0
+    if not cut():  # (a fill cut in was not continued from its surroundings: no interpolation can excuse it)
+        known = (~m).astype(np.float32)
+        mean, sq = _pushpull(L, known), _pushpull(L * L, known)
+        spread = np.sqrt(np.maximum(sq - mean * mean, 0))[hy, hx]
+        cand &= np.abs(L - mean)[hy, hx] > np.maximum(STEP_DELTA, STEP_SPREAD * spread)
+        if cand.sum() < least:
+            return 0
     img = np.zeros(m.shape, np.uint8)
     img[hy[cand], hx[cand]] = 1
     areas = cv2.connectedComponentsWithStats(img, connectivity=8)[2][1:, cv2.CC_STAT_AREA]
@@ -342,7 +369,7 @@ class ReplacementDetector(CalibratedDetector):
             return none
         width = ring_width(m, lo=8, hi=48, frac=0.5)
         ys, xs = crop_box(m, width + 2 + 4)  # ring + its gap + the gradient filters' reach
-        m = m[ys, xs]
+        m = m_full = m[ys, xs]
         interior = inside_distance(m) >= 2
         f = self.factor if min(m.shape) >= 32 * self.factor else 1
         h, w = m.shape[0] // f * f, m.shape[1] // f * f
@@ -446,7 +473,12 @@ class ReplacementDetector(CalibratedDetector):
         if cand.sum() >= STEP_REGION * len(hy):
             # the truth's lightness: from its features when the sector pass computed them
             tL = tf.lab[..., 0] if t_cells is not None else _lab(small(hwc(gt[:, ys, xs])))[..., 0]
-            n_ref += _departures(ft.lab[..., 0], tL, m, hy, hx, cand)
+
+            def cut() -> bool:  # the seam is judged at full resolution
+                lum = [_lab(hwc(a[:, ys, xs]))[..., 0] for a in (out, gt)]
+                return _seam(lum[0], lum[1], m_full) >= SEAM_SHARE
+
+            n_ref += _departures(ft.lab[..., 0], tL, m, hy, hx, cand, cut)
         return n_free / n, n_ref / n, base
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
@@ -474,5 +506,5 @@ class ReplacementDetector(CalibratedDetector):
                 "grainless_hull_scale": GRAINLESS_SCALE, "ref_hull_scale": REF_HULL_SCALE,
                 "ref_grainless_hull_scale": REF_GRAINLESS_SCALE,
                 "departures": {"lowpass_sigma": STEP_LOWPASS, "delta": STEP_DELTA, "spread": STEP_SPREAD,
-                               "min_region": STEP_REGION},
+                               "min_region": STEP_REGION, "seam_delta": SEAM_DELTA, "seam_share": SEAM_SHARE},
                 "hessian_bin_edges": H_EDGES.tolist()}
