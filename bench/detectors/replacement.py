@@ -98,6 +98,7 @@ STEP_REGION = 0.05
 #: than the truth's by more than SEAM_DELTA L units per px: a seam), departing from the truth suffices
 SEAM_DELTA = 4.0
 SEAM_SHARE = 0.2
+SEAM_REACH = 6  # px: the seam's filters (a 9-tap Gaussian, then Sobel) reach 5 px from a border pixel
 #: bin edges of the Hessian's eigenvalues (L units per px^2, at the analysis resolution) for the local-shape cells
 H_EDGES = np.array([-8.0, -4.0, -1.5, 1.5, 4.0, 8.0], dtype=np.float32)
 NH = len(H_EDGES) + 1
@@ -290,7 +291,8 @@ def _seam(L: np.ndarray, tL: np.ndarray, m: np.ndarray) -> float:
 
     def grad(a: np.ndarray) -> np.ndarray:
         a = cv2.GaussianBlur(np.asarray(a, np.float32), (0, 0), 1.0)
-        return np.hypot(cv2.Sobel(a, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(a, cv2.CV_32F, 0, 1, ksize=3))[by, bx] / 8
+        gx, gy = (cv2.Sobel(a, cv2.CV_32F, dx, 1 - dx, ksize=3)[by, bx] for dx in (1, 0))
+        return np.hypot(gx, gy) / 8
 
     return float((grad(L) > grad(tL) + SEAM_DELTA).mean())
 
@@ -474,9 +476,10 @@ class ReplacementDetector(CalibratedDetector):
             # the truth's lightness: from its features when the sector pass computed them
             tL = tf.lab[..., 0] if t_cells is not None else _lab(small(hwc(gt[:, ys, xs])))[..., 0]
 
-            def cut() -> bool:  # the seam is judged at full resolution
-                lum = [_lab(hwc(a[:, ys, xs]))[..., 0] for a in (out, gt)]
-                return _seam(lum[0], lum[1], m_full) >= SEAM_SHARE
+            def cut() -> bool:  # the seam is judged at full resolution, on the hole and the filters' reach
+                sy, sx = crop_box(m_full, SEAM_REACH)
+                lum = [_lab(hwc(a[:, ys, xs][:, sy, sx]))[..., 0] for a in (out, gt)]
+                return _seam(lum[0], lum[1], m_full[sy, sx]) >= SEAM_SHARE
 
             n_ref += _departures(ft.lab[..., 0], tL, m, hy, hx, cand, cut)
         return n_free / n, n_ref / n, base
