@@ -241,16 +241,19 @@ def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale
             except (QhullError, ValueError, IndexError):
                 eq = None
             if eq is not None:
-                depth = -(pts.mean(0) @ eq[:, :3].T + eq[:, 3])  # how far inside each facet the centre lies
-                cache.append((eq, np.maximum(depth, 0)))
+                depth = np.maximum(-(pts.mean(0) @ eq[:, :3].T + eq[:, 3]), 0)  # how far inside each facet the
+                # centre lies; a point is inside the grown, scaled hull iff n.x + d <= cell + (scale - 1) depth
+                cache.append((eq[:, :3].T.copy(), eq[:, 3], cell + (scale - 1) * depth,
+                              cell + (max(scale, grainless_scale) - 1) * depth))
             else:
                 cache.append(None)
         if cache[0] is None:
             return np.zeros(len(points), bool)
-        eq, depth = cache[0]
-        sc = np.full(len(points), scale) if grainless is None else np.where(grainless, max(scale, grainless_scale),
-                                                                             scale)
-        return (points @ eq[:, :3].T + eq[:, 3] <= cell + (sc[:, None] - 1) * depth[None]).all(axis=1)
+        normals, offsets, reach, grainless_reach = cache[0]
+        proj = points @ normals + offsets
+        if grainless is None or not grainless.any():
+            return (proj <= reach).all(axis=1)
+        return np.where(grainless, (proj <= grainless_reach).all(axis=1), (proj <= reach).all(axis=1))
 
     return inside
 
