@@ -54,13 +54,14 @@ def split_results(split: str, n: int, seed: int, size: int) -> dict:
 
 
 def classical_rates(n: int, seed: int, size: int) -> dict:
-    """Replacement (and blur) flag rates of the classical fills on crops of every split, box and LaMa holes."""
+    """Replacement (and blur) flag rates of the classical fills on crops of every split (dev-gray in gray), box and
+    LaMa holes."""
     from bench.calibration.calibrate import apply, score_cases
     from bench.calibration.photos import SPLITS, classical_cases
     from bench.detectors.thresholds import load_thresholds
 
     cases = [c for split in SPLITS for c in classical_cases(split, seed, n, size, tuple(CLASSICAL.values()),
-                                                             stream="classical-rates", gray=False)]
+                                                             stream="classical-rates")]
     sc = apply(score_cases(cases), load_thresholds()["detectors"])
     kinds = sc["kind"]
     return {b: {"n": int((kinds == k).sum()),
@@ -95,7 +96,8 @@ def main() -> int:
         print("  flag rate by fill kind (blur / replacement): " + ", ".join(
             f"{k} {v['blur']:.2f}/{v['replacement']:.2f}" for k, v in r["flag_rate_by_kind"].items()))
     res["classical"] = classical_rates(args.n, args.seed, args.size)
-    print("classical backends on box and LaMa holes (every split; replacement with the truth / reference-free):")
+    print("classical backends on box and LaMa holes (every split, dev-gray in gray; replacement with the truth / "
+          "reference-free):")
     for b, v in res["classical"].items():
         print(f"  {b:14s} n {v['n']:3d}  replacement rate {v['replacement_rate']:.3f} / "
               f"{v['replacement_free_rate']:.3f}  blur rate {v['blur_rate']:.3f}")
