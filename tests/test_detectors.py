@@ -285,10 +285,10 @@ def test_seam_is_where_the_fill_changes_faster_than_the_truth_at_the_holes_borde
 
 
 def test_smooth_dark_paste_cut_into_a_gray_photo_is_replacement(monkeypatch):
-    """A dev-gray crop of the astronaut whose hole is filled with a smooth, nearly grainless crop of the rocket's
-    dark sky (case 32 of ``build_photo_cases("dev-gray", 0, n)``: its lightness occurs around the hole and it has
-    no grain, so neither the colour cells nor the departures' grain test call it new). It departs from the truth and
-    is cut in: a seam on much of the hole's border, where the truth is continuous. Replacement; Telea's and the
+    """A dev-gray crop of the astronaut whose hole is filled with a smooth crop of the rocket's dark sky (case 32
+    of ``build_photo_cases("dev-gray", 0, n)``: its lightness occurs around the hole and stays close to the
+    surroundings' interpolation, so neither the colour cells nor the departures call it new). It departs from the
+    truth and is cut in: a seam on much of the hole's border, where the truth is continuous. Replacement; Telea's and the
     biharmonic fill of the same hole (continuous at the border) and the truth are not; without the seam it
     passes."""
     from bench.calibration.cases import _paste, _q8
