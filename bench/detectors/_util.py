@@ -22,9 +22,9 @@ def hwc(t: torch.Tensor) -> np.ndarray:
 def luma(t: torch.Tensor) -> np.ndarray:
     """[3, H, W] tensor -> float32 [H, W] luminance (Rec. 601 weights)."""
     x = t.detach().float().cpu().numpy()
-    out = np.multiply(x[0], np.float32(0.299))  # in place from here: no temporaries
-    out += np.float32(0.587) * x[1]
-    out += np.float32(0.114) * x[2]
+    out = np.multiply(x[0], _LUMA[0])  # accumulated into one array: no temporary sums
+    out += _LUMA[1] * x[1]
+    out += _LUMA[2] * x[2]
     return out
 
 
