@@ -348,13 +348,14 @@ def classical_cases(split: str, seed: int, n: int, size: int = 256, kinds: tuple
     cases: list[Case] = []
     for i in range(n):
         r = rng_for(stream, split, seed, i)
-        img = crop(r, load_photo(photos[i % len(photos)], gray), size)
+        name = photos[i % len(photos)]
+        img = crop(r, load_photo(name, gray), size)
         for hk in hole_kinds:
             hole = HOLES[hk](r, size)
             for kind in kinds:
                 out = _paste(img, _q8(make_fill(kind, r, img, hole, img)), hole)
                 cases.append(Case(kind, "reconstruction", hk, img, img, hole, out, out, {"replacement": 0},
-                                  (size, size), (size, size), {"photo": photos[i % len(photos)]}))
+                                  (size, size), (size, size), {"photo": name}))
     return cases
 
 

@@ -66,7 +66,7 @@ ground truth); ``replacement_ref_flag`` the reference flag alone.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import cv2
 import numpy as np
@@ -301,7 +301,7 @@ def _seam(L: np.ndarray, tL: np.ndarray, m: np.ndarray) -> float:
 
 
 def _departures(L: np.ndarray, tL: np.ndarray, m: np.ndarray, hy: np.ndarray, hx: np.ndarray,
-                cand: np.ndarray, cut) -> int:
+                cand: np.ndarray, cut: Callable[[], bool]) -> int:
     """How many of the candidate hole pixels (``cand``, at ``hy, hx``) depart from the truth's lightness ``tL`` and,
     unless the fill is cut in (``cut()``, called only when needed), from the smooth interpolation of the lightness
     ``L`` outside the hole ``m``, in connected regions of at least ``STEP_REGION`` of the hole (see the module's
