@@ -61,6 +61,21 @@ def test_calibration_end_to_end_and_versioned_file(tmp_path, capsys):
     assert prov["thresholds_version"] == 2 and prov["thresholds_sha256"] == json.loads(out.read_text())["sha256"]
 
 
+def test_calibration_pools_consecutive_seeds():
+    """``seeds=2``: the thresholds are those chosen on the union of both seeds' labelled sets (not either alone),
+    and the check seed may not be one of them."""
+    doc = cal.calibrate(seed=11, n=3, size=96, photos=0, seeds=2)
+    assert doc["calibration"]["seeds"] == [11, 12] and doc["calibration"]["check_seed"] == 1011
+    sets = [cal.labelled_set(s, 3, 96, 0)[0] for s in (11, 12)]
+    assert doc["calibration"]["cases"] == sum(map(len, sets))
+    pooled = cal.score_cases(sets[0] + sets[1])
+    assert doc["detectors"] == cal.choose_thresholds(pooled)
+    alone = [cal.choose_thresholds(cal.score_cases(c)) for c in sets]
+    assert doc["detectors"] != alone[0] or doc["detectors"] != alone[1]
+    with pytest.raises(ValueError, match="check seed 12"):
+        cal.calibrate(seed=11, n=3, size=96, photos=0, seeds=2, check_seed=12)
+
+
 def test_cli_run_prints_table_and_writes(tmp_path, capsys):
     p = argparse.ArgumentParser()
     cal.configure(p)
@@ -69,6 +84,7 @@ def test_cli_run_prints_table_and_writes(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "precision" in text and "AUROC" in text and "replacement" in text
     assert json.loads(out.read_text())["version"] == 1
+    assert "--seeds" not in json.loads(out.read_text())["command"]
     assert cal.run(p.parse_args(["--evaluate", "--thresholds", str(out), "--seed", "3", "--n", "3", "--size", "96",
                                  "--json"])) == 0
     res = json.loads(capsys.readouterr().out)
