@@ -525,3 +525,45 @@ def test_replacement_thresholds_from_a_suite_file(tmp_path):
     np.testing.assert_array_equal(f["replacement_flag"].to_numpy(float), (ref > 0.0).astype(float))
     np.testing.assert_array_equal(f["replacement_free_flag"].to_numpy(float),
                                   (f["replacement_score"].to_numpy(float) > 0.9).astype(float))
+
+
+def test_report_says_when_flags_come_from_an_older_shipped_thresholds_file(tmp_path, monkeypatch, capsys):
+    """A run scored with an older shipped thresholds file keeps that file's flags; the report names the detectors
+    and the version and points to `bench score`, which sets them again from the stored outputs (no model runs).
+    Thresholds given in the suite are not the file's and are never called stale."""
+    import yaml
+
+    from bench.cli import main
+    from bench.detectors import thresholds as th
+    from bench.report.aggregate import load_run
+
+    shipped = th.load_thresholds()
+    old = json.loads(th.default_path().read_text())
+    old["detectors"]["noop"]["threshold"] = 2.0  # never flags
+    old["version"], old["sha256"] = 1, th.section_sha(old["detectors"])
+    old_file = tmp_path / "old_thresholds.json"
+    old_file.write_text(json.dumps(old))
+    suite = {"name": "stale", "output_dir": str(tmp_path / "results"), "backends": ["identity"],
+             "datasets": [{"type": "samples", "limit": 2}], "masks": ["box"], "metrics": ["psnr"],
+             "detectors": ["noop", "blur", {"type": "replacement", "threshold": 0.5, "ref_threshold": 0.5}],
+             "device": "cpu"}
+    p = tmp_path / "suite.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    monkeypatch.setattr(th, "default_path", lambda: old_file)  # the run is scored by an older installation
+    th.clear_cache()
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    monkeypatch.undo()
+    th.clear_cache()
+    run = next((tmp_path / "results").iterdir())
+    f = load_run(run).frame()
+    assert len(f) == 2 and (f["noop_flag"] == 0).all()  # the old file's flags: identity's blank is not caught
+    assert main(["report", str(run), "-f", "md", "--no-ci"]) == 0
+    md = (run / "leaderboard.md").read_text()
+    assert "older shipped thresholds (blur, noop with v1)" in md and f"ships v{shipped['version']}" in md
+    assert "replacement" not in md.split("older shipped thresholds")[1].split(")")[0]
+    assert "`bench score RUN`" in md
+    assert main(["score", str(run), "--no-progress", "--no-report"]) == 0
+    f = load_run(run).frame()
+    assert len(f) == 2 and (f["noop_flag"] == 1).all()  # the untouched blank, flagged by today's file
+    assert main(["report", str(run), "-f", "md", "--no-ci"]) == 0
+    assert "older shipped thresholds" not in (run / "leaderboard.md").read_text()

@@ -213,6 +213,29 @@ def _merge_manifests(manifests: list[dict[str, Any]], dirs: list[Path]) -> dict[
     return merged
 
 
+def stale_thresholds(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """Detectors whose flags were set with an older version of the shipped thresholds file than this installation
+    has (``{"v2": ["blur", "noop"], ...}``; a suite's own thresholds file, and thresholds all given in the suite,
+    never count): their flags and the failure verdicts are the old file's until ``bench score RUN``."""
+    from ..detectors.thresholds import load_thresholds
+
+    dets = manifest.get("detectors") or {}
+    try:
+        shipped = load_thresholds().get("sha256")
+    except (OSError, ValueError):  # pragma: no cover - the shipped file is part of the package
+        return {}
+    out: dict[str, list[str]] = {}
+    for name, p in dets.items() if isinstance(dets, dict) else ():
+        if not isinstance(p, dict) or p.get("thresholds_file") != "bench/data/thresholds.json":
+            continue
+        if set(p.get("thresholds") or {}) <= set(p.get("overridden") or []):
+            continue  # every threshold given in the suite: the file's are not used
+        sha = p.get("thresholds_sha256")
+        if sha and sha != shipped:
+            out.setdefault(f"v{p.get('thresholds_version')}", []).append(name)
+    return {v: sorted(n) for v, n in out.items()}
+
+
 def _select(store: RunStore, manifest: dict[str, Any]) -> RunStore:
     """Restrict a store to the cells and scorers the manifest lists (the suite that was run last): rows of an
     earlier version of a suite, kept in the same folder for reuse, are never reported."""
@@ -511,6 +534,7 @@ def summarize(
         paste_back=rd.manifest.get("paste_back"),
         untimed_backends=untimed,
         dataset_errors=dict(rd.manifest.get("dataset_errors") or {}),
+        stale_thresholds=stale_thresholds(rd.manifest),
         columns=catalog.as_dict(all_keys),
         metric_keys=mkeys,
         setlevel_keys=sorted(setlevel_keys, key=metric_sort_key),
