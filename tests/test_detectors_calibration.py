@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bench.detectors import WEIGHT_FREE
+from bench.errors import BenchError
 from bench.calibration import calibrate as cal
 from bench.detectors.thresholds import load_thresholds, section_sha
 from bench.registry import DETECTORS
@@ -72,7 +73,7 @@ def test_calibration_pools_consecutive_seeds():
     assert doc["detectors"] == cal.choose_thresholds(pooled)
     alone = [cal.choose_thresholds(cal.score_cases(c)) for c in sets]
     assert doc["detectors"] != alone[0] or doc["detectors"] != alone[1]
-    with pytest.raises(ValueError, match="check seed 12"):
+    with pytest.raises(BenchError, match="--check-seed 12"):
         cal.calibrate(seed=11, n=3, size=96, photos=0, seeds=2, check_seed=12)
 
 

@@ -331,14 +331,16 @@ def calibrate(seed: int = 0, n: int = 60, size: int = 256, check_seed: int | Non
     ``ref_threshold`` came out anywhere from 0.0125 to 0.0456 over seeds 0-4 (each seed's F1 plateau ends at its
     own highest classical fill), and five seeds pooled give 0.023, the same within 0.0005 whichever four of them
     are pooled (``docs/detectors.md``)."""
+    from ..errors import BenchError
     from .photos import CLASSICAL_HOLES
 
     if seeds < 1:
-        raise ValueError(f"seeds must be at least 1, got {seeds}")
+        raise BenchError(f"--seeds: at least 1, got {seeds}")
     check_seed = seed + 1000 if check_seed is None else check_seed
     fit_seeds = list(range(seed, seed + seeds))
     if check_seed in fit_seeds:
-        raise ValueError(f"check seed {check_seed} is one of the seeds fitted on ({fit_seeds})")
+        raise BenchError(f"--check-seed {check_seed} is one of the seeds fitted on ({fit_seeds[0]}-{fit_seeds[-1]}): "
+                         f"choose one outside them (default: --seed + 1000)")
     say = progress or (lambda msg: None)
     scores = photo_scores = None
     n_cases = 0
