@@ -306,6 +306,33 @@ def test_smooth_dark_paste_cut_into_a_gray_photo_is_replacement(monkeypatch):
     assert run("replacement", batch(c.gt, c.mask, c.output, **kw))["replacement_ref_flag"] == 0.0
 
 
+def test_a_version_of_the_truth_is_not_replacement_and_a_strongly_drifted_one_is_flagged():
+    """Correct fills of real models are versions of the truth, not the truth. On the first crops of the dev
+    photographs (colour and gray) the truth resampled through a smooth displacement of up to 4 px, and the truth
+    4 L units lighter or darker, are never replacement; the same truth 20 L units off everywhere in the hole is a
+    patch cut in (a seam all round) that departs from the truth: flagged (benchmarks/detectors_lookalikes.py
+    measures the rates in between)."""
+    from bench.calibration.cases import _paste, _q8
+    from bench.calibration.photos import lightness_shifted, photo_case, warped
+
+    kw = dict(raw_sizes=[(256, 256)], model_sizes=[(256, 256)])
+    rng = np.random.default_rng(0)
+    n = 0
+    for split in ("dev", "dev-gray"):
+        for i in range(3):
+            c = photo_case(split, 0, i, "good")
+            if c is None:
+                continue
+            n += 1
+            sign = 1 if c.gt[c.mask].mean() < 0.5 else -1
+            for name, fill in (("warp 4", warped(c.gt, 4.0, rng)), ("L 4", lightness_shifted(c.gt, 4.0 * sign))):
+                flag = run("replacement", batch(c.gt, c.mask, _paste(c.gt, _q8(fill), c.mask), **kw))
+                assert flag["replacement_ref_flag"] == 0.0, (split, i, name)
+            out = _paste(c.gt, _q8(lightness_shifted(c.gt, 20.0 * sign)), c.mask)
+            assert run("replacement", batch(c.gt, c.mask, out, **kw))["replacement_ref_flag"] == 1.0, (split, i)
+    assert n >= 4
+
+
 def gray_stripes_and_stars(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A gray scene of wide dark and bright bands (straight, soft edges: blurred as a lens renders them) with a
     little grain, and a starfield of the same two gray levels: dark ground, small soft bright blobs."""

@@ -199,6 +199,25 @@ def _match_lab(src: np.ndarray, ref_pixels: np.ndarray) -> np.ndarray:
     return np.clip(cv2.cvtColor(out.astype(np.float32), cv2.COLOR_Lab2RGB), 0, 1)
 
 
+def warped(img: np.ndarray, amplitude: float, rng, smoothness: float = 24.0) -> np.ndarray:
+    """``img`` resampled through a smooth random displacement field of at most ``amplitude`` px (Gaussian-smoothed
+    noise, ``smoothness`` px): the same content, every pixel somewhere else. A stand-in for a plausible fill that
+    is not the truth (a model's version of the same grass, wall or sky), for the look-alike check."""
+    s = img.shape[:2]
+    d = [cv2.GaussianBlur(rng.normal(0, 1, s).astype(np.float32), (0, 0), smoothness) for _ in range(2)]
+    d = [x * (amplitude / max(float(np.abs(x).max()), 1e-9)) for x in d]
+    yy, xx = np.mgrid[0:s[0], 0:s[1]].astype(np.float32)
+    return cv2.remap(img, xx + d[0], yy + d[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def lightness_shifted(img: np.ndarray, delta: float) -> np.ndarray:
+    """``img`` with its CIE L raised by ``delta`` units (negative: lowered), clipped: a fill whose brightness drifted
+    (a VAE round trip pasted back drifts a few units)."""
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2Lab)
+    lab[..., 0] = np.clip(lab[..., 0] + delta, 0, 100)
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0, 1)
+
+
 def make_fill(kind: str, rng, img: np.ndarray, hole: np.ndarray, other: np.ndarray) -> np.ndarray:
     """The whole frame as the fill would leave it (only the hole is used). ``other``: a crop of another photo."""
     if kind == "good":
