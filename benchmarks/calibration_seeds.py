@@ -100,6 +100,24 @@ def main() -> int:
     ch = photo_thresholds(pooled(seeds))
     res["pooled"] = ch
     print(f"all {len(seeds)} pooled: {fmt(ch)}")
+    # how sharp the pooled choice is: replacement's F1 (what chooses ref_threshold) around it
+    from bench.calibration.calibrate import CLASSICAL, _flags, pr
+
+    P = pooled(seeds)
+    lab = P["label:replacement"]
+    sel = ~np.isnan(lab)
+    y, s_ref = lab[sel] == 1, P["replacement_ref_score"][sel]
+    curve = {}
+    for t in (0.01, 0.015, 0.02, 0.023, 0.03, 0.04, 0.0456, 0.06, 0.075, 0.1):
+        f = _flags(s_ref, t, "above") == 1
+        p_, r_, f1 = pr(y, f)
+        curve[t] = {"f1": round(f1, 4), "precision": round(p_, 3), "recall": round(r_, 3),
+                    "classical_max_rate": round(max(float((P["replacement_ref_score"][P["kind"] == k] > t).mean())
+                                                    for k in CLASSICAL), 3)}
+    res["pooled_ref_f1"] = curve
+    print("pooled, replacement with the truth at other thresholds (F1 over every labelled case, classical fills "
+          "included):")
+    print("  " + "  ".join(f"{t:g}: F1 {v['f1']:.3f}" for t, v in curve.items()))
     print("pooled without one seed, measured on it:")
     for s in seeds:
         ch = photo_thresholds(pooled([o for o in seeds if o != s]))
