@@ -152,11 +152,42 @@ def calibration_block() -> str:
     return "\n".join(rows) + "\n"
 
 
+def photo_seeds_block() -> str:
+    """``detectors_photos`` on every seed that has a results file: precision / recall per split and detector (one
+    row per seed and split), and the classical backends' highest replacement rate per seed."""
+    def seed_of(path: Path) -> int:
+        return int(path.stem.rpartition("_seed")[2]) if "_seed" in path.stem else 0
+
+    rows = ["| seed | split | blur P / R | replacement P / R | reference-free P / R |", "|---|---|---|---|---|"]
+    dates, classical = [], []
+    for path in sorted(RESULTS.glob("detectors_photos*.json"), key=seed_of):
+        doc = json.loads(path.read_text())
+        r = doc["results"]
+        dates.append(f"seed {r['seed']}: {doc.get('date')}, git {doc.get('versions', {}).get('git')}, thresholds "
+                     f"v{r['thresholds_version']}")
+        cl = r.get("classical") or {}
+        if cl:
+            classical.append(f"seed {r['seed']} {max(v['replacement_rate'] for v in cl.values()):.3f} / "
+                             f"{max(v['replacement_free_rate'] for v in cl.values()):.3f}")
+        for split, sr in r["splits"].items():
+            d = sr["detectors"]
+            cell = lambda k: f"{d[k]['precision']:.3f} / {d[k]['recall']:.3f}"  # noqa: E731
+            rows.append(f"| {r['seed']} | {split}{' (fit)' if split == 'dev' else ''} | {cell('blur')} | "
+                        f"{cell('replacement')} | {cell('replacement (reference-free)')} |")
+    head = ("From `python benchmarks/detectors_photos.py --seed N` (" + "; ".join(dates)
+            + "; `benchmarks/results/detectors_photos*.json`):\n\n")
+    tail = ("\nThe classical backends' highest replacement rate on box and LaMa holes (every split; with the truth / "
+            "reference-free): " + "; ".join(classical) + ".\n") if classical else ""
+    return head + "\n".join(rows) + "\n" + tail
+
+
 def render(name: str) -> str:
     if name == "performance":
         return performance_block()
     if name == "calibration":
         return calibration_block()
+    if name == "detectors_photos_seeds":
+        return photo_seeds_block()
     return output_block(name)
 
 
