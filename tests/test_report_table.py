@@ -126,6 +126,40 @@ def test_terminal_styles_and_warning():
     assert "NOT COMPARABLE" in out and "seed differs" in out and "A & B_1" in out and "∞" in out
 
 
+def test_a_wide_table_in_a_narrow_terminal_is_printed_in_column_parts_that_fit():
+    """Twenty value columns in an 80-column terminal: consecutive parts, each under 80 characters, each with the
+    row labels, together every column once, in order, and every value whole; piped (not a terminal) the one table
+    is printed at the width it needs."""
+    from rich.console import Console
+
+    from bench.report.table import split_columns, table_width
+
+    cols = [Col("backend", is_label=True)] + [Col(f"metric_{j:02d}", higher_is_better=j % 2 == 0, fmt=".4f")
+                                              for j in range(20)]
+    rows = [{"backend": name, **{f"metric_{j:02d}": 1000 * (k + 1) + j / 7 for j in range(20)}}
+            for k, name in enumerate(["lama", "mat", "sd-inpaint"])]
+    t = Table(columns=cols, rows=rows, title="dataset places × mask thick", warnings=["seed differs"])
+    assert table_width(t) > 80
+    parts = split_columns(t, 80)
+    assert len(parts) > 1 and all(table_width(p) <= 80 for p in parts)
+    assert [c.key for p in parts for c in p.columns if not c.is_label] == [c.key for c in cols[1:]]
+    assert all(p.columns[0].key == "backend" for p in parts)
+    assert parts[0].warnings == ["seed differs"] and all(not p.warnings for p in parts[1:])
+    con = Console(record=True, width=80, force_terminal=True)
+    render_terminal(t, console=con)
+    out = con.export_text()
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert out.count("sd-inpaint") == len(parts) and out.count("NOT COMPARABLE") == 1
+    for r in rows:
+        for j in range(20):
+            assert f"{r[f'metric_{j:02d}']:.4f}" in out
+    assert "(columns 1–" in out and "of 20)" in out
+    piped = Console(record=True, width=80, force_terminal=False)
+    render_terminal(t, console=piped)
+    text = piped.export_text()
+    assert "columns 1–" not in text and max(len(line) for line in text.splitlines()) == table_width(t)
+
+
 def test_csv_raw_values():
     rows = list(csv.DictReader(io.StringIO(render_csv(fixed_table(["x"])))))
     assert rows[0]["backend"] == "A & B_1" and float(rows[0]["psnr_in_lo"]) == 29.0

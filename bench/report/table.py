@@ -251,18 +251,64 @@ def _rich_escape(s: str) -> str:
     return sinks.term(s)
 
 
+def _col_width(table: Table, c: Col, intervals: bool) -> int:
+    """Characters column ``c`` needs in the terminal (its header or its widest value, plus rich's padding)."""
+    return max([len(header_text(c)) + (len(c.group) if c.group else 0)]
+               + [len(cell_text(r, c, intervals=intervals and table.show_intervals)) for r in table.rows]) + 3
+
+
+def table_width(table: Table, intervals: bool = False) -> int:
+    """Characters the terminal table needs so that no value and no header is folded."""
+    return sum(_col_width(table, c, intervals) for c in table.columns) + 1
+
+
+def split_columns(table: Table, width: int, intervals: bool = False) -> list[Table]:
+    """``table`` as consecutive column ranges that each fit ``width`` characters, every part keeping the label
+    columns (backend, ...): a leaderboard of twenty columns read in an 80- or 120-column terminal. One part (the
+    table itself) when it fits, or when not even one value column fits beside the labels."""
+    labels = [c for c in table.columns if c.is_label]
+    values = [c for c in table.columns if not c.is_label]
+    room = width - 1 - sum(_col_width(table, c, intervals) for c in labels)
+    parts: list[list[Col]] = [[]]
+    used = 0
+    for c in values:
+        w = _col_width(table, c, intervals)
+        if parts[-1] and used + w > room:
+            parts.append([])
+            used = 0
+        parts[-1].append(c)
+        used += w
+    if len(parts) == 1 or room <= 0:
+        return [table]
+    out, start = [], 1
+    for k, cols in enumerate(parts):
+        end = start + len(cols) - 1
+        title = f"{table.title} (columns {start}–{end} of {len(values)})" if table.title else ""
+        out.append(Table(**{**table.__dict__, "columns": labels + cols, "title": title,
+                            "notes": table.notes if k == len(parts) - 1 else [],
+                            "warnings": table.warnings if k == 0 else []}))
+        start = end + 1
+    return out
+
+
 def render_terminal(table: Table, console=None, intervals: bool = False) -> None:
-    """Print the table with rich; a non-comparable warning is printed above it in red."""
+    """Print the table with rich; a non-comparable warning is printed above it in red. In a terminal narrower
+    than the table, its columns are printed in consecutive parts that fit (:func:`split_columns`), each with the
+    row labels; piped or captured output (CI logs) gets the whole table at the width it needs, values never
+    squeezed."""
     from rich.console import Console
 
     console = console or Console()
+    need = table_width(table, intervals)
+    if console.is_terminal and need > console.width:
+        parts = split_columns(table, console.width, intervals)
+        if len(parts) > 1:
+            for part in parts:
+                render_terminal(part, console=console, intervals=intervals)
+            return
     for w in table.warnings:
         console.print(f"[bold red]NOT COMPARABLE:[/] {_rich_escape(w)}")
     rt = to_rich(table, intervals=intervals)
-    # Piped / captured output (CI logs): never squeeze values; print at the width the table needs.
-    need = sum(max([len(header_text(c)) + (len(c.group) if c.group else 0)]
-                   + [len(cell_text(r, c, intervals=intervals and table.show_intervals)) for r in table.rows])
-               + 3 for c in table.columns) + 1
     if not console.is_terminal and need > console.width:
         saved = console.width
         console.width = need
