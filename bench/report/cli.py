@@ -85,7 +85,7 @@ def run_report(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     from . import paper
     from .aggregate import load_run, summarize
-    from .leaderboard import latex_default_tables, leaderboard_markdown, leaderboard_tables, untimed_note
+    from .leaderboard import latex_default_tables, leaderboard_markdown, leaderboard_tables, run_notes
     from .table import Table, render_csv, render_latex, render_terminal, write_parquet
 
     formats = _split_formats(args.format, ("term", "md"))
@@ -117,7 +117,7 @@ def _run_report(args: argparse.Namespace) -> int:
                           f"{sinks.term('; '.join(df.attrs.get('noncomparable_reasons') or []))}")
         for t in tables:
             render_terminal(Table(**{**t.__dict__, "warnings": []}), console=console)
-        note = untimed_note(df)
+        note = run_notes(df)
         if note:
             console.print(f"[dim]{sinks.term(note)}[/]")
     if "md" in formats:

@@ -31,7 +31,7 @@ from ..store.files import confined_dir, sample_filename, write_bytes_atomic, wri
 from . import labelling, verdict
 from .aggregate import AREA_LABELS, RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
-from .leaderboard import images_note, leaderboard_keys, untimed_note
+from .leaderboard import images_note, leaderboard_keys, run_notes
 from .table import SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, small_n, table_from_summary
 
 THUMB = 160
@@ -575,7 +575,7 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
                "per image, memory in MiB.</p>")
     out.append(f'<div class="scroll">{leaderboard_html(lb)}</div>')
     out += [f"<p class='meta'>{_esc(n)}</p>" for n in lb.notes + [images_note(df)]]
-    note = untimed_note(df)
+    note = run_notes(df)
     if note:
         out.append(f"<p class='meta' id='notes'>{_esc(note)}</p>")
     plots = make_plots(rd, metric, plots_dir)

@@ -96,7 +96,7 @@ def images_note(df: pd.DataFrame) -> str:
             f"truth, as LaMa, MAT and CoModGAN report them; *_raw = the raw output.")
 
 
-def untimed_note(df: pd.DataFrame) -> str | None:
+def run_notes(df: pd.DataFrame) -> str | None:
     """The sentences that say which backends have no latency / memory figures (outputs made elsewhere), which
     datasets could not be listed, and which detectors' flags come from an older shipped thresholds file."""
     notes = []
@@ -128,7 +128,7 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) ->
               "not measurable); failure\\_*: the share of samples whose one verdict (error > nan > black > noop > "
               "resized > outside\\_drift > replacement > blur > incomplete > ok) is that (they add up to 1); "
               "↑ higher is better, ↓ lower is better; **best**, <ins>second</ins>.", "", images_note(df), ""]
-    note = untimed_note(df)
+    note = run_notes(df)
     if note:
         parts += [note, ""]
     if not tables:
@@ -157,7 +157,7 @@ def render_run(run_dir: Any, formats: Sequence[str] = ("term", "md"), console=No
             console.print("[yellow]No records yet.[/]")
         for t in tables:
             render_terminal(Table(**{**t.__dict__, "warnings": []}), console=console)
-        note = untimed_note(df)
+        note = run_notes(df)
         if note:
             console.print(f"[dim]{sinks.term(note)}[/]")
     if "md" in formats and rd.run_dir is not None:
