@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: (label, flag key, score key, threshold entry) of the thresholds chosen on the dev photographs
+#: (row label, flag key, (detector, threshold entry)) of the thresholds chosen on the dev photographs
 ROWS = (("blur", "blur_flag", ("blur", "threshold")),
         ("replacement", "replacement_flag", ("replacement", "ref_threshold")),
         ("replacement (reference-free)", "replacement_free_flag", ("replacement", "threshold")))
@@ -69,7 +69,7 @@ def main() -> int:
     args = ap.parse_args()
     from _common import Printer, save
 
-    from bench.calibration.calibrate import _merge, labelled_set, score_cases
+    from bench.calibration.calibrate import CLASSICAL, _flags, _merge, labelled_set, pr, score_cases
     from bench.detectors.thresholds import load_thresholds
 
     print = Printer()  # noqa: A001
@@ -97,13 +97,11 @@ def main() -> int:
         ch = photo_thresholds(scores[s])
         res["per_seed"][s] = ch
         print(f"  seed {s}: {fmt(ch)}")
-    ch = photo_thresholds(pooled(seeds))
+    P = pooled(seeds)
+    ch = photo_thresholds(P)
     res["pooled"] = ch
     print(f"all {len(seeds)} pooled: {fmt(ch)}")
     # how sharp the pooled choice is: replacement's F1 (what chooses ref_threshold) around it
-    from bench.calibration.calibrate import CLASSICAL, _flags, pr
-
-    P = pooled(seeds)
     lab = P["label:replacement"]
     sel = ~np.isnan(lab)
     y, s_ref = lab[sel] == 1, P["replacement_ref_score"][sel]

@@ -127,13 +127,11 @@ def calibration_block() -> str:
     cap = (f"; as many crops again with {', '.join(cc['kinds'])} fills of {' and '.join(cc['holes'])} holes, each "
            f"flagged as replacement at most {cc['max_rate']} of the time" if cc else "")
     seeds = cal.get("seeds", [cal["seed"]])
-    fitted = (f"seed {seeds[0]}" if len(seeds) == 1 else
-              f"seeds {seeds[0]}–{seeds[-1]} pooled (per seed: {cal['n']} synthetic scenes")
+    fitted = (f"seed {seeds[0]} ({cal['cases']} cases: " if len(seeds) == 1 else
+              f"seeds {seeds[0]}–{seeds[-1]} pooled ({cal['cases']} cases; per seed: ")
     rows = [f"From `{doc['command']}` ({doc['created']}; thresholds v{doc['version']}, sha256 {doc['sha256'][:12]}, "
-            f"`bench/data/thresholds.json`): fitted on {fitted}"
-            + (f" ({cal['cases']} cases: {cal['n']} synthetic scenes" if len(seeds) == 1 else "")
-            + f", {cal.get('photos', 0)} dev-photo crops and {cal.get('gray_photos', 0)} in gray{cap}"
-            + ("" if len(seeds) == 1 else f"; {cal['cases']} cases in all") + "), measured "
+            f"`bench/data/thresholds.json`): fitted on {fitted}{cal['n']} synthetic scenes, "
+            f"{cal.get('photos', 0)} dev-photo crops and {cal.get('gray_photos', 0)} in gray{cap}), measured "
             f"with the detectors' own flags on fresh "
             f"seed {cal['check_seed']} ({cal['fresh_cases']} cases):", "",
             "| detector | pos | neg | precision | recall | AUROC | threshold |", "|---|---|---|---|---|---|---|"]
