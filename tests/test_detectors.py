@@ -306,6 +306,46 @@ def test_smooth_dark_paste_cut_into_a_gray_photo_is_replacement(monkeypatch):
     assert run("replacement", batch(c.gt, c.mask, c.output, **kw))["replacement_ref_flag"] == 0.0
 
 
+def test_colour_cell_widening_is_the_max_over_each_cells_3x3x3_neighbourhood():
+    """``_widen`` (a dilation over two axes and a shift over the third) equals SciPy's 3x3x3 maximum filter with
+    absent cells (-1) outside the grid, on sparse random tables of the shipped grid's shape and of odd ones."""
+    from scipy.ndimage import maximum_filter
+
+    from bench.detectors.replacement import _ab_cells, _widen
+
+    (_, na), (_, nb) = _ab_cells(6.0)
+    rng = np.random.default_rng(0)
+    for shape in ((17, na, nb), (3, 4, 5), (1, 1, 2), (2, 3, 600)):
+        for _ in range(20):
+            t = rng.integers(-1, 4, int(np.prod(shape))).astype(np.int8)
+            t[rng.random(t.size) < 0.9] = -1
+            ref = maximum_filter(t.reshape(shape), size=3, mode="constant", cval=-1).reshape(-1)
+            assert np.array_equal(_widen(t, shape), ref), shape
+
+
+def test_near_flat_paste_cut_in_is_replacement_without_grain_a_continued_smear_is_not(monkeypatch):
+    """A dev-gray crop of the astronaut whose hole is filled with a crop of the rocket photograph's clear sky (case 0
+    of ``build_photo_cases("dev-gray", 2, n)``): near flat, too smooth to have grain (like a synthesised smear), its
+    lightness occurring around the hole. It is cut in and departs from the truth: replacement (until v15 the grain
+    condition excused it: score 0). Telea's and the biharmonic fill of the same hole (grainless, continued from
+    the border) and the truth are not; without the seam the grainless paste is excused as well."""
+    from bench.calibration.cases import _paste, _q8
+    from bench.calibration.photos import make_fill, photo_case
+    from bench.detectors import replacement as R
+
+    c = photo_case("dev-gray", 2, 0, "foreign")
+    assert c.labels["replacement"] == 1 and c.meta["other"] == "rocket"
+    inner = cv2.erode(c.mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert R._grainless(R._features(c.output, 6.0).lab[inner]).mean() > 0.9  # (away from the step at the border)
+    kw = dict(raw_sizes=[(256, 256)], model_sizes=[(256, 256)])
+    assert run("replacement", batch(c.gt, c.mask, c.output, **kw))["replacement_ref_flag"] == 1.0
+    for kind in ("telea", "biharmonic", "good"):
+        fill = _paste(c.gt, _q8(make_fill(kind, None, c.gt, c.mask, c.gt)), c.mask)
+        assert run("replacement", batch(c.gt, c.mask, fill, **kw))["replacement_ref_flag"] == 0.0, kind
+    monkeypatch.setattr(R, "SEAM_SHARE", 2.0)  # nothing is cut in: the grainless paste is excused as a smear
+    assert run("replacement", batch(c.gt, c.mask, c.output, **kw))["replacement_ref_flag"] == 0.0
+
+
 def test_a_version_of_the_truth_is_not_replacement_and_a_strongly_drifted_one_is_flagged():
     """Correct fills of real models are versions of the truth, not the truth. On the first crops of the dev
     photographs (colour and gray) the truth resampled through a smooth displacement of up to 4 px, and the truth

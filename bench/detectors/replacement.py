@@ -42,18 +42,20 @@ hole beside saturated edges glows in colours no pixel shows). No baseline is sub
 belongs there.
 
 *Departures*: in a gray photograph, a smooth pasted patch has no lightness or shape the ring lacks. With the truth,
-a weakly textured fill pixel (the two weakest gradient bins) with grain (not synthesised: :func:`_grainless`) is
-also new where its smoothed lightness departs from the truth's (Gaussian, ``STEP_LOWPASS`` px) by more than
-``STEP_DELTA`` L units *and* its lightness departs from the surroundings' smooth interpolation into the hole (a
-push-pull pyramid: :func:`_pushpull`) by more than ``STEP_DELTA`` and ``STEP_SPREAD`` times the surroundings' local
-spread. An erasure that continues the backdrop where the truth had an object stays with the interpolation; a
-synthesised smear has no grain. Departures count in connected regions of at least ``STEP_REGION`` of the hole
-(an object is a region; the interpolation is only approximate, and scattered pixels depart from it). A fill *cut
-in* (on at least ``SEAM_SHARE`` of the hole's border pixels its lightness changes faster than the truth's by more
-than ``SEAM_DELTA`` L units per px, both smoothed at 1 px: :func:`_seam`) was not continued from its surroundings,
-so no interpolation excuses it: departing from the truth suffices (a dark pasted patch beside dark surroundings).
-Fills made from their surroundings (Telea, Navier-Stokes, biharmonic, blurs, a continued backdrop) are continuous
-at the border; a seam needs a step of about 13 L units there.
+a weakly textured fill pixel (the two weakest gradient bins) is also new where its smoothed lightness departs from
+the truth's (Gaussian, ``STEP_LOWPASS`` px) by more than ``STEP_DELTA`` L units *and*, unless the fill is cut in
+(below), it has grain (not synthesised: :func:`_grainless`) and its lightness departs from the surroundings' smooth
+interpolation into the hole (a push-pull pyramid: :func:`_pushpull`) by more than ``STEP_DELTA`` and
+``STEP_SPREAD`` times the surroundings' local spread. An erasure that continues the backdrop where the truth had an
+object stays with the interpolation; a synthesised smear continued from the border has no grain. Departures count
+in connected regions of at least ``STEP_REGION`` of the hole (an object is a region; the interpolation is only
+approximate, and scattered pixels depart from it). A fill *cut in* (on at least ``SEAM_SHARE`` of the hole's
+border pixels its lightness changes faster than the truth's by more than ``SEAM_DELTA`` L units per px, both
+smoothed at 1 px: :func:`_seam`) was not continued from its surroundings, so neither the interpolation nor a lack of
+grain excuses it: departing from the truth suffices (a dark pasted patch beside dark surroundings; a near-flat patch
+of pasted sky, too smooth to have grain). Fills made from their surroundings (Telea, Navier-Stokes, biharmonic,
+blurs, a continued backdrop) are continuous at the border; a seam needs a step of about 13 L units there. (A
+constant fill is never judged: see above.)
 
 ``replacement_ref_score`` = the share of the fill's pixels new against both, plus the departures (NaN without
 ground truth).
@@ -197,17 +199,22 @@ def _max_grad(cells: np.ndarray, gbins: np.ndarray, ncell: int, min_count: int) 
 
 
 def _widen(maxg: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Max over each cell's 3x3x3 neighbourhood in (L, a, b): one quantisation step of colour tolerance."""
-    g = maxg.reshape(shape)
-    for ax in range(3):
-        o = g.copy()
-        hi = [slice(None)] * 3
-        lo = [slice(None)] * 3
-        hi[ax], lo[ax] = slice(1, None), slice(None, -1)
-        np.maximum(o[tuple(hi)], g[tuple(lo)], out=o[tuple(hi)])
-        np.maximum(o[tuple(lo)], g[tuple(hi)], out=o[tuple(lo)])
-        g = o
-    return g.reshape(-1)
+    """Max over each cell's 3x3x3 neighbourhood in (L, a, b): one quantisation step of colour tolerance (a 3x3
+    dilation over (L, a), every b cell a channel, then the max with the b neighbours; values -1..3 shifted to 0..4,
+    since OpenCV dilates unsigned bytes)."""
+    if shape[2] > 512:  # more channels than OpenCV takes (a cell under about 0.4 Lab units)
+        from scipy.ndimage import maximum_filter
+
+        return maximum_filter(maxg.reshape(shape), size=3, mode="constant", cval=-1).reshape(-1)
+    g = (maxg.reshape(shape) + 1).astype(np.uint8)
+    g = cv2.dilate(g, _BOX3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    o = g.copy()
+    np.maximum(o[..., 1:], g[..., :-1], out=o[..., 1:])
+    np.maximum(o[..., :-1], g[..., 1:], out=o[..., :-1])
+    return o.reshape(-1).astype(np.int8) - 1
+
+
+_BOX3 = np.ones((3, 3), np.uint8)
 
 
 def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
@@ -301,17 +308,19 @@ def _seam(L: np.ndarray, tL: np.ndarray, m: np.ndarray) -> float:
 
 
 def _departures(L: np.ndarray, tL: np.ndarray, m: np.ndarray, hy: np.ndarray, hx: np.ndarray,
-                cand: np.ndarray, cut: Callable[[], bool]) -> int:
+                cand: np.ndarray, cut: Callable[[], bool], grained: np.ndarray) -> int:
     """How many of the candidate hole pixels (``cand``, at ``hy, hx``) depart from the truth's lightness ``tL`` and,
-    unless the fill is cut in (``cut()``, called only when needed), from the smooth interpolation of the lightness
-    ``L`` outside the hole ``m``, in connected regions of at least ``STEP_REGION`` of the hole (see the module's
-    docstring)."""
+    unless the fill is cut in (``cut()``, called only when needed), are ``grained`` and depart from the smooth
+    interpolation of the lightness ``L`` outside the hole ``m``, in connected regions of at least ``STEP_REGION`` of
+    the hole (see the module's docstring)."""
     least = STEP_REGION * len(hy)
-    cand = cand & (np.abs(cv2.GaussianBlur(L, (0, 0), STEP_LOWPASS) - cv2.GaussianBlur(tL, (0, 0), STEP_LOWPASS))[
-        hy, hx] > STEP_DELTA)
+    cand = cand & (np.abs(cv2.GaussianBlur(L - tL, (0, 0), STEP_LOWPASS))[hy, hx] > STEP_DELTA)  # (linear: one blur)
     if cand.sum() < least:
         return 0
     if not cut():  # (a fill cut in was not continued from its surroundings: no interpolation can excuse it)
+        cand = cand & grained
+        if cand.sum() < least:
+            return 0
         known = (~m).astype(np.float32)
         mean, sq = _pushpull(L, known), _pushpull(L * L, known)
         spread = np.sqrt(np.maximum(sq - mean * mean, 0))[hy, hx]
@@ -473,8 +482,9 @@ class ReplacementDetector(CalibratedDetector):
         if gt is None:
             return n_free / n, math.nan, base
         n_ref = int(ref_new.sum())
-        # departures: smooth content with grain (not synthesised) unlike both the truth and the surroundings
-        cand = (h_g <= 1) & ~_grainless(h_lab) & ~ref_new
+        # departures: smooth content unlike the truth, and cut in or (with grain: not synthesised) unlike the
+        # surroundings
+        cand = (h_g <= 1) & ~ref_new
         if cand.sum() >= STEP_REGION * len(hy):
             # the truth's lightness: from its features when the sector pass computed them
             tL = tf.lab[..., 0] if t_cells is not None else _lab(small(hwc(gt[:, ys, xs])))[..., 0]
@@ -484,7 +494,7 @@ class ReplacementDetector(CalibratedDetector):
                 lum = [_lab(hwc(a[:, ys, xs][:, sy, sx]))[..., 0] for a in (out, gt)]
                 return _seam(lum[0], lum[1], m_full[sy, sx]) >= SEAM_SHARE
 
-            n_ref += _departures(ft.lab[..., 0], tL, m, hy, hx, cand, cut)
+            n_ref += _departures(ft.lab[..., 0], tL, m, hy, hx, cand, cut, ~_grainless(h_lab))
         return n_free / n, n_ref / n, base
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
