@@ -1,5 +1,5 @@
 """The blur and replacement detectors on real photographs, with the shipped thresholds: precision, recall and AUROC
-(with 95 % bootstrap intervals over cases) on the dev, test and fresh splits of :mod:`bench.calibration.photos`,
+(with 95 % bootstrap intervals over cases) on the dev, test, fresh and fresh2 splits of :mod:`bench.calibration.photos`,
 flag rates per fill kind, and the replacement rate the classical backends get on 256 px crops with box and LaMa
 masks (with the truth, as in a reconstruction benchmark: ``replacement_flag``; and reference-free:
 ``replacement_free_flag``, what an object-removal set without clean plates gets).
@@ -12,7 +12,8 @@ photographs) writes ``detectors_photos_seed<N>.json``.
 The test split's photographs (china, flower, grace_hopper, the right motorcycle view, present) are never used to
 fit thresholds (``bench calibrate`` uses the synthetic scenes and the dev split); its hole shapes (object
 silhouettes, MAT-style strokes) are not the calibration set's (boxes, LaMa). The fresh split (scikit-image's
-grayscale photographs) was added when the test split had been looked at several times (docs/detectors.md).
+grayscale photographs) was added when the test split had been looked at several times, and fresh2 (four gray
+images from PyWavelets and Mahotas) when fresh had (docs/detectors.md).
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def main() -> int:
           f"split, seed {args.seed}, {args.size} px")
     res: dict = {"thresholds_version": th["version"], "thresholds_sha256": th["sha256"], "n": args.n,
                  "seed": args.seed, "size": args.size, "splits": {}}
-    for split in ("dev", "test", "fresh"):
+    for split in ("dev", "test", "fresh", "fresh2"):
         r = split_results(split, args.n, args.seed, args.size)
         res["splits"][split] = r
         print(f"{split} ({r['cases']} cases{'; used to fit' if split == 'dev' else '; never used to fit'}):")

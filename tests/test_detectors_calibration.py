@@ -122,6 +122,12 @@ def test_photo_splits_are_disjoint_and_dev_gray_is_the_dev_photographs_in_gray()
 
     assert not set(photos.DEV_PHOTOS) & set(photos.TEST_PHOTOS)
     assert not (set(photos.DEV_PHOTOS) | set(photos.TEST_PHOTOS)) & set(photos.FRESH_PHOTOS)
+    earlier = set(photos.DEV_PHOTOS) | set(photos.TEST_PHOTOS) | set(photos.FRESH_PHOTOS)
+    assert not earlier & set(photos.FRESH2_PHOTOS)
+    for name in photos.FRESH2_PHOTOS:  # PyWavelets' and Mahotas' images load, in gray, with content
+        a = photos.load_photo(name, gray=True)
+        assert a.ndim == 3 and min(a.shape[:2]) >= 256 and np.array_equal(a[..., 0], a[..., 2]), name
+        assert 0 <= a.min() and a.max() <= 1 and a.std() > 0.02, name
     assert photos.SPLITS["dev-gray"] == photos.DEV_PHOTOS
     gray = photos.build_photo_cases("dev-gray", 0, 2, 96)
     colour = photos.build_photo_cases("dev", 0, 2, 96)
