@@ -101,21 +101,23 @@ def main() -> int:
     ch = photo_thresholds(P)
     res["pooled"] = ch
     print(f"all {len(seeds)} pooled: {fmt(ch)}")
-    # how sharp the pooled choice is: replacement's F1 (what chooses ref_threshold) around it
+    # how sharp the pooled choice is: replacement's break-even (the smaller of precision and recall: what chooses
+    # ref_threshold) and F1 around it
     lab = P["label:replacement"]
     sel = ~np.isnan(lab)
     y, s_ref = lab[sel] == 1, P["replacement_ref_score"][sel]
     curve = {}
-    for t in (0.01, 0.015, 0.02, 0.023, 0.03, 0.04, 0.0456, 0.06, 0.075, 0.1):
+    for t in (0.01, 0.015, 0.02, 0.023, 0.03, 0.04, 0.0456, 0.06, 0.075, 0.0928, 0.12):
         f = _flags(s_ref, t, "above") == 1
         p_, r_, f1 = pr(y, f)
         curve[t] = {"f1": round(f1, 4), "precision": round(p_, 3), "recall": round(r_, 3),
                     "classical_max_rate": round(max(float((P["replacement_ref_score"][P["kind"] == k] > t).mean())
                                                     for k in CLASSICAL), 3)}
-    res["pooled_ref_f1"] = curve
-    print("pooled, replacement with the truth at other thresholds (F1 over every labelled case, classical fills "
-          "included):")
-    print("  " + "  ".join(f"{t:g}: F1 {v['f1']:.3f}" for t, v in curve.items()))
+    res["pooled_ref_curve"] = curve
+    print("pooled, replacement with the truth at other thresholds (over every labelled case, classical fills "
+          "included: precision / recall, F1):")
+    for part in (list(curve.items())[:6], list(curve.items())[6:]):
+        print("  " + "  ".join(f"{t:g}: {v['precision']:.3f} / {v['recall']:.3f}, F1 {v['f1']:.3f}" for t, v in part))
     print("pooled without one seed, measured on it:")
     for s in seeds:
         ch = photo_thresholds(pooled([o for o in seeds if o != s]))

@@ -186,6 +186,25 @@ def test_a_capped_threshold_keeps_each_capped_kind_under_its_rate():
     assert cal.best_threshold(y, s, criterion="f1", capped=[y], max_rate=0.0) >= s.max()
 
 
+def test_breakeven_threshold_is_where_precision_and_recall_are_highest_together():
+    """20 positives (17 at 0.6-0.9, two at 0.3 and 0.35, one at 0) and 20 negatives (three at 0.4-0.5, the rest
+    at 0.01-0.05). Between 0.5 and 0.6 every negative is cleared and three positives are lost (P 1.0, R 0.85,
+    F1 0.919: F1's choice); between 0.05 and 0.3 two more positives are found for three false alarms (P 0.864,
+    R 0.95, F1 0.905). The break-even criterion (the smaller of precision and recall) takes the second: 0.864
+    against 0.85."""
+    y = np.array([1] * 20 + [0] * 20, bool)
+    s = np.concatenate([np.linspace(0.6, 0.9, 17), [0.3, 0.35, 0.0], [0.4, 0.45, 0.5], np.linspace(0.01, 0.05, 17)])
+    t = cal.best_threshold(y, s, criterion="breakeven")
+    assert 0.05 < t < 0.3
+    assert 0.5 < cal.best_threshold(y, s, criterion="f1") < 0.6
+    p, r, _ = cal.pr(y, s > t)
+    assert (round(p, 3), r) == (0.864, 0.95)
+    assert min(p, r) == max(min(cal.pr(y, s > u)[:2]) for u in np.linspace(0, 1, 201))
+    with pytest.raises(ValueError, match="breakeven"):
+        cal.best_threshold(y, s, criterion="accuracy")
+    assert all(sp.criterion == "breakeven" for sp in cal.SPECS if sp.detector == "replacement")
+
+
 def test_calibration_caps_replacement_on_classical_fills(monkeypatch):
     """The shipped procedure: replacement's thresholds keep every classical fill of the dev photographs under
     CLASSICAL_CAP."""
