@@ -32,12 +32,13 @@ def module_at(rev: str, detector: str):
 
     src = subprocess.run(["git", "show", f"{rev}:bench/detectors/{detector}.py"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / f"{detector}_at_rev.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location(f"bench.detectors._{detector}_at_rev", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
+    with tempfile.TemporaryDirectory() as tmp:  # (only read while the module executes)
+        path = Path(tmp) / f"{detector}_at_rev.py"
+        path.write_text(src)
+        spec = importlib.util.spec_from_file_location(f"bench.detectors._{detector}_at_rev", path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod
+        spec.loader.exec_module(mod)
     return mod
 
 
