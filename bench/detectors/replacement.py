@@ -200,21 +200,19 @@ def _max_grad(cells: np.ndarray, gbins: np.ndarray, ncell: int, min_count: int) 
 
 def _widen(maxg: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Max over each cell's 3x3x3 neighbourhood in (L, a, b): one quantisation step of colour tolerance (a 3x3
-    dilation over (L, a), every b cell a channel, then the max with the b neighbours; values -1..3 shifted to 0..4,
-    since OpenCV dilates unsigned bytes)."""
-    if shape[2] > 512:  # more channels than OpenCV takes (a cell under about 0.4 Lab units)
+    dilation over (L, a), every b cell a channel, then a 1x3 one along b; values -1..3 shifted to 0..4, since OpenCV
+    dilates unsigned bytes)."""
+    nl, na, nb = shape
+    if nb > 512:  # more channels than OpenCV takes (a cell under about 0.4 Lab units)
         from scipy.ndimage import maximum_filter
 
         return maximum_filter(maxg.reshape(shape), size=3, mode="constant", cval=-1).reshape(-1)
-    g = (maxg.reshape(shape) + 1).astype(np.uint8)
-    g = cv2.dilate(g, _BOX3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    o = g.copy()
-    np.maximum(o[..., 1:], g[..., :-1], out=o[..., 1:])
-    np.maximum(o[..., :-1], g[..., 1:], out=o[..., :-1])
-    return o.reshape(-1).astype(np.int8) - 1
+    g = cv2.dilate((maxg + 1).view(np.uint8).reshape(shape), _BOX3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    g = cv2.dilate(g.reshape(nl * na, nb), _ROW3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return g.reshape(-1).view(np.int8) - 1
 
 
-_BOX3 = np.ones((3, 3), np.uint8)
+_BOX3, _ROW3 = np.ones((3, 3), np.uint8), np.ones((1, 3), np.uint8)
 
 
 def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
