@@ -199,9 +199,9 @@ def _max_grad(cells: np.ndarray, gbins: np.ndarray, ncell: int, min_count: int) 
 
 
 def _widen(maxg: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Max over each cell's 3x3x3 neighbourhood in (L, a, b): one quantisation step of colour tolerance (a 3x3
-    dilation over (L, a), every b cell a channel, then a 1x3 one along b; values -1..3 shifted to 0..4, since OpenCV
-    dilates unsigned bytes)."""
+    """Max over each cell's 3x3x3 neighbourhood in (L, a, b) of an int8 table (:func:`_max_grad`'s): one
+    quantisation step of colour tolerance (a 3x3 dilation over (L, a), every b cell a channel, then a 1x3 one along
+    b; values -1..3 shifted to 0..4 and viewed as bytes, since OpenCV dilates unsigned ones)."""
     nl, na, nb = shape
     if nb > 512:  # more channels than OpenCV takes (a cell under about 0.4 Lab units)
         from scipy.ndimage import maximum_filter
