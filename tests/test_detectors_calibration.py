@@ -141,6 +141,29 @@ def test_photo_splits_are_disjoint_and_dev_gray_is_the_dev_photographs_in_gray()
     assert np.allclose(g[..., 0], rgb @ np.float32([0.299, 0.587, 0.114]), atol=1e-6)
 
 
+def test_a_photo_split_whose_package_is_missing_is_a_clear_error(monkeypatch, capsys):
+    """Without PyWavelets, ``bench calibrate --evaluate --split fresh2`` says which photograph needs which package
+    and how to install it, as an error message and exit status 2, not a traceback."""
+    import sys
+
+    from bench.calibration import photos
+    from bench.cli import main
+    from bench.errors import DataError
+
+    monkeypatch.setitem(sys.modules, "pywt", None)
+    expected = r"'ascent' comes from the PyWavelets package \(`import pywt`\).*inpaint-bench\[test\]"
+    with pytest.raises(DataError, match=expected):
+        photos.load_photo.__wrapped__("ascent")
+    photos.load_photo.cache_clear()
+    try:
+        assert main(["calibrate", "--evaluate", "--split", "fresh2", "--n", "1"]) == 2
+    finally:
+        photos.load_photo.cache_clear()  # (the real photographs again for the tests after this one)
+    err = capsys.readouterr().err
+    assert "error: photograph 'ascent'" in err and "pip install 'inpaint-bench[test]'" in err
+    assert "Traceback" not in err
+
+
 def test_calibration_set_has_dev_photographs_in_colour_and_half_as_many_in_gray(monkeypatch):
     from bench.calibration import photos
 
