@@ -58,8 +58,8 @@ def split_results(split: str, n: int, seed: int, size: int) -> dict:
 
 
 def classical_rates(n: int, seed: int, size: int) -> dict:
-    """Replacement (and blur) flag rates of the classical fills on crops of every split (dev-gray in gray), box and
-    LaMa holes."""
+    """Replacement (and blur) flag rates of the classical fills on crops of every split (dev-gray and fresh2 in
+    gray), box and LaMa holes."""
     from bench.calibration.calibrate import apply, score_cases
     from bench.calibration.photos import SPLITS, classical_cases
     from bench.detectors.thresholds import load_thresholds
