@@ -307,20 +307,49 @@ def test_smooth_dark_paste_cut_into_a_gray_photo_is_replacement(monkeypatch):
 
 
 def test_colour_cell_widening_is_the_max_over_each_cells_3x3x3_neighbourhood():
-    """``_widen`` (a dilation over two axes and a shift over the third) equals SciPy's 3x3x3 maximum filter with
-    absent cells (-1) outside the grid, on sparse random tables of the shipped grid's shape and of odd ones."""
+    """``_widen`` (all sectors' tables in one pair of dilations) equals SciPy's 3x3x3 maximum filter, table by
+    table, with absent cells (-1) outside the grid, on sparse random tables of the shipped grid's shape and of odd
+    ones (one table, many tables, more b cells than OpenCV takes as channels)."""
     from scipy.ndimage import maximum_filter
 
     from bench.detectors.replacement import _ab_cells, _widen
 
     (_, na), (_, nb) = _ab_cells(6.0)
     rng = np.random.default_rng(0)
-    for shape in ((17, na, nb), (3, 4, 5), (1, 1, 2), (2, 3, 600)):
+    for k, shape in ((8, (17, na, nb)), (1, (17, na, nb)), (3, (3, 4, 5)), (2, (1, 1, 2)), (2, (2, 3, 200))):
         for _ in range(20):
-            t = rng.integers(-1, 4, int(np.prod(shape))).astype(np.int8)
-            t[rng.random(t.size) < 0.9] = -1
-            ref = maximum_filter(t.reshape(shape), size=3, mode="constant", cval=-1).reshape(-1)
-            assert np.array_equal(_widen(t, shape), ref), shape
+            t = rng.integers(-1, 4, (k, int(np.prod(shape)))).astype(np.int8)
+            t[rng.random(t.shape) < 0.9] = -1
+            ref = np.stack([maximum_filter(tj.reshape(shape), size=3, mode="constant", cval=-1).reshape(-1)
+                            for tj in t])
+            assert np.array_equal(_widen(t, shape), ref), (k, shape)
+
+
+def test_sector_tables_pool_counts_across_the_sectors_each_sector_is_judged_against():
+    """``_sector_max_grad`` (one pass for every sector) equals the table built from each sector's pooled pixels
+    alone: per cell, the strongest gradient bin seen there at least ``min_count`` times among them."""
+    from bench.detectors.replacement import NG, _sector_max_grad
+
+    rng = np.random.default_rng(1)
+    k, ncell = 8, 50
+    for min_count in (1, 2, 3):
+        for _ in range(20):
+            n = int(rng.integers(0, 400))
+            cells, g, sec = rng.integers(0, ncell, n), rng.integers(0, NG, n), rng.integers(0, k, n)
+            pool = rng.random((k, k)) < 0.3
+            got = _sector_max_grad(cells, g, sec, pool, ncell, min_count)
+            for j in range(k):
+                own = pool[j][sec]
+                want = np.full(ncell, -1)
+                for c in range(ncell):
+                    for b in range(NG):
+                        if ((cells[own] == c) & (g[own] == b)).sum() >= min_count:
+                            want[c] = b
+                assert np.array_equal(got[j], want), (min_count, j)
+            if min_count == 1:  # each sector on its own
+                alone = _sector_max_grad(cells, g, sec, None, ncell, 1)  # (a table up to the last sector seen)
+                eye = _sector_max_grad(cells, g, sec, np.eye(k, dtype=bool), ncell, 1)
+                assert np.array_equal(alone, eye[:len(alone)])
 
 
 def test_near_flat_paste_cut_in_is_replacement_without_grain_a_continued_smear_is_not(monkeypatch):

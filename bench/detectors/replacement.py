@@ -186,32 +186,46 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
 NG = len(G_EDGES) + 1
 
 
-def _max_grad(cells: np.ndarray, gbins: np.ndarray, ncell: int, min_count: int) -> np.ndarray:
-    """Per Lab cell, the strongest gradient bin seen there at least ``min_count`` times (-1: colour absent)."""
-    maxg = np.full(ncell, -1, dtype=np.int8)
-    if min_count <= 1:
-        np.maximum.at(maxg, cells, gbins.astype(np.int8))
-        return maxg
-    keys, counts = np.unique(cells * NG + gbins, return_counts=True)
-    keys = keys[counts >= min_count]
-    np.maximum.at(maxg, keys // NG, (keys % NG).astype(np.int8))
-    return maxg
+def _sector_max_grad(cells: np.ndarray, gbins: np.ndarray, sec: np.ndarray, pool: np.ndarray | None, ncell: int,
+                     min_count: int) -> np.ndarray:
+    """Per sector and cell (int8 [k, ncell]): the strongest gradient bin seen in that cell at least ``min_count``
+    times among the pixels sector j pools (-1: absent). ``sec``: each pixel's sector; ``pool`` ([k, k] bool): row j
+    marks the sectors whose pixels sector j's table counts (None: its own pixels only, once each). One pass for all
+    sectors: the counts of each (cell, gradient bin) pair per sector, pooled by a product with ``pool``."""
+    k = len(pool) if pool is not None else int(sec.max(initial=-1)) + 1
+    out = np.full(k * ncell, -1, dtype=np.int8)
+    if pool is None and min_count <= 1:
+        np.maximum.at(out, sec * ncell + cells, gbins.astype(np.int8))
+        return out.reshape(k, ncell)
+    keys, inv = np.unique(cells * NG + gbins, return_inverse=True)
+    counts = np.bincount(inv.reshape(-1) * k + sec, minlength=len(keys) * k).reshape(len(keys), k)
+    pooled = counts if pool is None else counts @ pool.T.astype(counts.dtype)  # [key, sector j]
+    u, j = np.nonzero(pooled >= min_count)
+    np.maximum.at(out, j * ncell + keys[u] // NG, (keys[u] % NG).astype(np.int8))
+    return out.reshape(k, ncell)
 
 
-def _widen(maxg: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Max over each cell's 3x3x3 neighbourhood in (L, a, b) of an int8 table (:func:`_max_grad`'s): one
-    quantisation step of colour tolerance (a 3x3 dilation over (L, a), every b cell a channel, then a 1x3 one along
-    b; values -1..3 shifted to 0..4 and viewed as bytes, since OpenCV dilates unsigned ones)."""
+def _widen(tables: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Max over each cell's 3x3x3 neighbourhood in (L, a, b), table by table, of int8 tables ([k, ncell]:
+    :func:`_sector_max_grad`'s): one quantisation step of colour tolerance. All tables at once: stacked along L with
+    an empty L cell between them and an empty b cell after each a cell's, a 3x3 dilation over (L, a) with every b
+    cell a channel, then a 1x3 one along the rows of (a, b) cells; values -1..3 shifted to 0..4 and viewed as
+    bytes, since OpenCV dilates unsigned ones."""
+    k = len(tables)
     nl, na, nb = shape
-    if nb > 512:  # more channels than OpenCV takes (a cell under about 0.4 Lab units)
+    if nb + 1 > CV_CHANNELS:  # more channels than OpenCV takes (a cell under about 1.6 Lab units)
         from scipy.ndimage import maximum_filter
 
-        return maximum_filter(maxg.reshape(shape), size=3, mode="constant", cval=-1).reshape(-1)
-    g = cv2.dilate((maxg + 1).view(np.uint8).reshape(shape), _BOX3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    g = cv2.dilate(g.reshape(nl * na, nb), _ROW3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return g.reshape(-1).view(np.int8) - 1
+        return maximum_filter(tables.reshape(k, *shape), size=(1, 3, 3, 3), mode="constant", cval=-1).reshape(k, -1)
+    g = np.zeros((k, nl + 1, na, nb + 1), np.uint8)  # (the empty rows keep each table's, and each a cell's, to itself)
+    g[:, :nl, :, :nb] = (tables + 1).view(np.uint8).reshape(k, nl, na, nb)
+    g = cv2.dilate(g.reshape(k * (nl + 1), na, nb + 1), _BOX3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    g = cv2.dilate(g.reshape(k * (nl + 1), na * (nb + 1)), _ROW3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return g.reshape(k, nl + 1, na, nb + 1)[:, :nl, :, :nb].reshape(k, -1).view(np.int8) - 1
 
 
+#: the most channels OpenCV 5 filters in one image (OpenCV 4 took 512)
+CV_CHANNELS = 128
 _BOX3, _ROW3 = np.ones((3, 3), np.uint8), np.ones((1, 3), np.uint8)
 
 
@@ -274,18 +288,18 @@ def _smooth(gbins: np.ndarray, lab: np.ndarray) -> np.ndarray:
     return (gbins <= 1) | _grainless(lab)
 
 
-def _novel(cells: np.ndarray, gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, inside, cell: float,
-           shapes: np.ndarray, shape_support: np.ndarray) -> np.ndarray:
-    """Per pixel: new against the support (its colour absent from ``support``, or present only with weaker
-    gradients; or, for a textured pixel, its local shape at its lightness absent from ``shape_support``, or present
-    only with weaker gradients), except that weakly textured pixels inside the convex hull of the reference colours
-    are blends of them, not new."""
-    novel = gbins > support[cells]
+def _novel(gbins: np.ndarray, lab: np.ndarray, support: np.ndarray, shape_support: np.ndarray,
+           blends: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per pixel: new against its support (``support``: the strongest gradient bin its colour cell is covered with,
+    -1 when absent; new when its own is stronger; or, for a textured pixel, the same for its local shape and
+    ``shape_support``), except that weakly textured pixels that are blends of the reference colours
+    (``blends(indices)``: inside their convex hull) are not new."""
+    novel = gbins > support
     smooth = _smooth(gbins, lab)
-    smooth_new = novel & smooth
-    if smooth_new.any():
-        novel[smooth_new] = ~inside(lab[smooth_new, :3], _grainless(lab[smooth_new]))
-    return novel | ((gbins > shape_support[shapes]) & ~smooth)
+    idx = np.flatnonzero(novel & smooth)
+    if len(idx):
+        novel[idx] = ~blends(idx)
+    return novel | ((gbins > shape_support) & ~smooth)
 
 
 def _seam(L: np.ndarray, tL: np.ndarray, m: np.ndarray) -> float:
@@ -337,12 +351,6 @@ def _sector_of(m: np.ndarray, ry: np.ndarray, rx: np.ndarray, k: int) -> np.ndar
     return ((np.arctan2(ry - ys.mean(), rx - xs.mean()) + np.pi) / (2 * np.pi) * k).astype(np.int32) % k
 
 
-def _rows(at: np.ndarray, sectors: list[int]) -> np.ndarray:
-    """Row numbers of the given sectors' pixels, when pixels are sorted by sector and sector j's are
-    ``at[j]:at[j + 1]``."""
-    return np.concatenate([np.arange(at[o], at[o + 1]) for o in sectors]) if sectors else np.zeros(0, int)
-
-
 def _neighbours(j: int, present: list[int], k: int) -> list[int]:
     """Sector ``j`` (when it has ring pixels) and the nearest sectors with ring pixels on either side."""
     out = {j} if j in present else set()
@@ -352,6 +360,15 @@ def _neighbours(j: int, present: list[int], k: int) -> list[int]:
                 out.add((j + step * d) % k)
                 break
     return sorted(out)
+
+
+def _pools(present: list[int], k: int) -> np.ndarray:
+    """[k, k] bool: row j marks :func:`_neighbours` of sector j (the ring pixels its fill pixels are judged
+    against)."""
+    pool = np.zeros((k, k), bool)
+    for j in range(k):
+        pool[j, _neighbours(j, present, k)] = True
+    return pool
 
 
 class ReplacementDetector(CalibratedDetector):
@@ -420,62 +437,56 @@ class ReplacementDetector(CalibratedDetector):
         to_sector[lbl[ry, rx]] = sec
         hy, hx = np.nonzero(hole)
         hsec = to_sector[lbl[hy, hx]]
-        # ring and hole pixels grouped by sector (a sector's pixels are one slice; neighbours are concatenations)
-        order = np.argsort(sec, kind="stable")
-        ry, rx, sec = ry[order], rx[order], sec[order]
-        r_at = np.searchsorted(sec, np.arange(k + 1))
-        horder = np.argsort(hsec, kind="stable")
-        hy, hx, hsec = hy[horder], hx[horder], hsec[horder]
-        h_at = np.searchsorted(hsec, np.arange(k + 1))
         h_cells, h_g, h_lab, h_s = ft.cells[hy, hx], ft.gbins[hy, hx], ft.lab[hy, hx], ft.shapes[hy, hx]
         r_cells, r_g, r_lab, r_s = ft.cells[ry, rx], ft.gbins[ry, rx], ft.lab[ry, rx], ft.shapes[ry, rx]
 
-        def tables(cells, shapes, g, min_count) -> tuple[np.ndarray, np.ndarray]:  # the colour and shape supports
-            return (_widen(_max_grad(cells, g, ncell, min_count), shape),
-                    _widen(_max_grad(shapes, g, nscell, min_count), sshape))
+        def tables(cells, shapes, g, sectors, pool, least) -> tuple[np.ndarray, np.ndarray]:
+            # per sector: the colour and shape supports (int8 [k, ncell], [k, nscell])
+            return (_widen(_sector_max_grad(cells, g, sectors, pool, ncell, least), shape),
+                    _widen(_sector_max_grad(shapes, g, sectors, pool, nscell, least), sshape))
 
-        counts = np.diff(r_at)
+        counts = np.bincount(sec, minlength=k)
         present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
-        min_count = max(2, int(0.001 * nr))
-        n_free = 0
+        pool = _pools(present, k)
+        sup, ssup = tables(r_cells, r_s, r_g, sec, pool, max(2, int(0.001 * nr)))
+        h_sup, h_ssup = sup[hsec, h_cells], ssup[hsec, h_s]
+        hulls: dict[int, Callable] = {}
+
+        def sector_blends(idx: np.ndarray) -> np.ndarray:  # in the hull of the ring colours of the pixel's sector
+            out, lab, at = np.zeros(len(idx), bool), h_lab[idx], hsec[idx]
+            for j in np.unique(at):
+                if j not in hulls:
+                    hulls[j] = _hull(r_cells[pool[j][sec]], shape, self.cell)
+                s = at == j
+                out[s] = hulls[j](lab[s, :3], _grainless(lab[s]))
+            return out
+
+        new = _novel(h_g, h_lab, h_sup, h_ssup, sector_blends)
+        n_free = int(new.sum())
         ref_new = np.zeros(len(hy), bool)  # new against the ring and the truth
-        t_cells = t_g = t_s = ref_hull = None
-        for j in range(k):
-            if h_at[j] == h_at[j + 1]:
-                continue
-            sel = np.arange(h_at[j], h_at[j + 1])
-            nb = _neighbours(j, present, k)
-            rs = _rows(r_at, nb)
-            sup, ssup = tables(r_cells[rs], r_s[rs], r_g[rs], min_count)
-            new = _novel(h_cells[sel], h_g[sel], h_lab[sel], sup, _hull(r_cells[rs], shape, self.cell), self.cell,
-                         h_s[sel], ssup)
-            n_free += int(new.sum())
-            if gt is None or not new.any():
-                continue
-            if t_cells is None:  # the truth's features, once some pixel needs them
-                tf = _features(small(hwc(gt[:, ys, xs])), self.cell)
-                t_cells, t_g, t_s = tf.cells[hy, hx], tf.gbins[hy, hx], tf.shapes[hy, hx]
-                # blends may mix colours from anywhere around the hole (one hull of the whole ring, reaching twice
-                # as far from the colours' centre: biharmonic fills overshoot the colours of strong edges); the
-                # truth's colours count only where the truth shows them (the support above)
-                ref_hull = _hull(r_cells, shape, self.cell, REF_HULL_SCALE, REF_GRAINLESS_SCALE)
-            # what the truth shows in this part of the hole (this sector) belongs there: only pixels new against
-            # the ring can be new against the ring and the truth
-            t_sup, t_ssup = tables(t_cells[sel], t_s[sel], t_g[sel], 1)
-            sel = sel[new]
-            ref_new[sel] = _novel(h_cells[sel], h_g[sel], h_lab[sel], np.maximum(sup, t_sup), ref_hull, self.cell,
-                                  h_s[sel], np.maximum(ssup, t_ssup))
+        tf = None
+        if gt is not None and n_free:
+            tf = _features(small(hwc(gt[:, ys, xs])), self.cell)  # the truth's features, once some pixel needs them
+            # blends may mix colours from anywhere around the hole (one hull of the whole ring, reaching twice as
+            # far from the colours' centre: biharmonic fills overshoot the colours of strong edges); the truth's
+            # colours count only where the truth shows them, in the same sector of the hole
+            ref_hull = _hull(r_cells, shape, self.cell, REF_HULL_SCALE, REF_GRAINLESS_SCALE)
+            t_sup, t_ssup = tables(tf.cells[hy, hx], tf.shapes[hy, hx], tf.gbins[hy, hx], hsec, None, 1)
+            # only pixels new against the ring can be new against the ring and the truth
+            i = np.flatnonzero(new)
+            lab_i, sec_i = h_lab[i], hsec[i]
+            ref_new[i] = _novel(h_g[i], lab_i, np.maximum(h_sup[i], t_sup[sec_i, h_cells[i]]),
+                                np.maximum(h_ssup[i], t_ssup[sec_i, h_s[i]]),
+                                lambda j: ref_hull(lab_i[j, :3], _grainless(lab_i[j])))
         base = []
-        for j in (present if n_free else ()):  # how new each part of the ring is against the parts beside it
-            others = [o for o in _neighbours(j, present, k) if o != j]
-            if not others:
-                continue
-            sj, rs = slice(r_at[j], r_at[j + 1]), _rows(r_at, others)
-            sup, ssup = tables(r_cells[rs], r_s[rs], r_g[rs], 1)
-            g = r_g[sj]
+        judged = [j for j in present if pool[j].sum() > 1]  # present sectors with another beside them
+        if n_free and judged:  # how new each part of the ring is against the parts beside it
+            others = pool & ~np.eye(k, dtype=bool)
+            bsup, bssup = tables(r_cells, r_s, r_g, sec, others, 1)
             # (smooth pixels are left out here: the ring's own blends say nothing about its variety)
-            new = ((g > sup[r_cells[sj]]) | (g > ssup[r_s[sj]])) & ~_smooth(g, r_lab[sj])
-            base.append(float(new.mean()))
+            rnew = ((r_g > bsup[sec, r_cells]) | (r_g > bssup[sec, r_s])) & ~_smooth(r_g, r_lab)
+            hits = np.bincount(sec, weights=rnew, minlength=k)
+            base = [float(hits[j] / counts[j]) for j in judged]
         n = max(1, len(hy))
         if gt is None:
             return n_free / n, math.nan, base
@@ -485,7 +496,7 @@ class ReplacementDetector(CalibratedDetector):
         cand = (h_g <= 1) & ~ref_new
         if cand.sum() >= STEP_REGION * len(hy):
             # the truth's lightness: from its features when the sector pass computed them
-            tL = tf.lab[..., 0] if t_cells is not None else _lab(small(hwc(gt[:, ys, xs])))[..., 0]
+            tL = tf.lab[..., 0] if tf is not None else _lab(small(hwc(gt[:, ys, xs])))[..., 0]
 
             def cut() -> bool:  # the seam is judged at full resolution, on the hole and the filters' reach
                 sy, sx = crop_box(m_full, SEAM_REACH)
