@@ -352,6 +352,19 @@ def test_sector_tables_pool_counts_across_the_sectors_each_sector_is_judged_agai
                 assert np.array_equal(alone, eye[:len(alone)])
 
 
+def test_replacement_binning_and_block_pooling_match_numpy():
+    """The hand-rolled helpers equal the NumPy forms they replace: ``_bin`` is ``searchsorted`` on the Hessian's bin
+    edges (values on the edges included), ``_any_pooled`` an ``any`` over each f x f block."""
+    from bench.detectors.replacement import H_EDGES, _any_pooled, _bin
+
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.normal(0, 6, 5000), H_EDGES, np.nextafter(H_EDGES, np.inf)]).astype(np.float32)
+    assert np.array_equal(_bin(x, H_EDGES), np.searchsorted(H_EDGES, x))
+    for f in (1, 2, 3):
+        m = rng.random((6 * f, 4 * f)) < 0.05
+        assert np.array_equal(_any_pooled(m, f), m.reshape(6, f, 4, f).any(axis=(1, 3))), f
+
+
 def test_near_flat_paste_cut_in_is_replacement_without_grain_a_continued_smear_is_not(monkeypatch):
     """A dev-gray crop of the astronaut whose hole is filled with a crop of the rocket photograph's clear sky (case 0
     of ``build_photo_cases("dev-gray", 2, n)``): near flat, too smooth to have grain (like a synthesised smear), its

@@ -119,11 +119,20 @@ class _Feats(NamedTuple):
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
     """CIE Lab (L 0..100, a and b about -128..127), float32 [H, W, 3]."""
-    # 8-bit conversion (OpenCV's table-driven path, ~20x faster than float32; every output is 8-bit anyway)
-    lab = cv2.cvtColor((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2Lab).astype(np.float32)
+    lab = cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab).astype(np.float32)
     lab[..., 0] *= 100.0 / 255.0
     lab[..., 1:] -= 128.0
     return lab
+
+
+def _lightness(rgb: np.ndarray) -> np.ndarray:
+    """:func:`_lab`'s L alone, float32 [H, W]."""
+    return cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32) * (100.0 / 255.0)
+
+
+def _bytes(rgb: np.ndarray) -> np.ndarray:
+    # 8-bit colour conversion (OpenCV's table-driven path, ~20x faster than float32; every output is 8-bit anyway)
+    return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def _pushpull(v: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -176,11 +185,19 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
     hxy = cv2.Sobel(sm, cv2.CV_32F, 1, 1, ksize=3) / 4.0
     half_trace = (hxx + hyy) / 2
     spread = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy * hxy)
-    h1 = np.searchsorted(H_EDGES, half_trace + spread)
-    h2 = np.searchsorted(H_EDGES, half_trace - spread)
+    h1, h2 = _bin(half_trace + spread, H_EDGES), _bin(half_trace - spread, H_EDGES)
     return _Feats((li * na + ai) * nb + bi, gi, (nl, na, nb),
                   np.concatenate([lab, grain[..., None], g[..., None]], axis=2), (li * NH + h1) * NH + h2,
                   (nl, NH, NH))
+
+
+def _bin(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """How many of the ascending ``edges`` each (finite) value exceeds: ``np.searchsorted(edges, x)``, faster for a
+    few edges."""
+    out = (x > edges[0]).astype(np.intp)
+    for e in edges[1:]:
+        out += x > e
+    return out
 
 
 NG = len(G_EDGES) + 1
@@ -230,10 +247,8 @@ _BOX3, _ROW3 = np.ones((3, 3), np.uint8), np.ones((1, 3), np.uint8)
 
 
 def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
-    """Lab centres ([N, 3]) of the distinct colour cells among ``cells`` (an occupancy table: no sorting)."""
-    occ = np.zeros(int(np.prod(shape)), bool)
-    occ[cells] = True
-    idx = np.flatnonzero(occ)
+    """Lab centres ([N, 3]) of the distinct colour cells among ``cells``, in ascending order of cell."""
+    idx = np.unique(cells)
     _, na, nb = shape
     (a0, _), (b0, _) = _ab_cells(cell)
     li, ai, bi = idx // (na * nb), (idx // nb) % na + a0, idx % nb + b0
@@ -362,6 +377,15 @@ def _neighbours(j: int, present: list[int], k: int) -> list[int]:
     return sorted(out)
 
 
+def _any_pooled(m: np.ndarray, f: int) -> np.ndarray:
+    """Whether any pixel of each ``f`` x ``f`` block of ``m`` (its sides multiples of ``f``) is set."""
+    out = m[::f, ::f].copy()
+    for dy in range(f):
+        for dx in range(f):
+            out |= m[dy::f, dx::f]
+    return out
+
+
 def _pools(present: list[int], k: int) -> np.ndarray:
     """[k, k] bool: row j marks :func:`_neighbours` of sector j (the ring pixels its fill pixels are judged
     against)."""
@@ -413,7 +437,7 @@ class ReplacementDetector(CalibratedDetector):
             cv2.meanStdDev(rgb, mask=interior.astype(np.uint8))[1].max()) < FLAT_STD
         if f > 1:  # statistics of colour cells do not need every pixel: analyse at 1/f resolution
             rgb = small(rgb)
-            m = m[:h, :w].reshape(h // f, f, w // f, f).any(axis=(1, 3))  # a pixel touching the hole is hole
+            m = _any_pooled(m[:h, :w], f)  # a pixel touching the hole is hole
             width = max(4, width // f)
         hole = inside_distance(m) >= 2
         if int(hole.sum()) * f * f < self.min_pixels:
@@ -451,12 +475,14 @@ class ReplacementDetector(CalibratedDetector):
         sup, ssup = tables(r_cells, r_s, r_g, sec, pool, max(2, int(0.001 * nr)))
         h_sup, h_ssup = sup[hsec, h_cells], ssup[hsec, h_s]
         hulls: dict[int, Callable] = {}
+        distinct = np.unique(sec.astype(np.int64) * ncell + r_cells)  # each sector's distinct colour cells
+        d_sec, d_cell = distinct // ncell, distinct % ncell
 
         def sector_blends(idx: np.ndarray) -> np.ndarray:  # in the hull of the ring colours of the pixel's sector
             out, lab, at = np.zeros(len(idx), bool), h_lab[idx], hsec[idx]
             for j in np.unique(at):
                 if j not in hulls:
-                    hulls[j] = _hull(r_cells[pool[j][sec]], shape, self.cell)
+                    hulls[j] = _hull(d_cell[pool[j][d_sec]], shape, self.cell)
                 s = at == j
                 out[s] = hulls[j](lab[s, :3], _grainless(lab[s]))
             return out
@@ -470,7 +496,7 @@ class ReplacementDetector(CalibratedDetector):
             # blends may mix colours from anywhere around the hole (one hull of the whole ring, reaching twice as
             # far from the colours' centre: biharmonic fills overshoot the colours of strong edges); the truth's
             # colours count only where the truth shows them, in the same sector of the hole
-            ref_hull = _hull(r_cells, shape, self.cell, REF_HULL_SCALE, REF_GRAINLESS_SCALE)
+            ref_hull = _hull(d_cell, shape, self.cell, REF_HULL_SCALE, REF_GRAINLESS_SCALE)
             t_sup, t_ssup = tables(tf.cells[hy, hx], tf.shapes[hy, hx], tf.gbins[hy, hx], hsec, None, 1)
             # only pixels new against the ring can be new against the ring and the truth
             i = np.flatnonzero(new)
@@ -496,11 +522,11 @@ class ReplacementDetector(CalibratedDetector):
         cand = (h_g <= 1) & ~ref_new
         if cand.sum() >= STEP_REGION * len(hy):
             # the truth's lightness: from its features when the sector pass computed them
-            tL = tf.lab[..., 0] if tf is not None else _lab(small(hwc(gt[:, ys, xs])))[..., 0]
+            tL = tf.lab[..., 0] if tf is not None else _lightness(small(hwc(gt[:, ys, xs])))
 
             def cut() -> bool:  # the seam is judged at full resolution, on the hole and the filters' reach
                 sy, sx = crop_box(m_full, SEAM_REACH)
-                lum = [_lab(hwc(a[:, ys, xs][:, sy, sx]))[..., 0] for a in (out, gt)]
+                lum = [_lightness(hwc(a[:, ys, xs][:, sy, sx])) for a in (out, gt)]
                 return _seam(lum[0], lum[1], m_full[sy, sx]) >= SEAM_SHARE
 
             n_ref += _departures(ft.lab[..., 0], tL, m, hy, hx, cand, cut, ~_grainless(h_lab))
