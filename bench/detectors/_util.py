@@ -39,7 +39,7 @@ def mask2d(m: torch.Tensor) -> np.ndarray:
 def inside_distance(m: np.ndarray) -> np.ndarray:
     """Distance (px) of each hole pixel to the nearest non-hole pixel (0 outside the hole)."""
     # Holes touching the image border: the border is not context, so pad with "hole" where the mask touches it.
-    u = np.pad(m.astype(np.uint8), 1, mode="edge")
+    u = cv2.copyMakeBorder(m.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_REPLICATE)  # (np.pad's "edge", faster)
     d = cv2.distanceTransform(u, cv2.DIST_L2, 3)
     return d[1:-1, 1:-1]
 
