@@ -71,5 +71,28 @@ def test_random_weights_suite_runs_without_files(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     det = FeatureReplacementDetector(model="dinov2-small", image_size=56)
     det.setup(RunContext(device=torch.device("cpu"), weights="random", weights_dir=tmp_path))
-    assert det.provenance()["weights"] == "random"
+    prov = det.provenance()
+    assert prov["weights"] == "random" and prov["comparable"] is False and "random" in prov["noncomparable_reason"]
     assert np.isfinite(det.detect(batch(smooth(), box_mask(), photo()))["replacement_features_score"]).all()
+
+
+def test_a_run_with_random_feature_weights_is_marked_non_comparable(tmp_path, monkeypatch):
+    """Through the runner: a ``weights: random`` suite with ``replacement-features`` and no network metric scores
+    every sample, and its manifest says the run is not comparable, naming the detector."""
+    import json
+
+    from bench.config import parse_suite
+    from bench.runner import Runner
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    suite = parse_suite({
+        "name": "rf", "output_dir": str(tmp_path), "device": "cpu", "resolution": 64, "batch_size": 2,
+        "weights": "random", "backends": ["mean-fill"], "datasets": [{"type": "synthetic", "n": 2}],
+        "masks": ["box"], "metrics": ["psnr"],
+        "detectors": [{"type": "replacement-features", "model": "dinov2-small", "image_size": 56}]})
+    Runner(suite).run()
+    man = json.loads((tmp_path / "rf" / "manifest.json").read_text())
+    assert man["detectors"]["replacement-features"]["weights"] == "random"
+    assert man["comparable"] is False
+    assert any("replacement-features" in r and "random" in r for r in man["noncomparable_reasons"])

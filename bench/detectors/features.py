@@ -163,15 +163,16 @@ class FeatureReplacementDetector(CalibratedDetector):
         """[B, 3, H, W] in [0, 1] -> L2-normalised patch features [B, g, g, D]."""
         side, p = self._side()
         mean, std = NORM[self.family or "dinov2"]
-        x = F.interpolate(images.float(), size=(side, side), mode="bilinear", align_corners=False, antialias=True)
-        x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
         dev = next(self.net.parameters()).device  # type: ignore[union-attr]
+        g = side // p
         out = []
-        for i in range(0, x.shape[0], self.batch_size):
-            hs = self.net(pixel_values=x[i:i + self.batch_size].to(dev)).last_hidden_state  # type: ignore
-            g = side // p
-            tok = hs[:, -g * g:, :].float().cpu()
-            out.append(F.normalize(tok, dim=-1).reshape(tok.shape[0], g, g, -1))
+        for i in range(0, images.shape[0], self.batch_size):  # resized and normalised where the network runs
+            x = F.interpolate(images[i:i + self.batch_size].to(dev).float(), size=(side, side), mode="bilinear",
+                              align_corners=False, antialias=True)
+            x = (x - torch.tensor(mean, device=dev).view(1, 3, 1, 1)) / torch.tensor(std, device=dev).view(1, 3, 1, 1)
+            hs = self.net(pixel_values=x).last_hidden_state  # type: ignore[misc]
+            tok = F.normalize(hs[:, -g * g:, :].float(), dim=-1).cpu()
+            out.append(tok.reshape(tok.shape[0], g, g, -1))
         return torch.cat(out)
 
     def score_one(self, feats: torch.Tensor, mask: torch.Tensor) -> float:
@@ -207,7 +208,7 @@ class FeatureReplacementDetector(CalibratedDetector):
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         if self.net is None:
             raise RuntimeError("replacement-features: setup() was not called (no model loaded)")
-        feats = self.patch_features(batch.output.detach().cpu())
+        feats = self.patch_features(batch.output.detach())
         s = nan_array(batch.size)
         for i in range(batch.size):
             s[i] = self.score_one(feats[i], batch.mask[i].detach().cpu().bool())
@@ -215,5 +216,10 @@ class FeatureReplacementDetector(CalibratedDetector):
 
     def provenance(self) -> dict[str, Any]:
         side = self._side()[0] if self.net is not None else None
-        return {**super().provenance(), "model": self.model, "family": self.family, "weights": self.source,
-                "input_side": side, "ring_patches": self.ring_patches, "n_sectors": self.n_sectors}
+        p = {**super().provenance(), "model": self.model, "family": self.family, "weights": self.source,
+             "input_side": side, "ring_patches": self.ring_patches, "n_sectors": self.n_sectors}
+        if self.source == "random":  # the run is marked non-comparable (like random-backbone LPIPS and FID)
+            p["comparable"] = False
+            p["noncomparable_reason"] = (f"replacement-features on a random {self.family} network (weights: random): "
+                                         f"its scores mean nothing")
+        return p
