@@ -1,0 +1,22 @@
+"""The GPU check scripts stay runnable between the rare loans of a GPU: their CPU plumbing mode runs the same code."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_features_gpu_plumbing_scores_every_sample_through_the_runner_and_saves_nothing(tmp_path):
+    results = ROOT / "benchmarks" / "results" / "features_gpu.json"
+    before = results.read_bytes() if results.exists() else None
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "features_gpu.py"), "--cpu-plumbing", "--n", "4",
+                        "--res", "64", "--batch", "2", "--repeat", "1", "--keep", str(tmp_path / "run")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "backend loads 0, generated 0, scored 8" in r.stdout
+    assert "finite replacement_features_score 8" in r.stdout
+    assert "detector weights 'random', device 'cpu', comparable False" in r.stdout
+    assert "FAILED" not in r.stdout and "nothing saved" in r.stdout
+    assert (results.read_bytes() if results.exists() else None) == before
