@@ -16,7 +16,8 @@ What it does:
      (default 25 %; another process's clock, so a looser bound);
    * peak memory: ``max_memory_allocated`` > 0, <= ``max_memory_reserved`` <= the device's total memory, and at
      least the model's parameter bytes (the weights are on the device during the timed region);
-3. prints the numbers and exits 1 if any check fails (2 without CUDA).
+3. prints the numbers and exits 1 if any check fails (2 without CUDA). ``--cpu-plumbing`` runs the same code on the
+   CPU: a backend error still fails, the timings are printed but not judged, and nothing is saved.
 """
 from __future__ import annotations
 
@@ -149,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         params = param_bytes(PIPELINES[k](0))
         params_dev = params // 2 if args.dtype in ("float16", "bfloat16") else params
         ok = True
-        if d_wall > args.tol:
+        # (on the CPU, --cpu-plumbing: the numbers are printed, not judged; a scoring thread beside the model and
+        # a shared 2-core machine make CPU timings no test of the CUDA-event code)
+        if cuda and d_wall > args.tol:
             failures.append(f"{label}: event time {ev:.1f} ms vs wall {wall:.1f} ms ({d_wall:.1%} > {args.tol:.0%})")
             ok = False
-        if not d_ind <= args.tol_independent:
+        if cuda and not d_ind <= args.tol_independent:
             failures.append(f"{label}: runner p50 {p50:.1f} ms/batch vs independent {indep:.1f} ms ({d_ind:.1%})")
             ok = False
         if cuda and not (0 < alloc <= resv <= total_mem and alloc >= params_dev):
@@ -160,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                             f"device total {total_mem}")
             ok = False
         mib = 1 / 2 ** 20
+        verdict = ("ok" if ok else "FAIL") if cuda else "not judged (CPU)"
         emit(f"{label:<10} {ev:>10.1f} {wall:>10.1f} {d_wall:>7.1%} {p50:>10.2f} {indep:>9.2f} {d_ind:>7.1%} "
-              f"{alloc * mib:>10.1f} {resv * mib:>9.1f} {params_dev * mib:>10.2f}  {'ok' if ok else 'FAIL'}")
+              f"{alloc * mib:>10.1f} {resv * mib:>9.1f} {params_dev * mib:>10.2f}  {verdict}")
     if failures:
         emit("\nFAILED:\n  " + "\n  ".join(failures))
     else:

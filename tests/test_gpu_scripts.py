@@ -20,3 +20,11 @@ def test_features_gpu_plumbing_scores_every_sample_through_the_runner_and_saves_
     assert "detector weights 'random', device 'cpu', comparable False" in r.stdout
     assert "FAILED" not in r.stdout and "nothing saved" in r.stdout
     assert (results.read_bytes() if results.exists() else None) == before
+
+
+def test_gpu_check_plumbing_runs_a_tiny_pipeline_through_the_runner():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--cpu-plumbing", "--kinds", "sd",
+                        "--res", "64", "--n", "2", "--batch", "2", "--steps", "2"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "tiny-sd" in r.stdout and "not judged (CPU)" in r.stdout and "all checks passed" in r.stdout
