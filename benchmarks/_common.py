@@ -93,3 +93,16 @@ class Printer:
         line = " ".join(str(p) for p in parts)
         self.lines.append(line)
         print(line, flush=True)
+
+
+def gpu_device(cpu_plumbing: bool, script: str):
+    """The CUDA device a GPU script measures on, the CPU with ``--cpu-plumbing`` (the same code, to check the
+    script), or None after saying that CUDA is missing (the script then exits 2)."""
+    import torch
+
+    if cpu_plumbing:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        print(f"{script}: CUDA is not available; run this on a GPU machine (or pass --cpu-plumbing)", file=sys.stderr)
+        return None
+    return torch.device("cuda")

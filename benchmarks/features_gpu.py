@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Printer, save  # noqa: E402
+from _common import ROOT, Printer, gpu_device, save  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
@@ -103,14 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import yaml
 
-    if args.cpu_plumbing:
-        device = torch.device("cpu")
-    elif not torch.cuda.is_available():
-        print("features_gpu: CUDA is not available; run this on a GPU machine (or pass --cpu-plumbing)",
-              file=sys.stderr)
+    device = gpu_device(args.cpu_plumbing, "features_gpu")
+    if device is None:
         return 2
-    else:
-        device = torch.device("cuda")
     out = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="inpaint-bench-features-gpu-"))
     out.mkdir(parents=True, exist_ok=True)
     p = Printer()

@@ -92,13 +92,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="run the same code on the CPU to check the script itself (no timing/memory claims)")
     args = ap.parse_args(argv)
 
-    if args.cpu_plumbing:
-        device = torch.device("cpu")
-    elif not torch.cuda.is_available():
-        print("gpu_check: CUDA is not available; run this on a GPU machine", file=sys.stderr)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import Printer, gpu_device, save
+
+    device = gpu_device(args.cpu_plumbing, "gpu_check")
+    if device is None:
         return 2
-    else:
-        device = torch.device("cuda")
     cuda = device.type == "cuda"
     if args.dtype is None:
         args.dtype = "float16" if cuda else "float32"
@@ -116,9 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         "masks": [{"type": "box", "min_size": 0.2, "max_size": 0.4}],
         "metrics": ["psnr"],
     })
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import Printer, save
-
     emit = Printer()  # print, and keep the lines for the results file
     run_dir = Runner(suite, progress=False).run()
     with RunStore(run_dir / "records.sqlite") as store:

@@ -479,13 +479,13 @@ class ReplacementDetector(CalibratedDetector):
         d_sec, d_cell = distinct // ncell, distinct % ncell
 
         def sector_blends(idx: np.ndarray) -> np.ndarray:  # in the hull of the ring colours of the pixel's sector
-            out, lab, at = np.zeros(len(idx), bool), h_lab[idx], hsec[idx]
+            blend, lab, at = np.zeros(len(idx), bool), h_lab[idx], hsec[idx]
             for j in np.unique(at):
                 if j not in hulls:
                     hulls[j] = _hull(d_cell[pool[j][d_sec]], shape, self.cell)
-                s = at == j
-                out[s] = hulls[j](lab[s, :3], _grainless(lab[s]))
-            return out
+                here = at == j
+                blend[here] = hulls[j](lab[here, :3], _grainless(lab[here]))
+            return blend
 
         new = _novel(h_g, h_lab, h_sup, h_ssup, sector_blends)
         n_free = int(new.sum())
