@@ -47,10 +47,15 @@ def suite(out: Path, device: str, n: int, res: int, batch: int, features: bool) 
             "masks": ["box"], "metrics": ["psnr"], "detectors": dets}
 
 
+def _env() -> dict:
+    """This process's environment with the repository first on PYTHONPATH (a GPU machine runs the checkout)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 def bench_run(path: Path) -> float:
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "bench", "run", str(path), "--no-progress", "--no-report"], cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+                       env=_env(), capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"bench run failed:\n{r.stderr[-3000:]}")
     return time.perf_counter() - t0
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"the second run loaded a backend or generated samples: {c}")
         csv_path = out / "per_sample.csv"
         subprocess.run([sys.executable, "-m", "bench", "export", str(run_dir), "--per-sample", str(csv_path)],
-                       cwd=ROOT, check=True, capture_output=True)
+                       cwd=ROOT, env=_env(), check=True, capture_output=True)
         with open(csv_path) as f:
             rows = list(csv.DictReader(f))
         vals = [float(r.get("replacement_features_score") or "nan") for r in rows]

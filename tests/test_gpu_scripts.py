@@ -28,3 +28,8 @@ def test_gpu_check_plumbing_runs_a_tiny_pipeline_through_the_runner():
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "tiny-sd" in r.stdout and "not judged (CPU)" in r.stdout and "all checks passed" in r.stdout
+
+
+def test_gpu_session_script_parses():
+    r = subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_session.sh")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
