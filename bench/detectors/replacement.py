@@ -178,7 +178,7 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
     li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
     ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32) - a0, 0, na - 1)
     bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32) - b0, 0, nb - 1)
-    gi = (g > G_EDGES[0]).astype(np.int32) + (g > G_EDGES[1]) + (g > G_EDGES[2])
+    gi = _bin(g, G_EDGES)
     # the Hessian's eigenvalues (L units per px^2): its half-trace plus or minus the half-difference's norm
     hxx = cv2.Sobel(sm, cv2.CV_32F, 2, 0, ksize=3) / 4.0
     hyy = cv2.Sobel(sm, cv2.CV_32F, 0, 2, ksize=3) / 4.0
