@@ -106,3 +106,36 @@ def gpu_device(cpu_plumbing: bool, script: str):
         print(f"{script}: CUDA is not available; run this on a GPU machine (or pass --cpu-plumbing)", file=sys.stderr)
         return None
     return torch.device("cuda")
+
+
+def bench_run(path: str | Path, *flags: str, env: dict[str, str] | None = None) -> float:
+    """Seconds of ``bench run PATH --no-progress FLAGS`` in a subprocess from the repository root, start-up included
+    (``env``: the subprocess's environment, default this one's), the repository first on PYTHONPATH (a GPU machine
+    runs the checkout, not an install); a failed run ends the script with the tail of its stderr."""
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "bench", "run", str(path), "--no-progress", *flags], cwd=ROOT,
+                       env=repo_env(env), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"bench run {path} failed:\n{r.stderr[-3000:]}")
+    return time.perf_counter() - t0
+
+
+def repo_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) with the repository first on PYTHONPATH."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def case_batches(n: int, size: int, batch: int) -> list:
+    """The detector benchmarks' realistic mix: ``n`` labelled cases of the calibration set (good, blurred, pasted
+    and removal fills; several mask strategies) at ``size`` px, as :class:`~bench.types.EvalBatch` es of ``batch``."""
+    from bench.calibration.cases import build_cases, to_batch
+
+    cases: list = []
+    seed = 0
+    while len(cases) < n:
+        cases += build_cases(seed + 777, 4, size)
+        seed += 1
+    cases = cases[:n]
+    return [to_batch(cases[i:i + batch]) for i in range(0, n, batch)]

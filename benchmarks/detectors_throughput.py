@@ -33,17 +33,12 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
+    from _common import Printer, case_batches, save
+
     from bench.detectors import WEIGHT_FREE
-    from bench.calibration.cases import build_cases, to_batch
     from bench.registry import DETECTORS
 
-    cases = []
-    seed = 0
-    while len(cases) < args.n:
-        cases += build_cases(seed + 777, 4, args.size)
-        seed += 1
-    cases = cases[:args.n]
-    batches = [to_batch(cases[i:i + args.batch]) for i in range(0, len(cases), args.batch)]
+    batches = case_batches(args.n, args.size, args.batch)
     dets = {name: DETECTORS.get(name)() for name in WEIGHT_FREE}
 
     def bench(names) -> float:
@@ -55,13 +50,11 @@ def main() -> int:
                     for n in names:
                         dets[n].detect(b)
             best = min(best, time.perf_counter() - t0)
-        return len(cases) / best
-
-    from _common import Printer, save
+        return args.n / best
 
     print = Printer()  # noqa: A001 - every line is also saved with the results
     bench(WEIGHT_FREE)  # warm-up: first-call imports, caches, page faults
-    print(f"detector throughput, {len(cases)} images at {args.size} px, batch {args.batch}, CPU "
+    print(f"detector throughput, {args.n} images at {args.size} px, batch {args.batch}, CPU "
           f"({platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"OpenCV threads {cv2.getNumThreads()})")
     together = bench(WEIGHT_FREE)
@@ -70,7 +63,7 @@ def main() -> int:
     for name in WEIGHT_FREE:
         each[name] = bench([name])
         print(f"  {name:28s} {each[name]:8.1f} img/s")
-    path = save("detectors_throughput", {"n": len(cases), "size": args.size, "batch": args.batch,
+    path = save("detectors_throughput", {"n": args.n, "size": args.size, "batch": args.batch,
                                          "together_img_s": together, "per_detector_img_s": each}, print.lines)
     sys.stdout.write(f"wrote {path}\n")
     return 0

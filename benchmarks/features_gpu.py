@@ -23,7 +23,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Printer, gpu_device, save  # noqa: E402
+from _common import ROOT, Printer, bench_run, case_batches, gpu_device, repo_env, save  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
@@ -47,38 +46,18 @@ def suite(out: Path, device: str, n: int, res: int, batch: int, features: bool) 
             "masks": ["box"], "metrics": ["psnr"], "detectors": dets}
 
 
-def _env() -> dict:
-    """This process's environment with the repository first on PYTHONPATH (a GPU machine runs the checkout)."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-
-
-def bench_run(path: Path) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "bench", "run", str(path), "--no-progress", "--no-report"], cwd=ROOT,
-                       env=_env(), capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"bench run failed:\n{r.stderr[-3000:]}")
-    return time.perf_counter() - t0
-
-
 def detector_alone(family: str, device, n: int, res: int, batch: int, repeat: int) -> float:
     """Images/s of ``detect`` on the calibration set's mix of fills and holes (as ``detectors_throughput.py``),
     synchronised around each pass, best of ``repeat``."""
     import torch
 
-    from bench.calibration.cases import build_cases, to_batch
     from bench.detectors.features import FeatureReplacementDetector
     from bench.types import RunContext
 
     det = FeatureReplacementDetector(model="dinov2-small" if family == "dinov2" else "clip-vit-base-patch16",
                                      batch_size=batch)
     det.setup(RunContext(device=device, weights="random", seed=0))
-    cases: list = []
-    seed = 0
-    while len(cases) < n:
-        cases += build_cases(seed + 777, 4, res)
-        seed += 1
-    batches = [to_batch(cases[i:i + batch]) for i in range(0, n, batch)]
+    batches = case_batches(n, res, batch)
 
     def once() -> float:
         if device.type == "cuda":
@@ -122,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = out / "suite.yaml"
         path.write_text(yaml.safe_dump(suite(out, device.type, args.n, args.res, args.batch, False)))
-        first = bench_run(path)
+        first = bench_run(path, "--no-report")
         path.write_text(yaml.safe_dump(suite(out, device.type, args.n, args.res, args.batch, True)))
-        second = bench_run(path)
+        second = bench_run(path, "--no-report")
         run_dir = out / "features-gpu"
         man = json.loads((run_dir / "manifest.json").read_text())
         c = man["counts"]
@@ -139,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"the second run loaded a backend or generated samples: {c}")
         csv_path = out / "per_sample.csv"
         subprocess.run([sys.executable, "-m", "bench", "export", str(run_dir), "--per-sample", str(csv_path)],
-                       cwd=ROOT, env=_env(), check=True, capture_output=True)
+                       cwd=ROOT, env=repo_env(), check=True, capture_output=True)
         with open(csv_path) as f:
             rows = list(csv.DictReader(f))
         vals = [float(r.get("replacement_features_score") or "nan") for r in rows]

@@ -8,14 +8,12 @@ Times both (wall clock, start-up included) into a temporary output folder, and k
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Printer, save  # noqa: E402
+from _common import ROOT, Printer, bench_run, save  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 COLUMNS = ["psnr_in", "psnr_out", "ssim_in", "ssim_out", "blur_rate", "noop_rate", "replacement_rate", "failure_ok",
@@ -34,12 +32,7 @@ def main() -> None:
         path.write_text(yaml.safe_dump(suite, sort_keys=False))
         times = []
         for _ in range(2):
-            t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, "-m", "bench", "run", str(path), "--no-progress"], cwd=ROOT,
-                               capture_output=True, text=True)
-            times.append(time.perf_counter() - t0)
-            if r.returncode != 0:
-                raise SystemExit(r.stderr[-3000:])
+            times.append(bench_run(path))
         from bench.report.aggregate import summarize
         from bench.report.leaderboard import leaderboard_tables
         from bench.report.table import Table, render_markdown

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Printer, save  # noqa: E402
+from _common import Printer, bench_run, save  # noqa: E402
 
 
 def suite(out: Path, n: int, res: int, metrics: list, detectors: list) -> dict:
@@ -45,15 +42,6 @@ def suite(out: Path, n: int, res: int, metrics: list, detectors: list) -> dict:
     }
 
 
-def run(path: Path, env: dict) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "bench", "run", str(path), "--no-progress", "--no-report"],
-                       cwd=ROOT, env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(r.stderr[-3000:])
-    return time.perf_counter() - t0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=24)
@@ -63,7 +51,6 @@ def main() -> None:
     import yaml
 
     out = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="inpaint-bench-rescore-"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = Printer()
     p(f"rescore benchmark: tiny SD (20 steps) + Telea, synthetic n={args.n} at {args.resolution} px, box masks, CPU")
     steps = [("original run (psnr, ssim, blur, noop)", ["psnr", "ssim"]),
@@ -74,7 +61,7 @@ def main() -> None:
         for label, metrics in steps:
             path = out / "suite.yaml"
             path.write_text(yaml.safe_dump(suite(out, args.n, args.resolution, metrics, ["blur", "noop"])))
-            wall = run(path, env)
+            wall = bench_run(path, "--no-report")
             man = json.loads((out / "rescore" / "manifest.json").read_text())
             c = man["counts"]
             results["steps"].append({"step": label, "wall_s": wall, **c})

@@ -142,7 +142,7 @@ def main() -> None:
 
     import yaml
 
-    from _common import Printer, save
+    from _common import Printer, bench_run, save
 
     print = Printer()  # noqa: A001 - every line is also saved with the results
     detectors, skipped = weight_free_detectors()
@@ -179,12 +179,7 @@ def main() -> None:
 
         big = max(args.sizes)
         # resume: the CLI, start-up included
-        t0 = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "bench", "run", str(suites[big]), "--no-progress", "--no-report"],
-                           capture_output=True, text=True, cwd=ROOT, env=env)
-        resume_cli = time.perf_counter() - t0
-        if r.returncode != 0:
-            raise SystemExit(f"resume failed:\n{r.stderr[-3000:]}")
+        resume_cli = bench_run(suites[big], "--no-report", env=env)
         # resume: in-process Runner.run() only
         data, _, _ = run_child(suites[big], f"scale{big}", env)
         resume_inproc = data["run_s"]
