@@ -75,3 +75,16 @@ def test_shares_add_up_to_one_and_reach_the_leaderboard(run, tmp_path):
     assert main(["report", str(run), "--format", "md", "--out", str(tmp_path)]) == 0
     md = (tmp_path / "leaderboard.md").read_text()
     assert "failure\\_ok ↑" in md and "they add up to 1" in md
+
+
+def test_a_run_without_detectors_shows_no_verdict_shares(tmp_path):
+    # Nothing judged the outputs: a share of `ok` would rank the untouched baseline as flawless.
+    from tests.test_report_paired import make_run as make_plain_run
+
+    run = make_plain_run(tmp_path)
+    df = summarize(run, ci=False)
+    assert df.attrs["verdict_keys"] == [] and not [c for c in df.columns if c.startswith("failure_")]
+    assert set(load_run(run).frame()["failure"]) == {"ok"}  # the per-sample column is still there
+    # with one detector, its verdict and `ok` come back
+    with_det = make_run(tmp_path / "det", n=4)
+    assert "failure_ok" in summarize(with_det, ci=False).attrs["verdict_keys"]

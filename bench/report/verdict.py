@@ -16,7 +16,8 @@ and keeps the first that is raised:
   which ``replacement`` reads as new (and that test already leaves out fills busier than their context, so a pasted
   checkerboard stays a replacement);
 * ``incomplete``: part of the object is still there (only judged where ground truth exists);
-* ``ok``: no detector that ran flagged it.
+* ``ok``: no detector that ran flagged it (a run without any detector still gives each sample ``ok`` or ``error``
+  in the per-sample export, but its leaderboards show no verdict shares: nothing was judged).
 
 Only the detectors the run used take part (a run without ``blur`` never says ``blur``); the learned
 ``replacement_features`` flag counts as ``replacement``. Sub-flags (``blur_mosaic``, ``blur_ref``) do not take part:
@@ -70,8 +71,13 @@ def verdicts(frame: pd.DataFrame) -> pd.Series:
 
 
 def present(frame: pd.DataFrame) -> list[str]:
-    """The verdicts this frame can give: ``error`` and ``ok`` always, and those whose detectors ran."""
-    return [v for v in VERDICTS if v in ("error", "ok") or any(c in frame for c in FLAGS.get(v, ()))]
+    """The verdicts this frame can give: ``error`` and ``ok``, and those whose detectors ran; none at all when no
+    detector ran (every output would be ``ok`` without having been judged: a leaderboard share of 1.0 for the
+    untouched ``identity`` baseline would say nothing true)."""
+    ran = [v for v in PRECEDENCE if v != "error" and any(c in frame for c in FLAGS[v])]
+    if not ran:
+        return []
+    return [v for v in VERDICTS if v in ("error", "ok") or v in ran]
 
 
 def shares(v: pd.Series, possible: Sequence[str]) -> dict[str, float]:
