@@ -60,6 +60,15 @@ def _materialize_folders(obj, root):
             for kind in kinds:
                 (root / obj["root"] / kind).mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / obj["root"] / kind / "x.png")
+        if obj.get("type") == "coco" and isinstance(obj.get("annotations"), str):  # a COCO file with the categories
+            import json
+
+            ann = root / obj["annotations"]
+            ann.parent.mkdir(parents=True, exist_ok=True)
+            (root / obj["images"]).mkdir(parents=True, exist_ok=True)
+            names = [c for c in obj.get("categories") or ["cup"] if isinstance(c, str)]
+            ann.write_text(json.dumps({"images": [], "annotations": [],
+                                       "categories": [{"id": i, "name": n} for i, n in enumerate(names, 1)]}))
         th = obj.get("thresholds")
         if isinstance(th, str) and th.endswith(".json") and not th.startswith("/"):  # a file bench calibrate wrote
             import shutil
