@@ -219,10 +219,10 @@ def test_outputs_backend_errors_name_the_expected_file(tmp_path, plugins):
     (root / "synthetic" / "box" / "syn-0001.png").unlink()
     cv2.imwrite(str(root / "synthetic" / "box" / "syn-0002.png"), np.zeros((10, 12, 3), np.uint8))
     d = _telea_run(tmp_path, name="bad")
-    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root)}]
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root), "strict_size": True}]
     recs = {(r["mask"], r["sample_id"]): r for r in records(Runner(parse_suite(d), progress=False).run())}
     assert f"expected output {root / 'synthetic' / 'box' / 'syn-0001.png'}: not found" in recs[("box", "syn-0001")]["error"]
-    assert "output is 10x12, the input is 64x64" in recs[("box", "syn-0002")]["error"]
+    assert "output is 10x12, the input is 64x64 (strict_size" in recs[("box", "syn-0002")]["error"]
     assert sum(r["error"] is None for r in recs.values()) == 8
     # outputs made for other masks (another seed) are refused by the inputs manifest, not scored
     d = _telea_run(tmp_path, name="otherseed")
@@ -233,6 +233,42 @@ def test_outputs_backend_errors_name_the_expected_file(tmp_path, plugins):
     assert all("made for another mask" in r["error"] for r in recs if r["error"] and "syn-000" in r["sample_id"]
                and "not found" not in r["error"] and "output is" not in r["error"])
     assert len(ok) == 0
+
+
+def test_outputs_of_another_size_are_resized_back_scored_and_flagged(tmp_path, plugins):
+    """PowerPaint's own scripts return 960x640 for a 2250x1500 photo: such files are recorded, resized back with
+    the adapter's rule, scored, and flagged by `resized`, as a live backend's would be."""
+    import torch
+    import torch.nn.functional as F
+
+    from bench.io import read_image
+
+    p = tmp_path / "telea.yaml"
+    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
+    root = tmp_path / "x" / "telea"
+    small = root / "synthetic" / "box" / "syn-0002.png"
+    full = read_image(small)
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(small)), (40, 40), interpolation=cv2.INTER_AREA))
+    d = _telea_run(tmp_path, name="resized")
+    d["detectors"] = ["resized", "blur", "noop"]
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root)}]
+    run_dir = Runner(parse_suite(d), progress=False).run()
+    recs = {(r["mask"], r["sample_id"]): r for r in records(run_dir)}
+    assert all(r["error"] is None for r in recs.values())
+    r = recs[("box", "syn-0002")]
+    assert r["resized_flag"] == 1 and math.isclose(r["resized_score"], 24 / 64)
+    assert sum(x["resized_flag"] for x in recs.values()) == 1
+    # the stored output is the file resized back to 64x64 (bilinear, antialiased), close to what telea made
+    stored = read_image(next((run_dir / "generations").glob("ext.synthetic.box.*/syn-0002.png")))
+    back = F.interpolate(read_image(small)[None], size=(64, 64), mode="bilinear", antialias=True)[0]
+    assert torch.equal(stored, (back.clamp(0, 1) * 255).round() / 255)
+    assert float((stored - full).abs().mean()) < 0.05
+    from bench.report.aggregate import load_run
+
+    frame = load_run(run_dir).frame()
+    assert frame.loc[(frame["mask"] == "box") & (frame["sample_id"] == "syn-0002"), "failure"].item() == "resized"
 
 
 def test_a_changed_suite_keeps_its_old_rows_out_of_the_report_and_reuses_them(tmp_path, plugins):

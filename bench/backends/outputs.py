@@ -7,8 +7,11 @@ writes). ``pattern`` changes the layout with the placeholders ``{dataset}``, ``{
 
 Rules:
 
-* a missing file, an unreadable one, or one whose size differs from the input's is an **error row naming the
-  expected path** (never resized: the model would have had other inputs than the ones scored here);
+* a missing or unreadable file is an **error row naming the expected path**;
+* a file of another size than the input (PowerPaint's own scripts return 960x640 for a 2250x1500 photo) is treated
+  as a live backend's output is: the runner records its size (``raw_size``, which the ``resized`` detector reads)
+  and resizes it back to the input's size (bilinear, antialiased: the geometry adapter's rule), so it is scored and
+  flagged, not lost; ``strict_size: true`` makes it an error row instead (as for the ``command`` backend);
 * any readable format works (PNG, JPEG, 16-bit; the reading rules of :mod:`bench.io`); values are stored as 8-bit;
 * when an inputs manifest is found (``inputs:`` names the folder ``bench export --inputs`` wrote, or its
   ``inputs.json``; by default ``ROOT/inputs.json``, which ``bench export --outputs`` writes), each sample's blanked
@@ -37,7 +40,7 @@ class OutputsBackend(Backend):
     memory_scope = "none"
 
     def __init__(self, root: str, pattern: str = "{dataset}/{mask}/{sample}.png", inputs: str | None = None,
-                 check_inputs: bool = True):
+                 check_inputs: bool = True, strict_size: bool = False):
         fields = {f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None}
         if not fields <= _FIELDS:
             raise ValueError(f"pattern: unknown placeholder(s) {sorted(fields - _FIELDS)}; use {{dataset}}, "
@@ -49,6 +52,7 @@ class OutputsBackend(Backend):
         self.root = Path(root).expanduser()
         self.pattern = pattern
         self.check_inputs = check_inputs
+        self.strict_size = strict_size
         self.inputs = Path(inputs).expanduser() if inputs else None
         self._expected: dict[str, Any] | None = None
 
@@ -76,7 +80,8 @@ class OutputsBackend(Backend):
         return self.root / self.pattern.format(dataset=dataset, mask=mask, sample=sample_filename(sample_id))
 
     def read_outputs(self, dataset: str, mask: str, items: list) -> list:
-        """One float [3, H, W] tensor, or the exception that explains why not, per item."""
+        """One float [3, H, W] tensor as read (its size may differ from the input's: the runner records and
+        resizes it back), or the exception that explains why not, per item."""
         from ..io import read_image
 
         out: list = []
@@ -88,9 +93,10 @@ class OutputsBackend(Backend):
                 if not p.is_file():
                     raise DataError(f"expected output {p}: not found")
                 img = read_image(p)
-                if tuple(img.shape[-2:]) != tuple(it.image.shape[-2:]):
+                if self.strict_size and tuple(img.shape[-2:]) != tuple(it.image.shape[-2:]):
                     raise DataError(f"{p}: output is {img.shape[-2]}x{img.shape[-1]}, the input is "
-                                    f"{it.image.shape[-2]}x{it.image.shape[-1]} (outputs must have the input's size)")
+                                    f"{it.image.shape[-2]}x{it.image.shape[-1]} (strict_size: outputs must have the "
+                                    f"input's size)")
                 out.append(img)
             except DataError as e:
                 out.append(e)
@@ -115,4 +121,5 @@ class OutputsBackend(Backend):
 
     def provenance(self) -> dict[str, Any]:
         return {"root": str(self.root.resolve()), "pattern": self.pattern, "check_inputs": self.check_inputs,
+                "strict_size": self.strict_size,
                 "inputs_manifest": self._expected is not None, "timing": "none (outputs made elsewhere)"}

@@ -168,17 +168,22 @@ class Generation:
             outs = self.backend.read_outputs(cell.dataset.label, cell.mask.label, items)
         except CAUGHT as e:
             return self._fail(cell, items, f"{who}: {describe(e)}")
+        from ..backends.geometry import resize_image
+
         u8, infos, errors = [], [], []
         for it, o in zip(items, outs):
             size = list(it.image.shape[-2:])
-            infos.append({"raw_size": size, "model_size": size, "input_size": size, "external": True,
+            raw = size if isinstance(o, BaseException) else list(o.shape[-2:])
+            # a file of another size is recorded (the `resized` detector reads raw_size) and resized back, as the
+            # geometry adapter does for a live backend
+            infos.append({"raw_size": raw, "model_size": size, "input_size": size, "external": True,
                           **blanked_digests(it.image, it.mask)})
             if isinstance(o, BaseException):
                 errors.append(f"{who}: {describe(o)}")
                 u8.append(torch.zeros(3, *size, dtype=torch.uint8))
             else:
                 errors.append(None)
-                u8.append(quantize(o))
+                u8.append(quantize(resize_image(o[None], tuple(size))[0].clamp(0.0, 1.0)))
         return self._commit(cell, items, torch.stack(u8), infos, errors,
                             {"latency_ms": None, "wall_ms": None, "batch_size": len(items)})
 
