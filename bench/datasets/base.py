@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ConfigError
 from ..types import Sample
 
 
@@ -37,6 +38,30 @@ class Dataset:
     def provenance(self) -> dict[str, Any]:
         """Facts that identify the data (root path, count, generator version...)."""
         return {}
+
+
+class ResizableDataset(Dataset):
+    """A dataset of real images with the folder rules for ``limit`` and ``resize`` (``null`` = native size, an int =
+    centre square crop + resize to that side, ``"suite"`` = the suite resolution)."""
+
+    limit: int | None = None
+    resize: int | str | None = None
+
+    @staticmethod
+    def check_limit_and_resize(limit: Any, resize: Any) -> None:
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ConfigError("limit", f"must be an integer >= 0, got {limit!r}")
+        if isinstance(resize, str) and resize != "suite":
+            raise ConfigError("resize", f"expected an integer, 'suite' or null, got {resize!r}")
+        if isinstance(resize, int) and not isinstance(resize, bool) and resize < 1:
+            raise ConfigError("resize", f"must be a positive integer, got {resize}")
+
+    @property
+    def target_size(self) -> int | None:
+        """The square side samples are resized to, or None for native size."""
+        if self.resize == "suite":
+            return int(self.resolution) if self.resolution else None
+        return self.resize if isinstance(self.resize, int) else None
 
 
 def finish_sample(image, mask, gt, task: str | None, target: int | None):

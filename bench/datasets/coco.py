@@ -41,7 +41,6 @@ be decoded is a :class:`~bench.errors.DataError` for that sample, naming the fil
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import warnings
 from importlib import metadata
@@ -54,7 +53,8 @@ import torch
 from ..errors import ConfigError, DataError
 from ..io import read_image
 from ..types import Sample
-from .base import Dataset, finish_sample
+from ..weights import file_sha256
+from .base import ResizableDataset, finish_sample
 from .folder import TASKS, stem_id
 
 SELECT = ("largest", "each", "union")
@@ -81,15 +81,7 @@ def _file_name(im: dict) -> str:
     return "/".join(str(im["coco_url"]).rstrip("/").split("/")[-2:])
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-class CocoDataset(Dataset):
+class CocoDataset(ResizableDataset):
     """Object masks from COCO-format instance annotations (COCO, LVIS): one object per sample, for removal.
 
     Parameters: ``annotations`` (the instances JSON), ``images`` (the folder of its ``file_name`` entries),
@@ -121,12 +113,7 @@ class CocoDataset(Dataset):
                 raise ConfigError(key, f"a fraction of the image area in [0, 1], got {v!r}")
         if min_area > max_area:
             raise ConfigError("min_area", f"min_area {min_area} is above max_area {max_area}")
-        if limit is not None and limit < 0:
-            raise ConfigError("limit", f"must be >= 0, got {limit}")
-        if isinstance(resize, str) and resize != "suite":
-            raise ConfigError("resize", f"expected an integer, 'suite' or null, got {resize!r}")
-        if isinstance(resize, int) and not isinstance(resize, bool) and resize < 1:
-            raise ConfigError("resize", f"must be a positive integer, got {resize}")
+        self.check_limit_and_resize(limit, resize)
         self.select, self.task, self.crowd = select, task, bool(crowd)
         self.min_area, self.max_area = float(min_area), float(max_area)
         self.limit, self.resize = limit, resize
@@ -222,12 +209,6 @@ class CocoDataset(Dataset):
     def ids(self) -> list[str]:
         return list(self._ids)
 
-    @property
-    def target_size(self) -> int | None:
-        if self.resize == "suite":
-            return int(self.resolution) if self.resolution else None
-        return self.resize if isinstance(self.resize, int) else None
-
     # -- loading ------------------------------------------------------------------------------------------
     def _decode(self, ann: dict, h: int, w: int, where: str) -> np.ndarray:
         seg = ann["segmentation"]
@@ -280,7 +261,7 @@ class CocoDataset(Dataset):
 
     def provenance(self) -> dict[str, Any]:
         if not hasattr(self, "_sha"):
-            self._sha = _file_sha256(self.annotations)
+            self._sha = file_sha256(self.annotations)
         return {
             "type": "coco",
             "annotations": str(self.annotations.resolve()),

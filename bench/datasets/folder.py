@@ -36,7 +36,7 @@ from typing import Any
 from ..errors import ConfigError, DataError
 from ..io import IMAGE_EXTENSIONS, read_image, read_mask
 from ..types import Sample
-from .base import Dataset, finish_sample
+from .base import ResizableDataset, finish_sample
 
 _KINDS = ("images", "masks", "gt")
 TASKS = ("reconstruction", "removal")
@@ -62,7 +62,7 @@ def _list_images(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
-class FolderDataset(Dataset):
+class FolderDataset(ResizableDataset):
     """Your images from a folder: images/, optional masks/ and gt/, paired by file stem; native size by default.
 
     Parameters: ``root`` (the folder), ``limit`` (first N ids in sorted order), ``resize`` (``null`` = native
@@ -81,12 +81,7 @@ class FolderDataset(Dataset):
             found = ", ".join(sorted(p.name for p in self.root.iterdir() if p.is_dir())[:8]) or "no folders"
             raise ConfigError("root", f"'{self.root}' has no images/ folder (found: {found}); "
                                       "expected images/, optional masks/ and gt/")
-        if limit is not None and limit < 0:
-            raise ConfigError("limit", f"must be >= 0, got {limit}")
-        if isinstance(resize, str) and resize != "suite":
-            raise ConfigError("resize", f"expected an integer, 'suite' or null, got {resize!r}")
-        if isinstance(resize, int) and not isinstance(resize, bool) and resize < 1:
-            raise ConfigError("resize", f"must be a positive integer, got {resize}")
+        self.check_limit_and_resize(limit, resize)
         self.limit = limit
         self.resize = resize
         self._files: dict[str, dict[str, list[Path]]] | None = None
@@ -168,12 +163,6 @@ class FolderDataset(Dataset):
             what = {"images": "image", "masks": "mask", "gt": "ground-truth"}[kind]
             raise DataError(f"{names}: several {what} files share the stem '{stem}'; keep one")
         return files[0]
-
-    @property
-    def target_size(self) -> int | None:
-        if self.resize == "suite":
-            return int(self.resolution) if self.resolution else None
-        return self.resize if isinstance(self.resize, int) else None
 
     # -- loading ------------------------------------------------------------------------------------------
     def load(self, sample_id: str) -> Sample:

@@ -44,7 +44,7 @@ import torch
 from ..errors import ConfigError, DataError
 from ..io import image_from_array, image_from_bytes, mask_from_array, mask_from_bytes, read_image, read_mask
 from ..types import Sample
-from .base import Dataset, finish_sample
+from .base import ResizableDataset, finish_sample
 from .folder import TASKS
 
 ID_WIDTH = 5
@@ -89,7 +89,7 @@ def is_saved_folder(p: Path) -> bool:
     return p.is_dir() and ((p / "dataset_dict.json").is_file() or (p / "state.json").is_file())
 
 
-class HFDataset(Dataset):
+class HFDataset(ResizableDataset):
     """Rows of a Hugging Face dataset: an image column, optional mask and ground-truth columns (see the module doc).
 
     Parameters: ``path`` (hub id or folder), ``split`` (default ``test``), ``name`` (the dataset's configuration),
@@ -106,12 +106,7 @@ class HFDataset(Dataset):
         for key, value in (("split", split), ("image_column", image_column)):
             if not isinstance(value, str) or not value:
                 raise ConfigError(key, f"expected a non-empty string, got {value!r}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise ConfigError("limit", f"must be an integer >= 0, got {limit!r}")
-        if isinstance(resize, str) and resize != "suite":
-            raise ConfigError("resize", f"expected an integer, 'suite' or null, got {resize!r}")
-        if isinstance(resize, int) and not isinstance(resize, bool) and resize < 1:
-            raise ConfigError("resize", f"must be a positive integer, got {resize}")
+        self.check_limit_and_resize(limit, resize)
         if task is not None and task not in TASKS:
             raise ConfigError("task", f"expected one of {', '.join(TASKS)}, got {task!r}")
         if gt_column is not None and mask_column is None:
@@ -156,12 +151,6 @@ class HFDataset(Dataset):
     @property
     def gt_for_masks(self) -> bool:  # type: ignore[override]
         return self.task == "reconstruction" or self.gt_column is not None
-
-    @property
-    def target_size(self) -> int | None:
-        if self.resize == "suite":
-            return int(self.resolution) if self.resolution else None
-        return self.resize if isinstance(self.resize, int) else None
 
     # -- opening ---------------------------------------------------------------------------------------
     def _label(self) -> str:
