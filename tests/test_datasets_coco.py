@@ -242,3 +242,23 @@ def test_a_removal_suite_runs_scores_preservation_and_records_bad_images(coco, t
             assert r["error"] is None and r["psnr_out"] == float("inf") and r["noop_flag"] == 0
             assert "psnr_in" not in r or r["psnr_in"] is None
     assert by[("dilate", "000000000001")]["hole_fraction"] > by[("given", "000000000001")]["hole_fraction"]
+
+
+def test_absent_lists_the_images_without_the_categories_as_a_reference_set(coco):
+    from bench.config import parse_suite
+
+    # cats are on chelsea only; persons on astronaut and rocket; cups on both coffee images
+    assert _make(coco, select="absent", categories=["cat"]).ids() == [
+        "000000000001", "000000000003", "000000000004", "000000000005"]
+    no_cup = _make(coco, select="absent", categories=["cup", "person"])
+    assert no_cup.ids() == ["000000000002"] and no_cup.provides_masks is False
+    s = no_cup.load("000000000002")
+    assert s.mask is None and s.gt is None and s.image.shape == (3, 300, 451)
+    with pytest.raises(ConfigError, match="categories.*select: absent"):
+        _make(coco, select="absent")
+    ds = {"type": "coco", "annotations": str(coco["ann"]), "images": str(coco["images"])}
+    ref = {**ds, "select": "absent", "categories": ["cat"]}
+    with pytest.raises(ConfigError, match="uses the dataset's own masks.*has none"):
+        parse_suite({"backends": ["identity"], "datasets": [ref], "masks": ["given"], "metrics": []})
+    parse_suite({"backends": ["identity"], "datasets": [{**ds, "categories": ["cat"]}], "masks": ["given"],
+                 "metrics": [{"type": "fid", "crop": False, "reference": ref}]})

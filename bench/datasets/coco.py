@@ -4,7 +4,7 @@
       - type: coco
         annotations: data/coco/annotations/instances_val2017.json
         images: data/coco/val2017            # the folder the annotations' file_name entries are in
-        select: largest                      # largest | each | union (below)
+        select: largest                      # largest | each | union | absent (below)
         categories: [dog, cat]               # names or ids; default: every category
         min_area: 0.01                       # an instance's area (the annotation's `area`) over the image's w x h
         max_area: 0.5
@@ -20,6 +20,9 @@ Each sample is an image with one object mask, for the ``given`` strategy (and ``
 * ``select: largest``: one sample per image, its largest instance that passes the filters; id = the file's stem.
 * ``select: each``: one sample per instance that passes; id = ``<stem>_<annotation id>``.
 * ``select: union``: one sample per image, the union of every instance that passes; id = the file's stem.
+* ``select: absent``: the images that show **none** of ``categories`` (no instance of any size, crowd regions
+  included), without a mask: a reference set for FID/KID (``metrics: [{type: fid, reference: {type: coco, ...,
+  select: absent}}]``), the comparison Oh et al. (arXiv 2404.11104) propose for class-wise removal on COCO.
 
 Images with no instance that passes are left out (their number is in the provenance). Ids are sorted; ``limit``
 keeps the first N.
@@ -57,7 +60,7 @@ from ..weights import file_sha256
 from .base import ResizableDataset, finish_sample
 from .folder import TASKS, stem_id
 
-SELECT = ("largest", "each", "union")
+SELECT = ("largest", "each", "union", "absent")
 
 
 def require_pycocotools():
@@ -85,12 +88,11 @@ class CocoDataset(ResizableDataset):
     """Object masks from COCO-format instance annotations (COCO, LVIS): one object per sample, for removal.
 
     Parameters: ``annotations`` (the instances JSON), ``images`` (the folder of its ``file_name`` entries),
-    ``select`` (largest | each | union), ``categories`` (names or ids; default all), ``min_area`` / ``max_area``
+    ``select`` (largest | each | union | absent), ``categories`` (names or ids; default all), ``min_area`` / ``max_area``
     (an instance's area over the image area), ``crowd`` (keep iscrowd regions), ``task`` (removal | reconstruction),
     ``limit``, ``resize`` (as for folders). See the module doc.
     """
 
-    provides_masks = True
 
     def __init__(self, annotations: str, images: str, select: str = "largest", categories: list | None = None,
                  min_area: float = 0.01, max_area: float = 0.5, crowd: bool = False, task: str = "removal",
@@ -111,6 +113,9 @@ class CocoDataset(ResizableDataset):
         for key, v in (("min_area", min_area), ("max_area", max_area)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
                 raise ConfigError(key, f"a fraction of the image area in [0, 1], got {v!r}")
+        if select == "absent" and categories is None:
+            raise ConfigError("categories", "select: absent lists the images that show none of the given categories "
+                                            "(a reference set); say which categories")
         if min_area > max_area:
             raise ConfigError("min_area", f"min_area {min_area} is above max_area {max_area}")
         self.check_limit_and_resize(limit, resize)
@@ -118,6 +123,10 @@ class CocoDataset(ResizableDataset):
         self.min_area, self.max_area = float(min_area), float(max_area)
         self.limit, self.resize = limit, resize
         self._read_annotations(categories)
+
+    @property
+    def provides_masks(self) -> bool:  # type: ignore[override]
+        return self.select != "absent"
 
     @property
     def gt_for_masks(self) -> bool:  # type: ignore[override]
@@ -148,6 +157,7 @@ class CocoDataset(ResizableDataset):
         self.categories = self._resolve_categories(categories, cats)
         self._images = images
         chosen: dict[int, list[dict]] = {}
+        shown: set[int] = set()  # images with any instance of the categories (for select: absent)
         self.n_annotations = len(data["annotations"])
         for a in data["annotations"]:
             try:
@@ -158,6 +168,7 @@ class CocoDataset(ResizableDataset):
                                                  f"(needs id, image_id, category_id, segmentation, area)") from None
             if self.categories is not None and cat not in self.categories:
                 continue
+            shown.add(image_id)
             if a.get("iscrowd", 0) and not self.crowd:
                 continue
             im = images.get(image_id)
@@ -167,6 +178,8 @@ class CocoDataset(ResizableDataset):
             if not self.min_area <= frac <= self.max_area:
                 continue
             chosen.setdefault(image_id, []).append(a)
+        if self.select == "absent":  # every image that shows none of the categories, crowd regions included
+            chosen = {i: [] for i in images if i not in shown}
         samples: dict[str, tuple[int, list[dict]]] = {}
         stems: dict[str, int] = {}
         for image_id, anns in chosen.items():
@@ -177,6 +190,8 @@ class CocoDataset(ResizableDataset):
             if self.select == "each":
                 for a in anns:
                     samples[f"{stem}_{int(a['id'])}"] = (image_id, [a])
+            elif self.select == "absent":
+                samples[stem] = (image_id, [])
             elif self.select == "largest":
                 samples[stem] = (image_id, [max(anns, key=lambda a: (float(a["area"]), -int(a["id"])))])
             else:
@@ -248,12 +263,15 @@ class CocoDataset(ResizableDataset):
         if tuple(image.shape[-2:]) != (h, w):
             raise DataError(f"{path}: image is {image.shape[-2]}x{image.shape[-1]} (HxW) but "
                             f"{self.annotations.name} says {h}x{w} for image id {image_id}")
-        mask = np.zeros((h, w), dtype=bool)
-        for a in anns:
-            mask |= self._decode(a, h, w, str(path))
-        if not mask.any():
-            raise DataError(f"{path}: annotation(s) {[int(a['id']) for a in anns]} give an empty mask")
-        image, m, gt = finish_sample(image, torch.from_numpy(mask)[None], None, self.task, self.target_size)
+        mask = None
+        if anns:
+            mask = np.zeros((h, w), dtype=bool)
+            for a in anns:
+                mask |= self._decode(a, h, w, str(path))
+            if not mask.any():
+                raise DataError(f"{path}: annotation(s) {[int(a['id']) for a in anns]} give an empty mask")
+            mask = torch.from_numpy(mask)[None]
+        image, m, gt = finish_sample(image, mask, None, self.task, self.target_size)
         meta: dict[str, Any] = {"path": str(path), "native_size": [h, w], "image_id": image_id,
                                 "annotation_ids": [int(a["id"]) for a in anns],
                                 "category_ids": sorted({int(a["category_id"]) for a in anns})}
@@ -274,7 +292,7 @@ class CocoDataset(ResizableDataset):
             "crowd": self.crowd,
             "task": self.task,
             "annotation_count": self.n_annotations,
-            "images_with_objects": self.n_images_kept,
+            "images_selected": self.n_images_kept,
             "count": len(self._ids),
             "limit": self.limit,
             "resize": self.resize,
