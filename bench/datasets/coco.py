@@ -29,7 +29,7 @@ keeps the first N.
 
 What the masks mean, ``task``: **removal** (default): the photo shows the object and COCO has no clean
 background, so nothing inside the hole can be scored: use ``*_out`` metrics, FID/KID on composites and the failure
-detectors (the protocol of CLIPAway and similar object-removal papers on COCO). **reconstruction**: object-shaped
+detectors, with ``select: absent`` as a reference set of photographs free of the class. **reconstruction**: object-shaped
 holes over the original photo, which is the ground truth (``*_in`` metrics score how well the object is restored).
 
 Masks are decoded with ``pycocotools`` (``pip install 'inpaint-bench[coco]'``), the library every COCO tool uses, so a
@@ -92,7 +92,6 @@ class CocoDataset(ResizableDataset):
     (an instance's area over the image area), ``crowd`` (keep iscrowd regions), ``task`` (removal | reconstruction),
     ``limit``, ``resize`` (as for folders). See the module doc.
     """
-
 
     def __init__(self, annotations: str, images: str, select: str = "largest", categories: list | None = None,
                  min_area: float = 0.01, max_area: float = 0.5, crowd: bool = False, task: str = "removal",
