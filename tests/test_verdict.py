@@ -85,6 +85,11 @@ def test_a_run_without_detectors_shows_no_verdict_shares(tmp_path):
     df = summarize(run, ci=False)
     assert df.attrs["verdict_keys"] == [] and not [c for c in df.columns if c.startswith("failure_")]
     assert set(load_run(run).frame()["failure"]) == {"ok"}  # the per-sample column is still there
+    from bench.report.html import render_html
+
+    page = render_html(run, ci=False)
+    assert "No failure detector ran in this run" in page and '<h4 class="verdict"' not in page
     # with one detector, its verdict and `ok` come back
     with_det = make_run(tmp_path / "det", n=4)
     assert "failure_ok" in summarize(with_det, ci=False).attrs["verdict_keys"]
+    assert '<h4 class="verdict" data-verdict="ok"' in render_html(with_det, ci=False)

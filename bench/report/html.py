@@ -505,6 +505,10 @@ def _verdict_section(frame: pd.DataFrame, images: ImageStore, dets: list[str], n
     """Per backend, its samples grouped by their one verdict (in the verdict order), with each group's share."""
     if frame.empty or verdict.COLUMN not in frame:
         return "<p>No samples.</p>"
+    if not verdict.present(frame):
+        return ("<p>No failure detector ran in this run, so no sample has a verdict. <code>bench score RUN "
+                "--detectors replacement,blur,noop,outside_drift</code> judges the stored outputs without running a "
+                "model.</p>")
     parts = ["<p class='meta'>Each sample has one verdict: the first raised of " +
              " &gt; ".join(verdict.VERDICTS) + f". Up to {n} outputs per verdict.</p>"]
     for b, g in frame.groupby("backend", sort=False):
