@@ -159,6 +159,18 @@ def test_dilation_sweep_by_k_in_reports_and_html(tmp_path, capsys):
     assert "dilate_k" in out and (run_dir / "leaderboard_by_dilation.md").is_file()
     assert main(["report", str(run_dir), "--format", "html"]) == 0
     assert "Dilation robustness: synthetic × given" in (run_dir / "report.html").read_text()
+    # the same sweep scored without detectors draws the metric panel only (no empty failure-rate axes)
+    from PIL import Image
+
+    from bench.report.aggregate import load_run
+    from bench.report.html import _dilation_plots
+
+    with_rates = Image.open(run_dir / "plots" / "dilation_synthetic_given.png").size
+    assert main(["score", str(run_dir), "--detectors", "[]", "--no-report", "--no-progress"]) == 0
+    (tmp_path / "plots").mkdir()
+    _dilation_plots(load_run(run_dir), "psnr_in", load_run(run_dir).catalog, tmp_path / "plots")
+    alone = Image.open(tmp_path / "plots" / "dilation_synthetic_given.png").size
+    assert alone[0] < 0.7 * with_rates[0] and alone[1] == with_rates[1]
     # a run without a sweep says so
     p2 = suite(tmp_path, name="nosweep", datasets=[{"type": "synthetic", "n": 2}], masks=["box"], resolution=32)
     assert main(["run", str(p2), "--no-progress", "--no-report"]) == 0

@@ -288,8 +288,8 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
 
 def _dilation_plots(rd: RunData, metric: str | None, cat: ColumnCatalog, out_dir: Path | None,
                     limit: int = 4) -> list[tuple[str, str]]:
-    """One figure per dataset × base mask of a dilation sweep: the metric (left) and failure rates (right)
-    against the dilation k, a line per backend."""
+    """One figure per dataset × base mask of a dilation sweep: the metric (left) and failure rates (right, when a
+    detector ran) against the dilation k, a line per backend."""
     import matplotlib.pyplot as plt
 
     from .aggregate import summarize_by_dilation
@@ -303,7 +303,8 @@ def _dilation_plots(rd: RunData, metric: str | None, cat: ColumnCatalog, out_dir
     for n, ((ds, base), g) in enumerate(sweep.groupby(["dataset", "dilate_base"], sort=False)):
         if n >= limit:
             break
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        fig, axes = plt.subplots(1, 2 if rate else 1, figsize=(9, 3.6) if rate else (5, 3.6), squeeze=False)
+        axes = axes[0]
         for b, gb in g.groupby("backend", sort=False):
             if metric and metric in gb:
                 axes[0].plot(gb["dilate_k"], gb[metric].astype(float), marker="o", label=str(b))
@@ -311,8 +312,9 @@ def _dilation_plots(rd: RunData, metric: str | None, cat: ColumnCatalog, out_dir
                 axes[1].plot(gb["dilate_k"], gb[rate].astype(float), marker="o", label=str(b))
         hib = cat(metric).higher_is_better if metric else None
         axes[0].set_ylabel(f"{metric or ''} " + ("↑" if hib else "↓" if hib is False else ""))
-        axes[1].set_ylabel(f"{rate or 'no detector'} ↓")
-        axes[1].set_ylim(0, 1)
+        if rate:  # a run without detectors has no failure rate to draw
+            axes[1].set_ylabel(f"{rate} ↓")
+            axes[1].set_ylim(0, 1)
         for ax in axes:
             ax.set_xlabel("dilation k (px)")
             ax.grid(alpha=0.3)
