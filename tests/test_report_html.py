@@ -83,3 +83,24 @@ def test_html_renders_in_chromium(report, tmp_path):
     subprocess.run([exe, *flags, "--window-size=1400,2400", f"--screenshot={shot}", url], capture_output=True,
                    timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_the_sample_sections_use_a_per_sample_metric_with_finite_values():
+    """FID has no per-sample value and psnr_out is ∞ for fills that keep the outside: neither can caption a tile,
+    rank the worst cases or draw a curve (a removal run without ground truth has only those)."""
+    import pandas as pd
+
+    from bench.report.html import choose_metric
+
+    df = pd.DataFrame({"backend": ["a", "b"], "psnr_out": [float("inf")] * 2, "fid": [3.0, 4.0],
+                       "ssim_out": [0.99, 0.98], "psnr_in": [20.0, 21.0]})
+    df.attrs.update(metric_keys=["psnr_out", "ssim_out", "psnr_in"], setlevel_keys=["fid"])
+    assert choose_metric(df, None) == "psnr_in"
+    assert choose_metric(df, "ssim_out") == "ssim_out" and choose_metric(df, "psnr_out") == "psnr_out"
+    assert choose_metric(df, "fid") == "psnr_in"  # asked for, but it has no per-sample value
+    removal = df.drop(columns=["psnr_in"])
+    removal.attrs.update(metric_keys=["psnr_out", "ssim_out"], setlevel_keys=["fid"])
+    assert choose_metric(removal, None) == "ssim_out"
+    only_inf = df[["backend", "psnr_out", "fid"]].copy()
+    only_inf.attrs.update(metric_keys=["psnr_out"], setlevel_keys=["fid"])
+    assert choose_metric(only_inf, None) is None

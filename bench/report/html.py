@@ -38,7 +38,7 @@ THUMB = 160
 N_GRID_SAMPLES = 4
 N_WORST = 4
 N_VERDICT = 24  # outputs shown per backend and verdict (the labelling mode labels what is shown)
-PREFERRED_METRICS = ("lpips_in", "psnr_in", "ssim_in", "fid")
+PREFERRED_METRICS = ("lpips_in", "psnr_in", "ssim_in")
 
 
 def _esc(s: Any) -> str:
@@ -46,14 +46,19 @@ def _esc(s: Any) -> str:
 
 
 def choose_metric(df: pd.DataFrame, metric: str | None) -> str | None:
-    keys = [k for k in list(df.attrs.get("metric_keys", [])) + list(df.attrs.get("setlevel_keys", []))
-            if k in df.columns and df[k].notna().any()]
-    if metric:
-        return metric if metric in df.columns else None
+    """The per-sample metric the plots, the sample captions and the worst-case ranking use: ``metric`` when it is a
+    per-sample metric of the run; else the first of :data:`PREFERRED_METRICS`, else the first per-sample metric,
+    with a finite value somewhere (``psnr_out`` is ∞ for every fill that keeps the pixels outside the hole); None
+    when there is none. A set-level metric (FID, KID) has no per-sample value to draw or rank, so it is never
+    chosen: a removal run without ground truth and with ``fid`` falls back to a per-sample metric."""
+    per_sample = [k for k in df.attrs.get("metric_keys", []) if k in df.columns]
+    if metric and metric in per_sample:
+        return metric
+    finite = [k for k in per_sample if np.isfinite(pd.to_numeric(df[k], errors="coerce").to_numpy(float)).any()]
     for k in PREFERRED_METRICS:
-        if k in keys:
+        if k in finite:
             return k
-    return keys[0] if keys else None
+    return finite[0] if finite else None
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -288,8 +293,8 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
 
 def _dilation_plots(rd: RunData, metric: str | None, cat: ColumnCatalog, out_dir: Path | None,
                     limit: int = 4) -> list[tuple[str, str]]:
-    """One figure per dataset × base mask of a dilation sweep: the metric (left) and failure rates (right, when a
-    detector ran) against the dilation k, a line per backend."""
+    """One figure per dataset × base mask of a dilation sweep, a line per backend against the dilation k: the
+    metric (when the run has it per sample) and a failure rate (when a detector ran), side by side."""
     import matplotlib.pyplot as plt
 
     from .aggregate import summarize_by_dilation
@@ -299,23 +304,24 @@ def _dilation_plots(rd: RunData, metric: str | None, cat: ColumnCatalog, out_dir
         return []
     rates = [f"{d}_rate" for d in sweep.attrs.get("detectors", [])]
     rate = next((r for r in ("replacement_rate", "blur_rate") if r in rates), rates[0] if rates else None)
+    panels = [k for k in (metric, rate) if k and k in sweep.columns]
+    if not panels:
+        return []
     out = []
     for n, ((ds, base), g) in enumerate(sweep.groupby(["dataset", "dilate_base"], sort=False)):
         if n >= limit:
             break
-        fig, axes = plt.subplots(1, 2 if rate else 1, figsize=(9, 3.6) if rate else (5, 3.6), squeeze=False)
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
         axes = axes[0]
-        for b, gb in g.groupby("backend", sort=False):
-            if metric and metric in gb:
-                axes[0].plot(gb["dilate_k"], gb[metric].astype(float), marker="o", label=str(b))
-            if rate:
-                axes[1].plot(gb["dilate_k"], gb[rate].astype(float), marker="o", label=str(b))
-        hib = cat(metric).higher_is_better if metric else None
-        axes[0].set_ylabel(f"{metric or ''} " + ("↑" if hib else "↓" if hib is False else ""))
-        if rate:  # a run without detectors has no failure rate to draw
-            axes[1].set_ylabel(f"{rate} ↓")
-            axes[1].set_ylim(0, 1)
-        for ax in axes:
+        for ax, key in zip(axes, panels):
+            for b, gb in g.groupby("backend", sort=False):
+                ax.plot(gb["dilate_k"], gb[key].astype(float), marker="o", label=str(b))
+            if key == rate:
+                ax.set_ylabel(f"{rate} ↓")
+                ax.set_ylim(0, 1)
+            else:
+                hib = cat(key).higher_is_better
+                ax.set_ylabel(f"{key} " + ("↑" if hib else "↓" if hib is False else ""))
             ax.set_xlabel("dilation k (px)")
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
@@ -593,7 +599,7 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
     out.append("<h2>Samples</h2>")
     if images.any():
         out.append("<p class='meta'>Red badges: detector flags (and errors) for that output. Caption: "
-                   f"{_esc(metric or '')} of the sample.</p>")
+                   + (f"{_esc(metric)} of the sample.</p>" if metric else "the sample id.</p>"))
         out.append(_grid_section(rd, frame, images, metric, dets, n_samples) or "<p>No samples.</p>")
     else:
         out.append("<p>No stored outputs in this run folder.</p>")
