@@ -220,3 +220,15 @@ def test_latex_compiles(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+def test_a_set_level_metric_no_row_could_compute_is_left_out_of_the_leaderboard():
+    import pandas as pd
+
+    from bench.report.leaderboard import leaderboard_keys
+
+    nan = float("nan")
+    df = pd.DataFrame({"backend": ["a", "b"], "psnr_out": [30.0, nan], "fid": [3.0, nan], "p_ids": [nan, nan],
+                       "n": [5, 5]})
+    df.attrs.update(metric_keys=["psnr_out"], setlevel_keys=["fid", "p_ids"])
+    assert leaderboard_keys(df, extra=("n",)) == ["psnr_out", "fid", "n"]  # p_ids: nothing to show anywhere

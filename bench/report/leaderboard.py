@@ -20,10 +20,12 @@ LEADERBOARD_FILE = "leaderboard.md"
 
 def leaderboard_keys(df: pd.DataFrame, extra: Sequence[str] = ("latency_p50", "peak_mem_mb", "n", "n_errors"),
                      include: Iterable[str] | None = None) -> list[str]:
-    """Metric means, set-level metrics, detector rates, then ``extra`` (only columns the summary has)."""
+    """Metric means, set-level metrics, detector rates, then ``extra`` (only columns the summary has). A set-level
+    metric that no row could compute (P-IDS/U-IDS need ground truth: a removal dataset without it) is left out."""
     if include is not None:
         return [k for k in include if k in df.columns]
-    keys = list(df.attrs.get("metric_keys", [])) + list(df.attrs.get("setlevel_keys", []))
+    setlevel = [k for k in df.attrs.get("setlevel_keys", []) if k in df.columns and df[k].notna().any()]
+    keys = list(df.attrs.get("metric_keys", [])) + setlevel
     keys += [f"{d}_rate" for d in df.attrs.get("detectors", [])]
     keys += list(df.attrs.get("verdict_keys", []))
     keys += list(extra)
