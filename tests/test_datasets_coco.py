@@ -228,7 +228,8 @@ def test_a_removal_suite_runs_scores_preservation_and_records_bad_images(coco, t
     cfg.write_text(json.dumps({
         "output_dir": str(tmp_path / "results"), "device": "cpu", "backends": ["opencv-telea"],
         "datasets": [ds], "masks": ["given", {"type": "dilate", "k": 5, "base": "given"}],
-        "metrics": [{"type": "psnr", "regions": ["out"]}], "detectors": ["noop", "outside_drift"]}))
+        "metrics": [{"type": "psnr", "regions": ["out"]}], "detectors": ["noop", "outside_drift"],
+        "save_inputs": True}))
     run_dir = Runner(load_suite(cfg), progress=False).run()
     with RunStore(run_dir / "records.sqlite") as s:
         recs = [r for r in s.records()]
@@ -242,6 +243,18 @@ def test_a_removal_suite_runs_scores_preservation_and_records_bad_images(coco, t
             assert r["error"] is None and r["psnr_out"] == float("inf") and r["noop_flag"] == 0
             assert "psnr_in" not in r or r["psnr_in"] is None
     assert by[("dilate", "000000000001")]["hole_fraction"] > by[("given", "000000000001")]["hole_fraction"]
+    # the HTML grid has no ground-truth column of empty tiles for removal data; reconstruction has one
+    from bench.report.html import render_html
+
+    page = render_html(run_dir, ci=False)
+    assert 'class="colhead">input' in page and 'class="colhead">ground truth' not in page
+    cfg2 = tmp_path / "rec.yaml"
+    cfg2.write_text(json.dumps({
+        "output_dir": str(tmp_path / "results"), "device": "cpu", "backends": ["identity"], "save_inputs": True,
+        "datasets": [{**ds, "task": "reconstruction", "categories": ["cat"]}], "masks": ["given"],
+        "metrics": ["psnr"]}))
+    rec_page = render_html(Runner(load_suite(cfg2), progress=False).run(), ci=False)
+    assert rec_page.count('class="colhead">ground truth') == 1
 
 
 def test_absent_lists_the_images_without_the_categories_as_a_reference_set(coco):

@@ -459,15 +459,21 @@ def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: 
         sids = sorted(sub["sample_id"].unique())[:n_samples] if not sub.empty else []
         if not sids:
             continue
-        ncols = 3 + len(backends)
-        rows = [f'<div class="colhead">{h}</div>' for h in ["input", "mask", "ground truth"]]
+        inputs = {sid: images.input(ds, mk, sid) for sid in sids}
+        gts = {sid: images.gt(ds, mk, sid) for sid in sids}
+        # stored inputs but no ground truth (removal data without clean backgrounds): no column of empty tiles
+        show_gt = any(g is not None for g in gts.values()) or not any(i is not None for i in inputs.values())
+        heads = ["input", "mask"] + (["ground truth"] if show_gt else [])
+        ncols = len(heads) + len(backends)
+        rows = [f'<div class="colhead">{h}</div>' for h in heads]
         rows += [f'<div class="colhead">{_esc(b)}</div>' for b in backends]
         for sid in sids:
-            inp = images.input(ds, mk, sid)
+            inp = inputs[sid]
             m = images.mask(list(ckeys.values()), sid)
             rows.append(_tile(inp, f"{sid}"))
             rows.append(_tile(_overlay(inp, m) if inp is not None and m is not None else m, "mask overlay"))
-            rows.append(_tile(images.gt(ds, mk, sid), "ground truth"))
+            if show_gt:
+                rows.append(_tile(gts[sid], "ground truth"))
             for b in backends:
                 rec = sub[(sub["backend"] == b) & (sub["sample_id"] == sid)]
                 rec = rec.iloc[0].to_dict() if len(rec) else {}
