@@ -60,15 +60,21 @@ def _materialize_folders(obj, root):
             for kind in kinds:
                 (root / obj["root"] / kind).mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / obj["root"] / kind / "x.png")
-        if obj.get("type") == "coco" and isinstance(obj.get("annotations"), str):  # a COCO file with the categories
-            import json
+        if obj.get("type") in ("coco", "object") and isinstance(obj.get("annotations"), str):
+            import json  # a COCO file with the categories, each with one square instance inside the area range
 
             ann = root / obj["annotations"]
             ann.parent.mkdir(parents=True, exist_ok=True)
-            (root / obj["images"]).mkdir(parents=True, exist_ok=True)
+            if obj.get("images"):
+                (root / obj["images"]).mkdir(parents=True, exist_ok=True)
             names = [c for c in obj.get("categories") or ["cup"] if isinstance(c, str)]
-            ann.write_text(json.dumps({"images": [], "annotations": [],
-                                       "categories": [{"id": i, "name": n} for i, n in enumerate(names, 1)]}))
+            frac = (float(obj.get("min_area", 0.05)) + float(obj.get("max_area", 0.3))) / 2
+            side = round(100 * frac ** 0.5)
+            anns = [{"id": i, "image_id": 1, "category_id": i, "iscrowd": 0, "area": float(side * side),
+                     "segmentation": [[0, 0, side, 0, side, side, 0, side]]} for i in range(1, len(names) + 1)]
+            ann.write_text(json.dumps({
+                "images": [{"id": 1, "file_name": "x.jpg", "height": 100, "width": 100}], "annotations": anns,
+                "categories": [{"id": i, "name": n} for i, n in enumerate(names, 1)]}))
         th = obj.get("thresholds")
         if isinstance(th, str) and th.endswith(".json") and not th.startswith("/"):  # a file bench calibrate wrote
             import shutil

@@ -21,3 +21,5 @@ MASKS.lazy("mat-small", "bench.masks.freeform:MatSmallMask",
            "MAT's small free-form masks (mask_generator_512_small / _256_small by image size); optional hole_range.")
 MASKS.lazy("outpaint", "bench.masks.freeform:OutpaintMask",
            "Outpainting bands along the chosen sides (all four by default), a fraction of the image side each.")
+MASKS.lazy("object", "bench.masks.object:ObjectMask",
+           "Object-shaped holes: real objects' outlines from a COCO-format file, at their own share of the image.")
