@@ -241,8 +241,34 @@ def _stand_in(root: Path, layout: str) -> None:
         folder(root, n=2, masks=False)
 
 
+#: COCO 2017's 80 instance categories (instances_val2017.json), so a suite's category names are checked for real
+COCO_CATEGORIES = tuple(
+    "person, bicycle, car, motorcycle, airplane, bus, train, truck, boat, traffic light, fire hydrant, stop sign, "
+    "parking meter, bench, bird, cat, dog, horse, sheep, cow, elephant, bear, zebra, giraffe, backpack, umbrella, "
+    "handbag, tie, suitcase, frisbee, skis, snowboard, sports ball, kite, baseball bat, baseball glove, skateboard, "
+    "surfboard, tennis racket, bottle, wine glass, cup, fork, knife, spoon, bowl, banana, apple, sandwich, orange, "
+    "broccoli, carrot, hot dog, pizza, donut, cake, chair, couch, potted plant, bed, dining table, toilet, tv, "
+    "laptop, mouse, remote, keyboard, cell phone, microwave, oven, toaster, sink, refrigerator, book, clock, vase, "
+    "scissors, teddy bear, hair drier, toothbrush".split(", "))
+
+
+def _coco_stand_in(entry: dict, root: Path) -> None:
+    """A tiny COCO-format file with COCO's 80 categories (an image with one instance of each, at 10 % of it, and
+    one image without any) and an image folder, in place of the entry's paths."""
+    names = COCO_CATEGORIES
+    anns = [{"id": i, "image_id": 1, "category_id": i, "iscrowd": 0, "area": 1000.0,
+             "segmentation": [[0, 0, 40, 0, 40, 25, 0, 25]]} for i in range(1, len(names) + 1)]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(exist_ok=True)
+    (root / "instances.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.jpg", "height": 100, "width": 100},
+                   {"id": 2, "file_name": "b.jpg", "height": 100, "width": 100}],
+        "annotations": anns, "categories": [{"id": i, "name": n} for i, n in enumerate(names, 1)]}))
+    entry["annotations"], entry["images"] = str(root / "instances.json"), str(root / "images")
+
+
 def test_paper_suites_validate_once_their_data_is_in_place(tmp_path, monkeypatch):
-    assert len(PAPER_SUITES) >= 4
+    assert len(PAPER_SUITES) >= 5
     for path in PAPER_SUITES:
         text = path.read_text()
         data = yaml.safe_load(text)
@@ -255,8 +281,14 @@ def test_paper_suites_validate_once_their_data_is_in_place(tmp_path, monkeypatch
                 roots.append((i, stand))
         for i, stand in roots:
             data["datasets"][i]["root"] = str(stand)
-        for m in data.get("metrics", []):  # a named reference set for FID points at a folder too
-            if isinstance(m, dict) and isinstance(m.get("reference"), dict):
+        for i, d in enumerate(data["datasets"]):
+            if d.get("type") == "coco":
+                _coco_stand_in(d, tmp_path / path.stem / f"coco{i}")
+        for j, m in enumerate(data.get("metrics", [])):
+            if isinstance(m, dict) and isinstance(m.get("reference"), dict) and m["reference"].get("type") == "coco":
+                _coco_stand_in(m["reference"], tmp_path / path.stem / f"ref_coco{j}")
+                continue
+            if isinstance(m, dict) and isinstance(m.get("reference"), dict):  # a named reference set: a folder
                 ref = tmp_path / path.stem / "ref"
                 if not ref.exists():
                     folder(ref, n=2, masks=False)
