@@ -24,8 +24,8 @@ Each sample is an image with one object mask, for the ``given`` strategy (and ``
   included), without a mask: a reference set for FID/KID (``metrics: [{type: fid, reference: {type: coco, ...,
   select: absent}}]``), the comparison Oh et al. (arXiv 2404.11104) propose for class-wise removal on COCO.
 
-Images with no instance that passes are left out (the provenance counts the images selected, ``images_selected``). Ids are sorted; ``limit``
-keeps the first N.
+Images with no instance that passes are left out (the provenance counts the images selected,
+``images_selected``). Ids are sorted; ``limit`` keeps the first N.
 
 What the masks mean, ``task``: **removal** (default): the photo shows the object and COCO has no clean
 background, so nothing inside the hole can be scored: use ``*_out`` metrics, FID/KID on composites and the failure
