@@ -73,6 +73,21 @@ class Instances:
                 raise ConfigError(f"categories[{j}]", f"unknown category {w!r} in {self.path.name}{hint}")
         return out
 
+    def select(self, categories: set[int] | None, min_area: float, max_area: float,
+               crowd: bool = False) -> list[dict]:
+        """The annotations of ``categories`` (None: every one) whose :meth:`area_fraction` is in [``min_area``,
+        ``max_area``], crowd regions only with ``crowd``, in file order."""
+        out = []
+        for a in self.annotations:
+            if categories is not None and int(a["category_id"]) not in categories:
+                continue
+            if a.get("iscrowd", 0) and not crowd:
+                continue
+            frac = self.area_fraction(a)
+            if frac is not None and min_area <= frac <= max_area:
+                out.append(a)
+        return out
+
     def area_fraction(self, ann: dict) -> float | None:
         """The annotation's ``area`` over its image's width x height (None when the image is not listed)."""
         im = self.images.get(int(ann["image_id"]))

@@ -107,21 +107,14 @@ class CocoDataset(ResizableDataset):
         data = read_instances(self.annotations)
         self.categories = data.resolve_categories(categories)
         images = self._images = data.images
-        chosen: dict[int, list[dict]] = {}
-        shown: set[int] = set()  # images with any instance of the categories (for select: absent)
         self.n_annotations = len(data.annotations)
-        for a in data.annotations:
-            if self.categories is not None and int(a["category_id"]) not in self.categories:
-                continue
-            shown.add(int(a["image_id"]))
-            if a.get("iscrowd", 0) and not self.crowd:
-                continue
-            frac = data.area_fraction(a)
-            if frac is None or not self.min_area <= frac <= self.max_area:
-                continue
-            chosen.setdefault(int(a["image_id"]), []).append(a)
-        if self.select == "absent":  # every image that shows none of the categories, crowd regions included
+        chosen: dict[int, list[dict]] = {}
+        if self.select == "absent":  # every image that shows none of the categories (any size, crowd regions too)
+            shown = {int(a["image_id"]) for a in data.annotations if int(a["category_id"]) in self.categories}
             chosen = {i: [] for i in images if i not in shown}
+        else:
+            for a in data.select(self.categories, self.min_area, self.max_area, crowd=self.crowd):
+                chosen.setdefault(int(a["image_id"]), []).append(a)
         samples: dict[str, tuple[int, list[dict]]] = {}
         stems: dict[str, int] = {}
         for image_id, anns in chosen.items():
@@ -177,12 +170,10 @@ class CocoDataset(ResizableDataset):
         return Sample(id=sample_id, image=image, mask=m, gt=gt, meta=meta)
 
     def provenance(self) -> dict[str, Any]:
-        if not hasattr(self, "_sha"):
-            self._sha = file_sha256(self.annotations)
         return {
             "type": "coco",
             "annotations": str(self.annotations.resolve()),
-            "annotations_sha256": self._sha,
+            "annotations_sha256": file_sha256(self.annotations),  # (hashed once per file version)
             "images": str(self.images.resolve()),
             "select": self.select,
             "categories": sorted(self.categories) if self.categories is not None else None,

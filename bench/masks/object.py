@@ -73,13 +73,9 @@ class ObjectMask(MaskStrategy):
         data = read_instances(annotations)
         cats = data.resolve_categories(categories)
         pool = []
-        for a in sorted(data.annotations, key=lambda a: int(a["id"])):
-            if a.get("iscrowd", 0) or (cats is not None and int(a["category_id"]) not in cats):
-                continue
-            frac = data.area_fraction(a)
-            if frac is not None and self.min_area <= frac <= self.max_area:
-                im = data.images[int(a["image_id"])]
-                pool.append((a, im["height"], im["width"]))
+        for a in sorted(data.select(cats, self.min_area, self.max_area), key=lambda a: int(a["id"])):
+            im = data.images[int(a["image_id"])]
+            pool.append((a, im["height"], im["width"]))
         if not pool:
             which = " of those categories" if cats else ""
             raise ConfigError("annotations", f"{data.path}: no non-crowd instance{which} covers between "
