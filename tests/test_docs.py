@@ -61,20 +61,9 @@ def _materialize_folders(obj, root):
                 (root / obj["root"] / kind).mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / obj["root"] / kind / "x.png")
         if obj.get("type") in ("coco", "object") and isinstance(obj.get("annotations"), str):
-            import json  # a COCO file with the categories, each with one square instance inside the area range
+            from tests.test_protocols import write_coco_stand_in  # COCO's real names: a typo fails the test
 
-            ann = root / obj["annotations"]
-            ann.parent.mkdir(parents=True, exist_ok=True)
-            if obj.get("images"):
-                (root / obj["images"]).mkdir(parents=True, exist_ok=True)
-            from tests.test_protocols import COCO_CATEGORIES as names  # the real names: a typo fails the test
-            frac = (float(obj.get("min_area", 0.05)) + float(obj.get("max_area", 0.3))) / 2
-            side = round(100 * frac ** 0.5)
-            anns = [{"id": i, "image_id": 1, "category_id": i, "iscrowd": 0, "area": float(side * side),
-                     "segmentation": [[0, 0, side, 0, side, side, 0, side]]} for i in range(1, len(names) + 1)]
-            ann.write_text(json.dumps({
-                "images": [{"id": 1, "file_name": "x.jpg", "height": 100, "width": 100}], "annotations": anns,
-                "categories": [{"id": i, "name": n} for i, n in enumerate(names, 1)]}))
+            write_coco_stand_in(obj, root / obj["annotations"], root / obj["images"] if obj.get("images") else None)
         th = obj.get("thresholds")
         if isinstance(th, str) and th.endswith(".json") and not th.startswith("/"):  # a file bench calibrate wrote
             import shutil

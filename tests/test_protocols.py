@@ -252,18 +252,26 @@ COCO_CATEGORIES = tuple(
     "scissors, teddy bear, hair drier, toothbrush".split(", "))
 
 
-def _coco_stand_in(entry: dict, root: Path) -> None:
-    """A tiny COCO-format file with COCO's 80 categories (an image with one instance of each, at 10 % of it, and
-    one image without any) and an image folder, in place of the entry's paths."""
-    names = COCO_CATEGORIES
-    anns = [{"id": i, "image_id": 1, "category_id": i, "iscrowd": 0, "area": 1000.0,
-             "segmentation": [[0, 0, 40, 0, 40, 25, 0, 25]]} for i in range(1, len(names) + 1)]
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "images").mkdir(exist_ok=True)
-    (root / "instances.json").write_text(json.dumps({
+def write_coco_stand_in(entry: dict, ann: Path, images: Path | None) -> None:
+    """A tiny COCO-format file at ``ann`` with COCO's 80 categories: an image with one square instance of each,
+    covering the middle of the entry's [min_area, max_area] (so a dataset or an object-mask pool has it), and one
+    image without any; and the image folder, when given."""
+    frac = (float(entry.get("min_area", 0.05)) + float(entry.get("max_area", 0.3))) / 2
+    side = round(100 * frac ** 0.5)
+    anns = [{"id": i, "image_id": 1, "category_id": i, "iscrowd": 0, "area": float(side * side),
+             "segmentation": [[0, 0, side, 0, side, side, 0, side]]} for i in range(1, len(COCO_CATEGORIES) + 1)]
+    ann.parent.mkdir(parents=True, exist_ok=True)
+    if images is not None:
+        images.mkdir(parents=True, exist_ok=True)
+    ann.write_text(json.dumps({
         "images": [{"id": 1, "file_name": "a.jpg", "height": 100, "width": 100},
                    {"id": 2, "file_name": "b.jpg", "height": 100, "width": 100}],
-        "annotations": anns, "categories": [{"id": i, "name": n} for i, n in enumerate(names, 1)]}))
+        "annotations": anns, "categories": [{"id": i, "name": n} for i, n in enumerate(COCO_CATEGORIES, 1)]}))
+
+
+def _coco_stand_in(entry: dict, root: Path) -> None:
+    """:func:`write_coco_stand_in` under ``root``, in place of the entry's paths."""
+    write_coco_stand_in(entry, root / "instances.json", root / "images")
     entry["annotations"], entry["images"] = str(root / "instances.json"), str(root / "images")
 
 
