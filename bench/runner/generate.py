@@ -183,7 +183,7 @@ class Generation:
                 u8.append(torch.zeros(3, *size, dtype=torch.uint8))
             else:
                 errors.append(None)
-                u8.append(quantize(resize_image(o[None], tuple(size))[0].clamp(0.0, 1.0)))
+                u8.append(quantize(resize_image(o[None], tuple(size))[0]))  # (quantize clamps to [0, 1])
         return self._commit(cell, items, torch.stack(u8), infos, errors,
                             {"latency_ms": None, "wall_ms": None, "batch_size": len(items)})
 
