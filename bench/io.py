@@ -30,7 +30,6 @@ there 1 is the hole.
 from __future__ import annotations
 
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Union
@@ -40,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
+from .fsio import write_bytes_atomic
 
 PathLike = Union[str, os.PathLike]
 
@@ -405,18 +405,7 @@ def save_png(path: PathLike, tensor: torch.Tensor | np.ndarray, *, bits: int = 8
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(out))
     if not ok:
         raise OSError(f"{p}: PNG encoding failed")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return p
+    return write_bytes_atomic(p, buf.tobytes())
 
 
 # ---------------------------------------------------------------------------------------------------------------

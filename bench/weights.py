@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WeightsError
+from .fsio import file_sha256, remember_sha256
 
 ENV_VAR = "INPAINT_BENCH_WEIGHTS"
 OFFLINE_VARS = ("INPAINT_BENCH_OFFLINE", "HF_HUB_OFFLINE")
@@ -102,22 +103,6 @@ KNOWN: dict[str, WeightFile] = {
 
 #: extra places a file may already be, after the search directories (clean-fid downloads its Inception to /tmp)
 FALLBACK_DIRS: dict[str, list[Path]] = {"inception-2015-12-05.pt": [Path("/tmp")]}
-
-_HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so big files hash once
-
-
-def file_sha256(path: str | Path) -> str:
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
-
 
 def hub_dir() -> Path:
     try:
@@ -277,7 +262,7 @@ def fetch(name: str, dest: str | Path | None = None, *, timeout: float = 60.0, p
         raise
     if not (spec.sha256 or spec.sha256_prefix):
         _tofu_record(name, digest)
-    _HASHES[(str(target.resolve()), target.stat().st_size, target.stat().st_mtime_ns)] = digest
+    remember_sha256(target, digest)
     return target
 
 
@@ -322,7 +307,7 @@ def _tofu() -> dict[str, str]:
 def _tofu_record(name: str, digest: str) -> None:
     import json
 
-    from .store.files import write_text_atomic
+    from .fsio import write_text_atomic
 
     data = _tofu()
     data[name] = digest

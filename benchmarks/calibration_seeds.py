@@ -29,7 +29,7 @@ ROWS = (("blur", "blur_flag", ("blur", "threshold")),
 
 def photo_thresholds(scores: dict[str, np.ndarray]) -> dict[str, dict]:
     """The thresholds ``bench calibrate`` chooses on these photo-case scores (its PHOTO_SPECS), others left out."""
-    from bench.calibration.calibrate import PHOTO_SPECS, SPECS, _choose
+    from bench.calibration.measure import PHOTO_SPECS, SPECS, _choose
 
     chosen: dict[str, dict] = {}
     for spec in SPECS:
@@ -39,7 +39,8 @@ def photo_thresholds(scores: dict[str, np.ndarray]) -> dict[str, dict]:
 
 
 def measure(scores: dict[str, np.ndarray], chosen: dict[str, dict]) -> dict[str, dict]:
-    from bench.calibration.calibrate import CLASSICAL, apply, pr
+    from bench.calibration.measure import CLASSICAL, apply
+    from bench.stats import pr
     from bench.detectors.thresholds import load_thresholds
 
     full = {d: dict(e) for d, e in load_thresholds()["detectors"].items()}  # the rest: any fixed values
@@ -69,7 +70,10 @@ def main() -> int:
     args = ap.parse_args()
     from _common import Printer, save
 
-    from bench.calibration.calibrate import CLASSICAL, _flags, _merge, labelled_set, pr, score_cases
+    from bench.calibration.calibrate import _merge, labelled_set
+    from bench.calibration.measure import CLASSICAL, score_cases
+    from bench.stats import pr
+    from bench.stats import threshold_flags as _flags
     from bench.detectors.thresholds import load_thresholds
 
     print = Printer()  # noqa: A001

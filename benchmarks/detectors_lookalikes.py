@@ -50,7 +50,7 @@ def main() -> int:
     args = ap.parse_args()
     from _common import Printer, save
 
-    from bench.calibration.calibrate import apply, score_cases
+    from bench.calibration.measure import apply, score_cases
     from bench.calibration.cases import Case
     from bench.calibration.photos import build_photo_cases
     from bench.detectors.thresholds import load_thresholds

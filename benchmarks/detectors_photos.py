@@ -31,7 +31,8 @@ CLASSICAL = {"opencv-telea": "telea", "opencv-ns": "ns", "biharmonic": "biharmon
 
 
 def split_results(split: str, n: int, seed: int, size: int) -> dict:
-    from bench.calibration.calibrate import apply, auroc, bootstrap_intervals, pr, score_cases
+    from bench.calibration.measure import apply, score_cases
+    from bench.stats import auroc, bootstrap_intervals, pr
     from bench.calibration.photos import build_photo_cases
     from bench.detectors.thresholds import load_thresholds
 
@@ -60,7 +61,7 @@ def split_results(split: str, n: int, seed: int, size: int) -> dict:
 def classical_rates(n: int, seed: int, size: int) -> dict:
     """Replacement (and blur) flag rates of the classical fills on crops of every split (dev-gray and fresh2 in
     gray), box and LaMa holes."""
-    from bench.calibration.calibrate import apply, score_cases
+    from bench.calibration.measure import apply, score_cases
     from bench.calibration.photos import SPLITS, classical_cases
     from bench.detectors.thresholds import load_thresholds
 

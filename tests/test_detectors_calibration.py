@@ -9,7 +9,9 @@ import pytest
 
 from bench.detectors import WEIGHT_FREE
 from bench.errors import BenchError
+from bench import stats as st
 from bench.calibration import calibrate as cal
+from bench.calibration import measure
 from bench.detectors.thresholds import load_thresholds, section_sha
 from bench.registry import DETECTORS
 
@@ -20,16 +22,16 @@ def test_auroc_matches_scikit_learn():
     y = rng.random(200) < 0.3
     s = rng.normal(size=200) + y
     s[:20] = np.round(s[:20])  # ties
-    assert cal.auroc(y, s) == pytest.approx(sk.roc_auc_score(y, s))
-    assert cal.auroc(y, -s, "below") == pytest.approx(sk.roc_auc_score(y, s))
+    assert st.auroc(y, s) == pytest.approx(sk.roc_auc_score(y, s))
+    assert st.auroc(y, -s, "below") == pytest.approx(sk.roc_auc_score(y, s))
 
 
 def test_best_threshold_lies_between_separable_classes():
     y = np.array([0, 0, 0, 1, 1], bool)
     s = np.array([0.1, 0.2, 0.3, 0.7, 0.9])
-    t = cal.best_threshold(y, s)
+    t = st.best_threshold(y, s)
     assert 0.3 < t < 0.7 and t == pytest.approx(0.5)
-    assert 0.3 < cal.best_threshold(y, -s + 1, "below") < 0.7
+    assert 0.3 < st.best_threshold(y, -s + 1, "below") < 0.7
 
 
 def test_labelled_set_is_deterministic_and_covers_every_detector():
@@ -69,9 +71,9 @@ def test_calibration_pools_consecutive_seeds():
     assert doc["calibration"]["seeds"] == [11, 12] and doc["calibration"]["check_seed"] == 1011
     sets = [cal.labelled_set(s, 3, 96, 0)[0] for s in (11, 12)]
     assert doc["calibration"]["cases"] == sum(map(len, sets))
-    pooled = cal.score_cases(sets[0] + sets[1])
-    assert doc["detectors"] == cal.choose_thresholds(pooled)
-    alone = [cal.choose_thresholds(cal.score_cases(c)) for c in sets]
+    pooled = measure.score_cases(sets[0] + sets[1])
+    assert doc["detectors"] == measure.choose_thresholds(pooled)
+    alone = [measure.choose_thresholds(measure.score_cases(c)) for c in sets]
     assert doc["detectors"] != alone[0] or doc["detectors"] != alone[1]
     with pytest.raises(BenchError, match="--check-seed 12"):
         cal.calibrate(seed=11, n=3, size=96, photos=0, seeds=2, check_seed=12)
@@ -173,8 +175,8 @@ def test_calibration_set_has_dev_photographs_in_colour_and_half_as_many_in_gray(
                         lambda split, seed, n, size, kinds: calls.append(("classical", split, n, kinds)) or [])
     monkeypatch.setattr(cal, "build_cases", lambda seed, n, size: [])
     cal.labelled_set(0, 4, 96, 10)
-    assert calls == [("dev", 10), ("classical", "dev", 10, cal.CLASSICAL), ("dev-gray", 5),
-                     ("classical", "dev-gray", 5, cal.CLASSICAL)]
+    assert calls == [("dev", 10), ("classical", "dev", 10, measure.CLASSICAL), ("dev-gray", 5),
+                     ("classical", "dev-gray", 5, measure.CLASSICAL)]
 
 
 def test_classical_cases_are_smooth_fills_of_box_and_lama_holes_never_replacement():
@@ -198,15 +200,15 @@ def test_a_capped_threshold_keeps_each_capped_kind_under_its_rate():
     y = np.array([1] * 10 + [0] * 10 + [0] * 10, bool)
     s = np.concatenate([np.linspace(0.3, 0.9, 10), np.linspace(0.05, 0.5, 10), np.full(10, 0.01)])
     kinds = np.array(["pos"] * 10 + ["a"] * 10 + ["b"] * 10)
-    free = cal.best_threshold(y, s, criterion="f1")
+    free = st.best_threshold(y, s, criterion="f1")
     assert (s[kinds == "a"] > free).mean() > 0.1
-    capped = cal.best_threshold(y, s, criterion="f1", capped=[kinds == "a", kinds == "b"], max_rate=0.1)
+    capped = st.best_threshold(y, s, criterion="f1", capped=[kinds == "a", kinds == "b"], max_rate=0.1)
     assert (s[kinds == "a"] > capped).mean() <= 0.1 and capped > free
     # the cap holds for each group, not for their pool: 1 of 20 pooled is under 0.1, 1 of 10 in "a" is not
-    one = cal.best_threshold(y, s, criterion="f1", capped=[kinds == "a"], max_rate=0.05)
+    one = st.best_threshold(y, s, criterion="f1", capped=[kinds == "a"], max_rate=0.05)
     assert (s[kinds == "a"] > one).mean() == 0.0
     # nothing satisfies the cap: the strictest threshold
-    assert cal.best_threshold(y, s, criterion="f1", capped=[y], max_rate=0.0) >= s.max()
+    assert st.best_threshold(y, s, criterion="f1", capped=[y], max_rate=0.0) >= s.max()
 
 
 def test_breakeven_threshold_is_where_precision_and_recall_are_highest_together():
@@ -217,22 +219,22 @@ def test_breakeven_threshold_is_where_precision_and_recall_are_highest_together(
     against 0.85."""
     y = np.array([1] * 20 + [0] * 20, bool)
     s = np.concatenate([np.linspace(0.6, 0.9, 17), [0.3, 0.35, 0.0], [0.4, 0.45, 0.5], np.linspace(0.01, 0.05, 17)])
-    t = cal.best_threshold(y, s, criterion="breakeven")
+    t = st.best_threshold(y, s, criterion="breakeven")
     assert 0.05 < t < 0.3
-    assert 0.5 < cal.best_threshold(y, s, criterion="f1") < 0.6
-    p, r, _ = cal.pr(y, s > t)
+    assert 0.5 < st.best_threshold(y, s, criterion="f1") < 0.6
+    p, r, _ = st.pr(y, s > t)
     assert (round(p, 3), r) == (0.864, 0.95)
-    assert min(p, r) == max(min(cal.pr(y, s > u)[:2]) for u in np.linspace(0, 1, 201))
+    assert min(p, r) == max(min(st.pr(y, s > u)[:2]) for u in np.linspace(0, 1, 201))
     with pytest.raises(ValueError, match="breakeven"):
-        cal.best_threshold(y, s, criterion="accuracy")
-    assert all(sp.criterion == "breakeven" for sp in cal.SPECS if sp.detector == "replacement")
+        st.best_threshold(y, s, criterion="accuracy")
+    assert all(sp.criterion == "breakeven" for sp in measure.SPECS if sp.detector == "replacement")
 
 
 def test_calibration_caps_replacement_on_classical_fills(monkeypatch):
     """The shipped procedure: replacement's thresholds keep every classical fill of the dev photographs under
     CLASSICAL_CAP."""
-    specs = [sp for sp in cal.SPECS if sp.detector == "replacement"]
-    assert len(specs) == 2 and all(sp.cap_kinds == cal.CLASSICAL and sp.max_rate == cal.CLASSICAL_CAP
+    specs = [sp for sp in measure.SPECS if sp.detector == "replacement"]
+    assert len(specs) == 2 and all(sp.cap_kinds == measure.CLASSICAL and sp.max_rate == measure.CLASSICAL_CAP
                                    for sp in specs)
     rng = np.random.default_rng(0)
     n = 40
@@ -242,10 +244,10 @@ def test_calibration_caps_replacement_on_classical_fills(monkeypatch):
     score = np.concatenate([rng.uniform(0.2, 1.0, n), np.zeros(n), ns])
     scores = {"kind": kinds, "label:replacement": np.concatenate([np.ones(n), np.zeros(2 * n)]),
               "replacement_score": score, "replacement_ref_score": score}
-    uncapped = cal.best_threshold(scores["label:replacement"] == 1, score, criterion="f1")
-    assert (score[kinds == "ns"] > uncapped).mean() > cal.CLASSICAL_CAP  # F1 alone would flag too many
+    uncapped = st.best_threshold(scores["label:replacement"] == 1, score, criterion="f1")
+    assert (score[kinds == "ns"] > uncapped).mean() > measure.CLASSICAL_CAP  # F1 alone would flag too many
     chosen: dict = {}
     for sp in specs:
-        cal._choose(sp, scores, chosen)
+        measure._choose(sp, scores, chosen)
     for key in ("threshold", "ref_threshold"):
-        assert (score[kinds == "ns"] > chosen["replacement"][key]).mean() <= cal.CLASSICAL_CAP
+        assert (score[kinds == "ns"] > chosen["replacement"][key]).mean() <= measure.CLASSICAL_CAP

@@ -10,7 +10,7 @@ import torch
 from scipy.spatial.distance import cdist
 
 from bench.errors import ConfigError, DataError
-from bench.masks.base import area_bin, area_bin_label, hole_fraction, mask_stats
+from bench.bins import area_bin, area_bin_label, hole_fraction, mask_stats
 from bench.masks.basic import dilate_mask
 from bench.registry import MASKS
 from bench.types import Sample

@@ -16,7 +16,7 @@ import pytest
 import torch
 from scipy.stats import ks_2samp
 
-from bench.masks.base import mask_stats
+from bench.bins import mask_stats
 from bench.masks.lama import LAMA_CONFIGS, Line, Rect, pick_reference, plan_mask
 from bench.registry import MASKS
 from bench.seeding import rng_for

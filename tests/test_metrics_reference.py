@@ -177,7 +177,7 @@ def test_run_with_named_reference_through_runner_and_report(tmp_path, monkeypatc
     assert "fid" in df.columns and np.isfinite(df.fid).all() and len(df) == 2
     assert "p_ids" in df.columns
     # the same numbers by hand: outputs' stored features vs the reference .npy
-    from bench.metrics.stats import frechet_distance_from_features
+    from bench.stats import frechet_distance_from_features
 
     ref = np.load(run_dir / rs["file"]).astype(np.float64)
     with RunStore(run_dir / "records.sqlite") as st:

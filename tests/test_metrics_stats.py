@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench.metrics import all_columns
-from bench.metrics.stats import bootstrap_ci, paired_bootstrap
+from bench.stats import bootstrap_ci, paired_bootstrap
 
 
 def test_bootstrap_coverage_near_nominal():

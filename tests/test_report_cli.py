@@ -10,7 +10,7 @@ import pytest
 
 from bench.errors import ConfigError
 from bench.report.cli import main
-from bench.report.config import validate_report_section
+from bench.config.report import validate_report_section
 from bench.report.paper import paper_tables
 from tests.test_report_data import make_run
 

@@ -32,8 +32,31 @@ def to_uint8(image_hwc: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image_hwc * 255.0), 0, 255).astype(np.uint8)
 
 
+def inpaint_opencv(x: np.ndarray, hole: np.ndarray, method: str = "telea", radius: float = 3) -> np.ndarray:
+    """OpenCV's inpainting of one float [H, W, 3] image in [0, 1] (``method``: telea | ns): the 8-bit fill inside
+    the hole, the float input outside it. The calibration cases use this same function."""
+    import cv2
+
+    flag = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[method]
+    filled = cv2.inpaint(to_uint8(x), hole.astype(np.uint8) * 255, float(radius), flag)
+    return np.where(hole[..., None], filled.astype(np.float32) / 255.0, x)
+
+
+def inpaint_biharmonic(x: np.ndarray, hole: np.ndarray, split_into_regions: bool = False) -> np.ndarray:
+    """scikit-image's biharmonic inpainting of one float [H, W, 3] image, clipped to [0, 1] (an all-hole image:
+    mid-grey, nothing to extrapolate from)."""
+    from skimage.restoration import inpaint_biharmonic as _biharmonic
+
+    if hole.any() and not hole.all():
+        x = _biharmonic(x, hole, channel_axis=-1, split_into_regions=split_into_regions)
+    elif hole.all():
+        x = np.full_like(x, 0.5)
+    return np.clip(x, 0.0, 1.0).astype(np.float32)
+
+
 class _OpenCVBackend(Backend):
     flag_name = ""
+    method = ""
 
     def __init__(self, radius: int = 3):
         if radius < 1:
@@ -41,15 +64,8 @@ class _OpenCVBackend(Backend):
         self.radius = radius
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
-        import cv2
-
-        flag = getattr(cv2, self.flag_name)
-        outs = []
-        for img, m in zip(image, mask):
-            x = _to_hwc(img)
-            hole = m[0].detach().cpu().numpy().astype(bool)
-            filled = cv2.inpaint(to_uint8(x), hole.astype(np.uint8) * 255, float(self.radius), flag)
-            outs.append(np.where(hole[..., None], filled.astype(np.float32) / 255.0, x))
+        outs = [inpaint_opencv(_to_hwc(img), m[0].detach().cpu().numpy().astype(bool), self.method, self.radius)
+                for img, m in zip(image, mask)]
         return _from_hwc(outs, image)
 
     def provenance(self) -> dict[str, Any]:
@@ -62,12 +78,14 @@ class TeleaBackend(_OpenCVBackend):
     """OpenCV inpainting, Telea's fast marching method (cv2.INPAINT_TELEA)."""
 
     flag_name = "INPAINT_TELEA"
+    method = "telea"
 
 
 class NSBackend(_OpenCVBackend):
     """OpenCV inpainting, Navier-Stokes based (cv2.INPAINT_NS)."""
 
     flag_name = "INPAINT_NS"
+    method = "ns"
 
 
 class BiharmonicBackend(Backend):
@@ -77,17 +95,8 @@ class BiharmonicBackend(Backend):
         self.split_into_regions = split_into_regions
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
-        from skimage.restoration import inpaint_biharmonic
-
-        outs = []
-        for img, m in zip(image, mask):
-            x = _to_hwc(img)
-            hole = m[0].detach().cpu().numpy().astype(bool)
-            if hole.any() and not hole.all():
-                x = inpaint_biharmonic(x, hole, channel_axis=-1, split_into_regions=self.split_into_regions)
-            elif hole.all():  # nothing to extrapolate from: fill mid-grey
-                x = np.full_like(x, 0.5)
-            outs.append(np.clip(x, 0.0, 1.0))
+        outs = [inpaint_biharmonic(_to_hwc(img), m[0].detach().cpu().numpy().astype(bool), self.split_into_regions)
+                for img, m in zip(image, mask)]
         return _from_hwc(outs, image)
 
     def provenance(self) -> dict[str, Any]:

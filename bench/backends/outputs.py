@@ -103,7 +103,7 @@ class OutputsBackend(Backend):
         return out
 
     def _check(self, dataset: str, mask: str, it: Any, p: Path) -> None:
-        from ..store.files import blanked_digests
+        from ..pixels import blanked_digests
 
         section = (self._expected.get(dataset) or {}).get(mask)
         if section is None:

@@ -21,12 +21,13 @@ import cv2
 import numpy as np
 import torch
 
+from ..backends.classical import inpaint_opencv
+from ..pixels import BLANK_VALUE, blank
 from ..types import EvalBatch
 
 FILL_KINDS = ("good_gt", "good_classical", "blur_gauss", "blur_box", "blur_median", "mosaic",
               "repl_object", "repl_patch", "repl_shapes", "incomplete", "noop")
 OUTPUT_KINDS = ("resized", "drift", "black", "nan", "dark_ok", "quantised_ok")
-BLANK = 0.5
 
 
 @dataclass
@@ -230,12 +231,9 @@ def make_fill(kind: str, rng, size: int, inp, gt, hole, obj) -> tuple[np.ndarray
     if kind == "good_gt":
         return gt, meta
     if kind == "good_classical":
-        blanked = np.where(hole[..., None], BLANK, inp)
-        u8 = (blanked * 255 + 0.5).astype(np.uint8)
-        flag = cv2.INPAINT_TELEA if rng.random() < 0.5 else cv2.INPAINT_NS
-        res = cv2.inpaint(u8, hole.astype(np.uint8), 3, flag)
-        meta["method"] = "telea" if flag == cv2.INPAINT_TELEA else "ns"
-        return res.astype(np.float32) / 255.0, meta
+        method = "telea" if rng.random() < 0.5 else "ns"
+        meta["method"] = method
+        return inpaint_opencv(blank(inp, hole), hole, method, 3), meta
     if kind == "blur_gauss":
         s = float(rng.uniform(2, 8))
         meta["sigma"] = s
@@ -284,7 +282,7 @@ def make_fill(kind: str, rng, size: int, inp, gt, hole, obj) -> tuple[np.ndarray
         meta["kept"] = keep_frac
         return _paste(gt, inp, keep), meta
     if kind == "noop":
-        return np.full_like(gt, BLANK), meta
+        return np.full_like(gt, BLANK_VALUE), meta
     raise ValueError(kind)
 
 
@@ -455,7 +453,7 @@ def to_batch(cases: list[Case]) -> EvalBatch:
     raw = torch.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
     out = torch.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
     gt = torch.stack([t(c.gt) for c in cases])
-    blanked = torch.where(mask, torch.full_like(inp, BLANK), inp)
+    blanked = blank(inp, mask)
     b = EvalBatch(sample_ids=[f"{c.kind}-{j}" for j, c in enumerate(cases)], output=out, raw=raw, input=inp,
                   blanked=blanked, mask=mask, gt=gt, has_gt=torch.ones(len(cases), dtype=torch.bool),
                   raw_sizes=[c.raw_size for c in cases], model_sizes=[c.model_size for c in cases],

@@ -51,7 +51,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     from ..detectors.thresholds import FORMAT, load_thresholds
     from ..report.aggregate import load_run
     from ..report.labelling import read_labels
-    from .calibrate import auroc, best_threshold, bootstrap_intervals, pr
+    from ..stats import auroc, best_threshold, bootstrap_intervals, pr
 
     if not 0.0 < test_fraction < 1.0:
         raise BenchError(f"--test-fraction {test_fraction}: expected a fraction between 0 and 1")

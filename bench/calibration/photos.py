@@ -50,7 +50,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .cases import BLANK, Case, _lama, _paste, _psnr, _q8, _shape_mask
+from ..backends.classical import inpaint_biharmonic, inpaint_opencv
+from ..pixels import BLANK_VALUE, blank
+from .cases import Case, _lama, _paste, _psnr, _q8, _shape_mask
 
 DEV_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
               "stereo_motorcycle")
@@ -200,14 +202,10 @@ def _ring(hole: np.ndarray, width: int = 12) -> np.ndarray:
 
 def classical(kind: str, img: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Telea / Navier-Stokes (OpenCV, radius 3) or biharmonic (scikit-image) from the blanked image."""
-    blanked = np.where(hole[..., None], np.float32(BLANK), img)
+    blanked = blank(img, hole)
     if kind in ("telea", "ns"):
-        u8 = (blanked * 255 + 0.5).astype(np.uint8)
-        flag = cv2.INPAINT_TELEA if kind == "telea" else cv2.INPAINT_NS
-        return cv2.inpaint(u8, hole.astype(np.uint8), 3, flag).astype(np.float32) / 255.0
-    from skimage.restoration import inpaint_biharmonic
-
-    return inpaint_biharmonic(blanked, hole, channel_axis=-1).astype(np.float32)
+        return inpaint_opencv(blanked, hole, kind, 3)
+    return inpaint_biharmonic(blanked, hole)
 
 
 def _mosaic(gt: np.ndarray, b: int, rng) -> np.ndarray:
@@ -271,7 +269,7 @@ def make_fill(kind: str, rng, img: np.ndarray, hole: np.ndarray, other: np.ndarr
     if kind == "flat":
         return np.broadcast_to(img[_ring(hole)].mean(0), img.shape).astype(np.float32)
     if kind == "blank":
-        return np.full_like(img, BLANK)
+        return np.full_like(img, BLANK_VALUE)
     if kind == "foreign":
         return other
     if kind == "object":
@@ -410,7 +408,7 @@ def classical_cases(split: str, seed: int, n: int, size: int = 256, kinds: tuple
 def evaluate_photos(split: str, seed: int, n: int, size: int = 256, thresholds: dict | None = None) -> dict[str, Any]:
     """Precision / recall / AUROC of the blur and replacement flags on a split (the shipped thresholds unless
     ``thresholds`` is a ``detectors`` section)."""
-    from .calibrate import apply, evaluate, score_cases
+    from .measure import apply, evaluate, score_cases
     from ..detectors.thresholds import load_thresholds
 
     cases = build_photo_cases(split, seed, n, size)

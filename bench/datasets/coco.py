@@ -55,7 +55,7 @@ from ..coco_format import check_area_range, decode, read_instances, require_pyco
 from ..errors import ConfigError, DataError
 from ..io import read_image
 from ..types import Sample
-from ..weights import file_sha256
+from ..fsio import file_sha256
 from .base import ResizableDataset, finish_sample
 from .folder import TASKS, stem_id
 

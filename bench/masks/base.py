@@ -17,35 +17,6 @@ from ..errors import DataError
 from ..seeding import rng_for
 from ..types import Sample
 
-N_AREA_BINS = 10
-
-
-def hole_fraction(mask: np.ndarray) -> float:
-    """Fraction of pixels that are hole (True)."""
-    return float(np.asarray(mask, dtype=bool).mean())
-
-
-def area_bin(fraction: float) -> int:
-    """LaMa's evaluation bins: 10 equal bins of hole fraction, 0 = [0, 10 %), ..., 9 = [90 %, 100 %].
-
-    Robust to float noise at the edges: exactly 30 % (however it was computed) is bin 3.
-    """
-    x = round(float(fraction) * N_AREA_BINS, 9)
-    return int(min(N_AREA_BINS - 1, max(0, np.floor(x))))
-
-
-def area_bin_label(b: int) -> str:
-    return f"{b * 10}-{(b + 1) * 10}%"
-
-
-def mask_stats(mask: np.ndarray) -> dict[str, float | int]:
-    """What each record stores about its mask: ``hole_fraction`` and LaMa's ``area_bin`` (exact integer bin)."""
-    m = np.asarray(mask, dtype=bool)
-    n, total = int(m.sum()), int(m.size)
-    b = min(N_AREA_BINS - 1, (n * N_AREA_BINS) // total) if total else 0
-    return {"hole_fraction": n / total if total else 0.0, "area_bin": int(b)}
-
-
 def canonical(obj: Any) -> Any:
     """A JSON-stable form of a parameter value (tuples as lists, numpy scalars as Python numbers)."""
     if isinstance(obj, dict):

@@ -34,7 +34,7 @@ import numpy as np
 from ..coco_format import check_area_range, decode, read_instances, require_pycocotools
 from ..errors import ConfigError
 from ..types import Sample
-from ..weights import file_sha256
+from ..fsio import file_sha256
 from .base import MaskStrategy, image_size
 
 

@@ -13,7 +13,7 @@ import torch
 
 from ..registry import MASKS
 from ..types import Sample
-from .base import N_AREA_BINS, area_bin_label, mask_stats
+from ..bins import N_AREA_BINS, area_bin_label, mask_stats
 
 
 def describe(spec: dict, size: int, n: int, seed: int = 0) -> dict:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..fsio import atomic_writer
 from ..types import EvalBatch, RunContext
 from .base import Column, Metric
 from .features import MODES, Extractor, FeatureCache, build_inception, crop_boxes, quantize, resize_for_mode
@@ -159,10 +160,8 @@ class InceptionFeatures(Metric):
             path = Path(ctx.run_dir) / name
             if not (path.exists() and _npy_ok(path, digest)):
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-                with open(tmp, "wb") as f:
+                with atomic_writer(path) as f:
                     np.save(f, arr)
-                os.replace(tmp, path)
             info["file"] = name  # relative to the run folder
             info["path"] = str(path.resolve())
         self.reference_feats = arr

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .base import Column
-from .stats import frechet_distance_from_features, inception_discriminative_scores, kernel_inception_distance
+from ..stats import frechet_distance_from_features, inception_discriminative_scores, kernel_inception_distance
 
 _REF = re.compile(r"^feat_(?P<key>[A-Za-z_][A-Za-z0-9_]*?)_ref(?P<crop>_crop)?$")
 
@@ -236,7 +236,7 @@ def set_level_bootstrap(store, cell_key: str, manifest: dict | None = None, n_bo
     unbiased estimator treats a duplicated row as a distinct sample, so its intervals are a little wide; FID's are
     the usual bootstrap ones.
     """
-    from .stats import _order_stat_interval
+    from ..stats import _order_stat_interval
 
     rng = np.random.default_rng(seed)
     res: dict[str, tuple[float, float, float]] = {}

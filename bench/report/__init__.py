@@ -13,7 +13,7 @@ _LAZY = {
     "summarize": "bench.report.aggregate",
     "summarize_by_area": "bench.report.aggregate",
     "render_run": "bench.report.leaderboard",
-    "validate_report_section": "bench.report.config",
+    "validate_report_section": "bench.config.report",
     "compare_sources": "bench.report.compare",
     "Table": "bench.report.table",
     "Col": "bench.report.table",

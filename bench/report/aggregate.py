@@ -21,85 +21,18 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..bins import area_bin_label, parse_area_bin
+from .. import stats
 from ..errors import BenchError
 from ..store.sqlite import RunStore, merge_stores
 from . import verdict
 from .columns import RECORD_FIELDS, ColumnCatalog, metric_sort_key
 
-N_AREA_BINS = 10
 MIB = 1024.0 * 1024.0
 
 
-def area_bin_label(b: Any) -> str:
-    b = int(b)
-    return f"{b * 10}-{(b + 1) * 10}%"
-
-
-AREA_LABELS = [area_bin_label(b) for b in range(N_AREA_BINS)]
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# statistics (the metrics room owns the real ones; these are the fallbacks until bench.metrics.stats lands)
-# ------------------------------------------------------------------------------------------------------------------
-def _local_bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return (math.nan, math.nan, math.nan)
-    mean = float(v.mean())
-    if v.size == 1:
-        return (mean, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    step = max(1, int(2_000_000 // v.size))  # bound memory: at most ~2M indices at a time
-    for s in range(0, n_boot, step):
-        idx = rng.integers(0, v.size, size=(min(step, n_boot - s), v.size))
-        means[s:s + idx.shape[0]] = v[idx].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return (mean, float(lo), float(hi))
-
-
-_IMPL_CACHE: dict[str, Any] = {}
-
-
-def _stats_impl(name: str, fallback):
-    """``bench.metrics.stats.<name>`` when the metrics room provides it, else ``fallback`` (looked up once)."""
-    if name not in _IMPL_CACHE:
-        _IMPL_CACHE[name] = fallback
-        mod = _metrics_stats()
-        if mod is not None and hasattr(mod, name):
-            _IMPL_CACHE[name] = getattr(mod, name)
-    return _IMPL_CACHE[name]
-
-
-def _metrics_stats():
-    """``bench.metrics.stats`` (pure numpy). Importing it through its package imports torch (seconds on a busy
-    CPU), so when torch is not loaded yet and the file has no relative imports it is loaded on its own."""
-    import importlib
-    import importlib.util
-    import sys
-
-    if "_stats" in _IMPL_CACHE:
-        return _IMPL_CACHE["_stats"]
-    path = Path(__file__).resolve().parents[1] / "metrics" / "stats.py"
-    mod = None
-    if path.exists():
-        try:
-            if "torch" not in sys.modules and "from ." not in path.read_text(encoding="utf-8"):
-                spec = importlib.util.spec_from_file_location("bench_report_metrics_stats", path)
-                mod = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(mod)  # type: ignore[union-attr]
-            else:
-                mod = importlib.import_module("bench.metrics.stats")
-        except Exception:
-            mod = None
-    _IMPL_CACHE["_stats"] = mod
-    return mod
-
-
-
 def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, lo, hi): ``bench.metrics.stats.bootstrap_ci`` when installed, else a percentile bootstrap here.
+    """(mean, lo, hi): :func:`bench.stats.bootstrap_ci` of the finite values.
 
     Non-finite values: the mean follows IEEE rules (+inf in, +inf out); the interval is defined only when every
     value is finite (or all equal, e.g. all +inf).
@@ -114,7 +47,7 @@ def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0)
         if np.all(v == v[0]):
             return (mean, mean, mean)
         return (mean, math.nan, math.nan)
-    mean, lo, hi = _stats_impl("bootstrap_ci", _local_bootstrap_ci)(v, n_boot=n_boot, alpha=alpha, seed=seed)
+    mean, lo, hi = stats.bootstrap_ci(v, n_boot=n_boot, alpha=alpha, seed=seed)
     return (float(mean), float(lo), float(hi))
 
 
@@ -551,22 +484,6 @@ def summarize(
 
 def _as_list(v: Any) -> list:
     return list(v) if isinstance(v, (list, tuple, set)) else [v]
-
-
-def parse_area_bin(v: Any) -> int:
-    """A bin index from 4, "4", or a label "40-50%" / "40–50 %"."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        b = int(v)
-    else:
-        s = str(v).replace("–", "-").replace(" ", "").rstrip("%")
-        if "-" in s:
-            lo = s.split("-")[0].rstrip("%")
-            b = int(round(float(lo) / 10))
-        else:
-            b = int(s)
-    if not 0 <= b < N_AREA_BINS:
-        raise ValueError(f"area bin {v!r} out of range 0..9")
-    return b
 
 
 def apply_filters(frame: pd.DataFrame, cells: pd.DataFrame, filters: dict[str, Any]):

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from .. import sinks
 from ..errors import BenchError
-from ..store.files import confined_dir, write_text_atomic
+from ..fsio import confined_dir, write_text_atomic
 from .leaderboard import render_run  # noqa: F401  (re-exported: what the runner calls at the end of a run)
 
 FORMATS = ("term", "md", "tex", "html", "csv", "parquet", "json")

@@ -197,7 +197,7 @@ def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any
 
 def write_baseline(doc: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
-    from ..store.files import write_text_atomic
+    from ..fsio import write_text_atomic
 
     write_text_atomic(path, json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n")
     return path

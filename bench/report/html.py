@@ -27,9 +27,11 @@ import numpy as np
 import pandas as pd
 
 from .. import sinks
-from ..store.files import confined_dir, sample_filename, write_bytes_atomic, write_text_atomic
+from ..fsio import confined_dir, write_bytes_atomic, write_text_atomic
+from ..store.files import sample_filename
 from . import labelling, verdict
-from .aggregate import AREA_LABELS, RunData, detector_names, load_run, summarize
+from ..bins import AREA_LABELS
+from .aggregate import RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
 from .leaderboard import images_note, leaderboard_keys, run_notes
 from .table import SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, small_n, table_from_summary

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from .. import sinks
-from ..store.files import write_text_atomic
+from ..fsio import write_text_atomic
 from .aggregate import load_run, summarize
 from .table import Table, render_markdown, render_terminal, table_from_summary
 

@@ -2,7 +2,7 @@
 
 For every dataset × mask where both backends have successful rows, every per-sample metric is compared on the
 samples both scored: the mean difference (B − A), its 95 % paired bootstrap interval and a two-sided p-value
-(:func:`bench.metrics.stats.paired_bootstrap`). Pairing removes the between-image variance that makes unpaired
+(:func:`bench.stats.paired_bootstrap`). Pairing removes the between-image variance that makes unpaired
 intervals overlap, so small but consistent differences are resolved.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ from .columns import ColumnCatalog
 
 
 def _paired(a, b, seed: int = 0) -> dict[str, float]:
-    from .aggregate import _metrics_stats
+    from ..stats import paired_bootstrap
 
-    return _metrics_stats().paired_bootstrap(a, b, seed=seed)
+    return paired_bootstrap(a, b, seed=seed)
 
 
 def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame:

@@ -1,12 +1,13 @@
-"""Paper tables from the suite's ``report:`` section (schema: :mod:`bench.report.config`)."""
+"""Paper tables from the suite's ``report:`` section (schema: :mod:`bench.config.report`)."""
 from __future__ import annotations
 
 import math
 import re
 from typing import Any
 
-from .aggregate import AREA_LABELS, load_run, summarize
-from .config import validate_report_section
+from ..bins import AREA_LABELS
+from .aggregate import load_run, summarize
+from ..config.report import validate_report_section
 from .table import SMALL_N_NOTE, Col, Table, col_for, small_n
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")

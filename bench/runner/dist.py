@@ -45,7 +45,7 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
 
     def _beat(self) -> None:
-        from ..store.files import write_text_atomic
+        from ..fsio import write_text_atomic
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.path, f"{os.getpid()} {time.time():.0f}\n")
@@ -69,7 +69,7 @@ class Heartbeat:
 
 
 def mark_done(folder: Path, ok: bool, message: str = "") -> None:
-    from ..store.files import write_text_atomic
+    from ..fsio import write_text_atomic
 
     Path(folder).mkdir(parents=True, exist_ok=True)
     write_text_atomic(Path(folder) / "done.json", json.dumps({"ok": ok, "message": message, "time": time.time()}))

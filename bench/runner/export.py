@@ -14,13 +14,11 @@ Both layouts are what the ``outputs`` backend reads (``{type: outputs, root: DIR
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import BenchError
+from ..fsio import confined_dir, copy_atomic
 
 INPUTS_FORMAT = 1
 
@@ -33,30 +31,8 @@ def _dest(path: str | Path) -> Path:
     return d
 
 
-def _safe_dir(root: Path, *parts: str) -> Path:
-    """``root/parts...`` created without following a link planted anywhere below ``root``."""
-    d = root
-    for p in parts:
-        d = d / p
-        if d.is_symlink():
-            raise BenchError(f"export: {d} is a symbolic link; refusing to write through it")
-        d.mkdir(exist_ok=True)
-    return d
-
-
-def _copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=dst.suffix, dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    from .locks import write_text_atomic
+    from ..fsio import write_text_atomic
 
     write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True))
 
@@ -74,13 +50,13 @@ def export_outputs(run_dir: str | Path, dest: str | Path) -> dict[str, int]:
     manifests: dict[str, dict[str, Any]] = {}
     for c in rd.store.cells():
         infos = rd.store.output_info(c["cell_key"])
-        folder = _safe_dir(out, c["backend"], c["dataset"], c["mask"])
+        folder = confined_dir(out, c["backend"], c["dataset"], c["mask"])
         section = manifests.setdefault(c["backend"], {}).setdefault(c["dataset"], {}).setdefault(c["mask"], {})
         for sid, row in sorted(infos.items()):
             src = output_path(rd.run_dir, c["cell_key"], sid)
             if not src.is_file():
                 continue
-            _copy(src, folder / f"{sample_filename(sid)}.png")
+            copy_atomic(src, folder / f"{sample_filename(sid)}.png")
             section[sid] = {k: row["info"][k] for k in ("input_sha256", "mask_sha256") if k in row["info"]}
             counts[c["backend"]] = counts.get(c["backend"], 0) + 1
     for backend, inputs in manifests.items():
@@ -97,7 +73,8 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
     ``suite.resolved.yaml`` with its ``limit``); returns counts per ``dataset/mask``."""
     from ..config import load_suite
     from ..errors import CAUGHT, describe
-    from ..store.files import blanked_digests, blanked_u8, sample_filename, write_png
+    from ..pixels import blanked_digests, blanked_u8
+    from ..store.files import sample_filename, write_png
     from .plan import dataset_ids, expand_cells
     from .prefetch import Prefetcher, prepare_item
 
@@ -134,7 +111,7 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
                 continue
             seen.add(c.input_key)
             ds, strategy, dl, ml = datasets[c.dataset.label], masks[c.mask.label], c.dataset.label, c.mask.label
-            images, mask_dir = _safe_dir(out, dl, ml, "images"), _safe_dir(out, dl, ml, "masks")
+            images, mask_dir = confined_dir(out, dl, ml, "images"), confined_dir(out, dl, ml, "masks")
             section = inputs.setdefault(dl, {}).setdefault(ml, {})
             ids = dataset_ids(dl, ds, limit)
 

@@ -26,10 +26,11 @@ import torch
 
 from ..errors import CAUGHT, BenchError, describe
 from ..seeding import derive_seed
-from ..store.files import blanked_digests, output_path, quantize, write_png
+from ..pixels import blank, blanked_digests, quantize
+from ..store.files import output_path, write_png
 from . import timing
 from .guard import Guard
-from .plan import BLANK_VALUE, Cell
+from .plan import Cell
 from .prefetch import Item, Prefetcher
 
 #: how far outside [0, 1] a backend's values may go before the sample is an error row (a 0..255 or -1..1
@@ -104,7 +105,7 @@ class Generation:
         try:
             image = torch.stack([it.image for it in items]).to(dev)
             mask = torch.stack([it.mask for it in items]).to(dev)
-            blanked = torch.where(mask, torch.full_like(image, BLANK_VALUE), image)
+            blanked = blank(image, mask)
             seeds = [derive_seed(self.s.seed, "backend", cell.dataset.label, cell.mask.key(), it.sample_id)
                      for it in items]
         except CAUGHT as e:

@@ -57,10 +57,3 @@ class RunLock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write via a fresh temporary file in the same folder and rename: never follows a link planted at ``path``."""
-    from ..store.files import write_text_atomic as _write
-
-    _write(path, text)

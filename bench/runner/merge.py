@@ -14,7 +14,8 @@ from typing import Any
 
 from ..errors import BenchError
 from ..store import RunStore, merge_stores
-from .locks import RunLock, write_text_atomic
+from ..fsio import write_text_atomic
+from .locks import RunLock
 
 
 def _store_dirs(folder: Path) -> list[Path]:

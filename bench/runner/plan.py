@@ -21,13 +21,10 @@ from typing import Any
 
 from ..config import PluginSpec, Suite, hash_obj
 from ..errors import ConfigError
+from ..pixels import BLANK_VALUE, PIXELS
 
-#: the constant the hole is set to before a backend sees the image: 128/255, a value an 8-bit PNG holds exactly, so
-#: ``bench export --inputs`` writes exactly what the backend was given
-BLANK_VALUE = 128 / 255
 #: bump when the geometry adapter (bench/backends/geometry.py) changes what reaches a backend or comes back
 ADAPTER_VERSION = 1
-PIXELS = "uint8"  # inputs, ground truth and outputs are 8-bit images (what published evaluations read)
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,8 @@ def prepare_item(ds: Any, strategy: Any, dataset_label: str, seed: int, sample_i
     a sample would be scored as perfect, or scored with nothing to compare outside the hole."""
     import torch
 
-    from ..masks.base import mask_stats
-    from ..store.files import dequantize, quantize
+    from ..bins import mask_stats
+    from ..pixels import dequantize, quantize
 
     from ..errors import DataError
 

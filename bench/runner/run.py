@@ -33,8 +33,10 @@ from ..types import RunContext
 from . import timing
 from .generate import GenSettings, Generation
 from .guard import Guard
-from .locks import RunLock, write_text_atomic
-from .plan import BLANK_VALUE, CellPlan, assign_work, dataset_ids, expand_cells, plan, scorer_specs
+from ..fsio import write_text_atomic
+from .locks import RunLock
+from ..pixels import BLANK_VALUE
+from .plan import CellPlan, assign_work, dataset_ids, expand_cells, plan, scorer_specs
 from .prefetch import Prefetcher, prepare_item
 from .provenance import device_info, git_revision, package_versions, resolve_device
 
@@ -94,7 +96,7 @@ class Runner:
             self.console.print(sinks.term(msg))
 
     def _prepare_dir(self) -> RunStore:
-        from ..store.files import confined_dir
+        from ..fsio import confined_dir
 
         self.run_dir.mkdir(parents=True, exist_ok=True)  # the run folder itself may be a link you made
         if self.shard:

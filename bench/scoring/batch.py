@@ -12,8 +12,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..runner.plan import BLANK_VALUE
-from ..store.files import dequantize
+from ..pixels import blank, dequantize
 from ..types import EvalBatch
 
 
@@ -24,7 +23,7 @@ def eval_batch(items: Sequence[Any], outputs_u8: Sequence[torch.Tensor], infos: 
     image = torch.stack([it.image for it in items]).to(device)
     mask = torch.stack([it.mask for it in items]).to(device)
     raw = dequantize(torch.stack(list(outputs_u8)).to(device))
-    blanked = torch.where(mask, torch.full_like(image, BLANK_VALUE), image)
+    blanked = blank(image, mask)
     output = torch.where(mask, raw, image) if paste_back else raw
     has_gt = torch.tensor([it.gt is not None for it in items], device=device)
     gt = torch.stack([it.gt if it.gt is not None else torch.zeros_like(it.image) for it in items]).to(device)

@@ -19,7 +19,8 @@ from typing import Any, Callable, Sequence
 from ..errors import CAUGHT, BenchError, DataError, describe
 from ..runner.plan import Cell
 from ..runner.prefetch import Item, Prefetcher, prepare_item
-from ..store.files import input_path, output_path, quantize, read_png_u8, write_png
+from ..pixels import quantize
+from ..store.files import input_path, output_path, read_png_u8, write_png
 from .batch import eval_batch
 from .scorers import Scorers
 

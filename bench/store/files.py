@@ -11,23 +11,20 @@ Layout of a run folder (``results/<run-id>/``)::
 cleaned-up name plus a short hash (so ``a/b`` or ``<x&y>`` can neither escape the folder nor collide). Every writer
 and reader (runner, exports, HTML report, the ``outputs`` backend) uses this one rule.
 
-Outputs are stored and scored as 8-bit images, as published evaluations read PNGs: :func:`quantize` (round half
-to even of ``x * 255`` after clamping to [0, 1]) and :func:`dequantize` (``u8 / 255`` in float32) are the only
-conversions, so scoring right after generation (from the in-memory ``uint8``) and later (from the PNG) see
-bit-identical pixels.
+Images are 8-bit (:mod:`bench.pixels` has the one conversion each way); files are written atomically through
+:mod:`bench.fsio`.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import DataError
+from ..fsio import confined_dir, write_bytes_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -54,52 +51,6 @@ def input_path(run_dir: Path, input_key: str, sample_id: str, kind: str, create:
     """``kind``: input, mask or gt; ``create`` as for :func:`output_path`."""
     d = confined_dir(run_dir, "inputs", input_key) if create else Path(run_dir) / "inputs" / input_key
     return d / f"{sample_filename(sample_id)}_{kind}.png"
-
-
-def quantize(x: "torch.Tensor") -> "torch.Tensor":
-    """Float images in [0, 1] (any shape) -> uint8 (clamped, ``round(x * 255)``, ties to even)."""
-    import torch
-
-    return torch.round(x.detach().float().clamp(0.0, 1.0) * 255.0).to(torch.uint8)
-
-
-def dequantize(u8: "torch.Tensor") -> "torch.Tensor":
-    """uint8 -> float32 in [0, 1] (``u8 / 255``)."""
-    return u8.float() / 255.0
-
-
-def confined_dir(root: Path, *parts: str) -> Path:
-    """``root/parts...``, each part created when missing; a part that is a symbolic link is refused, so nothing is
-    ever written through a link planted inside a run folder (the run folder itself may be a link you made)."""
-    from ..errors import BenchError
-
-    d = Path(root)
-    for part in parts:
-        d = d / part
-        if d.is_symlink():
-            raise BenchError(f"{d} is a symbolic link; inpaint-bench never writes through links inside a run folder "
-                             f"(remove the link, or start over with --fresh, which removes links, not their targets)")
-        d.mkdir(exist_ok=True)
-    return d
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a fresh temporary file in the same folder, then rename it over ``path``: never half a
-    file, and a link planted at ``path`` is replaced, not written through."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_png(path: Path, u8: "torch.Tensor | np.ndarray") -> Path:
@@ -144,25 +95,6 @@ def read_png_u8(path: Path) -> "torch.Tensor":
     elif a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     return torch.from_numpy(np.ascontiguousarray(a[:, :, ::-1].transpose(2, 0, 1)))
-
-
-def blanked_u8(image: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
-    """What a backend is given, as 8 bits: the image with the hole set to the blank value (128)."""
-    import torch
-
-    from ..runner.plan import BLANK_VALUE
-
-    return quantize(torch.where(mask.bool(), torch.full_like(image, BLANK_VALUE), image))
-
-
-def blanked_digests(image: "torch.Tensor", mask: "torch.Tensor") -> dict[str, str]:
-    """SHA-256 of exactly what a backend is given (the blanked 8-bit image) and of the mask, with their shapes:
-    outputs made elsewhere are checked against them, so they are never scored against another mask."""
-    img = blanked_u8(image, mask).cpu().contiguous().numpy()
-    m = np.packbits(mask.detach().cpu().bool().numpy().ravel())
-    h_img = hashlib.sha256(f"u8{img.shape}".encode() + img.tobytes()).hexdigest()
-    h_mask = hashlib.sha256(f"mask{tuple(mask.shape)}".encode() + m.tobytes()).hexdigest()
-    return {"input_sha256": h_img, "mask_sha256": h_mask}
 
 
 def read_manifest(run_dir: Path) -> "dict | None":

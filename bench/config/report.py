@@ -107,7 +107,7 @@ def _columns(obj: Any, path: str) -> list[dict[str, Any]]:
 
 
 def _filter(obj: Any, path: str) -> dict[str, Any]:
-    from .aggregate import parse_area_bin
+    from ..bins import parse_area_bin
 
     if not isinstance(obj, dict):
         raise ConfigError(path, f"expected a mapping (e.g. {{dataset: places2, area_bin: '40-50%'}}), got {obj!r}")

@@ -1,11 +1,13 @@
-"""Statistics for reports: bootstrap confidence intervals and a paired bootstrap test, Fréchet distance, KID.
+"""Statistics, one copy each: bootstrap confidence intervals and the paired bootstrap test (reports and the CI
+gate), Fréchet distance, KID and P-IDS/U-IDS (set-level metrics), and the detector statistics of calibration
+(AUROC, precision/recall with bootstrap intervals, threshold choice).
 
-All pure functions on numpy arrays (no store, no torch).
+Ground floor: pure functions on numpy arrays (no store, no torch, nothing from the package).
 """
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -196,3 +198,120 @@ def inception_discriminative_scores(real: np.ndarray, fake: np.ndarray) -> tuple
     u_ids = 1 - svm.score(x, y)
     p_ids = float(np.mean(svm.decision_function(fake) > svm.decision_function(real)))
     return p_ids, float(u_ids)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# detector statistics (calibration)
+
+
+def auroc(y: np.ndarray, s: np.ndarray, direction: str = "above") -> float:
+    """Area under the ROC curve (Mann-Whitney, ties count half). NaN scores rank as least suspicious."""
+    y = np.asarray(y, dtype=bool)
+    s = np.asarray(s, dtype=np.float64)
+    s = s if direction == "above" else -s
+    s = np.where(np.isnan(s), -np.inf, s)
+    s = np.where(np.isposinf(s), np.finfo(np.float64).max, np.where(np.isneginf(s), -np.finfo(np.float64).max, s))
+    npos, nneg = int(y.sum()), int((~y).sum())
+    if npos == 0 or nneg == 0:
+        return math.nan
+    from scipy.stats import rankdata
+
+    r = rankdata(s)
+    return float((r[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+def pr(y: np.ndarray, flag: np.ndarray) -> tuple[float, float, float]:
+    """(precision, recall, F1) of 0/1 flags (NaN flag = not flagged)."""
+    y = np.asarray(y, dtype=bool)
+    f = np.nan_to_num(np.asarray(flag, dtype=np.float64), nan=0.0) > 0.5
+    tp = int((f & y).sum())
+    fp = int((f & ~y).sum())
+    fn = int((~f & y).sum())
+    p = tp / (tp + fp) if tp + fp else (1.0 if fn == 0 else 0.0)
+    r = tp / (tp + fn) if tp + fn else math.nan
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f1
+
+
+def bootstrap_intervals(y: np.ndarray, flag: np.ndarray, s: np.ndarray, digits: int, n_boot: int = 1000,
+                        seed: int = 0, alpha: float = 0.05) -> dict[str, list[float] | None]:
+    """Percentile bootstrap intervals (resampling cases) of the precision and recall of ``flag`` and the AUROC of
+    the scores ``s`` against labels ``y``, rounded to ``digits``; resamples with one class only are skipped, and
+    an interval is None when every resample was."""
+    rng = np.random.default_rng(seed)
+    vals: dict[str, list[float]] = {"precision": [], "recall": [], "auroc": []}
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        if y[i].all() or not y[i].any():
+            continue
+        p, r, _ = pr(y[i], flag[i])
+        vals["precision"].append(p)
+        vals["recall"].append(r)
+        vals["auroc"].append(auroc(y[i], s[i]))
+    return {f"{k}_ci": [round(float(np.quantile(v, alpha / 2)), digits), round(float(np.quantile(v, 1 - alpha / 2)),
+                                                                                   digits)] if v else None
+            for k, v in vals.items()}
+
+
+def threshold_flags(s: np.ndarray, t: float, direction: str) -> np.ndarray:
+    """0/1 flags of ``s > t`` (``direction`` "above") or ``s < t`` ("below"); NaN scores are not flagged."""
+    ok = ~np.isnan(s)
+    out = np.zeros(s.shape, dtype=np.float64)
+    out[ok] = (s[ok] > t) if direction == "above" else (s[ok] < t)
+    return out
+
+
+def balanced(y: np.ndarray, flag: np.ndarray) -> float:
+    """Youden's J = recall + specificity - 1 of 0/1 flags: unlike F1 it does not depend on how many positives the
+    labelled set happens to hold, so a threshold chosen on one mix of cases carries over to another."""
+    y = np.asarray(y, dtype=bool)
+    f = np.nan_to_num(np.asarray(flag, dtype=np.float64), nan=0.0) > 0.5
+    if y.all() or not y.any():
+        return pr(y, flag)[2]
+    return float((f & y).sum() / y.sum() + (~f & ~y).sum() / (~y).sum() - 1.0)
+
+
+def _criterion(name: str, y: np.ndarray, f: np.ndarray) -> float:
+    if name == "balanced":
+        return balanced(y, f)
+    p, r, f1 = pr(y, f)
+    if name == "f1":
+        return f1
+    if name == "breakeven":
+        return min(p, r)
+    raise ValueError(f"unknown threshold criterion {name!r} (balanced, f1, breakeven)")
+
+
+def best_threshold(y: np.ndarray, s: np.ndarray, direction: str = "above",
+                   base_flag: np.ndarray | None = None, criterion: str = "balanced",
+                   capped: Sequence[np.ndarray] = (), max_rate: float = 1.0) -> float:
+    """Threshold of maximum :func:`balanced` accuracy (``criterion="f1"``: maximum F1; ``"breakeven"``: maximum
+    of the smaller of precision and recall) (flags OR-ed with
+    ``base_flag`` when given); the middle of the best plateau. With ``capped`` (boolean masks of cases, one per
+    group), only thresholds that flag at most ``max_rate`` of each group qualify (none does: the strictest)."""
+    fin = np.unique(s[np.isfinite(s)])
+    if fin.size == 0:
+        return math.nan
+    cands = np.concatenate([[fin[0] - 1.0], (fin[:-1] + fin[1:]) / 2, [fin[-1] + 1.0]])
+    f1s = []
+    for t in cands:
+        f = threshold_flags(s, t, direction)
+        if base_flag is not None:
+            f = np.maximum(f, base_flag)
+        ok = all(float(f[g].mean()) <= max_rate for g in capped if g.any())
+        f1s.append(_criterion(criterion, y, f) if ok else -math.inf)
+    f1s = np.asarray(f1s)
+    if not np.isfinite(f1s).any():  # no threshold keeps under the cap: the strictest
+        return float(cands[-1] if direction == "above" else cands[0])
+    best = np.flatnonzero(f1s >= f1s.max() - 1e-12)
+    # the longest run of consecutive optimal candidates, then its middle in score units
+    runs, start = [], best[0]
+    for a, b in zip(best[:-1], best[1:]):
+        if b != a + 1:
+            runs.append((start, a))
+            start = b
+    runs.append((start, best[-1]))
+    lo, hi = max(runs, key=lambda r: (r[1] - r[0], -r[0]))
+    if lo == 0 or hi == len(cands) - 1:  # open-ended plateau: stay next to the data
+        return float(cands[lo] if hi == len(cands) - 1 and lo > 0 else cands[hi])
+    return float((fin[lo - 1] + fin[hi]) / 2) if hi < fin.size else float(cands[(lo + hi) // 2])

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, ErrorList, quote
-from .registry import REGISTRIES, suggest
+from ..errors import ConfigError, ErrorList, quote
+from ..registry import REGISTRIES, suggest
 
 PLUGIN_KINDS = ("backends", "datasets", "masks", "metrics", "detectors")
 
@@ -356,7 +356,7 @@ def _check_settings(settings: dict[str, Any]) -> None:
 
 
 def _validate_report(obj: Any) -> Any:
-    from .report.config import validate_report_section  # the report room owns the section's schema
+    from .report import validate_report_section
 
     return validate_report_section(obj, "report")
 

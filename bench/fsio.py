@@ -1,0 +1,88 @@
+"""Files on disk, written safely: atomic writes, folders that refuse planted links, SHA-256 of files.
+
+Every writer of the project goes through here (run folders, exports, reports, reference features, downloaded
+weights), so a crash never leaves half a file and nothing is ever written through a symbolic link planted inside a
+folder the project manages. Ground floor: imports nothing from the package but :mod:`bench.errors`.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from .errors import BenchError
+
+
+def confined_dir(root: Path, *parts: str) -> Path:
+    """``root/parts...``, each part created when missing; a part that is a symbolic link is refused, so nothing is
+    ever written through a link planted inside a run folder (the run folder itself may be a link you made)."""
+    d = Path(root)
+    for part in parts:
+        d = d / part
+        if d.is_symlink():
+            raise BenchError(f"{d} is a symbolic link; inpaint-bench never writes through links inside a run folder "
+                             f"(remove the link, or start over with --fresh, which removes links, not their targets)")
+        d.mkdir(exist_ok=True)
+    return d
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, suffix: str = ".tmp") -> Iterator[IO[bytes]]:
+    """A binary file to write ``path``'s new content into: a fresh temporary file in the same folder, renamed over
+    ``path`` when the block ends without an error and removed when it raises (never half a file; a link planted at
+    ``path`` is replaced, not written through)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as f:
+        f.write(data)
+    return Path(path)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def copy_atomic(src: Path, dst: Path) -> Path:
+    """Copy a file's bytes to ``dst`` atomically."""
+    with atomic_writer(dst, suffix=Path(dst).suffix) as f, open(src, "rb") as s:
+        shutil.copyfileobj(s, f, 1 << 20)
+    return Path(dst)
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so big files hash once
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex), cached per file version (path, size, modification time)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def remember_sha256(path: str | Path, digest: str) -> None:
+    """Record a digest computed while writing ``path`` (a download), so :func:`file_sha256` does not read it again."""
+    p = Path(path)
+    st = p.stat()
+    _HASHES[(str(p.resolve()), st.st_size, st.st_mtime_ns)] = digest

@@ -1,0 +1,67 @@
+"""The 8-bit pixel grid every stage shares, and what a backend is given.
+
+* Inputs, ground truth and outputs are stored and scored as 8-bit images, as published evaluations read PNGs:
+  :func:`quantize` (round half to even of ``x * 255`` after clamping to [0, 1]) and :func:`dequantize`
+  (``u8 / 255`` in float32) are the only conversions, so scoring right after generation (from the in-memory
+  ``uint8``) and later (from the PNG) see bit-identical pixels.
+* A backend never sees the pixels under the hole: :func:`blank` sets them to :data:`BLANK_VALUE` (128/255). The
+  runner, the scoring stage, exports, the ``outputs`` backend's input check and the calibration cases all blank
+  through this one function. :func:`blanked_digests` hashes exactly what a backend is given, so outputs made
+  elsewhere are never scored against another mask.
+
+Ground floor: imports nothing from the package.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+#: the value of every hole pixel a backend is given (mid-grey on the 8-bit grid)
+BLANK_VALUE = 128 / 255
+#: how inputs, ground truth and outputs are stored (part of every generation's identity)
+PIXELS = "uint8"
+
+
+def quantize(x: "torch.Tensor") -> "torch.Tensor":
+    """Float images in [0, 1] (any shape) -> uint8 (clamped, ``round(x * 255)``, ties to even)."""
+    import torch
+
+    return torch.round(x.detach().float().clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+
+
+def dequantize(u8: "torch.Tensor") -> "torch.Tensor":
+    """uint8 -> float32 in [0, 1] (``u8 / 255``)."""
+    return u8.float() / 255.0
+
+
+def blank(image, mask):
+    """The image with the hole set to :data:`BLANK_VALUE`: torch tensors ([..., 3, H, W] with a [..., 1, H, W]
+    mask) or numpy arrays (HWC float with an HW mask). Same type and dtype as ``image``."""
+    if isinstance(image, np.ndarray):
+        m = np.asarray(mask, dtype=bool)
+        if m.ndim == image.ndim - 1:
+            m = m[..., None]
+        return np.where(m, np.asarray(BLANK_VALUE, dtype=image.dtype), image)
+    import torch
+
+    return torch.where(mask.bool(), torch.full_like(image, BLANK_VALUE), image)
+
+
+def blanked_u8(image: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+    """What a backend is given, as 8 bits: the image with the hole set to the blank value (128)."""
+    return quantize(blank(image, mask))
+
+
+def blanked_digests(image: "torch.Tensor", mask: "torch.Tensor") -> dict[str, str]:
+    """SHA-256 of exactly what a backend is given (the blanked 8-bit image) and of the mask, with their shapes:
+    outputs made elsewhere are checked against them, so they are never scored against another mask."""
+    img = blanked_u8(image, mask).cpu().contiguous().numpy()
+    m = np.packbits(mask.detach().cpu().bool().numpy().ravel())
+    h_img = hashlib.sha256(f"u8{img.shape}".encode() + img.tobytes()).hexdigest()
+    h_mask = hashlib.sha256(f"mask{tuple(mask.shape)}".encode() + m.tobytes()).hexdigest()
+    return {"input_sha256": h_img, "mask_sha256": h_mask}
