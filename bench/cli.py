@@ -186,7 +186,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_suite
 
     suite = load_suite(args.suite)
-    from .runner.plan import expand_cells
+    from .keys import expand_cells
 
     cells = expand_cells(suite)
     print(f"{args.suite}: OK — {len(suite.backends)} backend(s) × {len(suite.datasets)} dataset(s) × "

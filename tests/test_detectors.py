@@ -636,10 +636,10 @@ def test_replacement_thresholds_from_a_suite_file(tmp_path):
                                   (f["replacement_score"].to_numpy(float) > 0.9).astype(float))
 
 
-def test_report_says_when_flags_come_from_an_older_shipped_thresholds_file(tmp_path, monkeypatch, capsys):
-    """A run scored with an older shipped thresholds file keeps that file's flags; the report names the detectors
-    and the version and points to `bench score`, which sets them again from the stored outputs (no model runs).
-    Thresholds given in the suite are not the file's and are never called stale."""
+def test_a_run_scored_with_an_older_shipped_thresholds_file_reads_with_todays(tmp_path, monkeypatch):
+    """Flags are set when a run is read (issue 26), so a run scored by an older installation (another shipped
+    thresholds file) is flagged with today's file at once: no `bench score`, no stale flags to warn about.
+    Thresholds given in the suite stay the suite's."""
     import yaml
 
     from bench.cli import main
@@ -661,18 +661,14 @@ def test_report_says_when_flags_come_from_an_older_shipped_thresholds_file(tmp_p
     monkeypatch.setattr(th, "default_path", lambda: old_file)  # the run is scored by an older installation
     th.clear_cache()
     assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run = next((tmp_path / "results").iterdir())
+    assert (load_run(run).frame()["noop_flag"] == 0).all()  # read by the old installation: the old file's flags
     monkeypatch.undo()
     th.clear_cache()
-    run = next((tmp_path / "results").iterdir())
-    f = load_run(run).frame()
-    assert len(f) == 2 and (f["noop_flag"] == 0).all()  # the old file's flags: identity's blank is not caught
-    assert main(["report", str(run), "-f", "md", "--no-ci"]) == 0
-    md = (run / "leaderboard.md").read_text()
-    assert "older shipped thresholds (blur, noop with v1)" in md and f"ships v{shipped['version']}" in md
-    assert "replacement" not in md.split("older shipped thresholds")[1].split(")")[0]
-    assert "`bench score RUN`" in md
-    assert main(["score", str(run), "--no-progress", "--no-report"]) == 0
-    f = load_run(run).frame()
-    assert len(f) == 2 and (f["noop_flag"] == 1).all()  # the untouched blank, flagged by today's file
+    rd = load_run(run)
+    f = rd.frame()
+    assert len(f) == 2 and (f["noop_flag"] == 1).all()  # today's file: the untouched blank is caught
+    assert rd.thresholds["noop"]["thresholds_version"] == shipped["version"]
+    assert rd.thresholds["replacement"]["thresholds"] == {"threshold": 0.5, "ref_threshold": 0.5}
     assert main(["report", str(run), "-f", "md", "--no-ci"]) == 0
     assert "older shipped thresholds" not in (run / "leaderboard.md").read_text()

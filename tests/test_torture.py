@@ -116,8 +116,9 @@ def make_pairs(root: Path) -> None:
 
 
 def rows(run_dir: Path) -> list[dict]:
-    with RunStore(run_dir / "records.sqlite") as s:
-        return s.records()
+    from bench.store.run import load_run
+
+    return load_run(run_dir).records()  # flags set from the stored scores, as every reader sees them
 
 
 def created(run_dir: Path) -> dict:

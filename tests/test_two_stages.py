@@ -45,7 +45,7 @@ def write(tmp_path, name="suite.yaml", **kw) -> Path:
 def records(run_dir):
     from bench.report.aggregate import load_run
 
-    return load_run(run_dir).store.records()
+    return load_run(run_dir).records()  # flags set from the stored scores, as every reader sees them
 
 
 def score_times(run_dir, by_key: bool = False) -> dict[tuple[str, str, str], float]:
@@ -92,18 +92,58 @@ def test_adding_a_metric_and_a_detector_calls_no_backend_and_fills_only_the_new_
     assert score_times(run_dir) == after and plugins.CALLS == []
 
 
-def test_a_changed_threshold_rescores_only_that_detector(tmp_path, plugins):
-    suite = parse_suite(suite_dict(tmp_path, detectors=["noop", {"type": "black", "threshold": 0.5}]))
+def test_a_changed_threshold_rescores_nothing_and_changes_the_flags(tmp_path, plugins):
+    """Thresholds are applied when a run is read (issue 26): a suite that only changes a detector's threshold
+    runs no backend, writes no score row, and its flags follow the new threshold."""
+    from bench.store.run import load_run
+
+    suite = parse_suite(suite_dict(tmp_path, detectors=["noop", {"type": "black", "threshold": 2.0}]))
     run_dir = Runner(suite, progress=False).run()
     before = score_times(run_dir, by_key=True)
+    f = load_run(run_dir).frame()
+    assert len(f) == 6 and (f["black_flag"] == 0).all()  # a black share above 2.0 never happens
     plugins.CALLS.clear()
-    suite = parse_suite(suite_dict(tmp_path, detectors=["noop", {"type": "black", "threshold": 0.9}]))
+    suite = parse_suite(suite_dict(tmp_path, detectors=["noop", {"type": "black", "threshold": -1.0}]))
     Runner(suite, progress=False).run()
-    after = score_times(run_dir, by_key=True)
-    assert plugins.CALLS == []
-    new = {k for k in after if k not in before}
-    assert {k: after[k] for k in before} == before  # nothing rewritten
-    assert len(new) == 6 and len({k[2] for k in new}) == 1 and next(iter(new))[2].startswith("black.")
+    assert score_times(run_dir, by_key=True) == before and plugins.CALLS == []  # nothing scored, nothing run
+    rd = load_run(run_dir)
+    f = rd.frame()
+    assert (f["black_flag"] == 1).all() and (f["failure"] == "black").all()  # any share is above -1
+    assert rd.thresholds["black"]["thresholds"]["threshold"] == -1.0
+
+
+def test_recalibrating_the_thresholds_file_changes_flags_at_report_time_without_scoring(tmp_path, plugins):
+    """`bench calibrate` rewrites the suite's thresholds file; the next `bench report` (and every reader) sets the
+    flags from it: zero scorer calls, zero backend calls."""
+    from bench.detectors import thresholds as th
+    from bench.store.run import load_run
+
+    doc = json.loads(th.default_path().read_text())
+    tfile = tmp_path / "mine.json"
+    doc["detectors"]["noop"]["threshold"] = 2.0  # never flags
+    doc["sha256"] = th.section_sha(doc["detectors"])
+    tfile.write_text(json.dumps(doc))
+    th.clear_cache()
+    p = write(tmp_path, detectors=[{"type": "noop", "thresholds": str(tfile)}])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run_dir = next((tmp_path / "results").iterdir())
+    before = score_times(run_dir, by_key=True)
+    assert (load_run(run_dir).frame()["noop_flag"] == 0).all()
+    doc["detectors"]["noop"]["threshold"] = -1.0  # every score is above: all flagged
+    doc["version"] += 1
+    doc["sha256"] = th.section_sha(doc["detectors"])
+    tfile.write_text(json.dumps(doc))
+    th.clear_cache()
+    plugins.CALLS.clear()
+    assert main(["report", str(run_dir), "-f", "md", "--no-ci"]) == 0
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0  # a rerun scores nothing either
+    assert score_times(run_dir, by_key=True) == before and plugins.CALLS == []
+    rd = load_run(run_dir)
+    assert (rd.frame()["noop_flag"] == 1).all() and rd.thresholds["noop"]["thresholds_version"] == doc["version"]
+    assert "failure\\_noop" in (run_dir / "leaderboard.md").read_text()  # the verdict column is there now
+    from bench.report.aggregate import summarize
+
+    assert summarize(run_dir)["noop_rate"].tolist() == [1.0]
 
 
 @pytest.mark.usefixtures("one_thread")

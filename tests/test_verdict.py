@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bench.report.aggregate import load_run, per_sample, summarize
-from bench.report.verdict import PRECEDENCE, VERDICTS, verdicts
+from bench.detectors.verdict import PRECEDENCE, VERDICTS, verdicts
 from tests.test_report_data import make_run
 
 NAN = float("nan")

@@ -49,7 +49,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
                     base: str | Path | None = None) -> dict[str, Any]:
     """A thresholds document fitted on the labelled outputs of ``run`` (see the module doc)."""
     from ..detectors.thresholds import FORMAT, load_thresholds
-    from ..report.aggregate import load_run
+    from ..store.run import load_run
     from ..report.labelling import read_labels
     from ..stats import auroc, best_threshold, bootstrap_intervals, pr
 

@@ -111,8 +111,8 @@ class CalibratedDetector(Detector):
 
         return flag(scores, self.t.get(name), direction or self.direction)
 
-    def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "thresholds": dict(self.t), "thresholds_sha256": self.thresholds_sha}
+    # identity(): the base class's. Thresholds are not part of it: stored scores do not depend on them, and flags
+    # are set from the scores with the thresholds in force whenever a run is read (bench.detectors.flagging).
 
     def provenance(self) -> dict[str, Any]:
         return {

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -24,9 +22,10 @@ import pandas as pd
 from ..bins import area_bin_label, parse_area_bin
 from .. import stats
 from ..errors import BenchError
-from ..store.sqlite import RunStore, merge_stores
-from . import verdict
-from .columns import RECORD_FIELDS, ColumnCatalog, metric_sort_key
+from ..detectors import verdict
+from ..store.run import RunData, load_run
+from ..store.sqlite import RECORD_FIELDS
+from .columns import metric_sort_key
 
 MIB = 1024.0 * 1024.0
 
@@ -49,180 +48,6 @@ def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0)
         return (mean, math.nan, math.nan)
     mean, lo, hi = stats.bootstrap_ci(v, n_boot=n_boot, alpha=alpha, seed=seed)
     return (float(mean), float(lo), float(hi))
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# loading runs (one folder, a store, or several merged)
-# ------------------------------------------------------------------------------------------------------------------
-@dataclass
-class RunData:
-    """Everything the report reads from one run (or several merged)."""
-
-    store: RunStore
-    manifest: dict[str, Any]
-    run_dirs: list[Path] = field(default_factory=list)
-    _frame: pd.DataFrame | None = None
-
-    @property
-    def run_dir(self) -> Path | None:
-        return self.run_dirs[0] if self.run_dirs else None
-
-    def frame(self) -> pd.DataFrame:
-        """Per-sample records, with each sample's one ``failure`` verdict (:mod:`bench.report.verdict`)."""
-        if self._frame is None:
-            f = self.store.frame()
-            if f.empty:
-                f = pd.DataFrame(columns=list(RECORD_FIELDS))
-            if "error" not in f:
-                f["error"] = None
-            f[verdict.COLUMN] = verdict.verdicts(f)
-            self._frame = f
-        return self._frame
-
-    def cells(self) -> pd.DataFrame:
-        c = self.store.cells()
-        return pd.DataFrame(c) if c else pd.DataFrame(columns=["cell_key", "backend", "dataset", "mask", "spec"])
-
-    def sessions(self) -> pd.DataFrame:
-        s = self.store.sessions()
-        cols = ["cell_key", "session", "device", "load_time_s", "peak_mem_allocated", "peak_mem_reserved",
-                "peak_rss", "n_computed"]
-        return pd.DataFrame(s) if s else pd.DataFrame(columns=cols)
-
-    @property
-    def comparable(self) -> bool:
-        return bool(self.manifest.get("comparable", True))
-
-    @property
-    def noncomparable_reasons(self) -> list[str]:
-        return [str(r) for r in (self.manifest.get("noncomparable_reasons") or [])]
-
-    @property
-    def catalog(self) -> ColumnCatalog:
-        return ColumnCatalog(self.manifest.get("columns"))
-
-
-def _resolve_one(src: Any) -> tuple[Path | None, Path]:
-    """(run dir or None, path of records.sqlite) for a folder or a .sqlite path; clear error when missing."""
-    p = Path(src)
-    if p.is_dir():
-        db = p / "records.sqlite"
-        if not db.exists():
-            raise BenchError(f"{p}: not a run folder (no records.sqlite)")
-        return p, db
-    if p.suffix in (".sqlite", ".db") and p.exists():
-        return p.parent, p
-    raise BenchError(f"{p}: no such run folder")
-
-
-def _read_manifest(run_dir: Path | None) -> dict[str, Any]:
-    from ..store.files import read_manifest
-
-    return (read_manifest(run_dir) if run_dir is not None else None) or {}
-
-
-def _merge_manifests(manifests: list[dict[str, Any]], dirs: list[Path]) -> dict[str, Any]:
-    if len(manifests) == 1:
-        return manifests[0]
-    merged = dict(manifests[0]) if manifests else {}
-    reasons = []
-    cols: dict[str, Any] = {}
-    for m in manifests:
-        cols.update(m.get("columns") or {})
-        for r in m.get("noncomparable_reasons") or []:
-            if r not in reasons:
-                reasons.append(r)
-    hashes = {m.get("config_hash") for m in manifests if m.get("config_hash")}
-    if len(hashes) > 1:
-        reasons.append(f"merged runs have different config hashes ({', '.join(sorted(hashes))})")
-    devices = {json.dumps(m.get("device"), sort_keys=True) for m in manifests if m.get("device")}
-    if len(devices) > 1:
-        reasons.append("merged runs were measured on different devices (timings not comparable)")
-    merged["columns"] = cols
-    merged["noncomparable_reasons"] = reasons
-    merged["comparable"] = all(m.get("comparable", True) for m in manifests) and not reasons
-    merged["merged_from"] = [str(d) for d in dirs]
-    merged["run_id"] = "+".join(str(m.get("run_id", d.name)) for m, d in zip(manifests, dirs))
-    return merged
-
-
-def stale_thresholds(manifest: dict[str, Any]) -> dict[str, list[str]]:
-    """Detectors whose flags were set with an older version of the shipped thresholds file than this installation
-    has (``{"v2": ["blur", "noop"], ...}``; a suite's own thresholds file, and thresholds all given in the suite,
-    never count): their flags and the failure verdicts are the old file's until ``bench score RUN``."""
-    from ..detectors.thresholds import load_thresholds
-
-    dets = manifest.get("detectors") or {}
-    try:
-        shipped = load_thresholds().get("sha256")
-    except (OSError, ValueError):  # pragma: no cover - the shipped file is part of the package
-        return {}
-    out: dict[str, list[str]] = {}
-    for name, p in dets.items() if isinstance(dets, dict) else ():
-        if not isinstance(p, dict) or p.get("thresholds_file") != "bench/data/thresholds.json":
-            continue
-        if set(p.get("thresholds") or {}) <= set(p.get("overridden") or []):
-            continue  # every threshold given in the suite: the file's are not used
-        sha = p.get("thresholds_sha256")
-        if sha and sha != shipped:
-            out.setdefault(f"v{p.get('thresholds_version')}", []).append(name)
-    return {v: sorted(n) for v, n in out.items()}
-
-
-def _select(store: RunStore, manifest: dict[str, Any]) -> RunStore:
-    """Restrict a store to the cells and scorers the manifest lists (the suite that was run last): rows of an
-    earlier version of a suite, kept in the same folder for reuse, are never reported."""
-    cells = manifest.get("cells")
-    scorers = manifest.get("scorers")
-    ck = [c["cell_key"] for c in cells if isinstance(c, dict) and "cell_key" in c] if isinstance(cells, list) else None
-    sk = ([s["scorer_key"] for s in scorers if isinstance(s, dict) and "scorer_key" in s]
-          if isinstance(scorers, list) else None)
-    return store.select(ck or None, sk or None)
-
-
-def _merge_stores(paths: list[Path]) -> RunStore:
-    """An in-memory store holding the union of several stores' rows (:func:`bench.store.merge_stores`'s rules:
-    a successful row wins over an error row; between two successful rows, the first store given wins)."""
-    mem = RunStore(":memory:")
-    merge_stores(mem, paths)
-    return mem
-
-
-def load_run(src: Any) -> RunData:
-    """Open a run: a folder, a ``records.sqlite`` path, a :class:`RunStore`, a :class:`RunData`, or a list of
-    these (merged: shards or pieces of one suite run in several folders)."""
-    if isinstance(src, RunData):
-        return src
-    if isinstance(src, RunStore):
-        run_dir = src.path.parent if str(src.path) != ":memory:" else None
-        manifest = _read_manifest(run_dir)
-        return RunData(_select(src, manifest), manifest, [run_dir] if run_dir else [])
-    if isinstance(src, (list, tuple)):
-        items = list(src)
-        if not items:
-            raise BenchError("no run given")
-        if len(items) == 1:
-            return load_run(items[0])
-        dirs, dbs = [], []
-        for it in items:
-            if isinstance(it, RunStore):
-                d, db = it.path.parent, it.path
-            elif isinstance(it, RunData):
-                d, db = it.run_dir, it.store.path
-            else:
-                d, db = _resolve_one(it)
-            dirs.append(d)
-            dbs.append(db)
-        manifests = [_read_manifest(d) for d in dirs]
-        manifest = _merge_manifests(manifests, dirs)
-        if all(m.get("cells") for m in manifests):
-            manifest["cells"] = [c for m in manifests for c in m["cells"]]
-        if all(m.get("scorers") for m in manifests):
-            manifest["scorers"] = [s for m in manifests for s in m["scorers"]]
-        return RunData(_select(_merge_stores(dbs), manifest), manifest, dirs)
-    run_dir, db = _resolve_one(src)
-    manifest = _read_manifest(run_dir)
-    return RunData(_select(RunStore(db), manifest), manifest, [run_dir] if run_dir else [])
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -329,7 +154,7 @@ def summarize(
     the flag) with interval; latency ``latency_p50``/``latency_p90``/``latency_mean`` (ms per image) and
     ``images_per_s``; ``peak_mem_mb`` (the cell's own: GPU memory on CUDA, RAM on CPU; NaN where not measured),
     ``peak_mem_reserved_mb``, ``peak_rss_mb``, ``load_time_s``; ``failure_<verdict>``: the share of the group's
-    samples (errors included) whose one verdict is that (:mod:`bench.report.verdict`; they add up to 1).
+    samples (errors included) whose one verdict is that (:mod:`bench.detectors.verdict`; they add up to 1).
 
     ``filters`` keeps only some records: ``{"backend"|"dataset"|"mask": value or list, "area_bin": bin index,
     label ("40-50%") or list, "hole_fraction": [lo, hi)}``. Set-level metrics need every sample of a cell, so
@@ -465,9 +290,9 @@ def summarize(
                           if r.get("n", 0) and pd.isna(r.get("latency_p50")) and "backend" in r})
     df.attrs.update(
         paste_back=rd.manifest.get("paste_back"),
+        thresholds=dict(rd.thresholds),
         untimed_backends=untimed,
         dataset_errors=dict(rd.manifest.get("dataset_errors") or {}),
-        stale_thresholds=stale_thresholds(rd.manifest),
         columns=catalog.as_dict(all_keys),
         metric_keys=mkeys,
         setlevel_keys=sorted(setlevel_keys, key=metric_sort_key),

@@ -11,6 +11,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
+from ..store.sqlite import RECORD_FIELDS
+
 
 @dataclass(frozen=True)
 class ColumnInfo:
@@ -44,11 +46,6 @@ class ColumnInfo:
         )
 
 
-#: Record fields that are not metrics.
-RECORD_FIELDS = (
-    "cell_key", "backend", "dataset", "mask", "sample_id", "hole_fraction", "area_bin", "latency_ms",
-    "batch_size", "error",
-)
 
 #: Columns the report derives itself (not produced by a metric).
 DERIVED: dict[str, ColumnInfo] = {
@@ -76,7 +73,7 @@ _LOWER = re.compile(r"^(lpips|dists|fid|kid|mse|mae|l1|l2|rmse|latency|peak_mem|
 
 def guess(key: str) -> ColumnInfo:
     """A conservative guess from the name; unknown keys get no direction."""
-    if key.startswith("failure_"):  # one verdict per sample (bench.report.verdict): shares add up to 1
+    if key.startswith("failure_"):  # one verdict per sample (bench.detectors.verdict): shares add up to 1
         v = key[len("failure_"):]
         return ColumnInfo(v == "ok", ".3f", False, "share of samples whose one verdict is " + v)
     if key.endswith("_rate"):

@@ -6,7 +6,7 @@ Sections: a non-comparable banner when needed; the sortable leaderboard (click a
 bin, failure rates per backend; also saved as PNG beside the HTML); per dataset × mask an image grid (input, mask
 overlay, ground truth, each backend's output, with detector flags and the chosen metric on each tile); the worst
 cases per backend by the chosen metric; each backend's samples grouped by their one verdict
-(:mod:`bench.report.verdict`); errors per cell. A labelling mode (**Label outputs**, or ``#label`` in the URL)
+(:mod:`bench.detectors.verdict`); errors per cell. A labelling mode (**Label outputs**, or ``#label`` in the URL)
 labels output tiles by keyboard or click and exports ``labels.csv`` for ``bench calibrate --labels``
 (:mod:`bench.report.labelling`).
 
@@ -29,7 +29,8 @@ import pandas as pd
 from .. import sinks
 from ..fsio import confined_dir, write_bytes_atomic, write_text_atomic
 from ..store.files import sample_filename
-from . import labelling, verdict
+from ..detectors import verdict
+from . import labelling
 from ..bins import AREA_LABELS
 from .aggregate import RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog

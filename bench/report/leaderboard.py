@@ -100,7 +100,7 @@ def images_note(df: pd.DataFrame) -> str:
 
 def run_notes(df: pd.DataFrame) -> str | None:
     """The sentences that say which backends have no latency / memory figures (outputs made elsewhere), which
-    datasets could not be listed, and which detectors' flags come from an older shipped thresholds file."""
+    datasets could not be listed."""
     notes = []
     names = df.attrs.get("untimed_backends") or []
     if names:
@@ -108,14 +108,6 @@ def run_notes(df: pd.DataFrame) -> str | None:
                      f"`outputs` backend), shown as –.")
     for msg in (df.attrs.get("dataset_errors") or {}).values():
         notes.append(f"Skipped: {msg}.")
-    stale = df.attrs.get("stale_thresholds") or {}
-    if stale:
-        from ..detectors.thresholds import load_thresholds
-
-        which = "; ".join(f"{', '.join(names)} with {v}" for v, names in sorted(stale.items()))
-        notes.append(f"Detector flags and failure verdicts are from older shipped thresholds ({which}); this "
-                     f"installation ships v{load_thresholds().get('version')}. `bench score RUN` sets them again "
-                     f"from the stored outputs (no model runs).")
     return " ".join(notes) or None
 
 

@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(run, name)
     if name == "expand_cells":
-        from .plan import expand_cells
+        from ..keys import expand_cells
 
         return expand_cells
     raise AttributeError(name)

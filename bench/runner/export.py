@@ -39,7 +39,7 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def export_outputs(run_dir: str | Path, dest: str | Path) -> dict[str, int]:
     """Copy a run's stored outputs (the cells its manifest lists) into ``dest``; returns counts per backend."""
-    from ..report.aggregate import load_run
+    from ..store.run import load_run
     from ..store.files import output_path, sample_filename
 
     rd = load_run(run_dir)
@@ -75,8 +75,9 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
     from ..errors import CAUGHT, describe
     from ..pixels import blanked_digests, blanked_u8
     from ..store.files import sample_filename, write_png
-    from .plan import dataset_ids, expand_cells
-    from .prefetch import Prefetcher, prepare_item
+    from ..inputs import Prefetcher, prepare_item
+    from ..keys import expand_cells
+    from .plan import dataset_ids
 
     src = Path(source)
     if src.is_dir():

@@ -30,8 +30,8 @@ from ..pixels import blank, blanked_digests, quantize
 from ..store.files import output_path, write_png
 from . import timing
 from .guard import Guard
-from .plan import Cell
-from .prefetch import Item, Prefetcher
+from ..inputs import Item, Prefetcher
+from ..keys import Cell
 
 #: how far outside [0, 1] a backend's values may go before the sample is an error row (a 0..255 or -1..1
 #: convention); smaller overshoots (an unclamped VAE decode) are clamped

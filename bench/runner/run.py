@@ -36,8 +36,9 @@ from .guard import Guard
 from ..fsio import write_text_atomic
 from .locks import RunLock
 from ..pixels import BLANK_VALUE
-from .plan import CellPlan, assign_work, dataset_ids, expand_cells, plan, scorer_specs
-from .prefetch import Prefetcher, prepare_item
+from ..inputs import Prefetcher, prepare_item
+from ..keys import expand_cells, scorer_specs
+from .plan import CellPlan, assign_work, dataset_ids, plan
 from .provenance import device_info, git_revision, package_versions, resolve_device
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")

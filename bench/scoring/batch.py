@@ -18,7 +18,7 @@ from ..types import EvalBatch
 
 def eval_batch(items: Sequence[Any], outputs_u8: Sequence[torch.Tensor], infos: Sequence[dict[str, Any]],
                paste_back: bool, device: torch.device) -> EvalBatch:
-    """``items``: :class:`bench.runner.prefetch.Item`; ``outputs_u8``: uint8 [3, H, W] each, at the input's size;
+    """``items``: :class:`bench.inputs.Item`; ``outputs_u8``: uint8 [3, H, W] each, at the input's size;
     ``infos``: the generation rows' ``info`` (``raw_size``, ``model_size``)."""
     image = torch.stack([it.image for it in items]).to(device)
     mask = torch.stack([it.mask for it in items]).to(device)

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import CAUGHT, describe
-from ..runner.plan import ScorerSpec
+from ..keys import ScorerSpec
 from ..types import EvalBatch, RunContext
 
 
@@ -77,7 +77,7 @@ class Scorers:
             try:
                 inst = self.instance(key)
                 with torch.inference_mode():
-                    res = inst.compute(batch) if spec.kind == "metric" else inst.detect(batch)
+                    res = inst.compute(batch) if spec.kind == "metric" else _detector_values(inst, batch)
                 shared = inst.reference_features() if spec.kind == "metric" else set()
                 vals: list[dict[str, Any]] = [{} for _ in ids]
                 feats, refs = [], []
@@ -97,3 +97,12 @@ class Scorers:
             out.features.extend(feats)
             out.refs.extend(refs)
         return out
+
+
+def _detector_values(det: Any, batch: EvalBatch) -> dict[str, Any]:
+    """What a detector stores: its scores only when it has a flags rule (flags are set from them, with the
+    thresholds in force, whenever the run is read: :mod:`bench.detectors.flagging`), else whatever ``detect``
+    returns (a plug-in without a rule keeps the flags it set)."""
+    if callable(getattr(det, "scores", None)) and callable(getattr(det, "flags", None)):
+        return det.scores(batch)
+    return det.detect(batch)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import CAUGHT, BenchError, DataError, describe
-from ..runner.plan import Cell
-from ..runner.prefetch import Item, Prefetcher, prepare_item
+from ..inputs import Item, Prefetcher, prepare_item
+from ..keys import Cell
 from ..pixels import quantize
 from ..store.files import input_path, output_path, read_png_u8, write_png
 from .batch import eval_batch
@@ -42,7 +42,14 @@ class ScoringStage:
     # -- one batch ---------------------------------------------------------------------------------------------
     def score_batch(self, cell: Cell, items: Sequence[Item], outputs_u8: Sequence[Any],
                     infos: Sequence[dict[str, Any]], keys: Sequence[str]) -> int:
-        """Score a batch with ``keys`` and commit it (one transaction); returns the samples scored without error."""
+        """Score a batch with ``keys`` and commit it (one transaction); returns the samples scored without error.
+        With ``save_inputs`` the batch's inputs are written too, scored or not (a suite without scorers, or whose
+        scores are all stored, still gets its ``inputs/``)."""
+        if self.save_inputs and items:
+            try:
+                self.write_inputs(cell, items)
+            except (OSError, BenchError) as e:  # only the HTML grids lose their inputs: keep scoring
+                self.input_error = self.input_error or f"save_inputs: {describe(e)}"
         if not items or not keys:
             return len(items)
         try:
@@ -53,11 +60,6 @@ class ScoringStage:
             self.store.write_scores(cell.key, [(it.sample_id, k, {}, msg) for it in items for k in keys])
             return 0
         result.write(self.store, cell.key, cell.input_key)
-        if self.save_inputs:
-            try:
-                self.write_inputs(cell, items)
-            except (OSError, BenchError) as e:  # only the HTML grids lose their inputs: keep scoring
-                self.input_error = self.input_error or f"save_inputs: {describe(e)}"
         bad = {sid for sid, _, _, err in result.rows if err is not None}
         return sum(1 for it in items if it.sample_id not in bad)
 

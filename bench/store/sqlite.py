@@ -136,6 +136,13 @@ def _in(n: int) -> str:
     return "(" + ",".join("?" * n) + ")"
 
 
+#: Fields of a per-sample record that are not metric values, detector scores or flags.
+RECORD_FIELDS = (
+    "cell_key", "backend", "dataset", "mask", "sample_id", "hole_fraction", "area_bin", "latency_ms",
+    "batch_size", "error",
+)
+
+
 class RunStore:
     """One ``records.sqlite``. Safe to share between the runner's thread and its scoring thread (a lock)."""
 

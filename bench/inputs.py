@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..errors import CAUGHT
+from .errors import CAUGHT
 
 
 @dataclass
@@ -43,10 +43,10 @@ def prepare_item(ds: Any, strategy: Any, dataset_label: str, seed: int, sample_i
     a sample would be scored as perfect, or scored with nothing to compare outside the hole."""
     import torch
 
-    from ..bins import mask_stats
-    from ..pixels import dequantize, quantize
+    from .bins import mask_stats
+    from .pixels import dequantize, quantize
 
-    from ..errors import DataError
+    from .errors import DataError
 
     sample = ds.load(sample_id)
     m = strategy.make(sample, seed, dataset_label)

@@ -1,0 +1,189 @@
+"""Opening a run: one folder, a ``records.sqlite``, a store, or several of them merged (shards, resumed pieces).
+
+:func:`load_run` gives a :class:`RunData`: the store restricted to the cells and scorers of the suite that was run
+last (rows of an earlier version of a suite, kept for reuse, are never read), the manifest (merged when several
+runs are given), and :meth:`RunData.frame`, the per-sample records with flags set from the stored scores by the
+thresholds in force and one verdict per sample. Every reader (reports, exports, the CI gate, calibration from
+labels) opens runs here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..detectors import verdict
+from ..detectors.flagging import set_flags
+from ..errors import BenchError
+from .files import read_manifest
+from .sqlite import RECORD_FIELDS, RunStore, merge_stores
+
+
+@dataclass
+class RunData:
+    """Everything the report reads from one run (or several merged)."""
+
+    store: RunStore
+    manifest: dict[str, Any]
+    run_dirs: list[Path] = field(default_factory=list)
+    _frame: pd.DataFrame | None = None
+    #: per detector, the thresholds its flags were set with when :meth:`frame` was read
+    thresholds: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.run_dirs[0] if self.run_dirs else None
+
+    def frame(self) -> pd.DataFrame:
+        """Per-sample records: stored metric values and detector scores, detector flags set from the scores with
+        the thresholds in force now (:mod:`bench.detectors.flagging`; what was applied is in :attr:`thresholds`),
+        and each sample's one ``failure`` verdict (:mod:`bench.detectors.verdict`)."""
+        if self._frame is None:
+            f = self.store.frame()
+            if f.empty:
+                f = pd.DataFrame(columns=list(RECORD_FIELDS))
+            if "error" not in f:
+                f["error"] = None
+            suite = self.manifest.get("suite") if isinstance(self.manifest.get("suite"), dict) else {}
+            self.thresholds = set_flags(f, suite.get("detectors") or [])
+            f[verdict.COLUMN] = verdict.verdicts(f)
+            self._frame = f
+        return self._frame
+
+    def records(self) -> list[dict[str, Any]]:
+        """The store's per-sample records (absent values left out), with the flags :meth:`frame` sets."""
+        recs = self.store.records()
+        f = self.frame()
+        flags = [c for c in f.columns if isinstance(c, str) and c.endswith("_flag")]
+        if len(f) == len(recs):
+            for r, vals in zip(recs, f[flags].to_numpy(dtype=float)):
+                for c, v in zip(flags, vals):
+                    if v == v:  # not NaN
+                        r[c] = float(v)
+        return recs
+
+    def cells(self) -> pd.DataFrame:
+        c = self.store.cells()
+        return pd.DataFrame(c) if c else pd.DataFrame(columns=["cell_key", "backend", "dataset", "mask", "spec"])
+
+    def sessions(self) -> pd.DataFrame:
+        s = self.store.sessions()
+        cols = ["cell_key", "session", "device", "load_time_s", "peak_mem_allocated", "peak_mem_reserved",
+                "peak_rss", "n_computed"]
+        return pd.DataFrame(s) if s else pd.DataFrame(columns=cols)
+
+    @property
+    def comparable(self) -> bool:
+        return bool(self.manifest.get("comparable", True))
+
+    @property
+    def noncomparable_reasons(self) -> list[str]:
+        return [str(r) for r in (self.manifest.get("noncomparable_reasons") or [])]
+
+    @property
+    def catalog(self):
+        """How each column reads (:class:`bench.report.columns.ColumnCatalog` of the manifest's columns)."""
+        from ..report.columns import ColumnCatalog
+
+        return ColumnCatalog(self.manifest.get("columns"))
+
+
+def _resolve_one(src: Any) -> tuple[Path | None, Path]:
+    """(run dir or None, path of records.sqlite) for a folder or a .sqlite path; clear error when missing."""
+    p = Path(src)
+    if p.is_dir():
+        db = p / "records.sqlite"
+        if not db.exists():
+            raise BenchError(f"{p}: not a run folder (no records.sqlite)")
+        return p, db
+    if p.suffix in (".sqlite", ".db") and p.exists():
+        return p.parent, p
+    raise BenchError(f"{p}: no such run folder")
+
+
+def _read_manifest(run_dir: Path | None) -> dict[str, Any]:
+    return (read_manifest(run_dir) if run_dir is not None else None) or {}
+
+
+def _merge_manifests(manifests: list[dict[str, Any]], dirs: list[Path]) -> dict[str, Any]:
+    if len(manifests) == 1:
+        return manifests[0]
+    merged = dict(manifests[0]) if manifests else {}
+    reasons = []
+    cols: dict[str, Any] = {}
+    for m in manifests:
+        cols.update(m.get("columns") or {})
+        for r in m.get("noncomparable_reasons") or []:
+            if r not in reasons:
+                reasons.append(r)
+    hashes = {m.get("config_hash") for m in manifests if m.get("config_hash")}
+    if len(hashes) > 1:
+        reasons.append(f"merged runs have different config hashes ({', '.join(sorted(hashes))})")
+    devices = {json.dumps(m.get("device"), sort_keys=True) for m in manifests if m.get("device")}
+    if len(devices) > 1:
+        reasons.append("merged runs were measured on different devices (timings not comparable)")
+    merged["columns"] = cols
+    merged["noncomparable_reasons"] = reasons
+    merged["comparable"] = all(m.get("comparable", True) for m in manifests) and not reasons
+    merged["merged_from"] = [str(d) for d in dirs]
+    merged["run_id"] = "+".join(str(m.get("run_id", d.name)) for m, d in zip(manifests, dirs))
+    return merged
+
+
+def _select(store: RunStore, manifest: dict[str, Any]) -> RunStore:
+    """Restrict a store to the cells and scorers the manifest lists (the suite that was run last): rows of an
+    earlier version of a suite, kept in the same folder for reuse, are never reported."""
+    cells = manifest.get("cells")
+    scorers = manifest.get("scorers")
+    ck = [c["cell_key"] for c in cells if isinstance(c, dict) and "cell_key" in c] if isinstance(cells, list) else None
+    sk = ([s["scorer_key"] for s in scorers if isinstance(s, dict) and "scorer_key" in s]
+          if isinstance(scorers, list) else None)
+    return store.select(ck or None, sk or None)
+
+
+def _merge_stores(paths: list[Path]) -> RunStore:
+    """An in-memory store holding the union of several stores' rows (:func:`bench.store.merge_stores`'s rules:
+    a successful row wins over an error row; between two successful rows, the first store given wins)."""
+    mem = RunStore(":memory:")
+    merge_stores(mem, paths)
+    return mem
+
+
+def load_run(src: Any) -> RunData:
+    """Open a run: a folder, a ``records.sqlite`` path, a :class:`RunStore`, a :class:`RunData`, or a list of
+    these (merged: shards or pieces of one suite run in several folders)."""
+    if isinstance(src, RunData):
+        return src
+    if isinstance(src, RunStore):
+        run_dir = src.path.parent if str(src.path) != ":memory:" else None
+        manifest = _read_manifest(run_dir)
+        return RunData(_select(src, manifest), manifest, [run_dir] if run_dir else [])
+    if isinstance(src, (list, tuple)):
+        items = list(src)
+        if not items:
+            raise BenchError("no run given")
+        if len(items) == 1:
+            return load_run(items[0])
+        dirs, dbs = [], []
+        for it in items:
+            if isinstance(it, RunStore):
+                d, db = it.path.parent, it.path
+            elif isinstance(it, RunData):
+                d, db = it.run_dir, it.store.path
+            else:
+                d, db = _resolve_one(it)
+            dirs.append(d)
+            dbs.append(db)
+        manifests = [_read_manifest(d) for d in dirs]
+        manifest = _merge_manifests(manifests, dirs)
+        if all(m.get("cells") for m in manifests):
+            manifest["cells"] = [c for m in manifests for c in m["cells"]]
+        if all(m.get("scorers") for m in manifests):
+            manifest["scorers"] = [s for m in manifests for s in m["scorers"]]
+        return RunData(_select(_merge_stores(dbs), manifest), manifest, dirs)
+    run_dir, db = _resolve_one(src)
+    manifest = _read_manifest(run_dir)
+    return RunData(_select(RunStore(db), manifest), manifest, [run_dir] if run_dir else [])
