@@ -8,7 +8,6 @@ points are ignored, as detectron2 does.
 """
 from __future__ import annotations
 
-import difflib
 import json
 import warnings
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, suggestions
 
 
 def require_pycocotools(what: str = "coco datasets"):
@@ -68,7 +67,7 @@ class Instances:
             elif isinstance(w, str) and w in by_name:
                 out.add(by_name[w])
             else:
-                close = difflib.get_close_matches(str(w), list(by_name), n=3)
+                close = suggestions(str(w), list(by_name), n=3)
                 hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
                 raise ConfigError(f"categories[{j}]", f"unknown category {w!r} in {self.path.name}{hint}")
         return out

@@ -98,3 +98,25 @@ def quote(value: object, limit: int = 80) -> str:
     r.maxlevel = 3
     text = r.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def suggestions(word: str, candidates, n: int = 1, cutoff: float = 0.6) -> list[str]:
+    """The ``n`` closest candidates to ``word`` (similarity of the whole name, or of one of its dash/underscore
+    separated parts, at least ``cutoff``), best first: the one "did you mean" of the project."""
+    import difflib
+
+    scored = []
+    w = str(word).lower()
+    for i, cand in enumerate(candidates):
+        c = str(cand)
+        parts = [c] + [p for p in c.replace("_", "-").split("-") if p]
+        score = max(difflib.SequenceMatcher(None, w, p.lower()).ratio() for p in parts)
+        if score >= cutoff:
+            scored.append((-score, i, c))  # ties: the candidate given first
+    return [c for _, _, c in sorted(scored)[:n]]
+
+
+def suggest(word: str, candidates, cutoff: float = 0.6) -> str | None:
+    """The closest candidate (see :func:`suggestions`), or None."""
+    got = suggestions(word, candidates, 1, cutoff)
+    return got[0] if got else None

@@ -1,4 +1,5 @@
-"""Files on disk, written safely: atomic writes, folders that refuse planted links, SHA-256 of files.
+"""Files on disk, written safely: atomic writes, folders that refuse planted links, the one file-name rule for
+sample ids, SHA-256 of files.
 
 Every writer of the project goes through here (run folders, exports, reports, reference features, downloaded
 weights), so a crash never leaves half a file and nothing is ever written through a symbolic link planted inside a
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,6 +30,18 @@ def confined_dir(root: Path, *parts: str) -> Path:
                              f"(remove the link, or start over with --fresh, which removes links, not their targets)")
         d.mkdir(exist_ok=True)
     return d
+
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]{0,119}$")
+
+
+def sample_filename(sample_id: str) -> str:
+    """A file-name stem for a sample id that cannot leave its folder; ids that needed changes get a hash suffix."""
+    s = str(sample_id)
+    if _PLAIN.match(s):
+        return s
+    safe = re.sub(r"[^A-Za-z0-9_.+=-]", "_", s).lstrip(".")[:100] or "_"
+    return f"{safe}-{hashlib.sha256(s.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 @contextlib.contextmanager

@@ -11,29 +11,17 @@ Unknown names raise a :class:`~bench.errors.ConfigError` with a "did you mean" s
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import types
 import typing
 from typing import Any, Callable, Generic, TypeVar
 
-from .errors import ConfigError, quote
+from .errors import ConfigError, quote, suggest
 
 T = TypeVar("T")
 
 _RESERVED = ("type", "name")
-
-
-def suggest(word: str, candidates: list[str]) -> str | None:
-    """The closest candidate (by whole name or by one of its dash/underscore-separated parts), or None."""
-    best, best_score = None, 0.0
-    for cand in candidates:
-        parts = [cand] + [p for p in cand.replace("_", "-").split("-") if p]
-        score = max(difflib.SequenceMatcher(None, word.lower(), p.lower()).ratio() for p in parts)
-        if score > best_score:
-            best, best_score = cand, score
-    return best if best_score >= 0.6 else None
 
 
 def _first_line(doc: str | None) -> str:

@@ -15,7 +15,7 @@ Markdown       :func:`markdown`       table pipes, emphasis, raw HTML (``<``, ``
 CSV cell       :func:`csv_cell`       formula injection: a text cell starting with ``= + - @`` (or tab, CR) gets
                                       a leading ``'`` (numbers are left alone)
 file name      :func:`filename`       a sample id as a file-name stem that cannot leave its folder
-                                      (:func:`bench.store.files.sample_filename`)
+                                      (:func:`bench.fsio.sample_filename`)
 =============  =====================  ==========================================================================
 """
 from __future__ import annotations
@@ -72,10 +72,3 @@ def csv_cell(value: Any) -> Any:
         except ValueError:
             return "'" + value
     return value
-
-
-def filename(sample_id: Any) -> str:
-    """A file-name stem for a sample id (see :func:`bench.store.files.sample_filename`)."""
-    from .store.files import sample_filename
-
-    return sample_filename(str(sample_id))

@@ -163,7 +163,8 @@ def run_peers(cells, images, masks, lp_state, ex, device, workdir: Path) -> tupl
     from torchmetrics.functional.image import peak_signal_noise_ratio as tm_psnr
     from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
 
-    from bench.metrics.features import crop_boxes, quantize
+    from bench.metrics.features import crop_boxes
+    from bench.pixels import quantize
 
     ref_lp = lpips.LPIPS(pretrained=True, net="alex", pnet_rand=True, spatial=True, verbose=False).eval()
     ref_lp.load_state_dict(lp_state)

@@ -10,7 +10,8 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from bench.metrics.features import Extractor, build_inception, crop_box, quantize
+from bench.metrics.features import Extractor, build_inception, crop_box
+from bench.pixels import quantize
 from bench.metrics.fid import InceptionFeatures
 from bench.metrics.setlevel import set_level_bootstrap, set_level_metrics
 from bench.stats import (frechet_distance, frechet_distance_from_features, inception_discriminative_scores,

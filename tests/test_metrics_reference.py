@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from bench.errors import ConfigError
-from bench.metrics.features import Extractor, quantize
+from bench.metrics.features import Extractor
+from bench.pixels import quantize
 from bench.metrics.fid import InceptionFeatures
 from bench.metrics.setlevel import set_level_bootstrap, set_level_metrics
 from bench.store import RunStore

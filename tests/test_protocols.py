@@ -163,12 +163,14 @@ def test_dilation_sweep_by_k_in_reports_and_html(tmp_path, capsys):
     from PIL import Image
 
     from bench.report.aggregate import load_run
+    from bench.report.columns import ColumnCatalog
     from bench.report.html import _dilation_plots
 
     with_rates = Image.open(run_dir / "plots" / "dilation_synthetic_given.png").size
     assert main(["score", str(run_dir), "--detectors", "[]", "--no-report", "--no-progress"]) == 0
     (tmp_path / "plots").mkdir()
-    _dilation_plots(load_run(run_dir), "psnr_in", load_run(run_dir).catalog, tmp_path / "plots")
+    rd = load_run(run_dir)
+    _dilation_plots(rd, "psnr_in", ColumnCatalog(rd.manifest.get("columns")), tmp_path / "plots")
     alone = Image.open(tmp_path / "plots" / "dilation_synthetic_given.png").size
     assert alone[0] < 0.7 * with_rates[0] and alone[1] == with_rates[1]
     # a run without a sweep says so

@@ -109,11 +109,11 @@ def set_scheduler(pipe: Any, name: str | None, backend: str) -> None:
 
     cls = getattr(diffusers, name, None)
     if cls is None or not name.endswith("Scheduler"):
-        import difflib
+        from ..errors import suggest
 
         known = [n for n in dir(diffusers) if n.endswith("Scheduler") and not n.startswith("_")]
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
+        close = suggest(name, known)
+        hint = f"; did you mean '{close}'?" if close else f"; known: {', '.join(known)}"
         raise ConfigError("scheduler", f"{backend}: unknown diffusers scheduler '{name}'{hint}")
     pipe.scheduler = cls.from_config(pipe.scheduler.config)
 

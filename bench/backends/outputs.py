@@ -2,7 +2,7 @@
 
 Instead of running a model, the runner reads one file per sample from ``root``, by default
 ``ROOT/<dataset label>/<mask label>/<sample>.png`` (``<sample>`` is the sample id, or for ids that are not plain
-file names the name :func:`bench.store.files.sample_filename` gives them: the layout ``bench export --outputs``
+file names the name :func:`bench.fsio.sample_filename` gives them: the layout ``bench export --outputs``
 writes). ``pattern`` changes the layout with the placeholders ``{dataset}``, ``{mask}`` and ``{sample}``.
 
 Rules:
@@ -75,7 +75,7 @@ class OutputsBackend(Backend):
                     from None
 
     def path(self, dataset: str, mask: str, sample_id: str) -> Path:
-        from ..store.files import sample_filename
+        from ..fsio import sample_filename
 
         return self.root / self.pattern.format(dataset=dataset, mask=mask, sample=sample_filename(sample_id))
 

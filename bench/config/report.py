@@ -24,11 +24,10 @@ report:
 """
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, suggest
 
 GROUP_KEYS = ("backend", "dataset", "mask", "area_bin")
 SPLIT_KEYS = ("dataset", "mask", "area_bin")
@@ -41,8 +40,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _unknown(path: str, key: Any, allowed: tuple[str, ...]) -> ConfigError:
-    close = difflib.get_close_matches(str(key), allowed, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+    close = suggest(str(key), allowed)
+    hint = f"; did you mean {close!r}?" if close else f"; allowed: {', '.join(allowed)}"
     return ConfigError(f"{path}.{key}", f"unknown key{hint}")
 
 
@@ -62,8 +61,8 @@ def _str_list(obj: Any, path: str, allowed: tuple[str, ...] | None = None) -> li
         if not isinstance(it, str) or not it:
             raise ConfigError(p, f"expected a string, got {it!r}")
         if allowed is not None and it not in allowed:
-            close = difflib.get_close_matches(it, allowed, n=1)
-            raise ConfigError(p, f"unknown key {it!r}" + (f"; did you mean {close[0]!r}?" if close
+            close = suggest(it, allowed)
+            raise ConfigError(p, f"unknown key {it!r}" + (f"; did you mean {close!r}?" if close
                                                             else f"; choose from {', '.join(allowed)}"))
         out.append(it)
     return out

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, ErrorList, quote
-from ..registry import REGISTRIES, suggest
+from ..errors import ConfigError, ErrorList, quote, suggest
+from ..registry import REGISTRIES
 
 PLUGIN_KINDS = ("backends", "datasets", "masks", "metrics", "detectors")
 

@@ -33,7 +33,6 @@ so each cell streams the data once. For repeated runs, download it instead.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -41,7 +40,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, suggest
 from ..io import image_from_array, image_from_bytes, mask_from_array, mask_from_bytes, read_image, read_mask
 from ..types import Sample
 from .base import ResizableDataset, finish_sample
@@ -347,8 +346,8 @@ def _get(row: dict[str, Any], column: str, where: str) -> Any:
 
 
 def _close(word: str, options: list[str]) -> str:
-    m = difflib.get_close_matches(word, options, n=1)
-    return f" (did you mean '{m[0]}'?)" if m else ""
+    m = suggest(word, options)
+    return f" (did you mean '{m}'?)" if m else ""
 
 
 def _hw(t: torch.Tensor) -> str:

@@ -1,14 +1,13 @@
 """The RGB photographs that ship inside scikit-image: a tiny, offline, real-photo dataset."""
 from __future__ import annotations
 
-import difflib
 import functools
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, suggest
 from ..io import fit_square
 from ..types import Sample
 from .base import Dataset
@@ -69,8 +68,8 @@ class SamplesDataset(Dataset):
         if names is not None:
             unknown = [n for n in names if n not in PHOTOS]
             if unknown:
-                close = difflib.get_close_matches(str(unknown[0]), list(PHOTOS), n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(PHOTOS)}"
+                close = suggest(str(unknown[0]), list(PHOTOS), cutoff=0.5)
+                hint = f"; did you mean '{close}'?" if close else f"; known: {', '.join(PHOTOS)}"
                 raise ConfigError("names", f"unknown photograph '{unknown[0]}'{hint}")
             if len(set(names)) != len(names):
                 raise ConfigError("names", f"duplicate entries in {list(names)}")

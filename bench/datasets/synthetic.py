@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, suggest
 from ..seeding import rng_for
 from ..types import Sample
 from .base import Dataset
@@ -425,10 +425,8 @@ def _check_names(key: str, value: Sequence[str] | None, known: Sequence[str]) ->
         raise ValueError(f"{key}: expected a non-empty list of names from {', '.join(known)}, got {value!r}")
     for v in value:
         if v not in known:
-            import difflib
-
-            close = difflib.get_close_matches(str(v), list(known), n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
+            close = suggest(str(v), list(known), cutoff=0.5)
+            hint = f"; did you mean '{close}'?" if close else f"; known: {', '.join(known)}"
             raise ValueError(f"{key}: unknown name '{v}'{hint}")
 
 

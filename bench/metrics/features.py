@@ -4,7 +4,8 @@ clean-fid compatibility (cleanfid 0.1.35, ``fid.py`` / ``resize.py`` / ``utils.p
 clean-fid does, per image: uint8 HWC -> ``fn_resize`` by mode -> float tensor in [0, 255] -> the extractor. We do
 the same on tensors:
 
-* ``quantize``: ``round(clip(x, 0, 1) * 255)``, what writing the image as an 8-bit PNG does (``bench.io.save_png``);
+* ``quantize``: ``round(clip(x, 0, 1) * 255)``, what writing the image as an 8-bit PNG does
+  (:func:`bench.pixels.quantize`);
 * ``clean``: PIL bicubic resize to 299x299 of each channel as a 32-bit float image (mode ``F``), clipped to
   [0, 255] (exactly PIL, on the CPU);
 * ``legacy_pytorch``: ``F.interpolate(bilinear, align_corners=False)`` to 299x299, clipped;
@@ -35,11 +36,6 @@ INCEPTION_SIZE = 299
 
 # ---------------------------------------------------------------------------------------------------------------
 # preprocessing
-
-
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] float -> integer-valued float32 in [0, 255], as an 8-bit PNG stores it."""
-    return (x.detach().float().clamp(0, 1) * 255.0).round()
 
 
 def _pil_bicubic(x255: torch.Tensor, size: int) -> torch.Tensor:

@@ -33,9 +33,10 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..fsio import atomic_writer
+from ..pixels import quantize
 from ..types import EvalBatch, RunContext
 from .base import Column, Metric
-from .features import MODES, Extractor, FeatureCache, build_inception, crop_boxes, quantize, resize_for_mode
+from .features import MODES, Extractor, FeatureCache, build_inception, crop_boxes, resize_for_mode
 
 
 def default_cache_dir(ctx: RunContext | None) -> Path:
@@ -194,7 +195,7 @@ class InceptionFeatures(Metric):
 
     # -- extraction ----------------------------------------------------------------------------------
     def _prep(self, x01: torch.Tensor) -> torch.Tensor:
-        return quantize(x01) if self.quantize else x01.detach().float().clamp(0, 1) * 255.0
+        return quantize(x01).float() if self.quantize else x01.detach().float().clamp(0, 1) * 255.0
 
     def _extract(self, images: list[torch.Tensor]) -> np.ndarray:
         """Features of a list of [3, h, w] images in [0, 255] (any sizes), via the mode's resize."""

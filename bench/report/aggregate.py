@@ -25,12 +25,12 @@ from ..errors import BenchError
 from ..detectors import verdict
 from ..store.run import RunData, load_run
 from ..store.sqlite import RECORD_FIELDS
-from .columns import metric_sort_key
+from .columns import ColumnCatalog, metric_sort_key
 
 MIB = 1024.0 * 1024.0
 
 
-def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+def mean_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
     """(mean, lo, hi): :func:`bench.stats.bootstrap_ci` of the finite values.
 
     Non-finite values: the mean follows IEEE rules (+inf in, +inf out); the interval is defined only when every
@@ -176,7 +176,7 @@ def summarize(
     mkeys = metric_keys(frame)
     dets = detector_names(frame)
     possible = verdict.present(frame)
-    catalog = rd.catalog
+    catalog = ColumnCatalog(rd.manifest.get("columns"))
 
     if "error" not in frame:
         frame["error"] = None
@@ -223,7 +223,7 @@ def summarize(
             vals = vals[~np.isnan(vals)]
             info = catalog(k)
             if ci and info.interval:
-                m, lo, hi = bootstrap_ci(vals, n_boot=n_boot, alpha=alpha, seed=seed)
+                m, lo, hi = mean_ci(vals, n_boot=n_boot, alpha=alpha, seed=seed)
                 row[k], row[f"{k}_lo"], row[f"{k}_hi"] = m, lo, hi
             else:
                 with np.errstate(invalid="ignore"):
@@ -234,7 +234,7 @@ def summarize(
             vals = vals[~np.isnan(vals)]
             rk = f"{d}_rate"
             if ci:
-                m, lo, hi = bootstrap_ci(vals, n_boot=n_boot, alpha=alpha, seed=seed)
+                m, lo, hi = mean_ci(vals, n_boot=n_boot, alpha=alpha, seed=seed)
                 row[rk], row[f"{rk}_lo"], row[f"{rk}_hi"] = m, lo, hi
             else:
                 row[rk] = float(vals.mean()) if vals.size else math.nan

@@ -25,7 +25,6 @@ regression). Cells of BASE missing from NEW fail the gate unless ``allow_missing
 """
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..errors import BenchError
+from ..errors import BenchError, suggest
 from .aggregate import RunData, load_run, summarize
 from .columns import ColumnCatalog, ColumnInfo
 from .table import _jsonable, _unjson, format_number
@@ -575,8 +574,8 @@ def render_compare_markdown(res: CompareResult) -> str:
         lines += ["Default statistical gate: off (`--alpha 0`).", ""]
     for k in res.unknown_rules:
         known = sorted({c.key for c in res.changes})
-        close = difflib.get_close_matches(k, known, n=1)
-        lines.append(f"- ⚠ tolerance for `{k}` matches no compared key" + (f" (did you mean `{close[0]}`?)" if close
+        close = suggest(k, known)
+        lines.append(f"- ⚠ tolerance for `{k}` matches no compared key" + (f" (did you mean `{close}`?)" if close
                                                                            else ""))
     if res.unknown_rules:
         lines.append("")

@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .. import sinks
-from ..fsio import confined_dir, write_bytes_atomic, write_text_atomic
-from ..store.files import sample_filename
+from ..fsio import confined_dir, sample_filename, write_bytes_atomic, write_text_atomic
 from ..detectors import verdict
 from . import labelling
 from ..bins import AREA_LABELS

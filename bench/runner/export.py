@@ -9,7 +9,7 @@
 
 Both layouts are what the ``outputs`` backend reads (``{type: outputs, root: DIR/<backend>}``), and its
 ``inputs.json`` check refuses outputs made for other inputs. ``<sample>`` follows
-:func:`bench.store.files.sample_filename`. Nothing is written through a symbolic link.
+:func:`bench.fsio.sample_filename`. Nothing is written through a symbolic link.
 """
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def _write_json(path: Path, obj: Any) -> None:
 def export_outputs(run_dir: str | Path, dest: str | Path) -> dict[str, int]:
     """Copy a run's stored outputs (the cells its manifest lists) into ``dest``; returns counts per backend."""
     from ..store.run import load_run
-    from ..store.files import output_path, sample_filename
+    from ..fsio import sample_filename
+    from ..store.files import output_path
 
     rd = load_run(run_dir)
     if rd.run_dir is None:
@@ -74,7 +75,8 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
     from ..config import load_suite
     from ..errors import CAUGHT, describe
     from ..pixels import blanked_digests, blanked_u8
-    from ..store.files import sample_filename, write_png
+    from ..fsio import sample_filename
+    from ..store.files import write_png
     from ..inputs import Prefetcher, prepare_item
     from ..keys import expand_cells
     from .plan import dataset_ids

@@ -16,30 +16,16 @@ Images are 8-bit (:mod:`bench.pixels` has the one conversion each way); files ar
 """
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import DataError
-from ..fsio import confined_dir, write_bytes_atomic
+from ..fsio import confined_dir, sample_filename, write_bytes_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-_PLAIN = re.compile(r"^[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]{0,119}$")
-
-
-def sample_filename(sample_id: str) -> str:
-    """A file-name stem for a sample id that cannot leave its folder; ids that needed changes get a hash suffix."""
-    s = str(sample_id)
-    if _PLAIN.match(s):
-        return s
-    safe = re.sub(r"[^A-Za-z0-9_.+=-]", "_", s).lstrip(".")[:100] or "_"
-    return f"{safe}-{hashlib.sha256(s.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
-
 
 def output_path(run_dir: Path, gen_key: str, sample_id: str, create: bool = False) -> Path:
     """Where a generation's output lives; ``create``: make (and check) its folder for writing."""

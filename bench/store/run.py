@@ -83,13 +83,6 @@ class RunData:
     def noncomparable_reasons(self) -> list[str]:
         return [str(r) for r in (self.manifest.get("noncomparable_reasons") or [])]
 
-    @property
-    def catalog(self):
-        """How each column reads (:class:`bench.report.columns.ColumnCatalog` of the manifest's columns)."""
-        from ..report.columns import ColumnCatalog
-
-        return ColumnCatalog(self.manifest.get("columns"))
-
 
 def _resolve_one(src: Any) -> tuple[Path | None, Path]:
     """(run dir or None, path of records.sqlite) for a folder or a .sqlite path; clear error when missing."""
