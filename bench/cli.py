@@ -111,11 +111,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a run's stored outputs again: only what is missing, or everything with ``--recompute``."""
-    import json
     from pathlib import Path
 
     from .config import load_yaml, parse_suite
     from .runner import Runner
+    from .store.manifest import read_manifest
 
     run_dir = Path(args.run)
     resolved = run_dir / "suite.resolved.yaml"
@@ -132,8 +132,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     data["output_dir"] = str(run_dir.parent)
     suite = parse_suite(data, source=resolved)
     try:
-        limit = json.loads((run_dir / "manifest.json").read_text()).get("limit")
-    except (OSError, ValueError, AttributeError):
+        limit = (read_manifest(run_dir) or {}).get("limit")
+    except BenchError:
         limit = None
     console = _console()
     runner = Runner(suite, run_id=run_dir.name, limit=limit, device=args.device, console=console,

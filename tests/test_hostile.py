@@ -36,7 +36,7 @@ def write_suite(tmp_path: Path, name: str = "s", **kw) -> Path:
 def records(run_dir: Path) -> list[dict]:
     from bench.report.aggregate import load_run
 
-    return load_run(run_dir).store.records()
+    return load_run(run_dir).records()
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def suite(tmp_path: Path, name: str = "p", **kw) -> Path:
 def records(run_dir: Path) -> list[dict]:
     from bench.report.aggregate import load_run
 
-    return load_run(run_dir).store.records()
+    return load_run(run_dir).records()
 
 
 # ----------------------------------------------------------------------------------------------------------------

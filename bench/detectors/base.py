@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from ..columns import Column
 from ..types import EvalBatch, RunContext
 
 
@@ -16,6 +17,8 @@ class Detector:
     """
 
     registry_name: str = "?"
+    #: every record key this detector writes (scores and flags), with how it reads (:class:`bench.columns.Column`)
+    columns: dict[str, Column] = {}
     #: implementation version: bump it when a change alters the scores, and stored scores are computed again
     version: int = 1
 

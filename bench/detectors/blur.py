@@ -145,6 +145,8 @@ class BlurDetector(CalibratedDetector):
 
     key = "blur"
     extra_thresholds = ("mosaic_threshold", "ref_threshold")
+    extra_scores = ("blur_mosaic_score", "blur_ref_score")
+    extra_flags = ("blur_mosaic_flag", "blur_ref_flag")
 
     def __init__(self, threshold: float | None = None, mosaic_threshold: float | None = None,
                  ref_threshold: float | None = None, depth: float = 4.0, min_pixels: int = 64,

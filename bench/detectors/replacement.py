@@ -404,6 +404,8 @@ class ReplacementDetector(CalibratedDetector):
 
     key = "replacement"
     extra_thresholds = ("ref_threshold",)
+    extra_scores = ("replacement_ref_score",)
+    extra_flags = ("replacement_free_flag", "replacement_ref_flag")
 
     def __init__(self, threshold: float | None = None, ref_threshold: float | None = None, cell: float = 6.0,
                  n_sectors: int = 8, min_pixels: int = 24, factor: int = 2, thresholds: str | None = None) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import columns as col
+from ..columns import Column
 from .base import Detector
 
 FORMAT = 1
@@ -67,6 +69,18 @@ class CalibratedDetector(Detector):
     direction: str = "above"
     #: extra named thresholds this detector reads from its entry besides "threshold"
     extra_thresholds: tuple[str, ...] = ()
+    #: extra score / flag columns besides ``{key}_score`` and ``{key}_flag``
+    extra_scores: tuple[str, ...] = ()
+    extra_flags: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> dict[str, Column]:  # type: ignore[override]
+        """``{key}_score``, ``{key}_flag`` and the extras: what :meth:`scores` and :meth:`flags` write."""
+        out = {f"{self.key}_score": col.score(f"{self.key} detector score")}
+        out.update({k: col.score() for k in self.extra_scores})
+        out[f"{self.key}_flag"] = col.flag(f"{self.key} detector flag (thresholds applied when the run is read)")
+        out.update({k: col.flag() for k in self.extra_flags})
+        return out
 
     def _thresholds(self, thresholds_file: str | None = None, **overrides: float | None) -> None:
         """Read this detector's entry from ``thresholds_file`` (the suite's ``thresholds:``; default: the shipped

@@ -1,22 +1,12 @@
 """The metric protocol."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..columns import Column  # noqa: F401  (the one column declaration, imported here by metric authors)
 from ..types import EvalBatch, RunContext
-
-
-@dataclass(frozen=True)
-class Column:
-    """How a reported key reads: direction, format, whether a bootstrap interval is shown."""
-
-    higher_is_better: bool
-    fmt: str = ".3f"
-    interval: bool = True
-    doc: str = ""
 
 
 class Metric:

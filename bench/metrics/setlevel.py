@@ -55,8 +55,9 @@ def set_level_columns() -> dict[str, Column]:
         "p_ids": Column(True, ".4f", False, "paired Inception discriminative score (linear SVM)"),
         "u_ids": Column(True, ".4f", False, "unpaired Inception discriminative score (linear SVM error rate)"),
     }
-    return {**{k: Column(c.higher_is_better, c.fmt, c.interval, c.doc + ", on composites") for k, c in base.items()},
-            **{f"{k}_raw": Column(c.higher_is_better, c.fmt, c.interval, c.doc + ", on raw outputs")
+    return {**{k: Column(c.higher_is_better, c.fmt, c.interval, c.doc + ", on composites", "setlevel")
+               for k, c in base.items()},
+            **{f"{k}_raw": Column(c.higher_is_better, c.fmt, c.interval, c.doc + ", on raw outputs", "setlevel")
                for k, c in base.items()}}
 
 

@@ -57,12 +57,18 @@ def detector_names(frame: pd.DataFrame) -> list[str]:
     return sorted(c[: -len("_flag")] for c in frame.columns if isinstance(c, str) and c.endswith("_flag"))
 
 
-def metric_keys(frame: pd.DataFrame) -> list[str]:
-    """Per-sample metric keys: numeric record columns that are neither record fields nor detector outputs."""
+def metric_keys(frame: pd.DataFrame, catalog: ColumnCatalog | None = None) -> list[str]:
+    """Per-sample metric keys: numeric record columns that are neither record fields nor detector outputs. A key
+    the run's manifest declares is a metric when its declared kind says so; only keys no scorer declared (runs
+    made before columns carried their kind) are told apart by their names' suffixes."""
     dets = set(detector_names(frame))
     out = []
     for c in frame.columns:
         if not isinstance(c, str) or c in RECORD_FIELDS:
+            continue
+        if catalog is not None and catalog.declared(c):
+            if catalog(c).kind == "metric":
+                out.append(c)
             continue
         if c.endswith("_flag") or c == verdict.COLUMN:
             continue
@@ -173,10 +179,10 @@ def summarize(
     frame = rd.frame().copy()
     cells = rd.cells()
     sessions = rd.sessions()
-    mkeys = metric_keys(frame)
+    catalog = ColumnCatalog(rd.manifest.get("columns"))
+    mkeys = metric_keys(frame, catalog)
     dets = detector_names(frame)
     possible = verdict.present(frame)
-    catalog = ColumnCatalog(rd.manifest.get("columns"))
 
     if "error" not in frame:
         frame["error"] = None

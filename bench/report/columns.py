@@ -8,44 +8,14 @@ lower, ...). A key none of these knows gets no direction: it is shown but never 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
+from ..columns import Column
 from ..store.sqlite import RECORD_FIELDS
 
 
-@dataclass(frozen=True)
-class ColumnInfo:
-    """Direction (``None`` = neither), format spec, whether a bootstrap interval exists, one-line doc."""
-
-    higher_is_better: bool | None = None
-    fmt: str = ".3f"
-    interval: bool = False
-    doc: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_any(cls, obj: Any) -> "ColumnInfo":
-        if isinstance(obj, ColumnInfo):
-            return obj
-        if isinstance(obj, Mapping):
-            return cls(
-                higher_is_better=obj.get("higher_is_better"),
-                fmt=str(obj.get("fmt", ".3f")),
-                interval=bool(obj.get("interval", False)),
-                doc=str(obj.get("doc", "")),
-            )
-        # bench.metrics.base.Column or anything with the same attributes
-        return cls(
-            higher_is_better=getattr(obj, "higher_is_better", None),
-            fmt=str(getattr(obj, "fmt", ".3f")),
-            interval=bool(getattr(obj, "interval", False)),
-            doc=str(getattr(obj, "doc", "")),
-        )
-
-
+#: the report's name for :class:`bench.columns.Column` (one declaration, two names while callers move over)
+ColumnInfo = Column
 
 #: Columns the report derives itself (not produced by a metric).
 DERIVED: dict[str, ColumnInfo] = {
@@ -124,6 +94,10 @@ class ColumnCatalog:
             if key in self._installed:
                 return self._installed[key]
         return guess(key)
+
+    def declared(self, key: str) -> bool:
+        """Whether the run's manifest declares ``key`` (its metric or detector said how it reads)."""
+        return key in self._manifest
 
     def as_dict(self, keys) -> dict[str, dict[str, Any]]:
         return {k: self(k).to_dict() for k in keys}

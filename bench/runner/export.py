@@ -73,6 +73,7 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
     """Write the masked inputs and masks of every dataset × mask of a suite (a suite file, or a run folder's
     ``suite.resolved.yaml`` with its ``limit``); returns counts per ``dataset/mask``."""
     from ..config import load_suite
+    from ..store.manifest import read_manifest
     from ..errors import CAUGHT, describe
     from ..pixels import blanked_digests, blanked_u8
     from ..fsio import sample_filename
@@ -89,8 +90,8 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
         suite = load_suite(resolved)
         if limit is None:
             try:
-                limit = json.loads((src / "manifest.json").read_text()).get("limit")
-            except (OSError, ValueError, AttributeError):
+                limit = (read_manifest(src) or {}).get("limit")
+            except BenchError:
                 limit = None
     else:
         suite = load_suite(src)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import BenchError
 from ..store import RunStore, merge_stores
+from ..store.manifest import merge_manifests, read_manifest
 from ..fsio import write_text_atomic
 from .locks import RunLock
 
@@ -30,8 +31,6 @@ def _store_dirs(folder: Path) -> list[Path]:
 
 
 def _read_manifest(d: Path) -> dict[str, Any] | None:
-    from ..store.files import read_manifest
-
     try:
         return read_manifest(d)
     except BenchError as e:
@@ -101,17 +100,9 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
     finally:
         lock.release()
     if manifests or problems:
-        man = dict(manifests[0]) if manifests else {"run_id": dest.name}
+        man = merge_manifests(manifests, store_dirs) if manifests else {"run_id": dest.name}
+        man["run_id"] = manifests[0].get("run_id", dest.name) if manifests else dest.name
         man.pop("shard", None)
-        sessions, backends, cells, scorers = [], {}, [], []
-        for m in manifests:
-            sessions.extend(s for s in m.get("sessions", []) if s not in sessions)
-            for k, v in (m.get("backends") or {}).items():
-                backends.setdefault(k, v)
-            cells.extend(c for c in m.get("cells") or [] if c not in cells)
-            scorers.extend(c for c in m.get("scorers") or [] if c not in scorers)
-        man.update(sessions=sessions, backends=backends, cells=cells, scorers=scorers,
-                   merged_from=[str(d) for d in store_dirs])
         if problems:
             man["merge_forced"] = problems
             man["comparable"] = False

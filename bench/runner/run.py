@@ -27,6 +27,7 @@ import yaml
 
 from .. import sinks
 from ..config import MAX_NAME, Suite
+from ..columns import Column
 from ..errors import CAUGHT, BenchError, ConfigError, describe
 from ..store import RunStore
 from ..types import RunContext
@@ -127,12 +128,14 @@ class Runner:
         return RunStore(self.store_dir / "records.sqlite")
 
     def _old_manifest(self) -> dict[str, Any]:
-        path = self.store_dir / "manifest.json"
+        from ..store.manifest import read_manifest
+
+        if (self.store_dir / "manifest.json").is_symlink():  # never read through a planted link
+            return {}
         try:
-            old = json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else {}
-        except (OSError, ValueError):
-            old = {}
-        return old if isinstance(old, dict) else {}
+            return read_manifest(self.store_dir) or {}
+        except BenchError:  # unreadable: start a fresh one
+            return {}
 
     def _write_manifest(self) -> None:
         write_text_atomic(self.store_dir / "manifest.json", json.dumps(self.manifest, indent=2, default=str))
@@ -409,10 +412,8 @@ class Runner:
                 except RuntimeError as e:
                     p = {"provenance_error": str(e)}
             prov[s.kind][s.label] = {**p, "scorer_key": s.key}
-            if s.kind == "metric":
-                for key, col in getattr(s.spec.instance or s.spec.create(), "columns", {}).items():
-                    columns[key] = {"higher_is_better": col.higher_is_better, "fmt": col.fmt,
-                                    "interval": col.interval}
+            for key, col in (getattr(s.spec.instance or s.spec.create(), "columns", None) or {}).items():
+                columns[key] = Column.from_any(col).to_dict()
         reasons = [f"{kind} {name}: {p.get('noncomparable_reason', 'random weights')}"
                    for kind, provs in prov.items() for name, p in provs.items() if p.get("comparable") is False]
         return {"metrics": prov["metric"], "detectors": prov["detector"], "columns": columns,

@@ -81,24 +81,3 @@ def read_png_u8(path: Path) -> "torch.Tensor":
     elif a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     return torch.from_numpy(np.ascontiguousarray(a[:, :, ::-1].transpose(2, 0, 1)))
-
-
-def read_manifest(run_dir: Path) -> "dict | None":
-    """A run folder's ``manifest.json`` as a dict; None when there is none; a :class:`~bench.errors.BenchError`
-    naming the file when it is not a file, not JSON, or not a JSON object."""
-    import json
-
-    from ..errors import BenchError
-
-    mp = Path(run_dir) / "manifest.json"
-    if not mp.exists():
-        return None
-    if not mp.is_file():
-        raise BenchError(f"{mp}: not a file")
-    try:
-        m = json.loads(mp.read_text())
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise BenchError(f"{mp}: invalid JSON ({str(e)[:200]})") from None
-    if not isinstance(m, dict):
-        raise BenchError(f"{mp}: not a run manifest (expected a JSON object, got {type(m).__name__})")
-    return m

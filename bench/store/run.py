@@ -8,7 +8,6 @@ labels) opens runs here.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pandas as pd
 from ..detectors import verdict
 from ..detectors.flagging import set_flags
 from ..errors import BenchError
-from .files import read_manifest
+from .manifest import merge_manifests, read_manifest
 from .sqlite import RECORD_FIELDS, RunStore, merge_stores
 
 
@@ -101,31 +100,6 @@ def _read_manifest(run_dir: Path | None) -> dict[str, Any]:
     return (read_manifest(run_dir) if run_dir is not None else None) or {}
 
 
-def _merge_manifests(manifests: list[dict[str, Any]], dirs: list[Path]) -> dict[str, Any]:
-    if len(manifests) == 1:
-        return manifests[0]
-    merged = dict(manifests[0]) if manifests else {}
-    reasons = []
-    cols: dict[str, Any] = {}
-    for m in manifests:
-        cols.update(m.get("columns") or {})
-        for r in m.get("noncomparable_reasons") or []:
-            if r not in reasons:
-                reasons.append(r)
-    hashes = {m.get("config_hash") for m in manifests if m.get("config_hash")}
-    if len(hashes) > 1:
-        reasons.append(f"merged runs have different config hashes ({', '.join(sorted(hashes))})")
-    devices = {json.dumps(m.get("device"), sort_keys=True) for m in manifests if m.get("device")}
-    if len(devices) > 1:
-        reasons.append("merged runs were measured on different devices (timings not comparable)")
-    merged["columns"] = cols
-    merged["noncomparable_reasons"] = reasons
-    merged["comparable"] = all(m.get("comparable", True) for m in manifests) and not reasons
-    merged["merged_from"] = [str(d) for d in dirs]
-    merged["run_id"] = "+".join(str(m.get("run_id", d.name)) for m, d in zip(manifests, dirs))
-    return merged
-
-
 def _select(store: RunStore, manifest: dict[str, Any]) -> RunStore:
     """Restrict a store to the cells and scorers the manifest lists (the suite that was run last): rows of an
     earlier version of a suite, kept in the same folder for reuse, are never reported."""
@@ -171,11 +145,7 @@ def load_run(src: Any) -> RunData:
             dirs.append(d)
             dbs.append(db)
         manifests = [_read_manifest(d) for d in dirs]
-        manifest = _merge_manifests(manifests, dirs)
-        if all(m.get("cells") for m in manifests):
-            manifest["cells"] = [c for m in manifests for c in m["cells"]]
-        if all(m.get("scorers") for m in manifests):
-            manifest["scorers"] = [s for m in manifests for s in m["scorers"]]
+        manifest = merge_manifests(manifests, dirs)
         return RunData(_select(_merge_stores(dbs), manifest), manifest, dirs)
     run_dir, db = _resolve_one(src)
     manifest = _read_manifest(run_dir)

@@ -1,0 +1,79 @@
+"""A run's ``manifest.json`` (its provenance: suite, config hash, versions, device, cells, scorers, columns...):
+read in one place, and merged in one place, for the merged view of several runs (``bench report A B``) and for
+``bench merge`` (shards of one suite into one run folder).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import BenchError
+
+
+def read_manifest(run_dir: Path) -> "dict | None":
+    """A run folder's ``manifest.json`` as a dict; None when there is none; a :class:`~bench.errors.BenchError`
+    naming the file when it is not a file, not JSON, or not a JSON object."""
+    mp = Path(run_dir) / "manifest.json"
+    if not mp.exists():
+        return None
+    if not mp.is_file():
+        raise BenchError(f"{mp}: not a file")
+    try:
+        m = json.loads(mp.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise BenchError(f"{mp}: invalid JSON ({str(e)[:200]})") from None
+    if not isinstance(m, dict):
+        raise BenchError(f"{mp}: not a run manifest (expected a JSON object, got {type(m).__name__})")
+    return m
+
+
+def _union(items: list[Any], new: list[Any]) -> None:
+    items.extend(x for x in new if x not in items)
+
+
+def _device_kind(device: Any) -> str:
+    """What makes timings comparable: the device model and software, not which index of it (shards of one
+    torchrun job on cuda:0 and cuda:1 of one machine are comparable)."""
+    if isinstance(device, dict):
+        device = {k: v for k, v in device.items() if k != "device"}
+    return json.dumps(device, sort_keys=True, default=str)
+
+
+def merge_manifests(manifests: list[dict[str, Any]], sources: list[Path]) -> dict[str, Any]:
+    """One manifest for several runs or shards (the first one's, with the union of the others' sessions,
+    backends, cells, scorers and columns). Different suites (config hashes) or devices are noncomparable reasons;
+    ``merged_from`` names the sources and ``run_id`` joins theirs (``bench merge`` keeps the destination's)."""
+    manifests = [m for m in manifests if m is not None]
+    if len(manifests) == 1 and len(sources) <= 1:
+        return manifests[0]
+    merged = dict(manifests[0]) if manifests else {}
+    reasons: list[Any] = []
+    cols: dict[str, Any] = {}
+    sessions: list[Any] = []
+    cells: list[Any] = []
+    scorers: list[Any] = []
+    backends: dict[str, Any] = {}
+    for m in manifests:
+        cols.update(m.get("columns") or {})
+        _union(reasons, list(m.get("noncomparable_reasons") or []))
+        _union(sessions, list(m.get("sessions") or []))
+        _union(cells, list(m.get("cells") or []))
+        _union(scorers, list(m.get("scorers") or []))
+        for k, v in (m.get("backends") or {}).items():
+            backends.setdefault(k, v)
+    hashes = {m.get("config_hash") for m in manifests if m.get("config_hash")}
+    if len(hashes) > 1:
+        reasons.append(f"merged runs have different config hashes ({', '.join(sorted(hashes))})")
+    devices = {_device_kind(m.get("device")) for m in manifests if m.get("device")}
+    if len(devices) > 1:
+        reasons.append("merged runs were measured on different devices (timings not comparable)")
+    merged.update(columns=cols, sessions=sessions, backends=backends, noncomparable_reasons=reasons,
+                  comparable=all(m.get("comparable", True) for m in manifests) and not reasons,
+                  merged_from=[str(d) for d in sources],
+                  run_id="+".join(str(m.get("run_id", Path(d).name)) for m, d in zip(manifests, sources)))
+    if all(m.get("cells") for m in manifests):
+        merged["cells"] = cells
+    if all(m.get("scorers") for m in manifests):
+        merged["scorers"] = scorers
+    return merged
