@@ -11,6 +11,7 @@ from PIL import Image
 
 from bench.errors import ConfigError
 from bench.metrics.features import Extractor
+from bench.scoring.reference import prepare_reference
 from bench.pixels import quantize
 from bench.metrics.fid import InceptionFeatures
 from bench.metrics.setlevel import set_level_bootstrap, set_level_metrics
@@ -51,8 +52,11 @@ def _metric(tmp_path, net, calls=None, run_dir=None, **kw) -> InceptionFeatures:
     m = InceptionFeatures(mode="clean", **kw)
     fn = _counted(net, calls) if calls is not None else (lambda x: net(x))
     m.set_extractor(Extractor(fn, "tiny", "clean", dim=8, weights={"sha256": "tiny-ref"}))
-    m.setup(RunContext(device=torch.device("cpu"), weights="random", cache_dir=tmp_path / "cache",
-                       run_dir=run_dir, extra={"resolution": None}))
+    ctx = RunContext(device=torch.device("cpu"), weights="random", cache_dir=tmp_path / "cache", run_dir=run_dir,
+                     extra={"resolution": None})
+    m.setup(ctx)
+    if m.needs_reference():  # what the scoring stage does once the metric is set up
+        prepare_reference(m, ctx)
     return m
 
 

@@ -31,8 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
-from ..fsio import atomic_writer
+from ..errors import ConfigError
 from ..pixels import quantize
 from ..types import EvalBatch, RunContext
 from .base import Column, Metric
@@ -109,63 +108,30 @@ class InceptionFeatures(Metric):
             self.extractor = build_inception(self.mode, ctx.weights, ctx.weights_dir, ctx.device, ctx.seed)
         self._weights_mode = ctx.weights
         self.cache = FeatureCache(default_cache_dir(ctx) if self.use_cache else None)
-        if self.reference_ds is not None and self.reference_feats is None:
-            self._setup_reference(ctx)
 
-    def _setup_reference(self, ctx: RunContext) -> None:
-        """Full-image features of every image of the named reference dataset (cached by content), written once
-        to ``<run_dir>/reference_<hash>.npy``."""
-        assert self.extractor is not None and self.cache is not None and self.reference_ds is not None
-        ds = self.reference_ds
-        ds.bind(resolution=ctx.extra.get("resolution"), seed=ctx.seed)
-        ids = list(ds.ids())
-        if self.reference_limit is not None:
-            ids = ids[: self.reference_limit]
-        if not ids:
-            raise ConfigError("reference", f"the reference dataset '{self.reference_spec.get('type')}' has no images")
+    def needs_reference(self) -> bool:
+        """Whether this metric compares with a named reference dataset whose features are not set yet (the
+        scoring stage builds them: :func:`bench.scoring.reference.prepare_reference`)."""
+        return self.reference_ds is not None and self.reference_feats is None
+
+    def full_image_features(self, images: list[torch.Tensor]) -> tuple[np.ndarray, int]:
+        """Full-image features of [3, h, w] images in [0, 1], read from and added to the feature cache under the
+        same key as a ground truth's (so a reference image that is also a sample is extracted once): ([N, D],
+        how many were computed rather than read)."""
+        assert self.extractor is not None and self.cache is not None
         ident = self.extractor.identity()
-        feats: list[np.ndarray] = []
-        step = max(self.batch_size, 1)
-        for s in range(0, len(ids), step):
-            chunk = ids[s:s + step]
-            imgs, keys = [], []
-            for sid in chunk:
-                try:
-                    img = self._prep(ds.load(sid).image)
-                except DataError as e:
-                    raise DataError(f"reference dataset: {e}") from e
-                imgs.append(img)
-                keys.append(_key(ident, "full", img, self.quantize))  # the same key as a ground truth's features
-            cached = self.cache.get_many(keys)
-            todo = [i for i, k in enumerate(keys) if k not in cached]
-            new = dict(zip([keys[i] for i in todo], self._extract([imgs[i] for i in todo]))) if todo else {}
-            if new:
-                self.cache.put_many(new)
-            self.counts["refset_computed"] += len(todo)
-            self.counts["refset_cached"] += len(chunk) - len(todo)
-            feats.extend(cached[k] if k in cached else new[k] for k in keys)
-        arr = np.ascontiguousarray(np.stack(feats).astype(np.float32))
-        digest = features_sha256(arr)
-        info: dict[str, Any] = {
-            "spec": self.reference_spec,
-            "dataset": _safe_prov(ds),
-            "limit": self.reference_limit,
-            "resolution": ctx.extra.get("resolution"),
-            "images": "each reference sample's image (a folder's images/), quantized like the outputs",
-            "count": int(arr.shape[0]),
-            "dim": int(arr.shape[1]),
-            "features_sha256": digest,
-        }
-        if ctx.run_dir is not None:
-            name = f"reference_{digest[:16]}.npy"
-            path = Path(ctx.run_dir) / name
-            if not (path.exists() and _npy_ok(path, digest)):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_writer(path) as f:
-                    np.save(f, arr)
-            info["file"] = name  # relative to the run folder
-            info["path"] = str(path.resolve())
-        self.reference_feats = arr
+        imgs = [self._prep(x) for x in images]
+        keys = [_key(ident, "full", img, self.quantize) for img in imgs]
+        cached = self.cache.get_many(keys)
+        todo = [i for i, k in enumerate(keys) if k not in cached]
+        new = dict(zip([keys[i] for i in todo], self._extract([imgs[i] for i in todo]))) if todo else {}
+        if new:
+            self.cache.put_many(new)
+        return np.stack([cached[k] if k in cached else new[k] for k in keys]), len(todo)
+
+    def set_reference(self, feats: np.ndarray, info: dict[str, Any]) -> None:
+        """The named reference set's features and where they came from (its provenance)."""
+        self.reference_feats = feats
         self.reference_info = info
 
     def set_extractor(self, extractor: Extractor) -> None:
@@ -321,17 +287,3 @@ def features_sha256(arr: np.ndarray) -> str:
     from .features import content_hash
 
     return content_hash("inception-refset-v1", np.ascontiguousarray(arr, dtype=np.float32))
-
-
-def _npy_ok(path: Path, digest: str) -> bool:
-    try:
-        return features_sha256(np.load(path, allow_pickle=False)) == digest
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _safe_prov(obj: Any) -> dict[str, Any]:
-    try:
-        return dict(obj.provenance())
-    except Exception as e:  # noqa: BLE001
-        return {"provenance_error": str(e)}

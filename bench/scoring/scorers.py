@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import CAUGHT, describe
 from ..keys import ScorerSpec
 from ..types import EvalBatch, RunContext
+from .reference import prepare_reference
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Scorers:
                 try:
                     inst = spec.spec.create()
                     inst.setup(self.ctx)
+                    if callable(getattr(inst, "needs_reference", None)) and inst.needs_reference():
+                        prepare_reference(inst, self.ctx)
                 except CAUGHT as e:
                     self._errors[key] = f"{spec.spec.path} ({spec.label}): setup failed: {describe(e)}"
                     raise RuntimeError(self._errors[key]) from None
