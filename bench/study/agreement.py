@@ -36,9 +36,10 @@ def key_directions(rd, frame: pd.DataFrame) -> dict[str, tuple[str, bool | None]
     for k in frame.columns:
         if not (isinstance(k, str) and k.endswith("_score")):
             continue
-        owner = next((d for d in names if k == f"{d}_score" or k.startswith(f"{d}_")), None)
-        prov = dets.get(owner) if owner and isinstance(dets, dict) else None
-        direction = prov.get("direction") if isinstance(prov, dict) else None
+        # the detector that declares a direction, longest name first (blur_mosaic_score: blur_mosaic has no
+        # provenance of its own, blur has)
+        provs = [dets.get(d) for d in names if isinstance(dets, dict) and (k == f"{d}_score" or k.startswith(f"{d}_"))]
+        direction = next((p["direction"] for p in provs if isinstance(p, dict) and p.get("direction")), None)
         out[k] = ("detector", {"above": False, "below": True}.get(str(direction)))
     return out
 

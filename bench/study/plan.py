@@ -1,9 +1,10 @@
 """The sampling plan of a blind pairwise study: which sample, which two backends, which on the left.
 
-Trials balance backend pairs and samples: with P pairs of the studied backends and S samples, trial k (before
-shuffling) shows pair ``k mod P`` on sample ``(k div P + k mod P) mod S``, so the first P·S trials are every
-(pair, sample) combination once, and fewer trials spread each pair over different samples and every sample over
-the pairs as evenly as the counts allow. Attention checks pair a studied backend with the untouched ``identity``
+Trials balance backend pairs and samples: with P pairs of the studied backends, S samples and L = lcm(P, S), trial
+k (before shuffling) shows pair ``k mod P`` on sample ``(k + k div L) mod S``. Within each block of L trials the
+(pair, sample) combinations are distinct (Chinese remainder theorem), and the shift by the block number moves the
+next block onto combinations not used yet, so the first P·S trials are every combination once; any fewer trials
+use each pair, and each sample, a number of times that differs by at most one. Attention checks pair a studied backend with the untouched ``identity``
 baseline (the hole left blank: the answer is known) on a random sample. Trial order and sides are drawn from
 ``bench.seeding.rng_for("study", seed, ...)``: the same run, options and seed give the same plan.
 """
@@ -141,9 +142,10 @@ def make_plan(run: Any, pairs: int | None = None, backends: Sequence[str] | None
     rng = rng_for("study", int(seed), rd.manifest.get("config_hash"), ds, mk, tuple(chosen))
     order = [samples[i] for i in rng.permutation(len(samples))]
     raw: list[tuple[str, str, str, str]] = []
+    period = math.lcm(len(pair_list), len(samples))
     for k in range(n):
         a, b = pair_list[k % len(pair_list)]
-        raw.append(("pair", order[(k // len(pair_list) + k % len(pair_list)) % len(samples)], a, b))
+        raw.append(("pair", order[(k + k // period) % len(samples)], a, b))
     if n_checks > len(order) * len(chosen):
         raise BenchError(f"--checks {n_checks}: only {len(order) * len(chosen)} different checks exist")
     for c in rng.choice(len(order) * len(chosen), size=n_checks, replace=False) if n_checks else []:
