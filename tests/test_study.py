@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -133,6 +135,22 @@ def test_plan_errors(run):
         make_plan(run, backends=["mean-fill"])
     with pytest.raises(BenchError, match="--dataset 'coco': not in this run"):
         make_plan(run, dataset="coco")
+
+
+def test_plan_without_identity_has_no_checks(tmp_path):
+    """A run with several datasets and masks and no ``identity``: one dataset × mask must be named, and the page
+    gets no attention checks (asking for some is an error)."""
+    from tests.test_report_data import make_run
+
+    other = make_run(tmp_path / "run", n=5)
+    with pytest.raises(BenchError, match="several datasets .*choose one with --dataset"):
+        make_plan(other)
+    with pytest.raises(BenchError, match="several masks .*choose one with --mask"):
+        make_plan(other, dataset="synthetic")
+    plan = make_plan(other, dataset="synthetic", mask="box")
+    assert plan.check_backend is None and all(t.kind == "pair" for t in plan.trials) and len(plan.trials) == 15
+    with pytest.raises(BenchError, match="no 'identity' backend on synthetic × box"):
+        make_plan(other, dataset="synthetic", mask="box", checks=2)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -481,6 +499,14 @@ def test_cli_loop_page_score_report(run, tmp_path, capsys):
     tex = (run / "study" / "user_study.tex").read_text()
     assert r"\begin{tabular}" in tex and "opencv-telea" in tex and "Preferred over mean-fill" in tex
     assert "Kendall" in (run / "study" / "agreement.tex").read_text()
+    if shutil.which("pdflatex"):  # both tables compile and fit an article's text width
+        doc = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\\begin{document}\n"
+               + tex + (run / "study" / "agreement.tex").read_text() + "\\end{document}\n")
+        (tmp_path / "doc.tex").write_text(doc)
+        r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout[-2000:]
+        assert "Overfull" not in (tmp_path / "doc.log").read_text(errors="replace")
     # the report: a human_bt column with the study's numbers; the HTML links the page and shows the agreement
     assert main(["report", str(run), "-f", "md,html", "--no-ci"]) == 0
     md = (run / "leaderboard.md").read_text()

@@ -101,7 +101,8 @@ def metric_agreement(study: StudyScore, run: Any, n_boot: int = N_BOOT, alpha: f
             return np.array([stats.kendall_tau_b(mu[i], theta) for i in range(len(keys))])
 
         ones = np.ones(len(sids))
-        tau = taus(ones, stats.bradley_terry(per_wins.sum(axis=0)))
+        theta = stats.bradley_terry(per_wins.sum(axis=0))
+        tau = taus(ones, theta)
         rng = rng_for("study-agreement", seed)
         acc_r = np.full((n_boot, len(keys)), np.nan)
         tau_r = np.full((n_boot, len(keys)), np.nan)
@@ -110,7 +111,7 @@ def metric_agreement(study: StudyScore, run: Any, n_boot: int = N_BOOT, alpha: f
             with np.errstate(invalid="ignore", divide="ignore"):
                 acc_r[r] = (A @ m) / (U @ m)
             try:
-                th = stats.bradley_terry((per_wins * m[:, None, None]).sum(axis=0))
+                th = stats.bradley_terry((per_wins * m[:, None, None]).sum(axis=0), init=theta)
             except stats.NotConnected:
                 continue
             tau_r[r] = taus(m, th)

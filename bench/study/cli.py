@@ -60,7 +60,7 @@ def _study_dir(run: str) -> Path:
 def page(run: str, args: argparse.Namespace) -> int:
     from ..store.files import write_text_atomic
     from .page import write_page
-    from .plan import make_plan
+    from .plan import CHECK_BACKEND, make_plan
     from .render import PLAN_JSON
 
     for opt in ("min_attention", "baseline"):
@@ -78,6 +78,9 @@ def page(run: str, args: argparse.Namespace) -> int:
           f"{', '.join(plan.backends)} on {plan.dataset} × {plan.mask} and {n_checks} attention check(s) "
           f"(seed {plan.seed}). Send it to the raters; score their files with "
           f"`bench study score {run} judgements*.csv`.")
+    if plan.check_backend is None:
+        print(f"note: no attention checks: the run has no {CHECK_BACKEND!r} backend on {plan.dataset} × {plan.mask} "
+              f"(add `- identity` to the suite's backends)")
     return 0
 
 
@@ -85,7 +88,7 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     import glob
 
     from .agreement import metric_agreement
-    from .render import sentence, write_outputs
+    from .render import _ci, sentence, write_outputs
     from .score import score_study
 
     paths: list[str] = []
@@ -103,13 +106,12 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     print(f"{doc['n_comparisons']} comparisons from {len(doc['raters']) - len(dropped)} rater(s)"
           + (f" (dropped below --min-attention: {', '.join(dropped)})" if dropped else ""))
     for b in doc["backends"]:
-        print(f"  {b['rank']}. {b['backend']:<24} human_bt {b['human_bt']:+.2f} "
-              f"[{b['human_bt_lo']:+.2f}, {b['human_bt_hi']:+.2f}]")
+        print(f"  {b['rank']}. {b['backend']:<24} human_bt {_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'], '+.2f')}")
     for s in sentence(doc):
         print(s)
     ag = doc["agreement"]
     if ag.get("kappa") is not None:
-        print(f"Fleiss' kappa {ag['kappa']:.2f} [{ag['lo']:.2f}, {ag['hi']:.2f}] over {ag['items']} shared comparisons")
+        print(f"Fleiss' kappa {_ci(ag['kappa'], ag['lo'], ag['hi'])} over {ag['items']} shared comparisons")
     for p in written:
         print(f"wrote {p}")
     return 0

@@ -25,6 +25,12 @@ def _f(x: Any, fmt: str = ".2f") -> str:
     return format(x, fmt)
 
 
+def _tf(x: Any, fmt: str = ".2f") -> str:
+    """A number for LaTeX text: a minus sign, not a hyphen."""
+    t = _f(x, fmt)
+    return "$-$" + t[1:] if t.startswith("-") else ("--" if t == "–" else t)
+
+
 def _ci(v: Any, lo: Any, hi: Any, fmt: str = ".2f") -> str:
     return f"{_f(v, fmt)} [{_f(lo, fmt)}, {_f(hi, fmt)}]"
 
@@ -63,9 +69,9 @@ def agreement_latex(rows: list[dict[str, Any]], caption: str = "", label: str = 
         if r["higher_is_better"] is None:
             continue
         d = r"$\uparrow$" if r["higher_is_better"] else r"$\downarrow$"
-        body.append(f"{lt(r['key'])} {d} & {_f(r['accuracy'], '.3f')} {{\\scriptsize[{_f(r['lo'], '.3f')}, "
-                    f"{_f(r['hi'], '.3f')}]}} & {r['n']} & {_f(r['tau'])} {{\\scriptsize[{_f(r['tau_lo'])}, "
-                    f"{_f(r['tau_hi'])}]}} \\\\")
+        body.append(f"{lt(r['key'])} {d} & {_tf(r['accuracy'], '.3f')} {{\\scriptsize[{_tf(r['lo'], '.3f')}, "
+                    f"{_tf(r['hi'], '.3f')}]}} & {r['n']} & {_tf(r['tau'])} {{\\scriptsize[{_tf(r['tau_lo'])}, "
+                    f"{_tf(r['tau_hi'])}]}} \\\\")
     cap = caption or ("Agreement of each metric with human pairwise judgements: the share of decided comparisons "
                       "it orders as the raters did (0.5 is chance), and Kendall's $\\tau$ between its backend "
                       "ranking and the Bradley--Terry ranking; 95\\,\\% bootstrap intervals over samples.")
@@ -75,17 +81,26 @@ def agreement_latex(rows: list[dict[str, Any]], caption: str = "", label: str = 
                       r"\end{table}", ""])
 
 
+def _v(x: Any) -> str:
+    """A cell's sort value for the report's sortable tables (empty: none)."""
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else repr(float(x))
+
+
 def agreement_html(rows: list[dict[str, Any]]) -> str:
+    """The agreement table in the report's table style (``lb``: click a header to sort)."""
     e = sinks.html
-    out = ["<table class='agreement' id='metric-agreement'><thead><tr><th>key</th><th>kind</th><th>direction</th>"
-           "<th>pairwise accuracy [95 % CI]</th><th>comparisons</th><th>metric ties</th>"
-           "<th>Kendall τ [95 % CI]</th></tr></thead><tbody>"]
+    heads = ["key", "kind", "direction", "pairwise accuracy [95 % CI]", "comparisons", "metric ties",
+             "Kendall τ [95 % CI]"]
+    out = ["<table class='lb agreement' id='metric-agreement'><thead><tr>"
+           + "".join(f"<th{' class=lbl' if i < 3 else ''}>{h}</th>" for i, h in enumerate(heads))
+           + "</tr></thead><tbody>"]
     for r in rows:
         d = {True: "↑", False: "↓", None: "none declared"}[r["higher_is_better"]]
-        out.append(f"<tr data-key='{e(r['key'])}'><td>{e(r['key'])}</td><td>{e(r['kind'])}</td><td>{d}</td>"
-                   f"<td data-value='{_f(r['accuracy'], '.6f')}'>{_ci(r['accuracy'], r.get('lo'), r.get('hi'), '.3f')}"
-                   f"</td><td>{r['n']}</td><td>{r['metric_ties']}</td>"
-                   f"<td>{_ci(r.get('tau'), r.get('tau_lo'), r.get('tau_hi'))}</td></tr>")
+        out.append(f"<tr data-key='{e(r['key'])}'><td class='lbl'>{e(r['key'])}</td><td class='lbl'>{e(r['kind'])}"
+                   f"</td><td class='lbl'>{d}</td><td data-v='{_v(r['accuracy'])}'>"
+                   f"{_ci(r['accuracy'], r.get('lo'), r.get('hi'), '.3f')}</td><td data-v='{r['n']}'>{r['n']}</td>"
+                   f"<td data-v='{r['metric_ties']}'>{r['metric_ties']}</td><td data-v='{_v(r.get('tau'))}'>"
+                   f"{_ci(r.get('tau'), r.get('tau_lo'), r.get('tau_hi'))}</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -98,14 +113,14 @@ def user_study_latex(doc: dict[str, Any], label: str = "tab:user_study") -> str:
     body = []
     for b in doc["backends"]:
         p = pref.get(b["backend"])
-        pr = "--" if p is None else (f"{_f(100 * p['rate'], '.1f') if p['rate'] is not None else '--'}\\,\\% "
-                                     f"{{\\scriptsize[{_f(100 * (p['lo'] or math.nan), '.1f')}, "
-                                     f"{_f(100 * (p['hi'] or math.nan), '.1f')}]}}")
-        body.append(f"{lt(b['backend'])} & {_f(b['human_bt'])} {{\\scriptsize[{_f(b['human_bt_lo'])}, "
-                    f"{_f(b['human_bt_hi'])}]}} & {pr} & {b['n']} \\\\")
+        pct = lambda v: _tf(None if v is None else 100 * v, ".1f")  # noqa: E731
+        pr = "--" if p is None or p["rate"] is None else \
+            f"{pct(p['rate'])}\\,\\% {{\\scriptsize[{pct(p['lo'])}, {pct(p['hi'])}]}}"
+        body.append(f"{lt(b['backend'])} & {_tf(b['human_bt'])} {{\\scriptsize[{_tf(b['human_bt_lo'])}, "
+                    f"{_tf(b['human_bt_hi'])}]}} & {pr} & {b['n']} \\\\")
     kept = [r for r in doc["raters"] if r["kept"]]
     ag = doc.get("agreement") or {}
-    kappa = (f" Fleiss' $\\kappa$ = {_f(ag.get('kappa'))} [{_f(ag.get('lo'))}, {_f(ag.get('hi'))}] over "
+    kappa = (f" Fleiss' $\\kappa$ = {_tf(ag.get('kappa'))} [{_tf(ag.get('lo'))}, {_tf(ag.get('hi'))}] over "
              f"{ag.get('items')} comparisons every rater answered." if ag.get("kappa") is not None else "")
     cap = (f"User study: {len(kept)} raters, {doc['n_comparisons']} blind pairwise comparisons on "
            f"{doc['n_samples']} samples of {lt(doc['dataset'])} $\\times$ {lt(doc['mask'])}. Bradley--Terry "
@@ -209,14 +224,17 @@ def report_section(run_dir: Path | None, report_path: Path | None = None) -> str
     out.append(f"<p class='meta'>{doc['n_comparisons']} blind comparisons on {doc['n_samples']} samples of "
                f"{e(doc['dataset'])} × {e(doc['mask'])}, {sum(r['kept'] for r in doc['raters'])} rater(s). "
                "Bradley–Terry strength (ties count half) with 95 % bootstrap intervals over samples.</p>")
-    out.append("<table class='study-ranking'><thead><tr><th>rank</th><th>backend</th><th>human_bt [95 % CI]</th>"
-               f"<th>preferred over {e(doc['baseline'])} [Wilson]</th></tr></thead><tbody>")
+    out.append("<table class='lb study-ranking' id='study-ranking'><thead><tr><th>rank</th><th class='lbl'>backend"
+               f"</th><th>human_bt [95 % CI]</th><th>preferred over {e(doc['baseline'])} [Wilson]</th>"
+               "<th>comparisons</th></tr></thead><tbody>")
     pref = {p["backend"]: p for p in doc.get("preference") or []}
     for b in doc["backends"]:
         p = pref.get(b["backend"])
-        out.append(f"<tr><td>{b['rank']}</td><td>{e(b['backend'])}</td><td>{_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'])}"
-                   f"</td><td>{'–' if p is None else _pct(p['rate']) + ' [' + _pct(p['lo']) + ', ' + _pct(p['hi']) + ']'}"
-                   "</td></tr>")
+        rate = "–" if p is None else f"{_pct(p['rate'])} [{_pct(p['lo'])}, {_pct(p['hi'])}]"
+        out.append(f"<tr><td data-v='{b['rank']}'>{b['rank']}</td><td class='lbl'>{e(b['backend'])}</td>"
+                   f"<td data-v='{_v(b['human_bt'])}'>{_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'])}</td>"
+                   f"<td data-v='{_v(None if p is None else p['rate'])}'>{rate}</td><td data-v='{b['n']}'>{b['n']}</td>"
+                   "</tr>")
     out.append("</tbody></table>")
     ag = doc.get("agreement") or {}
     if ag.get("kappa") is not None:

@@ -205,7 +205,7 @@ def bt_with_intervals(c: pd.DataFrame, names: Sequence[str], n_boot: int = N_BOO
     for i in range(n_boot):
         w = per[rng.integers(0, len(sids), len(sids))].sum(axis=0)
         try:
-            reps[i] = stats.bradley_terry(w, prior=prior)
+            reps[i] = stats.bradley_terry(w, prior=prior, init=theta)
         except stats.NotConnected:
             failed += 1
     lo, hi = stats.percentile_interval(reps, alpha)

@@ -45,7 +45,7 @@ def _components(adj: np.ndarray) -> list[list[int]]:
 
 
 def bradley_terry(wins: np.ndarray, prior: float = DEFAULT_PRIOR, tol: float = 1e-10,
-                  max_iter: int = 100_000) -> np.ndarray:
+                  max_iter: int = 100_000, init: np.ndarray | None = None) -> np.ndarray:
     """Log-strengths θ (mean 0 over the items that were compared; NaN for an item never compared) of the
     Bradley–Terry model P(i beats j) = 1 / (1 + exp(θ_j − θ_i)).
 
@@ -55,7 +55,8 @@ def bradley_terry(wins: np.ndarray, prior: float = DEFAULT_PRIOR, tol: float = 1
 
     Without a prior the maximum exists only when every item both beat and lost to the rest through some chain
     (the directed graph of wins is strongly connected); otherwise (or when the comparisons do not connect the
-    items at all) :class:`NotConnected` is raised.
+    items at all) :class:`NotConnected` is raised. ``init``: starting log-strengths (a bootstrap starts from the
+    full data's fit; the maximum is unique, so only the number of iterations changes).
     """
     w = np.array(wins, dtype=np.float64)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
@@ -83,16 +84,17 @@ def bradley_terry(wins: np.ndarray, prior: float = DEFAULT_PRIOR, tol: float = 1
             raise NotConnected("an item won (or lost) every comparison with the rest: the maximum-likelihood "
                                "strengths are infinite; fit with prior > 0")
     total = w.sum(axis=1)
-    p = np.ones(idx.size)
+    start = None if init is None else np.asarray(init, dtype=np.float64)[idx]
+    t = np.zeros(idx.size) if start is None or not np.isfinite(start).all() else start - start.mean()
+    p = np.exp(t)
     for _ in range(max_iter):
-        denom = (n_ij / (p[:, None] + p[None, :])).sum(axis=1)
-        new = total / denom
-        new /= np.exp(np.mean(np.log(new)))
-        done = np.max(np.abs(np.log(new) - np.log(p))) < tol
-        p = new
+        new = total / (n_ij / (p[:, None] + p[None, :])).sum(axis=1)
+        t_new = np.log(new)
+        t_new -= t_new.mean()
+        done = np.abs(t_new - t).max() < tol
+        t, p = t_new, np.exp(t_new)
         if done:
             break
-    t = np.log(p)
     theta[idx] = t - t.mean()
     return theta
 
