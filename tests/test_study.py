@@ -531,3 +531,24 @@ def test_cli_loop_page_score_report(run, tmp_path, capsys):
     # usage errors
     assert main(["study", "score", str(run)]) == 2
     assert main(["study", str(run), "--min-attention", "0.5"]) == 2
+
+
+def test_page_image_size(run, tmp_path):
+    """``--image-size`` shrinks every embedded image to the cap on its long side (the run's outputs are 64 px)."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from bench.cli import main
+
+    out = tmp_path / "small.html"
+    assert main(["study", str(run), "--out", str(out), "--image-size", "32", "--pairs", "6"]) == 0
+    sizes = {Image.open(io.BytesIO(base64.b64decode(m))).size
+             for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", out.read_text())}
+    assert sizes == {(32, 32)}
+    full = tmp_path / "full.html"
+    assert main(["study", str(run), "--out", str(full), "--pairs", "6"]) == 0
+    assert {Image.open(io.BytesIO(base64.b64decode(m))).size
+            for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", full.read_text())} == {(64, 64)}

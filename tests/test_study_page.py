@@ -60,12 +60,17 @@ def test_page_keys_export_score(run, tmp_path):
         b.js("document.getElementById('rater').value='ann'")
         b.click("#start")
         assert b.js("document.body.getAttribute('data-state')") == "trial"
-        for i, t in enumerate(plan.trials):
-            assert int(b.js("document.body.getAttribute('data-trial')")) == t.index
+        order = b.js("window.inpaintBenchStudy.state().order")
+        assert sorted(order) == list(range(len(plan.trials))) and order != sorted(order)  # the rater's own order
+        seen = []
+        for i in range(len(plan.trials)):
+            t = plan.trials[int(b.js("document.body.getAttribute('data-trial')"))]
+            assert t.index == order[i] and int(b.js("document.body.getAttribute('data-position')")) == i
+            seen.append(t.index)
             choice = wanted(t)
             if i == 3:  # a wrong answer first, then Backspace and the right one
                 b.press(keys["right" if choice == "left" else "left"][0])
-                assert int(b.js("document.body.getAttribute('data-trial')")) == t.index + 1
+                assert int(b.js("document.body.getAttribute('data-trial')")) == order[i + 1]
                 b.press("Backspace")
                 assert int(b.js("document.body.getAttribute('data-trial')")) == t.index
             if i == 5 and choice in ("left", "right"):
@@ -80,6 +85,8 @@ def test_page_keys_export_score(run, tmp_path):
                 assert b.js("document.getElementById('rater').value") == "ann"
                 b.click("#start")
                 assert int(b.js("document.body.getAttribute('data-answered')")) == 13
+                assert b.js("window.inpaintBenchStudy.state().order") == order
+        assert sorted(seen) == list(range(len(plan.trials)))
         assert b.js("document.body.getAttribute('data-state')") == "done"
         assert int(b.js("document.body.getAttribute('data-answered')")) == len(plan.trials)
         assert b.js("document.getElementById('bar').style.width") == "100%"
@@ -90,6 +97,14 @@ def test_page_keys_export_score(run, tmp_path):
                 break
             time.sleep(0.1)
         assert path.exists(), "the export downloaded judgements_ann.csv"
+        # another rater in the same browser: a fresh state and another order
+        b.goto("about:blank")
+        b.goto(page.resolve().as_uri())
+        b.js("document.getElementById('rater').value='bob'")
+        b.click("#start")
+        assert int(b.js("document.body.getAttribute('data-answered')")) == 0
+        other = b.js("window.inpaintBenchStudy.state().order")
+        assert sorted(other) == sorted(order) and other != order
     finally:
         b.close()
 
@@ -109,3 +124,4 @@ def test_page_keys_export_score(run, tmp_path):
     spoilt = sum(t.kind == "check" and (t.index % 11 == 10 or t.index % 7 == 6) for t in plan.trials)
     assert (att.loc["ann", "checks"], att.loc["ann", "passed"]) == (n_checks, n_checks - spoilt)
     assert json.loads(json.dumps(st.to_dict()))["n_comparisons"] == len(plan.trials) - n_checks
+

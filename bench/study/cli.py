@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import BenchError
 
 USAGE = """bench study RUN --out study.html [--pairs N] [--backends A,B,...] [--seed S] [--checks N]
-                   [--dataset D] [--mask M]
+                   [--dataset D] [--mask M] [--image-size PX]
        bench study score RUN judgements*.csv [--out DIR] [--min-attention F] [--baseline B]"""
 
 
@@ -30,6 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "of the comparisons, at least 2, when the run has identity)")
     parser.add_argument("--dataset", default=None, help="the dataset to study (when the run has several)")
     parser.add_argument("--mask", default=None, help="the mask strategy to study (when the run has several)")
+    parser.add_argument("--image-size", type=int, default=None, metavar="PX",
+                        help="page: shrink images to at most PX on their long side (default: as stored; a page "
+                             "embeds every output once, so large outputs make a large page)")
     parser.add_argument("--min-attention", type=float, default=None, metavar="F",
                         help="score: drop raters who passed less than this share of their attention checks")
     parser.add_argument("--baseline", default=None, help="score: the backend preference rates are against "
@@ -63,14 +66,16 @@ def page(run: str, args: argparse.Namespace) -> int:
     from .plan import CHECK_BACKEND, make_plan
     from .render import PLAN_JSON
 
-    for opt in ("min_attention", "baseline"):
+    for opt in ("min_attention", "baseline"):  # score's options given to the page command: say so
         if getattr(args, opt) is not None:
             raise BenchError(f"--{opt.replace('_', '-')} belongs to `bench study score`")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()] if args.backends else None
     plan = make_plan(run, pairs=args.pairs, backends=backends, seed=args.seed, dataset=args.dataset,
                      mask=args.mask, checks=args.checks)
     out = Path(args.out) if args.out else _study_dir(run) / "study.html"
-    write_page(plan, run, out)
+    if args.image_size is not None and args.image_size < 16:
+        raise BenchError("--image-size: at least 16 pixels")
+    write_page(plan, run, out, args.image_size)
     doc = {"page": str(out.resolve()), "plan": plan.to_dict()}
     write_text_atomic(_study_dir(run) / PLAN_JSON, json.dumps(doc, indent=1))
     n_checks = sum(t.kind == "check" for t in plan.trials)

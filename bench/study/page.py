@@ -5,8 +5,10 @@ hidden (they are in the page's data, which a rater does not see). Keys (the butt
 
     ← or 1  left is better     → or 2  right is better     t or 3  tie     b or 4  both bad     Backspace or z  back
 
-A rater types an id first; answers, the time each took and the position are kept in the page and in the
-browser's local storage (under the study id and the rater id), so a reload or a break loses nothing. **Export**
+A rater types an id first and then sees the trials in an order of their own (a shuffle seeded by the study id and
+the rater id: order effects and fatigue spread over the trials; sides are the plan's). Answers, the time each took
+and the position are kept in the page and in the browser's local storage (under the study id and the rater id), so
+a reload or a break loses nothing. **Export**
 downloads ``judgements_<rater>.csv`` with the columns of :data:`bench.study.score.COLUMNS`;
 ``bench study score RUN judgements*.csv`` scores them.
 """
@@ -68,8 +70,20 @@ JS = r"""
   var rater='', st=null, cur=0, shown=0;
   function key(r){return 'inpaint-bench-study:'+D.study.study_id+':'+r;}
   function save(){if(!rater) return; try{localStorage.setItem(key(rater), JSON.stringify(st));}catch(e){}}
+  function hash(s){var h=2166136261>>>0; for(var i=0;i<s.length;i++){h^=s.charCodeAt(i); h=Math.imul(h,16777619)>>>0;}
+    return h;}
+  function shuffled(n, seed){  // Fisher-Yates driven by mulberry32: each rater their own order, the same on reload
+    var a=[], i, j, t;
+    for(i=0;i<n;i++) a.push(i);
+    function rnd(){seed=(seed+0x6D2B79F5)>>>0; t=seed; t=Math.imul(t^(t>>>15),t|1); t^=t+Math.imul(t^(t>>>7),t|61);
+      return ((t^(t>>>14))>>>0)/4294967296;}
+    for(i=n-1;i>0;i--){j=Math.floor(rnd()*(i+1)); t=a[i]; a[i]=a[j]; a[j]=t;}
+    return a;
+  }
   function load(r){var s=null; try{s=JSON.parse(localStorage.getItem(key(r))||'null');}catch(e){s=null;}
-    return s&&s.answers?s:{answers:{}, pos:0};}
+    if(!s||!s.answers) s={answers:{}, pos:0};
+    if(!s.order||s.order.length!==T.length) s.order=shuffled(T.length, hash(D.study.study_id+'\u0000'+r));
+    return s;}
   function answered(){return Object.keys(st?st.answers:{}).length;}
   function paint(){
     var n=answered();
@@ -80,11 +94,12 @@ JS = r"""
   function show(i){
     cur=Math.max(0, Math.min(i, T.length));
     st.pos=cur; save(); paint();
-    body.setAttribute('data-trial', cur);
+    body.setAttribute('data-position', cur);
+    body.setAttribute('data-trial', cur<T.length?T[st.order[cur]].trial:'');
     if(cur>=T.length){$('trial').hidden=true; $('done').hidden=false; body.setAttribute('data-state','done');
       $('done-n').textContent=answered(); return;}
     $('done').hidden=true; $('trial').hidden=false; body.setAttribute('data-state','trial');
-    var t=T[cur];
+    var t=T[st.order[cur]];
     $('img-input').src=D.images[t.input]; $('img-left').src=D.images[t.li]; $('img-right').src=D.images[t.ri];
     $('trial-n').textContent='Trial '+(cur+1)+' of '+T.length;
     var a=st.answers[t.trial]; var c=a?a.choice:null;
@@ -95,7 +110,7 @@ JS = r"""
   }
   function choose(c){
     if(!st||cur>=T.length) return;
-    var t=T[cur];
+    var t=T[st.order[cur]];
     st.answers[t.trial]={choice:c, seconds:Math.round((performance.now()-shown)/10)/100};
     show(cur+1);
   }
@@ -220,8 +235,18 @@ def _image_uri(im) -> str:
     return _png_uri(buf.getvalue())
 
 
-def page_data(plan: Plan, run: Any) -> dict[str, Any]:
-    """The page's JSON: the study's identity, the trials (with the backend names), and every image once."""
+def _fit(im, max_side: int | None):
+    from PIL import Image
+
+    if max_side and max(im.size) > max_side:
+        s = max_side / max(im.size)
+        im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))), Image.LANCZOS)
+    return im
+
+
+def page_data(plan: Plan, run: Any, max_side: int | None = None) -> dict[str, Any]:
+    """The page's JSON: the study's identity, the trials (with the backend names), and every image once: the
+    stored PNG as it is, or resized (Lanczos) to at most ``max_side`` pixels on its long side."""
     from ..report.aggregate import load_run
     from ..report.html import ImageStore
     from .score import COLUMNS
@@ -247,7 +272,13 @@ def page_data(plan: Plan, run: Any) -> dict[str, Any]:
             if path is None:
                 raise BenchError(f"{rd.run_dir}: no stored output of {backend} for sample {sid!r} "
                                  f"(generations/{cell_of.get(backend, '?')}/{sample_filename(sid)}.png)")
-            uris[key] = _png_uri(path.read_bytes())
+            if max_side:
+                from PIL import Image
+
+                with Image.open(path) as im:
+                    uris[key] = _image_uri(_fit(im.convert("RGB"), max_side))
+            else:
+                uris[key] = _png_uri(path.read_bytes())
         return key
 
     def inp(sid: str) -> str:
@@ -259,7 +290,7 @@ def page_data(plan: Plan, run: Any) -> dict[str, Any]:
                 raise BenchError(f"{rd.run_dir}: no stored input or mask for sample {sid!r}: the study page shows "
                                  f"the masked input, so run the suite with `save_inputs: true` (`bench score RUN` "
                                  f"does not store inputs; run it again with that setting)")
-            uris[key] = _image_uri(masked_input(im, m))
+            uris[key] = _image_uri(_fit(masked_input(im, m), max_side))
         return key
 
     for t in plan.trials:
@@ -270,8 +301,8 @@ def page_data(plan: Plan, run: Any) -> dict[str, Any]:
     return {"study": study, "trials": trials, "images": uris, "keys": KEYS, "columns": list(COLUMNS)}
 
 
-def render_page(plan: Plan, run: Any) -> str:
-    data = page_data(plan, run)
+def render_page(plan: Plan, run: Any, max_side: int | None = None) -> str:
+    data = page_data(plan, run, max_side)
     text = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")  # inert inside <script>
     n_checks = sum(t.kind == "check" for t in plan.trials)
@@ -281,7 +312,7 @@ def render_page(plan: Plan, run: Any) -> str:
                        n_pairs=len(plan.trials) - n_checks, n_checks=n_checks)
 
 
-def write_page(plan: Plan, run: Any, path: str | Path) -> Path:
+def write_page(plan: Plan, run: Any, path: str | Path, max_side: int | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomic(path, render_page(plan, run))
+    return write_text_atomic(path, render_page(plan, run, max_side))
