@@ -68,6 +68,18 @@ class Plan:
                    check_backend=d.get("check_backend"))
 
 
+def check_backends(rd) -> set[str]:
+    """The run's backends that leave the hole untouched: named ``identity``, or of type ``identity`` under another
+    name (``{type: identity, name: blank}``)."""
+    out = set()
+    for _, c in rd.cells().iterrows():
+        spec = c.get("spec")
+        kind = (spec.get("backend") or {}).get("type") if isinstance(spec, dict) else None
+        if c["backend"] == CHECK_BACKEND or kind == CHECK_BACKEND:
+            out.add(str(c["backend"]))
+    return out
+
+
 def _one(values: Sequence[str], given: str | None, what: str) -> str:
     if given is not None:
         if given not in values:
@@ -101,21 +113,23 @@ def make_plan(run: Any, pairs: int | None = None, backends: Sequence[str] | None
     mk = _one(sorted(frame.loc[frame["dataset"] == ds, "mask"].astype(str).unique()), mask, "mask")
     here = frame[(frame["dataset"] == ds) & (frame["mask"] == mk)]
     available = sorted(here["backend"].astype(str).unique())
+    untouched = check_backends(rd) & set(available)
     if backends:
         chosen = list(dict.fromkeys(backends))
         bad = [b for b in chosen if b not in available]
         if bad:
             raise BenchError(f"--backends: {', '.join(bad)} not in this run's {ds} × {mk} (it has "
                              f"{', '.join(available)})")
-        if CHECK_BACKEND in chosen:
-            raise BenchError(f"--backends: {CHECK_BACKEND!r} is the attention-check baseline (its hole is left "
-                             f"blank), not a backend to rank; leave it out")
+        for b in chosen:
+            if b in untouched:
+                raise BenchError(f"--backends: {b!r} is the attention-check baseline (an identity backend: its hole "
+                                 f"is left blank), not a backend to rank; leave it out")
     else:
-        chosen = [b for b in available if b != CHECK_BACKEND]
+        chosen = [b for b in available if b not in untouched]
     if len(chosen) < 2:
         raise BenchError(f"a study needs at least two backends besides {CHECK_BACKEND!r}; {ds} × {mk} has "
                          f"{', '.join(chosen) or 'none'}")
-    checker = CHECK_BACKEND if CHECK_BACKEND in available else None
+    checker = min(untouched) if untouched else None
     samples = studied_samples(frame, ds, mk, chosen + ([checker] if checker else []))
     if not samples and checker:  # identity failed somewhere: study what the ranked backends share, no checks
         checker = None

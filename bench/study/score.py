@@ -11,7 +11,8 @@ then default to the run's only ones). A row naming a sample or backend the run d
 hash, the same backend on both sides, an unknown choice, or a trial the same rater already answered (same sample
 and the same two backends, in either order, in any of the files) is an error naming the file and the line.
 
-Trials with the ``identity`` baseline on one side are attention checks: passed when the other side is chosen.
+Trials with the ``identity`` baseline (a backend named so, or of that type) on one side are attention checks: passed
+when the other side is chosen (a tie or "both bad" is a miss).
 They never enter the ranking. ``min_attention`` drops raters who passed fewer than that share of their checks.
 
 Models (see docs/studies.md): Bradley–Terry with ties (and "both bad") as half a win for each side, one virtual
@@ -35,7 +36,7 @@ import pandas as pd
 from ..errors import BenchError
 from ..seeding import rng_for
 from . import stats
-from .plan import CHECK_BACKEND
+from .plan import CHECK_BACKEND, check_backends
 
 COLUMNS = ("rater_id", "run_id", "config_hash", "study_id", "trial", "dataset", "mask", "sample_id",
            "backend_left", "backend_right", "choice", "seconds")
@@ -65,6 +66,7 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
 
     rd = load_run(run)
     idx, all_backends = _run_index(rd)
+    untouched = check_backends(rd)
     run_hash = str(rd.manifest.get("config_hash") or "")
     run_id = str(rd.manifest.get("run_id") or "")
     if not paths:
@@ -135,7 +137,7 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
                 seen[key] = where
                 rows.append({"file": str(p), "line": line, "rater": rater, "dataset": ds, "mask": mk,
                              "sample_id": sid, "left": left, "right": right, "choice": choice, "seconds": secs,
-                             "check": CHECK_BACKEND in (left, right)})
+                             "check": left in untouched or right in untouched})
             if n_rows == 0:
                 raise BenchError(f"{p}: no judgements (only a header)")
     df = pd.DataFrame(rows)
@@ -143,9 +145,10 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
     if len(studies) > 1:
         raise BenchError(f"the files mix {len(studies)} dataset × mask studies "
                          f"({', '.join(f'{d} × {m}' for d, m in studies)}): score each separately")
-    both = df[df["check"] & (df["left"] == CHECK_BACKEND) & (df["right"] == CHECK_BACKEND)]
+    both = df[df["left"].isin(untouched) & df["right"].isin(untouched)]
     if len(both):
-        raise BenchError(f"{both['file'].iloc[0]}:{both['line'].iloc[0]}: {CHECK_BACKEND} on both sides")
+        raise BenchError(f"{both['file'].iloc[0]}:{both['line'].iloc[0]}: an identity backend on both sides")
+    df.attrs["check_backends"] = sorted(untouched)
     return df
 
 
@@ -156,9 +159,10 @@ def attention(df: pd.DataFrame) -> pd.DataFrame:
     """Per rater: attention checks, how many passed (the non-``identity`` side chosen), their share, and the
     number of comparisons and median seconds per trial."""
     out = []
+    untouched = set(df.attrs.get("check_backends") or [CHECK_BACKEND])
     for rater, g in df.groupby("rater", sort=True):
         chk = g[g["check"]]
-        good = np.where(chk["left"] == CHECK_BACKEND, "right", "left")
+        good = np.where(chk["left"].isin(untouched), "right", "left")
         passed = int((chk["choice"].to_numpy() == good).sum())
         out.append({"rater": rater, "checks": int(len(chk)), "passed": passed,
                     "pass_rate": passed / len(chk) if len(chk) else math.nan,
