@@ -110,6 +110,8 @@ JS = r"""
   }
   function choose(c){
     if(!st||cur>=T.length) return;
+    if(document.activeElement&&document.activeElement.blur) document.activeElement.blur();  // Space/Enter on a
+    // clicked button must not answer the next trial too
     var t=T[st.order[cur]];
     st.answers[t.trial]={choice:c, seconds:Math.round((performance.now()-shown)/10)/100};
     show(cur+1);
