@@ -552,3 +552,37 @@ def test_page_image_size(run, tmp_path):
     assert main(["study", str(run), "--out", str(full), "--pairs", "6"]) == 0
     assert {Image.open(io.BytesIO(base64.b64decode(m))).size
             for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", full.read_text())} == {(64, 64)}
+
+
+def test_page_inputs_made_again_when_not_stored(run, tmp_path):
+    """A run made without ``save_inputs``: the page makes the masked inputs again from the suite (``bench export
+    --inputs``) and shows exactly what the stored inputs give; the input is what the backend saw: the hole at the
+    blank value, its border yellow, the rest the input's pixels."""
+    import shutil
+
+    from PIL import Image
+
+    from bench.study.page import page_data
+
+    copy = tmp_path / "study-run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("study"))
+    plan = make_plan(run, pairs=6, checks=0)
+    stored = page_data(plan, run)
+    shutil.rmtree(copy / "inputs")
+    again = page_data(plan, copy)
+    keys = [k for k in stored["images"] if k.startswith("in/")]
+    assert keys and all(stored["images"][k] == again["images"][k] for k in keys)
+    # the masked input against the stored input and mask, by hand
+    import base64
+    import io
+
+    sid = keys[0][3:]
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(stored["images"][keys[0]].split(",", 1)[1]))))
+    ik = next(iter((run / "inputs").iterdir()))
+    inp = np.asarray(Image.open(ik / f"{sid}_input.png").convert("RGB"))
+    hole = np.asarray(Image.open(ik / f"{sid}_mask.png")) > 127
+    assert np.array_equal(shown[~hole], inp[~hole])
+    pad = np.pad(hole, 1, constant_values=True)  # the image's edge is not the hole's border
+    inside = hole & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+    assert (shown[hole & inside] == 128).all() and (shown[hole & ~inside] == (255, 220, 0)).all()
+

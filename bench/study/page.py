@@ -1,6 +1,7 @@
 """The study page: one self-contained HTML file of blind pairwise trials (no network, no server).
 
-Each trial shows the masked input (the hole tinted red) and two backends' outputs side by side, the backend names
+Each trial shows the masked input (what the backends were given: the hole grey, its border drawn yellow) and two
+backends' outputs side by side, the backend names
 hidden (they are in the page's data, which a rater does not see). Keys (the buttons do the same):
 
     ← or 1  left is better     → or 2  right is better     t or 3  tie     b or 4  both bad     Backspace or z  back
@@ -170,7 +171,7 @@ HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <button type="button" class="export">Export CSV</button></header>
 <main>
 <section id="intro" class="panel intro">
-<p>Each trial shows a photo with a region <b>erased</b> (tinted red, with a yellow border), and two attempts to fill it in. Pick the
+<p>Each trial shows a photo with a region <b>erased</b> (grey, with a yellow border), and two attempts to fill it in. Pick the
 fill that looks more <b>natural</b>: as if nothing had ever been there, with no blur, smears, copies or leftover
 objects. If you cannot choose, say <b>tie</b>; if both look wrong, say <b>both bad</b>. There are {n} trials; take
 the time you need, but go with your first impression.</p>
@@ -183,8 +184,8 @@ Clicking an image picks it too. Your answers stay in this browser until you expo
 attention checks</p>
 </section>
 <section id="trial" class="panel" hidden>
-<div class="input"><img id="img-input" alt="input with the erased region tinted red">
-<div class="meta"><span id="trial-n"></span> · the erased region is tinted red, its border yellow</div></div>
+<div class="input"><img id="img-input" alt="input with the erased region in grey">
+<div class="meta"><span id="trial-n"></span> · the erased region is grey, its border yellow</div></div>
 <div class="pair">
 <figure id="fig-left"><img id="img-left" alt="left fill"><figcaption>Left <kbd>←</kbd></figcaption></figure>
 <figure id="fig-right"><img id="img-right" alt="right fill"><figcaption>Right <kbd>→</kbd></figcaption></figure>
@@ -214,27 +215,46 @@ def _png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def masked_input(im, mask):
-    """The input with the hole tinted red and its border drawn in yellow (visible on any background)."""
+def masked_input(im, mask, blank: int = 128):
+    """What the backend was given (the hole set to the run's blank value), the hole's border drawn in yellow so it
+    shows on any background. ``im`` is the stored input (or an already blanked one), ``mask`` white = hole."""
     import numpy as np
     from PIL import Image
 
-    img = np.asarray(im.convert("RGB")).astype(np.float32)
+    img = np.asarray(im.convert("RGB")).copy()
     m = np.asarray(mask.convert("L").resize((img.shape[1], img.shape[0]), Image.NEAREST)) > 127
     inner = m.copy()
     inner[1:, :] &= m[:-1, :]
     inner[:-1, :] &= m[1:, :]
     inner[:, 1:] &= m[:, :-1]
     inner[:, :-1] &= m[:, 1:]
-    img[m] = 0.5 * img[m] + 0.5 * np.array([255.0, 30.0, 30.0])
-    img[m & ~inner] = (255.0, 220.0, 0.0)
-    return Image.fromarray(img.clip(0, 255).astype(np.uint8))
+    img[m] = blank
+    img[m & ~inner] = (255, 220, 0)
+    return Image.fromarray(img)
 
 
 def _image_uri(im) -> str:
     buf = io.BytesIO()
     im.convert("RGB").save(buf, format="PNG", optimize=True)
     return _png_uri(buf.getvalue())
+
+
+def _export_inputs(rd) -> Path:
+    """The run's masked inputs and masks made again from its suite (``bench export --inputs``) in a temporary folder
+    removed at exit: for runs made without ``save_inputs: true``."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from ..runner.export import export_inputs
+
+    if rd.run_dir is None:
+        raise BenchError("the run's inputs are not stored and it has no folder to make them again from")
+    tmp = Path(tempfile.mkdtemp(prefix="inpaint-bench-study-inputs-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    print(f"{rd.run_dir}: inputs not stored (`save_inputs: false`): making the masked inputs again from the suite")
+    export_inputs(rd.run_dir, tmp)
+    return tmp
 
 
 def _fit(im, max_side: int | None):
@@ -283,16 +303,28 @@ def page_data(plan: Plan, run: Any, max_side: int | None = None) -> dict[str, An
                 uris[key] = _png_uri(path.read_bytes())
         return key
 
+    blank = int(round(float(rd.manifest.get("blank_value", 128 / 255)) * 255))
+    exported: list[Path] = []  # the masked inputs made again from the suite, when the run did not store them
+
     def inp(sid: str) -> str:
         key = f"in/{sid}"
         if key not in uris:
             im = images.input(plan.dataset, plan.mask, sid)
             m = images.mask(list(cell_of.values()), sid)
             if im is None or m is None:
-                raise BenchError(f"{rd.run_dir}: no stored input or mask for sample {sid!r}: the study page shows "
-                                 f"the masked input, so run the suite with `save_inputs: true` (`bench score RUN` "
-                                 f"does not store inputs; run it again with that setting)")
-            uris[key] = _image_uri(_fit(masked_input(im, m), max_side))
+                if not exported:
+                    exported.append(_export_inputs(rd))
+                from PIL import Image
+
+                name = f"{sample_filename(sid)}.png"
+                root = exported[0] / plan.dataset / plan.mask  # bench export --inputs' layout
+                try:
+                    with Image.open(root / "images" / name) as a, Image.open(root / "masks" / name) as b:
+                        im, m = a.convert("RGB"), b.convert("L")
+                except OSError:
+                    raise BenchError(f"{rd.run_dir}: the input of sample {sid!r} is neither stored (`save_inputs: "
+                                     f"true`) nor could it be made again from the suite") from None
+            uris[key] = _image_uri(_fit(masked_input(im, m, blank), max_side))
         return key
 
     for t in plan.trials:
