@@ -487,8 +487,8 @@ def test_cli_loop_page_score_report(run, tmp_path, capsys):
 
     plan = Plan.from_dict(doc["plan"])
     assert plan.study_id in html and "opencv-telea" not in html.split('id="study-data"')[0]  # names hidden
-    files = [write_csv(tmp_path / f"judgements_{r}.csv", simulate(plan, THETA, r, i, tie=0.1))
-             for i, r in enumerate(("ann", "bob"))]
+    for i, r in enumerate(("ann", "bob")):
+        write_csv(tmp_path / f"judgements_{r}.csv", simulate(plan, THETA, r, i, tie=0.1))
     capsys.readouterr()
     assert main(["study", "score", str(run), str(tmp_path / "judgements_*.csv"), "--n-boot", "200",
                  "--baseline", "mean-fill"]) == 0

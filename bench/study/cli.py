@@ -111,7 +111,8 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     print(f"{doc['n_comparisons']} comparisons from {len(doc['raters']) - len(dropped)} rater(s)"
           + (f" (dropped below --min-attention: {', '.join(dropped)})" if dropped else ""))
     for b in doc["backends"]:
-        print(f"  {b['rank']}. {b['backend']:<24} human_bt {_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'], '+.2f')}")
+        ci = _ci(b["human_bt"], b["human_bt_lo"], b["human_bt_hi"], "+.2f")
+        print(f"  {b['rank']}. {b['backend']:<24} human_bt {ci}")
     for s in sentence(doc):
         print(s)
     ag = doc["agreement"]

@@ -171,10 +171,10 @@ HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <button type="button" class="export">Export CSV</button></header>
 <main>
 <section id="intro" class="panel intro">
-<p>Each trial shows a photo with a region <b>erased</b> (grey, with a yellow border), and two attempts to fill it in. Pick the
-fill that looks more <b>natural</b>: as if nothing had ever been there, with no blur, smears, copies or leftover
-objects. If you cannot choose, say <b>tie</b>; if both look wrong, say <b>both bad</b>. There are {n} trials; take
-the time you need, but go with your first impression.</p>
+<p>Each trial shows a photo with a region <b>erased</b> (grey, with a yellow border), and two attempts to fill it
+in. Pick the fill that looks more <b>natural</b>: as if nothing had ever been there, with no blur, smears, copies or
+leftover objects. If you cannot choose, say <b>tie</b>; if both look wrong, say <b>both bad</b>. There are {n}
+trials; take the time you need, but go with your first impression.</p>
 <p>Keys: <kbd>←</kbd> or <kbd>1</kbd> left is better · <kbd>→</kbd> or <kbd>2</kbd> right is better ·
 <kbd>t</kbd> or <kbd>3</kbd> tie · <kbd>b</kbd> or <kbd>4</kbd> both bad · <kbd>Backspace</kbd> back.
 Clicking an image picks it too. Your answers stay in this browser until you export them.</p>

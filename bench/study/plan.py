@@ -1,13 +1,13 @@
 """The sampling plan of a blind pairwise study: which sample, which two backends, which on the left.
 
-Trials balance backend pairs and samples: with P pairs of the studied backends, S samples and L = lcm(P, S), trial
-k (before shuffling) shows pair ``k mod P`` on sample ``(k + k div L) mod S``. Within each block of L trials the
+Trials balance backend pairs and samples: with P pairs of the studied backends, S samples and L = lcm(P, S), trial k
+(before shuffling) shows pair ``k mod P`` on sample ``(k + k div L) mod S``. Within each block of L trials the
 (pair, sample) combinations are distinct (Chinese remainder theorem), and the shift by the block number moves the
-next block onto combinations not used yet, so the first P·S trials are every combination once; any fewer trials
-use each pair, and each sample, a number of times that differs by at most one. Attention checks pair a studied backend with the untouched ``identity``
-baseline (the hole left blank: the answer is known) on a random sample. Trial order and sides are drawn from
-``bench.seeding.rng_for("study", seed, ...)``: the same run, options and seed give the same plan.
-"""
+next block onto combinations not used yet, so the first P·S trials are every combination once; any fewer trials use
+each pair, and each sample, a number of times that differs by at most one. Attention checks pair a studied backend
+with the untouched ``identity`` baseline (the hole left blank: the answer is known) on a random sample. Trial order
+and sides are drawn from ``bench.seeding.rng_for("study", seed, ...)``: the same run, options and seed give the same
+plan."""
 from __future__ import annotations
 
 import hashlib

@@ -45,16 +45,16 @@ def sentence(doc: dict[str, Any]) -> list[str]:
     for p in doc.get("preference") or []:
         if p["wins"] + p["losses"] == 0:
             continue
-        out.append(f"Raters preferred {p['backend']} over {p['baseline']} in {_pct(p['rate'])} of {p['wins'] + p['losses']}"
-                   f" decided comparisons (95 % Wilson interval {_pct(p['lo'])}–{_pct(p['hi'])}; "
-                   f"{p['ties']} ties and {p['both_bad']} both-bad not counted).")
+        out.append(f"Raters preferred {p['backend']} over {p['baseline']} in {_pct(p['rate'])} of "
+                   f"{p['wins'] + p['losses']} decided comparisons (95 % Wilson interval "
+                   f"{_pct(p['lo'])}–{_pct(p['hi'])}; {p['ties']} ties and {p['both_bad']} both-bad not counted).")
     return out
 
 
 def agreement_markdown(rows: list[dict[str, Any]]) -> str:
     m = sinks.markdown
-    lines = ["| key | kind | direction | pairwise accuracy [95 % CI] | comparisons | metric ties | Kendall τ [95 % CI] |",
-             "|---|---|---|---|---:|---:|---|"]
+    lines = ["| key | kind | direction | pairwise accuracy [95 % CI] | comparisons | metric ties "
+             "| Kendall τ [95 % CI] |", "|---|---|---|---|---:|---:|---|"]
     for r in rows:
         d = {True: "↑", False: "↓", None: "none declared"}[r["higher_is_better"]]
         lines.append(f"| {m(r['key'])} | {r['kind']} | {d} | {_ci(r['accuracy'], r.get('lo'), r.get('hi'), '.3f')} | "
@@ -152,7 +152,8 @@ def study_markdown(doc: dict[str, Any]) -> str:
         lines.append(f"| {m(a)} | " + " | ".join("·" if a == b else _pct(doc["win_rate"][a].get(b)) for b in names)
                      + " |")
     lines += ["", f"## Preference against {m(doc['baseline'])}", "",
-              "| backend | wins | losses | ties | both bad | preferred [95 % Wilson] |", "|---|---:|---:|---:|---:|---|"]
+              "| backend | wins | losses | ties | both bad | preferred [95 % Wilson] |",
+              "|---|---:|---:|---:|---:|---|"]
     for p in doc["preference"]:
         lines.append(f"| {m(p['backend'])} | {p['wins']} | {p['losses']} | {p['ties']} | {p['both_bad']} | "
                      f"{_pct(p['rate'])} [{_pct(p['lo'])}, {_pct(p['hi'])}] |")
@@ -163,12 +164,13 @@ def study_markdown(doc: dict[str, Any]) -> str:
         lines.append(f"| {m(r['rater'])} | {r['passed']}/{r['checks']} ({_pct(r['pass_rate'])}) | {r['comparisons']} | "
                      f"{_f(r['median_seconds'], '.1f')} | {'yes' if r['kept'] else '**dropped**'} |")
     if doc.get("min_attention") is not None:
-        lines += ["", f"Raters who passed less than {_pct(doc['min_attention'])} of their attention checks are dropped."]
+        lines += ["", f"Raters who passed less than {_pct(doc['min_attention'])} of their attention checks are "
+                  "dropped."]
     lines += ["", "## Inter-rater agreement", ""]
     if ag.get("kappa") is not None:
-        lines.append(f"Fleiss' κ = {_ci(ag['kappa'], ag.get('lo'), ag.get('hi'))} over {ag['items']} comparisons that "
-                     f"all {ag['raters']} raters answered (raw agreement {_pct(ag.get('observed'))}); categories: first "
-                     f"backend preferred, second preferred, tie, both bad.")
+        lines.append(f"Fleiss' κ = {_ci(ag['kappa'], ag.get('lo'), ag.get('hi'))} over {ag['items']} comparisons "
+                     f"that all {ag['raters']} raters answered (raw agreement {_pct(ag.get('observed'))}); "
+                     f"categories: first backend preferred, second preferred, tie, both bad.")
     else:
         lines.append("Not measured: it needs at least two raters answering the same comparisons.")
     if doc.get("metrics"):
@@ -186,7 +188,8 @@ def write_outputs(doc: dict[str, Any], out: Path) -> list[Path]:
     files = [(STUDY_JSON, json.dumps(doc, indent=1, ensure_ascii=False)), ("study.md", study_markdown(doc)),
              ("user_study.tex", user_study_latex(doc))]
     if doc.get("metrics"):
-        files += [("agreement.md", agreement_markdown(doc["metrics"])), ("agreement.tex", agreement_latex(doc["metrics"])),
+        files += [("agreement.md", agreement_markdown(doc["metrics"])),
+                  ("agreement.tex", agreement_latex(doc["metrics"])),
                   ("agreement.html", agreement_html(doc["metrics"]))]
     return [write_text_atomic(out / name, text) for name, text in files]
 
