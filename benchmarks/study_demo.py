@@ -109,7 +109,7 @@ def main() -> None:
                    "trials": len(plan["trials"]), "checks": n_checks, "theta_simulated": THETA,
                    "study": {k: doc[k] for k in ("backends", "preference", "agreement", "metrics")},
                    "markdown": ("_Simulated raters (see `benchmarks/study_demo.py`): these numbers show the output, "
-                                "not how any metric agrees with people._\n\n" + keep + "\n#### user_study.tex\n\n"
+                                "not how any metric agrees with people._\n\nCost: " + p.lines[0] + ".\n\n" + keep + "\n#### user_study.tex\n\n"
                                 "```latex\n" + tex + "```\n")}
     finally:
         shutil.rmtree(out, ignore_errors=True)
