@@ -586,3 +586,37 @@ def test_page_inputs_made_again_when_not_stored(run, tmp_path):
     inside = hole & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
     assert (shown[hole & inside] == 128).all() and (shown[hole & ~inside] == (255, 220, 0)).all()
 
+
+
+def test_a_renamed_identity_is_the_attention_check(tmp_path):
+    """``{type: identity, name: blank}``: the checks pair with ``blank``, it is not ranked, and scoring counts a
+    check passed when the other side is chosen."""
+    from bench.cli import main
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"""name: renamed
+seed: 0
+device: cpu
+resolution: 32
+output_dir: {tmp_path / 'results'}
+backends: [mean-fill, {{type: opencv-telea, radius: 3}}, {{type: identity, name: blank}}]
+datasets: [{{type: synthetic, n: 3}}]
+masks: [{{type: box, min_size: 0.2, max_size: 0.4}}]
+metrics: [psnr]
+detectors: []
+""")
+    assert main(["run", str(suite), "--no-progress", "--no-report"]) == 0
+    run = tmp_path / "results" / "renamed"
+    plan = make_plan(run, checks=3)
+    assert plan.check_backend == "blank" and sorted(plan.backends) == ["mean-fill", "opencv-telea"]
+    checks = [t for t in plan.trials if t.kind == "check"]
+    assert len(checks) == 3 and all("blank" in (t.left, t.right) for t in checks)
+    with pytest.raises(BenchError, match="'blank' is the attention-check baseline"):
+        make_plan(run, backends=["blank", "mean-fill"])
+    rows = simulate(plan, {"mean-fill": 0.0, "opencv-telea": 1.0, "blank": -20.0}, "a", 0)
+    first = next(r for r in rows if "blank" in (r["backend_left"], r["backend_right"]))
+    first["choice"] = "left" if first["backend_left"] == "blank" else "right"  # one failed check
+    st = score_study(run, [write_csv(tmp_path / "j.csv", rows)], n_boot=20)
+    att = st.raters.set_index("rater")
+    assert (att.loc["a", "checks"], att.loc["a", "passed"]) == (3, 2)
+    assert "blank" not in st.backends
