@@ -17,6 +17,8 @@ EXTERNAL = {
                 "compare two runs (CI regression gate: exit 1 on regression)"),
     "calibrate": ("bench.calibration.calibrate", "configure", "run",
                   "calibrate failure-detector thresholds (labelled synthetic/photo set, or --labels of a run)"),
+    "study": ("bench.study.cli", "configure", "run",
+              "blind pairwise user study of a run: the page, or `study score RUN judgements*.csv`"),
     "weights": ("bench.weights", "configure", "run",
                 "list, fetch (for offline clusters) and verify the metric networks' weights files"),
 }

@@ -32,8 +32,13 @@ class Browser:
         self._res_r, res_w = os.pipe()  # Chromium writes results on fd 4
 
         def fds() -> None:  # runs in the child before exec
-            os.dup2(cmd_r, 3)
-            os.dup2(res_w, 4)
+            import fcntl
+
+            # copies above fd 9 first: in a process with few open files a pipe end may already be fd 3 or 4, and
+            # dup2 onto itself keeps close-on-exec (or the other end's dup2 overwrites it)
+            a, b = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10), fcntl.fcntl(res_w, fcntl.F_DUPFD, 10)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
 
         self.proc = subprocess.Popen(
             [exe, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

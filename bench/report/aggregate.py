@@ -310,6 +310,9 @@ def summarize(
         config_hash=rd.manifest.get("config_hash"),
         by=by,
     )
+    from .study import add_human_bt  # a run with a scored user study: its human_bt column
+
+    add_human_bt(rd, df)
     return df
 
 

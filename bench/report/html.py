@@ -556,7 +556,8 @@ def _errors_section(df: pd.DataFrame) -> str:
 
 
 def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = None, ci: bool = True,
-                n_samples: int = N_GRID_SAMPLES, n_worst: int = N_WORST, n_verdict: int = N_VERDICT) -> str:
+                n_samples: int = N_GRID_SAMPLES, n_worst: int = N_WORST, n_verdict: int = N_VERDICT,
+                report_path: Path | None = None) -> str:
     rd = load_run(run)
     df = summarize(rd, ci=ci)
     frame = rd.frame()
@@ -604,6 +605,9 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
         out += [f'<figure><img class="plot" src="{uri}" alt="{_esc(t)}"><figcaption>{_esc(t)}</figcaption></figure>'
                 for t, uri in plots]
         out.append("</div>")
+    from .study import report_section  # the run's user study: page link, ranking, metric agreement
+
+    out.append(report_section(rd.run_dir, report_path))
     out.append("<h2>Samples</h2>")
     if images.any():
         out.append("<p class='meta'>Red badges: detector flags (and errors) for that output. Caption: "
@@ -625,4 +629,5 @@ def write_html(run: Any, path: str | Path, metric: str | None = None, ci: bool =
     """Write the report to ``path``; the plots also go to ``<path's folder>/plots/*.png``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomic(path, render_html(run, metric=metric, plots_dir=path.parent / "plots", ci=ci))
+    return write_text_atomic(path, render_html(run, metric=metric, plots_dir=path.parent / "plots", ci=ci,
+                                                   report_path=path))

@@ -1,0 +1,362 @@
+"""Scoring a pairwise study: the raters' ``judgements*.csv`` checked against the run, merged, and turned into a
+ranking with intervals.
+
+The CSV (what the page exports; one row per answered trial)::
+
+    rater_id,run_id,config_hash,study_id,trial,dataset,mask,sample_id,backend_left,backend_right,choice,seconds
+
+``choice`` is ``left``, ``right``, ``tie`` or ``both_bad``. Required columns: ``rater_id``, ``config_hash``,
+``sample_id``, ``backend_left``, ``backend_right``, ``choice``; the others may be absent (``dataset`` / ``mask``
+then default to the run's only ones). A row naming a sample or backend the run does not have, another run's config
+hash, the same backend on both sides, an unknown choice, or a trial the same rater already answered (same sample
+and the same two backends, in either order, in any of the files) is an error naming the file and the line.
+
+Trials with the ``identity`` baseline (a backend named so, or of that type) on one side are attention checks: passed
+when the other side is chosen (a tie or "both bad" is a miss).
+They never enter the ranking. ``min_attention`` drops raters who passed fewer than that share of their checks.
+
+Models (see docs/studies.md): Bradley–Terry with ties (and "both bad") as half a win for each side, one virtual
+tie per compared pair as a prior (:data:`bench.study.stats.DEFAULT_PRIOR`), strengths θ on the natural-log scale
+centred at 0; 95 % percentile bootstrap intervals over samples (every trial of a resampled sample comes along);
+preference against a baseline = wins / (wins + losses) with a Wilson interval (ties and both-bad counted beside
+it, not in it); inter-rater agreement = Fleiss' κ over the trials every kept rater answered (a category per
+rating: first backend preferred, second preferred, tie, both bad), with a bootstrap interval over those trials.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BenchError
+from ..seeding import rng_for
+from . import stats
+from .plan import CHECK_BACKEND, check_backends
+
+COLUMNS = ("rater_id", "run_id", "config_hash", "study_id", "trial", "dataset", "mask", "sample_id",
+           "backend_left", "backend_right", "choice", "seconds")
+REQUIRED = ("rater_id", "config_hash", "sample_id", "backend_left", "backend_right", "choice")
+CHOICES = ("left", "right", "tie", "both_bad")
+N_BOOT = 1000
+ALPHA = 0.05
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# reading
+# ------------------------------------------------------------------------------------------------------------------
+def _run_index(rd) -> tuple[dict[tuple[str, str], dict[str, set[str]]], set[str]]:
+    """{(dataset, mask): {backend: sample ids it finished}} and every backend name of the run."""
+    f = rd.frame()
+    ok = f[f["error"].isna()] if "error" in f else f
+    idx: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for (d, m, b), g in ok.groupby(["dataset", "mask", "backend"]):
+        idx.setdefault((str(d), str(m)), {})[str(b)] = set(g["sample_id"].astype(str))
+    return idx, set(f["backend"].astype(str))
+
+
+def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
+    """Every row of every file, checked against ``run``; one row per judgement with the columns ``file``, ``line``,
+    ``rater``, ``dataset``, ``mask``, ``sample_id``, ``left``, ``right``, ``choice``, ``seconds``, ``check``."""
+    from ..store.run import load_run
+
+    rd = load_run(run)
+    idx, all_backends = _run_index(rd)
+    untouched = check_backends(rd)
+    run_hash = str(rd.manifest.get("config_hash") or "")
+    run_id = str(rd.manifest.get("run_id") or "")
+    if not paths:
+        raise BenchError("no judgements file given")
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple, str] = {}
+    for path in paths:
+        p = Path(path)
+        if not p.is_file():
+            raise BenchError(f"{p}: judgements file not found")
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            cols = [c.strip() for c in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED if c not in cols]
+            if missing:
+                raise BenchError(f"{p}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
+            n_rows = 0
+            for line, raw in enumerate(reader, start=2):
+                n_rows += 1
+                r = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+                where = f"{p}:{line}"
+                rater = r["rater_id"]
+                if not rater:
+                    raise BenchError(f"{where}: empty rater_id")
+                if r["config_hash"] != run_hash:
+                    raise BenchError(f"{where}: config_hash {r['config_hash'][:16]!r} is not this run's "
+                                     f"({run_hash[:16]}): these judgements are of another run")
+                if r.get("run_id") and run_id and r["run_id"] != run_id:
+                    raise BenchError(f"{where}: run_id {r['run_id']!r} is not this run's ({run_id!r})")
+                choice = r["choice"].lower().replace(" ", "_").replace("-", "_")
+                if choice not in CHOICES:
+                    raise BenchError(f"{where}: choice {r['choice']!r} is not one of {', '.join(CHOICES)}")
+                ds, mk = r.get("dataset") or "", r.get("mask") or ""
+                if not ds or not mk:
+                    keys = sorted(idx)
+                    if len(keys) != 1:
+                        raise BenchError(f"{where}: no dataset / mask column and the run has several "
+                                         f"({', '.join(f'{d} × {m}' for d, m in keys)})")
+                    ds, mk = keys[0]
+                if (ds, mk) not in idx:
+                    raise BenchError(f"{where}: dataset × mask {ds} × {mk} is not in this run")
+                left, right, sid = r["backend_left"], r["backend_right"], r["sample_id"]
+                for side, b in (("backend_left", left), ("backend_right", right)):
+                    if b not in all_backends:
+                        raise BenchError(f"{where}: {side} {b!r} is not a backend of this run (it has "
+                                         f"{', '.join(sorted(all_backends))})")
+                    if b not in idx[(ds, mk)]:
+                        raise BenchError(f"{where}: {side} {b!r} has no records on {ds} × {mk}")
+                if left == right:
+                    raise BenchError(f"{where}: the same backend {left!r} on both sides")
+                for b in (left, right):
+                    if sid not in idx[(ds, mk)][b]:
+                        known = set().union(*idx[(ds, mk)].values())
+                        what = "is not a sample of" if sid not in known else f"has no output of {b} in"
+                        raise BenchError(f"{where}: sample_id {sid!r} {what} this run's {ds} × {mk}")
+                secs = math.nan
+                if r.get("seconds"):
+                    try:
+                        secs = float(r["seconds"])
+                    except ValueError:
+                        raise BenchError(f"{where}: seconds {r['seconds']!r} is not a number") from None
+                    if not secs >= 0:
+                        raise BenchError(f"{where}: seconds {r['seconds']!r} is negative")
+                key = (rater, ds, mk, sid, *sorted((left, right)))
+                if key in seen:
+                    raise BenchError(f"{where}: rater {rater!r} already judged sample {sid!r} with {left} and "
+                                     f"{right} at {seen[key]} (a duplicated trial)")
+                seen[key] = where
+                rows.append({"file": str(p), "line": line, "rater": rater, "dataset": ds, "mask": mk,
+                             "sample_id": sid, "left": left, "right": right, "choice": choice, "seconds": secs,
+                             "check": left in untouched or right in untouched})
+            if n_rows == 0:
+                raise BenchError(f"{p}: no judgements (only a header)")
+    df = pd.DataFrame(rows)
+    studies = sorted(set(zip(df["dataset"], df["mask"])))
+    if len(studies) > 1:
+        raise BenchError(f"the files mix {len(studies)} dataset × mask studies "
+                         f"({', '.join(f'{d} × {m}' for d, m in studies)}): score each separately")
+    both = df[df["left"].isin(untouched) & df["right"].isin(untouched)]
+    if len(both):
+        raise BenchError(f"{both['file'].iloc[0]}:{both['line'].iloc[0]}: an identity backend on both sides")
+    df.attrs["check_backends"] = sorted(untouched)
+    return df
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# scoring
+# ------------------------------------------------------------------------------------------------------------------
+def attention(df: pd.DataFrame) -> pd.DataFrame:
+    """Per rater: attention checks, how many passed (the non-``identity`` side chosen), their share, and the
+    number of comparisons and median seconds per trial."""
+    out = []
+    untouched = set(df.attrs.get("check_backends") or [CHECK_BACKEND])
+    for rater, g in df.groupby("rater", sort=True):
+        chk = g[g["check"]]
+        good = np.where(chk["left"].isin(untouched), "right", "left")
+        passed = int((chk["choice"].to_numpy() == good).sum())
+        out.append({"rater": rater, "checks": int(len(chk)), "passed": passed,
+                    "pass_rate": passed / len(chk) if len(chk) else math.nan,
+                    "comparisons": int((~g["check"]).sum()),
+                    "median_seconds": float(np.nanmedian(g["seconds"])) if g["seconds"].notna().any() else math.nan})
+    return pd.DataFrame(out)
+
+
+def outcomes(df: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons (checks left out) in a canonical order: ``a`` < ``b`` by name, ``y`` = 1 when a was
+    preferred, 0 when b was, 0.5 for a tie or both bad; ``cat`` = a / b / tie / both_bad (for κ)."""
+    c = df[~df["check"]].copy()
+    swap = c["left"] > c["right"]
+    c["a"] = np.where(swap, c["right"], c["left"])
+    c["b"] = np.where(swap, c["left"], c["right"])
+    pick_left, pick_right = c["choice"] == "left", c["choice"] == "right"
+    a_won = (pick_left & ~swap) | (pick_right & swap)
+    b_won = (pick_right & ~swap) | (pick_left & swap)
+    c["y"] = np.where(a_won, 1.0, np.where(b_won, 0.0, 0.5))
+    c["cat"] = np.where(a_won, "a", np.where(b_won, "b", c["choice"]))
+    return c
+
+
+def wins_matrix(c: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    pos = {n: i for i, n in enumerate(names)}
+    w = np.zeros((len(names), len(names)))
+    ia, ib = c["a"].map(pos).to_numpy(), c["b"].map(pos).to_numpy()
+    y = c["y"].to_numpy(dtype=float)
+    np.add.at(w, (ia, ib), y)
+    np.add.at(w, (ib, ia), 1.0 - y)
+    return w
+
+
+def bt_with_intervals(c: pd.DataFrame, names: Sequence[str], n_boot: int = N_BOOT, alpha: float = ALPHA,
+                      seed: int = 0, prior: float = stats.DEFAULT_PRIOR) -> dict[str, Any]:
+    """θ per backend and its percentile bootstrap interval over samples (resampled with replacement, each with all
+    its comparisons)."""
+    theta = stats.bradley_terry(wins_matrix(c, names), prior=prior)
+    sids = sorted(c["sample_id"].unique())
+    per = np.stack([wins_matrix(c[c["sample_id"] == s], names) for s in sids]) if sids else np.zeros((0,))
+    rng = rng_for("study-bt", seed)
+    reps = np.full((n_boot, len(names)), np.nan)
+    failed = 0
+    for i in range(n_boot):
+        w = per[rng.integers(0, len(sids), len(sids))].sum(axis=0)
+        try:
+            reps[i] = stats.bradley_terry(w, prior=prior, init=theta)
+        except stats.NotConnected:
+            failed += 1
+    lo, hi = stats.percentile_interval(reps, alpha)
+    return {"theta": theta, "lo": lo, "hi": hi, "replicates": reps, "failed": failed, "n_samples": len(sids)}
+
+
+def preference(c: pd.DataFrame, baseline: str, names: Sequence[str], alpha: float = ALPHA) -> list[dict[str, Any]]:
+    """Each backend against ``baseline``: wins, losses, ties, both bad, and wins / (wins + losses) with its Wilson
+    interval."""
+    out = []
+    for b in names:
+        if b == baseline:
+            continue
+        g = c[((c["a"] == b) & (c["b"] == baseline)) | ((c["b"] == b) & (c["a"] == baseline))]
+        won = ((g["a"] == b) & (g["cat"] == "a")) | ((g["b"] == b) & (g["cat"] == "b"))
+        lost = ((g["a"] == b) & (g["cat"] == "b")) | ((g["b"] == b) & (g["cat"] == "a"))
+        w, l = int(won.sum()), int(lost.sum())
+        lo, hi = stats.wilson_interval(w, w + l, alpha)
+        out.append({"backend": b, "baseline": baseline, "wins": w, "losses": l,
+                    "ties": int((g["cat"] == "tie").sum()), "both_bad": int((g["cat"] == "both_bad").sum()),
+                    "n": int(len(g)), "rate": w / (w + l) if w + l else math.nan, "lo": lo, "hi": hi})
+    return out
+
+
+KAPPA_CATEGORIES = ("a", "b", "tie", "both_bad")
+
+
+def rater_agreement(c: pd.DataFrame, n_boot: int = N_BOOT, alpha: float = ALPHA, seed: int = 0) -> dict[str, Any]:
+    """Fleiss' κ over the comparisons every rater answered (with a percentile bootstrap interval over them) and the
+    raw share of agreeing rater pairs; NaN with fewer than two raters."""
+    raters = sorted(c["rater"].unique())
+    res: dict[str, Any] = {"raters": len(raters), "items": 0, "kappa": math.nan, "lo": math.nan, "hi": math.nan,
+                           "observed": math.nan}
+    if len(raters) < 2:
+        return res
+    item = c[["sample_id", "a", "b"]].astype(str).agg("\x00".join, axis=1)
+    counts = pd.crosstab(item, c["cat"]).reindex(columns=list(KAPPA_CATEGORIES), fill_value=0)
+    counts = counts[counts.sum(axis=1) == len(raters)].to_numpy(dtype=float)
+    if counts.shape[0] == 0:
+        return res
+    n = len(raters)
+    res["items"] = int(counts.shape[0])
+    res["kappa"] = stats.fleiss_kappa(counts)
+    res["observed"] = float((((counts * counts).sum(axis=1) - n) / (n * (n - 1))).mean())
+    rng = rng_for("study-kappa", seed)
+    reps = np.array([stats.fleiss_kappa(counts[rng.integers(0, len(counts), len(counts))]) for _ in range(n_boot)])
+    res["lo"], res["hi"] = (float(x) for x in stats.percentile_interval(reps, alpha))
+    return res
+
+
+@dataclass
+class StudyScore:
+    """Everything ``bench study score`` reports (``to_dict`` is what ``study.json`` holds)."""
+
+    run_id: str
+    config_hash: str
+    dataset: str
+    mask: str
+    files: list[str]
+    judgements: pd.DataFrame
+    raters: pd.DataFrame  # attention per rater, with a ``kept`` column
+    min_attention: float | None
+    backends: list[str]  # ranked, best first
+    bt: dict[str, Any]
+    wins: np.ndarray  # in ``backends`` order
+    baseline: str
+    preference: list[dict[str, Any]]
+    agreement: dict[str, Any]
+    metrics: list[dict[str, Any]] | None = None  # filled by bench.study.agreement
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(x: Any) -> Any:
+            if isinstance(x, (np.floating, float)):
+                return None if math.isnan(float(x)) else float(x)
+            if isinstance(x, np.integer):
+                return int(x)
+            if isinstance(x, dict):
+                return {k: num(v) for k, v in x.items()}
+            if isinstance(x, (list, tuple)):
+                return [num(v) for v in x]
+            if isinstance(x, (np.bool_, bool)):
+                return bool(x)
+            return x
+
+        comp = outcomes(self.judgements[self.judgements["rater"].isin(self.kept)])
+        rates = stats.win_rates(self.wins)
+        return num({
+            "format": "inpaint-bench-study", "version": 1, "run_id": self.run_id, "config_hash": self.config_hash,
+            "dataset": self.dataset, "mask": self.mask, "files": self.files,
+            "model": {"ranking": "Bradley-Terry, ties and both-bad as half a win each",
+                      "prior": stats.DEFAULT_PRIOR, "interval": f"{1 - ALPHA:.0%} percentile bootstrap over "
+                      f"samples ({N_BOOT} resamples)", "preference_interval": "Wilson",
+                      "agreement": "Fleiss' kappa over comparisons every kept rater answered"},
+            "min_attention": self.min_attention,
+            "raters": self.raters.to_dict("records"),
+            "n_comparisons": int(len(comp)), "n_samples": self.bt["n_samples"],
+            "bootstrap_failed": self.bt["failed"],
+            "backends": [{"backend": b, "rank": i + 1, "human_bt": self.bt["theta"][i], "human_bt_lo": self.bt["lo"][i],
+                          "human_bt_hi": self.bt["hi"][i], "n": int(((comp["a"] == b) | (comp["b"] == b)).sum())}
+                         for i, b in enumerate(self.backends)],
+            "win_rate": {a: {b: rates[i, j] for j, b in enumerate(self.backends) if i != j}
+                         for i, a in enumerate(self.backends)},
+            "wins": {a: {b: self.wins[i, j] for j, b in enumerate(self.backends) if i != j}
+                     for i, a in enumerate(self.backends)},
+            "baseline": self.baseline, "preference": self.preference, "agreement": self.agreement,
+            "metrics": self.metrics,
+        })
+
+    @property
+    def kept(self) -> list[str]:
+        return [r["rater"] for r in self.raters.to_dict("records") if r["kept"]]
+
+
+def score_study(run: Any, paths: Sequence[str | Path], min_attention: float | None = None,
+                baseline: str | None = None, n_boot: int = N_BOOT, seed: int = 0) -> StudyScore:
+    from ..store.run import load_run
+
+    rd = load_run(run)
+    df = read_judgements(paths, rd)
+    att = attention(df)
+    if min_attention is not None and not 0 <= min_attention <= 1:
+        raise BenchError(f"--min-attention {min_attention}: a share between 0 and 1")
+    att["kept"] = [not (min_attention is not None and r["checks"] and r["pass_rate"] < min_attention)
+                   for r in att.to_dict("records")]
+    kept = set(att.loc[att["kept"], "rater"])
+    if not kept:
+        raise BenchError(f"--min-attention {min_attention}: every rater is below it "
+                         f"({', '.join(f'{r}: {p:.0%}' for r, p in zip(att['rater'], att['pass_rate']))})")
+    comp = outcomes(df[df["rater"].isin(kept)])
+    if comp.empty:
+        raise BenchError("no comparisons to rank (only attention checks)")
+    names = sorted(set(comp["a"]) | set(comp["b"]))
+    try:
+        bt = bt_with_intervals(comp, names, n_boot=n_boot, seed=seed)
+    except stats.NotConnected as e:
+        raise BenchError(f"the judged pairs do not connect every backend: {e}") from None
+    order = sorted(range(len(names)), key=lambda i: -bt["theta"][i])
+    ranked = [names[i] for i in order]
+    bt = {**bt, "theta": bt["theta"][order], "lo": bt["lo"][order], "hi": bt["hi"][order],
+          "replicates": bt["replicates"][:, order]}
+    if baseline is None:
+        baseline = ranked[-1]
+    elif baseline not in names:
+        raise BenchError(f"--baseline {baseline!r}: not among the judged backends ({', '.join(names)})")
+    return StudyScore(run_id=str(rd.manifest.get("run_id") or ""),
+                      config_hash=str(rd.manifest.get("config_hash") or ""), dataset=str(df["dataset"].iloc[0]),
+                      mask=str(df["mask"].iloc[0]), files=[str(p) for p in paths], judgements=df, raters=att,
+                      min_attention=min_attention, backends=ranked, bt=bt, wins=wins_matrix(comp, ranked),
+                      baseline=baseline, preference=preference(comp, baseline, ranked),
+                      agreement=rater_agreement(comp, n_boot=n_boot, seed=seed))

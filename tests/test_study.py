@@ -1,0 +1,622 @@
+"""Pairwise user studies (bench.study): the plan, the statistics against independent computations (closed forms,
+choix, statsmodels, scipy, a textbook example), simulated raters, attention checks, bad CSVs, metric agreement,
+and the loop through the CLI and the report on a real three-backend run."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.errors import BenchError
+from bench.study import stats
+from bench.study.plan import make_plan
+from bench.study.score import COLUMNS, bt_with_intervals, outcomes, rater_agreement, read_judgements, score_study
+
+BACKENDS = ("opencv-telea", "biharmonic", "mean-fill")
+
+
+def write_suite(tmp: Path, n: int = 8) -> Path:
+    p = tmp / "suite.yaml"
+    p.write_text(f"""name: study-run
+seed: 0
+device: cpu
+batch_size: 4
+resolution: 64
+save_inputs: true
+output_dir: {tmp / 'results'}
+backends:
+  - {{type: opencv-telea, radius: 3}}
+  - biharmonic
+  - mean-fill
+  - identity
+datasets:
+  - {{type: synthetic, n: {n}}}
+masks:
+  - {{type: box, min_size: 0.2, max_size: 0.4}}
+metrics: [psnr, ssim]
+detectors: [blur, noop]
+""")
+    return p
+
+
+def make_study_run(tmp: Path, n: int = 8) -> Path:
+    """A real run: three classical backends and ``identity`` on 8 generated scenes at 64 px (≈ 7 s on CPU)."""
+    from bench.cli import main
+
+    assert main(["run", str(write_suite(tmp, n)), "--no-progress", "--no-report"]) == 0
+    return tmp / "results" / "study-run"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_study_run(tmp_path_factory.mktemp("study"))
+
+
+def simulate(plan, theta: dict[str, float], rater: str, seed: int, tie: float = 0.0, random_clicker: bool = False,
+             truth=None, accuracy: float = 1.0) -> list[dict]:
+    """CSV rows of a simulated rater. Default: Bradley–Terry with strengths ``theta`` (identity far below), a tie
+    with probability ``tie``. ``truth(trial) -> choice``: answer it with probability ``accuracy``, else a uniformly
+    random choice. ``random_clicker``: every answer uniformly random."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t in plan.trials:
+        if random_clicker:
+            c = str(rng.choice(["left", "right", "tie", "both_bad"]))
+        elif truth is not None:
+            c = truth(t) if rng.random() < accuracy else str(rng.choice(["left", "right", "tie", "both_bad"]))
+        elif rng.random() < tie:
+            c = "tie"
+        else:
+            th = {**theta, "identity": -20.0}
+            p = 1.0 / (1.0 + math.exp(th[t.right] - th[t.left]))
+            c = "left" if rng.random() < p else "right"
+        rows.append({"rater_id": rater, "run_id": plan.run_id, "config_hash": plan.config_hash,
+                     "study_id": plan.study_id, "trial": t.index, "dataset": plan.dataset, "mask": plan.mask,
+                     "sample_id": t.sample_id, "backend_left": t.left, "backend_right": t.right, "choice": c,
+                     "seconds": f"{rng.uniform(0.5, 4):.2f}"})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict], columns=COLUMNS) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the plan
+# ------------------------------------------------------------------------------------------------------------------
+def test_plan_balances_pairs_and_samples(run):
+    plan = make_plan(run, seed=3)
+    pairs = [t for t in plan.trials if t.kind == "pair"]
+    checks = [t for t in plan.trials if t.kind == "check"]
+    assert sorted(plan.backends) == sorted(BACKENDS) and plan.check_backend == "identity"
+    # default: every (pair, sample) combination exactly once
+    combos = Counter((t.sample_id, frozenset((t.left, t.right))) for t in pairs)
+    assert len(combos) == 3 * 8 and set(combos.values()) == {1}
+    # attention checks: 10 % of the comparisons, at least 2; identity against a studied backend, never repeated
+    assert len(checks) == max(2, math.ceil(0.1 * len(pairs)))
+    assert all("identity" in (t.left, t.right) and {t.left, t.right} - {"identity"} <= set(BACKENDS) for t in checks)
+    assert len({(t.sample_id, t.left, t.right) for t in checks}) == len(checks)
+    assert [t.index for t in plan.trials] == list(range(len(plan.trials)))
+    # fewer trials: pair counts and sample uses differ by at most one
+    small = make_plan(run, pairs=10, seed=3, checks=0)
+    pc = Counter(frozenset((t.left, t.right)) for t in small.trials)
+    sc = Counter(t.sample_id for t in small.trials)
+    assert sum(pc.values()) == 10 and max(pc.values()) - min(pc.values()) <= 1 and len(pc) == 3
+    assert max(sc.values()) - min(sc.values()) <= 1 and len(sc) == 8
+    # sides: randomised, recorded by the seed
+    lefts = Counter(t.left for t in pairs)
+    assert all(lefts[b] > 0 for b in BACKENDS)
+    assert make_plan(run, seed=3).to_dict() == plan.to_dict()
+    assert make_plan(run, seed=4).study_id != plan.study_id
+    two = make_plan(run, backends=["mean-fill", "biharmonic"], checks=0)
+    assert {frozenset((t.left, t.right)) for t in two.trials} == {frozenset(("mean-fill", "biharmonic"))}
+
+
+def test_plan_errors(run):
+    with pytest.raises(BenchError, match="'identity' is the attention-check baseline"):
+        make_plan(run, backends=["identity", "mean-fill"])
+    with pytest.raises(BenchError, match="--backends: nope not in this run's synthetic × box"):
+        make_plan(run, backends=["nope", "mean-fill"])
+    with pytest.raises(BenchError, match="only 24 different trials exist"):
+        make_plan(run, pairs=25)
+    with pytest.raises(BenchError, match="at least two backends"):
+        make_plan(run, backends=["mean-fill"])
+    with pytest.raises(BenchError, match="--dataset 'coco': not in this run"):
+        make_plan(run, dataset="coco")
+
+
+def test_plan_without_identity_has_no_checks(tmp_path):
+    """A run with several datasets and masks and no ``identity``: one dataset × mask must be named, and the page
+    gets no attention checks (asking for some is an error)."""
+    from tests.test_report_data import make_run
+
+    other = make_run(tmp_path / "run", n=5)
+    with pytest.raises(BenchError, match="several datasets .*choose one with --dataset"):
+        make_plan(other)
+    with pytest.raises(BenchError, match="several masks .*choose one with --mask"):
+        make_plan(other, dataset="synthetic")
+    plan = make_plan(other, dataset="synthetic", mask="box")
+    assert plan.check_backend is None and all(t.kind == "pair" for t in plan.trials) and len(plan.trials) == 15
+    with pytest.raises(BenchError, match="no 'identity' backend on synthetic × box"):
+        make_plan(other, dataset="synthetic", mask="box", checks=2)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# statistics against independent computations
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("w,l,t", [(6, 2, 0), (9, 3, 4), (1, 7, 2)])
+def test_bt_two_items_closed_form(w, l, t):
+    """Two items: the likelihood is p^W (1-p)^L with W = w + t/2, L = l + t/2, so p = W / (W + L) and the strength
+    ratio is W / L; the prior adds `prior` to both."""
+    wins = np.array([[0, w + t / 2], [l + t / 2, 0]], dtype=float)
+    th = stats.bradley_terry(wins, prior=0.0)
+    assert th[0] - th[1] == pytest.approx(math.log((w + t / 2) / (l + t / 2)), abs=1e-8)
+    assert th.sum() == pytest.approx(0.0, abs=1e-12)
+    th = stats.bradley_terry(wins, prior=0.5)
+    assert th[0] - th[1] == pytest.approx(math.log((w + t / 2 + 0.5) / (l + t / 2 + 0.5)), abs=1e-8)
+
+
+def _random_wins(k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    true = rng.normal(0, 1, k)
+    w = np.zeros((k, k))
+    for i in range(k):
+        for j in range(i + 1, k):
+            n = int(rng.integers(5, 30))
+            p = 1 / (1 + math.exp(true[j] - true[i]))
+            wi = rng.binomial(n, p)
+            ties = int(rng.integers(0, 4))
+            w[i, j], w[j, i] = wi + ties / 2, n - wi + ties / 2
+    return w
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bt_against_choix_and_direct_likelihood(seed):
+    """Several items: the same maximum-likelihood strengths as choix's ILSR (a different algorithm: the stationary
+    distribution of a Markov chain, Maystre & Grossglauser 2015) and as scipy maximising the likelihood directly.
+    choix takes (winner, loser) tuples: wins are doubled so that half wins (ties) are whole tuples."""
+    choix = pytest.importorskip("choix")
+    from scipy.optimize import minimize
+
+    w = _random_wins(6, seed)
+    th = stats.bradley_terry(w, prior=0.0)
+    data = [(i, j) for i in range(6) for j in range(6) for _ in range(int(round(2 * w[i, j])))]
+    ref = choix.ilsr_pairwise(6, data, alpha=0.0, max_iter=10_000, tol=1e-12)
+    np.testing.assert_allclose(th, ref - ref.mean(), atol=1e-6)
+
+    def nll(x: np.ndarray) -> float:
+        d = x[:, None] - x[None, :]
+        return float((w * np.logaddexp(0, -d)).sum())
+
+    opt = minimize(nll, np.zeros(6), method="BFGS", options={"gtol": 1e-10})
+    np.testing.assert_allclose(th, opt.x - opt.x.mean(), atol=1e-5)
+    # the prior is one virtual tie per compared pair: two more choix tuples, one each way
+    th_p = stats.bradley_terry(w, prior=0.5)
+    data_p = data + [(i, j) for i in range(6) for j in range(6) if i != j]
+    ref_p = choix.ilsr_pairwise(6, data_p, alpha=0.0, max_iter=10_000, tol=1e-12)
+    np.testing.assert_allclose(th_p, ref_p - ref_p.mean(), atol=1e-6)
+
+
+def test_bt_degenerate_inputs():
+    w = np.array([[0, 3, 0], [0, 0, 2], [0, 0, 0.0]])  # 0 beat everyone: no finite maximum without a prior
+    with pytest.raises(stats.NotConnected, match="won \\(or lost\\) every comparison"):
+        stats.bradley_terry(w, prior=0.0)
+    th = stats.bradley_terry(w, prior=0.5)
+    assert np.all(np.isfinite(th)) and th[0] > th[1] > th[2]
+    w4 = np.zeros((4, 4))
+    w4[0, 1] = w4[1, 0] = 2
+    w4[2, 3] = w4[3, 2] = 1
+    with pytest.raises(stats.NotConnected, match="2 groups"):
+        stats.bradley_terry(w4)
+    w3 = np.array([[0, 2, 0], [1, 0, 0], [0, 0, 0.0]])  # item 2 never compared: NaN, the rest fitted
+    th = stats.bradley_terry(w3, prior=0.0)
+    assert math.isnan(th[2]) and th[0] - th[1] == pytest.approx(math.log(2))
+
+
+def test_wilson_against_statsmodels():
+    proportion = pytest.importorskip("statsmodels.stats.proportion")
+    for k, n in [(0, 10), (3, 10), (78, 100), (15, 15), (1, 2)]:
+        lo, hi = stats.wilson_interval(k, n)
+        rlo, rhi = proportion.proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert (lo, hi) == pytest.approx((rlo, rhi), abs=1e-9)
+    assert all(math.isnan(x) for x in stats.wilson_interval(0, 0))
+
+
+# Fleiss (1971)-style worked example (Wikipedia, "Fleiss' kappa"): 10 subjects, 14 raters, 5 categories; κ = 0.210
+FLEISS_EXAMPLE = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+                  [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+
+
+def test_fleiss_kappa_against_textbook_and_statsmodels():
+    assert stats.fleiss_kappa(np.array(FLEISS_EXAMPLE)) == pytest.approx(0.210, abs=5e-4)
+    inter_rater = pytest.importorskip("statsmodels.stats.inter_rater")
+    rng = np.random.default_rng(0)
+    for n_raters in (2, 3, 7):
+        ratings = rng.integers(0, 4, size=(40, n_raters))
+        ratings[:20, 1:] = ratings[:20, :1]  # some agreement
+        table, _ = inter_rater.aggregate_raters(ratings, n_cat=4)
+        assert stats.fleiss_kappa(table) == pytest.approx(inter_rater.fleiss_kappa(table, method="fleiss"), abs=1e-12)
+    with pytest.raises(ValueError, match="same number"):
+        stats.fleiss_kappa(np.array([[1, 1], [2, 1]]))
+
+
+def test_kendall_tau_b_against_scipy():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        x, y = rng.integers(0, 4, 7).astype(float), rng.normal(size=7)
+        y[2] = y[3]
+        assert stats.kendall_tau_b(x, y) == pytest.approx(kendalltau(x, y).statistic, abs=1e-12)
+    assert math.isnan(stats.kendall_tau_b([1, 1, 1], [1, 2, 3]))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# simulated raters with known preferences
+# ------------------------------------------------------------------------------------------------------------------
+def _sim_frame(theta: np.ndarray, n_samples: int, raters: int, seed: int, truth_of=None, accuracy: float = 1.0):
+    """Judgement rows (as read_judgements makes them) for every backend pair on every sample."""
+    rng = np.random.default_rng(seed)
+    names = [f"m{i}" for i in range(len(theta))]
+    rows = []
+    for s in range(n_samples):
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                left, right = (names[i], names[j]) if rng.random() < 0.5 else (names[j], names[i])
+                for r in range(raters):
+                    if truth_of is not None:
+                        c = truth_of(s, left, right) if rng.random() < accuracy else \
+                            str(rng.choice(["left", "right", "tie"]))
+                    else:
+                        ti, tj = theta[names.index(left)], theta[names.index(right)]
+                        c = "left" if rng.random() < 1 / (1 + math.exp(tj - ti)) else "right"
+                    rows.append({"file": "sim", "line": len(rows) + 2, "rater": f"r{r}", "dataset": "d", "mask": "m",
+                                 "sample_id": f"s{s:03d}", "left": left, "right": right, "choice": c,
+                                 "seconds": 1.0, "check": False})
+    return pd.DataFrame(rows), names
+
+
+def test_simulated_raters_recover_the_true_strengths():
+    theta = np.array([1.2, 0.4, 0.0, -0.5, -1.1])
+    df, names = _sim_frame(theta, n_samples=150, raters=2, seed=0)
+    c = outcomes(df)
+    bt = bt_with_intervals(c, names, n_boot=300, seed=0)
+    assert list(np.argsort(-bt["theta"])) == [0, 1, 2, 3, 4]  # the true order
+    truth = theta - theta.mean()
+    inside = (bt["lo"] <= truth) & (truth <= bt["hi"])
+    assert inside.sum() >= 4, (bt["lo"], bt["hi"], truth)  # 95 % intervals: at most one of five may miss
+    assert np.all(bt["hi"] - bt["lo"] < 0.6)
+
+
+def test_simulated_raters_give_the_intended_agreement():
+    """Each item has a true answer (the better backend of that sample); a rater gives it with probability q and
+    otherwise a uniform choice among K = 3 (left, right, tie). Then P(a rater says c) = q·[c = truth] + (1-q)/K, so
+    for two raters P_o = (q + (1-q)/K)^2 + (K-1)((1-q)/K)^2 and, with truths split evenly between the two sides of
+    the canonical order, p_a = p_b = (1 - (1-q)/K)/2, p_tie = (1-q)/K: κ = (P_o - P_e) / (1 - P_e)."""
+    q, K = 0.7, 3
+    rng = np.random.default_rng(5)
+    better = {s: rng.permutation(["m0", "m1"]) for s in range(2000)}
+
+    def truth(s, left, right):
+        return "left" if left == better[s][0] else "right"
+
+    df, names = _sim_frame(np.zeros(2), n_samples=2000, raters=2, seed=1, truth_of=truth, accuracy=q)
+    res = rater_agreement(outcomes(df), n_boot=200, seed=0)
+    po = (q + (1 - q) / K) ** 2 + (K - 1) * ((1 - q) / K) ** 2
+    pe = 2 * ((1 - (1 - q) / K) / 2) ** 2 + ((1 - q) / K) ** 2
+    intended = (po - pe) / (1 - pe)
+    assert res["items"] == 2000 and res["raters"] == 2
+    assert res["lo"] <= intended <= res["hi"], (res, intended)
+    assert res["observed"] == pytest.approx(po, abs=0.03)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# a real run: scoring, attention checks, bad CSVs, metric agreement
+# ------------------------------------------------------------------------------------------------------------------
+THETA = {"opencv-telea": 1.0, "biharmonic": 0.3, "mean-fill": -1.3}
+
+
+def test_score_counts_match_a_hand_count(run, tmp_path):
+    plan = make_plan(run)
+    a = write_csv(tmp_path / "judgements_a.csv", simulate(plan, THETA, "a", 1, tie=0.15))
+    b = write_csv(tmp_path / "judgements_b.csv", simulate(plan, THETA, "b", 2, tie=0.15))
+    st = score_study(run, [a, b], n_boot=200)
+    rows = [r for p in (a, b) for r in csv.DictReader(open(p)) if "identity" not in (r["backend_left"],
+                                                                                    r["backend_right"])]
+    # the wins matrix, by hand: the chosen side wins one, a tie gives each half
+    names = st.backends
+    hand = np.zeros((3, 3))
+    for r in rows:
+        i, j = names.index(r["backend_left"]), names.index(r["backend_right"])
+        if r["choice"] == "left":
+            hand[i, j] += 1
+        elif r["choice"] == "right":
+            hand[j, i] += 1
+        else:
+            hand[i, j] += 0.5
+            hand[j, i] += 0.5
+    np.testing.assert_allclose(st.wins, hand)
+    np.testing.assert_allclose(st.bt["theta"], stats.bradley_terry(hand))
+    assert np.all(st.bt["lo"] <= st.bt["theta"]) and np.all(st.bt["theta"] <= st.bt["hi"])
+    # preference against the baseline (the lowest ranked by default), by hand, and its Wilson interval
+    base = st.baseline
+    assert base == names[-1]
+    for p in st.preference:
+        mine = [r for r in rows if {r["backend_left"], r["backend_right"]} == {p["backend"], base}]
+        w = sum((r["choice"] == "left" and r["backend_left"] == p["backend"])
+                or (r["choice"] == "right" and r["backend_right"] == p["backend"]) for r in mine)
+        t = sum(r["choice"] == "tie" for r in mine)
+        assert (p["wins"], p["losses"], p["ties"], p["n"]) == (w, len(mine) - w - t, t, len(mine))
+        assert (p["lo"], p["hi"]) == pytest.approx(stats.wilson_interval(w, len(mine) - t))
+    doc = st.to_dict()
+    assert doc["win_rate"][names[0]][names[1]] == pytest.approx(hand[0, 1] / (hand[0, 1] + hand[1, 0]))
+    assert json.loads(json.dumps(doc))["backends"][0]["backend"] == names[0]
+
+
+def test_attention_checks_catch_a_random_clicker(run, tmp_path):
+    plan = make_plan(run, checks=16, seed=1)
+    files = [write_csv(tmp_path / "judgements_good1.csv", simulate(plan, THETA, "good1", 1)),
+             write_csv(tmp_path / "judgements_good2.csv", simulate(plan, THETA, "good2", 2)),
+             write_csv(tmp_path / "judgements_random.csv", simulate(plan, THETA, "random", 3, random_clicker=True))]
+    st = score_study(run, files, n_boot=100)
+    att = st.raters.set_index("rater")
+    assert (att.loc["good1", "checks"], att.loc["good1", "passed"]) == (16, 16)
+    # by hand: the random clicker passes a check when it picked the side that is not identity
+    rows = [r for r in csv.DictReader(open(files[2])) if "identity" in (r["backend_left"], r["backend_right"])]
+    passed = sum(r["choice"] == ("right" if r["backend_left"] == "identity" else "left") for r in rows)
+    assert att.loc["random", "passed"] == passed and passed <= 8  # ~1/4 of 16 by chance
+    assert set(st.kept) == {"good1", "good2", "random"}  # no bar: everyone counts
+    st = score_study(run, files, min_attention=0.8, n_boot=100)
+    assert set(st.kept) == {"good1", "good2"}
+    assert int(outcomes(st.judgements[st.judgements["rater"].isin(st.kept)]).shape[0]) == 2 * 24
+    with pytest.raises(BenchError, match="every rater is below it"):
+        score_study(run, files[2:], min_attention=0.9, n_boot=10)
+
+
+def test_bad_csvs_name_the_file_and_row(run, tmp_path):
+    plan = make_plan(run)
+    good = simulate(plan, THETA, "a", 1)
+
+    def bad(name: str, edit, columns=COLUMNS):
+        rows = [dict(r) for r in good]
+        edit(rows)
+        return write_csv(tmp_path / f"{name}.csv", rows, columns)
+
+    cases = [
+        ("sample", lambda rows: rows[2].update(sample_id="syn-9999"),
+         r"sample\.csv:4: sample_id 'syn-9999' is not a sample of this run's synthetic × box"),
+        ("backend", lambda rows: rows[0].update(backend_left="lama"),
+         r"backend\.csv:2: backend_left 'lama' is not a backend of this run"),
+        ("hash", lambda rows: rows[5].update(config_hash="0" * 64),
+         r"hash\.csv:7: config_hash '0000000000000000' is not this run's .*another run"),
+        ("choice", lambda rows: rows[1].update(choice="maybe"),
+         r"choice\.csv:3: choice 'maybe' is not one of left, right, tie, both_bad"),
+        ("same", lambda rows: rows[3].update(backend_right=rows[3]["backend_left"]),
+         r"same\.csv:5: the same backend .* on both sides"),
+        ("dup", lambda rows: rows.append({**rows[0], "backend_left": rows[0]["backend_right"],
+                                          "backend_right": rows[0]["backend_left"]}),
+         rf"dup\.csv:{len(good) + 2}: rater 'a' already judged sample .* at .*dup\.csv:2 \(a duplicated trial\)"),
+        ("secs", lambda rows: rows[0].update(seconds="fast"), r"secs\.csv:2: seconds 'fast' is not a number"),
+        ("runid", lambda rows: rows[0].update(run_id="other-run"), r"runid\.csv:2: run_id 'other-run' is not"),
+    ]
+    for name, edit, msg in cases:
+        with pytest.raises(BenchError, match=msg):
+            read_judgements([bad(name, edit)], run)
+    with pytest.raises(BenchError, match=r"missing\.csv: missing column\(s\) choice"):
+        read_judgements([bad("missing", lambda rows: None, [c for c in COLUMNS if c != "choice"])], run)
+    header = write_csv(tmp_path / "empty.csv", [])
+    with pytest.raises(BenchError, match="empty.csv: no judgements"):
+        read_judgements([header], run)
+    # the same rater's trial in two files
+    one = write_csv(tmp_path / "one.csv", good[:5])
+    two = write_csv(tmp_path / "two.csv", good[4:6])
+    with pytest.raises(BenchError, match=r"two\.csv:2: .* at .*one\.csv:6 \(a duplicated trial\)"):
+        read_judgements([one, two], run)
+    # another rater may judge the same trial
+    other = write_csv(tmp_path / "other.csv", [{**r, "rater_id": "b"} for r in good[:5]])
+    assert len(read_judgements([one, other], run)) == 10
+
+
+def test_metric_agreement_against_a_hand_computation(run, tmp_path):
+    """Raters who prefer the higher psnr_in of the two outputs: psnr_in agrees on every decided pair it can order
+    (accuracy 1, τ 1); every key's accuracy and τ equal a plain loop over the comparisons and scipy's kendalltau."""
+    from scipy.stats import kendalltau
+
+    from bench.report.aggregate import load_run
+    from bench.study.agreement import metric_agreement
+
+    rd = load_run(run)
+    f = rd.frame()
+    val = {(b, s): v for b, s, v in zip(f["backend"], f["sample_id"], f["psnr_in"])}
+    plan = make_plan(run)
+
+    def truth(t):
+        return "left" if val[(t.left, t.sample_id)] >= val[(t.right, t.sample_id)] else "right"
+
+    files = [write_csv(tmp_path / f"judgements_{r}.csv", simulate(plan, THETA, r, i, truth=truth, accuracy=acc))
+             for i, (r, acc) in enumerate((("p", 1.0), ("q", 0.6)))]
+    st = score_study(run, files, n_boot=200)
+    rows = {r["key"]: r for r in metric_agreement(st, run, n_boot=200)}
+    assert rows["psnr_in"]["accuracy"] > 0.7
+    comp = outcomes(st.judgements)
+    for key, hib in (("psnr_in", True), ("ssim_in", True), ("blur_score", False)):
+        kv = {(b, s): v for b, s, v in zip(f["backend"], f["sample_id"], f[key])}
+        agree = used = 0
+        for r in comp.itertuples():
+            if r.y == 0.5:
+                continue
+            d = kv[(r.a, r.sample_id)] - kv[(r.b, r.sample_id)]
+            if not np.isfinite(d) or d == 0:
+                continue
+            used += 1
+            agree += ((d > 0) == hib) == (r.y == 1.0)
+        assert rows[key]["n"] == used and rows[key]["accuracy"] == pytest.approx(agree / used)
+        assert rows[key]["lo"] <= rows[key]["accuracy"] <= rows[key]["hi"]
+        sids = set(comp["sample_id"])
+        means = [np.nanmean([kv[(b, s)] for s in sids]) * (1 if hib else -1) for b in st.backends]  # NaN: absent
+        assert rows[key]["tau"] == pytest.approx(kendalltau(means, st.bt["theta"]).statistic)
+    assert rows["blur_score"]["kind"] == "detector" and rows["blur_score"]["higher_is_better"] is False
+    assert rows["psnr_out"]["n"] == 0  # ∞ against ∞ (no backend touches the outside): never ordered
+    assert math.isnan(rows["psnr_out"]["accuracy"])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the loop through the CLI and the report
+# ------------------------------------------------------------------------------------------------------------------
+def test_cli_loop_page_score_report(run, tmp_path, capsys):
+    from bench.cli import main
+
+    page = tmp_path / "study.html"
+    assert main(["study", str(run), "--out", str(page), "--seed", "7"]) == 0
+    doc = json.loads((run / "study" / "plan.json").read_text())
+    assert doc["page"] == str(page.resolve()) and doc["plan"]["seed"] == 7
+    html = page.read_text()
+    from bench.study.plan import Plan
+
+    plan = Plan.from_dict(doc["plan"])
+    assert plan.study_id in html and "opencv-telea" not in html.split('id="study-data"')[0]  # names hidden
+    for i, r in enumerate(("ann", "bob")):
+        write_csv(tmp_path / f"judgements_{r}.csv", simulate(plan, THETA, r, i, tie=0.1))
+    capsys.readouterr()
+    assert main(["study", "score", str(run), str(tmp_path / "judgements_*.csv"), "--n-boot", "200",
+                 "--baseline", "mean-fill"]) == 0
+    out = capsys.readouterr().out
+    assert "Raters preferred opencv-telea over mean-fill in" in out and "Fleiss' kappa" in out
+    sdoc = json.loads((run / "study" / "study.json").read_text())
+    assert sdoc["baseline"] == "mean-fill" and len(sdoc["raters"]) == 2 and sdoc["agreement"]["items"] == 24
+    tex = (run / "study" / "user_study.tex").read_text()
+    assert r"\begin{tabular}" in tex and "opencv-telea" in tex and "Preferred over mean-fill" in tex
+    assert "Kendall" in (run / "study" / "agreement.tex").read_text()
+    if shutil.which("pdflatex"):  # both tables compile and fit an article's text width
+        doc = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\\begin{document}\n"
+               + tex + (run / "study" / "agreement.tex").read_text() + "\\end{document}\n")
+        (tmp_path / "doc.tex").write_text(doc)
+        r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout[-2000:]
+        assert "Overfull" not in (tmp_path / "doc.log").read_text(errors="replace")
+    # the report: a human_bt column with the study's numbers; the HTML links the page and shows the agreement
+    assert main(["report", str(run), "-f", "md,html", "--no-ci"]) == 0
+    md = (run / "leaderboard.md").read_text()
+    assert "human\\_bt" in md
+    best = sdoc["backends"][0]
+    line = next(ln for ln in md.splitlines() if ln.startswith(f"| {best['backend']} "))
+    assert f"{best['human_bt']:.2f}" in line
+    from bench.report.aggregate import summarize
+
+    df = summarize(run, ci=False).set_index("backend")
+    assert df.loc[best["backend"], "human_bt"] == pytest.approx(best["human_bt"])
+    assert df.loc[best["backend"], "human_bt_lo"] == pytest.approx(best["human_bt_lo"])
+    assert math.isnan(df.loc["identity", "human_bt"])
+    rep = (run / "report.html").read_text()
+    assert "id='study-page'" in rep and "id='metric-agreement'" in rep
+    href = rep.split("id='study-page' href='")[1].split("'")[0]
+    assert (run / href).resolve() == page.resolve()
+    # a study of another configuration is not attached
+    sdoc["config_hash"] = "other"
+    (run / "study" / "study.json").write_text(json.dumps(sdoc))
+    assert "human_bt" not in summarize(run, ci=False).columns
+    # usage errors
+    assert main(["study", "score", str(run)]) == 2
+    assert main(["study", str(run), "--min-attention", "0.5"]) == 2
+
+
+def test_page_image_size(run, tmp_path):
+    """``--image-size`` shrinks every embedded image to the cap on its long side (the run's outputs are 64 px)."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from bench.cli import main
+
+    out = tmp_path / "small.html"
+    assert main(["study", str(run), "--out", str(out), "--image-size", "32", "--pairs", "6"]) == 0
+    sizes = {Image.open(io.BytesIO(base64.b64decode(m))).size
+             for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", out.read_text())}
+    assert sizes == {(32, 32)}
+    full = tmp_path / "full.html"
+    assert main(["study", str(run), "--out", str(full), "--pairs", "6"]) == 0
+    assert {Image.open(io.BytesIO(base64.b64decode(m))).size
+            for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", full.read_text())} == {(64, 64)}
+
+
+def test_page_inputs_made_again_when_not_stored(run, tmp_path):
+    """A run made without ``save_inputs``: the page makes the masked inputs again from the suite (``bench export
+    --inputs``) and shows exactly what the stored inputs give; the input is what the backend saw: the hole at the
+    blank value, its border yellow, the rest the input's pixels."""
+    import shutil
+
+    from PIL import Image
+
+    from bench.study.page import page_data
+
+    copy = tmp_path / "study-run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("study"))
+    plan = make_plan(run, pairs=6, checks=0)
+    stored = page_data(plan, run)
+    shutil.rmtree(copy / "inputs")
+    again = page_data(plan, copy)
+    keys = [k for k in stored["images"] if k.startswith("in/")]
+    assert keys and all(stored["images"][k] == again["images"][k] for k in keys)
+    # the masked input against the stored input and mask, by hand
+    import base64
+    import io
+
+    sid = keys[0][3:]
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(stored["images"][keys[0]].split(",", 1)[1]))))
+    ik = next(iter((run / "inputs").iterdir()))
+    inp = np.asarray(Image.open(ik / f"{sid}_input.png").convert("RGB"))
+    hole = np.asarray(Image.open(ik / f"{sid}_mask.png")) > 127
+    assert np.array_equal(shown[~hole], inp[~hole])
+    pad = np.pad(hole, 1, constant_values=True)  # the image's edge is not the hole's border
+    inside = hole & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+    assert (shown[hole & inside] == 128).all() and (shown[hole & ~inside] == (255, 220, 0)).all()
+
+
+
+def test_a_renamed_identity_is_the_attention_check(tmp_path):
+    """``{type: identity, name: blank}``: the checks pair with ``blank``, it is not ranked, and scoring counts a
+    check passed when the other side is chosen."""
+    from bench.cli import main
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"""name: renamed
+seed: 0
+device: cpu
+resolution: 32
+output_dir: {tmp_path / 'results'}
+backends: [mean-fill, {{type: opencv-telea, radius: 3}}, {{type: identity, name: blank}}]
+datasets: [{{type: synthetic, n: 3}}]
+masks: [{{type: box, min_size: 0.2, max_size: 0.4}}]
+metrics: [psnr]
+detectors: []
+""")
+    assert main(["run", str(suite), "--no-progress", "--no-report"]) == 0
+    run = tmp_path / "results" / "renamed"
+    plan = make_plan(run, checks=3)
+    assert plan.check_backend == "blank" and sorted(plan.backends) == ["mean-fill", "opencv-telea"]
+    checks = [t for t in plan.trials if t.kind == "check"]
+    assert len(checks) == 3 and all("blank" in (t.left, t.right) for t in checks)
+    with pytest.raises(BenchError, match="'blank' is the attention-check baseline"):
+        make_plan(run, backends=["blank", "mean-fill"])
+    rows = simulate(plan, {"mean-fill": 0.0, "opencv-telea": 1.0, "blank": -20.0}, "a", 0)
+    first = next(r for r in rows if "blank" in (r["backend_left"], r["backend_right"]))
+    first["choice"] = "left" if first["backend_left"] == "blank" else "right"  # one failed check
+    st = score_study(run, [write_csv(tmp_path / "j.csv", rows)], n_boot=20)
+    att = st.raters.set_index("rater")
+    assert (att.loc["a", "checks"], att.loc["a", "passed"]) == (3, 2)
+    assert "blank" not in st.backends
