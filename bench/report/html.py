@@ -527,7 +527,9 @@ def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric:
             inp = images.input(rec["dataset"], rec["mask"], rec["sample_id"])
             m = images.mask([rec["cell_key"]], rec["sample_id"])
             cap = f"{rec['dataset']}/{rec['mask']}/{rec['sample_id']}: {format_number(rec[metric], info.fmt)}"
-            tiles.append(_tile(_overlay(inp, m) if inp is not None and m is not None else inp, "input + hole"))
+            tiles.append(_tile(_overlay(inp, m) if inp is not None and m is not None else inp, "input + hole",
+                               missing=images.missing(rec["dataset"], rec["mask"], rec["sample_id"])
+                               if inp is None else "no image"))
             tiles.append(_tile(out, cap, _flags(rec, dets), rec=rec))
         parts.append(f'<h3>{_esc(b)}</h3><div class="worst">{"".join(tiles)}</div>')
     return "".join(parts)
