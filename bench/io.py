@@ -7,8 +7,11 @@ Reading rules (the same for every dataset, so a number never depends on which ro
 
 * **Bit depth.** 8-bit files are divided by 255, 16-bit files (PNG, TIFF; grey or colour) by 65535 at full precision
   (Pillow truncates 16-bit colour PNGs to 8 bits, so those are decoded with OpenCV). A 32-bit integer image is
-  treated as 16-bit when its values fit, otherwise divided by its type's maximum; a float image is taken as already
-  in [0, 1] and clipped.
+  treated as 16-bit when its values fit, otherwise divided by its type's maximum. A float image must already be in
+  [0, 1]: values within :data:`FLOAT_TOLERANCE` of it are clipped, anything further out (a 0..255 or -1..1 image)
+  or NaN / inf raises :class:`~bench.errors.DataError` naming the file and the range found, never clipped in
+  silence. A dataset whose float images use another range declares it (``value_range: [0, 255]``,
+  ``[-1, 1]``): ``value_range=(lo, hi)`` maps ``lo..hi`` linearly onto 0..1 before that check (float data only).
 * **Channels.** Grayscale (and 1-bit) images are repeated to three channels; palette images are expanded through
   their palette; CMYK / YCbCr / LAB / HSV are converted to RGB.
 * **Alpha is dropped**, not composited: the stored colour is used as is. This is what ``cv2.imread`` (LaMa's and
@@ -47,6 +50,10 @@ PathLike = Union[str, os.PathLike]
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".gif")
 
 _EXIF_ORIENTATION = 0x0112
+
+#: How far a float image may stray outside [0, 1] (after its ``value_range`` mapping) before it is an error: the
+#: rounding of whatever wrote it, not a different convention.
+FLOAT_TOLERANCE = 1e-3
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -163,7 +170,9 @@ def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> t
     except PermissionError as e:
         raise DataError(f"{name}: cannot read file: permission denied") from e
     except UnidentifiedImageError as e:
-        raise DataError(f"{name}: not a readable image (unknown or corrupt format)") from e
+        if head()[:4] not in (b"II*\x00", b"MM\x00*"):
+            raise DataError(f"{name}: not a readable image (unknown or corrupt format)") from e
+        a, maxv, orientation = _decode_float_tiff(read_all(), name), 1.0, 1  # Pillow reads no float RGB TIFF
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e) or type(e).__name__
         raise DataError(f"{name}: cannot decode image (corrupt or truncated?): {msg}") from e
@@ -200,6 +209,20 @@ def _decode_cv2(data: bytes, name: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _decode_float_tiff(data: bytes, name: str) -> np.ndarray:
+    """A multi-channel float TIFF (Pillow reads only single-channel ones), decoded by OpenCV as float32 RGB(A)."""
+    import cv2
+
+    a = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if a is None or not np.issubdtype(a.dtype, np.floating):
+        raise DataError(f"{name}: not a readable image (unknown or corrupt TIFF)")
+    if a.ndim == 3 and a.shape[2] == 3:
+        a = a[:, :, ::-1]
+    elif a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, [2, 1, 0, 3]]
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
 def _pil_to_array(im) -> tuple[np.ndarray, float]:
     mode = im.mode
     if mode == "1":
@@ -225,27 +248,67 @@ def _pil_to_array(im) -> tuple[np.ndarray, float]:
     return np.asarray(im.convert("RGB")), 255
 
 
-def _to_float(a: np.ndarray, maxv: float) -> np.ndarray:
+def _to_float(a: np.ndarray, maxv: float, name: str, value_range=None) -> np.ndarray:
     out = a.astype(np.float32) if a.dtype != np.float32 else a.copy()
     if maxv != 1.0:
         out /= np.float32(maxv)
-    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+        return np.clip(out, 0.0, 1.0)
+    return _float_to_unit(torch.from_numpy(out), name, value_range).numpy()
+
+
+def check_value_range(value_range, key: str = "value_range") -> tuple[float, float] | None:
+    """A dataset's ``value_range`` (``[lo, hi]``, e.g. ``[0, 255]`` or ``[-1, 1]``) as a tuple, or a ConfigError."""
+    from .errors import ConfigError
+
+    if value_range is None:
+        return None
+    ok = isinstance(value_range, (list, tuple)) and len(value_range) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value_range)
+    if not ok or not value_range[0] < value_range[1]:
+        raise ConfigError(key, f"expected [low, high] with low < high (the range of the dataset's float images, "
+                               f"e.g. [0, 255] or [-1, 1]), got {value_range!r}")
+    return float(value_range[0]), float(value_range[1])
+
+
+def _float_to_unit(t: torch.Tensor, name: str, value_range) -> torch.Tensor:
+    """Float pixel data (in place) to [0, 1]: mapped from ``value_range`` when given, then checked, never clipped
+    by more than :data:`FLOAT_TOLERANCE`. NaN / inf or values out of range raise a DataError naming ``name``."""
+    lo, hi = (0.0, 1.0) if value_range is None else (float(value_range[0]), float(value_range[1]))
+    declared = "" if value_range is None else f" (declared value_range [{value_range[0]}, {value_range[1]}])"
+    finite = torch.isfinite(t)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise DataError(f"{name}: float image has {bad} NaN or infinite values (of {t.numel()}){declared}; "
+                        f"inputs are never repaired in silence: fix or drop this image")
+    if t.numel() == 0:
+        return t
+    vmin, vmax = float(t.min()), float(t.max())
+    tol = FLOAT_TOLERANCE * (hi - lo)
+    if vmin < lo - tol or vmax > hi + tol:
+        hint = ("declare the range in the dataset (value_range: [0, 255] or [-1, 1]) to map it linearly to 0..1"
+                if value_range is None else "values outside the declared range are not clipped")
+        raise DataError(f"{name}: float image values span [{vmin:.6g}, {vmax:.6g}], outside [{lo:g}, {hi:g}]"
+                        f"{declared}; {hint}")
+    if (lo, hi) != (0.0, 1.0):
+        t.sub_(lo).div_(hi - lo)
+    return t.clamp_(0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # public readers
 # ---------------------------------------------------------------------------------------------------------------
-def read_image(path: PathLike, *, alpha: str = "drop") -> torch.Tensor:
+def read_image(path: PathLike, *, alpha: str = "drop", value_range=None) -> torch.Tensor:
     """Read an image file as float32 RGB ``[3, H, W]`` in [0, 1] (see the module doc for the rules).
 
     ``alpha``: ``"drop"`` (default: keep the stored colour, ignore transparency), ``"white"`` or ``"black"``
-    (composite over that background). Raises :class:`DataError` naming the file when it cannot be read.
+    (composite over that background). ``value_range``: ``(lo, hi)`` of float data (default [0, 1]). Raises
+    :class:`DataError` naming the file when it cannot be read or a float image is out of range.
     """
     if alpha not in ("drop", "white", "black"):
         raise ValueError(f"alpha must be 'drop', 'white' or 'black', got {alpha!r}")
     a, maxv, has_alpha = _decode(path)
     try:
-        return _to_rgb_tensor(a, maxv, has_alpha, alpha)
+        return _to_rgb_tensor(a, maxv, has_alpha, alpha, str(path), value_range)
     except MemoryError as e:
         raise DataError(f"{path}: not enough memory for this image as float32 RGB{_size_note(Path(path))}") from e
     except RuntimeError as e:  # torch's allocator: "DefaultCPUAllocator: can't allocate memory"
@@ -254,9 +317,12 @@ def read_image(path: PathLike, *, alpha: str = "drop") -> torch.Tensor:
         raise DataError(f"{path}: not enough memory for this image as float32 RGB{_size_note(Path(path))}") from e
 
 
-def _to_rgb_tensor(a: np.ndarray, maxv: float, has_alpha: bool, alpha: str) -> torch.Tensor:
+def _to_rgb_tensor(a: np.ndarray, maxv: float, has_alpha: bool, alpha: str, name: str,
+                   value_range=None) -> torch.Tensor:
+    if not np.issubdtype(a.dtype, np.floating):
+        value_range = None  # a declared range is the float data's; integer data keeps its bit-depth rule
     if has_alpha and alpha != "drop":
-        f = _to_float(a, maxv)
+        f = _to_float(a, maxv, name, value_range)
         colour, al = f[:, :, :-1], f[:, :, -1:]
         bg = 1.0 if alpha == "white" else 0.0
         f = colour * al + bg * (1.0 - al)
@@ -271,10 +337,8 @@ def _to_rgb_tensor(a: np.ndarray, maxv: float, has_alpha: bool, alpha: str) -> t
     out = torch.empty((3, h, w), dtype=torch.float32)
     out.numpy()[...] = colour.transpose(2, 0, 1)
     if maxv != 1.0:
-        out.div_(float(maxv))
-    else:
-        out.nan_to_num_(nan=0.0)
-    return out.clamp_(0.0, 1.0)
+        return out.div_(float(maxv)).clamp_(0.0, 1.0)
+    return _float_to_unit(out, name, value_range)
 
 
 def read_mask(path: PathLike) -> torch.Tensor:
@@ -282,9 +346,9 @@ def read_mask(path: PathLike) -> torch.Tensor:
     return _mask_from(*_decode(path))
 
 
-def image_from_bytes(data: bytes, name: str, *, alpha: str = "drop") -> torch.Tensor:
+def image_from_bytes(data: bytes, name: str, *, alpha: str = "drop", value_range=None) -> torch.Tensor:
     """:func:`read_image` for an encoded image in memory (PNG/JPEG/... bytes); ``name`` labels errors."""
-    return _to_rgb_tensor(*_decode_bytes(data, name), alpha)
+    return _to_rgb_tensor(*_decode_bytes(data, name), alpha, name, value_range)
 
 
 def mask_from_bytes(data: bytes, name: str) -> torch.Tensor:
@@ -292,11 +356,11 @@ def mask_from_bytes(data: bytes, name: str) -> torch.Tensor:
     return _mask_from(*_decode_bytes(data, name))
 
 
-def image_from_array(a: np.ndarray, name: str) -> torch.Tensor:
+def image_from_array(a: np.ndarray, name: str, *, value_range=None) -> torch.Tensor:
     """An ``[H, W]`` / ``[H, W, C]`` array (C in 1, 3, 4) as an image, by the file rules: uint8 / 255,
-    uint16 / 65535, float taken as [0, 1]; alpha dropped."""
+    uint16 / 65535, float in [0, 1] (or ``value_range``, checked); alpha dropped."""
     a, maxv, has_alpha = _array_parts(a, name)
-    return _to_rgb_tensor(a, maxv, has_alpha, "drop")
+    return _to_rgb_tensor(a, maxv, has_alpha, "drop", name, value_range)
 
 
 def mask_from_array(a: np.ndarray, name: str) -> torch.Tensor:

@@ -23,8 +23,14 @@ provenance either way.
   with an internal mirror.
 * ``bench weights list | fetch [--to DIR] | verify`` prepares an offline cluster (:func:`main`).
 
-A file in the download cache whose hash is wrong is deleted (and fetched again when online); a wrong file in a
-folder you named is an error, never deleted. Metrics call :func:`resolve` in ``setup()``, before any image is
+What is checked, per file (``WeightFile.check``, shown by ``bench weights list``): ``SHA-256`` (the full digest
+is known: the LPIPS heads), ``hash prefix (torch hub)`` (the SHA-256 must start with the 8 hex digits in the file's
+name, torch hub's convention: AlexNet, VGG-16, pytorch-fid's Inception), ``recorded on first download``
+(``inception-2015-12-05.pt``: trusted the first time, checked against that record afterwards).
+
+A file in the download cache whose hash is wrong is deleted when :func:`resolve` meets it (and fetched again when
+online); a wrong file in a folder you named is an error, never deleted. ``bench weights fetch`` tries every file and
+reports each failure (exit 1 if any); a mismatching file it finds is moved aside to ``NAME.mismatch-<sha8>``. Metrics call :func:`resolve` in ``setup()``, before any image is
 processed. Every resolved file's SHA-256 goes into the metric's provenance (:func:`describe`).
 """
 from __future__ import annotations
@@ -36,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WeightsError
-from .fsio import file_sha256, remember_sha256
+from .fsio import atomic_writer, file_sha256, remember_sha256
 
 ENV_VAR = "INPAINT_BENCH_WEIGHTS"
 OFFLINE_VARS = ("INPAINT_BENCH_OFFLINE", "HF_HUB_OFFLINE")
@@ -55,6 +61,21 @@ class WeightFile:
     sha256_prefix: str | None = None  # torch hub convention: the hash prefix embedded in the file name
     package: str | None = None  # python package that ships the file (path relative to the package)
     package_path: str | None = None
+
+    @property
+    def check(self) -> str:
+        """What its hash is checked against, in the words ``bench weights list`` and the README use."""
+        if self.sha256:
+            return CHECK_SHA256
+        if self.sha256_prefix:
+            return CHECK_PREFIX
+        return CHECK_TOFU
+
+
+#: The three kinds of check (README, docs/metrics.md and `bench weights list` use these words).
+CHECK_SHA256 = "SHA-256"
+CHECK_PREFIX = "hash prefix (torch hub)"
+CHECK_TOFU = "recorded on first download"
 
 
 KNOWN: dict[str, WeightFile] = {
@@ -213,7 +234,6 @@ def source_url(spec: WeightFile) -> str:
 def fetch(name: str, dest: str | Path | None = None, *, timeout: float = 60.0, progress: bool = True) -> Path:
     """Download the known file ``name`` into ``dest`` (default: the torch hub cache): a temporary file in that
     folder, length and hash checked, then renamed into place. Returns the path; raises :class:`WeightsError`."""
-    import tempfile
     import urllib.error
     import urllib.request
 
@@ -226,13 +246,12 @@ def fetch(name: str, dest: str | Path | None = None, *, timeout: float = 60.0, p
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     url = source_url(spec)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
     h = hashlib.sha256()
     got = 0
-    try:
+    with atomic_writer(target, suffix=".part") as f:  # the partial file is removed on any failure
         try:
             req = urllib.request.Request(url, headers={"User-Agent": "inpaint-bench"})
-            with urllib.request.urlopen(req, timeout=timeout) as r, os.fdopen(fd, "wb") as f:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
                 total = int(r.headers.get("Content-Length") or 0)
                 bar = _progress(name, total) if progress else None
                 while True:
@@ -256,10 +275,6 @@ def fetch(name: str, dest: str | Path | None = None, *, timeout: float = 60.0, p
                                f"was removed, try again")
         digest = h.hexdigest()
         _check_digest(spec, digest, f"download of {name} from {url}")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     if not (spec.sha256 or spec.sha256_prefix):
         _tofu_record(name, digest)
     remember_sha256(target, digest)
@@ -356,11 +371,57 @@ def configure(parser) -> None:
     v.add_argument("--dir", default=None, metavar="DIR", help="a folder of weights (default: the search folders)")
 
 
+def check_line(spec: WeightFile) -> str:
+    """``check: ...`` for `bench weights list`: what the file's hash is checked against, exactly."""
+    if spec.sha256:
+        return f"{CHECK_SHA256} (full digest {spec.sha256[:16]}...)"
+    if spec.sha256_prefix:
+        return (f"{CHECK_PREFIX}: its SHA-256 must start with the {len(spec.sha256_prefix)} hex digits "
+                f"{spec.sha256_prefix} in its name, as torch hub checks it")
+    recorded = _tofu().get(spec.name)
+    return (f"{CHECK_TOFU}: no published checksum; "
+            + (f"recorded {recorded[:16]}... in {_tofu_path()}" if recorded else "nothing recorded yet"))
+
+
+def set_aside(path: Path, digest: str) -> Path:
+    """Move a file whose hash is wrong to ``NAME.mismatch-<sha8>`` beside it (never deleted); returns the new path."""
+    aside = path.with_name(f"{path.name}.mismatch-{digest[:8]}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.mismatch-{digest[:8]}-{n}")
+    path.rename(aside)
+    return aside
+
+
+def _fetch_one(n: str, dest: Path, to_given: bool) -> str:
+    """`bench weights fetch` for one file: the line to print; raises WeightsError when it fails."""
+    have = dest / n
+    spec = KNOWN[n]
+    pkg = _package_file(spec)
+    if not have.is_file() and spec.package and not to_given and pkg is not None and pkg.is_file():
+        return f"{n}: ships with the {spec.package} package ({pkg})"
+    note = ""
+    if have.is_file():
+        try:
+            verify(have, n)
+            return f"{n}: already in {dest} (verified: {spec.check})"
+        except WeightsError:
+            aside = set_aside(have, file_sha256(have))
+            note = f"; the file there did not match ({spec.check}) and was moved aside to {aside.name}"
+    try:
+        path = fetch(n, dest)
+    except WeightsError as e:
+        raise WeightsError(f"{e}{note}") from None
+    return f"{n}: {path} (SHA-256 {file_sha256(path)[:16]}..., {spec.check}: verified){note}"
+
+
 def run(args) -> int:
     if args.action == "list":
         for spec in KNOWN.values():
             found = next((c for c in candidates(spec.name) if c.is_file()), None)
-            print(f"{spec.name}\n  {spec.what}\n  from  {spec.url}\n  found {found or '-- not found'}")
+            print(f"{spec.name}\n  {spec.what}\n  from  {spec.url}\n  check {check_line(spec)}\n"
+                  f"  found {found or '-- not found'}")
         print(f"search order: {', '.join(str(d) for d in search_dirs())}, the package folder (LPIPS heads), /tmp "
               f"(clean-fid); downloads go to {hub_dir()}" + (" (offline)" if offline() else ""))
         return 0
@@ -369,23 +430,17 @@ def run(args) -> int:
         unknown = [n for n in names if n not in KNOWN]
         if unknown:
             raise WeightsError(f"unknown weights file(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
-        for n in names:
-            dest = Path(args.to).expanduser() if args.to else hub_dir()
-            have = dest / n
-            spec = KNOWN[n]
-            if not have.is_file() and spec.package and args.to is None and _package_file(spec) is not None \
-                    and _package_file(spec).is_file():
-                print(f"{n}: ships with the {spec.package} package ({_package_file(spec)})")
-                continue
-            if have.is_file():
-                try:
-                    verify(have, n)
-                    print(f"{n}: already in {dest} (verified)")
-                    continue
-                except WeightsError:
-                    have.unlink()
-            path = fetch(n, dest)
-            print(f"{n}: {path} (SHA-256 {file_sha256(path)[:16]}... verified)")
+        dest = Path(args.to).expanduser() if args.to else hub_dir()
+        failed: list[str] = []
+        for n in names:  # every file is tried: a partial mirror shows the whole list of what is missing
+            try:
+                print(_fetch_one(n, dest, args.to is not None))
+            except WeightsError as e:
+                failed.append(n)
+                print(f"{n}: FAILED: {e}")
+        if failed:
+            print(f"{len(failed)} of {len(names)} weights files failed: {', '.join(failed)}")
+            return 1
         return 0
     bad = 0
     if args.dir:
@@ -397,7 +452,7 @@ def run(args) -> int:
             print(f"{n}: not found")
             continue
         try:
-            print(f"{n}: ok ({verify(path, n)[:16]}...) {path}")
+            print(f"{n}: ok ({verify(path, n)[:16]}..., {KNOWN[n].check}) {path}")
         except WeightsError as e:
             bad += 1
             print(f"{n}: BAD: {e}")

@@ -179,7 +179,71 @@ def photo_seeds_block() -> str:
     return head + "\n".join(rows) + "\n" + tail
 
 
+def stored_bytes_block() -> str:
+    """docs/stages.md "What is stored": the bytes per (cell, sample) ``benchmarks/rescore.py`` measured."""
+    doc = load("rescore")
+    b = doc["results"]["bytes_per_cell_sample"]
+    kib = lambda n: f"{n / 1024:.0f} KiB"  # noqa: E731
+    return (f"From {provenance(doc)} (`benchmarks/results/rescore.json`; CPU, 128 px):\n\n"
+            f"- the output PNG ({kib(b['png_bytes'])} at 128 px; it grows with the pixel count and the detail);\n"
+            f"- in `records.sqlite`: the generation row and one score row per scorer (values: "
+            f"{b['score_values_bytes']:.0f} B for psnr, ssim, lpips and 2 detectors), and with `fid` the outputs' own "
+            f"features, 2 × 2048 float32 = **{kib(b['features_bytes'])}** (full image and hole crop);\n"
+            f"- the reference features (the ground truth's, {kib(b['reference_features_bytes_per_input_sample'])} per "
+            f"sample with crops) are stored **once per dataset × mask sample**, shared by every backend, not once per "
+            f"cell.\n")
+
+
+def detectors_photos_summary_block() -> str:
+    """README's one-paragraph summary of ``detectors_photos`` over every committed seed: the held-out splits only
+    (test in colour; fresh and fresh2 in gray; dev is where thresholds were fitted)."""
+    docs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("detectors_photos*.json"))]
+    seeds = sorted(d["results"]["seed"] for d in docs)
+    versions = sorted({d["results"]["thresholds_version"] for d in docs})
+
+    def span(splits, det, key):
+        v = [d["results"]["splits"][s]["detectors"][det][key] for d in docs for s in splits]
+        return min(v), max(v)
+
+    pct = lambda lo_hi: f"{100 * lo_hi[0]:.0f}–{100 * lo_hi[1]:.0f} %"  # noqa: E731
+    rng = lambda lo_hi: f"{lo_hi[0]:.2f}–{lo_hi[1]:.2f}"  # noqa: E731
+    blur_min = min(min(span(s, "blur", "precision")[0], span(s, "blur", "recall")[0])
+                   for s in (("test",), ("fresh", "fresh2")))
+    classical = max(v["replacement_rate"] for d in docs for v in (d["results"].get("classical") or {}).values())
+    return (f"On photographs never used to fit (seeds {seeds[0]}–{seeds[-1]}, "
+            f"{docs[0]['results']['n']} crops per split; thresholds v{', v'.join(map(str, versions))}), `blur` reaches "
+            f"precision and recall of at least {blur_min:.2f} in colour and in gray; `replacement` (judged with the "
+            f"ground truth) finds {pct(span(('test',), 'replacement', 'recall'))} of pasted content in colour at "
+            f"precision {rng(span(('test',), 'replacement', 'precision'))}, and "
+            f"{pct(span(('fresh', 'fresh2'), 'replacement', 'recall'))} in gray at precision "
+            f"{rng(span(('fresh', 'fresh2'), 'replacement', 'precision'))} (on the gray images chosen last and "
+            f"measured once: {pct(span(('fresh2',), 'replacement', 'recall'))}); the classical backends (Telea, "
+            f"Navier–Stokes, biharmonic, mean fill, the blank) on box and LaMa holes get a replacement rate of at most "
+            f"{classical:.3f} (`python benchmarks/detectors_photos.py --seed N`, "
+            f"`benchmarks/results/detectors_photos*.json`).\n")
+
+
+#: docs/reports.md example blocks: name -> (key in report_examples.json, fence language)
+REPORT_EXAMPLES = {"report_example_term": ("term", ""), "report_example_md": ("md", "markdown"),
+                   "report_example_tex": ("tex", "latex"), "report_example_compare": ("compare", "markdown")}
+
+
+def report_example_block(name: str) -> str:
+    """An example output of the report code (``benchmarks/report_examples.py``: synthetic runs, today's format)."""
+    doc = load("report_examples")
+    key, lang = REPORT_EXAMPLES[name]
+    return (f"Printed by the current code for `{doc['command']}` (synthetic runs from `tests/test_report_data.py`'s "
+            f"`make_run`: the format is today's, the numbers are illustrative; `benchmarks/results/report_examples.json`"
+            f"):\n\n```{lang}\n" + doc["results"]["examples"][key].rstrip("\n") + "\n```\n")
+
+
 def render(name: str) -> str:
+    if name in REPORT_EXAMPLES:
+        return report_example_block(name)
+    if name == "stored_bytes":
+        return stored_bytes_block()
+    if name == "detectors_photos_summary":
+        return detectors_photos_summary_block()
     if name == "performance":
         return performance_block()
     if name == "calibration":

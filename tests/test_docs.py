@@ -17,6 +17,92 @@ def test_figure_blocks_match_the_committed_benchmark_results():
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# one figure, one source: no measurement in README or docs/*.md outside a figures block
+# ------------------------------------------------------------------------------------------------------------------
+import re  # noqa: E402
+
+FIGURE_BLOCK = re.compile(r"<!-- figures:(?P<name>[A-Za-z0-9_]+) -->\n.*?<!-- /figures:(?P=name) -->", re.S)
+#: a number with a unit of time, speed, size, share or ratio (what a measurement is written with)
+WITH_UNIT = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?:\s?[-–]\s?\d+(?:\.\d+)?)?\s?"
+                       r"(?:ms|s|img/s|×|%|MB|GB|KB|MiB|GiB|KiB|min|h)(?![\w])")
+_CONF = "a confidence level, not a measurement"
+_BINS = "an area-bin label (LaMa's bins of hole fraction)"
+_TOL = "a tolerance argument in a usage example"
+_SET = "a setting or a definition of the method (chosen, not measured)"
+_ARITH = "arithmetic from the definition (not measured)"
+_COUNT = "a count of network passes by design"
+#: numbers with units that are not measurements, per file, each with its reason; anything else found outside a
+#: `<!-- figures:NAME -->` block fails the test (render it from a committed benchmark output, or remove it)
+NOT_MEASUREMENTS: dict[str, dict[str, str]] = {
+    "README.md": {"95 %": _CONF, "0–10 %": _BINS, "90–100 %": _BINS, "5–30 %": _SET, "2%": _TOL, "10%": _TOL,
+                  "6 ×": _COUNT, "4 ×": _COUNT, "2 ×": _COUNT},
+    "docs/datasets.md": {"1s": "the digit 1, plural (a {0, 1} mask's ones)"},
+    "docs/detectors.md": {"0.35 ×": _SET, "0.5 ×": _SET, "0.1 %": _SET, "5 %": _SET, "10 %": _SET, "20 %": _SET,
+                          "35–90 %": _SET, "30–90 %": _SET, "100 %": _SET, "40–100 %": _SET, "3–30 %": _SET,
+                          "95 %": _CONF, "100 img/s": "a target, not a measurement"},
+    "docs/masks.md": {"0-10 %": _BINS, "90-100 %": _BINS, "40-50 %": _BINS, "50 %": "LaMa's rule: larger masks "
+                      "are drawn again", "6-25 %": _ARITH, "14 %": _ARITH},
+    "docs/metrics.md": {"9 ×": "1e-9 × tr S: a test tolerance", "2048 ×": "a matrix shape", "95 %": _CONF,
+                        "16 %": _SET, "6 ×": _COUNT, "4 ×": _COUNT, "2 ×": _COUNT},
+    "docs/reports.md": {"95 %": _CONF, "95%": _CONF, "0-10%": _BINS, "90-100%": _BINS, "40-50 %": _BINS,
+                        "40-50%": _BINS, "95-105%": "an invalid bin label in an error example", "2%": _TOL,
+                        "10%": _TOL, "1%": _TOL, "50 %": "how the example's synthetic NEW run was built"},
+    "docs/reproducing.md": {"5–30 %": _SET, "10 %": _BINS},
+    "docs/studies.md": {"10 %": _SET, "73 %": "arithmetic: a strength difference of 1 on the logistic scale",
+                        "95 %": _CONF},
+    "docs/scale.md": {"10 s": _SET, "768 MB": _ARITH, "8000 ×": "an image size", "2 GiB": "a test's memory limit",
+                      "3 s": "a target, not a measurement", "500 KB": "a test input", "2 MB": "a test input",
+                      "1 MB": _SET},
+}
+
+
+def _unsourced_numbers() -> list[str]:
+    found = []
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        rel = str(path.relative_to(REPO))
+        text = FIGURE_BLOCK.sub(lambda m: "\n" * m.group(0).count("\n"), path.read_text(encoding="utf-8"))
+        allowed = NOT_MEASUREMENTS.get(rel, {})
+        for i, line in enumerate(text.splitlines(), 1):
+            for m in WITH_UNIT.finditer(line):
+                if m.group(0) not in allowed:
+                    found.append(f"{rel}:{i}: '{m.group(0)}' in: {line.strip()[:100]}")
+    return found
+
+
+def test_no_measurement_in_readme_or_docs_outside_a_figures_block():
+    found = _unsourced_numbers()
+    assert not found, ("numbers with units outside a <!-- figures:NAME --> block (render them from a committed "
+                       "benchmark output with benchmarks/figures.py, or remove them; a setting or definition goes "
+                       "into NOT_MEASUREMENTS with its reason):\n" + "\n".join(found))
+
+
+def test_the_scan_finds_a_measurement_written_by_hand(tmp_path, monkeypatch):
+    # the check itself: a hand-written timing in a doc is found, the same inside a figures block is not
+    import tests.test_docs as me
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("fast: 66.6 s against 141.6 s\n<!-- figures:x -->\n12.5 img/s\n"
+                                        "<!-- /figures:x -->\n")
+    (tmp_path / "docs" / "scale.md").write_text("2.0–2.3× on an H100; every 10 s\n")
+    monkeypatch.setattr(me, "REPO", tmp_path)
+    assert [f.split(": '")[1].split("'")[0] for f in _unsourced_numbers()] == ["66.6 s", "141.6 s", "2.0–2.3×"]
+
+
+def test_report_examples_in_the_docs_are_what_the_current_code_prints():
+    """docs/reports.md's example outputs come from benchmarks/report_examples.py; the committed text must be what
+    today's report code prints (rerun the script and benchmarks/figures.py when the format changes)."""
+    import json
+
+    from benchmarks.report_examples import examples
+
+    committed = json.loads((REPO / "benchmarks" / "results" / "report_examples.json").read_text())
+    now = examples()
+    for key, text in committed["results"]["examples"].items():
+        assert now[key] == text, f"{key}: the report code now prints something else; run python " \
+                                 f"benchmarks/report_examples.py && python benchmarks/figures.py"
+
+
+# ------------------------------------------------------------------------------------------------------------------
 # every suite example in README and docs passes `bench validate`
 # ------------------------------------------------------------------------------------------------------------------
 def _yaml_blocks():

@@ -247,20 +247,9 @@ def _run_labels(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
-    cal = doc["calibration"]
-    print(f"{cal['labels_in_run']} of {cal['labels']} labelled outputs found in run {cal['run_id']}; "
-          f"{int(round(cal['test_fraction'] * 100))} % held out (seed {cal['seed']})")
-    fmt = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"  # noqa: E731
-    for det, r in cal["results"].items():
-        if "skipped" in r:
-            print(f"  {det:12s} kept its threshold: {r['skipped']}")
-            continue
-        t = r["test"]
-        ci = lambda k: "" if not t.get(f"{k}_ci") else f" [{fmt(t[k + '_ci'][0])}, {fmt(t[k + '_ci'][1])}]"  # noqa
-        (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
-        print(f"  {det:12s} threshold > {r['threshold']:g}  fitted on {fp}+{fn}, held out {tp}+{tn}: precision "
-              f"{fmt(t['precision'])}{ci('precision')}  recall {fmt(t['recall'])}{ci('recall')}  AUROC "
-              f"{fmt(t['auroc'])}{ci('auroc')}")
+    from .labels import print_report
+
+    print_report(doc)
     if args.out:
         print(f"wrote {args.out} (version {doc['version']}, sha256 {doc['sha256'][:12]}); select it with "
               f"detectors: [{{type: blur, thresholds: {args.out}}}]")

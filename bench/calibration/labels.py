@@ -10,7 +10,10 @@ label from ``good``:
   detector: a replacement that is also blurry says nothing about where the blur threshold belongs.
 * the labelled outputs are split once, by a hash of (seed, cell, sample), into a part the thresholds are fitted on
   and a held-out part (``--test-fraction``, default 0.3) they are measured on: precision, recall and AUROC with
-  95 % bootstrap intervals (1000 resamples). Those held-out figures are the ones to quote.
+  95 % bootstrap intervals (1000 resamples), per threshold (``results``: ``score > threshold`` alone, the fitting
+  diagnostic) and, **the figures to quote**, per flag rule the written file produces (``rules``, from
+  :mod:`bench.calibration.rule`: ``blur_flag`` also fires on the mosaic score, ``replacement_flag`` uses the
+  reference score where there is ground truth), computed with the detectors' own ``flags``.
 * a detector needs at least :data:`MIN_PER_CLASS` positives and negatives in each part; otherwise it keeps its
   current threshold and the report says why.
 
@@ -96,12 +99,16 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
         entry = detectors.setdefault(det, {"direction": "above"})
         entry[name] = round(float(t), 4)
         flags = (np.nan_to_num(s, nan=-np.inf) > t).astype(float)
-        res: dict[str, Any] = {"threshold": entry[name], "counts": counts}
+        res: dict[str, Any] = {"threshold": entry[name], "counts": counts, "rule": f"{score_key} > threshold alone"}
         for part, sel in (("fit", fit), ("test", test)):
             p, r, _ = pr(y[sel], flags[sel])
             res[part] = {"precision": round(p, 4), "recall": round(r, 4), "auroc": round(auroc(y[sel], s[sel]), 4)}
         res["test"].update(bootstrap_intervals(y[test], flags[test], s[test], digits=4, seed=seed))
         results[key] = res
+    from .rule import measure_rules
+
+    rules = measure_rules(detectors, frame, [(lab.label, i, _in_test(seed, lab.cell, lab.sample_id, test_fraction))
+                                             for lab, i in found], seed=seed, min_per_class=MIN_PER_CLASS)
     labels_sha = hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()
     return {
         "format": FORMAT,
@@ -111,6 +118,35 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
             "labels": len(labels), "labels_in_run": len(found), "run_id": run_id,
             "run_config_hash": rd.manifest.get("config_hash"), "test_fraction": test_fraction, "seed": seed,
             "base": str(base) if base else "bench/data/thresholds.json", "base_version": base_doc.get("version"),
-            "results": results,
+            "results": results, "rules": rules,
         },
     }
+
+
+def print_report(doc: dict[str, Any]) -> None:
+    """What ``bench calibrate --labels`` prints: the held-out figures of each flag rule the file writes (the ones
+    to quote), then each fitted threshold's own (``score > threshold`` alone, the fitting diagnostic)."""
+    cal = doc["calibration"]
+    print(f"{cal['labels_in_run']} of {cal['labels']} labelled outputs found in run {cal['run_id']}; "
+          f"{int(round(cal['test_fraction'] * 100))} % held out (seed {cal['seed']})")
+    fmt = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"  # noqa: E731
+
+    def figures(t: dict[str, Any]) -> str:
+        ci = lambda k: "" if not t.get(f"{k}_ci") else f" [{fmt(t[k + '_ci'][0])}, {fmt(t[k + '_ci'][1])}]"  # noqa
+        return (f"precision {fmt(t['precision'])}{ci('precision')}  recall {fmt(t['recall'])}{ci('recall')}  "
+                f"AUROC {fmt(t['auroc'])}{ci('auroc')}")
+
+    print("flags this thresholds file gives, on the held-out labels:")
+    for flag, r in cal.get("rules", {}).items():
+        if "test" not in r:
+            print(f"  {flag:17s} not measured: {r.get('skipped', '?')}")
+            continue
+        tp, tn = r["counts"]["test"]
+        print(f"  {flag:17s} {figures(r['test'])}  (held out {tp}+{tn}; {r['rule']})")
+    print("each fitted threshold alone (score > threshold; fitting detail):")
+    for det, r in cal["results"].items():
+        if "skipped" in r:
+            print(f"  {det:26s} kept its threshold: {r['skipped']}")
+            continue
+        (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
+        print(f"  {det:26s} > {r['threshold']:g}  fitted on {fp}+{fn}, held out {tp}+{tn}: {figures(r['test'])}")

@@ -25,6 +25,9 @@ and size mismatches between an image and its mask or gt.
 Resolution: by default images load at their **native size** (``resize: null``); the suite ``resolution`` applies
 to generated datasets, and to a folder only when it asks: ``resize: 512`` (centre square crop + antialiased resize
 to 512, masks nearest) or ``resize: suite`` (the same, to the suite ``resolution``).
+
+Float files (TIFF): values must be in [0, 1]; one outside it or with NaN is that sample's error (never clipped).
+``value_range: [0, 255]`` (or ``[-1, 1]``, any ``[low, high]``) declares another range, mapped linearly to [0, 1].
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..io import IMAGE_EXTENSIONS, read_image, read_mask
+from ..io import IMAGE_EXTENSIONS, check_value_range, read_image, read_mask
 from ..types import Sample
 from .base import ResizableDataset, finish_sample
 
@@ -71,7 +74,8 @@ class FolderDataset(ResizableDataset):
     """
 
     def __init__(self, root: str, limit: int | None = None, resize: int | str | None = None,
-                 task: str | None = None):
+                 task: str | None = None, value_range: list | None = None):
+        self.value_range = check_value_range(value_range)
         self.root = Path(root).expanduser()
         if not self.root.exists():
             raise ConfigError("root", f"folder '{self.root}' does not exist")
@@ -183,7 +187,7 @@ class FolderDataset(ResizableDataset):
             raise DataError(f"{img_path}: image has no ground truth (expected {self.root / 'gt' / sample_id}.<ext>; "
                             f"gt/ has {len(files['gt'])} files, so every image needs one)")
 
-        image = read_image(img_path)
+        image = read_image(img_path, value_range=self.value_range)
         size = tuple(image.shape[-2:])
         mask = gt = None
         if mask_path is not None:
@@ -191,7 +195,7 @@ class FolderDataset(ResizableDataset):
             if tuple(mask.shape[-2:]) != size:
                 raise DataError(f"{mask_path}: mask is {_hw(mask)} but its image {img_path} is {_hw(image)}")
         if gt_path is not None:
-            gt = read_image(gt_path)
+            gt = read_image(gt_path, value_range=self.value_range)
             if tuple(gt.shape[-2:]) != size:
                 raise DataError(f"{gt_path}: ground truth is {_hw(gt)} but its image {img_path} is {_hw(image)}")
 
@@ -222,6 +226,7 @@ class FolderDataset(ResizableDataset):
             "task": self.task,
             "resolution": self.target_size,
             "listing_sha256": h.hexdigest(),
+            **({"value_range": list(self.value_range)} if self.value_range is not None else {}),
         }
 
 

@@ -16,7 +16,8 @@ Cells are read with the same rules as files (:mod:`bench.io`): an ``Image`` feat
 bytes (so 16-bit PNGs keep their precision, EXIF orientation applies and a corrupt cell is a
 :class:`~bench.errors.DataError` for that sample, not for the run); arrays (``Array2D``/``Array3D``, nested lists)
 follow the array rules (uint8 / 255, uint16 / 65535, float as [0, 1], bool masks); a string is a path to an image
-file.
+file. A float image outside [0, 1] or with NaN is an error for that row (never clipped); a dataset whose float
+images use another range declares it: ``value_range: [0, 255]`` or ``[-1, 1]`` (mapped linearly to [0, 1]).
 
 Sample ids come from ``id_column`` (each value as text; duplicates are an error that names them) or the row index,
 zero-padded to five digits. They follow row order. ``limit`` keeps the first N rows.
@@ -41,7 +42,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, suggest
-from ..io import image_from_array, image_from_bytes, mask_from_array, mask_from_bytes, read_image, read_mask
+from ..io import (check_value_range, image_from_array, image_from_bytes, mask_from_array, mask_from_bytes, read_image,
+                  read_mask)
 from ..types import Sample
 from .base import ResizableDataset, finish_sample
 from .folder import TASKS
@@ -99,7 +101,9 @@ class HFDataset(ResizableDataset):
     def __init__(self, path: str, split: str = "test", name: str | None = None, image_column: str = "image",
                  mask_column: str | None = None, gt_column: str | None = None, task: str | None = None,
                  id_column: str | None = None, streaming: bool = False, limit: int | None = None,
-                 resize: int | str | None = None, revision: str | None = None, cache_dir: str | None = None):
+                 resize: int | str | None = None, revision: str | None = None, cache_dir: str | None = None,
+                 value_range: list | None = None):
+        self.value_range = check_value_range(value_range)
         if not isinstance(path, str) or not path.strip():
             raise ConfigError("path", f"expected a hub id (org/name) or a folder, got {path!r}")
         for key, value in (("split", split), ("image_column", image_column)):
@@ -276,7 +280,8 @@ class HFDataset(ResizableDataset):
             index = self._index[sample_id]
             row = self._row(index)
         where = f"{self._label()} row {index} (id {sample_id})"
-        image = _cell(_get(row, self.image_column, where), f"{where} column '{self.image_column}'", mask=False)
+        image = _cell(_get(row, self.image_column, where), f"{where} column '{self.image_column}'", mask=False,
+                      value_range=self.value_range)
         size = tuple(image.shape[-2:])
         mask = gt = None
         if self.mask_column is not None:
@@ -284,7 +289,8 @@ class HFDataset(ResizableDataset):
             if tuple(mask.shape[-2:]) != size:
                 raise DataError(f"{where}: mask ('{self.mask_column}') is {_hw(mask)} but the image is {_hw(image)}")
         if self.gt_column is not None:
-            gt = _cell(_get(row, self.gt_column, where), f"{where} column '{self.gt_column}'", mask=False)
+            gt = _cell(_get(row, self.gt_column, where), f"{where} column '{self.gt_column}'", mask=False,
+                       value_range=self.value_range)
             if tuple(gt.shape[-2:]) != size:
                 raise DataError(f"{where}: ground truth ('{self.gt_column}') is {_hw(gt)} but the image is "
                                 f"{_hw(image)}")
@@ -303,6 +309,8 @@ class HFDataset(ResizableDataset):
             "task": self.task, "count": len(self.ids()), "limit": self.limit, "resize": self.resize,
             "resolution": self.target_size, "datasets_version": datasets.__version__,
         }
+        if self.value_range is not None:
+            prov["value_range"] = list(self.value_range)
         fingerprint = getattr(ds, "_fingerprint", None)
         if fingerprint:
             prov["fingerprint"] = fingerprint
@@ -311,19 +319,20 @@ class HFDataset(ResizableDataset):
         return prov
 
 
-def _cell(value: Any, where: str, *, mask: bool) -> torch.Tensor:
-    """One cell of an image / mask column as a tensor, by the file rules."""
+def _cell(value: Any, where: str, *, mask: bool, value_range=None) -> torch.Tensor:
+    """One cell of an image / mask column as a tensor, by the file rules (``value_range``: of float images)."""
+    vr = {} if mask else {"value_range": value_range}
     if value is None:
         raise DataError(f"{where}: empty cell")
     if isinstance(value, dict) and ("bytes" in value or "path" in value):
         data, path = value.get("bytes"), value.get("path")
         if data:
-            return mask_from_bytes(data, where) if mask else image_from_bytes(data, where)
+            return mask_from_bytes(data, where) if mask else image_from_bytes(data, where, **vr)
         if path:
-            return read_mask(path) if mask else read_image(path)
+            return read_mask(path) if mask else read_image(path, **vr)
         raise DataError(f"{where}: image cell has neither bytes nor a path")
     if isinstance(value, str):
-        return read_mask(value) if mask else read_image(value)
+        return read_mask(value) if mask else read_image(value, **vr)
     try:
         from PIL import Image
 
@@ -336,7 +345,7 @@ def _cell(value: Any, where: str, *, mask: bool) -> torch.Tensor:
     a = np.asarray(value)
     if a.dtype == object:
         raise DataError(f"{where}: cannot read a {type(value).__name__} cell as an image")
-    return mask_from_array(a, where) if mask else image_from_array(a, where)
+    return mask_from_array(a, where) if mask else image_from_array(a, where, **vr)
 
 
 def _get(row: dict[str, Any], column: str, where: str) -> Any:

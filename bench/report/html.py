@@ -12,7 +12,8 @@ labels output tiles by keyboard or click and exports ``labels.csv`` for ``bench 
 
 Images come from the run folder (:mod:`bench.store.files`): every output is ``generations/<cell>/<sample>.png``;
 inputs, masks and ground truth are ``inputs/<input key>/<sample>_input.png`` / ``_mask.png`` / ``_gt.png`` when the
-suite has ``save_inputs: true``. Missing images show as a grey "no image" tile.
+suite has ``save_inputs: true``; without it they are rebuilt from the suite and shown only when they match the
+digests the run stored (:mod:`bench.report.rebuild`). A missing image is a grey tile saying why.
 """
 from __future__ import annotations
 
@@ -99,14 +100,19 @@ def _overlay(img, mask):
 class ImageStore:
     """Finds (and caches) a run's stored images; every method returns None when a file is missing."""
 
-    def __init__(self, run_dirs: Sequence[Path], cells: pd.DataFrame | None = None):
+    def __init__(self, run_dirs: Sequence[Path], cells: pd.DataFrame | None = None, rebuild: Any = None):
         self.dirs = [Path(d) for d in run_dirs if d is not None]
+        self.rebuild = rebuild  # a RebuiltInputs: inputs the run did not save, checked against its digests
+        self._where: dict[Any, tuple[str, str]] = {}
         self._cache: dict[Path, Any] = {}
         self._input_keys: dict[Any, str] = {}
         if cells is not None and not cells.empty and "input_key" in cells:
             for _, c in cells.iterrows():
                 self._input_keys[c["cell_key"]] = c["input_key"]
                 self._input_keys[(c["dataset"], c["mask"])] = c["input_key"]
+        if cells is not None and not cells.empty:
+            for _, c in cells.iterrows():
+                self._where[c["cell_key"]] = self._where[(c["dataset"], c["mask"])] = (c["dataset"], c["mask"])
 
     def _find(self, *parts: str) -> Any:
         for d in self.dirs:
@@ -123,7 +129,17 @@ class ImageStore:
 
     def _input(self, key: Any, sid: str, kind: str):
         ik = self._input_keys.get(key)
-        return self._find("inputs", ik, f"{sample_filename(sid)}_{kind}.png") if ik else None
+        found = self._find("inputs", ik, f"{sample_filename(sid)}_{kind}.png") if ik else None
+        if found is None and self.rebuild is not None and key in self._where:
+            images, _ = self.rebuild.get(*self._where[key], sid)
+            found = images.get(kind) if images else None
+        return found
+
+    def missing(self, dataset: str, mask: str, sid: str) -> str:
+        """Why the input of (dataset, mask, sid) is not shown (what its grey tile says)."""
+        if self.rebuild is None:
+            return "no image"
+        return self.rebuild.get(dataset, mask, sid)[1] or "no image"
 
     def mask(self, cell_keys: Sequence[str], sid: str):
         for ck in cell_keys:
@@ -143,12 +159,12 @@ class ImageStore:
 
 
 def _tile(im, caption: str, badges: Sequence[tuple[str, str]] = (), title: str = "",
-          rec: dict[str, Any] | None = None) -> str:
+          rec: dict[str, Any] | None = None, missing: str = "no image") -> str:
     """A thumbnail. With ``rec`` (a per-sample record) it is an *output* tile: it carries the cell, sample and
     verdict as data attributes, which the labelling mode reads (:mod:`bench.report.labelling`)."""
     b = "".join(f'<span class="badge {cls}">{_esc(t)}</span>' for t, cls in badges)
     if im is None:
-        body = '<div class="noimg">no image</div>'
+        body = f'<div class="noimg">{_esc(missing)}</div>'
     else:
         body = f'<img src="{_thumb_b64(im)}" alt="{_esc(caption)}">'
     cls, attrs, lab = "tile", "", ""
@@ -356,7 +372,7 @@ td.err{color:#c0392b;font-weight:700}
 .grid{display:grid;gap:6px;margin-bottom:8px}
 .tile{margin:0;position:relative;font-size:11px;text-align:center}
 .tile img,.tile .noimg{width:160px;height:160px;object-fit:contain;background:#f3f3f3;display:block}
-.tile .noimg{line-height:160px;color:#999;font-size:12px}
+.tile .noimg{display:flex;align-items:center;justify-content:center;text-align:center;padding:6px;box-sizing:border-box;color:#999;font-size:12px}
 .badges{position:absolute;top:3px;left:3px}
 .badge{display:inline-block;padding:1px 5px;margin-right:2px;border-radius:3px;font-size:10px;font-weight:700}
 .badge.bad{background:#c0392b;color:#fff} .badge.ok{background:#1e8449;color:#fff}
@@ -472,10 +488,12 @@ def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: 
         for sid in sids:
             inp = inputs[sid]
             m = images.mask(list(ckeys.values()), sid)
-            rows.append(_tile(inp, f"{sid}"))
-            rows.append(_tile(_overlay(inp, m) if inp is not None and m is not None else m, "mask overlay"))
+            why = images.missing(ds, mk, sid) if inp is None else "no image"
+            rows.append(_tile(inp, f"{sid}", missing=why))
+            rows.append(_tile(_overlay(inp, m) if inp is not None and m is not None else m, "mask overlay",
+                              missing=why))
             if show_gt:
-                rows.append(_tile(gts[sid], "ground truth"))
+                rows.append(_tile(gts[sid], "ground truth", missing=why if inp is None else "no ground truth"))
             for b in backends:
                 rec = sub[(sub["backend"] == b) & (sub["sample_id"] == sid)]
                 rec = rec.iloc[0].to_dict() if len(rec) else {}
@@ -511,7 +529,9 @@ def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric:
             inp = images.input(rec["dataset"], rec["mask"], rec["sample_id"])
             m = images.mask([rec["cell_key"]], rec["sample_id"])
             cap = f"{rec['dataset']}/{rec['mask']}/{rec['sample_id']}: {format_number(rec[metric], info.fmt)}"
-            tiles.append(_tile(_overlay(inp, m) if inp is not None and m is not None else inp, "input + hole"))
+            tiles.append(_tile(_overlay(inp, m) if inp is not None and m is not None else inp, "input + hole",
+                               missing=images.missing(rec["dataset"], rec["mask"], rec["sample_id"])
+                               if inp is None else "no image"))
             tiles.append(_tile(out, cap, _flags(rec, dets), rec=rec))
         parts.append(f'<h3>{_esc(b)}</h3><div class="worst">{"".join(tiles)}</div>')
     return "".join(parts)
@@ -565,7 +585,9 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
         frame = frame.assign(error=None)
     dets = detector_names(frame)
     metric = choose_metric(df, metric)
-    images = ImageStore(rd.run_dirs, rd.cells())
+    from .rebuild import RebuiltInputs
+
+    images = ImageStore(rd.run_dirs, rd.cells(), rebuild=RebuiltInputs(rd))
     m = rd.manifest
     title = f"inpaint-bench report: {m.get('run_id', rd.run_dir.name if rd.run_dir else '')}"
     meta = []

@@ -1,0 +1,129 @@
+"""The flag rule a thresholds file writes, measured as such (issue 27).
+
+A detector's flag is not always ``score > threshold``:
+
+* ``blur_flag`` = ``blur_score > threshold`` **or** ``blur_mosaic_score > mosaic_threshold``;
+* ``replacement_flag`` = ``replacement_ref_score > ref_threshold`` where the sample has ground truth (a finite
+  reference score), else ``replacement_score > threshold``;
+* the others (``incomplete_flag``, ...) = ``<name>_score`` against ``threshold`` in the detector's direction.
+
+So the figures quoted for a thresholds file are those of that rule: precision and recall of the flags the detectors
+themselves give with the file's thresholds (:func:`rule_flags` builds the detectors and asks them), and the AUROC of
+the **rule score** (:func:`rule_score`): each part's margin over its own threshold, ``(s - t) / |t|`` (``s - t``
+when ``t`` is 0; sign-reversed for ``direction: below``), combined as the flag combines them (the larger margin for
+blur, the reference margin where there is one for replacement). The rule score is above 0 exactly where the flag
+is 1, and orders samples within each part as its score does, so its AUROC is the AUROC of the rule, not of one part.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+#: detector -> the flag its thresholds produce, and what that flag is, in words
+FLAGS = {"blur": "blur_flag", "replacement": "replacement_flag", "incomplete": "incomplete_flag"}
+
+
+def describe(det: str, entry: Mapping[str, Any]) -> str:
+    """The rule in words, with the file's thresholds: ``blur_flag = blur_score > 0.3 or blur_mosaic_score > 2``."""
+    op = ">" if entry.get("direction", "above") == "above" else "<"
+    t = entry.get("threshold")
+    if det == "blur":
+        return (f"blur_flag = blur_score {op} {t:g} or blur_mosaic_score > {entry.get('mosaic_threshold'):g}"
+                if t is not None and entry.get("mosaic_threshold") is not None else "blur_flag: no threshold")
+    if det == "replacement":
+        return (f"replacement_flag = replacement_ref_score {op} {entry.get('ref_threshold')} where there is ground "
+                f"truth, else replacement_score {op} {t}")
+    return f"{det}_flag = {det}_score {op} {t}"
+
+
+def _margin(s: np.ndarray, t: float | None, direction: str) -> np.ndarray:
+    s = np.asarray(s, dtype=np.float64)
+    if t is None:
+        return np.full(s.shape, np.nan)
+    d = s - t if direction == "above" else t - s
+    return d / abs(t) if t != 0 else d
+
+
+def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One score per sample whose sign is the flag the thresholds ``entry`` give (NaN where not judged)."""
+    from ..registry import DETECTORS
+
+    direction = getattr(DETECTORS.get(det), "direction", "above")  # the detector's, as its own flags use
+    if det == "blur":
+        return np.fmax(_margin(scores["blur_score"], entry.get("threshold"), direction),
+                       _margin(scores["blur_mosaic_score"], entry.get("mosaic_threshold"), "above"))
+    if det == "replacement":
+        free = _margin(scores["replacement_score"], entry.get("threshold"), direction)
+        ref_s = scores.get("replacement_ref_score")
+        if ref_s is None:
+            return free
+        ref_s = np.asarray(ref_s, dtype=np.float64)
+        return np.where(np.isnan(ref_s), free, _margin(ref_s, entry.get("ref_threshold"), direction))
+    return _margin(scores[f"{det}_score"], entry.get("threshold"), direction)
+
+
+def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],
+               scores: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The flags the detector itself gives (its own ``flags``) with the thresholds of ``detectors_doc``."""
+    from .measure import make_detectors
+
+    return make_detectors(dict(detectors_doc), names=[det])[det].flags(dict(scores))[FLAGS[det]]
+
+
+def needed_scores(det: str) -> tuple[str, ...]:
+    return {"blur": ("blur_score", "blur_mosaic_score"),
+            "replacement": ("replacement_score", "replacement_ref_score")}.get(det, (f"{det}_score",))
+
+
+def measure_rules(detectors_doc: Mapping[str, Mapping[str, Any]], frame: Any, rows: list[tuple[str, int, bool]],
+                  *, seed: int = 0, min_per_class: int = 2) -> dict[str, Any]:
+    """Held-out (and fitted-part) figures of each flag rule the thresholds ``detectors_doc`` produce.
+
+    ``frame``: the run's records (a DataFrame with the score columns); ``rows``: labelled outputs as (label, row
+    index in ``frame``, in the held-out part). For detector D, the positives are outputs labelled D, the negatives
+    those labelled good; outputs the rule does not judge (NaN flag) are left out and counted.
+    """
+    from ..stats import bootstrap_intervals
+
+    out: dict[str, Any] = {}
+    for det, flag_key in FLAGS.items():
+        entry = detectors_doc.get(det)
+        needed = needed_scores(det)[:1] if det == "replacement" else needed_scores(det)
+        if not entry or any(k not in frame for k in needed):
+            out[flag_key] = {"skipped": f"the run has no {' / '.join(needed_scores(det))} or the file no {det} entry"}
+            continue
+        sel = [(lab == det, i, test) for lab, i, test in rows if lab in (det, "good")]
+        idx = np.array([i for _, i, _ in sel], dtype=int)
+        scores = {k: frame[k].to_numpy(dtype=np.float64)[idx] for k in frame.columns if str(k).endswith("_score")}
+        for k in (*needed_scores(det), "blur_ref_score"):  # a score the run lacks judges nothing
+            scores.setdefault(k, np.full(len(idx), np.nan))
+        y = np.array([v for v, _, _ in sel], dtype=bool)
+        test = np.array([t for _, _, t in sel], dtype=bool)
+        flags = rule_flags(det, detectors_doc, scores) if len(idx) else np.zeros(0)
+        score = rule_score(det, entry, scores) if len(idx) else np.zeros(0)
+        judged = ~np.isnan(flags)
+        res: dict[str, Any] = {"rule": describe(det, entry), "not_judged": int((~judged).sum())}
+        counts = {part: (int((y & m & judged).sum()), int((~y & m & judged).sum()))
+                  for part, m in (("fit", ~test), ("test", test))}
+        res["counts"] = counts
+        if min(counts["test"]) < min_per_class:
+            res["skipped"] = (f"too few labels to measure it held out (need {min_per_class} {det} and "
+                              f"{min_per_class} good; have {counts['test'][0]} and {counts['test'][1]})")
+            out[flag_key] = res
+            continue
+        for part, m in (("fit", ~test & judged), ("test", test & judged)):
+            if min(counts[part]) > 0:
+                res[part] = measure(y[m], flags[m], score[m])
+        m = test & judged
+        res["test"].update(bootstrap_intervals(y[m], flags[m], score[m], digits=4, seed=seed))
+        out[flag_key] = res
+    return out
+
+
+def measure(y: np.ndarray, flags: np.ndarray, score: np.ndarray, *, digits: int = 4) -> dict[str, float]:
+    """Precision and recall of ``flags``, AUROC of the rule ``score``, against labels ``y``."""
+    from ..stats import auroc, pr
+
+    p, r, _ = pr(y, flags)
+    return {"precision": round(p, digits), "recall": round(r, digits), "auroc": round(auroc(y, score), digits)}

@@ -1,0 +1,139 @@
+"""`bench calibrate --labels` reports the rule it writes (issue 27): its held-out precision, recall and AUROC are those
+of the flags the written thresholds file produces (blur: main OR mosaic; replacement: reference score where there is
+ground truth), checked against flags the detectors compute themselves from that file."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from bench.calibration.labels import _in_test
+from bench.cli import main
+from bench.registry import DETECTORS
+from bench.report.aggregate import load_run
+from tests.test_report_data import make_run
+
+
+def _num(sid: str) -> int:
+    return int(sid[1:])
+
+
+def _values(backend, dataset, sid):
+    k = _num(sid)
+    blur = (k % 10) / 10  # 0.0 .. 0.9: the labeller follows it (>= 0.5 is blurry)
+    # a mosaic score above the base file's mosaic_threshold (0.19) on every fourth sample, blurry or not: the
+    # written blur_flag fires there too, so its precision is not that of blur_score > threshold
+    mosaic = 0.6 if k % 4 == 0 else 0.05
+    # replacement: the labeller follows the reference score where there is ground truth (dataset 'samples'); the
+    # reference-free score is unrelated noise there, and follows the label on 'synthetic' (no ground truth)
+    ref = (k % 7) / 7 if dataset == "samples" else float("nan")
+    free = float(np.random.default_rng([k, len(backend)]).uniform()) if dataset == "samples" else (k % 7) / 7
+    return {"blur_score": blur, "blur_mosaic_score": mosaic, "blur_ref_score": float("nan"),
+            "replacement_score": free, "replacement_ref_score": ref}
+
+
+def _label(dataset: str, sid: str, det: str) -> str:
+    k = _num(sid)
+    if det == "blur":
+        return "blur" if (k % 10) >= 5 else "good"
+    return "replacement" if (k % 7) >= 4 else "good"
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rule")
+    run = make_run(tmp / "run", n=40, values=_values, backends=("opencv-telea", "mean-fill"))
+    frame = load_run(run).frame()
+    rows = ["run_id,cell,sample_id,label"]
+    truth = {}
+    for c, s, d in zip(frame["cell_key"], frame["sample_id"], frame["dataset"]):
+        det = "blur" if _num(s) % 2 == 0 else "replacement"  # each output gets one label
+        truth[(c, s)] = _label(d, s, det)
+        rows.append(f"run,{c},{s},{truth[(c, s)]}")
+    labels = tmp / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n")
+    out = tmp / "thresholds.json"
+    assert main(["calibrate", "--labels", str(labels), str(run), "--out", str(out)]) == 0
+    return frame, truth, out, json.loads(out.read_text())
+
+
+def _held_out(frame, truth, det, seed=0, fraction=0.3):
+    keep = [i for i, (c, s) in enumerate(zip(frame["cell_key"], frame["sample_id"]))
+            if truth[(c, s)] in (det, "good") and _in_test(seed, c, s, fraction)]
+    y = np.array([truth[(frame["cell_key"].iloc[i], frame["sample_id"].iloc[i])] == det for i in keep])
+    return keep, y
+
+
+def _own_flags(det: str, path, frame, keep) -> dict[str, np.ndarray]:
+    d = DETECTORS.create({"type": det, "thresholds": str(path)}, "detectors[0]")
+    cols = {"blur": ("blur_score", "blur_mosaic_score", "blur_ref_score"),
+            "replacement": ("replacement_score", "replacement_ref_score")}[det]
+    return d, d.flags({k: frame[k].to_numpy(dtype=np.float64)[keep] if k in frame else np.full(len(keep), np.nan)
+                       for k in cols})
+
+
+def _pr(y, f):
+    f = f > 0.5
+    return (f & y).sum() / f.sum(), (f & y).sum() / y.sum()
+
+
+@pytest.mark.parametrize("det,flag", [("blur", "blur_flag"), ("replacement", "replacement_flag")])
+def test_held_out_figures_are_those_of_the_written_flag_rule(fitted, det, flag):
+    frame, truth, path, doc = fitted
+    rule = doc["calibration"]["rules"][flag]
+    keep, y = _held_out(frame, truth, det)
+    d, flags = _own_flags(det, path, frame, keep)
+    f = flags[flag]
+    judged = ~np.isnan(f)
+    p, r = _pr(y[judged], f[judged])
+    assert rule["test"]["precision"] == pytest.approx(p, abs=1e-4)
+    assert rule["test"]["recall"] == pytest.approx(r, abs=1e-4)
+    assert tuple(rule["counts"]["test"]) == (int(y[judged].sum()), int((~y[judged]).sum()))
+    # the per-threshold figure (score > threshold alone) is a different number here: that was the bug
+    alone = doc["calibration"]["results"][det]["test"]
+    assert (alone["precision"], alone["recall"]) != (rule["test"]["precision"], rule["test"]["recall"])
+
+
+def test_blur_rule_auroc_is_that_of_the_main_or_mosaic_rule(fitted):
+    frame, truth, path, doc = fitted
+    keep, y = _held_out(frame, truth, "blur")
+    t, tm = doc["detectors"]["blur"]["threshold"], doc["detectors"]["blur"]["mosaic_threshold"]
+    s = frame["blur_score"].to_numpy()[keep]
+    m = frame["blur_mosaic_score"].to_numpy()[keep]
+    # the rule as one score: the larger of the two margins over their thresholds; it is > 0 exactly where the
+    # detector flags
+    score = np.maximum((s - t) / abs(t), (m - tm) / abs(tm))
+    _, flags = _own_flags("blur", path, frame, keep)
+    assert np.array_equal(score > 0, flags["blur_flag"] > 0.5)
+    got = doc["calibration"]["rules"]["blur_flag"]["test"]["auroc"]
+    assert got == pytest.approx(roc_auc_score(y, score), abs=1e-4)
+    assert got != pytest.approx(roc_auc_score(y, s), abs=1e-3)  # not blur_score's AUROC alone
+
+
+def test_replacement_rule_auroc_uses_the_reference_score_where_there_is_ground_truth(fitted):
+    frame, truth, path, doc = fitted
+    keep, y = _held_out(frame, truth, "replacement")
+    e = doc["detectors"]["replacement"]
+    free = frame["replacement_score"].to_numpy()[keep]
+    ref = frame["replacement_ref_score"].to_numpy()[keep]
+    score = np.where(np.isnan(ref), (free - e["threshold"]) / abs(e["threshold"]),
+                     (ref - e["ref_threshold"]) / abs(e["ref_threshold"]))
+    _, flags = _own_flags("replacement", path, frame, keep)
+    assert np.array_equal(score > 0, flags["replacement_flag"] > 0.5)
+    assert doc["calibration"]["rules"]["replacement_flag"]["test"]["auroc"] == pytest.approx(
+        roc_auc_score(y, score), abs=1e-4)
+
+
+def test_the_printed_report_leads_with_the_rule(fitted, tmp_path, capsys):
+    frame, truth, path, doc = fitted
+    rule = doc["calibration"]["rules"]["blur_flag"]
+    from bench.calibration.labels import print_report
+
+    print_report(doc)
+    out = capsys.readouterr().out
+    head, _, detail = out.partition("each fitted threshold alone")
+    line = next(ln for ln in head.splitlines() if ln.strip().startswith("blur_flag"))
+    assert f"precision {rule['test']['precision']:.3f}" in line and "or blur_mosaic_score >" in line
+    assert "blur_flag" not in detail
