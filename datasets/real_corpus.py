@@ -302,13 +302,16 @@ def items_hdpainter(r: Repo) -> list[Item]:
     return out
 
 
-def collect(mirror_dir: Path) -> list[Item]:
-    """Every item of every source, in a fixed order."""
+READERS = {"migan": items_migan, "cmgan": items_cmgan, "ia-remove": lambda r: items_ia(r, "remove"),
+           "ia-fill": lambda r: items_ia(r, "fill"), "deepfill": items_deepfill, "iopaint": items_iopaint,
+           "hdpainter": items_hdpainter}
+
+
+def collect(mirror_dir: Path, sources: list[str] | None = None) -> list[Item]:
+    """Every item of every source (or of ``sources``), in a fixed order."""
     items: list[Item] = []
-    for name, fn in (("migan", items_migan), ("cmgan", items_cmgan), ("ia-remove", lambda r: items_ia(r, "remove")),
-                     ("ia-fill", lambda r: items_ia(r, "fill")), ("deepfill", items_deepfill),
-                     ("iopaint", items_iopaint), ("hdpainter", items_hdpainter)):
-        items += fn(Repo(mirror_dir, SOURCES[name]))
+    for name in sources or list(READERS):
+        items += READERS[name](Repo(mirror_dir, SOURCES[name]))
     return items
 
 
@@ -344,12 +347,13 @@ def _save(a: np.ndarray, path: Path) -> None:
     Image.fromarray(a).save(path)
 
 
-def build(mirror_dir: Path, out: Path, labels_csv: Path = LABELS_CSV) -> dict[str, int]:
-    """Write the corpus (see the module doc); returns counts."""
+def build(mirror_dir: Path, out: Path, labels_csv: Path = LABELS_CSV, sources: list[str] | None = None
+          ) -> dict[str, int]:
+    """Write the corpus (see the module doc; ``sources``: a subset of :data:`SOURCES`); returns counts."""
     import json
 
     labels = read_labels(labels_csv)
-    items = collect(mirror_dir)
+    items = collect(mirror_dir, sources)
     rows, seen_inputs = [], set()
     for it in items:
         if it.mask.shape != it.image.shape[:2] or it.output.shape != it.image.shape:
