@@ -67,8 +67,9 @@ def _shrink(t, max_side: int, mode: str):
     return F.interpolate(t[None], size=size, mode="area")[0]
 
 
-def score(corpus: Path, rows: list[dict], max_side: int) -> list[dict]:
-    """Every detector's score and flag, and the verdict, for each labelled output."""
+def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = None) -> list[dict]:
+    """Every detector's score and flag, and the verdict, for each labelled output (``extra``: more detectors by
+    name, run on the same batches; their columns take no part in the verdict)."""
     import pandas as pd
     import torch
 
@@ -79,7 +80,7 @@ def score(corpus: Path, rows: list[dict], max_side: int) -> list[dict]:
     from bench.report.verdict import verdicts
     from bench.types import EvalBatch
 
-    dets = {n: DETECTORS.get(n)() for n in WEIGHT_FREE}
+    dets = {n: DETECTORS.get(n)() for n in WEIGHT_FREE} | dict(extra or {})
     datasets: dict[str, FolderDataset] = {}
     out = []
     for r in rows:
