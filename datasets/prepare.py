@@ -152,12 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("real-corpus", help="published model outputs from their repositories (real_corpus.py)")
     c.add_argument("--mirror-dir", type=Path, required=True, help="bare git copies: DIR/<owner>+<name>[/repo]")
     c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--sheets", type=Path, help="also write contact sheets (the labelling aid) into this folder")
     args = ap.parse_args(argv)
     if args.cmd == "real-corpus":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from real_corpus import build
+        from real_corpus import build, contact_sheets
 
         counts = build(args.mirror_dir, args.out)
+        if args.sheets:
+            counts["sheets"] = len(contact_sheets(args.out, args.sheets))
         print(" ".join(f"{k}={v}" for k, v in counts.items()))
         return 0 if counts["outputs"] else 1
     if args.cmd == "lama":

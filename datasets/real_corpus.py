@@ -383,3 +383,55 @@ def build(mirror_dir: Path, out: Path, labels_csv: Path = LABELS_CSV, sources: l
         w.writeheader()
         w.writerows(rows)
     return {"outputs": len(rows), "inputs": len(seen_inputs), "labelled": sum(1 for r in rows if r["label"])}
+
+
+def contact_sheets(corpus: Path, out: Path, height: int = 200, rows_per_sheet: int = 5) -> list[Path]:
+    """The labelling aid: PNG sheets of ``rows_per_sheet`` inputs each, one row per input: the input with the hole
+    outlined in red, then every system's output with the same outline in green, ``height`` px high, captioned with
+    the sample id and the models in order. Rows never mix sources."""
+    from PIL import ImageDraw
+
+    with open(corpus / "corpus.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["source"], r["sample_id"]), []).append(r)
+
+    def tile(a: np.ndarray, m: np.ndarray, colour: tuple[int, int, int]) -> Image.Image:
+        a = a.copy()
+        a[m & ~ndimage.binary_erosion(m, iterations=2)] = colour
+        im = Image.fromarray(a)
+        return im.resize((max(1, round(im.width * height / im.height)), height))
+
+    sheets: list[list[tuple[str, list[Image.Image]]]] = [[]]
+    last = None
+    for (src, sid), rs in groups.items():
+        if sheets[-1] and (len(sheets[-1]) >= rows_per_sheet or src != last):
+            sheets.append([])
+        last = src
+        img = np.asarray(Image.open(corpus / src / "images" / f"{sid}.png").convert("RGB"))
+        m = np.asarray(Image.open(corpus / src / "masks" / f"{sid}.png").convert("L")) > 127
+        tiles = [tile(img, m, (255, 0, 0))]
+        for r in rs:
+            o = np.asarray(Image.open(corpus / r["output_folder"] / src / f"{sid}.png").convert("RGB"))
+            tiles.append(tile(o, m, (0, 255, 0)))
+        caption = f"{src}/{sid}: " + " | ".join(f"{i + 1}: {r['model']}" for i, r in enumerate(rs))
+        sheets[-1].append((caption, tiles))
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, sheet in enumerate(s for s in sheets if s):
+        width = max(sum(t.width + 4 for t in tiles) for _, tiles in sheet)
+        canvas = Image.new("RGB", (width, len(sheet) * (height + 16)), (40, 40, 40))
+        draw = ImageDraw.Draw(canvas)
+        y = 0
+        for caption, tiles in sheet:
+            draw.text((2, y + 2), caption, fill=(255, 255, 0))
+            y += 16
+            x = 0
+            for t in tiles:
+                canvas.paste(t, (x, y))
+                x += t.width + 4
+            y += height
+        paths.append(out / f"sheet{k:03d}.png")
+        canvas.save(paths[-1])
+    return paths

@@ -167,6 +167,16 @@ def test_build_on_stand_in_repositories(rc, tmp_path, monkeypatch):
     ds = FolderDataset(str(dst / "cmgan"))
     assert ds.task == "removal" and ds.ids() == ["cmgan__14"]
     assert bool(ds.load("cmgan__14").mask[0].numpy()[hole].all())
+    # the contact sheets: one per source here, one row per input, input then each output
+    sheets = rc.contact_sheets(dst, tmp_path / "sheets", height=40)
+    assert len(sheets) == 2
+    sizes = sorted(Image.open(p).size for p in sheets)
+    assert sizes == [((40 + 4) * 2, 40 + 16), ((40 + 4) * 5, 40 + 16)]
+    cm = np.asarray(Image.open(next(p for p in sheets if Image.open(p).size[0] == 220)))
+    for k in range(4):  # the k-th output tile is closest to the k-th panel's fill (outlines drawn over all of them)
+        got = cm[16:56, 44 * (k + 1):44 * (k + 1) + 40].astype(float)
+        d = [np.abs(got - np.asarray(Image.fromarray(f).resize((40, 40)), float)).mean() for f in fills]
+        assert int(np.argmin(d)) == k, d
 
 
 def test_committed_labels_schema_and_source_split(rc):
