@@ -112,7 +112,8 @@ def main() -> int:
     for split in ("dev",) if args.dev_only else ("dev", "test"):
         k = recs["split"].to_numpy() == split
         out: dict = {"auroc": {
-            "blur vs ok, shipped blur_score": auroc(lab[k & bsel] == "blur", recs["blur_score"].to_numpy(float)[k & bsel]),
+            "blur vs ok, shipped blur_score": auroc(lab[k & bsel] == "blur",
+                                                    recs["blur_score"].to_numpy(float)[k & bsel]),
             "blur vs ok, detail deficit": auroc(lab[k & bsel] == "blur", deficit[k & bsel]),
             "replacement vs rest, shipped replacement_score": auroc(lab[k] == "replacement", shipped[k]),
             "replacement vs rest, detail excess": auroc(lab[k] == "replacement", excess[k])}, "flags": {}}

@@ -73,17 +73,12 @@ class _Spread:
         return _blur(values * self.w, self.sigma) / self.den
 
 
-def _spread(values: np.ndarray, support: np.ndarray, sigma: float) -> np.ndarray:
-    """:class:`_Spread` for one set of values."""
-    return _Spread(support, sigma)(values)
-
-
 def detail_ratios(y: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 2e-6) -> list[float] | None:
     """Per scale, ln(fill detail / detail the ring predicts there), over the hole (None: too small to judge).
 
     ``y`` luma in [0, 1], float32 [H, W]; ``m`` bool hole. The difference-of-Gaussians band (σ, 2σ) is filtered
     within each region separately (normalised convolution: the fill's band never sees the seam or the ring, the
-    ring's never the fill); the ring's squared band is spread into the hole (:func:`_spread`) and compared with the
+    ring's never the fill); the ring's squared band is spread into the hole (:class:`_Spread`) and compared with the
     fill's, both averaged over the hole. ``eps`` is about the energy of 8-bit quantisation noise ((1/255)² / 12 ≈
     1.3e-6), so flat regions compare as equal, not as infinitely apart. The same as :func:`_band_energy` per region
     without its final smoothing (a mean over the region does not need it), sharing the blurs the two regions have
