@@ -237,6 +237,40 @@ def report_example_block(name: str) -> str:
             f"):\n\n```{lang}\n" + doc["results"]["examples"][key].rstrip("\n") + "\n```\n")
 
 
+def real_block(name: str) -> str:
+    """The detectors on the real-output corpus (benchmarks/detectors_real.py): one row per split, source and model."""
+    doc = load(name)
+    r = doc["results"]
+
+    def pr(d: dict) -> str:
+        if not d["pos"] and not d["flagged"]:
+            return "–"
+        p = "–" if d["precision"] is None else f"{d['precision']:.2f}"
+        rc = "–" if d["recall"] is None else f"{d['recall']:.2f}"
+        ci = lambda k: f" [{d[k][0]:.2f}, {d[k][1]:.2f}]" if d.get(k) else ""  # noqa: E731
+        return f"{p}{ci('precision_ci')} / {rc}{ci('recall_ci')} ({d['tp']}/{d['pos']}, {d['flagged']} fl.)"
+
+    def row(what: str, s: dict) -> str:
+        labels = ", ".join(f"{k} {v}" for k, v in s["labels"].items())
+        return (f"| {what} | {s['n']} ({labels}) | {pr(s['blur'])} | {pr(s['replacement'])} | "
+                f"{s['verdict_accuracy']:.2f} | {s['verdict_fill_accuracy']:.2f} "
+                f"[{s['verdict_fill_accuracy_ci'][0]:.2f}, {s['verdict_fill_accuracy_ci'][1]:.2f}] |")
+
+    lines = [f"From {provenance(doc)} (`benchmarks/results/{name}.json`; thresholds v{r['thresholds_version']}, "
+             f"fitted on constructed cases only; outputs downscaled to {r['max_side']} px at most):", "",
+             "| outputs | n (labels) | `blur` precision / recall | `replacement` precision / recall | verdict acc. "
+             "| fill verdict acc. [95 %] |", "|---|---|---|---|---|---|"]
+    for split in ("dev", "test"):
+        lines.append(row(f"**{split}**, all", r["splits"][split]))
+        for src, s in r["by_source"].items():
+            if s["split"] == split:
+                lines.append(row(f"{split} · source `{src}`", s))
+        for m, s in r["by_model"].items():
+            if s["split"] == split:
+                lines.append(row(f"{split} · model {m}", s))
+    return "\n".join(lines) + "\n"
+
+
 def render(name: str) -> str:
     if name in REPORT_EXAMPLES:
         return report_example_block(name)
@@ -244,6 +278,8 @@ def render(name: str) -> str:
         return stored_bytes_block()
     if name == "detectors_photos_summary":
         return detectors_photos_summary_block()
+    if name == "detectors_real":
+        return real_block(name)
     if name == "performance":
         return performance_block()
     if name == "calibration":

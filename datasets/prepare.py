@@ -13,6 +13,11 @@ Two commands (links by default; ``--copy`` copies the files instead):
     python datasets/prepare.py pairs DST_DIR --images DIR --masks DIR [--gt DIR] \\
         [--image-key REGEX] [--mask-key REGEX] [--gt-key REGEX]
 
+  Published model outputs with their inputs and masks, rebuilt from bare git copies of the repositories at pinned
+  commits (datasets/real_corpus.py; the labels are datasets/real_corpus/corpus.csv):
+
+    python datasets/prepare.py real-corpus --mirror-dir DIR --out OUT
+
 Files whose key does not match stay out and are listed; samples missing a mask (or gt, when ``--gt`` is given)
 are reported and skipped, so the resulting folder loads without pairing errors. Exit status 1 if nothing paired.
 """
@@ -144,7 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--copy", action="store_true")
     b.add_argument("--task", choices=["reconstruction", "removal"],
                    help="what the masks are (default: removal with --gt, else required)")
+    c = sub.add_parser("real-corpus", help="published model outputs from their repositories (real_corpus.py)")
+    c.add_argument("--mirror-dir", type=Path, required=True, help="bare git copies: DIR/<owner>+<name>[/repo]")
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--sheets", type=Path, help="also write contact sheets (the labelling aid) into this folder")
     args = ap.parse_args(argv)
+    if args.cmd == "real-corpus":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from real_corpus import build, contact_sheets
+
+        counts = build(args.mirror_dir, args.out)
+        if args.sheets:
+            counts["sheets"] = len(contact_sheets(args.out, args.sheets))
+        print(" ".join(f"{k}={v}" for k, v in counts.items()))
+        return 0 if counts["outputs"] else 1
     if args.cmd == "lama":
         counts = prepare_lama(args.src, args.dst, args.copy)
     else:

@@ -1,0 +1,211 @@
+"""The shipped weight-free detectors on REAL model outputs: the labelled corpus of datasets/real_corpus (published
+outputs of MI-GAN, DeepFill v2, HD-Painter, ProFill, LaMa, CoModGAN, CM-GAN, Stable Diffusion and a 1-step LDM).
+
+    python datasets/prepare.py real-corpus --mirror-dir /work/.mirror --out /tmp/real-corpus
+    python benchmarks/detectors_real.py --corpus /tmp/real-corpus [--max-side 512]
+
+Each output is scored as a user's ``bench run`` would score it (a ``folder`` dataset, ``task: removal``, an
+``outputs`` backend per model, ``paste_back: true``): the input and mask are loaded by the ``folder`` dataset, the
+output is pasted back outside the hole, and every weight-free detector runs with the shipped thresholds
+(``bench/data/thresholds.json``); the verdict is :func:`bench.report.verdict.verdicts`. There is no clean
+background (no ``gt/``), so ``incomplete`` never judges and ``replacement`` is its reference-free form. Images
+longer than ``--max-side`` are downscaled first (area; masks nearest), as ``resize`` would not (it centre-crops).
+
+Printed and written to ``benchmarks/results/detectors_real.json``: precision and recall of ``blur`` and
+``replacement`` (95 % bootstrap intervals over outputs), verdict accuracy (the verdict equals the label; ``other``
+counts as right when the verdict is any failure), also for the "fill" verdict without ``outside_drift`` and
+``incomplete`` (see ``FRAME_ONLY``), per split, per source and per model. Labels ``ambiguous`` are
+left out. Nothing here was fitted: the thresholds are the shipped ones, fitted on constructed cases.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: detectors left out of the "fill" verdict: outside_drift reads the raw output outside the hole (published figures
+#: are re-encoded, often JPEG, and some models do not paste back: real, but not a fill failure), incomplete compares
+#: the fill with the input under the hole (the photo itself in the free-form reconstruction sets, magenta or a tint
+#: where only a masked input is published)
+FRAME_ONLY = ("outside_drift", "incomplete")
+
+
+def load_rows(corpus: Path) -> list[dict]:
+    path = corpus / "corpus.csv"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no corpus here; build it with datasets/prepare.py real-corpus")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets"))
+    from real_corpus import read_labels  # the committed labels decide, whatever the built folder's copy says
+
+    labels = read_labels()
+    with open(path, newline="") as f:
+        rows = [r | {"label": labels[r["output_id"]]["label"], "split": labels[r["output_id"]]["split"]}
+                for r in csv.DictReader(f) if r["output_id"] in labels]
+    rows = [r for r in rows if r["label"] and r["label"] != "ambiguous"]
+    if not rows:
+        raise SystemExit(f"{path}: no labelled rows")
+    return rows
+
+
+def _shrink(t, max_side: int, mode: str):
+    import torch.nn.functional as F
+
+    h, w = t.shape[-2:]
+    s = max_side / max(h, w)
+    if s >= 1:
+        return t
+    size = (max(1, round(h * s)), max(1, round(w * s)))
+    if mode == "nearest":
+        return F.interpolate(t[None].float(), size=size, mode="nearest")[0] > 0.5
+    return F.interpolate(t[None], size=size, mode="area")[0]
+
+
+def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = None) -> list[dict]:
+    """Every detector's score and flag, and the verdict, for each labelled output (``extra``: more detectors by
+    name, run on the same batches; their columns take no part in the verdict)."""
+    import pandas as pd
+    import torch
+
+    from bench.datasets.folder import FolderDataset
+    from bench.detectors import WEIGHT_FREE
+    from bench.io import read_image
+    from bench.registry import DETECTORS
+    from bench.report.verdict import verdicts
+    from bench.types import EvalBatch
+
+    dets = {n: DETECTORS.get(n)() for n in WEIGHT_FREE} | dict(extra or {})
+    datasets: dict[str, FolderDataset] = {}
+    out = []
+    for r in rows:
+        ds = datasets.setdefault(r["source"], FolderDataset(str(corpus / r["source"]), task="removal"))
+        s = ds.load(r["sample_id"])
+        img, mask = _shrink(s.image, max_side, "area"), _shrink(s.mask, max_side, "nearest")
+        raw = _shrink(read_image(corpus / r["output_folder"] / r["source"] / f"{r['sample_id']}.png"), max_side,
+                      "area")
+        q = lambda t: torch.round(t.clamp(0, 1) * 255) / 255  # noqa: E731  (8-bit, as the store keeps them)
+        img, raw = q(img), q(raw)
+        pasted = torch.where(mask, raw, img)
+        hw = tuple(img.shape[-2:])
+        b = EvalBatch(sample_ids=[r["output_id"]], output=pasted[None], raw=raw[None], input=img[None],
+                      blanked=torch.where(mask, torch.full_like(img, 128 / 255), img)[None], mask=mask[None],
+                      gt=torch.zeros_like(img)[None], has_gt=torch.zeros(1, dtype=torch.bool), raw_sizes=[hw],
+                      model_sizes=[hw], input_sizes=[hw], nonfinite=torch.zeros(1))
+        vals: dict = {"hole": float(mask.float().mean())}
+        for d in dets.values():
+            for k, v in d.detect(b).items():
+                vals[k] = float(np.asarray(v, dtype=np.float64)[0])
+        out.append({**r, **vals})
+    frame = pd.DataFrame(out)
+    frame["verdict"] = verdicts(frame).to_numpy()
+    fill = frame.drop(columns=[c for c in frame if c.startswith(FRAME_ONLY)])
+    frame["verdict_fill"] = verdicts(fill).to_numpy()
+    return frame.to_dict("records")
+
+
+def _boot(y: np.ndarray, f: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict:
+    from bench.stats import pr
+
+    p, rcl, _ = pr(y, f) if y.any() or f.any() else (float("nan"), float("nan"), 0.0)
+    rng = np.random.default_rng(seed)
+    ps, rs = [], []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        if f[i].any():
+            ps.append(pr(y[i], f[i])[0])
+        if y[i].any():
+            rs.append(pr(y[i], f[i])[1])
+
+    def ci(v):
+        return [round(float(np.quantile(v, 0.025)), 3), round(float(np.quantile(v, 0.975)), 3)] if v else None
+
+    return {"pos": int(y.sum()), "flagged": int(f.sum()), "tp": int((y & f).sum()),
+            "precision": None if not f.any() else round(p, 3), "precision_ci": ci(ps),
+            "recall": None if not y.any() else round(rcl, 3), "recall_ci": ci(rs)}
+
+
+def right(label: str, verdict: str) -> bool:
+    return verdict == label or (label == "other" and verdict not in ("ok", "error"))
+
+
+def summarise(recs: list[dict]) -> dict:
+    lab = np.asarray([r["label"] for r in recs])
+    ver = np.asarray([r["verdict"] for r in recs])
+    res: dict = {"n": len(recs), "labels": {str(k): int((lab == k).sum()) for k in sorted(set(lab))}}
+    for det in ("blur", "replacement"):
+        f = np.nan_to_num(np.asarray([r[f"{det}_flag"] for r in recs], dtype=float)) > 0.5
+        res[det] = _boot(lab == det, f)
+    for key, col in (("verdict", "verdict"), ("verdict_fill", "verdict_fill")):
+        ver = np.asarray([r[col] for r in recs])
+        ok = np.asarray([right(a, b) for a, b in zip(lab, ver)])
+        rng = np.random.default_rng(1)
+        boots = [ok[rng.integers(0, len(ok), len(ok))].mean() for _ in range(2000)]
+        res[f"{key}_accuracy"] = round(float(ok.mean()), 3)
+        res[f"{key}_accuracy_ci"] = [round(float(np.quantile(boots, 0.025)), 3),
+                                     round(float(np.quantile(boots, 0.975)), 3)]
+        res[f"{key}_confusion"] = {f"{a}->{b}": int(((lab == a) & (ver == b)).sum()) for a in sorted(set(lab))
+                                   for b in sorted(set(ver)) if ((lab == a) & (ver == b)).any()}
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, required=True, help="the folder datasets/prepare.py real-corpus wrote")
+    ap.add_argument("--max-side", type=int, default=512)
+    args = ap.parse_args()
+    from _common import Printer, save
+
+    from bench.detectors.thresholds import load_thresholds
+
+    print = Printer()  # noqa: A001
+    th = load_thresholds()
+    rows = load_rows(args.corpus)
+    t0 = time.perf_counter()
+    recs = score(args.corpus, rows, args.max_side)
+    print(f"weight-free detectors on {len(recs)} labelled real outputs (ambiguous left out), thresholds "
+          f"v{th['version']} ({th['sha256'][:12]}), max side {args.max_side} px, {time.perf_counter() - t0:.0f} s")
+    res: dict = {"thresholds_version": th["version"], "thresholds_sha256": th["sha256"], "max_side": args.max_side,
+                 "splits": {}, "by_source": {}, "by_model": {}, "outputs": []}
+
+    def line(name: str, s: dict) -> str:
+        def pr(d):
+            p = "-" if d["precision"] is None else f"{d['precision']:.2f}"
+            r = "-" if d["recall"] is None else f"{d['recall']:.2f}"
+            return f"P {p} R {r} ({d['tp']}/{d['pos']}, {d['flagged']} flagged)"
+
+        return (f"  {name:44s} n {s['n']:3d}  blur {pr(s['blur'])}  replacement {pr(s['replacement'])}  "
+                f"verdict acc {s['verdict_accuracy']:.2f} {s['verdict_accuracy_ci']}, fill verdict "
+                f"{s['verdict_fill_accuracy']:.2f} {s['verdict_fill_accuracy_ci']}")
+
+    for split in ("dev", "test"):
+        sub = [r for r in recs if r["split"] == split]
+        s = res["splits"][split] = summarise(sub)
+        print(f"{split}: labels {s['labels']}")
+        print(line("all", s))
+        print(f"    blur precision CI {s['blur']['precision_ci']} recall CI {s['blur']['recall_ci']}; replacement "
+              f"precision CI {s['replacement']['precision_ci']} recall CI {s['replacement']['recall_ci']}")
+        print(f"    label->verdict {s['verdict_confusion']}")
+        print(f"    label->fill verdict {s['verdict_fill_confusion']}")
+        for src in sorted({r["source"] for r in sub}):
+            res["by_source"][src] = summarise([r for r in sub if r["source"] == src]) | {"split": split}
+            print(line(f"source {src}", res["by_source"][src]))
+        for m in sorted({r["model"] for r in sub}):
+            res["by_model"][m] = summarise([r for r in sub if r["model"] == m]) | {"split": split}
+            print(line(f"model {m}", res["by_model"][m]))
+    for r in recs:
+        res["outputs"].append({k: (round(r[k], 4) if isinstance(r[k], float) else r[k]) for k in
+                               ("output_id", "source", "model", "split", "label", "verdict", "verdict_fill", "hole",
+                                "blur_score", "blur_flag", "replacement_score", "replacement_flag")})
+    path = save("detectors_real", res, print.lines)
+    sys.stdout.write(f"wrote {path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

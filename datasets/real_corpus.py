@@ -1,0 +1,437 @@
+"""The real-output corpus: published inpainting outputs, with their inputs and masks, from public repositories.
+
+``python datasets/prepare.py real-corpus --mirror-dir DIR --out OUT`` rebuilds it from bare git copies of the
+repositories (``DIR/<owner>+<name>/repo``, what the ``fetch`` tool or ``git clone --bare`` gives), reading every
+file at the commit pinned in :data:`SOURCES`. It writes
+
+    OUT/<source>/images/<id>.png   the input (the photo with the object; a masked input where that is all there is)
+    OUT/<source>/masks/<id>.png    the hole, white = hole (shipped, or recovered: see ``mask_recovery``)
+    OUT/<source>/dataset.json      task: removal
+    OUT/outputs/<model>/<source>/<id>.png   each system's output (the ``outputs`` backend, pattern
+                                            ``{dataset}/{sample}.png`` with the dataset named after the source)
+    OUT/corpus.csv                 one row per output: provenance, licence, mask recovery, and the label by eye
+
+The labels and the split come from ``datasets/real_corpus/corpus.csv`` (committed; no image is, see
+datasets/README.md). A source and a model are wholly in one split (:data:`SPLIT`).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+HERE = Path(__file__).resolve().parent
+LABELS_CSV = HERE / "real_corpus" / "corpus.csv"
+COLUMNS = ("output_id", "sample_id", "source", "repo", "commit", "path", "input_path", "licence", "model",
+           "mask_recovery", "label", "split", "notes")
+LABELS = ("ok", "replacement", "blur", "incomplete", "other", "ambiguous")
+
+
+@dataclass(frozen=True)
+class Source:
+    repo: str
+    commit: str
+    licence: str  # the repository's LICENSE; the photographs inside carry their own terms (not shipped)
+
+
+SOURCES: dict[str, Source] = {
+    "migan": Source("Picsart-AI-Research/MI-GAN", "ca4df2ebd1d2c657896a0fac33c7daff6f5d94e6", "MIT"),
+    "cmgan": Source("htzheng/CM-GAN-Inpainting", "371104de7a8898dad80091524648571e88cc6cc7", "Apache-2.0"),
+    "ia-remove": Source("geekyutao/Inpaint-Anything", "3879750d7bc8af303c46333cd8c58a4866e8bcbe", "Apache-2.0"),
+    "ia-fill": Source("geekyutao/Inpaint-Anything", "3879750d7bc8af303c46333cd8c58a4866e8bcbe", "Apache-2.0"),
+    "deepfill": Source("JiahuiYu/generative_inpainting", "3a5324373ba52c68c79587ca183bc10b9e57b783", "CC-BY-NC-4.0"),
+    "iopaint": Source("Sanster/IOPaint", "205286a414795f4da3bdbdfc8c71d1fc20f2c340", "Apache-2.0"),
+    "hdpainter": Source("Picsart-AI-Research/HD-Painter", "d452186b59dccb755267fce51203daf459197e2c", "MIT"),
+}
+#: split by source: LaMa is in cmgan, ia-remove and iopaint, so those are all test; Inpaint-Anything's two
+#: sources are one repository, so both are test
+SPLIT: dict[str, str] = {"migan": "dev", "deepfill": "dev", "hdpainter": "dev",
+                         "cmgan": "test", "ia-remove": "test", "ia-fill": "test", "iopaint": "test"}
+CMGAN_PANELS = ("ProFill", "LaMa", "CoModGAN", "CM-GAN")  # after the masked input, left to right (README figure)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# extraction (pure functions on arrays: tested on generated stand-ins)
+# ------------------------------------------------------------------------------------------------------------
+def magenta_mask(img: np.ndarray, tol: int = 70, close: int = 2) -> np.ndarray:
+    """The hole of a masked input painted magenta (255, 0, 255), as CM-GAN's figures show it: pixels within
+    ``tol`` of magenta on every channel (JPEG moves them), holes inside filled and a ``close``-pixel closing to
+    catch the ringing at the edge. ``img`` uint8 [H, W, 3]; returns bool [H, W]."""
+    a = img.astype(np.int16)
+    hit = (a[..., 0] >= 255 - tol) & (a[..., 1] <= tol) & (a[..., 2] >= 255 - tol)
+    if close:
+        hit = ndimage.binary_dilation(hit, iterations=close)
+    return ndimage.binary_fill_holes(hit)
+
+
+def split_panels(img: np.ndarray, n: int, bg_level: int = 245) -> list[np.ndarray]:
+    """Cut a side-by-side figure into ``n`` panels. Columns that are blank (near white, or transparent in an RGBA
+    figure) over the whole height are gaps; without gaps the width is cut into ``n`` equal parts."""
+    h, w = img.shape[:2]
+    blank = (img[..., :3].min(axis=2) >= bg_level).all(axis=0)
+    if img.shape[2] == 4:
+        blank |= (img[..., 3] == 0).all(axis=0)
+    runs: list[tuple[int, int]] = []  # content column runs
+    x = 0
+    while x < w:
+        if blank[x]:
+            x += 1
+            continue
+        x0 = x
+        while x < w and not blank[x]:
+            x += 1
+        runs.append((x0, x))
+    if len(runs) == n:
+        return [img[:, a:b, :3] for a, b in runs]
+    if w % n:
+        raise ValueError(f"figure of width {w} has {len(runs)} content runs and cannot be cut into {n} equal panels")
+    step = w // n
+    return [img[:, i * step:(i + 1) * step, :3] for i in range(n)]
+
+
+def overlay_mask(with_overlay: np.ndarray, original: np.ndarray, color: tuple[int, int, int] = (30, 144, 255),
+                 alpha: float = 0.6, tol: int = 30, min_area: float = 0.002) -> np.ndarray:
+    """The hole drawn as a translucent overlay of ``color`` at ``alpha`` on the photo (Inpaint-Anything's
+    ``with_mask.png``, drawn by its ``utils.show_mask``): pixels within ``tol`` of ``(1 - alpha) * photo + alpha *
+    color`` on every channel and further than ``tol`` from the photo, opened by one pixel (JPEG speckle), holes
+    filled (the click marker drawn inside) and components smaller than ``min_area`` of the frame dropped."""
+    ov = with_overlay[..., :3].astype(np.float32)
+    org = original[..., :3].astype(np.float32)
+    blend = (1 - alpha) * org + alpha * np.asarray(color, np.float32)
+    hit = (np.abs(ov - blend).max(axis=2) <= tol) & (np.abs(ov - org).max(axis=2) > tol)
+    hit = ndimage.binary_fill_holes(ndimage.binary_opening(hit))
+    lab, n = ndimage.label(hit)
+    if n:
+        sizes = ndimage.sum(hit, lab, index=np.arange(1, n + 1))
+        keep = np.flatnonzero(sizes >= min_area * hit.size) + 1
+        hit = np.isin(lab, keep)
+    return hit
+
+
+def tint_mask(tinted: np.ndarray, result: np.ndarray, thr: int = 40, open_: int = 2) -> np.ndarray:
+    """The hole drawn as a red tint on the input (HD-Painter's figures), given the result beside it: where the
+    tinted input is redder (R - max(G, B)) than the result by more than ``thr``, opened and with holes filled."""
+    def redness(a: np.ndarray) -> np.ndarray:
+        a = a[..., :3].astype(np.int16)
+        return a[..., 0] - np.maximum(a[..., 1], a[..., 2])
+
+    hit = (redness(tinted) - redness(result)) > thr
+    if open_:
+        hit = ndimage.binary_opening(hit, iterations=open_)
+    return ndimage.binary_fill_holes(hit)
+
+
+def binary_mask(img: np.ndarray) -> np.ndarray:
+    """A shipped mask (white = hole; an RGBA mask's colour channels), as bool [H, W]."""
+    a = img if img.ndim == 2 else img[..., :3].max(axis=2)
+    return a > 127
+
+
+# ------------------------------------------------------------------------------------------------------------
+# reading the repositories
+# ------------------------------------------------------------------------------------------------------------
+class Repo:
+    """Files of a bare git copy at one commit."""
+
+    def __init__(self, mirror_dir: Path, source: Source):
+        base = Path(mirror_dir) / source.repo.replace("/", "+")
+        self.git_dir = base / "repo" if (base / "repo").is_dir() else base
+        if not self.git_dir.is_dir():
+            raise SystemExit(f"real-corpus: no copy of {source.repo} at {base} (fetch it, or git clone --bare "
+                             f"https://github.com/{source.repo} {base}/repo)")
+        self.commit = source.commit
+        self.repo = source.repo
+
+    def ls(self, prefix: str) -> list[str]:
+        r = subprocess.run(["git", "--git-dir", str(self.git_dir), "ls-tree", "-r", "--name-only", self.commit,
+                            prefix], capture_output=True, text=True)
+        if r.returncode:
+            raise SystemExit(f"real-corpus: {self.repo} at {self.commit}: {r.stderr.strip()} (fetch a newer copy)")
+        return sorted(r.stdout.split())
+
+    def image(self, path: str) -> np.ndarray:
+        r = subprocess.run(["git", "--git-dir", str(self.git_dir), "show", f"{self.commit}:{path}"],
+                           capture_output=True)
+        if r.returncode:
+            raise SystemExit(f"real-corpus: {self.repo}@{self.commit[:7]}: cannot read {path}: "
+                             f"{r.stderr.decode(errors='replace').strip()}")
+        im = Image.open(io.BytesIO(r.stdout))
+        return np.asarray(im.convert("RGBA") if im.mode in ("RGBA", "LA", "P") else im.convert("RGB"))
+
+
+@dataclass
+class Item:
+    """One output with its input and mask, before it is written."""
+
+    source: str
+    sample_id: str
+    model: str
+    image: np.ndarray  # uint8 [H, W, 3]
+    mask: np.ndarray  # bool [H, W]
+    output: np.ndarray  # uint8 [H, W, 3]
+    path: str  # the output's path in the repository
+    input_path: str
+    mask_recovery: str
+    notes: str = ""
+
+
+def _rgb(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a[..., :3])
+
+
+def items_migan(r: Repo) -> list[Item]:
+    out = []
+    for p in r.ls("examples/"):
+        parts = p.split("/")
+        if len(parts) != 5 or parts[2] != "results" or parts[3] != "migan":
+            continue
+        setname, stem = parts[1], Path(parts[4]).stem
+        imgs = [q for q in r.ls(f"examples/{setname}/images/") if Path(q).stem == stem]
+        mask_p = f"examples/{setname}/masks/{stem}.png"
+        if not imgs:
+            continue
+        m = binary_mask(r.image(mask_p))
+        out.append(Item("migan", f"migan__{setname}__{stem}", "MI-GAN", _rgb(r.image(imgs[0])), m,
+                        _rgb(r.image(p)), p, imgs[0], f"shipped ({mask_p}, white = hole)",
+                        "object hole" if "object" in setname else "free-form hole"))
+    return out
+
+
+def items_cmgan(r: Repo) -> list[Item]:
+    out = []
+    for p in r.ls("figures/"):
+        name = Path(p).name
+        if not (name[0].isdigit() or name.startswith("Places365_val")):
+            continue
+        fig = r.image(p)
+        panels = split_panels(fig, 1 + len(CMGAN_PANELS))
+        masked = panels[0]
+        m = magenta_mask(masked)
+        sid = f"cmgan__{Path(p).stem}"
+        for model, panel in zip(CMGAN_PANELS, panels[1:]):
+            out.append(Item("cmgan", sid, model, masked, m, panel, f"{p}#panel{CMGAN_PANELS.index(model) + 1}",
+                            f"{p}#panel0", "magenta of the masked input (panel 0), closed 2 px, holes filled",
+                            "input is the masked input: the photo under the hole is not published"))
+    return out
+
+
+def items_ia(r: Repo, kind: str) -> list[Item]:
+    folder = f"example/{kind}-anything"
+    out_name = "inpainted_with_mask.png" if kind == "remove" else "filled_with_mask.png"
+    model = "LaMa (Inpaint-Anything)" if kind == "remove" else "Stable Diffusion inpainting (Inpaint-Anything)"
+    src = "ia-remove" if kind == "remove" else "ia-fill"
+    out = []
+    files = r.ls(folder + "/")
+    for p in files:
+        if p.count("/") != 2 or Path(p).suffix.lower() not in (".jpg", ".jpeg", ".png"):
+            continue
+        stem = Path(p).stem
+        res, ov = f"{folder}/{stem}/{out_name}", f"{folder}/{stem}/with_mask.png"
+        if res not in files or ov not in files:
+            continue
+        img = _rgb(r.image(p))
+        ov_img, res_img = _fit(_rgb(r.image(ov)), img), _fit(_rgb(r.image(res)), img)
+        m = overlay_mask(ov_img, img)
+        note = "" if kind == "remove" else "text-prompted fill: a new object"
+        if res_img is not None and r.image(res).shape[:2] != img.shape[:2]:
+            note = (note + "; " if note else "") + f"output {r.image(res).shape[1]}x{r.image(res).shape[0]} resized"
+        out.append(Item(src, f"{src}__{stem}", model, img, m, res_img, res, p,
+                        f"blue overlay of {ov} (utils.show_mask colour, alpha 0.6) against the photo, opened 1 px, "
+                        f"holes filled, specks < 0.2 % dropped (the SAM mask as dilated by the script)", note))
+    return out
+
+
+def _fit(a: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``a`` at ``like``'s size (Inpaint-Anything's matplotlib saves are sometimes a pixel short), bilinear."""
+    if a.shape[:2] == like.shape[:2]:
+        return a
+    return np.asarray(Image.fromarray(a).resize((like.shape[1], like.shape[0]), Image.BILINEAR))
+
+
+def items_deepfill(r: Repo) -> list[Item]:
+    out = []
+    for p in r.ls("examples/places2/"):
+        if not p.endswith("_output.png"):
+            continue
+        case = Path(p).name[: -len("_output.png")]
+        base = f"examples/places2/{case}"
+        out.append(Item("deepfill", f"deepfill__{case}", "DeepFill v2", _rgb(r.image(f"{base}_raw.png")),
+                        binary_mask(r.image(f"{base}_mask.png")), _rgb(r.image(p)), p, f"{base}_raw.png",
+                        f"shipped ({base}_mask.png)", "input = the _raw photo (the object: fence, text, person)"))
+    return out
+
+
+def items_iopaint(r: Repo) -> list[Item]:
+    t = "lama_cleaner/tests"
+    img, m = _rgb(r.image(f"{t}/image.png")), binary_mask(r.image(f"{t}/mask.png"))
+    out = []
+    for model, key in (("LaMa (IOPaint)", "lama"), ("LDM 1-step (IOPaint)", "ldm")):
+        for strat in ("original", "resize", "crop"):
+            p = f"{t}/{key}_{strat}_result.png"
+            out.append(Item("iopaint", "iopaint__image", model, img, m, _rgb(r.image(p)), p, f"{t}/image.png",
+                            f"shipped ({t}/mask.png)", f"hd_strategy {strat}"))
+    return out
+
+
+def items_hdpainter(r: Repo) -> list[Item]:
+    out = []
+    res = "__assets__/github/results"
+    for p in r.ls(f"{res}/masked/"):
+        q = p.replace("/masked/", "/results/")
+        tinted, result = _rgb(r.image(p)), _rgb(r.image(q))
+        out.append(Item("hdpainter", f"hdpainter__r{Path(p).stem}", "HD-Painter", tinted, tint_mask(tinted, result),
+                        result, q, p, "red tint of the masked input against the result (> 40), opened 2 px, "
+                        "holes filled", "prompted insertion; input is the tinted input"))
+    for p in r.ls("__assets__/demo/examples/sbs/"):
+        try:
+            fig = r.image(p)
+        except SystemExit:
+            continue  # a file the copy lacks (large files may be absent)
+        tinted, result = split_panels(fig, 2)
+        if tinted.shape != result.shape:
+            continue
+        out.append(Item("hdpainter", f"hdpainter__{Path(p).stem}", "HD-Painter", tinted, tint_mask(tinted, result),
+                        result, p + "#panel1", p + "#panel0", "red tint of the left panel against the right (> 40), "
+                        "opened 2 px, holes filled", "prompted insertion; input is the tinted input"))
+    return out
+
+
+READERS = {"migan": items_migan, "cmgan": items_cmgan, "ia-remove": lambda r: items_ia(r, "remove"),
+           "ia-fill": lambda r: items_ia(r, "fill"), "deepfill": items_deepfill, "iopaint": items_iopaint,
+           "hdpainter": items_hdpainter}
+
+
+def collect(mirror_dir: Path, sources: list[str] | None = None) -> list[Item]:
+    """Every item of every source (or of ``sources``), in a fixed order."""
+    items: list[Item] = []
+    for name in sources or list(READERS):
+        items += READERS[name](Repo(mirror_dir, SOURCES[name]))
+    return items
+
+
+def model_key(model: str) -> str:
+    """A folder name for a model: ``LaMa (IOPaint)`` -> ``lama-iopaint``."""
+    return "".join(c if c.isalnum() else "-" for c in model.lower()).strip("-").replace("--", "-").replace("--", "-")
+
+
+def output_id(it: Item) -> str:
+    extra = ""
+    if it.source == "iopaint":
+        extra = "__" + it.path.rsplit("_", 2)[-2]  # the hd strategy
+    return f"{it.sample_id}__{model_key(it.model)}{extra}"
+
+
+def read_labels(path: Path = LABELS_CSV) -> dict[str, dict[str, str]]:
+    """The committed rows by output id (empty when there is no file yet)."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    bad = [c for c in COLUMNS if rows and c not in rows[0]]
+    if bad:
+        raise SystemExit(f"{path}: missing columns {bad}")
+    for i, row in enumerate(rows):
+        if row["label"] and row["label"] not in LABELS:
+            raise SystemExit(f"{path}: row {i + 2} ({row['output_id']}): label {row['label']!r} not in {LABELS}")
+    return {row["output_id"]: row for row in rows}
+
+
+def _save(a: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a).save(path)
+
+
+def build(mirror_dir: Path, out: Path, labels_csv: Path = LABELS_CSV, sources: list[str] | None = None
+          ) -> dict[str, int]:
+    """Write the corpus (see the module doc; ``sources``: a subset of :data:`SOURCES`); returns counts."""
+    import json
+
+    labels = read_labels(labels_csv)
+    items = collect(mirror_dir, sources)
+    rows, seen_inputs = [], set()
+    for it in items:
+        if it.mask.shape != it.image.shape[:2] or it.output.shape != it.image.shape:
+            raise SystemExit(f"real-corpus: {it.path}: output {it.output.shape} / mask {it.mask.shape} do not match "
+                             f"the input {it.image.shape} ({SOURCES[it.source].repo})")
+        if not it.mask.any():
+            raise SystemExit(f"real-corpus: {it.input_path}: recovered an empty mask ({it.mask_recovery})")
+        d = out / it.source
+        if it.sample_id not in seen_inputs:
+            _save(it.image, d / "images" / f"{it.sample_id}.png")
+            _save(it.mask.astype(np.uint8) * 255, d / "masks" / f"{it.sample_id}.png")
+            seen_inputs.add(it.sample_id)
+            (d / "dataset.json").write_text(json.dumps({"task": "removal", "source": SOURCES[it.source].repo +
+                                                        "@" + SOURCES[it.source].commit}, indent=1) + "\n")
+        oid = output_id(it)
+        sub = model_key(it.model) + (f"-{oid.rsplit('__', 1)[-1]}" if it.source == "iopaint" else "")
+        _save(it.output, out / "outputs" / sub / it.source / f"{it.sample_id}.png")
+        known = labels.get(oid, {})
+        src = SOURCES[it.source]
+        rows.append({"output_id": oid, "sample_id": it.sample_id, "source": it.source, "repo": src.repo,
+                     "commit": src.commit, "path": it.path, "input_path": it.input_path, "licence": src.licence,
+                     "model": it.model, "mask_recovery": it.mask_recovery, "label": known.get("label", ""),
+                     "split": SPLIT[it.source], "notes": known.get("notes", it.notes),
+                     "output_folder": f"outputs/{sub}"})
+    with open(out / "corpus.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(COLUMNS) + ["output_folder"])
+        w.writeheader()
+        w.writerows(rows)
+    return {"outputs": len(rows), "inputs": len(seen_inputs), "labelled": sum(1 for r in rows if r["label"])}
+
+
+def contact_sheets(corpus: Path, out: Path, height: int = 200, rows_per_sheet: int = 5) -> list[Path]:
+    """The labelling aid: PNG sheets of ``rows_per_sheet`` inputs each, one row per input: the input with the hole
+    outlined in red, then every system's output with the same outline in green, ``height`` px high, captioned with
+    the sample id and the models in order. Rows never mix sources."""
+    from PIL import ImageDraw
+
+    with open(corpus / "corpus.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["source"], r["sample_id"]), []).append(r)
+
+    def tile(a: np.ndarray, m: np.ndarray, colour: tuple[int, int, int]) -> Image.Image:
+        a = a.copy()
+        a[m & ~ndimage.binary_erosion(m, iterations=2)] = colour
+        im = Image.fromarray(a)
+        return im.resize((max(1, round(im.width * height / im.height)), height))
+
+    sheets: list[list[tuple[str, list[Image.Image]]]] = [[]]
+    last = None
+    for (src, sid), rs in groups.items():
+        if sheets[-1] and (len(sheets[-1]) >= rows_per_sheet or src != last):
+            sheets.append([])
+        last = src
+        img = np.asarray(Image.open(corpus / src / "images" / f"{sid}.png").convert("RGB"))
+        m = np.asarray(Image.open(corpus / src / "masks" / f"{sid}.png").convert("L")) > 127
+        tiles = [tile(img, m, (255, 0, 0))]
+        for r in rs:
+            o = np.asarray(Image.open(corpus / r["output_folder"] / src / f"{sid}.png").convert("RGB"))
+            tiles.append(tile(o, m, (0, 255, 0)))
+        caption = f"{src}/{sid}: " + " | ".join(f"{i + 1}: {r['model']}" for i, r in enumerate(rs))
+        sheets[-1].append((caption, tiles))
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, sheet in enumerate(s for s in sheets if s):
+        width = max(sum(t.width + 4 for t in tiles) for _, tiles in sheet)
+        canvas = Image.new("RGB", (width, len(sheet) * (height + 16)), (40, 40, 40))
+        draw = ImageDraw.Draw(canvas)
+        y = 0
+        for caption, tiles in sheet:
+            draw.text((2, y + 2), caption, fill=(255, 255, 0))
+            y += 16
+            x = 0
+            for t in tiles:
+                canvas.paste(t, (x, y))
+                x += t.width + 4
+            y += height
+        paths.append(out / f"sheet{k:03d}.png")
+        canvas.save(paths[-1])
+    return paths

@@ -1,0 +1,201 @@
+"""datasets/real_corpus.py: mask recovery, panel splitting and the corpus build on stand-in repositories the test
+writes (offline, no fetch), and the committed labels' schema and source split."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def rc():
+    spec = importlib.util.spec_from_file_location("real_corpus", REPO / "datasets" / "real_corpus.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["real_corpus"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _jpeg(a: np.ndarray, q: int = 90) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="JPEG", quality=q)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def _photo(h: int, w: int, seed: int) -> np.ndarray:
+    """A textured stand-in photograph: smooth colour fields plus grain (no magenta, no pure blue)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([90 + 60 * np.sin(xx / 9.0), 110 + 50 * np.cos(yy / 7.0), 80 + 40 * np.sin((xx + yy) / 11.0)], 2)
+    return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def _blob(h: int, w: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    m = ((yy - h * 0.45) ** 2 / (h * 0.22) ** 2 + (xx - w * 0.5) ** 2 / (w * 0.2) ** 2) < 1
+    m[int(h * 0.6):int(h * 0.85), int(w * 0.2):int(w * 0.35)] = True  # a second, rectangular part
+    return m
+
+
+def test_magenta_mask_recovers_a_known_hole_through_jpeg(rc):
+    hole = _blob(96, 128)
+    masked = _photo(96, 128, 0)
+    masked[hole] = (255, 0, 255)
+    got = rc.magenta_mask(_jpeg(masked))
+    assert got[hole].all()  # every hole pixel is found
+    assert not got[~ndimage.binary_dilation(hole, iterations=3)].any()  # and nothing beyond the 2 px closing (+1)
+    assert got.sum() <= ndimage.binary_dilation(hole, iterations=2).sum()
+
+
+def test_split_panels_equal_widths_and_gaps(rc):
+    cols = [(255, 0, 255), (10, 20, 30), (40, 50, 60), (70, 80, 90), (100, 110, 120)]
+    fig = np.concatenate([np.full((8, 12, 3), c, np.uint8) for c in cols], axis=1)
+    panels = rc.split_panels(fig, 5)
+    assert [p.shape for p in panels] == [(8, 12, 3)] * 5
+    for p, c in zip(panels, cols):
+        assert (p == np.asarray(c, np.uint8)).all()
+    # two panels separated by a transparent gap of another width (HD-Painter's side-by-side figures)
+    left, right = _photo(10, 20, 1), _photo(10, 20, 2)
+    gap = np.zeros((10, 7, 4), np.uint8)
+    rgba = np.concatenate([np.dstack([left, np.full((10, 20), 255, np.uint8)]), gap,
+                           np.dstack([right, np.full((10, 20), 255, np.uint8)])], axis=1)
+    a, b = rc.split_panels(rgba, 2)
+    assert np.array_equal(a, left) and np.array_equal(b, right)
+    with pytest.raises(ValueError, match="width 13"):
+        rc.split_panels(np.zeros((4, 13, 3), np.uint8), 5)
+
+
+def test_overlay_mask_inverts_the_show_mask_blend(rc):
+    photo = _photo(80, 100, 3)
+    hole = _blob(80, 100)
+    color, alpha = np.asarray((30, 144, 255), float), 0.6
+    ov = photo.astype(float)
+    ov[hole] = (1 - alpha) * ov[hole] + alpha * color  # Inpaint-Anything's utils.show_mask, drawn by imshow
+    ov = np.clip(np.round(ov), 0, 255).astype(np.uint8)
+    ov[38:42, 48:52] = (0, 200, 0)  # the click marker inside the hole
+    got = rc.overlay_mask(ov, photo)
+    inter, union = (got & hole).sum(), (got | hole).sum()
+    assert inter / union > 0.97
+    assert got[38:42, 48:52].all()  # the marker is inside the recovered hole
+
+
+def test_tint_mask_against_the_result(rc):
+    photo = _photo(64, 64, 4)
+    hole = _blob(64, 64)
+    tinted = photo.astype(float)
+    tinted[hole] = 0.5 * tinted[hole] + 0.5 * np.asarray((255, 0, 0), float)
+    result = photo.copy()
+    result[hole] = (20, 60, 200)  # the inserted object
+    got = rc.tint_mask(tinted.astype(np.uint8), result)
+    assert (got & hole).sum() / (got | hole).sum() > 0.95
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                               "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(cwd), "PATH": "/usr/bin:/bin"}).stdout.strip()
+
+
+def _stand_in(root: Path, files: dict[str, np.ndarray]) -> str:
+    work = root / "work"
+    for rel, a in files.items():
+        p = work / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(a).save(p)
+    _git(work, "init", "-q")
+    _git(work, "add", "-A")
+    _git(work, "commit", "-qm", "stand-in")
+    _git(root, "clone", "-q", "--bare", str(work), str(root / "repo"))
+    return _git(work, "rev-parse", "HEAD")
+
+
+def test_build_on_stand_in_repositories(rc, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    # CM-GAN: one figure, magenta-masked input then four fills side by side
+    hole = _blob(32, 32)
+    masked = _photo(32, 32, 5)
+    masked[hole] = (255, 0, 255)
+    fills = [_photo(32, 32, 10 + k) for k in range(4)]
+    fig = np.concatenate([masked] + fills, axis=1)
+    c1 = _stand_in(mirror / "htzheng+CM-GAN-Inpainting", {"figures/14.png": fig, "figures/framework.png": fig[:, :8]})
+    # MI-GAN: images/masks/results/migan
+    img, out = _photo(24, 24, 6), _photo(24, 24, 7)
+    m = np.zeros((24, 24), np.uint8)
+    m[5:15, 6:18] = 255
+    c2 = _stand_in(mirror / "Picsart-AI-Research+MI-GAN", {
+        "examples/places2_512_object/images/3.png": img, "examples/places2_512_object/masks/3.png": m,
+        "examples/places2_512_object/results/migan/3.png": out})
+    monkeypatch.setitem(rc.SOURCES, "cmgan", rc.Source("htzheng/CM-GAN-Inpainting", c1, "Apache-2.0"))
+    monkeypatch.setitem(rc.SOURCES, "migan", rc.Source("Picsart-AI-Research/MI-GAN", c2, "MIT"))
+    labels = tmp_path / "labels.csv"
+    with open(labels, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=rc.COLUMNS)
+        w.writeheader()
+        w.writerow(dict.fromkeys(rc.COLUMNS, "") | {"output_id": "cmgan__14__comodgan", "label": "replacement",
+                                                    "notes": "a new object"})
+    dst = tmp_path / "corpus"
+    counts = rc.build(mirror, dst, labels, sources=["migan", "cmgan"])
+    assert counts == {"outputs": 5, "inputs": 2, "labelled": 1}
+    rows = list(csv.DictReader(open(dst / "corpus.csv")))
+    assert list(rows[0]) == list(rc.COLUMNS) + ["output_folder"]
+    by = {r["output_id"]: r for r in rows}
+    assert by["cmgan__14__comodgan"]["label"] == "replacement" and by["cmgan__14__comodgan"]["commit"] == c1
+    assert by["migan__places2_512_object__3__mi-gan"]["split"] == "dev"
+    # the panels land in one outputs folder per model, named by sample id; the figure that is no
+    # results figure (framework.png) is left out
+    for k, model in enumerate(rc.CMGAN_PANELS):
+        r = by[f"cmgan__14__{rc.model_key(model)}"]
+        got = np.asarray(Image.open(dst / r["output_folder"] / "cmgan" / "cmgan__14.png"))
+        assert np.array_equal(got, fills[k])
+    got_mask = np.asarray(Image.open(dst / "cmgan" / "masks" / "cmgan__14.png")) > 127
+    assert got_mask[hole].all() and not got_mask[~ndimage.binary_dilation(hole, iterations=3)].any()
+    assert np.array_equal(np.asarray(Image.open(dst / "migan" / "masks" / "migan__places2_512_object__3.png")) > 127,
+                          m > 127)
+    # and the folder dataset reads the result as an object-removal set
+    from bench.datasets.folder import FolderDataset
+
+    ds = FolderDataset(str(dst / "cmgan"))
+    assert ds.task == "removal" and ds.ids() == ["cmgan__14"]
+    assert bool(ds.load("cmgan__14").mask[0].numpy()[hole].all())
+    # the contact sheets: one per source here, one row per input, input then each output
+    sheets = rc.contact_sheets(dst, tmp_path / "sheets", height=40)
+    assert len(sheets) == 2
+    sizes = sorted(Image.open(p).size for p in sheets)
+    assert sizes == [((40 + 4) * 2, 40 + 16), ((40 + 4) * 5, 40 + 16)]
+    cm = np.asarray(Image.open(next(p for p in sheets if Image.open(p).size[0] == 220)))
+    for k in range(4):  # the k-th output tile is closest to the k-th panel's fill (outlines drawn over all of them)
+        got = cm[16:56, 44 * (k + 1):44 * (k + 1) + 40].astype(float)
+        d = [np.abs(got - np.asarray(Image.fromarray(f).resize((40, 40)), float)).mean() for f in fills]
+        assert int(np.argmin(d)) == k, d
+
+
+def test_committed_labels_schema_and_source_split(rc):
+    path = REPO / "datasets" / "real_corpus" / "corpus.csv"
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == rc.COLUMNS
+        rows = list(reader)
+    assert len({r["output_id"] for r in rows}) == len(rows)
+    assert {r["label"] for r in rows} <= set(rc.LABELS)
+    splits: dict[str, set[str]] = {}
+    for r in rows:
+        assert r["split"] == rc.SPLIT[r["source"]], r["output_id"]
+        assert r["commit"] == rc.SOURCES[r["source"]].commit and r["repo"] == rc.SOURCES[r["source"]].repo
+        assert "ReMOVE" not in r["repo"]  # kept for independent checks
+        for key in (("source", r["source"]), ("repo", r["repo"]), ("model", r["model"].split(" (")[0])):
+            splits.setdefault(f"{key[0]}={key[1]}", set()).add(r["split"])
+    both = [k for k, v in splits.items() if len(v) > 1]
+    assert not both, f"on both sides of the split: {both}"
+    for split in ("dev", "test"):
+        have = {r["label"] for r in rows if r["split"] == split}
+        assert {"ok", "blur", "replacement"} <= have, (split, have)
