@@ -1,4 +1,4 @@
-"""Statistics for reports: bootstrap confidence intervals and a paired bootstrap test, Fréchet distance, KID.
+"""Set-level statistics: Fréchet distance, KID, IDS (the bootstraps live in :mod:`bench.stats`).
 
 All pure functions on numpy arrays (no store, no torch).
 """
@@ -9,87 +9,8 @@ from typing import Any
 
 import numpy as np
 
-# ---------------------------------------------------------------------------------------------------------------
-# bootstrap
-
-
-def _order_stat_interval(samples: np.ndarray, alpha: float) -> tuple[float, float]:
-    """Percentile interval by order statistics (no interpolation, so +inf values stay +inf, never NaN)."""
-    s = np.sort(samples)
-    s = s[~np.isnan(s)]
-    if s.size == 0:
-        return math.nan, math.nan
-    n = s.size
-    lo = s[min(n - 1, max(0, int(math.floor(alpha / 2 * n))))]
-    hi = s[min(n - 1, max(0, int(math.ceil((1 - alpha / 2) * n)) - 1))]
-    return float(lo), float(hi)
-
-
-def _boot_means(v: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    n = v.size
-    out = np.empty(n_boot, dtype=np.float64)
-    step = max(1, 4_000_000 // max(1, n))  # bounded memory
-    with np.errstate(invalid="ignore"):
-        for s in range(0, n_boot, step):
-            k = min(step, n_boot - s)
-            idx = rng.integers(0, n, size=(k, n))
-            out[s:s + k] = v[idx].mean(axis=1)
-    return out
-
-
-def bootstrap_ci(values: Any, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, lo, hi): the mean of the finite-or-infinite values and its percentile bootstrap interval.
-
-    NaN values are absent and dropped. +inf values (a PSNR of an untouched region) are kept: a resample that draws
-    one has mean +inf, so the mean and the upper bound read inf whenever any value is inf and the lower bound is
-    inf only when most resamples contain one. Empty input -> (nan, nan, nan); one value -> (v, v, v).
-    """
-    v = np.asarray(values, dtype=np.float64).ravel()
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    with np.errstate(invalid="ignore"):
-        mean = float(v.mean())
-    if v.size == 1 or np.all(v == v[0]):
-        return mean, mean, mean
-    rng = np.random.default_rng(seed)
-    lo, hi = _order_stat_interval(_boot_means(v, n_boot, rng), alpha)
-    return mean, lo, hi
-
-
-def paired_bootstrap(a: Any, b: Any, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict[str, float]:
-    """Paired bootstrap of mean(a - b) over samples where both are present (same sample order in a and b).
-
-    Returns mean_diff, lo, hi (percentile interval), p_value (two-sided, from the bootstrap distribution centred
-    on zero: the share of resampled |mean diff - observed| at least |observed|, with the +1 correction) and n.
-    Pairs with a NaN (absent) value or an undefined difference (inf - inf) are dropped; a finite-vs-inf pair gives
-    an infinite difference, which makes the mean infinite.
-    """
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"paired_bootstrap: a and b have different lengths ({a.size} vs {b.size})")
-    with np.errstate(invalid="ignore"):
-        d = a - b
-    d = d[~np.isnan(d)]
-    n = int(d.size)
-    if n == 0:
-        return {"mean_diff": math.nan, "lo": math.nan, "hi": math.nan, "p_value": math.nan, "n": 0}
-    obs = float(d.mean())
-    if n == 1 or np.all(d == d[0]):
-        p = 1.0 if obs == 0 else (0.0 if n > 1 else math.nan)
-        return {"mean_diff": obs, "lo": obs, "hi": obs, "p_value": p, "n": n}
-    rng = np.random.default_rng(seed)
-    boots = _boot_means(d, n_boot, rng)
-    lo, hi = _order_stat_interval(boots, alpha)
-    if math.isfinite(obs):
-        with np.errstate(invalid="ignore"):
-            extreme = np.abs(boots - obs) >= abs(obs)
-        p = float((1 + np.count_nonzero(extreme)) / (1 + n_boot))
-    else:
-        p = math.nan
-    return {"mean_diff": obs, "lo": lo, "hi": hi, "p_value": min(1.0, p), "n": n}
-
+# the bootstraps have one copy, in bench.stats (numpy only); re-exported for the metrics room's callers
+from ..stats import _order_stat_interval, bootstrap_ci, paired_bootstrap  # noqa: F401
 
 # ---------------------------------------------------------------------------------------------------------------
 # Fréchet distance and KID

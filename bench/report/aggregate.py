@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import stats
 from ..errors import BenchError
 from ..store.sqlite import RunStore, merge_stores
 from . import verdict
@@ -39,67 +40,10 @@ AREA_LABELS = [area_bin_label(b) for b in range(N_AREA_BINS)]
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# statistics (the metrics room owns the real ones; these are the fallbacks until bench.metrics.stats lands)
+# statistics
 # ------------------------------------------------------------------------------------------------------------------
-def _local_bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return (math.nan, math.nan, math.nan)
-    mean = float(v.mean())
-    if v.size == 1:
-        return (mean, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    step = max(1, int(2_000_000 // v.size))  # bound memory: at most ~2M indices at a time
-    for s in range(0, n_boot, step):
-        idx = rng.integers(0, v.size, size=(min(step, n_boot - s), v.size))
-        means[s:s + idx.shape[0]] = v[idx].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return (mean, float(lo), float(hi))
-
-
-_IMPL_CACHE: dict[str, Any] = {}
-
-
-def _stats_impl(name: str, fallback):
-    """``bench.metrics.stats.<name>`` when the metrics room provides it, else ``fallback`` (looked up once)."""
-    if name not in _IMPL_CACHE:
-        _IMPL_CACHE[name] = fallback
-        mod = _metrics_stats()
-        if mod is not None and hasattr(mod, name):
-            _IMPL_CACHE[name] = getattr(mod, name)
-    return _IMPL_CACHE[name]
-
-
-def _metrics_stats():
-    """``bench.metrics.stats`` (pure numpy). Importing it through its package imports torch (seconds on a busy
-    CPU), so when torch is not loaded yet and the file has no relative imports it is loaded on its own."""
-    import importlib
-    import importlib.util
-    import sys
-
-    if "_stats" in _IMPL_CACHE:
-        return _IMPL_CACHE["_stats"]
-    path = Path(__file__).resolve().parents[1] / "metrics" / "stats.py"
-    mod = None
-    if path.exists():
-        try:
-            if "torch" not in sys.modules and "from ." not in path.read_text(encoding="utf-8"):
-                spec = importlib.util.spec_from_file_location("bench_report_metrics_stats", path)
-                mod = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(mod)  # type: ignore[union-attr]
-            else:
-                mod = importlib.import_module("bench.metrics.stats")
-        except Exception:
-            mod = None
-    _IMPL_CACHE["_stats"] = mod
-    return mod
-
-
-
 def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, lo, hi): ``bench.metrics.stats.bootstrap_ci`` when installed, else a percentile bootstrap here.
+    """(mean, lo, hi): :func:`bench.stats.bootstrap_ci` of the finite values.
 
     Non-finite values: the mean follows IEEE rules (+inf in, +inf out); the interval is defined only when every
     value is finite (or all equal, e.g. all +inf).
@@ -114,7 +58,7 @@ def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0)
         if np.all(v == v[0]):
             return (mean, mean, mean)
         return (mean, math.nan, math.nan)
-    mean, lo, hi = _stats_impl("bootstrap_ci", _local_bootstrap_ci)(v, n_boot=n_boot, alpha=alpha, seed=seed)
+    mean, lo, hi = stats.bootstrap_ci(v, n_boot=n_boot, alpha=alpha, seed=seed)
     return (float(mean), float(lo), float(hi))
 
 
@@ -470,6 +414,9 @@ def summarize(
             else:
                 with np.errstate(invalid="ignore"):
                     row[k] = float(vals.mean()) if vals.size else math.nan
+            n_inf = int(np.isinf(vals).sum())
+            if 0 < n_inf < vals.size:  # a mean made infinite by some values: the tables say how many
+                row[f"{k}_n_inf"], row[f"{k}_n_values"] = n_inf, int(vals.size)
         for d in dets:
             fk = f"{d}_flag"
             vals = ok[fk].to_numpy(dtype=float) if fk in ok else np.array([])
@@ -523,9 +470,11 @@ def summarize(
                     and (v == "ok" or bool((df[verdict.share_key(v)].fillna(0) > 0).any()))]
     setlevel_keys = [c for c in df.columns if c not in set(mkeys) and c not in RECORD_FIELDS
                      and not c.startswith(verdict.COLUMN + "_")
-                     and not c.endswith(("_lo", "_hi", "_rate", "_small_n")) and c not in _DERIVED_SUMMARY
+                     and not c.endswith(("_lo", "_hi", "_rate", "_small_n", "_n_inf", "_n_values"))
+                     and c not in _DERIVED_SUMMARY
                      and c not in by and c != "first_error" and not (c.endswith("_n") and c[:-2] in df.columns)]
-    all_keys = [k for k in list(df.columns) if not k.endswith(("_lo", "_hi", "_small_n")) and k not in by]
+    all_keys = [k for k in list(df.columns) if not k.endswith(("_lo", "_hi", "_small_n", "_n_inf", "_n_values"))
+                and k not in by]
     untimed = []
     if not df.empty and "latency_p50" in df and "n" in df:
         untimed = sorted({str(r["backend"]) for r in df.to_dict("records")
