@@ -257,8 +257,12 @@ def configure_compare(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         help="family-wise level of the default gate: per-sample metrics and detector rates without "
                              "a rule fail when NEW is worse on the shared samples (paired bootstrap, Holm-corrected "
                              "p < alpha); 0 turns it off (default 0.05)")
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="cells of BASE missing from NEW do not fail the gate")
+    parser.add_argument("--allow-missing", action="append", nargs="?", const="*", metavar="KEY",
+                        help="NEW may lack KEY (repeatable; wildcards as in blur_*): its value, its samples and "
+                             "its infinite values (psnr_out ∞ -> finite); alone: NEW may lack any cell or key")
+    parser.add_argument("--min-coverage", type=float, default=1.0, metavar="F",
+                        help="share of the samples BASE scored that NEW must have scored in each cell "
+                             "(default 1: every one; an interrupted or --limit run fails)")
     parser.add_argument("--out", metavar="FILE", help="also write the Markdown summary to FILE")
     return parser
 
@@ -269,7 +273,8 @@ def run_compare(args: argparse.Namespace) -> int:
     try:
         rules = parse_tolerances(args.tol, args.tol_file)
         res = compare_sources(args.base, args.new, rules=rules, strict=args.strict,
-                              allow_missing=args.allow_missing, alpha=args.alpha)
+                              allow_missing=args.allow_missing or False, alpha=args.alpha,
+                              min_coverage=args.min_coverage)
     except BenchError as e:
         _err(str(e))
         return 2

@@ -199,11 +199,23 @@ def small_n(row: dict[str, Any], col: Col) -> bool:
     return bool(row.get(col.key + "_small_n")) and not col.is_label
 
 
+def partial_inf(row: dict[str, Any], col: Col) -> tuple[int, int] | None:
+    """(infinite values, values) when the row's mean for ``col`` is infinite though not every value is (a PSNR
+    mean is ∞ as soon as one region is kept exactly): ``summarize`` records ``KEY_n_inf`` and ``KEY_n_values``."""
+    v, k, n = _num(row.get(col.key)), _num(row.get(col.key + "_n_inf")), _num(row.get(col.key + "_n_values"))
+    if v is None or not math.isinf(v) or k is None or n is None or math.isnan(k) or math.isnan(n):
+        return None
+    return (int(k), int(n)) if 0 < k < n else None
+
+
 def cell_text(row: dict[str, Any], col: Col, intervals: bool = True) -> str:
     v = row.get(col.key)
     if col.is_label:
         return MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
     s = format_number(v, col.fmt)
+    part = partial_inf(row, col)
+    if part is not None:  # "∞ (12 of 16)": the mean hides that the other values are finite
+        s += f" ({part[0]} of {part[1]})"
     hw = half_width(row, col) if intervals else None
     if hw is not None and s not in (MISSING,):
         s += " ± " + format_number(hw, col.fmt)
@@ -374,6 +386,9 @@ def _latex_cell(row: dict[str, Any], col: Col, rank: int | None, intervals: bool
         return latex_escape(cell_text(row, col))
     v = format_number(row.get(col.key), col.fmt)
     body = "--" if v == MISSING else (r"$\infty$" if v == INF else r"$-\infty$" if v == "-" + INF else latex_escape(v))
+    part = partial_inf(row, col)
+    if part is not None:
+        body += r"\,{\scriptsize(" + f"{part[0]} of {part[1]}" + ")}"
     if rank == 1:
         body = r"\textbf{" + body + "}"
     elif rank == 2:
