@@ -208,7 +208,9 @@ def partial_inf(row: dict[str, Any], col: Col) -> tuple[int, int] | None:
     return (int(k), int(n)) if 0 < k < n else None
 
 
-def cell_text(row: dict[str, Any], col: Col, intervals: bool = True) -> str:
+def cell_text(row: dict[str, Any], col: Col, intervals: bool = True, compact: bool = False) -> str:
+    """The text of one cell. ``compact`` (the terminal): a small-n mark without its count (the count is the n
+    column or the table title)."""
     v = row.get(col.key)
     if col.is_label:
         return MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
@@ -220,7 +222,7 @@ def cell_text(row: dict[str, Any], col: Col, intervals: bool = True) -> str:
     if hw is not None and s not in (MISSING,):
         s += " ± " + format_number(hw, col.fmt)
     if small_n(row, col) and s != MISSING:
-        s += f" {SMALL_N} n={int(row.get(col.key + '_n') or 0)}"
+        s += f" {SMALL_N}" + ("" if compact else f" n={int(row.get(col.key + '_n') or 0)}")
     return s
 
 
@@ -237,7 +239,7 @@ def to_rich(table: Table, intervals: bool = False):
     rt = RichTable(title=_rich_escape(table.title) if table.title else None,
                    caption=_rich_escape(table.caption) if table.caption else None, show_lines=False,
                    header_style="bold", title_justify="left")
-    texts = [[cell_text(r, c, intervals=intervals and table.show_intervals) for c in table.columns]
+    texts = [[cell_text(r, c, intervals=intervals and table.show_intervals, compact=True) for c in table.columns]
              for r in table.rows]
     for j, c in enumerate(table.columns):
         head = header_text(c) if not c.group else f"{c.group}\n{header_text(c)}"
@@ -249,7 +251,7 @@ def to_rich(table: Table, intervals: bool = False):
     for i, r in enumerate(table.rows):
         cells = []
         for c in table.columns:
-            t = cell_text(r, c, intervals=intervals and table.show_intervals)
+            t = cell_text(r, c, intervals=intervals and table.show_intervals, compact=True)
             rank = ranks.get((i, c.key))
             style = "bold green" if rank == 1 else "underline" if rank == 2 else ""
             if c.key == "n_errors" and (_num(r.get(c.key)) or 0) > 0:
@@ -266,7 +268,8 @@ def _rich_escape(s: str) -> str:
 def _col_width(table: Table, c: Col, intervals: bool) -> int:
     """Characters column ``c`` needs in the terminal (its header or its widest value, plus rich's padding)."""
     return max([len(header_text(c)) + (len(c.group) if c.group else 0)]
-               + [len(cell_text(r, c, intervals=intervals and table.show_intervals)) for r in table.rows]) + 3
+               + [len(cell_text(r, c, intervals=intervals and table.show_intervals, compact=True))
+                  for r in table.rows]) + 3
 
 
 def table_width(table: Table, intervals: bool = False) -> int:
