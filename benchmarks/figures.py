@@ -43,7 +43,9 @@ def provenance(doc: dict[str, Any]) -> str:
 def output_block(name: str) -> str:
     doc = load(name)
     head = f"From {provenance(doc)} (`benchmarks/results/{name}.json`):\n\n"
-    if doc["results"].get("markdown"):  # a table the benchmark rendered (the quickstart's leaderboard)
+    if doc["results"].get("terminal"):  # what a command printed (the quickstart's first table)
+        return head + "```text\n" + doc["results"]["terminal"].rstrip("\n") + "\n```\n"
+    if doc["results"].get("markdown"):  # a table the benchmark rendered (a leaderboard)
         return head + doc["results"]["markdown"].rstrip("\n") + "\n"
     return head + "```text\n" + "\n".join(doc.get("output", [])) + "\n```\n"
 
