@@ -726,7 +726,10 @@ def render_compare_markdown(res: CompareResult) -> str:
     better = [c for c in res.changes if c.status == "better"]
     within = [c for c in res.changes if c.status in ("within", "insignificant")]
     ungated = [c for c in res.changes if c.status == "ungated"]
-    n_worse = len(regs) + len(ungated) + sum(1 for c in within if c.worse_by > 0)
+    n_ungated = sum(1 for c in ungated if c.worse_by > 0)
+    n_within = sum(1 for c in within if c.worse_by > 0)
+    n_worse = len(regs) + n_ungated + n_within
+    n_unlabelled = len(within) + len(ungated) - n_within - n_ungated  # better in the mean, not by the gate's test
     n_sig = sum(1 for c in regs if c.rule is None)
     n_missing = len(res.missing)
     if res.failed:
@@ -748,10 +751,10 @@ def render_compare_markdown(res: CompareResult) -> str:
     lines = [head, ""]
     lines.append(f"Base `{res.base.run_id or res.base.name}` → new `{res.new.run_id or res.new.name}`: "
                  f"{len(better)} better, {n_worse} worse "
-                 f"({len(regs)} regressions, {n_worse - len(regs) - len(ungated)} within tolerance or not significant, "
-                 f"{len(ungated)} not gated), {len(within) + len(ungated) + len(regs) - n_worse} better but not "
-                 f"significantly, {sum(1 for c in res.changes if c.status == 'same')} unchanged. Better and worse "
-                 f"come from the samples both runs scored (paired).")
+                 f"({len(regs)} regression{'s' if len(regs) != 1 else ''}, {n_within} within tolerance or not "
+                 f"significant, {n_ungated} not gated), {n_unlabelled} better but not significantly or not "
+                 f"comparably, {sum(1 for c in res.changes if c.status == 'same')} unchanged. Better and worse come "
+                 f"from the samples both runs scored (paired).")
     lines.append("")
     relaxed = []
     if res.allow_missing:
