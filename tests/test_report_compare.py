@@ -310,6 +310,10 @@ def test_leaderboard_shows_partial_infinity(tmp_path, capsys):
     df = summarize(some)
     md = render_markdown(leaderboard_tables(df)[0])
     assert "∞ (8 of 12)" in md
+    from bench.report.html import write_html
+
+    html = write_html(some, tmp_path / "r.html").read_text()
+    assert "∞ (8 of 12)" in html
     full = summarize(make_run(tmp_path / "full", **ONE))  # every value ∞: plain ∞
     md = render_markdown(leaderboard_tables(full)[0])
     assert "| ∞ |" in md.replace("**", "") and " of 12)" not in md
