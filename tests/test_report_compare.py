@@ -90,6 +90,9 @@ def test_missing_cells(runs, capsys):
     assert "missing in NEW: **opencv-ns × samples × box**" in out and "fails the gate" in out
     code, out = _compare(capsys, runs["two"], runs["base"], "--allow-missing")
     assert code == 0 and "allowed by --allow-missing" in out
+    code, out = _compare(capsys, runs["two"], runs["base"], "--allow-missing", "opencv-ns")  # by backend name
+    assert code == 0 and "allowed by --allow-missing" in out
+    assert _compare(capsys, runs["two"], runs["base"], "--allow-missing", "mean-fill")[0] == 1
     code, out = _compare(capsys, runs["base"], runs["two"])  # a new cell is informational
     assert code == 0 and "➕ opencv-ns × samples × box" in out
 

@@ -272,7 +272,8 @@ def configure_compare(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                              "p < alpha); 0 turns it off (default 0.05)")
     parser.add_argument("--allow-missing", action="append", nargs="?", const="*", metavar="KEY",
                         help="NEW may lack KEY (repeatable; wildcards as in blur_*): its value, its samples and "
-                             "its infinite values (psnr_out ∞ -> finite); alone: NEW may lack any cell or key")
+                             "its infinite values (psnr_out ∞ -> finite); a backend or cell name: that cell; alone "
+                             "(after BASE NEW): NEW may lack any cell or key")
     parser.add_argument("--min-coverage", type=float, default=1.0, metavar="F",
                         help="share of the samples BASE scored that NEW must have scored in each cell "
                              "(default 1: every one; an interrupted or --limit run fails)")

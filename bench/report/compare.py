@@ -22,6 +22,15 @@ Tolerances override the test for their key: absolute (``lpips_in=+0.005``) or re
 (``fid=+2%``); the sign is optional and only documents the direction. A ``*`` rule or ``--strict`` (tolerance 0)
 covers every key. ``error_rate`` is always gated (default tolerance 0: a cell that starts failing samples is a
 regression). Cells of BASE missing from NEW fail the gate unless ``allow_missing``.
+
+**NEW must do at least what BASE did** (exit 1 otherwise, naming what is missing): carry every metric and detector
+key BASE has a value for in a shared cell, score every sample BASE scored there (``min_coverage``: the share it
+must score, default 1), and keep every infinite value BASE had on a shared sample (``psnr_out`` ∞ -> 30 dB on some
+samples: the outside of the hole no longer kept exactly; a mean with one ∞ is ∞, so this is counted per sample).
+``--allow-missing KEY`` (fnmatch patterns; a backend name or cell name for cells) relaxes it key by key.
+**Better and worse come from the paired shared samples**: where both sides have per-sample values, the change and
+its label are those of the samples both scored; "better" needs the test (Holm) or, under a tolerance, a paired
+interval on the good side. Means over different sample sets decide nothing.
 """
 from __future__ import annotations
 
@@ -368,9 +377,19 @@ class CompareResult:
     def key_allowed(self, key: str) -> bool:
         return self.allow_missing or any(fnmatch.fnmatchcase(key, p) for p in self.allowed_keys)
 
+    def cell_allowed(self, cell: tuple[str, str, str]) -> bool:
+        """A missing cell is allowed by a bare --allow-missing, or by a pattern matching one of its labels (a
+        backend name) or its name ``backend × dataset × mask``."""
+        names = [*cell, " × ".join(cell)]
+        return self.allow_missing or any(fnmatch.fnmatchcase(n, p) for p in self.allowed_keys for n in names)
+
+    @property
+    def failing_cells(self) -> list[tuple[str, str, str]]:
+        return [c for c in self.missing if not self.cell_allowed(c)]
+
     @property
     def failed(self) -> bool:
-        return (bool(self.regressions) or (bool(self.missing) and not self.allow_missing) or bool(self.failing_keys)
+        return (bool(self.regressions) or bool(self.failing_cells) or bool(self.failing_keys)
                 or bool(self.failing_coverage))
 
     def markdown(self) -> str:
@@ -731,13 +750,13 @@ def render_compare_markdown(res: CompareResult) -> str:
     n_worse = len(regs) + n_ungated + n_within
     n_unlabelled = len(within) + len(ungated) - n_within - n_ungated  # better in the mean, not by the gate's test
     n_sig = sum(1 for c in regs if c.rule is None)
-    n_missing = len(res.missing)
     if res.failed:
         parts = []
         if regs:
             parts.append(f"{len(regs)} regression{'s' if len(regs) != 1 else ''}"
                          + (" (significant or beyond tolerance)" if n_sig else " beyond tolerance"))
-        if n_missing and not res.allow_missing:
+        n_missing = len(res.failing_cells)
+        if n_missing:
             parts.append(f"{n_missing} missing cell{'s' if n_missing != 1 else ''}")
         if res.failing_keys:
             k = len(res.failing_keys)
@@ -801,9 +820,9 @@ def render_compare_markdown(res: CompareResult) -> str:
         lines.append("### Missing cells")
         lines.append("")
         for c in res.missing:
-            mark = "⚠" if res.allow_missing else "❌"
-            lines.append(f"- {mark} missing in NEW: **{_esc(_cell_name(c))}**" +
-                         (" (allowed by --allow-missing)" if res.allow_missing else " (fails the gate)"))
+            ok = res.cell_allowed(c)
+            lines.append(f"- {'⚠' if ok else '❌'} missing in NEW: **{_esc(_cell_name(c))}**" +
+                         (" (allowed by --allow-missing)" if ok else " (fails the gate)"))
         lines.append("")
     if res.missing_keys:
         lines += ["### ❌ Keys missing in NEW" if res.failing_keys else "### Keys missing in NEW", ""]
