@@ -147,10 +147,16 @@ class Side:
     samples: dict[tuple[str, str, str], dict[str, dict[str, float]]] | None = None  # baseline: cell -> key -> id
     sample_lists: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)  # baseline: cell -> ids
     _frame: Any = None
+    _memo: dict = field(default_factory=dict)  # (what, cell, key) -> the answer of sample_ids / sample_values
 
     def sample_ids(self, cell: tuple[str, str, str]) -> tuple[set[str], set[str]] | None:
         """(ids of the cell's successful samples, ids of every sample it attempted, errors included), or None when
         this side does not list them (a baseline written before per-sample values)."""
+        if ("ids", cell) not in self._memo:
+            self._memo[("ids", cell)] = self._sample_ids(cell)
+        return self._memo[("ids", cell)]
+
+    def _sample_ids(self, cell: tuple[str, str, str]) -> tuple[set[str], set[str]] | None:
         if self.run is not None:
             if self._frame is None:
                 self._frame = self.run.frame()
@@ -166,6 +172,11 @@ class Side:
     def sample_values(self, cell: tuple[str, str, str], key: str) -> dict[str, float] | None:
         """sample id -> value of a per-sample key (``x_rate`` reads ``x_flag``) for the cell's successful
         samples, or None when this side has no per-sample values for it."""
+        if ("values", cell, key) not in self._memo:
+            self._memo[("values", cell, key)] = self._sample_values(cell, key)
+        return self._memo[("values", cell, key)]
+
+    def _sample_values(self, cell: tuple[str, str, str], key: str) -> dict[str, float] | None:
         column = per_sample_column(key)
         if self.run is not None:
             if self._frame is None:
