@@ -254,6 +254,12 @@ def test_new_run_on_fewer_samples_fails_on_coverage(runs, tmp_path, capsys):
     half = make_run(tmp_path / "half", **ONE, run_id="half", sample_ids=ids[:6])
     assert _compare(capsys, runs["base"], half)[0] == 1
     assert _compare(capsys, runs["base"], half, "--min-coverage", "0.5")[0] == 0
+    # a key NEW left empty on some of BASE's samples is listed per key, by its summary name
+    holes = make_run(tmp_path / "holes", **ONE, run_id="holes",
+                     values=lambda b, d, s: {"blur_flag": NAN, "blur_score": NAN} if int(s[1:]) < 3 else {})
+    code, out = _compare(capsys, runs["base"], holes)
+    assert code == 1 and "`blur_rate`: NEW scored 9 of the 12 samples BASE scored" in out, out
+    assert _compare(capsys, runs["base"], holes, "--allow-missing", "blur_*")[0] == 0
     with pytest.raises(Exception, match="min-coverage"):
         compare_sources(runs["base"], half, min_coverage=1.5)
 

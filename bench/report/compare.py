@@ -555,8 +555,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
         for k in need:
             if math.isnan(_float(n.get(k))):
                 missing_keys.setdefault(k, []).append(cell)
-        cov = _coverage(base, new, cell, [per_sample_column(k) for k in need if k not in missing_keys
-                                          or cell not in missing_keys[k]])
+        cov = _coverage(base, new, cell, [k for k in need if cell not in missing_keys.get(k, ())])
         for c in cov:
             c.allowed = c.ratio >= min_coverage or (c.key is not None and allowed(c.key))
         coverage += cov
