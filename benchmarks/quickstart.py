@@ -1,8 +1,7 @@
 """The quickstart as a user runs it: `bench run configs/quickstart.yaml` in a fresh process, then again (resume).
 
 Times both (wall clock, start-up included) into a temporary output folder, in a terminal 100 columns wide, and keeps
-for the README the first table the first run prints (samples × box: the terminal's headline columns) and one
-Markdown leaderboard of the same table with more columns.
+for the README the first table the first run prints (samples × box: the terminal's headline columns).
 
     python benchmarks/quickstart.py
 """
@@ -17,10 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, Printer, bench_run, repo_env, save  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-COLUMNS = ["psnr_in", "psnr_out", "ssim_in", "ssim_out", "blur_rate", "noop_rate", "replacement_rate", "failure_ok",
-           "latency_p50", "n", "n_errors"]
-
-
 WIDTH = 100
 
 
@@ -59,21 +54,11 @@ def main() -> None:
         wall, stdout = first_run(path)
         terminal = first_table(stdout)
         times = [wall, bench_run(path)]
-        from bench.report.aggregate import summarize
-        from bench.report.leaderboard import leaderboard_tables
-        from bench.report.table import Table, render_markdown
-
-        df = summarize(out / "quickstart")
-        sub = df[(df["dataset"] == "samples") & (df["mask"] == "box")].copy()
-        sub.attrs = df.attrs
-        table = [t for t in leaderboard_tables(sub, keys=[c for c in COLUMNS if c in sub.columns])][0]
-        md = render_markdown(Table(**{**table.__dict__, "warnings": [], "title": ""}), heading="")
-        md = "\n".join(line for line in md.splitlines() if line.startswith("|")) + "\n"
         p(f"quickstart: first run {times[0]:.1f} s, second run (resume) {times[1]:.1f} s (wall, start-up included)")
     finally:
         shutil.rmtree(out, ignore_errors=True)
     p(terminal)
-    results = {"wall_s": times[0], "resume_s": times[1], "terminal": terminal, "markdown": md}
+    results = {"wall_s": times[0], "resume_s": times[1], "terminal": terminal}
     print(f"wrote {save('quickstart', results, p.lines)}")
 
 

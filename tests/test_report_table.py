@@ -338,3 +338,14 @@ def test_report_section_columns_is_validated():
         validate_report_section({"columns": ["lpips_in", 3]})
     with pytest.raises(ConfigError, match="did you mean 'columns'"):
         validate_report_section({"colums": ["lpips_in"]})
+
+
+def test_the_readme_quickstart_table_fits_100_columns():
+    """README shows the quickstart's first table as `bench run` printed it (benchmarks/quickstart.py)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    table = json.loads((root / "benchmarks" / "results" / "quickstart.json").read_text())["results"]["terminal"]
+    assert table.startswith("dataset samples × mask box") and "psnr_in ↑" in table
+    assert max(len(x) for x in table.splitlines()) <= 100
+    assert table.strip() in (root / "README.md").read_text()
