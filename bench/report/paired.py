@@ -52,6 +52,8 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
             better = "—"
             if hib is not None and not (res["lo"] <= 0 <= res["hi"]) and not math.isnan(res["lo"]):
                 better = b if (res["mean_diff"] > 0) == bool(hib) else a
+            elif hib is not None and bool(inf_a) != bool(inf_b):  # only one side infinite on some samples
+                better = a if bool(inf_a) == bool(hib) else b  # +inf is the best PSNR, the worst distance
             rows.append({"dataset": ds, "mask": mk, "metric": key, "n": res["n"],
                          f"mean_{a}": float(pd.Series(va).mean()), f"mean_{b}": float(pd.Series(vb).mean()),
                          "diff": res["mean_diff"], "lo": res["lo"], "hi": res["hi"], "p_value": res["p_value"],
