@@ -286,6 +286,10 @@ def test_terminal_headline_fits_100_columns(tmp_path):
     assert "(n = 8 per backend)" in out and "† small n" in out and out.count("† small n") == 1
     assert "blur_ref_rate flags every sample of every backend" in out
     assert headline_keys(df)[:3] == ["lpips_in", "psnr_out", "fid"]
+    # a dataset without ground truth has no in-hole value: its tables leave the column of dashes out
+    df.loc[df["dataset"] == "synthetic", "lpips_in"] = float("nan")
+    heads = [x for x in _render(df).splitlines() if x.startswith("┃ backend ")]
+    assert sum("lpips_in" in h for h in heads) == 2 and len(heads) == 4
     # n and errors come back as columns when the rows differ
     df.loc[0, "n_errors"] = 2
     head = next(x for x in _render(df).splitlines() if "backend " in x)

@@ -21,6 +21,7 @@ and said so under the tables (a column that flags everything says nothing).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -136,7 +137,8 @@ def terminal_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mask")
         return leaderboard_tables(df, split=split, rows=rows, keys=[k for k in columns if k in df.columns])
     out = []
     for t in leaderboard_tables(df, split=split, rows=rows, keys=headline_keys(df)):
-        drop = set()
+        drop = {c.key for c in t.columns if not c.is_label and all(  # a column of dashes (no ground truth here)
+            _num(r.get(c.key)) is None or math.isnan(_num(r.get(c.key))) for r in t.rows)}
         for c in t.columns:  # a verdict nobody in this table has is a column of zeros
             if c.key.startswith("failure_") and c.key != "failure_ok" and not any(
                     (_num(r.get(c.key)) or 0) > 0 for r in t.rows):
