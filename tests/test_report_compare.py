@@ -319,6 +319,12 @@ def test_leaderboard_shows_partial_infinity(tmp_path, capsys):
     df = summarize(some)
     md = render_markdown(leaderboard_tables(df)[0])
     assert "∞ (8 of 12)" in md
+    from bench.report.paper import flat_table
+    from bench.report.table import render_csv
+
+    rows = list(__import__("csv").DictReader(render_csv(flat_table(df)).splitlines()))
+    assert (rows[0]["psnr_out"], rows[0]["psnr_out_n_inf"], rows[0]["psnr_out_n_values"]) == ("inf", "8", "12")
+    assert "psnr_out_n_inf_lo" not in rows[0]
     from bench.report.html import write_html
 
     html = write_html(some, tmp_path / "r.html").read_text()
