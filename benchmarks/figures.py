@@ -116,6 +116,8 @@ def performance_block() -> str:
         d = load(name)
         m = d.get("machine", {})
         where = m.get("gpu") or f"{m.get('cpus')} CPUs"
+        if m.get("load_average_start") is not None:  # a busy machine's wall times are not the program's
+            where += f" (load {m['load_average_start']:g})"
         rows.append(f"| {what} | `{d['command']}` | {fmt(d)} | {d['date'][:10]}, {where}, git {d['versions'].get('git')} |")
     return "\n".join(rows) + "\n"
 
