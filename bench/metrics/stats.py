@@ -5,7 +5,6 @@ All pure functions on numpy arrays (no store, no torch).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
