@@ -1,8 +1,16 @@
-"""Statistics, one copy each: bootstrap confidence intervals and the paired bootstrap test (reports and the CI
-gate), Fréchet distance, KID and P-IDS/U-IDS (set-level metrics), and the detector statistics of calibration
-(AUROC, precision/recall with bootstrap intervals, threshold choice).
+"""Statistics, one copy each (numpy and the standard library only, no import from the rest of ``bench``: a report
+never loads torch for these):
 
-Ground floor: pure functions on numpy arrays (no store, no torch, nothing from the package).
+* bootstraps: the interval of a mean, and the paired test that ``bench compare`` and ``bench report --compare``
+  both use (so they cannot disagree on the same pair), with Holm's correction;
+* set-level metrics: Fréchet distance and KID (P-IDS/U-IDS, which fit an SVM, are in
+  :mod:`bench.metrics.setlevel`);
+* detector statistics for calibration: AUROC, precision/recall with bootstrap intervals, threshold choice.
+
+Non-finite values: NaN is an absent value and is dropped. ``+inf`` is a real value (the PSNR of a region kept
+exactly). :func:`bootstrap_ci` keeps it (a mean containing one is ``+inf``); :func:`paired_bootstrap` tests the
+finite pairs and *counts* the pairs whose difference is infinite (one side ``inf``, the other finite) instead of
+letting one such pair make the mean difference infinite and the p-value undefined.
 """
 from __future__ import annotations
 
@@ -11,8 +19,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+#: resamples of the paired test (both commands use this default; the p-value barely depends on it, see below)
+N_BOOT_PAIRED = 2000
+
+
 # ---------------------------------------------------------------------------------------------------------------
-# bootstrap
+# bootstrap of a mean
 
 
 def _order_stat_interval(samples: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -59,38 +71,140 @@ def bootstrap_ci(values: Any, n_boot: int = 1000, alpha: float = 0.05, seed: int
     return mean, lo, hi
 
 
-def paired_bootstrap(a: Any, b: Any, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict[str, float]:
-    """Paired bootstrap of mean(a - b) over samples where both are present (same sample order in a and b).
+# ---------------------------------------------------------------------------------------------------------------
+# Student's t (two-sided tail), without scipy
 
-    Returns mean_diff, lo, hi (percentile interval), p_value (two-sided, from the bootstrap distribution centred
-    on zero: the share of resampled |mean diff - observed| at least |observed|, with the +1 correction) and n.
-    Pairs with a NaN (absent) value or an undefined difference (inf - inf) are dropped; a finite-vs-inf pair gives
-    an infinite difference, which makes the mean infinite.
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz), converges for x < (a+1)/(a+b+2)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def betainc_regularized(a: float, b: float, x: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function, for a, b > 0 and 0 <= x <= 1."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    ln_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(ln_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(ln_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom: I_{df/(df+t^2)}(df/2, 1/2)."""
+    if math.isnan(t) or not df > 0:
+        return math.nan
+    if math.isinf(t):
+        return 0.0
+    return min(1.0, betainc_regularized(df / 2.0, 0.5, df / (df + t * t)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the paired test
+
+
+def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float = 0.05,
+                     seed: int = 0) -> dict[str, Any]:
+    """Paired bootstrap of mean(a - b) over the samples where both are present (same sample order in a and b).
+
+    The one paired test of the project (``bench compare`` calls it with a = NEW, b = BASE; ``bench report --compare
+    A B`` with a = B, b = A). Returns:
+
+    * ``n``: finite pairs tested; ``mean_diff``: their mean difference; ``lo``, ``hi``: its percentile bootstrap
+      interval (``n_boot`` resamples, seeded; order statistics);
+    * ``p_value``: two-sided, from the bootstrap standard error (times sqrt(n / (n - 1)), the bootstrap's bias at
+      small n) against Student's t with n - 1 degrees of freedom. Unlike counting resamples, its resolution does
+      not depend on ``n_boot`` (a Holm step over many keys needs small p-values), and it agrees with the paired
+      t-test; exact 0 / 1 when every difference is the same (0 when that difference is not zero);
+    * ``effect_size``: mean difference / standard deviation of the differences (Cohen's d_z), +-inf when every
+      difference is the same non-zero value;
+    * ``n_pos_inf`` / ``n_neg_inf``: pairs left out because a - b is +inf / -inf (one side infinite, the other
+      finite: for PSNR, a region kept exactly on one side and not on the other); ``n_same_inf``: pairs infinite
+      on both sides with the same sign (no change, left out too).
+
+    Pairs with a NaN (absent) value are dropped. Fewer than two finite pairs: p_value and interval NaN (one pair:
+    the interval is the value).
     """
     a = np.asarray(a, dtype=np.float64).ravel()
     b = np.asarray(b, dtype=np.float64).ravel()
     if a.shape != b.shape:
         raise ValueError(f"paired_bootstrap: a and b have different lengths ({a.size} vs {b.size})")
+    present = ~np.isnan(a) & ~np.isnan(b)
+    a, b = a[present], b[present]
     with np.errstate(invalid="ignore"):
-        d = a - b
-    d = d[~np.isnan(d)]
+        d_all = a - b
+    finite = np.isfinite(a) & np.isfinite(b)
+    out: dict[str, Any] = {
+        "n_pos_inf": int(np.count_nonzero(np.isposinf(d_all))),
+        "n_neg_inf": int(np.count_nonzero(np.isneginf(d_all))),
+        "n_same_inf": int(np.count_nonzero(np.isnan(d_all))),
+    }
+    d = d_all[finite]
     n = int(d.size)
+    out["n"] = n
     if n == 0:
-        return {"mean_diff": math.nan, "lo": math.nan, "hi": math.nan, "p_value": math.nan, "n": 0}
+        return {**out, "mean_diff": math.nan, "lo": math.nan, "hi": math.nan, "p_value": math.nan,
+                "effect_size": math.nan}
     obs = float(d.mean())
-    if n == 1 or np.all(d == d[0]):
-        p = 1.0 if obs == 0 else (0.0 if n > 1 else math.nan)
-        return {"mean_diff": obs, "lo": obs, "hi": obs, "p_value": p, "n": n}
+    if n == 1:
+        return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": math.nan, "effect_size": math.nan}
+    if float(np.ptp(d)) <= 1e-9 * max(1.0, abs(obs)):  # the same difference everywhere (up to rounding)
+        p = 1.0 if obs == 0 else 0.0
+        eff = 0.0 if obs == 0 else math.copysign(math.inf, obs)
+        return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": p, "effect_size": eff}
     rng = np.random.default_rng(seed)
     boots = _boot_means(d, n_boot, rng)
     lo, hi = _order_stat_interval(boots, alpha)
-    if math.isfinite(obs):
-        with np.errstate(invalid="ignore"):
-            extreme = np.abs(boots - obs) >= abs(obs)
-        p = float((1 + np.count_nonzero(extreme)) / (1 + n_boot))
-    else:
-        p = math.nan
-    return {"mean_diff": obs, "lo": lo, "hi": hi, "p_value": min(1.0, p), "n": n}
+    se = float(boots.std(ddof=1)) * math.sqrt(n / (n - 1))
+    p = 1.0 if obs == 0 else (0.0 if se == 0 else t_two_sided_p(abs(obs) / se, n - 1))
+    sd = float(d.std(ddof=1))
+    return {**out, "mean_diff": obs, "lo": lo, "hi": hi, "p_value": min(1.0, p),
+            "effect_size": obs / sd if sd > 0 else math.nan}
+
+
+def holm(p_values: Sequence[float], alpha: float) -> tuple[set[int], list[float], list[float]]:
+    """Holm's step-down procedure at family-wise level ``alpha``: (indices rejected, adjusted p-values, the
+    threshold each p-value was compared against), the lists in the input order."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    rejected: set[int] = set()
+    adjusted = [math.nan] * m
+    thresholds = [math.nan] * m
+    running = 0.0
+    stop = False
+    for rank, i in enumerate(order):
+        thresholds[i] = alpha / (m - rank)
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+        if not stop and p_values[i] < thresholds[i]:
+            rejected.add(i)
+        else:
+            stop = True
+    return rejected, adjusted, thresholds
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -179,29 +293,15 @@ def kernel_inception_distance(feats1: np.ndarray, feats2: np.ndarray, num_subset
     return float(t / num_subsets / m)
 
 
-def inception_discriminative_scores(real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
-    """(P-IDS, U-IDS) as CoModGAN / MAT: a linear SVM (sklearn ``LinearSVC(dual=False)``) separates real (1) from
-    fake (0) features; U-IDS = its misclassification rate on the training data, P-IDS = the share of pairs where
-    the fake's decision value exceeds its real counterpart's (rows of ``real`` and ``fake`` are paired)."""
-    from sklearn.svm import LinearSVC
-
-    real = np.asarray(real, dtype=np.float64)
-    fake = np.asarray(fake, dtype=np.float64)
-    if real.shape != fake.shape:
-        raise ValueError(f"P-IDS needs paired features of one shape, got {real.shape} and {fake.shape}")
-    if real.shape[0] < 2:
-        return math.nan, math.nan
-    svm = LinearSVC(dual=False)
-    x = np.concatenate([real, fake])
-    y = np.array([1] * real.shape[0] + [0] * fake.shape[0])
-    svm.fit(x, y)
-    u_ids = 1 - svm.score(x, y)
-    p_ids = float(np.mean(svm.decision_function(fake) > svm.decision_function(real)))
-    return p_ids, float(u_ids)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # detector statistics (calibration)
+
+
+def average_ranks(s: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties given the mean of the ranks they span (scipy's ``rankdata``, method "average")."""
+    _, inv, counts = np.unique(np.asarray(s, dtype=np.float64), return_inverse=True, return_counts=True)
+    end = np.cumsum(counts)
+    return ((end - counts + 1 + end) / 2.0)[inv.ravel()]
 
 
 def auroc(y: np.ndarray, s: np.ndarray, direction: str = "above") -> float:
@@ -214,9 +314,7 @@ def auroc(y: np.ndarray, s: np.ndarray, direction: str = "above") -> float:
     npos, nneg = int(y.sum()), int((~y).sum())
     if npos == 0 or nneg == 0:
         return math.nan
-    from scipy.stats import rankdata
-
-    r = rankdata(s)
+    r = average_ranks(s)
     return float((r[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
 
 

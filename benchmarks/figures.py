@@ -43,7 +43,9 @@ def provenance(doc: dict[str, Any]) -> str:
 def output_block(name: str) -> str:
     doc = load(name)
     head = f"From {provenance(doc)} (`benchmarks/results/{name}.json`):\n\n"
-    if doc["results"].get("markdown"):  # a table the benchmark rendered (the quickstart's leaderboard)
+    if doc["results"].get("terminal"):  # what a command printed (the quickstart's first table)
+        return head + "```text\n" + doc["results"]["terminal"].rstrip("\n") + "\n```\n"
+    if doc["results"].get("markdown"):  # a table the benchmark rendered (a leaderboard)
         return head + doc["results"]["markdown"].rstrip("\n") + "\n"
     return head + "```text\n" + "\n".join(doc.get("output", [])) + "\n```\n"
 
@@ -114,6 +116,8 @@ def performance_block() -> str:
         d = load(name)
         m = d.get("machine", {})
         where = m.get("gpu") or f"{m.get('cpus')} CPUs"
+        if m.get("load_average_start") is not None:  # a busy machine's wall times are not the program's
+            where += f" (load {m['load_average_start']:g})"
         rows.append(f"| {what} | `{d['command']}` | {fmt(d)} | {d['date'][:10]}, {where}, git {d['versions'].get('git')} |")
     return "\n".join(rows) + "\n"
 
@@ -225,7 +229,7 @@ def detectors_photos_summary_block() -> str:
 
 #: docs/reports.md example blocks: name -> (key in report_examples.json, fence language)
 REPORT_EXAMPLES = {"report_example_term": ("term", ""), "report_example_md": ("md", "markdown"),
-                   "report_example_tex": ("tex", "latex"), "report_example_compare": ("compare", "markdown")}
+                   "report_example_tex": ("tex", "latex")}
 
 
 def report_example_block(name: str) -> str:

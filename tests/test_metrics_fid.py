@@ -14,7 +14,8 @@ from bench.metrics.features import Extractor, build_inception, crop_box
 from bench.pixels import quantize
 from bench.metrics.fid import InceptionFeatures
 from bench.metrics.setlevel import set_level_bootstrap, set_level_metrics
-from bench.stats import (frechet_distance, frechet_distance_from_features, inception_discriminative_scores,
+from bench.metrics.setlevel import inception_discriminative_scores
+from bench.stats import (frechet_distance, frechet_distance_from_features,
                                  kernel_inception_distance)
 from bench.store import RunStore
 from bench.types import EvalBatch, RunContext

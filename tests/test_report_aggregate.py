@@ -101,7 +101,7 @@ def test_render_run_terminal_and_markdown(run):
     console = Console(record=True, width=100)
     res = render_run(run, console=console)
     text = console.export_text()
-    assert "opencv-telea" in text and "psnr_in" in text and "latency_p50" in text and "∞" in text
+    assert "opencv-telea" in text and "lpips_in" in text and "ms ↓" in text and "p50 latency" in text and "∞" in text
     md = (run / "leaderboard.md").read_text()
     assert md == res["markdown"].read_text()
     assert "## dataset samples × mask box" in md

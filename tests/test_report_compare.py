@@ -90,6 +90,9 @@ def test_missing_cells(runs, capsys):
     assert "missing in NEW: **opencv-ns × samples × box**" in out and "fails the gate" in out
     code, out = _compare(capsys, runs["two"], runs["base"], "--allow-missing")
     assert code == 0 and "allowed by --allow-missing" in out
+    code, out = _compare(capsys, runs["two"], runs["base"], "--allow-missing", "opencv-ns")  # by backend name
+    assert code == 0 and "allowed by --allow-missing" in out
+    assert _compare(capsys, runs["two"], runs["base"], "--allow-missing", "mean-fill")[0] == 1
     code, out = _compare(capsys, runs["base"], runs["two"])  # a new cell is informational
     assert code == 0 and "➕ opencv-ns × samples × box" in out
 
@@ -113,9 +116,8 @@ def test_tolerance_file_and_errors(runs, tmp_path, capsys):
     rules = parse_tolerances([], f)
     assert rules["lpips_in"].value == 0.005 and rules["fid"].relative and rules["fid"].value == 2
     assert _compare(capsys, runs["base"], runs["worse"], "--tol-file", f)[0] == 1
-    code, out = _compare(capsys, runs["base"], runs["same"], "--tol", "lpips_in=abc")
-    assert code == 2
-    assert "expected a number" in capsys.readouterr().err or code == 2
+    code = main(["compare", str(runs["base"]), str(runs["same"]), "--tol", "lpips_in=abc"])
+    assert code == 2 and "expected a number" in capsys.readouterr().err
     code, _ = _compare(capsys, runs["base"], tmp_path / "nope")
     assert code == 2
 
@@ -201,3 +203,176 @@ def test_baseline_carries_device_versions_and_samples_and_gates_by_default(runs,
     (tmp_path / "old.json").write_text(json.dumps(doc))
     code, out = _compare(capsys, tmp_path / "old.json", runs["worse"])
     assert code == 0 and "no per-sample values on both sides" in out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the gate cannot be passed by doing less (issue 27): missing keys, missing samples, unpaired labels, lost ∞
+# ------------------------------------------------------------------------------------------------------------------
+NAN = float("nan")
+
+
+def _status(res, key):
+    return {c.key: c for c in res.changes}[key].status
+
+
+def test_dropped_metrics_and_detectors_fail_naming_them(runs, tmp_path, capsys):
+    """NEW ran `metrics: [psnr]` and no detectors (BASE had ssim, lpips and blur): the keys it dropped fail."""
+    few = make_run(tmp_path / "few", **ONE, run_id="few",
+                   values=lambda b, d, s: {"ssim_in": NAN, "lpips_in": NAN, "blur_score": NAN, "blur_flag": NAN})
+    code, out = _compare(capsys, runs["base"], few)
+    assert code == 1, out
+    assert "missing key" in out.split("\n")[0]
+    keys_part = out.split("### ❌ Keys missing in NEW")[1].split("###")[0]
+    for k in ("`ssim_in`", "`lpips_in`", "`blur_rate`"):
+        assert k in keys_part
+    assert "`psnr_in`" not in keys_part and "`latency_p50`" not in keys_part
+    # relaxed key by key, and the relaxation is recorded in the summary
+    code, out = _compare(capsys, runs["base"], few, "--allow-missing", "ssim_in", "--allow-missing", "lpips_in")
+    assert code == 1 and "`blur_rate`" in out.split("### ❌ Keys missing in NEW")[1]
+    code, out = _compare(capsys, runs["base"], few, "--allow-missing", "ssim_in", "--allow-missing", "lpips_in",
+                         "--allow-missing", "blur_rate")
+    assert code == 0, out
+    assert "--allow-missing ssim_in, lpips_in, blur_rate" in out and "allowed by --allow-missing" in out
+
+
+def test_new_run_on_fewer_samples_fails_on_coverage(runs, tmp_path, capsys):
+    """`--limit 2` (or an interrupted run): NEW scored 2 of BASE's 12 samples; the old gate passed it ("not gated:
+    only 2 shared samples")."""
+    ids = [f"s{i:03d}" for i in range(12)]
+    limited = make_run(tmp_path / "lim", **ONE, run_id="lim", sample_ids=ids[:2], shift={"opencv-telea": 0.3})
+    code, out = _compare(capsys, runs["base"], limited)
+    assert code == 1, out
+    cov = out.split("### ❌ Coverage")[1].split("###")[0]
+    assert "NEW scored 2 of the 12 samples BASE scored" in cov and "s002" in cov
+    code, out = _compare(capsys, runs["base"], limited, "--min-coverage", "0.1")
+    assert "--min-coverage 0.1" in out and "### ❌ Coverage" not in out
+    # relaxed coverage does not make the unpaired means decide anything: psnr_in fell 6 dB on the 2 shared samples
+    # and that is not gated by the test (2 < 3 pairs), nor called better/worse from means over other samples
+    res = compare_sources(runs["base"], limited, min_coverage=0.1)
+    assert _status(res, "psnr_in") == "ungated" and "2 shared samples" in {c.key: c for c in res.changes}["psnr_in"].note
+    # an interrupted NEW (half its samples) fails the same way; --min-coverage 0.5 lets it through
+    half = make_run(tmp_path / "half", **ONE, run_id="half", sample_ids=ids[:6])
+    assert _compare(capsys, runs["base"], half)[0] == 1
+    assert _compare(capsys, runs["base"], half, "--min-coverage", "0.5")[0] == 0
+    # a key NEW left empty on some of BASE's samples is listed per key, by its summary name
+    holes = make_run(tmp_path / "holes", **ONE, run_id="holes",
+                     values=lambda b, d, s: {"blur_flag": NAN, "blur_score": NAN} if int(s[1:]) < 3 else {})
+    code, out = _compare(capsys, runs["base"], holes)
+    assert code == 1 and "`blur_rate`: NEW scored 9 of the 12 samples BASE scored" in out, out
+    assert _compare(capsys, runs["base"], holes, "--allow-missing", "blur_*")[0] == 0
+    with pytest.raises(Exception, match="min-coverage"):
+        compare_sources(runs["base"], half, min_coverage=1.5)
+
+
+def test_better_and_worse_come_from_paired_samples_only(runs, tmp_path, capsys):
+    """The same model on a subset of the samples: every per-sample value is identical, so nothing is better or
+    worse, although every mean differs (the old gate called keys better from means over different samples)."""
+    ids = [f"s{i:03d}" for i in range(12)]
+    easy = make_run(tmp_path / "easy", **ONE, run_id="easy", sample_ids=ids[:6])
+    res = compare_sources(runs["base"], easy, min_coverage=0.5)
+    for c in res.changes:
+        if c.key in ("psnr_in", "ssim_in", "lpips_in", "blur_rate"):
+            assert c.status == "same", (c.key, c.status, c.base, c.new)
+    # full coverage, independent noise (another seed): a key whose mean improved is not "better" unless the
+    # paired test says so (Holm over the comparison's tests)
+    noisy = make_run(tmp_path / "noisy", **{**ONE, "n": 12}, seed=5, run_id="noisy")
+    res = compare_sources(runs["base"], noisy)
+    import numpy as np
+    for c in res.changes:
+        if c.test is not None and c.status == "better":
+            assert c.test.p_adjusted < 0.05 and not (c.test.lo <= 0 <= c.test.hi)
+        if c.test is not None and not (c.test.lo <= 0 <= c.test.hi):
+            continue
+        if c.test is not None:
+            assert c.status in ("insignificant", "same"), (c.key, c.status)
+    improved = [c for c in res.changes if c.test is not None and c.test.lo <= 0 <= c.test.hi
+                and (np.sign(c.new - c.base) == (1 if c.higher_is_better else -1))]
+    assert improved, "the fixture should have a key whose mean improved by noise"
+
+
+def test_lost_infinity_is_gated_and_counted(runs, tmp_path, capsys):
+    """psnr_out ∞ (outside kept exactly) -> 30 dB: on every sample, and on some samples only (where the mean
+    stays ∞ and the leaderboard used to show ∞ as if nothing happened)."""
+    every = make_run(tmp_path / "every", **ONE, run_id="every", values=lambda b, d, s: {"psnr_out": 30.0})
+    code, out = _compare(capsys, runs["base"], every)
+    assert code == 1, out
+    reg = out.split("### ❌ Regressions")[1].split("###")[0]
+    line = [x for x in reg.splitlines() if "`psnr_out`" in x][0]
+    assert "∞ → finite on 12 of 12 samples" in line and "outside the hole no longer kept exactly" in line
+    some = make_run(tmp_path / "some", **ONE, run_id="some",
+                    values=lambda b, d, s: {"psnr_out": 30.0} if int(s[1:]) < 4 else {})
+    code, out = _compare(capsys, runs["base"], some)
+    assert code == 1 and "∞ → finite on 4 of 12 samples" in out, out
+    assert "∞ (8 of 12)" in out  # NEW's mean is ∞, but only 8 of its 12 values are
+    # the way back (a backend that starts keeping the outside) is better, not a failure
+    code, out = _compare(capsys, some, runs["base"])
+    assert code == 0 and "`psnr_out`" in out.split("### Better")[1]
+
+
+def test_leaderboard_shows_partial_infinity(tmp_path, capsys):
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import leaderboard_tables
+    from bench.report.table import render_markdown
+
+    some = make_run(tmp_path / "some", **ONE, run_id="some",
+                    values=lambda b, d, s: {"psnr_out": 30.0} if int(s[1:]) < 4 else {})
+    df = summarize(some)
+    md = render_markdown(leaderboard_tables(df)[0])
+    assert "∞ (8 of 12)" in md
+    from bench.report.paper import flat_table
+    from bench.report.table import render_csv
+
+    rows = list(__import__("csv").DictReader(render_csv(flat_table(df)).splitlines()))
+    assert (rows[0]["psnr_out"], rows[0]["psnr_out_n_inf"], rows[0]["psnr_out_n_values"]) == ("inf", "8", "12")
+    assert "psnr_out_n_inf_lo" not in rows[0]
+    from bench.report.html import write_html
+
+    html = write_html(some, tmp_path / "r.html").read_text()
+    assert "∞ (8 of 12)" in html
+    full = summarize(make_run(tmp_path / "full", **ONE))  # every value ∞: plain ∞
+    md = render_markdown(leaderboard_tables(full)[0])
+    assert "| ∞ |" in md.replace("**", "") and " of 12)" not in md
+
+
+def test_compare_and_report_compare_give_the_same_p_values(tmp_path, capsys):
+    """One paired test: `bench compare RUN_A RUN_B` (the same backend name in two runs) and `bench report RUN
+    --compare a b` (two backends of one run) on the same per-sample values give the same p-values."""
+    import numpy as np
+
+    from bench.report.aggregate import load_run
+    from bench.report.paired import compare_backends
+    from bench.store import RunStore
+    from tests.store_helpers import add_cell, write_records
+
+    rng = np.random.default_rng(11)
+    difficulty = rng.normal(25.0, 3.0, 30)
+    vals = {"a": difficulty + rng.normal(0, 0.4, 30), "b": difficulty + 0.25 + rng.normal(0, 0.4, 30)}
+    lp = {"a": 0.3 + rng.normal(0, 0.02, 30), "b": 0.3 + rng.normal(0, 0.02, 30)}
+
+    def rows(name):
+        return [{"sample_id": f"s{i:03d}", "values": {"psnr_in": float(vals[name][i]), "lpips_in": float(lp[name][i])},
+                 "error": None} for i in range(30)]
+
+    def write(run, backends):
+        with RunStore(run / "records.sqlite") as s:
+            for label, name in backends:
+                add_cell(s, f"{label}.ds.m", label, "ds", "m", {})
+                write_records(s, f"{label}.ds.m", rows(name))
+        return run
+
+    both = write(tmp_path / "both", [("a", "a"), ("b", "b")])
+    run_a = write(tmp_path / "ra", [("m", "a")])
+    run_b = write(tmp_path / "rb", [("m", "b")])
+    paired = compare_backends(load_run(both), "a", "b").set_index("metric")
+    res = compare_sources(run_a, run_b)
+    by_key = {c.key: c for c in res.changes}
+    for key in ("psnr_in", "lpips_in"):
+        t = by_key[key].test
+        assert t is not None and t.n == 30
+        assert t.p_value == paired.loc[key, "p_value"]
+        assert (t.mean_diff, t.lo, t.hi) == (paired.loc[key, "diff"], paired.loc[key, "lo"], paired.loc[key, "hi"])
+    assert paired.loc["psnr_in", "p_value"] < 0.05 < paired.loc["lpips_in", "p_value"]
+    # and through the two commands' own outputs
+    assert main(["report", str(both), "--compare", "a", "b", "--format", "md"]) == 0
+    text = (both / "compare_a_vs_b.md").read_text()
+    assert f"| {paired.loc['lpips_in', 'p_value']:.3f} |" in text

@@ -45,3 +45,20 @@ def test_cli_and_unknown_backend(tmp_path, capsys):
     with pytest.raises(BenchError, match="no backend 'c'"):
         compare_backends(load_run(run), "a", "c")
     assert main(["report", str(run), "--compare", "a", "c", "--format", "md"]) == 2
+
+
+def test_infinite_on_one_side_is_counted_and_names_the_better(tmp_path):
+    """psnr_out ∞ (outside kept exactly) for a, finite for b on 4 samples: not averaged into the difference (it
+    would make it -∞ and the p-value undefined), counted, and it makes a the better on psnr_out."""
+    run = tmp_path / "run"
+    with RunStore(run / "records.sqlite") as s:
+        for backend in ("a", "b"):
+            key = f"{backend}.ds.m.x"
+            add_cell(s, key, backend, "ds", "m", {})
+            write_records(s, key, [{"sample_id": f"s{i:03d}", "values": {
+                "psnr_out": 31.0 if backend == "b" and i < 4 else float("inf")}, "error": None} for i in range(10)])
+    df = compare_backends(load_run(run), "a", "b").set_index("metric")
+    assert df.loc["psnr_out", "inf_a"] == 4 and df.loc["psnr_out", "inf_b"] == 0 and df.loc["psnr_out", "n"] == 0
+    assert df.loc["psnr_out", "better"] == "a"
+    assert main(["report", str(run), "--compare", "a", "b", "--format", "md"]) == 0
+    assert "psnr_out: infinite for a only on 4 samples" in (run / "compare_a_vs_b.md").read_text()

@@ -232,3 +232,124 @@ def test_a_set_level_metric_no_row_could_compute_is_left_out_of_the_leaderboard(
                        "n": [5, 5]})
     df.attrs.update(metric_keys=["psnr_out"], setlevel_keys=["fid", "p_ids"])
     assert leaderboard_keys(df, extra=("n",)) == ["psnr_out", "fid", "n"]  # p_ids: nothing to show anywhere
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the terminal's first screen: a headline set that fits 100 columns (issue 27)
+# ------------------------------------------------------------------------------------------------------------------
+def _quickstart_like(tmp_path):
+    """The quickstart's shape with every headline family present: three backends, two datasets × two masks, LPIPS,
+    FID features (small n), the blur / noop / replacement detectors and two sub-flags, one of which (like the
+    quickstart's ``blur_ref``) flags every sample of every backend."""
+    import zlib
+
+    from tests.test_report_data import make_run
+
+    def values(b, d, s):
+        k = zlib.crc32(f"{b}{d}{s}".encode()) % 100 / 100
+        return {"psnr_full": 25.0 + k, "ssim_out": 0.99, "noop_score": k, "noop_flag": float(b == "mean-fill" and k < .3),
+                "replacement_score": k, "replacement_flag": float(k > 0.8), "blur_ref_score": 1.0, "blur_ref_flag": 1.0,
+                "blur_mosaic_score": 0.0, "blur_mosaic_flag": 0.0}
+
+    return make_run(tmp_path / "qs", n=8, features=True, values=values)
+
+
+def _render(df, width=100, **kw):
+    import io
+
+    from rich.console import Console
+
+    from bench.report.leaderboard import print_terminal
+
+    buf = io.StringIO()
+    print_terminal(df, Console(file=buf, width=width, force_terminal=False), **kw)
+    return buf.getvalue()
+
+
+def test_terminal_headline_fits_100_columns(tmp_path):
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import headline_keys, leaderboard_tables
+    from bench.report.table import table_width
+
+    df = summarize(_quickstart_like(tmp_path), ci=False)
+    assert "fid" in df and "blur_ref_rate" in df and (df["blur_ref_rate"] == 1).all()
+    # everything (what Markdown shows) needs far more than 100 columns: a piped console prints it at its width
+    assert max(table_width(t) for t in leaderboard_tables(df)) > 150
+    out = _render(df)
+    lines = out.splitlines()
+    assert max(len(x.rstrip()) for x in lines) <= 100, out
+    head = next(x for x in lines if "backend " in x)
+    for label in ("lpips_in ↓", "psnr_out ↑", "fid ↓", "ok ↑", "blur ↓", "replaced ↓", "noop ↓", "ms ↓"):
+        assert label in head, (label, head)
+    for left_out in ("psnr_in", "ssim", "blur_rate", "blur_ref", "mosaic", "peak_mem", "failure_"):
+        assert left_out not in head
+    assert "(n = 8 per backend)" in out and "† small n" in out and out.count("† small n") == 1
+    assert "blur_ref_rate flags every sample of every backend" in out
+    assert headline_keys(df)[:3] == ["lpips_in", "psnr_out", "fid"]
+    # a dataset without ground truth has no in-hole value: its tables leave the column of dashes out
+    df.loc[df["dataset"] == "synthetic", "lpips_in"] = float("nan")
+    heads = [x for x in _render(df).splitlines() if x.startswith("┃ backend ")]
+    assert sum("lpips_in" in h for h in heads) == 2 and len(heads) == 4
+    # n and errors come back as columns when the rows differ
+    df.loc[0, "n_errors"] = 2
+    head = next(x for x in _render(df).splitlines() if "backend " in x)
+    assert " n " in head and "errors" in head
+
+
+def test_headline_per_kind_of_run_and_the_way_to_every_column(tmp_path, capsys):
+    import pandas as pd
+
+    from bench.report.aggregate import summarize
+    from bench.report.cli import main
+    from bench.report.leaderboard import headline_keys, latex_default_tables
+
+    nan = float("nan")
+    removal = pd.DataFrame({"backend": ["a", "b"], "dataset": "d", "mask": "m", "psnr_in": [nan, nan],
+                            "psnr_out": [30.0, 31.0], "failure_ok": [1.0, 1.0], "latency_p50": [3.0, 4.0],
+                            "n": [5, 5], "n_errors": [0, 0]})
+    removal.attrs.update(verdict_keys=["failure_ok"])
+    assert headline_keys(removal) == ["psnr_out", "failure_ok", "latency_p50", "n", "n_errors"]  # no ground truth
+    run = _quickstart_like(tmp_path)
+    df = summarize(run, ci=False)
+    assert all("blur_ref_rate" not in [c.key for c in t.columns] for t in latex_default_tables(df))
+    assert main(["report", str(run), "--format", "term", "--columns", "all", "--no-ci"]) == 0
+    out = capsys.readouterr().out
+    assert "blur_ref_rate" in out and "ssim_out" in out and "psnr_in" in out
+    assert main(["report", str(run), "--format", "term", "--columns", "psnr_in,n", "--no-ci"]) == 0
+    head = next(x for x in capsys.readouterr().out.splitlines() if "backend " in x)
+    assert "psnr_in" in head and "lpips" not in head and "ok" not in head
+    assert main(["report", str(run), "--format", "term", "--columns", "psnr_inn"]) == 2
+    assert "did you mean 'psnr_in'" in capsys.readouterr().err
+    # the suite's report: columns: picks the terminal's columns; Markdown keeps every column
+    man = json.loads((run / "manifest.json").read_text())
+    man["report"] = {"tables": [], "columns": ["ssim_in", "n"]}
+    (run / "manifest.json").write_text(json.dumps(man))
+    assert main(["report", str(run), "--format", "term,md", "--no-ci"]) == 0
+    head = next(x for x in capsys.readouterr().out.splitlines() if "backend " in x)
+    assert "ssim_in" in head and "lpips" not in head
+    md = (run / "leaderboard.md").read_text()
+    assert all(k in md for k in ("blur\\_ref\\_rate", "lpips\\_in", "peak\\_mem\\_mb", "ssim\\_out"))
+
+
+def test_report_section_columns_is_validated():
+    from bench.errors import ConfigError
+    from bench.config.report import validate_report_section
+
+    assert validate_report_section({"columns": "all"})["columns"] == "all"
+    assert validate_report_section({"columns": ["lpips_in", "fid"]})["columns"] == ["lpips_in", "fid"]
+    assert "columns" not in validate_report_section({"tables": []})
+    with pytest.raises(ConfigError, match=r"report.columns\[1\]"):
+        validate_report_section({"columns": ["lpips_in", 3]})
+    with pytest.raises(ConfigError, match="did you mean 'columns'"):
+        validate_report_section({"colums": ["lpips_in"]})
+
+
+def test_the_readme_quickstart_table_fits_100_columns():
+    """README shows the quickstart's first table as `bench run` printed it (benchmarks/quickstart.py)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    table = json.loads((root / "benchmarks" / "results" / "quickstart.json").read_text())["results"]["terminal"]
+    assert table.startswith("dataset samples × mask box") and "psnr_in ↑" in table
+    assert max(len(x) for x in table.splitlines()) <= 100
+    assert table.strip() in (root / "README.md").read_text()

@@ -34,7 +34,7 @@ SPLIT_KEYS = ("dataset", "mask", "area_bin")
 FILTER_KEYS = ("backend", "dataset", "mask", "area_bin", "hole_fraction")
 TABLE_KEYS = ("name", "caption", "label", "rows", "columns", "split", "split_labels", "filter", "order",
               "intervals", "highlight", "notes")
-SECTION_KEYS = ("tables",)
+SECTION_KEYS = ("tables", "columns")
 COLUMN_KEYS = ("key", "label", "fmt")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -200,4 +200,8 @@ def validate_report_section(obj: Any, path: str = "report") -> dict[str, Any]:
     for i, n in enumerate(names):
         if n in names[:i]:
             raise ConfigError(f"{path}.tables[{i}].name", f"duplicate table name {n!r}")
-    return {"tables": out}
+    section: dict[str, Any] = {"tables": out}
+    if obj.get("columns") is not None:  # the terminal leaderboard's columns: keys, or "all"
+        cols = obj["columns"]
+        section["columns"] = "all" if cols == "all" else _str_list(cols, f"{path}.columns")
+    return section

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .base import Column
-from ..stats import frechet_distance_from_features, inception_discriminative_scores, kernel_inception_distance
+from ..stats import frechet_distance_from_features, kernel_inception_distance
 
 _REF = re.compile(r"^feat_(?P<key>[A-Za-z_][A-Za-z0-9_]*?)_ref(?P<crop>_crop)?$")
 
@@ -35,6 +35,27 @@ KID_SUBSET_SIZE = 1000
 #: samples perfectly (P-IDS / U-IDS are then meaningless)
 MIN_N = {"fid": 2000, "kid": 2000, "p_ids": 5000, "u_ids": 5000}
 
+
+
+def inception_discriminative_scores(real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
+    """(P-IDS, U-IDS) as CoModGAN / MAT: a linear SVM (sklearn ``LinearSVC(dual=False)``) separates real (1) from
+    fake (0) features; U-IDS = its misclassification rate on the training data, P-IDS = the share of pairs where
+    the fake's decision value exceeds its real counterpart's (rows of ``real`` and ``fake`` are paired)."""
+    from sklearn.svm import LinearSVC
+
+    real = np.asarray(real, dtype=np.float64)
+    fake = np.asarray(fake, dtype=np.float64)
+    if real.shape != fake.shape:
+        raise ValueError(f"P-IDS needs paired features of one shape, got {real.shape} and {fake.shape}")
+    if real.shape[0] < 2:
+        return math.nan, math.nan
+    svm = LinearSVC(dual=False)
+    x = np.concatenate([real, fake])
+    y = np.array([1] * real.shape[0] + [0] * fake.shape[0])
+    svm.fit(x, y)
+    u_ids = 1 - svm.score(x, y)
+    p_ids = float(np.mean(svm.decision_function(fake) > svm.decision_function(real)))
+    return p_ids, float(u_ids)
 
 def min_n(key: str) -> int | None:
     """The documented minimum n of a set-level key (fid_crop, fid_raw... by their stem); None for other keys."""

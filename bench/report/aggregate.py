@@ -234,6 +234,9 @@ def summarize(
             else:
                 with np.errstate(invalid="ignore"):
                     row[k] = float(vals.mean()) if vals.size else math.nan
+            n_inf = int(np.isinf(vals).sum())
+            if 0 < n_inf < vals.size:  # a mean made infinite by some values: the tables say how many
+                row[f"{k}_n_inf"], row[f"{k}_n_values"] = n_inf, int(vals.size)
         for d in dets:
             fk = f"{d}_flag"
             vals = ok[fk].to_numpy(dtype=float) if fk in ok else np.array([])
@@ -287,9 +290,11 @@ def summarize(
                     and (v == "ok" or bool((df[verdict.share_key(v)].fillna(0) > 0).any()))]
     setlevel_keys = [c for c in df.columns if c not in set(mkeys) and c not in RECORD_FIELDS
                      and not c.startswith(verdict.COLUMN + "_")
-                     and not c.endswith(("_lo", "_hi", "_rate", "_small_n")) and c not in _DERIVED_SUMMARY
+                     and not c.endswith(("_lo", "_hi", "_rate", "_small_n", "_n_inf", "_n_values"))
+                     and c not in _DERIVED_SUMMARY
                      and c not in by and c != "first_error" and not (c.endswith("_n") and c[:-2] in df.columns)]
-    all_keys = [k for k in list(df.columns) if not k.endswith(("_lo", "_hi", "_small_n")) and k not in by]
+    all_keys = [k for k in list(df.columns) if not k.endswith(("_lo", "_hi", "_small_n", "_n_inf", "_n_values"))
+                and k not in by]
     untimed = []
     if not df.empty and "latency_p50" in df and "n" in df:
         untimed = sorted({str(r["backend"]) for r in df.to_dict("records")

@@ -71,6 +71,10 @@ def configure_report(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--metric", default=None,
                         help="HTML: metric for worst cases and plots (default lpips_in, else psnr_in)")
     parser.add_argument("--no-ci", action="store_true", help="skip bootstrap intervals (faster)")
+    parser.add_argument("--columns", metavar="KEYS",
+                        help="terminal columns: 'all', or comma-separated keys (default: the suite's report: columns:, "
+                             "else the headline set: in-hole quality, preservation, FID, verdict shares, latency, n; "
+                             "Markdown, HTML and CSV always have every column)")
     return parser
 
 
@@ -85,8 +89,9 @@ def run_report(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     from . import paper
     from .aggregate import load_run, summarize
-    from .leaderboard import latex_default_tables, leaderboard_markdown, leaderboard_tables, run_notes
-    from .table import Table, render_csv, render_latex, render_terminal, write_parquet
+    from .leaderboard import (latex_default_tables, leaderboard_markdown, leaderboard_tables, print_terminal,
+                              suite_columns)
+    from .table import render_csv, render_latex, write_parquet
 
     formats = _split_formats(args.format, ("term", "md"))
     rd = load_run(args.run if len(args.run) > 1 else args.run[0])
@@ -103,10 +108,12 @@ def _run_report(args: argparse.Namespace) -> int:
             raise BenchError("--by dilate_k: this run has no dilation sweep (masks `dilate` of one base strategy at "
                              "two or more k, e.g. {type: dilate, k: 15, base: {type: given}})")
         split = ["dataset", "dilate_base"]
-        tables = leaderboard_tables(df, split=split, rows=("backend", "dilate_k"))
+        rows = ("backend", "dilate_k")
+        tables = leaderboard_tables(df, split=split, rows=rows)
     else:
         df = summarize(rd, by=by, ci=ci)
         split = ["dataset", "mask"] + (["area_bin"] if args.by == "area_bin" else [])
+        rows = ("backend",)
         tables = leaderboard_tables(df, split=split)
     console = _console()
     written: list[Path] = []
@@ -115,11 +122,17 @@ def _run_report(args: argparse.Namespace) -> int:
         if not df.attrs.get("comparable", True):
             console.print(f"[bold red]NOT COMPARABLE:[/] "
                           f"{sinks.term('; '.join(df.attrs.get('noncomparable_reasons') or []))}")
-        for t in tables:
-            render_terminal(Table(**{**t.__dict__, "warnings": []}), console=console)
-        note = run_notes(df)
-        if note:
-            console.print(f"[dim]{sinks.term(note)}[/]")
+        cols = getattr(args, "columns", None)
+        cols = (cols if cols == "all" else [c.strip() for c in cols.split(",") if c.strip()]) if cols else None
+        if isinstance(cols, list):
+            from ..errors import suggest
+
+            for k in cols:
+                if k not in df.columns:
+                    close = suggest(k, [str(c) for c in df.columns])
+                    raise BenchError(f"--columns: this run has no column {k!r}"
+                                     + (f"; did you mean {close!r}?" if close else " (`--columns all` lists them)"))
+        print_terminal(df, console, split=split, rows=rows, columns=cols or suite_columns(rd.manifest))
     if "md" in formats:
         p = out / f"leaderboard{suffix}.md"
         write_text_atomic(p, leaderboard_markdown(df, tables))
@@ -257,8 +270,13 @@ def configure_compare(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         help="family-wise level of the default gate: per-sample metrics and detector rates without "
                              "a rule fail when NEW is worse on the shared samples (paired bootstrap, Holm-corrected "
                              "p < alpha); 0 turns it off (default 0.05)")
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="cells of BASE missing from NEW do not fail the gate")
+    parser.add_argument("--allow-missing", action="append", nargs="?", const="*", metavar="KEY",
+                        help="NEW may lack KEY (repeatable; wildcards as in blur_*): its value, its samples and "
+                             "its infinite values (psnr_out ∞ -> finite); a backend or cell name: that cell; alone "
+                             "(after BASE NEW): NEW may lack any cell or key")
+    parser.add_argument("--min-coverage", type=float, default=1.0, metavar="F",
+                        help="share of the samples BASE scored that NEW must have scored in each cell "
+                             "(default 1: every one; an interrupted or --limit run fails)")
     parser.add_argument("--out", metavar="FILE", help="also write the Markdown summary to FILE")
     return parser
 
@@ -269,7 +287,8 @@ def run_compare(args: argparse.Namespace) -> int:
     try:
         rules = parse_tolerances(args.tol, args.tol_file)
         res = compare_sources(args.base, args.new, rules=rules, strict=args.strict,
-                              allow_missing=args.allow_missing, alpha=args.alpha)
+                              allow_missing=args.allow_missing or False, alpha=args.alpha,
+                              min_coverage=args.min_coverage)
     except BenchError as e:
         _err(str(e))
         return 2

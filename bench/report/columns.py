@@ -85,6 +85,8 @@ class ColumnCatalog:
             return self._manifest[key]
         if key in DERIVED:
             return DERIVED[key]
+        if key.endswith(("_n_inf", "_n_values")):  # counts beside a mean made infinite by some values
+            return ColumnInfo(None, "d", False, "values that are ∞" if key.endswith("_n_inf") else "values")
         if key.endswith(("_rate", "_flag", "_score", "_lo", "_hi", "_ms")) or key in RECORD_FIELDS or \
                 key == "first_error" or key.startswith("failure_"):
             return guess(key)  # detector outputs, timings and record fields: never a metric's column

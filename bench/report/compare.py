@@ -22,9 +22,19 @@ Tolerances override the test for their key: absolute (``lpips_in=+0.005``) or re
 (``fid=+2%``); the sign is optional and only documents the direction. A ``*`` rule or ``--strict`` (tolerance 0)
 covers every key. ``error_rate`` is always gated (default tolerance 0: a cell that starts failing samples is a
 regression). Cells of BASE missing from NEW fail the gate unless ``allow_missing``.
+
+**NEW must do at least what BASE did** (exit 1 otherwise, naming what is missing): carry every metric and detector
+key BASE has a value for in a shared cell, score every sample BASE scored there (``min_coverage``: the share it
+must score, default 1), and keep every infinite value BASE had on a shared sample (``psnr_out`` ∞ -> 30 dB on some
+samples: the outside of the hole no longer kept exactly; a mean with one ∞ is ∞, so this is counted per sample).
+``--allow-missing KEY`` (fnmatch patterns; a backend name or cell name for cells) relaxes it key by key.
+**Better and worse come from the paired shared samples**: where both sides have per-sample values, the change and
+its label are those of the samples both scored; "better" needs the test (Holm) or, under a tolerance, a paired
+interval on the good side. Means over different sample sets decide nothing.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 from dataclasses import dataclass, field
@@ -33,6 +43,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .. import stats
 from ..errors import BenchError, suggest
 from .aggregate import RunData, load_run, summarize
 from .columns import ColumnCatalog, ColumnInfo
@@ -46,8 +57,10 @@ SKIP_KEYS = {"n", "n_errors", "hole_fraction", "peak_mem_reserved_mb", "peak_rss
 ALWAYS_GATED = {"error_rate": 0.0}
 #: Keys that are never tested statistically, only by explicit rules: they depend on the machine, not the model.
 COST_PREFIXES = ("latency", "wall", "images_per_s", "peak_", "load_time")
-N_BOOT = 2000
+N_BOOT = stats.N_BOOT_PAIRED
 MIN_PAIRS = 3
+#: summary columns that describe another key (its interval, its count of infinite values): never compared
+AUX_SUFFIXES = ("_lo", "_hi", "_n_inf", "_n_values", "_small_n", "_n")
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -131,11 +144,38 @@ class Side:
     device: Any = None
     run: RunData | None = None  # per-sample data when the side is a run folder
     samples: dict[tuple[str, str, str], dict[str, dict[str, float]]] | None = None  # baseline: cell -> key -> id
+    sample_lists: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)  # baseline: cell -> ids
     _frame: Any = None
+    _memo: dict = field(default_factory=dict)  # (what, cell, key) -> the answer of sample_ids / sample_values
+
+    def sample_ids(self, cell: tuple[str, str, str]) -> tuple[set[str], set[str]] | None:
+        """(ids of the cell's successful samples, ids of every sample it attempted, errors included), or None when
+        this side does not list them (a baseline written before per-sample values)."""
+        if ("ids", cell) not in self._memo:
+            self._memo[("ids", cell)] = self._sample_ids(cell)
+        return self._memo[("ids", cell)]
+
+    def _sample_ids(self, cell: tuple[str, str, str]) -> tuple[set[str], set[str]] | None:
+        if self.run is not None:
+            if self._frame is None:
+                self._frame = self.run.frame()
+            f = self._frame
+            sel = f[(f["backend"] == cell[0]) & (f["dataset"] == cell[1]) & (f["mask"] == cell[2])]
+            ok = {str(x) for x in sel.loc[sel["error"].isna(), "sample_id"]}
+            return ok, {str(x) for x in sel["sample_id"]}
+        if self.samples is not None and cell in self.samples and self.sample_lists.get(cell) is not None:
+            ids = set(self.sample_lists[cell])
+            return ids, ids
+        return None
 
     def sample_values(self, cell: tuple[str, str, str], key: str) -> dict[str, float] | None:
         """sample id -> value of a per-sample key (``x_rate`` reads ``x_flag``) for the cell's successful
         samples, or None when this side has no per-sample values for it."""
+        if ("values", cell, key) not in self._memo:
+            self._memo[("values", cell, key)] = self._sample_values(cell, key)
+        return self._memo[("values", cell, key)]
+
+    def _sample_values(self, cell: tuple[str, str, str], key: str) -> dict[str, float] | None:
         column = per_sample_column(key)
         if self.run is not None:
             if self._frame is None:
@@ -211,6 +251,7 @@ def _side_from_baseline(path: Path) -> Side:
         raise BenchError(f"{path}: not an inpaint-bench baseline (write one with `bench report RUN --format json`)")
     cells = {}
     samples: dict[tuple[str, str, str], dict[str, dict[str, float]]] = {}
+    lists: dict[tuple[str, str, str], list[str]] = {}
     for c in doc.get("cells", []):
         d: dict[str, Any] = {}
         for k, v in (c.get("values") or {}).items():
@@ -228,10 +269,11 @@ def _side_from_baseline(path: Path) -> Side:
                 if k != "sample_id" and isinstance(vals, list) and len(vals) == len(ids):
                     per_key[k] = {i: (math.nan if v is None else float(_unjson(v))) for i, v in zip(ids, vals)}
             samples[(c["backend"], c["dataset"], c["mask"])] = per_key
+            lists[(c["backend"], c["dataset"], c["mask"])] = ids
     return Side(name=str(path), cells=cells, columns=doc.get("columns") or {},
                 comparable=bool(doc.get("comparable", True)), reasons=list(doc.get("noncomparable_reasons") or []),
                 run_id=str(doc.get("run_id") or path.stem), config_hash=doc.get("config_hash"),
-                device=doc.get("device"), samples=samples or None)
+                device=doc.get("device"), samples=samples or None, sample_lists=lists)
 
 
 def load_side(src: Any) -> Side:
@@ -259,7 +301,7 @@ class Change:
     key: str
     base: float
     new: float
-    delta: float
+    delta: float  # NEW - BASE: the paired mean difference where per-sample values exist, else of the means
     worse_by: float  # > 0: moved in the bad direction
     status: str  # better | same | within | regression | ungated | insignificant
     rule: Rule | None
@@ -269,13 +311,18 @@ class Change:
     diff_ci: tuple[float, float] | None = None  # paired bootstrap of new - base over the shared samples
     fmt: str = ".3f"
     higher_is_better: bool = True
-    test: "PairedTest | None" = None  # the default statistical gate's test, where it applied
-    note: str = ""  # why a key was not gated
+    test: "PairedTest | None" = None  # the paired test on the shared samples, where per-sample values exist
+    note: str = ""  # why a key was not gated, or what made it a regression
+    lost_inf: int = 0  # shared samples whose value went from infinite to finite in the bad direction (∞ -> 30 dB)
+    gained_inf: int = 0  # ... in the good direction
+    n_shared: int = 0  # shared samples with a value on both sides
+    base_inf: tuple[int, int] | None = None  # (infinite values, values) when some but not all are infinite
+    new_inf: tuple[int, int] | None = None
 
 
 @dataclass
 class PairedTest:
-    """Paired bootstrap of NEW - BASE over the samples both scored."""
+    """Paired bootstrap of NEW - BASE over the samples both scored (:func:`bench.stats.paired_bootstrap`)."""
 
     n: int
     mean_diff: float
@@ -285,6 +332,26 @@ class PairedTest:
     effect_size: float  # mean difference / sd of the differences (Cohen's d_z); +-inf when all differences agree
     p_adjusted: float = math.nan  # Holm-corrected over the comparison's tests
     threshold: float = math.nan  # what p_value was compared against in Holm's step-down
+    n_pos_inf: int = 0  # pairs where NEW - BASE is +inf (left out of the test)
+    n_neg_inf: int = 0  # pairs where NEW - BASE is -inf
+
+
+@dataclass
+class Coverage:
+    """How many of the samples BASE scored in a cell (for one key, or for the cell when ``key`` is None) NEW
+    scored or attempted (a NEW error is gated by ``error_rate``, not here)."""
+
+    cell: tuple[str, str, str]
+    key: str | None
+    n_base: int
+    n_covered: int
+    missing: list[str]  # sample ids (empty when counted, not listed)
+    by_counts: bool = False  # a side without per-sample ids: compared by counts
+    allowed: bool = False  # relaxed by --min-coverage or --allow-missing
+
+    @property
+    def ratio(self) -> float:
+        return self.n_covered / self.n_base if self.n_base else 1.0
 
 
 @dataclass
@@ -296,18 +363,44 @@ class CompareResult:
     added: list[tuple[str, str, str]]  # in NEW, not in BASE
     rules: dict[str, Rule]
     strict: bool
-    allow_missing: bool
+    allow_missing: bool  # every missing cell and key allowed (bare --allow-missing)
     unknown_rules: list[str] = field(default_factory=list)
     alpha: float = 0.05
     n_tests: int = 0
+    allowed_keys: list[str] = field(default_factory=list)  # --allow-missing KEY (patterns)
+    min_coverage: float = 1.0
+    missing_keys: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # key -> cells lacking it
+    coverage: list[Coverage] = field(default_factory=list)  # cells / keys where NEW scored fewer samples
 
     @property
     def regressions(self) -> list[Change]:
         return [c for c in self.changes if c.status == "regression"]
 
     @property
+    def failing_keys(self) -> list[str]:
+        return [k for k in self.missing_keys if not self.key_allowed(k)]
+
+    @property
+    def failing_coverage(self) -> list[Coverage]:
+        return [c for c in self.coverage if not c.allowed]
+
+    def key_allowed(self, key: str) -> bool:
+        return self.allow_missing or any(fnmatch.fnmatchcase(key, p) for p in self.allowed_keys)
+
+    def cell_allowed(self, cell: tuple[str, str, str]) -> bool:
+        """A missing cell is allowed by a bare --allow-missing, or by a pattern matching one of its labels (a
+        backend name) or its name ``backend × dataset × mask``."""
+        names = [*cell, " × ".join(cell)]
+        return self.allow_missing or any(fnmatch.fnmatchcase(n, p) for p in self.allowed_keys for n in names)
+
+    @property
+    def failing_cells(self) -> list[tuple[str, str, str]]:
+        return [c for c in self.missing if not self.cell_allowed(c)]
+
+    @property
     def failed(self) -> bool:
-        return bool(self.regressions) or (bool(self.missing) and not self.allow_missing)
+        return (bool(self.regressions) or bool(self.failing_cells) or bool(self.failing_keys)
+                or bool(self.failing_coverage))
 
     def markdown(self) -> str:
         return render_compare_markdown(self)
@@ -322,66 +415,123 @@ def _ci(d: dict[str, Any], key: str) -> tuple[float, float] | None:
     return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
 
 
+def _inf_count(d: dict[str, Any], key: str) -> tuple[int, int] | None:
+    """(infinite values, values) of a mean that is infinite though not every value is (``summarize`` records
+    ``KEY_n_inf`` / ``KEY_n_values`` then)."""
+    try:
+        k, n = int(d[key + "_n_inf"]), int(d[key + "_n_values"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (k, n) if 0 < k < n else None
+
+
 def _pairs(base: Side, new: Side, cell: tuple[str, str, str], key: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(base values, new values) over the samples both sides scored with finite values; None without data."""
+    """(base values, new values) over the samples both sides scored (non-finite values kept: the test counts
+    them); None when either side has no per-sample values for the key."""
     a, b = base.sample_values(cell, key), new.sample_values(cell, key)
     if a is None or b is None:
         return None
     common = sorted(set(a) & set(b))
     va = np.array([a[i] for i in common], dtype=float)
     vb = np.array([b[i] for i in common], dtype=float)
-    ok = np.isfinite(va) & np.isfinite(vb)
+    ok = ~np.isnan(va) & ~np.isnan(vb)
     return va[ok], vb[ok]
 
 
 def paired_test(base_values: np.ndarray, new_values: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> PairedTest:
-    """Paired bootstrap of mean(new - base): the percentile interval, and a two-sided p-value from the bootstrap
-    standard error (bias-corrected by sqrt(n / (n - 1))) against Student's t with n - 1 degrees of freedom, which
-    keeps the level at small n where a normal reference is liberal; exact 0 / 1 when every difference is the same."""
-    from scipy.stats import t as student_t
-
-    d = np.asarray(new_values, float) - np.asarray(base_values, float)
-    n = int(d.size)
-    obs = float(d.mean())
-    sd = float(d.std(ddof=1)) if n > 1 else math.nan
-    if n > 1 and float(np.ptp(d)) <= 1e-9 * max(1.0, abs(obs)):  # the same difference everywhere (up to rounding)
-        p = 1.0 if obs == 0 else 0.0
-        eff = 0.0 if obs == 0 else math.copysign(math.inf, obs)
-        return PairedTest(n, obs, obs, obs, p, eff)
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-    lo, hi = (float(x) for x in np.quantile(means, [0.025, 0.975]))
-    se = float(means.std(ddof=1)) * math.sqrt(n / (n - 1))
-    p = 1.0 if obs == 0 else (0.0 if se == 0 else float(2.0 * student_t.sf(abs(obs) / se, n - 1)))
-    return PairedTest(n, obs, lo, hi, min(1.0, p), obs / sd if sd and math.isfinite(sd) else math.nan)
+    """:func:`bench.stats.paired_bootstrap` of NEW - BASE (the test ``bench report --compare`` uses too): the
+    percentile interval, a two-sided p-value from the bootstrap standard error against Student's t (n - 1
+    degrees of freedom), Cohen's d_z; pairs with an infinite difference are counted, not tested."""
+    r = stats.paired_bootstrap(new_values, base_values, n_boot=n_boot, seed=seed)
+    return PairedTest(r["n"], r["mean_diff"], r["lo"], r["hi"], r["p_value"], r["effect_size"],
+                      n_pos_inf=r["n_pos_inf"], n_neg_inf=r["n_neg_inf"])
 
 
 def holm(tests: list[PairedTest], alpha: float) -> set[int]:
-    """Indices of the tests Holm's step-down procedure rejects at family-wise level ``alpha``; fills in
-    ``p_adjusted`` and ``threshold``."""
-    m = len(tests)
-    order = sorted(range(m), key=lambda i: tests[i].p_value)
-    rejected: set[int] = set()
-    running = 0.0
-    stop = False
-    for rank, i in enumerate(order):
-        t = tests[i]
-        t.threshold = alpha / (m - rank)
-        running = max(running, min(1.0, (m - rank) * t.p_value))
-        t.p_adjusted = running
-        if not stop and t.p_value < t.threshold:
-            rejected.add(i)
-        else:
-            stop = True
+    """Indices of the tests Holm's step-down procedure rejects at family-wise level ``alpha``
+    (:func:`bench.stats.holm`); fills in ``p_adjusted`` and ``threshold``."""
+    rejected, adjusted, thresholds = stats.holm([t.p_value for t in tests], alpha)
+    for t, a, th in zip(tests, adjusted, thresholds):
+        t.p_adjusted, t.threshold = a, th
     return rejected
 
 
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def required_keys(cell: dict[str, Any]) -> list[str]:
+    """The metric and detector keys of a BASE cell that NEW must carry too: every key with a value, less counts,
+    cost (machine-dependent), intervals, the verdict shares (they follow the detectors) and ``error_rate``."""
+    out = []
+    for k, v in cell.items():
+        if (k in SKIP_KEYS or k in ALWAYS_GATED or k.endswith(AUX_SUFFIXES) or k.startswith(COST_PREFIXES)
+                or k.startswith("failure_") or k in CELL_LABELS):
+            continue
+        if not math.isnan(_float(v)):
+            out.append(k)
+    return out
+
+
+def _coverage(base: Side, new: Side, cell: tuple[str, str, str], keys: Iterable[str]) -> list[Coverage]:
+    """The cell's sample coverage, then any key NEW scored on fewer of BASE's samples than the cell's."""
+    ib, inew = base.sample_ids(cell), new.sample_ids(cell)
+    out: list[Coverage] = []
+    if ib is None or inew is None:  # counted: a baseline without per-sample ids
+        nb = int(_float(base.cells[cell].get("n")) or 0)
+        nn = new.cells[cell]
+        attempted = int((_float(nn.get("n")) or 0) + (_float(nn.get("n_errors")) or 0))
+        if attempted < nb:
+            out.append(Coverage(cell, None, nb, attempted, [], by_counts=True))
+        return out
+    scored_b, (scored_n, attempted_n) = ib[0], inew
+    missing = sorted(scored_b - attempted_n)
+    if missing:
+        out.append(Coverage(cell, None, len(scored_b), len(scored_b) - len(missing), missing))
+    errored_n = attempted_n - scored_n
+    for key in keys:
+        a, b = base.sample_values(cell, key), new.sample_values(cell, key)
+        if a is None or b is None:
+            continue
+        want = {i for i, v in a.items() if not math.isnan(v)}
+        have = {i for i, v in b.items() if not math.isnan(v)} | errored_n
+        lost = sorted(want - have - set(missing))
+        if lost:
+            out.append(Coverage(cell, key, len(want), len(want) - len(lost) - len(set(missing) & want), lost))
+    return out
+
+
+def _inf_meaning(key: str, base_value_inf: bool) -> str:
+    """What an infinite value of ``key`` stands for, in words (PSNR: the region is kept exactly)."""
+    if not key.startswith("psnr"):
+        return ""
+    region = {"out": "outside the hole", "in": "the hole", "full": "the image"}.get(key.rsplit("_", 1)[-1], "")
+    if not region:
+        return ""
+    return f"{region} no longer kept exactly" if base_value_inf else f"{region} now kept exactly"
+
+
 def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict: bool = False,
-            allow_missing: bool = False, alpha: float = 0.05) -> CompareResult:
+            allow_missing: bool | Iterable[str] = False, alpha: float = 0.05,
+            min_coverage: float = 1.0) -> CompareResult:
     """Classify every change (see the module doc). ``alpha``: family-wise level of the default statistical gate
-    (0 turns it off)."""
+    (0 turns it off). ``allow_missing``: True lets NEW miss any cell or key; a list of keys (fnmatch patterns) lets
+    it miss those keys (their presence, their samples, their infinite values). ``min_coverage``: the share of
+    BASE's samples NEW must have scored in each shared cell (default 1: all)."""
     if not 0.0 <= alpha < 1.0:
         raise BenchError(f"--alpha {alpha}: expected a level in [0, 1) (0 turns the statistical gate off)")
+    if not 0.0 <= min_coverage <= 1.0:
+        raise BenchError(f"--min-coverage {min_coverage}: expected a share in [0, 1] (1: NEW scores every sample "
+                         f"BASE scored)")
+    if isinstance(allow_missing, bool):
+        allowed_keys: list[str] = []
+        allow_all = allow_missing
+    else:
+        allowed_keys = [str(k) for k in allow_missing if k != "*"]
+        allow_all = any(k == "*" for k in allow_missing)
     rules = dict(rules or {})
     catalog = ColumnCatalog({**base.columns, **new.columns})
     default = rules.get("*")
@@ -390,77 +540,144 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
     changes: list[Change] = []
     seen_keys: set[str] = set()
     tested: list[Change] = []
+    missing_keys: dict[str, list[tuple[str, str, str]]] = {}
+    coverage: list[Coverage] = []
+
+    def allowed(key: str) -> bool:
+        return allow_all or any(fnmatch.fnmatchcase(key, p) for p in allowed_keys)
+
     for cell, b in base.cells.items():
         if cell not in new.cells:
             continue
         n = new.cells[cell]
-        keys = [k for k in b if k in n and not k.endswith(("_lo", "_hi")) and k not in SKIP_KEYS]
+        need = required_keys(b)
+        for k in need:
+            if math.isnan(_float(n.get(k))):
+                missing_keys.setdefault(k, []).append(cell)
+        cov = _coverage(base, new, cell, [k for k in need if cell not in missing_keys.get(k, ())])
+        for c in cov:
+            c.allowed = c.ratio >= min_coverage or (c.key is not None and allowed(c.key))
+        coverage += cov
+        cell_cov = next((c for c in cov if c.key is None), None)
+        same_sets = cell_cov is None and (new.sample_ids(cell) is None or base.sample_ids(cell) is None
+                                          or new.sample_ids(cell)[0] == base.sample_ids(cell)[0])
+        keys = [k for k in b if k in n and not k.endswith(AUX_SUFFIXES) and k not in SKIP_KEYS]
         for key in keys:
             info: ColumnInfo = catalog(key)
             seen_keys.add(key)
             if info.higher_is_better is None or key.startswith("failure_"):
                 continue  # verdict shares: compared through the detector rates they derive from
-            try:
-                bv, nv = float(b[key]), float(n[key])
-            except (TypeError, ValueError):
-                continue
+            bv, nv = _float(b[key]), _float(n[key])
             if math.isnan(bv) or math.isnan(nv):
                 continue
-            delta = 0.0 if bv == nv else nv - bv  # also +inf == +inf
-            worse_by = -delta if info.higher_is_better else delta
+            hib = bool(info.higher_is_better)
             rule = rules.get(key) or default
             if rule is None and key in ALWAYS_GATED:
                 rule = Rule(key, ALWAYS_GATED[key], False)
             if rule is None and strict:
                 rule = Rule(key, 0.0, False)
-            allowed = rule.allowed(bv) if rule else None
-            eps = 1e-12 * max(1.0, abs(bv) if math.isfinite(bv) else 1.0)
+            allowed_by = rule.allowed(bv) if rule else None
             pairs = _pairs(base, new, cell, key) if not key.startswith(COST_PREFIXES) else None
-            test = None
+            test = paired_test(*pairs) if pairs is not None else None
+            lost = gained = 0
+            if test is not None:
+                lost, gained = (test.n_neg_inf, test.n_pos_inf) if hib else (test.n_pos_inf, test.n_neg_inf)
+            paired = test is not None and test.n >= 1
+            delta = test.mean_diff if paired else (0.0 if bv == nv else nv - bv)  # also +inf == +inf
+            if not paired and (lost or gained):  # only infinite changes: the direction they went
+                delta = math.copysign(math.inf, (1.0 if hib else -1.0) * (gained - lost))
+            worse_by = -delta if hib else delta
+            eps = 1e-12 * max(1.0, abs(bv) if math.isfinite(bv) else 1.0)
             note = ""
-            if pairs is not None and len(pairs[0]) >= 2:
-                test = paired_test(*pairs)
-            if worse_by < -eps:
-                status = "better"
-            elif worse_by <= eps and (test is None or test.mean_diff == 0):
-                status = "same"
-            elif rule is not None:
-                status = "regression" if worse_by > allowed + eps else "within"
-            elif alpha > 0 and test is not None and test.n >= MIN_PAIRS:
-                status = "pending"  # decided after Holm over every test of this comparison
-            else:
-                status = "ungated"
-                if alpha == 0:
-                    note = "statistical gate off (--alpha 0)"
-                elif key.startswith(COST_PREFIXES):
-                    note = "cost: machine-dependent, gate it with a tolerance"
-                elif pairs is None:
-                    note = ("set-level or no per-sample values on both sides: gate it with a tolerance"
-                            if base.sample_values(cell, key) is None or new.sample_values(cell, key) is None
-                            else "no per-sample values")
+            significant_good = paired and test.n >= 2 and not math.isnan(test.lo) and (
+                (test.lo > 0) if hib else (test.hi < 0))
+            if lost and not allowed(key):
+                status = "regression"
+                meaning = _inf_meaning(key, True)
+                note = f"∞ → finite on {lost} of {len(pairs[0])} samples" + (f": {meaning}" if meaning else "")
+            elif paired and test.n >= 2:
+                if rule is not None:
+                    if worse_by > allowed_by + eps:
+                        status = "regression"
+                    elif gained or significant_good:
+                        status = "better"
+                    elif abs(worse_by) <= eps and test.p_value == 1.0:
+                        status = "same"
+                    else:
+                        status = "within" if worse_by > eps else "insignificant"
+                elif alpha > 0 and test.n >= MIN_PAIRS:
+                    status = "pending"  # decided after Holm over every test of this comparison
+                elif abs(worse_by) <= eps and test.p_value == 1.0 and not gained:
+                    status = "same"
+                elif gained or (alpha == 0 and significant_good):
+                    status = "better"
                 else:
-                    note = f"only {len(pairs[0])} shared samples (the test needs {MIN_PAIRS})"
-            diff_ci = (test.lo, test.hi) if test is not None and status != "same" else None
-            ch = Change(cell, key, bv, nv, delta, worse_by, status, rule, allowed, _ci(b, key), _ci(n, key),
-                        diff_ci, info.fmt, bool(info.higher_is_better), test, note)
+                    status = "ungated" if worse_by > eps else "insignificant"
+                    note = ("statistical gate off (--alpha 0)" if alpha == 0
+                            else f"only {test.n} shared samples (the test needs {MIN_PAIRS})")
+            elif pairs is not None:  # per-sample values, but fewer than two shared finite pairs
+                if rule is not None and worse_by > allowed_by + eps:
+                    status = "regression"
+                elif gained:
+                    status = "better"
+                elif abs(worse_by) <= eps:
+                    status = "same"
+                else:
+                    status = "ungated"
+                    note = f"only {test.n} shared samples with finite values (the test needs {MIN_PAIRS})"
+            else:  # no per-sample values on one side: set-level keys (FID), cost, baselines without samples
+                if rule is not None and worse_by > allowed_by + eps:
+                    status = "regression"
+                elif abs(worse_by) <= eps:
+                    status = "same"
+                elif not same_sets:
+                    status = "ungated"
+                    note = "means over different sample sets (NEW did not score every sample BASE scored)"
+                elif rule is not None:
+                    status = "within" if worse_by > eps else "better"
+                elif worse_by < -eps:
+                    status = "better"
+                else:
+                    status = "ungated"
+                    if alpha == 0:
+                        note = "statistical gate off (--alpha 0)"
+                    elif key.startswith(COST_PREFIXES):
+                        note = "cost: machine-dependent, gate it with a tolerance"
+                    else:
+                        note = ("set-level or no per-sample values on both sides: gate it with a tolerance"
+                                if base.sample_values(cell, key) is None or new.sample_values(cell, key) is None
+                                else "no per-sample values")
+            if gained and not note:
+                meaning = _inf_meaning(key, False)
+                note = f"finite → ∞ on {gained} of {len(pairs[0])} samples" + (f": {meaning}" if meaning else "")
+            diff_ci = (test.lo, test.hi) if paired and test.n >= 2 and status != "same" else None
+            ch = Change(cell, key, bv, nv, delta, worse_by, status, rule, allowed_by, _ci(b, key), _ci(n, key),
+                        diff_ci, info.fmt, hib, test, note, lost, gained,
+                        len(pairs[0]) if pairs is not None else 0, _inf_count(b, key), _inf_count(n, key))
             changes.append(ch)
             if status == "pending":
                 tested.append(ch)
     rejected = holm([c.test for c in tested], alpha) if tested else set()
     for i, ch in enumerate(tested):
-        if ch.worse_by > 0:
-            ch.status = "regression" if i in rejected else "insignificant"
-        else:  # better in the mean by less than eps, or a per-sample change with the same mean
+        if i in rejected:
+            ch.status = "regression" if ch.worse_by > 0 else "better"
+        elif ch.gained_inf:
+            ch.status = "better"
+        elif ch.test.p_value == 1.0 and abs(ch.worse_by) <= 1e-12 * max(1.0, abs(ch.base) if math.isfinite(
+                ch.base) else 1.0):
             ch.status = "same"
+        else:
+            ch.status = "insignificant"
     unknown = [k for k in rules if k != "*" and k not in seen_keys]
-    return CompareResult(base, new, changes, missing, added, rules, strict, allow_missing, unknown, alpha,
-                         len(tested))
+    return CompareResult(base, new, changes, missing, added, rules, strict, allow_all, unknown, alpha,
+                         len(tested), allowed_keys, min_coverage, missing_keys, coverage)
 
 
 def compare_sources(base: Any, new: Any, rules: dict[str, Rule] | None = None, strict: bool = False,
-                    allow_missing: bool = False, alpha: float = 0.05) -> CompareResult:
+                    allow_missing: bool | Iterable[str] = False, alpha: float = 0.05,
+                    min_coverage: float = 1.0) -> CompareResult:
     return compare(load_side(base), load_side(new), rules=rules, strict=strict, allow_missing=allow_missing,
-                   alpha=alpha)
+                   alpha=alpha, min_coverage=min_coverage)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -470,8 +687,10 @@ def _fmt(v: float, fmt: str) -> str:
     return format_number(v, fmt)
 
 
-def _with_ci(v: float, ci: tuple[float, float] | None, fmt: str) -> str:
+def _with_ci(v: float, ci: tuple[float, float] | None, fmt: str, inf: tuple[int, int] | None = None) -> str:
     s = _fmt(v, fmt)
+    if inf is not None and math.isinf(v):  # a mean made infinite by some of its values: say how many
+        s += f" ({inf[0]} of {inf[1]})"
     return s + (f" [{_fmt(ci[0], fmt)}, {_fmt(ci[1], fmt)}]" if ci else "")
 
 
@@ -485,9 +704,9 @@ def _signed(v: float, fmt: str) -> str:
 
 
 def _rel(c: Change) -> str:
-    if not math.isfinite(c.base) or not math.isfinite(c.new) or c.base == 0:
+    if not math.isfinite(c.base) or not math.isfinite(c.delta) or c.base == 0:
         return ""
-    return f" ({(c.new - c.base) / abs(c.base) * 100:+.1f}%)"
+    return f" ({c.delta / abs(c.base) * 100:+.1f}%)"
 
 
 def _cell_name(cell: tuple[str, str, str]) -> str:
@@ -499,13 +718,17 @@ def _esc(s: str) -> str:
 
 
 def _gate_text(c: Change) -> str:
+    if c.lost_inf and c.status == "regression":
+        return c.note
     if c.rule:
         return "≤ " + _fmt(c.allowed, c.fmt) + (f" ({c.rule.show(c.higher_is_better)})" if c.rule.relative else "")
     t = c.test
-    if t is not None and c.status in ("regression", "insignificant"):
+    if t is not None and c.status in ("regression", "insignificant") and not math.isnan(t.threshold):
         eff = "∞" if math.isinf(t.effect_size) else f"{abs(t.effect_size):.2f}"
         verdict = "<" if c.status == "regression" else "≥"
         return (f"p = {t.p_value:.2g} {verdict} {t.threshold:.2g} (Holm), d = {eff}, n = {t.n}")
+    if c.status == "insignificant":
+        return "not significant" + (f": {c.note}" if c.note else "")
     return "not gated" + (f": {c.note}" if c.note else "")
 
 
@@ -516,10 +739,12 @@ def _change_table(changes: list[Change], with_allowed: bool) -> list[str]:
     for c in changes:
         arrow = "↑" if c.higher_is_better else "↓"
         diff = f"[{_signed(c.diff_ci[0], c.fmt)}, {_signed(c.diff_ci[1], c.fmt)}]" if c.diff_ci else "–"
-        row = (f"| {_esc(_cell_name(c.cell))} | `{c.key}` {arrow} | {_with_ci(c.base, c.base_ci, c.fmt)} | "
-               f"{_with_ci(c.new, c.new_ci, c.fmt)} | {_signed(c.delta, c.fmt)}{_rel(c)} | {diff} |")
+        row = (f"| {_esc(_cell_name(c.cell))} | `{c.key}` {arrow} | {_with_ci(c.base, c.base_ci, c.fmt, c.base_inf)}"
+               f" | {_with_ci(c.new, c.new_ci, c.fmt, c.new_inf)} | {_signed(c.delta, c.fmt)}{_rel(c)} | {diff} |")
         if with_allowed:
-            row += f" {_gate_text(c)} |"
+            row += f" {_esc(_gate_text(c))} |"
+        elif c.note:
+            row = row[:-1] + f"{' ' if diff == '–' else '; '}{_esc(c.note)} |"
         lines.append(row)
     return lines
 
@@ -529,25 +754,46 @@ def render_compare_markdown(res: CompareResult) -> str:
     better = [c for c in res.changes if c.status == "better"]
     within = [c for c in res.changes if c.status in ("within", "insignificant")]
     ungated = [c for c in res.changes if c.status == "ungated"]
+    n_ungated = sum(1 for c in ungated if c.worse_by > 0)
+    n_within = sum(1 for c in within if c.worse_by > 0)
+    n_worse = len(regs) + n_ungated + n_within
+    n_unlabelled = len(within) + len(ungated) - n_within - n_ungated  # better in the mean, not by the gate's test
     n_sig = sum(1 for c in regs if c.rule is None)
-    n_missing = len(res.missing)
     if res.failed:
         parts = []
         if regs:
             parts.append(f"{len(regs)} regression{'s' if len(regs) != 1 else ''}"
                          + (" (significant or beyond tolerance)" if n_sig else " beyond tolerance"))
-        if n_missing and not res.allow_missing:
+        n_missing = len(res.failing_cells)
+        if n_missing:
             parts.append(f"{n_missing} missing cell{'s' if n_missing != 1 else ''}")
+        if res.failing_keys:
+            k = len(res.failing_keys)
+            parts.append(f"{k} missing key{'s' if k != 1 else ''}")
+        if res.failing_coverage:
+            k = len({c.cell for c in res.failing_coverage})
+            parts.append(f"{k} cell{'s' if k != 1 else ''} with samples NEW did not score")
         head = "## ❌ inpaint-bench: " + ", ".join(parts)
     else:
         head = "## ✅ inpaint-bench: no regression (none significant, none beyond tolerance)"
     lines = [head, ""]
     lines.append(f"Base `{res.base.run_id or res.base.name}` → new `{res.new.run_id or res.new.name}`: "
-                 f"{len(better)} better, {len(regs) + len(within) + len(ungated)} worse "
-                 f"({len(regs)} regressions, {len(within)} within tolerance or not significant, "
-                 f"{len(ungated)} not gated), "
-                 f"{sum(1 for c in res.changes if c.status == 'same')} unchanged.")
+                 f"{len(better)} better, {n_worse} worse "
+                 f"({len(regs)} regression{'s' if len(regs) != 1 else ''}, {n_within} within tolerance or not "
+                 f"significant, {n_ungated} not gated), {n_unlabelled} better but not significantly or not "
+                 f"comparably, {sum(1 for c in res.changes if c.status == 'same')} unchanged. Better and worse come "
+                 f"from the samples both runs scored (paired).")
     lines.append("")
+    relaxed = []
+    if res.allow_missing:
+        relaxed.append("--allow-missing (every cell and key)")
+    elif res.allowed_keys:
+        relaxed.append("--allow-missing " + ", ".join(res.allowed_keys))
+    if res.min_coverage < 1.0:
+        relaxed.append(f"--min-coverage {res.min_coverage:g}")
+    lines += [f"Relaxed: {'; '.join(relaxed)}." if relaxed else
+              "Coverage: NEW must carry every metric and detector key of BASE and score every sample BASE scored.",
+              ""]
     for side, label in ((res.base, "base"), (res.new, "new")):
         if not side.comparable:
             reasons = "; ".join(side.reasons) or "marked non-comparable"
@@ -583,9 +829,35 @@ def render_compare_markdown(res: CompareResult) -> str:
         lines.append("### Missing cells")
         lines.append("")
         for c in res.missing:
-            mark = "⚠" if res.allow_missing else "❌"
-            lines.append(f"- {mark} missing in NEW: **{_esc(_cell_name(c))}**" +
-                         (" (allowed by --allow-missing)" if res.allow_missing else " (fails the gate)"))
+            ok = res.cell_allowed(c)
+            lines.append(f"- {'⚠' if ok else '❌'} missing in NEW: **{_esc(_cell_name(c))}**" +
+                         (" (allowed by --allow-missing)" if ok else " (fails the gate)"))
+        lines.append("")
+    if res.missing_keys:
+        lines += ["### ❌ Keys missing in NEW" if res.failing_keys else "### Keys missing in NEW", ""]
+        n_cells = sum(1 for c in res.base.cells if c in res.new.cells)
+        for k, cells in res.missing_keys.items():
+            ok = res.key_allowed(k)
+            where = (f"in all {n_cells} shared cells" if len(cells) == n_cells and n_cells > 1 else
+                     "in " + ", ".join(f"**{_esc(_cell_name(c))}**" for c in cells[:4])
+                     + (f" and {len(cells) - 4} more cells" if len(cells) > 4 else ""))
+            lines.append(f"- {'⚠' if ok else '❌'} `{k}`: BASE has it, NEW has no value {where}"
+                         + (" (allowed by --allow-missing)" if ok else " (fails the gate)"))
+        lines.append("")
+    if res.coverage:
+        lines += ["### ❌ Coverage" if res.failing_coverage else
+                  f"### Coverage (allowed{f' by --min-coverage {res.min_coverage:g}' if res.min_coverage < 1 else ''})",
+                  ""]
+        for c in res.coverage:
+            what = f"`{c.key}`: " if c.key else ""
+            ids = ""
+            if c.missing:
+                ids = " (missing: " + ", ".join(_esc(x) for x in c.missing[:6]) + (
+                    f", … {len(c.missing)} in all" if len(c.missing) > 6 else "") + ")"
+            elif c.by_counts:
+                ids = " (counted: a side lists no sample ids)"
+            lines.append(f"- {'⚠' if c.allowed else '❌'} **{_esc(_cell_name(c.cell))}**: {what}NEW scored "
+                         f"{c.n_covered} of the {c.n_base} samples BASE scored ({c.ratio:.0%}){ids}")
         lines.append("")
     if res.added:
         lines.append("### New cells (not in BASE, not compared)")
@@ -597,7 +869,7 @@ def render_compare_markdown(res: CompareResult) -> str:
     if better:
         lines += ["### Better", ""] + _change_table(better, False) + [""]
     if within or ungated:
-        lines += ["<details><summary>Worse but within tolerance, not significant or not gated "
+        lines += ["<details><summary>Within tolerance, not significant or not gated "
                   f"({len(within) + len(ungated)})</summary>", ""]
         lines += _change_table(within + ungated, True) + ["", "</details>", ""]
     return "\n".join(lines)

@@ -35,7 +35,7 @@ from ..bins import AREA_LABELS
 from .aggregate import RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
 from .leaderboard import images_note, leaderboard_keys, run_notes
-from .table import SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, small_n, table_from_summary
+from .table import SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, partial_inf, small_n, table_from_summary
 
 THUMB = 160
 N_GRID_SAMPLES = 4
@@ -450,6 +450,8 @@ def leaderboard_html(table: Table, table_id: str = "leaderboard") -> str:
             if c.key == "n_errors" and (r.get(c.key) or 0) > 0:
                 cls = "err"
             txt = _esc(format_number(r.get(c.key), c.fmt))
+            if partial_inf(r, c):  # ∞ (k of n): a mean made infinite by some of its values
+                txt += " ({} of {})".format(*partial_inf(r, c))
             lo, hi = r.get(c.key + "_lo"), r.get(c.key + "_hi")
             if c.interval and lo is not None and hi is not None and all(
                     isinstance(x, (int, float)) and math.isfinite(x) for x in (lo, hi)):

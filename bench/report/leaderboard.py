@@ -1,10 +1,27 @@
 """The default leaderboard: one table per dataset × mask, backends as rows.
 
-Columns: the mean of every per-sample metric (with bootstrap intervals in Markdown), set-level metrics, detector
-rates, p50 latency per image, peak memory, successful samples and errors.
+Markdown, HTML, CSV and Parquet: every column (the mean of every per-sample metric with bootstrap intervals in
+Markdown, set-level metrics, detector rates, verdict shares, p50 latency per image, peak memory, successful samples
+and errors).
+
+The terminal shows a **headline** set that fits 100 columns (:func:`headline_keys`), the same for every kind of run:
+
+* the in-hole quality metric: the first of ``lpips_in``, ``dists_in``, ``psnr_in``, ``ssim_in`` with a value (an
+  object-removal dataset without ground truth has none: then no column);
+* one preservation metric: the first of ``psnr_out``, ``lpips_out``, ``ssim_out`` with a value;
+* ``fid`` when the run computed it;
+* the verdict shares (``ok`` first, then each failure verdict that some backend of the table has: they add up to 1);
+* latency (p50 per image, ms);
+* n: in the title when every row has the same count and no errors, else as columns ``n`` and ``n_errors``.
+
+``report: columns: [...]`` in the suite picks the terminal columns instead, ``report: columns: all`` or ``bench
+report RUN --columns all`` shows every column. Detector sub-flags (``blur_ref``, ``replacement_free``...: parts of a
+detector's rule) are never headline columns; one that flags every row is also left out of the default LaTeX tables
+and said so under the tables (a column that flags everything says nothing).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -13,7 +30,7 @@ import pandas as pd
 from .. import sinks
 from ..fsio import write_text_atomic
 from .aggregate import load_run, summarize
-from .table import Table, render_markdown, render_terminal, table_from_summary
+from .table import Col, Table, _num, render_markdown, render_terminal, table_from_summary
 
 LEADERBOARD_FILE = "leaderboard.md"
 
@@ -54,6 +71,117 @@ def leaderboard_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mas
     return tables
 
 
+HEADLINE_QUALITY_IN = ("lpips_in", "dists_in", "psnr_in", "ssim_in")
+HEADLINE_PRESERVATION = ("psnr_out", "lpips_out", "ssim_out")
+HEADLINE_SETLEVEL = ("fid",)
+HEADLINE_LATENCY = "latency_p50"
+#: short terminal labels (the legend under the tables says what they are)
+TERMINAL_LABELS = {"latency_p50": "ms", "failure_replacement": "replaced", "failure_outside_drift": "drift",
+                   "failure_incomplete": "incompl", "n_errors": "errors"}
+
+
+def terminal_label(key: str, label: str | None = None) -> str | None:
+    """A headline column's short label: verdict shares by their verdict (``failure_blur`` -> ``blur``)."""
+    if key in TERMINAL_LABELS:
+        return TERMINAL_LABELS[key]
+    return key[len("failure_"):] if key.startswith("failure_") else label
+
+
+def _has_values(df: pd.DataFrame, key: str) -> bool:
+    return key in df.columns and bool(pd.to_numeric(df[key], errors="coerce").notna().any())
+
+
+def headline_keys(df: pd.DataFrame) -> list[str]:
+    """The terminal's default columns for ``df`` (see the module doc): in-hole quality, preservation, FID, verdict
+    shares (ok first), p50 latency, n and errors."""
+    keys: list[str] = []
+    for family in (HEADLINE_QUALITY_IN, HEADLINE_PRESERVATION):
+        first = next((k for k in family if _has_values(df, k)), None)
+        if first:
+            keys.append(first)
+    keys += [k for k in HEADLINE_SETLEVEL if _has_values(df, k)]
+    verdicts = [k for k in df.attrs.get("verdict_keys", []) if k in df.columns]
+    keys += [k for k in verdicts if k == "failure_ok"] + [k for k in verdicts if k != "failure_ok"]
+    keys += [k for k in (HEADLINE_LATENCY, "n", "n_errors") if k in df.columns]
+    return keys
+
+
+def subflag_detectors(df: pd.DataFrame) -> list[str]:
+    """Detector names that are a part of another detector's rule (``blur_ref`` of ``blur``)."""
+    from ..detectors.verdict import FLAGS
+
+    voting = {f for flags in FLAGS.values() for f in flags}  # replacement_features votes: not a part
+    dets = list(df.attrs.get("detectors", []))
+    return [d for d in dets if f"{d}_flag" not in voting and any(d.startswith(p + "_") for p in dets if p != d)]
+
+
+def flag_everything(df: pd.DataFrame) -> list[str]:
+    """Rates of detector sub-flags that flag every sample of every row: they say nothing about the backends."""
+    out = []
+    for d in subflag_detectors(df):
+        k = f"{d}_rate"
+        if k in df.columns:
+            v = pd.to_numeric(df[k], errors="coerce").dropna()
+            if len(v) and bool((v >= 1.0 - 1e-12).all()):
+                out.append(k)
+    return out
+
+
+def terminal_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mask"),
+                    rows: Sequence[str] = ("backend",), columns: Any = None) -> list[Table]:
+    """The terminal's tables: ``columns`` None (the headline set, see the module doc), ``"all"`` (every column,
+    as Markdown) or a list of keys (``report: columns:``; keys the run does not have are left out)."""
+    if isinstance(columns, str) and columns == "all":
+        return leaderboard_tables(df, split=split, rows=rows)
+    if columns is not None:
+        return leaderboard_tables(df, split=split, rows=rows, keys=[k for k in columns if k in df.columns])
+    out = []
+    for t in leaderboard_tables(df, split=split, rows=rows, keys=headline_keys(df)):
+        drop = {c.key for c in t.columns if not c.is_label and all(  # a column of dashes (no ground truth here)
+            _num(r.get(c.key)) is None or math.isnan(_num(r.get(c.key))) for r in t.rows)}
+        for c in t.columns:  # a verdict nobody in this table has is a column of zeros
+            if c.key.startswith("failure_") and c.key != "failure_ok" and not any(
+                    (_num(r.get(c.key)) or 0) > 0 for r in t.rows):
+                drop.add(c.key)
+        ns = {_num(r.get("n")) for r in t.rows}
+        errors = any((_num(r.get("n_errors")) or 0) > 0 for r in t.rows)
+        title = t.title
+        drop.add("failure_error")  # the errors column says it (as a count)
+        if len(ns) == 1 and not errors:
+            drop |= {"n", "n_errors"}
+            title += f" (n = {int(next(iter(ns)) or 0)} per backend)"
+        elif not errors:
+            drop.add("n_errors")
+        cols = [Col(**{**c.__dict__, "label": terminal_label(c.key, c.label)}) for c in t.columns if c.key not in drop]
+        out.append(Table(**{**t.__dict__, "columns": cols, "title": title}))
+    return out
+
+
+def terminal_legend(tables: list[Table], headline: bool) -> str | None:
+    """One line under the headline tables: what the short columns are and where the rest is."""
+    keys = {c.key for t in tables for c in t.columns}
+    if not headline or not tables:
+        return None
+    parts = []
+    verdicts = [k[len("failure_"):] for k in sorted(keys) if k.startswith("failure_")]
+    errors = "n_errors" in keys
+    if verdicts:
+        parts.append("ok, " + ", ".join(terminal_label("failure_" + v) for v in verdicts if v != "ok")
+                     + ": the share of samples per verdict (one verdict per sample; they add up to 1"
+                     + (" with the errors' share" if errors else "") + ")" if len(verdicts) > 1
+                     else "ok: the share of samples no detector flagged")
+    for t in tables:
+        inf = [c.key for c in t.columns if c.key in HEADLINE_PRESERVATION and c.key.startswith("psnr")
+               and any((_num(r.get(c.key)) or 0) == float("inf") for r in t.rows)]
+        if inf:
+            parts.append(f"{inf[0]} ∞: outside the hole kept exactly (no pixel changed)")
+            break
+    if "latency_p50" in keys:
+        parts.append("ms: p50 latency per image")
+    parts.append("every column: leaderboard.md, or `bench report RUN --columns all`")
+    return "; ".join(parts) + "."
+
+
 #: at most this many value columns in one default LaTeX table (more are split into further tables)
 LATEX_MAX_COLUMNS = 7
 
@@ -64,7 +192,8 @@ def latex_default_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "m
     metrics (in chunks of at most :data:`LATEX_MAX_COLUMNS`), then failure rates and cost. Each fits an article's
     text width (``render_latex`` also scales a tabular down to the line width if it would not)."""
     quality = list(df.attrs.get("metric_keys", [])) + list(df.attrs.get("setlevel_keys", []))
-    failures = [f"{d}_rate" for d in df.attrs.get("detectors", [])]
+    silent = set(flag_everything(df))
+    failures = [f"{d}_rate" for d in df.attrs.get("detectors", []) if f"{d}_rate" not in silent]
     verdicts = list(df.attrs.get("verdict_keys", []))
     cost = ["latency_p50", "peak_mem_mb", "n", "n_errors"]
     groups = []
@@ -108,6 +237,11 @@ def run_notes(df: pd.DataFrame) -> str | None:
                      f"`outputs` backend), shown as –.")
     for msg in (df.attrs.get("dataset_errors") or {}).values():
         notes.append(f"Skipped: {msg}.")
+    silent = flag_everything(df)
+    if silent:
+        notes.append(f"{', '.join(silent)} flag{'s' if len(silent) == 1 else ''} every sample of every backend "
+                     f"(a part of a detector's rule whose threshold does not separate them here): left out of the "
+                     f"terminal and LaTeX tables.")
     return " ".join(notes) or None
 
 
@@ -133,9 +267,35 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) ->
     return "\n".join(parts)
 
 
+def suite_columns(manifest: dict[str, Any]) -> Any:
+    """The suite's ``report: columns:`` (a list of keys or ``"all"``), None when it sets none."""
+    section = manifest.get("report") or {}
+    return section.get("columns") if isinstance(section, dict) else None
+
+
+def print_terminal(df: pd.DataFrame, console, split: Sequence[str] = ("dataset", "mask"),
+                   rows: Sequence[str] = ("backend",), columns: Any = None) -> list[Table]:
+    """Print the terminal tables (headline set unless ``columns``), the legend and the run's notes."""
+    tables = terminal_tables(df, split=split, rows=rows, columns=columns)
+    notes: list[str] = []  # a table's notes (the small-n mark) once, under the last table
+    for t in tables:
+        render_terminal(Table(**{**t.__dict__, "warnings": [], "notes": []}), console=console)
+        notes += [x for x in t.notes if x not in notes]
+    for x in notes:
+        console.print(f"[dim]{sinks.term(x)}[/]")
+    legend = terminal_legend(tables, headline=columns is None)
+    if legend:
+        console.print(f"[dim]{sinks.term(legend)}[/]")
+    note = run_notes(df)
+    if note:
+        console.print(f"[dim]{sinks.term(note)}[/]")
+    return tables
+
+
 def render_run(run_dir: Any, formats: Sequence[str] = ("term", "md"), console=None, ci: bool = True) -> dict:
-    """What the runner calls at the end of a run: print the terminal leaderboard per dataset × mask and write
-    ``leaderboard.md`` into the run folder. Returns ``{"summary": df, "tables": [...], "markdown": path|None}``."""
+    """What the runner calls at the end of a run: print the terminal leaderboard per dataset × mask (the headline
+    columns, or the suite's ``report: columns:``) and write ``leaderboard.md`` (every column) into the run folder.
+    Returns ``{"summary": df, "tables": [...], "markdown": path|None}``."""
     rd = load_run(run_dir)
     df = summarize(rd, ci=ci)
     tables = leaderboard_tables(df)
@@ -149,11 +309,7 @@ def render_run(run_dir: Any, formats: Sequence[str] = ("term", "md"), console=No
             console.print(f"[bold red]NOT COMPARABLE:[/] {sinks.term('; '.join(reasons))}")
         if not tables:
             console.print("[yellow]No records yet.[/]")
-        for t in tables:
-            render_terminal(Table(**{**t.__dict__, "warnings": []}), console=console)
-        note = run_notes(df)
-        if note:
-            console.print(f"[dim]{sinks.term(note)}[/]")
+        print_terminal(df, console, columns=suite_columns(rd.manifest))
     if "md" in formats and rd.run_dir is not None:
         path = Path(rd.run_dir) / LEADERBOARD_FILE
         write_text_atomic(path, leaderboard_markdown(df, tables))

@@ -2,8 +2,10 @@
 
 For every dataset × mask where both backends have successful rows, every per-sample metric is compared on the
 samples both scored: the mean difference (B − A), its 95 % paired bootstrap interval and a two-sided p-value
-(:func:`bench.stats.paired_bootstrap`). Pairing removes the between-image variance that makes unpaired
-intervals overlap, so small but consistent differences are resolved.
+(:func:`bench.stats.paired_bootstrap`, the test ``bench compare`` uses: the same pair gives the same p-value in
+both). Pairing removes the between-image variance that makes unpaired intervals overlap, so small but consistent
+differences are resolved. Samples where one backend's value is infinite and the other's finite (a PSNR of a region
+kept exactly) are not averaged in: they are counted (``inf_a`` / ``inf_b``: infinite for A only / for B only).
 """
 from __future__ import annotations
 
@@ -12,15 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from .. import stats
 from ..errors import BenchError
 from .aggregate import RunData, metric_keys
 from .columns import ColumnCatalog
-
-
-def _paired(a, b, seed: int = 0) -> dict[str, float]:
-    from ..stats import paired_bootstrap
-
-    return paired_bootstrap(a, b, seed=seed)
 
 
 def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame:
@@ -47,17 +44,20 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
                 continue
             va = pd.to_numeric(ga.loc[common, key], errors="coerce").to_numpy(dtype=float)
             vb = pd.to_numeric(gb.loc[common, key], errors="coerce").to_numpy(dtype=float)
-            res = _paired(vb, va, seed=seed)
-            if res["n"] == 0:
+            res = stats.paired_bootstrap(vb, va, seed=seed)
+            inf_a, inf_b = res["n_neg_inf"], res["n_pos_inf"]  # B - A = -inf: A infinite (above), B finite
+            if res["n"] == 0 and not (inf_a or inf_b):
                 continue
             hib = cols(key).higher_is_better
             better = "—"
             if hib is not None and not (res["lo"] <= 0 <= res["hi"]) and not math.isnan(res["lo"]):
                 better = b if (res["mean_diff"] > 0) == bool(hib) else a
+            elif hib is not None and bool(inf_a) != bool(inf_b):  # only one side infinite on some samples
+                better = a if bool(inf_a) == bool(hib) else b  # +inf is the best PSNR, the worst distance
             rows.append({"dataset": ds, "mask": mk, "metric": key, "n": res["n"],
                          f"mean_{a}": float(pd.Series(va).mean()), f"mean_{b}": float(pd.Series(vb).mean()),
                          "diff": res["mean_diff"], "lo": res["lo"], "hi": res["hi"], "p_value": res["p_value"],
-                         "better": better})
+                         "better": better, "inf_a": inf_a, "inf_b": inf_b})
     if not rows:
         raise BenchError(f"--compare: '{a}' and '{b}' have no successful samples in common")
     return pd.DataFrame(rows)
@@ -78,9 +78,15 @@ def to_markdown(df: pd.DataFrame, a: str, b: str) -> str:
     for (ds, mk), grp in df.groupby(["dataset", "mask"], sort=True):
         lines += [f"## dataset {ds} × mask {mk}", "",
                   f"| metric | n | {a} | {b} | diff | 95 % CI | p | better |", "|:---|---:|---:|---:|---:|:---|---:|:---|"]
+        notes = []
         for _, r in grp.iterrows():
             lines.append(f"| {r['metric']} | {r['n']} | {_fmt(r[f'mean_{a}'])} | {_fmt(r[f'mean_{b}'])} | "
                          f"{_fmt(r['diff'], '+.4g')} | [{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {_fmt(r['p_value'], '.3f')} "
                          f"| {r['better']} |")
+            for side, k in ((a, "inf_a"), (b, "inf_b")):
+                if r.get(k):
+                    notes.append(f"{r['metric']}: infinite for {side} only on {int(r[k])} samples (not in the mean "
+                                 f"difference)")
         lines.append("")
+        lines += [f"- {x}" for x in notes] + ([""] if notes else [])
     return "\n".join(lines)

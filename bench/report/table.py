@@ -199,16 +199,30 @@ def small_n(row: dict[str, Any], col: Col) -> bool:
     return bool(row.get(col.key + "_small_n")) and not col.is_label
 
 
-def cell_text(row: dict[str, Any], col: Col, intervals: bool = True) -> str:
+def partial_inf(row: dict[str, Any], col: Col) -> tuple[int, int] | None:
+    """(infinite values, values) when the row's mean for ``col`` is infinite though not every value is (a PSNR
+    mean is ∞ as soon as one region is kept exactly): ``summarize`` records ``KEY_n_inf`` and ``KEY_n_values``."""
+    v, k, n = _num(row.get(col.key)), _num(row.get(col.key + "_n_inf")), _num(row.get(col.key + "_n_values"))
+    if v is None or not math.isinf(v) or k is None or n is None or math.isnan(k) or math.isnan(n):
+        return None
+    return (int(k), int(n)) if 0 < k < n else None
+
+
+def cell_text(row: dict[str, Any], col: Col, intervals: bool = True, compact: bool = False) -> str:
+    """The text of one cell. ``compact`` (the terminal): a small-n mark without its count (the count is the n
+    column or the table title)."""
     v = row.get(col.key)
     if col.is_label:
         return MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
     s = format_number(v, col.fmt)
+    part = partial_inf(row, col)
+    if part is not None:  # "∞ (12 of 16)": the mean hides that the other values are finite
+        s += f" ({part[0]} of {part[1]})"
     hw = half_width(row, col) if intervals else None
     if hw is not None and s not in (MISSING,):
         s += " ± " + format_number(hw, col.fmt)
     if small_n(row, col) and s != MISSING:
-        s += f" {SMALL_N} n={int(row.get(col.key + '_n') or 0)}"
+        s += f" {SMALL_N}" + ("" if compact else f" n={int(row.get(col.key + '_n') or 0)}")
     return s
 
 
@@ -225,7 +239,7 @@ def to_rich(table: Table, intervals: bool = False):
     rt = RichTable(title=_rich_escape(table.title) if table.title else None,
                    caption=_rich_escape(table.caption) if table.caption else None, show_lines=False,
                    header_style="bold", title_justify="left")
-    texts = [[cell_text(r, c, intervals=intervals and table.show_intervals) for c in table.columns]
+    texts = [[cell_text(r, c, intervals=intervals and table.show_intervals, compact=True) for c in table.columns]
              for r in table.rows]
     for j, c in enumerate(table.columns):
         head = header_text(c) if not c.group else f"{c.group}\n{header_text(c)}"
@@ -237,7 +251,7 @@ def to_rich(table: Table, intervals: bool = False):
     for i, r in enumerate(table.rows):
         cells = []
         for c in table.columns:
-            t = cell_text(r, c, intervals=intervals and table.show_intervals)
+            t = cell_text(r, c, intervals=intervals and table.show_intervals, compact=True)
             rank = ranks.get((i, c.key))
             style = "bold green" if rank == 1 else "underline" if rank == 2 else ""
             if c.key == "n_errors" and (_num(r.get(c.key)) or 0) > 0:
@@ -254,7 +268,8 @@ def _rich_escape(s: str) -> str:
 def _col_width(table: Table, c: Col, intervals: bool) -> int:
     """Characters column ``c`` needs in the terminal (its header or its widest value, plus rich's padding)."""
     return max([len(header_text(c)) + (len(c.group) if c.group else 0)]
-               + [len(cell_text(r, c, intervals=intervals and table.show_intervals)) for r in table.rows]) + 3
+               + [len(cell_text(r, c, intervals=intervals and table.show_intervals, compact=True))
+                  for r in table.rows]) + 3
 
 
 def table_width(table: Table, intervals: bool = False) -> int:
@@ -374,6 +389,9 @@ def _latex_cell(row: dict[str, Any], col: Col, rank: int | None, intervals: bool
         return latex_escape(cell_text(row, col))
     v = format_number(row.get(col.key), col.fmt)
     body = "--" if v == MISSING else (r"$\infty$" if v == INF else r"$-\infty$" if v == "-" + INF else latex_escape(v))
+    part = partial_inf(row, col)
+    if part is not None:
+        body += r"\,{\scriptsize(" + f"{part[0]} of {part[1]}" + ")}"
     if rank == 1:
         body = r"\textbf{" + body + "}"
     elif rank == 2:
