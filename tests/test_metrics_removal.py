@@ -176,3 +176,227 @@ def test_remove_crop_box_runs_past_the_border_as_the_original_does():
     x, y, s = bounding_square(mask)
     assert (x, y, s) == (18, 88, 164)  # grown by 2 px: the hole ends 2 px above the bottom border
     assert bounding_square(np.zeros((8, 8), np.uint8)) is None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# dinov2-giant's preprocessor_config.json (BitImageProcessor): what CFD's and PROVE's AutoImageProcessor load
+# ------------------------------------------------------------------------------------------------------------------
+DINOV2_PREPROCESSOR = dict(do_resize=True, size={"shortest_edge": 256}, resample=3, do_center_crop=True,
+                           crop_size={"height": 224, "width": 224}, do_rescale=True, rescale_factor=1 / 255,
+                           do_normalize=True, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
+                           do_convert_rgb=True)
+
+
+def tiny_dino():
+    from bench.metrics import removal_nets as N
+
+    return N.load("dinov2", "random", seed=0, config=N.TINY["dinov2"])[0]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# rcs: xiaomi-research/prove @ 7ca299a7a5e12f0fb8285fb58ae744f691607b35
+# ------------------------------------------------------------------------------------------------------------------
+def prove_find_bounding_square_1_3(binary_image):
+    """Transcribed from PROVE utils/bbox.py ``find_bounding_square_1_3`` (commit 7ca299a)."""
+    expansion_ratio = 1 / 3
+    mask = Image.fromarray(binary_image).convert("L")
+    bbox = mask.getbbox()
+    if bbox is None:
+        return None
+    left, upper, right, lower = bbox
+    width = right - left
+    height = lower - upper
+    size = max(width, height)
+    cx = (left + right) / 2.0
+    cy = (upper + lower) / 2.0
+    start_x = int(round(cx - size / 2))
+    start_y = int(round(cy - size / 2))
+    img_w, img_h = mask.size
+    dist_left = start_x
+    dist_top = start_y
+    dist_right = img_w - (start_x + size)
+    dist_bottom = img_h - (start_y + size)
+    sub_target = int(round(size * expansion_ratio))
+    sub = min(sub_target, dist_left, dist_top, dist_right, dist_bottom, size // 2)
+    sub = max(sub, 0)
+    top_left_x = start_x - sub
+    top_left_y = start_y - sub
+    final_size = size + 2 * sub
+    max_size = min(img_w, img_h)
+    if final_size > max_size:
+        final_size = max_size
+    top_left_x = max(0, top_left_x)
+    top_left_y = max(0, top_left_y)
+    top_left_x = min(top_left_x, img_w - final_size)
+    top_left_y = min(top_left_y, img_h - final_size)
+    top_left_x = max(0, top_left_x)
+    top_left_y = max(0, top_left_y)
+    return int(top_left_x), int(top_left_y), int(top_left_x + final_size), int(top_left_y + final_size)
+
+
+class ProveDinoPredictor:
+    """Transcribed from PROVE utils/predictors.py ``DinoPredictor`` (``set_image``, ``get_convolutional_metrics``,
+    ``compute_rbf_mmd``; commit 7ca299a), on the CPU."""
+
+    def __init__(self, model, processor, target_size=448):
+        self.model, self.processor, self.target_size, self.patch_size = model, processor, target_size, 14
+
+    @torch.no_grad()
+    def set_image(self, image):
+        import cv2
+
+        orig_H, orig_W = image.shape[:2]
+        scale = self.target_size / max(orig_H, orig_W)
+        new_H, new_W = int(orig_H * scale), int(orig_W * scale)
+        self._resize_hw = (new_H, new_W)
+        image_resized = cv2.resize(image, (new_W, new_H), interpolation=cv2.INTER_LINEAR)
+        pad_h = (self.patch_size - (new_H % self.patch_size)) % self.patch_size
+        pad_w = (self.patch_size - (new_W % self.patch_size)) % self.patch_size
+        self._pad_hw = (pad_h, pad_w)
+        image_padded = cv2.copyMakeBorder(image_resized, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT,
+                                          value=(123, 116, 103))
+        inputs = self.processor(images=image_padded, return_tensors="pt", do_resize=False, do_center_crop=False)
+        outputs = self.model(**inputs)
+        self.features = outputs.last_hidden_state
+        H_feat = (new_H + pad_h) // self.patch_size
+        W_feat = (new_W + pad_w) // self.patch_size
+        assert H_feat * W_feat == int(self.features.shape[1] - 1)
+        self._feat_hw = (H_feat, W_feat)
+
+    @torch.no_grad()
+    def get_convolutional_metrics(self, image, mask, kernel_size=32, stride=16, tau_mmd=0.3):
+        import cv2
+
+        self.set_image(image)
+        patch_features = self.features[:, 1:, :]
+        B, L_tokens, C = patch_features.shape
+        H_feat, W_feat = self._feat_hw
+        features_spatial = patch_features.permute(0, 2, 1).view(B, C, H_feat, W_feat)
+        scale_factor = max(H_feat, W_feat) / 64.0
+        adj_kernel_size = max(1, int(kernel_size * scale_factor))
+        adj_stride = max(1, int(stride * scale_factor))
+        new_H, new_W = self._resize_hw
+        pad_h, pad_w = self._pad_hw
+        mask_resized = cv2.resize(mask.astype(np.float32), (new_W, new_H), interpolation=cv2.INTER_NEAREST)
+        mask_padded = cv2.copyMakeBorder(mask_resized, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
+        mask_tensor = torch.as_tensor(mask_padded).float()
+        if mask_tensor.ndim == 2:
+            mask_tensor = mask_tensor[None, None, ...]
+        mask_small = torch.nn.functional.adaptive_max_pool2d(mask_tensor, output_size=(H_feat, W_feat))
+        features_flat_global = features_spatial.view(C, -1).permute(1, 0)
+        global_bg_feats = features_flat_global[(mask_small.view(-1) == 0)]
+        feat_patches = torch.nn.functional.unfold(features_spatial, kernel_size=adj_kernel_size, stride=adj_stride)
+        mask_patches = torch.nn.functional.unfold(mask_small, kernel_size=adj_kernel_size, stride=adj_stride)
+        L_patches = feat_patches.shape[-1]
+        K_sq = adj_kernel_size * adj_kernel_size
+        feat_flat = feat_patches.view(1, C, K_sq, L_patches).permute(3, 1, 2, 0).squeeze(-1)
+        mask_flat = mask_patches.view(1, 1, K_sq, L_patches).permute(3, 1, 2, 0).squeeze(-1).squeeze(1)
+        valid_scores = []
+        for i in range(L_patches):
+            curr_mask = mask_flat[i]
+            n_fg = (curr_mask > 0).sum()
+            n_bg = (curr_mask == 0).sum()
+            if n_fg > 5 and n_bg > 5:
+                curr_feat = feat_flat[i]
+                X_in = curr_feat[:, curr_mask > 0].T
+                X_out = curr_feat[:, curr_mask == 0].T
+                valid_scores.append(self.compute_rbf_mmd(X_in, X_out))
+            elif n_fg > 5 and n_bg == 0:
+                curr_feat = feat_flat[i]
+                X_in = curr_feat[:, curr_mask > 0].T
+                X_out = global_bg_feats
+                if X_out.shape[0] > 0:
+                    valid_scores.append(self.compute_rbf_mmd(X_in, X_out))
+        if not valid_scores:
+            return {"g_mmd": float("nan"), "raw_mmd": float("nan")}
+        avg_raw_mmd = sum(valid_scores) / len(valid_scores)
+        safe_raw_mmd = max(0.0, avg_raw_mmd)
+        g_mmd = math.exp(-safe_raw_mmd / max(1e-12, tau_mmd))
+        return {"g_mmd": g_mmd, "raw_mmd": safe_raw_mmd}
+
+    def compute_rbf_mmd(self, X, Y, sigma_list=[10]):  # noqa: B006 (as in the original)
+        X = torch.nn.functional.normalize(X, p=2, dim=1)
+        Y = torch.nn.functional.normalize(Y, p=2, dim=1)
+        XX = torch.cdist(X, X).pow(2)
+        YY = torch.cdist(Y, Y).pow(2)
+        XY = torch.cdist(X, Y).pow(2)
+        mmd_val = 0.0
+        for sigma in sigma_list:
+            gamma = 1.0 / (2.0 * sigma ** 2)
+            K_XX = torch.exp(-gamma * XX).mean()
+            K_YY = torch.exp(-gamma * YY).mean()
+            K_XY = torch.exp(-gamma * XY).mean()
+            mmd_val += K_XX + K_YY - 2 * K_XY
+        return mmd_val / len(sigma_list) * 1000
+
+
+def prove_rc_s(image_path: str, mask_path: str, predictor) -> float | None:
+    """Transcribed from PROVE utils/metrics.py ``calculate_rc_s_score`` (commit 7ca299a), with the image and mask
+    read as run_prove_metrics.py reads them (utils/media_utils.py ``get_image``: ``np.array(Image.open(path))``)."""
+    from skimage.measure import label, regionprops
+
+    image = np.array(Image.open(image_path))
+    mask = np.array(Image.open(mask_path))
+    temp_mask = np.array(Image.fromarray(mask))
+    binary_image_global = (temp_mask > 127).astype(np.uint8) * 255
+    lab = label(binary_image_global, connectivity=1)
+    regions = regionprops(lab)
+    if not regions:
+        return None
+    min_area = 200
+    max_area = max(r.area for r in regions)
+    if max_area < min_area:
+        min_area = max_area
+    comps_data = []
+    for r in regions:
+        if r.area < min_area:
+            continue
+        comp_mask = (lab == r.label).astype(np.uint8) * 255
+        square_info = prove_find_bounding_square_1_3(comp_mask)
+        if square_info:
+            comps_data.append(square_info)
+    total_score, total_weight = 0.0, 0.0
+    for (x1, y1, x2, y2) in comps_data:
+        input_img = image[y1:y2, x1:x2]
+        crop_mask = mask[y1:y2, x1:x2]
+        mask_fg = np.array(Image.fromarray(crop_mask).convert("L"))
+        metrics = predictor.get_convolutional_metrics(input_img, mask_fg, kernel_size=16, stride=8, tau_mmd=3)
+        total_score += metrics["g_mmd"]
+        total_weight += 1
+    if total_weight == 0:
+        return None
+    return total_score / total_weight
+
+
+def test_rcs_equals_the_original(tmp_path, one_thread):
+    from bench.metrics.rcs import RCS
+
+    dino = tiny_dino()
+    m = RCS()
+    m.use_model(dino)
+    predictor = ProveDinoPredictor(dino, transformers.BitImageProcessor(**DINOV2_PREPROCESSOR))
+    got = []
+    extra = np.zeros((300, 451), np.uint8)
+    extra[10:14, 10:14] = 255  # a 16 px component: under PROVE's 200 px floor, dropped by both
+    k = cases()[2][1]
+    for name, image, mask in [*cases(), ("chelsea-tiny-blob", k, np.maximum(cases()[2][2], extra))]:
+        g = m.compute(eval_batch([image], [mask]))
+        want = prove_rc_s(*write_pair(tmp_path, name, image, mask), predictor)
+        assert close(float(g["rcs"][0]), want), (name, g, want)
+        assert 0 < want < 1 and g["rcs_mmd"][0] > 0
+        got.append(want)
+    assert len(set(np.round(got[:3], 6))) == 3
+    assert got[3] == pytest.approx(got[2], rel=1e-6)  # the small component changes nothing
+
+
+def test_rcs_square_crop_matches_prove():
+    from bench.metrics.rcs import square_third
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        h, w = rng.integers(20, 120, size=2)
+        m = np.zeros((h, w), np.uint8)
+        y0, x0 = rng.integers(0, h), rng.integers(0, w)
+        m[y0:y0 + rng.integers(1, h), x0:x0 + rng.integers(1, w)] = 255
+        assert square_third(m) == prove_find_bounding_square_1_3(m), (h, w)
+    assert square_third(np.zeros((5, 5), np.uint8)) is None
