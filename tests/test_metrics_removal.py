@@ -400,3 +400,405 @@ def test_rcs_square_crop_matches_prove():
         m[y0:y0 + rng.integers(1, h), x0:x0 + rng.integers(1, w)] = 255
         assert square_third(m) == prove_find_bounding_square_1_3(m), (h, w)
     assert square_third(np.zeros((5, 5), np.uint8)) is None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# cfd: yeates/OmniPaint @ cdb7c263edbd463ff8df60694fd97f9f43da187b, cfd_score/main.py
+# ------------------------------------------------------------------------------------------------------------------
+class omnipaint:  # noqa: N801 - a namespace for the transcribed functions
+    """Transcribed from OmniPaint cfd_score/main.py (commit cdb7c26): the functions ``calculate_objects`` calls, with
+    ``.to("cuda")`` dropped and the DINOv2 processor / model / mask generator passed in."""
+
+    @staticmethod
+    def compute_iou(mask1, mask2):
+        intersection = np.logical_and(mask1, mask2).sum()
+        union = np.logical_or(mask1, mask2).sum()
+        return intersection / union if union > 0 else 0
+
+    @staticmethod
+    def is_mask_mostly_contained(mask_a, mask_b, contain_threshold=0.9):
+        intersection = np.logical_and(mask_a, mask_b).sum()
+        area_a = mask_a.sum()
+        return (intersection / area_a) > contain_threshold if area_a > 0 else False
+
+    @staticmethod
+    def filter_masks(masks, iou_threshold=0.8, contain_threshold=0.9, mask_ratio=0.00):
+        filtered_masks = []
+        masks = sorted(masks, key=lambda x: -x["area"])
+        for mask in masks:
+            if mask["area"] / (mask["segmentation"].shape[0] * mask["segmentation"].shape[1]) < mask_ratio:
+                continue
+            keep = True
+            for filtered_mask in filtered_masks:
+                iou = omnipaint.compute_iou(mask["segmentation"], filtered_mask)
+                if iou > iou_threshold or omnipaint.is_mask_mostly_contained(mask["segmentation"], filtered_mask,
+                                                                             contain_threshold):
+                    keep = False
+                    break
+            if keep:
+                filtered_masks.append(mask["segmentation"])
+        return filtered_masks
+
+    @staticmethod
+    def classify_masks(mask_list, reference_mask):
+        masks_intersect = []
+        masks_contained = []
+        for i, mask in enumerate(mask_list):
+            intersection = np.logical_and(np.array(mask), np.array(reference_mask))
+            if np.all(np.array(mask) <= np.array(reference_mask)):
+                masks_contained.append(i)
+            elif np.any(intersection):
+                masks_intersect.append(i)
+        return masks_intersect, masks_contained
+
+    @staticmethod
+    def is_adjacent(mask1, mask2):
+        import cv2
+
+        kernel = np.ones((5, 5), np.uint8)
+        mask1 = mask1.astype(np.uint8) * 255
+        mask2 = mask2.astype(np.uint8) * 255
+        mask1_dilated = cv2.dilate(mask1, kernel, iterations=3)
+        mask2_dilated = cv2.dilate(mask2, kernel, iterations=3)
+        return np.any(mask1_dilated & mask2) or np.any(mask2_dilated & mask1)
+
+    @staticmethod
+    def crop_masked_region(mask, image):
+        import cv2
+
+        result = image.copy()
+        result[mask == 0] = [255, 255, 255]
+        coords = cv2.findNonZero(mask.astype(np.uint8) * 255)
+        x, y, w, h = cv2.boundingRect(coords)
+        return result[y:y + h, x:x + w], mask[y:y + h, x:x + w]
+
+    @staticmethod
+    def resize_mask(mask):
+        mask = np.array(mask.resize((16, 16), Image.NEAREST)).flatten()
+        mask = np.append(mask, True)
+        return mask
+
+    @staticmethod
+    def calc_dinov2_score(image1, mask1, image2, mask2, processor, model):
+        with torch.no_grad():
+            image1 = image1.resize((224, 224))
+            mask1 = mask1.resize((224, 224), Image.NEAREST)
+            inputs1 = processor(images=image1, return_tensors="pt")
+            outputs1 = model(**inputs1)
+            last_hidden_states1 = outputs1.last_hidden_state
+            img_features1 = last_hidden_states1 / last_hidden_states1.norm(p=2, dim=-1, keepdim=True)
+            img_features1 = img_features1.squeeze(0).cpu().numpy()
+            mask1_resized = omnipaint.resize_mask(mask1)
+            valid_patches1 = img_features1[mask1_resized.flatten()]
+            final_feature1 = np.mean(valid_patches1, axis=0)
+            final_feature1 = final_feature1 / np.linalg.norm(final_feature1)
+
+            image2 = image2.resize((224, 224))
+            mask2 = mask2.resize((224, 224))
+            inputs2 = processor(images=image2, return_tensors="pt")
+            outputs2 = model(**inputs2)
+            last_hidden_states2 = outputs2.last_hidden_state
+            img_features2 = last_hidden_states2 / last_hidden_states2.norm(p=2, dim=-1, keepdim=True)
+            img_features2 = img_features2.squeeze(0).cpu().numpy()
+            mask2_resized = omnipaint.resize_mask(mask2)
+            valid_patches2 = img_features2[mask2_resized.flatten()]
+            final_feature2 = np.mean(valid_patches2, axis=0)
+            final_feature2 = final_feature2 / np.linalg.norm(final_feature2)
+
+            cos_sim = np.dot(final_feature1, final_feature2)
+            return 1 - cos_sim
+
+    @staticmethod
+    def calculate(image_path, ref_mask, mask_generator, processor, model):
+        image = Image.open(image_path).convert('RGB')
+        ref_mask = ref_mask.convert("1") if isinstance(ref_mask, Image.Image) else Image.fromarray(ref_mask).convert("1")
+        masks = mask_generator.generate(np.array(image))
+        masks = omnipaint.filter_masks(masks)
+
+        bound_mask_index_li, center_mask_index_li = omnipaint.classify_masks(masks, ref_mask)
+        bound_mask_li = [masks[b] for b in bound_mask_index_li]
+        center_mask_li = [masks[c] for c in center_mask_index_li]
+        bound_mask_cropped_li = [b & np.array(ref_mask) for b in bound_mask_li]
+
+        center_mask_pixel_li = [np.sum(np.array(cm)) for cm in center_mask_li]
+        final_score = 0
+        remove_score = 0
+
+        left, upper, right, lower = ref_mask.getbbox()
+        width, height = right - left, lower - upper
+        left, right = max(0, left - width // 3), min(image.width, right + width // 3)
+        upper, lower = max(0, upper - height // 3), min(image.height, lower + height // 3)
+        bbox_mask = Image.new("1", (image.width, image.height), 0)
+        ImageDraw.Draw(bbox_mask).rectangle([left, upper, right, lower], fill=1)
+        bbox_mask = Image.fromarray(np.array(bbox_mask) ^ np.array(ref_mask))
+        score = omnipaint.calc_dinov2_score(image, ref_mask, image, bbox_mask, processor, model)
+        remove_score += score
+        final_score += score
+
+        for j, cm in enumerate(center_mask_li):
+            cm = np.array(cm)
+            merged_bm = np.zeros_like(cm).astype(bool)
+            total = 0
+            for bm in bound_mask_cropped_li:
+                bm = np.array(bm)
+                if omnipaint.is_adjacent(bm, cm):
+                    merged_bm |= bm
+                    total += 1
+            if total != 0:
+                bm_img_cropped, bm_mask_cropped = omnipaint.crop_masked_region(merged_bm, np.array(image))
+                cm_img_cropped, cm_mask_cropped = omnipaint.crop_masked_region(cm, np.array(image))
+                bm_image, bm_mask = Image.fromarray(bm_img_cropped), Image.fromarray(bm_mask_cropped).convert("L")
+                cm_image, cm_mask = Image.fromarray(cm_img_cropped), Image.fromarray(cm_mask_cropped).convert("L")
+                dinov2_score = omnipaint.calc_dinov2_score(bm_image, bm_mask, cm_image, cm_mask, processor, model)
+                final_score += (center_mask_pixel_li[j] * dinov2_score / sum(center_mask_pixel_li))
+
+        return final_score
+
+    @staticmethod
+    def calculate_objects(image_path, mask_path, mask_generator, processor, model):
+        import cv2
+
+        mask = cv2.imread(mask_path, cv2.IMREAD_GRAYSCALE)
+        _, binary_mask = cv2.threshold(mask, 127, 255, cv2.THRESH_BINARY)
+        num_labels, labels = cv2.connectedComponents(binary_mask)
+        masks = []
+        for i in range(1, num_labels):
+            single_mask = np.zeros_like(mask)
+            single_mask[labels == i] = 255
+            masks.append(single_mask)
+        total_score = 0
+        for m in masks:
+            total_score += omnipaint.calculate(image_path, Image.fromarray(m).convert("1"), mask_generator, processor,
+                                               model)
+        return total_score, len(masks)
+
+
+class GivenSegments:
+    """A stand-in for SamAutomaticMaskGenerator: ``generate`` returns the given segments (dicts as SAM's)."""
+
+    def __init__(self, segments):
+        self.segments = segments
+
+    def generate(self, image):
+        return [dict(s) for s in self.segments]
+
+
+def cfd_original(image_path, mask_path, segments, dino) -> float:
+    """OmniPaint's per-image CFD: ``calculate_objects`` -> score / nums (``main``), with dinov2-giant's processor as
+    OmniPaint's environment loaded it (PIL-based BitImageProcessor)."""
+    processor = transformers.BitImageProcessorPil(**DINOV2_PREPROCESSOR)
+    score, nums = omnipaint.calculate_objects(image_path, mask_path, GivenSegments(segments), processor, dino)
+    return score / nums
+
+
+def strips_and_disks(image: np.ndarray, mask: np.ndarray) -> list[dict]:
+    """Segments with every case of the hallucination term: vertical strips over the image without the hole's core
+    (boundary segments where they reach into the hole), disks inside the hole near its edge (centre segments next
+    to boundary parts) and one at its deepest point (a centre segment no boundary part touches), a near-duplicate
+    strip (IoU > 0.8) and a segment 95 % inside a strip (both filtered out)."""
+    from scipy.ndimage import distance_transform_edt
+
+    h, w = mask.shape
+    hole = mask > 127
+    depth = distance_transform_edt(hole)
+    core = depth > 8
+    segs = []
+    for k in range(4):
+        s = np.zeros((h, w), bool)
+        s[:, k * w // 4:(k + 1) * w // 4] = True
+        segs.append(s & ~core)
+    segs.append(np.roll(segs[1], 2, axis=1) & ~core)
+    small = np.zeros((h, w), bool)
+    small[: h // 3, w // 4: w // 4 + w // 16] = True
+    small[:2, :3] = True  # a few pixels outside strip 1
+    segs.append(small)
+    yy, xx = np.mgrid[:h, :w]
+    rng = np.random.default_rng(0)
+    rows, cols = np.nonzero((depth > 10) & (depth < 13))
+    centres = [(rows[i], cols[i]) for i in rng.choice(rows.size, 3, replace=False)]
+    centres.append(np.unravel_index(np.argmax(depth), depth.shape))
+    for y, x in centres:
+        segs.append(((yy - y) ** 2 + (xx - x) ** 2 <= 25) & hole)
+    return [{"segmentation": s, "area": int(s.sum())} for s in segs]
+
+
+def test_cfd_equals_the_original_on_given_segments(tmp_path, one_thread):
+    from bench.metrics.cfd import CFD
+
+    dino = tiny_dino()
+    m = CFD()
+    m.use_models(dino=dino)
+    got = []
+    for name, image, mask in cases():
+        segs = strips_and_disks(image, mask)
+        ctx, hall = m.score(image, mask, segments=segs)
+        want = cfd_original(*write_pair(tmp_path, name, image, mask), segs, dino)
+        assert close(ctx + hall, want), (name, ctx, hall, want)
+        assert hall > 0 and ctx > 0  # both terms are exercised
+        # the context term alone: the original with no segments
+        assert close(ctx, cfd_original(str(tmp_path / f"{name}.png"), str(tmp_path / f"{name}_mask.png"), [], dino))
+        got.append(want)
+    assert len(set(np.round(got, 6))) == len(got)
+
+
+def test_cfd_segment_filter_and_adjacency_match_the_original():
+    from bench.metrics.cfd import filter_segments, near
+
+    image, mask = cases()[1][1], cases()[1][2]
+    segs = strips_and_disks(image, mask)
+    ours = filter_segments([dict(s) for s in segs])
+    theirs = omnipaint.filter_masks([dict(s) for s in segs])
+    assert len(ours) == len(theirs) < len(segs) and all(np.array_equal(a, b) for a, b in zip(ours, theirs))
+    a = np.zeros((40, 40), bool)
+    a[10:12, 10:12] = True
+    for gap in range(3, 12):
+        b = np.zeros((40, 40), bool)
+        b[10:12, 12 + gap:14 + gap] = True
+        assert near(a, b) == bool(omnipaint.is_adjacent(a, b)), gap
+    assert near(a, np.roll(a, 7, axis=1)) and not near(a, np.roll(a, 8, axis=1))  # 13 x 13 dilation: 6 px reach
+
+
+def test_cfd_automatic_segments_through_transformers(tmp_path, one_thread):
+    """The automatic path: transformers' mask generation on a tiny SAM (thresholds lowered so a random network's
+    masks pass), then the same arithmetic as the original on exactly those segments."""
+    from bench.metrics import removal_nets as N
+    from bench.metrics.cfd import CFD
+
+    sam = N.load("sam", "random", seed=0, config=N.TINY["sam"])[0]
+    dino = tiny_dino()
+    m = CFD(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    m.use_models(sam=sam, dino=dino)
+    name, image, mask = cases()[0]
+    segs = m.segment(image)
+    assert segs and all(s["segmentation"].shape == mask.shape and s["segmentation"].dtype == bool for s in segs)
+    assert all(s["area"] == int(s["segmentation"].sum()) > 0 for s in segs)
+    got = m.compute(eval_batch([image], [mask]))
+    want = cfd_original(*write_pair(tmp_path, name, image, mask), segs, dino)
+    assert close(float(got["cfd"][0]), want)
+    assert close(float(got["cfd_context"][0] + got["cfd_hallucination"][0]), float(got["cfd"][0]))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# through the harness: YAML suite, weights, provenance, records and leaderboard
+# ------------------------------------------------------------------------------------------------------------------
+def tiny_suite(tmp_path, **extra) -> dict:
+    from bench.metrics import removal_nets as N
+
+    cfd = {"type": "cfd", "points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,
+           "config": {"sam": N.TINY["sam"], "dinov2": N.TINY["dinov2"]}}
+    return {"name": "rm", "output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 96, "batch_size": 2,
+            "weights": "random", "seed": 3, "backends": ["opencv-telea", "mean-fill"],
+            "datasets": [{"type": "synthetic", "n": 3}], "masks": ["given"],
+            "metrics": ["psnr", {"type": "remove", "crop": True, "config": {"sam": N.TINY["sam"]}}, cfd,
+                        {"type": "rcs", "config": {"dinov2": N.TINY["dinov2"]}}], **extra}
+
+
+def test_a_suite_scores_them_per_sample_with_leaderboard_intervals(tmp_path, capsys, one_thread):
+    import json
+
+    import yaml
+
+    from bench.cli import main
+    from bench.report.aggregate import summarize
+    from bench.store.sqlite import RunStore
+
+    p = tmp_path / "rm.yaml"
+    p.write_text(yaml.safe_dump(tiny_suite(tmp_path)))
+    assert main(["run", str(p), "--no-progress"]) == 0
+    run_dir = tmp_path / "res" / "rm"
+    man = json.loads((run_dir / "manifest.json").read_text())
+    assert man["comparable"] is False
+    reasons = " ".join(man["noncomparable_reasons"])
+    assert all(k in reasons for k in ("remove", "cfd", "rcs"))
+    store = RunStore(run_dir / "records.sqlite")
+    frame = store.frame()
+    store.close()
+    keys = ["remove_crop", "cfd", "cfd_context", "cfd_hallucination", "rcs", "rcs_mmd"]
+    assert len(frame) == 6 and all(np.isfinite(frame[k]).all() for k in keys)
+    assert (frame["remove_crop"].abs() <= 1).all() and ((frame["rcs"] > 0) & (frame["rcs"] <= 1)).all()
+    assert np.allclose(frame["cfd"], frame["cfd_context"] + frame["cfd_hallucination"])
+    assert frame.groupby("backend")["rcs"].nunique().min() > 1  # per-sample values, not one per cell
+    df = summarize(run_dir).set_index("backend")
+    for k in ("remove_crop", "cfd", "rcs"):
+        for b in ("opencv-telea", "mean-fill"):
+            mean = frame.loc[frame["backend"] == b, k].mean()
+            assert df.loc[b, k] == pytest.approx(mean)
+            assert df.loc[b, f"{k}_lo"] <= mean <= df.loc[b, f"{k}_hi"] and df.loc[b, f"{k}_lo"] < df.loc[b, f"{k}_hi"]
+    cols = df.attrs["columns"]
+    assert cols["remove_crop"]["higher_is_better"] and cols["rcs"]["higher_is_better"]
+    assert not cols["cfd"]["higher_is_better"]
+    # each metric's provenance names its networks and the original it follows
+    prov = man["metrics"]
+    assert prov["remove"]["sam"]["random"] and prov["remove"]["crop"] is True
+    assert "OmniPaint" in prov["cfd"]["original"] and "prove" in prov["rcs"]["original"]
+
+
+def test_offline_without_weights_fails_fast_naming_the_file_or_is_left_out(tmp_path, monkeypatch, capsys):
+    import json
+
+    import torch.hub
+    import yaml
+
+    from bench import weights as W
+    from bench.cli import main
+    from bench.errors import WeightsError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
+    monkeypatch.delenv(W.ENV_VAR, raising=False)
+    from bench.metrics.rcs import RCS
+
+    with pytest.raises(WeightsError, match=r"dinov2-giant\.config\.json.*huggingface\.co/facebook/dinov2-giant"):
+        RCS().setup(RunContext(device=torch.device("cpu"), weights_dir=tmp_path / "w"))
+    from bench.metrics.remove import ReMOVE
+
+    with pytest.raises(WeightsError, match=r"sam-vit-huge\.config\.json.*bench weights fetch"):
+        ReMOVE().setup(RunContext(device=torch.device("cpu"), weights_dir=tmp_path / "w"))
+    d = {"name": "q", "output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32,
+         "backends": ["identity"], "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"],
+         "metrics": ["psnr", {"type": "remove", "optional": True}, {"type": "cfd", "optional": True},
+                     {"type": "rcs", "optional": True}]}
+    p = tmp_path / "q.yaml"
+    p.write_text(yaml.safe_dump(d))
+    assert main(["run", str(p), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if "left out" in ln]
+    assert len(lines) == 1 and "remove, cfd, rcs" in lines[0] and "sam-vit-huge.config.json" in lines[0]
+    man = json.loads((tmp_path / "res" / "q" / "manifest.json").read_text())
+    assert set(man["left_out"]) == {"remove", "cfd", "rcs"}
+    # not optional: the metric's set-up fails before it sees an image, and every sample's error row says why
+    d["metrics"] = ["psnr", "rcs"]
+    d["name"] = "q2"
+    p.write_text(yaml.safe_dump(d))
+    main(["run", str(p), "--no-progress"])
+    from bench.store.sqlite import RunStore
+
+    store = RunStore(tmp_path / "res" / "q2" / "records.sqlite")
+    errors = store.frame()["error"].tolist()
+    store.close()
+    assert len(errors) == 2 and all("dinov2-giant.config.json" in e and "weights: random" in e for e in errors)
+
+
+def test_bad_config_is_a_clear_error():
+    from bench.config import parse_suite
+    from bench.errors import ConfigError
+
+    base = {"name": "x", "backends": ["identity"], "datasets": [{"type": "synthetic", "n": 1}], "masks": ["box"]}
+    with pytest.raises(ConfigError, match=r"config\.clip.*networks: dinov2"):
+        parse_suite({**base, "metrics": [{"type": "rcs", "config": {"clip": {}}}]})
+    with pytest.raises(ConfigError, match="crop"):
+        parse_suite({**base, "metrics": [{"type": "remove", "crop": "yes"}]})
+    from bench.metrics import removal_nets as N
+
+    with pytest.raises(ConfigError, match="needs `weights: random`"):
+        N.load("dinov2", "pretrained", config=N.TINY["dinov2"], metric="rcs")
+
+
+def test_weights_list_names_the_hub_files(capsys):
+    from bench.cli import main
+
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    for f in ("sam-vit-huge.model.safetensors", "dinov2-giant.pytorch_model.bin", "sam-vit-huge.config.json"):
+        assert f in out
+    assert "https://huggingface.co/facebook/sam-vit-huge/resolve/main/model.safetensors" in out
