@@ -802,3 +802,33 @@ def test_weights_list_names_the_hub_files(capsys):
     for f in ("sam-vit-huge.model.safetensors", "dinov2-giant.pytorch_model.bin", "sam-vit-huge.config.json"):
         assert f in out
     assert "https://huggingface.co/facebook/sam-vit-huge/resolve/main/model.safetensors" in out
+
+
+def test_pretrained_files_load_through_the_weights_resolver(tmp_path, one_thread):
+    """The pretrained path: hub files under their bench.weights names in ``weights_dir`` (here a tiny network saved
+    by transformers) are resolved, loaded and described in the provenance, and score as the network itself does."""
+    from bench.metrics import removal_nets as N
+    from bench.metrics.rcs import RCS
+    from bench.metrics.remove import ReMOVE
+
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    sam = N.load("sam", "random", seed=5, config=N.TINY["sam"])[0]
+    dino = N.load("dinov2", "random", seed=5, config=N.TINY["dinov2"])[0]
+    sam.save_pretrained(tmp_path / "sam")
+    (wdir / "sam-vit-huge.config.json").write_bytes((tmp_path / "sam" / "config.json").read_bytes())
+    (wdir / "sam-vit-huge.model.safetensors").write_bytes((tmp_path / "sam" / "model.safetensors").read_bytes())
+    dino.config.to_json_file(wdir / "dinov2-giant.config.json")
+    torch.save(dino.state_dict(), wdir / "dinov2-giant.pytorch_model.bin")
+    ctx = RunContext(device=torch.device("cpu"), weights="pretrained", weights_dir=wdir)
+    image, mask = cases()[0][1], cases()[0][2]
+    b = eval_batch([image], [mask])
+    for cls, net, key in ((ReMOVE, sam, "remove"), (RCS, dino, "rcs")):
+        loaded, given = cls(), cls()
+        loaded.setup(ctx)
+        given.use_model(net)
+        assert loaded.compute(b)[key][0] == pytest.approx(given.compute(b)[key][0], rel=1e-6)
+        prov = loaded.provenance()
+        files = prov["sam" if key == "remove" else "dinov2"]["files"]
+        assert {f["file"] for f in files} == set(loaded.weights_files()) and all(len(f["sha256"]) == 64 for f in files)
+        assert "comparable" not in prov
