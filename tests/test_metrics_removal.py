@@ -727,6 +727,14 @@ def test_a_suite_scores_them_per_sample_with_leaderboard_intervals(tmp_path, cap
     cols = df.attrs["columns"]
     assert cols["remove_crop"]["higher_is_better"] and cols["rcs"]["higher_is_better"]
     assert not cols["cfd"]["higher_is_better"]
+    # plain per-sample score columns in the export a labels file joins onto (cell, sample_id), as detectors' scores
+    import pandas as pd
+
+    assert main(["export", str(run_dir), "--per-sample", str(tmp_path / "scores.csv")]) == 0
+    exported = pd.read_csv(tmp_path / "scores.csv")
+    assert {"cell_key", "sample_id", *keys} <= set(exported.columns) and len(exported) == 6  # labels: cell, sample_id
+    merged = exported.merge(frame, on=["sample_id", "backend"], suffixes=("", "_db"))
+    assert np.allclose(merged["rcs"], merged["rcs_db"]) and np.allclose(merged["cfd"], merged["cfd_db"])
     # each metric's provenance names its networks and the original it follows
     prov = man["metrics"]
     assert prov["remove"]["sam"]["random"] and prov["remove"]["crop"] is True
