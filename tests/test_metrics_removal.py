@@ -586,7 +586,8 @@ class GivenSegments:
 def cfd_original(image_path, mask_path, segments, dino) -> float:
     """OmniPaint's per-image CFD: ``calculate_objects`` -> score / nums (``main``), with dinov2-giant's processor as
     OmniPaint's environment loaded it (PIL-based BitImageProcessor)."""
-    processor = transformers.BitImageProcessorPil(**DINOV2_PREPROCESSOR)
+    pil_based = getattr(transformers, "BitImageProcessorPil", None) or transformers.BitImageProcessor  # 5.x / 4.x
+    processor = pil_based(**DINOV2_PREPROCESSOR)
     score, nums = omnipaint.calculate_objects(image_path, mask_path, GivenSegments(segments), processor, dino)
     return score / nums
 
@@ -840,3 +841,60 @@ def test_pretrained_files_load_through_the_weights_resolver(tmp_path, one_thread
         files = prov["sam" if key == "remove" else "dinov2"]["files"]
         assert {f["file"] for f in files} == set(loaded.weights_files()) and all(len(f["sha256"]) == 64 for f in files)
         assert "comparable" not in prov
+
+
+def segment_anything_encoder(sam):
+    """segment_anything's own ``ImageEncoderViT`` (the module ReMOVE and OmniPaint run) with the weights of the
+    given transformers SAM's vision encoder, mapped key by key."""
+    from functools import partial
+
+    sa = pytest.importorskip("segment_anything.modeling")
+    vc = sam.config.vision_config
+    enc = sa.ImageEncoderViT(img_size=vc.image_size, patch_size=vc.patch_size, embed_dim=vc.hidden_size,
+                             depth=vc.num_hidden_layers, num_heads=vc.num_attention_heads,
+                             mlp_ratio=vc.mlp_dim / vc.hidden_size, out_chans=vc.output_channels, qkv_bias=True,
+                             use_rel_pos=True, window_size=vc.window_size,
+                             global_attn_indexes=tuple(vc.global_attn_indexes),
+                             norm_layer=partial(torch.nn.LayerNorm, eps=1e-6)).eval()  # as build_sam.py builds it
+    names = {"neck.conv1.": "neck.0.", "neck.layer_norm1.": "neck.1.", "neck.conv2.": "neck.2.",
+             "neck.layer_norm2.": "neck.3.", "patch_embed.projection.": "patch_embed.proj.", "layers.": "blocks.",
+             "layer_norm1": "norm1", "layer_norm2": "norm2"}  # in this order
+    state = {}
+    for k, v in sam.vision_encoder.state_dict().items():
+        for a, b in names.items():
+            k = k.replace(a, b)
+        state[k] = v
+    enc.load_state_dict(state)  # strict: every tensor of both sides is used
+    return enc
+
+
+def test_the_transformers_sam_encoder_is_segment_anythings(one_thread):
+    """The transformers port computes what segment_anything's encoder computes with the same weights, so the
+    metrics' use of ``facebook/sam-vit-huge`` equals the originals' use of ``sam_vit_h_4b8939.pth``."""
+    from bench.metrics import removal_nets as N
+    from bench.metrics.remove import sam_pixels
+
+    sam = N.load("sam", "random", seed=1, config=N.TINY["sam"])[0]
+    enc = segment_anything_encoder(sam)
+    x = torch.stack([sam_pixels(image, 256) for _, image, _ in cases()])
+    with torch.no_grad():
+        ours, theirs = sam.get_image_embeddings(x), enc(x)
+    assert ours.shape == theirs.shape == (3, 32, 64, 64)
+    assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-5), (ours - theirs).abs().max()
+
+
+def test_remove_equals_the_original_on_segment_anythings_encoder(tmp_path, one_thread):
+    """ReMOVE's transcription running segment_anything's encoder (not transformers') agrees with the metric."""
+    from types import SimpleNamespace
+
+    from bench.metrics.remove import ReMOVE
+
+    sam = tiny_sam_for_remove()
+    enc = segment_anything_encoder(sam)
+    shim = SimpleNamespace(config=sam.config, get_image_embeddings=enc)
+    m = ReMOVE()
+    m.use_model(sam)
+    for name, image, mask in cases():
+        got = float(m.compute(eval_batch([image], [mask]))["remove"][0])
+        want = remove_original(shim, *write_pair(tmp_path, name, image, mask), crop=False)
+        assert close(got, want), (name, got, want)
