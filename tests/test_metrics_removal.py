@@ -511,7 +511,8 @@ class omnipaint:  # noqa: N801 - a namespace for the transcribed functions
     @staticmethod
     def calculate(image_path, ref_mask, mask_generator, processor, model):
         image = Image.open(image_path).convert('RGB')
-        ref_mask = ref_mask.convert("1") if isinstance(ref_mask, Image.Image) else Image.fromarray(ref_mask).convert("1")
+        ref_mask = (ref_mask.convert("1") if isinstance(ref_mask, Image.Image)
+                    else Image.fromarray(ref_mask).convert("1"))
         masks = mask_generator.generate(np.array(image))
         masks = omnipaint.filter_masks(masks)
 
@@ -898,3 +899,64 @@ def test_remove_equals_the_original_on_segment_anythings_encoder(tmp_path, one_t
         got = float(m.compute(eval_batch([image], [mask]))["remove"][0])
         want = remove_original(shim, *write_pair(tmp_path, name, image, mask), crop=False)
         assert close(got, want), (name, got, want)
+
+
+def segment_anything_sam(sam):
+    """segment_anything's whole ``Sam`` (encoder, prompt encoder, mask decoder) with the given transformers SAM's
+    weights, mapped key by key (strict load: every tensor used)."""
+    import re
+
+    sa = pytest.importorskip("segment_anything.modeling")
+    pc, mc, vc = sam.config.prompt_encoder_config, sam.config.mask_decoder_config, sam.config.vision_config
+    grid = vc.image_size // vc.patch_size
+    model = sa.Sam(image_encoder=segment_anything_encoder(sam),
+                   prompt_encoder=sa.PromptEncoder(embed_dim=pc.hidden_size, image_embedding_size=(grid, grid),
+                                                   input_image_size=(vc.image_size, vc.image_size),
+                                                   mask_in_chans=pc.mask_input_channels),
+                   mask_decoder=sa.MaskDecoder(num_multimask_outputs=3, transformer=sa.TwoWayTransformer(
+                       depth=mc.num_hidden_layers, embedding_dim=mc.hidden_size, mlp_dim=mc.mlp_dim,
+                       num_heads=mc.num_attention_heads), transformer_dim=mc.hidden_size,
+                       iou_head_depth=mc.iou_head_depth, iou_head_hidden_dim=mc.iou_head_hidden_dim),
+                   pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375]).eval()
+    rules = [(r"^shared_image_embedding\.positional_embedding$",
+              "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"),
+             (r"\.mask_embed\.conv1\.", ".mask_downscaling.0."),
+             (r"\.mask_embed\.layer_norm1\.", ".mask_downscaling.1."),
+             (r"\.mask_embed\.conv2\.", ".mask_downscaling.3."),
+             (r"\.mask_embed\.layer_norm2\.", ".mask_downscaling.4."),
+             (r"\.mask_embed\.conv3\.", ".mask_downscaling.6."), (r"\.point_embed\.", ".point_embeddings."),
+             (r"\.layer_norm(\d)\.", r".norm\1."), (r"layer_norm_final_attn", "norm_final_attn"),
+             (r"\.upscale_conv1\.", ".output_upscaling.0."), (r"\.upscale_layer_norm\.", ".output_upscaling.1."),
+             (r"\.upscale_conv2\.", ".output_upscaling.3.")]
+    mlp = [(r"\.layers\.0\.", ".layers.1."), (r"\.proj_in\.", ".layers.0."), (r"\.proj_out\.", ".layers.2.")]
+    state = {"image_encoder." + k: v for k, v in model.image_encoder.state_dict().items()}
+    for k, v in sam.state_dict().items():
+        if k.startswith("vision_encoder.") or k == "prompt_encoder.shared_embedding.positional_embedding":
+            continue  # the encoder is mapped above; the prompt encoder's table is the shared one
+        for a, b in rules + (mlp if "hypernetworks" in k or "iou_prediction_head" in k else []):
+            k = re.sub(a, b, k)
+        state[k] = v
+    model.load_state_dict(state)
+    return model
+
+
+def test_cfd_segments_match_segment_anythings_generator(one_thread):
+    """transformers' mask generation (what ``cfd`` uses) against segment_anything's SamAutomaticMaskGenerator on
+    the same tiny weights, same points and thresholds: the same masks up to a few pixels (the resize differs:
+    torchvision vs PIL). A random network's masks overlap so much that NMS keeps one per image: this checks the
+    shared steps (grid, decoding, upscaling, filters, NMS), not how real SAM masks near a threshold behave."""
+    amg = pytest.importorskip("segment_anything").SamAutomaticMaskGenerator
+    from bench.metrics import removal_nets as N
+    from bench.metrics.cfd import CFD
+
+    image = cases()[0][1]
+    sam = N.load("sam", "random", seed=0, config=N.TINY["sam"])[0]
+    theirs = amg(segment_anything_sam(sam), points_per_side=4, pred_iou_thresh=0.0,
+                 stability_score_thresh=0.0).generate(image)
+    m = CFD(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    m.use_models(sam=sam)
+    ours = m.segment(image)
+    assert len(ours) == len(theirs) >= 1
+    for a, b in zip(sorted(ours, key=lambda d: -d["area"]), sorted(theirs, key=lambda d: -d["area"])):
+        inter = np.logical_and(a["segmentation"], b["segmentation"]).sum()
+        assert inter / np.logical_or(a["segmentation"], b["segmentation"]).sum() > 0.99

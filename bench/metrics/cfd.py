@@ -26,12 +26,13 @@ generator, default settings) and ``facebook/dinov2-giant``. Per image, on the fi
 
 Segments: transformers' SAM mask generation (``pipeline("mask-generation")``, the ``SamModel`` of ``sam-vit-huge``)
 with SamAutomaticMaskGenerator's defaults (32 x 32 points, predicted IoU >= 0.88, stability >= 0.95, box NMS 0.7,
-one crop layer). Where it may differ from ``segment_anything``'s generator: the image is resized by transformers'
-image processor (torchvision, not PIL bilinear), so embeddings and mask logits differ slightly and a mask near a
-threshold may flip; the generator filters and de-duplicates in transformers' order (NMS once over all points
-rather than per batch and crop), so ties between equal-area masks may be ordered differently; masks are binarised
-at transformers' resolution steps. The pipeline's stages (``preprocess``, ``_forward``, ``postprocess``) are called
-directly, as its ``__call__`` would, without its slow move of every run-length count to the CPU. :meth:`CFD.score` takes given segments instead (tests do).
+one crop layer, no small-region clean-up): the same steps as ``segment_anything``'s generator (point grid, decoding,
+upscaling, IoU and stability filters, NMS), and on the same tiny random weights the same masks up to a few pixels
+(tests). Where it may differ on real images: the image is resized by transformers' image processor (torchvision)
+instead of PIL, so embeddings and logits differ slightly and a mask at a threshold may flip; masks of exactly equal
+area may come in another order, which decides which of two near-duplicates the filter keeps. The pipeline's stages
+(``preprocess``, ``_forward``, ``postprocess``) are called directly, as its ``__call__`` would, without its slow move
+of every run-length count to the CPU. :meth:`CFD.score` takes given segments instead (tests do).
 
 Differs from the original: the segments are computed once per image (the original runs the generator once per
 component, on the same image); an image without a hole is NaN (the original divides by zero).
