@@ -10,7 +10,8 @@ generator, default settings) and ``facebook/dinov2-giant``. Per image, on the fi
 2. ``context``: ``d(image, hole, image, ring)`` where the ring is the hole's bounding box grown by a third of its
    width / height on each side (clipped; PIL's rectangle, both corners included) minus the hole;
 3. ``d(image1, mask1, image2, mask2)`` (``calc_dinov2_score``): each image resized to 224 x 224 (PIL bicubic), through
-   dinov2-giant's image processor (shortest edge 256, bicubic; centre crop 224; ImageNet normalisation), every
+   dinov2-giant's image processor (shortest edge 256, bicubic; centre crop 224; ImageNet normalisation) as the
+   PIL-based ``BitImageProcessor`` of transformers 4 does it (transformers 5 resizes with torchvision), every
    token of the last hidden state L2-normalised; the mask resized to 224 (nearest; the second mask with PIL's
    default, which is bicubic for an 8-bit mask) then to 16 x 16 (nearest) and flattened with ``True`` appended; the
    tokens selected by that array are averaged and normalised; ``d = 1 - cos``. The original's selection is taken
