@@ -119,6 +119,15 @@ KNOWN: dict[str, WeightFile] = {
             sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
             package="lpips", package_path="weights/v0.1/vgg.pth",
         ),
+        # the reference-free removal metrics (bench/metrics/removal_nets.py): Hugging Face files at the hub's main
+        # revision, no published checksum (their SHA-256 is recorded at the first download and checked after)
+        *(WeightFile(f"{net}.{f}", f"https://huggingface.co/facebook/{net}/resolve/main/{f}", f"{what} ({f})")
+          for net, what, files in (
+              ("sam-vit-huge", "SAM ViT-H (facebook/sam-vit-huge, the transformers port of segment_anything's "
+                               "sam_vit_h_4b8939.pth) for remove and cfd", ("config.json", "model.safetensors")),
+              ("dinov2-giant", "DINOv2 ViT-g/14 (facebook/dinov2-giant) for cfd and rcs",
+               ("config.json", "pytorch_model.bin")))
+          for f in files),
     )
 }
 

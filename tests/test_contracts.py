@@ -12,7 +12,15 @@ from bench.registry import BACKENDS, DETECTORS, METRICS
 from bench.types import EvalBatch, RunContext
 
 #: how each built-in metric is built cheaply and offline (random-weight networks where it has one)
-METRIC_SPECS = {"psnr": {}, "ssim": {}, "lpips": {}, "fid": {"mode": "legacy_pytorch"}}
+def _tiny(*nets: str) -> dict:
+    from bench.metrics.removal_nets import TINY
+
+    return {"config": {n: TINY[n] for n in nets}}
+
+
+METRIC_SPECS = {"psnr": {}, "ssim": {}, "lpips": {}, "fid": {"mode": "legacy_pytorch"},
+                "remove": {"crop": True, **_tiny("sam")}, "rcs": _tiny("dinov2"),
+                "cfd": {"points_per_side": 4, "points_per_batch": 16, **_tiny("sam", "dinov2")}}
 DETECTOR_NAMES = {"blur", "replacement", "replacement-features", "incomplete", "resized", "outside_drift", "black",
                   "nan", "noop"}
 #: detectors that need a network are checked by their declarations only

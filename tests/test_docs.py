@@ -43,6 +43,9 @@ NOT_MEASUREMENTS: dict[str, dict[str, str]] = {
     "docs/masks.md": {"0-10 %": _BINS, "90-100 %": _BINS, "40-50 %": _BINS, "50 %": "LaMa's rule: larger masks "
                       "are drawn again", "6-25 %": _ARITH, "14 %": _ARITH},
     "docs/metrics.md": {"9 ×": "1e-9 × tr S: a test tolerance", "2048 ×": "a matrix shape", "95 %": _CONF,
+                        "64 ×": "a grid shape (ReMOVE's embedding grid)", "16 ×": "a grid shape (CFD's token grid)",
+                        "90 %": _SET, "5 ×": "a kernel size", "32 ×": "a grid of point prompts (a setting)",
+                        "8 ×": "a window shape (RC-S)",
                         "16 %": _SET, "6 ×": _COUNT, "4 ×": _COUNT, "2 ×": _COUNT},
     "docs/reports.md": {"95 %": _CONF, "95%": _CONF, "0-10%": _BINS, "90-100%": _BINS, "40-50 %": _BINS,
                         "40-50%": _BINS, "95-105%": "an invalid bin label in an error example", "2%": _TOL,

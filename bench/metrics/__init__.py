@@ -12,6 +12,9 @@ METRICS.lazy("psnr", "bench.metrics.pixel:PSNR")
 METRICS.lazy("ssim", "bench.metrics.pixel:SSIM")
 METRICS.lazy("lpips", "bench.metrics.lpips_metric:LPIPS")
 METRICS.lazy("fid", "bench.metrics.fid:InceptionFeatures")
+METRICS.lazy("remove", "bench.metrics.remove:ReMOVE")
+METRICS.lazy("cfd", "bench.metrics.cfd:CFD")
+METRICS.lazy("rcs", "bench.metrics.rcs:RCS")
 
 
 def all_columns() -> dict[str, Column]:
@@ -27,6 +30,6 @@ def all_columns() -> dict[str, Column]:
     return cols
 
 
-_BUILTIN = ("psnr", "ssim", "lpips", "fid")
+_BUILTIN = ("psnr", "ssim", "lpips", "fid", "remove", "cfd", "rcs")
 
 __all__ = ["Column", "Metric", "METRICS", "all_columns"]
