@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from bench.errors import BenchError
-from bench.study import stats
+from bench import stats
 from bench.study.plan import make_plan
 from bench.study.score import COLUMNS, bt_with_intervals, outcomes, rater_agreement, read_judgements, score_study
 

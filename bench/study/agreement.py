@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..seeding import rng_for
-from . import stats
+from .. import stats
 from .score import ALPHA, N_BOOT, StudyScore, outcomes, wins_matrix
 
 

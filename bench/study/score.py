@@ -16,7 +16,7 @@ when the other side is chosen (a tie or "both bad" is a miss).
 They never enter the ranking. ``min_attention`` drops raters who passed fewer than that share of their checks.
 
 Models (see docs/studies.md): Bradley–Terry with ties (and "both bad") as half a win for each side, one virtual
-tie per compared pair as a prior (:data:`bench.study.stats.DEFAULT_PRIOR`), strengths θ on the natural-log scale
+tie per compared pair as a prior (:data:`bench.stats.DEFAULT_PRIOR`), strengths θ on the natural-log scale
 centred at 0; 95 % percentile bootstrap intervals over samples (every trial of a resampled sample comes along);
 preference against a baseline = wins / (wins + losses) with a Wilson interval (ties and both-bad counted beside
 it, not in it); inter-rater agreement = Fleiss' κ over the trials every kept rater answered (a category per
@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..errors import BenchError
 from ..seeding import rng_for
-from . import stats
+from .. import stats
 from .plan import CHECK_BACKEND, check_backends
 
 COLUMNS = ("rater_id", "run_id", "config_hash", "study_id", "trial", "dataset", "mask", "sample_id",
