@@ -367,19 +367,8 @@ def known_files_table() -> list[tuple[str, str, str]]:
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# bench weights list | fetch | verify
+# helpers of `bench weights list | fetch | verify` (the command itself: bench/cli/weights.py)
 # ------------------------------------------------------------------------------------------------------------------
-def configure(parser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    sub.required = True
-    sub.add_parser("list", help="every known weights file: what it is, where it comes from, where it is found")
-    f = sub.add_parser("fetch", help="download (and verify) known weights files, e.g. to copy to an offline cluster")
-    f.add_argument("names", nargs="*", help="file names (default: all)")
-    f.add_argument("--to", default=None, metavar="DIR", help="destination folder (default: the torch hub cache)")
-    v = sub.add_parser("verify", help="check the hash of every known file found (or those in DIR)")
-    v.add_argument("--dir", default=None, metavar="DIR", help="a folder of weights (default: the search folders)")
-
-
 def check_line(spec: WeightFile) -> str:
     """``check: ...`` for `bench weights list`: what the file's hash is checked against, exactly."""
     if spec.sha256:
@@ -403,8 +392,9 @@ def set_aside(path: Path, digest: str) -> Path:
     return aside
 
 
-def _fetch_one(n: str, dest: Path, to_given: bool) -> str:
-    """`bench weights fetch` for one file: the line to print; raises WeightsError when it fails."""
+def fetch_checked(n: str, dest: Path, to_given: bool) -> str:
+    """Fetch one known file into ``dest`` unless a verified copy is there (a mismatching one is moved aside, never
+    deleted): the line `bench weights fetch` prints; raises WeightsError when it fails."""
     have = dest / n
     spec = KNOWN[n]
     pkg = _package_file(spec)
@@ -423,46 +413,3 @@ def _fetch_one(n: str, dest: Path, to_given: bool) -> str:
     except WeightsError as e:
         raise WeightsError(f"{e}{note}") from None
     return f"{n}: {path} (SHA-256 {file_sha256(path)[:16]}..., {spec.check}: verified){note}"
-
-
-def run(args) -> int:
-    if args.action == "list":
-        for spec in KNOWN.values():
-            found = next((c for c in candidates(spec.name) if c.is_file()), None)
-            print(f"{spec.name}\n  {spec.what}\n  from  {spec.url}\n  check {check_line(spec)}\n"
-                  f"  found {found or '-- not found'}")
-        print(f"search order: {', '.join(str(d) for d in search_dirs())}, the package folder (LPIPS heads), /tmp "
-              f"(clean-fid); downloads go to {hub_dir()}" + (" (offline)" if offline() else ""))
-        return 0
-    if args.action == "fetch":
-        names = args.names or list(KNOWN)
-        unknown = [n for n in names if n not in KNOWN]
-        if unknown:
-            raise WeightsError(f"unknown weights file(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
-        dest = Path(args.to).expanduser() if args.to else hub_dir()
-        failed: list[str] = []
-        for n in names:  # every file is tried: a partial mirror shows the whole list of what is missing
-            try:
-                print(_fetch_one(n, dest, args.to is not None))
-            except WeightsError as e:
-                failed.append(n)
-                print(f"{n}: FAILED: {e}")
-        if failed:
-            print(f"{len(failed)} of {len(names)} weights files failed: {', '.join(failed)}")
-            return 1
-        return 0
-    bad = 0
-    if args.dir:
-        files = [(Path(args.dir).expanduser() / n, n) for n in KNOWN]
-    else:
-        files = [(next((c for c in candidates(n) if c.is_file()), None), n) for n in KNOWN]
-    for path, n in files:
-        if path is None or not path.is_file():
-            print(f"{n}: not found")
-            continue
-        try:
-            print(f"{n}: ok ({verify(path, n)[:16]}..., {KNOWN[n].check}) {path}")
-        except WeightsError as e:
-            bad += 1
-            print(f"{n}: BAD: {e}")
-    return 1 if bad else 0

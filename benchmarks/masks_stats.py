@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import Printer, save  # noqa: E402
-from bench.masks.base import area_bin_label  # noqa: E402
+from bench.bins import area_bin_label  # noqa: E402
 from bench.masks.stats import describe  # noqa: E402
 
 STRATEGIES = (("lama-thin", {"type": "lama-thin"}), ("lama-medium", {"type": "lama-medium"}),

@@ -80,19 +80,21 @@ def test_calibration_pools_consecutive_seeds():
 
 
 def test_cli_run_prints_table_and_writes(tmp_path, capsys):
+    from bench.cli import calibrate as cal_cli
+
     p = argparse.ArgumentParser()
-    cal.configure(p)
+    cal_cli.configure(p)
     out = tmp_path / "t.json"
-    assert cal.run(p.parse_args(["--seed", "2", "--n", "4", "--size", "96", "--out", str(out)])) == 0
+    assert cal_cli.run(p.parse_args(["--seed", "2", "--n", "4", "--size", "96", "--out", str(out)])) == 0
     text = capsys.readouterr().out
     assert "precision" in text and "AUROC" in text and "replacement" in text
     assert json.loads(out.read_text())["version"] == 1
     assert "--seeds" not in json.loads(out.read_text())["command"]
-    assert cal.run(p.parse_args(["--evaluate", "--thresholds", str(out), "--seed", "3", "--n", "3", "--size", "96",
+    assert cal_cli.run(p.parse_args(["--evaluate", "--thresholds", str(out), "--seed", "3", "--n", "3", "--size", "96",
                                  "--json"])) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["version"] == 1 and "blur" in res["results"]
-    assert cal.run(p.parse_args(["--evaluate", "--heldout", "--thresholds", str(out), "--n", "2", "--size", "96",
+    assert cal_cli.run(p.parse_args(["--evaluate", "--heldout", "--thresholds", str(out), "--n", "2", "--size", "96",
                                  "--json"])) == 0
     res = json.loads(capsys.readouterr().out)["results"]
     assert res["replacement"]["n_pos"] > 0 and res["incomplete"]["n_pos"] == 0  # photos: no removal cases

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench.errors import ConfigError
-from bench.report.cli import main
+from bench.cli.report import main
 from bench.config.report import validate_report_section
 from bench.report.paper import paper_tables
 from tests.test_report_data import make_run

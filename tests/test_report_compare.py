@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bench.report.cli import main
+from bench.cli.report import main
 from bench.report.compare import compare_sources, parse_tolerances
 from tests.test_report_data import make_run
 

@@ -300,7 +300,7 @@ def test_headline_per_kind_of_run_and_the_way_to_every_column(tmp_path, capsys):
     import pandas as pd
 
     from bench.report.aggregate import summarize
-    from bench.report.cli import main
+    from bench.cli.report import main
     from bench.report.leaderboard import headline_keys, latex_default_tables
 
     nan = float("nan")

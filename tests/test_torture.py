@@ -239,7 +239,7 @@ CHILD = textwrap.dedent("""
     import resource, sys
     import bench.cli
     bench.cli.build_parser("run")
-    import bench.report.cli, bench.runner  # everything the run imports, before the limit applies
+    import bench.cli.report, bench.runner  # everything the run imports, before the limit applies
     from bench.registry import BACKENDS, DATASETS, MASKS, METRICS
     for reg, name in ((BACKENDS, "identity"), (DATASETS, "folder"), (MASKS, "box"), (METRICS, "psnr"),
                       (METRICS, "ssim")):

@@ -43,7 +43,7 @@ def run(tmp_path_factory):
 
 
 def test_each_sample_has_exactly_one_verdict_in_the_export(run, tmp_path):
-    from bench.report.cli import main
+    from bench.cli.report import main
 
     out = tmp_path / "samples.csv"
     assert main(["export", str(run), "--per-sample", str(out)]) == 0
@@ -70,7 +70,7 @@ def test_shares_add_up_to_one_and_reach_the_leaderboard(run, tmp_path):
              & (df["mask"] == cell["mask"].iloc[0])].iloc[0]
     for v, share in cell["failure"].value_counts(normalize=True).items():
         assert math.isclose(row[f"failure_{v}"], share)
-    from bench.report.cli import main
+    from bench.cli.report import main
 
     assert main(["report", str(run), "--format", "md", "--out", str(tmp_path)]) == 0
     md = (tmp_path / "leaderboard.md").read_text()

@@ -1,15 +1,6 @@
-"""Sub-commands the lead's ``bench`` CLI mounts: ``report``, ``export``, ``compare``; and ``render_run``.
-
-Wiring (bench/cli.py)::
-
-    from bench.report import cli as report_cli
-    p = sub.add_parser("report", help=...); report_cli.configure_report(p); p.set_defaults(func=report_cli.run_report)
-    p = sub.add_parser("export", help=...); report_cli.configure_export(p); p.set_defaults(func=report_cli.run_export)
-    p = sub.add_parser("compare", help=...); report_cli.configure_compare(p); ...func=report_cli.run_compare
-    sys.exit(args.func(args))
-
-Each ``run_*`` returns an exit code (0 ok, 1 regression for ``compare``, 2 usage / missing input).
-"""
+"""``bench report``, ``bench export`` and ``bench compare``: argument parsing and output files over the report
+room (:mod:`bench.report`) and the runner's exports. Each ``run_*`` returns an exit code (0 ok, 1 regression for
+``compare``, 2 usage / missing input)."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +11,6 @@ from typing import Sequence
 from .. import sinks
 from ..errors import BenchError
 from ..fsio import confined_dir, write_text_atomic
-from .leaderboard import render_run  # noqa: F401  (re-exported: what the runner calls at the end of a run)
 
 FORMATS = ("term", "md", "tex", "html", "csv", "parquet", "json")
 
@@ -87,11 +77,11 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from . import paper
-    from .aggregate import load_run, summarize
-    from .leaderboard import (latex_default_tables, leaderboard_markdown, leaderboard_tables, print_terminal,
+    from ..report import paper
+    from ..report.aggregate import load_run, summarize
+    from ..report.leaderboard import (latex_default_tables, leaderboard_markdown, leaderboard_tables, print_terminal,
                               suite_columns)
-    from .table import render_csv, render_latex, write_parquet
+    from ..report.table import render_csv, render_latex, write_parquet
 
     formats = _split_formats(args.format, ("term", "md"))
     rd = load_run(args.run if len(args.run) > 1 else args.run[0])
@@ -101,7 +91,7 @@ def _run_report(args: argparse.Namespace) -> int:
     by = ["backend", "dataset", "mask"] + (["area_bin"] if args.by == "area_bin" else [])
     suffix = {"area_bin": "_by_area", "dilate_k": "_by_dilation"}.get(args.by, "")
     if args.by == "dilate_k":
-        from .aggregate import summarize_by_dilation
+        from ..report.aggregate import summarize_by_dilation
 
         df = summarize_by_dilation(rd, ci=ci)
         if df.empty:
@@ -145,7 +135,7 @@ def _run_report(args: argparse.Namespace) -> int:
     if "parquet" in formats:
         written.append(write_parquet(flat, out / f"summary{suffix}.parquet"))
     if "json" in formats:
-        from .compare import baseline_from_summary, write_baseline
+        from ..report.compare import baseline_from_summary, write_baseline
 
         p = out / f"baseline{suffix}.json"
         write_baseline(baseline_from_summary(df if args.by == "cell" else summarize(rd, ci=ci), rd.manifest,
@@ -163,11 +153,11 @@ def _run_report(args: argparse.Namespace) -> int:
             write_text_atomic(p, render_latex(t))
             written.append(p)
     if "html" in formats:
-        from .html import write_html
+        from ..report.html import write_html
 
         written.append(write_html(rd, out / "report.html", metric=args.metric, ci=ci))
     if args.compare and not all(Path(x).exists() for x in args.compare):
-        from .paired import compare_backends, to_markdown
+        from ..report.paired import compare_backends, to_markdown
 
         a, b = args.compare
         md = to_markdown(compare_backends(rd, a, b), a, b)
@@ -179,7 +169,7 @@ def _run_report(args: argparse.Namespace) -> int:
         write_text_atomic(p, md)
         written.append(p)
     elif args.compare:
-        from .compare import compare_sources
+        from ..report.compare import compare_sources
 
         res = compare_sources(args.compare[0], args.compare[1])
         p = out / "compare.md"
@@ -216,7 +206,7 @@ def run_export(args: argparse.Namespace) -> int:
             raise BenchError("export --outputs / --inputs: give one run folder")
         console = _console()
         if args.per_sample:
-            from .aggregate import per_sample
+            from ..report.aggregate import per_sample
 
             df = per_sample(args.run if len(args.run) > 1 else args.run[0])
             path = Path(args.per_sample)
@@ -282,7 +272,7 @@ def configure_compare(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_sources, parse_tolerances
+    from ..report.compare import compare_sources, parse_tolerances
 
     try:
         rules = parse_tolerances(args.tol, args.tol_file)
@@ -301,7 +291,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry (``python -m bench.report.cli report RUN``) until the lead's CLI mounts these."""
+    """Stand-alone entry (``python -m bench.cli.report report RUN``)."""
     ap = argparse.ArgumentParser(prog="bench")
     sub = ap.add_subparsers(dest="cmd", required=True)
     configure_report(sub.add_parser("report", help="leaderboards in several formats")).set_defaults(func=run_report)

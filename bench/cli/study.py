@@ -62,8 +62,8 @@ def _study_dir(run: str) -> Path:
 
 def page(run: str, args: argparse.Namespace) -> int:
     from ..fsio import write_text_atomic
-    from .page import write_page
-    from .plan import CHECK_BACKEND, make_plan
+    from ..study.page import write_page
+    from ..study.plan import CHECK_BACKEND, make_plan
     from ..report.study import PLAN_JSON
 
     for opt in ("min_attention", "baseline"):  # score's options given to the page command: say so
@@ -92,9 +92,9 @@ def page(run: str, args: argparse.Namespace) -> int:
 def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     import glob
 
-    from .agreement import metric_agreement
+    from ..study.agreement import metric_agreement
     from ..report.study import _ci, sentence, write_outputs
-    from .score import score_study
+    from ..study.score import score_study
 
     paths: list[str] = []
     for f in files:  # a quoted glob (Windows shells do not expand them)

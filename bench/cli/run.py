@@ -1,0 +1,152 @@
+"""``bench run``, ``bench score`` and ``bench merge``: what makes and scores a run (the runner does the work)."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..errors import BenchError
+from ._common import _console, escape
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise BenchError(f"--shard: expected i/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise BenchError(f"--shard: expected 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..config import load_suite
+    from ..runner import Runner
+    from ..runner.dist import Heartbeat, clear_done, distributed, mark_done, shard_dir, wait_for_shards
+    from ..runner.merge import merge_runs
+
+    started = time.time()
+    suite = load_suite(args.suite)
+    console = _console()
+    shard = _parse_shard(args.shard)
+    dist_info = distributed()
+    device = args.device
+    if dist_info is not None:
+        if shard is not None:
+            raise BenchError("--shard cannot be combined with a torchrun launch (each rank is a shard already)")
+        rank, world, local = dist_info
+        if (device or suite.device) in ("auto", "cuda"):
+            import torch
+
+            if torch.cuda.is_available():
+                device = f"cuda:{local}"
+        shard = (rank, world)
+    lead = dist_info is None or dist_info[0] == 0
+    runner = Runner(suite, run_id=args.run_id, limit=args.limit, device=device, fresh=args.fresh,
+                    console=console, progress=not args.no_progress and lead, shard=shard)
+    if lead:
+        what = f", shard {shard[0]}/{shard[1]}" if shard else ""
+        console.print(f"[bold]inpaint-bench[/bold] suite [cyan]{escape(suite.name)}[/cyan] -> "
+                      f"{escape(str(runner.run_dir))} (device {runner.device}{what}, {len(suite.backends)}×"
+                      f"{len(suite.datasets)}×{len(suite.masks)} cells)")
+    if dist_info is not None:
+        here = shard_dir(runner.run_dir, *shard)
+        clear_done(here)
+        try:
+            with Heartbeat(here):
+                run_dir = runner.run()
+        except BaseException as e:
+            mark_done(here, False, f"{type(e).__name__}: {e}")
+            raise
+        mark_done(here, True)
+        if not lead:
+            return 0
+        missing = wait_for_shards(run_dir, shard[1], args.dist_timeout, started,
+                                  log=lambda m: console.print(escape(m)))
+        merge_runs([run_dir])
+        if missing:
+            raise BenchError(f"rank(s) {', '.join(map(str, missing))} did not finish; merged what the others "
+                             f"stored. Run the same command again to compute the rest")
+    else:
+        run_dir = runner.run()
+        if shard is not None:
+            console.print(f"shard {shard[0]}/{shard[1]} done: its store is {escape(str(runner.store_dir))}; when "
+                          f"every shard is done, run `bench merge {escape(str(run_dir))}`")
+            return 0
+    if not args.no_report:
+        _render(run_dir, console)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a run's stored outputs again: only what is missing, or everything with ``--recompute``."""
+    from pathlib import Path
+
+    from ..config import load_yaml, parse_suite
+    from ..runner import Runner
+    from ..store.manifest import read_manifest
+
+    run_dir = Path(args.run)
+    resolved = run_dir / "suite.resolved.yaml"
+    if not resolved.is_file():
+        if (run_dir / "shards").is_dir():
+            raise BenchError(f"{run_dir}: merge its shards first (`bench merge {run_dir}`)")
+        raise BenchError(f"{run_dir}: not a run folder (no suite.resolved.yaml)")
+    data = load_yaml(resolved)
+    if not isinstance(data, dict):
+        raise BenchError(f"{resolved}: not a suite")
+    for key, value in (("metrics", args.metrics), ("detectors", args.detectors)):
+        if value is not None:
+            data[key] = _plugin_list(value, f"--{key}")
+    data["output_dir"] = str(run_dir.parent)
+    suite = parse_suite(data, source=resolved)
+    try:
+        limit = (read_manifest(run_dir) or {}).get("limit")
+    except BenchError:
+        limit = None
+    console = _console()
+    runner = Runner(suite, run_id=run_dir.name, limit=limit, device=args.device, console=console,
+                    progress=not args.no_progress, score_only=True, recompute=args.recompute)
+    runner.run()
+    console.print(f"scored {runner.counts['scored']} sample(s) of {escape(str(run_dir))} (no backend was loaded)")
+    if not args.no_report:
+        _render(run_dir, console)
+    return 0
+
+
+def _plugin_list(text: str, what: str) -> list:
+    """``psnr,ssim`` or YAML flow (``[psnr, {type: lpips, net: vgg}]``); an empty string clears the list."""
+    import yaml
+
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise BenchError(f"{what}: not a YAML list ({e})") from None
+        if not isinstance(value, list):
+            raise BenchError(f"{what}: expected a list")
+        return value
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _render(run_dir, console) -> None:
+    try:
+        from ..report.leaderboard import render_run
+    except ImportError:
+        console.print(f"results in {escape(run_dir)} (reporting is not installed)")
+    else:
+        render_run(run_dir, console=console)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from ..runner.merge import merge_runs
+
+    dest, counts = merge_runs(args.runs, into=args.into, force=args.force)
+    console = _console()
+    console.print(f"merged {counts['sources']} store(s) into {escape(str(dest / 'records.sqlite'))} "
+                  f"({counts['records']} output rows, {counts['scores']} score rows, {counts['files']} files added)")
+    if not args.no_report:
+        _render(dest, console)
+    return 0
