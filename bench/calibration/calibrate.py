@@ -136,7 +136,9 @@ def _clean(res: dict) -> dict:
 def write(doc: dict[str, Any], out: str | Path, command: str = "") -> dict[str, Any]:
     """Write a thresholds document; ``version`` = previous + 1 when the thresholds changed, else unchanged."""
     out = Path(out)
-    sha = section_sha(doc["detectors"])
+    # the hash pins what decides flags: the detectors' thresholds, and the learned-evidence rules when there are any
+    sha = section_sha(doc["detectors"] if not doc.get("evidence") else
+                      {"detectors": doc["detectors"], "evidence": doc["evidence"]})
     prev = json.loads(out.read_text()) if out.exists() else {}
     version = int(prev.get("version", 0))
     if prev.get("sha256") != sha:

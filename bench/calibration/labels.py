@@ -105,6 +105,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
             res[part] = {"precision": round(p, 4), "recall": round(r, 4), "auroc": round(auroc(y[sel], s[sel]), 4)}
         res["test"].update(bootstrap_intervals(y[test], flags[test], s[test], digits=4, seed=seed))
         results[key] = res
+    evidence, ev_results = _fit_evidence(frame, found, seed, test_fraction)
     from .rule import measure_rules
 
     rules = measure_rules(detectors, frame, [(lab.label, i, _in_test(seed, lab.cell, lab.sample_id, test_fraction))
@@ -113,14 +114,80 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     return {
         "format": FORMAT,
         "detectors": detectors,
+        **({"evidence": evidence} if evidence else {}),
         "calibration": {
             "source": "human labels", "labels_file": str(labels_path), "labels_sha256": labels_sha,
             "labels": len(labels), "labels_in_run": len(found), "run_id": run_id,
             "run_config_hash": rd.manifest.get("config_hash"), "test_fraction": test_fraction, "seed": seed,
             "base": str(base) if base else "bench/data/thresholds.json", "base_version": base_doc.get("version"),
-            "results": results, "rules": rules,
+            "results": results, "rules": rules, "evidence": ev_results,
         },
     }
+
+
+#: a learned column becomes an evidence rule only when, on the fitting part, its best threshold separates the labels
+#: at least this well (Youden's J): a column that does not help on the labels is not written
+MIN_EVIDENCE_J = 0.2
+
+
+def _fit_evidence(frame, found, seed: int, test_fraction: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Learned evidence (:mod:`bench.detectors.flagging`): per verdict (replacement, blur), the learned column of
+    the run (``replacement_features_score``, ``remove``, ``rcs``, ``cfd``) whose threshold, fitted on the fitting
+    part, separates that label from ``good`` best (Youden's J, at least :data:`MIN_EVIDENCE_J`); measured on the
+    held-out part like the detectors. Returns (rules to write, results per verdict and column)."""
+    from ..detectors.flagging import EVIDENCE_COLUMNS, EVIDENCE_VERDICTS
+    from ..stats import auroc, balanced, best_threshold, bootstrap_intervals, pr, threshold_flags
+
+    rules: list[dict[str, Any]] = []
+    out: dict[str, Any] = {}
+    for verdict in EVIDENCE_VERDICTS:
+        best: tuple[float, dict[str, Any]] | None = None
+        for col, direction in EVIDENCE_COLUMNS.items():
+            if col not in frame:
+                continue
+            rows = [(lab.label == verdict, float(pd_num(frame[col].iloc[i])),
+                     _in_test(seed, lab.cell, lab.sample_id, test_fraction))
+                    for lab, i in found if lab.label in (verdict, "good")]
+            rows = [r for r in rows if not math.isnan(r[1])]
+            y = np.array([r[0] for r in rows], bool)
+            sc = np.array([r[1] for r in rows], float)
+            test = np.array([r[2] for r in rows], bool)
+            fit = ~test
+            counts = {"fit": (int((y & fit).sum()), int((~y & fit).sum())),
+                      "test": (int((y & test).sum()), int((~y & test).sum()))}
+            key = f"{verdict}: {col}"
+            if min(v for pair in counts.values() for v in pair) < MIN_PER_CLASS:
+                out[key] = {"skipped": f"too few labels with a {col} value (need {MIN_PER_CLASS} {verdict} and "
+                                       f"{MIN_PER_CLASS} good in each part)", "counts": counts}
+                continue
+            t = best_threshold(y[fit], sc[fit], direction)
+            if math.isnan(t):
+                out[key] = {"skipped": "no finite values", "counts": counts}
+                continue
+            flags = threshold_flags(sc, t, direction)
+            j = balanced(y[fit], flags[fit])
+            res: dict[str, Any] = {"threshold": round(float(t), 4), "direction": direction, "fit_j": round(j, 4),
+                                   "counts": counts}
+            p, r, _ = pr(y[test], flags[test])
+            s_dir = sc if direction == "above" else -sc
+            res["test"] = {"precision": round(p, 4), "recall": round(r, 4),
+                           "auroc": round(auroc(y[test], s_dir[test]), 4),
+                           **bootstrap_intervals(y[test], flags[test], s_dir[test], digits=4, seed=seed)}
+            out[key] = res
+            if j >= MIN_EVIDENCE_J and (best is None or j > best[0]):
+                best = (j, {"column": col, "direction": direction, "threshold": res["threshold"],
+                            "verdict": verdict})
+        if best is not None:
+            rules.append(best[1])
+            out[f"{verdict}: {best[1]['column']}"]["written"] = True
+    return rules, out
+
+
+def pd_num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def print_report(doc: dict[str, Any]) -> None:
@@ -143,6 +210,17 @@ def print_report(doc: dict[str, Any]) -> None:
             continue
         tp, tn = r["counts"]["test"]
         print(f"  {flag:17s} {figures(r['test'])}  (held out {tp}+{tn}; {r['rule']})")
+    ev = cal.get("evidence") or {}
+    if ev:
+        print("learned evidence (rules on learned columns; they vote for their verdict when the run has the column):")
+        for key, r in ev.items():
+            if "skipped" in r:
+                print(f"  {key:26s} not fitted: {r['skipped']}")
+                continue
+            side = ">" if r["direction"] == "above" else "<"
+            tp, tn = r["counts"]["test"]
+            print(f"  {key:26s} {side} {r['threshold']:g}{'  (written)' if r.get('written') else ''}  held out "
+                  f"{tp}+{tn}: {figures(r['test'])}")
     print("each fitted threshold alone (score > threshold; fitting detail):")
     for det, r in cal["results"].items():
         if "skipped" in r:

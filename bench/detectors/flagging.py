@@ -9,6 +9,13 @@ applies to old runs as soon as they are read.
 
 A detector plug-in without a ``flags`` rule (a plain :class:`~bench.detectors.base.Detector`) keeps the flags it
 stored when it scored.
+
+**Learned evidence** (:func:`apply_evidence`): a thresholds file may carry an ``evidence`` list, rules fitted from
+human labels by ``bench calibrate --labels`` on learned per-sample columns (``replacement_features_score``, the
+removal metrics ``remove``, ``rcs``, ``cfd``): ``{"column": "rcs", "direction": "below", "threshold": 0.42,
+"verdict": "replacement"}``. When a run has that column (its network's weights were there), the rule sets
+``evidence_<verdict>_flag``, which votes for that verdict (:mod:`bench.detectors.verdict`); when it has not, the
+weight-free detectors decide alone, and what was (not) applied is reported.
 """
 from __future__ import annotations
 
@@ -60,3 +67,61 @@ def set_flags(frame: pd.DataFrame, specs: Iterable[dict[str, Any]]) -> dict[str,
             applied[label] = {"error": describe(e)}
     return applied
 
+
+#: the learned columns a rule may read, and on which side of its threshold a sample is flagged
+EVIDENCE_COLUMNS: dict[str, str] = {"replacement_features_score": "above", "remove": "below", "remove_crop": "below",
+                                    "rcs": "below", "cfd": "above"}
+EVIDENCE_VERDICTS = ("replacement", "blur")
+
+
+def evidence_flag(verdict: str) -> str:
+    """The flag column a learned-evidence rule for ``verdict`` sets."""
+    return f"evidence_{verdict}_flag"
+
+
+def evidence_rules(specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``evidence`` rules of the thresholds files the suite's detectors read (their ``thresholds:`` files; the
+    shipped file when none names one), each with the file's name, version and SHA-256; duplicates once."""
+    from .thresholds import load_thresholds
+
+    files = {str(s["thresholds"]) for s in specs if isinstance(s, dict) and s.get("thresholds")
+             and s.get("thresholds") != "none"} or {None}
+    out: list[dict[str, Any]] = []
+    for f in sorted(files, key=str):
+        try:
+            doc = load_thresholds(f)
+        except (OSError, ValueError):
+            continue
+        for rule in doc.get("evidence") or []:
+            r = {**rule, "file": f or "bench/data/thresholds.json", "version": doc.get("version"),
+                 "sha256": doc.get("sha256")}
+            if not any(all(r.get(k) == o.get(k) for k in ("column", "direction", "threshold", "verdict"))
+                       for o in out):
+                out.append(r)
+    return out
+
+
+def apply_evidence(frame: pd.DataFrame, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """Set ``evidence_<verdict>_flag`` (in place) from each rule whose column the run has (several rules for one
+    verdict: any of them flags); returns ``{"evidence:<column>": the rule, applied or why not}``."""
+    from ._util import flag
+
+    report: dict[str, Any] = {}
+    for rule in rules:
+        col, verdict = str(rule.get("column")), str(rule.get("verdict"))
+        name = f"evidence:{col}"
+        if verdict not in EVIDENCE_VERDICTS or rule.get("direction") not in ("above", "below"):
+            report[name] = {**rule, "applied": False, "why": "not a valid rule (verdict or direction)"}
+            continue
+        vals = (pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64) if col in frame
+                else np.full(len(frame), np.nan))
+        if col not in frame or np.isnan(vals).all():
+            report[name] = {**rule, "applied": False,
+                            "why": f"the run has no {col} values (its metric or detector did not run here: weights "
+                                   f"missing, or not in the suite); the weight-free detectors decided"}
+            continue
+        f = flag(vals, float(rule["threshold"]), str(rule["direction"]))
+        key = evidence_flag(verdict)
+        frame[key] = np.fmax(frame[key].to_numpy(dtype=np.float64), f) if key in frame else f
+        report[name] = {**rule, "applied": True}
+    return report

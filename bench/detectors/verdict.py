@@ -20,7 +20,9 @@ and keeps the first that is raised:
   in the per-sample export, but its leaderboards show no verdict shares: nothing was judged).
 
 Only the detectors the run used take part (a run without ``blur`` never says ``blur``); the learned
-``replacement_features`` flag counts as ``replacement``. Sub-flags (``blur_mosaic``, ``blur_ref``) do not take part:
+``replacement_features`` flag counts as ``replacement``, and so do learned-evidence flags
+(``evidence_replacement_flag``, ``evidence_blur_flag``: rules fitted from labels on learned columns such as
+``rcs`` or ``remove``, :mod:`bench.detectors.flagging`) for their verdict. Sub-flags (``blur_mosaic``, ``blur_ref``) do not take part:
 they explain a flag, they are not one. A flag that is NaN (not judged: a hole too small for ``blur``) is not raised.
 """
 from __future__ import annotations
@@ -36,8 +38,9 @@ VERDICTS: tuple[str, ...] = PRECEDENCE + ("ok",)
 #: flag columns that vote for a verdict (several may vote for the same one)
 FLAGS: dict[str, tuple[str, ...]] = {
     "nan": ("nan_flag",), "black": ("black_flag",), "noop": ("noop_flag",), "resized": ("resized_flag",),
-    "outside_drift": ("outside_drift_flag",), "replacement": ("replacement_flag", "replacement_features_flag"),
-    "blur": ("blur_flag",), "incomplete": ("incomplete_flag",),
+    "outside_drift": ("outside_drift_flag",),
+    "replacement": ("replacement_flag", "replacement_features_flag", "evidence_replacement_flag"),
+    "blur": ("blur_flag", "evidence_blur_flag"), "incomplete": ("incomplete_flag",),
 }
 COLUMN = "failure"
 

@@ -242,7 +242,35 @@ def run_notes(df: pd.DataFrame) -> str | None:
         notes.append(f"{', '.join(silent)} flag{'s' if len(silent) == 1 else ''} every sample of every backend "
                      f"(a part of a detector's rule whose threshold does not separate them here): left out of the "
                      f"terminal and LaTeX tables.")
+    judged = verdict_judges(df)
+    if judged:
+        notes.append(judged)
     return " ".join(notes) or None
+
+
+def verdict_judges(df: pd.DataFrame) -> str | None:
+    """Which evidence judged the failure verdicts, when learned evidence is in play (rules in the thresholds file,
+    bench.detectors.flagging): the rules applied, and those not applied because the run lacks their column (then
+    the weight-free detectors decided alone)."""
+    th = df.attrs.get("thresholds") or {}
+    rules = {k: v for k, v in th.items() if k.startswith("evidence:") and isinstance(v, dict)}
+    if not rules:
+        return None
+    side = {"above": ">", "below": "<"}
+
+    def rule(v: dict) -> str:
+        return (f"{v.get('column')} {side.get(v.get('direction'), '?')} {v.get('threshold')} → {v.get('verdict')} "
+                f"({v.get('file')} v{v.get('version')})")
+
+    used = [rule(v) for v in rules.values() if v.get("applied")]
+    unused = [rule(v) for v in rules.values() if not v.get("applied")]
+    out = ["Failure verdicts judged by the weight-free detectors"]
+    if used:
+        out.append(f" and learned evidence fitted from labels: {'; '.join(used)}")
+    if unused:
+        out.append(f"; not applied (the run has no values of their column: weights missing or not in the suite): "
+                   f"{'; '.join(unused)}")
+    return "".join(out) + "."
 
 
 def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..detectors import verdict
-from ..detectors.flagging import set_flags
+from ..detectors.flagging import apply_evidence, evidence_rules, set_flags
 from ..errors import BenchError
 from .manifest import merge_manifests, read_manifest
 from .sqlite import RECORD_FIELDS, RunStore, merge_stores
@@ -47,7 +47,10 @@ class RunData:
             if "error" not in f:
                 f["error"] = None
             suite = self.manifest.get("suite") if isinstance(self.manifest.get("suite"), dict) else {}
-            self.thresholds = set_flags(f, suite.get("detectors") or [])
+            specs = suite.get("detectors") or []
+            self.thresholds = set_flags(f, specs)
+            if specs:  # learned evidence only where detectors judge at all
+                self.thresholds.update(apply_evidence(f, evidence_rules(specs)))
             f[verdict.COLUMN] = verdict.verdicts(f)
             self._frame = f
         return self._frame

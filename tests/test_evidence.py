@@ -1,0 +1,110 @@
+"""Learned evidence in the failure verdict (issue 25 item 4): rules fitted from labels on learned columns
+(``rcs``, ``remove``, ``cfd``, ``replacement_features_score``) vote for their verdict when the run has the column;
+without it the weight-free detectors decide, and the report says which judged."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from bench.detectors import verdict
+from bench.detectors.flagging import apply_evidence
+from bench.store.run import load_run
+from tests.test_report_data import make_run
+
+
+def test_a_rule_flags_on_its_side_of_the_threshold_and_any_rule_of_a_verdict_flags():
+    f = pd.DataFrame({"rcs": [0.1, 0.6, np.nan, 0.3, 0.9], "cfd": [0.0, 0.0, 0.0, 0.0, 0.7],
+                      "error": [None] * 5})
+    rules = [{"column": "rcs", "direction": "below", "threshold": 0.42, "verdict": "replacement"},
+             {"column": "cfd", "direction": "above", "threshold": 0.5, "verdict": "replacement"},
+             {"column": "remove", "direction": "below", "threshold": 0.5, "verdict": "blur"}]
+    rep = apply_evidence(f, rules)
+    got = f["evidence_replacement_flag"].to_numpy()
+    np.testing.assert_array_equal(got[[0, 1, 3, 4]], [1.0, 0.0, 1.0, 1.0])  # rcs < 0.42, or cfd > 0.5
+    assert got[2] == 0.0  # rcs NaN (not judged) and cfd 0: not flagged
+    assert rep["evidence:rcs"]["applied"] and rep["evidence:cfd"]["applied"]
+    assert not rep["evidence:remove"]["applied"] and "no remove values" in rep["evidence:remove"]["why"]
+    assert "evidence_blur_flag" not in f  # a rule whose column is absent sets nothing
+    assert verdict.verdicts(f).tolist() == ["replacement", "ok", "ok", "replacement", "replacement"]
+
+
+def _values(backend, dataset, sid):
+    k = int(sid[1:])
+    return {"rcs": (0.15 + 0.01 * (k % 7)) if k % 10 >= 5 else (0.7 + 0.01 * (k % 5))}
+
+
+def _labels(run, path):
+    f = load_run(run).frame()
+    lines = ["run_id,cell,sample_id,label"]
+    for c, sid in zip(f["cell_key"], f["sample_id"]):
+        lines.append(f"run,{c},{sid},{'replacement' if int(sid[1:]) % 10 >= 5 else 'good'}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _select(run, tfile):
+    """What a suite that selects the fitted file records: its detectors read that thresholds file."""
+    m = json.loads((run / "manifest.json").read_text())
+    m["suite"] = {"detectors": [{"type": "noop", "name": "noop", "thresholds": str(tfile)}]}
+    (run / "manifest.json").write_text(json.dumps(m))
+
+
+def test_calibrate_fits_a_rule_on_a_learned_column_and_reading_the_run_applies_it(tmp_path):
+    from bench.calibration import calibrate as C
+    from bench.calibration.labels import fit_from_labels
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import run_notes
+
+    run = make_run(tmp_path / "run", n=20, values=_values)
+    doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
+    (rule,) = doc["evidence"]
+    assert rule["column"] == "rcs" and rule["direction"] == "below" and rule["verdict"] == "replacement"
+    assert 0.21 <= rule["threshold"] <= 0.7  # between the classes' values
+    res = doc["calibration"]["evidence"]["replacement: rcs"]
+    assert res["written"] and res["test"]["precision"] == 1.0 and res["test"]["recall"] == 1.0
+    tfile = tmp_path / "mine.json"
+    written = C.write(doc, tfile, "test")
+    assert written["evidence"] == doc["evidence"]
+    _select(run, tfile)
+    rd = load_run(run)
+    f = rd.frame()
+    repl = f["sample_id"].map(lambda s: int(s[1:]) % 10 >= 5)
+    ev = f["evidence_replacement_flag"]
+    assert (ev[repl] == 1).all() and (ev[~repl] == 0).all()
+    assert (f.loc[repl, "failure"] == "replacement").all()
+    assert rd.thresholds["evidence:rcs"]["applied"] and rd.thresholds["evidence:rcs"]["version"] == written["version"]
+    note = run_notes(summarize(run))
+    assert "learned evidence fitted from labels: rcs < " in note and "→ replacement" in note
+
+
+def test_without_the_learned_column_the_weight_free_detectors_decide_and_the_report_says_so(tmp_path):
+    from bench.calibration import calibrate as C
+    from bench.calibration.labels import fit_from_labels
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import run_notes
+
+    fitted = make_run(tmp_path / "fitted", n=20, values=_values)
+    tfile = tmp_path / "mine.json"
+    C.write(fit_from_labels(_labels(fitted, tmp_path / "labels.csv"), fitted), tfile, "test")
+    plain = make_run(tmp_path / "plain", n=20)  # the same suite on a machine without the network's weights
+    before = load_run(plain).frame()["failure"].tolist()
+    _select(plain, tfile)
+    rd = load_run(plain)
+    f = rd.frame()
+    assert "evidence_replacement_flag" not in f and f["failure"].tolist() == before
+    assert not rd.thresholds["evidence:rcs"]["applied"]
+    note = run_notes(summarize(plain))
+    assert "not applied" in note and "rcs < " in note
+
+
+def test_a_column_that_does_not_separate_the_labels_is_not_written(tmp_path):
+    from bench.calibration.labels import MIN_EVIDENCE_J, fit_from_labels
+
+    # the same rcs for every output whatever its label: no threshold separates them (Youden's J is 0)
+    run = make_run(tmp_path / "run", n=20, values=lambda b, d, sid: {"rcs": 0.5})
+    doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
+    res = doc["calibration"]["evidence"]["replacement: rcs"]
+    assert res["fit_j"] < MIN_EVIDENCE_J and not res.get("written") and "evidence" not in doc
