@@ -91,7 +91,7 @@ def on_white(region: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndar
     return out[y0:y1, x0:x1], region[y0:y1, x0:x1]
 
 
-class CFD(Metric):
+class CFD(N.NetMetric, Metric):
     """OmniPaint's CFD: DINOv2 distance of the hole to its ring + SAM-segment hallucination term; lower = better."""
 
     columns = {
@@ -103,6 +103,7 @@ class CFD(Metric):
                                                         "boundary segments they touch (lower = better)"),
     }
     NETS = ("sam", "dinov2")
+    NAME = "cfd"
 
     def __init__(self, points_per_side: int = 32, points_per_batch: int = 64, pred_iou_thresh: float = 0.88,
                  stability_score_thresh: float = 0.95, config: dict | None = None):
@@ -112,22 +113,16 @@ class CFD(Metric):
         self.points_per_batch = int(points_per_batch)
         self.pred_iou_thresh = float(pred_iou_thresh)
         self.stability_score_thresh = float(stability_score_thresh)
-        self.config = N.check_config(config, self.NETS, "cfd")
+        self._init_nets(config)
         self.sam = self.dino = self.generator = None
         self.prov: dict[str, dict[str, Any]] = {}
-        self.device = torch.device("cpu")
-
-    def weights_files(self, weights: str = "pretrained") -> list[str]:
-        return N.weights_files(self.NETS, weights)
 
     def setup(self, ctx: RunContext) -> None:
         self.device = ctx.device
         if self.dino is None:
-            self.dino, self.prov["dinov2"] = N.load("dinov2", ctx.weights, ctx.weights_dir, ctx.seed,
-                                                    self.config.get("dinov2"), ctx.device, "cfd")
+            self.dino, self.prov["dinov2"] = self._load("dinov2", ctx)
         if self.sam is None:
-            self.sam, self.prov["sam"] = N.load("sam", ctx.weights, ctx.weights_dir, ctx.seed,
-                                                self.config.get("sam"), ctx.device, "cfd")
+            self.sam, self.prov["sam"] = self._load("sam", ctx)
 
     def use_models(self, sam=None, dino=None) -> None:
         """Use given transformers models (tests: tiny random ones); ``sam`` may stay None when segments are given."""

@@ -71,7 +71,7 @@ def rbf_mmd(x: torch.Tensor, y: torch.Tensor, sigma: float = SIGMA) -> torch.Ten
     return (k[0] + k[1] - 2 * k[2]) * 1000
 
 
-class RCS(Metric):
+class RCS(N.NetMetric, Metric):
     """PROVE's RC-S: exp(-MMD/3) of DINOv2-giant patch features in vs around the hole; higher = better."""
 
     columns = {
@@ -80,21 +80,17 @@ class RCS(Metric):
         "rcs_mmd": Column(False, ".3f", True, "the mean window MMD (x1000) behind rcs (lower = better)"),
     }
     NETS = ("dinov2",)
+    NAME = "rcs"
 
     def __init__(self, config: dict | None = None):
-        self.config = N.check_config(config, self.NETS, "rcs")
+        self._init_nets(config)
         self.dino = None
         self.prov: dict[str, Any] = {}
-        self.device = torch.device("cpu")
-
-    def weights_files(self, weights: str = "pretrained") -> list[str]:
-        return N.weights_files(self.NETS, weights)
 
     def setup(self, ctx: RunContext) -> None:
         self.device = ctx.device
         if self.dino is None:
-            self.dino, self.prov = N.load("dinov2", ctx.weights, ctx.weights_dir, ctx.seed,
-                                          self.config.get("dinov2"), ctx.device, "rcs")
+            self.dino, self.prov = self._load("dinov2", ctx)
 
     def use_model(self, dino, prov: dict[str, Any] | None = None) -> None:
         """Use a given transformers ``Dinov2Model`` (tests: tiny random models)."""

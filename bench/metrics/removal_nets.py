@@ -178,3 +178,23 @@ def noncomparable(metric: str, provs: dict[str, dict[str, Any]]) -> dict[str, An
     return {"comparable": False,
             "noncomparable_reason": f"{metric} on random-weight {' and '.join(NETS[n][0] for n in rnd)} "
                                     f"(weights: random): not comparable with published numbers"}
+
+
+class NetMetric:
+    """What the three removal metrics share (a mixin for :class:`bench.metrics.base.Metric`): which networks they
+    use (``NETS``), their ``config:`` override, the weights files they need, and loading one network for a run."""
+
+    NETS: tuple[str, ...] = ()
+    NAME = "?"
+
+    def _init_nets(self, config: dict | None) -> None:
+        self.config = check_config(config, self.NETS, self.NAME)
+        self.device = torch.device("cpu")
+
+    def weights_files(self, weights: str = "pretrained") -> list[str]:
+        return weights_files(self.NETS, weights)
+
+    def _load(self, net: str, ctx: Any):
+        """(model, provenance) of ``net`` for the run's weights mode, seed and device."""
+        self.device = ctx.device
+        return load(net, ctx.weights, ctx.weights_dir, ctx.seed, self.config.get(net), ctx.device, self.NAME)

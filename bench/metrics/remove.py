@@ -88,7 +88,7 @@ def hole_cells(mask: np.ndarray, grid: int) -> np.ndarray:
     return (np.asarray(Image.fromarray(mask).resize((grid, grid), Image.BICUBIC)) // 255).astype(bool)
 
 
-class ReMOVE(Metric):
+class ReMOVE(N.NetMetric, Metric):
     """ReMOVE (CVPR-W 2024): cosine similarity of SAM ViT-H embeddings in the hole vs outside; higher = better."""
 
     columns = {
@@ -98,6 +98,7 @@ class ReMOVE(Metric):
                                                  "the hole (higher = better removal)"),
     }
     NETS = ("sam",)
+    NAME = "remove"
 
     def __init__(self, crop: bool = False, batch_size: int = 4, config: dict | None = None):
         if batch_size < 1:
@@ -105,19 +106,14 @@ class ReMOVE(Metric):
         self.crop = bool(crop)
         self.key = "remove_crop" if self.crop else "remove"
         self.batch_size = int(batch_size)
-        self.config = N.check_config(config, self.NETS, "remove")
+        self._init_nets(config)
         self.sam = None
         self.prov: dict[str, Any] = {}
-        self.device = torch.device("cpu")
-
-    def weights_files(self, weights: str = "pretrained") -> list[str]:
-        return N.weights_files(self.NETS, weights)
 
     def setup(self, ctx: RunContext) -> None:
         self.device = ctx.device
         if self.sam is None:
-            self.sam, self.prov = N.load("sam", ctx.weights, ctx.weights_dir, ctx.seed, self.config.get("sam"),
-                                         ctx.device, "remove")
+            self.sam, self.prov = self._load("sam", ctx)
 
     def use_model(self, sam, prov: dict[str, Any] | None = None) -> None:
         """Use a given transformers ``SamModel`` (tests: tiny random models)."""
