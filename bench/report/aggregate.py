@@ -167,7 +167,7 @@ def summarize(
     they are omitted under an ``area_bin`` / ``hole_fraction`` filter. ``setlevel_ci`` adds bootstrap intervals
     to set-level metrics (one FID per resample: slow, off by default).
 
-    ``df.attrs`` carries ``columns`` (key -> ColumnInfo dict), ``metric_keys``, ``detectors``, ``comparable``,
+    ``df.attrs`` carries ``columns`` (key -> Column dict), ``metric_keys``, ``detectors``, ``comparable``,
     ``noncomparable_reasons``, ``run_id`` and ``by``.
     """
     rd = load_run(run)

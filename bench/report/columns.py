@@ -14,25 +14,23 @@ from ..columns import Column
 from ..store.sqlite import RECORD_FIELDS
 
 
-#: the report's name for :class:`bench.columns.Column` (one declaration, two names while callers move over)
-ColumnInfo = Column
-
 #: Columns the report derives itself (not produced by a metric).
-DERIVED: dict[str, ColumnInfo] = {
-    "n": ColumnInfo(None, "d", False, "successful samples"),
-    "n_errors": ColumnInfo(None, "d", False, "samples whose latest attempt failed (gate on error_rate)"),
-    "error_rate": ColumnInfo(False, ".3f", False, "n_errors / (n + n_errors)"),
-    "latency_p50": ColumnInfo(False, ".1f", False, "median latency per image, ms"),
-    "latency_p90": ColumnInfo(False, ".1f", False, "90th percentile latency per image, ms"),
-    "latency_mean": ColumnInfo(False, ".1f", False, "mean latency per image, ms"),
-    "images_per_s": ColumnInfo(True, ".2f", False, "1000 / mean latency per image"),
-    "peak_mem_mb": ColumnInfo(False, ".0f", False, "the cell's own peak memory, MiB: on CUDA the memory allocated by "
+DERIVED: dict[str, Column] = {
+    "n": Column(None, "d", False, "successful samples", kind="derived"),
+    "n_errors": Column(None, "d", False, "samples whose latest attempt failed (gate on error_rate)", kind="derived"),
+    "error_rate": Column(False, ".3f", False, "n_errors / (n + n_errors)", kind="derived"),
+    "latency_p50": Column(False, ".1f", False, "median latency per image, ms", kind="derived"),
+    "latency_p90": Column(False, ".1f", False, "90th percentile latency per image, ms", kind="derived"),
+    "latency_mean": Column(False, ".1f", False, "mean latency per image, ms", kind="derived"),
+    "images_per_s": Column(True, ".2f", False, "1000 / mean latency per image", kind="derived"),
+    "peak_mem_mb": Column(False, ".0f", False, "the cell's own peak memory, MiB: on CUDA the memory allocated by "
                               "the model (a command backend's process tree through NVML), on CPU the process's peak "
-                              "RSS during the cell (the program's, for a command backend); — where not measurable"),
-    "peak_mem_reserved_mb": ColumnInfo(False, ".0f", False, "peak CUDA memory reserved, MiB"),
-    "peak_rss_mb": ColumnInfo(False, ".0f", False, "peak resident set size of the process, MiB"),
-    "load_time_s": ColumnInfo(False, ".2f", False, "model load time, s (mean over sessions)"),
-    "hole_fraction": ColumnInfo(None, ".3f", False, "mean hole fraction"),
+                              "RSS during the cell (the program's, for a command backend); — where not measurable",
+                          kind="derived"),
+    "peak_mem_reserved_mb": Column(False, ".0f", False, "peak CUDA memory reserved, MiB", kind="derived"),
+    "peak_rss_mb": Column(False, ".0f", False, "peak resident set size of the process, MiB", kind="derived"),
+    "load_time_s": Column(False, ".2f", False, "model load time, s (mean over sessions)", kind="derived"),
+    "hole_fraction": Column(None, ".3f", False, "mean hole fraction", kind="derived"),
 }
 
 _HIGHER = re.compile(r"^(psnr|ssim|ms_ssim|msssim|clip|is_|inception_score|precision|recall|accuracy|auroc|"
@@ -41,52 +39,52 @@ _LOWER = re.compile(r"^(lpips|dists|fid|kid|mse|mae|l1|l2|rmse|latency|peak_mem|
                     r"n_errors|fid_crop|kid_crop|p_fid|u_ids)")
 
 
-def guess(key: str) -> ColumnInfo:
+def guess(key: str) -> Column:
     """A conservative guess from the name; unknown keys get no direction."""
     if key.startswith("failure_"):  # one verdict per sample (bench.detectors.verdict): shares add up to 1
         v = key[len("failure_"):]
-        return ColumnInfo(v == "ok", ".3f", False, "share of samples whose one verdict is " + v)
+        return Column(v == "ok", ".3f", False, "share of samples whose one verdict is " + v, "derived")
     if key.endswith("_rate"):
-        return ColumnInfo(False, ".3f", True, "fraction of samples flagged")
+        return Column(False, ".3f", True, "fraction of samples flagged", "derived")
     if key.endswith("_flag"):
-        return ColumnInfo(False, ".0f", False)
+        return Column(False, ".0f", False, kind="flag")
     if key.endswith("_score"):
-        return ColumnInfo(None, ".3f", False)
+        return Column(None, ".3f", False, kind="score")
     if _HIGHER.match(key):
-        return ColumnInfo(True, ".2f" if key.startswith("psnr") else ".3f", True)
+        return Column(True, ".2f" if key.startswith("psnr") else ".3f", True)
     if _LOWER.match(key):
         fmt = ".2f" if key.startswith("fid") else ".4f" if key.startswith("kid") else ".3f"
-        return ColumnInfo(False, fmt, not key.startswith(("fid", "kid")))
-    return ColumnInfo(None, ".3f", False)
+        return Column(False, fmt, not key.startswith(("fid", "kid")))
+    return Column(None, ".3f", False)
 
 
-def installed_columns() -> dict[str, ColumnInfo]:
+def installed_columns() -> dict[str, Column]:
     """``bench.metrics.all_columns()`` when the metrics room provides it; empty otherwise."""
     try:
         from bench.metrics import all_columns  # type: ignore[attr-defined]
     except Exception:  # the metrics room has not landed it (or a metric import fails): fall back to guesses
         return {}
     try:
-        return {k: ColumnInfo.from_any(v) for k, v in all_columns().items()}
+        return {k: Column.from_any(v) for k, v in all_columns().items()}
     except Exception:
         return {}
 
 
 class ColumnCatalog:
-    """Looks up :class:`ColumnInfo` for any key, in the resolution order of this module's docstring."""
+    """Looks up :class:`Column` for any key, in the resolution order of this module's docstring."""
 
     def __init__(self, manifest_columns: Mapping[str, Any] | None = None, use_installed: bool = True):
-        self._manifest = {k: ColumnInfo.from_any(v) for k, v in (manifest_columns or {}).items()}
+        self._manifest = {k: Column.from_any(v) for k, v in (manifest_columns or {}).items()}
         self._use_installed = use_installed
-        self._installed: dict[str, ColumnInfo] | None = None
+        self._installed: dict[str, Column] | None = None
 
-    def __call__(self, key: str) -> ColumnInfo:
+    def __call__(self, key: str) -> Column:
         if key in self._manifest:
             return self._manifest[key]
         if key in DERIVED:
             return DERIVED[key]
         if key.endswith(("_n_inf", "_n_values")):  # counts beside a mean made infinite by some values
-            return ColumnInfo(None, "d", False, "values that are ∞" if key.endswith("_n_inf") else "values")
+            return Column(None, "d", False, "values that are ∞" if key.endswith("_n_inf") else "values")
         if key.endswith(("_rate", "_flag", "_score", "_lo", "_hi", "_ms")) or key in RECORD_FIELDS or \
                 key == "first_error" or key.startswith("failure_"):
             return guess(key)  # detector outputs, timings and record fields: never a metric's column

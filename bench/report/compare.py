@@ -46,7 +46,8 @@ import numpy as np
 from .. import stats
 from ..errors import BenchError, suggest
 from .aggregate import RunData, load_run, summarize
-from .columns import ColumnCatalog, ColumnInfo
+from ..columns import Column
+from .columns import ColumnCatalog
 from .table import _jsonable, _unjson, format_number
 
 BASELINE_FORMAT = "inpaint-bench-baseline"
@@ -563,7 +564,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
                                           or new.sample_ids(cell)[0] == base.sample_ids(cell)[0])
         keys = [k for k in b if k in n and not k.endswith(AUX_SUFFIXES) and k not in SKIP_KEYS]
         for key in keys:
-            info: ColumnInfo = catalog(key)
+            info: Column = catalog(key)
             seen_keys.add(key)
             if info.higher_is_better is None or key.startswith("failure_"):
                 continue  # verdict shares: compared through the detector rates they derive from

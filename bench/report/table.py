@@ -533,9 +533,10 @@ def render_json(table: Table) -> str:
 # ------------------------------------------------------------------------------------------------------------------
 def col_for(key: str, columns_meta: dict[str, Any], label: str | None = None, group: str | None = None,
             row_key: str | None = None) -> Col:
-    from .columns import ColumnCatalog, ColumnInfo
+    from ..columns import Column
+    from .columns import ColumnCatalog
 
-    info = ColumnInfo.from_any(columns_meta[key]) if key in columns_meta else ColumnCatalog({})(key)
+    info = Column.from_any(columns_meta[key]) if key in columns_meta else ColumnCatalog({})(key)
     return Col(key=row_key or key, label=label or key, higher_is_better=info.higher_is_better, fmt=info.fmt,
                interval=info.interval, group=group, doc=info.doc)
 
