@@ -1,9 +1,11 @@
 """How every reported key reads: direction (higher or lower is better, or neither), number format, interval.
 
-Resolution order for a key: the run's ``manifest.json`` ``columns`` (what the metrics declared when the run was
-made), then :func:`bench.metrics.all_columns` (the installed metrics), then the report's own derived columns
-(latency, memory, rates, counts), then a conservative guess from the name (``psnr*`` higher, ``lpips*``/``fid*``
-lower, ...). A key none of these knows gets no direction: it is shown but never bolded or gated by direction.
+Every column is a :class:`bench.columns.Column`. Resolution order for a key: the run's ``manifest.json``
+``columns`` (what its metrics and detectors declared when the run was made), then the report's own derived
+columns (latency, memory, rates, counts), then :func:`bench.metrics.all_columns` (the installed metrics), and only
+for a key nobody declared (runs made before detectors declared their columns, a third-party plug-in that declares
+none) a conservative guess from the name (``psnr*`` higher, ``lpips*``/``fid*`` lower, ``*_flag``, ``*_score``).
+A key none of these knows gets no direction: it is shown but never bolded or gated by direction.
 """
 from __future__ import annotations
 
