@@ -108,3 +108,19 @@ def test_a_column_that_does_not_separate_the_labels_is_not_written(tmp_path):
     doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
     res = doc["calibration"]["evidence"]["replacement: rcs"]
     assert res["fit_j"] < MIN_EVIDENCE_J and not res.get("written") and "evidence" not in doc
+
+
+def test_the_markdown_leaderboard_names_the_thresholds_its_flags_were_set_with(tmp_path):
+    from bench.detectors import thresholds as th
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import thresholds_note
+
+    run = make_run(tmp_path / "run", n=6, values=lambda b, d, sid: {"blur_mosaic_score": 0.0, "blur_ref_score": 0.0,
+                                                                     "noop_score": 0.1})
+    m = json.loads((run / "manifest.json").read_text())
+    m["suite"] = {"detectors": [{"type": "blur", "name": "blur"}, {"type": "noop", "name": "noop", "threshold": 0.3}]}
+    (run / "manifest.json").write_text(json.dumps(m))
+    note = thresholds_note(summarize(run))
+    shipped = th.load_thresholds()
+    assert f"bench/data/thresholds.json v{shipped['version']} ({shipped['sha256'][:12]}): blur" in note
+    assert "thresholds given in the suite: noop" in note

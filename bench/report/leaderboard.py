@@ -248,6 +248,28 @@ def run_notes(df: pd.DataFrame) -> str | None:
     return " ".join(notes) or None
 
 
+def thresholds_note(df: pd.DataFrame) -> str | None:
+    """Which thresholds set the flags of this report (they are applied when a run is read, from its stored scores:
+    bench.detectors.flagging): per thresholds file and version, the detectors that read it, and the detectors whose
+    thresholds the suite gave."""
+    th = df.attrs.get("thresholds") or {}
+    groups: dict[str, list[str]] = {}
+    for name, p in th.items():
+        if name.startswith("evidence:") or not isinstance(p, dict) or "thresholds" not in p:
+            continue
+        given = set(p.get("overridden") or [])
+        if given and given >= {k for k, v in (p.get("thresholds") or {}).items() if v is not None}:
+            key = "thresholds given in the suite"
+        else:
+            sha = str(p.get("thresholds_sha256") or "")[:12]
+            key = f"{p.get('thresholds_file')} v{p.get('thresholds_version')}" + (f" ({sha})" if sha else "")
+        groups.setdefault(key, []).append(name)
+    if not groups:
+        return None
+    return ("Detector flags set from the stored scores when this report was made, with: "
+            + "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(groups.items())) + ".")
+
+
 def verdict_judges(df: pd.DataFrame) -> str | None:
     """Which evidence judged the failure verdicts, when learned evidence is in play (rules in the thresholds file,
     bench.detectors.flagging): the rules applied, and those not applied because the run lacks their column (then
@@ -287,6 +309,9 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) ->
     note = run_notes(df)
     if note:
         parts += [note, ""]
+    th = thresholds_note(df)
+    if th:
+        parts += [th, ""]
     if not tables:
         parts.append("_No records yet._\n")
     for t in tables:
