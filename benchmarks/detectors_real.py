@@ -7,7 +7,7 @@ outputs of MI-GAN, DeepFill v2, HD-Painter, ProFill, LaMa, CoModGAN, CM-GAN, Sta
 Each output is scored as a user's ``bench run`` would score it (a ``folder`` dataset, ``task: removal``, an
 ``outputs`` backend per model, ``paste_back: true``): the input and mask are loaded by the ``folder`` dataset, the
 output is pasted back outside the hole, and every weight-free detector runs with the shipped thresholds
-(``bench/data/thresholds.json``); the verdict is :func:`bench.report.verdict.verdicts`. There is no clean
+(``bench/data/thresholds.json``); the verdict is :func:`bench.detectors.verdict.verdicts`. There is no clean
 background (no ``gt/``), so ``incomplete`` never judges and ``replacement`` is its reference-free form. Images
 longer than ``--max-side`` are downscaled first (area; masks nearest), as ``resize`` would not (it centre-crops).
 
@@ -77,7 +77,7 @@ def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = No
     from bench.detectors import WEIGHT_FREE
     from bench.io import read_image
     from bench.registry import DETECTORS
-    from bench.report.verdict import verdicts
+    from bench.detectors.verdict import verdicts
     from bench.types import EvalBatch
 
     dets = {n: DETECTORS.get(n)() for n in WEIGHT_FREE} | dict(extra or {})

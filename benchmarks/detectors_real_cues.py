@@ -86,7 +86,7 @@ def main() -> int:
 
     from bench.stats import auroc
     from bench.detectors.real_cues import RealCuesDetector
-    from bench.report.verdict import verdicts
+    from bench.detectors.verdict import verdicts
 
     print = Printer()  # noqa: A001
     rows = [r for r in load_rows(args.corpus) if r["split"] == "dev" or not args.dev_only]

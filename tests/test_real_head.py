@@ -1,0 +1,68 @@
+"""bench/detectors/real_head.py: the logistic fit against scikit-learn, the logit against its closed form, the
+orientation coherence and the edge continuity on patterns whose answer is known, and the shipped heads' file."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bench.detectors import real_head as rh
+
+
+def test_fit_equals_scikit_learn_balanced_l2_logistic_regression():
+    sk = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3)) * [1.0, 3.0, 0.5] + [0.0, 2.0, -1.0]
+    y = (x[:, 0] + 0.3 * x[:, 1] + rng.normal(size=120)) > 1.0
+    head = rh.fit(x, y, ("a", "b", "c"), l2=1.0)
+    z = (x - x.mean(0)) / x.std(0)
+    # sklearn minimises C * sum_i w_i loss_i + ||w||² / 2; ours sum_i w_i loss_i + l2 ||w||² / 2: C = 1 / l2
+    ref = sk.LogisticRegression(C=1.0, class_weight="balanced", tol=1e-12, max_iter=10000).fit(z, y)
+    np.testing.assert_allclose(head["coef"], ref.coef_[0], atol=2e-5)
+    assert head["intercept"] == pytest.approx(ref.intercept_[0], abs=2e-5)
+
+
+def test_logit_is_the_standardised_linear_form_and_nan_without_an_input():
+    head = {"features": ["detail_1", "blur_score"], "mean": [1.0, 2.0], "scale": [2.0, 4.0], "coef": [0.5, -1.0],
+            "intercept": 0.25}
+    x = np.array([3.0, 0, 0, 0, 0])  # detail_1 = 3
+    assert rh.logit(head, x, {"blur_score": 6.0}) == pytest.approx(0.5 * 1.0 - 1.0 * 1.0 + 0.25)
+    assert math.isnan(rh.logit(head, x, {}))
+    assert math.isnan(rh.logit(None, x))
+
+
+def test_coherence_is_one_for_stripes_and_low_for_noise():
+    yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
+    stripes = 0.5 + 0.4 * np.sin(xx / 2.0)
+    region = np.zeros((64, 64), bool)
+    region[16:48, 16:48] = True
+    assert rh._coherence(stripes, region) > 0.99
+    noise = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    assert rh._coherence(noise, region) < 0.5
+
+
+def test_continuity_tells_a_continued_edge_from_one_that_stops():
+    h = w = 64
+    yy, xx = np.mgrid[0:h, 0:w]
+    m = (abs(yy - 32) < 12) & (abs(xx - 32) < 12)
+    edge = (xx > 32).astype(np.float32)  # a vertical edge through the hole
+    stopped = edge.copy()
+    stopped[m] = 0.5  # the fill is flat: the edge stops at the border
+    import cv2
+
+    din = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+    dout = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3)
+    cont = rh._continuity(edge, m, din, dout)
+    stop = rh._continuity(stopped, m, din, dout)
+    assert cont > -0.5 and stop < -1.5  # ln of the energy ratio: e^-1.5 ≈ a fifth of the edge left
+
+
+def test_shipped_heads_name_known_features_and_were_fitted_on_dev():
+    data = json.loads(rh.heads_path().read_text())
+    assert "dev" in data["fitted_on"] and data["features"] == list(rh.FEATURES)
+    for name in ("blur", "replacement"):
+        head = data["heads"][name]
+        assert len(head["coef"]) == len(head["mean"]) == len(head["scale"]) == len(head["features"])
+        assert all(f in rh.FEATURES or f == f"{name}_score" for f in head["features"])
