@@ -66,3 +66,32 @@ def test_shipped_heads_name_known_features_and_were_fitted_on_dev():
         head = data["heads"][name]
         assert len(head["coef"]) == len(head["mean"]) == len(head["scale"]) == len(head["features"])
         assert all(f in rh.FEATURES or f == f"{name}_score" for f in head["features"])
+
+
+def test_multichannel_detail_ratios_equal_the_prototype_per_channel():
+    from bench.detectors.real_cues import detail_ratios
+
+    rng = np.random.default_rng(0)
+    img = rng.random((60, 70, 3)).astype(np.float32)
+    img[..., 1] = np.linspace(0, 1, 70, dtype=np.float32)[None]  # a smooth channel beside two noisy ones
+    m = np.zeros((60, 70), bool)
+    m[20:40, 25:50] = True
+    got = rh.detail_ratios_c(img, m)
+    want = np.array([detail_ratios(np.ascontiguousarray(img[..., c]), m) for c in range(3)])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert rh.detail_ratios_c(img, np.zeros((60, 70), bool)) is None
+
+
+def test_features_are_cached_by_content_not_by_memory():
+    import torch
+
+    rng = np.random.default_rng(1)
+    out = torch.from_numpy(rng.random((3, 80, 80)).astype(np.float32))
+    m = np.zeros((80, 80), bool)
+    m[25:55, 25:55] = True
+    a = rh.features_cached(out, m)
+    np.testing.assert_array_equal(a, rh.features(out, m))
+    out[:, 30:50, 30:50] = 0.5  # same memory, new content: computed again
+    b = rh.features_cached(out, m)
+    np.testing.assert_array_equal(b, rh.features(out, m))
+    assert not np.array_equal(a, b)

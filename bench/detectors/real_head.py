@@ -22,6 +22,7 @@ dev split only. No weights are downloaded: the default stays weight-free.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import math
@@ -32,10 +33,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .real_cues import detail_ratios, work_crop
+from .real_cues import SIGMAS
 from ._util import crop_box, hwc, luma
 
 WORK_SIDE = 96
+LUMA = (0.299, 0.587, 0.114)  # as bench.detectors._util.luma
 FEATURES = ("detail_1", "detail_2", "detail_4", "coherence", "continuity", "chroma")
 
 
@@ -82,21 +84,83 @@ def _continuity(y: np.ndarray, m: np.ndarray, din: np.ndarray, dout: np.ndarray,
     return float(np.clip(math.log((e_in + eps) / (e_out + eps)), -4.0, 4.0))
 
 
+def _blur_c(x: np.ndarray, s: float) -> np.ndarray:
+    """:func:`bench.detectors.real_cues._blur` for an image of one or more channels (the shape is kept)."""
+    if s < 8:
+        return cv2.GaussianBlur(x, (0, 0), s).reshape(x.shape)
+    h, w = x.shape[:2]
+    f = s / 4.0
+    size = (max(1, round(w / f)), max(1, round(h / f)))
+    small = cv2.GaussianBlur(cv2.resize(x, size, interpolation=cv2.INTER_AREA), (0, 0), 4.0)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(x.shape)
+
+
+def detail_ratios_c(img: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 2e-6) -> np.ndarray | None:
+    """:func:`bench.detectors.real_cues.detail_ratios` for every channel of ``img`` (float32 [H, W, C], C ≤ 4) at
+    once: the same normalised convolutions, each blur computed once for all channels. Returns [C, len(sigmas)]
+    (None: the hole is too small or fills the crop)."""
+    area = int(m.sum())
+    if area < 32 or area == m.size:
+        return None
+    din = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+    dout = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3)
+    reach = max(3.0, np.sqrt(area) / 3.0)
+    ring = (~m) & (dout <= 2 * reach)
+    if ring.sum() < 16:
+        return None
+    w = m.astype(np.float32)
+    yw = img * w[..., None]
+    smooth: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    def means(s: float) -> tuple[np.ndarray, np.ndarray]:
+        if s not in smooth:
+            gw, gyw, gy = _blur_c(w, s)[..., None], _blur_c(yw, s), _blur_c(img, s)
+            smooth[s] = (gyw / np.maximum(gw, 1e-6), (gy - gyw) / np.maximum(1 - gw, 1e-6))
+        return smooth[s]
+
+    wr = ring.astype(np.float32)
+    spread_sigma = reach + din.max() / 2
+    den = np.maximum(_blur_c(wr, spread_sigma), 1e-6)[..., None]
+    out = np.empty((img.shape[2], len(sigmas)))
+    for k, s in enumerate(sigmas):
+        (f1, r1), (f2, r2) = means(s), means(2 * s)
+        e_fill = ((f1 - f2)[m] ** 2).mean(0)
+        pred = _blur_c((r1 - r2) ** 2 * wr[..., None], spread_sigma) / den
+        out[:, k] = np.log((e_fill + eps) / (pred[m].mean(0) + eps))
+    return out
+
+
+def _work(img: np.ndarray, m: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bench.detectors.real_cues.work_crop` for an image of several channels."""
+    h, w = m.shape
+    f = side / max(h, w)
+    if f >= 1:
+        return img.astype(np.float32), m
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    img = cv2.resize(img.astype(np.float32), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    m = cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
+    return img, m
+
+
 def features(out_chw, m: np.ndarray) -> np.ndarray:
     """The :data:`FEATURES` of one output (an RGB tensor [3, H, W] in [0, 1]; ``m`` bool hole [H, W]); NaNs where
-    the hole is too small or too large to judge."""
+    the hole is too small or too large to judge. ``blur`` and ``replacement`` ask for the same output's features
+    one after the other: the last few are kept (:func:`features_cached`)."""
     out = np.full(len(FEATURES), np.nan)
     if not m.any():
         return out
     margin = int(max(16, np.sqrt(m.sum())))
     ys, xs = crop_box(m, margin)
-    rgb = hwc(out_chw[:, ys, xs])
-    lab = cv2.cvtColor(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32) / 255
-    yc, mc = work_crop(luma(out_chw[:, ys, xs]), m[ys, xs], WORK_SIDE)
-    r = detail_ratios(yc, mc)
+    # brought to the working size first (area), then to luma and CIE a, b (float Lab: a, b in about ±127)
+    rgb, mc = _work(np.ascontiguousarray(hwc(out_chw[:, ys, xs]), dtype=np.float32), m[ys, xs], WORK_SIDE)
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB) / 255.0
+    img[..., 0] = rgb @ np.asarray(LUMA, np.float32)  # lightness channel: luma, as the other detectors read it
+    r = detail_ratios_c(img, mc)
     if r is None:
         return out
-    out[:3] = r
+    yc = np.ascontiguousarray(img[..., 0])
+    out[:3] = r[0]
+    out[5] = float(r[1:].mean())
     din = cv2.distanceTransform(mc.astype(np.uint8), cv2.DIST_L2, 3)
     dout = cv2.distanceTransform((~mc).astype(np.uint8), cv2.DIST_L2, 3)
     reach = max(3.0, math.sqrt(mc.sum()) / 3.0)
@@ -107,12 +171,24 @@ def features(out_chw, m: np.ndarray) -> np.ndarray:
         out[3] = cf - cr if not (math.isnan(cf) or math.isnan(cr)) else 0.0
     c = _continuity(yc, mc, din, dout)
     out[4] = 0.0 if math.isnan(c) else c
-    chroma = []
-    for ch in (1, 2):
-        r = detail_ratios(*work_crop(lab[..., ch], m[ys, xs], WORK_SIDE))
-        chroma += r or []
-    out[5] = float(np.mean(chroma)) if chroma else math.nan
     return out
+
+
+_LAST: collections.OrderedDict = collections.OrderedDict()
+
+
+def features_cached(out_chw, m: np.ndarray) -> np.ndarray:
+    """:func:`features`, the last 32 results kept by content (the output's memory, shape and sum, and the mask's
+    bytes): the weight-free detectors score the same batch one after the other."""
+    key = (out_chw.data_ptr(), tuple(out_chw.shape), float(out_chw.sum()), hash(m.tobytes()))
+    if key in _LAST:
+        _LAST.move_to_end(key)
+        return _LAST[key].copy()
+    x = features(out_chw, m)
+    _LAST[key] = x
+    if len(_LAST) > 32:
+        _LAST.popitem(last=False)
+    return x.copy()
 
 
 def heads_path() -> Path:
