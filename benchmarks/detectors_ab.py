@@ -50,6 +50,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--name", default=None,
+                    help="results file name (default detectors_ab_<detector>): keeps an earlier comparison's file")
     args = ap.parse_args()
     from _common import Printer, save
 
@@ -88,7 +90,7 @@ def main() -> int:
     res["time_ratio"] = round(ratio, 3)
     print(f"  time, working tree / {rev}: {ratio:.3f} (median of rounds); scores "
           f"{'identical' if same else 'differ'} on these images (columns both write)")
-    path = save(f"detectors_ab_{args.detector}", res, print.lines)
+    path = save(args.name or f"detectors_ab_{args.detector}", res, print.lines)
     sys.stdout.write(f"wrote {path}\n")
     return 0
 

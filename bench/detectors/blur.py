@@ -246,7 +246,7 @@ class BlurDetector(CalibratedDetector):
             ctx, rf, mos[i], shape = self.band_ratios(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
             if self.head and not math.isnan(s[i]):
-                x = real_head.features(batch.output[i], m)
+                x = real_head.features_cached(batch.output[i], m)
                 real[i] = real_head.logit(self.head, x, {"blur_score": s[i]})
         return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref, "blur_real_score": real}
 

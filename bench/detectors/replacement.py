@@ -554,7 +554,7 @@ class ReplacementDetector(CalibratedDetector):
             n_free, ref[i], base = self.parts(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             free[i] = max(0.0, n_free - float(np.median(base))) if base else n_free
             if self.head and not math.isnan(free[i]):
-                x = real_head.features(batch.output[i], m)
+                x = real_head.features_cached(batch.output[i], m)
                 real[i] = real_head.logit(self.head, x, {"replacement_score": free[i]})
         return {"replacement_score": free, "replacement_ref_score": ref, "replacement_real_score": real}
 
