@@ -180,7 +180,8 @@ _LAST: collections.OrderedDict = collections.OrderedDict()
 def features_cached(out_chw, m: np.ndarray) -> np.ndarray:
     """:func:`features`, the last 32 results kept by content (the output's memory, shape and sum, and the mask's
     bytes): the weight-free detectors score the same batch one after the other."""
-    key = (out_chw.data_ptr(), tuple(out_chw.shape), float(out_chw.sum()), hash(m.tobytes()))
+    arr = out_chw.detach().cpu().numpy()  # (NumPy's sum: torch's thread pool costs milliseconds on a busy machine)
+    key = (out_chw.data_ptr(), tuple(out_chw.shape), float(arr.sum(dtype=np.float64)), hash(m.tobytes()))
     if key in _LAST:
         _LAST.move_to_end(key)
         return _LAST[key].copy()
