@@ -163,9 +163,10 @@ def main() -> None:
         doc["real_corpus"] = {"fitted_on": "corpus dev split only (" + ", ".join(result["dev"]["sources"]) + ")",
                               "thresholds": ["blur.real_threshold", "replacement.real_threshold"],
                               "heads": "bench/data/real_heads.json", "dev": result["dev"], "cv": cv}
-        cmd = doc.get("command", "")
+        fit_cmd = " ; python benchmarks/detectors_real_fit.py --corpus DIR --write"
+        cmd = doc.get("command", "").split(fit_cmd)[0]  # the calibration's command, then this one, once
         full = write({k: v for k, v in doc.items() if k not in ("version", "sha256", "created", "command")},
-                     default_path(), cmd + " ; python benchmarks/detectors_real_fit.py --corpus DIR --write")
+                     default_path(), cmd + fit_cmd)
         result["thresholds_version"] = full["version"]
         print(f"wrote {hp} and {default_path()} (version {full['version']})")
     path = save("detectors_real_fit", result, print.lines)
