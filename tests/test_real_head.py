@@ -95,3 +95,30 @@ def test_features_are_cached_by_content_not_by_memory():
     b = rh.features_cached(out, m)
     np.testing.assert_array_equal(b, rh.features(out, m))
     assert not np.array_equal(a, b)
+
+
+def test_rule_score_sign_is_the_detectors_own_flag_with_real_thresholds():
+    """bench.calibration.rule: with ``real_threshold`` set, blur's rule is main or mosaic or head, replacement's
+    reference-free rule novelty and head; the rule score is > 0 exactly where the detector itself flags."""
+    from bench.calibration.rule import rule_flags, rule_score
+
+    rng = np.random.default_rng(3)
+    n = 400
+    doc = {"blur": {"direction": "above", "threshold": 0.5, "mosaic_threshold": 0.2, "ref_threshold": 0.1,
+                    "real_threshold": 1.0},
+           "replacement": {"direction": "above", "threshold": 0.15, "ref_threshold": 0.03, "real_threshold": 1.3}}
+    bs, bm, br = rng.normal(0.3, 0.4, n), rng.uniform(0, 0.3, n), rng.normal(0.5, 1.5, n)
+    br[:20] = np.nan
+    s = {"blur_score": bs, "blur_mosaic_score": bm, "blur_ref_score": np.full(n, np.nan), "blur_real_score": br}
+    want = (bs > 0.5) | (bm > 0.2) | (np.nan_to_num(br, nan=-np.inf) > 1.0)
+    got = rule_flags("blur", doc, s)
+    assert np.array_equal(got > 0.5, want)
+    assert np.array_equal(rule_score("blur", doc["blur"], s) > 0, want)
+    rs, rr, ref = rng.uniform(0, 0.4, n), rng.normal(1.0, 1.5, n), rng.uniform(0, 0.06, n)
+    ref[: n // 2] = np.nan  # half without ground truth
+    rr[-10:] = np.nan
+    s = {"replacement_score": rs, "replacement_ref_score": ref, "replacement_real_score": rr}
+    free = (rs > 0.15) & (np.nan_to_num(rr, nan=np.inf) > 1.3)
+    want = np.where(np.isnan(ref), free, ref > 0.03)
+    assert np.array_equal(rule_flags("replacement", doc, s) > 0.5, want)
+    assert np.array_equal(rule_score("replacement", doc["replacement"], s) > 0, want)
