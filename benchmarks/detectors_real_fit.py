@@ -13,7 +13,8 @@ that input: CM-GAN's figures hold four models' fills of the same hole), where th
 ``blur``'s threshold is then raised, if need be, so that the head flags at most ``GOOD_CAP`` of the constructed
 dev split's correct fills (``bench.calibration.photos``, split ``dev``, seed 0, 40 crops, 256 px: the truth pasted
 in; the data ``bench calibrate`` fits on), as the calibration caps classical fills: the head, fitted on real
-outputs, must not undo the constructed cases.
+outputs, must not undo the constructed cases. A head whose rule then reaches min(precision, recall) <
+``MIN_BREAKEVEN`` on dev gets no ``real_threshold`` (its score is still stored): it would flag without ground.
 
 ``--write`` stores the heads in ``bench/data/real_heads.json`` and the two ``real_threshold`` values in the
 shipped thresholds file (``bench/data/thresholds.json``, version bumped through ``bench.calibration.calibrate.write``,
@@ -37,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 FEATS = ("detail_1", "detail_2", "detail_4", "coherence", "continuity")
 GOOD_CAP = 0.10
+#: the least min(precision, recall) a head's rule must reach on dev (leave one input out) to be given a flag
+MIN_BREAKEVEN = 0.5
 #: per detector: (label, the head's features, L2 strength). ``chroma`` helps blur on leave-one-input-out (AUROC 0.83
 #: -> 0.88) and not replacement (0.92 -> 0.89), so replacement's head leaves it out
 HEADS = {"blur": ("blur", (*FEATS, "chroma", "blur_score"), 1.0),
@@ -140,10 +143,14 @@ def main() -> None:
         else:  # novelty over the shipped threshold AND the head
             base = np.asarray([r["replacement_score"] > shipped["replacement"]["threshold"] for r in recs])[keep]
             t, p, r = breakeven(y[keep], s, base, "and")
-        thresholds[det] = t
+        # a head's flag is written only if, on dev (leave one input out), its rule holds some ground: min(P, R) ≥
+        # MIN_BREAKEVEN; otherwise its score is stored and shown, but it flags nothing
+        thresholds[det] = t if min(p, r) >= MIN_BREAKEVEN else None
+        if thresholds[det] is None:
+            print(f"{det}: min(precision, recall) {min(p, r)} < {MIN_BREAKEVEN} on dev: no real_threshold written")
         cv[det] = {"n": int(keep.sum()), "positives": int(y[keep].sum()), "real_threshold": t,
                    "loo_precision": p, "loo_recall": r}
-        print(f"{det}: head on {', '.join(names)}; real_threshold {t} (leave-one-input-out on dev: precision {p}, "
+        print(f"{det}: head on {', '.join(names)}; threshold chosen {t} (leave-one-input-out on dev: precision {p}, "
               f"recall {r}; {int(y[keep].sum())} positives of {int(keep.sum())})")
     result = {"dev": {"n": len(recs), "labels": {k: int((lab == k).sum()) for k in sorted(set(lab))},
                       "sources": sorted({r["source"] for r in recs})},
@@ -159,9 +166,11 @@ def main() -> None:
         rh._heads.cache_clear()
         doc = json.loads(default_path().read_text())
         for det, t in thresholds.items():
-            doc["detectors"][det]["real_threshold"] = t
+            doc["detectors"][det].pop("real_threshold", None)
+            if t is not None:
+                doc["detectors"][det]["real_threshold"] = t
         doc["real_corpus"] = {"fitted_on": "corpus dev split only (" + ", ".join(result["dev"]["sources"]) + ")",
-                              "thresholds": ["blur.real_threshold", "replacement.real_threshold"],
+                              "thresholds": [f"{d}.real_threshold" for d, t in thresholds.items() if t is not None],
                               "heads": "bench/data/real_heads.json", "dev": result["dev"], "cv": cv}
         fit_cmd = " ; python benchmarks/detectors_real_fit.py --corpus DIR --write"
         cmd = doc.get("command", "").split(fit_cmd)[0]  # the calibration's command, then this one, once
