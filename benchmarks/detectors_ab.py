@@ -50,6 +50,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--name", default=None,
+                    help="results file name (default detectors_ab_<detector>): keeps an earlier comparison's file")
     args = ap.parse_args()
     from _common import Printer, save
 
@@ -66,7 +68,9 @@ def main() -> int:
     batches = [to_batch(cases[i:i + args.batch]) for i in range(0, len(cases), args.batch)]
     dets = {"working tree": new_cls(), rev: old_cls()}
     first = {k: [d.scores(b) for b in batches] for k, d in dets.items()}  # warm-up, and the scores to compare
-    same = all(np.array_equal(a[key], b[key], equal_nan=True) for a, b in zip(*first.values()) for key in a)
+    # the columns both versions write (a newer version may add score columns)
+    same = all(np.array_equal(a[key], b[key], equal_nan=True) for a, b in zip(*first.values()) for key in a
+               if key in b)
     times: dict[str, list[float]] = {k: [] for k in dets}
     for r in range(args.rounds):
         for k in (list(dets) if r % 2 == 0 else list(dets)[::-1]):
@@ -85,8 +89,8 @@ def main() -> int:
     ratio = float(np.median(times["working tree"]) / np.median(times[rev]))
     res["time_ratio"] = round(ratio, 3)
     print(f"  time, working tree / {rev}: {ratio:.3f} (median of rounds); scores "
-          f"{'identical' if same else 'differ'} on these images")
-    path = save(f"detectors_ab_{args.detector}", res, print.lines)
+          f"{'identical' if same else 'differ'} on these images (columns both write)")
+    path = save(args.name or f"detectors_ab_{args.detector}", res, print.lines)
     sys.stdout.write(f"wrote {path}\n")
     return 0
 

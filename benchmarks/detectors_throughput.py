@@ -25,6 +25,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=None, help="torch/OpenCV threads (default: library default)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--name", default="detectors_throughput", help="results file name (keeps an earlier run's file)")
     args = ap.parse_args()
 
     import cv2
@@ -63,7 +64,7 @@ def main() -> int:
     for name in WEIGHT_FREE:
         each[name] = bench([name])
         print(f"  {name:28s} {each[name]:8.1f} img/s")
-    path = save("detectors_throughput", {"n": args.n, "size": args.size, "batch": args.batch,
+    path = save(args.name, {"n": args.n, "size": args.size, "batch": args.batch,
                                          "together_img_s": together, "per_detector_img_s": each}, print.lines)
     sys.stdout.write(f"wrote {path}\n")
     return 0

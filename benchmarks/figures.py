@@ -260,8 +260,16 @@ def real_block(name: str) -> str:
                 f"{s['verdict_accuracy']:.2f} | {s['verdict_fill_accuracy']:.2f} "
                 f"[{s['verdict_fill_accuracy_ci'][0]:.2f}, {s['verdict_fill_accuracy_ci'][1]:.2f}] |")
 
+    shipped = json.loads((ROOT / "bench" / "data" / "thresholds.json").read_text())
+    if shipped.get("sha256") == r["thresholds_sha256"] and "real_corpus" in shipped:
+        fitted = ("fitted on constructed cases, their `real_threshold`s and the real-output heads on corpus dev only "
+                  "(`benchmarks/detectors_real_fit.py`)")
+    elif shipped.get("sha256") == r["thresholds_sha256"] or r["thresholds_version"] <= 15:
+        fitted = "fitted on constructed cases only"
+    else:
+        fitted = "not the shipped file"
     lines = [f"From {provenance(doc)} (`benchmarks/results/{name}.json`; thresholds v{r['thresholds_version']}, "
-             f"fitted on constructed cases only; outputs downscaled to {r['max_side']} px at most):", "",
+             f"{fitted}; outputs downscaled to {r['max_side']} px at most):", "",
              "| outputs | n (labels) | `blur` precision / recall | `replacement` precision / recall | verdict acc. "
              "| fill verdict acc. [95 %] |", "|---|---|---|---|---|---|"]
     for split in ("dev", "test"):

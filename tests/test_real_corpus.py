@@ -150,7 +150,7 @@ def test_build_on_stand_in_repositories(rc, tmp_path, monkeypatch):
     assert list(rows[0]) == list(rc.COLUMNS) + ["output_folder"]
     by = {r["output_id"]: r for r in rows}
     assert by["cmgan__14__comodgan"]["label"] == "replacement" and by["cmgan__14__comodgan"]["commit"] == c1
-    assert by["migan__places2_512_object__3__mi-gan"]["split"] == "dev"
+    assert by["migan__places2_512_object__3__mi-gan"]["split"] == "test"
     # the panels land in one outputs folder per model, named by sample id; the figure that is no
     # results figure (framework.png) is left out
     for k, model in enumerate(rc.CMGAN_PANELS):

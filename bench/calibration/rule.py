@@ -2,9 +2,11 @@
 
 A detector's flag is not always ``score > threshold``:
 
-* ``blur_flag`` = ``blur_score > threshold`` **or** ``blur_mosaic_score > mosaic_threshold``;
+* ``blur_flag`` = ``blur_score > threshold`` **or** ``blur_mosaic_score > mosaic_threshold`` (**or**
+  ``blur_real_score > real_threshold`` when the file sets it);
 * ``replacement_flag`` = ``replacement_ref_score > ref_threshold`` where the sample has ground truth (a finite
-  reference score), else ``replacement_score > threshold``;
+  reference score), else ``replacement_score > threshold`` (**and** ``replacement_real_score > real_threshold``
+  when the file sets it: the smaller margin);
 * the others (``incomplete_flag``, ...) = ``<name>_score`` against ``threshold`` in the detector's direction.
 
 So the figures quoted for a thresholds file are those of that rule: precision and recall of the flags the detectors
@@ -28,12 +30,15 @@ def describe(det: str, entry: Mapping[str, Any]) -> str:
     """The rule in words, with the file's thresholds: ``blur_flag = blur_score > 0.3 or blur_mosaic_score > 2``."""
     op = ">" if entry.get("direction", "above") == "above" else "<"
     t = entry.get("threshold")
+    real = entry.get("real_threshold")
     if det == "blur":
         return (f"blur_flag = blur_score {op} {t:g} or blur_mosaic_score > {entry.get('mosaic_threshold'):g}"
+                + (f" or blur_real_score > {real:g}" if real is not None else "")
                 if t is not None and entry.get("mosaic_threshold") is not None else "blur_flag: no threshold")
     if det == "replacement":
         return (f"replacement_flag = replacement_ref_score {op} {entry.get('ref_threshold')} where there is ground "
-                f"truth, else replacement_score {op} {t}")
+                f"truth, else replacement_score {op} {t}"
+                + (f" and replacement_real_score > {real}" if real is not None else ""))
     return f"{det}_flag = {det}_score {op} {t}"
 
 
@@ -50,11 +55,19 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
     from ..registry import DETECTORS
 
     direction = getattr(DETECTORS.get(det), "direction", "above")  # the detector's, as its own flags use
+    real_t = entry.get("real_threshold")
     if det == "blur":
-        return np.fmax(_margin(scores["blur_score"], entry.get("threshold"), direction),
-                       _margin(scores["blur_mosaic_score"], entry.get("mosaic_threshold"), "above"))
+        out = np.fmax(_margin(scores["blur_score"], entry.get("threshold"), direction),
+                      _margin(scores["blur_mosaic_score"], entry.get("mosaic_threshold"), "above"))
+        if real_t is not None and scores.get("blur_real_score") is not None:
+            out = np.fmax(out, _margin(scores["blur_real_score"], real_t, "above"))
+        return out
     if det == "replacement":
         free = _margin(scores["replacement_score"], entry.get("threshold"), direction)
+        real = scores.get("replacement_real_score")
+        if real_t is not None and real is not None:  # both must hold: the smaller margin (NaN head: novelty alone)
+            rm = _margin(real, real_t, "above")
+            free = np.where(np.isnan(rm), free, np.fmin(free, rm))
         ref_s = scores.get("replacement_ref_score")
         if ref_s is None:
             return free
@@ -72,8 +85,8 @@ def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],
 
 
 def needed_scores(det: str) -> tuple[str, ...]:
-    return {"blur": ("blur_score", "blur_mosaic_score"),
-            "replacement": ("replacement_score", "replacement_ref_score")}.get(det, (f"{det}_score",))
+    return {"blur": ("blur_score", "blur_mosaic_score", "blur_real_score"),
+            "replacement": ("replacement_score", "replacement_ref_score", "replacement_real_score")}.get(det, (f"{det}_score",))
 
 
 def measure_rules(detectors_doc: Mapping[str, Mapping[str, Any]], frame: Any, rows: list[tuple[str, int, bool]],
@@ -89,7 +102,8 @@ def measure_rules(detectors_doc: Mapping[str, Mapping[str, Any]], frame: Any, ro
     out: dict[str, Any] = {}
     for det, flag_key in FLAGS.items():
         entry = detectors_doc.get(det)
-        needed = needed_scores(det)[:1] if det == "replacement" else needed_scores(det)
+        # the head's score is optional (runs scored before it existed are judged without it)
+        needed = needed_scores(det)[:{"replacement": 1, "blur": 2}.get(det, 99)]
         if not entry or any(k not in frame for k in needed):
             out[flag_key] = {"skipped": f"the run has no {' / '.join(needed_scores(det))} or the file no {det} entry"}
             continue

@@ -21,7 +21,14 @@ Three scores per sample (see docs/detectors.md):
 * ``blur_ref_score`` (where ground truth exists): ``ln((E_gt + eps) / (E_fill + eps))`` on the same interiors,
   largest over the scales.
 
-``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold``; ``blur_mosaic_flag`` =
+* ``blur_real_score`` (reference-free): the logit of a tiny logistic head fitted on REAL model outputs (the real
+  corpus's dev split; :mod:`bench.detectors.real_head`, numbers in ``bench/data/real_heads.json``) on weight-free
+  features: detail against what the ring predicts at σ 1, 2, 4, orientation coherence, edge continuity across the
+  border, and ``blur_score``. A real smear loses structure at every scale while keeping some grain, which the
+  fall-off condition of ``blur_score`` (learned on synthetic smears) misses.
+
+``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold`` or ``blur_real_score >
+real_threshold`` (the last only when the thresholds file sets it); ``blur_mosaic_flag`` =
 the second part alone (which share of the blur flags are mosaics); ``blur_ref_flag`` = ``blur_ref_score >
 ref_threshold``. Holes nowhere ``min_width`` (16) px across are not judged (NaN): a smear a few
 pixels wide is not a visible failure (and is what classical inpainting of scratches and dots rightly produces).
@@ -36,6 +43,7 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
+from . import real_head
 from ._util import crop_box, inside_distance, luma, mask2d, nan_array, outside_distance, ring_width
 from .thresholds import CalibratedDetector
 
@@ -144,18 +152,21 @@ class BlurDetector(CalibratedDetector):
     """
 
     key = "blur"
-    extra_thresholds = ("mosaic_threshold", "ref_threshold")
-    extra_scores = ("blur_mosaic_score", "blur_ref_score")
-    extra_flags = ("blur_mosaic_flag", "blur_ref_flag")
+    version = 2  # v2: blur_real_score (the head fitted on real outputs)
+    extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold")
+    extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score")
+    extra_flags = ("blur_mosaic_flag", "blur_ref_flag", "blur_real_flag")
 
     def __init__(self, threshold: float | None = None, mosaic_threshold: float | None = None,
                  ref_threshold: float | None = None, depth: float = 4.0, min_pixels: int = 64,
-                 min_width: float = 16.0, thresholds: str | None = None) -> None:
+                 min_width: float = 16.0, thresholds: str | None = None,
+                 real_threshold: float | None = None) -> None:
         self.depth = float(depth)
         self.min_width = float(min_width)
         self.min_pixels = int(min_pixels)
+        self.head = real_head.load_head("blur")
         self._thresholds(thresholds, threshold=threshold, mosaic_threshold=mosaic_threshold,
-                         ref_threshold=ref_threshold)
+                         ref_threshold=ref_threshold, real_threshold=real_threshold)
 
     def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float,
                                                                  tuple[float, bool]]:
@@ -228,23 +239,30 @@ class BlurDetector(CalibratedDetector):
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
-        s, mos, ref = nan_array(b), nan_array(b), nan_array(b)
+        s, mos, ref, real = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
-            ctx, rf, mos[i], shape = self.band_ratios(batch.output[i], mask2d(batch.mask[i]),
-                                                      batch.gt[i] if has_gt[i] else None)
+            m = mask2d(batch.mask[i])
+            ctx, rf, mos[i], shape = self.band_ratios(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
-        return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref}
+            if self.head and not math.isnan(s[i]):
+                x = real_head.features_cached(batch.output[i], m)
+                real[i] = real_head.logit(self.head, x, {"blur_score": s[i]})
+        return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref, "blur_real_score": real}
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         s, mos = scores["blur_score"], scores["blur_mosaic_score"]
         f_hf = self._flag(s)
         f_mos = self._flag(mos, "mosaic_threshold", "above")
+        real = scores.get("blur_real_score")
+        if real is None:  # scores stored before the real-output head existed
+            real = np.full(s.shape, np.nan)
+        f_real = self._flag(real, "real_threshold", "above")
         if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
             flag = np.full(s.shape, np.nan)
         else:
-            flag = np.where(np.isnan(s) & np.isnan(mos), np.nan, np.fmax(f_hf, f_mos))
-        return {"blur_flag": flag, "blur_mosaic_flag": f_mos,
+            flag = np.where(np.isnan(s) & np.isnan(mos), np.nan, np.fmax(np.fmax(f_hf, f_mos), f_real))
+        return {"blur_flag": flag, "blur_mosaic_flag": f_mos, "blur_real_flag": f_real,
                 "blur_ref_flag": self._flag(scores["blur_ref_score"], "ref_threshold", "above")}
 
     def provenance(self):

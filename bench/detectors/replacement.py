@@ -60,8 +60,15 @@ constant fill is never judged: see above.)
 ``replacement_ref_score`` = the share of the fill's pixels new against both, plus the departures (NaN without
 ground truth).
 
+``replacement_real_score`` (reference-free): the logit of a tiny logistic head fitted on REAL model outputs (the real
+corpus's dev split; :mod:`bench.detectors.real_head`, numbers in ``bench/data/real_heads.json``) on weight-free
+features (detail against what the ring predicts at σ 1, 2, 4, orientation coherence, edge continuity across the
+border) and ``replacement_score``: good fills of large varied holes show content the ring does not, so novelty
+alone over-flags them.
+
 ``replacement_flag`` uses ``replacement_ref_score > ref_threshold`` where the sample has ground truth and
-``replacement_score > threshold`` where it has none (object removal without a clean plate);
+``replacement_score > threshold`` where it has none (object removal without a clean plate), and there, when the
+thresholds file sets ``real_threshold``, also ``replacement_real_score > real_threshold`` (both must hold);
 ``replacement_free_flag`` is the reference-free flag on every sample (comparable across datasets with and without
 ground truth); ``replacement_ref_flag`` the reference flag alone.
 """
@@ -74,6 +81,7 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
+from . import real_head
 from ._util import crop_box, hwc, inside_distance, mask2d, nan_array, ring, ring_width
 from .thresholds import CalibratedDetector
 
@@ -403,17 +411,20 @@ class ReplacementDetector(CalibratedDetector):
     """
 
     key = "replacement"
-    extra_thresholds = ("ref_threshold",)
-    extra_scores = ("replacement_ref_score",)
+    version = 2  # v2: replacement_real_score (the head fitted on real outputs)
+    extra_thresholds = ("ref_threshold", "real_threshold")
+    extra_scores = ("replacement_ref_score", "replacement_real_score")
     extra_flags = ("replacement_free_flag", "replacement_ref_flag")
 
     def __init__(self, threshold: float | None = None, ref_threshold: float | None = None, cell: float = 6.0,
-                 n_sectors: int = 8, min_pixels: int = 24, factor: int = 2, thresholds: str | None = None) -> None:
+                 n_sectors: int = 8, min_pixels: int = 24, factor: int = 2, thresholds: str | None = None,
+                 real_threshold: float | None = None) -> None:
         self.cell = float(cell)
         self.factor = int(factor)
         self.n_sectors = int(n_sectors)
         self.min_pixels = int(min_pixels)
-        self._thresholds(thresholds, threshold=threshold, ref_threshold=ref_threshold)
+        self.head = real_head.load_head("replacement")
+        self._thresholds(thresholds, threshold=threshold, ref_threshold=ref_threshold, real_threshold=real_threshold)
 
     def parts(self, out, m: np.ndarray, gt=None) -> tuple[float, float, list[float]]:
         """(novelty of the hole against the ring; the same against the ring and, with ``gt``, what the truth shows
@@ -536,16 +547,23 @@ class ReplacementDetector(CalibratedDetector):
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
-        free, ref = nan_array(b), nan_array(b)
+        free, ref, real = nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
-            n_free, ref[i], base = self.parts(batch.output[i], mask2d(batch.mask[i]),
-                                              batch.gt[i] if has_gt[i] else None)
+            m = mask2d(batch.mask[i])
+            n_free, ref[i], base = self.parts(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             free[i] = max(0.0, n_free - float(np.median(base))) if base else n_free
-        return {"replacement_score": free, "replacement_ref_score": ref}
+            if self.head and not math.isnan(free[i]):
+                x = real_head.features_cached(batch.output[i], m)
+                real[i] = real_head.logit(self.head, x, {"replacement_score": free[i]})
+        return {"replacement_score": free, "replacement_ref_score": ref, "replacement_real_score": real}
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         free = self._flag(scores["replacement_score"])
+        real = scores.get("replacement_real_score")
+        if real is not None and self.t.get("real_threshold") is not None:
+            # both must hold; a NaN head score (no head) leaves the flag as is
+            free = np.where(np.isnan(real) | (free != 1), free, (real > self.t["real_threshold"]).astype(float))
         ref_score = scores.get("replacement_ref_score")
         if ref_score is None:  # scores stored before the reference variant existed
             ref_score = np.full(free.shape, np.nan)

@@ -1,0 +1,249 @@
+"""Weight-free features of a fill against its surroundings, and the tiny logistic heads fitted on REAL outputs.
+
+The shipped ``blur`` and ``replacement`` scores were designed on constructed cases (synthetic smears, pasted
+patches); on published model outputs a smear keeps some grain (JPEG ringing, GAN grain) while it loses structure at
+every scale, and a model's invented object takes its colours from the scene (docs/detectors.md, "Real outputs").
+This module measures, on the luma of a crop around the hole brought to ``WORK_SIDE`` px:
+
+* ``detail_1``, ``detail_2``, ``detail_4``: ln(fill detail / detail the ring predicts at each hole pixel) at
+  σ 1, 2, 4 (:func:`bench.detectors.real_cues.detail_ratios`: difference-of-Gaussians energy filtered within each
+  region, the ring's spread into the hole by normalised convolution);
+* ``coherence``: the fill's mean gradient-orientation coherence (structure tensor at σ 2) minus the ring's, both
+  weighted by gradient energy: a smear keeps grain but loses oriented structure (edges, lines);
+* ``chroma``: the same detail ratio on the CIE a and b channels, averaged over both and the three scales: real
+  smears (ProFill's, LaMa's on large holes) lose colour variation more than lightness;
+* ``continuity``: of the strong edges that cross into the hole's border band from the ring, the share whose
+  orientation the fill continues just inside (ln of the fill's oriented energy there over the ring's, clipped).
+
+A head is a logistic regression on standardised features (``(x - mean) / scale``, then ``w · z + b``): its score
+is the logit, so ``score > 0`` is "more likely than not" on the data it was fitted on. The heads' numbers live in
+the thresholds file (``detectors.<name>.head``), written by ``benchmarks/detectors_real_fit.py`` from the corpus's
+dev split only. No weights are downloaded: the default stays weight-free.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .real_cues import SIGMAS
+from ._util import crop_box, hwc, luma
+
+WORK_SIDE = 96
+LUMA = (0.299, 0.587, 0.114)  # as bench.detectors._util.luma
+FEATURES = ("detail_1", "detail_2", "detail_4", "coherence", "continuity", "chroma")
+
+
+def _coherence(y: np.ndarray, region: np.ndarray, s: float = 2.0) -> float:
+    """Gradient-energy-weighted mean orientation coherence ((λ1 − λ2) / (λ1 + λ2) of the structure tensor at σ
+    ``s``) over ``region`` (NaN: no gradient there)."""
+    gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
+    w = region.astype(np.float32)
+    jxx = cv2.GaussianBlur(gx * gx * w, (0, 0), s)
+    jyy = cv2.GaussianBlur(gy * gy * w, (0, 0), s)
+    jxy = cv2.GaussianBlur(gx * gy * w, (0, 0), s)
+    tr = jxx + jyy
+    coh = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / np.maximum(tr, 1e-9)
+    e = tr[region]
+    if float(e.sum()) <= 1e-9:
+        return math.nan
+    return float((coh[region] * e).sum() / e.sum())
+
+
+def _continuity(y: np.ndarray, m: np.ndarray, din: np.ndarray, dout: np.ndarray, band: float = 4.0) -> float:
+    """ln(oriented gradient energy just inside the hole / just outside), along the ring's strong edges' normals:
+    the gradient just outside projected on its own direction, compared with the gradient just inside at the nearest
+    border pixel projected on the same direction. Edges that run into the hole and stop give large negative values;
+    NaN when the ring has no strong edge at the border."""
+    gx = cv2.Sobel(cv2.GaussianBlur(y, (0, 0), 1.0), cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(cv2.GaussianBlur(y, (0, 0), 1.0), cv2.CV_32F, 0, 1, ksize=3)
+    g2 = gx * gx + gy * gy
+    outside = (~m) & (dout > 1) & (dout <= 1 + band)
+    inside = m & (din > 1) & (din <= 1 + band)
+    if outside.sum() < 8 or inside.sum() < 8:
+        return math.nan
+    # direction field of the ring's edges, spread into the hole's border band (normalised convolution)
+    w = outside.astype(np.float32) * g2
+    # double-angle representation, so opposite gradients agree
+    c2 = cv2.GaussianBlur(w * (gx * gx - gy * gy) / np.maximum(g2, 1e-9), (0, 0), band)
+    s2 = cv2.GaussianBlur(w * 2 * gx * gy / np.maximum(g2, 1e-9), (0, 0), band)
+    den = np.maximum(cv2.GaussianBlur(w, (0, 0), band), 1e-9)
+    c2, s2 = c2 / den, s2 / den
+    # energy of the gradient along that direction: |g|² cos²(θ − φ) = (|g|² + (gx² − gy²) c + 2 gx gy s) / 2
+    proj = 0.5 * (g2 + (gx * gx - gy * gy) * c2 + 2 * gx * gy * s2)
+    e_out, e_in = float(proj[outside].mean()), float(proj[inside].mean())
+    eps = 1e-4
+    return float(np.clip(math.log((e_in + eps) / (e_out + eps)), -4.0, 4.0))
+
+
+def _blur_c(x: np.ndarray, s: float) -> np.ndarray:
+    """:func:`bench.detectors.real_cues._blur` for an image of one or more channels (the shape is kept)."""
+    if s < 8:
+        return cv2.GaussianBlur(x, (0, 0), s).reshape(x.shape)
+    h, w = x.shape[:2]
+    f = s / 4.0
+    size = (max(1, round(w / f)), max(1, round(h / f)))
+    small = cv2.GaussianBlur(cv2.resize(x, size, interpolation=cv2.INTER_AREA), (0, 0), 4.0)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(x.shape)
+
+
+def detail_ratios_c(img: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 2e-6) -> np.ndarray | None:
+    """:func:`bench.detectors.real_cues.detail_ratios` for every channel of ``img`` (float32 [H, W, C], C ≤ 4) at
+    once: the same normalised convolutions, each blur computed once for all channels. Returns [C, len(sigmas)]
+    (None: the hole is too small or fills the crop)."""
+    area = int(m.sum())
+    if area < 32 or area == m.size:
+        return None
+    din = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+    dout = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3)
+    reach = max(3.0, np.sqrt(area) / 3.0)
+    ring = (~m) & (dout <= 2 * reach)
+    if ring.sum() < 16:
+        return None
+    w = m.astype(np.float32)
+    yw = img * w[..., None]
+    smooth: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    def means(s: float) -> tuple[np.ndarray, np.ndarray]:
+        if s not in smooth:
+            gw, gyw, gy = _blur_c(w, s)[..., None], _blur_c(yw, s), _blur_c(img, s)
+            smooth[s] = (gyw / np.maximum(gw, 1e-6), (gy - gyw) / np.maximum(1 - gw, 1e-6))
+        return smooth[s]
+
+    wr = ring.astype(np.float32)
+    spread_sigma = reach + din.max() / 2
+    den = np.maximum(_blur_c(wr, spread_sigma), 1e-6)[..., None]
+    out = np.empty((img.shape[2], len(sigmas)))
+    for k, s in enumerate(sigmas):
+        (f1, r1), (f2, r2) = means(s), means(2 * s)
+        e_fill = ((f1 - f2)[m] ** 2).mean(0)
+        pred = _blur_c((r1 - r2) ** 2 * wr[..., None], spread_sigma) / den
+        out[:, k] = np.log((e_fill + eps) / (pred[m].mean(0) + eps))
+    return out
+
+
+def _work(img: np.ndarray, m: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bench.detectors.real_cues.work_crop` for an image of several channels."""
+    h, w = m.shape
+    f = side / max(h, w)
+    if f >= 1:
+        return img.astype(np.float32), m
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    img = cv2.resize(img.astype(np.float32), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    m = cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
+    return img, m
+
+
+def features(out_chw, m: np.ndarray) -> np.ndarray:
+    """The :data:`FEATURES` of one output (an RGB tensor [3, H, W] in [0, 1]; ``m`` bool hole [H, W]); NaNs where
+    the hole is too small or too large to judge. ``blur`` and ``replacement`` ask for the same output's features
+    one after the other: the last few are kept (:func:`features_cached`)."""
+    out = np.full(len(FEATURES), np.nan)
+    if not m.any():
+        return out
+    margin = int(max(16, np.sqrt(m.sum())))
+    ys, xs = crop_box(m, margin)
+    # brought to the working size first (area), then to luma and CIE a, b (float Lab: a, b in about ±127)
+    rgb, mc = _work(np.ascontiguousarray(hwc(out_chw[:, ys, xs]), dtype=np.float32), m[ys, xs], WORK_SIDE)
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB) / 255.0
+    img[..., 0] = rgb @ np.asarray(LUMA, np.float32)  # lightness channel: luma, as the other detectors read it
+    r = detail_ratios_c(img, mc)
+    if r is None:
+        return out
+    yc = np.ascontiguousarray(img[..., 0])
+    out[:3] = r[0]
+    out[5] = float(r[1:].mean())
+    din = cv2.distanceTransform(mc.astype(np.uint8), cv2.DIST_L2, 3)
+    dout = cv2.distanceTransform((~mc).astype(np.uint8), cv2.DIST_L2, 3)
+    reach = max(3.0, math.sqrt(mc.sum()) / 3.0)
+    ringr = (~mc) & (dout <= 2 * reach) & (dout > 1)
+    inner = mc & (din > 1)
+    if inner.sum() >= 16 and ringr.sum() >= 16:
+        cf, cr = _coherence(yc, inner), _coherence(yc, ringr)
+        out[3] = cf - cr if not (math.isnan(cf) or math.isnan(cr)) else 0.0
+    c = _continuity(yc, mc, din, dout)
+    out[4] = 0.0 if math.isnan(c) else c
+    return out
+
+
+_LAST: collections.OrderedDict = collections.OrderedDict()
+
+
+def features_cached(out_chw, m: np.ndarray) -> np.ndarray:
+    """:func:`features`, the last 32 results kept by content (the output's memory, shape and sum, and the mask's
+    bytes): the weight-free detectors score the same batch one after the other."""
+    arr = out_chw.detach().cpu().numpy()  # (NumPy's sum: torch's thread pool costs milliseconds on a busy machine)
+    key = (out_chw.data_ptr(), tuple(out_chw.shape), float(arr.sum(dtype=np.float64)), hash(m.tobytes()))
+    if key in _LAST:
+        _LAST.move_to_end(key)
+        return _LAST[key].copy()
+    x = features(out_chw, m)
+    _LAST[key] = x
+    if len(_LAST) > 32:
+        _LAST.popitem(last=False)
+    return x.copy()
+
+
+def heads_path() -> Path:
+    return Path(str(resources.files("bench").joinpath("data/real_heads.json")))
+
+
+@functools.lru_cache(maxsize=4)
+def _heads(path: str) -> dict[str, Any]:
+    p = Path(path)
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def load_head(name: str) -> dict[str, Any] | None:
+    """The shipped head of detector ``name`` (``bench/data/real_heads.json``), None when there is none."""
+    return _heads(str(heads_path())).get("heads", {}).get(name)
+
+
+def logit(head: dict[str, Any] | None, x: np.ndarray, extra: dict[str, float] | None = None) -> float:
+    """The head's logit for one feature vector ``x`` (:data:`FEATURES` order) and the detector's own scores
+    ``extra`` (e.g. ``blur_score``), as ``head['features']`` names them; NaN without a head or with a NaN input."""
+    if not head:
+        return math.nan
+    names = head["features"]
+    extra = extra or {}
+    v = np.asarray([x[FEATURES.index(n)] if n in FEATURES else extra.get(n, math.nan) for n in names],
+                   dtype=np.float64)
+    if np.isnan(v).any():
+        return math.nan
+    z = (v - np.asarray(head["mean"])) / np.asarray(head["scale"])
+    return float(z @ np.asarray(head["coef"]) + float(head["intercept"]))
+
+
+def fit(x: np.ndarray, y: np.ndarray, names: tuple[str, ...] = FEATURES, l2: float = 1.0,
+        iters: int = 100) -> dict[str, Any]:
+    """A deterministic L2-regularised logistic regression (Newton's method) on standardised ``x`` [n, k] against
+    ``y`` (bool), classes weighted to balance; returns the head as plain numbers (rounded to 6 decimals)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    mean, scale = x.mean(0), x.std(0)
+    scale[scale < 1e-9] = 1.0
+    z = np.column_stack([(x - mean) / scale, np.ones(len(x))])
+    pos = y.sum()
+    sw = np.where(y > 0, len(y) / (2 * max(pos, 1)), len(y) / (2 * max(len(y) - pos, 1)))
+    beta = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-(z @ beta)))
+        g = z.T @ (sw * (p - y)) + reg * beta
+        h = (z * (sw * p * (1 - p))[:, None]).T @ z + np.diag(reg)
+        step = np.linalg.solve(h, g)
+        beta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    r = lambda a: [round(float(v), 6) for v in a]  # noqa: E731
+    return {"features": list(names), "mean": r(mean), "scale": r(scale), "coef": r(beta[:-1]),
+            "intercept": round(float(beta[-1]), 6), "l2": l2, "class_weight": "balanced"}
