@@ -555,8 +555,8 @@ def test_page_image_size(run, tmp_path):
 
 
 def test_page_inputs_made_again_when_not_stored(run, tmp_path):
-    """A run made without ``save_inputs``: the page makes the masked inputs again from the suite (``bench export
-    --inputs``) and shows exactly what the stored inputs give; the input is what the backend saw: the hole at the
+    """A run made without ``save_inputs``: the page makes the masked inputs again from the suite (the report's
+    ``RebuiltInputs``, checked against the run's digests) and shows exactly what the stored inputs give; the input is what the backend saw: the hole at the
     blank value, its border yellow, the rest the input's pixels."""
     import shutil
 

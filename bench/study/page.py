@@ -239,24 +239,6 @@ def _image_uri(im) -> str:
     return _png_uri(buf.getvalue())
 
 
-def _export_inputs(rd) -> Path:
-    """The run's masked inputs and masks made again from its suite (``bench export --inputs``) in a temporary folder
-    removed at exit: for runs made without ``save_inputs: true``."""
-    import atexit
-    import shutil
-    import tempfile
-
-    from ..runner.export import export_inputs
-
-    if rd.run_dir is None:
-        raise BenchError("the run's inputs are not stored and it has no folder to make them again from")
-    tmp = Path(tempfile.mkdtemp(prefix="inpaint-bench-study-inputs-"))
-    atexit.register(shutil.rmtree, tmp, True)
-    print(f"{rd.run_dir}: inputs not stored (`save_inputs: false`): making the masked inputs again from the suite")
-    export_inputs(rd.run_dir, tmp)
-    return tmp
-
-
 def _fit(im, max_side: int | None):
     from PIL import Image
 
@@ -271,13 +253,16 @@ def page_data(plan: Plan, run: Any, max_side: int | None = None) -> dict[str, An
     stored PNG as it is, or resized (Lanczos) to at most ``max_side`` pixels on its long side."""
     from ..store.run import load_run
     from ..report.html import ImageStore
+    from ..report.rebuild import RebuiltInputs
     from .score import COLUMNS
 
     rd = load_run(run)
     cells = rd.cells()
     here = cells[(cells["dataset"] == plan.dataset) & (cells["mask"] == plan.mask)]
     cell_of = {str(r["backend"]): str(r["cell_key"]) for _, r in here.iterrows()}
-    images = ImageStore(rd.run_dirs, cells)
+    # the stored inputs, else the run's own inputs made again from its suite and checked against its digests (as
+    # the HTML report shows them)
+    images = ImageStore(rd.run_dirs, cells, rebuild=RebuiltInputs(rd))
     uris: dict[str, str] = {}
     trials = []
     codes = {b: f"b{i}" for i, b in enumerate(sorted({t.left for t in plan.trials} | {t.right for t in plan.trials}))}
@@ -304,7 +289,6 @@ def page_data(plan: Plan, run: Any, max_side: int | None = None) -> dict[str, An
         return key
 
     blank = int(round(float(rd.manifest.get("blank_value", 128 / 255)) * 255))
-    exported: list[Path] = []  # the masked inputs made again from the suite, when the run did not store them
 
     def inp(sid: str) -> str:
         key = f"in/{sid}"
@@ -312,18 +296,9 @@ def page_data(plan: Plan, run: Any, max_side: int | None = None) -> dict[str, An
             im = images.input(plan.dataset, plan.mask, sid)
             m = images.mask(list(cell_of.values()), sid)
             if im is None or m is None:
-                if not exported:
-                    exported.append(_export_inputs(rd))
-                from PIL import Image
-
-                name = f"{sample_filename(sid)}.png"
-                root = exported[0] / plan.dataset / plan.mask  # bench export --inputs' layout
-                try:
-                    with Image.open(root / "images" / name) as a, Image.open(root / "masks" / name) as b:
-                        im, m = a.convert("RGB"), b.convert("L")
-                except OSError:
-                    raise BenchError(f"{rd.run_dir}: the input of sample {sid!r} is neither stored (`save_inputs: "
-                                     f"true`) nor could it be made again from the suite") from None
+                raise BenchError(f"{rd.run_dir}: the input of sample {sid!r} is neither stored (`save_inputs: true`) "
+                                 f"nor could it be made again from the suite: "
+                                 f"{images.missing(plan.dataset, plan.mask, sid)}")
             uris[key] = _image_uri(_fit(masked_input(im, m, blank), max_side))
         return key
 
