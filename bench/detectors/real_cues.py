@@ -24,11 +24,8 @@ import numpy as np
 from ..types import EvalBatch
 from ._util import crop_box, luma, mask2d, nan_array
 from .base import Detector
+from .real_head import SIGMAS, WORK_SIDE, _blur_c, _work
 
-SIGMAS = (1.0, 2.0, 4.0)
-#: the crop around the hole is brought to at most this many pixels on its longer side first (scales are relative
-#: to the hole's surroundings, and the cost stays flat at any resolution)
-WORK_SIDE = 96
 
 
 def _nc(x: np.ndarray, w: np.ndarray, s: float) -> np.ndarray:
@@ -49,17 +46,6 @@ def _band_energy(y: np.ndarray, s: float, region: np.ndarray | None = None) -> n
     return _nc(d * d, w, 2 * s)
 
 
-def _blur(x: np.ndarray, s: float) -> np.ndarray:
-    """Gaussian blur; from σ 8 on, on a grid coarsened so that the kernel is σ 4 there (then brought back)."""
-    if s < 8:
-        return cv2.GaussianBlur(x, (0, 0), s)
-    h, w = x.shape
-    f = s / 4.0
-    size = (max(1, round(w / f)), max(1, round(h / f)))
-    small = cv2.GaussianBlur(cv2.resize(x, size, interpolation=cv2.INTER_AREA), (0, 0), 4.0)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
 class _Spread:
     """Normalised convolution over one support: the Gaussian-weighted mean of values over ``support`` at every
     pixel, the support's own blur computed once for every set of values."""
@@ -67,10 +53,10 @@ class _Spread:
     def __init__(self, support: np.ndarray, sigma: float):
         self.w = support.astype(np.float32)
         self.sigma = sigma
-        self.den = np.maximum(_blur(self.w, sigma), 1e-6)
+        self.den = np.maximum(_blur_c(self.w, sigma), 1e-6)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        return _blur(values * self.w, self.sigma) / self.den
+        return _blur_c(values * self.w, self.sigma) / self.den
 
 
 def detail_ratios(y: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 2e-6) -> list[float] | None:
@@ -98,7 +84,7 @@ def detail_ratios(y: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 2e-6
 
     def means(s: float) -> tuple[np.ndarray, np.ndarray]:
         if s not in smooth:
-            gw, gyw, gy = _blur(w, s), _blur(yw, s), _blur(y, s)
+            gw, gyw, gy = _blur_c(w, s), _blur_c(yw, s), _blur_c(y, s)
             smooth[s] = (gyw / np.maximum(gw, 1e-6), (gy - gyw) / np.maximum(1 - gw, 1e-6))
         return smooth[s]
 
@@ -113,15 +99,8 @@ def detail_ratios(y: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 2e-6
 
 
 def work_crop(y: np.ndarray, m: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray, np.ndarray]:
-    """Luma crop and hole brought to at most ``side`` px on the longer side (area; the hole: area share > 1/2)."""
-    h, w = m.shape
-    f = side / max(h, w)
-    if f >= 1:
-        return y.astype(np.float32), m
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    y = cv2.resize(y.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    m = cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
-    return y, m
+    """Luma crop and hole brought to at most ``side`` px on the longer side (:func:`bench.detectors.real_head._work`)."""
+    return _work(y, m, side)
 
 
 class RealCuesDetector(Detector):

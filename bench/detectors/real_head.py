@@ -33,9 +33,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .real_cues import SIGMAS
-from ._util import crop_box, hwc, luma
+from ._util import crop_box, hwc
 
+#: the scales of the detail ratios (each against twice its σ)
+SIGMAS = (1.0, 2.0, 4.0)
+#: the crop around the hole is brought to at most this many pixels on its longer side first (scales are relative
+#: to the hole's surroundings, and the cost stays flat at any resolution)
 WORK_SIDE = 96
 LUMA = (0.299, 0.587, 0.114)  # as bench.detectors._util.luma
 FEATURES = ("detail_1", "detail_2", "detail_4", "coherence", "continuity", "chroma")
@@ -85,7 +88,8 @@ def _continuity(y: np.ndarray, m: np.ndarray, din: np.ndarray, dout: np.ndarray,
 
 
 def _blur_c(x: np.ndarray, s: float) -> np.ndarray:
-    """:func:`bench.detectors.real_cues._blur` for an image of one or more channels (the shape is kept)."""
+    """Gaussian blur of an image of one or more channels (the shape is kept); from σ 8 on, on a grid coarsened so
+    that the kernel is σ 4 there (then brought back)."""
     if s < 8:
         return cv2.GaussianBlur(x, (0, 0), s).reshape(x.shape)
     h, w = x.shape[:2]
@@ -130,14 +134,16 @@ def detail_ratios_c(img: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 
     return out
 
 
-def _work(img: np.ndarray, m: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`bench.detectors.real_cues.work_crop` for an image of several channels."""
+def _work(img: np.ndarray, m: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """The crop ([H, W] or [H, W, C]) and its hole brought to at most ``side`` px on the longer side (area; the
+    hole: area share > 1/2)."""
     h, w = m.shape
     f = side / max(h, w)
     if f >= 1:
         return img.astype(np.float32), m
     size = (max(1, round(w * f)), max(1, round(h * f)))
-    img = cv2.resize(img.astype(np.float32), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    img = cv2.resize(img.astype(np.float32), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0],
+                                                                                        *img.shape[2:])
     m = cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
     return img, m
 
