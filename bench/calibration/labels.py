@@ -136,7 +136,8 @@ def _fit_evidence(frame, found, seed: int, test_fraction: float) -> tuple[list[d
     part, separates that label from ``good`` best (Youden's J, at least :data:`MIN_EVIDENCE_J`); measured on the
     held-out part like the detectors. Returns (rules to write, results per verdict and column)."""
     from ..detectors.flagging import EVIDENCE_COLUMNS, EVIDENCE_VERDICTS
-    from ..stats import auroc, balanced, best_threshold, bootstrap_intervals, pr, threshold_flags
+    from ..stats import balanced, best_threshold, bootstrap_intervals, threshold_flags
+    from .rule import measure
 
     rules: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
@@ -168,10 +169,8 @@ def _fit_evidence(frame, found, seed: int, test_fraction: float) -> tuple[list[d
             j = balanced(y[fit], flags[fit])
             res: dict[str, Any] = {"threshold": round(float(t), 4), "direction": direction, "fit_j": round(j, 4),
                                    "counts": counts}
-            p, r, _ = pr(y[test], flags[test])
-            s_dir = sc if direction == "above" else -sc
-            res["test"] = {"precision": round(p, 4), "recall": round(r, 4),
-                           "auroc": round(auroc(y[test], s_dir[test]), 4),
+            s_dir = sc if direction == "above" else -sc  # larger = more suspect, as AUROC reads it
+            res["test"] = {**measure(y[test], flags[test], s_dir[test]),
                            **bootstrap_intervals(y[test], flags[test], s_dir[test], digits=4, seed=seed)}
             out[key] = res
             if j >= MIN_EVIDENCE_J and (best is None or j > best[0]):
