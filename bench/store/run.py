@@ -29,6 +29,7 @@ class RunData:
     manifest: dict[str, Any]
     run_dirs: list[Path] = field(default_factory=list)
     _frame: pd.DataFrame | None = None
+    _records: list[dict[str, Any]] = field(default_factory=list)  # what the frame was made from
     #: per detector, the thresholds its flags were set with when :meth:`frame` was read
     thresholds: dict[str, Any] = field(default_factory=dict)
 
@@ -41,7 +42,8 @@ class RunData:
         the thresholds in force now (:mod:`bench.detectors.flagging`; what was applied is in :attr:`thresholds`),
         and each sample's one ``failure`` verdict (:mod:`bench.detectors.verdict`)."""
         if self._frame is None:
-            f = self.store.frame()
+            self._records = self.store.records()
+            f = pd.DataFrame(self._records)
             if f.empty:
                 f = pd.DataFrame(columns=list(RECORD_FIELDS))
             if "error" not in f:
@@ -57,14 +59,13 @@ class RunData:
 
     def records(self) -> list[dict[str, Any]]:
         """The store's per-sample records (absent values left out), with the flags :meth:`frame` sets."""
-        recs = self.store.records()
-        f = self.frame()
+        f = self.frame()  # one read of the store: the frame is made from these records, row for row
+        recs = [dict(r) for r in self._records]
         flags = [c for c in f.columns if isinstance(c, str) and c.endswith("_flag")]
-        if len(f) == len(recs):
-            for r, vals in zip(recs, f[flags].to_numpy(dtype=float)):
-                for c, v in zip(flags, vals):
-                    if v == v:  # not NaN
-                        r[c] = float(v)
+        for r, vals in zip(recs, f[flags].to_numpy(dtype=float)):
+            for c, v in zip(flags, vals):
+                if v == v:  # not NaN
+                    r[c] = float(v)
         return recs
 
     def cells(self) -> pd.DataFrame:
