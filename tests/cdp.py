@@ -12,6 +12,16 @@ from pathlib import Path
 from typing import Any
 
 
+
+def wait_for_file(path: Path, timeout: float = 10.0) -> bool:
+    """Whether a download reached ``path`` with some content within ``timeout`` seconds (a page's export)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size > 0:
+            return True
+        time.sleep(0.1)
+    return path.exists() and path.stat().st_size > 0
+
 def chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         p = shutil.which(name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from bench.errors import BenchError
 from bench.report.aggregate import load_run
 from bench.report.html import write_html
 from bench.report.labelling import read_labels
-from tests.cdp import Browser, chromium
+from tests.cdp import Browser, chromium, wait_for_file
 from tests.test_report_data import make_run
 
 
@@ -69,10 +68,7 @@ def test_label_export_calibrate_select(run, tmp_path):
         assert int(b.js("document.getElementById('label-count').getAttribute('data-count')")) == len(distinct)
         b.click("#label-export")
         path = downloads / "labels.csv"
-        for _ in range(100):
-            if path.exists() and path.stat().st_size > 0:
-                break
-            time.sleep(0.1)
+        wait_for_file(path)
         assert path.exists(), "the export downloaded labels.csv"
         # the state is kept in the page across a reload (local storage)
         b.goto("about:blank")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 
 import pytest
 
@@ -13,7 +12,7 @@ from bench.report.aggregate import load_run
 from bench.study.page import write_page
 from bench.study.plan import make_plan
 from bench.study.score import COLUMNS, score_study
-from tests.cdp import Browser, chromium
+from tests.cdp import Browser, chromium, wait_for_file
 from tests.test_study import make_study_run
 
 pytestmark = pytest.mark.skipif(chromium() is None,
@@ -92,10 +91,7 @@ def test_page_keys_export_score(run, tmp_path):
         assert b.js("document.getElementById('bar').style.width") == "100%"
         b.click("#done .export")
         path = downloads / "judgements_ann.csv"
-        for _ in range(100):
-            if path.exists() and path.stat().st_size > 0:
-                break
-            time.sleep(0.1)
+        wait_for_file(path)
         assert path.exists(), "the export downloaded judgements_ann.csv"
         # another rater in the same browser: a fresh state and another order
         b.goto("about:blank")
