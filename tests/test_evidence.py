@@ -124,3 +124,45 @@ def test_the_markdown_leaderboard_names_the_thresholds_its_flags_were_set_with(t
     shipped = th.load_thresholds()
     assert f"bench/data/thresholds.json v{shipped['version']} ({shipped['sha256'][:12]}): blur" in note
     assert "thresholds given in the suite: noop" in note
+
+
+def test_a_yaml_suite_selecting_a_file_with_evidence_gets_it_in_its_verdicts(tmp_path):
+    """Through the suite file, as a user runs it: `rcs` on random tiny DINOv2 weights, the detectors reading a
+    thresholds file whose evidence rule is on `rcs`; the flags follow the stored `rcs` values, and the same suite
+    without `rcs` (its weights missing) is judged by the weight-free detectors alone."""
+    import yaml
+
+    from bench.cli import main
+    from bench.detectors import thresholds as th
+    from bench.metrics.removal_nets import TINY
+
+    def run(name, metrics):
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(yaml.safe_dump({
+            "name": name, "output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 64, "seed": 1,
+            "weights": "random", "backends": ["opencv-telea", "mean-fill"],
+            "datasets": [{"type": "synthetic", "n": 3}], "masks": ["given"], "metrics": metrics,
+            "detectors": [{"type": "noop", "thresholds": str(tfile)}, {"type": "black", "thresholds": str(tfile)}]}))
+        assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+        return load_run(tmp_path / "res" / name)
+
+    tfile = tmp_path / "mine.json"
+    doc = json.loads(th.default_path().read_text())
+    doc["evidence"] = [{"column": "rcs", "direction": "below", "threshold": 0.0, "verdict": "replacement"}]
+    tfile.write_text(json.dumps(doc))
+    th.clear_cache()
+    first = run("with-rcs", ["psnr", {"type": "rcs", "config": {"dinov2": TINY["dinov2"]}}]).frame()
+    t = float(np.median(first["rcs"]))  # a threshold between the stored values: some flagged, some not
+    doc["evidence"][0]["threshold"] = t
+    tfile.write_text(json.dumps(doc))
+    th.clear_cache()
+    rd = load_run(tmp_path / "res" / "with-rcs")  # read again: the new rule, nothing scored again
+    f = rd.frame()
+    want = (f["rcs"] < t).astype(float)
+    assert f["evidence_replacement_flag"].tolist() == want.tolist() and 0 < want.sum() < len(f)
+    assert (f.loc[want == 1, "failure"] == "replacement").all()
+    assert rd.thresholds["evidence:rcs"]["applied"] and rd.thresholds["evidence:rcs"]["file"] == str(tfile)
+    plain = run("without-rcs", ["psnr"])
+    g = plain.frame()
+    assert "evidence_replacement_flag" not in g and not plain.thresholds["evidence:rcs"]["applied"]
+    assert "replacement" not in set(g["failure"])
