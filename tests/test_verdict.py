@@ -93,3 +93,51 @@ def test_a_run_without_detectors_shows_no_verdict_shares(tmp_path):
     with_det = make_run(tmp_path / "det", n=4)
     assert "failure_ok" in summarize(with_det, ci=False).attrs["verdict_keys"]
     assert '<h4 class="verdict" data-verdict="ok"' in render_html(with_det, ci=False)
+
+
+# -- paste_back: the verdict judges the delivered image --------------------------------------------------------------
+class _RedrawsEverything:
+    """A Telea fill whose raw output also darkens every pixel outside the hole (a VAE round trip, exaggerated)."""
+
+    def __new__(cls, **kw):
+        from bench.backends.classical import TeleaBackend
+
+        class Drift(TeleaBackend):
+            def inpaint(self, image, mask, generator):
+                out = super().inpaint(image, mask, generator)
+                return (out * 0.8).where(~mask, out)
+
+        return Drift(**kw)
+
+
+def test_with_paste_back_outside_drift_stays_a_flag_but_is_no_verdict():
+    f = pd.DataFrame([{"error": None, "outside_drift_flag": 1.0, "blur_flag": 0.0},
+                      {"error": None, "outside_drift_flag": 1.0, "blur_flag": 1.0},
+                      {"error": None, "outside_drift_flag": 1.0, "resized_flag": 1.0}])
+    assert list(verdicts(f)) == ["outside_drift", "outside_drift", "resized"]
+    assert list(verdicts(f, paste_back=True)) == ["ok", "blur", "resized"]
+    from bench.detectors.verdict import present
+
+    only = f[["error", "outside_drift_flag"]]
+    assert "outside_drift" in present(only) and "outside_drift" not in present(only, paste_back=True)
+
+
+@pytest.mark.parametrize("paste_back", [False, True])
+def test_a_run_gives_outside_drift_as_verdict_only_without_paste_back(tmp_path, paste_back):
+    import yaml
+
+    from bench.cli import main as cli
+    from bench.store.run import load_run
+
+    suite = {"name": "drift", "output_dir": str(tmp_path / "results"), "resolution": 48, "paste_back": paste_back,
+             "backends": [{"type": "python", "target": "tests.test_verdict:_RedrawsEverything", "name": "drift"}],
+             "datasets": [{"type": "synthetic", "n": 3}], "masks": ["box"],
+             "metrics": ["psnr"], "detectors": ["outside_drift", "noop"]}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    assert cli(["run", str(p), "--no-progress", "--no-report"]) == 0
+    rd = load_run(tmp_path / "results" / "drift")
+    f = rd.frame()
+    assert rd.paste_back is paste_back
+    assert (f["outside_drift_flag"] == 1.0).all()  # the raw output redrew the frame either way
+    assert set(f["failure"]) == ({"ok"} if paste_back else {"outside_drift"})

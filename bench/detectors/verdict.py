@@ -10,6 +10,10 @@ and keeps the first that is raised:
 * ``nan``, ``black``: the output is broken, nothing else about it means anything;
 * ``noop``: the hole was left as the runner's blank (it is also blurry and perhaps foreign: those say nothing more);
 * ``resized``, ``outside_drift``: the pipeline damaged the frame (the fill may still be fine, but the output is not);
+  except that with ``paste_back`` (``verdicts(frame, paste_back=True)``, what :class:`bench.store.run.RunData`
+  passes from the manifest) ``outside_drift`` takes no part: it measures the *raw* output, while the delivered image
+  has the input's own pixels outside the hole, so nothing a person sees there was damaged (the flag stays in the
+  per-sample table: the model did redraw what it was given);
 * ``replacement`` before ``blur``: a new object is the worse erasure failure, and a pasted object is often also
   less detailed than its context; except that a fill ``blur``'s block-grid test recognises as a mosaic
   (``blur_mosaic_flag``) is ``blur``: its block edges are strong gradients in colours the ring shows only smoothly,
@@ -50,12 +54,19 @@ def share_key(verdict: str) -> str:
     return f"{COLUMN}_{verdict}"
 
 
-def verdicts(frame: pd.DataFrame) -> pd.Series:
-    """The verdict of every row of a per-sample frame (see the module doc)."""
+#: verdicts about the raw output outside the hole, which a pasted-back output no longer shows
+RAW_ONLY: tuple[str, ...] = ("outside_drift",)
+
+
+def verdicts(frame: pd.DataFrame, paste_back: bool = False) -> pd.Series:
+    """The verdict of every row of a per-sample frame (see the module doc); ``paste_back``: the scored output is the
+    composite (input outside the hole), so :data:`RAW_ONLY` verdicts are not given."""
     n = len(frame)
     out = np.full(n, "ok", dtype=object)
     decided = np.zeros(n, dtype=bool)
     for v in PRECEDENCE:
+        if paste_back and v in RAW_ONLY:
+            continue
         if v == "error":
             hit = frame["error"].notna().to_numpy() if "error" in frame else np.zeros(n, bool)
         else:
@@ -73,11 +84,12 @@ def verdicts(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=frame.index, name=COLUMN)
 
 
-def present(frame: pd.DataFrame) -> list[str]:
+def present(frame: pd.DataFrame, paste_back: bool = False) -> list[str]:
     """The verdicts this frame can give: ``error`` and ``ok``, and those whose detectors ran; none at all when no
     detector ran (every output would be ``ok`` without having been judged: a leaderboard share of 1.0 for the
     untouched ``identity`` baseline would say nothing true)."""
-    ran = [v for v in PRECEDENCE if v != "error" and any(c in frame for c in FLAGS[v])]
+    ran = [v for v in PRECEDENCE if v != "error" and not (paste_back and v in RAW_ONLY)
+           and any(c in frame for c in FLAGS[v])]
     if not ran:
         return []
     return [v for v in VERDICTS if v in ("error", "ok") or v in ran]

@@ -182,7 +182,7 @@ def summarize(
     catalog = ColumnCatalog(rd.manifest.get("columns"))
     mkeys = metric_keys(frame, catalog)
     dets = detector_names(frame)
-    possible = verdict.present(frame)
+    possible = verdict.present(frame, paste_back=rd.paste_back)
 
     if "error" not in frame:
         frame["error"] = None

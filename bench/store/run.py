@@ -53,7 +53,7 @@ class RunData:
             self.thresholds = set_flags(f, specs)
             if specs:  # learned evidence only where detectors judge at all
                 self.thresholds.update(apply_evidence(f, evidence_rules(specs)))
-            f[verdict.COLUMN] = verdict.verdicts(f)
+            f[verdict.COLUMN] = verdict.verdicts(f, paste_back=self.paste_back)
             self._frame = f
         return self._frame
 
@@ -77,6 +77,13 @@ class RunData:
         cols = ["cell_key", "session", "device", "load_time_s", "peak_mem_allocated", "peak_mem_reserved",
                 "peak_rss", "n_computed"]
         return pd.DataFrame(s) if s else pd.DataFrame(columns=cols)
+
+    @property
+    def paste_back(self) -> bool:
+        """Whether the run scored the composite (input outside the hole): then the verdict ignores what only the raw
+        output shows (:data:`bench.detectors.verdict.RAW_ONLY`)."""
+        suite = self.manifest.get("suite") if isinstance(self.manifest.get("suite"), dict) else {}
+        return bool(self.manifest.get("paste_back", suite.get("paste_back", False)))
 
     @property
     def comparable(self) -> bool:
