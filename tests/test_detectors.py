@@ -471,6 +471,29 @@ def test_incomplete_removal_flags_object_left_behind():
     assert untouched["incomplete_flag"] == 1.0 and untouched["incomplete_score"] == 1.0
 
 
+def test_incomplete_without_truth_judges_the_object_not_the_margin_of_its_mask():
+    """Object removal photographed once: the mask has a margin around the object; a fill that reproduces the
+    backdrop of that margin is right, one that keeps (part of) the object is incomplete."""
+    yy, xx = np.mgrid[0:S, 0:S]
+    rng = np.random.default_rng(3)
+    sky = np.stack([0.25 + 0.002 * yy, 0.45 + 0.001 * yy, 0.85 - 0.001 * xx], -1)  # a smooth backdrop, a little grain
+    sky = q8(np.clip(sky + rng.normal(0, 0.004, sky.shape), 0, 1).astype(np.float32))
+    for bg, good in ((sky, sky), (texture(5), texture(6))):  # a textured backdrop: a good fill is a new sample of it
+        inp = bg.copy()
+        obj = (yy - 64) ** 2 + (xx - 64) ** 2 <= 20 ** 2
+        inp[obj] = [0.95, 0.2, 0.1]
+        hole = cv2.dilate(obj.astype(np.uint8), np.ones((19, 19), np.uint8)).astype(bool)  # a 9 px margin
+        good = np.where(hole[..., None], good, inp)
+        clean = run("incomplete", batch(inp, hole, good, has_gt=False))
+        assert clean["incomplete_flag"] == 0.0 and clean["incomplete_score"] < 0.05, clean
+        kept = run("incomplete", batch(inp, hole, np.where(obj[..., None], inp, good), has_gt=False))
+        assert kept["incomplete_flag"] == 1.0 and kept["incomplete_score"] > 0.35, kept  # (texture dilutes)
+        half = run("incomplete", batch(inp, hole, np.where((obj & (xx < 64))[..., None], inp, good), has_gt=False))
+        assert half["incomplete_flag"] == 1.0 and 0.16 < half["incomplete_score"] < kept["incomplete_score"], half
+    # nothing under the hole stands out from its surroundings: no object to leave behind, not judged
+    assert math.isnan(run("incomplete", batch(sky, hole, sky, has_gt=False))["incomplete_score"])
+
+
 # -- output-level ---------------------------------------------------------------------------------------------
 def test_resized():
     inp, m = texture(), box_mask()

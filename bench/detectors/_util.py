@@ -92,3 +92,21 @@ def crop_box(m: np.ndarray, margin: int) -> tuple[slice, slice]:
     h, w = m.shape
     return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
             slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+
+
+def pushpull(v: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """A smooth interpolation of ``v`` (float [H, W] or [H, W, C]) where ``known`` (float [H, W], 0/1) is 0 from where
+    it is 1 (push-pull: weighted averages down a Gaussian pyramid, then each level keeps its own value where it has
+    data and takes the coarser level's elsewhere)."""
+    if v.ndim == 3:  # the same pyramid of weights for every channel
+        known = np.repeat(known[..., None], v.shape[2], axis=2)
+    vals, ws = [v * known], [known]
+    while min(vals[-1].shape[:2]) > 4:
+        vals.append(cv2.pyrDown(vals[-1]))
+        ws.append(cv2.pyrDown(ws[-1]))
+    out = vals[-1] / np.maximum(ws[-1], 1e-6)
+    for lv, lw in zip(vals[-2::-1], ws[-2::-1]):
+        up = cv2.pyrUp(out, dstsize=(lv.shape[1], lv.shape[0]))
+        a = np.minimum(1.0, 2.0 * lw)
+        out = a * lv / np.maximum(lw, 1e-6) + (1 - a) * up
+    return out

@@ -45,7 +45,7 @@ belongs there.
 a weakly textured fill pixel (the two weakest gradient bins) is also new where its smoothed lightness departs from
 the truth's (Gaussian, ``STEP_LOWPASS`` px) by more than ``STEP_DELTA`` L units *and*, unless the fill is cut in
 (below), it has grain (not synthesised: :func:`_grainless`) and its lightness departs from the surroundings' smooth
-interpolation into the hole (a push-pull pyramid: :func:`_pushpull`) by more than ``STEP_DELTA`` and
+interpolation into the hole (a push-pull pyramid: ``_util.pushpull``) by more than ``STEP_DELTA`` and
 ``STEP_SPREAD`` times the surroundings' local spread. An erasure that continues the backdrop where the truth had an
 object stays with the interpolation; a synthesised smear continued from the border has no grain. Departures count
 in connected regions of at least ``STEP_REGION`` of the hole (an object is a region; the interpolation is only
@@ -82,7 +82,7 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head
-from ._util import crop_box, hwc, inside_distance, mask2d, nan_array, ring, ring_width
+from ._util import crop_box, hwc, inside_distance, mask2d, nan_array, pushpull as _pushpull, ring, ring_width
 from .thresholds import CalibratedDetector
 
 G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per px) bin edges
@@ -141,22 +141,6 @@ def _lightness(rgb: np.ndarray) -> np.ndarray:
 def _bytes(rgb: np.ndarray) -> np.ndarray:
     # 8-bit colour conversion (OpenCV's table-driven path, ~20x faster than float32; every output is 8-bit anyway)
     return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def _pushpull(v: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """A smooth interpolation of ``v`` where ``known`` (float 0/1) is 0 from where it is 1 (push-pull: weighted
-    averages down a Gaussian pyramid, then each level keeps its own value where it has data and takes the coarser
-    level's elsewhere)."""
-    vals, ws = [v * known], [known]
-    while min(vals[-1].shape) > 4:
-        vals.append(cv2.pyrDown(vals[-1]))
-        ws.append(cv2.pyrDown(ws[-1]))
-    out = vals[-1] / np.maximum(ws[-1], 1e-6)
-    for lv, lw in zip(vals[-2::-1], ws[-2::-1]):
-        up = cv2.pyrUp(out, dstsize=(lv.shape[1], lv.shape[0]))
-        a = np.minimum(1.0, 2.0 * lw)
-        out = a * lv / np.maximum(lw, 1e-6) + (1 - a) * up
-    return out
 
 
 #: the range of OpenCV's 8-bit a and b (a + 128, b + 128) over every 8-bit sRGB colour
