@@ -103,7 +103,7 @@ def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = No
                 vals[k] = float(np.asarray(v, dtype=np.float64)[0])
         out.append({**r, **vals})
     frame = pd.DataFrame(out)
-    frame["verdict"] = verdicts(frame).to_numpy()
+    frame["verdict"] = verdicts(frame, paste_back=True).to_numpy()  # scored as `paste_back: true` (above)
     fill = frame.drop(columns=[c for c in frame if c.startswith(FRAME_ONLY)])
     frame["verdict_fill"] = verdicts(fill).to_numpy()
     return frame.to_dict("records")

@@ -3,7 +3,7 @@
 A detector's flag is not always ``score > threshold``:
 
 * ``blur_flag`` = ``blur_score > threshold`` **or** ``blur_mosaic_score > mosaic_threshold`` (**or**
-  ``blur_real_score > real_threshold`` when the file sets it);
+  ``blur_grain_score > grain_threshold`` where there is no ground truth, **or** ``blur_real_score > real_threshold``, when the file sets them);
 * ``replacement_flag`` = ``replacement_ref_score > ref_threshold`` where the sample has ground truth (a finite
   reference score), else ``replacement_score > threshold`` (**and** ``replacement_real_score > real_threshold``
   when the file sets it: the smaller margin);
@@ -33,6 +33,8 @@ def describe(det: str, entry: Mapping[str, Any]) -> str:
     real = entry.get("real_threshold")
     if det == "blur":
         return (f"blur_flag = blur_score {op} {t:g} or blur_mosaic_score > {entry.get('mosaic_threshold'):g}"
+                + (f" or blur_grain_score > {entry['grain_threshold']:g}"
+                   if entry.get("grain_threshold") is not None else "")
                 + (f" or blur_real_score > {real:g}" if real is not None else "")
                 if t is not None and entry.get("mosaic_threshold") is not None else "blur_flag: no threshold")
     if det == "replacement":
@@ -61,6 +63,12 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
                       _margin(scores["blur_mosaic_score"], entry.get("mosaic_threshold"), "above"))
         if real_t is not None and scores.get("blur_real_score") is not None:
             out = np.fmax(out, _margin(scores["blur_real_score"], real_t, "above"))
+        if entry.get("grain_threshold") is not None and scores.get("blur_grain_score") is not None:
+            g = _margin(scores["blur_grain_score"], entry["grain_threshold"], "above")
+            ref = scores.get("blur_ref_score")
+            if ref is not None:  # the grain rule judges only without ground truth (BlurDetector.flags)
+                g = np.where(np.isnan(np.asarray(ref, dtype=np.float64)), g, np.nan)
+            out = np.fmax(out, g)
         return out
     if det == "replacement":
         free = _margin(scores["replacement_score"], entry.get("threshold"), direction)
@@ -85,7 +93,7 @@ def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],
 
 
 def needed_scores(det: str) -> tuple[str, ...]:
-    return {"blur": ("blur_score", "blur_mosaic_score", "blur_real_score"),
+    return {"blur": ("blur_score", "blur_mosaic_score", "blur_real_score", "blur_grain_score"),
             "replacement": ("replacement_score", "replacement_ref_score", "replacement_real_score")}.get(det, (f"{det}_score",))
 
 

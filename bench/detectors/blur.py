@@ -27,8 +27,19 @@ Three scores per sample (see docs/detectors.md):
   border, and ``blur_score``. A real smear loses structure at every scale while keeping some grain, which the
   fall-off condition of ``blur_score`` (learned on synthetic smears) misses.
 
-``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold`` or ``blur_real_score >
-real_threshold`` (the last only when the thresholds file sets it); ``blur_mosaic_flag`` =
+* ``blur_grain_score`` (reference-free): ``ln((median_ring + GRAIN_EPS) / (median_fill + GRAIN_EPS))`` of the finest
+  band (|luma - G(1)|) on the same interior and ring: how much less *typical* fine texture (grain, sensor noise,
+  JPEG texture) the fill has than its context. The mean of ``blur_score`` is carried by the strongest edges; the
+  median is what most pixels show. Real model smears (ProFill's and LaMa's on large holes, a diffusion model's
+  ghost) keep edges and lose the grain the photograph has everywhere, at every scale alike, so the fall-off test
+  misses them; this one does not need it.
+
+``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold`` or ``blur_grain_score >
+grain_threshold`` (only without ground truth: a removal's fill should continue the grain of the backdrop the ring
+shows, while the truth of a random hole may be smoother than its surroundings, and where it exists ``blur_ref``
+compares with it) or ``blur_real_score > real_threshold`` (the last two only when the thresholds file sets them;
+``grain_threshold`` is chosen so that few constructed correct fills reach it: docs/detectors.md);
+``blur_mosaic_flag`` =
 the second part alone (which share of the blur flags are mosaics); ``blur_ref_flag`` = ``blur_ref_score >
 ref_threshold``. Holes nowhere ``min_width`` (16) px across are not judged (NaN): a smear a few
 pixels wide is not a visible failure (and is what classical inpainting of scratches and dots rightly produces).
@@ -47,6 +58,7 @@ from . import real_head as _real_head
 from ._util import crop_box, inside_distance, luma, mask2d, nan_array, outside_distance, ring_width
 from .thresholds import CalibratedDetector
 
+GRAIN_EPS = 0.5 / 255  # the grain median's regulariser: half an 8-bit step (a flat ring and a flat fill: ratio ~1)
 EPS = 4e-3  # ~1/255: band-pass energy below this (faint grain, 8-bit quantisation) reads as flat on both sides
 RICHER = math.log(2.0)  # blur_score below -ln 2: the fill has over twice its context's detail at every scale
 STEP = 2.5 / 255  # gradient steps below this (8-bit quantisation of smooth ramps) do not count as block edges
@@ -152,15 +164,16 @@ class BlurDetector(CalibratedDetector):
     """
 
     key = "blur"
-    version = 2  # v2: blur_real_score (the head fitted on real outputs)
-    extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold")
-    extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score")
-    extra_flags = ("blur_mosaic_flag", "blur_ref_flag", "blur_real_flag")
+    version = 3  # v2: blur_real_score (the head fitted on real outputs); v3: blur_grain_score
+    extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold", "grain_threshold")
+    extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score")
+    extra_flags = ("blur_mosaic_flag", "blur_ref_flag", "blur_real_flag", "blur_grain_flag")
 
     def __init__(self, threshold: float | None = None, mosaic_threshold: float | None = None,
                  ref_threshold: float | None = None, depth: float = 4.0, min_pixels: int = 64,
                  min_width: float = 16.0, thresholds: str | None = None,
-                 real_threshold: float | None = None, real_head: bool = False) -> None:
+                 real_threshold: float | None = None, real_head: bool = False,
+                 grain_threshold: float | None = None) -> None:
         self.depth = float(depth)
         self.min_width = float(min_width)
         self.min_pixels = int(min_pixels)
@@ -169,14 +182,14 @@ class BlurDetector(CalibratedDetector):
         self.real_head = bool(real_head)
         self.head = _real_head.load_head("blur") if self.real_head else None
         self._thresholds(thresholds, threshold=threshold, mosaic_threshold=mosaic_threshold,
-                         ref_threshold=ref_threshold, real_threshold=real_threshold)
+                         ref_threshold=ref_threshold, real_threshold=real_threshold, grain_threshold=grain_threshold)
 
     def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float,
-                                                                 tuple[float, bool]]:
+                                                                 tuple[float, bool], float]:
         """Per band: ln(E_ring/E_fill) and ln(E_gt/E_fill) (NaN where a band has no interior); blockiness; the
-        shape evidence (steeper, flat) of :func:`_shape_evidence`."""
+        shape evidence (steeper, flat) of :func:`_shape_evidence`; the grain score (the finest band's medians)."""
         n = len(SCALES) - 1
-        none = ([math.nan] * n, [math.nan] * n, math.nan, (math.nan, False))
+        none = ([math.nan] * n, [math.nan] * n, math.nan, (math.nan, False), math.nan)
         if not m.any():
             return none
         width = ring_width(m)
@@ -193,6 +206,7 @@ class BlurDetector(CalibratedDetector):
         hy, hx = crop_box(m, int(4 * SCALES[-1] + 2))
         gb = bands(luma(gt[:, ys, xs][:, hy, hx])) if gt is not None else None
         ctx, ref, interiors = [], [], []
+        grain = math.nan
         for k in range(len(fb)):
             r = max(self.depth, reach(k))
             inner = d_in >= r
@@ -204,6 +218,9 @@ class BlurDetector(CalibratedDetector):
             e_fill = float(fb[k][inner].mean())
             e_ring = float(fb[k][rg].mean()) if int(rg.sum()) >= self.min_pixels else math.nan
             interiors.append((k, inner, rg))
+            if k == 0 and not math.isnan(e_ring):
+                med_ring, med_fill = float(np.median(fb[0][rg])), float(np.median(fb[0][inner]))
+                grain = math.log((med_ring + GRAIN_EPS) / (med_fill + GRAIN_EPS))
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
             e_gt = float(gb[k][inner[hy, hx]].mean()) if gb is not None else math.nan
             ref.append(math.log((e_gt + EPS) / (e_fill + EPS)))
@@ -220,7 +237,7 @@ class BlurDetector(CalibratedDetector):
                 mos = blockiness(y[by, bx], inner0[by, bx])
                 if mos > 0:
                     mos = max(0.0, mos - blockiness(y, ring0))  # tiles in the context are no mosaic
-        return ctx, ref, mos, shape
+        return ctx, ref, mos, shape, grain
 
     @staticmethod
     def combine(values: list[float]) -> float:
@@ -242,16 +259,18 @@ class BlurDetector(CalibratedDetector):
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
-        s, mos, ref, real = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
+        s, mos, ref, real, grain = nan_array(b), nan_array(b), nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
             m = mask2d(batch.mask[i])
-            ctx, rf, mos[i], shape = self.band_ratios(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
+            ctx, rf, mos[i], shape, grain[i] = self.band_ratios(batch.output[i], m,
+                                                                batch.gt[i] if has_gt[i] else None)
             s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
             if self.head and not math.isnan(s[i]):
                 x = _real_head.features_cached(batch.output[i], m)
                 real[i] = _real_head.logit(self.head, x, {"blur_score": s[i]})
-        return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref, "blur_real_score": real}
+        return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref, "blur_real_score": real,
+                "blur_grain_score": grain}
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         s, mos = scores["blur_score"], scores["blur_mosaic_score"]
@@ -261,16 +280,26 @@ class BlurDetector(CalibratedDetector):
         if real is None:  # scores stored before the real-output head existed
             real = np.full(s.shape, np.nan)
         f_real = self._flag(real, "real_threshold", "above")
+        grain = scores.get("blur_grain_score")
+        if grain is None:  # scores stored before v3
+            grain = np.full(s.shape, np.nan)
+        # the grain rule judges only without ground truth (object removal): a fill there replaces an object with
+        # the backdrop the ring shows, and should have its grain; a random hole's truth may well be smoother than
+        # its surroundings (a cheek inside hair), and where the truth exists blur_ref says how the fill compares
+        f_grain = np.where(np.isnan(np.asarray(scores["blur_ref_score"], dtype=float)),
+                           self._flag(grain, "grain_threshold", "above"), np.where(np.isnan(grain), np.nan, 0.0))
         if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
             flag = np.full(s.shape, np.nan)
         else:
-            flag = np.where(np.isnan(s) & np.isnan(mos), np.nan, np.fmax(np.fmax(f_hf, f_mos), f_real))
-        return {"blur_flag": flag, "blur_mosaic_flag": f_mos, "blur_real_flag": f_real,
+            flag = np.where(np.isnan(s) & np.isnan(mos), np.nan,
+                            np.fmax(np.fmax(np.fmax(f_hf, f_mos), f_real), f_grain))
+        return {"blur_flag": flag, "blur_mosaic_flag": f_mos, "blur_real_flag": f_real, "blur_grain_flag": f_grain,
                 "blur_ref_flag": self._flag(scores["blur_ref_score"], "ref_threshold", "above")}
 
     def provenance(self):
         return {**super().provenance(), "depth": self.depth, "min_pixels": self.min_pixels,
                 "min_width": self.min_width, "eps": EPS, "real_head": self.real_head,
                 "scales": list(SCALES),
+                "grain_eps": GRAIN_EPS,
                 "measure": "mean |band-pass(luma)| per scale, hole interior vs context ring, and its fine-to-coarse "
-                           "fall-off against the ring's; block-grid share"}
+                           "fall-off against the ring's; block-grid share; median finest band, fill vs ring"}
