@@ -4,18 +4,23 @@ outputs of MI-GAN, DeepFill v2, HD-Painter, ProFill, LaMa, CoModGAN, CM-GAN, Sta
     python datasets/prepare.py real-corpus --mirror-dir /work/.mirror --out /tmp/real-corpus
     python benchmarks/detectors_real.py --corpus /tmp/real-corpus [--max-side 512]
 
-Each output is scored as a user's ``bench run`` would score it (a ``folder`` dataset, ``task: removal``, an
+Each output is scored as a user's ``bench run`` would score it (a ``folder`` dataset per corpus folder, an
 ``outputs`` backend per model, ``paste_back: true``): the input and mask are loaded by the ``folder`` dataset, the
 output is pasted back outside the hole, and every weight-free detector runs with the shipped thresholds
-(``bench/data/thresholds.json``); the verdict is :func:`bench.detectors.verdict.verdicts`. There is no clean
-background (no ``gt/``), so ``incomplete`` never judges and ``replacement`` is its reference-free form. Images
-longer than ``--max-side`` are downscaled first (area; masks nearest), as ``resize`` would not (it centre-crops).
+(``bench/data/thresholds.json``); the verdict is :func:`bench.detectors.verdict.verdicts` with ``paste_back``.
+Object holes (and holes over what only a masked input shows) are ``task: removal`` without a clean background:
+``replacement`` is reference-free and ``incomplete`` compares the fill with the input under the hole. Free-form
+holes over the original photo (MI-GAN's Places2 and FFHQ sets) are ``task: reconstruction``: the photo is the
+truth, as for any reconstruction set (``incomplete`` does not judge; ``blur`` and ``replacement`` have their
+reference scores). Images longer than ``--max-side`` are downscaled first (area; masks nearest), as ``resize``
+would not (it centre-crops).
 
 Printed and written to ``benchmarks/results/detectors_real.json``: precision and recall of ``blur`` and
 ``replacement`` (95 % bootstrap intervals over outputs), verdict accuracy (the verdict equals the label; ``other``
 counts as right when the verdict is any failure), also for the "fill" verdict without ``outside_drift`` and
 ``incomplete`` (see ``FRAME_ONLY``), per split, per source and per model. Labels ``ambiguous`` are
-left out. Nothing here was fitted: the thresholds are the shipped ones, fitted on constructed cases.
+left out. Nothing here is fitted: the thresholds are the shipped ones (the real-output heads and their
+thresholds were fitted on the dev split by ``detectors_real_fit.py``).
 """
 from __future__ import annotations
 
@@ -84,18 +89,21 @@ def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = No
     datasets: dict[str, FolderDataset] = {}
     out = []
     for r in rows:
-        ds = datasets.setdefault(r["source"], FolderDataset(str(corpus / r["source"]), task="removal"))
+        folder, task = r.get("dataset") or r["source"], r.get("task") or "removal"
+        ds = datasets.setdefault(folder, FolderDataset(str(corpus / folder), task=task))
         s = ds.load(r["sample_id"])
         img, mask = _shrink(s.image, max_side, "area"), _shrink(s.mask, max_side, "nearest")
-        raw = _shrink(read_image(corpus / r["output_folder"] / r["source"] / f"{r['sample_id']}.png"), max_side,
+        raw = _shrink(read_image(corpus / r["output_folder"] / folder / f"{r['sample_id']}.png"), max_side,
                       "area")
         q = lambda t: torch.round(t.clamp(0, 1) * 255) / 255  # noqa: E731  (8-bit, as the store keeps them)
         img, raw = q(img), q(raw)
         pasted = torch.where(mask, raw, img)
+        recon = task == "reconstruction"  # the input is the truth (the runner's rule for such a dataset)
         hw = tuple(img.shape[-2:])
         b = EvalBatch(sample_ids=[r["output_id"]], output=pasted[None], raw=raw[None], input=img[None],
                       blanked=torch.where(mask, torch.full_like(img, 128 / 255), img)[None], mask=mask[None],
-                      gt=torch.zeros_like(img)[None], has_gt=torch.zeros(1, dtype=torch.bool), raw_sizes=[hw],
+                      gt=(img if recon else torch.zeros_like(img))[None],
+                      has_gt=torch.full((1,), recon, dtype=torch.bool), raw_sizes=[hw],
                       model_sizes=[hw], input_sizes=[hw], nonfinite=torch.zeros(1))
         vals: dict = {"hole": float(mask.float().mean())}
         for d in dets.values():

@@ -7,8 +7,10 @@ file at the commit pinned in :data:`SOURCES`. It writes
     OUT/<source>/images/<id>.png   the input (the photo with the object; a masked input where that is all there is)
     OUT/<source>/masks/<id>.png    the hole, white = hole (shipped, or recovered: see ``mask_recovery``)
     OUT/<source>/dataset.json      task: removal
-    OUT/outputs/<model>/<source>/<id>.png   each system's output (the ``outputs`` backend, pattern
-                                            ``{dataset}/{sample}.png`` with the dataset named after the source)
+    OUT/<source>-reconstruction/   the same for a source's reconstruction sets (free-form holes over the original
+                                   photo: the input *is* the ground truth; ``task: reconstruction``)
+    OUT/outputs/<model>/<dataset>/<id>.png  each system's output (the ``outputs`` backend, pattern
+                                            ``{dataset}/{sample}.png``, the dataset being one of the folders above)
     OUT/corpus.csv                 one row per output: provenance, licence, mask recovery, and the label by eye
 
 The labels and the split come from ``datasets/real_corpus/corpus.csv`` (committed; no image is, see
@@ -181,6 +183,9 @@ class Item:
     input_path: str
     mask_recovery: str
     notes: str = ""
+    #: "removal" (a hole over an object, or over what only a masked input shows) or "reconstruction" (a free-form
+    #: hole over the original photo, which is then the ground truth: scored as a user's reconstruction set would be)
+    task: str = "removal"
 
 
 def _rgb(a: np.ndarray) -> np.ndarray:
@@ -201,7 +206,8 @@ def items_migan(r: Repo) -> list[Item]:
         m = binary_mask(r.image(mask_p))
         out.append(Item("migan", f"migan__{setname}__{stem}", "MI-GAN", _rgb(r.image(imgs[0])), m,
                         _rgb(r.image(p)), p, imgs[0], f"shipped ({mask_p}, white = hole)",
-                        "object hole" if "object" in setname else "free-form hole"))
+                        "object hole" if "object" in setname else "free-form hole",
+                        "removal" if "object" in setname else "reconstruction"))
     return out
 
 
@@ -363,25 +369,26 @@ def build(mirror_dir: Path, out: Path, labels_csv: Path = LABELS_CSV, sources: l
                              f"the input {it.image.shape} ({SOURCES[it.source].repo})")
         if not it.mask.any():
             raise SystemExit(f"real-corpus: {it.input_path}: recovered an empty mask ({it.mask_recovery})")
-        d = out / it.source
+        dataset = it.source if it.task == "removal" else f"{it.source}-{it.task}"
+        d = out / dataset
         if it.sample_id not in seen_inputs:
             _save(it.image, d / "images" / f"{it.sample_id}.png")
             _save(it.mask.astype(np.uint8) * 255, d / "masks" / f"{it.sample_id}.png")
             seen_inputs.add(it.sample_id)
-            (d / "dataset.json").write_text(json.dumps({"task": "removal", "source": SOURCES[it.source].repo +
+            (d / "dataset.json").write_text(json.dumps({"task": it.task, "source": SOURCES[it.source].repo +
                                                         "@" + SOURCES[it.source].commit}, indent=1) + "\n")
         oid = output_id(it)
         sub = model_key(it.model) + (f"-{oid.rsplit('__', 1)[-1]}" if it.source == "iopaint" else "")
-        _save(it.output, out / "outputs" / sub / it.source / f"{it.sample_id}.png")
+        _save(it.output, out / "outputs" / sub / dataset / f"{it.sample_id}.png")
         known = labels.get(oid, {})
         src = SOURCES[it.source]
         rows.append({"output_id": oid, "sample_id": it.sample_id, "source": it.source, "repo": src.repo,
                      "commit": src.commit, "path": it.path, "input_path": it.input_path, "licence": src.licence,
                      "model": it.model, "mask_recovery": it.mask_recovery, "label": known.get("label", ""),
                      "split": SPLIT[it.source], "notes": known.get("notes", it.notes),
-                     "output_folder": f"outputs/{sub}"})
+                     "output_folder": f"outputs/{sub}", "dataset": dataset, "task": it.task})
     with open(out / "corpus.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(COLUMNS) + ["output_folder"])
+        w = csv.DictWriter(f, fieldnames=list(COLUMNS) + ["output_folder", "dataset", "task"])
         w.writeheader()
         w.writerows(rows)
     return {"outputs": len(rows), "inputs": len(seen_inputs), "labelled": sum(1 for r in rows if r["label"])}
@@ -397,7 +404,7 @@ def contact_sheets(corpus: Path, out: Path, height: int = 200, rows_per_sheet: i
         rows = list(csv.DictReader(f))
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["source"], r["sample_id"]), []).append(r)
+        groups.setdefault((r.get("dataset") or r["source"], r["sample_id"]), []).append(r)
 
     def tile(a: np.ndarray, m: np.ndarray, colour: tuple[int, int, int]) -> Image.Image:
         a = a.copy()

@@ -153,8 +153,10 @@ def test_a_smear_that_halves_detail_at_every_scale_is_blur_by_its_lost_grain():
         assert ok["blur_grain_score"] < grain_t and ok["blur_flag"] == 0.0, (name, ok)
         # without the grain rule the smear passes (the detector of thresholds v18)
         assert run("blur", batch(img, m, smear, has_gt=False), grain_threshold=1e9)["blur_flag"] == 0.0
-        # with ground truth the grain rule does not judge (blur_ref compares with the truth)
-        assert run("blur", batch(img, m, smear, gt=img))["blur_grain_flag"] == 0.0
+        # with ground truth the grain is the truth's: the truth itself scores 0, the smear as against the ring
+        with_gt = run("blur", batch(img, m, smear, gt=img))
+        assert with_gt["blur_grain_flag"] == 1.0 and with_gt["blur_grain_ref_score"] > grain_t
+        assert run("blur", batch(img, m, img, gt=img))["blur_grain_ref_score"] == 0.0
 
 
 def test_thin_hole_is_not_judged_for_blur():

@@ -134,7 +134,10 @@ def test_build_on_stand_in_repositories(rc, tmp_path, monkeypatch):
     m[5:15, 6:18] = 255
     c2 = _stand_in(mirror / "Picsart-AI-Research+MI-GAN", {
         "examples/places2_512_object/images/3.png": img, "examples/places2_512_object/masks/3.png": m,
-        "examples/places2_512_object/results/migan/3.png": out})
+        "examples/places2_512_object/results/migan/3.png": out,
+        # a free-form hole over the original photo: a reconstruction set
+        "examples/places2_512_freeform/images/4.png": img, "examples/places2_512_freeform/masks/4.png": m,
+        "examples/places2_512_freeform/results/migan/4.png": out})
     monkeypatch.setitem(rc.SOURCES, "cmgan", rc.Source("htzheng/CM-GAN-Inpainting", c1, "Apache-2.0"))
     monkeypatch.setitem(rc.SOURCES, "migan", rc.Source("Picsart-AI-Research/MI-GAN", c2, "MIT"))
     labels = tmp_path / "labels.csv"
@@ -145,9 +148,9 @@ def test_build_on_stand_in_repositories(rc, tmp_path, monkeypatch):
                                                     "notes": "a new object"})
     dst = tmp_path / "corpus"
     counts = rc.build(mirror, dst, labels, sources=["migan", "cmgan"])
-    assert counts == {"outputs": 5, "inputs": 2, "labelled": 1}
+    assert counts == {"outputs": 6, "inputs": 3, "labelled": 1}
     rows = list(csv.DictReader(open(dst / "corpus.csv")))
-    assert list(rows[0]) == list(rc.COLUMNS) + ["output_folder"]
+    assert list(rows[0]) == list(rc.COLUMNS) + ["output_folder", "dataset", "task"]
     by = {r["output_id"]: r for r in rows}
     assert by["cmgan__14__comodgan"]["label"] == "replacement" and by["cmgan__14__comodgan"]["commit"] == c1
     assert by["migan__places2_512_object__3__mi-gan"]["split"] == "test"
@@ -167,11 +170,17 @@ def test_build_on_stand_in_repositories(rc, tmp_path, monkeypatch):
     ds = FolderDataset(str(dst / "cmgan"))
     assert ds.task == "removal" and ds.ids() == ["cmgan__14"]
     assert bool(ds.load("cmgan__14").mask[0].numpy()[hole].all())
-    # the contact sheets: one per source here, one row per input, input then each output
+    # MI-GAN's free-form set is a reconstruction (the photo is the truth), in its own folder; its object set is not
+    free = by["migan__places2_512_freeform__4__mi-gan"]
+    assert (free["dataset"], free["task"], free["source"]) == ("migan-reconstruction", "reconstruction", "migan")
+    assert FolderDataset(str(dst / "migan-reconstruction")).task == "reconstruction"
+    assert FolderDataset(str(dst / "migan")).ids() == ["migan__places2_512_object__3"]
+    assert (dst / free["output_folder"] / "migan-reconstruction" / "migan__places2_512_freeform__4.png").is_file()
+    # the contact sheets: one per dataset folder here, one row per input, input then each output
     sheets = rc.contact_sheets(dst, tmp_path / "sheets", height=40)
-    assert len(sheets) == 2
+    assert len(sheets) == 3
     sizes = sorted(Image.open(p).size for p in sheets)
-    assert sizes == [((40 + 4) * 2, 40 + 16), ((40 + 4) * 5, 40 + 16)]
+    assert sizes == [((40 + 4) * 2, 40 + 16), ((40 + 4) * 2, 40 + 16), ((40 + 4) * 5, 40 + 16)]
     cm = np.asarray(Image.open(next(p for p in sheets if Image.open(p).size[0] == 220)))
     for k in range(4):  # the k-th output tile is closest to the k-th panel's fill (outlines drawn over all of them)
         got = cm[16:56, 44 * (k + 1):44 * (k + 1) + 40].astype(float)

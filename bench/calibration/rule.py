@@ -2,8 +2,9 @@
 
 A detector's flag is not always ``score > threshold``:
 
-* ``blur_flag`` = ``blur_score > threshold`` **or** ``blur_mosaic_score > mosaic_threshold`` (**or**
-  ``blur_grain_score > grain_threshold`` where there is no ground truth, **or** ``blur_real_score > real_threshold``, when the file sets them);
+* ``blur_flag`` = ``blur_score > threshold`` **or** ``blur_mosaic_score > mosaic_threshold`` (**or** the grain
+  deficit, ``blur_grain_ref_score`` with ground truth, else ``blur_grain_score``, ``> grain_threshold``, **or**
+  ``blur_real_score > real_threshold``, when the file sets them);
 * ``replacement_flag`` = ``replacement_ref_score > ref_threshold`` where the sample has ground truth (a finite
   reference score), else ``replacement_score > threshold`` (**and** ``replacement_real_score > real_threshold``
   when the file sets it: the smaller margin);
@@ -33,7 +34,7 @@ def describe(det: str, entry: Mapping[str, Any]) -> str:
     real = entry.get("real_threshold")
     if det == "blur":
         return (f"blur_flag = blur_score {op} {t:g} or blur_mosaic_score > {entry.get('mosaic_threshold'):g}"
-                + (f" or blur_grain_score > {entry['grain_threshold']:g}"
+                + (f" or blur_grain(_ref)_score > {entry['grain_threshold']:g}"
                    if entry.get("grain_threshold") is not None else "")
                 + (f" or blur_real_score > {real:g}" if real is not None else "")
                 if t is not None and entry.get("mosaic_threshold") is not None else "blur_flag: no threshold")
@@ -64,11 +65,11 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
         if real_t is not None and scores.get("blur_real_score") is not None:
             out = np.fmax(out, _margin(scores["blur_real_score"], real_t, "above"))
         if entry.get("grain_threshold") is not None and scores.get("blur_grain_score") is not None:
-            g = _margin(scores["blur_grain_score"], entry["grain_threshold"], "above")
-            ref = scores.get("blur_ref_score")
-            if ref is not None:  # the grain rule judges only without ground truth (BlurDetector.flags)
-                g = np.where(np.isnan(np.asarray(ref, dtype=np.float64)), g, np.nan)
-            out = np.fmax(out, g)
+            g = np.asarray(scores["blur_grain_score"], dtype=np.float64)
+            ref = scores.get("blur_grain_ref_score")
+            if ref is not None:  # against the truth where there is one (BlurDetector.flags)
+                g = np.where(np.isnan(np.asarray(ref, dtype=np.float64)), g, ref)
+            out = np.fmax(out, _margin(g, entry["grain_threshold"], "above"))
         return out
     if det == "replacement":
         free = _margin(scores["replacement_score"], entry.get("threshold"), direction)
@@ -93,7 +94,7 @@ def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],
 
 
 def needed_scores(det: str) -> tuple[str, ...]:
-    return {"blur": ("blur_score", "blur_mosaic_score", "blur_real_score", "blur_grain_score"),
+    return {"blur": ("blur_score", "blur_mosaic_score", "blur_real_score", "blur_grain_score", "blur_grain_ref_score"),
             "replacement": ("replacement_score", "replacement_ref_score", "replacement_real_score")}.get(det, (f"{det}_score",))
 
 

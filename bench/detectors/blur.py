@@ -33,11 +33,13 @@ Three scores per sample (see docs/detectors.md):
   median is what most pixels show. Real model smears (ProFill's and LaMa's on large holes, a diffusion model's
   ghost) keep edges and lose the grain the photograph has everywhere, at every scale alike, so the fall-off test
   misses them; this one does not need it.
+* ``blur_grain_ref_score`` (where ground truth exists): the same with the truth's median on the interior in place
+  of the ring's: the truth of a random hole may well be smoother than its surroundings (a cheek inside hair).
 
-``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold`` or ``blur_grain_score >
-grain_threshold`` (only without ground truth: a removal's fill should continue the grain of the backdrop the ring
-shows, while the truth of a random hole may be smoother than its surroundings, and where it exists ``blur_ref``
-compares with it) or ``blur_real_score > real_threshold`` (the last two only when the thresholds file sets them;
+``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold`` or the grain deficit >
+``grain_threshold`` (``blur_grain_ref_score`` where there is ground truth, else ``blur_grain_score``: a removal's
+fill should continue the grain of the backdrop the ring shows) or ``blur_real_score > real_threshold`` (the last
+two only when the thresholds file sets them;
 ``grain_threshold`` is chosen so that few constructed correct fills reach it: docs/detectors.md);
 ``blur_mosaic_flag`` =
 the second part alone (which share of the blur flags are mosaics); ``blur_ref_flag`` = ``blur_ref_score >
@@ -166,7 +168,8 @@ class BlurDetector(CalibratedDetector):
     key = "blur"
     version = 3  # v2: blur_real_score (the head fitted on real outputs); v3: blur_grain_score
     extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold", "grain_threshold")
-    extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score")
+    extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score",
+                    "blur_grain_ref_score")
     extra_flags = ("blur_mosaic_flag", "blur_ref_flag", "blur_real_flag", "blur_grain_flag")
 
     def __init__(self, threshold: float | None = None, mosaic_threshold: float | None = None,
@@ -185,11 +188,12 @@ class BlurDetector(CalibratedDetector):
                          ref_threshold=ref_threshold, real_threshold=real_threshold, grain_threshold=grain_threshold)
 
     def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float,
-                                                                 tuple[float, bool], float]:
+                                                                 tuple[float, bool], tuple[float, float]]:
         """Per band: ln(E_ring/E_fill) and ln(E_gt/E_fill) (NaN where a band has no interior); blockiness; the
-        shape evidence (steeper, flat) of :func:`_shape_evidence`; the grain score (the finest band's medians)."""
+        shape evidence (steeper, flat) of :func:`_shape_evidence`; the grain scores (the finest band's medians,
+        ring over fill and truth over fill)."""
         n = len(SCALES) - 1
-        none = ([math.nan] * n, [math.nan] * n, math.nan, (math.nan, False), math.nan)
+        none = ([math.nan] * n, [math.nan] * n, math.nan, (math.nan, False), (math.nan, math.nan))
         if not m.any():
             return none
         width = ring_width(m)
@@ -206,7 +210,7 @@ class BlurDetector(CalibratedDetector):
         hy, hx = crop_box(m, int(4 * SCALES[-1] + 2))
         gb = bands(luma(gt[:, ys, xs][:, hy, hx])) if gt is not None else None
         ctx, ref, interiors = [], [], []
-        grain = math.nan
+        grain = grain_ref = math.nan
         for k in range(len(fb)):
             r = max(self.depth, reach(k))
             inner = d_in >= r
@@ -221,6 +225,9 @@ class BlurDetector(CalibratedDetector):
             if k == 0 and not math.isnan(e_ring):
                 med_ring, med_fill = float(np.median(fb[0][rg])), float(np.median(fb[0][inner]))
                 grain = math.log((med_ring + GRAIN_EPS) / (med_fill + GRAIN_EPS))
+            if k == 0 and gb is not None:
+                med_gt = float(np.median(gb[0][inner[hy, hx]]))
+                grain_ref = math.log((med_gt + GRAIN_EPS) / (float(np.median(fb[0][inner])) + GRAIN_EPS))
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
             e_gt = float(gb[k][inner[hy, hx]].mean()) if gb is not None else math.nan
             ref.append(math.log((e_gt + EPS) / (e_fill + EPS)))
@@ -237,7 +244,7 @@ class BlurDetector(CalibratedDetector):
                 mos = blockiness(y[by, bx], inner0[by, bx])
                 if mos > 0:
                     mos = max(0.0, mos - blockiness(y, ring0))  # tiles in the context are no mosaic
-        return ctx, ref, mos, shape, grain
+        return ctx, ref, mos, shape, (grain, grain_ref)
 
     @staticmethod
     def combine(values: list[float]) -> float:
@@ -259,18 +266,19 @@ class BlurDetector(CalibratedDetector):
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
-        s, mos, ref, real, grain = nan_array(b), nan_array(b), nan_array(b), nan_array(b), nan_array(b)
+        s, mos, ref, real = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
+        grain, grain_ref = nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
             m = mask2d(batch.mask[i])
-            ctx, rf, mos[i], shape, grain[i] = self.band_ratios(batch.output[i], m,
-                                                                batch.gt[i] if has_gt[i] else None)
+            ctx, rf, mos[i], shape, (grain[i], grain_ref[i]) = self.band_ratios(
+                batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
             if self.head and not math.isnan(s[i]):
                 x = _real_head.features_cached(batch.output[i], m)
                 real[i] = _real_head.logit(self.head, x, {"blur_score": s[i]})
         return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref, "blur_real_score": real,
-                "blur_grain_score": grain}
+                "blur_grain_score": grain, "blur_grain_ref_score": grain_ref}
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         s, mos = scores["blur_score"], scores["blur_mosaic_score"]
@@ -283,11 +291,13 @@ class BlurDetector(CalibratedDetector):
         grain = scores.get("blur_grain_score")
         if grain is None:  # scores stored before v3
             grain = np.full(s.shape, np.nan)
-        # the grain rule judges only without ground truth (object removal): a fill there replaces an object with
-        # the backdrop the ring shows, and should have its grain; a random hole's truth may well be smoother than
-        # its surroundings (a cheek inside hair), and where the truth exists blur_ref says how the fill compares
-        f_grain = np.where(np.isnan(np.asarray(scores["blur_ref_score"], dtype=float)),
-                           self._flag(grain, "grain_threshold", "above"), np.where(np.isnan(grain), np.nan, 0.0))
+        # the grain deficit against the truth where there is one (a random hole's truth may well be smoother than
+        # its surroundings: a cheek inside hair), against the ring without (object removal: the fill replaces an
+        # object with the backdrop the ring shows, and should have its grain)
+        grain_ref = scores.get("blur_grain_ref_score")
+        if grain_ref is not None:
+            grain = np.where(np.isnan(np.asarray(grain_ref, dtype=float)), grain, grain_ref)
+        f_grain = self._flag(grain, "grain_threshold", "above")
         if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
             flag = np.full(s.shape, np.nan)
         else:
