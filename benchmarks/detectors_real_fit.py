@@ -16,6 +16,10 @@ in; the data ``bench calibrate`` fits on), as the calibration caps classical fil
 outputs, must not undo the constructed cases. A head whose rule then reaches min(precision, recall) <
 ``MIN_BREAKEVEN`` on dev gets no ``real_threshold`` (its score is still stored): it would flag without ground.
 
+``replacement``'s ``plain_threshold`` (novelty above which the head is not asked) is the smallest multiple of
+``PLAIN_STEP`` above the novelty of every dev output labelled ``ok`` or ``blur``: a pasted patch or a plainly
+foreign fill flags without the head's consent, which no good real fill of dev reaches.
+
 ``blur``'s ``grain_threshold`` (the grain deficit, ``blur_grain_score``) is not fitted on the corpus at all: it is
 the ``1 - GRAIN_CAP`` quantile of that score over the constructed dev split's correct fills (seeds 0, 1, 2, 60 crops
 each: the truth pasted in), so that at most ``GRAIN_CAP`` of correct fills are called blur by it; its precision and
@@ -46,6 +50,7 @@ GOOD_CAP = 0.10
 #: the share of the constructed correct fills the grain deficit may flag (the rest of blur's rule flags none of them)
 GRAIN_CAP = 0.025
 GRAIN_SEEDS, GRAIN_CROPS = (0, 1, 2), 60
+PLAIN_STEP = 0.05
 #: the least min(precision, recall) a head's rule must reach on dev (leave one input out) to be given a flag
 MIN_BREAKEVEN = 0.5
 #: per detector: (label, the head's features, L2 strength). ``chroma`` helps blur on leave-one-input-out (AUROC 0.83
@@ -174,6 +179,14 @@ def main() -> None:
                    "loo_precision": p, "loo_recall": r}
         print(f"{det}: head on {', '.join(names)}; threshold chosen {t} (leave-one-input-out on dev: precision {p}, "
               f"recall {r}; {int(y[keep].sum())} positives of {int(keep.sum())})")
+    nov = np.asarray([r["replacement_score"] for r in recs], dtype=float)
+    good = np.isin(lab, ("ok", "blur")) & ~np.isnan(nov)
+    plain = round(float(np.floor(nov[good].max() / PLAIN_STEP) + 1) * PLAIN_STEP, 4)
+    above = {str(k): int(((nov > plain) & (lab == k)).sum()) for k in sorted(set(lab))}
+    cv["replacement_plain"] = {"plain_threshold": plain, "max_good_novelty": round(float(nov[good].max()), 4),
+                               "flagged_by_it": above}
+    print(f"replacement: plain_threshold {plain} (dev ok/blur novelty at most {nov[good].max():.4f}); above it on dev: "
+          f"{cv['replacement_plain']['flagged_by_it']}")
     g_t, g_n = grain_threshold()
     y = lab == "blur"
     base = np.asarray([r["blur_score"] > shipped["blur"]["threshold"]
@@ -199,12 +212,14 @@ def main() -> None:
         rh._heads.cache_clear()
         doc = json.loads(default_path().read_text())
         doc["detectors"]["blur"]["grain_threshold"] = g_t
+        doc["detectors"]["replacement"]["plain_threshold"] = plain
         for det, t in thresholds.items():
             doc["detectors"][det].pop("real_threshold", None)
             if t is not None:
                 doc["detectors"][det]["real_threshold"] = t
         doc["real_corpus"] = {"fitted_on": "corpus dev split only (" + ", ".join(result["dev"]["sources"]) + ")",
-                              "thresholds": [f"{d}.real_threshold" for d, t in thresholds.items() if t is not None],
+                              "thresholds": [f"{d}.real_threshold" for d, t in thresholds.items() if t is not None]
+                              + ["replacement.plain_threshold"],
                               "constructed": "blur.grain_threshold (constructed dev correct fills, not the corpus)",
                               "heads": "bench/data/real_heads.json", "dev": result["dev"], "cv": cv}
         fit_cmd = " ; python benchmarks/detectors_real_fit.py --corpus DIR --write"

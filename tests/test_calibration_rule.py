@@ -137,3 +137,37 @@ def test_the_printed_report_leads_with_the_rule(fitted, tmp_path, capsys):
     line = next(ln for ln in head.splitlines() if ln.strip().startswith("blur_flag"))
     assert f"precision {rule['test']['precision']:.3f}" in line and "or blur_mosaic_score >" in line
     assert "blur_flag" not in detail
+
+
+@pytest.mark.parametrize("det", ["blur", "replacement"])
+def test_the_rule_score_is_positive_exactly_where_the_detector_flags_with_every_part_set(det):
+    """Every part a thresholds file can set (blur: main, mosaic, grain with and without truth, head; replacement:
+    reference where there is truth, else novelty and (head or plain novelty)): the rule score's sign is the flag."""
+    from bench.calibration.rule import rule_score
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    nan_some = lambda a, p: np.where(rng.random(n) < p, np.nan, a)  # noqa: E731
+    if det == "blur":
+        entry = {"threshold": 0.47, "mosaic_threshold": 0.19, "ref_threshold": 0.09, "grain_threshold": 0.55,
+                 "real_threshold": 2.0}
+        scores = {"blur_score": rng.normal(0.3, 0.4, n), "blur_mosaic_score": rng.uniform(0, 0.4, n),
+                  "blur_real_score": nan_some(rng.normal(0, 2, n), 0.3),
+                  "blur_grain_score": rng.normal(0.3, 0.4, n),
+                  "blur_grain_ref_score": nan_some(rng.normal(0.3, 0.4, n), 0.5)}
+        scores["blur_ref_score"] = np.where(np.isnan(scores["blur_grain_ref_score"]), np.nan, 0.0)
+    else:
+        entry = {"threshold": 0.14, "ref_threshold": 0.03, "real_threshold": 1.3, "plain_threshold": 0.5}
+        scores = {"replacement_score": rng.uniform(0, 1, n), "replacement_real_score": rng.normal(1, 3, n),
+                  "replacement_ref_score": nan_some(rng.uniform(0, 0.06, n), 0.5)}
+    det_obj = DETECTORS.get(det)(thresholds="none", **entry)  # the entry alone, not the shipped file
+    flags = det_obj.flags({k: np.asarray(v, float) for k, v in scores.items()})[f"{det}_flag"]
+    s = rule_score(det, entry, scores)
+    judged = ~np.isnan(flags)
+    assert judged.sum() > n // 2
+    assert np.array_equal(s[judged] > 0, flags[judged] > 0.5)
+    # each optional part matters: without it, some flags change
+    for part in [k for k in entry if k not in ("threshold", "mosaic_threshold", "ref_threshold")]:
+        fewer = DETECTORS.get(det)(thresholds="none", **{k: v for k, v in entry.items() if k != part}).flags(
+            {k: np.asarray(v, float) for k, v in scores.items()})[f"{det}_flag"]
+        assert not np.array_equal(np.nan_to_num(fewer), np.nan_to_num(flags)), part

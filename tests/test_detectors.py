@@ -698,16 +698,21 @@ def test_replacement_thresholds_from_a_suite_file(tmp_path):
     prov = manifest["detectors"]["replacement"]
     from bench.detectors.thresholds import load_thresholds
 
-    real_t = load_thresholds()["detectors"]["replacement"].get("real_threshold")  # not overridden: the shipped one
-    assert prov["thresholds"] == {"threshold": 0.9, "ref_threshold": 0.0, "real_threshold": real_t}
+    shipped = load_thresholds()["detectors"]["replacement"]  # what is not overridden: the shipped ones
+    assert prov["thresholds"] == {"threshold": 0.9, "ref_threshold": 0.0,
+                                  "real_threshold": shipped.get("real_threshold"),
+                                  "plain_threshold": shipped.get("plain_threshold")}
     assert sorted(prov["overridden"]) == ["ref_threshold", "threshold"]
     ref = f["replacement_ref_score"].to_numpy(float)
     assert np.isfinite(ref).all()  # the samples dataset has ground truth
     np.testing.assert_array_equal(f["replacement_flag"].to_numpy(float), (ref > 0.0).astype(float))
-    # reference-free: novelty over its threshold and (with the shipped real-output head) the head over its own
-    free = f["replacement_score"].to_numpy(float) > 0.9
-    if real_t is not None:
-        free &= f["replacement_real_score"].to_numpy(float) > real_t
+    # reference-free: novelty over its threshold and (with the shipped real-output head) the head over its own, or
+    # the novelty over the plain threshold
+    nov = f["replacement_score"].to_numpy(float)
+    free = nov > 0.9
+    if shipped.get("real_threshold") is not None:
+        free &= (f["replacement_real_score"].to_numpy(float) > shipped["real_threshold"]) | (
+            nov > shipped.get("plain_threshold", np.inf))
     np.testing.assert_array_equal(f["replacement_free_flag"].to_numpy(float), free.astype(float))
 
 
@@ -745,6 +750,8 @@ def test_a_run_scored_with_an_older_shipped_thresholds_file_reads_with_todays(tm
     assert len(f) == 2 and (f["noop_flag"] == 1).all()  # today's file: the untouched blank is caught
     assert rd.thresholds["noop"]["thresholds_version"] == shipped["version"]
     assert rd.thresholds["replacement"]["thresholds"] == {
-        "threshold": 0.5, "ref_threshold": 0.5, "real_threshold": shipped["detectors"]["replacement"].get("real_threshold")}
+        "threshold": 0.5, "ref_threshold": 0.5,
+        "real_threshold": shipped["detectors"]["replacement"].get("real_threshold"),
+        "plain_threshold": shipped["detectors"]["replacement"].get("plain_threshold")}
     assert main(["report", str(run), "-f", "md", "--no-ci"]) == 0
     assert "older shipped thresholds" not in (run / "leaderboard.md").read_text()

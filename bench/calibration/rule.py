@@ -6,8 +6,9 @@ A detector's flag is not always ``score > threshold``:
   deficit, ``blur_grain_ref_score`` with ground truth, else ``blur_grain_score``, ``> grain_threshold``, **or**
   ``blur_real_score > real_threshold``, when the file sets them);
 * ``replacement_flag`` = ``replacement_ref_score > ref_threshold`` where the sample has ground truth (a finite
-  reference score), else ``replacement_score > threshold`` (**and** ``replacement_real_score > real_threshold``
-  when the file sets it: the smaller margin);
+  reference score), else ``replacement_score > threshold`` (**and**, when the file sets ``real_threshold``,
+  ``replacement_real_score > real_threshold`` or ``replacement_score > plain_threshold``: the smaller margin of
+  the two parts, the second part's being the larger of its two);
 * the others (``incomplete_flag``, ...) = ``<name>_score`` against ``threshold`` in the detector's direction.
 
 So the figures quoted for a thresholds file are those of that rule: precision and recall of the flags the detectors
@@ -41,7 +42,9 @@ def describe(det: str, entry: Mapping[str, Any]) -> str:
     if det == "replacement":
         return (f"replacement_flag = replacement_ref_score {op} {entry.get('ref_threshold')} where there is ground "
                 f"truth, else replacement_score {op} {t}"
-                + (f" and replacement_real_score > {real}" if real is not None else ""))
+                + (f" and (replacement_real_score > {real}"
+                   + (f" or replacement_score > {entry['plain_threshold']})" if entry.get("plain_threshold") is not None
+                      else ")") if real is not None else ""))
     return f"{det}_flag = {det}_score {op} {t}"
 
 
@@ -76,6 +79,8 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
         real = scores.get("replacement_real_score")
         if real_t is not None and real is not None:  # both must hold: the smaller margin (NaN head: novelty alone)
             rm = _margin(real, real_t, "above")
+            if entry.get("plain_threshold") is not None:  # ... unless the novelty is plain
+                rm = np.fmax(rm, _margin(scores["replacement_score"], entry["plain_threshold"], direction))
             free = np.where(np.isnan(rm), free, np.fmin(free, rm))
         ref_s = scores.get("replacement_ref_score")
         if ref_s is None:

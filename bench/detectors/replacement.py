@@ -68,7 +68,9 @@ alone over-flags them.
 
 ``replacement_flag`` uses ``replacement_ref_score > ref_threshold`` where the sample has ground truth and
 ``replacement_score > threshold`` where it has none (object removal without a clean plate), and there, when the
-thresholds file sets ``real_threshold``, also ``replacement_real_score > real_threshold`` (both must hold);
+thresholds file sets ``real_threshold``, also ``replacement_real_score > real_threshold`` (both must hold), unless
+``replacement_score > plain_threshold`` (when set: novelty no good real fill of the corpus's dev split reaches,
+where a pasted patch needs no second opinion);
 ``replacement_free_flag`` is the reference-free flag on every sample (comparable across datasets with and without
 ground truth); ``replacement_ref_flag`` the reference flag alone.
 """
@@ -396,19 +398,20 @@ class ReplacementDetector(CalibratedDetector):
 
     key = "replacement"
     version = 2  # v2: replacement_real_score (the head fitted on real outputs)
-    extra_thresholds = ("ref_threshold", "real_threshold")
+    extra_thresholds = ("ref_threshold", "real_threshold", "plain_threshold")
     extra_scores = ("replacement_ref_score", "replacement_real_score")
     extra_flags = ("replacement_free_flag", "replacement_ref_flag")
 
     def __init__(self, threshold: float | None = None, ref_threshold: float | None = None, cell: float = 6.0,
                  n_sectors: int = 8, min_pixels: int = 24, factor: int = 2, thresholds: str | None = None,
-                 real_threshold: float | None = None) -> None:
+                 real_threshold: float | None = None, plain_threshold: float | None = None) -> None:
         self.cell = float(cell)
         self.factor = int(factor)
         self.n_sectors = int(n_sectors)
         self.min_pixels = int(min_pixels)
         self.head = real_head.load_head("replacement")
-        self._thresholds(thresholds, threshold=threshold, ref_threshold=ref_threshold, real_threshold=real_threshold)
+        self._thresholds(thresholds, threshold=threshold, ref_threshold=ref_threshold, real_threshold=real_threshold,
+                         plain_threshold=plain_threshold)
 
     def parts(self, out, m: np.ndarray, gt=None) -> tuple[float, float, list[float]]:
         """(novelty of the hole against the ring; the same against the ring and, with ``gt``, what the truth shows
@@ -546,8 +549,13 @@ class ReplacementDetector(CalibratedDetector):
         free = self._flag(scores["replacement_score"])
         real = scores.get("replacement_real_score")
         if real is not None and self.t.get("real_threshold") is not None:
-            # both must hold; a NaN head score (no head) leaves the flag as is
-            free = np.where(np.isnan(real) | (free != 1), free, (real > self.t["real_threshold"]).astype(float))
+            # both must hold, unless the novelty is plain (over plain_threshold: no second opinion needed); a NaN
+            # head score (no head) leaves the flag as is
+            plain = self.t.get("plain_threshold")
+            agree = real > self.t["real_threshold"]
+            if plain is not None:
+                agree |= np.asarray(scores["replacement_score"], dtype=float) > plain
+            free = np.where(np.isnan(real) | (free != 1), free, agree.astype(float))
         ref_score = scores.get("replacement_ref_score")
         if ref_score is None:  # scores stored before the reference variant existed
             ref_score = np.full(free.shape, np.nan)
