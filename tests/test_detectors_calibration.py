@@ -98,6 +98,19 @@ def test_cli_run_prints_table_and_writes(tmp_path, capsys):
                                  "--json"])) == 0
     res = json.loads(capsys.readouterr().out)["results"]
     assert res["replacement"]["n_pos"] > 0 and res["incomplete"]["n_pos"] == 0  # photos: no removal cases
+    # recalibrating over a file that has thresholds fitted on real outputs keeps them (and says so)
+    doc = json.loads(out.read_text())
+    doc["detectors"]["blur"]["grain_threshold"] = 0.6
+    doc["detectors"]["replacement"].update(real_threshold=1.5, plain_threshold=0.5)
+    out.write_text(json.dumps(doc))
+    assert cal_cli.run(p.parse_args(["--seed", "2", "--n", "4", "--size", "96", "--out", str(out)])) == 0
+    again = json.loads(out.read_text())
+    assert again["detectors"]["blur"]["grain_threshold"] == 0.6
+    assert again["detectors"]["replacement"]["real_threshold"] == 1.5
+    assert again["detectors"]["replacement"]["threshold"] == doc["detectors"]["replacement"]["threshold"]
+    assert again["calibration"]["carried"]["thresholds"] == {"blur": ["grain_threshold"],
+                                                             "replacement": ["real_threshold", "plain_threshold"]}
+    assert "kept from the file replaced" in capsys.readouterr().err
 
 
 def test_shipped_thresholds_file_is_versioned_and_complete():

@@ -133,6 +133,34 @@ def _clean(res: dict) -> dict:
     return {row: {k: c(v) for k, v in r.items()} for row, r in res.items()}
 
 
+#: thresholds ``bench calibrate`` does not choose (fitted or chosen by ``benchmarks/detectors_real_fit.py``): a
+#: calibration that replaces a file keeps them from it, and says so
+CARRIED = ("real_threshold", "plain_threshold", "grain_threshold")
+
+
+def carry_over(doc: dict[str, Any], out: str | Path) -> dict[str, Any]:
+    """``doc`` with the :data:`CARRIED` thresholds (and the ``real_corpus`` section) of the file at ``out``, if any,
+    named in ``calibration.carried``: recalibrating on constructed cases must not silently drop what was fitted on
+    real outputs. The fresh-seed figures are those of the thresholds this calibration chose."""
+    out = Path(out)
+    if not out.is_file():
+        return doc
+    prev = json.loads(out.read_text())
+    carried: dict[str, list[str]] = {}
+    for det, entry in (prev.get("detectors") or {}).items():
+        if det not in doc["detectors"]:
+            continue
+        for k in CARRIED:
+            if k in entry and k not in doc["detectors"][det]:
+                doc["detectors"][det][k] = entry[k]
+                carried.setdefault(det, []).append(k)
+    if carried:
+        doc.setdefault("calibration", {})["carried"] = {"from": f"{out} v{prev.get('version')}", "thresholds": carried}
+        if "real_corpus" in prev:
+            doc["real_corpus"] = prev["real_corpus"]
+    return doc
+
+
 def write(doc: dict[str, Any], out: str | Path, command: str = "") -> dict[str, Any]:
     """Write a thresholds document; ``version`` = previous + 1 when the thresholds changed, else unchanged."""
     out = Path(out)

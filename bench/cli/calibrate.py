@@ -139,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
         cmd = (f"bench calibrate --seed {args.seed}" + (f" --seeds {args.seeds}" if args.seeds != 1 else "")
                + f" --n {args.n} --photos {args.photos} --size {args.size}"
                + (f" --check-seed {args.check_seed}" if args.check_seed is not None else "") + f" --out {args.out}")
-        doc = C.write(doc, args.out, cmd)
+        doc = C.write(C.carry_over(doc, args.out), args.out, cmd)
+        if doc["calibration"].get("carried"):
+            print(f"kept from the file replaced: {doc['calibration']['carried']['thresholds']} (not chosen by a "
+                  "calibration: benchmarks/detectors_real_fit.py fits them)", file=sys.stderr)
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
