@@ -74,6 +74,7 @@ ground truth); ``replacement_ref_flag`` the reference flag alone.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, NamedTuple
 
@@ -174,18 +175,17 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
     """Per-pixel Lab cell, gradient bin, [L, a, b, grain, |grad L|], and local-shape cell: the L cell with the two
     eigenvalues of the Hessian of smoothed L, each binned at ``H_EDGES`` (rotation-invariant: a bright or dark blob,
     a ridge or a valley, a saddle, an edge's flanks)."""
-    lab = _lab(rgb)
-    L = lab[..., 0]
+    # :func:`_lab` by planes: every value (and cell) below is a function of OpenCV's 8-bit L, a or b, so it is read
+    # from a table of the 256 byte values (:func:`_byte_tables`, the same arithmetic)
+    l8, a8, b8 = cv2.split(cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab))
+    t = _byte_tables(cell)
+    L = t.L[l8]
     sm = cv2.GaussianBlur(L, (0, 0), 1.0)
     gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3) / 8.0
     gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3) / 8.0
     g = np.sqrt(gx * gx + gy * gy)
     grain = cv2.blur(np.abs(L - sm), (3, 3))  # fine texture (L units): ~0 in synthesised blends, > 0 in photos
-    nl = int(math.ceil(101 / cell))
-    (a0, na), (b0, nb) = _ab_cells(cell)
-    li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
-    ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32) - a0, 0, na - 1)
-    bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32) - b0, 0, nb - 1)
+    li = t.li[l8]
     gi = _bin(g, G_EDGES)
     # the Hessian's eigenvalues (L units per px^2): its half-trace plus or minus the half-difference's norm
     hxx = cv2.Sobel(sm, cv2.CV_32F, 2, 0, ksize=3) / 4.0
@@ -194,9 +194,37 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
     half_trace = (hxx + hyy) / 2
     spread = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy * hxy)
     h1, h2 = _bin(half_trace + spread, H_EDGES), _bin(half_trace - spread, H_EDGES)
-    return _Feats((li * na + ai) * nb + bi, gi, (nl, na, nb),
-                  np.concatenate([lab, grain[..., None], g[..., None]], axis=2), (li * NH + h1) * NH + h2,
-                  (nl, NH, NH))
+    lab = cv2.merge([L, t.a[a8], t.b[b8], grain, g]).reshape(*L.shape, 5)
+    return _Feats((li * t.na + t.ai[a8]) * t.nb + t.bi[b8], gi, (t.nl, t.na, t.nb), lab, (li * NH + h1) * NH + h2,
+                  (t.nl, NH, NH))
+
+
+class _Tables(NamedTuple):
+    L: np.ndarray  # float32 L, a, b of each 8-bit value (as :func:`_lab`)
+    a: np.ndarray
+    b: np.ndarray
+    li: np.ndarray  # int32 L, a, b cell of each 8-bit value
+    ai: np.ndarray
+    bi: np.ndarray
+    nl: int
+    na: int
+    nb: int
+
+
+@functools.lru_cache(maxsize=8)
+def _byte_tables(cell: float) -> _Tables:
+    """:func:`_features`' per-channel values of OpenCV's 8-bit Lab (L, a, b as :func:`_lab` gives them, and their
+    cells), for each of the 256 byte values: the same float32 arithmetic, done once."""
+    v = np.arange(256, dtype=np.float32)
+    L = v.copy()
+    L *= 100.0 / 255.0
+    ab = v - 128.0
+    nl = int(math.ceil(101 / cell))
+    (a0, na), (b0, nb) = _ab_cells(cell)
+    li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
+    ai = np.clip(((ab + 128) / cell).astype(np.int32) - a0, 0, na - 1)
+    bi = np.clip(((ab + 128) / cell).astype(np.int32) - b0, 0, nb - 1)
+    return _Tables(L, ab, ab, li, ai, bi, nl, na, nb)
 
 
 def _bin(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
