@@ -65,6 +65,16 @@ def ring(m: np.ndarray, width: float, gap: float = 2, dist: np.ndarray | None = 
     return (d > gap) & (d <= gap + width)
 
 
+def masked_mean(x: np.ndarray, region: np.ndarray) -> float:
+    """Mean of float32 [H, W] ``x`` over the bool [H, W] ``region`` (NaN when it is empty): ``x[region].mean()`` up
+    to float rounding, as a dot product with the region's 0/1 weights (several times faster than boolean
+    indexing)."""
+    n = np.count_nonzero(region)
+    if n == 0:
+        return math.nan
+    return float(np.dot(x.ravel(), region.ravel().astype(np.float32))) / n
+
+
 def nan_array(b: int) -> np.ndarray:
     return np.full(b, np.nan, dtype=np.float64)
 
