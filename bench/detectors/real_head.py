@@ -170,7 +170,7 @@ def _work(img: np.ndarray, m: np.ndarray, side: int = WORK_SIDE) -> tuple[np.nda
     if f >= 1:
         return img.astype(np.float32), m
     size = (max(1, round(w * f)), max(1, round(h * f)))
-    img = cv2.resize(img.astype(np.float32), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0],
+    img = cv2.resize(np.asarray(img, np.float32), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0],
                                                                                         *img.shape[2:])
     m = cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
     return img, m

@@ -239,19 +239,26 @@ def _bin(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 NG = len(G_EDGES) + 1
 
 
+def _key_counts(cells: np.ndarray, gbins: np.ndarray, sec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (cell, gradient bin) pairs (as ``cell * NG + bin``, ascending) and their counts in each of the
+    ``k`` sectors ([pair, sector])."""
+    keys, inv = np.unique(cells * NG + gbins, return_inverse=True)
+    return keys, np.bincount(inv.reshape(-1) * k + sec, minlength=len(keys) * k).reshape(len(keys), k)
+
+
 def _sector_max_grad(cells: np.ndarray, gbins: np.ndarray, sec: np.ndarray, pool: np.ndarray | None, ncell: int,
-                     min_count: int) -> np.ndarray:
+                     min_count: int, key_counts: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Per sector and cell (int8 [k, ncell]): the strongest gradient bin seen in that cell at least ``min_count``
     times among the pixels sector j pools (-1: absent). ``sec``: each pixel's sector; ``pool`` ([k, k] bool): row j
     marks the sectors whose pixels sector j's table counts (None: its own pixels only, once each). One pass for all
-    sectors: the counts of each (cell, gradient bin) pair per sector, pooled by a product with ``pool``."""
+    sectors: the counts of each (cell, gradient bin) pair per sector, pooled by a product with ``pool``.
+    ``key_counts``: :func:`_key_counts` of these pixels when the caller has them (the same pixels pooled twice)."""
     k = len(pool) if pool is not None else int(sec.max(initial=-1)) + 1
     out = np.full(k * ncell, -1, dtype=np.int8)
     if pool is None and min_count <= 1:
         np.maximum.at(out, sec * ncell + cells, gbins.astype(np.int8))
         return out.reshape(k, ncell)
-    keys, inv = np.unique(cells * NG + gbins, return_inverse=True)
-    counts = np.bincount(inv.reshape(-1) * k + sec, minlength=len(keys) * k).reshape(len(keys), k)
+    keys, counts = key_counts if key_counts is not None else _key_counts(cells, gbins, sec, k)
     pooled = counts if pool is None else counts @ pool.T.astype(counts.dtype)  # [key, sector j]
     u, j = np.nonzero(pooled >= min_count)
     np.maximum.at(out, j * ncell + keys[u] // NG, (keys[u] % NG).astype(np.int8))
@@ -505,15 +512,16 @@ class ReplacementDetector(CalibratedDetector):
         h_cells, h_g, h_lab, h_s = ft.cells[hy, hx], ft.gbins[hy, hx], ft.lab[hy, hx], ft.shapes[hy, hx]
         r_cells, r_g, r_lab, r_s = ft.cells[ry, rx], ft.gbins[ry, rx], ft.lab[ry, rx], ft.shapes[ry, rx]
 
-        def tables(cells, shapes, g, sectors, pool, least) -> tuple[np.ndarray, np.ndarray]:
+        def tables(cells, shapes, g, sectors, pool, least, kc=(None, None)) -> tuple[np.ndarray, np.ndarray]:
             # per sector: the colour and shape supports (int8 [k, ncell], [k, nscell])
-            return (_widen(_sector_max_grad(cells, g, sectors, pool, ncell, least), shape),
-                    _widen(_sector_max_grad(shapes, g, sectors, pool, nscell, least), sshape))
+            return (_widen(_sector_max_grad(cells, g, sectors, pool, ncell, least, kc[0]), shape),
+                    _widen(_sector_max_grad(shapes, g, sectors, pool, nscell, least, kc[1]), sshape))
 
         counts = np.bincount(sec, minlength=k)
         present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
         pool = _pools(present, k)
-        sup, ssup = tables(r_cells, r_s, r_g, sec, pool, max(2, int(0.001 * nr)))
+        r_kc = _key_counts(r_cells, r_g, sec, k), _key_counts(r_s, r_g, sec, k)  # (the ring's: pooled twice below)
+        sup, ssup = tables(r_cells, r_s, r_g, sec, pool, max(2, int(0.001 * nr)), r_kc)
         h_sup, h_ssup = sup[hsec, h_cells], ssup[hsec, h_s]
         hulls: dict[int, Callable] = {}
         distinct = np.unique(sec.astype(np.int64) * ncell + r_cells)  # each sector's distinct colour cells
@@ -549,7 +557,7 @@ class ReplacementDetector(CalibratedDetector):
         judged = [j for j in present if pool[j].sum() > 1]  # present sectors with another beside them
         if n_free and judged:  # how new each part of the ring is against the parts beside it
             others = pool & ~np.eye(k, dtype=bool)
-            bsup, bssup = tables(r_cells, r_s, r_g, sec, others, 1)
+            bsup, bssup = tables(r_cells, r_s, r_g, sec, others, 1, r_kc)
             # (smooth pixels are left out here: the ring's own blends say nothing about its variety)
             rnew = ((r_g > bsup[sec, r_cells]) | (r_g > bssup[sec, r_s])) & ~_smooth(r_g, r_lab)
             hits = np.bincount(sec, weights=rnew, minlength=k)
