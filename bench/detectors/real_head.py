@@ -183,8 +183,7 @@ def features(out_chw, m: np.ndarray) -> np.ndarray:
     out = np.full(len(FEATURES), np.nan)
     if not m.any():
         return out
-    margin = int(max(16, np.sqrt(m.sum())))
-    ys, xs = crop_box(m, margin)
+    ys, xs = _crop(m)
     # brought to the working size first (area), then to luma and CIE a, b (float Lab: a, b in about ±127)
     rgb, mc = _work(np.ascontiguousarray(hwc(out_chw[:, ys, xs]), dtype=np.float32), m[ys, xs], WORK_SIDE)
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB) / 255.0
@@ -210,11 +209,21 @@ def features(out_chw, m: np.ndarray) -> np.ndarray:
 _LAST: collections.OrderedDict = collections.OrderedDict()
 
 
+def _crop(m: np.ndarray) -> tuple[slice, slice]:
+    """The part of the image :func:`features` reads: the hole's bounding box grown by the side of a square of the
+    hole's area (at least 16 px)."""
+    return crop_box(m, int(max(16, np.sqrt(m.sum()))))
+
+
 def features_cached(out_chw, m: np.ndarray) -> np.ndarray:
-    """:func:`features`, the last 32 results kept by content (the output's memory, shape and sum, and the mask's
-    bytes): the weight-free detectors score the same batch one after the other."""
-    arr = out_chw.detach().cpu().numpy()  # (NumPy's sum: torch's thread pool costs milliseconds on a busy machine)
-    key = (out_chw.data_ptr(), tuple(out_chw.shape), float(arr.sum(dtype=np.float64)), hash(m.tobytes()))
+    """:func:`features`, the last 32 results kept by content (the output's memory and shape, the sum of the crop
+    :func:`features` reads, and the mask's bytes): the weight-free detectors score the same batch one after the
+    other."""
+    ys, xs = _crop(m)
+    # (NumPy's sum: torch's thread pool costs milliseconds on a busy machine)
+    crop_sum = float(out_chw.detach().cpu().numpy()[:, ys, xs].sum(dtype=np.float64))
+    key = (out_chw.data_ptr(), tuple(out_chw.shape), (ys.start, ys.stop, xs.start, xs.stop), crop_sum,
+           hash(m.tobytes()))
     if key in _LAST:
         _LAST.move_to_end(key)
         return _LAST[key].copy()
