@@ -260,14 +260,24 @@ def test_masked_mean_is_the_mean_over_the_region():
     assert math.isnan(masked_mean(x, np.zeros((90, 70), bool)))
 
 
-def test_replacement_real_score_is_the_head_on_the_reference_features():
+@pytest.mark.parametrize("with_chroma", [False, True])
+def test_replacement_real_score_is_the_head_on_the_reference_features(monkeypatch, with_chroma):
     """End to end: ``replacement_real_score`` is the head's logit on the reference features and the detector's
-    own novelty score (the content-keyed cache between them included)."""
+    own novelty score (the content-keyed cache between them included), with the shipped head (which does not read
+    chroma: not computed) and with one that reads it."""
     from bench.types import EvalBatch
 
-    det = rp.ReplacementDetector()
-    if not det.head:
+    head = rh.load_head("replacement")
+    if not head:
         pytest.skip("no shipped replacement head")
+    if with_chroma:
+        head = {**head, "features": [*head["features"], "chroma"], "mean": [*head["mean"], 0.0],
+                "scale": [*head["scale"], 1.0], "coef": [*head["coef"], 0.5]}
+        monkeypatch.setattr(rh, "load_head", lambda name: head)
+    assert ("chroma" in head["features"]) == with_chroma
+    det = rp.ReplacementDetector()
+    assert det.head == head and det.head_chroma == with_chroma
+    rh._LAST.clear()
     items = ITEMS[:8] + ITEMS[-7:]
     h = items[0][0].shape[-1]
     items = [it for it in items if it[0].shape[-1] == h]
@@ -287,3 +297,26 @@ def test_replacement_real_score_is_the_head_on_the_reference_features():
             judged += 1
             assert got == pytest.approx(want, rel=1e-5, abs=1e-4)
     assert judged >= 5
+
+
+def test_luma_only_features_are_the_full_ones_without_chroma_and_the_cache_serves_both():
+    """``features(chroma=False)`` (what the replacement head, which does not read chroma, asks for) gives the
+    reference's other features; the cache hands a full result to a luma-only caller, not the other way round."""
+    i = rh.FEATURES.index("chroma")
+    judged = 0
+    for out, m, _ in ITEMS[:10]:
+        want = ref_features(out, m)
+        got = rh.features(out, m, chroma=False)
+        assert math.isnan(got[i])
+        keep = np.arange(len(want)) != i
+        np.testing.assert_allclose(got[keep], want[keep], rtol=1e-5, atol=3e-5)
+        judged += int(np.isfinite(want[i]))
+    assert judged >= 5
+    out, m, _ = next(it for it in ITEMS if np.isfinite(ref_features(it[0], it[1])).all())
+    out = out.clone()  # (memory of its own: no earlier cache entry)
+    rh._LAST.clear()
+    assert math.isnan(rh.features_cached(out, m, chroma=False)[i])
+    full = rh.features_cached(out, m)  # a luma-only entry does not serve a caller that asks for chroma
+    assert np.isfinite(full[i])
+    np.testing.assert_array_equal(rh.features_cached(out, m, chroma=False), full)  # a full one serves both
+

@@ -176,25 +176,30 @@ def _work(img: np.ndarray, m: np.ndarray, side: int = WORK_SIDE) -> tuple[np.nda
     return img, m
 
 
-def features(out_chw, m: np.ndarray) -> np.ndarray:
+def features(out_chw, m: np.ndarray, chroma: bool = True) -> np.ndarray:
     """The :data:`FEATURES` of one output (an RGB tensor [3, H, W] in [0, 1]; ``m`` bool hole [H, W]); NaNs where
     the hole is too small or too large to judge. ``blur`` and ``replacement`` ask for the same output's features
-    one after the other: the last few are kept (:func:`features_cached`)."""
+    one after the other: the last few are kept (:func:`features_cached`). ``chroma=False``: ``chroma`` is left NaN
+    and only luma is analysed (for a head that does not read it: a third of the filtering)."""
     out = np.full(len(FEATURES), np.nan)
     if not m.any():
         return out
     ys, xs = _crop(m)
     # brought to the working size first (area), then to luma and CIE a, b (float Lab: a, b in about ±127)
     rgb, mc = _work(np.ascontiguousarray(hwc(out_chw[:, ys, xs]), dtype=np.float32), m[ys, xs], WORK_SIDE)
-    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB) / 255.0
-    img[..., 0] = rgb @ np.asarray(LUMA, np.float32)  # lightness channel: luma, as the other detectors read it
+    if chroma:
+        img = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB) / 255.0
+        img[..., 0] = rgb @ np.asarray(LUMA, np.float32)  # lightness channel: luma, as the other detectors read it
+    else:
+        img = (rgb @ np.asarray(LUMA, np.float32))[..., None]
     din, dout = _distances(mc)
     r = detail_ratios_c(img, mc, dist=(din, dout))
     if r is None:
         return out
     yc = np.ascontiguousarray(img[..., 0])
     out[:3] = r[0]
-    out[5] = float(r[1:].mean())
+    if chroma:
+        out[5] = float(r[1:].mean())
     reach = max(3.0, math.sqrt(np.count_nonzero(mc)) / 3.0)
     ringr = (~mc) & (dout <= 2 * reach) & (dout > 1)
     inner = mc & (din > 1)
@@ -215,20 +220,22 @@ def _crop(m: np.ndarray) -> tuple[slice, slice]:
     return crop_box(m, int(max(16, np.sqrt(m.sum()))))
 
 
-def features_cached(out_chw, m: np.ndarray) -> np.ndarray:
+def features_cached(out_chw, m: np.ndarray, chroma: bool = True) -> np.ndarray:
     """:func:`features`, the last 32 results kept by content (the output's memory and shape, the sum of the crop
     :func:`features` reads, and the mask's bytes): the weight-free detectors score the same batch one after the
-    other."""
+    other. A result without ``chroma`` serves only callers that do not ask for it."""
     ys, xs = _crop(m)
     # (NumPy's sum: torch's thread pool costs milliseconds on a busy machine)
     crop_sum = float(out_chw.detach().cpu().numpy()[:, ys, xs].sum(dtype=np.float64))
     key = (out_chw.data_ptr(), tuple(out_chw.shape), (ys.start, ys.stop, xs.start, xs.stop), crop_sum,
            hash(m.tobytes()))
-    if key in _LAST:
+    hit = _LAST.get(key)
+    if hit is not None and (hit[1] or not chroma):
         _LAST.move_to_end(key)
-        return _LAST[key].copy()
-    x = features(out_chw, m)
-    _LAST[key] = x
+        return hit[0].copy()
+    x = features(out_chw, m, chroma)
+    _LAST[key] = x, chroma
+    _LAST.move_to_end(key)
     if len(_LAST) > 32:
         _LAST.popitem(last=False)
     return x.copy()

@@ -459,6 +459,7 @@ class ReplacementDetector(CalibratedDetector):
         self.n_sectors = int(n_sectors)
         self.min_pixels = int(min_pixels)
         self.head = real_head.load_head("replacement")
+        self.head_chroma = bool(self.head) and "chroma" in self.head["features"]  # (else not computed)
         self._thresholds(thresholds, threshold=threshold, ref_threshold=ref_threshold, real_threshold=real_threshold)
 
     def parts(self, out, m: np.ndarray, gt=None) -> tuple[float, float, list[float]]:
@@ -590,7 +591,7 @@ class ReplacementDetector(CalibratedDetector):
             n_free, ref[i], base = self.parts(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             free[i] = max(0.0, n_free - float(np.median(base))) if base else n_free
             if self.head and not math.isnan(free[i]):
-                x = real_head.features_cached(batch.output[i], m)
+                x = real_head.features_cached(batch.output[i], m, chroma=self.head_chroma)
                 real[i] = real_head.logit(self.head, x, {"replacement_score": free[i]})
         return {"replacement_score": free, "replacement_ref_score": ref, "replacement_real_score": real}
 
