@@ -258,6 +258,13 @@ def test_masked_mean_is_the_mean_over_the_region():
         assert masked_mean(x, region) == pytest.approx(float(x[region].astype(np.float64).mean()), rel=1e-6)
         assert masked_mean(x, region) == pytest.approx(float(x[region].mean()), rel=1e-6)
     assert math.isnan(masked_mean(x, np.zeros((90, 70), bool)))
+    region = np.zeros((90, 70), bool)
+    region[10:40, 10:40] = True
+    x[60:, 50:] = np.nan  # non-finite values outside the region do not count, inside they do
+    x[0, 0] = np.inf
+    assert masked_mean(x, region) == pytest.approx(float(x[region].mean()), rel=1e-6)
+    x[20, 20] = np.nan
+    assert math.isnan(masked_mean(x, region))
 
 
 @pytest.mark.parametrize("with_chroma", [False, True])

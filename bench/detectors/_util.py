@@ -72,7 +72,9 @@ def masked_mean(x: np.ndarray, region: np.ndarray) -> float:
     n = np.count_nonzero(region)
     if n == 0:
         return math.nan
-    return float(np.dot(x.ravel(), region.ravel().astype(np.float32))) / n
+    v = float(np.dot(x.ravel(), region.ravel().astype(np.float32))) / n
+    # a NaN or infinity anywhere in x spoils the product (0 * NaN): then only the region's own values decide
+    return v if math.isfinite(v) else float(x[region].mean())
 
 
 def nan_array(b: int) -> np.ndarray:
