@@ -72,7 +72,8 @@ def masked_mean(x: np.ndarray, region: np.ndarray) -> float:
     n = np.count_nonzero(region)
     if n == 0:
         return math.nan
-    v = float(np.dot(x.ravel(), region.ravel().astype(np.float32))) / n
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = float(np.dot(x.ravel(), region.ravel().astype(np.float32))) / n
     # a NaN or infinity anywhere in x spoils the product (0 * NaN): then only the region's own values decide
     return v if math.isfinite(v) else float(x[region].mean())
 
