@@ -126,16 +126,8 @@ class _Feats(NamedTuple):
     sshape: tuple[int, int, int]  # the local-shape grid's shape
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """CIE Lab (L 0..100, a and b about -128..127), float32 [H, W, 3]."""
-    lab = cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0
-    lab[..., 1:] -= 128.0
-    return lab
-
-
 def _lightness(rgb: np.ndarray) -> np.ndarray:
-    """:func:`_lab`'s L alone, float32 [H, W]."""
+    """CIE L (0..100) of the 8-bit conversion, float32 [H, W]: :func:`_features`' L alone."""
     return cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32) * (100.0 / 255.0)
 
 
@@ -175,8 +167,8 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
     """Per-pixel Lab cell, gradient bin, [L, a, b, grain, |grad L|], and local-shape cell: the L cell with the two
     eigenvalues of the Hessian of smoothed L, each binned at ``H_EDGES`` (rotation-invariant: a bright or dark blob,
     a ridge or a valley, a saddle, an edge's flanks)."""
-    # :func:`_lab` by planes: every value (and cell) below is a function of OpenCV's 8-bit L, a or b, so it is read
-    # from a table of the 256 byte values (:func:`_byte_tables`, the same arithmetic)
+    # CIE Lab (L 0..100, a and b about -128..127) of OpenCV's 8-bit conversion: every value and cell below is a
+    # function of one 8-bit L, a or b, so it is read from a table of the 256 byte values (:func:`_byte_tables`)
     l8, a8, b8 = cv2.split(cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab))
     t = _byte_tables(cell)
     L = t.L[l8]
@@ -200,7 +192,7 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
 
 
 class _Tables(NamedTuple):
-    L: np.ndarray  # float32 L, a, b of each 8-bit value (as :func:`_lab`)
+    L: np.ndarray  # float32 L (0..100), a, b (-128..127) of each 8-bit value
     a: np.ndarray
     b: np.ndarray
     li: np.ndarray  # int32 L, a, b cell of each 8-bit value
@@ -213,8 +205,8 @@ class _Tables(NamedTuple):
 
 @functools.lru_cache(maxsize=8)
 def _byte_tables(cell: float) -> _Tables:
-    """:func:`_features`' per-channel values of OpenCV's 8-bit Lab (L, a, b as :func:`_lab` gives them, and their
-    cells), for each of the 256 byte values: the same float32 arithmetic, done once."""
+    """:func:`_features`' per-channel values of OpenCV's 8-bit Lab (L scaled to 0..100, a and b shifted to about
+    -128..127, in float32, and their cells) for each of the 256 byte values."""
     v = np.arange(256, dtype=np.float32)
     L = v.copy()
     L *= 100.0 / 255.0
