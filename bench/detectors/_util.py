@@ -65,6 +65,19 @@ def ring(m: np.ndarray, width: float, gap: float = 2, dist: np.ndarray | None = 
     return (d > gap) & (d <= gap + width)
 
 
+def masked_mean(x: np.ndarray, region: np.ndarray) -> float:
+    """Mean of float32 [H, W] ``x`` over the bool [H, W] ``region`` (NaN when it is empty): ``x[region].mean()`` up
+    to float rounding, as a dot product with the region's 0/1 weights (several times faster than boolean
+    indexing)."""
+    n = np.count_nonzero(region)
+    if n == 0:
+        return math.nan
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = float(np.dot(x.ravel(), region.ravel().astype(np.float32))) / n
+    # a NaN or infinity anywhere in x spoils the product (0 * NaN): then only the region's own values decide
+    return v if math.isfinite(v) else float(x[region].mean())
+
+
 def nan_array(b: int) -> np.ndarray:
     return np.full(b, np.nan, dtype=np.float64)
 

@@ -57,7 +57,7 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head as _real_head
-from ._util import crop_box, inside_distance, luma, mask2d, nan_array, outside_distance, ring_width
+from ._util import crop_box, inside_distance, luma, mask2d, masked_mean, nan_array, outside_distance, ring_width
 from .thresholds import CalibratedDetector
 
 GRAIN_EPS = 0.5 / 255  # the grain median's regulariser: half an 8-bit step (a flat ring and a flat fill: ratio ~1)
@@ -147,8 +147,8 @@ def _shape_evidence(fb: list[np.ndarray], interiors: list[tuple[int, np.ndarray,
     if not usable:
         return math.nan, False
     k, inner, rg = usable[-1]
-    f0, fk = float(fb[0][inner].mean()), float(fb[k][inner].mean())
-    r0, rk = float(fb[0][rg].mean()), float(fb[k][rg].mean())
+    f0, fk = masked_mean(fb[0], inner), masked_mean(fb[k], inner)
+    r0, rk = masked_mean(fb[0], rg), masked_mean(fb[k], rg)
     flat = f0 < FLAT
     if k == 0:
         return math.nan, flat
@@ -219,8 +219,8 @@ class BlurDetector(CalibratedDetector):
                 ctx.append(math.nan)
                 ref.append(math.nan)
                 continue
-            e_fill = float(fb[k][inner].mean())
-            e_ring = float(fb[k][rg].mean()) if int(rg.sum()) >= self.min_pixels else math.nan
+            e_fill = masked_mean(fb[k], inner)
+            e_ring = masked_mean(fb[k], rg) if int(rg.sum()) >= self.min_pixels else math.nan
             interiors.append((k, inner, rg))
             if k == 0 and not math.isnan(e_ring):
                 med_ring, med_fill = float(np.median(fb[0][rg])), float(np.median(fb[0][inner]))
@@ -229,7 +229,7 @@ class BlurDetector(CalibratedDetector):
                 med_gt = float(np.median(gb[0][inner[hy, hx]]))
                 grain_ref = math.log((med_gt + GRAIN_EPS) / (float(np.median(fb[0][inner])) + GRAIN_EPS))
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
-            e_gt = float(gb[k][inner[hy, hx]].mean()) if gb is not None else math.nan
+            e_gt = masked_mean(gb[k], inner[hy, hx]) if gb is not None else math.nan
             ref.append(math.log((e_gt + EPS) / (e_fill + EPS)))
         shape = _shape_evidence(fb, interiors, self.min_pixels)
         inner0 = d_in >= self.depth

@@ -47,18 +47,27 @@ FEATURES = ("detail_1", "detail_2", "detail_4", "coherence", "continuity", "chro
 def _coherence(y: np.ndarray, region: np.ndarray, s: float = 2.0) -> float:
     """Gradient-energy-weighted mean orientation coherence ((λ1 − λ2) / (λ1 + λ2) of the structure tensor at σ
     ``s``) over ``region`` (NaN: no gradient there)."""
+    return _coherences(y, (region,), s)[0]
+
+
+def _coherences(y: np.ndarray, regions: tuple[np.ndarray, ...], s: float = 2.0) -> list[float]:
+    """:func:`_coherence` of ``y`` over each of ``regions`` (the gradients computed once)."""
     gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
-    w = region.astype(np.float32)
-    jxx = cv2.GaussianBlur(gx * gx * w, (0, 0), s)
-    jyy = cv2.GaussianBlur(gy * gy * w, (0, 0), s)
-    jxy = cv2.GaussianBlur(gx * gy * w, (0, 0), s)
-    tr = jxx + jyy
-    coh = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / np.maximum(tr, 1e-9)
-    e = tr[region]
-    if float(e.sum()) <= 1e-9:
-        return math.nan
-    return float((coh[region] * e).sum() / e.sum())
+    gxx, gyy, gxy = gx * gx, gy * gy, gx * gy
+    out = []
+    for region in regions:
+        w = region.astype(np.float32)
+        jxx = cv2.GaussianBlur(gxx * w, (0, 0), s)
+        jyy = cv2.GaussianBlur(gyy * w, (0, 0), s)
+        jxy = cv2.GaussianBlur(gxy * w, (0, 0), s)
+        tr = jxx + jyy
+        coh = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / np.maximum(tr, 1e-9)
+        # the sums over the region: OpenCV's means there (in double precision), times its pixel count
+        mu, n = region.view(np.uint8), np.count_nonzero(region)
+        e = cv2.mean(tr, mu)[0]
+        out.append(math.nan if e * n <= 1e-9 else cv2.mean(coh * tr, mu)[0] / e)
+    return out
 
 
 def _continuity(y: np.ndarray, m: np.ndarray, din: np.ndarray, dout: np.ndarray, band: float = 4.0) -> float:
@@ -66,23 +75,26 @@ def _continuity(y: np.ndarray, m: np.ndarray, din: np.ndarray, dout: np.ndarray,
     the gradient just outside projected on its own direction, compared with the gradient just inside at the nearest
     border pixel projected on the same direction. Edges that run into the hole and stop give large negative values;
     NaN when the ring has no strong edge at the border."""
-    gx = cv2.Sobel(cv2.GaussianBlur(y, (0, 0), 1.0), cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(cv2.GaussianBlur(y, (0, 0), 1.0), cv2.CV_32F, 0, 1, ksize=3)
-    g2 = gx * gx + gy * gy
     outside = (~m) & (dout > 1) & (dout <= 1 + band)
     inside = m & (din > 1) & (din <= 1 + band)
-    if outside.sum() < 8 or inside.sum() < 8:
+    if np.count_nonzero(outside) < 8 or np.count_nonzero(inside) < 8:
         return math.nan
+    sm = cv2.GaussianBlur(y, (0, 0), 1.0)
+    gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3)
+    g2 = gx * gx + gy * gy
     # direction field of the ring's edges, spread into the hole's border band (normalised convolution)
     w = outside.astype(np.float32) * g2
     # double-angle representation, so opposite gradients agree
-    c2 = cv2.GaussianBlur(w * (gx * gx - gy * gy) / np.maximum(g2, 1e-9), (0, 0), band)
-    s2 = cv2.GaussianBlur(w * 2 * gx * gy / np.maximum(g2, 1e-9), (0, 0), band)
+    dxy, gxy2 = gx * gx - gy * gy, 2 * gx * gy
+    ng = np.maximum(g2, 1e-9)
+    c2 = cv2.GaussianBlur(w * dxy / ng, (0, 0), band)
+    s2 = cv2.GaussianBlur(w * gxy2 / ng, (0, 0), band)
     den = np.maximum(cv2.GaussianBlur(w, (0, 0), band), 1e-9)
     c2, s2 = c2 / den, s2 / den
     # energy of the gradient along that direction: |g|² cos²(θ − φ) = (|g|² + (gx² − gy²) c + 2 gx gy s) / 2
-    proj = 0.5 * (g2 + (gx * gx - gy * gy) * c2 + 2 * gx * gy * s2)
-    e_out, e_in = float(proj[outside].mean()), float(proj[inside].mean())
+    proj = 0.5 * (g2 + dxy * c2 + gxy2 * s2)
+    e_out, e_in = cv2.mean(proj, outside.view(np.uint8))[0], cv2.mean(proj, inside.view(np.uint8))[0]
     eps = 1e-4
     return float(np.clip(math.log((e_in + eps) / (e_out + eps)), -4.0, 4.0))
 
@@ -99,39 +111,55 @@ def _blur_c(x: np.ndarray, s: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(x.shape)
 
 
-def detail_ratios_c(img: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 2e-6) -> np.ndarray | None:
+def detail_ratios_c(img: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 2e-6,
+                    dist: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
     """:func:`bench.detectors.real_cues.detail_ratios` for every channel of ``img`` (float32 [H, W, C], C ≤ 4) at
-    once: the same normalised convolutions, each blur computed once for all channels. Returns [C, len(sigmas)]
-    (None: the hole is too small or fills the crop)."""
-    area = int(m.sum())
+    once: the same normalised convolutions, each blur computed once for all channels. Returns [C,
+    len(sigmas)] (None: the hole is too small or fills the crop). ``dist``: the distances to the hole's border
+    inside and outside it when the caller has them."""
+    area = int(np.count_nonzero(m))
     if area < 32 or area == m.size:
         return None
-    din = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
-    dout = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3)
+    din, dout = dist if dist is not None else _distances(m)
     reach = max(3.0, np.sqrt(area) / 3.0)
     ring = (~m) & (dout <= 2 * reach)
-    if ring.sum() < 16:
+    if np.count_nonzero(ring) < 16:
         return None
+    c = img.shape[2]
+
+    def rep(a: np.ndarray) -> np.ndarray:  # [H, W] -> [H, W, C] (NumPy broadcasts along a short last axis slowly)
+        return cv2.merge([a] * c).reshape(*a.shape, c)
+
     w = m.astype(np.float32)
-    yw = img * w[..., None]
+    yw = img * rep(w)
     smooth: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
     def means(s: float) -> tuple[np.ndarray, np.ndarray]:
         if s not in smooth:
-            gw, gyw, gy = _blur_c(w, s)[..., None], _blur_c(yw, s), _blur_c(img, s)
+            gw, gyw, gy = rep(_blur_c(w, s)), _blur_c(yw, s), _blur_c(img, s)
             smooth[s] = (gyw / np.maximum(gw, 1e-6), (gy - gyw) / np.maximum(1 - gw, 1e-6))
         return smooth[s]
 
     wr = ring.astype(np.float32)
+    wr_c = rep(wr)
     spread_sigma = reach + din.max() / 2
-    den = np.maximum(_blur_c(wr, spread_sigma), 1e-6)[..., None]
-    out = np.empty((img.shape[2], len(sigmas)))
+    den = rep(np.maximum(_blur_c(wr, spread_sigma), 1e-6))
+    mu = m.view(np.uint8)
+    out = np.empty((c, len(sigmas)))
     for k, s in enumerate(sigmas):
         (f1, r1), (f2, r2) = means(s), means(2 * s)
-        e_fill = ((f1 - f2)[m] ** 2).mean(0)
-        pred = _blur_c((r1 - r2) ** 2 * wr[..., None], spread_sigma) / den
-        out[:, k] = np.log((e_fill + eps) / (pred[m].mean(0) + eps))
+        # means over the hole (OpenCV's, in double precision)
+        e_fill = np.asarray(cv2.mean((f1 - f2) ** 2, mu)[:c])
+        pred = np.asarray(cv2.mean(_blur_c((r1 - r2) ** 2 * wr_c, spread_sigma) / den, mu)[:c])
+        out[:, k] = np.log((e_fill + eps) / (pred + eps))
     return out
+
+
+def _distances(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (px) of each hole pixel to the nearest pixel outside the hole, and of each pixel outside to the
+    nearest hole pixel."""
+    return (cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3),
+            cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3))
 
 
 def _work(img: np.ndarray, m: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray, np.ndarray]:
@@ -142,38 +170,41 @@ def _work(img: np.ndarray, m: np.ndarray, side: int = WORK_SIDE) -> tuple[np.nda
     if f >= 1:
         return img.astype(np.float32), m
     size = (max(1, round(w * f)), max(1, round(h * f)))
-    img = cv2.resize(img.astype(np.float32), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0],
+    img = cv2.resize(np.asarray(img, np.float32), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0],
                                                                                         *img.shape[2:])
     m = cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
     return img, m
 
 
-def features(out_chw, m: np.ndarray) -> np.ndarray:
+def features(out_chw, m: np.ndarray, chroma: bool = True) -> np.ndarray:
     """The :data:`FEATURES` of one output (an RGB tensor [3, H, W] in [0, 1]; ``m`` bool hole [H, W]); NaNs where
     the hole is too small or too large to judge. ``blur`` and ``replacement`` ask for the same output's features
-    one after the other: the last few are kept (:func:`features_cached`)."""
+    one after the other: the last few are kept (:func:`features_cached`). ``chroma=False``: ``chroma`` is left NaN
+    and only luma is analysed (for a head that does not read it: a third of the filtering)."""
     out = np.full(len(FEATURES), np.nan)
     if not m.any():
         return out
-    margin = int(max(16, np.sqrt(m.sum())))
-    ys, xs = crop_box(m, margin)
+    ys, xs = _crop(m)
     # brought to the working size first (area), then to luma and CIE a, b (float Lab: a, b in about ±127)
     rgb, mc = _work(np.ascontiguousarray(hwc(out_chw[:, ys, xs]), dtype=np.float32), m[ys, xs], WORK_SIDE)
-    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB) / 255.0
-    img[..., 0] = rgb @ np.asarray(LUMA, np.float32)  # lightness channel: luma, as the other detectors read it
-    r = detail_ratios_c(img, mc)
+    if chroma:
+        img = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB) / 255.0
+        img[..., 0] = rgb @ np.asarray(LUMA, np.float32)  # lightness channel: luma, as the other detectors read it
+    else:
+        img = (rgb @ np.asarray(LUMA, np.float32))[..., None]
+    din, dout = _distances(mc)
+    r = detail_ratios_c(img, mc, dist=(din, dout))
     if r is None:
         return out
     yc = np.ascontiguousarray(img[..., 0])
     out[:3] = r[0]
-    out[5] = float(r[1:].mean())
-    din = cv2.distanceTransform(mc.astype(np.uint8), cv2.DIST_L2, 3)
-    dout = cv2.distanceTransform((~mc).astype(np.uint8), cv2.DIST_L2, 3)
-    reach = max(3.0, math.sqrt(mc.sum()) / 3.0)
+    if chroma:
+        out[5] = float(r[1:].mean())
+    reach = max(3.0, math.sqrt(np.count_nonzero(mc)) / 3.0)
     ringr = (~mc) & (dout <= 2 * reach) & (dout > 1)
     inner = mc & (din > 1)
-    if inner.sum() >= 16 and ringr.sum() >= 16:
-        cf, cr = _coherence(yc, inner), _coherence(yc, ringr)
+    if np.count_nonzero(inner) >= 16 and np.count_nonzero(ringr) >= 16:
+        cf, cr = _coherences(yc, (inner, ringr))
         out[3] = cf - cr if not (math.isnan(cf) or math.isnan(cr)) else 0.0
     c = _continuity(yc, mc, din, dout)
     out[4] = 0.0 if math.isnan(c) else c
@@ -183,16 +214,28 @@ def features(out_chw, m: np.ndarray) -> np.ndarray:
 _LAST: collections.OrderedDict = collections.OrderedDict()
 
 
-def features_cached(out_chw, m: np.ndarray) -> np.ndarray:
-    """:func:`features`, the last 32 results kept by content (the output's memory, shape and sum, and the mask's
-    bytes): the weight-free detectors score the same batch one after the other."""
-    arr = out_chw.detach().cpu().numpy()  # (NumPy's sum: torch's thread pool costs milliseconds on a busy machine)
-    key = (out_chw.data_ptr(), tuple(out_chw.shape), float(arr.sum(dtype=np.float64)), hash(m.tobytes()))
-    if key in _LAST:
+def _crop(m: np.ndarray) -> tuple[slice, slice]:
+    """The part of the image :func:`features` reads: the hole's bounding box grown by the side of a square of the
+    hole's area (at least 16 px)."""
+    return crop_box(m, int(max(16, np.sqrt(m.sum()))))
+
+
+def features_cached(out_chw, m: np.ndarray, chroma: bool = True) -> np.ndarray:
+    """:func:`features`, the last 32 results kept by content (the output's memory and shape, the sum of the crop
+    :func:`features` reads, and the mask's bytes): the weight-free detectors score the same batch one after the
+    other. A result without ``chroma`` serves only callers that do not ask for it."""
+    ys, xs = _crop(m)
+    # (NumPy's sum: torch's thread pool costs milliseconds on a busy machine)
+    crop_sum = float(out_chw.detach().cpu().numpy()[:, ys, xs].sum(dtype=np.float64))
+    key = (out_chw.data_ptr(), tuple(out_chw.shape), (ys.start, ys.stop, xs.start, xs.stop), crop_sum,
+           hash(m.tobytes()))
+    hit = _LAST.get(key)
+    if hit is not None and (hit[1] or not chroma):
         _LAST.move_to_end(key)
-        return _LAST[key].copy()
-    x = features(out_chw, m)
-    _LAST[key] = x
+        return hit[0].copy()
+    x = features(out_chw, m, chroma)
+    _LAST[key] = x, chroma
+    _LAST.move_to_end(key)
     if len(_LAST) > 32:
         _LAST.popitem(last=False)
     return x.copy()

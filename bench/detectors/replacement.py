@@ -76,6 +76,7 @@ ground truth); ``replacement_ref_flag`` the reference flag alone.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, NamedTuple
 
@@ -127,16 +128,8 @@ class _Feats(NamedTuple):
     sshape: tuple[int, int, int]  # the local-shape grid's shape
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """CIE Lab (L 0..100, a and b about -128..127), float32 [H, W, 3]."""
-    lab = cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0
-    lab[..., 1:] -= 128.0
-    return lab
-
-
 def _lightness(rgb: np.ndarray) -> np.ndarray:
-    """:func:`_lab`'s L alone, float32 [H, W]."""
+    """CIE L (0..100) of the 8-bit conversion, float32 [H, W]: :func:`_features`' L alone."""
     return cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32) * (100.0 / 255.0)
 
 
@@ -160,18 +153,17 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
     """Per-pixel Lab cell, gradient bin, [L, a, b, grain, |grad L|], and local-shape cell: the L cell with the two
     eigenvalues of the Hessian of smoothed L, each binned at ``H_EDGES`` (rotation-invariant: a bright or dark blob,
     a ridge or a valley, a saddle, an edge's flanks)."""
-    lab = _lab(rgb)
-    L = lab[..., 0]
+    # CIE Lab (L 0..100, a and b about -128..127) of OpenCV's 8-bit conversion: every value and cell below is a
+    # function of one 8-bit L, a or b, so it is read from a table of the 256 byte values (:func:`_byte_tables`)
+    l8, a8, b8 = cv2.split(cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab))
+    t = _byte_tables(cell)
+    L = t.L[l8]
     sm = cv2.GaussianBlur(L, (0, 0), 1.0)
     gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3) / 8.0
     gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3) / 8.0
     g = np.sqrt(gx * gx + gy * gy)
     grain = cv2.blur(np.abs(L - sm), (3, 3))  # fine texture (L units): ~0 in synthesised blends, > 0 in photos
-    nl = int(math.ceil(101 / cell))
-    (a0, na), (b0, nb) = _ab_cells(cell)
-    li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
-    ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32) - a0, 0, na - 1)
-    bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32) - b0, 0, nb - 1)
+    li = t.li[l8]
     gi = _bin(g, G_EDGES)
     # the Hessian's eigenvalues (L units per px^2): its half-trace plus or minus the half-difference's norm
     hxx = cv2.Sobel(sm, cv2.CV_32F, 2, 0, ksize=3) / 4.0
@@ -180,9 +172,37 @@ def _features(rgb: np.ndarray, cell: float) -> _Feats:
     half_trace = (hxx + hyy) / 2
     spread = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy * hxy)
     h1, h2 = _bin(half_trace + spread, H_EDGES), _bin(half_trace - spread, H_EDGES)
-    return _Feats((li * na + ai) * nb + bi, gi, (nl, na, nb),
-                  np.concatenate([lab, grain[..., None], g[..., None]], axis=2), (li * NH + h1) * NH + h2,
-                  (nl, NH, NH))
+    lab = cv2.merge([L, t.a[a8], t.b[b8], grain, g]).reshape(*L.shape, 5)
+    return _Feats((li * t.na + t.ai[a8]) * t.nb + t.bi[b8], gi, (t.nl, t.na, t.nb), lab, (li * NH + h1) * NH + h2,
+                  (t.nl, NH, NH))
+
+
+class _Tables(NamedTuple):
+    L: np.ndarray  # float32 L (0..100), a, b (-128..127) of each 8-bit value
+    a: np.ndarray
+    b: np.ndarray
+    li: np.ndarray  # int32 L, a, b cell of each 8-bit value
+    ai: np.ndarray
+    bi: np.ndarray
+    nl: int
+    na: int
+    nb: int
+
+
+@functools.lru_cache(maxsize=8)
+def _byte_tables(cell: float) -> _Tables:
+    """:func:`_features`' per-channel values of OpenCV's 8-bit Lab (L scaled to 0..100, a and b shifted to about
+    -128..127, in float32, and their cells) for each of the 256 byte values."""
+    v = np.arange(256, dtype=np.float32)
+    L = v.copy()
+    L *= 100.0 / 255.0
+    ab = v - 128.0
+    nl = int(math.ceil(101 / cell))
+    (a0, na), (b0, nb) = _ab_cells(cell)
+    li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
+    ai = np.clip(((ab + 128) / cell).astype(np.int32) - a0, 0, na - 1)
+    bi = np.clip(((ab + 128) / cell).astype(np.int32) - b0, 0, nb - 1)
+    return _Tables(L, ab, ab, li, ai, bi, nl, na, nb)
 
 
 def _bin(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -197,19 +217,26 @@ def _bin(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 NG = len(G_EDGES) + 1
 
 
+def _key_counts(cells: np.ndarray, gbins: np.ndarray, sec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (cell, gradient bin) pairs (as ``cell * NG + bin``, ascending) and their counts in each of the
+    ``k`` sectors ([pair, sector])."""
+    keys, inv = np.unique(cells * NG + gbins, return_inverse=True)
+    return keys, np.bincount(inv.reshape(-1) * k + sec, minlength=len(keys) * k).reshape(len(keys), k)
+
+
 def _sector_max_grad(cells: np.ndarray, gbins: np.ndarray, sec: np.ndarray, pool: np.ndarray | None, ncell: int,
-                     min_count: int) -> np.ndarray:
+                     min_count: int, key_counts: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Per sector and cell (int8 [k, ncell]): the strongest gradient bin seen in that cell at least ``min_count``
     times among the pixels sector j pools (-1: absent). ``sec``: each pixel's sector; ``pool`` ([k, k] bool): row j
     marks the sectors whose pixels sector j's table counts (None: its own pixels only, once each). One pass for all
-    sectors: the counts of each (cell, gradient bin) pair per sector, pooled by a product with ``pool``."""
+    sectors: the counts of each (cell, gradient bin) pair per sector, pooled by a product with ``pool``.
+    ``key_counts``: :func:`_key_counts` of these pixels when the caller has them (the same pixels pooled twice)."""
     k = len(pool) if pool is not None else int(sec.max(initial=-1)) + 1
     out = np.full(k * ncell, -1, dtype=np.int8)
     if pool is None and min_count <= 1:
         np.maximum.at(out, sec * ncell + cells, gbins.astype(np.int8))
         return out.reshape(k, ncell)
-    keys, inv = np.unique(cells * NG + gbins, return_inverse=True)
-    counts = np.bincount(inv.reshape(-1) * k + sec, minlength=len(keys) * k).reshape(len(keys), k)
+    keys, counts = key_counts if key_counts is not None else _key_counts(cells, gbins, sec, k)
     pooled = counts if pool is None else counts @ pool.T.astype(counts.dtype)  # [key, sector j]
     u, j = np.nonzero(pooled >= min_count)
     np.maximum.at(out, j * ncell + keys[u] // NG, (keys[u] % NG).astype(np.int8))
@@ -410,6 +437,7 @@ class ReplacementDetector(CalibratedDetector):
         self.n_sectors = int(n_sectors)
         self.min_pixels = int(min_pixels)
         self.head = real_head.load_head("replacement")
+        self.head_chroma = bool(self.head) and "chroma" in self.head["features"]  # (else not computed)
         self._thresholds(thresholds, threshold=threshold, ref_threshold=ref_threshold, real_threshold=real_threshold,
                          plain_threshold=plain_threshold)
 
@@ -464,15 +492,16 @@ class ReplacementDetector(CalibratedDetector):
         h_cells, h_g, h_lab, h_s = ft.cells[hy, hx], ft.gbins[hy, hx], ft.lab[hy, hx], ft.shapes[hy, hx]
         r_cells, r_g, r_lab, r_s = ft.cells[ry, rx], ft.gbins[ry, rx], ft.lab[ry, rx], ft.shapes[ry, rx]
 
-        def tables(cells, shapes, g, sectors, pool, least) -> tuple[np.ndarray, np.ndarray]:
+        def tables(cells, shapes, g, sectors, pool, least, kc=(None, None)) -> tuple[np.ndarray, np.ndarray]:
             # per sector: the colour and shape supports (int8 [k, ncell], [k, nscell])
-            return (_widen(_sector_max_grad(cells, g, sectors, pool, ncell, least), shape),
-                    _widen(_sector_max_grad(shapes, g, sectors, pool, nscell, least), sshape))
+            return (_widen(_sector_max_grad(cells, g, sectors, pool, ncell, least, kc[0]), shape),
+                    _widen(_sector_max_grad(shapes, g, sectors, pool, nscell, least, kc[1]), sshape))
 
         counts = np.bincount(sec, minlength=k)
         present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
         pool = _pools(present, k)
-        sup, ssup = tables(r_cells, r_s, r_g, sec, pool, max(2, int(0.001 * nr)))
+        r_kc = _key_counts(r_cells, r_g, sec, k), _key_counts(r_s, r_g, sec, k)  # (the ring's: pooled twice below)
+        sup, ssup = tables(r_cells, r_s, r_g, sec, pool, max(2, int(0.001 * nr)), r_kc)
         h_sup, h_ssup = sup[hsec, h_cells], ssup[hsec, h_s]
         hulls: dict[int, Callable] = {}
         distinct = np.unique(sec.astype(np.int64) * ncell + r_cells)  # each sector's distinct colour cells
@@ -508,7 +537,7 @@ class ReplacementDetector(CalibratedDetector):
         judged = [j for j in present if pool[j].sum() > 1]  # present sectors with another beside them
         if n_free and judged:  # how new each part of the ring is against the parts beside it
             others = pool & ~np.eye(k, dtype=bool)
-            bsup, bssup = tables(r_cells, r_s, r_g, sec, others, 1)
+            bsup, bssup = tables(r_cells, r_s, r_g, sec, others, 1, r_kc)
             # (smooth pixels are left out here: the ring's own blends say nothing about its variety)
             rnew = ((r_g > bsup[sec, r_cells]) | (r_g > bssup[sec, r_s])) & ~_smooth(r_g, r_lab)
             hits = np.bincount(sec, weights=rnew, minlength=k)
@@ -541,7 +570,7 @@ class ReplacementDetector(CalibratedDetector):
             n_free, ref[i], base = self.parts(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             free[i] = max(0.0, n_free - float(np.median(base))) if base else n_free
             if self.head and not math.isnan(free[i]):
-                x = real_head.features_cached(batch.output[i], m)
+                x = real_head.features_cached(batch.output[i], m, chroma=self.head_chroma)
                 real[i] = real_head.logit(self.head, x, {"replacement_score": free[i]})
         return {"replacement_score": free, "replacement_ref_score": ref, "replacement_real_score": real}
 

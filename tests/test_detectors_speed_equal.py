@@ -1,0 +1,329 @@
+"""The detectors' faster implementations give what the straightforward ones they replaced gave.
+
+The references below are the implementations as they were at commit 18276a7 (bench/detectors/real_head.py:
+``_coherence``, ``_continuity``, ``detail_ratios_c``, ``features``; bench/detectors/replacement.py: ``_lab``,
+``_features``; bench/detectors/blur.py: ``x[region].mean()``), transcribed. Where the arithmetic is the same the
+results must be bitwise equal; where a mean over a region is now accumulated differently (OpenCV's double-precision
+mean, a dot product) they must agree to float32 rounding.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from bench.detectors import real_head as rh
+from bench.detectors import replacement as rp
+from bench.detectors._util import crop_box, hwc, mask2d, masked_mean
+
+
+# -- references (commit 18276a7) ------------------------------------------------------------------------------
+def ref_coherence(y, region, s=2.0):
+    gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
+    w = region.astype(np.float32)
+    jxx = cv2.GaussianBlur(gx * gx * w, (0, 0), s)
+    jyy = cv2.GaussianBlur(gy * gy * w, (0, 0), s)
+    jxy = cv2.GaussianBlur(gx * gy * w, (0, 0), s)
+    tr = jxx + jyy
+    coh = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / np.maximum(tr, 1e-9)
+    e = tr[region]
+    if float(e.sum()) <= 1e-9:
+        return math.nan
+    return float((coh[region] * e).sum() / e.sum())
+
+
+def ref_continuity(y, m, din, dout, band=4.0):
+    gx = cv2.Sobel(cv2.GaussianBlur(y, (0, 0), 1.0), cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(cv2.GaussianBlur(y, (0, 0), 1.0), cv2.CV_32F, 0, 1, ksize=3)
+    g2 = gx * gx + gy * gy
+    outside = (~m) & (dout > 1) & (dout <= 1 + band)
+    inside = m & (din > 1) & (din <= 1 + band)
+    if outside.sum() < 8 or inside.sum() < 8:
+        return math.nan
+    w = outside.astype(np.float32) * g2
+    c2 = cv2.GaussianBlur(w * (gx * gx - gy * gy) / np.maximum(g2, 1e-9), (0, 0), band)
+    s2 = cv2.GaussianBlur(w * 2 * gx * gy / np.maximum(g2, 1e-9), (0, 0), band)
+    den = np.maximum(cv2.GaussianBlur(w, (0, 0), band), 1e-9)
+    c2, s2 = c2 / den, s2 / den
+    proj = 0.5 * (g2 + (gx * gx - gy * gy) * c2 + 2 * gx * gy * s2)
+    e_out, e_in = float(proj[outside].mean()), float(proj[inside].mean())
+    eps = 1e-4
+    return float(np.clip(math.log((e_in + eps) / (e_out + eps)), -4.0, 4.0))
+
+
+def ref_detail_ratios_c(img, m, sigmas=rh.SIGMAS, eps=2e-6):
+    area = int(m.sum())
+    if area < 32 or area == m.size:
+        return None
+    din = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+    dout = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3)
+    reach = max(3.0, np.sqrt(area) / 3.0)
+    ring = (~m) & (dout <= 2 * reach)
+    if ring.sum() < 16:
+        return None
+    w = m.astype(np.float32)
+    yw = img * w[..., None]
+    smooth = {}
+
+    def means(s):
+        if s not in smooth:
+            gw, gyw, gy = rh._blur_c(w, s)[..., None], rh._blur_c(yw, s), rh._blur_c(img, s)
+            smooth[s] = (gyw / np.maximum(gw, 1e-6), (gy - gyw) / np.maximum(1 - gw, 1e-6))
+        return smooth[s]
+
+    wr = ring.astype(np.float32)
+    spread_sigma = reach + din.max() / 2
+    den = np.maximum(rh._blur_c(wr, spread_sigma), 1e-6)[..., None]
+    out = np.empty((img.shape[2], len(sigmas)))
+    for k, s in enumerate(sigmas):
+        (f1, r1), (f2, r2) = means(s), means(2 * s)
+        e_fill = ((f1 - f2)[m] ** 2).mean(0)
+        pred = rh._blur_c((r1 - r2) ** 2 * wr[..., None], spread_sigma) / den
+        out[:, k] = np.log((e_fill + eps) / (pred[m].mean(0) + eps))
+    return out
+
+
+def ref_features(out_chw, m):
+    out = np.full(len(rh.FEATURES), np.nan)
+    if not m.any():
+        return out
+    margin = int(max(16, np.sqrt(m.sum())))
+    ys, xs = crop_box(m, margin)
+    rgb, mc = rh._work(np.ascontiguousarray(hwc(out_chw[:, ys, xs]), dtype=np.float32), m[ys, xs], rh.WORK_SIDE)
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB) / 255.0
+    img[..., 0] = rgb @ np.asarray(rh.LUMA, np.float32)
+    r = ref_detail_ratios_c(img, mc)
+    if r is None:
+        return out
+    yc = np.ascontiguousarray(img[..., 0])
+    out[:3] = r[0]
+    out[5] = float(r[1:].mean())
+    din = cv2.distanceTransform(mc.astype(np.uint8), cv2.DIST_L2, 3)
+    dout = cv2.distanceTransform((~mc).astype(np.uint8), cv2.DIST_L2, 3)
+    reach = max(3.0, math.sqrt(mc.sum()) / 3.0)
+    ringr = (~mc) & (dout <= 2 * reach) & (dout > 1)
+    inner = mc & (din > 1)
+    if inner.sum() >= 16 and ringr.sum() >= 16:
+        cf, cr = ref_coherence(yc, inner), ref_coherence(yc, ringr)
+        out[3] = cf - cr if not (math.isnan(cf) or math.isnan(cr)) else 0.0
+    c = ref_continuity(yc, mc, din, dout)
+    out[4] = 0.0 if math.isnan(c) else c
+    return out
+
+
+def ref_lab(rgb):
+    lab = cv2.cvtColor((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2Lab).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    return lab
+
+
+def ref_pixel_features(rgb, cell):
+    lab = ref_lab(rgb)
+    L = lab[..., 0]
+    sm = cv2.GaussianBlur(L, (0, 0), 1.0)
+    gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    g = np.sqrt(gx * gx + gy * gy)
+    grain = cv2.blur(np.abs(L - sm), (3, 3))
+    nl = int(math.ceil(101 / cell))
+    (a0, na), (b0, nb) = rp._ab_cells(cell)
+    li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
+    ai = np.clip(((lab[..., 1] + 128) / cell).astype(np.int32) - a0, 0, na - 1)
+    bi = np.clip(((lab[..., 2] + 128) / cell).astype(np.int32) - b0, 0, nb - 1)
+    gi = np.searchsorted(rp.G_EDGES, g)
+    hxx = cv2.Sobel(sm, cv2.CV_32F, 2, 0, ksize=3) / 4.0
+    hyy = cv2.Sobel(sm, cv2.CV_32F, 0, 2, ksize=3) / 4.0
+    hxy = cv2.Sobel(sm, cv2.CV_32F, 1, 1, ksize=3) / 4.0
+    half_trace = (hxx + hyy) / 2
+    spread = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy * hxy)
+    h1, h2 = np.searchsorted(rp.H_EDGES, half_trace + spread), np.searchsorted(rp.H_EDGES, half_trace - spread)
+    return ((li * na + ai) * nb + bi, gi, (nl, na, nb), np.concatenate([lab, grain[..., None], g[..., None]], axis=2),
+            (li * rp.NH + h1) * rp.NH + h2, (nl, rp.NH, rp.NH))
+
+
+# -- cases ------------------------------------------------------------------------------------------------------
+def masks(size: int, rng) -> list[np.ndarray]:
+    """Holes of every kind the detectors meet: touching a border, tiny, huge, thin, scattered, a plain box."""
+    out = []
+    for kind in range(7):
+        m = np.zeros((size, size), bool)
+        if kind == 0:
+            m[: size // 5, :] = True
+        elif kind == 1:
+            m[size // 2: size // 2 + 3, size // 3: size // 3 + 4] = True
+        elif kind == 2:
+            m[2:-2, 3:-1] = True
+        elif kind == 3:
+            m[:, -size // 4:] = True
+        elif kind == 4:
+            m[size // 2 - 6: size // 2 + 6, : 2 * size // 3] = True
+        elif kind == 5:
+            m[:] = rng.random((size, size)) < 0.03
+        else:
+            m[size // 4: size // 2, size // 3: 3 * size // 4] = True
+        out.append(m)
+    return out
+
+
+def calibration_items(size: int, seed: int):
+    """(output [3, H, W], hole [H, W], truth or None) of the calibration set's cases (good, blurred, pasted and
+    removal fills, several mask strategies), and the first few outputs again with the holes of :func:`masks`."""
+    from bench.calibration.cases import build_cases, to_batch
+
+    b = to_batch(build_cases(seed, 2, size))
+    items = [(b.output[i], mask2d(b.mask[i]), b.gt[i] if bool(b.has_gt[i]) else None) for i in range(b.size)]
+    rng = np.random.default_rng(seed)
+    items += [(b.output[i], m, b.gt[i]) for i, m in enumerate(masks(size, rng))]
+    return items
+
+
+ITEMS = [it for size, seed in ((96, 11), (160, 12)) for it in calibration_items(size, seed)]
+
+
+# -- tests ------------------------------------------------------------------------------------------------------
+def test_real_head_features_equal_the_reference_on_varied_cases():
+    n_finite = 0
+    for out, m, _ in ITEMS:
+        got, want = rh.features(out, m), ref_features(out, m)
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        # log-ratios: the references' float32 means (accumulated in order) differ from the double-precision ones
+        # by float rounding, a few 1e-6 at most
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=3e-5)
+        n_finite += int(np.isfinite(got).sum())
+    assert n_finite > 100  # the cases are judged, not all NaN
+
+
+def test_detail_ratios_coherence_and_continuity_equal_the_reference():
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:72, 0:84].astype(np.float32)
+    for trial in range(6):
+        img = cv2.GaussianBlur(rng.random((72, 84, 3), dtype=np.float32), (0, 0), 0.5 + trial / 2)
+        img[..., 0] += (0.3 * np.sin(xx / (2 + trial) + yy / 7)).astype(np.float32)  # oriented structure
+        m = (abs(yy - 30 - trial) < 10 + 2 * trial) & (abs(xx - 40) < 14)
+        got = rh.detail_ratios_c(img, m)
+        np.testing.assert_allclose(got, ref_detail_ratios_c(img, m), rtol=1e-5, atol=2e-5)
+        y = np.ascontiguousarray(img[..., 0])
+        din, dout = rh._distances(m)
+        ring = (~m) & (dout <= 8)
+        got = rh._coherences(y, (m, ring))
+        np.testing.assert_allclose(got, [ref_coherence(y, m), ref_coherence(y, ring)], rtol=1e-5)
+        assert rh._coherence(y, ring) == got[1]
+        assert rh._continuity(y, m, din, dout) == pytest.approx(ref_continuity(y, m, din, dout), rel=1e-5, abs=1e-6)
+    flat = np.full((40, 40), 0.5, np.float32)
+    region = np.zeros((40, 40), bool)
+    region[10:30, 10:30] = True
+    assert math.isnan(rh._coherence(flat, region)) and math.isnan(ref_coherence(flat, region))
+
+
+@pytest.mark.parametrize("cell", [6.0, 4.0, 10.0, 2.5])
+def test_replacement_pixel_features_are_bitwise_the_reference(cell):
+    rng = np.random.default_rng(int(cell * 10))
+    images = [rng.random((40, 52, 3), dtype=np.float32),
+              cv2.GaussianBlur(rng.random((40, 52, 3), dtype=np.float32), (0, 0), 2.0),
+              (rng.random((40, 52, 3)) > 0.5).astype(np.float32),  # saturated colours: the gamut's corners
+              rng.normal(0.5, 0.6, (40, 52, 3)).astype(np.float32)]  # out of [0, 1]: clipped
+    images += [hwc(out) for out, _, _ in ITEMS[:3]]
+    for rgb in images:
+        got, want = rp._features(rgb, cell), ref_pixel_features(rgb, cell)
+        for g, w in zip(got, want):
+            if isinstance(w, tuple):
+                assert g == w
+            else:
+                assert g.dtype == w.dtype and np.array_equal(g, w)
+
+
+def test_sector_tables_from_shared_counts_equal_those_counted_afresh():
+    rng = np.random.default_rng(5)
+    k, ncell = 8, 300
+    cells, g = rng.integers(0, ncell, 2000), rng.integers(0, rp.NG, 2000)
+    sec = rng.integers(0, k, 2000)
+    kc = rp._key_counts(cells, g, sec, k)
+    pool = rp._pools([0, 1, 2, 4, 5, 7], k)
+    for p, least in ((pool, 2), (pool & ~np.eye(k, dtype=bool), 1), (pool, 5)):
+        want = rp._sector_max_grad(cells, g, sec, p, ncell, least)
+        assert np.array_equal(rp._sector_max_grad(cells, g, sec, p, ncell, least, kc), want)
+        assert (want >= 0).any()
+
+
+def test_masked_mean_is_the_mean_over_the_region():
+    rng = np.random.default_rng(6)
+    x = rng.random((90, 70), dtype=np.float32)
+    big = rng.random((120, 100)) < 0.4
+    for region in (rng.random((90, 70)) < 0.3, big[10:100, 5:75], np.eye(90, 70, dtype=bool)):
+        assert masked_mean(x, region) == pytest.approx(float(x[region].astype(np.float64).mean()), rel=1e-6)
+        assert masked_mean(x, region) == pytest.approx(float(x[region].mean()), rel=1e-6)
+    assert math.isnan(masked_mean(x, np.zeros((90, 70), bool)))
+    region = np.zeros((90, 70), bool)
+    region[10:40, 10:40] = True
+    x[60:, 50:] = np.nan  # non-finite values outside the region do not count, inside they do
+    x[0, 0] = np.inf
+    assert masked_mean(x, region) == pytest.approx(float(x[region].mean()), rel=1e-6)
+    x[20, 20] = np.nan
+    assert math.isnan(masked_mean(x, region))
+
+
+@pytest.mark.parametrize("with_chroma", [False, True])
+def test_replacement_real_score_is_the_head_on_the_reference_features(monkeypatch, with_chroma):
+    """End to end: ``replacement_real_score`` is the head's logit on the reference features and the detector's
+    own novelty score (the content-keyed cache between them included), with the shipped head (which does not read
+    chroma: not computed) and with one that reads it."""
+    from bench.types import EvalBatch
+
+    head = rh.load_head("replacement")
+    if not head:
+        pytest.skip("no shipped replacement head")
+    if with_chroma:
+        head = {**head, "features": [*head["features"], "chroma"], "mean": [*head["mean"], 0.0],
+                "scale": [*head["scale"], 1.0], "coef": [*head["coef"], 0.5]}
+        monkeypatch.setattr(rh, "load_head", lambda name: head)
+    assert ("chroma" in head["features"]) == with_chroma
+    det = rp.ReplacementDetector()
+    assert det.head == head and det.head_chroma == with_chroma
+    rh._LAST.clear()
+    items = ITEMS[:8] + ITEMS[-7:]
+    h = items[0][0].shape[-1]
+    items = [it for it in items if it[0].shape[-1] == h]
+    out = torch.stack([it[0] for it in items])
+    mask = torch.from_numpy(np.stack([it[1] for it in items]))[:, None]
+    zeros = torch.zeros_like(out)
+    batch = EvalBatch(sample_ids=[str(i) for i in range(len(items))], output=out, raw=out, input=out, blanked=out,
+                      mask=mask, gt=zeros, has_gt=torch.zeros(len(items), dtype=torch.bool),
+                      raw_sizes=[(h, h)] * len(items), model_sizes=[(h, h)] * len(items))
+    s = det.scores(batch)
+    judged = 0
+    for i, (o, m, _) in enumerate(items):
+        want = rh.logit(det.head, ref_features(o, m), {"replacement_score": s["replacement_score"][i]})
+        got = s["replacement_real_score"][i]
+        assert math.isnan(got) == math.isnan(want)
+        if not math.isnan(want):
+            judged += 1
+            assert got == pytest.approx(want, rel=1e-5, abs=1e-4)
+    assert judged >= 5
+
+
+def test_luma_only_features_are_the_full_ones_without_chroma_and_the_cache_serves_both():
+    """``features(chroma=False)`` (what the replacement head, which does not read chroma, asks for) gives the
+    reference's other features; the cache hands a full result to a luma-only caller, not the other way round."""
+    i = rh.FEATURES.index("chroma")
+    judged = 0
+    for out, m, _ in ITEMS[:10]:
+        want = ref_features(out, m)
+        got = rh.features(out, m, chroma=False)
+        assert math.isnan(got[i])
+        keep = np.arange(len(want)) != i
+        np.testing.assert_allclose(got[keep], want[keep], rtol=1e-5, atol=3e-5)
+        judged += int(np.isfinite(want[i]))
+    assert judged >= 5
+    out, m, _ = next(it for it in ITEMS if np.isfinite(ref_features(it[0], it[1])).all())
+    out = out.clone()  # (memory of its own: no earlier cache entry)
+    rh._LAST.clear()
+    assert math.isnan(rh.features_cached(out, m, chroma=False)[i])
+    full = rh.features_cached(out, m)  # a luma-only entry does not serve a caller that asks for chroma
+    assert np.isfinite(full[i])
+    np.testing.assert_array_equal(rh.features_cached(out, m, chroma=False), full)  # a full one serves both
+
