@@ -551,6 +551,26 @@ def fleiss_kappa(counts: np.ndarray) -> float:
     return float((p_bar - p_e) / (1 - p_e))
 
 
+def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
+    """Cohen's κ of two raters' labels over the same items (any hashable labels; NaN with no items or when chance
+    agreement is 1)."""
+    a, b = list(a), list(b)
+    if len(a) != len(b):
+        raise ValueError(f"cohen_kappa: {len(a)} and {len(b)} labels")
+    if not a:
+        return math.nan
+    cats = sorted(set(a) | set(b), key=str)
+    idx = {c: i for i, c in enumerate(cats)}
+    table = np.zeros((len(cats), len(cats)))
+    np.add.at(table, ([idx[x] for x in a], [idx[y] for y in b]), 1.0)
+    n = table.sum()
+    p_o = float(np.trace(table)) / n
+    p_e = float((table.sum(axis=1) * table.sum(axis=0)).sum()) / (n * n)
+    if p_e >= 1.0:
+        return math.nan
+    return (p_o - p_e) / (1.0 - p_e)
+
+
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
     """Kendall's τ-b of two score vectors over the same items (NaN pairs dropped; NaN with fewer than 2 items or
     when either side is constant)."""

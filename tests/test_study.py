@@ -252,6 +252,21 @@ def test_fleiss_kappa_against_textbook_and_statsmodels():
         stats.fleiss_kappa(np.array([[1, 1], [2, 1]]))
 
 
+def test_cohen_kappa_against_scikit_learn():
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(3)
+    labels = np.array(["ok", "blur", "replacement", "other"])
+    for n in (5, 40, 200):
+        a = labels[rng.integers(0, 4, n)]
+        b = np.where(rng.random(n) < 0.6, a, labels[rng.integers(0, 4, n)])  # some agreement
+        assert stats.cohen_kappa(a, b) == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
+    assert stats.cohen_kappa(["ok", "blur"], ["ok", "blur"]) == 1.0
+    assert math.isnan(stats.cohen_kappa(["ok"] * 3, ["ok"] * 3))  # chance agreement 1
+    with pytest.raises(ValueError):
+        stats.cohen_kappa(["ok"], ["ok", "blur"])
+
+
 def test_kendall_tau_b_against_scipy():
     from scipy.stats import kendalltau
 
