@@ -208,3 +208,13 @@ def test_committed_labels_schema_and_source_split(rc):
     for split in ("dev", "test"):
         have = {r["label"] for r in rows if r["split"] == split}
         assert {"ok", "blur", "replacement"} <= have, (split, have)
+
+
+def test_second_labeller_covers_the_corpus_with_valid_labels(rc):
+    first = rc.read_labels()
+    with open(REPO / "datasets" / "real_corpus" / "labels_second.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == ("output_id", "label")
+        second = {r["output_id"]: r["label"] for r in reader}
+    assert set(second) == set(first)  # every output, no other
+    assert set(second.values()) <= set(rc.LABELS)
