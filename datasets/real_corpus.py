@@ -203,11 +203,16 @@ def items_migan(r: Repo) -> list[Item]:
         mask_p = f"examples/{setname}/masks/{stem}.png"
         if not imgs:
             continue
+        # MI-GAN's README: object masks are run with --invert-mask (white = the object, the hole); its free-form
+        # masks without it (white = known, black = hole: the model keeps real * mask)
+        obj = "object" in setname
         m = binary_mask(r.image(mask_p))
+        if not obj:
+            m = ~m
         out.append(Item("migan", f"migan__{setname}__{stem}", "MI-GAN", _rgb(r.image(imgs[0])), m,
-                        _rgb(r.image(p)), p, imgs[0], f"shipped ({mask_p}, white = hole)",
-                        "object hole" if "object" in setname else "free-form hole",
-                        "removal" if "object" in setname else "reconstruction"))
+                        _rgb(r.image(p)), p, imgs[0],
+                        f"shipped ({mask_p}, " + ("white = hole)" if obj else "black = hole: white is kept)"),
+                        "object hole" if obj else "free-form hole", "removal" if obj else "reconstruction"))
     return out
 
 
@@ -369,6 +374,10 @@ def build(mirror_dir: Path, out: Path, labels_csv: Path = LABELS_CSV, sources: l
                              f"the input {it.image.shape} ({SOURCES[it.source].repo})")
         if not it.mask.any():
             raise SystemExit(f"real-corpus: {it.input_path}: recovered an empty mask ({it.mask_recovery})")
+        if it.mask.all() or (it.output == it.image).all(axis=-1)[it.mask].mean() > 0.99:
+            # a compositing model keeps the input outside the hole, never inside it: the mask means the opposite
+            raise SystemExit(f"real-corpus: {it.path}: the output equals the input on the recovered hole: the mask "
+                             f"looks inverted ({it.mask_recovery})")
         dataset = it.source if it.task == "removal" else f"{it.source}-{it.task}"
         d = out / dataset
         if it.sample_id not in seen_inputs:

@@ -176,6 +176,9 @@ def test_build_on_stand_in_repositories(rc, tmp_path, monkeypatch):
     assert FolderDataset(str(dst / "migan-reconstruction")).task == "reconstruction"
     assert FolderDataset(str(dst / "migan")).ids() == ["migan__places2_512_object__3"]
     assert (dst / free["output_folder"] / "migan-reconstruction" / "migan__places2_512_freeform__4.png").is_file()
+    # MI-GAN's free-form masks are white = kept (its README: no --invert-mask for them): the hole is the black part
+    got_free = np.asarray(Image.open(dst / "migan-reconstruction" / "masks" / "migan__places2_512_freeform__4.png"))
+    assert np.array_equal(got_free > 127, m <= 127)
     # the contact sheets: one per dataset folder here, one row per input, input then each output
     sheets = rc.contact_sheets(dst, tmp_path / "sheets", height=40)
     assert len(sheets) == 3
@@ -218,3 +221,17 @@ def test_second_labeller_covers_the_corpus_with_valid_labels(rc):
         second = {r["output_id"]: r["label"] for r in reader}
     assert set(second) == set(first)  # every output, no other
     assert set(second.values()) <= set(rc.LABELS)
+
+
+def test_a_mask_whose_hole_the_output_keeps_unchanged_is_refused_as_inverted(rc, tmp_path, monkeypatch):
+    img = _photo(24, 24, 6)
+    m = np.zeros((24, 24), np.uint8)
+    m[5:15, 6:18] = 255
+    out = _photo(24, 24, 7)
+    out[m > 127] = img[m > 127]  # the "hole" kept as it was, everything else redrawn: the mask is the wrong way round
+    c = _stand_in(tmp_path / "mirror" / "Picsart-AI-Research+MI-GAN", {
+        "examples/places2_512_object/images/3.png": img, "examples/places2_512_object/masks/3.png": m,
+        "examples/places2_512_object/results/migan/3.png": out})
+    monkeypatch.setitem(rc.SOURCES, "migan", rc.Source("Picsart-AI-Research/MI-GAN", c, "MIT"))
+    with pytest.raises(SystemExit, match="looks inverted"):
+        rc.build(tmp_path / "mirror", tmp_path / "corpus", tmp_path / "none.csv", sources=["migan"])
