@@ -148,6 +148,9 @@ def main() -> None:
     lab = np.asarray([r["label"] for r in recs])
     groups = np.asarray([r["sample_id"] for r in recs])
     shipped = load_thresholds()["detectors"]
+    # the shipped blur rule's own flags (blur_score or mosaic): the head and the grain deficit are OR-ed to them
+    blur_base = np.asarray([r["blur_score"] > shipped["blur"]["threshold"]
+                            or r["blur_mosaic_score"] > shipped["blur"]["mosaic_threshold"] for r in recs])
     heads, thresholds, cv = {}, {}, {}
     for det, (label, names, l2) in HEADS.items():
         x = np.column_stack([[r[f"feat_{n}" if n in rh.FEATURES else n] for r in recs] for n in names])
@@ -156,8 +159,7 @@ def main() -> None:
         heads[det] = rh.fit(x[keep], y[keep], names, l2)
         s = loo_logits(x[keep], y[keep], groups[keep], names, l2)
         if det == "blur":  # the shipped rule's own flags (blur_score or mosaic): the head is OR-ed to them
-            base = np.asarray([r["blur_score"] > shipped["blur"]["threshold"]
-                               or r["blur_mosaic_score"] > shipped["blur"]["mosaic_threshold"] for r in recs])[keep]
+            base = blur_base[keep]
             t, p, r = breakeven(y[keep], s, base, "or")
             good = constructed_good_logits(heads[det])
             cap = round(float(np.quantile(good, 1 - GOOD_CAP)), 4)
@@ -189,8 +191,7 @@ def main() -> None:
           f"{cv['replacement_plain']['flagged_by_it']}")
     g_t, g_n = grain_threshold()
     y = lab == "blur"
-    base = np.asarray([r["blur_score"] > shipped["blur"]["threshold"]
-                       or r["blur_mosaic_score"] > shipped["blur"]["mosaic_threshold"] for r in recs])
+    base = blur_base
     f = base | np.asarray([r["blur_grain_score"] > g_t for r in recs])
     gp, gr = round(float((f & y).sum() / max(f.sum(), 1)), 3), round(float((f & y).sum() / max(y.sum(), 1)), 3)
     bp, br = round(float((base & y).sum() / max(base.sum(), 1)), 3), round(float((base & y).sum() / max(y.sum(), 1)), 3)

@@ -68,10 +68,9 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
         if real_t is not None and scores.get("blur_real_score") is not None:
             out = np.fmax(out, _margin(scores["blur_real_score"], real_t, "above"))
         if entry.get("grain_threshold") is not None and scores.get("blur_grain_score") is not None:
-            g = np.asarray(scores["blur_grain_score"], dtype=np.float64)
-            ref = scores.get("blur_grain_ref_score")
-            if ref is not None:  # against the truth where there is one (BlurDetector.flags)
-                g = np.where(np.isnan(np.asarray(ref, dtype=np.float64)), g, ref)
+            from ..detectors.blur import BlurDetector
+
+            g = BlurDetector.grain_deficit(scores, np.shape(scores["blur_score"]))  # what the flag reads
             out = np.fmax(out, _margin(g, entry["grain_threshold"], "above"))
         return out
     if det == "replacement":

@@ -222,12 +222,12 @@ class BlurDetector(CalibratedDetector):
             e_fill = masked_mean(fb[k], inner)
             e_ring = masked_mean(fb[k], rg) if int(rg.sum()) >= self.min_pixels else math.nan
             interiors.append((k, inner, rg))
-            if k == 0 and not math.isnan(e_ring):
-                med_ring, med_fill = float(np.median(fb[0][rg])), float(np.median(fb[0][inner]))
-                grain = math.log((med_ring + GRAIN_EPS) / (med_fill + GRAIN_EPS))
-            if k == 0 and gb is not None:
-                med_gt = float(np.median(gb[0][inner[hy, hx]]))
-                grain_ref = math.log((med_gt + GRAIN_EPS) / (float(np.median(fb[0][inner])) + GRAIN_EPS))
+            if k == 0:  # the grain deficits: the finest band's medians, ring (and truth) over fill
+                med_fill = float(np.median(fb[0][inner])) + GRAIN_EPS
+                if not math.isnan(e_ring):
+                    grain = math.log((float(np.median(fb[0][rg])) + GRAIN_EPS) / med_fill)
+                if gb is not None:
+                    grain_ref = math.log((float(np.median(gb[0][inner[hy, hx]])) + GRAIN_EPS) / med_fill)
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
             e_gt = masked_mean(gb[k], inner[hy, hx]) if gb is not None else math.nan
             ref.append(math.log((e_gt + EPS) / (e_fill + EPS)))
@@ -280,6 +280,20 @@ class BlurDetector(CalibratedDetector):
         return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref, "blur_real_score": real,
                 "blur_grain_score": grain, "blur_grain_ref_score": grain_ref}
 
+    @staticmethod
+    def grain_deficit(scores, shape: tuple[int, ...]) -> np.ndarray:
+        """The grain deficit the flag reads: ``blur_grain_ref_score`` where it is finite (against the truth: a random
+        hole's truth may well be smoother than its surroundings, a cheek inside hair), else ``blur_grain_score``
+        (against the ring: a removal's fill replaces an object with the backdrop the ring shows, and should have
+        its grain); NaN for scores stored before v3."""
+        grain = scores.get("blur_grain_score")
+        grain = np.full(shape, np.nan) if grain is None else np.asarray(grain, dtype=np.float64)
+        ref = scores.get("blur_grain_ref_score")
+        if ref is not None:
+            ref = np.asarray(ref, dtype=np.float64)
+            grain = np.where(np.isnan(ref), grain, ref)
+        return grain
+
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         s, mos = scores["blur_score"], scores["blur_mosaic_score"]
         f_hf = self._flag(s)
@@ -288,16 +302,7 @@ class BlurDetector(CalibratedDetector):
         if real is None:  # scores stored before the real-output head existed
             real = np.full(s.shape, np.nan)
         f_real = self._flag(real, "real_threshold", "above")
-        grain = scores.get("blur_grain_score")
-        if grain is None:  # scores stored before v3
-            grain = np.full(s.shape, np.nan)
-        # the grain deficit against the truth where there is one (a random hole's truth may well be smoother than
-        # its surroundings: a cheek inside hair), against the ring without (object removal: the fill replaces an
-        # object with the backdrop the ring shows, and should have its grain)
-        grain_ref = scores.get("blur_grain_ref_score")
-        if grain_ref is not None:
-            grain = np.where(np.isnan(np.asarray(grain_ref, dtype=float)), grain, grain_ref)
-        f_grain = self._flag(grain, "grain_threshold", "above")
+        f_grain = self._flag(self.grain_deficit(scores, s.shape), "grain_threshold", "above")
         if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
             flag = np.full(s.shape, np.nan)
         else:

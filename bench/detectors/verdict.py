@@ -58,15 +58,18 @@ def share_key(verdict: str) -> str:
 RAW_ONLY: tuple[str, ...] = ("outside_drift",)
 
 
+def _precedence(paste_back: bool) -> tuple[str, ...]:
+    """:data:`PRECEDENCE` without the :data:`RAW_ONLY` verdicts when the scored output is pasted back."""
+    return tuple(v for v in PRECEDENCE if not (paste_back and v in RAW_ONLY))
+
+
 def verdicts(frame: pd.DataFrame, paste_back: bool = False) -> pd.Series:
     """The verdict of every row of a per-sample frame (see the module doc); ``paste_back``: the scored output is the
     composite (input outside the hole), so :data:`RAW_ONLY` verdicts are not given."""
     n = len(frame)
     out = np.full(n, "ok", dtype=object)
     decided = np.zeros(n, dtype=bool)
-    for v in PRECEDENCE:
-        if paste_back and v in RAW_ONLY:
-            continue
+    for v in _precedence(paste_back):
         if v == "error":
             hit = frame["error"].notna().to_numpy() if "error" in frame else np.zeros(n, bool)
         else:
@@ -88,8 +91,7 @@ def present(frame: pd.DataFrame, paste_back: bool = False) -> list[str]:
     """The verdicts this frame can give: ``error`` and ``ok``, and those whose detectors ran; none at all when no
     detector ran (every output would be ``ok`` without having been judged: a leaderboard share of 1.0 for the
     untouched ``identity`` baseline would say nothing true)."""
-    ran = [v for v in PRECEDENCE if v != "error" and not (paste_back and v in RAW_ONLY)
-           and any(c in frame for c in FLAGS[v])]
+    ran = [v for v in _precedence(paste_back) if v != "error" and any(c in frame for c in FLAGS[v])]
     if not ran:
         return []
     return [v for v in VERDICTS if v in ("error", "ok") or v in ran]

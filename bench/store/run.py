@@ -48,8 +48,7 @@ class RunData:
                 f = pd.DataFrame(columns=list(RECORD_FIELDS))
             if "error" not in f:
                 f["error"] = None
-            suite = self.manifest.get("suite") if isinstance(self.manifest.get("suite"), dict) else {}
-            specs = suite.get("detectors") or []
+            specs = self._suite.get("detectors") or []
             self.thresholds = set_flags(f, specs)
             if specs:  # learned evidence only where detectors judge at all
                 self.thresholds.update(apply_evidence(f, evidence_rules(specs)))
@@ -79,11 +78,16 @@ class RunData:
         return pd.DataFrame(s) if s else pd.DataFrame(columns=cols)
 
     @property
+    def _suite(self) -> dict[str, Any]:
+        """The resolved suite the manifest records (empty when it records none)."""
+        suite = self.manifest.get("suite")
+        return suite if isinstance(suite, dict) else {}
+
+    @property
     def paste_back(self) -> bool:
         """Whether the run scored the composite (input outside the hole): then the verdict ignores what only the raw
         output shows (:data:`bench.detectors.verdict.RAW_ONLY`)."""
-        suite = self.manifest.get("suite") if isinstance(self.manifest.get("suite"), dict) else {}
-        return bool(self.manifest.get("paste_back", suite.get("paste_back", False)))
+        return bool(self.manifest.get("paste_back", self._suite.get("paste_back", False)))
 
     @property
     def comparable(self) -> bool:
