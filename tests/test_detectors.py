@@ -678,6 +678,31 @@ def test_detectors_import_nothing_from_datasets_masks_or_calibration():
     assert bad == []
 
 
+def test_grain_and_plain_thresholds_from_a_suite_file(tmp_path):
+    """The thresholds v19-v20 added are set from YAML like the others: recorded as overridden, and the flags follow
+    them (a grain threshold below every sample's grain deficit flags every judged sample blur)."""
+    import yaml
+
+    from bench.cli import main
+    from bench.store.run import load_run
+
+    suite = {"name": "grain", "output_dir": str(tmp_path / "results"), "backends": ["opencv-telea"],
+             "datasets": [{"type": "samples", "limit": 3}], "masks": ["box"], "metrics": ["psnr"], "device": "cpu",
+             "detectors": [{"type": "blur", "grain_threshold": -100.0},
+                           {"type": "replacement", "plain_threshold": 0.9}]}
+    p = tmp_path / "suite.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run = next((tmp_path / "results").iterdir())
+    rd = load_run(run)
+    f = rd.frame()
+    assert rd.thresholds["blur"]["thresholds"]["grain_threshold"] == -100.0
+    assert rd.thresholds["replacement"]["thresholds"]["plain_threshold"] == 0.9
+    judged = f["blur_grain_ref_score"].notna()  # the samples dataset has ground truth: graded against it
+    assert judged.any() and (f.loc[judged, "blur_grain_flag"] == 1.0).all()
+    assert (f.loc[judged, "blur_flag"] == 1.0).all()
+
+
 def test_replacement_thresholds_from_a_suite_file(tmp_path):
     """`{type: replacement, threshold: .., ref_threshold: ..}` in a suite file reaches the stored flags: samples
     with ground truth are flagged on the reference score, the reference-free flag on the other."""
