@@ -20,10 +20,11 @@ outputs, must not undo the constructed cases. A head whose rule then reaches min
 ``PLAIN_STEP`` above the novelty of every dev output labelled ``ok`` or ``blur``: a pasted patch or a plainly
 foreign fill flags without the head's consent, which no good real fill of dev reaches.
 
-``blur``'s ``grain_threshold`` (the grain deficit, ``blur_grain_score``) is not fitted on the corpus at all: it is
-the ``1 - GRAIN_CAP`` quantile of that score over the constructed dev split's correct fills (seeds 0, 1, 2, 60 crops
-each: the truth pasted in), so that at most ``GRAIN_CAP`` of correct fills are called blur by it; its precision and
-recall on corpus dev (the blur rule with it) are printed for information.
+``blur``'s ``grain_threshold`` (the grain deficit, ``blur_grain_score``) and ``fade_threshold`` (the fade,
+``blur_fade_score``, which takes part only where the grain deficit is positive) are not fitted on the corpus at all:
+each is the ``1 - GRAIN_CAP`` quantile of that score (the fade's: where the grain deficit is positive) over the constructed dev split's correct fills (seeds 0, 1, 2, 60 crops
+each: the truth pasted in), so that each calls at most ``GRAIN_CAP`` of correct fills blur; the
+precision and recall on corpus dev of the blur rule with them are printed for information.
 
 ``--write`` stores the heads in ``bench/data/real_heads.json`` and the two ``real_threshold`` values in the
 shipped thresholds file (``bench/data/thresholds.json``, version bumped through ``bench.calibration.calibrate.write``,
@@ -98,18 +99,26 @@ def constructed_good_logits(head: dict) -> np.ndarray:
     return v[~np.isnan(v)]
 
 
-def grain_threshold() -> tuple[float, int]:
-    """(the ``1 - GRAIN_CAP`` quantile of ``blur_grain_score`` over the constructed dev split's correct fills, how
-    many were judged)."""
+def constructed_thresholds() -> tuple[dict[str, float], int]:
+    """The ``1 - GRAIN_CAP`` quantiles of ``blur_grain_score`` and ``blur_fade_score`` over the constructed dev
+    split's correct fills (``{"grain_threshold": .., "fade_threshold": ..}``), and how many fills were judged."""
     from bench.calibration.measure import score_cases
     from bench.calibration.photos import build_photo_cases
     from bench.detectors.blur import BlurDetector
 
-    v = np.concatenate([score_cases(build_photo_cases("dev", seed, GRAIN_CROPS, 256, kinds=("good",)),
-                                    {"blur": BlurDetector(thresholds="none")})["blur_grain_score"]
-                        for seed in GRAIN_SEEDS])
-    v = v[~np.isnan(v)]
-    return round(float(np.quantile(v, 1 - GRAIN_CAP)), 4), int(v.size)
+    cols = [score_cases(build_photo_cases("dev", seed, GRAIN_CROPS, 256, kinds=("good",)),
+                        {"blur": BlurDetector(thresholds="none")}) for seed in GRAIN_SEEDS]
+    grain = np.concatenate([c["blur_grain_score"] for c in cols])
+    fade = np.concatenate([c["blur_fade_score"] for c in cols])
+    # the fade takes part only where the grain deficit is positive (BlurDetector.flags): its quantile is over the
+    # fills the conjunction can flag (the others count as below every threshold)
+    fade = np.where(np.isnan(fade) | np.isnan(grain), np.nan, np.where(grain > 0, fade, -np.inf))
+    out, n = {}, 0
+    for part, v in (("grain", grain), ("fade", fade)):
+        v = v[~np.isnan(v)]
+        out[f"{part}_threshold"] = round(float(np.quantile(v, 1 - GRAIN_CAP)), 4)
+        n = max(n, int(v.size))
+    return out, n
 
 
 def breakeven(y: np.ndarray, s: np.ndarray, base: np.ndarray | None, rule: str) -> tuple[float, float, float]:
@@ -189,16 +198,22 @@ def main() -> None:
                                "flagged_by_it": above}
     print(f"replacement: plain_threshold {plain} (dev ok/blur novelty at most {nov[good].max():.4f}); above it on dev: "
           f"{cv['replacement_plain']['flagged_by_it']}")
-    g_t, g_n = grain_threshold()
+    cons, g_n = constructed_thresholds()
     y = lab == "blur"
-    base = blur_base
-    f = base | np.asarray([r["blur_grain_score"] > g_t for r in recs])
-    gp, gr = round(float((f & y).sum() / max(f.sum(), 1)), 3), round(float((f & y).sum() / max(y.sum(), 1)), 3)
-    bp, br = round(float((base & y).sum() / max(base.sum(), 1)), 3), round(float((base & y).sum() / max(y.sum(), 1)), 3)
-    cv["blur_grain"] = {"grain_threshold": g_t, "constructed_correct_fills": g_n, "cap": GRAIN_CAP,
-                        "dev_precision": gp, "dev_recall": gr, "dev_precision_without": bp, "dev_recall_without": br}
-    print(f"blur: grain_threshold {g_t} (the {1 - GRAIN_CAP:.1%} quantile of {g_n} constructed dev correct fills); "
-          f"on corpus dev the rule with it: precision {gp}, recall {gr} (without: {bp}, {br})")
+
+    def pr(f):
+        return (round(float((f & y).sum() / max(f.sum(), 1)), 3), round(float((f & y).sum() / max(y.sum(), 1)), 3))
+
+    f_grain = blur_base | np.asarray([r["blur_grain_score"] > cons["grain_threshold"] for r in recs])
+    f_fade = f_grain | np.asarray([r["blur_fade_score"] > cons["fade_threshold"] and r["blur_grain_score"] > 0
+                                   for r in recs])
+    (bp, br), (gp, gr), (fp, fr) = pr(blur_base), pr(f_grain), pr(f_fade)
+    cv["blur_grain"] = {**cons, "constructed_correct_fills": g_n, "cap": GRAIN_CAP,
+                        "dev_precision": gp, "dev_recall": gr, "dev_precision_without": bp, "dev_recall_without": br,
+                        "dev_precision_with_fade": fp, "dev_recall_with_fade": fr}
+    print(f"blur: grain_threshold {cons['grain_threshold']}, fade_threshold {cons['fade_threshold']} (the "
+          f"{1 - GRAIN_CAP:.1%} quantiles of {g_n} constructed dev correct fills); on corpus dev the rule: precision "
+          f"{bp}, recall {br} without them; {gp}, {gr} with the grain deficit; {fp}, {fr} with the fade as well")
     result = {"dev": {"n": len(recs), "labels": {k: int((lab == k).sum()) for k in sorted(set(lab))},
                       "sources": sorted({r["source"] for r in recs})},
               "heads": heads, "cv": cv, "seconds": round(time.time() - t0, 1)}
@@ -212,7 +227,7 @@ def main() -> None:
                                   "features": list(rh.FEATURES), "heads": heads}, indent=2) + "\n")
         rh._heads.cache_clear()
         doc = json.loads(default_path().read_text())
-        doc["detectors"]["blur"]["grain_threshold"] = g_t
+        doc["detectors"]["blur"].update(cons)
         doc["detectors"]["replacement"]["plain_threshold"] = plain
         for det, t in thresholds.items():
             doc["detectors"][det].pop("real_threshold", None)
@@ -221,7 +236,8 @@ def main() -> None:
         doc["real_corpus"] = {"fitted_on": "corpus dev split only (" + ", ".join(result["dev"]["sources"]) + ")",
                               "thresholds": [f"{d}.real_threshold" for d, t in thresholds.items() if t is not None]
                               + ["replacement.plain_threshold"],
-                              "constructed": "blur.grain_threshold (constructed dev correct fills, not the corpus)",
+                              "constructed": "blur.grain_threshold, blur.fade_threshold (constructed dev correct "
+                                             "fills, not the corpus)",
                               "heads": "bench/data/real_heads.json", "dev": result["dev"], "cv": cv}
         fit_cmd = " ; python benchmarks/detectors_real_fit.py --corpus DIR --write"
         cmd = doc.get("command", "").split(fit_cmd)[0]  # the calibration's command, then this one, once

@@ -159,6 +159,65 @@ def test_a_smear_that_halves_detail_at_every_scale_is_blur_by_its_lost_grain():
         assert run("blur", batch(img, m, img, gt=img))["blur_grain_ref_score"] == 0.0
 
 
+def test_fade_score_is_the_log_ratio_of_the_border_band_and_core_noise_levels():
+    """Closed form: white noise of std b in the fill's border band (depth up to 0.4 of the deepest pixel's) and a in
+    its core; the fill's detail, |G(1) − G(3)| within the hole, of white noise has a median proportional to its std
+    (0.6745 · std · ‖k₁ − k₃‖ for OpenCV's Gaussian kernels): ``blur_fade_score`` = ln(b / a) up to the regulariser
+    and the filters' overlap of the two zones. With the truth (std b everywhere), ``blur_fade_ref_score`` = ln(b / a)
+    too, and the truth scores 0."""
+    from bench.detectors.blur import FADE_EPS, FADE_SIGMAS
+
+    rng = np.random.default_rng(0)
+    m = box_mask(16, 16, 96, 96)
+    din = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+    k1, k3 = (cv2.getGaussianKernel(25, s) for s in FADE_SIGMAS)
+    dog = k1 @ k1.T - k3 @ k3.T
+    band = lambda s: s * math.sqrt((dog ** 2).sum()) * 0.6745  # noqa: E731
+    for a, b in ((0.01, 0.04), (0.03, 0.03), (0.04, 0.02), (0.02, 0.06)):
+        noise = rng.normal(0, 1, (S, S, 1))
+        img = np.repeat(0.5 + noise * np.where(din > 0.4 * din.max(), a, b)[..., None], 3, 2).astype(np.float32)
+        expect = math.log((band(b) + FADE_EPS) / (band(a) + FADE_EPS))
+        assert run("blur", batch(img, m, img, has_gt=False))["blur_fade_score"] == pytest.approx(expect, abs=0.05)
+        truth = np.repeat(0.5 + noise * b, 3, 2).astype(np.float32)
+        assert run("blur", batch(truth, m, img, gt=truth))["blur_fade_ref_score"] == pytest.approx(expect, abs=0.05)
+        assert run("blur", batch(truth, m, truth, gt=truth))["blur_fade_ref_score"] == 0.0
+
+
+def _sk_crop(name: str) -> np.ndarray:
+    from skimage import data
+
+    a = getattr(data, name)()[:256, :256].astype(np.float32) / 255
+    a = np.repeat(a[..., None], 3, 2) if a.ndim == 2 else a
+    return q8(cv2.resize(a, (S, S), interpolation=cv2.INTER_AREA))
+
+
+def test_a_fill_that_fades_out_towards_its_core_is_blur_by_its_fade():
+    """What LaMa's and ProFill's large-hole fills do (docs/detectors.md, "Real outputs"): the texture continues at
+    the border and washes out deeper in (here: the photo's detail above its σ 8 blur, kept in full up to a tenth
+    of the hole's depth, down to 15 % from six tenths on). Removal without ground truth, on scikit-image's brick,
+    cat and rocket photographs: thresholds v20 (without the fade) miss it, the fade flags it; the photo itself is
+    not flagged, and neither is a fill whose core is smooth but as grainy as its context (the coffee cup's table:
+    the fade alone would call it blur, the grain deficit is negative)."""
+    m = box_mask(24, 24, 80, 80)
+    din = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+    keep = np.clip(1 - (din / din.max() - 0.1) / 0.5, 0.15, 1)[..., None]
+    fade_t = DETECTORS.get("blur")().t["fade_threshold"]
+    assert fade_t is not None
+    for name in ("brick", "chelsea", "rocket"):
+        img = _sk_crop(name)
+        coarse = cv2.GaussianBlur(img, (0, 0), 8)
+        faded = q8(coarse + keep * (img - coarse))
+        r = run("blur", batch(img, m, faded, has_gt=False))
+        assert r["blur_fade_score"] > fade_t and r["blur_grain_score"] > 0, (name, r)
+        assert r["blur_fade_flag"] == 1.0 and r["blur_flag"] == 1.0, (name, r)
+        assert run("blur", batch(img, m, faded, has_gt=False), fade_threshold=1e9)["blur_flag"] == 0.0, name
+        ok = run("blur", batch(img, m, img, has_gt=False))
+        assert ok["blur_fade_flag"] == 0.0 and ok["blur_flag"] == 0.0, (name, ok)
+    cup = _sk_crop("coffee")
+    r = run("blur", batch(cup, m, cup, has_gt=False))
+    assert r["blur_fade_score"] > fade_t and r["blur_grain_score"] < 0 and r["blur_fade_flag"] == 0.0, r
+
+
 def test_thin_hole_is_not_judged_for_blur():
     inp = texture(3)
     m = np.zeros((S, S), bool)

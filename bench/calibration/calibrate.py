@@ -135,7 +135,7 @@ def _clean(res: dict) -> dict:
 
 #: thresholds ``bench calibrate`` does not choose (fitted or chosen by ``benchmarks/detectors_real_fit.py``): a
 #: calibration that replaces a file keeps them from it, and says so
-CARRIED = ("real_threshold", "plain_threshold", "grain_threshold")
+CARRIED = ("real_threshold", "plain_threshold", "grain_threshold", "fade_threshold")
 
 
 def carry_over(doc: dict[str, Any], out: str | Path) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 A detector's flag is not always ``score > threshold``:
 
 * ``blur_flag`` = ``blur_score > threshold`` **or** ``blur_mosaic_score > mosaic_threshold`` (**or** the grain
-  deficit, ``blur_grain_ref_score`` with ground truth, else ``blur_grain_score``, ``> grain_threshold``, **or**
+  deficit, ``blur_grain_ref_score`` with ground truth, else ``blur_grain_score``, ``> grain_threshold``, **or** the
+  fade, ``blur_fade_ref_score`` with ground truth, else ``blur_fade_score``, ``> fade_threshold`` where that grain
+  deficit is also above 0, **or**
   ``blur_real_score > real_threshold``, when the file sets them);
 * ``replacement_flag`` = ``replacement_ref_score > ref_threshold`` where the sample has ground truth (a finite
   reference score), else ``replacement_score > threshold`` (**and**, when the file sets ``real_threshold``,
@@ -37,6 +39,8 @@ def describe(det: str, entry: Mapping[str, Any]) -> str:
         return (f"blur_flag = blur_score {op} {t:g} or blur_mosaic_score > {entry.get('mosaic_threshold'):g}"
                 + (f" or blur_grain(_ref)_score > {entry['grain_threshold']:g}"
                    if entry.get("grain_threshold") is not None else "")
+                + (f" or (blur_fade(_ref)_score > {entry['fade_threshold']:g} and blur_grain(_ref)_score > 0)"
+                   if entry.get("fade_threshold") is not None else "")
                 + (f" or blur_real_score > {real:g}" if real is not None else "")
                 if t is not None and entry.get("mosaic_threshold") is not None else "blur_flag: no threshold")
     if det == "replacement":
@@ -72,6 +76,13 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
 
             g = BlurDetector.grain_deficit(scores, np.shape(scores["blur_score"]))  # what the flag reads
             out = np.fmax(out, _margin(g, entry["grain_threshold"], "above"))
+        if entry.get("fade_threshold") is not None and scores.get("blur_fade_score") is not None:
+            from ..detectors.blur import FADE_GRAIN_FLOOR, BlurDetector
+
+            shape = np.shape(scores["blur_score"])  # what the flag reads: the fade and a positive grain deficit
+            part = np.minimum(_margin(BlurDetector.fade(scores, shape), entry["fade_threshold"], "above"),
+                              _margin(BlurDetector.grain_deficit(scores, shape), FADE_GRAIN_FLOOR, "above"))
+            out = np.fmax(out, part)
         return out
     if det == "replacement":
         free = _margin(scores["replacement_score"], entry.get("threshold"), direction)

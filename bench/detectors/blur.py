@@ -57,12 +57,21 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head as _real_head
-from ._util import crop_box, inside_distance, luma, mask2d, masked_mean, nan_array, outside_distance, ring_width
+from ._util import crop_box, flag, inside_distance, luma, mask2d, masked_mean, nan_array, outside_distance, ring_width
 from .thresholds import CalibratedDetector
 
 GRAIN_EPS = 0.5 / 255  # the grain median's regulariser: half an 8-bit step (a flat ring and a flat fill: ratio ~1)
 EPS = 4e-3  # ~1/255: band-pass energy below this (faint grain, 8-bit quantisation) reads as flat on both sides
 RICHER = math.log(2.0)  # blur_score below -ln 2: the fill has over twice its context's detail at every scale
+#: the fade (``blur_fade_score``): the crop around the hole is brought to at most this many px (scales relative to
+#: the hole), detail = |G(1) - G(3)| of luma filtered within the hole only (normalised convolution: the seam and
+#: the context do not count), border band = hole pixels up to FADE_BAND of the deepest pixel's depth from the
+#: border, core = deeper than FADE_CORE of it; holes whose deepest pixel is under FADE_MIN_DEPTH px (at that
+#: size) from the border have no core: not judged
+FADE_SIDE, FADE_SIGMAS, FADE_BAND, FADE_CORE, FADE_MIN_DEPTH = 128, (1.0, 3.0), 0.3, 0.5, 6.0
+#: the fade flags only where the grain deficit is above this (the fill has less typical grain than the context)
+FADE_GRAIN_FLOOR = 0.0
+FADE_EPS = 1e-3  # a quarter of an 8-bit step: the medians' regulariser (a flat band and a flat core: ratio ~1)
 STEP = 2.5 / 255  # gradient steps below this (8-bit quantisation of smooth ramps) do not count as block edges
 
 
@@ -156,6 +165,51 @@ def _shape_evidence(fb: list[np.ndarray], interiors: list[tuple[int, np.ndarray,
     return steeper, flat
 
 
+def _within(y: np.ndarray, w: np.ndarray, wb: dict, s: float) -> np.ndarray:
+    """Gaussian blur of ``y`` at σ ``s`` over the pixels where ``w`` is 1 only (normalised convolution; ``wb``
+    keeps the blurred weights per σ)."""
+    if s not in wb:
+        wb[s] = np.maximum(cv2.GaussianBlur(w, (0, 0), s), 1e-6)
+    return cv2.GaussianBlur(y * w, (0, 0), s) / wb[s]
+
+
+def fade_scores(out, m: np.ndarray, gt=None) -> tuple[float, float]:
+    """(``blur_fade_score``, ``blur_fade_ref_score``) of one output (RGB tensor [3, H, W]; ``m`` bool hole [H, W];
+    ``gt`` the truth or None): the fill's detail (|G(1) − G(3)| of luma, within the hole) in its border band over
+    that in its core, ``ln((median_band + ε) / (median_core + ε))``: a fill that diffuses its border inwards (a
+    smear, LaMa's or ProFill's fade-out on a large hole, a classical fill) loses detail with depth, a correct fill
+    has no reason to. With the truth: ``ln((median_core(truth) + ε) / (median_core(fill) + ε))``, the fill's core
+    against the truth's. NaN where the hole has no core (see :data:`FADE_MIN_DEPTH`)."""
+    nan = (math.nan, math.nan)
+    if not m.any():
+        return nan
+    ys, xs = _real_head._crop(m)
+    # luma first, then the area resize (both linear: the same as resizing the colours, at a third of the cost)
+    y, mc = _real_head._work(luma(out[:, ys, xs]), m[ys, xs], FADE_SIDE)
+    din = cv2.distanceTransform(mc.astype(np.uint8), cv2.DIST_L2, 3)
+    deep = float(din.max(initial=0.0))
+    if deep < FADE_MIN_DEPTH:
+        return nan
+    band = mc & (din > 1) & (din <= max(3.0, FADE_BAND * deep))
+    core = mc & (din > FADE_CORE * deep)
+    if np.count_nonzero(band) < 8 or np.count_nonzero(core) < 8:
+        return nan
+    w, wb = mc.astype(np.float32), {}
+    a, b = FADE_SIGMAS
+
+    def detail(img: np.ndarray) -> np.ndarray:
+        return np.abs(_within(img, w, wb, a) - _within(img, w, wb, b))
+
+    d = detail(y)
+    med_core = float(np.median(d[core])) + FADE_EPS
+    fade = math.log((float(np.median(d[band])) + FADE_EPS) / med_core)
+    ref = math.nan
+    if gt is not None:
+        g, _ = _real_head._work(luma(gt[:, ys, xs]), m[ys, xs], FADE_SIDE)
+        ref = math.log((float(np.median(detail(g)[core])) + FADE_EPS) / med_core)
+    return fade, ref
+
+
 class BlurDetector(CalibratedDetector):
     """Fill is a smear or a mosaic: the hole's high-frequency energy against a ring of context, plus blockiness.
 
@@ -166,17 +220,18 @@ class BlurDetector(CalibratedDetector):
     """
 
     key = "blur"
-    version = 3  # v2: blur_real_score (the head fitted on real outputs); v3: blur_grain_score
-    extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold", "grain_threshold")
+    # v2: blur_real_score (the head fitted on real outputs); v3: blur_grain_score; v4: blur_fade_score
+    version = 4
+    extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold", "grain_threshold", "fade_threshold")
     extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score",
-                    "blur_grain_ref_score")
-    extra_flags = ("blur_mosaic_flag", "blur_ref_flag", "blur_real_flag", "blur_grain_flag")
+                    "blur_grain_ref_score", "blur_fade_score", "blur_fade_ref_score")
+    extra_flags = ("blur_mosaic_flag", "blur_ref_flag", "blur_real_flag", "blur_grain_flag", "blur_fade_flag")
 
     def __init__(self, threshold: float | None = None, mosaic_threshold: float | None = None,
                  ref_threshold: float | None = None, depth: float = 4.0, min_pixels: int = 64,
                  min_width: float = 16.0, thresholds: str | None = None,
                  real_threshold: float | None = None, real_head: bool = False,
-                 grain_threshold: float | None = None) -> None:
+                 grain_threshold: float | None = None, fade_threshold: float | None = None) -> None:
         self.depth = float(depth)
         self.min_width = float(min_width)
         self.min_pixels = int(min_pixels)
@@ -185,7 +240,8 @@ class BlurDetector(CalibratedDetector):
         self.real_head = bool(real_head)
         self.head = _real_head.load_head("blur") if self.real_head else None
         self._thresholds(thresholds, threshold=threshold, mosaic_threshold=mosaic_threshold,
-                         ref_threshold=ref_threshold, real_threshold=real_threshold, grain_threshold=grain_threshold)
+                         ref_threshold=ref_threshold, real_threshold=real_threshold, grain_threshold=grain_threshold,
+                         fade_threshold=fade_threshold)
 
     def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float,
                                                                  tuple[float, bool], tuple[float, float]]:
@@ -267,18 +323,33 @@ class BlurDetector(CalibratedDetector):
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
         s, mos, ref, real = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
-        grain, grain_ref = nan_array(b), nan_array(b)
+        grain, grain_ref, fade, fade_ref = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
             m = mask2d(batch.mask[i])
             ctx, rf, mos[i], shape, (grain[i], grain_ref[i]) = self.band_ratios(
                 batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
+            if not (math.isnan(s[i]) and math.isnan(mos[i])):  # (a hole blur judges)
+                fade[i], fade_ref[i] = fade_scores(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             if self.head and not math.isnan(s[i]):
                 x = _real_head.features_cached(batch.output[i], m)
                 real[i] = _real_head.logit(self.head, x, {"blur_score": s[i]})
         return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref, "blur_real_score": real,
-                "blur_grain_score": grain, "blur_grain_ref_score": grain_ref}
+                "blur_grain_score": grain, "blur_grain_ref_score": grain_ref, "blur_fade_score": fade,
+                "blur_fade_ref_score": fade_ref}
+
+    @staticmethod
+    def _ref_else_free(scores, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """``blur_<name>_ref_score`` where it is finite, else ``blur_<name>_score``; NaN where neither was stored
+        (scores from an older version of the detector)."""
+        free = scores.get(f"blur_{name}_score")
+        free = np.full(shape, np.nan) if free is None else np.asarray(free, dtype=np.float64)
+        ref = scores.get(f"blur_{name}_ref_score")
+        if ref is not None:
+            ref = np.asarray(ref, dtype=np.float64)
+            free = np.where(np.isnan(ref), free, ref)
+        return free
 
     @staticmethod
     def grain_deficit(scores, shape: tuple[int, ...]) -> np.ndarray:
@@ -286,13 +357,13 @@ class BlurDetector(CalibratedDetector):
         hole's truth may well be smoother than its surroundings, a cheek inside hair), else ``blur_grain_score``
         (against the ring: a removal's fill replaces an object with the backdrop the ring shows, and should have
         its grain); NaN for scores stored before v3."""
-        grain = scores.get("blur_grain_score")
-        grain = np.full(shape, np.nan) if grain is None else np.asarray(grain, dtype=np.float64)
-        ref = scores.get("blur_grain_ref_score")
-        if ref is not None:
-            ref = np.asarray(ref, dtype=np.float64)
-            grain = np.where(np.isnan(ref), grain, ref)
-        return grain
+        return BlurDetector._ref_else_free(scores, "grain", shape)
+
+    @staticmethod
+    def fade(scores, shape: tuple[int, ...]) -> np.ndarray:
+        """The fade the flag reads: ``blur_fade_ref_score`` where it is finite (the fill's core against the truth's),
+        else ``blur_fade_score`` (its core against its own border band); NaN for scores stored before v4."""
+        return BlurDetector._ref_else_free(scores, "fade", shape)
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         s, mos = scores["blur_score"], scores["blur_mosaic_score"]
@@ -303,12 +374,17 @@ class BlurDetector(CalibratedDetector):
             real = np.full(s.shape, np.nan)
         f_real = self._flag(real, "real_threshold", "above")
         f_grain = self._flag(self.grain_deficit(scores, s.shape), "grain_threshold", "above")
+        # the fade counts where the fill also has less grain than its context (or the truth): a fill whose core is
+        # smoother than its border but as grainy as the context is smooth content (a table top inside a cup's rim)
+        f_fade = np.minimum(self._flag(self.fade(scores, s.shape), "fade_threshold", "above"),
+                            flag(self.grain_deficit(scores, s.shape), FADE_GRAIN_FLOOR, "above"))
         if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
-            flag = np.full(s.shape, np.nan)
+            combined = np.full(s.shape, np.nan)
         else:
-            flag = np.where(np.isnan(s) & np.isnan(mos), np.nan,
-                            np.fmax(np.fmax(np.fmax(f_hf, f_mos), f_real), f_grain))
-        return {"blur_flag": flag, "blur_mosaic_flag": f_mos, "blur_real_flag": f_real, "blur_grain_flag": f_grain,
+            combined = np.where(np.isnan(s) & np.isnan(mos), np.nan,
+                                np.fmax.reduce([f_hf, f_mos, f_real, f_grain, f_fade]))
+        return {"blur_flag": combined, "blur_mosaic_flag": f_mos, "blur_real_flag": f_real,
+                "blur_grain_flag": f_grain, "blur_fade_flag": f_fade,
                 "blur_ref_flag": self._flag(scores["blur_ref_score"], "ref_threshold", "above")}
 
     def provenance(self):
@@ -316,5 +392,8 @@ class BlurDetector(CalibratedDetector):
                 "min_width": self.min_width, "eps": EPS, "real_head": self.real_head,
                 "scales": list(SCALES),
                 "grain_eps": GRAIN_EPS,
+                "fade": {"side": FADE_SIDE, "sigmas": list(FADE_SIGMAS), "band": FADE_BAND, "core": FADE_CORE,
+                         "min_depth": FADE_MIN_DEPTH, "eps": FADE_EPS},
                 "measure": "mean |band-pass(luma)| per scale, hole interior vs context ring, and its fine-to-coarse "
-                           "fall-off against the ring's; block-grid share; median finest band, fill vs ring"}
+                           "fall-off against the ring's; block-grid share; median finest band, fill vs ring; "
+                           "median |G1 - G3| within the hole, border band vs core"}
