@@ -599,6 +599,27 @@ def test_incomplete_without_truth_judges_the_object_not_the_margin_of_its_mask()
     assert math.isnan(run("incomplete", batch(sky, hole, sky, has_gt=False))["incomplete_score"])
 
 
+def test_an_object_left_in_place_is_incomplete_not_blur():
+    """Removal without truth, a plain dark object on a textured backdrop (scikit-image's brick and grass), the
+    output the input itself: ``incomplete`` flags it, and so does ``blur`` (the object is smoother than the
+    backdrop); the verdict says what happened, ``incomplete`` (thresholds v20's order said ``blur``)."""
+    import pandas as pd
+
+    from bench.detectors.verdict import verdicts
+
+    yy, xx = np.mgrid[0:S, 0:S]
+    obj = ((yy - 64) / 36) ** 2 + ((xx - 64) / 24) ** 2 <= 1
+    hole = cv2.dilate(obj.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    for name in ("brick", "grass"):
+        bg = _sk_crop(name)
+        inp = np.where(obj[..., None], q8(0.15 + 0.1 * bg), bg).astype(np.float32)
+        row = {"error": None}
+        for det in ("blur", "replacement", "incomplete"):
+            row.update(run(det, batch(inp, hole, inp, has_gt=False)))
+        assert row["incomplete_flag"] == 1.0 and row["blur_flag"] == 1.0, (name, row)
+        assert verdicts(pd.DataFrame([row]))[0] == "incomplete", name
+
+
 # -- output-level ---------------------------------------------------------------------------------------------
 def test_resized():
     inp, m = texture(), box_mask()

@@ -27,8 +27,11 @@ def test_precedence_keeps_the_first_raised_flag():
         {"error": None, "replacement_flag": 0.0, "replacement_free_flag": 1.0, "replacement_ref_flag": 0.0},
         # a fill the block-grid test recognises as a mosaic is blur, even when its block edges look new
         {"error": None, "replacement_flag": 1.0, "blur_flag": 1.0, "blur_mosaic_flag": 1.0},
+        # an object left in place also reads as foreign and as smoother than its backdrop: it is incomplete
+        {"error": None, "replacement_flag": 1.0, "blur_flag": 1.0, "incomplete_flag": 1.0},
     ])
-    assert list(verdicts(f)) == ["replacement", "noop", "blur", "ok", "error", "resized", "ok", "ok", "blur"]
+    assert list(verdicts(f)) == ["replacement", "noop", "blur", "ok", "error", "resized", "ok", "ok", "blur",
+                                 "incomplete"]
     assert PRECEDENCE[0] == "error" and VERDICTS[-1] == "ok"
     # every ordered pair: when both flags are raised, the earlier verdict wins
     for i, a in enumerate(PRECEDENCE[1:], 1):

@@ -4,7 +4,7 @@ Detectors flag independently (a blank fill is ``noop``, ``blur`` and perhaps mor
 say what share of a model's outputs are fine, or what went wrong first. The verdict takes the flags in this order
 and keeps the first that is raised:
 
-    error > nan > black > noop > resized > outside_drift > replacement > blur > incomplete > ok
+    error > nan > black > noop > resized > outside_drift > incomplete > replacement > blur > ok
 
 * ``error``: the sample has no output (the backend, the data or a scorer failed: its error row);
 * ``nan``, ``black``: the output is broken, nothing else about it means anything;
@@ -14,12 +14,16 @@ and keeps the first that is raised:
   passes from the manifest) ``outside_drift`` takes no part: it measures the *raw* output, while the delivered image
   has the input's own pixels outside the hole, so nothing a person sees there was damaged (the flag stays in the
   per-sample table: the model did redraw what it was given);
+* ``incomplete`` (part of the object is still there: the fill shows the input's own pixels where the object
+  stood, with ground truth or without it) before ``replacement`` and ``blur``: a pixel-for-pixel match with the
+  object is the most specific evidence a detector has, and an object left in place also reads as foreign to its
+  surroundings (a colourful object on grass) or as smoother than them (a plain object on a rug), which says
+  nothing more (until thresholds v21 it came last, from when it judged only with ground truth);
 * ``replacement`` before ``blur``: a new object is the worse erasure failure, and a pasted object is often also
   less detailed than its context; except that a fill ``blur``'s block-grid test recognises as a mosaic
   (``blur_mosaic_flag``) is ``blur``: its block edges are strong gradients in colours the ring shows only smoothly,
   which ``replacement`` reads as new (and that test already leaves out fills busier than their context, so a pasted
   checkerboard stays a replacement);
-* ``incomplete``: part of the object is still there (only judged where ground truth exists);
 * ``ok``: no detector that ran flagged it (a run without any detector still gives each sample ``ok`` or ``error``
   in the per-sample export, but its leaderboards show no verdict shares: nothing was judged).
 
@@ -36,8 +40,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-PRECEDENCE: tuple[str, ...] = ("error", "nan", "black", "noop", "resized", "outside_drift", "replacement", "blur",
-                               "incomplete")
+PRECEDENCE: tuple[str, ...] = ("error", "nan", "black", "noop", "resized", "outside_drift", "incomplete",
+                               "replacement", "blur")
 VERDICTS: tuple[str, ...] = PRECEDENCE + ("ok",)
 #: flag columns that vote for a verdict (several may vote for the same one)
 FLAGS: dict[str, tuple[str, ...]] = {

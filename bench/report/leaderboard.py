@@ -270,6 +270,14 @@ def thresholds_note(df: pd.DataFrame) -> str | None:
             + "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(groups.items())) + ".")
 
 
+def _order() -> str:
+    """The verdicts' order as the Markdown note writes it: ``error > nan > ... > ok``."""
+    from ..detectors.verdict import VERDICTS
+
+    return " > ".join(v.replace("_", "\\_") for v in VERDICTS)
+
+
+
 def verdict_judges(df: pd.DataFrame) -> str | None:
     """Which evidence judged the failure verdicts, when learned evidence is in play (rules in the thresholds file,
     bench.detectors.flagging): the rules applied, and those not applied because the run lacks their column (then
@@ -303,8 +311,8 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) ->
         parts += [f"> **⚠ NOT COMPARABLE:** {'; '.join(reasons)}", ""]
     parts += ["Means over successful samples (± half-width of the 95 % bootstrap interval); latency in ms per "
               "image (p50); peak memory in MiB, the cell's own (CUDA cells: GPU memory; CPU cells: RAM; — where "
-              "not measurable); failure\\_*: the share of samples whose one verdict (error > nan > black > noop > "
-              "resized > outside\\_drift > replacement > blur > incomplete > ok) is that (they add up to 1); "
+              f"not measurable); failure\\_*: the share of samples whose one verdict ({_order()}) is that (they add "
+              "up to 1); "
               "↑ higher is better, ↓ lower is better; **best**, <ins>second</ins>.", "", images_note(df), ""]
     note = run_notes(df)
     if note:
