@@ -22,9 +22,10 @@ foreign fill flags without the head's consent, which no good real fill of dev re
 
 ``blur``'s ``grain_threshold`` (the grain deficit, ``blur_grain_score``) and ``fade_threshold`` (the fade,
 ``blur_fade_score``, which takes part only where the grain deficit is positive) are not fitted on the corpus at all:
-each is the ``1 - GRAIN_CAP`` quantile of that score (the fade's: where the grain deficit is positive) over the constructed dev split's correct fills (seeds 0, 1, 2, 60 crops
-each: the truth pasted in), so that each calls at most ``GRAIN_CAP`` of correct fills blur; the
-precision and recall on corpus dev of the blur rule with them are printed for information.
+each is the ``1 - GRAIN_CAP`` quantile of that score (the fade's: where the grain deficit is positive) over the
+constructed dev split's correct fills (seeds 0, 1, 2, 60 crops each: the truth pasted in), so that each calls at
+most ``GRAIN_CAP`` of correct fills blur; the precision and recall on corpus dev of the blur rule with them are
+printed for information.
 
 ``--write`` stores the heads in ``bench/data/real_heads.json`` and the two ``real_threshold`` values in the
 shipped thresholds file (``bench/data/thresholds.json``, version bumped through ``bench.calibration.calibrate.write``,

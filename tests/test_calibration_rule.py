@@ -141,7 +141,7 @@ def test_the_printed_report_leads_with_the_rule(fitted, tmp_path, capsys):
 
 @pytest.mark.parametrize("det", ["blur", "replacement"])
 def test_the_rule_score_is_positive_exactly_where_the_detector_flags_with_every_part_set(det):
-    """Every part a thresholds file can set (blur: main, mosaic, grain and fade with and without truth, head; replacement:
+    """Every part a thresholds file can set (blur: main, mosaic, grain with and without truth, fade, head; replacement:
     reference where there is truth, else novelty and (head or plain novelty)): the rule score's sign is the flag."""
     from bench.calibration.rule import rule_score
 
@@ -156,8 +156,6 @@ def test_the_rule_score_is_positive_exactly_where_the_detector_flags_with_every_
                   "blur_grain_score": rng.normal(0.3, 0.4, n),
                   "blur_grain_ref_score": nan_some(rng.normal(0.3, 0.4, n), 0.5),
                   "blur_fade_score": nan_some(rng.normal(0.2, 0.5, n), 0.2)}
-        scores["blur_fade_ref_score"] = np.where(np.isnan(scores["blur_grain_ref_score"]), np.nan,
-                                                 rng.normal(0.2, 0.5, n))
         scores["blur_ref_score"] = np.where(np.isnan(scores["blur_grain_ref_score"]), np.nan, 0.0)
     else:
         entry = {"threshold": 0.14, "ref_threshold": 0.03, "real_threshold": 1.3, "plain_threshold": 0.5}

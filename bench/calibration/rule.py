@@ -4,8 +4,7 @@ A detector's flag is not always ``score > threshold``:
 
 * ``blur_flag`` = ``blur_score > threshold`` **or** ``blur_mosaic_score > mosaic_threshold`` (**or** the grain
   deficit, ``blur_grain_ref_score`` with ground truth, else ``blur_grain_score``, ``> grain_threshold``, **or** the
-  fade, ``blur_fade_ref_score`` with ground truth, else ``blur_fade_score``, ``> fade_threshold`` where that grain
-  deficit is also above 0, **or**
+  fade, ``blur_fade_score > fade_threshold`` where that grain deficit is also above 0, **or**
   ``blur_real_score > real_threshold``, when the file sets them);
 * ``replacement_flag`` = ``replacement_ref_score > ref_threshold`` where the sample has ground truth (a finite
   reference score), else ``replacement_score > threshold`` (**and**, when the file sets ``real_threshold``,
@@ -39,7 +38,7 @@ def describe(det: str, entry: Mapping[str, Any]) -> str:
         return (f"blur_flag = blur_score {op} {t:g} or blur_mosaic_score > {entry.get('mosaic_threshold'):g}"
                 + (f" or blur_grain(_ref)_score > {entry['grain_threshold']:g}"
                    if entry.get("grain_threshold") is not None else "")
-                + (f" or (blur_fade(_ref)_score > {entry['fade_threshold']:g} and blur_grain(_ref)_score > 0)"
+                + (f" or (blur_fade_score > {entry['fade_threshold']:g} and blur_grain(_ref)_score > 0)"
                    if entry.get("fade_threshold") is not None else "")
                 + (f" or blur_real_score > {real:g}" if real is not None else "")
                 if t is not None and entry.get("mosaic_threshold") is not None else "blur_flag: no threshold")

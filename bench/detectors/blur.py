@@ -173,41 +173,30 @@ def _within(y: np.ndarray, w: np.ndarray, wb: dict, s: float) -> np.ndarray:
     return cv2.GaussianBlur(y * w, (0, 0), s) / wb[s]
 
 
-def fade_scores(out, m: np.ndarray, gt=None) -> tuple[float, float]:
-    """(``blur_fade_score``, ``blur_fade_ref_score``) of one output (RGB tensor [3, H, W]; ``m`` bool hole [H, W];
-    ``gt`` the truth or None): the fill's detail (|G(1) − G(3)| of luma, within the hole) in its border band over
-    that in its core, ``ln((median_band + ε) / (median_core + ε))``: a fill that diffuses its border inwards (a
-    smear, LaMa's or ProFill's fade-out on a large hole, a classical fill) loses detail with depth, a correct fill
-    has no reason to. With the truth: ``ln((median_core(truth) + ε) / (median_core(fill) + ε))``, the fill's core
-    against the truth's. NaN where the hole has no core (see :data:`FADE_MIN_DEPTH`)."""
-    nan = (math.nan, math.nan)
+def fade_score(out, m: np.ndarray) -> float:
+    """``blur_fade_score`` of one output (RGB tensor [3, H, W]; ``m`` bool hole [H, W]): the fill's detail
+    (|G(1) − G(3)| of luma, within the hole) in its border band over that in its core,
+    ``ln((median_band + ε) / (median_core + ε))``: a fill that diffuses its border inwards (a smear, LaMa's or
+    ProFill's fade-out on a large hole, a classical fill) loses detail with depth, a correct fill has no reason to.
+    NaN where the hole has no core (see :data:`FADE_MIN_DEPTH`). Reference-free even where there is ground truth:
+    its threshold is a quantile over correct fills, the truth itself, and is as valid for any correct fill of any
+    hole; a score against the truth would need correct fills other than the truth to set one."""
     if not m.any():
-        return nan
+        return math.nan
     ys, xs = _real_head._crop(m)
     # luma first, then the area resize (both linear: the same as resizing the colours, at a third of the cost)
     y, mc = _real_head._work(luma(out[:, ys, xs]), m[ys, xs], FADE_SIDE)
     din = cv2.distanceTransform(mc.astype(np.uint8), cv2.DIST_L2, 3)
     deep = float(din.max(initial=0.0))
     if deep < FADE_MIN_DEPTH:
-        return nan
+        return math.nan
     band = mc & (din > 1) & (din <= max(3.0, FADE_BAND * deep))
     core = mc & (din > FADE_CORE * deep)
     if np.count_nonzero(band) < 8 or np.count_nonzero(core) < 8:
-        return nan
+        return math.nan
     w, wb = mc.astype(np.float32), {}
-    a, b = FADE_SIGMAS
-
-    def detail(img: np.ndarray) -> np.ndarray:
-        return np.abs(_within(img, w, wb, a) - _within(img, w, wb, b))
-
-    d = detail(y)
-    med_core = float(np.median(d[core])) + FADE_EPS
-    fade = math.log((float(np.median(d[band])) + FADE_EPS) / med_core)
-    ref = math.nan
-    if gt is not None:
-        g, _ = _real_head._work(luma(gt[:, ys, xs]), m[ys, xs], FADE_SIDE)
-        ref = math.log((float(np.median(detail(g)[core])) + FADE_EPS) / med_core)
-    return fade, ref
+    d = np.abs(_within(y, w, wb, FADE_SIGMAS[0]) - _within(y, w, wb, FADE_SIGMAS[1]))
+    return math.log((float(np.median(d[band])) + FADE_EPS) / (float(np.median(d[core])) + FADE_EPS))
 
 
 class BlurDetector(CalibratedDetector):
@@ -224,7 +213,7 @@ class BlurDetector(CalibratedDetector):
     version = 4
     extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold", "grain_threshold", "fade_threshold")
     extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score",
-                    "blur_grain_ref_score", "blur_fade_score", "blur_fade_ref_score")
+                    "blur_grain_ref_score", "blur_fade_score")
     extra_flags = ("blur_mosaic_flag", "blur_ref_flag", "blur_real_flag", "blur_grain_flag", "blur_fade_flag")
 
     def __init__(self, threshold: float | None = None, mosaic_threshold: float | None = None,
@@ -323,7 +312,7 @@ class BlurDetector(CalibratedDetector):
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
         s, mos, ref, real = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
-        grain, grain_ref, fade, fade_ref = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
+        grain, grain_ref, fade = nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
             m = mask2d(batch.mask[i])
@@ -331,25 +320,12 @@ class BlurDetector(CalibratedDetector):
                 batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
             if not (math.isnan(s[i]) and math.isnan(mos[i])):  # (a hole blur judges)
-                fade[i], fade_ref[i] = fade_scores(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
+                fade[i] = fade_score(batch.output[i], m)
             if self.head and not math.isnan(s[i]):
                 x = _real_head.features_cached(batch.output[i], m)
                 real[i] = _real_head.logit(self.head, x, {"blur_score": s[i]})
         return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref, "blur_real_score": real,
-                "blur_grain_score": grain, "blur_grain_ref_score": grain_ref, "blur_fade_score": fade,
-                "blur_fade_ref_score": fade_ref}
-
-    @staticmethod
-    def _ref_else_free(scores, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """``blur_<name>_ref_score`` where it is finite, else ``blur_<name>_score``; NaN where neither was stored
-        (scores from an older version of the detector)."""
-        free = scores.get(f"blur_{name}_score")
-        free = np.full(shape, np.nan) if free is None else np.asarray(free, dtype=np.float64)
-        ref = scores.get(f"blur_{name}_ref_score")
-        if ref is not None:
-            ref = np.asarray(ref, dtype=np.float64)
-            free = np.where(np.isnan(ref), free, ref)
-        return free
+                "blur_grain_score": grain, "blur_grain_ref_score": grain_ref, "blur_fade_score": fade}
 
     @staticmethod
     def grain_deficit(scores, shape: tuple[int, ...]) -> np.ndarray:
@@ -357,13 +333,19 @@ class BlurDetector(CalibratedDetector):
         hole's truth may well be smoother than its surroundings, a cheek inside hair), else ``blur_grain_score``
         (against the ring: a removal's fill replaces an object with the backdrop the ring shows, and should have
         its grain); NaN for scores stored before v3."""
-        return BlurDetector._ref_else_free(scores, "grain", shape)
+        grain = scores.get("blur_grain_score")
+        grain = np.full(shape, np.nan) if grain is None else np.asarray(grain, dtype=np.float64)
+        ref = scores.get("blur_grain_ref_score")
+        if ref is not None:
+            ref = np.asarray(ref, dtype=np.float64)
+            grain = np.where(np.isnan(ref), grain, ref)
+        return grain
 
     @staticmethod
     def fade(scores, shape: tuple[int, ...]) -> np.ndarray:
-        """The fade the flag reads: ``blur_fade_ref_score`` where it is finite (the fill's core against the truth's),
-        else ``blur_fade_score`` (its core against its own border band); NaN for scores stored before v4."""
-        return BlurDetector._ref_else_free(scores, "fade", shape)
+        """``blur_fade_score`` as an array (NaN for scores stored before v4)."""
+        fade = scores.get("blur_fade_score")
+        return np.full(shape, np.nan) if fade is None else np.asarray(fade, dtype=np.float64)
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         s, mos = scores["blur_score"], scores["blur_mosaic_score"]
