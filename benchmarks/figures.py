@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -216,7 +217,7 @@ def detectors_photos_summary_block() -> str:
     classical = max(v["replacement_rate"] for d in docs for v in (d["results"].get("classical") or {}).values())
     return (f"On photographs never used to fit (seeds {seeds[0]}–{seeds[-1]}, "
             f"{docs[0]['results']['n']} crops per split; thresholds v{', v'.join(map(str, versions))}), `blur` reaches "
-            f"precision and recall of at least {blur_min:.2f} in colour and in gray; `replacement` (judged with the "
+            f"precision and recall of at least {math.floor(blur_min * 1000) / 1000:.3f} in colour and in gray; `replacement` (judged with the "
             f"ground truth) finds {pct(span(('test',), 'replacement', 'recall'))} of pasted content in colour at "
             f"precision {rng(span(('test',), 'replacement', 'precision'))}, and "
             f"{pct(span(('fresh', 'fresh2'), 'replacement', 'recall'))} in gray at precision "
