@@ -632,7 +632,7 @@ class ReplacementDetector(CalibratedDetector):
             # blends may mix colours from anywhere around the hole (one hull of the whole ring, reaching twice as
             # far from the colours' centre: biharmonic fills overshoot the colours of strong edges); the truth's
             # colours count only where the truth shows them, in the same sector of the hole
-            ref_hull = _hull(d_cell, shape, self.cell, REF_HULL_SCALE, REF_GRAINLESS_SCALE, memo)
+            ref_hull = _hull(d_cell, shape, self.cell, REF_HULL_SCALE, REF_GRAINLESS_SCALE, memo=memo)
             t_sup, t_ssup = tables(_pad_index(tf.cells[hy, hx], shape), _pad_index(tf.shapes[hy, hx], sshape),
                                    tf.gbins[hy, hx], hsec, None, 1)
             # only pixels new against the ring can be new against the ring and the truth
