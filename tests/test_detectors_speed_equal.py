@@ -5,9 +5,15 @@ The references below are the implementations as they were at commit 18276a7 (ben
 ``_features``; bench/detectors/blur.py: ``x[region].mean()``), transcribed. Where the arithmetic is the same the
 results must be bitwise equal; where a mean over a region is now accumulated differently (OpenCV's double-precision
 mean, a dot product) they must agree to float32 rounding.
+
+A second set of references (``ref5_*`` below) transcribes the implementations at commit 5bfd384 that the next
+speed-up replaced (bench/detectors/replacement.py: ``_features``, ``_bin``, ``_key_counts``, ``_widen``,
+``_cell_centres``, ``_hull``; bench/detectors/incomplete.py: ``IncompleteDetector.scores`` with ``torch.equal``).
+The replacements do the same arithmetic, so they must be bitwise equal.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cv2
@@ -327,3 +333,292 @@ def test_luma_only_features_are_the_full_ones_without_chroma_and_the_cache_serve
     assert np.isfinite(full[i])
     np.testing.assert_array_equal(rh.features_cached(out, m, chroma=False), full)  # a full one serves both
 
+
+
+# -- references (commit 5bfd384) ------------------------------------------------------------------------------
+def ref5_bin(x, edges):
+    out = (x > edges[0]).astype(np.intp)
+    for e in edges[1:]:
+        out += x > e
+    return out
+
+
+def ref5_features(rgb, cell):
+    l8, a8, b8 = cv2.split(cv2.cvtColor(rp._bytes(rgb), cv2.COLOR_RGB2Lab))
+    t = rp._byte_tables(cell)
+    L = t.L[l8]
+    sm = cv2.GaussianBlur(L, (0, 0), 1.0)
+    gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    g = np.sqrt(gx * gx + gy * gy)
+    grain = cv2.blur(np.abs(L - sm), (3, 3))
+    li = t.li[l8]
+    gi = ref5_bin(g, rp.G_EDGES)
+    hxx = cv2.Sobel(sm, cv2.CV_32F, 2, 0, ksize=3) / 4.0
+    hyy = cv2.Sobel(sm, cv2.CV_32F, 0, 2, ksize=3) / 4.0
+    hxy = cv2.Sobel(sm, cv2.CV_32F, 1, 1, ksize=3) / 4.0
+    half_trace = (hxx + hyy) / 2
+    spread = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy * hxy)
+    h1, h2 = ref5_bin(half_trace + spread, rp.H_EDGES), ref5_bin(half_trace - spread, rp.H_EDGES)
+    lab = cv2.merge([L, t.a[a8], t.b[b8], grain, g]).reshape(*L.shape, 5)
+    return ((li * t.na + t.ai[a8]) * t.nb + t.bi[b8], gi, (t.nl, t.na, t.nb), lab, (li * rp.NH + h1) * rp.NH + h2,
+            (t.nl, rp.NH, rp.NH))
+
+
+def ref5_key_counts(cells, gbins, sec, k):
+    keys, inv = np.unique(cells * rp.NG + gbins, return_inverse=True)
+    return keys, np.bincount(inv.reshape(-1) * k + sec, minlength=len(keys) * k).reshape(len(keys), k)
+
+
+def ref5_widen(tables, shape):
+    k = len(tables)
+    nl, na, nb = shape
+    if nb + 1 > rp.CV_CHANNELS:
+        from scipy.ndimage import maximum_filter
+
+        return maximum_filter(tables.reshape(k, *shape), size=(1, 3, 3, 3), mode="constant", cval=-1).reshape(k, -1)
+    g = np.zeros((k, nl + 1, na, nb + 1), np.uint8)
+    g[:, :nl, :, :nb] = (tables + 1).view(np.uint8).reshape(k, nl, na, nb)
+    g = cv2.dilate(g.reshape(k * (nl + 1), na, nb + 1), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                   borderValue=0)
+    g = cv2.dilate(g.reshape(k * (nl + 1), na * (nb + 1)), np.ones((1, 3), np.uint8),
+                   borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return g.reshape(k, nl + 1, na, nb + 1)[:, :nl, :, :nb].reshape(k, -1).view(np.int8) - 1
+
+
+def ref5_cell_centres(cells, shape, cell):
+    idx = np.unique(cells)
+    _, na, nb = shape
+    (a0, _), (b0, _) = rp._ab_cells(cell)
+    li, ai, bi = idx // (na * nb), (idx // nb) % na + a0, idx % nb + b0
+    return np.stack([(li + 0.5) * cell, (ai + 0.5) * cell - 128.0, (bi + 0.5) * cell - 128.0], 1)
+
+
+def ref5_hull(ref_cells, shape, cell, scale=1.0, grainless_scale=rp.GRAINLESS_SCALE):
+    from scipy.spatial import ConvexHull, QhullError
+
+    pts = ref5_cell_centres(ref_cells, shape, cell)
+    if 0 < len(pts) < 4:
+        pts = np.concatenate([pts, pts[:1] + np.eye(3) * 1e-3])
+    try:
+        eq = ConvexHull(pts, qhull_options="QJ").equations if len(pts) else None
+    except (QhullError, ValueError, IndexError):
+        eq = None
+
+    def inside(points, grainless=None):
+        if eq is None:
+            return np.zeros(len(points), bool)
+        depth = np.maximum(-(pts.mean(0) @ eq[:, :3].T + eq[:, 3]), 0)
+        normals, offsets = eq[:, :3].T.copy(), eq[:, 3]
+        reach, grainless_reach = cell + (scale - 1) * depth, cell + (max(scale, grainless_scale) - 1) * depth
+        proj = points @ normals + offsets
+        if grainless is None or not grainless.any():
+            return (proj <= reach).all(axis=1)
+        return np.where(grainless, (proj <= grainless_reach).all(axis=1), (proj <= reach).all(axis=1))
+
+    return inside
+
+
+def ref5_incomplete_scores(batch, tol=0.03, min_pixels=16):
+    from bench.detectors._util import pushpull
+
+    score = np.full(batch.size, np.nan)
+    has_gt = batch.has_gt.bool().cpu().tolist()
+    for i in range(batch.size):
+        m = mask2d(batch.mask[i])
+        if not m.any():
+            continue
+        ys, xs = crop_box(m, 2 if has_gt[i] else 8)
+        m = m[ys, xs]
+        if has_gt[i] and torch.equal(batch.gt[i][:, ys, xs], batch.input[i][:, ys, xs]):
+            continue
+        inp = hwc(batch.input[i][:, ys, xs])
+        background = hwc(batch.gt[i][:, ys, xs]) if has_gt[i] else pushpull(inp, (~m).astype(np.float32))
+        d_bg = cv2.blur(np.abs(background - inp).mean(2), (3, 3))
+        sel = m & (d_bg > 2 * tol)
+        if int(sel.sum()) < max(min_pixels, 0.02 * m.sum()):
+            continue
+        d_out = cv2.blur(np.abs(hwc(batch.output[i][:, ys, xs]) - inp).mean(2), (3, 3))
+        score[i] = float((d_out[sel] <= tol).mean())
+    return score
+
+
+# -- tests of the 5bfd384 replacements ------------------------------------------------------------------------
+def _images(rng, h=40, w=52):
+    return [rng.random((h, w, 3), dtype=np.float32),
+            cv2.GaussianBlur(rng.random((h, w, 3), dtype=np.float32), (0, 0), 2.0),
+            (rng.random((h, w, 3)) > 0.5).astype(np.float32),  # saturated colours: the gamut's corners
+            rng.normal(0.5, 0.6, (h, w, 3)).astype(np.float32),  # out of [0, 1]: clipped
+            np.full((h, w, 3), 0.5, np.float32)]  # flat: every Hessian bin the middle one
+
+
+@pytest.mark.parametrize("cell", [6.0, 4.0, 10.0, 2.5, 1.5])
+def test_pixel_features_and_the_truths_lighter_ones_are_bitwise_the_5bfd384_reference(cell):
+    rng = np.random.default_rng(int(cell * 100))
+    images = _images(rng) + _images(rng, 7, 130) + [hwc(out) for out, _, _ in ITEMS[:4]]
+    for rgb in images:
+        want = ref5_features(rgb, cell)
+        got = rp._features(rgb, cell)
+        for g, w in zip(got, want):
+            if isinstance(w, tuple):
+                assert g == w
+            else:
+                assert g.dtype == w.dtype and g.shape == w.shape and np.array_equal(g, w)
+        light = rp._features(rgb, cell, lab=False)  # the truth's: cells, bins, shapes and L only
+        for j in (0, 1, 4):
+            assert light[j].dtype == want[j].dtype and np.array_equal(light[j], want[j])
+        assert light.lab.shape == (*rgb.shape[:2], 1) and np.array_equal(light.lab[..., 0], want[3][..., 0])
+    x = rng.normal(0, 10, (30, 30)).astype(np.float32)
+    x[0, :5] = [np.nan, np.inf, -np.inf, 8.0, -8.0]  # non-finite and exactly on an edge
+    for edges in (rp.H_EDGES, rp.G_EDGES):
+        assert np.array_equal(rp._bin(x, edges), ref5_bin(x, edges))
+
+
+def test_key_counts_and_distinct_values_from_tables_equal_the_sorted_5bfd384_ones(monkeypatch):
+    rng = np.random.default_rng(7)
+    for n, ncell, k in ((0, 10, 8), (1, 10, 1), (50, 3, 8), (2000, 300, 8), (9000, 18445, 8), (500, 833, 3)):
+        cells, g, sec = rng.integers(0, ncell, n), rng.integers(0, rp.NG, n), rng.integers(0, k, n)
+        want = ref5_key_counts(cells, g, sec, k)
+        for dense_max in (rp.DENSE_MAX, 0):  # counted in tables, and sorted (key spaces over DENSE_MAX)
+            monkeypatch.setattr(rp, "DENSE_MAX", dense_max)
+            for got in (rp._key_counts(cells, g, sec, k, ncell), rp._key_counts(cells, g, sec, k)):
+                assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+                assert got[1].dtype == want[1].dtype
+            assert np.array_equal(rp._distinct(cells, ncell), np.unique(cells))
+        monkeypatch.undo()
+
+
+def test_supports_widened_in_the_padded_layout_equal_the_5bfd384_widening():
+    """Tables built on padded cell indices and widened there read back, at each cell's padded index, what the
+    5bfd384 widening of the plain tables gives (the shipped grid, odd grids, and more b cells than OpenCV takes as
+    channels: SciPy's filter)."""
+    (_, na), (_, nb) = rp._ab_cells(6.0)
+    rng = np.random.default_rng(8)
+    for k, shape in ((8, (17, na, nb)), (8, (17, rp.NH, rp.NH)), (1, (17, na, nb)), (3, (3, 4, 5)), (2, (1, 1, 2)),
+                     (2, (2, 3, 200))):
+        ncell = int(np.prod(shape))
+        cells = np.arange(ncell)
+        pcells = rp._pad_index(cells, shape)
+        assert len(np.unique(pcells)) == ncell and pcells.max() < np.prod(rp._padded(shape))
+        for density in (0.1, 0.6):
+            t = rng.integers(-1, 4, (k, ncell)).astype(np.int8)
+            t[rng.random(t.shape) > density] = -1
+            padded = np.full((k, int(np.prod(rp._padded(shape)))), -1, np.int8)
+            padded[:, pcells] = t
+            assert np.array_equal(rp._widen_padded(padded, shape)[:, pcells], ref5_widen(t, shape)), (k, shape)
+    # the tables of a sector pass, built on padded indices, equal the plain ones read at them
+    shape = (17, na, nb)
+    cells, g, sec = rng.integers(0, int(np.prod(shape)), 3000), rng.integers(0, rp.NG, 3000), rng.integers(0, 8, 3000)
+    pool = rp._pools([0, 1, 3, 4, 5, 7], 8)
+    pc, npc, nc = rp._pad_index(cells, shape), int(np.prod(rp._padded(shape))), int(np.prod(shape))
+    for p, least in ((pool, 2), (None, 1)):
+        want = ref5_widen(rp._sector_max_grad(cells, g, sec, p, nc, least), shape)
+        got = rp._widen_padded(rp._sector_max_grad(pc, g, sec, p, npc, least, rp._key_counts(pc, g, sec, 8, npc)
+                                                   if p is not None else None), shape)
+        assert np.array_equal(got[:, rp._pad_index(np.arange(nc), shape)], want)
+
+
+def test_hulls_equal_the_5bfd384_ones_with_and_without_the_memo():
+    """Hull membership (plain and grainless reach, scaled hulls, tiny and degenerate cell sets) is bitwise the
+    5bfd384 test; hulls of the same cells built once (the memo) answer as hulls built afresh; the facets come out of
+    Qhull as ConvexHull's."""
+    from scipy.spatial import ConvexHull
+
+    cell = 6.0
+    (_, na), (_, nb) = rp._ab_cells(cell)
+    shape = (17, na, nb)
+    rng = np.random.default_rng(9)
+    ncell = int(np.prod(shape))
+    sets = [rng.integers(0, ncell, n) for n in (1, 2, 3, 5, 40, 300)]
+    sets += [np.array([], np.int64), np.array([7, 7, 7]), np.arange(100, 112),  # empty, one cell, a line of cells
+             np.concatenate([sets[4], sets[4][::-1]])]  # the same cells again, in another order, with repeats
+    memo: dict = {}
+    for ref_cells in sets:
+        centres = rp._cell_centres(ref_cells, shape, cell)
+        assert np.array_equal(centres, ref5_cell_centres(ref_cells, shape, cell))
+        lo, hi = centres.min(0, initial=0) - 3 * cell, centres.max(0, initial=0) + 3 * cell
+        pts = (lo + rng.random((700, 3)) * (hi - lo)).astype(np.float32)  # in and around the hull
+        grainless = rng.random(700) < 0.4
+        for scale, gscale in ((1.0, rp.GRAINLESS_SCALE), (rp.REF_HULL_SCALE, rp.REF_GRAINLESS_SCALE)):
+            want = ref5_hull(ref_cells, shape, cell, scale, gscale)
+            for new in (rp._hull(ref_cells, shape, cell, scale, gscale),
+                        rp._hull(ref_cells, shape, cell, scale, gscale, memo=memo)):
+                for g in (None, grainless, np.zeros(700, bool), np.ones(700, bool)):
+                    assert np.array_equal(new(pts, g), want(pts, g))
+                assert np.array_equal(new(pts[:1]), want(pts[:1]))
+    assert len(memo) == len(sets) - 1  # the repeated set was built once
+    for ref_cells in sets[2:6]:
+        p = rp._build_hull(rp._cell_centres(ref_cells, shape, cell))[0]
+        assert np.array_equal(rp._hull_equations(p), ConvexHull(p, qhull_options="QJ").equations)
+
+
+def _incomplete_batches():
+    """Batches of every incomplete case: with truth (some a reconstruction: truth = input under the hole),
+    without (push-pull background), empty and full holes, holes on the border, tiny holes, NaN scores (nothing
+    under the hole differs from the background)."""
+    from bench.calibration.cases import build_cases, to_batch
+
+    out = []
+    for size, seed in ((64, 3), (96, 4), (150, 5)):
+        b = to_batch(build_cases(seed, 2, size))
+        rng = np.random.default_rng(seed)
+        ms = masks(size, rng)
+        n = min(b.size, len(ms))
+        mask = b.mask.clone()
+        mask[:n, 0] = torch.from_numpy(np.stack(ms[:n]))
+        mask[n - 1] = False  # an empty hole
+        gt = b.gt.clone()
+        gt[0] = b.input[0]  # a reconstruction
+        out.append(dataclasses.replace(b, mask=mask, gt=gt))
+        out.append(dataclasses.replace(b, mask=mask, gt=torch.zeros_like(gt), has_gt=torch.zeros_like(b.has_gt)))
+        out.append(dataclasses.replace(b, output=b.input.clone()))  # the object left in place
+    return out
+
+
+def test_incomplete_scores_equal_the_5bfd384_ones():
+    from bench.detectors.incomplete import IncompleteDetector
+
+    det = IncompleteDetector()
+    judged = nan = 0
+    for b in _incomplete_batches():
+        got, want = det.scores(b)["incomplete_score"], ref5_incomplete_scores(b)
+        assert np.array_equal(got, want, equal_nan=True)
+        judged += int(np.isfinite(want).sum())
+        nan += int(np.isnan(want).sum())
+    assert judged >= 10 and nan >= 3
+
+
+def test_replacement_scores_equal_those_with_the_5bfd384_helpers(monkeypatch):
+    """End to end: the detector's scores with its new helpers equal those with the 5bfd384 ones put back where
+    the same job is done (pixel features, sorted counts and distinct cells, ConvexHull's facets, hulls built
+    afresh) on calibration cases at several sizes, with and without truth, and with the holes of :func:`masks`."""
+    import dataclasses as dc
+
+    from bench.calibration.cases import build_cases, to_batch
+
+    batches = []
+    for size, seed in ((80, 21), (128, 22), (200, 23)):
+        b = to_batch(build_cases(seed, 2, size))
+        rng = np.random.default_rng(seed)
+        ms = masks(size, rng)
+        n = min(b.size, len(ms))
+        mask = b.mask.clone()
+        mask[b.size - n:, 0] = torch.from_numpy(np.stack(ms[:n]))
+        batches += [b, dc.replace(b, mask=mask), dc.replace(b, gt=torch.zeros_like(b.gt),
+                                                            has_gt=torch.zeros_like(b.has_gt))]
+    det = rp.ReplacementDetector()
+    got = [det.scores(b) for b in batches]
+    from scipy.spatial import ConvexHull
+
+    monkeypatch.setattr(rp, "_features", lambda rgb, cell, lab=True: rp._Feats(*ref5_features(rgb, cell)))
+    monkeypatch.setattr(rp, "DENSE_MAX", 0)  # np.unique everywhere
+    monkeypatch.setattr(rp, "_hull_equations", lambda p: ConvexHull(p, qhull_options="QJ").equations)
+    real_hull = rp._hull
+    monkeypatch.setattr(rp, "_hull", lambda *a, memo=None, **kw: real_hull(*a, **kw))  # no memo
+    judged = 0
+    for b, g in zip(batches, got):
+        want = det.scores(b)
+        for key in want:
+            assert np.array_equal(g[key], want[key], equal_nan=True), key
+        judged += int(np.isfinite(want["replacement_ref_score"]).sum())
+    assert judged >= 10

@@ -128,7 +128,7 @@ def detail_ratios_c(img: np.ndarray, m: np.ndarray, sigmas=SIGMAS, eps: float = 
     c = img.shape[2]
 
     def rep(a: np.ndarray) -> np.ndarray:  # [H, W] -> [H, W, C] (NumPy broadcasts along a short last axis slowly)
-        return cv2.merge([a] * c).reshape(*a.shape, c)
+        return a[..., None] if c == 1 else cv2.merge([a] * c).reshape(*a.shape, c)
 
     w = m.astype(np.float32)
     yw = img * rep(w)
@@ -176,7 +176,7 @@ def _work(img: np.ndarray, m: np.ndarray, side: int = WORK_SIDE) -> tuple[np.nda
     return img, m
 
 
-def features(out_chw, m: np.ndarray, chroma: bool = True) -> np.ndarray:
+def features(out_chw, m: np.ndarray, chroma: bool = True, *, _box: tuple[slice, slice] | None = None) -> np.ndarray:
     """The :data:`FEATURES` of one output (an RGB tensor [3, H, W] in [0, 1]; ``m`` bool hole [H, W]); NaNs where
     the hole is too small or too large to judge. ``blur`` and ``replacement`` ask for the same output's features
     one after the other: the last few are kept (:func:`features_cached`). ``chroma=False``: ``chroma`` is left NaN
@@ -184,7 +184,7 @@ def features(out_chw, m: np.ndarray, chroma: bool = True) -> np.ndarray:
     out = np.full(len(FEATURES), np.nan)
     if not m.any():
         return out
-    ys, xs = _crop(m)
+    ys, xs = _crop(m) if _box is None else _box  # (_box: :func:`_crop` of m, when the caller has it)
     # brought to the working size first (area), then to luma and CIE a, b (float Lab: a, b in about ±127)
     rgb, mc = _work(np.ascontiguousarray(hwc(out_chw[:, ys, xs]), dtype=np.float32), m[ys, xs], WORK_SIDE)
     if chroma:
@@ -233,7 +233,7 @@ def features_cached(out_chw, m: np.ndarray, chroma: bool = True) -> np.ndarray:
     if hit is not None and (hit[1] or not chroma):
         _LAST.move_to_end(key)
         return hit[0].copy()
-    x = features(out_chw, m, chroma)
+    x = features(out_chw, m, chroma, _box=(ys, xs))
     _LAST[key] = x, chroma
     _LAST.move_to_end(key)
     if len(_LAST) > 32:

@@ -149,32 +149,40 @@ def _ab_cells(cell: float) -> tuple[tuple[int, int], tuple[int, int]]:
                  for lo, hi in (A8_RANGE, B8_RANGE))
 
 
-def _features(rgb: np.ndarray, cell: float) -> _Feats:
+def _features(rgb: np.ndarray, cell: float, lab: bool = True) -> _Feats:
     """Per-pixel Lab cell, gradient bin, [L, a, b, grain, |grad L|], and local-shape cell: the L cell with the two
     eigenvalues of the Hessian of smoothed L, each binned at ``H_EDGES`` (rotation-invariant: a bright or dark blob,
-    a ridge or a valley, a saddle, an edge's flanks)."""
+    a ridge or a valley, a saddle, an edge's flanks). ``lab=False``: the fifth field holds L alone ([H, W, 1]; what
+    the truth's features are read for)."""
     # CIE Lab (L 0..100, a and b about -128..127) of OpenCV's 8-bit conversion: every value and cell below is a
-    # function of one 8-bit L, a or b, so it is read from a table of the 256 byte values (:func:`_byte_tables`)
+    # function of one 8-bit L, a or b (or of the (a, b) pair), so it is read from a table of the byte values
+    # (:func:`_byte_tables`; OpenCV's table lookup, several times faster than NumPy's indexing)
     l8, a8, b8 = cv2.split(cv2.cvtColor(_bytes(rgb), cv2.COLOR_RGB2Lab))
     t = _byte_tables(cell)
-    L = t.L[l8]
+    L = cv2.LUT(l8, t.L)
     sm = cv2.GaussianBlur(L, (0, 0), 1.0)
     gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3) / 8.0
     gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3) / 8.0
     g = np.sqrt(gx * gx + gy * gy)
-    grain = cv2.blur(np.abs(L - sm), (3, 3))  # fine texture (L units): ~0 in synthesised blends, > 0 in photos
-    li = t.li[l8]
-    gi = _bin(g, G_EDGES)
+    gi = _bin(g, G_EDGES).astype(np.intp)
     # the Hessian's eigenvalues (L units per px^2): its half-trace plus or minus the half-difference's norm
     hxx = cv2.Sobel(sm, cv2.CV_32F, 2, 0, ksize=3) / 4.0
     hyy = cv2.Sobel(sm, cv2.CV_32F, 0, 2, ksize=3) / 4.0
     hxy = cv2.Sobel(sm, cv2.CV_32F, 1, 1, ksize=3) / 4.0
     half_trace = (hxx + hyy) / 2
     spread = np.sqrt(((hxx - hyy) / 2) ** 2 + hxy * hxy)
-    h1, h2 = _bin(half_trace + spread, H_EDGES), _bin(half_trace - spread, H_EDGES)
-    lab = cv2.merge([L, t.a[a8], t.b[b8], grain, g]).reshape(*L.shape, 5)
-    return _Feats((li * t.na + t.ai[a8]) * t.nb + t.bi[b8], gi, (t.nl, t.na, t.nb), lab, (li * NH + h1) * NH + h2,
-                  (t.nl, NH, NH))
+    h = _bin(half_trace + spread, H_EDGES)
+    h *= NH
+    h += _bin(half_trace - spread, H_EDGES)
+    # cell = (L cell * na + a cell) * nb + b cell, as the L part plus the (a, b) pair's (a 16-bit index: a, b)
+    cells = cv2.LUT(l8, t.lcell) + t.abcell[cv2.merge([b8, a8]).view("<u2")[..., 0]]
+    shapes = np.add(cv2.LUT(l8, t.li) * (NH * NH), h, dtype=np.intp)  # (L cell * NH + h1) * NH + h2
+    if lab:
+        grain = cv2.blur(np.abs(L - sm), (3, 3))  # fine texture (L units): ~0 in synthesised blends, > 0 in photos
+        feats = cv2.merge([L, cv2.LUT(a8, t.a), cv2.LUT(b8, t.b), grain, g]).reshape(*L.shape, 5)
+    else:
+        feats = L[..., None]
+    return _Feats(cells, gi, (t.nl, t.na, t.nb), feats, shapes, (t.nl, NH, NH))
 
 
 class _Tables(NamedTuple):
@@ -187,6 +195,8 @@ class _Tables(NamedTuple):
     nl: int
     na: int
     nb: int
+    lcell: np.ndarray  # int32 L cell * na * nb of each 8-bit L
+    abcell: np.ndarray  # int32 a cell * nb + b cell of each (a, b) pair, at a * 256 + b
 
 
 @functools.lru_cache(maxsize=8)
@@ -202,26 +212,49 @@ def _byte_tables(cell: float) -> _Tables:
     li = np.clip((L / cell).astype(np.int32), 0, nl - 1)
     ai = np.clip(((ab + 128) / cell).astype(np.int32) - a0, 0, na - 1)
     bi = np.clip(((ab + 128) / cell).astype(np.int32) - b0, 0, nb - 1)
-    return _Tables(L, ab, ab, li, ai, bi, nl, na, nb)
+    return _Tables(L, ab, ab, li, ai, bi, nl, na, nb, li * (na * nb), (ai[:, None] * nb + bi[None, :]).ravel())
 
 
 def _bin(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """How many of the ascending ``edges`` each (finite) value exceeds: ``np.searchsorted(edges, x)``, faster for a
-    few edges."""
-    out = (x > edges[0]).astype(np.intp)
+    """How many of the ascending ``edges`` each (finite) value exceeds (uint8): ``np.searchsorted(edges, x)``,
+    faster for a few edges."""
+    out = (x > edges[0]).view(np.uint8)
     for e in edges[1:]:
-        out += x > e
+        out += (x > e).view(np.uint8)
     return out
 
 
 NG = len(G_EDGES) + 1
 
 
-def _key_counts(cells: np.ndarray, gbins: np.ndarray, sec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _key_counts(cells: np.ndarray, gbins: np.ndarray, sec: np.ndarray, k: int,
+                ncell: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The distinct (cell, gradient bin) pairs (as ``cell * NG + bin``, ascending) and their counts in each of the
-    ``k`` sectors ([pair, sector])."""
-    keys, inv = np.unique(cells * NG + gbins, return_inverse=True)
-    return keys, np.bincount(inv.reshape(-1) * k + sec, minlength=len(keys) * k).reshape(len(keys), k)
+    ``k`` sectors ([pair, sector]). ``ncell``: the cells are below it (then a table of every pair, no sort)."""
+    key = cells * NG + gbins
+    if ncell is None or ncell * NG > DENSE_MAX:
+        keys, inv = np.unique(key, return_inverse=True)
+        inv = inv.reshape(-1)
+    else:
+        keys = _distinct(key, ncell * NG)
+        rank = np.zeros(ncell * NG, np.int32)  # each pair's place among the distinct ones
+        rank[keys] = np.arange(len(keys), dtype=np.int32)
+        inv = rank[key]
+    return keys, np.bincount(inv * k + sec, minlength=len(keys) * k).reshape(len(keys), k)
+
+
+#: key spaces up to this size are counted in tables (presence, rank) rather than sorted (np.unique)
+DENSE_MAX = 1 << 22
+
+
+def _distinct(values: np.ndarray, size: int) -> np.ndarray:
+    """``np.unique(values)`` of integers in [0, ``size``): marked in a table of ``size`` flags and read back in
+    order (no sort) when ``size`` is at most ``DENSE_MAX``."""
+    if size > DENSE_MAX:
+        return np.unique(values)
+    seen = np.zeros(size, bool)
+    seen[values] = True
+    return np.flatnonzero(seen)
 
 
 def _sector_max_grad(cells: np.ndarray, gbins: np.ndarray, sec: np.ndarray, pool: np.ndarray | None, ncell: int,
@@ -262,6 +295,34 @@ def _widen(tables: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     return g.reshape(k, nl + 1, na, nb + 1)[:, :nl, :, :nb].reshape(k, -1).view(np.int8) - 1
 
 
+def _padded(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The grid ``shape`` (L, a, b) with an empty L cell after the last and an empty b cell after each a cell's
+    last: :func:`_widen_padded`'s layout, in which the cells' neighbourhoods do not wrap around."""
+    nl, na, nb = shape
+    return nl + 1, na, nb + 1
+
+
+def _pad_index(cells: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Each cell's index (of the grid ``shape``) in the :func:`_padded` grid."""
+    return cells + cells // shape[2]
+
+
+def _widen_padded(tables: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """:func:`_widen` of tables ([k, ncell]) laid out in the :func:`_padded` grid of ``shape`` (its empty cells -1),
+    without copying them in and out of that layout; the result is in that layout too (its empty cells are not
+    meaningful)."""
+    k = len(tables)
+    nl, na, nb = _padded(shape)
+    if nb > CV_CHANNELS:
+        from scipy.ndimage import maximum_filter
+
+        return maximum_filter(tables.reshape(k, nl, na, nb), size=(1, 3, 3, 3), mode="constant", cval=-1).reshape(k, -1)
+    g = (tables + 1).view(np.uint8)
+    g = cv2.dilate(g.reshape(k * nl, na, nb), _BOX3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    g = cv2.dilate(g.reshape(k * nl, na * nb), _ROW3, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return (g.view(np.int8) - 1).reshape(k, -1)
+
+
 #: the most channels OpenCV 5 filters in one image (OpenCV 4 took 512)
 CV_CHANNELS = 128
 _BOX3, _ROW3 = np.ones((3, 3), np.uint8), np.ones((1, 3), np.uint8)
@@ -269,7 +330,11 @@ _BOX3, _ROW3 = np.ones((3, 3), np.uint8), np.ones((1, 3), np.uint8)
 
 def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
     """Lab centres ([N, 3]) of the distinct colour cells among ``cells``, in ascending order of cell."""
-    idx = np.unique(cells)
+    return _centres(_distinct(cells, int(np.prod(shape))), shape, cell)
+
+
+def _centres(idx: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
+    """Lab centres ([N, 3]) of the colour cells ``idx``."""
     _, na, nb = shape
     (a0, _), (b0, _) = _ab_cells(cell)
     li, ai, bi = idx // (na * nb), (idx // nb) % na + a0, idx % nb + b0
@@ -277,24 +342,24 @@ def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -
 
 
 def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale: float = 1.0,
-          grainless_scale: float = GRAINLESS_SCALE):
+          grainless_scale: float = GRAINLESS_SCALE, memo: dict | None = None):
     """A test of which Lab points ([N, 3]) lie in the convex hull of the reference cells' centres, grown by one
     cell and, with ``scale`` > 1, scaled about the colours' centre (``grainless`` points: by ``grainless_scale``
     when that is larger): blends of the context's colours (what diffusion-like fills and smears produce), which are
-    not new content. Computed on first use."""
+    not new content. Computed on first use; ``memo`` (a dict): hulls of the same cells are built once there."""
     cache: list = []
 
     def inside(points: np.ndarray, grainless: np.ndarray | None = None) -> np.ndarray:
-        from scipy.spatial import ConvexHull, QhullError
-
         if not cache:
-            pts = _cell_centres(ref_cells, shape, cell)
-            if 0 < len(pts) < 4:
-                pts = np.concatenate([pts, pts[:1] + np.eye(3) * 1e-3])
-            try:  # unit normals n and offsets d: inside iff n.x + d <= 0
-                eq = ConvexHull(pts, qhull_options="QJ").equations if len(pts) else None
-            except (QhullError, ValueError, IndexError):
-                eq = None
+            idx = _distinct(ref_cells, int(np.prod(shape)))
+            key = idx.tobytes()
+            if memo is None or key not in memo:
+                hull = _build_hull(_centres(idx, shape, cell))
+                if memo is not None:
+                    memo[key] = hull
+            else:
+                hull = memo[key]
+            pts, eq = hull
             if eq is not None:
                 depth = np.maximum(-(pts.mean(0) @ eq[:, :3].T + eq[:, 3]), 0)  # how far inside each facet the
                 # centre lies; a point is inside the grown, scaled hull iff n.x + d <= cell + (scale - 1) depth
@@ -305,12 +370,48 @@ def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale
         if cache[0] is None:
             return np.zeros(len(points), bool)
         normals, offsets, reach, grainless_reach = cache[0]
-        proj = points @ normals + offsets
-        if grainless is None or not grainless.any():
-            return (proj <= reach).all(axis=1)
-        return np.where(grainless, (proj <= grainless_reach).all(axis=1), (proj <= reach).all(axis=1))
+        proj = points @ normals
+        proj += offsets
+        out = (proj <= reach).all(axis=1)
+        if grainless is not None:
+            # grainless points reach further (grainless_reach >= reach facet by facet): only those not yet inside
+            # need the second test
+            again = np.flatnonzero(grainless & ~out)
+            if len(again):
+                out[again] = (proj[again] <= grainless_reach).all(axis=1)
+        return out
 
     return inside
+
+
+def _build_hull(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the points, the facets' equations of their convex hull: None when there is none)."""
+    from scipy.spatial import QhullError
+
+    if 0 < len(pts) < 4:
+        pts = np.concatenate([pts, pts[:1] + np.eye(3) * 1e-3])
+    try:  # unit normals n and offsets d: inside iff n.x + d <= 0
+        eq = _hull_equations(pts) if len(pts) else None
+    except (QhullError, ValueError, IndexError):
+        eq = None
+    return pts, eq
+
+
+def _hull_equations(pts: np.ndarray) -> np.ndarray:
+    """``scipy.spatial.ConvexHull(pts, qhull_options="QJ").equations``: the same Qhull run through SciPy's wrapper
+    of it, without the volume and area ConvexHull also computes (a third of the time); ConvexHull itself where
+    that wrapper is not there."""
+    from scipy.spatial import ConvexHull
+
+    try:
+        from scipy.spatial._qhull import _Qhull
+    except ImportError:  # (a private class: SciPy may move it)
+        return ConvexHull(pts, qhull_options="QJ").equations
+    q = _Qhull(b"i", np.ascontiguousarray(pts, dtype=np.double), b"QJ", required_options=b"Qt")
+    try:
+        return q.get_simplex_facet_array()[2]
+    finally:
+        q.close()
 
 
 def _grainless(lab: np.ndarray) -> np.ndarray:
@@ -478,7 +579,8 @@ class ReplacementDetector(CalibratedDetector):
             return 0.0, (0.0 if gt is not None else math.nan), []
         ft = _features(rgb, self.cell)
         shape, sshape = ft.shape, ft.sshape
-        ncell, nscell = int(np.prod(shape)), int(np.prod(sshape))
+        ncell = int(np.prod(shape))
+        pcell, pscell = int(np.prod(_padded(shape))), int(np.prod(_padded(sshape)))  # the tables' layout
         k = self.n_sectors
         ry, rx = np.nonzero(rg)
         sec = _sector_of(m, ry, rx, k)
@@ -491,27 +593,32 @@ class ReplacementDetector(CalibratedDetector):
         hsec = to_sector[lbl[hy, hx]]
         h_cells, h_g, h_lab, h_s = ft.cells[hy, hx], ft.gbins[hy, hx], ft.lab[hy, hx], ft.shapes[hy, hx]
         r_cells, r_g, r_lab, r_s = ft.cells[ry, rx], ft.gbins[ry, rx], ft.lab[ry, rx], ft.shapes[ry, rx]
+        # the colour and shape cells' places in the supports' (padded) layout
+        h_pc, h_ps, r_pc, r_ps = (_pad_index(h_cells, shape), _pad_index(h_s, sshape), _pad_index(r_cells, shape),
+                                  _pad_index(r_s, sshape))
 
         def tables(cells, shapes, g, sectors, pool, least, kc=(None, None)) -> tuple[np.ndarray, np.ndarray]:
-            # per sector: the colour and shape supports (int8 [k, ncell], [k, nscell])
-            return (_widen(_sector_max_grad(cells, g, sectors, pool, ncell, least, kc[0]), shape),
-                    _widen(_sector_max_grad(shapes, g, sectors, pool, nscell, least, kc[1]), sshape))
+            # per sector: the colour and shape supports (int8 [k, pcell], [k, pscell]) of padded cell indices
+            return (_widen_padded(_sector_max_grad(cells, g, sectors, pool, pcell, least, kc[0]), shape),
+                    _widen_padded(_sector_max_grad(shapes, g, sectors, pool, pscell, least, kc[1]), sshape))
 
         counts = np.bincount(sec, minlength=k)
         present = [j for j in range(k) if counts[j] * f * f >= self.min_pixels // 2]
         pool = _pools(present, k)
-        r_kc = _key_counts(r_cells, r_g, sec, k), _key_counts(r_s, r_g, sec, k)  # (the ring's: pooled twice below)
-        sup, ssup = tables(r_cells, r_s, r_g, sec, pool, max(2, int(0.001 * nr)), r_kc)
-        h_sup, h_ssup = sup[hsec, h_cells], ssup[hsec, h_s]
+        # (the ring's counts: pooled twice below)
+        r_kc = _key_counts(r_pc, r_g, sec, k, pcell), _key_counts(r_ps, r_g, sec, k, pscell)
+        sup, ssup = tables(r_pc, r_ps, r_g, sec, pool, max(2, int(0.001 * nr)), r_kc)
+        h_sup, h_ssup = sup[hsec, h_pc], ssup[hsec, h_ps]
         hulls: dict[int, Callable] = {}
-        distinct = np.unique(sec.astype(np.int64) * ncell + r_cells)  # each sector's distinct colour cells
+        memo: dict = {}  # the hulls' facets by their cells (sectors pooling the same cells, the whole ring's hull)
+        distinct = _distinct(sec.astype(np.int64) * ncell + r_cells, k * ncell)  # each sector's distinct colour cells
         d_sec, d_cell = distinct // ncell, distinct % ncell
 
         def sector_blends(idx: np.ndarray) -> np.ndarray:  # in the hull of the ring colours of the pixel's sector
             blend, lab, at = np.zeros(len(idx), bool), h_lab[idx], hsec[idx]
             for j in np.unique(at):
                 if j not in hulls:
-                    hulls[j] = _hull(d_cell[pool[j][d_sec]], shape, self.cell)
+                    hulls[j] = _hull(d_cell[pool[j][d_sec]], shape, self.cell, memo=memo)
                 here = at == j
                 blend[here] = hulls[j](lab[here, :3], _grainless(lab[here]))
             return blend
@@ -521,25 +628,26 @@ class ReplacementDetector(CalibratedDetector):
         ref_new = np.zeros(len(hy), bool)  # new against the ring and the truth
         tf = None
         if gt is not None and n_free:
-            tf = _features(small(hwc(gt[:, ys, xs])), self.cell)  # the truth's features, once some pixel needs them
+            tf = _features(small(hwc(gt[:, ys, xs])), self.cell, lab=False)  # the truth's, once some pixel needs them
             # blends may mix colours from anywhere around the hole (one hull of the whole ring, reaching twice as
             # far from the colours' centre: biharmonic fills overshoot the colours of strong edges); the truth's
             # colours count only where the truth shows them, in the same sector of the hole
-            ref_hull = _hull(d_cell, shape, self.cell, REF_HULL_SCALE, REF_GRAINLESS_SCALE)
-            t_sup, t_ssup = tables(tf.cells[hy, hx], tf.shapes[hy, hx], tf.gbins[hy, hx], hsec, None, 1)
+            ref_hull = _hull(d_cell, shape, self.cell, REF_HULL_SCALE, REF_GRAINLESS_SCALE, memo=memo)
+            t_sup, t_ssup = tables(_pad_index(tf.cells[hy, hx], shape), _pad_index(tf.shapes[hy, hx], sshape),
+                                   tf.gbins[hy, hx], hsec, None, 1)
             # only pixels new against the ring can be new against the ring and the truth
             i = np.flatnonzero(new)
             lab_i, sec_i = h_lab[i], hsec[i]
-            ref_new[i] = _novel(h_g[i], lab_i, np.maximum(h_sup[i], t_sup[sec_i, h_cells[i]]),
-                                np.maximum(h_ssup[i], t_ssup[sec_i, h_s[i]]),
+            ref_new[i] = _novel(h_g[i], lab_i, np.maximum(h_sup[i], t_sup[sec_i, h_pc[i]]),
+                                np.maximum(h_ssup[i], t_ssup[sec_i, h_ps[i]]),
                                 lambda j: ref_hull(lab_i[j, :3], _grainless(lab_i[j])))
         base = []
         judged = [j for j in present if pool[j].sum() > 1]  # present sectors with another beside them
         if n_free and judged:  # how new each part of the ring is against the parts beside it
             others = pool & ~np.eye(k, dtype=bool)
-            bsup, bssup = tables(r_cells, r_s, r_g, sec, others, 1, r_kc)
+            bsup, bssup = tables(r_pc, r_ps, r_g, sec, others, 1, r_kc)
             # (smooth pixels are left out here: the ring's own blends say nothing about its variety)
-            rnew = ((r_g > bsup[sec, r_cells]) | (r_g > bssup[sec, r_s])) & ~_smooth(r_g, r_lab)
+            rnew = ((r_g > bsup[sec, r_pc]) | (r_g > bssup[sec, r_ps])) & ~_smooth(r_g, r_lab)
             hits = np.bincount(sec, weights=rnew, minlength=k)
             base = [float(hits[j] / counts[j]) for j in judged]
         n = max(1, len(hy))
