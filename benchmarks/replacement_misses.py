@@ -55,8 +55,8 @@ def main() -> int:
     tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float()  # noqa: E731
     full = R._sector_max_grad
 
-    def no_truth_support(cells, g, sec, pool, ncell, min_count):  # the truth's tables are the only unpooled ones
-        out = full(cells, g, sec, pool, ncell, min_count)
+    def no_truth_support(cells, g, sec, pool, ncell, min_count, key_counts=None):  # (only the truth's: unpooled)
+        out = full(cells, g, sec, pool, ncell, min_count, key_counts)
         if pool is None:
             out[:] = -1
         return out
