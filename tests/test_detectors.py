@@ -758,8 +758,9 @@ def test_detectors_import_nothing_from_datasets_masks_or_calibration():
 
 
 def test_grain_and_plain_thresholds_from_a_suite_file(tmp_path):
-    """The thresholds v19-v20 added are set from YAML like the others: recorded as overridden, and the flags follow
-    them (a grain threshold below every sample's grain deficit flags every judged sample blur)."""
+    """The thresholds v19-v21 added are set from YAML like the others: recorded as overridden, and the flags follow
+    them (a grain threshold below every sample's grain deficit flags every judged sample blur; a fade threshold
+    below every fade flags exactly where the grain deficit is positive)."""
     import yaml
 
     from bench.cli import main
@@ -767,7 +768,7 @@ def test_grain_and_plain_thresholds_from_a_suite_file(tmp_path):
 
     suite = {"name": "grain", "output_dir": str(tmp_path / "results"), "backends": ["opencv-telea"],
              "datasets": [{"type": "samples", "limit": 3}], "masks": ["box"], "metrics": ["psnr"], "device": "cpu",
-             "detectors": [{"type": "blur", "grain_threshold": -100.0},
+             "detectors": [{"type": "blur", "grain_threshold": -100.0, "fade_threshold": -100.0},
                            {"type": "replacement", "plain_threshold": 0.9}]}
     p = tmp_path / "suite.yaml"
     p.write_text(yaml.safe_dump(suite))
@@ -777,6 +778,10 @@ def test_grain_and_plain_thresholds_from_a_suite_file(tmp_path):
     f = rd.frame()
     assert rd.thresholds["blur"]["thresholds"]["grain_threshold"] == -100.0
     assert rd.thresholds["replacement"]["thresholds"]["plain_threshold"] == 0.9
+    assert rd.thresholds["blur"]["thresholds"]["fade_threshold"] == -100.0
+    faded = f["blur_fade_score"].notna()
+    assert faded.any()
+    assert (f.loc[faded, "blur_fade_flag"] == (f.loc[faded, "blur_grain_ref_score"] > 0).astype(float)).all()
     judged = f["blur_grain_ref_score"].notna()  # the samples dataset has ground truth: graded against it
     assert judged.any() and (f.loc[judged, "blur_grain_flag"] == 1.0).all()
     assert (f.loc[judged, "blur_flag"] == 1.0).all()
