@@ -36,11 +36,19 @@ Three scores per sample (see docs/detectors.md):
 * ``blur_grain_ref_score`` (where ground truth exists): the same with the truth's median on the interior in place
   of the ring's: the truth of a random hole may well be smoother than its surroundings (a cheek inside hair).
 
+* ``blur_fade_score`` (reference-free, since v4; :func:`fade_score`): ``ln((median_band + ε) / (median_core + ε))``
+  of the fill's detail (|G(1) − G(3)| of luma filtered within the hole) in its border band and in its core: a
+  fill that diffuses its border inwards (LaMa's and ProFill's fills of large holes, classical fills) keeps the
+  texture at the border and washes out inside, which the grain deficit, a median over the whole interior, misses
+  while the outer part keeps the grain.
+
 ``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold`` or the grain deficit >
 ``grain_threshold`` (``blur_grain_ref_score`` where there is ground truth, else ``blur_grain_score``: a removal's
-fill should continue the grain of the backdrop the ring shows) or ``blur_real_score > real_threshold`` (the last
-two only when the thresholds file sets them;
-``grain_threshold`` is chosen so that few constructed correct fills reach it: docs/detectors.md);
+fill should continue the grain of the backdrop the ring shows) or (``blur_fade_score > fade_threshold`` and that
+grain deficit > 0: a core smoother than the border but as grainy as the context is smooth content, not a smear;
+``blur_fade_flag``) or ``blur_real_score > real_threshold`` (the last three only when the thresholds file sets them;
+``grain_threshold`` and ``fade_threshold`` are chosen so that few constructed correct fills reach them:
+docs/detectors.md);
 ``blur_mosaic_flag`` =
 the second part alone (which share of the blur flags are mosaics); ``blur_ref_flag`` = ``blur_ref_score >
 ref_threshold``. Holes nowhere ``min_width`` (16) px across are not judged (NaN): a smear a few
