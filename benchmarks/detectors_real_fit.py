@@ -212,6 +212,16 @@ def main() -> None:
     cv["blur_grain"] = {**cons, "constructed_correct_fills": g_n, "cap": GRAIN_CAP,
                         "dev_precision": gp, "dev_recall": gr, "dev_precision_without": bp, "dev_recall_without": br,
                         "dev_precision_with_fade": fp, "dev_recall_with_fade": fr}
+    # how the reference-free cues separate blur from ok on dev (NaN: not judged, ranked lowest), one at a time
+    from bench.stats import auroc
+
+    both = np.isin(lab, ("blur", "ok"))
+    aurocs = {}
+    for key in ("blur_score", "blur_grain_score", "blur_fade_score"):
+        v = np.asarray([r[key] for r in recs], dtype=float)[both]
+        aurocs[key] = round(auroc(lab[both] == "blur", np.nan_to_num(v, nan=-1e9)), 3)
+    cv["blur_dev_auroc_blur_vs_ok"] = aurocs
+    print(f"blur: dev AUROC blur vs ok, each score alone: {aurocs}")
     print(f"blur: grain_threshold {cons['grain_threshold']}, fade_threshold {cons['fade_threshold']} (the "
           f"{1 - GRAIN_CAP:.1%} quantiles of {g_n} constructed dev correct fills); on corpus dev the rule: precision "
           f"{bp}, recall {br} without them; {gp}, {gr} with the grain deficit; {fp}, {fr} with the fade as well")
