@@ -552,20 +552,27 @@ def test_hulls_equal_the_5bfd384_ones_with_and_without_the_memo():
         assert np.array_equal(rp._hull_equations(p), ConvexHull(p, qhull_options="QJ").equations)
 
 
+def _masked(size: int, seed: int, first: bool):
+    """A batch of calibration cases at ``size`` px, a copy of its mask with the holes of :func:`masks` put into
+    its first (or last) samples, and how many were put in."""
+    from bench.calibration.cases import build_cases, to_batch
+
+    b = to_batch(build_cases(seed, 2, size))
+    ms = masks(size, np.random.default_rng(seed))
+    n = min(b.size, len(ms))
+    mask = b.mask.clone()
+    rows = slice(0, n) if first else slice(b.size - n, b.size)
+    mask[rows, 0] = torch.from_numpy(np.stack(ms[:n]))
+    return b, mask, n
+
+
 def _incomplete_batches():
     """Batches of every incomplete case: with truth (some a reconstruction: truth = input under the hole),
     without (push-pull background), empty and full holes, holes on the border, tiny holes, NaN scores (nothing
     under the hole differs from the background)."""
-    from bench.calibration.cases import build_cases, to_batch
-
     out = []
     for size, seed in ((64, 3), (96, 4), (150, 5)):
-        b = to_batch(build_cases(seed, 2, size))
-        rng = np.random.default_rng(seed)
-        ms = masks(size, rng)
-        n = min(b.size, len(ms))
-        mask = b.mask.clone()
-        mask[:n, 0] = torch.from_numpy(np.stack(ms[:n]))
+        b, mask, n = _masked(size, seed, first=True)
         mask[n - 1] = False  # an empty hole
         gt = b.gt.clone()
         gt[0] = b.input[0]  # a reconstruction
@@ -594,16 +601,9 @@ def test_replacement_scores_equal_those_with_the_5bfd384_helpers(monkeypatch):
     afresh) on calibration cases at several sizes, with and without truth, and with the holes of :func:`masks`."""
     import dataclasses as dc
 
-    from bench.calibration.cases import build_cases, to_batch
-
     batches = []
     for size, seed in ((80, 21), (128, 22), (200, 23)):
-        b = to_batch(build_cases(seed, 2, size))
-        rng = np.random.default_rng(seed)
-        ms = masks(size, rng)
-        n = min(b.size, len(ms))
-        mask = b.mask.clone()
-        mask[b.size - n:, 0] = torch.from_numpy(np.stack(ms[:n]))
+        b, mask, _ = _masked(size, seed, first=False)
         batches += [b, dc.replace(b, mask=mask), dc.replace(b, gt=torch.zeros_like(b.gt),
                                                             has_gt=torch.zeros_like(b.has_gt))]
     det = rp.ReplacementDetector()
