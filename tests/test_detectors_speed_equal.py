@@ -8,7 +8,8 @@ mean, a dot product) they must agree to float32 rounding.
 
 A second set of references (``ref5_*`` below) transcribes the implementations at commit 5bfd384 that the next
 speed-up replaced (bench/detectors/replacement.py: ``_features``, ``_bin``, ``_key_counts``, ``_widen``,
-``_cell_centres``, ``_hull``; bench/detectors/incomplete.py: ``IncompleteDetector.scores`` with ``torch.equal``).
+``_cell_centres`` (now ``_centres`` of ``_distinct``), ``_hull``; bench/detectors/incomplete.py:
+``IncompleteDetector.scores`` with ``torch.equal``).
 The replacements do the same arithmetic, so they must be bitwise equal.
 """
 from __future__ import annotations
@@ -533,8 +534,12 @@ def test_hulls_equal_the_5bfd384_ones_with_and_without_the_memo():
     sets += [np.array([], np.int64), np.array([7, 7, 7]), np.arange(100, 112),  # empty, one cell, a line of cells
              np.concatenate([sets[4], sets[4][::-1]])]  # the same cells again, in another order, with repeats
     memo: dict = {}
+
+    def centres_of(cells):  # the distinct cells' Lab centres, as the hull builds them
+        return rp._centres(rp._distinct(cells, ncell), shape, cell)
+
     for ref_cells in sets:
-        centres = rp._cell_centres(ref_cells, shape, cell)
+        centres = centres_of(ref_cells)
         assert np.array_equal(centres, ref5_cell_centres(ref_cells, shape, cell))
         lo, hi = centres.min(0, initial=0) - 3 * cell, centres.max(0, initial=0) + 3 * cell
         pts = (lo + rng.random((700, 3)) * (hi - lo)).astype(np.float32)  # in and around the hull
@@ -548,7 +553,7 @@ def test_hulls_equal_the_5bfd384_ones_with_and_without_the_memo():
                 assert np.array_equal(new(pts[:1]), want(pts[:1]))
     assert len(memo) == len(sets) - 1  # the repeated set was built once
     for ref_cells in sets[2:6]:
-        p = rp._build_hull(rp._cell_centres(ref_cells, shape, cell))[0]
+        p = rp._build_hull(centres_of(ref_cells))[0]
         assert np.array_equal(rp._hull_equations(p), ConvexHull(p, qhull_options="QJ").equations)
 
 

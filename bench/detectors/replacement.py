@@ -328,11 +328,6 @@ CV_CHANNELS = 128
 _BOX3, _ROW3 = np.ones((3, 3), np.uint8), np.ones((1, 3), np.uint8)
 
 
-def _cell_centres(cells: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
-    """Lab centres ([N, 3]) of the distinct colour cells among ``cells``, in ascending order of cell."""
-    return _centres(_distinct(cells, int(np.prod(shape))), shape, cell)
-
-
 def _centres(idx: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
     """Lab centres ([N, 3]) of the colour cells ``idx``."""
     _, na, nb = shape
