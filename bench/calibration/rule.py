@@ -70,17 +70,16 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
                       _margin(scores["blur_mosaic_score"], entry.get("mosaic_threshold"), "above"))
         if real_t is not None and scores.get("blur_real_score") is not None:
             out = np.fmax(out, _margin(scores["blur_real_score"], real_t, "above"))
+        from ..detectors.blur import FADE_GRAIN_FLOOR, BlurDetector
+
+        shape = np.shape(scores["blur_score"])
+        grain = BlurDetector.grain_deficit(scores, shape)  # what the flag reads
         if entry.get("grain_threshold") is not None and scores.get("blur_grain_score") is not None:
-            from ..detectors.blur import BlurDetector
-
-            g = BlurDetector.grain_deficit(scores, np.shape(scores["blur_score"]))  # what the flag reads
-            out = np.fmax(out, _margin(g, entry["grain_threshold"], "above"))
+            out = np.fmax(out, _margin(grain, entry["grain_threshold"], "above"))
         if entry.get("fade_threshold") is not None and scores.get("blur_fade_score") is not None:
-            from ..detectors.blur import FADE_GRAIN_FLOOR, BlurDetector
-
-            shape = np.shape(scores["blur_score"])  # what the flag reads: the fade and a positive grain deficit
+            # the fade and a positive grain deficit, as the flag reads them
             part = np.minimum(_margin(BlurDetector.fade(scores, shape), entry["fade_threshold"], "above"),
-                              _margin(BlurDetector.grain_deficit(scores, shape), FADE_GRAIN_FLOOR, "above"))
+                              _margin(grain, FADE_GRAIN_FLOOR, "above"))
             out = np.fmax(out, part)
         return out
     if det == "replacement":
@@ -108,7 +107,8 @@ def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],
 
 
 def needed_scores(det: str) -> tuple[str, ...]:
-    return {"blur": ("blur_score", "blur_mosaic_score", "blur_real_score", "blur_grain_score", "blur_grain_ref_score"),
+    return {"blur": ("blur_score", "blur_mosaic_score", "blur_real_score", "blur_grain_score", "blur_grain_ref_score",
+                     "blur_fade_score"),
             "replacement": ("replacement_score", "replacement_ref_score", "replacement_real_score")}.get(det, (f"{det}_score",))
 
 

@@ -277,7 +277,6 @@ def _order() -> str:
     return " > ".join(v.replace("_", "\\_") for v in VERDICTS)
 
 
-
 def verdict_judges(df: pd.DataFrame) -> str | None:
     """Which evidence judged the failure verdicts, when learned evidence is in play (rules in the thresholds file,
     bench.detectors.flagging): the rules applied, and those not applied because the run lacks their column (then
