@@ -149,7 +149,9 @@ def main() -> None:
     from _common import Printer, save
     import detectors_real as dr
     from bench.detectors import real_head as rh
+    from bench.detectors.blur import BlurDetector
     from bench.detectors.thresholds import default_path, load_thresholds
+    from bench.stats import pr as prec_rec
 
     print = Printer()  # noqa: A001
     t0 = time.time()
@@ -158,9 +160,18 @@ def main() -> None:
     lab = np.asarray([r["label"] for r in recs])
     groups = np.asarray([r["sample_id"] for r in recs])
     shipped = load_thresholds()["detectors"]
+    blur_scores = {k: np.asarray([r.get(k, np.nan) for r in recs], dtype=float)
+                   for k in ("blur_score", *BlurDetector.extra_scores)}
+
+    def blur_flags(**parts) -> np.ndarray:
+        """The blur detector's own flag on dev with the shipped main and mosaic thresholds and ``parts`` (grain,
+        fade) set as given."""
+        det = BlurDetector(thresholds="none", threshold=shipped["blur"]["threshold"],
+                           mosaic_threshold=shipped["blur"]["mosaic_threshold"], **parts)
+        return np.nan_to_num(det.flags(blur_scores)["blur_flag"]) > 0.5
+
     # the shipped blur rule's own flags (blur_score or mosaic): the head and the grain deficit are OR-ed to them
-    blur_base = np.asarray([r["blur_score"] > shipped["blur"]["threshold"]
-                            or r["blur_mosaic_score"] > shipped["blur"]["mosaic_threshold"] for r in recs])
+    blur_base = blur_flags()
     heads, thresholds, cv = {}, {}, {}
     for det, (label, names, l2) in HEADS.items():
         x = np.column_stack([[r[f"feat_{n}" if n in rh.FEATURES else n] for r in recs] for n in names])
@@ -175,9 +186,7 @@ def main() -> None:
             cap = round(float(np.quantile(good, 1 - GOOD_CAP)), 4)
             if cap > t:
                 t = cap
-                f = base | (s > t)
-                p, r = round(float((f & y[keep]).sum() / max(f.sum(), 1)), 3), round(float((f & y[keep]).mean()
-                                                                                        / y[keep].mean()), 3)
+                p, r = (round(v, 3) for v in prec_rec(y[keep], base | (s > t))[:2])
             print(f"blur: constructed dev correct fills: head logit {1 - GOOD_CAP:.0%} quantile {cap}")
         else:  # novelty over the shipped threshold AND the head
             base = np.asarray([r["replacement_score"] > shipped["replacement"]["threshold"] for r in recs])[keep]
@@ -203,11 +212,10 @@ def main() -> None:
     y = lab == "blur"
 
     def pr(f):
-        return (round(float((f & y).sum() / max(f.sum(), 1)), 3), round(float((f & y).sum() / max(y.sum(), 1)), 3))
+        return tuple(round(v, 3) for v in prec_rec(y, f)[:2])
 
-    f_grain = blur_base | np.asarray([r["blur_grain_score"] > cons["grain_threshold"] for r in recs])
-    f_fade = f_grain | np.asarray([r["blur_fade_score"] > cons["fade_threshold"] and r["blur_grain_score"] > 0
-                                   for r in recs])
+    f_grain = blur_flags(grain_threshold=cons["grain_threshold"])
+    f_fade = blur_flags(**cons)
     (bp, br), (gp, gr), (fp, fr) = pr(blur_base), pr(f_grain), pr(f_fade)
     cv["blur_grain"] = {**cons, "constructed_correct_fills": g_n, "cap": GRAIN_CAP,
                         "dev_precision": gp, "dev_recall": gr, "dev_precision_without": bp, "dev_recall_without": br,
