@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from detectors_real import right  # noqa: E402  (the verdict is right as detectors_real counts it)
+
 SECOND = ROOT / "datasets" / "real_corpus" / "labels_second.csv"
 REAL = ROOT / "benchmarks" / "results" / "detectors_real.json"
 
@@ -39,10 +41,6 @@ def read_second(path: Path) -> dict[str, str]:
     if not rows or not {"output_id", "label"} <= set(rows[0]):
         raise SystemExit(f"{path}: expected the columns output_id,label")
     return {r["output_id"]: r["label"].strip() for r in rows if r["label"].strip()}
-
-
-def right(label: str, verdict: str) -> bool:
-    return verdict == label or (label == "other" and verdict not in ("ok", "error"))
 
 
 def pr(labels: list[str], flags: list[float], what: str) -> dict:
