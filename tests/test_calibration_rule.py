@@ -139,10 +139,11 @@ def test_the_printed_report_leads_with_the_rule(fitted, tmp_path, capsys):
     assert "blur_flag" not in detail
 
 
-@pytest.mark.parametrize("det", ["blur", "replacement"])
+@pytest.mark.parametrize("det", ["blur", "replacement", "incomplete"])
 def test_the_rule_score_is_positive_exactly_where_the_detector_flags_with_every_part_set(det):
     """Every part a thresholds file can set (blur: main, mosaic, grain with and without truth, fade, head; replacement:
-    reference where there is truth, else novelty and (head or plain novelty)): the rule score's sign is the flag."""
+    reference where there is truth, else novelty and (head or plain novelty); incomplete: the share and, where
+    finite, the detail share): the rule score's sign is the flag."""
     from bench.calibration.rule import rule_score
 
     rng = np.random.default_rng(7)
@@ -157,6 +158,10 @@ def test_the_rule_score_is_positive_exactly_where_the_detector_flags_with_every_
                   "blur_grain_ref_score": nan_some(rng.normal(0.3, 0.4, n), 0.5),
                   "blur_fade_score": nan_some(rng.normal(0.2, 0.5, n), 0.2)}
         scores["blur_ref_score"] = np.where(np.isnan(scores["blur_grain_ref_score"]), np.nan, 0.0)
+    elif det == "incomplete":
+        entry = {"threshold": 0.15}
+        scores = {"incomplete_score": rng.uniform(0, 1, n),
+                  "incomplete_detail_score": nan_some(rng.uniform(0, 1.2, n), 0.3)}
     else:
         entry = {"threshold": 0.14, "ref_threshold": 0.03, "real_threshold": 1.3, "plain_threshold": 0.5}
         scores = {"replacement_score": rng.uniform(0, 1, n), "replacement_real_score": rng.normal(1, 3, n),
@@ -172,3 +177,6 @@ def test_the_rule_score_is_positive_exactly_where_the_detector_flags_with_every_
         fewer = DETECTORS.get(det)(thresholds="none", **{k: v for k, v in entry.items() if k != part}).flags(
             {k: np.asarray(v, float) for k, v in scores.items()})[f"{det}_flag"]
         assert not np.array_equal(np.nan_to_num(fewer), np.nan_to_num(flags)), part
+    if det == "incomplete":  # the detail share matters: the main share alone flags more
+        main = (np.asarray(scores["incomplete_score"]) > entry["threshold"]).astype(float)
+        assert (main > flags).any() and not (main < flags).any()

@@ -619,6 +619,60 @@ def test_an_object_left_in_place_is_incomplete_not_blur():
         assert verdicts(pd.DataFrame([row]))[0] == "incomplete", name
 
 
+
+def test_incomplete_remnant_is_the_ghost_opacity_closed_form():
+    """With the truth as background, a fill ``a * input + (1 - a) * truth`` (the object at opacity ``a``) has
+    ``incomplete_remnant_score`` = ``a`` (the least-squares slope is exact); the remnant flag is raised above
+    ``REMNANT_MIN``. A plain object on a plain truth, filled with the truth, scores 0 (its edge is its layout)."""
+    from bench.detectors.incomplete import REMNANT_MIN
+
+    bg, other = texture(1), photo()
+    yy, xx = np.mgrid[0:S, 0:S]
+    obj = ((yy - 64) / 30) ** 2 + ((xx - 60) / 22) ** 2 <= 1
+    inp = np.where(obj[..., None], other, bg).astype(np.float32)
+    hole = cv2.dilate(obj.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    for a in (0.0, 0.35, 0.6, 1.0):
+        out = (a * inp + (1 - a) * bg).astype(np.float32)
+        r = run("incomplete", batch(inp, hole, out, gt=bg))
+        assert abs(r["incomplete_remnant_score"] - a) < 1e-4, (a, r)
+        assert r["incomplete_remnant_flag"] == float(a > REMNANT_MIN)
+    flat_bg = np.full_like(bg, 0.4)
+    flat = np.where(obj[..., None], np.float32([0.9, 0.2, 0.1]), flat_bg).astype(np.float32)
+    assert abs(run("incomplete", batch(flat, hole, flat_bg, gt=flat_bg))["incomplete_remnant_score"]) < 1e-6
+
+
+def test_a_smeared_object_is_blur_not_incomplete_nor_replacement():
+    """Removal without truth: the object left in place but smeared (a ghost: the object Gaussian-blurred where it
+    stood, a classic failure of diffusion erasers). It matches the input on its flat parts (``incomplete_score``
+    high) but keeps little of its detail (``incomplete_detail_score`` below ``DETAIL_MIN``), so it is not
+    ``incomplete``; it keeps the object's layout (``incomplete_remnant_flag``), so the colours ``replacement`` may
+    read as new are the old object's: the verdict is ``blur``. The same object kept sharp stays ``incomplete``."""
+    import pandas as pd
+
+    from bench.detectors.incomplete import DETAIL_MIN
+    from bench.detectors.verdict import verdicts
+
+    yy, xx = np.mgrid[0:S, 0:S]
+    obj = ((yy - 64) / 36) ** 2 + ((xx - 64) / 26) ** 2 <= 1
+    hole = cv2.dilate(obj.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    for name, other in (("brick", "chelsea"), ("grass", "coffee"), ("gravel", "astronaut")):
+        bg, o = _sk_crop(name), _sk_crop(other)
+        inp = np.where(obj[..., None], o, bg).astype(np.float32)
+        smear = q8(np.where(hole[..., None], cv2.GaussianBlur(inp, (0, 0), 6), inp))
+        rows = {}
+        for kind, out in (("smeared", smear), ("kept", inp)):
+            row = {"error": None}
+            for det in ("blur", "replacement", "incomplete"):
+                row.update(run(det, batch(inp, hole, out, has_gt=False)))
+            rows[kind] = row
+        sm, kept = rows["smeared"], rows["kept"]
+        assert sm["incomplete_detail_score"] < DETAIL_MIN and sm["incomplete_flag"] == 0.0, (name, sm)
+        assert sm["incomplete_remnant_flag"] == 1.0 and sm["blur_flag"] == 1.0, (name, sm)
+        assert verdicts(pd.DataFrame([sm]))[0] == "blur", (name, sm)
+        assert kept["incomplete_detail_score"] > 0.99 and kept["incomplete_flag"] == 1.0, (name, kept)
+        assert verdicts(pd.DataFrame([kept]))[0] == "incomplete", name
+
+
 # -- output-level ---------------------------------------------------------------------------------------------
 def test_resized():
     inp, m = texture(), box_mask()

@@ -10,7 +10,9 @@ A detector's flag is not always ``score > threshold``:
   reference score), else ``replacement_score > threshold`` (**and**, when the file sets ``real_threshold``,
   ``replacement_real_score > real_threshold`` or ``replacement_score > plain_threshold``: the smaller margin of
   the two parts, the second part's being the larger of its two);
-* the others (``incomplete_flag``, ...) = ``<name>_score`` against ``threshold`` in the detector's direction.
+* ``incomplete_flag`` = ``incomplete_score > threshold`` **and**, where the input has detail under the hole (a
+  finite ``incomplete_detail_score``), ``incomplete_detail_score > DETAIL_MIN`` (the smaller margin of the two);
+* the others = ``<name>_score`` against ``threshold`` in the detector's direction.
 
 So the figures quoted for a thresholds file are those of that rule: precision and recall of the flags the detectors
 themselves give with the file's thresholds (:func:`rule_flags` builds the detectors and asks them), and the AUROC of
@@ -48,6 +50,11 @@ def describe(det: str, entry: Mapping[str, Any]) -> str:
                 + (f" and (replacement_real_score > {real}"
                    + (f" or replacement_score > {entry['plain_threshold']})" if entry.get("plain_threshold") is not None
                       else ")") if real is not None else ""))
+    if det == "incomplete":
+        from ..detectors.incomplete import DETAIL_MIN
+
+        return (f"incomplete_flag = incomplete_score {op} {t} and (where finite) incomplete_detail_score > "
+                f"{DETAIL_MIN:g}" if t is not None else "incomplete_flag: no threshold")
     return f"{det}_flag = {det}_score {op} {t}"
 
 
@@ -95,7 +102,13 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
             return free
         ref_s = np.asarray(ref_s, dtype=np.float64)
         return np.where(np.isnan(ref_s), free, _margin(ref_s, entry.get("ref_threshold"), direction))
-    return _margin(scores[f"{det}_score"], entry.get("threshold"), direction)
+    out = _margin(scores[f"{det}_score"], entry.get("threshold"), direction)
+    if det == "incomplete" and scores.get("incomplete_detail_score") is not None:  # both shares (NaN detail: one)
+        from ..detectors.incomplete import DETAIL_MIN
+
+        detail = _margin(scores["incomplete_detail_score"], DETAIL_MIN, "above")
+        out = np.where(np.isnan(detail), out, np.fmin(out, detail))
+    return out
 
 
 def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],
@@ -109,7 +122,8 @@ def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],
 def needed_scores(det: str) -> tuple[str, ...]:
     return {"blur": ("blur_score", "blur_mosaic_score", "blur_real_score", "blur_grain_score", "blur_grain_ref_score",
                      "blur_fade_score"),
-            "replacement": ("replacement_score", "replacement_ref_score", "replacement_real_score")}.get(det, (f"{det}_score",))
+            "replacement": ("replacement_score", "replacement_ref_score", "replacement_real_score"),
+            "incomplete": ("incomplete_score", "incomplete_detail_score")}.get(det, (f"{det}_score",))
 
 
 def measure_rules(detectors_doc: Mapping[str, Mapping[str, Any]], frame: Any, rows: list[tuple[str, int, bool]],
@@ -125,8 +139,8 @@ def measure_rules(detectors_doc: Mapping[str, Mapping[str, Any]], frame: Any, ro
     out: dict[str, Any] = {}
     for det, flag_key in FLAGS.items():
         entry = detectors_doc.get(det)
-        # the head's score is optional (runs scored before it existed are judged without it)
-        needed = needed_scores(det)[:{"replacement": 1, "blur": 2}.get(det, 99)]
+        # optional scores (a head, incomplete v3's detail share): runs scored before them are judged without them
+        needed = needed_scores(det)[:{"replacement": 1, "blur": 2, "incomplete": 1}.get(det, 99)]
         if not entry or any(k not in frame for k in needed):
             out[flag_key] = {"skipped": f"the run has no {' / '.join(needed_scores(det))} or the file no {det} entry"}
             continue

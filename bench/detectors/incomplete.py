@@ -5,8 +5,46 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import crop_box, hwc, mask2d, nan_array, pushpull
+from ._util import crop_box, flag, hwc, mask2d, nan_array, pushpull
 from .thresholds import CalibratedDetector
+
+#: ``incomplete_remnant_flag``: a quarter of the object's contrast still in the fill. Not fitted: correct fills
+#: score near 0 (constructed removals with the truth exactly 0; push-pull background: |score| mostly below 0.1),
+#: a ghost at 35 % opacity 0.35 (benchmarks/detectors_ghosts.py prints both)
+REMNANT_MIN = 0.25
+#: ``incomplete_flag`` needs ``incomplete_detail_score`` above this: the object kept at least half its fine structure
+#: (a smear of it keeps a tenth or less)
+DETAIL_MIN = 0.5
+#: the scale (px, Gaussian sigma) at which the remnant is measured: coarse enough that a smear of the object still
+#: counts, fine enough to keep its layout
+REMNANT_SIGMA = 2.0
+
+
+def _fine(x: np.ndarray) -> np.ndarray:
+    """Fine structure per pixel: ``|x - G_1(x)|``, channel mean, 3x3 mean ([H, W, 3] -> [H, W])."""
+    return cv2.blur(np.abs(x - cv2.GaussianBlur(x, (0, 0), 1.0)).mean(2), (3, 3))
+
+
+def remnant_share(inp: np.ndarray, out: np.ndarray, background: np.ndarray, sel: np.ndarray,
+                  min_contrast: float = 0.03) -> float:
+    """The share of the object the fill still shows: ``a`` of the least-squares fit ``G(out) ~ a G(inp) + b
+    G(background) + c`` over ``sel`` (``G``: Gaussian of :data:`REMNANT_SIGMA`; [H, W, 3] float arrays, every channel
+    centred on its own mean). Fitting both at once matters: content unrelated to the object still correlates with
+    ``inp - background`` through the background they share. NaN when the object has too little layout of its own
+    to follow (the RMS of ``G(inp)`` left after the background's part is taken out below ``min_contrast``: a flat
+    object, or one the background already explains)."""
+    g = lambda x: cv2.GaussianBlur(x, (0, 0), REMNANT_SIGMA)[sel].astype(np.float64)  # noqa: E731  [N, 3]
+    x1, x2, y = g(inp), g(background), g(out)
+    x1, x2, y = x1 - x1.mean(0), x2 - x2.mean(0), y - y.mean(0)
+    s11, s22, s12 = float((x1 * x1).sum()), float((x2 * x2).sum()), float((x1 * x2).sum())
+    s1y, s2y = float((x1 * y).sum()), float((x2 * y).sum())
+    floor = x1.size * min_contrast ** 2
+    if s22 <= 1e-12:  # a flat background: the object alone
+        return float(s1y / s11) if s11 >= floor else float("nan")
+    resid = s11 - s12 * s12 / s22  # what of the object the background does not explain
+    if resid < floor:
+        return float("nan")
+    return float((s22 * s1y - s12 * s2y) / (resid * s22))
 
 
 class IncompleteDetector(CalibratedDetector):
@@ -28,11 +66,33 @@ class IncompleteDetector(CalibratedDetector):
       object.
 
     Fewer than ``max(min_pixels, 2 %)`` of the hole's pixels standing out: nothing to remove there, NaN.
+
+    ``incomplete_detail_score`` (v3): how much of the fine structure the input has under the hole (edges and
+    texture: :func:`_fine` above ``tol``) the output still has there, as a ratio of sums (1: all of it; a new texture
+    in the margin keeps as much as the old one). An object left as it was keeps it; a smeared remnant of the object
+    (a ghost: the object blurred in place) matches the input on its flat parts but keeps a tenth or less of its
+    detail, and is a smear (``blur``'s to judge), not an object left in place. NaN when fewer than
+    ``max(min_pixels, 2 %)`` of those pixels have detail (a plain object on a plain backdrop: the main share
+    decides). The flag: ``incomplete_score > threshold`` and ``incomplete_detail_score > DETAIL_MIN``.
+
+    ``incomplete_remnant_score`` (v3): how much of the object is still in the fill, at a coarse scale: the least-
+    squares slope of the fill's departure from the background on the object's (both blurred with
+    ``G_{remnant_sigma}``, over the object's pixels at least ``2 remnant_sigma`` inside the hole): 1 = the object as it was (also smeared in place), 0 = gone
+    (a fill that follows the background, or content unrelated to the object), 0.35 = a ghost at 35 % opacity. With
+    ground truth the background is the truth (a fill ``a * input + (1 - a) * truth`` scores ``a`` exactly),
+    without it the push-pull interpolation (a correct fill's texture does not follow the object: near 0).
+    ``incomplete_remnant_flag`` (score above :data:`REMNANT_MIN`) is a sub-flag, not a verdict of its own: a fill
+    that ``blur`` flags *and* that still shows the removed object's layout is a smear of that object (a ghost),
+    which the verdict calls ``blur`` even where ``replacement`` reads the object's colours as new
+    (:mod:`bench.detectors.verdict`).
     """
 
-    version = 2  # 2: without ground truth, only the pixels that stand out from the surroundings count
+    version = 3  # 2: without ground truth, only the pixels that stand out from the surroundings count;
+    # 3: the object's detailed pixels must match too (incomplete_detail_score)
 
     key = "incomplete"
+    extra_scores = ("incomplete_detail_score", "incomplete_remnant_score")
+    extra_flags = ("incomplete_remnant_flag",)
 
     def __init__(self, threshold: float | None = None, tol: float = 0.03, min_pixels: int = 16,
                  thresholds: str | None = None) -> None:
@@ -42,7 +102,7 @@ class IncompleteDetector(CalibratedDetector):
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         b = batch.size
-        score = nan_array(b)
+        score, detail, remnant = nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
             m = mask2d(batch.mask[i])
@@ -63,9 +123,39 @@ class IncompleteDetector(CalibratedDetector):
             sel = m & (d_bg > 2 * self.tol)  # where there was an object to remove
             if int(sel.sum()) < max(self.min_pixels, 0.02 * m.sum()):
                 continue  # nothing under the hole differs from the background (with truth: reconstruction)
-            d_out = cv2.blur(np.abs(hwc(batch.output[i][:, ys, xs]) - inp).mean(2), (3, 3))
-            score[i] = float((d_out[sel] <= self.tol).mean())
-        return {"incomplete_score": score}
+            out = hwc(batch.output[i][:, ys, xs])
+            d_out = cv2.blur(np.abs(out - inp).mean(2), (3, 3))
+            kept = d_out <= self.tol
+            score[i] = float(kept[sel].mean())
+            fine = _fine(inp)
+            rich = sel & (fine > self.tol)  # the object's edges and texture
+            if int(rich.sum()) >= max(self.min_pixels, 0.02 * sel.sum()):
+                detail[i] = float(_fine(out)[rich].sum() / fine[rich].sum())
+            # (away from the hole's edge, where the blur would mix the surroundings into both)
+            r = int(np.ceil(2 * REMNANT_SIGMA))
+            inner = sel & (cv2.erode(m.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2),
+                                     borderValue=0) > 0)
+            if int(inner.sum()) >= self.min_pixels:
+                remnant[i] = remnant_share(inp, out, background, inner)
+        return {"incomplete_score": score, "incomplete_detail_score": detail, "incomplete_remnant_score": remnant}
+
+    def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``incomplete_score`` above ``threshold`` and, where the input has detail under the hole,
+        ``incomplete_detail_score`` above :data:`DETAIL_MIN` (scores stored before v3 have no detail score: the main
+        share alone)."""
+        main = self._flag(scores["incomplete_score"])
+        detail = scores.get("incomplete_detail_score")
+        remnant = scores.get("incomplete_remnant_score")
+        remnant = np.full(main.shape, np.nan) if remnant is None else np.asarray(remnant, dtype=np.float64)
+        out = {"incomplete_remnant_flag": flag(remnant, REMNANT_MIN, "above")}
+        if detail is None:
+            return {"incomplete_flag": main, **out}
+        detail = np.asarray(detail, dtype=np.float64)
+        both = np.minimum(main, flag(detail, DETAIL_MIN, "above"))
+        return {"incomplete_flag": np.where(np.isnan(detail), main, both), **out}
 
     def provenance(self):
-        return {**super().provenance(), "tol": self.tol, "min_pixels": self.min_pixels}
+        return {**super().provenance(), "tol": self.tol, "min_pixels": self.min_pixels,
+                "detail": "sum |x - G_1(x)| (channel mean, 3x3 mean) of the output / of the input where the input's > tol",
+                "detail_min": DETAIL_MIN, "remnant_min": REMNANT_MIN,
+                "remnant_sigma": REMNANT_SIGMA}

@@ -23,15 +23,18 @@ and keeps the first that is raised:
   less detailed than its context; except that a fill ``blur``'s block-grid test recognises as a mosaic
   (``blur_mosaic_flag``) is ``blur``: its block edges are strong gradients in colours the ring shows only smoothly,
   which ``replacement`` reads as new (and that test already leaves out fills busier than their context, so a pasted
-  checkerboard stays a replacement);
+  checkerboard stays a replacement); and so is a fill ``blur`` flags that still shows the removed object's layout
+  (``incomplete_remnant_flag``: a quarter or more of the object's coarse contrast left in the fill): a ghost, the
+  object smeared in place, whose colours ``replacement`` reads as new when they are the old object's (an object
+  kept *as it was*, detail included, is ``incomplete``, which comes first);
 * ``ok``: no detector that ran flagged it (a run without any detector still gives each sample ``ok`` or ``error``
   in the per-sample export, but its leaderboards show no verdict shares: nothing was judged).
 
 Only the detectors the run used take part (a run without ``blur`` never says ``blur``); the learned
 ``replacement_features`` flag counts as ``replacement``, and so do learned-evidence flags
 (``evidence_replacement_flag``, ``evidence_blur_flag``: rules fitted from labels on learned columns such as
-``rcs`` or ``remove``, :mod:`bench.detectors.flagging`) for their verdict. Sub-flags (``blur_mosaic``, ``blur_ref``) do not take part:
-they explain a flag, they are not one. A flag that is NaN (not judged: a hole too small for ``blur``) is not raised.
+``rcs`` or ``remove``, :mod:`bench.detectors.flagging`) for their verdict. Sub-flags (``blur_mosaic``, ``blur_ref``,
+``incomplete_remnant``) do not vote: they explain a flag, they are not one. A flag that is NaN (not judged: a hole too small for ``blur``) is not raised.
 """
 from __future__ import annotations
 
@@ -82,13 +85,20 @@ def verdicts(frame: pd.DataFrame, paste_back: bool = False) -> pd.Series:
                 if col in frame:
                     vals = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
                     hit |= np.nan_to_num(vals, nan=0.0) > 0.5
-        if v == "replacement" and "blur_mosaic_flag" in frame:  # a recognised mosaic is blur (see above)
-            mosaic = pd.to_numeric(frame["blur_mosaic_flag"], errors="coerce").to_numpy(dtype=float)
-            hit &= ~(np.nan_to_num(mosaic, nan=0.0) > 0.5)
+        if v == "replacement":  # a recognised mosaic, and a smear of the removed object, are blur (see above)
+            hit &= ~(_raised(frame, "blur_mosaic_flag") | (_raised(frame, "incomplete_remnant_flag")
+                                                         & _raised(frame, "blur_flag")))
         new = hit & ~decided
         out[new] = v
         decided |= hit
     return pd.Series(out, index=frame.index, name=COLUMN)
+
+
+def _raised(frame: pd.DataFrame, col: str) -> np.ndarray:
+    """Rows where the flag column ``col`` is raised (absent or NaN: not raised)."""
+    if col not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return np.nan_to_num(pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float), nan=0.0) > 0.5
 
 
 def present(frame: pd.DataFrame, paste_back: bool = False) -> list[str]:
