@@ -50,13 +50,16 @@ SOURCES: dict[str, Source] = {
     "deepfill": Source("JiahuiYu/generative_inpainting", "3a5324373ba52c68c79587ca183bc10b9e57b783", "CC-BY-NC-4.0"),
     "iopaint": Source("Sanster/IOPaint", "205286a414795f4da3bdbdfc8c71d1fc20f2c340", "Apache-2.0"),
     "hdpainter": Source("Picsart-AI-Research/HD-Painter", "d452186b59dccb755267fce51203daf459197e2c", "MIT"),
+    "crfill": Source("zengxianyu/crfill", "c0dfdd47fdacd086bd69d60f33f992f7b5bae20f", "CC-BY-NC-4.0"),
 }
 #: split by source: LaMa is in cmgan, ia-remove and iopaint, so those are all test; Inpaint-Anything's two
 #: sources are one repository, so both are test
 #: swapped once (issue 25 item 2): the first dev (MI-GAN, DeepFill, HD-Painter) held 6 subtle smears, too few to
 #: design on; see docs/detectors.md, "Real outputs"
+#: ``fresh``: a source added (2026-12-06) after the detectors of that day were frozen, labelled by eye before any
+#: detector ran on it, and scored once: the check on a system the detectors were never shaped on
 SPLIT: dict[str, str] = {"cmgan": "dev", "ia-remove": "dev", "ia-fill": "dev", "iopaint": "dev",
-                         "migan": "test", "deepfill": "test", "hdpainter": "test"}
+                         "migan": "test", "deepfill": "test", "hdpainter": "test", "crfill": "fresh"}
 CMGAN_PANELS = ("ProFill", "LaMa", "CoModGAN", "CM-GAN")  # after the masked input, left to right (README figure)
 
 
@@ -315,9 +318,31 @@ def items_hdpainter(r: Repo) -> list[Item]:
     return out
 
 
+def items_crfill(r: Repo) -> list[Item]:
+    """CR-Fill's shipped examples: ``obj_rmv`` (object removal on large photographs: the input holds the object)
+    and ``places`` (256 px Places365 photographs with a box or free-form hole: the photo is the truth). Masks
+    white = hole; a file the copy lacks (``threedogs``: stored out of git) is skipped."""
+    out = []
+    for setname, task in (("obj_rmv", "removal"), ("places", "reconstruction")):
+        for p in r.ls(f"examples/{setname}/results/"):
+            stem = Path(p).stem
+            imgs = [q for q in r.ls(f"examples/{setname}/images/") if Path(q).stem == stem]
+            mask_p = f"examples/{setname}/masks/{stem}.png"
+            if not imgs:
+                continue
+            try:
+                img, m, res = _rgb(r.image(imgs[0])), binary_mask(r.image(mask_p)), _rgb(r.image(p))
+            except SystemExit:
+                continue
+            out.append(Item("crfill", f"crfill__{setname}__{stem}", "CR-Fill", img, m, res, p, imgs[0],
+                            f"shipped ({mask_p}, white = hole)",
+                            "object removal" if task == "removal" else "box or free-form hole over the photo", task))
+    return out
+
+
 READERS = {"migan": items_migan, "cmgan": items_cmgan, "ia-remove": lambda r: items_ia(r, "remove"),
            "ia-fill": lambda r: items_ia(r, "fill"), "deepfill": items_deepfill, "iopaint": items_iopaint,
-           "hdpainter": items_hdpainter}
+           "hdpainter": items_hdpainter, "crfill": items_crfill}
 
 
 def collect(mirror_dir: Path, sources: list[str] | None = None) -> list[Item]:

@@ -191,6 +191,30 @@ def test_build_on_stand_in_repositories(rc, tmp_path, monkeypatch):
         assert int(np.argmin(d)) == k, d
 
 
+def test_crfill_object_removal_and_places_sets_on_a_stand_in(rc, tmp_path, monkeypatch):
+    """CR-Fill's examples: ``obj_rmv`` is an object-removal set, ``places`` a reconstruction set (the photo is the
+    truth); masks white = hole; an output whose input the copy cannot read is skipped, not fatal."""
+    img, out = _photo(24, 24, 6), _photo(24, 24, 7)
+    m = np.zeros((24, 24), np.uint8)
+    m[4:12, 5:19] = 255
+    files = {"examples/obj_rmv/images/a1.jpg": img, "examples/obj_rmv/masks/a1.png": m,
+             "examples/obj_rmv/results/a1.jpg": out,
+             "examples/places/images/P_1.png": img, "examples/places/masks/P_1.png": m,
+             "examples/places/results/P_1.png": out,
+             "examples/obj_rmv/masks/gone.png": m, "examples/obj_rmv/results/gone.png": out}  # no image: skipped
+    c = _stand_in(tmp_path / "mirror" / "zengxianyu+crfill", files)
+    monkeypatch.setitem(rc.SOURCES, "crfill", rc.Source("zengxianyu/crfill", c, "CC-BY-NC-4.0"))
+    dst = tmp_path / "corpus"
+    counts = rc.build(tmp_path / "mirror", dst, tmp_path / "none.csv", sources=["crfill"])
+    assert counts == {"outputs": 2, "inputs": 2, "labelled": 0}
+    by = {r["output_id"]: r for r in csv.DictReader(open(dst / "corpus.csv"))}
+    rmv, rec = by["crfill__obj_rmv__a1__cr-fill"], by["crfill__places__P_1__cr-fill"]
+    assert (rmv["dataset"], rmv["task"], rmv["split"]) == ("crfill", "removal", "fresh")
+    assert (rec["dataset"], rec["task"]) == ("crfill-reconstruction", "reconstruction")
+    got = np.asarray(Image.open(dst / "crfill" / "masks" / "crfill__obj_rmv__a1.png")) > 127
+    assert np.array_equal(got, m > 127)
+
+
 def test_committed_labels_schema_and_source_split(rc):
     path = REPO / "datasets" / "real_corpus" / "corpus.csv"
     with open(path, newline="") as f:
