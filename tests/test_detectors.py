@@ -575,6 +575,25 @@ def test_incomplete_removal_flags_object_left_behind():
     assert untouched["incomplete_flag"] == 1.0 and untouched["incomplete_score"] == 1.0
 
 
+def test_a_textured_object_partly_kept_is_incomplete_though_most_of_its_detail_is_gone():
+    """A photographed object of which a third is kept as it was, the rest removed for a plain backdrop: the detail
+    share looks only next to where the fill matches the object (the kept part keeps its detail), so the removed
+    part's lost detail does not make it read as a smear (a ratio over all the object's detail would: about 0.3)."""
+    from bench.detectors.incomplete import DETAIL_MIN
+
+    yy, xx = np.mgrid[0:S, 0:S]
+    bg = smooth()
+    obj = ((yy - 64) / 40) ** 2 + ((xx - 64) / 30) ** 2 <= 1
+    inp = np.where(obj[..., None], _sk_crop("chelsea"), bg).astype(np.float32)
+    hole = cv2.dilate(obj.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    part = np.where((obj & (xx < 52))[..., None], inp, bg)  # about a third of the object
+    fine = lambda a: np.abs(a - cv2.GaussianBlur(a, (0, 0), 1.0)).mean(2)[obj].sum()  # noqa: E731
+    assert fine(part) / fine(inp) < DETAIL_MIN  # most of the object's detail is gone
+    for has_gt in (True, False):
+        r = run("incomplete", batch(inp, hole, part, gt=bg, has_gt=has_gt))
+        assert r["incomplete_detail_score"] > 0.9 and r["incomplete_flag"] == 1.0, (has_gt, r)
+
+
 def test_incomplete_without_truth_judges_the_object_not_the_margin_of_its_mask():
     """Object removal photographed once: the mask has a margin around the object; a fill that reproduces the
     backdrop of that margin is right, one that keeps (part of) the object is incomplete."""

@@ -18,6 +18,12 @@ DETAIL_MIN = 0.5
 #: the scale (px, Gaussian sigma) at which the remnant is measured: coarse enough that a smear of the object still
 #: counts, fine enough to keep its layout
 REMNANT_SIGMA = 2.0
+#: how far (px) from a matching pixel the detail share looks for the object's edges and texture
+DETAIL_REACH = 3
+#: detailed pixels next to a match that decide the detail share (they separate widely: a kept part ~1, a smear
+#: 0.01-0.17 on the constructed cases of benchmarks/detectors_ghosts.py)
+DETAIL_NEAR_PIXELS = 4
+_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * DETAIL_REACH + 1,) * 2)
 
 
 def _fine(x: np.ndarray) -> np.ndarray:
@@ -67,13 +73,16 @@ class IncompleteDetector(CalibratedDetector):
 
     Fewer than ``max(min_pixels, 2 %)`` of the hole's pixels standing out: nothing to remove there, NaN.
 
-    ``incomplete_detail_score`` (v3): how much of the fine structure the input has under the hole (edges and
-    texture: :func:`_fine` above ``tol``) the output still has there, as a ratio of sums (1: all of it; a new texture
-    in the margin keeps as much as the old one). An object left as it was keeps it; a smeared remnant of the object
-    (a ghost: the object blurred in place) matches the input on its flat parts but keeps a tenth or less of its
-    detail, and is a smear (``blur``'s to judge), not an object left in place. NaN when fewer than
-    ``max(min_pixels, 2 %)`` of those pixels have detail (a plain object on a plain backdrop: the main share
-    decides). The flag: ``incomplete_score > threshold`` and ``incomplete_detail_score > DETAIL_MIN``.
+    ``incomplete_detail_score`` (v3): how much of the input's fine structure (edges and texture: :func:`_fine`
+    above ``tol``) the output still has next to where it matches the object (within ``DETAIL_REACH`` px of a
+    matching object pixel), as a ratio of sums (1: all of it). A part of the object kept as it was keeps its
+    detail; a smeared remnant of the object (a ghost: the object blurred in place) matches the input only on its
+    flat parts and keeps a tenth or less of the detail around them, and is a smear (``blur``'s to judge), not an
+    object left in place. A part of the object that was removed is not next to a match and does not count (a
+    third of a textured object kept is still ``incomplete``). At least ``DETAIL_NEAR_PIXELS`` detailed pixels next to
+    a match decide; with fewer, the ratio over all the object's detail; NaN when fewer than
+    ``max(min_pixels, 2 %)`` of the object's pixels have detail (a plain object on a plain backdrop: the main share decides). The flag: ``incomplete_score >
+    threshold`` and ``incomplete_detail_score > DETAIL_MIN``.
 
     ``incomplete_remnant_score`` (v3): how much of the object is still in the fill, at a coarse scale: the least-
     squares slope of the fill's departure from the background on the object's (both blurred with
@@ -128,8 +137,16 @@ class IncompleteDetector(CalibratedDetector):
             kept = d_out <= self.tol
             score[i] = float(kept[sel].mean())
             fine = _fine(inp)
-            rich = sel & (fine > self.tol)  # the object's edges and texture
-            if int(rich.sum()) >= max(self.min_pixels, 0.02 * sel.sum()):
+            # the object's edges and texture next to where the fill matches it: a part of the object kept as it
+            # was keeps them, a smear matches only on the flat parts and loses them (a part that was removed is
+            # not next to a match and does not count)
+            rich = sel & (fine > self.tol)
+            near = rich & (cv2.dilate((kept & sel).astype(np.uint8), _DISC) > 0)
+            # (a few detailed pixels next to the matches decide: a part of a plain object kept as it was has its
+            # edges there, a smear has none or has lost them)
+            if int(near.sum()) >= DETAIL_NEAR_PIXELS:
+                detail[i] = float(_fine(out)[near].sum() / fine[near].sum())
+            elif int(rich.sum()) >= max(self.min_pixels, 0.02 * sel.sum()):  # detail, none of it next to a match
                 detail[i] = float(_fine(out)[rich].sum() / fine[rich].sum())
             # (away from the hole's edge, where the blur would mix the surroundings into both)
             r = int(np.ceil(2 * REMNANT_SIGMA))
@@ -156,6 +173,8 @@ class IncompleteDetector(CalibratedDetector):
 
     def provenance(self):
         return {**super().provenance(), "tol": self.tol, "min_pixels": self.min_pixels,
-                "detail": "sum |x - G_1(x)| (channel mean, 3x3 mean) of the output / of the input where the input's > tol",
+                "detail": "sum |x - G_1(x)| (channel mean, 3x3 mean) of the output / of the input where the "
+                          "input's > tol, within detail_reach px of a match",
+                "detail_reach": DETAIL_REACH, "detail_near_pixels": DETAIL_NEAR_PIXELS,
                 "detail_min": DETAIL_MIN, "remnant_min": REMNANT_MIN,
                 "remnant_sigma": REMNANT_SIGMA}
