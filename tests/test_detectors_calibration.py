@@ -79,6 +79,40 @@ def test_calibration_pools_consecutive_seeds():
         cal.calibrate(seed=11, n=3, size=96, photos=0, seeds=2, check_seed=12)
 
 
+def test_reproduce_reruns_the_files_own_calibration_and_names_what_differs(tmp_path, capsys):
+    """``bench calibrate --reproduce FILE`` runs the calibration FILE records and compares the thresholds: a file
+    written by that calibration is reproduced (thresholds fitted elsewhere, carried, stay out of it); a threshold
+    edited by hand is named, exit 1; a file without a calibration section is refused with its command."""
+    from bench.cli import calibrate as cal_cli
+    from bench.errors import BenchError
+
+    p = argparse.ArgumentParser()
+    cal_cli.configure(p)
+    out = tmp_path / "t.json"
+    assert cal_cli.run(p.parse_args(["--seed", "2", "--n", "3", "--size", "96", "--photos", "0",
+                                     "--out", str(out)])) == 0
+    doc = json.loads(out.read_text())
+    doc["detectors"]["blur"]["grain_threshold"] = 0.6  # carried: a calibration does not choose it
+    out.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert cal_cli.run(p.parse_args(["--reproduce", str(out)])) == 0
+    assert "reproduced" in capsys.readouterr().out
+    doc["detectors"]["noop"]["threshold"] = round(doc["detectors"]["noop"]["threshold"] + 0.1, 4)
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps(doc))
+    assert cal_cli.run(p.parse_args(["--reproduce", str(stale), "--json"])) == 1
+    res = json.loads(capsys.readouterr().out)
+    assert not res["reproduced"] and [d[:2] for d in res["differences"]] == [["noop", "threshold"]]
+    assert res["sha256"][0] != res["sha256"][1]
+    assert cal_cli.run(p.parse_args(["--reproduce", str(stale)])) == 1
+    assert "noop.threshold: file" in capsys.readouterr().out
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"format": 1, "version": 1, "detectors": {}, "command": "bench calibrate --labels x",
+                                  "calibration": {"labels": "x"}}))
+    with pytest.raises(BenchError, match="bench calibrate --labels x"):
+        cal_cli.reproduce(str(labels))
+
+
 def test_cli_run_prints_table_and_writes(tmp_path, capsys):
     from bench.cli import calibrate as cal_cli
 

@@ -49,6 +49,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", default=None, metavar="FILE",
                         help="with --labels: thresholds file the other detectors' entries come from (default: the "
                              "shipped one)")
+    parser.add_argument("--reproduce", metavar="FILE", default=None,
+                        help="choose nothing, write nothing: run the calibration FILE records (its seeds, n, photos, "
+                             "size, check seed; its carried real-output thresholds kept) and compare the thresholds "
+                             "it chooses with FILE's; exit 1 naming each one that differs")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -114,11 +118,56 @@ def _run_labels(args: argparse.Namespace) -> int:
     return 0
 
 
+def reproduce(path: str, progress: Any = None) -> dict[str, Any]:
+    """Run the calibration the thresholds file at ``path`` records and compare: ``{"reproduced": bool, "sha256":
+    (of the file's detectors section, of the one chosen now), "differences": [(detector, key, file's value,
+    now)]}``. The thresholds a calibration does not
+    choose (:data:`bench.calibration.calibrate.CARRIED`) are kept from the file, as ``--out`` keeps them."""
+    from pathlib import Path
+
+    from ..errors import BenchError
+    from ..detectors.thresholds import section_sha
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise BenchError(f"--reproduce {path}: no such file")
+    data = json.loads(p.read_text())
+    cal = data.get("calibration") or {}
+    missing = [k for k in ("seed", "n", "size") if k not in cal]
+    if missing or "detectors" not in data:
+        raise BenchError(f"--reproduce {path}: not a file `bench calibrate --out` wrote (its calibration section "
+                         f"lacks {', '.join(missing) or 'detectors'}; a --labels file is reproduced by its command: "
+                         f"{data.get('command', '?')})")
+    seeds = cal.get("seeds") or [cal["seed"]]
+    doc = C.calibrate(int(cal["seed"]), int(cal["n"]), int(cal["size"]), cal.get("check_seed"), progress=progress,
+                      photos=int(cal.get("photos", 0)), seeds=len(seeds))
+    doc = C.carry_over(doc, p)
+    have, now = data["detectors"], doc["detectors"]
+    diffs = [(det, key, (have.get(det) or {}).get(key), (now.get(det) or {}).get(key))
+             for det in sorted(set(have) | set(now))
+             for key in sorted(set(have.get(det) or {}) | set(now.get(det) or {}))
+             if (have.get(det) or {}).get(key) != (now.get(det) or {}).get(key)]
+    return {"reproduced": not diffs, "sha256": (section_sha(have), section_sha(now)), "differences": diffs,
+            "command": data.get("command"), "version": data.get("version")}
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
     if args.labels:
         return _run_labels(args)
+    if args.reproduce:
+        res = reproduce(args.reproduce, progress=(lambda m: print(m, file=sys.stderr)) if not args.json else None)
+        if args.json:
+            print(json.dumps(res, indent=2))
+        elif res["reproduced"]:
+            print(f"{args.reproduce}: reproduced (v{res['version']}, sha256 {res['sha256'][1][:12]})")
+        else:
+            print(f"{args.reproduce}: NOT reproduced by its calibration (v{res['version']}, sha256 "
+                  f"{str(res['sha256'][0])[:12]}; now {res['sha256'][1][:12]}):")
+            for det, key, was, now in res["differences"]:
+                print(f"  {det}.{key}: file {was}, now {now}")
+        return 0 if res["reproduced"] else 1
     if args.evaluate:
         data = load_thresholds(args.thresholds)
         res = C._clean(C.evaluate_file(args.thresholds, args.seed, args.n, args.size, heldout=args.heldout,
