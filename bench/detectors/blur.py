@@ -363,11 +363,12 @@ class BlurDetector(CalibratedDetector):
         if real is None:  # scores stored before the real-output head existed
             real = np.full(s.shape, np.nan)
         f_real = self._flag(real, "real_threshold", "above")
-        f_grain = self._flag(self.grain_deficit(scores, s.shape), "grain_threshold", "above")
+        grain = self.grain_deficit(scores, s.shape)
+        f_grain = self._flag(grain, "grain_threshold", "above")
         # the fade counts where the fill also has less grain than its context (or the truth): a fill whose core is
         # smoother than its border but as grainy as the context is smooth content (a table top inside a cup's rim)
         f_fade = np.minimum(self._flag(self.fade(scores, s.shape), "fade_threshold", "above"),
-                            flag(self.grain_deficit(scores, s.shape), FADE_GRAIN_FLOOR, "above"))
+                            flag(grain, FADE_GRAIN_FLOOR, "above"))
         if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
             combined = np.full(s.shape, np.nan)
         else:

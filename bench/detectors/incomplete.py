@@ -1,6 +1,8 @@
 """``incomplete``: object removal left (part of) the object in place."""
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -24,6 +26,8 @@ DETAIL_REACH = 3
 #: 0.01-0.17 on the constructed cases of benchmarks/detectors_ghosts.py)
 DETAIL_NEAR_PIXELS = 4
 _DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * DETAIL_REACH + 1,) * 2)
+#: the remnant is measured at least 2 REMNANT_SIGMA px inside the hole
+_REMNANT_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * math.ceil(2 * REMNANT_SIGMA) + 1,) * 2)
 
 
 def _fine(x: np.ndarray) -> np.ndarray:
@@ -149,9 +153,7 @@ class IncompleteDetector(CalibratedDetector):
             elif int(rich.sum()) >= max(self.min_pixels, 0.02 * sel.sum()):  # detail, none of it next to a match
                 detail[i] = float(_fine(out)[rich].sum() / fine[rich].sum())
             # (away from the hole's edge, where the blur would mix the surroundings into both)
-            r = int(np.ceil(2 * REMNANT_SIGMA))
-            inner = sel & (cv2.erode(m.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2),
-                                     borderValue=0) > 0)
+            inner = sel & (cv2.erode(m.astype(np.uint8), _REMNANT_DISC, borderValue=0) > 0)
             if int(inner.sum()) >= self.min_pixels:
                 remnant[i] = remnant_share(inp, out, background, inner)
         return {"incomplete_score": score, "incomplete_detail_score": detail, "incomplete_remnant_score": remnant}

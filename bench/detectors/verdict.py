@@ -82,9 +82,7 @@ def verdicts(frame: pd.DataFrame, paste_back: bool = False) -> pd.Series:
         else:
             hit = np.zeros(n, dtype=bool)
             for col in FLAGS[v]:
-                if col in frame:
-                    vals = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
-                    hit |= np.nan_to_num(vals, nan=0.0) > 0.5
+                hit |= _raised(frame, col)
         if v == "replacement":  # a recognised mosaic, and a smear of the removed object, are blur (see above)
             hit &= ~(_raised(frame, "blur_mosaic_flag") | (_raised(frame, "incomplete_remnant_flag")
                                                          & _raised(frame, "blur_flag")))
