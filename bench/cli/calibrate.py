@@ -143,10 +143,10 @@ def reproduce(path: str, progress: Any = None) -> dict[str, Any]:
                       photos=int(cal.get("photos", 0)), seeds=len(seeds))
     doc = C.carry_over(doc, p)
     have, now = data["detectors"], doc["detectors"]
-    diffs = [(det, key, (have.get(det) or {}).get(key), (now.get(det) or {}).get(key))
-             for det in sorted(set(have) | set(now))
-             for key in sorted(set(have.get(det) or {}) | set(now.get(det) or {}))
-             if (have.get(det) or {}).get(key) != (now.get(det) or {}).get(key)]
+    diffs = []
+    for det in sorted(set(have) | set(now)):
+        a, b = have.get(det) or {}, now.get(det) or {}
+        diffs += [(det, key, a.get(key), b.get(key)) for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
     return {"reproduced": not diffs, "sha256": (section_sha(have), section_sha(now)), "differences": diffs,
             "command": data.get("command"), "version": data.get("version")}
 
