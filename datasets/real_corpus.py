@@ -154,8 +154,16 @@ class Repo:
                              f"https://github.com/{source.repo} {base}/repo)")
         self.commit = source.commit
         self.repo = source.repo
+        self._ls: dict[str, list[str]] = {}
 
     def ls(self, prefix: str) -> list[str]:
+        """Files under ``prefix`` at the pinned commit (asked of git once per prefix: the readers look up each
+        output's input in the same folder)."""
+        if prefix not in self._ls:
+            self._ls[prefix] = self._ls_tree(prefix)
+        return list(self._ls[prefix])
+
+    def _ls_tree(self, prefix: str) -> list[str]:
         r = subprocess.run(["git", "--git-dir", str(self.git_dir), "ls-tree", "-r", "--name-only", self.commit,
                             prefix], capture_output=True, text=True)
         if r.returncode:
