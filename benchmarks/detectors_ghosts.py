@@ -65,29 +65,16 @@ def cases(split: str, n: int, seed: int, size: int):
 
 
 def score(cs, with_truth: bool):
+    """Every weight-free detector's scores and flags (shipped thresholds) and the verdict, one row per case;
+    ``with_truth=False``: as an object-removal set photographed once."""
     import pandas as pd
-    import torch
 
-    from bench.calibration.cases import batches
-    from bench.calibration.measure import make_detectors
+    from bench.calibration.measure import apply, score_cases
     from bench.detectors.thresholds import load_thresholds
     from bench.detectors.verdict import verdicts
 
-    dets = make_detectors(load_thresholds()["detectors"])
-    frames = []
-    for chunk, b in batches(cs, 16):
-        if not with_truth:  # an object-removal set photographed once: no truth
-            b.has_gt = torch.zeros(len(chunk), dtype=torch.bool)
-            b.gt = torch.zeros_like(b.input)
-        sc: dict = {}
-        for d in dets.values():
-            sc.update(d.scores(b))
-        for d in dets.values():
-            sc.update(d.flags(sc))
-        f = pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in sc.items()})
-        f["kind"] = [c.kind for c in chunk]
-        frames.append(f)
-    f = pd.concat(frames, ignore_index=True)
+    sc = apply(score_cases(cs, truth=with_truth), load_thresholds()["detectors"])
+    f = pd.DataFrame({k: np.asarray(v) for k, v in sc.items()})
     f["error"] = None
     f["verdict"] = verdicts(f, paste_back=True).to_numpy()
     return f

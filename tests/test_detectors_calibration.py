@@ -44,6 +44,23 @@ def test_labelled_set_is_deterministic_and_covers_every_detector():
     assert {"blur", "replacement", "incomplete", "noop"} <= labelled
 
 
+def test_cases_scored_without_their_truth_take_the_reference_free_paths():
+    """``score_cases(..., truth=False)`` scores the cases as an object-removal set photographed once: no reference
+    score anywhere, and ``incomplete`` judges removal cases against the surroundings' interpolation (the object
+    left in place still found)."""
+    from bench.calibration.cases import build_cases, to_batch
+
+    cases = [c for c in build_cases(4, 6, 96) if c.setting == "removal"]
+    b = to_batch(cases, truth=False)
+    assert not b.has_gt.any() and not b.gt.any()
+    with_t, without = measure.score_cases(cases), measure.score_cases(cases, truth=False)
+    assert np.isfinite(with_t["replacement_ref_score"]).any()
+    assert np.isnan(without["replacement_ref_score"]).all() and np.isnan(without["blur_grain_ref_score"]).all()
+    kept = np.array([c.kind == "incomplete" for c in cases])
+    assert kept.any() and (without["incomplete_score"][kept] > 0.15).all()
+    assert np.array_equal(with_t["blur_score"], without["blur_score"], equal_nan=True)  # reference-free already
+
+
 def test_calibration_end_to_end_and_versioned_file(tmp_path, capsys):
     doc = cal.calibrate(seed=11, n=6, size=128)
     for name in WEIGHT_FREE:

@@ -437,9 +437,10 @@ def _output_case(okind: str, r, size: int) -> Case:
     return Case(okind, "reconstruction", strategy, inp, inp, hole, out, raw, labels, rs, ms, meta)
 
 
-def to_batch(cases: list[Case]) -> EvalBatch:
+def to_batch(cases: list[Case], truth: bool = True) -> EvalBatch:
     """Stack cases into an :class:`EvalBatch` the way the runner does (non-finite values sanitised, their
-    fraction passed as ``nonfinite``)."""
+    fraction passed as ``nonfinite``); ``truth=False``: as an object-removal set photographed once, without ground
+    truth (``has_gt`` False, ``gt`` zeros, as the runner leaves them)."""
 
     def t(a):
         return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float()
@@ -452,20 +453,20 @@ def to_batch(cases: list[Case]) -> EvalBatch:
                               (~torch.isfinite(out)).flatten(1).float().mean(1))
     raw = torch.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
     out = torch.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
-    gt = torch.stack([t(c.gt) for c in cases])
+    gt = torch.stack([t(c.gt) for c in cases]) if truth else torch.zeros_like(inp)
     blanked = blank(inp, mask)
     b = EvalBatch(sample_ids=[f"{c.kind}-{j}" for j, c in enumerate(cases)], output=out, raw=raw, input=inp,
-                  blanked=blanked, mask=mask, gt=gt, has_gt=torch.ones(len(cases), dtype=torch.bool),
+                  blanked=blanked, mask=mask, gt=gt, has_gt=torch.full((len(cases),), truth, dtype=torch.bool),
                   raw_sizes=[c.raw_size for c in cases], model_sizes=[c.model_size for c in cases],
                   input_sizes=[c.mask.shape for c in cases])
     b.nonfinite = nonfinite  # type: ignore[attr-defined]  (proposed EvalBatch field, see nan.py)
     return b
 
 
-def batches(cases: list[Case], bs: int = 16) -> Iterator[tuple[list[Case], EvalBatch]]:
+def batches(cases: list[Case], bs: int = 16, truth: bool = True) -> Iterator[tuple[list[Case], EvalBatch]]:
     for j in range(0, len(cases), bs):
         chunk = cases[j:j + bs]
-        yield chunk, to_batch(chunk)
+        yield chunk, to_batch(chunk, truth)
 
 
 #: scikit-image's grayscale photographs: never used by :func:`build_cases`, so a held-out check on real pictures

@@ -94,14 +94,16 @@ def make_detectors(thresholds: dict[str, dict[str, float]] | None, names: Sequen
     return dets
 
 
-def score_cases(cases: list[Case], detectors: dict | None = None, batch_size: int = 16) -> dict[str, np.ndarray]:
+def score_cases(cases: list[Case], detectors: dict | None = None, batch_size: int = 16,
+                truth: bool = True) -> dict[str, np.ndarray]:
     """Every score of every detector over the cases, plus ``label:<detector>`` (1/0/NaN) and ``kind``.
 
     ``detectors`` default: the weight-free ones without thresholds. Flags come later from :func:`apply`.
+    ``truth=False``: scored without the cases' ground truth (:func:`bench.calibration.cases.to_batch`).
     """
     detectors = detectors if detectors is not None else make_detectors(None)
     cols: dict[str, list] = {}
-    for chunk, batch in batches(cases, batch_size):
+    for chunk, batch in batches(cases, batch_size, truth):
         for det in detectors.values():
             for key, arr in det.scores(batch).items():
                 cols.setdefault(key, []).extend(np.asarray(arr, dtype=np.float64).tolist())
