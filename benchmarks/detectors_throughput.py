@@ -1,15 +1,19 @@
 """Images per second of the weight-free failure detectors at 256 px on CPU (together and one by one).
 
-    python benchmarks/detectors_throughput.py [--n 64] [--size 256] [--batch 16] [--threads N] [--repeat 3]
+    python benchmarks/detectors_throughput.py [--n 64] [--size 256] [--batch 16] [--threads N] [--repeat 5]
+    python benchmarks/detectors_throughput.py --runs 8 --name detectors_throughput_runs   # the spread
 
 The batch is a realistic mix from the calibration set (good, blurred, pasted, removal fills; several mask
 strategies). Timing: ``time.perf_counter`` around ``detect`` only (the images are already in memory), best of
 ``--repeat`` runs after one warm-up pass; "together" is one pass of all detectors over every batch, as the runner calls them.
+``--runs K`` measures "together" K times over (each a best of ``--repeat``) and prints the lowest, median and highest:
+how far one figure moves with the machine's load.
 """
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,7 +28,8 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=None, help="torch/OpenCV threads (default: library default)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=1, help="measure 'together' this many times and print the spread")
     ap.add_argument("--name", default="detectors_throughput", help="results file name (keeps an earlier run's file)")
     args = ap.parse_args()
 
@@ -58,6 +63,17 @@ def main() -> int:
     print(f"detector throughput, {args.n} images at {args.size} px, batch {args.batch}, CPU "
           f"({platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"OpenCV threads {cv2.getNumThreads()})")
+    if args.runs > 1:
+        runs = [bench(WEIGHT_FREE) for _ in range(args.runs)]
+        lo, mid, hi = min(runs), float(statistics.median(runs)), max(runs)
+        print(f"  all weight-free together, {args.runs} runs (each best of {args.repeat}): lowest {lo:.1f}, "
+              f"median {mid:.1f}, highest {hi:.1f} img/s")
+        print("  runs: " + " ".join(f"{r:.1f}" for r in runs))
+        path = save(args.name, {"n": args.n, "size": args.size, "batch": args.batch, "repeat": args.repeat,
+                                "together_img_s_runs": runs, "lowest": lo, "median": mid, "highest": hi},
+                    print.lines)
+        sys.stdout.write(f"wrote {path}\n")
+        return 0
     together = bench(WEIGHT_FREE)
     print(f"  {'all weight-free together':28s} {together:8.1f} img/s")
     each = {}

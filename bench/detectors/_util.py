@@ -78,6 +78,22 @@ def masked_mean(x: np.ndarray, region: np.ndarray) -> float:
     return v if math.isfinite(v) else float(x[region].mean())
 
 
+def masked_median(x: np.ndarray, region: np.ndarray) -> float:
+    """``float(np.median(x[region]))``, equal to it (the same middle value, or the same float32 mean of the two
+    middle values), in a partial sort of the region's values in place of NumPy's copy-and-sort: NaN when the
+    region is empty or holds a NaN."""
+    v = x[region]
+    n = v.size
+    if n == 0 or np.isnan(v).any():
+        return math.nan
+    k = n // 2
+    v.partition(k)
+    hi = v[k]
+    if n % 2:
+        return float(hi)
+    return float((v[:k].max() + hi) / 2)  # (NumPy's mean of the two, in the array's own precision)
+
+
 def nan_array(b: int) -> np.ndarray:
     return np.full(b, np.nan, dtype=np.float64)
 

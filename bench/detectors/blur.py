@@ -65,7 +65,8 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head as _real_head
-from ._util import crop_box, flag, inside_distance, luma, mask2d, masked_mean, nan_array, outside_distance, ring_width
+from ._util import (crop_box, flag, inside_distance, luma, mask2d, masked_mean, masked_median, nan_array,
+                    outside_distance, ring_width)
 from .thresholds import CalibratedDetector
 
 GRAIN_EPS = 0.5 / 255  # the grain median's regulariser: half an 8-bit step (a flat ring and a flat fill: ratio ~1)
@@ -204,7 +205,7 @@ def fade_score(out, m: np.ndarray) -> float:
         return math.nan
     w, wb = mc.astype(np.float32), {}
     d = np.abs(_within(y, w, wb, FADE_SIGMAS[0]) - _within(y, w, wb, FADE_SIGMAS[1]))
-    return math.log((float(np.median(d[band])) + FADE_EPS) / (float(np.median(d[core])) + FADE_EPS))
+    return math.log((masked_median(d, band) + FADE_EPS) / (masked_median(d, core) + FADE_EPS))
 
 
 class BlurDetector(CalibratedDetector):
@@ -276,11 +277,11 @@ class BlurDetector(CalibratedDetector):
             e_ring = masked_mean(fb[k], rg) if int(rg.sum()) >= self.min_pixels else math.nan
             interiors.append((k, inner, rg))
             if k == 0:  # the grain deficits: the finest band's medians, ring (and truth) over fill
-                med_fill = float(np.median(fb[0][inner])) + GRAIN_EPS
+                med_fill = masked_median(fb[0], inner) + GRAIN_EPS
                 if not math.isnan(e_ring):
-                    grain = math.log((float(np.median(fb[0][rg])) + GRAIN_EPS) / med_fill)
+                    grain = math.log((masked_median(fb[0], rg) + GRAIN_EPS) / med_fill)
                 if gb is not None:
-                    grain_ref = math.log((float(np.median(gb[0][inner[hy, hx]])) + GRAIN_EPS) / med_fill)
+                    grain_ref = math.log((masked_median(gb[0], inner[hy, hx]) + GRAIN_EPS) / med_fill)
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
             e_gt = masked_mean(gb[k], inner[hy, hx]) if gb is not None else math.nan
             ref.append(math.log((e_gt + EPS) / (e_fill + EPS)))

@@ -64,7 +64,8 @@ ground truth).
 corpus's dev split; :mod:`bench.detectors.real_head`, numbers in ``bench/data/real_heads.json``) on weight-free
 features (detail against what the ring predicts at σ 1, 2, 4, orientation coherence, edge continuity across the
 border) and ``replacement_score``: good fills of large varied holes show content the ring does not, so novelty
-alone over-flags them.
+alone over-flags them. NaN where ``replacement_score`` is 0 (no new pixel: no threshold flags it, so the
+features are not computed).
 
 ``replacement_flag`` uses ``replacement_ref_score > ref_threshold`` where the sample has ground truth and
 ``replacement_score > threshold`` where it has none (object removal without a clean plate), and there, when the
@@ -672,7 +673,7 @@ class ReplacementDetector(CalibratedDetector):
             m = mask2d(batch.mask[i])
             n_free, ref[i], base = self.parts(batch.output[i], m, batch.gt[i] if has_gt[i] else None)
             free[i] = max(0.0, n_free - float(np.median(base))) if base else n_free
-            if self.head and not math.isnan(free[i]):
+            if self.head and free[i] > 0:  # (0: no threshold flags it; NaN: not judged)
                 x = real_head.features_cached(batch.output[i], m, chroma=self.head_chroma)
                 real[i] = real_head.logit(self.head, x, {"replacement_score": free[i]})
         return {"replacement_score": free, "replacement_ref_score": ref, "replacement_real_score": real}
