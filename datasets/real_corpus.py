@@ -51,6 +51,13 @@ SOURCES: dict[str, Source] = {
     "iopaint": Source("Sanster/IOPaint", "205286a414795f4da3bdbdfc8c71d1fc20f2c340", "Apache-2.0"),
     "hdpainter": Source("Picsart-AI-Research/HD-Painter", "d452186b59dccb755267fce51203daf459197e2c", "MIT"),
     "crfill": Source("zengxianyu/crfill", "c0dfdd47fdacd086bd69d60f33f992f7b5bae20f", "CC-BY-NC-4.0"),
+    "omnieraser": Source("PRIS-CV/Omnieraser", "7b4e8988b9f2bf56186080de3cfca896e0be0f69", "none stated"),
+    "brushedit": Source("TencentARC/BrushEdit", "3d4a5480e9208f1aed576f5136b95a876316b7a6",
+                        "Tencent BrushEdit licence (Apache-2.0 terms; not in the EU)"),
+    "remove-anything": Source("Zeqiang-Lai/Remove-Anything", "254c217e85e1093a0a036361950cb76b5bea8527",
+                              "none stated"),
+    "sd-fox": Source("poorya96/Object-Removal-Using-OpenCV---Stable-Diffusion",
+                     "f6472312f6318c0003e62bf66f34d78b6b5e1a22", "MIT"),
 }
 #: split by source: LaMa is in cmgan, ia-remove and iopaint, so those are all test; Inpaint-Anything's two
 #: sources are one repository, so both are test
@@ -58,8 +65,15 @@ SOURCES: dict[str, Source] = {
 #: design on; see docs/detectors.md, "Real outputs"
 #: ``fresh``: a source added (2026-12-06) after the detectors of that day were frozen, labelled by eye before any
 #: detector ran on it, and scored once: the check on a system the detectors were never shaped on
+#: ``fresh-diffusion``: four repositories of mostly diffusion removals added the next stop (2026-12-06, stop 34),
+#: found for being what the detectors are least tried on (a FLUX.1 eraser regenerating the whole picture, BrushNet on
+#: SD 1.5, SD inpainting, an LDM; with LaMa, MAT and FcF on the same photograph), labelled by two labellers before
+#: any detector ran on them and scored once with the detectors of that stop. New repositories and photographs;
+#: two of its models had outputs from other repositories in dev (LaMa, Stable Diffusion inpainting)
 SPLIT: dict[str, str] = {"cmgan": "dev", "ia-remove": "dev", "ia-fill": "dev", "iopaint": "dev",
-                         "migan": "test", "deepfill": "test", "hdpainter": "test", "crfill": "fresh"}
+                         "migan": "test", "deepfill": "test", "hdpainter": "test", "crfill": "fresh",
+                         "omnieraser": "fresh-diffusion", "brushedit": "fresh-diffusion",
+                         "remove-anything": "fresh-diffusion", "sd-fox": "fresh-diffusion"}
 CMGAN_PANELS = ("ProFill", "LaMa", "CoModGAN", "CM-GAN")  # after the masked input, left to right (README figure)
 
 
@@ -132,6 +146,43 @@ def tint_mask(tinted: np.ndarray, result: np.ndarray, thr: int = 40, open_: int 
     if open_:
         hit = ndimage.binary_opening(hit, iterations=open_)
     return ndimage.binary_fill_holes(hit)
+
+
+#: OmniEraser's project page draws the hole as an exact half-and-half blend of the photo with this colour
+OMNI_TINT = (179, 0, 0)
+
+
+def blend_mask(tinted: np.ndarray, result: np.ndarray, colour: tuple[int, int, int] = OMNI_TINT, thr: int = 25,
+               red_thr: int = 40, slack: float = 1.5, speck: float = 5e-4) -> np.ndarray:
+    """The hole drawn as ``(photo + colour) / 2`` on the photo (OmniEraser's ``static/images/input``), given the
+    result beside it: pixels where un-blending (``2 * tinted - colour``) gives a valid colour (within ``slack`` of
+    [0, 255] on every channel: the blend was rounded to 8 bits, so a white pixel un-blends to 256), the tinted input differs from the result by more than ``thr`` on some channel and
+    is redder (R - max(G, B)) than the result by more than ``red_thr`` (the shadows the model also removes outside
+    the hole are darker, not redder); opened 2 px, closed 2 px, and holes smaller than ``speck`` of the frame
+    filled (a mask's own gaps, between a giraffe's legs, stay). On the two cases shipped with their masks: IoU 0.99
+    and 0.91."""
+    t = tinted[..., :3].astype(np.float32)
+    res = result[..., :3].astype(np.float32)
+    un = 2 * t - np.asarray(colour, np.float32)
+    valid = ((un >= -slack) & (un <= 255 + slack)).all(axis=2)
+
+    def redness(a: np.ndarray) -> np.ndarray:
+        return a[..., 0] - np.maximum(a[..., 1], a[..., 2])
+
+    hit = valid & (np.abs(t - res).max(axis=2) > thr) & (redness(t) - redness(res) > red_thr)
+    hit = ndimage.binary_closing(ndimage.binary_opening(hit, iterations=2), iterations=2)
+    gaps, n = ndimage.label(~hit)
+    if n:
+        sizes = ndimage.sum(~hit, gaps, index=np.arange(1, n + 1))
+        hit |= np.isin(gaps, np.flatnonzero(sizes < speck * hit.size) + 1)
+    return hit
+
+
+def unblend(tinted: np.ndarray, m: np.ndarray, colour: tuple[int, int, int] = OMNI_TINT) -> np.ndarray:
+    """The photo under a :func:`blend_mask` tint: ``2 * tinted - colour`` on the hole (one bit lost), as is elsewhere."""
+    t = tinted[..., :3].astype(np.float32)
+    un = np.clip(2 * t - np.asarray(colour, np.float32), 0, 255)
+    return np.where(m[..., None], un, t).round().astype(np.uint8)
 
 
 def binary_mask(img: np.ndarray) -> np.ndarray:
@@ -348,9 +399,102 @@ def items_crfill(r: Repo) -> list[Item]:
     return out
 
 
+def items_omnieraser(r: Repo) -> list[Item]:
+    """OmniEraser's project-page pairs (``static/images/input``: the photo with the hole tinted, ``output``: the
+    result, regenerated everywhere). Where ``example/`` ships the photo and its mask they are used; elsewhere the
+    mask is recovered from the tint (:func:`blend_mask`) and the photo un-blended (:func:`unblend`)."""
+    out = []
+    for p in r.ls("static/images/output/"):
+        stem = Path(p).stem
+        tinted_p = f"static/images/input/{stem}.png"
+        try:
+            tinted, result = _rgb(r.image(tinted_p)), _rgb(r.image(p))
+        except SystemExit:
+            continue
+        if tinted.shape != result.shape:
+            continue
+        shipped = f"example/image/{stem}.png" in r.ls("example/image/")
+        if shipped:
+            img, m = _rgb(r.image(f"example/image/{stem}.png")), binary_mask(r.image(f"example/mask/{stem}.png"))
+            rec, input_path = f"shipped (example/mask/{stem}.png, > 127)", f"example/image/{stem}.png"
+        else:
+            m = blend_mask(tinted, result)
+            img, input_path = unblend(tinted, m), tinted_p
+            rec = ("half blend with (179, 0, 0) on the tinted input, where it differs from the result by > 40; "
+                   "opened 2, closed 3, holes filled; the photo un-blended there")
+        out.append(Item("omnieraser", f"omnieraser__{stem[:8]}", "OmniEraser (FLUX.1 LoRA)", img, m, result, p,
+                        input_path, rec, "output regenerated everywhere; the model also removes shadows outside "
+                        "the mask (pasted back, they return)"))
+    return out
+
+
+#: BrushEdit's removal cases (``assets/<case>/``: the other cases add or replace objects), with the photo's name
+BRUSHEDIT_REMOVALS = {"angel_christmas": "angel_christmas", "anime_flower": "anime_flower",
+                      "hedgehog_rm_fg": "hedgehog", "pigeon_rm": "pigeon", "spider_man_rm": "spider_man"}
+
+
+def items_brushedit(r: Repo) -> list[Item]:
+    """BrushEdit's removal examples: the photo, ``mask_<id>.png`` (white = hole) and ``image_edit_<id>_<n>.png``
+    (BrushNet on SD 1.5). A photo a few pixels larger than its mask and result (``pigeon``) is resized to theirs."""
+    out = []
+    for case, photo in BRUSHEDIT_REMOVALS.items():
+        files = r.ls(f"assets/{case}/")
+        masks = [q for q in files if Path(q).name.startswith("mask_")]
+        edits = [q for q in files if Path(q).name.startswith("image_edit_")]
+        if not masks or not edits:
+            continue
+        m = binary_mask(r.image(masks[0]))
+        img = _rgb(r.image(f"assets/{case}/{photo}.png"))
+        note = "removal prompt; AI-generated or illustrated picture"
+        if img.shape[:2] != m.shape:
+            img = np.asarray(Image.fromarray(img).resize((m.shape[1], m.shape[0]), Image.LANCZOS))
+            note += f"; photo resized to the mask's {m.shape[1]}x{m.shape[0]}"
+        out.append(Item("brushedit", f"brushedit__{case}", "BrushEdit (BrushNet, SD 1.5)", img, m,
+                        _rgb(r.image(edits[0])), edits[0], f"assets/{case}/{photo}.png",
+                        f"shipped ({masks[0]}, > 127)", note))
+    return out
+
+
+def items_remove_anything(r: Repo) -> list[Item]:
+    """Remove-Anything's README example: one photo (``original.jpeg``), its hole drawn as a dark translucent
+    overlay (``mask.png``: the hole is the largest region where it differs from the photo by > 30 on some channel,
+    opened, holes filled) and the fills of four models."""
+    img = _rgb(r.image("assets/original.jpeg"))
+    shown = _rgb(r.image("assets/mask.png"))
+    hit = np.abs(shown.astype(np.int16) - img.astype(np.int16)).max(axis=2) > 30
+    lab, n = ndimage.label(ndimage.binary_opening(hit, iterations=2))
+    if not n:
+        raise SystemExit("real-corpus: Remove-Anything's assets/mask.png shows no hole")
+    # the largest region: the figure's grass differs from the photo in specks too (saved again, re-compressed)
+    m = ndimage.binary_fill_holes(lab == 1 + int(np.argmax(ndimage.sum(hit, lab, index=np.arange(1, n + 1)))))
+    out = []
+    for key, model in (("ldm", "LDM (Remove-Anything)"), ("lama", "LaMa (Remove-Anything)"),
+                       ("mat", "MAT (Remove-Anything)"), ("fcf", "FcF (Remove-Anything)")):
+        out.append(Item("remove-anything", "remove-anything__corgi", model, img, m, _rgb(r.image(f"assets/{key}.png")),
+                        f"assets/{key}.png", "assets/original.jpeg",
+                        "assets/mask.png differs from the photo by > 30: largest region, opened 2 px, holes filled", ""))
+    return out
+
+
+def items_sd_fox(r: Repo) -> list[Item]:
+    """One Stable Diffusion inpainting removal (``runwayml/stable-diffusion-inpainting``, prompt "background with
+    no object"): the photo ``fox.jpg``, its mask ``fox-M.png`` (white = hole), and the 512 x 512 result, brought
+    back to the photo's size (bicubic): the script saved the pipeline's square output as it came."""
+    img = _rgb(r.image("fox.jpg"))
+    m = binary_mask(r.image("fox-M.png"))
+    res = _rgb(r.image("Stable_Diffusion_Inpainting/output.jpg"))
+    if m.shape != img.shape[:2]:
+        m = np.asarray(Image.fromarray(m).resize((img.shape[1], img.shape[0]), Image.NEAREST))
+    res = np.asarray(Image.fromarray(res).resize((img.shape[1], img.shape[0]), Image.BICUBIC))
+    return [Item("sd-fox", "sd-fox__fox", "Stable Diffusion inpainting (runwayml)", img, m, res,
+                 "Stable_Diffusion_Inpainting/output.jpg", "fox.jpg", "shipped (fox-M.png, > 127)",
+                 "512 x 512 output resized back to the photo's 1600 x 1024 (bicubic)")]
+
+
 READERS = {"migan": items_migan, "cmgan": items_cmgan, "ia-remove": lambda r: items_ia(r, "remove"),
            "ia-fill": lambda r: items_ia(r, "fill"), "deepfill": items_deepfill, "iopaint": items_iopaint,
-           "hdpainter": items_hdpainter, "crfill": items_crfill}
+           "hdpainter": items_hdpainter, "crfill": items_crfill, "omnieraser": items_omnieraser,
+           "brushedit": items_brushedit, "remove-anything": items_remove_anything, "sd-fox": items_sd_fox}
 
 
 def collect(mirror_dir: Path, sources: list[str] | None = None) -> list[Item]:
