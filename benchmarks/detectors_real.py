@@ -1,5 +1,6 @@
 """The shipped weight-free detectors on REAL model outputs: the labelled corpus of datasets/real_corpus (published
-outputs of MI-GAN, DeepFill v2, HD-Painter, ProFill, LaMa, CoModGAN, CM-GAN, Stable Diffusion and a 1-step LDM).
+outputs of MI-GAN, DeepFill v2, HD-Painter, ProFill, LaMa, CoModGAN, CM-GAN, Stable Diffusion, LDMs, CR-Fill,
+OmniEraser, BrushEdit, MAT and FcF).
 
     python datasets/prepare.py real-corpus --mirror-dir /work/.mirror --out /tmp/real-corpus
     python benchmarks/detectors_real.py --corpus /tmp/real-corpus [--max-side 512]
