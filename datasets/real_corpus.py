@@ -58,6 +58,7 @@ SOURCES: dict[str, Source] = {
                               "none stated"),
     "sd-fox": Source("poorya96/Object-Removal-Using-OpenCV---Stable-Diffusion",
                      "f6472312f6318c0003e62bf66f34d78b6b5e1a22", "MIT"),
+    "objectclear": Source("zjx0101/ObjectClear", "7e2add929dde0d8447f332ef58139b1ccda37b38", "none stated"),
 }
 #: split by source: LaMa is in cmgan, ia-remove and iopaint, so those are all test; Inpaint-Anything's two
 #: sources are one repository, so both are test
@@ -70,10 +71,14 @@ SOURCES: dict[str, Source] = {
 #: SD 1.5, SD inpainting, an LDM; with LaMa, MAT and FcF on the same photograph), labelled by two labellers before
 #: any detector ran on them and scored once with the detectors of that stop. New repositories and photographs;
 #: two of its models had outputs from other repositories in dev (LaMa, Stable Diffusion inpainting)
+#: ``fresh-figure``: five diffusion erasers side by side in ObjectClear's teaser figure (PowerPaint, Attentive
+#: Eraser, DesignEdit, RORem, ObjectClear; two inputs), cut from the figure, added and labelled after
+#: fresh-diffusion was scored, scored once
 SPLIT: dict[str, str] = {"cmgan": "dev", "ia-remove": "dev", "ia-fill": "dev", "iopaint": "dev",
                          "migan": "test", "deepfill": "test", "hdpainter": "test", "crfill": "fresh",
                          "omnieraser": "fresh-diffusion", "brushedit": "fresh-diffusion",
-                         "remove-anything": "fresh-diffusion", "sd-fox": "fresh-diffusion"}
+                         "remove-anything": "fresh-diffusion", "sd-fox": "fresh-diffusion",
+                         "objectclear": "fresh-figure"}
 CMGAN_PANELS = ("ProFill", "LaMa", "CoModGAN", "CM-GAN")  # after the masked input, left to right (README figure)
 
 
@@ -184,6 +189,64 @@ def unblend(tinted: np.ndarray, m: np.ndarray, colour: tuple[int, int, int] = OM
     t = tinted[..., :3].astype(np.float32)
     un = np.clip(2 * t - np.asarray(colour, np.float32), 0, 255)
     return np.where(m[..., None], un, t).round().astype(np.uint8)
+
+
+def outline_mask(shown: np.ndarray, green: int = 60, grow: int = 2) -> np.ndarray:
+    """The hole drawn as a green outline over a green tint (ObjectClear's figure): the outline's pixels (G - max(R,
+    B) > ``green`` and G > 140), closed 2 px, its inside filled, the largest region kept, grown ``grow`` px over
+    the line's soft edge."""
+    a = shown[..., :3].astype(np.int16)
+    line = ((a[..., 1] - np.maximum(a[..., 0], a[..., 2])) > green) & (a[..., 1] > 140)
+    hit = ndimage.binary_fill_holes(ndimage.binary_closing(line, iterations=2))
+    lab, n = ndimage.label(hit)
+    if not n:
+        return hit
+    hit = lab == 1 + int(np.argmax(ndimage.sum(hit, lab, index=np.arange(1, n + 1))))
+    return ndimage.binary_dilation(hit, iterations=grow) if grow else hit
+
+
+def white_runs(v: np.ndarray, least: int = 50) -> list[tuple[int, int]]:
+    """The runs (start, stop) of True in ``v`` at least ``least`` long."""
+    d = np.diff(np.concatenate([[0], v.astype(np.int8), [0]]))
+    return [(int(a), int(b)) for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)) if b - a >= least]
+
+
+def grid_panels(fig: np.ndarray, white: int = 235) -> list[list[tuple[int, int, int, int]]]:
+    """The panels of a figure on a white page: bands of rows that are not all white, and in each band the runs of
+    columns that are not (``(top, bottom, left, right)`` per panel, rows of panels top to bottom)."""
+    blank = fig[..., :3].min(axis=2) > white
+    out = []
+    for r0, r1 in white_runs(blank.mean(axis=1) < 0.9):
+        out.append([(r0, r1, c0, c1) for c0, c1 in white_runs(blank[r0:r1].mean(axis=0) < 0.9)])
+    return out
+
+
+def register(ref: np.ndarray, fig: np.ndarray, top: int, left: int, keep: np.ndarray, reach: int = 6
+             ) -> tuple[int, int]:
+    """The shift (dy, dx), within ``reach`` px, at which ``fig``'s window of ``ref``'s size at (top, left) best
+    matches ``ref``: the correlation of their gradient energies (luma, σ 1.5) over ``keep`` (away from the hole:
+    each panel of a figure is scaled on its own, a pixel or two apart)."""
+    import cv2
+
+    def energy(x: np.ndarray) -> np.ndarray:
+        y = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(x[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32),
+                             (0, 0), 1.5)
+        return (cv2.Sobel(y, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(y, cv2.CV_32F, 0, 1) ** 2)[keep]
+
+    keep = keep.copy()
+    keep[:reach + 2], keep[-reach - 2:], keep[:, :reach + 2], keep[:, -reach - 2:] = False, False, False, False
+    # (a window shifted off its panel shows the white page at its edges: never compared)
+    g, (h, w) = energy(ref), ref.shape[:2]
+    best = (-2.0, 0, 0)
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            y0, x0 = top + dy, left + dx
+            if y0 < 0 or x0 < 0 or y0 + h > fig.shape[0] or x0 + w > fig.shape[1]:
+                continue
+            c = float(np.corrcoef(g, energy(fig[y0:y0 + h, x0:x0 + w]))[0, 1])
+            if c > best[0]:
+                best = (c, dy, dx)
+    return best[1], best[2]
 
 
 def binary_mask(img: np.ndarray) -> np.ndarray:
@@ -493,10 +556,40 @@ def items_sd_fox(r: Repo) -> list[Item]:
                  "512 x 512 output resized back to the photo's 1600 x 1024 (bicubic)")]
 
 
+#: ObjectClear's teaser: below its first row (ObjectClear alone, captions over the panels), two rows of the input
+#: with the hole drawn, then these systems' removals, left to right (the figure's own captions)
+OBJECTCLEAR_PANELS = ("PowerPaint", "Attentive Eraser", "DesignEdit", "RORem", "ObjectClear")
+
+
+def items_objectclear(r: Repo) -> list[Item]:
+    """The two comparison rows of ObjectClear's ``assets/teaser.jpg``: each panel cut 4 px inside its edges, the
+    outputs registered to the input panel (:func:`register`: the panels were scaled one by one), the hole from the
+    drawn outline (:func:`outline_mask`); the input is the panel with the hole drawn (no clean photo is shown)."""
+    fig = _rgb(r.image("assets/teaser.jpg"))
+    rows = [row for row in grid_panels(fig) if len(row) == 1 + len(OBJECTCLEAR_PANELS)]
+    out = []
+    for k, row in enumerate(rows[1:3] if len(rows) >= 3 else rows[-2:]):  # (the first such row: ObjectClear's own)
+        t, b = row[0][0] + 4, row[0][1] - 4
+        w = min(c1 - c0 for _, _, c0, c1 in row) - 8
+        shown = fig[t:b, row[0][2] + 4:row[0][2] + 4 + w]
+        m = outline_mask(shown)
+        keep = ~ndimage.binary_dilation(m, iterations=15)
+        for model, (_, _, c0, _) in zip(OBJECTCLEAR_PANELS, row[1:]):
+            dy, dx = register(shown, fig, t, c0 + 4, keep)
+            res = fig[t + dy:t + dy + shown.shape[0], c0 + 4 + dx:c0 + 4 + dx + w]
+            out.append(Item("objectclear", f"objectclear__row{k + 2}", model, shown, m, np.ascontiguousarray(res),
+                            f"assets/teaser.jpg#row{k + 2}-{model}", f"assets/teaser.jpg#row{k + 2}-input",
+                            "green outline of the input panel, filled, grown 2 px; output panels registered to it",
+                            f"cut from a figure (JPEG); shifted ({dy}, {dx}) px to match the input panel; "
+                            "input is the panel with the hole drawn"))
+    return out
+
+
 READERS = {"migan": items_migan, "cmgan": items_cmgan, "ia-remove": lambda r: items_ia(r, "remove"),
            "ia-fill": lambda r: items_ia(r, "fill"), "deepfill": items_deepfill, "iopaint": items_iopaint,
            "hdpainter": items_hdpainter, "crfill": items_crfill, "omnieraser": items_omnieraser,
-           "brushedit": items_brushedit, "remove-anything": items_remove_anything, "sd-fox": items_sd_fox}
+           "brushedit": items_brushedit, "remove-anything": items_remove_anything, "sd-fox": items_sd_fox,
+           "objectclear": items_objectclear}
 
 
 def collect(mirror_dir: Path, sources: list[str] | None = None) -> list[Item]:

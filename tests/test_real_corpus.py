@@ -130,6 +130,34 @@ def test_blend_mask_and_unblend_recover_a_half_tint_and_the_photo_under_it(rc):
     assert np.array_equal(back[~got], tinted[~got])
 
 
+def test_outline_mask_grid_panels_and_register_on_a_stand_in_figure(rc):
+    """A figure on a white page: an input panel with the hole drawn as a green tint and outline, and two output
+    panels, one drawn 2 px lower and 1 px to the left of where the grid puts it: the panels are found, the hole
+    recovered, and the shift undone."""
+    photo = _photo(120, 150, 9)
+    photo[..., 1] = (photo[..., 1] * 0.7).astype(np.uint8)  # (no green as saturated as the drawn outline)
+    yy, xx = np.mgrid[0:120, 0:150]
+    hole = ((yy - 60) / 35.0) ** 2 + ((xx - 70) / 40.0) ** 2 < 1  # one region, as a drawn outline is
+    shown = photo.astype(float)
+    shown[hole] = 0.6 * shown[hole] + 0.4 * np.asarray((0, 200, 0), float)
+    edge = hole & ~ndimage.binary_erosion(hole, iterations=3)
+    shown[edge] = (40, 230, 40)
+    shown = shown.astype(np.uint8)
+    out = photo.copy()
+    out[hole] = (120, 110, 100)
+    page = np.full((160, 3 * 150 + 4 * 20, 3), 255, np.uint8)
+    page[20:140, 20:170] = shown
+    page[20:140, 190:340] = out
+    page[22:140, 359:510] = np.concatenate([out, out[:, -1:]], 1)[:118]  # drawn 2 px lower, 1 px to the left
+    rows = rc.grid_panels(page)
+    assert [(t, b, l, r) for t, b, l, r in rows[0]] == [(20, 140, 20, 170), (20, 140, 190, 340), (20, 140, 359, 510)]
+    m = rc.outline_mask(shown, grow=0)
+    assert (m & hole).sum() / (m | hole).sum() > 0.97
+    keep = ~ndimage.binary_dilation(m, iterations=5)
+    assert rc.register(shown, page, 20, 190, keep) == (0, 0)
+    assert rc.register(shown, page, 20, 360, keep) == (2, -1)
+
+
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
                           env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
@@ -267,7 +295,7 @@ def test_committed_labels_schema_and_source_split(rc):
     assert not both, f"on both sides of the split: {both}"
     # the fresh splits hold repositories (and photographs) never seen before, scored once; a model of theirs may
     # have had other outputs in dev or test (LaMa, Stable Diffusion inpainting): the per-model results say which
-    assert {r["split"] for r in rows} <= {"dev", "test", "fresh", "fresh-diffusion"}
+    assert {r["split"] for r in rows} <= {"dev", "test", "fresh", "fresh-diffusion", "fresh-figure"}
     for split in ("dev", "test"):
         have = {r["label"] for r in rows if r["split"] == split}
         assert {"ok", "blur", "replacement"} <= have, (split, have)
