@@ -192,7 +192,7 @@ def main() -> int:
                 f"verdict acc {s['verdict_accuracy']:.2f} {s['verdict_accuracy_ci']}, fill verdict "
                 f"{s['verdict_fill_accuracy']:.2f} {s['verdict_fill_accuracy_ci']}")
 
-    for split in [sp for sp in ("dev", "test", "fresh", "fresh-diffusion") if any(r["split"] == sp for r in recs)]:
+    for split in [sp for sp in ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure") if any(r["split"] == sp for r in recs)]:
         sub = [r for r in recs if r["split"] == split]
         s = res["splits"][split] = summarise(sub)
         print(f"{split}: labels {s['labels']}")

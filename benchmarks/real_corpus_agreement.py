@@ -75,7 +75,7 @@ def main() -> int:
     res: dict = {"n_first": sum(1 for r in first.values() if r["label"]), "n_second": len(second), "splits": {}}
     print(f"labels: first {res['n_first']} outputs, second {res['n_second']} (blind to the first, same contact "
           f"sheets); detectors: {REAL.relative_to(ROOT)}")
-    for split in ("dev", "test", "fresh", "fresh-diffusion", "all"):
+    for split in ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure", "all"):
         ids = [k for k, r in first.items() if r["label"] and k in second and (split == "all" or r["split"] == split)]
         if not ids:
             continue
