@@ -46,7 +46,7 @@ def inside_distance(m: np.ndarray) -> np.ndarray:
 
 def ring_width(m: np.ndarray, lo: int = 8, hi: int = 40, frac: float = 0.35) -> int:
     """Context ring width grown with the hole: ``frac`` of the hole's equivalent radius, clipped to [lo, hi]."""
-    area = float(m.sum())
+    area = float(np.count_nonzero(m))
     r_eq = math.sqrt(area / math.pi) if area > 0 else 0.0
     return int(min(hi, max(lo, round(frac * r_eq * 2))))
 

@@ -161,7 +161,7 @@ def _shape_evidence(fb: list[np.ndarray], interiors: list[tuple[int, np.ndarray,
     """(steeper, flat). ``steeper`` = how much more the fill's detail falls from the coarsest available band to the
     finest than the context's does, ``ln(ring0 / ringK) - ln(fill0 / fillK)`` on the interior and ring of band K
     (the coarsest band with an interior); ``flat``: the finest band is empty in the fill."""
-    usable = [(k, inner, rg) for k, inner, rg in interiors if int(rg.sum()) >= min_pixels]
+    usable = [(k, inner, rg) for k, inner, rg in interiors if np.count_nonzero(rg) >= min_pixels]
     if not usable:
         return math.nan, False
     k, inner, rg = usable[-1]
@@ -269,12 +269,12 @@ class BlurDetector(CalibratedDetector):
             r = max(self.depth, reach(k))
             inner = d_in >= r
             rg = (d_out > reach(k)) & (d_out <= reach(k) + width)
-            if int(inner.sum()) < self.min_pixels:
+            if np.count_nonzero(inner) < self.min_pixels:
                 ctx.append(math.nan)
                 ref.append(math.nan)
                 continue
             e_fill = masked_mean(fb[k], inner)
-            e_ring = masked_mean(fb[k], rg) if int(rg.sum()) >= self.min_pixels else math.nan
+            e_ring = masked_mean(fb[k], rg) if np.count_nonzero(rg) >= self.min_pixels else math.nan
             interiors.append((k, inner, rg))
             if k == 0:  # the grain deficits: the finest band's medians, ring (and truth) over fill
                 med_fill = masked_median(fb[0], inner) + GRAIN_EPS
@@ -288,7 +288,7 @@ class BlurDetector(CalibratedDetector):
         shape = _shape_evidence(fb, interiors, self.min_pixels)
         inner0 = d_in >= self.depth
         mos = math.nan
-        if int(inner0.sum()) >= self.min_pixels:
+        if np.count_nonzero(inner0) >= self.min_pixels:
             richer = all(math.isnan(c) or c < -RICHER for c in ctx) and not all(math.isnan(c) for c in ctx)
             if richer:  # pixelation never adds detail: a fill much busier than its context is no mosaic of it
                 mos = 0.0

@@ -134,7 +134,7 @@ class IncompleteDetector(CalibratedDetector):
                 background = pushpull(inp, (~m).astype(np.float32))
             d_bg = cv2.blur(np.abs(background - inp).mean(2), (3, 3))
             sel = m & (d_bg > 2 * self.tol)  # where there was an object to remove
-            if int(sel.sum()) < max(self.min_pixels, 0.02 * m.sum()):
+            if np.count_nonzero(sel) < max(self.min_pixels, 0.02 * np.count_nonzero(m)):
                 continue  # nothing under the hole differs from the background (with truth: reconstruction)
             out = hwc(batch.output[i][:, ys, xs])
             d_out = cv2.blur(np.abs(out - inp).mean(2), (3, 3))
@@ -148,13 +148,13 @@ class IncompleteDetector(CalibratedDetector):
             near = rich & (cv2.dilate((kept & sel).astype(np.uint8), _DISC) > 0)
             # (a few detailed pixels next to the matches decide: a part of a plain object kept as it was has its
             # edges there, a smear has none or has lost them)
-            if int(near.sum()) >= DETAIL_NEAR_PIXELS:
+            if np.count_nonzero(near) >= DETAIL_NEAR_PIXELS:
                 detail[i] = float(_fine(out)[near].sum() / fine[near].sum())
-            elif int(rich.sum()) >= max(self.min_pixels, 0.02 * sel.sum()):  # detail, none of it next to a match
+            elif np.count_nonzero(rich) >= max(self.min_pixels, 0.02 * np.count_nonzero(sel)):  # detail, none of it next to a match
                 detail[i] = float(_fine(out)[rich].sum() / fine[rich].sum())
             # (away from the hole's edge, where the blur would mix the surroundings into both)
             inner = sel & (cv2.erode(m.astype(np.uint8), _REMNANT_DISC, borderValue=0) > 0)
-            if int(inner.sum()) >= self.min_pixels:
+            if np.count_nonzero(inner) >= self.min_pixels:
                 remnant[i] = remnant_share(inp, out, background, inner)
         return {"incomplete_score": score, "incomplete_detail_score": detail, "incomplete_remnant_score": remnant}
 

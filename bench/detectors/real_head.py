@@ -217,7 +217,7 @@ _LAST: collections.OrderedDict = collections.OrderedDict()
 def _crop(m: np.ndarray) -> tuple[slice, slice]:
     """The part of the image :func:`features` reads: the hole's bounding box grown by the side of a square of the
     hole's area (at least 16 px)."""
-    return crop_box(m, int(max(16, np.sqrt(m.sum()))))
+    return crop_box(m, int(max(16, np.sqrt(np.count_nonzero(m)))))
 
 
 def features_cached(out_chw, m: np.ndarray, chroma: bool = True) -> np.ndarray:

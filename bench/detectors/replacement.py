@@ -460,17 +460,17 @@ def _departures(L: np.ndarray, tL: np.ndarray, m: np.ndarray, hy: np.ndarray, hx
     the hole (see the module's docstring)."""
     least = STEP_REGION * len(hy)
     cand = cand & (np.abs(cv2.GaussianBlur(L - tL, (0, 0), STEP_LOWPASS))[hy, hx] > STEP_DELTA)  # (linear: one blur)
-    if cand.sum() < least:
+    if np.count_nonzero(cand) < least:
         return 0
     if not cut():  # (a fill cut in was not continued from its surroundings: no interpolation can excuse it)
         cand = cand & grained
-        if cand.sum() < least:
+        if np.count_nonzero(cand) < least:
             return 0
         known = (~m).astype(np.float32)
         mean, sq = _pushpull(L, known), _pushpull(L * L, known)
         spread = np.sqrt(np.maximum(sq - mean * mean, 0))[hy, hx]
         cand &= np.abs(L - mean)[hy, hx] > np.maximum(STEP_DELTA, STEP_SPREAD * spread)
-        if cand.sum() < least:
+        if np.count_nonzero(cand) < least:
             return 0
     img = np.zeros(m.shape, np.uint8)
     img[hy[cand], hx[cand]] = 1
@@ -558,17 +558,17 @@ class ReplacementDetector(CalibratedDetector):
         rgb = hwc(out[:, ys, xs])
         # a constant fill (flat colour, the blank) is no object: blur's or noop's business (judged once there is
         # context to judge it against)
-        constant = int(interior.sum()) >= self.min_pixels and float(
+        constant = np.count_nonzero(interior) >= self.min_pixels and float(
             cv2.meanStdDev(rgb, mask=interior.astype(np.uint8))[1].max()) < FLAT_STD
         if f > 1:  # statistics of colour cells do not need every pixel: analyse at 1/f resolution
             rgb = small(rgb)
             m = _any_pooled(m[:h, :w], f)  # a pixel touching the hole is hole
             width = max(4, width // f)
         hole = inside_distance(m) >= 2
-        if int(hole.sum()) * f * f < self.min_pixels:
+        if np.count_nonzero(hole) * f * f < self.min_pixels:
             return none
         rg = ring(m, width)
-        nr = int(rg.sum())
+        nr = np.count_nonzero(rg)
         if nr * f * f < 4 * self.min_pixels:
             return none
         if constant:
@@ -620,7 +620,7 @@ class ReplacementDetector(CalibratedDetector):
             return blend
 
         new = _novel(h_g, h_lab, h_sup, h_ssup, sector_blends)
-        n_free = int(new.sum())
+        n_free = np.count_nonzero(new)
         ref_new = np.zeros(len(hy), bool)  # new against the ring and the truth
         tf = None
         if gt is not None and n_free:
@@ -649,11 +649,11 @@ class ReplacementDetector(CalibratedDetector):
         n = max(1, len(hy))
         if gt is None:
             return n_free / n, math.nan, base
-        n_ref = int(ref_new.sum())
+        n_ref = np.count_nonzero(ref_new)
         # departures: smooth content unlike the truth, and cut in or (with grain: not synthesised) unlike the
         # surroundings
         cand = (h_g <= 1) & ~ref_new
-        if cand.sum() >= STEP_REGION * len(hy):
+        if np.count_nonzero(cand) >= STEP_REGION * len(hy):
             # the truth's lightness: from its features when the sector pass computed them
             tL = tf.lab[..., 0] if tf is not None else _lightness(small(hwc(gt[:, ys, xs])))
 
