@@ -60,8 +60,8 @@ SOURCES: dict[str, Source] = {
                      "f6472312f6318c0003e62bf66f34d78b6b5e1a22", "MIT"),
     "objectclear": Source("zjx0101/ObjectClear", "7e2add929dde0d8447f332ef58139b1ccda37b38", "none stated"),
 }
-#: split by source: LaMa is in cmgan, ia-remove and iopaint, so those are all test; Inpaint-Anything's two
-#: sources are one repository, so both are test
+#: split by source: LaMa is in cmgan, ia-remove and iopaint, so those are all on one side (dev); Inpaint-Anything's
+#: two sources are one repository, so both are on it too
 #: swapped once (issue 25 item 2): the first dev (MI-GAN, DeepFill, HD-Painter) held 6 subtle smears, too few to
 #: design on; see docs/detectors.md, "Real outputs"
 #: ``fresh``: a source added (2026-12-06) after the detectors of that day were frozen, labelled by eye before any
@@ -161,10 +161,11 @@ def blend_mask(tinted: np.ndarray, result: np.ndarray, colour: tuple[int, int, i
                red_thr: int = 40, slack: float = 1.5, speck: float = 5e-4, grow: int = 2) -> np.ndarray:
     """The hole drawn as ``(photo + colour) / 2`` on the photo (OmniEraser's ``static/images/input``), given the
     result beside it: pixels where un-blending (``2 * tinted - colour``) gives a valid colour (within ``slack`` of
-    [0, 255] on every channel: the blend was rounded to 8 bits, so a white pixel un-blends to 256), the tinted input differs from the result by more than ``thr`` on some channel and
-    is redder (R - max(G, B)) than the result by more than ``red_thr`` (the shadows the model also removes outside
-    the hole are darker, not redder); opened 2 px, closed 2 px, holes smaller than ``speck`` of the frame filled (a
-    mask's own gaps, between a giraffe's legs, stay), then grown by ``grow`` px over the tint's soft edge."""
+    [0, 255] on every channel: the blend was rounded to 8 bits, so a white pixel un-blends to 256), the tinted input
+    differs from the result by more than ``thr`` on some channel and is redder (R - max(G, B)) than the result by
+    more than ``red_thr`` (the shadows the model also removes outside the hole are darker, not redder); opened 2 px,
+    closed 2 px, holes smaller than ``speck`` of the frame filled (a mask's own gaps, between a giraffe's legs,
+    stay), then grown by ``grow`` px over the tint's soft edge."""
     t = tinted[..., :3].astype(np.float32)
     res = result[..., :3].astype(np.float32)
     un = 2 * t - np.asarray(colour, np.float32)
@@ -185,7 +186,8 @@ def blend_mask(tinted: np.ndarray, result: np.ndarray, colour: tuple[int, int, i
 
 
 def unblend(tinted: np.ndarray, m: np.ndarray, colour: tuple[int, int, int] = OMNI_TINT) -> np.ndarray:
-    """The photo under a :func:`blend_mask` tint: ``2 * tinted - colour`` on the hole (one bit lost), as is elsewhere."""
+    """The photo under a :func:`blend_mask` tint: ``2 * tinted - colour`` on the hole (one bit lost), as is
+    elsewhere."""
     t = tinted[..., :3].astype(np.float32)
     un = np.clip(2 * t - np.asarray(colour, np.float32), 0, 255)
     return np.where(m[..., None], un, t).round().astype(np.uint8)
@@ -205,7 +207,7 @@ def outline_mask(shown: np.ndarray, green: int = 60, grow: int = 2) -> np.ndarra
     return ndimage.binary_dilation(hit, iterations=grow) if grow else hit
 
 
-def white_runs(v: np.ndarray, least: int = 50) -> list[tuple[int, int]]:
+def true_runs(v: np.ndarray, least: int = 50) -> list[tuple[int, int]]:
     """The runs (start, stop) of True in ``v`` at least ``least`` long."""
     d = np.diff(np.concatenate([[0], v.astype(np.int8), [0]]))
     return [(int(a), int(b)) for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)) if b - a >= least]
@@ -216,8 +218,8 @@ def grid_panels(fig: np.ndarray, white: int = 235) -> list[list[tuple[int, int, 
     columns that are not (``(top, bottom, left, right)`` per panel, rows of panels top to bottom)."""
     blank = fig[..., :3].min(axis=2) > white
     out = []
-    for r0, r1 in white_runs(blank.mean(axis=1) < 0.9):
-        out.append([(r0, r1, c0, c1) for c0, c1 in white_runs(blank[r0:r1].mean(axis=0) < 0.9)])
+    for r0, r1 in true_runs(blank.mean(axis=1) < 0.9):
+        out.append([(r0, r1, c0, c1) for c0, c1 in true_runs(blank[r0:r1].mean(axis=0) < 0.9)])
     return out
 
 
@@ -537,7 +539,8 @@ def items_remove_anything(r: Repo) -> list[Item]:
                        ("mat", "MAT (Remove-Anything)"), ("fcf", "FcF (Remove-Anything)")):
         out.append(Item("remove-anything", "remove-anything__corgi", model, img, m, _rgb(r.image(f"assets/{key}.png")),
                         f"assets/{key}.png", "assets/original.jpeg",
-                        "assets/mask.png differs from the photo by > 30: largest region, opened 2 px, holes filled", ""))
+                        "assets/mask.png differs from the photo by > 30: largest region, opened 2 px, holes filled",
+                        ""))
     return out
 
 

@@ -150,7 +150,8 @@ class IncompleteDetector(CalibratedDetector):
             # edges there, a smear has none or has lost them)
             if np.count_nonzero(near) >= DETAIL_NEAR_PIXELS:
                 detail[i] = float(_fine(out)[near].sum() / fine[near].sum())
-            elif np.count_nonzero(rich) >= max(self.min_pixels, 0.02 * np.count_nonzero(sel)):  # detail, none of it next to a match
+            elif np.count_nonzero(rich) >= max(self.min_pixels, 0.02 * np.count_nonzero(sel)):
+                # detail, none of it next to a match
                 detail[i] = float(_fine(out)[rich].sum() / fine[rich].sum())
             # (away from the hole's edge, where the blur would mix the surroundings into both)
             inner = sel & (cv2.erode(m.astype(np.uint8), _REMNANT_DISC, borderValue=0) > 0)
