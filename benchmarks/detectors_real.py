@@ -112,6 +112,9 @@ def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = No
                 vals[k] = float(np.asarray(v, dtype=np.float64)[0])
         out.append({**r, **vals})
     frame = pd.DataFrame(out)
+    from bench.detectors.blur import BlurDetector
+
+    frame["blur_grain"] = BlurDetector.grain_deficit(frame, (len(frame),))  # the deficit blur's flag reads
     frame["verdict"] = verdicts(frame, paste_back=True).to_numpy()  # scored as `paste_back: true` (above)
     fill = frame.drop(columns=[c for c in frame if c.startswith(FRAME_ONLY)])
     frame["verdict_fill"] = verdicts(fill).to_numpy()
@@ -163,6 +166,29 @@ def summarise(recs: list[dict]) -> dict:
     return res
 
 
+#: the per-sample scores whose separation of each failure label from ``ok`` is printed per split (AUROC: how well
+#: the score ranks, whatever the threshold): (label, column, only where the score exists)
+AUROC_SCORES = (("replacement", "replacement_score", False), ("replacement", "replacement_ref_score", True),
+                ("replacement", "replacement_real_score", False), ("blur", "blur_score", False),
+                ("blur", "blur_grain", False), ("blur", "blur_fade_score", False))
+
+
+def aurocs(recs: list[dict]) -> dict:
+    """AUROC of each of :data:`AUROC_SCORES` for its label against ``ok`` (NaN ranks as least suspicious, except
+    for a score read only where it exists: ``replacement_ref_score``, present with ground truth), with the counts."""
+    from bench.stats import auroc
+
+    out = {}
+    for label, col, present in AUROC_SCORES:
+        sub = [r for r in recs if r["label"] in (label, "ok") and not (present and np.isnan(r.get(col, np.nan)))]
+        y = np.asarray([r["label"] == label for r in sub], dtype=bool)
+        if not y.any() or y.all():
+            continue
+        v = auroc(y, np.asarray([r.get(col, np.nan) for r in sub], dtype=float))
+        out[col] = {"auroc": round(v, 3), "pos": int(y.sum()), "ok": int((~y).sum())}
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True, help="the folder datasets/prepare.py real-corpus wrote")
@@ -192,7 +218,8 @@ def main() -> int:
                 f"verdict acc {s['verdict_accuracy']:.2f} {s['verdict_accuracy_ci']}, fill verdict "
                 f"{s['verdict_fill_accuracy']:.2f} {s['verdict_fill_accuracy_ci']}")
 
-    for split in [sp for sp in ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure") if any(r["split"] == sp for r in recs)]:
+    splits = ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure")
+    for split in [sp for sp in splits if any(r["split"] == sp for r in recs)]:
         sub = [r for r in recs if r["split"] == split]
         s = res["splits"][split] = summarise(sub)
         print(f"{split}: labels {s['labels']}")
@@ -201,6 +228,10 @@ def main() -> int:
               f"precision CI {s['replacement']['precision_ci']} recall CI {s['replacement']['recall_ci']}")
         print(f"    label->verdict {s['verdict_confusion']}")
         print(f"    label->fill verdict {s['verdict_fill_confusion']}")
+        s["aurocs"] = aurocs(sub)
+        if s["aurocs"]:
+            print("    AUROC against ok: " + ", ".join(f"{k} {v['auroc']:.2f} ({v['pos']}/{v['ok']})"
+                                                    for k, v in s["aurocs"].items()))
         for src in sorted({r["source"] for r in sub}):
             res["by_source"][src] = summarise([r for r in sub if r["source"] == src]) | {"split": split}
             print(line(f"source {src}", res["by_source"][src]))
@@ -210,7 +241,8 @@ def main() -> int:
     for r in recs:
         res["outputs"].append({k: (round(r[k], 4) if isinstance(r[k], float) else r[k]) for k in
                                ("output_id", "source", "model", "split", "label", "verdict", "verdict_fill", "hole",
-                                "blur_score", "blur_flag", "replacement_score", "replacement_flag")})
+                                "blur_score", "blur_flag", "replacement_score", "replacement_flag", "blur_grain",
+                                "blur_fade_score", "replacement_ref_score", "replacement_real_score")})
     path = save("detectors_real", res, print.lines)
     sys.stdout.write(f"wrote {path}\n")
     return 0
