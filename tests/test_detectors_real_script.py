@@ -1,0 +1,54 @@
+"""benchmarks/detectors_real.py's summaries: the per-split AUROCs and the verdict's right/wrong rule."""
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dr():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("detectors_real_under_test", ROOT / "benchmarks" / "detectors_real.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+COLUMNS = ("replacement_score", "replacement_ref_score", "replacement_real_score", "blur_score", "blur_grain",
+           "blur_fade_score")
+
+
+def _rec(label, **scores):
+    return {"label": label, **{c: math.nan for c in COLUMNS}, **scores}
+
+
+def test_aurocs_against_ok_with_nan_low_and_the_reference_score_where_present(dr):
+    assert {c for _, c, _ in dr.AUROC_SCORES} == set(COLUMNS)
+    recs = [_rec("replacement", replacement_score=0.9, replacement_real_score=2.0, replacement_ref_score=0.5),
+            _rec("replacement", replacement_score=0.4, replacement_real_score=math.nan),
+            _rec("ok", replacement_score=0.5, replacement_real_score=math.nan, replacement_ref_score=0.1),
+            _rec("ok", replacement_score=0.0, replacement_real_score=-1.0),
+            _rec("blur", blur_score=1.0, blur_fade_score=math.nan),
+            _rec("other", replacement_score=5.0, blur_score=5.0)]  # neither the label nor ok: left out
+    a = dr.aurocs(recs)
+    # replacement_score: pairs (0.9 > 0.5, 0.9 > 0.0, 0.4 < 0.5, 0.4 > 0.0): 3 of 4
+    assert a["replacement_score"] == {"auroc": 0.75, "pos": 2, "ok": 2}
+    # the head's NaN (not asked) ranks lowest: 2.0 beats both; NaN ties the ok NaN and loses to -1.0
+    assert a["replacement_real_score"]["auroc"] == pytest.approx((1 + 1 + 0.5 + 0) / 4)
+    # the reference score only where it exists: one replacement, one ok
+    assert a["replacement_ref_score"] == {"auroc": 1.0, "pos": 1, "ok": 1}
+    # blur against the two ok outputs (whose blur scores are NaN): 1.0 ranks above both; the fade's NaN ties them
+    assert a["blur_score"]["auroc"] == 1.0 and a["blur_fade_score"]["auroc"] == 0.5
+    assert "blur_grain" in a
+
+
+def test_a_failure_labelled_other_is_right_under_any_failure_verdict(dr):
+    assert dr.right("other", "blur") and dr.right("other", "replacement") and not dr.right("other", "ok")
+    assert dr.right("blur", "blur") and not dr.right("blur", "replacement")
