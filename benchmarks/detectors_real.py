@@ -218,8 +218,9 @@ def main() -> int:
                 f"verdict acc {s['verdict_accuracy']:.2f} {s['verdict_accuracy_ci']}, fill verdict "
                 f"{s['verdict_fill_accuracy']:.2f} {s['verdict_fill_accuracy_ci']}")
 
-    splits = ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure")
-    for split in [sp for sp in splits if any(r["split"] == sp for r in recs)]:
+    from real_corpus import SPLITS  # (on the path since load_rows)
+
+    for split in [sp for sp in SPLITS if any(r["split"] == sp for r in recs)]:
         sub = [r for r in recs if r["split"] == split]
         s = res["splits"][split] = summarise(sub)
         print(f"{split}: labels {s['labels']}")

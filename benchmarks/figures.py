@@ -273,7 +273,7 @@ def real_block(name: str) -> str:
              f"{fitted}; outputs downscaled to {r['max_side']} px at most):", "",
              "| outputs | n (labels) | `blur` precision / recall | `replacement` precision / recall | verdict acc. "
              "| fill verdict acc. [95 %] |", "|---|---|---|---|---|---|"]
-    for split in [sp for sp in ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure") if sp in r["splits"]]:
+    for split in r["splits"]:  # (in the order detectors_real.py wrote them: real_corpus.SPLITS)
         lines.append(row(f"**{split}**, all", r["splits"][split]))
         for src, s in r["by_source"].items():
             if s["split"] == split:

@@ -58,7 +58,7 @@ def main() -> int:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "datasets"))
     from _common import Printer, save
-    from real_corpus import LABELS, read_labels
+    from real_corpus import LABELS, SPLITS, read_labels
 
     from bench.stats import cohen_kappa
 
@@ -75,7 +75,7 @@ def main() -> int:
     res: dict = {"n_first": sum(1 for r in first.values() if r["label"]), "n_second": len(second), "splits": {}}
     print(f"labels: first {res['n_first']} outputs, second {res['n_second']} (blind to the first, same contact "
           f"sheets); detectors: {REAL.relative_to(ROOT)}")
-    for split in ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure", "all"):
+    for split in (*SPLITS, "all"):
         ids = [k for k, r in first.items() if r["label"] and k in second and (split == "all" or r["split"] == split)]
         if not ids:
             continue

@@ -79,6 +79,8 @@ SPLIT: dict[str, str] = {"cmgan": "dev", "ia-remove": "dev", "ia-fill": "dev", "
                          "omnieraser": "fresh-diffusion", "brushedit": "fresh-diffusion",
                          "remove-anything": "fresh-diffusion", "sd-fox": "fresh-diffusion",
                          "objectclear": "fresh-figure"}
+#: the splits in the order results report them (the design split, the check, then the fresh ones as they came)
+SPLITS = ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure")
 CMGAN_PANELS = ("ProFill", "LaMa", "CoModGAN", "CM-GAN")  # after the masked input, left to right (README figure)
 
 

@@ -295,7 +295,7 @@ def test_committed_labels_schema_and_source_split(rc):
     assert not both, f"on both sides of the split: {both}"
     # the fresh splits hold repositories (and photographs) never seen before, scored once; a model of theirs may
     # have had other outputs in dev or test (LaMa, Stable Diffusion inpainting): the per-model results say which
-    assert {r["split"] for r in rows} <= {"dev", "test", "fresh", "fresh-diffusion", "fresh-figure"}
+    assert {r["split"] for r in rows} <= set(rc.SPLITS) == set(rc.SPLIT.values())
     for split in ("dev", "test"):
         have = {r["label"] for r in rows if r["split"] == split}
         assert {"ok", "blur", "replacement"} <= have, (split, have)

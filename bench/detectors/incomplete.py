@@ -83,17 +83,18 @@ class IncompleteDetector(CalibratedDetector):
     detail; a smeared remnant of the object (a ghost: the object blurred in place) matches the input only on its
     flat parts and keeps a tenth or less of the detail around them, and is a smear (``blur``'s to judge), not an
     object left in place. A part of the object that was removed is not next to a match and does not count (a
-    third of a textured object kept is still ``incomplete``). At least ``DETAIL_NEAR_PIXELS`` detailed pixels next to
-    a match decide; with fewer, the ratio over all the object's detail; NaN when fewer than
-    ``max(min_pixels, 2 %)`` of the object's pixels have detail (a plain object on a plain backdrop: the main share decides). The flag: ``incomplete_score >
-    threshold`` and ``incomplete_detail_score > DETAIL_MIN``.
+    third of a textured object kept is still ``incomplete``). At least ``DETAIL_NEAR_PIXELS`` detailed pixels next
+    to a match decide; with fewer, the ratio over all the object's detail; NaN when fewer than
+    ``max(min_pixels, 2 %)`` of the object's pixels have detail (a plain object on a plain backdrop: the main share
+    decides). The flag: ``incomplete_score > threshold`` and ``incomplete_detail_score > DETAIL_MIN``.
 
     ``incomplete_remnant_score`` (v3): how much of the object is still in the fill, at a coarse scale: the least-
     squares slope of the fill's departure from the background on the object's (both blurred with
-    ``G_{remnant_sigma}``, over the object's pixels at least ``2 remnant_sigma`` inside the hole): 1 = the object as it was (also smeared in place), 0 = gone
-    (a fill that follows the background, or content unrelated to the object), 0.35 = a ghost at 35 % opacity. With
-    ground truth the background is the truth (a fill ``a * input + (1 - a) * truth`` scores ``a`` exactly),
-    without it the push-pull interpolation (a correct fill's texture does not follow the object: near 0).
+    ``G_{remnant_sigma}``, over the object's pixels at least ``2 remnant_sigma`` inside the hole): 1 = the object
+    as it was (also smeared in place), 0 = gone (a fill that follows the background, or content unrelated to the
+    object), 0.35 = a ghost at 35 % opacity. With ground truth the background is the truth (a fill
+    ``a * input + (1 - a) * truth`` scores ``a`` exactly), without it the push-pull interpolation (a correct fill's
+    texture does not follow the object: near 0).
     ``incomplete_remnant_flag`` (score above :data:`REMNANT_MIN`) is a sub-flag, not a verdict of its own: a fill
     that ``blur`` flags *and* that still shows the removed object's layout is a smear of that object (a ghost),
     which the verdict calls ``blur`` even where ``replacement`` reads the object's colours as new

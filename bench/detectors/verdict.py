@@ -34,7 +34,8 @@ Only the detectors the run used take part (a run without ``blur`` never says ``b
 ``replacement_features`` flag counts as ``replacement``, and so do learned-evidence flags
 (``evidence_replacement_flag``, ``evidence_blur_flag``: rules fitted from labels on learned columns such as
 ``rcs`` or ``remove``, :mod:`bench.detectors.flagging`) for their verdict. Sub-flags (``blur_mosaic``, ``blur_ref``,
-``incomplete_remnant``) do not vote: they explain a flag, they are not one. A flag that is NaN (not judged: a hole too small for ``blur``) is not raised.
+``incomplete_remnant``) do not vote: they explain a flag, they are not one. A flag that is NaN (not judged: a hole
+too small for ``blur``) is not raised.
 """
 from __future__ import annotations
 
