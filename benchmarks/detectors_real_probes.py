@@ -1,0 +1,215 @@
+"""Two further families of weight-free evidence, probed on the real-output corpus: do they rank real failures above
+clean fills better than the shipped scores? (Nothing here is shipped, fitted or thresholded.)
+
+    python benchmarks/detectors_real_probes.py --corpus /tmp/real-corpus [--max-side 512]
+
+* **Patch self-similarity** (for ``replacement``): a correct removal is made of the scene around it, so every patch
+  of the fill has a close match among the context's patches; an invented object is not. On the crop around the hole
+  (the hole's extent on every side) brought to ``SIDE`` px, 5 x 5 patches of CIE Lab: ``patch_novelty`` = ln(1 +
+  median distance of a fill patch to its nearest context patch) - ln(1 + the same between two random halves of the
+  context's patches), and ``patch_share`` = the share of fill patches farther from the context than 90 % of the
+  context's patches are from the other half. Unlike ``replacement_score`` (colour and local-shape cells) it sees
+  texture *arrangements*, not just which colours occur.
+* **Natural-scene statistics** (for both): the MSCN coefficients of luma (local mean subtracted, divided by the
+  local spread; Gaussian window σ 7/6, as in BRISQUE and NIQE) on the fill's interior and on a ring around the
+  hole, both at least 4 px from the border: ``mscn_alpha`` (the fitted generalised-Gaussian shape, moment
+  matching), ``mscn_lvar`` (ln of the variance ratio) and ``mscn_corr`` (the mean normalised product with the four
+  neighbours), each fill minus ring, and ``local_spread`` (ln of the median local spread, fill over ring: a detail
+  measure, for comparison with the shipped ones). Smears and GAN artefacts are said to disturb these statistics.
+
+Each is computed on the pasted-back output exactly as ``detectors_real.py`` scores the corpus (same loading, same
+downscaling), and printed per split as the AUROC of the label against ``ok`` (NaN ranks as least suspicious; a
+score for which "more" means "less suspicious" shows as AUROC below 0.5), next to the shipped scores.
+Output: ``benchmarks/results/detectors_real_probes.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets"))  # real_corpus (the split order)
+
+SIDE = 64  # px: the crop around the hole is brought to at most this size for the patch search
+PATCH = 5
+MAX_FILL, MAX_CONTEXT = 800, 1500  # patches sampled (fixed seed) for the nearest-neighbour search
+MSCN_SIGMA = 7 / 6
+MSCN_C = 1.0  # the spread's regulariser, in 8-bit luma units (BRISQUE's C = 1)
+MARGIN = 4  # px from the hole's border: fill interior and ring both keep this far from the seam
+MIN_PIXELS = 200
+
+#: (column, label it should rank above ok) printed per split, shipped scores first
+PROBES = (("replacement_score", "replacement"), ("replacement_real_score", "replacement"),
+          ("patch_novelty", "replacement"), ("patch_share", "replacement"), ("mscn_alpha", "replacement"),
+          ("mscn_corr", "replacement"),
+          ("blur_grain", "blur"), ("blur_fade_score", "blur"), ("mscn_alpha", "blur"), ("mscn_lvar", "blur"),
+          ("mscn_corr", "blur"), ("local_spread", "blur"))
+
+
+def _patches(img: np.ndarray) -> np.ndarray:
+    """Every PATCH x PATCH patch of an [H, W, C] array, flattened: [H - PATCH + 1, W - PATCH + 1, PATCH² C]."""
+    v = np.lib.stride_tricks.sliding_window_view(img, (PATCH, PATCH, img.shape[2]))[:, :, 0]
+    return v.reshape(v.shape[0], v.shape[1], -1)
+
+
+def _nearest(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each row of ``a`` to its nearest row of ``b``."""
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * (a @ b.T)
+    return np.sqrt(np.maximum(d2.min(1), 0.0))
+
+
+def patch_scores(rgb: np.ndarray, m: np.ndarray) -> tuple[float, float]:
+    """(``patch_novelty``, ``patch_share``) of a float32 RGB [H, W, 3] image in [0, 1] and its bool hole [H, W];
+    NaNs when the crop has too few context or fill patches."""
+    import cv2
+
+    from bench.detectors._util import crop_box
+    from bench.detectors.real_head import _work
+
+    if not m.any():
+        return math.nan, math.nan
+    ext = int(max(np.count_nonzero(m, axis=0).max(), np.count_nonzero(m, axis=1).max()))
+    ys, xs = crop_box(m, max(8, ext // 2))
+    small, mc = _work(np.ascontiguousarray(rgb[ys, xs]), m[ys, xs], SIDE)
+    lab = cv2.cvtColor(np.clip(small, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
+    pv = _patches(lab)
+    cover = _patches(mc[..., None].astype(np.float32)).mean(-1)  # the share of each patch inside the hole
+    h = PATCH // 2
+    centre_in = mc[h:mc.shape[0] - h, h:mc.shape[1] - h]
+    context, fill = pv[cover == 0], pv[centre_in & (cover > 0.5)]
+    if len(context) < 30 or len(fill) < 10:
+        return math.nan, math.nan
+    rng = np.random.default_rng(0)
+    if len(context) > MAX_CONTEXT:
+        context = context[rng.choice(len(context), MAX_CONTEXT, replace=False)]
+    if len(fill) > MAX_FILL:
+        fill = fill[rng.choice(len(fill), MAX_FILL, replace=False)]
+    context, fill = context.astype(np.float32), fill.astype(np.float32)
+    d_fill = _nearest(fill, context)
+    half = rng.permutation(len(context))
+    d_ctx = _nearest(context[half[: len(context) // 2]], context[half[len(context) // 2:]])
+    novelty = math.log1p(float(np.median(d_fill))) - math.log1p(float(np.median(d_ctx)))
+    return novelty, float(np.mean(d_fill > np.quantile(d_ctx, 0.9)))
+
+
+def ggd_alpha(x: np.ndarray) -> float:
+    """The shape α of the zero-mean generalised Gaussian with the moments of ``x`` (moment matching on
+    E[x²] / E[|x|]² = Γ(1/α) Γ(3/α) / Γ(2/α)², on a grid of step 0.001 in [0.2, 10]); NaN for fewer than 50 values."""
+    from scipy.special import gammaln
+
+    x = np.asarray(x, np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if x.size < 50 or not np.any(x):
+        return math.nan
+    rho = float(np.mean(x * x) / np.mean(np.abs(x)) ** 2)
+    a = np.arange(0.2, 10.0, 0.001)
+    r = np.exp(gammaln(1 / a) + gammaln(3 / a) - 2 * gammaln(2 / a))
+    return float(a[np.argmin((r - rho) ** 2)])
+
+
+def _mscn(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    mu = cv2.GaussianBlur(y, (7, 7), MSCN_SIGMA)
+    sd = np.sqrt(np.abs(cv2.GaussianBlur(y * y, (7, 7), MSCN_SIGMA) - mu * mu))
+    return (y - mu) / (sd + MSCN_C), sd
+
+
+def _stats(c: np.ndarray, sd: np.ndarray, region: np.ndarray) -> dict:
+    v = c[region]
+    var = float(np.var(v))
+    corr = [float(np.mean((c * np.roll(c, s, axis=(0, 1)))[region])) / max(var, 1e-6)
+            for s in ((0, 1), (1, 0), (1, 1), (1, -1))]
+    return {"alpha": ggd_alpha(v), "var": var, "corr": float(np.mean(corr)), "spread": float(np.median(sd[region]))}
+
+
+def mscn_scores(rgb: np.ndarray, m: np.ndarray) -> dict:
+    """``mscn_alpha``, ``mscn_lvar``, ``mscn_corr`` and ``local_spread`` (fill minus ring; see the module doc) of a
+    float32 RGB [H, W, 3] image in [0, 1] and its bool hole; NaNs when either region has under 200 pixels."""
+    from bench.detectors._util import crop_box, inside_distance, outside_distance
+
+    nan = {k: math.nan for k in ("mscn_alpha", "mscn_lvar", "mscn_corr", "local_spread")}
+    if not m.any():
+        return nan
+    width = max(8, int(math.sqrt(np.count_nonzero(m)) * 0.3))
+    ys, xs = crop_box(m, width + 2 * MARGIN)
+    din, dout = inside_distance(m)[ys, xs], outside_distance(m)[ys, xs]
+    fill = m[ys, xs] & (din > MARGIN)
+    ring = ~m[ys, xs] & (dout > MARGIN) & (dout <= width + MARGIN)
+    if np.count_nonzero(fill) < MIN_PIXELS or np.count_nonzero(ring) < MIN_PIXELS:
+        return nan
+    y = (rgb[ys, xs] @ np.asarray((0.299, 0.587, 0.114), np.float32)) * 255.0
+    c, sd = _mscn(np.ascontiguousarray(y, dtype=np.float32))
+    f, r = _stats(c, sd, fill), _stats(c, sd, ring)
+    return {"mscn_alpha": f["alpha"] - r["alpha"], "mscn_lvar": math.log((f["var"] + 1e-3) / (r["var"] + 1e-3)),
+            "mscn_corr": f["corr"] - r["corr"],
+            "local_spread": math.log((f["spread"] + MSCN_C) / (r["spread"] + MSCN_C))}
+
+
+class Probes:
+    """The probes as a detector-shaped object (``detect(batch)`` -> columns), run by ``detectors_real.score``."""
+
+    def detect(self, b) -> dict:
+        from bench.detectors._util import hwc, mask2d
+
+        cols: dict[str, list] = {}
+        for i in range(b.output.shape[0]):
+            rgb, m = hwc(b.output[i]), mask2d(b.mask[i])
+            nov, share = patch_scores(rgb, m)
+            for k, v in ({"patch_novelty": nov, "patch_share": share} | mscn_scores(rgb, m)).items():
+                cols.setdefault(k, []).append(v)
+        return {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
+
+
+def table(recs: list[dict]) -> dict:
+    """Per split, the AUROC of each of :data:`PROBES` for its label against ``ok``, with the counts."""
+    from real_corpus import SPLITS
+
+    from bench.stats import auroc
+
+    out: dict = {}
+    for split in [s for s in SPLITS if any(r["split"] == s for r in recs)]:
+        for col, label in PROBES:
+            sub = [r for r in recs if r["split"] == split and r["label"] in (label, "ok")]
+            y = np.asarray([r["label"] == label for r in sub], dtype=bool)
+            if not y.any() or y.all():
+                continue
+            v = auroc(y, np.asarray([r.get(col, np.nan) for r in sub], dtype=float))
+            out.setdefault(split, {})[f"{label}: {col}"] = {"auroc": round(v, 3), "pos": int(y.sum()),
+                                                            "ok": int((~y).sum())}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, required=True, help="the folder datasets/prepare.py real-corpus wrote")
+    ap.add_argument("--max-side", type=int, default=512)
+    args = ap.parse_args()
+    from _common import Printer, save
+    from detectors_real import load_rows, score
+
+    print = Printer()  # noqa: A001
+    rows = load_rows(args.corpus)
+    t0 = time.perf_counter()
+    recs = score(args.corpus, rows, args.max_side, extra={"probes": Probes()})
+    print(f"probes on {len(recs)} labelled real outputs (ambiguous left out), max side {args.max_side} px, "
+          f"{time.perf_counter() - t0:.0f} s; AUROC of the label against ok (pos/ok)")
+    res = table(recs)
+    names = list(dict.fromkeys(k for s in res.values() for k in s))
+    for name in names:
+        cells = [f"{sp} {res[sp][name]['auroc']:.2f} ({res[sp][name]['pos']}/{res[sp][name]['ok']})"
+                 for sp in res if name in res[sp]]
+        print(f"  {name:34s} " + ", ".join(cells))
+    path = save("detectors_real_probes", {"max_side": args.max_side, "aurocs": res}, print.lines)
+    sys.stdout.write(f"wrote {path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""benchmarks/detectors_real_probes.py: the probes measure what they say (closed-form and constructed cases)."""
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def probes():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("detectors_real_probes_under_test",
+                                                  ROOT / "benchmarks" / "detectors_real_probes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("alpha", [0.7, 1.0, 2.0, 4.0])
+def test_ggd_alpha_recovers_the_shape_of_generalised_gaussian_samples(probes, alpha):
+    from scipy.stats import gennorm
+
+    x = gennorm.rvs(alpha, size=200_000, random_state=np.random.default_rng(int(alpha * 10)))
+    assert probes.ggd_alpha(x) == pytest.approx(alpha, rel=0.05)
+    assert math.isnan(probes.ggd_alpha(np.zeros(100)))
+    assert math.isnan(probes.ggd_alpha(x[:10]))
+
+
+def _scene(seed: int, size: int = 128) -> np.ndarray:
+    """A textured scene: smoothed noise in three channels around a mid grey."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    n = rng.normal(0, 1, (size, size, 3)).astype(np.float32)
+    return np.clip(0.5 + 0.12 * cv2.GaussianBlur(n, (0, 0), 1.5) / 0.2, 0, 1).astype(np.float32)
+
+
+def _hole(size: int = 128) -> np.ndarray:
+    m = np.zeros((size, size), bool)
+    m[40:88, 40:88] = True
+    return m
+
+
+def test_patch_novelty_low_for_the_scene_continued_and_high_for_a_foreign_patch(probes):
+    scene, m = _scene(0), _hole()
+    continued = scene.copy()  # the hole holds more of the same texture (another draw of the same process)
+    continued[m] = _scene(1)[m]
+    foreign = scene.copy()  # a bright striped object the context never shows
+    stripes = (np.indices((128, 128))[1] // 4 % 2).astype(np.float32)
+    foreign[m] = np.stack([0.9 * stripes + 0.05, 0.1 + 0 * stripes, 0.8 - 0.7 * stripes], -1)[m]
+    nov_c, share_c = probes.patch_scores(continued, m)
+    nov_f, share_f = probes.patch_scores(foreign, m)
+    assert abs(nov_c) < 0.3 and share_c < 0.3
+    assert nov_f > nov_c + 1.0 and share_f > 0.9
+    assert all(math.isnan(v) for v in probes.patch_scores(scene, np.zeros_like(m)))
+
+
+def test_mscn_scores_see_a_smoothed_fill_and_not_the_texture_continued(probes):
+    import cv2
+
+    scene, m = _scene(2), _hole()
+    continued = scene.copy()
+    continued[m] = _scene(3)[m]
+    smeared = scene.copy()
+    smeared[m] = cv2.GaussianBlur(scene, (0, 0), 4)[m]
+    c, s = probes.mscn_scores(continued, m), probes.mscn_scores(smeared, m)
+    assert abs(c["local_spread"]) < 0.2 and abs(c["mscn_corr"]) < 0.1
+    assert s["local_spread"] < c["local_spread"] - 1.0  # far less local contrast in the smear
+    assert s["mscn_corr"] > c["mscn_corr"] + 0.1  # neighbours move together in a smooth fill
+    assert all(math.isnan(v) for v in probes.mscn_scores(scene, np.zeros_like(m)).values())
+
+
+def test_table_ranks_each_probe_for_its_label_against_ok_per_split(probes):
+    recs = [{"split": "dev", "label": "replacement", "patch_novelty": 2.0},
+            {"split": "dev", "label": "ok", "patch_novelty": 0.1},
+            {"split": "dev", "label": "ok", "patch_novelty": math.nan},
+            {"split": "dev", "label": "blur", "patch_novelty": -5.0},  # neither the label nor ok: left out
+            {"split": "test", "label": "ok", "patch_novelty": 0.3}]  # no positive: no entry
+    t = probes.table(recs)
+    assert t["dev"]["replacement: patch_novelty"] == {"auroc": 1.0, "pos": 1, "ok": 2}
+    assert "test" not in t
