@@ -59,6 +59,13 @@ SOURCES: dict[str, Source] = {
     "sd-fox": Source("poorya96/Object-Removal-Using-OpenCV---Stable-Diffusion",
                      "f6472312f6318c0003e62bf66f34d78b6b5e1a22", "MIT"),
     "objectclear": Source("zjx0101/ObjectClear", "7e2add929dde0d8447f332ef58139b1ccda37b38", "none stated"),
+    "kolors": Source("Kwai-Kolors/Kolors", "0fafa56a76b7acf1e147b153d1e7b8fd65f9055b",
+                     "Apache-2.0 (code; the model has its own licence)"),
+    "comfyui": Source("comfyanonymous/ComfyUI_examples", "f9431bb000ce792094ff345446e22cac1ea6cef3",
+                      "0BSD-style (LICENSE)"),
+    "simple-lama": Source("enesmsahin/simple-lama-inpainting", "0790c455160991a6a1417723a68d3d48e3c859e5",
+                          "Apache-2.0"),
+    "paris-lama": Source("Jessseee/semantic-object-removal", "4566c8a1de44eeb5c0ce2d790709ded954bdde60", "MIT"),
 }
 #: split by source: LaMa is in cmgan, ia-remove and iopaint, so those are all on one side (dev); Inpaint-Anything's
 #: two sources are one repository, so both are on it too
@@ -74,13 +81,18 @@ SOURCES: dict[str, Source] = {
 #: ``fresh-figure``: five diffusion erasers side by side in ObjectClear's teaser figure (PowerPaint, Attentive
 #: Eraser, DesignEdit, RORem, ObjectClear; two inputs), cut from the figure, added and labelled after
 #: fresh-diffusion was scored, scored once
+#: ``fresh-insertions``: four repositories found after fresh-figure was scored (stop 35): prompted objects painted
+#: into a hole by Kolors, SDXL, SD 2 inpainting, Anything-V3, FLUX.1 Fill and Stable Cascade, and two LaMa
+#: removals (an illustration, a street photograph); labelled by two labellers before any detector ran, scored once
 SPLIT: dict[str, str] = {"cmgan": "dev", "ia-remove": "dev", "ia-fill": "dev", "iopaint": "dev",
                          "migan": "test", "deepfill": "test", "hdpainter": "test", "crfill": "fresh",
                          "omnieraser": "fresh-diffusion", "brushedit": "fresh-diffusion",
                          "remove-anything": "fresh-diffusion", "sd-fox": "fresh-diffusion",
-                         "objectclear": "fresh-figure"}
+                         "objectclear": "fresh-figure", "kolors": "fresh-insertions",
+                         "comfyui": "fresh-insertions", "simple-lama": "fresh-insertions",
+                         "paris-lama": "fresh-insertions"}
 #: the splits in the order results report them (the design split, the check, then the fresh ones as they came)
-SPLITS = ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure")
+SPLITS = ("dev", "test", "fresh", "fresh-diffusion", "fresh-figure", "fresh-insertions")
 CMGAN_PANELS = ("ProFill", "LaMa", "CoModGAN", "CM-GAN")  # after the masked input, left to right (README figure)
 
 
@@ -590,11 +602,124 @@ def items_objectclear(r: Repo) -> list[Item]:
     return out
 
 
+#: Kolors' inpainting comparison (``inpainting/asset/``): each input ``N.png``, the input with the hole painted
+#: green ``N_masked.png``, Kolors' fill ``N_kolors.png`` and SDXL inpainting's ``N_sdxl.png`` (prompts in
+#: ``inpainting/README.md``: a new object or garment in the hole)
+KOLORS_MODELS = (("kolors", "Kolors inpainting"), ("sdxl", "SDXL inpainting (Kolors' comparison)"))
+
+
+def green_mask(masked: np.ndarray, lo: int = 30, hi: int = 225) -> np.ndarray:
+    """The hole of an input shown with the hole painted (nearly opaque) pure green: R and B under ``lo``, G over
+    ``hi``."""
+    a = masked[..., :3].astype(np.int16)
+    return (a[..., 0] < lo) & (a[..., 1] > hi) & (a[..., 2] < lo)
+
+
+def _resize_to(a: np.ndarray, like: np.ndarray) -> tuple[np.ndarray, str]:
+    """``a`` brought to ``like``'s height and width (bicubic), and a note of it (empty when no resize was needed)."""
+    h, w = like.shape[:2]
+    if a.shape[:2] == (h, w):
+        return a, ""
+    note = f"output {a.shape[1]}x{a.shape[0]} resized to the input's {w}x{h} (bicubic)"
+    return np.asarray(Image.fromarray(a).resize((w, h), Image.BICUBIC)), note
+
+
+def items_kolors(r: Repo) -> list[Item]:
+    """Kolors' and SDXL's prompted fills: the shipped mask where there is one (``N_mask.png``), else the green of
+    ``N_masked.png`` (:func:`green_mask`); outputs of another size are resized to the input (the pipelines work at
+    their own resolution and aspect)."""
+    files = set(r.ls("inpainting/asset/"))
+    out = []
+    for n in sorted({Path(p).stem.split("_")[0] for p in files if Path(p).stem.isdigit()}):
+        base = f"inpainting/asset/{n}"
+        img = _rgb(r.image(f"{base}.png"))
+        if f"{base}_mask.png" in files:
+            m, rec = binary_mask(r.image(f"{base}_mask.png")), f"shipped ({base}_mask.png, > 127)"
+        else:
+            m, rec = green_mask(r.image(f"{base}_masked.png")), f"the pure green of {base}_masked.png (green_mask)"
+        for key, model in KOLORS_MODELS:
+            if f"{base}_{key}.png" not in files:
+                continue
+            try:
+                res = _rgb(r.image(f"{base}_{key}.png"))
+            except SystemExit:  # (listed, but not in every copy of the repository)
+                continue
+            res, note = _resize_to(res, img)
+            out.append(Item("kolors", f"kolors__{n}", model, img, m, res, f"{base}_{key}.png", f"{base}.png", rec,
+                            "; ".join(x for x in ("prompted fill (inpainting/README.md)", note) if x)))
+    return out
+
+
+#: ComfyUI's examples that fill the Yosemite photo's transparent hole: (path, model, what the prompt asks for)
+#: (SD 2 is the 512-inpainting-ema checkpoint, there twice with two prompts: each is its own "model" here, one
+#: output per model and input)
+COMFYUI_OUTPUTS = (("inpaint/inpain_model_cat.png", "SD 2 inpainting (cat prompt)", "a cat"),
+                   ("inpaint/inpain_model_woman.png", "SD 2 inpainting (woman prompt)", "a woman"),
+                   ("inpaint/inpaint_anythingv3_woman.png", "Anything-V3 (VAEEncodeForInpaint)", "a girl"),
+                   ("flux/flux_fill_inpaint_example.png", "FLUX.1 Fill [dev]", "an anime girl"),
+                   ("stable_cascade/stable_cascade__inpaint_controlnet.png", "Stable Cascade + inpaint ControlNet",
+                    "a glass bottle"))
+COMFYUI_INPUT = "inpaint/yosemite_inpaint_example.png"
+
+
+def items_comfyui(r: Repo) -> list[Item]:
+    """ComfyUI's inpainting examples: one photo with its hole erased to transparency (alpha < 255 is the hole,
+    grown 6 px as ComfyUI's VAEEncodeForInpaint grows it), filled by five models (each PNG records its workflow:
+    the input, the model, the prompt). The outputs drop the photo's last row (1024 x 768 of 1024 x 769): the photo
+    is cut to them."""
+    rgba = r.image(COMFYUI_INPUT)
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise SystemExit(f"real-corpus: {r.repo}: {COMFYUI_INPUT} has no alpha channel")
+    out = []
+    for path, model, what in COMFYUI_OUTPUTS:
+        res = _rgb(r.image(path))
+        h, w = res.shape[:2]
+        img = _rgb(rgba[:h, :w])
+        m = ndimage.binary_dilation(rgba[:h, :w, 3] < 255, iterations=6)
+        out.append(Item("comfyui", "comfyui__yosemite", model, img, m, res, path, COMFYUI_INPUT,
+                        "alpha < 255 of the input, grown 6 px", f"prompted: {what}; the photo's last row dropped "
+                        "as the outputs drop it; RGB under the hole is the photo's own"))
+    return out
+
+
+def items_simple_lama(r: Repo) -> list[Item]:
+    """simple-lama-inpainting's test triple: an illustration, its mask (white = hole) and LaMa's result."""
+    d = "tests/data"
+    return [Item("simple-lama", "simple-lama__rocket", "LaMa (simple-lama-inpainting)", _rgb(r.image(f"{d}/image_1.png")),
+                 binary_mask(r.image(f"{d}/mask_1.png")), _rgb(r.image(f"{d}/out_1.png")), f"{d}/out_1.png",
+                 f"{d}/image_1.png", f"shipped ({d}/mask_1.png, > 127)", "illustration (generated picture)")]
+
+
+def difference_mask(a: np.ndarray, b: np.ndarray, thr: int = 30, least: int = 200, grow: int = 4) -> np.ndarray:
+    """The hole of a pasted-back removal published without its mask: where the output differs from the input by
+    more than ``thr`` on some channel (opened 1 px against JPEG specks, closed 5 px, holes filled), regions of at
+    least ``least`` px, grown ``grow`` px. Where the fill happens to equal the photo it is left out, which changes
+    nothing in the pasted-back output."""
+    hit = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > thr
+    m = ndimage.binary_fill_holes(ndimage.binary_closing(ndimage.binary_opening(hit, iterations=1), iterations=5))
+    lab, n = ndimage.label(m)
+    if n:
+        sizes = ndimage.sum(m, lab, index=np.arange(1, n + 1))
+        m = np.isin(lab, 1 + np.flatnonzero(sizes >= least))
+    return ndimage.binary_dilation(m, iterations=grow) if grow else m
+
+
+def items_paris_lama(r: Repo) -> list[Item]:
+    """semantic-object-removal's example: a Paris street and the same with its cars removed (MaskFormer chose
+    them, LaMa filled them); the mask is recovered by difference (:func:`difference_mask`)."""
+    img, res = _rgb(r.image("example/paris.jpg")), _rgb(r.image("example/paris-inpainted.jpg"))
+    return [Item("paris-lama", "paris-lama__paris", "LaMa (semantic-object-removal)", img, difference_mask(img, res),
+                 res, "example/paris-inpainted.jpg", "example/paris.jpg",
+                 "difference > 30 on some channel, opened 1, closed 5, filled, regions >= 200 px, grown 4 px",
+                 "several holes (parked cars, a motorbike); JPEG")]
+
+
 READERS = {"migan": items_migan, "cmgan": items_cmgan, "ia-remove": lambda r: items_ia(r, "remove"),
            "ia-fill": lambda r: items_ia(r, "fill"), "deepfill": items_deepfill, "iopaint": items_iopaint,
            "hdpainter": items_hdpainter, "crfill": items_crfill, "omnieraser": items_omnieraser,
            "brushedit": items_brushedit, "remove-anything": items_remove_anything, "sd-fox": items_sd_fox,
-           "objectclear": items_objectclear}
+           "objectclear": items_objectclear, "kolors": items_kolors, "comfyui": items_comfyui,
+           "simple-lama": items_simple_lama, "paris-lama": items_paris_lama}
 
 
 def collect(mirror_dir: Path, sources: list[str] | None = None) -> list[Item]:

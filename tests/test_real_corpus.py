@@ -323,3 +323,76 @@ def test_a_mask_whose_hole_the_output_keeps_unchanged_is_refused_as_inverted(rc,
     monkeypatch.setitem(rc.SOURCES, "migan", rc.Source("Picsart-AI-Research/MI-GAN", c, "MIT"))
     with pytest.raises(SystemExit, match="looks inverted"):
         rc.build(tmp_path / "mirror", tmp_path / "corpus", tmp_path / "none.csv", sources=["migan"])
+
+
+def test_green_mask_and_difference_mask_recover_known_holes(rc):
+    img, hole = _photo(40, 48, 11), _blob(40, 48)
+    shown = img.copy()  # the hole painted 88 % pure green over the photo, as Kolors' *_masked.png shows it
+    shown[hole] = np.round(0.88 * np.array([0, 255, 0]) + 0.12 * img[hole]).astype(np.uint8)
+    assert np.array_equal(rc.green_mask(shown), hole)
+    assert not rc.green_mask(img).any()
+    # a pasted-back removal published without its mask, through JPEG: the hole is where the output differs
+    out = img.copy()
+    out[hole] = np.clip(img[hole].astype(int) + 60, 0, 255).astype(np.uint8)
+    got = rc.difference_mask(_jpeg(img, 95), _jpeg(out, 95), least=20, grow=0)
+    assert (got == hole).mean() > 0.95 and got[hole].mean() > 0.95  # (closing may bridge the two parts)
+    grown = rc.difference_mask(_jpeg(img, 95), _jpeg(out, 95), least=20, grow=2)
+    assert grown[hole].all() and grown.sum() > got.sum()
+    assert not rc.difference_mask(img, img.copy()).any()  # nothing changed: no hole
+
+
+def test_insertion_sources_on_stand_ins(rc, tmp_path, monkeypatch):
+    """Kolors (shipped or green-recovered masks, outputs of another size resized, a listed output the copy lacks
+    skipped), ComfyUI (alpha hole grown 6 px, the photo cut to the outputs' size, one output per model), and the two
+    LaMa sources (shipped mask; mask by difference)."""
+    mirror = tmp_path / "mirror"
+    img, hole = _photo(32, 24, 1), _blob(32, 24)
+    shown = img.copy()
+    shown[hole] = (0, 255, 0)
+    big = np.asarray(Image.fromarray(_photo(32, 24, 2)).resize((28, 36)))  # another size and aspect
+    c = _stand_in(mirror / "Kwai-Kolors+Kolors", {
+        "inpainting/asset/1.png": img, "inpainting/asset/1_masked.png": shown, "inpainting/asset/1_kolors.png": big,
+        "inpainting/asset/1_sdxl.png": _photo(32, 24, 3),
+        "inpainting/asset/2.png": img, "inpainting/asset/2_masked.png": shown,
+        "inpainting/asset/2_mask.png": (np.roll(hole, 2, axis=1) * 255).astype(np.uint8),
+        "inpainting/asset/2_kolors.png": _photo(32, 24, 4)})
+    monkeypatch.setitem(rc.SOURCES, "kolors", rc.Source("Kwai-Kolors/Kolors", c, "Apache-2.0"))
+    rgba = np.dstack([_photo(17, 20, 5), np.full((17, 20), 255, np.uint8)])
+    rgba[5:9, 6:12, 3] = 0
+    outs = {p: _photo(16, 20, 6 + k) for k, (p, _, _) in enumerate(rc.COMFYUI_OUTPUTS)}
+    c2 = _stand_in(mirror / "comfyanonymous+ComfyUI_examples", {rc.COMFYUI_INPUT: rgba, **outs})
+    monkeypatch.setitem(rc.SOURCES, "comfyui", rc.Source("comfyanonymous/ComfyUI_examples", c2, "0BSD"))
+    lama_m = np.zeros((24, 24), np.uint8)
+    lama_m[6:14, 8:16] = 255
+    c3 = _stand_in(mirror / "enesmsahin+simple-lama-inpainting", {
+        "tests/data/image_1.png": _photo(24, 24, 12), "tests/data/mask_1.png": lama_m,
+        "tests/data/out_1.png": _photo(24, 24, 13)})
+    monkeypatch.setitem(rc.SOURCES, "simple-lama", rc.Source("enesmsahin/simple-lama-inpainting", c3, "Apache-2.0"))
+    paris = _photo(48, 64, 14)
+    removed = paris.copy()
+    removed[10:30, 20:44] = np.clip(paris[10:30, 20:44].astype(int) - 70, 0, 255).astype(np.uint8)
+    c4 = _stand_in(mirror / "Jessseee+semantic-object-removal", {"example/paris.jpg": paris,
+                                                                  "example/paris-inpainted.jpg": removed})
+    monkeypatch.setitem(rc.SOURCES, "paris-lama", rc.Source("Jessseee/semantic-object-removal", c4, "MIT"))
+
+    items = rc.collect(mirror, ["kolors", "comfyui", "simple-lama", "paris-lama"])
+    by = {rc.output_id(it): it for it in items}
+    k1 = by["kolors__1__kolors-inpainting"]
+    assert np.array_equal(k1.mask, hole) and k1.output.shape == img.shape and "resized" in k1.notes
+    assert "green" in k1.mask_recovery and "resized" not in by["kolors__1__sdxl-inpainting-kolors-comparison"].notes
+    k2 = by["kolors__2__kolors-inpainting"]
+    assert np.array_equal(k2.mask, np.roll(hole, 2, axis=1)) and k2.mask_recovery.startswith("shipped")
+    assert "kolors__2__sdxl-inpainting-kolors-comparison" not in by  # not shipped for that input
+    comfy = [it for it in items if it.source == "comfyui"]
+    assert len({rc.output_id(it) for it in comfy}) == len(rc.COMFYUI_OUTPUTS) == 5
+    want = ndimage.binary_dilation(rgba[:16, :, 3] < 255, iterations=6)
+    for it in comfy:
+        assert it.image.shape == (16, 20, 3) and np.array_equal(it.mask, want)
+        assert np.array_equal(it.image, rgba[:16, :, :3])
+    lama = by["simple-lama__rocket__lama-simple-lama-inpainting"]
+    assert np.array_equal(lama.mask, lama_m > 127)
+    p = by["paris-lama__paris__lama-semantic-object-removal"]
+    core = np.zeros(paris.shape[:2], bool)
+    core[10:30, 20:44] = True
+    assert p.mask[core].all() and not p.mask[~ndimage.binary_dilation(core, iterations=6)].any()
+    assert {rc.SPLIT[s] for s in ("kolors", "comfyui", "simple-lama", "paris-lama")} == {"fresh-insertions"}
