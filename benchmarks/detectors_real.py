@@ -173,13 +173,14 @@ AUROC_SCORES = (("replacement", "replacement_score", False), ("replacement", "re
                 ("blur", "blur_grain", False), ("blur", "blur_fade_score", False))
 
 
-def aurocs(recs: list[dict]) -> dict:
-    """AUROC of each of :data:`AUROC_SCORES` for its label against ``ok`` (NaN ranks as least suspicious, except
-    for a score read only where it exists: ``replacement_ref_score``, present with ground truth), with the counts."""
+def aurocs(recs: list[dict], scores: tuple = AUROC_SCORES) -> dict:
+    """AUROC of each of ``scores`` (default :data:`AUROC_SCORES`) for its label against ``ok``, by column (NaN ranks
+    as least suspicious, except for a score read only where it exists: ``replacement_ref_score``, present with
+    ground truth), with the counts."""
     from bench.stats import auroc
 
     out = {}
-    for label, col, present in AUROC_SCORES:
+    for label, col, present in scores:
         sub = [r for r in recs if r["label"] in (label, "ok") and not (present and np.isnan(r.get(col, np.nan)))]
         y = np.asarray([r["label"] == label for r in sub], dtype=bool)
         if not y.any() or y.all():

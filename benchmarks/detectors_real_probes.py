@@ -168,22 +168,18 @@ class Probes:
 
 
 def table(recs: list[dict]) -> dict:
-    """Per split, the AUROC of each of :data:`PROBES` for its label against ``ok``, with the counts."""
+    """Per split, the AUROC of each of :data:`PROBES` for its label against ``ok``, with the counts
+    (``detectors_real.aurocs``), keyed ``"label: column"``."""
+    from detectors_real import aurocs
     from real_corpus import SPLITS
-
-    from bench.stats import auroc
 
     out: dict = {}
     for split in [s for s in SPLITS if any(r["split"] == s for r in recs)]:
-        for col, label in PROBES:
-            sub = [r for r in recs if r["split"] == split and r["label"] in (label, "ok")]
-            y = np.asarray([r["label"] == label for r in sub], dtype=bool)
-            if not y.any() or y.all():
-                continue
-            v = auroc(y, np.asarray([r.get(col, np.nan) for r in sub], dtype=float))
-            out.setdefault(split, {})[f"{label}: {col}"] = {"auroc": round(v, 3), "pos": int(y.sum()),
-                                                            "ok": int((~y).sum())}
-    return out
+        sub = [r for r in recs if r["split"] == split]
+        for label in dict.fromkeys(lab for _, lab in PROBES):
+            got = aurocs(sub, tuple((label, col, False) for col, lab in PROBES if lab == label))
+            out.setdefault(split, {}).update({f"{label}: {col}": v for col, v in got.items()})
+    return {k: v for k, v in out.items() if v}
 
 
 def main() -> int:
