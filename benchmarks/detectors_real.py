@@ -190,6 +190,20 @@ def aurocs(recs: list[dict], scores: tuple = AUROC_SCORES) -> dict:
     return out
 
 
+#: the design split: everything else was never used to design or fit a detector (test was looked at several times,
+#: each fresh split once: docs/detectors.md)
+DESIGN_SPLIT = "dev"
+
+
+def held_out(recs: list[dict]) -> dict | None:
+    """:func:`summarise` (with :func:`aurocs`) of every output outside :data:`DESIGN_SPLIT`, pooled: the one estimate
+    of how the detectors do on systems they were not shaped on (None when there is none)."""
+    sub = [r for r in recs if r["split"] != DESIGN_SPLIT]
+    if not sub:
+        return None
+    return summarise(sub) | {"splits": sorted({r["split"] for r in sub}), "aurocs": aurocs(sub)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True, help="the folder datasets/prepare.py real-corpus wrote")
@@ -240,6 +254,12 @@ def main() -> int:
         for m in sorted({r["model"] for r in sub}):
             res["by_model"][m] = summarise([r for r in sub if r["model"] == m]) | {"split": split}
             print(line(f"model {m}", res["by_model"][m]))
+    pooled = held_out(recs)
+    if pooled:
+        res["held_out"] = pooled
+        print(f"all but {DESIGN_SPLIT} (pooled: {', '.join(pooled['splits'])}): labels {pooled['labels']}")
+        print(line("all", pooled))
+        print(f"    label->verdict {pooled['verdict_confusion']}")
     for r in recs:
         res["outputs"].append({k: (round(r[k], 4) if isinstance(r[k], float) else r[k]) for k in
                                ("output_id", "source", "model", "split", "label", "verdict", "verdict_fill", "hole",

@@ -281,13 +281,15 @@ def real_block(name: str) -> str:
         for m, s in r["by_model"].items():
             if s["split"] == split:
                 lines.append(row(f"{split} · model {m}", s))
+    if "held_out" in r:  # (results written before the pooled row was)
+        lines.append(row("**all but dev**, pooled (never used to design or fit)", r["held_out"]))
     cols = [c for c in ("replacement_score", "replacement_ref_score", "replacement_real_score", "blur_score",
                         "blur_grain", "blur_fade_score") if any(c in s.get("aurocs", {}) for s in r["splits"].values())]
     if cols:  # (results written before the AUROCs were)
         lines += ["", "How well each score ranks its failure above `ok`, whatever the threshold (AUROC; positives / "
                   "`ok` outputs; `replacement_ref_score` where there is ground truth):", "",
                   "| split | " + " | ".join(f"`{c}`" for c in cols) + " |", "|---|" + "---|" * len(cols)]
-        for split, s in r["splits"].items():
+        for split, s in [*r["splits"].items(), *([("all but dev", r["held_out"])] if "held_out" in r else [])]:
             a = s.get("aurocs", {})
             cell = lambda c: f"{a[c]['auroc']:.2f} ({a[c]['pos']}/{a[c]['ok']})" if c in a else "–"  # noqa: E731
             lines.append(f"| {split} | " + " | ".join(cell(c) for c in cols) + " |")

@@ -52,3 +52,20 @@ def test_aurocs_against_ok_with_nan_low_and_the_reference_score_where_present(dr
 def test_a_failure_labelled_other_is_right_under_any_failure_verdict(dr):
     assert dr.right("other", "blur") and dr.right("other", "replacement") and not dr.right("other", "ok")
     assert dr.right("blur", "blur") and not dr.right("blur", "replacement")
+
+
+def test_held_out_pools_every_split_but_dev(dr):
+    recs = [{**_rec("replacement", replacement_score=0.9), "split": "dev", "verdict": "ok", "verdict_fill": "ok",
+             "blur_flag": 0.0, "replacement_flag": 0.0},
+            {**_rec("replacement", replacement_score=0.8), "split": "test", "verdict": "replacement",
+             "verdict_fill": "replacement", "blur_flag": 0.0, "replacement_flag": 1.0},
+            {**_rec("ok", replacement_score=0.1), "split": "fresh", "verdict": "blur", "verdict_fill": "blur",
+             "blur_flag": 1.0, "replacement_flag": 0.0},
+            {**_rec("ok", replacement_score=0.0), "split": "test", "verdict": "ok", "verdict_fill": "ok",
+             "blur_flag": 0.0, "replacement_flag": 0.0}]
+    h = dr.held_out(recs)
+    assert h["n"] == 3 and h["splits"] == ["fresh", "test"]
+    assert h["verdict_accuracy"] == round(2 / 3, 3)
+    assert (h["replacement"]["tp"], h["replacement"]["pos"], h["blur"]["flagged"]) == (1, 1, 1)
+    assert h["aurocs"]["replacement_score"]["auroc"] == 1.0
+    assert dr.held_out([r for r in recs if r["split"] == "dev"]) is None
