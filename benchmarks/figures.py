@@ -282,7 +282,7 @@ def real_block(name: str) -> str:
             if s["split"] == split:
                 lines.append(row(f"{split} · model {m}", s))
     if "held_out" in r:  # (results written before the pooled row was)
-        lines.append(row("**all but dev**, pooled (never used to design or fit)", r["held_out"]))
+        lines.append(row("**all but dev**, pooled (not designed or fitted on)", r["held_out"]))
     cols = [c for c in ("replacement_score", "replacement_ref_score", "replacement_real_score", "blur_score",
                         "blur_grain", "blur_fade_score") if any(c in s.get("aurocs", {}) for s in r["splits"].values())]
     if cols:  # (results written before the AUROCs were)
