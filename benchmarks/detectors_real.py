@@ -204,11 +204,17 @@ def held_out(recs: list[dict]) -> dict | None:
     return summarise(sub) | {"splits": sorted({r["split"] for r in sub}), "aurocs": aurocs(sub)}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def corpus_args(doc: str) -> argparse.Namespace:
+    """The command line of a script that scores the corpus: ``--corpus DIR`` and ``--max-side N`` (``doc``: the
+    script's docstring, whose first line describes it)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True, help="the folder datasets/prepare.py real-corpus wrote")
-    ap.add_argument("--max-side", type=int, default=512)
-    args = ap.parse_args()
+    ap.add_argument("--max-side", type=int, default=512, help="downscale longer images to this size first (area)")
+    return ap.parse_args()
+
+
+def main() -> int:
+    args = corpus_args(__doc__)
     from _common import Printer, save
 
     from bench.detectors.thresholds import load_thresholds

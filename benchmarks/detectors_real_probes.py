@@ -1,5 +1,7 @@
-"""Two further families of weight-free evidence, probed on the real-output corpus: do they rank real failures above
-clean fills better than the shipped scores? (Nothing here is shipped, fitted or thresholded.)
+"""Two further families of weight-free evidence probed on the real-output corpus, against the shipped scores.
+
+Do they rank real failures above clean fills better than the shipped scores? (Nothing here is shipped, fitted or
+thresholded.)
 
     python benchmarks/detectors_real_probes.py --corpus /tmp/real-corpus [--max-side 512]
 
@@ -24,7 +26,6 @@ Output: ``benchmarks/results/detectors_real_probes.json``.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -183,12 +184,10 @@ def table(recs: list[dict]) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True, help="the folder datasets/prepare.py real-corpus wrote")
-    ap.add_argument("--max-side", type=int, default=512)
-    args = ap.parse_args()
+    from detectors_real import corpus_args, load_rows, score
+
+    args = corpus_args(__doc__)
     from _common import Printer, save
-    from detectors_real import load_rows, score
 
     print = Printer()  # noqa: A001
     rows = load_rows(args.corpus)

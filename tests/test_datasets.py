@@ -373,12 +373,9 @@ def test_synthetic_bad_params_name_the_key(spec: dict, match: str):
 # datasets/prepare.py: other layouts -> the folder layout
 # ---------------------------------------------------------------------------------------------------------------
 def _prepare_module():
-    import importlib.util
+    from tests.scripts import load
 
-    spec = importlib.util.spec_from_file_location("bench_prepare", REPO / "datasets" / "prepare.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load("datasets/prepare.py", "bench_prepare")
 
 
 def test_prepare_lama_layout_one_sample_per_mask(tmp_path: Path):

@@ -1,25 +1,17 @@
 """benchmarks/detectors_real_probes.py: the probes measure what they say (closed-form and constructed cases)."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.scripts import load
 
 
 @pytest.fixture(scope="module")
 def probes():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("detectors_real_probes_under_test",
-                                                  ROOT / "benchmarks" / "detectors_real_probes.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load("benchmarks/detectors_real_probes.py")
 
 
 @pytest.mark.parametrize("alpha", [0.7, 1.0, 2.0, 4.0])

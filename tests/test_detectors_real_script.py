@@ -1,24 +1,16 @@
 """benchmarks/detectors_real.py's summaries: the per-split AUROCs and the verdict's right/wrong rule."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.scripts import load
 
 
 @pytest.fixture(scope="module")
 def dr():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("detectors_real_under_test", ROOT / "benchmarks" / "detectors_real.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load("benchmarks/detectors_real.py")
 
 
 COLUMNS = ("replacement_score", "replacement_ref_score", "replacement_real_score", "blur_score", "blur_grain",

@@ -3,10 +3,8 @@ writes (offline, no fetch), and the committed labels' schema and source split.""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +12,14 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from tests.scripts import load
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def rc():
-    spec = importlib.util.spec_from_file_location("real_corpus", REPO / "datasets" / "real_corpus.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["real_corpus"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load("datasets/real_corpus.py", "real_corpus", register=True)
 
 
 def _jpeg(a: np.ndarray, q: int = 90) -> np.ndarray:

@@ -3,22 +3,14 @@ tiles are named by a key that says which case and sigma each one is."""
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.scripts import load
 
 
 def _module():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("detectors_softening_under_test",
-                                                  ROOT / "benchmarks" / "detectors_softening.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load("benchmarks/detectors_softening.py")
 
 
 def test_softened_fills_differ_from_the_truth_inside_the_hole_only_and_the_key_names_every_tile(tmp_path):
