@@ -402,11 +402,12 @@ def items_ia(r: Repo, kind: str) -> list[Item]:
     return out
 
 
-def _fit(a: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """``a`` at ``like``'s size (Inpaint-Anything's matplotlib saves are sometimes a pixel short), bilinear."""
+def _fit(a: np.ndarray, like: np.ndarray, resample: int = Image.BILINEAR) -> np.ndarray:
+    """``a`` at ``like``'s height and width (unchanged when it has them), resampled with ``resample`` (bilinear by
+    default: Inpaint-Anything's matplotlib saves are sometimes a pixel short)."""
     if a.shape[:2] == like.shape[:2]:
         return a
-    return np.asarray(Image.fromarray(a).resize((like.shape[1], like.shape[0]), Image.BILINEAR))
+    return np.asarray(Image.fromarray(a).resize((like.shape[1], like.shape[0]), resample))
 
 
 def items_deepfill(r: Repo) -> list[Item]:
@@ -528,7 +529,7 @@ def items_brushedit(r: Repo) -> list[Item]:
         img = _rgb(r.image(f"assets/{case}/{photo}.png"))
         note = "removal prompt; AI-generated or illustrated picture"
         if img.shape[:2] != m.shape:
-            img = np.asarray(Image.fromarray(img).resize((m.shape[1], m.shape[0]), Image.LANCZOS))
+            img = _fit(img, m, Image.LANCZOS)
             note += f"; photo resized to the mask's {m.shape[1]}x{m.shape[0]}"
         out.append(Item("brushedit", f"brushedit__{case}", "BrushEdit (BrushNet, SD 1.5)", img, m,
                         _rgb(r.image(edits[0])), edits[0], f"assets/{case}/{photo}.png",
@@ -565,9 +566,7 @@ def items_sd_fox(r: Repo) -> list[Item]:
     img = _rgb(r.image("fox.jpg"))
     m = binary_mask(r.image("fox-M.png"))
     res = _rgb(r.image("Stable_Diffusion_Inpainting/output.jpg"))
-    if m.shape != img.shape[:2]:
-        m = np.asarray(Image.fromarray(m).resize((img.shape[1], img.shape[0]), Image.NEAREST))
-    res = np.asarray(Image.fromarray(res).resize((img.shape[1], img.shape[0]), Image.BICUBIC))
+    m, res = _fit(m, img, Image.NEAREST), _fit(res, img, Image.BICUBIC)
     return [Item("sd-fox", "sd-fox__fox", "Stable Diffusion inpainting (runwayml)", img, m, res,
                  "Stable_Diffusion_Inpainting/output.jpg", "fox.jpg", "shipped (fox-M.png, > 127)",
                  "512 x 512 output resized back to the photo's 1600 x 1024 (bicubic)")]
@@ -615,15 +614,6 @@ def green_mask(masked: np.ndarray, lo: int = 30, hi: int = 225) -> np.ndarray:
     return (a[..., 0] < lo) & (a[..., 1] > hi) & (a[..., 2] < lo)
 
 
-def _resize_to(a: np.ndarray, like: np.ndarray) -> tuple[np.ndarray, str]:
-    """``a`` brought to ``like``'s height and width (bicubic), and a note of it (empty when no resize was needed)."""
-    h, w = like.shape[:2]
-    if a.shape[:2] == (h, w):
-        return a, ""
-    note = f"output {a.shape[1]}x{a.shape[0]} resized to the input's {w}x{h} (bicubic)"
-    return np.asarray(Image.fromarray(a).resize((w, h), Image.BICUBIC)), note
-
-
 def items_kolors(r: Repo) -> list[Item]:
     """Kolors' and SDXL's prompted fills: the shipped mask where there is one (``N_mask.png``), else the green of
     ``N_masked.png`` (:func:`green_mask`); outputs of another size are resized to the input (the pipelines work at
@@ -644,7 +634,9 @@ def items_kolors(r: Repo) -> list[Item]:
                 res = _rgb(r.image(f"{base}_{key}.png"))
             except SystemExit:  # (listed, but not in every copy of the repository)
                 continue
-            res, note = _resize_to(res, img)
+            note = ("" if res.shape == img.shape else f"output {res.shape[1]}x{res.shape[0]} resized to the input's "
+                    f"{img.shape[1]}x{img.shape[0]} (bicubic)")
+            res = _fit(res, img, Image.BICUBIC)
             out.append(Item("kolors", f"kolors__{n}", model, img, m, res, f"{base}_{key}.png", f"{base}.png", rec,
                             "; ".join(x for x in ("prompted fill (inpainting/README.md)", note) if x)))
     return out
