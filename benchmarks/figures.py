@@ -283,8 +283,9 @@ def real_block(name: str) -> str:
                 lines.append(row(f"{split} · model {m}", s))
     if "held_out" in r:  # (results written before the pooled row was)
         lines.append(row("**all but dev**, pooled (not designed or fitted on)", r["held_out"]))
-    cols = [c for c in ("replacement_score", "replacement_ref_score", "replacement_real_score", "blur_score",
-                        "blur_grain", "blur_fade_score") if any(c in s.get("aurocs", {}) for s in r["splits"].values())]
+    from detectors_real import AUROC_SCORES  # (beside this script: the columns in the order it measures them)
+
+    cols = [c for _, c, _ in AUROC_SCORES if any(c in s.get("aurocs", {}) for s in r["splits"].values())]
     if cols:  # (results written before the AUROCs were)
         lines += ["", "How well each score ranks its failure above `ok`, whatever the threshold (AUROC; positives / "
                   "`ok` outputs; `replacement_ref_score` where there is ground truth):", "",
