@@ -105,11 +105,11 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
             res[part] = {"precision": round(p, 4), "recall": round(r, 4), "auroc": round(auroc(y[sel], s[sel]), 4)}
         res["test"].update(bootstrap_intervals(y[test], flags[test], s[test], digits=4, seed=seed))
         results[key] = res
-    evidence, ev_results = _fit_evidence(frame, found, seed, test_fraction)
+    parts = [(lab.label, i, _in_test(seed, lab.cell, lab.sample_id, test_fraction)) for lab, i in found]
+    evidence, ev_results = fit_evidence(frame, parts, seed)
     from .rule import measure_rules
 
-    rules = measure_rules(detectors, frame, [(lab.label, i, _in_test(seed, lab.cell, lab.sample_id, test_fraction))
-                                             for lab, i in found], seed=seed, min_per_class=MIN_PER_CLASS)
+    rules = measure_rules(detectors, frame, parts, seed=seed, min_per_class=MIN_PER_CLASS)
     labels_sha = hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()
     return {
         "format": FORMAT,
@@ -130,11 +130,13 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
 MIN_EVIDENCE_J = 0.2
 
 
-def _fit_evidence(frame, found, seed: int, test_fraction: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0) -> tuple[list[dict[str, Any]],
+                                                                                    dict[str, Any]]:
     """Learned evidence (:mod:`bench.detectors.flagging`): per verdict (replacement, blur), the learned column of
-    the run (``replacement_features_score``, ``remove``, ``rcs``, ``cfd``) whose threshold, fitted on the fitting
+    ``frame`` (``replacement_features_score``, ``remove``, ``rcs``, ``cfd``) whose threshold, fitted on the fitting
     part, separates that label from ``good`` best (Youden's J, at least :data:`MIN_EVIDENCE_J`); measured on the
-    held-out part like the detectors. Returns (rules to write, results per verdict and column)."""
+    held-out part like the detectors. ``parts``: (label, row of ``frame``, held out) per labelled output.
+    Returns (rules to write, results per verdict and column)."""
     from ..detectors.flagging import EVIDENCE_COLUMNS, EVIDENCE_VERDICTS
     from ..stats import balanced, best_threshold, bootstrap_intervals, threshold_flags
     from .rule import measure
@@ -146,9 +148,8 @@ def _fit_evidence(frame, found, seed: int, test_fraction: float) -> tuple[list[d
         for col, direction in EVIDENCE_COLUMNS.items():
             if col not in frame:
                 continue
-            rows = [(lab.label == verdict, float(pd_num(frame[col].iloc[i])),
-                     _in_test(seed, lab.cell, lab.sample_id, test_fraction))
-                    for lab, i in found if lab.label in (verdict, "good")]
+            rows = [(label == verdict, float(pd_num(frame[col].iloc[i])), held)
+                    for label, i, held in parts if label in (verdict, "good")]
             rows = [r for r in rows if not math.isnan(r[1])]
             y = np.array([r[0] for r in rows], bool)
             sc = np.array([r[1] for r in rows], float)
