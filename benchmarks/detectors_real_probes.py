@@ -1,4 +1,4 @@
-"""Two further families of weight-free evidence probed on the real-output corpus, against the shipped scores.
+"""Three further families of weight-free evidence probed on the real-output corpus, against the shipped scores.
 
 Do they rank real failures above clean fills better than the shipped scores? (Nothing here is shipped, fitted or
 thresholded.)
@@ -18,6 +18,13 @@ thresholded.)
   matching), ``mscn_lvar`` (ln of the variance ratio) and ``mscn_corr`` (the mean normalised product with the four
   neighbours), each fill minus ring, and ``local_spread`` (ln of the median local spread, fill over ring: a detail
   measure, for comparison with the shipped ones). Smears and GAN artefacts are said to disturb these statistics.
+* **Visual saliency** (for ``replacement``): an object a model paints into the hole draws the eye; the background
+  a correct removal continues does not. On the whole output brought to ``SAL_SIDE`` px on its long side:
+  ``sr_contrast`` = ln(mean spectral-residual saliency in the hole / the same on a ring around it) (Hou & Zhang,
+  CVPR 2007: the log amplitude spectrum of luma minus its 3 x 3 local mean, back with the phase, squared, Gaussian
+  σ ``SAL_SIGMA`` px), and ``ft_contrast`` the same for frequency-tuned saliency (Achanta et al., CVPR 2009: the
+  distance of each slightly blurred Lab pixel from the image's mean Lab colour, computed at 4 x ``SAL_SIDE`` and
+  brought down). The ring is as wide as half the square root of the hole's area (at least 2 px).
 
 Each is computed on the pasted-back output exactly as ``detectors_real.py`` scores the corpus (same loading, same
 downscaling), and printed per split as the AUROC of the label against ``ok`` (NaN ranks as least suspicious; a
@@ -44,11 +51,12 @@ MSCN_SIGMA = 7 / 6
 MSCN_C = 1.0  # the spread's regulariser, in 8-bit luma units (BRISQUE's C = 1)
 MARGIN = 4  # px from the hole's border: fill interior and ring both keep this far from the seam
 MIN_PIXELS = 200
+SAL_SIDE, SAL_SIGMA = 64, 2.5  # px: the saliency maps' long side and their smoothing there
 
 #: (column, label it should rank above ok) printed per split, shipped scores first
 PROBES = (("replacement_score", "replacement"), ("replacement_real_score", "replacement"),
           ("patch_novelty", "replacement"), ("patch_share", "replacement"), ("mscn_alpha", "replacement"),
-          ("mscn_corr", "replacement"),
+          ("mscn_corr", "replacement"), ("sr_contrast", "replacement"), ("ft_contrast", "replacement"),
           ("blur_grain", "blur"), ("blur_fade_score", "blur"), ("mscn_alpha", "blur"), ("mscn_lvar", "blur"),
           ("mscn_corr", "blur"), ("local_spread", "blur"))
 
@@ -153,6 +161,50 @@ def mscn_scores(rgb: np.ndarray, m: np.ndarray) -> dict:
             "local_spread": math.log((f["spread"] + MSCN_C) / (r["spread"] + MSCN_C))}
 
 
+def spectral_residual(gray: np.ndarray, sigma: float = SAL_SIGMA) -> np.ndarray:
+    """Spectral-residual saliency of a float32 [H, W] image (see the module doc), same shape, >= 0."""
+    import cv2
+
+    f = np.fft.fft2(gray.astype(np.float64))
+    log_amp = np.log(np.abs(f) + 1e-9)
+    residual = log_amp - cv2.blur(log_amp, (3, 3), borderType=cv2.BORDER_REFLECT)
+    sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(f)))) ** 2
+    return cv2.GaussianBlur(sal.astype(np.float32), (0, 0), sigma)
+
+
+def frequency_tuned(rgb: np.ndarray) -> np.ndarray:
+    """Frequency-tuned saliency of a float32 RGB [H, W, 3] image in [0, 1]: the Lab distance of each pixel, blurred
+    5 x 5, from the image's mean Lab colour."""
+    import cv2
+
+    lab = cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
+    mean = lab.reshape(-1, 3).mean(0)
+    return np.linalg.norm(cv2.GaussianBlur(lab, (5, 5), 0) - mean, axis=2)
+
+
+def saliency_scores(rgb: np.ndarray, m: np.ndarray) -> dict:
+    """``sr_contrast`` and ``ft_contrast`` (see the module doc) of a float32 RGB [H, W, 3] image in [0, 1] and its
+    bool hole [H, W]; NaNs when the hole or the ring has under 4 pixels at the maps' size."""
+    import cv2
+
+    from bench.detectors._util import outside_distance
+
+    nan = {"sr_contrast": math.nan, "ft_contrast": math.nan}
+    h, w = m.shape
+    k = SAL_SIDE / max(h, w)
+    size = (max(8, round(w * k)), max(8, round(h * k)))
+    small = cv2.resize(np.ascontiguousarray(rgb, dtype=np.float32), size, interpolation=cv2.INTER_AREA)
+    hole = cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
+    ring = ~hole & (outside_distance(hole) <= max(2.0, 0.5 * math.sqrt(np.count_nonzero(hole))))
+    if np.count_nonzero(hole) < 4 or np.count_nonzero(ring) < 4:
+        return nan
+    big = cv2.resize(np.ascontiguousarray(rgb, dtype=np.float32), (size[0] * 4, size[1] * 4),
+                     interpolation=cv2.INTER_AREA)
+    maps = {"sr_contrast": spectral_residual(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)),
+            "ft_contrast": cv2.resize(frequency_tuned(big), size, interpolation=cv2.INTER_AREA)}
+    return {k: math.log((float(s[hole].mean()) + 1e-9) / (float(s[ring].mean()) + 1e-9)) for k, s in maps.items()}
+
+
 class Probes:
     """The probes as a detector-shaped object (``detect(batch)`` -> columns), run by ``detectors_real.score``."""
 
@@ -163,7 +215,8 @@ class Probes:
         for i in range(b.output.shape[0]):
             rgb, m = hwc(b.output[i]), mask2d(b.mask[i])
             nov, share = patch_scores(rgb, m)
-            for k, v in ({"patch_novelty": nov, "patch_share": share} | mscn_scores(rgb, m)).items():
+            for k, v in ({"patch_novelty": nov, "patch_share": share} | mscn_scores(rgb, m)
+                         | saliency_scores(rgb, m)).items():
                 cols.setdefault(k, []).append(v)
         return {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
 
@@ -181,6 +234,21 @@ def table(recs: list[dict]) -> dict:
             got = aurocs(sub, tuple((label, col, False) for col, lab in PROBES if lab == label))
             out.setdefault(split, {}).update({f"{label}: {col}": v for col, v in got.items()})
     return {k: v for k, v in out.items() if v}
+
+
+def correlations(recs: list[dict], against: str = "replacement_score") -> dict:
+    """Spearman's rank correlation of each ``replacement`` probe with ``against`` over every output where both are
+    finite (does the probe see something the shipped score does not?)."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for col in dict.fromkeys(c for c, lab in PROBES if lab == "replacement" and c != against):
+        a = np.asarray([r.get(against, np.nan) for r in recs], float)
+        b = np.asarray([r.get(col, np.nan) for r in recs], float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() >= 3:
+            out[col] = round(float(spearmanr(a[ok], b[ok])[0]), 3)
+    return out
 
 
 def main() -> int:
@@ -201,7 +269,11 @@ def main() -> int:
         cells = [f"{sp} {res[sp][name]['auroc']:.2f} ({res[sp][name]['pos']}/{res[sp][name]['ok']})"
                  for sp in res if name in res[sp]]
         print(f"  {name:34s} " + ", ".join(cells))
-    path = save("detectors_real_probes", {"max_side": args.max_side, "aurocs": res}, print.lines)
+    corr = correlations(recs)
+    print("  rank correlation with replacement_score over all outputs: "
+          + ", ".join(f"{k} {v:.2f}" for k, v in corr.items()))
+    path = save("detectors_real_probes", {"max_side": args.max_side, "aurocs": res, "correlations": corr},
+                print.lines)
     sys.stdout.write(f"wrote {path}\n")
     return 0
 

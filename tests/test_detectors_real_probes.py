@@ -68,6 +68,49 @@ def test_mscn_scores_see_a_smoothed_fill_and_not_the_texture_continued(probes):
     assert all(math.isnan(v) for v in probes.mscn_scores(scene, np.zeros_like(m)).values())
 
 
+def test_spectral_residual_peaks_on_the_odd_spot_of_a_regular_pattern(probes):
+    # a regular grating with one blob: its spectrum is a few peaks (the grating, which the residual removes) plus
+    # the blob's broad spectrum, so the saliency sits on the blob. (Faint noise, as in any photograph: a noiseless
+    # synthetic image has exact zeros in its spectrum, whose logarithms swamp the residual.)
+    yy, xx = np.indices((64, 64))
+    noise = np.random.default_rng(0).normal(0, 0.02, (64, 64))
+    img = (0.5 + 0.3 * np.sin(xx * 2 * np.pi / 8) + noise).astype(np.float32)
+    img[28:36, 40:48] = 1.0
+    sal = probes.spectral_residual(img)
+    assert sal.shape == img.shape and (sal >= 0).all()
+    assert sal[28:36, 40:48].mean() > 3 * sal.mean()
+    peak = np.unravel_index(np.argmax(sal), sal.shape)
+    assert 24 <= peak[0] < 40 and 36 <= peak[1] < 52
+
+
+def test_frequency_tuned_is_the_lab_distance_from_the_mean_colour(probes):
+    import cv2
+
+    img = np.full((32, 32, 3), 0.5, np.float32)
+    img[:, 16:] = (0.9, 0.2, 0.1)
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
+    mean = lab.reshape(-1, 3).mean(0)
+    ft = probes.frequency_tuned(img)
+    # far from the edge the blur changes nothing: each half's distance from the mean colour, closed form
+    assert ft[5, 5] == pytest.approx(float(np.linalg.norm(lab[5, 5] - mean)), rel=1e-4)
+    assert ft[5, 25] == pytest.approx(float(np.linalg.norm(lab[5, 25] - mean)), rel=1e-4)
+
+
+def test_saliency_contrast_high_for_a_foreign_object_and_not_for_the_scene_continued(probes):
+    scene, m = _scene(4), _hole()
+    continued = scene.copy()
+    continued[m] = _scene(5)[m]
+    red = scene.copy()
+    red[m] = (0.95, 0.1, 0.1)  # a red object filling the hole: far from the grey scene's mean colour
+    spot = continued.copy()
+    spot[58:70, 58:70] = 1.0  # a small white object in the continued texture: the odd spot spectral residual finds
+    c, r, s = (probes.saliency_scores(x, m) for x in (continued, red, spot))
+    assert abs(c["sr_contrast"]) < 0.5 and abs(c["ft_contrast"]) < 0.5
+    assert r["ft_contrast"] > c["ft_contrast"] + 1.0
+    assert s["sr_contrast"] > c["sr_contrast"] + 0.8
+    assert all(math.isnan(v) for v in probes.saliency_scores(scene, np.zeros_like(m)).values())
+
+
 def test_table_ranks_each_probe_for_its_label_against_ok_per_split(probes):
     recs = [{"split": "dev", "label": "replacement", "patch_novelty": 2.0},
             {"split": "dev", "label": "ok", "patch_novelty": 0.1},
@@ -77,3 +120,11 @@ def test_table_ranks_each_probe_for_its_label_against_ok_per_split(probes):
     t = probes.table(recs)
     assert t["dev"]["replacement: patch_novelty"] == {"auroc": 1.0, "pos": 1, "ok": 2}
     assert "test" not in t
+
+
+def test_correlations_rank_each_replacement_probe_against_the_shipped_score(probes):
+    recs = [{"replacement_score": float(i), "sr_contrast": float(i * i), "patch_novelty": float(-i),
+             "ft_contrast": math.nan} for i in range(6)]
+    c = probes.correlations(recs)
+    assert c["sr_contrast"] == 1.0 and c["patch_novelty"] == -1.0  # monotone either way: rank correlation +-1
+    assert "ft_contrast" not in c and "replacement_score" not in c
