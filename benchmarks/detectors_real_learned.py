@@ -133,8 +133,8 @@ def main() -> int:
     t0 = time.perf_counter()
     mets = learned_metrics(names, args.device, args.weights_dir, args.tiny_random)
     recs = score(args.corpus, rows, args.max_side, extra=mets)
-    print(f"learned evidence ({', '.join(names)}; {'TINY RANDOM networks: the figures mean nothing' if args.tiny_random else 'pretrained weights'}) "
-          f"on {len(recs)} labelled real outputs, max side {args.max_side} px, device {args.device}, "
+    nets = "TINY RANDOM networks: the figures mean nothing" if args.tiny_random else "pretrained weights"
+    print(f"learned evidence ({', '.join(names)}; {nets}) on {len(recs)} labelled real outputs, max side {args.max_side} px, device {args.device}, "
           f"{time.perf_counter() - t0:.0f} s")
     rules, fit, applied, after = fit_and_apply(recs, args.seed)
     print(f"rules fitted on {DESIGN_SPLIT}: " + ("; ".join(f"{r['column']} {'<' if r['direction'] == 'below' else '>'}"
