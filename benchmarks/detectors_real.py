@@ -83,7 +83,6 @@ def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = No
     from bench.detectors import WEIGHT_FREE
     from bench.io import read_image
     from bench.registry import DETECTORS
-    from bench.detectors.verdict import verdicts
     from bench.types import EvalBatch
 
     dets = {n: DETECTORS.get(n)() for n in WEIGHT_FREE} | dict(extra or {})
@@ -115,10 +114,18 @@ def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = No
     from bench.detectors.blur import BlurDetector
 
     frame["blur_grain"] = BlurDetector.grain_deficit(frame, (len(frame),))  # the deficit blur's flag reads
-    frame["verdict"] = verdicts(frame, paste_back=True).to_numpy()  # scored as `paste_back: true` (above)
+    judge(frame)
+    return frame.to_dict("records")
+
+
+def judge(frame) -> None:
+    """Set ``verdict`` (scored as ``paste_back: true``, as :func:`score` scores) and ``verdict_fill`` (without the
+    :data:`FRAME_ONLY` detectors) from the flag columns of ``frame``, in place."""
+    from bench.detectors.verdict import verdicts
+
+    frame["verdict"] = verdicts(frame, paste_back=True).to_numpy()
     fill = frame.drop(columns=[c for c in frame if c.startswith(FRAME_ONLY)])
     frame["verdict_fill"] = verdicts(fill).to_numpy()
-    return frame.to_dict("records")
 
 
 def _boot(y: np.ndarray, f: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict:

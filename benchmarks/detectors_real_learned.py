@@ -91,8 +91,7 @@ def fit_and_apply(recs: list[dict], seed: int = 0) -> tuple[list[dict], dict, di
 
     from bench.calibration.labels import fit_evidence
     from bench.detectors.flagging import apply_evidence
-    from bench.detectors.verdict import verdicts
-    from detectors_real import DESIGN_SPLIT, FRAME_ONLY
+    from detectors_real import DESIGN_SPLIT, judge
 
     frame = pd.DataFrame(recs)
     # the labelling page's word for a correct fill is "good", the corpus's "ok"; held out = not the design split
@@ -100,9 +99,7 @@ def fit_and_apply(recs: list[dict], seed: int = 0) -> tuple[list[dict], dict, di
              for i, r in enumerate(recs)]
     rules, results = fit_evidence(frame, parts, seed)
     applied = apply_evidence(frame, rules)
-    frame["verdict"] = verdicts(frame, paste_back=True).to_numpy()
-    fill = frame.drop(columns=[c for c in frame if c.startswith(FRAME_ONLY)])
-    frame["verdict_fill"] = verdicts(fill).to_numpy()
+    judge(frame)
     for det in ("blur", "replacement"):  # a detector's flag for the P/R figures: its own or the evidence's
         ev = f"evidence_{det}_flag"
         if ev in frame:
@@ -123,6 +120,11 @@ def main() -> int:
     args = ap.parse_args()
     from _common import Printer, save
     from detectors_real import DESIGN_SPLIT, aurocs, load_rows, score, summarise
+
+    def pr(d: dict) -> str:
+        p = "-" if d["precision"] is None else f"{d['precision']:.2f}"
+        r = "-" if d["recall"] is None else f"{d['recall']:.2f}"
+        return f"P {p} R {r}"
 
     print = Printer()  # noqa: A001
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
@@ -161,12 +163,6 @@ def main() -> int:
         au = {c: {lab: v for lab in ("replacement", "blur")
                   if (v := aurocs(suspicion(before, c), ((lab, c, True),)).get(c))} for c in names}
         res["splits"][name] = {"without": s0, "with": s1, "aurocs": au}
-
-        def pr(d):
-            p = "-" if d["precision"] is None else f"{d['precision']:.2f}"
-            r = "-" if d["recall"] is None else f"{d['recall']:.2f}"
-            return f"P {p} R {r}"
-
         print(f"{name}: n {s0['n']}, labels {s0['labels']}")
         for tag, s in (("weight-free", s0), ("with evidence", s1)):
             print(f"  {tag:14s} verdict {s['verdict_accuracy']:.2f} {s['verdict_accuracy_ci']}  replacement "
