@@ -225,6 +225,70 @@ def test_thin_hole_is_not_judged_for_blur():
     assert math.isnan(r["blur_score"]) and math.isnan(r["blur_flag"])
 
 
+def _round_trip(img: np.ndarray, f: float) -> np.ndarray:
+    """The whole frame to ``f`` of its size and back (area down, bicubic up): a model run at its own size."""
+    small = cv2.resize(img, (round(S * f), round(S * f)), interpolation=cv2.INTER_AREA)
+    return q8(cv2.resize(small, (S, S), interpolation=cv2.INTER_CUBIC))
+
+
+def test_a_fill_softened_with_the_whole_frame_is_judged_against_the_raw_outputs_ring():
+    """blur v5: a pipeline that softens the whole frame (here: the correct fill, the photo itself, through a resize to
+    1/2 or 1/3 and back) softens the fill with it; pasted back into the input's sharper pixels it would read as a
+    smear (grass, gravel: flagged when the ring is read from the pasted output, ``context="output"``, blur v4).
+    Against the raw output's ring (the default) it is as sharp as its context, scores near 0 and is not flagged.
+    Removal without ground truth on scikit-image's grass, gravel and brick."""
+
+    m = box_mask()
+    for name in ("grass", "gravel", "brick"):
+        img = _sk_crop(name)
+        for f in (1 / 2, 1 / 3):
+            soft = _round_trip(img, f)
+            b = batch(img, m, soft, raw=soft, has_gt=False)
+            ctx = DETECTORS.get("blur")().context_image(b, 0, m)
+            assert ctx is not None and torch.equal(ctx, b.raw[0])  # the same picture, softened
+            raw = run("blur", b)
+            assert raw["blur_flag"] == 0.0 and abs(raw["blur_grain_score"]) < 0.2 and raw["blur_score"] < 0.1, (
+                name, f, raw)
+            if name != "brick":  # (brick's strong mortar lines keep the pasted ring's grain close to the fill's)
+                old = run("blur", b, context="output")
+                assert old["blur_flag"] == 1.0 and old["blur_grain_score"] > raw["blur_grain_score"] + 0.5, (name, f)
+
+
+def test_a_smear_in_a_softened_frame_is_still_blur_and_a_raw_output_that_is_not_the_picture_is_not_read():
+    """The raw output's ring only changes what "sharp" means: a smear (the photo's coarse structure and a fifth of
+    its detail) inside a frame resized to 1/2 and back is still flagged. A raw output that is not the input's
+    picture outside the hole (black, blank grey, noise: no correlation with the input there; grey at the grass's
+    mean has a PSNR of 17 dB against it, so PSNR could not tell) is not read: the scores are exactly those of the
+    pasted output's ring, so a backend that returns its fill on a blank frame cannot hide a smear."""
+    m = box_mask()
+    for name in ("grass", "gravel"):
+        img = _sk_crop(name)
+        soft = _round_trip(img, 1 / 2)
+        coarse = cv2.GaussianBlur(img, (0, 0), 8)
+        smear = q8(coarse + 0.2 * (img - coarse))
+        raw = np.where(m[..., None], smear, soft).astype(np.float32)
+        r = run("blur", batch(img, m, smear, raw=raw, has_gt=False))
+        assert r["blur_flag"] == 1.0, (name, r)
+        noise = q8(np.random.default_rng(0).random(img.shape).astype(np.float32))
+        for other in (np.zeros_like(img), np.full_like(img, float(img.mean())), noise):
+            raw = np.where(m[..., None], smear, other).astype(np.float32)
+            b = batch(img, m, smear, raw=raw, has_gt=False)
+            assert DETECTORS.get("blur")().context_image(b, 0, m) is None
+            a, o = run("blur", b), run("blur", b, context="output")
+            assert a.keys() == o.keys() and all(a[k] == o[k] or (math.isnan(a[k]) and math.isnan(o[k])) for k in a)
+            assert run("blur", b)["blur_flag"] == 1.0
+
+
+def test_blur_context_is_raw_or_output_and_is_in_the_provenance():
+    from bench.detectors.blur import RAW_CORR
+
+    det = DETECTORS.get("blur")()
+    assert det.version == 5 and det.provenance()["context"] == "raw" and det.provenance()["raw_corr"] == RAW_CORR
+    assert DETECTORS.get("blur")(context="output").provenance()["context"] == "output"
+    with pytest.raises(ValueError, match="context must be 'raw' or 'output'"):
+        DETECTORS.get("blur")(context="pasted")
+
+
 # -- replacement ---------------------------------------------------------------------------------------------
 def test_pasted_checkerboard_in_smooth_context_is_replacement_not_blur():
     inp, m = smooth(), box_mask()

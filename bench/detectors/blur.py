@@ -42,6 +42,12 @@ Three scores per sample (see docs/detectors.md):
   texture at the border and washes out inside, which the grain deficit, a median over the whole interior, misses
   while the outer part keeps the grain.
 
+The ring (of every score above that reads one: ``ctx``, ``steeper``, the grain deficit, the mosaic's ring term) is
+read from the **raw output** (never pasted back) where that differs from the scored output and is still the input's
+picture outside the hole (since v5, ``context="raw"``, :meth:`BlurDetector.context_image`): a pipeline that softens
+the whole frame (a VAE round trip, a model run at its own size and mapped back, JPEG) softens the fill with it, and
+pasted back into the input's sharper pixels such a fill would read as a smear that the output file does not show.
+
 ``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold`` or the grain deficit >
 ``grain_threshold`` (``blur_grain_ref_score`` where there is ground truth, else ``blur_grain_score``: a removal's
 fill should continue the grain of the backdrop the ring shows) or (``blur_fade_score > fade_threshold`` and that
@@ -81,6 +87,11 @@ FADE_SIDE, FADE_SIGMAS, FADE_BAND, FADE_CORE, FADE_MIN_DEPTH = 128, (1.0, 3.0), 
 #: the fade flags only where the grain deficit is above this (the fill has less typical grain than the context)
 FADE_GRAIN_FLOOR = 0.0
 FADE_EPS = 1e-3  # a quarter of an 8-bit step: the medians' regulariser (a flat band and a flat core: ratio ~1)
+#: the raw output's ring stands for the context where the raw output's luma correlates with the input's outside the
+#: hole at least this much (Pearson): the same picture, softened, re-encoded or shifted a pixel (a resize to 1/4 and
+#: back 0.64-0.99 on scikit-image's photographs at 128 px, the fine textures lowest); a black, blank or noise frame
+#: (0 or undefined) or other content is not the input's picture
+RAW_CORR = 0.5
 STEP = 2.5 / 255  # gradient steps below this (8-bit quantisation of smooth ramps) do not count as block edges
 
 
@@ -156,17 +167,18 @@ FLAT = 0.05 / 255  # finest-band energy below this: the fill is constant (a flat
 SLOPE_EPS = 0.1 / 255  # regularises the fine / coarse ratio (8-bit grain is about 0.3 / 255)
 
 
-def _shape_evidence(fb: list[np.ndarray], interiors: list[tuple[int, np.ndarray, np.ndarray]],
+def _shape_evidence(fb: list[np.ndarray], rb: list[np.ndarray], interiors: list[tuple[int, np.ndarray, np.ndarray]],
                     min_pixels: int) -> tuple[float, bool]:
     """(steeper, flat). ``steeper`` = how much more the fill's detail falls from the coarsest available band to the
-    finest than the context's does, ``ln(ring0 / ringK) - ln(fill0 / fillK)`` on the interior and ring of band K
-    (the coarsest band with an interior); ``flat``: the finest band is empty in the fill."""
+    finest than the context's does, ``ln(ring0 / ringK) - ln(fill0 / fillK)`` on the interior (bands ``fb``) and
+    ring (bands ``rb``) of band K (the coarsest band with an interior); ``flat``: the finest band is empty in the
+    fill."""
     usable = [(k, inner, rg) for k, inner, rg in interiors if np.count_nonzero(rg) >= min_pixels]
     if not usable:
         return math.nan, False
     k, inner, rg = usable[-1]
     f0, fk = masked_mean(fb[0], inner), masked_mean(fb[k], inner)
-    r0, rk = masked_mean(fb[0], rg), masked_mean(fb[k], rg)
+    r0, rk = masked_mean(rb[0], rg), masked_mean(rb[k], rg)
     flat = f0 < FLAT
     if k == 0:
         return math.nan, flat
@@ -214,12 +226,15 @@ class BlurDetector(CalibratedDetector):
     Parameters: ``threshold`` (``blur_score``), ``mosaic_threshold``, ``ref_threshold`` (all default to the
     shipped thresholds file), ``depth`` (least distance in px from the hole's border where the fill is measured),
     ``min_pixels`` (a band with fewer interior pixels is skipped; no band left: NaN), ``min_width`` (holes
-    nowhere this many px across are not judged: NaN).
+    nowhere this many px across are not judged: NaN), ``context`` (``"raw"``, the default: the context ring is read
+    from the raw output where that still shows the input's picture, :meth:`context_image`; ``"output"``: always
+    from the scored output, as before v5), ``raw_corr`` (that test's least correlation).
     """
 
     key = "blur"
-    # v2: blur_real_score (the head fitted on real outputs); v3: blur_grain_score; v4: blur_fade_score
-    version = 4
+    # v2: blur_real_score (the head fitted on real outputs); v3: blur_grain_score; v4: blur_fade_score; v5: the
+    # ring read from the raw output where it shows the input's picture (context="raw")
+    version = 5
     extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold", "grain_threshold", "fade_threshold")
     extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score",
                     "blur_grain_ref_score", "blur_fade_score")
@@ -229,7 +244,12 @@ class BlurDetector(CalibratedDetector):
                  ref_threshold: float | None = None, depth: float = 4.0, min_pixels: int = 64,
                  min_width: float = 16.0, thresholds: str | None = None,
                  real_threshold: float | None = None, real_head: bool = False,
-                 grain_threshold: float | None = None, fade_threshold: float | None = None) -> None:
+                 grain_threshold: float | None = None, fade_threshold: float | None = None,
+                 context: str = "raw", raw_corr: float = RAW_CORR) -> None:
+        if context not in ("raw", "output"):
+            raise ValueError(f"blur: context must be 'raw' or 'output', got {context!r}")
+        self.context = context
+        self.raw_corr = float(raw_corr)
         self.depth = float(depth)
         self.min_width = float(min_width)
         self.min_pixels = int(min_pixels)
@@ -241,11 +261,12 @@ class BlurDetector(CalibratedDetector):
                          ref_threshold=ref_threshold, real_threshold=real_threshold, grain_threshold=grain_threshold,
                          fade_threshold=fade_threshold)
 
-    def band_ratios(self, out, m: np.ndarray, gt=None) -> tuple[list[float], list[float], float,
-                                                                 tuple[float, bool], tuple[float, float]]:
+    def band_ratios(self, out, m: np.ndarray, gt=None, context=None) -> tuple[list[float], list[float], float,
+                                                                               tuple[float, bool], tuple[float, float]]:
         """Per band: ln(E_ring/E_fill) and ln(E_gt/E_fill) (NaN where a band has no interior); blockiness; the
         shape evidence (steeper, flat) of :func:`_shape_evidence`; the grain scores (the finest band's medians,
-        ring over fill and truth over fill)."""
+        ring over fill and truth over fill). The fill is read from ``out``, the ring from ``context`` (default
+        ``out``; :meth:`context_image`)."""
         n = len(SCALES) - 1
         none = ([math.nan] * n, [math.nan] * n, math.nan, (math.nan, False), (math.nan, math.nan))
         if not m.any():
@@ -260,6 +281,10 @@ class BlurDetector(CalibratedDetector):
         d_out = outside_distance(m)
         y = luma(out[:, ys, xs])
         fb = bands(y)
+        yr, rb = y, fb  # the ring's luminance and bands
+        if context is not None:
+            yr = luma(context[:, ys, xs])
+            rb = bands(yr)
         # the ground truth is read on the hole's interior only: its bands need the hole's box + the filters' reach
         hy, hx = crop_box(m, int(4 * SCALES[-1] + 2))
         gb = bands(luma(gt[:, ys, xs][:, hy, hx])) if gt is not None else None
@@ -274,18 +299,18 @@ class BlurDetector(CalibratedDetector):
                 ref.append(math.nan)
                 continue
             e_fill = masked_mean(fb[k], inner)
-            e_ring = masked_mean(fb[k], rg) if np.count_nonzero(rg) >= self.min_pixels else math.nan
+            e_ring = masked_mean(rb[k], rg) if np.count_nonzero(rg) >= self.min_pixels else math.nan
             interiors.append((k, inner, rg))
             if k == 0:  # the grain deficits: the finest band's medians, ring (and truth) over fill
                 med_fill = masked_median(fb[0], inner) + GRAIN_EPS
                 if not math.isnan(e_ring):
-                    grain = math.log((masked_median(fb[0], rg) + GRAIN_EPS) / med_fill)
+                    grain = math.log((masked_median(rb[0], rg) + GRAIN_EPS) / med_fill)
                 if gb is not None:
                     grain_ref = math.log((masked_median(gb[0], inner[hy, hx]) + GRAIN_EPS) / med_fill)
             ctx.append(math.log((e_ring + EPS) / (e_fill + EPS)))
             e_gt = masked_mean(gb[k], inner[hy, hx]) if gb is not None else math.nan
             ref.append(math.log((e_gt + EPS) / (e_fill + EPS)))
-        shape = _shape_evidence(fb, interiors, self.min_pixels)
+        shape = _shape_evidence(fb, rb, interiors, self.min_pixels)
         inner0 = d_in >= self.depth
         mos = math.nan
         if np.count_nonzero(inner0) >= self.min_pixels:
@@ -297,8 +322,34 @@ class BlurDetector(CalibratedDetector):
                 by, bx = crop_box(inner0, 1)  # (the grid share is shift-invariant: the box loses nothing)
                 mos = blockiness(y[by, bx], inner0[by, bx])
                 if mos > 0:
-                    mos = max(0.0, mos - blockiness(y, ring0))  # tiles in the context are no mosaic
+                    mos = max(0.0, mos - blockiness(yr, ring0))  # tiles in the context are no mosaic
         return ctx, ref, mos, shape, (grain, grain_ref)
+
+    def context_image(self, batch: EvalBatch, i: int, m: np.ndarray):
+        """The image whose ring the fill is judged against: the raw output (never pasted back) where it differs
+        from the scored output and still shows the input's picture outside the hole (its luma's correlation with
+        the input's there at least ``raw_corr``: a VAE round trip, a resize to the model's size and back, a codec),
+        else None (the scored output).
+
+        A pipeline that softens the whole frame softens the fill with it; pasted back, that fill sits in the
+        input's own, sharper pixels and would read as a smear next to them. Against the raw output's context it
+        is judged as sharp as the model renders anything (what a person sees in the output file); a raw output
+        that is not the input's picture outside the hole (blank, black, redrawn) says nothing of that, and the
+        pasted ring is kept."""
+        if self.context != "raw" or batch.raw is None:
+            return None
+        raw, out = batch.raw[i], batch.output[i]
+        if raw.shape != out.shape or np.array_equal(raw.detach().cpu().numpy(), out.detach().cpu().numpy()):
+            return None  # (NumPy's comparison: torch.equal takes several times as long on CPU)
+        keep = ~m
+        if not keep.any():
+            return None
+        a, b = luma(raw)[keep].astype(np.float64), luma(batch.input[i])[keep].astype(np.float64)
+        a -= a.mean()
+        b -= b.mean()
+        den = math.sqrt(float(a @ a) * float(b @ b))
+        corr = float(a @ b) / den if den > 0 else math.nan
+        return raw if math.isfinite(corr) and corr >= self.raw_corr else None
 
     @staticmethod
     def combine(values: list[float]) -> float:
@@ -326,7 +377,7 @@ class BlurDetector(CalibratedDetector):
         for i in range(b):
             m = mask2d(batch.mask[i])
             ctx, rf, mos[i], shape, (grain[i], grain_ref[i]) = self.band_ratios(
-                batch.output[i], m, batch.gt[i] if has_gt[i] else None)
+                batch.output[i], m, batch.gt[i] if has_gt[i] else None, self.context_image(batch, i, m))
             s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
             if not (math.isnan(s[i]) and math.isnan(mos[i])):  # (a hole blur judges)
                 fade[i] = fade_score(batch.output[i], m)
@@ -382,10 +433,12 @@ class BlurDetector(CalibratedDetector):
     def provenance(self):
         return {**super().provenance(), "depth": self.depth, "min_pixels": self.min_pixels,
                 "min_width": self.min_width, "eps": EPS, "real_head": self.real_head,
+                "context": self.context, "raw_corr": self.raw_corr,
                 "scales": list(SCALES),
                 "grain_eps": GRAIN_EPS,
                 "fade": {"side": FADE_SIDE, "sigmas": list(FADE_SIGMAS), "band": FADE_BAND, "core": FADE_CORE,
                          "min_depth": FADE_MIN_DEPTH, "eps": FADE_EPS},
                 "measure": "mean |band-pass(luma)| per scale, hole interior vs context ring, and its fine-to-coarse "
                            "fall-off against the ring's; block-grid share; median finest band, fill vs ring; "
-                           "median |G1 - G3| within the hole, border band vs core"}
+                           "median |G1 - G3| within the hole, border band vs core; the ring from the raw output "
+                           "where its luma correlates with the input's outside the hole >= raw_corr (context raw)"}
