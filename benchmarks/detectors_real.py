@@ -73,9 +73,12 @@ def _shrink(t, max_side: int, mode: str):
     return F.interpolate(t[None], size=size, mode="area")[0]
 
 
-def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = None) -> list[dict]:
+def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = None, params: dict | None = None,
+          raw_transform=None) -> list[dict]:
     """Every detector's score and flag, and the verdict, for each labelled output (``extra``: more detectors by
-    name, run on the same batches; their columns take no part in the verdict)."""
+    name, run on the same batches; their columns take no part in the verdict; ``params``: keyword arguments of the
+    shipped detectors by name; ``raw_transform``: applied to each output as read, at its own size, before anything
+    else: what a pipeline does to the whole frame)."""
     import pandas as pd
     import torch
 
@@ -85,7 +88,7 @@ def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = No
     from bench.registry import DETECTORS
     from bench.types import EvalBatch
 
-    dets = {n: DETECTORS.get(n)() for n in WEIGHT_FREE} | dict(extra or {})
+    dets = {n: DETECTORS.get(n)(**(params or {}).get(n, {})) for n in WEIGHT_FREE} | dict(extra or {})
     datasets: dict[str, FolderDataset] = {}
     out = []
     for r in rows:
@@ -93,8 +96,8 @@ def score(corpus: Path, rows: list[dict], max_side: int, extra: dict | None = No
         ds = datasets.setdefault(folder, FolderDataset(str(corpus / folder), task=task))
         s = ds.load(r["sample_id"])
         img, mask = _shrink(s.image, max_side, "area"), _shrink(s.mask, max_side, "nearest")
-        raw = _shrink(read_image(corpus / r["output_folder"] / folder / f"{r['sample_id']}.png"), max_side,
-                      "area")
+        raw = read_image(corpus / r["output_folder"] / folder / f"{r['sample_id']}.png")
+        raw = _shrink(raw if raw_transform is None else raw_transform(raw), max_side, "area")
         q = lambda t: torch.round(t.clamp(0, 1) * 255) / 255  # noqa: E731  (8-bit, as the store keeps them)
         img, raw = q(img), q(raw)
         pasted = torch.where(mask, raw, img)

@@ -61,3 +61,44 @@ def test_held_out_pools_every_split_but_dev(dr):
     assert (h["replacement"]["tp"], h["replacement"]["pos"], h["blur"]["flagged"]) == (1, 1, 1)
     assert h["aurocs"]["replacement_score"]["auroc"] == 1.0
     assert dr.held_out([r for r in recs if r["split"] == "dev"]) is None
+
+
+@pytest.fixture(scope="module")
+def deg():
+    return load("benchmarks/detectors_real_degrade.py")
+
+
+def test_the_lossy_steps_keep_the_size_and_lose_detail(deg):
+    """Each step of detectors_real_degrade.py gives an 8-bit frame of the input's size; the resize round trips lose
+    fine detail (the mean |x - its 3 x 3 box mean| falls), 1/3 more than 1/2; JPEG changes the frame but little."""
+    import numpy as np
+    import torch
+    from skimage import data
+
+    x = torch.from_numpy(data.astronaut()[:90, :120].copy()).permute(2, 0, 1).float() / 255
+
+    def detail(t):
+        a = t.numpy()
+        pad = np.pad(a, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        box = sum(pad[:, i:i + a.shape[1], j:j + a.shape[2]] for i in range(3) for j in range(3)) / 9
+        return float(np.abs(a - box).mean())
+
+    out = {k: deg.degrade(x, kind, v) for k, kind, v in (("j", "jpeg", 60), ("h", "resize", 0.5),
+                                                         ("t", "resize", 1 / 3))}
+    for t in out.values():
+        assert t.shape == x.shape and torch.equal(t, torch.round(t * 255) / 255)
+    assert detail(out["t"]) < detail(out["h"]) < 0.8 * detail(x)
+    assert 0 < float((out["j"] - x).abs().mean()) < 0.05
+    with pytest.raises(ValueError):
+        deg.degrade(x, "gif", 1)
+
+
+def test_tally_counts_flags_and_verdicts_per_label(deg):
+    recs = [{"label": "ok", "verdict": "blur", "blur_flag": 1.0, "blur_grain_flag": 1.0, "blur_fade_flag": 0.0},
+            {"label": "ok", "verdict": "ok", "blur_flag": 0.0, "blur_grain_flag": math.nan, "blur_fade_flag": 0.0},
+            {"label": "blur", "verdict": "blur", "blur_flag": 1.0, "blur_grain_flag": 0.0, "blur_fade_flag": 1.0},
+            {"label": "replacement", "verdict": "ok", "blur_flag": math.nan}]
+    t = deg.tally(recs)
+    assert t["n"] == 4 and t["ok"] == {"n": 2, "blur_flag": 1, "grain": 1, "fade": 0, "verdict_ok": 1}
+    assert t["blur"] == {"n": 1, "blur_flag": 1, "grain": 0, "fade": 1, "verdict_ok": 0}
+    assert t["replacement"]["verdict_ok"] == 1 and t["verdict_accuracy"] == 0.5
