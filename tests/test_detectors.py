@@ -279,6 +279,44 @@ def test_a_smear_in_a_softened_frame_is_still_blur_and_a_raw_output_that_is_not_
             assert run("blur", b)["blur_flag"] == 1.0
 
 
+@pytest.mark.parametrize("context", ["raw", "output"])
+def test_a_run_of_softened_published_removals_pasted_back_is_not_called_blur(tmp_path, context):
+    """The issue's set-up, end to end: a ``folder`` dataset (``task: removal``, photographs with their masks), one
+    ``outputs`` backend whose files are the photographs themselves after a resize to 1/2 and back (a correct removal
+    by a system that works at half size), ``paste_back: true``. The runner keeps the raw output apart from the
+    pasted one; blur v5 judges the fill against the raw output's ring and calls none of them blur; v4's reading
+    (``context: output``) calls the grass and the gravel blur."""
+    import yaml
+    from PIL import Image
+
+    from bench.cli import main as cli
+    from bench.store.run import load_run
+
+    data, outs = tmp_path / "photos", tmp_path / "published"
+    for d in (data / "images", data / "masks", outs):
+        d.mkdir(parents=True)
+    m = box_mask()
+    for name in ("grass", "gravel"):
+        img = _sk_crop(name)
+        Image.fromarray((img * 255).round().astype(np.uint8)).save(data / "images" / f"{name}.png")
+        Image.fromarray(m.astype(np.uint8) * 255).save(data / "masks" / f"{name}.png")
+        soft = _round_trip(img, 1 / 2)
+        Image.fromarray((soft * 255).round().astype(np.uint8)).save(outs / f"{name}.png")
+    suite = {"name": "soft", "output_dir": str(tmp_path / "results"), "paste_back": True,
+             "backends": [{"type": "outputs", "name": "half-size", "root": str(outs), "pattern": "{sample}.png"}],
+             "datasets": [{"type": "folder", "root": str(data), "task": "removal"}], "masks": ["given"],
+             "metrics": [{"type": "psnr", "regions": ["out"]}], "detectors": [{"type": "blur", "context": context}]}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    assert cli(["run", str(p), "--no-progress", "--no-report"]) == 0
+    f = load_run(tmp_path / "results" / "soft").frame()
+    assert len(f) == 2 and f["error"].isna().all()
+    if context == "raw":
+        assert (f["blur_flag"] == 0.0).all() and set(f["failure"]) == {"ok"}, f[["blur_grain_score", "blur_score"]]
+    else:
+        assert (f["blur_flag"] == 1.0).all() and set(f["failure"]) == {"blur"}
+
+
 def test_blur_context_is_raw_or_output_and_is_in_the_provenance():
     from bench.detectors.blur import RAW_CORR
 
@@ -830,6 +868,23 @@ def test_batch_of_mixed_cases_matches_single_runs():
 
 
 # -- plumbing ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", WEIGHT_FREE)
+def test_every_flag_rule_reads_a_run_that_stored_only_the_main_score(name):
+    """A run's store keeps no NaN value, so a score that is NaN for every sample (``blur_ref_score`` in a removal run
+    without ground truth, the mosaic score where no hole is wide enough) is no column when the run is read back.
+    Every flag rule must then still give its flags from what is there (blur's did not, and a removal run without
+    truth had no blur flag and no blur verdict at all: its rule raised KeyError and the reader carried on)."""
+    det = DETECTORS.get(name)()
+    scores = {f"{det.key}_score": np.array([0.5, 1e6, -1e6, math.nan])}
+    out = det.flags(scores)
+    main = np.asarray(out[f"{det.key}_flag"], dtype=float)
+    assert main.shape == (4,) and set(np.unique(main[~np.isnan(main)])) <= {0.0, 1.0}
+    if name in ("blur", "replacement", "incomplete"):  # a sample not judged stays not judged
+        assert math.isnan(main[3])
+    if name == "blur":  # judged on what it has: the main score's extremes flag and pass
+        assert list(main[1:3]) == [1.0, 0.0] and math.isnan(out["blur_ref_flag"][0])
+
+
 def test_every_detector_is_registered_documented_and_annotated():
     for name in (*WEIGHT_FREE, "replacement-features"):
         cls = DETECTORS.get(name)

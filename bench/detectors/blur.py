@@ -408,7 +408,9 @@ class BlurDetector(CalibratedDetector):
         return np.full(shape, np.nan) if fade is None else np.asarray(fade, dtype=np.float64)
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        s, mos = scores["blur_score"], scores["blur_mosaic_score"]
+        s = scores["blur_score"]
+        # a run stores no column that is NaN for every sample (no truth anywhere: no blur_ref_score)
+        mos, ref = (scores.get(k, np.full(s.shape, np.nan)) for k in ("blur_mosaic_score", "blur_ref_score"))
         f_hf = self._flag(s)
         f_mos = self._flag(mos, "mosaic_threshold", "above")
         real = scores.get("blur_real_score")
@@ -428,7 +430,7 @@ class BlurDetector(CalibratedDetector):
                                 np.fmax.reduce([f_hf, f_mos, f_real, f_grain, f_fade]))
         return {"blur_flag": combined, "blur_mosaic_flag": f_mos, "blur_real_flag": f_real,
                 "blur_grain_flag": f_grain, "blur_fade_flag": f_fade,
-                "blur_ref_flag": self._flag(scores["blur_ref_score"], "ref_threshold", "above")}
+                "blur_ref_flag": self._flag(ref, "ref_threshold", "above")}
 
     def provenance(self):
         return {**super().provenance(), "depth": self.depth, "min_pixels": self.min_pixels,
