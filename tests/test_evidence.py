@@ -126,6 +126,24 @@ def test_the_markdown_leaderboard_names_the_thresholds_its_flags_were_set_with(t
     assert "thresholds given in the suite: noop" in note
 
 
+def test_the_note_says_when_a_flag_rule_failed_and_a_run_without_truth_gets_blur_flags(tmp_path):
+    """A detector whose flag rule cannot be built (its thresholds file is gone) is named in the note, not left out
+    in silence; and blur's rule reads a run that stored no reference or mosaic score (a removal run without truth:
+    the store keeps no all-NaN column), which it once could not."""
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import thresholds_note
+
+    run = make_run(tmp_path / "run", n=6, values=lambda b, d, sid: {"noop_score": 0.1})
+    m = json.loads((run / "manifest.json").read_text())
+    m["suite"] = {"detectors": [{"type": "blur", "name": "blur"},
+                                {"type": "noop", "name": "noop", "thresholds": str(tmp_path / "gone.json")}]}
+    (run / "manifest.json").write_text(json.dumps(m))
+    df = summarize(run)
+    note = thresholds_note(df)
+    assert "Flags NOT set from the stored scores for: noop (" in note and "gone.json" in note
+    assert "blur" in note.split("Flags NOT set")[0] and "error" not in df.attrs["thresholds"]["blur"]
+
+
 def test_a_yaml_suite_selecting_a_file_with_evidence_gets_it_in_its_verdicts(tmp_path):
     """Through the suite file, as a user runs it: `rcs` on random tiny DINOv2 weights, the detectors reading a
     thresholds file whose evidence rule is on `rcs`; the flags follow the stored `rcs` values, and the same suite

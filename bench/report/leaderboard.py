@@ -254,6 +254,7 @@ def thresholds_note(df: pd.DataFrame) -> str | None:
     thresholds the suite gave."""
     th = df.attrs.get("thresholds") or {}
     groups: dict[str, list[str]] = {}
+    failed = {name: p["error"] for name, p in th.items() if isinstance(p, dict) and p.get("error")}
     for name, p in th.items():
         if name.startswith("evidence:") or not isinstance(p, dict) or "thresholds" not in p:
             continue
@@ -264,10 +265,13 @@ def thresholds_note(df: pd.DataFrame) -> str | None:
             sha = str(p.get("thresholds_sha256") or "")[:12]
             key = f"{p.get('thresholds_file')} v{p.get('thresholds_version')}" + (f" ({sha})" if sha else "")
         groups.setdefault(key, []).append(name)
-    if not groups:
-        return None
-    return ("Detector flags set from the stored scores when this report was made, with: "
-            + "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(groups.items())) + ".")
+    note = ("Detector flags set from the stored scores when this report was made, with: "
+            + "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(groups.items())) + ".") if groups else ""
+    if failed:  # the rule could not be built or applied: the flags it would set are missing or stale
+        note += ((" " if note else "") + "Flags NOT set from the stored scores for: "
+                 + "; ".join(f"{k} ({v})" for k, v in sorted(failed.items()))
+                 + " (their verdicts are missing or those stored when the run was scored).")
+    return note or None
 
 
 def _order() -> str:
