@@ -1,4 +1,4 @@
-"""Three further families of weight-free evidence probed on the real-output corpus, against the shipped scores.
+"""Four further families of weight-free evidence probed on the real-output corpus, against the shipped scores.
 
 Do they rank real failures above clean fills better than the shipped scores? (Nothing here is shipped, fitted or
 thresholded.)
@@ -26,6 +26,15 @@ thresholded.)
   distance of each slightly blurred Lab pixel from the image's mean Lab colour, computed at 4 x ``SAL_SIDE`` and
   brought down). The ring is as wide as half the square root of the hole's area (at least 2 px).
 
+* **Colour-matched context** (for ``blur``, round 9): a correct fill continues *one* surface of its context (the
+  blurred background behind a bird, the grass behind a player), and its detail should match that surface's, not
+  that of whatever else borders the hole (the sharp post the bird sat on). ``blur``'s detail deficits with each
+  ring pixel weighted by how common its CIE Lab cell (``CM_STEP`` units a side, a neighbouring cell counting too)
+  is among the fill's interior pixels: ``cm_ctx`` = the largest over ``blur``'s three bands of ln((weighted mean
+  ring energy + eps) / (fill energy + eps)) (``blur_score``'s ``ctx`` so weighted), ``cm_grain`` = the same with
+  the finest band's weighted median against the fill's median (the grain deficit so weighted); NaN where fewer
+  than 32 ring pixels have the fill's colours.
+
 Each is computed on the pasted-back output exactly as ``detectors_real.py`` scores the corpus (same loading, same
 downscaling), and printed per split as the AUROC of the label against ``ok`` (NaN ranks as least suspicious; a
 score for which "more" means "less suspicious" shows as AUROC below 0.5), next to the shipped scores.
@@ -52,13 +61,16 @@ MSCN_C = 1.0  # the spread's regulariser, in 8-bit luma units (BRISQUE's C = 1)
 MARGIN = 4  # px from the hole's border: fill interior and ring both keep this far from the seam
 MIN_PIXELS = 200
 SAL_SIDE, SAL_SIGMA = 64, 2.5  # px: the saliency maps' long side and their smoothing there
+CM_STEP = 12.0  # Lab units: the colour cells of the colour-matched ring (about 20 per axis)
+CM_COVER = 0.05  # a ring pixel counts for the fill where its cell (or a neighbour) holds this share of the peak
 
 #: (column, label it should rank above ok) printed per split, shipped scores first
 PROBES = (("replacement_score", "replacement"), ("replacement_real_score", "replacement"),
           ("patch_novelty", "replacement"), ("patch_share", "replacement"), ("mscn_alpha", "replacement"),
           ("mscn_corr", "replacement"), ("sr_contrast", "replacement"), ("ft_contrast", "replacement"),
           ("blur_grain", "blur"), ("blur_fade_score", "blur"), ("mscn_alpha", "blur"), ("mscn_lvar", "blur"),
-          ("mscn_corr", "blur"), ("local_spread", "blur"))
+          ("mscn_corr", "blur"), ("local_spread", "blur"), ("blur_score", "blur"), ("cm_ctx", "blur"),
+          ("cm_grain", "blur"))
 
 
 def _patches(img: np.ndarray) -> np.ndarray:
@@ -205,6 +217,57 @@ def saliency_scores(rgb: np.ndarray, m: np.ndarray) -> dict:
     return {k: math.log((float(s[hole].mean()) + 1e-9) / (float(s[ring].mean()) + 1e-9)) for k, s in maps.items()}
 
 
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    o = np.argsort(x, kind="stable")
+    c = np.cumsum(w[o])
+    return float(x[o][np.searchsorted(c, 0.5 * c[-1])])
+
+
+def colour_matched_scores(rgb: np.ndarray, m: np.ndarray) -> dict:
+    """``cm_ctx`` and ``cm_grain`` (see the module doc) of a float32 RGB [H, W, 3] image in [0, 1] and its bool hole
+    [H, W]: ``blur``'s detail deficits (its bands, interiors and ring) with each ring pixel weighted by how common
+    its Lab colour cell is in the fill's interior."""
+    from scipy.ndimage import uniform_filter
+
+    from bench.detectors._util import (crop_box, inside_distance, masked_mean, masked_median, outside_distance,
+                                       ring_width)
+    from bench.detectors.blur import EPS, GRAIN_EPS, SCALES, bands, reach
+
+    nan = {"cm_ctx": math.nan, "cm_grain": math.nan}
+    if not m.any():
+        return nan
+    width = ring_width(m)
+    ys, xs = crop_box(m, int(reach(len(SCALES) - 2) + width + 3 * SCALES[-1] + 2))
+    m, rgb = m[ys, xs], np.ascontiguousarray(rgb[ys, xs], dtype=np.float32)
+    d_in, d_out = inside_distance(m), outside_distance(m)
+    if float(d_in.max(initial=0.0)) < 8:
+        return nan
+    import cv2
+
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+    nb = int(math.ceil(256 / CM_STEP)) + 2
+    q = np.floor((lab + np.array([0.0, 128.0, 128.0], np.float32)) / CM_STEP).astype(np.int64)
+    key = (q[..., 0] * nb + q[..., 1]) * nb + q[..., 2]
+    hist = np.bincount(key[d_in >= 4], minlength=nb ** 3).astype(np.float64).reshape(nb, nb, nb)
+    hist = uniform_filter(hist, 3, mode="constant").ravel()  # a neighbouring cell counts too
+    hist /= hist.max()
+    fb = bands(rgb @ np.array([0.299, 0.587, 0.114], np.float32))
+    ctx, grain = [], math.nan
+    for k in range(len(fb)):
+        inner = d_in >= max(4.0, reach(k))
+        rg = (d_out > reach(k)) & (d_out <= reach(k) + width)
+        if np.count_nonzero(inner) < 64 or np.count_nonzero(rg) < 64:
+            continue
+        w = hist[key[rg]]
+        if np.count_nonzero(w >= CM_COVER) < 32:  # hardly any of the ring has the fill's colours
+            continue
+        e_ring = float((fb[k][rg] * w).sum() / w.sum())
+        ctx.append(math.log((e_ring + EPS) / (masked_mean(fb[k], inner) + EPS)))
+        if k == 0:
+            grain = math.log((_weighted_median(fb[0][rg], w) + GRAIN_EPS) / (masked_median(fb[0], inner) + GRAIN_EPS))
+    return {"cm_ctx": max(ctx) if ctx else math.nan, "cm_grain": grain}
+
+
 class Probes:
     """The probes as a detector-shaped object (``detect(batch)`` -> columns), run by ``detectors_real.score``."""
 
@@ -216,7 +279,7 @@ class Probes:
             rgb, m = hwc(b.output[i]), mask2d(b.mask[i])
             nov, share = patch_scores(rgb, m)
             for k, v in ({"patch_novelty": nov, "patch_share": share} | mscn_scores(rgb, m)
-                         | saliency_scores(rgb, m)).items():
+                         | saliency_scores(rgb, m) | colour_matched_scores(rgb, m)).items():
                 cols.setdefault(k, []).append(v)
         return {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
 

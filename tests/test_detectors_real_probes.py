@@ -128,3 +128,35 @@ def test_correlations_rank_each_replacement_probe_against_the_shipped_score(prob
     c = probes.correlations(recs)
     assert c["sr_contrast"] == 1.0 and c["patch_novelty"] == -1.0  # monotone either way: rank correlation +-1
     assert "ft_contrast" not in c and "replacement_score" not in c
+
+
+def test_colour_matched_context_weighs_the_surface_the_fill_continues(probes):
+    """A plain blue backdrop with fine grain, a sharp red-and-white striped post along the hole's left side: the
+    true fill (the backdrop) has far less detail than the ring as blur reads it (the post), but the post's colours
+    are not the fill's, so the colour-matched deficits of the truth are much lower (the median one about 0), while
+    a smear and a flat fill of the same hole still show theirs. No hole, or a hole nowhere 16 px across: NaN."""
+    import cv2
+    import torch
+
+    from bench.detectors.blur import BlurDetector
+
+    s = 128
+    rng = np.random.default_rng(0)
+    img = np.clip(np.array([0.25, 0.35, 0.7], np.float32) + rng.normal(0, 0.01, (s, s, 3)), 0, 1).astype(np.float32)
+    stripes = ((np.indices((s, s))[0] // 3) % 2).astype(np.float32)
+    img[:, 16:36] = np.stack([0.9 + 0 * stripes, 0.9 - 0.8 * stripes, 0.9 - 0.8 * stripes], -1)[:, 16:36]
+    m = np.zeros((s, s), bool)
+    m[40:88, 36:90] = True
+    smear, flat = img.copy(), img.copy()
+    smear[m] = cv2.GaussianBlur(img, (0, 0), 3)[m]
+    flat[m] = img[m].mean(0)
+    ctx, *_ = BlurDetector().band_ratios(torch.from_numpy(img.transpose(2, 0, 1).copy()), m)
+    truth = probes.colour_matched_scores(img, m)
+    assert truth["cm_ctx"] < max(ctx) - 1.0 and abs(truth["cm_grain"]) < 0.2, (truth, ctx)
+    for bad in (smear, flat):
+        got = probes.colour_matched_scores(bad, m)
+        assert got["cm_grain"] > 0.8 and got["cm_ctx"] > truth["cm_ctx"] + 0.2, got
+    thin = np.zeros_like(m)
+    thin[60:66, 20:110] = True
+    for hole in (np.zeros_like(m), thin):
+        assert all(math.isnan(v) for v in probes.colour_matched_scores(img, hole).values())
