@@ -310,6 +310,13 @@ def test_outputs_of_another_size_are_resized_back_scored_and_flagged(tmp_path, p
 
     frame = load_run(run_dir).frame()
     assert frame.loc[(frame["mask"] == "box") & (frame["sample_id"] == "syn-0002"), "failure"].item() == "resized"
+    # pasted back, the scored image is the input's frame at its size: the flag stays, the verdict judges the fill
+    d = _telea_run(tmp_path, name="resized-pasted")
+    d.update(detectors=["resized", "blur", "noop"], paste_back=True,
+             backends=[{"type": "outputs", "name": "ext", "root": str(root)}])
+    frame = load_run(Runner(parse_suite(d), progress=False).run()).frame()
+    row = frame[(frame["mask"] == "box") & (frame["sample_id"] == "syn-0002")].iloc[0]
+    assert row["resized_flag"] == 1 and row["failure"] != "resized" and "resized" not in set(frame["failure"])
 
 
 def test_a_changed_suite_keeps_its_old_rows_out_of_the_report_and_reuses_them(tmp_path, plugins):

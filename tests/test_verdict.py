@@ -113,16 +113,18 @@ class _RedrawsEverything:
         return Drift(**kw)
 
 
-def test_with_paste_back_outside_drift_stays_a_flag_but_is_no_verdict():
+def test_with_paste_back_outside_drift_and_resized_stay_flags_but_are_no_verdict():
     f = pd.DataFrame([{"error": None, "outside_drift_flag": 1.0, "blur_flag": 0.0},
                       {"error": None, "outside_drift_flag": 1.0, "blur_flag": 1.0},
                       {"error": None, "outside_drift_flag": 1.0, "resized_flag": 1.0}])
     assert list(verdicts(f)) == ["outside_drift", "outside_drift", "resized"]
-    assert list(verdicts(f, paste_back=True)) == ["ok", "blur", "resized"]
+    assert list(verdicts(f, paste_back=True)) == ["ok", "blur", "ok"]  # the frame's size is the input's again
     from bench.detectors.verdict import present
 
     only = f[["error", "outside_drift_flag"]]
     assert "outside_drift" in present(only) and "outside_drift" not in present(only, paste_back=True)
+    size = f[["error", "resized_flag"]]
+    assert "resized" in present(size) and "resized" not in present(size, paste_back=True)
 
 
 @pytest.mark.parametrize("paste_back", [False, True])

@@ -11,9 +11,11 @@ and keeps the first that is raised:
 * ``noop``: the hole was left as the runner's blank (it is also blurry and perhaps foreign: those say nothing more);
 * ``resized``, ``outside_drift``: the pipeline damaged the frame (the fill may still be fine, but the output is not);
   except that with ``paste_back`` (``verdicts(frame, paste_back=True)``, what :class:`bench.store.run.RunData`
-  passes from the manifest) ``outside_drift`` takes no part: it measures the *raw* output, while the delivered image
-  has the input's own pixels outside the hole, so nothing a person sees there was damaged (the flag stays in the
-  per-sample table: the model did redraw what it was given);
+  passes from the manifest) neither takes part: both are about the *raw* output's frame, while the delivered image
+  is the input's frame, at the input's size, with the input's own pixels outside the hole, so nothing a person sees
+  there was damaged, and the verdict judges the fill (the flags stay in the per-sample table and their rates in the
+  leaderboards: the model did redraw or resize what it was given; a fill softened by the resize is ``blur``'s to
+  judge, against the model's own rendering of its context, since blur v5);
 * ``incomplete`` (part of the object is still there: the fill shows the input's own pixels where the object
   stood, with ground truth or without it) before ``replacement`` and ``blur``: a pixel-for-pixel match with the
   object is the most specific evidence a detector has, and an object left in place also reads as foreign to its
@@ -62,8 +64,9 @@ def share_key(verdict: str) -> str:
     return f"{COLUMN}_{verdict}"
 
 
-#: verdicts about the raw output outside the hole, which a pasted-back output no longer shows
-RAW_ONLY: tuple[str, ...] = ("outside_drift",)
+#: verdicts about the raw output's frame (its size, its pixels outside the hole), which a pasted-back output no
+#: longer shows
+RAW_ONLY: tuple[str, ...] = ("resized", "outside_drift")
 
 
 def _precedence(paste_back: bool) -> tuple[str, ...]:
