@@ -131,7 +131,7 @@ def test_the_note_says_when_a_flag_rule_failed_and_a_run_without_truth_gets_blur
     in silence; and blur's rule reads a run that stored no reference or mosaic score (a removal run without truth:
     the store keeps no all-NaN column), which it once could not."""
     from bench.report.aggregate import summarize
-    from bench.report.leaderboard import thresholds_note
+    from bench.report.leaderboard import leaderboard_markdown, run_notes, thresholds_note
 
     run = make_run(tmp_path / "run", n=6, values=lambda b, d, sid: {"noop_score": 0.1})
     m = json.loads((run / "manifest.json").read_text())
@@ -139,9 +139,10 @@ def test_the_note_says_when_a_flag_rule_failed_and_a_run_without_truth_gets_blur
                                 {"type": "noop", "name": "noop", "thresholds": str(tmp_path / "gone.json")}]}
     (run / "manifest.json").write_text(json.dumps(m))
     df = summarize(run)
-    note = thresholds_note(df)
+    note = run_notes(df)  # (the terminal, HTML and Markdown reports all print these)
     assert "Flags NOT set from the stored scores for: noop (" in note and "gone.json" in note
-    assert "blur" in note.split("Flags NOT set")[0] and "error" not in df.attrs["thresholds"]["blur"]
+    assert leaderboard_markdown(df).count("Flags NOT set") == 1
+    assert "blur" in thresholds_note(df) and "error" not in df.attrs["thresholds"]["blur"]
 
 
 def test_a_yaml_suite_selecting_a_file_with_evidence_gets_it_in_its_verdicts(tmp_path):

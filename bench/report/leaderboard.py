@@ -229,7 +229,8 @@ def images_note(df: pd.DataFrame) -> str:
 
 def run_notes(df: pd.DataFrame) -> str | None:
     """The sentences that say which backends have no latency / memory figures (outputs made elsewhere), which
-    datasets could not be listed."""
+    datasets could not be listed, which detectors flag everything, what judged the verdicts and which detectors'
+    flag rules failed (every report format shows them)."""
     notes = []
     names = df.attrs.get("untimed_backends") or []
     if names:
@@ -245,6 +246,9 @@ def run_notes(df: pd.DataFrame) -> str | None:
     judged = verdict_judges(df)
     if judged:
         notes.append(judged)
+    failed = flag_failures(df)
+    if failed:
+        notes.append(failed)
     return " ".join(notes) or None
 
 
@@ -254,7 +258,6 @@ def thresholds_note(df: pd.DataFrame) -> str | None:
     thresholds the suite gave."""
     th = df.attrs.get("thresholds") or {}
     groups: dict[str, list[str]] = {}
-    failed = {name: p["error"] for name, p in th.items() if isinstance(p, dict) and p.get("error")}
     for name, p in th.items():
         if name.startswith("evidence:") or not isinstance(p, dict) or "thresholds" not in p:
             continue
@@ -265,13 +268,21 @@ def thresholds_note(df: pd.DataFrame) -> str | None:
             sha = str(p.get("thresholds_sha256") or "")[:12]
             key = f"{p.get('thresholds_file')} v{p.get('thresholds_version')}" + (f" ({sha})" if sha else "")
         groups.setdefault(key, []).append(name)
-    note = ("Detector flags set from the stored scores when this report was made, with: "
-            + "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(groups.items())) + ".") if groups else ""
-    if failed:  # the rule could not be built or applied: the flags it would set are missing or stale
-        note += ((" " if note else "") + "Flags NOT set from the stored scores for: "
-                 + "; ".join(f"{k} ({v})" for k, v in sorted(failed.items()))
-                 + " (their verdicts are missing or those stored when the run was scored).")
-    return note or None
+    if not groups:
+        return None
+    return ("Detector flags set from the stored scores when this report was made, with: "
+            + "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(groups.items())) + ".")
+
+
+def flag_failures(df: pd.DataFrame) -> str | None:
+    """The detectors whose flag rule could not be built or applied when the run was read (bench.detectors.flagging
+    records the error): their flags, and so their verdicts, are missing or those stored when the run was scored."""
+    th = df.attrs.get("thresholds") or {}
+    failed = {name: p["error"] for name, p in th.items() if isinstance(p, dict) and p.get("error")}
+    if not failed:
+        return None
+    return ("Flags NOT set from the stored scores for: " + "; ".join(f"{k} ({v})" for k, v in sorted(failed.items()))
+            + " (their verdicts are missing or those stored when the run was scored).")
 
 
 def _order() -> str:
