@@ -98,6 +98,14 @@ def nan_array(b: int) -> np.ndarray:
     return np.full(b, np.nan, dtype=np.float64)
 
 
+def score_column(scores, key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``scores[key]`` as float64, or NaN everywhere when there is no such column: a score stored before it existed,
+    or one that is NaN for every sample of a run (the store keeps no NaN value, so the run read back has no column:
+    ``blur_ref_score`` in a removal run without truth). A flag rule reads every optional score through this."""
+    v = scores.get(key)
+    return np.full(shape, np.nan) if v is None else np.asarray(v, dtype=np.float64)
+
+
 def flag(scores: np.ndarray, threshold: float | None, direction: str = "above") -> np.ndarray:
     """0/1 flags (float), NaN where the score is NaN or no threshold is known."""
     out = np.full(scores.shape, np.nan, dtype=np.float64)

@@ -72,7 +72,7 @@ import numpy as np
 from ..types import EvalBatch
 from . import real_head as _real_head
 from ._util import (crop_box, flag, inside_distance, luma, mask2d, masked_mean, masked_median, nan_array,
-                    outside_distance, ring_width)
+                    outside_distance, ring_width, score_column)
 from .thresholds import CalibratedDetector
 
 GRAIN_EPS = 0.5 / 255  # the grain median's regulariser: half an 8-bit step (a flat ring and a flat fill: ratio ~1)
@@ -339,7 +339,9 @@ class BlurDetector(CalibratedDetector):
         if self.context != "raw" or batch.raw is None:
             return None
         raw, out = batch.raw[i], batch.output[i]
-        if raw.shape != out.shape or np.array_equal(raw.detach().cpu().numpy(), out.detach().cpu().numpy()):
+        if raw.shape != out.shape or (raw.data_ptr() == out.data_ptr() and raw.stride() == out.stride()):
+            return None  # (not pasted back: the runner's output is the raw tensor itself)
+        if np.array_equal(raw.detach().cpu().numpy(), out.detach().cpu().numpy()):
             return None  # (NumPy's comparison: torch.equal takes several times as long on CPU)
         keep = ~m
         if not keep.any():
@@ -393,29 +395,20 @@ class BlurDetector(CalibratedDetector):
         hole's truth may well be smoother than its surroundings, a cheek inside hair), else ``blur_grain_score``
         (against the ring: a removal's fill replaces an object with the backdrop the ring shows, and should have
         its grain); NaN for scores stored before v3."""
-        grain = scores.get("blur_grain_score")
-        grain = np.full(shape, np.nan) if grain is None else np.asarray(grain, dtype=np.float64)
-        ref = scores.get("blur_grain_ref_score")
-        if ref is not None:
-            ref = np.asarray(ref, dtype=np.float64)
-            grain = np.where(np.isnan(ref), grain, ref)
-        return grain
+        grain = score_column(scores, "blur_grain_score", shape)
+        ref = score_column(scores, "blur_grain_ref_score", shape)
+        return np.where(np.isnan(ref), grain, ref)
 
     @staticmethod
     def fade(scores, shape: tuple[int, ...]) -> np.ndarray:
         """``blur_fade_score`` as an array (NaN for scores stored before v4)."""
-        fade = scores.get("blur_fade_score")
-        return np.full(shape, np.nan) if fade is None else np.asarray(fade, dtype=np.float64)
+        return score_column(scores, "blur_fade_score", shape)
 
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         s = scores["blur_score"]
-        # a run stores no column that is NaN for every sample (no truth anywhere: no blur_ref_score)
-        mos, ref = (scores.get(k, np.full(s.shape, np.nan)) for k in ("blur_mosaic_score", "blur_ref_score"))
+        mos, ref, real = (score_column(scores, f"blur_{k}_score", s.shape) for k in ("mosaic", "ref", "real"))
         f_hf = self._flag(s)
         f_mos = self._flag(mos, "mosaic_threshold", "above")
-        real = scores.get("blur_real_score")
-        if real is None:  # scores stored before the real-output head existed
-            real = np.full(s.shape, np.nan)
         f_real = self._flag(real, "real_threshold", "above")
         grain = self.grain_deficit(scores, s.shape)
         f_grain = self._flag(grain, "grain_threshold", "above")

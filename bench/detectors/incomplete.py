@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import crop_box, flag, hwc, mask2d, nan_array, pushpull
+from ._util import crop_box, flag, hwc, mask2d, nan_array, pushpull, score_column
 from .thresholds import CalibratedDetector
 
 #: ``incomplete_remnant_flag``: a quarter of the object's contrast still in the fill. Not fitted: correct fills
@@ -166,8 +166,7 @@ class IncompleteDetector(CalibratedDetector):
         share alone)."""
         main = self._flag(scores["incomplete_score"])
         detail = scores.get("incomplete_detail_score")
-        remnant = scores.get("incomplete_remnant_score")
-        remnant = np.full(main.shape, np.nan) if remnant is None else np.asarray(remnant, dtype=np.float64)
+        remnant = score_column(scores, "incomplete_remnant_score", main.shape)
         out = {"incomplete_remnant_flag": flag(remnant, REMNANT_MIN, "above")}
         if detail is None:
             return {"incomplete_flag": main, **out}

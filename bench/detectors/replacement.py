@@ -86,7 +86,8 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head
-from ._util import crop_box, hwc, inside_distance, mask2d, nan_array, pushpull as _pushpull, ring, ring_width
+from ._util import (crop_box, hwc, inside_distance, mask2d, nan_array, pushpull as _pushpull, ring, ring_width,
+                    score_column)
 from .thresholds import CalibratedDetector
 
 G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per px) bin edges
@@ -689,9 +690,7 @@ class ReplacementDetector(CalibratedDetector):
             if plain is not None:
                 agree |= np.asarray(scores["replacement_score"], dtype=float) > plain
             free = np.where(np.isnan(real) | (free != 1), free, agree.astype(float))
-        ref_score = scores.get("replacement_ref_score")
-        if ref_score is None:  # scores stored before the reference variant existed
-            ref_score = np.full(free.shape, np.nan)
+        ref_score = score_column(scores, "replacement_ref_score", free.shape)
         ref = self._flag(ref_score, "ref_threshold")
         return {"replacement_flag": np.where(np.isnan(ref_score), free, ref), "replacement_free_flag": free,
                 "replacement_ref_flag": ref}
