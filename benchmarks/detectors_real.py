@@ -214,13 +214,18 @@ def held_out(recs: list[dict]) -> dict | None:
     return summarise(sub) | {"splits": sorted({r["split"] for r in sub}), "aurocs": aurocs(sub)}
 
 
-def corpus_args(doc: str) -> argparse.Namespace:
+def corpus_parser(doc: str) -> argparse.ArgumentParser:
     """The command line of a script that scores the corpus: ``--corpus DIR`` and ``--max-side N`` (``doc``: the
-    script's docstring, whose first line describes it)."""
+    script's docstring, whose first line describes it); a script adds its own options."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True, help="the folder datasets/prepare.py real-corpus wrote")
     ap.add_argument("--max-side", type=int, default=512, help="downscale longer images to this size first (area)")
-    return ap.parse_args()
+    return ap
+
+
+def corpus_args(doc: str) -> argparse.Namespace:
+    """:func:`corpus_parser`'s options, parsed (a script with no options of its own)."""
+    return corpus_parser(doc).parse_args()
 
 
 def main() -> int:

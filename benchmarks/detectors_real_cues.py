@@ -18,7 +18,6 @@ changes the shipped thresholds or detectors. Output: ``benchmarks/results/detect
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -75,9 +74,9 @@ def throughput(size: int = 256, n: int = 64, repeat: int = 5) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--max-side", type=int, default=512)
+    from detectors_real import corpus_parser
+
+    ap = corpus_parser(__doc__)
     ap.add_argument("--dev-only", action="store_true", help="score and print dev only (no look at test, nothing saved)")
     args = ap.parse_args()
     import pandas as pd

@@ -35,7 +35,6 @@ the leave-one-input-out precision / recall on dev.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -141,9 +140,9 @@ def breakeven(y: np.ndarray, s: np.ndarray, base: np.ndarray | None, rule: str) 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", required=True, type=Path)
-    ap.add_argument("--max-side", type=int, default=512)
+    from detectors_real import corpus_parser
+
+    ap = corpus_parser(__doc__)
     ap.add_argument("--write", action="store_true", help="write bench/data/real_heads.json and the thresholds file")
     args = ap.parse_args()
     from _common import Printer, save

@@ -25,7 +25,6 @@ on the tiny random networks the tests use, on the CPU, and keeps nothing: its fi
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -108,9 +107,9 @@ def fit_and_apply(recs: list[dict], seed: int = 0) -> tuple[list[dict], dict, di
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True, help="the folder datasets/prepare.py real-corpus wrote")
-    ap.add_argument("--max-side", type=int, default=512, help="downscale longer images to this size first (area)")
+    from detectors_real import corpus_parser
+
+    ap = corpus_parser(__doc__)
     ap.add_argument("--metrics", default="remove,remove_crop,rcs,cfd", help="learned columns, comma-separated")
     ap.add_argument("--weights-dir", default=None, help="where local weights live (else $INPAINT_BENCH_WEIGHTS)")
     ap.add_argument("--device", default="cpu")
@@ -167,8 +166,8 @@ def main() -> int:
         for tag, s in (("weight-free", s0), ("with evidence", s1)):
             print(f"  {tag:14s} verdict {s['verdict_accuracy']:.2f} {s['verdict_accuracy_ci']}  replacement "
                   f"{pr(s['replacement'])}  blur {pr(s['blur'])}")
-        print("  AUROC against ok: " + ", ".join(f"{c} {lab} {v['auroc']:.2f} ({v['pos']}/{v['ok']})"
-                                                for c, a in au.items() for lab, v in a.items()) or "-")
+        print("  AUROC against ok: " + (", ".join(f"{c} {lab} {v['auroc']:.2f} ({v['pos']}/{v['ok']})"
+                                                 for c, a in au.items() for lab, v in a.items()) or "-"))
     if args.tiny_random:
         sys.stdout.write("tiny random networks: nothing written\n")
         return 0
