@@ -327,6 +327,21 @@ def test_blur_context_is_raw_or_output_and_is_in_the_provenance():
         DETECTORS.get("blur")(context="pasted")
 
 
+def test_a_suite_with_an_unknown_blur_context_is_refused_naming_the_item(tmp_path, capsys):
+    import yaml
+
+    from bench.cli import main as cli
+
+    suite = {"name": "bad", "output_dir": str(tmp_path / "r"), "backends": ["opencv-telea"],
+             "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"], "metrics": ["psnr"],
+             "detectors": [{"type": "blur", "context": "pasted"}]}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    assert cli(["validate", str(p)]) != 0
+    assert "detectors[0]: blur: context must be 'raw' or 'output', got 'pasted'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 # -- replacement ---------------------------------------------------------------------------------------------
 def test_pasted_checkerboard_in_smooth_context_is_replacement_not_blur():
     inp, m = smooth(), box_mask()

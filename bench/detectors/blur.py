@@ -247,7 +247,7 @@ class BlurDetector(CalibratedDetector):
                  grain_threshold: float | None = None, fade_threshold: float | None = None,
                  context: str = "raw", raw_corr: float = RAW_CORR) -> None:
         if context not in ("raw", "output"):
-            raise ValueError(f"blur: context must be 'raw' or 'output', got {context!r}")
+            raise ValueError(f"context must be 'raw' or 'output', got {context!r}")
         self.context = context
         self.raw_corr = float(raw_corr)
         self.depth = float(depth)
