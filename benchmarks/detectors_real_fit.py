@@ -89,7 +89,6 @@ def constructed_good_logits(head: dict) -> np.ndarray:
     """The blur head's logits on the constructed dev split's correct fills (kind ``good``)."""
     from bench.calibration.measure import score_cases
     from bench.calibration.photos import build_photo_cases
-    from bench.detectors import real_head as rh
     from bench.detectors.blur import BlurDetector
 
     det = BlurDetector(thresholds="none")
@@ -139,42 +138,36 @@ def breakeven(y: np.ndarray, s: np.ndarray, base: np.ndarray | None, rule: str) 
     return round(best[1], 4), round(best[2], 3), round(best[3], 3)
 
 
-def main() -> None:
-    from detectors_real import corpus_parser
-
-    ap = corpus_parser(__doc__)
-    ap.add_argument("--write", action="store_true", help="write bench/data/real_heads.json and the thresholds file")
-    args = ap.parse_args()
-    from _common import Printer, save
-    import detectors_real as dr
-    from bench.detectors import real_head as rh
+def blur_rule_flags(recs: list[dict], shipped: dict, **parts) -> np.ndarray:
+    """The blur detector's own flag on ``recs`` with the ``shipped`` main and mosaic thresholds and ``parts``
+    (grain, fade) set as given (no head)."""
     from bench.detectors.blur import BlurDetector
-    from bench.detectors.thresholds import default_path, load_thresholds
+
+    scores = {k: np.asarray([r.get(k, np.nan) for r in recs], dtype=float)
+              for k in ("blur_score", *BlurDetector.extra_scores)}
+    det = BlurDetector(thresholds="none", threshold=shipped["blur"]["threshold"],
+                       mosaic_threshold=shipped["blur"]["mosaic_threshold"], **parts)
+    return np.nan_to_num(det.flags(scores)["blur_flag"]) > 0.5
+
+
+def fit_real(recs: list[dict], shipped: dict, log=print, where: str = "dev") -> tuple[dict, dict, dict]:
+    """The real-output heads, their ``real_threshold`` (None: withdrawn) and ``replacement``'s ``plain_threshold``
+    fitted on ``recs`` (scored with the head features, ``ambiguous`` left out): ``(heads, thresholds, cv)``, the
+    procedure the module docstring describes (``where``: what the printed lines call ``recs``). ``replacement``'s head and ``plain_threshold`` judge only outputs
+    without ground truth (with a truth its flag is the reference rule), so they are fitted on those (all of dev);
+    ``blur``'s on every output."""
+    from bench.detectors import real_head as rh
     from bench.stats import pr as prec_rec
 
-    print = Printer()  # noqa: A001
-    t0 = time.time()
-    rows = [r for r in dr.load_rows(args.corpus) if r["split"] == "dev"]  # the test split is never read
-    recs = dr.score(args.corpus, rows, args.max_side, extra={"features": _Features()})
     lab = np.asarray([r["label"] for r in recs])
     groups = np.asarray([r["sample_id"] for r in recs])
-    shipped = load_thresholds()["detectors"]
-    blur_scores = {k: np.asarray([r.get(k, np.nan) for r in recs], dtype=float)
-                   for k in ("blur_score", *BlurDetector.extra_scores)}
-
-    def blur_flags(**parts) -> np.ndarray:
-        """The blur detector's own flag on dev with the shipped main and mosaic thresholds and ``parts`` (grain,
-        fade) set as given."""
-        det = BlurDetector(thresholds="none", threshold=shipped["blur"]["threshold"],
-                           mosaic_threshold=shipped["blur"]["mosaic_threshold"], **parts)
-        return np.nan_to_num(det.flags(blur_scores)["blur_flag"]) > 0.5
-
+    free = np.asarray([r.get("task", "removal") != "reconstruction" for r in recs])
     # the shipped blur rule's own flags (blur_score or mosaic): the head and the grain deficit are OR-ed to them
-    blur_base = blur_flags()
+    blur_base = blur_rule_flags(recs, shipped)
     heads, thresholds, cv = {}, {}, {}
     for det, (label, names, l2) in HEADS.items():
         x = np.column_stack([[r[f"feat_{n}" if n in rh.FEATURES else n] for r in recs] for n in names])
-        keep = ~np.isnan(x).any(1)
+        keep = ~np.isnan(x).any(1) & (free if det == "replacement" else True)
         y = lab == label
         heads[det] = rh.fit(x[keep], y[keep], names, l2)
         s = loo_logits(x[keep], y[keep], groups[keep], names, l2)
@@ -186,7 +179,7 @@ def main() -> None:
             if cap > t:
                 t = cap
                 p, r = (round(v, 3) for v in prec_rec(y[keep], base | (s > t))[:2])
-            print(f"blur: constructed dev correct fills: head logit {1 - GOOD_CAP:.0%} quantile {cap}")
+            log(f"blur: constructed dev correct fills: head logit {1 - GOOD_CAP:.0%} quantile {cap}")
         else:  # novelty over the shipped threshold AND the head
             base = np.asarray([r["replacement_score"] > shipped["replacement"]["threshold"] for r in recs])[keep]
             t, p, r = breakeven(y[keep], s, base, "and")
@@ -194,19 +187,46 @@ def main() -> None:
         # MIN_BREAKEVEN; otherwise its score is stored and shown, but it flags nothing
         thresholds[det] = t if min(p, r) >= MIN_BREAKEVEN else None
         if thresholds[det] is None:
-            print(f"{det}: min(precision, recall) {min(p, r)} < {MIN_BREAKEVEN} on dev: no real_threshold written")
+            log(f"{det}: min(precision, recall) {min(p, r)} < {MIN_BREAKEVEN} on {where}: no real_threshold written")
         cv[det] = {"n": int(keep.sum()), "positives": int(y[keep].sum()), "real_threshold": t,
                    "loo_precision": p, "loo_recall": r}
-        print(f"{det}: head on {', '.join(names)}; threshold chosen {t} (leave-one-input-out on dev: precision {p}, "
-              f"recall {r}; {int(y[keep].sum())} positives of {int(keep.sum())})")
+        log(f"{det}: head on {', '.join(names)}; threshold chosen {t} (leave-one-input-out on {where}: precision "
+            f"{p}, recall {r}; {int(y[keep].sum())} positives of {int(keep.sum())})")
     nov = np.asarray([r["replacement_score"] for r in recs], dtype=float)
-    good = np.isin(lab, ("ok", "blur")) & ~np.isnan(nov)
+    good = np.isin(lab, ("ok", "blur")) & ~np.isnan(nov) & free
     plain = round(float(np.floor(nov[good].max() / PLAIN_STEP) + 1) * PLAIN_STEP, 4)
-    above = {str(k): int(((nov > plain) & (lab == k)).sum()) for k in sorted(set(lab))}
+    above = {str(k): int(((nov > plain) & free & (lab == k)).sum()) for k in sorted(set(lab))}
     cv["replacement_plain"] = {"plain_threshold": plain, "max_good_novelty": round(float(nov[good].max()), 4),
                                "flagged_by_it": above}
-    print(f"replacement: plain_threshold {plain} (dev ok/blur novelty at most {nov[good].max():.4f}); above it on dev: "
-          f"{cv['replacement_plain']['flagged_by_it']}")
+    log(f"replacement: plain_threshold {plain} ({where} ok/blur novelty at most {nov[good].max():.4f}); above it on "
+        f"{where}: {cv['replacement_plain']['flagged_by_it']}")
+    return heads, thresholds, cv
+
+
+def main() -> None:
+    from detectors_real import corpus_parser
+
+    ap = corpus_parser(__doc__)
+    ap.add_argument("--write", action="store_true", help="write bench/data/real_heads.json and the thresholds file")
+    args = ap.parse_args()
+    from _common import Printer, save
+    import detectors_real as dr
+    from bench.detectors import real_head as rh
+    from bench.detectors.thresholds import default_path, load_thresholds
+    from bench.stats import pr as prec_rec
+
+    print = Printer()  # noqa: A001
+    t0 = time.time()
+    rows = [r for r in dr.load_rows(args.corpus) if r["split"] == "dev"]  # the test split is never read
+    recs = dr.score(args.corpus, rows, args.max_side, extra={"features": _Features()})
+    lab = np.asarray([r["label"] for r in recs])
+    shipped = load_thresholds()["detectors"]
+
+    def blur_flags(**parts) -> np.ndarray:
+        return blur_rule_flags(recs, shipped, **parts)
+
+    heads, thresholds, cv = fit_real(recs, shipped, print)
+    blur_base = blur_flags()  # the shipped rule without the grain deficit and the fade
     cons, g_n = constructed_thresholds()
     y = lab == "blur"
 
@@ -246,7 +266,7 @@ def main() -> None:
         rh._heads.cache_clear()
         doc = json.loads(default_path().read_text())
         doc["detectors"]["blur"].update(cons)
-        doc["detectors"]["replacement"]["plain_threshold"] = plain
+        doc["detectors"]["replacement"]["plain_threshold"] = cv["replacement_plain"]["plain_threshold"]
         for det, t in thresholds.items():
             doc["detectors"][det].pop("real_threshold", None)
             if t is not None:
