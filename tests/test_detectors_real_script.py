@@ -102,3 +102,115 @@ def test_tally_counts_flags_and_verdicts_per_label(deg):
     assert t["n"] == 4 and t["ok"] == {"n": 2, "blur_flag": 1, "grain": 1, "fade": 0, "verdict_ok": 1}
     assert t["blur"] == {"n": 1, "blur_flag": 1, "grain": 0, "fade": 1, "verdict_ok": 0}
     assert t["replacement"]["verdict_ok"] == 1 and t["verdict_accuracy"] == 0.5
+
+
+@pytest.fixture(scope="module")
+def loso():
+    load("benchmarks/detectors_real.py")  # (the scripts import each other by module name)
+    load("benchmarks/detectors_real_fit.py")
+    return load("benchmarks/detectors_real_loso.py")
+
+
+def _scored(n: int, seed: int, repo: str = "a/b") -> list[dict]:
+    """``n`` stand-in corpus records: random head features and scores, labels of every kind, removal rows."""
+    import numpy as np
+
+    from bench.detectors import real_head as rh
+    from bench.detectors.blur import BlurDetector
+
+    rng = np.random.default_rng(seed)
+    labels = ("ok", "replacement", "blur", "other")
+    recs = []
+    for i in range(n):
+        r = {"output_id": f"{repo}-{i}", "sample_id": f"s{i // 2}", "repo": repo, "split": "test",
+             "task": "removal", "label": labels[i % 4],
+             **{f"feat_{k}": float(rng.normal()) for k in rh.FEATURES},
+             "replacement_score": float(max(0.0, rng.normal(0.2, 0.25))), "replacement_ref_score": math.nan,
+             "blur_score": float(rng.normal(0.3, 0.3)),
+             **{k: float(rng.normal(0.3, 0.4)) for k in BlurDetector.extra_scores if k != "blur_ref_score"},
+             "blur_ref_score": math.nan, "incomplete_flag": float(i % 7 == 0)}
+        recs.append(r)
+    return recs
+
+
+def test_loso_rules_are_the_detectors_own_flags_and_verdict(loso):
+    """apply_rules with a head and thresholds gives what ReplacementDetector.flags gives on that head's logit
+    (real_head.logit), and the verdict of those flags; without a head, replacement flags on novelty alone."""
+    import copy
+
+    import numpy as np
+    import pandas as pd
+
+    from bench.detectors import real_head as rh
+    from bench.detectors.replacement import ReplacementDetector
+    from bench.detectors.thresholds import load_thresholds
+    from bench.detectors.verdict import verdicts
+
+    shipped = load_thresholds()["detectors"]
+    recs = _scored(40, 0)
+    x = np.asarray([[r[f"feat_{k}"] for k in rh.FEATURES] for r in recs])
+    head = rh.fit(np.column_stack([x[:, :5], [r["replacement_score"] for r in recs]]),
+                  np.asarray([r["label"] == "replacement" for r in recs]),
+                  (*rh.FEATURES[:5], "replacement_score"))
+    real_t, plain = 0.3, 0.55
+    got = copy.deepcopy(recs)
+    loso.apply_rules(got, shipped, {"replacement": head}, {"replacement": real_t}, plain)
+    s = np.asarray([r["replacement_score"] for r in recs])
+    logit = np.asarray([rh.logit(head, x[i], {"replacement_score": s[i]}) if s[i] > 0 else np.nan
+                        for i in range(len(recs))])
+    det = ReplacementDetector(thresholds="none", threshold=shipped["replacement"]["threshold"],
+                              ref_threshold=shipped["replacement"]["ref_threshold"], real_threshold=real_t,
+                              plain_threshold=plain)
+    want = det.flags({"replacement_score": s, "replacement_real_score": logit,
+                      "replacement_ref_score": np.full(len(s), np.nan)})["replacement_flag"]
+    np.testing.assert_allclose([r["replacement_real_score"] for r in got], logit, rtol=1e-9)
+    np.testing.assert_array_equal([r["replacement_flag"] for r in got], want)
+    assert 0 < np.nansum(want) < np.nansum(s > shipped["replacement"]["threshold"])  # the head vetoed some
+    assert [r["verdict"] for r in got] == verdicts(pd.DataFrame(got), paste_back=True).tolist()
+    assert "incomplete" in {r["verdict"] for r in got} and "replacement" in {r["verdict"] for r in got}
+
+    bare = copy.deepcopy(recs)
+    loso.apply_rules(bare, shipped, None, None, None)
+    np.testing.assert_array_equal([r["replacement_flag"] for r in bare],
+                                  (s > shipped["replacement"]["threshold"]).astype(float))
+    assert all(math.isnan(r["replacement_real_score"]) for r in bare)
+
+
+def test_loso_never_fits_on_the_repository_it_judges(loso, monkeypatch, tmp_path):
+    """Each fold's fit sees every repository but the held-out one; the pooled counts are the folds' sums."""
+    import sys
+
+    import numpy as np
+
+    import _common
+    import detectors_real as dr
+    import detectors_real_fit as fit
+
+    recs = _scored(12, 1, "x/one") + _scored(8, 2, "y/two") + _scored(8, 3, "z/three")
+    for r in recs[:12]:
+        r["split"] = "dev"
+    monkeypatch.setattr(dr, "score", lambda corpus, rows, max_side, extra=None: [dict(r) for r in recs])
+    monkeypatch.setattr(dr, "load_rows", lambda corpus: recs)
+    for r in recs:
+        r["blur_flag"], r["replacement_flag"], r["verdict"], r["verdict_fill"] = 0.0, 0.0, "ok", "ok"
+    seen = []
+    real_fit = fit.fit_real
+
+    def spy(train, shipped, log=print, where="dev"):
+        seen.append({r["repo"] for r in train})
+        return real_fit(train, shipped, log=log, where=where)
+
+    monkeypatch.setattr(fit, "fit_real", spy)
+    monkeypatch.setattr(fit, "constructed_good_logits", lambda head: np.zeros(1))
+    saved = {}
+    monkeypatch.setattr(_common, "save", lambda name, res, lines: saved.update(res) or tmp_path / "x.json")
+    monkeypatch.setattr(sys, "argv", ["detectors_real_loso.py", "--corpus", str(tmp_path)])
+    assert loso.main() == 0
+    assert seen == [{"y/two", "z/three"}, {"x/one", "z/three"}, {"x/one", "y/two"}]
+    folds = saved["folds"]
+    assert [f["repo"] for f in folds] == ["x/one", "y/two", "z/three"]
+    for rule in loso.RULES:
+        for name, sel in (("all folds", folds), ("folds off dev", folds[1:])):
+            p = saved["pooled"][name][rule]
+            assert p["n"] == sum(f["rules"][rule]["n"] for f in sel)
+            assert p["replacement"]["tp"] == sum(f["rules"][rule]["replacement"]["tp"] for f in sel)
