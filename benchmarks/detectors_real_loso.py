@@ -23,11 +23,18 @@ Three rules are compared per held-out repository and pooled:
 * ``no head``: ``replacement`` flags on novelty alone (``real_threshold`` and ``plain_threshold`` unset); ``blur``
   as shipped (its head flags nothing).
 
+Then the same question for the **weight-free thresholds**, which are chosen on constructed cases, not on the corpus
+(``replacement``'s novelty ``threshold``, ``blur``'s ``grain_threshold`` and ``fade_threshold``): per held-out
+repository, the triple of :data:`GRID` with the most right verdicts on the other repositories (no head; pooled over
+their outputs, or each repository's accuracy averaged, so that CM-GAN's 100 figure outputs weigh as one source), and
+the held-out verdicts with it; against the shipped triple, and the best one triple of the grid reaches in hindsight
+(over all outputs, and over those outside dev): how far any re-thresholding of these scores could go.
+
 A model shared by several repositories (LaMa is in five) is not held out with them: a repository, not a model, is
 the unit, as in the corpus's split. Printed and written to ``benchmarks/results/detectors_real_loso.json``:
 per fold, the fitted thresholds, the held-out labels, ``blur`` and ``replacement`` precision/recall counts and the
-verdict accuracy under each rule; pooled over all folds and over the folds outside dev. Nothing is written to the
-shipped files.
+verdict accuracy under each rule; pooled over all folds and over the folds outside dev; the threshold triples chosen
+and their right verdicts. Nothing is written to the shipped files.
 """
 from __future__ import annotations
 
@@ -43,19 +50,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 RULES = ("shipped", "loso", "no head")
 
 
-def apply_rules(recs: list[dict], shipped: dict, heads: dict | None, real: dict | None, plain: float | None) -> None:
-    """Set ``replacement_*`` and ``blur_*`` flags and the verdicts of ``recs`` (scored with the head features), in
-    place, with ``heads`` (None: no head) and their thresholds ``real`` ({detector: real_threshold or None}) and
-    ``plain`` (replacement's ``plain_threshold``); every other threshold is ``shipped``'s."""
-    import pandas as pd
-
+def flag_frame(frame, shipped: dict, heads: dict | None = None, real: dict | None = None,
+               plain: float | None = None, over: dict | None = None):
+    """``frame`` (the corpus records, scored with the head features) with its ``replacement_*`` and ``blur_*`` flags
+    and its verdicts set again: with ``heads`` (None: no head), their thresholds ``real`` ({detector:
+    real_threshold or None}), replacement's ``plain`` threshold, and ``over`` ({detector: {threshold name: value}});
+    every other threshold is ``shipped``'s. A new frame; ``frame`` is left as it was."""
     import detectors_real as dr
     from bench.detectors import real_head as rh
     from bench.detectors.blur import BlurDetector
     from bench.detectors.replacement import ReplacementDetector
 
-    frame = pd.DataFrame(recs)
-    feats = {n: frame[f"feat_{n}"].to_numpy(float) for n in rh.FEATURES}
+    frame = frame.copy()
     for det, score, cls in (("replacement", "replacement_score", ReplacementDetector), ("blur", "blur_score",
                                                                                           BlurDetector)):
         s = frame[score].to_numpy(float)
@@ -63,27 +69,70 @@ def apply_rules(recs: list[dict], shipped: dict, heads: dict | None, real: dict 
         if head is None:
             logit = np.full(len(frame), np.nan)
         else:
-            cols = [feats[n] if n in feats else frame[n].to_numpy(float) for n in head["features"]]
-            x = np.column_stack(cols)
-            z = (x - np.asarray(head["mean"])) / np.asarray(head["scale"])
-            logit = z @ np.asarray(head["coef"]) + head["intercept"]
+            x = np.column_stack([frame[f"feat_{n}" if n in rh.FEATURES else n].to_numpy(float)
+                                 for n in head["features"]])
+            logit = ((x - np.asarray(head["mean"])) / np.asarray(head["scale"])) @ np.asarray(head["coef"])
+            logit = logit + head["intercept"]
             # where the detector computes its head: replacement where novelty is positive, blur where judged
             logit = np.where((s > 0) if det == "replacement" else ~np.isnan(s), logit, np.nan)
         frame[f"{det}_real_score"] = logit
-        over = {"real_threshold": (real or {}).get(det)}
+        kw = {k: v for k, v in shipped[det].items() if k in ("threshold", *cls.extra_thresholds)}
+        kw["real_threshold"] = (real or {}).get(det)
         if det == "replacement":
-            over["plain_threshold"] = plain
-        kw = {k: v for k, v in shipped[det].items() if not isinstance(v, (dict, list)) and k != "direction"}
-        kw.update(over)
-        d = cls(thresholds="none", **{k: v for k, v in kw.items() if k in ("threshold", *cls.extra_thresholds)})
+            kw["plain_threshold"] = plain
+        kw.update((over or {}).get(det, {}))
+        d = cls(thresholds="none", **kw)
         cols = {c: frame[c].to_numpy(float) for c in frame if c.startswith(f"{det}_") and c.endswith("_score")}
         for k, v in d.flags(cols).items():
             frame[k] = v
     dr.judge(frame)
-    for r, (_, row) in zip(recs, frame.iterrows()):
-        for c in frame.columns:
-            if c.startswith(("replacement_", "blur_")) or c.startswith("verdict"):
-                r[c] = row[c]
+    return frame
+
+
+def apply_rules(recs: list[dict], shipped: dict, heads: dict | None, real: dict | None, plain: float | None) -> None:
+    """:func:`flag_frame` on ``recs``, written back into them (in place)."""
+    import pandas as pd
+
+    frame = flag_frame(pd.DataFrame(recs), shipped, heads, real, plain)
+    cols = [c for c in frame.columns if c.startswith(("replacement_", "blur_", "verdict"))]
+    for r, row in zip(recs, frame[cols].to_dict("records")):
+        r.update(row)
+
+
+#: the weight-free thresholds a fold may choose from (novelty, `replacement`'s ``threshold``; the grain deficit's
+#: and the fade's, `blur`'s ``grain_threshold`` and ``fade_threshold``), with the shipped values added
+GRID = {"threshold": tuple(np.round(np.arange(0.06, 0.40, 0.02), 2)),
+        "grain_threshold": tuple(np.round(np.arange(0.3, 1.25, 0.1), 2)),
+        "fade_threshold": tuple(np.round(np.arange(0.4, 1.95, 0.2), 2))}
+
+
+def threshold_grid(frame, shipped: dict) -> tuple[list[tuple[float, float, float]], np.ndarray]:
+    """Every (novelty, grain, fade) threshold triple of :data:`GRID` (the shipped triple first), and for each, whether
+    each output's verdict is right ([triples, outputs] bool) with those thresholds, no head, and every other
+    threshold shipped."""
+    import itertools
+
+    import detectors_real as dr
+
+    first = (shipped["replacement"]["threshold"], shipped["blur"]["grain_threshold"],
+             shipped["blur"]["fade_threshold"])
+    triples = [first] + [t for t in itertools.product(*GRID.values()) if t != first]
+    right = np.zeros((len(triples), len(frame)), dtype=bool)
+    for i, (t_r, g, f) in enumerate(triples):
+        fr = flag_frame(frame, shipped, over={"replacement": {"threshold": t_r},
+                                              "blur": {"grain_threshold": g, "fade_threshold": f}})
+        right[i] = [dr.right(a, b) for a, b in zip(fr["label"], fr["verdict"])]
+    return triples, right
+
+
+def choose(right: np.ndarray, repos: np.ndarray, train: np.ndarray, objective: str) -> int:
+    """The triple (row of ``right``) with the most right verdicts on the ``train`` outputs: ``pooled`` (every output
+    counts once) or ``per repository`` (the mean of each training repository's accuracy: CM-GAN's 100 figure
+    outputs count as much as one photograph); ties go to the earlier row (the shipped triple first)."""
+    if objective == "pooled":
+        return int(np.argmax(right[:, train].sum(1)))
+    accs = [right[:, train & (repos == r)].mean(1) for r in np.unique(repos[train])]
+    return int(np.argmax(np.mean(accs, axis=0)))
 
 
 def counts(recs: list[dict]) -> dict:
@@ -120,6 +169,42 @@ def fmt(c: dict) -> str:
 
     return (f"blur {pr(c['blur'])}  replacement {pr(c['replacement'])}  verdict {c['verdict_right'] / c['n']:.2f} "
             f"({c['verdict_right']}/{c['n']})")
+
+
+def weight_free_thresholds(recs: list[dict], shipped: dict, log=print) -> dict:
+    """The weight-free thresholds (novelty, grain deficit, fade) chosen on the other repositories, per held-out
+    repository, against the shipped ones (chosen on constructed cases), no head: right verdicts over all folds and
+    over the folds outside dev, and the best any one triple of the grid reaches in hindsight."""
+    import pandas as pd
+
+    frame = pd.DataFrame(recs)
+    triples, right = threshold_grid(frame, shipped)
+    repos = frame["repo"].to_numpy()
+    off = ~np.isin(repos, [r["repo"] for r in recs if r["split"] == "dev"])
+    name = lambda t: "novelty {:.4g}, grain {:.4g}, fade {:.4g}".format(*t)  # noqa: E731
+    out: dict = {"grid": {k: list(map(float, v)) for k, v in GRID.items()}, "triples": len(triples)}
+    log(f"weight-free thresholds, no head ({len(triples)} triples of novelty, grain deficit and fade thresholds):")
+    log(f"      {'constructed':12s} ({name(triples[0])}, shipped) right verdicts: all {right[0].sum()}/{len(recs)}, "
+        f"off dev {right[0, off].sum()}/{off.sum()}")
+    out["constructed"] = {"triple": list(triples[0]), "all": int(right[0].sum()), "off_dev": int(right[0, off].sum())}
+    for objective in ("pooled", "per repository"):
+        tot = tot_off = 0
+        chosen = {}
+        for repo in sorted(set(repos)):
+            te = repos == repo
+            k = choose(right, repos, ~te, objective)
+            chosen[repo] = list(triples[k])
+            tot += int(right[k, te].sum())
+            tot_off += int(right[k, te & off].sum())
+        kinds = sorted({name(t) for t in chosen.values()})
+        log(f"      {'loso ' + objective:12s} right verdicts: all {tot}/{len(recs)}, off dev {tot_off}/{off.sum()}; "
+            f"chosen: {'; '.join(kinds)}")
+        out[f"loso {objective}"] = {"all": tot, "off_dev": tot_off, "chosen": chosen}
+    for where, sel in (("all", np.ones(len(recs), bool)), ("off dev", off)):
+        k = int(np.argmax(right[:, sel].sum(1)))
+        log(f"      hindsight best on {where}: {right[k, sel].sum()}/{sel.sum()} ({name(triples[k])})")
+        out[f"hindsight {where}"] = {"triple": list(triples[k]), "right": int(right[k, sel].sum()), "n": int(sel.sum())}
+    return out
 
 
 def main() -> int:
@@ -172,9 +257,10 @@ def main() -> int:
         for rule in RULES:
             summary[name][rule] = pooled(sel, rule)
             print(f"      {rule:8s} {fmt(summary[name][rule])}")
+    grid = weight_free_thresholds(recs, shipped, print)
     print(f"{time.time() - t0:.0f} s")
     path = save("detectors_real_loso", {"thresholds_version": shipped_t["version"], "max_side": args.max_side,
-                                        "folds": folds, "pooled": summary}, print.lines)
+                                        "folds": folds, "pooled": summary, "thresholds": grid}, print.lines)
     sys.stdout.write(f"wrote {path}\n")
     return 0
 

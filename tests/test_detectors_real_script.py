@@ -202,6 +202,7 @@ def test_loso_never_fits_on_the_repository_it_judges(loso, monkeypatch, tmp_path
 
     monkeypatch.setattr(fit, "fit_real", spy)
     monkeypatch.setattr(fit, "constructed_good_logits", lambda head: np.zeros(1))
+    monkeypatch.setattr(loso, "GRID", {"threshold": (0.2,), "grain_threshold": (0.5,), "fade_threshold": (0.5, 1.0)})
     saved = {}
     monkeypatch.setattr(_common, "save", lambda name, res, lines: saved.update(res) or tmp_path / "x.json")
     monkeypatch.setattr(sys, "argv", ["detectors_real_loso.py", "--corpus", str(tmp_path)])
@@ -214,3 +215,42 @@ def test_loso_never_fits_on_the_repository_it_judges(loso, monkeypatch, tmp_path
             p = saved["pooled"][name][rule]
             assert p["n"] == sum(f["rules"][rule]["n"] for f in sel)
             assert p["replacement"]["tp"] == sum(f["rules"][rule]["replacement"]["tp"] for f in sel)
+    # the weight-free thresholds: each fold's triple is chosen without it, and the shipped triple is first
+    th = saved["thresholds"]
+    assert th["triples"] == 3 and set(th["loso pooled"]["chosen"]) == {"x/one", "y/two", "z/three"}
+    assert th["hindsight all"]["right"] >= th["constructed"]["all"]  # (the shipped triple is one of them)
+
+
+def test_threshold_grid_rows_are_the_rules_verdicts_and_choose_takes_the_best_on_training(loso, monkeypatch):
+    """Row 0 of the grid is the shipped triple without a head (apply_rules' ``no head``); every row is the verdict
+    with its triple; ``choose`` maximises right verdicts on the training outputs only, pooled or per repository,
+    and keeps the earlier row on a tie."""
+    import copy
+
+    import numpy as np
+    import pandas as pd
+
+    import detectors_real as dr
+    from bench.detectors.thresholds import load_thresholds
+
+    shipped = load_thresholds()["detectors"]
+    monkeypatch.setattr(loso, "GRID", {"threshold": (0.1, 0.3), "grain_threshold": (0.2, 0.9),
+                                       "fade_threshold": (0.5,)})
+    recs = _scored(24, 4, "x/one") + _scored(8, 5, "y/two")
+    triples, right = loso.threshold_grid(pd.DataFrame(recs), shipped)
+    assert len(triples) == 5 and triples[0] == (shipped["replacement"]["threshold"],
+                                                shipped["blur"]["grain_threshold"], shipped["blur"]["fade_threshold"])
+    bare = copy.deepcopy(recs)
+    loso.apply_rules(bare, shipped, None, None, None)
+    assert right[0].tolist() == [dr.right(r["label"], r["verdict"]) for r in bare]
+    fr = loso.flag_frame(pd.DataFrame(recs), shipped, over={"replacement": {"threshold": triples[3][0]},
+                                                            "blur": {"grain_threshold": triples[3][1],
+                                                                     "fade_threshold": triples[3][2]}})
+    assert right[3].tolist() == [dr.right(a, b) for a, b in zip(fr["label"], fr["verdict"])]
+    assert len({tuple(r) for r in right}) > 1  # the thresholds move verdicts
+
+    r = np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 1], [1, 1, 0, 0, 0]], dtype=bool)
+    repos = np.array(["a", "a", "b", "b", "b"])
+    assert loso.choose(r, repos, np.ones(5, bool), "pooled") == 1  # 3 right against 2
+    assert loso.choose(r, repos, np.ones(5, bool), "per repository") == 0  # a tie (1 + 0, 0 + 1): the earlier row
+    assert loso.choose(r, repos, repos == "a", "pooled") == 0  # only the training outputs count
