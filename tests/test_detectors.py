@@ -321,7 +321,7 @@ def test_blur_context_is_raw_or_output_and_is_in_the_provenance():
     from bench.detectors.blur import RAW_CORR
 
     det = DETECTORS.get("blur")()
-    assert det.version == 5 and det.provenance()["context"] == "raw" and det.provenance()["raw_corr"] == RAW_CORR
+    assert det.version >= 5 and det.provenance()["context"] == "raw" and det.provenance()["raw_corr"] == RAW_CORR
     assert DETECTORS.get("blur")(context="output").provenance()["context"] == "output"
     with pytest.raises(ValueError, match="context must be 'raw' or 'output'"):
         DETECTORS.get("blur")(context="pasted")
@@ -1071,3 +1071,75 @@ def test_a_run_scored_with_an_older_shipped_thresholds_file_reads_with_todays(tm
         "plain_threshold": shipped["detectors"]["replacement"].get("plain_threshold")}
     assert main(["report", str(run), "-f", "md", "--no-ci"]) == 0
     assert "older shipped thresholds" not in (run / "leaderboard.md").read_text()
+
+# -- working scale -------------------------------------------------------------------------------------------------
+def _frame_batch(inp: np.ndarray, m: np.ndarray, out: np.ndarray, has_gt: bool = False) -> EvalBatch:
+    """A one-sample batch of any size (the module's ``batch`` builds S x S ones)."""
+    x, o = t(inp)[None], t(out)[None]
+    mt = torch.from_numpy(m)[None, None]
+    hw = m.shape
+    return EvalBatch(sample_ids=["a"], output=o, raw=o, input=x, blanked=x.clone(), mask=mt,
+                     gt=x.clone() if has_gt else torch.zeros_like(x), has_gt=torch.tensor([has_gt]),
+                     raw_sizes=[hw], model_sizes=[hw], input_sizes=[hw])
+
+
+def test_working_batch_downscales_images_by_area_and_the_mask_by_nearest_once_per_batch():
+    import torch.nn.functional as F
+
+    from bench.detectors._util import WORK_SIDE, working_batch
+
+    rng = np.random.default_rng(0)
+    inp = rng.random((300, 1030, 3)).astype(np.float32)
+    m = np.zeros((300, 1030), bool)
+    m[100:200, 300:640] = True
+    b = _frame_batch(inp, m, np.where(m[..., None], 0.5, inp).astype(np.float32), has_gt=True)
+    w = working_batch(b, WORK_SIDE)
+    size = (149, 512)  # round(300 * 512 / 1030)
+    assert w.output.shape[-2:] == size and w.mask.shape == (1, 1, *size) and w.mask.dtype == torch.bool
+    assert torch.equal(w.input, F.interpolate(b.input, size=size, mode="area"))
+    assert torch.equal(w.gt, F.interpolate(b.gt, size=size, mode="area"))
+    assert torch.equal(w.mask, F.interpolate(b.mask.float(), size=size, mode="nearest") > 0.5)
+    assert w.raw is w.output  # (one tensor in, one tensor out: nothing was pasted back)
+    assert working_batch(b, WORK_SIDE) is w  # shared by every detector asking for that side
+    assert (w.raw_sizes, w.input_sizes, w.sample_ids) == (b.raw_sizes, b.input_sizes, b.sample_ids)
+    assert working_batch(b, None) is b and working_batch(b, 2000) is b  # native, or a frame no larger
+    nb = _frame_batch(inp, m, inp)  # no truth: zeros of the new size
+    assert torch.equal(working_batch(nb, 512).gt, torch.zeros(1, 3, *size))
+
+
+def test_a_large_frame_is_judged_at_the_working_scale():
+    """blur v6, replacement v3, incomplete v4: a frame longer than ``work_side`` (512) px is judged downscaled to it,
+    exactly as the downscaled frame itself is judged; ``work_side: null`` judges it at its own size. A photo with
+    little detail at the pixel scale (scikit-image's astronaut brought to 2048 px, four times its own size) and a
+    smear of its hole: at its own size the smear has as little fine detail as its ring and is missed; at the
+    working scale it is blur, and the photo pasted into its own hole is not."""
+    import torch.nn.functional as F
+
+    from skimage import data
+
+    big = cv2.resize(data.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    big = q8(big)
+    m = np.zeros((2048, 2048), bool)
+    m[560:1000, 720:1360] = True  # the face and the helmet
+    smear = q8(cv2.blur(big, (61, 61)))
+    b = _frame_batch(big, m, np.where(m[..., None], smear, big).astype(np.float32))
+    size = (512, 512)
+    small = EvalBatch(sample_ids=["a"], output=F.interpolate(b.output, size=size, mode="area"),
+                      raw=F.interpolate(b.raw, size=size, mode="area"),
+                      input=F.interpolate(b.input, size=size, mode="area"),
+                      blanked=F.interpolate(b.blanked, size=size, mode="area"),
+                      mask=F.interpolate(b.mask.float(), size=size, mode="nearest") > 0.5,
+                      gt=torch.zeros(1, 3, *size), has_gt=torch.tensor([False]), raw_sizes=b.raw_sizes,
+                      model_sizes=b.model_sizes, input_sizes=b.input_sizes)
+    for name in ("blur", "replacement", "incomplete"):
+        got, want = run(name, b), run(name, small)
+        assert got.keys() == want.keys() and all(
+            (math.isnan(v) and math.isnan(want[k])) or v == want[k] for k, v in got.items()), (name, got, want)
+    assert run("blur", b)["blur_flag"] == 1.0
+    native = run("blur", b, work_side=None)
+    assert native["blur_flag"] == 0.0 and native["blur_score"] < run("blur", b)["blur_score"] - 0.5, native
+    ok = _frame_batch(big, m, big)
+    assert run("blur", ok)["blur_flag"] == 0.0 and run("replacement", ok)["replacement_flag"] == 0.0
+    for name in ("blur", "replacement", "incomplete"):
+        assert DETECTORS.get(name)().provenance()["work_side"] == 512
+        assert DETECTORS.get(name)(work_side=None).provenance()["work_side"] is None

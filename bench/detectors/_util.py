@@ -147,3 +147,47 @@ def pushpull(v: np.ndarray, known: np.ndarray) -> np.ndarray:
         a = np.minimum(1.0, 2.0 * lw)
         out = a * lv / np.maximum(lw, 1e-6) + (1 - a) * up
     return out
+
+
+#: the longest side, in pixels, the fill detectors (``blur``, ``replacement``, ``incomplete``) judge a frame at: their
+#: thresholds were set on 256 px constructed cases and their real-output figures measured with frames of at most
+#: 512 px (docs/detectors.md, "Working scale")
+WORK_SIDE = 512
+
+
+def working_batch(batch, side: int | None):
+    """``batch`` with every image at most ``side`` px on its longer side: ``output``, ``raw``, ``input``, ``blanked``,
+    ``gt`` and ``composite`` by area averaging, ``mask`` by nearest neighbour (the corpus benchmark's downscale);
+    the sizes recorded in the batch (``raw_sizes``, ``model_sizes``, ``input_sizes``) are kept. ``side`` None (or a
+    frame no larger) gives ``batch`` itself. A tensor the batch holds twice (``raw`` that *is* ``output``: nothing
+    pasted back) is downscaled once and stays one tensor; the result is kept on ``batch``, so every detector asking
+    for the same side shares one downscale."""
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    h, w = batch.output.shape[-2:]
+    if side is None or max(h, w) <= side:
+        return batch
+    cache = batch.__dict__.setdefault("_working", {})
+    if side in cache:
+        return cache[side]
+    s = side / max(h, w)
+    size = (max(1, round(h * s)), max(1, round(w * s)))
+    done: dict[int, torch.Tensor] = {}
+
+    def area(t):
+        if t is None:
+            return None
+        if id(t) not in done:
+            done[id(t)] = F.interpolate(t.float(), size=size, mode="area").to(t.dtype)
+        return done[id(t)]
+
+    mask = F.interpolate(batch.mask.float(), size=size, mode="nearest") > 0.5
+    # (no row with truth: the zeros stay zeros, at the new size, without the work)
+    gt = area(batch.gt) if bool(batch.has_gt.any()) else batch.gt.new_zeros((*batch.gt.shape[:-2], *size))
+    small = dataclasses.replace(batch, output=area(batch.output), raw=area(batch.raw), input=area(batch.input),
+                                blanked=area(batch.blanked), gt=gt, mask=mask.to(batch.mask.dtype),
+                                composite=area(batch.composite))
+    cache[side] = small
+    return small

@@ -71,8 +71,8 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head as _real_head
-from ._util import (crop_box, flag, inside_distance, luma, mask2d, masked_mean, masked_median, nan_array,
-                    outside_distance, ring_width, score_column)
+from ._util import (WORK_SIDE, crop_box, flag, inside_distance, luma, mask2d, masked_mean, masked_median,
+                    nan_array, outside_distance, ring_width, score_column, working_batch)
 from .thresholds import CalibratedDetector
 
 GRAIN_EPS = 0.5 / 255  # the grain median's regulariser: half an 8-bit step (a flat ring and a flat fill: ratio ~1)
@@ -228,13 +228,16 @@ class BlurDetector(CalibratedDetector):
     ``min_pixels`` (a band with fewer interior pixels is skipped; no band left: NaN), ``min_width`` (holes
     nowhere this many px across are not judged: NaN), ``context`` (``"raw"``, the default: the context ring is read
     from the raw output where that still shows the input's picture, :meth:`context_image`; ``"output"``: always
-    from the scored output, as before v5), ``raw_corr`` (that test's least correlation).
+    from the scored output, as before v5), ``raw_corr`` (that test's least correlation), ``work_side`` (a frame
+    longer than this many px is judged downscaled to it, :func:`bench.detectors._util.working_batch`; None: at its
+    own size, as before v6).
     """
 
     key = "blur"
     # v2: blur_real_score (the head fitted on real outputs); v3: blur_grain_score; v4: blur_fade_score; v5: the
-    # ring read from the raw output where it shows the input's picture (context="raw")
-    version = 5
+    # ring read from the raw output where it shows the input's picture (context="raw"); v6: a frame longer than
+    # work_side px is judged downscaled to it
+    version = 6
     extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold", "grain_threshold", "fade_threshold")
     extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score",
                     "blur_grain_ref_score", "blur_fade_score")
@@ -245,11 +248,12 @@ class BlurDetector(CalibratedDetector):
                  min_width: float = 16.0, thresholds: str | None = None,
                  real_threshold: float | None = None, real_head: bool = False,
                  grain_threshold: float | None = None, fade_threshold: float | None = None,
-                 context: str = "raw", raw_corr: float = RAW_CORR) -> None:
+                 context: str = "raw", raw_corr: float = RAW_CORR, work_side: int | None = WORK_SIDE) -> None:
         if context not in ("raw", "output"):
             raise ValueError(f"context must be 'raw' or 'output', got {context!r}")
         self.context = context
         self.raw_corr = float(raw_corr)
+        self.work_side = None if work_side is None else int(work_side)
         self.depth = float(depth)
         self.min_width = float(min_width)
         self.min_pixels = int(min_pixels)
@@ -372,6 +376,7 @@ class BlurDetector(CalibratedDetector):
         return min(ctx, steeper)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
+        batch = working_batch(batch, self.work_side)
         b = batch.size
         s, mos, ref, real = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
         grain, grain_ref, fade = nan_array(b), nan_array(b), nan_array(b)
@@ -428,7 +433,7 @@ class BlurDetector(CalibratedDetector):
     def provenance(self):
         return {**super().provenance(), "depth": self.depth, "min_pixels": self.min_pixels,
                 "min_width": self.min_width, "eps": EPS, "real_head": self.real_head,
-                "context": self.context, "raw_corr": self.raw_corr,
+                "context": self.context, "raw_corr": self.raw_corr, "work_side": self.work_side,
                 "scales": list(SCALES),
                 "grain_eps": GRAIN_EPS,
                 "fade": {"side": FADE_SIDE, "sigmas": list(FADE_SIGMAS), "band": FADE_BAND, "core": FADE_CORE,

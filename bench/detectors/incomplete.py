@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import crop_box, flag, hwc, mask2d, nan_array, pushpull, score_column
+from ._util import WORK_SIDE, crop_box, flag, hwc, mask2d, nan_array, pushpull, score_column, working_batch
 from .thresholds import CalibratedDetector
 
 #: ``incomplete_remnant_flag``: a quarter of the object's contrast still in the fill. Not fitted: correct fills
@@ -101,20 +101,23 @@ class IncompleteDetector(CalibratedDetector):
     (:mod:`bench.detectors.verdict`).
     """
 
-    version = 3  # 2: without ground truth, only the pixels that stand out from the surroundings count;
-    # 3: the object's detailed pixels must match too (incomplete_detail_score)
+    version = 4  # 2: without ground truth, only the pixels that stand out from the surroundings count;
+    # 3: the object's detailed pixels must match too (incomplete_detail_score); 4: a frame longer than work_side px
+    # is judged downscaled to it (:func:`bench.detectors._util.working_batch`; None: at its own size)
 
     key = "incomplete"
     extra_scores = ("incomplete_detail_score", "incomplete_remnant_score")
     extra_flags = ("incomplete_remnant_flag",)
 
     def __init__(self, threshold: float | None = None, tol: float = 0.03, min_pixels: int = 16,
-                 thresholds: str | None = None) -> None:
+                 thresholds: str | None = None, work_side: int | None = WORK_SIDE) -> None:
         self.tol = float(tol)
         self.min_pixels = int(min_pixels)
+        self.work_side = None if work_side is None else int(work_side)
         self._thresholds(thresholds, threshold=threshold)
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
+        batch = working_batch(batch, self.work_side)
         b = batch.size
         score, detail, remnant = nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
@@ -175,7 +178,7 @@ class IncompleteDetector(CalibratedDetector):
         return {"incomplete_flag": np.where(np.isnan(detail), main, both), **out}
 
     def provenance(self):
-        return {**super().provenance(), "tol": self.tol, "min_pixels": self.min_pixels,
+        return {**super().provenance(), "tol": self.tol, "min_pixels": self.min_pixels, "work_side": self.work_side,
                 "detail": "sum |x - G_1(x)| (channel mean, 3x3 mean) of the output / of the input where the "
                           "input's > tol, within detail_reach px of a match",
                 "detail_reach": DETAIL_REACH, "detail_near_pixels": DETAIL_NEAR_PIXELS,

@@ -86,8 +86,8 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head
-from ._util import (crop_box, hwc, inside_distance, mask2d, nan_array, pushpull as _pushpull, ring, ring_width,
-                    score_column)
+from ._util import (WORK_SIDE, crop_box, hwc, inside_distance, mask2d, nan_array, pushpull as _pushpull, ring,
+                    ring_width, score_column, working_batch)
 from .thresholds import CalibratedDetector
 
 G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per px) bin edges
@@ -518,19 +518,23 @@ class ReplacementDetector(CalibratedDetector):
     """Fill is foreign to its surroundings (a new object, a pasted patch): colour/texture novelty vs the ring.
 
     Parameters: ``threshold`` / ``ref_threshold`` (default: the shipped thresholds file), ``cell`` (Lab
-    quantisation step), ``n_sectors`` (ring sectors for the self-difference baseline), ``min_pixels``.
+    quantisation step), ``n_sectors`` (ring sectors for the self-difference baseline), ``min_pixels``,
+    ``work_side`` (a frame longer than this many px is judged downscaled to it,
+    :func:`bench.detectors._util.working_batch`; None: at its own size, as before v3).
     """
 
     key = "replacement"
-    version = 2  # v2: replacement_real_score (the head fitted on real outputs)
+    version = 3  # v2: replacement_real_score (the head fitted on real outputs); v3: work_side
     extra_thresholds = ("ref_threshold", "real_threshold", "plain_threshold")
     extra_scores = ("replacement_ref_score", "replacement_real_score")
     extra_flags = ("replacement_free_flag", "replacement_ref_flag")
 
     def __init__(self, threshold: float | None = None, ref_threshold: float | None = None, cell: float = 6.0,
                  n_sectors: int = 8, min_pixels: int = 24, factor: int = 2, thresholds: str | None = None,
-                 real_threshold: float | None = None, plain_threshold: float | None = None) -> None:
+                 real_threshold: float | None = None, plain_threshold: float | None = None,
+                 work_side: int | None = WORK_SIDE) -> None:
         self.cell = float(cell)
+        self.work_side = None if work_side is None else int(work_side)
         self.factor = int(factor)
         self.n_sectors = int(n_sectors)
         self.min_pixels = int(min_pixels)
@@ -667,6 +671,7 @@ class ReplacementDetector(CalibratedDetector):
         return n_free / n, n_ref / n, base
 
     def scores(self, batch: EvalBatch) -> dict[str, np.ndarray]:
+        batch = working_batch(batch, self.work_side)
         b = batch.size
         free, ref, real = nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
@@ -697,6 +702,7 @@ class ReplacementDetector(CalibratedDetector):
 
     def provenance(self):
         return {**super().provenance(), "variant": "weight-free colour/texture novelty", "cell": self.cell,
+                "work_side": self.work_side,
                 "n_sectors": self.n_sectors, "min_pixels": self.min_pixels, "factor": self.factor,
                 "grainless_hull_scale": GRAINLESS_SCALE, "ref_hull_scale": REF_HULL_SCALE,
                 "ref_grainless_hull_scale": REF_GRAINLESS_SCALE,
