@@ -4,6 +4,7 @@ OmniEraser, BrushEdit, MAT and FcF).
 
     python datasets/prepare.py real-corpus --mirror-dir /work/.mirror --out /tmp/real-corpus
     python benchmarks/detectors_real.py --corpus /tmp/real-corpus [--max-side 512]
+    python benchmarks/detectors_real.py --corpus /tmp/real-corpus --max-side 8192 --name detectors_real_native
 
 Each output is scored as a user's ``bench run`` would score it (a ``folder`` dataset per corpus folder, an
 ``outputs`` backend per model, ``paste_back: true``): the input and mask are loaded by the ``folder`` dataset, the
@@ -16,8 +17,8 @@ truth, as for any reconstruction set (``incomplete`` does not judge; ``blur`` an
 reference scores). Images longer than ``--max-side`` are downscaled first (area; masks nearest), as ``resize``
 would not (it centre-crops).
 
-Printed and written to ``benchmarks/results/detectors_real.json``: precision and recall of ``blur`` and
-``replacement`` (95 % bootstrap intervals over outputs), verdict accuracy (the verdict equals the label; ``other``
+Printed and written to ``benchmarks/results/detectors_real.json`` (``--name``: another file): precision and
+recall of ``blur`` and ``replacement`` (95 % bootstrap intervals over outputs), verdict accuracy (the verdict equals the label; ``other``
 counts as right when the verdict is any failure), also for the "fill" verdict without ``outside_drift`` and
 ``incomplete`` (see ``FRAME_ONLY``), per split, per source and per model. Labels ``ambiguous`` are
 left out. Nothing here is fitted: the thresholds are the shipped ones (the real-output heads and their
@@ -229,7 +230,11 @@ def corpus_args(doc: str) -> argparse.Namespace:
 
 
 def main() -> int:
-    args = corpus_args(__doc__)
+    ap = corpus_parser(__doc__)
+    ap.add_argument("--name", default="detectors_real",
+                    help="results file name (default detectors_real; another keeps the committed file, e.g. for a "
+                         "run at another --max-side)")
+    args = ap.parse_args()
     from _common import Printer, save
 
     from bench.detectors.thresholds import load_thresholds
@@ -286,7 +291,7 @@ def main() -> int:
                                ("output_id", "source", "model", "split", "label", "verdict", "verdict_fill", "hole",
                                 "blur_score", "blur_flag", "replacement_score", "replacement_flag", "blur_grain",
                                 "blur_fade_score", "replacement_ref_score", "replacement_real_score")})
-    path = save("detectors_real", res, print.lines)
+    path = save(args.name, res, print.lines)
     sys.stdout.write(f"wrote {path}\n")
     return 0
 

@@ -297,7 +297,26 @@ def real_block(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def real_native_block() -> str:
+    """The corpus scored at each output's own size (``detectors_real.py --max-side 8192 --name
+    detectors_real_native``) against the committed scoring at 512 px: how many verdicts differ, and each split's
+    verdict accuracy both ways."""
+    nat, ref = load("detectors_real_native"), load("detectors_real")
+    a = {o["output_id"]: o["verdict"] for o in ref["results"]["outputs"]}
+    b = {o["output_id"]: o["verdict"] for o in nat["results"]["outputs"]}
+    same = sum(a[k] == b.get(k) for k in a)
+    splits = ", ".join(f"{sp} {s['verdict_accuracy']:.2f} ({ref['results']['splits'][sp]['verdict_accuracy']:.2f})"
+                       for sp, s in nat["results"]["splits"].items())
+    return (f"From {provenance(nat)} (`benchmarks/results/detectors_real_native.json`), against "
+            f"`benchmarks/results/detectors_real.json` (max side {ref['results']['max_side']} px): scored at each "
+            f"output's own size (max side {nat['results']['max_side']} px), **{same} of {len(a)}** verdicts are the "
+            f"same as at {ref['results']['max_side']} px; verdict accuracy per split, own size (at "
+            f"{ref['results']['max_side']} px): {splits}.\n")
+
+
 def render(name: str) -> str:
+    if name == "detectors_real_native":
+        return real_native_block()
     if name in REPORT_EXAMPLES:
         return report_example_block(name)
     if name == "stored_bytes":
