@@ -2,6 +2,7 @@
 
     python benchmarks/detectors_throughput.py [--n 64] [--size 256] [--batch 16] [--threads N] [--repeat 5]
     python benchmarks/detectors_throughput.py --runs 8 --name detectors_throughput_runs   # the spread
+    python benchmarks/detectors_throughput.py --size 2048 --n 16 --batch 4 --repeat 2 [--work-side 0]  # large frames
 
 The batch is a realistic mix from the calibration set (good, blurred, pasted, removal fills; several mask
 strategies). Timing: ``time.perf_counter`` around ``detect`` only (the images are already in memory), best of
@@ -31,6 +32,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--runs", type=int, default=1, help="measure 'together' this many times and print the spread")
     ap.add_argument("--name", default="detectors_throughput", help="results file name (keeps an earlier run's file)")
+    ap.add_argument("--work-side", type=int, default=None,
+                    help="work_side of blur, replacement and incomplete (default: theirs; 0: the frame's own size)")
     args = ap.parse_args()
 
     import cv2
@@ -45,11 +48,15 @@ def main() -> int:
     from bench.registry import DETECTORS
 
     batches = case_batches(args.n, args.size, args.batch)
-    dets = {name: DETECTORS.get(name)() for name in WEIGHT_FREE}
+    scaled = ("blur", "replacement", "incomplete")  # (the detectors with a working scale)
+    kw = {} if args.work_side is None else {"work_side": args.work_side or None}
+    dets = {name: DETECTORS.get(name)(**(kw if name in scaled else {})) for name in WEIGHT_FREE}
 
     def bench(names) -> float:
         best = float("inf")
         for _ in range(args.repeat):
+            for b in batches:  # (each pass downscales afresh, as a run's new batches are: no working scale kept)
+                b.__dict__.pop("_working", None)
             t0 = time.perf_counter()
             with torch.inference_mode():
                 for b in batches:
@@ -60,7 +67,8 @@ def main() -> int:
 
     print = Printer()  # noqa: A001 - every line is also saved with the results
     bench(WEIGHT_FREE)  # warm-up: first-call imports, caches, page faults
-    print(f"detector throughput, {args.n} images at {args.size} px, batch {args.batch}, CPU "
+    side = "" if args.work_side is None else f", work_side {args.work_side or 'null (own size)'}"
+    print(f"detector throughput, {args.n} images at {args.size} px, batch {args.batch}{side}, CPU "
           f"({platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"OpenCV threads {cv2.getNumThreads()})")
     if args.runs > 1:
