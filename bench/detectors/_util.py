@@ -4,11 +4,13 @@ All helpers take float32 arrays in [0, 1]; masks are bool [H, W] (True = hole).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -162,10 +164,6 @@ def working_batch(batch, side: int | None):
     frame no larger) gives ``batch`` itself. A tensor the batch holds twice (``raw`` that *is* ``output``: nothing
     pasted back) is downscaled once and stays one tensor; the result is kept on ``batch``, so every detector asking
     for the same side shares one downscale."""
-    import dataclasses
-
-    import torch.nn.functional as F
-
     h, w = batch.output.shape[-2:]
     if side is None or max(h, w) <= side:
         return batch
