@@ -1143,3 +1143,43 @@ def test_a_large_frame_is_judged_at_the_working_scale():
     for name in ("blur", "replacement", "incomplete"):
         assert DETECTORS.get(name)().provenance()["work_side"] == 512
         assert DETECTORS.get(name)(work_side=None).provenance()["work_side"] is None
+
+
+@pytest.mark.parametrize("work_side", ["default", None])
+def test_a_run_of_a_large_photograph_is_judged_at_the_working_scale(tmp_path, work_side):
+    """End to end (``folder`` dataset at its own size, an ``outputs`` backend, ``paste_back``): the astronaut at 2048
+    px with its face smeared is ``blur`` at the working scale, and not at the frame's own size (``work_side:
+    null``); the setting is in the run's provenance."""
+    import json
+
+    import yaml
+    from PIL import Image
+    from skimage import data as skd
+
+    from bench.cli import main as cli
+    from bench.store.run import load_run
+
+    photos, outs = tmp_path / "photos", tmp_path / "published"
+    for d in (photos / "images", photos / "masks", outs):
+        d.mkdir(parents=True)
+    big = cv2.resize(skd.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    m = np.zeros((2048, 2048), bool)
+    m[560:1000, 720:1360] = True
+    Image.fromarray(big).save(photos / "images" / "astronaut.png")
+    Image.fromarray(m.astype(np.uint8) * 255).save(photos / "masks" / "astronaut.png")
+    # (the smear in the hole only: a frame blurred as a whole is judged against its own ring, blur v5)
+    Image.fromarray(np.where(m[..., None], cv2.blur(big, (61, 61)), big)).save(outs / "astronaut.png")
+    det = {"type": "blur"} if work_side == "default" else {"type": "blur", "work_side": None}
+    suite = {"name": "big", "output_dir": str(tmp_path / "results"), "paste_back": True,
+             "backends": [{"type": "outputs", "name": "smear", "root": str(outs), "pattern": "{sample}.png"}],
+             "datasets": [{"type": "folder", "root": str(photos), "task": "removal"}], "masks": ["given"],
+             "metrics": [], "detectors": [det]}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    assert cli(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run = load_run(tmp_path / "results" / "big")
+    f = run.frame()
+    assert len(f) == 1 and f["error"].isna().all()
+    assert f["blur_flag"].iloc[0] == (1.0 if work_side == "default" else 0.0), f[["blur_score", "blur_grain_score"]]
+    text = json.dumps(run.manifest, default=str)
+    assert ('"work_side": 512' if work_side == "default" else '"work_side": null') in text
