@@ -157,3 +157,56 @@ def test_labels_fit_both_replacement_thresholds(tmp_path):
     doc = fit_from_labels(path, run)
     assert "skipped" in doc["calibration"]["results"]["replacement (ref_threshold)"]
     assert "threshold" in doc["calibration"]["results"]["replacement"]
+
+
+def test_labels_fit_blurs_grain_and_fade_thresholds_with_the_rule_they_belong_to(tmp_path, capsys):
+    """On real outputs most blur flags come from the grain deficit and the fade, which ``--labels`` now fits too,
+    together, with the flag rule: here the smears' grain deficit (0.30-0.44) is under the shipped
+    ``grain_threshold`` (missed), and clean fills with a positive grain deficit and a fade above the shipped
+    ``fade_threshold`` are false alarms. The fitted pair separates them on held-out labels; with labels that the
+    shipped pair already separates, the shipped pair is kept."""
+    from bench.calibration.labels import fit_from_labels, print_report
+    from bench.calibration.rule import rule_flags
+    from bench.detectors.thresholds import load_thresholds
+
+    def values(backend, dataset, sid):
+        k = int(sid[1:])
+        smear = k % 10 >= 5
+        return {"blur_score": -0.2, "blur_mosaic_score": 0.0,
+                "blur_grain_score": 0.30 + 0.02 * (k % 8) if smear else 0.05 + 0.01 * (k % 10),
+                "blur_fade_score": 0.2 if smear else 1.0 + 0.1 * (k % 4)}
+
+    run = make_run(tmp_path / "run", n=20, values=values)
+    f = load_run(run).frame()
+    lines = ["run_id,cell,sample_id,label"]
+    for c, sid in zip(f["cell_key"], f["sample_id"]):
+        lines.append(f"run,{c},{sid},{'blur' if int(sid[1:]) % 10 >= 5 else 'good'}")
+    path = tmp_path / "labels.csv"
+    path.write_text("\n".join(lines) + "\n")
+    shipped = load_thresholds()["detectors"]["blur"]
+    scores = {k: f[k].to_numpy(float) for k in f.columns if str(k).startswith("blur_") and str(k).endswith("_score")}
+    y = f["sample_id"].map(lambda s: int(s[1:]) % 10 >= 5).to_numpy()
+    before = rule_flags("blur", {"blur": shipped}, scores)
+    assert not before[y].any() and before[~y].all()  # the shipped pair: every smear missed, every clean fill flagged
+
+    doc = fit_from_labels(path, run)
+    res, det = doc["calibration"]["results"]["blur (grain_threshold, fade_threshold)"], doc["detectors"]["blur"]
+    assert 0.15 < det["grain_threshold"] < 0.30 and not res["kept"], res
+    assert det["fade_threshold"] is None or det["fade_threshold"] > 1.3, res  # the clean fills' fade: no flag
+    assert res["fit_j"] == 1.0 and res["file_pair_fit_j"] < 0
+    rule = doc["calibration"]["rules"]["blur_flag"]["test"]
+    assert rule["precision"] == 1.0 and rule["recall"] == 1.0
+    np.testing.assert_array_equal(rule_flags("blur", doc["detectors"], scores), y.astype(float))
+    print_report(doc)
+    assert "blur (grain_threshold, fade_threshold): grain " in capsys.readouterr().out
+
+    # labels the shipped pair already separates: it is kept
+    def easy(backend, dataset, sid):
+        smear = int(sid[1:]) % 10 >= 5
+        return {"blur_score": -0.2, "blur_mosaic_score": 0.0, "blur_grain_score": 0.9 if smear else 0.1,
+                "blur_fade_score": 0.2}
+
+    run2 = make_run(tmp_path / "run2", n=20, values=easy)
+    doc2 = fit_from_labels(path, run2)
+    res2 = doc2["calibration"]["results"]["blur (grain_threshold, fade_threshold)"]
+    assert res2["kept"] and doc2["detectors"]["blur"]["grain_threshold"] == shipped["grain_threshold"]
