@@ -193,12 +193,13 @@ def test_labels_fit_blurs_grain_and_fade_thresholds_with_the_rule_they_belong_to
     res, det = doc["calibration"]["results"]["blur (grain_threshold, fade_threshold)"], doc["detectors"]["blur"]
     assert 0.15 < det["grain_threshold"] < 0.30 and not res["kept"], res
     assert det["fade_threshold"] is None or det["fade_threshold"] > 1.3, res  # the clean fills' fade: no flag
-    assert res["fit_j"] == 1.0 and res["file_pair_fit_j"] < 0
+    assert res["fitted"] == {"grain_threshold": det["grain_threshold"], "fade_threshold": det["fade_threshold"]}
+    assert res["fit_j"] == 1.0 and res["file_fit_j"] < 0
     rule = doc["calibration"]["rules"]["blur_flag"]["test"]
     assert rule["precision"] == 1.0 and rule["recall"] == 1.0
     np.testing.assert_array_equal(rule_flags("blur", doc["detectors"], scores), y.astype(float))
     print_report(doc)
-    assert "blur (grain_threshold, fade_threshold): grain " in capsys.readouterr().out
+    assert "blur (grain_threshold, fade_threshold): grain_threshold " in capsys.readouterr().out
 
     # labels the shipped pair already separates: it is kept
     def easy(backend, dataset, sid):
@@ -210,3 +211,31 @@ def test_labels_fit_blurs_grain_and_fade_thresholds_with_the_rule_they_belong_to
     doc2 = fit_from_labels(path, run2)
     res2 = doc2["calibration"]["results"]["blur (grain_threshold, fade_threshold)"]
     assert res2["kept"] and doc2["detectors"]["blur"]["grain_threshold"] == shipped["grain_threshold"]
+
+
+def test_labels_fit_replacements_head_veto_with_the_rule(tmp_path):
+    """``replacement``'s flag is novelty AND the head (``real_threshold``): objects a system paints whose head logit
+    is under the shipped ``real_threshold`` are vetoed, whatever the novelty threshold. ``--labels`` fits the veto
+    with the rule: here the novelty threshold alone cannot separate the labels, the fitted veto does (held out)."""
+    from bench.calibration.labels import fit_from_labels
+
+    def values(backend, dataset, sid):
+        k = int(sid[1:])
+        painted = k % 10 >= 5
+        # novelty alone is best cut between 0.25 and 0.30 (every object, and two clean fills, above it)
+        return {"replacement_score": 0.30 + 0.01 * (k % 5) if painted else (0.15, 0.20, 0.25, 0.36, 0.41)[k % 5],
+                "replacement_real_score": 0.5 if painted else -3.0}
+
+    run = make_run(tmp_path / "run", n=20, values=values)
+    f = load_run(run).frame()
+    lines = ["run_id,cell,sample_id,label"]
+    for c, sid in zip(f["cell_key"], f["sample_id"]):
+        lines.append(f"run,{c},{sid},{'replacement' if int(sid[1:]) % 10 >= 5 else 'good'}")
+    path = tmp_path / "labels.csv"
+    path.write_text("\n".join(lines) + "\n")
+    doc = fit_from_labels(path, run)
+    res, det = doc["calibration"]["results"]["replacement (real_threshold)"], doc["detectors"]["replacement"]
+    assert -3.0 < det["real_threshold"] < 0.5 and not res["kept"], res  # the shipped 1.31 vetoed every object
+    assert res["file"]["real_threshold"] > 0.5 and res["fit_j"] > res["file_fit_j"]
+    rule = doc["calibration"]["rules"]["replacement_flag"]["test"]
+    assert rule["precision"] == 1.0 and rule["recall"] == 1.0

@@ -16,8 +16,10 @@ label from ``good``:
   reference score where there is ground truth), computed with the detectors' own ``flags``.
 * a detector needs at least :data:`MIN_PER_CLASS` positives and negatives in each part; otherwise it keeps its
   current threshold and the report says why.
-* ``blur``'s ``grain_threshold`` and ``fade_threshold`` (the parts that give most of its flags on real outputs) are
-  fitted together, on the flag rule they belong to (:func:`fit_blur_parts`), after its main threshold.
+* thresholds that are parts of a flag rule and cannot be fitted on their own score are fitted together, on that
+  rule, after the main thresholds (:func:`fit_rule_parts`): ``blur``'s ``grain_threshold`` and ``fade_threshold``
+  (the parts that give most of its flags on real outputs) and ``replacement``'s ``real_threshold`` (the head's
+  veto).
 
 The result is a thresholds file in the shipped format (every other detector's entry copied from ``--base``,
 default the shipped file), versioned like the shipped one (the version goes up when the thresholds change), with a
@@ -108,7 +110,8 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
         res["test"].update(bootstrap_intervals(y[test], flags[test], s[test], digits=4, seed=seed))
         results[key] = res
     parts = [(lab.label, i, _in_test(seed, lab.cell, lab.sample_id, test_fraction)) for lab, i in found]
-    results["blur (grain_threshold, fade_threshold)"] = fit_blur_parts(detectors, frame, parts)
+    results["blur (grain_threshold, fade_threshold)"] = fit_rule_parts(detectors, frame, parts, "blur")
+    results["replacement (real_threshold)"] = fit_rule_parts(detectors, frame, parts, "replacement")
     evidence, ev_results = fit_evidence(frame, parts, seed)
     from .rule import measure_rules
 
@@ -128,70 +131,95 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     }
 
 
-#: how many values of each of blur's grain and fade thresholds the joint fit tries (evenly spaced quantiles of the
-#: midpoints between the labelled outputs' scores), besides the file's own value and "off"
-BLUR_PART_CANDIDATES = 24
+#: how many values of each part's threshold the joint fit tries (evenly spaced quantiles of the midpoints between the
+#: labelled outputs' scores), besides the file's own value and "off"
+PART_CANDIDATES = 24
 
 
-def fit_blur_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tuple[str, int, bool]]) -> dict[str, Any]:
-    """``blur``'s ``grain_threshold`` and ``fade_threshold``, fitted together as parts of the flag they belong to.
-
-    On real outputs most ``blur`` flags come from these two parts (the grain deficit; the fade where the grain
-    deficit is positive), not from ``blur_score``, and the flag is their OR with the main and mosaic rules, so each
-    cannot be fitted on its own score: the pair is chosen on the fitting part, among the file's own pair, "off"
-    (None: that part flags nothing) and up to :data:`BLUR_PART_CANDIDATES` values each from the labelled outputs'
-    scores, where the detector's own ``blur_flag`` (the main and mosaic thresholds as already fitted or kept)
-    separates ``blur`` from ``good`` best (Youden's J). Ties keep the file's own pair, else take the stricter pair
-    (fewer flags). ``detectors["blur"]`` is updated in place; returns what was chosen (or why not)."""
+def _blur_parts(scores: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """The scores blur's grain and fade thresholds are compared with (the fade counts where the grain deficit is
+    positive)."""
     from ..detectors.blur import BlurDetector
-    from ..stats import balanced
-    from .rule import rule_flags
 
-    entry = detectors.get("blur")
-    if not entry or entry.get("threshold") is None or entry.get("mosaic_threshold") is None:
-        return {"skipped": "the thresholds file has no blur threshold to fit the parts with"}
-    if "blur_score" not in frame or "blur_grain_score" not in frame or "blur_fade_score" not in frame:
-        return {"skipped": "the run has no blur_grain_score / blur_fade_score (blur not run, or scored before v4)"}
-    sel = [(lab == "blur", i, held) for lab, i, held in parts if lab in ("blur", "good")]
+    grain = BlurDetector.grain_deficit(scores, shape)
+    return {"grain_threshold": grain, "fade_threshold": np.where(grain > 0, BlurDetector.fade(scores, shape), np.nan)}
+
+
+def _replacement_parts(scores: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """The head's logit, where the head is asked (novelty above 0, no ground truth)."""
+    from ..detectors._util import score_column
+
+    real = score_column(scores, "replacement_real_score", shape)
+    ref = score_column(scores, "replacement_ref_score", shape)
+    return {"real_threshold": np.where(np.isnan(ref), real, np.nan)}
+
+
+#: per detector: (its label, the score columns the parts need, the parts' scores, where "off" (None) ranks: an OR
+#: part that is off flags nothing (the strictest), a veto that is off vetoes nothing (the most lenient))
+RULE_PARTS = {"blur": ("blur", ("blur_score", "blur_grain_score", "blur_fade_score"), _blur_parts, math.inf),
+              "replacement": ("replacement", ("replacement_score", "replacement_real_score"), _replacement_parts,
+                              -math.inf)}
+
+
+def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tuple[str, int, bool]],
+                   det: str) -> dict[str, Any]:
+    """Thresholds of a detector's flag rule that cannot be fitted on their own score, fitted together with it
+    (:data:`RULE_PARTS`): ``blur``'s ``grain_threshold`` and ``fade_threshold`` (on real outputs most ``blur`` flags
+    come from them, the grain deficit and the fade where that deficit is positive, OR-ed with the main and mosaic
+    rules) and ``replacement``'s ``real_threshold`` (the head's veto on novelty).
+
+    The values are chosen on the fitting part, among the file's own, "off" (None) and up to
+    :data:`PART_CANDIDATES` values each from the labelled outputs' scores, where the detector's own flag (its other
+    thresholds as already fitted or kept) separates the label from ``good`` best (Youden's J). Ties keep the file's
+    own values, else take the stricter (fewer flags). ``detectors[det]`` is updated in place; returns what was
+    chosen (or why not)."""
+    from ..stats import balanced
+    from .rule import FLAGS, rule_flags
+
+    label, needed, part_scores, off_rank = RULE_PARTS[det]
+    entry = detectors.get(det)
+    if not entry or entry.get("threshold") is None:
+        return {"skipped": f"the thresholds file has no {det} threshold to fit the parts with"}
+    if any(k not in frame for k in needed):
+        return {"skipped": f"the run has no {' / '.join(needed)} ({det} not run, or scored before them)"}
+    sel = [(lab == label, i, held) for lab, i, held in parts if lab in (label, "good")]
     idx = np.array([i for _, i, _ in sel], dtype=int)
     y = np.array([v for v, _, _ in sel], dtype=bool)
     test = np.array([t for _, _, t in sel], dtype=bool)
     scores = {k: frame[k].to_numpy(dtype=np.float64)[idx] for k in frame.columns
-              if str(k).startswith("blur_") and str(k).endswith("_score")}
-    base = (entry.get("grain_threshold"), entry.get("fade_threshold"))
-    judged = ~np.isnan(rule_flags("blur", detectors, scores)) if len(idx) else np.zeros(0, bool)
+              if str(k).startswith(f"{det}_") and str(k).endswith("_score")}
+    values = part_scores(scores, (len(idx),))
+    names = tuple(values)
+    base = tuple(entry.get(n) for n in names)
+    judged = ~np.isnan(rule_flags(det, detectors, scores)) if len(idx) else np.zeros(0, bool)
     fit = ~test & judged
     counts = {part: (int((y & m).sum()), int((~y & m).sum())) for part, m in (("fit", fit), ("test", test & judged))}
     if min(v for pair in counts.values() for v in pair) < MIN_PER_CLASS:
-        return {"skipped": f"too few labels judged by blur (need {MIN_PER_CLASS} blur and {MIN_PER_CLASS} good in "
-                           f"each part)", "counts": counts, "kept": list(base)}
-    shape = (len(idx),)
+        return {"skipped": f"too few labels judged by {det} (need {MIN_PER_CLASS} {label} and {MIN_PER_CLASS} good "
+                           f"in each part)", "counts": counts}
 
     def candidates(v: np.ndarray, own: float | None) -> list[float | None]:
         fin = np.unique(v[fit & np.isfinite(v)])
         mids = (fin[:-1] + fin[1:]) / 2 if fin.size > 1 else fin
-        if mids.size > BLUR_PART_CANDIDATES:
-            mids = np.quantile(mids, np.linspace(0, 1, BLUR_PART_CANDIDATES))
-        vals = sorted({round(float(m), 4) for m in mids} | ({own} if own is not None else set()))
-        return [*vals, None]  # (None: the part flags nothing)
+        if mids.size > PART_CANDIDATES:
+            mids = np.quantile(mids, np.linspace(0, 1, PART_CANDIDATES))
+        return [*sorted({round(float(m), 4) for m in mids} | ({own} if own is not None else set())), None]
 
-    grain = BlurDetector.grain_deficit(scores, shape)
-    fade = np.where(grain > 0, BlurDetector.fade(scores, shape), np.nan)  # (the fade counts where grain is > 0)
-
-    def j(g, f) -> float:
-        flags = rule_flags("blur", {**detectors, "blur": {**entry, "grain_threshold": g, "fade_threshold": f}},
-                           scores)
+    def j(vals) -> float:
+        flags = rule_flags(det, {**detectors, det: {**entry, **dict(zip(names, vals))}}, scores)
         return balanced(y[fit], flags[fit])
 
-    def rank(pair) -> tuple:  # J, then the file's own pair, then the stricter (a part that is off is strictest)
-        return (j(*pair), pair == base, *(math.inf if v is None else v for v in pair))
+    def rank(vals) -> tuple:  # J, then the file's own values, then the stricter
+        return (j(vals), vals == base, *(off_rank if v is None else v for v in vals))
 
-    best = max([(g, f) for g in candidates(grain, base[0]) for f in candidates(fade, base[1])], key=rank)
-    g, f = best
-    entry["grain_threshold"], entry["fade_threshold"] = g, f
-    return {"grain_threshold": g, "fade_threshold": f, "kept": (g, f) == base, "counts": counts,
-            "fit_j": round(j(g, f), 4), "file_pair": list(base), "file_pair_fit_j": round(j(*base), 4),
-            "rule": "blur_flag with the pair (main and mosaic thresholds as above)"}
+    grid = [()]
+    for n in names:
+        grid = [(*g, v) for g in grid for v in candidates(values[n], entry.get(n))]
+    best = max(grid, key=rank)
+    entry.update(zip(names, best))
+    return {"fitted": dict(zip(names, best)), "kept": best == base, "counts": counts, "fit_j": round(j(best), 4),
+            "file": dict(zip(names, base)), "file_fit_j": round(j(base), 4),
+            "rule": f"{FLAGS[det]} with these (its other thresholds as above)"}
 
 
 #: a learned column becomes an evidence rule only when, on the fitting part, its best threshold separates the labels
@@ -292,12 +320,12 @@ def print_report(doc: dict[str, Any]) -> None:
                   f"{tp}+{tn}: {figures(r['test'])}")
     print("each fitted threshold alone (score > threshold; fitting detail):")
     for det, r in cal["results"].items():
-        if "grain_threshold" in r:  # blur's two parts, fitted with the rule they belong to
+        if "fitted" in r:  # parts fitted with the rule they belong to (fit_rule_parts)
             (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
-            was = "kept" if r["kept"] else f"was {r['file_pair'][0]}, {r['file_pair'][1]}"
-            print(f"  {det}: grain {r['grain_threshold']}, fade {r['fade_threshold']} ({was}; None: that part is off)"
-                  f"  Youden's J on the fitting part {r['fit_j']} (with the file's pair {r['file_pair_fit_j']}); "
-                  f"fitted on {fp}+{fn}, held out {tp}+{tn}: see blur_flag above")
+            got = ", ".join(f"{k} {v}" for k, v in r["fitted"].items())
+            was = "kept" if r["kept"] else "was " + ", ".join(f"{v}" for v in r["file"].values())
+            print(f"  {det}: {got} ({was}; None: off)  Youden's J on the fitting part {r['fit_j']} (with the "
+                  f"file's {r['file_fit_j']}); fitted on {fp}+{fn}, held out {tp}+{tn}: see its flag above")
             continue
         if "skipped" in r:
             print(f"  {det:26s} kept its threshold: {r['skipped']}")
