@@ -254,3 +254,50 @@ def test_threshold_grid_rows_are_the_rules_verdicts_and_choose_takes_the_best_on
     assert loso.choose(r, repos, np.ones(5, bool), "pooled") == 1  # 3 right against 2
     assert loso.choose(r, repos, np.ones(5, bool), "per repository") == 0  # a tie (1 + 0, 0 + 1): the earlier row
     assert loso.choose(r, repos, repos == "a", "pooled") == 0  # only the training outputs count
+
+
+def test_selfcal_judges_every_output_once_with_thresholds_fitted_on_the_other_half(monkeypatch, tmp_path):
+    """detectors_real_selfcal.py: per repository, each half is judged by thresholds fitted on the other (fit_thresholds
+    never sees a judged output as a fitting row); every output is judged once; with the shipped thresholds,
+    ``judged_with`` gives the records' own verdicts."""
+    import sys
+
+    import numpy as np
+    import pandas as pd
+
+    sc = load("benchmarks/detectors_real_selfcal.py")  # (puts benchmarks/ on the path, as when it is run)
+    import _common
+    import detectors_real as dr
+    from bench.calibration import labels as L
+    from bench.detectors.thresholds import load_thresholds
+
+    recs = _scored(16, 6, "x/one") + _scored(12, 7, "y/two") + _scored(4, 8, "z/small")
+    for r in recs:
+        r["incomplete_score"] = r["incomplete_detail_score"] = r["incomplete_remnant_score"] = math.nan
+    shipped = sc.judged_with(pd.DataFrame(recs), load_thresholds()["detectors"])  # the records' own flags, verdicts
+    for r, v, b, p in zip(recs, shipped["verdict"], shipped["blur_flag"], shipped["replacement_flag"]):
+        r["verdict"], r["blur_flag"], r["replacement_flag"] = v, b, p
+    monkeypatch.setattr(dr, "score", lambda corpus, rows, max_side: [dict(r) for r in recs])
+    monkeypatch.setattr(dr, "load_rows", lambda corpus: recs)
+    seen = []
+    real_fit = L.fit_thresholds
+
+    def spy(detectors, frame, parts, seed=0, rule_parts=True):
+        seen.append({frame["output_id"][i] for lab, i, held in parts if not held})
+        judged = {frame["output_id"][i] for lab, i, held in parts if held}
+        assert not seen[-1] & judged
+        return real_fit(detectors, frame, parts, seed, rule_parts)
+
+    monkeypatch.setattr(L, "fit_thresholds", spy)
+    saved = {}
+    monkeypatch.setattr(_common, "save", lambda name, res, lines: saved.update(res) or tmp_path / "x.json")
+    monkeypatch.setattr(sys, "argv", ["detectors_real_selfcal.py", "--corpus", str(tmp_path), "--min-outputs", "10"])
+    assert sc.main() == 0
+    assert set(saved["repos"]) == {"x/one", "y/two"}  # z/small: too few outputs
+    assert len(seen) == 2 * 2 * 2  # two repositories, two halves, with and without the rule parts
+    for rule in sc.RULES:
+        assert saved["pooled"]["all"][rule]["n"] == 28
+    mine = [r for r in recs if r["repo"] != "z/small"]
+    assert saved["pooled"]["all"]["shipped"]["verdict_right"] == sum(dr.right(r["label"], r["verdict"])
+                                                                    for r in mine)
+    assert np.isfinite(saved["pooled"]["all"]["self"]["verdict_right"])

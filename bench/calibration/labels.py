@@ -52,37 +52,23 @@ def _in_test(seed: int, cell: str, sid: str, fraction: float) -> bool:
     return int.from_bytes(h[:8], "big") / 2.0**64 < fraction
 
 
-def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.3, seed: int = 0,
-                    base: str | Path | None = None) -> dict[str, Any]:
-    """A thresholds document fitted on the labelled outputs of ``run`` (see the module doc)."""
-    from ..detectors.thresholds import FORMAT, load_thresholds
-    from ..store.run import load_run
-    from ..report.labelling import read_labels
+def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tuple[str, int, bool]],
+                   seed: int = 0, rule_parts: bool = True) -> dict[str, Any]:
+    """The detectors' thresholds fitted on labelled rows of ``frame`` (``parts``: (label, row, held out) per
+    labelled output; labels ``good``, ``blur``, ``replacement``, ...): each :data:`FITTED` threshold on its own
+    score, then (``rule_parts``) the parts of the flag rules with their rule (:func:`fit_rule_parts`); ``detectors``
+    (a thresholds file's ``detectors`` section) is updated in place. Returns the figures per threshold
+    (``results``)."""
     from ..stats import auroc, best_threshold, bootstrap_intervals, pr
 
-    if not 0.0 < test_fraction < 1.0:
-        raise BenchError(f"--test-fraction {test_fraction}: expected a fraction between 0 and 1")
-    labels = read_labels(labels_path)
-    rd = load_run(run)
-    frame = rd.frame()
-    run_id = str(rd.manifest.get("run_id", ""))
-    index = {(str(c), str(s)): i for i, (c, s) in enumerate(zip(frame["cell_key"], frame["sample_id"]))}
-    found = [(lab, index[(lab.cell, lab.sample_id)]) for lab in labels if (lab.cell, lab.sample_id) in index]
-    if not found:
-        others = sorted({lab.run_id for lab in labels if lab.run_id})
-        raise BenchError(f"{labels_path}: none of its {len(labels)} labelled outputs is in {run} (run {run_id}); "
-                         f"the labels were made on run(s) {', '.join(others) or '?'}")
-    base_doc = load_thresholds(base)
-    detectors = {k: dict(v) for k, v in base_doc.get("detectors", {}).items()}
     results: dict[str, Any] = {}
     for det, label, score_key, name in FITTED:
         key = det if name == "threshold" else f"{det} ({name})"
         if score_key not in frame:
             results[key] = {"skipped": f"the run has no {score_key} (the {det} detector did not run)"}
             continue
-        rows = [(lab.label == label, float(frame[score_key].iloc[i]), _in_test(seed, lab.cell, lab.sample_id,
-                                                                                test_fraction))
-                for lab, i in found if lab.label in (label, "good")]
+        rows = [(lab == label, float(frame[score_key].iloc[i]), held) for lab, i, held in parts
+                if lab in (label, "good")]
         rows = [r for r in rows if not math.isnan(r[1])]  # not judged (too small; no ground truth for a reference)
         y = np.array([r[0] for r in rows], bool)
         s = np.array([r[1] for r in rows], float)
@@ -109,9 +95,35 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
             res[part] = {"precision": round(p, 4), "recall": round(r, 4), "auroc": round(auroc(y[sel], s[sel]), 4)}
         res["test"].update(bootstrap_intervals(y[test], flags[test], s[test], digits=4, seed=seed))
         results[key] = res
+    if rule_parts:
+        results["blur (grain_threshold, fade_threshold)"] = fit_rule_parts(detectors, frame, parts, "blur")
+        results["replacement (real_threshold)"] = fit_rule_parts(detectors, frame, parts, "replacement")
+    return results
+
+
+def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.3, seed: int = 0,
+                    base: str | Path | None = None) -> dict[str, Any]:
+    """A thresholds document fitted on the labelled outputs of ``run`` (see the module doc)."""
+    from ..detectors.thresholds import FORMAT, load_thresholds
+    from ..store.run import load_run
+    from ..report.labelling import read_labels
+
+    if not 0.0 < test_fraction < 1.0:
+        raise BenchError(f"--test-fraction {test_fraction}: expected a fraction between 0 and 1")
+    labels = read_labels(labels_path)
+    rd = load_run(run)
+    frame = rd.frame()
+    run_id = str(rd.manifest.get("run_id", ""))
+    index = {(str(c), str(s)): i for i, (c, s) in enumerate(zip(frame["cell_key"], frame["sample_id"]))}
+    found = [(lab, index[(lab.cell, lab.sample_id)]) for lab in labels if (lab.cell, lab.sample_id) in index]
+    if not found:
+        others = sorted({lab.run_id for lab in labels if lab.run_id})
+        raise BenchError(f"{labels_path}: none of its {len(labels)} labelled outputs is in {run} (run {run_id}); "
+                         f"the labels were made on run(s) {', '.join(others) or '?'}")
+    base_doc = load_thresholds(base)
+    detectors = {k: dict(v) for k, v in base_doc.get("detectors", {}).items()}
     parts = [(lab.label, i, _in_test(seed, lab.cell, lab.sample_id, test_fraction)) for lab, i in found]
-    results["blur (grain_threshold, fade_threshold)"] = fit_rule_parts(detectors, frame, parts, "blur")
-    results["replacement (real_threshold)"] = fit_rule_parts(detectors, frame, parts, "replacement")
+    results = fit_thresholds(detectors, frame, parts, seed)
     evidence, ev_results = fit_evidence(frame, parts, seed)
     from .rule import measure_rules
 
