@@ -12,7 +12,7 @@ import pandas as pd
 from bench.detectors import verdict
 from bench.detectors.flagging import apply_evidence
 from bench.store.run import load_run
-from tests.test_report_data import make_run
+from tests.test_report_data import half_labelled, make_run
 
 
 def test_a_rule_flags_on_its_side_of_the_threshold_and_any_rule_of_a_verdict_flags():
@@ -37,12 +37,7 @@ def _values(backend, dataset, sid):
 
 
 def _labels(run, path):
-    f = load_run(run).frame()
-    lines = ["run_id,cell,sample_id,label"]
-    for c, sid in zip(f["cell_key"], f["sample_id"]):
-        lines.append(f"run,{c},{sid},{'replacement' if int(sid[1:]) % 10 >= 5 else 'good'}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return half_labelled(load_run(run).frame(), "replacement", path)
 
 
 def _select(run, tfile):

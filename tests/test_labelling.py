@@ -13,7 +13,7 @@ from bench.report.aggregate import load_run
 from bench.report.html import write_html
 from bench.report.labelling import read_labels
 from tests.cdp import Browser, chromium, wait_for_file
-from tests.test_report_data import make_run
+from tests.test_report_data import half_labelled, make_run
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +178,7 @@ def test_labels_fit_blurs_grain_and_fade_thresholds_with_the_rule_they_belong_to
 
     run = make_run(tmp_path / "run", n=20, values=values)
     f = load_run(run).frame()
-    lines = ["run_id,cell,sample_id,label"]
-    for c, sid in zip(f["cell_key"], f["sample_id"]):
-        lines.append(f"run,{c},{sid},{'blur' if int(sid[1:]) % 10 >= 5 else 'good'}")
-    path = tmp_path / "labels.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path = half_labelled(f, "blur", tmp_path / "labels.csv")
     shipped = load_thresholds()["detectors"]["blur"]
     scores = {k: f[k].to_numpy(float) for k in f.columns if str(k).startswith("blur_") and str(k).endswith("_score")}
     y = f["sample_id"].map(lambda s: int(s[1:]) % 10 >= 5).to_numpy()
@@ -227,12 +223,7 @@ def test_labels_fit_replacements_head_veto_with_the_rule(tmp_path):
                 "replacement_real_score": 0.5 if painted else -3.0}
 
     run = make_run(tmp_path / "run", n=20, values=values)
-    f = load_run(run).frame()
-    lines = ["run_id,cell,sample_id,label"]
-    for c, sid in zip(f["cell_key"], f["sample_id"]):
-        lines.append(f"run,{c},{sid},{'replacement' if int(sid[1:]) % 10 >= 5 else 'good'}")
-    path = tmp_path / "labels.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path = half_labelled(load_run(run).frame(), "replacement", tmp_path / "labels.csv")
     doc = fit_from_labels(path, run)
     res, det = doc["calibration"]["results"]["replacement (real_threshold)"], doc["detectors"]["replacement"]
     assert -3.0 < det["real_threshold"] < 0.5 and not res["kept"], res  # the shipped 1.31 vetoed every object
