@@ -168,12 +168,8 @@ class IncompleteDetector(CalibratedDetector):
         ``incomplete_detail_score`` above :data:`DETAIL_MIN` (scores stored before v3 have no detail score: the main
         share alone)."""
         main = self._flag(scores["incomplete_score"])
-        detail = scores.get("incomplete_detail_score")
-        remnant = score_column(scores, "incomplete_remnant_score", main.shape)
+        detail, remnant = (score_column(scores, f"incomplete_{k}_score", main.shape) for k in ("detail", "remnant"))
         out = {"incomplete_remnant_flag": flag(remnant, REMNANT_MIN, "above")}
-        if detail is None:
-            return {"incomplete_flag": main, **out}
-        detail = np.asarray(detail, dtype=np.float64)
         both = np.minimum(main, flag(detail, DETAIL_MIN, "above"))
         return {"incomplete_flag": np.where(np.isnan(detail), main, both), **out}
 
