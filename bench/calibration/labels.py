@@ -185,6 +185,7 @@ def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
     thresholds as already fitted or kept) separates the label from ``good`` best (Youden's J). Ties keep the file's
     own values, else take the stricter (fewer flags). ``detectors[det]`` is updated in place; returns what was
     chosen (or why not)."""
+    from ..detectors.flagging import detector_scores
     from ..stats import balanced
     from .rule import FLAGS, rule_flags
 
@@ -198,8 +199,7 @@ def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
     idx = np.array([i for _, i, _ in sel], dtype=int)
     y = np.array([v for v, _, _ in sel], dtype=bool)
     test = np.array([t for _, _, t in sel], dtype=bool)
-    scores = {k: frame[k].to_numpy(dtype=np.float64)[idx] for k in frame.columns
-              if str(k).startswith(f"{det}_") and str(k).endswith("_score")}
+    scores = {k: v[idx] for k, v in detector_scores(frame, det).items()}
     values = part_scores(scores, (len(idx),))
     names = tuple(values)
     base = tuple(entry.get(n) for n in names)
@@ -217,20 +217,17 @@ def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
             mids = np.quantile(mids, np.linspace(0, 1, PART_CANDIDATES))
         return [*sorted({round(float(m), 4) for m in mids} | ({own} if own is not None else set())), None]
 
-    def j(vals) -> float:
-        flags = rule_flags(det, {**detectors, det: {**entry, **dict(zip(names, vals))}}, scores)
-        return balanced(y[fit], flags[fit])
-
-    def rank(vals) -> tuple:  # J, then the file's own values, then the stricter
-        return (j(vals), vals == base, *(off_rank if v is None else v for v in vals))
-
     grid = [()]
     for n in names:
         grid = [(*g, v) for g in grid for v in candidates(values[n], entry.get(n))]
-    best = max(grid, key=rank)
+    # (the file's own values are among the candidates: its value, or "off" where it has none)
+    j = {vals: balanced(y[fit], rule_flags(det, {**detectors, det: {**entry, **dict(zip(names, vals))}},
+                                           scores)[fit]) for vals in grid}
+    # J, then the file's own values, then the stricter
+    best = max(grid, key=lambda vals: (j[vals], vals == base, *(off_rank if v is None else v for v in vals)))
     entry.update(zip(names, best))
-    return {"fitted": dict(zip(names, best)), "kept": best == base, "counts": counts, "fit_j": round(j(best), 4),
-            "file": dict(zip(names, base)), "file_fit_j": round(j(base), 4),
+    return {"fitted": dict(zip(names, best)), "kept": best == base, "counts": counts, "fit_j": round(j[best], 4),
+            "file": dict(zip(names, base)), "file_fit_j": round(j[base], 4),
             "rule": f"{FLAGS[det]} with these (its other thresholds as above)"}
 
 

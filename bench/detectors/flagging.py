@@ -42,6 +42,14 @@ def flag_rule(spec: dict[str, Any], path: str = "detectors") -> Any | None:
     return det if callable(getattr(det, "flags", None)) and hasattr(det, "key") else None
 
 
+def detector_scores(frame: pd.DataFrame, key: str) -> dict[str, np.ndarray]:
+    """The stored score columns of the detector ``key`` (``{key}_score``, ``{key}_*_score``) as float arrays, a value
+    that is not a number as NaN: what its ``flags`` rule reads."""
+    prefix = f"{key}_"
+    return {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64)
+            for c in frame.columns if isinstance(c, str) and c.startswith(prefix) and c.endswith("_score")}
+
+
 def set_flags(frame: pd.DataFrame, specs: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Replace the flag columns of ``frame`` (in place) by those the thresholds in force give from its stored
     scores; returns ``{detector label: its thresholds provenance}`` (or ``{"error": ...}`` when its rule could not
@@ -55,9 +63,7 @@ def set_flags(frame: pd.DataFrame, specs: Iterable[dict[str, Any]]) -> dict[str,
             det = flag_rule(spec, f"detectors[{i}]")
             if det is None:
                 continue
-            prefix = f"{det.key}_"
-            scores = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64)
-                      for c in frame.columns if isinstance(c, str) and c.startswith(prefix) and c.endswith("_score")}
+            scores = detector_scores(frame, det.key)
             if f"{det.key}_score" not in scores:
                 continue  # never scored (or no rows): nothing to flag
             for key, arr in det.flags(scores).items():
