@@ -132,6 +132,22 @@ def judge(frame) -> None:
     frame["verdict_fill"] = verdicts(fill).to_numpy()
 
 
+def rejudge(frame, detectors: dict):
+    """``frame`` (corpus records) with the flags of ``blur``, ``replacement`` and ``incomplete`` set from its stored
+    scores with the thresholds of ``detectors`` (a thresholds file's ``detectors`` section), as a run read back sets
+    them (:func:`bench.detectors.flagging.set_flags`), and the verdicts judged again; a new frame."""
+    from bench.detectors.flagging import set_flags
+
+    frame = frame.copy()
+    specs = [{"type": d, "thresholds": "none", **{k: v for k, v in detectors[d].items() if k.endswith("threshold")}}
+             for d in ("blur", "replacement", "incomplete")]
+    failed = {k: v["error"] for k, v in set_flags(frame, specs).items() if "error" in v}
+    if failed:
+        raise RuntimeError(f"flag rules not applied: {failed}")
+    judge(frame)
+    return frame
+
+
 def _boot(y: np.ndarray, f: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict:
     from bench.stats import pr
 

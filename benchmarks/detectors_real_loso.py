@@ -58,12 +58,10 @@ def flag_frame(frame, shipped: dict, heads: dict | None = None, real: dict | Non
     every other threshold is ``shipped``'s. A new frame; ``frame`` is left as it was."""
     import detectors_real as dr
     from bench.detectors import real_head as rh
-    from bench.detectors.blur import BlurDetector
-    from bench.detectors.replacement import ReplacementDetector
 
     frame = frame.copy()
-    for det, score, cls in (("replacement", "replacement_score", ReplacementDetector), ("blur", "blur_score",
-                                                                                          BlurDetector)):
+    doc = {d: dict(shipped[d]) for d in ("blur", "replacement", "incomplete")}
+    for det, score in (("replacement", "replacement_score"), ("blur", "blur_score")):
         s = frame[score].to_numpy(float)
         head = (heads or {}).get(det)
         if head is None:
@@ -76,17 +74,11 @@ def flag_frame(frame, shipped: dict, heads: dict | None = None, real: dict | Non
             # where the detector computes its head: replacement where novelty is positive, blur where judged
             logit = np.where((s > 0) if det == "replacement" else ~np.isnan(s), logit, np.nan)
         frame[f"{det}_real_score"] = logit
-        kw = {k: v for k, v in shipped[det].items() if k in ("threshold", *cls.extra_thresholds)}
-        kw["real_threshold"] = (real or {}).get(det)
+        doc[det]["real_threshold"] = (real or {}).get(det)
         if det == "replacement":
-            kw["plain_threshold"] = plain
-        kw.update((over or {}).get(det, {}))
-        d = cls(thresholds="none", **kw)
-        cols = {c: frame[c].to_numpy(float) for c in frame if c.startswith(f"{det}_") and c.endswith("_score")}
-        for k, v in d.flags(cols).items():
-            frame[k] = v
-    dr.judge(frame)
-    return frame
+            doc[det]["plain_threshold"] = plain
+        doc[det].update((over or {}).get(det, {}))
+    return dr.rejudge(frame, doc)
 
 
 def apply_rules(recs: list[dict], shipped: dict, heads: dict | None, real: dict | None, plain: float | None) -> None:

@@ -34,23 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 RULES = ("shipped", "self", "self, main only")
 
 
-def judged_with(frame, detectors: dict):
-    """``frame`` (corpus records) with the flags of blur, replacement and incomplete set from ``detectors`` (a
-    thresholds file's ``detectors`` section) and the verdicts set again; a new frame."""
-    import detectors_real as dr
-    from bench.calibration.measure import make_detectors
-
-    frame = frame.copy()
-    for det in ("blur", "replacement", "incomplete"):
-        d = make_detectors(detectors, names=[det])[det]
-        scores = {c: frame[c].to_numpy(float) for c in frame if str(c).startswith(f"{det}_")
-                  and str(c).endswith("_score")}
-        for k, v in d.flags(scores).items():
-            frame[k] = v
-    dr.judge(frame)
-    return frame
-
-
 def tally(frame, rows: np.ndarray) -> dict:
     """Right verdicts and blur / replacement flag counts over ``rows`` (bool) of ``frame``."""
     import detectors_real as dr
@@ -113,7 +96,7 @@ def main() -> int:
             for rule, with_parts in (("self", True), ("self, main only", False)):
                 detectors = copy.deepcopy(shipped["detectors"])
                 fit_thresholds(detectors, frame, parts, args.seed, rule_parts=with_parts)
-                frames[rule] = judged_with(frame, detectors)
+                frames[rule] = dr.rejudge(frame, detectors)
                 if with_parts:
                     fitted.append([f"{d}.{k}" for d in ("blur", "replacement", "incomplete")
                                    for k, v in detectors[d].items() if v != shipped["detectors"][d].get(k)])

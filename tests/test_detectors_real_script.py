@@ -259,7 +259,7 @@ def test_threshold_grid_rows_are_the_rules_verdicts_and_choose_takes_the_best_on
 def test_selfcal_judges_every_output_once_with_thresholds_fitted_on_the_other_half(monkeypatch, tmp_path):
     """detectors_real_selfcal.py: per repository, each half is judged by thresholds fitted on the other (fit_thresholds
     never sees a judged output as a fitting row); every output is judged once; with the shipped thresholds,
-    ``judged_with`` gives the records' own verdicts."""
+    ``detectors_real.rejudge`` gives the records' own verdicts."""
     import sys
 
     import numpy as np
@@ -274,7 +274,7 @@ def test_selfcal_judges_every_output_once_with_thresholds_fitted_on_the_other_ha
     recs = _scored(16, 6, "x/one") + _scored(12, 7, "y/two") + _scored(4, 8, "z/small")
     for r in recs:
         r["incomplete_score"] = r["incomplete_detail_score"] = r["incomplete_remnant_score"] = math.nan
-    shipped = sc.judged_with(pd.DataFrame(recs), load_thresholds()["detectors"])  # the records' own flags, verdicts
+    shipped = dr.rejudge(pd.DataFrame(recs), load_thresholds()["detectors"])  # the records' own flags, verdicts
     for r, v, b, p in zip(recs, shipped["verdict"], shipped["blur_flag"], shipped["replacement_flag"]):
         r["verdict"], r["blur_flag"], r["replacement_flag"] = v, b, p
     monkeypatch.setattr(dr, "score", lambda corpus, rows, max_side: [dict(r) for r in recs])
