@@ -18,9 +18,9 @@ reference scores). Images longer than ``--max-side`` are downscaled first (area;
 would not (it centre-crops).
 
 Printed and written to ``benchmarks/results/detectors_real.json`` (``--name``: another file): precision and
-recall of ``blur`` and ``replacement`` (95 % bootstrap intervals over outputs), verdict accuracy (the verdict equals the label; ``other``
-counts as right when the verdict is any failure), also for the "fill" verdict without ``outside_drift`` and
-``incomplete`` (see ``FRAME_ONLY``), per split, per source and per model. Labels ``ambiguous`` are
+recall of ``blur`` and ``replacement`` (95 % bootstrap intervals over outputs), verdict accuracy (the verdict
+equals the label; ``other`` counts as right when the verdict is any failure), also for the "fill" verdict without
+``outside_drift`` and ``incomplete`` (see ``FRAME_ONLY``), per split, per source and per model. Labels ``ambiguous`` are
 left out. Nothing here is fitted: the thresholds are the shipped ones (the real-output heads and their
 thresholds were fitted on the dev split by ``detectors_real_fit.py``).
 """

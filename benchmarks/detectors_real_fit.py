@@ -153,9 +153,9 @@ def blur_rule_flags(recs: list[dict], shipped: dict, **parts) -> np.ndarray:
 def fit_real(recs: list[dict], shipped: dict, log=print, where: str = "dev") -> tuple[dict, dict, dict]:
     """The real-output heads, their ``real_threshold`` (None: withdrawn) and ``replacement``'s ``plain_threshold``
     fitted on ``recs`` (scored with the head features, ``ambiguous`` left out): ``(heads, thresholds, cv)``, the
-    procedure the module docstring describes (``where``: what the printed lines call ``recs``). ``replacement``'s head and ``plain_threshold`` judge only outputs
-    without ground truth (with a truth its flag is the reference rule), so they are fitted on those (all of dev);
-    ``blur``'s on every output."""
+    procedure the module docstring describes (``where``: what the printed lines call ``recs``). ``replacement``'s
+    head and ``plain_threshold`` judge only outputs without ground truth (with a truth its flag is the reference
+    rule), so they are fitted on those (all of dev); ``blur``'s on every output."""
     from bench.detectors import real_head as rh
     from bench.stats import pr as prec_rec
 
