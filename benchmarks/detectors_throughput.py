@@ -13,6 +13,7 @@ how far one figure moves with the machine's load.
 from __future__ import annotations
 
 import argparse
+import inspect
 import platform
 import statistics
 import sys
@@ -45,18 +46,23 @@ def main() -> int:
     from _common import Printer, case_batches, save
 
     from bench.detectors import WEIGHT_FREE
+    from bench.detectors._util import forget_working
     from bench.registry import DETECTORS
 
     batches = case_batches(args.n, args.size, args.batch)
-    scaled = ("blur", "replacement", "incomplete")  # (the detectors with a working scale)
-    kw = {} if args.work_side is None else {"work_side": args.work_side or None}
-    dets = {name: DETECTORS.get(name)(**(kw if name in scaled else {})) for name in WEIGHT_FREE}
+
+    def make(name: str):  # (--work-side goes to the detectors that have a working scale)
+        cls = DETECTORS.get(name)
+        scaled = args.work_side is not None and "work_side" in inspect.signature(cls).parameters
+        return cls(work_side=args.work_side or None) if scaled else cls()
+
+    dets = {name: make(name) for name in WEIGHT_FREE}
 
     def bench(names) -> float:
         best = float("inf")
         for _ in range(args.repeat):
-            for b in batches:  # (each pass downscales afresh, as a run's new batches are: no working scale kept)
-                b.__dict__.pop("_working", None)
+            for b in batches:  # (each pass downscales afresh, as a run's new batches are)
+                forget_working(b)
             t0 = time.perf_counter()
             with torch.inference_mode():
                 for b in batches:

@@ -1086,7 +1086,7 @@ def _frame_batch(inp: np.ndarray, m: np.ndarray, out: np.ndarray, has_gt: bool =
 def test_working_batch_downscales_images_by_area_and_the_mask_by_nearest_once_per_batch():
     import torch.nn.functional as F
 
-    from bench.detectors._util import WORK_SIDE, working_batch
+    from bench.detectors._util import WORK_SIDE, forget_working, working_batch
 
     rng = np.random.default_rng(0)
     inp = rng.random((300, 1030, 3)).astype(np.float32)
@@ -1101,6 +1101,8 @@ def test_working_batch_downscales_images_by_area_and_the_mask_by_nearest_once_pe
     assert torch.equal(w.mask, F.interpolate(b.mask.float(), size=size, mode="nearest") > 0.5)
     assert w.raw is w.output  # (one tensor in, one tensor out: nothing was pasted back)
     assert working_batch(b, WORK_SIDE) is w  # shared by every detector asking for that side
+    forget_working(b)
+    assert working_batch(b, WORK_SIDE) is not w and torch.equal(working_batch(b, WORK_SIDE).input, w.input)
     assert (w.raw_sizes, w.input_sizes, w.sample_ids) == (b.raw_sizes, b.input_sizes, b.sample_ids)
     assert working_batch(b, None) is b and working_batch(b, 2000) is b  # native, or a frame no larger
     nb = _frame_batch(inp, m, inp)  # no truth: zeros of the new size

@@ -157,6 +157,15 @@ def pushpull(v: np.ndarray, known: np.ndarray) -> np.ndarray:
 WORK_SIDE = 512
 
 
+_WORKING = "_working"  # (where working_batch keeps its downscaled batches on a batch)
+
+
+def forget_working(batch) -> None:
+    """Drop the downscaled batches :func:`working_batch` keeps on ``batch``: the next detector downscales afresh, as
+    it does for a run's new batch (a benchmark timing one batch several times)."""
+    batch.__dict__.pop(_WORKING, None)
+
+
 def working_batch(batch, side: int | None):
     """``batch`` with every image at most ``side`` px on its longer side: ``output``, ``raw``, ``input``, ``blanked``,
     ``gt`` and ``composite`` by area averaging, ``mask`` by nearest neighbour (the corpus benchmark's downscale);
@@ -167,7 +176,7 @@ def working_batch(batch, side: int | None):
     h, w = batch.output.shape[-2:]
     if side is None or max(h, w) <= side:
         return batch
-    cache = batch.__dict__.setdefault("_working", {})
+    cache = batch.__dict__.setdefault(_WORKING, {})
     if side in cache:
         return cache[side]
     s = side / max(h, w)
