@@ -217,6 +217,42 @@ def test_a_fill_that_fades_out_towards_its_core_is_blur_by_its_fade():
     assert r["blur_fade_score"] > fade_t and r["blur_grain_score"] < 0 and r["blur_fade_flag"] == 0.0, r
 
 
+def test_a_fill_that_fades_as_its_truth_does_is_not_blur_by_its_fade():
+    """Blur v7: with ground truth, the fade flags only where the fill fades more than the truth does
+    (``blur_fade_ref_score`` = the fill's fade minus the truth's, over ``fade_threshold`` too). A truth that is
+    detailed at the hole's border and smooth in its core (here: the faded construction above *is* the truth) filled
+    by a copy of itself a little lower in contrast (so with a little less grain than the truth: the fade's grain
+    condition holds) is flagged as a removal, where nothing says the scene fades, and not against that truth; the
+    same faded fill against the photograph itself (whose core does not fade) stays flagged. The veto only takes
+    flags away: without the column (scores stored before v7) the flag is v6's."""
+    m = box_mask(24, 24, 80, 80)
+    din = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+    keep = np.clip(1 - (din / din.max() - 0.1) / 0.5, 0.15, 1)[..., None]
+    det = DETECTORS.get("blur")()
+    fade_t = det.t["fade_threshold"]
+    for name in ("brick", "chelsea", "coffee"):
+        img = _sk_crop(name)
+        coarse = cv2.GaussianBlur(img, (0, 0), 8)
+        truth = q8(coarse + keep * (img - coarse))  # a scene whose core is smooth
+        fill = q8(0.5 + 0.97 * (truth - 0.5))
+        free = run("blur", batch(truth, m, fill, has_gt=False))
+        assert free["blur_fade_flag"] == 1.0 and free["blur_flag"] == 1.0, (name, free)
+        assert math.isnan(free["blur_fade_ref_score"])
+        ref = run("blur", batch(truth, m, fill, gt=truth))
+        own = run("blur", batch(truth, m, truth, has_gt=False))["blur_fade_score"]
+        assert ref["blur_fade_score"] > fade_t and ref["blur_grain_ref_score"] > 0, (name, ref)
+        assert ref["blur_fade_ref_score"] == pytest.approx(ref["blur_fade_score"] - own, abs=1e-9)
+        assert ref["blur_fade_ref_score"] < fade_t and ref["blur_fade_flag"] == 0.0, (name, ref)
+        assert ref["blur_flag"] == 0.0, (name, ref)
+        # the stored scores without the v7 column flag as v6 did
+        scores = {k: np.asarray([v]) for k, v in ref.items() if k.endswith("_score")}
+        old = det.flags({k: v for k, v in scores.items() if k != "blur_fade_ref_score"})
+        assert old["blur_fade_flag"][0] == 1.0 and det.flags(scores)["blur_fade_flag"][0] == 0.0
+        if name != "coffee":  # (the coffee table's own core is smooth: its fill fades only a little more)
+            smear = run("blur", batch(img, m, truth, gt=img))
+            assert smear["blur_fade_ref_score"] > fade_t and smear["blur_fade_flag"] == 1.0, (name, smear)
+
+
 def test_thin_hole_is_not_judged_for_blur():
     inp = texture(3)
     m = np.zeros((S, S), bool)

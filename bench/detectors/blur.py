@@ -41,6 +41,10 @@ Three scores per sample (see docs/detectors.md):
   fill that diffuses its border inwards (LaMa's and ProFill's fills of large holes, classical fills) keeps the
   texture at the border and washes out inside, which the grain deficit, a median over the whole interior, misses
   while the outer part keeps the grain.
+* ``blur_fade_ref_score`` (where ground truth exists, since v7): ``blur_fade_score`` minus the same score of the
+  truth on the same hole: how much more the fill fades than the truth does. A random hole's truth may itself be
+  smooth in its core and detailed at its border (sky inside a roofline, a cheek inside hair); a fill that continues
+  it fades as much and is not a smear.
 
 The ring (of every score above that reads one: ``ctx``, ``steeper``, the grain deficit, the mosaic's ring term) is
 read from the **raw output** (never pasted back) where that differs from the scored output and is still the input's
@@ -52,7 +56,8 @@ pasted back into the input's sharper pixels such a fill would read as a smear th
 ``grain_threshold`` (``blur_grain_ref_score`` where there is ground truth, else ``blur_grain_score``: a removal's
 fill should continue the grain of the backdrop the ring shows) or (``blur_fade_score > fade_threshold`` and that
 grain deficit > 0: a core smoother than the border but as grainy as the context is smooth content, not a smear;
-``blur_fade_flag``) or ``blur_real_score > real_threshold`` (the last three only when the thresholds file sets them;
+and, where there is ground truth, ``blur_fade_ref_score > fade_threshold`` too: a veto, which can only take a fade
+flag away; ``blur_fade_flag``) or ``blur_real_score > real_threshold`` (the last three only when the thresholds file sets them;
 ``grain_threshold`` and ``fade_threshold`` are chosen so that few constructed correct fills reach them:
 docs/detectors.md);
 ``blur_mosaic_flag`` =
@@ -201,7 +206,8 @@ def fade_score(out, m: np.ndarray) -> float:
     ProFill's fade-out on a large hole, a classical fill) loses detail with depth, a correct fill has no reason to.
     NaN where the hole has no core (see :data:`FADE_MIN_DEPTH`). Reference-free even where there is ground truth:
     its threshold is a quantile over correct fills, the truth itself, and is as valid for any correct fill of any
-    hole; a score against the truth would need correct fills other than the truth to set one."""
+    hole; a score against the truth alone would need correct fills other than the truth to set one. The truth's
+    own fade enters the flag only as a veto (``blur_fade_ref_score``): it can take a flag away, never add one."""
     if not m.any():
         return math.nan
     ys, xs = _real_head._crop(m)
@@ -236,11 +242,11 @@ class BlurDetector(CalibratedDetector):
     key = "blur"
     # v2: blur_real_score (the head fitted on real outputs); v3: blur_grain_score; v4: blur_fade_score; v5: the
     # ring read from the raw output where it shows the input's picture (context="raw"); v6: a frame longer than
-    # work_side px is judged downscaled to it
-    version = 6
+    # work_side px is judged downscaled to it; v7: blur_fade_ref_score (the fade against the truth's, a veto)
+    version = 7
     extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold", "grain_threshold", "fade_threshold")
     extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score",
-                    "blur_grain_ref_score", "blur_fade_score")
+                    "blur_grain_ref_score", "blur_fade_score", "blur_fade_ref_score")
     extra_flags = ("blur_mosaic_flag", "blur_ref_flag", "blur_real_flag", "blur_grain_flag", "blur_fade_flag")
 
     def __init__(self, threshold: float | None = None, mosaic_threshold: float | None = None,
@@ -379,7 +385,7 @@ class BlurDetector(CalibratedDetector):
         batch = working_batch(batch, self.work_side)
         b = batch.size
         s, mos, ref, real = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
-        grain, grain_ref, fade = nan_array(b), nan_array(b), nan_array(b)
+        grain, grain_ref, fade, fade_ref = nan_array(b), nan_array(b), nan_array(b), nan_array(b)
         has_gt = batch.has_gt.bool().cpu().tolist()
         for i in range(b):
             m = mask2d(batch.mask[i])
@@ -388,11 +394,14 @@ class BlurDetector(CalibratedDetector):
             s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
             if not (math.isnan(s[i]) and math.isnan(mos[i])):  # (a hole blur judges)
                 fade[i] = fade_score(batch.output[i], m)
+                if has_gt[i] and not math.isnan(fade[i]):
+                    fade_ref[i] = fade[i] - fade_score(batch.gt[i], m)
             if self.head and not math.isnan(s[i]):
                 x = _real_head.features_cached(batch.output[i], m)
                 real[i] = _real_head.logit(self.head, x, {"blur_score": s[i]})
         return {"blur_score": s, "blur_mosaic_score": mos, "blur_ref_score": ref, "blur_real_score": real,
-                "blur_grain_score": grain, "blur_grain_ref_score": grain_ref, "blur_fade_score": fade}
+                "blur_grain_score": grain, "blur_grain_ref_score": grain_ref, "blur_fade_score": fade,
+                "blur_fade_ref_score": fade_ref}
 
     @staticmethod
     def grain_deficit(scores, shape: tuple[int, ...]) -> np.ndarray:
@@ -418,9 +427,13 @@ class BlurDetector(CalibratedDetector):
         grain = self.grain_deficit(scores, s.shape)
         f_grain = self._flag(grain, "grain_threshold", "above")
         # the fade counts where the fill also has less grain than its context (or the truth): a fill whose core is
-        # smoother than its border but as grainy as the context is smooth content (a table top inside a cup's rim)
+        # smoother than its border but as grainy as the context is smooth content (a table top inside a cup's rim);
+        # and, with ground truth, where it fades more than the truth does (sky inside a roofline fades by itself)
+        fade_ref = score_column(scores, "blur_fade_ref_score", s.shape)
         f_fade = np.minimum(self._flag(self.fade(scores, s.shape), "fade_threshold", "above"),
                             flag(grain, FADE_GRAIN_FLOOR, "above"))
+        f_fade = np.where(np.isnan(fade_ref), f_fade,
+                          np.minimum(f_fade, self._flag(fade_ref, "fade_threshold", "above")))
         if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
             combined = np.full(s.shape, np.nan)
         else:
