@@ -180,6 +180,11 @@ def test_fade_score_is_the_log_ratio_of_the_border_band_and_core_noise_levels():
         assert free == pytest.approx(expect, abs=0.05), (a, b, free, expect)
         truth = np.repeat(0.5 + noise * b, 3, 2).astype(np.float32)
         assert run("blur", batch(truth, m, img, gt=truth))["blur_fade_score"] == free
+        # the output and its truth share the hole's geometry: each score is exactly the one computed alone
+        from bench.detectors.blur import fade_score, fade_scores
+
+        pair = [torch.from_numpy(x.transpose(2, 0, 1).copy()) for x in (img, truth)]
+        assert fade_scores(pair, m) == [fade_score(pair[0], m), fade_score(pair[1], m)]
 
 
 def _sk_crop(name: str) -> np.ndarray:

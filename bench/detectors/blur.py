@@ -208,22 +208,32 @@ def fade_score(out, m: np.ndarray) -> float:
     its threshold is a quantile over correct fills, the truth itself, and is as valid for any correct fill of any
     hole; a score against the truth alone would need correct fills other than the truth to set one. The truth's
     own fade enters the flag only as a veto (``blur_fade_ref_score``): it can take a flag away, never add one."""
+    return fade_scores([out], m)[0]
+
+
+def fade_scores(images: list, m: np.ndarray) -> list[float]:
+    """:func:`fade_score` of each of ``images`` (RGB tensors [3, H, W]) on the same hole ``m``: the output and its
+    truth share the crop, the distance transform, the band, the core and the blurred weights."""
+    nan = [math.nan] * len(images)
     if not m.any():
-        return math.nan
+        return nan
     ys, xs = _real_head._crop(m)
-    # luma first, then the area resize (both linear: the same as resizing the colours, at a third of the cost)
-    y, mc = _real_head._work(luma(out[:, ys, xs]), m[ys, xs], FADE_SIDE)
+    _, mc = _real_head._work(np.zeros(m[ys, xs].shape, np.float32), m[ys, xs], FADE_SIDE)
     din = cv2.distanceTransform(mc.astype(np.uint8), cv2.DIST_L2, 3)
     deep = float(din.max(initial=0.0))
     if deep < FADE_MIN_DEPTH:
-        return math.nan
+        return nan
     band = mc & (din > 1) & (din <= max(3.0, FADE_BAND * deep))
     core = mc & (din > FADE_CORE * deep)
     if np.count_nonzero(band) < 8 or np.count_nonzero(core) < 8:
-        return math.nan
-    w, wb = mc.astype(np.float32), {}
-    d = np.abs(_within(y, w, wb, FADE_SIGMAS[0]) - _within(y, w, wb, FADE_SIGMAS[1]))
-    return math.log((masked_median(d, band) + FADE_EPS) / (masked_median(d, core) + FADE_EPS))
+        return nan
+    w, wb, out = mc.astype(np.float32), {}, []
+    for img in images:
+        # luma first, then the area resize (both linear: the same as resizing the colours, at a third of the cost)
+        y, _ = _real_head._work(luma(img[:, ys, xs]), m[ys, xs], FADE_SIDE)
+        d = np.abs(_within(y, w, wb, FADE_SIGMAS[0]) - _within(y, w, wb, FADE_SIGMAS[1]))
+        out.append(math.log((masked_median(d, band) + FADE_EPS) / (masked_median(d, core) + FADE_EPS)))
+    return out
 
 
 class BlurDetector(CalibratedDetector):
@@ -393,9 +403,8 @@ class BlurDetector(CalibratedDetector):
                 batch.output[i], m, batch.gt[i] if has_gt[i] else None, self.context_image(batch, i, m))
             s[i], ref[i] = self.blur_score(self.combine(ctx), shape), self.combine(rf)
             if not (math.isnan(s[i]) and math.isnan(mos[i])):  # (a hole blur judges)
-                fade[i] = fade_score(batch.output[i], m)
-                if has_gt[i] and not math.isnan(fade[i]):
-                    fade_ref[i] = fade[i] - fade_score(batch.gt[i], m)
+                f = fade_scores([batch.output[i], batch.gt[i]] if has_gt[i] else [batch.output[i]], m)
+                fade[i], fade_ref[i] = f[0], (f[0] - f[1] if has_gt[i] else math.nan)
             if self.head and not math.isnan(s[i]):
                 x = _real_head.features_cached(batch.output[i], m)
                 real[i] = _real_head.logit(self.head, x, {"blur_score": s[i]})
