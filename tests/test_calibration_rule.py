@@ -157,7 +157,9 @@ def test_the_rule_score_is_positive_exactly_where_the_detector_flags_with_every_
                   "blur_grain_score": rng.normal(0.3, 0.4, n),
                   "blur_grain_ref_score": nan_some(rng.normal(0.3, 0.4, n), 0.5),
                   "blur_fade_score": nan_some(rng.normal(0.2, 0.5, n), 0.2)}
-        scores["blur_ref_score"] = np.where(np.isnan(scores["blur_grain_ref_score"]), np.nan, 0.0)
+        truth = ~np.isnan(scores["blur_grain_ref_score"])  # the samples with ground truth have every *_ref_score
+        scores["blur_ref_score"] = np.where(truth, rng.normal(0.1, 0.1, n), np.nan)
+        scores["blur_fade_ref_score"] = np.where(truth, scores["blur_fade_score"] - rng.normal(0.2, 0.5, n), np.nan)
     elif det == "incomplete":
         entry = {"threshold": 0.15}
         scores = {"incomplete_score": rng.uniform(0, 1, n),
@@ -177,6 +179,13 @@ def test_the_rule_score_is_positive_exactly_where_the_detector_flags_with_every_
         fewer = DETECTORS.get(det)(thresholds="none", **{k: v for k, v in entry.items() if k != part}).flags(
             {k: np.asarray(v, float) for k, v in scores.items()})[f"{det}_flag"]
         assert not np.array_equal(np.nan_to_num(fewer), np.nan_to_num(flags)), part
+    if det == "blur":  # blur v7's vetoes with truth matter, and only take flags away
+        for col in ("blur_ref_score", "blur_fade_ref_score"):
+            without = det_obj.flags({k: np.asarray(v, float) for k, v in scores.items() if k != col})["blur_flag"]
+            assert (np.nan_to_num(without) > np.nan_to_num(flags)).any(), col
+            assert not (np.nan_to_num(without) < np.nan_to_num(flags)).any(), col
+            assert np.array_equal(rule_score(det, entry, {k: v for k, v in scores.items() if k != col})[judged] > 0,
+                                  without[judged] > 0.5), col
     if det == "incomplete":  # the detail share matters: the main share alone flags more
         main = (np.asarray(scores["incomplete_score"]) > entry["threshold"]).astype(float)
         assert (main > flags).any() and not (main < flags).any()

@@ -222,6 +222,27 @@ def test_a_fill_that_fades_out_towards_its_core_is_blur_by_its_fade():
     assert r["blur_fade_score"] > fade_t and r["blur_grain_score"] < 0 and r["blur_fade_flag"] == 0.0, r
 
 
+def test_a_fill_as_detailed_as_its_truth_is_not_blur_by_the_main_score():
+    """Blur v7: with ground truth, ``blur_score``'s part of the flag counts only where ``blur_ref_score`` is over
+    ``ref_threshold`` too (the fill has less detail than the truth). A scene whose hole is out of focus (the photo
+    under a σ 3 blur there, the sharp photo around it), reconstructed exactly: flagged by the main part as a removal
+    (nothing says the scene is soft there), not against that truth; the same soft fill against the sharp photo is
+    flagged; without a ``ref_threshold`` the part is as before."""
+    m = box_mask(32, 32, 64, 64)
+    for name in ("brick", "chelsea", "rocket"):
+        img = _sk_crop(name)
+        soft = q8(np.where(m[..., None], cv2.GaussianBlur(img, (0, 0), 3), img))
+        free = run("blur", batch(soft, m, soft, has_gt=False))
+        assert free["blur_flag"] == 1.0 and free["blur_score"] > DETECTORS.get("blur")().t["threshold"], (name, free)
+        ref = run("blur", batch(soft, m, soft, gt=soft))
+        assert ref["blur_score"] == free["blur_score"] and abs(ref["blur_ref_score"]) < 1e-6, (name, ref)
+        assert ref["blur_flag"] == 0.0, (name, ref)
+        assert run("blur", batch(img, m, soft, gt=img))["blur_flag"] == 1.0, name
+        kept = run("blur", batch(soft, m, soft, gt=soft), ref_threshold=None, thresholds="none",
+                   threshold=DETECTORS.get("blur")().t["threshold"], mosaic_threshold=1e9)
+        assert kept["blur_flag"] == 1.0, (name, kept)
+
+
 def test_a_fill_that_fades_as_its_truth_does_is_not_blur_by_its_fade():
     """Blur v7: with ground truth, the fade flags only where the fill fades more than the truth does
     (``blur_fade_ref_score`` = the fill's fade minus the truth's, over ``fade_threshold`` too). A truth that is

@@ -2,10 +2,11 @@
 
 A detector's flag is not always ``score > threshold``:
 
-* ``blur_flag`` = ``blur_score > threshold`` **or** ``blur_mosaic_score > mosaic_threshold`` (**or** the grain
-  deficit, ``blur_grain_ref_score`` with ground truth, else ``blur_grain_score``, ``> grain_threshold``, **or** the
-  fade, ``blur_fade_score > fade_threshold`` where that grain deficit is also above 0, **or**
-  ``blur_real_score > real_threshold``, when the file sets them);
+* ``blur_flag`` = ``blur_score > threshold`` (**and**, with ground truth, ``blur_ref_score > ref_threshold``)
+  **or** ``blur_mosaic_score > mosaic_threshold`` (**or** the grain deficit, ``blur_grain_ref_score`` with ground
+  truth, else ``blur_grain_score``, ``> grain_threshold``, **or** the fade, ``blur_fade_score > fade_threshold``
+  where that grain deficit is also above 0 and, with ground truth, ``blur_fade_ref_score > fade_threshold`` too,
+  **or** ``blur_real_score > real_threshold``, when the file sets them);
 * ``replacement_flag`` = ``replacement_ref_score > ref_threshold`` where the sample has ground truth (a finite
   reference score), else ``replacement_score > threshold`` (**and**, when the file sets ``real_threshold``,
   ``replacement_real_score > real_threshold`` or ``replacement_score > plain_threshold``: the smaller margin of
@@ -37,10 +38,14 @@ def describe(det: str, entry: Mapping[str, Any]) -> str:
     t = entry.get("threshold")
     real = entry.get("real_threshold")
     if det == "blur":
-        return (f"blur_flag = blur_score {op} {t:g} or blur_mosaic_score > {entry.get('mosaic_threshold'):g}"
+        ref = entry.get("ref_threshold")
+        return (f"blur_flag = blur_score {op} {t:g}"
+                + (f" (and blur_ref_score > {ref:g} with truth)" if ref is not None else "")
+                + f" or blur_mosaic_score > {entry.get('mosaic_threshold'):g}"
                 + (f" or blur_grain(_ref)_score > {entry['grain_threshold']:g}"
                    if entry.get("grain_threshold") is not None else "")
-                + (f" or (blur_fade_score > {entry['fade_threshold']:g} and blur_grain(_ref)_score > 0)"
+                + (f" or (blur_fade_score > {entry['fade_threshold']:g} and blur_grain(_ref)_score > 0"
+                   f" and, with truth, blur_fade_ref_score > {entry['fade_threshold']:g})"
                    if entry.get("fade_threshold") is not None else "")
                 + (f" or blur_real_score > {real:g}" if real is not None else "")
                 if t is not None and entry.get("mosaic_threshold") is not None else "blur_flag: no threshold")
@@ -73,13 +78,17 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
     direction = getattr(DETECTORS.get(det), "direction", "above")  # the detector's, as its own flags use
     real_t = entry.get("real_threshold")
     if det == "blur":
-        out = np.fmax(_margin(scores["blur_score"], entry.get("threshold"), direction),
-                      _margin(scores["blur_mosaic_score"], entry.get("mosaic_threshold"), "above"))
-        if real_t is not None and scores.get("blur_real_score") is not None:
-            out = np.fmax(out, _margin(scores["blur_real_score"], real_t, "above"))
+        from ..detectors._util import score_column
         from ..detectors.blur import FADE_GRAIN_FLOOR, BlurDetector
 
         shape = np.shape(scores["blur_score"])
+        main = _margin(scores["blur_score"], entry.get("threshold"), direction)
+        if entry.get("ref_threshold") is not None:  # with truth, the fill also has less detail than the truth
+            ref = _margin(score_column(scores, "blur_ref_score", shape), entry["ref_threshold"], "above")
+            main = np.where(np.isnan(ref), main, np.minimum(main, ref))
+        out = np.fmax(main, _margin(scores["blur_mosaic_score"], entry.get("mosaic_threshold"), "above"))
+        if real_t is not None and scores.get("blur_real_score") is not None:
+            out = np.fmax(out, _margin(scores["blur_real_score"], real_t, "above"))
         grain = BlurDetector.grain_deficit(scores, shape)  # what the flag reads
         if entry.get("grain_threshold") is not None and scores.get("blur_grain_score") is not None:
             out = np.fmax(out, _margin(grain, entry["grain_threshold"], "above"))
@@ -87,6 +96,8 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
             # the fade and a positive grain deficit, as the flag reads them
             part = np.minimum(_margin(BlurDetector.fade(scores, shape), entry["fade_threshold"], "above"),
                               _margin(grain, FADE_GRAIN_FLOOR, "above"))
+            fade_ref = _margin(score_column(scores, "blur_fade_ref_score", shape), entry["fade_threshold"], "above")
+            part = np.where(np.isnan(fade_ref), part, np.minimum(part, fade_ref))  # with truth: fades more than it
             out = np.fmax(out, part)
         return out
     if det == "replacement":
@@ -120,8 +131,8 @@ def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],
 
 
 def needed_scores(det: str) -> tuple[str, ...]:
-    return {"blur": ("blur_score", "blur_mosaic_score", "blur_real_score", "blur_grain_score", "blur_grain_ref_score",
-                     "blur_fade_score"),
+    return {"blur": ("blur_score", "blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score",
+                     "blur_grain_ref_score", "blur_fade_score", "blur_fade_ref_score"),
             "replacement": ("replacement_score", "replacement_ref_score", "replacement_real_score"),
             "incomplete": ("incomplete_score", "incomplete_detail_score")}.get(det, (f"{det}_score",))
 

@@ -52,7 +52,9 @@ picture outside the hole (since v5, ``context="raw"``, :meth:`BlurDetector.conte
 the whole frame (a VAE round trip, a model run at its own size and mapped back, JPEG) softens the fill with it, and
 pasted back into the input's sharper pixels such a fill would read as a smear that the output file does not show.
 
-``blur_flag`` = ``blur_score > threshold`` or ``blur_mosaic_score > mosaic_threshold`` or the grain deficit >
+``blur_flag`` = ``blur_score > threshold`` (and, where there is ground truth, ``blur_ref_score > ref_threshold``:
+the fill has less detail than the truth too; a fill as detailed as the truth is the scene's own smoothness, sky
+beside a building, not a smear; since v7, a veto on that part alone) or ``blur_mosaic_score > mosaic_threshold`` or the grain deficit >
 ``grain_threshold`` (``blur_grain_ref_score`` where there is ground truth, else ``blur_grain_score``: a removal's
 fill should continue the grain of the backdrop the ring shows) or (``blur_fade_score > fade_threshold`` and that
 grain deficit > 0: a core smoother than the border but as grainy as the context is smooth content, not a smear;
@@ -252,7 +254,8 @@ class BlurDetector(CalibratedDetector):
     key = "blur"
     # v2: blur_real_score (the head fitted on real outputs); v3: blur_grain_score; v4: blur_fade_score; v5: the
     # ring read from the raw output where it shows the input's picture (context="raw"); v6: a frame longer than
-    # work_side px is judged downscaled to it; v7: blur_fade_ref_score (the fade against the truth's, a veto)
+    # work_side px is judged downscaled to it; v7: blur_fade_ref_score (the fade against the truth's,
+    # a veto) and blur_ref_score as a veto on the main part, where there is ground truth
     version = 7
     extra_thresholds = ("mosaic_threshold", "ref_threshold", "real_threshold", "grain_threshold", "fade_threshold")
     extra_scores = ("blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score",
@@ -431,6 +434,10 @@ class BlurDetector(CalibratedDetector):
         s = scores["blur_score"]
         mos, ref, real = (score_column(scores, f"blur_{k}_score", s.shape) for k in ("mosaic", "ref", "real"))
         f_hf = self._flag(s)
+        # with ground truth, the main part counts only where the fill also has less detail than the truth: a fill
+        # as detailed as the truth is the scene's own smoothness (sky beside a building), not a smear
+        if self.t.get("ref_threshold") is not None:
+            f_hf = np.where(np.isnan(ref), f_hf, np.minimum(f_hf, self._flag(ref, "ref_threshold", "above")))
         f_mos = self._flag(mos, "mosaic_threshold", "above")
         f_real = self._flag(real, "real_threshold", "above")
         grain = self.grain_deficit(scores, s.shape)
@@ -463,4 +470,6 @@ class BlurDetector(CalibratedDetector):
                 "measure": "mean |band-pass(luma)| per scale, hole interior vs context ring, and its fine-to-coarse "
                            "fall-off against the ring's; block-grid share; median finest band, fill vs ring; "
                            "median |G1 - G3| within the hole, border band vs core; the ring from the raw output "
-                           "where its luma correlates with the input's outside the hole >= raw_corr (context raw)"}
+                           "where its luma correlates with the input's outside the hole >= raw_corr (context raw); "
+                           "with ground truth, the main and fade parts vetoed unless the fill also has less detail "
+                           "than the truth (blur_ref_score) and fades more than it (blur_fade_ref_score)"}
