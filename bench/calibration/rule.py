@@ -71,6 +71,12 @@ def _margin(s: np.ndarray, t: float | None, direction: str) -> np.ndarray:
     return d / abs(t) if t != 0 else d
 
 
+def _veto(margin: np.ndarray, veto_margin: np.ndarray) -> np.ndarray:
+    """A part's margin with a veto's (:func:`bench.detectors._util.veto`): the smaller of the two where the veto is
+    measured, the part's own where it is NaN."""
+    return np.where(np.isnan(veto_margin), margin, np.minimum(margin, veto_margin))
+
+
 def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarray]) -> np.ndarray:
     """One score per sample whose sign is the flag the thresholds ``entry`` give (NaN where not judged)."""
     from ..registry import DETECTORS
@@ -84,8 +90,7 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
         shape = np.shape(scores["blur_score"])
         main = _margin(scores["blur_score"], entry.get("threshold"), direction)
         if entry.get("ref_threshold") is not None:  # with truth, the fill also has less detail than the truth
-            ref = _margin(score_column(scores, "blur_ref_score", shape), entry["ref_threshold"], "above")
-            main = np.where(np.isnan(ref), main, np.minimum(main, ref))
+            main = _veto(main, _margin(score_column(scores, "blur_ref_score", shape), entry["ref_threshold"], "above"))
         out = np.fmax(main, _margin(scores["blur_mosaic_score"], entry.get("mosaic_threshold"), "above"))
         if real_t is not None and scores.get("blur_real_score") is not None:
             out = np.fmax(out, _margin(scores["blur_real_score"], real_t, "above"))
@@ -96,8 +101,9 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
             # the fade and a positive grain deficit, as the flag reads them
             part = np.minimum(_margin(BlurDetector.fade(scores, shape), entry["fade_threshold"], "above"),
                               _margin(grain, FADE_GRAIN_FLOOR, "above"))
-            fade_ref = _margin(score_column(scores, "blur_fade_ref_score", shape), entry["fade_threshold"], "above")
-            part = np.where(np.isnan(fade_ref), part, np.minimum(part, fade_ref))  # with truth: fades more than it
+            # with truth: it also fades more than the truth does
+            part = _veto(part, _margin(score_column(scores, "blur_fade_ref_score", shape), entry["fade_threshold"],
+                                       "above"))
             out = np.fmax(out, part)
         return out
     if det == "replacement":

@@ -121,6 +121,15 @@ def flag(scores: np.ndarray, threshold: float | None, direction: str = "above") 
     return out
 
 
+def veto(flags: np.ndarray, scores: np.ndarray, threshold: float | None, direction: str = "above") -> np.ndarray:
+    """``flags`` that also need ``scores`` past ``threshold`` where that score is measured: unchanged where it is NaN
+    (not measured: no ground truth, no detail under the hole, a score stored before it existed) or no threshold is
+    set. A condition that can take flags away and never add one."""
+    if threshold is None:
+        return flags
+    return np.where(np.isnan(scores), flags, np.minimum(flags, flag(scores, threshold, direction)))
+
+
 def crop_box(m: np.ndarray, margin: int) -> tuple[slice, slice]:
     """Slices of the hole's bounding box grown by ``margin`` px (clipped to the image): all a detector needs to see
     when its context ring and filters reach at most ``margin`` px from the hole."""

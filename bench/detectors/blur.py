@@ -54,17 +54,16 @@ pasted back into the input's sharper pixels such a fill would read as a smear th
 
 ``blur_flag`` = ``blur_score > threshold`` (and, where there is ground truth, ``blur_ref_score > ref_threshold``:
 the fill has less detail than the truth too; a fill as detailed as the truth is the scene's own smoothness, sky
-beside a building, not a smear; since v7, a veto on that part alone) or ``blur_mosaic_score > mosaic_threshold`` or the grain deficit >
-``grain_threshold`` (``blur_grain_ref_score`` where there is ground truth, else ``blur_grain_score``: a removal's
-fill should continue the grain of the backdrop the ring shows) or (``blur_fade_score > fade_threshold`` and that
-grain deficit > 0: a core smoother than the border but as grainy as the context is smooth content, not a smear;
-and, where there is ground truth, ``blur_fade_ref_score > fade_threshold`` too: a veto, which can only take a fade
-flag away; ``blur_fade_flag``) or ``blur_real_score > real_threshold`` (the last three only when the thresholds file sets them;
-``grain_threshold`` and ``fade_threshold`` are chosen so that few constructed correct fills reach them:
-docs/detectors.md);
-``blur_mosaic_flag`` =
-the second part alone (which share of the blur flags are mosaics); ``blur_ref_flag`` = ``blur_ref_score >
-ref_threshold``. Holes nowhere ``min_width`` (16) px across are not judged (NaN): a smear a few
+beside a building, not a smear; since v7, a veto on that part alone) or ``blur_mosaic_score > mosaic_threshold``
+or the grain deficit > ``grain_threshold`` (``blur_grain_ref_score`` where there is ground truth, else
+``blur_grain_score``: a removal's fill should continue the grain of the backdrop the ring shows) or
+(``blur_fade_score > fade_threshold`` and that grain deficit > 0: a core smoother than the border but as grainy as
+the context is smooth content, not a smear; and, where there is ground truth, ``blur_fade_ref_score >
+fade_threshold`` too: a veto, which can only take a fade flag away; ``blur_fade_flag``) or ``blur_real_score >
+real_threshold`` (the last three only when the thresholds file sets them; ``grain_threshold`` and
+``fade_threshold`` are chosen so that few constructed correct fills reach them: docs/detectors.md);
+``blur_mosaic_flag`` = the second part alone (which share of the blur flags are mosaics); ``blur_ref_flag`` =
+``blur_ref_score > ref_threshold``. Holes nowhere ``min_width`` (16) px across are not judged (NaN): a smear a few
 pixels wide is not a visible failure (and is what classical inpainting of scratches and dots rightly produces).
 """
 from __future__ import annotations
@@ -79,7 +78,7 @@ import numpy as np
 from ..types import EvalBatch
 from . import real_head as _real_head
 from ._util import (WORK_SIDE, crop_box, flag, inside_distance, luma, mask2d, masked_mean, masked_median,
-                    nan_array, outside_distance, ring_width, score_column, working_batch)
+                    nan_array, outside_distance, ring_width, score_column, veto, working_batch)
 from .thresholds import CalibratedDetector
 
 GRAIN_EPS = 0.5 / 255  # the grain median's regulariser: half an 8-bit step (a flat ring and a flat fill: ratio ~1)
@@ -220,7 +219,8 @@ def fade_scores(images: list, m: np.ndarray) -> list[float]:
     if not m.any():
         return nan
     ys, xs = _real_head._crop(m)
-    _, mc = _real_head._work(np.zeros(m[ys, xs].shape, np.float32), m[ys, xs], FADE_SIDE)
+    # luma first, then the area resize (both linear: the same as resizing the colours, at a third of the cost)
+    first, mc = _real_head._work(luma(images[0][:, ys, xs]), m[ys, xs], FADE_SIDE)
     din = cv2.distanceTransform(mc.astype(np.uint8), cv2.DIST_L2, 3)
     deep = float(din.max(initial=0.0))
     if deep < FADE_MIN_DEPTH:
@@ -230,9 +230,8 @@ def fade_scores(images: list, m: np.ndarray) -> list[float]:
     if np.count_nonzero(band) < 8 or np.count_nonzero(core) < 8:
         return nan
     w, wb, out = mc.astype(np.float32), {}, []
-    for img in images:
-        # luma first, then the area resize (both linear: the same as resizing the colours, at a third of the cost)
-        y, _ = _real_head._work(luma(img[:, ys, xs]), m[ys, xs], FADE_SIDE)
+    for k, img in enumerate(images):
+        y = first if k == 0 else _real_head._work(luma(img[:, ys, xs]), m[ys, xs], FADE_SIDE)[0]
         d = np.abs(_within(y, w, wb, FADE_SIGMAS[0]) - _within(y, w, wb, FADE_SIGMAS[1]))
         out.append(math.log((masked_median(d, band) + FADE_EPS) / (masked_median(d, core) + FADE_EPS)))
     return out
@@ -436,8 +435,7 @@ class BlurDetector(CalibratedDetector):
         f_hf = self._flag(s)
         # with ground truth, the main part counts only where the fill also has less detail than the truth: a fill
         # as detailed as the truth is the scene's own smoothness (sky beside a building), not a smear
-        if self.t.get("ref_threshold") is not None:
-            f_hf = np.where(np.isnan(ref), f_hf, np.minimum(f_hf, self._flag(ref, "ref_threshold", "above")))
+        f_hf = veto(f_hf, ref, self.t.get("ref_threshold"))
         f_mos = self._flag(mos, "mosaic_threshold", "above")
         f_real = self._flag(real, "real_threshold", "above")
         grain = self.grain_deficit(scores, s.shape)
@@ -448,8 +446,7 @@ class BlurDetector(CalibratedDetector):
         fade_ref = score_column(scores, "blur_fade_ref_score", s.shape)
         f_fade = np.minimum(self._flag(self.fade(scores, s.shape), "fade_threshold", "above"),
                             flag(grain, FADE_GRAIN_FLOOR, "above"))
-        f_fade = np.where(np.isnan(fade_ref), f_fade,
-                          np.minimum(f_fade, self._flag(fade_ref, "fade_threshold", "above")))
+        f_fade = veto(f_fade, fade_ref, self.t.get("fade_threshold"))
         if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
             combined = np.full(s.shape, np.nan)
         else:

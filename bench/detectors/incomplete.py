@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import WORK_SIDE, crop_box, flag, hwc, mask2d, nan_array, pushpull, score_column, working_batch
+from ._util import WORK_SIDE, crop_box, flag, hwc, mask2d, nan_array, pushpull, score_column, veto, working_batch
 from .thresholds import CalibratedDetector
 
 #: ``incomplete_remnant_flag``: a quarter of the object's contrast still in the fill. Not fitted: correct fills
@@ -170,8 +170,7 @@ class IncompleteDetector(CalibratedDetector):
         main = self._flag(scores["incomplete_score"])
         detail, remnant = (score_column(scores, f"incomplete_{k}_score", main.shape) for k in ("detail", "remnant"))
         out = {"incomplete_remnant_flag": flag(remnant, REMNANT_MIN, "above")}
-        both = np.minimum(main, flag(detail, DETAIL_MIN, "above"))
-        return {"incomplete_flag": np.where(np.isnan(detail), main, both), **out}
+        return {"incomplete_flag": veto(main, detail, DETAIL_MIN), **out}
 
     def provenance(self):
         return {**super().provenance(), "tol": self.tol, "min_pixels": self.min_pixels, "work_side": self.work_side,
