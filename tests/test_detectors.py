@@ -1026,6 +1026,35 @@ def test_detectors_import_nothing_from_datasets_masks_or_calibration():
     assert bad == []
 
 
+def test_blur_truth_vetoes_from_a_suite_file(tmp_path):
+    """Blur v7's vetoes through a suite file: on a dataset with ground truth, ``threshold: -100`` alone flags every
+    judged sample by the main part; ``ref_threshold: 100`` in the same suite (the fill would need far less detail
+    than the truth) takes every such flag away, and the run records both thresholds (the other parts set out of
+    reach)."""
+    import yaml
+
+    from bench.cli import main
+    from bench.store.run import load_run
+
+    flags = {}
+    for name, ref_t in (("open", -100.0), ("vetoed", 100.0)):
+        suite = {"name": name, "output_dir": str(tmp_path / name), "backends": ["opencv-telea"],
+                 "datasets": [{"type": "samples", "limit": 3}], "masks": ["box"], "metrics": ["psnr"],
+                 "device": "cpu",
+                 "detectors": [{"type": "blur", "threshold": -100.0, "ref_threshold": ref_t, "mosaic_threshold": 100.0,
+                                "grain_threshold": 100.0, "fade_threshold": 100.0}]}
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(yaml.safe_dump(suite))
+        assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+        rd = load_run(next((tmp_path / name).iterdir()))
+        f = rd.frame()  # (flags set from the stored scores with the run's thresholds, recorded as read)
+        assert rd.thresholds["blur"]["thresholds"]["ref_threshold"] == ref_t
+        judged = f["blur_score"].notna() & f["blur_ref_score"].notna()  # the samples dataset has ground truth
+        assert judged.any()
+        flags[name] = f.loc[judged, "blur_flag"]
+    assert (flags["open"] == 1.0).all() and (flags["vetoed"] == 0.0).all()
+
+
 def test_grain_and_plain_thresholds_from_a_suite_file(tmp_path):
     """The thresholds v19-v21 added are set from YAML like the others: recorded as overridden, and the flags follow
     them (a grain threshold below every sample's grain deficit flags every judged sample blur; a fade threshold
