@@ -189,3 +189,41 @@ def test_the_rule_score_is_positive_exactly_where_the_detector_flags_with_every_
     if det == "incomplete":  # the detail share matters: the main share alone flags more
         main = (np.asarray(scores["incomplete_score"]) > entry["threshold"]).astype(float)
         assert (main > flags).any() and not (main < flags).any()
+
+
+@pytest.mark.parametrize("det", ["blur", "replacement", "incomplete", "noop"])
+def test_the_rule_score_is_nan_exactly_where_the_flag_is_and_has_its_sign_whatever_is_missing(det):
+    """Every score NaN now and then (main scores included: a hole not judged; a head not asked; no truth), every
+    optional threshold left out in turn, a column absent: the rule score is NaN exactly where the detector's own
+    flag is and positive exactly where it is 1. (Before this test: a replacement flagged by its novelty, whose head
+    score was NaN, got a negative rule score where a plain threshold was set; a blur or incomplete sample the flag
+    does not judge got a finite one.)"""
+    from bench.calibration.rule import needed_scores, rule_score
+
+    full = {"blur": {"threshold": 0.47, "mosaic_threshold": 0.19, "ref_threshold": 0.09, "grain_threshold": 0.55,
+                        "fade_threshold": 0.84, "real_threshold": 2.0},
+               "replacement": {"threshold": 0.14, "ref_threshold": 0.03, "real_threshold": 1.3,
+                               "plain_threshold": 0.5},
+               "incomplete": {"threshold": 0.15}, "noop": {"threshold": 0.5}}[det]
+    rng = np.random.default_rng(11)
+    n = 3000
+    checked = 0
+    for drop in [None, *full]:
+        entry = {k: v for k, v in full.items() if k != drop}
+        for absent in [None, *needed_scores(det)[1:]]:
+            scores = {}
+            for k in needed_scores(det):
+                v = rng.normal(entry.get("threshold", 0.5), 1.0, n) * rng.choice([0.05, 0.5, 3.0], n)
+                scores[k] = np.where(rng.random(n) < 0.3, np.nan, v)
+            if det == "replacement":  # the head is asked where the novelty is above 0
+                scores["replacement_score"] = np.abs(scores["replacement_score"])
+            if absent is not None:
+                scores.pop(absent)
+            flags = DETECTORS.get(det)(thresholds="none", **entry).flags(
+                {k: np.asarray(v, float) for k, v in scores.items()})[f"{det}_flag"]
+            s = rule_score(det, entry, scores)
+            assert np.array_equal(np.isnan(s), np.isnan(flags)), (drop, absent)
+            judged = ~np.isnan(flags)
+            assert np.array_equal(s[judged] > 0, flags[judged] > 0.5), (drop, absent)
+            checked += int(judged.sum())
+    assert checked > 1000

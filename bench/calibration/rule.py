@@ -19,8 +19,10 @@ So the figures quoted for a thresholds file are those of that rule: precision an
 themselves give with the file's thresholds (:func:`rule_flags` builds the detectors and asks them), and the AUROC of
 the **rule score** (:func:`rule_score`): each part's margin over its own threshold, ``(s - t) / |t|`` (``s - t``
 when ``t`` is 0; sign-reversed for ``direction: below``), combined as the flag combines them (the larger margin for
-blur, the reference margin where there is one for replacement). The rule score is above 0 exactly where the flag
-is 1, and orders samples within each part as its score does, so its AUROC is the AUROC of the rule, not of one part.
+blur, the reference margin where there is one for replacement, a veto's smaller margin where the veto is measured).
+The rule score is above 0 exactly where the flag is 1 and NaN exactly where the flag is (a sample the rule does not
+judge), and orders samples within each part as its score does, so its AUROC is the AUROC of the rule, not of one
+part.
 """
 from __future__ import annotations
 
@@ -88,32 +90,35 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
         from ..detectors.blur import FADE_GRAIN_FLOOR, BlurDetector
 
         shape = np.shape(scores["blur_score"])
+        column = lambda k: score_column(scores, k, shape)  # noqa: E731  (a score the run lacks: NaN)
         main = _margin(scores["blur_score"], entry.get("threshold"), direction)
+        mosaic = _margin(column("blur_mosaic_score"), entry.get("mosaic_threshold"), "above")
         if entry.get("ref_threshold") is not None:  # with truth, the fill also has less detail than the truth
-            main = _veto(main, _margin(score_column(scores, "blur_ref_score", shape), entry["ref_threshold"], "above"))
-        out = np.fmax(main, _margin(scores["blur_mosaic_score"], entry.get("mosaic_threshold"), "above"))
-        if real_t is not None and scores.get("blur_real_score") is not None:
-            out = np.fmax(out, _margin(scores["blur_real_score"], real_t, "above"))
+            main = _veto(main, _margin(column("blur_ref_score"), entry["ref_threshold"], "above"))
         grain = BlurDetector.grain_deficit(scores, shape)  # what the flag reads
-        if entry.get("grain_threshold") is not None and scores.get("blur_grain_score") is not None:
-            out = np.fmax(out, _margin(grain, entry["grain_threshold"], "above"))
-        if entry.get("fade_threshold") is not None and scores.get("blur_fade_score") is not None:
-            # the fade and a positive grain deficit, as the flag reads them
-            part = np.minimum(_margin(BlurDetector.fade(scores, shape), entry["fade_threshold"], "above"),
-                              _margin(grain, FADE_GRAIN_FLOOR, "above"))
-            # with truth: it also fades more than the truth does
-            part = _veto(part, _margin(score_column(scores, "blur_fade_ref_score", shape), entry["fade_threshold"],
-                                       "above"))
-            out = np.fmax(out, part)
-        return out
+        # the fade and a grain deficit above the floor, as the flag reads them; with truth, it also fades more
+        # than the truth does
+        fade = np.minimum(_margin(BlurDetector.fade(scores, shape), entry.get("fade_threshold"), "above"),
+                          _margin(grain, FADE_GRAIN_FLOOR, "above"))
+        fade = _veto(fade, _margin(column("blur_fade_ref_score"), entry.get("fade_threshold"), "above"))
+        out = np.fmax.reduce([main, mosaic, _margin(column("blur_real_score"), real_t, "above"),
+                              _margin(grain, entry.get("grain_threshold"), "above"), fade])
+        # judged where the main or the mosaic score is (and both their thresholds are set), as the flag
+        judged = ~(np.isnan(np.asarray(scores["blur_score"], dtype=np.float64)) & np.isnan(column("blur_mosaic_score")))
+        if entry.get("threshold") is None or entry.get("mosaic_threshold") is None:
+            judged[:] = False
+        return np.where(judged, out, np.nan)
     if det == "replacement":
         free = _margin(scores["replacement_score"], entry.get("threshold"), direction)
         real = scores.get("replacement_real_score")
-        if real_t is not None and real is not None:  # both must hold: the smaller margin (NaN head: novelty alone)
+        if real_t is not None and real is not None:
+            # both must hold (the smaller margin), unless the novelty is plain (the larger of the head's margin and
+            # the plain one); a NaN head score leaves the novelty alone, whatever the plain threshold
             rm = _margin(real, real_t, "above")
-            if entry.get("plain_threshold") is not None:  # ... unless the novelty is plain
-                rm = np.fmax(rm, _margin(scores["replacement_score"], entry["plain_threshold"], direction))
-            free = np.where(np.isnan(rm), free, np.fmin(free, rm))
+            if entry.get("plain_threshold") is not None:
+                rm = np.where(np.isnan(rm), np.nan,
+                              np.fmax(rm, _margin(scores["replacement_score"], entry["plain_threshold"], direction)))
+            free = _veto(free, rm)
         ref_s = scores.get("replacement_ref_score")
         if ref_s is None:
             return free
@@ -123,8 +128,7 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
     if det == "incomplete" and scores.get("incomplete_detail_score") is not None:  # both shares (NaN detail: one)
         from ..detectors.incomplete import DETAIL_MIN
 
-        detail = _margin(scores["incomplete_detail_score"], DETAIL_MIN, "above")
-        out = np.where(np.isnan(detail), out, np.fmin(out, detail))
+        out = _veto(out, _margin(scores["incomplete_detail_score"], DETAIL_MIN, "above"))
     return out
 
 
