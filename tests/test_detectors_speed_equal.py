@@ -11,6 +11,11 @@ speed-up replaced (bench/detectors/replacement.py: ``_features``, ``_bin``, ``_k
 ``_cell_centres`` (now ``_centres`` of ``_distinct``), ``_hull``; bench/detectors/incomplete.py:
 ``IncompleteDetector.scores`` with ``torch.equal``).
 The replacements do the same arithmetic, so they must be bitwise equal.
+
+A third set (``ref6_*``) transcribes the helpers at commit a9e2b0b that the third speed-up replaced (crop boxes from
+OpenCV's bounding rectangle, |a - b| in one OpenCV pass, the block-grid share summed only on the residue class it
+reads, the hole's centroid from its moments, a table of cell centres, NumPy's short-axis means as whole-plane sums):
+bitwise equal too, helper by helper and end to end.
 """
 from __future__ import annotations
 
@@ -675,3 +680,201 @@ def test_replacement_scores_equal_those_with_the_5bfd384_helpers(monkeypatch):
             assert np.array_equal(g[key], want[key], equal_nan=True), key
         judged += int(np.isfinite(want["replacement_ref_score"]).sum())
     assert judged >= 10
+
+
+# -- references (commit a9e2b0b): helpers a third speed-up replaced ---------------------------------------------
+# bench/detectors/_util.py: crop_box, luma; bench/detectors/blur.py: bands, blockiness, _grid_share (with
+# _residue_index); bench/detectors/replacement.py: _sector_of, _centres; and the short-axis means of incomplete,
+# black and noop (``x.mean(2)``, ``bool_array.mean()``). The replacements do the same arithmetic: bitwise equal.
+def ref6_crop_box(m, margin):
+    rows = np.flatnonzero(m.any(axis=1))
+    cols = np.flatnonzero(m.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    h, w = m.shape
+    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+
+
+def ref6_luma(t):
+    x = t.detach().float().cpu().numpy()
+    out = np.multiply(x[0], np.float32(0.299))
+    out += np.float32(0.587) * x[1]
+    out += np.float32(0.114) * x[2]
+    return out
+
+
+def ref6_bands(y):
+    from bench.detectors.blur import SCALES
+
+    blurred = [y] + [cv2.GaussianBlur(y, (0, 0), s) for s in SCALES[1:]]
+    return [np.abs(blurred[k - 1] - blurred[k]) for k in range(1, len(SCALES))]
+
+
+def ref6_grid_share(profile, pmin, pmax):
+    n = int(np.count_nonzero(profile))
+    total = float(profile.sum())
+    if total <= 0 or n < 3:
+        return math.nan
+    idx = np.nonzero(profile)[0]
+    span = int(idx[-1] - idx[0] + 1)
+    top = int(np.argmax(profile))
+    rest = profile.astype(np.float64)
+    rest[top] = 0.0
+    rest_total = float(rest.sum())
+    hi = min(pmax, span // 2)
+    if rest_total <= 0 or hi < pmin:
+        return math.nan if rest_total <= 0 else 0.0
+    ps = np.arange(pmin, hi + 1)
+    index = (np.arange(ps.size)[:, None] * (hi + 1) + np.arange(profile.size)[None, :] % ps[:, None]).ravel()
+    energy = np.bincount(index, weights=np.tile(rest, ps.size), minlength=ps.size * (hi + 1))
+    energy = energy.reshape(ps.size, hi + 1)
+    share = energy[np.arange(ps.size), top % ps] / rest_total
+    return float(max(0.0, ((share - 1.0 / ps) / (1.0 - 1.0 / ps)).max()))
+
+
+def ref6_blockiness(y, region, pmin=4, pmax=48):
+    from bench.detectors.blur import STEP
+
+    dx = np.abs(y[:, 1:] - y[:, :-1])
+    dx[dx < STEP] = 0.0
+    dx *= region[:, 1:] & region[:, :-1]
+    dy = np.abs(y[1:, :] - y[:-1, :])
+    dy[dy < STEP] = 0.0
+    dy *= region[1:, :] & region[:-1, :]
+    sx = ref6_grid_share(dx.sum(0), pmin, pmax)
+    sy = ref6_grid_share(dy.sum(1), pmin, pmax)
+    if math.isnan(sx) and math.isnan(sy):
+        return 0.0
+    return float(np.nanmin([sx, sy]))
+
+
+def ref6_centres(idx, shape, cell):
+    _, na, nb = shape
+    (a0, _), (b0, _) = rp._ab_cells(cell)
+    li, ai, bi = idx // (na * nb), (idx // nb) % na + a0, idx % nb + b0
+    return np.stack([(li + 0.5) * cell, (ai + 0.5) * cell - 128.0, (bi + 0.5) * cell - 128.0], 1)
+
+
+def ref6_sector_of(m, ry, rx, k):
+    ys, xs = np.nonzero(m)
+    return ((np.arctan2(ry - ys.mean(), rx - xs.mean()) + np.pi) / (2 * np.pi) * k).astype(np.int32) % k
+
+
+def _random_masks(rng, n=300):
+    out = []
+    for _ in range(n):
+        h, w = (int(v) for v in rng.integers(1, 90, 2))
+        m = rng.random((h, w)) < rng.choice([0.0, 0.002, 0.05, 0.5, 1.0])
+        if rng.random() < 0.3 and h > 4 and w > 4:
+            m = m[2:-1, 1:-2]  # a view: not contiguous
+        out.append(m)
+    return out
+
+
+# -- tests of the a9e2b0b replacements ------------------------------------------------------------------------
+def test_crop_box_is_the_a9e2b0b_one():
+    rng = np.random.default_rng(61)
+    for m in _random_masks(rng) + [np.zeros((0, 4), bool), np.ones((1, 1), bool)]:
+        margin = int(rng.integers(0, 12))
+        got, want = crop_box(m, margin), ref6_crop_box(m, margin) if m.size else (slice(0, 0), slice(0, 0))
+        assert got == want, (m.shape, margin)
+
+
+def test_luma_channel_mean_and_share_are_bitwise_the_a9e2b0b_arithmetic():
+    from bench.detectors._util import channel_mean, luma, share
+
+    rng = np.random.default_rng(62)
+    for h, w in ((1, 1), (17, 33), (64, 700), (300, 200)):
+        x = rng.normal(0.5, 0.7, (3, h, w)).astype(np.float32)
+        x[0, 0, 0] = np.nan
+        t = torch.from_numpy(x)
+        assert np.array_equal(luma(t), ref6_luma(t), equal_nan=True)
+        assert np.array_equal(luma(t[:, h // 3:, w // 4:]), ref6_luma(t[:, h // 3:, w // 4:]), equal_nan=True)
+        hwc_x = np.ascontiguousarray(x.transpose(1, 2, 0))
+        for a in (hwc_x, hwc_x[h // 3:, w // 4:], np.abs(hwc_x) * 1e-30, hwc_x * 3e37):  # views, tiny, huge
+            assert channel_mean(a).dtype == np.float32
+            assert np.array_equal(channel_mean(a), a.mean(2), equal_nan=True)
+        b = x > 0.5
+        assert share(b) == float(b.mean()) and share(b[0, :, 0]) == float(b[0, :, 0].mean())
+    assert math.isnan(share(np.zeros(0, bool)))
+
+
+def test_bands_blockiness_and_grid_share_are_bitwise_the_a9e2b0b_ones():
+    from bench.detectors import blur as bl
+
+    rng = np.random.default_rng(63)
+    shares = 0
+    for m in _random_masks(rng, 200):
+        h, w = m.shape
+        y = rng.random((h, w), dtype=np.float32)
+        if rng.random() < 0.4:  # a mosaic: constant tiles, a grid of steps
+            p = int(rng.integers(4, 12))
+            y = np.kron(rng.random((h // p + 1, w // p + 1)).astype(np.float32), np.ones((p, p), np.float32))[:h, :w]
+        if rng.random() < 0.2:
+            y = np.round(y * 255) / 255 * 0.02  # steps under and at the STEP floor
+        if rng.random() < 0.1:
+            y[0, 0] = np.nan
+        y = np.ascontiguousarray(y)
+        for g, want in zip(bl.bands(y), ref6_bands(y)):
+            assert np.array_equal(g, want, equal_nan=True)
+        got, want = bl.blockiness(y, m), ref6_blockiness(y, m)
+        assert got == want or (math.isnan(got) and math.isnan(want))
+        profile = np.abs(rng.normal(0, 1, int(rng.integers(1, 400)))) * (rng.random() < 0.8)
+        profile[rng.random(profile.size) < rng.random()] = 0.0
+        for pmin, pmax in ((4, 48), (2, 9), (5, 5)):
+            g, r = bl._grid_share(profile, pmin, pmax), ref6_grid_share(profile, pmin, pmax)
+            assert g == r or (math.isnan(g) and math.isnan(r))
+            shares += int(not math.isnan(r) and r > 0)
+    assert shares > 50
+
+
+def test_sector_of_and_centres_are_bitwise_the_a9e2b0b_ones():
+    rng = np.random.default_rng(64)
+    for m in _random_masks(rng, 200):
+        if not m.any():
+            continue
+        ry, rx = (rng.integers(-20, 120, 50) for _ in range(2))
+        for k in (1, 8, 13):
+            assert np.array_equal(rp._sector_of(m, ry, rx, k), ref6_sector_of(m, ry, rx, k))
+    for cell in (6.0, 4.0, 2.5):
+        t = rp._byte_tables(cell)
+        shape = (t.nl, t.na, t.nb)
+        idx = rng.integers(0, int(np.prod(shape)), 500)
+        assert np.array_equal(rp._centres(idx, shape, cell), ref6_centres(idx, shape, cell))
+
+
+def test_every_weight_free_detector_scores_equal_those_with_the_a9e2b0b_helpers(monkeypatch):
+    """End to end: each weight-free detector's scores with its new helpers equal those with the a9e2b0b ones put
+    back (every module's own binding), on calibration cases at several sizes, with and without truth, with the
+    holes of :func:`masks`, and with the object left in place."""
+    import dataclasses as dc
+
+    from bench.detectors import WEIGHT_FREE, black, blur, incomplete, noop, real_head
+    from bench.registry import DETECTORS
+
+    batches = _incomplete_batches()
+    for size, seed in ((80, 31), (200, 33)):
+        b, mask, _ = _masked(size, seed, first=False)
+        batches += [b, dc.replace(b, mask=mask), dc.replace(b, gt=torch.zeros_like(b.gt),
+                                                            has_gt=torch.zeros_like(b.has_gt))]
+    dets = {name: DETECTORS.get(name)() for name in WEIGHT_FREE}
+    got = [{k: v for d in dets.values() for k, v in d.scores(b).items()} for b in batches]
+    for mod in (blur, rp, incomplete, noop, real_head):
+        monkeypatch.setattr(mod, "crop_box", ref6_crop_box)
+    monkeypatch.setattr(blur, "luma", ref6_luma)
+    monkeypatch.setattr(blur, "bands", ref6_bands)
+    monkeypatch.setattr(blur, "blockiness", ref6_blockiness)
+    monkeypatch.setattr(rp, "_sector_of", ref6_sector_of)
+    monkeypatch.setattr(rp, "_centres", ref6_centres)
+    monkeypatch.setattr(incomplete, "channel_mean", lambda a: a.mean(2))
+    for mod in (incomplete, noop, black):
+        monkeypatch.setattr(mod, "share", lambda a: float(a.mean()))
+    judged = 0
+    for b, g in zip(batches, got):
+        want = {k: v for d in dets.values() for k, v in d.scores(b).items()}
+        assert g.keys() == want.keys()
+        for key in want:
+            assert np.array_equal(g[key], want[key], equal_nan=True), key
+        judged += int(np.isfinite(want["blur_mosaic_score"]).sum() + np.isfinite(want["incomplete_score"]).sum())
+    assert judged >= 20

@@ -25,9 +25,24 @@ def luma(t: torch.Tensor) -> np.ndarray:
     """[3, H, W] tensor -> float32 [H, W] luminance (Rec. 601 weights)."""
     x = t.detach().float().cpu().numpy()
     out = np.multiply(x[0], _LUMA[0])  # accumulated into one array: no temporary sums
-    out += _LUMA[1] * x[1]
-    out += _LUMA[2] * x[2]
+    term = np.multiply(x[1], _LUMA[1])
+    out += term
+    out += np.multiply(x[2], _LUMA[2], out=term)
     return out
+
+
+def channel_mean(x: np.ndarray) -> np.ndarray:
+    """``x.mean(2)`` of a float32 [H, W, 3] array, bitwise (the same sum, ``(c0 + c1) + c2``, the same correctly
+    rounded division by 3), in whole-plane additions: NumPy's reduction over a short last axis is about 20x
+    slower."""
+    s = x[..., 0] + x[..., 1]
+    s += x[..., 2]
+    return np.divide(s, np.float32(3), out=s)
+
+
+def share(a: np.ndarray) -> float:
+    """``float(a.mean())`` of a bool array (NaN when empty), as a count: the same float64 division."""
+    return np.count_nonzero(a) / a.size if a.size else math.nan
 
 
 def mask2d(m: torch.Tensor) -> np.ndarray:
@@ -133,13 +148,13 @@ def veto(flags: np.ndarray, scores: np.ndarray, threshold: float | None, directi
 def crop_box(m: np.ndarray, margin: int) -> tuple[slice, slice]:
     """Slices of the hole's bounding box grown by ``margin`` px (clipped to the image): all a detector needs to see
     when its context ring and filters reach at most ``margin`` px from the hole."""
-    rows = np.flatnonzero(m.any(axis=1))
-    cols = np.flatnonzero(m.any(axis=0))
-    if rows.size == 0:
+    if m.size == 0:
+        return slice(0, 0), slice(0, 0)
+    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(m, dtype=bool).view(np.uint8))  # (0 x 0: nothing set)
+    if bw == 0:
         return slice(0, 0), slice(0, 0)
     h, w = m.shape
-    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+    return slice(max(0, y - margin), min(h, y + bh + margin)), slice(max(0, x - margin), min(w, x + bw + margin))
 
 
 def pushpull(v: np.ndarray, known: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import EvalBatch
+from ._util import share
 from .thresholds import CalibratedDetector
 
 
@@ -26,10 +27,10 @@ class BlackDetector(CalibratedDetector):
         score = np.zeros(batch.size, dtype=np.float64)
         for i in range(batch.size):  # one image at a time: stays in cache
             out = batch.raw[i].detach().float().cpu().numpy()
-            dark_out = float((out <= self.level).all(axis=0).mean())
+            dark_out = share((out <= self.level).all(axis=0))
             if dark_out == 0.0:
                 continue
-            dark_in = float((batch.input[i].detach().float().cpu().numpy() <= self.level).all(axis=0).mean())
+            dark_in = share((batch.input[i].detach().float().cpu().numpy() <= self.level).all(axis=0))
             score[i] = max(0.0, dark_out - dark_in)
         return {"black_score": score}
 

@@ -68,7 +68,6 @@ pixels wide is not a visible failure (and is what classical inpainting of scratc
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import cv2
@@ -108,7 +107,7 @@ SCALES = (0.0, 1.0, 2.0, 4.0)
 def bands(y: np.ndarray) -> list[np.ndarray]:
     """|band-pass| images of luminance at the scales of :data:`SCALES` (a Laplacian pyramid without decimation)."""
     blurred = [y] + [cv2.GaussianBlur(y, (0, 0), s) for s in SCALES[1:]]
-    return [np.abs(blurred[k - 1] - blurred[k]) for k in range(1, len(SCALES))]
+    return [_absdiff(blurred[k - 1], blurred[k]) for k in range(1, len(SCALES))]
 
 
 def reach(k: int) -> float:
@@ -116,12 +115,10 @@ def reach(k: int) -> float:
     return max(2.0, 2.0 * SCALES[k + 1])
 
 
-@functools.lru_cache(maxsize=64)
-def _residue_index(n: int, pmin: int, pmax: int) -> tuple[np.ndarray, np.ndarray]:
-    """For periods p = pmin..pmax: flat bincount indices p_row * (pmax + 1) + (x mod p) over x < n, and the ps."""
+def _residue_class(n: int, pmin: int, pmax: int, x0: int) -> tuple[np.ndarray, np.ndarray]:
+    """For periods p = pmin..pmax: the (p - pmin, x) pairs of the x < n with x = x0 mod p, p by p and x ascending."""
     ps = np.arange(pmin, pmax + 1)
-    idx = (np.arange(ps.size)[:, None] * (pmax + 1) + np.arange(n)[None, :] % ps[:, None]).ravel()
-    return idx, ps
+    return np.nonzero(np.arange(n)[None, :] % ps[:, None] == (x0 % ps)[:, None])
 
 
 def _grid_share(profile: np.ndarray, pmin: int, pmax: int) -> float:
@@ -143,11 +140,17 @@ def _grid_share(profile: np.ndarray, pmin: int, pmax: int) -> float:
     hi = min(pmax, span // 2)
     if rest_total <= 0 or hi < pmin:
         return math.nan if rest_total <= 0 else 0.0
-    index, ps = _residue_index(profile.size, pmin, hi)
-    energy = np.bincount(index, weights=np.tile(rest, ps.size), minlength=ps.size * (hi + 1))
-    energy = energy.reshape(ps.size, hi + 1)
-    share = energy[np.arange(ps.size), top % ps] / rest_total
+    # per period, the energy on the residue class through the strongest line (summed in x order, as bincount does)
+    row, col = _residue_class(profile.size, pmin, hi, top)
+    share = np.bincount(row, weights=rest[col], minlength=hi - pmin + 1) / rest_total
+    ps = np.arange(pmin, hi + 1)
     return float(max(0.0, ((share - 1.0 / ps) / (1.0 - 1.0 / ps)).max()))
+
+
+def _absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.abs(a - b)`` of float32 arrays in one pass (OpenCV's, the same values; NumPy's for an empty one, which
+    OpenCV returns as None)."""
+    return cv2.absdiff(a, b) if a.size else np.abs(a - b)
 
 
 def blockiness(y: np.ndarray, region: np.ndarray, pmin: int = 4, pmax: int = 48) -> float:
@@ -156,12 +159,11 @@ def blockiness(y: np.ndarray, region: np.ndarray, pmin: int = 4, pmax: int = 48)
     The weaker of the x and y directions (a mosaic is blocky both ways; a fence only one way); a direction with
     no edges at all (content that varies along one axis only) gives no evidence and is left out.
     """
-    dx = np.abs(y[:, 1:] - y[:, :-1])
-    dx[dx < STEP] = 0.0
-    dx *= region[:, 1:] & region[:, :-1]
-    dy = np.abs(y[1:, :] - y[:-1, :])
-    dy[dy < STEP] = 0.0
-    dy *= region[1:, :] & region[:-1, :]
+    # (steps below STEP and steps leaving the region count 0: one product with the 0/1 of both)
+    dx = _absdiff(y[:, 1:], y[:, :-1])
+    dx *= (dx >= STEP) & region[:, 1:] & region[:, :-1]
+    dy = _absdiff(y[1:, :], y[:-1, :])
+    dy *= (dy >= STEP) & region[1:, :] & region[:-1, :]
     sx = _grid_share(dx.sum(0), pmin, pmax)
     sy = _grid_share(dy.sum(1), pmin, pmax)
     if math.isnan(sx) and math.isnan(sy):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from ..types import EvalBatch
-from ._util import crop_box, mask2d, nan_array
+from ._util import crop_box, mask2d, nan_array, share
 from .thresholds import CalibratedDetector
 
 
@@ -37,9 +37,9 @@ class NoopDetector(CalibratedDetector):
             if has_gt[i]:
                 gt = batch.gt[i, :, ys, xs].detach().float().cpu().numpy()
                 gt_same = (np.abs(gt - blank) <= self.tol).all(axis=0)[hole]
-                if gt_same.mean() > 0.5:  # leaving the blank is (mostly) right here: not judged
+                if share(gt_same) > 0.5:  # leaving the blank is (mostly) right here: not judged
                     continue
-            score[i] = float(same.mean())
+            score[i] = share(same)
         return {"noop_score": score}
 
     def provenance(self):

@@ -144,6 +144,7 @@ def _bytes(rgb: np.ndarray) -> np.ndarray:
 A8_RANGE, B8_RANGE = (42, 226), (20, 223)
 
 
+@functools.lru_cache(maxsize=8)
 def _ab_cells(cell: float) -> tuple[tuple[int, int], tuple[int, int]]:
     """(first cell, number of cells) along a and along b: only the cells an 8-bit sRGB colour can fall in (a grid
     cut to the gamut: the same cells, fewer of them to widen)."""
@@ -332,10 +333,19 @@ _BOX3, _ROW3 = np.ones((3, 3), np.uint8), np.ones((1, 3), np.uint8)
 
 def _centres(idx: np.ndarray, shape: tuple[int, int, int], cell: float) -> np.ndarray:
     """Lab centres ([N, 3]) of the colour cells ``idx``."""
+    return _centre_table(shape, cell)[idx]
+
+
+@functools.lru_cache(maxsize=8)
+def _centre_table(shape: tuple[int, int, int], cell: float) -> np.ndarray:
+    """The Lab centre ([ncell, 3], float64) of every colour cell of the grid ``shape``."""
     _, na, nb = shape
     (a0, _), (b0, _) = _ab_cells(cell)
+    idx = np.arange(int(np.prod(shape)))
     li, ai, bi = idx // (na * nb), (idx // nb) % na + a0, idx % nb + b0
-    return np.stack([(li + 0.5) * cell, (ai + 0.5) * cell - 128.0, (bi + 0.5) * cell - 128.0], 1)
+    table = np.stack([(li + 0.5) * cell, (ai + 0.5) * cell - 128.0, (bi + 0.5) * cell - 128.0], 1)
+    table.flags.writeable = False
+    return table
 
 
 def _hull(ref_cells: np.ndarray, shape: tuple[int, int, int], cell: float, scale: float = 1.0,
@@ -481,8 +491,9 @@ def _departures(L: np.ndarray, tL: np.ndarray, m: np.ndarray, hy: np.ndarray, hx
 
 def _sector_of(m: np.ndarray, ry: np.ndarray, rx: np.ndarray, k: int) -> np.ndarray:
     """Angular sector (0..k-1) around the hole's centroid of each ring pixel."""
-    ys, xs = np.nonzero(m)
-    return ((np.arctan2(ry - ys.mean(), rx - xs.mean()) + np.pi) / (2 * np.pi) * k).astype(np.int32) % k
+    mo = cv2.moments(m.view(np.uint8), binaryImage=True)  # (sums of integer coordinates: the exact centroid)
+    cy, cx = mo["m01"] / mo["m00"], mo["m10"] / mo["m00"]
+    return ((np.arctan2(ry - cy, rx - cx) + np.pi) / (2 * np.pi) * k).astype(np.int32) % k
 
 
 def _neighbours(j: int, present: list[int], k: int) -> list[int]:
