@@ -115,9 +115,8 @@ def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarr
             # both must hold (the smaller margin), unless the novelty is plain (the larger of the head's margin and
             # the plain one); a NaN head score leaves the novelty alone, whatever the plain threshold
             rm = _margin(real, real_t, "above")
-            if entry.get("plain_threshold") is not None:
-                rm = np.where(np.isnan(rm), np.nan,
-                              np.fmax(rm, _margin(scores["replacement_score"], entry["plain_threshold"], direction)))
+            if entry.get("plain_threshold") is not None:  # (np.maximum: a NaN head stays NaN)
+                rm = np.maximum(rm, _margin(scores["replacement_score"], entry["plain_threshold"], direction))
             free = _veto(free, rm)
         ref_s = scores.get("replacement_ref_score")
         if ref_s is None:

@@ -40,6 +40,13 @@ def channel_mean(x: np.ndarray) -> np.ndarray:
     return np.divide(s, np.float32(3), out=s)
 
 
+def absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.abs(a - b)`` of float32 [H, W] or [H, W, C] arrays in one pass (OpenCV's: the same values; NumPy's for an
+    empty one, which OpenCV returns as None). Not for [C, H, W] arrays: OpenCV reads a last axis longer than 512 as
+    too many channels."""
+    return cv2.absdiff(a, b) if a.size else np.abs(a - b)
+
+
 def share(a: np.ndarray) -> float:
     """``float(a.mean())`` of a bool array (NaN when empty), as a count: the same float64 division."""
     return np.count_nonzero(a) / a.size if a.size else math.nan

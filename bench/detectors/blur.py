@@ -76,8 +76,8 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head as _real_head
-from ._util import (WORK_SIDE, crop_box, flag, inside_distance, luma, mask2d, masked_mean, masked_median,
-                    nan_array, outside_distance, ring_width, score_column, veto, working_batch)
+from ._util import (WORK_SIDE, absdiff, crop_box, flag, inside_distance, luma, mask2d, masked_mean,
+                    masked_median, nan_array, outside_distance, ring_width, score_column, veto, working_batch)
 from .thresholds import CalibratedDetector
 
 GRAIN_EPS = 0.5 / 255  # the grain median's regulariser: half an 8-bit step (a flat ring and a flat fill: ratio ~1)
@@ -107,7 +107,7 @@ SCALES = (0.0, 1.0, 2.0, 4.0)
 def bands(y: np.ndarray) -> list[np.ndarray]:
     """|band-pass| images of luminance at the scales of :data:`SCALES` (a Laplacian pyramid without decimation)."""
     blurred = [y] + [cv2.GaussianBlur(y, (0, 0), s) for s in SCALES[1:]]
-    return [_absdiff(blurred[k - 1], blurred[k]) for k in range(1, len(SCALES))]
+    return [absdiff(blurred[k - 1], blurred[k]) for k in range(1, len(SCALES))]
 
 
 def reach(k: int) -> float:
@@ -115,9 +115,8 @@ def reach(k: int) -> float:
     return max(2.0, 2.0 * SCALES[k + 1])
 
 
-def _residue_class(n: int, pmin: int, pmax: int, x0: int) -> tuple[np.ndarray, np.ndarray]:
-    """For periods p = pmin..pmax: the (p - pmin, x) pairs of the x < n with x = x0 mod p, p by p and x ascending."""
-    ps = np.arange(pmin, pmax + 1)
+def _residue_class(n: int, ps: np.ndarray, x0: int) -> tuple[np.ndarray, np.ndarray]:
+    """For the periods ``ps``: the (row of p, x) pairs of the x < n with x = x0 mod p, p by p and x ascending."""
     return np.nonzero(np.arange(n)[None, :] % ps[:, None] == (x0 % ps)[:, None])
 
 
@@ -141,16 +140,10 @@ def _grid_share(profile: np.ndarray, pmin: int, pmax: int) -> float:
     if rest_total <= 0 or hi < pmin:
         return math.nan if rest_total <= 0 else 0.0
     # per period, the energy on the residue class through the strongest line (summed in x order, as bincount does)
-    row, col = _residue_class(profile.size, pmin, hi, top)
-    share = np.bincount(row, weights=rest[col], minlength=hi - pmin + 1) / rest_total
     ps = np.arange(pmin, hi + 1)
+    row, col = _residue_class(profile.size, ps, top)
+    share = np.bincount(row, weights=rest[col], minlength=ps.size) / rest_total
     return float(max(0.0, ((share - 1.0 / ps) / (1.0 - 1.0 / ps)).max()))
-
-
-def _absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.abs(a - b)`` of float32 arrays in one pass (OpenCV's, the same values; NumPy's for an empty one, which
-    OpenCV returns as None)."""
-    return cv2.absdiff(a, b) if a.size else np.abs(a - b)
 
 
 def blockiness(y: np.ndarray, region: np.ndarray, pmin: int = 4, pmax: int = 48) -> float:
@@ -160,9 +153,9 @@ def blockiness(y: np.ndarray, region: np.ndarray, pmin: int = 4, pmax: int = 48)
     no edges at all (content that varies along one axis only) gives no evidence and is left out.
     """
     # (steps below STEP and steps leaving the region count 0: one product with the 0/1 of both)
-    dx = _absdiff(y[:, 1:], y[:, :-1])
+    dx = absdiff(y[:, 1:], y[:, :-1])
     dx *= (dx >= STEP) & region[:, 1:] & region[:, :-1]
-    dy = _absdiff(y[1:, :], y[:-1, :])
+    dy = absdiff(y[1:, :], y[:-1, :])
     dy *= (dy >= STEP) & region[1:, :] & region[:-1, :]
     sx = _grid_share(dx.sum(0), pmin, pmax)
     sy = _grid_share(dy.sum(1), pmin, pmax)

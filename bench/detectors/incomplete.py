@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import (WORK_SIDE, channel_mean, crop_box, flag, hwc, mask2d, nan_array, pushpull, score_column, share,
-                    veto, working_batch)
+from ._util import (WORK_SIDE, absdiff, channel_mean, crop_box, flag, hwc, mask2d, nan_array, pushpull, score_column,
+                    share, veto, working_batch)
 from .thresholds import CalibratedDetector
 
 #: ``incomplete_remnant_flag``: a quarter of the object's contrast still in the fill. Not fitted: correct fills
@@ -33,7 +33,7 @@ _REMNANT_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * math.ceil(2 * 
 
 def _fine(x: np.ndarray) -> np.ndarray:
     """Fine structure per pixel: ``|x - G_1(x)|``, channel mean, 3x3 mean ([H, W, 3] -> [H, W])."""
-    return cv2.blur(channel_mean(cv2.absdiff(x, cv2.GaussianBlur(x, (0, 0), 1.0))), (3, 3))
+    return cv2.blur(channel_mean(absdiff(x, cv2.GaussianBlur(x, (0, 0), 1.0))), (3, 3))
 
 
 def remnant_share(inp: np.ndarray, out: np.ndarray, background: np.ndarray, sel: np.ndarray,
@@ -137,12 +137,12 @@ class IncompleteDetector(CalibratedDetector):
                 background = hwc(batch.gt[i][:, ys, xs])
             else:
                 background = pushpull(inp, (~m).astype(np.float32))
-            d_bg = cv2.blur(channel_mean(cv2.absdiff(background, inp)), (3, 3))
+            d_bg = cv2.blur(channel_mean(absdiff(background, inp)), (3, 3))
             sel = m & (d_bg > 2 * self.tol)  # where there was an object to remove
             if np.count_nonzero(sel) < max(self.min_pixels, 0.02 * np.count_nonzero(m)):
                 continue  # nothing under the hole differs from the background (with truth: reconstruction)
             out = hwc(batch.output[i][:, ys, xs])
-            d_out = cv2.blur(channel_mean(cv2.absdiff(out, inp)), (3, 3))
+            d_out = cv2.blur(channel_mean(absdiff(out, inp)), (3, 3))
             kept = d_out <= self.tol
             score[i] = share(kept[sel])
             fine = _fine(inp)
