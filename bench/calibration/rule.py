@@ -17,12 +17,13 @@ A detector's flag is not always ``score > threshold``:
 
 So the figures quoted for a thresholds file are those of that rule: precision and recall of the flags the detectors
 themselves give with the file's thresholds (:func:`rule_flags` builds the detectors and asks them), and the AUROC of
-the **rule score** (:func:`rule_score`): each part's margin over its own threshold, ``(s - t) / |t|`` (``s - t``
-when ``t`` is 0; sign-reversed for ``direction: below``), combined as the flag combines them (the larger margin for
-blur, the reference margin where there is one for replacement, a veto's smaller margin where the veto is measured).
-The rule score is above 0 exactly where the flag is 1 and NaN exactly where the flag is (a sample the rule does not
-judge), and orders samples within each part as its score does, so its AUROC is the AUROC of the rule, not of one
-part.
+the **rule score** (:func:`rule_score`): the detector's own margin for its flag
+(:meth:`~bench.detectors.thresholds.CalibratedDetector.margins`, where each rule is written once): each part's
+margin over its own threshold, ``(s - t) / |t|`` (``s - t`` when ``t`` is 0; sign-reversed for ``direction:
+below``), combined as the flag combines them (the larger margin for blur, the reference margin where there is one
+for replacement, a veto's smaller margin where the veto is measured). The flag is the rule score's sign, so the rule
+score is above 0 exactly where the flag is 1 and NaN exactly where the flag is (a sample the rule does not judge),
+and it orders samples within each part as its score does: its AUROC is the AUROC of the rule, not of one part.
 """
 from __future__ import annotations
 
@@ -65,70 +66,13 @@ def describe(det: str, entry: Mapping[str, Any]) -> str:
     return f"{det}_flag = {det}_score {op} {t}"
 
 
-def _margin(s: np.ndarray, t: float | None, direction: str) -> np.ndarray:
-    s = np.asarray(s, dtype=np.float64)
-    if t is None:
-        return np.full(s.shape, np.nan)
-    d = s - t if direction == "above" else t - s
-    return d / abs(t) if t != 0 else d
-
-
-def _veto(margin: np.ndarray, veto_margin: np.ndarray) -> np.ndarray:
-    """A part's margin with a veto's (:func:`bench.detectors._util.veto`): the smaller of the two where the veto is
-    measured, the part's own where it is NaN."""
-    return np.where(np.isnan(veto_margin), margin, np.minimum(margin, veto_margin))
-
-
 def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarray]) -> np.ndarray:
-    """One score per sample whose sign is the flag the thresholds ``entry`` give (NaN where not judged)."""
-    from ..registry import DETECTORS
+    """One score per sample whose sign is the flag the thresholds ``entry`` give (NaN where not judged): the margin
+    the detector's own rule gives its flag."""
+    from .measure import make_detectors
 
-    direction = getattr(DETECTORS.get(det), "direction", "above")  # the detector's, as its own flags use
-    real_t = entry.get("real_threshold")
-    if det == "blur":
-        from ..detectors._util import score_column
-        from ..detectors.blur import FADE_GRAIN_FLOOR, BlurDetector
-
-        shape = np.shape(scores["blur_score"])
-        column = lambda k: score_column(scores, k, shape)  # noqa: E731  (a score the run lacks: NaN)
-        main = _margin(scores["blur_score"], entry.get("threshold"), direction)
-        mosaic = _margin(column("blur_mosaic_score"), entry.get("mosaic_threshold"), "above")
-        if entry.get("ref_threshold") is not None:  # with truth, the fill also has less detail than the truth
-            main = _veto(main, _margin(column("blur_ref_score"), entry["ref_threshold"], "above"))
-        grain = BlurDetector.grain_deficit(scores, shape)  # what the flag reads
-        # the fade and a grain deficit above the floor, as the flag reads them; with truth, it also fades more
-        # than the truth does
-        fade = np.minimum(_margin(BlurDetector.fade(scores, shape), entry.get("fade_threshold"), "above"),
-                          _margin(grain, FADE_GRAIN_FLOOR, "above"))
-        fade = _veto(fade, _margin(column("blur_fade_ref_score"), entry.get("fade_threshold"), "above"))
-        out = np.fmax.reduce([main, mosaic, _margin(column("blur_real_score"), real_t, "above"),
-                              _margin(grain, entry.get("grain_threshold"), "above"), fade])
-        # judged where the main or the mosaic score is (and both their thresholds are set), as the flag
-        judged = ~(np.isnan(np.asarray(scores["blur_score"], dtype=np.float64)) & np.isnan(column("blur_mosaic_score")))
-        if entry.get("threshold") is None or entry.get("mosaic_threshold") is None:
-            judged[:] = False
-        return np.where(judged, out, np.nan)
-    if det == "replacement":
-        free = _margin(scores["replacement_score"], entry.get("threshold"), direction)
-        real = scores.get("replacement_real_score")
-        if real_t is not None and real is not None:
-            # both must hold (the smaller margin), unless the novelty is plain (the larger of the head's margin and
-            # the plain one); a NaN head score leaves the novelty alone, whatever the plain threshold
-            rm = _margin(real, real_t, "above")
-            if entry.get("plain_threshold") is not None:  # (np.maximum: a NaN head stays NaN)
-                rm = np.maximum(rm, _margin(scores["replacement_score"], entry["plain_threshold"], direction))
-            free = _veto(free, rm)
-        ref_s = scores.get("replacement_ref_score")
-        if ref_s is None:
-            return free
-        ref_s = np.asarray(ref_s, dtype=np.float64)
-        return np.where(np.isnan(ref_s), free, _margin(ref_s, entry.get("ref_threshold"), direction))
-    out = _margin(scores[f"{det}_score"], entry.get("threshold"), direction)
-    if det == "incomplete" and scores.get("incomplete_detail_score") is not None:  # both shares (NaN detail: one)
-        from ..detectors.incomplete import DETAIL_MIN
-
-        out = _veto(out, _margin(scores["incomplete_detail_score"], DETAIL_MIN, "above"))
-    return out
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in scores.items()}
+    return make_detectors({det: dict(entry)}, names=[det])[det].margins(arrays)[f"{det}_flag"]
 
 
 def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],

@@ -130,26 +130,44 @@ def score_column(scores, key: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape, np.nan) if v is None else np.asarray(v, dtype=np.float64)
 
 
+def margin(scores: np.ndarray, threshold: float | None, direction: str = "above") -> np.ndarray:
+    """How far each score is past ``threshold`` on the side that flags, relative to it: ``(s - t) / |t|`` (``s - t``
+    where t is 0; ``t - s`` over ``|t|`` for ``direction: below``); NaN where the score is NaN or no threshold is set.
+
+    Above 0 exactly where ``s > t`` (``s < t`` below), in floating point too: two distinct floats never subtract to
+    0, and a difference is at least 2**-54 of ``|t|`` when ``|t| >= 1`` (no division by ``|t|`` can round it to 0),
+    at least itself when ``|t| < 1``. An infinite threshold gives +1 or -1. Every flag rule is written once, as
+    margins (:meth:`~bench.detectors.thresholds.CalibratedDetector.margins`): the flags are their signs
+    (:func:`past`), and the calibration's rule score (:mod:`bench.calibration.rule`) is the margin itself."""
+    s = np.asarray(scores, dtype=np.float64)
+    if threshold is None:
+        return np.full(s.shape, np.nan)
+    t = float(threshold)
+    if not math.isfinite(t):
+        side = s > t if direction == "above" else s < t
+        return np.where(np.isnan(s), np.nan, np.where(side, 1.0, -1.0))
+    with np.errstate(over="ignore"):  # (a difference past the largest float is an infinity of the right sign)
+        d = s - t if direction == "above" else t - s
+        return d / abs(t) if t != 0 else d
+
+
+def past(margins: np.ndarray) -> np.ndarray:
+    """0/1 flags (float) from margins (:func:`margin`): 1 where above 0, NaN where NaN (not judged)."""
+    m = np.asarray(margins, dtype=np.float64)
+    return np.where(np.isnan(m), np.nan, (m > 0).astype(np.float64))
+
+
 def flag(scores: np.ndarray, threshold: float | None, direction: str = "above") -> np.ndarray:
-    """0/1 flags (float), NaN where the score is NaN or no threshold is known."""
-    out = np.full(scores.shape, np.nan, dtype=np.float64)
-    if threshold is None:
-        return out
-    ok = ~np.isnan(scores)
-    if direction == "above":
-        out[ok] = (scores[ok] > threshold).astype(np.float64)
-    else:
-        out[ok] = (scores[ok] < threshold).astype(np.float64)
-    return out
+    """0/1 flags (float), NaN where the score is NaN or no threshold is known: the sign of :func:`margin`."""
+    return past(margin(scores, threshold, direction))
 
 
-def veto(flags: np.ndarray, scores: np.ndarray, threshold: float | None, direction: str = "above") -> np.ndarray:
-    """``flags`` that also need ``scores`` past ``threshold`` where that score is measured: unchanged where it is NaN
-    (not measured: no ground truth, no detail under the hole, a score stored before it existed) or no threshold is
-    set. A condition that can take flags away and never add one."""
-    if threshold is None:
-        return flags
-    return np.where(np.isnan(scores), flags, np.minimum(flags, flag(scores, threshold, direction)))
+def veto(margins: np.ndarray, veto_margins: np.ndarray) -> np.ndarray:
+    """A part's margins that also need the veto's past its threshold where the veto is measured: the smaller of the
+    two there, the part's own where the veto's margin is NaN (not measured: no ground truth, no detail under the
+    hole, a score stored before it existed; or no threshold set). A condition that can take flags away and never
+    add one."""
+    return np.where(np.isnan(veto_margins), margins, np.minimum(margins, veto_margins))
 
 
 def crop_box(m: np.ndarray, margin: int) -> tuple[slice, slice]:

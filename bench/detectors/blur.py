@@ -76,8 +76,8 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head as _real_head
-from ._util import (WORK_SIDE, absdiff, crop_box, flag, inside_distance, luma, mask2d, masked_mean,
-                    masked_median, nan_array, outside_distance, ring_width, score_column, veto, working_batch)
+from ._util import (WORK_SIDE, absdiff, crop_box, inside_distance, luma, mask2d, masked_mean,
+                    masked_median, margin, nan_array, outside_distance, ring_width, score_column, veto, working_batch)
 from .thresholds import CalibratedDetector
 
 GRAIN_EPS = 0.5 / 255  # the grain median's regulariser: half an 8-bit step (a flat ring and a flat fill: ratio ~1)
@@ -424,32 +424,31 @@ class BlurDetector(CalibratedDetector):
         """``blur_fade_score`` as an array (NaN for scores stored before v4)."""
         return score_column(scores, "blur_fade_score", shape)
 
-    def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        s = scores["blur_score"]
+    def margins(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        s = np.asarray(scores["blur_score"], dtype=np.float64)
         mos, ref, real = (score_column(scores, f"blur_{k}_score", s.shape) for k in ("mosaic", "ref", "real"))
-        f_hf = self._flag(s)
         # with ground truth, the main part counts only where the fill also has less detail than the truth: a fill
         # as detailed as the truth is the scene's own smoothness (sky beside a building), not a smear
-        f_hf = veto(f_hf, ref, self.t.get("ref_threshold"))
-        f_mos = self._flag(mos, "mosaic_threshold", "above")
-        f_real = self._flag(real, "real_threshold", "above")
+        m_hf = veto(self._margin(s), self._margin(ref, "ref_threshold", "above"))
+        m_mos = self._margin(mos, "mosaic_threshold", "above")
+        m_real = self._margin(real, "real_threshold", "above")
         grain = self.grain_deficit(scores, s.shape)
-        f_grain = self._flag(grain, "grain_threshold", "above")
+        m_grain = self._margin(grain, "grain_threshold", "above")
         # the fade counts where the fill also has less grain than its context (or the truth): a fill whose core is
         # smoother than its border but as grainy as the context is smooth content (a table top inside a cup's rim);
         # and, with ground truth, where it fades more than the truth does (sky inside a roofline fades by itself)
         fade_ref = score_column(scores, "blur_fade_ref_score", s.shape)
-        f_fade = np.minimum(self._flag(self.fade(scores, s.shape), "fade_threshold", "above"),
-                            flag(grain, FADE_GRAIN_FLOOR, "above"))
-        f_fade = veto(f_fade, fade_ref, self.t.get("fade_threshold"))
+        m_fade = np.minimum(self._margin(self.fade(scores, s.shape), "fade_threshold", "above"),
+                            margin(grain, FADE_GRAIN_FLOOR, "above"))
+        m_fade = veto(m_fade, self._margin(fade_ref, "fade_threshold", "above"))
         if self.t["threshold"] is None or self.t["mosaic_threshold"] is None:
             combined = np.full(s.shape, np.nan)
-        else:
+        else:  # any part (judged where the main or the mosaic score is)
             combined = np.where(np.isnan(s) & np.isnan(mos), np.nan,
-                                np.fmax.reduce([f_hf, f_mos, f_real, f_grain, f_fade]))
-        return {"blur_flag": combined, "blur_mosaic_flag": f_mos, "blur_real_flag": f_real,
-                "blur_grain_flag": f_grain, "blur_fade_flag": f_fade,
-                "blur_ref_flag": self._flag(ref, "ref_threshold", "above")}
+                                np.fmax.reduce([m_hf, m_mos, m_real, m_grain, m_fade]))
+        return {"blur_flag": combined, "blur_mosaic_flag": m_mos, "blur_real_flag": m_real,
+                "blur_grain_flag": m_grain, "blur_fade_flag": m_fade,
+                "blur_ref_flag": self._margin(ref, "ref_threshold", "above")}
 
     def provenance(self):
         return {**super().provenance(), "depth": self.depth, "min_pixels": self.min_pixels,

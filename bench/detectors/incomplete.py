@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import (WORK_SIDE, absdiff, channel_mean, crop_box, flag, hwc, mask2d, nan_array, pushpull, score_column,
+from ._util import (WORK_SIDE, absdiff, channel_mean, crop_box, hwc, margin, mask2d, nan_array, pushpull, score_column,
                     share, veto, working_batch)
 from .thresholds import CalibratedDetector
 
@@ -164,14 +164,14 @@ class IncompleteDetector(CalibratedDetector):
                 remnant[i] = remnant_share(inp, out, background, inner)
         return {"incomplete_score": score, "incomplete_detail_score": detail, "incomplete_remnant_score": remnant}
 
-    def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def margins(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``incomplete_score`` above ``threshold`` and, where the input has detail under the hole,
         ``incomplete_detail_score`` above :data:`DETAIL_MIN` (scores stored before v3 have no detail score: the main
         share alone)."""
-        main = self._flag(scores["incomplete_score"])
+        main = self._margin(scores["incomplete_score"])
         detail, remnant = (score_column(scores, f"incomplete_{k}_score", main.shape) for k in ("detail", "remnant"))
-        out = {"incomplete_remnant_flag": flag(remnant, REMNANT_MIN, "above")}
-        return {"incomplete_flag": veto(main, detail, DETAIL_MIN), **out}
+        return {"incomplete_flag": veto(main, margin(detail, DETAIL_MIN, "above")),
+                "incomplete_remnant_flag": margin(remnant, REMNANT_MIN, "above")}
 
     def provenance(self):
         return {**super().provenance(), "tol": self.tol, "min_pixels": self.min_pixels, "work_side": self.work_side,

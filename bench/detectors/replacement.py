@@ -86,8 +86,8 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head
-from ._util import (WORK_SIDE, crop_box, hwc, inside_distance, mask2d, nan_array, pushpull as _pushpull, ring,
-                    ring_width, score_column, working_batch)
+from ._util import (WORK_SIDE, crop_box, hwc, inside_distance, margin, mask2d, nan_array, pushpull as _pushpull,
+                    ring, ring_width, score_column, veto, working_batch)
 from .thresholds import CalibratedDetector
 
 G_EDGES = np.array([1.5, 4.0, 10.0], dtype=np.float32)  # |grad L| (L units per px) bin edges
@@ -695,19 +695,18 @@ class ReplacementDetector(CalibratedDetector):
                 real[i] = real_head.logit(self.head, x, {"replacement_score": free[i]})
         return {"replacement_score": free, "replacement_ref_score": ref, "replacement_real_score": real}
 
-    def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        free = self._flag(scores["replacement_score"])
+    def margins(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        free = self._margin(scores["replacement_score"])
         real = scores.get("replacement_real_score")
         if real is not None and self.t.get("real_threshold") is not None:
             # both must hold, unless the novelty is plain (over plain_threshold: no second opinion needed); a NaN
-            # head score (no head) leaves the flag as is
-            plain = self.t.get("plain_threshold")
-            agree = real > self.t["real_threshold"]
-            if plain is not None:
-                agree |= np.asarray(scores["replacement_score"], dtype=float) > plain
-            free = np.where(np.isnan(real) | (free != 1), free, agree.astype(float))
+            # head score (no head) leaves the novelty alone (np.maximum keeps its NaN), whatever the plain threshold
+            agree = margin(real, self.t["real_threshold"], "above")
+            if self.t.get("plain_threshold") is not None:
+                agree = np.maximum(agree, margin(scores["replacement_score"], self.t["plain_threshold"], "above"))
+            free = veto(free, agree)
         ref_score = score_column(scores, "replacement_ref_score", free.shape)
-        ref = self._flag(ref_score, "ref_threshold")
+        ref = self._margin(ref_score, "ref_threshold")
         return {"replacement_flag": np.where(np.isnan(ref_score), free, ref), "replacement_free_flag": free,
                 "replacement_ref_flag": ref}
 

@@ -112,18 +112,28 @@ class CalibratedDetector(Detector):
         """Per-sample scores (``{key}_score`` and any extra score columns); no thresholds involved."""
         raise NotImplementedError
 
+    def margins(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each flag's rule, written once, as margins (:func:`~bench.detectors._util.margin`): above 0 exactly where
+        the flag is 1, NaN exactly where it is NaN (not judged). A detector whose flag combines several scores
+        overrides this, never :meth:`flags`: the flags are the margins' signs, and the calibration's rule score
+        (:func:`bench.calibration.rule.rule_score`) is the flag's margin itself."""
+        return {f"{self.key}_flag": self._margin(scores[f"{self.key}_score"])}
+
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Flags from scores (``bench calibrate`` re-flags stored scores with candidate thresholds this way)."""
-        return {f"{self.key}_flag": self._flag(scores[f"{self.key}_score"])}
+        """Flags from scores (``bench calibrate`` re-flags stored scores with candidate thresholds this way): the signs
+        of :meth:`margins`."""
+        from ._util import past
+
+        return {k: past(m) for k, m in self.margins(scores).items()}
 
     def detect(self, batch) -> dict[str, np.ndarray]:
         s = self.scores(batch)
         return {**s, **self.flags(s)}
 
-    def _flag(self, scores: np.ndarray, name: str = "threshold", direction: str | None = None) -> np.ndarray:
-        from ._util import flag
+    def _margin(self, scores: np.ndarray, name: str = "threshold", direction: str | None = None) -> np.ndarray:
+        from ._util import margin
 
-        return flag(scores, self.t.get(name), direction or self.direction)
+        return margin(scores, self.t.get(name), direction or self.direction)
 
     # identity(): the base class's. Thresholds are not part of it: stored scores do not depend on them, and flags
     # are set from the scores with the thresholds in force whenever a run is read (bench.detectors.flagging).
