@@ -84,10 +84,10 @@ def rule_flags(det: str, detectors_doc: Mapping[str, Mapping[str, Any]],
 
 
 def needed_scores(det: str) -> tuple[str, ...]:
-    return {"blur": ("blur_score", "blur_mosaic_score", "blur_ref_score", "blur_real_score", "blur_grain_score",
-                     "blur_grain_ref_score", "blur_fade_score", "blur_fade_ref_score"),
-            "replacement": ("replacement_score", "replacement_ref_score", "replacement_real_score"),
-            "incomplete": ("incomplete_score", "incomplete_detail_score")}.get(det, (f"{det}_score",))
+    """The score columns the detector's flag rule reads: its own (``{det}_score`` and its ``extra_scores``)."""
+    from ..registry import DETECTORS
+
+    return (f"{det}_score", *getattr(DETECTORS.get(det), "extra_scores", ()))
 
 
 def measure_rules(detectors_doc: Mapping[str, Mapping[str, Any]], frame: Any, rows: list[tuple[str, int, bool]],
