@@ -12,7 +12,7 @@ import pytest
 
 from bench.detectors._util import flag, margin, past, veto
 from bench.detectors.blur import FADE_GRAIN_FLOOR
-from bench.detectors.incomplete import DETAIL_MIN, REMNANT_MIN
+from bench.detectors.incomplete import DETAIL_MIN
 from bench.registry import DETECTORS
 
 NAN = math.nan
@@ -177,3 +177,30 @@ def test_a_margin_is_positive_exactly_where_the_score_is_past_the_threshold_in_f
     # a veto: the smaller margin where it is measured, the part's own where it is NaN
     got = veto(np.array([1.0, 1.0, -1.0, np.nan]), np.array([-2.0, np.nan, 3.0, 1.0]))
     assert np.array_equal(got, np.array([-2.0, 1.0, -1.0, np.nan]), equal_nan=True)
+
+
+@pytest.mark.parametrize("det", ["blur", "replacement", "incomplete", "noop", "black"])
+def test_the_rule_in_words_names_each_part_that_is_set_with_its_threshold_and_no_other(det):
+    """``bench calibrate --labels`` prints and stores each rule in words beside its figures
+    (``bench.calibration.rule.describe``, the detector's own ``describe``): every threshold the entry sets appears
+    with its value, a part whose threshold is left out is not named."""
+    from bench.calibration.rule import describe
+
+    full, _, _ = FULL[det]
+    entry = {k: v + 0.0123 for k, v in full.items()}  # values no constant of the rule has
+    words = describe(det, entry)
+    for k, v in entry.items():
+        assert f"{v:g}" in words, (k, words)
+    part_words = {"mosaic_threshold": "blur_mosaic_score", "ref_threshold": f"{det}_ref_score", "real_threshold":
+                  "_real_score", "grain_threshold": "or blur_grain(_ref)_score >", "fade_threshold": "blur_fade_score",
+                  "plain_threshold": "or replacement_score"}
+    for k in entry:
+        if k == "threshold" or k not in part_words or (det, k) in {("blur", "mosaic_threshold"),
+                                                                  ("replacement", "ref_threshold")}:
+            continue  # (blur judges nothing without its mosaic threshold; replacement names its reference rule)
+        fewer = describe(det, {q: v for q, v in entry.items() if q != k})
+        assert f"{entry[k]:g}" not in fewer and part_words[k] not in fewer, (k, fewer)
+    if det == "incomplete":
+        assert f"{DETAIL_MIN:g}" in words
+    assert "no threshold" in describe(det, {k: v for k, v in entry.items() if k != "threshold"}) or det == \
+        "replacement"

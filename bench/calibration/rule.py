@@ -36,34 +36,11 @@ FLAGS = {"blur": "blur_flag", "replacement": "replacement_flag", "incomplete": "
 
 
 def describe(det: str, entry: Mapping[str, Any]) -> str:
-    """The rule in words, with the file's thresholds: ``blur_flag = blur_score > 0.3 or blur_mosaic_score > 2``."""
-    op = ">" if entry.get("direction", "above") == "above" else "<"
-    t = entry.get("threshold")
-    real = entry.get("real_threshold")
-    if det == "blur":
-        ref = entry.get("ref_threshold")
-        return (f"blur_flag = blur_score {op} {t:g}"
-                + (f" (and blur_ref_score > {ref:g} with truth)" if ref is not None else "")
-                + f" or blur_mosaic_score > {entry.get('mosaic_threshold'):g}"
-                + (f" or blur_grain(_ref)_score > {entry['grain_threshold']:g}"
-                   if entry.get("grain_threshold") is not None else "")
-                + (f" or (blur_fade_score > {entry['fade_threshold']:g} and blur_grain(_ref)_score > 0"
-                   f" and, with truth, blur_fade_ref_score > {entry['fade_threshold']:g})"
-                   if entry.get("fade_threshold") is not None else "")
-                + (f" or blur_real_score > {real:g}" if real is not None else "")
-                if t is not None and entry.get("mosaic_threshold") is not None else "blur_flag: no threshold")
-    if det == "replacement":
-        return (f"replacement_flag = replacement_ref_score {op} {entry.get('ref_threshold')} where there is ground "
-                f"truth, else replacement_score {op} {t}"
-                + (f" and (replacement_real_score > {real}"
-                   + (f" or replacement_score > {entry['plain_threshold']})" if entry.get("plain_threshold") is not None
-                      else ")") if real is not None else ""))
-    if det == "incomplete":
-        from ..detectors.incomplete import DETAIL_MIN
+    """The rule in words, with the file's thresholds (``blur_flag = blur_score > 0.3 or blur_mosaic_score > 2``): the
+    detector's own words for the rule its margins write (:meth:`~bench.detectors.thresholds.CalibratedDetector.describe`)."""
+    from .measure import make_detectors
 
-        return (f"incomplete_flag = incomplete_score {op} {t} and (where finite) incomplete_detail_score > "
-                f"{DETAIL_MIN:g}" if t is not None else "incomplete_flag: no threshold")
-    return f"{det}_flag = {det}_score {op} {t}"
+    return make_detectors({det: dict(entry)}, names=[det])[det].describe()
 
 
 def rule_score(det: str, entry: Mapping[str, Any], scores: Mapping[str, np.ndarray]) -> np.ndarray:

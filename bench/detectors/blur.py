@@ -450,6 +450,23 @@ class BlurDetector(CalibratedDetector):
                 "blur_grain_flag": m_grain, "blur_fade_flag": m_fade,
                 "blur_ref_flag": self._margin(ref, "ref_threshold", "above")}
 
+    def describe(self) -> str:
+        t = self.t
+        if t["threshold"] is None or t["mosaic_threshold"] is None:
+            return "blur_flag: no threshold"
+        words = f"blur_flag = blur_score > {t['threshold']:g}"
+        if t["ref_threshold"] is not None:
+            words += f" (and blur_ref_score > {t['ref_threshold']:g} with truth)"
+        words += f" or blur_mosaic_score > {t['mosaic_threshold']:g}"
+        if t["grain_threshold"] is not None:
+            words += f" or blur_grain(_ref)_score > {t['grain_threshold']:g}"
+        if t["fade_threshold"] is not None:
+            words += (f" or (blur_fade_score > {t['fade_threshold']:g} and blur_grain(_ref)_score > "
+                      f"{FADE_GRAIN_FLOOR:g} and, with truth, blur_fade_ref_score > {t['fade_threshold']:g})")
+        if t["real_threshold"] is not None:
+            words += f" or blur_real_score > {t['real_threshold']:g}"
+        return words
+
     def provenance(self):
         return {**super().provenance(), "depth": self.depth, "min_pixels": self.min_pixels,
                 "min_width": self.min_width, "eps": EPS, "real_head": self.real_head,

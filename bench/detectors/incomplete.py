@@ -173,6 +173,12 @@ class IncompleteDetector(CalibratedDetector):
         return {"incomplete_flag": veto(main, margin(detail, DETAIL_MIN, "above")),
                 "incomplete_remnant_flag": margin(remnant, REMNANT_MIN, "above")}
 
+    def describe(self) -> str:
+        if self.t["threshold"] is None:
+            return "incomplete_flag: no threshold"
+        return (f"incomplete_flag = incomplete_score > {self.t['threshold']:g} and (where finite) "
+                f"incomplete_detail_score > {DETAIL_MIN:g}")
+
     def provenance(self):
         return {**super().provenance(), "tol": self.tol, "min_pixels": self.min_pixels, "work_side": self.work_side,
                 "detail": "sum |x - G_1(x)| (channel mean, 3x3 mean) of the output / of the input where the "

@@ -710,6 +710,17 @@ class ReplacementDetector(CalibratedDetector):
         return {"replacement_flag": np.where(np.isnan(ref_score), free, ref), "replacement_free_flag": free,
                 "replacement_ref_flag": ref}
 
+    def describe(self) -> str:
+        t = self.t
+        g = lambda v: "(none)" if v is None else f"{v:g}"  # noqa: E731
+        words = (f"replacement_flag = replacement_ref_score > {g(t['ref_threshold'])} where there is ground truth, "
+                 f"else replacement_score > {g(t['threshold'])}")
+        if t["real_threshold"] is not None:
+            words += f" and (replacement_real_score > {t['real_threshold']:g}"
+            words += (f" or replacement_score > {t['plain_threshold']:g})" if t["plain_threshold"] is not None
+                      else ")")
+        return words
+
     def provenance(self):
         return {**super().provenance(), "variant": "weight-free colour/texture novelty", "cell": self.cell,
                 "work_side": self.work_side,

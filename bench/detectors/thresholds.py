@@ -119,6 +119,14 @@ class CalibratedDetector(Detector):
         (:func:`bench.calibration.rule.rule_score`) is the flag's margin itself."""
         return {f"{self.key}_flag": self._margin(scores[f"{self.key}_score"])}
 
+    def describe(self) -> str:
+        """The flag rule of :meth:`margins` in words, with this detector's thresholds (``bench calibrate --labels``
+        prints and stores it beside the rule's figures). A detector that overrides :meth:`margins` overrides this."""
+        op = ">" if self.direction == "above" else "<"
+        t = self.t.get("threshold")
+        return (f"{self.key}_flag = {self.key}_score {op} {t:g}" if t is not None
+                else f"{self.key}_flag: no threshold")
+
     def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Flags from scores (``bench calibrate`` re-flags stored scores with candidate thresholds this way): the signs
         of :meth:`margins`."""
