@@ -149,12 +149,13 @@ PART_CANDIDATES = 24
 
 
 def _blur_parts(scores: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """The scores blur's grain and fade thresholds are compared with (the fade counts where the grain deficit is
-    positive)."""
-    from ..detectors.blur import BlurDetector
+    """The scores blur's grain and fade thresholds are compared with (the fade counts where the grain deficit is above
+    its floor)."""
+    from ..detectors.blur import FADE_GRAIN_FLOOR, BlurDetector
 
     grain = BlurDetector.grain_deficit(scores, shape)
-    return {"grain_threshold": grain, "fade_threshold": np.where(grain > 0, BlurDetector.fade(scores, shape), np.nan)}
+    return {"grain_threshold": grain,
+            "fade_threshold": np.where(grain > FADE_GRAIN_FLOOR, BlurDetector.fade(scores, shape), np.nan)}
 
 
 def _replacement_parts(scores: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
