@@ -31,9 +31,15 @@ _DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * DETAIL_REACH + 1,) * 2
 _REMNANT_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * math.ceil(2 * REMNANT_SIGMA) + 1,) * 2)
 
 
+def _local_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``|a - b|`` per pixel, channel mean, 3x3 mean ([H, W, 3] -> [H, W]): how far two crops differ around each
+    pixel."""
+    return cv2.blur(channel_mean(absdiff(a, b)), (3, 3))
+
+
 def _fine(x: np.ndarray) -> np.ndarray:
     """Fine structure per pixel: ``|x - G_1(x)|``, channel mean, 3x3 mean ([H, W, 3] -> [H, W])."""
-    return cv2.blur(channel_mean(absdiff(x, cv2.GaussianBlur(x, (0, 0), 1.0))), (3, 3))
+    return _local_diff(x, cv2.GaussianBlur(x, (0, 0), 1.0))
 
 
 def remnant_share(inp: np.ndarray, out: np.ndarray, background: np.ndarray, sel: np.ndarray,
@@ -137,12 +143,12 @@ class IncompleteDetector(CalibratedDetector):
                 background = hwc(batch.gt[i][:, ys, xs])
             else:
                 background = pushpull(inp, (~m).astype(np.float32))
-            d_bg = cv2.blur(channel_mean(absdiff(background, inp)), (3, 3))
+            d_bg = _local_diff(background, inp)
             sel = m & (d_bg > 2 * self.tol)  # where there was an object to remove
             if np.count_nonzero(sel) < max(self.min_pixels, 0.02 * np.count_nonzero(m)):
                 continue  # nothing under the hole differs from the background (with truth: reconstruction)
             out = hwc(batch.output[i][:, ys, xs])
-            d_out = cv2.blur(channel_mean(absdiff(out, inp)), (3, 3))
+            d_out = _local_diff(out, inp)
             kept = d_out <= self.tol
             score[i] = share(kept[sel])
             fine = _fine(inp)
