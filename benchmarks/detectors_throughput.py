@@ -17,7 +17,6 @@ import inspect
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,10 +42,9 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
-    from _common import Printer, case_batches, save
+    from _common import Printer, case_batches, detector_pass, save
 
     from bench.detectors import WEIGHT_FREE
-    from bench.detectors._util import forget_working
     from bench.registry import DETECTORS
 
     batches = case_batches(args.n, args.size, args.batch)
@@ -59,17 +57,7 @@ def main() -> int:
     dets = {name: make(name) for name in WEIGHT_FREE}
 
     def bench(names) -> float:
-        best = float("inf")
-        for _ in range(args.repeat):
-            for b in batches:  # (each pass downscales afresh, as a run's new batches are)
-                forget_working(b)
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                for b in batches:
-                    for n in names:
-                        dets[n].detect(b)
-            best = min(best, time.perf_counter() - t0)
-        return args.n / best
+        return args.n / min(detector_pass(dets, names, batches)[0] for _ in range(args.repeat))
 
     print = Printer()  # noqa: A001 - every line is also saved with the results
     bench(WEIGHT_FREE)  # warm-up: first-call imports, caches, page faults

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,12 +33,10 @@ def worker(tree: str, n: int, size: int, batch: int) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # (this tree's _common: the mix's recipe)
     sys.path.insert(0, tree)  # (the package under test, first on the path)
     import numpy as np
-    import torch
-    from _common import case_batches
+    from _common import case_batches, detector_pass
 
     import bench
     from bench.detectors import WEIGHT_FREE
-    from bench.detectors._util import forget_working
     from bench.registry import DETECTORS
 
     assert Path(bench.__file__).resolve().is_relative_to(Path(tree).resolve()), bench.__file__
@@ -50,25 +47,12 @@ def worker(tree: str, n: int, size: int, batch: int) -> int:
         for t in (b.output, b.raw, b.input, b.blanked, b.mask, b.gt, b.has_gt):
             inputs.update(np.ascontiguousarray(t.detach().cpu().numpy()).tobytes())
 
-    def one_pass(digest=None) -> tuple[float, float]:
-        for b in batches:
-            forget_working(b)
-        c0, t0 = time.process_time(), time.perf_counter()
-        with torch.inference_mode():
-            for b in batches:
-                for name in WEIGHT_FREE:
-                    out = dets[name].detect(b)
-                    if digest is not None:
-                        for key in sorted(out):
-                            digest.update(key.encode() + np.asarray(out[key], dtype=np.float64).tobytes())
-        return time.perf_counter() - t0, time.process_time() - c0
-
     outputs = hashlib.sha256()
-    one_pass(outputs)  # warm-up: imports, caches, page faults; and the scores' digest
+    detector_pass(dets, WEIGHT_FREE, batches, outputs)  # warm-up: imports, caches, page faults; the scores' digest
     print(json.dumps({"inputs": inputs.hexdigest(), "outputs": outputs.hexdigest()}), flush=True)
     for line in sys.stdin:
         if line.strip() == "time":
-            wall, cpu = one_pass()
+            wall, cpu = detector_pass(dets, WEIGHT_FREE, batches)
             print(json.dumps({"s": wall, "cpu": cpu}), flush=True)
         else:
             break
@@ -113,7 +97,7 @@ def main() -> int:
                 raise SystemExit(f"the worker for {label} ({trees[label]}) did not start")
             hello[label] = json.loads(line)
         if hello["this tree"]["inputs"] != hello[rev]["inputs"]:
-            raise SystemExit(f"the two trees build different inputs from the same recipe: not comparable")
+            raise SystemExit("the two trees build different inputs from the same recipe: not comparable")
         same = hello["this tree"]["outputs"] == hello[rev]["outputs"]
         times: dict[str, list[float]] = {label: [] for label in procs}
         cpus: dict[str, list[float]] = {label: [] for label in procs}
