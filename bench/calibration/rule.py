@@ -75,7 +75,9 @@ def measure_rules(detectors_doc: Mapping[str, Mapping[str, Any]], frame: Any, ro
     index in ``frame``, in the held-out part). For detector D, the positives are outputs labelled D, the negatives
     those labelled good; outputs the rule does not judge (NaN flag) are left out and counted.
     """
+    from ..detectors._util import past
     from ..stats import bootstrap_intervals
+    from .measure import make_detectors
 
     out: dict[str, Any] = {}
     for det, flag_key in FLAGS.items():
@@ -92,10 +94,11 @@ def measure_rules(detectors_doc: Mapping[str, Mapping[str, Any]], frame: Any, ro
             scores.setdefault(k, np.full(len(idx), np.nan))
         y = np.array([v for v, _, _ in sel], dtype=bool)
         test = np.array([t for _, _, t in sel], dtype=bool)
-        flags = rule_flags(det, detectors_doc, scores) if len(idx) else np.zeros(0)
-        score = rule_score(det, entry, scores) if len(idx) else np.zeros(0)
+        rule = make_detectors({det: dict(entry)}, names=[det])[det]
+        score = rule.margins(scores)[flag_key] if len(idx) else np.zeros(0)  # (rule_score)
+        flags = past(score)  # (rule_flags: the flags are the margins' signs)
         judged = ~np.isnan(flags)
-        res: dict[str, Any] = {"rule": describe(det, entry), "not_judged": int((~judged).sum())}
+        res: dict[str, Any] = {"rule": rule.describe(), "not_judged": int((~judged).sum())}
         counts = {part: (int((y & m & judged).sum()), int((~y & m & judged).sum()))
                   for part, m in (("fit", ~test), ("test", test))}
         res["counts"] = counts
