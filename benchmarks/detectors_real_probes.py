@@ -1,4 +1,4 @@
-"""Four further families of weight-free evidence probed on the real-output corpus, against the shipped scores.
+"""Five further families of weight-free evidence probed on the real-output corpus, against the shipped scores.
 
 Do they rank real failures above clean fills better than the shipped scores? (Nothing here is shipped, fitted or
 thresholded.)
@@ -34,6 +34,16 @@ thresholded.)
   ring energy + eps) / (fill energy + eps)) (``blur_score``'s ``ctx`` so weighted), ``cm_grain`` = the same with
   the finest band's weighted median against the fill's median (the grain deficit so weighted); NaN where fewer
   than 32 ring pixels have the fill's colours.
+* **An object's silhouette** (for ``replacement``, round 10): a model that paints a new object into an object's
+  hole often gives it the hole's shape (the removed object's silhouette), so the fill has an outline that follows the
+  hole's border just inside it, where a continued background has edges that cross the border or none. On the crop
+  around the hole (0.6 x the square root of its area on every side) brought to ``SIL_SIDE`` px, luma (CIE L,
+  Gaussian σ 1) and the border's normal (the gradient of the signed distance to the border, Gaussian σ 2):
+  ``silhouette`` = ln((mean (∇L · n)² on a band inside the hole + 1) / (the same on a band outside + 1)), both bands
+  from ``SIL_GAP`` px to ``SIL_GAP`` + max(6, 0.25 x the square root of the hole's area) px from the border (a
+  narrower band, 3 px to 3 + max(4, 0.15 x that root), scored with it, ranked a little worse on dev's removals and
+  is not kept); NaN where
+  either band has under 32 pixels.
 
 Each is computed on the pasted-back output exactly as ``detectors_real.py`` scores the corpus (same loading, same
 downscaling), and printed per split as the AUROC of the label against ``ok`` (NaN ranks as least suspicious; a
@@ -63,11 +73,13 @@ MIN_PIXELS = 200
 SAL_SIDE, SAL_SIGMA = 64, 2.5  # px: the saliency maps' long side and their smoothing there
 CM_STEP = 12.0  # Lab units: the colour cells of the colour-matched ring (about 20 per axis)
 CM_COVER = 0.05  # a ring pixel counts for the fill where its cell (or a neighbour) holds this share of the peak
+SIL_SIDE, SIL_GAP = 256, 6  # px: the silhouette's crop side, and its bands' distance from the border there
 
 #: (column, label it should rank above ok) printed per split, shipped scores first
 PROBES = (("replacement_score", "replacement"), ("replacement_real_score", "replacement"),
           ("patch_novelty", "replacement"), ("patch_share", "replacement"), ("mscn_alpha", "replacement"),
           ("mscn_corr", "replacement"), ("sr_contrast", "replacement"), ("ft_contrast", "replacement"),
+          ("silhouette", "replacement"),
           ("blur_grain", "blur"), ("blur_fade_score", "blur"), ("mscn_alpha", "blur"), ("mscn_lvar", "blur"),
           ("mscn_corr", "blur"), ("local_spread", "blur"), ("blur_score", "blur"), ("cm_ctx", "blur"),
           ("cm_grain", "blur"))
@@ -268,6 +280,32 @@ def colour_matched_scores(rgb: np.ndarray, m: np.ndarray) -> dict:
     return {"cm_ctx": max(ctx) if ctx else math.nan, "cm_grain": grain}
 
 
+def silhouette_score(rgb: np.ndarray, m: np.ndarray) -> float:
+    """``silhouette`` (see the module doc) of a float32 RGB [H, W, 3] image in [0, 1] and its bool hole [H, W]: how
+    much more the luma changes across the border's direction just inside the hole than just outside it."""
+    import cv2
+
+    from bench.detectors._util import crop_box, inside_distance, outside_distance
+    from bench.detectors.real_head import _work
+
+    if not m.any():
+        return math.nan
+    root = math.sqrt(np.count_nonzero(m))
+    ys, xs = crop_box(m, int(0.6 * root) + 8)
+    small, mc = _work(np.ascontiguousarray(rgb[ys, xs]), m[ys, xs], SIL_SIDE)
+    lum = cv2.GaussianBlur(cv2.cvtColor(np.clip(small, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)[..., 0],
+                           (0, 0), 1.0)
+    d_in, d_out = inside_distance(mc), outside_distance(mc)
+    signed = cv2.GaussianBlur(np.where(mc, -d_in, d_out).astype(np.float32), (0, 0), 2.0)
+    grad = [cv2.Sobel(a, cv2.CV_32F, *o) for a in (lum, signed) for o in ((1, 0), (0, 1))]
+    across = (grad[0] * grad[2] + grad[1] * grad[3]) ** 2 / (grad[2] ** 2 + grad[3] ** 2 + 1e-12) / 64.0
+    reach = SIL_GAP + max(6.0, 0.25 * math.sqrt(np.count_nonzero(mc)))
+    inner, outer = (d_in >= SIL_GAP) & (d_in < reach), (d_out >= SIL_GAP) & (d_out < reach)
+    if np.count_nonzero(inner) < 32 or np.count_nonzero(outer) < 32:
+        return math.nan
+    return math.log((float(across[inner].mean()) + 1.0) / (float(across[outer].mean()) + 1.0))
+
+
 class Probes:
     """The probes as a detector-shaped object (``detect(batch)`` -> columns), run by ``detectors_real.score``."""
 
@@ -279,7 +317,8 @@ class Probes:
             rgb, m = hwc(b.output[i]), mask2d(b.mask[i])
             nov, share = patch_scores(rgb, m)
             for k, v in ({"patch_novelty": nov, "patch_share": share} | mscn_scores(rgb, m)
-                         | saliency_scores(rgb, m) | colour_matched_scores(rgb, m)).items():
+                         | saliency_scores(rgb, m) | colour_matched_scores(rgb, m)
+                         | {"silhouette": silhouette_score(rgb, m)}).items():
                 cols.setdefault(k, []).append(v)
         return {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
 

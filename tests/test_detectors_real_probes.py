@@ -160,3 +160,31 @@ def test_colour_matched_context_weighs_the_surface_the_fill_continues(probes):
     thin[60:66, 20:110] = True
     for hole in (np.zeros_like(m), thin):
         assert all(math.isnan(v) for v in probes.colour_matched_scores(img, hole).values())
+
+
+def _disc(size: int, r: float, cy: float | None = None, cx: float | None = None) -> np.ndarray:
+    yy, xx = np.indices((size, size))
+    c = size / 2
+    return (yy - (c if cy is None else cy)) ** 2 + (xx - (c if cx is None else cx)) ** 2 <= r * r
+
+
+def test_silhouette_sees_an_outline_that_follows_the_border_inside_the_hole_only(probes):
+    size = 160
+    m = _disc(size, 40)  # the hole; its bands reach 6 ... 6 + 0.25 sqrt(area) (about 24) px from the border
+    flat = np.full((size, size, 3), 0.5, np.float32)
+    assert probes.silhouette_score(flat, m) == 0.0  # no change of luma anywhere: ln(1 / 1)
+    inside = flat.copy()  # a darker object painted in the hole's shape, its outline 12 px inside the border
+    inside[_disc(size, 28)] = 0.2
+    outside = flat.copy()  # the same outline 12 px outside the border: the ring's, not the fill's
+    outside[_disc(size, 52) & ~m] = 0.2
+    assert probes.silhouette_score(inside, m) > 1.0
+    assert probes.silhouette_score(outside, m) < -1.0
+    # a background continued through the hole (stripes crossing the border) has no outline of the hole's shape:
+    # inside and outside bands see the same edges, both ways round the border
+    stripes = np.repeat((0.3 + 0.4 * (np.indices((size, size))[1] // 6 % 2))[..., None], 3, -1).astype(np.float32)
+    assert abs(probes.silhouette_score(stripes, m)) < 0.15
+    assert probes.silhouette_score(inside, m) > probes.silhouette_score(stripes, m) + 1.0
+    assert math.isnan(probes.silhouette_score(flat, np.zeros_like(m)))
+    tiny = np.zeros_like(m)
+    tiny[80:83, 80:83] = True  # no inner band at all
+    assert math.isnan(probes.silhouette_score(inside, tiny))
