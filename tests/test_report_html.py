@@ -104,3 +104,18 @@ def test_the_sample_sections_use_a_per_sample_metric_with_finite_values():
     only_inf = df[["backend", "psnr_out", "fid"]].copy()
     only_inf.attrs.update(metric_keys=["psnr_out"], setlevel_keys=["fid"])
     assert choose_metric(only_inf, None) is None
+
+
+def test_failure_plot_shows_only_the_rates_that_are_not_zero():
+    import pandas as pd
+
+    from bench.report.html import failure_keys
+
+    by_b = pd.DataFrame({"backend": ["a", "b"], "error_rate": [0.0, 0.0], "blur_rate": [0.0, 0.25],
+                         "replacement_rate": [0.0, 0.0], "noop_rate": [float("nan"), 0.5]})
+    # in the order given, error first; a NaN rate (the detector did not judge) is no failure; a detector without a
+    # column (not in this run's frame) is skipped
+    assert failure_keys(by_b, ["noop", "blur", "replacement", "resized"]) == ["noop_rate", "blur_rate"]
+    by_b["error_rate"] = [0.5, 0.0]
+    assert failure_keys(by_b, ["blur"]) == ["error_rate", "blur_rate"]
+    assert failure_keys(by_b.assign(error_rate=0.0, blur_rate=0.0, noop_rate=0.0), ["blur", "noop"]) == []

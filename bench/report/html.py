@@ -286,27 +286,38 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
     # dilation robustness: each metric and failure rate against k, per backend
     plots += _dilation_plots(rd, metric, cat, out_dir)
 
-    # failure rates per backend
+    # failure rates per backend: only what happened (a legend of eighteen flags at 0 hides the two that are not)
     dets = list(by_b.attrs.get("detectors", []))
-    keys = ["error_rate"] + [f"{d}_rate" for d in dets]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    keys = failure_keys(by_b, dets)
     n_b = len(by_b)
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     width = 0.8 / max(1, len(keys))
+    tab20 = plt.get_cmap("tab20").colors  # ten hues dark, then the same light: neighbouring bars differ in hue
+    colours = tab20[0::2] + tab20[1::2]
     for j, k in enumerate(keys):
-        vals = by_b[k].astype(float).fillna(0.0).to_numpy() if k in by_b else np.zeros(n_b)
-        ax.bar(np.arange(n_b) + j * width - 0.4 + width / 2, vals, width, label=k.replace("_rate", ""))
+        ax.bar(np.arange(n_b) + j * width - 0.4 + width / 2, by_b[k].astype(float).fillna(0.0).to_numpy(), width,
+               label=k.replace("_rate", ""), color=colours[j % len(colours)])
     ax.set_xticks(np.arange(n_b))
     ax.set_xticklabels(by_b["backend"], rotation=20, fontsize=8)
     ax.set_ylim(0, 1)
-    if all((by_b[k].astype(float).fillna(0.0) == 0).all() for k in keys if k in by_b):
+    if not keys:
         ax.text(0.5, 0.5, "no errors" + (" and no detector flags" if dets else " (no detectors in this run)"),
                 ha="center", va="center", transform=ax.transAxes, color="#1e8449")
     ax.set_ylabel("fraction of samples ↓")
     ax.set_title("Failure rates per backend (errors and detector flags)")
-    ax.legend(fontsize=8)
+    if keys:  # beside the axes, where it covers no bar
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
     plots.append(("Failure rates per backend", _fig_to_png(fig, out_dir / "failures.png" if out_dir else None)))
     return plots
+
+
+def failure_keys(by_b, detectors: list[str]) -> list[str]:
+    """The failure-rate columns of ``by_b`` (one row per backend) that the failure plot shows: ``error_rate``, then
+    each detector flag's ``<flag>_rate`` in the order given, each only where some backend's rate is above 0."""
+    keys = ["error_rate"] + [f"{d}_rate" for d in detectors]
+    return [k for k in keys if k in by_b and (by_b[k].astype(float).fillna(0.0) > 0).any()]
 
 
 def _dilation_plots(rd: RunData, metric: str | None, cat: ColumnCatalog, out_dir: Path | None,
