@@ -54,6 +54,22 @@ def test_ranks_ties_and_two_values():
     assert t1.ranks() == {}
 
 
+def test_a_row_with_no_successful_sample_is_never_ranked():
+    # the backend whose every sample errored has 0 % blur verdicts: true, and no reason to call it the best
+    cols = [Col("b", is_label=True), Col("failure_blur", higher_is_better=False, fmt=".3f"),
+            Col("failure_ok", higher_is_better=True, fmt=".3f"), Col("n", fmt="d")]
+    rows = [{"b": "works", "failure_blur": 0.2, "failure_ok": 0.8, "n": 5},
+            {"b": "all errors", "failure_blur": 0.0, "failure_ok": 0.0, "n": 0},
+            {"b": "works too", "failure_blur": 0.4, "failure_ok": 0.6, "n": 5}]
+    r = Table(cols, rows).ranks()
+    assert r == {(0, "failure_blur"): 1, (0, "failure_ok"): 1}  # two ranked rows: best only
+    md = render_markdown(Table(cols, rows))
+    assert "**0.000**" not in md and "**0.200**" in md
+    # without an n column (a paper table of means) every row is ranked as before
+    r2 = Table(cols[:3], [{k: v for k, v in x.items() if k != "n"} for x in rows]).ranks()
+    assert r2[(1, "failure_blur")] == 1 and r2[(0, "failure_blur")] == 2
+
+
 def test_format_number():
     assert format_number(math.inf) == "∞" and format_number(-math.inf) == "-∞"
     assert format_number(NAN) == "–" and format_number(None) == "–"

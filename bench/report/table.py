@@ -9,6 +9,8 @@ Highlighting (terminal, Markdown, LaTeX, HTML): per column, among the rows of th
 best distinct value (by the column's direction) is **bold** when at least two distinct values exist; the second
 best distinct value is underlined when at least three exist (with two, "second" would just be "worst"). Ties
 (compared as displayed, i.e. rounded by the column's format) share the mark. Columns without a direction (counts, labels) are never marked. NaN is never ranked.
+A row whose ``n`` (successful samples) is 0 is never ranked: every sample of it failed, so its verdict shares
+(``failure_blur`` 0, ...) would otherwise mark as best the backend that produced nothing.
 
 Non-comparable results (``Table.warnings``) are stated visibly in every format.
 """
@@ -69,6 +71,8 @@ class Table:
         out: dict[tuple[int, str], int] = {}
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(self.rows):
+            if _num(r.get("n")) == 0:  # nothing succeeded: nothing of it to rank (see the module docstring)
+                continue
             groups.setdefault(tuple(r.get(k) for k in self.rank_within), []).append(i)
         for col in self.columns:
             if col.is_label or col.higher_is_better is None:
