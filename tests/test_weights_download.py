@@ -142,6 +142,27 @@ def test_bench_weights_list_fetch_verify(server, tmp_path, capsys):
     assert main(["weights", "fetch", "nope.bin"]) == 2
 
 
+def test_left_out_line_names_a_missing_file_once_for_the_scorers_that_share_it(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
+    monkeypatch.setattr(W, "FALLBACK_DIRS", {})
+    d = {"name": "q", "output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32,
+         "backends": ["identity"], "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"],
+         "metrics": ["psnr", {"type": "lpips", "optional": True},
+                     {"type": "lpips", "name": "lpips_crop", "crop": True, "optional": True}]}
+    p = tmp_path / "q.yaml"
+    p.write_text(yaml.safe_dump(d))
+    assert main(["run", str(p), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    said = " ".join(out[out.index("left out"):out.index("then run again")].split())  # (the console wraps it)
+    assert said.startswith("left out lpips, lpips_crop: weights not here")
+    assert said.count("alexnet-owt-7be5be79.pth") == 1  # both need AlexNet: it is named once
+
+
 def test_optional_metrics_without_weights_are_left_out_with_one_line(tmp_path, monkeypatch, capsys):
     import json
 

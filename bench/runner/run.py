@@ -243,7 +243,8 @@ class Runner:
                     break
         if out:
             offline = " (offline)" if W.offline() else ""
-            self._log(f"left out {', '.join(out)}: weights not here{offline}: {'; '.join(out.values())}. "
+            why = "; ".join(dict.fromkeys(out.values()))  # two scorers on one network: its file named once
+            self._log(f"left out {', '.join(out)}: weights not here{offline}: {why}. "
                       f"`bench weights fetch` adds them (on a machine with internet, or with {W.MIRROR_VAR}); "
                       f"then run again")
         return out
