@@ -62,3 +62,33 @@ def test_infinite_on_one_side_is_counted_and_names_the_better(tmp_path):
     assert df.loc["psnr_out", "better"] == "a"
     assert main(["report", str(run), "--compare", "a", "b", "--format", "md"]) == 0
     assert "psnr_out: infinite for a only on 4 samples" in (run / "compare_a_vs_b.md").read_text()
+
+
+def test_failure_rates_and_verdict_shares_are_compared_paired(tmp_path):
+    """How two backends fail, on the samples both scored: each flag's rate and each verdict's share, as 0/1 per
+    sample through the same paired test; a detector score is no metric here, and a failure neither shows is left out."""
+    from tests.test_report_data import make_run as make_full_run
+
+    import json
+
+    run = make_full_run(tmp_path / "run", backends=("opencv-telea", "mean-fill"), datasets=("samples",),
+                        masks=("box",), n=40, values=lambda b, d, sid: {"incomplete_detail_score": 0.5})
+    man = json.loads((run / "manifest.json").read_text())  # as a run writes it: the score declared a score
+    man["columns"]["incomplete_detail_score"] = {"higher_is_better": None, "fmt": ".3f", "kind": "score"}
+    (run / "manifest.json").write_text(json.dumps(man))
+    rd = load_run(run)
+    df = compare_backends(rd, "opencv-telea", "mean-fill").set_index("metric")
+    frame = rd.frame()
+    rate = {b: float(frame.loc[frame["backend"] == b, "blur_flag"].mean()) for b in ("opencv-telea", "mean-fill")}
+    share = {b: float((frame.loc[frame["backend"] == b, "failure"] == "blur").mean()) for b in rate}
+    assert rate["mean-fill"] > 0.6 > 0.3 > rate["opencv-telea"]  # the run's own flags (90 % against 10 %)
+    assert df.loc["blur_rate", "mean_opencv-telea"] == pytest.approx(rate["opencv-telea"])
+    assert df.loc["blur_rate", "diff"] == pytest.approx(rate["mean-fill"] - rate["opencv-telea"])
+    assert df.loc["blur_rate", "n"] == 40 and df.loc["blur_rate", "better"] == "opencv-telea"  # fewer smears
+    assert df.loc["failure_blur", "diff"] == pytest.approx(share["mean-fill"] - share["opencv-telea"])
+    assert df.loc["failure_ok", "better"] == "opencv-telea"  # more clean fills is better
+    # detector scores are not metrics: by the kind the run declared, else (older runs) by the detector's name
+    assert "incomplete_detail_score" not in df.index and "blur_score" not in df.index
+    assert "replacement_rate" not in df.index  # neither backend was flagged: nothing to compare
+    order = list(df.index)
+    assert max(order.index(k) for k in ("psnr_in", "lpips_in")) < order.index("blur_rate")  # metrics first

@@ -6,6 +6,11 @@ samples both scored: the mean difference (B − A), its 95 % paired bootstrap in
 both). Pairing removes the between-image variance that makes unpaired intervals overlap, so small but consistent
 differences are resolved. Samples where one backend's value is infinite and the other's finite (a PSNR of a region
 kept exactly) are not averaged in: they are counted (``inf_a`` / ``inf_b``: infinite for A only / for B only).
+
+How the two *fail* is compared the same way, on 0/1 values per sample: each detector flag's rate (``blur_rate``:
+the flag, where the detector judged the sample) and each verdict's share (``failure_blur``: the sample's one
+verdict is ``blur``), after the metrics, for the flags and verdicts either backend has on a shared sample. The
+difference is then the difference of the two rates on the samples both scored, with its paired interval.
 """
 from __future__ import annotations
 
@@ -15,9 +20,21 @@ from typing import Any
 import pandas as pd
 
 from .. import stats
+from ..detectors import verdict
 from ..errors import BenchError
 from .aggregate import RunData, metric_keys
 from .columns import ColumnCatalog
+
+
+def _failure_values(grp: pd.DataFrame) -> dict[str, pd.Series]:
+    """{rate key: per-row 0/1 (NaN where not judged)} of ``grp``'s flags (``<flag>_rate``) and, where the frame
+    has verdicts, each verdict's indicator (``failure_<verdict>``), in the leaderboard's order."""
+    out = {c[: -len("_flag")] + "_rate": pd.to_numeric(grp[c], errors="coerce").clip(0, 1)
+           for c in grp.columns if isinstance(c, str) and c.endswith("_flag")}
+    if verdict.COLUMN in grp.columns:
+        v = grp[verdict.COLUMN]
+        out |= {verdict.share_key(x): (v == x).astype(float).where(v.notna()) for x in verdict.VERDICTS}
+    return out
 
 
 def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame:
@@ -31,7 +48,7 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
             raise BenchError(f"--compare: no backend '{name}' in this run (backends: {', '.join(known)})")
     ok = frame[frame["error"].isna()]
     cols = ColumnCatalog(rd.manifest.get("columns"))
-    keys = metric_keys(ok)
+    keys = metric_keys(ok, cols)  # the kinds the scorers declared: a detector's score is no metric here
     rows: list[dict[str, Any]] = []
     for (ds, mk), grp in ok.groupby(["dataset", "mask"], sort=True):
         ga = grp[grp["backend"] == a].set_index("sample_id")
@@ -39,11 +56,13 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
         common = ga.index.intersection(gb.index).sort_values()
         if len(common) == 0:
             continue
-        for key in keys:
-            if key not in grp.columns:
-                continue
-            va = pd.to_numeric(ga.loc[common, key], errors="coerce").to_numpy(dtype=float)
-            vb = pd.to_numeric(gb.loc[common, key], errors="coerce").to_numpy(dtype=float)
+        fail_a, fail_b = _failure_values(ga.loc[common]), _failure_values(gb.loc[common])
+        values = [(key, pd.to_numeric(ga.loc[common, key], errors="coerce"),
+                   pd.to_numeric(gb.loc[common, key], errors="coerce")) for key in keys if key in grp.columns]
+        values += [(key, fail_a[key], fail_b[key]) for key in fail_a  # a failure neither shows is no comparison
+                   if (fail_a[key].fillna(0) > 0).any() or (fail_b[key].fillna(0) > 0).any()]
+        for key, sa, sb in values:
+            va, vb = sa.to_numpy(dtype=float), sb.to_numpy(dtype=float)
             res = stats.paired_bootstrap(vb, va, seed=seed)
             inf_a, inf_b = res["n_neg_inf"], res["n_pos_inf"]  # B - A = -inf: A infinite (above), B finite
             if res["n"] == 0 and not (inf_a or inf_b):
@@ -74,7 +93,9 @@ def _fmt(x: float, fmt: str = ".4g") -> str:
 def to_markdown(df: pd.DataFrame, a: str, b: str) -> str:
     lines = [f"# Paired comparison: {b} vs {a}", "",
              f"Difference = {b} − {a} on the samples both scored; 95 % paired bootstrap interval; two-sided p. "
-             f"'better' names the backend whose interval excludes 0 in its favour (— when it does not).", ""]
+             f"'better' names the backend whose interval excludes 0 in its favour (— when it does not). "
+             f"Metrics first, then failures: `<flag>_rate` (the detector's flag, 0/1 per sample) and `failure_<v>` "
+             f"(the sample's one verdict is v).", ""]
     for (ds, mk), grp in df.groupby(["dataset", "mask"], sort=True):
         lines += [f"## dataset {ds} × mask {mk}", "",
                   f"| metric | n | {a} | {b} | diff | 95 % CI | p | better |", "|:---|---:|---:|---:|---:|:---|---:|:---|"]
