@@ -369,3 +369,39 @@ def test_the_readme_quickstart_table_fits_100_columns():
     assert table.startswith("dataset samples × mask box") and "psnr_in ↑" in table
     assert max(len(x) for x in table.splitlines()) <= 100
     assert table.strip() in (root / "README.md").read_text()
+
+
+def test_latex_default_tables_leave_out_columns_no_row_has_a_value_in():
+    import pandas as pd
+
+    from bench.report.leaderboard import latex_default_tables
+
+    nan = float("nan")
+    df = pd.DataFrame({"backend": ["a", "b"], "dataset": "d", "mask": "m", "psnr_out": [30.0, 31.0],
+                       "blur_rate": [0.1, 0.4], "blur_real_rate": [nan, nan], "black_rate": [0.0, 0.0],
+                       "latency_p50": [nan, nan], "n": [5, 5], "n_errors": [0, 0]})
+    df.attrs.update(metric_keys=["psnr_out"], detectors=["blur", "blur_real", "black"])
+    tables = latex_default_tables(df)
+    keys = {c.key for t in tables for c in t.columns}
+    # the head that is off and latency of outputs made elsewhere: dashes in every row, left out; so are a rate that
+    # is 0 in every row and n_errors when nothing failed, which the failure table's caption names instead
+    assert {"psnr_out", "blur_rate", "n"} <= keys
+    assert not keys & {"blur_real_rate", "latency_p50", "black_rate", "n_errors"}
+    failures = next(t for t in tables if t.name.endswith("_failures"))
+    assert failures.caption.endswith("failure rates and cost (no backend flagged by black; no errors)")
+    df.loc[0, "black_rate"], df.loc[1, "n_errors"] = 0.2, 1  # now they have something to say
+    keys = {c.key for t in latex_default_tables(df) for c in t.columns}
+    assert {"black_rate", "n_errors"} <= keys
+
+
+@pytest.mark.parametrize("n, widths", [(1, [1]), (7, [7]), (8, [4, 4]), (15, [5, 5, 5])])
+def test_latex_default_tables_split_wide_groups_into_tables_of_even_width(n, widths):
+    import pandas as pd
+
+    from bench.report.leaderboard import LATEX_MAX_COLUMNS, latex_default_tables
+
+    df = pd.DataFrame({"backend": ["a", "b"], "dataset": "d", "mask": "m", **{f"m{i}": [1.0, 2.0] for i in range(n)}})
+    df.attrs.update(metric_keys=[f"m{i}" for i in range(n)])
+    tables = [t for t in latex_default_tables(df) if "_quality" in t.name]
+    assert [len(t.columns) - 1 for t in tables] == widths and max(widths) <= LATEX_MAX_COLUMNS
+    assert [c.key for t in tables for c in t.columns[1:]] == [f"m{i}" for i in range(n)]  # all, in order

@@ -189,23 +189,37 @@ LATEX_MAX_COLUMNS = 7
 def latex_default_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mask"),
                          rows: Sequence[str] = ("backend",)) -> list[Table]:
     """The LaTeX tables written when a suite has no ``report:`` section: per dataset × mask, the quality
-    metrics (in chunks of at most :data:`LATEX_MAX_COLUMNS`), then failure rates and cost. Each fits an article's
-    text width (``render_latex`` also scales a tabular down to the line width if it would not)."""
+    metrics (in as few tables of at most :data:`LATEX_MAX_COLUMNS` columns as hold them, of even width), then failure rates and cost. Each fits an article's
+    text width (``render_latex`` also scales a tabular down to the line width if it would not). A column no row has
+    a value in (a detector part that is off, latency of outputs made elsewhere) is left out, and so is a failure
+    rate that is 0 in every row, and ``n_errors`` when nothing failed: the failure tables' caption names them."""
     quality = list(df.attrs.get("metric_keys", [])) + list(df.attrs.get("setlevel_keys", []))
     silent = set(flag_everything(df))
     failures = [f"{d}_rate" for d in df.attrs.get("detectors", []) if f"{d}_rate" not in silent]
     verdicts = list(df.attrs.get("verdict_keys", []))
     cost = ["latency_p50", "peak_mem_mb", "n", "n_errors"]
+
+    def zero(k: str) -> bool:
+        return _has_values(df, k) and bool((pd.to_numeric(df[k], errors="coerce").fillna(0) == 0).all())
+
+    unflagged = [k for k in failures if zero(k)]
+    failures = [k for k in failures if k not in unflagged]
+    said = [f"no backend flagged by {', '.join(k[:-len('_rate')] for k in unflagged)}"] if unflagged else []
+    if zero("n_errors"):
+        cost.remove("n_errors")
+        said.append("no errors")
+    failures_caption = "failure rates and cost" + (f" ({'; '.join(said)})" if said else "")
     groups = []
     for name, keys in (("quality", quality), ("failures", failures + cost), ("verdicts", verdicts)):
-        keys = [k for k in keys if k in df.columns]
-        for i in range(0, len(keys), LATEX_MAX_COLUMNS):
-            part = f"{name}{i // LATEX_MAX_COLUMNS + 1}" if len(keys) > LATEX_MAX_COLUMNS else name
-            groups.append((part, keys[i:i + LATEX_MAX_COLUMNS]))
+        keys = [k for k in keys if _has_values(df, k)]  # a column of "--" in every row says nothing in a paper
+        n_tables = -(-len(keys) // LATEX_MAX_COLUMNS)
+        size = -(-len(keys) // max(1, n_tables))  # tables of even width: 8 columns are 4 + 4, not 7 + 1
+        for j, i in enumerate(range(0, len(keys), max(1, size))):
+            groups.append((f"{name}{j + 1}" if n_tables > 1 else name, keys[i:i + size]))
     out = []
     for part, keys in groups:
         for t in leaderboard_tables(df, split=split, rows=rows, keys=keys):
-            what = {"failures": "failure rates and cost", "verdicts": "one verdict per sample (shares add up to 1)"}.get(
+            what = {"failures": failures_caption, "verdicts": "one verdict per sample (shares add up to 1)"}.get(
                 part.rstrip("0123456789"), "quality")
             out.append(Table(**{**t.__dict__, "name": f"{t.name}_{part}", "caption": f"{t.title}: {what}",
                                 "label": f"tab:{t.name}_{part}"}))
