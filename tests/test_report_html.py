@@ -119,3 +119,24 @@ def test_failure_plot_shows_only_the_rates_that_are_not_zero():
     by_b["error_rate"] = [0.5, 0.0]
     assert failure_keys(by_b, ["blur"]) == ["error_rate", "blur_rate"]
     assert failure_keys(by_b.assign(error_rate=0.0, blur_rate=0.0, noop_rate=0.0), ["blur", "noop"]) == []
+
+
+def test_badges_are_red_for_the_flags_that_decide_the_verdict_and_grey_for_the_rest():
+    from bench.detectors import verdict
+    from bench.report.html import _flags, badge_classes
+
+    dets = ["blur", "blur_grain", "replacement", "replacement_free", "incomplete_remnant", "outside_drift"]
+    rec = {f"{d}_flag": 1.0 for d in dets} | {"blur_grain_flag": float("nan")}
+    raw = dict(_flags(rec, badge_classes(dets, paste_back=False)))
+    pasted = dict(_flags(rec, badge_classes(dets, paste_back=True)))
+    assert "blur_grain" not in raw  # NaN: not judged, no badge
+    assert raw == {"blur": "bad", "replacement": "bad", "replacement_free": "part", "incomplete_remnant": "part",
+                   "outside_drift": "bad"}
+    assert pasted["outside_drift"] == "part" and pasted["blur"] == "bad"  # pasted back: the frame does not vote
+    # red exactly where the verdict reads the flag: a sample raising only grey flags is judged ok
+    only_parts = {"replacement_free_flag": 1.0, "incomplete_remnant_flag": 1.0, "outside_drift_flag": 1.0,
+                  "blur_flag": 0.0, "replacement_flag": 0.0, "incomplete_flag": 0.0}
+    import pandas as pd
+
+    assert verdict.verdicts(pd.DataFrame([only_parts]), paste_back=True).iloc[0] == "ok"
+    assert all(c == "part" for _, c in _flags(only_parts, badge_classes(dets, paste_back=True)))

@@ -74,6 +74,13 @@ def _precedence(paste_back: bool) -> tuple[str, ...]:
     return tuple(v for v in PRECEDENCE if not (paste_back and v in RAW_ONLY))
 
 
+def voting_flags(paste_back: bool = False) -> set[str]:
+    """The flag columns that decide a sample's verdict (:data:`FLAGS` of the verdicts in force; with ``paste_back``
+    not the :data:`RAW_ONLY` ones). Every other ``*_flag`` column is a part or a view of one of these
+    (``blur_grain_flag``, ``replacement_free_flag``, ...) or, pasted back, about a frame the scores no longer show."""
+    return {f for v in _precedence(paste_back) for f in FLAGS.get(v, ())}
+
+
 def verdicts(frame: pd.DataFrame, paste_back: bool = False) -> pd.Series:
     """The verdict of every row of a per-sample frame (see the module doc); ``paste_back``: the scored output is the
     composite (input outside the hole), so :data:`RAW_ONLY` verdicts are not given."""

@@ -183,14 +183,21 @@ def _err(rec: dict[str, Any]) -> str | None:
     return e if isinstance(e, str) and e else None
 
 
-def _flags(rec: dict[str, Any], dets: Sequence[str]) -> list[tuple[str, str]]:
+def badge_classes(dets: Sequence[str], paste_back: bool) -> list[tuple[str, str]]:
+    """(detector flag name, badge class) for the tiles: ``bad`` (red) for the flags that decide the verdict,
+    ``part`` (grey) for the parts and views of a rule and, pasted back, the raw output's frame flags."""
+    voting = verdict.voting_flags(paste_back)
+    return [(d, "bad" if f"{d}_flag" in voting else "part") for d in dets]
+
+
+def _flags(rec: dict[str, Any], dets: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     out = []
     if _err(rec):
         out.append(("error", "bad"))
-    for d in dets:
+    for d, cls in dets:
         v = rec.get(f"{d}_flag")
         if v is not None and not (isinstance(v, float) and math.isnan(v)) and float(v) > 0.5:
-            out.append((d, "bad"))
+            out.append((d, cls))
     return out
 
 
@@ -387,6 +394,7 @@ td.err{color:#c0392b;font-weight:700}
 .badges{position:absolute;top:3px;left:3px}
 .badge{display:inline-block;padding:1px 5px;margin-right:2px;border-radius:3px;font-size:10px;font-weight:700}
 .badge.bad{background:#c0392b;color:#fff} .badge.ok{background:#1e8449;color:#fff}
+.badge.part{background:#7f8c8d;color:#fff}
 .colhead{font-size:12px;font-weight:700;text-align:center;align-self:end}
 .rowhead{font-size:11px;color:#555;writing-mode:vertical-rl;transform:rotate(180deg);text-align:center}
 .worst{display:flex;flex-wrap:wrap;gap:6px}
@@ -475,7 +483,7 @@ def leaderboard_html(table: Table, table_id: str = "leaderboard") -> str:
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
-def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None, dets: list[str],
+def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None, dets: list[tuple[str, str]],
                   n_samples: int) -> str:
     cells = rd.cells()
     if cells.empty:
@@ -523,7 +531,7 @@ def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: 
     return "".join(parts)
 
 
-def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None, dets: list[str],
+def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None, dets: list[tuple[str, str]],
                    n: int) -> str:
     if not metric or frame.empty or metric not in frame:
         return "<p>No per-sample metric to rank by.</p>"
@@ -550,7 +558,7 @@ def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric:
     return "".join(parts)
 
 
-def _verdict_section(frame: pd.DataFrame, images: ImageStore, dets: list[str], n: int) -> str:
+def _verdict_section(frame: pd.DataFrame, images: ImageStore, dets: list[tuple[str, str]], n: int) -> str:
     """Per backend, its samples grouped by their one verdict (in the verdict order), with each group's share."""
     if frame.empty or verdict.COLUMN not in frame:
         return "<p>No samples.</p>"
@@ -596,7 +604,7 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
     frame = rd.frame()
     if "error" not in frame:
         frame = frame.assign(error=None)
-    dets = detector_names(frame)
+    dets = badge_classes(detector_names(frame), bool(rd.paste_back))
     metric = choose_metric(df, metric)
     from .rebuild import RebuiltInputs
 
@@ -645,7 +653,8 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
     out.append(report_section(rd.run_dir, report_path))
     out.append("<h2>Samples</h2>")
     if images.any():
-        out.append("<p class='meta'>Red badges: detector flags (and errors) for that output. Caption: "
+        out.append("<p class='meta'>Red badges: the flags that decide the output's verdict (and errors); grey: "
+                   "the other flags (parts and views of a rule; with paste-back, the raw output's frame). Caption: "
                    + (f"{_esc(metric)} of the sample.</p>" if metric else "the sample id.</p>"))
         out.append(_grid_section(rd, frame, images, metric, dets, n_samples) or "<p>No samples.</p>")
     else:
