@@ -227,3 +227,36 @@ def test_the_rule_score_is_nan_exactly_where_the_flag_is_and_has_its_sign_whatev
             assert np.array_equal(s[judged] > 0, flags[judged] > 0.5), (drop, absent)
             checked += int(judged.sum())
     assert checked > 1000
+
+
+def test_calibrate_names_the_detectors_whose_thresholds_it_changed(tmp_path, capsys):
+    run = make_run(tmp_path / "run", n=40, values=_values, backends=("opencv-telea", "mean-fill"))
+    frame = load_run(run).frame()
+    labels = tmp_path / "labels.csv"  # blur labels only: replacement has nothing to fit and keeps the file's
+    labels.write_text("run_id,cell,sample_id,label\n" + "".join(
+        f"run,{c},{s},{_label(d, s, 'blur')}\n" for c, s, d in zip(frame["cell_key"], frame["sample_id"],
+                                                                    frame["dataset"])))
+    out = tmp_path / "t.json"
+    assert main(["calibrate", "--labels", str(labels), str(run), "--out", str(out)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    from bench.detectors.thresholds import load_thresholds
+
+    doc, shipped = json.loads(out.read_text())["detectors"], load_thresholds()["detectors"]
+    assert doc["blur"] != shipped["blur"] and doc["replacement"] == shipped["replacement"]
+    assert f"select it for the detectors it changed with detectors: [{{type: blur, thresholds: {out}}}]" in said
+    assert "type: replacement" not in said
+
+
+def test_a_reference_score_no_output_has_is_said_to_need_ground_truth():
+    import pandas as pd
+
+    from bench.calibration.labels import fit_thresholds
+    from bench.detectors.thresholds import load_thresholds
+
+    frame = pd.DataFrame({"replacement_score": [0.1, 0.5, 0.2, 0.6], "blur_score": [0.0, 0.1, 0.2, 0.3]})
+    parts = [("good", 0, False), ("replacement", 1, False), ("good", 2, True), ("replacement", 3, True)]
+    res = fit_thresholds({k: dict(v) for k, v in load_thresholds()["detectors"].items()}, frame, parts,
+                         rule_parts=False)
+    assert res["replacement (ref_threshold)"]["skipped"] == (
+        "no output of the run has a replacement_ref_score (it needs ground truth there)")
+    assert res["incomplete"]["skipped"] == "the run has no incomplete_score (the incomplete detector did not run)"

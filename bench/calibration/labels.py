@@ -65,7 +65,9 @@ def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
     for det, label, score_key, name in FITTED:
         key = det if name == "threshold" else f"{det} ({name})"
         if score_key not in frame:
-            results[key] = {"skipped": f"the run has no {score_key} (the {det} detector did not run)"}
+            why = (f"no output of the run has a {score_key} (it needs ground truth there)" if f"{det}_score" in frame
+                   else f"the run has no {score_key} (the {det} detector did not run)")
+            results[key] = {"skipped": why}
             continue
         rows = [(lab == label, float(frame[score_key].iloc[i]), held) for lab, i, held in parts
                 if lab in (label, "good")]

@@ -111,8 +111,13 @@ def _run_labels(args: argparse.Namespace) -> int:
 
     print_report(doc)
     if args.out:
-        print(f"wrote {args.out} (version {doc['version']}, sha256 {doc['sha256'][:12]}); select it with "
-              f"detectors: [{{type: blur, thresholds: {args.out}}}]")
+        from ..detectors.thresholds import load_thresholds
+
+        base = load_thresholds(args.base).get("detectors", {})
+        moved = [d for d, v in doc["detectors"].items() if v != base.get(d)] or ["blur"]
+        use = ", ".join(f"{{type: {d}, thresholds: {args.out}}}" for d in moved)
+        print(f"wrote {args.out} (version {doc['version']}, sha256 {doc['sha256'][:12]}); select it for the "
+              f"detectors it changed with detectors: [{use}]")
     else:
         print("nothing written: --out FILE writes the thresholds file")
     return 0
