@@ -405,3 +405,26 @@ def test_latex_default_tables_split_wide_groups_into_tables_of_even_width(n, wid
     tables = [t for t in latex_default_tables(df) if "_quality" in t.name]
     assert [len(t.columns) - 1 for t in tables] == widths and max(widths) <= LATEX_MAX_COLUMNS
     assert [c.key for t in tables for c in t.columns[1:]] == [f"m{i}" for i in range(n)]  # all, in order
+
+
+def test_errors_are_named_under_the_terminal_tables_and_in_the_markdown(tmp_path, capsys):
+    from bench.cli.report import main
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import TERMINAL_ERROR_CELLS, error_lines
+    from tests.test_report_data import make_run
+
+    run = make_run(tmp_path / "run", n=6, errors={"mean-fill": 2})
+    df = summarize(run, ci=False)
+    lines = error_lines(df)
+    assert len(lines) == 4  # mean-fill's cells: two datasets × two masks, every one with its first message
+    assert lines[0].startswith("mean-fill × ") and "2 error(s); first: BackendError: mean-fill exploded on s000" in (
+        lines[0])
+    assert main(["report", str(run), "--format", "term,md", "--no-ci"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "error mean-fill × samples × box: 2 error(s); first: BackendError: mean-fill exploded on s000" in out
+    md = (run / "leaderboard.md").read_text()
+    assert "## Errors" in md and md.count("mean-fill exploded") == 4
+    # many cells: the terminal names the first few and says how many more; messages are cut, not wrapped forever
+    short = error_lines(df, limit=2, width=30)
+    assert len(short) == 3 and short[-1].startswith("… and 2 more cell(s)") and short[0].endswith("…")
+    assert TERMINAL_ERROR_CELLS >= 1 and error_lines(df.assign(n_errors=0)) == []

@@ -266,6 +266,28 @@ def run_notes(df: pd.DataFrame) -> str | None:
     return " ".join(notes) or None
 
 
+#: how many cells with errors the terminal names (the Markdown and HTML reports name every one)
+TERMINAL_ERROR_CELLS = 5
+
+
+def error_lines(df: pd.DataFrame, limit: int | None = None, width: int = 240) -> list[str]:
+    """One line per cell with errors: ``backend × dataset × mask: N error(s); first: <message>`` (the message cut
+    to ``width`` characters), at most ``limit`` of them and then one line saying how many more; [] without errors."""
+    if df.empty or "n_errors" not in df:
+        return []
+    bad = df[pd.to_numeric(df["n_errors"], errors="coerce").fillna(0) > 0]
+    out = []
+    for rec in bad.head(limit if limit is not None else len(bad)).to_dict("records"):
+        first = " ".join(str(rec.get("first_error") or "").split())
+        first = first if len(first) <= width else first[: width - 1] + "…"
+        where = " × ".join(str(rec.get(k)) for k in ("backend", "dataset", "mask") if k in rec)
+        out.append(f"{where}: {int(rec['n_errors'])} error(s); first: {first}")
+    if limit is not None and len(bad) > limit:
+        out.append(f"… and {len(bad) - limit} more cell(s) with errors (leaderboard.md and the HTML report list "
+                   f"them all)")
+    return out
+
+
 def thresholds_note(df: pd.DataFrame) -> str | None:
     """Which thresholds set the flags of this report (they are applied when a run is read, from its stored scores:
     bench.detectors.flagging): per thresholds file and version, the detectors that read it, and the detectors whose
@@ -353,6 +375,9 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) ->
     for t in tables:
         t2 = Table(**{**t.__dict__, "warnings": []})  # the warning is stated once at the top of the file
         parts.append(render_markdown(t2, heading="##"))
+    errors = error_lines(df)
+    if errors:
+        parts += ["## Errors", "", *[f"- {sinks.markdown(x)}" for x in errors], ""]
     return "\n".join(parts)
 
 
@@ -378,6 +403,8 @@ def print_terminal(df: pd.DataFrame, console, split: Sequence[str] = ("dataset",
     note = run_notes(df)
     if note:
         console.print(f"[dim]{sinks.term(note)}[/]")
+    for line in error_lines(df, limit=TERMINAL_ERROR_CELLS):
+        console.print(f"[red]error[/] {sinks.term(line)}")
     return tables
 
 
