@@ -301,3 +301,56 @@ def test_selfcal_judges_every_output_once_with_thresholds_fitted_on_the_other_ha
     assert saved["pooled"]["all"]["shipped"]["verdict_right"] == sum(dr.right(r["label"], r["verdict"])
                                                                     for r in mine)
     assert np.isfinite(saved["pooled"]["all"]["self"]["verdict_right"])
+
+
+def test_the_benchmark_scores_a_corpus_folder_exactly_as_bench_run_does(dr, tmp_path):
+    """detectors_real.py stands for a user's run (a folder dataset, an outputs backend, paste_back): on the same
+    folder and outputs, every detector score and every verdict equals what `bench run` stores."""
+    import json
+
+    import cv2
+    import numpy as np
+    import yaml
+    from PIL import Image
+    from skimage import data
+
+    from bench.cli import main
+    from bench.report.aggregate import load_run
+
+    ds, out = tmp_path / "toy", tmp_path / "outputs" / "m" / "toy"
+    for d in (ds / "images", ds / "masks", out):
+        d.mkdir(parents=True)
+    (ds / "dataset.json").write_text(json.dumps({"task": "removal"}))
+    photos = [cv2.resize(p, (160, 120), interpolation=cv2.INTER_AREA)
+              for p in (data.astronaut(), data.coffee(), data.chelsea())]
+    m = np.zeros((120, 160), np.uint8)
+    m[35:85, 50:110] = 255
+    rows = []
+    for i, im in enumerate(photos):
+        fills = {"telea": cv2.inpaint(im, m, 3, cv2.INPAINT_TELEA), "smear": cv2.GaussianBlur(im, (0, 0), 6),
+                 "paste": photos[(i + 1) % 3], "kept": im}
+        for kind, fill in fills.items():
+            sid = f"p{i}_{kind}"
+            Image.fromarray(im).save(ds / "images" / f"{sid}.png")
+            Image.fromarray(m).save(ds / "masks" / f"{sid}.png")
+            Image.fromarray(np.where(m[..., None] > 0, fill, im).astype(np.uint8)).save(out / f"{sid}.png")
+            rows.append({"source": "toy", "dataset": "toy", "sample_id": sid, "output_folder": "outputs/m",
+                         "output_id": sid, "task": "removal", "label": "ok", "split": "dev"})
+    recs = {r["sample_id"]: r for r in dr.score(tmp_path, rows, 512)}
+    suite = {"name": "toy", "output_dir": str(tmp_path / "res"), "device": "cpu", "paste_back": True,
+             "backends": [{"type": "outputs", "name": "m", "root": str(tmp_path / "outputs" / "m"),
+                           "pattern": "{dataset}/{sample}.png"}],
+             "datasets": [{"type": "folder", "name": "toy", "root": str(ds)}], "masks": ["given"],
+             "metrics": [{"type": "psnr", "regions": ["out"]}],
+             "detectors": ["blur", "replacement", "incomplete", "resized", "outside_drift", "black", "nan", "noop"]}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite))
+    assert main(["run", str(tmp_path / "s.yaml"), "--no-progress", "--no-report"]) == 0
+    run = load_run(tmp_path / "res" / "toy").frame().set_index("sample_id")
+    assert set(run.index) == set(recs)
+    scores = [k for k in run.columns if isinstance(k, str) and k.endswith("_score")]
+    assert {"blur_score", "replacement_score", "incomplete_score", "noop_score"} <= set(scores)
+    for sid, r in recs.items():
+        for k in scores:
+            assert r[k] == pytest.approx(float(run.loc[sid, k]), rel=1e-6, abs=1e-9, nan_ok=True), (sid, k)
+        assert r["verdict"] == run.loc[sid, "failure"], sid
+    assert len({r["verdict"] for r in recs.values()}) >= 3  # smears, kept objects, clean fills: not one verdict
