@@ -7,8 +7,9 @@ OmniEraser, BrushEdit, MAT and FcF).
     python benchmarks/detectors_real.py --corpus /tmp/real-corpus --max-side 8192 --name detectors_real_native
 
 Each output is scored as a user's ``bench run`` would score it (a ``folder`` dataset per corpus folder, an
-``outputs`` backend per model, ``paste_back: true``): the input and mask are loaded by the ``folder`` dataset, the
-output is pasted back outside the hole, and every weight-free detector runs with the shipped thresholds
+``outputs`` backend per model, ``paste_back: true``; ``tests/test_detectors_real_script.py`` checks that every score
+and verdict equals what ``bench run`` stores for such a suite): the input and mask are loaded by the ``folder``
+dataset, the output is pasted back outside the hole, and every weight-free detector runs with the shipped thresholds
 (``bench/data/thresholds.json``); the verdict is :func:`bench.detectors.verdict.verdicts` with ``paste_back``.
 Object holes (and holes over what only a masked input shows) are ``task: removal`` without a clean background:
 ``replacement`` is reference-free and ``incomplete`` compares the fill with the input under the hole. Free-form
