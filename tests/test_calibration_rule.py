@@ -260,3 +260,14 @@ def test_a_reference_score_no_output_has_is_said_to_need_ground_truth():
     assert res["replacement (ref_threshold)"]["skipped"] == (
         "no output of the run has a replacement_ref_score (it needs ground truth there)")
     assert res["incomplete"]["skipped"] == "the run has no incomplete_score (the incomplete detector did not run)"
+
+
+def test_calibrate_says_so_when_the_labels_change_no_threshold(tmp_path, capsys):
+    run = make_run(tmp_path / "run", n=12, values=_values, backends=("opencv-telea",))
+    frame = load_run(run).frame()
+    labels = tmp_path / "labels.csv"  # only good outputs: no failure to fit anything on
+    labels.write_text("run_id,cell,sample_id,label\n" + "".join(
+        f"run,{c},{s},good\n" for c, s in zip(frame["cell_key"], frame["sample_id"])))
+    assert main(["calibrate", "--labels", str(labels), str(run), "--out", str(tmp_path / "t.json")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "it changes no threshold of its base file" in said and "select it" not in said

@@ -114,10 +114,11 @@ def _run_labels(args: argparse.Namespace) -> int:
         from ..detectors.thresholds import load_thresholds
 
         base = load_thresholds(args.base).get("detectors", {})
-        moved = [d for d, v in doc["detectors"].items() if v != base.get(d)] or ["blur"]
+        moved = [d for d, v in doc["detectors"].items() if v != base.get(d)]
         use = ", ".join(f"{{type: {d}, thresholds: {args.out}}}" for d in moved)
-        print(f"wrote {args.out} (version {doc['version']}, sha256 {doc['sha256'][:12]}); select it for the "
-              f"detectors it changed with detectors: [{use}]")
+        print(f"wrote {args.out} (version {doc['version']}, sha256 {doc['sha256'][:12]}); "
+              + (f"select it for the detectors it changed with detectors: [{use}]" if moved else
+                 "it changes no threshold of its base file (too few labels of each kind, or they agree with it)"))
     else:
         print("nothing written: --out FILE writes the thresholds file")
     return 0

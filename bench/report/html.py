@@ -483,8 +483,8 @@ def leaderboard_html(table: Table, table_id: str = "leaderboard") -> str:
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
-def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None, dets: list[tuple[str, str]],
-                  n_samples: int) -> str:
+def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None,
+                  dets: list[tuple[str, str]], n_samples: int) -> str:
     cells = rd.cells()
     if cells.empty:
         return ""
@@ -531,8 +531,8 @@ def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: 
     return "".join(parts)
 
 
-def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None, dets: list[tuple[str, str]],
-                   n: int) -> str:
+def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: str | None,
+                   dets: list[tuple[str, str]], n: int) -> str:
     if not metric or frame.empty or metric not in frame:
         return "<p>No per-sample metric to rank by.</p>"
     cat = ColumnCatalog(rd.manifest.get("columns"))

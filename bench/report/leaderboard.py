@@ -188,11 +188,12 @@ LATEX_MAX_COLUMNS = 7
 
 def latex_default_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mask"),
                          rows: Sequence[str] = ("backend",)) -> list[Table]:
-    """The LaTeX tables written when a suite has no ``report:`` section: per dataset × mask, the quality
-    metrics (in as few tables of at most :data:`LATEX_MAX_COLUMNS` columns as hold them, of even width), then failure rates and cost. Each fits an article's
-    text width (``render_latex`` also scales a tabular down to the line width if it would not). A column no row has
-    a value in (a detector part that is off, latency of outputs made elsewhere) is left out, and so is a failure
-    rate that is 0 in every row, and ``n_errors`` when nothing failed: the failure tables' caption names them."""
+    """The LaTeX tables written when a suite has no ``report:`` section: per dataset × mask, the quality metrics,
+    then failure rates and cost, then the verdict shares, each group in as few tables of at most
+    :data:`LATEX_MAX_COLUMNS` columns as hold it, of even width. Each fits an article's text width (``render_latex``
+    also scales a tabular down to the line width if it would not). A column no row has a value in (a detector part
+    that is off, latency of outputs made elsewhere) is left out, and so are a failure rate that is 0 in every row and
+    ``n_errors`` when nothing failed: the failure tables' caption names them."""
     quality = list(df.attrs.get("metric_keys", [])) + list(df.attrs.get("setlevel_keys", []))
     silent = set(flag_everything(df))
     failures = [f"{d}_rate" for d in df.attrs.get("detectors", []) if f"{d}_rate" not in silent]
