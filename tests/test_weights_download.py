@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -142,20 +143,26 @@ def test_bench_weights_list_fetch_verify(server, tmp_path, capsys):
     assert main(["weights", "fetch", "nope.bin"]) == 2
 
 
-def test_left_out_line_names_a_missing_file_once_for_the_scorers_that_share_it(tmp_path, monkeypatch, capsys):
+def _offline_suite(tmp_path, monkeypatch, metrics: list) -> tuple[dict, Path]:
+    """A tiny suite with ``metrics``, written to ``tmp_path/q.yaml``, on a machine with no weights anywhere (the
+    torch hub folder empty, no fallback folders; conftest keeps it offline): (the suite, its path)."""
+    import torch.hub
     import yaml
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    import torch.hub
-
     monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
     monkeypatch.setattr(W, "FALLBACK_DIRS", {})
     d = {"name": "q", "output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32,
-         "backends": ["identity"], "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"],
-         "metrics": ["psnr", {"type": "lpips", "optional": True},
-                     {"type": "lpips", "name": "lpips_crop", "crop": True, "optional": True}]}
+         "backends": ["identity"], "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"], "metrics": metrics}
     p = tmp_path / "q.yaml"
     p.write_text(yaml.safe_dump(d))
+    return d, p
+
+
+def test_left_out_line_names_a_missing_file_once_for_the_scorers_that_share_it(tmp_path, monkeypatch, capsys):
+    _, p = _offline_suite(tmp_path, monkeypatch, ["psnr", {"type": "lpips", "optional": True},
+                                                  {"type": "lpips", "name": "lpips_crop", "crop": True,
+                                                   "optional": True}])
     assert main(["run", str(p), "--no-progress"]) == 0
     out = capsys.readouterr().out
     said = " ".join(out[out.index("left out"):out.index("then run again")].split())  # (the console wraps it)
@@ -168,16 +175,8 @@ def test_optional_metrics_without_weights_are_left_out_with_one_line(tmp_path, m
 
     import yaml
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    import torch.hub
-
-    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
-    monkeypatch.setattr(W, "FALLBACK_DIRS", {})
-    d = {"name": "q", "output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32,
-         "backends": ["identity"], "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"],
-         "metrics": ["psnr", {"type": "lpips", "optional": True}, {"type": "fid", "optional": True}]}
-    p = tmp_path / "q.yaml"
-    p.write_text(yaml.safe_dump(d))
+    d, p = _offline_suite(tmp_path, monkeypatch, ["psnr", {"type": "lpips", "optional": True},
+                                                  {"type": "fid", "optional": True}])
     assert main(["run", str(p), "--no-progress"]) == 0  # offline (conftest): the weights cannot come
     out = capsys.readouterr().out
     assert "left out lpips, fid: weights not here" in out and "bench weights fetch" in out
