@@ -92,3 +92,11 @@ def test_failure_rates_and_verdict_shares_are_compared_paired(tmp_path):
     assert "replacement_rate" not in df.index  # neither backend was flagged: nothing to compare
     order = list(df.index)
     assert max(order.index(k) for k in ("psnr_in", "lpips_in")) < order.index("blur_rate")  # metrics first
+
+
+def test_piped_comparison_is_printed_whole(tmp_path, capsys):
+    run = make_run(tmp_path)
+    assert main(["report", str(run), "--compare", "a", "b", "--format", "term"]) == 0
+    out = capsys.readouterr().out  # captured: no terminal, so no wrapping or cut names
+    row = next(ln for ln in out.splitlines() if ln.startswith("| psnr_in |"))
+    assert row.count("|") == 9 and "[" in row and "]" in row  # one line: the interval not wrapped

@@ -161,10 +161,12 @@ def _run_report(args: argparse.Namespace) -> int:
 
         a, b = args.compare
         md = to_markdown(compare_backends(rd, a, b), a, b)
-        if "term" in formats:
+        if "term" in formats and console.is_terminal:
             from rich.markdown import Markdown
 
             console.print(Markdown(md))
+        elif "term" in formats:  # piped or captured (a CI log): the tables whole, as the leaderboard's are
+            sys.stdout.write(md + "\n")
         p = out / f"compare_{paper.safe_name(a)}_vs_{paper.safe_name(b)}.md"
         write_text_atomic(p, md)
         written.append(p)
