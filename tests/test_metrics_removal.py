@@ -743,7 +743,7 @@ def test_a_suite_scores_them_per_sample_with_leaderboard_intervals(tmp_path, cap
     assert "OmniPaint" in prov["cfd"]["original"] and "prove" in prov["rcs"]["original"]
 
 
-def test_offline_without_weights_fails_fast_naming_the_file_or_is_left_out(tmp_path, monkeypatch, capsys):
+def test_offline_without_weights_fails_at_once_naming_the_file_or_is_left_out(tmp_path, monkeypatch, capsys):
     import json
 
     import torch.hub
@@ -776,17 +776,17 @@ def test_offline_without_weights_fails_fast_naming_the_file_or_is_left_out(tmp_p
     assert len(lines) == 1 and "remove, cfd, rcs" in lines[0] and "sam-vit-huge.config.json" in lines[0]
     man = json.loads((tmp_path / "res" / "q" / "manifest.json").read_text())
     assert set(man["left_out"]) == {"remove", "cfd", "rcs"}
-    # not optional: the metric's set-up fails before it sees an image, and every sample's error row says why
+    # not optional: the run stops before any work (no output generated, no run folder), naming the metric, the file,
+    # where it comes from and how to supply it or run without it
     d["metrics"] = ["psnr", "rcs"]
     d["name"] = "q2"
     p.write_text(yaml.safe_dump(d))
-    main(["run", str(p), "--no-progress"])
-    from bench.store.sqlite import RunStore
-
-    store = RunStore(tmp_path / "res" / "q2" / "records.sqlite")
-    errors = store.frame()["error"].tolist()
-    store.close()
-    assert len(errors) == 2 and all("dinov2-giant.config.json" in e and "weights: random" in e for e in errors)
+    assert main(["run", str(p), "--no-progress"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "weights missing for metrics[1] (rcs); nothing was run." in err
+    assert "dinov2-giant.config.json" in err and "huggingface.co/facebook/dinov2-giant" in err
+    assert "weights: random" in err and "optional: true" in err
+    assert not (tmp_path / "res" / "q2").exists()
 
 
 def test_bad_config_is_a_clear_error():

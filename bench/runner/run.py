@@ -143,6 +143,7 @@ class Runner:
     # -- main ------------------------------------------------------------------------------------------
     def run(self) -> Path:
         suite = self.suite
+        self.left_out = self._unavailable_optional()  # (a required network missing stops here, before any work)
         try:
             store = self._prepare_dir()
         except BaseException:
@@ -157,7 +158,6 @@ class Runner:
         try:
             old = self._old_manifest()
             cells = expand_cells(suite)
-            self.left_out = self._unavailable_optional()
             scorers = [s for s in scorer_specs(suite) if s.label not in self.left_out]
             datasets, ids, self.dataset_errors = {}, {}, {}
             for s in suite.datasets:  # a dataset that cannot be listed fails its cells, not the run
@@ -225,22 +225,33 @@ class Runner:
 
     def _unavailable_optional(self) -> dict[str, str]:
         """{label: why} of the suite's ``optional: true`` metrics and detectors whose weights are not here (and
-        cannot be downloaded): they are left out of this run, with one line saying so and how to add them."""
+        cannot be downloaded): they are left out of this run, with one line saying so and how to add them. A metric
+        or detector that is *not* optional and whose weights are missing stops the run here, before any work: a
+        :class:`WeightsError` naming each file, what it is for and how to supply it (a run that went on would
+        generate every output, hours of a diffusion model, only to fail each sample's scoring)."""
         from .. import weights as W
         from ..errors import WeightsError
 
         out: dict[str, str] = {}
+        required: dict[str, str] = {}  # label -> the full message of its first missing file
         for spec in [*self.suite.metrics, *self.suite.detectors]:
-            if not spec.optional:
-                continue
             inst = spec.instance if spec.instance is not None else spec.create()
             for f in getattr(inst, "weights_files", lambda w: [])(self.suite.weights):
                 try:
                     W.resolve(f, self.suite.weights_dir)
                 except WeightsError as e:
-                    out[spec.label] = getattr(e, "brief", None) or (
-                        f"{f} missing" if "not found" in str(e) else str(e)[:200])
+                    if spec.optional:
+                        out[spec.label] = getattr(e, "brief", None) or (
+                            f"{f} missing" if "not found" in str(e) else str(e)[:200])
+                    else:
+                        required[f"{spec.path} ({spec.label})"] = str(e)
                     break
+        if required:
+            raise WeightsError(
+                "weights missing for " + ", ".join(required) + "; nothing was run.\n"
+                + "\n".join(f"{k}: {v}" for k, v in required.items())
+                + "\nOr mark " + ("it" if len(required) == 1 else "them") + " `optional: true` in the suite to run "
+                  "without " + ("it" if len(required) == 1 else "them") + " (left out with one line)")
         if out:
             offline = " (offline)" if W.offline() else ""
             why = "; ".join(dict.fromkeys(out.values()))  # two scorers on one network: its file named once
