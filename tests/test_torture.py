@@ -314,6 +314,9 @@ BASE = "backends: [identity]\ndatasets: [{type: synthetic, n: 2}]\nmasks: [box]\
     (BASE + "name: ../../escape\n", "name: use letters, digits"),
     (BASE + "name: /abs\n", "name: use letters, digits"),
     (BASE.replace("[identity]", "[{type: identity, name: ../up}]"), "backends[0].name"),
+    # YAML 1.1 reads an unquoted off/no/yes as a boolean: said, not replaced by the file's name in silence
+    (BASE + "name: off\n", "got 'False'); YAML reads an unquoted yes/no/on/off/true/false as a boolean"),
+    (BASE.replace("[identity]", "[{type: identity, name: no}]"), "backends[0].name: labels use"),
     ("- just\n- a list\n", "a suite must be a mapping"),
     ("", "a suite must be a mapping"),
     (BASE + "bacth_size: 4\n", "did you mean 'batch_size'"),

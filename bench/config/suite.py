@@ -224,6 +224,12 @@ def _parse_plugins(kind: str, items: Any, instantiate: bool, errors: ErrorList) 
     return specs
 
 
+def _yaml_bool(value: Any) -> str:
+    """A hint for a name YAML turned into a boolean (unquoted ``off``, ``no``, ``on``, ``yes``, ``true``, ``false``)."""
+    return "; YAML reads an unquoted yes/no/on/off/true/false as a boolean: quote the name" if isinstance(
+        value, bool) else ""
+
+
 def _parse_plugin(kind: str, i: int, item: Any, labels: dict[str, str], instantiate: bool) -> PluginSpec:
     registry = REGISTRIES[kind]
     path = f"{kind}[{i}]"
@@ -239,7 +245,7 @@ def _parse_plugin(kind: str, i: int, item: Any, labels: dict[str, str], instanti
     label = item.get("name", item["type"])
     if not isinstance(label, str) or not LABEL_RE.match(label) or len(label) > MAX_NAME:
         raise ConfigError(f"{path}.name", f"labels use at most {MAX_NAME} letters, digits and _.+=- "
-                                          f"(got {str(label)[:80]!r})")
+                                          f"(got {str(label)[:80]!r}){_yaml_bool(label)}")
     if label in labels:
         raise ConfigError(f"{path}.name", f"'{label}' is already used by {labels[label]}; give each a distinct "
                                           f"'name:'")
@@ -314,10 +320,11 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
         settings[key] = value
     with errors.check():
         _check_settings(settings)
-    name = data.get("name") or (source.stem if source else "suite")
+    name = data.get("name")
+    name = (source.stem if source else "suite") if name is None or name == "" else name
     if not isinstance(name, str) or not LABEL_RE.match(name) or len(name) > MAX_NAME:
         errors.add(ConfigError("name", f"use letters, digits and _.+=-, at most {MAX_NAME} characters "
-                                       f"(got {str(name)[:80]!r})"))
+                                       f"(got {str(name)[:80]!r}){_yaml_bool(name)}"))
     n_before = len(errors.errors)
     plugins = {}
     for kind in PLUGIN_KINDS:
