@@ -152,3 +152,20 @@ def test_set_level_metrics_from_stored_features(tmp_path):
     assert 0 <= fid["opencv-telea"] < fid["mean-fill"]  # mean-fill's features are shifted further
     # per area bin there is no set-level value (it needs every sample of the cell)
     assert "fid" not in summarize(d, by=("backend", "area_bin"), ci=False).columns
+
+
+def test_per_sample_export_keeps_a_detectors_extra_scores_with_the_detectors(tmp_path):
+    import json
+
+    from bench.report.aggregate import per_sample
+    from tests.test_report_data import make_run as make_full_run
+
+    run = make_full_run(tmp_path / "run", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=4,
+                        values=lambda b, d, sid: {"incomplete_detail_score": 0.5})
+    man = json.loads((run / "manifest.json").read_text())  # as a run declares it: a score, not a metric
+    man["columns"]["incomplete_detail_score"] = {"higher_is_better": None, "fmt": ".3f", "kind": "score"}
+    (run / "manifest.json").write_text(json.dumps(man))
+    cols = list(per_sample(run).columns)
+    metrics = [c for c in ("psnr_in", "psnr_out", "ssim_in", "lpips_in") if c in cols]
+    assert metrics and max(cols.index(c) for c in metrics) < cols.index("blur_score")  # metrics, then detectors
+    assert cols.index("blur_flag") < cols.index("incomplete_detail_score") < cols.index("latency_ms")

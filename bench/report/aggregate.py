@@ -416,9 +416,11 @@ def per_sample(run: Any) -> pd.DataFrame:
     metric, detector scores and flags, latency, error (what ``bench export --per-sample`` writes)."""
     rd = load_run(run)
     f = rd.frame().copy()
-    mk = metric_keys(f)
+    mk = metric_keys(f, ColumnCatalog(rd.manifest.get("columns")))  # a detector's extra score is no metric
     dets = detector_names(f)
     det_cols = [c for d in dets for c in (f"{d}_score", f"{d}_flag") if c in f]
+    # the detectors' other scores (incomplete_detail_score, replacement_real_score, ...) beside theirs
+    det_cols += [c for c in f.columns if isinstance(c, str) and c.endswith("_score") and c not in det_cols + mk]
     first = ["cell_key", "backend", "dataset", "mask", "sample_id", verdict.COLUMN, "hole_fraction", "area_bin"]
     last = ["latency_ms", "batch_size", "error"]
     cols = [c for c in first if c in f] + mk + det_cols + [c for c in last if c in f]
