@@ -34,7 +34,7 @@ from . import labelling
 from ..bins import AREA_LABELS
 from .aggregate import RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
-from .leaderboard import images_note, leaderboard_keys, run_notes
+from .leaderboard import error_lines, images_note, leaderboard_keys, run_notes
 from .table import SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, partial_inf, small_n, table_from_summary
 
 THUMB = 160
@@ -587,13 +587,10 @@ def _verdict_section(frame: pd.DataFrame, images: ImageStore, dets: list[tuple[s
 
 
 def _errors_section(df: pd.DataFrame) -> str:
-    if df.empty or "n_errors" not in df or not (df["n_errors"] > 0).any():
+    lines = error_lines(df)  # the terminal's and leaderboard.md's lines, every cell, messages whole
+    if not lines:
         return "<p>No errors.</p>"
-    items = []
-    for rec in df[df["n_errors"] > 0].to_dict("records"):
-        items.append(f"<li>{_esc(rec['backend'])} × {_esc(rec['dataset'])} × {_esc(rec['mask'])}: "
-                     f"{int(rec['n_errors'])} error(s); first: {_esc(rec.get('first_error', ''))}</li>")
-    return f'<ul class="errors">{"".join(items)}</ul>'
+    return f'<ul class="errors">{"".join(f"<li>{_esc(x)}</li>" for x in lines)}</ul>'
 
 
 def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = None, ci: bool = True,

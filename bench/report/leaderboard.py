@@ -271,16 +271,21 @@ def run_notes(df: pd.DataFrame) -> str | None:
 TERMINAL_ERROR_CELLS = 5
 
 
-def error_lines(df: pd.DataFrame, limit: int | None = None, width: int = 240) -> list[str]:
+#: how long a message the terminal prints (the Markdown and HTML reports print it whole)
+TERMINAL_ERROR_WIDTH = 240
+
+
+def error_lines(df: pd.DataFrame, limit: int | None = None, width: int | None = None) -> list[str]:
     """One line per cell with errors: ``backend × dataset × mask: N error(s); first: <message>`` (the message cut
-    to ``width`` characters), at most ``limit`` of them and then one line saying how many more; [] without errors."""
+    to ``width`` characters, if given), at most ``limit`` of them and then one line saying how many more; [] without
+    errors. The terminal, ``leaderboard.md`` and the HTML report all print these."""
     if df.empty or "n_errors" not in df:
         return []
     bad = df[pd.to_numeric(df["n_errors"], errors="coerce").fillna(0) > 0]
     out = []
     for rec in bad.head(limit if limit is not None else len(bad)).to_dict("records"):
         first = " ".join(str(rec.get("first_error") or "").split())
-        first = first if len(first) <= width else first[: width - 1] + "…"
+        first = first if width is None or len(first) <= width else first[: width - 1] + "…"
         where = " × ".join(str(rec.get(k)) for k in ("backend", "dataset", "mask") if k in rec)
         out.append(f"{where}: {int(rec['n_errors'])} error(s); first: {first}")
     if limit is not None and len(bad) > limit:
@@ -404,7 +409,7 @@ def print_terminal(df: pd.DataFrame, console, split: Sequence[str] = ("dataset",
     note = run_notes(df)
     if note:
         console.print(f"[dim]{sinks.term(note)}[/]")
-    for line in error_lines(df, limit=TERMINAL_ERROR_CELLS):
+    for line in error_lines(df, limit=TERMINAL_ERROR_CELLS, width=TERMINAL_ERROR_WIDTH):
         console.print(f"[red]error[/] {sinks.term(line)}")
     return tables
 

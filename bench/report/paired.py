@@ -29,7 +29,7 @@ from .columns import ColumnCatalog
 def _failure_values(grp: pd.DataFrame) -> dict[str, pd.Series]:
     """{rate key: per-row 0/1 (NaN where not judged)} of ``grp``'s flags (``<flag>_rate``) and, where the frame
     has verdicts, each verdict's indicator (``failure_<verdict>``), in the leaderboard's order."""
-    out = {c[: -len("_flag")] + "_rate": pd.to_numeric(grp[c], errors="coerce").clip(0, 1)
+    out = {c[: -len("_flag")] + "_rate": pd.to_numeric(grp[c], errors="coerce")  # (flags are 0, 1 or NaN)
            for c in grp.columns if isinstance(c, str) and c.endswith("_flag")}
     if verdict.COLUMN in grp.columns:
         v = grp[verdict.COLUMN]

@@ -143,7 +143,7 @@ class Runner:
     # -- main ------------------------------------------------------------------------------------------
     def run(self) -> Path:
         suite = self.suite
-        self.left_out = self._unavailable_optional()  # (a required network missing stops here, before any work)
+        self.left_out = self._check_weights()  # (a required network missing stops here, before any work)
         try:
             store = self._prepare_dir()
         except BaseException:
@@ -223,7 +223,7 @@ class Runner:
                 lock.release()
         return self.run_dir
 
-    def _unavailable_optional(self) -> dict[str, str]:
+    def _check_weights(self) -> dict[str, str]:
         """{label: why} of the suite's ``optional: true`` metrics and detectors whose weights are not here (and
         cannot be downloaded): they are left out of this run, with one line saying so and how to add them. A metric
         or detector that is *not* optional and whose weights are missing stops the run here, before any work: a
