@@ -7,6 +7,7 @@ metric: equal to 1e-5 relative.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -940,23 +941,77 @@ def segment_anything_sam(sam):
     return model
 
 
-def test_cfd_segments_match_segment_anythings_generator(one_thread):
-    """transformers' mask generation (what ``cfd`` uses) against segment_anything's SamAutomaticMaskGenerator on
-    the same tiny weights, same points and thresholds: the same masks up to a few pixels (the resize differs:
-    torchvision vs PIL). A random network's masks overlap so much that NMS keeps one per image: this checks the
-    shared steps (grid, decoding, upscaling, filters, NMS), not how real SAM masks near a threshold behave."""
+def _random_scene(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Smooth colour blobs plus noise: a random network's masks then vary from point to point."""
+    small = rng.integers(0, 256, (max(2, h // 16), max(2, w // 16), 3), dtype=np.uint8)
+    big = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
+    return np.clip(big + rng.integers(-20, 21, big.shape), 0, 255).astype(np.uint8)
+
+
+def _sa_masks(sam, image: np.ndarray, points: int) -> list[np.ndarray]:
     amg = pytest.importorskip("segment_anything").SamAutomaticMaskGenerator
+    got = amg(segment_anything_sam(sam), points_per_side=points, pred_iou_thresh=0.0,
+              stability_score_thresh=0.0).generate(image)
+    return [d["segmentation"] for d in sorted(got, key=lambda d: -d["area"])]
+
+
+def test_cfd_segments_match_segment_anythings_generator(one_thread):
+    """transformers' mask generation as ``cfd`` drives it against segment_anything's SamAutomaticMaskGenerator on
+    the same tiny weights, points and thresholds: the same masks, pixel for pixel, on a photograph, an image the
+    processor scales down (400 x 300 for a 256 px encoder) and one it scales up. A random network's masks overlap so
+    much that NMS keeps few per image: this checks the shared steps (resize, grid, decoding, upscaling, filters,
+    NMS), not how real SAM masks near a threshold behave."""
     from bench.metrics import removal_nets as N
     from bench.metrics.cfd import CFD
 
-    image = cases()[0][1]
-    sam = N.load("sam", "random", seed=0, config=N.TINY["sam"])[0]
-    theirs = amg(segment_anything_sam(sam), points_per_side=4, pred_iou_thresh=0.0,
-                 stability_score_thresh=0.0).generate(image)
-    m = CFD(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    rng = np.random.default_rng(7)
+    images = [cases()[1][1], _random_scene(rng, 300, 400), _random_scene(rng, 120, 180)]
+    for seed in (0, 1):
+        sam = N.load("sam", "random", seed=seed, config=N.TINY["sam"])[0]
+        for image in images:
+            theirs = _sa_masks(sam, image, 16)
+            m = CFD(points_per_side=16, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+            m.use_models(sam=sam)
+            ours = [d["segmentation"] for d in sorted(m.segment(image), key=lambda d: -d["area"])]
+            assert len(ours) == len(theirs) >= 1
+            for a, b in zip(ours, theirs):
+                assert a.shape == b.shape == image.shape[:2]
+                assert int((a ^ b).sum()) == 0
+
+
+def test_cfd_undoes_transformers_sam_differences(one_thread):
+    """The two things :func:`bench.metrics.cfd.segment` changes are what made the masks differ: with transformers'
+    decoder eps (1e-6) and its torchvision resize, the same tiny network's masks move by some pixels on the
+    scaled-down image; the eps change touches only the decoder's attention-block norms, not the image encoder
+    ``remove`` reads."""
+    transformers = pytest.importorskip("transformers")
+    from bench.metrics import removal_nets as N
+    from bench.metrics.cfd import SEGMENT_ANYTHING_DECODER_EPS, CFD, as_segment_anything
+
+    sam = copy.deepcopy(N.load("sam", "random", seed=0, config=N.TINY["sam"])[0])  # the shared one may be set
+    hf_eps = sam.config.mask_decoder_config.layer_norm_eps
+    assert hf_eps != SEGMENT_ANYTHING_DECODER_EPS
+    for block in sam.mask_decoder.transformer.layers:  # as transformers builds it
+        for k in ("layer_norm1", "layer_norm2", "layer_norm3", "layer_norm4"):
+            getattr(block, k).eps = hf_eps
+    eps_before = {n: mod.eps for n, mod in sam.named_modules() if hasattr(mod, "eps")}
+    image = _random_scene(np.random.default_rng(7), 300, 400)
+    theirs = _sa_masks(sam, image, 16)
+    m = CFD(points_per_side=16, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     m.use_models(sam=sam)
-    ours = m.segment(image)
-    assert len(ours) == len(theirs) >= 1
-    for a, b in zip(sorted(ours, key=lambda d: -d["area"]), sorted(theirs, key=lambda d: -d["area"])):
-        inter = np.logical_and(a["segmentation"], b["segmentation"]).sum()
-        assert inter / np.logical_or(a["segmentation"], b["segmentation"]).sum() > 0.99
+    m.segment(image)  # builds the generator: eps set
+    after = {n: mod.eps for n, mod in sam.named_modules() if hasattr(mod, "eps")}
+    changed = {n for n in after if after[n] != eps_before[n]}
+    assert changed and all(".transformer.layers." in n and n.split(".")[-1].startswith("layer_norm") for n in changed)
+    assert all(after[n] == SEGMENT_ANYTHING_DECODER_EPS for n in changed)
+    assert m.provenance()["segments"]["mask_decoder_layer_norm_eps"] == SEGMENT_ANYTHING_DECODER_EPS
+    # transformers' own settings back: eps 1e-6 and, where transformers 5 has both, the torchvision resize
+    for n, mod in sam.named_modules():
+        if n in changed:
+            mod.eps = eps_before[n]
+    proc = transformers.SamImageProcessor(size={"longest_edge": 256}, pad_size={"height": 256, "width": 256})
+    m.generator = transformers.pipeline("mask-generation", model=sam, image_processor=proc, device="cpu")
+    plain = [d["segmentation"] for d in sorted(m.segment(image), key=lambda d: -d["area"])]
+    assert sum(int((a ^ b).sum()) for a, b in zip(plain, theirs)) > 0 or len(plain) != len(theirs)
+    as_segment_anything(sam)
+    assert {n: mod.eps for n, mod in sam.named_modules() if hasattr(mod, "eps")} == after

@@ -28,10 +28,14 @@ generator, default settings) and ``facebook/dinov2-giant``. Per image, on the fi
 Segments: transformers' SAM mask generation (``pipeline("mask-generation")``, the ``SamModel`` of ``sam-vit-huge``)
 with SamAutomaticMaskGenerator's defaults (32 x 32 points, predicted IoU >= 0.88, stability >= 0.95, box NMS 0.7,
 one crop layer, no small-region clean-up): the same steps as ``segment_anything``'s generator (point grid, decoding,
-upscaling, IoU and stability filters, NMS), and on the same tiny random weights the same masks up to a few pixels
-(tests). Where it may differ on real images: the image is resized by transformers' image processor (torchvision)
-instead of PIL, so embeddings and logits differ slightly and a mask at a threshold may flip; masks of exactly equal
-area may come in another order, which decides which of two near-duplicates the filter keeps. The pipeline's stages
+upscaling, IoU and stability filters, NMS). Two differences of transformers' SAM are undone: its mask decoder's
+attention-block norms use eps 1e-6 where ``segment_anything``'s use 1e-5 (:func:`as_segment_anything` sets 1e-5;
+with 1e-6 the tiny test network's low-resolution logits move by about 4e-4 and masks by a few pixels), and the
+image is resized with PIL (``SamImageProcessorPil``; transformers 5's ``SamImageProcessor`` resizes with
+torchvision, up to one grey level apart when the image is scaled down). With both, on the same tiny random weights,
+the masks equal ``SamAutomaticMaskGenerator``'s pixel for pixel (tests). Where it may still differ on real images:
+float rounding of other kernels may flip a logit that sits exactly on a threshold; masks of exactly equal area may
+come in another order, which decides which of two near-duplicates the filter keeps. The pipeline's stages
 (``preprocess``, ``_forward``, ``postprocess``) are called directly, as its ``__call__`` would, without its slow move
 of every run-length count to the CPU. :meth:`CFD.score` takes given segments instead (tests do).
 
@@ -52,6 +56,35 @@ from .remove import mask_u8, to_uint8
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+#: ``segment_anything``'s two-way transformer normalises with ``nn.LayerNorm``'s default eps (1e-5:
+#: ``modeling/transformer.py``, ``norm1`` .. ``norm4``); transformers' ``SamTwoWayAttentionBlock`` takes the mask
+#: decoder config's ``layer_norm_eps`` (1e-6 by default). Its final-attention norm and every
+#: other norm of the two agree (1e-5 and 1e-6 respectively).
+SEGMENT_ANYTHING_DECODER_EPS = 1e-5
+
+
+def as_segment_anything(sam: Any) -> None:
+    """Set the eps of the mask decoder's attention-block norms of a transformers ``SamModel`` to
+    ``segment_anything``'s (in place; idempotent). Only the mask decoder changes: the image encoder, whose embeddings
+    ``remove`` reads, already agrees."""
+    for block in sam.mask_decoder.transformer.layers:
+        for name in ("layer_norm1", "layer_norm2", "layer_norm3", "layer_norm4"):
+            getattr(block, name).eps = SEGMENT_ANYTHING_DECODER_EPS
+
+
+def sam_image_processor_class() -> Any:
+    """SAM's image processor for the mask generation: the PIL-based one where transformers has it
+    (``SamImageProcessorPil``, transformers 5: PIL's bilinear resize, as ``segment_anything``'s ``ResizeLongestSide``),
+    else ``SamImageProcessor`` (PIL-based in transformers 4)."""
+    import transformers
+
+    return getattr(transformers, "SamImageProcessorPil", None) or transformers.SamImageProcessor
+
+
+def sam_image_processor(side: int) -> Any:
+    return sam_image_processor_class()(size={"longest_edge": side}, pad_size={"height": side, "width": side})
 
 
 def filter_segments(segments: list[dict[str, Any]], iou_max: float = 0.8, inside_max: float = 0.9) -> list[np.ndarray]:
@@ -140,10 +173,11 @@ class CFD(N.NetMetric, Metric):
         from PIL import Image
 
         if self.generator is None:
-            from transformers import SamImageProcessor, pipeline
+            from transformers import pipeline
 
+            as_segment_anything(self.sam)
             side = int(self.sam.config.vision_config.image_size)  # type: ignore[union-attr]
-            proc = SamImageProcessor(size={"longest_edge": side}, pad_size={"height": side, "width": side})
+            proc = sam_image_processor(side)
             self.generator = pipeline("mask-generation", model=self.sam, image_processor=proc, device=self.device)
         gen, pil = self.generator, Image.fromarray(image)
         # the pipeline's own three stages, driven here: its __call__ walks every run-length count of every mask to
@@ -262,6 +296,8 @@ class CFD(N.NetMetric, Metric):
         p: dict[str, Any] = {"sam": dict(self.prov.get("sam", {})), "dinov2": dict(self.prov.get("dinov2", {})),
                              "image": "output", "segments": {
                                  "generator": "transformers pipeline('mask-generation')",
+                                 "image_processor": sam_image_processor_class().__name__,
+                                 "mask_decoder_layer_norm_eps": SEGMENT_ANYTHING_DECODER_EPS,
                                  "points_per_side": self.points_per_side, "pred_iou_thresh": self.pred_iou_thresh,
                                  "stability_score_thresh": self.stability_score_thresh, "nms": 0.7},
                              "original": "yeates/OmniPaint@cdb7c263edbd463ff8df60694fd97f9f43da187b cfd_score/main.py"}
