@@ -44,16 +44,29 @@ def sample_filename(sample_id: str) -> str:
     return f"{safe}-{hashlib.sha256(s.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
+def _read_umask() -> int:
+    """The process's umask, read once at import (by setting it and setting it back: there is no other portable
+    way, and doing it per file would race with threads creating files)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, suffix: str = ".tmp") -> Iterator[IO[bytes]]:
     """A binary file to write ``path``'s new content into: a fresh temporary file in the same folder, renamed over
     ``path`` when the block ends without an error and removed when it raises (never half a file; a link planted at
-    ``path`` is replaced, not written through)."""
+    ``path`` is replaced, not written through). The file gets the mode a plain ``open`` would give it (0666 less the
+    umask: reports and study pages are read by others); ``mkstemp`` alone would leave it 0600."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
