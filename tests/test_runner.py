@@ -236,3 +236,59 @@ def test_overlapped_scoring_gives_the_same_rows_and_loses_nothing(tmp_path, plug
     with pytest.raises(KeyboardInterrupt):
         forced("overlap-int")
     assert len(rows(tmp_path / "results" / "overlap-int")) == 4
+
+
+def test_a_backend_without_its_weights_stops_the_run_before_any_work(tmp_path, plugins, capsys):
+    """Asked before anything runs (the mission: offline, a run whose weights are missing fails at once): every
+    backend with work is checked without loading, all missing files are named in one error (exit 2), nothing is
+    generated, not even by the backends whose weights are here."""
+    suite = make_suite(tmp_path, backends=[
+        "identity", {"type": "lama", "path": str(tmp_path / "nowhere" / "big-lama.pt")},
+        {"type": "diffusers", "model": str(tmp_path / "no-sd-folder")}])
+    from bench.errors import WeightsError
+
+    with pytest.raises(WeightsError) as e:
+        run(suite)
+    msg = str(e.value)
+    assert "backends[1] (lama)" in msg and "big-lama.pt" in msg and "big-lama.pt from" in msg
+    assert "backends[2] (diffusers)" in msg and "no-sd-folder" in msg and "nothing was run" in msg
+    run_dir = tmp_path / "results" / suite.name
+    assert not list(run_dir.rglob("*.png"))
+    if (run_dir / "records.sqlite").exists():
+        assert rows(run_dir) == []
+    p = tmp_path / "suite.yaml"
+    p.write_text(yaml.safe_dump({"name": "cli", "output_dir": str(tmp_path / "cli"), "device": "cpu",
+                                 "backends": [{"type": "lama", "path": str(tmp_path / "nowhere" / "big-lama.pt")}],
+                                 "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"], "metrics": ["psnr"]}))
+    assert main(["run", str(p), "--no-progress"]) == 2
+    assert "big-lama.pt" in capsys.readouterr().err
+
+
+def test_stored_outputs_need_no_model_weights(tmp_path, plugins, monkeypatch):
+    """The check asks only backends with samples left to generate: scoring a finished run where the model's
+    weights are not (a laptop after a GPU run) works; one more sample to generate is an error again."""
+    from bench.backends.base import Backend
+    from bench.errors import WeightsError
+    from bench.registry import BACKENDS
+
+    @BACKENDS.register("test-weights-come-and-go")
+    class Gone(Backend):
+        def check_weights(self, ctx):
+            if (tmp_path / "gone").exists():
+                raise WeightsError("missing /nowhere/gone.ckpt")
+
+        def inpaint(self, image, mask, generator):
+            return image
+
+    try:
+        suite = make_suite(tmp_path, backends=["test-weights-come-and-go"],
+                           datasets=[{"type": "test-noise", "n": 4}])
+        run(suite, limit=2)
+        (tmp_path / "gone").touch()
+        run_dir = run(suite, limit=2)  # nothing to generate: no check
+        assert len(rows(run_dir)) == 2 and all(r["error"] is None for r in rows(run_dir))
+        with pytest.raises(WeightsError, match="gone.ckpt"):
+            run(suite)  # two samples more to generate
+        assert len(rows(run_dir)) == 2
+    finally:
+        BACKENDS._entries.pop("test-weights-come-and-go", None)

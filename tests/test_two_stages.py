@@ -431,13 +431,19 @@ def test_cpu_latency_is_the_models_own_time(tmp_path):
     """A fixed CPU workload per image, through the runner with its defaults, on a dataset whose loading burns CPU
     with torch ops, over several cells with ragged last batches: every batch's per-image latency stays close to
     the same workload timed alone in the same (fresh) process: no loader or scoring thread beside the model's clock.
-    (A fresh process: any thread of the test process that once ran a torch op would slow the model as well.)"""
-    alone_ms, lat = _latency_run(tmp_path, "default")
-    assert len(lat) == 24
-    # a loader or scoring thread beside the model slows every batch (about 2x, benchmarks/cpu_timing.py); one batch
-    # pre-empted on a shared machine is not that effect, so the upper quartile is checked, not the maximum
-    assert float(np.median(lat)) / alone_ms < 1.5 and float(np.percentile(lat, 75)) / alone_ms < 2.0, \
-        (alone_ms, sorted(lat))
+    (A fresh process: any thread of the test process that once ran a torch op would slow the model as well.)
+    A loader or scoring thread beside the model slows every batch of every attempt (about 2x,
+    benchmarks/cpu_timing.py); other work on a shared machine (a second test run) comes and goes, so the best of
+    three attempts is checked, and the upper quartile rather than the maximum."""
+    tries = []
+    for attempt in range(3):
+        alone_ms, lat = _latency_run(tmp_path / f"try{attempt}", "default")
+        assert len(lat) == 24
+        ratios = (float(np.median(lat)) / alone_ms, float(np.percentile(lat, 75)) / alone_ms)
+        tries.append(ratios)
+        if ratios[0] < 1.5 and ratios[1] < 2.0:
+            return
+    pytest.fail(f"model latency / the same work alone (median, 75th percentile), per attempt: {tries}")
 
 
 def test_bench_score_replaces_the_metric_list_and_never_loads_a_backend(tmp_path, plugins, capsys):

@@ -72,6 +72,12 @@ class Backend:
         A missing weights file raises :class:`bench.errors.WeightsError` naming the file and how to supply it.
         """
 
+    def check_weights(self, ctx: RunContext) -> None:
+        """Raise :class:`bench.errors.WeightsError` (the file, where it comes from, how to supply it) when the
+        weights :meth:`setup` would load are not here, without loading anything: the runner asks every backend with
+        work before the run starts, so a missing model stops the run at once instead of after the others' hours.
+        The default has nothing to check (classical backends, programs that find their own weights)."""
+
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
         """Fill the holes.
 

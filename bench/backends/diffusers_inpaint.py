@@ -101,6 +101,19 @@ def missing_model_error(backend: str, model: str, local_files_only: bool, err: B
         f"under {Path.cwd()}). Currently HF_HOME={os.environ.get('HF_HOME', '~/.cache/huggingface (default)')}.")
 
 
+def check_cached(backend: str, model: str, revision: str | None = None) -> None:
+    """Raise :func:`missing_model_error` unless the local Hugging Face cache holds ``model``'s pipeline index
+    (``model_index.json``; nothing is downloaded or loaded)."""
+    try:
+        from diffusers import DiffusionPipeline
+    except ImportError:
+        return  # setup says what to install
+    try:
+        DiffusionPipeline.load_config(model, local_files_only=True, **({"revision": revision} if revision else {}))
+    except (OSError, ValueError, EnvironmentError) as e:
+        raise missing_model_error(backend, model, True, e) from e
+
+
 def set_scheduler(pipe: Any, name: str | None, backend: str) -> None:
     """Replace the pipeline's scheduler by a diffusers scheduler class name, keeping its config."""
     if not name:
@@ -241,16 +254,8 @@ class DiffusersBackend(Backend):
         import diffusers
         from diffusers import AutoPipelineForInpainting, DiffusionPipeline
 
-        model = self.model
-        local = Path(model).expanduser()
-        if local.exists():
-            model = str(local)
-            if not (local / "model_index.json").is_file():
-                raise WeightsError(f"diffusers: '{model}' has no model_index.json: give the folder a diffusers "
-                                   f"pipeline was saved to (pipeline.save_pretrained(folder))")
-        elif looks_like_path(model):
-            raise WeightsError(f"diffusers: local model folder '{model}' does not exist; give an existing folder "
-                               f"with model_index.json, or a hub id from the local cache")
+        model = self._model_location()
+        local = Path(model)
         kw: dict[str, Any] = {**dtype_kwargs(self.dtype), "local_files_only": self.local_files_only}
         if self.variant:
             kw["variant"] = self.variant
@@ -274,6 +279,26 @@ class DiffusersBackend(Backend):
         if getattr(pipe, "safety_checker", None) is not None:
             pipe.safety_checker = None
         return pipe
+
+    def _model_location(self) -> str:
+        """``model`` as a local folder (checked: it holds model_index.json) or a hub id."""
+        local = Path(self.model).expanduser()
+        if local.exists():
+            if not (local / "model_index.json").is_file():
+                raise WeightsError(f"diffusers: '{local}' has no model_index.json: give the folder a diffusers "
+                                   f"pipeline was saved to (pipeline.save_pretrained(folder))")
+            return str(local)
+        if looks_like_path(self.model):
+            raise WeightsError(f"diffusers: local model folder '{self.model}' does not exist; give an existing "
+                               f"folder with model_index.json, or a hub id from the local cache")
+        return self.model
+
+    def check_weights(self, ctx: RunContext) -> None:
+        """A local folder with model_index.json, or (``local_files_only``) a hub id whose pipeline index is in the
+        local cache; with downloads allowed a hub id is left to :meth:`setup`."""
+        model = self._model_location()
+        if self.local_files_only and not Path(model).exists():
+            check_cached("diffusers", model, self.revision)
 
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)

@@ -81,6 +81,9 @@ class LamaBackend(Backend):
             f"(md5 {LAMA_MD5}) and put it in one of those folders (the suite's weights_dir, $INPAINT_BENCH_WEIGHTS "
             f"or torch hub's checkpoints folder), or set path: to the file")
 
+    def check_weights(self, ctx: RunContext) -> None:
+        self.resolve(ctx)  # the md5 (a full read) is checked at setup
+
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)
         path = self.resolve(ctx)

@@ -34,9 +34,9 @@ import torch
 from ..errors import WeightsError
 from ..types import RunContext
 from .base import Backend, Geometry
-from .diffusers_inpaint import (check_dtype_name, compile_denoiser, dtype_kwargs, library_versions, looks_like_path,
-                                missing_model_error, place_pipeline, require_diffusers, resolve_dtype, set_scheduler,
-                                sync)
+from .diffusers_inpaint import (check_cached, check_dtype_name, compile_denoiser, dtype_kwargs, library_versions,
+                                looks_like_path, missing_model_error, place_pipeline, require_diffusers, resolve_dtype,
+                                set_scheduler, sync)
 
 TASK_WORDS = ("P_ctxt", "P_shape", "P_obj")
 _QUALITY_NEG = "worst quality, low quality, normal quality, bad quality, blurry"
@@ -182,37 +182,52 @@ class PowerPaintBackend(Backend):
         self._embeds: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # -- loading ---------------------------------------------------------------------------------------
+    def _locate(self) -> tuple[str, str]:
+        """(kind, where) of ``model``: ``("pipeline", folder)`` (model_index.json), ``("release", folder)``
+        (PowerPaint v1: unet/ and text_encoder/, on the ``base`` pipeline) or ``("hub", id)``; a path that is none
+        of them is a :class:`WeightsError` saying how to get the weights."""
+        path = Path(self.model).expanduser()
+        if path.is_dir() and (path / "model_index.json").exists():
+            return "pipeline", str(path)
+        if path.is_dir() and (path / "unet" / "config.json").exists() and \
+                (path / "text_encoder" / "config.json").exists():
+            return "release", str(path)
+        if path.exists():
+            raise WeightsError(
+                f"powerpaint: '{path}' is neither a diffusers pipeline folder (model_index.json) nor a PowerPaint "
+                f"v1 release folder (unet/config.json and text_encoder/config.json). Get the release with `git "
+                f"lfs clone https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {path}`")
+        if looks_like_path(self.model):
+            raise WeightsError(
+                f"powerpaint: folder '{self.model}' does not exist. Get the weights with `git lfs clone "
+                f"https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {self.model}` (plus an SD 1.5 inpainting "
+                f"base in the HF cache), or `huggingface-cli download "
+                f"Sanster/PowerPaint-V1-stable-diffusion-inpainting`")
+        return "hub", self.model
+
+    def check_weights(self, ctx: RunContext) -> None:
+        kind, where = self._locate()
+        if self.local_files_only and kind != "pipeline":
+            check_cached("powerpaint (base)" if kind == "release" else "powerpaint",
+                         self.base if kind == "release" else where)
+
     def _load(self) -> Any:
         from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel
         from transformers import CLIPTextModel
 
         kw: dict[str, Any] = dict(**dtype_kwargs(self.dtype), local_files_only=self.local_files_only,
                                   safety_checker=None, requires_safety_checker=False)
-        path = Path(self.model).expanduser()
+        kind, where = self._locate()
         try:
-            if path.is_dir() and (path / "model_index.json").exists():
-                return StableDiffusionInpaintPipeline.from_pretrained(str(path), **kw)
-            if path.is_dir() and (path / "unet" / "config.json").exists() and \
-                    (path / "text_encoder" / "config.json").exists():
-                unet = UNet2DConditionModel.from_pretrained(str(path), subfolder="unet", **dtype_kwargs(self.dtype))
-                te = CLIPTextModel.from_pretrained(str(path), subfolder="text_encoder",
+            if kind == "release":
+                unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", **dtype_kwargs(self.dtype))
+                te = CLIPTextModel.from_pretrained(where, subfolder="text_encoder",
                                                    **dtype_kwargs(self.dtype, "transformers"))
                 try:
                     return StableDiffusionInpaintPipeline.from_pretrained(self.base, unet=unet, text_encoder=te, **kw)
                 except (OSError, ValueError) as e:
                     raise missing_model_error("powerpaint (base)", self.base, self.local_files_only, e) from e
-            if path.exists():
-                raise WeightsError(
-                    f"powerpaint: '{path}' is neither a diffusers pipeline folder (model_index.json) nor a PowerPaint "
-                    f"v1 release folder (unet/config.json and text_encoder/config.json). Get the release with `git "
-                    f"lfs clone https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {path}`")
-            if looks_like_path(self.model):
-                raise WeightsError(
-                    f"powerpaint: folder '{self.model}' does not exist. Get the weights with `git lfs clone "
-                    f"https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {self.model}` (plus an SD 1.5 inpainting "
-                    f"base in the HF cache), or `huggingface-cli download "
-                    f"Sanster/PowerPaint-V1-stable-diffusion-inpainting`")
-            return StableDiffusionInpaintPipeline.from_pretrained(self.model, **kw)  # a hub id in the cache
+            return StableDiffusionInpaintPipeline.from_pretrained(where, **kw)  # a folder, or a hub id in the cache
         except (OSError, ValueError) as e:
             raise missing_model_error("powerpaint", self.model, self.local_files_only, e) from e
 

@@ -179,6 +179,8 @@ class Runner:
             if self.recompute:
                 store.drop_scores([s.key for s in scorers], [c.key for c in cells])
             plans = plan(store, cells, scorers, work)
+            if not self.score_only:
+                self._check_backend_weights(plans)
             self._note_other_suites(old)
 
             from ..scoring import Scorers, ScoringStage
@@ -259,6 +261,30 @@ class Runner:
                       f"`bench weights fetch` adds them (on a machine with internet, or with {W.MIRROR_VAR}); "
                       f"then run again")
         return out
+
+    def _check_backend_weights(self, plans: list[CellPlan]) -> None:
+        """Stop the run before any work when a backend that has samples to generate lacks its weights
+        (:meth:`bench.backends.base.Backend.check_weights`: nothing is loaded): a :class:`WeightsError` naming every
+        such backend, its file and how to supply it. A run whose outputs are all stored needs no model weights."""
+        from ..errors import WeightsError
+
+        missing: dict[str, str] = {}
+        for bspec in self.suite.backends:
+            if not any(p.generate for p in plans if p.cell.backend is bspec):
+                continue
+            try:
+                bspec.create().check_weights(self.ctx)
+            except WeightsError as e:
+                missing[f"{bspec.path} ({bspec.label})"] = str(e)
+            except CAUGHT:
+                pass  # any other failure is the backend's setup's to report, for its own cells
+        if missing:
+            one = len(missing) == 1
+            raise WeightsError(
+                "weights missing for " + ", ".join(missing) + "; nothing was run.\n"
+                + "\n".join(f"{k}: {v}" for k, v in missing.items())
+                + f"\nSupply {'it' if one else 'them'}, or take {'that backend' if one else 'those backends'} out "
+                  f"of the suite to run the others")
 
     def _note_other_suites(self, old: dict[str, Any]) -> None:
         h = old.get("config_hash")
