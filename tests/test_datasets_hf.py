@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 datasets = pytest.importorskip("datasets")
@@ -235,3 +236,26 @@ metrics: [psnr]
     assert sorted(recs) == sorted(rows["name"])
     assert recs["img-2"]["error"] and "img-2" in recs["img-2"]["error"] and "column 'image'" in recs["img-2"]["error"]
     assert all(recs[k]["error"] is None and recs[k]["psnr_in"] > 5 for k in ("img-0", "img-1", "img-3"))
+
+
+def test_validate_lists_the_datasets_as_a_run_would(saved, tmp_path, capsys):
+    """`bench validate` opens every dataset (an unknown split was found only by `bench run`, which skipped the
+    dataset's cells and exited 0) and asks every backend for its weights without loading them."""
+    from bench.cli import main
+
+    good = {"type": "hf", "name": "ok", "path": str(saved), "mask_column": "mask", "task": "reconstruction"}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({"backends": ["opencv-telea"], "masks": ["given"], "metrics": ["psnr"],
+                                 "datasets": [good, {**good, "name": "typo", "split": "tset"}]}))
+    assert main(["validate", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "datasets[1] (typo): cannot list its samples" in err and "did you mean 'test'" in err
+    assert "datasets[0]" not in err and "1 problem(s)" in err
+    p.write_text(yaml.safe_dump({"backends": ["opencv-telea", {"type": "lama", "path": str(tmp_path / "big-lama.pt")}],
+                                 "masks": ["given"], "metrics": ["psnr"], "datasets": [good]}))
+    assert main(["validate", str(p)]) == 2
+    assert "backends[1] (lama)" in capsys.readouterr().err
+    p.write_text(yaml.safe_dump({"backends": ["opencv-telea"], "masks": ["given"], "metrics": ["psnr"],
+                                 "datasets": [good]}))
+    assert main(["validate", str(p)]) == 0
+    assert "samples per dataset: ok 4" in capsys.readouterr().out

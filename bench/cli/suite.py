@@ -2,17 +2,70 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Parse the suite, then what a run would find first, without running or loading a model: every dataset listed
+    (a missing column, an unknown split, a folder without masks), every backend's weights
+    (:meth:`bench.backends.base.Backend.check_weights`) and every metric's and detector's weights files (looked up,
+    never downloaded). Exit 2 when anything would stop a run or skip its cells."""
+    from .. import weights as W
     from ..config import load_suite
+    from ..errors import CAUGHT, WeightsError, describe
+    from ..keys import expand_cells
+    from ..runner.plan import dataset_ids
+    from ..types import RunContext
+    import torch
 
     suite = load_suite(args.suite)
-    from ..keys import expand_cells
-
     cells = expand_cells(suite)
+    problems: list[str] = []
+    notes: list[str] = []
+    sizes = []
+    for spec in suite.datasets:
+        try:
+            ds = spec.create()
+            ds.bind(resolution=suite.resolution, seed=suite.seed)
+            sizes.append(f"{spec.label} {len(dataset_ids(spec.label, ds, suite.limit))}")
+        except CAUGHT as e:
+            problems.append(f"{spec.path} ({spec.label}): cannot list its samples: {describe(e)}")
+    ctx = RunContext(device=torch.device("cpu"), seed=suite.seed, weights=suite.weights,
+                     weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
+                     extra={"resolution": suite.resolution})
+    for spec in suite.backends:
+        try:
+            spec.create().check_weights(ctx)
+        except WeightsError as e:
+            problems.append(f"{spec.path} ({spec.label}): {e}")
+        except CAUGHT as e:
+            problems.append(f"{spec.path} ({spec.label}): {describe(e)}")
+    for spec in [*suite.metrics, *suite.detectors]:
+        inst = spec.instance if spec.instance is not None else spec.create()
+        for f in getattr(inst, "weights_files", lambda w: [])(suite.weights):
+            try:
+                W.resolve(f, suite.weights_dir, check=False, download=False)
+            except WeightsError as e:
+                where = f"{spec.path} ({spec.label}): {f} not here"
+                if not W.offline():
+                    notes.append(f"{where}; a run downloads it first" + (" (left out if that fails: optional)"
+                                                                          if spec.optional else ""))
+                elif spec.optional:
+                    notes.append(f"{where}; offline and optional: a run leaves it out")
+                else:
+                    problems.append(f"{spec.path} ({spec.label}): {e}")
+                break
+    for line in notes:
+        print(f"note: {line}")
+    if problems:
+        for line in problems:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"{args.suite}: {len(problems)} problem(s) a run would meet (above)", file=sys.stderr)
+        return 2
     print(f"{args.suite}: OK — {len(suite.backends)} backend(s) × {len(suite.datasets)} dataset(s) × "
-          f"{len(suite.masks)} mask strategy(ies) = {len(cells)} cells; config hash {suite.config_hash()[:12]}")
+          f"{len(suite.masks)} mask strategy(ies) = {len(cells)} cells; samples per dataset: {', '.join(sizes)}; "
+          f"config hash {suite.config_hash()[:12]}")
     return 0
 
 
