@@ -535,6 +535,10 @@ def test_cli_loop_page_score_report(run, tmp_path, capsys):
     assert df.loc[best["backend"], "human_bt"] == pytest.approx(best["human_bt"])
     assert df.loc[best["backend"], "human_bt_lo"] == pytest.approx(best["human_bt_lo"])
     assert math.isnan(df.loc["identity", "human_bt"])
+    capsys.readouterr()
+    assert main(["report", str(run), "-f", "term", "--no-ci"]) == 0  # a headline column of the terminal too
+    term = capsys.readouterr().out
+    assert "human_bt" in term and f"{best['human_bt']:.2f}" in term
     rep = (run / "report.html").read_text()
     assert "id='study-page'" in rep and "id='metric-agreement'" in rep
     href = rep.split("id='study-page' href='")[1].split("'")[0]
@@ -635,3 +639,21 @@ detectors: []
     att = st.raters.set_index("rater")
     assert (att.loc["a", "checks"], att.loc["a", "passed"]) == (3, 2)
     assert "blank" not in st.backends
+
+
+def test_a_study_column_stays_out_of_the_tables_it_does_not_concern():
+    """``human_bt`` belongs to the one dataset × mask studied: the other tables (Markdown, LaTeX) do not get a
+    column of dashes; a metric column with no value stays (it says the metric could not be computed there)."""
+    import pandas as pd
+
+    from bench.report.leaderboard import latex_default_tables, leaderboard_tables
+
+    df = pd.DataFrame({"backend": ["a", "b", "a", "b"], "dataset": ["d1", "d1", "d2", "d2"],
+                       "mask": ["box"] * 4, "psnr_in": [20.0, 21.0, float("nan"), float("nan")],
+                       "human_bt": [0.5, -0.5, float("nan"), float("nan")], "n": [4, 4, 4, 4]})
+    df.attrs.update(metric_keys=["psnr_in"], setlevel_keys=["human_bt"], detectors=[], verdict_keys=[])
+    by_title = {t.title: [c.key for c in t.columns] for t in leaderboard_tables(df)}
+    assert "human_bt" in by_title["dataset d1 × mask box"]
+    assert "human_bt" not in by_title["dataset d2 × mask box"] and "psnr_in" in by_title["dataset d2 × mask box"]
+    tex = {t.name: [c.key for c in t.columns] for t in latex_default_tables(df)}
+    assert "human_bt" in tex["leaderboard_d1_box_quality"] and "human_bt" not in tex["leaderboard_d2_box_quality"]

@@ -9,7 +9,7 @@ The terminal shows a **headline** set that fits 100 columns (:func:`headline_key
 * the in-hole quality metric: the first of ``lpips_in``, ``dists_in``, ``psnr_in``, ``ssim_in`` with a value (an
   object-removal dataset without ground truth has none: then no column);
 * one preservation metric: the first of ``psnr_out``, ``lpips_out``, ``ssim_out`` with a value;
-* ``fid`` when the run computed it;
+* ``fid`` when the run computed it; ``human_bt`` when a user study was scored (docs/studies.md);
 * the verdict shares (``ok`` first, then each failure verdict that some backend of the table has: they add up to 1);
 * latency (p50 per image, ms);
 * n: in the title when every row has the same count and no errors, else as columns ``n`` and ``n_errors``.
@@ -56,8 +56,11 @@ def leaderboard_keys(df: pd.DataFrame, extra: Sequence[str] = ("latency_p50", "p
 
 def leaderboard_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mask"),
                        rows: Sequence[str] = ("backend",), keys: Sequence[str] | None = None) -> list[Table]:
-    """One :class:`Table` per value of ``split`` (default dataset × mask) with ``rows`` as row labels."""
+    """One :class:`Table` per value of ``split`` (default dataset × mask) with ``rows`` as row labels. A set-level
+    column with no value in a table's rows is left out of that table (``human_bt`` of a study on one dataset × mask,
+    P-IDS of a dataset without ground truth)."""
     keys = list(keys) if keys is not None else leaderboard_keys(df)
+    setlevel = set(df.attrs.get("setlevel_keys", []))
     tables = []
     if df.empty:
         return tables
@@ -67,7 +70,9 @@ def leaderboard_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mas
         sub.attrs = df.attrs
         title = " × ".join(f"{'area' if s == 'area_bin' else s} {v}" for s, v in zip(split, k))
         name = "leaderboard_" + "_".join(str(v) for v in k)
-        tables.append(table_from_summary(sub, keys, label_keys=rows, name=name, title=title))
+        here = [c for c in keys if c not in setlevel or _has_values(sub, c)]
+        if here:
+            tables.append(table_from_summary(sub, here, label_keys=rows, name=name, title=title))
     return tables
 
 
@@ -100,6 +105,8 @@ def headline_keys(df: pd.DataFrame) -> list[str]:
         if first:
             keys.append(first)
     keys += [k for k in HEADLINE_SETLEVEL if _has_values(df, k)]
+    if _has_values(df, "human_bt"):  # a scored user study (docs/studies.md): the judgement the others stand for
+        keys.append("human_bt")
     verdicts = [k for k in df.attrs.get("verdict_keys", []) if k in df.columns]
     keys += [k for k in verdicts if k == "failure_ok"] + [k for k in verdicts if k != "failure_ok"]
     keys += [k for k in (HEADLINE_LATENCY, "n", "n_errors") if k in df.columns]
