@@ -292,3 +292,24 @@ def test_stored_outputs_need_no_model_weights(tmp_path, plugins, monkeypatch):
         assert len(rows(run_dir)) == 2
     finally:
         BACKENDS._entries.pop("test-weights-come-and-go", None)
+
+
+def test_progress_in_a_log_is_plain_lines(tmp_path, plugins, monkeypatch):
+    """Output that is not a terminal (a log file, Slurm) gets a line when a cell starts, lines while it runs and one
+    when it ends, instead of a bar that appears only when the cell has finished."""
+    import io
+
+    from rich.console import Console
+
+    from bench.runner import run as run_mod
+
+    monkeypatch.setattr(run_mod, "PLAIN_PROGRESS_EVERY_S", 0.0)
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=False, width=200)
+    Runner(make_suite(tmp_path), progress=True, console=console).run()
+    lines = buf.getvalue().splitlines()
+    cell = [ln for ln in lines if ln.startswith("test-spy") and "/6" in ln]
+    assert cell[0].endswith("0/6 started")
+    assert any(" 2/6 (33 %)" in ln and "elapsed, ETA" in ln for ln in cell)
+    assert any(" 6/6 (100 %)" in ln and "ETA" not in ln for ln in cell)
+    assert "\x1b[" not in buf.getvalue()  # no terminal control codes in a log

@@ -95,7 +95,7 @@ class Runner:
     # -- set-up ----------------------------------------------------------------------------------------
     def _log(self, msg: str) -> None:
         if self.console is not None:
-            self.console.print(sinks.term(msg))
+            self.console.print(sinks.term(msg), soft_wrap=True)  # a log keeps each message on one line
 
     def _prepare_dir(self) -> RunStore:
         from ..fsio import confined_dir
@@ -200,7 +200,8 @@ class Runner:
                         self._run_backend(store, bspec, bplans, datasets, masks, stage, prefetcher, overlap)
                     else:
                         n = sum(len(p.wanted) for p in bplans)
-                        self._log(f"{bspec.label}: all {n} samples already generated")
+                        if n:  # (a shard may hold no sample of a backend's cells)
+                            self._log(f"{bspec.label}: all {n} samples already generated")
             elif any(p.generate for p in plans):
                 n = sum(len(p.generate) for p in plans)
                 self._log(f"{n} samples have no stored output; `bench score` scores stored outputs only (run "
@@ -459,16 +460,35 @@ class Runner:
                 "scorer_errors": scoring.setup_errors()}
 
 
+#: without a terminal (a log file, nohup, Slurm) a cell's progress is a plain line at most this often (seconds)
+PLAIN_PROGRESS_EVERY_S = 60.0
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
 class _Progress:
-    """A rich progress bar for one cell (a no-op without a console)."""
+    """Progress of one cell: a rich bar on a terminal; in a log (output not a terminal) a plain line when the cell
+    starts, at most every :data:`PLAIN_PROGRESS_EVERY_S` seconds, and when it ends (a bar would appear only at the
+    end of the cell there); a no-op without a console."""
 
     def __init__(self, console: Any, label: str, total: int):
         self.console, self.label, self.total = console, label, total
         self.bar = None
+        self.plain = False
+        self.done = 0
+        self.t0 = self.last = 0.0
 
     def __enter__(self):
         if self.console is None or not self.total:
             return lambda n: None
+        if not getattr(self.console, "is_terminal", True):
+            self.plain, self.t0 = True, time.monotonic()
+            self.last = self.t0
+            self.console.print(sinks.term(f"{self.label}: 0/{self.total} started"), soft_wrap=True)
+            return self._advance_plain
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
@@ -479,9 +499,24 @@ class _Progress:
         self.bar.start()
         return lambda n: self.bar.advance(task, n)
 
+    def _advance_plain(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= PLAIN_PROGRESS_EVERY_S and self.done < self.total:
+            self.last = now
+            self._line(now)
+
+    def _line(self, now: float) -> None:
+        el = now - self.t0
+        eta = f", ETA {_clock(el / self.done * (self.total - self.done))}" if 0 < self.done < self.total else ""
+        self.console.print(sinks.term(f"{self.label}: {self.done}/{self.total} ({100 * self.done / self.total:.0f} %),"
+                                      f" {_clock(el)} elapsed{eta}"), soft_wrap=True)
+
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+        if self.plain:
+            self._line(time.monotonic())
 
 
 def _prov(obj: Any) -> dict[str, Any]:
