@@ -25,7 +25,11 @@ _RESERVED = ("type", "name")
 
 
 def _first_line(doc: str | None) -> str:
-    return (inspect.cleandoc(doc).splitlines() or [""])[0] if doc else ""
+    """The docstring's first paragraph as one line (a summary that runs over two lines is not cut)."""
+    if not doc:
+        return ""
+    para = inspect.cleandoc(doc).split("\n\n")[0]
+    return " ".join(ln.strip() for ln in para.splitlines())
 
 
 class Registry(Generic[T]):
@@ -97,6 +101,24 @@ class Registry(Generic[T]):
             return _first_line(self.get(name).__doc__)
         except ConfigError as e:
             return f"(unavailable: {e.message})"
+
+    def describe(self, name: str) -> str:
+        """``name``'s whole docstring and its YAML parameters (``key: type = default``), for ``bench ls KIND NAME``."""
+        cls = self.get(name, name)
+        lines = [f"{name}: {inspect.cleandoc(cls.__doc__ or self._docs.get(name, '(no description)'))}", "",
+                 "parameters:"]
+        params = _param_specs(cls)
+        for key, p in params.items():
+            if p.kind is p.VAR_KEYWORD:
+                lines.append(f"  **{key}: any further keys are passed on")
+                continue
+            ann = p.annotation if p.annotation is not inspect.Parameter.empty else "any"
+            ann = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+            default = "(required)" if p.default is inspect.Parameter.empty else f"= {p.default!r}"
+            lines.append(f"  {key}: {ann} {default}")
+        if not params:
+            lines.append("  (none)")
+        return "\n".join(lines)
 
     # -- construction from a suite spec ---------------------------------------------------------------
     def create(self, spec: dict[str, Any], path: str) -> T:

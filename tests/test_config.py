@@ -120,3 +120,14 @@ def test_given_masks_need_a_dataset_with_masks():
                "masks": [{"type": "dilate", "k": 3, "base": {"type": "given"}}]})
     assert msg.startswith("masks[0]: 'dilate' uses the dataset's own masks")
     parse_suite({"backends": ["identity"], "datasets": ["synthetic"], "masks": ["given"]})
+
+
+def test_ls_names_a_plugins_parameters_and_whole_summary(capsys):
+    assert main(["ls", "backends", "lama"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters:" in out and "path: str | None = None" in out and "output_scale: float = 1.0" in out
+    assert main(["ls", "metrics"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("lpips "))
+    assert line.rstrip().endswith("whole frame).")  # the summary's first paragraph, not its first line
+    assert main(["ls", "masks", "box"]) == 0 and "(required)" not in capsys.readouterr().out
+    assert main(["ls", "backends", "lamma"]) == 2 and "did you mean 'lama'" in capsys.readouterr().err

@@ -81,6 +81,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     ls = sub.add_parser("ls", help="list the registered backends, datasets, masks, metrics, detectors")
     ls.add_argument("kind", nargs="?", choices=["backends", "datasets", "masks", "metrics", "detectors"])
+    ls.add_argument("name", nargs="?", help="one plug-in: its description and YAML parameters")
     ls.set_defaults(func=cmd_ls)
 
     for name, (mod, conf, run, help_) in EXTERNAL.items():

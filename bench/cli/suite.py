@@ -70,12 +70,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    """The registered plug-ins, one line each; ``bench ls KIND NAME``: one plug-in's description and parameters."""
     from ..registry import REGISTRIES
 
+    if getattr(args, "name", None):
+        if not args.kind:
+            print("bench ls: give the kind before the name (bench ls backends lama)", file=sys.stderr)
+            return 2
+        print(REGISTRIES[args.kind].describe(args.name))
+        return 0
     kinds = [args.kind] if args.kind else list(REGISTRIES)
     for kind in kinds:
         reg = REGISTRIES[kind]
         print(f"{kind}:")
         for name in reg.names():
             print(f"  {name:<22} {reg.doc(name)}")
+    if kinds:
+        print("`bench ls KIND NAME` shows one plug-in's description and its YAML parameters")
     return 0
