@@ -131,3 +131,10 @@ def test_ls_names_a_plugins_parameters_and_whole_summary(capsys):
     assert line.rstrip().endswith("whole frame).")  # the summary's first paragraph, not its first line
     assert main(["ls", "masks", "box"]) == 0 and "(required)" not in capsys.readouterr().out
     assert main(["ls", "backends", "lamma"]) == 2 and "did you mean 'lama'" in capsys.readouterr().err
+
+
+def test_an_empty_suite_file_says_so(tmp_path):
+    p = tmp_path / "empty.yaml"
+    p.write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match="the suite file is empty"):
+        load_suite(p)

@@ -42,6 +42,7 @@ def test_cli_and_unknown_backend(tmp_path, capsys):
     assert main(["report", str(run), "--compare", "a", "b", "--format", "md"]) == 0
     text = (run / "compare_a_vs_b.md").read_text()
     assert "| psnr_in | 40 |" in text and "b − a" in text
+    assert text.startswith("# Paired comparison: a vs b")  # as the file is named
     with pytest.raises(BenchError, match="no backend 'c'"):
         compare_backends(load_run(run), "a", "c")
     assert main(["report", str(run), "--compare", "a", "c", "--format", "md"]) == 2

@@ -294,6 +294,9 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
     """Validate and build a suite. Every error is collected: one is raised as itself, several together as
     :class:`~bench.errors.ConfigErrors` (each with its key path and suggestion)."""
     if not isinstance(data, dict):
+        if data is None:
+            raise ConfigError("", "the suite file is empty (or only comments): it needs at least backends:, "
+                                  "datasets: and masks: (configs/quickstart.yaml is an example)")
         raise ConfigError("", f"a suite must be a mapping of keys, got {type(data).__name__}")
     errors = ErrorList()
     if "save_outputs" in data:

@@ -91,7 +91,7 @@ def _fmt(x: float, fmt: str = ".4g") -> str:
 
 
 def to_markdown(df: pd.DataFrame, a: str, b: str) -> str:
-    lines = [f"# Paired comparison: {b} vs {a}", "",
+    lines = [f"# Paired comparison: {a} vs {b}", "",
              f"Difference = {b} − {a} on the samples both scored; 95 % paired bootstrap interval; two-sided p. "
              f"'better' names the backend whose interval excludes 0 in its favour (— when it does not). "
              f"Metrics first, then failures: `<flag>_rate` (the detector's flag, 0/1 per sample) and `failure_<v>` "
