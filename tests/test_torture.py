@@ -318,7 +318,7 @@ BASE = "backends: [identity]\ndatasets: [{type: synthetic, n: 2}]\nmasks: [box]\
     (BASE + "name: off\n", "got 'False'); YAML reads an unquoted yes/no/on/off/true/false as a boolean"),
     (BASE.replace("[identity]", "[{type: identity, name: no}]"), "backends[0].name: labels use"),
     ("- just\n- a list\n", "a suite must be a mapping"),
-    ("", "a suite must be a mapping"),
+    ("", "the suite file is empty"),
     (BASE + "bacth_size: 4\n", "did you mean 'batch_size'"),
 ])
 def test_bad_suite_files_give_a_clear_error(tmp_path, capsys, text, expected):

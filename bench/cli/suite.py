@@ -11,16 +11,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     (a missing column, an unknown split, a folder without masks), every backend's weights
     (:meth:`bench.backends.base.Backend.check_weights`) and every metric's and detector's weights files (looked up,
     never downloaded). Exit 2 when anything would stop a run or skip its cells."""
-    from .. import weights as W
     from ..config import load_suite
-    from ..errors import CAUGHT, WeightsError, describe
     from ..keys import expand_cells
-    from ..runner.plan import dataset_ids
-    from ..types import RunContext
+
+    suite = load_suite(args.suite)  # (a suite that fails here fails fast: nothing heavy imported yet)
+    cells = expand_cells(suite)
     import torch
 
-    suite = load_suite(args.suite)
-    cells = expand_cells(suite)
+    from .. import weights as W
+    from ..errors import CAUGHT, WeightsError, describe
+    from ..runner.plan import dataset_ids
+    from ..types import RunContext
+
     problems: list[str] = []
     notes: list[str] = []
     sizes = []

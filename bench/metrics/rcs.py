@@ -110,7 +110,8 @@ class RCS(N.NetMetric, Metric):
         ph, pw = (p - nh % p) % p, (p - nw % p) % p
         im = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
         im = cv2.copyMakeBorder(im, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=PAD_RGB)
-        x = torch.from_numpy(im.astype(np.float32) * np.float32(1 / 255)).permute(2, 0, 1)[None]
+        # rescaled in float64, then float32, as transformers' image processors do (BaseImageProcessor.rescale)
+        x = torch.from_numpy((im.astype(np.float64) * (1 / 255)).astype(np.float32)).permute(2, 0, 1)[None]
         x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         gh, gw = (nh + ph) // p, (nw + pw) // p
         with torch.inference_mode():
