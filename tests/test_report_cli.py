@@ -78,6 +78,8 @@ def test_paper_table_filters_and_order(run):
     row = next(r for r in t_bin.rows if r["backend"] == "opencv-telea")
     assert row["lpips_in"] == pytest.approx(sel.lpips_in.mean())
     assert math.isnan(row["fid"]) and any("fid" in n for n in t_bin.notes)
+    assert t_bin.notes[0] == "Samples: dataset synthetic; area 20-30%"  # the filter is said, caption or not
+    assert t_mat.notes[0] == "Samples: dataset samples"
 
 
 def test_export_per_sample(run, tmp_path, capsys):

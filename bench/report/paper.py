@@ -46,6 +46,21 @@ def _order_values(values: list[Any], order: list[str]) -> list[Any]:
     return sorted(values, key=lambda v: (rank.get(str(v), len(order)), pos[v]))
 
 
+def filter_note(flt: dict[str, Any]) -> str:
+    """``Samples: dataset places2; area_bin 40-50%`` for a table's ``filter`` (one value or a list per key;
+    ``hole_fraction`` a [lo, hi) range)."""
+    parts = []
+    for k, v in flt.items():
+        if k == "hole_fraction" and isinstance(v, (list, tuple)) and len(v) == 2:
+            parts.append(f"hole fraction in [{v[0]}, {v[1]})")
+        else:
+            vals = v if isinstance(v, (list, tuple)) else [v]
+            if k == "area_bin":  # validated: bin indices
+                vals = [AREA_LABELS[x] if isinstance(x, int) and 0 <= x < len(AREA_LABELS) else x for x in vals]
+            parts.append(f"{'area' if k == 'area_bin' else k} {', '.join(str(x) for x in vals)}")
+    return "Samples: " + "; ".join(parts)
+
+
 def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
     """One table of a validated ``report.tables[i]`` spec."""
     rd = load_run(run)
@@ -56,6 +71,8 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
     df = summarize(rd, by=by, ci=ci and spec.get("intervals", True), filters=spec.get("filter") or None)
     meta = dict(df.attrs.get("columns", {}))
     notes = list(spec.get("notes", []))
+    if spec.get("filter"):  # a reader must see which samples the numbers are of, caption or not
+        notes.insert(0, filter_note(spec["filter"]))
     wanted = spec["columns"]
     missing = [c["key"] for c in wanted if c["key"] not in df.columns]
     if missing and not df.empty:
