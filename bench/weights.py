@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WeightsError
-from .fsio import atomic_writer, file_sha256, remember_sha256
+from .fsio import atomic_writer, copy_atomic, file_sha256, remember_sha256
 
 ENV_VAR = "INPAINT_BENCH_WEIGHTS"
 OFFLINE_VARS = ("INPAINT_BENCH_OFFLINE", "HF_HUB_OFFLINE")
@@ -398,8 +398,13 @@ def fetch_checked(n: str, dest: Path, to_given: bool) -> str:
     have = dest / n
     spec = KNOWN[n]
     pkg = _package_file(spec)
-    if not have.is_file() and spec.package and not to_given and pkg is not None and pkg.is_file():
-        return f"{n}: ships with the {spec.package} package ({pkg})"
+    if not have.is_file() and spec.package and pkg is not None and pkg.is_file():
+        if not to_given:
+            return f"{n}: ships with the {spec.package} package ({pkg})"
+        dest.mkdir(parents=True, exist_ok=True)  # a folder for another machine: the package's copy, not a download
+        copy_atomic(pkg, have)
+        verify(have, n)
+        return f"{n}: copied from the {spec.package} package ({pkg}) to {have} ({spec.check}: verified)"
     note = ""
     if have.is_file():
         try:

@@ -202,3 +202,18 @@ def test_a_failed_download_says_so_briefly(server):
         W.resolve("good.bin")
     assert "downloading good.bin from http://127.0.0.1" in str(e.value) and W.MIRROR_VAR in str(e.value)
     assert e.value.brief.startswith("good.bin could not be downloaded (") and "404" in e.value.brief
+
+
+def test_fetch_to_a_folder_copies_what_a_package_ships(tmp_path, capsys):
+    """`bench weights fetch --to DIR` (a folder for an offline cluster) copies the LPIPS heads from the installed
+    `lpips` package, verified, instead of downloading them (it used to try, and fail offline)."""
+    pytest.importorskip("lpips")
+    from bench.fsio import file_sha256
+
+    dest = tmp_path / "for-cluster"
+    assert main(["weights", "fetch", "--to", str(dest), "lpips-v0.1-alex.pth"]) == 0
+    assert "copied from the lpips package" in capsys.readouterr().out
+    shipped = W._package_file(W.KNOWN["lpips-v0.1-alex.pth"])
+    assert file_sha256(dest / "lpips-v0.1-alex.pth") == file_sha256(shipped)
+    assert main(["weights", "fetch", "--to", str(dest), "lpips-v0.1-alex.pth"]) == 0
+    assert "already in" in capsys.readouterr().out
