@@ -483,3 +483,61 @@ def test_a_missing_output_png_is_generated_again(tmp_path, plugins):
     assert sum(b for _, b in plugins.CALLS) == 1 and png.is_file()  # only that sample ran again
     rec = {r["sample_id"]: r for r in records(run_dir)}
     assert rec["n002"]["error"] is None and math.isfinite(rec["n002"]["ssim_in"])
+
+
+def test_a_replaced_output_file_is_read_again(tmp_path, plugins, capsys):
+    """Outputs made elsewhere are stored with their file's path and SHA-256: a later run reads a replaced file
+    again (its old scores go) instead of scoring the stored copy; untouched files are not read again."""
+    p = tmp_path / "telea.yaml"
+    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
+    root = tmp_path / "x" / "telea"
+    d = _telea_run(tmp_path, name="ext")
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root)}]
+    run_dir = Runner(parse_suite(d), progress=False).run()
+    before = {(r["mask"], r["sample_id"]): r for r in records(run_dir)}
+    f = root / "synthetic" / "box" / "syn-0002.png"
+    with RunStore(run_dir / "records.sqlite") as s:
+        key = next(c["cell_key"] for c in s.cells() if c["mask"] == "box")
+        src = s.output_info(key, ["syn-0002"])["syn-0002"]["info"]["source"]
+    assert src["path"] == str(f) and len(src["sha256"]) == 64
+    img = cv2.imread(str(f))
+    cv2.imwrite(str(f), 255 - img)  # another output for the same sample
+    capsys.readouterr()
+    from rich.console import Console
+    import io
+
+    buf = io.StringIO()
+    Runner(parse_suite(d), progress=False, console=Console(file=buf, width=200)).run()
+    assert "ext: 1 output file(s) changed since they were read; reading them again" in buf.getvalue()
+    after = {(r["mask"], r["sample_id"]): r for r in records(run_dir)}
+    assert after[("box", "syn-0002")]["psnr_in"] != before[("box", "syn-0002")]["psnr_in"]
+    assert all(after[k]["psnr_in"] == before[k]["psnr_in"] for k in before if k != ("box", "syn-0002"))
+    buf = io.StringIO()
+    Runner(parse_suite(d), progress=False, console=Console(file=buf, width=200)).run()  # nothing changed now
+    assert "changed since" not in buf.getvalue()
+
+
+def test_a_missing_output_says_what_is_there_instead(tmp_path, plugins):
+    p = tmp_path / "telea.yaml"
+    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
+    root = tmp_path / "x" / "telea"
+    f = root / "synthetic" / "box" / "syn-0001.png"
+    cv2.imwrite(str(f.with_suffix(".jpg")), cv2.imread(str(f)))
+    f.unlink()
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (root / "synthetic" / "box" / "syn-0003.png").rename(flat / "syn-0003.png")
+    d = _telea_run(tmp_path, name="hint")
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root)}]
+    recs = {(r["mask"], r["sample_id"]): r for r in records(Runner(parse_suite(d), progress=False).run())}
+    assert "syn-0001.jpg is there: `pattern` fixes the extension, e.g. pattern: '{dataset}/{mask}/{sample}.jpg'" \
+        in recs[("box", "syn-0001")]["error"]
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(flat)}]
+    d["name"] = "hint2"
+    recs = {(r["mask"], r["sample_id"]): r for r in records(Runner(parse_suite(d), progress=False).run())}
+    assert "there is syn-0003.png under the root" in recs[("box", "syn-0003")]["error"]
+    assert "pattern: '{sample}.png'" in recs[("box", "syn-0003")]["error"]

@@ -17,6 +17,8 @@ Rules:
   ``inputs.json``; by default ``ROOT/inputs.json``, which ``bench export --outputs`` writes), each sample's blanked
   input and mask must have the SHA-256 recorded there: outputs made for other masks are error rows, not silently
   wrong numbers (``check_inputs: false`` turns that off);
+* each output's path and SHA-256 are stored with it; a later run reads a sample again when its file changed
+  (other bytes, gone, or another path), so a replaced output is never scored from the old copy;
 * nothing is timed: latency and memory of these rows are absent (never zero), and reports say so.
 """
 from __future__ import annotations
@@ -79,6 +81,31 @@ class OutputsBackend(Backend):
 
         return self.root / self.pattern.format(dataset=dataset, mask=mask, sample=sample_filename(sample_id))
 
+    def source(self, dataset: str, mask: str, sample_id: str) -> dict[str, Any]:
+        """What was read for a sample: its path, SHA-256, size and modification time (stored with the output, so a
+        later run notices a file that changed: :meth:`changed`)."""
+        from ..fsio import file_sha256
+
+        p = self.path(dataset, mask, sample_id)
+        st = p.stat()
+        return {"path": str(p), "sha256": file_sha256(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    def changed(self, dataset: str, mask: str, sample_id: str, stored: dict[str, Any] | None) -> bool:
+        """Whether the file for a sample is no longer the one read (``stored``: :meth:`source` then): another path,
+        gone, or other bytes (hashed only when its size or modification time moved). Outputs stored before sources
+        were recorded (no ``stored``) are taken as they are."""
+        if not stored:
+            return False
+        p = self.path(dataset, mask, sample_id)
+        if str(p) != stored.get("path") or not p.is_file():
+            return True
+        st = p.stat()
+        if st.st_size == stored.get("bytes") and st.st_mtime_ns == stored.get("mtime_ns"):
+            return False
+        from ..fsio import file_sha256
+
+        return file_sha256(p) != stored.get("sha256")
+
     def read_outputs(self, dataset: str, mask: str, items: list) -> list:
         """One float [3, H, W] tensor as read (its size may differ from the input's: the runner records and
         resizes it back), or the exception that explains why not, per item."""
@@ -91,7 +118,7 @@ class OutputsBackend(Backend):
                 if self._expected is not None:
                     self._check(dataset, mask, it, p)
                 if not p.is_file():
-                    raise DataError(f"expected output {p}: not found")
+                    raise DataError(f"expected output {p}: not found{self._hint(p)}")
                 img = read_image(p)
                 if self.strict_size and tuple(img.shape[-2:]) != tuple(it.image.shape[-2:]):
                     raise DataError(f"{p}: output is {img.shape[-2]}x{img.shape[-1]}, the input is "
@@ -101,6 +128,21 @@ class OutputsBackend(Backend):
             except DataError as e:
                 out.append(e)
         return out
+
+    def _hint(self, p: Path) -> str:
+        """Why a file may be missing: the same name with another extension (``pattern`` fixes one), or the sample's
+        file elsewhere under ``root`` (another layout)."""
+        others = sorted(q.name for q in p.parent.glob(p.stem + ".*") if q.is_file()) if p.parent.is_dir() else []
+        if others:
+            ext = Path(others[0]).suffix
+            return (f" ({others[0]} is there: `pattern` fixes the extension, e.g. pattern: "
+                    f"{str(Path(self.pattern).with_suffix(ext))!r})")
+        found = next((q for q in self.root.rglob(p.stem + ".*") if q.is_file()), None) if self.root.is_dir() else None
+        if found is not None:
+            rel = found.relative_to(self.root)
+            return (f" (there is {rel} under the root: the layout is `pattern`, now {self.pattern!r}; files directly "
+                    f"under the root want pattern: '{{sample}}{found.suffix}')")
+        return ""
 
     def _check(self, dataset: str, mask: str, it: Any, p: Path) -> None:
         from ..pixels import blanked_digests

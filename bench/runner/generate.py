@@ -179,6 +179,11 @@ class Generation:
             # geometry adapter does for a live backend
             infos.append({"raw_size": raw, "model_size": size, "input_size": size, "external": True,
                           **blanked_digests(it.image, it.mask)})
+            if not isinstance(o, BaseException):
+                try:  # the file read, so a later run notices when it is replaced (OutputsBackend.changed)
+                    infos[-1]["source"] = self.backend.source(cell.dataset.label, cell.mask.label, it.sample_id)
+                except OSError as e:
+                    o = e
             if isinstance(o, BaseException):
                 errors.append(f"{who}: {describe(o)}")
                 u8.append(torch.zeros(3, *size, dtype=torch.uint8))

@@ -180,6 +180,7 @@ class Runner:
                 store.drop_scores([s.key for s in scorers], [c.key for c in cells])
             plans = plan(store, cells, scorers, work)
             if not self.score_only:
+                self._reread_changed_outputs(store, plans)
                 self._check_backend_weights(plans)
             self._note_other_suites(old)
 
@@ -262,6 +263,34 @@ class Runner:
                       f"`bench weights fetch` adds them (on a machine with internet, or with {W.MIRROR_VAR}); "
                       f"then run again")
         return out
+
+    def _reread_changed_outputs(self, store: RunStore, plans: list[CellPlan]) -> None:
+        """Outputs made elsewhere (``outputs`` backends) whose file changed since it was read are read again (their
+        old scores go with the old output), with one line per backend: a replaced file is never scored from the
+        stored copy."""
+        for bspec in self.suite.backends:
+            bplans = [p for p in plans if p.cell.backend is bspec]
+            if not bplans:
+                continue
+            try:
+                backend = bspec.create()
+            except CAUGHT:
+                continue
+            if not getattr(backend, "reads_outputs", False):
+                continue
+            n = 0
+            for p in bplans:
+                done = set(p.wanted) - set(p.generate)
+                infos = store.output_info(p.cell.key, done)
+                stale = {sid for sid in done if backend.changed(p.cell.dataset.label, p.cell.mask.label, sid,
+                                                                infos.get(sid, {}).get("info", {}).get("source"))}
+                if stale:
+                    n += len(stale)
+                    p.generate = [sid for sid in p.wanted if sid in stale or sid in set(p.generate)]
+                    for sid in stale:
+                        p.score.pop(sid, None)
+            if n:
+                self._log(f"{bspec.label}: {n} output file(s) changed since they were read; reading them again")
 
     def _check_backend_weights(self, plans: list[CellPlan]) -> None:
         """Stop the run before any work when a backend that has samples to generate lacks its weights
