@@ -100,4 +100,39 @@ def test_piped_comparison_is_printed_whole(tmp_path, capsys):
     assert main(["report", str(run), "--compare", "a", "b", "--format", "term"]) == 0
     out = capsys.readouterr().out  # captured: no terminal, so no wrapping or cut names
     row = next(ln for ln in out.splitlines() if ln.startswith("| psnr_in |"))
-    assert row.count("|") == 9 and "[" in row and "]" in row  # one line: the interval not wrapped
+    assert row.count("|") == 10 and "[" in row and "]" in row  # one line: the interval not wrapped
+
+
+def _borderline_run(tmp_path, keys):
+    """psnr_in: B − A = 0.55 + z (z of mean 0, sd 1 exactly, n 20: t ≈ 2.5, raw p ≈ 0.02); every other key: B = A."""
+    rng = np.random.default_rng(3)
+    n = 20
+    z = rng.normal(size=n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    run = tmp_path / "border"
+    with RunStore(run / "records.sqlite") as s:
+        base = {k: rng.uniform(0.2, 0.8, n) for k in keys}
+        for backend in ("a", "b"):
+            key = f"{backend}.ds.m.x"
+            add_cell(s, key, backend, "ds", "m", {})
+            rows = []
+            for i in range(n):
+                vals = {k: float(base[k][i]) for k in keys}
+                vals["psnr_in"] = 20.0 + base[keys[0]][i] + ((0.55 + z[i]) if backend == "b" else 0.0)
+                rows.append({"sample_id": f"s{i:03d}", "values": vals, "error": None})
+            write_records(s, key, rows)
+    return run
+
+
+def test_better_needs_holm_over_the_tables_rows(tmp_path):
+    """One borderline difference among nine rows: its raw interval excludes 0 (p about 0.02), but with eight other
+    rows tested beside it that is what chance gives; Holm's adjusted p is above 0.05, so no backend is called
+    better. With one metric (and the verdict share), the same difference is."""
+    many = ["psnr_in", "psnr_out", "ssim_in", "ssim_out", "lpips_in", "lpips_out", "psnr_full", "ssim_full",
+            "lpips_full"]
+    df = compare_backends(load_run(_borderline_run(tmp_path / "many", many)), "a", "b").set_index("metric")
+    r = df.loc["psnr_in"]
+    assert r["lo"] > 0 and r["p_value"] < 0.05 and r["p_holm"] > 0.05 and r["better"] == "—"
+    assert r["p_holm"] == pytest.approx(min(1.0, r["p_value"] * len(df)))  # the smallest p: times the row count
+    alone = compare_backends(load_run(_borderline_run(tmp_path / "one", ["psnr_in"])), "a", "b").set_index("metric")
+    assert alone.loc["psnr_in", "p_holm"] < 0.05 and alone.loc["psnr_in", "better"] == "b"  # (beside failure_ok)

@@ -3,7 +3,8 @@
 For every dataset × mask where both backends have successful rows, every per-sample metric is compared on the
 samples both scored: the mean difference (B − A), its 95 % paired bootstrap interval and a two-sided p-value
 (:func:`bench.stats.paired_bootstrap`, the test ``bench compare`` uses: the same pair gives the same p-value in
-both). Pairing removes the between-image variance that makes unpaired intervals overlap, so small but consistent
+both), and that p adjusted by Holm over the rows of its dataset × mask table; ``better`` needs both the interval to
+exclude 0 and the adjusted p to be below :data:`ALPHA`. Pairing removes the between-image variance that makes unpaired intervals overlap, so small but consistent
 differences are resolved. Samples where one backend's value is infinite and the other's finite (a PSNR of a region
 kept exactly) are not averaged in: they are counted (``inf_a`` / ``inf_b``: infinite for A only / for B only).
 
@@ -24,6 +25,10 @@ from ..detectors import verdict
 from ..errors import BenchError
 from .aggregate import RunData, metric_keys
 from .columns import ColumnCatalog
+
+
+#: family-wise level of ``better`` within one dataset × mask table (Holm over its rows)
+ALPHA = 0.05
 
 
 def _failure_values(grp: pd.DataFrame) -> dict[str, pd.Series]:
@@ -61,22 +66,33 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
                    pd.to_numeric(gb.loc[common, key], errors="coerce")) for key in keys if key in grp.columns]
         values += [(key, fail_a[key], fail_b[key]) for key in fail_a  # a failure neither shows is no comparison
                    if (fail_a[key].fillna(0) > 0).any() or (fail_b[key].fillna(0) > 0).any()]
+        group: list[dict[str, Any]] = []
         for key, sa, sb in values:
             va, vb = sa.to_numpy(dtype=float), sb.to_numpy(dtype=float)
             res = stats.paired_bootstrap(vb, va, seed=seed)
             inf_a, inf_b = res["n_neg_inf"], res["n_pos_inf"]  # B - A = -inf: A infinite (above), B finite
             if res["n"] == 0 and not (inf_a or inf_b):
                 continue
-            hib = cols(key).higher_is_better
-            better = "—"
-            if hib is not None and not (res["lo"] <= 0 <= res["hi"]) and not math.isnan(res["lo"]):
-                better = b if (res["mean_diff"] > 0) == bool(hib) else a
-            elif hib is not None and bool(inf_a) != bool(inf_b):  # only one side infinite on some samples
-                better = a if bool(inf_a) == bool(hib) else b  # +inf is the best PSNR, the worst distance
-            rows.append({"dataset": ds, "mask": mk, "metric": key, "n": res["n"],
-                         f"mean_{a}": float(pd.Series(va).mean()), f"mean_{b}": float(pd.Series(vb).mean()),
-                         "diff": res["mean_diff"], "lo": res["lo"], "hi": res["hi"], "p_value": res["p_value"],
-                         "better": better, "inf_a": inf_a, "inf_b": inf_b})
+            group.append({"dataset": ds, "mask": mk, "metric": key, "n": res["n"],
+                          f"mean_{a}": float(pd.Series(va).mean()), f"mean_{b}": float(pd.Series(vb).mean()),
+                          "diff": res["mean_diff"], "lo": res["lo"], "hi": res["hi"], "p_value": res["p_value"],
+                          "p_holm": math.nan, "better": "—", "inf_a": inf_a, "inf_b": inf_b,
+                          "_hib": cols(key).higher_is_better})
+        # Holm over the table's rows (as `bench compare` does over its keys): with a dozen metrics and flags, one
+        # of them excludes 0 at 95 % by chance alone
+        tested = [i for i, r in enumerate(group) if not math.isnan(r["p_value"])]
+        _, adjusted, _ = stats.holm([group[i]["p_value"] for i in tested], ALPHA)
+        for i, adj in zip(tested, adjusted):
+            group[i]["p_holm"] = adj
+        for r in group:
+            hib = r.pop("_hib")
+            if hib is None:
+                continue
+            if not (r["lo"] <= 0 <= r["hi"]) and not math.isnan(r["lo"]) and r["p_holm"] < ALPHA:
+                r["better"] = b if (r["diff"] > 0) == bool(hib) else a
+            elif bool(r["inf_a"]) != bool(r["inf_b"]):  # only one side infinite on some samples
+                r["better"] = a if bool(r["inf_a"]) == bool(hib) else b  # +inf is the best PSNR, the worst distance
+        rows += group
     if not rows:
         raise BenchError(f"--compare: '{a}' and '{b}' have no successful samples in common")
     return pd.DataFrame(rows)
@@ -92,18 +108,20 @@ def _fmt(x: float, fmt: str = ".4g") -> str:
 
 def to_markdown(df: pd.DataFrame, a: str, b: str) -> str:
     lines = [f"# Paired comparison: {a} vs {b}", "",
-             f"Difference = {b} − {a} on the samples both scored; 95 % paired bootstrap interval; two-sided p. "
-             f"'better' names the backend whose interval excludes 0 in its favour (— when it does not). "
+             f"Difference = {b} − {a} on the samples both scored; 95 % paired bootstrap interval; two-sided p, and "
+             f"p adjusted by Holm over the rows of each table. 'better' names the backend whose interval excludes 0 "
+             f"in its favour with a Holm-adjusted p below {ALPHA} (— otherwise). "
              f"Metrics first, then failures: `<flag>_rate` (the detector's flag, 0/1 per sample) and `failure_<v>` "
              f"(the sample's one verdict is v).", ""]
     for (ds, mk), grp in df.groupby(["dataset", "mask"], sort=True):
         lines += [f"## dataset {ds} × mask {mk}", "",
-                  f"| metric | n | {a} | {b} | diff | 95 % CI | p | better |", "|:---|---:|---:|---:|---:|:---|---:|:---|"]
+                  f"| metric | n | {a} | {b} | diff | 95 % CI | p | p (Holm) | better |",
+                  "|:---|---:|---:|---:|---:|:---|---:|---:|:---|"]
         notes = []
         for _, r in grp.iterrows():
             lines.append(f"| {r['metric']} | {r['n']} | {_fmt(r[f'mean_{a}'])} | {_fmt(r[f'mean_{b}'])} | "
                          f"{_fmt(r['diff'], '+.4g')} | [{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {_fmt(r['p_value'], '.3f')} "
-                         f"| {r['better']} |")
+                         f"| {_fmt(r['p_holm'], '.3f')} | {r['better']} |")
             for side, k in ((a, "inf_a"), (b, "inf_b")):
                 if r.get(k):
                     notes.append(f"{r['metric']}: infinite for {side} only on {int(r[k])} samples (not in the mean "
