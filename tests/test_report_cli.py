@@ -150,3 +150,16 @@ def test_report_with_compare_and_merged_runs(run, tmp_path, capsys):
     rows = list(csv.DictReader((out2 / "summary.csv").open()))
     telea = next(r for r in rows if (r["backend"], r["dataset"], r["mask"]) == ("opencv-telea", "samples", "box"))
     assert int(float(telea["n"])) == 18
+
+
+def test_terminal_legend_says_what_ok_means():
+    """With one verdict column, ``ok`` is the share whose verdict is ok (a flag that takes no part in the verdict,
+    outside_drift pasted back, does not lower it), not 'no detector flagged'."""
+    from bench.report.leaderboard import terminal_legend
+    from bench.report.table import Col, Table
+
+    t = Table(columns=[Col(key="backend", is_label=True), Col(key="failure_ok"), Col(key="n_errors")],
+              rows=[{"backend": "a", "failure_ok": 0.8, "n_errors": 1}], name="x", title="x")
+    legend = terminal_legend([t], headline=True)
+    assert "whose verdict is ok" in legend and "error rows count against it" in legend
+    assert "no detector flagged" not in legend

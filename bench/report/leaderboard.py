@@ -176,7 +176,8 @@ def terminal_legend(tables: list[Table], headline: bool) -> str | None:
         parts.append("ok, " + ", ".join(terminal_label("failure_" + v) for v in verdicts if v != "ok")
                      + ": the share of samples per verdict (one verdict per sample; they add up to 1"
                      + (" with the errors' share" if errors else "") + ")" if len(verdicts) > 1
-                     else "ok: the share of samples no detector flagged")
+                     else "ok: the share of samples whose verdict is ok (no flag that decides the verdict"
+                     + (("; error rows count against it" if errors else "") + ")"))
     for t in tables:
         inf = [c.key for c in t.columns if c.key in HEADLINE_PRESERVATION and c.key.startswith("psnr")
                and any((_num(r.get(c.key)) or 0) == float("inf") for r in t.rows)]
