@@ -180,3 +180,19 @@ def test_a_yaml_suite_selecting_a_file_with_evidence_gets_it_in_its_verdicts(tmp
     g = plain.frame()
     assert "evidence_replacement_flag" not in g and not plain.thresholds["evidence:rcs"]["applied"]
     assert "replacement" not in set(g["failure"])
+
+
+def test_no_evidence_is_fitted_on_random_weight_networks(tmp_path):
+    """A run whose learned metrics used random weights (`weights: random`: the manifest says not comparable) gives
+    no evidence rule, however well its columns happen to split the labels: each is reported skipped, saying why."""
+    from bench.calibration.labels import fit_from_labels
+
+    run = make_run(tmp_path / "run", n=20, values=_values)
+    m = json.loads((run / "manifest.json").read_text())
+    m["comparable"] = False
+    m["noncomparable_reasons"] = ["metric rcs: rcs on random-weight facebook/dinov2-giant (weights: random)"]
+    (run / "manifest.json").write_text(json.dumps(m))
+    doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
+    assert "evidence" not in doc
+    res = doc["calibration"]["evidence"]["replacement: rcs"]
+    assert "random weights" in res["skipped"] and "random-weight facebook/dinov2-giant" in res["skipped"]

@@ -89,7 +89,10 @@ def test_label_export_calibrate_select(run, tmp_path):
     assert main(["calibrate", "--labels", str(path), str(run), "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
     cal = doc["calibration"]
-    assert cal["source"] == "human labels" and cal["labels_in_run"] == len(distinct) and doc["version"] == 1
+    from bench.detectors.thresholds import load_thresholds
+
+    shipped = load_thresholds(None)["version"]  # a file fitted from the shipped one goes on from its version
+    assert cal["source"] == "human labels" and cal["labels_in_run"] == len(distinct) and doc["version"] == shipped + 1
     blur = cal["results"]["blur"]
     # the labels follow the score exactly: the fitted part is separated, the held-out part ranked perfectly (the
     # threshold sits mid-gap of the fitted part, so a held-out output near the boundary may fall either side)
@@ -101,7 +104,7 @@ def test_label_export_calibrate_select(run, tmp_path):
     assert abs(doc["detectors"]["blur"]["threshold"] - cut) < 0.2
     assert "skipped" in cal["results"]["replacement"]  # this run has no replacement scores: kept, and said why
     assert main(["calibrate", "--labels", str(path), str(run), "--out", str(out)]) == 0
-    assert json.loads(out.read_text())["version"] == 1  # same thresholds: same version
+    assert json.loads(out.read_text())["version"] == shipped + 1  # same thresholds: same version
 
     from bench.registry import DETECTORS
 
@@ -230,3 +233,17 @@ def test_labels_fit_replacements_head_veto_with_the_rule(tmp_path):
     assert res["file"]["real_threshold"] > 0.5 and res["fit_j"] > res["file_fit_j"]
     rule = doc["calibration"]["rules"]["replacement_flag"]["test"]
     assert rule["precision"] == 1.0 and rule["recall"] == 1.0
+
+
+def test_a_rule_worse_than_chance_on_held_out_labels_is_warned_about(capsys):
+    from bench.calibration.labels import print_report
+
+    t = {"precision": 0.2, "recall": 0.3, "auroc": 0.125}
+    doc = {"calibration": {"labels_in_run": 10, "labels": 10, "run_id": "r", "test_fraction": 0.3, "seed": 0,
+                           "rules": {"blur": {"test": t, "counts": {"test": [3, 3]}, "rule": "blur's rule"},
+                                     "replacement": {"test": {**t, "auroc": 0.9}, "counts": {"test": [3, 3]},
+                                                     "rule": "r"}},
+                           "evidence": {}, "results": {}}}
+    print_report(doc)
+    out = capsys.readouterr().out
+    assert out.count("worse than chance") == 1 and "AUROC 0.125" in out

@@ -168,13 +168,16 @@ def write(doc: dict[str, Any], out: str | Path, command: str = "") -> dict[str, 
     sha = section_sha(doc["detectors"] if not doc.get("evidence") else
                       {"detectors": doc["detectors"], "evidence": doc["evidence"]})
     prev = json.loads(out.read_text()) if out.exists() else {}
-    version = int(prev.get("version", 0))
+    cal = doc.get("calibration") or {}
+    if not prev and cal.get("base_version") is not None:  # a new file fitted from a base file: its versions go on
+        prev = {"version": cal["base_version"], "sha256": cal.get("base_sha256")}
+    version = int(prev.get("version") or 0)
     if prev.get("sha256") != sha:
         version += 1
     full = {"format": FORMAT, "version": version, "sha256": sha,
             "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": command, **{k: v for k, v in doc.items() if k != "format"}}
-    if prev.get("sha256") == sha and "created" in prev:
+    if prev.get("sha256") == sha and "created" in prev:  # (the base file's date is not this file's)
         full["created"] = prev["created"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")

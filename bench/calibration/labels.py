@@ -126,7 +126,11 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     detectors = {k: dict(v) for k, v in base_doc.get("detectors", {}).items()}
     parts = [(lab.label, i, _in_test(seed, lab.cell, lab.sample_id, test_fraction)) for lab, i in found]
     results = fit_thresholds(detectors, frame, parts, seed)
-    evidence, ev_results = fit_evidence(frame, parts, seed)
+    # learned evidence from networks with random weights (`weights: random`, suite-wide) would put noise in the verdict
+    random_why = ("the run's learned metrics use random weights (" + "; ".join(rd.manifest.get(
+        "noncomparable_reasons") or ["weights: random"]) + "): learned evidence needs the real networks"
+                  if rd.manifest.get("comparable") is False else None)
+    evidence, ev_results = fit_evidence(frame, parts, seed, skip=random_why)
     from .rule import measure_rules
 
     rules = measure_rules(detectors, frame, parts, seed=seed, min_per_class=MIN_PER_CLASS)
@@ -140,6 +144,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
             "labels": len(labels), "labels_in_run": len(found), "run_id": run_id,
             "run_config_hash": rd.manifest.get("config_hash"), "test_fraction": test_fraction, "seed": seed,
             "base": str(base) if base else "bench/data/thresholds.json", "base_version": base_doc.get("version"),
+            "base_sha256": base_doc.get("sha256"),
             "results": results, "rules": rules, "evidence": ev_results,
         },
     }
@@ -239,12 +244,13 @@ def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
 MIN_EVIDENCE_J = 0.2
 
 
-def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0) -> tuple[list[dict[str, Any]],
-                                                                                    dict[str, Any]]:
+def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0,
+                 skip: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Learned evidence (:mod:`bench.detectors.flagging`): per verdict (replacement, blur), the learned column of
     ``frame`` (``replacement_features_score``, ``remove``, ``rcs``, ``cfd``) whose threshold, fitted on the fitting
     part, separates that label from ``good`` best (Youden's J, at least :data:`MIN_EVIDENCE_J`); measured on the
     held-out part like the detectors. ``parts``: (label, row of ``frame``, held out) per labelled output.
+    ``skip``: why no column may be used (random weights): each present column is reported skipped with it.
     Returns (rules to write, results per verdict and column)."""
     from ..detectors.flagging import EVIDENCE_COLUMNS, EVIDENCE_VERDICTS
     from ..stats import balanced, best_threshold, bootstrap_intervals, threshold_flags
@@ -256,6 +262,9 @@ def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0) -> tu
         best: tuple[float, dict[str, Any]] | None = None
         for col, direction in EVIDENCE_COLUMNS.items():
             if col not in frame:
+                continue
+            if skip:
+                out[f"{verdict}: {col}"] = {"skipped": skip}
                 continue
             rows = [(label == verdict, float(pd_num(frame[col].iloc[i])), held)
                     for label, i, held in parts if label in (verdict, "good")]
@@ -319,6 +328,10 @@ def print_report(doc: dict[str, Any]) -> None:
             continue
         tp, tn = r["counts"]["test"]
         print(f"  {flag:17s} {figures(r['test'])}  (held out {tp}+{tn}; {r['rule']})")
+        if (r["test"].get("auroc") or 1.0) < 0.5:
+            print(f"  {'':17s} warning: its score ranks the held-out labels worse than chance (AUROC "
+                  f"{fmt(r['test']['auroc'])}): too few labels, labels that disagree with it, or a detector that "
+                  f"does not see this failure; check before selecting the file")
     ev = cal.get("evidence") or {}
     if ev:
         print("learned evidence (rules on learned columns; they vote for their verdict when the run has the column):")
