@@ -541,3 +541,44 @@ def test_a_missing_output_says_what_is_there_instead(tmp_path, plugins):
     recs = {(r["mask"], r["sample_id"]): r for r in records(Runner(parse_suite(d), progress=False).run())}
     assert "there is syn-0003.png under the root" in recs[("box", "syn-0003")]["error"]
     assert "pattern: '{sample}.png'" in recs[("box", "syn-0003")]["error"]
+
+
+def test_a_grey_output_of_a_colour_input_is_an_error_row(tmp_path, plugins):
+    """A pipeline that saved (or read) the output as greyscale: an error row saying so, from a file made elsewhere
+    or from a live backend; a greyscale photograph filled in grey is no error."""
+    import torch
+
+    from bench.backends.base import Backend
+    from bench.registry import BACKENDS
+
+    p = tmp_path / "telea.yaml"
+    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
+    root = tmp_path / "x" / "telea"
+    f = root / "synthetic" / "box" / "syn-0002.png"
+    cv2.imwrite(str(f), cv2.imread(str(f), cv2.IMREAD_GRAYSCALE))
+    d = _telea_run(tmp_path, name="grey")
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root)}]
+    recs = {(r["mask"], r["sample_id"]): r for r in records(Runner(parse_suite(d), progress=False).run())}
+    assert "the output has no colour (every pixel grey) while the input is in colour" in recs[("box", "syn-0002")]["error"]
+    assert sum(r["error"] is not None for r in recs.values()) == 1
+
+    @BACKENDS.register("test-grey")
+    class Grey(Backend):
+        def inpaint(self, image, mask, generator):
+            return image.mean(1, keepdim=True).expand(-1, 3, -1, -1).clone()
+
+    try:
+        d = _telea_run(tmp_path, name="grey-live")
+        d["backends"] = ["test-grey"]
+        recs = records(Runner(parse_suite(d), progress=False).run())
+        assert recs and all("no colour" in r["error"] for r in recs)
+        from bench.runner.generate import colourless_error
+
+        grey_in = torch.rand(1, 8, 8).expand(3, -1, -1)
+        assert colourless_error("x", grey_in, (grey_in * 255).round().to(torch.uint8)) is None
+        colour = torch.rand(3, 8, 8)
+        assert colourless_error("x", colour, torch.zeros(3, 8, 8, dtype=torch.uint8)) is None  # black's to judge
+    finally:
+        BACKENDS._entries.pop("test-grey", None)

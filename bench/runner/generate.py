@@ -51,6 +51,28 @@ class GenSettings:
     mem_baseline: tuple[int, int] = (0, 0)  # GPU memory the harness held before the backend loaded
 
 
+#: an output is colourless when every pixel's channels lie within this many 8-bit levels of each other
+GREY_SPREAD_U8 = 2
+#: ... and its input is in colour when at least this share of its pixels has a channel spread above 16 levels
+COLOUR_SHARE = 0.05
+
+
+def colourless_error(who: str, image: torch.Tensor, out_u8: torch.Tensor) -> str | None:
+    """The error for a grey output of a colour input (a pipeline that read or saved the image as greyscale: every
+    score of it would be about the lost colour, and a grey fill of a colour scene can even pass as a clean removal
+    when pasted back), else None. ``image``: the input [3, H, W] in [0, 1]; ``out_u8``: the stored output."""
+    o = out_u8.to(torch.int16)
+    if int((o.amax(0) - o.amin(0)).max()) > GREY_SPREAD_U8:
+        return None
+    if float((o.amax(0) <= 4).float().mean()) > 0.5:
+        return None  # mostly black: the `black` detector's to judge (a safety checker's answer)
+    x = image.float()
+    if float(((x.amax(0) - x.amin(0)) > 16 / 255).float().mean()) < COLOUR_SHARE:
+        return None  # a greyscale photograph stays grey
+    return (f"{who}: the output has no colour (every pixel grey) while the input is in colour: a pipeline that "
+            f"read or saved the image as greyscale (an 8-bit 'L' file?); give the model's colour output")
+
+
 class Generation:
     """Generates the missing samples of one backend's cells (the backend is already set up)."""
 
@@ -135,8 +157,10 @@ class Generation:
         infos = [{"raw_size": list(res.raw_sizes[i]), "model_size": list(res.model_sizes[i]),
                   "input_size": list(items[i].image.shape[-2:]), **blanked_digests(items[i].image, items[i].mask)}
                  for i in range(B)]
-        errors = [self._check(who, res.value_range[i] if res.value_range else None) for i in range(B)]
-        return self._commit(cell, items, quantize(res.output).cpu(), infos, errors, timing_row)
+        out_u8 = quantize(res.output).cpu()
+        errors = [self._check(who, res.value_range[i] if res.value_range else None)
+                  or colourless_error(who, items[i].image, out_u8[i]) for i in range(B)]
+        return self._commit(cell, items, out_u8, infos, errors, timing_row)
 
     def _call(self, blanked: torch.Tensor, mask: torch.Tensor, seeds: list[int]):
         from ..backends.geometry import run_backend
@@ -188,8 +212,8 @@ class Generation:
                 errors.append(f"{who}: {describe(o)}")
                 u8.append(torch.zeros(3, *size, dtype=torch.uint8))
             else:
-                errors.append(None)
                 u8.append(quantize(resize_image(o[None], tuple(size))[0]))  # (quantize clamps to [0, 1])
+                errors.append(colourless_error(who, it.image, u8[-1]))
         return self._commit(cell, items, torch.stack(u8), infos, errors,
                             {"latency_ms": None, "wall_ms": None, "batch_size": len(items)})
 
