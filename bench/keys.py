@@ -67,9 +67,11 @@ def generation_key(suite: Suite, backend: PluginSpec, dataset: PluginSpec, mask:
 
 
 def expand_cells(suite: Suite) -> list[Cell]:
-    """Every backend × dataset × mask, backend first (the order generations run in and shards split)."""
+    """Every backend × dataset × mask, backend first (the order generations run in and shards split); a backend
+    with ``datasets:`` only on those."""
     return [Cell(generation_key(suite, b, d, m), input_key(suite, d, m), b, d, m)
-            for b in suite.backends for d in suite.datasets for m in suite.masks]
+            for b in suite.backends for d in suite.datasets for m in suite.masks
+            if getattr(b, "only", None) is None or d.label in b.only]
 
 
 def _instance(spec: PluginSpec) -> Any:

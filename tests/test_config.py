@@ -1,5 +1,6 @@
 """Suite validation: each kind of error names the key path and the fix."""
 import pytest
+import yaml
 
 from bench.cli import main
 from bench.config import load_suite, parse_suite
@@ -138,3 +139,27 @@ def test_an_empty_suite_file_says_so(tmp_path):
     p.write_text("# nothing yet\n")
     with pytest.raises(ConfigError, match="the suite file is empty"):
         load_suite(p)
+
+
+def test_a_backend_limited_to_some_datasets(tmp_path, capsys, plugins):
+    """Outputs made elsewhere exist for their own source only: `datasets:` in a backend's entry limits its cells
+    (no 'not found' rows for the other sources); the backend's identity, hence its cell keys, does not change."""
+    from bench.keys import expand_cells
+
+    base = {"backends": ["identity", {"type": "opencv-telea", "datasets": ["b"]}],
+            "datasets": [{"type": "test-noise", "name": "a"}, {"type": "test-noise", "name": "b", "n": 3}],
+            "masks": ["box"]}
+    suite = parse_suite(base)
+    cells = [(c.backend.label, c.dataset.label) for c in expand_cells(suite)]
+    assert cells == [("identity", "a"), ("identity", "b"), ("opencv-telea", "b")]
+    plain = parse_suite({**base, "backends": ["identity", "opencv-telea"]})
+    keys = {(c.backend.label, c.dataset.label): c.key for c in expand_cells(plain)}
+    assert all(keys[(c.backend.label, c.dataset.label)] == c.key for c in expand_cells(suite))
+    assert suite.resolved()["backends"][1]["datasets"] == ["b"]
+    with pytest.raises(ConfigError, match=r"backends\[1\]\.datasets: no dataset 'bb' in this suite; did you mean 'b'"):
+        parse_suite({**base, "backends": ["identity", {"type": "opencv-telea", "datasets": ["bb"]}]})
+    with pytest.raises(ConfigError, match=r"metrics\[0\]\.datasets: only a backend"):
+        parse_suite({**base, "metrics": [{"type": "psnr", "datasets": ["a"]}]})
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(base))
+    assert main(["validate", str(p)]) == 0 and "= 3 cells" in capsys.readouterr().out

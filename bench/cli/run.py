@@ -48,8 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if lead:
         what = f", shard {shard[0]}/{shard[1]}" if shard else ""
         console.print(f"[bold]inpaint-bench[/bold] suite [cyan]{escape(suite.name)}[/cyan] -> "
-                      f"{escape(str(runner.run_dir))} (device {runner.device}{what}, {len(suite.backends)}×"
-                      f"{len(suite.datasets)}×{len(suite.masks)} cells)")
+                      f"{escape(str(runner.run_dir))} (device {runner.device}{what}, {_cells(suite)} cells)")
     if dist_info is not None:
         here = shard_dir(runner.run_dir, *shard)
         clear_done(here)
@@ -150,3 +149,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if not args.no_report:
         _render(dest, console)
     return 0
+
+
+def _cells(suite) -> str:
+    """``5×2×2``, or the count when some backend runs on some datasets only (``datasets:``)."""
+    if all(b.only is None for b in suite.backends):
+        return f"{len(suite.backends)}×{len(suite.datasets)}×{len(suite.masks)}"
+    from ..keys import expand_cells
+
+    return str(len(expand_cells(suite)))

@@ -128,6 +128,9 @@ class PluginSpec:
     #: metrics / detectors: left out of a run (with one line saying so) when their weights are not available,
     #: instead of failing every sample; not part of any identity
     optional: bool = False
+    #: backends: the labels of the datasets it runs on (``datasets:`` in its entry; None = every dataset): outputs
+    #: made elsewhere exist for their own source only; not part of the backend's identity (cell keys stay)
+    only: tuple[str, ...] | None = None
 
     def canonical(self) -> dict[str, Any]:
         return {"type": self.type, **self.params}
@@ -178,7 +181,8 @@ class Suite:
         """The suite with every default filled in: what ``suite.resolved.yaml`` holds."""
         out = {"name": self.name, **{k: v for k, v in self.settings.items()}}
         for kind, specs in self.plugins.items():
-            out[kind] = [{"type": s.type, "name": s.label, **({"optional": True} if s.optional else {}), **s.params}
+            out[kind] = [{"type": s.type, "name": s.label, **({"optional": True} if s.optional else {}),
+                          **({"datasets": list(s.only)} if s.only is not None else {}), **s.params}
                          for s in specs]
         return out
 
@@ -255,8 +259,17 @@ def _parse_plugin(kind: str, i: int, item: Any, labels: dict[str, str], instanti
         raise ConfigError(f"{path}.optional", "only metrics and detectors can be optional")
     if not isinstance(optional, bool):
         raise ConfigError(f"{path}.optional", f"expected true or false, got {quote(optional)}")
-    params = {k: v for k, v in item.items() if k not in ("type", "name", "optional")}
-    spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path, optional=optional)
+    only = item.get("datasets")
+    if "datasets" in item:
+        if kind != "backends":
+            raise ConfigError(f"{path}.datasets", "only a backend can be limited to some datasets")
+        if not (isinstance(only, list) and only and all(isinstance(x, str) for x in only)):
+            raise ConfigError(f"{path}.datasets", f"expected a list of dataset names (their 'name:' or type), got "
+                                                  f"{quote(only)}")
+        only = tuple(only)
+    params = {k: v for k, v in item.items() if k not in ("type", "name", "optional", "datasets")}
+    spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path, optional=optional,
+                      only=only)
     if instantiate:
         # validates params (unknown key / type / missing) and cheap constructor checks
         spec.instance = spec.create()
@@ -333,6 +346,15 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
     for kind in PLUGIN_KINDS:
         items = data.get(kind, TOP_LEVEL[kind][1])
         plugins[kind] = _parse_plugins(kind, [] if items is None else items, instantiate, errors)
+    dataset_labels = [d.label for d in plugins["datasets"]]
+    listed = data.get("datasets")
+    all_datasets = isinstance(listed, list) and len(dataset_labels) == len(listed)  # (else: a broken entry's name?)
+    for b in plugins["backends"] if all_datasets else []:
+        for x in b.only or ():
+            if x not in dataset_labels:
+                close = suggest(x, dataset_labels)
+                errors.add(ConfigError(f"{b.path}.datasets", f"no dataset '{x}' in this suite" + (
+                    f"; did you mean '{close}'?" if close else f" (datasets: {', '.join(dataset_labels)})")))
     if instantiate and len(errors.errors) == n_before:  # combinations only make sense when every entry was built
         _check_combinations(plugins, errors)
     errors.raise_if_any()
