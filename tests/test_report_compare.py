@@ -376,3 +376,39 @@ def test_compare_and_report_compare_give_the_same_p_values(tmp_path, capsys):
     assert main(["report", str(both), "--compare", "a", "b", "--format", "md"]) == 0
     text = (both / "compare_a_vs_b.md").read_text()
     assert f"| {paired.loc['lpips_in', 'p_value']:.3f} |" in text
+
+
+def test_a_run_on_other_inputs_is_not_paired_with_base(tmp_path, capsys):
+    """The same sample ids on other masked images or masks (another seed or resolution) are not the same samples: the
+    gate sets them aside and fails on coverage, naming why; a worse backend renamed to BASE's name at another
+    resolution passed before. The same through a baseline file."""
+    import yaml
+
+    from bench.cli import main as cli
+
+    def suite(name, **kw):
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(yaml.safe_dump({"name": name, "output_dir": str(tmp_path / "res"), "device": "cpu",
+                                     "resolution": 64, "seed": 0, "backends": [{"type": "opencv-telea",
+                                                                               "name": "model"}],
+                                     "datasets": [{"type": "synthetic", "n": 4}], "masks": ["box"],
+                                     "metrics": ["psnr"], **kw}))
+        assert cli(["run", str(p), "--no-progress", "--no-report"]) == 0
+        return tmp_path / "res" / name
+
+    base = suite("base")
+    same = suite("same")
+    seed = suite("seed", seed=1)
+    worse = suite("worse", resolution=96, backends=[{"type": "mean-fill", "name": "model"}])
+    code, out = _compare(capsys, base, same)
+    assert code == 0 and "Other inputs" not in out, out
+    for new in (seed, worse):
+        code, out = _compare(capsys, base, new)
+        assert code == 1, out
+        assert "Other inputs:** NEW scored 4 of BASE's samples" in out and "### ❌ Coverage" in out
+    assert cli(["report", str(base), "--format", "json", "--no-ci"]) == 0
+    code, out = _compare(capsys, base / "baseline.json", worse)
+    assert code == 1 and "Other inputs" in out
+    doc = json.loads((base / "baseline.json").read_text())
+    assert all(len(c["samples"]["inputs"]) == len(c["samples"]["sample_id"]) for c in doc["cells"])
+    assert _compare(capsys, base / "baseline.json", same)[0] == 0

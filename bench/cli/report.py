@@ -135,11 +135,12 @@ def _run_report(args: argparse.Namespace) -> int:
     if "parquet" in formats:
         written.append(write_parquet(flat, out / f"summary{suffix}.parquet"))
     if "json" in formats:
-        from ..report.compare import baseline_from_summary, write_baseline
+        from ..report.compare import baseline_from_summary, input_digests, write_baseline
 
         p = out / f"baseline{suffix}.json"
+        frame = rd.frame()
         write_baseline(baseline_from_summary(df if args.by == "cell" else summarize(rd, ci=ci), rd.manifest,
-                                             rd.frame()), p)
+                                             frame, input_digests(rd, frame)), p)
         written.append(p)
     if "tex" in formats:
         section = rd.manifest.get("report") or {}

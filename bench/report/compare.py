@@ -146,12 +146,33 @@ class Side:
     run: RunData | None = None  # per-sample data when the side is a run folder
     samples: dict[tuple[str, str, str], dict[str, dict[str, float]]] | None = None  # baseline: cell -> key -> id
     sample_lists: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)  # baseline: cell -> ids
+    #: baseline: cell -> sample id -> the digest of its masked input and mask (what the sample *was*)
+    input_lists: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
+    #: cell -> sample ids set aside (scored on other inputs than the other side's): neither listed nor valued
+    excluded: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
     _frame: Any = None
     _memo: dict = field(default_factory=dict)  # (what, cell, key) -> the answer of sample_ids / sample_values
+    _inputs: dict | None = None
+
+    def sample_inputs(self, cell: tuple[str, str, str]) -> dict[str, str]:
+        """sample id -> digest of the masked input and mask it was scored on (``input_sha256:mask_sha256``, the
+        generation row's), for the cell's successful samples; empty when this side does not record them."""
+        if self.run is not None:
+            if self._inputs is None:
+                if self._frame is None:
+                    self._frame = self.run.frame()
+                self._inputs = input_digests(self.run, self._frame)
+            return self._inputs.get(cell, {})
+        return self.input_lists.get(cell, {})
 
     def sample_ids(self, cell: tuple[str, str, str]) -> tuple[set[str], set[str]] | None:
         """(ids of the cell's successful samples, ids of every sample it attempted, errors included), or None when
-        this side does not list them (a baseline written before per-sample values)."""
+        this side does not list them (a baseline written before per-sample values); less :attr:`excluded`."""
+        got = self._listed_ids(cell)
+        ex = self.excluded.get(cell)
+        return got if got is None or not ex else (got[0] - ex, got[1] - ex)
+
+    def _listed_ids(self, cell: tuple[str, str, str]) -> tuple[set[str], set[str]] | None:
         if ("ids", cell) not in self._memo:
             self._memo[("ids", cell)] = self._sample_ids(cell)
         return self._memo[("ids", cell)]
@@ -174,7 +195,8 @@ class Side:
         samples, or None when this side has no per-sample values for it."""
         if ("values", cell, key) not in self._memo:
             self._memo[("values", cell, key)] = self._sample_values(cell, key)
-        return self._memo[("values", cell, key)]
+        got, ex = self._memo[("values", cell, key)], self.excluded.get(cell)
+        return got if got is None or not ex else {k: v for k, v in got.items() if k not in ex}
 
     def _sample_values(self, cell: tuple[str, str, str], key: str) -> dict[str, float] | None:
         column = per_sample_column(key)
@@ -203,9 +225,27 @@ def is_headline(key: str, per_sample_columns: Iterable[str]) -> bool:
             and per_sample_column(key) in set(per_sample_columns))
 
 
-def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any = None) -> dict[str, Any]:
+def input_digests(rd: RunData, frame: Any) -> dict[tuple[str, str, str], dict[str, str]]:
+    """(backend, dataset, mask) -> sample id -> ``input_sha256:mask_sha256`` of its successful output's generation
+    row (the masked input and mask the model was given), for the cells of ``frame``."""
+    out: dict[tuple[str, str, str], dict[str, str]] = {}
+    if frame is None or frame.empty:
+        return out
+    for key, g in frame.groupby("cell_key", sort=False):
+        cell = (str(g["backend"].iloc[0]), str(g["dataset"].iloc[0]), str(g["mask"].iloc[0]))
+        into = out.setdefault(cell, {})
+        for sid, row in rd.store.output_info(str(key)).items():
+            info = row.get("info") or {}
+            if info.get("input_sha256") and info.get("mask_sha256"):
+                into[str(sid)] = f"{info['input_sha256']}:{info['mask_sha256']}"
+    return out
+
+
+def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any = None,
+                          inputs: dict[tuple[str, str, str], dict[str, str]] | None = None) -> dict[str, Any]:
     """The baseline JSON document of a per-cell ``summarize`` frame; with the run's per-sample ``frame``, the
-    per-sample values of its headline keys too (what the default statistical gate pairs against)."""
+    per-sample values of its headline keys too (what the default statistical gate pairs against), and with
+    ``inputs`` (:func:`input_digests`) each sample's input digest (so a NEW run on other inputs is not paired)."""
     manifest = manifest or {}
     columns = set(frame.columns) if frame is not None else set()
     cells = []
@@ -222,6 +262,9 @@ def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any
             keys = sorted({per_sample_column(k) for k in values if is_headline(k, columns)})
             cell["samples"] = {"sample_id": [str(x) for x in sel["sample_id"]],
                                **{k: [_jsonable(float(v)) for v in sel[k]] for k in keys}}
+            digests = (inputs or {}).get((rec["backend"], rec["dataset"], rec["mask"]))
+            if digests:
+                cell["samples"]["inputs"] = [digests.get(str(x)) for x in sel["sample_id"]]
         cells.append(cell)
     return {
         "format": BASELINE_FORMAT, "version": BASELINE_VERSION,
@@ -253,6 +296,7 @@ def _side_from_baseline(path: Path) -> Side:
     cells = {}
     samples: dict[tuple[str, str, str], dict[str, dict[str, float]]] = {}
     lists: dict[tuple[str, str, str], list[str]] = {}
+    inputs: dict[tuple[str, str, str], dict[str, str]] = {}
     for c in doc.get("cells", []):
         d: dict[str, Any] = {}
         for k, v in (c.get("values") or {}).items():
@@ -266,15 +310,18 @@ def _side_from_baseline(path: Path) -> Side:
         if isinstance(smp, dict) and isinstance(smp.get("sample_id"), list):
             ids = [str(x) for x in smp["sample_id"]]
             per_key = {}
+            digests = smp.get("inputs")
+            if isinstance(digests, list) and len(digests) == len(ids):
+                inputs[(c["backend"], c["dataset"], c["mask"])] = {i: str(d) for i, d in zip(ids, digests) if d}
             for k, vals in smp.items():
-                if k != "sample_id" and isinstance(vals, list) and len(vals) == len(ids):
+                if k not in ("sample_id", "inputs") and isinstance(vals, list) and len(vals) == len(ids):
                     per_key[k] = {i: (math.nan if v is None else float(_unjson(v))) for i, v in zip(ids, vals)}
             samples[(c["backend"], c["dataset"], c["mask"])] = per_key
             lists[(c["backend"], c["dataset"], c["mask"])] = ids
     return Side(name=str(path), cells=cells, columns=doc.get("columns") or {},
                 comparable=bool(doc.get("comparable", True)), reasons=list(doc.get("noncomparable_reasons") or []),
                 run_id=str(doc.get("run_id") or path.stem), config_hash=doc.get("config_hash"),
-                device=doc.get("device"), samples=samples or None, sample_lists=lists)
+                device=doc.get("device"), samples=samples or None, sample_lists=lists, input_lists=inputs)
 
 
 def load_side(src: Any) -> Side:
@@ -372,6 +419,8 @@ class CompareResult:
     min_coverage: float = 1.0
     missing_keys: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # key -> cells lacking it
     coverage: list[Coverage] = field(default_factory=list)  # cells / keys where NEW scored fewer samples
+    #: cell -> ids NEW scored on another masked input or mask than BASE's (not paired: not scored, for coverage)
+    other_inputs: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
 
     @property
     def regressions(self) -> list[Change]:
@@ -547,9 +596,15 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
     def allowed(key: str) -> bool:
         return allow_all or any(fnmatch.fnmatchcase(key, p) for p in allowed_keys)
 
+    other_inputs: dict[tuple[str, str, str], list[str]] = {}
     for cell, b in base.cells.items():
         if cell not in new.cells:
             continue
+        bi, ni = base.sample_inputs(cell), new.sample_inputs(cell)
+        other = sorted(sid for sid in bi.keys() & ni.keys() if bi[sid] != ni[sid])
+        if other:  # the same ids, other images or masks (seed, resolution, mask settings, data): not pairs
+            new.excluded[cell] = set(other)
+            other_inputs[cell] = other
         n = new.cells[cell]
         need = required_keys(b)
         for k in need:
@@ -671,7 +726,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
             ch.status = "insignificant"
     unknown = [k for k in rules if k != "*" and k not in seen_keys]
     return CompareResult(base, new, changes, missing, added, rules, strict, allow_all, unknown, alpha,
-                         len(tested), allowed_keys, min_coverage, missing_keys, coverage)
+                         len(tested), allowed_keys, min_coverage, missing_keys, coverage, other_inputs)
 
 
 def compare_sources(base: Any, new: Any, rules: dict[str, Rule] | None = None, strict: bool = False,
@@ -799,6 +854,12 @@ def render_compare_markdown(res: CompareResult) -> str:
         if not side.comparable:
             reasons = "; ".join(side.reasons) or "marked non-comparable"
             lines += [f"> **⚠ NOT COMPARABLE ({label}):** {_esc(reasons)}", ""]
+    if res.other_inputs:
+        n_other = sum(len(v) for v in res.other_inputs.values())
+        lines += [f"> **⚠ Other inputs:** NEW scored {n_other} of BASE's samples (in {len(res.other_inputs)} "
+                  f"cell{'s' if len(res.other_inputs) != 1 else ''}) on another masked image or mask than BASE's "
+                  f"(another seed, resolution, mask setting or data): they are not paired and count as not scored "
+                  f"below.", ""]
     if res.base.config_hash and res.new.config_hash and res.base.config_hash != res.new.config_hash:
         lines += [f"> **⚠ Different suite configurations** (config hash {res.base.config_hash} vs "
                   f"{res.new.config_hash}): numbers may differ for reasons other than the change under test.", ""]
