@@ -313,3 +313,37 @@ def test_progress_in_a_log_is_plain_lines(tmp_path, plugins, monkeypatch):
     assert any(" 2/6 (33 %)" in ln and "elapsed, ETA" in ln for ln in cell)
     assert any(" 6/6 (100 %)" in ln and "ETA" not in ln for ln in cell)
     assert "\x1b[" not in buf.getvalue()  # no terminal control codes in a log
+
+
+def test_a_lower_limit_reports_only_the_samples_it_keeps(tmp_path, plugins):
+    """A run resumed with a lower `--limit` reports that many samples (rows stored by the earlier, larger run stay
+    for reuse but are not reported); raising it again reuses them."""
+    from bench.report.aggregate import load_run
+
+    suite = make_suite(tmp_path, datasets=[{"type": "test-noise", "n": 6}])
+    run_dir = run(suite, limit=5)
+    assert len(load_run(run_dir).frame()) == 5
+    run(suite, limit=3)
+    f = load_run(run_dir).frame()
+    assert len(f) == 3 and len(rows(run_dir)) == 5  # stored: 5; reported: the 3 the limit keeps
+    run(suite, limit=5)
+    assert len(load_run(run_dir).frame()) == 5
+    run(suite)  # no limit: every sample
+    assert len(load_run(run_dir).frame()) == 6
+
+
+def test_the_manifest_describes_the_suite_as_it_is_now(tmp_path, plugins):
+    """Resuming with another detector threshold (not part of its key: nothing is scored again) records the threshold
+    it flags with now; switching a backend's parameter back records the parameters of the cells reported."""
+    suite = make_suite(tmp_path, backends=[{"type": "opencv-telea", "radius": 3}],
+                       detectors=[{"type": "blur", "threshold": 0.1}])
+    run_dir = run(suite)
+    man = lambda: json.loads((run_dir / "manifest.json").read_text())  # noqa: E731
+    assert man()["detectors"]["blur"]["thresholds"]["threshold"] == 0.1
+    run(make_suite(tmp_path, backends=[{"type": "opencv-telea", "radius": 3}],
+                   detectors=[{"type": "blur", "threshold": 0.3}]))
+    assert man()["detectors"]["blur"]["thresholds"]["threshold"] == 0.3
+    run(make_suite(tmp_path, backends=[{"type": "opencv-telea", "radius": 5}]))
+    assert man()["backends"]["opencv-telea"]["params"] == {"radius": 5}
+    run(make_suite(tmp_path, backends=[{"type": "opencv-telea", "radius": 3}]))  # stored: not loaded again
+    assert man()["backends"].get("opencv-telea", {}).get("params", {"radius": 3}) == {"radius": 3}

@@ -190,7 +190,7 @@ class Runner:
             stage = ScoringStage(store, self.run_dir, scoring, prefetcher, batch_size=suite.batch_size,
                                  seed=suite.seed, paste_back=suite.paste_back, device=self.device,
                                  save_inputs=suite.save_inputs)
-            self.manifest = self._base_manifest(old, cells, scorers, datasets)
+            self.manifest = self._base_manifest(old, cells, scorers, datasets, ids)
             self._write_manifest()
 
             # generate, backend by backend (each loaded once, and only when it has work)
@@ -424,9 +424,11 @@ class Runner:
         return _Progress(self.console if self.show_progress else None, label, total)
 
     # -- manifest --------------------------------------------------------------------------------------
-    def _base_manifest(self, old: dict[str, Any], cells, scorers, datasets) -> dict[str, Any]:
+    def _base_manifest(self, old: dict[str, Any], cells, scorers, datasets,
+                       sample_ids: dict[str, list[str]] | None = None) -> dict[str, Any]:
         sessions = old.get("sessions", []) + [{"session": self.session, "started": time.time(),
                                                "device": str(self.device)}]
+        old_b = old.get("backends") or {}
         return {
             "run_id": self.run_id,
             "suite_name": self.suite.name,
@@ -449,8 +451,14 @@ class Runner:
             "limit": self.limit,
             "shard": list(self.shard) if self.shard else None,
             "weights": self.suite.weights,
-            "backends": old.get("backends", {}) if old.get("config_hash") == self.suite.config_hash() else
-            {k: v for k, v in (old.get("backends") or {}).items() if k in {b.label for b in self.suite.backends}},
+            # an earlier session's record of a backend stands while it describes the backend as the suite has it
+            # now (a backend loaded in this session replaces its record)
+            "backends": {b.label: old_b[b.label] for b in self.suite.backends
+                         if isinstance(old_b.get(b.label), dict) and old_b[b.label].get("type", b.type) == b.type
+                         and old_b[b.label].get("params", b.params) == b.params},
+            # with a sample limit, the samples it kept per dataset: reports show these, not rows an earlier session
+            # stored with a larger limit
+            "sample_ids": {k: list(v) for k, v in (sample_ids or {}).items()} if self.limit is not None else None,
             "cells": [{"cell_key": c.key, "input_key": c.input_key, "backend": c.backend.label,
                        "dataset": c.dataset.label, "mask": c.mask.label} for c in cells],
             "scorers": [{"scorer_key": s.key, "label": s.label, "kind": s.kind} for s in scorers],
@@ -474,6 +482,8 @@ class Runner:
                 p = _prov(loaded[s.label])
             elif old_by_key.get(s.key) == s.label and s.label in (old.get(section) or {}):
                 p = old[section][s.label]
+                if s.kind == "detector":  # thresholds are not in its key: what it flags with now, not then
+                    p = {**p, **_prov(s.spec.instance or s.spec.create())}
             else:  # scored in an earlier session whose manifest is gone: set it up for its provenance
                 try:
                     p = _prov(scoring.instance(s.key))

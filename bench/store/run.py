@@ -43,6 +43,11 @@ class RunData:
         and each sample's one ``failure`` verdict (:mod:`bench.detectors.verdict`)."""
         if self._frame is None:
             self._records = self.store.records()
+            wanted = self.manifest.get("sample_ids")
+            if isinstance(wanted, dict) and wanted:  # a limited run: only the samples its limit kept
+                keep = {d: set(map(str, v)) for d, v in wanted.items() if isinstance(v, list)}
+                self._records = [r for r in self._records
+                                 if r.get("dataset") not in keep or str(r.get("sample_id")) in keep[r["dataset"]]]
             f = pd.DataFrame(self._records)
             if f.empty:
                 f = pd.DataFrame(columns=list(RECORD_FIELDS))
