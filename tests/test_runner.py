@@ -347,3 +347,40 @@ def test_the_manifest_describes_the_suite_as_it_is_now(tmp_path, plugins):
     assert man()["backends"]["opencv-telea"]["params"] == {"radius": 5}
     run(make_suite(tmp_path, backends=[{"type": "opencv-telea", "radius": 3}]))  # stored: not loaded again
     assert man()["backends"].get("opencv-telea", {}).get("params", {"radius": 3}) == {"radius": 3}
+
+
+def test_an_input_replaced_under_its_name_is_generated_again(tmp_path, capsys):
+    """A folder dataset whose image was overwritten: the run notices the listing changed, checks each stored
+    output against the masked input it was made from, and generates again only the one whose input changed; its
+    numbers then equal a fresh run's."""
+    import shutil
+
+    from PIL import Image
+
+    from bench.report.aggregate import load_run
+
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(root / "images" / f"im{i}.png")
+    kw = dict(backends=["opencv-telea"], datasets=[{"type": "folder", "root": str(root), "task": "reconstruction"}],
+              masks=[{"type": "box", "min_size": 0.3, "max_size": 0.5}], metrics=["psnr"])
+    suite = make_suite(tmp_path, **kw)
+    run_dir = run(suite)
+    before = {r["sample_id"]: r["psnr_in"] for r in rows(run_dir)}
+    Image.fromarray(np.full((48, 48, 3), 90, np.uint8)).save(root / "images" / "im1.png")  # a flat image now
+    from rich.console import Console
+    import io
+
+    buf = io.StringIO()
+    Runner(suite, progress=False, console=Console(file=buf, width=200)).run()
+    assert "4 stored output(s) checked against their inputs, 1 made from inputs that changed" in buf.getvalue()
+    after = {r["sample_id"]: r["psnr_in"] for r in rows(run_dir)}
+    assert after["im1"] != before["im1"] and all(after[k] == before[k] for k in before if k != "im1")
+    fresh = make_suite(tmp_path / "fresh", **kw)
+    assert {r["sample_id"]: r["psnr_in"] for r in rows(run(fresh))} == after
+    buf = io.StringIO()
+    Runner(suite, progress=False, console=Console(file=buf, width=200)).run()  # nothing changed: nothing read
+    assert "checked against" not in buf.getvalue()
+    shutil.rmtree(tmp_path / "fresh")

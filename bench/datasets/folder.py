@@ -213,7 +213,9 @@ class FolderDataset(ResizableDataset):
         for kind in _KINDS:
             for stem in sorted(files[kind]):
                 for p in files[kind][stem]:
-                    h.update(f"{kind}/{p.name}\x00{p.stat().st_size}\n".encode("utf-8", "surrogateescape"))
+                    st = p.stat()  # name, size and modification time: a file replaced under its name changes it
+                    h.update(f"{kind}/{p.name}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode("utf-8",
+                                                                                           "surrogateescape"))
         return {
             "type": "folder",
             "root": str(self.root.resolve()),

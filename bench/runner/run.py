@@ -181,6 +181,7 @@ class Runner:
             plans = plan(store, cells, scorers, work)
             if not self.score_only:
                 self._reread_changed_outputs(store, plans)
+                self._recheck_changed_inputs(store, plans, datasets, masks, old)
                 self._check_backend_weights(plans)
             self._note_other_suites(old)
 
@@ -291,6 +292,49 @@ class Runner:
                         p.score.pop(sid, None)
             if n:
                 self._log(f"{bspec.label}: {n} output file(s) changed since they were read; reading them again")
+
+    def _recheck_changed_inputs(self, store: RunStore, plans: list[CellPlan], datasets, masks,
+                                old: dict[str, Any]) -> None:
+        """When a dataset's files changed since the last session (its listing fingerprint differs), every stored
+        output of it is checked against the masked input and mask it was made from (the SHA-256 in its generation
+        row): a sample whose input changed is generated again (its old scores go), with one line per dataset. Work
+        only when a listing changed; untouched datasets are not read."""
+        from ..pixels import blanked_digests
+
+        old_ds = old.get("datasets") or {}
+        for label, ds in datasets.items():
+            before = old_ds.get(label) if isinstance(old_ds.get(label), dict) else {}
+            now = _prov(ds)
+            fp = next((k for k in ("listing_sha256", "fingerprint") if before.get(k) and now.get(k)), None)
+            if fp is None or before[fp] == now[fp]:
+                continue
+            n_checked = n_stale = 0
+            for p in plans:
+                if p.cell.dataset.label != label:
+                    continue
+                done = [sid for sid in p.wanted if sid not in set(p.generate)]
+                infos = store.output_info(p.cell.key, done)
+                stale = set()
+                for sid in done:
+                    info = infos.get(sid, {}).get("info", {})
+                    if not info.get("input_sha256"):
+                        continue
+                    n_checked += 1
+                    try:
+                        it = prepare_item(ds, masks[p.cell.mask.label], label, self.suite.seed, sid)
+                        d = blanked_digests(it.image, it.mask)
+                    except CAUGHT:
+                        stale.add(sid)  # gone or broken now: generating it again says why
+                        continue
+                    if (d["input_sha256"], d["mask_sha256"]) != (info["input_sha256"], info.get("mask_sha256")):
+                        stale.add(sid)
+                if stale:
+                    n_stale += len(stale)
+                    p.generate = [sid for sid in p.wanted if sid in stale or sid in set(p.generate)]
+                    for sid in stale:
+                        p.score.pop(sid, None)
+            self._log(f"{label}: its files changed since the last session; {n_checked} stored output(s) checked "
+                      f"against their inputs, {n_stale} made from inputs that changed: generating them again")
 
     def _check_backend_weights(self, plans: list[CellPlan]) -> None:
         """Stop the run before any work when a backend that has samples to generate lacks its weights
