@@ -384,3 +384,23 @@ def test_an_input_replaced_under_its_name_is_generated_again(tmp_path, capsys):
     Runner(suite, progress=False, console=Console(file=buf, width=200)).run()  # nothing changed: nothing read
     assert "checked against" not in buf.getvalue()
     shutil.rmtree(tmp_path / "fresh")
+
+
+def test_latex_and_html_carry_the_runs_provenance(tmp_path, plugins, capsys):
+    """Each LaTeX table starts with a comment naming the run, config hash, git revision, seed and package versions;
+    the HTML header lists the package versions; a partial threshold override is named in the thresholds note."""
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import thresholds_note
+
+    suite = make_suite(tmp_path, backends=["opencv-telea"], detectors=[{"type": "blur", "threshold": 0.2}],
+                       datasets=[{"type": "test-noise", "n": 4, "size": 128}])
+    run_dir = run(suite)
+    assert main(["report", str(run_dir), "--format", "tex,html", "--no-ci"]) == 0
+    man = json.loads((run_dir / "manifest.json").read_text())
+    tex = next((run_dir / "tables").glob("*.tex")).read_text()
+    first = tex.splitlines()[0]
+    assert first.startswith("% inpaint-bench: run ") and man["config_hash"][:12] in first
+    assert f"torch {man['packages']['torch']}" in first and "seed 0" in first
+    assert f"torch {man['packages']['torch']}" in (run_dir / "report.html").read_text()
+    note = thresholds_note(summarize(run_dir, ci=False))
+    assert "blur (threshold given in the suite)" in note and "thresholds.json v" in note

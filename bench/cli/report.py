@@ -148,10 +148,13 @@ def _run_report(args: argparse.Namespace) -> int:
         if not ptables:  # no report: section: per dataset × mask, quality, then failure rates and cost
             ptables = latex_default_tables(df, split=split,
                                            rows=("backend", "dilate_k") if args.by == "dilate_k" else ("backend",))
+        from ..report.leaderboard import provenance_line
+
         tex_dir = confined_dir(out, "tables")
+        prov = "% inpaint-bench: " + provenance_line(rd.manifest).replace("\n", " ") + "\n"
         for t in ptables:
             p = tex_dir / f"{paper.safe_name(t.name)}.tex"
-            write_text_atomic(p, render_latex(t))
+            write_text_atomic(p, prov + render_latex(t))
             written.append(p)
     if "html" in formats:
         from ..report.html import write_html

@@ -620,6 +620,8 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
     if m.get("git"):
         g = m["git"]
         meta.append(f"git {g.get('revision', g) if isinstance(g, dict) else g}")
+    if isinstance(m.get("packages"), dict) and m["packages"]:
+        meta.append("packages " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()))
     run_id = str(m.get("run_id", rd.run_dir.name if rd.run_dir else ""))
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>",
            f"<style>{CSS}{labelling.CSS}</style></head><body data-run-id=\"{_esc(run_id)}\">",

@@ -235,6 +235,26 @@ def latex_default_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "m
     return out
 
 
+def provenance_line(manifest: dict) -> str:
+    """One line of where a run's numbers come from (for LaTeX comments and the HTML header): run, config hash, git
+    revision, seed, dtype, device, package versions."""
+    m = manifest or {}
+    parts = [f"run {m.get('run_id', '?')}", f"config {str(m.get('config_hash') or '?')[:12]}"]
+    g = m.get("git")
+    if isinstance(g, dict) and g.get("revision"):
+        parts.append(f"git {str(g['revision'])[:12]}" + (" (dirty)" if g.get("dirty") else ""))
+    elif g:
+        parts.append(f"git {g}")
+    parts += [f"{k} {m[k]}" for k in ("seed", "dtype", "weights") if m.get(k) is not None]
+    dev = m.get("device")
+    if isinstance(dev, dict):
+        parts.append("device " + str(dev.get("name") or dev.get("type") or "?"))
+    pk = m.get("packages")
+    if isinstance(pk, dict) and pk:
+        parts.append("packages " + ", ".join(f"{k} {v}" for k, v in pk.items()))
+    return "; ".join(parts)
+
+
 def _run_banner(df: pd.DataFrame) -> str:
     rid = df.attrs.get("run_id") or ""
     ch = df.attrs.get("config_hash")
@@ -317,6 +337,8 @@ def thresholds_note(df: pd.DataFrame) -> str | None:
         else:
             sha = str(p.get("thresholds_sha256") or "")[:12]
             key = f"{p.get('thresholds_file')} v{p.get('thresholds_version')}" + (f" ({sha})" if sha else "")
+            if given:  # some of its thresholds from the file, the others from the suite
+                name = f"{name} ({', '.join(sorted(given))} given in the suite)"
         groups.setdefault(key, []).append(name)
     if not groups:
         return None
