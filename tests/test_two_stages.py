@@ -251,12 +251,17 @@ def test_exported_inputs_run_through_an_external_program_score_like_the_backend(
         assert r["psnr_in"] == t["psnr_in"] and r["ssim_in"] == t["ssim_in"] and r.get("blur_score") == t.get("blur_score")
 
 
-def test_outputs_backend_errors_name_the_expected_file(tmp_path, plugins):
+def _exported_telea(tmp_path) -> Path:
+    """Run the telea suite and export its outputs as a repository would have them: the outputs root."""
     p = tmp_path / "telea.yaml"
     p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
     assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
     assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
-    root = tmp_path / "x" / "telea"
+    return tmp_path / "x" / "telea"
+
+
+def test_outputs_backend_errors_name_the_expected_file(tmp_path, plugins):
+    root = _exported_telea(tmp_path)
     (root / "synthetic" / "box" / "syn-0001.png").unlink()
     cv2.imwrite(str(root / "synthetic" / "box" / "syn-0002.png"), np.zeros((10, 12, 3), np.uint8))
     d = _telea_run(tmp_path, name="bad")
@@ -284,11 +289,7 @@ def test_outputs_of_another_size_are_resized_back_scored_and_flagged(tmp_path, p
 
     from bench.io import read_image
 
-    p = tmp_path / "telea.yaml"
-    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
-    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
-    assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
-    root = tmp_path / "x" / "telea"
+    root = _exported_telea(tmp_path)
     small = root / "synthetic" / "box" / "syn-0002.png"
     full = read_image(small)
     cv2.imwrite(str(small), cv2.resize(cv2.imread(str(small)), (40, 40), interpolation=cv2.INTER_AREA))
@@ -488,11 +489,7 @@ def test_a_missing_output_png_is_generated_again(tmp_path, plugins):
 def test_a_replaced_output_file_is_read_again(tmp_path, plugins, capsys):
     """Outputs made elsewhere are stored with their file's path and SHA-256: a later run reads a replaced file
     again (its old scores go) instead of scoring the stored copy; untouched files are not read again."""
-    p = tmp_path / "telea.yaml"
-    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
-    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
-    assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
-    root = tmp_path / "x" / "telea"
+    root = _exported_telea(tmp_path)
     d = _telea_run(tmp_path, name="ext")
     d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root)}]
     run_dir = Runner(parse_suite(d), progress=False).run()
@@ -520,11 +517,7 @@ def test_a_replaced_output_file_is_read_again(tmp_path, plugins, capsys):
 
 
 def test_a_missing_output_says_what_is_there_instead(tmp_path, plugins):
-    p = tmp_path / "telea.yaml"
-    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
-    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
-    assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
-    root = tmp_path / "x" / "telea"
+    root = _exported_telea(tmp_path)
     f = root / "synthetic" / "box" / "syn-0001.png"
     cv2.imwrite(str(f.with_suffix(".jpg")), cv2.imread(str(f)))
     f.unlink()
@@ -551,11 +544,7 @@ def test_a_grey_output_of_a_colour_input_is_an_error_row(tmp_path, plugins):
     from bench.backends.base import Backend
     from bench.registry import BACKENDS
 
-    p = tmp_path / "telea.yaml"
-    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
-    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
-    assert main(["export", str(tmp_path / "results" / "two"), "--outputs", str(tmp_path / "x")]) == 0
-    root = tmp_path / "x" / "telea"
+    root = _exported_telea(tmp_path)
     f = root / "synthetic" / "box" / "syn-0002.png"
     cv2.imwrite(str(f), cv2.imread(str(f), cv2.IMREAD_GRAYSCALE))
     d = _telea_run(tmp_path, name="grey")
