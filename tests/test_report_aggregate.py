@@ -169,3 +169,20 @@ def test_per_sample_export_keeps_a_detectors_extra_scores_with_the_detectors(tmp
     metrics = [c for c in ("psnr_in", "psnr_out", "ssim_in", "lpips_in") if c in cols]
     assert metrics and max(cols.index(c) for c in metrics) < cols.index("blur_score")  # metrics, then detectors
     assert cols.index("blur_flag") < cols.index("incomplete_detail_score") < cols.index("latency_ms")
+
+
+def test_merged_manifests_add_up_their_work_and_keep_every_kept_sample():
+    """`bench merge` of two shards: the merged manifest counts both shards' work (it showed the first one's), and
+    with a sample limit the samples either kept."""
+    from pathlib import Path
+
+    from bench.store.manifest import merge_manifests
+
+    a = {"run_id": "r", "config_hash": "h", "counts": {"generated": 20, "scored": 20, "backend_loads": 1},
+         "sample_ids": {"ds": ["s0", "s1"]}}
+    b = {"run_id": "r", "config_hash": "h", "counts": {"generated": 20, "scored": 19, "backend_loads": 1},
+         "sample_ids": {"ds": ["s1", "s2"]}}
+    m = merge_manifests([a, b], [Path("s0"), Path("s1")])
+    assert m["counts"] == {"generated": 40, "scored": 39, "backend_loads": 2}
+    assert m["sample_ids"] == {"ds": ["s0", "s1", "s2"]}
+    assert "sample_ids" not in merge_manifests([a, {**b, "sample_ids": None}], [Path("s0"), Path("s1")])

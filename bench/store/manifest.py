@@ -72,6 +72,23 @@ def merge_manifests(manifests: list[dict[str, Any]], sources: list[Path]) -> dic
                   comparable=all(m.get("comparable", True) for m in manifests) and not reasons,
                   merged_from=[str(d) for d in sources],
                   run_id="+".join(str(m.get("run_id", Path(d).name)) for m, d in zip(manifests, sources)))
+    counts: dict[str, int] = {}  # the work of every source, not the first one's
+    for m in manifests:
+        for k, v in (m.get("counts") or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                counts[k] = counts.get(k, 0) + int(v)
+    if counts:
+        merged["counts"] = counts
+    if all(isinstance(m.get("sample_ids"), dict) for m in manifests):  # limited runs: the samples any of them kept
+        ids: dict[str, list[Any]] = {}
+        for m in manifests:
+            for d, v in m["sample_ids"].items():
+                have = ids.setdefault(d, [])
+                seen = set(have)
+                have.extend(x for x in (v or []) if not (x in seen or seen.add(x)))
+        merged["sample_ids"] = ids
+    else:
+        merged.pop("sample_ids", None)
     if all(m.get("cells") for m in manifests):
         merged["cells"] = cells
     if all(m.get("scorers") for m in manifests):
