@@ -177,7 +177,7 @@ def test_huge_values_are_quoted_short_and_big_files_refused(tmp_path, capsys):
     assert main(["validate", str(big)]) == 2 and "is not a suite file" in capsys.readouterr().err
 
 
-def test_merge_keys_work_and_unhashable_keys_are_config_errors(tmp_path, capsys):
+def test_merge_keys_work_and_unhashable_keys_are_config_errors(tmp_path, capsys, plugins):
     p = tmp_path / "m.yaml"
     p.write_text("x-box: &box {type: box, min_size: 0.2, max_size: 0.3}\n"
                  "backends: [identity]\ndatasets: [{type: test-noise, n: 2}]\n"
