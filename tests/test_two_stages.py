@@ -571,3 +571,23 @@ def test_a_grey_output_of_a_colour_input_is_an_error_row(tmp_path, plugins):
         assert colourless_error("x", colour, torch.zeros(3, 8, 8, dtype=torch.uint8)) is None  # black's to judge
     finally:
         BACKENDS._entries.pop("test-grey", None)
+
+
+def test_bench_score_can_add_a_metric_and_keep_the_others(tmp_path, plugins, capsys):
+    """`--add-metrics` adds to the run's metrics (the stored ones stay in the reports and are not scored again);
+    `--metrics` replaces; both at once is an error."""
+    p = write(tmp_path, metrics=["psnr"])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run_dir = tmp_path / "results" / "two"
+    before = score_times(run_dir)
+    plugins.CALLS.clear()
+    assert main(["score", str(run_dir), "--add-metrics", "ssim", "--no-progress", "--no-report"]) == 0
+    resolved = yaml.safe_load((run_dir / "suite.resolved.yaml").read_text())
+    assert [m["type"] for m in resolved["metrics"]] == ["psnr", "ssim"] and plugins.CALLS == []
+    after = score_times(run_dir)
+    assert all(after[k] == t for k, t in before.items())  # psnr: not scored again
+    recs = records(run_dir)
+    assert all(math.isfinite(r["ssim_in"]) and math.isfinite(r["psnr_in"]) for r in recs)
+    capsys.readouterr()
+    assert main(["score", str(run_dir), "--metrics", "psnr", "--add-metrics", "ssim"]) == 2
+    assert "give one of them" in capsys.readouterr().err

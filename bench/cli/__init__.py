@@ -60,6 +60,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sc.add_argument("--metrics", default=None, metavar="LIST",
                     help="replace the run's metrics: 'psnr,ssim,lpips' or YAML '[psnr, {type: lpips, net: vgg}]'")
     sc.add_argument("--detectors", default=None, metavar="LIST", help="replace the run's detectors (as --metrics)")
+    sc.add_argument("--add-metrics", default=None, metavar="LIST",
+                    help="add these to the run's metrics (the others stay in the reports)")
+    sc.add_argument("--add-detectors", default=None, metavar="LIST", help="add these to the run's detectors")
     sc.add_argument("--recompute", action="store_true",
                     help="drop the stored scores of these metrics and detectors and compute them again")
     sc.add_argument("--device", default=None, help="device for the metric networks (auto/cpu/cuda/cuda:N)")

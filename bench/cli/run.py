@@ -98,6 +98,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     for key, value in (("metrics", args.metrics), ("detectors", args.detectors)):
         if value is not None:
             data[key] = _plugin_list(value, f"--{key}")
+    for key in ("metrics", "detectors"):
+        extra = getattr(args, f"add_{key}", None)
+        if extra is not None:
+            if getattr(args, key) is not None:
+                raise BenchError(f"--{key} replaces the list and --add-{key} adds to it: give one of them")
+            data[key] = list(data.get(key) or []) + _plugin_list(extra, f"--add-{key}")
     data["output_dir"] = str(run_dir.parent)
     suite = parse_suite(data, source=resolved)
     try:
