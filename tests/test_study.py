@@ -495,6 +495,8 @@ def test_cli_loop_page_score_report(run, tmp_path, capsys):
 
     page = tmp_path / "study.html"
     assert main(["study", str(run), "--out", str(page), "--seed", "7"]) == 0
+    mib = page.stat().st_size / 2 ** 20
+    assert f"wrote {page} ({mib:.1f} MiB, images embedded" in capsys.readouterr().out  # what raters download
     doc = json.loads((run / "study" / "plan.json").read_text())
     assert doc["page"] == str(page.resolve()) and doc["plan"]["seed"] == 7
     html = page.read_text()

@@ -79,7 +79,9 @@ def page(run: str, args: argparse.Namespace) -> int:
     doc = {"page": str(out.resolve()), "plan": plan.to_dict()}
     write_text_atomic(_study_dir(run) / PLAN_JSON, json.dumps(doc, indent=1))
     n_checks = sum(t.kind == "check" for t in plan.trials)
-    print(f"wrote {out}: study {plan.study_id}, {len(plan.trials) - n_checks} blind comparisons of "
+    size_mib = out.stat().st_size / 2 ** 20  # one self-contained file, images embedded: what raters download
+    print(f"wrote {out} ({size_mib:.1f} MiB, images embedded; --image-size makes it smaller): study "
+          f"{plan.study_id}, {len(plan.trials) - n_checks} blind comparisons of "
           f"{', '.join(plan.backends)} on {plan.dataset} × {plan.mask} and {n_checks} attention check(s) "
           f"(seed {plan.seed}). Send it to the raters; score their files with "
           f"`bench study score {run} judgements*.csv`.")
