@@ -21,6 +21,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .. import weights as W
     from ..errors import CAUGHT, WeightsError, describe
     from ..runner.plan import dataset_ids
+    from ..runner.run import backend_weights, scorer_weight_files
     from ..types import RunContext
 
     problems: list[str] = []
@@ -36,16 +37,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ctx = RunContext(device=torch.device("cpu"), seed=suite.seed, weights=suite.weights,
                      weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
                      extra={"resolution": suite.resolution})
-    for spec in suite.backends:
-        try:
-            spec.create().check_weights(ctx)
-        except WeightsError as e:
-            problems.append(f"{spec.path} ({spec.label}): {e}")
-        except CAUGHT as e:
-            problems.append(f"{spec.path} ({spec.label}): {describe(e)}")
-    for spec in [*suite.metrics, *suite.detectors]:
-        inst = spec.instance if spec.instance is not None else spec.create()
-        for f in getattr(inst, "weights_files", lambda w: [])(suite.weights):
+    problems += [f"{where}: {msg}" for where, (_, msg) in backend_weights(suite.backends, ctx).items()]
+    for spec, files in scorer_weight_files(suite):
+        for f in files:
             try:
                 W.resolve(f, suite.weights_dir, check=False, download=False)
             except WeightsError as e:

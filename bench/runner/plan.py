@@ -68,6 +68,20 @@ class CellPlan:
     def idle(self) -> bool:
         return not self.generate and not self.score
 
+    @property
+    def stored(self) -> list[str]:
+        """The wanted samples that have a stored output (in ``wanted``'s order)."""
+        gen = set(self.generate)
+        return [sid for sid in self.wanted if sid not in gen]
+
+    def regenerate(self, ids: set[str]) -> None:
+        """Generate ``ids`` again (their stored outputs are stale): they join ``generate``, in ``wanted``'s order,
+        and leave ``score`` (a new output replaces its scores)."""
+        gen = set(self.generate) | set(ids)
+        self.generate = [sid for sid in self.wanted if sid in gen]
+        for sid in ids:
+            self.score.pop(sid, None)
+
 
 def plan(store: Any, cells: list[Cell], scorers: list[ScorerSpec], work: dict[str, list[str]]) -> list[CellPlan]:
     keys = [s.key for s in scorers]

@@ -179,9 +179,10 @@ class Runner:
             if self.recompute:
                 store.drop_scores([s.key for s in scorers], [c.key for c in cells])
             plans = plan(store, cells, scorers, work)
+            dprov = {k: _prov(d) for k, d in datasets.items()}  # (a folder's fingerprint stats every file: once)
             if not self.score_only:
                 self._reread_changed_outputs(store, plans)
-                self._recheck_changed_inputs(store, plans, datasets, masks, old)
+                self._recheck_changed_inputs(store, plans, datasets, dprov, masks, old)
                 self._check_backend_weights(plans)
             self._note_other_suites(old)
 
@@ -191,7 +192,7 @@ class Runner:
             stage = ScoringStage(store, self.run_dir, scoring, prefetcher, batch_size=suite.batch_size,
                                  seed=suite.seed, paste_back=suite.paste_back, device=self.device,
                                  save_inputs=suite.save_inputs)
-            self.manifest = self._base_manifest(old, cells, scorers, datasets, ids)
+            self.manifest = self._base_manifest(old, cells, scorers, dprov, ids)
             self._write_manifest()
 
             # generate, backend by backend (each loaded once, and only when it has work)
@@ -239,9 +240,8 @@ class Runner:
 
         out: dict[str, str] = {}
         required: dict[str, str] = {}  # label -> the full message of its first missing file
-        for spec in [*self.suite.metrics, *self.suite.detectors]:
-            inst = spec.instance if spec.instance is not None else spec.create()
-            for f in getattr(inst, "weights_files", lambda w: [])(self.suite.weights):
+        for spec, files in scorer_weight_files(self.suite):
+            for f in files:
                 try:
                     W.resolve(f, self.suite.weights_dir)
                 except WeightsError as e:
@@ -252,11 +252,9 @@ class Runner:
                         required[f"{spec.path} ({spec.label})"] = str(e)
                     break
         if required:
-            raise WeightsError(
-                "weights missing for " + ", ".join(required) + "; nothing was run.\n"
-                + "\n".join(f"{k}: {v}" for k, v in required.items())
-                + "\nOr mark " + ("it" if len(required) == 1 else "them") + " `optional: true` in the suite to run "
-                  "without " + ("it" if len(required) == 1 else "them") + " (left out with one line)")
+            them = "it" if len(required) == 1 else "them"
+            raise missing_weights_error(required, f"Or mark {them} `optional: true` in the suite to run without "
+                                                  f"{them} (left out with one line)")
         if out:
             offline = " (offline)" if W.offline() else ""
             why = "; ".join(dict.fromkeys(out.values()))  # two scorers on one network: its file named once
@@ -281,20 +279,17 @@ class Runner:
                 continue
             n = 0
             for p in bplans:
-                done = set(p.wanted) - set(p.generate)
+                done = p.stored
                 infos = store.output_info(p.cell.key, done)
                 stale = {sid for sid in done if backend.changed(p.cell.dataset.label, p.cell.mask.label, sid,
                                                                 infos.get(sid, {}).get("info", {}).get("source"))}
-                if stale:
-                    n += len(stale)
-                    p.generate = [sid for sid in p.wanted if sid in stale or sid in set(p.generate)]
-                    for sid in stale:
-                        p.score.pop(sid, None)
+                n += len(stale)
+                p.regenerate(stale)
             if n:
                 self._log(f"{bspec.label}: {n} output file(s) changed since they were read; reading them again")
 
-    def _recheck_changed_inputs(self, store: RunStore, plans: list[CellPlan], datasets, masks,
-                                old: dict[str, Any]) -> None:
+    def _recheck_changed_inputs(self, store: RunStore, plans: list[CellPlan], datasets, dprov: dict[str, Any],
+                                masks, old: dict[str, Any]) -> None:
         """When a dataset's files changed since the last session (its listing fingerprint differs), every stored
         output of it is checked against the masked input and mask it was made from (the SHA-256 in its generation
         row): a sample whose input changed is generated again (its old scores go), with one line per dataset. Work
@@ -304,7 +299,7 @@ class Runner:
         old_ds = old.get("datasets") or {}
         for label, ds in datasets.items():
             before = old_ds.get(label) if isinstance(old_ds.get(label), dict) else {}
-            now = _prov(ds)
+            now = dprov[label]
             fp = next((k for k in ("listing_sha256", "fingerprint") if before.get(k) and now.get(k)), None)
             if fp is None or before[fp] == now[fp]:
                 continue
@@ -312,7 +307,7 @@ class Runner:
             for p in plans:
                 if p.cell.dataset.label != label:
                     continue
-                done = [sid for sid in p.wanted if sid not in set(p.generate)]
+                done = p.stored
                 infos = store.output_info(p.cell.key, done)
                 stale = set()
                 for sid in done:
@@ -328,11 +323,8 @@ class Runner:
                         continue
                     if (d["input_sha256"], d["mask_sha256"]) != (info["input_sha256"], info.get("mask_sha256")):
                         stale.add(sid)
-                if stale:
-                    n_stale += len(stale)
-                    p.generate = [sid for sid in p.wanted if sid in stale or sid in set(p.generate)]
-                    for sid in stale:
-                        p.score.pop(sid, None)
+                n_stale += len(stale)
+                p.regenerate(stale)
             self._log(f"{label}: its files changed since the last session; {n_checked} stored output(s) checked "
                       f"against their inputs, {n_stale} made from inputs that changed: generating them again")
 
@@ -340,25 +332,14 @@ class Runner:
         """Stop the run before any work when a backend that has samples to generate lacks its weights
         (:meth:`bench.backends.base.Backend.check_weights`: nothing is loaded): a :class:`WeightsError` naming every
         such backend, its file and how to supply it. A run whose outputs are all stored needs no model weights."""
-        from ..errors import WeightsError
-
-        missing: dict[str, str] = {}
-        for bspec in self.suite.backends:
-            if not any(p.generate for p in plans if p.cell.backend is bspec):
-                continue
-            try:
-                bspec.create().check_weights(self.ctx)
-            except WeightsError as e:
-                missing[f"{bspec.path} ({bspec.label})"] = str(e)
-            except CAUGHT:
-                pass  # any other failure is the backend's setup's to report, for its own cells
+        busy = [b for b in self.suite.backends if any(p.generate for p in plans if p.cell.backend is b)]
+        # (any other failure is the backend's setup's to report, for its own cells)
+        missing = {k: msg for k, (weights, msg) in backend_weights(busy, self.ctx).items() if weights}
         if missing:
             one = len(missing) == 1
-            raise WeightsError(
-                "weights missing for " + ", ".join(missing) + "; nothing was run.\n"
-                + "\n".join(f"{k}: {v}" for k, v in missing.items())
-                + f"\nSupply {'it' if one else 'them'}, or take {'that backend' if one else 'those backends'} out "
-                  f"of the suite to run the others")
+            raise missing_weights_error(missing, f"Supply {'it' if one else 'them'}, or take "
+                                                 f"{'that backend' if one else 'those backends'} out of the suite "
+                                                 f"to run the others")
 
     def _note_other_suites(self, old: dict[str, Any]) -> None:
         h = old.get("config_hash")
@@ -468,7 +449,7 @@ class Runner:
         return _Progress(self.console if self.show_progress else None, label, total)
 
     # -- manifest --------------------------------------------------------------------------------------
-    def _base_manifest(self, old: dict[str, Any], cells, scorers, datasets,
+    def _base_manifest(self, old: dict[str, Any], cells, scorers, dprov: dict[str, Any],
                        sample_ids: dict[str, list[str]] | None = None) -> dict[str, Any]:
         sessions = old.get("sessions", []) + [{"session": self.session, "started": time.time(),
                                                "device": str(self.device)}]
@@ -506,7 +487,7 @@ class Runner:
             "cells": [{"cell_key": c.key, "input_key": c.input_key, "backend": c.backend.label,
                        "dataset": c.dataset.label, "mask": c.mask.label} for c in cells],
             "scorers": [{"scorer_key": s.key, "label": s.label, "kind": s.kind} for s in scorers],
-            "datasets": {k: _prov(d) for k, d in datasets.items()},
+            "datasets": dprov,
             "left_out": dict(self.left_out),
             "dataset_errors": dict(self.dataset_errors),
             "report": self.suite.report,
@@ -541,6 +522,41 @@ class Runner:
         return {"metrics": prov["metric"], "detectors": prov["detector"], "columns": columns,
                 "comparable": not reasons, "noncomparable_reasons": reasons,
                 "scorer_errors": scoring.setup_errors()}
+
+
+def scorer_weight_files(suite: Suite) -> list[tuple[Any, list[str]]]:
+    """(spec, the weights files it needs for the suite's weights mode) of every metric and detector."""
+    out = []
+    for spec in [*suite.metrics, *suite.detectors]:
+        inst = spec.instance if spec.instance is not None else spec.create()
+        out.append((spec, list(getattr(inst, "weights_files", lambda w: [])(suite.weights))))
+    return out
+
+
+def backend_weights(specs: list[Any], ctx: RunContext) -> dict[str, tuple[bool, str]]:
+    """What :meth:`bench.backends.base.Backend.check_weights` says of each backend that has something to say
+    (nothing is loaded), in the order given: {"backends[i] (label)": (weights missing?, message)}; a failure other
+    than a :class:`WeightsError` is described with its type."""
+    from ..errors import WeightsError
+
+    out: dict[str, tuple[bool, str]] = {}
+    for spec in specs:
+        try:
+            spec.create().check_weights(ctx)
+        except WeightsError as e:
+            out[f"{spec.path} ({spec.label})"] = (True, str(e))
+        except CAUGHT as e:
+            out[f"{spec.path} ({spec.label})"] = (False, describe(e))
+    return out
+
+
+def missing_weights_error(missing: dict[str, str], remedy: str) -> Any:
+    """The one error that stops a run before any work: every item whose weights are missing, each message, then
+    ``remedy``."""
+    from ..errors import WeightsError
+
+    return WeightsError("weights missing for " + ", ".join(missing) + "; nothing was run.\n"
+                        + "\n".join(f"{k}: {v}" for k, v in missing.items()) + "\n" + remedy)
 
 
 #: without a terminal (a log file, nohup, Slurm) a cell's progress is a plain line at most this often (seconds)
