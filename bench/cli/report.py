@@ -148,10 +148,11 @@ def _run_report(args: argparse.Namespace) -> int:
         if not ptables:  # no report: section: per dataset × mask, quality, then failure rates and cost
             ptables = latex_default_tables(df, split=split,
                                            rows=("backend", "dilate_k") if args.by == "dilate_k" else ("backend",))
-        from ..report.leaderboard import provenance_line
+        from ..report.leaderboard import provenance_parts
 
         tex_dir = confined_dir(out, "tables")
-        prov = "% inpaint-bench: " + provenance_line(rd.manifest).replace("\n", " ") + "\n"
+        prov = "% inpaint-bench: " + "; ".join([f"run {rd.manifest.get('run_id', '?')}",
+                                               *provenance_parts(rd.manifest)]).replace("\n", " ") + "\n"
         for t in ptables:
             p = tex_dir / f"{paper.safe_name(t.name)}.tex"
             write_text_atomic(p, prov + render_latex(t))

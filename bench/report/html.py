@@ -34,7 +34,7 @@ from . import labelling
 from ..bins import AREA_LABELS
 from .aggregate import RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
-from .leaderboard import error_lines, images_note, leaderboard_keys, run_notes
+from .leaderboard import error_lines, images_note, leaderboard_keys, provenance_parts, run_notes
 from .table import SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, partial_inf, small_n, table_from_summary
 
 THUMB = 160
@@ -608,20 +608,7 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
     images = ImageStore(rd.run_dirs, rd.cells(), rebuild=RebuiltInputs(rd))
     m = rd.manifest
     title = f"inpaint-bench report: {m.get('run_id', rd.run_dir.name if rd.run_dir else '')}"
-    meta = []
-    for k in ("config_hash", "seed", "dtype"):
-        if m.get(k) is not None:
-            meta.append(f"{k} {m[k]}")
-    dev = m.get("device")
-    if isinstance(dev, dict):
-        meta.append("device " + ", ".join(f"{k}={v}" for k, v in dev.items() if isinstance(v, (str, int, float))))
-    elif dev:
-        meta.append(f"device {dev}")
-    if m.get("git"):
-        g = m["git"]
-        meta.append(f"git {g.get('revision', g) if isinstance(g, dict) else g}")
-    if isinstance(m.get("packages"), dict) and m["packages"]:
-        meta.append("packages " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()))
+    meta = provenance_parts(m)
     run_id = str(m.get("run_id", rd.run_dir.name if rd.run_dir else ""))
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>",
            f"<style>{CSS}{labelling.CSS}</style></head><body data-run-id=\"{_esc(run_id)}\">",

@@ -235,24 +235,24 @@ def latex_default_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "m
     return out
 
 
-def provenance_line(manifest: dict) -> str:
-    """One line of where a run's numbers come from (for LaTeX comments and the HTML header): run, config hash, git
-    revision, seed, dtype, device, package versions."""
+def provenance_parts(manifest: dict) -> list[str]:
+    """Where a run's numbers come from, as short parts (the HTML header joins them with ·, a LaTeX table's comment
+    with ;): config hash, seed, dtype, weights mode, device, git revision, package versions."""
     m = manifest or {}
-    parts = [f"run {m.get('run_id', '?')}", f"config {str(m.get('config_hash') or '?')[:12]}"]
-    g = m.get("git")
-    if isinstance(g, dict) and g.get("revision"):
-        parts.append(f"git {str(g['revision'])[:12]}" + (" (dirty)" if g.get("dirty") else ""))
-    elif g:
-        parts.append(f"git {g}")
-    parts += [f"{k} {m[k]}" for k in ("seed", "dtype", "weights") if m.get(k) is not None]
+    parts = [f"{k} {m[k]}" for k in ("config_hash", "seed", "dtype", "weights") if m.get(k) is not None]
     dev = m.get("device")
     if isinstance(dev, dict):
-        parts.append("device " + str(dev.get("name") or dev.get("type") or "?"))
-    pk = m.get("packages")
-    if isinstance(pk, dict) and pk:
-        parts.append("packages " + ", ".join(f"{k} {v}" for k, v in pk.items()))
-    return "; ".join(parts)
+        parts.append("device " + ", ".join(f"{k}={v}" for k, v in dev.items() if isinstance(v, (str, int, float))))
+    elif dev:
+        parts.append(f"device {dev}")
+    g = m.get("git")
+    if isinstance(g, dict):
+        parts.append(f"git {g.get('revision', g)}" + (" (dirty)" if g.get("dirty") else ""))
+    elif g:
+        parts.append(f"git {g}")
+    if isinstance(m.get("packages"), dict) and m["packages"]:
+        parts.append("packages " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()))
+    return parts
 
 
 def _run_banner(df: pd.DataFrame) -> str:

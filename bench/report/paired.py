@@ -4,9 +4,10 @@ For every dataset × mask where both backends have successful rows, every per-sa
 samples both scored: the mean difference (B − A), its 95 % paired bootstrap interval and a two-sided p-value
 (:func:`bench.stats.paired_bootstrap`, the test ``bench compare`` uses: the same pair gives the same p-value in
 both), and that p adjusted by Holm over the rows of its dataset × mask table; ``better`` needs both the interval to
-exclude 0 and the adjusted p to be below :data:`ALPHA`. Pairing removes the between-image variance that makes unpaired intervals overlap, so small but consistent
-differences are resolved. Samples where one backend's value is infinite and the other's finite (a PSNR of a region
-kept exactly) are not averaged in: they are counted (``inf_a`` / ``inf_b``: infinite for A only / for B only).
+exclude 0 and the adjusted p to be below :data:`ALPHA`. Pairing removes the between-image variance that makes
+unpaired intervals overlap, so small but consistent differences are resolved. Samples where one backend's value is
+infinite and the other's finite (a PSNR of a region kept exactly) are not averaged in: they are counted (``inf_a`` /
+``inf_b``: infinite for A only / for B only).
 
 How the two *fail* is compared the same way, on 0/1 values per sample: each detector flag's rate (``blur_rate``:
 the flag, where the detector judged the sample) and each verdict's share (``failure_blur``: the sample's one
@@ -76,8 +77,7 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
             group.append({"dataset": ds, "mask": mk, "metric": key, "n": res["n"],
                           f"mean_{a}": float(pd.Series(va).mean()), f"mean_{b}": float(pd.Series(vb).mean()),
                           "diff": res["mean_diff"], "lo": res["lo"], "hi": res["hi"], "p_value": res["p_value"],
-                          "p_holm": math.nan, "better": "—", "inf_a": inf_a, "inf_b": inf_b,
-                          "_hib": cols(key).higher_is_better})
+                          "p_holm": math.nan, "better": "—", "inf_a": inf_a, "inf_b": inf_b})
         # Holm over the table's rows (as `bench compare` does over its keys): with a dozen metrics and flags, one
         # of them excludes 0 at 95 % by chance alone
         tested = [i for i, r in enumerate(group) if not math.isnan(r["p_value"])]
@@ -85,7 +85,7 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
         for i, adj in zip(tested, adjusted):
             group[i]["p_holm"] = adj
         for r in group:
-            hib = r.pop("_hib")
+            hib = cols(r["metric"]).higher_is_better
             if hib is None:
                 continue
             if not (r["lo"] <= 0 <= r["hi"]) and not math.isnan(r["lo"]) and r["p_holm"] < ALPHA:
