@@ -95,15 +95,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     data = load_yaml(resolved)
     if not isinstance(data, dict):
         raise BenchError(f"{resolved}: not a suite")
-    for key, value in (("metrics", args.metrics), ("detectors", args.detectors)):
-        if value is not None:
-            data[key] = _plugin_list(value, f"--{key}")
     for key in ("metrics", "detectors"):
-        extra = getattr(args, f"add_{key}", None)
-        if extra is not None:
-            if getattr(args, key) is not None:
-                raise BenchError(f"--{key} replaces the list and --add-{key} adds to it: give one of them")
-            data[key] = list(data.get(key) or []) + _plugin_list(extra, f"--add-{key}")
+        replace, add = getattr(args, key), getattr(args, f"add_{key}", None)
+        if replace is not None and add is not None:
+            raise BenchError(f"--{key} replaces the list and --add-{key} adds to it: give one of them")
+        if replace is not None:
+            data[key] = _plugin_list(replace, f"--{key}")
+        elif add is not None:
+            data[key] = list(data.get(key) or []) + _plugin_list(add, f"--add-{key}")
     data["output_dir"] = str(run_dir.parent)
     suite = parse_suite(data, source=resolved)
     try:
