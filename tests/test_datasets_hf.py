@@ -259,3 +259,27 @@ def test_validate_lists_the_datasets_as_a_run_would(saved, tmp_path, capsys):
                                  "datasets": [good]}))
     assert main(["validate", str(p)]) == 0
     assert "samples per dataset: ok 4" in capsys.readouterr().out
+
+
+def test_run_exits_3_when_a_dataset_cannot_be_listed(saved, tmp_path, capsys):
+    """The run goes on without the dataset (its other cells are computed and stored), but its exit status says it is
+    incomplete: a job script or CI step took a run with a typo'd split for a whole one (exit 0, an empty table)."""
+    from bench.cli import main
+
+    good = {"type": "hf", "name": "ok", "path": str(saved), "mask_column": "mask", "task": "reconstruction"}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({"name": "s", "output_dir": str(tmp_path / "r"), "device": "cpu",
+                                 "backends": ["opencv-telea"], "masks": ["given"], "metrics": ["psnr"],
+                                 "datasets": [good, {**good, "name": "typo", "split": "tset"}]}))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 3
+    out = capsys.readouterr().out
+    assert "incomplete: dataset typo could not run" in out and "exit status 3" in out
+    from bench.report.aggregate import load_run
+
+    recs = load_run(tmp_path / "r" / "s").records()
+    assert {r["dataset"] for r in recs} == {"ok"} and len(recs) == 4 and all(r["error"] is None for r in recs)
+    p.write_text(yaml.safe_dump({"name": "s", "output_dir": str(tmp_path / "r"), "device": "cpu",
+                                 "backends": ["opencv-telea"], "masks": ["given"], "metrics": ["psnr"],
+                                 "datasets": [good]}))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert "incomplete" not in capsys.readouterr().out

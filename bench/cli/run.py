@@ -72,10 +72,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         if shard is not None:
             console.print(f"shard {shard[0]}/{shard[1]} done: its store is {escape(str(runner.store_dir))}; when "
                           f"every shard is done, run `bench merge {escape(str(run_dir))}`")
-            return 0
+            return _incomplete(runner, console)
     if not args.no_report:
         _render(run_dir, console)
-    return 0
+    return _incomplete(runner, console)
+
+
+#: ``bench run``'s exit status when it finished but some cells ran nothing (0: every cell ran; error rows of
+#: single samples are results and do not change it; 2: stopped before any work; 130: interrupted)
+INCOMPLETE = 3
+
+
+def _incomplete(runner, console) -> int:
+    """0, or :data:`INCOMPLETE` with one line naming what could not run: a dataset that could not be listed, a
+    backend that could not be set up. The run went on without them (its other cells are computed and stored), but a
+    job script or CI step must not take the run for whole."""
+    what = [*(f"dataset {k}" for k in runner.dataset_errors), *(f"backend {k}" for k in runner.backend_errors)]
+    if not what:
+        return 0
+    console.print(f"[bold red]incomplete:[/bold red] {escape(', '.join(what))} could not run (the reasons are "
+                  f"above and in the report); the other cells are stored. Fix it and run the same command again: "
+                  f"finished samples are not recomputed (exit status {INCOMPLETE})", soft_wrap=True)
+    return INCOMPLETE
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -90,6 +90,10 @@ class Runner:
         )
         self.manifest: dict[str, Any] = {}
         self.counts = {"generated": 0, "scored": 0, "backend_loads": 0}
+        #: {dataset label: why} of datasets that could not be listed, {backend label: why} of backends that could
+        #: not be set up: their cells ran nothing (``bench run`` then exits 3: the run finished but is incomplete)
+        self.dataset_errors: dict[str, str] = {}
+        self.backend_errors: dict[str, str] = {}
         self._locks: list[RunLock] = []
 
     # -- set-up ----------------------------------------------------------------------------------------
@@ -361,6 +365,7 @@ class Runner:
         except CAUGHT as e:  # a backend that cannot load fails its cells, not the run
             msg = f"{bspec.path} ({bspec.label}): setup failed: {describe(e)}"
             self._log(msg)
+            self.backend_errors[bspec.label] = msg
             for p in bplans:
                 store.write_outputs(p.cell.key, [{"sample_id": sid, "error": msg} for sid in p.generate])
             self.manifest["backends"][bspec.label] = {"error": msg}
