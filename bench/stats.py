@@ -128,6 +128,10 @@ def t_two_sided_p(t: float, df: float) -> float:
 # the paired test
 
 
+#: relative size of a difference that is the rounding of the values, not a change (paired_bootstrap)
+ROUNDING = 1e-9
+
+
 def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float = 0.05,
                      seed: int = 0) -> dict[str, Any]:
     """Paired bootstrap of mean(a - b) over the samples where both are present (same sample order in a and b).
@@ -140,9 +144,11 @@ def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float =
     * ``p_value``: two-sided, from the bootstrap standard error (times sqrt(n / (n - 1)), the bootstrap's bias at
       small n) against Student's t with n - 1 degrees of freedom. Unlike counting resamples, its resolution does
       not depend on ``n_boot`` (a Holm step over many keys needs small p-values), and it agrees with the paired
-      t-test; exact 0 / 1 when every difference is the same (0 when that difference is not zero);
+      t-test; exact 1 when every difference is within rounding of the values (:data:`ROUNDING` times the largest
+      |value|: two stores of one run that summed in another order), exact 0 when every difference is the same
+      value beyond that;
     * ``effect_size``: mean difference / standard deviation of the differences (Cohen's d_z), +-inf when every
-      difference is the same non-zero value;
+      difference is the same value beyond rounding, 0 when all are within it;
     * ``n_pos_inf`` / ``n_neg_inf``: pairs left out because a - b is +inf / -inf (one side infinite, the other
       finite: for PSNR, a region kept exactly on one side and not on the other); ``n_same_inf``: pairs infinite
       on both sides with the same sign (no change, left out too).
@@ -173,10 +179,14 @@ def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float =
     obs = float(d.mean())
     if n == 1:
         return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": math.nan, "effect_size": math.nan}
-    if float(np.ptp(d)) <= 1e-9 * max(1.0, abs(obs)):  # the same difference everywhere (up to rounding)
-        p = 1.0 if obs == 0 else 0.0
-        eff = 0.0 if obs == 0 else math.copysign(math.inf, obs)
-        return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": p, "effect_size": eff}
+    # rounding of the values themselves (float64 summation order, another thread count or batch size moves a
+    # score by ~1e-13): differences within it are no difference, whatever their mean
+    tol = ROUNDING * max(1.0, float(np.abs(a[finite]).max()), float(np.abs(b[finite]).max()))
+    if float(np.ptp(d)) <= tol:  # the same difference everywhere (up to rounding)
+        if abs(obs) <= tol:
+            return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": 1.0, "effect_size": 0.0}
+        return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": 0.0,
+                "effect_size": math.copysign(math.inf, obs)}
     rng = np.random.default_rng(seed)
     boots = _boot_means(d, n_boot, rng)
     lo, hi = _order_stat_interval(boots, alpha)
@@ -189,12 +199,15 @@ def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float =
 
 def holm(p_values: Sequence[float], alpha: float) -> tuple[set[int], list[float], list[float]]:
     """Holm's step-down procedure at family-wise level ``alpha``: (indices rejected, adjusted p-values, the
-    threshold each p-value was compared against), the lists in the input order."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
+    threshold each p-value was compared against), the lists in the input order. A NaN p-value (no test) is not part
+    of the family: never rejected, adjusted and threshold NaN, and it does not count in m (Python sorts NaN keys in
+    no defined order, so it could have stopped the procedure early)."""
+    tested = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    m = len(tested)
+    order = sorted(tested, key=lambda i: p_values[i])
     rejected: set[int] = set()
-    adjusted = [math.nan] * m
-    thresholds = [math.nan] * m
+    adjusted = [math.nan] * len(p_values)
+    thresholds = [math.nan] * len(p_values)
     running = 0.0
     stop = False
     for rank, i in enumerate(order):

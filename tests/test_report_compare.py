@@ -412,3 +412,25 @@ def test_a_run_on_other_inputs_is_not_paired_with_base(tmp_path, capsys):
     doc = json.loads((base / "baseline.json").read_text())
     assert all(len(c["samples"]["inputs"]) == len(c["samples"]["sample_id"]) for c in doc["cells"])
     assert _compare(capsys, base / "baseline.json", same)[0] == 0
+
+
+def test_rounding_noise_is_no_regression(tmp_path, capsys):
+    """Two stores of one run whose scores differ by float64 rounding (~1e-13: another summation order) passed as a
+    regression with p = 0 and d = ∞; they are unchanged, and a real shift of the same run still fails."""
+    import zlib
+
+    import numpy as np
+
+    def values(noise, shift=0.0):
+        def f(b, d, sid):
+            base = 20 + (zlib.crc32(sid.encode()) % 1000) / 100 + shift
+            return {"psnr_in": base + noise * float(np.random.default_rng(zlib.crc32(sid.encode())).normal())}
+        return f
+
+    one = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=30)
+    a = make_run(tmp_path / "a", **one, values=values(0.0))
+    b = make_run(tmp_path / "b", **one, values=values(1e-13), run_id="b")
+    c = make_run(tmp_path / "c", **one, values=values(0.1, shift=-0.5), run_id="c")
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "no regression" in capsys.readouterr().out
+    assert main(["compare", str(a), str(c)]) == 1

@@ -54,6 +54,30 @@ def test_constant_and_tiny_inputs():
     assert stats.paired_bootstrap([], [])["n"] == 0
 
 
+def test_rounding_of_the_values_is_no_difference():
+    """Scores that differ by float64 rounding (another summation order: ~1e-13 on values near 25) were a constant
+    difference with p = 0 and d = -inf, and `bench compare` failed the build on them."""
+    rng = np.random.default_rng(7)
+    a = rng.uniform(20, 30, 50)
+    b = a + rng.normal(0, 1e-13, 50)
+    r = stats.paired_bootstrap(b, a)
+    assert (r["p_value"], r["effect_size"]) == (1.0, 0.0) and abs(r["mean_diff"]) < 1e-12
+    r = stats.paired_bootstrap(a + 1e-6, a)  # a real (if small) shift, the same everywhere, is still one
+    assert (r["p_value"], r["effect_size"]) == (0.0, math.inf)
+    r = stats.paired_bootstrap(a + 1e-6 + rng.normal(0, 1e-7, 50), a)
+    assert r["p_value"] < 1e-6
+
+
+def test_holm_leaves_an_untested_key_out_of_the_family():
+    p = [0.01, math.nan, 0.04, 0.03, 0.001]
+    rejected, adj, thr = stats.holm(p, 0.05)
+    same, adj4, _ = stats.holm([0.01, 0.04, 0.03, 0.001], 0.05)  # (statsmodels' multipletests 'holm' agrees)
+    assert rejected == {0, 4} and {({0: 0, 2: 1, 3: 2, 4: 3}[i]) for i in rejected} == same
+    assert math.isnan(adj[1]) and math.isnan(thr[1])
+    assert [adj[i] for i in (0, 2, 3, 4)] == pytest.approx(adj4)
+    assert adj4 == pytest.approx([0.03, 0.06, 0.06, 0.004])
+
+
 def test_holm_against_a_direct_reading():
     p = [0.01, 0.04, 0.03, 0.005]
     rejected, adj, thr = stats.holm(p, 0.05)
