@@ -307,6 +307,22 @@ def test_save_png_round_trips(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["img.png", "img16.png", "mask.png", "sub"]  # no temp files
 
 
+def test_save_png_stores_the_levels_a_run_stores(tmp_path: Path):
+    """save_png and bench.pixels.quantize (what a run stores) give the same 8-bit level for every float, ties
+    included: float64 rounding put values near (k + 0.5) / 255 one level away."""
+    from bench.pixels import quantize
+
+    k = np.arange(255, dtype=np.float32)
+    mid = (k + np.float32(0.5)) / np.float32(255)
+    vals = np.concatenate([np.nextafter(mid, np.float32(0)), mid, np.nextafter(mid, np.float32(1))])
+    vals = np.concatenate([vals, _rng(11).random(1000, dtype=np.float32)]).astype(np.float32)
+    img = torch.from_numpy(np.broadcast_to(vals[None, None, :], (3, 1, vals.size)).copy())
+    save_png(tmp_path / "ties.png", img)
+    with Image.open(tmp_path / "ties.png") as im:
+        stored = np.asarray(im.convert("RGB")).transpose(2, 0, 1)
+    assert np.array_equal(stored, quantize(img).numpy())
+
+
 def test_save_png_refuses_bad_input(tmp_path: Path):
     bad = torch.zeros(3, 4, 4)
     bad[0, 0, 0] = float("nan")
