@@ -89,6 +89,21 @@ def test_psnr_constant_offset_closed_form():
         np.testing.assert_allclose(got, [20 * math.log10(1 / d)] * 2, rtol=1e-6)
 
 
+def test_8bit_values_need_their_range():
+    """uint8 images with the default data_range 1 read a 3-level offset as -9.5 dB; they are refused, and with
+    data_range=255 they equal scikit-image's PSNR of the same uint8 arrays."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 252, (1, 3, 20, 24), dtype=np.uint8)
+    b = a + 3
+    m = torch.ones(1, 1, 20, 24, dtype=torch.bool)
+    with pytest.raises(ValueError, match="data_range=255"):
+        masked_psnr(torch.from_numpy(b), torch.from_numpy(a), m)
+    with pytest.raises(ValueError, match="data_range=255"):
+        masked_ssim(torch.from_numpy(b), torch.from_numpy(a), m)
+    got = masked_psnr(torch.from_numpy(b), torch.from_numpy(a), m, data_range=255).item()
+    assert got == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), rel=1e-9)
+
+
 def test_identical_gives_inf_and_empty_region_gives_nan():
     x = torch.rand(2, 3, 32, 32)
     m = torch.zeros(2, 1, 32, 32, dtype=torch.bool)

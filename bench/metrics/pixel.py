@@ -59,8 +59,18 @@ def masked_mse(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return torch.where(den > 0, out, torch.full_like(out, float("nan")))
 
 
+def _check_range(x: torch.Tensor, y: torch.Tensor, data_range: float) -> None:
+    """Integer images scored as if in [0, 1] (uint8 with the default ``data_range=1``) give numbers that look
+    plausible and are wrong (a 3-level offset read -9.5 dB): refuse them."""
+    for t in (x, y):
+        if not t.is_floating_point() and data_range <= 1.0:
+            raise ValueError(f"{t.dtype} images with data_range {data_range}: pass data_range=255 for 8-bit values, "
+                             f"or floats in [0, 1] (bench.pixels.dequantize)")
+
+
 def masked_psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Per-image PSNR over the masked pixels: 10*log10(data_range^2 / MSE); MSE 0 -> +inf; empty mask -> NaN."""
+    _check_range(x, y, data_range)
     mse = masked_mse(x, y, mask)
     return 10.0 * torch.log10((data_range ** 2) / mse)  # x/0 = inf -> +inf; NaN stays NaN
 
@@ -98,6 +108,7 @@ def ssim_map(
     """scikit-image's Gaussian SSIM map per channel, float64, [B, C, H, W] (population covariance)."""
     if x.shape != y.shape or x.dim() != 4:
         raise ValueError(f"expected two [B, C, H, W] tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    _check_range(x, y, data_range)
     return _ssim_reduce(x, y, None, sigma, truncate, data_range, k1, k2, full=True)
 
 
@@ -114,6 +125,7 @@ def masked_ssim(
     """Per-image mean of the channel-averaged SSIM map over the pixels where ``mask`` is True (NaN if none)."""
     if x.shape != y.shape or x.dim() != 4:
         raise ValueError(f"expected two [B, C, H, W] tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    _check_range(x, y, data_range)
     return _ssim_reduce(x, y, _as_mask(mask, x), sigma, truncate, data_range, k1, k2, full=False)
 
 
