@@ -434,3 +434,102 @@ def test_rounding_noise_is_no_regression(tmp_path, capsys):
     assert main(["compare", str(a), str(b)]) == 0
     assert "no regression" in capsys.readouterr().out
     assert main(["compare", str(a), str(c)]) == 1
+
+
+def _psnr_values(telea_shift=0.0, noise=0.0):
+    """psnr_in per sample, fixed by (dataset, mask, id); NEW's opencv-telea moved by ``telea_shift`` plus noise."""
+    import zlib
+
+    import numpy as np
+
+    def f(b, d, sid):
+        key = zlib.crc32(f"{d}/{sid}".encode())
+        v = 20 + (key % 1000) / 100
+        if b == "opencv-telea" and (telea_shift or noise):
+            v += telea_shift + noise * float(np.random.default_rng(key).normal())
+        return {"psnr_in": v}
+    return f
+
+
+FOUR = dict(backends=("opencv-telea", "opencv-ns", "mean-fill"), datasets=("samples", "synthetic"),
+            masks=("lama-medium", "box"), n=6)
+
+
+def test_a_backend_worse_in_every_cell_fails_though_no_cell_alone_does(tmp_path, capsys):
+    """A -1 dB change with noise (sd 1) on 6 samples per cell is not significant in any cell; over the backend's 4
+    cells (24 samples) it is. The unchanged backends and keys (identical values) are left out of the Holm family:
+    they cannot reject, and they had made the family hundreds of tests long (a quickstart suite with Telea replaced
+    by mean-fill passed)."""
+    a = make_run(tmp_path / "a", **FOUR, values=_psnr_values())
+    b = make_run(tmp_path / "b", **FOUR, values=_psnr_values(-1.0, 1.0), run_id="b",
+                 latency_scale={"opencv-ns": 0.5})
+    res = compare_sources(a, b)
+    cells = [c for c in res.changes if c.key == "psnr_in" and c.cell[0] == "opencv-telea"]
+    per_cell = [c for c in cells if c.cell[1] != "every cell"]
+    pooled = [c for c in cells if c.cell[1] == "every cell"]
+    assert len(per_cell) == 4 and all(c.status == "insignificant" for c in per_cell)
+    assert len(pooled) == 1 and pooled[0].status == "regression" and pooled[0].n_shared == 24
+    assert res.n_tests == 5 and res.n_unchanged_tests > 0 and res.failed
+    # cost without a tolerance is machine noise: never called better (opencv-ns ran twice as fast here)
+    assert not [c for c in res.changes if c.status == "better" and c.key.startswith("latency")]
+    assert main(["compare", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "opencv-telea × every cell (pooled, 4 cells)" in out and "Holm over 5 tests" in out
+    assert compare_sources(a, make_run(tmp_path / "c", **FOUR, values=_psnr_values(), run_id="c")).failed is False
+
+
+def _with_scorers(run_dir, psnr_key="psnr.aaa", blur_threshold=0.5):
+    m = json.loads((run_dir / "manifest.json").read_text())
+    m["scorers"] = [{"label": "psnr", "scorer_key": psnr_key, "kind": "metric"},
+                    {"label": "blur", "scorer_key": "blur.bbb", "kind": "detector"}]
+    m["metrics"] = {"psnr": {"psnr": {"data_range": 1.0 if psnr_key == "psnr.aaa" else 255.0}}}
+    m["detectors"] = {"blur": {"thresholds": {"threshold": blur_threshold}}}
+    (run_dir / "manifest.json").write_text(json.dumps(m))
+    return run_dir
+
+
+def test_a_metric_or_threshold_defined_otherwise_fails_the_gate(tmp_path, capsys):
+    """psnr with data_range 255 read +48 dB 'better', a blur threshold of 1000 a lower blur_rate; the gate only said
+    the config hashes differ. Now it fails naming what differs, by run folder and by baseline.json."""
+    one = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=8)
+    base = _with_scorers(make_run(tmp_path / "base", **one))
+    same = _with_scorers(make_run(tmp_path / "same", **one, run_id="same"))
+    metric = _with_scorers(make_run(tmp_path / "metric", **one, run_id="metric"), psnr_key="psnr.ccc")
+    thr = _with_scorers(make_run(tmp_path / "thr", **one, run_id="thr"), blur_threshold=1000.0)
+    assert main(["compare", str(base), str(same)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(base), str(metric)]) == 1
+    out = capsys.readouterr().out
+    assert "Defined otherwise" in out and "`psnr`: psnr.data_range: 1.0 → 255.0" in out
+    assert main(["compare", str(base), str(thr)]) == 1
+    assert "`blur`: thresholds.threshold: 0.5 → 1000.0" in capsys.readouterr().out
+    assert main(["compare", str(base), str(thr), "--allow-changed", "blur"]) == 0
+    assert main(["report", str(base), "--format", "json", "--out", str(tmp_path / "rep")]) == 0
+    assert main(["compare", str(tmp_path / "rep" / "baseline.json"), str(metric)]) == 1
+    assert main(["compare", str(tmp_path / "rep" / "baseline.json"), str(same)]) == 0
+
+
+def test_directions_are_base_s_and_a_flip_fails(tmp_path, capsys):
+    """NEW's manifest declaring psnr_in lower-is-better turned its drop into 'better'."""
+    one = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=12)
+    base = make_run(tmp_path / "base", **one)
+    worse = make_run(tmp_path / "worse", **one, shift={"opencv-telea": 0.05}, run_id="worse")
+    m = json.loads((worse / "manifest.json").read_text())
+    m["columns"]["psnr_in"]["higher_is_better"] = False
+    (worse / "manifest.json").write_text(json.dumps(m))
+    res = compare_sources(base, worse)
+    assert res.directions == [("psnr_in", True, False)] and res.failed
+    assert [c.status for c in res.changes if c.key == "psnr_in"] == ["regression"]
+    assert main(["compare", str(base), str(worse)]) == 1
+    assert "Directions differ" in capsys.readouterr().out
+
+
+def test_a_new_run_that_is_not_comparable_fails(tmp_path, capsys):
+    one = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=8)
+    base = make_run(tmp_path / "base", **one)
+    rnd = make_run(tmp_path / "rnd", **one, comparable=False, reasons=["weights: random"], run_id="rnd")
+    assert main(["compare", str(base), str(rnd)]) == 1
+    assert "NEW is not comparable and BASE is" in capsys.readouterr().out
+    assert main(["compare", str(base), str(rnd), "--allow-noncomparable"]) == 0
+    rnd2 = make_run(tmp_path / "rnd2", **one, comparable=False, reasons=["weights: random"], run_id="rnd2")
+    assert main(["compare", str(rnd), str(rnd2)]) == 0  # both random (a CI smoke test): compared as usual

@@ -274,6 +274,13 @@ def configure_compare(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--min-coverage", type=float, default=1.0, metavar="F",
                         help="share of the samples BASE scored that NEW must have scored in each cell "
                              "(default 1: every one; an interrupted or --limit run fails)")
+    parser.add_argument("--allow-changed", action="append", default=[], metavar="LABEL",
+                        help="metric or detector LABEL (wildcards; '*' for all) may have other parameters or "
+                             "thresholds in NEW than in BASE (default: the gate fails, its numbers measure "
+                             "something else)")
+    parser.add_argument("--allow-noncomparable", action="store_true",
+                        help="NEW may be marked non-comparable (random weights, a forced merge) where BASE is not "
+                             "(default: the gate fails)")
     parser.add_argument("--out", metavar="FILE", help="also write the Markdown summary to FILE")
     return parser
 
@@ -285,7 +292,8 @@ def run_compare(args: argparse.Namespace) -> int:
         rules = parse_tolerances(args.tol, args.tol_file)
         res = compare_sources(args.base, args.new, rules=rules, strict=args.strict,
                               allow_missing=args.allow_missing or False, alpha=args.alpha,
-                              min_coverage=args.min_coverage)
+                              min_coverage=args.min_coverage, allow_changed=args.allow_changed,
+                              allow_noncomparable=args.allow_noncomparable)
     except BenchError as e:
         _err(str(e))
         return 2

@@ -13,8 +13,8 @@ their labels (backend, dataset, mask). For every key with a direction, the chang
 samples both runs scored: a paired bootstrap of the per-sample differences (NEW - BASE; 2000 resamples, seeded)
 gives the effect's 95 % interval and a two-sided p-value from the bootstrap standard error against Student's t
 (n - 1 degrees of freedom; its resolution does not depend on the number of resamples, and it agrees with the paired
-t-test). The p-values of all tests in one
-comparison are Holm-corrected, so the chance of any false alarm when nothing changed is at most ``alpha``
+t-test), per cell and pooled over each backend's cells. A test with no difference on any sample cannot reject and
+is left out (Tarone); the p-values of the other tests in one comparison are Holm-corrected, so the chance of any false alarm when nothing changed is at most ``alpha``
 (default 0.05). NEW worse with a corrected p < alpha is a regression. Per-sample values come from a run folder or
 from a baseline JSON (which stores them for headline keys). ``--alpha 0`` turns the test off.
 
@@ -31,6 +31,10 @@ samples: the outside of the hole no longer kept exactly; a mean with one ∞ is 
 **Better and worse come from the paired shared samples**: where both sides have per-sample values, the change and
 its label are those of the samples both scored; "better" needs the test (Holm) or, under a tolerance, a paired
 interval on the good side. Means over different sample sets decide nothing.
+
+**NEW must measure what BASE measured**: a metric or detector with other parameters or applied thresholds
+(``--allow-changed LABEL``), a key declared in the other direction (BASE's is used) or a NEW run marked
+non-comparable where BASE is not (``--allow-noncomparable``) fails the gate too.
 """
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ from .columns import ColumnCatalog
 from .table import _jsonable, _unjson, format_number
 
 BASELINE_FORMAT = "inpaint-bench-baseline"
-BASELINE_VERSION = 2  # 2: per-sample values of headline keys, device / packages / git of the run
+BASELINE_VERSION = 3  # 2: per-sample values of headline keys, device / packages / git; 3: input digests, scorers
 CELL_LABELS = ("backend", "dataset", "mask")
 # Summary keys that are never compared (counts, context, or duplicates of another key).
 SKIP_KEYS = {"n", "n_errors", "hole_fraction", "peak_mem_reserved_mb", "peak_rss_mb", "first_error"}
@@ -150,6 +154,8 @@ class Side:
     input_lists: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
     #: cell -> sample ids set aside (scored on other inputs than the other side's): neither listed nor valued
     excluded: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
+    #: scorer label -> its definition (:func:`scorer_definitions`); None: not recorded (an older baseline)
+    scorers: dict[str, dict[str, Any]] | None = None
     _frame: Any = None
     _memo: dict = field(default_factory=dict)  # (what, cell, key) -> the answer of sample_ids / sample_values
     _inputs: dict | None = None
@@ -241,6 +247,53 @@ def input_digests(rd: RunData, frame: Any) -> dict[tuple[str, str, str], dict[st
     return out
 
 
+def scorer_definitions(manifest: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    """label -> what its numbers mean: ``scorer_key`` (the scorer's type and parameters, hashed), ``thresholds``
+    (a detector's flag thresholds as applied: they do not change its stored scores, so not its key) and
+    ``settings`` (the manifest's provenance of the scorer, for saying what differs). None when the manifest lists
+    no scorers."""
+    manifest = manifest or {}
+    listed = manifest.get("scorers")
+    if not isinstance(listed, list):
+        return None
+    prov = {**(manifest.get("metrics") or {}), **(manifest.get("detectors") or {})}
+    out = {}
+    for s in listed:
+        if not isinstance(s, dict) or "label" not in s:
+            continue
+        settings = prov.get(s["label"]) if isinstance(prov.get(s["label"]), dict) else {}
+        out[str(s["label"])] = {"scorer_key": s.get("scorer_key"), "thresholds": settings.get("thresholds"),
+                                "settings": settings}
+    return out
+
+
+def _leaves(d: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(d, dict):
+        out: dict[str, str] = {}
+        for k, v in d.items():
+            out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: json.dumps(d, sort_keys=True, default=str)}
+
+
+def changed_definitions(base: dict[str, dict[str, Any]] | None,
+                        new: dict[str, dict[str, Any]] | None) -> dict[str, list[str]]:
+    """label -> what differs (``data_range: 1.0 → 255.0``), for the scorers both sides have whose parameters or
+    applied thresholds differ: their numbers do not measure the same thing."""
+    if not base or not new:
+        return {}
+    out = {}
+    for label in sorted(base.keys() & new.keys()):
+        b, n = base[label], new[label]
+        if b.get("scorer_key") == n.get("scorer_key") and b.get("thresholds") == n.get("thresholds"):
+            continue
+        lb, ln = _leaves(b.get("settings") or {}), _leaves(n.get("settings") or {})
+        diff = [f"{k}: {lb.get(k, '–')} → {ln.get(k, '–')}" for k in sorted(lb.keys() | ln.keys())
+                if lb.get(k) != ln.get(k) and k != "scorer_key"]
+        out[label] = diff or [f"parameters differ ({b.get('scorer_key')} → {n.get('scorer_key')})"]
+    return out
+
+
 def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any = None,
                           inputs: dict[tuple[str, str, str], dict[str, str]] | None = None) -> dict[str, Any]:
     """The baseline JSON document of a per-cell ``summarize`` frame; with the run's per-sample ``frame``, the
@@ -274,7 +327,7 @@ def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any
         "noncomparable_reasons": list(df.attrs.get("noncomparable_reasons") or []),
         "device": manifest.get("device"), "dtype": manifest.get("dtype"), "seed": manifest.get("seed"),
         "packages": manifest.get("packages"), "git": manifest.get("git"),
-        "columns": df.attrs.get("columns", {}), "cells": cells,
+        "columns": df.attrs.get("columns", {}), "scorers": scorer_definitions(manifest), "cells": cells,
     }
 
 
@@ -321,7 +374,8 @@ def _side_from_baseline(path: Path) -> Side:
     return Side(name=str(path), cells=cells, columns=doc.get("columns") or {},
                 comparable=bool(doc.get("comparable", True)), reasons=list(doc.get("noncomparable_reasons") or []),
                 run_id=str(doc.get("run_id") or path.stem), config_hash=doc.get("config_hash"),
-                device=doc.get("device"), samples=samples or None, sample_lists=lists, input_lists=inputs)
+                device=doc.get("device"), samples=samples or None, sample_lists=lists, input_lists=inputs,
+                scorers=doc.get("scorers") if isinstance(doc.get("scorers"), dict) else None)
 
 
 def load_side(src: Any) -> Side:
@@ -337,7 +391,8 @@ def load_side(src: Any) -> Side:
         cells[(rec["backend"], rec["dataset"], rec["mask"])] = rec
     return Side(name=str(src), cells=cells, columns=df.attrs.get("columns", {}), comparable=rd.comparable,
                 reasons=rd.noncomparable_reasons, run_id=str(df.attrs.get("run_id") or ""),
-                config_hash=rd.manifest.get("config_hash"), device=rd.manifest.get("device"), run=rd)
+                config_hash=rd.manifest.get("config_hash"), device=rd.manifest.get("device"), run=rd,
+                scorers=scorer_definitions(rd.manifest))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -421,6 +476,23 @@ class CompareResult:
     coverage: list[Coverage] = field(default_factory=list)  # cells / keys where NEW scored fewer samples
     #: cell -> ids NEW scored on another masked input or mask than BASE's (not paired: not scored, for coverage)
     other_inputs: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    #: scorer label -> what differs, for scorers whose parameters or applied thresholds differ (not comparable)
+    changed_scorers: dict[str, list[str]] = field(default_factory=dict)
+    allowed_changes: list[str] = field(default_factory=list)  # --allow-changed LABEL (patterns)
+    #: (key, BASE's higher_is_better, NEW's): a key whose direction NEW declares otherwise (BASE's is used)
+    directions: list[tuple[str, bool, bool]] = field(default_factory=list)
+    allow_noncomparable: bool = False
+    n_unchanged_tests: int = 0  # per-sample keys with no difference on any sample: left out of the Holm family
+
+    @property
+    def failing_scorers(self) -> list[str]:
+        return [k for k in self.changed_scorers
+                if not any(fnmatch.fnmatchcase(k, p) for p in self.allowed_changes)]
+
+    @property
+    def lost_comparability(self) -> bool:
+        """NEW is marked non-comparable (random weights, forced merge, ...) while BASE is not."""
+        return self.base.comparable and not self.new.comparable and not self.allow_noncomparable
 
     @property
     def regressions(self) -> list[Change]:
@@ -450,7 +522,8 @@ class CompareResult:
     @property
     def failed(self) -> bool:
         return (bool(self.regressions) or bool(self.failing_cells) or bool(self.failing_keys)
-                or bool(self.failing_coverage))
+                or bool(self.failing_coverage) or bool(self.failing_scorers) or bool(self.directions)
+                or self.lost_comparability)
 
     def markdown(self) -> str:
         return render_compare_markdown(self)
@@ -566,11 +639,14 @@ def _inf_meaning(key: str, base_value_inf: bool) -> str:
 
 def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict: bool = False,
             allow_missing: bool | Iterable[str] = False, alpha: float = 0.05,
-            min_coverage: float = 1.0) -> CompareResult:
+            min_coverage: float = 1.0, allow_changed: Iterable[str] = (),
+            allow_noncomparable: bool = False) -> CompareResult:
     """Classify every change (see the module doc). ``alpha``: family-wise level of the default statistical gate
     (0 turns it off). ``allow_missing``: True lets NEW miss any cell or key; a list of keys (fnmatch patterns) lets
     it miss those keys (their presence, their samples, their infinite values). ``min_coverage``: the share of
-    BASE's samples NEW must have scored in each shared cell (default 1: all)."""
+    BASE's samples NEW must have scored in each shared cell (default 1: all). ``allow_changed``: scorer labels
+    (fnmatch patterns) whose parameters or thresholds may differ; ``allow_noncomparable``: NEW may be marked
+    non-comparable where BASE is not. Directions are BASE's; a key NEW declares in the other direction fails."""
     if not 0.0 <= alpha < 1.0:
         raise BenchError(f"--alpha {alpha}: expected a level in [0, 1) (0 turns the statistical gate off)")
     if not 0.0 <= min_coverage <= 1.0:
@@ -583,7 +659,13 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
         allowed_keys = [str(k) for k in allow_missing if k != "*"]
         allow_all = any(k == "*" for k in allow_missing)
     rules = dict(rules or {})
-    catalog = ColumnCatalog({**base.columns, **new.columns})
+    catalog = ColumnCatalog({**new.columns, **base.columns})  # BASE's directions: NEW cannot turn worse into better
+    directions = []
+    for k in sorted(base.columns.keys() & new.columns.keys()):
+        hb = (base.columns[k] or {}).get("higher_is_better") if isinstance(base.columns[k], dict) else None
+        hn = (new.columns[k] or {}).get("higher_is_better") if isinstance(new.columns[k], dict) else None
+        if hb is not None and hn is not None and bool(hb) != bool(hn):
+            directions.append((k, bool(hb), bool(hn)))
     default = rules.get("*")
     missing = [c for c in base.cells if c not in new.cells]
     added = [c for c in new.cells if c not in base.cells]
@@ -597,6 +679,8 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
         return allow_all or any(fnmatch.fnmatchcase(key, p) for p in allowed_keys)
 
     other_inputs: dict[tuple[str, str, str], list[str]] = {}
+    pooled: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}  # (backend, key) -> its cells' pairs
+    n_unchanged = 0
     for cell, b in base.cells.items():
         if cell not in new.cells:
             continue
@@ -661,8 +745,13 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
                         status = "same"
                     else:
                         status = "within" if worse_by > eps else "insignificant"
+                elif alpha > 0 and test.n >= MIN_PAIRS and _unchanged(test) and not gained:
+                    status = "same"  # no difference on any sample: it cannot reject, so it is not in the family
+                    n_unchanged += 1
+                    pooled.setdefault((cell[0], key), []).append(pairs)
                 elif alpha > 0 and test.n >= MIN_PAIRS:
                     status = "pending"  # decided after Holm over every test of this comparison
+                    pooled.setdefault((cell[0], key), []).append(pairs)
                 elif abs(worse_by) <= eps and test.p_value == 1.0 and not gained:
                     status = "same"
                 elif gained or (alpha == 0 and significant_good):
@@ -691,8 +780,8 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
                     note = "means over different sample sets (NEW did not score every sample BASE scored)"
                 elif rule is not None:
                     status = "within" if worse_by > eps else "better"
-                elif worse_by < -eps:
-                    status = "better"
+                elif worse_by < -eps and not key.startswith(COST_PREFIXES):
+                    status = "better"  # (cost without a rule: machine noise, not called better either)
                 else:
                     status = "ungated"
                     if alpha == 0:
@@ -713,6 +802,25 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
             changes.append(ch)
             if status == "pending":
                 tested.append(ch)
+    for (backend, key), parts in pooled.items():  # a backend's change over every cell it has: n adds up
+        if len(parts) < 2:
+            continue
+        vb, vn = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        test = paired_test(vb, vn)
+        if _unchanged(test):
+            continue
+        info = catalog(key)
+        hib = bool(info.higher_is_better)
+        finite = np.isfinite(vb) & np.isfinite(vn)
+        if not finite.any():
+            continue
+        fb, fn = vb[finite], vn[finite]
+        worse_by = -test.mean_diff if hib else test.mean_diff
+        ch = Change((backend, POOLED, f"{len(parts)} cells"), key, float(fb.mean()), float(fn.mean()),
+                    test.mean_diff, worse_by, "pending", None, None, None, None, (test.lo, test.hi), info.fmt, hib,
+                    test, "", 0, 0, len(vb))
+        changes.append(ch)
+        tested.append(ch)
     rejected = holm([c.test for c in tested], alpha) if tested else set()
     for i, ch in enumerate(tested):
         if i in rejected:
@@ -726,14 +834,30 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
             ch.status = "insignificant"
     unknown = [k for k in rules if k != "*" and k not in seen_keys]
     return CompareResult(base, new, changes, missing, added, rules, strict, allow_all, unknown, alpha,
-                         len(tested), allowed_keys, min_coverage, missing_keys, coverage, other_inputs)
+                         len(tested), allowed_keys, min_coverage, missing_keys, coverage, other_inputs,
+                         changed_definitions(base.scorers, new.scorers), [str(p) for p in allow_changed],
+                         directions, allow_noncomparable, n_unchanged)
+
+
+#: the dataset label of a pooled change: a backend's samples over every shared cell where its key was tested
+POOLED = "every cell"
+
+
+def _unchanged(test: PairedTest) -> bool:
+    """Every shared sample has the same value on both sides (up to rounding: :func:`bench.stats.paired_bootstrap`
+    gives p 1 and d 0 then). Such a test cannot reject at any level, whatever the others do, so leaving it out of
+    the Holm family is allowed (as Tarone's procedure does) and keeps the unchanged backends of a suite from diluting
+    the changed one's tests."""
+    return test.p_value == 1.0 and test.effect_size == 0.0 and test.lo == test.hi
 
 
 def compare_sources(base: Any, new: Any, rules: dict[str, Rule] | None = None, strict: bool = False,
                     allow_missing: bool | Iterable[str] = False, alpha: float = 0.05,
-                    min_coverage: float = 1.0) -> CompareResult:
+                    min_coverage: float = 1.0, allow_changed: Iterable[str] = (),
+                    allow_noncomparable: bool = False) -> CompareResult:
     return compare(load_side(base), load_side(new), rules=rules, strict=strict, allow_missing=allow_missing,
-                   alpha=alpha, min_coverage=min_coverage)
+                   alpha=alpha, min_coverage=min_coverage, allow_changed=allow_changed,
+                   allow_noncomparable=allow_noncomparable)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -766,6 +890,8 @@ def _rel(c: Change) -> str:
 
 
 def _cell_name(cell: tuple[str, str, str]) -> str:
+    if cell[1] == POOLED:  # a backend's pooled test
+        return f"{cell[0]} × {POOLED} (pooled, {cell[2]})"
     return " × ".join(cell)
 
 
@@ -829,6 +955,13 @@ def render_compare_markdown(res: CompareResult) -> str:
         if res.failing_coverage:
             k = len({c.cell for c in res.failing_coverage})
             parts.append(f"{k} cell{'s' if k != 1 else ''} with samples NEW did not score")
+        if res.failing_scorers:
+            k = len(res.failing_scorers)
+            parts.append(f"{k} metric{'' if k == 1 else 's'} or detector{'' if k == 1 else 's'} defined otherwise")
+        if res.directions:
+            parts.append(f"{len(res.directions)} key{'s' if len(res.directions) != 1 else ''} with another direction")
+        if res.lost_comparability:
+            parts.append("NEW not comparable")
         head = "## ❌ inpaint-bench: " + ", ".join(parts)
     else:
         head = "## ✅ inpaint-bench: no regression (none significant, none beyond tolerance)"
@@ -854,6 +987,26 @@ def render_compare_markdown(res: CompareResult) -> str:
         if not side.comparable:
             reasons = "; ".join(side.reasons) or "marked non-comparable"
             lines += [f"> **⚠ NOT COMPARABLE ({label}):** {_esc(reasons)}", ""]
+    if res.lost_comparability:
+        lines += ["> **❌ NEW is not comparable and BASE is** (its reasons above): its numbers are not of the same "
+                  "kind, so it fails the gate; `--allow-noncomparable` accepts it.", ""]
+    if res.changed_scorers:
+        failing = res.failing_scorers
+        lines += ["### ❌ Defined otherwise" if failing else "### Defined otherwise (allowed by --allow-changed)", "",
+                  "Parameters or applied thresholds of these metrics and detectors differ between BASE and NEW, so "
+                  "their keys below do not measure the same thing (a change there is not the model's). "
+                  "`--allow-changed LABEL` accepts it; otherwise make the suites agree or refresh the baseline.", ""]
+        for label, diff in res.changed_scorers.items():
+            more = f"; … {len(diff) - 4} more" if len(diff) > 4 else ""
+            lines.append(f"- {'❌' if label in failing else '⚠'} `{_esc(label)}`: "
+                         + "; ".join(_esc(d) for d in diff[:4]) + more)
+        lines.append("")
+    if res.directions:
+        lines += ["### ❌ Directions differ", "",
+                  "NEW declares these keys in the other direction than BASE (a plug-in changed what is better): "
+                  "compared with BASE's, and the gate fails until the baseline is refreshed.", ""]
+        lines += [f"- `{_esc(k)}`: BASE {'↑' if hb else '↓'}, NEW {'↑' if hn else '↓'}" for k, hb, hn in res.directions]
+        lines.append("")
     if res.other_inputs:
         n_other = sum(len(v) for v in res.other_inputs.values())
         lines += [f"> **⚠ Other inputs:** NEW scored {n_other} of BASE's samples (in {len(res.other_inputs)} "
@@ -874,10 +1027,13 @@ def render_compare_markdown(res: CompareResult) -> str:
               "keys with a rule" + (" and every other key (`*`)" if "*" in res.rules else "") + ", plus `error_rate`")
     lines += [f"Tolerances: {rules}. Gated: {gating}.", ""]
     if res.alpha > 0 and not res.strict and "*" not in res.rules:
+        skipped = (f"; {res.n_unchanged_tests} with no difference on any sample left out of it, as they cannot "
+                   f"reject" if res.n_unchanged_tests else "")
         lines += [f"Default gate: every per-sample metric and detector rate without a rule is tested on the samples "
-                  f"both runs scored (paired bootstrap, {N_BOOT} resamples; Holm over {res.n_tests} "
-                  f"test{'s' if res.n_tests != 1 else ''}, family-wise α = {res.alpha:g}). Set-level keys (FID, KID), "
-                  f"latency and memory are gated only by a tolerance.", ""]
+                  f"both runs scored, per cell and, for a backend with several cells, pooled over them (paired "
+                  f"bootstrap, {N_BOOT} resamples; Holm over {res.n_tests} test{'s' if res.n_tests != 1 else ''}"
+                  f"{skipped}; family-wise α = {res.alpha:g}). Set-level keys (FID, KID), latency and memory are "
+                  f"gated only by a tolerance.", ""]
     elif res.alpha == 0:
         lines += ["Default statistical gate: off (`--alpha 0`).", ""]
     for k in res.unknown_rules:
