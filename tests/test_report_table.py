@@ -54,6 +54,20 @@ def test_ranks_ties_and_two_values():
     assert t1.ranks() == {}
 
 
+def test_a_partly_infinite_mean_ranks_after_a_wholly_infinite_one():
+    """psnr_out ∞ (9 of 12): a backend that redrew the outside on 3 samples was bold beside one that kept it on
+    all; it does not hide behind the ∞."""
+    cols = [Col("b", is_label=True), Col("psnr_out", higher_is_better=True, fmt=".2f")]
+    rows = [{"b": "partly", "psnr_out": math.inf, "psnr_out_n_inf": 9, "psnr_out_n_values": 12},
+            {"b": "kept", "psnr_out": math.inf},
+            {"b": "redrawn", "psnr_out": 41.2},
+            {"b": "mostly", "psnr_out": math.inf, "psnr_out_n_inf": 11, "psnr_out_n_values": 12}]
+    r = Table(cols, rows).ranks()
+    assert r == {(1, "psnr_out"): 1, (3, "psnr_out"): 2}
+    md = render_markdown(Table(cols, rows))
+    assert md.count("**") == 2  # one bold cell: the wholly infinite one
+
+
 def test_a_row_with_no_successful_sample_is_never_ranked():
     # the backend whose every sample errored has 0 % blur verdicts: true, and no reason to call it the best
     cols = [Col("b", is_label=True), Col("failure_blur", higher_is_better=False, fmt=".3f"),

@@ -82,7 +82,7 @@ class Table:
                 for i in idx:
                     v = _num(self.rows[i].get(col.key))
                     if v is not None and not math.isnan(v):
-                        vals[i] = _displayed(v, col.fmt)
+                        vals[i] = (_displayed(v, col.fmt), _inf_share(self.rows[i], col.key, v))
                 distinct = sorted(set(vals.values()), reverse=bool(col.higher_is_better))
                 if len(distinct) < 2:
                     continue
@@ -129,6 +129,18 @@ def _num(v: Any) -> float | None:
         return float(v)
     except (TypeError, ValueError):
         return None
+
+
+def _inf_share(row: dict[str, Any], key: str, v: float) -> float:
+    """For ranking an infinite mean: the share of its values that are infinite (``KEY_n_inf / KEY_n_values``; 1
+    when not recorded: every one). ``∞ (9 of 12)`` (some of the outside redrawn) ranks after ``∞`` (all of it
+    kept), not tied with it. 0 for a finite mean."""
+    if math.isfinite(v):
+        return 0.0
+    k, n = _num(row.get(key + "_n_inf")), _num(row.get(key + "_n_values"))
+    if k is None or n is None or not n or math.isnan(k) or math.isnan(n):
+        return 1.0
+    return k / n
 
 
 def _displayed(v: float, fmt: str) -> float:
