@@ -60,6 +60,36 @@ def test_shards_merge_to_the_single_process_result(tmp_path):
     assert again["records"] == 0 and comparable(dest) == comparable(single)
 
 
+def test_a_merge_of_some_shards_says_it_is_incomplete(tmp_path, capsys):
+    """Shard 0 of 2 merged alone showed 8 of 12 samples and nothing else: no word in the reports, and a baseline
+    from it lowered the bar of every later comparison. Now the manifest, every report, bench merge's exit status
+    and bench compare say so; merging the other shard later completes it."""
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite_dict(tmp_path, name="sh")))
+    run = tmp_path / "results" / "sh"
+    assert main(["run", str(p), "--shard", "0/2", "--no-progress", "--no-report"]) == 0
+    assert main(["merge", str(run), "--no-report"]) == 3
+    assert "incomplete: shard 1/2 not merged yet" in capsys.readouterr().out
+    man = json.loads((run / "manifest.json").read_text())
+    assert man["shards_missing"] == ["1/2"] and man["shards_merged"] == {"2": [0]}
+    assert main(["report", str(run), "--format", "md,json", "--out", str(tmp_path / "rep")]) == 0
+    assert "Incomplete: shard 1/2 not merged" in (tmp_path / "rep" / "leaderboard.md").read_text()
+    assert json.loads((tmp_path / "rep" / "baseline.json").read_text())["shards_missing"] == ["1/2"]
+    whole = tmp_path / "whole.yaml"
+    whole.write_text(yaml.safe_dump(suite_dict(tmp_path, name="whole")))
+    assert main(["run", str(whole), "--no-progress", "--no-report"]) == 0
+    capsys.readouterr()
+    for base in (run, tmp_path / "rep" / "baseline.json"):
+        assert main(["compare", str(base), str(tmp_path / "results" / "whole")]) == 1
+        assert "BASE is incomplete" in capsys.readouterr().out
+    assert main(["run", str(p), "--shard", "1/2", "--no-progress", "--no-report"]) == 0
+    assert main(["merge", str(run), "--no-report"]) == 0
+    man = json.loads((run / "manifest.json").read_text())
+    assert "shards_missing" not in man and man["shards_merged"] == {"2": [0, 1]}
+    assert comparable(run) == comparable(tmp_path / "results" / "whole")
+    assert main(["compare", str(run), str(tmp_path / "results" / "whole")]) == 0
+
+
 def test_merge_prefers_successful_rows(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d, err in ((a, "boom"), (b, None)):

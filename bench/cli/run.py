@@ -171,6 +171,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
                   f"({counts['records']} output rows, {counts['scores']} score rows, {counts['files']} files added)")
     if not args.no_report:
         _render(dest, console)
+    missing = counts.get("shards_missing") or []
+    if missing:
+        console.print(f"[bold red]incomplete:[/bold red] shard{'s' if len(missing) != 1 else ''} "
+                      f"{', '.join(missing)} not merged yet (the run folder and its reports say so); merge again "
+                      f"when {'they have' if len(missing) != 1 else 'it has'} run (exit status {INCOMPLETE})",
+                      soft_wrap=True)
+        return INCOMPLETE
     return 0
 
 

@@ -304,6 +304,7 @@ def summarize(
         thresholds=dict(rd.thresholds),
         untimed_backends=untimed,
         dataset_errors=dict(rd.manifest.get("dataset_errors") or {}),
+        shards_missing=list(rd.manifest.get("shards_missing") or []),
         columns=catalog.as_dict(all_keys),
         metric_keys=mkeys,
         setlevel_keys=sorted(setlevel_keys, key=metric_sort_key),

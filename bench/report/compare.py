@@ -156,6 +156,7 @@ class Side:
     excluded: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
     #: scorer label -> its definition (:func:`scorer_definitions`); None: not recorded (an older baseline)
     scorers: dict[str, dict[str, Any]] | None = None
+    shards_missing: list[str] = field(default_factory=list)  # a merge of some shards only (``i/N`` not merged)
     _frame: Any = None
     _memo: dict = field(default_factory=dict)  # (what, cell, key) -> the answer of sample_ids / sample_values
     _inputs: dict | None = None
@@ -327,7 +328,8 @@ def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any
         "noncomparable_reasons": list(df.attrs.get("noncomparable_reasons") or []),
         "device": manifest.get("device"), "dtype": manifest.get("dtype"), "seed": manifest.get("seed"),
         "packages": manifest.get("packages"), "git": manifest.get("git"),
-        "columns": df.attrs.get("columns", {}), "scorers": scorer_definitions(manifest), "cells": cells,
+        "columns": df.attrs.get("columns", {}), "scorers": scorer_definitions(manifest),
+        "shards_missing": list(manifest.get("shards_missing") or []), "cells": cells,
     }
 
 
@@ -375,7 +377,8 @@ def _side_from_baseline(path: Path) -> Side:
                 comparable=bool(doc.get("comparable", True)), reasons=list(doc.get("noncomparable_reasons") or []),
                 run_id=str(doc.get("run_id") or path.stem), config_hash=doc.get("config_hash"),
                 device=doc.get("device"), samples=samples or None, sample_lists=lists, input_lists=inputs,
-                scorers=doc.get("scorers") if isinstance(doc.get("scorers"), dict) else None)
+                scorers=doc.get("scorers") if isinstance(doc.get("scorers"), dict) else None,
+                shards_missing=[str(x) for x in doc.get("shards_missing") or []])
 
 
 def load_side(src: Any) -> Side:
@@ -392,7 +395,8 @@ def load_side(src: Any) -> Side:
     return Side(name=str(src), cells=cells, columns=df.attrs.get("columns", {}), comparable=rd.comparable,
                 reasons=rd.noncomparable_reasons, run_id=str(df.attrs.get("run_id") or ""),
                 config_hash=rd.manifest.get("config_hash"), device=rd.manifest.get("device"), run=rd,
-                scorers=scorer_definitions(rd.manifest))
+                scorers=scorer_definitions(rd.manifest),
+                shards_missing=[str(x) for x in rd.manifest.get("shards_missing") or []])
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -490,6 +494,12 @@ class CompareResult:
                 if not any(fnmatch.fnmatchcase(k, p) for p in self.allowed_changes)]
 
     @property
+    def base_incomplete(self) -> bool:
+        """BASE is a merge of some of its shards only: a baseline with fewer samples lowers the bar of every later
+        comparison (NEW's coverage is measured against BASE's samples). A bare --allow-missing accepts it."""
+        return bool(self.base.shards_missing) and not self.allow_missing
+
+    @property
     def lost_comparability(self) -> bool:
         """NEW is marked non-comparable (random weights, forced merge, ...) while BASE is not."""
         return self.base.comparable and not self.new.comparable and not self.allow_noncomparable
@@ -523,7 +533,7 @@ class CompareResult:
     def failed(self) -> bool:
         return (bool(self.regressions) or bool(self.failing_cells) or bool(self.failing_keys)
                 or bool(self.failing_coverage) or bool(self.failing_scorers) or bool(self.directions)
-                or self.lost_comparability)
+                or self.lost_comparability or self.base_incomplete)
 
     def markdown(self) -> str:
         return render_compare_markdown(self)
@@ -962,6 +972,8 @@ def render_compare_markdown(res: CompareResult) -> str:
             parts.append(f"{len(res.directions)} key{'s' if len(res.directions) != 1 else ''} with another direction")
         if res.lost_comparability:
             parts.append("NEW not comparable")
+        if res.base_incomplete:
+            parts.append("BASE incomplete")
         head = "## ❌ inpaint-bench: " + ", ".join(parts)
     else:
         head = "## ✅ inpaint-bench: no regression (none significant, none beyond tolerance)"
@@ -987,6 +999,13 @@ def render_compare_markdown(res: CompareResult) -> str:
         if not side.comparable:
             reasons = "; ".join(side.reasons) or "marked non-comparable"
             lines += [f"> **⚠ NOT COMPARABLE ({label}):** {_esc(reasons)}", ""]
+    for side, label in ((res.base, "BASE"), (res.new, "NEW")):
+        if side.shards_missing:
+            bad = label == "BASE" and res.base_incomplete
+            lines += [f"> **{'❌' if bad else '⚠'} {label} is incomplete:** shard"
+                      f"{'s' if len(side.shards_missing) != 1 else ''} {', '.join(side.shards_missing)} not merged"
+                      + (" (a baseline with fewer samples lowers the bar; merge the rest, or accept it with a bare "
+                         "`--allow-missing`)" if bad else "") + ".", ""]
     if res.lost_comparability:
         lines += ["> **❌ NEW is not comparable and BASE is** (its reasons above): its numbers are not of the same "
                   "kind, so it fails the gate; `--allow-noncomparable` accepts it.", ""]

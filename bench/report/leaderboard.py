@@ -281,6 +281,11 @@ def run_notes(df: pd.DataFrame) -> str | None:
                      f"`outputs` backend), shown as –.")
     for msg in (df.attrs.get("dataset_errors") or {}).values():
         notes.append(f"Skipped: {msg}.")
+    missing = df.attrs.get("shards_missing") or []
+    if missing:
+        notes.append(f"Incomplete: shard{'s' if len(missing) != 1 else ''} {', '.join(missing)} not merged (`bench "
+                     f"merge` the run folder again once {'they have' if len(missing) != 1 else 'it has'} run): these "
+                     f"tables hold the merged shards' samples only.")
     silent = flag_everything(df)
     if silent:
         notes.append(f"{', '.join(silent)} flag{'s' if len(silent) == 1 else ''} every sample of every backend "

@@ -59,6 +59,23 @@ def _copy_outputs(src_run: Path, dest_run: Path) -> int:
     return n
 
 
+def shards_merged(manifests: list[dict[str, Any]]) -> tuple[dict[str, list[int]], list[str]]:
+    """({"N": [i, ...]}: the shards of each split merged so far, this merge's and earlier merges' ones; ["i/N", ...]:
+    the shards of those splits not merged yet). A merge of some shards only is a run without their samples: said in
+    the manifest, every report and ``bench merge``'s exit status, so it is not taken for a whole run (a baseline
+    from it would lower the bar of every later comparison)."""
+    have: dict[int, set[int]] = {}
+    for m in manifests:
+        sh = m.get("shard")
+        if isinstance(sh, (list, tuple)) and len(sh) == 2:
+            have.setdefault(int(sh[1]), set()).add(int(sh[0]))
+        for n, ids in (m.get("shards_merged") or {}).items():
+            have.setdefault(int(n), set()).update(int(i) for i in ids)
+    merged = {str(n): sorted(ids) for n, ids in sorted(have.items())}
+    missing = [f"{i}/{n}" for n, ids in sorted(have.items()) for i in range(n) if i not in ids]
+    return merged, missing
+
+
 def merge_runs(sources: list[str | Path], into: str | Path | None = None,
                force: bool = False) -> tuple[Path, dict[str, int]]:
     """Merge the stores found in ``sources`` (run folders, with or without ``shards/``) into ``into``.
@@ -100,9 +117,17 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
     finally:
         lock.release()
     if manifests or problems:
+        merged, missing = shards_merged(manifests)  # (before the shard key is dropped: man may be a source's)
         man = merge_manifests(manifests, store_dirs) if manifests else {"run_id": dest.name}
         man["run_id"] = manifests[0].get("run_id", dest.name) if manifests else dest.name
         man.pop("shard", None)
+        man.pop("shards_merged", None)
+        man.pop("shards_missing", None)
+        if merged:
+            man["shards_merged"] = merged
+        if missing:
+            man["shards_missing"] = missing
+        counts["shards_missing"] = missing
         if problems:
             man["merge_forced"] = problems
             man["comparable"] = False
