@@ -44,7 +44,7 @@ def prepare_item(ds: Any, strategy: Any, dataset_label: str, seed: int, sample_i
     import torch
 
     from .bins import mask_stats
-    from .pixels import dequantize, quantize
+    from .pixels import dequantize, lost_colour, quantize
 
     from .errors import DataError
 
@@ -54,11 +54,17 @@ def prepare_item(ds: Any, strategy: Any, dataset_label: str, seed: int, sample_i
     if n_hole == 0 or n_hole == n_all:
         src = sample.meta.get("mask_path") if strategy.uses_dataset_mask else None
         what = f"mask {src}" if src else f"the mask ({getattr(strategy, 'registry_name', 'mask')})"
-        raise DataError(f"{what} has no hole: nothing to inpaint" if n_hole == 0 else
-                        f"{what} covers the whole image: nothing is left to inpaint from")
+        why = sample.meta.get("mask_note") if strategy.uses_dataset_mask else None
+        raise DataError((f"{what} has no hole: nothing to inpaint" if n_hole == 0 else
+                         f"{what} covers the whole image: nothing is left to inpaint from") + (f" ({why})" if why
+                                                                                               else ""))
     gt = sample.gt if strategy.uses_dataset_mask else sample.image
     image = dequantize(quantize(sample.image))
     gt = image if gt is sample.image else (dequantize(quantize(gt)) if gt is not None else None)
+    if gt is not None and gt is not image and lost_colour(gt, image):
+        where = sample.meta.get("gt_path") or "the ground truth"
+        raise DataError(f"{where}: the ground truth has no colour (every pixel grey) while its image is in colour "
+                        f"(saved as greyscale?): every score against it would measure the lost colour")
     return Item(sample_id, image, torch.from_numpy(np.ascontiguousarray(m))[None], gt, mask_stats(m))
 
 

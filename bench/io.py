@@ -346,6 +346,20 @@ def read_mask(path: PathLike) -> torch.Tensor:
     return _mask_from(*_decode(path))
 
 
+def mask_value_note(path: PathLike) -> str | None:
+    """Why a mask file that is not all black reads as having no hole (for an error message), else None."""
+    try:
+        a, maxv, has_alpha = _decode(path)
+    except DataError:
+        return None
+    colour = a[:, :, :-1] if has_alpha else a
+    top = float(colour.max()) if colour.size else 0.0
+    if top <= 0:
+        return None
+    return (f"its largest value is {top:g} of {maxv:g}: a hole is a value above half the range ({maxv / 2:g}), "
+            f"or 1 in a {{0, 1}} mask; rescale the file")
+
+
 def image_from_bytes(data: bytes, name: str, *, alpha: str = "drop", value_range=None) -> torch.Tensor:
     """:func:`read_image` for an encoded image in memory (PNG/JPEG/... bytes); ``name`` labels errors."""
     return _to_rgb_tensor(*_decode_bytes(data, name), alpha, name, value_range)

@@ -34,6 +34,27 @@ def quantize(x: "torch.Tensor") -> "torch.Tensor":
     return torch.round(x.detach().float().clamp(0.0, 1.0) * 255.0).to(torch.uint8)
 
 
+#: an image is colourless when every pixel's channels lie within this many 8-bit levels of each other
+GREY_SPREAD_U8 = 2
+#: ... and its reference is in colour when at least this share of its pixels has a channel spread above 16 levels
+COLOUR_SHARE = 0.05
+
+
+def lost_colour(x: "torch.Tensor", ref: "torch.Tensor") -> bool:
+    """``x`` (an output or a ground truth, [3, H, W], uint8 or float in [0, 1]) is grey while ``ref`` (the colour
+    input it belongs to, float in [0, 1]) is in colour: a file read or saved as greyscale. Not when ``x`` is mostly
+    black (the ``black`` detector's case) nor when ``ref`` is itself a greyscale photograph."""
+    import torch
+
+    o = (x if x.dtype == torch.uint8 else quantize(x)).to(torch.int16)
+    if int((o.amax(0) - o.amin(0)).max()) > GREY_SPREAD_U8:
+        return False
+    if float((o.amax(0) <= 4).float().mean()) > 0.5:
+        return False
+    r = ref.float()
+    return float(((r.amax(0) - r.amin(0)) > 16 / 255).float().mean()) >= COLOUR_SHARE
+
+
 def dequantize(u8: "torch.Tensor") -> "torch.Tensor":
     """uint8 -> float32 in [0, 1] (``u8 / 255``)."""
     return u8.float() / 255.0

@@ -347,3 +347,43 @@ def test_run_exits_3_when_a_backend_cannot_be_set_up(tmp_path, plugins, capsys):
     assert all("setup failed" in r["error"] for r in recs if r["backend"] == "test-setup-fails")
     p = write_suite(tmp_path, backends=["identity"])
     assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+
+
+def test_folder_files_that_read_wrong_say_why(tmp_path, capsys):
+    """A greyscale ground truth of a colour image was scored silently (every in-hole score measured the lost
+    colour); a mask holding 0/100 and a hole cut away by resize both read 'has no hole' with no reason; a mask
+    name in the decomposed Unicode form a macOS copy writes made two samples, each missing its partner."""
+    import unicodedata
+
+    from PIL import Image
+    from skimage import data
+
+    root = tmp_path / "ds"
+    for k in ("images", "masks", "gt"):
+        (root / k).mkdir(parents=True)
+    photo = data.astronaut()[::4, ::4][:64, :64]  # 64 x 64, in colour
+    wide = np.concatenate([photo, photo, photo], axis=1)  # 64 x 192
+
+    def save(stem, img, mask, gt=None, mask_stem=None):
+        Image.fromarray(img).save(root / "images" / f"{stem}.png")
+        Image.fromarray(mask).save(root / "masks" / f"{mask_stem or stem}.png")
+        (gt if gt is not None else Image.fromarray(img)).save(root / "gt" / f"{stem}.png")
+
+    box = np.zeros((64, 64), np.uint8)
+    box[20:40, 20:40] = 255
+    save("ok", photo, box)
+    save("greygt", photo, box, gt=Image.fromarray(photo).convert("L"))
+    save("dim", photo, (box > 0).astype(np.uint8) * 100)
+    edge = np.zeros((64, 192), np.uint8)
+    edge[20:40, 4:30] = 255
+    save("edge", wide, edge)
+    save(unicodedata.normalize("NFC", "crème"), photo, box, mask_stem=unicodedata.normalize("NFD", "crème"))
+    p = write_suite(tmp_path, datasets=[{"type": "folder", "root": str(root), "resize": "suite"}],
+                    masks=["given"], resolution=48)
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    recs = {r["sample_id"]: r for r in records(tmp_path / "results" / "s")}
+    assert set(recs) == {"ok", "greygt", "dim", "edge", "crème"}
+    assert recs["ok"]["error"] is None and recs["crème"]["error"] is None
+    assert "the ground truth has no colour" in recs["greygt"]["error"] and "greygt.png" in recs["greygt"]["error"]
+    assert "largest value is 100 of 255" in recs["dim"]["error"]
+    assert "lies outside the centre square that resize to 48 px keeps" in recs["edge"]["error"]

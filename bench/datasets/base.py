@@ -64,6 +64,16 @@ class ResizableDataset(Dataset):
         return self.resize if isinstance(self.resize, int) else None
 
 
+def cropped_hole_note(before, after, target: int | None) -> str | None:
+    """Why a dataset mask with a hole in its file has none after loading: the centre square that ``resize`` keeps
+    left it out (for the error message), else None."""
+    if before is None or after is None or target is None or bool(after.any()) or not bool(before.any()):
+        return None
+    h, w = before.shape[-2:]
+    return (f"the file's hole ({int(before.sum())} px at {w}×{h}) lies outside the centre square that resize to "
+            f"{target} px keeps")
+
+
 def finish_sample(image, mask, gt, task: str | None, target: int | None):
     """What every dataset with its own masks does last: for ``task: reconstruction`` the image is the ground truth
     of its masks; with a ``target`` size, centre-crop and resize all three together (masks nearest)."""

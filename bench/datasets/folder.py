@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..io import IMAGE_EXTENSIONS, check_value_range, read_image, read_mask
+from ..io import IMAGE_EXTENSIONS, check_value_range, mask_value_note, read_image, read_mask
 from ..types import Sample
-from .base import ResizableDataset, finish_sample
+from .base import ResizableDataset, cropped_hole_note, finish_sample
 
 _KINDS = ("images", "masks", "gt")
 TASKS = ("reconstruction", "removal")
@@ -47,8 +48,11 @@ TASKS = ("reconstruction", "removal")
 
 def stem_id(path: Path) -> str:
     """The sample id of a file: its stem, with bytes that are not UTF-8 (a Latin-1 name on a Linux disk) written
-    as ``\\xe9``: ids are stored, printed and used as file names, so they must be text."""
-    return path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    as ``\\xe9``: ids are stored, printed and used as file names, so they must be text. Unicode is normalised to
+    NFC, so ``crème.png`` under images/ and the same name under masks/ in the decomposed form a macOS copy writes
+    (NFD) are one sample, not two each missing its partner."""
+    text = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return unicodedata.normalize("NFC", text)
 
 
 def _list_images(folder: Path) -> dict[str, list[Path]]:
@@ -199,10 +203,15 @@ class FolderDataset(ResizableDataset):
             if tuple(gt.shape[-2:]) != size:
                 raise DataError(f"{gt_path}: ground truth is {_hw(gt)} but its image {img_path} is {_hw(image)}")
 
+        native_mask = mask
         image, mask, gt = finish_sample(image, mask, gt, self.task, self.target_size)
         meta: dict[str, Any] = {"path": str(img_path), "native_size": list(size)}
         if mask_path is not None:
             meta["mask_path"] = str(mask_path)
+            note = (mask_value_note(mask_path) if not bool(native_mask.any()) else
+                    cropped_hole_note(native_mask, mask, self.target_size))
+            if note:
+                meta["mask_note"] = note  # (said when the sample is found to have no hole)
         if gt_path is not None:
             meta["gt_path"] = str(gt_path)
         return Sample(id=sample_id, image=image, mask=mask, gt=gt, meta=meta)

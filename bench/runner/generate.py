@@ -26,7 +26,7 @@ import torch
 
 from ..errors import CAUGHT, BenchError, describe
 from ..seeding import derive_seed
-from ..pixels import blank, blanked_digests, quantize
+from ..pixels import blank, blanked_digests, lost_colour, quantize
 from ..store.files import output_path, write_png
 from . import timing
 from .guard import Guard
@@ -51,24 +51,12 @@ class GenSettings:
     mem_baseline: tuple[int, int] = (0, 0)  # GPU memory the harness held before the backend loaded
 
 
-#: an output is colourless when every pixel's channels lie within this many 8-bit levels of each other
-GREY_SPREAD_U8 = 2
-#: ... and its input is in colour when at least this share of its pixels has a channel spread above 16 levels
-COLOUR_SHARE = 0.05
-
-
 def colourless_error(who: str, image: torch.Tensor, out_u8: torch.Tensor) -> str | None:
     """The error for a grey output of a colour input (a pipeline that read or saved the image as greyscale: every
     score of it would be about the lost colour, and a grey fill of a colour scene can even pass as a clean removal
     when pasted back), else None. ``image``: the input [3, H, W] in [0, 1]; ``out_u8``: the stored output."""
-    o = out_u8.to(torch.int16)
-    if int((o.amax(0) - o.amin(0)).max()) > GREY_SPREAD_U8:
+    if not lost_colour(out_u8, image):
         return None
-    if float((o.amax(0) <= 4).float().mean()) > 0.5:
-        return None  # mostly black: the `black` detector's to judge (a safety checker's answer)
-    x = image.float()
-    if float(((x.amax(0) - x.amin(0)) > 16 / 255).float().mean()) < COLOUR_SHARE:
-        return None  # a greyscale photograph stays grey
     return (f"{who}: the output has no colour (every pixel grey) while the input is in colour: a pipeline that "
             f"read or saved the image as greyscale (an 8-bit 'L' file?); give the model's colour output")
 
