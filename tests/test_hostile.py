@@ -387,3 +387,42 @@ def test_folder_files_that_read_wrong_say_why(tmp_path, capsys):
     assert "the ground truth has no colour" in recs["greygt"]["error"] and "greygt.png" in recs["greygt"]["error"]
     assert "largest value is 100 of 255" in recs["dim"]["error"]
     assert "lies outside the centre square that resize to 48 px keeps" in recs["edge"]["error"]
+
+
+def test_outputs_named_by_the_ids_own_names_and_float_ranges(tmp_path, capsys):
+    """A model run over a folder writes `photo (1).png`, `café.png`: the outputs backend looked only for the names
+    bench export gives such ids (`photo__1_-8f9259d6.png`) and every such sample was 'not found'. A float TIFF in
+    [0, 255] got advice (declare value_range) that the outputs backend could not take."""
+    import cv2
+    from PIL import Image
+    from skimage import data
+
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    photo = data.astronaut()[::8, ::8][:48, :48]
+    hole = np.zeros((48, 48), np.uint8)
+    hole[10:30, 12:34] = 255
+    ids = ["with space", "x(1)", "café", "IMG_0001"]
+    out = tmp_path / "out"
+    out.mkdir()
+    for i in ids:
+        Image.fromarray(photo).save(root / "images" / f"{i}.png")
+        Image.fromarray(hole).save(root / "masks" / f"{i}.png")
+        Image.fromarray(photo).save(out / f"{i}.png")  # a "model" that returns its input
+    (out / "x(1).png").unlink()
+    cv2.imwrite(str(out / "x(1).tif"), photo[:, :, ::-1].astype(np.float32))  # float, 0..255
+    ds = {"type": "folder", "root": str(root), "task": "reconstruction", "name": "mine"}
+    p = write_suite(tmp_path, datasets=[ds], masks=["given"],
+                    backends=[{"type": "outputs", "root": str(out), "pattern": "{sample}.png",
+                               "check_inputs": False}])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    recs = {r["sample_id"]: r for r in records(tmp_path / "results" / "s")}
+    assert all(recs[i]["error"] is None for i in ("with space", "café", "IMG_0001"))
+    assert "x(1).tif is there" in recs["x(1)"]["error"] and "pattern: '{sample}.tif'" in recs["x(1)"]["error"]
+    p = write_suite(tmp_path, name="t", datasets=[ds], masks=["given"],
+                    backends=[{"type": "outputs", "root": str(out), "pattern": "{sample}.tif",
+                               "check_inputs": False, "value_range": [0, 255]}])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    recs = {r["sample_id"]: r for r in records(tmp_path / "results" / "t")}
+    assert recs["x(1)"]["error"] is None and math.isinf(recs["x(1)"]["psnr_in"])  # the input, read exactly

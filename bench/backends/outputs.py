@@ -3,7 +3,8 @@
 Instead of running a model, the runner reads one file per sample from ``root``, by default
 ``ROOT/<dataset label>/<mask label>/<sample>.png`` (``<sample>`` is the sample id, or for ids that are not plain
 file names the name :func:`bench.fsio.sample_filename` gives them: the layout ``bench export --outputs``
-writes). ``pattern`` changes the layout with the placeholders ``{dataset}``, ``{mask}`` and ``{sample}``.
+writes; where that file is not there, the id itself, ``photo (1).png``, as a model run over your own folder names
+it). ``pattern`` changes the layout with the placeholders ``{dataset}``, ``{mask}`` and ``{sample}``.
 
 Rules:
 
@@ -13,6 +14,7 @@ Rules:
   and resizes it back to the input's size (bilinear, antialiased: the geometry adapter's rule), so it is scored and
   flagged, not lost; ``strict_size: true`` makes it an error row instead (as for the ``command`` backend);
 * any readable format works (PNG, JPEG, 16-bit; the reading rules of :mod:`bench.io`); values are stored as 8-bit;
+  float files outside [0, 1] (a float TIFF in [0, 255] or [-1, 1]) need ``value_range: [low, high]``;
 * when an inputs manifest is found (``inputs:`` names the folder ``bench export --inputs`` wrote, or its
   ``inputs.json``; by default ``ROOT/inputs.json``, which ``bench export --outputs`` writes), each sample's blanked
   input and mask must have the SHA-256 recorded there: outputs made for other masks are error rows, not silently
@@ -23,6 +25,7 @@ Rules:
 """
 from __future__ import annotations
 
+import glob
 import json
 import string
 from pathlib import Path
@@ -35,6 +38,14 @@ from .base import Backend
 _FIELDS = {"dataset", "mask", "sample"}
 
 
+def _one_name(sample_id: str) -> bool:
+    """Whether an id can be a file name in one folder as it is (no separator, not . or .., no control character,
+    no escaped non-UTF-8 byte, not too long)."""
+    s = str(sample_id)
+    return (0 < len(s) <= 200 and s not in (".", "..") and not any(c in s for c in "/\\")
+            and all(c.isprintable() for c in s))
+
+
 class OutputsBackend(Backend):
     """Outputs made elsewhere: reads ROOT/<dataset>/<mask>/<sample>.png instead of running a model (no timing)."""
 
@@ -42,7 +53,7 @@ class OutputsBackend(Backend):
     memory_scope = "none"
 
     def __init__(self, root: str, pattern: str = "{dataset}/{mask}/{sample}.png", inputs: str | None = None,
-                 check_inputs: bool = True, strict_size: bool = False):
+                 check_inputs: bool = True, strict_size: bool = False, value_range: list | None = None):
         fields = {f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None}
         if not fields <= _FIELDS:
             raise ValueError(f"pattern: unknown placeholder(s) {sorted(fields - _FIELDS)}; use {{dataset}}, "
@@ -56,6 +67,10 @@ class OutputsBackend(Backend):
         self.check_inputs = check_inputs
         self.strict_size = strict_size
         self.inputs = Path(inputs).expanduser() if inputs else None
+        from ..io import check_value_range
+
+        #: the range of float outputs (a float TIFF in [0, 255] or [-1, 1]), mapped to [0, 1]; integer files as read
+        self.value_range = check_value_range(value_range)
         self._expected: dict[str, Any] | None = None
 
     def setup(self, ctx: RunContext) -> None:
@@ -77,9 +92,16 @@ class OutputsBackend(Backend):
                     from None
 
     def path(self, dataset: str, mask: str, sample_id: str) -> Path:
+        """The sample's file: named as ``bench export`` names it (:func:`bench.fsio.sample_filename`), or, when that
+        is not there and the id is a name a file can have (``photo (1)``, ``crème``: a model run over the user's own
+        folder keeps its names), by the id itself."""
         from ..fsio import sample_filename
 
-        return self.root / self.pattern.format(dataset=dataset, mask=mask, sample=sample_filename(sample_id))
+        p = self.root / self.pattern.format(dataset=dataset, mask=mask, sample=sample_filename(sample_id))
+        if p.exists() or not _one_name(sample_id) or sample_filename(sample_id) == sample_id:
+            return p
+        own = self.root / self.pattern.format(dataset=dataset, mask=mask, sample=sample_id)
+        return own if own.is_file() else p
 
     def source(self, dataset: str, mask: str, sample_id: str) -> dict[str, Any]:
         """What was read for a sample: its path, SHA-256, size and modification time (stored with the output, so a
@@ -118,8 +140,8 @@ class OutputsBackend(Backend):
                 if self._expected is not None:
                     self._check(dataset, mask, it, p)
                 if not p.is_file():
-                    raise DataError(f"expected output {p}: not found{self._hint(p)}")
-                img = read_image(p)
+                    raise DataError(f"expected output {p}: not found{self._hint(p, it.sample_id)}")
+                img = read_image(p, value_range=self.value_range)
                 if self.strict_size and tuple(img.shape[-2:]) != tuple(it.image.shape[-2:]):
                     raise DataError(f"{p}: output is {img.shape[-2]}x{img.shape[-1]}, the input is "
                                     f"{it.image.shape[-2]}x{it.image.shape[-1]} (strict_size: outputs must have the "
@@ -129,14 +151,19 @@ class OutputsBackend(Backend):
                 out.append(e)
         return out
 
-    def _hint(self, p: Path) -> str:
-        """Why a file may be missing: the same name with another extension (``pattern`` fixes one), or the sample's
-        file elsewhere under ``root`` (another layout)."""
+    def _hint(self, p: Path, sample_id: str | None = None) -> str:
+        """Why a file may be missing: the same name with another extension (``pattern`` fixes one), the sample's
+        file elsewhere under ``root`` (another layout), or the id's own name with another extension."""
         others = sorted(q.name for q in p.parent.glob(p.stem + ".*") if q.is_file()) if p.parent.is_dir() else []
         if others:
             ext = Path(others[0]).suffix
             return (f" ({others[0]} is there: `pattern` fixes the extension, e.g. pattern: "
                     f"{str(Path(self.pattern).with_suffix(ext))!r})")
+        if sample_id is not None and p.stem != sample_id and _one_name(sample_id) and p.parent.is_dir():
+            own = sorted(q.name for q in p.parent.glob(glob.escape(sample_id) + ".*") if q.is_file())
+            if own:
+                return (f" ({own[0]} is there: named by the id itself, it is read when its extension is the "
+                        f"pattern's, e.g. pattern: {str(Path(self.pattern).with_suffix(Path(own[0]).suffix))!r})")
         found = next((q for q in self.root.rglob(p.stem + ".*") if q.is_file()), None) if self.root.is_dir() else None
         if found is not None:
             rel = found.relative_to(self.root)
@@ -163,5 +190,5 @@ class OutputsBackend(Backend):
 
     def provenance(self) -> dict[str, Any]:
         return {"root": str(self.root.resolve()), "pattern": self.pattern, "check_inputs": self.check_inputs,
-                "strict_size": self.strict_size,
+                "strict_size": self.strict_size, "value_range": self.value_range,
                 "inputs_manifest": self._expected is not None, "timing": "none (outputs made elsewhere)"}
