@@ -220,3 +220,28 @@ def test_full_image_metrics_on_the_composite_equal_scikit_image_and_lamas_conven
             assert s["ssim_full_lama"][i] == pytest.approx(_independent_zero_padded_ssim(c, t), abs=1e-9)
     # the two conventions differ visibly at three decimals on such images: why both are offered
     assert np.max(np.abs(s["ssim_full"] - s["ssim_full_lama"])) > 1e-3
+
+
+@pytest.mark.parametrize("padding", ["reflect", "zero"])
+def test_ssim_in_row_strips_equals_one_piece(monkeypatch, padding):
+    """Large images are filtered in row strips (with the kernel's halo) to bound memory; the values must not move:
+    the strips' maps and masked means equal the one-piece computation (and scikit-image's map for reflect)."""
+    import bench.metrics.pixel as P
+
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.random((2, 3, 203, 53)))
+    y = (x + 0.1 * torch.from_numpy(rng.standard_normal((2, 3, 203, 53)))).clamp(0, 1)
+    m = torch.from_numpy(rng.random((2, 1, 203, 53)) > 0.6)
+    whole_map = P._ssim_reduce(x, y, None, full=True, padding=padding)
+    whole = P._ssim_reduce(x, y, [m, ~m], padding=padding)
+    monkeypatch.setattr(P, "STRIP_ELEMENTS", 15 * 63 * 20)  # strips of the least height (80 rows): three
+    assert P._strip_rows(15, 203, 53, 5) == 80
+    strip_map = P._ssim_reduce(x, y, None, full=True, padding=padding)
+    strips = P._ssim_reduce(x, y, [m, ~m], padding=padding)
+    torch.testing.assert_close(strip_map, whole_map, rtol=0, atol=1e-12)
+    for a, b in zip(strips, whole):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    if padding == "reflect":
+        _, ref = structural_similarity(x[0].numpy(), y[0].numpy(), channel_axis=0, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False, data_range=1, full=True)
+        np.testing.assert_allclose(strip_map[0].numpy(), ref, atol=1e-9)

@@ -142,6 +142,21 @@ def _sep_filter_cpu(st: torch.Tensor, g: torch.Tensor, h: int, w: int) -> torch.
     return out
 
 
+#: the float64 elements one strip's stack of 5 C planes may hold (256 MB): a larger image is filtered in row strips
+#: (with the kernel's halo), so a 6000 x 4000 photo no longer needs ~10 GB (a 12 to 48 MP phone photo got no SSIM on
+#: a 16 GB machine); smaller images are one strip, as before
+STRIP_ELEMENTS = 32_000_000
+
+
+def _strip_rows(planes: int, h: int, w: int, r: int) -> int:
+    """Output rows per strip: all ``h`` when the padded stack fits :data:`STRIP_ELEMENTS`, else as many as do (at
+    least 8 times the halo, so the halo's extra work stays small)."""
+    per_row = planes * (w + 2 * r)
+    if per_row * (h + 2 * r) <= STRIP_ELEMENTS:
+        return h
+    return max(8 * 2 * r, STRIP_ELEMENTS // per_row - 2 * r, 1)
+
+
 def _ssim_reduce(x, y, mask, sigma=1.5, truncate=3.5, data_range=1.0, k1=0.01, k2=0.03, full=False,
                  padding: str = "reflect"):
     b, c, h, w = x.shape
@@ -157,38 +172,53 @@ def _ssim_reduce(x, y, mask, sigma=1.5, truncate=3.5, data_range=1.0, k1=0.01, k
     outs: list[list[torch.Tensor]] = [[] for _ in masks]
     maps = []
     step = _chunk_size(b, 5 * c, h + 2 * r, w + 2 * r, dev)
+    rows = _strip_rows(5 * c, h, w, r)
     for s in range(0, b, step):
-        # pad the images (reflect, as scipy; or zeros, as conv2d's padding) before forming products: padding
-        # commutes with pointwise products
-        if padding == "zero":
-            xs = F.pad(x[s:s + step].to(dt), (r, r, r, r))
-            ys = F.pad(y[s:s + step].to(dt), (r, r, r, r))
-        else:
-            xs = x[s:s + step].to(dt).index_select(3, iw).index_select(2, ih)
-            ys = y[s:s + step].to(dt).index_select(3, iw).index_select(2, ih)
-        st = torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1)  # [n, 5C, H+2r, W+2r]
-        if dev.type == "cpu":
-            st = _sep_filter_cpu(st, g, h, w)
-        else:
-            p = 5 * c
-            st = F.conv2d(F.conv2d(st, g.view(1, 1, 1, -1).repeat(p, 1, 1, 1), groups=p),
-                          g.view(1, 1, -1, 1).repeat(p, 1, 1, 1), groups=p)
-        ux, uy, uxx, uyy, uxy = st.split(c, dim=1)
-        uxuy = ux * uy
-        num = (2 * uxuy + c1) * (2 * (uxy - uxuy) + c2)
-        ux2 = ux * ux
-        uy2 = uy * uy
-        den = (ux2 + uy2 + c1) * ((uxx - ux2) + (uyy - uy2) + c2)
-        smap = num / den
+        xb, yb = x[s:s + step].to(dt), y[s:s + step].to(dt)
+        if padding == "zero":  # (LaMa's SSIM: conv2d's zero padding) padded once, sliced per strip
+            xz, yz = F.pad(xb, (r, r, r, r)), F.pad(yb, (r, r, r, r))
+        num = [torch.zeros(xb.shape[0], dtype=dt, device=dev) for _ in masks]
+        cnt = [torch.zeros(xb.shape[0], dtype=dt, device=dev) for _ in masks]
+        strips = []
+        for t0 in range(0, h, rows):
+            t1 = min(h, t0 + rows)
+            # pad the images (reflect, as scipy; or zeros) before forming products: padding commutes with
+            # pointwise products; a strip takes its output rows plus the kernel's halo of r rows each side
+            if padding == "zero":
+                xs, ys = xz[:, :, t0:t1 + 2 * r], yz[:, :, t0:t1 + 2 * r]
+            else:
+                sel = ih[t0:t1 + 2 * r]
+                xs = xb.index_select(2, sel).index_select(3, iw)
+                ys = yb.index_select(2, sel).index_select(3, iw)
+            st = torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1)  # [n, 5C, rows+2r, W+2r]
+            if dev.type == "cpu":
+                st = _sep_filter_cpu(st, g, t1 - t0, w)
+            else:
+                p = 5 * c
+                st = F.conv2d(F.conv2d(st, g.view(1, 1, 1, -1).repeat(p, 1, 1, 1), groups=p),
+                              g.view(1, 1, -1, 1).repeat(p, 1, 1, 1), groups=p)
+            ux, uy, uxx, uyy, uxy = st.split(c, dim=1)
+            del st
+            uxuy = ux * uy
+            nm = (2 * uxuy + c1) * (2 * (uxy - uxuy) + c2)
+            ux2 = ux * ux
+            uy2 = uy * uy
+            den = (ux2 + uy2 + c1) * ((uxx - ux2) + (uyy - uy2) + c2)
+            smap = nm / den
+            if full:
+                strips.append(smap)
+                continue
+            sm = smap.mean(dim=1)  # channel mean per pixel [n, rows, W]
+            for k, m in enumerate(masks):
+                mf = m[s:s + step, 0, t0:t1].to(dt)
+                cnt[k] += mf.sum(dim=(1, 2))
+                num[k] += (sm * mf).sum(dim=(1, 2))
         if full:
-            maps.append(smap)
+            maps.append(strips[0] if len(strips) == 1 else torch.cat(strips, dim=2))
             continue
-        sm = smap.mean(dim=1)  # channel mean per pixel [n, H, W]
-        for k, m in enumerate(masks):
-            mf = m[s:s + step, 0].to(dt)
-            cnt = mf.sum(dim=(1, 2))
-            val = (sm * mf).sum(dim=(1, 2)) / cnt
-            outs[k].append(torch.where(cnt > 0, val, torch.full_like(val, float("nan"))))
+        for k in range(len(masks)):
+            val = num[k] / cnt[k]
+            outs[k].append(torch.where(cnt[k] > 0, val, torch.full_like(val, float("nan"))))
     if full:
         return torch.cat(maps)
     res = [torch.cat(o) for o in outs]
