@@ -68,6 +68,19 @@ def test_a_partly_infinite_mean_ranks_after_a_wholly_infinite_one():
     assert md.count("**") == 2  # one bold cell: the wholly infinite one
 
 
+def test_a_skewed_interval_is_printed_as_its_bounds():
+    """A Bradley-Terry strength 1.13 [0.76, 1.79] was printed "1.13 ± 0.52" (read: [0.61, 1.65]) in Markdown and
+    LaTeX; a near-symmetric bootstrap interval of a mean keeps the ± half-width."""
+    cols = [Col("b", is_label=True), Col("human_bt", higher_is_better=True, fmt=".2f", interval=True),
+            Col("psnr_in", higher_is_better=True, fmt=".2f", interval=True)]
+    rows = [{"b": "telea", "human_bt": 1.13, "human_bt_lo": 0.76, "human_bt_hi": 1.79,
+             "psnr_in": 20.0, "psnr_in_lo": 19.02, "psnr_in_hi": 21.0}]
+    md = render_markdown(Table(cols, rows))
+    assert "1.13 [0.76, 1.79]" in md and "± 0.52" not in md and "20.00 ± 0.99" in md
+    tex = render_latex(Table(cols, rows))
+    assert r"{\scriptsize[0.76, 1.79]}" in tex and r"{\scriptsize$\pm$0.99}" in tex
+
+
 def test_a_row_with_no_successful_sample_is_never_ranked():
     # the backend whose every sample errored has 0 % blur verdicts: true, and no reason to call it the best
     cols = [Col("b", is_label=True), Col("failure_blur", higher_is_better=False, fmt=".3f"),

@@ -196,14 +196,32 @@ def format_number(v: Any, fmt: str = ".3f") -> str:
         return format(x, ".3f")
 
 
-def half_width(row: dict[str, Any], col: Col) -> float | None:
-    """Half-width of the row's interval for ``col`` ((hi - lo) / 2), None when there is none."""
+#: an interval whose centre is this share of its width away from the value is shown as [lo, hi], not ± half-width
+SKEWED = 0.1
+
+
+def interval(row: dict[str, Any], col: Col) -> tuple[float, float] | None:
+    """The row's finite interval (lo, hi) for ``col``, None when there is none."""
     if not col.interval:
         return None
     lo, hi = _num(row.get(col.key + "_lo")), _num(row.get(col.key + "_hi"))
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return None
-    return (hi - lo) / 2.0
+    return lo, hi
+
+
+def interval_text(row: dict[str, Any], col: Col) -> tuple[str, str] | None:
+    """How a cell shows its interval: ``("±", half-width)`` when the interval is about symmetric around the value
+    (a bootstrap interval of a mean), else ``("[]", "lo, hi")``: a Bradley-Terry strength's [0.76, 1.79] around
+    1.13 printed as "± 0.52" read as [0.61, 1.65]."""
+    iv = interval(row, col)
+    if iv is None:
+        return None
+    lo, hi = iv
+    v = _num(row.get(col.key))
+    if v is not None and math.isfinite(v) and abs((lo + hi) / 2 - v) > SKEWED * (hi - lo):
+        return "[]", f"{format_number(lo, col.fmt)}, {format_number(hi, col.fmt)}"
+    return "±", format_number((hi - lo) / 2.0, col.fmt)
 
 
 SMALL_N = "†"
@@ -234,9 +252,9 @@ def cell_text(row: dict[str, Any], col: Col, intervals: bool = True, compact: bo
     part = partial_inf(row, col)
     if part is not None:  # "∞ (12 of 16)": the mean hides that the other values are finite
         s += f" ({part[0]} of {part[1]})"
-    hw = half_width(row, col) if intervals else None
-    if hw is not None and s not in (MISSING,):
-        s += " ± " + format_number(hw, col.fmt)
+    iv = interval_text(row, col) if intervals else None
+    if iv is not None and s not in (MISSING,):
+        s += f" ± {iv[1]}" if iv[0] == "±" else f" [{iv[1]}]"
     if small_n(row, col) and s != MISSING:
         s += f" {SMALL_N}" + ("" if compact else f" n={int(row.get(col.key + '_n') or 0)}")
     return s
@@ -412,9 +430,10 @@ def _latex_cell(row: dict[str, Any], col: Col, rank: int | None, intervals: bool
         body = r"\textbf{" + body + "}"
     elif rank == 2:
         body = r"\underline{" + body + "}"
-    hw = half_width(row, col) if intervals else None
-    if hw is not None and v != MISSING:
-        body += r"\,{\scriptsize$\pm$" + latex_escape(format_number(hw, col.fmt)) + "}"
+    iv = interval_text(row, col) if intervals else None
+    if iv is not None and v != MISSING:
+        body += (r"\,{\scriptsize$\pm$" + latex_escape(iv[1]) + "}" if iv[0] == "±" else
+                 r"\,{\scriptsize[" + latex_escape(iv[1]) + "]}")
     if small_n(row, col) and v != MISSING:
         body += r"$^\dagger$"
     return body
