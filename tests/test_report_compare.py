@@ -533,3 +533,21 @@ def test_a_new_run_that_is_not_comparable_fails(tmp_path, capsys):
     assert main(["compare", str(base), str(rnd), "--allow-noncomparable"]) == 0
     rnd2 = make_run(tmp_path / "rnd2", **one, comparable=False, reasons=["weights: random"], run_id="rnd2")
     assert main(["compare", str(rnd), str(rnd2)]) == 0  # both random (a CI smoke test): compared as usual
+
+
+def test_a_baseline_with_a_user_study_does_not_fail_a_run_without_one(tmp_path, capsys):
+    """human_bt comes from people's judgements, which a CI run cannot make: a baseline written after a study failed
+    every later comparison with 'BASE has it, NEW has no value'."""
+    one = dict(backends=("opencv-telea", "mean-fill"), datasets=("samples",), masks=("box",), n=8)
+    base = make_run(tmp_path / "base", **one)
+    assert main(["report", str(base), "--format", "json", "--out", str(tmp_path / "rep")]) == 0
+    p = tmp_path / "rep" / "baseline.json"
+    doc = json.loads(p.read_text())
+    for c in doc["cells"]:
+        c["values"]["human_bt"] = 0.5 if c["backend"] == "opencv-telea" else -0.5
+    p.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["compare", str(p), str(make_run(tmp_path / "new", **one, run_id="new"))]) == 0
+    assert "Keys missing" not in capsys.readouterr().out
+    res = compare_sources(p, tmp_path / "new")
+    assert "human_bt" not in res.missing_keys

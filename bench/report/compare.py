@@ -52,6 +52,7 @@ from ..errors import BenchError, suggest
 from .aggregate import RunData, load_run, summarize
 from ..columns import Column
 from .columns import ColumnCatalog
+from .study import COLUMN as STUDY_COLUMN
 from .table import _jsonable, _unjson, format_number
 
 BASELINE_FORMAT = "inpaint-bench-baseline"
@@ -596,13 +597,18 @@ def _float(v: Any) -> float:
         return math.nan
 
 
+#: keys of people's judgements (a scored user study): a CI run cannot make them, so NEW is never required to have them
+HUMAN_KEYS = (STUDY_COLUMN,)
+
+
 def required_keys(cell: dict[str, Any]) -> list[str]:
     """The metric and detector keys of a BASE cell that NEW must carry too: every key with a value, less counts,
-    cost (machine-dependent), intervals, the verdict shares (they follow the detectors) and ``error_rate``."""
+    cost (machine-dependent), intervals, the verdict shares (they follow the detectors), ``error_rate`` and people's
+    judgements (:data:`HUMAN_KEYS`: a baseline written after a user study failed every later comparison)."""
     out = []
     for k, v in cell.items():
         if (k in SKIP_KEYS or k in ALWAYS_GATED or k.endswith(AUX_SUFFIXES) or k.startswith(COST_PREFIXES)
-                or k.startswith("failure_") or k in CELL_LABELS):
+                or k.startswith("failure_") or k in CELL_LABELS or k in HUMAN_KEYS):
             continue
         if not math.isnan(_float(v)):
             out.append(k)
