@@ -659,3 +659,19 @@ def test_a_study_column_stays_out_of_the_tables_it_does_not_concern():
     assert "human_bt" not in by_title["dataset d2 × mask box"] and "psnr_in" in by_title["dataset d2 × mask box"]
     tex = {t.name: [c.key for c in t.columns] for t in latex_default_tables(df)}
     assert "human_bt" in tex["leaderboard_d1_box_quality"] and "human_bt" not in tex["leaderboard_d2_box_quality"]
+
+
+def test_the_page_s_spreadsheet_guard_is_undone_when_scoring(run, tmp_path):
+    """The page's export writes a value starting with = + - @ as ' + value (so a spreadsheet does not run it); the
+    scorer read "'-bob" as another rater and "'+wide" as an unknown sample, refusing the page's own file."""
+    from bench.study.score import read_judgements
+
+    plan = make_plan(run)
+    rows = simulate(plan, THETA, "-bob", 1)
+    guarded = [{**r, "rater_id": "'" + r["rater_id"]} for r in rows]
+    plain = read_judgements([write_csv(tmp_path / "plain.csv", rows)], run)
+    got = read_judgements([write_csv(tmp_path / "guarded.csv", guarded)], run)
+    assert set(got["rater"]) == {"-bob"}
+    assert got.drop(columns=["file"]).equals(plain.drop(columns=["file"]))
+    kept = [{**r, "rater_id": "'bob"} for r in rows]  # a quote before anything else is the rater's own
+    assert set(read_judgements([write_csv(tmp_path / "kept.csv", kept)], run)["rater"]) == {"'bob"}

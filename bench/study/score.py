@@ -59,6 +59,12 @@ def _run_index(rd) -> tuple[dict[tuple[str, str], dict[str, set[str]]], set[str]
     return idx, set(f["backend"].astype(str))
 
 
+def _unguard(v: str) -> str:
+    """Undo the study page's spreadsheet guard: its export writes a value starting with = + - @ as ``'`` + value (so
+    a spreadsheet does not run it as a formula); ``'+wide`` is the sample ``+wide``, ``'-bob`` the rater ``-bob``."""
+    return v[1:] if len(v) > 1 and v[0] == "'" and v[1] in "=+-@" else v
+
+
 def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
     """Every row of every file, checked against ``run``; one row per judgement with the columns ``file``, ``line``,
     ``rater``, ``dataset``, ``mask``, ``sample_id``, ``left``, ``right``, ``choice``, ``seconds``, ``check``."""
@@ -86,7 +92,7 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
             n_rows = 0
             for line, raw in enumerate(reader, start=2):
                 n_rows += 1
-                r = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+                r = {(k or "").strip(): _unguard((v or "").strip()) for k, v in raw.items() if k is not None}
                 where = f"{p}:{line}"
                 rater = r["rater_id"]
                 if not rater:
