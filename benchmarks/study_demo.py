@@ -84,15 +84,16 @@ def main() -> None:
         t_run = bench_run(suite, "--no-report")
         run = out / "study-demo"
         t_page, _ = bench("study", str(run), "--out", str(out / "study.html"))
-        plan = json.loads((run / "study" / "plan.json").read_text())["plan"]
+        sdir = next(d for d in (run / "study").iterdir() if d.is_dir())  # study/<dataset>__<mask>/
+        plan = json.loads((sdir / "plan.json").read_text())["plan"]
         n_checks = sum(t["kind"] == "check" for t in plan["trials"])
         for i, r in enumerate(("rater1", "rater2")):
             simulate(plan, r, i + 1, out / f"judgements_{r}.csv")
         t_score, printed = bench("study", "score", str(run), str(out / "judgements_rater1.csv"),
                                  str(out / "judgements_rater2.csv"))
         t_report, _ = bench("report", str(run), "-f", "md,html,tex", "--no-ci")
-        doc = json.loads((run / "study" / "study.json").read_text())
-        md = (run / "study" / "study.md").read_text()
+        doc = json.loads((sdir / "study.json").read_text())
+        md = (sdir / "study.md").read_text()
         keep = md.split("## Ranking", 1)[1]
         keep = "#### Ranking" + keep.replace("\n## ", "\n#### ")
         page_kib = (out / "study.html").stat().st_size / 1024
@@ -102,7 +103,7 @@ def main() -> None:
         for line in printed.splitlines():
             if not line.startswith("wrote "):
                 p(line)
-        tex = (run / "study" / "user_study.tex").read_text()
+        tex = (sdir / "user_study.tex").read_text()
         lb = (run / "leaderboard.md").read_text()
         assert "human\\_bt" in lb and "id='metric-agreement'" in (run / "report.html").read_text()
         results = {"run_s": t_run, "page_s": t_page, "score_s": t_score, "report_s": t_report, "page_kib": page_kib,

@@ -497,7 +497,7 @@ def test_cli_loop_page_score_report(run, tmp_path, capsys):
     assert main(["study", str(run), "--out", str(page), "--seed", "7"]) == 0
     mib = page.stat().st_size / 2 ** 20
     assert f"wrote {page} ({mib:.1f} MiB, images embedded" in capsys.readouterr().out  # what raters download
-    doc = json.loads((run / "study" / "plan.json").read_text())
+    doc = json.loads((run / "study" / "synthetic__box" / "plan.json").read_text())
     assert doc["page"] == str(page.resolve()) and doc["plan"]["seed"] == 7
     html = page.read_text()
     from bench.study.plan import Plan
@@ -511,14 +511,14 @@ def test_cli_loop_page_score_report(run, tmp_path, capsys):
                  "--baseline", "mean-fill"]) == 0
     out = capsys.readouterr().out
     assert "Raters preferred opencv-telea over mean-fill in" in out and "Fleiss' kappa" in out
-    sdoc = json.loads((run / "study" / "study.json").read_text())
+    sdoc = json.loads((run / "study" / "synthetic__box" / "study.json").read_text())
     assert sdoc["baseline"] == "mean-fill" and len(sdoc["raters"]) == 2 and sdoc["agreement"]["items"] == 24
-    tex = (run / "study" / "user_study.tex").read_text()
+    tex = (run / "study" / "synthetic__box" / "user_study.tex").read_text()
     assert r"\begin{tabular}" in tex and "opencv-telea" in tex and "Preferred over mean-fill" in tex
-    assert "Kendall" in (run / "study" / "agreement.tex").read_text()
+    assert "Kendall" in (run / "study" / "synthetic__box" / "agreement.tex").read_text()
     if shutil.which("pdflatex"):  # both tables compile and fit an article's text width
         doc = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\\begin{document}\n"
-               + tex + (run / "study" / "agreement.tex").read_text() + "\\end{document}\n")
+               + tex + (run / "study" / "synthetic__box" / "agreement.tex").read_text() + "\\end{document}\n")
         (tmp_path / "doc.tex").write_text(doc)
         r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
@@ -547,7 +547,7 @@ def test_cli_loop_page_score_report(run, tmp_path, capsys):
     assert (run / href).resolve() == page.resolve()
     # a study of another configuration is not attached
     sdoc["config_hash"] = "other"
-    (run / "study" / "study.json").write_text(json.dumps(sdoc))
+    (run / "study" / "synthetic__box" / "study.json").write_text(json.dumps(sdoc))
     assert "human_bt" not in summarize(run, ci=False).columns
     # usage errors
     assert main(["study", "score", str(run)]) == 2
@@ -675,3 +675,37 @@ def test_the_page_s_spreadsheet_guard_is_undone_when_scoring(run, tmp_path):
     assert got.drop(columns=["file"]).equals(plain.drop(columns=["file"]))
     kept = [{**r, "rater_id": "'bob"} for r in rows]  # a quote before anything else is the rater's own
     assert set(read_judgements([write_csv(tmp_path / "kept.csv", kept)], run)["rater"]) == {"'bob"}
+
+
+def test_two_studies_on_one_run_are_both_kept_and_reported(tmp_path, capsys):
+    """One study per dataset × mask is the documented way; the second one (another mask) replaced the first's
+    study.json, page plan and tables, and the leaderboard lost the first's human_bt."""
+    from bench.cli import main
+    from bench.study.plan import Plan
+
+    p = write_suite(tmp_path, n=6)
+    p.write_text(p.read_text().replace("  - {type: box, min_size: 0.2, max_size: 0.4}\n",
+                                       "  - {type: box, min_size: 0.2, max_size: 0.4}\n"
+                                       "  - {type: box, name: bigbox, min_size: 0.4, max_size: 0.6}\n"))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run = tmp_path / "results" / "study-run"
+    for i, mask in enumerate(("box", "bigbox")):
+        assert main(["study", str(run), "--mask", mask, "--seed", str(i)]) == 0
+        doc = json.loads((run / "study" / f"synthetic__{mask}" / "plan.json").read_text())
+        plan = Plan.from_dict(doc["plan"])
+        theta = THETA if mask == "box" else {**THETA, "mean-fill": 3.0}  # the second study ranks otherwise
+        f = write_csv(tmp_path / f"j_{mask}.csv", simulate(plan, theta, "ann", i) + simulate(plan, theta, "bob", 9))
+        assert main(["study", "score", str(run), str(f), "--n-boot", "100"]) == 0
+    docs = {m: json.loads((run / "study" / f"synthetic__{m}" / "study.json").read_text()) for m in ("box", "bigbox")}
+    assert docs["box"]["mask"] == "box" and docs["bigbox"]["mask"] == "bigbox"
+    capsys.readouterr()
+    assert main(["report", str(run), "--format", "csv,html", "--out", str(tmp_path / "rep")]) == 0
+    import pandas as pd
+
+    summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
+    for mask, doc in docs.items():
+        want = {b["backend"]: b["human_bt"] for b in doc["backends"]}
+        got = summary[summary["mask"] == mask].set_index("backend")["human_bt"].dropna().to_dict()
+        assert got == pytest.approx(want)
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "User study: synthetic × box" in html and "User study: synthetic × bigbox" in html

@@ -52,12 +52,14 @@ def run(args: argparse.Namespace) -> int:
     return page(rest[0], args)
 
 
-def _study_dir(run: str) -> Path:
+def _study_dir(run: str, dataset: str, mask: str) -> Path:
+    """``RUN/study/<dataset>__<mask>/``: one folder per study, so a second study (another dataset or mask) never
+    replaces the first."""
     from ..fsio import confined_dir
 
-    from ..report.study import STUDY_DIR
+    from ..report.study import STUDY_DIR, study_folder
 
-    return confined_dir(Path(run), STUDY_DIR)
+    return confined_dir(Path(run), STUDY_DIR, study_folder(dataset, mask))
 
 
 def page(run: str, args: argparse.Namespace) -> int:
@@ -72,12 +74,13 @@ def page(run: str, args: argparse.Namespace) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()] if args.backends else None
     plan = make_plan(run, pairs=args.pairs, backends=backends, seed=args.seed, dataset=args.dataset,
                      mask=args.mask, checks=args.checks)
-    out = Path(args.out) if args.out else _study_dir(run) / "study.html"
+    here = _study_dir(run, plan.dataset, plan.mask)
+    out = Path(args.out) if args.out else here / "study.html"
     if args.image_size is not None and args.image_size < 16:
         raise BenchError("--image-size: at least 16 pixels")
     write_page(plan, run, out, args.image_size)
     doc = {"page": str(out.resolve()), "plan": plan.to_dict()}
-    write_text_atomic(_study_dir(run) / PLAN_JSON, json.dumps(doc, indent=1))
+    write_text_atomic(here / PLAN_JSON, json.dumps(doc, indent=1))
     n_checks = sum(t.kind == "check" for t in plan.trials)
     size_mib = out.stat().st_size / 2 ** 20  # one self-contained file, images embedded: what raters download
     print(f"wrote {out} ({size_mib:.1f} MiB, images embedded; --image-size makes it smaller): study "
@@ -107,7 +110,7 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     st = score_study(run, paths, min_attention=args.min_attention, baseline=args.baseline, n_boot=args.n_boot)
     st.metrics = metric_agreement(st, run, n_boot=args.n_boot)
     doc = st.to_dict()
-    out = Path(args.out) if args.out else _study_dir(run)
+    out = Path(args.out) if args.out else _study_dir(run, doc["dataset"], doc["mask"])
     written = write_outputs(doc, out)
     dropped = [r["rater"] for r in doc["raters"] if not r["kept"]]
     print(f"{doc['n_comparisons']} comparisons from {len(doc['raters']) - len(dropped)} rater(s)"

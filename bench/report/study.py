@@ -197,12 +197,25 @@ def write_outputs(doc: dict[str, Any], out: Path) -> list[Path]:
 
 
 def report_section(run_dir: Path | None, report_path: Path | None = None) -> str:
-    """The HTML report's "User study" section: a link to the study page and the ranking and agreement tables;
-    empty when the run has no scored study."""
-    if run_dir is None:
-        return ""
-    doc = load_study(run_dir)
-    plan_file = Path(run_dir) / STUDY_DIR / PLAN_JSON
+    """The HTML report's "User study" section: per study (one per dataset × mask), a link to its page and the
+    ranking and agreement tables; empty when the run has no study."""
+    parts = []
+    seen: set[tuple[str, str]] = set()
+    for d in study_dirs(run_dir):
+        doc = _read_study(d / STUDY_JSON, None) if (d / STUDY_JSON).is_file() else None
+        key = (str(doc.get("dataset")), str(doc.get("mask"))) if doc else None
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        part = _study_section(d, doc, report_path, first=not parts)
+        if part:
+            parts.append(part)
+    return "\n".join(parts)
+
+
+def _study_section(folder: Path, doc: dict[str, Any] | None, report_path: Path | None, first: bool) -> str:
+    plan_file = folder / PLAN_JSON
     page = None
     if plan_file.is_file():
         try:
@@ -212,7 +225,9 @@ def report_section(run_dir: Path | None, report_path: Path | None = None) -> str
     if doc is None and page is None:
         return ""
     e = sinks.html
-    out = ["<h2 id='user-study'>User study</h2>"]
+    what = f": {e(doc['dataset'])} × {e(doc['mask'])}" if doc else ""
+    ids = {k: f" id='{k}'" if first else "" for k in ("user-study", "study-page", "study-ranking")}
+    out = [f"<h2{ids['user-study']}>User study{what}</h2>"]
     if page:
         href = page
         if report_path is not None:
@@ -220,14 +235,14 @@ def report_section(run_dir: Path | None, report_path: Path | None = None) -> str
                 href = os.path.relpath(page, Path(report_path).resolve().parent)
             except ValueError:
                 href = Path(page).as_uri()
-        out.append(f"<p class='meta'>Study page: <a id='study-page' href='{e(href)}'>{e(Path(page).name)}</a></p>")
+        out.append(f"<p class='meta'>Study page: <a{ids['study-page']} href='{e(href)}'>{e(Path(page).name)}</a></p>")
     if doc is None:
         out.append("<p class='meta'>No judgements scored yet (<code>bench study score RUN judgements*.csv</code>).</p>")
         return "\n".join(out)
     out.append(f"<p class='meta'>{doc['n_comparisons']} blind comparisons on {doc['n_samples']} samples of "
                f"{e(doc['dataset'])} × {e(doc['mask'])}, {sum(r['kept'] for r in doc['raters'])} rater(s). "
                "Bradley–Terry strength (ties count half) with 95 % bootstrap intervals over samples.</p>")
-    out.append("<table class='lb study-ranking' id='study-ranking'><thead><tr><th>rank</th><th class='lbl'>backend"
+    out.append(f"<table class='lb study-ranking'{ids['study-ranking']}><thead><tr><th>rank</th><th class='lbl'>backend"
                f"</th><th>human_bt [95 % CI]</th><th>preferred over {e(doc['baseline'])} [Wilson]</th>"
                "<th>comparisons</th></tr></thead><tbody>")
     pref = {p["backend"]: p for p in doc.get("preference") or []}
@@ -260,13 +275,24 @@ INFO = {"higher_is_better": True, "fmt": ".2f", "interval": True,
                "half; 95 % bootstrap interval over samples): bench study score"}
 
 
-def load_study(run_dir: Any, config_hash: str | None = None) -> dict[str, Any] | None:
-    """``RUN/study/study.json`` as a dict, or None (absent, unreadable, or of another config hash)."""
+def study_folder(dataset: str, mask: str) -> str:
+    """The sub-folder of ``RUN/study/`` of one dataset × mask's study (labels are plain file names)."""
+    return f"{dataset}__{mask}"
+
+
+def study_dirs(run_dir: Any) -> list[Path]:
+    """Every folder of ``RUN/study/`` that may hold a study: one per dataset × mask (``study/<dataset>__<mask>/``),
+    and ``study/`` itself (where studies were written before they had their own folders)."""
     if run_dir is None:
-        return None
-    p = Path(run_dir) / STUDY_DIR / STUDY_JSON
-    if not p.is_file():
-        return None
+        return []
+    root = Path(run_dir) / STUDY_DIR
+    if not root.is_dir():
+        return []
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    return [*subs, root]
+
+
+def _read_study(p: Path, config_hash: str | None) -> dict[str, Any] | None:
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -278,18 +304,35 @@ def load_study(run_dir: Any, config_hash: str | None = None) -> dict[str, Any] |
     return doc
 
 
+def load_studies(run_dir: Any, config_hash: str | None = None) -> list[dict[str, Any]]:
+    """Every scored study of the run (``study.json`` of each study folder), one per dataset × mask (a study folder
+    wins over an old ``study/study.json`` of the same dataset × mask); those of another config hash are left out."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in study_dirs(run_dir):
+        doc = _read_study(d / STUDY_JSON, config_hash) if (d / STUDY_JSON).is_file() else None
+        if doc is not None:
+            out.setdefault((str(doc.get("dataset")), str(doc.get("mask"))), doc)
+    return list(out.values())
+
+
+def load_study(run_dir: Any, config_hash: str | None = None) -> dict[str, Any] | None:
+    """The run's first scored study (:func:`load_studies`), or None."""
+    docs = load_studies(run_dir, config_hash)
+    return docs[0] if docs else None
+
+
 def add_human_bt(rd, df) -> None:
     """Add ``human_bt`` / ``_lo`` / ``_hi`` to the summary ``df`` (in place) when ``rd`` has a scored study and the
     summary has one row per backend × dataset × mask."""
     if df.empty or not {"backend", "dataset", "mask"} <= set(df.columns) or "area_bin" in df.columns:
         return
-    doc = load_study(rd.run_dir, rd.manifest.get("config_hash"))
-    if doc is None:
+    docs = load_studies(rd.run_dir, rd.manifest.get("config_hash"))
+    if not docs:
         return
-    here = (df["dataset"] == doc["dataset"]) & (df["mask"] == doc["mask"])
+    vals = {(doc["dataset"], doc["mask"], b["backend"]): b for doc in docs for b in doc["backends"]}
+    cells = list(zip(df["backend"], df["dataset"], df["mask"]))
     for suffix, key in (("", "human_bt"), ("_lo", "human_bt_lo"), ("_hi", "human_bt_hi")):
-        vals = {b["backend"]: b[key] for b in doc["backends"]}
-        df[COLUMN + suffix] = [vals.get(b) if h else None for b, h in zip(df["backend"], here)]
+        df[COLUMN + suffix] = [(vals.get((d, m, b)) or {}).get(key) for b, d, m in cells]
         df[COLUMN + suffix] = df[COLUMN + suffix].astype(float)
     df.attrs.setdefault("columns", {})[COLUMN] = dict(INFO)
     df.attrs["setlevel_keys"] = list(df.attrs.get("setlevel_keys", [])) + [COLUMN]
