@@ -709,3 +709,31 @@ def test_two_studies_on_one_run_are_both_kept_and_reported(tmp_path, capsys):
         assert got == pytest.approx(want)
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "User study: synthetic × box" in html and "User study: synthetic × bigbox" in html
+
+
+def test_bootstrap_intervals_say_when_they_cannot_be_read(run, tmp_path):
+    """A resample without any comparison of a backend gave it NaN and centred the others on two backends (another
+    scale) while bootstrap_failed said 0; unanimous raters gave zero-width intervals without a word."""
+    from bench.report.study import interval_notes, study_markdown
+
+    plan = make_plan(run)
+    order = ["opencv-telea", "biharmonic", "mean-fill"]
+
+    def unanimous(t):
+        if "identity" in (t.left, t.right):
+            return "left" if t.right == "identity" else "right"
+        return "left" if order.index(t.left) < order.index(t.right) else "right"
+
+    rows = simulate(plan, THETA, "ann", 1, truth=unanimous) + simulate(plan, THETA, "bob", 2, truth=unanimous)
+    st = score_study(run, [write_csv(tmp_path / "u.csv", rows)], n_boot=200)
+    doc = st.to_dict()
+    assert all(b["human_bt_lo"] == b["human_bt_hi"] for b in doc["backends"])
+    notes = interval_notes(doc)
+    assert any("zero-width intervals for" in n for n in notes) and "zero-width" in study_markdown(doc)
+    # one comparison per sample: many resamples miss a backend; they fail and stay out of the interval
+    sparse = pd.DataFrame({"sample_id": ["s1", "s2", "s3"], "a": ["x", "y", "x"], "b": ["y", "z", "z"],
+                           "y": [1.0, 1.0, 0.0]})
+    r = bt_with_intervals(sparse, ["x", "y", "z"], n_boot=400, seed=0)
+    nan_rows = np.isnan(r["replicates"])
+    assert r["failed"] > 0 and nan_rows.all(axis=1).sum() == r["failed"]
+    assert not (nan_rows.any(axis=1) & ~nan_rows.all(axis=1)).any()  # no replicate on fewer backends

@@ -98,7 +98,7 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     import glob
 
     from ..study.agreement import metric_agreement
-    from ..report.study import _ci, sentence, write_outputs
+    from ..report.study import _ci, interval_notes, sentence, write_outputs
     from ..study.score import score_study
 
     paths: list[str] = []
@@ -120,6 +120,8 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
         print(f"  {b['rank']}. {b['backend']:<24} human_bt {ci}")
     for s in sentence(doc):
         print(s)
+    for n in interval_notes(doc):
+        print(f"note: {n}")
     ag = doc["agreement"]
     if ag.get("kappa") is not None:
         print(f"Fleiss' kappa {_ci(ag['kappa'], ag['lo'], ag['hi'])} over {ag['items']} shared comparisons")

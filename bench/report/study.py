@@ -134,6 +134,25 @@ def user_study_latex(doc: dict[str, Any], label: str = "tab:user_study") -> str:
                       f"\\label{{{sinks.latex_label(label)}}}", r"\end{table}", ""])
 
 
+def interval_notes(doc: dict[str, Any]) -> list[str]:
+    """What the reader of the ranking must know about its intervals: resamples that failed (a backend without a
+    comparison, a disconnected design), and intervals of zero width (every resample ranks alike: unanimous raters,
+    so resampling samples sees no spread; the interval does not describe the uncertainty, the Wilson interval of
+    the preference does)."""
+    out = []
+    failed, n_boot = doc.get("bootstrap_failed") or 0, doc.get("n_boot")
+    if failed:
+        out.append(f"{failed}{f' of {n_boot}' if n_boot else ''} bootstrap resamples failed (a backend with no "
+                   f"comparison in the resample, or a disconnected design) and are left out of the intervals.")
+    flat = [b["backend"] for b in doc.get("backends") or [] if b.get("human_bt_lo") is not None
+            and b.get("human_bt_lo") == b.get("human_bt_hi")]
+    if flat:
+        out.append(f"zero-width interval{'s' if len(flat) != 1 else ''} for {', '.join(flat)}: every resample of "
+                   f"the samples gives the same strengths (the raters agree on every sample), so resampling shows no "
+                   f"spread; read the preference's Wilson interval, or collect more judgements.")
+    return out
+
+
 def study_markdown(doc: dict[str, Any]) -> str:
     m = sinks.markdown
     ag = doc.get("agreement") or {}
@@ -147,7 +166,8 @@ def study_markdown(doc: dict[str, Any]) -> str:
         lines.append(f"| {b['rank']} | {m(b['backend'])} | {_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'])} "
                      f"| {b['n']} |")
     lines += ["", "human_bt is a log-strength: P(A preferred to B) = 1 / (1 + exp(θ_B − θ_A)); a difference of 1 is "
-              "73 %.", "", "## Win rates (row preferred to column; ties count half)", ""]
+              "73 %."] + [f"**Note:** {n}" for n in interval_notes(doc)] + [
+              "", "## Win rates (row preferred to column; ties count half)", ""]
     names = [b["backend"] for b in doc["backends"]]
     lines += ["| | " + " | ".join(m(n) for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     for a in names:

@@ -214,12 +214,18 @@ def bt_with_intervals(c: pd.DataFrame, names: Sequence[str], n_boot: int = N_BOO
     failed = 0
     for i in range(n_boot):
         w = per[rng.integers(0, len(sids), len(sids))].sum(axis=0)
+        if ((w.sum(axis=0) + w.sum(axis=1)) == 0).any():
+            # a backend with no comparison in this resample: its θ is undefined and the others would be centred
+            # on fewer backends (another scale), so the resample fails rather than mixing scales into the interval
+            failed += 1
+            continue
         try:
             reps[i] = stats.bradley_terry(w, prior=prior, init=theta)
         except stats.NotConnected:
             failed += 1
     lo, hi = stats.percentile_interval(reps, alpha)
-    return {"theta": theta, "lo": lo, "hi": hi, "replicates": reps, "failed": failed, "n_samples": len(sids)}
+    return {"theta": theta, "lo": lo, "hi": hi, "replicates": reps, "failed": failed, "n_samples": len(sids),
+            "n_boot": n_boot}
 
 
 def preference(c: pd.DataFrame, baseline: str, names: Sequence[str], alpha: float = ALPHA) -> list[dict[str, Any]]:
@@ -307,12 +313,12 @@ class StudyScore:
             "dataset": self.dataset, "mask": self.mask, "files": self.files,
             "model": {"ranking": "Bradley-Terry, ties and both-bad as half a win each",
                       "prior": stats.DEFAULT_PRIOR, "interval": f"{1 - ALPHA:.0%} percentile bootstrap over "
-                      f"samples ({N_BOOT} resamples)", "preference_interval": "Wilson",
+                      f"samples ({self.bt.get('n_boot', N_BOOT)} resamples)", "preference_interval": "Wilson",
                       "agreement": "Fleiss' kappa over comparisons every kept rater answered"},
             "min_attention": self.min_attention,
             "raters": self.raters.to_dict("records"),
             "n_comparisons": int(len(comp)), "n_samples": self.bt["n_samples"],
-            "bootstrap_failed": self.bt["failed"],
+            "bootstrap_failed": self.bt["failed"], "n_boot": self.bt.get("n_boot", N_BOOT),
             "backends": [{"backend": b, "rank": i + 1, "human_bt": self.bt["theta"][i], "human_bt_lo": self.bt["lo"][i],
                           "human_bt_hi": self.bt["hi"][i], "n": int(((comp["a"] == b) | (comp["b"] == b)).sum())}
                          for i, b in enumerate(self.backends)],
