@@ -737,3 +737,30 @@ def test_bootstrap_intervals_say_when_they_cannot_be_read(run, tmp_path):
     nan_rows = np.isnan(r["replicates"])
     assert r["failed"] > 0 and nan_rows.all(axis=1).sum() == r["failed"]
     assert not (nan_rows.any(axis=1) & ~nan_rows.all(axis=1)).any()  # no replicate on fewer backends
+
+
+def test_judgements_are_checked_against_the_page_s_plan(tmp_path, capsys):
+    """study_id and trial were never read: a row whose trial number shows another sample than the page's plan was
+    scored, and study.json did not say which page the answers were of."""
+    from bench.cli import main
+    from bench.study.plan import Plan
+
+    run = make_study_run(tmp_path, n=6)
+    assert main(["study", str(run), "--seed", "1"]) == 0
+    plan = Plan.from_dict(json.loads((run / "study" / "synthetic__box" / "plan.json").read_text())["plan"])
+    rows = simulate(plan, THETA, "ann", 1)
+    good = write_csv(tmp_path / "good.csv", rows)
+    bad_rows = [dict(r) for r in rows]
+    other = next(r for r in bad_rows[1:] if r["sample_id"] != bad_rows[0]["sample_id"])
+    bad_rows[0]["trial"] = other["trial"]  # a trial number that shows another sample in the plan
+    bad = write_csv(tmp_path / "bad.csv", bad_rows)
+    capsys.readouterr()
+    assert main(["study", "score", str(run), str(bad), "--n-boot", "50"]) == 2
+    assert "in the page's plan" in capsys.readouterr().err
+    assert main(["study", "score", str(run), str(good), "--n-boot", "50"]) == 0
+    doc = json.loads((run / "study" / "synthetic__box" / "study.json").read_text())
+    assert doc["study_ids"] == [plan.study_id] == [doc["page_study_id"]]
+    assert main(["study", str(run), "--seed", "2"]) == 0  # a new page after the answers came in
+    capsys.readouterr()
+    assert main(["study", "score", str(run), str(good), "--n-boot", "50"]) == 0
+    assert f"judgements of study {plan.study_id}, not of the page made last" in capsys.readouterr().out

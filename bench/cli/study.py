@@ -122,6 +122,11 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
         print(s)
     for n in interval_notes(doc):
         print(f"note: {n}")
+    other = [i for i in doc.get("study_ids") or [] if doc.get("page_study_id") and i != doc["page_study_id"]]
+    if other:
+        print(f"note: judgements of study {', '.join(other)}, not of the page made last for {doc['dataset']} × "
+              f"{doc['mask']} (study {doc['page_study_id']}): answers to an earlier page (bench study run again?). "
+              f"Scored all the same: their samples and backends are this run's; study.json records both ids")
     ag = doc["agreement"]
     if ag.get("kappa") is not None:
         print(f"Fleiss' kappa {_ci(ag['kappa'], ag['lo'], ag['hi'])} over {ag['items']} shared comparisons")

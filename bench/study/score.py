@@ -25,8 +25,9 @@ rating: first backend preferred, second preferred, tie, both bad), with a bootst
 from __future__ import annotations
 
 import csv
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -143,7 +144,8 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
                 seen[key] = where
                 rows.append({"file": str(p), "line": line, "rater": rater, "dataset": ds, "mask": mk,
                              "sample_id": sid, "left": left, "right": right, "choice": choice, "seconds": secs,
-                             "check": left in untouched or right in untouched})
+                             "check": left in untouched or right in untouched,
+                             "study_id": r.get("study_id") or "", "trial": r.get("trial") or ""})
             if n_rows == 0:
                 raise BenchError(f"{p}: no judgements (only a header)")
     df = pd.DataFrame(rows)
@@ -291,6 +293,9 @@ class StudyScore:
     preference: list[dict[str, Any]]
     agreement: dict[str, Any]
     metrics: list[dict[str, Any]] | None = None  # filled by bench.study.agreement
+    #: the study ids the judgements name, and the page's plan they were checked against (None: no plan.json)
+    study_ids: list[str] = field(default_factory=list)
+    page_study_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: Any) -> Any:
@@ -327,12 +332,41 @@ class StudyScore:
             "wins": {a: {b: self.wins[i, j] for j, b in enumerate(self.backends) if i != j}
                      for i, a in enumerate(self.backends)},
             "baseline": self.baseline, "preference": self.preference, "agreement": self.agreement,
-            "metrics": self.metrics,
+            "metrics": self.metrics, "study_ids": list(self.study_ids), "page_study_id": self.page_study_id,
         })
 
     @property
     def kept(self) -> list[str]:
         return [r["rater"] for r in self.raters.to_dict("records") if r["kept"]]
+
+
+def check_against_page(df: pd.DataFrame, run_dir: Any) -> str | None:
+    """The study id of the page made for the judgements' dataset × mask (its ``plan.json``), or None when there is
+    none. Rows that name that study must be its trials: a row whose trial number shows another sample or other
+    backends than the plan's is an error (a file edited or merged by hand). Rows of another study id (answers to a
+    page made before ``bench study`` was run again) are scored, and ``study.json`` and the command say so."""
+    from ..report.study import PLAN_JSON, STUDY_DIR, study_folder
+    from .plan import Plan
+
+    if run_dir is None or df.empty:
+        return None
+    ds, mk = str(df["dataset"].iloc[0]), str(df["mask"].iloc[0])
+    f = Path(run_dir) / STUDY_DIR / study_folder(ds, mk) / PLAN_JSON
+    if not f.is_file():
+        return None
+    try:
+        plan = Plan.from_dict(json.loads(f.read_text(encoding="utf-8"))["plan"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    trials = {str(t.index): t for t in plan.trials}
+    for r in df[df["study_id"] == plan.study_id].to_dict("records"):
+        t = trials.get(str(r["trial"]))
+        if t is None or t.sample_id != r["sample_id"] or {t.left, t.right} != {r["left"], r["right"]}:
+            want = "no such trial" if t is None else f"sample {t.sample_id!r}, {t.left} vs {t.right}"
+            raise BenchError(f"{r['file']}:{r['line']}: trial {r['trial']!r} of study {plan.study_id} is {want} "
+                             f"in the page's plan, not sample {r['sample_id']!r}, {r['left']} vs {r['right']} "
+                             f"(a file edited or merged by hand?)")
+    return plan.study_id
 
 
 def score_study(run: Any, paths: Sequence[str | Path], min_attention: float | None = None,
@@ -341,6 +375,7 @@ def score_study(run: Any, paths: Sequence[str | Path], min_attention: float | No
 
     rd = load_run(run)
     df = read_judgements(paths, rd)
+    page_id = check_against_page(df, rd.run_dir)
     att = attention(df)
     if min_attention is not None and not 0 <= min_attention <= 1:
         raise BenchError(f"--min-attention {min_attention}: a share between 0 and 1")
@@ -371,4 +406,5 @@ def score_study(run: Any, paths: Sequence[str | Path], min_attention: float | No
                       mask=str(df["mask"].iloc[0]), files=[str(p) for p in paths], judgements=df, raters=att,
                       min_attention=min_attention, backends=ranked, bt=bt, wins=wins_matrix(comp, ranked),
                       baseline=baseline, preference=preference(comp, baseline, ranked),
-                      agreement=rater_agreement(comp, n_boot=n_boot, seed=seed))
+                      agreement=rater_agreement(comp, n_boot=n_boot, seed=seed),
+                      study_ids=sorted({x for x in df["study_id"] if x}), page_study_id=page_id)
