@@ -564,6 +564,29 @@ def fleiss_kappa(counts: np.ndarray) -> float:
     return float((p_bar - p_e) / (1 - p_e))
 
 
+def krippendorff_alpha_nominal(counts: np.ndarray) -> float:
+    """Krippendorff's α for nominal data from ``counts[item, category]`` = how many raters put the item in that
+    category; items may have different numbers of ratings (raters who skipped some), those with fewer than two are
+    not pairable and left out. α = 1 − D_o / D_e from the coincidence matrix (Krippendorff 2011, "Computing
+    Krippendorff's alpha-reliability"). NaN when nothing is pairable or every pairable rating is one category."""
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 2:
+        return math.nan
+    m = c.sum(axis=1)
+    c, m = c[m >= 2], m[m >= 2]
+    if c.shape[0] == 0:
+        return math.nan
+    # coincidences o[j, k] = sum over items of n_j n_k (minus n_j on the diagonal) / (m - 1)
+    o = np.einsum("uj,uk,u->jk", c, c, 1.0 / (m - 1)) - np.diag((c / (m - 1)[:, None]).sum(axis=0))
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    d_e = (n * n - (n_c ** 2).sum()) / (n * (n - 1))
+    if d_e <= 0:
+        return math.nan
+    d_o = (n - np.trace(o)) / n
+    return float(1.0 - d_o / d_e)
+
+
 def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
     """Cohen's κ of two raters' labels over the same items (any hashable labels; NaN with no items or when chance
     agreement is 1)."""

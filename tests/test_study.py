@@ -764,3 +764,32 @@ def test_judgements_are_checked_against_the_page_s_plan(tmp_path, capsys):
     capsys.readouterr()
     assert main(["study", "score", str(run), str(good), "--n-boot", "50"]) == 0
     assert f"judgements of study {plan.study_id}, not of the page made last" in capsys.readouterr().out
+
+
+def test_krippendorff_alpha_against_the_krippendorff_package():
+    import krippendorff
+
+    rng = np.random.default_rng(11)
+    for t in range(20):
+        raters, units, cats = int(rng.integers(2, 6)), int(rng.integers(3, 40)), int(rng.integers(2, 5))
+        data = rng.integers(0, cats, (raters, units)).astype(float)
+        data[rng.random(data.shape) < 0.35] = np.nan  # raters who skipped trials
+        counts = np.stack([np.bincount(data[~np.isnan(data[:, u]), u].astype(int), minlength=cats)
+                           for u in range(units)])
+        if (counts.sum(axis=1) >= 2).sum() == 0 or len(np.unique(data[~np.isnan(data)])) < 2:
+            continue
+        want = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+        got = stats.krippendorff_alpha_nominal(counts)
+        assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def test_a_partial_rater_does_not_shrink_alpha_to_the_shared_items(run, tmp_path):
+    """Fleiss' κ keeps the comparisons every rater answered: a rater who answered a few trials shrank it to those;
+    Krippendorff's α keeps every comparison at least two raters answered."""
+    plan = make_plan(run)
+    rows = (simulate(plan, THETA, "ann", 1) + simulate(plan, THETA, "bob", 2)
+            + simulate(plan, THETA, "cy", 3)[:4])
+    st = score_study(run, [write_csv(tmp_path / "p.csv", rows)], n_boot=100)
+    ag = st.agreement
+    assert ag["items"] <= 4 < ag["alpha_items"] and ag["lo"] <= ag["kappa"] <= ag["hi"]
+    assert ag["alpha_lo"] <= ag["alpha"] <= ag["alpha_hi"]

@@ -130,6 +130,9 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     ag = doc["agreement"]
     if ag.get("kappa") is not None:
         print(f"Fleiss' kappa {_ci(ag['kappa'], ag['lo'], ag['hi'])} over {ag['items']} shared comparisons")
+    if ag.get("alpha") is not None:
+        print(f"Krippendorff's alpha {_ci(ag['alpha'], ag['alpha_lo'], ag['alpha_hi'])} over {ag['alpha_items']} "
+              f"comparisons at least two raters answered")
     for p in written:
         print(f"wrote {p}")
     return 0

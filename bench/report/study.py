@@ -124,6 +124,9 @@ def user_study_latex(doc: dict[str, Any], label: str = "tab:user_study") -> str:
     ag = doc.get("agreement") or {}
     kappa = (f" Fleiss' $\\kappa$ = {_tf(ag.get('kappa'))} [{_tf(ag.get('lo'))}, {_tf(ag.get('hi'))}] over "
              f"{ag.get('items')} comparisons every rater answered." if ag.get("kappa") is not None else "")
+    if ag.get("alpha") is not None:
+        kappa += (f" Krippendorff's $\\alpha$ = {_tf(ag.get('alpha'))} [{_tf(ag.get('alpha_lo'))}, "
+                  f"{_tf(ag.get('alpha_hi'))}] over {ag.get('alpha_items')} comparisons at least two raters answered.")
     cap = (f"User study: {len(kept)} raters, {doc['n_comparisons']} blind pairwise comparisons on "
            f"{doc['n_samples']} samples of {lt(doc['dataset'])} $\\times$ {lt(doc['mask'])}. Bradley--Terry "
            f"strength (log scale, mean 0; ties count half a win) and the share of decided comparisons won against "
@@ -193,7 +196,11 @@ def study_markdown(doc: dict[str, Any]) -> str:
         lines.append(f"Fleiss' κ = {_ci(ag['kappa'], ag.get('lo'), ag.get('hi'))} over {ag['items']} comparisons "
                      f"that all {ag['raters']} raters answered (raw agreement {_pct(ag.get('observed'))}); "
                      f"categories: first backend preferred, second preferred, tie, both bad.")
-    else:
+    if ag.get("alpha") is not None:
+        lines.append(f"Krippendorff's α (nominal) = {_ci(ag['alpha'], ag.get('alpha_lo'), ag.get('alpha_hi'))} over "
+                     f"{ag.get('alpha_items')} comparisons at least two raters answered (κ keeps only those every "
+                     f"rater answered: a rater who skipped some shrinks it).")
+    if ag.get("kappa") is None and ag.get("alpha") is None:
         lines.append("Not measured: it needs at least two raters answering the same comparisons.")
     if doc.get("metrics"):
         lines += ["", "## Which numbers agree with people on this data", "",
@@ -278,6 +285,9 @@ def _study_section(folder: Path, doc: dict[str, Any] | None, report_path: Path |
     if ag.get("kappa") is not None:
         out.append(f"<p class='meta'>Fleiss' κ {_ci(ag['kappa'], ag.get('lo'), ag.get('hi'))} over {ag['items']} "
                    "comparisons every rater answered.</p>")
+    if ag.get("alpha") is not None:
+        out.append(f"<p class='meta'>Krippendorff's α {_ci(ag['alpha'], ag.get('alpha_lo'), ag.get('alpha_hi'))} "
+                   f"over {ag.get('alpha_items')} comparisons at least two raters answered.</p>")
     if doc.get("metrics"):
         out.append("<h3>Which numbers agree with people on this data</h3><p class='meta'>Pairwise accuracy: the "
                    "share of decided comparisons a key orders as the rater did (0.5 is chance); Kendall τ: its "

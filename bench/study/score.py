@@ -252,13 +252,15 @@ KAPPA_CATEGORIES = ("a", "b", "tie", "both_bad")
 
 
 def rater_agreement(c: pd.DataFrame, n_boot: int = N_BOOT, alpha: float = ALPHA, seed: int = 0) -> dict[str, Any]:
-    """Fleiss' κ over the comparisons every rater answered (with a percentile bootstrap interval over them) and the
-    raw share of agreeing rater pairs; NaN with fewer than two raters."""
+    """Fleiss' κ over the comparisons every rater answered (with a percentile bootstrap interval over them), the
+    raw share of agreeing rater pairs, and Krippendorff's α over the comparisons at least two raters answered
+    (``alpha``, ``alpha_lo``, ``alpha_hi``, ``alpha_items``); NaN with fewer than two raters."""
     raters = sorted(c["rater"].unique())
     res: dict[str, Any] = {"raters": len(raters), "items": 0, "kappa": math.nan, "lo": math.nan, "hi": math.nan,
                            "observed": math.nan}
     if len(raters) < 2:
         return res
+    _alpha(c, res, n_boot, alpha, seed)
     item = c[["sample_id", "a", "b"]].astype(str).agg("\x00".join, axis=1)
     counts = pd.crosstab(item, c["cat"]).reindex(columns=list(KAPPA_CATEGORIES), fill_value=0)
     counts = counts[counts.sum(axis=1) == len(raters)].to_numpy(dtype=float)
@@ -272,6 +274,23 @@ def rater_agreement(c: pd.DataFrame, n_boot: int = N_BOOT, alpha: float = ALPHA,
     reps = np.array([stats.fleiss_kappa(counts[rng.integers(0, len(counts), len(counts))]) for _ in range(n_boot)])
     res["lo"], res["hi"] = (float(x) for x in stats.percentile_interval(reps, alpha))
     return res
+
+
+def _alpha(c: pd.DataFrame, res: dict[str, Any], n_boot: int, alpha: float, seed: int) -> None:
+    """Krippendorff's α (nominal) over every comparison at least two raters answered: unlike κ it keeps the items a
+    partial rater skipped (one rater who answered 4 of 27 trials shrank κ to 3 items)."""
+    item = c[["sample_id", "a", "b"]].astype(str).agg("\x00".join, axis=1)
+    counts = pd.crosstab(item, c["cat"]).reindex(columns=list(KAPPA_CATEGORIES), fill_value=0).to_numpy(dtype=float)
+    counts = counts[counts.sum(axis=1) >= 2]
+    res["alpha_items"] = int(counts.shape[0])
+    res["alpha"], res["alpha_lo"], res["alpha_hi"] = math.nan, math.nan, math.nan
+    if counts.shape[0] == 0:
+        return
+    res["alpha"] = stats.krippendorff_alpha_nominal(counts)
+    rng = rng_for("study-alpha", seed)
+    reps = np.array([stats.krippendorff_alpha_nominal(counts[rng.integers(0, len(counts), len(counts))])
+                     for _ in range(n_boot)])
+    res["alpha_lo"], res["alpha_hi"] = (float(x) for x in stats.percentile_interval(reps, alpha))
 
 
 @dataclass
