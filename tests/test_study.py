@@ -424,6 +424,9 @@ def test_bad_csvs_name_the_file_and_row(run, tmp_path):
                                           "backend_right": rows[0]["backend_left"]}),
          rf"dup\.csv:{len(good) + 2}: rater 'a' already judged sample .* at .*dup\.csv:2 \(a duplicated trial\)"),
         ("secs", lambda rows: rows[0].update(seconds="fast"), r"secs\.csv:2: seconds 'fast' is not a number"),
+        ("inf", lambda rows: rows[0].update(seconds="inf"), r"inf\.csv:2: seconds 'inf' is not a duration"),
+        ("nan", lambda rows: rows[0].update(seconds="nan"), r"nan\.csv:2: seconds 'nan' is not a duration"),
+        ("pos", lambda rows: rows[0].update(position="0"), r"pos\.csv:2: position '0': the first trial"),
         ("runid", lambda rows: rows[0].update(run_id="other-run"), r"runid\.csv:2: run_id 'other-run' is not"),
     ]
     for name, edit, msg in cases:

@@ -113,6 +113,7 @@ def test_page_keys_export_score(run, tmp_path):
         assert (r["sample_id"], r["backend_left"], r["backend_right"]) == (t.sample_id, t.left, t.right)
         assert r["choice"] == wanted(t), t
         assert float(r["seconds"]) >= 0
+        assert int(r["position"]) == order.index(t.index) + 1  # where this rater saw it (order effects)
     st = score_study(run, [path], n_boot=100)
     att = st.raters.set_index("rater")
     n_checks = sum(t.kind == "check" for t in plan.trials)

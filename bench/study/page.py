@@ -130,9 +130,9 @@ JS = r"""
     return /[",\n\r]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;}
   function csv(){
     var rows=[D.columns.join(',')];
-    T.forEach(function(t){var a=st&&st.answers[t.trial]; if(!a) return;
+    T.forEach(function(t,k){var a=st&&st.answers[t.trial]; if(!a) return;
       rows.push([rater,D.study.run_id,D.study.config_hash,D.study.study_id,t.trial,D.study.dataset,D.study.mask,
-                 t.sample_id,t.left,t.right,a.choice,a.seconds.toFixed(2)].map(q).join(','));});
+                 t.sample_id,t.left,t.right,a.choice,a.seconds.toFixed(2),st.order.indexOf(k)+1].map(q).join(','));});
     return rows.join('\n')+'\n';
   }
   function exportCsv(){

@@ -3,7 +3,7 @@ ranking with intervals.
 
 The CSV (what the page exports; one row per answered trial)::
 
-    rater_id,run_id,config_hash,study_id,trial,dataset,mask,sample_id,backend_left,backend_right,choice,seconds
+    rater_id,run_id,config_hash,study_id,trial,dataset,mask,sample_id,backend_left,backend_right,choice,seconds,position
 
 ``choice`` is ``left``, ``right``, ``tie`` or ``both_bad``. Required columns: ``rater_id``, ``config_hash``,
 ``sample_id``, ``backend_left``, ``backend_right``, ``choice``; the others may be absent (``dataset`` / ``mask``
@@ -40,7 +40,7 @@ from .. import stats
 from .plan import CHECK_BACKEND, check_backends
 
 COLUMNS = ("rater_id", "run_id", "config_hash", "study_id", "trial", "dataset", "mask", "sample_id",
-           "backend_left", "backend_right", "choice", "seconds")
+           "backend_left", "backend_right", "choice", "seconds", "position")
 REQUIRED = ("rater_id", "config_hash", "sample_id", "backend_left", "backend_right", "choice")
 CHOICES = ("left", "right", "tie", "both_bad")
 N_BOOT = 1000
@@ -64,6 +64,20 @@ def _unguard(v: str) -> str:
     """Undo the study page's spreadsheet guard: its export writes a value starting with = + - @ as ``'`` + value (so
     a spreadsheet does not run it as a formula); ``'+wide`` is the sample ``+wide``, ``'-bob`` the rater ``-bob``."""
     return v[1:] if len(v) > 1 and v[0] == "'" and v[1] in "=+-@" else v
+
+
+def _position(v: str | None, where: str) -> float:
+    """The 1-based place at which the rater saw the trial (the page shuffles the order per rater; order and fatigue
+    effects are read from it), NaN when the file has none."""
+    if not v:
+        return math.nan
+    try:
+        p = int(v)
+    except ValueError:
+        raise BenchError(f"{where}: position {v!r} is not a whole number") from None
+    if p < 1:
+        raise BenchError(f"{where}: position {v!r}: the first trial a rater saw is 1")
+    return float(p)
 
 
 def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
@@ -135,8 +149,9 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
                         secs = float(r["seconds"])
                     except ValueError:
                         raise BenchError(f"{where}: seconds {r['seconds']!r} is not a number") from None
-                    if not secs >= 0:
-                        raise BenchError(f"{where}: seconds {r['seconds']!r} is negative")
+                    if not (math.isfinite(secs) and secs >= 0):
+                        raise BenchError(f"{where}: seconds {r['seconds']!r} is not a duration (a finite number "
+                                         f">= 0)")
                 key = (rater, ds, mk, sid, *sorted((left, right)))
                 if key in seen:
                     raise BenchError(f"{where}: rater {rater!r} already judged sample {sid!r} with {left} and "
@@ -145,7 +160,8 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
                 rows.append({"file": str(p), "line": line, "rater": rater, "dataset": ds, "mask": mk,
                              "sample_id": sid, "left": left, "right": right, "choice": choice, "seconds": secs,
                              "check": left in untouched or right in untouched,
-                             "study_id": r.get("study_id") or "", "trial": r.get("trial") or ""})
+                             "study_id": r.get("study_id") or "", "trial": r.get("trial") or "",
+                             "position": _position(r.get("position"), where)})
             if n_rows == 0:
                 raise BenchError(f"{p}: no judgements (only a header)")
     df = pd.DataFrame(rows)
