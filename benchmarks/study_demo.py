@@ -65,14 +65,15 @@ def simulate(plan: dict, rater: str, seed: int, path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
-        for t in plan["trials"]:
+        for position, t in enumerate(plan["trials"], start=1):  # (answered in the plan's order)
             if rng.random() < 0.1:
                 c = "tie"
             else:
                 p = 1 / (1 + math.exp(THETA[t["right"]] - THETA[t["left"]]))
                 c = "left" if rng.random() < p else "right"
             w.writerow([rater, plan["run_id"], plan["config_hash"], plan["study_id"], t["index"], plan["dataset"],
-                        plan["mask"], t["sample_id"], t["left"], t["right"], c, f"{rng.uniform(1, 6):.2f}"])
+                        plan["mask"], t["sample_id"], t["left"], t["right"], c, f"{rng.uniform(1, 6):.2f}",
+                        position])
 
 
 def main() -> None:
