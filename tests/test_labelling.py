@@ -82,6 +82,10 @@ def test_label_export_calibrate_select(run, tmp_path):
     assert len(rows) == len(distinct) and {r["run_id"] for r in rows} == {"run"}
     assert all(truth[(r["cell"], r["sample_id"])] == r["label"] for r in rows)
     assert len(read_labels(path)) == len(distinct)
+    from bench.report.labelling import output_digest
+
+    assert all(r["output_sha256"] == (output_digest(run, r["cell"], r["sample_id"]) or "") for r in rows)
+    assert sum(bool(r["output_sha256"]) for r in rows) > 20
 
     from bench.cli import main
 
@@ -112,6 +116,38 @@ def test_label_export_calibrate_select(run, tmp_path):
     prov = det.provenance()
     assert prov["thresholds_file"] == str(out) and prov["thresholds_sha256"] == doc["sha256"]
     assert prov["thresholds"]["threshold"] == doc["detectors"]["blur"]["threshold"]
+
+
+def test_labels_of_other_output_files_are_left_out(run, tmp_path):
+    """labels.csv carried run id, cell and sample: a run of the same suite whose outputs were made again took them
+    for its own ("32 of 32 labelled outputs found"). Each label now names the output file it was made on."""
+    import shutil
+
+    from bench.calibration.labels import fit_from_labels
+    from bench.report.labelling import output_digest
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    truth = _truth(copy)
+    p = tmp_path / "labels.csv"
+    with p.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run_id", "cell", "sample_id", "label", "output_sha256"])
+        for (c, sid), lab in truth.items():
+            w.writerow(["run", c, sid, lab, output_digest(copy, c, sid)])
+    assert fit_from_labels(p, copy)["calibration"]["labels_of_other_outputs"] == 0
+    c, sid = next(iter(truth))
+    png = copy / "generations" / c / f"{sid}.png"
+    from PIL import Image
+
+    Image.fromarray(255 - np.asarray(Image.open(png))).save(png)  # the output made again: another file
+    cal = fit_from_labels(p, copy)["calibration"]
+    assert cal["labels_of_other_outputs"] == 1 and cal["labels_in_run"] == len(truth) - 1
+    rows = list(csv.reader(p.open()))
+    with p.open("w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [r[:4] + ["0" * 16] for r in rows[1:]])
+    with pytest.raises(BenchError, match="other files than the run's"):
+        fit_from_labels(p, copy)
 
 
 def test_labels_file_errors(run, tmp_path):

@@ -108,7 +108,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     """A thresholds document fitted on the labelled outputs of ``run`` (see the module doc)."""
     from ..detectors.thresholds import FORMAT, load_thresholds
     from ..store.run import load_run
-    from ..report.labelling import read_labels
+    from ..report.labelling import output_digest, read_labels
 
     if not 0.0 < test_fraction < 1.0:
         raise BenchError(f"--test-fraction {test_fraction}: expected a fraction between 0 and 1")
@@ -118,6 +118,15 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     run_id = str(rd.manifest.get("run_id", ""))
     index = {(str(c), str(s)): i for i, (c, s) in enumerate(zip(frame["cell_key"], frame["sample_id"]))}
     found = [(lab, index[(lab.cell, lab.sample_id)]) for lab in labels if (lab.cell, lab.sample_id) in index]
+    # a label is of the output file it was made on: the same cell and sample of a run of the same suite whose outputs
+    # were made again is another output (its label says nothing of it)
+    other = [lab for lab, _ in found if lab.output_sha256
+             and output_digest(rd.run_dir, lab.cell, lab.sample_id) not in (None, lab.output_sha256)]
+    if other:
+        found = [(lab, i) for lab, i in found if lab not in other]
+        if not found:
+            raise BenchError(f"{labels_path}: its {len(other)} labelled outputs of {run} are other files than the "
+                             f"run's (the output files' SHA-256 differ): the labels were made on another run's outputs")
     if not found:
         others = sorted({lab.run_id for lab in labels if lab.run_id})
         raise BenchError(f"{labels_path}: none of its {len(labels)} labelled outputs is in {run} (run {run_id}); "
@@ -141,7 +150,8 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
         **({"evidence": evidence} if evidence else {}),
         "calibration": {
             "source": "human labels", "labels_file": str(labels_path), "labels_sha256": labels_sha,
-            "labels": len(labels), "labels_in_run": len(found), "run_id": run_id,
+            "labels": len(labels), "labels_in_run": len(found), "labels_of_other_outputs": len(other),
+            "run_id": run_id,
             "run_config_hash": rd.manifest.get("config_hash"), "test_fraction": test_fraction, "seed": seed,
             "base": str(base) if base else "bench/data/thresholds.json", "base_version": base_doc.get("version"),
             "base_sha256": base_doc.get("sha256"),

@@ -127,6 +127,15 @@ class ImageStore:
     def output(self, cell_key: str, sid: str):
         return self._find("generations", cell_key, f"{sample_filename(sid)}.png")
 
+    def output_digest(self, cell_key: str, sid: str) -> str | None:
+        """What the labelling export records of the output a tile shows (:func:`bench.report.labelling.output_digest`)."""
+        from .labelling import output_digest
+
+        key = ("digest", cell_key, sid)
+        if key not in self._cache:
+            self._cache[key] = next((g for g in (output_digest(d, cell_key, sid) for d in self.dirs) if g), None)
+        return self._cache[key]
+
     def _input(self, key: Any, sid: str, kind: str):
         ik = self._input_keys.get(key)
         found = self._find("inputs", ik, f"{sample_filename(sid)}_{kind}.png") if ik else None
@@ -172,7 +181,7 @@ def _tile(im, caption: str, badges: Sequence[tuple[str, str]] = (), title: str =
         cls = "tile out"
         attrs = "".join(f' data-{k}="{_esc(rec.get(f))}"' for k, f in (
             ("cell", "cell_key"), ("sample", "sample_id"), ("backend", "backend"), ("dataset", "dataset"),
-            ("mask", "mask"), ("verdict", verdict.COLUMN)) if rec.get(f) is not None)
+            ("mask", "mask"), ("verdict", verdict.COLUMN), ("output", "output_sha256")) if rec.get(f) is not None)
         lab = '<span class="lab"></span>'
     return (f'<figure class="{cls}"{attrs} title="{_esc(title or caption)}">{body}<div class="badges">{b}</div>'
             f'{lab}<figcaption>{_esc(caption)}</figcaption></figure>')
@@ -525,7 +534,7 @@ def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: 
                 rows.append(_tile(images.output(ckeys[b], sid), cap, _flags(rec, dets),
                                   title=f"{b} · {sid}" + (f" · {_err(rec)}" if _err(rec) else ""),
                                   rec={**rec, "cell_key": ckeys[b], "sample_id": sid, "backend": b, "dataset": ds,
-                                       "mask": mk}))
+                                       "mask": mk, "output_sha256": images.output_digest(ckeys[b], sid)}))
         parts.append(f'<h3>{_esc(ds)} × {_esc(mk)}</h3><div class="grid" '
                      f'style="grid-template-columns:repeat({ncols},160px)">{"".join(rows)}</div>')
     return "".join(parts)
@@ -553,7 +562,8 @@ def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric:
             tiles.append(_tile(_overlay(inp, m) if inp is not None and m is not None else inp, "input + hole",
                                missing=images.missing(rec["dataset"], rec["mask"], rec["sample_id"])
                                if inp is None else "no image"))
-            tiles.append(_tile(out, cap, _flags(rec, dets), rec=rec))
+            tiles.append(_tile(out, cap, _flags(rec, dets),
+                               rec={**rec, "output_sha256": images.output_digest(rec["cell_key"], rec["sample_id"])}))
         parts.append(f'<h3>{_esc(b)}</h3><div class="worst">{"".join(tiles)}</div>')
     return "".join(parts)
 
@@ -579,7 +589,9 @@ def _verdict_section(frame: pd.DataFrame, images: ImageStore, dets: list[tuple[s
             for rec in gv.head(n).to_dict("records"):
                 out = images.output(rec["cell_key"], rec["sample_id"]) if not _err(rec) else None
                 cap = f"{rec['dataset']}/{rec['mask']}/{rec['sample_id']}"
-                tiles.append(_tile(out, cap, _flags(rec, dets), title=_err(rec) or cap, rec=rec))
+                digest = images.output_digest(rec["cell_key"], rec["sample_id"]) if out is not None else None
+                tiles.append(_tile(out, cap, _flags(rec, dets), title=_err(rec) or cap,
+                                   rec={**rec, "output_sha256": digest}))
             groups.append(f'<h4 class="verdict" data-verdict="{_esc(v)}">{_esc(v)}: {len(gv)} of {total} '
                           f'({len(gv) / total:.0%})</h4><div class="worst">{"".join(tiles)}</div>')
         parts.append(f'<h3>{_esc(b)}</h3>{"".join(groups)}')

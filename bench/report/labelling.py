@@ -8,9 +8,11 @@ tile into something to label. A tile is selected by clicking it; keys label the 
 (the toolbar's buttons do the same). Labels are kept in the page (and in the browser's local storage for that run,
 so a reload keeps them); **Export labels.csv** downloads them as
 
-    run_id,cell,sample_id,label,backend,dataset,mask
+    run_id,cell,sample_id,label,backend,dataset,mask,output_sha256
 
-one row per labelled output. ``bench calibrate --labels labels.csv RUN`` fits detector thresholds on them
+one row per labelled output; ``output_sha256`` is the first 16 hex digits of the SHA-256 of the output file the tile
+showed (:func:`output_digest`), so labels are never applied to another output stored under the same run, cell and
+sample (a run of the same suite whose outputs were made again). ``bench calibrate --labels labels.csv RUN`` fits detector thresholds on them
 (:mod:`bench.calibration.labels`).
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..errors import BenchError
 
 LABELS = ("good", "blur", "replacement", "incomplete", "other")
 KEYS = {"g": "good", "b": "blur", "r": "replacement", "i": "incomplete", "o": "other"}
-COLUMNS = ("run_id", "cell", "sample_id", "label", "backend", "dataset", "mask")
+COLUMNS = ("run_id", "cell", "sample_id", "label", "backend", "dataset", "mask", "output_sha256")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,15 @@ class Label:
     cell: str
     sample_id: str
     label: str
+    output_sha256: str = ""  # of the output file that was labelled ("" in files written before it was exported)
+
+
+def output_digest(run_dir: str | Path, cell: str, sample_id: str) -> str | None:
+    """The first 16 hex digits of the SHA-256 of a stored output's file, None when there is none."""
+    from ..fsio import file_sha256, sample_filename
+
+    p = Path(run_dir) / "generations" / cell / f"{sample_filename(sample_id)}.png"
+    return file_sha256(p)[:16] if p.is_file() and not p.is_symlink() else None
 
 
 def read_labels(path: str | Path) -> list[Label]:
@@ -54,7 +65,8 @@ def read_labels(path: str | Path) -> list[Label]:
             cell, sid = (row.get("cell") or "").strip(), (row.get("sample_id") or "").strip()
             if not cell or not sid:
                 raise BenchError(f"{p}:{line}: empty cell or sample_id")
-            out[(cell, sid)] = Label((row.get("run_id") or "").strip(), cell, sid, label)
+            out[(cell, sid)] = Label((row.get("run_id") or "").strip(), cell, sid, label,
+                                     (row.get("output_sha256") or "").strip().lower())
     return list(out.values())
 
 
@@ -114,10 +126,11 @@ JS = r"""
     body.setAttribute('data-labelling','0');}
   function csv(){
     var q=function(s){s=String(s==null?'':s); return /[",\n\r]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;};
-    var rows=['run_id,cell,sample_id,label,backend,dataset,mask'], seen={};
+    var rows=['run_id,cell,sample_id,label,backend,dataset,mask,output_sha256'], seen={};
     tiles.forEach(function(t){var k=id(t), l=labels[k]; if(!l||seen[k]) return; seen[k]=1;
       rows.push([run,t.getAttribute('data-cell'),t.getAttribute('data-sample'),l,t.getAttribute('data-backend'),
-                 t.getAttribute('data-dataset'),t.getAttribute('data-mask')].map(q).join(','));});
+                 t.getAttribute('data-dataset'),t.getAttribute('data-mask'),t.getAttribute('data-output')||''
+                ].map(q).join(','));});
     return rows.join('\n')+'\n';
   }
   window.inpaintBenchLabels={csv:csv, labels:function(){return labels;}};
