@@ -323,3 +323,17 @@ def zygote(preload: tuple[str, ...] = ()) -> None:
                     os._exit(rc)
         out.write(json.dumps({"pid": pid}) + "\n")
         out.flush()
+
+
+class CheckpointBackend(SleepyBackend):
+    """A ``python`` backend class with its own ``check_weights``: the checkpoint ``path`` must exist."""
+
+    def __init__(self, path: str, seconds: float = 0.0):
+        super().__init__(seconds)
+        self.path = path
+
+    def check_weights(self, ctx):
+        from bench.errors import WeightsError
+
+        if not os.path.exists(self.path):
+            raise WeightsError(f"{self.path}: checkpoint not found (download it into that path)")

@@ -426,3 +426,19 @@ def test_outputs_named_by_the_ids_own_names_and_float_ranges(tmp_path, capsys):
     assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
     recs = {r["sample_id"]: r for r in records(tmp_path / "results" / "t")}
     assert recs["x(1)"]["error"] is None and math.isinf(recs["x(1)"]["psnr_in"])  # the input, read exactly
+
+
+def test_a_python_backend_s_own_weights_check_runs_before_any_work(tmp_path, plugins, capsys):
+    """The python backend never passed on its class's check_weights: the missing checkpoint was found at its turn,
+    after the other backends had run (exit 3), and bench validate said OK."""
+    ckpt = tmp_path / "mine.pt"
+    p = write_suite(tmp_path, backends=["identity", {"type": "python", "name": "mine",
+                                                     "target": "tests.plugins_torture:CheckpointBackend",
+                                                     "kwargs": {"path": str(ckpt)}}])
+    assert main(["validate", str(p)]) == 2
+    assert "mine.pt: checkpoint not found" in capsys.readouterr().err
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 2
+    assert "mine.pt: checkpoint not found" in capsys.readouterr().err
+    assert not (tmp_path / "results" / "s" / "records.sqlite").exists() or not records(tmp_path / "results" / "s")
+    ckpt.write_bytes(b"weights")
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0

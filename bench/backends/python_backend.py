@@ -60,6 +60,25 @@ class PythonBackend(Backend):
         if callable(getattr(self.inner, "setup", None)):
             self.inner.setup(ctx)
 
+    def check_weights(self, ctx: RunContext) -> None:
+        """The class's own ``check_weights(ctx)`` when it has one: asked before the run starts, so its missing
+        checkpoint stops the run at once (it was found only at the backend's turn, after the others had run)."""
+        if callable(getattr(self.inner, "check_weights", None)):
+            self.inner.check_weights(ctx)
+
+    @property
+    def memory_scope(self) -> str:  # type: ignore[override]
+        return str(getattr(self.inner, "memory_scope", "process"))
+
+    def reset_memory_peak(self) -> None:
+        if callable(getattr(self.inner, "reset_memory_peak", None)):
+            self.inner.reset_memory_peak()
+
+    def memory_peak(self) -> dict[str, Any]:
+        if callable(getattr(self.inner, "memory_peak", None)):
+            return dict(self.inner.memory_peak() or {})
+        return super().memory_peak()
+
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> Any:
         return self.inner.inpaint(image, mask, generator)
 
