@@ -100,6 +100,53 @@ def test_local_folder_loads_through_auto_pipeline(tmp_path):
     assert be.provenance()["guidance_scale"] == 3.0
 
 
+def test_a_folder_with_missing_or_broken_component_weights_stops_the_run_before_any_work(tmp_path, capsys):
+    """Only model_index.json was looked for: a folder without unet weights, a truncated vae or a Git LFS pointer
+    passed the check and failed at the backend's turn, after the other backends had run (exit 3)."""
+    import shutil
+
+    import yaml
+
+    from bench.cli import main
+
+    good = tmp_path / "tiny-sd"
+    tm.sd_inpaint_pipeline(seed=3).save_pretrained(good)
+    be = BACKENDS.create({"type": "diffusers", "model": str(good)}, "backends[0]")
+    be.check_weights(CPU)  # whole: no complaint
+
+    def broken(name, how):
+        d = tmp_path / name
+        shutil.copytree(good, d)
+        how(d)
+        return BACKENDS.create({"type": "diffusers", "model": str(d)}, "backends[0]")
+
+    def unweighted(d):
+        for f in (d / "unet").glob("*.safetensors"):
+            f.unlink()
+
+    def truncated(d):
+        f = next((d / "vae").glob("*.safetensors"))
+        f.write_bytes(f.read_bytes()[:-100])
+
+    def pointer(d):
+        f = next((d / "text_encoder").glob("*.safetensors"))
+        f.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 1234\n")
+
+    for name, how, msg in (("nounet", unweighted, r"unet' has a config.json but no weights file"),
+                           ("novae", lambda d: shutil.rmtree(d / "vae"), r"component 'vae'.*no vae/ folder"),
+                           ("short", truncated, r"vae.*is truncated"),
+                           ("lfs", pointer, r"text_encoder.*Git LFS pointer.*git lfs pull")):
+        with pytest.raises(WeightsError, match=msg):
+            broken(name, how).check_weights(CPU)
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({"name": "s", "output_dir": str(tmp_path / "r"), "device": "cpu", "resolution": 32,
+                                 "backends": ["opencv-telea", {"type": "diffusers", "model": str(tmp_path / "nounet"),
+                                                               "steps": 1}],
+                                 "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"], "metrics": ["psnr"]}))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 2  # before Telea's work
+    assert "no weights file" in capsys.readouterr().err and not (tmp_path / "r" / "s" / "generations").exists()
+
+
 def test_missing_model_names_it_and_how_to_fetch(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf" / "hub"))
@@ -120,8 +167,14 @@ def test_config_errors():
         BACKENDS.create({"type": "diffusers", "model": "x/y", "stpes": 3}, "backends[0]")
     with pytest.raises(ConfigError, match="pipeline object"):
         BACKENDS.create({"type": "diffusers", "pipeline": "x/y"}, "backends[0]")
-    be = DiffusersBackend(pipeline=tm.sd_inpaint_pipeline(), scheduler="EulerDiscreteSchedular")
+    # a scheduler typo is said when the suite is read (it was found at setup, after the other backends had run)
+    with pytest.raises(ConfigError, match=r"backends\[0\]\.scheduler.*did you mean 'EulerDiscreteScheduler'"):
+        BACKENDS.create({"type": "diffusers", "model": "x/y", "scheduler": "EulerDiscreteSchedular"}, "backends[0]")
     with pytest.raises(ConfigError, match="did you mean 'EulerDiscreteScheduler'"):
+        DiffusersBackend(pipeline=tm.sd_inpaint_pipeline(), scheduler="EulerDiscreteSchedular")
+    # call_kwargs a pipeline does not take (its **kwargs swallowed them: a typo changed nothing, silently)
+    be = DiffusersBackend(pipeline=tm.sd_inpaint_pipeline(), call_kwargs={"eta": 0.5, "num_inference_step": 2})
+    with pytest.raises(ConfigError, match=r"call_kwargs\.num_inference_step.*did you mean 'num_inference_steps'"):
         be.setup(CPU)
     assert looks_like_path("./models/sd") and looks_like_path("/abs/x") and looks_like_path("a/b/c")
     assert not looks_like_path("runwayml/stable-diffusion-inpainting")

@@ -23,6 +23,7 @@ output of a batch (diffusers 0.42, ``mask_image[:1] * image[:1]``), so it is cal
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,21 +115,97 @@ def check_cached(backend: str, model: str, revision: str | None = None) -> None:
         raise missing_model_error(backend, model, True, e) from e
 
 
-def set_scheduler(pipe: Any, name: str | None, backend: str) -> None:
-    """Replace the pipeline's scheduler by a diffusers scheduler class name, keeping its config."""
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+def check_weights_file(p: Path, backend: str) -> None:
+    """A weights file that cannot be loaded, said before any work: a Git LFS pointer (a clone without ``git lfs
+    pull``), or a safetensors file shorter than its header says (an interrupted copy or download)."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+            if head.startswith(b"version "):
+                f.seek(0)
+                if f.read(40).startswith(b"version https://git-lfs"):
+                    raise WeightsError(f"{backend}: {p} is a Git LFS pointer, not the weights: run `git lfs pull` "
+                                       f"in the clone (or download the file)")
+            if p.suffix == ".safetensors" and len(head) == 8:
+                n = int.from_bytes(head, "little")
+                header = json.loads(f.read(n)) if 0 < n < 100_000_000 else None
+                if not isinstance(header, dict):
+                    raise WeightsError(f"{backend}: {p} is not a safetensors file (its header cannot be read)")
+                end = max((int(v["data_offsets"][1]) for k, v in header.items()
+                           if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v), default=0)
+                size = p.stat().st_size
+                if size < 8 + n + end:
+                    raise WeightsError(f"{backend}: {p} is truncated ({size:,} of {8 + n + end:,} bytes): copy or "
+                                       f"download it again")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise WeightsError(f"{backend}: {p} cannot be read as weights ({type(e).__name__}: {e})") from e
+
+
+def check_pipeline_files(folder: Path, backend: str) -> None:
+    """Every model component a pipeline folder's ``model_index.json`` lists has its folder and a readable weights
+    file (:func:`check_weights_file`); components without weights (tokenizer, scheduler, feature extractor: no
+    ``config.json``) are not asked. Nothing is loaded: a missing ``unet/`` or a truncated ``vae`` was found only
+    when the backend's turn came."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{backend}: {folder / 'model_index.json'} cannot be read ({e})") from e
+    for name, spec in index.items():
+        if name.startswith("_") or not (isinstance(spec, list) and len(spec) == 2 and spec[1]):
+            continue
+        sub = folder / name
+        if not sub.is_dir():
+            raise WeightsError(f"{backend}: '{folder}' lists the component '{name}' ({spec[1]}) in model_index.json "
+                               f"but has no {name}/ folder: copy or download the whole pipeline")
+        if not (sub / "config.json").is_file():
+            continue
+        files = [q for q in sub.iterdir() if q.suffix in WEIGHT_SUFFIXES and q.is_file()]
+        if not files:
+            raise WeightsError(f"{backend}: '{sub}' has a config.json but no weights file ({', '.join(WEIGHT_SUFFIXES)}"
+                               f"): copy or download the whole pipeline")
+        for q in files:
+            check_weights_file(q, backend)
+
+
+def cached_folder(model: str, revision: str | None = None) -> Path | None:
+    """The local Hugging Face cache's snapshot folder of a hub id (nothing downloaded), None when not found."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model, revision=revision, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached, or an old/odd cache layout: setup will say
+        return None
+
+
+def check_scheduler_name(name: str | None, backend: str) -> None:
+    """An unknown diffusers scheduler class name, said when the suite is read (it failed only at setup, after the
+    other backends had run); not checked without diffusers (setup says what to install)."""
     if not name:
         return
-    import diffusers
-
-    cls = getattr(diffusers, name, None)
-    if cls is None or not name.endswith("Scheduler"):
+    try:
+        import diffusers
+    except ImportError:
+        return
+    if getattr(diffusers, name, None) is None or not name.endswith("Scheduler"):
         from ..errors import suggest
 
         known = [n for n in dir(diffusers) if n.endswith("Scheduler") and not n.startswith("_")]
         close = suggest(name, known)
         hint = f"; did you mean '{close}'?" if close else f"; known: {', '.join(known)}"
         raise ConfigError("scheduler", f"{backend}: unknown diffusers scheduler '{name}'{hint}")
-    pipe.scheduler = cls.from_config(pipe.scheduler.config)
+
+
+def set_scheduler(pipe: Any, name: str | None, backend: str) -> None:
+    """Replace the pipeline's scheduler by a diffusers scheduler class name, keeping its config."""
+    if not name:
+        return
+    import diffusers
+
+    check_scheduler_name(name, backend)
+    pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config)
 
 
 def call_params(pipe: Any) -> set[str]:
@@ -227,6 +304,7 @@ class DiffusersBackend(Backend):
         self.steps = steps
         self.guidance_scale = guidance_scale
         self.strength = strength
+        check_scheduler_name(scheduler, "diffusers")
         self.scheduler = scheduler
         self.prompt = prompt
         self.negative_prompt = negative_prompt
@@ -294,11 +372,19 @@ class DiffusersBackend(Backend):
         return self.model
 
     def check_weights(self, ctx: RunContext) -> None:
-        """A local folder with model_index.json, or (``local_files_only``) a hub id whose pipeline index is in the
-        local cache; with downloads allowed a hub id is left to :meth:`setup`."""
+        """A local folder with model_index.json and every component's weights (:func:`check_pipeline_files`), or
+        (``local_files_only``) a hub id whose pipeline is in the local cache, checked the same way in its snapshot;
+        with downloads allowed a hub id is left to :meth:`setup`. A pipeline object given in code has nothing to check."""
+        if self.pipe is not None:
+            return
         model = self._model_location()
-        if self.local_files_only and not Path(model).exists():
+        if Path(model).exists():
+            check_pipeline_files(Path(model), "diffusers")
+        elif self.local_files_only:
             check_cached("diffusers", model, self.revision)
+            snap = cached_folder(model, self.revision)
+            if snap is not None and (snap / "model_index.json").is_file():
+                check_pipeline_files(snap, "diffusers")
 
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)
@@ -316,6 +402,14 @@ class DiffusersBackend(Backend):
         self.convention = convention(pipe)
         self.geometry = Geometry(pad_multiple=self.convention.pad_multiple).override(**self._geometry_overrides)
         self._call_names = call_params(pipe)  # read once: the signature does not change between batches
+        unknown = [k for k in self.call_kwargs if k not in self._call_names]
+        if unknown:  # a pipeline's **kwargs would swallow them: a typo would change nothing, silently
+            from ..errors import suggest
+
+            k = unknown[0]
+            close = suggest(k, sorted(self._call_names))
+            raise ConfigError(f"call_kwargs.{k}", f"diffusers: {type(pipe).__name__} takes no argument {k!r}"
+                                                  + (f"; did you mean '{close}'?" if close else ""))
         self._ignored = [key for key, value in self._optional(1).items()
                          if value is not None and key not in self._call_names]
 

@@ -34,9 +34,10 @@ import torch
 from ..errors import WeightsError
 from ..types import RunContext
 from .base import Backend, Geometry
-from .diffusers_inpaint import (check_cached, check_dtype_name, compile_denoiser, dtype_kwargs, library_versions,
-                                looks_like_path, missing_model_error, place_pipeline, require_diffusers, resolve_dtype,
-                                set_scheduler, sync)
+from .diffusers_inpaint import (WEIGHT_SUFFIXES, cached_folder, check_cached, check_dtype_name, check_pipeline_files,
+                                check_scheduler_name, check_weights_file, compile_denoiser, dtype_kwargs,
+                                library_versions, looks_like_path, missing_model_error, place_pipeline,
+                                require_diffusers, resolve_dtype, set_scheduler, sync)
 
 TASK_WORDS = ("P_ctxt", "P_shape", "P_obj")
 _QUALITY_NEG = "worst quality, low quality, normal quality, bad quality, blurry"
@@ -166,6 +167,7 @@ class PowerPaintBackend(Backend):
         self.task, self.prompt, self.negative_prompt = task, prompt, negative_prompt
         self.fitting_degree = fitting_degree
         self.steps, self.guidance_scale, self.strength = steps, guidance_scale, strength
+        check_scheduler_name(scheduler, "powerpaint")
         self.scheduler = scheduler
         self.dtype_name = check_dtype_name(dtype)
         self.cpu_offload, self.compile, self.local_files_only = cpu_offload, compile, local_files_only
@@ -206,10 +208,28 @@ class PowerPaintBackend(Backend):
         return "hub", self.model
 
     def check_weights(self, ctx: RunContext) -> None:
+        """The folder's weights files (a pipeline folder's components, a release's unet/ and text_encoder/), and
+        with ``local_files_only`` the cached base or hub pipeline, checked as :func:`check_pipeline_files` does."""
+        if getattr(self, "pipe", None) is not None:
+            return
         kind, where = self._locate()
-        if self.local_files_only and kind != "pipeline":
-            check_cached("powerpaint (base)" if kind == "release" else "powerpaint",
-                         self.base if kind == "release" else where)
+        if kind == "pipeline":
+            check_pipeline_files(Path(where), "powerpaint")
+            return
+        if kind == "release":
+            for sub in ("unet", "text_encoder"):
+                files = [q for q in (Path(where) / sub).iterdir() if q.suffix in WEIGHT_SUFFIXES and q.is_file()]
+                if not files:
+                    raise WeightsError(f"powerpaint: '{Path(where) / sub}' has no weights file: get the release with "
+                                       f"`git lfs clone https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {where}`")
+                for q in files:
+                    check_weights_file(q, "powerpaint")
+        if self.local_files_only:
+            hub = self.base if kind == "release" else where
+            check_cached("powerpaint (base)" if kind == "release" else "powerpaint", hub)
+            snap = cached_folder(hub)
+            if snap is not None and (snap / "model_index.json").is_file():
+                check_pipeline_files(snap, "powerpaint (base)" if kind == "release" else "powerpaint")
 
     def _load(self) -> Any:
         from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel
