@@ -269,44 +269,40 @@ KAPPA_CATEGORIES = ("a", "b", "tie", "both_bad")
 
 def rater_agreement(c: pd.DataFrame, n_boot: int = N_BOOT, alpha: float = ALPHA, seed: int = 0) -> dict[str, Any]:
     """Fleiss' κ over the comparisons every rater answered (with a percentile bootstrap interval over them), the
-    raw share of agreeing rater pairs, and Krippendorff's α over the comparisons at least two raters answered
-    (``alpha``, ``alpha_lo``, ``alpha_hi``, ``alpha_items``); NaN with fewer than two raters."""
+    raw share of agreeing rater pairs, and Krippendorff's α (nominal) over the comparisons at least two raters
+    answered (``alpha``, ``alpha_lo``, ``alpha_hi``, ``alpha_items``): unlike κ it keeps the items a partial rater
+    skipped (one rater who answered 4 of 27 trials shrank κ to 3 items); NaN with fewer than two raters."""
     raters = sorted(c["rater"].unique())
     res: dict[str, Any] = {"raters": len(raters), "items": 0, "kappa": math.nan, "lo": math.nan, "hi": math.nan,
-                           "observed": math.nan}
+                           "observed": math.nan, "alpha_items": 0, "alpha": math.nan, "alpha_lo": math.nan,
+                           "alpha_hi": math.nan}
     if len(raters) < 2:
         return res
-    _alpha(c, res, n_boot, alpha, seed)
     item = c[["sample_id", "a", "b"]].astype(str).agg("\x00".join, axis=1)
-    counts = pd.crosstab(item, c["cat"]).reindex(columns=list(KAPPA_CATEGORIES), fill_value=0)
-    counts = counts[counts.sum(axis=1) == len(raters)].to_numpy(dtype=float)
-    if counts.shape[0] == 0:
-        return res
+    counts = pd.crosstab(item, c["cat"]).reindex(columns=list(KAPPA_CATEGORIES), fill_value=0).to_numpy(dtype=float)
+    per_item = counts.sum(axis=1)
+    pairable = counts[per_item >= 2]
+    res["alpha_items"] = int(pairable.shape[0])
+    if pairable.shape[0]:
+        res["alpha"], res["alpha_lo"], res["alpha_hi"] = _with_interval(
+            stats.krippendorff_alpha_nominal, pairable, n_boot, alpha, rng_for("study-alpha", seed))
     n = len(raters)
-    res["items"] = int(counts.shape[0])
-    res["kappa"] = stats.fleiss_kappa(counts)
-    res["observed"] = float((((counts * counts).sum(axis=1) - n) / (n * (n - 1))).mean())
-    rng = rng_for("study-kappa", seed)
-    reps = np.array([stats.fleiss_kappa(counts[rng.integers(0, len(counts), len(counts))]) for _ in range(n_boot)])
-    res["lo"], res["hi"] = (float(x) for x in stats.percentile_interval(reps, alpha))
+    shared = counts[per_item == n]
+    if shared.shape[0] == 0:
+        return res
+    res["items"] = int(shared.shape[0])
+    res["observed"] = float((((shared * shared).sum(axis=1) - n) / (n * (n - 1))).mean())
+    res["kappa"], res["lo"], res["hi"] = _with_interval(stats.fleiss_kappa, shared, n_boot, alpha,
+                                                        rng_for("study-kappa", seed))
     return res
 
 
-def _alpha(c: pd.DataFrame, res: dict[str, Any], n_boot: int, alpha: float, seed: int) -> None:
-    """Krippendorff's α (nominal) over every comparison at least two raters answered: unlike κ it keeps the items a
-    partial rater skipped (one rater who answered 4 of 27 trials shrank κ to 3 items)."""
-    item = c[["sample_id", "a", "b"]].astype(str).agg("\x00".join, axis=1)
-    counts = pd.crosstab(item, c["cat"]).reindex(columns=list(KAPPA_CATEGORIES), fill_value=0).to_numpy(dtype=float)
-    counts = counts[counts.sum(axis=1) >= 2]
-    res["alpha_items"] = int(counts.shape[0])
-    res["alpha"], res["alpha_lo"], res["alpha_hi"] = math.nan, math.nan, math.nan
-    if counts.shape[0] == 0:
-        return
-    res["alpha"] = stats.krippendorff_alpha_nominal(counts)
-    rng = rng_for("study-alpha", seed)
-    reps = np.array([stats.krippendorff_alpha_nominal(counts[rng.integers(0, len(counts), len(counts))])
-                     for _ in range(n_boot)])
-    res["alpha_lo"], res["alpha_hi"] = (float(x) for x in stats.percentile_interval(reps, alpha))
+def _with_interval(fn: Any, counts: np.ndarray, n_boot: int, alpha: float,
+                   rng: np.random.Generator) -> tuple[float, float, float]:
+    """``fn(counts)`` and its percentile bootstrap interval over the items (rows)."""
+    reps = np.array([fn(counts[rng.integers(0, len(counts), len(counts))]) for _ in range(n_boot)])
+    lo, hi = stats.percentile_interval(reps, alpha)
+    return fn(counts), float(lo), float(hi)
 
 
 @dataclass
