@@ -226,16 +226,9 @@ def write_outputs(doc: dict[str, Any], out: Path) -> list[Path]:
 def report_section(run_dir: Path | None, report_path: Path | None = None) -> str:
     """The HTML report's "User study" section: per study (one per dataset × mask), a link to its page and the
     ranking and agreement tables; empty when the run has no study."""
-    parts = []
-    seen: set[tuple[str, str]] = set()
-    for d in study_dirs(run_dir):
-        doc = _read_study(d / STUDY_JSON, None) if (d / STUDY_JSON).is_file() else None
-        key = (str(doc.get("dataset")), str(doc.get("mask"))) if doc else None
-        if key is not None and key in seen:
-            continue
-        if key is not None:
-            seen.add(key)
-        part = _study_section(d, doc, report_path, first=not parts)
+    parts: list[str] = []
+    for folder, doc in studies(run_dir):
+        part = _study_section(folder, doc, report_path, first=not parts)
         if part:
             parts.append(part)
     return "\n".join(parts)
@@ -334,21 +327,26 @@ def _read_study(p: Path, config_hash: str | None) -> dict[str, Any] | None:
     return doc
 
 
-def load_studies(run_dir: Any, config_hash: str | None = None) -> list[dict[str, Any]]:
-    """Every scored study of the run (``study.json`` of each study folder), one per dataset × mask (a study folder
-    wins over an old ``study/study.json`` of the same dataset × mask); those of another config hash are left out."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+def studies(run_dir: Any, config_hash: str | None = None) -> list[tuple[Path, dict[str, Any] | None]]:
+    """(folder, scored study or None) of every study folder of the run, one per dataset × mask: a study folder wins
+    over an old ``study/study.json`` of the same dataset × mask; a study of another config hash reads as None (its
+    folder may still hold a page plan)."""
+    out: list[tuple[Path, dict[str, Any] | None]] = []
+    seen: set[tuple[str, str]] = set()
     for d in study_dirs(run_dir):
         doc = _read_study(d / STUDY_JSON, config_hash) if (d / STUDY_JSON).is_file() else None
         if doc is not None:
-            out.setdefault((str(doc.get("dataset")), str(doc.get("mask"))), doc)
-    return list(out.values())
+            key = (str(doc.get("dataset")), str(doc.get("mask")))
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append((d, doc))
+    return out
 
 
-def load_study(run_dir: Any, config_hash: str | None = None) -> dict[str, Any] | None:
-    """The run's first scored study (:func:`load_studies`), or None."""
-    docs = load_studies(run_dir, config_hash)
-    return docs[0] if docs else None
+def load_studies(run_dir: Any, config_hash: str | None = None) -> list[dict[str, Any]]:
+    """Every scored study of the run (:func:`studies`), those of another config hash left out."""
+    return [doc for _, doc in studies(run_dir, config_hash) if doc is not None]
 
 
 def add_human_bt(rd, df) -> None:
