@@ -678,8 +678,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
     catalog = ColumnCatalog({**new.columns, **base.columns})  # BASE's directions: NEW cannot turn worse into better
     directions = []
     for k in sorted(base.columns.keys() & new.columns.keys()):
-        hb = (base.columns[k] or {}).get("higher_is_better") if isinstance(base.columns[k], dict) else None
-        hn = (new.columns[k] or {}).get("higher_is_better") if isinstance(new.columns[k], dict) else None
+        hb, hn = (c[k].get("higher_is_better") if isinstance(c[k], dict) else None for c in (base.columns, new.columns))
         if hb is not None and hn is not None and bool(hb) != bool(hn):
             directions.append((k, bool(hb), bool(hn)))
     default = rules.get("*")
@@ -761,13 +760,13 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
                         status = "same"
                     else:
                         status = "within" if worse_by > eps else "insignificant"
-                elif alpha > 0 and test.n >= MIN_PAIRS and _unchanged(test) and not gained:
-                    status = "same"  # no difference on any sample: it cannot reject, so it is not in the family
-                    n_unchanged += 1
-                    pooled.setdefault((cell[0], key), []).append(pairs)
                 elif alpha > 0 and test.n >= MIN_PAIRS:
-                    status = "pending"  # decided after Holm over every test of this comparison
                     pooled.setdefault((cell[0], key), []).append(pairs)
+                    if _unchanged(test) and not gained:
+                        status = "same"  # no difference on any sample: it cannot reject, so it is not in the family
+                        n_unchanged += 1
+                    else:
+                        status = "pending"  # decided after Holm over every test of this comparison
                 elif abs(worse_by) <= eps and test.p_value == 1.0 and not gained:
                     status = "same"
                 elif gained or (alpha == 0 and significant_good):
