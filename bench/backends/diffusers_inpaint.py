@@ -374,7 +374,8 @@ class DiffusersBackend(Backend):
     def check_weights(self, ctx: RunContext) -> None:
         """A local folder with model_index.json and every component's weights (:func:`check_pipeline_files`), or
         (``local_files_only``) a hub id whose pipeline is in the local cache, checked the same way in its snapshot;
-        with downloads allowed a hub id is left to :meth:`setup`. A pipeline object given in code has nothing to check."""
+        with downloads allowed a hub id is left to :meth:`setup`. A pipeline object given in code has nothing to
+        check."""
         if self.pipe is not None:
             return
         model = self._model_location()

@@ -14,8 +14,8 @@ samples both runs scored: a paired bootstrap of the per-sample differences (NEW 
 gives the effect's 95 % interval and a two-sided p-value from the bootstrap standard error against Student's t
 (n - 1 degrees of freedom; its resolution does not depend on the number of resamples, and it agrees with the paired
 t-test), per cell and pooled over each backend's cells. A test with no difference on any sample cannot reject and
-is left out (Tarone); the p-values of the other tests in one comparison are Holm-corrected, so the chance of any false alarm when nothing changed is at most ``alpha``
-(default 0.05). NEW worse with a corrected p < alpha is a regression. Per-sample values come from a run folder or
+is left out (Tarone); the p-values of the other tests in one comparison are Holm-corrected, so the chance of any
+false alarm when nothing changed is at most ``alpha`` (default 0.05). NEW worse with a corrected p < alpha is a regression. Per-sample values come from a run folder or
 from a baseline JSON (which stores them for headline keys). ``--alpha 0`` turns the test off.
 
 Tolerances override the test for their key: absolute (``lpips_in=+0.005``) or relative to the base value
@@ -1029,7 +1029,8 @@ def render_compare_markdown(res: CompareResult) -> str:
         lines += ["### ❌ Directions differ", "",
                   "NEW declares these keys in the other direction than BASE (a plug-in changed what is better): "
                   "compared with BASE's, and the gate fails until the baseline is refreshed.", ""]
-        lines += [f"- `{_esc(k)}`: BASE {'↑' if hb else '↓'}, NEW {'↑' if hn else '↓'}" for k, hb, hn in res.directions]
+        lines += [f"- `{_esc(k)}`: BASE {'↑' if hb else '↓'}, NEW {'↑' if hn else '↓'}"
+                  for k, hb, hn in res.directions]
         lines.append("")
     if res.other_inputs:
         n_other = sum(len(v) for v in res.other_inputs.values())

@@ -105,6 +105,7 @@ class ImageStore:
         self.rebuild = rebuild  # a RebuiltInputs: inputs the run did not save, checked against its digests
         self._where: dict[Any, tuple[str, str]] = {}
         self._cache: dict[Path, Any] = {}
+        self._digests: dict[tuple[str, str], str | None] = {}
         self._input_keys: dict[Any, str] = {}
         if cells is not None and not cells.empty and "input_key" in cells:
             for _, c in cells.iterrows():
@@ -127,14 +128,15 @@ class ImageStore:
     def output(self, cell_key: str, sid: str):
         return self._find("generations", cell_key, f"{sample_filename(sid)}.png")
 
-    def output_digest(self, cell_key: str, sid: str) -> str | None:
-        """What the labelling export records of the output a tile shows (:func:`bench.report.labelling.output_digest`)."""
+    def with_digest(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """``rec`` with the ``output_sha256`` the labelling export records of the output its tile shows
+        (:func:`bench.report.labelling.output_digest`; None when the file is not there)."""
         from .labelling import output_digest
 
-        key = ("digest", cell_key, sid)
-        if key not in self._cache:
-            self._cache[key] = next((g for g in (output_digest(d, cell_key, sid) for d in self.dirs) if g), None)
-        return self._cache[key]
+        key = (str(rec["cell_key"]), str(rec["sample_id"]))
+        if key not in self._digests:
+            self._digests[key] = next((g for g in (output_digest(d, *key) for d in self.dirs) if g), None)
+        return {**rec, "output_sha256": self._digests[key]}
 
     def _input(self, key: Any, sid: str, kind: str):
         ik = self._input_keys.get(key)
@@ -533,8 +535,8 @@ def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: 
                     cap = "error"
                 rows.append(_tile(images.output(ckeys[b], sid), cap, _flags(rec, dets),
                                   title=f"{b} · {sid}" + (f" · {_err(rec)}" if _err(rec) else ""),
-                                  rec={**rec, "cell_key": ckeys[b], "sample_id": sid, "backend": b, "dataset": ds,
-                                       "mask": mk, "output_sha256": images.output_digest(ckeys[b], sid)}))
+                                  rec=images.with_digest({**rec, "cell_key": ckeys[b], "sample_id": sid, "backend": b,
+                                                          "dataset": ds, "mask": mk})))
         parts.append(f'<h3>{_esc(ds)} × {_esc(mk)}</h3><div class="grid" '
                      f'style="grid-template-columns:repeat({ncols},160px)">{"".join(rows)}</div>')
     return "".join(parts)
@@ -562,8 +564,7 @@ def _worst_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric:
             tiles.append(_tile(_overlay(inp, m) if inp is not None and m is not None else inp, "input + hole",
                                missing=images.missing(rec["dataset"], rec["mask"], rec["sample_id"])
                                if inp is None else "no image"))
-            tiles.append(_tile(out, cap, _flags(rec, dets),
-                               rec={**rec, "output_sha256": images.output_digest(rec["cell_key"], rec["sample_id"])}))
+            tiles.append(_tile(out, cap, _flags(rec, dets), rec=images.with_digest(rec)))
         parts.append(f'<h3>{_esc(b)}</h3><div class="worst">{"".join(tiles)}</div>')
     return "".join(parts)
 
@@ -589,9 +590,8 @@ def _verdict_section(frame: pd.DataFrame, images: ImageStore, dets: list[tuple[s
             for rec in gv.head(n).to_dict("records"):
                 out = images.output(rec["cell_key"], rec["sample_id"]) if not _err(rec) else None
                 cap = f"{rec['dataset']}/{rec['mask']}/{rec['sample_id']}"
-                digest = images.output_digest(rec["cell_key"], rec["sample_id"]) if out is not None else None
                 tiles.append(_tile(out, cap, _flags(rec, dets), title=_err(rec) or cap,
-                                   rec={**rec, "output_sha256": digest}))
+                                   rec=images.with_digest(rec) if out is not None else rec))
             groups.append(f'<h4 class="verdict" data-verdict="{_esc(v)}">{_esc(v)}: {len(gv)} of {total} '
                           f'({len(gv) / total:.0%})</h4><div class="worst">{"".join(tiles)}</div>')
         parts.append(f'<h3>{_esc(b)}</h3>{"".join(groups)}')

@@ -39,9 +39,10 @@ class Label:
 
 def output_digest(run_dir: str | Path, cell: str, sample_id: str) -> str | None:
     """The first 16 hex digits of the SHA-256 of a stored output's file, None when there is none."""
-    from ..fsio import file_sha256, sample_filename
+    from ..fsio import file_sha256
+    from ..store.files import output_path
 
-    p = Path(run_dir) / "generations" / cell / f"{sample_filename(sample_id)}.png"
+    p = output_path(Path(run_dir), cell, sample_id)
     return file_sha256(p)[:16] if p.is_file() and not p.is_symlink() else None
 
 
