@@ -104,7 +104,8 @@ def missing_model_error(backend: str, model: str, local_files_only: bool, err: B
 
 def check_cached(backend: str, model: str, revision: str | None = None) -> None:
     """Raise :func:`missing_model_error` unless the local Hugging Face cache holds ``model``'s pipeline index
-    (``model_index.json``; nothing is downloaded or loaded)."""
+    (``model_index.json``), and check its snapshot's component weights as a local folder's
+    (:func:`check_pipeline_files`); nothing is downloaded or loaded."""
     try:
         from diffusers import DiffusionPipeline
     except ImportError:
@@ -113,6 +114,9 @@ def check_cached(backend: str, model: str, revision: str | None = None) -> None:
         DiffusionPipeline.load_config(model, local_files_only=True, **({"revision": revision} if revision else {}))
     except (OSError, ValueError, EnvironmentError) as e:
         raise missing_model_error(backend, model, True, e) from e
+    snap = cached_folder(model, revision)
+    if snap is not None and (snap / "model_index.json").is_file():
+        check_pipeline_files(snap, backend)
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
@@ -144,6 +148,17 @@ def check_weights_file(p: Path, backend: str) -> None:
         raise WeightsError(f"{backend}: {p} cannot be read as weights ({type(e).__name__}: {e})") from e
 
 
+def check_folder_weights(folder: Path, backend: str, remedy: str) -> None:
+    """A model folder (one with a config.json) holds at least one weights file, and each can be read
+    (:func:`check_weights_file`); ``remedy`` says how to get them."""
+    files = [q for q in folder.iterdir() if q.suffix in WEIGHT_SUFFIXES and q.is_file()]
+    if not files:
+        raise WeightsError(f"{backend}: '{folder}' has a config.json but no weights file ({', '.join(WEIGHT_SUFFIXES)}"
+                           f"): {remedy}")
+    for q in files:
+        check_weights_file(q, backend)
+
+
 def check_pipeline_files(folder: Path, backend: str) -> None:
     """Every model component a pipeline folder's ``model_index.json`` lists has its folder and a readable weights
     file (:func:`check_weights_file`); components without weights (tokenizer, scheduler, feature extractor: no
@@ -160,14 +175,8 @@ def check_pipeline_files(folder: Path, backend: str) -> None:
         if not sub.is_dir():
             raise WeightsError(f"{backend}: '{folder}' lists the component '{name}' ({spec[1]}) in model_index.json "
                                f"but has no {name}/ folder: copy or download the whole pipeline")
-        if not (sub / "config.json").is_file():
-            continue
-        files = [q for q in sub.iterdir() if q.suffix in WEIGHT_SUFFIXES and q.is_file()]
-        if not files:
-            raise WeightsError(f"{backend}: '{sub}' has a config.json but no weights file ({', '.join(WEIGHT_SUFFIXES)}"
-                               f"): copy or download the whole pipeline")
-        for q in files:
-            check_weights_file(q, backend)
+        if (sub / "config.json").is_file():
+            check_folder_weights(sub, backend, "copy or download the whole pipeline")
 
 
 def cached_folder(model: str, revision: str | None = None) -> Path | None:
@@ -383,9 +392,6 @@ class DiffusersBackend(Backend):
             check_pipeline_files(Path(model), "diffusers")
         elif self.local_files_only:
             check_cached("diffusers", model, self.revision)
-            snap = cached_folder(model, self.revision)
-            if snap is not None and (snap / "model_index.json").is_file():
-                check_pipeline_files(snap, "diffusers")
 
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)

@@ -34,8 +34,8 @@ import torch
 from ..errors import WeightsError
 from ..types import RunContext
 from .base import Backend, Geometry
-from .diffusers_inpaint import (WEIGHT_SUFFIXES, cached_folder, check_cached, check_dtype_name, check_pipeline_files,
-                                check_scheduler_name, check_weights_file, compile_denoiser, dtype_kwargs,
+from .diffusers_inpaint import (check_cached, check_dtype_name, check_folder_weights, check_pipeline_files,
+                                check_scheduler_name, compile_denoiser, dtype_kwargs,
                                 library_versions, looks_like_path, missing_model_error, place_pipeline,
                                 require_diffusers, resolve_dtype, set_scheduler, sync)
 
@@ -218,18 +218,11 @@ class PowerPaintBackend(Backend):
             return
         if kind == "release":
             for sub in ("unet", "text_encoder"):
-                files = [q for q in (Path(where) / sub).iterdir() if q.suffix in WEIGHT_SUFFIXES and q.is_file()]
-                if not files:
-                    raise WeightsError(f"powerpaint: '{Path(where) / sub}' has no weights file: get the release with "
-                                       f"`git lfs clone https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {where}`")
-                for q in files:
-                    check_weights_file(q, "powerpaint")
+                check_folder_weights(Path(where) / sub, "powerpaint", f"get the release with `git lfs clone "
+                                     f"https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {where}`")
         if self.local_files_only:
-            hub = self.base if kind == "release" else where
-            check_cached("powerpaint (base)" if kind == "release" else "powerpaint", hub)
-            snap = cached_folder(hub)
-            if snap is not None and (snap / "model_index.json").is_file():
-                check_pipeline_files(snap, "powerpaint (base)" if kind == "release" else "powerpaint")
+            check_cached("powerpaint (base)" if kind == "release" else "powerpaint",
+                         self.base if kind == "release" else where)
 
     def _load(self) -> Any:
         from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel
