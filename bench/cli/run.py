@@ -90,9 +90,14 @@ def _incomplete(runner, console) -> int:
     what = [*(f"dataset {k}" for k in runner.dataset_errors), *(f"backend {k}" for k in runner.backend_errors)]
     if not what:
         return 0
-    console.print(f"[bold red]incomplete:[/bold red] {escape(', '.join(what))} could not run (the reasons are "
-                  f"above and in the report); the other cells are stored. Fix it and run the same command again: "
-                  f"finished samples are not recomputed (exit status {INCOMPLETE})", soft_wrap=True)
+    return _say_incomplete(console, f"{escape(', '.join(what))} could not run (the reasons are above and in the "
+                                    f"report); the other cells are stored. Fix it and run the same command again: "
+                                    f"finished samples are not recomputed")
+
+
+def _say_incomplete(console, text: str) -> int:
+    """The last line of a command that finished without some of its work, and :data:`INCOMPLETE`."""
+    console.print(f"[bold red]incomplete:[/bold red] {text} (exit status {INCOMPLETE})", soft_wrap=True)
     return INCOMPLETE
 
 
@@ -173,11 +178,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
         _render(dest, console)
     missing = counts.get("shards_missing") or []
     if missing:
-        console.print(f"[bold red]incomplete:[/bold red] shard{'s' if len(missing) != 1 else ''} "
-                      f"{', '.join(missing)} not merged yet (the run folder and its reports say so); merge again "
-                      f"when {'they have' if len(missing) != 1 else 'it has'} run (exit status {INCOMPLETE})",
-                      soft_wrap=True)
-        return INCOMPLETE
+        return _say_incomplete(console, f"shard{'s' if len(missing) != 1 else ''} {', '.join(missing)} not merged "
+                                        f"yet (the run folder and its reports say so); merge again when "
+                                        f"{'they have' if len(missing) != 1 else 'it has'} run")
     return 0
 
 
