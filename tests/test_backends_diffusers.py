@@ -113,6 +113,11 @@ def test_a_folder_with_missing_or_broken_component_weights_stops_the_run_before_
     tm.sd_inpaint_pipeline(seed=3).save_pretrained(good)
     be = BACKENDS.create({"type": "diffusers", "model": str(good)}, "backends[0]")
     be.check_weights(CPU)  # whole: no complaint
+    # call_kwargs from the suite file reach the same check (a typo was swallowed by the pipeline's **kwargs)
+    typo = BACKENDS.create({"type": "diffusers", "model": str(good), "steps": 1,
+                            "call_kwargs": {"eta": 0.0, "num_inference_step": 2}}, "backends[0]")
+    with pytest.raises(ConfigError, match=r"call_kwargs\.num_inference_step.*did you mean 'num_inference_steps'"):
+        typo.setup(CPU)
 
     def broken(name, how):
         d = tmp_path / name
