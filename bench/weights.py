@@ -418,3 +418,51 @@ def fetch_checked(n: str, dest: Path, to_given: bool) -> str:
     except WeightsError as e:
         raise WeightsError(f"{e}{note}") from None
     return f"{n}: {path} (SHA-256 {file_sha256(path)[:16]}..., {spec.check}: verified){note}"
+
+
+#: a model's weights fingerprint reads this many blocks of each file (evenly spaced, the first and last included)
+FINGERPRINT_BLOCKS = 16
+FINGERPRINT_BLOCK = 1 << 16
+
+
+def _blob_digest(p: Path) -> str | None:
+    """The SHA-256 a Hugging Face cache already names a weights file by (its snapshot's link points into
+    ``blobs/<sha256>``), None elsewhere."""
+    try:
+        real = p.resolve()
+    except OSError:
+        return None
+    name = real.name
+    if real.parent.name == "blobs" and len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+        return name
+    return None
+
+
+def content_fingerprint(paths: Any) -> str | None:
+    """A fingerprint of the *content* of a model's weights files, cheap enough for every session: per file, the
+    SHA-256 its Hugging Face cache blob is named by, else a SHA-256 of its size and
+    :data:`FINGERPRINT_BLOCKS` evenly spaced blocks (a whole small file); the files' digests sorted, so neither
+    their names, folder, copy time nor modification time matter, while other weights (a fine-tune changes nearly
+    every tensor) differ. Not a full hash: a change confined to bytes between the sampled blocks goes unseen.
+    None when no file is given (nothing to fingerprint)."""
+    digests = []
+    for path in paths:
+        p = Path(path)
+        d = _blob_digest(p)
+        if d is None:
+            h = hashlib.sha256()
+            size = p.stat().st_size
+            h.update(str(size).encode())
+            with open(p, "rb") as f:
+                if size <= FINGERPRINT_BLOCKS * FINGERPRINT_BLOCK:
+                    h.update(f.read())
+                else:
+                    step = (size - FINGERPRINT_BLOCK) / (FINGERPRINT_BLOCKS - 1)
+                    for i in range(FINGERPRINT_BLOCKS):
+                        f.seek(int(round(i * step)))
+                        h.update(f.read(FINGERPRINT_BLOCK))
+            d = h.hexdigest()
+        digests.append(d)
+    if not digests:
+        return None
+    return hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest()

@@ -292,3 +292,24 @@ def test_missing_local_folder_is_about_the_path_not_the_hub(tmp_path):
     with pytest.raises(WeightsError, match="model_index.json") as e:
         be.setup(CPU)
     assert "huggingface-cli" not in str(e.value)
+
+
+def test_a_saved_pipelines_weights_are_fingerprinted_by_content_and_a_swapped_unet_changes_it(tmp_path):
+    """``weights_files`` lists every component's weights of a saved folder; the fingerprint ignores where the folder
+    is and when it was copied, and changes when one component holds other weights."""
+    import shutil
+
+    from bench.weights import content_fingerprint
+
+    folder = tmp_path / "tiny-sd"
+    tm.sd_inpaint_pipeline(seed=3).save_pretrained(folder)
+    be = BACKENDS.create({"type": "diffusers", "model": str(folder), "steps": 1}, "backends[0]")
+    files = be.weights_files(CPU)
+    assert {p.parent.name for p in files} >= {"unet", "vae", "text_encoder"}
+    fp = content_fingerprint(files)
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(folder, moved)  # a copy: new paths, new modification times, same weights
+    copy = BACKENDS.create({"type": "diffusers", "model": str(moved), "steps": 1}, "backends[0]")
+    assert content_fingerprint(copy.weights_files(CPU)) == fp
+    tm.sd_inpaint_pipeline(seed=4).unet.save_pretrained(moved / "unet")  # another unet behind the same path
+    assert content_fingerprint(copy.weights_files(CPU)) != fp

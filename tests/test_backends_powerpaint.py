@@ -133,6 +133,9 @@ def test_release_layout_loads_on_a_base_and_adds_tokens_in_order(tmp_path):
     assert be.tokens.ids(be.pipe.tokenizer, "P_obj")[0] == base  # official app.py order: P_obj, P_ctxt, P_shape
     assert be.tokens.ids(be.pipe.tokenizer, "P_shape")[-1] == base + 3 * N - 1
     assert "added in order" in be.provenance()["task_tokens"]
+    files = be.weights_files(CPU)  # the base pipeline's components and the release's unet and text encoder
+    assert {str(p.relative_to(tmp_path).parent) for p in files} >= {"base/unet", "base/vae", "ppt/unet",
+                                                                      "ppt/text_encoder"}
 
 
 def test_missing_or_wrong_weights_folder(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from bench.cli import main
@@ -591,3 +592,66 @@ def test_bench_score_can_add_a_metric_and_keep_the_others(tmp_path, plugins, cap
     capsys.readouterr()
     assert main(["score", str(run_dir), "--metrics", "psnr", "--add-metrics", "ssim"]) == 2
     assert "give one of them" in capsys.readouterr().err
+
+
+class WeightedFill:
+    """A python-backend model that fills the hole with a grey its weights file decides (the file's first byte)."""
+
+    calls = 0
+
+    def __init__(self, path: str):
+        from bench.backends.base import Geometry
+
+        self.path = Path(path)
+        self.geometry = Geometry()
+
+    def weights_files(self, ctx):
+        return [self.path]
+
+    def setup(self, ctx):
+        self.grey = self.path.read_bytes()[0] / 255
+
+    def inpaint(self, image, mask, generator):
+        WeightedFill.calls += len(image)
+        return torch.where(mask, torch.full_like(image, self.grey), image)
+
+
+def test_outputs_made_with_other_weights_behind_the_same_path_are_generated_again(tmp_path, plugins):
+    """A checkpoint replaced under the same file name (same size) makes the next run generate that backend's
+    outputs again, with one line; a copy of the same weights (new modification time) changes nothing."""
+    import io
+    import os
+    import shutil
+
+    from rich.console import Console
+
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(bytes([40]) + bytes(999))
+    d = suite_dict(tmp_path, backends=[{"type": "python", "name": "w", "target": "tests.test_two_stages:WeightedFill",
+                                        "kwargs": {"path": str(ckpt)}}, "test-spy"])
+
+    def run():
+        buf = io.StringIO()
+        WeightedFill.calls = 0
+        run_dir = Runner(parse_suite(d), progress=False, console=Console(file=buf, width=200)).run()
+        return run_dir, buf.getvalue(), {(r["backend"], r["sample_id"]): r["psnr_in"] for r in records(run_dir)}
+
+    run_dir, _, first = run()
+    fp = json.loads((run_dir / "manifest.json").read_text())["backends"]["w"]["weights_fingerprint"]
+    assert WeightedFill.calls == 6 and len(fp) == 64
+    with RunStore(run_dir / "records.sqlite") as s:
+        key = next(c["cell_key"] for c in s.cells() if c["backend"] == "w")
+        assert s.output_info(key, ["n001"])["n001"]["info"]["weights_fingerprint"] == fp
+    shutil.copy(ckpt, tmp_path / "copy.ckpt")
+    os.replace(tmp_path / "copy.ckpt", ckpt)  # the same weights copied in again: a new modification time
+    os.utime(ckpt, (1, 1))
+    _, out, again = run()
+    assert WeightedFill.calls == 0 and "weights files changed" not in out and again == first
+    ckpt.write_bytes(bytes([200]) + bytes(999))  # other weights, same size, same name
+    _, out, after = run()
+    assert WeightedFill.calls == 6
+    assert "w: its weights files changed since 6 stored output(s) were made" in out and fp[:12] in out
+    assert all(after[k] != first[k] for k in first if k[0] == "w")
+    assert all(after[k] == first[k] for k in first if k[0] == "test-spy")
+    _, out, _ = run()
+    assert WeightedFill.calls == 0 and "changed" not in out

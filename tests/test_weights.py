@@ -79,3 +79,46 @@ def test_metrics_fail_in_setup_before_any_work(tmp_path):
         InceptionFeatures(mode="legacy_pytorch").setup(ctx)
     with pytest.raises(WeightsError, match="inception-2015-12-05.pt"):
         InceptionFeatures(mode="clean").setup(ctx)
+
+
+def test_content_fingerprint_reads_content_not_names_and_sees_a_change_in_a_large_file(tmp_path):
+    import os
+
+    import numpy as np
+
+    from bench.weights import FINGERPRINT_BLOCK, FINGERPRINT_BLOCKS, content_fingerprint
+
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, FINGERPRINT_BLOCKS * FINGERPRINT_BLOCK * 3 + 17, dtype=np.uint8).tobytes()
+    small = rng.integers(0, 256, 1000, dtype=np.uint8).tobytes()
+    (tmp_path / "a.safetensors").write_bytes(big)
+    (tmp_path / "b.bin").write_bytes(small)
+    fp = content_fingerprint([tmp_path / "a.safetensors", tmp_path / "b.bin"])
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.bin").write_bytes(small)
+    (tmp_path / "other" / "y.bin").write_bytes(big)
+    os.utime(tmp_path / "other" / "y.bin", (1, 1))
+    assert content_fingerprint([tmp_path / "other" / "y.bin", tmp_path / "other" / "x.bin"]) == fp
+    changed = bytearray(big)
+    changed[-1] ^= 1  # one bit of the last block (the first and the last are always read)
+    (tmp_path / "a.safetensors").write_bytes(bytes(changed))
+    assert content_fingerprint([tmp_path / "a.safetensors", tmp_path / "b.bin"]) != fp
+    (tmp_path / "b.bin").write_bytes(small[:-1] + bytes([small[-1] ^ 1]))  # a small file is read whole
+    assert content_fingerprint([tmp_path / "b.bin"]) != content_fingerprint([tmp_path / "other" / "x.bin"])
+    assert content_fingerprint([]) is None
+
+
+def test_content_fingerprint_takes_a_hub_cache_blobs_name_as_its_digest(tmp_path):
+    import hashlib
+
+    from bench.weights import content_fingerprint
+
+    data = b"weights" * 100
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "blobs" / sha).write_bytes(data)
+    (tmp_path / "snapshots").mkdir()
+    (tmp_path / "snapshots" / "model.safetensors").symlink_to(tmp_path / "blobs" / sha)
+    (tmp_path / "blobs" / sha).write_bytes(b"not read")  # the name is trusted: the cache names blobs by content
+    assert content_fingerprint([tmp_path / "snapshots" / "model.safetensors"]) == \
+        hashlib.sha256(sha.encode()).hexdigest()

@@ -78,6 +78,13 @@ class Backend:
         work before the run starts, so a missing model stops the run at once instead of after the others' hours.
         The default has nothing to check (classical backends, programs that find their own weights)."""
 
+    def weights_files(self, ctx: RunContext) -> list[Any]:
+        """The local files of the weights :meth:`setup` loads (or has loaded), as far as they are here; nothing is
+        loaded. The runner fingerprints their content (:func:`bench.weights.content_fingerprint`) into every
+        output's generation row, so outputs made with other weights behind the same ``model:`` are generated again.
+        The default has none (classical backends, programs that find their own weights)."""
+        return []
+
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
         """Fill the holes.
 

@@ -148,10 +148,33 @@ def check_weights_file(p: Path, backend: str) -> None:
         raise WeightsError(f"{backend}: {p} cannot be read as weights ({type(e).__name__}: {e})") from e
 
 
+def folder_weight_files(folder: Path) -> list[Path]:
+    """The weights files of one model folder (sorted; none when the folder is not there)."""
+    if not folder.is_dir():
+        return []
+    return sorted(q for q in folder.iterdir() if q.suffix in WEIGHT_SUFFIXES and q.is_file())
+
+
+def pipeline_weight_files(folder: Path) -> list[Path]:
+    """The weights files of every model component a pipeline folder's ``model_index.json`` lists (those that are
+    here), for :meth:`bench.backends.base.Backend.weights_files`."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [q for name in sorted(_components(index)) for q in folder_weight_files(folder / name)]
+
+
+def _components(index: dict[str, Any]) -> dict[str, Any]:
+    """A ``model_index.json``'s components: name -> [library, class] (a ``None`` class: left out)."""
+    return {name: spec for name, spec in index.items()
+            if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and spec[1]}
+
+
 def check_folder_weights(folder: Path, backend: str, remedy: str) -> None:
     """A model folder (one with a config.json) holds at least one weights file, and each can be read
     (:func:`check_weights_file`); ``remedy`` says how to get them."""
-    files = [q for q in folder.iterdir() if q.suffix in WEIGHT_SUFFIXES and q.is_file()]
+    files = folder_weight_files(folder)
     if not files:
         raise WeightsError(f"{backend}: '{folder}' has a config.json but no weights file ({', '.join(WEIGHT_SUFFIXES)}"
                            f"): {remedy}")
@@ -168,9 +191,7 @@ def check_pipeline_files(folder: Path, backend: str) -> None:
         index = json.loads((folder / "model_index.json").read_text())
     except (OSError, ValueError) as e:
         raise WeightsError(f"{backend}: {folder / 'model_index.json'} cannot be read ({e})") from e
-    for name, spec in index.items():
-        if name.startswith("_") or not (isinstance(spec, list) and len(spec) == 2 and spec[1]):
-            continue
+    for name, spec in _components(index).items():
         sub = folder / name
         if not sub.is_dir():
             raise WeightsError(f"{backend}: '{folder}' lists the component '{name}' ({spec[1]}) in model_index.json "
@@ -187,6 +208,13 @@ def cached_folder(model: str, revision: str | None = None) -> Path | None:
         return Path(snapshot_download(model, revision=revision, local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached, or an old/odd cache layout: setup will say
         return None
+
+
+def local_or_cached(model: str, revision: str | None = None) -> Path | None:
+    """A model's folder: ``model`` itself when it is a local folder, else its hub id's cached snapshot (None when
+    neither is here)."""
+    local = Path(model).expanduser()
+    return local if local.is_dir() else cached_folder(model, revision)
 
 
 def check_scheduler_name(name: str | None, backend: str) -> None:
@@ -392,6 +420,14 @@ class DiffusersBackend(Backend):
             check_pipeline_files(Path(model), "diffusers")
         elif self.local_files_only:
             check_cached("diffusers", model, self.revision)
+
+    def weights_files(self, ctx: RunContext) -> list[Any]:
+        """The pipeline's component weights in the local folder, or in the cached snapshot of the hub id (a
+        different ``revision`` is another snapshot); none for a pipeline object given in code."""
+        if not self.model:
+            return []
+        folder = local_or_cached(self._model_location(), self.revision)
+        return pipeline_weight_files(folder) if folder is not None else []
 
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)

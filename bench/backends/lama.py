@@ -84,6 +84,9 @@ class LamaBackend(Backend):
     def check_weights(self, ctx: RunContext) -> None:
         self.resolve(ctx)  # the md5 (a full read) is checked at setup
 
+    def weights_files(self, ctx: RunContext) -> list[Any]:
+        return [self.resolve(ctx)]
+
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)
         path = self.resolve(ctx)

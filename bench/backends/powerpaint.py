@@ -35,9 +35,10 @@ from ..errors import WeightsError
 from ..types import RunContext
 from .base import Backend, Geometry
 from .diffusers_inpaint import (check_cached, check_dtype_name, check_folder_weights, check_pipeline_files,
-                                check_scheduler_name, compile_denoiser, dtype_kwargs,
-                                library_versions, looks_like_path, missing_model_error, place_pipeline,
-                                require_diffusers, resolve_dtype, set_scheduler, sync)
+                                check_scheduler_name, compile_denoiser, dtype_kwargs, folder_weight_files,
+                                library_versions, local_or_cached, looks_like_path, missing_model_error,
+                                pipeline_weight_files, place_pipeline, require_diffusers, resolve_dtype,
+                                set_scheduler, sync)
 
 TASK_WORDS = ("P_ctxt", "P_shape", "P_obj")
 _QUALITY_NEG = "worst quality, low quality, normal quality, bad quality, blurry"
@@ -223,6 +224,18 @@ class PowerPaintBackend(Backend):
         if self.local_files_only:
             check_cached("powerpaint (base)" if kind == "release" else "powerpaint",
                          self.base if kind == "release" else where)
+
+    def weights_files(self, ctx: RunContext) -> list[Any]:
+        """A pipeline folder's (or the hub id's cached snapshot's) component weights; a release's unet/ and
+        text_encoder/ with the cached base pipeline's."""
+        if not self.model:
+            return []
+        kind, where = self._locate()
+        folder = local_or_cached(self.base if kind == "release" else where)
+        files = pipeline_weight_files(folder) if folder is not None else []
+        if kind == "release":
+            files += [*folder_weight_files(Path(where) / "unet"), *folder_weight_files(Path(where) / "text_encoder")]
+        return files
 
     def _load(self) -> Any:
         from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel

@@ -66,6 +66,13 @@ class PythonBackend(Backend):
         if callable(getattr(self.inner, "check_weights", None)):
             self.inner.check_weights(ctx)
 
+    def weights_files(self, ctx: RunContext) -> list[Any]:
+        """The class's own ``weights_files(ctx)`` when it has one (the checkpoint files it loads), so outputs made
+        with other weights under the same path are generated again."""
+        if callable(getattr(self.inner, "weights_files", None)):
+            return list(self.inner.weights_files(ctx))
+        return []
+
     @property
     def memory_scope(self) -> str:  # type: ignore[override]
         return str(getattr(self.inner, "memory_scope", "process"))

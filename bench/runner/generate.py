@@ -49,6 +49,7 @@ class GenSettings:
     device: torch.device
     overlap: bool = False  # scoring runs on another CUDA stream: time and measure only the model's stream
     mem_baseline: tuple[int, int] = (0, 0)  # GPU memory the harness held before the backend loaded
+    weights: str | None = None  # the content fingerprint of the backend's weights files (None: none known)
 
 
 def colourless_error(who: str, image: torch.Tensor, out_u8: torch.Tensor) -> str | None:
@@ -143,7 +144,8 @@ class Generation:
             return self._fail(cell, items, f"{who}: {describe(e)}")
         timing_row = {"latency_ms": t.ms / B, "wall_ms": t.wall_ms / B, "batch_size": B}
         infos = [{"raw_size": list(res.raw_sizes[i]), "model_size": list(res.model_sizes[i]),
-                  "input_size": list(items[i].image.shape[-2:]), **blanked_digests(items[i].image, items[i].mask)}
+                  "input_size": list(items[i].image.shape[-2:]), **blanked_digests(items[i].image, items[i].mask),
+                  **({"weights_fingerprint": self.s.weights} if self.s.weights else {})}
                  for i in range(B)]
         out_u8 = quantize(res.output).cpu()
         errors = [self._check(who, res.value_range[i] if res.value_range else None)

@@ -187,6 +187,7 @@ class Runner:
             if not self.score_only:
                 self._reread_changed_outputs(store, plans)
                 self._recheck_changed_inputs(store, plans, datasets, dprov, masks, old)
+                self._recheck_changed_weights(store, plans)
                 self._check_backend_weights(plans)
             self._note_other_suites(old)
 
@@ -332,6 +333,44 @@ class Runner:
             self._log(f"{label}: its files changed since the last session; {n_checked} stored output(s) checked "
                       f"against their inputs, {n_stale} made from inputs that changed: generating them again")
 
+    def _weights_fingerprint(self, backend: Any) -> str | None:
+        """The content fingerprint of a backend's weights files (:func:`bench.weights.content_fingerprint`), None
+        when it names none or they cannot be read (a missing model is :meth:`_check_backend_weights`'s to say)."""
+        from ..weights import content_fingerprint
+
+        try:
+            return content_fingerprint(backend.weights_files(self.ctx))
+        except CAUGHT:
+            return None
+
+    def _recheck_changed_weights(self, store: RunStore, plans: list[CellPlan]) -> None:
+        """Stored outputs of a backend whose weights files' content changed since they were made (another
+        checkpoint copied behind the same ``model:`` path, another snapshot of a hub id) are generated again (their
+        old scores go), with one line per backend. Outputs whose generation row has no fingerprint (a backend that
+        names no weights files, or a run from before fingerprints) are kept."""
+        for bspec in self.suite.backends:
+            bplans = [p for p in plans if p.cell.backend is bspec and p.stored]
+            if not bplans:
+                continue
+            try:
+                backend = bspec.create()
+            except CAUGHT:
+                continue
+            if getattr(backend, "reads_outputs", False) or (now := self._weights_fingerprint(backend)) is None:
+                continue
+            n, before = 0, set()
+            for p in bplans:
+                infos = store.output_info(p.cell.key, p.stored)
+                made = {sid: infos.get(sid, {}).get("info", {}).get("weights_fingerprint") for sid in p.stored}
+                stale = {sid for sid, fp in made.items() if fp and fp != now}
+                before |= {made[sid] for sid in stale}
+                n += len(stale)
+                p.regenerate(stale)
+            if n:
+                self._log(f"{bspec.label}: its weights files changed since {n} stored output(s) were made "
+                          f"(fingerprint {', '.join(sorted(f[:12] for f in before))} -> {now[:12]}); generating "
+                          f"them again")
+
     def _check_backend_weights(self, plans: list[CellPlan]) -> None:
         """Stop the run before any work when a backend that has samples to generate lacks its weights
         (:meth:`bench.backends.base.Backend.check_weights`: nothing is loaded): a :class:`WeightsError` naming every
@@ -374,8 +413,10 @@ class Runner:
         load_s = time.perf_counter() - t0
         self.counts["backend_loads"] += 1
         external = bool(getattr(backend, "reads_outputs", False))
+        fingerprint = None if external else self._weights_fingerprint(backend)  # (after setup: a download is here)
         self.manifest["backends"][bspec.label] = {"type": bspec.type, "params": bspec.params,
-                                                  "load_time_s": None if external else load_s, **_prov(backend)}
+                                                  "load_time_s": None if external else load_s, **_prov(backend),
+                                                  **({"weights_fingerprint": fingerprint} if fingerprint else {})}
         self._write_manifest()
         pending: list[Future] = []
 
@@ -394,7 +435,7 @@ class Runner:
 
         settings = GenSettings(batch_size=self.suite.batch_size, seed=self.suite.seed, warmup=self.warmup,
                                oom_retry=self.suite.oom_retry, device=self.device, overlap=overlap is not None,
-                               mem_baseline=baseline)
+                               mem_baseline=baseline, weights=fingerprint)
         gen = Generation(backend, store, self.run_dir, prefetcher, Guard(self.suite.timeout_s), settings, score,
                          wait_scoring)
         try:
