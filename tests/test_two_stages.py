@@ -608,6 +608,12 @@ class WeightedFill:
     def weights_files(self, ctx):
         return [self.path]
 
+    def check_weights(self, ctx):
+        from bench.errors import WeightsError
+
+        if not self.path.is_file():
+            raise WeightsError(f"WeightedFill: {self.path} not found")
+
     def setup(self, ctx):
         self.grey = self.path.read_bytes()[0] / 255
 
@@ -655,3 +661,27 @@ def test_outputs_made_with_other_weights_behind_the_same_path_are_generated_agai
     assert all(after[k] == first[k] for k in first if k[0] == "test-spy")
     _, out, _ = run()
     assert WeightedFill.calls == 0 and "changed" not in out
+
+
+def test_validate_notes_missing_weights_of_a_backend_whose_outputs_are_all_stored(tmp_path, plugins, capsys):
+    """A run scores stored outputs without loading their model, so `bench validate` says so (exit 0) instead of
+    reporting the absent checkpoint as a problem; one sample left to generate makes it a problem again (exit 2)."""
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(bytes([40]) + bytes(99))
+    p = write(tmp_path, backends=[{"type": "python", "name": "w", "target": "tests.test_two_stages:WeightedFill",
+                                   "kwargs": {"path": str(ckpt)}}])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    ckpt.unlink()
+    capsys.readouterr()
+    assert main(["validate", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "weights not here, but all 6 of its outputs are stored" in out and "WeightedFill" not in out
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0  # as validate said: nothing to load
+    assert main(["validate", str(p), "--run-id", "elsewhere"]) == 2  # no stored outputs in that folder
+    assert f"WeightedFill: {ckpt} not found" in capsys.readouterr().err
+    d = suite_dict(tmp_path, backends=[{"type": "python", "name": "w", "target": "tests.test_two_stages:WeightedFill",
+                                        "kwargs": {"path": str(ckpt)}}])
+    d["datasets"][0]["n"] = 7  # one more sample: a run must load the model
+    p.write_text(yaml.safe_dump(d, sort_keys=False))
+    assert main(["validate", str(p)]) == 2
+    assert f"WeightedFill: {ckpt} not found" in capsys.readouterr().err

@@ -80,6 +80,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a suite file without running it")
     v.add_argument("suite")
+    v.add_argument("--run-id", default=None, help="the run folder whose stored outputs a run would reuse "
+                                                  "(default: the suite's name)")
     v.set_defaults(func=cmd_validate)
 
     ls = sub.add_parser("ls", help="list the registered backends, datasets, masks, metrics, detectors")
