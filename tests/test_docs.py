@@ -224,6 +224,16 @@ def test_validate_lists_every_error_in_one_pass(tmp_path):
     with pytest.raises(ConfigError) as e:  # one error is raised as itself
         load_suite(p)
     assert not isinstance(e.value, ConfigErrors) and e.value.path == "metrics[1].type"
+    import cv2
+    import numpy as np
+
+    (tmp_path / "photos" / "images").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "photos" / "images" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    p.write_text(f"backends: [identity]\ndatasets: [{{type: folder, root: {tmp_path / 'photos'}}}]\n"
+                 f"masks: [given]\nmetrics: [psnr, lpip]\n")
+    with pytest.raises(ConfigErrors) as e:  # a pairing of entries that were built is judged beside a typo
+        load_suite(p)
+    assert [x.path for x in e.value.errors] == ["metrics[1].type", "masks[0]"]
     import subprocess
     import sys
 

@@ -341,7 +341,6 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
     if not isinstance(name, str) or not LABEL_RE.match(name) or len(name) > MAX_NAME:
         errors.add(ConfigError("name", f"use letters, digits and _.+=-, at most {MAX_NAME} characters "
                                        f"(got {str(name)[:80]!r}){_yaml_bool(name)}"))
-    n_before = len(errors.errors)
     plugins = {}
     for kind in PLUGIN_KINDS:
         items = data.get(kind, TOP_LEVEL[kind][1])
@@ -355,7 +354,7 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
                 close = suggest(x, dataset_labels)
                 errors.add(ConfigError(f"{b.path}.datasets", f"no dataset '{x}' in this suite" + (
                     f"; did you mean '{close}'?" if close else f" (datasets: {', '.join(dataset_labels)})")))
-    if instantiate and len(errors.errors) == n_before:  # combinations only make sense when every entry was built
+    if instantiate:  # the pairs of entries that were built (a broken entry's own error is already listed)
         _check_combinations(plugins, errors)
     errors.raise_if_any()
     return Suite(name=name, settings=settings, plugins=plugins, source=source, raw=data)
