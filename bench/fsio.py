@@ -44,6 +44,31 @@ def sample_filename(sample_id: str) -> str:
     return f"{safe}-{hashlib.sha256(s.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
+def case_insensitive(folder: Path) -> bool:
+    """Whether ``folder``'s file system folds case (macOS and Windows by default): a probe file is created under
+    one spelling and looked for under another."""
+    fd, name = tempfile.mkstemp(prefix=".CaseProbe-", dir=folder)
+    os.close(fd)
+    try:
+        return os.path.exists(os.path.join(folder, os.path.basename(name).lower()))
+    finally:
+        os.unlink(name)
+
+
+def case_collisions(sample_ids: list[str]) -> list[tuple[str, str]]:
+    """Pairs of sample ids (first seen, later one) whose file names differ only in case: one file on a file
+    system that folds case, where the later output would overwrite the earlier."""
+    seen: dict[str, str] = {}
+    out = []
+    for sid in sample_ids:
+        key = sample_filename(sid).casefold()
+        if key in seen:
+            out.append((seen[key], sid))
+        else:
+            seen[key] = sid
+    return out
+
+
 def _read_umask() -> int:
     """The process's umask, read once at import (by setting it and setting it back: there is no other portable
     way, and doing it per file would race with threads creating files)."""

@@ -442,3 +442,33 @@ def test_a_python_backend_s_own_weights_check_runs_before_any_work(tmp_path, plu
     assert not (tmp_path / "results" / "s" / "records.sqlite").exists() or not records(tmp_path / "results" / "s")
     ckpt.write_bytes(b"weights")
     assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+
+
+def test_ids_that_differ_only_in_case_are_refused_on_a_file_system_that_folds_case(tmp_path, monkeypatch, capsys):
+    """'A' and 'a' are two files on Linux and one on macOS or Windows, where the later output would overwrite the
+    earlier: the run checks its own folder's file system and refuses the dataset there (naming both ids)."""
+    import cv2
+    import yaml
+
+    from bench import fsio
+    from bench.cli import main
+
+    assert fsio.case_insensitive(tmp_path) is False and not list(tmp_path.iterdir())  # this one keeps case
+    # (ids that need a hash suffix in their file name differ in the suffix: no collision)
+    assert fsio.case_collisions(["A", "b", "a", "x y", "X Y", "Ab.c", "aB.C"]) == [("A", "a"), ("Ab.c", "aB.C")]
+    (tmp_path / "ds" / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("A", "a", "b"):
+        cv2.imwrite(str(tmp_path / "ds" / "images" / f"{name}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8))
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump({"name": "case", "output_dir": str(tmp_path / "out"), "device": "cpu",
+                                     "backends": ["identity"], "datasets": [{"type": "folder", "root": "ds"}],
+                                     "masks": ["box"], "metrics": ["psnr"]}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(suite), "--no-progress", "--no-report", "--run-id", "linux"]) == 0
+    assert len(list((tmp_path / "out" / "linux" / "generations").glob("*/*.png"))) == 3
+    monkeypatch.setattr(fsio, "case_insensitive", lambda folder: True)
+    capsys.readouterr()
+    assert main(["run", str(suite), "--no-progress", "--no-report", "--run-id", "folded"]) == 3
+    err = capsys.readouterr()
+    assert "sample ids 'A' and 'a' differ only in case" in err.out + err.err
