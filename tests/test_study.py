@@ -17,6 +17,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench import stats
+from bench.study.page import write_page
 from bench.study.plan import make_plan
 from bench.study.score import COLUMNS, bt_with_intervals, outcomes, rater_agreement, read_judgements, score_study
 
@@ -85,6 +86,15 @@ def simulate(plan, theta: dict[str, float], rater: str, seed: int, tie: float = 
     return rows
 
 
+def page_plan(run: Path, out: Path, **kw):
+    """``make_plan(run, **kw)`` with its page built as ``bench study`` does (:func:`write_page` records the plan in
+    the run folder, and ``bench study score`` takes answers to the pages recorded there): simulated answers carry
+    the study id a rater's export of that page would."""
+    plan = make_plan(run, **kw)
+    write_page(plan, run, out / "study.html")
+    return plan
+
+
 def write_csv(path: Path, rows: list[dict], columns=COLUMNS) -> Path:
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
@@ -122,6 +132,20 @@ def test_plan_balances_pairs_and_samples(run):
     assert make_plan(run, seed=4).study_id != plan.study_id
     two = make_plan(run, backends=["mean-fill", "biharmonic"], checks=0)
     assert {frozenset((t.left, t.right)) for t in two.trials} == {frozenset(("mean-fill", "biharmonic"))}
+
+
+def test_a_plan_recorded_before_its_digests_keeps_its_study_id(run):
+    """A page built before plans recorded the run folder's session and the outputs' digests exported its answers
+    under the id of the plan without them: the id it had is the one its recorded plan still gives."""
+    import hashlib
+
+    from bench.study.plan import Plan
+
+    plan = make_plan(run, seed=3)
+    assert plan.run_session and plan.output_sha256
+    old = {k: v for k, v in plan.to_dict(with_id=False).items() if k not in ("run_session", "output_sha256")}
+    was = hashlib.sha256(json.dumps(old, sort_keys=True).encode("utf-8")).hexdigest()[:12]  # how ids were made
+    assert Plan.from_dict(old).study_id == was != plan.study_id
 
 
 def test_plan_errors(run):
@@ -344,7 +368,7 @@ THETA = {"opencv-telea": 1.0, "biharmonic": 0.3, "mean-fill": -1.3}
 
 
 def test_score_counts_match_a_hand_count(run, tmp_path):
-    plan = make_plan(run)
+    plan = page_plan(run, tmp_path)
     a = write_csv(tmp_path / "judgements_a.csv", simulate(plan, THETA, "a", 1, tie=0.15))
     b = write_csv(tmp_path / "judgements_b.csv", simulate(plan, THETA, "b", 2, tie=0.15))
     st = score_study(run, [a, b], n_boot=200)
@@ -381,7 +405,7 @@ def test_score_counts_match_a_hand_count(run, tmp_path):
 
 
 def test_attention_checks_catch_a_random_clicker(run, tmp_path):
-    plan = make_plan(run, checks=16, seed=1)
+    plan = page_plan(run, tmp_path, checks=16, seed=1)
     files = [write_csv(tmp_path / "judgements_good1.csv", simulate(plan, THETA, "good1", 1)),
              write_csv(tmp_path / "judgements_good2.csv", simulate(plan, THETA, "good2", 2)),
              write_csv(tmp_path / "judgements_random.csv", simulate(plan, THETA, "random", 3, random_clicker=True))]
@@ -458,7 +482,7 @@ def test_metric_agreement_against_a_hand_computation(run, tmp_path):
     rd = load_run(run)
     f = rd.frame()
     val = {(b, s): v for b, s, v in zip(f["backend"], f["sample_id"], f["psnr_in"])}
-    plan = make_plan(run)
+    plan = page_plan(run, tmp_path)
 
     def truth(t):
         return "left" if val[(t.left, t.sample_id)] >= val[(t.right, t.sample_id)] else "right"
@@ -631,7 +655,7 @@ detectors: []
 """)
     assert main(["run", str(suite), "--no-progress", "--no-report"]) == 0
     run = tmp_path / "results" / "renamed"
-    plan = make_plan(run, checks=3)
+    plan = page_plan(run, tmp_path, checks=3)
     assert plan.check_backend == "blank" and sorted(plan.backends) == ["mean-fill", "opencv-telea"]
     checks = [t for t in plan.trials if t.kind == "check"]
     assert len(checks) == 3 and all("blank" in (t.left, t.right) for t in checks)
@@ -719,7 +743,7 @@ def test_bootstrap_intervals_say_when_they_cannot_be_read(run, tmp_path):
     scale) while bootstrap_failed said 0; unanimous raters gave zero-width intervals without a word."""
     from bench.report.study import interval_notes, study_markdown
 
-    plan = make_plan(run)
+    plan = page_plan(run, tmp_path)
     order = ["opencv-telea", "biharmonic", "mean-fill"]
 
     def unanimous(t):
@@ -769,6 +793,87 @@ def test_judgements_are_checked_against_the_page_s_plan(tmp_path, capsys):
     assert f"judgements of study {plan.study_id}, not of the page made last" in capsys.readouterr().out
 
 
+def test_answers_to_an_output_made_again_since_the_page_are_left_out_and_counted(run, tmp_path, capsys):
+    """The page's plan did not record which output files it showed (the labelling export records their digests):
+    answers were scored against whatever the run folder held when scoring, an output made again since included."""
+    from PIL import Image
+
+    from bench.cli import main
+    from bench.report.labelling import output_digest
+    from bench.store.files import output_path
+    from bench.study.plan import Plan
+
+    copy = tmp_path / "study-run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("study"))
+    assert main(["study", str(copy), "--seed", "5"]) == 0
+    plan = Plan.from_dict(json.loads((copy / "study" / "synthetic__box" / "plan.json").read_text())["plan"])
+    cells = pd.DataFrame(json.loads((copy / "manifest.json").read_text())["cells"])
+    cell_of = dict(zip(cells["backend"], cells["cell_key"]))
+    shown = {(b, t.sample_id) for t in plan.trials for b in (t.left, t.right)}
+    assert {(b, s): plan.output_sha256[b][s] for b, s in shown} == \
+        {(b, s): output_digest(copy, cell_of[b], s) for b, s in shown}  # the labelling export's digests
+    files = [write_csv(tmp_path / f"judgements_{r}.csv", simulate(plan, THETA, r, i)) for i, r in enumerate("ab")]
+    assert main(["study", "score", str(copy), *map(str, files), "--n-boot", "50"]) == 0
+    study_json = copy / "study" / "synthetic__box" / "study.json"
+    assert json.loads(study_json.read_text())["judgements_of_changed_outputs"] == 0
+    # biharmonic's output of one sample is made again (other pixels) after the page was built
+    sid = next(t.sample_id for t in plan.trials if t.kind == "pair" and "biharmonic" in (t.left, t.right))
+    png = output_path(copy, cell_of["biharmonic"], sid)
+    Image.fromarray(255 - np.asarray(Image.open(png).convert("RGB"))).save(png)
+    rows = [r for f in files for r in csv.DictReader(open(f))]
+    hit = [r for r in rows if r["sample_id"] == sid and "biharmonic" in (r["backend_left"], r["backend_right"])]
+    pairs = [r for r in rows if "identity" not in (r["backend_left"], r["backend_right"])]
+    capsys.readouterr()
+    assert main(["study", "score", str(copy), *map(str, files), "--n-boot", "50"]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(study_json.read_text())
+    assert doc["judgements_of_changed_outputs"] == len(hit) > 0
+    assert doc["n_comparisons"] == len(pairs) - sum(r in pairs for r in hit)
+    assert f"note: {len(hit)} judgement(s) left out: the output file they showed changed since their page" in out
+    assert f"sample {sid!r}, biharmonic: generations/{cell_of['biharmonic']}/{sid}.png" in out
+    assert f"{len(hit)} judgement(s) left out" in (copy / "study" / "synthetic__box" / "study.md").read_text()
+    # answers to changed outputs only: nothing is left to score
+    only = write_csv(tmp_path / "only.csv", [{k: r[k] for k in COLUMNS} for r in hit])
+    assert main(["study", "score", str(copy), str(only), "--n-boot", "50"]) == 2
+    assert f"every judgement ({len(hit)}) is of an output file that changed" in capsys.readouterr().err
+
+
+def test_answers_to_a_page_of_another_run_folder_are_refused(run, tmp_path, capsys):
+    """A run of the same suite in another folder has this run's config hash and run id, and (its backends being
+    deterministic) the same plan: its page had this run's study id, and answers to it were scored here."""
+    from bench.cli import main
+    from bench.study.plan import Plan
+
+    other = make_study_run(tmp_path)
+    plans = {}
+    for r in (run, other):
+        assert main(["study", str(r), "--seed", "3"]) == 0
+        plans[r] = Plan.from_dict(json.loads((r / "study" / "synthetic__box" / "plan.json").read_text())["plan"])
+    here, there = plans[run], plans[other]
+    assert (here.run_id, here.config_hash) == (there.run_id, there.config_hash)
+    assert [(t.sample_id, t.left, t.right) for t in here.trials] == [(t.sample_id, t.left, t.right)
+                                                                     for t in there.trials]
+    assert here.study_id != there.study_id
+    assert here.output_sha256 == there.output_sha256  # the same outputs: the run folder's session tells them apart
+    theirs = write_csv(tmp_path / "judgements_ann.csv", simulate(there, THETA, "ann", 1))
+    capsys.readouterr()
+    assert main(["study", "score", str(run), str(theirs), "--n-boot", "50"]) == 2
+    err = capsys.readouterr().err
+    assert f"judgements_ann.csv:2: study '{there.study_id}' is not a page built from this run folder" in err
+    assert f"study {here.study_id}" in err
+    assert main(["study", "score", str(other), str(theirs), "--n-boot", "50"]) == 0  # its own folder takes them
+    # a folder of the same run that built no page takes answers to no page
+    bare = tmp_path / "bare"
+    shutil.copytree(other, bare, ignore=shutil.ignore_patterns("study"))
+    capsys.readouterr()
+    assert main(["study", "score", str(bare), str(theirs), "--n-boot", "50"]) == 2
+    assert f"study '{there.study_id}', but no page of synthetic × box was built" in capsys.readouterr().err
+    # rows naming no study (a CSV of another tool) have no page to be checked against
+    plain = write_csv(tmp_path / "plain.csv", simulate(there, THETA, "ann", 1),
+                      [c for c in COLUMNS if c not in ("study_id", "trial")])
+    assert main(["study", "score", str(bare), str(plain), "--n-boot", "50"]) == 0
+
+
 def test_krippendorff_alpha_against_the_krippendorff_package():
     import krippendorff
 
@@ -789,7 +894,7 @@ def test_krippendorff_alpha_against_the_krippendorff_package():
 def test_a_partial_rater_does_not_shrink_alpha_to_the_shared_items(run, tmp_path):
     """Fleiss' κ keeps the comparisons every rater answered: a rater who answered a few trials shrank it to those;
     Krippendorff's α keeps every comparison at least two raters answered."""
-    plan = make_plan(run)
+    plan = page_plan(run, tmp_path)
     rows = (simulate(plan, THETA, "ann", 1) + simulate(plan, THETA, "bob", 2)
             + simulate(plan, THETA, "cy", 3)[:4])
     st = score_study(run, [write_csv(tmp_path / "p.csv", rows)], n_boot=100)

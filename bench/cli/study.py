@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..errors import BenchError
@@ -52,21 +51,9 @@ def run(args: argparse.Namespace) -> int:
     return page(rest[0], args)
 
 
-def _study_dir(run: str, dataset: str, mask: str) -> Path:
-    """``RUN/study/<dataset>__<mask>/``: one folder per study, so a second study (another dataset or mask) never
-    replaces the first."""
-    from ..fsio import confined_dir
-
-    from ..report.study import STUDY_DIR, study_folder
-
-    return confined_dir(Path(run), STUDY_DIR, study_folder(dataset, mask))
-
-
 def page(run: str, args: argparse.Namespace) -> int:
-    from ..fsio import write_text_atomic
     from ..study.page import write_page
-    from ..study.plan import CHECK_BACKEND, make_plan
-    from ..report.study import PLAN_JSON
+    from ..study.plan import CHECK_BACKEND, make_plan, study_dir
 
     for opt in ("min_attention", "baseline"):  # score's options given to the page command: say so
         if getattr(args, opt) is not None:
@@ -74,13 +61,10 @@ def page(run: str, args: argparse.Namespace) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()] if args.backends else None
     plan = make_plan(run, pairs=args.pairs, backends=backends, seed=args.seed, dataset=args.dataset,
                      mask=args.mask, checks=args.checks)
-    here = _study_dir(run, plan.dataset, plan.mask)
-    out = Path(args.out) if args.out else here / "study.html"
+    out = Path(args.out) if args.out else study_dir(run, plan.dataset, plan.mask) / "study.html"
     if args.image_size is not None and args.image_size < 16:
         raise BenchError("--image-size: at least 16 pixels")
-    write_page(plan, run, out, args.image_size)
-    doc = {"page": str(out.resolve()), "plan": plan.to_dict()}
-    write_text_atomic(here / PLAN_JSON, json.dumps(doc, indent=1))
+    write_page(plan, run, out, args.image_size)  # records the plan in RUN/study/<dataset>__<mask>/plan.json
     n_checks = sum(t.kind == "check" for t in plan.trials)
     size_mib = out.stat().st_size / 2 ** 20  # one self-contained file, images embedded: what raters download
     print(f"wrote {out} ({size_mib:.1f} MiB, images embedded; --image-size makes it smaller): study "
@@ -99,6 +83,7 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
 
     from ..study.agreement import metric_agreement
     from ..report.study import _ci, interval_notes, sentence, write_outputs
+    from ..study.plan import study_dir
     from ..study.score import score_study
 
     paths: list[str] = []
@@ -110,7 +95,7 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     st = score_study(run, paths, min_attention=args.min_attention, baseline=args.baseline, n_boot=args.n_boot)
     st.metrics = metric_agreement(st, run, n_boot=args.n_boot)
     doc = st.to_dict()
-    out = Path(args.out) if args.out else _study_dir(run, doc["dataset"], doc["mask"])
+    out = Path(args.out) if args.out else study_dir(run, doc["dataset"], doc["mask"])
     written = write_outputs(doc, out)
     dropped = [r["rater"] for r in doc["raters"] if not r["kept"]]
     print(f"{doc['n_comparisons']} comparisons from {len(doc['raters']) - len(dropped)} rater(s)"
@@ -127,6 +112,10 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
         print(f"note: judgements of study {', '.join(other)}, not of the page made last for {doc['dataset']} × "
               f"{doc['mask']} (study {doc['page_study_id']}): answers to an earlier page (bench study run again?). "
               f"Scored all the same: their samples and backends are this run's; study.json records both ids")
+    if st.changed_outputs:
+        print(f"note: {len(st.changed_outputs)} judgement(s) left out: the output file they showed changed since "
+              f"their page was built (its SHA-256 is not the one the page recorded; e.g. {st.changed_outputs[0]}); "
+              f"study.json counts them (judgements_of_changed_outputs)")
     ag = doc["agreement"]
     if ag.get("kappa") is not None:
         print(f"Fleiss' kappa {_ci(ag['kappa'], ag['lo'], ag['hi'])} over {ag['items']} shared comparisons")

@@ -156,6 +156,13 @@ def interval_notes(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+def changed_note(doc: dict[str, Any]) -> list[str]:
+    """The line saying how many judgements were left out because their output file changed since the page."""
+    n = doc.get("judgements_of_changed_outputs") or 0
+    return ["", f"**Note:** {n} judgement(s) left out: the output file they showed changed since their page was "
+                f"built (its SHA-256 is not the one the page recorded)."] if n else []
+
+
 def study_markdown(doc: dict[str, Any]) -> str:
     m = sinks.markdown
     ag = doc.get("agreement") or {}
@@ -163,7 +170,7 @@ def study_markdown(doc: dict[str, Any]) -> str:
              f"{doc['n_comparisons']} comparisons on {doc['n_samples']} samples from "
              f"{sum(r['kept'] for r in doc['raters'])} rater(s) ({', '.join(m(f) for f in doc['files'])}). "
              f"Model: {doc['model']['ranking']}, one virtual tie per pair as prior; intervals: "
-             f"{doc['model']['interval']}.", "", "## Ranking (Bradley–Terry)", "",
+             f"{doc['model']['interval']}.", *changed_note(doc), "", "## Ranking (Bradley–Terry)", "",
              "| rank | backend | human_bt [95 % CI] | comparisons |", "|---:|---|---|---:|"]
     for b in doc["backends"]:
         lines.append(f"| {b['rank']} | {m(b['backend'])} | {_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'])} "

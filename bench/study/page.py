@@ -24,7 +24,7 @@ from typing import Any
 from .. import sinks
 from ..errors import BenchError
 from ..fsio import sample_filename, write_text_atomic
-from .plan import Plan
+from .plan import Plan, cell_keys, record_page
 
 KEYS = {"ArrowLeft": "left", "1": "left", "ArrowRight": "right", "2": "right", "t": "tie", "3": "tie",
         "b": "both_bad", "4": "both_bad"}
@@ -258,8 +258,7 @@ def page_data(plan: Plan, run: Any, max_side: int | None = None) -> dict[str, An
 
     rd = load_run(run)
     cells = rd.cells()
-    here = cells[(cells["dataset"] == plan.dataset) & (cells["mask"] == plan.mask)]
-    cell_of = {str(r["backend"]): str(r["cell_key"]) for _, r in here.iterrows()}
+    cell_of = cell_keys(rd, plan.dataset, plan.mask)
     # the stored inputs, else the run's own inputs made again from its suite and checked against its digests (as
     # the HTML report shows them)
     images = ImageStore(rd.run_dirs, cells, rebuild=RebuiltInputs(rd))
@@ -322,6 +321,14 @@ def render_page(plan: Plan, run: Any, max_side: int | None = None) -> str:
 
 
 def write_page(plan: Plan, run: Any, path: str | Path, max_side: int | None = None) -> Path:
+    """The page at ``path``, and ``plan`` recorded in the run folder's study folder (``plan.json``,
+    :func:`~bench.study.plan.record_page`): ``bench study score`` takes answers of the pages recorded there only."""
+    from ..store.run import load_run
+
+    rd = load_run(run)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomic(path, render_page(plan, run, max_side))
+    write_text_atomic(path, render_page(plan, rd, max_side))
+    if rd.run_dir is not None:
+        record_page(plan, rd.run_dir, path)
+    return path

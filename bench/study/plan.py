@@ -7,7 +7,13 @@ next block onto combinations not used yet, so the first P·S trials are every co
 each pair, and each sample, a number of times that differs by at most one. Attention checks pair a studied backend
 with the untouched ``identity`` baseline (the hole left blank: the answer is known) on a random sample. Trial order
 and sides are drawn from ``bench.seeding.rng_for("study", seed, ...)``: the same run, options and seed give the same
-plan."""
+plan.
+
+The plan also records what ties it to this run folder: the digest of every output file it shows
+(:func:`bench.report.labelling.output_digest`, as the labelling export records them), so answers are never scored
+against an output made again since, and the folder's first session id, so the study id of a run of the same suite
+in another folder differs (:mod:`bench.study.score` checks both). Every page built is recorded in the study folder's
+``plan.json`` (:func:`record_page`): the study ids a run folder accepts answers of."""
 from __future__ import annotations
 
 import hashlib
@@ -15,6 +21,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import BenchError
@@ -47,12 +54,21 @@ class Plan:
     backends: list[str]
     trials: list[Trial] = field(default_factory=list)
     check_backend: str | None = CHECK_BACKEND
+    #: the run folder's first session (its manifest's ``sessions[0]``: a start time and a random suffix), so that the
+    #: same plan on a run of the same suite in another folder has another study id
+    run_session: str = ""
+    #: {backend: {sample id: output_sha256 of the output file the page shows}} (:func:`output_digests`)
+    output_sha256: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def study_id(self) -> str:
-        """A short hash of the plan (the page keeps its state under it)."""
-        doc = json.dumps(self.to_dict(with_id=False), sort_keys=True)
-        return hashlib.sha256(doc.encode("utf-8")).hexdigest()[:12]
+        """A short hash of the plan, the run folder's session and the shown outputs' digests included (the page
+        keeps its state under it)."""
+        d = self.to_dict(with_id=False)
+        for k in ("run_session", "output_sha256"):  # a plan recorded before these were: its id stands
+            if not d[k]:
+                del d[k]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode("utf-8")).hexdigest()[:12]
 
     def to_dict(self, with_id: bool = True) -> dict[str, Any]:
         d = asdict(self)
@@ -65,7 +81,65 @@ class Plan:
         trials = [Trial(**t) for t in d.get("trials", [])]
         return cls(run_id=d["run_id"], config_hash=d["config_hash"], dataset=d["dataset"], mask=d["mask"],
                    seed=int(d["seed"]), backends=list(d["backends"]), trials=trials,
-                   check_backend=d.get("check_backend"))
+                   check_backend=d.get("check_backend"), run_session=str(d.get("run_session") or ""),
+                   output_sha256=dict(d.get("output_sha256") or {}))
+
+
+def study_dir(run_dir: Any, dataset: str, mask: str) -> Path:
+    """``RUN/study/<dataset>__<mask>/``: one folder per study, so a second study (another dataset or mask) never
+    replaces the first."""
+    from ..fsio import confined_dir
+    from ..report.study import STUDY_DIR, study_folder
+
+    return confined_dir(Path(run_dir), STUDY_DIR, study_folder(dataset, mask))
+
+
+def page_plans(run_dir: Any, dataset: str, mask: str) -> list[Plan]:
+    """The plans of the pages built for ``dataset`` × ``mask`` in this run folder (its ``plan.json``), the last one
+    first; empty when none was built."""
+    from ..report.study import PLAN_JSON, STUDY_DIR, study_folder
+
+    f = Path(run_dir) / STUDY_DIR / study_folder(dataset, mask) / PLAN_JSON
+    try:
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        return [Plan.from_dict(d) for d in [doc["plan"], *doc.get("earlier", [])]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def record_page(plan: Plan, run_dir: Any, page: Path) -> Path:
+    """Record ``plan`` as the page last built for its dataset × mask (``plan.json``, which the HTML report links),
+    keeping the plans of the pages built before it: answers to any of them are this run folder's."""
+    from ..fsio import write_text_atomic
+    from ..report.study import PLAN_JSON
+
+    earlier = [p.to_dict() for p in page_plans(run_dir, plan.dataset, plan.mask) if p.study_id != plan.study_id]
+    doc = {"page": str(Path(page).resolve()), "plan": plan.to_dict(), "earlier": earlier}
+    return write_text_atomic(study_dir(run_dir, plan.dataset, plan.mask) / PLAN_JSON, json.dumps(doc, indent=1))
+
+
+def cell_keys(rd, dataset: str, mask: str) -> dict[str, str]:
+    """{backend: cell key} of the run's cells of ``dataset`` × ``mask`` (its outputs are under
+    ``generations/<cell key>/``)."""
+    cells = rd.cells()
+    here = cells[(cells["dataset"] == dataset) & (cells["mask"] == mask)]
+    return {str(r["backend"]): str(r["cell_key"]) for _, r in here.iterrows()}
+
+
+def output_digests(rd, dataset: str, mask: str, shown: Any) -> dict[str, dict[str, str]]:
+    """{backend: {sample id: output_sha256}} of the stored outputs of the (backend, sample id) pairs ``shown``: the
+    digest the labelling export records (:meth:`bench.report.html.ImageStore.with_digest`); a missing file is left
+    out."""
+    from ..report.html import ImageStore
+
+    cell_of = cell_keys(rd, dataset, mask)
+    images = ImageStore(rd.run_dirs)
+    out: dict[str, dict[str, str]] = {}
+    for b, sid in sorted(shown):
+        g = images.with_digest({"cell_key": cell_of.get(b, "?"), "sample_id": sid})["output_sha256"]
+        if g:
+            out.setdefault(b, {})[sid] = g
+    return out
 
 
 def check_backends(rd) -> set[str]:
@@ -170,6 +244,10 @@ def make_plan(run: Any, pairs: int | None = None, backends: Sequence[str] | None
         if rng.random() < 0.5:
             a, b = b, a
         trials.append(Trial(i, kind, sid, a, b))
+    first = (rd.manifest.get("sessions") or [{}])[0]
+    shown = {(b, t.sample_id) for t in trials for b in (t.left, t.right)}
     return Plan(run_id=str(rd.manifest.get("run_id", rd.run_dir.name if rd.run_dir else "")),
                 config_hash=str(rd.manifest.get("config_hash") or ""), dataset=ds, mask=mk, seed=int(seed),
-                backends=chosen, trials=trials, check_backend=checker)
+                backends=chosen, trials=trials, check_backend=checker,
+                run_session=str(first.get("session") or "") if isinstance(first, dict) else "",
+                output_sha256=output_digests(rd, ds, mk, shown))

@@ -9,7 +9,9 @@ The CSV (what the page exports; one row per answered trial)::
 ``sample_id``, ``backend_left``, ``backend_right``, ``choice``; the others may be absent (``dataset`` / ``mask``
 then default to the run's only ones). A row naming a sample or backend the run does not have, another run's config
 hash, the same backend on both sides, an unknown choice, or a trial the same rater already answered (same sample
-and the same two backends, in either order, in any of the files) is an error naming the file and the line.
+and the same two backends, in either order, in any of the files) is an error naming the file and the line. So is a
+study id that is not of a page built from this run folder (:func:`check_against_page`); an answer whose output file
+changed since its page was built is left out and counted.
 
 Trials with the ``identity`` baseline (a backend named so, or of that type) on one side are attention checks: passed
 when the other side is chosen (a tie or "both bad" is a miss).
@@ -25,7 +27,6 @@ rating: first backend preferred, second preferred, tie, both bad), with a bootst
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,6 +328,8 @@ class StudyScore:
     #: the study ids the judgements name, and the page's plan they were checked against (None: no plan.json)
     study_ids: list[str] = field(default_factory=list)
     page_study_id: str | None = None
+    #: the judgements left out because the output file they showed changed since their page was built (where, which)
+    changed_outputs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: Any) -> Any:
@@ -364,6 +367,7 @@ class StudyScore:
                      for i, a in enumerate(self.backends)},
             "baseline": self.baseline, "preference": self.preference, "agreement": self.agreement,
             "metrics": self.metrics, "study_ids": list(self.study_ids), "page_study_id": self.page_study_id,
+            "judgements_of_changed_outputs": len(self.changed_outputs),
         })
 
     @property
@@ -371,33 +375,60 @@ class StudyScore:
         return [r["rater"] for r in self.raters.to_dict("records") if r["kept"]]
 
 
-def check_against_page(df: pd.DataFrame, run_dir: Any) -> str | None:
-    """The study id of the page made for the judgements' dataset × mask (its ``plan.json``), or None when there is
-    none. Rows that name that study must be its trials: a row whose trial number shows another sample or other
-    backends than the plan's is an error (a file edited or merged by hand). Rows of another study id (answers to a
-    page made before ``bench study`` was run again) are scored, and ``study.json`` and the command say so."""
-    from ..report.study import PLAN_JSON, STUDY_DIR, study_folder
-    from .plan import Plan
+def check_against_page(df: pd.DataFrame, rd) -> tuple[str | None, dict[Any, str]]:
+    """Check the judgements against the pages built from this run folder for their dataset × mask (the plans
+    ``plan.json`` records, :func:`~bench.study.plan.page_plans`); return the study id of the page built last (None
+    when none was) and the rows whose shown output changed since their page was built ({row: where, which file}).
 
-    if run_dir is None or df.empty:
-        return None
+    A row that names a study id must be an answer to one of those pages: another id (a page built from another run
+    folder, even of the same suite, whose config hash and run id are this run's) is an error naming the file and both
+    ids, and so is a trial number that shows another sample or other backends than that page's plan (a file edited or
+    merged by hand). Answers to a page built before the last one are scored, and ``study.json`` and the command say
+    so. A row whose output file is not the one its page showed (its SHA-256 differs from the digest the plan
+    recorded: the output was made again since) is returned: :func:`score_study` leaves it out and counts it. A row
+    without a study id (a CSV of another tool) has no page to be checked against."""
+    from ..report.study import PLAN_JSON, STUDY_DIR, study_folder
+    from ..store.files import output_path
+    from .plan import cell_keys, output_digests, page_plans
+
+    if rd.run_dir is None or df.empty:
+        return None, {}
     ds, mk = str(df["dataset"].iloc[0]), str(df["mask"].iloc[0])
-    f = Path(run_dir) / STUDY_DIR / study_folder(ds, mk) / PLAN_JSON
-    if not f.is_file():
-        return None
-    try:
-        plan = Plan.from_dict(json.loads(f.read_text(encoding="utf-8"))["plan"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    trials = {str(t.index): t for t in plan.trials}
-    for r in df[df["study_id"] == plan.study_id].to_dict("records"):
-        t = trials.get(str(r["trial"]))
+    plans = {p.study_id: p for p in page_plans(rd.run_dir, ds, mk)}
+    trials = {i: {str(t.index): t for t in p.trials} for i, p in plans.items()}
+    page_id = next(iter(plans), None)
+    named = df[df["study_id"] != ""]
+    for r in named.to_dict("records"):
+        where = f"{r['file']}:{r['line']}"
+        plan = plans.get(r["study_id"])
+        if plan is None and not plans:
+            raise BenchError(f"{where}: study {r['study_id']!r}, but no page of {ds} × {mk} was built from this run "
+                             f"folder ({rd.run_dir}: no {STUDY_DIR}/{study_folder(ds, mk)}/{PLAN_JSON}): these are "
+                             f"answers to a page built from another run folder")
+        if plan is None:
+            earlier = f", or an earlier one of {', '.join(list(plans)[1:])}" if len(plans) > 1 else ""
+            raise BenchError(f"{where}: study {r['study_id']!r} is not a page built from this run folder "
+                             f"({rd.run_dir}: study {page_id}{earlier}): these are answers to a page built from "
+                             f"another run folder (a run of the same suite elsewhere?)")
+        t = trials[plan.study_id].get(str(r["trial"]))
         if t is None or t.sample_id != r["sample_id"] or {t.left, t.right} != {r["left"], r["right"]}:
             want = "no such trial" if t is None else f"sample {t.sample_id!r}, {t.left} vs {t.right}"
-            raise BenchError(f"{r['file']}:{r['line']}: trial {r['trial']!r} of study {plan.study_id} is {want} "
-                             f"in the page's plan, not sample {r['sample_id']!r}, {r['left']} vs {r['right']} "
-                             f"(a file edited or merged by hand?)")
-    return plan.study_id
+            raise BenchError(f"{where}: trial {r['trial']!r} of study {plan.study_id} is {want} in the page's plan, "
+                             f"not sample {r['sample_id']!r}, {r['left']} vs {r['right']} (a file edited or merged "
+                             f"by hand?)")
+    pairs = {(b, sid) for sid, left, right in zip(named["sample_id"], named["left"], named["right"])
+             for b in (left, right)}
+    now = output_digests(rd, ds, mk, pairs)
+    cells = cell_keys(rd, ds, mk)
+    changed: dict[Any, str] = {}
+    for i, r in named.iterrows():
+        for b in (r["left"], r["right"]):
+            shown = plans[r["study_id"]].output_sha256.get(b, {}).get(r["sample_id"])
+            if shown and now.get(b, {}).get(r["sample_id"]) != shown:
+                changed[i] = (f"{r['file']}:{r['line']}: sample {r['sample_id']!r}, {b}: "
+                              f"{output_path(Path(), cells.get(b, '?'), r['sample_id'])}")
+                break
+    return page_id, changed
 
 
 def score_study(run: Any, paths: Sequence[str | Path], min_attention: float | None = None,
@@ -406,7 +437,14 @@ def score_study(run: Any, paths: Sequence[str | Path], min_attention: float | No
 
     rd = load_run(run)
     df = read_judgements(paths, rd)
-    page_id = check_against_page(df, rd.run_dir)
+    page_id, changed = check_against_page(df, rd)
+    ids = sorted({x for x in df["study_id"] if x})
+    if changed:  # answers to an output that is no longer the run's: left out and counted, never scored
+        if len(changed) == len(df):
+            raise BenchError(f"every judgement ({len(df)}) is of an output file that changed since its page was "
+                             f"built (its SHA-256 is not the one the page recorded; e.g. "
+                             f"{next(iter(changed.values()))}): build the page again and collect new answers")
+        df = df.drop(index=list(changed))
     att = attention(df)
     if min_attention is not None and not 0 <= min_attention <= 1:
         raise BenchError(f"--min-attention {min_attention}: a share between 0 and 1")
@@ -438,4 +476,5 @@ def score_study(run: Any, paths: Sequence[str | Path], min_attention: float | No
                       min_attention=min_attention, backends=ranked, bt=bt, wins=wins_matrix(comp, ranked),
                       baseline=baseline, preference=preference(comp, baseline, ranked),
                       agreement=rater_agreement(comp, n_boot=n_boot, seed=seed),
-                      study_ids=sorted({x for x in df["study_id"] if x}), page_study_id=page_id)
+                      study_ids=ids, page_study_id=page_id,
+                      changed_outputs=list(changed.values()))
