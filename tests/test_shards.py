@@ -82,6 +82,15 @@ def test_a_merge_of_some_shards_says_it_is_incomplete(tmp_path, capsys):
     for base in (run, tmp_path / "rep" / "baseline.json"):
         assert main(["compare", str(base), str(tmp_path / "results" / "whole")]) == 1
         assert "BASE is incomplete" in capsys.readouterr().out
+    import shutil
+
+    rescored = tmp_path / "results" / "rescored"
+    shutil.copytree(run, rescored)
+    assert main(["score", str(rescored), "--add-detectors", "blur", "--no-progress", "--no-report"]) == 3
+    assert "shard 1/2 of this run was never merged" in capsys.readouterr().out  # a rescored partial merge
+    assert json.loads((rescored / "manifest.json").read_text())["shards_missing"] == ["1/2"]
+    assert main(["compare", str(rescored), str(tmp_path / "results" / "whole")]) == 1
+    assert "BASE is incomplete" in capsys.readouterr().out
     assert main(["run", str(p), "--shard", "1/2", "--no-progress", "--no-report"]) == 0
     assert main(["merge", str(run), "--no-report"]) == 0
     man = json.loads((run / "manifest.json").read_text())
@@ -145,3 +154,21 @@ def test_torchrun_two_ranks_with_gloo(tmp_path):
     suite = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], masks=["box"]))
     single = Runner(suite, run_id="single", progress=False).run()
     assert comparable(run_dir) == comparable(single)
+
+
+def test_a_forced_merge_stays_non_comparable_and_keeps_its_cells_when_rescored(tmp_path):
+    """A merge of two different suites with --force is marked non-comparable and reports both suites' cells;
+    `bench score` on the merged folder rebuilt the manifest from one suite: comparable again, the other cells gone."""
+    a = Runner(parse_suite(suite_dict(tmp_path, masks=["box"])), run_id="a", progress=False).run()
+    b = Runner(parse_suite(suite_dict(tmp_path, masks=["lama-thin"])), run_id="b", progress=False).run()
+    dest, _ = merge_runs([a, b], into=tmp_path / "results" / "ab", force=True)
+    before = json.loads((dest / "manifest.json").read_text())
+    assert before["comparable"] is False and len(before["cells"]) == 4
+    assert main(["score", str(dest), "--add-detectors", "blur", "--no-progress", "--no-report"]) == 0
+    after = json.loads((dest / "manifest.json").read_text())
+    assert after["comparable"] is False and after["merge_forced"] == before["merge_forced"]
+    assert any(r.startswith("merged with --force") for r in after["noncomparable_reasons"])
+    assert sorted(c["cell_key"] for c in after["cells"]) == sorted(c["cell_key"] for c in before["cells"])
+    from bench.report.aggregate import load_run, summarize
+
+    assert set(summarize(load_run(dest), ci=False)["mask"]) == {"box", "lama-thin"}

@@ -685,3 +685,25 @@ def test_validate_notes_missing_weights_of_a_backend_whose_outputs_are_all_store
     p.write_text(yaml.safe_dump(d, sort_keys=False))
     assert main(["validate", str(p)]) == 2
     assert f"WeightedFill: {ckpt} not found" in capsys.readouterr().err
+
+
+def test_images_removed_from_a_folder_leave_the_report_of_the_next_run(tmp_path):
+    """The stored rows of files since deleted from the dataset are kept (a file put back is not generated again)
+    but not reported: the resumed run reports what a fresh run of the same suite would."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "ds" / "images").mkdir(parents=True)
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / "ds" / "images" / f"im{i}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8))
+    d = suite_dict(tmp_path, backends=["opencv-telea"], datasets=[{"type": "folder", "root": str(tmp_path / "ds")}])
+    run_dir = Runner(parse_suite(d), progress=False).run()
+    assert len(records(run_dir)) == 5
+    (tmp_path / "ds" / "images" / "im3.png").unlink()
+    Runner(parse_suite(d), progress=False).run()
+    fresh = Runner(parse_suite(d), run_id="fresh", progress=False).run()
+    assert sorted(r["sample_id"] for r in records(run_dir)) == ["im0", "im1", "im2", "im4"]
+    from bench.report.aggregate import load_run, summarize
+
+    a, b = summarize(load_run(run_dir), ci=False), summarize(load_run(fresh), ci=False)
+    assert a["n"].tolist() == b["n"].tolist() == [4] and a["psnr_in"].tolist() == b["psnr_in"].tolist()
+    with RunStore(run_dir / "records.sqlite") as s:
+        assert len(s.records()) == 5  # kept in the store

@@ -139,7 +139,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     console.print(f"scored {runner.counts['scored']} sample(s) of {escape(str(run_dir))} (no backend was loaded)")
     if not args.no_report:
         _render(run_dir, console)
-    return 0
+    missing = runner.manifest.get("shards_missing") or []
+    if missing:  # a partial merge rescored is still partial
+        return _say_incomplete(console, f"shard{'s' if len(missing) != 1 else ''} {', '.join(missing)} of this "
+                                        f"run {'were' if len(missing) != 1 else 'was'} never merged (the reports "
+                                        f"say so); run {'them' if len(missing) != 1 else 'it'} and `bench merge` "
+                                        f"again")
+    return _incomplete(runner, console)
 
 
 def _plugin_list(text: str, what: str) -> list:

@@ -506,6 +506,7 @@ class Runner:
         sessions = old.get("sessions", []) + [{"session": self.session, "started": time.time(),
                                                "device": str(self.device)}]
         old_b = old.get("backends") or {}
+        carried = self._merge_markers(old)
         return {
             "run_id": self.run_id,
             "suite_name": self.suite.name,
@@ -533,18 +534,37 @@ class Runner:
             "backends": {b.label: old_b[b.label] for b in self.suite.backends
                          if isinstance(old_b.get(b.label), dict) and old_b[b.label].get("type", b.type) == b.type
                          and old_b[b.label].get("params", b.params) == b.params},
-            # with a sample limit, the samples it kept per dataset: reports show these, not rows an earlier session
-            # stored with a larger limit
-            "sample_ids": {k: list(v) for k, v in (sample_ids or {}).items()} if self.limit is not None else None,
+            # the samples listed now per dataset: reports show these, not rows an earlier session stored with a
+            # larger limit or of files since removed from the dataset (a dataset that cannot be listed: its rows
+            # stay shown, beside its error)
+            "sample_ids": {k: list(v) for k, v in (sample_ids or {}).items() if k not in self.dataset_errors},
             "cells": [{"cell_key": c.key, "input_key": c.input_key, "backend": c.backend.label,
-                       "dataset": c.dataset.label, "mask": c.mask.label} for c in cells],
+                       "dataset": c.dataset.label, "mask": c.mask.label} for c in cells]
+                     + carried.pop("cells", []),
             "scorers": [{"scorer_key": s.key, "label": s.label, "kind": s.kind} for s in scorers],
             "datasets": dprov,
             "left_out": dict(self.left_out),
             "dataset_errors": dict(self.dataset_errors),
             "report": self.suite.report,
             "sessions": sessions,
+            **carried,
         }
+
+    def _merge_markers(self, old: dict[str, Any]) -> dict[str, Any]:
+        """What ``bench merge`` recorded that a later session in the merged folder must keep: where the rows came
+        from (``merged_from``), a forced merge (``merge_forced``, and the cells of the other suites it brought,
+        ``cells``) and, for ``bench score`` (which generates nothing), the shards that were not merged
+        (``shards_merged``, ``shards_missing``): a rescore of a partial merge is still partial. A plain ``bench
+        run`` generates what the missing shards would have, so their record goes."""
+        if self.shard or not any(old.get(k) for k in ("merged_from", "shards_merged", "merge_forced")):
+            return {}
+        out = {k: old[k] for k in ("merged_from", "merge_forced") if old.get(k)}
+        if self.score_only:
+            out.update({k: old[k] for k in ("shards_merged", "shards_missing") if old.get(k)})
+        if old.get("merge_forced"):
+            mine = {c.key for c in expand_cells(self.suite)}
+            out["cells"] = [c for c in old.get("cells") or [] if isinstance(c, dict) and c.get("cell_key") not in mine]
+        return out
 
     def _scorer_manifest(self, old: dict[str, Any], scorers, scoring) -> dict[str, Any]:
         """Provenance of every metric and detector (set up now, or as recorded when it was), the report's column
@@ -571,6 +591,8 @@ class Runner:
                 columns[key] = Column.from_any(col).to_dict()
         reasons = [f"{kind} {name}: {p.get('noncomparable_reason', 'random weights')}"
                    for kind, provs in prov.items() for name, p in provs.items() if p.get("comparable") is False]
+        if self._merge_markers(old):  # what the merge found (other suites, devices) still holds
+            reasons += [r for r in old.get("noncomparable_reasons") or [] if str(r).startswith("merged")]
         return {"metrics": prov["metric"], "detectors": prov["detector"], "columns": columns,
                 "comparable": not reasons, "noncomparable_reasons": reasons,
                 "scorer_errors": scoring.setup_errors()}
