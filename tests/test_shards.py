@@ -172,3 +172,37 @@ def test_a_forced_merge_stays_non_comparable_and_keeps_its_cells_when_rescored(t
     from bench.report.aggregate import load_run, summarize
 
     assert set(summarize(load_run(dest), ci=False)["mask"]) == {"box", "lama-thin"}
+
+
+class SetupFailsOnRankOne:
+    """A model whose weights only rank 0's node has: setting it up fails on rank 1."""
+
+    def __init__(self):
+        from bench.backends.base import Geometry
+
+        self.geometry = Geometry()
+
+    def setup(self, ctx):
+        if os.environ.get("RANK") == "1":
+            raise RuntimeError("no weights on this node")
+
+    def inpaint(self, image, mask, generator):
+        return image.clone()
+
+
+def test_a_backend_that_fails_on_another_rank_makes_the_lead_rank_exit_incomplete(tmp_path):
+    """Every rank exits 0 whatever its share ran (torchrun stops the other ranks when one exits non-zero), so the
+    lead rank's exit status is the launch's: a backend that could not be set up on rank 1 made it 0."""
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite_dict(tmp_path, masks=["box"], backends=[
+        "mean-fill", {"type": "python", "name": "picky", "target": "tests.test_shards:SetupFailsOnRankOne"}])))
+    procs = {}
+    for rank in (1, 0):
+        env = {**os.environ, "WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank), "OMP_NUM_THREADS": "1"}
+        procs[rank] = subprocess.Popen([sys.executable, "-m", "bench", "run", str(p), "--run-id", "ranks",
+                                        "--no-progress", "--no-report"], cwd=ROOT, env=env, text=True,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = {rank: proc.communicate(timeout=300)[0] for rank, proc in procs.items()}
+    assert procs[1].returncode == 0, out[1][-2000:]
+    assert procs[0].returncode == 3, out[0][-2000:]
+    assert "incomplete: backend picky could not run" in out[0]

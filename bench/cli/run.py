@@ -23,7 +23,8 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..config import load_suite
     from ..runner import Runner
-    from ..runner.dist import Heartbeat, clear_done, distributed, mark_done, shard_dir, wait_for_shards
+    from ..runner.dist import (Heartbeat, clear_done, distributed, mark_done, shard_dir, shards_incomplete,
+                               wait_for_shards)
     from ..runner.merge import merge_runs
 
     started = time.time()
@@ -58,16 +59,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         except BaseException as e:
             mark_done(here, False, f"{type(e).__name__}: {e}")
             raise
-        mark_done(here, True)
-        if not lead:
+        mark_done(here, True, incomplete=could_not_run(runner))
+        if not lead:  # (a rank that exits non-zero makes torchrun stop the others: the lead reports for all)
             return 0
         missing = wait_for_shards(run_dir, shard[1], args.dist_timeout, started,
                                   log=lambda m: console.print(escape(m)))
         merge_runs([run_dir])
+        others = shards_incomplete(run_dir, shard[1])
         if missing:
             raise BenchError(f"rank(s) {', '.join(map(str, missing))} did not finish; merged what the others "
                              f"stored. Run the same command again to compute the rest")
     else:
+        others = []
         run_dir = runner.run()
         if shard is not None:
             console.print(f"shard {shard[0]}/{shard[1]} done: its store is {escape(str(runner.store_dir))}; when "
@@ -75,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return _incomplete(runner, console)
     if not args.no_report:
         _render(run_dir, console)
-    return _incomplete(runner, console)
+    return _incomplete(runner, console, others)
 
 
 #: ``bench run``'s exit status when it finished but some cells ran nothing (0: every cell ran; error rows of
@@ -83,11 +86,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 INCOMPLETE = 3
 
 
-def _incomplete(runner, console) -> int:
+def could_not_run(runner) -> list[str]:
+    """What of a runner's work could not run: datasets that could not be listed, backends that could not be set
+    up."""
+    return [*(f"dataset {k}" for k in runner.dataset_errors), *(f"backend {k}" for k in runner.backend_errors)]
+
+
+def _incomplete(runner, console, others: list[str] = ()) -> int:
     """0, or :data:`INCOMPLETE` with one line naming what could not run: a dataset that could not be listed, a
-    backend that could not be set up. The run went on without them (its other cells are computed and stored), but a
-    job script or CI step must not take the run for whole."""
-    what = [*(f"dataset {k}" for k in runner.dataset_errors), *(f"backend {k}" for k in runner.backend_errors)]
+    backend that could not be set up, here or (``others``) on another rank of a torchrun launch. The run went on
+    without them (its other cells are computed and stored), but a job script or CI step must not take the run for
+    whole."""
+    what = list(dict.fromkeys([*could_not_run(runner), *others]))
     if not what:
         return 0
     return _say_incomplete(console, f"{escape(', '.join(what))} could not run (the reasons are above and in the "

@@ -68,11 +68,25 @@ class Heartbeat:
         self._stop.set()
 
 
-def mark_done(folder: Path, ok: bool, message: str = "") -> None:
+def mark_done(folder: Path, ok: bool, message: str = "", incomplete: list[str] | None = None) -> None:
+    """A rank's end: ``ok`` (it finished), and what of its share could not run (``incomplete``: "backend X", a
+    dataset), which the lead rank's exit status reports (a rank that exits non-zero makes torchrun stop the others)."""
     from ..fsio import write_text_atomic
 
     Path(folder).mkdir(parents=True, exist_ok=True)
-    write_text_atomic(Path(folder) / "done.json", json.dumps({"ok": ok, "message": message, "time": time.time()}))
+    write_text_atomic(Path(folder) / "done.json", json.dumps({"ok": ok, "message": message, "time": time.time(),
+                                                              "incomplete": list(incomplete or [])}))
+
+
+def shards_incomplete(run_dir: Path, n: int) -> list[str]:
+    """What the ranks of a torchrun launch recorded as not run (:func:`mark_done`), each named once."""
+    out: list[str] = []
+    for i in range(n):
+        try:
+            out += list(json.loads((shard_dir(run_dir, i, n) / "done.json").read_text()).get("incomplete") or [])
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+    return list(dict.fromkeys(map(str, out)))
 
 
 def clear_done(folder: Path) -> None:
