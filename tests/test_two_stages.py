@@ -707,3 +707,32 @@ def test_images_removed_from_a_folder_leave_the_report_of_the_next_run(tmp_path)
     assert a["n"].tolist() == b["n"].tolist() == [4] and a["psnr_in"].tolist() == b["psnr_in"].tolist()
     with RunStore(run_dir / "records.sqlite") as s:
         assert len(s.records()) == 5  # kept in the store
+
+
+def test_a_run_resumed_with_other_code_says_its_sessions_differ(tmp_path, plugins, monkeypatch):
+    """The manifest's git revision, packages and device are the last session's; a resumed run whose first half was
+    made from uncommitted changes or another torch said nothing of it. Each session now records them, and every
+    report notes how the sessions differed."""
+    import bench.runner.run as R
+    from bench.report.aggregate import load_run, summarize
+    from bench.report.leaderboard import run_notes
+
+    p = write(tmp_path)
+    real_git, real_pkgs = R.git_revision(), R.package_versions()
+    monkeypatch.setattr(R, "git_revision", lambda: {"revision": "1a2b3c4d5e", "dirty": True})
+    monkeypatch.setattr(R, "package_versions", lambda: {**real_pkgs, "torch": "2.0.0"})
+    assert main(["run", str(p), "--limit", "3", "--no-progress", "--no-report"]) == 0
+    monkeypatch.setattr(R, "git_revision", lambda: {**real_git, "revision": "5e6f7a8b9c", "dirty": False})
+    monkeypatch.setattr(R, "package_versions", lambda: real_pkgs)
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run_dir = tmp_path / "results" / "two"
+    man = json.loads((run_dir / "manifest.json").read_text())
+    assert [s["git"]["revision"] for s in man["sessions"]] == ["1a2b3c4d5e", "5e6f7a8b9c"]
+    assert [s["packages"]["torch"] for s in man["sessions"]] == ["2.0.0", real_pkgs["torch"]]
+    note = run_notes(summarize(load_run(run_dir), ci=False))
+    assert "git revision 1a2b3c4d (uncommitted changes) and 5e6f7a8b" in note
+    assert f"torch 2.0.0 and {real_pkgs['torch']}" in note
+    assert main(["report", str(run_dir), "--format", "md", "--out", str(tmp_path / "rep")]) == 0
+    assert "Mixed sessions" in (tmp_path / "rep" / "leaderboard.md").read_text()
+    assert main(["run", str(p), "--run-id", "one", "--no-progress", "--no-report"]) == 0
+    assert "Mixed sessions" not in (run_notes(summarize(load_run(tmp_path / "results" / "one"), ci=False)) or "")

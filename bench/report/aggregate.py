@@ -305,6 +305,7 @@ def summarize(
         untimed_backends=untimed,
         dataset_errors=dict(rd.manifest.get("dataset_errors") or {}),
         shards_missing=list(rd.manifest.get("shards_missing") or []),
+        sessions_differ=rd.session_differences,
         columns=catalog.as_dict(all_keys),
         metric_keys=mkeys,
         setlevel_keys=sorted(setlevel_keys, key=metric_sort_key),

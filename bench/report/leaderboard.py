@@ -286,6 +286,10 @@ def run_notes(df: pd.DataFrame) -> str | None:
         notes.append(f"Incomplete: shard{'s' if len(missing) != 1 else ''} {', '.join(missing)} not merged (`bench "
                      f"merge` the run folder again once {'they have' if len(missing) != 1 else 'it has'} run): these "
                      f"tables hold the merged shards' samples only.")
+    differ = df.attrs.get("sessions_differ") or []
+    if differ:
+        notes.append(f"Mixed sessions: this run's outputs and scores were made by sessions with {'; '.join(differ)} "
+                     f"(manifest.json, sessions); a run from one session (`--fresh`, or a new `--run-id`) has none.")
     silent = flag_everything(df)
     if silent:
         notes.append(f"{', '.join(silent)} flag{'s' if len(silent) == 1 else ''} every sample of every backend "

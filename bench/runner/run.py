@@ -503,8 +503,12 @@ class Runner:
     # -- manifest --------------------------------------------------------------------------------------
     def _base_manifest(self, old: dict[str, Any], cells, scorers, dprov: dict[str, Any],
                        sample_ids: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        git, packages, device = git_revision(), package_versions(), device_info(self.device)
+        # what each session ran with (a resumed run's outputs may come from several): reports say when they differ
         sessions = old.get("sessions", []) + [{"session": self.session, "started": time.time(),
-                                               "device": str(self.device)}]
+                                               "device": str(self.device), "command": "score" if self.score_only
+                                               else "run", "git": git, "packages": packages,
+                                               "device_name": device.get("name") or device.get("cpu")}]
         old_b = old.get("backends") or {}
         carried = self._merge_markers(old)
         return {
@@ -514,9 +518,9 @@ class Runner:
             "config_hash": self.suite.config_hash(),
             "suite": self.suite.resolved(),
             "created": old.get("created", time.time()),
-            "git": git_revision(),
-            "packages": package_versions(),
-            "device": device_info(self.device),
+            "git": git,  # (this session's; every session's are in "sessions")
+            "packages": packages,
+            "device": device,
             "dtype": self.suite.dtype,
             "seed": self.suite.seed,
             "blank_value": BLANK_VALUE,

@@ -102,6 +102,37 @@ class RunData:
     def noncomparable_reasons(self) -> list[str]:
         return [str(r) for r in (self.manifest.get("noncomparable_reasons") or [])]
 
+    @property
+    def session_differences(self) -> list[str]:
+        """What differed between the sessions that made this run (:func:`session_differences`)."""
+        return session_differences(self.manifest)
+
+
+def session_differences(manifest: dict[str, Any]) -> list[str]:
+    """How the sessions of a run (resumed, rescored, merged shards) differed in what they ran with: the
+    inpaint-bench git revision or uncommitted changes, a package version, the device. One phrase per difference
+    (``git revision 1a2b3c4d (uncommitted changes) and 5e6f7a8b``); empty when they agree or sessions recorded
+    none of it (runs from before sessions did)."""
+    sessions = [s for s in manifest.get("sessions") or [] if isinstance(s, dict)]
+
+    def seen(values: list[str]) -> list[str]:
+        return list(dict.fromkeys(v for v in values if v))
+
+    out = []
+    gits = seen([(str(g.get("revision") or "?")[:8] + (" (uncommitted changes)" if g.get("dirty") else ""))
+                 for s in sessions if isinstance(g := s.get("git"), dict)])
+    if len(gits) > 1:
+        out.append(f"git revision {' and '.join(gits)}")
+    pkgs = [s["packages"] for s in sessions if isinstance(s.get("packages"), dict)]
+    for name in sorted({k for p in pkgs for k in p}):
+        versions = seen([str(p.get(name)) for p in pkgs if p.get(name)])
+        if len(versions) > 1:
+            out.append(f"{name} {' and '.join(versions)}")
+    devices = seen([str(s.get("device_name") or "") for s in sessions])
+    if len(devices) > 1:
+        out.append(f"device {' and '.join(devices)}")
+    return out
+
 
 def _resolve_one(src: Any) -> tuple[Path | None, Path]:
     """(run dir or None, path of records.sqlite) for a folder or a .sqlite path; clear error when missing."""
