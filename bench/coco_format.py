@@ -138,9 +138,53 @@ def read_instances(path: str | Path, key: str = "annotations") -> Instances:
     return Instances(path, images, data["annotations"], cats)
 
 
+#: polygon coordinates this many image sides beyond the image are refused (pycocotools rasterises the whole
+#: polygon: a coordinate of 1e8, or NaN, crashes the process)
+POLYGON_REACH = 4
+
+
+def rle_counts(counts: str | bytes) -> list[int]:
+    """The run lengths of a compressed COCO RLE string (the format of pycocotools' ``rleToString``: each count in
+    5-bit groups, least significant first, as characters from '0' (48), bit 0x20 saying another group follows,
+    the last group's bit 0x10 its sign; from the third count on, each is stored as its difference to the count two
+    before). A ValueError for a character outside that alphabet or a string that ends inside a count."""
+    text = counts.decode("ascii") if isinstance(counts, bytes) else counts
+    out: list[int] = []
+    pos = 0
+    while pos < len(text):
+        value, shift, more = 0, 0, True
+        while more:
+            if pos >= len(text):
+                raise ValueError("the RLE string ends inside a count")
+            c = ord(text[pos]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"character {text[pos]!r} is not in the RLE alphabet")
+            value |= (c & 0x1F) << shift
+            more = bool(c & 0x20)
+            pos += 1
+            shift += 5
+            if not more and c & 0x10:
+                value -= 1 << shift  # the sign bit of the last group: a negative number
+        if len(out) > 2:
+            value += out[-2]
+        out.append(value)
+    return out
+
+
+def _check_runs(counts: list[int], h: int, w: int) -> None:
+    """Run lengths must be whole, not negative, and cover the image exactly: pycocotools decodes short counts into
+    uninitialised memory (a mask that changes from one load to the next) and never says so."""
+    if any(not isinstance(c, int) or isinstance(c, bool) or c < 0 for c in counts):
+        raise ValueError("RLE counts must be whole numbers >= 0")
+    if sum(counts) != h * w:
+        raise ValueError(f"RLE counts cover {sum(counts)} pixels, not the image's {h}x{w} = {h * w}")
+
+
 def decode(mask_utils: Any, ann: dict, h: int, w: int, where: str) -> np.ndarray:
     """One instance's bool [h, w] mask, as ``COCO.annToMask`` gives it; a DataError naming ``where`` and the
-    annotation id when its segmentation cannot be decoded."""
+    annotation id when its segmentation cannot be decoded (also RLE counts that do not cover the image, and
+    polygon coordinates that are not finite or lie far outside it, which pycocotools would turn into noise or a
+    crash)."""
     seg = ann["segmentation"]
     try:
         if isinstance(seg, list):  # polygons: [[x0, y0, x1, y1, ...], ...]
@@ -148,17 +192,26 @@ def decode(mask_utils: Any, ann: dict, h: int, w: int, where: str) -> np.ndarray
             if not polys:
                 raise ValueError("no polygon with three points or more")
             polys = [p[: len(p) - len(p) % 2] for p in polys]
+            reach = POLYGON_REACH * max(h, w)
+            bad = next((v for p in polys for v in p if not (np.isfinite(v) and -reach <= v <= reach)), None)
+            if bad is not None:
+                raise ValueError(f"polygon coordinate {bad!r} is not finite or lies far outside the {w}x{h} image")
             rle = mask_utils.merge(mask_utils.frPyObjects(polys, h, w))
-        elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
-            rle = mask_utils.frPyObjects(seg, h, w)
-        elif isinstance(seg, dict) and isinstance(seg.get("counts"), (str, bytes)):  # compressed RLE
-            counts = seg["counts"].encode("ascii") if isinstance(seg["counts"], str) else seg["counts"]
-            rle = {"size": [int(s) for s in seg["size"]], "counts": counts}
+        elif isinstance(seg, dict) and isinstance(seg.get("counts"), (list, str, bytes)):
+            if not isinstance(seg.get("size"), list) or len(seg["size"]) != 2:
+                raise ValueError("an RLE needs 'size': [height, width]")
+            if [int(s) for s in seg["size"]] != [h, w]:
+                raise ValueError(f"RLE size {list(seg['size'])} is not the image's {h}x{w}")
+            if isinstance(seg["counts"], list):  # uncompressed RLE
+                _check_runs(seg["counts"], h, w)
+                rle = mask_utils.frPyObjects({"size": [h, w], "counts": seg["counts"]}, h, w)
+            else:  # compressed RLE
+                counts = seg["counts"].encode("ascii") if isinstance(seg["counts"], str) else seg["counts"]
+                _check_runs(rle_counts(counts), h, w)
+                rle = {"size": [h, w], "counts": counts}
         else:
             raise ValueError(f"neither polygons nor RLE ({type(seg).__name__})")
-        if [int(s) for s in rle["size"]] != [h, w]:
-            raise ValueError(f"RLE size {list(rle['size'])} is not the image's {h}x{w}")
         m = mask_utils.decode(rle)
-    except (ValueError, TypeError, KeyError, OverflowError) as e:
+    except Exception as e:  # noqa: BLE001 - pycocotools raises bare Exception ("input type is not supported")
         raise DataError(f"{where}: annotation {ann.get('id')}: segmentation cannot be decoded ({e})") from None
     return np.asarray(m, dtype=bool)

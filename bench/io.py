@@ -122,6 +122,8 @@ def _decode(path: PathLike) -> tuple[np.ndarray, int, bool]:
     """
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():
+            raise DataError(f"{p}: a link to {os.readlink(p)}, which is not there (a drive not mounted?)")
         raise DataError(f"{p}: file not found")
     if p.is_dir():
         raise DataError(f"{p}: is a directory, not an image file")

@@ -191,6 +191,17 @@ def test_folder_unreadable_file_fails_only_its_sample(folder: Path):
     assert ds.load("b").mask is not None
 
 
+def test_folder_links_to_missing_files_are_samples_that_fail_not_gone(folder: Path, tmp_path: Path):
+    """Images on an unmounted drive (links whose target is not there) are listed and fail with the link's target
+    named; before, they vanished from the dataset without a word."""
+    (folder / "images" / "d.png").symlink_to(tmp_path / "unmounted" / "d.png")
+    for sub in ("masks", "gt"):
+        (folder / sub / "d.png").write_bytes((folder / sub / "b.png").read_bytes())
+    ds = _make({"type": "folder", "root": str(folder)})
+    assert ds.ids() == ["a", "b", "c", "d"]
+    assert f"a link to {tmp_path / 'unmounted' / 'd.png'}, which is not there" in _load_error(ds, "d")
+
+
 def test_folder_duplicate_stems_are_reported(folder: Path):
     _save(folder / "images" / "a.jpg", _noise(12, 16, 7))
     msg = _load_error(_make({"type": "folder", "root": str(folder)}), "a")

@@ -276,3 +276,36 @@ def test_absent_lists_the_images_without_the_categories_as_a_reference_set(coco)
         parse_suite({"backends": ["identity"], "datasets": [ref], "masks": ["given"], "metrics": []})
     parse_suite({"backends": ["identity"], "datasets": [{**ds, "categories": ["cat"]}], "masks": ["given"],
                  "metrics": [{"type": "fid", "crop": False, "reference": ref}]})
+
+
+def test_compressed_rle_strings_decode_to_the_counts_pycocotools_encoded():
+    from bench.coco_format import rle_counts
+
+    rng = np.random.default_rng(3)
+    for t in range(100):
+        h, w = (int(x) for x in rng.integers(1, 70, 2))
+        m = rng.random((h, w)) < rng.random() if t % 4 else np.zeros((h, w), bool)
+        encoded = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))["counts"]
+        assert rle_counts(encoded) == _rle_counts(m)
+    with pytest.raises(ValueError, match="ends inside a count"):
+        rle_counts("1a")[0]  # 'a' (49 | 0x20 set): another group promised, none given
+
+
+@pytest.mark.parametrize("segmentation, why", [
+    ({"size": [48, 64], "counts": [100, 200]}, "cover 300 pixels, not the image's 48x64"),
+    ({"size": [48, 64], "counts": ""}, "cover 0 pixels"),
+    ({"size": [48, 64], "counts": [100, -5, 2977]}, "whole numbers >= 0"),
+    ({"counts": [100, 200, 2772]}, "needs 'size'"),
+    ([[10, 10, 30, 10, 30, float("nan"), 10, 30]], "not finite"),
+    ([[10, 10, 1e8, 10, 30, 30, 10, 30]], "far outside"),
+])
+def test_segmentations_pycocotools_would_turn_into_noise_or_a_crash_are_refused(segmentation, why):
+    """Counts that do not cover the image decoded into uninitialised memory (a different mask each load); a NaN or
+    huge polygon coordinate crashed the whole process. Each is now the sample's error naming its annotation."""
+    from bench.coco_format import decode
+
+    with pytest.raises(DataError, match=rf"x\.jpg: annotation 7: segmentation cannot be decoded \(.*{why}"):
+        decode(mask_utils, {"id": 7, "segmentation": segmentation}, 48, 64, "x.jpg")
+    good = mask_utils.encode(np.asfortranarray(_disk(48, 64, 20, 30, 9).astype(np.uint8)))
+    assert decode(mask_utils, {"id": 7, "segmentation": {"size": [48, 64], "counts": good["counts"].decode()}},
+                  48, 64, "x.jpg").sum() == _disk(48, 64, 20, 30, 9).sum()

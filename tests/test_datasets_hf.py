@@ -283,3 +283,20 @@ def test_run_exits_3_when_a_dataset_cannot_be_listed(saved, tmp_path, capsys):
                                  "datasets": [good]}))
     assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
     assert "incomplete" not in capsys.readouterr().out
+
+
+def test_a_saved_single_split_must_be_the_split_asked_for(tmp_path, rows):
+    """A DatasetDict's split is checked; one saved Dataset (``ds['train'].save_to_disk``) carries its split too, and
+    its train rows were scored (and recorded) as the split the suite asked for."""
+    table = _dataset(rows)
+    one = datasets.Dataset(table.data, info=table.info, split=datasets.NamedSplit("train"))
+    assert str(one.split) == "train"
+    one.save_to_disk(str(tmp_path / "train-only"))
+    from bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"holds one saved split, 'train', not 'validation'.*set split: train"):
+        _make({"path": str(tmp_path / "train-only"), "split": "validation", "task": "reconstruction"}).ids()
+    ds = _make({"path": str(tmp_path / "train-only"), "split": "train", "task": "reconstruction"})
+    assert len(ds.ids()) == len(rows["image"]) and ds.provenance()["split"] == "train"
+    _dataset(rows).save_to_disk(str(tmp_path / "no-split"))  # a table that never had a split: taken as asked
+    assert len(_make({"path": str(tmp_path / "no-split"), "task": "reconstruction"}).ids()) == len(rows["image"])

@@ -377,16 +377,20 @@ def test_folder_files_that_read_wrong_say_why(tmp_path, capsys):
     edge = np.zeros((64, 192), np.uint8)
     edge[20:40, 4:30] = 255
     save("edge", wide, edge)
+    dots = np.zeros((64, 64), np.uint8)
+    dots[1::4, 1::4] = 255  # single pixels on a grid the 4:3 nearest-neighbour step to 48 px skips
+    save("dots", photo, dots)
     save(unicodedata.normalize("NFC", "crème"), photo, box, mask_stem=unicodedata.normalize("NFD", "crème"))
     p = write_suite(tmp_path, datasets=[{"type": "folder", "root": str(root), "resize": "suite"}],
                     masks=["given"], resolution=48)
     assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
     recs = {r["sample_id"]: r for r in records(tmp_path / "results" / "s")}
-    assert set(recs) == {"ok", "greygt", "dim", "edge", "crème"}
+    assert set(recs) == {"ok", "greygt", "dim", "edge", "dots", "crème"}
     assert recs["ok"]["error"] is None and recs["crème"]["error"] is None
     assert "the ground truth has no colour" in recs["greygt"]["error"] and "greygt.png" in recs["greygt"]["error"]
     assert "largest value is 100 of 255" in recs["dim"]["error"]
     assert "lies outside the centre square that resize to 48 px keeps" in recs["edge"]["error"]
+    assert "thinner than the resize step" in recs["dots"]["error"] and "lies outside" not in recs["dots"]["error"]
 
 
 def test_outputs_named_by_the_ids_own_names_and_float_ranges(tmp_path, capsys):

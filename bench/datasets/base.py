@@ -65,11 +65,20 @@ class ResizableDataset(Dataset):
 
 
 def cropped_hole_note(before, after, target: int | None) -> str | None:
-    """Why a dataset mask with a hole in its file has none after loading: the centre square that ``resize`` keeps
-    left it out (for the error message), else None."""
+    """Why a dataset mask with a hole in its file has none after loading (for the error message), else None: the
+    centre square that ``resize`` keeps left it out, or the nearest-neighbour resize to ``target`` skipped every
+    hole pixel (a hole thinner than the resize step)."""
+    from ..io import center_crop_square
+
     if before is None or after is None or target is None or bool(after.any()) or not bool(before.any()):
         return None
     h, w = before.shape[-2:]
+    kept = center_crop_square(before)
+    if bool(kept.any()):
+        side = kept.shape[-1]
+        return (f"the file's hole ({int(before.sum())} px at {w}×{h}) is thinner than the resize step: the "
+                f"nearest-neighbour resize from {side}×{side} to {target}×{target} skipped every hole pixel (use a "
+                f"larger resolution, or thicker masks)")
     return (f"the file's hole ({int(before.sum())} px at {w}×{h}) lies outside the centre square that resize to "
             f"{target} px keeps")
 

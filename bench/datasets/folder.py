@@ -61,7 +61,8 @@ def _list_images(folder: Path) -> dict[str, list[Path]]:
     if not folder.is_dir():
         return out
     for p in folder.iterdir():
-        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_EXTENSIONS:
+        dangling = p.is_symlink() and not p.exists()  # (a link to an unmounted drive: an error row, not silence)
+        if p.name.startswith(".") or not (p.is_file() or dangling) or p.suffix.lower() not in IMAGE_EXTENSIONS:
             continue
         out.setdefault(stem_id(p), []).append(p)
     for files in out.values():

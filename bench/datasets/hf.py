@@ -189,6 +189,10 @@ class HFDataset(ResizableDataset):
                     raise ConfigError("split", f"{self.local} has splits {', '.join(sorted(obj))}, not "
                                                f"'{self.split}'{_close(self.split, list(obj))}")
                 obj = obj[self.split]
+            elif getattr(obj, "split", None) is not None and str(obj.split) != self.split:
+                raise ConfigError("split", f"{self.local} holds one saved split, '{obj.split}', not '{self.split}' "
+                                           f"(the rows of another split would be scored and recorded as "
+                                           f"'{self.split}'): set split: {obj.split}")
             return obj.to_iterable_dataset() if self.streaming else obj
         if self.local.exists() and not self.local.is_dir():
             raise ConfigError("path", f"'{self.local}' is a file; give a folder (save_to_disk or data files) or a "
