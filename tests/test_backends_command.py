@@ -1,9 +1,13 @@
 """The command backend with small Python scripts as the external program; and the python backend."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,6 +167,87 @@ def test_config_errors_name_the_key():
         be = _backend("/no/such/program {input_dir} {output_dir}")
         image, mask, gens = _batch(b=1)
         run_backend(be, image, mask, gens)
+
+
+# -- the program's lifetime ------------------------------------------------------------------------------------
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux only")
+
+# the model: writes its pid (atomically) where the harness says, then runs "forever"
+SLEEPER = """
+import os, sys, time
+pid_file = sys.argv[3]
+with open(pid_file + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.replace(pid_file + ".tmp", pid_file)
+time.sleep(60)
+"""
+
+# the harness: a command backend running SLEEPER on a batch of one, as `bench run` would
+HARNESS = """
+import sys
+import torch
+from bench.registry import BACKENDS
+from bench.types import RunContext
+sleeper, pid_file = sys.argv[1:3]
+be = BACKENDS.create({"type": "command", "timeout": 120,
+                      "command": f"{sys.executable} {sleeper} {{input_dir}} {{output_dir}} {pid_file}"}, "b")
+be.setup(RunContext(device=torch.device("cpu")))
+be.inpaint(torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8, dtype=torch.bool), [torch.Generator()])
+"""
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (one that init has not reaped yet is as dead as a reaped one)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "")
+    return state not in ("Z", "X")
+
+
+@linux_only
+def test_the_program_dies_with_a_killed_harness(tmp_path):
+    sleeper, harness = _script(tmp_path, "sleeper.py", SLEEPER), _script(tmp_path, "harness.py", HARNESS)
+    pid_file = tmp_path / "program.pid"
+    root = str(Path(__file__).parents[1])  # the harness imports this checkout's bench
+    parent = subprocess.Popen([PY, str(harness), str(sleeper), str(pid_file)], cwd=root,
+                              env={**os.environ, "PYTHONPATH": root})
+    child = None
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists():
+            assert parent.poll() is None, f"the harness exited ({parent.returncode}) before starting the program"
+            assert time.monotonic() < deadline, "the program never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert _alive(child)
+        parent.send_signal(signal.SIGKILL)  # no handler, no finally: as the OOM killer or a pre-emption
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the program outlived the SIGKILLed harness"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+@linux_only
+def test_a_program_whose_harness_died_before_prctl_exits_at_once():
+    from bench.backends.procmem import die_with_parent
+
+    sleep = [PY, "-c", "import time; time.sleep(30)"]
+    # the race: the parent died between fork and prctl, so the child's parent is no longer the pid it expects
+    t0 = time.monotonic()
+    r = subprocess.run(sleep, preexec_fn=die_with_parent(parent=os.getppid()), timeout=20)
+    assert r.returncode == 1 and time.monotonic() - t0 < 10
+    # its parent alive, the program runs as usual
+    ok = subprocess.run([PY, "-c", "print('ran')"], preexec_fn=die_with_parent(), capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout == "ran\n"
 
 
 # -- python backend -----------------------------------------------------------------------------------------

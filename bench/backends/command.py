@@ -20,6 +20,9 @@ Per batch:
    differs from its input is returned as is: the adapter records its size in ``raw_sizes`` (the ``resized``
    detector reads it) and resizes it back; ``strict_size: true`` makes it an error instead.
 
+The program gets SIGTERM when the harness dies (Linux; :func:`bench.backends.procmem.die_with_parent`), so a killed
+``bench run`` leaves no program behind.
+
 Memory: the program's own, measured by :mod:`bench.backends.procmem`: on CPU the peak RSS of its process tree
 (``wait4``), on CUDA its tree's GPU memory through NVML (``nvidia-ml-py``); where that cannot be measured the report
 shows "—", never the harness's memory.

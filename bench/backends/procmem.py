@@ -15,12 +15,21 @@ process tree (the program and its descendants, found through ``/proc``) every ``
   when none of the tree's processes appears, the figure is ``None``: the report shows "—".
 
 A process that lives less than one interval can be missed; a model that loads weights and runs for seconds is not.
+
+**The program dies with the harness** (Linux): it is started with the parent-death signal set to SIGTERM
+(``prctl(PR_SET_PDEATHSIG)`` through ``ctypes``, between fork and exec), so a harness killed by SIGKILL (an OOM
+killer, a scheduler's pre-emption) does not leave it running on the GPU. The kernel signals the program only, not
+what the program started (a wrapper such as ``conda run`` or a shell script must pass it on). It signals when the
+*thread* that started the program ends, not only the process: :func:`run_measured` waits for the program in that
+thread, so in practice the signal comes when the harness dies. Elsewhere nothing is set: the program outlives a
+killed harness, as any child process does.
 """
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,12 +175,42 @@ class TreeSampler:
         return self.peak
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent: int | None = None):
+    """A ``preexec_fn`` that makes the child get SIGTERM when this process dies (Linux), or None elsewhere (or when
+    libc's ``prctl`` cannot be found). ``parent``: the pid the child must still have as its parent after ``prctl``
+    (default: this process); a child whose parent already died before ``prctl`` exits at once (status 1), since
+    no signal would come any more."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes, prctl.restype = [ctypes.c_int, ctypes.c_ulong], ctypes.c_int
+    parent = os.getpid() if parent is None else parent
+    sig = int(signal.SIGTERM)
+
+    def preexec() -> None:
+        # runs in the child between fork and exec: no imports, no Python-level locks, only these calls
+        prctl(PR_SET_PDEATHSIG, sig)
+        if os.getppid() != parent:  # the parent died before prctl (the child was adopted): nobody will signal it
+            os._exit(1)
+
+    return preexec
+
+
 def run_measured(argv: list[str], *, cwd: str | None, env: dict[str, str], timeout: float,
                  gpu_index: int | None = None, nvml: Any = None, interval: float = 0.05) -> Finished:
     """Run ``argv`` in its own session; kill its process group after ``timeout`` seconds. Samples the tree's RAM
-    (and its GPU memory through NVML when ``gpu_index`` is given) while it runs."""
+    (and its GPU memory through NVML when ``gpu_index`` is given) while it runs. On Linux the program gets SIGTERM
+    if this process dies first (:func:`die_with_parent`)."""
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent())
     chunks: dict[str, bytes] = {}
 
     def drain(name: str, stream) -> None:
