@@ -115,8 +115,15 @@ def test_missing_outputs_are_reported(tmp_path):
                                      "shutil.copy(src, pathlib.Path(sys.argv[2]) / src.name)\n")
     be = _backend(f"{PY} {s} {{input_dir}} {{output_dir}}")
     image, mask, gens = _batch(b=3)
-    with pytest.raises(BackendError, match=r"no output for 2 of 3 inputs \(000001, 000002\)"):
+    with pytest.raises(BackendError, match=r"no output for 2 of 3 inputs: batch item 1 \(expected \S+/output/"
+                                           r"000001\.png, the output of input/000001\.png\); batch item 2 "):
         run_backend(be, image, mask, gens)
+    # given the dataset ids (as the runner gives them), the message names the samples the user knows
+    with pytest.raises(BackendError) as e:
+        run_backend(be, image, mask, gens, sample_ids=["cat/a.jpg", "dog/b.jpg", "owl/c.jpg"])
+    msg = str(e.value)
+    assert "no output for 2 of 3 inputs: sample 'dog/b.jpg' (expected " in msg and "/output/000001.png" in msg
+    assert "sample 'owl/c.jpg' (expected " in msg and "/output/000002.png" in msg and "cat/a.jpg" not in msg
 
 
 def test_no_shell_and_placeholders_per_argument(tmp_path):
@@ -330,3 +337,34 @@ def test_through_the_runner_wrong_size_is_scored_by_the_resized_detector(tmp_pat
     assert all(r["error"] is None and r["resized_score"] == 0 for r in by["same"])
     assert all(r["error"] is None and r["resized_score"] == pytest.approx(0.5) for r in by["half"])
     assert all("exit status 4" in r["error"] for r in by["broken"])
+
+
+def test_through_the_runner_a_missing_output_names_its_sample(tmp_path):
+    from bench.config import parse_suite
+    from bench.runner import Runner
+    from bench.store import RunStore
+
+    # copies every input but the batch's second (000001.png) to the outputs
+    s = _script(tmp_path, "skip.py", "import sys, shutil, pathlib\n"
+                                     "for p in pathlib.Path(sys.argv[1]).glob('*.png'):\n"
+                                     "    if p.stem != '000001':\n"
+                                     "        shutil.copy(p, pathlib.Path(sys.argv[2]) / p.name)\n")
+    suite = parse_suite({
+        "output_dir": str(tmp_path / "results"), "device": "cpu", "batch_size": 2, "resolution": 32,
+        "backends": [{"type": "command", "name": "skip", "command": f"{PY} {s} {{input_dir}} {{output_dir}}"}],
+        "datasets": [{"type": "synthetic", "n": 3}],
+        "masks": [{"type": "box", "min_size": 0.2, "max_size": 0.4}],
+        "metrics": ["psnr"],
+    })
+    run_dir = Runner(suite, progress=False).run()
+    with RunStore(run_dir / "records.sqlite") as st:
+        recs = sorted(st.records(), key=lambda r: r["sample_id"])
+    assert len(recs) == 3
+    first, second, third = recs  # batches: (first, second), (third,)
+    # the first batch fails as a whole; its rows name the sample whose output is missing, by its dataset id
+    for r in (first, second):
+        assert f"no output for 1 of 2 inputs: sample '{second['sample_id']}' (expected " in r["error"]
+        assert "/output/000001.png" in r["error"]
+        assert f"sample '{first['sample_id']}'" not in r["error"]
+    # the run goes on: the next batch (a batch of one, its output 000000.png written) is scored
+    assert third["error"] is None and np.isfinite(third["psnr_in"])

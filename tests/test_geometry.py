@@ -201,6 +201,34 @@ def test_bad_call_arguments_are_rejected():
         run_backend(Recorder(), image, mask[..., :5], gens)
 
 
+class IdRecorder(Recorder):
+    """Test backend that takes the samples' ids (as the ``command`` backend does, for its messages)."""
+
+    takes_sample_ids = True
+
+    def __init__(self, geometry=Geometry()):
+        super().__init__(geometry)
+        self.ids = []
+
+    def inpaint(self, image, mask, generator, sample_ids=None):
+        self.ids.append(sample_ids)
+        return super().inpaint(image, mask, generator)
+
+
+def test_sample_ids_reach_only_a_backend_that_takes_them():
+    image, mask, gens = _batch(b=3)
+    ids = ["cat/a.jpg", "dog/b.jpg", "owl/c.jpg"]
+    be = IdRecorder()
+    run_backend(be, image, mask, gens, ids)
+    assert be.ids == [ids]
+    be = IdRecorder(Geometry(crop_margin=2))  # one call per sample: each gets its own id
+    run_backend(be, image, mask, gens, ids)
+    assert be.ids == [[i] for i in ids]
+    run_backend(Recorder(), image, mask, gens, ids)  # inpaint(image, mask, generator): called without them
+    with pytest.raises(ValueError, match="one sample id per sample"):
+        run_backend(IdRecorder(), image, mask, gens, ids[:2])
+
+
 def test_per_sample_list_outputs_record_each_size():
     image, mask, gens = _batch(b=2, h=32, w=32)
 

@@ -65,6 +65,9 @@ class Backend:
     #: where the model's memory lives: ``"process"`` (this one: the runner measures it per cell), ``"subprocess"``
     #: (another program: the backend measures it, :meth:`memory_peak`), ``"none"`` (nothing runs: stored outputs)
     memory_scope: str = "process"
+    #: ``inpaint`` also takes ``sample_ids=`` (the batch's dataset ids, in order), for messages only: a backend that
+    #: cannot read the images it is given can then say *which* item failed (the ``command`` backend's missing files)
+    takes_sample_ids: bool = False
 
     def setup(self, ctx: RunContext) -> None:
         """Load weights / move to ``ctx.device``. Called once per run before any batch; timed as load time.

@@ -16,9 +16,11 @@ Per batch:
    A leading ``~`` in the program path and in ``cwd`` is expanded (there is no shell to do it).
 3. for each sample the output ``output/{i:06d}.*`` (png, jpg, jpeg, webp, bmp, tif) is read as RGB. A non-zero exit
    status, a timeout or a missing output raises :class:`~bench.errors.BackendError` with the command, the exit
-   status and the tail of its stdout/stderr (the runner records error rows for the batch). An output whose size
-   differs from its input is returned as is: the adapter records its size in ``raw_sizes`` (the ``resized``
-   detector reads it) and resizes it back; ``strict_size: true`` makes it an error instead.
+   status and the tail of its stdout/stderr (the runner records error rows for the batch); a missing or unreadable
+   output is named by its sample's dataset id and the file expected (the runner passes the ids; the batch's file
+   names are only positions). An output whose size differs from its input is returned as is: the adapter records
+   its size in ``raw_sizes`` (the ``resized`` detector reads it) and resizes it back; ``strict_size: true`` makes it
+   an error instead.
 
 The program gets SIGTERM when the harness dies (Linux; :func:`bench.backends.procmem.die_with_parent`), so a killed
 ``bench run`` leaves no program behind.
@@ -43,7 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import BackendError
+from ..errors import BackendError, quote
 from ..types import RunContext
 from .base import Backend, Geometry
 from .procmem import run_measured
@@ -80,6 +82,7 @@ class CommandBackend(Backend):
     """An external program over a folder of PNG images and masks (for repos with their own environment)."""
 
     deterministic = False  # unknown: whatever the program does
+    takes_sample_ids = True  # for messages only: a missing output names its sample, not the batch-local file name
     memory_scope = "subprocess"  # the model's memory is the program's: memory_peak() measures it
 
     def __init__(self, command: str, timeout: float = 3600.0, cwd: str | None = None, env: dict | None = None,
@@ -141,29 +144,36 @@ class CommandBackend(Backend):
             stems.append(stem)
         return stems
 
-    def _read_outputs(self, out_dir: Path, stems: list[str], size: tuple[int, int]) -> list[torch.Tensor]:
+    def _read_outputs(self, out_dir: Path, stems: list[str], size: tuple[int, int],
+                      sample_ids: list[str] | None = None) -> list[torch.Tensor]:
+        """Read ``output/{stem}.*`` per input. Messages name each file's sample by ``sample_ids`` (the dataset ids,
+        in batch order) when given: the stems are positions in this batch, which the user cannot look up."""
         from PIL import Image
 
+        def sample(i: int) -> str:
+            return f"sample {quote(sample_ids[i])}" if sample_ids is not None else f"batch item {i}"
+
         outs, missing, wrong = [], [], []
-        for stem in stems:
+        for i, stem in enumerate(stems):
             found = [p for p in (out_dir / f"{stem}{ext}" for ext in OUTPUT_EXTS) if p.is_file()]
             if not found:
-                missing.append(stem)
+                missing.append(f"{sample(i)} (expected {out_dir / stem}.png, the output of input/{stem}.png)")
                 continue
             try:
                 with Image.open(found[0]) as im:
                     arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
             except Exception as e:  # noqa: BLE001 - an unreadable file is the program's failure
-                raise BackendError(f"command: cannot read output {found[0].name}: {e}") from e
+                raise BackendError(f"command: cannot read the output of {sample(i)}, {found[0]}: {e}") from e
             if arr.shape[:2] != size:
-                wrong.append(f"{found[0].name} is {arr.shape[0]}x{arr.shape[1]}")
+                wrong.append(f"{sample(i)}: {found[0].name} is {arr.shape[0]}x{arr.shape[1]}")
             outs.append(torch.from_numpy(arr).permute(2, 0, 1).contiguous())
         if missing:
             listing = sorted(p.name for p in out_dir.iterdir())[:10]
             raise BackendError(
-                f"command: no output for {len(missing)} of {len(stems)} inputs ({', '.join(missing[:5])}"
-                f"{'...' if len(missing) > 5 else ''}); expected {{output_dir}}/<input stem>.png; the output folder "
-                f"holds {listing or 'nothing'}. stdout: {_tail(self.last_stdout) or '(empty)'} | stderr: "
+                f"command: no output for {len(missing)} of {len(stems)} inputs: {'; '.join(missing[:5])}"
+                f"{'...' if len(missing) > 5 else ''}; each input/<stem>.png needs output/<stem>.png (or "
+                f"{', '.join(e.lstrip('.') for e in OUTPUT_EXTS[1:])}); the output folder holds "
+                f"{listing or 'nothing'}. stdout: {_tail(self.last_stdout) or '(empty)'} | stderr: "
                 f"{_tail(self.last_stderr) or '(empty)'}")
         if wrong and self.strict_size:
             raise BackendError(f"command: outputs differ from the input size {size[0]}x{size[1]}: {'; '.join(wrong)}")
@@ -206,7 +216,8 @@ class CommandBackend(Backend):
             out["memory_notes"] = sorted(self._memory_notes)
         return out
 
-    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> list[torch.Tensor]:
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator],
+                sample_ids: list[str] | None = None) -> list[torch.Tensor]:
         tmp = tempfile.mkdtemp(prefix="inpaint-bench-cmd-")
         root = Path(tmp)
         try:
@@ -219,7 +230,7 @@ class CommandBackend(Backend):
                       "seed": str(generator[0].initial_seed() if generator else 0),
                       "batch_size": str(image.shape[0])}
             self._run(substitute(self.args, values))
-            outs = self._read_outputs(out_dir, stems, (int(image.shape[-2]), int(image.shape[-1])))
+            outs = self._read_outputs(out_dir, stems, (int(image.shape[-2]), int(image.shape[-1])), sample_ids)
             return [o.to(image.device) for o in outs]
         finally:
             if not self.keep_temp:

@@ -148,7 +148,8 @@ def check_output(backend: Backend, out: object, batch: int, first: int = 0) -> t
     return out
 
 
-def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]
+def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator],
+               sample_ids: list[str] | None = None
                ) -> tuple[torch.Tensor, list[Size], list[Size], list[tuple[float, float]]]:
     """Steps 2-5 for a batch of images that share one size."""
     g = backend.geometry
@@ -157,7 +158,10 @@ def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor, genera
     ps = padded_size(*rs, g.pad_multiple)
     x = pad_to(resize_image(image, rs), ps)
     m = pad_to(resize_mask(mask, rs), ps)
-    result = backend.inpaint(x.contiguous(), m.contiguous(), generator)
+    named = {}
+    if sample_ids is not None and getattr(backend, "takes_sample_ids", False):
+        named["sample_ids"] = list(sample_ids)
+    result = backend.inpaint(x.contiguous(), m.contiguous(), generator, **named)
     if isinstance(result, (list, tuple)):  # one tensor per sample, sizes may differ
         if len(result) != b:
             raise BackendError(f"backend '{_name(backend)}': returned {len(result)} outputs for a batch of {b}")
@@ -175,11 +179,12 @@ def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor, genera
 
 
 def run_backend(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
-                generator: list[torch.Generator]) -> AdapterResult:
+                generator: list[torch.Generator], sample_ids: list[str] | None = None) -> AdapterResult:
     """Run ``backend`` on a batch under its declared geometry; the output is at the input's size.
 
     image: [B, 3, H, W] float in [0, 1] (hole already blanked); mask: [B, 1, H, W] bool, True = hole;
-    generator: one torch.Generator per sample. Raises :class:`BackendError` for an invalid output.
+    generator: one torch.Generator per sample; sample_ids: the samples' dataset ids, passed on to a backend that
+    declares ``takes_sample_ids`` (for its messages). Raises :class:`BackendError` for an invalid output.
     """
     if image.ndim != 4 or image.shape[1] != 3:
         raise ValueError(f"image must be [B, 3, H, W], got {tuple(image.shape)}")
@@ -187,12 +192,14 @@ def run_backend(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
         raise ValueError(f"mask must be [B, 1, H, W] matching image {tuple(image.shape)}, got {tuple(mask.shape)}")
     if len(generator) != image.shape[0]:
         raise ValueError(f"need one generator per sample: {len(generator)} for batch {image.shape[0]}")
+    if sample_ids is not None and len(sample_ids) != image.shape[0]:
+        raise ValueError(f"need one sample id per sample: {len(sample_ids)} for batch {image.shape[0]}")
     mask = mask.bool()
     image = image.float()
     with torch.no_grad():
         margin = backend.geometry.crop_margin
         if margin is None:
-            out, raw, given, rng = _run_group(backend, image, mask, list(generator))
+            out, raw, given, rng = _run_group(backend, image, mask, list(generator), sample_ids)
             return AdapterResult(out, raw, given, rng)
         out = image.clone()
         raw_sizes: list[Size] = []
@@ -201,7 +208,8 @@ def run_backend(backend: Backend, image: torch.Tensor, mask: torch.Tensor,
         for i in range(image.shape[0]):
             y0, y1, x0, x1 = hole_crop_box(mask[i], int(margin))
             crop, raw, given, rng = _run_group(backend, image[i : i + 1, :, y0:y1, x0:x1],
-                                               mask[i : i + 1, :, y0:y1, x0:x1], [generator[i]])
+                                               mask[i : i + 1, :, y0:y1, x0:x1], [generator[i]],
+                                               None if sample_ids is None else [sample_ids[i]])
             out[i, :, y0:y1, x0:x1] = crop[0]
             raw_sizes += raw
             model_sizes += given

@@ -125,14 +125,14 @@ class Generation:
             shape = tuple(image.shape)
             if shape not in self.shapes_warm:
                 for _ in range(self.s.warmup):
-                    self._call(blanked, mask, seeds)
+                    self._call(blanked, mask, seeds, items)
                 self.shapes_warm.add(shape)
             if dev.type == "cpu":  # the clock below times the model alone: no loading, no scoring beside it
                 self.prefetcher.quiesce()
                 self.wait_scoring()
             self.peak.before_call()
             with timing.timed(dev, stream_only=self.s.overlap) as t:
-                res = self._call(blanked, mask, seeds)
+                res = self._call(blanked, mask, seeds, items)
             self.peak.after_call()
         except CAUGHT as e:
             if timing.is_oom(e) and self.s.oom_retry and B > 1 and dev.type == "cuda":
@@ -152,16 +152,17 @@ class Generation:
                   or colourless_error(who, items[i].image, out_u8[i]) for i in range(B)]
         return self._commit(cell, items, out_u8, infos, errors, timing_row)
 
-    def _call(self, blanked: torch.Tensor, mask: torch.Tensor, seeds: list[int]):
+    def _call(self, blanked: torch.Tensor, mask: torch.Tensor, seeds: list[int], items: list[Item]):
         from ..backends.geometry import run_backend
 
         gens = [torch.Generator().manual_seed(s) for s in seeds]
         # copies the backend may scribble on: a warm-up that writes into its input cannot change the timed call's
         image, hole = blanked.clone(), mask.clone()
+        ids = [it.sample_id for it in items]  # for the messages of a backend that takes them
 
         def call():
             with torch.inference_mode():
-                return run_backend(self.backend, image, hole, gens)
+                return run_backend(self.backend, image, hole, gens, ids)
 
         return self.guard.call(call)
 
