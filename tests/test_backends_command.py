@@ -231,7 +231,7 @@ def test_the_program_dies_with_a_killed_harness(tmp_path):
         assert _alive(child)
         parent.send_signal(signal.SIGKILL)  # no handler, no finally: as the OOM killer or a pre-emption
         parent.wait()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # (a loaded machine: SIGTERM and the reaping take a while)
         while _alive(child) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not _alive(child), "the program outlived the SIGKILLed harness"
