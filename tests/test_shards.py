@@ -206,3 +206,17 @@ def test_a_backend_that_fails_on_another_rank_makes_the_lead_rank_exit_incomplet
     assert procs[1].returncode == 0, out[1][-2000:]
     assert procs[0].returncode == 3, out[0][-2000:]
     assert "incomplete: backend picky could not run" in out[0]
+
+
+def test_a_plain_run_over_unmerged_shards_says_it_will_not_read_them(tmp_path, capsys):
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite_dict(tmp_path, name="sh", masks=["box"])))
+    run = tmp_path / "results" / "sh"
+    assert main(["run", str(p), "--shard", "1/2", "--no-progress", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(p), "--limit", "1", "--no-progress", "--no-report"]) == 0
+    assert f"{run} has shard stores never merged (1-of-2)" in capsys.readouterr().out.replace("\n", " ")
+    assert main(["merge", str(run), "--no-report"]) == 3  # (shard 1/2 and the plain run's store; 0/2 never ran)
+    capsys.readouterr()
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert "never merged" not in capsys.readouterr().out

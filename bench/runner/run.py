@@ -43,6 +43,8 @@ from .plan import CellPlan, assign_work, dataset_ids, plan
 from .provenance import device_info, git_revision, package_versions, resolve_device
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
+#: a shard store's folder under shards/: i-of-n
+RE_SHARD = re.compile(r"^(\d+)-of-(\d+)$")
 #: what a run reads and writes in its folder (``RUN_ENTRIES``) and its store folder (``STORE_ENTRIES``): none of
 #: them may be a symbolic link; ``--fresh`` removes them (links, never their targets)
 RUN_ENTRIES = ("generations", "inputs", "shards", "outputs")
@@ -196,6 +198,7 @@ class Runner:
                 self._recheck_changed_weights(store, plans)
                 self._check_backend_weights(plans)
             self._note_other_suites(old)
+            self._note_unmerged_shards(old)
 
             from ..scoring import Scorers, ScoringStage
 
@@ -396,6 +399,20 @@ class Runner:
             self._log(f"note: {self.run_dir} also holds results of an earlier version of this suite (config "
                       f"{str(h)[:12]}); they stay stored (reused where they match) but only the current suite's "
                       f"cells and scorers are reported; `--fresh` discards them, `--run-id` starts a new folder")
+
+    def _note_unmerged_shards(self, old: dict[str, Any]) -> None:
+        """A plain run in a folder whose shard stores were never merged would generate their samples again: one line
+        saying so before it does (``bench merge`` first keeps that work)."""
+        if self.shard or not (self.run_dir / "shards").is_dir():
+            return
+        merged = {(str(i), str(n)) for n, ids in (old.get("shards_merged") or {}).items() for i in ids}
+        waiting = sorted(d.name for d in (self.run_dir / "shards").iterdir()
+                         if (d / "records.sqlite").is_file() and RE_SHARD.match(d.name)
+                         and tuple(RE_SHARD.match(d.name).groups()) not in merged)
+        if waiting:
+            self._log(f"note: {self.run_dir} has shard stores never merged ({', '.join(waiting)}): this run does "
+                      f"not read them and generates what is missing from its own store; to keep their work, stop it "
+                      f"and run `bench merge {self.run_dir}` first")
 
     # -- one backend -----------------------------------------------------------------------------------
     def _run_backend(self, store, bspec, bplans: list[CellPlan], datasets, masks, stage, prefetcher, overlap) -> None:
