@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -220,3 +221,59 @@ def test_a_plain_run_over_unmerged_shards_says_it_will_not_read_them(tmp_path, c
     capsys.readouterr()
     assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
     assert "never merged" not in capsys.readouterr().out
+
+
+def _rows(db):
+    """(cell, sample) -> (error, created, info) of the outputs, and (cell, sample, scorer) -> values, and the
+    (cell, sample, scorer, name) of the feature vectors, read with plain sqlite3."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        outs = {(g, s): (e, t, json.loads(i)) for g, s, e, t, i in con.execute(
+            "SELECT gen_key, sample_id, error, created, info FROM outputs")}
+        scores = {(g, s, k): json.loads(v) for g, s, k, v in con.execute(
+            "SELECT gen_key, sample_id, scorer_key, vals FROM scores")}
+        feats = {r for r in con.execute("SELECT gen_key, sample_id, scorer_key, name FROM features")}
+    finally:
+        con.close()
+    return outs, scores, feats
+
+
+def test_merge_takes_the_later_generation_and_only_its_scores(tmp_path):
+    """The run folder's own store was merged first and a successful row was never replaced, so an output a shard
+    made again (input changed, --fresh) lost to the older one: the merged row (input digest, psnr) no longer
+    matched the PNG. The later generation wins, with its own scores and features only; the other order gives the
+    same result; merging again changes nothing; an error row still gives way to a success, even a newer one."""
+    from bench.store import merge_stores
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    with RunStore(old / "records.sqlite") as s:
+        add_cell(s, "c", "be", "ds", "m")
+        s.add_scorer("other.0", "other", "metric", {})
+        write_records(s, "c", [{"sample_id": "x", "values": {"psnr_in": 20.0}, "info": {"input_sha256": "a"}},
+                               {"sample_id": "y", "values": {"psnr_in": 21.0}},
+                               {"sample_id": "z", "error": "boom"}],
+                      features=[("x", "feat", np.ones(3, np.float32))])
+        s.write_scores("c", [("x", "other.0", {"other": 1.0}, None)])
+    with RunStore(new / "records.sqlite") as s:  # made later: x again from another input, z succeeds
+        add_cell(s, "c", "be", "ds", "m")
+        write_records(s, "c", [{"sample_id": "x", "values": {"psnr_in": 30.0}, "info": {"input_sha256": "b"}},
+                               {"sample_id": "z", "values": {"psnr_in": 25.0}}])
+    with RunStore(new / "records.sqlite") as s:
+        s.write_outputs("c", [{"sample_id": "y", "error": "later failure"}])  # a newer error loses to a success
+    results = []
+    for order in ((old, new), (new, old)):
+        dest = tmp_path / f"m-{order[0].name}"
+        merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in order])
+        results.append(_rows(dest / "records.sqlite"))
+        again = merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in order])
+        assert again["records"] == again["scores"] == 0 and _rows(dest / "records.sqlite") == results[-1]
+    assert results[0] == results[1]
+    outs, scores, feats = results[0]
+    assert outs[("c", "x")][2] == {"input_sha256": "b"} and outs[("c", "x")][0] is None
+    assert scores[("c", "x", "test-values.0")] == {"psnr_in": 30.0}
+    assert ("c", "x", "other.0") not in scores  # the older output's scores and features went with it
+    assert not any(f[1] == "x" for f in feats)
+    assert outs[("c", "y")][0] is None and scores[("c", "y", "test-values.0")] == {"psnr_in": 21.0}
+    assert outs[("c", "z")][0] is None and scores[("c", "z", "test-values.0")] == {"psnr_in": 25.0}

@@ -164,7 +164,7 @@ def _select(store: RunStore, manifest: dict[str, Any]) -> RunStore:
 
 def _merge_stores(paths: list[Path]) -> RunStore:
     """An in-memory store holding the union of several stores' rows (:func:`bench.store.merge_stores`'s rules:
-    a successful row wins over an error row; between two successful rows, the first store given wins)."""
+    a successful row wins over an error row; between two successful rows, the later generation, with its scores)."""
     mem = RunStore(":memory:")
     merge_stores(mem, paths)
     return mem

@@ -441,18 +441,37 @@ class RunStore:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def merge_stores(dest: "str | Path | RunStore", sources: Iterable[str | Path]) -> dict[str, int]:
+def merge_stores(dest: "str | Path | RunStore", sources: Iterable[str | Path],
+                 taken: "list[tuple[Path, str, str]] | None" = None) -> dict[str, int]:
     """Merge several stores (shards, or runs of the same suite) into ``dest``.
 
     ``dest`` is a path (opened and closed here) or an open :class:`RunStore` (e.g. ``RunStore(":memory:")`` for a
-    read-only union). For a row both hold, a successful row wins over an error row; between two successful rows
-    the one already there (the first store given) wins. Generations, scorers, features, reference features and
-    sessions are copied. Returns counts of merged output and score rows.
+    read-only union). For a (cell, sample) both hold, the output row that wins is, in this order: a successful
+    row over an error row; else the one generated later (the row's ``created`` time), so an output a shard made
+    again (its input changed, ``--fresh``) replaces the older one whatever order the stores are given in. The same
+    row in both (equal ``created``: merged before) is one output: its scores are combined, a successful score
+    over an error. Scores and feature vectors follow their output: a winning row brings its own and the loser's
+    are dropped, so no score of one output sits next to another. Merging a store again changes nothing.
+    Generations, scorers, reference features and sessions are copied. Returns counts of merged output and score
+    rows; ``taken`` (when given) collects (source, cell, sample) of every output row taken from a source where
+    ``dest`` already had one (its PNG, when the source is another run folder, must replace the destination's).
     """
     out = dest if isinstance(dest, RunStore) else RunStore(dest)
     counts = {"records": 0, "scores": 0, "sources": 0}
     c = out.conn
+    # what each source row does: 'take' (it wins: replaces the destination's row, scores and features), 'same'
+    # (the destination holds this very row: combine scores) or nothing (the destination's row wins: the source's
+    # scores of its other output are left out)
+    pick = ("INSERT INTO temp.merge_pick SELECT s.gen_key, s.sample_id, CASE "
+            "WHEN d.gen_key IS NULL THEN 'take' "
+            "WHEN (s.error IS NULL) != (d.error IS NULL) THEN CASE WHEN s.error IS NULL THEN 'take' ELSE 'keep' END "
+            "WHEN s.created > d.created THEN 'take' "
+            "WHEN s.created = d.created THEN 'same' ELSE 'keep' END, d.gen_key IS NOT NULL "
+            "FROM src.outputs s LEFT JOIN outputs d ON d.gen_key = s.gen_key AND d.sample_id = s.sample_id")
+    taken_rows = "(gen_key, sample_id) IN (SELECT gen_key, sample_id FROM temp.merge_pick WHERE how = 'take')"
     try:
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS merge_pick (gen_key TEXT NOT NULL, sample_id TEXT NOT NULL, "
+                  "how TEXT NOT NULL, had INTEGER NOT NULL, PRIMARY KEY (gen_key, sample_id))")
         for src in sources:
             src = Path(src)
             if isinstance(dest, (str, Path)) and src.resolve() == Path(dest).resolve():
@@ -465,25 +484,36 @@ def merge_stores(dest: "str | Path | RunStore", sources: Iterable[str | Path]) -
                 with out.lock, c:
                     for table in ("generations", "scorers"):
                         c.execute(f"INSERT OR IGNORE INTO {table} SELECT * FROM src.{table}")
+                    c.execute("DELETE FROM temp.merge_pick")
+                    c.execute(pick)
+                    c.execute(f"DELETE FROM scores WHERE {taken_rows}")
+                    c.execute(f"DELETE FROM features WHERE {taken_rows}")
                     before = c.total_changes
-                    c.execute("INSERT OR REPLACE INTO outputs SELECT s.* FROM src.outputs s LEFT JOIN outputs d "
-                              "ON d.gen_key = s.gen_key AND d.sample_id = s.sample_id "
-                              "WHERE d.gen_key IS NULL OR (d.error IS NOT NULL AND s.error IS NULL)")
+                    c.execute(f"INSERT OR REPLACE INTO outputs SELECT * FROM src.outputs WHERE {taken_rows}")
                     counts["records"] += c.total_changes - before
                     before = c.total_changes
-                    c.execute("INSERT OR REPLACE INTO scores SELECT s.* FROM src.scores s LEFT JOIN scores d "
-                              "ON d.gen_key = s.gen_key AND d.sample_id = s.sample_id AND d.scorer_key = s.scorer_key "
-                              "WHERE d.gen_key IS NULL OR (d.error IS NOT NULL AND s.error IS NULL)")
+                    c.execute(f"INSERT OR REPLACE INTO scores SELECT * FROM src.scores WHERE {taken_rows}")
+                    c.execute("INSERT OR REPLACE INTO scores SELECT s.* FROM src.scores s "
+                              "JOIN temp.merge_pick p ON p.gen_key = s.gen_key AND p.sample_id = s.sample_id "
+                              "LEFT JOIN scores d ON d.gen_key = s.gen_key AND d.sample_id = s.sample_id "
+                              "AND d.scorer_key = s.scorer_key WHERE p.how = 'same' "
+                              "AND (d.gen_key IS NULL OR (d.error IS NOT NULL AND s.error IS NULL))")
                     counts["scores"] += c.total_changes - before
-                    c.execute("INSERT OR IGNORE INTO features SELECT * FROM src.features")
+                    c.execute(f"INSERT OR REPLACE INTO features SELECT * FROM src.features WHERE {taken_rows}")
+                    c.execute("INSERT OR IGNORE INTO features SELECT * FROM src.features WHERE (gen_key, sample_id) "
+                              "IN (SELECT gen_key, sample_id FROM temp.merge_pick WHERE how = 'same')")
                     c.execute("INSERT OR IGNORE INTO ref_features SELECT * FROM src.ref_features")
                     c.execute("INSERT OR REPLACE INTO gen_sessions SELECT * FROM src.gen_sessions")
+                    if taken is not None:
+                        taken.extend((src, g, s) for g, s in c.execute(
+                            "SELECT gen_key, sample_id FROM temp.merge_pick WHERE how = 'take' AND had"))
             except sqlite3.DatabaseError as e:
                 raise BenchError(f"merge: {src}: cannot merge ({e})") from None
             finally:
                 c.execute("DETACH DATABASE src")
             counts["sources"] += 1
     finally:
+        c.execute("DROP TABLE IF EXISTS temp.merge_pick")
         if not isinstance(dest, RunStore):
             out.close()
     return counts
