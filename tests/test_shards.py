@@ -277,3 +277,139 @@ def test_merge_takes_the_later_generation_and_only_its_scores(tmp_path):
     assert not any(f[1] == "x" for f in feats)
     assert outs[("c", "y")][0] is None and scores[("c", "y", "test-values.0")] == {"psnr_in": 21.0}
     assert outs[("c", "z")][0] is None and scores[("c", "z", "test-values.0")] == {"psnr_in": 25.0}
+
+
+def test_merge_after_an_input_changed_equals_a_single_run(tmp_path):
+    """End to end: a plain run in the run folder, then an input changes and shards of the same folder make every
+    output again; the merge equals an uninterrupted run on the new inputs (rows, scores, digests)."""
+    from PIL import Image
+
+    imgs = tmp_path / "data" / "images"
+    imgs.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(imgs / f"im{i}.png")
+    suite = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], masks=["box"],
+                                   datasets=[{"type": "folder", "root": str(imgs.parent)}]))
+    Runner(suite, run_id="run", progress=False).run()
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(imgs / "im0.png")
+    single = Runner(suite, run_id="single", progress=False).run()
+    for i in range(2):
+        Runner(suite, run_id="run", progress=False, shard=(i, 2)).run()
+    dest, _ = merge_runs([tmp_path / "results" / "run"])
+    assert comparable(dest) == comparable(single)
+    digests = {k[1]: v[2].get("input_sha256") for k, v in _rows(dest / "records.sqlite")[0].items()}
+    assert digests == {k[1]: v[2].get("input_sha256") for k, v in _rows(single / "records.sqlite")[0].items()}
+    # two run folders merged elsewhere: the later output's PNG replaces the earlier one's beside its row
+    Runner(suite, run_id="old", progress=False).run()
+    Image.fromarray(np.asarray(Image.open(imgs / "im0.png"))[::-1].copy()).save(imgs / "im0.png")
+    newest = Runner(suite, run_id="newest", progress=False).run()
+    both, counts = merge_runs([tmp_path / "results" / "old", newest], into=tmp_path / "results" / "both")
+    assert comparable(both) == comparable(newest)
+    pngs = sorted(p.relative_to(newest) for p in (newest / "generations").rglob("*.png"))
+    assert pngs and all((both / p).read_bytes() == (newest / p).read_bytes() for p in pngs)
+
+
+def _manifest(run):
+    return json.loads((Path(run) / "manifest.json").read_text())
+
+
+def test_merge_again_after_the_suite_changed_takes_the_shards_suite(tmp_path, capsys):
+    """The run folder's manifest from the previous merge took part in the same-suite check (and was the merged
+    manifest's base): after shards ran a changed suite, bench merge refused with 'different suites', and --force
+    kept the old suite and NOT COMPARABLE for good. Now the merge is redone from the sources and takes the shards'
+    current suite; bench score on the merged run then a merge keeps the scored suite; a half-rerun (one shard on
+    the old suite) and a plain run of another suite in the folder are still refused, naming the sources."""
+    base = suite_dict(tmp_path, backends=["mean-fill"], metrics=["psnr"])
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(base))
+    run = tmp_path / "results" / "sh"
+
+    def shards(*ids, run_id="sh"):
+        for i in ids:
+            assert main(["run", str(p), "--run-id", run_id, "--shard", f"{i}/2", "--no-progress", "--no-report"]) == 0
+
+    shards(0, 1)
+    assert main(["merge", str(run), "--no-report"]) == 0
+    first = _manifest(run)
+    changed = {**base, "batch_size": 3, "detectors": ["noop"]}
+    p.write_text(yaml.safe_dump(changed))  # the suite changes (a detector, the batch size); shards run it
+    new_hash = parse_suite(changed).config_hash()
+    assert new_hash != first["config_hash"]
+    shards(0, 1)
+    for _ in range(2):
+        assert main(["merge", str(run), "--no-report"]) == 0
+        man = _manifest(run)
+        assert man["config_hash"] == new_hash and man.get("comparable", True) and not man["noncomparable_reasons"]
+        assert {s["label"] for s in man["scorers"]} == {"psnr", "noop"} and man["shards_merged"] == {"2": [0, 1]}
+        assert man["counts"]["generated"] == 0 and man["counts"]["scored"] == 10  # the shards' last sessions
+    assert yaml.safe_load((run / "suite.resolved.yaml").read_text())["batch_size"] == 3
+    p.write_text(yaml.safe_dump({**changed, "batch_size": 4}))
+    shards(0)
+    capsys.readouterr()
+    assert main(["merge", str(run), "--no-report"]) == 2  # shard 1 still holds the previous suite: named
+    err = capsys.readouterr().err
+    assert "different suites" in err and "shards/1-of-2" in err and str(run) + "," not in err
+    p.write_text(yaml.safe_dump(changed))
+    shards(0)
+    assert main(["merge", str(run), "--no-report"]) == 0
+    # bench score on the merged run, then merge again: the folder's own later session covers the shards
+    assert main(["score", str(run), "--add-metrics", "ssim", "--no-progress", "--no-report"]) == 0
+    scored = _manifest(run)
+    assert main(["merge", str(run), "--no-report"]) == 0
+    man = _manifest(run)
+    assert man["config_hash"] == scored["config_hash"] and man["scorers"] == scored["scorers"]
+    assert man["shards_merged"] == {"2": [0, 1]}
+    # a plain run of another suite in a run folder, then shards of this one: still refused without --force
+    other = tmp_path / "o.yaml"
+    other.write_text(yaml.safe_dump({**base, "metrics": ["ssim"]}))
+    assert main(["run", str(other), "--run-id", "mixed", "--no-progress", "--no-report"]) == 0
+    shards(0, 1, run_id="mixed")
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "results" / "mixed"), "--no-report"]) == 2
+    assert "different suites" in capsys.readouterr().err
+
+
+def test_remerging_counts_every_source_once(tmp_path):
+    """bench merge summed the previous merge's counts again (generated 14 -> 24 -> 34 with rows unchanged). The
+    merged manifest records its sources; a merge is redone from them, each counted once, keeping what it cannot
+    read again (the folder's own plain run from before the merge, a folder merged in earlier)."""
+    suite = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], metrics=["psnr"]))
+    Runner(suite, run_id="r", progress=False, limit=2).run()
+    for i in range(2):
+        Runner(suite, run_id="r", progress=False, shard=(i, 2)).run()
+    run = tmp_path / "results" / "r"
+    merge_runs([run])
+    first = _manifest(run)
+    assert first["counts"]["generated"] == 4 + 10 and len(first["sessions"]) == 3
+    merge_runs([run])
+    again = _manifest(run)
+    assert again["counts"] == first["counts"] and len(again["sessions"]) == 3
+    Runner(suite, run_id="b", progress=False, limit=3).run()
+    merge_runs([run, tmp_path / "results" / "b"])
+    assert _manifest(run)["counts"]["generated"] == 14 + 6
+    merge_runs([run])
+    assert _manifest(run)["counts"]["generated"] == 14 + 6
+
+
+def test_merge_leaves_out_the_folders_own_run_of_an_earlier_suite(tmp_path):
+    """A plain run in the folder before the first merge is kept by later merges of the same suite; once the
+    shards run a changed suite it is an earlier version (left out of the manifest, its rows stay stored), not a
+    reason to refuse."""
+    suite = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], metrics=["psnr"]))
+    Runner(suite, run_id="r", progress=False, limit=2).run()
+    for i in range(2):
+        Runner(suite, run_id="r", progress=False, shard=(i, 2)).run()
+    run = tmp_path / "results" / "r"
+    merge_runs([run])
+    assert [p["source"] for p in _manifest(run)["merged_parts"]] == [".", "shards/0-of-2", "shards/1-of-2"]
+    changed = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], metrics=["psnr", "ssim"]))
+    for i in range(2):
+        Runner(changed, run_id="r", progress=False, shard=(i, 2)).run()
+    _, counts = merge_runs([run])
+    man = _manifest(run)
+    assert man["config_hash"] == changed.config_hash() and man.get("comparable", True)
+    assert counts["earlier_suite"] == [str(run)]
+    assert [p["source"] for p in man["merged_parts"]] == ["shards/0-of-2", "shards/1-of-2"]
+    with RunStore(run / "records.sqlite") as s:  # (the plain run's cells are the shards' ones: no extra rows)
+        assert len(s.records()) == 10

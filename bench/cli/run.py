@@ -190,6 +190,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
     console = _console()
     console.print(f"merged {counts['sources']} store(s) into {escape(str(dest / 'records.sqlite'))} "
                   f"({counts['records']} output rows, {counts['scores']} score rows, {counts['files']} files added)")
+    earlier = counts.get("earlier_suite") or []
+    if earlier:
+        console.print(f"note: {escape(', '.join(earlier))} ran an earlier version of this suite; their rows stay "
+                      f"stored (reused where they match) but only the current suite's cells and scorers are "
+                      f"reported", soft_wrap=True)
     if not args.no_report:
         _render(dest, console)
     missing = counts.get("shards_missing") or []

@@ -1,9 +1,16 @@
 """Combine shard stores (``--shard i/n``, torchrun ranks) or several run folders into one run folder.
 
-Stores are merged by :func:`bench.store.merge_stores`; the outputs' PNGs of run folders other than the destination
-are copied beside the destination's (shards write theirs straight into the run folder). Every source must have a
-``manifest.json`` of the same suite (config hash) unless ``force``; the merged manifest says which sources were
-merged and, when forced, that they differed.
+Stores are merged by :func:`bench.store.merge_stores` (the later generation of an output wins, with its scores);
+the outputs' PNGs of run folders other than the destination are copied beside the destination's (shards write
+theirs straight into the run folder). Every source must have a ``manifest.json`` of the same suite (config hash)
+unless ``force``; the merged manifest says which sources were merged and, when forced, that they differed.
+
+A run folder's manifest written by an earlier merge is not a source: it records its sources (``merged_parts``),
+and the merge is redone from them, each counted once, with the ones read again now replaced by what they hold now
+(so a shard run again with a changed suite is merged without a stale "different suites", and counts do not grow
+with every merge). What it recorded of a source that cannot be read again (the run folder's own run from before
+the merge, a folder copied without its shards) is kept, unless the sources read now ran another suite: then it is
+an earlier version of the suite (its rows stay stored, not reported, as for a plain run of a changed suite).
 """
 from __future__ import annotations
 
@@ -14,8 +21,9 @@ from typing import Any
 
 from ..errors import BenchError
 from ..store import RunStore, merge_stores
-from ..store.manifest import merge_manifests, read_manifest
-from ..fsio import write_text_atomic
+from ..store.files import input_path, output_path
+from ..store.manifest import is_merged, manifest_part, merge_manifests, read_manifest
+from ..fsio import write_bytes_atomic, write_text_atomic
 from .locks import RunLock
 
 
@@ -76,13 +84,112 @@ def shards_merged(manifests: list[dict[str, Any]]) -> tuple[dict[str, list[int]]
     return merged, missing
 
 
+def _copy_taken(taken: list[tuple[Path, str, str]], run_of: dict[Path, Path], dest_run: Path) -> int:
+    """Replace the destination's PNGs (output; input, mask and ground truth when saved) of outputs whose row the
+    merge took from another run folder's store over the destination's (a later generation): the files must be the
+    ones the row describes. Shards share the run folder's files: nothing to copy for them."""
+    n = 0
+    if not taken:
+        return n
+    with RunStore(dest_run / "records.sqlite") as st:
+        input_keys = {g: st._input_key(g) for g in {g for _, g, _ in taken}}
+    for db, gen_key, sid in taken:
+        src_run = run_of.get(db.parent.resolve())
+        if src_run is None or src_run.resolve() == dest_run.resolve():
+            continue
+        ik = input_keys.get(gen_key)
+        for kind in ("output", "input", "mask", "gt"):
+            if kind != "output" and not ik:
+                continue
+            f = output_path(src_run, gen_key, sid) if kind == "output" else input_path(src_run, ik, sid, kind)
+            if f.is_symlink() or not f.is_file():
+                continue
+            target = (output_path(dest_run, gen_key, sid, create=True) if kind == "output"
+                      else input_path(dest_run, ik, sid, kind, create=True))
+            data = f.read_bytes()
+            if target.is_symlink() or (target.is_file() and target.read_bytes() == data):
+                continue
+            write_bytes_atomic(target, data)
+            n += 1
+    return n
+
+
+def _label(d: Path, dest: Path) -> str:
+    """Where a source store lies, as a merged manifest records it: relative to the destination when inside it
+    (``.``, ``shards/0-of-2``), else its absolute path."""
+    try:
+        return d.resolve().relative_to(dest.resolve()).as_posix()
+    except ValueError:
+        return str(d.resolve())
+
+
+def _sessions(m: dict[str, Any]) -> set[str]:
+    return {str(s["session"]) for s in m.get("sessions") or [] if isinstance(s, dict) and s.get("session")}
+
+
+def _hash(m: dict[str, Any]) -> str:
+    return str(m.get("config_hash"))
+
+
+def _gather(srcs: list[Path], problems: list[str]) -> dict[str, Any]:
+    """The manifests that take part in the merge, folder by folder (module docstring): ``parts`` [(store folder,
+    manifest)], ``base`` (the manifest whose suite and provenance the result keeps: a source read now, never an
+    earlier merge's unless nothing else is there), ``also_merged`` (manifests of shards a later run in the folder
+    took over), ``earlier_merges`` (earlier merges' shard lists; both count for ``shards_merged`` only) and
+    ``earlier`` (sources of an earlier version of the suite, left out)."""
+    all_dirs = {d.resolve() for s in srcs for d in _store_dirs(s)}
+    out: dict[str, Any] = {"parts": [], "base": None, "base_dir": None, "also_merged": [], "earlier_merges": [],
+                          "earlier": []}
+    for s in srcs:
+        fresh: list[tuple[Path, dict[str, Any]]] = []
+        previous = None  # the folder's manifest when an earlier merge wrote it
+        for d in _store_dirs(s):
+            m = _read_manifest(d)
+            if m is None:
+                problems.append(f"{d} has no manifest.json (its suite is unknown)")
+            elif d.resolve() == s.resolve() and is_merged(m):
+                previous = m
+            else:
+                fresh.append((d, m))
+        carried: list[tuple[Path, dict[str, Any]]] = []
+        for part in (previous or {}).get("merged_parts") or []:
+            if not isinstance(part, dict) or not part.get("source"):
+                continue
+            where = Path(str(part["source"]))
+            where = where if where.is_absolute() else s / where
+            if where.resolve() == s.resolve() or where.resolve() not in all_dirs:  # not read again now
+                carried.append((where, part))
+        # the folder's own run (read now, or recorded by the earlier merge): a later session in the folder (bench
+        # score on a merged run) took over the sessions of what was merged into it, and with them the shards it holds
+        own = next((m for d, m in fresh + carried if d.resolve() == s.resolve()), None)
+        if own is not None and _sessions(own):
+            covered = [(d, m) for d, m in fresh + carried
+                       if m is not own and _sessions(m) and _sessions(m) <= _sessions(own)]
+            out["also_merged"] += [m for _, m in covered]
+            fresh = [x for x in fresh if x not in covered]
+            carried = [x for x in carried if x not in covered]
+        if fresh:
+            now = {_hash(m) for _, m in fresh}
+            out["earlier"] += [str(d) for d, m in carried if _hash(m) not in now]
+            carried = [(d, m) for d, m in carried if _hash(m) in now]
+        elif previous is not None and not carried:  # an earlier merge that recorded no sources: as it is
+            fresh = [(s, previous)]
+        if previous is not None:
+            out["earlier_merges"].append({"shards_merged": previous.get("shards_merged") or {},
+                                          "config_hash": previous.get("config_hash")})
+        if out["base"] is None and (fresh or carried):
+            out["base"], out["base_dir"] = (fresh[0][1], fresh[0][0]) if fresh else (previous, s)
+        out["parts"] += fresh + carried
+    return out
+
+
 def merge_runs(sources: list[str | Path], into: str | Path | None = None,
-               force: bool = False) -> tuple[Path, dict[str, int]]:
+               force: bool = False) -> tuple[Path, dict[str, Any]]:
     """Merge the stores found in ``sources`` (run folders, with or without ``shards/``) into ``into``.
 
-    ``into`` defaults to the first source. Its manifest is the first source's, with the sessions, backends and
-    cells of all of them. A source without a manifest, or of another suite (config hash), is refused unless
-    ``force``."""
+    ``into`` defaults to the first source. Its manifest is the first source's (read now: never an earlier
+    merge's), with the sessions, backends and cells of all of them and their counts summed (module docstring). A
+    source without a manifest, or of another suite (config hash), is refused unless ``force``."""
     srcs = [Path(s) for s in sources]
     for s in srcs:
         if not s.is_dir():
@@ -96,33 +203,42 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
         raise BenchError(f"merge: no records.sqlite found in {', '.join(map(str, srcs))}")
     for d in store_dirs:
         RunStore(d / "records.sqlite").close()  # a damaged store, or another tool's, is a clear error first
-    manifests: list[dict[str, Any]] = []
     problems: list[str] = []
-    for d in store_dirs:
-        m = _read_manifest(d)
-        if m is None:
-            problems.append(f"{d} has no manifest.json (its suite is unknown)")
-            continue
-        manifests.append(m)
-    hashes = sorted({str(m.get("config_hash")) for m in manifests})
-    if len(hashes) > 1:
-        problems.append(f"the sources ran different suites (config hashes {', '.join(h[:12] for h in hashes)})")
+    got = _gather(srcs, problems)
+    parts: list[tuple[Path, dict[str, Any]]] = got["parts"]
+    by_hash: dict[str, list[str]] = {}
+    for d, m in parts:
+        by_hash.setdefault(_hash(m), []).append(str(d))
+    if len(by_hash) > 1:
+        problems.append("the sources ran different suites (" + "; ".join(
+            f"config hash {h[:12]}: {', '.join(ds[:3])}{f' and {len(ds) - 3} more' if len(ds) > 3 else ''}"
+            for h, ds in sorted(by_hash.items())) + ")")
     if problems and not force:
         raise BenchError("merge: " + "; ".join(problems) + "; merge only shards of one suite, or pass --force to "
                                                            "merge anyway (the merged manifest records it)")
     lock = RunLock(dest)  # exclusive: refuses while a run or any shard of it is writing
     try:
-        counts = merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in store_dirs])
+        taken: list[tuple[Path, str, str]] = []
+        counts: dict[str, Any] = merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in store_dirs],
+                                              taken=taken)
         counts["files"] = sum(_copy_outputs(s, dest) for s in srcs)
+        run_of = {d.resolve(): s for s in srcs for d in _store_dirs(s)}
+        counts["files"] += _copy_taken(taken, run_of, dest)
     finally:
         lock.release()
-    if manifests or problems:
-        merged, missing = shards_merged(manifests)  # (before the shard key is dropped: man may be a source's)
-        man = merge_manifests(manifests, store_dirs) if manifests else {"run_id": dest.name}
-        man["run_id"] = manifests[0].get("run_id", dest.name) if manifests else dest.name
-        man.pop("shard", None)
-        man.pop("shards_merged", None)
-        man.pop("shards_missing", None)
+    counts["earlier_suite"] = got["earlier"]
+    if parts or problems:
+        manifests = [m for _, m in parts]
+        hashes = set(by_hash)
+        merged, missing = shards_merged(manifests + got["also_merged"] + [  # (before the shard key is dropped)
+            m for m in got["earlier_merges"] if _hash(m) in hashes])
+        man = dict(merge_manifests(manifests, [d for d, _ in parts], base=got["base"]) if manifests
+                   else {"run_id": dest.name})
+        man["run_id"] = got["base"].get("run_id", dest.name) if got["base"] else dest.name
+        for key in ("shard", "shards_merged", "shards_missing", "merge_forced", "merged_parts"):
+            man.pop(key, None)
+        if manifests:
+            man["merged_parts"] = [manifest_part(m, _label(d, dest)) for d, m in parts]
         if merged:
             man["shards_merged"] = merged
         if missing:
@@ -134,7 +250,7 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
             man["noncomparable_reasons"] = list(man.get("noncomparable_reasons") or []) + [
                 "merged with --force: " + "; ".join(problems)]
         write_text_atomic(dest / "manifest.json", json.dumps(man, indent=2, default=str))
-        src_yaml = store_dirs[0] / "suite.resolved.yaml"
-        if src_yaml.exists() and src_yaml.resolve() != (dest / "suite.resolved.yaml").resolve():
+        src_yaml = (got["base_dir"] or store_dirs[0]) / "suite.resolved.yaml"
+        if src_yaml.is_file() and src_yaml.resolve() != (dest / "suite.resolved.yaml").resolve():
             write_text_atomic(dest / "suite.resolved.yaml", src_yaml.read_text())
     return dest, counts

@@ -40,14 +40,33 @@ def _device_kind(device: Any) -> str:
     return json.dumps(device, sort_keys=True, default=str)
 
 
-def merge_manifests(manifests: list[dict[str, Any]], sources: list[Path]) -> dict[str, Any]:
-    """One manifest for several runs or shards (the first one's, with the union of the others' sessions,
-    backends, cells, scorers and columns). Different suites (config hashes) or devices are noncomparable reasons;
-    ``merged_from`` names the sources and ``run_id`` joins theirs (``bench merge`` keeps the destination's)."""
+#: What a merged manifest keeps of each source it was made from (``merged_parts``): all that
+#: :func:`merge_manifests` and the shard bookkeeping read, so a later merge redoes the union from the sources
+#: (each counted once) and keeps the part of a source it cannot read again (the run folder's own earlier run).
+PART_KEYS = ("run_id", "config_hash", "shard", "sessions", "counts", "device", "comparable", "noncomparable_reasons",
+             "sample_ids", "cells", "scorers", "columns", "backends")
+
+
+def manifest_part(manifest: dict[str, Any], source: str) -> dict[str, Any]:
+    """A source's entry in ``merged_parts``: ``source`` (where its store lies) and its :data:`PART_KEYS`."""
+    return {"source": source, **{k: manifest[k] for k in PART_KEYS if k in manifest}}
+
+
+def is_merged(manifest: dict[str, Any]) -> bool:
+    """Whether a run folder's manifest was written by ``bench merge`` (not by a run in that folder)."""
+    return any(k in manifest for k in ("merged_parts", "shards_merged", "merged_from"))
+
+
+def merge_manifests(manifests: list[dict[str, Any]], sources: list[Path],
+                    base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One manifest for several runs or shards (``base``'s, by default the first one's, with the union of the
+    others' sessions, backends, cells, scorers and columns). Different suites (config hashes) or devices are
+    noncomparable reasons; ``merged_from`` names the sources and ``run_id`` joins theirs (``bench merge`` keeps
+    the destination's). Counts are the sum of the given manifests' (``base`` adds none of its own)."""
     manifests = [m for m in manifests if m is not None]
-    if len(manifests) == 1 and len(sources) <= 1:
+    if len(manifests) == 1 and len(sources) <= 1 and (base is None or base is manifests[0]):
         return manifests[0]
-    merged = dict(manifests[0]) if manifests else {}
+    merged = dict(base if base is not None else manifests[0] if manifests else {})
     reasons: list[Any] = []
     cols: dict[str, Any] = {}
     sessions: list[Any] = []
@@ -79,6 +98,8 @@ def merge_manifests(manifests: list[dict[str, Any]], sources: list[Path]) -> dic
                 counts[k] = counts.get(k, 0) + int(v)
     if counts:
         merged["counts"] = counts
+    else:
+        merged.pop("counts", None)
     if all(isinstance(m.get("sample_ids"), dict) for m in manifests):  # limited runs: the samples any of them kept
         ids: dict[str, list[Any]] = {}
         for m in manifests:
