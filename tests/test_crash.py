@@ -303,6 +303,36 @@ def test_second_process_on_the_same_folder_refuses_and_never_corrupts(tmp_path, 
     assert len(man["sessions"]) == 1 and man.get("finished")
 
 
+def test_a_refusal_by_running_shards_names_them_not_an_earlier_run(tmp_path, zygote):
+    """Shards hold the run folder shared and never rewrite its lock file, so a merge refused while a shard ran
+    named the pid of the plain run that had finished before ("in use by pid 4018"). It names the running shards."""
+    suite = write_suite(tmp_path, zygote)
+    phases = tmp_path / "phases.log"
+    base = ["run", str(suite), "--no-progress", "--no-report", "--run-id", "held", "--limit", "2"]
+    plain = zygote.run(base, tmp_path / "plain.log", {"TORTURE_PHASE_LOG": str(phases)})
+    assert zygote.wait(plain) == 0, (tmp_path / "plain.log").read_text()
+    run_dir = tmp_path / "results" / "held"
+    assert f"pid {plain} " in (run_dir / ".lock").read_text()  # what the finished run left in the file
+    hold = tmp_path / "hold"
+    hold.touch()
+    a = zygote.run(base + ["--shard", "0/2"], tmp_path / "a.log",
+                   {"TORTURE_PHASE_LOG": str(phases), "TORTURE_HOLD": str(hold)})
+    try:
+        t0 = time.monotonic()
+        while "backend-start" not in read_phases(phases, a):
+            assert time.monotonic() - t0 < 60, (tmp_path / "a.log").read_text()
+            time.sleep(0.01)
+        for i, argv in enumerate((["merge", str(run_dir), "--no-report"], base + ["--fresh"])):
+            b = zygote.run(argv, tmp_path / f"b{i}.log", {"TORTURE_PHASE_LOG": str(phases)})
+            assert zygote.wait(b) == 2
+            msg = (tmp_path / f"b{i}.log").read_text()
+            assert "in use by shards of this run: shards/0-of-2 (pid " + str(a) + " since" in msg, msg
+            assert f"pid {plain}" not in msg, msg
+    finally:
+        hold.unlink()
+    assert zygote.wait(a) == 0, (tmp_path / "a.log").read_text()
+
+
 def test_fresh_run_does_not_delete_the_stores_of_running_shards(tmp_path, zygote):
     suite = write_suite(tmp_path, zygote)
     phases = tmp_path / "phases.log"

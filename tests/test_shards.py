@@ -132,6 +132,22 @@ def test_second_process_on_the_same_folder_refuses(tmp_path):
     RunLock(tmp_path).release()  # free again once released
 
 
+def test_a_refused_shard_creates_no_shard_folder(tmp_path, capsys):
+    """A shard refused by the run folder's lock created its empty shards/i-of-n/ first, although it refuses
+    before it touches anything."""
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(suite_dict(tmp_path)))
+    run = tmp_path / "results" / "held"
+    run.mkdir(parents=True)
+    lock = RunLock(run)  # a plain run, or a merge, holds the run folder
+    try:
+        assert main(["run", str(p), "--run-id", "held", "--shard", "1/2", "--no-progress", "--no-report"]) == 2
+        assert "is in use by pid" in capsys.readouterr().err
+        assert not (run / "shards").exists()
+    finally:
+        lock.release()
+
+
 def test_shard_argument_errors(tmp_path, capsys):
     p = tmp_path / "s.yaml"
     p.write_text(yaml.safe_dump(suite_dict(tmp_path)))

@@ -35,10 +35,17 @@ class RunLock:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError as e:
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                # who holds it: only an exclusive holder writes the file, so when the holders share it (shards;
+                # the file may still name an earlier, finished run) it is the shards of the run, named with theirs
+                held_shared = not shared and _try_lock(path, fcntl.LOCK_SH)
                 holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
                 os.close(fd)
-                what = "shards of this run" if not shared and not holder.startswith("pid") else holder
-                raise BenchError(f"run folder {folder} is in use by {what}; wait for it, use another --run-id, or "
+                if held_shared:
+                    running = [f"shards/{d.name}" + (f" ({h})" if h else "") for d, h in _running_shards(folder)]
+                    raise BenchError(f"run folder {folder} is in use by shards of this run"
+                                     f"{': ' + ', '.join(running) if running else ''}; wait for them to finish "
+                                     f"(then `bench merge`), or use another --run-id") from None
+                raise BenchError(f"run folder {folder} is in use by {holder}; wait for it, use another --run-id, or "
                                  f"split the work with --shard i/n (each shard has its own store)") from None
             os.close(fd)
             raise BenchError(f"the file system of {folder} cannot lock files ({e.strerror}); set "
@@ -57,3 +64,44 @@ class RunLock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
+
+
+def _try_lock(path: Path, op: int) -> bool:
+    """Whether ``path`` could be locked with ``op`` now (a probe: the lock is let go at once; never follows a link,
+    never creates the file)."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, op | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # (closing lets go of a lock taken)
+    return True
+
+
+def _running_shards(folder: Path) -> list[tuple[Path, str]]:
+    """(shard folder, what its lock file says: ``pid N since T``) of the shards of a run folder running now (their
+    own lock is held exclusively)."""
+    import fcntl
+    import os
+
+    shards = folder / "shards"
+    if shards.is_symlink() or not shards.is_dir():
+        return []
+    out = []
+    for d in sorted(shards.iterdir()):
+        lock = d / ".lock"
+        if d.is_symlink() or lock.is_symlink() or not lock.is_file() or _try_lock(lock, fcntl.LOCK_SH):
+            continue
+        try:
+            with open(lock, "rb") as f:
+                out.append((d, f.read(200).decode(errors="replace").strip()))
+        except OSError:
+            out.append((d, ""))
+    return out

@@ -107,10 +107,9 @@ class Runner:
         from ..fsio import confined_dir
 
         self.run_dir.mkdir(parents=True, exist_ok=True)  # the run folder itself may be a link you made
-        if self.shard:
-            confined_dir(self.run_dir, "shards", self.store_dir.name)
         self._locks = [RunLock(self.run_dir, shared=self.shard is not None)]  # run() releases them on failure
-        if self.shard:
+        if self.shard:  # (its folder only once the run folder's lock is had: a refused shard leaves no trace)
+            confined_dir(self.run_dir, "shards", self.store_dir.name)
             self._locks.append(RunLock(self.store_dir))
         if self.fresh:
             for name in STORE_ENTRIES:
