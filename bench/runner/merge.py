@@ -235,6 +235,7 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
         man = dict(merge_manifests(manifests, [d for d, _ in parts], base=got["base"]) if manifests
                    else {"run_id": dest.name})
         man["run_id"] = got["base"].get("run_id", dest.name) if got["base"] else dest.name
+        man["written_by"] = "merge"
         for key in ("shard", "shards_merged", "shards_missing", "merge_forced", "merged_parts"):
             man.pop(key, None)
         if manifests:

@@ -567,6 +567,7 @@ class Runner:
             "dataset_errors": dict(self.dataset_errors),
             "report": self.suite.report,
             "sessions": sessions,
+            "written_by": "score" if self.score_only else "run",  # (not "merge": bench.store.manifest.is_merged)
             **carried,
         }
 

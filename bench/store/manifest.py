@@ -53,7 +53,12 @@ def manifest_part(manifest: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def is_merged(manifest: dict[str, Any]) -> bool:
-    """Whether a run folder's manifest was written by ``bench merge`` (not by a run in that folder)."""
+    """Whether a run folder's manifest was written by ``bench merge`` (not by a run in that folder, which keeps
+    what a merge recorded, ``shards_missing`` and the like, when it rescores the merged run): its ``written_by``,
+    else (a manifest from before that key) whether it holds what only a merge wrote."""
+    by = manifest.get("written_by")
+    if by is not None:
+        return by == "merge"
     return any(k in manifest for k in ("merged_parts", "shards_merged", "merged_from"))
 
 
