@@ -12,6 +12,8 @@ from bench.errors import ConfigError
 from bench.cli.report import main
 from bench.config.report import validate_report_section
 from bench.report.paper import paper_tables
+from bench.report.table import cell_text, render_latex
+from bench.store.sqlite import RunStore
 from tests.test_report_data import make_run
 
 SECTION = {
@@ -163,3 +165,103 @@ def test_terminal_legend_says_what_ok_means():
     legend = terminal_legend([t], headline=True)
     assert "whose verdict is ok" in legend and "error rows count against it" in legend
     assert "no detector flagged" not in legend
+
+
+# -- paper tables: which cells a row holds, what is marked, what is said -----------------------------------------
+def _cell_means(run_dir, key, **where):
+    """{backend: mean of ``key`` over the successful records matching ``where``}, from the store."""
+    f = RunStore(run_dir / "records.sqlite").frame()
+    f = f[f.error.isna()]
+    for k, v in where.items():
+        f = f[f[k] == v]
+    return f.groupby("backend")[key].mean().to_dict()
+
+
+def test_a_paper_table_row_that_is_one_cell_has_its_set_level_metrics(tmp_path):
+    """FID / KID were `--` in every paper table whose rows + split did not name backend, dataset and mask, though
+    each row (× column group) was exactly one cell; they are the cell's own, as the per-cell leaderboard has them."""
+    from bench.metrics.setlevel import set_level_metrics
+    from tests.test_report_data import cell_key
+
+    d = make_run(tmp_path / "f", backends=("opencv-telea", "mean-fill"), datasets=("samples",),
+                 masks=("lama-medium", "box"), n=12, features=True)
+    store = RunStore(d / "records.sqlite")
+    one, split, pooled = paper_tables(d, {"tables": [
+        {"name": "one", "columns": ["fid", "kid", "psnr_in"], "filter": {"mask": "box"}},
+        {"name": "split", "columns": ["fid"], "split": "mask"},
+        {"name": "pooled", "columns": ["fid", "psnr_in"]},
+    ]}, ci=False)
+    for row in one.rows:
+        want = set_level_metrics(store, cell_key(row["backend"], "samples", "box"))
+        assert row["fid"] == pytest.approx(want["fid"]) and row["kid"] == pytest.approx(want["kid"])
+        assert row["fid_small_n"] and row["fid_n"] == 12  # the † mark and its n come along
+    assert not any(n.startswith("not in") for n in one.notes)
+    for row in split.rows:
+        for m in ("lama-medium", "box"):
+            assert row[f"{m}/fid"] == pytest.approx(
+                set_level_metrics(store, cell_key(row["backend"], "samples", m))["fid"])
+    # a row over two masks pools two cells: no FID, and the note says why
+    assert all(math.isnan(r["fid"]) for r in pooled.rows)
+    assert any(n.startswith("not in") and "fid" in n for n in pooled.notes)
+    assert pooled.rows[0]["psnr_in"] == pytest.approx(_cell_means(d, "psnr_in")[pooled.rows[0]["backend"]])
+
+
+def test_paper_table_marks_compare_backends_within_each_mask(tmp_path):
+    """rows: [backend, mask] marked the best of the whole column (two cells of it); the best of each mask is
+    marked, as the docs say (per dataset × mask)."""
+    d = make_run(tmp_path / "m", datasets=("samples",), masks=("lama-medium", "box"), n=12,
+                 shift={"opencv-telea": 0.02})
+    t, = paper_tables(d, {"tables": [{"name": "bm", "rows": ["backend", "mask"], "columns": ["psnr_in"]}]},
+                      ci=False)
+    ranks = t.ranks()
+    for m in ("lama-medium", "box"):
+        means = _cell_means(d, "psnr_in", mask=m)
+        rows = {i: r for i, r in enumerate(t.rows) if r["mask"] == m}
+        best = [rows[i]["backend"] for i in rows if ranks.get((i, "psnr_in")) == 1]
+        second = [rows[i]["backend"] for i in rows if ranks.get((i, "psnr_in")) == 2]
+        assert best == [max(means, key=means.get)]
+        assert second == [sorted(means, key=means.get)[-2]]
+    tex = render_latex(t)
+    assert tex.count(r"\textbf{") == 2 and tex.count(r"\underline{") == 2
+
+
+def test_a_paper_table_never_marks_a_row_whose_every_sample_failed(tmp_path):
+    """A backend whose every sample errored has 0 % blur verdicts; paper tables (whose rows held only the asked
+    columns, and under split keyed its count "<group>/n") marked it best."""
+    d = make_run(tmp_path / "e", datasets=("samples",), masks=("lama-medium", "box"), n=8, errors={"mean-fill": 8})
+    flat, split = paper_tables(d, {"tables": [
+        {"name": "flat", "columns": ["failure_blur", "psnr_in"], "filter": {"mask": "box"}},
+        {"name": "split", "columns": ["failure_blur"], "split": "mask"},
+    ]}, ci=False)
+    for t, keys in ((flat, ["failure_blur"]), (split, ["lama-medium/failure_blur", "box/failure_blur"])):
+        i = next(i for i, r in enumerate(t.rows) if r["backend"] == "mean-fill")
+        assert all(t.rows[i][k] == 0.0 for k in keys)  # what it would be marked for
+        assert not any(t.ranks().get((i, k)) for k in keys)
+        line = next(x for x in render_latex(t).splitlines() if x.startswith("mean-fill &"))
+        assert r"\textbf" not in line and r"\underline" not in line
+        assert any(t.ranks().get((j, k)) == 1 for j in range(len(t.rows)) for k in keys)  # the others are marked
+    f = RunStore(d / "records.sqlite").frame()
+    ok = f[(f["mask"] == "box") & f.error.isna()].groupby("backend").size()
+    assert {r["backend"]: r["n"] for r in flat.rows} == {b: ok.get(b, 0) for b in ("mean-fill", "opencv-ns",
+                                                                                 "opencv-telea")}
+
+
+def test_a_paper_table_says_how_many_values_of_an_infinite_mean_are_infinite(tmp_path):
+    """``∞ (k of n)``: a backend whose outside is kept on half its samples showed a plain ∞, tied with the one that
+    kept it on all."""
+    def values(b, d, sid):
+        if b == "opencv-ns":  # redraws the outside of the odd samples
+            return {"psnr_out": math.inf if int(sid[1:]) % 2 == 0 else 40.0}
+        return {}
+
+    d = make_run(tmp_path / "i", datasets=("samples",), masks=("box",), n=8, values=values)
+    t, = paper_tables(d, {"tables": [{"name": "out", "columns": ["psnr_out"]}]}, ci=False)
+    i = next(i for i, r in enumerate(t.rows) if r["backend"] == "opencv-ns")
+    f = RunStore(d / "records.sqlite").frame()
+    vals = f[(f.backend == "opencv-ns") & f.error.isna()].psnr_out.astype(float)
+    assert (t.rows[i]["psnr_out_n_inf"], t.rows[i]["psnr_out_n_values"]) == (int((vals == math.inf).sum()),
+                                                                              len(vals)) == (4, 8)
+    assert cell_text(t.rows[i], t.columns[1], intervals=False) == "∞ (4 of 8)"
+    ranks = t.ranks()
+    telea = next(j for j, r in enumerate(t.rows) if r["backend"] == "opencv-telea")
+    assert ranks[(telea, "psnr_out")] == 1 and ranks[(i, "psnr_out")] == 2  # after the wholly kept outside

@@ -97,6 +97,32 @@ def test_a_row_with_no_successful_sample_is_never_ranked():
     assert r2[(1, "failure_blur")] == 1 and r2[(0, "failure_blur")] == 2
 
 
+def test_leaderboard_rows_of_several_dilation_k_are_ranked_per_k():
+    """``bench report --by dilate_k`` (rows backend × k) marked only the k = 0 rows: the best of each column over
+    every k. Marks compare the backends of one k; LaTeX draws no rule between rows of one backend."""
+    import pandas as pd
+
+    from bench.report.leaderboard import leaderboard_tables
+
+    psnr = {("a", 0): 30.0, ("b", 0): 28.0, ("c", 0): 26.0, ("a", 15): 20.0, ("b", 15): 22.0, ("c", 15): 18.0}
+    df = pd.DataFrame([{"backend": b, "dataset": "d", "dilate_base": "given", "dilate_k": k, "psnr_in": v, "n": 4}
+                       for (b, k), v in psnr.items()]).sort_values(["backend", "dilate_k"]).reset_index(drop=True)
+    df.attrs.update(metric_keys=["psnr_in"], columns={"psnr_in": {"higher_is_better": True, "fmt": ".2f"}})
+    t, = leaderboard_tables(df, split=["dataset", "dilate_base"], rows=("backend", "dilate_k"))
+    assert t.rank_within == ("dilate_k",)
+    ranks = t.ranks()
+    marked = {(r["dilate_k"], ranks[(i, "psnr_in")]): r["backend"] for i, r in enumerate(t.rows)
+              if (i, "psnr_in") in ranks}
+    for k in (0, 15):  # the best and second of each k, from the values
+        order = sorted((b for b, kk in psnr if kk == k), key=lambda b: -psnr[(b, k)])
+        assert marked[(k, 1)] == order[0] and marked[(k, 2)] == order[1]
+    assert len(marked) == 4
+    body = render_latex(t).split(r"\midrule", 1)[1]
+    assert r"\midrule" not in body  # the k groups interleave (backend-major rows): no rule between them
+    by_k = Table(**{**t.__dict__, "rows": sorted(t.rows, key=lambda r: r["dilate_k"])})
+    assert render_latex(by_k).split(r"\midrule", 1)[1].count(r"\midrule") == 1  # k-major: one rule between k
+
+
 def test_format_number():
     assert format_number(math.inf) == "∞" and format_number(-math.inf) == "-∞"
     assert format_number(NAN) == "–" and format_number(None) == "–"

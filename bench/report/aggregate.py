@@ -156,7 +156,8 @@ def summarize(
 
     Columns: the group keys; ``n`` (successful samples), ``n_errors``, ``error_rate``; for every per-sample metric
     its mean over successful samples and, with ``ci`` and an interval-bearing column, ``<key>_lo``/``<key>_hi``
-    (percentile bootstrap, 1 - ``alpha``); set-level metrics (when grouping by cell); ``<detector>_rate`` (mean of
+    (percentile bootstrap, 1 - ``alpha``); set-level metrics (for a group that is one whole cell, whatever ``by``
+    says: ``by=("backend",)`` over a run of one dataset × mask has them); ``<detector>_rate`` (mean of
     the flag) with interval; latency ``latency_p50``/``latency_p90``/``latency_mean`` (ms per image) and
     ``images_per_s``; ``peak_mem_mb`` (the cell's own: GPU memory on CUDA, RAM on CPU; NaN where not measured),
     ``peak_mem_reserved_mb``, ``peak_rss_mb``, ``load_time_s``; ``failure_<verdict>``: the share of the group's
@@ -211,7 +212,6 @@ def summarize(
     out_rows = []
     grouped = {k if isinstance(k, tuple) else (k,): g
                for k, g in (frame.groupby(by, sort=False, dropna=False) if not frame.empty else [])}
-    one_cell_per_group = set(CELL_KEYS) <= set(by) or "cell_key" in by
     for key in group_rows:
         g = grouped.get(key, frame.iloc[0:0])
         row: dict[str, Any] = dict(zip(by, key))
@@ -268,7 +268,7 @@ def summarize(
             ckeys = set(g["cell_key"]) if "cell_key" in g else set()
         sess = sessions[sessions["cell_key"].isin(ckeys)] if not sessions.empty else sessions
         row.update(_mem_stats(sess))
-        if setlevel and one_cell_per_group and "area_bin" not in by and not subset and len(ckeys) == 1:
+        if setlevel and "area_bin" not in by and not subset and len(ckeys) == 1:
             sl = _set_level(rd, next(iter(ckeys)), ci=ci and setlevel_ci, seed=seed)
             row.update(sl)
             for k in sl:

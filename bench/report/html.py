@@ -631,7 +631,7 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
         out.append(f'<div class="banner" id="noncomparable">⚠ NOT COMPARABLE: {_esc("; ".join(reasons))}</div>')
     keys = leaderboard_keys(df, extra=("latency_p50", "images_per_s", "peak_mem_mb", "load_time_s", "n",
                                        "n_errors"))
-    lb = table_from_summary(df, keys, label_keys=("backend", "dataset", "mask"), rank_within=("dataset", "mask"))
+    lb = table_from_summary(df, keys, label_keys=("backend", "dataset", "mask"))  # marks per dataset × mask
     out.append("<h2>Leaderboard</h2><p class='meta'>Click a header to sort. Means over successful samples with "
                "95 % bootstrap intervals; best per dataset × mask in bold green, second underlined. Latency in ms "
                "per image, memory in MiB.</p>")

@@ -8,7 +8,7 @@ from typing import Any
 from ..bins import AREA_LABELS
 from .aggregate import load_run, summarize
 from ..config.report import validate_report_section
-from .table import SMALL_N_NOTE, Col, Table, col_for, small_n
+from .table import SMALL_N_NOTE, VALUE_SUFFIXES, Col, Table, col_for, rank_groups, small_n
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -110,6 +110,7 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
         for c in wanted:
             key = c["key"] if sv is None else f"{sv}/{c['key']}"
             col = col_for(c["key"], meta, label=c.get("label") or c["key"], group=group, row_key=key)
+            col.n_key = "n" if sv is None else f"{sv}/n"  # the row's successful samples in this group
             if c.get("fmt"):
                 col.fmt = c["fmt"]
             if not spec.get("highlight", True):
@@ -123,16 +124,17 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
         row: dict[str, Any] = dict(zip(rows_keys, rv))
         for sv in split_vals:
             rec = index.get((rv, sv), {})
+            row["n" if sv is None else f"{sv}/n"] = rec.get("n", math.nan)
             for c in wanted:
                 key = c["key"] if sv is None else f"{sv}/{c['key']}"
-                for suf in ("", "_lo", "_hi", "_n", "_small_n"):
+                for suf in VALUE_SUFFIXES:
                     row[key + suf] = rec.get(c["key"] + suf, math.nan if suf != "_small_n" else False)
         rows.append(row)
     if any(small_n(r, c) for r in rows for c in cols):
         notes.append(SMALL_N_NOTE)
     return Table(columns=cols, rows=rows, name=spec["name"], caption=spec.get("caption", ""),
                  label=spec.get("label", f"tab:{spec['name']}"), notes=notes, warnings=_warnings(df),
-                 show_intervals=spec.get("intervals", True))
+                 show_intervals=spec.get("intervals", True), rank_within=rank_groups(rows_keys))
 
 
 def paper_tables(run: Any, section: dict[str, Any] | None, ci: bool = True) -> list[Table]:

@@ -9,8 +9,11 @@ Highlighting (terminal, Markdown, LaTeX, HTML): per column, among the rows of th
 best distinct value (by the column's direction) is **bold** when at least two distinct values exist; the second
 best distinct value is underlined when at least three exist (with two, "second" would just be "worst"). Ties
 (compared as displayed, i.e. rounded by the column's format) share the mark. Columns without a direction (counts, labels) are never marked. NaN is never ranked.
-A row whose ``n`` (successful samples) is 0 is never ranked: every sample of it failed, so its verdict shares
-(``failure_blur`` 0, ...) would otherwise mark as best the backend that produced nothing.
+Marks compare backends: a table whose rows are labelled by more than the backend (dataset, mask, area bin, dilation
+k) ranks each of those groups apart (:func:`rank_groups`). A row whose ``n`` (successful samples; a column's own
+count, :attr:`Col.n_key`, where the columns of one row are of different groups) is 0 is never ranked: every sample
+of it failed, so its verdict shares (``failure_blur`` 0, ...) would otherwise mark as best the backend that produced
+nothing.
 
 Non-comparable results (``Table.warnings``) are stated visibly in every format.
 """
@@ -40,6 +43,8 @@ class Col:
     group: str | None = None
     is_label: bool = False
     doc: str = ""
+    #: the row key holding the successful samples this column's values are over (a row where it is 0 is not ranked)
+    n_key: str = "n"
 
     @property
     def title(self) -> str:
@@ -71,8 +76,6 @@ class Table:
         out: dict[tuple[int, str], int] = {}
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(self.rows):
-            if _num(r.get("n")) == 0:  # nothing succeeded: nothing of it to rank (see the module docstring)
-                continue
             groups.setdefault(tuple(r.get(k) for k in self.rank_within), []).append(i)
         for col in self.columns:
             if col.is_label or col.higher_is_better is None:
@@ -80,6 +83,8 @@ class Table:
             for idx in groups.values():
                 vals = {}
                 for i in idx:
+                    if _num(self.rows[i].get(col.n_key)) == 0:  # nothing succeeded: nothing to rank (module doc)
+                        continue
                     v = _num(self.rows[i].get(col.key))
                     if v is not None and not math.isnan(v):
                         vals[i] = (_displayed(v, col.fmt), _inf_share(self.rows[i], col.key, v))
@@ -120,6 +125,17 @@ class Table:
             label=d.get("label", ""), notes=list(d.get("notes", [])), warnings=list(d.get("warnings", [])),
             rank_within=tuple(d.get("rank_within", ())),
         )
+
+
+def rank_groups(label_keys: Sequence[str]) -> tuple[str, ...]:
+    """The ``rank_within`` of a table whose rows are labelled by ``label_keys``: marks compare backends, so rows
+    that differ in any other label (dataset, mask, area bin, dilation k) are ranked apart."""
+    return tuple(k for k in label_keys if k != "backend")
+
+
+#: the keys beside a column's value that its cell text and its rank read (interval, small-n mark and its count,
+#: how many values of an infinite mean are infinite): a table that renames a column copies them with it
+VALUE_SUFFIXES = ("", "_lo", "_hi", "_n", "_small_n", "_n_inf", "_n_values")
 
 
 def _num(v: Any) -> float | None:
@@ -445,7 +461,8 @@ def render_latex(table: Table, intervals: bool = True, standalone: bool = True, 
     Needs ``\\usepackage{booktabs}`` and ``\\usepackage{graphicx}`` in the preamble. Best per column \\textbf,
     second \\underline; intervals as ``±`` the bootstrap half-width in \\scriptsize. A non-comparable warning goes
     into the caption (and a comment). A standalone table never runs past the text: a tabular wider than
-    ``\\linewidth`` is scaled down to it (``\\resizebox``), a narrower one is left at its size.
+    ``\\linewidth`` is scaled down to it (``\\resizebox``), a narrower one is left at its size. Rows are separated by a rule between ``rank_within``
+    groups when each group's rows are consecutive.
     """
     cols = table.columns
     align = "".join("l" if c.is_label else "r" for c in cols)
@@ -479,12 +496,12 @@ def render_latex(table: Table, intervals: bool = True, standalone: bool = True, 
         out.append(" ".join(rules))
     out.append(" & ".join(latex_escape(header_text(c)) for c in cols) + r" \\")
     out.append(r"\midrule")
-    prev_group = None
+    seq = [tuple(r.get(k) for k in table.rank_within) for r in table.rows]
+    runs = [g for i, g in enumerate(seq) if i == 0 or g != seq[i - 1]]
+    rules = bool(table.rank_within) and len(runs) == len(set(runs))  # each group in one block: rule between them
     for i, r in enumerate(table.rows):
-        grp = tuple(r.get(k) for k in table.rank_within)
-        if table.rank_within and prev_group is not None and grp != prev_group:
+        if rules and i and seq[i] != seq[i - 1]:
             out.append(r"\midrule")
-        prev_group = grp
         out.append(" & ".join(_latex_cell(r, c, ranks.get((i, c.key)), intervals and table.show_intervals)
                               for c in cols) + r" \\")
     out.append(r"\bottomrule")
@@ -584,11 +601,12 @@ def table_from_summary(
     title: str = "",
     caption: str = "",
     label: str = "",
-    rank_within: Iterable[str] = (),
+    rank_within: Iterable[str] | None = None,
     warnings: Iterable[str] | None = None,
     labels: dict[str, str] | None = None,
 ) -> Table:
-    """A :class:`Table` from a ``summarize`` frame: ``label_keys`` as text columns, then ``value_keys``."""
+    """A :class:`Table` from a ``summarize`` frame: ``label_keys`` as text columns, then ``value_keys``; marks are
+    ranked within ``rank_within`` (default: :func:`rank_groups` of ``label_keys``)."""
     meta = dict(df.attrs.get("columns", {}))
     labels = labels or {}
     cols = [Col(key=k, label=labels.get(k, k), is_label=True) for k in label_keys]
@@ -601,4 +619,5 @@ def table_from_summary(
             list(df.attrs.get("noncomparable_reasons") or []) or ["the run is marked non-comparable"])
     notes = [SMALL_N_NOTE] if any(small_n(r, c) for r in rows for c in cols) else []
     return Table(columns=cols, rows=rows, name=name, title=title, caption=caption, label=label,
-                 rank_within=tuple(rank_within), warnings=list(warnings), notes=notes)
+                 rank_within=tuple(rank_groups(label_keys) if rank_within is None else rank_within),
+                 warnings=list(warnings), notes=notes)
