@@ -168,6 +168,13 @@ def test_terminal_legend_says_what_ok_means():
 
 
 # -- paper tables: which cells a row holds, what is marked, what is said -----------------------------------------
+def _with_report(run_dir, section):
+    m = json.loads((run_dir / "manifest.json").read_text())
+    m["report"] = section
+    (run_dir / "manifest.json").write_text(json.dumps(m))
+    return run_dir
+
+
 def _cell_means(run_dir, key, **where):
     """{backend: mean of ``key`` over the successful records matching ``where``}, from the store."""
     f = RunStore(run_dir / "records.sqlite").frame()
@@ -265,3 +272,24 @@ def test_a_paper_table_says_how_many_values_of_an_infinite_mean_are_infinite(tmp
     ranks = t.ranks()
     telea = next(j for j, r in enumerate(t.rows) if r["backend"] == "opencv-telea")
     assert ranks[(telea, "psnr_out")] == 1 and ranks[(i, "psnr_out")] == 2  # after the wholly kept outside
+
+
+def test_an_incomplete_merge_is_said_in_latex_csv_and_parquet(tmp_path):
+    d = make_run(tmp_path / "s", datasets=("samples",), masks=("box",), n=6)
+    _with_report(d, {"tables": [{"name": "t", "columns": ["psnr_in"]}]})
+    complete = tmp_path / "complete"
+    assert main(["report", str(d), "--format", "csv", "--out", str(complete), "--no-ci"]) == 0
+    assert {r["shards_missing"] for r in csv.DictReader((complete / "summary.csv").open())} == {""}
+    m = json.loads((d / "manifest.json").read_text())
+    m["shards_missing"] = ["1/2"]
+    (d / "manifest.json").write_text(json.dumps(m))
+    out = tmp_path / "out"
+    assert main(["report", str(d), "--format", "md,tex,csv,parquet", "--out", str(out), "--no-ci"]) == 0
+    tex = (out / "tables" / "t.tex").read_text()
+    assert "% Incomplete: shard 1/2 not merged" in tex
+    assert r"\caption{\textbf{Incomplete:} shard 1/2 not merged}" in tex
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert len(rows) == 3 and {r["shards_missing"] for r in rows} == {"1/2"}
+    assert set(pd.read_parquet(out / "summary.parquet")["shards_missing"]) == {"1/2"}
+    md = (out / "leaderboard.md").read_text()
+    assert md.count("Incomplete: shard 1/2 not merged") == 1  # once, at the top (not again per table)

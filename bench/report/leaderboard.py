@@ -30,7 +30,7 @@ import pandas as pd
 from .. import sinks
 from ..fsio import write_text_atomic
 from .aggregate import load_run, summarize
-from .table import Col, Table, _num, render_markdown, render_terminal, table_from_summary
+from .table import Col, Table, _num, incomplete_text, render_markdown, render_terminal, table_from_summary
 
 LEADERBOARD_FILE = "leaderboard.md"
 
@@ -283,9 +283,9 @@ def run_notes(df: pd.DataFrame) -> str | None:
         notes.append(f"Skipped: {msg}.")
     missing = df.attrs.get("shards_missing") or []
     if missing:
-        notes.append(f"Incomplete: shard{'s' if len(missing) != 1 else ''} {', '.join(missing)} not merged (`bench "
-                     f"merge` the run folder again once {'they have' if len(missing) != 1 else 'it has'} run): these "
-                     f"tables hold the merged shards' samples only.")
+        notes.append(f"Incomplete: {incomplete_text(missing)} (`bench merge` the run folder again once "
+                     f"{'they have' if len(missing) != 1 else 'it has'} run): these tables hold the merged shards' "
+                     f"samples only.")
     differ = df.attrs.get("sessions_differ") or []
     if differ:
         notes.append(f"Mixed sessions: this run's outputs and scores were made by sessions with {'; '.join(differ)} "
@@ -418,7 +418,7 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) ->
     if not tables:
         parts.append("_No records yet._\n")
     for t in tables:
-        t2 = Table(**{**t.__dict__, "warnings": []})  # the warning is stated once at the top of the file
+        t2 = Table(**{**t.__dict__, "warnings": [], "shards_missing": []})  # said once, at the top of the file
         parts.append(render_markdown(t2, heading="##"))
     errors = error_lines(df)
     if errors:
@@ -438,7 +438,7 @@ def print_terminal(df: pd.DataFrame, console, split: Sequence[str] = ("dataset",
     tables = terminal_tables(df, split=split, rows=rows, columns=columns)
     notes: list[str] = []  # a table's notes (the small-n mark) once, under the last table
     for t in tables:
-        render_terminal(Table(**{**t.__dict__, "warnings": [], "notes": []}), console=console)
+        render_terminal(Table(**{**t.__dict__, "warnings": [], "notes": [], "shards_missing": []}), console=console)
         notes += [x for x in t.notes if x not in notes]
     for x in notes:
         console.print(f"[dim]{sinks.term(x)}[/]")

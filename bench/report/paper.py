@@ -35,7 +35,8 @@ def flat_table(df, name: str = "summary") -> Table:
             cols.append(Col(key=k, is_label=True))
             continue
         cols.append(col_for(k, meta))
-    return Table(columns=cols, rows=df.to_dict("records"), name=name, warnings=_warnings(df))
+    return Table(columns=cols, rows=df.to_dict("records"), name=name, warnings=_warnings(df),
+                 shards_missing=list(df.attrs.get("shards_missing") or []))
 
 
 def _order_values(values: list[Any], order: list[str]) -> list[Any]:
@@ -134,7 +135,8 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
         notes.append(SMALL_N_NOTE)
     return Table(columns=cols, rows=rows, name=spec["name"], caption=spec.get("caption", ""),
                  label=spec.get("label", f"tab:{spec['name']}"), notes=notes, warnings=_warnings(df),
-                 show_intervals=spec.get("intervals", True), rank_within=rank_groups(rows_keys))
+                 show_intervals=spec.get("intervals", True), rank_within=rank_groups(rows_keys),
+                 shards_missing=list(df.attrs.get("shards_missing") or []))
 
 
 def paper_tables(run: Any, section: dict[str, Any] | None, ci: bool = True) -> list[Table]:

@@ -15,7 +15,8 @@ count, :attr:`Col.n_key`, where the columns of one row are of different groups) 
 of it failed, so its verdict shares (``failure_blur`` 0, ...) would otherwise mark as best the backend that produced
 nothing.
 
-Non-comparable results (``Table.warnings``) are stated visibly in every format.
+Non-comparable results (``Table.warnings``) and a merge of some shards only (``Table.shards_missing``) are stated
+visibly in every format.
 """
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ class Table:
     warnings: list[str] = field(default_factory=list)
     rank_within: tuple[str, ...] = ()
     show_intervals: bool = True
+    shards_missing: list[str] = field(default_factory=list)
 
     # -- highlighting ------------------------------------------------------------------------------------------
     def ranks(self) -> dict[tuple[int, str], int]:
@@ -112,6 +114,7 @@ class Table:
         return {
             "name": self.name, "title": self.title, "caption": self.caption, "label": self.label,
             "notes": list(self.notes), "warnings": list(self.warnings), "rank_within": list(self.rank_within),
+            "shards_missing": list(self.shards_missing),
             "columns": [asdict(c) for c in self.columns],
             "rows": [{k: _jsonable(v) for k, v in r.items()} for r in self.rows],
         }
@@ -123,7 +126,7 @@ class Table:
             rows=[{k: _unjson(v) for k, v in r.items()} for r in d["rows"]],
             name=d.get("name", "leaderboard"), title=d.get("title", ""), caption=d.get("caption", ""),
             label=d.get("label", ""), notes=list(d.get("notes", [])), warnings=list(d.get("warnings", [])),
-            rank_within=tuple(d.get("rank_within", ())),
+            rank_within=tuple(d.get("rank_within", ())), shards_missing=list(d.get("shards_missing", [])),
         )
 
 
@@ -136,6 +139,14 @@ def rank_groups(label_keys: Sequence[str]) -> tuple[str, ...]:
 #: the keys beside a column's value that its cell text and its rank read (interval, small-n mark and its count,
 #: how many values of an infinite mean are infinite): a table that renames a column copies them with it
 VALUE_SUFFIXES = ("", "_lo", "_hi", "_n", "_small_n", "_n_inf", "_n_values")
+
+
+def incomplete_text(shards_missing: Sequence[str]) -> str:
+    """``shard 1/2 not merged`` for a merge of some shards only (every format prints it after "Incomplete:"); ""
+    when none is missing."""
+    if not shards_missing:
+        return ""
+    return f"shard{'s' if len(shards_missing) != 1 else ''} {', '.join(shards_missing)} not merged"
 
 
 def _num(v: Any) -> float | None:
@@ -351,7 +362,8 @@ def split_columns(table: Table, width: int, intervals: bool = False) -> list[Tab
         title = f"{table.title} (columns {start}–{end} of {len(values)})" if table.title else ""
         out.append(Table(**{**table.__dict__, "columns": labels + cols, "title": title,
                             "notes": table.notes if k == len(parts) - 1 else [],
-                            "warnings": table.warnings if k == 0 else []}))
+                            "warnings": table.warnings if k == 0 else [],
+                            "shards_missing": table.shards_missing if k == 0 else []}))
         start = end + 1
     return out
 
@@ -373,6 +385,8 @@ def render_terminal(table: Table, console=None, intervals: bool = False) -> None
             return
     for w in table.warnings:
         console.print(f"[bold red]NOT COMPARABLE:[/] {_rich_escape(w)}")
+    if table.shards_missing:
+        console.print(f"[bold yellow]Incomplete:[/] {_rich_escape(incomplete_text(table.shards_missing))}")
     rt = to_rich(table, intervals=intervals)
     if not console.is_terminal and need > console.width:
         saved = console.width
@@ -401,6 +415,8 @@ def render_markdown(table: Table, intervals: bool = True, heading: str | None = 
         lines += [f"{heading} {_md_escape(table.title)}", ""]
     for w in table.warnings:
         lines += [f"> **⚠ NOT COMPARABLE:** {_md_escape(w)}", ""]
+    if table.shards_missing:
+        lines += [f"> **Incomplete:** {_md_escape(incomplete_text(table.shards_missing))}", ""]
     heads = []
     for c in table.columns:
         h = header_text(c)
@@ -460,8 +476,9 @@ def render_latex(table: Table, intervals: bool = True, standalone: bool = True, 
 
     Needs ``\\usepackage{booktabs}`` and ``\\usepackage{graphicx}`` in the preamble. Best per column \\textbf,
     second \\underline; intervals as ``±`` the bootstrap half-width in \\scriptsize. A non-comparable warning goes
-    into the caption (and a comment). A standalone table never runs past the text: a tabular wider than
-    ``\\linewidth`` is scaled down to it (``\\resizebox``), a narrower one is left at its size. Rows are separated by a rule between ``rank_within``
+    into the caption (and a comment), and so does a merge of some shards only (``Incomplete: shard 1/2 not
+    merged``). A standalone table never runs past the text: a tabular wider than ``\\linewidth`` is scaled down to it
+    (``\\resizebox``), a narrower one is left at its size. Rows are separated by a rule between ``rank_within``
     groups when each group's rows are consecutive.
     """
     cols = table.columns
@@ -470,11 +487,16 @@ def render_latex(table: Table, intervals: bool = True, standalone: bool = True, 
     out: list[str] = []
     for w in table.warnings:
         out.append("% NOT COMPARABLE: " + w.replace("\n", " "))
+    incomplete = incomplete_text(table.shards_missing)
+    if incomplete:
+        out.append("% Incomplete: " + incomplete)
     if standalone:
         out += [f"\\begin{{table}}[{placement}]", r"\centering"]
         cap = latex_escape(table.caption or table.title)
         if table.warnings:
             cap = (cap + " " if cap else "") + r"\textbf{Not comparable:} " + latex_escape("; ".join(table.warnings))
+        if incomplete:
+            cap = (cap + " " if cap else "") + r"\textbf{Incomplete:} " + latex_escape(incomplete)
         if cap:
             out.append(f"\\caption{{{cap}}}")
         if table.label:
@@ -527,24 +549,28 @@ def _flat_columns(table: Table) -> list[str]:
 
 
 def to_frame(table: Table):
-    """A pandas DataFrame of the raw values (intervals as ``_lo``/``_hi`` columns, plus ``comparable``)."""
+    """A pandas DataFrame of the raw values (intervals as ``_lo``/``_hi`` columns), plus ``comparable``,
+    ``noncomparable_reasons`` and ``shards_missing`` (the shards a partial merge lacks, ``; ``-separated)."""
     import pandas as pd
 
     keys = _flat_columns(table)
     df = pd.DataFrame([{k: r.get(k) for k in keys} for r in table.rows], columns=keys)
     df["comparable"] = not table.warnings
     df["noncomparable_reasons"] = "; ".join(table.warnings)
+    df["shards_missing"] = "; ".join(table.shards_missing)
     return df
 
 
 def render_csv(table: Table) -> str:
-    """Raw values (full precision; inf as ``inf``, missing empty) with ``comparable`` columns on every row."""
+    """Raw values (full precision; inf as ``inf``, missing empty) with the ``comparable``,
+    ``noncomparable_reasons`` and ``shards_missing`` columns of :func:`to_frame` on every row."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     keys = _flat_columns(table)
-    w.writerow(keys + ["comparable", "noncomparable_reasons"])
+    w.writerow(keys + ["comparable", "noncomparable_reasons", "shards_missing"])
     comp = "false" if table.warnings else "true"
     reasons = "; ".join(table.warnings)
+    shards = "; ".join(table.shards_missing)
     for r in table.rows:
         vals = []
         for k in keys:
@@ -556,7 +582,7 @@ def render_csv(table: Table) -> str:
                 vals.append("inf" if x > 0 else "-inf")
             else:
                 vals.append(sinks.csv_cell(v))
-        w.writerow(vals + [comp, sinks.csv_cell(reasons)])
+        w.writerow(vals + [comp, sinks.csv_cell(reasons), sinks.csv_cell(shards)])
     return buf.getvalue()
 
 
@@ -620,4 +646,4 @@ def table_from_summary(
     notes = [SMALL_N_NOTE] if any(small_n(r, c) for r in rows for c in cols) else []
     return Table(columns=cols, rows=rows, name=name, title=title, caption=caption, label=label,
                  rank_within=tuple(rank_groups(label_keys) if rank_within is None else rank_within),
-                 warnings=list(warnings), notes=notes)
+                 warnings=list(warnings), notes=notes, shards_missing=list(df.attrs.get("shards_missing") or []))
