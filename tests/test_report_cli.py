@@ -209,7 +209,8 @@ def test_a_paper_table_row_that_is_one_cell_has_its_set_level_metrics(tmp_path):
                 set_level_metrics(store, cell_key(row["backend"], "samples", m))["fid"])
     # a row over two masks pools two cells: no FID, and the note says why
     assert all(math.isnan(r["fid"]) for r in pooled.rows)
-    assert any(n.startswith("not in") and "fid" in n for n in pooled.notes)
+    assert [n for n in pooled.notes if "fid" in n] == [
+        "not in this table: fid (set-level metrics need every sample of one cell: a row pools several cells)"]
     assert pooled.rows[0]["psnr_in"] == pytest.approx(_cell_means(d, "psnr_in")[pooled.rows[0]["backend"]])
 
 
@@ -293,3 +294,65 @@ def test_an_incomplete_merge_is_said_in_latex_csv_and_parquet(tmp_path):
     assert set(pd.read_parquet(out / "summary.parquet")["shards_missing"]) == {"1/2"}
     md = (out / "leaderboard.md").read_text()
     assert md.count("Incomplete: shard 1/2 not merged") == 1  # once, at the top (not again per table)
+
+
+def test_the_docs_say_which_columns_each_format_holds(run, tmp_path):
+    """docs/reports.md said "Markdown, HTML, CSV, Parquet and JSON always have every column"; leaderboard.md and
+    report.html hold the leaderboard set. Its format table now names what each holds: checked against the files."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "reports.md").read_text()
+    assert "always have every column" not in text
+    rows = {m.group(1): re.findall(r"`([a-z0-9_]+)`", m.group(2))
+            for m in re.finditer(r"^\| (`leaderboard\.md`|`report\.html`|`summary\.csv`)[^|]*\|(.*)\|$", text, re.M)}
+    assert set(rows) == {"`leaderboard.md`", "`report.html`", "`summary.csv`"}
+    out = tmp_path / "formats"
+    assert main(["report", str(run), "--format", "md,csv,html", "--out", str(out), "--no-ci"]) == 0
+    md = (out / "leaderboard.md").read_text().replace("\\_", "_")
+    html = (out / "report.html").read_text()
+    header = next(csv.reader((out / "summary.csv").open()))
+    md_head = next(line for line in md.splitlines() if line.startswith("| backend"))
+    for key in rows["`leaderboard.md`"]:
+        assert f" {key} " in md_head, key
+    html_head = re.search(r'<table class="lb" id="leaderboard"><thead>(.*?)</thead>', html).group(1)
+    for key in rows["`report.html`"]:
+        assert f'data-key="{key}"' in html_head, key
+    csv_only = [k for k in rows["`summary.csv`"] if "<" not in k and k != "first_error"]
+    for key in csv_only:
+        assert key in header, key
+    # and the difference the table states is real: the CSV's extra cost columns are in neither leaderboard
+    for key in ("latency_p90", "latency_mean", "peak_rss_mb", "hole_fraction"):
+        assert key in csv_only and f" {key} " not in md_head and f'data-key="{key}"' not in html_head
+
+
+def test_a_mistyped_column_key_of_the_report_section_is_an_error_with_a_suggestion(tmp_path, capsys):
+    """psnr_inn in a paper table gave a `--` column said to be a set-level metric; in report: columns it was
+    dropped. Both are errors naming the key path and the closest key; a real metric's key the run did not score
+    is an empty column with a note that says so."""
+    d = make_run(tmp_path / "t", datasets=("samples",), masks=("box",), n=6)
+    with pytest.raises(ConfigError) as e:
+        paper_tables(d, {"tables": [{"name": "a", "columns": ["psnr_in"]},
+                                    {"name": "b", "columns": ["lpips_in", "psnr_inn"]}]}, ci=False)
+    assert str(e.value) == "report.tables[1].columns[1]: this run has no column 'psnr_inn'; did you mean 'psnr_in'?"
+    t, = paper_tables(d, {"tables": [{"name": "c", "columns": ["psnr_in", "psnr_full", "fid"]}]}, ci=False)
+    assert "not in this run: psnr_full (no metric, detector or study of it gave values)" in t.notes
+    assert "not in this run: fid (no cell of it has the stored features they are computed from)" in t.notes
+    _with_report(d, {"tables": [{"name": "x", "columns": ["psnr_in", "lpips_inn"]}],
+                     "columns": ["psnr_in", "blurr_rate"]})
+    assert main(["report", str(d), "--format", "tex", "--out", str(tmp_path / "o"), "--no-ci"]) == 2
+    assert "report.tables[0].columns[1]: this run has no column 'lpips_inn'; did you mean 'lpips_in'?" in \
+        capsys.readouterr().err
+    assert main(["report", str(d), "--format", "term", "--out", str(tmp_path / "o"), "--no-ci"]) == 2
+    assert "report.columns[1]: this run has no column 'blurr_rate'; did you mean 'blur_rate'?" in \
+        capsys.readouterr().err
+    # at the end of `bench run` (the run is done): a warning, and the columns it has
+    from rich.console import Console
+
+    from bench.report.leaderboard import render_run
+
+    console = Console(record=True, width=200)
+    render_run(d, formats=("term",), console=console, ci=False)
+    printed = console.export_text()
+    assert "report.columns[1]: this run has no column 'blurr_rate'; did you mean 'blur_rate'? (left out)" in printed
+    assert "psnr_in" in printed

@@ -64,7 +64,7 @@ def configure_report(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--columns", metavar="KEYS",
                         help="terminal columns: 'all', or comma-separated keys (default: the suite's report: columns:, "
                              "else the headline set: in-hole quality, preservation, FID, verdict shares, latency, n; "
-                             "Markdown, HTML and CSV always have every column)")
+                             "leaderboard.md has every metric, rate and share; summary.csv every column)")
     return parser
 
 
@@ -78,7 +78,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def _run_report(args: argparse.Namespace) -> int:
     from ..report import paper
-    from ..report.aggregate import load_run, summarize
+    from ..report.aggregate import check_keys, load_run, summarize
     from ..report.leaderboard import (latex_default_tables, leaderboard_markdown, leaderboard_tables, print_terminal,
                               suite_columns)
     from ..report.table import render_csv, render_latex, write_parquet
@@ -108,20 +108,26 @@ def _run_report(args: argparse.Namespace) -> int:
     console = _console()
     written: list[Path] = []
 
+    # every column key asked for is checked against the run before anything is printed or written
+    cols = getattr(args, "columns", None)
+    cols = (cols if cols == "all" else [c.strip() for c in cols.split(",") if c.strip()]) if cols else None
+    if "term" in formats and isinstance(cols, list):
+        from ..errors import suggest
+
+        for k in cols:
+            if k not in df.columns:
+                close = suggest(k, [str(c) for c in df.columns])
+                raise BenchError(f"--columns: this run has no column {k!r}"
+                                 + (f"; did you mean {close!r}?" if close else " (`--columns all` lists them)"))
+    if "term" in formats and not cols and isinstance(suite_columns(rd.manifest), list):
+        check_keys(rd, df, suite_columns(rd.manifest), "report.columns")
+    section = rd.manifest.get("report") or {}
+    ptables = paper.paper_tables(rd, section, ci=ci) if "tex" in formats and section.get("tables") else []
+
     if "term" in formats:
         if not df.attrs.get("comparable", True):
             console.print(f"[bold red]NOT COMPARABLE:[/] "
                           f"{sinks.term('; '.join(df.attrs.get('noncomparable_reasons') or []))}")
-        cols = getattr(args, "columns", None)
-        cols = (cols if cols == "all" else [c.strip() for c in cols.split(",") if c.strip()]) if cols else None
-        if isinstance(cols, list):
-            from ..errors import suggest
-
-            for k in cols:
-                if k not in df.columns:
-                    close = suggest(k, [str(c) for c in df.columns])
-                    raise BenchError(f"--columns: this run has no column {k!r}"
-                                     + (f"; did you mean {close!r}?" if close else " (`--columns all` lists them)"))
         print_terminal(df, console, split=split, rows=rows, columns=cols or suite_columns(rd.manifest))
     if "md" in formats:
         p = out / f"leaderboard{suffix}.md"
@@ -143,8 +149,6 @@ def _run_report(args: argparse.Namespace) -> int:
                                              frame, input_digests(rd, frame)), p)
         written.append(p)
     if "tex" in formats:
-        section = rd.manifest.get("report") or {}
-        ptables = paper.paper_tables(rd, section, ci=ci) if section.get("tables") else []
         if not ptables:  # no report: section: per dataset × mask, quality, then failure rates and cost
             ptables = latex_default_tables(df, split=split,
                                            rows=("backend", "dilate_k") if args.by == "dilate_k" else ("backend",))

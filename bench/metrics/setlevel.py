@@ -104,6 +104,15 @@ def feature_sets(store, cell_key: str) -> dict[tuple[str, bool], tuple[str, str]
     return out
 
 
+def set_level_keys(store, cell_key: str) -> list[str]:
+    """The keys :func:`set_level_metrics` gives the cell from the features it stored, without computing them."""
+    out = []
+    for key, crop in sorted(feature_sets(store, cell_key)):
+        tag, sfx = "_crop" if crop else "", _suffix(key)
+        out += [f"fid{tag}{sfx}", f"kid{tag}{sfx}"] + ([] if crop else [f"p_ids{sfx}", f"u_ids{sfx}"])
+    return out
+
+
 def paired_features(store, cell_key: str, out_name: str, ref_name: str, sample_ids=None):
     """(ids, out [n, d], ref [n, d], out_ok [n], ref_ok [n]): aligned by sample id, float64.
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..bins import area_bin_label, parse_area_bin
 from .. import stats
-from ..errors import BenchError
+from ..errors import BenchError, ConfigError, ErrorList, suggest
 from ..detectors import verdict
 from ..store.run import RunData, load_run
 from ..store.sqlite import RECORD_FIELDS
@@ -118,6 +118,12 @@ def _min_n(key: str) -> int | None:
     return min_n(key)
 
 
+def is_set_level(key: str) -> bool:
+    """Whether ``key`` is a set-level metric's (``fid``, ``kid_crop``, ``p_ids_raw``...: computed from every sample
+    of one cell, never a mean of per-sample values)."""
+    return _min_n(key) is not None
+
+
 def _mem_stats(sess: pd.DataFrame) -> dict[str, float]:
     out = {"peak_mem_mb": math.nan, "peak_mem_reserved_mb": math.nan, "peak_rss_mb": math.nan,
            "load_time_s": math.nan}
@@ -169,7 +175,8 @@ def summarize(
     to set-level metrics (one FID per resample: slow, off by default).
 
     ``df.attrs`` carries ``columns`` (key -> Column dict), ``metric_keys``, ``detectors``, ``comparable``,
-    ``noncomparable_reasons``, ``run_id`` and ``by``.
+    ``noncomparable_reasons``, ``run_id``, ``by`` and ``setlevel_skipped`` (why a row has no set-level metrics:
+    it pools several cells or holds part of one; "" when every row is one whole cell).
     """
     rd = load_run(run)
     by = list(by)
@@ -212,6 +219,7 @@ def summarize(
     out_rows = []
     grouped = {k if isinstance(k, tuple) else (k,): g
                for k, g in (frame.groupby(by, sort=False, dropna=False) if not frame.empty else [])}
+    pooled = False  # some group holds several cells: no set-level numbers for it
     for key in group_rows:
         g = grouped.get(key, frame.iloc[0:0])
         row: dict[str, Any] = dict(zip(by, key))
@@ -268,6 +276,7 @@ def summarize(
             ckeys = set(g["cell_key"]) if "cell_key" in g else set()
         sess = sessions[sessions["cell_key"].isin(ckeys)] if not sessions.empty else sessions
         row.update(_mem_stats(sess))
+        pooled = pooled or len(ckeys) > 1
         if setlevel and "area_bin" not in by and not subset and len(ckeys) == 1:
             sl = _set_level(rd, next(iter(ckeys)), ci=ci and setlevel_ci, seed=seed)
             row.update(sl)
@@ -316,11 +325,69 @@ def summarize(
         run_id=str(rd.manifest.get("run_id", rd.run_dir.name if rd.run_dir else "")),
         config_hash=rd.manifest.get("config_hash"),
         by=by,
+        setlevel_skipped=("" if not setlevel else
+                          "a row holds only some of a cell's samples, split by area bin or under an area or "
+                          "hole-fraction filter" if "area_bin" in by or subset else
+                          "a row pools several cells" if pooled else ""),
     )
     from .study import add_human_bt  # a run with a scored user study: its human_bt column
 
     add_human_bt(rd, df)
     return df
+
+
+def possible_keys(run: Any, df: pd.DataFrame) -> set[str]:
+    """Every key a summary of ``run`` can have a column for, whatever its grouping and filter (``df`` is one of
+    its summaries): ``df``'s columns, the metric and set-level keys its manifest declares, the set-level keys of the
+    features it stored, ``<detector>_rate`` of every flag it declares, every verdict share, the report's derived
+    columns and ``human_bt``. A key outside it is not of this run (a typo, or another run's metric)."""
+    from .study import COLUMN as HUMAN_BT
+
+    rd = load_run(run)
+    declared = dict(rd.manifest.get("columns") or {})
+    catalog = ColumnCatalog(declared)
+    out = set(df.columns) | _DERIVED_SUMMARY | {"first_error", HUMAN_BT}
+    out |= {verdict.share_key(v) for v in verdict.VERDICTS}
+    out |= {k for k in declared if catalog(k).kind in ("metric", "setlevel")}
+    out |= {f"{k[:-len('_flag')]}_rate" for k in declared if k.endswith("_flag")}
+    try:
+        from bench.metrics import setlevel as _sl
+    except Exception:  # noqa: BLE001 - the metrics room is optional for reports
+        return out
+    out |= set(_sl.set_level_columns())
+    cells = rd.cells()
+    for ck in (cells["cell_key"] if not cells.empty else []):
+        out |= set(_sl.set_level_keys(rd.store, ck))
+    return out
+
+
+#: keys beside a column's value (its interval, counts): never a column of their own to suggest
+_AUX = ("_lo", "_hi", "_small_n", "_n_inf", "_n_values")
+
+
+def check_keys(run: Any, df: pd.DataFrame, keys: Sequence[str], where: str) -> None:
+    """Raise a :class:`ConfigError` at ``where[i]`` (``report.tables[0].columns[2]``) for each of ``keys`` that is
+    no key at all (several: :class:`ConfigErrors`), with the closest one: not one a summary of ``run`` can have
+    (:func:`possible_keys`), nor an installed metric's, nor a verdict-deciding detector's rate (a key of a metric
+    this run did not score is no typo: a table shows it empty, with a note)."""
+    unknown = [(i, k) for i, k in enumerate(keys) if k not in df.columns]
+    if not unknown:
+        return
+    known = possible_keys(run, df)
+    if any(k not in known for _, k in unknown):  # not this run's: another run's metric or detector, or a typo
+        from .columns import installed_columns
+
+        known |= set(installed_columns()) | {f"{f[:-len('_flag')]}_rate" for fs in verdict.FLAGS.values() for f in fs}
+    names = sorted(c for c in known if isinstance(c, str) and not c.endswith(_AUX)
+                   and not (c.endswith("_n") and c[:-2] in known))
+    errors = ErrorList()
+    for i, k in unknown:
+        if k not in known:
+            close = suggest(k, names)
+            errors.add(ConfigError(f"{where}[{i}]", f"this run has no column {k!r}" + (
+                f"; did you mean {close!r}?" if close else " (`bench report RUN --format csv` writes every column "
+                                                           "it has to summary.csv)")))
+    errors.raise_if_any()
 
 
 def _as_list(v: Any) -> list:

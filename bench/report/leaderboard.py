@@ -1,8 +1,9 @@
 """The default leaderboard: one table per dataset × mask, backends as rows.
 
-Markdown, HTML, CSV and Parquet: every column (the mean of every per-sample metric with bootstrap intervals in
-Markdown, set-level metrics, detector rates, verdict shares, p50 latency per image, peak memory, successful samples
-and errors).
+Markdown (and ``--columns all`` in the terminal): the leaderboard set of :func:`leaderboard_keys` (the mean of every
+per-sample metric with bootstrap intervals, set-level metrics, detector rates, verdict shares, p50 latency per image,
+peak memory, successful samples and errors); the HTML report: the same and throughput and load time; CSV, Parquet
+and the JSON baseline: every summary column (:func:`bench.report.paper.flat_table`).
 
 The terminal shows a **headline** set that fits 100 columns (:func:`headline_keys`), the same for every kind of run:
 
@@ -15,9 +16,9 @@ The terminal shows a **headline** set that fits 100 columns (:func:`headline_key
 * n: in the title when every row has the same count and no errors, else as columns ``n`` and ``n_errors``.
 
 ``report: columns: [...]`` in the suite picks the terminal columns instead, ``report: columns: all`` or ``bench
-report RUN --columns all`` shows every column. Detector sub-flags (``blur_ref``, ``replacement_free``...: parts of a
-detector's rule) are never headline columns; one that flags every row is also left out of the default LaTeX tables
-and said so under the tables (a column that flags everything says nothing).
+report RUN --columns all`` shows the leaderboard set. Detector sub-flags (``blur_ref``, ``replacement_free``...:
+parts of a detector's rule) are never headline columns; one that flags every row is also left out of the default
+LaTeX tables and said so under the tables (a column that flags everything says nothing).
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ import pandas as pd
 
 from .. import sinks
 from ..fsio import write_text_atomic
-from .aggregate import load_run, summarize
+from ..errors import ConfigError
+from .aggregate import check_keys, load_run, summarize
 from .table import Col, Table, _num, incomplete_text, render_markdown, render_terminal, table_from_summary
 
 LEADERBOARD_FILE = "leaderboard.md"
@@ -136,8 +138,8 @@ def flag_everything(df: pd.DataFrame) -> list[str]:
 
 def terminal_tables(df: pd.DataFrame, split: Sequence[str] = ("dataset", "mask"),
                     rows: Sequence[str] = ("backend",), columns: Any = None) -> list[Table]:
-    """The terminal's tables: ``columns`` None (the headline set, see the module doc), ``"all"`` (every column,
-    as Markdown) or a list of keys (``report: columns:``; keys the run does not have are left out)."""
+    """The terminal's tables: ``columns`` None (the headline set, see the module doc), ``"all"`` (the leaderboard
+    set, as Markdown) or a list of keys (``report: columns:``; keys the run does not have are left out)."""
     if isinstance(columns, str) and columns == "all":
         return leaderboard_tables(df, split=split, rows=rows)
     if columns is not None:
@@ -186,7 +188,7 @@ def terminal_legend(tables: list[Table], headline: bool) -> str | None:
             break
     if "latency_p50" in keys:
         parts.append("ms: p50 latency per image")
-    parts.append("every column: leaderboard.md, or `bench report RUN --columns all`")
+    parts.append("more columns: leaderboard.md, or `bench report RUN --columns all`")
     return "; ".join(parts) + "."
 
 
@@ -455,8 +457,8 @@ def print_terminal(df: pd.DataFrame, console, split: Sequence[str] = ("dataset",
 
 def render_run(run_dir: Any, formats: Sequence[str] = ("term", "md"), console=None, ci: bool = True) -> dict:
     """What the runner calls at the end of a run: print the terminal leaderboard per dataset × mask (the headline
-    columns, or the suite's ``report: columns:``) and write ``leaderboard.md`` (every column) into the run folder.
-    Returns ``{"summary": df, "tables": [...], "markdown": path|None}``."""
+    columns, or the suite's ``report: columns:``) and write ``leaderboard.md`` (the leaderboard set) into the run
+    folder. Returns ``{"summary": df, "tables": [...], "markdown": path|None}``."""
     rd = load_run(run_dir)
     df = summarize(rd, ci=ci)
     tables = leaderboard_tables(df)
@@ -470,7 +472,13 @@ def render_run(run_dir: Any, formats: Sequence[str] = ("term", "md"), console=No
             console.print(f"[bold red]NOT COMPARABLE:[/] {sinks.term('; '.join(reasons))}")
         if not tables:
             console.print("[yellow]No records yet.[/]")
-        print_terminal(df, console, columns=suite_columns(rd.manifest))
+        columns = suite_columns(rd.manifest)
+        if isinstance(columns, list):
+            try:
+                check_keys(rd, df, columns, "report.columns")
+            except ConfigError as e:  # the run is done: say it, and show the columns it has
+                console.print(f"[yellow]{sinks.term(str(e))} (left out)[/]")
+        print_terminal(df, console, columns=columns)
     if "md" in formats and rd.run_dir is not None:
         path = Path(rd.run_dir) / LEADERBOARD_FILE
         write_text_atomic(path, leaderboard_markdown(df, tables))

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ..bins import AREA_LABELS
-from .aggregate import load_run, summarize
+from .aggregate import check_keys, is_set_level, load_run, summarize
 from ..config.report import validate_report_section
 from .table import SMALL_N_NOTE, VALUE_SUFFIXES, Col, Table, col_for, rank_groups, small_n
 
@@ -62,8 +62,27 @@ def filter_note(flt: dict[str, Any]) -> str:
     return "Samples: " + "; ".join(parts)
 
 
-def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
-    """One table of a validated ``report.tables[i]`` spec."""
+def missing_note(df, missing: list[str]) -> list[str]:
+    """Why the columns ``missing`` of a paper table have no value: set-level ones (FID, KID, IDS) need every sample
+    of one cell, which a row pooling cells or holding part of one lacks; anything else nothing in this run made."""
+    setlevel = [k for k in missing if is_set_level(k)]
+    other = [k for k in missing if k not in setlevel]
+    notes = []
+    if setlevel:
+        why = df.attrs.get("setlevel_skipped") or ""
+        notes.append(f"not in this table: {', '.join(setlevel)} (set-level metrics need every sample of one cell: "
+                     f"{why})" if why else
+                     f"not in this run: {', '.join(setlevel)} (no cell of it has the stored features they are "
+                     f"computed from)")
+    if other:
+        notes.append(f"not in this run: {', '.join(other)} (no metric, detector or study of it gave values)")
+    return notes
+
+
+def paper_table(run: Any, spec: dict[str, Any], ci: bool = True, where: str = "report.tables[?].columns") -> Table:
+    """One table of a validated ``report.tables[i]`` spec (``where``: its columns' key path, for errors). A column
+    key this run cannot have is a :class:`ConfigError` with the closest it can; one it has no value for is named in
+    a note that says why."""
     rd = load_run(run)
     rows_keys = list(spec["rows"])
     split = spec.get("split") or []
@@ -75,12 +94,10 @@ def paper_table(run: Any, spec: dict[str, Any], ci: bool = True) -> Table:
     if spec.get("filter"):  # a reader must see which samples the numbers are of, caption or not
         notes.insert(0, filter_note(spec["filter"]))
     wanted = spec["columns"]
+    check_keys(rd, df, [c["key"] for c in wanted], where)
     missing = [c["key"] for c in wanted if c["key"] not in df.columns]
     if missing and not df.empty:
-        subset = any(k in (spec.get("filter") or {}) for k in ("area_bin", "hole_fraction"))
-        why = (" (set-level metrics need every sample of one cell: not available under an area filter or when "
-               "rows pool several cells)" if subset or len(df) else "")
-        notes.append(f"not in this run: {', '.join(missing)}{why}")
+        notes += missing_note(df, missing)
 
     def split_value(rec: dict[str, Any]) -> str | None:
         return "/".join(str(rec[k]) for k in split_keys) if split_keys else None
@@ -143,4 +160,4 @@ def paper_tables(run: Any, section: dict[str, Any] | None, ci: bool = True) -> l
     """Every table of a ``report:`` section (validated here, so a raw section from a manifest works too)."""
     sec = validate_report_section(section or {}, "report")
     rd = load_run(run)
-    return [paper_table(rd, t, ci=ci) for t in sec["tables"]]
+    return [paper_table(rd, t, ci=ci, where=f"report.tables[{i}].columns") for i, t in enumerate(sec["tables"])]
