@@ -386,16 +386,22 @@ def test_merge_again_after_the_suite_changed_takes_the_shards_suite(tmp_path, ca
     assert "different suites" in capsys.readouterr().err
 
 
-def test_remerging_counts_every_source_once(tmp_path):
-    """bench merge summed the previous merge's counts again (generated 14 -> 24 -> 34 with rows unchanged). The
-    merged manifest records its sources; a merge is redone from them, each counted once, keeping what it cannot
-    read again (the folder's own plain run from before the merge, a folder merged in earlier)."""
+def _plain_run_then_shards_merged(tmp_path):
+    """(the suite, its run folder): a plain run of two samples in the folder, then its two shards, merged."""
     suite = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], metrics=["psnr"]))
     Runner(suite, run_id="r", progress=False, limit=2).run()
     for i in range(2):
         Runner(suite, run_id="r", progress=False, shard=(i, 2)).run()
     run = tmp_path / "results" / "r"
     merge_runs([run])
+    return suite, run
+
+
+def test_remerging_counts_every_source_once(tmp_path):
+    """bench merge summed the previous merge's counts again (generated 14 -> 24 -> 34 with rows unchanged). The
+    merged manifest records its sources; a merge is redone from them, each counted once, keeping what it cannot
+    read again (the folder's own plain run from before the merge, a folder merged in earlier)."""
+    suite, run = _plain_run_then_shards_merged(tmp_path)
     first = _manifest(run)
     assert first["counts"]["generated"] == 4 + 10 and len(first["sessions"]) == 3
     merge_runs([run])
@@ -412,12 +418,7 @@ def test_merge_leaves_out_the_folders_own_run_of_an_earlier_suite(tmp_path):
     """A plain run in the folder before the first merge is kept by later merges of the same suite; once the
     shards run a changed suite it is an earlier version (left out of the manifest, its rows stay stored), not a
     reason to refuse."""
-    suite = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], metrics=["psnr"]))
-    Runner(suite, run_id="r", progress=False, limit=2).run()
-    for i in range(2):
-        Runner(suite, run_id="r", progress=False, shard=(i, 2)).run()
-    run = tmp_path / "results" / "r"
-    merge_runs([run])
+    suite, run = _plain_run_then_shards_merged(tmp_path)
     assert [p["source"] for p in _manifest(run)["merged_parts"]] == [".", "shards/0-of-2", "shards/1-of-2"]
     changed = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], metrics=["psnr", "ssim"]))
     for i in range(2):

@@ -276,18 +276,25 @@ class Runner:
                       f"then run again")
         return out
 
-    def _reread_changed_outputs(self, store: RunStore, plans: list[CellPlan]) -> None:
-        """Outputs made elsewhere (``outputs`` backends) whose file changed since it was read are read again (their
-        old scores go with the old output), with one line per backend: a replaced file is never scored from the
-        stored copy."""
+    def _backends_with_stored(self, plans: list[CellPlan]):
+        """(spec, a backend built from it: nothing loaded, its cells' plans) of each backend of the suite that has
+        stored outputs, for the checks whether they are still what the backend would make; a backend that cannot
+        be built is left to its setup to report."""
         for bspec in self.suite.backends:
-            bplans = [p for p in plans if p.cell.backend is bspec]
+            bplans = [p for p in plans if p.cell.backend is bspec and p.stored]
             if not bplans:
                 continue
             try:
                 backend = bspec.create()
             except CAUGHT:
                 continue
+            yield bspec, backend, bplans
+
+    def _reread_changed_outputs(self, store: RunStore, plans: list[CellPlan]) -> None:
+        """Outputs made elsewhere (``outputs`` backends) whose file changed since it was read are read again (their
+        old scores go with the old output), with one line per backend: a replaced file is never scored from the
+        stored copy."""
+        for bspec, backend, bplans in self._backends_with_stored(plans):
             if not getattr(backend, "reads_outputs", False):
                 continue
             n = 0
@@ -356,14 +363,7 @@ class Runner:
         checkpoint copied behind the same ``model:`` path, another snapshot of a hub id) are generated again (their
         old scores go), with one line per backend. Outputs whose generation row has no fingerprint (a backend that
         names no weights files, or a run from before fingerprints) are kept."""
-        for bspec in self.suite.backends:
-            bplans = [p for p in plans if p.cell.backend is bspec and p.stored]
-            if not bplans:
-                continue
-            try:
-                backend = bspec.create()
-            except CAUGHT:
-                continue
+        for bspec, backend, bplans in self._backends_with_stored(plans):
             if getattr(backend, "reads_outputs", False) or (now := self._weights_fingerprint(backend)) is None:
                 continue
             n, before = 0, set()
