@@ -69,6 +69,19 @@ def case_collisions(sample_ids: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def read_csv_text(path: Path, what: str) -> str:
+    """The text of a CSV file people edit (labels, judgements): UTF-8, with the byte-order mark spreadsheets write
+    taken off (it would glue itself to the first column's name); a file in another encoding is a :class:`BenchError`
+    naming the file and the line, not a traceback."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise BenchError(f"{path}:{line}: the {what} is not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r});"
+                         f" save it as UTF-8 (a spreadsheet's 'CSV UTF-8')") from None
+
+
 def _read_umask() -> int:
     """The process's umask, read once at import (by setting it and setting it back: there is no other portable
     way, and doing it per file would race with threads creating files)."""

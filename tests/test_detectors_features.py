@@ -96,3 +96,35 @@ def test_a_run_with_random_feature_weights_is_marked_non_comparable(tmp_path, mo
     assert man["detectors"]["replacement-features"]["weights"] == "random"
     assert man["comparable"] is False
     assert any("replacement-features" in r and "random" in r for r in man["noncomparable_reasons"])
+
+
+def test_offline_without_its_weights_a_run_stops_before_any_output_or_leaves_it_out_when_optional(tmp_path,
+                                                                                                 monkeypatch,
+                                                                                                 capsys):
+    """The detector loads from a local folder or the Hugging Face cache, not through bench.weights: its missing
+    model was found only when scoring began, after every output had been generated, and each sample became an error
+    row (its psnr lost too). It is now asked before any work, like the metrics' weights files."""
+    import yaml
+
+    from bench.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    spec = {"name": "rf", "output_dir": str(tmp_path / "out"), "device": "cpu", "resolution": 32,
+            "backends": ["mean-fill"], "datasets": [{"type": "synthetic", "n": 2}], "masks": ["box"],
+            "metrics": ["psnr"], "detectors": [{"type": "replacement-features", "model": "dinov2-small"}]}
+    p = tmp_path / "rf.yaml"
+    p.write_text(yaml.safe_dump(spec))
+    assert main(["validate", str(p)]) == 2
+    assert "dinov2-small" in capsys.readouterr().err
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 2
+    assert "replacement-features" in capsys.readouterr().err and not (tmp_path / "out" / "rf" / "generations").exists()
+    spec["detectors"][0]["optional"] = True
+    p.write_text(yaml.safe_dump(spec))
+    assert main(["validate", str(p)]) == 0
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert "left out replacement-features" in capsys.readouterr().out
+    from bench.report.aggregate import load_run, summarize
+
+    df = summarize(load_run(tmp_path / "out" / "rf"), ci=False)
+    assert df["n"].tolist() == [2] and df["psnr_in"].notna().all()

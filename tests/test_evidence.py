@@ -162,7 +162,8 @@ def test_a_yaml_suite_selecting_a_file_with_evidence_gets_it_in_its_verdicts(tmp
 
     tfile = tmp_path / "mine.json"
     doc = json.loads(th.default_path().read_text())
-    doc["evidence"] = [{"column": "rcs", "direction": "below", "threshold": 0.0, "verdict": "replacement"}]
+    doc["evidence"] = [{"column": "rcs", "direction": "below", "threshold": 0.0, "verdict": "replacement",
+                        "weights": "random"}]  # (a rule for random networks: applied on this random-weight run)
     tfile.write_text(json.dumps(doc))
     th.clear_cache()
     first = run("with-rcs", ["psnr", {"type": "rcs", "config": {"dinov2": TINY["dinov2"]}}]).frame()
@@ -196,3 +197,24 @@ def test_no_evidence_is_fitted_on_random_weight_networks(tmp_path):
     assert "evidence" not in doc
     res = doc["calibration"]["evidence"]["replacement: rcs"]
     assert "random weights" in res["skipped"] and "random-weight facebook/dinov2-giant" in res["skipped"]
+
+
+def test_a_run_with_random_weights_gets_no_learned_evidence(tmp_path):
+    """A rule fitted on real networks' values, read on a `weights: random` run whose column is noise, decided
+    verdicts (mean-fill 0 -> 0.375 replacements in the audit); it is not applied there and the report says why."""
+    from bench.calibration import calibrate as C
+    from bench.calibration.labels import fit_from_labels
+
+    run = make_run(tmp_path / "run", n=20, values=_values)
+    doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
+    tfile = tmp_path / "mine.json"
+    C.write(doc, tfile, "test")
+    _select(run, tfile)
+    assert (load_run(run).frame()["evidence_replacement_flag"] == 1).any()
+    m = json.loads((run / "manifest.json").read_text())
+    m["weights"] = "random"
+    (run / "manifest.json").write_text(json.dumps(m))
+    rd = load_run(run)
+    f = rd.frame()
+    assert "evidence_replacement_flag" not in f and not (f["failure"] == "replacement").any()
+    assert not rd.thresholds["evidence:rcs"]["applied"] and "random weights" in rd.thresholds["evidence:rcs"]["why"]

@@ -168,6 +168,36 @@ def test_labels_file_errors(run, tmp_path):
 
     with pytest.raises(ConfigError, match="thresholds file .*not found"):
         DETECTORS.create({"type": "blur", "thresholds": str(tmp_path / "missing.json")}, "detectors[0]")
+    with pytest.raises(BenchError, match="thresholds file .*typo.json' not found"):  # was: an empty base, silently
+        fit_from_labels(p, run, base=str(tmp_path / "typo.json"))
+    p.write_bytes("run_id,cell,sample_id,label\nrun,c,caf\u00e9,good\n".encode("latin-1"))  # a spreadsheet's default
+    with pytest.raises(BenchError, match=r"labels.csv:2: the labels file is not UTF-8 text"):
+        read_labels(p)
+    p.write_bytes("cell,sample_id,label\nc,s1,blur\n".encode("utf-8-sig"))  # Excel's "CSV UTF-8": a byte-order mark
+    assert [(lab.cell, lab.sample_id, lab.label) for lab in read_labels(p)] == [("c", "s1", "blur")]
+
+
+def test_a_missing_or_hand_edited_thresholds_file_is_said(tmp_path, capsys):
+    """`calibrate --evaluate --thresholds typo.json` evaluated with no thresholds (every detector 0/0); a file
+    changed by hand kept reporting the version and SHA-256 it records, which no longer pinned its numbers."""
+    from bench.cli import main
+    from bench.detectors.thresholds import content_sha, default_path, load_thresholds
+    from bench.registry import DETECTORS
+
+    assert main(["calibrate", "--evaluate", "--thresholds", str(tmp_path / "typo.json"), "--n", "2"]) == 2
+    assert "typo.json' not found" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("{format: 1")
+    with pytest.raises(BenchError, match=r"bad.json' cannot be read as JSON"):
+        load_thresholds(tmp_path / "bad.json")
+    shipped = json.loads(default_path().read_text())
+    assert load_thresholds()["sha256"] == shipped["sha256"] and not load_thresholds().get("edited")
+    edited = {**shipped, "detectors": {**shipped["detectors"], "blur": {**shipped["detectors"]["blur"],
+                                                                        "grain_threshold": 100.0}}}
+    (tmp_path / "hand.json").write_text(json.dumps(edited))
+    doc = load_thresholds(tmp_path / "hand.json")
+    assert doc["edited"] and doc["sha256"] == content_sha(edited) != shipped["sha256"]
+    prov = DETECTORS.create({"type": "blur", "thresholds": str(tmp_path / "hand.json")}, "detectors[0]").provenance()
+    assert prov["thresholds_edited"] and prov["thresholds_sha256"] == content_sha(edited)
 
 
 def test_labels_fit_both_replacement_thresholds(tmp_path):

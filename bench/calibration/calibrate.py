@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..detectors.thresholds import FORMAT, load_thresholds, section_sha
+from ..detectors.thresholds import FORMAT, content_sha, load_thresholds
 from .cases import Case, build_cases, build_heldout_cases
 from .measure import CLASSICAL, CLASSICAL_CAP, apply, choose_thresholds, evaluate, score_cases
 
@@ -165,8 +165,7 @@ def write(doc: dict[str, Any], out: str | Path, command: str = "") -> dict[str, 
     """Write a thresholds document; ``version`` = previous + 1 when the thresholds changed, else unchanged."""
     out = Path(out)
     # the hash pins what decides flags: the detectors' thresholds, and the learned-evidence rules when there are any
-    sha = section_sha(doc["detectors"] if not doc.get("evidence") else
-                      {"detectors": doc["detectors"], "evidence": doc["evidence"]})
+    sha = content_sha(doc)
     prev = json.loads(out.read_text()) if out.exists() else {}
     cal = doc.get("calibration") or {}
     if not prev and cal.get("base_version") is not None:  # a new file fitted from a base file: its versions go on

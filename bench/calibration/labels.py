@@ -112,6 +112,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
 
     if not 0.0 < test_fraction < 1.0:
         raise BenchError(f"--test-fraction {test_fraction}: expected a fraction between 0 and 1")
+    base_doc = load_thresholds(base)  # (a base file not there: said first, never an empty base)
     labels = read_labels(labels_path)
     rd = load_run(run)
     frame = rd.frame()
@@ -131,7 +132,6 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
         others = sorted({lab.run_id for lab in labels if lab.run_id})
         raise BenchError(f"{labels_path}: none of its {len(labels)} labelled outputs is in {run} (run {run_id}); "
                          f"the labels were made on run(s) {', '.join(others) or '?'}")
-    base_doc = load_thresholds(base)
     detectors = {k: dict(v) for k, v in base_doc.get("detectors", {}).items()}
     parts = [(lab.label, i, _in_test(seed, lab.cell, lab.sample_id, test_fraction)) for lab, i in found]
     results = fit_thresholds(detectors, frame, parts, seed)

@@ -64,6 +64,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 else:
                     problems.append(f"{spec.path} ({spec.label}): {e}")
                 break
+        else:  # weights a scorer finds its own way (a local folder, the Hugging Face cache): never downloaded
+            check = getattr(spec.instance or spec.create(), "check_weights", None)
+            try:
+                if callable(check):
+                    check(ctx)
+            except WeightsError as e:
+                if spec.optional:
+                    notes.append(f"{spec.path} ({spec.label}): weights not here; optional: a run leaves it out")
+                else:
+                    problems.append(f"{spec.path} ({spec.label}): {e}")
     for line in notes:
         print(f"note: {line}")
     if problems:

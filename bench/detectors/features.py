@@ -103,6 +103,31 @@ class FeatureReplacementDetector(CalibratedDetector):
             out.append(Path(os.environ["INPAINT_BENCH_WEIGHTS"]).expanduser() / name)
         return out
 
+    def check_weights(self, ctx: RunContext) -> None:
+        """Raise :meth:`setup`'s :class:`WeightsError` when no local folder and no Hugging Face cache entry holds
+        the model (only its config is looked at; nothing loaded): the runner asks before any output is generated.
+        Nothing to check with ``weights: random`` (a random network stands in)."""
+        if self.net is not None or ctx.weights == "random":
+            return
+        from transformers import AutoConfig
+
+        hub_id, _ = MODELS.get(self.model, (self.model, None))
+        tried = self.candidates(ctx)
+        if any((c / "config.json").is_file() for c in tried):
+            return
+        try:
+            AutoConfig.from_pretrained(hub_id, local_files_only=True)
+        except (OSError, ValueError) as e:
+            raise self._missing(hub_id, tried, e) from e
+
+    def _missing(self, hub_id: str, tried: list[Path], e: BaseException) -> WeightsError:
+        return WeightsError(
+            f"replacement-features: weights for '{self.model}' ({hub_id}) not found locally. Put a "
+            f"save_pretrained folder (config.json + model.safetensors) at "
+            f"{' or '.join(str(c) for c in tried) or '<weights_dir>/' + hub_id.split('/')[-1]}, "
+            f"e.g. `huggingface-cli download {hub_id} --local-dir <that folder>` on a machine "
+            f"online, or name it with `weights:`. ({type(e).__name__})")
+
     def setup(self, ctx: RunContext) -> None:
         self.device = ctx.device
         if self.net is None:
@@ -123,12 +148,7 @@ class FeatureReplacementDetector(CalibratedDetector):
                         self.source = "random"
                         self.net = self.net.to(self.device).eval()
                         return
-                    raise WeightsError(
-                        f"replacement-features: weights for '{self.model}' ({hub_id}) not found locally. Put a "
-                        f"save_pretrained folder (config.json + model.safetensors) at "
-                        f"{' or '.join(str(c) for c in tried) or '<weights_dir>/' + hub_id.split('/')[-1]}, "
-                        f"e.g. `huggingface-cli download {hub_id} --local-dir <that folder>` on a machine "
-                        f"online, or name it with `weights:`. ({type(e).__name__})") from e
+                    raise self._missing(hub_id, tried, e) from e
         self.net = self.net.to(self.device).eval()
 
     @staticmethod

@@ -107,9 +107,14 @@ def evidence_rules(specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def apply_evidence(frame: pd.DataFrame, rules: list[dict[str, Any]]) -> dict[str, Any]:
+def apply_evidence(frame: pd.DataFrame, rules: list[dict[str, Any]],
+                   random_weights: bool = False) -> dict[str, Any]:
     """Set ``evidence_<verdict>_flag`` (in place) from each rule whose column the run has (several rules for one
-    verdict: any of them flags); returns ``{"evidence:<column>": the rule, applied or why not}``."""
+    verdict: any of them flags); returns ``{"evidence:<column>": the rule, applied or why not}``. A rule applies to
+    runs of the weights it was made for (its ``weights``, by default ``pretrained``: ``bench calibrate --labels``
+    fits on real networks only): a run whose networks have random weights (``weights: random``) gets no rule made
+    for real ones, its columns being noise, not the evidence the rule was fitted on (a rule written by hand with
+    ``"weights": "random"`` applies there, to test the path)."""
     from ._util import flag
 
     report: dict[str, Any] = {}
@@ -118,6 +123,13 @@ def apply_evidence(frame: pd.DataFrame, rules: list[dict[str, Any]]) -> dict[str
         name = f"evidence:{col}"
         if verdict not in EVIDENCE_VERDICTS or rule.get("direction") not in ("above", "below"):
             report[name] = {**rule, "applied": False, "why": "not a valid rule (verdict or direction)"}
+            continue
+        if random_weights != (rule.get("weights", "pretrained") == "random"):
+            run_w, rule_w = ("random", "real (pretrained)") if random_weights else ("real", "random")
+            report[name] = {**rule, "applied": False,
+                            "why": f"the run's networks have {run_w} weights, the rule was made for {rule_w} ones: "
+                                   f"their values are not the evidence it was fitted on; the weight-free detectors "
+                                   f"decided"}
             continue
         vals = (pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64) if col in frame
                 else np.full(len(frame), np.nan))

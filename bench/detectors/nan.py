@@ -11,10 +11,12 @@ from .thresholds import CalibratedDetector
 class NanDetector(CalibratedDetector):
     """Output had NaN/inf values (fraction of non-finite values in the backend's raw output).
 
-    ``nan_score`` = fraction of non-finite values. The runner sanitises outputs (NaN -> 0) before scoring, so
-    it passes the fraction it measured on the unsanitised output as ``EvalBatch.nonfinite`` ([B] float); without
-    that field the detector measures ``raw`` and ``output`` itself (which only sees what the runner left).
-    Flag when the score exceeds the threshold (0: any non-finite value).
+    ``nan_score`` = fraction of non-finite values: ``EvalBatch.nonfinite`` ([B] float) when a caller measured it
+    before sanitising, else measured on ``raw`` and ``output`` here. In a ``bench run`` an output with NaN/inf is
+    never scored: the runner makes it an error row ("output has NaN/inf values", counted in ``error_rate``), so
+    this detector flags nothing there (the batches it scores are finite); it is for batches scored outside the
+    runner (an :class:`EvalBatch` built in Python). Flag when the score exceeds the threshold (0: any non-finite
+    value).
     """
 
     key = "nan"

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import columns as col
 from ..columns import Column
+from ..errors import BenchError
 from .base import Detector
 
 FORMAT = 1
@@ -31,27 +32,52 @@ def default_path() -> Path:
     return Path(str(resources.files("bench").joinpath("data/thresholds.json")))
 
 
+class ThresholdsFileError(BenchError, ValueError):
+    """A thresholds file that cannot be used (missing, not JSON, not a thresholds file): a message naming it."""
+
+
 def section_sha(detectors: dict[str, Any]) -> str:
     blob = json.dumps(detectors, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def content_sha(doc: dict[str, Any]) -> str:
+    """The SHA-256 a thresholds file's ``sha256`` records: of what decides flags, its ``detectors`` section, and its
+    learned-evidence rules when it has any."""
+    evidence = doc.get("evidence")
+    return section_sha(doc["detectors"] if not evidence else {"detectors": doc["detectors"], "evidence": evidence})
+
+
 @functools.lru_cache(maxsize=8)
 def _load(path: str) -> dict[str, Any]:
     p = Path(path)
-    if not p.exists():
-        return {"format": FORMAT, "version": 0, "sha256": None, "detectors": {}}
-    data = json.loads(p.read_text())
-    if data.get("format") != FORMAT:
-        raise ValueError(f"{p}: unsupported thresholds format {data.get('format')!r} (expected {FORMAT})")
-    if "detectors" not in data or "version" not in data:
-        raise ValueError(f"{p}: a thresholds file needs 'version' and 'detectors'")
+    if not p.is_file():
+        raise ThresholdsFileError(f"thresholds file '{p}' not found (write one with bench calibrate --labels "
+                                  f"labels.csv RUN --out FILE; the shipped one is {default_path()})")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ThresholdsFileError(f"thresholds file '{p}' cannot be read as JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        got = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ThresholdsFileError(f"{p}: unsupported thresholds format {got!r} (expected {FORMAT})")
+    if not isinstance(data.get("detectors"), dict) or "version" not in data:
+        raise ThresholdsFileError(f"{p}: a thresholds file needs 'version' and 'detectors'")
+    try:
+        now = content_sha(data)
+    except (TypeError, ValueError) as e:
+        raise ThresholdsFileError(f"{p}: its thresholds cannot be hashed ({e})") from None
+    if data.get("sha256") != now:  # edited by hand since bench calibrate wrote it: the version no longer pins it
+        data = {**data, "sha256": now, "edited": True}
     return data
 
 
 def load_thresholds(path: str | Path | None = None) -> dict[str, Any]:
-    """The parsed thresholds file (cached); an absent file yields version 0 and no thresholds."""
-    return _load(str(path or default_path()))
+    """The parsed thresholds file (cached; default: the shipped one). A file that is not there, not JSON or not a
+    thresholds file is a :class:`ThresholdsFileError` naming it. ``sha256`` is the hash of its content as read
+    (:func:`content_sha`), with ``edited: true`` when that is not the hash the file records (changed by hand after
+    ``bench calibrate`` wrote it: its version number no longer pins its numbers)."""
+    return _load(str(Path(path).expanduser() if path else default_path()))
 
 
 def clear_cache() -> None:
@@ -88,15 +114,13 @@ class CalibratedDetector(Detector):
         if thresholds_file == "none":
             data: dict[str, Any] = {"version": None, "sha256": None, "detectors": {}}
         else:
-            if thresholds_file and not Path(thresholds_file).expanduser().is_file():
-                raise ValueError(f"thresholds file '{thresholds_file}' not found (write one with bench calibrate "
-                                 f"--labels labels.csv RUN --out FILE, or leave 'thresholds' out for the shipped one)")
-            data = load_thresholds(Path(thresholds_file).expanduser() if thresholds_file else None)
+            data = load_thresholds(thresholds_file)  # (a file not there: an error naming it)
             if data.get("format") != FORMAT:
                 raise ValueError(f"'{thresholds_file}' is not a thresholds file")
         entry = dict(data.get("detectors", {}).get(self.key, {}))
         self.thresholds_version = data.get("version")
         self.thresholds_sha = data.get("sha256")
+        self.thresholds_edited = bool(data.get("edited"))
         self.thresholds_file = str(thresholds_file) if thresholds_file else "bench/data/thresholds.json"
         self.overridden = sorted(k for k, v in overrides.items() if v is not None)
         self.t: dict[str, float | None] = {}
@@ -153,5 +177,6 @@ class CalibratedDetector(Detector):
             "thresholds_version": self.thresholds_version,
             "thresholds_sha256": self.thresholds_sha,
             "thresholds_file": self.thresholds_file,
+            "thresholds_edited": self.thresholds_edited,
             "overridden": self.overridden,
         }

@@ -18,6 +18,7 @@ sample (a run of the same suite whose outputs were made again). ``bench calibrat
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def read_labels(path: str | Path) -> list[Label]:
     p = Path(path)
     if not p.is_file():
         raise BenchError(f"{p}: labels file not found (export one from the HTML report's labelling mode)")
-    with open(p, newline="", encoding="utf-8") as f:
+    from ..fsio import read_csv_text
+
+    with io.StringIO(read_csv_text(p, "labels file"), newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in ("cell", "sample_id", "label") if c not in (reader.fieldnames or [])]
         if missing:

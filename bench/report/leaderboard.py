@@ -347,7 +347,8 @@ def thresholds_note(df: pd.DataFrame) -> str | None:
             key = "thresholds given in the suite"
         else:
             sha = str(p.get("thresholds_sha256") or "")[:12]
-            key = f"{p.get('thresholds_file')} v{p.get('thresholds_version')}" + (f" ({sha})" if sha else "")
+            key = f"{p.get('thresholds_file')} v{p.get('thresholds_version')}" + (
+                " edited by hand since" if p.get("thresholds_edited") else "") + (f" ({sha})" if sha else "")
             if given:  # some of its thresholds from the file, the others from the suite
                 name = f"{name} ({', '.join(sorted(given))} given in the suite)"
         groups.setdefault(key, []).append(name)

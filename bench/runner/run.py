@@ -254,13 +254,16 @@ class Runner:
         out: dict[str, str] = {}
         required: dict[str, str] = {}  # label -> the full message of its first missing file
         for spec, files in scorer_weight_files(self.suite):
-            for f in files:
+            for f in [*files, None]:  # (None: the scorer's own check_weights, for weights found its own way)
                 try:
-                    W.resolve(f, self.suite.weights_dir)
+                    if f is not None:
+                        W.resolve(f, self.suite.weights_dir)
+                    elif callable(check := getattr(spec.instance or spec.create(), "check_weights", None)):
+                        check(self.ctx)
                 except WeightsError as e:
                     if spec.optional:
                         out[spec.label] = getattr(e, "brief", None) or (
-                            f"{f} missing" if "not found" in str(e) else str(e)[:200])
+                            f"{f} missing" if f is not None and "not found" in str(e) else str(e)[:200])
                     else:
                         required[f"{spec.path} ({spec.label})"] = str(e)
                     break

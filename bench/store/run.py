@@ -56,7 +56,8 @@ class RunData:
             specs = self._suite.get("detectors") or []
             self.thresholds = set_flags(f, specs)
             if specs:  # learned evidence only where detectors judge at all
-                self.thresholds.update(apply_evidence(f, evidence_rules(specs)))
+                self.thresholds.update(apply_evidence(f, evidence_rules(specs),
+                                                      random_weights=self.manifest.get("weights") == "random"))
             f[verdict.COLUMN] = verdict.verdicts(f, paste_back=self.paste_back)
             self._frame = f
         return self._frame

@@ -27,6 +27,7 @@ rating: first backend preferred, second preferred, tie, both bad), with a bootst
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BenchError
+from ..fsio import read_csv_text
 from ..seeding import rng_for
 from .. import stats
 from .plan import CHECK_BACKEND, check_backends
@@ -99,7 +101,7 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
         p = Path(path)
         if not p.is_file():
             raise BenchError(f"{p}: judgements file not found")
-        with open(p, newline="", encoding="utf-8-sig") as f:
+        with io.StringIO(read_csv_text(p, "judgements file"), newline="") as f:
             reader = csv.DictReader(f)
             cols = [c.strip() for c in (reader.fieldnames or [])]
             missing = [c for c in REQUIRED if c not in cols]
