@@ -120,3 +120,15 @@ def suggest(word: str, candidates, cutoff: float = 0.6) -> str | None:
     """The closest candidate (see :func:`suggestions`), or None."""
     got = suggestions(word, candidates, 1, cutoff)
     return got[0] if got else None
+
+
+def require_extra(module: str, extra: str, what: str):
+    """``module`` imported, or a :class:`BenchError` saying that ``what`` needs it and which extra installs it
+    (``pip install 'inpaint-bench[EXTRA]'``) instead of a bare ModuleNotFoundError traceback."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise BenchError(f"{what} needs the `{module.split('.')[0]}` package ({e}); install it with "
+                         f"pip install 'inpaint-bench[{extra}]'") from e

@@ -175,3 +175,39 @@ def test_lpips_full_is_the_packages_scalar_on_the_composite(nets):
         np.testing.assert_allclose(r["lpips_full"], want, rtol=1e-5, atol=1e-7)
     r = m.compute(_batch(raw, raw, inp, gt, mask, has_gt=torch.tensor([True, False, True])))
     assert math.isnan(r["lpips_full"][1])
+
+
+def test_without_the_lpips_package_the_run_names_the_package_and_its_extra(tmp_path):
+    """A core install (no `lpips` package) was told its LPIPS *weights file* was missing and to run `bench weights
+    fetch`, which cannot help; a `weights: random` suite was told to set `weights: random`. A fresh process where
+    the package cannot be imported, as on that install."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    spec = {"name": "nolp", "output_dir": str(tmp_path / "out"), "device": "cpu", "resolution": 32,
+            "weights": "random", "backends": ["mean-fill"], "datasets": [{"type": "synthetic", "n": 2}],
+            "masks": ["box"], "metrics": ["psnr", "lpips"]}
+    p = tmp_path / "s.yaml"
+
+    def bench(*args):
+        code = ("import sys; sys.modules['lpips'] = None\n"
+                "import importlib.util as u; real = u.find_spec\n"
+                "u.find_spec = lambda name, *a, **k: None if name == 'lpips' else real(name, *a, **k)\n"
+                f"from bench.cli import main; sys.exit(main({list(args)!r}))")
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                              cwd=Path(__file__).resolve().parents[1])
+
+    p.write_text(yaml.safe_dump(spec))
+    for cmd in (["validate", str(p)], ["run", str(p), "--no-progress", "--no-report"]):
+        r = bench(*cmd)
+        assert r.returncode == 2 and "pip install 'inpaint-bench[metrics]'" in r.stderr, r.stderr[-2000:]
+        assert "weights: random" not in r.stderr.split("\n")[0]
+    spec["metrics"] = ["psnr", {"type": "lpips", "optional": True}]
+    p.write_text(yaml.safe_dump(spec))
+    r = bench("run", str(p), "--no-progress", "--no-report")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "left out lpips: the `lpips` package is not installed (pip install 'inpaint-bench[metrics]')" in r.stdout
+    assert "bench weights fetch" not in r.stdout

@@ -54,6 +54,24 @@ def test_report_all_formats(run, tmp_path, capsys):
     assert tex.index("Irregular") < tex.index("{Box}")  # split_labels give the group order
 
 
+@pytest.mark.parametrize("module, fmt", [("matplotlib", "html"), ("pyarrow", "parquet")])
+def test_a_format_whose_extra_is_not_installed_says_which_extra(run, tmp_path, module, fmt):
+    """The core install (`pip install -e .`) ended `--format html` / `parquet` in a ModuleNotFoundError traceback.
+    A fresh process where the package cannot be imported (set before anything loads it), as on that install."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (f"import sys; sys.modules[{module!r}] = None\n"
+            f"from bench.cli import main\n"
+            f"sys.exit(main(['report', {str(run)!r}, '--format', {fmt!r}, '--out', {str(tmp_path / 'o')!r}, "
+            f"'--no-ci']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "pip install 'inpaint-bench[report]'" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_report_unknown_format_is_usage_error(run, capsys):
     assert main(["report", str(run), "--format", "pdf"]) == 2
     assert "unknown format" in capsys.readouterr().err
@@ -102,6 +120,18 @@ def test_export_missing_run(tmp_path, capsys):
 
 
 # -- the report: section validator ------------------------------------------------------------------------------
+def test_every_table_of_a_report_section_is_checked_in_one_pass():
+    from bench.errors import ConfigErrors
+
+    with pytest.raises(ConfigErrors) as e:
+        validate_report_section({"tables": [{"name": "a", "columns": ["psnr_in"], "filter": {"area_bin": "95-105%"}},
+                                            {"name": "b", "columns": ["psnr_in"], "rows": "backnd"},
+                                            {"name": "a", "columns": ["psnr_in"]}], "colums": ["x"]})
+    paths = [x.path for x in e.value.errors]
+    assert paths[0] == "report.colums" and any(p.startswith("report.tables[0].filter") for p in paths)
+    assert any(p.startswith("report.tables[1].rows") for p in paths) and "report.tables[2].name" not in paths
+
+
 def test_validator_normalises():
     sec = validate_report_section(SECTION, "report")
     t = sec["tables"][1]

@@ -223,6 +223,9 @@ def run_export(args: argparse.Namespace) -> int:
             path = Path(args.per_sample)
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix == ".parquet":
+                from ..errors import require_extra
+
+                require_extra("pyarrow", "report", "a .parquet export")
                 df.to_parquet(path, index=False)
             else:
                 import pandas as pd

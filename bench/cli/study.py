@@ -18,8 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                           "well each metric agrees with people). See docs/studies.md.")
     parser.add_argument("args", nargs="+", metavar="RUN | score RUN CSV...")
     parser.add_argument("--out", default=None,
-                        help="page: the HTML file (default RUN/study/study.html); score: the folder "
-                             "(default RUN/study/, which `bench report` reads)")
+                        help="page: the HTML file (default RUN/study/<dataset>__<mask>/study.html); score: the "
+                             "folder (default RUN/study/<dataset>__<mask>/, which `bench report` reads)")
     parser.add_argument("--pairs", type=int, default=None, help="comparisons on the page (default: every backend "
                         "pair × sample, at most 120)")
     parser.add_argument("--backends", default=None, help="comma-separated backends to compare (default: all but "

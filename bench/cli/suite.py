@@ -21,7 +21,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .. import weights as W
     from ..errors import CAUGHT, WeightsError, describe
     from ..runner.plan import dataset_ids
-    from ..runner.run import backend_weights, scorer_weight_files
+    from ..runner.run import backend_weights, missing_package, scorer_weight_files
     from ..types import RunContext
 
     problems: list[str] = []
@@ -51,6 +51,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             problems.append(f"{where}: {msg}")
     for spec, files in scorer_weight_files(suite):
+        if (why := missing_package(spec.instance or spec.create())) is not None:
+            (notes if spec.optional else problems).append(
+                f"{spec.path} ({spec.label}): {why}" + ("; optional: a run leaves it out" if spec.optional else ""))
+            continue
         for f in files:
             try:
                 W.resolve(f, suite.weights_dir, check=False, download=False)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import ConfigError, suggest
+from ..errors import ConfigError, ErrorList, suggest
 
 GROUP_KEYS = ("backend", "dataset", "mask", "area_bin")
 SPLIT_KEYS = ("dataset", "mask", "area_bin")
@@ -184,24 +184,32 @@ def validate_table(obj: Any, path: str) -> dict[str, Any]:
 
 def validate_report_section(obj: Any, path: str = "report") -> dict[str, Any]:
     """Check a ``report:`` section and return it normalised (defaults filled in); raise ``ConfigError`` with the
-    key path (``report.tables[0].columns[1].fmt: ...``) on the first problem."""
+    key path (``report.tables[0].columns[1].fmt: ...``), every table's first problem at once (``ConfigErrors``)."""
     if obj is None:
         return {"tables": []}
     if not isinstance(obj, dict):
         raise ConfigError(path, f"expected a mapping with 'tables', got {type(obj).__name__}")
+    errors = ErrorList()
     for k in obj:
         if k not in SECTION_KEYS:
-            raise _unknown(path, k, SECTION_KEYS)
+            errors.add(_unknown(path, k, SECTION_KEYS))
     tables = obj.get("tables", [])
     if not isinstance(tables, list):
-        raise ConfigError(f"{path}.tables", "expected a list of tables")
-    out = [validate_table(t, f"{path}.tables[{i}]") for i, t in enumerate(tables)]
-    names = [t["name"] for t in out]
-    for i, n in enumerate(names):
-        if n in names[:i]:
-            raise ConfigError(f"{path}.tables[{i}].name", f"duplicate table name {n!r}")
-    section: dict[str, Any] = {"tables": out}
+        errors.add(ConfigError(f"{path}.tables", "expected a list of tables"))
+        tables = []
+    built: dict[int, dict[str, Any]] = {}
+    for i, t in enumerate(tables):
+        with errors.check():
+            built[i] = validate_table(t, f"{path}.tables[{i}]")
+    seen: set[str] = set()
+    for i, t in built.items():
+        if t["name"] in seen:
+            errors.add(ConfigError(f"{path}.tables[{i}].name", f"duplicate table name {t['name']!r}"))
+        seen.add(t["name"])
+    section: dict[str, Any] = {"tables": list(built.values())}
     if obj.get("columns") is not None:  # the terminal leaderboard's columns: keys, or "all"
         cols = obj["columns"]
-        section["columns"] = "all" if cols == "all" else _str_list(cols, f"{path}.columns")
+        with errors.check():
+            section["columns"] = "all" if cols == "all" else _str_list(cols, f"{path}.columns")
+    errors.raise_if_any()
     return section

@@ -41,6 +41,11 @@ class Metric:
         """Names of the :mod:`bench.weights` files ``setup`` will need (for ``optional:`` metrics: are they here?)."""
         return []
 
+    def packages(self) -> list[tuple[str, str]]:
+        """(module, the inpaint-bench extra that installs it) of the optional packages ``setup`` will import: the
+        runner says which is missing before any work (not a weights file it cannot find)."""
+        return []
+
     def needs_ground_truth(self) -> bool:
         """Whether (as configured) this metric scores against ground truth: ``bench validate`` refuses it on a
         removal dataset without ground truth for its own masks, instead of leaving its columns silently empty."""

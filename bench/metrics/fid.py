@@ -140,6 +140,9 @@ class InceptionFeatures(Metric):
             raise ValueError(f"extractor mode {extractor.mode!r} differs from the metric's mode {self.mode!r}")
         self.extractor = extractor
 
+    def packages(self) -> list[tuple[str, str]]:
+        return [("cleanfid", "metrics")] if self.mode == "legacy_pytorch" else []
+
     def weights_files(self, weights: str = "pretrained") -> list[str]:
         if weights != "pretrained" or self.extractor is not None:
             return []

@@ -119,6 +119,9 @@ class LPIPS(Metric):
     def needs_ground_truth(self) -> bool:
         return "in" in self.regions or "full" in self.regions or self.crop
 
+    def packages(self) -> list[tuple[str, str]]:
+        return [("lpips", "metrics")]
+
     def weights_files(self, weights: str = "pretrained") -> list[str]:
         heads = f"lpips-v0.1-{self.net_name}.pth"
         return [heads, BACKBONE_FILES[self.net_name]] if weights == "pretrained" else [heads]

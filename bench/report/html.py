@@ -242,8 +242,9 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) 
 
 def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tuple[str, str]]:
     """[(title, data URI)] for the three plots; PNGs written to ``out_dir`` when given."""
-    import matplotlib
+    from ..errors import require_extra
 
+    matplotlib = require_extra("matplotlib", "report", "the HTML report's plots")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

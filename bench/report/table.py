@@ -589,7 +589,9 @@ def render_csv(table: Table) -> str:
 def write_parquet(table: Table, path: str | Path) -> Path:
     """Parquet with the raw values; the table's column metadata and warnings go into the file's key-value
     metadata (``inpaint_bench``)."""
-    import pyarrow as pa
+    from ..errors import require_extra
+
+    pa = require_extra("pyarrow", "report", "--format parquet")
     import pyarrow.parquet as pq
 
     df = to_frame(table)

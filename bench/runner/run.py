@@ -253,7 +253,14 @@ class Runner:
 
         out: dict[str, str] = {}
         required: dict[str, str] = {}  # label -> the full message of its first missing file
+        no_package: dict[str, str] = {}  # optional scorers left out for want of a package (not of weights)
         for spec, files in scorer_weight_files(self.suite):
+            if (why := missing_package(spec.instance or spec.create())) is not None:
+                if spec.optional:
+                    no_package[spec.label] = why
+                else:
+                    required[f"{spec.path} ({spec.label})"] = why
+                continue
             for f in [*files, None]:  # (None: the scorer's own check_weights, for weights found its own way)
                 try:
                     if f is not None:
@@ -271,13 +278,15 @@ class Runner:
             them = "it" if len(required) == 1 else "them"
             raise missing_weights_error(required, f"Or mark {them} `optional: true` in the suite to run without "
                                                   f"{them} (left out with one line)")
+        for label, why in no_package.items():
+            self._log(f"left out {label}: {why}")
         if out:
             offline = " (offline)" if W.offline() else ""
             why = "; ".join(dict.fromkeys(out.values()))  # two scorers on one network: its file named once
             self._log(f"left out {', '.join(out)}: weights not here{offline}: {why}. "
                       f"`bench weights fetch` adds them (on a machine with internet, or with {W.MIRROR_VAR}); "
                       f"then run again")
-        return out
+        return {**no_package, **out}
 
     def _backends_with_stored(self, plans: list[CellPlan]):
         """(spec, a backend built from it: nothing loaded, its cells' plans) of each backend of the suite that has
@@ -620,6 +629,17 @@ class Runner:
         return {"metrics": prov["metric"], "detectors": prov["detector"], "columns": columns,
                 "comparable": not reasons, "noncomparable_reasons": reasons,
                 "scorer_errors": scoring.setup_errors()}
+
+
+def missing_package(instance: Any) -> str | None:
+    """Why a metric or detector cannot be set up for want of an optional package (its ``packages()``): the package
+    and the extra that installs it; None when all are importable."""
+    import importlib.util
+
+    for module, extra in (getattr(instance, "packages", lambda: [])() or []):
+        if importlib.util.find_spec(module) is None:
+            return f"the `{module}` package is not installed (pip install 'inpaint-bench[{extra}]')"
+    return None
 
 
 def scorer_weight_files(suite: Suite) -> list[tuple[Any, list[str]]]:
