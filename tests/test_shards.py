@@ -235,7 +235,8 @@ def test_a_plain_run_over_unmerged_shards_says_it_will_not_read_them(tmp_path, c
     assert f"{run} has shard stores never merged (1-of-2)" in capsys.readouterr().out.replace("\n", " ")
     assert main(["merge", str(run), "--no-report"]) == 3  # (shard 1/2 and the plain run's store; 0/2 never ran)
     capsys.readouterr()
-    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0  # (makes 0/2's samples itself)
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0  # (its manifest no longer lists the merge)
     assert "never merged" not in capsys.readouterr().out
 
 

@@ -197,7 +197,7 @@ class Runner:
                 self._recheck_changed_weights(store, plans)
                 self._check_backend_weights(plans)
             self._note_other_suites(old)
-            self._note_unmerged_shards(old)
+            self._note_unmerged_shards(store)
 
             from ..scoring import Scorers, ScoringStage
 
@@ -411,15 +411,33 @@ class Runner:
                       f"{str(h)[:12]}); they stay stored (reused where they match) but only the current suite's "
                       f"cells and scorers are reported; `--fresh` discards them, `--run-id` starts a new folder")
 
-    def _note_unmerged_shards(self, old: dict[str, Any]) -> None:
-        """A plain run in a folder whose shard stores were never merged would generate their samples again: one line
-        saying so before it does (``bench merge`` first keeps that work)."""
+    def _note_unmerged_shards(self, store: RunStore) -> None:
+        """A plain run in a folder with shard stores whose outputs its own store lacks (never merged, or run again
+        since) would generate those samples again: one line saying so before it does (``bench merge`` first keeps
+        that work)."""
+        import sqlite3
+
         if self.shard or not (self.run_dir / "shards").is_dir():
             return
-        merged = {(str(i), str(n)) for n, ids in (old.get("shards_merged") or {}).items() for i in ids}
-        waiting = sorted(d.name for d in (self.run_dir / "shards").iterdir()
-                         if (d / "records.sqlite").is_file() and RE_SHARD.match(d.name)
-                         and tuple(RE_SHARD.match(d.name).groups()) not in merged)
+        have: dict[str, set[str]] = {}
+        waiting = []
+        for d in sorted((self.run_dir / "shards").iterdir()):
+            db = d / "records.sqlite"
+            if not (RE_SHARD.match(d.name) and db.is_file()):
+                continue
+            try:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                try:
+                    rows = con.execute("SELECT gen_key, sample_id FROM outputs WHERE error IS NULL").fetchall()
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                continue
+            for key, sid in rows:
+                if key not in have:
+                    have[key] = store.generated_ids(key)
+            if any(sid not in have[key] for key, sid in rows):
+                waiting.append(d.name)
         if waiting:
             self._log(f"note: {self.run_dir} has shard stores never merged ({', '.join(waiting)}): this run does "
                       f"not read them and generates what is missing from its own store; to keep their work, stop it "
