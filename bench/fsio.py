@@ -82,6 +82,17 @@ def read_csv_text(path: Path, what: str) -> str:
                          f" save it as UTF-8 (a spreadsheet's 'CSV UTF-8')") from None
 
 
+def case_collision_error(folder: Path, sample_ids: list[str]) -> str | None:
+    """The message for sample ids that would share one file in ``folder`` (its file system folds case and two ids
+    differ only in case, :func:`case_collisions`), else None."""
+    pairs = case_collisions(sample_ids)
+    if not pairs or not case_insensitive(folder):
+        return None
+    return ("sample ids " + ", ".join(f"{a!r} and {b!r}" for a, b in pairs[:3]) + (" ..." if len(pairs) > 3 else "")
+            + f" differ only in case: on this file system ({folder} folds case) their files would be one; rename "
+              f"them, or use a folder on a case-sensitive file system")
+
+
 def _read_umask() -> int:
     """The process's umask, read once at import (by setting it and setting it back: there is no other portable
     way, and doing it per file would race with threads creating files)."""

@@ -476,3 +476,8 @@ def test_ids_that_differ_only_in_case_are_refused_on_a_file_system_that_folds_ca
     assert main(["run", str(suite), "--no-progress", "--no-report", "--run-id", "folded"]) == 3
     err = capsys.readouterr()
     assert "sample ids 'A' and 'a' differ only in case" in err.out + err.err
+    for what in ("--inputs", "--outputs"):  # the exports name files by id too
+        src = str(suite) if what == "--inputs" else str(tmp_path / "out" / "linux")
+        assert main(["export", src, what, str(tmp_path / f"x{what}")]) == 2
+        err = capsys.readouterr()
+        assert f"export {what}" in err.err and "'A' and 'a' differ only in case" in err.err

@@ -40,7 +40,7 @@ def _write_json(path: Path, obj: Any) -> None:
 def export_outputs(run_dir: str | Path, dest: str | Path) -> dict[str, int]:
     """Copy a run's stored outputs (the cells its manifest lists) into ``dest``; returns counts per backend."""
     from ..store.run import load_run
-    from ..fsio import sample_filename
+    from ..fsio import case_collision_error, sample_filename
     from ..store.files import output_path
 
     rd = load_run(run_dir)
@@ -53,6 +53,8 @@ def export_outputs(run_dir: str | Path, dest: str | Path) -> dict[str, int]:
         infos = rd.store.output_info(c["cell_key"])
         folder = confined_dir(out, c["backend"], c["dataset"], c["mask"])
         section = manifests.setdefault(c["backend"], {}).setdefault(c["dataset"], {}).setdefault(c["mask"], {})
+        if (clash := case_collision_error(folder, sorted(infos))) is not None:
+            raise BenchError(f"export --outputs: {c['backend']}/{c['dataset']}/{c['mask']}: {clash}")
         for sid, row in sorted(infos.items()):
             src = output_path(rd.run_dir, c["cell_key"], sid)
             if not src.is_file():
@@ -76,7 +78,7 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
     from ..store.manifest import read_manifest
     from ..errors import CAUGHT, describe
     from ..pixels import blanked_digests, blanked_u8
-    from ..fsio import sample_filename
+    from ..fsio import case_collision_error, sample_filename
     from ..store.files import write_png
     from ..inputs import Prefetcher, prepare_item
     from ..keys import expand_cells
@@ -118,6 +120,8 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
             images, mask_dir = confined_dir(out, dl, ml, "images"), confined_dir(out, dl, ml, "masks")
             section = inputs.setdefault(dl, {}).setdefault(ml, {})
             ids = dataset_ids(dl, ds, limit)
+            if (clash := case_collision_error(images, ids)) is not None:
+                raise BenchError(f"export --inputs: datasets ({dl}): {clash}")
 
             def prepare(sid, ds=ds, strategy=strategy, dl=dl):
                 return prepare_item(ds, strategy, dl, suite.seed, sid)

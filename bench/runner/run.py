@@ -165,17 +165,13 @@ class Runner:
             cells = expand_cells(suite)
             scorers = [s for s in scorer_specs(suite) if s.label not in self.left_out]
             datasets, ids, self.dataset_errors = {}, {}, {}
-            folds = fsio.case_insensitive(self.store_dir)
             for s in suite.datasets:  # a dataset that cannot be listed fails its cells, not the run
                 try:
                     ds = s.create()
                     ds.bind(resolution=suite.resolution, seed=suite.seed)
                     ids[s.label] = dataset_ids(s.label, ds, self.limit)
-                    if folds and (pairs := fsio.case_collisions(ids[s.label])):
-                        raise ConfigError(f"datasets ({s.label})", "sample ids " + ", ".join(
-                            f"{a!r} and {b!r}" for a, b in pairs[:3]) + f"{' ...' if len(pairs) > 3 else ''} "
-                            f"differ only in case: on this file system ({self.store_dir} folds case) their outputs "
-                            f"would share one file; rename them, or use a run folder on a case-sensitive file system")
+                    if (clash := fsio.case_collision_error(self.store_dir, ids[s.label])) is not None:
+                        raise ConfigError(f"datasets ({s.label})", clash)
                     datasets[s.label] = ds
                 except CAUGHT as e:
                     ids[s.label] = []
