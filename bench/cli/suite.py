@@ -94,21 +94,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def generated_backends(run_dir: Path, cells: list, ids: dict[str, list[str] | None]) -> dict[str, int]:
     """{backend label: number of outputs} of the backends whose every sample of every cell has a stored output in
     ``run_dir``'s store (read only; none when there is no store or a dataset cannot be listed)."""
-    import sqlite3
+    from ..store import stored_outputs
 
-    path = run_dir / "records.sqlite"
-    if not path.is_file():
+    if not (run_dir / "records.sqlite").is_file():
         return {}
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            stored: dict[str, set[str]] = {}
-            for key, sid in con.execute("SELECT gen_key, sample_id FROM outputs WHERE error IS NULL"):
-                stored.setdefault(key, set()).add(sid)
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return {}
+    stored = stored_outputs(run_dir / "records.sqlite")
     out: dict[str, int] = {}
     complete: dict[str, bool] = {}
     for c in cells:

@@ -411,28 +411,19 @@ class Runner:
         """A plain run in a folder with shard stores whose outputs its own store lacks (never merged, or run again
         since) would generate those samples again: one line saying so before it does (``bench merge`` first keeps
         that work)."""
-        import sqlite3
+        from ..store import stored_outputs
 
         if self.shard or not (self.run_dir / "shards").is_dir():
             return
         have: dict[str, set[str]] = {}
         waiting = []
         for d in sorted((self.run_dir / "shards").iterdir()):
-            db = d / "records.sqlite"
-            if not (RE_SHARD.match(d.name) and db.is_file()):
+            if not RE_SHARD.match(d.name):
                 continue
-            try:
-                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-                try:
-                    rows = con.execute("SELECT gen_key, sample_id FROM outputs WHERE error IS NULL").fetchall()
-                finally:
-                    con.close()
-            except sqlite3.Error:
-                continue
-            for key, sid in rows:
-                if key not in have:
-                    have[key] = store.generated_ids(key)
-            if any(sid not in have[key] for key, sid in rows):
+            rows = stored_outputs(d / "records.sqlite")
+            for key in rows.keys() - have.keys():
+                have[key] = store.generated_ids(key)
+            if any(not sids <= have[key] for key, sids in rows.items()):
                 waiting.append(d.name)
         if waiting:
             self._log(f"note: {self.run_dir} has shard stores never merged ({', '.join(waiting)}): this run does "

@@ -441,6 +441,26 @@ class RunStore:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def stored_outputs(path: str | Path) -> dict[str, set[str]]:
+    """{cell key: sample ids with a stored output (no error)} of the store at ``path``, read only (another
+    process's store, or one a check must not change: no WAL checkpoint, no schema upgrade); {} when it is not there
+    or cannot be read. :meth:`RunStore.generated_ids` asks an open store the same, per cell."""
+    p = Path(path)
+    if not p.is_file():
+        return {}
+    out: dict[str, set[str]] = {}
+    try:
+        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        try:
+            for key, sid in con.execute("SELECT gen_key, sample_id FROM outputs WHERE error IS NULL"):
+                out.setdefault(key, set()).add(sid)
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return {}
+    return out
+
+
 def merge_stores(dest: "str | Path | RunStore", sources: Iterable[str | Path],
                  taken: "list[tuple[Path, str, str]] | None" = None) -> dict[str, int]:
     """Merge several stores (shards, or runs of the same suite) into ``dest``.
