@@ -104,13 +104,17 @@ def feature_sets(store, cell_key: str) -> dict[tuple[str, bool], tuple[str, str]
     return out
 
 
+def set_level_names(crop: bool, suffix: str = "", ids: bool = True) -> list[str]:
+    """The keys of one feature set's set-level metrics (what :func:`metrics_from_features` gives): ``fid``,
+    ``kid`` (``_crop`` on hole crops) and on full images ``p_ids``, ``u_ids``, each with ``suffix``."""
+    tag = "_crop" if crop else ""
+    return [f"fid{tag}{suffix}", f"kid{tag}{suffix}"] + ([f"p_ids{suffix}", f"u_ids{suffix}"] if ids and not crop
+                                                         else [])
+
+
 def set_level_keys(store, cell_key: str) -> list[str]:
     """The keys :func:`set_level_metrics` gives the cell from the features it stored, without computing them."""
-    out = []
-    for key, crop in sorted(feature_sets(store, cell_key)):
-        tag, sfx = "_crop" if crop else "", _suffix(key)
-        out += [f"fid{tag}{sfx}", f"kid{tag}{sfx}"] + ([] if crop else [f"p_ids{sfx}", f"u_ids{sfx}"])
-    return out
+    return [k for key, crop in sorted(feature_sets(store, cell_key)) for k in set_level_names(crop, _suffix(key))]
 
 
 def paired_features(store, cell_key: str, out_name: str, ref_name: str, sample_ids=None):
@@ -149,19 +153,19 @@ def metrics_from_features(out: np.ndarray, ref: np.ndarray, out_ok: np.ndarray, 
     ``ref`` (P-IDS / U-IDS still pair ``out`` with ``ref``)."""
     o = out[out_ok]
     r = ref[ref_ok] if ref_set is None else ref_set
-    tag = "_crop" if crop else ""
+    fid, kid, *ids_keys = set_level_names(crop, suffix, ids)
     res = {
-        f"fid{tag}{suffix}": frechet_distance_from_features(o, r) if len(o) >= 2 and len(r) >= 2 else math.nan,
-        f"kid{tag}{suffix}": (kernel_inception_distance(o, r, KID_SUBSETS, KID_SUBSET_SIZE, seed=kid_seed)
-                              if len(o) >= 2 and len(r) >= 2 else math.nan),
+        fid: frechet_distance_from_features(o, r) if len(o) >= 2 and len(r) >= 2 else math.nan,
+        kid: (kernel_inception_distance(o, r, KID_SUBSETS, KID_SUBSET_SIZE, seed=kid_seed)
+              if len(o) >= 2 and len(r) >= 2 else math.nan),
     }
-    if not crop and ids:
+    if ids_keys:
         both = out_ok & ref_ok
         if both.sum() >= 2:
             p, u = inception_discriminative_scores(ref[both], out[both])
         else:
             p, u = math.nan, math.nan
-        res[f"p_ids{suffix}"], res[f"u_ids{suffix}"] = p, u
+        res[ids_keys[0]], res[ids_keys[1]] = p, u
     return res
 
 
