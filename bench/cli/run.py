@@ -199,9 +199,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
         _render(dest, console)
     missing = counts.get("shards_missing") or []
     if missing:
-        return _say_incomplete(console, f"shard{'s' if len(missing) != 1 else ''} {', '.join(missing)} not merged "
-                                        f"yet (the run folder and its reports say so); merge again when "
-                                        f"{'they have' if len(missing) != 1 else 'it has'} run")
+        from ..report.table import incomplete_text
+
+        return _say_incomplete(console, f"{incomplete_text(missing)} yet (the run folder and its reports say so); "
+                                        f"merge again when {'they have' if len(missing) != 1 else 'it has'} run")
     return 0
 
 

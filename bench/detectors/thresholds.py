@@ -114,9 +114,7 @@ class CalibratedDetector(Detector):
         if thresholds_file == "none":
             data: dict[str, Any] = {"version": None, "sha256": None, "detectors": {}}
         else:
-            data = load_thresholds(thresholds_file)  # (a file not there: an error naming it)
-            if data.get("format") != FORMAT:
-                raise ValueError(f"'{thresholds_file}' is not a thresholds file")
+            data = load_thresholds(thresholds_file)  # (not there, not JSON, not a thresholds file: an error)
         entry = dict(data.get("detectors", {}).get(self.key, {}))
         self.thresholds_version = data.get("version")
         self.thresholds_sha = data.get("sha256")

@@ -53,7 +53,7 @@ from .aggregate import RunData, load_run, summarize
 from ..columns import Column
 from .columns import ColumnCatalog
 from .study import COLUMN as STUDY_COLUMN
-from .table import _jsonable, _unjson, format_number
+from .table import _jsonable, _unjson, format_number, incomplete_text
 
 BASELINE_FORMAT = "inpaint-bench-baseline"
 BASELINE_VERSION = 3  # 2: per-sample values of headline keys, device / packages / git; 3: input digests, scorers
@@ -1007,8 +1007,7 @@ def render_compare_markdown(res: CompareResult) -> str:
     for side, label in ((res.base, "BASE"), (res.new, "NEW")):
         if side.shards_missing:
             bad = label == "BASE" and res.base_incomplete
-            lines += [f"> **{'❌' if bad else '⚠'} {label} is incomplete:** shard"
-                      f"{'s' if len(side.shards_missing) != 1 else ''} {', '.join(side.shards_missing)} not merged"
+            lines += [f"> **{'❌' if bad else '⚠'} {label} is incomplete:** {incomplete_text(side.shards_missing)}"
                       + (" (a baseline with fewer samples lowers the bar; merge the rest, or accept it with a bare "
                          "`--allow-missing`)" if bad else "") + ".", ""]
     if res.lost_comparability:
