@@ -159,14 +159,18 @@ def pipeline_weight_files(folder: Path) -> list[Path]:
     """The weights files of every model component a pipeline folder's ``model_index.json`` lists (those that are
     here), for :meth:`bench.backends.base.Backend.weights_files`."""
     try:
-        index = json.loads((folder / "model_index.json").read_text())
+        components = _components(folder)
     except (OSError, ValueError):
         return []
-    return [q for name in sorted(_components(index)) for q in folder_weight_files(folder / name)]
+    return [q for name in sorted(components) for q in folder_weight_files(folder / name)]
 
 
-def _components(index: dict[str, Any]) -> dict[str, Any]:
-    """A ``model_index.json``'s components: name -> [library, class] (a ``None`` class: left out)."""
+def _components(folder: Path) -> dict[str, Any]:
+    """The components a pipeline folder's ``model_index.json`` lists: name -> [library, class] (a ``None`` class:
+    left out). OSError / ValueError when the file cannot be read."""
+    index = json.loads((folder / "model_index.json").read_text())
+    if not isinstance(index, dict):
+        raise ValueError("not a JSON object")
     return {name: spec for name, spec in index.items()
             if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and spec[1]}
 
@@ -188,10 +192,10 @@ def check_pipeline_files(folder: Path, backend: str) -> None:
     ``config.json``) are not asked. Nothing is loaded: a missing ``unet/`` or a truncated ``vae`` was found only
     when the backend's turn came."""
     try:
-        index = json.loads((folder / "model_index.json").read_text())
+        components = _components(folder)
     except (OSError, ValueError) as e:
         raise WeightsError(f"{backend}: {folder / 'model_index.json'} cannot be read ({e})") from e
-    for name, spec in _components(index).items():
+    for name, spec in components.items():
         sub = folder / name
         if not sub.is_dir():
             raise WeightsError(f"{backend}: '{folder}' lists the component '{name}' ({spec[1]}) in model_index.json "
