@@ -431,3 +431,28 @@ def test_merge_leaves_out_the_folders_own_run_of_an_earlier_suite(tmp_path):
     assert [p["source"] for p in man["merged_parts"]] == ["shards/0-of-2", "shards/1-of-2"]
     with RunStore(run / "records.sqlite") as s:  # (the plain run's cells are the shards' ones: no extra rows)
         assert len(s.records()) == 10
+
+
+def test_merging_into_a_folder_that_holds_an_earlier_merge_keeps_what_it_holds(tmp_path):
+    """`bench merge a --into all` then `bench merge b --into all`: the second merge rebuilt the manifest from b
+    alone, so it said shard 0/2 was missing (and counted half the work) while the store held both; the
+    destination's own store is now merged as a source. Merging both again into it changes nothing."""
+    s = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], masks=["box"],
+                               datasets=[{"type": "synthetic", "n": 4}]))
+    a = Runner(s, run_id="a", progress=False, shard=(0, 2)).run()
+    b = Runner(s, run_id="b", progress=False, shard=(1, 2)).run()
+    dest = tmp_path / "results" / "all"
+    merge_runs([a], into=dest)
+    assert _manifest(dest)["shards_missing"] == ["1/2"]
+    _, counts = merge_runs([b], into=dest)
+    m = _manifest(dest)
+    assert "shards_missing" not in m and counts["shards_missing"] == []
+    assert m["counts"]["generated"] == 4 and m["shards_merged"] == {"2": [0, 1]}
+    merge_runs([a, b], into=dest)
+    assert _manifest(dest)["counts"] == m["counts"]
+    # a destination holding a run of another suite is named, not silently mixed in
+    other = parse_suite(suite_dict(tmp_path, backends=["mean-fill"], masks=["lama-thin"],
+                                   datasets=[{"type": "synthetic", "n": 4}]))
+    Runner(other, run_id="other", progress=False).run()
+    with pytest.raises(BenchError, match="different suites.*other"):
+        merge_runs([a], into=tmp_path / "results" / "other")

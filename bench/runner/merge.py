@@ -172,7 +172,7 @@ def _gather(srcs: list[Path], problems: list[str]) -> dict[str, Any]:
             now = {_hash(m) for _, m in fresh}
             out["earlier"] += [str(d) for d, m in carried if _hash(m) not in now]
             carried = [(d, m) for d, m in carried if _hash(m) in now]
-        elif previous is not None and not carried:  # an earlier merge that recorded no sources: as it is
+        elif previous is not None and not previous.get("merged_parts"):  # it recorded no sources: as it is
             fresh = [(s, previous)]
         if previous is not None:
             out["earlier_merges"].append({"shards_merged": previous.get("shards_merged") or {},
@@ -187,8 +187,9 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
                force: bool = False) -> tuple[Path, dict[str, Any]]:
     """Merge the stores found in ``sources`` (run folders, with or without ``shards/``) into ``into``.
 
-    ``into`` defaults to the first source. Its manifest is the first source's (read now: never an earlier
-    merge's), with the sessions, backends and cells of all of them and their counts summed (module docstring). A
+    ``into`` defaults to the first source; a destination that holds a store already (an earlier merge into it)
+    is merged as a first source too, so what it holds stays described. Its manifest is the first source's (read
+    now: never an earlier merge's), with the sessions, backends and cells of all of them and their counts summed (module docstring). A
     source without a manifest, or of another suite (config hash), is refused unless ``force``."""
     srcs = [Path(s) for s in sources]
     for s in srcs:
@@ -197,7 +198,20 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
     dest = Path(into) if into else srcs[0]
     if dest.is_symlink():
         raise BenchError(f"merge: {dest} is a symbolic link; give a real folder")
+    if _store_dirs(dest) and all(dest.resolve() != s.resolve() for s in srcs):
+        srcs.insert(0, dest)  # what DEST holds already (an earlier merge into it) is merged with the rest
     dest.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(dest)  # exclusive, before any manifest is read: refuses while a run or a shard of it is writing
+    try:
+        counts = _merge_locked(srcs, dest, force)
+    finally:
+        lock.release()
+    return dest, counts
+
+
+def _merge_locked(srcs: list[Path], dest: Path, force: bool):
+    """merge_runs' work under the destination's lock: check the sources, merge their stores, copy their PNGs,
+    write the merged manifest."""
     store_dirs = [d for s in srcs for d in _store_dirs(s)]
     if not store_dirs:
         raise BenchError(f"merge: no records.sqlite found in {', '.join(map(str, srcs))}")
@@ -205,10 +219,10 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
         RunStore(d / "records.sqlite").close()  # a damaged store, or another tool's, is a clear error first
     problems: list[str] = []
     got = _gather(srcs, problems)
-    parts: list[tuple[Path, dict[str, Any]]] = got["parts"]
     by_hash: dict[str, list[str]] = {}
-    for d, m in parts:
+    for d, m in got["parts"]:
         by_hash.setdefault(_hash(m), []).append(str(d))
+    got["hashes"] = set(by_hash)
     if len(by_hash) > 1:
         problems.append("the sources ran different suites (" + "; ".join(
             f"config hash {h[:12]}: {', '.join(ds[:3])}{f' and {len(ds) - 3} more' if len(ds) > 3 else ''}"
@@ -216,20 +230,17 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
     if problems and not force:
         raise BenchError("merge: " + "; ".join(problems) + "; merge only shards of one suite, or pass --force to "
                                                            "merge anyway (the merged manifest records it)")
-    lock = RunLock(dest)  # exclusive: refuses while a run or any shard of it is writing
-    try:
-        taken: list[tuple[Path, str, str]] = []
-        counts: dict[str, Any] = merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in store_dirs],
-                                              taken=taken)
-        counts["files"] = sum(_copy_outputs(s, dest) for s in srcs)
-        run_of = {d.resolve(): s for s in srcs for d in _store_dirs(s)}
-        counts["files"] += _copy_taken(taken, run_of, dest)
-    finally:
-        lock.release()
+    taken: list[tuple[Path, str, str]] = []
+    counts: dict[str, Any] = merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in store_dirs],
+                                          taken=taken)
+    counts["files"] = sum(_copy_outputs(s, dest) for s in srcs)
+    run_of = {d.resolve(): s for s in srcs for d in _store_dirs(s)}
+    counts["files"] += _copy_taken(taken, run_of, dest)
+    parts: list[tuple[Path, dict[str, Any]]] = got["parts"]
     counts["earlier_suite"] = got["earlier"]
     if parts or problems:
         manifests = [m for _, m in parts]
-        hashes = set(by_hash)
+        hashes = got["hashes"]
         merged, missing = shards_merged(manifests + got["also_merged"] + [  # (before the shard key is dropped)
             m for m in got["earlier_merges"] if _hash(m) in hashes])
         man = dict(merge_manifests(manifests, [d for d, _ in parts], base=got["base"]) if manifests
@@ -254,4 +265,4 @@ def merge_runs(sources: list[str | Path], into: str | Path | None = None,
         src_yaml = (got["base_dir"] or store_dirs[0]) / "suite.resolved.yaml"
         if src_yaml.is_file() and src_yaml.resolve() != (dest / "suite.resolved.yaml").resolve():
             write_text_atomic(dest / "suite.resolved.yaml", src_yaml.read_text())
-    return dest, counts
+    return counts
