@@ -23,7 +23,7 @@ def write_records(store, cell_key: str, rows: Iterable[dict[str, Any]],
     batch_size, values (dict), error (str | None)."""
     rows = list(rows)
     store.write_outputs(cell_key, [{k: v for k, v in r.items() if k != "values"} for r in rows])
-    ik = store._input_key(cell_key)
+    ik = store.input_key(cell_key)
     ok = {r["sample_id"] for r in rows if r.get("error") is None}
     feats = [(SCORER, sid, name, a) for sid, name, a in features if sid in ok and "_ref" not in name]
     refs = [(ik, SCORER, sid, name, a) for sid, name, a in features if sid in ok and "_ref" in name]

@@ -92,7 +92,7 @@ def _copy_taken(taken: list[tuple[Path, str, str]], run_of: dict[Path, Path], de
     if not taken:
         return n
     with RunStore(dest_run / "records.sqlite") as st:
-        input_keys = {g: st._input_key(g) for g in {g for _, g, _ in taken}}
+        input_keys = {g: st.input_key(g) for g in {g for _, g, _ in taken}}
     for db, gen_key, sid in taken:
         src_run = run_of.get(db.parent.resolve())
         if src_run is None or src_run.resolve() == dest_run.resolve():

@@ -380,7 +380,9 @@ class RunStore:
 
         return pd.DataFrame(self.records())
 
-    def _input_key(self, gen_key: str) -> str | None:
+    def input_key(self, gen_key: str) -> str | None:
+        """The input key (dataset, mask and their settings) a generation's cell reads its inputs under: its saved
+        input, mask and ground truth PNGs lie under it (``bench.store.files.input_path``)."""
         r = self.conn.execute("SELECT input_key FROM generations WHERE gen_key = ?", (gen_key,)).fetchone()
         return r[0] if r else None
 
@@ -395,7 +397,7 @@ class RunStore:
             (cell_key, name, *sargs))
         rows = cur.fetchall()
         if not rows:
-            ik = self._input_key(cell_key)
+            ik = self.input_key(cell_key)
             rows = self.conn.execute(
                 "SELECT f.sample_id, f.dtype, f.data FROM ref_features f JOIN outputs o "
                 "ON o.gen_key = ? AND f.sample_id = o.sample_id "
@@ -422,7 +424,7 @@ class RunStore:
             return sorted(names)
         names = {r[0] for r in self.conn.execute(
             f"SELECT DISTINCT name FROM features WHERE gen_key = ? AND {swhere}", (cell_key, *sargs))}
-        ik = self._input_key(cell_key)
+        ik = self.input_key(cell_key)
         if ik is not None:
             names |= {r[0] for r in self.conn.execute(
                 f"SELECT DISTINCT name FROM ref_features WHERE input_key = ? AND {swhere}", (ik, *sargs))}
