@@ -241,14 +241,19 @@ def report_section(run_dir: Path | None, report_path: Path | None = None) -> str
     return "\n".join(parts)
 
 
+def read_plan_doc(folder: Path) -> dict[str, Any] | None:
+    """A study folder's ``plan.json`` (written by :func:`bench.study.plan.record_page`: ``page``, the page built
+    last; ``plan``, its plan; ``earlier``, the plans of the pages built before it), or None when there is none or it
+    cannot be read. The one reader of the file: the study room's plans and this report's link both come from it."""
+    try:
+        doc = json.loads((folder / PLAN_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def _study_section(folder: Path, doc: dict[str, Any] | None, report_path: Path | None, first: bool) -> str:
-    plan_file = folder / PLAN_JSON
-    page = None
-    if plan_file.is_file():
-        try:
-            page = json.loads(plan_file.read_text(encoding="utf-8")).get("page")
-        except (OSError, ValueError):
-            page = None
+    page = (read_plan_doc(folder) or {}).get("page")
     if doc is None and page is None:
         return ""
     e = sinks.html

@@ -97,13 +97,12 @@ def study_dir(run_dir: Any, dataset: str, mask: str) -> Path:
 def page_plans(run_dir: Any, dataset: str, mask: str) -> list[Plan]:
     """The plans of the pages built for ``dataset`` × ``mask`` in this run folder (its ``plan.json``), the last one
     first; empty when none was built."""
-    from ..report.study import PLAN_JSON, STUDY_DIR, study_folder
+    from ..report.study import STUDY_DIR, read_plan_doc, study_folder
 
-    f = Path(run_dir) / STUDY_DIR / study_folder(dataset, mask) / PLAN_JSON
+    doc = read_plan_doc(Path(run_dir) / STUDY_DIR / study_folder(dataset, mask))
     try:
-        doc = json.loads(f.read_text(encoding="utf-8"))
-        return [Plan.from_dict(d) for d in [doc["plan"], *doc.get("earlier", [])]]
-    except (OSError, ValueError, KeyError, TypeError):
+        return [Plan.from_dict(d) for d in [doc["plan"], *doc.get("earlier", [])]] if doc else []
+    except (ValueError, KeyError, TypeError):
         return []
 
 
