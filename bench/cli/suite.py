@@ -19,9 +19,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     import torch
 
     from .. import weights as W
-    from ..errors import CAUGHT, WeightsError, describe
+    from ..errors import CAUGHT, describe
     from ..runner.plan import dataset_ids
-    from ..runner.run import backend_weights, missing_package, scorer_weight_files
+    from ..runner.run import backend_weights, scorer_weights_missing
     from ..types import RunContext
 
     problems: list[str] = []
@@ -50,34 +50,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
                          f"{run_dir}: a run scores them without loading it")
         else:
             problems.append(f"{where}: {msg}")
-    for spec, files in scorer_weight_files(suite):
-        if (why := missing_package(spec.instance or spec.create())) is not None:
+    for spec, kind, f, why in scorer_weights_missing(suite, ctx, download=False):
+        where = f"{spec.path} ({spec.label})"
+        if kind == "package":
             (notes if spec.optional else problems).append(
-                f"{spec.path} ({spec.label}): {why}" + ("; optional: a run leaves it out" if spec.optional else ""))
-            continue
-        for f in files:
-            try:
-                W.resolve(f, suite.weights_dir, check=False, download=False)
-            except WeightsError as e:
-                where = f"{spec.path} ({spec.label}): {f} not here"
-                if not W.offline():
-                    notes.append(f"{where}; a run downloads it first" + (" (left out if that fails: optional)"
-                                                                          if spec.optional else ""))
-                elif spec.optional:
-                    notes.append(f"{where}; offline and optional: a run leaves it out")
-                else:
-                    problems.append(f"{spec.path} ({spec.label}): {e}")
-                break
-        else:  # weights a scorer finds its own way (a local folder, the Hugging Face cache): never downloaded
-            check = getattr(spec.instance or spec.create(), "check_weights", None)
-            try:
-                if callable(check):
-                    check(ctx)
-            except WeightsError as e:
-                if spec.optional:
-                    notes.append(f"{spec.path} ({spec.label}): weights not here; optional: a run leaves it out")
-                else:
-                    problems.append(f"{spec.path} ({spec.label}): {e}")
+                f"{where}: {why}" + ("; optional: a run leaves it out" if spec.optional else ""))
+        elif kind == "file" and not W.offline():
+            notes.append(f"{where}: {f} not here; a run downloads it first"
+                         + (" (left out if that fails: optional)" if spec.optional else ""))
+        elif spec.optional:
+            notes.append(f"{where}: " + (f"{f} not here; offline and optional" if kind == "file"
+                                         else "weights not here; optional") + ": a run leaves it out")
+        else:
+            problems.append(f"{where}: {why}")
     for line in notes:
         print(f"note: {line}")
     if problems:

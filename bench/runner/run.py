@@ -245,31 +245,18 @@ class Runner:
         :class:`WeightsError` naming each file, what it is for and how to supply it (a run that went on would
         generate every output, hours of a diffusion model, only to fail each sample's scoring)."""
         from .. import weights as W
-        from ..errors import WeightsError
 
         out: dict[str, str] = {}
         required: dict[str, str] = {}  # label -> the full message of its first missing file
         no_package: dict[str, str] = {}  # optional scorers left out for want of a package (not of weights)
-        for spec, files in scorer_weight_files(self.suite):
-            if (why := missing_package(spec.instance or spec.create())) is not None:
-                if spec.optional:
-                    no_package[spec.label] = why
-                else:
-                    required[f"{spec.path} ({spec.label})"] = why
-                continue
-            for f in [*files, None]:  # (None: the scorer's own check_weights, for weights found its own way)
-                try:
-                    if f is not None:
-                        W.resolve(f, self.suite.weights_dir)
-                    elif callable(check := getattr(spec.instance or spec.create(), "check_weights", None)):
-                        check(self.ctx)
-                except WeightsError as e:
-                    if spec.optional:
-                        out[spec.label] = getattr(e, "brief", None) or (
-                            f"{f} missing" if f is not None and "not found" in str(e) else str(e)[:200])
-                    else:
-                        required[f"{spec.path} ({spec.label})"] = str(e)
-                    break
+        for spec, kind, f, why in scorer_weights_missing(self.suite, self.ctx, download=True):
+            if not spec.optional:
+                required[f"{spec.path} ({spec.label})"] = str(why)
+            elif kind == "package":
+                no_package[spec.label] = str(why)
+            else:
+                out[spec.label] = getattr(why, "brief", None) or (
+                    f"{f} missing" if f is not None and "not found" in str(why) else str(why)[:200])
         if required:
             them = "it" if len(required) == 1 else "them"
             raise missing_weights_error(required, f"Or mark {them} `optional: true` in the suite to run without "
@@ -653,6 +640,35 @@ def scorer_weight_files(suite: Suite) -> list[tuple[Any, list[str]]]:
     for spec in [*suite.metrics, *suite.detectors]:
         inst = spec.instance if spec.instance is not None else spec.create()
         out.append((spec, list(getattr(inst, "weights_files", lambda w: [])(suite.weights))))
+    return out
+
+
+def scorer_weights_missing(suite: Suite, ctx: RunContext, download: bool) -> list[tuple[Any, str, str | None, Any]]:
+    """What keeps each metric and detector of the suite from being set up, at most one thing each: (spec, kind,
+    file, why) with kind ``"package"`` (an optional package is not installed; ``why`` names it and its extra),
+    ``"file"`` (the weights file ``file`` that the suite's weights mode needs is not here; ``why`` is the
+    :class:`WeightsError`) or ``"check"`` (the scorer's own ``check_weights``, for weights it finds its own way,
+    raised ``why``). ``download``: a missing file is fetched first, as a run does; False only looks (``bench
+    validate``). The run and ``bench validate`` both ask this, and each says it its own way."""
+    from .. import weights as W
+    from ..errors import WeightsError
+
+    out: list[tuple[Any, str, str | None, Any]] = []
+    look = {} if download else {"check": False, "download": False}
+    for spec, files in scorer_weight_files(suite):
+        inst = spec.instance if spec.instance is not None else spec.create()
+        if (why := missing_package(inst)) is not None:
+            out.append((spec, "package", None, why))
+            continue
+        kind, f = "file", None
+        try:
+            for f in files:
+                W.resolve(f, suite.weights_dir, **look)
+            kind, f = "check", None
+            if callable(check := getattr(inst, "check_weights", None)):
+                check(ctx)
+        except WeightsError as e:
+            out.append((spec, kind, f, e))
     return out
 
 
