@@ -96,6 +96,7 @@ class Runner:
         #: not be set up: their cells ran nothing (``bench run`` then exits 3: the run finished but is incomplete)
         self.dataset_errors: dict[str, str] = {}
         self.backend_errors: dict[str, str] = {}
+        self._fingerprints: dict[tuple, str | None] = {}  # weights files (path, size, mtime) -> content fingerprint
         self._locks: list[RunLock] = []
 
     # -- set-up ----------------------------------------------------------------------------------------
@@ -349,7 +350,11 @@ class Runner:
         from ..weights import content_fingerprint
 
         try:
-            return content_fingerprint(backend.weights_files(self.ctx))
+            files = [Path(f) for f in backend.weights_files(self.ctx)]
+            key = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+            if key not in self._fingerprints:  # (asked before setup and after it: the files are read once)
+                self._fingerprints[key] = content_fingerprint(files)
+            return self._fingerprints[key]
         except CAUGHT:
             return None
 
