@@ -114,6 +114,20 @@ def test_export_per_sample(run, tmp_path, capsys):
     assert df.error.notna().sum() == 4 and (df[df.error.notna()].backend == "opencv-ns").all()
 
 
+def test_export_per_sample_marks_a_noncomparable_run_on_every_row(tmp_path, capsys):
+    """A random-weight run's per-sample values say so, as summary.csv does: the CSV and the Parquet file both."""
+    nc = make_run(tmp_path / "nc", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=3,
+                  comparable=False, reasons=["metric lpips: LPIPS with a random alex backbone"])
+    path = tmp_path / "nc.csv"
+    assert main(["export", str(nc), "--per-sample", str(path)]) == 0
+    df = pd.read_csv(path)
+    assert (df["comparable"] == False).all()  # noqa: E712
+    assert (df["noncomparable_reasons"] == "metric lpips: LPIPS with a random alex backbone").all()
+    ok = make_run(tmp_path / "ok", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=3)
+    assert main(["export", str(ok), "--per-sample", str(path)]) == 0
+    assert (pd.read_csv(path)["comparable"] == True).all()  # noqa: E712
+
+
 def test_export_missing_run(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nope"), "--per-sample", str(tmp_path / "x.csv")]) == 2
     assert "no such run folder" in capsys.readouterr().err

@@ -482,7 +482,9 @@ def summarize_by_dilation(run: Any, **kw: Any) -> pd.DataFrame:
 
 def per_sample(run: Any) -> pd.DataFrame:
     """One row per (cell, sample): labels, the sample's one ``failure`` verdict, hole fraction, area bin, every
-    metric, detector scores and flags, latency, error (what ``bench export --per-sample`` writes)."""
+    metric, detector scores and flags, latency, error (what ``bench export --per-sample`` writes), then the
+    run's ``comparable`` and ``noncomparable_reasons`` on every row, as ``summary.csv`` has them: values of a
+    random-weight network must not leave the run unmarked."""
     rd = load_run(run)
     f = rd.frame().copy()
     mk = metric_keys(f, ColumnCatalog(rd.manifest.get("columns")))  # a detector's extra score is no metric
@@ -494,7 +496,10 @@ def per_sample(run: Any) -> pd.DataFrame:
     last = ["latency_ms", "batch_size", "error"]
     cols = [c for c in first if c in f] + mk + det_cols + [c for c in last if c in f]
     rest = [c for c in f.columns if c not in cols]
-    return f[cols + rest]
+    out = f[cols + rest].copy()
+    out["comparable"] = bool(rd.comparable)
+    out["noncomparable_reasons"] = "; ".join(rd.noncomparable_reasons or [])
+    return out
 
 
 def iter_cells(df: pd.DataFrame, keys: Iterable[str] = ("dataset", "mask")):
