@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from bench.backends.procmem import TreeSampler, process_tree, run_measured
-from bench.registry import BACKENDS
+from bench.metrics.base import Column, Metric
+from bench.registry import BACKENDS, METRICS
 from bench.types import RunContext
 
 PY = sys.executable
@@ -76,6 +77,51 @@ def test_in_process_cells_do_not_inherit_an_earlier_cells_peak(tmp_path):
 
     df = summarize(load_run(run_dir), ci=False).set_index("backend")
     assert df.loc["hog", "peak_mem_mb"] - df.loc["identity", "peak_mem_mb"] >= 300
+
+
+#: events in order: "metric-setup" when the heavy metric loads, "baseline" when the runner measures the harness's
+#: GPU memory before a backend loads
+EVENTS: list[str] = []
+
+
+@METRICS.register("test-heavy-setup")
+class HeavySetupMetric(Metric):
+    """Test: its setup touches 300 MiB and frees it (a network loaded through a temporary copy)."""
+
+    columns = {"heavy_zero": Column(higher_is_better=True, fmt=".1f")}
+
+    def setup(self, ctx):
+        EVENTS.append("metric-setup")
+        block = np.ones(300 * MB // 8)
+        block[::512] = 2.0
+        del block
+
+    def compute(self, batch):
+        return {"heavy_zero": np.zeros(batch.output.shape[0])}
+
+
+@linux_only
+def test_metric_networks_load_before_the_first_backend_so_its_memory_figures_are_its_own(tmp_path, monkeypatch):
+    """Metric networks load on first use; a first use during the first backend's first cell put their loading in
+    that cell's peak RSS and (on CUDA) their weights in every peak of that backend, which is net only of what the
+    harness held *before* it loaded: the first backend of a suite read heavier than the same model second."""
+    from bench.config import parse_suite
+    from bench.runner import Runner, timing
+    from bench.store import RunStore
+
+    EVENTS.clear()
+    current = timing.current_memory
+    monkeypatch.setattr(timing, "current_memory", lambda dev: (EVENTS.append("baseline"), current(dev))[1])
+    suite = parse_suite({
+        "output_dir": str(tmp_path / "results"), "device": "cpu", "resolution": 32,
+        "backends": [{"type": "identity", "name": "first"}, {"type": "identity", "name": "second"}],
+        "datasets": [{"type": "synthetic", "n": 2}], "masks": [{"type": "box"}], "metrics": ["psnr", "test-heavy-setup"],
+    })
+    run_dir = Runner(suite, progress=False).run()
+    assert EVENTS[:2] == ["metric-setup", "baseline"] and EVENTS.count("metric-setup") == 1
+    with RunStore(run_dir / "records.sqlite") as s:
+        rss = {x["cell_key"].split(".")[0]: x["peak_rss"] for x in s.sessions()}
+    assert abs(rss["first"] - rss["second"]) < 100 * MB, rss
 
 
 class HogBackend:

@@ -424,6 +424,7 @@ class Runner:
 
     # -- one backend -----------------------------------------------------------------------------------
     def _run_backend(self, store, bspec, bplans: list[CellPlan], datasets, masks, stage, prefetcher, overlap) -> None:
+        stage.scorers.load()  # the metric networks first: their memory is the harness's, measured next
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.empty_cache()

@@ -63,6 +63,15 @@ class Scorers:
                 self._instances[key] = inst
             return self._instances[key]
 
+    def load(self) -> None:
+        """Set up every scorer now (one that cannot is recorded, as on first use): before a backend loads, so
+        what the networks hold is part of the harness's memory the runner subtracts, not of the model's figure."""
+        for key in self.specs:
+            try:
+                self.instance(key)
+            except RuntimeError:
+                pass
+
     def loaded(self) -> dict[str, Any]:
         """{label: instance} of the scorers set up so far (for provenance)."""
         return {self.specs[k].label: v for k, v in self._instances.items()}
