@@ -243,51 +243,67 @@ def source_url(spec: WeightFile) -> str:
 def fetch(name: str, dest: str | Path | None = None, *, timeout: float = 60.0, progress: bool = True) -> Path:
     """Download the known file ``name`` into ``dest`` (default: the torch hub cache): a temporary file in that
     folder, length and hash checked, then renamed into place. Returns the path; raises :class:`WeightsError`."""
-    import urllib.error
-    import urllib.request
-
     spec = KNOWN.get(name)
     if spec is None:
         raise WeightsError(f"'{name}' is not a known weights file; known: {', '.join(KNOWN)}")
     if offline():
         raise WeightsError(f"cannot download {name}: offline (INPAINT_BENCH_OFFLINE / HF_HUB_OFFLINE is set)")
     folder = Path(dest).expanduser() if dest else hub_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
-    url = source_url(spec)
-    h = hashlib.sha256()
-    got = 0
-    with atomic_writer(target, suffix=".part") as f:  # the partial file is removed on any failure
-        try:
-            req = urllib.request.Request(url, headers={"User-Agent": "inpaint-bench"})
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                total = int(r.headers.get("Content-Length") or 0)
-                bar = _progress(name, total) if progress else None
-                while True:
-                    chunk = r.read(1 << 20)
-                    if not chunk:
-                        break
-                    f.write(chunk)
-                    h.update(chunk)
-                    got += len(chunk)
-                    if bar:
-                        bar(got)
-        except (urllib.error.URLError, OSError, ValueError, __import__("http.client").client.HTTPException) as e:
-            reason = (f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError)
-                      else getattr(e, "reason", None) or e)
-            err = WeightsError(f"downloading {name} from {url} failed ({reason}); check the network or set "
-                               f"{MIRROR_VAR}, or put the file in {where_to_put(None)}")
-            err.brief = f"{name} could not be downloaded ({reason})"  # type: ignore[attr-defined]
-            raise err from None
-        if total and got != total:
-            raise WeightsError(f"downloading {name} from {url}: truncated ({got} of {total} bytes); the partial file "
-                               f"was removed, try again")
-        digest = h.hexdigest()
-        _check_digest(spec, digest, f"download of {name} from {url}")
-    if not (spec.sha256 or spec.sha256_prefix):
-        _tofu_record(name, digest)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_writer(target, suffix=".part") as f:  # the partial file is removed on any failure
+            digest = _download(spec, source_url(spec), f, timeout, progress)
+        if not (spec.sha256 or spec.sha256_prefix):
+            _tofu_record(name, digest)
+    except OSError as e:  # the folder cannot be written: read-only, not a folder, full
+        reason = e.strerror or e
+        err = WeightsError(f"cannot save {name} in {folder} ({reason}); make that folder writable, point "
+                           f"$TORCH_HOME at a writable one, or put the file in {where_to_put(None)} "
+                           f"(`bench weights fetch --to DIR` where a folder can be written)")
+        err.brief = f"{name} could not be saved in {folder} ({reason})"  # type: ignore[attr-defined]
+        raise err from None
     remember_sha256(target, digest)
     return target
+
+
+def _download(spec: WeightFile, url: str, f: Any, timeout: float, progress: bool) -> str:
+    """Stream ``url`` into the open file ``f``; its length and hash checked (:func:`_check_digest`). Returns the
+    SHA-256; a failed, truncated or mismatching download is a :class:`WeightsError`."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    name = spec.name
+    h = hashlib.sha256()
+    got = 0
+    try:
+        req = urllib.request.Request(url, headers={"User-Agent": "inpaint-bench"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            total = int(r.headers.get("Content-Length") or 0)
+            bar = _progress(name, total) if progress else None
+            while True:
+                chunk = r.read(1 << 20)
+                if not chunk:
+                    break
+                f.write(chunk)
+                h.update(chunk)
+                got += len(chunk)
+                if bar:
+                    bar(got)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+        reason = (f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError)
+                  else getattr(e, "reason", None) or e)
+        err = WeightsError(f"downloading {name} from {url} failed ({reason}); check the network or set "
+                           f"{MIRROR_VAR}, or put the file in {where_to_put(None)}")
+        err.brief = f"{name} could not be downloaded ({reason})"  # type: ignore[attr-defined]
+        raise err from None
+    if total and got != total:
+        raise WeightsError(f"downloading {name} from {url}: truncated ({got} of {total} bytes); the partial file "
+                           f"was removed, try again")
+    digest = h.hexdigest()
+    _check_digest(spec, digest, f"download of {name} from {url}")
+    return digest
 
 
 def _progress(name: str, total: int):

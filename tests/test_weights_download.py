@@ -127,6 +127,20 @@ def test_a_file_without_a_published_hash_is_pinned_at_first_download(server):
         W.verify(p, "unpinned.pt")
 
 
+def test_a_cache_folder_that_cannot_be_written_is_a_weights_error_naming_it(server, tmp_path, monkeypatch, capsys):
+    """A download cache that cannot be written (read-only, a file in its way) is the WeightsError naming the file,
+    the folder and what to do, not an OSError: a run's `optional: true` metric is then left out with one line."""
+    server.files["/models/good.bin"] = (GOOD, None)
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "blocked" / "torch_home"))
+    with pytest.raises(WeightsError) as e:
+        W.resolve("good.bin")
+    assert "cannot save good.bin in" in str(e.value) and str(W.hub_dir()) in str(e.value)
+    assert "TORCH_HOME" in str(e.value) and W.ENV_VAR in str(e.value)
+    assert e.value.brief.startswith("good.bin could not be saved in")
+    assert server.hits == []  # (nothing downloaded to be thrown away)
+
+
 def test_bench_weights_list_fetch_verify(server, tmp_path, capsys):
     server.files["/models/good.bin"] = (GOOD, None)
     server.files[f"/hub/pref-{GOOD_SHA[:8]}.pth"] = (GOOD, None)
