@@ -404,3 +404,45 @@ def test_latex_and_html_carry_the_runs_provenance(tmp_path, plugins, capsys):
     assert f"torch {man['packages']['torch']}" in (run_dir / "report.html").read_text()
     note = thresholds_note(summarize(run_dir, ci=False))
     assert "blur (threshold given in the suite)" in note and "thresholds.json v" in note
+
+
+class LazyBackend:
+    """Test: the first call of each input shape takes LAZY_S longer (torch.compile, weights loaded on first use)."""
+
+    LAZY_S = 0.4
+    warmup_needed = True
+
+    def __init__(self):
+        from bench.backends.base import Geometry
+
+        self.geometry = Geometry()
+        self.seen: set[tuple] = set()
+
+    def inpaint(self, image, mask, generator):
+        import time
+
+        if tuple(image.shape) not in self.seen:
+            self.seen.add(tuple(image.shape))
+            time.sleep(self.LAZY_S)
+        return image.clone()
+
+
+@pytest.mark.parametrize("warmup", [None, 0])
+def test_a_backend_that_needs_a_warm_up_gets_one_on_cpu_unless_the_suite_says_otherwise(tmp_path, plugins, warmup):
+    """A backend whose first call of a shape compiles or loads (`compile: true`; `warmup_needed`) is warmed up on
+    CPU too, where the default is no warm-up: its latency is the model's, not the compiler's; a suite's explicit
+    `warmup` wins, and the manifest says per backend what was used."""
+    from bench.backends.diffusers_inpaint import DiffusersBackend
+
+    assert DiffusersBackend(model="m", compile=True).warmup_needed and not DiffusersBackend(model="m").warmup_needed
+    suite = make_suite(tmp_path, backends=[{"type": "python", "name": "lazy", "target": "tests.test_runner:LazyBackend"}],
+                       datasets=[{"type": "test-noise", "n": 2}], metrics=["psnr"], warmup=warmup)
+    run_dir = run(suite)
+    lat = [r["latency_ms"] for r in rows(run_dir)]
+    man = json.loads((run_dir / "manifest.json").read_text())
+    if warmup is None:
+        assert man["backends"]["lazy"]["warmup_batches"] == 1
+        assert max(lat) < LazyBackend.LAZY_S * 1e3 / 4, lat
+    else:
+        assert man["backends"]["lazy"]["warmup_batches"] == 0
+        assert min(lat) >= LazyBackend.LAZY_S * 1e3 / 2, lat  # (batch of 2: per image half the batch's time)

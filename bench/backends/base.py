@@ -68,6 +68,10 @@ class Backend:
     #: ``inpaint`` also takes ``sample_ids=`` (the batch's dataset ids, in order), for messages only: a backend that
     #: cannot read the images it is given can then say *which* item failed (the ``command`` backend's missing files)
     takes_sample_ids: bool = False
+    #: the first call of a new input shape does work later calls skip (``torch.compile``, weights loaded on first
+    #: use): the runner then warms up one batch per new shape on CPU too (where the default is none), unless the
+    #: suite sets ``warmup``
+    warmup_needed: bool = False
 
     def setup(self, ctx: RunContext) -> None:
         """Load weights / move to ``ctx.device``. Called once per run before any batch; timed as load time.

@@ -368,6 +368,10 @@ class DiffusersBackend(Backend):
         self.convention = Convention()
         self._call_names: set[str] = set()
 
+    @property
+    def warmup_needed(self) -> bool:  # type: ignore[override]
+        return self.compile  # the first batch of each shape compiles
+
     # -- loading ---------------------------------------------------------------------------------------
     def _load(self) -> Any:
         import diffusers

@@ -185,6 +185,10 @@ class PowerPaintBackend(Backend):
         self._embeds: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # -- loading ---------------------------------------------------------------------------------------
+    @property
+    def warmup_needed(self) -> bool:  # type: ignore[override]
+        return self.compile  # the first batch of each shape compiles
+
     def _locate(self) -> tuple[str, str]:
         """(kind, where) of ``model``: ``("pipeline", folder)`` (model_index.json), ``("release", folder)``
         (PowerPaint v1: unet/ and text_encoder/, on the ``base`` pipeline) or ``("hub", id)``; a path that is none

@@ -74,6 +74,10 @@ class PythonBackend(Backend):
         return []
 
     @property
+    def warmup_needed(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.inner, "warmup_needed", False))
+
+    @property
     def memory_scope(self) -> str:  # type: ignore[override]
         return str(getattr(self.inner, "memory_scope", "process"))
 

@@ -36,7 +36,7 @@ TOP_LEVEL: dict[str, tuple[Any, Any, str]] = {
     "paste_back": (bool, False, "paste the input back outside the hole (outside-mask metrics still see the raw output)"),
     "save_inputs": (bool, False, "also store each sample's input, mask and ground truth (inputs/<input key>/) for "
                                  "the HTML report's image grids; outputs are always stored (generations/)"),
-    "warmup": ((int, type(None)), None, "untimed warm-up batches per new shape (default: 1 on CUDA, 0 on CPU)"),
+    "warmup": ((int, type(None)), None, "untimed warm-up batches per new shape (default: 1 on CUDA, 0 on CPU; 1 for a backend that compiles)"),
     "oom_retry": (bool, True, "on CUDA out-of-memory, retry the batch split in halves"),
     "timeout_s": ((int, float, type(None)), None, "per-batch time limit for a backend call; a backend that "
                                                  "exceeds it is marked hung and its remaining samples fail"),

@@ -446,8 +446,12 @@ class Runner:
         self.counts["backend_loads"] += 1
         external = bool(getattr(backend, "reads_outputs", False))
         fingerprint = None if external else self._weights_fingerprint(backend)  # (after setup: a download is here)
+        warmup = self.warmup
+        if self.suite.warmup is None and getattr(backend, "warmup_needed", False):
+            warmup = max(warmup, 1)  # (torch.compile, lazy loading: a shape's first call is not the model's time)
         self.manifest["backends"][bspec.label] = {"type": bspec.type, "params": bspec.params,
-                                                  "load_time_s": None if external else load_s, **_prov(backend),
+                                                  "load_time_s": None if external else load_s,
+                                                  "warmup_batches": warmup, **_prov(backend),
                                                   **({"weights_fingerprint": fingerprint} if fingerprint else {})}
         self._write_manifest()
         pending: list[Future] = []
@@ -465,7 +469,7 @@ class Runner:
             wait_scoring()  # depth 1: bounds the memory held by batches in flight
             pending.append(overlap.submit(self._on_score_stream, stage, cell, items, u8, infos, keys))
 
-        settings = GenSettings(batch_size=self.suite.batch_size, seed=self.suite.seed, warmup=self.warmup,
+        settings = GenSettings(batch_size=self.suite.batch_size, seed=self.suite.seed, warmup=warmup,
                                oom_retry=self.suite.oom_retry, device=self.device, overlap=overlap is not None,
                                mem_baseline=baseline, weights=fingerprint)
         gen = Generation(backend, store, self.run_dir, prefetcher, Guard(self.suite.timeout_s), settings, score,
