@@ -48,6 +48,8 @@ ENV_VAR = "INPAINT_BENCH_WEIGHTS"
 OFFLINE_VARS = ("INPAINT_BENCH_OFFLINE", "HF_HUB_OFFLINE")
 MIRROR_VAR = "INPAINT_BENCH_MIRROR"
 TOFU_FILE = "inpaint-bench-hashes.json"  # first-download hashes of files without a published checksum
+#: a download's temporary file not written to for this long (seconds) was left by a killed process: removed
+STALE_PART_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,7 @@ def fetch(name: str, dest: str | Path | None = None, *, timeout: float = 60.0, p
     target = folder / name
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(folder, name)
         with atomic_writer(target, suffix=".part") as f:  # the partial file is removed on any failure
             digest = _download(spec, source_url(spec), f, timeout, progress)
         if not (spec.sha256 or spec.sha256_prefix):
@@ -265,6 +268,19 @@ def fetch(name: str, dest: str | Path | None = None, *, timeout: float = 60.0, p
         raise err from None
     remember_sha256(target, digest)
     return target
+
+
+def _remove_stale_parts(folder: Path, name: str) -> None:
+    """Remove the temporary files of ``name`` that a download killed earlier left in ``folder`` (a file each, as
+    large as the part it got); one still being written by another process is recent, and kept."""
+    import time
+
+    for part in folder.glob(f".{name}.*.part"):
+        try:
+            if time.time() - part.stat().st_mtime > STALE_PART_S:
+                part.unlink()
+        except OSError:
+            pass
 
 
 def _download(spec: WeightFile, url: str, f: Any, timeout: float, progress: bool) -> str:

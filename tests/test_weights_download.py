@@ -141,6 +141,23 @@ def test_a_cache_folder_that_cannot_be_written_is_a_weights_error_naming_it(serv
     assert server.hits == []  # (nothing downloaded to be thrown away)
 
 
+def test_a_download_killed_earlier_leaves_no_part_file_for_ever(server):
+    """A process killed mid-download leaves its temporary file (as large as what it got): the next download of
+    that file removes it; one another process is writing now (recent) is kept."""
+    import os
+    import time
+
+    server.files["/models/good.bin"] = (GOOD, None)
+    W.hub_dir().mkdir(parents=True)
+    stale, live = W.hub_dir() / ".good.bin.k1ll3d.part", W.hub_dir() / ".good.bin.l1v3.part"
+    for p in (stale, live):
+        p.write_bytes(GOOD[:1000])
+    old = time.time() - 86400  # a day ago
+    os.utime(stale, (old, old))
+    assert W.resolve("good.bin").read_bytes() == GOOD
+    assert not stale.exists() and live.exists()
+
+
 def test_bench_weights_list_fetch_verify(server, tmp_path, capsys):
     server.files["/models/good.bin"] = (GOOD, None)
     server.files[f"/hub/pref-{GOOD_SHA[:8]}.pth"] = (GOOD, None)
