@@ -317,9 +317,51 @@ def _download(spec: WeightFile, url: str, f: Any, timeout: float, progress: bool
     if total and got != total:
         raise WeightsError(f"downloading {name} from {url}: truncated ({got} of {total} bytes); the partial file "
                            f"was removed, try again")
+    f.flush()
+    if (why := truncated_file(f.fileno(), got, name)) is not None:
+        raise WeightsError(f"downloading {name} from {url}: the file is not whole ({why}; the server announced no "
+                           f"length); the partial file was removed, try again")
     digest = h.hexdigest()
     _check_digest(spec, digest, f"download of {name} from {url}")
     return digest
+
+
+def truncated_file(fd: int, size: int, name: str) -> str | None:
+    """Why the open file ``fd`` of ``size`` bytes cannot be whole, by its own format, or None where it looks whole or
+    its format says nothing: JSON must parse; a safetensors file must be its header plus the data it indexes; a zip
+    archive (PyTorch's format since 1.6, TorchScript) must end with its end-of-directory record. A download whose
+    server announced no length is checked so, before a file without a published checksum is trusted (and its hash
+    recorded) on first use: a connection closed early must not become the reference every later download fails.
+    Other formats (a legacy pickled ``.bin``) are not judged."""
+    import json
+    import os
+    import struct
+
+    head = os.pread(fd, 8, 0)
+    if name.endswith(".json"):
+        try:
+            json.loads(os.pread(fd, size, 0).decode("utf-8"))
+        except ValueError as e:
+            return f"its JSON does not parse: {e}"
+    elif name.endswith(".safetensors"):
+        if len(head) < 8:
+            return "shorter than a safetensors header"
+        n = struct.unpack("<Q", head)[0]
+        try:
+            header = json.loads(os.pread(fd, n, 8).decode("utf-8")) if n <= size - 8 else None
+        except ValueError:
+            header = None
+        if not isinstance(header, dict):
+            return "its safetensors header is cut off or does not parse"
+        end = max((int(v["data_offsets"][1]) for k, v in header.items()
+                   if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v), default=0)
+        if 8 + n + end != size:
+            return f"its safetensors header indexes {8 + n + end} bytes, the file has {size}"
+    elif head.startswith(b"PK\x03\x04"):
+        tail = os.pread(fd, min(size, 65557), max(0, size - 65557))  # the record: 22 bytes and its comment
+        if b"PK\x05\x06" not in tail and b"PK\x06\x06" not in tail:
+            return "its zip archive has no end-of-directory record"
+    return None
 
 
 def _progress(name: str, total: int):

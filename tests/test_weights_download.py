@@ -18,7 +18,7 @@ GOOD_SHA = hashlib.sha256(GOOD).hexdigest()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, tuple[bytes, int | None]] = {}  # path -> (body, Content-Length to announce)
+    files: dict[str, tuple[bytes, int | None]] = {}  # path -> (body, Content-Length to announce: None, its own; -1 none)
     hits: list[str] = []
 
     def do_GET(self):  # noqa: N802
@@ -28,7 +28,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         body, length = self.files[self.path]
         self.send_response(200)
-        self.send_header("Content-Length", str(length if length is not None else len(body)))
+        if length != -1:  # -1: no length announced (the connection's end is the file's end)
+            self.send_header("Content-Length", str(length if length is not None else len(body)))
         self.end_headers()
         self.wfile.write(body)
 
@@ -125,6 +126,35 @@ def test_a_file_without_a_published_hash_is_pinned_at_first_download(server):
     p.write_bytes(b"swapped later")
     with pytest.raises(WeightsError, match=GOOD_SHA):
         W.verify(p, "unpinned.pt")
+
+
+def test_a_download_cut_short_without_a_length_is_not_pinned_when_its_format_says_so(server):
+    """A server that announces no length and closes early: a file without a published hash was accepted and its
+    hash recorded, so every later whole download of it failed. Zip (torch.save), safetensors and JSON files are
+    now checked for their own end first; a format that says nothing (a legacy pickle) is still accepted."""
+    import io
+    import json
+
+    import torch
+    from safetensors.torch import save as st_save
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(4096.0)}, buf)
+    for ext in ("safetensors", "json", "bin"):
+        W.KNOWN[f"unpinned.{ext}"] = W.WeightFile(f"unpinned.{ext}", f"https://origin.example/m/unpinned.{ext}", "")
+    whole = {"pt": buf.getvalue(), "safetensors": st_save({"w": torch.arange(4096.0)}),
+             "json": json.dumps({"hidden_size": 8, "names": ["a"] * 500}).encode()}
+    for ext, body in whole.items():
+        server.files[f"/m/unpinned.{ext}"] = (body[: len(body) * 2 // 3], -1)
+        with pytest.raises(WeightsError, match="not whole"):
+            W.resolve(f"unpinned.{ext}")
+        assert f"unpinned.{ext}" not in W._tofu() and not list(W.hub_dir().glob(f"*unpinned.{ext}*"))
+        server.files[f"/m/unpinned.{ext}"] = (body, -1)
+        assert W.resolve(f"unpinned.{ext}").read_bytes() == body
+        assert W._tofu()[f"unpinned.{ext}"] == hashlib.sha256(body).hexdigest()
+    assert torch.load(W.resolve("unpinned.pt"))["w"].shape == (4096,)
+    server.files["/m/unpinned.bin"] = (GOOD[:5000], -1)  # no format to judge by
+    assert W.resolve("unpinned.bin").read_bytes() == GOOD[:5000]
 
 
 def test_a_cache_folder_that_cannot_be_written_is_a_weights_error_naming_it(server, tmp_path, monkeypatch, capsys):
