@@ -403,14 +403,23 @@ def _tofu() -> dict[str, str]:
 
 
 def _tofu_record(name: str, digest: str) -> None:
+    """Add ``name``'s digest to the record file: read, changed and replaced under a lock (a ``.lock`` file beside
+    it), so two processes that download different files at once both keep theirs."""
+    import fcntl
     import json
+    import os
 
     from .fsio import write_text_atomic
 
-    data = _tofu()
-    data[name] = digest
     _tofu_path().parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(_tofu_path(), json.dumps(data, indent=1, sort_keys=True))
+    fd = os.open(f"{_tofu_path()}.lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        data = _tofu()
+        data[name] = digest
+        write_text_atomic(_tofu_path(), json.dumps(data, indent=1, sort_keys=True))
+    finally:
+        os.close(fd)
 
 
 def verify(path: str | Path, name: str | None = None) -> str:

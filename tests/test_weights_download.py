@@ -278,3 +278,24 @@ def test_fetch_to_a_folder_copies_what_a_package_ships(tmp_path, capsys):
     assert file_sha256(dest / "lpips-v0.1-alex.pth") == file_sha256(shipped)
     assert main(["weights", "fetch", "--to", str(dest), "lpips-v0.1-alex.pth"]) == 0
     assert "already in" in capsys.readouterr().out
+
+
+def test_hashes_recorded_by_processes_at_once_are_all_kept(server):
+    """The record file was read, changed and written back without a lock: of two processes that downloaded
+    different unpinned files at once, one lost its record. Eight processes, a file each: every record kept."""
+    import multiprocessing
+
+    W.hub_dir().mkdir(parents=True)
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_record_many, args=(i,)) for i in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert W._tofu() == {f"f{i}-{j}": f"{i:02d}{j:062d}" for i in range(8) for j in range(20)}
+
+
+def _record_many(i: int) -> None:
+    for j in range(20):
+        W._tofu_record(f"f{i}-{j}", f"{i:02d}{j:062d}")
