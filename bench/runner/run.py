@@ -433,6 +433,8 @@ class Runner:
         try:
             backend = bspec.create()
             backend.setup(self.ctx)
+            if self.device.type == "cuda":  # weights copied to the GPU asynchronously are load time, not warm-up
+                torch.cuda.synchronize(self.device)
         except CAUGHT as e:  # a backend that cannot load fails its cells, not the run
             msg = f"{bspec.path} ({bspec.label}): setup failed: {describe(e)}"
             self._log(msg)
