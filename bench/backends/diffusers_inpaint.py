@@ -22,9 +22,11 @@ output of a batch (diffusers 0.42, ``mask_image[:1] * image[:1]``), so it is cal
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,16 @@ def missing_model_error(backend: str, model: str, local_files_only: bool, err: B
         f"under {Path.cwd()}). Currently HF_HOME={os.environ.get('HF_HOME', '~/.cache/huggingface (default)')}.")
 
 
+@contextlib.contextmanager
+def quiet_hub_deprecations():
+    """Hide the deprecation warning huggingface_hub raises at diffusers' own calls (``local_dir_use_symlinks``, an
+    argument diffusers still passes): it names nothing a user of this harness can change, and it came before every
+    message of ``bench validate`` and ``bench run`` about a hub id."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+        yield
+
+
 def check_cached(backend: str, model: str, revision: str | None = None) -> None:
     """Raise :func:`missing_model_error` unless the local Hugging Face cache holds ``model``'s pipeline index
     (``model_index.json``), and check its snapshot's component weights as a local folder's
@@ -111,7 +123,8 @@ def check_cached(backend: str, model: str, revision: str | None = None) -> None:
     except ImportError:
         return  # setup says what to install
     try:
-        DiffusionPipeline.load_config(model, local_files_only=True, **({"revision": revision} if revision else {}))
+        with quiet_hub_deprecations():
+            DiffusionPipeline.load_config(model, local_files_only=True, **({"revision": revision} if revision else {}))
     except (OSError, ValueError, EnvironmentError) as e:
         raise missing_model_error(backend, model, True, e) from e
     snap = cached_folder(model, revision)
@@ -385,14 +398,16 @@ class DiffusersBackend(Backend):
         if self.revision:
             kw["revision"] = self.revision
         try:
-            config = DiffusionPipeline.load_config(model, local_files_only=self.local_files_only,
-                                                   **({"revision": self.revision} if self.revision else {}))
+            with quiet_hub_deprecations():
+                config = DiffusionPipeline.load_config(model, local_files_only=self.local_files_only,
+                                                       **({"revision": self.revision} if self.revision else {}))
             class_name = str(config.get("_class_name", ""))
             cls = getattr(diffusers, class_name, None)
             direct = cls is not None and class_name.endswith(("InpaintPipeline", "FillPipeline")) \
                 and not class_name.startswith("KandinskyV22")  # its decoder needs the prior: the combined one
             self.pipeline_class = class_name if direct else f"AutoPipelineForInpainting({class_name})"
-            pipe = (cls if direct else AutoPipelineForInpainting).from_pretrained(model, **kw)
+            with quiet_hub_deprecations():
+                pipe = (cls if direct else AutoPipelineForInpainting).from_pretrained(model, **kw)
         except (OSError, ValueError, EnvironmentError) as e:
             if local.exists():
                 raise WeightsError(f"diffusers: cannot load the pipeline in '{model}' ({type(e).__name__}: "
