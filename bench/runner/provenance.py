@@ -25,12 +25,20 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+#: this file, relative to the source tree's root: git must track it for a revision to be the harness's own
+SELF = "bench/runner/provenance.py"
+
+
 def git_revision(path: Path | None = None) -> dict[str, Any]:
-    """Git revision of the inpaint-bench source tree (and whether it has uncommitted changes)."""
+    """Git revision of the inpaint-bench source tree (and whether it has uncommitted changes); None where the code
+    is not a git checkout's tracked files (an install inside another project's repository, whose revision git would
+    otherwise give)."""
     path = path or Path(__file__).resolve().parents[2]
     try:
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "--", SELF], cwd=path, capture_output=True,
+                                 text=True, timeout=10)
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10)
-        if rev.returncode != 0:
+        if tracked.returncode != 0 or rev.returncode != 0:
             return {"revision": None}
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
                                capture_output=True, text=True, timeout=10)

@@ -1,0 +1,56 @@
+"""Provenance of the code that ran: the git revision is inpaint-bench's own, never that of a repository the
+package merely sits in (an installed copy inside a project's ignored virtual environment)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.runner.provenance import git_revision
+
+SOURCE = Path(__file__).resolve().parents[1] / "bench" / "runner" / "provenance.py"
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _repo(root: Path, files: dict[str, str]) -> str:
+    root.mkdir(parents=True, exist_ok=True)
+    _git(root, "init", "-q")
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "init")
+    return _git(root, "rev-parse", "HEAD")
+
+
+def _install(site: Path) -> Path:
+    """A copy of the provenance module where an install puts it (``<site>/bench/runner/provenance.py``)."""
+    dest = site / "bench" / "runner" / "provenance.py"
+    dest.parent.mkdir(parents=True)
+    shutil.copy(SOURCE, dest)
+    return site
+
+
+def test_a_checkout_records_its_revision_and_whether_it_is_dirty(tmp_path):
+    root = tmp_path / "inpaint-bench"
+    head = _repo(root, {"bench/runner/provenance.py": SOURCE.read_text()})
+    assert git_revision(root) == {"revision": head, "dirty": False}
+    (root / "bench" / "runner" / "provenance.py").write_text("# edited\n")
+    assert git_revision(root) == {"revision": head, "dirty": True}
+
+
+def test_an_install_inside_another_repository_records_no_revision(tmp_path):
+    """A project repository holding an ignored virtual environment with inpaint-bench installed in it: git answers
+    for the project, whose revision says nothing about the harness's code."""
+    project = tmp_path / "project"
+    _repo(project, {".gitignore": ".venv/\n", "train.py": "print('hi')\n"})
+    site = _install(project / ".venv" / "lib" / "site-packages")
+    assert git_revision(site) == {"revision": None}
