@@ -386,6 +386,43 @@ def test_an_input_replaced_under_its_name_is_generated_again(tmp_path, capsys):
     shutil.rmtree(tmp_path / "fresh")
 
 
+def test_a_mask_file_replaced_under_its_name_is_generated_again(tmp_path, plugins):
+    """An ``object`` strategy's annotation file overwritten with other outlines: the manifest records each mask
+    strategy's provenance (the file's SHA-256), so the next run sees the change, checks the stored outputs against
+    the masks they were made for and generates them again; its numbers then equal a fresh run's (before, outputs
+    made for the old holes were scored against the new ones)."""
+    pytest.importorskip("pycocotools")
+    import io
+
+    from rich.console import Console
+
+    ann = tmp_path / "instances.json"
+
+    def outline(polygon):
+        ann.write_text(json.dumps({
+            "images": [{"id": 1, "file_name": "a.jpg", "height": 100, "width": 100}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 1600.0,
+                             "segmentation": [polygon]}],
+            "categories": [{"id": 1, "name": "thing"}]}))
+
+    outline([10, 10, 50, 10, 50, 50, 10, 50])
+    kw = dict(backends=["mean-fill"], datasets=[{"type": "test-noise", "n": 4, "size": 64}],
+              masks=[{"type": "object", "annotations": str(ann), "min_area": 0.01, "max_area": 0.5}],
+              metrics=["psnr"])
+    suite = make_suite(tmp_path, **kw)
+    run_dir = run(suite)
+    man = json.loads((run_dir / "manifest.json").read_text())
+    assert len(man["masks"]["object"]["annotations_sha256"]) == 64
+    outline([10, 10, 50, 10, 30, 50])  # a triangle now
+    buf = io.StringIO()
+    Runner(suite, progress=False, console=Console(file=buf, width=200)).run()
+    assert "4 stored output(s) checked against their inputs, 4 made from inputs that changed" in buf.getvalue()
+    fresh = run(make_suite(tmp_path / "fresh", **kw))
+    drop = ("created", "latency_ms", "wall_ms")
+    key = lambda r: {k: v for k, v in r.items() if k not in drop}  # noqa: E731
+    assert sorted(map(key, rows(run_dir)), key=str) == sorted(map(key, rows(fresh)), key=str)
+
+
 def test_latex_and_html_carry_the_runs_provenance(tmp_path, plugins, capsys):
     """Each LaTeX table starts with a comment naming the run, config hash, git revision, seed and package versions;
     the HTML header lists the package versions; a partial threshold override is named in the thresholds note."""

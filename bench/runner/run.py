@@ -188,9 +188,10 @@ class Runner:
                 store.drop_scores([s.key for s in scorers], [c.key for c in cells])
             plans = plan(store, cells, scorers, work)
             dprov = {k: _prov(d) for k, d in datasets.items()}  # (a folder's fingerprint stats every file: once)
+            mprov = {k: _prov(m) for k, m in masks.items()}  # (an annotation file is hashed: once)
             if not self.score_only:
                 self._reread_changed_outputs(store, plans)
-                self._recheck_changed_inputs(store, plans, datasets, dprov, masks, old)
+                self._recheck_changed_inputs(store, plans, datasets, masks, {"datasets": dprov, "masks": mprov}, old)
                 self._recheck_changed_weights(store, plans)
                 self._check_backend_weights(plans)
             self._note_other_suites(old)
@@ -202,7 +203,7 @@ class Runner:
             stage = ScoringStage(store, self.run_dir, scoring, prefetcher, batch_size=suite.batch_size,
                                  seed=suite.seed, paste_back=suite.paste_back, device=self.device,
                                  save_inputs=suite.save_inputs)
-            self.manifest = self._base_manifest(old, cells, scorers, dprov, ids)
+            self.manifest = self._base_manifest(old, cells, scorers, dprov, mprov, ids)
             self._write_manifest()
 
             # generate, backend by backend (each loaded once, and only when it has work)
@@ -304,25 +305,27 @@ class Runner:
             if n:
                 self._log(f"{bspec.label}: {n} output file(s) changed since they were read; reading them again")
 
-    def _recheck_changed_inputs(self, store: RunStore, plans: list[CellPlan], datasets, dprov: dict[str, Any],
-                                masks, old: dict[str, Any]) -> None:
-        """When a dataset's files changed since the last session (its listing fingerprint differs), every stored
-        output of it is checked against the masked input and mask it was made from (the SHA-256 in its generation
-        row): a sample whose input changed is generated again (its old scores go), with one line per dataset. Work
-        only when a listing changed; untouched datasets are not read."""
+    def _recheck_changed_inputs(self, store: RunStore, plans: list[CellPlan], datasets, masks,
+                                prov: dict[str, dict[str, Any]], old: dict[str, Any]) -> None:
+        """When a dataset's files or a mask strategy's file changed since the last session (a content fingerprint
+        in its provenance, :data:`CONTENT_KEYS`, differs), every stored output made from it is checked against the
+        masked input and mask it was made from (the SHA-256 in its generation row): a sample whose input changed is
+        generated again (its old scores go), with one line per dataset or mask. Work only when a fingerprint
+        changed; untouched datasets are not read. ``prov``: ``{"datasets": {label: provenance}, "masks": ...}``."""
         from ..pixels import blanked_digests
 
-        old_ds = old.get("datasets") or {}
-        for label, ds in datasets.items():
-            before = old_ds.get(label) if isinstance(old_ds.get(label), dict) else {}
-            now = dprov[label]
-            fp = next((k for k in ("listing_sha256", "fingerprint") if before.get(k) and now.get(k)), None)
-            if fp is None or before[fp] == now[fp]:
-                continue
+        changed = [(f"{label}: its files", "dataset", label) for label in datasets
+                   if content_changed(old.get("datasets"), prov["datasets"], label)]
+        changed += [(f"mask {label}: its file", "mask", label) for label in masks
+                    if content_changed(old.get("masks"), prov["masks"], label)]
+        checked: set[str] = set()  # cells already checked (a dataset and a mask of one cell both changed)
+        for what, kind, label in changed:
             n_checked = n_stale = 0
             for p in plans:
-                if p.cell.dataset.label != label:
+                ds = datasets.get(p.cell.dataset.label)
+                if getattr(p.cell, kind).label != label or p.cell.key in checked or ds is None:
                     continue
+                checked.add(p.cell.key)
                 done = p.stored
                 infos = store.output_info(p.cell.key, done)
                 stale = set()
@@ -332,7 +335,7 @@ class Runner:
                         continue
                     n_checked += 1
                     try:
-                        it = prepare_item(ds, masks[p.cell.mask.label], label, self.suite.seed, sid)
+                        it = prepare_item(ds, masks[p.cell.mask.label], p.cell.dataset.label, self.suite.seed, sid)
                         d = blanked_digests(it.image, it.mask)
                     except CAUGHT:
                         stale.add(sid)  # gone or broken now: generating it again says why
@@ -341,7 +344,7 @@ class Runner:
                         stale.add(sid)
                 n_stale += len(stale)
                 p.regenerate(stale)
-            self._log(f"{label}: its files changed since the last session; {n_checked} stored output(s) checked "
+            self._log(f"{what} changed since the last session; {n_checked} stored output(s) checked "
                       f"against their inputs, {n_stale} made from inputs that changed: generating them again")
 
     def _weights_fingerprint(self, backend: Any) -> str | None:
@@ -533,7 +536,7 @@ class Runner:
         return _Progress(self.console if self.show_progress else None, label, total)
 
     # -- manifest --------------------------------------------------------------------------------------
-    def _base_manifest(self, old: dict[str, Any], cells, scorers, dprov: dict[str, Any],
+    def _base_manifest(self, old: dict[str, Any], cells, scorers, dprov: dict[str, Any], mprov: dict[str, Any],
                        sample_ids: dict[str, list[str]] | None = None) -> dict[str, Any]:
         git, packages, device = git_revision(), package_versions(), device_info(self.device)
         # what each session ran with (a resumed run's outputs may come from several): reports say when they differ
@@ -579,6 +582,7 @@ class Runner:
                      + carried.pop("cells", []),
             "scorers": [{"scorer_key": s.key, "label": s.label, "kind": s.kind} for s in scorers],
             "datasets": dprov,
+            "masks": mprov,
             "left_out": dict(self.left_out),
             "dataset_errors": dict(self.dataset_errors),
             "report": self.suite.report,
@@ -767,6 +771,21 @@ class _Progress:
             self.bar.stop()
         if self.plain:
             self._line(time.monotonic())
+
+
+#: provenance keys that fingerprint the content behind a dataset or a mask strategy (a folder's listing, a Hugging
+#: Face table, a COCO annotation file): when one differs from the last session's, stored outputs are checked again
+CONTENT_KEYS = ("listing_sha256", "fingerprint", "annotations_sha256")
+
+
+def content_changed(before: Any, now: dict[str, Any], label: str) -> bool:
+    """Whether ``label``'s provenance in ``now`` has a content fingerprint that differs from the one recorded in
+    ``before`` (an earlier manifest's section; fingerprints either side lacks compare as unchanged)."""
+    b = before.get(label) if isinstance(before, dict) else None
+    n = now.get(label)
+    if not isinstance(b, dict) or not isinstance(n, dict):
+        return False
+    return any(b.get(k) and n.get(k) and b[k] != n[k] for k in CONTENT_KEYS)
 
 
 def _prov(obj: Any) -> dict[str, Any]:
