@@ -112,6 +112,28 @@ def test_bad_item_gets_an_error_row_and_the_run_goes_on(tmp_path, plugins):
     assert all(r["error"] is None for sid, r in recs.items() if sid != "broken")
 
 
+def test_each_output_records_the_seed_of_its_generator(tmp_path, plugins):
+    """The seed a sample's generator was given is in its generation row, so an output can be made again outside
+    the harness (``torch.Generator().manual_seed(seed)``) without knowing how the harness derives it."""
+    from bench.inputs import prepare_item
+    from bench.pixels import quantize
+    from bench.store.files import output_path, read_png_u8
+
+    suite = make_suite(tmp_path, backends=["test-noisy"], datasets=[{"type": "test-noise", "n": 3, "size": 32}])
+    run_dir = run(suite)
+    cell = json.loads((run_dir / "manifest.json").read_text())["cells"][0]["cell_key"]
+    with RunStore(run_dir / "records.sqlite") as s:
+        infos = s.output_info(cell)
+    assert len(infos) == 3 and len({r["info"]["seed"] for r in infos.values()}) == 3
+    ds, strategy = suite.datasets[0].create(), suite.masks[0].create()
+    ds.bind(resolution=suite.resolution, seed=suite.seed)
+    for sid, r in infos.items():
+        hole = prepare_item(ds, strategy, suite.datasets[0].label, suite.seed, sid).mask.expand(3, -1, -1)
+        out = read_png_u8(output_path(run_dir, cell, sid))
+        noise = quantize(torch.rand(out.shape, generator=torch.Generator().manual_seed(r["info"]["seed"])))
+        assert hole.any() and torch.equal(out[hole], noise[hole])
+
+
 def test_masks_and_generators_are_deterministic_across_backends_and_runs(tmp_path, plugins):
     suite = make_suite(tmp_path, backends=["test-noisy", {"type": "identity", "name": "id"}],
                        masks=["lama-medium"], datasets=[{"type": "test-noise", "n": 4, "size": 64}])

@@ -2,8 +2,9 @@
 generation rows, then the batch is handed to the scoring stage.
 
 Read top to bottom, one batch is:
-  1. stack the items; blank the hole (the backend never sees the answer); one seeded generator per sample; the
-     backend gets copies (what it writes into them changes nothing the runner scores);
+  1. stack the items; blank the hole (the backend never sees the answer); one seeded generator per sample (its seed
+     recorded in the sample's row); the backend gets copies (what it writes into them changes nothing the runner
+     scores);
   2. warm-up calls for a shape not seen yet (untimed; default 1 on CUDA, 0 on CPU);
   3. on CPU, wait until no sample is being loaded, so the clock times the model alone;
   4. the timed call through the geometry adapter, under the time limit (CUDA out of memory: split in halves);
@@ -145,7 +146,7 @@ class Generation:
         timing_row = {"latency_ms": t.ms / B, "wall_ms": t.wall_ms / B, "batch_size": B}
         infos = [{"raw_size": list(res.raw_sizes[i]), "model_size": list(res.model_sizes[i]),
                   "input_size": list(items[i].image.shape[-2:]), **blanked_digests(items[i].image, items[i].mask),
-                  **({"weights_fingerprint": self.s.weights} if self.s.weights else {})}
+                  "seed": seeds[i], **({"weights_fingerprint": self.s.weights} if self.s.weights else {})}
                  for i in range(B)]
         out_u8 = quantize(res.output).cpu()
         errors = [self._check(who, res.value_range[i] if res.value_range else None)
