@@ -54,3 +54,28 @@ def test_an_install_inside_another_repository_records_no_revision(tmp_path):
     _repo(project, {".gitignore": ".venv/\n", "train.py": "print('hi')\n"})
     site = _install(project / ".venv" / "lib" / "site-packages")
     assert git_revision(site) == {"revision": None}
+
+
+def test_the_markdown_leaderboard_carries_the_runs_provenance(tmp_path, plugins):
+    """leaderboard.md (what a pull request or a README quotes) says where its numbers come from, as the LaTeX
+    tables and the HTML report do: config hash, seed, dtype, device, git revision, package versions."""
+    import json
+
+    from bench.cli import main
+    from bench.config import parse_suite
+    from bench.report.leaderboard import render_run
+    from bench.runner import Runner
+
+    suite = parse_suite({"output_dir": str(tmp_path / "results"), "backends": ["opencv-telea"],
+                         "datasets": [{"type": "test-noise", "n": 2, "size": 32}], "masks": ["lama-thin"],
+                         "metrics": ["psnr"], "device": "cpu", "seed": 7})
+    run_dir = Runner(suite, progress=False).run()
+    render_run(run_dir, formats=("md",))  # as `bench run` ends
+    man = json.loads((run_dir / "manifest.json").read_text())
+    assert main(["report", str(run_dir), "--format", "md", "--out", str(tmp_path / "rep"), "--no-ci"]) == 0
+    for md in (run_dir / "leaderboard.md", tmp_path / "rep" / "leaderboard.md"):
+        text = md.read_text().replace("\\_", "_")  # (Markdown escapes)
+        assert f"config_hash {man['config_hash']}" in text and "seed 7" in text and "dtype float32" in text
+        assert f"torch {man['packages']['torch']}" in text and "device device=cpu" in text
+        if man["git"].get("revision"):
+            assert man["git"]["revision"] in text

@@ -131,7 +131,7 @@ def _run_report(args: argparse.Namespace) -> int:
         print_terminal(df, console, split=split, rows=rows, columns=cols or suite_columns(rd.manifest))
     if "md" in formats:
         p = out / f"leaderboard{suffix}.md"
-        write_text_atomic(p, leaderboard_markdown(df, tables))
+        write_text_atomic(p, leaderboard_markdown(df, tables, rd.manifest))
         written.append(p)
     flat = paper.flat_table(df, name=f"summary{suffix}")
     if "csv" in formats:

@@ -401,9 +401,14 @@ def verdict_judges(df: pd.DataFrame) -> str | None:
     return "".join(out) + "."
 
 
-def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None) -> str:
+def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None,
+                         manifest: dict[str, Any] | None = None) -> str:
+    """The Markdown leaderboard; with the run's ``manifest``, its provenance under the title (as each LaTeX table's
+    comment and the HTML header carry it), so a table quoted elsewhere keeps where it came from."""
     tables = tables if tables is not None else leaderboard_tables(df)
     parts = [f"# Leaderboard: {_run_banner(df)}", ""]
+    if manifest:
+        parts += [sinks.markdown("Provenance: " + " · ".join(provenance_parts(manifest))), ""]
     if not df.attrs.get("comparable", True):
         reasons = df.attrs.get("noncomparable_reasons") or ["the run is marked non-comparable"]
         parts += [f"> **⚠ NOT COMPARABLE:** {'; '.join(reasons)}", ""]
@@ -482,6 +487,6 @@ def render_run(run_dir: Any, formats: Sequence[str] = ("term", "md"), console=No
         print_terminal(df, console, columns=columns)
     if "md" in formats and rd.run_dir is not None:
         path = Path(rd.run_dir) / LEADERBOARD_FILE
-        write_text_atomic(path, leaderboard_markdown(df, tables))
+        write_text_atomic(path, leaderboard_markdown(df, tables, rd.manifest))
         result["markdown"] = path
     return result
