@@ -54,6 +54,9 @@ def test_an_install_inside_another_repository_records_no_revision(tmp_path):
     _repo(project, {".gitignore": ".venv/\n", "train.py": "print('hi')\n"})
     site = _install(project / ".venv" / "lib" / "site-packages")
     assert git_revision(site) == {"revision": None}
+    from bench.report.leaderboard import provenance_parts
+
+    assert "git none (not a git checkout)" in provenance_parts({"git": git_revision(site)})
 
 
 def test_the_markdown_leaderboard_carries_the_runs_provenance(tmp_path, plugins):

@@ -249,7 +249,7 @@ def provenance_parts(manifest: dict) -> list[str]:
         parts.append(f"device {dev}")
     g = m.get("git")
     if isinstance(g, dict):
-        parts.append(f"git {g.get('revision', g)}" + (" (dirty)" if g.get("dirty") else ""))
+        parts.append(f"git {g.get('revision') or 'none (not a git checkout)'}" + (" (dirty)" if g.get("dirty") else ""))
     elif g:
         parts.append(f"git {g}")
     if isinstance(m.get("packages"), dict) and m["packages"]:
