@@ -82,3 +82,14 @@ def test_the_markdown_leaderboard_carries_the_runs_provenance(tmp_path, plugins)
         assert f"torch {man['packages']['torch']}" in text and "device device=cpu" in text
         if man["git"].get("revision"):
             assert man["git"]["revision"] in text
+
+
+def test_the_packages_that_compute_the_summaries_and_the_calibration_photos_are_recorded():
+    """pandas computes every leaderboard aggregate (means, quantiles, groupings) and PyWavelets ships two of the
+    calibration photographs (bench.calibration.photos); neither version was recorded."""
+    import pandas
+
+    from bench.runner.provenance import package_versions
+
+    v = package_versions()
+    assert v["pandas"] == pandas.__version__ and v["PyWavelets"]  # (pywt.__version__ lags its distribution's)

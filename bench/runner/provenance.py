@@ -11,7 +11,7 @@ import torch
 
 PACKAGES = ("inpaint-bench", "torch", "torchvision", "numpy", "pillow", "opencv-python-headless", "scikit-image",
             "scipy", "diffusers", "transformers", "accelerate", "lpips", "clean-fid", "torchmetrics",
-            "scikit-learn", "safetensors", "datasets", "pycocotools")
+            "scikit-learn", "safetensors", "datasets", "pycocotools", "pandas", "PyWavelets")
 
 
 def package_versions() -> dict[str, str | None]:
