@@ -309,3 +309,32 @@ def test_segmentations_pycocotools_would_turn_into_noise_or_a_crash_are_refused(
     good = mask_utils.encode(np.asfortranarray(_disk(48, 64, 20, 30, 9).astype(np.uint8)))
     assert decode(mask_utils, {"id": 7, "segmentation": {"size": [48, 64], "counts": good["counts"].decode()}},
                   48, 64, "x.jpg").sum() == _disk(48, 64, 20, 30, 9).sum()
+
+
+def test_an_image_replaced_under_its_name_is_generated_again(coco, tmp_path):
+    """The coco dataset's provenance fingerprinted its annotation file only: an image file replaced under its name
+    (same size) left the outputs made from the old picture in place. Its listing of the selected images (name,
+    size, modification time) now changes, and the run checks the stored outputs and generates that one again."""
+    import io
+    import os
+    import shutil
+
+    from rich.console import Console
+
+    from bench.config import parse_suite
+    from bench.runner import Runner
+
+    images = tmp_path / "val"
+    shutil.copytree(coco["images"], images)
+    ds = {"type": "coco", "annotations": str(coco["ann"]), "images": str(images), "categories": ["cup", "cat"]}
+    suite = parse_suite({"output_dir": str(tmp_path / "results"), "device": "cpu", "backends": ["opencv-telea"],
+                         "datasets": [ds], "masks": ["given"], "metrics": [{"type": "psnr", "regions": ["out"]}]})
+    before = _make({**coco, "images": images}, categories=["cup", "cat"]).provenance()["listing_sha256"]
+    Runner(suite, progress=False).run()
+    f = images / "000000000002.jpg"
+    Image.fromarray(np.asarray(Image.open(f))[::-1].copy()).save(f, quality=95)
+    os.utime(f, (1, 1))
+    assert _make({**coco, "images": images}, categories=["cup", "cat"]).provenance()["listing_sha256"] != before
+    buf = io.StringIO()
+    Runner(suite, progress=False, console=Console(file=buf, width=300)).run()
+    assert "stored output(s) checked against their inputs, 1 made from inputs that changed" in buf.getvalue()

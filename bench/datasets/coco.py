@@ -44,6 +44,7 @@ be decoded is a :class:`~bench.errors.DataError` for that sample, naming the fil
 """
 from __future__ import annotations
 
+import hashlib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -140,14 +141,31 @@ class CocoDataset(ResizableDataset):
         return list(self._ids)
 
     # -- loading ------------------------------------------------------------------------------------------
+    def _image_path(self, image_id: Any) -> Path:
+        path = self.images / self._images[image_id]["file_name"]
+        if not path.is_file() and (self.images / path.name).is_file():  # LVIS: all images in one folder
+            path = self.images / path.name
+        return path
+
+    def _listing_sha256(self) -> str:
+        """A fingerprint of the selected samples' image files (name, size and modification time, as the folder
+        dataset's): an image replaced under its name changes it, and a run then checks its stored outputs again."""
+        h = hashlib.sha256()
+        for sid in self._ids:
+            path = self._image_path(self._samples[sid][0])
+            try:
+                st = path.stat()
+                h.update(f"{sid}\x00{path.name}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+            except OSError:
+                h.update(f"{sid}\x00missing\n".encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
+
     def load(self, sample_id: str) -> Sample:
         if sample_id not in self._samples:
             raise DataError(f"{self.annotations}: no sample '{sample_id}'")
         image_id, anns = self._samples[sample_id]
         info = self._images[image_id]
-        path = self.images / info["file_name"]
-        if not path.is_file() and (self.images / path.name).is_file():  # LVIS: all images in one folder
-            path = self.images / path.name
+        path = self._image_path(image_id)
         if not path.is_file():
             raise DataError(f"{path}: image file missing (image id {image_id} of {self.annotations.name})")
         image = read_image(path)
@@ -175,6 +193,7 @@ class CocoDataset(ResizableDataset):
             "annotations": str(self.annotations.resolve()),
             "annotations_sha256": file_sha256(self.annotations),  # (hashed once per file version)
             "images": str(self.images.resolve()),
+            "listing_sha256": self._listing_sha256(),
             "select": self.select,
             "categories": sorted(self.categories) if self.categories is not None else None,
             "min_area": self.min_area,
