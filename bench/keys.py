@@ -1,8 +1,9 @@
 """The identities of a suite's work (shared/DESIGN.md, "generate once, score many"): cells and their generation
 and input keys, metrics and detectors and their scorer keys. Pure functions of the suite: no store, no torch.
 
-* **generation key** of a cell: everything that decides the output pixels: backend spec, dataset spec, mask
-  strategy, seed, resolution, dtype, the blank value, the pixel format (8-bit) and the geometry adapter's version.
+* **generation key** of a cell: everything that decides the output pixels: backend spec and the backend's
+  implementation ``version`` (from 2 on), dataset spec, mask strategy, seed, resolution, dtype, the blank value, the
+  pixel format (8-bit) and the geometry adapter's version.
   Metrics, detectors, thresholds, paste-back (a scoring view), batch size and device are *not* in it.
 * **input key** of a cell: dataset spec, mask strategy, seed, resolution: what decides the masked input and the
   ground truth. Every backend of one dataset × mask shares it (reference features, exported inputs).
@@ -63,6 +64,9 @@ def generation_key(suite: Suite, backend: PluginSpec, dataset: PluginSpec, mask:
     ident = {"backend": backend.canonical(), "dataset": dataset.canonical(), "mask": mask.canonical(),
              "seed": suite.seed, "resolution": suite.resolution, "dtype": suite.dtype, "blank": BLANK_VALUE,
              "pixels": PIXELS, "adapter": ADAPTER_VERSION}
+    version = _backend_version(backend)
+    if version != 1:  # (version 1 is every backend's first: its keys stay those of runs made before versions)
+        ident["backend_version"] = version
     return f"{backend.label}.{dataset.label}.{mask.label}.{hash_obj(ident)[:10]}"
 
 
@@ -76,6 +80,17 @@ def expand_cells(suite: Suite) -> list[Cell]:
 
 def _instance(spec: PluginSpec) -> Any:
     return spec.instance if spec.instance is not None else spec.create()
+
+
+def _backend_version(spec: PluginSpec) -> int:
+    """The backend's implementation ``version`` (:attr:`bench.backends.base.Backend.version`); 1 for a backend that
+    cannot be built here (its setup says why, as a run's error rows)."""
+    from .errors import CAUGHT
+
+    try:
+        return int(getattr(_instance(spec), "version", 1))
+    except CAUGHT:
+        return 1
 
 
 def scorer_identity(instance: Any) -> dict[str, Any]:

@@ -745,3 +745,33 @@ def test_a_run_resumed_with_other_code_says_its_sessions_differ(tmp_path, plugin
     assert "Mixed sessions" in (tmp_path / "rep" / "leaderboard.md").read_text()
     assert main(["run", str(p), "--run-id", "one", "--no-progress", "--no-report"]) == 0
     assert "Mixed sessions" not in (run_notes(summarize(load_run(tmp_path / "results" / "one"), ci=False)) or "")
+
+
+def test_a_backend_whose_version_is_bumped_generates_its_outputs_again(tmp_path, plugins, monkeypatch):
+    """A backend's code changed what it outputs (its ``version`` bumped): the stored outputs were the old code's
+    and were scored as the new one's (the generation key had only the spec). The version is now in the key from 2
+    on; version 1 keeps the keys runs had before versions existed."""
+    from bench.config import hash_obj
+    from bench.keys import ADAPTER_VERSION, expand_cells
+    from bench.pixels import BLANK_VALUE, PIXELS
+
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(bytes([40]) + bytes(99))
+    d = suite_dict(tmp_path, backends=[{"type": "python", "name": "w", "target": "tests.test_two_stages:WeightedFill",
+                                        "kwargs": {"path": str(ckpt)}}])
+    suite = parse_suite(d)
+    cell = expand_cells(suite)[0]
+    ident = {"backend": cell.backend.canonical(), "dataset": cell.dataset.canonical(), "mask": cell.mask.canonical(),
+             "seed": suite.seed, "resolution": suite.resolution, "dtype": suite.dtype, "blank": BLANK_VALUE,
+             "pixels": PIXELS, "adapter": ADAPTER_VERSION}
+    assert cell.key.endswith(hash_obj(ident)[:10])  # version 1: the key as before
+    WeightedFill.calls = 0
+    Runner(suite, progress=False).run()
+    assert WeightedFill.calls == 6
+    Runner(parse_suite(d), progress=False).run()
+    assert WeightedFill.calls == 6  # nothing changed: nothing generated
+    monkeypatch.setattr(WeightedFill, "version", 2, raising=False)
+    bumped = parse_suite(d)
+    assert expand_cells(bumped)[0].key != cell.key
+    Runner(bumped, progress=False).run()
+    assert WeightedFill.calls == 12

@@ -72,6 +72,10 @@ class Backend:
     #: use): the runner then warms up one batch per new shape on CPU too (where the default is none), unless the
     #: suite sets ``warmup``
     warmup_needed: bool = False
+    #: bump when a change to the backend's code changes the outputs it makes for the same suite: the version is
+    #: part of the generation key (from 2 on; 1 leaves the key as it was), so outputs an older version made are
+    #: generated again instead of being scored as this version's
+    version: int = 1
 
     def setup(self, ctx: RunContext) -> None:
         """Load weights / move to ``ctx.device``. Called once per run before any batch; timed as load time.

@@ -78,6 +78,11 @@ class PythonBackend(Backend):
         return bool(getattr(self.inner, "warmup_needed", False))
 
     @property
+    def version(self) -> int:  # type: ignore[override]
+        """The class's own ``version`` (:attr:`bench.backends.base.Backend.version`), 1 when it has none."""
+        return int(getattr(self.inner, "version", 1))
+
+    @property
     def memory_scope(self) -> str:  # type: ignore[override]
         return str(getattr(self.inner, "memory_scope", "process"))
 
