@@ -400,3 +400,18 @@ def test_a_mistyped_column_key_of_the_report_section_is_an_error_with_a_suggesti
     printed = console.export_text()
     assert "report.columns[1]: this run has no column 'blurr_rate'; did you mean 'blur_rate'? (left out)" in printed
     assert "psnr_in" in printed
+
+
+def test_csv_and_parquet_summaries_carry_the_runs_provenance(tmp_path):
+    """summary.csv and summary.parquet carried no provenance (no config hash, seed, git revision, package
+    versions), unlike the LaTeX tables and leaderboard.md: a summary passed on alone lost where it came from. Every
+    row now has a ``provenance`` column, the line the other formats give."""
+    from bench.report.leaderboard import provenance_parts
+
+    d = make_run(tmp_path / "s", datasets=("samples",), masks=("box",), n=4)
+    out = tmp_path / "out"
+    assert main(["report", str(d), "--format", "csv,parquet", "--out", str(out), "--no-ci"]) == 0
+    line = " · ".join(provenance_parts(json.loads((d / "manifest.json").read_text())))
+    assert "config" in line or "seed" in line
+    assert {r["provenance"] for r in csv.DictReader((out / "summary.csv").open())} == {line}
+    assert set(pd.read_parquet(out / "summary.parquet")["provenance"]) == {line}

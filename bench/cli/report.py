@@ -133,7 +133,10 @@ def _run_report(args: argparse.Namespace) -> int:
         p = out / f"leaderboard{suffix}.md"
         write_text_atomic(p, leaderboard_markdown(df, tables, rd.manifest))
         written.append(p)
+    from ..report.leaderboard import provenance_parts
+
     flat = paper.flat_table(df, name=f"summary{suffix}")
+    flat.provenance = " · ".join(provenance_parts(rd.manifest))
     if "csv" in formats:
         p = out / f"summary{suffix}.csv"
         write_text_atomic(p, render_csv(flat))
@@ -152,8 +155,6 @@ def _run_report(args: argparse.Namespace) -> int:
         if not ptables:  # no report: section: per dataset × mask, quality, then failure rates and cost
             ptables = latex_default_tables(df, split=split,
                                            rows=("backend", "dilate_k") if args.by == "dilate_k" else ("backend",))
-        from ..report.leaderboard import provenance_parts
-
         tex_dir = confined_dir(out, "tables")
         prov = "% inpaint-bench: " + "; ".join([f"run {rd.manifest.get('run_id', '?')}",
                                                *provenance_parts(rd.manifest)]).replace("\n", " ") + "\n"

@@ -71,6 +71,9 @@ class Table:
     rank_within: tuple[str, ...] = ()
     show_intervals: bool = True
     shards_missing: list[str] = field(default_factory=list)
+    #: the run's provenance in one line (config hash, seed, dtype, device, git revision, package versions: as the
+    #: LaTeX tables' comment and the Markdown leaderboard give it); a ``provenance`` column of CSV and Parquet
+    provenance: str = ""
 
     # -- highlighting ------------------------------------------------------------------------------------------
     def ranks(self) -> dict[tuple[int, str], int]:
@@ -114,7 +117,7 @@ class Table:
         return {
             "name": self.name, "title": self.title, "caption": self.caption, "label": self.label,
             "notes": list(self.notes), "warnings": list(self.warnings), "rank_within": list(self.rank_within),
-            "shards_missing": list(self.shards_missing),
+            "shards_missing": list(self.shards_missing), "provenance": self.provenance,
             "columns": [asdict(c) for c in self.columns],
             "rows": [{k: _jsonable(v) for k, v in r.items()} for r in self.rows],
         }
@@ -127,6 +130,7 @@ class Table:
             name=d.get("name", "leaderboard"), title=d.get("title", ""), caption=d.get("caption", ""),
             label=d.get("label", ""), notes=list(d.get("notes", [])), warnings=list(d.get("warnings", [])),
             rank_within=tuple(d.get("rank_within", ())), shards_missing=list(d.get("shards_missing", [])),
+            provenance=str(d.get("provenance", "")),
         )
 
 
@@ -550,7 +554,8 @@ def _flat_columns(table: Table) -> list[str]:
 
 def to_frame(table: Table):
     """A pandas DataFrame of the raw values (intervals as ``_lo``/``_hi`` columns), plus ``comparable``,
-    ``noncomparable_reasons`` and ``shards_missing`` (the shards a partial merge lacks, ``; ``-separated)."""
+    ``noncomparable_reasons``, ``shards_missing`` (the shards a partial merge lacks, ``; ``-separated) and
+    ``provenance`` (the run's, :attr:`Table.provenance`)."""
     import pandas as pd
 
     keys = _flat_columns(table)
@@ -558,16 +563,17 @@ def to_frame(table: Table):
     df["comparable"] = not table.warnings
     df["noncomparable_reasons"] = "; ".join(table.warnings)
     df["shards_missing"] = "; ".join(table.shards_missing)
+    df["provenance"] = table.provenance
     return df
 
 
 def render_csv(table: Table) -> str:
     """Raw values (full precision; inf as ``inf``, missing empty) with the ``comparable``,
-    ``noncomparable_reasons`` and ``shards_missing`` columns of :func:`to_frame` on every row."""
+    ``noncomparable_reasons``, ``shards_missing`` and ``provenance`` columns of :func:`to_frame` on every row."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     keys = _flat_columns(table)
-    w.writerow(keys + ["comparable", "noncomparable_reasons", "shards_missing"])
+    w.writerow(keys + ["comparable", "noncomparable_reasons", "shards_missing", "provenance"])
     comp = "false" if table.warnings else "true"
     reasons = "; ".join(table.warnings)
     shards = "; ".join(table.shards_missing)
@@ -582,7 +588,7 @@ def render_csv(table: Table) -> str:
                 vals.append("inf" if x > 0 else "-inf")
             else:
                 vals.append(sinks.csv_cell(v))
-        w.writerow(vals + [comp, sinks.csv_cell(reasons), sinks.csv_cell(shards)])
+        w.writerow(vals + [comp, sinks.csv_cell(reasons), sinks.csv_cell(shards), sinks.csv_cell(table.provenance)])
     return buf.getvalue()
 
 
