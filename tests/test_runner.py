@@ -445,6 +445,58 @@ def test_a_mask_file_replaced_under_its_name_is_generated_again(tmp_path, plugin
     assert sorted(map(key, rows(run_dir)), key=str) == sorted(map(key, rows(fresh)), key=str)
 
 
+def _folder_run(tmp_path, backends=("test-spy",)):
+    """A folder dataset of four images run once; returns (suite, run folder, images folder)."""
+    from PIL import Image
+
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(root / "images" / f"im{i}.png")
+    suite = make_suite(tmp_path, backends=list(backends), metrics=["psnr"],
+                       datasets=[{"type": "folder", "root": str(root), "task": "reconstruction"}])
+    return suite, run(suite), root / "images"
+
+
+def test_an_input_change_is_not_forgotten_when_the_run_that_noticed_it_is_interrupted(tmp_path, plugins):
+    """The run that notices a changed input records the new listing in its manifest at once; interrupted before it
+    made the output again, the next run must still make it again, not keep the output of the old input."""
+    from PIL import Image
+
+    suite, run_dir, images = _folder_run(tmp_path)
+    before = {r["sample_id"]: r["psnr_in"] for r in rows(run_dir)}
+    Image.fromarray(np.full((48, 48, 3), 90, np.uint8)).save(images / "im1.png")
+    plugins.INTERRUPT_AFTER.append(0)
+    with pytest.raises(KeyboardInterrupt):
+        run(suite)
+    plugins.INTERRUPT_AFTER.clear()
+    plugins.CALLS.clear()
+    run(suite)
+    assert sum(b for _, b in plugins.CALLS) == 1  # im1 only
+    after = {r["sample_id"]: r for r in rows(run_dir)}
+    assert after["im1"]["error"] is None and after["im1"]["psnr_in"] != before["im1"]
+    assert all(after[k]["psnr_in"] == before[k] for k in before if k != "im1")
+
+
+def test_bench_score_never_scores_an_output_against_an_input_that_changed(tmp_path, plugins, capsys):
+    """`bench score` generates nothing: an output whose input changed becomes an error row (not scored against the
+    new input), and the next `bench run` makes it again."""
+    from PIL import Image
+
+    suite, run_dir, images = _folder_run(tmp_path)
+    Image.fromarray(np.full((48, 48, 3), 90, np.uint8)).save(images / "im1.png")
+    assert main(["score", str(run_dir), "--add-metrics", "ssim", "--no-progress", "--no-report"]) == 0
+    assert "1 made from inputs that changed: `bench run` generates them again" in capsys.readouterr().out
+    rec = {r["sample_id"]: r for r in rows(run_dir)}
+    assert "input or mask that has changed" in rec["im1"]["error"] and "ssim_in" not in rec["im1"]
+    assert rec["im0"]["error"] is None and math.isfinite(rec["im0"]["ssim_in"])
+    plugins.CALLS.clear()
+    run(suite)
+    assert sum(b for _, b in plugins.CALLS) == 1
+    assert all(r["error"] is None for r in rows(run_dir))
+
+
 def test_latex_and_html_carry_the_runs_provenance(tmp_path, plugins, capsys):
     """Each LaTeX table starts with a comment naming the run, config hash, git revision, seed and package versions;
     the HTML header lists the package versions; a partial threshold override is named in the thresholds note."""

@@ -189,9 +189,11 @@ class Runner:
             plans = plan(store, cells, scorers, work)
             dprov = {k: _prov(d) for k, d in datasets.items()}  # (a folder's fingerprint stats every file: once)
             mprov = {k: _prov(m) for k, m in masks.items()}  # (an annotation file is hashed: once)
+            # (before the manifest records the listings: a change is marked in the store, so an interrupted run
+            # or a `bench score` cannot leave outputs of the old inputs looking current)
+            self._recheck_changed_inputs(store, plans, datasets, masks, {"datasets": dprov, "masks": mprov}, old)
             if not self.score_only:
                 self._reread_changed_outputs(store, plans)
-                self._recheck_changed_inputs(store, plans, datasets, masks, {"datasets": dprov, "masks": mprov}, old)
                 self._recheck_changed_weights(store, plans)
                 self._check_backend_weights(plans)
             self._note_other_suites(old)
@@ -311,7 +313,12 @@ class Runner:
         in its provenance, :data:`CONTENT_KEYS`, differs), every stored output made from it is checked against the
         masked input and mask it was made from (the SHA-256 in its generation row): a sample whose input changed is
         generated again (its old scores go), with one line per dataset or mask. Work only when a fingerprint
-        changed; untouched datasets are not read. ``prov``: ``{"datasets": {label: provenance}, "masks": ...}``."""
+        changed; untouched datasets are not read. ``prov``: ``{"datasets": {label: provenance}, "masks": ...}``.
+
+        The manifest records the new fingerprints as soon as the run starts, so the next session would not look
+        again: each such output's row becomes an error row at once (as a lost PNG's does), and a run interrupted
+        before it made them again, or ``bench score`` (which generates nothing), leaves them to be generated, never
+        scored against inputs they were not made from."""
         from ..pixels import blanked_digests
 
         changed = [(f"{label}: its files", "dataset", label) for label in datasets
@@ -342,10 +349,14 @@ class Runner:
                         continue
                     if (d["input_sha256"], d["mask_sha256"]) != (info["input_sha256"], info.get("mask_sha256")):
                         stale.add(sid)
+                for sid in sorted(stale):
+                    store.mark_output_missing(p.cell.key, sid, "made from an input or mask that has changed since; "
+                                                               "generated again by the next run")
                 n_stale += len(stale)
                 p.regenerate(stale)
+            then = "`bench run` generates them again" if self.score_only else "generating them again"
             self._log(f"{what} changed since the last session; {n_checked} stored output(s) checked "
-                      f"against their inputs, {n_stale} made from inputs that changed: generating them again")
+                      f"against their inputs, {n_stale} made from inputs that changed: {then}")
 
     def _weights_fingerprint(self, backend: Any) -> str | None:
         """The content fingerprint of a backend's weights files (:func:`bench.weights.content_fingerprint`), None

@@ -259,7 +259,8 @@ class RunStore:
         return out
 
     def mark_output_missing(self, gen_key: str, sample_id: str, message: str) -> None:
-        """Turn a generation row into an error row (its PNG is gone): the next run generates it again."""
+        """Turn a generation row into an error row (its PNG is gone, or it was made from inputs that changed): the
+        next run generates it again."""
         with self.lock, self.conn:
             self.conn.execute("UPDATE outputs SET error = ? WHERE gen_key = ? AND sample_id = ?",
                               (message, gen_key, sample_id))
