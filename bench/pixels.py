@@ -78,6 +78,13 @@ def blanked_u8(image: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
     return quantize(blank(image, mask))
 
 
+def output_digest(u8: "torch.Tensor") -> str:
+    """SHA-256 of a stored output's 8-bit pixels (with their shape): recorded in its generation row, so scoring it
+    later from its PNG notices a file replaced since (whatever its encoding: the pixels are hashed, not the file)."""
+    a = u8.detach().cpu().contiguous().numpy()
+    return hashlib.sha256(f"u8{a.shape}".encode() + a.tobytes()).hexdigest()
+
+
 def blanked_digests(image: "torch.Tensor", mask: "torch.Tensor") -> dict[str, str]:
     """SHA-256 of exactly what a backend is given (the blanked 8-bit image) and of the mask, with their shapes:
     outputs made elsewhere are checked against them, so they are never scored against another mask."""

@@ -487,6 +487,26 @@ def test_a_missing_output_png_is_generated_again(tmp_path, plugins):
     assert rec["n002"]["error"] is None and math.isfinite(rec["n002"]["ssim_in"])
 
 
+def test_a_stored_output_replaced_by_another_image_is_not_scored_beside_its_old_scores(tmp_path, plugins):
+    """A PNG under generations/ overwritten by another image after its psnr was stored: the ssim added later must
+    not be computed from the new image (one record would mix two images); the sample is generated again."""
+    p = write(tmp_path, metrics=["psnr"])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run_dir = tmp_path / "results" / "two"
+    png = next((run_dir / "generations").glob("*/n002.png"))
+    cv2.imwrite(str(png), 255 - cv2.imread(str(png)))
+    assert main(["score", str(run_dir), "--add-metrics", "ssim", "--no-progress", "--no-report"]) == 0
+    rec = {r["sample_id"]: r for r in records(run_dir)}
+    assert "stored output changed" in rec["n002"]["error"] and "n002.png" in rec["n002"]["error"]
+    assert "ssim_in" not in rec["n002"] or not math.isfinite(rec["n002"]["ssim_in"])
+    assert rec["n001"]["error"] is None and math.isfinite(rec["n001"]["ssim_in"])
+    plugins.CALLS.clear()
+    p = write(tmp_path, metrics=["psnr", "ssim"])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert sum(b for _, b in plugins.CALLS) == 1  # only that sample ran again
+    assert all(r["error"] is None for r in records(run_dir))
+
+
 def test_a_replaced_output_file_is_read_again(tmp_path, plugins, capsys):
     """Outputs made elsewhere are stored with their file's path and SHA-256: a later run reads a replaced file
     again (its old scores go) instead of scoring the stored copy; untouched files are not read again."""

@@ -27,7 +27,7 @@ import torch
 
 from ..errors import CAUGHT, BenchError, describe
 from ..seeding import derive_seed
-from ..pixels import blank, blanked_digests, lost_colour, quantize
+from ..pixels import blank, blanked_digests, lost_colour, output_digest, quantize
 from ..store.files import output_path, write_png
 from . import timing
 from .guard import Guard
@@ -219,6 +219,7 @@ class Generation:
                 except (OSError, BenchError) as e:
                     errors[i] = f"cannot store the output: {describe(e)}"
                     continue
+                infos[i]["output_sha256"] = output_digest(out_u8[i])  # (scoring it later checks the file)
                 ok.append(i)
         self._rows(cell, [{"sample_id": it.sample_id, **it.stats, **timing_row, "info": infos[i],
                            "error": errors[i]} for i, it in enumerate(items)])

@@ -19,10 +19,14 @@ from typing import Any, Callable, Sequence
 from ..errors import CAUGHT, BenchError, DataError, describe
 from ..inputs import Item, Prefetcher, prepare_item
 from ..keys import Cell
-from ..pixels import quantize
+from ..pixels import output_digest, quantize
 from ..store.files import input_path, output_path, read_png_u8, write_png
 from .batch import eval_batch
 from .scorers import Scorers
+
+
+class OutputChanged(DataError):
+    """A stored output whose pixels are not the ones generated (the file was replaced since)."""
 
 
 class ScoringStage:
@@ -79,7 +83,9 @@ class ScoringStage:
                      advance: Callable[[int], None] | None = None) -> int:
         """Score generated samples of ``cell`` whose scorers in ``pending`` (sample id -> scorer keys) are missing.
 
-        A sample whose PNG is gone becomes a generation error row (generated again by the next run)."""
+        A sample whose PNG is gone, or whose pixels differ from the ones its generation row records (a file replaced
+        since: its stored scores are of another image), becomes a generation error row (generated again by the next
+        run)."""
         infos = self.store.output_info(cell.key, pending)
         groups: dict[tuple[str, ...], list[str]] = {}
         for sid, keys in pending.items():
@@ -88,7 +94,12 @@ class ScoringStage:
 
         def load(sid: str) -> tuple[Item, Any]:
             item = prepare_item(ds, strategy, cell.dataset.label, self.seed, sid)
-            return item, read_png_u8(output_path(self.run_dir, cell.key, sid))
+            path = output_path(self.run_dir, cell.key, sid)
+            u8 = read_png_u8(path)
+            made = infos[sid]["info"].get("output_sha256")  # (rows from before digests were recorded: none)
+            if made and output_digest(u8) != made:
+                raise OutputChanged(f"{path}: its pixels changed since it was generated (the file was replaced)")
+            return item, u8
 
         n_ok = 0
         for keys, sids in groups.items():
@@ -125,8 +136,9 @@ class ScoringStage:
     def _failed(self, cell: Cell, sid: str, keys: Sequence[str], exc: BaseException) -> None:
         msg = f"sample {sid}: {describe(exc)}"
         if isinstance(exc, DataError) and str(output_path(self.run_dir, cell.key, sid)) in str(exc):
-            # the output is gone or damaged: generate it again next time
-            self.store.mark_output_missing(cell.key, sid, f"stored output unreadable, generated again by the next "
+            # the output is gone, damaged or replaced: generate it again next time
+            what = "changed" if isinstance(exc, OutputChanged) else "unreadable"
+            self.store.mark_output_missing(cell.key, sid, f"stored output {what}, generated again by the next "
                                                           f"run: {exc}")
             return
         self.store.write_scores(cell.key, [(sid, k, {}, msg) for k in keys])
