@@ -8,6 +8,7 @@ folder the project manages. Ground floor: imports nothing from the package but :
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -17,6 +18,11 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from .errors import BenchError
+
+
+#: errors of writing a file that the next file in the same folder would meet too (a full disk, a quota, a file system
+#: remounted read-only): a run stops on them instead of computing outputs it cannot keep
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 def confined_dir(root: Path, *parts: str) -> Path:

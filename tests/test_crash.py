@@ -396,3 +396,72 @@ def test_a_damaged_store_is_a_clear_error(tmp_path, capsys):
             pytest.fail(f"bench {argv[0]}: {type(e).__name__}: {e}")
         err = capsys.readouterr().err
         assert rc == 2 and "records.sqlite" in err
+
+
+def _spy_suite(tmp_path, n=12):
+    from bench.config import parse_suite
+
+    return parse_suite({"name": "full", "output_dir": str(tmp_path / "results"), "device": "cpu", "batch_size": 2,
+                        "backends": ["test-spy"], "datasets": [{"type": "test-noise", "n": n}],
+                        "masks": [{"type": "box", "min_size": 0.3, "max_size": 0.5}], "metrics": ["psnr"]})
+
+
+def test_a_full_disk_stops_the_run_instead_of_computing_outputs_it_cannot_keep(tmp_path, plugins, monkeypatch):
+    """With a real model (seconds per image) a disk that fills up must not let the run go on computing every
+    remaining output only to lose it: the run stops with a message naming the folder, keeps what it stored, and the
+    next run (room made) computes only what is missing."""
+    import errno
+
+    from bench.errors import BenchError
+    from bench.runner import Runner
+    from bench.runner import generate
+
+    real, written = generate.write_png, []
+
+    def fills_up(path, u8):
+        if len(written) >= 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(path)
+        return real(path, u8)
+
+    monkeypatch.setattr(generate, "write_png", fills_up)
+    suite = _spy_suite(tmp_path)
+    with pytest.raises(BenchError, match="No space left on device.*make room and run the same command again"):
+        Runner(suite, progress=False).run()
+    assert sum(b for _, b in plugins.CALLS) == 6  # two batches stored, the third could not be: no fourth
+    monkeypatch.setattr(generate, "write_png", real)
+    plugins.CALLS.clear()
+    run_dir = Runner(suite, progress=False).run()
+    assert sum(b for _, b in plugins.CALLS) == 8  # the 4 stored outputs were kept
+    db = sqlite3.connect(str(run_dir / "records.sqlite"))
+    assert db.execute("SELECT COUNT(*), COUNT(error) FROM outputs").fetchone() == (12, 0)
+    db.close()
+
+
+def test_a_store_that_cannot_be_written_is_a_message_not_a_traceback(tmp_path, plugins, capsys):
+    """SQLite's own 'database or disk is full' (here: a page limit) ends `bench run` with a message naming the
+    store (exit 2); the batches committed before stay."""
+    from bench.cli import main
+    from bench.store import RunStore
+
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump({"name": "full", "output_dir": str(tmp_path / "results"), "device": "cpu",
+                                     "batch_size": 2, "backends": ["test-spy"],
+                                     "datasets": [{"type": "test-noise", "n": 40}],
+                                     "masks": [{"type": "box", "min_size": 0.3, "max_size": 0.5}],
+                                     "metrics": ["psnr"]}))
+    real_init = RunStore.__init__
+
+    def small(self, path):
+        real_init(self, path)
+        self.conn.execute(f"PRAGMA max_page_count = {self.conn.execute('PRAGMA page_count').fetchone()[0] + 2}")
+
+    import unittest.mock as mock
+
+    with mock.patch.object(RunStore, "__init__", small):
+        rc = main(["run", str(suite), "--no-progress", "--no-report"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "records.sqlite: cannot write the run's store (database or disk is full)" in err
+    db = sqlite3.connect(str(tmp_path / "results" / "full" / "records.sqlite"))
+    assert 0 < db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0] < 40
+    db.close()

@@ -11,7 +11,8 @@ Read top to bottom, one batch is:
   5. check each sample's output (finite, values in [0, 1] within :data:`RANGE_TOL`), quantize to 8 bits;
   6. write each good output's PNG, then commit the batch's generation rows (one transaction);
   7. hand the good samples to ``score(cell, items, outputs_u8, infos)``.
-Samples that fail any step get an error row naming the backend and the reason; the run goes on.
+Samples that fail any step get an error row naming the backend and the reason; the run goes on. A full disk
+(:data:`bench.fsio.NO_ROOM`) stops it instead: every further output would be lost too.
 
 The ``outputs`` backend (outputs made elsewhere) skips 2-4: its files are read, checked and stored the same way,
 with no latency and no memory figure (absent, never zero).
@@ -26,6 +27,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import CAUGHT, BenchError, describe
+from ..fsio import NO_ROOM
 from ..seeding import derive_seed
 from ..pixels import blank, blanked_digests, lost_colour, output_digest, quantize
 from ..store.files import output_path, write_png
@@ -217,6 +219,11 @@ class Generation:
                 try:
                     write_png(output_path(self.run_dir, cell.key, it.sample_id, create=True), out_u8[i])
                 except (OSError, BenchError) as e:
+                    if isinstance(e, OSError) and e.errno in NO_ROOM:  # not this sample's fault: every next one
+                        raise BenchError(f"cannot store outputs in {self.run_dir}: {e.strerror} (sample "
+                                         f"{it.sample_id} of {cell.label}); "
+                                         f"stopped, since every further output would be lost. What is stored is "
+                                         f"kept: make room and run the same command again") from None
                     errors[i] = f"cannot store the output: {describe(e)}"
                     continue
                 infos[i]["output_sha256"] = output_digest(out_u8[i])  # (scoring it later checks the file)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -236,7 +237,11 @@ class Runner:
             if self.manifest:
                 self.manifest["finished"] = time.time()
                 self.manifest["counts"] = dict(self.counts)
-                self._write_manifest()
+                try:
+                    self._write_manifest()
+                except OSError:
+                    if sys.exc_info()[0] is None:  # (else the run's own error, a full disk say, is the one to tell)
+                        raise
             store.close()
             for lock in reversed(self._locks):
                 lock.release()

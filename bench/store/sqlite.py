@@ -25,13 +25,14 @@ recomputed. Error rows are kept (with their message) and retried by the next run
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -182,6 +183,17 @@ class RunStore:
     def close(self) -> None:
         self.conn.close()
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction; SQLite's own failure (a full disk, a file system gone read-only) becomes a
+        :class:`BenchError` naming the store: the run stops with a message, and what was committed before stays."""
+        try:
+            with self.lock, self.conn:
+                yield
+        except sqlite3.OperationalError as e:
+            raise BenchError(f"{self.path}: cannot write the run's store ({e}); stopped. Rows committed before are "
+                             f"kept: make room and run the same command again") from None
+
     def __enter__(self) -> "RunStore":
         return self
 
@@ -208,7 +220,7 @@ class RunStore:
     # -- generations ---------------------------------------------------------------------------------
     def add_generation(self, gen_key: str, backend: str, dataset: str, mask: str, input_key: str,
                        spec: dict[str, Any]) -> None:
-        with self.lock, self.conn:
+        with self._writing():
             self.conn.execute("INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",
                               (gen_key, backend, dataset, mask, input_key, json.dumps(spec, sort_keys=True,
                                                                                       default=str), time.time()))
@@ -235,7 +247,7 @@ class RunStore:
         rows = list(rows)
         now = time.time()
         fresh = [(gen_key, r["sample_id"]) for r in rows if r.get("error") is None]
-        with self.lock, self.conn:
+        with self._writing():
             if fresh:
                 self.conn.executemany("DELETE FROM scores WHERE gen_key = ? AND sample_id = ?", fresh)
                 self.conn.executemany("DELETE FROM features WHERE gen_key = ? AND sample_id = ?", fresh)
@@ -261,14 +273,14 @@ class RunStore:
     def mark_output_missing(self, gen_key: str, sample_id: str, message: str) -> None:
         """Turn a generation row into an error row (its PNG is gone, or it was made from inputs that changed): the
         next run generates it again."""
-        with self.lock, self.conn:
+        with self._writing():
             self.conn.execute("UPDATE outputs SET error = ? WHERE gen_key = ? AND sample_id = ?",
                               (message, gen_key, sample_id))
 
     def record_session(self, gen_key: str, session: str, **info: Any) -> None:
         cols = ("device", "load_time_s", "peak_mem_allocated", "peak_mem_reserved", "peak_rss", "n_computed")
         extra = {k: v for k, v in info.items() if k not in cols}
-        with self.lock, self.conn:
+        with self._writing():
             self.conn.execute(
                 "INSERT OR REPLACE INTO gen_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (gen_key, session, *(info.get(c) for c in cols), json.dumps(extra, default=_json_default),
@@ -289,7 +301,7 @@ class RunStore:
 
     # -- scorings ------------------------------------------------------------------------------------
     def add_scorer(self, scorer_key: str, label: str, kind: str, spec: dict[str, Any]) -> None:
-        with self.lock, self.conn:
+        with self._writing():
             self.conn.execute("INSERT OR IGNORE INTO scorers VALUES (?, ?, ?, ?, ?)",
                               (scorer_key, label, kind, json.dumps(spec, sort_keys=True, default=str), time.time()))
 
@@ -314,7 +326,7 @@ class RunStore:
         of the outputs; ``ref_features``: (input key, scorer key, sample id, name, 1-D array) of the reference
         side (kept when already there: they depend on the input only)."""
         now = time.time()
-        with self.lock, self.conn:
+        with self._writing():
             self.conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
                                   [(gen_key, sid, k, dumps(v), err, now) for sid, k, v, err in rows])
             self.conn.executemany(
@@ -335,7 +347,7 @@ class RunStore:
         if gen_keys is not None:
             cond += f" AND gen_key IN {_in(len(gen_keys))}"
             args += list(gen_keys)
-        with self.lock, self.conn:
+        with self._writing():
             self.conn.execute(f"DELETE FROM scores WHERE {cond}", args)
             self.conn.execute(f"DELETE FROM features WHERE {cond}", args)
 
