@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -126,6 +127,28 @@ def test_export_per_sample_marks_a_noncomparable_run_on_every_row(tmp_path, caps
     ok = make_run(tmp_path / "ok", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=3)
     assert main(["export", str(ok), "--per-sample", str(path)]) == 0
     assert (pd.read_csv(path)["comparable"] == True).all()  # noqa: E712
+
+
+def test_an_interrupted_export_leaves_the_previous_file_whole(run, tmp_path, monkeypatch):
+    """A CSV cut off at a line boundary reads as a valid, shorter table: an export killed while writing must leave
+    the previous file (or none), never half of the new one."""
+    path = tmp_path / "per_sample.csv"
+    assert main(["export", str(run), "--per-sample", str(path)]) == 0
+    before = path.read_bytes()
+    real = pd.DataFrame.to_csv
+
+    def cut_off(self, buf, **kw):  # writes a part, then the process is stopped
+        part = real(self, **kw)[:100].encode()
+        if isinstance(buf, (str, Path)):
+            Path(buf).write_bytes(part)
+        else:
+            buf.write(part)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        main(["export", str(run), "--per-sample", str(path)])
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["per_sample.csv"]
 
 
 def test_export_missing_run(tmp_path, capsys):

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..detectors.thresholds import FORMAT, content_sha, load_thresholds
+from ..fsio import write_text_atomic
 from .cases import Case, build_cases, build_heldout_cases
 from .measure import CLASSICAL, CLASSICAL_CAP, apply, choose_thresholds, evaluate, score_cases
 
@@ -179,7 +180,7 @@ def write(doc: dict[str, Any], out: str | Path, command: str = "") -> dict[str, 
     if prev.get("sha256") == sha and "created" in prev:  # (the base file's date is not this file's)
         full["created"] = prev["created"]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    write_text_atomic(out, json.dumps(full, indent=2, sort_keys=False) + "\n")  # (maybe the shipped file: never half)
     from ..detectors.thresholds import clear_cache
 
     clear_cache()

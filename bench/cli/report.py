@@ -10,7 +10,7 @@ from typing import Sequence
 
 from .. import sinks
 from ..errors import BenchError
-from ..fsio import confined_dir, write_text_atomic
+from ..fsio import atomic_writer, confined_dir, write_text_atomic
 
 FORMATS = ("term", "md", "tex", "html", "csv", "parquet", "json")
 
@@ -227,14 +227,16 @@ def run_export(args: argparse.Namespace) -> int:
                 from ..errors import require_extra
 
                 require_extra("pyarrow", "report", "a .parquet export")
-                df.to_parquet(path, index=False)
+                with atomic_writer(path, suffix=path.suffix) as f:  # (never half a file for a pipeline to read)
+                    df.to_parquet(f, index=False)
             else:
                 import pandas as pd
 
                 for c in df.columns:
                     if not pd.api.types.is_numeric_dtype(df[c]):
                         df[c] = df[c].astype(object).map(sinks.csv_cell)
-                df.to_csv(path, index=False)
+                with atomic_writer(path, suffix=path.suffix) as f:
+                    df.to_csv(f, index=False)
             console.print(f"wrote {len(df)} rows to {escape(str(path))}", highlight=False, soft_wrap=True)
         if args.outputs:
             from ..runner.export import export_outputs
@@ -309,7 +311,7 @@ def run_compare(args: argparse.Namespace) -> int:
     sys.stdout.write(md)
     sys.stdout.flush()
     if args.out:
-        Path(args.out).write_text(md, encoding="utf-8")
+        write_text_atomic(Path(args.out), md)
     return 1 if res.failed else 0
 
 
