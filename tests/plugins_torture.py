@@ -152,7 +152,8 @@ class FdStdoutBackend(Backend):
 
 @BACKENDS.register("torture-exit")
 class ExitingBackend(Backend):
-    """Test: calls sys.exit() in setup or inpaint, as research code does (argparse on the wrong argv, ``exit(1)``)."""
+    """Test: calls sys.exit() in setup, inpaint or teardown, as research code does (argparse on the wrong argv,
+    ``exit(1)``)."""
 
     def __init__(self, where: str = "inpaint"):
         self.where = where
@@ -162,7 +163,13 @@ class ExitingBackend(Backend):
             sys.exit("usage: model.py [-h] --ckpt CKPT: error: unrecognized arguments: run suite.yaml")
 
     def inpaint(self, image, mask, generator):
+        if self.where == "teardown":
+            return image.clone()
         sys.exit(1)
+
+    def teardown(self):
+        if self.where == "teardown":
+            sys.exit("cleanup: cannot release the device")
 
 
 EVIL_IDS = ["../../escape", "/tmp/absolute-evil", "a/b/c", "..", ".", ".hidden", "~", "con", "x" * 300,

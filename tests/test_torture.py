@@ -453,6 +453,30 @@ def test_backend_calling_sys_exit_fails_its_cells_not_the_run(tmp_path):
     assert len(by["exit-call"]) == 3 and all("exit" in r["error"].lower() for r in by["exit-call"])
 
 
+def test_a_backend_failing_in_teardown_keeps_its_outputs_and_the_next_backend_runs(tmp_path):
+    """sys.exit (or any error) in a backend's teardown, after its outputs are stored, must neither end the run (the
+    backends after it never ran) nor pass unsaid: one line names the backend."""
+    import io
+
+    from rich.console import Console
+
+    import tests.plugins_torture  # noqa: F401 - registers torture-exit
+
+    suite = parse_suite({"output_dir": str(tmp_path / "res"), "device": "cpu", "batch_size": 2, "resolution": 32,
+                         "backends": [{"type": "torture-exit", "name": "exit-teardown", "where": "teardown"},
+                                      "identity"],
+                         "datasets": [{"type": "synthetic", "n": 3}], "masks": ["box"], "metrics": ["psnr"]})
+    buf = io.StringIO()
+    try:
+        run_dir = Runner(suite, progress=False, console=Console(file=buf, width=200)).run()
+    except SystemExit as e:
+        pytest.fail(f"the run ended with SystemExit({e.code!r})")
+    assert sorted((r["backend"], r["error"]) for r in rows(run_dir)) == [("exit-teardown", None)] * 3 + [
+        ("identity", None)] * 3
+    assert ("backends[0] (exit-teardown): teardown failed: the backend called sys.exit('cleanup: cannot release the "
+            "device')") in buf.getvalue()
+
+
 @pytest.mark.slow
 def test_recorded_peak_rss_is_the_runs_own(tmp_path):
     p = tmp_path / "s.yaml"

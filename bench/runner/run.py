@@ -524,8 +524,8 @@ class Runner:
         finally:
             try:
                 backend.teardown()
-            except Exception:  # noqa: BLE001
-                pass
+            except CAUGHT as e:  # its outputs are stored: say so, and go on to the next backend
+                self._log(f"{bspec.path} ({bspec.label}): teardown failed: {describe(e)}")
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
 
