@@ -70,6 +70,19 @@ class EvalBatch:
     def size(self) -> int:
         return len(self.sample_ids)
 
+    def one(self, i: int) -> "EvalBatch":
+        """The batch of sample ``i`` alone (each tensor's row ``i``, each list's item ``i``)."""
+        from dataclasses import fields
+
+        def pick(v: Any) -> Any:
+            if torch.is_tensor(v):
+                return v[i:i + 1]
+            if isinstance(v, list):
+                return v[i:i + 1]
+            return v
+
+        return EvalBatch(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
+
 
 @dataclass
 class RunContext:

@@ -344,3 +344,19 @@ class CheckpointBackend(SleepyBackend):
 
         if not os.path.exists(self.path):
             raise WeightsError(f"{self.path}: checkpoint not found (download it into that path)")
+
+
+@METRICS.register("torture-picky")
+class PickyMetric(Metric):
+    """Test: the hole's mean, except that a batch holding sample ``bad`` raises (one sample it cannot score)."""
+
+    columns = {"picky_in": Column(higher_is_better=True, fmt=".4f")}
+
+    def __init__(self, bad: str = "n001"):
+        self.bad = str(bad)
+
+    def compute(self, batch):
+        if self.bad in batch.sample_ids:
+            raise ValueError(f"cannot score {self.bad}")
+        m = batch.mask.float()
+        return {"picky_in": ((batch.output * m).sum(dim=(1, 2, 3)) / (3 * m.sum(dim=(1, 2, 3))).clamp(min=1)).numpy()}

@@ -674,3 +674,22 @@ def test_no_shell_and_no_pickle_anywhere_in_bench():
     src = (ROOT / "bench" / "backends" / "command.py").read_text()
     assert "shlex.split(command)" in src and "run_measured(argv" in src
     assert "Popen(argv, cwd=cwd" in (ROOT / "bench" / "backends" / "procmem.py").read_text()
+
+
+def test_a_metric_that_cannot_score_one_sample_fails_that_sample_alone(tmp_path):
+    """A metric that raised on one sample gave every sample of the batch an error row (with batch_size 4, three
+    good samples lost their value, and a run again retried them all). The batch is now scored again sample by
+    sample: the one it cannot score is its error row, the others have the values they have in a batch without it."""
+    import tests.plugins_torture  # noqa: F401 - registers torture-picky
+
+    def suite(bad, out):
+        return parse_suite({"output_dir": str(tmp_path / out), "device": "cpu", "batch_size": 4, "resolution": 32,
+                            "backends": ["mean-fill"], "datasets": [{"type": "synthetic", "n": 3}], "masks": ["box"],
+                            "metrics": ["psnr", {"type": "torture-picky", "bad": bad}]})
+
+    got = {r["sample_id"]: r for r in rows(Runner(suite("syn-0001", "a"), progress=False).run())}
+    clean = {r["sample_id"]: r for r in rows(Runner(suite("none", "b"), progress=False).run())}
+    assert "torture-picky: scoring failed: ValueError: cannot score syn-0001" in got["syn-0001"]["error"]
+    for sid in ("syn-0000", "syn-0002"):
+        assert got[sid]["picky_in"] == pytest.approx(clean[sid]["picky_in"], rel=1e-6) and got[sid]["error"] is None
+    assert all(got[s]["psnr_in"] == clean[s]["psnr_in"] for s in clean)  # the other metric unharmed

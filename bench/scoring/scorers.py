@@ -80,35 +80,48 @@ class Scorers:
         return {self.specs[k].label: v for k, v in self._errors.items()}
 
     def score(self, batch: EvalBatch, keys: Iterable[str]) -> BatchScores:
+        """Every scorer of ``keys`` on ``batch``. A scorer that fails on the batch is asked again sample by sample,
+        so one sample it cannot score is that sample's error row, not the whole batch's (a scorer that could not be
+        set up fails every sample at once)."""
+        out = BatchScores()
+        for key in keys:
+            try:
+                self._score(out, key, batch)
+            except CAUGHT as e:
+                if batch.size == 1 or key in self._errors:
+                    msg = str(e) if isinstance(e, RuntimeError) and key in self._errors else describe(e)
+                    out.rows.extend((sid, key, {}, f"scoring failed: {msg}") for sid in batch.sample_ids)
+                    continue
+                for i, sid in enumerate(batch.sample_ids):
+                    try:
+                        self._score(out, key, batch.one(i))
+                    except CAUGHT as e1:
+                        out.rows.append((sid, key, {}, f"scoring failed: {describe(e1)}"))
+        return out
+
+    def _score(self, out: BatchScores, key: str, batch: EvalBatch) -> None:
+        """Add scorer ``key``'s values (and feature vectors) of every sample of ``batch`` to ``out``; nothing is
+        added when it raises."""
         import torch
 
-        out = BatchScores()
-        ids = batch.sample_ids
-        for key in keys:
-            spec = self.specs[key]
-            try:
-                inst = self.instance(key)
-                with torch.inference_mode():
-                    res = inst.compute(batch) if spec.kind == "metric" else _detector_values(inst, batch)
-                shared = inst.reference_features() if spec.kind == "metric" else set()
-                vals: list[dict[str, Any]] = [{} for _ in ids]
-                feats, refs = [], []
-                for name, arr in res.items():
-                    arr = np.asarray(arr.detach().cpu() if torch.is_tensor(arr) else arr)
-                    if arr.ndim == 1:
-                        for i in range(len(ids)):
-                            vals[i][name] = float(arr[i])
-                    else:
-                        dest = refs if name in shared else feats
-                        dest.extend((key, ids[i], name, np.ascontiguousarray(arr[i])) for i in range(len(ids)))
-            except CAUGHT as e:
-                msg = str(e) if isinstance(e, RuntimeError) and key in self._errors else describe(e)
-                out.rows.extend((sid, key, {}, f"scoring failed: {msg}") for sid in ids)
-                continue
-            out.rows.extend((sid, key, v, None) for sid, v in zip(ids, vals))
-            out.features.extend(feats)
-            out.refs.extend(refs)
-        return out
+        spec, ids = self.specs[key], batch.sample_ids
+        inst = self.instance(key)
+        with torch.inference_mode():
+            res = inst.compute(batch) if spec.kind == "metric" else _detector_values(inst, batch)
+        shared = inst.reference_features() if spec.kind == "metric" else set()
+        vals: list[dict[str, Any]] = [{} for _ in ids]
+        feats, refs = [], []
+        for name, arr in res.items():
+            arr = np.asarray(arr.detach().cpu() if torch.is_tensor(arr) else arr)
+            if arr.ndim == 1:
+                for i in range(len(ids)):
+                    vals[i][name] = float(arr[i])
+            else:
+                dest = refs if name in shared else feats
+                dest.extend((key, ids[i], name, np.ascontiguousarray(arr[i])) for i in range(len(ids)))
+        out.rows.extend((sid, key, v, None) for sid, v in zip(ids, vals))
+        out.features.extend(feats)
+        out.refs.extend(refs)
 
 
 def _detector_values(det: Any, batch: EvalBatch) -> dict[str, Any]:
