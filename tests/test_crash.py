@@ -465,3 +465,48 @@ def test_a_store_that_cannot_be_written_is_a_message_not_a_traceback(tmp_path, p
     db = sqlite3.connect(str(tmp_path / "results" / "full" / "records.sqlite"))
     assert 0 < db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0] < 40
     db.close()
+
+
+def _read_only_copy(run_dir: Path, where: Path, monkeypatch) -> Path:
+    """``run_dir`` copied onto a read-only tmpfs mounted at ``where`` when this process may mount one (root with
+    the capability); else the copy's folder is reported unwritable to the harness (os.access), which is what it
+    asks."""
+    import shutil
+
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where)],
+                             capture_output=True).returncode == 0
+    shutil.copytree(run_dir, where / run_dir.name)
+    if mounted and subprocess.run(["mount", "-o", "remount,ro", str(where)], capture_output=True).returncode == 0:
+        return where / run_dir.name
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if (
+        mode & os.W_OK and Path(p).resolve() == (where / run_dir.name).resolve()) else real(p, mode, *a, **k))
+    return where / run_dir.name
+
+
+def test_a_run_folder_that_cannot_be_written_is_reported_and_exported(tmp_path, capsys, monkeypatch):
+    """On a read-only mount (an archived result) `bench report` and `bench export` called a healthy store "not a
+    usable inpaint-bench store" and advised starting over with --fresh: SQLite cannot open a WAL store for reading
+    where it cannot create its shared-memory file. The store is now opened as an immutable file there; `bench
+    score` says the folder cannot be written, not that the store is broken."""
+    from bench.cli import main
+    from bench.config import parse_suite
+    from bench.runner import Runner
+
+    run = Runner(parse_suite({"output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32,
+                              "backends": ["mean-fill"], "datasets": [{"type": "synthetic", "n": 3}],
+                              "masks": ["box"], "metrics": ["psnr"]}), run_id="r", progress=False).run()
+    ro = _read_only_copy(run, tmp_path / "ro", monkeypatch)
+    try:
+        assert main(["report", str(ro), "--format", "csv", "--out", str(tmp_path / "rep")]) == 0
+        rows = (tmp_path / "rep" / "summary.csv").read_text().splitlines()
+        assert len(rows) == 2 and rows[1].startswith("mean-fill,synthetic,box,3,0,")
+        assert main(["export", str(ro), "--per-sample", str(tmp_path / "s.csv")]) == 0
+        assert len((tmp_path / "s.csv").read_text().splitlines()) == 4
+        capsys.readouterr()
+        assert main(["score", str(ro), "--add-metrics", "ssim", "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot be written" in err and "not a usable" not in err
+    finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "ro")], capture_output=True)

@@ -133,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # disk full, permissions, names the file system refuses: a message, not a traceback
+        import errno
+
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        hint = ("; reports can be written elsewhere with --out DIR" if command == "report" and e.errno in (
+            errno.EROFS, errno.EACCES, errno.EPERM) else "")
+        print(f"error: {e.strerror or e}{where}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished samples are saved; run the same command again to resume", file=sys.stderr)

@@ -29,6 +29,9 @@ class RunLock:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as e:
+            if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise BenchError(f"the run folder {folder} cannot be written ({e.strerror}): reports and exports read "
+                                 f"it as it is; to run or score it, copy the folder somewhere writable") from None
             raise BenchError(f"cannot open the lock file {path}: {e.strerror} (a symbolic link there is refused)") \
                 from None
         try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import math
 import sqlite3
 import threading
@@ -154,11 +155,25 @@ class RunStore:
                 raise BenchError(f"{self.path} is a symbolic link; a run's store is never opened through a link "
                                  f"(move the real file into the run folder, or start over with --fresh)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
+        # a run folder that cannot be written (a read-only mount, an archive): SQLite cannot open a WAL store there
+        # for reading either (it wants its shared-memory file beside it), so such a store is opened as an immutable
+        # file; reports and exports read it, and a write names the store
+        self.read_only = (str(path) != ":memory:" and self.path.is_file()
+                          and not os.access(self.path.parent, os.W_OK))
+        if self.read_only:
+            self.conn = sqlite3.connect(self.path.resolve().as_uri() + "?immutable=1", uri=True, timeout=60,
+                                        check_same_thread=False)
+        else:
+            self.conn = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
         self.lock = threading.RLock()
         self._cells: list[str] | None = None  # selection (None = everything)
         self._scorers: list[str] | None = None
         try:
+            if self.read_only:
+                if "store_info" not in {r[0] for r in self.conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type='table'")}:
+                    raise sqlite3.DatabaseError("no inpaint-bench tables")
+                return
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -191,6 +206,9 @@ class RunStore:
             with self.lock, self.conn:
                 yield
         except sqlite3.OperationalError as e:
+            if self.read_only:
+                raise BenchError(f"{self.path}: the run folder cannot be written (read-only); reports and exports "
+                                 f"read it, but to run or score it copy the folder somewhere writable") from None
             raise BenchError(f"{self.path}: cannot write the run's store ({e}); stopped. Rows committed before are "
                              f"kept: make room and run the same command again") from None
 
