@@ -40,7 +40,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ctx = RunContext(device=torch.device("cpu"), seed=suite.seed, weights=suite.weights,
                      weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
                      extra={"resolution": suite.resolution})
-    run_dir = Path(suite.output_dir) / (args.run_id or suite.name)
+    run_dir = Path(suite.output_dir).expanduser() / (args.run_id or suite.name)
     done = generated_backends(run_dir, cells, ids)
     label = {f"{b.path} ({b.label})": b.label for b in suite.backends}
     for where, (missing, msg) in backend_weights(suite.backends, ctx).items():

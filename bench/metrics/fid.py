@@ -40,10 +40,10 @@ from .features import MODES, Extractor, FeatureCache, build_inception, crop_boxe
 
 def default_cache_dir(ctx: RunContext | None) -> Path:
     if ctx is not None and ctx.cache_dir:
-        return Path(ctx.cache_dir)
+        return Path(ctx.cache_dir).expanduser()
     env = os.environ.get("INPAINT_BENCH_CACHE")
     if env:
-        return Path(env)
+        return Path(env).expanduser()
     return Path(os.path.expanduser("~/.cache/inpaint-bench"))
 
 

@@ -71,7 +71,7 @@ class Runner:
             raise ConfigError("limit", f"must be a positive number of samples, got {self.limit!r}")
         self.device = resolve_device(device or suite.device)
         self.dtype = DTYPES[suite.dtype]
-        self.run_dir = Path(suite.output_dir) / self.run_id
+        self.run_dir = Path(suite.output_dir).expanduser() / self.run_id
         #: where this process's store lives: the run folder, or its shard folder (merged by ``bench merge``)
         self.store_dir = self.run_dir / "shards" / f"{self.shard[0]}-of-{self.shard[1]}" if self.shard else self.run_dir
         self.fresh = fresh
@@ -88,7 +88,7 @@ class Runner:
         self.ctx = RunContext(
             device=self.device, dtype=self.dtype, seed=suite.seed, weights=suite.weights,
             weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
-            cache_dir=Path(suite.cache_dir) if suite.cache_dir else None, run_dir=self.run_dir,
+            cache_dir=Path(suite.cache_dir).expanduser() if suite.cache_dir else None, run_dir=self.run_dir,
             extra={"resolution": suite.resolution},
         )
         self.manifest: dict[str, Any] = {}
