@@ -32,3 +32,31 @@ def test_a_home_folder_in_output_dir_and_cache_dir_is_expanded(tmp_path, plugins
     assert main(["validate", str(p)]) == 0
     assert main(["report", str(home / "results" / "s"), "--format", "md"]) == 0
     assert not (work / "~").exists()
+
+
+def test_a_missing_outputs_root_or_program_is_caught_before_any_work(tmp_path, plugins, capsys):
+    """The outputs backend's folder and the command backend's program are what a model's weights are to the
+    others: `bench validate` names a missing one, and `bench run` stops before any work (exit 2), instead of running
+    the other backends and then failing every sample of this one (exit 3, or 0 with an error row per sample)."""
+    script = tmp_path / "fill.sh"
+    script.write_text("#!/bin/sh\n")
+    cases = {"outputs root 'nowhere' is not a folder": {"type": "outputs", "root": "nowhere"},
+             "program 'no-such-program-xyz' not found in PATH":
+                 {"type": "command", "command": "no-such-program-xyz {input_dir} {output_dir}"},
+             "program './fill.sh' is not executable":
+                 {"type": "command", "command": "./fill.sh {input_dir} {output_dir}", "cwd": str(tmp_path)},
+             "program 'bin/fill' not found (relative to cwd":
+                 {"type": "command", "command": "bin/fill {input_dir} {output_dir}", "cwd": str(tmp_path)},
+             "cwd 'no/such/folder' is not a folder":
+                 {"type": "command", "command": "sh {input_dir} {output_dir}", "cwd": "no/such/folder"}}
+    for i, (msg, backend) in enumerate(cases.items()):
+        p = write_suite(tmp_path, f"s{i}", backends=["test-spy", backend])
+        assert main(["validate", str(p)]) == 2
+        assert msg in capsys.readouterr().err
+        assert main(["run", str(p), "--no-progress", "--no-report"]) == 2
+        assert msg in capsys.readouterr().err and not plugins.CALLS
+        assert not list((tmp_path / "results").rglob("*.png"))
+    script.chmod(0o755)
+    p = write_suite(tmp_path, "ok", backends=[{"type": "command", "command": "./fill.sh {input_dir} {output_dir}",
+                                               "cwd": str(tmp_path)}])
+    assert main(["validate", str(p)]) == 0

@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import BackendError, quote
+from ..errors import BackendError, WeightsError, quote
 from ..types import RunContext
 from .base import Backend, Geometry
 from .procmem import run_measured
@@ -123,6 +124,27 @@ class CommandBackend(Backend):
         self.last_stdout = ""
         self.last_stderr = ""
         self.reset_memory_peak()
+
+    def check_weights(self, ctx: RunContext) -> None:
+        """The program is this backend's model: one that cannot be found (or a ``cwd`` that is not a folder) stops
+        the run before any work and is a `bench validate` problem, instead of an error row for every sample. A bare
+        name is looked up in ``PATH`` (``env``'s, else ours), a path with a folder relative to ``cwd``, as the
+        program is started."""
+        cwd = Path(self.cwd).expanduser() if self.cwd else None
+        if cwd is not None and not cwd.is_dir():
+            raise WeightsError(f"command: cwd '{self.cwd}' is not a folder")
+        prog = self.args[0]
+        if os.sep in prog:
+            path = (cwd or Path()) / prog
+            if not (path.is_file() and os.access(path, os.X_OK)):
+                why = "is not executable (chmod +x, or start it with its interpreter)" if path.is_file() else \
+                    "not found"
+                raise WeightsError(f"command: program '{prog}' {why}" + (f" (relative to cwd '{self.cwd}')"
+                                                                         if cwd and not Path(prog).is_absolute()
+                                                                         else ""))
+        elif shutil.which(prog, path=self.env.get("PATH", os.environ.get("PATH"))) is None:
+            raise WeightsError(f"command: program '{prog}' not found in PATH (give its full path, e.g. a venv's "
+                               f"bin/python, or `conda run -n ENV ...`)")
 
     def setup(self, ctx: RunContext) -> None:
         self.device = torch.device(ctx.device)

@@ -73,11 +73,16 @@ class OutputsBackend(Backend):
         self.value_range = check_value_range(value_range)
         self._expected: dict[str, Any] | None = None
 
-    def setup(self, ctx: RunContext) -> None:
+    def check_weights(self, ctx: RunContext) -> None:
+        """The outputs are this backend's weights: a root that is not a folder stops the run before any work (and
+        is a `bench validate` problem), as a model's missing file does."""
         if not self.root.is_dir():
             raise WeightsError(f"outputs root '{self.root}' is not a folder; it should hold "
                                f"{self.pattern.format(dataset='<dataset>', mask='<mask>', sample='<sample id>')} "
                                f"for every sample (`bench export RUN --outputs DIR` writes this layout)")
+
+    def setup(self, ctx: RunContext) -> None:
+        self.check_weights(ctx)
         manifest = self.inputs or self.root / "inputs.json"
         if manifest.is_dir():
             manifest = manifest / "inputs.json"
