@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bench.cli import main
@@ -60,3 +61,20 @@ def test_a_missing_outputs_root_or_program_is_caught_before_any_work(tmp_path, p
     p = write_suite(tmp_path, "ok", backends=[{"type": "command", "command": "./fill.sh {input_dir} {output_dir}",
                                                "cwd": str(tmp_path)}])
     assert main(["validate", str(p)]) == 0
+
+
+def test_a_number_in_exponent_notation_is_a_number(tmp_path, plugins):
+    """`threshold: 1e-3` is a float, as in YAML 1.2, JSON and Python (PyYAML's YAML 1.1 rules read it as the text
+    '1e-3' and the suite was refused with 'expected float, got str'); `batch_size: 1e3` is then a float, not an int."""
+    from bench.config import load_suite
+    from bench.errors import ConfigError
+
+    p = tmp_path / "e.yaml"
+    p.write_text("backends: [identity]\ndatasets: [{type: test-noise, n: 2}]\n"
+                 "masks: [{type: box, min_size: 2e-1, max_size: +3.5E-1}]\n"
+                 "detectors: [{type: noop, tol: 1e-3}]\n")
+    s = load_suite(p)
+    assert s.masks[0].params == {"min_size": 0.2, "max_size": 0.35} and s.detectors[0].params == {"tol": 0.001}
+    p.write_text(p.read_text() + "batch_size: 1e3\n")
+    with pytest.raises(ConfigError, match=r"batch_size: expected int, got float 1000\.0"):
+        load_suite(p)

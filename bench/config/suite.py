@@ -115,6 +115,9 @@ def _check_size(obj: Any, path: Path | str) -> None:
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# `1e-3` is a float, as in YAML 1.2, JSON and Python: YAML 1.1 (PyYAML) wants a dot ('1.0e-3') and reads it as text
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+                                       list("-+0123456789"))
 
 
 @dataclass
