@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import types
 import typing
 from typing import Any, Callable, Generic, TypeVar
@@ -167,6 +168,14 @@ def _type_ok(value: Any, ann: Any) -> bool:
     return True
 
 
+def _has_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, dict):
+        return any(_has_nan(v) for v in value.values())
+    return isinstance(value, (list, tuple)) and any(_has_nan(v) for v in value)
+
+
 def _type_name(ann: Any) -> str:
     s = getattr(ann, "__name__", None) if typing.get_origin(ann) is None else None
     return s or str(ann).replace("typing.", "")
@@ -194,6 +203,8 @@ def check_params(cls: type, params: dict[str, Any], path: str) -> dict[str, Any]
         if not _type_ok(value, ann):
             raise ConfigError(f"{path}.{key}",
                               f"expected {_type_name(ann)}, got {type(value).__name__} {quote(value)}")
+        if _has_nan(value):  # compares false with everything: a threshold of NaN never flags
+            raise ConfigError(f"{path}.{key}", f"NaN (not a number) is not allowed here, got {quote(value)}")
     for key, p in named.items():
         if p.default is inspect.Parameter.empty and key not in params:
             raise ConfigError(f"{path}.{key}", f"missing required key for '{name}'")

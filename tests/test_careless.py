@@ -78,3 +78,21 @@ def test_a_number_in_exponent_notation_is_a_number(tmp_path, plugins):
     p.write_text(p.read_text() + "batch_size: 1e3\n")
     with pytest.raises(ConfigError, match=r"batch_size: expected int, got float 1000\.0"):
         load_suite(p)
+
+
+def test_nan_is_no_plug_in_parameter(plugins):
+    """`.nan` compares false with everything: `threshold: .nan` was accepted and the detector never flagged. A NaN
+    anywhere in a plug-in's parameters is an error naming its key."""
+    from bench.config import parse_suite
+    from bench.errors import ConfigError
+
+    base = {"backends": ["identity"], "datasets": [{"type": "test-noise", "n": 2}], "masks": ["box"]}
+    for extra, where in (({"detectors": [{"type": "blur", "threshold": float("nan")}]}, r"detectors\[0\]\.threshold"),
+                         ({"detectors": ["blur", {"type": "noop", "tol": float("nan")}]}, r"detectors\[1\]\.tol"),
+                         ({"metrics": [{"type": "fid", "reference": {"type": "test-noise", "n": float("nan")}}]},
+                          r"metrics\[0\]\.reference"),
+                         ({"datasets": [{"type": "folder", "root": ".", "value_range": [0, float("nan")]}]},
+                          r"datasets\[0\]\.value_range")):
+        with pytest.raises(ConfigError, match=where + r".*NaN"):
+            parse_suite({**base, **extra})
+    parse_suite({**base, "detectors": [{"type": "blur", "threshold": float("inf")}]})  # never flags: allowed
