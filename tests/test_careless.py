@@ -96,3 +96,19 @@ def test_nan_is_no_plug_in_parameter(plugins):
         with pytest.raises(ConfigError, match=where + r".*NaN"):
             parse_suite({**base, **extra})
     parse_suite({**base, "detectors": [{"type": "blur", "threshold": float("inf")}]})  # never flags: allowed
+
+
+def test_a_dataset_without_samples_is_a_problem_not_an_empty_leaderboard(tmp_path, plugins, capsys):
+    """A folder whose images/ holds no image files (another extension, a wrong root), `n: 0`, `names: []`: validate
+    said OK and the run exited 0 with an empty table. Now validate names the dataset (exit 2) and the run skips its
+    cells and says so (exit 3), as for a dataset that cannot be listed."""
+    (tmp_path / "photos" / "images").mkdir(parents=True)
+    (tmp_path / "photos" / "images" / "a.heic").write_bytes(b"\0")
+    for i, ds in enumerate(({"type": "folder", "root": str(tmp_path / "photos"), "task": "reconstruction"},
+                            {"type": "synthetic", "n": 0}, {"type": "samples", "names": []})):
+        p = write_suite(tmp_path, f"e{i}", datasets=[{"type": "test-noise", "n": 2}, ds])
+        assert main(["validate", str(p)]) == 2
+        err = capsys.readouterr().err
+        assert "datasets[1]" in err and "no samples" in err
+        assert main(["run", str(p), "--no-progress", "--no-report"]) == 3
+        assert "no samples" in capsys.readouterr().out

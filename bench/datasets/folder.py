@@ -159,6 +159,9 @@ class FolderDataset(ResizableDataset):
         if self._ids is None:
             files = self._listing()
             stems = set(files["images"]) | set(files["masks"]) | set(files["gt"])  # orphans get ids: load says why
+            if not stems:
+                raise DataError(f"{self.root}: no samples: images/ holds no image files (read: "
+                                f"{', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)})")
             ids = sorted(stems)
             self._ids = ids[: self.limit] if self.limit is not None else ids
         return list(self._ids)

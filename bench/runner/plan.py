@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..keys import Cell, ScorerSpec
 
 def assign_work(cells: list[Cell], ids: dict[str, list[str]],
@@ -42,6 +42,8 @@ def dataset_ids(label: str, ds: Any, limit: int | None) -> list[str]:
     from ..errors import quote
 
     all_ids = list(ds.ids())
+    if not all_ids:  # (an empty table and exit 0 would look like a run)
+        raise DataError("it has no samples, so nothing would run on it")
     for sid in all_ids:
         if not isinstance(sid, str) or not sid:
             raise ConfigError(f"datasets ({label})", f"sample ids must be non-empty text, got {quote(sid)}")
