@@ -143,6 +143,8 @@ class Registry(Generic[T]):
 
 
 def _param_specs(cls: type) -> dict[str, inspect.Parameter]:
+    if cls.__init__ is object.__init__:  # (its signature is ``*args, **kwargs``, yet it takes nothing)
+        return {}
     sig = inspect.signature(cls.__init__)
     return {n: p for n, p in list(sig.parameters.items())[1:] if p.kind not in (p.VAR_POSITIONAL,)}
 

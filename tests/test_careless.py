@@ -112,3 +112,14 @@ def test_a_dataset_without_samples_is_a_problem_not_an_empty_leaderboard(tmp_pat
         assert "datasets[1]" in err and "no samples" in err
         assert main(["run", str(p), "--no-progress", "--no-report"]) == 3
         assert "no samples" in capsys.readouterr().out
+
+
+def test_a_plug_in_without_parameters_names_the_unknown_key(plugins):
+    """`{type: identity, radius: 3}` (a parameter copied from the Telea entry above it) said 'IdentityBackend()
+    takes no arguments': the Python class, not the key."""
+    from bench.config import parse_suite
+    from bench.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse_suite({"backends": [{"type": "mean-fill", "radius": 3}], "datasets": ["test-noise"], "masks": ["box"]})
+    assert str(e.value) == "backends[0].radius: unknown key for 'mean-fill'; 'mean-fill' takes no parameters"
