@@ -123,3 +123,20 @@ def test_a_plug_in_without_parameters_names_the_unknown_key(plugins):
     with pytest.raises(ConfigError) as e:
         parse_suite({"backends": [{"type": "mean-fill", "radius": 3}], "datasets": ["test-noise"], "masks": ["box"]})
     assert str(e.value) == "backends[0].radius: unknown key for 'mean-fill'; 'mean-fill' takes no parameters"
+
+
+def test_a_name_that_cannot_be_a_folder_says_why(tmp_path):
+    """Names become folder names: ASCII only. A number YAML read as a number, and a file name with a space that
+    became the suite's name without any `name:`, each say what to do."""
+    from bench.config import load_suite, parse_suite
+    from bench.errors import ConfigError
+
+    base = {"backends": ["identity"], "datasets": ["synthetic"], "masks": ["box"]}
+    with pytest.raises(ConfigError, match=r"backends\[0\]\.name: .*(ASCII).*got '5'.*as a number: quote"):
+        parse_suite({**base, "backends": [{"type": "identity", "name": 5}]})
+    p = tmp_path / "exp 1.yaml"
+    p.write_text(yaml.safe_dump(base))
+    with pytest.raises(ConfigError, match=r"name: .*got 'exp 1'.*it is the file's name: give the suite a name:"):
+        load_suite(p)
+    p.write_text(yaml.safe_dump({**base, "name": "exp-1"}))
+    assert load_suite(p).name == "exp-1"

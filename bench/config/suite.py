@@ -232,9 +232,13 @@ def _parse_plugins(kind: str, items: Any, instantiate: bool, errors: ErrorList) 
 
 
 def _yaml_bool(value: Any) -> str:
-    """A hint for a name YAML turned into a boolean (unquoted ``off``, ``no``, ``on``, ``yes``, ``true``, ``false``)."""
-    return "; YAML reads an unquoted yes/no/on/off/true/false as a boolean: quote the name" if isinstance(
-        value, bool) else ""
+    """A hint for a name YAML turned into a boolean (unquoted ``off``, ``no``, ``on``, ``yes``, ``true``, ``false``)
+    or a number (``5``, ``2024``)."""
+    if isinstance(value, bool):
+        return "; YAML reads an unquoted yes/no/on/off/true/false as a boolean: quote the name"
+    if isinstance(value, (int, float)):
+        return "; YAML reads an unquoted number as a number: quote the name"
+    return ""
 
 
 def _parse_plugin(kind: str, i: int, item: Any, labels: dict[str, str], instantiate: bool) -> PluginSpec:
@@ -251,7 +255,7 @@ def _parse_plugin(kind: str, i: int, item: Any, labels: dict[str, str], instanti
     registry.get(item["type"], f"{path}.type")  # unknown name -> did you mean
     label = item.get("name", item["type"])
     if not isinstance(label, str) or not LABEL_RE.match(label) or len(label) > MAX_NAME:
-        raise ConfigError(f"{path}.name", f"labels use at most {MAX_NAME} letters, digits and _.+=- "
+        raise ConfigError(f"{path}.name", f"labels use at most {MAX_NAME} letters, digits and _.+=- (ASCII) "
                                           f"(got {str(label)[:80]!r}){_yaml_bool(label)}")
     if label in labels:
         raise ConfigError(f"{path}.name", f"'{label}' is already used by {labels[label]}; give each a distinct "
@@ -340,10 +344,13 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
     with errors.check():
         _check_settings(settings)
     name = data.get("name")
-    name = (source.stem if source else "suite") if name is None or name == "" else name
+    from_file = name is None or name == ""
+    name = (source.stem if source else "suite") if from_file else name
     if not isinstance(name, str) or not LABEL_RE.match(name) or len(name) > MAX_NAME:
-        errors.add(ConfigError("name", f"use letters, digits and _.+=-, at most {MAX_NAME} characters "
-                                       f"(got {str(name)[:80]!r}){_yaml_bool(name)}"))
+        errors.add(ConfigError("name", f"use letters, digits and _.+=- (ASCII), at most {MAX_NAME} characters "
+                                       f"(got {str(name)[:80]!r}){_yaml_bool(name)}" + (
+                                           "; without name: it is the file's name: give the suite a name: or "
+                                           "rename the file" if from_file else "")))
     plugins = {}
     for kind in PLUGIN_KINDS:
         items = data.get(kind, TOP_LEVEL[kind][1])

@@ -65,7 +65,7 @@ class Runner:
         self.run_id = run_id or suite.name
         if not RUN_ID_RE.match(self.run_id) or ".." in self.run_id or len(self.run_id) > MAX_NAME:
             raise ConfigError("run-id", f"{self.run_id[:80]!r} must be a plain folder name of at most {MAX_NAME} "
-                                        f"letters, digits and _.+=-")
+                                        f"letters, digits and _.+=- (ASCII)")
         self.limit = limit if limit is not None else suite.limit
         if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
             raise ConfigError("limit", f"must be a positive number of samples, got {self.limit!r}")
