@@ -140,3 +140,11 @@ def test_a_name_that_cannot_be_a_folder_says_why(tmp_path):
         load_suite(p)
     p.write_text(yaml.safe_dump({**base, "name": "exp-1"}))
     assert load_suite(p).name == "exp-1"
+
+
+def test_weights_verify_refuses_a_folder_that_is_not_there(tmp_path, capsys):
+    """`bench weights verify --dir /mnt/weigths` (a typo) printed 'not found' for every file and exited 0: as if
+    there were nothing to check."""
+    assert main(["weights", "verify", "--dir", str(tmp_path / "nope")]) == 2
+    assert f"--dir {tmp_path / 'nope'}: not a folder" in capsys.readouterr().err
+    assert main(["weights", "verify", "--dir", str(tmp_path)]) == 0

@@ -46,7 +46,10 @@ def run(args) -> int:
         return 0
     bad = 0
     if args.dir:
-        files = [(Path(args.dir).expanduser() / n, n) for n in W.KNOWN]
+        folder = Path(args.dir).expanduser()
+        if not folder.is_dir():
+            raise WeightsError(f"--dir {args.dir}: not a folder")
+        files = [(folder / n, n) for n in W.KNOWN]
     else:
         files = [(next((c for c in W.candidates(n) if c.is_file()), None), n) for n in W.KNOWN]
     for path, n in files:
