@@ -148,3 +148,16 @@ def test_weights_verify_refuses_a_folder_that_is_not_there(tmp_path, capsys):
     assert main(["weights", "verify", "--dir", str(tmp_path / "nope")]) == 2
     assert f"--dir {tmp_path / 'nope'}: not a folder" in capsys.readouterr().err
     assert main(["weights", "verify", "--dir", str(tmp_path)]) == 0
+
+
+def test_score_add_metrics_names_one_that_is_already_there(tmp_path, plugins, capsys):
+    """`bench score RUN --add-metrics psnr` on a run that has psnr said 'metrics[1].name: ... already used by
+    metrics[0]', index of a list the user never wrote; now the flag and the name."""
+    p = write_suite(tmp_path)
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run = str(tmp_path / "results" / "s")
+    assert main(["score", run, "--add-metrics", "ssim,psnr", "--no-report", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--add-metrics: 'psnr' is already one of the run's metrics" in err and "metrics[1]" not in err
+    assert main(["score", run, "--add-metrics", "[{type: psnr, name: psnr2, regions: [full]}]", "--no-report",
+                 "--no-progress"]) == 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from ..errors import BenchError
 from ._common import _console, escape
@@ -135,7 +136,12 @@ def cmd_score(args: argparse.Namespace) -> int:
         if replace is not None:
             data[key] = _plugin_list(replace, f"--{key}")
         elif add is not None:
-            data[key] = list(data.get(key) or []) + _plugin_list(add, f"--add-{key}")
+            added, have = _plugin_list(add, f"--add-{key}"), {_label(x) for x in data.get(key) or []}
+            for name in (_label(x) for x in added):
+                if name is not None and name in have:
+                    raise BenchError(f"--add-{key}: '{name}' is already one of the run's {key} (to add another "
+                                     f"with other parameters, give it a name: '[{{type: ..., name: NAME, ...}}]')")
+            data[key] = list(data.get(key) or []) + added
     data["output_dir"] = str(run_dir.parent)
     suite = parse_suite(data, source=resolved)
     try:
@@ -156,6 +162,12 @@ def cmd_score(args: argparse.Namespace) -> int:
                                         f"say so); run {'them' if len(missing) != 1 else 'it'} and `bench merge` "
                                         f"again")
     return _incomplete(runner, console)
+
+
+def _label(entry: Any) -> Any:
+    """The label a plug-in list entry gets (its name, else its type); None for an entry the suite check refuses."""
+    return entry if isinstance(entry, str) else entry.get("name", entry.get("type")) if isinstance(entry, dict) \
+        else None
 
 
 def _plugin_list(text: str, what: str) -> list:
