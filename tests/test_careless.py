@@ -35,6 +35,28 @@ def test_a_home_folder_in_output_dir_and_cache_dir_is_expanded(tmp_path, plugins
     assert not (work / "~").exists()
 
 
+
+def test_environment_variables_in_path_settings_are_expanded_and_an_unset_one_is_named(tmp_path, plugins,
+                                                                                     monkeypatch, capsys):
+    """`output_dir: $SCRATCH/results` made a folder literally named `$SCRATCH` in the current directory. Path
+    settings now expand `$VAR` and `${VAR}`; one that is not set is an error naming the key, before anything runs;
+    an empty one is refused (it quietly meant the current directory)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("SCRATCH", str(tmp_path / "scratch"))
+    monkeypatch.delenv("NO_SUCH_VAR_XYZ", raising=False)
+    p = write_suite(tmp_path, output_dir="$SCRATCH/results", cache_dir="${SCRATCH}/cache")
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    assert (tmp_path / "scratch" / "results" / "s" / "records.sqlite").is_file() and not list(work.iterdir())
+    p = write_suite(tmp_path, "u", output_dir="$NO_SUCH_VAR_XYZ/results")
+    assert main(["validate", str(p)]) == 2
+    assert "output_dir: the environment variable NO_SUCH_VAR_XYZ" in capsys.readouterr().err
+    assert main(["run", str(p), "--no-progress"]) == 2 and not list(work.iterdir())
+    p = write_suite(tmp_path, "e", output_dir="")
+    assert main(["run", str(p), "--no-progress"]) == 2 and "output_dir: empty" in capsys.readouterr().err
+
+
 def test_a_missing_outputs_root_or_program_is_caught_before_any_work(tmp_path, plugins, capsys):
     """The outputs backend's folder and the command backend's program are what a model's weights are to the
     others: `bench validate` names a missing one, and `bench run` stops before any work (exit 2), instead of running

@@ -38,9 +38,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             ids[spec.label] = None
             problems.append(f"{spec.path} ({spec.label}): cannot list its samples: {describe(e)}")
     ctx = RunContext(device=torch.device("cpu"), seed=suite.seed, weights=suite.weights,
-                     weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
+                     weights_dir=suite.path("weights_dir"),
                      extra={"resolution": suite.resolution})
-    run_dir = Path(suite.output_dir).expanduser() / (args.run_id or suite.name)
+    run_dir = suite.path("output_dir") / (args.run_id or suite.name)
     done = generated_backends(run_dir, cells, ids)
     label = {f"{b.path} ({b.label})": b.label for b in suite.backends}
     for where, (missing, msg) in backend_weights(suite.backends, ctx).items():

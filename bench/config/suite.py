@@ -180,6 +180,12 @@ class Suite:
     def detectors(self) -> list[PluginSpec]:
         return self.plugins["detectors"]
 
+    def path(self, key: str) -> Path | None:
+        """The path setting ``key`` (``output_dir``, ``weights_dir``, ``cache_dir``) as the file system sees it
+        (:func:`expand_path`); None when it is not set. The suite keeps what was written (``~``, ``$SCRATCH``)."""
+        value = self.settings.get(key)
+        return expand_path(value, key) if value is not None else None
+
     def resolved(self) -> dict[str, Any]:
         """The suite with every default filled in: what ``suite.resolved.yaml`` holds."""
         out = {"name": self.name, **{k: v for k, v in self.settings.items()}}
@@ -195,6 +201,23 @@ class Suite:
         for k in ("name", "description", "output_dir", "report"):
             r.pop(k, None)
         return hash_obj(r)
+
+
+#: the suite's settings that are paths (:meth:`Suite.path`)
+PATH_SETTINGS = ("output_dir", "weights_dir", "cache_dir")
+
+
+def expand_path(value: Any, key: str) -> Path:
+    """A path written in a suite, as the file system sees it: ``~`` is the home folder and ``$VAR`` / ``${VAR}`` an
+    environment variable; a variable that is not set is a :class:`ConfigError` naming ``key`` (a folder literally
+    named ``$SCRATCH`` is never what was meant)."""
+    import os
+
+    s = os.path.expandvars(os.path.expanduser(str(value)))
+    left = re.search(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", s)
+    if left:
+        raise ConfigError(key, f"the environment variable {left.group(1)} in {str(value)!r} is not set")
+    return Path(s)
 
 
 def canonical_json(obj: Any) -> str:
@@ -343,6 +366,14 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
         settings[key] = value
     with errors.check():
         _check_settings(settings)
+    for key in PATH_SETTINGS:
+        if settings.get(key) == "":
+            errors.add(ConfigError(key, "empty: give a folder (`.` for the current one)"))
+        elif isinstance(settings.get(key), str):
+            try:
+                expand_path(settings[key], key)
+            except ConfigError as e:
+                errors.add(e)
     name = data.get("name")
     from_file = name is None or name == ""
     name = (source.stem if source else "suite") if from_file else name

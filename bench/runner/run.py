@@ -71,7 +71,7 @@ class Runner:
             raise ConfigError("limit", f"must be a positive number of samples, got {self.limit!r}")
         self.device = resolve_device(device or suite.device)
         self.dtype = DTYPES[suite.dtype]
-        self.run_dir = Path(suite.output_dir).expanduser() / self.run_id
+        self.run_dir = suite.path("output_dir") / self.run_id
         #: where this process's store lives: the run folder, or its shard folder (merged by ``bench merge``)
         self.store_dir = self.run_dir / "shards" / f"{self.shard[0]}-of-{self.shard[1]}" if self.shard else self.run_dir
         self.fresh = fresh
@@ -87,8 +87,7 @@ class Runner:
         self.overlap = bool(suite.overlap and cuda)  # on CPU a scoring thread would share the model's cores
         self.ctx = RunContext(
             device=self.device, dtype=self.dtype, seed=suite.seed, weights=suite.weights,
-            weights_dir=Path(suite.weights_dir) if suite.weights_dir else None,
-            cache_dir=Path(suite.cache_dir).expanduser() if suite.cache_dir else None, run_dir=self.run_dir,
+            weights_dir=suite.path("weights_dir"), cache_dir=suite.path("cache_dir"), run_dir=self.run_dir,
             extra={"resolution": suite.resolution},
         )
         self.manifest: dict[str, Any] = {}
@@ -695,7 +694,7 @@ def scorer_weights_missing(suite: Suite, ctx: RunContext, download: bool) -> lis
         kind, f = "file", None
         try:
             for f in files:
-                W.resolve(f, suite.weights_dir, **look)
+                W.resolve(f, suite.path("weights_dir"), **look)
             kind, f = "check", None
             if callable(check := getattr(inst, "check_weights", None)):
                 check(ctx)
