@@ -183,3 +183,17 @@ def test_score_add_metrics_names_one_that_is_already_there(tmp_path, plugins, ca
     assert "--add-metrics: 'psnr' is already one of the run's metrics" in err and "metrics[1]" not in err
     assert main(["score", run, "--add-metrics", "[{type: psnr, name: psnr2, regions: [full]}]", "--no-report",
                  "--no-progress"]) == 0
+
+
+def test_validate_notes_a_device_this_machine_does_not_have(tmp_path, plugins, capsys):
+    """`bench validate` said OK for `device: cuda:3` on a machine without it, and `bench run` then stopped: a note
+    now says so (a note, not a problem: a suite may be validated on a login node for a GPU machine)."""
+    import torch
+
+    if torch.cuda.device_count() > 3:
+        pytest.skip("this machine has a cuda:3")
+    p = write_suite(tmp_path, device="cuda:3")
+    assert main(["validate", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "note: device: 'cuda:3'" in out and "a run on this machine would stop there" in out
+    assert main(["run", str(p), "--no-progress"]) == 2

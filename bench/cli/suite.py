@@ -21,6 +21,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .. import weights as W
     from ..errors import CAUGHT, describe
     from ..runner.plan import dataset_ids
+    from ..errors import ConfigError
+    from ..runner.provenance import resolve_device
     from ..runner.run import backend_weights, scorer_weights_missing
     from ..types import RunContext
 
@@ -63,6 +65,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
                                          else "weights not here; optional") + ": a run leaves it out")
         else:
             problems.append(f"{where}: {why}")
+    try:
+        resolve_device(suite.device)
+    except ConfigError as e:  # (validated on a login node for a GPU machine: a note, not a problem)
+        notes.append(f"{e}: a run on this machine would stop there")
     for line in notes:
         print(f"note: {line}")
     if problems:
