@@ -60,7 +60,9 @@ def test_fetch_tries_every_file_and_reports_each_failure(server, tmp_path, capsy
     server.files["/m/unpinned.pt"] = (GOOD, None)
     dest = tmp_path / "for-cluster"
     assert main(["weights", "fetch", "--to", str(dest)]) == 1
-    out = capsys.readouterr().out
+    got = capsys.readouterr()
+    out = got.err  # (failures on stderr: stdout lists only the paths fetched)
+    assert "FAILED" not in got.out and str(dest / "unpinned.pt") in got.out
     assert re.search(r"^good\.bin: FAILED: .*does not match", out, re.M)
     assert re.search(rf"^pref-{GOOD_SHA[:8]}\.pth: FAILED: .*HTTP 404", out, re.M)
     assert "2 of 3 weights files failed: good.bin, pref-" in out
@@ -84,6 +86,6 @@ def test_fetch_to_a_folder_moves_a_mismatching_file_aside_never_deletes_it(serve
     server.files.pop("/models/good.bin")
     assert main(["weights", "fetch", "--to", str(dest), "good.bin"]) == 1
     aside2 = dest / f"good.bin.mismatch-{hashlib.sha256(mine + b'!').hexdigest()[:8]}"
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert aside2.read_bytes() == mine + b"!" and aside.read_bytes() == mine
     assert "FAILED" in out and f"moved aside to {aside2.name}" in out

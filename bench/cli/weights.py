@@ -1,6 +1,7 @@
 """``bench weights list | fetch | verify``: the metric networks' weights files (:mod:`bench.weights`)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .. import weights as W
@@ -39,9 +40,9 @@ def run(args) -> int:
                 print(W.fetch_checked(n, dest, args.to is not None))
             except WeightsError as e:
                 failed.append(n)
-                print(f"{n}: FAILED: {e}")
+                print(f"{n}: FAILED: {e}", file=sys.stderr)
         if failed:
-            print(f"{len(failed)} of {len(names)} weights files failed: {', '.join(failed)}")
+            print(f"{len(failed)} of {len(names)} weights files failed: {', '.join(failed)}", file=sys.stderr)
             return 1
         return 0
     bad = 0
