@@ -197,3 +197,16 @@ def test_validate_notes_a_device_this_machine_does_not_have(tmp_path, plugins, c
     out = capsys.readouterr().out
     assert "note: device: 'cuda:3'" in out and "a run on this machine would stop there" in out
     assert main(["run", str(p), "--no-progress"]) == 2
+
+
+def test_an_empty_metrics_key_is_a_question_not_no_metrics(tmp_path, plugins, capsys):
+    """`metrics:` with nothing under it (YAML null) ran with no metrics at all, while leaving the key out gives the
+    default (psnr, ssim): an error now says which to write; `[]` still means none."""
+    p = tmp_path / "n.yaml"
+    p.write_text(f"output_dir: {tmp_path / 'r'}\nbackends: [identity]\ndatasets: [{{type: test-noise, n: 2}}]\n"
+                 "masks: [box]\nmetrics:\ndetectors:\n")
+    assert main(["validate", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics: empty (null)" in err and "default (psnr, ssim)" in err and "detectors: empty (null)" in err
+    p.write_text(p.read_text().replace("metrics:\n", "metrics: []\n").replace("detectors:\n", ""))
+    assert main(["validate", str(p)]) == 0

@@ -385,6 +385,10 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
     plugins = {}
     for kind in PLUGIN_KINDS:
         items = data.get(kind, TOP_LEVEL[kind][1])
+        if items is None and kind not in REQUIRED and kind in data:  # `metrics:` with nothing under it
+            default = ", ".join(TOP_LEVEL[kind][1]) or "none"
+            errors.add(ConfigError(kind, f"empty (null): list them, write [] for none, or leave the key out for the "
+                                         f"default ({default})"))
         plugins[kind] = _parse_plugins(kind, [] if items is None else items, instantiate, errors)
     dataset_labels = [d.label for d in plugins["datasets"]]
     listed = data.get("datasets")
