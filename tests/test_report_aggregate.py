@@ -186,3 +186,21 @@ def test_merged_manifests_add_up_their_work_and_keep_every_kept_sample():
     assert m["counts"] == {"generated": 40, "scored": 39, "backend_loads": 2}
     assert m["sample_ids"] == {"ds": ["s0", "s1", "s2"]}
     assert "sample_ids" not in merge_manifests([a, {**b, "sample_ids": None}], [Path("s0"), Path("s1")])
+
+
+def test_a_detector_rate_has_a_wilson_interval_that_is_never_a_point(tmp_path):
+    """A rate of 0 of 8 flagged had the bootstrap interval [0, 0] ("0.000 ± 0.000"): every resample of eight zeros
+    is zero, so the "95 %" interval missed any true rate above 0 (coverage about half at the 8 to 12 samples of a
+    CI cell). Rates get the Wilson score interval of k flagged of the n judged (NaN flags: not judged)."""
+    from scipy.stats import binomtest
+
+    flags = {"s000": 1.0, "s001": math.nan}  # s001: not judged; the other six: not flagged
+    run = make_run(tmp_path / "r", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=8,
+                   values=lambda b, d, sid: {"blur_flag": flags.get(sid, 0.0), "noop_flag": 0.0})
+    row = summarize(run).iloc[0]
+    assert row.blur_rate == pytest.approx(1 / 7)
+    ref = binomtest(1, 7).proportion_ci(0.95, method="wilson")
+    assert (row.blur_rate_lo, row.blur_rate_hi) == pytest.approx((ref.low, ref.high))
+    ref = binomtest(0, 8).proportion_ci(0.95, method="wilson")
+    assert row.noop_rate == 0.0 and row.noop_rate_lo == pytest.approx(0.0, abs=1e-12)
+    assert row.noop_rate_hi == pytest.approx(ref.high) and row.noop_rate_hi > 0.3

@@ -50,6 +50,18 @@ def mean_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> t
     return (float(mean), float(lo), float(hi))
 
 
+def rate_ci(flags, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(rate, lo, hi): the share of 0/1 ``flags`` that are 1 (NaN: not judged, left out) and its Wilson score
+    interval (:func:`bench.stats.wilson_interval`). A bootstrap of eight zeros is [0, 0]: an interval that misses
+    every true rate above 0, where Wilson's says how high a rate 0 of 8 leaves possible."""
+    v = np.asarray(flags, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return (math.nan, math.nan, math.nan)
+    lo, hi = stats.wilson_interval(float(v.sum()), float(v.size), alpha)
+    return (float(v.mean()), float(lo), float(hi))
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # keys
 # ------------------------------------------------------------------------------------------------------------------
@@ -164,8 +176,8 @@ def summarize(
     its mean over successful samples and, with ``ci`` and an interval-bearing column, ``<key>_lo``/``<key>_hi``
     (percentile bootstrap, 1 - ``alpha``); set-level metrics (for a group that is one whole cell, whatever ``by``
     says: ``by=("backend",)`` over a run of one dataset × mask has them); ``<detector>_rate`` (mean of
-    the flag) with interval; latency ``latency_p50``/``latency_p90``/``latency_mean`` (ms per image) and
-    ``images_per_s``; ``peak_mem_mb`` (the cell's own: GPU memory on CUDA, RAM on CPU; NaN where not measured),
+    the flag over the samples it judged) with its Wilson score interval (:func:`rate_ci`); latency
+    ``latency_p50``/``latency_p90``/``latency_mean`` (ms per image) and ``images_per_s``; ``peak_mem_mb`` (the cell's own: GPU memory on CUDA, RAM on CPU; NaN where not measured),
     ``peak_mem_reserved_mb``, ``peak_rss_mb``, ``load_time_s``; ``failure_<verdict>``: the share of the group's
     samples (errors included) whose one verdict is that (:mod:`bench.detectors.verdict`; they add up to 1).
 
@@ -251,8 +263,7 @@ def summarize(
             vals = vals[~np.isnan(vals)]
             rk = f"{d}_rate"
             if ci:
-                m, lo, hi = mean_ci(vals, n_boot=n_boot, alpha=alpha, seed=seed)
-                row[rk], row[f"{rk}_lo"], row[f"{rk}_hi"] = m, lo, hi
+                row[rk], row[f"{rk}_lo"], row[f"{rk}_hi"] = rate_ci(vals, alpha=alpha)
             else:
                 row[rk] = float(vals.mean()) if vals.size else math.nan
         lat = ok["latency_ms"].dropna().to_numpy(dtype=float) if "latency_ms" in ok else np.array([])

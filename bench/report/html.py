@@ -634,7 +634,7 @@ def render_html(run: Any, metric: str | None = None, plots_dir: Path | None = No
                                        "n_errors"))
     lb = table_from_summary(df, keys, label_keys=("backend", "dataset", "mask"))  # marks per dataset × mask
     out.append("<h2>Leaderboard</h2><p class='meta'>Click a header to sort. Means over successful samples with "
-               "95 % bootstrap intervals; best per dataset × mask in bold green, second underlined. Latency in ms "
+               "95 % bootstrap intervals (detector rates: Wilson intervals); best per dataset × mask in bold green, second underlined. Latency in ms "
                "per image, memory in MiB.</p>")
     out.append(f'<div class="scroll">{leaderboard_html(lb)}</div>')
     out += [f"<p class='meta'>{_esc(n)}</p>" for n in lb.notes + [images_note(df)]]

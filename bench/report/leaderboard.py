@@ -412,7 +412,8 @@ def leaderboard_markdown(df: pd.DataFrame, tables: list[Table] | None = None,
     if not df.attrs.get("comparable", True):
         reasons = df.attrs.get("noncomparable_reasons") or ["the run is marked non-comparable"]
         parts += [f"> **⚠ NOT COMPARABLE:** {'; '.join(reasons)}", ""]
-    parts += ["Means over successful samples (± half-width of the 95 % bootstrap interval); latency in ms per "
+    parts += ["Means over successful samples (± half-width of the 95 % bootstrap interval; detector rates: the 95 % "
+              "Wilson interval, over the samples the detector judged); latency in ms per "
               "image (p50); peak memory in MiB, the cell's own (CUDA cells: GPU memory; CPU cells: RAM; — where "
               f"not measurable); failure\\_*: the share of samples whose one verdict ({_order()}) is that (they add "
               "up to 1); "
