@@ -551,3 +551,38 @@ def test_a_baseline_with_a_user_study_does_not_fail_a_run_without_one(tmp_path, 
     assert "Keys missing" not in capsys.readouterr().out
     res = compare_sources(p, tmp_path / "new")
     assert "human_bt" not in res.missing_keys
+
+
+def test_a_p_value_below_its_holm_threshold_that_holm_did_not_reject_is_not_shown_as_above_it(tmp_path):
+    """Holm's step-down stops at the first p above its threshold; a larger p after it is not rejected even when it
+    is below its own threshold. The summary said "p = 0.046 ≥ 0.05 (Holm)", an inequality that is false; it now
+    gives the Holm-adjusted p, which is what was above α."""
+    import zlib
+
+    import numpy as np
+
+    from bench.report.compare import _gate_text
+
+    e = np.random.default_rng(5).normal(size=20)
+    e = (e - e.mean()) / e.std(ddof=1)  # differences mu + e: t = mu * sqrt(20), p about that of the t-test
+
+    def values(moved):
+        def f(b, d, sid):
+            k = int(sid[1:])
+            v = 20 + (zlib.crc32(sid.encode()) % 1000) / 100
+            return {"psnr_in": v - (0.53 + e[k] if moved else 0.0),
+                    "lpips_in": 0.2 + v / 1000 + (0.01 * (0.47 + e[(k + 3) % 20]) if moved else 0.0)}
+        return f
+
+    one = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=20)
+    res = compare_sources(make_run(tmp_path / "a", **one, values=values(False)),
+                          make_run(tmp_path / "b", **one, values=values(True), run_id="b"))
+    ch = {c.key: c for c in res.changes}
+    psnr, lpips = ch["psnr_in"], ch["lpips_in"]
+    assert psnr.status == lpips.status == "insignificant" and not res.failed
+    assert psnr.test.p_value > psnr.test.threshold  # the smaller p did not reject: Holm stops there
+    assert lpips.test.p_value < lpips.test.threshold < lpips.test.p_adjusted  # below its own, not rejected
+    text = _gate_text(lpips)
+    assert "≥ 0.05" not in text.split("Holm-adjusted")[0]
+    assert f"Holm-adjusted {lpips.test.p_adjusted:.2g} ≥ 0.05" in text
+    assert _gate_text(psnr).startswith(f"p = {psnr.test.p_value:.2g} ≥ {psnr.test.threshold:.2g} (Holm)")

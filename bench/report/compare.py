@@ -440,6 +440,7 @@ class PairedTest:
     effect_size: float  # mean difference / sd of the differences (Cohen's d_z); +-inf when all differences agree
     p_adjusted: float = math.nan  # Holm-corrected over the comparison's tests
     threshold: float = math.nan  # what p_value was compared against in Holm's step-down
+    alpha: float = math.nan  # the family-wise level of that step-down (what p_adjusted is compared with)
     n_pos_inf: int = 0  # pairs where NEW - BASE is +inf (left out of the test)
     n_neg_inf: int = 0  # pairs where NEW - BASE is -inf
 
@@ -586,7 +587,7 @@ def holm(tests: list[PairedTest], alpha: float) -> set[int]:
     (:func:`bench.stats.holm`); fills in ``p_adjusted`` and ``threshold``."""
     rejected, adjusted, thresholds = stats.holm([t.p_value for t in tests], alpha)
     for t, a, th in zip(tests, adjusted, thresholds):
-        t.p_adjusted, t.threshold = a, th
+        t.p_adjusted, t.threshold, t.alpha = a, th, alpha
     return rejected
 
 
@@ -922,6 +923,9 @@ def _gate_text(c: Change) -> str:
     t = c.test
     if t is not None and c.status in ("regression", "insignificant") and not math.isnan(t.threshold):
         eff = "∞" if math.isinf(t.effect_size) else f"{abs(t.effect_size):.2f}"
+        if c.status == "insignificant" and t.p_value < t.threshold:  # Holm stopped at a smaller p before this one
+            return (f"p = {t.p_value:.2g}, Holm-adjusted {t.p_adjusted:.2g} ≥ {t.alpha:g} (a smaller p of this "
+                    f"comparison was not rejected, so Holm stops), d = {eff}, n = {t.n}")
         verdict = "<" if c.status == "regression" else "≥"
         return (f"p = {t.p_value:.2g} {verdict} {t.threshold:.2g} (Holm), d = {eff}, n = {t.n}")
     if c.status == "insignificant":
