@@ -136,3 +136,20 @@ def test_better_needs_holm_over_the_tables_rows(tmp_path):
     assert r["p_holm"] == pytest.approx(min(1.0, r["p_value"] * len(df)))  # the smallest p: times the row count
     alone = compare_backends(load_run(_borderline_run(tmp_path / "one", ["psnr_in"])), "a", "b").set_index("metric")
     assert alone.loc["psnr_in", "p_holm"] < 0.05 and alone.loc["psnr_in", "better"] == "b"  # (beside failure_ok)
+
+
+def test_the_two_means_are_over_the_pairs_the_difference_is_over(tmp_path):
+    """A flag b's detector did not judge (NaN) on four samples that a flagged: the difference and n are over the
+    six pairs judged on both sides, and the two means beside it were over each side's own samples (a 0.4, b 0,
+    diff +0 with n = 6: a table that contradicts itself). Both means are now over those same pairs."""
+    nan = float("nan")
+    run = tmp_path / "run"
+    with RunStore(run / "records.sqlite") as s:
+        for backend in ("a", "b"):
+            key = f"{backend}.ds.m.x"
+            add_cell(s, key, backend, "ds", "m", {})
+            write_records(s, key, [{"sample_id": f"s{i:03d}", "values": {
+                "blur_flag": (1.0 if backend == "a" else nan) if i < 4 else 0.0}, "error": None} for i in range(10)])
+    r = compare_backends(load_run(run), "a", "b").set_index("metric").loc["blur_rate"]
+    assert r["n"] == 6 and r["diff"] == 0.0
+    assert r["mean_a"] == 0.0 and r["mean_b"] == 0.0

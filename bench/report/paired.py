@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import stats
@@ -44,7 +45,9 @@ def _failure_values(grp: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame:
-    """One row per (dataset, mask, metric): n, mean A, mean B, diff (B − A), lo, hi, p, and which is better."""
+    """One row per (dataset, mask, metric): n, mean A, mean B (both over the pairs where neither value is absent:
+    a detector that did not judge a sample on one side leaves it out of both), diff (B − A), lo, hi, p, and which
+    is better."""
     frame = rd.frame()
     if frame.empty:
         raise BenchError("the run has no records")
@@ -70,12 +73,13 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
         group: list[dict[str, Any]] = []
         for key, sa, sb in values:
             va, vb = sa.to_numpy(dtype=float), sb.to_numpy(dtype=float)
+            both = ~np.isnan(va) & ~np.isnan(vb)  # the pairs the test is over: the means beside it too
             res = stats.paired_bootstrap(vb, va, seed=seed)
             inf_a, inf_b = res["n_neg_inf"], res["n_pos_inf"]  # B - A = -inf: A infinite (above), B finite
             if res["n"] == 0 and not (inf_a or inf_b):
                 continue
             group.append({"dataset": ds, "mask": mk, "metric": key, "n": res["n"],
-                          f"mean_{a}": float(pd.Series(va).mean()), f"mean_{b}": float(pd.Series(vb).mean()),
+                          f"mean_{a}": _mean(va[both]), f"mean_{b}": _mean(vb[both]),
                           "diff": res["mean_diff"], "lo": res["lo"], "hi": res["hi"], "p_value": res["p_value"],
                           "p_holm": math.nan, "better": "—", "inf_a": inf_a, "inf_b": inf_b})
         # Holm over the table's rows (as `bench compare` does over its keys): with a dozen metrics and flags, one
@@ -96,6 +100,14 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
     if not rows:
         raise BenchError(f"--compare: '{a}' and '{b}' have no successful samples in common")
     return pd.DataFrame(rows)
+
+
+def _mean(v: np.ndarray) -> float:
+    """The mean of the values (+inf kept: a mean with one is +inf), NaN when there are none."""
+    if v.size == 0:
+        return math.nan
+    with np.errstate(invalid="ignore"):
+        return float(v.mean())
 
 
 def _fmt(x: float, fmt: str = ".4g") -> str:
