@@ -204,3 +204,17 @@ def test_a_detector_rate_has_a_wilson_interval_that_is_never_a_point(tmp_path):
     ref = binomtest(0, 8).proportion_ci(0.95, method="wilson")
     assert row.noop_rate == 0.0 and row.noop_rate_lo == pytest.approx(0.0, abs=1e-12)
     assert row.noop_rate_hi == pytest.approx(ref.high) and row.noop_rate_hi > 0.3
+
+
+def test_one_sample_has_no_interval(tmp_path):
+    """A group of one sample (a mask-area bin, a filtered paper table row) printed "20.77 ± 0.00": a 95 % interval
+    of zero width from a single value, which has no spread to resample. It has no interval now; a rate keeps its
+    Wilson interval (one judged sample leaves it wide)."""
+    m, lo, hi = mean_ci([4.0])
+    assert m == 4.0 and math.isnan(lo) and math.isnan(hi)
+    run = make_run(tmp_path / "r", backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=1)
+    row = summarize(run).iloc[0]
+    assert row.n == 1 and math.isnan(row.psnr_in_lo) and math.isnan(row.lpips_in_hi)
+    assert row.blur_rate_hi - row.blur_rate_lo > 0.7
+    out = render_run(run, formats=("md",))["markdown"].read_text()
+    assert "± 0.00" not in out and f"{row.psnr_in:.2f} |" in out

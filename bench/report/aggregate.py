@@ -34,12 +34,15 @@ def mean_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> t
     """(mean, lo, hi): :func:`bench.stats.bootstrap_ci` of the finite values.
 
     Non-finite values: the mean follows IEEE rules (+inf in, +inf out); the interval is defined only when every
-    value is finite (or all equal, e.g. all +inf).
+    value is finite (or all equal, e.g. all +inf). One value has no interval (NaN bounds): it has no spread to
+    resample, and the bootstrap's [v, v] read as a 95 % interval of zero width (a mask-area bin of one sample).
     """
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     if v.size == 0:
         return (math.nan, math.nan, math.nan)
+    if v.size == 1:
+        return (float(v[0]), math.nan, math.nan)
     if not np.isfinite(v).all():
         with np.errstate(invalid="ignore"):
             mean = float(v.mean())
