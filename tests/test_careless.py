@@ -210,3 +210,16 @@ def test_an_empty_metrics_key_is_a_question_not_no_metrics(tmp_path, plugins, ca
     assert "metrics: empty (null)" in err and "default (psnr, ssim)" in err and "detectors: empty (null)" in err
     p.write_text(p.read_text().replace("metrics:\n", "metrics: []\n").replace("detectors:\n", ""))
     assert main(["validate", str(p)]) == 0
+
+
+@pytest.mark.parametrize("detector, key", [({"type": "blur", "work_side": 0}, "work_side"),
+                                           ({"type": "replacement", "n_sectors": 0}, "n_sectors"),
+                                           ({"type": "noop", "tol": -1}, "tol"),
+                                           ({"type": "incomplete", "work_side": 3}, "work_side")])
+def test_nonsense_detector_parameters_are_refused_naming_the_key(tmp_path, plugins, capsys, detector, key):
+    """`n_sectors: 0`, `tol: -1`, `work_side: 0` were accepted: each would divide by zero, flag every blank fill or
+    none, or judge no hole at all, silently. Now an error naming the entry and the parameter's range."""
+    p = write_suite(tmp_path, detectors=[detector])
+    assert main(["validate", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert f"detectors[0]: {detector['type']}: {key} must be" in err

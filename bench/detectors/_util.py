@@ -204,6 +204,21 @@ def pushpull(v: np.ndarray, known: np.ndarray) -> np.ndarray:
 #: thresholds were set on 256 px constructed cases and their real-output figures measured with frames of at most
 #: 512 px (docs/detectors.md, "Working scale")
 WORK_SIDE = 512
+#: the smallest working scale accepted: a hole must be about 16 px across at the working scale to be judged at all
+MIN_WORK_SIDE = 64
+
+
+def check_params(**bounds: tuple[float | None, float | None, float | None]) -> None:
+    """Refuse a detector parameter outside its range: ``name=(value, lowest, highest)`` (None: no bound; a None
+    value is the parameter's "off" and is not checked). A ValueError naming it, which the registry reports with the
+    suite's key path: a nonsense value (``n_sectors: 0``, ``tol: -1``, ``work_side: 0``) would otherwise divide by
+    zero, flag every sample or none, or judge nothing, silently."""
+    for name, (value, lo, hi) in bounds.items():
+        if value is None:
+            continue
+        if not math.isfinite(float(value)) or (lo is not None and value < lo) or (hi is not None and value > hi):
+            rng = (f"at least {lo}" if hi is None else f"at most {hi}" if lo is None else f"between {lo} and {hi}")
+            raise ValueError(f"{name} must be {rng}, got {value!r}")
 
 
 _WORKING = "_working"  # (where working_batch keeps its downscaled batches on a batch)

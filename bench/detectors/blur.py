@@ -76,7 +76,7 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head as _real_head
-from ._util import (WORK_SIDE, absdiff, crop_box, inside_distance, luma, mask2d, masked_mean,
+from ._util import (MIN_WORK_SIDE, WORK_SIDE, absdiff, check_params, crop_box, inside_distance, luma, mask2d, masked_mean,
                     masked_median, margin, nan_array, outside_distance, ring_width, score_column, veto, working_batch)
 from .thresholds import CalibratedDetector
 
@@ -264,6 +264,8 @@ class BlurDetector(CalibratedDetector):
                  context: str = "raw", raw_corr: float = RAW_CORR, work_side: int | None = WORK_SIDE) -> None:
         if context not in ("raw", "output"):
             raise ValueError(f"context must be 'raw' or 'output', got {context!r}")
+        check_params(work_side=(work_side, MIN_WORK_SIDE, None), depth=(depth, 1, None), min_pixels=(min_pixels, 1, None),
+                     min_width=(min_width, 1, None), raw_corr=(raw_corr, -1, 1))
         self.context = context
         self.raw_corr = float(raw_corr)
         self.work_side = None if work_side is None else int(work_side)

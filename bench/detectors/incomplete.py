@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from ..types import EvalBatch
-from ._util import (WORK_SIDE, absdiff, channel_mean, crop_box, hwc, margin, mask2d, nan_array, pushpull, score_column,
+from ._util import (MIN_WORK_SIDE, WORK_SIDE, absdiff, check_params, channel_mean, crop_box, hwc, margin, mask2d, nan_array, pushpull, score_column,
                     share, veto, working_batch)
 from .thresholds import CalibratedDetector
 
@@ -118,6 +118,7 @@ class IncompleteDetector(CalibratedDetector):
 
     def __init__(self, threshold: float | None = None, tol: float = 0.03, min_pixels: int = 16,
                  thresholds: str | None = None, work_side: int | None = WORK_SIDE) -> None:
+        check_params(work_side=(work_side, MIN_WORK_SIDE, None), tol=(tol, 0, 1), min_pixels=(min_pixels, 1, None))
         self.tol = float(tol)
         self.min_pixels = int(min_pixels)
         self.work_side = None if work_side is None else int(work_side)

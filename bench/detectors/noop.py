@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from ..types import EvalBatch
-from ._util import crop_box, mask2d, nan_array, share
+from ._util import check_params, crop_box, mask2d, nan_array, share
 from .thresholds import CalibratedDetector
 
 
@@ -19,6 +19,7 @@ class NoopDetector(CalibratedDetector):
 
     def __init__(self, threshold: float | None = None, tol: float = 2 / 255,
                  thresholds: str | None = None) -> None:
+        check_params(tol=(tol, 0, 1))
         self.tol = float(tol)
         self._thresholds(thresholds, threshold=threshold)
 

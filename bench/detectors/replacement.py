@@ -86,7 +86,7 @@ import numpy as np
 
 from ..types import EvalBatch
 from . import real_head
-from ._util import (WORK_SIDE, crop_box, hwc, inside_distance, margin, mask2d, nan_array, pushpull as _pushpull,
+from ._util import (MIN_WORK_SIDE, WORK_SIDE, check_params, crop_box, hwc, inside_distance, margin, mask2d, nan_array, pushpull as _pushpull,
                     ring, ring_width, score_column, veto, working_batch)
 from .thresholds import CalibratedDetector
 
@@ -544,6 +544,8 @@ class ReplacementDetector(CalibratedDetector):
                  n_sectors: int = 8, min_pixels: int = 24, factor: int = 2, thresholds: str | None = None,
                  real_threshold: float | None = None, plain_threshold: float | None = None,
                  work_side: int | None = WORK_SIDE) -> None:
+        check_params(work_side=(work_side, MIN_WORK_SIDE, None), cell=(cell, 1, None), n_sectors=(n_sectors, 1, None),
+                     min_pixels=(min_pixels, 1, None), factor=(factor, 1, None))
         self.cell = float(cell)
         self.work_side = None if work_side is None else int(work_side)
         self.factor = int(factor)
