@@ -18,7 +18,7 @@ import types
 import typing
 from typing import Any, Callable, Generic, TypeVar
 
-from .errors import ConfigError, quote, suggest
+from .errors import CAUGHT, ConfigError, describe, quote, suggest
 
 T = TypeVar("T")
 
@@ -140,6 +140,8 @@ class Registry(Generic[T]):
             raise
         except (TypeError, ValueError) as e:
             raise ConfigError(path, f"{spec['type']}: {e}") from e
+        except CAUGHT as e:  # a plug-in's own __init__ failed (research code raises anything): name it, no traceback
+            raise ConfigError(path, f"{spec['type']}: could not be built: {describe(e)}") from e
 
 
 def _param_specs(cls: type) -> dict[str, inspect.Parameter]:

@@ -1,0 +1,62 @@
+"""A researcher's own plug-ins, written as the docs say (docs/DEVELOPING.md "Interfaces", docs/backends.md "The
+protocol"), and the mistakes such plug-ins make: each gives an error naming the plug-in and the key."""
+import numpy as np
+import pytest
+
+from bench.backends.base import Backend
+from bench.config import parse_suite
+from bench.errors import ConfigError
+from bench.metrics.base import Column, Metric
+from bench.registry import BACKENDS, METRICS
+
+BASE = {
+    "backends": ["identity"],
+    "datasets": [{"type": "test-noise", "n": 2}],
+    "masks": [{"type": "box"}],
+    "metrics": ["psnr"],
+}
+
+
+def err(data) -> str:
+    with pytest.raises(ConfigError) as e:
+        parse_suite(data)
+    return str(e.value)
+
+
+@pytest.fixture
+def add(monkeypatch, plugins):
+    """Register a plug-in for one test (as an entry point would: by name, beside the built-ins)."""
+
+    def _add(registry, name, cls):
+        registry.names()  # (built-ins and entry points first)
+        monkeypatch.setitem(registry._entries, name, cls)
+        return cls
+
+    return _add
+
+
+class FailingInit(Backend):
+    """A backend whose constructor raises what research code raises."""
+
+    def __init__(self, path: str = "x"):
+        raise RuntimeError(f"no GPU driver for {path}")
+
+
+class FailingInitMetric(Metric):
+    """A metric whose constructor fails on a missing file."""
+
+    columns = {"fim": Column(True)}
+
+    def __init__(self):
+        raise FileNotFoundError("table.csv")
+
+
+def test_a_plugin_raising_in_its_constructor_is_a_config_error_naming_it(add):
+    add(BACKENDS, "failing-init", FailingInit)
+    add(METRICS, "failing-init-metric", FailingInitMetric)
+    msg = err({**BASE, "backends": ["identity", {"type": "failing-init", "path": "/m"}]})
+    assert msg == "backends[1]: failing-init: could not be built: RuntimeError: no GPU driver for /m"
+    msg = err({**BASE, "backends": [{"type": "python", "target": "tests.test_plugin_authoring:FailingInit"}]})
+    assert msg.startswith("backends[0]: python: could not be built: RuntimeError: no GPU driver")
+    msg = err({**BASE, "metrics": ["psnr", "failing-init-metric"]})
+    assert msg == "metrics[1]: failing-init-metric: could not be built: FileNotFoundError: table.csv"
