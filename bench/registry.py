@@ -39,6 +39,7 @@ class Registry(Generic[T]):
         self.home = home  # package whose import registers the built-in entries (lazily), e.g. "bench.backends"
         self._entries: dict[str, Any] = {}  # name -> class or "module:attr" string
         self._docs: dict[str, str] = {}
+        self._clashes: dict[str, list[str]] = {}  # name -> every target claiming it, when they differ
         self._entry_points_loaded = False
 
     # -- registration ---------------------------------------------------------------------------------
@@ -66,7 +67,11 @@ class Registry(Generic[T]):
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=f"inpaint_bench.{self.kind}"):
-            self._entries.setdefault(ep.name, ep.value)
+            have = self._entries.setdefault(ep.name, ep.value)
+            if _target(have) != ep.value:  # another plug-in has the name: which one a suite meant is unknown
+                dist = getattr(getattr(ep, "dist", None), "name", None)
+                claims = self._clashes.setdefault(ep.name, [_target(have)])
+                claims.append(f"{ep.value} (entry point of {dist or 'an installed package'})")
 
     # -- lookup ---------------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -84,6 +89,10 @@ class Registry(Generic[T]):
             close = suggest(str(name), list(self._entries))
             hint = f"; did you mean '{close}'?" if close else f"; known: {', '.join(self.names())}"
             raise ConfigError(path, f"unknown {singular} '{name}'{hint}")
+        if name in self._clashes:
+            raise ConfigError(path, f"two {self.kind} are named '{name}': {' and '.join(self._clashes[name])}; "
+                                    f"rename the entry point in its package's metadata (group inpaint_bench."
+                                    f"{self.kind})")
         entry = self._entries[name]
         if isinstance(entry, str):
             mod_name, _, attr = entry.partition(":")
@@ -142,6 +151,11 @@ class Registry(Generic[T]):
             raise ConfigError(path, f"{spec['type']}: {e}") from e
         except CAUGHT as e:  # a plug-in's own __init__ failed (research code raises anything): name it, no traceback
             raise ConfigError(path, f"{spec['type']}: could not be built: {describe(e)}") from e
+
+
+def _target(entry: Any) -> str:
+    """An entry as ``"module:attr"`` (a lazy entry is one already; a registered class gives its own)."""
+    return entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"
 
 
 def _param_specs(cls: type) -> dict[str, inspect.Parameter]:

@@ -60,3 +60,24 @@ def test_a_plugin_raising_in_its_constructor_is_a_config_error_naming_it(add):
     assert msg.startswith("backends[0]: python: could not be built: RuntimeError: no GPU driver")
     msg = err({**BASE, "metrics": ["psnr", "failing-init-metric"]})
     assert msg == "metrics[1]: failing-init-metric: could not be built: FileNotFoundError: table.csv"
+
+
+def test_an_entry_point_named_like_a_builtin_is_an_error_not_silently_shadowed(monkeypatch, tmp_path):
+    from importlib import metadata
+
+    from bench.registry import Registry
+
+    (tmp_path / "clash_mod_for_test.py").write_text("class PSNR:\n    '''My PSNR.'''\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = [metadata.EntryPoint(name="psnr", value="clash_mod_for_test:PSNR", group="inpaint_bench.metrics"),
+           metadata.EntryPoint(name="mine", value="clash_mod_for_test:PSNR", group="inpaint_bench.metrics")]
+    real = metadata.entry_points
+    monkeypatch.setattr(metadata, "entry_points",
+                        lambda group=None, **kw: eps if group == "inpaint_bench.metrics" else real(group=group, **kw))
+    reg = Registry("metrics")
+    reg.lazy("psnr", "bench.metrics.pixel:PSNR")  # (as bench/metrics/__init__.py declares it)
+    assert reg.get("mine").__doc__ == "My PSNR."
+    with pytest.raises(ConfigError, match=r"metrics\[0\].type: two metrics are named 'psnr': "
+                                          r"bench.metrics.pixel:PSNR and clash_mod_for_test:PSNR"):
+        reg.get("psnr", "metrics[0].type")
+    assert reg.doc("psnr").startswith("(unavailable: two metrics are named 'psnr'")
