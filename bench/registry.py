@@ -208,7 +208,7 @@ def check_params(cls: type, params: dict[str, Any], path: str) -> dict[str, Any]
         hints = typing.get_type_hints(cls.__init__)
     except Exception:
         hints = {}
-    name = getattr(cls, "registry_name", cls.__name__)
+    name = vars(cls).get("registry_name") or cls.__name__  # (not a base class's placeholder "?")
     for key, value in params.items():
         if key not in named:
             if takes_kwargs:

@@ -285,7 +285,10 @@ def test_python_backend_forwards_geometry():
     ({"target": "bench.no_such_module:X"}, "cannot import module 'bench.no_such_module'"),
     ({"target": "bench.backends.classical:Nope"}, "has no attribute 'Nope'"),
     ({"target": "bench.backends.base:Geometry"}, "without an inpaint"),
-    ({"target": "bench.backends.classical:TeleaBackend", "kwargs": {"radus": 2}}, "rejected kwargs"),
+    ({"target": "bench.backends.classical:TeleaBackend", "kwargs": {"radus": 2}},
+     r"backends\[0\].kwargs.radus: unknown key .*did you mean 'radius'"),
+    ({"target": "bench.backends.classical:TeleaBackend", "kwargs": {"radius": "2"}},
+     r"backends\[0\].kwargs.radius: expected int, got str '2'"),
 ])
 def test_python_backend_errors(spec, msg):
     with pytest.raises(ConfigError, match=msg):

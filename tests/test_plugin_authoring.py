@@ -81,3 +81,26 @@ def test_an_entry_point_named_like_a_builtin_is_an_error_not_silently_shadowed(m
                                           r"bench.metrics.pixel:PSNR and clash_mod_for_test:PSNR"):
         reg.get("psnr", "metrics[0].type")
     assert reg.doc("psnr").startswith("(unavailable: two metrics are named 'psnr'")
+
+
+class Annotated:
+    """A plain class for `type: python`, annotated as docs/backends.md "The protocol" shows."""
+
+    def __init__(self, checkpoint: str, steps: int = 8):
+        self.steps = steps
+
+    def inpaint(self, image, mask, generator):
+        return image.clone()
+
+
+def test_a_python_targets_kwargs_are_checked_against_its_annotations(plugins):
+    target = "tests.test_plugin_authoring:Annotated"
+    ok = parse_suite({**BASE, "backends": [{"type": "python", "target": target, "kwargs": {"checkpoint": "m.pt"}}]})
+    assert ok.backends[0].create().inner.steps == 8
+    msg = err({**BASE, "backends": [{"type": "python", "target": target,
+                                     "kwargs": {"checkpoint": "m.pt", "steps": "8"}}]})
+    assert msg == "backends[0].kwargs.steps: expected int, got str '8'"
+    msg = err({**BASE, "backends": [{"type": "python", "target": target, "kwargs": {"checkpont": "m.pt"}}]})
+    assert msg.startswith("backends[0].kwargs.checkpont: unknown key for 'Annotated'; did you mean 'checkpoint'?")
+    msg = err({**BASE, "backends": [{"type": "python", "target": target}]})
+    assert msg == "backends[0].kwargs.checkpoint: missing required key for 'Annotated'"

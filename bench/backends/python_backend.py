@@ -1,7 +1,8 @@
 """Any Python class (or factory) implementing the backend protocol, named ``"package.module:Class"``.
 
 The target is imported and instantiated with ``kwargs`` when the suite is built (so ``bench validate`` catches a
-wrong name), which is why its ``__init__`` should stay light: load weights in ``setup``. The target needs an
+wrong name, and a class's annotated ``__init__`` checks the kwargs' names and types as for any plug-in), which is
+why its ``__init__`` should stay light: load weights in ``setup``. The target needs an
 ``inpaint(image, mask, generator)`` method; ``setup``, ``teardown``, ``provenance``, ``geometry`` and
 ``deterministic`` are optional and forwarded when present.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..registry import check_params
 from ..types import RunContext
 from .base import Backend, Geometry
 
@@ -38,6 +40,8 @@ class PythonBackend(Backend):
         factory = import_target(target)
         if not callable(factory):
             raise ValueError(f"target {target!r} is not a class or factory")
+        if isinstance(factory, type):  # its annotated __init__ checks the kwargs as the registry checks a plug-in's
+            check_params(factory, dict(kwargs or {}), "kwargs")
         try:
             inner = factory(**(kwargs or {}))
         except TypeError as e:
