@@ -104,3 +104,64 @@ def test_a_python_targets_kwargs_are_checked_against_its_annotations(plugins):
     assert msg.startswith("backends[0].kwargs.checkpont: unknown key for 'Annotated'; did you mean 'checkpoint'?")
     msg = err({**BASE, "backends": [{"type": "python", "target": target}]})
     assert msg == "backends[0].kwargs.checkpoint: missing required key for 'Annotated'"
+
+
+def _batch(n=2, s=8):
+    import torch
+
+    from bench.types import EvalBatch
+
+    img = torch.rand(n, 3, s, s, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(n, 1, s, s, dtype=torch.bool)
+    mask[..., 2:5, 2:5] = True
+    return EvalBatch([f"s{i}" for i in range(n)], img, img, img, img, mask, img, torch.ones(n, dtype=torch.bool),
+                     [(s, s)] * n, [(s, s)] * n)
+
+
+class OneNumber(Metric):
+    """Returns one Python float for the whole batch."""
+
+    columns = {"one": Column(True)}
+
+    def compute(self, batch):
+        return {"one": 0.5}
+
+
+class OneTooMany(Metric):
+    """Returns a value more than the batch has samples."""
+
+    columns = {"extra": Column(True)}
+
+    def compute(self, batch):
+        return {"extra": np.arange(batch.size + 1, dtype=float)}
+
+
+class Fine(Metric):
+    """Returns a tensor [B]: fine."""
+
+    columns = {"fine": Column(True)}
+
+    def compute(self, batch):
+        import torch
+
+        return {"fine": torch.full((batch.size,), 2.0)}
+
+
+def test_a_metric_returning_the_wrong_shape_is_an_error_naming_the_key_and_only_its_scores_fail(add):
+    import torch
+
+    from bench.keys import scorer_specs
+    from bench.scoring import Scorers
+    from bench.types import RunContext
+
+    for name, cls in (("one-number", OneNumber), ("one-too-many", OneTooMany), ("fine", Fine)):
+        add(METRICS, name, cls)
+    suite = parse_suite({**BASE, "metrics": ["one-number", "one-too-many", "fine"]})
+    scorers = Scorers(scorer_specs(suite), RunContext(device=torch.device("cpu")))
+    rows = scorers.score(_batch(), scorers.keys).rows
+    errors = {key.split(".")[0]: err for sid, key, vals, err in rows if sid == "s0"}
+    assert errors["one-number"] == ("scoring failed: ValueError: 'one' has shape (): expected [2] (a value per "
+                                    "sample of the batch) or [2, D] (a feature vector per sample)")
+    assert errors["one-too-many"].startswith("scoring failed: ValueError: 'extra' has shape (3,): expected [2]")
+    assert errors["fine"] is None
+    assert [vals for sid, key, vals, err in rows if key.startswith("fine.")] == [{"fine": 2.0}] * 2

@@ -113,6 +113,7 @@ class Scorers:
         feats, refs = [], []
         for name, arr in res.items():
             arr = np.asarray(arr.detach().cpu() if torch.is_tensor(arr) else arr)
+            _check_shape(name, arr, len(ids))
             if arr.ndim == 1:
                 for i in range(len(ids)):
                     vals[i][name] = float(arr[i])
@@ -122,6 +123,15 @@ class Scorers:
         out.rows.extend((sid, key, v, None) for sid, v in zip(ids, vals))
         out.features.extend(feats)
         out.refs.extend(refs)
+
+
+def _check_shape(name: str, arr: np.ndarray, n: int) -> None:
+    """A returned value is [B] (one number per sample) or [B, D] (a feature vector per sample): a single number, or
+    another count than the batch's, is the plug-in's mistake, said as such (not an IndexError, nor cut to size)."""
+    if arr.ndim in (1, 2) and arr.shape[0] == n:
+        return
+    raise ValueError(f"'{name}' has shape {tuple(arr.shape)}: expected [{n}] (a value per sample of the batch) or "
+                     f"[{n}, D] (a feature vector per sample)")
 
 
 def _detector_values(det: Any, batch: EvalBatch) -> dict[str, Any]:
