@@ -165,3 +165,18 @@ def test_a_metric_returning_the_wrong_shape_is_an_error_naming_the_key_and_only_
     assert errors["one-too-many"].startswith("scoring failed: ValueError: 'extra' has shape (3,): expected [2]")
     assert errors["fine"] is None
     assert [vals for sid, key, vals, err in rows if key.startswith("fine.")] == [{"fine": 2.0}] * 2
+
+
+class WritesPsnrIn(Metric):
+    """A plug-in that also writes psnr_in (the other way round)."""
+
+    columns = {"psnr_in": Column(False)}
+
+
+def test_two_entries_writing_the_same_record_key_are_a_config_error(add):
+    add(METRICS, "my-psnr", WritesPsnrIn)
+    msg = err({**BASE, "metrics": ["psnr", "my-psnr"]})
+    assert msg.startswith("metrics[1]: 'my-psnr' writes psnr_in, as metrics[0] (psnr) does")
+    msg = err({**BASE, "metrics": ["psnr", {"type": "ssim", "name": "a"}, {"type": "ssim", "name": "b", "k1": 0.02}]})
+    assert msg.startswith("metrics[2]: 'b' writes ssim_in, ssim_out, ssim_full, ssim_full_lama, as metrics[1] (a) does")
+    parse_suite({**BASE, "metrics": ["psnr", "ssim"], "detectors": ["blur", "noop"]})

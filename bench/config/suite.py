@@ -333,6 +333,28 @@ def _check_combinations(plugins: dict[str, list[PluginSpec]], out: ErrorList) ->
                                                       f"images are originals"))
 
 
+def _check_record_keys(plugins: dict[str, list[PluginSpec]], out: ErrorList) -> None:
+    """No two metrics or detectors declare the same record key (``columns``): each sample's record holds one value
+    per key, so one entry's numbers would stand under the other's name, and direction, in every report (two
+    ``lpips`` nets, a plug-in metric that also writes ``psnr_in``)."""
+    owner: dict[str, PluginSpec] = {}
+    for spec in plugins["metrics"] + plugins["detectors"]:
+        if spec.instance is None:
+            continue
+        clash = []
+        for key in getattr(spec.instance, "columns", None) or {}:
+            first = owner.setdefault(key, spec)
+            if first is not spec:
+                clash.append((key, first))
+        if clash:
+            keys = ", ".join(k for k, _ in clash)
+            first = clash[0][1]
+            out.add(ConfigError(spec.path, f"'{spec.label}' writes {keys}, as {first.path} ({first.label}) does: "
+                                           f"a record holds one value per key, so one entry's numbers would be "
+                                           f"reported as the other's; keep one of them (in another suite or run "
+                                           f"folder for other settings)"))
+
+
 def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True) -> Suite:
     """Validate and build a suite. Every error is collected: one is raised as itself, several together as
     :class:`~bench.errors.ConfigErrors` (each with its key path and suggestion)."""
@@ -401,6 +423,7 @@ def parse_suite(data: Any, source: Path | None = None, instantiate: bool = True)
                     f"; did you mean '{close}'?" if close else f" (datasets: {', '.join(dataset_labels)})")))
     if instantiate:  # the pairs of entries that were built (a broken entry's own error is already listed)
         _check_combinations(plugins, errors)
+        _check_record_keys(plugins, errors)
     errors.raise_if_any()
     return Suite(name=name, settings=settings, plugins=plugins, source=source, raw=data)
 

@@ -105,6 +105,7 @@ class ReMOVE(N.NetMetric, Metric):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.crop = bool(crop)
         self.key = "remove_crop" if self.crop else "remove"
+        self.columns = {self.key: type(self).columns[self.key]}  # what this entry writes (the class lists both)
         self.batch_size = int(batch_size)
         self._init_nets(config)
         self.sam = None
