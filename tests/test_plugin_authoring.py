@@ -180,3 +180,21 @@ def test_two_entries_writing_the_same_record_key_are_a_config_error(add):
     msg = err({**BASE, "metrics": ["psnr", {"type": "ssim", "name": "a"}, {"type": "ssim", "name": "b", "k1": 0.02}]})
     assert msg.startswith("metrics[2]: 'b' writes ssim_in, ssim_out, ssim_full, ssim_full_lama, as metrics[1] (a) does")
     parse_suite({**BASE, "metrics": ["psnr", "ssim"], "detectors": ["blur", "noop"]})
+
+
+def test_the_docs_say_a_plugin_detectors_flag_does_not_decide_the_verdict():
+    """A plug-in flag shows as its rate; the verdict (the headline `ok` share) reads only the built-in flags, and the
+    pages a plug-in author reads say so (they said `ok` meant "no detector that ran flagged it")."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from bench.detectors.verdict import verdicts
+
+    frame = pd.DataFrame({"error": [None, None], "noop_flag": [0.0, 0.0], "bright_flag": [1.0, 0.0]})
+    assert list(verdicts(frame)) == ["ok", "ok"]
+    root = Path(__file__).resolve().parents[1]
+    text = " ".join((root / "docs" / "detectors.md").read_text().split())
+    assert "no detector that ran flagged it" not in text
+    assert "A plug-in detector's flag takes no part" in text
+    assert "a sample only it flags stays `ok`" in " ".join((root / "docs" / "DEVELOPING.md").read_text().split())

@@ -29,7 +29,8 @@ and keeps the first that is raised:
   (``incomplete_remnant_flag``: a quarter or more of the object's coarse contrast left in the fill): a ghost, the
   object smeared in place, whose colours ``replacement`` reads as new when they are the old object's (an object
   kept *as it was*, detail included, is ``incomplete``, which comes first);
-* ``ok``: no detector that ran flagged it (a run without any detector still gives each sample ``ok`` or ``error``
+* ``ok``: none of the flags above is raised (a plug-in detector's flag does not vote: its rate is reported, but a
+  sample only it flags is ``ok``; a run without any detector still gives each sample ``ok`` or ``error``
   in the per-sample export, but its leaderboards show no verdict shares: nothing was judged).
 
 Only the detectors the run used take part (a run without ``blur`` never says ``blur``); the learned
