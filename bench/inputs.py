@@ -49,6 +49,9 @@ def prepare_item(ds: Any, strategy: Any, dataset_label: str, seed: int, sample_i
     from .errors import DataError
 
     sample = ds.load(sample_id)
+    for what, t in (("image", sample.image), ("gt", sample.gt)):
+        if t is not None or what == "image":
+            _check_pixels(t, what, sample_id, dataset_label)
     m = strategy.make(sample, seed, dataset_label)
     n_hole, n_all = int(m.sum()), int(m.size)
     if n_hole == 0 or n_hole == n_all:
@@ -66,6 +69,29 @@ def prepare_item(ds: Any, strategy: Any, dataset_label: str, seed: int, sample_i
         raise DataError(f"{where}: the ground truth has no colour (every pixel grey) while its image is in colour "
                         f"(saved as greyscale?): every score against it would measure the lost colour")
     return Item(sample_id, image, torch.from_numpy(np.ascontiguousarray(m))[None], gt, mask_stats(m))
+
+
+#: how far a dataset's pixel values may stray outside [0, 1] (a resize's overshoot) before it is a mistake
+RANGE_SLACK = 0.05
+
+
+def _check_pixels(t: Any, what: str, sample_id: str, dataset_label: str) -> None:
+    """A sample's ``image`` / ``gt`` is a float tensor [3, H, W] in [0, 1] (``bench.types.Sample``); anything else
+    (8-bit values, 0..255 floats, channels last, one channel) is the dataset's mistake, named as such instead of
+    being clamped to a white image or blamed on the backend that receives it."""
+    import torch
+
+    from .errors import DataError
+
+    where = f"dataset '{dataset_label}', sample '{sample_id}': its {what}"
+    if not torch.is_tensor(t) or not t.is_floating_point():
+        got = f"a {type(t).__name__} of {t.dtype}" if torch.is_tensor(t) else f"a {type(t).__name__}"
+        raise DataError(f"{where} is {got}; expected a float tensor [3, H, W] in [0, 1]")
+    if t.ndim != 3 or t.shape[0] != 3:
+        raise DataError(f"{where} has shape {tuple(t.shape)}; expected [3, H, W] (RGB, channels first)")
+    lo, hi = float(t.min()), float(t.max())
+    if not (-RANGE_SLACK <= lo and hi <= 1 + RANGE_SLACK):
+        raise DataError(f"{where} has values in [{lo:g}, {hi:g}]; expected [0, 1] (divide 8-bit values by 255)")
 
 
 class Prefetcher:

@@ -198,3 +198,29 @@ def test_the_docs_say_a_plugin_detectors_flag_does_not_decide_the_verdict():
     assert "no detector that ran flagged it" not in text
     assert "A plug-in detector's flag takes no part" in text
     assert "a sample only it flags stays `ok`" in " ".join((root / "docs" / "DEVELOPING.md").read_text().split())
+
+
+def test_a_dataset_giving_8bit_or_channels_last_pixels_is_a_data_error_naming_it(tmp_path):
+    import torch
+
+    from bench.errors import DataError
+    from bench.inputs import prepare_item
+    from bench.masks.basic import BoxMask
+    from bench.types import Sample
+
+    img = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+    class Mine:
+        def __init__(self, image):
+            self.image = image
+
+        def load(self, sid):
+            return Sample(sid, self.image)
+
+    box = BoxMask()
+    assert prepare_item(Mine(img), box, "mine", 0, "a").image.shape == (3, 16, 16)
+    for bad, msg in ((img * 255, r"its image has values in \[.*\]; expected \[0, 1\]"),
+                     ((img * 255).to(torch.uint8), "its image is a Tensor of torch.uint8"),
+                     (img.permute(1, 2, 0), r"its image has shape \(16, 16, 3\); expected \[3, H, W\]")):
+        with pytest.raises(DataError, match="dataset 'mine', sample 'a': " + msg):
+            prepare_item(Mine(bad), box, "mine", 0, "a")
