@@ -181,7 +181,7 @@ def test_score_add_metrics_names_one_that_is_already_there(tmp_path, plugins, ca
     assert main(["score", run, "--add-metrics", "ssim,psnr", "--no-report", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--add-metrics: 'psnr' is already one of the run's metrics" in err and "metrics[1]" not in err
-    assert main(["score", run, "--add-metrics", "[{type: psnr, name: psnr2, regions: [full]}]", "--no-report",
+    assert main(["score", run, "--add-metrics", "[{type: ssim, name: ssim2, regions: [in]}]", "--no-report",
                  "--no-progress"]) == 0
 
 

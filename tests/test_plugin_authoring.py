@@ -160,9 +160,10 @@ def test_a_metric_returning_the_wrong_shape_is_an_error_naming_the_key_and_only_
     scorers = Scorers(scorer_specs(suite), RunContext(device=torch.device("cpu")))
     rows = scorers.score(_batch(), scorers.keys).rows
     errors = {key.split(".")[0]: err for sid, key, vals, err in rows if sid == "s0"}
-    assert errors["one-number"] == ("scoring failed: ValueError: 'one' has shape (): expected [2] (a value per "
-                                    "sample of the batch) or [2, D] (a feature vector per sample)")
-    assert errors["one-too-many"].startswith("scoring failed: ValueError: 'extra' has shape (3,): expected [2]")
+    # (the batch fails, then each sample is scored alone: the message is that of a batch of one)
+    assert errors["one-number"] == ("scoring failed: ValueError: 'one' has shape (): expected [1] (a value per "
+                                    "sample of the batch) or [1, D] (a feature vector per sample)")
+    assert errors["one-too-many"].startswith("scoring failed: ValueError: 'extra' has shape (2,): expected [1]")
     assert errors["fine"] is None
     assert [vals for sid, key, vals, err in rows if key.startswith("fine.")] == [{"fine": 2.0}] * 2
 
@@ -178,8 +179,15 @@ def test_two_entries_writing_the_same_record_key_are_a_config_error(add):
     msg = err({**BASE, "metrics": ["psnr", "my-psnr"]})
     assert msg.startswith("metrics[1]: 'my-psnr' writes psnr_in, as metrics[0] (psnr) does")
     msg = err({**BASE, "metrics": ["psnr", {"type": "ssim", "name": "a"}, {"type": "ssim", "name": "b", "k1": 0.02}]})
-    assert msg.startswith("metrics[2]: 'b' writes ssim_in, ssim_out, ssim_full, ssim_full_lama, as metrics[1] (a) does")
+    assert msg.startswith("metrics[2]: 'b' writes ssim_in, ssim_out, ssim_full, as metrics[1] (a) does")
     parse_suite({**BASE, "metrics": ["psnr", "ssim"], "detectors": ["blur", "noop"]})
+    # the keys an entry writes as configured (regions:, crop:), not every key its class could write
+    parse_suite({**BASE, "metrics": [{"type": "psnr", "regions": ["in"]},
+                                     {"type": "psnr", "name": "p2", "regions": ["out"]},
+                                     {"type": "ssim", "regions": ["in"]},
+                                     {"type": "ssim", "name": "s2", "full": "lama", "regions": ["full"]}]})
+    msg = err({**BASE, "metrics": [{"type": "lpips", "crop": False}, {"type": "lpips", "name": "l2", "regions": ["in"]}]})
+    assert msg.startswith("metrics[1]: 'l2' writes lpips_in, as metrics[0] (lpips) does")
 
 
 def test_the_docs_say_a_plugin_detectors_flag_does_not_decide_the_verdict():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import math
 import shutil
 import subprocess
@@ -315,6 +316,13 @@ def test_paper_suites_validate_once_their_data_is_in_place(tmp_path, monkeypatch
                 b["path"] = str(tmp_path / "weights" / "big-lama.pt")
                 (tmp_path / "weights").mkdir(exist_ok=True)
                 (tmp_path / "weights" / "big-lama.pt").write_bytes(b"stand-in")
+            elif isinstance(b, dict) and b.get("type") == "command":  # its program, as a stand-in on PATH
+                bin_ = tmp_path / "bin"
+                bin_.mkdir(exist_ok=True)
+                prog = bin_ / str(b["command"]).split()[0]
+                prog.write_text("#!/bin/sh\n")
+                prog.chmod(0o755)
+                monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ.get('PATH', '')}")
             elif isinstance(b, dict) and b.get("type") in ("diffusers", "powerpaint"):
                 folder_ = tmp_path / "weights" / str(b.get("name", b["type"]))
                 folder_.mkdir(parents=True, exist_ok=True)

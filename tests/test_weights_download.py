@@ -221,9 +221,10 @@ def _offline_suite(tmp_path, monkeypatch, metrics: list) -> tuple[dict, Path]:
 
 
 def test_left_out_line_names_a_missing_file_once_for_the_scorers_that_share_it(tmp_path, monkeypatch, capsys):
-    _, p = _offline_suite(tmp_path, monkeypatch, ["psnr", {"type": "lpips", "optional": True},
+    _, p = _offline_suite(tmp_path, monkeypatch, ["psnr", {"type": "lpips", "optional": True, "crop": False,
+                                                           "regions": ["in", "full"]},
                                                   {"type": "lpips", "name": "lpips_crop", "crop": True,
-                                                   "optional": True}])
+                                                   "regions": ["out"], "optional": True, "net": "alex"}])
     assert main(["run", str(p), "--no-progress"]) == 0
     out = capsys.readouterr().out
     said = " ".join(out[out.index("left out"):out.index("then run again")].split())  # (the console wraps it)

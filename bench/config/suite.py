@@ -334,15 +334,16 @@ def _check_combinations(plugins: dict[str, list[PluginSpec]], out: ErrorList) ->
 
 
 def _check_record_keys(plugins: dict[str, list[PluginSpec]], out: ErrorList) -> None:
-    """No two metrics or detectors declare the same record key (``columns``): each sample's record holds one value
-    per key, so one entry's numbers would stand under the other's name, and direction, in every report (two
-    ``lpips`` nets, a plug-in metric that also writes ``psnr_in``)."""
+    """No two metrics or detectors write the same record key (``record_keys()``, else ``columns``): each sample's
+    record holds one value per key, so one entry's numbers would stand under the other's name, and direction, in
+    every report (two ``lpips`` nets, a plug-in metric that also writes ``psnr_in``)."""
     owner: dict[str, PluginSpec] = {}
     for spec in plugins["metrics"] + plugins["detectors"]:
         if spec.instance is None:
             continue
         clash = []
-        for key in getattr(spec.instance, "columns", None) or {}:
+        keys = getattr(spec.instance, "record_keys", None)
+        for key in keys() if callable(keys) else getattr(spec.instance, "columns", None) or {}:
             first = owner.setdefault(key, spec)
             if first is not spec:
                 clash.append((key, first))

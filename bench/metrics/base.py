@@ -46,6 +46,12 @@ class Metric:
         runner says which is missing before any work (not a weights file it cannot find)."""
         return []
 
+    def record_keys(self) -> list[str]:
+        """The record keys this metric, as configured, writes (default: every key of ``columns``): two entries of a
+        suite must not write the same key (``bench validate`` refuses it), so a metric whose settings choose its
+        keys (``regions:``, ``crop:``) names only the chosen ones."""
+        return list(self.columns)
+
     def needs_ground_truth(self) -> bool:
         """Whether (as configured) this metric scores against ground truth: ``bench validate`` refuses it on a
         removal dataset without ground truth for its own masks, instead of leaving its columns silently empty."""

@@ -119,6 +119,9 @@ class LPIPS(Metric):
     def needs_ground_truth(self) -> bool:
         return "in" in self.regions or "full" in self.regions or self.crop
 
+    def record_keys(self) -> list[str]:
+        return [f"lpips_{r}" for r in self.regions] + (["lpips_crop"] if self.crop else [])
+
     def packages(self) -> list[tuple[str, str]]:
         return [("lpips", "metrics")]
 

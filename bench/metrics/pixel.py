@@ -265,6 +265,9 @@ class PSNR(Metric):
     def needs_ground_truth(self) -> bool:
         return "in" in self.regions or "full" in self.regions
 
+    def record_keys(self) -> list[str]:
+        return [f"psnr_{r}" for r in self.regions]
+
     def compute(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         hole = batch.mask.to(torch.bool)
         pin = masked_psnr(batch.output, batch.gt, hole, self.data_range)
@@ -316,6 +319,10 @@ class SSIM(Metric):
         self.sigma, self.k1, self.k2, self.data_range = float(sigma), float(k1), float(k2), float(data_range)
         self.regions = check_regions(regions)
         self.full = full if "full" in self.regions else "none"
+
+    def record_keys(self) -> list[str]:
+        return ([f"ssim_{r}" for r in self.regions if r != "full"] + (["ssim_full"] if self.full in ("skimage", "both")
+                else []) + (["ssim_full_lama"] if self.full in ("lama", "both") else []))
 
     def needs_ground_truth(self) -> bool:
         return "in" in self.regions or self.full != "none"
