@@ -97,6 +97,26 @@ def test_features_are_cached_by_content_not_by_memory():
     assert not np.array_equal(a, b)
 
 
+def test_features_cache_never_serves_a_freed_tensors_result_to_a_new_one_at_the_same_address():
+    """A run's next batch often lands in the memory of the last one. Another output of the same sample and mask
+    whose crop has the same sum (here: its hole's rows in another order) is computed anew, not served the old
+    output's features (a replacement_real_score that depended on what was scored before)."""
+    import torch
+
+    rng = np.random.default_rng(2)
+    arr = rng.integers(0, 256, (3, 80, 80)).astype(np.float32) / 255
+    m = np.zeros((80, 80), bool)
+    m[25:55, 25:55] = True
+    first = torch.from_numpy(arr)
+    a = rh.features_cached(first[0:3], m)
+    del first
+    arr[:, 25:55, 25:55] = arr[:, 54:24:-1, 25:55].copy()  # the same values: the same crop sum
+    second = torch.from_numpy(arr)  # a new tensor over the same memory
+    b = rh.features_cached(second[0:3], m)
+    np.testing.assert_array_equal(b, rh.features(second, m))
+    assert not np.array_equal(a, b)
+
+
 def test_rule_score_sign_is_the_detectors_own_flag_with_real_thresholds():
     """bench.calibration.rule: with ``real_threshold`` set, blur's rule is main or mosaic or head, replacement's
     reference-free rule novelty and head; the rule score is > 0 exactly where the detector itself flags."""

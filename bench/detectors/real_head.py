@@ -26,6 +26,7 @@ import collections
 import functools
 import json
 import math
+import weakref
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -222,19 +223,22 @@ def _crop(m: np.ndarray) -> tuple[slice, slice]:
 
 def features_cached(out_chw, m: np.ndarray, chroma: bool = True) -> np.ndarray:
     """:func:`features`, the last 32 results kept by content (the output's memory and shape, the sum of the crop
-    :func:`features` reads, and the mask's bytes): the weight-free detectors score the same batch one after the
-    other. A result without ``chroma`` serves only callers that do not ask for it."""
+    :func:`features` reads, and the mask's bytes) while the tensor they were computed on lives: the weight-free
+    detectors score the same batch one after the other, and a later batch often lands in a freed one's memory (an
+    output of the same sample whose crop has the same sum was served the old output's features). A result without
+    ``chroma`` serves only callers that do not ask for it."""
     ys, xs = _crop(m)
     # (NumPy's sum: torch's thread pool costs milliseconds on a busy machine)
     crop_sum = float(out_chw.detach().cpu().numpy()[:, ys, xs].sum(dtype=np.float64))
     key = (out_chw.data_ptr(), tuple(out_chw.shape), (ys.start, ys.stop, xs.start, xs.stop), crop_sum,
            hash(m.tobytes()))
+    owner = out_chw if out_chw._base is None else out_chw._base  # (a batch's row is a view of the batch)
     hit = _LAST.get(key)
-    if hit is not None and (hit[1] or not chroma):
+    if hit is not None and hit[2]() is owner and (hit[1] or not chroma):
         _LAST.move_to_end(key)
         return hit[0].copy()
     x = features(out_chw, m, chroma, _box=(ys, xs))
-    _LAST[key] = x, chroma
+    _LAST[key] = x, chroma, weakref.ref(owner)
     _LAST.move_to_end(key)
     if len(_LAST) > 32:
         _LAST.popitem(last=False)
