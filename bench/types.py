@@ -40,6 +40,8 @@ class EvalBatch:
     * ``gt`` / ``has_gt``: ground truth for the hole; rows where ``has_gt`` is False hold zeros and must not be
       scored (their ``*_in`` values are absent, NaN).
     * ``blanked``: exactly what the backend was given (hole set to a constant).
+    * ``mask``: bool, True = the hole; a mask of 0s and 1s of another dtype is taken as that bool mask, one with
+      other (soft) values is a ``ValueError``: detectors and metrics would each draw its hole elsewhere.
     * ``raw_sizes``: (H, W) of each raw output before it was mapped back; ``model_sizes``: (H, W) the backend was
       asked to produce (after the geometry adapter). They differ when a backend silently resizes.
     """
@@ -63,6 +65,12 @@ class EvalBatch:
     composite: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
+        if self.mask.dtype != torch.bool:  # (a 0/1 mask of another dtype is the same hole)
+            if bool(((self.mask != 0) & (self.mask != 1)).any()):
+                raise ValueError(f"EvalBatch.mask holds soft values ({self.mask.dtype}, not only 0 and 1): a mask is "
+                                 f"bool, True = the hole; make it one first (e.g. mask > 0.5, as mask files are "
+                                 f"read: above half their range)")
+            self.mask = self.mask.bool()
         if self.composite is None and self.raw is not None and self.input is not None:
             self.composite = torch.where(self.mask.bool(), self.raw, self.input)
 

@@ -1200,6 +1200,33 @@ def test_working_batch_downscales_images_by_area_and_the_mask_by_nearest_once_pe
     assert torch.equal(working_batch(nb, 512).gt, torch.zeros(1, 3, *size))
 
 
+def test_a_soft_mask_is_refused_and_a_zero_one_mask_reads_as_the_bool_one_at_any_size():
+    """An ``EvalBatch`` built in Python with a float mask of soft values (an anti-aliased mask file divided by 255)
+    had two holes at once: every detector read ``mask != 0`` at a frame's own size, while the working scale kept
+    ``mask > 0.5``, so the same mask meant another hole for a frame over 512 px. A soft mask is an error saying how
+    to make it a hole; a 0/1 mask of any dtype is the bool one."""
+    rng = np.random.default_rng(0)
+    for side in (128, 700):
+        inp = q8(rng.random((side, side, 3)).astype(np.float32))
+        yy, xx = np.mgrid[:side, :side]
+        soft = np.clip(1.5 - np.hypot(yy - side / 2, xx - side / 2) / (side / 4), 0, 1).astype(np.float32)
+        out = np.where((soft > 0)[..., None], np.float32(0.5), inp)
+        x, o = t(inp)[None], t(out)[None]
+
+        def make(m):
+            return EvalBatch(sample_ids=["a"], output=o, raw=o, input=x, blanked=x.clone(), mask=m, gt=x.clone(),
+                             has_gt=torch.tensor([True]), raw_sizes=[(side, side)], model_sizes=[(side, side)])
+
+        with pytest.raises(ValueError, match="soft"):
+            make(torch.from_numpy(soft)[None, None])
+        hole = torch.from_numpy(soft > 0.5)[None, None]
+        as_float, as_bool = make(hole.float()), make(hole)
+        assert as_float.mask.dtype == torch.bool and torch.equal(as_float.mask, hole)
+        for name in WEIGHT_FREE:
+            a, b = DETECTORS.get(name)().detect(as_float), DETECTORS.get(name)().detect(as_bool)
+            assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in b), name
+
+
 def test_a_large_frame_is_judged_at_the_working_scale():
     """blur v6, replacement v3, incomplete v4: a frame longer than ``work_side`` (512) px is judged downscaled to it,
     exactly as the downscaled frame itself is judged; ``work_side: null`` judges it at its own size. A photo with
