@@ -65,6 +65,11 @@ class EvalBatch:
     composite: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
+        for name in ("output", "raw", "input", "blanked", "gt"):
+            t = getattr(self, name)
+            if torch.is_tensor(t) and (t.dim() != 4 or t.shape[1] != 3):
+                raise ValueError(f"EvalBatch.{name} is {tuple(t.shape)}: images are RGB, [B, 3, H, W] in [0, 1] "
+                                 f"(repeat a grey image's channel: x.expand(-1, 3, -1, -1); drop alpha: x[:, :3])")
         if self.mask.dtype != torch.bool:  # (a 0/1 mask of another dtype is the same hole)
             if bool(((self.mask != 0) & (self.mask != 1)).any()):
                 raise ValueError(f"EvalBatch.mask holds soft values ({self.mask.dtype}, not only 0 and 1): a mask is "

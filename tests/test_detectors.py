@@ -1227,6 +1227,20 @@ def test_a_soft_mask_is_refused_and_a_zero_one_mask_reads_as_the_bool_one_at_any
             assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in b), name
 
 
+@pytest.mark.parametrize("channels", [1, 4])
+def test_a_grey_or_rgba_tensor_is_refused_naming_the_image_and_the_fix(channels):
+    """Files are read as RGB (grey repeated, alpha dropped); a batch built in Python from a [B, 1, H, W] or
+    [B, 4, H, W] tensor failed deep inside a detector (an IndexError in blur, OpenCV's channel error in replacement)
+    or was scored on its first three channels. It is an error naming the image and how to make it RGB."""
+    x = torch.rand(1, 3, 32, 32)
+    odd = torch.rand(1, channels, 32, 32)
+    m = torch.zeros(1, 1, 32, 32, dtype=torch.bool)
+    m[..., 8:24, 8:24] = True
+    with pytest.raises(ValueError, match=r"EvalBatch\.output is \(1, %d, 32, 32\).*\[B, 3, H, W\]" % channels):
+        EvalBatch(sample_ids=["a"], output=odd, raw=x, input=x, blanked=x, mask=m, gt=x, has_gt=torch.tensor([True]),
+                  raw_sizes=[(32, 32)], model_sizes=[(32, 32)])
+
+
 def test_a_large_frame_is_judged_at_the_working_scale():
     """blur v6, replacement v3, incomplete v4: a frame longer than ``work_side`` (512) px is judged downscaled to it,
     exactly as the downscaled frame itself is judged; ``work_side: null`` judges it at its own size. A photo with
