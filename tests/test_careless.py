@@ -8,16 +8,12 @@ import pytest
 import yaml
 
 from bench.cli import main
+from tests.test_hostile import write_suite as hostile_suite
 
 
 def write_suite(tmp_path: Path, name: str = "s", **kw) -> Path:
-    d = {"name": name, "output_dir": str(tmp_path / "results"), "device": "cpu", "batch_size": 2,
-         "backends": ["identity"], "datasets": [{"type": "test-noise", "n": 2}], "masks": ["box"],
-         "metrics": ["psnr"]}
-    d.update(kw)
-    p = tmp_path / f"{name}.yaml"
-    p.write_text(yaml.safe_dump(d, sort_keys=False))
-    return p
+    """tests/test_hostile.py's small suite, with two samples."""
+    return hostile_suite(tmp_path, name, **{"datasets": [{"type": "test-noise", "n": 2}], **kw})
 
 
 def test_a_home_folder_in_output_dir_and_cache_dir_is_expanded(tmp_path, plugins, monkeypatch):

@@ -48,16 +48,23 @@ def test_cli_and_unknown_backend(tmp_path, capsys):
     assert main(["report", str(run), "--compare", "a", "c", "--format", "md"]) == 2
 
 
-def test_infinite_on_one_side_is_counted_and_names_the_better(tmp_path):
-    """psnr_out ∞ (outside kept exactly) for a, finite for b on 4 samples: not averaged into the difference (it
-    would make it -∞ and the p-value undefined), counted, and it makes a the better on psnr_out."""
+def _two_backends(tmp_path, values) -> "Path":
+    """A run of backends a and b on one dataset × mask, ten samples, ``values(backend, i)`` the i-th sample's."""
     run = tmp_path / "run"
     with RunStore(run / "records.sqlite") as s:
         for backend in ("a", "b"):
             key = f"{backend}.ds.m.x"
             add_cell(s, key, backend, "ds", "m", {})
-            write_records(s, key, [{"sample_id": f"s{i:03d}", "values": {
-                "psnr_out": 31.0 if backend == "b" and i < 4 else float("inf")}, "error": None} for i in range(10)])
+            write_records(s, key, [{"sample_id": f"s{i:03d}", "values": values(backend, i), "error": None}
+                                   for i in range(10)])
+    return run
+
+
+def test_infinite_on_one_side_is_counted_and_names_the_better(tmp_path):
+    """psnr_out ∞ (outside kept exactly) for a, finite for b on 4 samples: not averaged into the difference (it
+    would make it -∞ and the p-value undefined), counted, and it makes a the better on psnr_out."""
+    run = _two_backends(tmp_path, lambda backend, i: {
+        "psnr_out": 31.0 if backend == "b" and i < 4 else float("inf")})
     df = compare_backends(load_run(run), "a", "b").set_index("metric")
     assert df.loc["psnr_out", "inf_a"] == 4 and df.loc["psnr_out", "inf_b"] == 0 and df.loc["psnr_out", "n"] == 0
     assert df.loc["psnr_out", "better"] == "a"
@@ -143,13 +150,8 @@ def test_the_two_means_are_over_the_pairs_the_difference_is_over(tmp_path):
     six pairs judged on both sides, and the two means beside it were over each side's own samples (a 0.4, b 0,
     diff +0 with n = 6: a table that contradicts itself). Both means are now over those same pairs."""
     nan = float("nan")
-    run = tmp_path / "run"
-    with RunStore(run / "records.sqlite") as s:
-        for backend in ("a", "b"):
-            key = f"{backend}.ds.m.x"
-            add_cell(s, key, backend, "ds", "m", {})
-            write_records(s, key, [{"sample_id": f"s{i:03d}", "values": {
-                "blur_flag": (1.0 if backend == "a" else nan) if i < 4 else 0.0}, "error": None} for i in range(10)])
+    run = _two_backends(tmp_path, lambda backend, i: {
+        "blur_flag": (1.0 if backend == "a" else nan) if i < 4 else 0.0})
     r = compare_backends(load_run(run), "a", "b").set_index("metric").loc["blur_rate"]
     assert r["n"] == 6 and r["diff"] == 0.0
     assert r["mean_a"] == 0.0 and r["mean_b"] == 0.0
