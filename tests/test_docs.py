@@ -242,3 +242,50 @@ def test_validate_lists_every_error_in_one_pass(tmp_path):
                        cwd=tmp_path)
     assert r.returncode == 2 and "2 errors in the suite" in r.stderr and "backends[0].type" in r.stderr
     assert not (tmp_path / "results").exists(), "bench run did no work"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# what the docs name exists: the tests they cite, the files of bench/ and configs/, the dotted names of bench
+# ------------------------------------------------------------------------------------------------------------------
+def _doc_texts():
+    for f in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "datasets" / "README.md"]:
+        yield str(f.relative_to(REPO)), f.read_text(encoding="utf-8")
+
+
+def test_every_test_the_docs_cite_exists():
+    missing = []
+    for rel, text in _doc_texts():
+        for m in re.finditer(r"(?<![\w/.-])tests/(test_\w+\.py)((?:::\w+)*)", text):
+            path = REPO / "tests" / m.group(1)
+            if not path.is_file():
+                missing.append(f"{rel}: {m.group(0)} (no such file)")
+                continue
+            source = path.read_text(encoding="utf-8")
+            for name in m.group(2).split("::")[1:]:
+                if not re.search(rf"^\s*(?:async\s+)?(?:def|class)\s+{name}\b", source, re.M):
+                    missing.append(f"{rel}: {m.group(0)} (no {name} in {m.group(1)})")
+    assert not missing, "\n".join(missing)
+
+
+def test_every_bench_file_and_dotted_name_the_docs_name_exists():
+    import importlib
+
+    missing = []
+    for rel, text in _doc_texts():
+        for m in re.finditer(r"(?<![\w/.-])((?:bench|configs)/[\w/.{},-]*)", text):
+            path = m.group(1).rstrip(".,-")
+            if "{" not in path and not (REPO / path).exists():  # (a {a,b} pattern names another repository's files)
+                missing.append(f"{rel}: {path}")
+        for m in re.finditer(r"`(bench(?:\.\w+)+)", text):
+            parts, obj = m.group(1).split("."), None
+            for i in range(len(parts), 0, -1):  # the longest importable module, then attributes
+                try:
+                    obj = importlib.import_module(".".join(parts[:i]))
+                    break
+                except ImportError:
+                    continue
+            for attr in parts[i:]:
+                obj = getattr(obj, attr, None)
+            if obj is None:
+                missing.append(f"{rel}: {m.group(1)}")
+    assert not missing, "\n".join(missing)
