@@ -219,3 +219,14 @@ def test_nonsense_detector_parameters_are_refused_naming_the_key(tmp_path, plugi
     assert main(["validate", str(p)]) == 2
     err = capsys.readouterr().err
     assert f"detectors[0]: {detector['type']}: {key} must be" in err
+
+
+def test_yaml_given_on_the_command_line_is_read_as_a_suite_file_is(tmp_path, plugins, capsys):
+    """`bench score --add-metrics '[...]'` read its YAML with the plain loader: a duplicate key kept the last value
+    silently and `1e-3` was text. It is read as suite files are."""
+    p = write_suite(tmp_path)
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    run = str(tmp_path / "results" / "s")
+    assert main(["score", run, "--add-metrics", "[{type: ssim, type: psnr}]", "--no-progress", "--no-report"]) == 2
+    assert "--add-metrics: line 1: duplicate key 'type'" in capsys.readouterr().err
+    assert main(["score", run, "--add-metrics", "[{type: ssim, sigma: 15e-1}]", "--no-progress", "--no-report"]) == 0

@@ -174,12 +174,17 @@ def _plugin_list(text: str, what: str) -> list:
     """``psnr,ssim`` or YAML flow (``[psnr, {type: lpips, net: vgg}]``); an empty string clears the list."""
     import yaml
 
+    from ..config.suite import parse_yaml
+    from ..errors import ConfigError
+
     text = text.strip()
     if text.startswith("["):
         try:
-            value = yaml.safe_load(text)
+            value = parse_yaml(text)
         except yaml.YAMLError as e:
             raise BenchError(f"{what}: not a YAML list ({e})") from None
+        except ConfigError as e:
+            raise BenchError(f"{what}: {e.message}") from None
         if not isinstance(value, list):
             raise BenchError(f"{what}: expected a list")
         return value

@@ -461,6 +461,15 @@ def _validate_report(obj: Any) -> Any:
     return validate_report_section(obj, "report")
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML text read as a suite file is (:func:`load_yaml`): duplicate keys refused, ``1e-3`` a number, aliases
+    bounded; for YAML given on the command line (``bench score --add-metrics '[...]'``). Raises
+    :class:`ConfigError` or ``yaml.YAMLError``."""
+    data = yaml.load(text, Loader=_UniqueKeyLoader)
+    _check_size(data, "the YAML given")
+    return data
+
+
 def load_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
