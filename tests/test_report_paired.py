@@ -46,6 +46,12 @@ def test_cli_and_unknown_backend(tmp_path, capsys):
     with pytest.raises(BenchError, match="no backend 'c'"):
         compare_backends(load_run(run), "a", "c")
     assert main(["report", str(run), "--compare", "a", "c", "--format", "md"]) == 2
+    # said before anything is printed or written (the leaderboard came first, then the error)
+    (run / "leaderboard.md").unlink(missing_ok=True)
+    capsys.readouterr()
+    assert main(["report", str(run), "--compare", "a", "c"]) == 2
+    out, err = capsys.readouterr()
+    assert "no backend 'c'" in err and out == "" and not (run / "leaderboard.md").exists()
 
 
 def _two_backends(tmp_path, values) -> "Path":

@@ -85,6 +85,10 @@ def _run_report(args: argparse.Namespace) -> int:
 
     formats = _split_formats(args.format, ("term", "md"))
     rd = load_run(args.run if len(args.run) > 1 else args.run[0])
+    if args.compare and not all(Path(x).exists() for x in args.compare):
+        from ..report.paired import check_backends
+
+        check_backends(rd, *args.compare)
     out = Path(args.out) if args.out else (rd.run_dir or Path("."))
     out.mkdir(parents=True, exist_ok=True)  # files inside are written atomically, never through a link
     ci = not getattr(args, "no_ci", False)

@@ -44,17 +44,24 @@ def _failure_values(grp: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
+def check_backends(rd: RunData, *names: str) -> None:
+    """Raise a :class:`BenchError` naming the run's backends unless it has records of each of ``names`` (asked
+    before a report prints anything: a typo in ``--compare`` is said first, not after the leaderboard)."""
+    frame = rd.frame()
+    if frame.empty:
+        raise BenchError("the run has no records")
+    known = sorted(set(frame["backend"]))
+    for name in names:
+        if name not in known:
+            raise BenchError(f"--compare: no backend '{name}' in this run (backends: {', '.join(known)})")
+
+
 def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame:
     """One row per (dataset, mask, metric): n, mean A, mean B (both over the pairs where neither value is absent:
     a detector that did not judge a sample on one side leaves it out of both), diff (B − A), lo, hi, p, and which
     is better."""
     frame = rd.frame()
-    if frame.empty:
-        raise BenchError("the run has no records")
-    known = sorted(set(frame["backend"]))
-    for name in (a, b):
-        if name not in known:
-            raise BenchError(f"--compare: no backend '{name}' in this run (backends: {', '.join(known)})")
+    check_backends(rd, a, b)
     ok = frame[frame["error"].isna()]
     cols = ColumnCatalog(rd.manifest.get("columns"))
     keys = metric_keys(ok, cols)  # the kinds the scorers declared: a detector's score is no metric here
