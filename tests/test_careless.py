@@ -230,3 +230,11 @@ def test_yaml_given_on_the_command_line_is_read_as_a_suite_file_is(tmp_path, plu
     assert main(["score", run, "--add-metrics", "[{type: ssim, type: psnr}]", "--no-progress", "--no-report"]) == 2
     assert "--add-metrics: line 1: duplicate key 'type'" in capsys.readouterr().err
     assert main(["score", run, "--add-metrics", "[{type: ssim, sigma: 15e-1}]", "--no-progress", "--no-report"]) == 0
+
+
+def test_a_resolution_no_model_could_run_is_refused(tmp_path, plugins, capsys):
+    """`resolution: 1000000` validated, then every sample was an out-of-memory error row."""
+    p = write_suite(tmp_path, resolution=1_000_000)
+    assert main(["validate", str(p)]) == 2
+    assert "resolution: must be at most 16384" in capsys.readouterr().err
+    assert main(["validate", str(write_suite(tmp_path, "ok", resolution=4096))]) == 0

@@ -65,6 +65,10 @@ MAX_NAME = 128  # suite names, labels and run ids become folder names
 
 #: a suite file larger than this is refused before parsing (suites are a few KB; a data file given by mistake is not)
 MAX_SUITE_BYTES = 1 << 20
+#: the largest ``resolution:`` accepted: a side beyond any inpainting model's (each sample would be an out-of-memory
+#: error row, after the suite had validated)
+MAX_RESOLUTION = 16384
+
 #: at most this many values once YAML aliases are expanded (a "billion laughs" suite of 600 bytes expands to 10^8)
 MAX_SUITE_NODES = 100_000
 
@@ -442,6 +446,9 @@ def _check_settings(settings: dict[str, Any]) -> None:
     for key in ("resolution", "limit"):
         if settings[key] is not None and settings[key] < 1:
             errors.add(ConfigError(key, f"must be >= 1 or null, got {settings[key]}"))
+    if settings["resolution"] is not None and settings["resolution"] > MAX_RESOLUTION:
+        errors.add(ConfigError("resolution", f"must be at most {MAX_RESOLUTION} (a side in pixels; null keeps each "
+                                             f"image's own size), got {settings['resolution']}"))
     t = settings["timeout_s"]
     if t is not None and not (math.isfinite(t) and t > 0):
         errors.add(ConfigError("timeout_s", f"must be a number of seconds > 0, or null for no limit; got {quote(t)}"))
