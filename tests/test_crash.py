@@ -510,3 +510,31 @@ def test_a_run_folder_that_cannot_be_written_is_reported_and_exported(tmp_path, 
         assert "cannot be written" in err and "not a usable" not in err
     finally:
         subprocess.run(["umount", "-l", str(tmp_path / "ro")], capture_output=True)
+
+
+def test_the_final_manifest_write_failing_is_said_unless_the_run_already_failed(tmp_path, plugins, monkeypatch):
+    """The last manifest write's OSError was to give way to the run's own error only; it was read inside its own
+    `except`, where it is always that OSError, so a run whose final manifest could not be written ended as if
+    all were well. Now: alone it is raised; after the run's own error, that error is the one raised."""
+    import errno
+
+    from bench.runner import Runner
+    from bench.runner import generate
+
+    real = Runner._write_manifest
+
+    def fails_when_finished(self):
+        if "finished" in self.manifest:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self)
+
+    monkeypatch.setattr(Runner, "_write_manifest", fails_when_finished)
+    with pytest.raises(OSError, match="No space left on device"):
+        Runner(_spy_suite(tmp_path), progress=False).run()
+
+    def interrupted(path, u8):  # the run's own failure (Ctrl-C while an output is written)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate, "write_png", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Runner(_spy_suite(tmp_path / "b"), progress=False).run()

@@ -230,6 +230,7 @@ class Runner:
             if stage.input_error:
                 self._log(stage.input_error)
         finally:
+            failing = sys.exc_info()[0] is not None  # (read here: inside the except below it is that OSError)
             if overlap is not None:
                 overlap.shutdown(wait=True)
             prefetcher.close()
@@ -239,7 +240,7 @@ class Runner:
                 try:
                     self._write_manifest()
                 except OSError:
-                    if sys.exc_info()[0] is None:  # (else the run's own error, a full disk say, is the one to tell)
+                    if not failing:  # (else the run's own error, a full disk say, is the one to tell)
                         raise
             store.close()
             for lock in reversed(self._locks):
