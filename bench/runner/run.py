@@ -97,6 +97,7 @@ class Runner:
         self.dataset_errors: dict[str, str] = {}
         self.backend_errors: dict[str, str] = {}
         self._fingerprints: dict[tuple, str | None] = {}  # weights files (path, size, mtime) -> content fingerprint
+        self._after_merge = False  # this session is in a folder bench merge wrote (_merge_markers)
         self._locks: list[RunLock] = []
 
     # -- set-up ----------------------------------------------------------------------------------------
@@ -370,7 +371,7 @@ class Runner:
 
         try:
             files = [Path(f) for f in backend.weights_files(self.ctx)]
-            key = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+            key = tuple((str(f.resolve()), (st := f.stat()).st_size, st.st_mtime_ns) for f in files)
             if key not in self._fingerprints:  # (asked before setup and after it: the files are read once)
                 self._fingerprints[key] = content_fingerprint(files)
             return self._fingerprints[key]
@@ -561,7 +562,8 @@ class Runner:
                                                else "run", "git": git, "packages": packages,
                                                "device_name": device.get("name") or device.get("cpu")}]
         old_b = old.get("backends") or {}
-        carried = self._merge_markers(old)
+        carried = self._merge_markers(old, cells)
+        self._after_merge = bool(carried)  # (_scorer_manifest keeps the merge's reasons then)
         return {
             "run_id": self.run_id,
             "suite_name": self.suite.name,
@@ -607,7 +609,7 @@ class Runner:
             **carried,
         }
 
-    def _merge_markers(self, old: dict[str, Any]) -> dict[str, Any]:
+    def _merge_markers(self, old: dict[str, Any], cells) -> dict[str, Any]:
         """What ``bench merge`` recorded that a later session in the merged folder must keep: where the rows came
         from (``merged_from``), a forced merge (``merge_forced``, and the cells of the other suites it brought,
         ``cells``) and, for ``bench score`` (which generates nothing), the shards that were not merged
@@ -619,7 +621,7 @@ class Runner:
         if self.score_only:
             out.update({k: old[k] for k in ("shards_merged", "shards_missing") if old.get(k)})
         if old.get("merge_forced"):
-            mine = {c.key for c in expand_cells(self.suite)}
+            mine = {c.key for c in cells}
             out["cells"] = [c for c in old.get("cells") or [] if isinstance(c, dict) and c.get("cell_key") not in mine]
         return out
 
@@ -648,7 +650,7 @@ class Runner:
                 columns[key] = Column.from_any(col).to_dict()
         reasons = [f"{kind} {name}: {p.get('noncomparable_reason', 'random weights')}"
                    for kind, provs in prov.items() for name, p in provs.items() if p.get("comparable") is False]
-        if self._merge_markers(old):  # what the merge found (other suites, devices) still holds
+        if self._after_merge:  # what the merge found (other suites, devices) still holds
             reasons += [r for r in old.get("noncomparable_reasons") or [] if str(r).startswith("merged")]
         return {"metrics": prov["metric"], "detectors": prov["detector"], "columns": columns,
                 "comparable": not reasons, "noncomparable_reasons": reasons,
