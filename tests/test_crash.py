@@ -538,3 +538,22 @@ def test_the_final_manifest_write_failing_is_said_unless_the_run_already_failed(
     monkeypatch.setattr(generate, "write_png", interrupted)
     with pytest.raises(KeyboardInterrupt):
         Runner(_spy_suite(tmp_path / "b"), progress=False).run()
+
+
+def test_stored_outputs_reads_a_store_in_a_folder_named_oddly_or_read_only(tmp_path, monkeypatch):
+    """stored_outputs (bench validate's notes, the unmerged-shards note) opened `file:{path}?mode=ro`: a folder
+    whose name holds `?` or `#` named another file, and a read-only folder's WAL store could not be opened; both
+    read as "no outputs". It now opens them as RunStore does."""
+    from bench.store import RunStore, stored_outputs
+    from tests.store_helpers import add_cell, write_records
+
+    run = tmp_path / "odd ?#% name"
+    with RunStore(run / "records.sqlite") as s:
+        add_cell(s, "a.ds.m.x", "a", "ds", "m", {})
+        write_records(s, "a.ds.m.x", [{"sample_id": "s0", "values": {}, "error": None}])
+    assert stored_outputs(run / "records.sqlite") == {"a.ds.m.x": {"s0"}}
+    ro = _read_only_copy(run, tmp_path / "ro", monkeypatch)
+    try:
+        assert stored_outputs(ro / "records.sqlite") == {"a.ds.m.x": {"s0"}}
+    finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "ro")], capture_output=True)

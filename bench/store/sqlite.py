@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -161,8 +161,7 @@ class RunStore:
         self.read_only = (str(path) != ":memory:" and self.path.is_file()
                           and not os.access(self.path.parent, os.W_OK))
         if self.read_only:
-            self.conn = sqlite3.connect(self.path.resolve().as_uri() + "?immutable=1", uri=True, timeout=60,
-                                        check_same_thread=False)
+            self.conn = sqlite3.connect(_read_uri(self.path), uri=True, timeout=60, check_same_thread=False)
         else:
             self.conn = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
         self.lock = threading.RLock()
@@ -474,6 +473,13 @@ class RunStore:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def _read_uri(path: Path) -> str:
+    """The URI that opens the store at ``path`` for reading only (percent-encoded: a folder name may hold ``?`` or
+    ``#``): as an immutable file where its folder cannot be written (SQLite cannot open a WAL store there
+    otherwise: it wants its shared-memory file beside it), else read-only."""
+    return path.resolve().as_uri() + ("?mode=ro" if os.access(path.parent, os.W_OK) else "?immutable=1")
+
+
 def stored_outputs(path: str | Path) -> dict[str, set[str]]:
     """{cell key: sample ids with a stored output (no error)} of the store at ``path``, read only (another
     process's store, or one a check must not change: no WAL checkpoint, no schema upgrade); {} when it is not there
@@ -483,7 +489,7 @@ def stored_outputs(path: str | Path) -> dict[str, set[str]]:
         return {}
     out: dict[str, set[str]] = {}
     try:
-        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        con = sqlite3.connect(_read_uri(p), uri=True)
         try:
             for key, sid in con.execute("SELECT gen_key, sample_id FROM outputs WHERE error IS NULL"):
                 out.setdefault(key, set()).add(sid)
