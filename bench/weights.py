@@ -318,7 +318,7 @@ def _download(spec: WeightFile, url: str, f: Any, timeout: float, progress: bool
         raise WeightsError(f"downloading {name} from {url}: truncated ({got} of {total} bytes); the partial file "
                            f"was removed, try again")
     f.flush()
-    if (why := truncated_file(f.fileno(), got, name)) is not None:
+    if not total and (why := truncated_file(f.fileno(), got, name)) is not None:
         raise WeightsError(f"downloading {name} from {url}: the file is not whole ({why}; the server announced no "
                            f"length); the partial file was removed, try again")
     digest = h.hexdigest()
