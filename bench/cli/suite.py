@@ -19,9 +19,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     import torch
 
     from .. import weights as W
-    from ..errors import CAUGHT, describe
+    from ..errors import CAUGHT, ConfigError, describe
     from ..runner.plan import dataset_ids
-    from ..errors import ConfigError
     from ..runner.provenance import resolve_device
     from ..runner.run import backend_weights, scorer_weights_missing
     from ..types import RunContext
@@ -87,9 +86,7 @@ def generated_backends(run_dir: Path, cells: list, ids: dict[str, list[str] | No
     ``run_dir``'s store (read only; none when there is no store or a dataset cannot be listed)."""
     from ..store import stored_outputs
 
-    if not (run_dir / "records.sqlite").is_file():
-        return {}
-    stored = stored_outputs(run_dir / "records.sqlite")
+    stored = stored_outputs(run_dir / "records.sqlite")  # ({} without a store: then no backend is complete)
     out: dict[str, int] = {}
     complete: dict[str, bool] = {}
     for c in cells:

@@ -346,15 +346,15 @@ def _check_record_keys(plugins: dict[str, list[PluginSpec]], out: ErrorList) -> 
         if spec.instance is None:
             continue
         clash = []
-        keys = getattr(spec.instance, "record_keys", None)
-        for key in keys() if callable(keys) else getattr(spec.instance, "columns", None) or {}:
+        record_keys = getattr(spec.instance, "record_keys", None)
+        for key in record_keys() if callable(record_keys) else getattr(spec.instance, "columns", None) or {}:
             first = owner.setdefault(key, spec)
             if first is not spec:
                 clash.append((key, first))
         if clash:
-            keys = ", ".join(k for k, _ in clash)
             first = clash[0][1]
-            out.add(ConfigError(spec.path, f"'{spec.label}' writes {keys}, as {first.path} ({first.label}) does: "
+            out.add(ConfigError(spec.path, f"'{spec.label}' writes {', '.join(k for k, _ in clash)}, as {first.path} "
+                                           f"({first.label}) does: "
                                            f"a record holds one value per key, so one entry's numbers would be "
                                            f"reported as the other's; keep one of them (in another suite or run "
                                            f"folder for other settings)"))
