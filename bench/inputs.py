@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .errors import CAUGHT
+from .pixels import RANGE_TOL
 
 
 @dataclass
@@ -71,10 +72,6 @@ def prepare_item(ds: Any, strategy: Any, dataset_label: str, seed: int, sample_i
     return Item(sample_id, image, torch.from_numpy(np.ascontiguousarray(m))[None], gt, mask_stats(m))
 
 
-#: how far a dataset's pixel values may stray outside [0, 1] (a resize's overshoot) before it is a mistake
-RANGE_SLACK = 0.05
-
-
 def _check_pixels(t: Any, what: str, sample_id: str, dataset_label: str) -> None:
     """A sample's ``image`` / ``gt`` is a float tensor [3, H, W] in [0, 1] (``bench.types.Sample``); anything else
     (8-bit values, 0..255 floats, channels last, one channel) is the dataset's mistake, named as such instead of
@@ -90,7 +87,7 @@ def _check_pixels(t: Any, what: str, sample_id: str, dataset_label: str) -> None
     if t.ndim != 3 or t.shape[0] != 3:
         raise DataError(f"{where} has shape {tuple(t.shape)}; expected [3, H, W] (RGB, channels first)")
     lo, hi = float(t.min()), float(t.max())
-    if not (-RANGE_SLACK <= lo and hi <= 1 + RANGE_SLACK):
+    if not (-RANGE_TOL <= lo and hi <= 1 + RANGE_TOL):
         raise DataError(f"{where} has values in [{lo:g}, {hi:g}]; expected [0, 1] (divide 8-bit values by 255)")
 
 

@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # pragma: no cover
 BLANK_VALUE = 128 / 255
 #: how inputs, ground truth and outputs are stored (part of every generation's identity)
 PIXELS = "uint8"
+#: how far outside [0, 1] float pixels may stray (a resize's overshoot, an unclamped VAE decode: clamped when
+#: quantized) before they are a mistake: a 0..255 or -1..1 convention, from a backend or a dataset
+RANGE_TOL = 0.05
 
 
 def quantize(x: "torch.Tensor") -> "torch.Tensor":

@@ -8,7 +8,7 @@ Read top to bottom, one batch is:
   2. warm-up calls for a shape not seen yet (untimed; default 1 on CUDA, 0 on CPU);
   3. on CPU, wait until no sample is being loaded, so the clock times the model alone;
   4. the timed call through the geometry adapter, under the time limit (CUDA out of memory: split in halves);
-  5. check each sample's output (finite, values in [0, 1] within :data:`RANGE_TOL`), quantize to 8 bits;
+  5. check each sample's output (finite, values in [0, 1] within :data:`bench.pixels.RANGE_TOL`), quantize to 8 bits;
   6. write each good output's PNG, then commit the batch's generation rows (one transaction);
   7. hand the good samples to ``score(cell, items, outputs_u8, infos)``.
 Samples that fail any step get an error row naming the backend and the reason; the run goes on. A full disk
@@ -29,16 +29,13 @@ import torch
 from ..errors import CAUGHT, BenchError, describe
 from ..fsio import NO_ROOM
 from ..seeding import derive_seed
-from ..pixels import blank, blanked_digests, lost_colour, output_digest, quantize
+from ..pixels import RANGE_TOL, blank, blanked_digests, lost_colour, output_digest, quantize
 from ..store.files import output_path, write_png
 from . import timing
 from .guard import Guard
 from ..inputs import Item, Prefetcher
 from ..keys import Cell
 
-#: how far outside [0, 1] a backend's values may go before the sample is an error row (a 0..255 or -1..1
-#: convention); smaller overshoots (an unclamped VAE decode) are clamped
-RANGE_TOL = 0.05
 
 ScoreFn = Callable[[Cell, list[Item], list[torch.Tensor], list[dict[str, Any]]], Any]
 
