@@ -817,6 +817,43 @@ def test_an_object_left_in_place_is_incomplete_not_blur():
         assert verdicts(pd.DataFrame([row]))[0] == "incomplete", name
 
 
+def test_a_sample_no_fill_detector_could_judge_is_unjudged_not_ok():
+    """A hole a few pixels across (a dust speck, a one-pixel line) is not judged by ``blur``, ``replacement`` or
+    ``incomplete`` (every flag NaN): its verdict is ``unjudged``, not ``ok`` (a cell of such holes read as flawless).
+    The same output with a hole the detectors do judge, filled by the truth, is ``ok``; and a run with only frame
+    detectors (no detector of the fill) keeps ``ok`` for a clean sample."""
+    import pandas as pd
+
+    from bench.detectors.verdict import present, shares, verdicts
+
+    bg = texture(2)
+    yy, xx = np.mgrid[0:S, 0:S]
+    rows = []
+    for hole in (((yy - 64) ** 2 + (xx - 64) ** 2) <= 1, (np.abs(yy - 40) < 1) & (xx > 10) & (xx < 100),
+                 ((yy - 64) / 30) ** 2 + ((xx - 64) / 26) ** 2 <= 1):
+        row = {"error": None}
+        for det in ("blur", "replacement", "incomplete", "noop"):
+            row.update(run(det, batch(bg, hole, bg, has_gt=True)))
+        rows.append(row)
+    tiny, line, big = rows
+    for r in (tiny, line):
+        assert all(math.isnan(r[f"{d}_flag"]) for d in ("blur", "replacement", "incomplete")), r
+        assert r["noop_flag"] == 0.0, r
+    assert not math.isnan(big["blur_flag"]) and big["blur_flag"] == 0.0 and big["replacement_flag"] == 0.0, big
+    frame = pd.DataFrame(rows)
+    assert list(verdicts(frame)) == ["unjudged", "unjudged", "ok"]
+    assert "unjudged" in present(frame)
+    got = shares(verdicts(frame), present(frame))
+    assert got["failure_ok"] == 1 / 3 and got["failure_unjudged"] == 2 / 3
+    # only a frame detector ran: its ok means "not broken", which is all it asked
+    frame_only = frame[["error", "noop_flag"]]
+    assert list(verdicts(frame_only)) == ["ok", "ok", "ok"] and "unjudged" not in present(frame_only)
+    # one detector of the fill judged it (replacement), another did not (blur NaN): judged, so ok
+    part = frame.copy()
+    part.loc[2, "blur_flag"] = math.nan
+    assert verdicts(part)[2] == "ok"
+
+
 
 def test_incomplete_remnant_is_the_ghost_opacity_closed_form():
     """With the truth as background, a fill ``a * input + (1 - a) * truth`` (the object at opacity ``a``) has

@@ -4,7 +4,7 @@ Detectors flag independently (a blank fill is ``noop``, ``blur`` and perhaps mor
 say what share of a model's outputs are fine, or what went wrong first. The verdict takes the flags in this order
 and keeps the first that is raised:
 
-    error > nan > black > noop > resized > outside_drift > incomplete > replacement > blur > ok
+    error > nan > black > noop > resized > outside_drift > incomplete > replacement > blur > unjudged > ok
 
 * ``error``: the sample has no output (the backend, the data or a scorer failed: its error row);
 * ``nan``, ``black``: the output is broken, nothing else about it means anything;
@@ -29,6 +29,12 @@ and keeps the first that is raised:
   (``incomplete_remnant_flag``: a quarter or more of the object's coarse contrast left in the fill): a ghost, the
   object smeared in place, whose colours ``replacement`` reads as new when they are the old object's (an object
   kept *as it was*, detail included, is ``incomplete``, which comes first);
+* ``unjudged``: none of the flags above is raised, and no detector of the fill that ran (``incomplete``,
+  ``replacement``, ``blur`` and the learned flags that vote for them) judged the sample: every one of their flags
+  is NaN (a hole a few pixels across, a dot, a line one pixel wide). Such a sample is not known to be fine, so it
+  is not ``ok`` (until this verdict it was, and a cell of tiny holes read as flawless). A sample one of them judged
+  is ``ok`` when none flags it; a run with no fill detector (only ``noop``, ``black``, ...) never says
+  ``unjudged``: its ``ok`` means "not broken", which is all it asked;
 * ``ok``: none of the flags above is raised (a plug-in detector's flag does not vote: its rate is reported, but a
   sample only it flags is ``ok``; a run without any detector still gives each sample ``ok`` or ``error``
   in the per-sample export, but its leaderboards show no verdict shares: nothing was judged).
@@ -49,7 +55,9 @@ import pandas as pd
 
 PRECEDENCE: tuple[str, ...] = ("error", "nan", "black", "noop", "resized", "outside_drift", "incomplete",
                                "replacement", "blur")
-VERDICTS: tuple[str, ...] = PRECEDENCE + ("ok",)
+#: not a failure: no detector of the fill judged the sample (see the module doc)
+UNJUDGED = "unjudged"
+VERDICTS: tuple[str, ...] = PRECEDENCE + (UNJUDGED, "ok")
 #: flag columns that vote for a verdict (several may vote for the same one)
 FLAGS: dict[str, tuple[str, ...]] = {
     "nan": ("nan_flag",), "black": ("black_flag",), "noop": ("noop_flag",), "resized": ("resized_flag",),
@@ -58,6 +66,8 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "blur": ("blur_flag", "evidence_blur_flag"), "incomplete": ("incomplete_flag",),
 }
 COLUMN = "failure"
+#: the verdicts about the fill: a sample none of their flags judged (all NaN) is ``unjudged``, not ``ok``
+FILL: tuple[str, ...] = ("incomplete", "replacement", "blur")
 
 
 def share_key(verdict: str) -> str:
@@ -101,6 +111,12 @@ def verdicts(frame: pd.DataFrame, paste_back: bool = False) -> pd.Series:
         new = hit & ~decided
         out[new] = v
         decided |= hit
+    fill_cols = [c for v in FILL for c in FLAGS[v] if c in frame]
+    if fill_cols:  # judged by a detector of the fill: one of its flags is a number (0 or 1), not NaN
+        judged = np.zeros(n, dtype=bool)
+        for col in fill_cols:
+            judged |= ~np.isnan(pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float))
+        out[~decided & ~judged] = UNJUDGED
     return pd.Series(out, index=frame.index, name=COLUMN)
 
 
@@ -112,12 +128,14 @@ def _raised(frame: pd.DataFrame, col: str) -> np.ndarray:
 
 
 def present(frame: pd.DataFrame, paste_back: bool = False) -> list[str]:
-    """The verdicts this frame can give: ``error`` and ``ok``, and those whose detectors ran; none at all when no
-    detector ran (every output would be ``ok`` without having been judged: a leaderboard share of 1.0 for the
-    untouched ``identity`` baseline would say nothing true)."""
+    """The verdicts this frame can give: ``error`` and ``ok``, those whose detectors ran, and ``unjudged`` when a
+    detector of the fill ran; none at all when no detector ran (every output would be ``ok`` without having been
+    judged: a leaderboard share of 1.0 for the untouched ``identity`` baseline would say nothing true)."""
     ran = [v for v in _precedence(paste_back) if v != "error" and any(c in frame for c in FLAGS[v])]
     if not ran:
         return []
+    if any(v in FILL for v in ran):
+        ran.append(UNJUDGED)
     return [v for v in VERDICTS if v in ("error", "ok") or v in ran]
 
 

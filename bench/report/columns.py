@@ -44,8 +44,9 @@ _LOWER = re.compile(r"^(lpips|dists|fid|kid|mse|mae|l1|l2|rmse|latency|peak_mem|
 def guess(key: str) -> Column:
     """A conservative guess from the name; unknown keys get no direction."""
     if key.startswith("failure_"):  # one verdict per sample (bench.detectors.verdict): shares add up to 1
-        v = key[len("failure_"):]
-        return Column(v == "ok", ".3f", False, "share of samples whose one verdict is " + v, "derived")
+        v = key[len("failure_"):]  # ok: higher is better; a failure: lower; unjudged is neither (the masks decide it)
+        return Column(True if v == "ok" else None if v == "unjudged" else False, ".3f", False,
+                      "share of samples whose one verdict is " + v, "derived")
     if key.endswith("_rate"):
         return Column(False, ".3f", True, "fraction of samples flagged", "derived")
     if key.endswith("_flag"):
