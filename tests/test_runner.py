@@ -227,6 +227,22 @@ def test_backend_writing_to_stdout_does_not_break_the_run(tmp_path, plugins, cap
     assert len(recs) == 6 and all(r["error"] is None for r in recs)
 
 
+def test_a_backends_prints_go_to_stderr_and_the_runs_stdout_stays_the_harnesss(tmp_path, plugins, capsys):
+    """Research code prints (progress, shapes): `bench run suite.yaml > log` kept them between the harness's own
+    lines. While a backend runs its prints go to stderr; the run's progress and leaderboard stay on stdout."""
+    import sys
+
+    data = {"output_dir": str(tmp_path / "res"), "backends": ["test-chatty"], "device": "cpu",
+            "datasets": [{"type": "test-noise", "n": 3}], "masks": ["box"], "metrics": ["psnr"], "batch_size": 1}
+    p = tmp_path / "chat.yaml"
+    p.write_text(yaml.safe_dump(data))
+    assert main(["run", str(p), "--no-progress"]) == 0
+    got = capsys.readouterr()
+    assert "loading something" not in got.out and got.err.count("loading something") == 3
+    assert "chat" in got.out and "test-chatty" in got.out  # the harness's header and leaderboard
+    assert sys.stdout is not sys.stderr  # the redirect ended with the backend
+
+
 def test_prefetch_and_inline_loading_give_the_same_rows(tmp_path, plugins):
     a = rows(run(make_suite(tmp_path, workers=0), run_id="inline"))
     b = rows(run(make_suite(tmp_path, workers=3), run_id="threads"))

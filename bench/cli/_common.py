@@ -10,6 +10,10 @@ def escape(text: object) -> str:
 
 
 def _console(stderr: bool = False):
+    """A console bound to the stream it was made for: while a backend runs, ``sys.stdout`` is redirected to stderr
+    (its own prints), and the run's progress and tables still go to stdout."""
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False)

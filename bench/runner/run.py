@@ -13,6 +13,7 @@ The data walk is one-way: dataset -> mask -> backend -> stored generation -> sco
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -214,7 +215,10 @@ class Runner:
                 for bspec in suite.backends:
                     bplans = [p for p in plans if p.cell.backend is bspec]
                     if any(p.generate for p in bplans):
-                        self._run_backend(store, bspec, bplans, datasets, masks, stage, prefetcher, overlap)
+                        # a model's own prints (research code prints progress, shapes, warnings) go to stderr: the
+                        # run's stdout is the harness's (its progress, its leaderboard), fit for a log or a pipe
+                        with contextlib.redirect_stdout(sys.stderr):
+                            self._run_backend(store, bspec, bplans, datasets, masks, stage, prefetcher, overlap)
                     else:
                         n = sum(len(p.wanted) for p in bplans)
                         if n:  # (a shard may hold no sample of a backend's cells)
