@@ -16,7 +16,7 @@ letting one such pair make the mean difference infinite and the p-value undefine
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -187,7 +187,9 @@ def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float =
       difference is the same value beyond rounding, 0 when all are within it;
     * ``n_pos_inf`` / ``n_neg_inf``: pairs left out because a - b is +inf / -inf (one side infinite, the other
       finite: for PSNR, a region kept exactly on one side and not on the other); ``n_same_inf``: pairs infinite
-      on both sides with the same sign (no change, left out too).
+      on both sides with the same sign (no change, left out too);
+    * ``unchanged``: every finite pair's difference is within rounding of 0 (no difference on any sample: the
+      test cannot reject at any level, see :func:`can_reject`).
 
     Pairs with a NaN (absent) value are dropped. Fewer than two finite pairs: p_value and interval NaN (one pair:
     the interval is the value).
@@ -211,15 +213,16 @@ def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float =
     out["n"] = n
     if n == 0:
         return {**out, "mean_diff": math.nan, "lo": math.nan, "hi": math.nan, "p_value": math.nan,
-                "effect_size": math.nan}
+                "effect_size": math.nan, "unchanged": False}
     obs = float(d.mean())
-    if n == 1:
-        return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": math.nan, "effect_size": math.nan}
     # rounding of the values themselves (float64 summation order, another thread count or batch size moves a
     # score by ~1e-13): differences within it are no difference, whatever their mean
     tol = ROUNDING * max(1.0, float(np.abs(a[finite]).max()), float(np.abs(b[finite]).max()))
+    out["unchanged"] = bool(float(np.ptp(d)) <= tol and abs(obs) <= tol)  # (p 1, d 0 below)
+    if n == 1:
+        return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": math.nan, "effect_size": math.nan}
     if float(np.ptp(d)) <= tol:  # the same difference everywhere (up to rounding)
-        if abs(obs) <= tol:
+        if out["unchanged"]:
             return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": 1.0, "effect_size": 0.0}
         return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": 0.0,
                 "effect_size": math.copysign(math.inf, obs)}
@@ -231,6 +234,27 @@ def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float =
     sd = float(d.std(ddof=1))
     return {**out, "mean_diff": obs, "lo": lo, "hi": hi, "p_value": min(1.0, p),
             "effect_size": obs / sd if sd > 0 else math.nan}
+
+
+#: fewest finite pairs a paired test needs to enter a Holm family (fewer: reported, never decided by the test)
+MIN_PAIRS = 3
+
+
+def can_reject(test: Mapping[str, Any]) -> bool:
+    """Whether a :func:`paired_bootstrap` result enters a Holm family: the one rule of ``bench compare`` and
+    ``bench report --compare``. It does when it has at least :data:`MIN_PAIRS` finite pairs, a p-value, and a
+    difference on some sample. A test with no difference on any sample (``unchanged``: a key equal on every sample,
+    a flag raised on the same samples for both) has p 1 under every resampling of the signs of its differences:
+    it cannot reject at any level, so leaving it out is allowed (Tarone's procedure) and keeps unchanged columns
+    from diluting the changed ones (m counts the tests that could reject)."""
+    p = test["p_value"]
+    return int(test["n"]) >= MIN_PAIRS and not math.isnan(p) and not test["unchanged"]
+
+
+def holm_family(tests: Sequence[Mapping[str, Any]], alpha: float) -> tuple[set[int], list[float], list[float]]:
+    """:func:`holm` over the tests (:func:`paired_bootstrap` results, or objects with the same fields as a
+    mapping) that :func:`can_reject`; the others are not rejected, their adjusted p and threshold NaN."""
+    return holm([float(t["p_value"]) if can_reject(t) else math.nan for t in tests], alpha)
 
 
 def holm(p_values: Sequence[float], alpha: float) -> tuple[set[int], list[float], list[float]]:

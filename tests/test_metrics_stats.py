@@ -110,3 +110,24 @@ def test_all_columns_cover_every_key():
               "fid_crop", "kid_crop", "p_ids", "u_ids"):
         assert k in cols
     assert cols["psnr_in"].higher_is_better and not cols["fid"].higher_is_better and cols["p_ids"].higher_is_better
+
+
+def test_the_holm_family_is_the_tests_that_can_reject():
+    """stats.can_reject / holm_family: the one rule of both paired comparisons. A test with no difference on any
+    pair (or fewer than MIN_PAIRS pairs, or no p-value) is left out: it does not count in m and gets no adjusted
+    p, so the changed test's adjusted p is its own p, not p times the family's length."""
+    from bench import stats
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=30)
+    changed = paired_bootstrap(base + 0.5 + rng.normal(0, 1, 30), base)
+    same = paired_bootstrap(base, base)
+    few = paired_bootstrap(base[:2] + 1.0 + np.array([0.1, -0.3]), base[:2])
+    absent = paired_bootstrap([np.nan] * 3, [1.0, 2.0, 3.0])
+    assert same["unchanged"] and not changed["unchanged"] and not few["unchanged"]
+    assert [stats.can_reject(t) for t in (changed, same, few, absent)] == [True, False, False, False]
+    rejected, adjusted, thresholds = stats.holm_family([changed, same, same, few, absent], 0.05)
+    assert adjusted[0] == changed["p_value"] and thresholds[0] == 0.05
+    assert all(math.isnan(a) for a in adjusted[1:]) and rejected <= {0}
+    # within rounding of the values (another summation order) is no difference either
+    assert paired_bootstrap(base + 1e-13 * rng.normal(size=30), base)["unchanged"]

@@ -586,3 +586,50 @@ def test_a_p_value_below_its_holm_threshold_that_holm_did_not_reject_is_not_show
     assert "≥ 0.05" not in text.split("Holm-adjusted")[0]
     assert f"Holm-adjusted {lpips.test.p_adjusted:.2g} ≥ 0.05" in text
     assert _gate_text(psnr).startswith(f"p = {psnr.test.p_value:.2g} ≥ {psnr.test.threshold:.2g} (Holm)")
+
+
+def test_compare_and_report_compare_decide_alike_beside_unchanged_keys(tmp_path):
+    """One family rule (bench.stats.can_reject) for both commands: psnr_in borderline better for b (raw p about 0.02)
+    beside four keys equal on every sample. `bench compare` left those out of its Holm family and called it
+    better; `bench report --compare` counted them (p times 5) and named no backend. Both now call b better; with
+    the four keys differing by noise instead, both count them and neither does."""
+    import numpy as np
+
+    from bench.report.aggregate import load_run
+    from bench.report.paired import compare_backends
+    from bench.store import RunStore
+    from tests.store_helpers import add_cell, write_records
+
+    n = 20
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    base = 20.0 + rng.uniform(0, 5, n)
+    others = ("lpips_in", "ssim_in", "psnr_out", "ssim_out")
+    shared = {k: rng.uniform(0.2, 0.8, n) for k in others}
+    jitter = {k: rng.normal(0, 0.05, n) for k in others}
+
+    def values(name, noise):
+        v = {"psnr_in": base + (0.55 + z if name == "b" else 0.0)}
+        return v | {k: shared[k] + (noise * jitter[k] if name == "b" else 0.0) for k in others}
+
+    def write(run, backends, noise):
+        with RunStore(run / "records.sqlite") as s:
+            for label, name in backends:
+                add_cell(s, f"{label}.ds.m", label, "ds", "m", {})
+                vals = values(name, noise)
+                write_records(s, f"{label}.ds.m", [{"sample_id": f"s{i:03d}", "error": None,
+                                                   "values": {k: float(v[i]) for k, v in vals.items()}}
+                                                  for i in range(n)])
+        return run
+
+    for noise, expect in ((0.0, "b"), (1.0, "—")):
+        d = tmp_path / str(noise)
+        both = write(d / "both", [("a", "a"), ("b", "b")], noise)
+        paired = compare_backends(load_run(both), "a", "b").set_index("metric")
+        res = compare_sources(write(d / "ra", [("m", "a")], noise), write(d / "rb", [("m", "b")], noise))
+        gate = {c.key: c for c in res.changes}["psnr_in"]
+        assert paired.loc["psnr_in", "better"] == expect
+        assert gate.status == {"b": "better", "—": "insignificant"}[expect]
+        assert gate.test.p_adjusted == pytest.approx(paired.loc["psnr_in", "p_holm"])
+        assert res.n_tests == (1 if noise == 0 else 5) and res.n_unchanged_tests == (4 if noise == 0 else 0)

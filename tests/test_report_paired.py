@@ -116,8 +116,9 @@ def test_piped_comparison_is_printed_whole(tmp_path, capsys):
     assert row.count("|") == 10 and "[" in row and "]" in row  # one line: the interval not wrapped
 
 
-def _borderline_run(tmp_path, keys):
-    """psnr_in: B − A = 0.55 + z (z of mean 0, sd 1 exactly, n 20: t ≈ 2.5, raw p ≈ 0.02); every other key: B = A."""
+def _borderline_run(tmp_path, keys, noise=0.0):
+    """psnr_in: B − A = 0.55 + z (z of mean 0, sd 1 exactly, n 20: t ≈ 2.5, raw p ≈ 0.02); every other key: B = A
+    plus, with ``noise``, a difference of mean 0 and that sd on each sample."""
     rng = np.random.default_rng(3)
     n = 20
     z = rng.normal(size=n)
@@ -125,30 +126,46 @@ def _borderline_run(tmp_path, keys):
     run = tmp_path / "border"
     with RunStore(run / "records.sqlite") as s:
         base = {k: rng.uniform(0.2, 0.8, n) for k in keys}
+        jitter = {k: rng.normal(0, noise, n) for k in keys}
         for backend in ("a", "b"):
             key = f"{backend}.ds.m.x"
             add_cell(s, key, backend, "ds", "m", {})
             rows = []
             for i in range(n):
-                vals = {k: float(base[k][i]) for k in keys}
+                vals = {k: float(base[k][i] + (jitter[k][i] if backend == "b" else 0.0)) for k in keys}
                 vals["psnr_in"] = 20.0 + base[keys[0]][i] + ((0.55 + z[i]) if backend == "b" else 0.0)
                 rows.append({"sample_id": f"s{i:03d}", "values": vals, "error": None})
             write_records(s, key, rows)
     return run
 
 
+MANY = ["psnr_in", "psnr_out", "ssim_in", "ssim_out", "lpips_in", "lpips_out", "psnr_full", "ssim_full", "lpips_full"]
+
+
 def test_better_needs_holm_over_the_tables_rows(tmp_path):
     """One borderline difference among nine rows: its raw interval excludes 0 (p about 0.02), but with eight other
-    rows tested beside it that is what chance gives; Holm's adjusted p is above 0.05, so no backend is called
-    better. With one metric (and the verdict share), the same difference is."""
-    many = ["psnr_in", "psnr_out", "ssim_in", "ssim_out", "lpips_in", "lpips_out", "psnr_full", "ssim_full",
-            "lpips_full"]
-    df = compare_backends(load_run(_borderline_run(tmp_path / "many", many)), "a", "b").set_index("metric")
+    rows that differ (by noise) tested beside it that is what chance gives; Holm's adjusted p is above 0.05, so no
+    backend is called better. With one metric, the same difference is."""
+    df = compare_backends(load_run(_borderline_run(tmp_path / "many", MANY, noise=0.05)), "a", "b")
+    df = df.set_index("metric")
     r = df.loc["psnr_in"]
     assert r["lo"] > 0 and r["p_value"] < 0.05 and r["p_holm"] > 0.05 and r["better"] == "—"
-    assert r["p_holm"] == pytest.approx(min(1.0, r["p_value"] * len(df)))  # the smallest p: times the row count
+    assert df.loc[MANY, "p_value"].idxmin() == "psnr_in"
+    assert r["p_holm"] == pytest.approx(min(1.0, r["p_value"] * len(MANY)))  # the smallest p: times the family size
     alone = compare_backends(load_run(_borderline_run(tmp_path / "one", ["psnr_in"])), "a", "b").set_index("metric")
-    assert alone.loc["psnr_in", "p_holm"] < 0.05 and alone.loc["psnr_in", "better"] == "b"  # (beside failure_ok)
+    assert alone.loc["psnr_in", "p_holm"] < 0.05 and alone.loc["psnr_in", "better"] == "b"
+
+
+def test_unchanged_rows_are_not_in_the_holm_family(tmp_path):
+    """The same borderline difference beside eight keys equal on every sample (and a verdict share equal for both):
+    those rows cannot reject, so they are left out of the family (as `bench compare` leaves them out) and do not
+    dilute it: b is better, as with psnr_in alone. They were counted, and adding unchanged columns took it away."""
+    df = compare_backends(load_run(_borderline_run(tmp_path, MANY)), "a", "b").set_index("metric")
+    r = df.loc["psnr_in"]
+    assert r["p_holm"] == pytest.approx(r["p_value"]) and r["better"] == "b"
+    others = df.drop(index="psnr_in")
+    assert len(others) >= 8 and (others["diff"] == 0).all() and others["p_holm"].isna().all()
+    assert (others["better"] == "—").all()
 
 
 def test_the_two_means_are_over_the_pairs_the_difference_is_over(tmp_path):

@@ -64,7 +64,7 @@ ALWAYS_GATED = {"error_rate": 0.0}
 #: Keys that are never tested statistically, only by explicit rules: they depend on the machine, not the model.
 COST_PREFIXES = ("latency", "wall", "images_per_s", "peak_", "load_time")
 N_BOOT = stats.N_BOOT_PAIRED
-MIN_PAIRS = 3
+MIN_PAIRS = stats.MIN_PAIRS  # (the family rule is stats.can_reject, shared with bench report --compare)
 #: summary columns that describe another key (its interval, its count of infinite values): never compared
 AUX_SUFFIXES = ("_lo", "_hi", "_n_inf", "_n_values", "_small_n", "_n")
 
@@ -443,6 +443,11 @@ class PairedTest:
     alpha: float = math.nan  # the family-wise level of that step-down (what p_adjusted is compared with)
     n_pos_inf: int = 0  # pairs where NEW - BASE is +inf (left out of the test)
     n_neg_inf: int = 0  # pairs where NEW - BASE is -inf
+    unchanged: bool = False  # no difference on any finite pair: cannot reject, not in the Holm family
+
+    def can_reject(self) -> bool:
+        """Whether this test enters the comparison's Holm family (:func:`bench.stats.can_reject`)."""
+        return stats.can_reject(vars(self))
 
 
 @dataclass
@@ -488,7 +493,7 @@ class CompareResult:
     #: (key, BASE's higher_is_better, NEW's): a key whose direction NEW declares otherwise (BASE's is used)
     directions: list[tuple[str, bool, bool]] = field(default_factory=list)
     allow_noncomparable: bool = False
-    n_unchanged_tests: int = 0  # per-sample keys with no difference on any sample: left out of the Holm family
+    n_unchanged_tests: int = 0  # tests that cannot reject (stats.can_reject: no difference on any finite pair)
 
     @property
     def failing_scorers(self) -> list[str]:
@@ -579,13 +584,14 @@ def paired_test(base_values: np.ndarray, new_values: np.ndarray, n_boot: int = N
     degrees of freedom), Cohen's d_z; pairs with an infinite difference are counted, not tested."""
     r = stats.paired_bootstrap(new_values, base_values, n_boot=n_boot, seed=seed)
     return PairedTest(r["n"], r["mean_diff"], r["lo"], r["hi"], r["p_value"], r["effect_size"],
-                      n_pos_inf=r["n_pos_inf"], n_neg_inf=r["n_neg_inf"])
+                      n_pos_inf=r["n_pos_inf"], n_neg_inf=r["n_neg_inf"], unchanged=r["unchanged"])
 
 
 def holm(tests: list[PairedTest], alpha: float) -> set[int]:
-    """Indices of the tests Holm's step-down procedure rejects at family-wise level ``alpha``
-    (:func:`bench.stats.holm`); fills in ``p_adjusted`` and ``threshold``."""
-    rejected, adjusted, thresholds = stats.holm([t.p_value for t in tests], alpha)
+    """Indices of the tests Holm's step-down procedure rejects at family-wise level ``alpha``, over those that can
+    reject (:func:`bench.stats.holm_family`, as ``bench report --compare``); fills in ``p_adjusted`` and
+    ``threshold``."""
+    rejected, adjusted, thresholds = stats.holm_family([vars(t) for t in tests], alpha)
     for t, a, th in zip(tests, adjusted, thresholds):
         t.p_adjusted, t.threshold, t.alpha = a, th, alpha
     return rejected
@@ -763,8 +769,8 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
                         status = "within" if worse_by > eps else "insignificant"
                 elif alpha > 0 and test.n >= MIN_PAIRS:
                     pooled.setdefault((cell[0], key), []).append(pairs)
-                    if _unchanged(test) and not gained:
-                        status = "same"  # no difference on any sample: it cannot reject, so it is not in the family
+                    if not test.can_reject():  # no difference on any finite pair: not in the family
+                        status = "better" if gained else "same"
                         n_unchanged += 1
                     else:
                         status = "pending"  # decided after Holm over every test of this comparison
@@ -823,7 +829,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
             continue
         vb, vn = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         test = paired_test(vb, vn)
-        if _unchanged(test):
+        if not test.can_reject():
             continue
         info = catalog(key)
         hib = bool(info.higher_is_better)
@@ -857,14 +863,6 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
 
 #: the dataset label of a pooled change: a backend's samples over every shared cell where its key was tested
 POOLED = "every cell"
-
-
-def _unchanged(test: PairedTest) -> bool:
-    """Every shared sample has the same value on both sides (up to rounding: :func:`bench.stats.paired_bootstrap`
-    gives p 1 and d 0 then). Such a test cannot reject at any level, whatever the others do, so leaving it out of
-    the Holm family is allowed (as Tarone's procedure does) and keeps the unchanged backends of a suite from diluting
-    the changed one's tests."""
-    return test.p_value == 1.0 and test.effect_size == 0.0 and test.lo == test.hi
 
 
 def compare_sources(base: Any, new: Any, rules: dict[str, Rule] | None = None, strict: bool = False,

@@ -3,8 +3,10 @@
 For every dataset × mask where both backends have successful rows, every per-sample metric is compared on the
 samples both scored: the mean difference (B − A), its 95 % paired bootstrap interval and a two-sided p-value
 (:func:`bench.stats.paired_bootstrap`, the test ``bench compare`` uses: the same pair gives the same p-value in
-both), and that p adjusted by Holm over the rows of its dataset × mask table; ``better`` needs both the interval to
-exclude 0 and the adjusted p to be below :data:`ALPHA`. Pairing removes the between-image variance that makes
+both), and that p adjusted by Holm over the rows of its dataset × mask table that can reject
+(:func:`bench.stats.holm_family`, the family rule of ``bench compare`` too: a row with no difference on any sample
+is shown, not counted); ``better`` needs both the interval to exclude 0 and the adjusted p to be below
+:data:`ALPHA`. Pairing removes the between-image variance that makes
 unpaired intervals overlap, so small but consistent differences are resolved. Samples where one backend's value is
 infinite and the other's finite (a PSNR of a region kept exactly) are not averaged in: they are counted (``inf_a`` /
 ``inf_b``: infinite for A only / for B only).
@@ -78,6 +80,7 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
         values += [(key, fail_a[key], fail_b[key]) for key in fail_a  # a failure neither shows is no comparison
                    if (fail_a[key].fillna(0) > 0).any() or (fail_b[key].fillna(0) > 0).any()]
         group: list[dict[str, Any]] = []
+        tests: list[dict[str, Any]] = []  # group[i]'s paired_bootstrap result
         for key, sa, sb in values:
             va, vb = sa.to_numpy(dtype=float), sb.to_numpy(dtype=float)
             both = ~np.isnan(va) & ~np.isnan(vb)  # the pairs the test is over: the means beside it too
@@ -89,12 +92,13 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
                           f"mean_{a}": _mean(va[both]), f"mean_{b}": _mean(vb[both]),
                           "diff": res["mean_diff"], "lo": res["lo"], "hi": res["hi"], "p_value": res["p_value"],
                           "p_holm": math.nan, "better": "—", "inf_a": inf_a, "inf_b": inf_b})
-        # Holm over the table's rows (as `bench compare` does over its keys): with a dozen metrics and flags, one
-        # of them excludes 0 at 95 % by chance alone
-        tested = [i for i, r in enumerate(group) if not math.isnan(r["p_value"])]
-        _, adjusted, _ = stats.holm([group[i]["p_value"] for i in tested], ALPHA)
-        for i, adj in zip(tested, adjusted):
-            group[i]["p_holm"] = adj
+            tests.append(res)
+        # Holm over the table's rows that can reject (the family rule of `bench compare` too, one function): with a
+        # dozen metrics and flags, one of them excludes 0 at 95 % by chance alone; a row with no difference on any
+        # sample cannot reject and would only dilute the others
+        _, adjusted, _ = stats.holm_family(tests, ALPHA)
+        for r, adj in zip(group, adjusted):
+            r["p_holm"] = adj
         for r in group:
             hib = cols(r["metric"]).higher_is_better
             if hib is None:
@@ -128,7 +132,8 @@ def _fmt(x: float, fmt: str = ".4g") -> str:
 def to_markdown(df: pd.DataFrame, a: str, b: str) -> str:
     lines = [f"# Paired comparison: {a} vs {b}", "",
              f"Difference = {b} − {a} on the samples both scored; 95 % paired bootstrap interval; two-sided p, and "
-             f"p adjusted by Holm over the rows of each table. 'better' names the backend whose interval excludes 0 "
+             f"p adjusted by Holm over the rows of each table that can reject (– for a row with no difference on any "
+             f"sample or under {stats.MIN_PAIRS} pairs: not counted). 'better' names the backend whose interval excludes 0 "
              f"in its favour with a Holm-adjusted p below {ALPHA} (— otherwise). "
              f"Metrics first, then failures: `<flag>_rate` (the detector's flag, 0/1 per sample) and `failure_<v>` "
              f"(the sample's one verdict is v).", ""]
