@@ -236,6 +236,15 @@ def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float =
             "effect_size": obs / sd if sd > 0 else math.nan}
 
 
+def infinite_wins(test: Mapping[str, Any], higher_is_better: bool) -> tuple[int, int]:
+    """(pairs where ``a`` is the better by an infinite margin, pairs where ``b`` is) of a :func:`paired_bootstrap`
+    ``(a, b)`` result: the pairs left out of its test with one side infinite. ``+inf`` of a higher-is-better key (the
+    PSNR of a region kept exactly) is its best value, of a lower-is-better one its worst. The one reading of them:
+    ``bench compare`` (a = NEW: infinities gained, lost) and ``bench report --compare`` (a = B)."""
+    pos, neg = int(test["n_pos_inf"]), int(test["n_neg_inf"])
+    return (pos, neg) if higher_is_better else (neg, pos)
+
+
 #: fewest finite pairs a paired test needs to enter a Holm family (fewer: reported, never decided by the test)
 MIN_PAIRS = 3
 

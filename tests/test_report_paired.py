@@ -178,3 +178,38 @@ def test_the_two_means_are_over_the_pairs_the_difference_is_over(tmp_path):
     r = compare_backends(load_run(run), "a", "b").set_index("metric").loc["blur_rate"]
     assert r["n"] == 6 and r["diff"] == 0.0
     assert r["mean_a"] == 0.0 and r["mean_b"] == 0.0
+
+
+def test_infinities_against_the_test_name_no_backend(tmp_path):
+    """psnr_out: b higher by about 1 dB on 16 samples (a clear test), but ∞ for a (outside kept exactly) and finite
+    for b on 4 others. `bench compare` of a to b gates that as a regression (∞ lost); the paired table named b the
+    better. The evidence points both ways: no backend is named, and the ∞ count says why."""
+    from bench.report.compare import compare_sources
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(30.0, 3.0, 20)
+    gain = 1.0 + rng.normal(0, 0.3, 20)
+
+    def value(backend, i):
+        if i < 4:
+            return {"psnr_out": float("inf") if backend == "a" else 40.0}
+        return {"psnr_out": float(base[i] + (gain[i] if backend == "b" else 0.0))}
+
+    def write(run, backends):
+        with RunStore(run / "records.sqlite") as s:
+            for label, name in backends:
+                add_cell(s, f"{label}.ds.m", label, "ds", "m", {})
+                write_records(s, f"{label}.ds.m", [{"sample_id": f"s{i:03d}", "values": value(name, i),
+                                                   "error": None} for i in range(20)])
+        return run
+
+    r = compare_backends(load_run(write(tmp_path / "both", [("a", "a"), ("b", "b")])), "a", "b")
+    r = r.set_index("metric").loc["psnr_out"]
+    assert r["n"] == 16 and r["lo"] > 0 and r["p_holm"] < 0.05 and r["inf_a"] == 4 and r["inf_b"] == 0
+    assert r["better"] == "—"
+    gate = compare_sources(write(tmp_path / "ra", [("m", "a")]), write(tmp_path / "rb", [("m", "b")]))
+    assert {c.key: c for c in gate.changes}["psnr_out"].status == "regression"
+    # one way only: the ∞ alone still names a (the test of the infinite-only test above), the test alone b
+    only_test = compare_backends(load_run(_two_backends(tmp_path / "t", lambda backend, i: {
+        "psnr_out": float(base[i] + (gain[i] if backend == "b" else 0.0))})), "a", "b")
+    assert only_test.set_index("metric").loc["psnr_out", "better"] == "b"

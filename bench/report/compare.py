@@ -743,7 +743,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
             test = paired_test(*pairs) if pairs is not None else None
             lost = gained = 0
             if test is not None:
-                lost, gained = (test.n_neg_inf, test.n_pos_inf) if hib else (test.n_pos_inf, test.n_neg_inf)
+                gained, lost = stats.infinite_wins(vars(test), hib)
             paired = test is not None and test.n >= 1
             delta = test.mean_diff if paired else (0.0 if bv == nv else nv - bv)  # also +inf == +inf
             if not paired and (lost or gained):  # only infinite changes: the direction they went

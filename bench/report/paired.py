@@ -9,7 +9,8 @@ is shown, not counted); ``better`` needs both the interval to exclude 0 and the 
 :data:`ALPHA`. Pairing removes the between-image variance that makes
 unpaired intervals overlap, so small but consistent differences are resolved. Samples where one backend's value is
 infinite and the other's finite (a PSNR of a region kept exactly) are not averaged in: they are counted (``inf_a`` /
-``inf_b``: infinite for A only / for B only).
+``inf_b``: infinite for A only / for B only) and favour one backend (:func:`bench.stats.infinite_wins`); ``better``
+names a backend only where neither the test nor those samples favour the other.
 
 How the two *fail* is compared the same way, on 0/1 values per sample: each detector flag's rate (``blur_rate``:
 the flag, where the detector judged the sample) and each verdict's share (``failure_blur``: the sample's one
@@ -99,14 +100,21 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
         _, adjusted, _ = stats.holm_family(tests, ALPHA)
         for r, adj in zip(group, adjusted):
             r["p_holm"] = adj
-        for r in group:
+        for r, res in zip(group, tests):
             hib = cols(r["metric"]).higher_is_better
             if hib is None:
                 continue
+            # who the evidence favours: the test (Holm), and the pairs infinite on one side only (+inf is the best
+            # PSNR, the worst distance); a backend is named only where none of it favours the other (as `bench
+            # compare` gates a NEW that lost an infinity, whatever its test says, and one the test finds worse)
+            favours = set()
             if not (r["lo"] <= 0 <= r["hi"]) and not math.isnan(r["lo"]) and r["p_holm"] < ALPHA:
-                r["better"] = b if (r["diff"] > 0) == bool(hib) else a
-            elif bool(r["inf_a"]) != bool(r["inf_b"]):  # only one side infinite on some samples
-                r["better"] = a if bool(r["inf_a"]) == bool(hib) else b  # +inf is the best PSNR, the worst distance
+                favours.add(b if (r["diff"] > 0) == bool(hib) else a)
+            b_wins, a_wins = stats.infinite_wins(res, bool(hib))
+            favours |= {a} if a_wins else set()
+            favours |= {b} if b_wins else set()
+            if len(favours) == 1:
+                r["better"] = favours.pop()
         rows += group
     if not rows:
         raise BenchError(f"--compare: '{a}' and '{b}' have no successful samples in common")
