@@ -5,6 +5,7 @@ import pytest
 from bench.cli import main
 from bench.errors import BenchError
 from bench.report.aggregate import load_run
+from bench.report.columns import ColumnCatalog
 from bench.report.paired import compare_backends
 from bench.store import RunStore
 from tests.store_helpers import add_cell, write_records
@@ -166,6 +167,19 @@ def test_unchanged_rows_are_not_in_the_holm_family(tmp_path):
     others = df.drop(index="psnr_in")
     assert len(others) >= 8 and (others["diff"] == 0).all() and others["p_holm"].isna().all()
     assert (others["better"] == "—").all()
+
+
+def test_rows_without_a_direction_are_not_in_the_holm_family(tmp_path):
+    """Keys no scorer gave a direction (a plug-in's undeclared score) are shown with their test, but can name no
+    better backend, so they are no part of the family that decides one: eight such keys differing by noise beside
+    the borderline psnr_in leave it better, as alone (they diluted it to p times nine)."""
+    keys = ["psnr_in"] + [f"custom_{i}" for i in range(8)]
+    df = compare_backends(load_run(_borderline_run(tmp_path, keys, noise=0.05)), "a", "b").set_index("metric")
+    assert ColumnCatalog(None)("custom_0").higher_is_better is None
+    r = df.loc["psnr_in"]
+    assert r["p_holm"] == pytest.approx(r["p_value"]) and r["better"] == "b"
+    others = df.loc[keys[1:]]
+    assert others["p_value"].notna().all() and others["p_holm"].isna().all() and (others["better"] == "—").all()
 
 
 def test_the_two_means_are_over_the_pairs_the_difference_is_over(tmp_path):

@@ -97,7 +97,9 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
         # Holm over the table's rows that can reject (the family rule of `bench compare` too, one function): with a
         # dozen metrics and flags, one of them excludes 0 at 95 % by chance alone; a row with no difference on any
         # sample cannot reject and would only dilute the others
-        _, adjusted, _ = stats.holm_family(tests, ALPHA)
+        # (a row without a direction names no better backend, so it takes no part in deciding one either)
+        _, adjusted, _ = stats.holm_family([t if cols(r["metric"]).higher_is_better is not None
+                                            else {**t, "p_value": math.nan} for r, t in zip(group, tests)], ALPHA)
         for r, adj in zip(group, adjusted):
             r["p_holm"] = adj
         for r, res in zip(group, tests):
