@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import math
 import types
 import typing
@@ -130,6 +131,17 @@ class Registry(Generic[T]):
             lines.append("  (none)")
         return "\n".join(lines)
 
+    def without_defaults(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` less those equal to ``name``'s declared default (:func:`is_default`): what identifies the
+        entry, so that ``{type: box}`` and ``{type: box, count: 1}`` are one spec. A name that cannot be looked up
+        here keeps every param."""
+        try:
+            specs = _param_specs(self.get(name))
+        except ConfigError:
+            return dict(params)
+        return {k: v for k, v in params.items()
+                if not (k in specs and specs[k].kind is not specs[k].VAR_KEYWORD and is_default(v, specs[k].default))}
+
     # -- construction from a suite spec ---------------------------------------------------------------
     def create(self, spec: dict[str, Any], path: str) -> T:
         """Instantiate from ``{"type": name, **params}``; params are checked against the constructor."""
@@ -163,6 +175,22 @@ def _param_specs(cls: type) -> dict[str, inspect.Parameter]:
         return {}
     sig = inspect.signature(cls.__init__)
     return {n: p for n, p in list(sig.parameters.items())[1:] if p.kind not in (p.VAR_POSITIONAL,)}
+
+
+def is_default(value: Any, default: Any) -> bool:
+    """Whether ``value`` written in a suite is the declared ``default``: the same type and the same JSON (``True``
+    is not ``1``, ``[1]`` is not ``[1.0]``), or an int equal to a float default (``1`` for ``1.0``: a float
+    parameter takes either). A required parameter has no default."""
+    if default is inspect.Parameter.empty:
+        return False
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value) == default
+    if type(value) is not type(default):
+        return False
+    try:
+        return json.dumps(value, sort_keys=True) == json.dumps(default, sort_keys=True)
+    except (TypeError, ValueError):
+        return False
 
 
 def _type_ok(value: Any, ann: Any) -> bool:

@@ -163,3 +163,38 @@ def test_a_backend_limited_to_some_datasets(tmp_path, capsys, plugins):
     p = tmp_path / "s.yaml"
     p.write_text(yaml.safe_dump(base))
     assert main(["validate", str(p)]) == 0 and "= 3 cells" in capsys.readouterr().out
+
+
+def test_a_default_spelled_out_changes_no_key(plugins):
+    """A param written equal to its declared default (``count: 1`` of ``box``, ``radius: 3`` of ``opencv-telea``,
+    ``n: 6`` of ``test-noise``, ``data_range: 1`` for psnr's float default ``1.0``) is the spec written without it:
+    every key is the same."""
+    from bench.keys import expand_cells, scorer_specs
+
+    def keys(**kw):
+        s = parse_suite({**BASE, **kw})
+        return [(c.key, c.input_key) for c in expand_cells(s)], [x.key for x in scorer_specs(s)]
+
+    short = keys(backends=["opencv-telea"], datasets=["test-noise"], masks=[{"type": "box"}], metrics=["psnr"])
+    spelled = keys(backends=[{"type": "opencv-telea", "radius": 3}], datasets=[{"type": "test-noise", "n": 6}],
+                   masks=[{"type": "box", "count": 1, "center": False, "min_size": 0.25}],
+                   metrics=[{"type": "psnr", "data_range": 1, "regions": None}])
+    assert spelled == short
+    # a value that is not the default is kept: another type (True is not 1), another value, another dataset's own
+    # default (lama's reference: null means "by image size"; 256 is a choice)
+    assert keys(masks=[{"type": "box", "count": 2}])[0] != keys()[0]
+    assert keys(masks=[{"type": "lama-thin", "reference": 256}])[0] != keys(masks=["lama-thin"])[0]
+
+
+def test_keys_of_a_spec_written_without_defaults_are_those_of_earlier_runs(plugins):
+    """The literal keys below were printed by the code before defaults were dropped from keys (commit 23bf3c6):
+    the stores of runs made then keep resolving."""
+    from bench.keys import expand_cells, scorer_specs
+
+    s = parse_suite({"backends": [{"type": "opencv-telea"}], "datasets": [{"type": "test-noise", "n": 2}],
+                     "masks": [{"type": "box"}, {"type": "box", "name": "two", "count": 2}], "metrics": ["psnr"],
+                     "detectors": []})
+    assert [(c.key, c.input_key) for c in expand_cells(s)] == [
+        ("opencv-telea.test-noise.box.96987c56d1", "test-noise.box.14a79a801f"),
+        ("opencv-telea.test-noise.two.86768513ba", "test-noise.two.18ccc72902")]
+    assert [x.key for x in scorer_specs(s)] == ["psnr.a3258ea479"]

@@ -56,3 +56,17 @@ def test_check_params_types():
         check_params(Thing, {"ratio": "x"}, "p")
     with pytest.raises(ConfigError, match=r"p.sizes: unknown key for '(Thing|thing)'; did you mean 'size'\?"):
         check_params(Thing, {"sizes": 2}, "p")
+
+
+def test_is_default_compares_type_and_value():
+    """What counts as a default spelled out (then left out of keys): the same type and value; an int for a float
+    default; never True for 1, 1 for True, [1] for [1.0], a value for a required parameter."""
+    import inspect
+
+    from bench.registry import is_default
+
+    assert is_default(1, 1) and is_default(1, 1.0) and is_default(0.5, 0.5) and is_default(False, False)
+    assert is_default([], []) and is_default({"a": [1]}, {"a": [1]}) and is_default(None, None)
+    assert not is_default(True, 1) and not is_default(1, True) and not is_default(1.0, 1)
+    assert not is_default([1], [1.0]) and not is_default(None, 0) and not is_default("1", 1)
+    assert not is_default(True, 1.0) and not is_default(1, inspect.Parameter.empty)

@@ -795,3 +795,17 @@ def test_a_backend_whose_version_is_bumped_generates_its_outputs_again(tmp_path,
     assert expand_cells(bumped)[0].key != cell.key
     Runner(bumped, progress=False).run()
     assert WeightedFill.calls == 12
+
+
+def test_a_mask_written_with_its_defaults_spelled_out_generates_nothing_again(tmp_path, plugins):
+    """``{type: box}`` and ``{type: box, count: 1}`` (1 is the default) are the same masks: a rerun that spells the
+    default out found no stored output under its new generation key and generated (and scored) everything again."""
+    d = suite_dict(tmp_path)
+    Runner(parse_suite(d), progress=False).run()
+    assert sum(b for _, b in plugins.CALLS) == 6
+    plugins.CALLS.clear()
+    spelled = suite_dict(tmp_path, masks=[{"type": "box", "min_size": 0.3, "max_size": 0.5, "count": 1,
+                                           "center": False}], metrics=[{"type": "psnr", "data_range": 1}])
+    Runner(parse_suite(spelled), progress=False).run()
+    assert plugins.CALLS == []  # no backend call
+    assert len(records(tmp_path / "results" / "two")) == 6

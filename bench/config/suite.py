@@ -140,14 +140,17 @@ class PluginSpec:
     only: tuple[str, ...] | None = None
 
     def canonical(self) -> dict[str, Any]:
-        return {"type": self.type, **self.params}
+        """Type + params, less the params written equal to the plug-in's declared default
+        (:meth:`~bench.registry.Registry.without_defaults`): what the keys and the config hash see, so spelling a
+        default out (``{type: box, count: 1}``) changes no identity, and a spec written without it keeps its key."""
+        return {"type": self.type, **REGISTRIES[self.kind].without_defaults(self.type, self.params)}
 
     def key(self) -> str:
         """A stable, short identity of type + params (for seeds and cell keys)."""
         return f"{self.type}:{hash_obj(self.canonical())[:10]}"
 
     def create(self) -> Any:
-        return REGISTRIES[self.kind].create(self.canonical(), self.path)
+        return REGISTRIES[self.kind].create({"type": self.type, **self.params}, self.path)
 
 
 @dataclass
