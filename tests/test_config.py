@@ -198,3 +198,22 @@ def test_keys_of_a_spec_written_without_defaults_are_those_of_earlier_runs(plugi
         ("opencv-telea.test-noise.box.96987c56d1", "test-noise.box.14a79a801f"),
         ("opencv-telea.test-noise.two.86768513ba", "test-noise.two.18ccc72902")]
     assert [x.key for x in scorer_specs(s)] == ["psnr.a3258ea479"]
+
+
+def test_config_hash_leaves_out_what_changes_no_number(plugins):
+    """``save_inputs``, ``cache_dir``, ``weights_dir`` (a weights file's content is fingerprinted per output), the
+    description, ``optional:`` and a param spelled out at its default change no score, output or timing: the same
+    config hash. What can change one (seed, batch size, workers, dtype, a param...) still changes it."""
+    a = parse_suite(suite()).config_hash()
+    same = [dict(save_inputs=True), dict(cache_dir="/elsewhere/cache"), dict(weights_dir="/elsewhere/weights"),
+            dict(description="another text"), dict(metrics=[{"type": "psnr", "optional": True}]),
+            dict(backends=["identity", {"type": "opencv-telea", "radius": 3}],
+                 masks=[{"type": "box", "count": 1}], metrics=[{"type": "psnr", "data_range": 1}])]
+    for kw in same:
+        assert parse_suite(suite(**kw)).config_hash() == a, kw
+    other = [dict(seed=1), dict(batch_size=2), dict(workers=1), dict(dtype="float16"), dict(paste_back=True),
+             dict(limit=3), dict(warmup=1), dict(overlap=True), dict(timeout_s=5), dict(oom_retry=False),
+             dict(weights="random"), dict(device="cpu"), dict(resolution=64), dict(masks=[{"type": "box", "count": 2}]),
+             dict(metrics=["psnr", "ssim"]), dict(backends=["identity", {"type": "opencv-telea", "datasets": ["test-noise"]}])]
+    for kw in other:
+        assert parse_suite(suite(**kw)).config_hash() != a, kw

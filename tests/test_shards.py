@@ -456,3 +456,48 @@ def test_merging_into_a_folder_that_holds_an_earlier_merge_keeps_what_it_holds(t
     Runner(other, run_id="other", progress=False).run()
     with pytest.raises(BenchError, match="different suites.*other"):
         merge_runs([a], into=tmp_path / "results" / "other")
+
+
+def _as_written_before_the_hash_rule_changed(run_dir, suite):
+    """The manifest as the code before the config hash left out settings that change no number wrote it: the
+    earlier rule's hash (``Suite.config_hash_v1``, that code's ``config_hash``) and no ``config_hash_v1``."""
+    mp = Path(run_dir) / "manifest.json"
+    m = json.loads(mp.read_text())
+    m["config_hash"] = suite.config_hash_v1()
+    del m["config_hash_v1"]
+    mp.write_text(json.dumps(m))
+
+
+def test_a_shard_run_before_the_hash_rule_changed_merges_with_a_shard_run_after(tmp_path):
+    """Shard 0 ran before the config hash left out ``save_inputs`` (its manifest carries the earlier rule's hash);
+    shard 1 runs today with ``save_inputs: true``. They are one suite: the merge takes both and stays comparable,
+    as does a merge of the reverse order of writing."""
+    d = suite_dict(tmp_path, backends=["mean-fill"], masks=["box"], metrics=["psnr"])
+    old = parse_suite(d)
+    Runner(old, run_id="sh", progress=False, shard=(0, 2)).run()
+    _as_written_before_the_hash_rule_changed(tmp_path / "results" / "sh" / "shards" / "0-of-2", old)
+    Runner(parse_suite({**d, "save_inputs": True}), run_id="sh", progress=False, shard=(1, 2)).run()
+    dest, counts = merge_runs([tmp_path / "results" / "sh"])
+    man = _manifest(dest)
+    assert counts["records"] == 5 and man["shards_merged"] == {"2": [0, 1]} and not man.get("shards_missing")
+    assert man.get("comparable", True) and not man["noncomparable_reasons"] and not man.get("merge_forced")
+
+
+def test_a_run_started_before_the_hash_rule_changed_resumes_without_a_note_or_new_work(tmp_path, capsys):
+    """A finished run whose manifest carries the earlier rule's hash, run again today (with ``save_inputs`` turned
+    on, which no longer changes the hash): nothing generated or scored again, and no note that the folder holds an
+    earlier version of the suite."""
+    d = suite_dict(tmp_path, backends=["mean-fill"], masks=["box"], metrics=["psnr"])
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(d))
+    assert main(["run", str(p), "--run-id", "r", "--no-progress", "--no-report"]) == 0
+    run = tmp_path / "results" / "r"
+    _as_written_before_the_hash_rule_changed(run, parse_suite(d))
+    p.write_text(yaml.safe_dump({**d, "save_inputs": True}))
+    capsys.readouterr()
+    assert main(["run", str(p), "--run-id", "r", "--no-progress", "--no-report"]) == 0
+    out = capsys.readouterr()
+    assert "earlier version of this suite" not in out.out + out.err
+    man = _manifest(run)
+    assert man["counts"]["generated"] == 0 and man["counts"]["scored"] == 0
+    assert man["config_hash"] == parse_suite(d).config_hash() and man["config_hash_v1"] != parse_suite(d).config_hash_v1()

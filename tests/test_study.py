@@ -901,3 +901,25 @@ def test_a_partial_rater_does_not_shrink_alpha_to_the_shared_items(run, tmp_path
     ag = st.agreement
     assert ag["items"] <= 4 < ag["alpha_items"] and ag["lo"] <= ag["kappa"] <= ag["hi"]
     assert ag["alpha_lo"] <= ag["alpha"] <= ag["alpha_hi"]
+
+
+def test_judgements_of_a_page_built_before_the_hash_rule_changed_are_the_runs(run, tmp_path):
+    """A page built before the config hash left out the settings that change no number carries the earlier rule's
+    hash; the run, resumed since, carries today's ``config_hash`` and that one as ``config_hash_v1``: its judgements
+    are this run's (they were refused as 'of another run'). A hash that is neither still is refused."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    plan = make_plan(copy)
+    write_page(plan, copy, tmp_path / "study.html")  # (before the run is resumed)
+    mp = copy / "manifest.json"
+    man = json.loads(mp.read_text())
+    man["config_hash_v1"], man["config_hash"] = man["config_hash"], "f" * 64  # as a run resumed today writes it
+    mp.write_text(json.dumps(man))
+    rows = simulate(plan, THETA, "a", 1)
+    assert {r["config_hash"] for r in rows} == {man["config_hash_v1"]}
+    st = score_study(copy, [write_csv(tmp_path / "j.csv", rows)], n_boot=20)
+    assert st.config_hash == "f" * 64 and len(st.judgements) == len(rows)
+    for r in rows:
+        r["config_hash"] = "0" * 64
+    with pytest.raises(BenchError, match="is not this run's"):
+        score_study(copy, [write_csv(tmp_path / "k.csv", rows)], n_boot=20)

@@ -203,11 +203,29 @@ class Suite:
         return out
 
     def config_hash(self) -> str:
-        """SHA-256 of the canonical JSON of everything that changes results (not output_dir/name/report)."""
+        """SHA-256 of the canonical JSON of what can change a score, a generated output or what a timing means:
+        every setting but :data:`UNHASHED_SETTINGS`, each plug-in's type, label, ``datasets:`` and params less
+        those at their declared default (:meth:`PluginSpec.canonical`; ``optional:`` changes no number)."""
+        r = {k: v for k, v in self.settings.items() if k not in UNHASHED_SETTINGS}
+        for kind, specs in self.plugins.items():
+            r[kind] = [{"name": s.label, **({"datasets": list(s.only)} if s.only is not None else {}),
+                        **s.canonical()} for s in specs]
+        return hash_obj(r)
+
+    def config_hash_v1(self) -> str:
+        """The config hash as runs written before :meth:`config_hash` left out the settings that change no number
+        (and a param spelled out at its default) computed it: what their manifests, studies and baselines carry.
+        Kept only to recognise them (``config_hash_v1`` in a manifest; :func:`bench.store.manifest.config_hashes`)."""
         r = self.resolved()
         for k in ("name", "description", "output_dir", "report"):
             r.pop(k, None)
         return hash_obj(r)
+
+
+#: settings that change no score, no generated output and no timing's meaning: left out of the config hash (where
+#: files go and what is kept beside the records; where weights and caches are read from: a weights file's content
+#: is fingerprinted per output, docs/backends.md; the report's layout; the suite's name and description)
+UNHASHED_SETTINGS = ("description", "output_dir", "report", "save_inputs", "weights_dir", "cache_dir")
 
 
 #: the suite's settings that are paths (:meth:`Suite.path`)

@@ -51,6 +51,7 @@ from .. import stats
 from ..errors import BenchError, suggest
 from .aggregate import RunData, load_run, summarize
 from ..columns import Column
+from ..store.manifest import config_hashes
 from .columns import ColumnCatalog
 from .study import COLUMN as STUDY_COLUMN
 from .table import _jsonable, _unjson, format_number, incomplete_text
@@ -147,6 +148,8 @@ class Side:
     reasons: list[str] = field(default_factory=list)
     run_id: str = ""
     config_hash: str | None = None
+    #: every config hash the side answers to (:func:`bench.store.manifest.config_hashes`: with the earlier rule's)
+    config_hashes: set[str] = field(default_factory=set)
     device: Any = None
     run: RunData | None = None  # per-sample data when the side is a run folder
     samples: dict[tuple[str, str, str], dict[str, dict[str, float]]] | None = None  # baseline: cell -> key -> id
@@ -325,6 +328,7 @@ def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any
         "format": BASELINE_FORMAT, "version": BASELINE_VERSION,
         "run_id": df.attrs.get("run_id") or manifest.get("run_id"),
         "config_hash": df.attrs.get("config_hash") or manifest.get("config_hash"),
+        **({"config_hash_v1": manifest["config_hash_v1"]} if manifest.get("config_hash_v1") else {}),
         "comparable": bool(df.attrs.get("comparable", True)),
         "noncomparable_reasons": list(df.attrs.get("noncomparable_reasons") or []),
         "device": manifest.get("device"), "dtype": manifest.get("dtype"), "seed": manifest.get("seed"),
@@ -377,7 +381,8 @@ def _side_from_baseline(path: Path) -> Side:
     return Side(name=str(path), cells=cells, columns=doc.get("columns") or {},
                 comparable=bool(doc.get("comparable", True)), reasons=list(doc.get("noncomparable_reasons") or []),
                 run_id=str(doc.get("run_id") or path.stem), config_hash=doc.get("config_hash"),
-                device=doc.get("device"), samples=samples or None, sample_lists=lists, input_lists=inputs,
+                config_hashes=config_hashes(doc), device=doc.get("device"), samples=samples or None,
+                sample_lists=lists, input_lists=inputs,
                 scorers=doc.get("scorers") if isinstance(doc.get("scorers"), dict) else None,
                 shards_missing=[str(x) for x in doc.get("shards_missing") or []])
 
@@ -395,7 +400,8 @@ def load_side(src: Any) -> Side:
         cells[(rec["backend"], rec["dataset"], rec["mask"])] = rec
     return Side(name=str(src), cells=cells, columns=df.attrs.get("columns", {}), comparable=rd.comparable,
                 reasons=rd.noncomparable_reasons, run_id=str(df.attrs.get("run_id") or ""),
-                config_hash=rd.manifest.get("config_hash"), device=rd.manifest.get("device"), run=rd,
+                config_hash=rd.manifest.get("config_hash"), config_hashes=config_hashes(rd.manifest),
+                device=rd.manifest.get("device"), run=rd,
                 scorers=scorer_definitions(rd.manifest),
                 shards_missing=[str(x) for x in rd.manifest.get("shards_missing") or []])
 
@@ -1039,7 +1045,8 @@ def render_compare_markdown(res: CompareResult) -> str:
                   f"cell{'s' if len(res.other_inputs) != 1 else ''}) on another masked image or mask than BASE's "
                   f"(another seed, resolution, mask setting or data): they are not paired and count as not scored "
                   f"below.", ""]
-    if res.base.config_hash and res.new.config_hash and res.base.config_hash != res.new.config_hash:
+    # (one suite: the hashes meet, a run made before the hash rule changed carrying the earlier rule's)
+    if res.base.config_hashes and res.new.config_hashes and not res.base.config_hashes & res.new.config_hashes:
         lines += [f"> **⚠ Different suite configurations** (config hash {res.base.config_hash} vs "
                   f"{res.new.config_hash}): numbers may differ for reasons other than the change under test.", ""]
     if res.base.device and res.new.device and json.dumps(res.base.device, sort_keys=True) != \

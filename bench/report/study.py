@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import sinks
+from ..store.manifest import config_hashes
 
 STUDY_DIR = "study"
 STUDY_JSON = "study.json"
@@ -327,19 +328,20 @@ def study_dirs(run_dir: Any) -> list[Path]:
     return [*subs, root]
 
 
-def _read_study(p: Path, config_hash: str | None) -> dict[str, Any] | None:
+def _read_study(p: Path, config_hash: "str | set[str] | None") -> dict[str, Any] | None:
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(doc, dict) or doc.get("format") != "inpaint-bench-study":
         return None
-    if config_hash is not None and doc.get("config_hash") != config_hash:
+    hashes = {config_hash} if isinstance(config_hash, str) else config_hash
+    if hashes is not None and doc.get("config_hash") not in hashes:
         return None
     return doc
 
 
-def studies(run_dir: Any, config_hash: str | None = None) -> list[tuple[Path, dict[str, Any] | None]]:
+def studies(run_dir: Any, config_hash: "str | set[str] | None" = None) -> list[tuple[Path, dict[str, Any] | None]]:
     """(folder, scored study or None) of every study folder of the run, one per dataset × mask: a study folder wins
     over an old ``study/study.json`` of the same dataset × mask; a study of another config hash reads as None (its
     folder may still hold a page plan)."""
@@ -356,7 +358,7 @@ def studies(run_dir: Any, config_hash: str | None = None) -> list[tuple[Path, di
     return out
 
 
-def load_studies(run_dir: Any, config_hash: str | None = None) -> list[dict[str, Any]]:
+def load_studies(run_dir: Any, config_hash: "str | set[str] | None" = None) -> list[dict[str, Any]]:
     """Every scored study of the run (:func:`studies`), those of another config hash left out."""
     return [doc for _, doc in studies(run_dir, config_hash) if doc is not None]
 
@@ -366,7 +368,7 @@ def add_human_bt(rd, df) -> None:
     summary has one row per backend × dataset × mask."""
     if df.empty or not {"backend", "dataset", "mask"} <= set(df.columns) or "area_bin" in df.columns:
         return
-    docs = load_studies(rd.run_dir, rd.manifest.get("config_hash"))
+    docs = load_studies(rd.run_dir, config_hashes(rd.manifest))  # (a study made before the hash rule changed too)
     if not docs:
         return
     vals = {(doc["dataset"], doc["mask"], b["backend"]): b for doc in docs for b in doc["backends"]}

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import BenchError
 from ..store import RunStore, merge_stores
 from ..store.files import input_path, output_path
-from ..store.manifest import is_merged, manifest_part, merge_manifests, read_manifest
+from ..store.manifest import config_hashes, is_merged, manifest_part, merge_manifests, read_manifest, suites
 from ..fsio import write_bytes_atomic, write_text_atomic
 from .locks import RunLock
 
@@ -127,10 +127,6 @@ def _sessions(m: dict[str, Any]) -> set[str]:
     return {str(s["session"]) for s in m.get("sessions") or [] if isinstance(s, dict) and s.get("session")}
 
 
-def _hash(m: dict[str, Any]) -> str:
-    return str(m.get("config_hash"))
-
-
 def _gather(srcs: list[Path], problems: list[str]) -> dict[str, Any]:
     """The manifests that take part in the merge, folder by folder (module docstring): ``parts`` [(store folder,
     manifest)], ``base`` (the manifest whose suite and provenance the result keeps: a source read now, never an
@@ -169,14 +165,15 @@ def _gather(srcs: list[Path], problems: list[str]) -> dict[str, Any]:
             fresh = [x for x in fresh if x not in covered]
             carried = [x for x in carried if x not in covered]
         if fresh:
-            now = {_hash(m) for _, m in fresh}
-            out["earlier"] += [str(d) for d, m in carried if _hash(m) not in now]
-            carried = [(d, m) for d, m in carried if _hash(m) in now]
+            now = set().union(*(config_hashes(m) for _, m in fresh))
+            out["earlier"] += [str(d) for d, m in carried if not config_hashes(m) & now]
+            carried = [(d, m) for d, m in carried if config_hashes(m) & now]
         elif previous is not None and not previous.get("merged_parts"):  # it recorded no sources: as it is
             fresh = [(s, previous)]
         if previous is not None:
             out["earlier_merges"].append({"shards_merged": previous.get("shards_merged") or {},
-                                          "config_hash": previous.get("config_hash")})
+                                          "config_hash": previous.get("config_hash"),
+                                          "config_hash_v1": previous.get("config_hash_v1")})
         if out["base"] is None and (fresh or carried):
             out["base"], out["base_dir"] = (fresh[0][1], fresh[0][0]) if fresh else (previous, s)
         out["parts"] += fresh + carried
@@ -219,10 +216,14 @@ def _merge_locked(srcs: list[Path], dest: Path, force: bool):
         RunStore(d / "records.sqlite").close()  # a damaged store, or another tool's, is a clear error first
     problems: list[str] = []
     got = _gather(srcs, problems)
-    by_hash: dict[str, list[str]] = {}
-    for d, m in got["parts"]:
-        by_hash.setdefault(_hash(m), []).append(str(d))
-    got["hashes"] = set(by_hash)
+    where = {id(m): str(d) for d, m in got["parts"]}
+    # one suite: the parts' config hashes meet (a shard written before the hash rule changed carries the old one)
+    by_hash = {str(g[0].get("config_hash")): [where[id(m)] for m in g]
+               for g in suites([m for _, m in got["parts"]])}
+    nohash = [str(d) for d, m in got["parts"] if not config_hashes(m)]
+    if nohash:
+        by_hash["None"] = nohash
+    got["hashes"] = set().union(*(config_hashes(m) for _, m in got["parts"]))
     if len(by_hash) > 1:
         problems.append("the sources ran different suites (" + "; ".join(
             f"config hash {h[:12]}: {', '.join(ds[:3])}{f' and {len(ds) - 3} more' if len(ds) > 3 else ''}"
@@ -242,7 +243,7 @@ def _merge_locked(srcs: list[Path], dest: Path, force: bool):
         manifests = [m for _, m in parts]
         hashes = got["hashes"]
         merged, missing = shards_merged(manifests + got["also_merged"] + [  # (before the shard key is dropped)
-            m for m in got["earlier_merges"] if _hash(m) in hashes])
+            m for m in got["earlier_merges"] if config_hashes(m) & hashes])
         man = dict(merge_manifests(manifests, [d for d, _ in parts], base=got["base"]) if manifests
                    else {"run_id": dest.name})
         man["run_id"] = got["base"].get("run_id", dest.name) if got["base"] else dest.name

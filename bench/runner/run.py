@@ -32,6 +32,7 @@ from ..config import MAX_NAME, Suite
 from ..columns import Column
 from ..errors import CAUGHT, BenchError, ConfigError, describe
 from ..store import RunStore
+from ..store.manifest import config_hashes
 from ..types import RunContext
 from . import timing
 from .generate import GenSettings, Generation
@@ -418,7 +419,8 @@ class Runner:
 
     def _note_other_suites(self, old: dict[str, Any]) -> None:
         h = old.get("config_hash")
-        if h and h != self.suite.config_hash():
+        # (a run started before the config hash left out settings that change no number carries the earlier rule's)
+        if h and not config_hashes(old) & {self.suite.config_hash(), self.suite.config_hash_v1()}:
             self._log(f"note: {self.run_dir} also holds results of an earlier version of this suite (config "
                       f"{str(h)[:12]}); they stay stored (reused where they match) but only the current suite's "
                       f"cells and scorers are reported; `--fresh` discards them, `--run-id` starts a new folder")
@@ -573,6 +575,7 @@ class Runner:
             "suite_name": self.suite.name,
             "suite_file": str(self.suite.source) if self.suite.source else None,
             "config_hash": self.suite.config_hash(),
+            "config_hash_v1": self.suite.config_hash_v1(),  # what runs, studies and shards made before carry
             "suite": self.suite.resolved(),
             "created": old.get("created", time.time()),
             "git": git,  # (this session's; every session's are in "sessions")

@@ -28,6 +28,61 @@ def read_manifest(run_dir: Path) -> "dict | None":
     return m
 
 
+def config_hashes(manifest: dict[str, Any]) -> set[str]:
+    """Every config hash a manifest (or a study, a baseline, a merged part) answers to: its ``config_hash`` and,
+    when written since the hash left out settings that change no number, the same suite's hash by the earlier rule
+    (``config_hash_v1``, :meth:`bench.config.Suite.config_hash_v1`), which is what the runs, studies and shards made
+    before carry; a manifest written before (no ``config_hash_v1``) also answers to its recorded suite's hash by
+    the current rule, so it is one suite with a run of today that differs only in what changes no number. Two
+    records are of one suite when their sets meet (:func:`suites`)."""
+    out = {str(manifest[k]) for k in ("config_hash", "config_hash_v1") if manifest.get(k)}
+    if out and not manifest.get("config_hash_v1") and isinstance(manifest.get("suite"), dict):
+        now = _current_hash(manifest["suite"])
+        if now:
+            out.add(now)
+    return out
+
+
+_CURRENT: dict[str, "str | None"] = {}  # the recorded suite's canonical JSON -> its config hash by today's rule
+
+
+def _current_hash(resolved: dict[str, Any]) -> "str | None":
+    """The config hash by today's rule of a suite recorded in a manifest (``suite``: its resolved form, which
+    :func:`bench.config.parse_suite` reads back without building a plug-in); None when it no longer parses here
+    (a plug-in not installed): the recorded hash alone stands then."""
+    from ..config import canonical_json, parse_suite
+    from ..errors import CAUGHT
+
+    key = canonical_json(resolved)
+    if key not in _CURRENT:
+        try:
+            _CURRENT[key] = parse_suite(dict(resolved), instantiate=False).config_hash()
+        except CAUGHT:
+            _CURRENT[key] = None
+    return _CURRENT[key]
+
+
+def suites(manifests: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``manifests`` (those with a config hash) grouped by suite: two are of one suite when their
+    :func:`config_hashes` meet, directly or through a third (a shard written before the hash rule changed and one
+    written after, of the same suite, are one suite); in first-seen order."""
+    groups: list[tuple[set[str], list[dict[str, Any]]]] = []
+    for m in manifests:
+        hs = config_hashes(m)
+        if not hs:
+            continue
+        meet = [g for g in groups if g[0] & hs]
+        merged = (set(hs), [])
+        for g in meet:
+            merged[0].update(g[0])
+            merged[1].extend(g[1])
+        merged[1].append(m)
+        first = groups.index(meet[0]) if meet else len(groups)
+        groups = [g for g in groups if g not in meet]
+        groups.insert(min(first, len(groups)), merged)
+    return [ms for _, ms in groups]
+
+
 def _union(items: list[Any], new: list[Any]) -> None:
     items.extend(x for x in new if x not in items)
 
@@ -43,7 +98,7 @@ def _device_kind(device: Any) -> str:
 #: What a merged manifest keeps of each source it was made from (``merged_parts``): all that
 #: :func:`merge_manifests` and the shard bookkeeping read, so a later merge redoes the union from the sources
 #: (each counted once) and keeps the part of a source it cannot read again (the run folder's own earlier run).
-PART_KEYS = ("run_id", "config_hash", "shard", "sessions", "counts", "device", "comparable", "noncomparable_reasons",
+PART_KEYS = ("run_id", "config_hash", "config_hash_v1", "shard", "sessions", "counts", "device", "comparable", "noncomparable_reasons",
              "sample_ids", "cells", "scorers", "columns", "backends")
 
 
@@ -86,8 +141,9 @@ def merge_manifests(manifests: list[dict[str, Any]], sources: list[Path],
         _union(scorers, list(m.get("scorers") or []))
         for k, v in (m.get("backends") or {}).items():
             backends.setdefault(k, v)
-    hashes = {m.get("config_hash") for m in manifests if m.get("config_hash")}
-    if len(hashes) > 1:
+    groups = suites(manifests)
+    if len(groups) > 1:
+        hashes = {str(g[0]["config_hash"]) for g in groups}
         reasons.append(f"merged runs have different config hashes ({', '.join(sorted(hashes))})")
     devices = {_device_kind(m.get("device")) for m in manifests if m.get("device")}
     if len(devices) > 1:

@@ -39,6 +39,7 @@ import pandas as pd
 from ..errors import BenchError
 from ..fsio import read_csv_text
 from ..seeding import rng_for
+from ..store.manifest import config_hashes
 from .. import stats
 from .plan import CHECK_BACKEND, check_backends
 
@@ -115,7 +116,7 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
                 rater = r["rater_id"]
                 if not rater:
                     raise BenchError(f"{where}: empty rater_id")
-                if r["config_hash"] != run_hash:
+                if r["config_hash"] not in config_hashes(rd.manifest):  # (or the earlier rule's, of a study made before)
                     raise BenchError(f"{where}: config_hash {r['config_hash'][:16]!r} is not this run's "
                                      f"({run_hash[:16]}): these judgements are of another run")
                 if r.get("run_id") and run_id and r["run_id"] != run_id:
