@@ -123,7 +123,8 @@ class Registry(Generic[T]):
             if p.kind is p.VAR_KEYWORD:
                 lines.append(f"  **{key}: any further keys are passed on")
                 continue
-            ann = p.annotation if p.annotation is not inspect.Parameter.empty else "any"
+            ann = p.annotation if p.annotation is not inspect.Parameter.empty else _inferred(p)
+            ann = "any" if ann is inspect.Parameter.empty else ann
             ann = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
             default = "(required)" if p.default is inspect.Parameter.empty else f"= {p.default!r}"
             lines.append(f"  {key}: {ann} {default}")
@@ -193,6 +194,17 @@ def is_default(value: Any, default: Any) -> bool:
         return False
 
 
+def _inferred(p: inspect.Parameter) -> Any:
+    """What an unannotated parameter takes (a third-party plug-in without type hints), from its default's type: a
+    bool default takes a bool only, an int one an int, a float one an int or a float, a str one a str; no default
+    or a default of another type (None, a list...) takes anything."""
+    d = p.default
+    for t in (bool, int, float, str):  # (bool first: a bool is an int)
+        if isinstance(d, t):
+            return t
+    return inspect.Parameter.empty
+
+
 def _type_ok(value: Any, ann: Any) -> bool:
     if ann is inspect.Parameter.empty or ann is Any:
         return True
@@ -246,9 +258,13 @@ def check_params(cls: type, params: dict[str, Any], path: str) -> dict[str, Any]
                 f"; valid keys: {', '.join(sorted(named))}" if named else f"; '{name}' takes no parameters")
             raise ConfigError(f"{path}.{key}", f"unknown key for '{name}'{hint}")
         ann = hints.get(key, named[key].annotation)
+        inferred = ann is inspect.Parameter.empty
+        if inferred:
+            ann = _inferred(named[key])
         if not _type_ok(value, ann):
+            why = f" (unannotated: the type of its default {named[key].default!r} in '{name}')" if inferred else ""
             raise ConfigError(f"{path}.{key}",
-                              f"expected {_type_name(ann)}, got {type(value).__name__} {quote(value)}")
+                              f"expected {_type_name(ann)}, got {type(value).__name__} {quote(value)}{why}")
         if _has_nan(value):  # compares false with everything: a threshold of NaN never flags
             raise ConfigError(f"{path}.{key}", f"NaN (not a number) is not allowed here, got {quote(value)}")
     for key, p in named.items():

@@ -232,3 +232,28 @@ def test_a_dataset_giving_8bit_or_channels_last_pixels_is_a_data_error_naming_it
                      (img.permute(1, 2, 0), r"its image has shape \(16, 16, 3\); expected \[3, H, W\]")):
         with pytest.raises(DataError, match="dataset 'mine', sample 'a': " + msg):
             prepare_item(Mine(bad), box, "mine", 0, "a")
+
+
+class Unannotated:
+    """A plain class for `type: python` without type hints (research code)."""
+
+    def __init__(self, checkpoint, steps=8, guidance=7.5, fp16=False):
+        self.steps, self.guidance = steps, guidance
+
+    def inpaint(self, image, mask, generator):
+        return image.clone()
+
+
+def test_a_python_targets_unannotated_kwargs_take_their_defaults_type(plugins):
+    """`steps: '8'` (a YAML string) reached an unannotated target as a string; its default's type now decides, with
+    the annotated error naming the key and the target."""
+    target = "tests.test_plugin_authoring:Unannotated"
+    ok = parse_suite({**BASE, "backends": [{"type": "python", "target": target,
+                                            "kwargs": {"checkpoint": 3, "steps": 4, "guidance": 5}}]})
+    assert ok.backends[0].create().inner.guidance == 5  # an int for a float default; no default: anything
+    msg = err({**BASE, "backends": [{"type": "python", "target": target,
+                                     "kwargs": {"checkpoint": "m.pt", "steps": "8"}}]})
+    assert msg == ("backends[0].kwargs.steps: expected int, got str '8' (unannotated: the type of its default 8 in "
+                   "'Unannotated')")
+    msg = err({**BASE, "backends": [{"type": "python", "target": target, "kwargs": {"checkpoint": "m", "fp16": 1}}]})
+    assert msg.startswith("backends[0].kwargs.fp16: expected bool, got int 1")

@@ -70,3 +70,36 @@ def test_is_default_compares_type_and_value():
     assert not is_default(True, 1) and not is_default(1, True) and not is_default(1.0, 1)
     assert not is_default([1], [1.0]) and not is_default(None, 0) and not is_default("1", 1)
     assert not is_default(True, 1.0) and not is_default(1, inspect.Parameter.empty)
+
+
+class Bare:
+    """A third-party plug-in without type hints."""
+
+    def __init__(self, steps=8, strength=0.5, fast=False, net="alex", base=None, extra=(), required=None):
+        pass
+
+
+def test_unannotated_params_take_their_defaults_type():
+    """An unannotated parameter took anything from YAML (``steps: '8'``, ``fast: 'yes'``): its type is now its
+    default's (int: int; float: int or float; bool: bool only; str: str; None or no default: anything), refused with
+    the error an annotated one gets, naming the plug-in and the key."""
+    ok = {"steps": 3, "strength": 1, "fast": True, "net": "vgg", "base": {"a": 1}, "extra": "x", "required": [1]}
+    assert check_params(Bare, ok, "p") == ok
+    assert check_params(Bare, {"strength": 0.25}, "p") == {"strength": 0.25}
+    for key, bad, want in [("steps", "8", "int, got str '8'"), ("steps", True, "int, got bool True"),
+                           ("steps", 8.0, "int, got float 8.0"), ("strength", "0.5", "float, got str '0.5'"),
+                           ("strength", False, "float, got bool False"), ("fast", 1, "bool, got int 1"),
+                           ("fast", "yes", "bool, got str 'yes'"), ("net", 3, "str, got int 3")]:
+        with pytest.raises(ConfigError) as e:
+            check_params(Bare, {key: bad}, "backends[2]")
+        assert e.value.path == f"backends[2].{key}", (key, bad)
+        assert str(e.value).startswith(f"backends[2].{key}: expected {want} (unannotated: the type of its default"), \
+            str(e.value)
+        assert "'Bare'" in str(e.value)
+
+
+def test_bench_ls_shows_an_unannotated_params_type_from_its_default():
+    reg = Registry("things")
+    reg.register("bare")(Bare)
+    text = reg.describe("bare")
+    assert "  steps: int = 8" in text and "  fast: bool = False" in text and "  base: any = None" in text
