@@ -923,3 +923,23 @@ def test_judgements_of_a_page_built_before_the_hash_rule_changed_are_the_runs(ru
         r["config_hash"] = "0" * 64
     with pytest.raises(BenchError, match="is not this run's"):
         score_study(copy, [write_csv(tmp_path / "k.csv", rows)], n_boot=20)
+
+
+def test_answers_to_a_page_of_an_earlier_version_of_the_suite_say_so(tmp_path, capsys):
+    """A page built from this run folder, then the suite grew (more samples: another config hash): its answers were
+    refused as "of another run". They are this folder's; the error says so, and scoring them after running that
+    version of the suite again (its stored results reused) works."""
+    from bench.cli import main
+
+    run = make_study_run(tmp_path, n=6)
+    plan = page_plan(run, tmp_path, pairs=6)
+    answers = write_csv(tmp_path / "judgements_ann.csv", simulate(plan, THETA, "ann", 1))
+    make_study_run(tmp_path, n=8)  # the same folder, two samples more
+    capsys.readouterr()
+    assert main(["study", "score", str(run), str(answers), "--n-boot", "50"]) == 2
+    err = capsys.readouterr().err
+    assert "judgements_ann.csv:2: config_hash" in err
+    assert f"answers to study {plan.study_id}, a page built from this run folder for an earlier version" in err
+    assert "another run" not in err
+    make_study_run(tmp_path, n=6)  # the version the page was built from, again
+    assert main(["study", "score", str(run), str(answers), "--n-boot", "50"]) == 0

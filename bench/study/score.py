@@ -10,7 +10,8 @@ The CSV (what the page exports; one row per answered trial)::
 then default to the run's only ones). A row naming a sample or backend the run does not have, another run's config
 hash, the same backend on both sides, an unknown choice, or a trial the same rater already answered (same sample
 and the same two backends, in either order, in any of the files) is an error naming the file and the line. So is a
-study id that is not of a page built from this run folder (:func:`check_against_page`); an answer whose output file
+study id that is not of a page built from this run folder (:func:`check_against_page`; a page of an earlier version of
+the suite in this folder is named as such); an answer whose output file
 changed since its page was built is left out and counted.
 
 Trials with the ``identity`` baseline (a backend named so, or of that type) on one side are attention checks: passed
@@ -84,6 +85,25 @@ def _position(v: str | None, where: str) -> float:
     return float(p)
 
 
+def _other_config(where: str, r: dict[str, str], run_hash: str, rd) -> str:
+    """The error of a row whose ``config_hash`` is not the run's: answers to a page built from this run folder
+    for an earlier version of its suite (``plan.json`` records that page) say so, and how to score them; others
+    are of another run."""
+    from .plan import page_plans
+
+    head = f"{where}: config_hash {r['config_hash'][:16]!r} is not this run's ({run_hash[:16]})"
+    sid = r.get("study_id") or ""
+    if sid and rd.run_dir is not None and r.get("dataset") and r.get("mask"):
+        for plan in page_plans(rd.run_dir, r["dataset"], r["mask"]):
+            if plan.study_id == sid and plan.config_hash == r["config_hash"]:
+                return (f"{head}: these are answers to study {sid}, a page built from this run folder for an "
+                        f"earlier version of its suite (config {r['config_hash'][:12]}), which has changed since; "
+                        f"answers are scored against the version of the suite they were given for: run that "
+                        f"version again in this folder (its stored results are reused) and score them, or build the "
+                        f"page again and collect new answers")
+    return f"{head}: these judgements are of another run"
+
+
 def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
     """Every row of every file, checked against ``run``; one row per judgement with the columns ``file``, ``line``,
     ``rater``, ``dataset``, ``mask``, ``sample_id``, ``left``, ``right``, ``choice``, ``seconds``, ``check``."""
@@ -117,8 +137,7 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
                 if not rater:
                     raise BenchError(f"{where}: empty rater_id")
                 if r["config_hash"] not in config_hashes(rd.manifest):  # (or the earlier rule's, of a study made before)
-                    raise BenchError(f"{where}: config_hash {r['config_hash'][:16]!r} is not this run's "
-                                     f"({run_hash[:16]}): these judgements are of another run")
+                    raise BenchError(_other_config(where, r, run_hash, rd))
                 if r.get("run_id") and run_id and r["run_id"] != run_id:
                     raise BenchError(f"{where}: run_id {r['run_id']!r} is not this run's ({run_id!r})")
                 choice = r["choice"].lower().replace(" ", "_").replace("-", "_")
