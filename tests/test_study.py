@@ -943,3 +943,12 @@ def test_answers_to_a_page_of_an_earlier_version_of_the_suite_say_so(tmp_path, c
     assert "another run" not in err
     make_study_run(tmp_path, n=6)  # the version the page was built from, again
     assert main(["study", "score", str(run), str(answers), "--n-boot", "50"]) == 0
+
+
+def test_a_file_given_twice_is_named_as_such(run, tmp_path):
+    """A file given twice (``judgements_*.csv judgements_ann.csv``) was refused as a duplicated trial of its own line
+    ("already judged ... at judgements_ann.csv:2", from judgements_ann.csv:2)."""
+    plan = page_plan(run, tmp_path)
+    ann = write_csv(tmp_path / "judgements_ann.csv", simulate(plan, THETA, "ann", 1))
+    with pytest.raises(BenchError, match=r"judgements_ann\.csv: judgements file given twice"):
+        read_judgements([ann, tmp_path / "." / "judgements_ann.csv"], run)

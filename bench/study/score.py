@@ -118,10 +118,14 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
         raise BenchError("no judgements file given")
     rows: list[dict[str, Any]] = []
     seen: dict[tuple, str] = {}
+    given: dict[Path, Path] = {}
     for path in paths:
         p = Path(path)
         if not p.is_file():
             raise BenchError(f"{p}: judgements file not found")
+        if p.resolve() in given:  # (a glob and a name of the same file): every row would be its own duplicate
+            raise BenchError(f"{p}: judgements file given twice (as {given[p.resolve()]} too); give each file once")
+        given[p.resolve()] = p
         with io.StringIO(read_csv_text(p, "judgements file"), newline="") as f:
             reader = csv.DictReader(f)
             cols = [c.strip() for c in (reader.fieldnames or [])]
