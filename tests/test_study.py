@@ -952,3 +952,33 @@ def test_a_file_given_twice_is_named_as_such(run, tmp_path):
     ann = write_csv(tmp_path / "judgements_ann.csv", simulate(plan, THETA, "ann", 1))
     with pytest.raises(BenchError, match=r"judgements_ann\.csv: judgements file given twice"):
         read_judgements([ann, tmp_path / "." / "judgements_ann.csv"], run)
+
+
+def test_tau_resamples_without_a_backend_fail_as_the_ranking_s_do(run, tmp_path):
+    """Sample s1 has one comparison (A against B, judged against psnr_in's order), s2 every pair judged by five
+    raters as psnr_in orders them: τ of psnr_in is 1 on the data and on every resample holding s2. A resample of s1
+    alone (a quarter of them) has no comparison of C: its ranking of A and B alone gave τ = −1, pulling the
+    interval's low end to −1; such a resample fails, as the ranking's bootstrap (:func:`bt_with_intervals`) does."""
+    from bench.report.aggregate import load_run
+    from bench.study.agreement import metric_agreement
+
+    f = load_run(run).frame()
+    f = f[f["backend"].isin(BACKENDS)]
+    order = {s: tuple(g.sort_values("psnr_in", ascending=False)["backend"]) for s, g in f.groupby("sample_id")
+             if g["psnr_in"].nunique() == 3}
+    same = [s for s in order if order[s] == Counter(order.values()).most_common(1)[0][0]]
+    assert len(same) >= 2
+    s1, s2 = same[:2]
+    best, mid, worst = order[s1]
+    base = {"run_id": "", "config_hash": load_run(run).manifest["config_hash"], "dataset": "synthetic", "mask": "box"}
+    rows = [{**base, "rater_id": "r0", "sample_id": s1, "backend_left": best, "backend_right": mid, "choice": "right"}]
+    for r in range(5):
+        for a, b in ((best, mid), (best, worst), (mid, worst)):
+            rows.append({**base, "rater_id": f"r{r}", "sample_id": s2, "backend_left": a, "backend_right": b,
+                         "choice": "left"})
+    cols = [c for c in COLUMNS if c not in ("study_id", "trial", "seconds", "position")]
+    st = score_study(run, [write_csv(tmp_path / "judgements.csv", rows, cols)], n_boot=400)
+    assert st.backends == [best, mid, worst] and st.bt["failed"] > 0  # the ranking's resamples of s1 alone failed
+    row = {r["key"]: r for r in metric_agreement(st, run, n_boot=400)}["psnr_in"]
+    assert row["tau"] == pytest.approx(1.0)
+    assert row["tau_lo"] == pytest.approx(1.0) and row["tau_hi"] == pytest.approx(1.0)

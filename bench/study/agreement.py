@@ -7,7 +7,8 @@ better). Comparisons a rater called a tie or both bad, and pairs the key cannot 
 missing, ∞ against ∞), are left out. Pairwise accuracy = agreed / used, 0.5 being chance. Kendall's τ-b compares the
 key's backend ranking (its mean over the studied samples) with the human Bradley–Terry ranking. Both get 95 %
 percentile bootstrap intervals over samples: one resample of samples feeds the accuracy, the key's means and the
-Bradley–Terry refit, so the interval of τ carries the uncertainty of both rankings.
+Bradley–Terry refit, so the interval of τ carries the uncertainty of both rankings; a resample in which some backend
+has no comparison gives no τ (:func:`bench.study.score.lacks_a_backend`, as for the ranking's intervals).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from ..seeding import rng_for
 from .. import stats
-from .score import ALPHA, N_BOOT, StudyScore, outcomes, wins_matrix
+from .score import ALPHA, N_BOOT, StudyScore, lacks_a_backend, outcomes, wins_matrix
 
 
 def key_directions(rd, frame: pd.DataFrame) -> dict[str, tuple[str, bool | None]]:
@@ -111,8 +112,11 @@ def metric_agreement(study: StudyScore, run: Any, n_boot: int = N_BOOT, alpha: f
             m = np.bincount(rng.integers(0, len(sids), len(sids)), minlength=len(sids)).astype(float)
             with np.errstate(invalid="ignore", divide="ignore"):
                 acc_r[r] = (A @ m) / (U @ m)
+            w = (per_wins * m[:, None, None]).sum(axis=0)
+            if lacks_a_backend(w):  # no τ from it: it would rank fewer backends (as the ranking's resamples fail)
+                continue
             try:
-                th = stats.bradley_terry((per_wins * m[:, None, None]).sum(axis=0), init=theta)
+                th = stats.bradley_terry(w, init=theta)
             except stats.NotConnected:
                 continue
             tau_r[r] = taus(m, th)

@@ -247,6 +247,14 @@ def wins_matrix(c: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     return w
 
 
+def lacks_a_backend(wins: np.ndarray) -> bool:
+    """Whether a resample's ``wins`` matrix has a backend with no comparison: its θ is undefined and the others
+    would be centred on fewer backends (another scale, another ranking), so the resample fails rather than mixing
+    into an interval (the ranking's, and τ's in :mod:`bench.study.agreement`)."""
+    w = np.asarray(wins)
+    return bool(((w.sum(axis=0) + w.sum(axis=1)) == 0).any())
+
+
 def bt_with_intervals(c: pd.DataFrame, names: Sequence[str], n_boot: int = N_BOOT, alpha: float = ALPHA,
                       seed: int = 0, prior: float = stats.DEFAULT_PRIOR) -> dict[str, Any]:
     """θ per backend and its percentile bootstrap interval over samples (resampled with replacement, each with all
@@ -259,9 +267,7 @@ def bt_with_intervals(c: pd.DataFrame, names: Sequence[str], n_boot: int = N_BOO
     failed = 0
     for i in range(n_boot):
         w = per[rng.integers(0, len(sids), len(sids))].sum(axis=0)
-        if ((w.sum(axis=0) + w.sum(axis=1)) == 0).any():
-            # a backend with no comparison in this resample: its θ is undefined and the others would be centred
-            # on fewer backends (another scale), so the resample fails rather than mixing scales into the interval
+        if lacks_a_backend(w):
             failed += 1
             continue
         try:
