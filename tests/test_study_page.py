@@ -30,16 +30,22 @@ def test_page_keys_export_score(run, tmp_path):
     f = load_run(run).frame()
     psnr = {(b, s): v for b, s, v in zip(f["backend"], f["sample_id"], f["psnr_in"])}
 
+    flip: list[bool] = []  # the rater's sides: trial k shown the other way round from the plan where flip[k]
+
+    def shown(t) -> tuple[str, str]:
+        return (t.right, t.left) if flip[t.index] else (t.left, t.right)
+
     def wanted(t) -> str:
-        """The rater's rule: a check is answered correctly, a pair by the higher psnr_in; every 7th trial a tie
-        and every 11th both bad (so every choice occurs)."""
+        """The rater's rule, on the sides the rater sees: a check is answered correctly, a pair by the higher
+        psnr_in; every 7th trial a tie and every 11th both bad (so every choice occurs)."""
+        left, right = shown(t)
         if t.index % 11 == 10:
             return "both_bad"
         if t.index % 7 == 6:
             return "tie"
-        if "identity" in (t.left, t.right):
-            return "left" if t.right == "identity" else "right"
-        return "left" if psnr[(t.left, t.sample_id)] >= psnr[(t.right, t.sample_id)] else "right"
+        if "identity" in (left, right):
+            return "left" if right == "identity" else "right"
+        return "left" if psnr[(left, t.sample_id)] >= psnr[(right, t.sample_id)] else "right"
 
     keys = {"left": ["ArrowLeft", "1"], "right": ["ArrowRight", "2"], "tie": ["t", "3"], "both_bad": ["b", "4"]}
     downloads = tmp_path / "downloads"
@@ -61,11 +67,20 @@ def test_page_keys_export_score(run, tmp_path):
         assert b.js("document.body.getAttribute('data-state')") == "trial"
         order = b.js("window.inpaintBenchStudy.state().order")
         assert sorted(order) == list(range(len(plan.trials))) and order != sorted(order)  # the rater's own order
+        flip[:] = b.js("window.inpaintBenchStudy.state().flip")
+        assert len(flip) == len(plan.trials) and 0 < sum(flip) < len(flip)  # the rater's own sides
+        images = b.js("JSON.parse(document.getElementById('study-data').textContent).trials.map("
+                      "function(t){return [t.li, t.ri];})")
         seen = []
         for i in range(len(plan.trials)):
             t = plan.trials[int(b.js("document.body.getAttribute('data-trial')"))]
             assert t.index == order[i] and int(b.js("document.body.getAttribute('data-position')")) == i
             seen.append(t.index)
+            li, ri = images[t.index][::-1] if flip[t.index] else images[t.index]
+            assert b.js("document.getElementById('img-left').src") == b.js(f"JSON.parse(document.getElementById("
+                                                                         f"'study-data').textContent).images[{li!r}]")
+            assert b.js("document.getElementById('img-right').src") == b.js(f"JSON.parse(document.getElementById("
+                                                                          f"'study-data').textContent).images[{ri!r}]")
             choice = wanted(t)
             if i == 3:  # a wrong answer first, then Backspace and the right one
                 b.press(keys["right" if choice == "left" else "left"][0])
@@ -85,6 +100,7 @@ def test_page_keys_export_score(run, tmp_path):
                 b.click("#start")
                 assert int(b.js("document.body.getAttribute('data-answered')")) == 13
                 assert b.js("window.inpaintBenchStudy.state().order") == order
+                assert b.js("window.inpaintBenchStudy.state().flip") == flip
         assert sorted(seen) == list(range(len(plan.trials)))
         assert b.js("document.body.getAttribute('data-state')") == "done"
         assert int(b.js("document.body.getAttribute('data-answered')")) == len(plan.trials)
@@ -101,6 +117,16 @@ def test_page_keys_export_score(run, tmp_path):
         assert int(b.js("document.body.getAttribute('data-answered')")) == 0
         other = b.js("window.inpaintBenchStudy.state().order")
         assert sorted(other) == sorted(order) and other != order
+        assert b.js("window.inpaintBenchStudy.state().flip") != flip  # and other sides
+        # answers saved by a page that showed every rater the plan's sides keep those sides (their choices are of them)
+        b.js(f"localStorage.setItem('inpaint-bench-study:{plan.study_id}:cy', JSON.stringify({{answers:{{'0':"
+             f"{{choice:'left', seconds:1}}}}, pos:1, order:{json.dumps(order)}}}))")
+        b.goto("about:blank")
+        b.goto(page.resolve().as_uri())
+        b.js("document.getElementById('rater').value='cy'")
+        b.click("#start")
+        assert int(b.js("document.body.getAttribute('data-answered')")) == 1
+        assert b.js("window.inpaintBenchStudy.state().flip") == [False] * len(plan.trials)
     finally:
         b.close()
 
@@ -110,7 +136,7 @@ def test_page_keys_export_score(run, tmp_path):
     for r, t in zip(sorted(rows, key=lambda r: int(r["trial"])), plan.trials):
         assert (r["rater_id"], r["run_id"], r["config_hash"], r["study_id"]) == \
             ("ann", plan.run_id, plan.config_hash, plan.study_id)
-        assert (r["sample_id"], r["backend_left"], r["backend_right"]) == (t.sample_id, t.left, t.right)
+        assert (r["sample_id"], (r["backend_left"], r["backend_right"])) == (t.sample_id, shown(t))
         assert r["choice"] == wanted(t), t
         assert float(r["seconds"]) >= 0
         assert int(r["position"]) == order.index(t.index) + 1  # where this rater saw it (order effects)

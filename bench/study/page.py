@@ -7,9 +7,10 @@ hidden (they are in the page's data, which a rater does not see). Keys (the butt
     ← or 1  left is better     → or 2  right is better     t or 3  tie     b or 4  both bad     Backspace or z  back
 
 A rater types an id first and then sees the trials in an order of their own (a shuffle seeded by the study id and
-the rater id: order effects and fatigue spread over the trials; sides are the plan's). Answers, the time each took
-and the position are kept in the page and in the browser's local storage (under the study id and the rater id), so
-a reload or a break loses nothing. **Export**
+the rater id: order effects and fatigue spread over the trials) and sides of their own (the plan's, swapped on a
+random half of the trials seeded the same way: a habit of one side does not agree across raters; the export names
+the sides the rater saw). Answers, the time each took and the position are kept in the page and in the browser's
+local storage (under the study id and the rater id), so a reload or a break loses nothing. **Export**
 downloads ``judgements_<rater>.csv`` with the columns of :data:`bench.study.score.COLUMNS`;
 ``bench study score RUN judgements*.csv`` scores them.
 """
@@ -73,18 +74,29 @@ JS = r"""
   function save(){if(!rater) return; try{localStorage.setItem(key(rater), JSON.stringify(st));}catch(e){}}
   function hash(s){var h=2166136261>>>0; for(var i=0;i<s.length;i++){h^=s.charCodeAt(i); h=Math.imul(h,16777619)>>>0;}
     return h;}
+  function mulberry(seed){var t; return function(){seed=(seed+0x6D2B79F5)>>>0; t=seed; t=Math.imul(t^(t>>>15),t|1);
+    t^=t+Math.imul(t^(t>>>7),t|61); return ((t^(t>>>14))>>>0)/4294967296;};}
   function shuffled(n, seed){  // Fisher-Yates driven by mulberry32: each rater their own order, the same on reload
-    var a=[], i, j, t;
+    var a=[], i, j, t, rnd=mulberry(seed);
     for(i=0;i<n;i++) a.push(i);
-    function rnd(){seed=(seed+0x6D2B79F5)>>>0; t=seed; t=Math.imul(t^(t>>>15),t|1); t^=t+Math.imul(t^(t>>>7),t|61);
-      return ((t^(t>>>14))>>>0)/4294967296;}
     for(i=n-1;i>0;i--){j=Math.floor(rnd()*(i+1)); t=a[i]; a[i]=a[j]; a[j]=t;}
+    return a;
+  }
+  function flips(n, seed){  // each rater their own sides: the plan's, swapped on a seeded half of the trials, so a
+    // habit of one side (or a rater who always presses one key) does not agree across raters
+    var a=[], i, rnd=mulberry(seed);
+    for(i=0;i<n;i++) a.push(rnd()<0.5);
     return a;
   }
   function load(r){var s=null; try{s=JSON.parse(localStorage.getItem(key(r))||'null');}catch(e){s=null;}
     if(!s||!s.answers) s={answers:{}, pos:0};
     if(!s.order||s.order.length!==T.length) s.order=shuffled(T.length, hash(D.study.study_id+'\u0000'+r));
+    if(!s.flip||s.flip.length!==T.length)  // answers saved before sides were the rater's: given on the plan's sides
+      s.flip=Object.keys(s.answers).length?T.map(function(){return false;}):flips(T.length,
+                                                                                 hash(D.study.study_id+'\u0001'+r));
     return s;}
+  function sides(k){var t=T[k]; return st.flip[k]?{l:t.right, r:t.left, li:t.ri, ri:t.li}:
+    {l:t.left, r:t.right, li:t.li, ri:t.ri};}  // what the rater sees on the left and on the right
   function answered(){return Object.keys(st?st.answers:{}).length;}
   function paint(){
     var n=answered();
@@ -100,8 +112,8 @@ JS = r"""
     if(cur>=T.length){$('trial').hidden=true; $('done').hidden=false; body.setAttribute('data-state','done');
       $('done-n').textContent=answered(); return;}
     $('done').hidden=true; $('trial').hidden=false; body.setAttribute('data-state','trial');
-    var t=T[st.order[cur]];
-    $('img-input').src=D.images[t.input]; $('img-left').src=D.images[t.li]; $('img-right').src=D.images[t.ri];
+    var t=T[st.order[cur]], s=sides(st.order[cur]);
+    $('img-input').src=D.images[t.input]; $('img-left').src=D.images[s.li]; $('img-right').src=D.images[s.ri];
     $('trial-n').textContent='Trial '+(cur+1)+' of '+T.length;
     var a=st.answers[t.trial]; var c=a?a.choice:null;
     $('fig-left').classList.toggle('chosen', c==='left'); $('fig-right').classList.toggle('chosen', c==='right');
@@ -130,9 +142,10 @@ JS = r"""
     return /[",\n\r]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;}
   function csv(){
     var rows=[D.columns.join(',')];
-    T.forEach(function(t,k){var a=st&&st.answers[t.trial]; if(!a) return;
+    T.forEach(function(t,k){var a=st&&st.answers[t.trial], s; if(!a) return;
+      s=sides(k);  // the sides as this rater saw them: the choice is of those
       rows.push([rater,D.study.run_id,D.study.config_hash,D.study.study_id,t.trial,D.study.dataset,D.study.mask,
-                 t.sample_id,t.left,t.right,a.choice,a.seconds.toFixed(2),st.order.indexOf(k)+1].map(q).join(','));});
+                 t.sample_id,s.l,s.r,a.choice,a.seconds.toFixed(2),st.order.indexOf(k)+1].map(q).join(','));});
     return rows.join('\n')+'\n';
   }
   function exportCsv(){

@@ -7,7 +7,7 @@ next block onto combinations not used yet, so the first P·S trials are every co
 each pair, and each sample, a number of times that differs by at most one. Attention checks pair a studied backend
 with the untouched ``identity`` baseline (the hole left blank: the answer is known) on a random sample. Trial order
 and sides are drawn from ``bench.seeding.rng_for("study", seed, ...)``: the same run, options and seed give the same
-plan.
+plan (each rater's page then swaps the sides of a random half of the trials: :mod:`bench.study.page`).
 
 The plan also records what ties it to this run folder: the digest of every output file it shows
 (:func:`bench.report.labelling.output_digest`, as the labelling export records them), so answers are never scored
