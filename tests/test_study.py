@@ -982,3 +982,33 @@ def test_tau_resamples_without_a_backend_fail_as_the_ranking_s_do(run, tmp_path)
     row = {r["key"]: r for r in metric_agreement(st, run, n_boot=400)}["psnr_in"]
     assert row["tau"] == pytest.approx(1.0)
     assert row["tau_lo"] == pytest.approx(1.0) and row["tau_hi"] == pytest.approx(1.0)
+
+
+def test_a_sample_the_baseline_failed_is_compared_not_checked(run):
+    """identity failing on a sample dropped that sample from the whole study, its comparisons included: only the
+    attention checks need identity's output."""
+    from bench.report.aggregate import load_run
+
+    rd = load_run(run)
+    frame = rd.frame
+
+    def failed_identity(*a, **k):
+        f = frame(*a, **k).copy()
+        f["error"] = f["error"].astype(object) if "error" in f else None
+        f.loc[(f["backend"] == "identity") & (f["sample_id"] == lost), "error"] = "identity failed"
+        return f
+
+    lost = sorted(frame()["sample_id"].unique())[0]
+    rd.frame = failed_identity
+    plan = make_plan(rd)
+    pairs = [t for t in plan.trials if t.kind == "pair"]
+    checks = [t for t in plan.trials if t.kind == "check"]
+    assert len(pairs) == 3 * 8 and lost in {t.sample_id for t in pairs}  # every (pair, sample): the sample stays
+    assert checks and lost not in {t.sample_id for t in checks}  # never checked against an output that failed
+    # every sample but one failed: checks on that one only, as many as it has (the default asks for more)
+    rd.frame = lambda *a, **k: (lambda f: f.assign(error=np.where(
+        (f["backend"] == "identity") & (f["sample_id"] != lost), "identity failed", None)))(frame(*a, **k))
+    plan = make_plan(rd)
+    checks = [t for t in plan.trials if t.kind == "check"]
+    assert {t.sample_id for t in checks} == {lost} and len(checks) == 3
+    assert len([t for t in plan.trials if t.kind == "pair"]) == 3 * 8

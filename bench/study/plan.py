@@ -5,9 +5,10 @@ Trials balance backend pairs and samples: with P pairs of the studied backends, 
 (pair, sample) combinations are distinct (Chinese remainder theorem), and the shift by the block number moves the
 next block onto combinations not used yet, so the first P·S trials are every combination once; any fewer trials use
 each pair, and each sample, a number of times that differs by at most one. Attention checks pair a studied backend
-with the untouched ``identity`` baseline (the hole left blank: the answer is known) on a random sample. Trial order
-and sides are drawn from ``bench.seeding.rng_for("study", seed, ...)``: the same run, options and seed give the same
-plan (each rater's page then swaps the sides of a random half of the trials: :mod:`bench.study.page`).
+with the untouched ``identity`` baseline (the hole left blank: the answer is known) on a random sample it finished
+(one it failed on is compared all the same). Trial order and sides are drawn from ``bench.seeding.rng_for("study",
+seed, ...)``: the same run, options and seed give the same plan (each rater's page then swaps the sides of a random
+half of the trials: :mod:`bench.study.page`).
 
 The plan also records what ties it to this run folder: the digest of every output file it shows
 (:func:`bench.report.labelling.output_digest`, as the labelling export records them), so answers are never scored
@@ -203,10 +204,11 @@ def make_plan(run: Any, pairs: int | None = None, backends: Sequence[str] | None
         raise BenchError(f"a study needs at least two backends besides {CHECK_BACKEND!r}; {ds} × {mk} has "
                          f"{', '.join(chosen) or 'none'}")
     checker = min(untouched) if untouched else None
-    samples = studied_samples(frame, ds, mk, chosen + ([checker] if checker else []))
-    if not samples and checker:  # identity failed somewhere: study what the ranked backends share, no checks
+    samples = studied_samples(frame, ds, mk, chosen)
+    # the checks' samples: those the baseline finished too (a sample it failed on is still compared, never checked)
+    checkable = set(studied_samples(frame, ds, mk, chosen + [checker])) if checker else set()
+    if not checkable:
         checker = None
-        samples = studied_samples(frame, ds, mk, chosen)
     if not samples:
         raise BenchError(f"no sample of {ds} × {mk} was finished by all of {', '.join(chosen)}")
     pair_list = list(combinations(chosen, 2))
@@ -218,7 +220,7 @@ def make_plan(run: Any, pairs: int | None = None, backends: Sequence[str] | None
         raise BenchError(f"--pairs {n}: only {n_all} different trials exist ({len(pair_list)} backend pairs × "
                          f"{len(samples)} samples)")
     if checks is None:
-        n_checks = max(2, math.ceil(CHECK_SHARE * n)) if checker else 0
+        n_checks = min(max(2, math.ceil(CHECK_SHARE * n)), len(checkable) * len(chosen)) if checker else 0
     else:
         n_checks = int(checks)
         if n_checks < 0:
@@ -233,10 +235,11 @@ def make_plan(run: Any, pairs: int | None = None, backends: Sequence[str] | None
     for k in range(n):
         a, b = pair_list[k % len(pair_list)]
         raw.append(("pair", order[(k + k // period) % len(samples)], a, b))
-    if n_checks > len(order) * len(chosen):
-        raise BenchError(f"--checks {n_checks}: only {len(order) * len(chosen)} different checks exist")
-    for c in rng.choice(len(order) * len(chosen), size=n_checks, replace=False) if n_checks else []:
-        raw.append(("check", order[int(c) // len(chosen)], chosen[int(c) % len(chosen)], checker))
+    check_order = [sid for sid in order if sid in checkable]
+    if n_checks > len(check_order) * len(chosen):
+        raise BenchError(f"--checks {n_checks}: only {len(check_order) * len(chosen)} different checks exist")
+    for c in rng.choice(len(check_order) * len(chosen), size=n_checks, replace=False) if n_checks else []:
+        raw.append(("check", check_order[int(c) // len(chosen)], chosen[int(c) % len(chosen)], checker))
     trials = []
     for i, j in enumerate(rng.permutation(len(raw))):
         kind, sid, a, b = raw[j]
