@@ -289,3 +289,58 @@ def test_every_bench_file_and_dotted_name_the_docs_name_exists():
             if obj is None:
                 missing.append(f"{rel}: {m.group(1)}")
     assert not missing, "\n".join(missing)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the command line and its docs agree: every option of every `bench` command is documented, and every option the
+# docs give a command is one it has
+# ------------------------------------------------------------------------------------------------------------------
+def _cli_options() -> dict[str, set[str]]:
+    """{"run": {"--limit", ...}, "weights fetch": {...}, ...}: the long options of every command and sub-command,
+    read from the parser `bench` builds (each command group's module configures its own)."""
+    import argparse
+
+    from bench.cli import BUILTIN, EXTERNAL, build_parser
+
+    def walk(parser, prefix, out):
+        out[prefix] = {o for a in parser._actions for o in a.option_strings
+                       if o.startswith("--") and o not in ("--help", "--version")}
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    walk(sub, f"{prefix} {name}".strip(), out)
+
+    out: dict[str, set[str]] = {}
+    for command in (*BUILTIN, *EXTERNAL):
+        found: dict[str, set[str]] = {}
+        walk(build_parser(command), "", found)
+        out.update({k: v for k, v in found.items() if k.split(" ")[0] == command})
+    return out
+
+
+def _doc_pages():
+    return [(rel, text) for rel, text in _doc_texts() if rel != "datasets/README.md"]
+
+
+def test_every_cli_option_is_in_the_docs():
+    texts = [text for _, text in _doc_pages()]
+    missing = sorted(f"bench {cmd} {opt}" for cmd, opts in _cli_options().items() for opt in opts
+                     if not any(re.search(re.escape(opt) + r"(?![\w-])", t) for t in texts))
+    assert not missing, "options in `bench ... --help` that no page of README.md or docs/ mentions: " + \
+        ", ".join(missing)
+
+
+def test_every_option_the_docs_give_a_command_is_one_it_has():
+    options = _cli_options()
+    wrong = []
+    for rel, text in _doc_pages():
+        for i, line in enumerate(text.splitlines(), 1):
+            # `bench CMD ...` up to the end of the code span, a table cell, a comment or the next shell command
+            for m in re.finditer(r"\bbench ((?:weights |study )?[a-z]+)\b([^`|#;]*)", line):
+                cmd = m.group(1) if m.group(1) in options else m.group(1).split(" ")[0]
+                if cmd not in options:
+                    continue  # prose ("bench marks"), not a command
+                for opt in re.findall(r"(?<![\w-])(--[a-z][\w-]*)", m.group(2)):
+                    if opt not in options[cmd] and not (cmd == "study" and opt in options.get("study score", ())):
+                        wrong.append(f"{rel}:{i}: bench {cmd} has no {opt}")
+    assert not wrong, "\n".join(wrong)
