@@ -87,6 +87,19 @@ def test_report_by_area(run, tmp_path, capsys):
     assert {r["area_bin"] for r in rows} <= {f"{b * 10}-{b * 10 + 10}%" for b in range(10)}
 
 
+@pytest.mark.parametrize("by", ["cell", "area_bin"])
+def test_every_file_a_report_writes_is_named_in_the_docs(run, tmp_path, capsys, by):
+    """`--by area_bin` wrote leaderboard_by_area.md, summary_by_area.csv, baseline_by_area.json, ..., names no page
+    gave: a reader looking for the per-bin tables found only leaderboard.md's names."""
+    out = tmp_path / by
+    assert main(["report", str(run), "--by", by, "--format", "md,csv,parquet,json,tex", "--out", str(out),
+                 "--no-ci"]) == 0
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "reports.md").read_text(encoding="utf-8")
+    written = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert written and (out / "tables").is_dir()
+    assert [n for n in written if f"`{n}`" not in docs] == []
+
+
 def test_paper_table_filters_and_order(run):
     t_mat, t_bin = paper_tables(run, SECTION, ci=False)
     assert [c.group for c in t_mat.columns[1:]] == ["Irregular", "Irregular", "Box", "Box"]
