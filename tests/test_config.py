@@ -69,6 +69,22 @@ def test_missing_required_and_duplicate_labels(plugins):
     parse_suite(suite(backends=["identity", {"type": "identity", "name": "identity2"}]))
 
 
+def test_an_entry_whose_name_is_taken_has_its_own_errors_listed_too(plugins, tmp_path):
+    """The name clash was raised before the entry's options were read: a folder dataset with a missing root or a
+    mistyped key under a taken name showed only the clash, and its own errors only on the next `bench validate`."""
+    from bench.errors import ConfigErrors
+
+    data = suite(datasets=[{"type": "synthetic", "n": 2},
+                           {"type": "synthetic", "n": 2, "nn": 3},
+                           {"type": "folder", "root": str(tmp_path / "nowhere")},
+                           {"type": "folder", "rot": "x"}])
+    with pytest.raises(ConfigErrors) as e:
+        parse_suite(data)
+    assert [x.path for x in e.value.errors] == ["datasets[1].name", "datasets[1].nn", "datasets[2].root",
+                                                "datasets[3].name", "datasets[3].rot"]
+    assert "'synthetic' is already used by datasets[0]" in str(e.value) and "did you mean 'root'" in str(e.value)
+
+
 def test_missing_type_and_bad_entry(plugins):
     assert err(suite(masks=[{"min_size": 0.1}])) == "masks[0]: missing key 'type'"
     assert err(suite(masks=[3])).startswith("masks[0]: expected a name or a mapping")

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, ErrorList, quote, suggest
+from ..errors import ConfigError, ConfigErrors, ErrorList, quote, suggest
 from ..registry import REGISTRIES
 
 PLUGIN_KINDS = ("backends", "datasets", "masks", "metrics", "detectors")
@@ -305,10 +305,20 @@ def _parse_plugin(kind: str, i: int, item: Any, labels: dict[str, str], instanti
     if not isinstance(label, str) or not LABEL_RE.match(label) or len(label) > MAX_NAME:
         raise ConfigError(f"{path}.name", f"labels use at most {MAX_NAME} letters, digits and _.+=- (ASCII) "
                                           f"(got {str(label)[:80]!r}){_yaml_bool(label)}")
-    if label in labels:
-        raise ConfigError(f"{path}.name", f"'{label}' is already used by {labels[label]}; give each a distinct "
-                                          f"'name:'")
+    if label in labels:  # listed with the entry's own errors, if any (every error in one pass)
+        taken = ConfigError(f"{path}.name", f"'{label}' is already used by {labels[label]}; give each a distinct "
+                                            f"'name:'")
+        try:
+            _plugin_spec(kind, path, item, label, instantiate)
+        except ConfigError as e:
+            raise ConfigErrors([taken, *(e.errors if isinstance(e, ConfigErrors) else [e])]) from None
+        raise taken
     labels[label] = path
+    return _plugin_spec(kind, path, item, label, instantiate)
+
+
+def _plugin_spec(kind: str, path: str, item: dict, label: str, instantiate: bool) -> PluginSpec:
+    """The entry at ``path`` once its type and label are known: its options checked, its plug-in built."""
     optional = item.get("optional", False)
     if "optional" in item and kind not in ("metrics", "detectors"):
         raise ConfigError(f"{path}.optional", "only metrics and detectors can be optional")
