@@ -954,6 +954,27 @@ def test_a_file_given_twice_is_named_as_such(run, tmp_path):
         read_judgements([ann, tmp_path / "." / "judgements_ann.csv"], run)
 
 
+def test_an_unreadable_plan_json_is_named_and_never_overwritten(run, tmp_path):
+    """plan.json cut short (a full disk, an editor): it read as "no page was built", so answers to its pages were
+    called another run folder's, and the next page built overwrote it, losing the plans of every earlier page. Now
+    scoring and building a page both stop with an error naming the file, which is left as it was."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    plan = page_plan(copy, tmp_path)
+    ann = write_csv(tmp_path / "judgements_ann.csv", simulate(plan, THETA, "ann", 1))
+    pj = copy / "study" / "synthetic__box" / "plan.json"
+    broken = pj.read_text()[:200]
+    pj.write_text(broken)
+    with pytest.raises(BenchError, match=r"plan\.json: cannot be read .*move it aside"):
+        score_study(copy, [ann], n_boot=20)
+    with pytest.raises(BenchError, match=r"plan\.json: cannot be read"):
+        page_plan(copy, tmp_path / "again")
+    assert pj.read_text() == broken  # kept for a person to repair
+    pj.unlink()  # moved aside: a fresh start, and the old answers are another folder's again
+    with pytest.raises(BenchError, match="no page of"):
+        score_study(copy, [ann], n_boot=20)
+
+
 def test_tau_resamples_without_a_backend_fail_as_the_ranking_s_do(run, tmp_path):
     """Sample s1 has one comparison (A against B, judged against psnr_in's order), s2 every pair judged by five
     raters as psnr_in orders them: τ of psnr_in is 1 on the data and on every resample holding s2. A resample of s1

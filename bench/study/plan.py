@@ -97,14 +97,24 @@ def study_dir(run_dir: Any, dataset: str, mask: str) -> Path:
 
 def page_plans(run_dir: Any, dataset: str, mask: str) -> list[Plan]:
     """The plans of the pages built for ``dataset`` × ``mask`` in this run folder (its ``plan.json``), the last one
-    first; empty when none was built."""
-    from ..report.study import STUDY_DIR, read_plan_doc, study_folder
+    first; empty when none was built. A ``plan.json`` that is there but cannot be read (cut short, edited by hand)
+    is a :class:`BenchError` naming it: read as "no page was built", its answers were called another run folder's,
+    and the next page built overwrote it, losing the plans of every page built before."""
+    from ..report.study import PLAN_JSON, STUDY_DIR, read_plan_doc, study_folder
 
-    doc = read_plan_doc(Path(run_dir) / STUDY_DIR / study_folder(dataset, mask))
-    try:
-        return [Plan.from_dict(d) for d in [doc["plan"], *doc.get("earlier", [])]] if doc else []
-    except (ValueError, KeyError, TypeError):
+    folder = Path(run_dir) / STUDY_DIR / study_folder(dataset, mask)
+    doc = read_plan_doc(folder)
+    if doc is None and not (folder / PLAN_JSON).exists():
         return []
+    try:
+        if doc is None:
+            raise ValueError("not a JSON object")
+        return [Plan.from_dict(d) for d in [doc["plan"], *doc.get("earlier", [])]]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BenchError(f"{folder / PLAN_JSON}: cannot be read ({type(e).__name__}: {e}); it records the plans of "
+                         f"the study pages built for {dataset} × {mask}, which answers are checked against. Restore it "
+                         f"from a backup, or move it aside to start afresh "
+                         f"(answers to the pages it recorded can then no longer be scored)") from None
 
 
 def record_page(plan: Plan, run_dir: Any, page: Path) -> Path:
