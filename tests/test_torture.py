@@ -393,7 +393,8 @@ def test_backend_writing_to_stdout_and_stderr_file_descriptors(tmp_path, capfd):
                          "masks": ["box"], "resolution": 32})
     recs = rows(Runner(suite, progress=False).run())
     out, err = capfd.readouterr()
-    assert out.count("fd-1 chatter") == 2 and err.count("fd-2 warning") == 2 and "print() chatter" in out
+    assert out.count("fd-1 chatter") == 2 and err.count("fd-2 warning") == 2  # file descriptors: not redirected
+    assert "print() chatter" in err and "print() chatter" not in out  # Python's prints go to stderr
     assert len(recs) == 8 and all(r["error"] is None for r in recs)
     a = {r["sample_id"]: r["psnr_in"] for r in recs if r["backend"] == "torture-stdout"}
     assert a == {r["sample_id"]: r["psnr_in"] for r in recs if r["backend"] == "identity"}
@@ -600,7 +601,7 @@ def test_a_hostile_run_writes_nothing_outside_its_run_folder(tmp_path):
         assert len({p.name for p in outs}) == len(EVIL_IDS)
     n_batches = round(sum(1 / r["batch_size"] for r in recs if r["backend"] == "torture-stdout"))
     assert r.stdout.count("fd-1 chatter") == n_batches == r.stderr.count("fd-2 warning") and n_batches >= 8
-    assert "print() chatter" in r.stdout and "hostile" in r.stdout  # and the leaderboard still printed
+    assert "print() chatter" in r.stderr and "hostile" in r.stdout  # (prints go to stderr) the leaderboard printed
     with RunStore(run_dir / "records.sqlite") as s:
         peak = {}
         for x in s.sessions():

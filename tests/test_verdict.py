@@ -116,7 +116,7 @@ class _RedrawsEverything:
 def test_with_paste_back_outside_drift_and_resized_stay_flags_but_are_no_verdict():
     f = pd.DataFrame([{"error": None, "outside_drift_flag": 1.0, "blur_flag": 0.0},
                       {"error": None, "outside_drift_flag": 1.0, "blur_flag": 1.0},
-                      {"error": None, "outside_drift_flag": 1.0, "resized_flag": 1.0}])
+                      {"error": None, "outside_drift_flag": 1.0, "resized_flag": 1.0, "blur_flag": 0.0}])
     assert list(verdicts(f)) == ["outside_drift", "outside_drift", "resized"]
     assert list(verdicts(f, paste_back=True)) == ["ok", "blur", "ok"]  # the frame's size is the input's again
     from bench.detectors.verdict import present
