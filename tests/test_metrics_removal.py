@@ -1015,3 +1015,42 @@ def test_cfd_undoes_transformers_sam_differences(one_thread):
     assert sum(int((a ^ b).sum()) for a, b in zip(plain, theirs)) > 0 or len(plain) != len(theirs)
     as_segment_anything(sam)
     assert {n: mod.eps for n, mod in sam.named_modules() if hasattr(mod, "eps")} == after
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# what a user may hand them: NaN pixels
+# ------------------------------------------------------------------------------------------------------------------
+def the_four_metrics():
+    """(metric, key) for remove, remove --crop, rcs and cfd on tiny random networks."""
+    from bench.metrics import removal_nets as N
+    from bench.metrics.cfd import CFD
+    from bench.metrics.rcs import RCS
+    from bench.metrics.remove import ReMOVE
+
+    sam, dino = tiny_sam_for_remove(), tiny_dino()
+    rm, rmc, rc = ReMOVE(), ReMOVE(crop=True), RCS()
+    rm.use_model(sam)
+    rmc.use_model(sam)
+    rc.use_model(dino)
+    cf = CFD(points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    cf.use_models(sam=N.load("sam", "random", seed=0, config=N.TINY["sam"])[0], dino=dino)
+    return [(rm, "remove"), (rmc, "remove_crop"), (rc, "rcs"), (cf, "cfd")]
+
+
+def test_a_non_finite_output_is_nan_not_the_grey_it_would_quantize_to(one_thread):
+    """A NaN (or infinity) in a sample's output is NaN for that sample, never a number computed on the grey level the
+    8-bit conversion makes of it; the other samples of the batch keep their own values."""
+    name, image, mask = cases()[0]
+    alone = eval_batch([image], [mask])
+    hurt = eval_batch([image, image], [mask, mask])
+    hurt.output[0, :, 100:104, 100:104] = float("nan")  # inside the ellipse
+    inf = eval_batch([image], [mask])
+    inf.output[0, 0, 0, 0] = float("inf")
+    for m, key in the_four_metrics():
+        want = float(m.compute(alone)[key][0])
+        assert np.isfinite(want), key
+        got = m.compute(hurt)[key]
+        assert np.isnan(got[0]), (key, got)
+        assert close(float(got[1]), want), (key, got, want)
+        assert np.isnan(m.compute(inf)[key][0]), key
+

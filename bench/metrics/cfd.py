@@ -40,7 +40,8 @@ come in another order, which decides which of two near-duplicates the filter kee
 of every run-length count to the CPU. :meth:`CFD.score` takes given segments instead (tests do).
 
 Differs from the original: the segments are computed once per image (the original runs the generator once per
-component, on the same image); an image without a hole is NaN (the original divides by zero).
+component, on the same image); an image without a hole is NaN (the original divides by zero), and so is one with
+a NaN or infinite value (which the original's 8-bit file cannot hold).
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ import torch
 from ..types import EvalBatch, RunContext
 from . import removal_nets as N
 from .base import Column, Metric
-from .remove import mask_u8, to_uint8
+from .remove import finite_rows, mask_u8, to_uint8
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -286,9 +287,9 @@ class CFD(N.NetMetric, Metric):
     def compute(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         if self.dino is None or self.sam is None:
             raise RuntimeError("metric 'cfd': setup() was not called")
-        images, masks = to_uint8(batch.output), mask_u8(batch.mask)
+        images, masks, ok = to_uint8(batch.output), mask_u8(batch.mask), finite_rows(batch.output)
         ctx, hall = np.full(batch.size, np.nan), np.full(batch.size, np.nan)
-        for i in range(batch.size):
+        for i in np.flatnonzero(ok):  # a NaN or infinite pixel: NaN (finite_rows)
             ctx[i], hall[i] = self.score(images[i], masks[i])
         return {"cfd": ctx + hall, "cfd_context": ctx, "cfd_hallucination": hall}
 

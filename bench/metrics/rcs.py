@@ -22,7 +22,8 @@ Per image, on the final output:
    over the components; ``rcs_mmd`` the mean window MMD likewise (lower = better).
 
 A component without a scoring window makes the sample NaN (the original's ``nan``, which its averaging skips), as
-does an image without a hole. Differs from the original: nothing known; the DINOv2 is transformers' (as PROVE's).
+does an image without a hole, or one with a NaN or infinite value (which the original's 8-bit file cannot hold).
+Differs from the original: nothing known; the DINOv2 is transformers' (as PROVE's).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ import torch.nn.functional as F
 from ..types import EvalBatch, RunContext
 from . import removal_nets as N
 from .base import Column, Metric
-from .remove import mask_u8, to_uint8
+from .remove import finite_rows, mask_u8, to_uint8
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -170,9 +171,9 @@ class RCS(N.NetMetric, Metric):
     def compute(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         if self.dino is None:
             raise RuntimeError("metric 'rcs': setup() was not called")
-        images, masks = to_uint8(batch.output), mask_u8(batch.mask)
+        images, masks, ok = to_uint8(batch.output), mask_u8(batch.mask), finite_rows(batch.output)
         out = np.full((2, batch.size), np.nan)
-        for i in range(batch.size):
+        for i in np.flatnonzero(ok):  # a NaN or infinite pixel: NaN (finite_rows)
             out[:, i] = self.score(images[i], masks[i])
         return {"rcs": out[0], "rcs_mmd": out[1]}
 

@@ -20,7 +20,8 @@ on each side when that fits, else by the smallest distance to the border (numpy 
 the image is cut short), then the same on the crop. The key is then ``remove_crop``.
 
 Differs from the original: a sample without a hole cell on the 64 x 64 grid (or without context) gets NaN where
-the original prints NaN (or, with ``--crop`` and an empty mask, crashes); SAM is transformers' port
+the original prints NaN (or, with ``--crop`` and an empty mask, crashes), and so does one with a NaN or infinite value
+(:func:`finite_rows`); SAM is transformers' port
 (``facebook/sam-vit-huge``), not the ``segment_anything`` module (same weights; the encoder is the same network).
 """
 from __future__ import annotations
@@ -43,6 +44,13 @@ SAM_STD = (58.395, 57.12, 57.375)
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """[B, 3, H, W] in [0, 1] -> uint8 [B, H, W, 3] (what an 8-bit PNG of it holds)."""
     return quantize(x).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def finite_rows(x: torch.Tensor) -> np.ndarray:
+    """[B] bool: the samples of ``x`` ([B, 3, H, W]) whose every value is finite. The three removal metrics give the
+    others NaN: :func:`to_uint8` would quietly turn a NaN into a grey level and score that picture instead. (In a
+    ``bench run`` such an output is an error row before scoring; this is for batches built in Python.)"""
+    return torch.isfinite(x).flatten(1).all(1).cpu().numpy()
 
 
 def mask_u8(mask: torch.Tensor) -> np.ndarray:
@@ -148,9 +156,10 @@ class ReMOVE(N.NetMetric, Metric):
     def compute(self, batch: EvalBatch) -> dict[str, np.ndarray]:
         if self.sam is None:
             raise RuntimeError("metric 'remove': setup() was not called")
-        images, masks = to_uint8(batch.output), mask_u8(batch.mask)
+        images, masks, ok = to_uint8(batch.output), mask_u8(batch.mask), finite_rows(batch.output)
         out = np.full(batch.size, np.nan)
-        prepared = [(i, p) for i in range(batch.size) if (p := self.prepare(images[i], masks[i])) is not None]
+        prepared = [(i, p) for i in range(batch.size)
+                    if ok[i] and (p := self.prepare(images[i], masks[i])) is not None]
         with torch.inference_mode():
             for s in range(0, len(prepared), self.batch_size):
                 part = prepared[s:s + self.batch_size]
