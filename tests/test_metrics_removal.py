@@ -1018,7 +1018,7 @@ def test_cfd_undoes_transformers_sam_differences(one_thread):
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# what a user may hand them: NaN pixels
+# what a user may hand them: NaN pixels, images too elongated for SAM's resize
 # ------------------------------------------------------------------------------------------------------------------
 def the_four_metrics():
     """(metric, key) for remove, remove --crop, rcs and cfd on tiny random networks."""
@@ -1054,3 +1054,30 @@ def test_a_non_finite_output_is_nan_not_the_grey_it_would_quantize_to(one_thread
         assert close(float(got[1]), want), (key, got, want)
         assert np.isnan(m.compute(inf)[key][0]), key
 
+
+def test_an_image_too_elongated_for_sams_resize_is_nan_not_a_crash(one_thread):
+    """SAM's resize makes the short side of a 3000 x 4 image 0 px at the tiny SAM's 256 px input (the originals crash
+    there): ``remove`` and ``cfd`` give it NaN; ``remove --crop`` (its crop is 402 x 4) and ``rcs`` (its crops are
+    squares) score it."""
+    rng = np.random.default_rng(0)
+    thin = rng.integers(0, 256, (3000, 4, 3), dtype=np.uint8)
+    mask = np.zeros((3000, 4), np.uint8)
+    mask[1000:1400, 1:3] = 255
+    for m, key in the_four_metrics():
+        got = m.compute(eval_batch([thin], [mask]))[key]
+        if key in ("rcs", "remove_crop"):
+            assert np.isfinite(got[0]), (key, got)
+            continue
+        assert np.isnan(got[0]), (key, got)
+    # a crop too elongated (a one-row hole on the bottom border: the crop keeps two rows of 1,162 px): NaN for
+    # remove --crop, and the other sample of the batch (a hole away from the border) its value
+    wide = rng.integers(0, 256, (40, 1200, 3), dtype=np.uint8)
+    bottom, middle = np.zeros((40, 1200), np.uint8), np.zeros((40, 1200), np.uint8)
+    bottom[39, 20:1180] = 255
+    middle[10:30, 500:560] = 255
+    rmc = the_four_metrics()[1][0]
+    got = rmc.compute(eval_batch([wide, wide], [bottom, middle]))["remove_crop"]
+    assert np.isnan(got[0]) and np.isfinite(got[1])
+    from bench.metrics.remove import sam_resized_hw  # the one rule of both (SAM ViT-H: 2048 : 1 still scores)
+
+    assert sam_resized_hw(3000, 4, 256) == (256, 0) and sam_resized_hw(3000, 4, 1024) == (1024, 1)

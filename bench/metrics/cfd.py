@@ -40,8 +40,9 @@ come in another order, which decides which of two near-duplicates the filter kee
 of every run-length count to the CPU. :meth:`CFD.score` takes given segments instead (tests do).
 
 Differs from the original: the segments are computed once per image (the original runs the generator once per
-component, on the same image); an image without a hole is NaN (the original divides by zero), and so is one with
-a NaN or infinite value (which the original's 8-bit file cannot hold).
+component, on the same image); an image without a hole is NaN (the original divides by zero), and so is one too
+elongated for SAM's resize (:func:`bench.metrics.remove.sam_resized_hw`; the original crashes) or with a NaN or
+infinite value (which the original's 8-bit file cannot hold).
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ import torch
 from ..types import EvalBatch, RunContext
 from . import removal_nets as N
 from .base import Column, Metric
-from .remove import finite_rows, mask_u8, to_uint8
+from .remove import finite_rows, mask_u8, sam_resized_hw, to_uint8
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -169,6 +170,10 @@ class CFD(N.NetMetric, Metric):
             self.prov["sam"] = {"given": True}
 
     # -- segments --------------------------------------------------------------------------------------
+    def sam_side(self) -> int:
+        """SAM's input side (the long side its preprocessing resizes an image to)."""
+        return int(self.sam.config.vision_config.image_size)  # type: ignore[union-attr]
+
     def segment(self, image: np.ndarray) -> list[dict[str, Any]]:
         """SAM's automatic segments of a uint8 image: [{"segmentation": bool [H, W], "area": int}] (module doc)."""
         from PIL import Image
@@ -177,8 +182,7 @@ class CFD(N.NetMetric, Metric):
             from transformers import pipeline
 
             as_segment_anything(self.sam)
-            side = int(self.sam.config.vision_config.image_size)  # type: ignore[union-attr]
-            proc = sam_image_processor(side)
+            proc = sam_image_processor(self.sam_side())
             self.generator = pipeline("mask-generation", model=self.sam, image_processor=proc, device=self.device)
         gen, pil = self.generator, Image.fromarray(image)
         # the pipeline's own three stages, driven here: its __call__ walks every run-length count of every mask to
@@ -275,6 +279,8 @@ class CFD(N.NetMetric, Metric):
         n, labels = cv2.connectedComponents(binary)
         if n < 2:
             return float("nan"), float("nan")
+        if segments is None and min(sam_resized_hw(*image.shape[:2], self.sam_side())) < 1:
+            return float("nan"), float("nan")  # too elongated for SAM's resize (the original crashes)
         if segments is None:
             segments = self.segment(image)
         segs = [s if isinstance(s, dict) else {"segmentation": np.asarray(s, bool), "area": int(np.sum(s))}

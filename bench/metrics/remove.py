@@ -20,8 +20,9 @@ on each side when that fits, else by the smallest distance to the border (numpy 
 the image is cut short), then the same on the crop. The key is then ``remove_crop``.
 
 Differs from the original: a sample without a hole cell on the 64 x 64 grid (or without context) gets NaN where
-the original prints NaN (or, with ``--crop`` and an empty mask, crashes), and so does one with a NaN or infinite value
-(:func:`finite_rows`); SAM is transformers' port
+the original prints NaN (or, with ``--crop`` and an empty mask, crashes), and so does one too elongated for SAM's
+resize (:func:`sam_resized_hw`, where the original crashes) or with a NaN or infinite value (:func:`finite_rows`);
+SAM is transformers' port
 (``facebook/sam-vit-huge``), not the ``segment_anything`` module (same weights; the encoder is the same network).
 """
 from __future__ import annotations
@@ -53,6 +54,15 @@ def finite_rows(x: torch.Tensor) -> np.ndarray:
     return torch.isfinite(x).flatten(1).all(1).cpu().numpy()
 
 
+def sam_resized_hw(h: int, w: int, side: int) -> tuple[int, int]:
+    """The (height, width) SAM's preprocessing resizes an image to (long side ``side``, ``int(x * scale + 0.5)``):
+    ``segment_anything``'s ``ResizeLongestSide`` and transformers' ``SamImageProcessor`` alike. One of them is 0 for
+    an image whose long side is more than ``2 * side`` times its short side (2048 : 1 at SAM ViT-H's 1024), which no
+    network can read: ``remove`` and ``cfd`` give such an image NaN (the originals crash)."""
+    scale = side / max(h, w)
+    return int(h * scale + 0.5), int(w * scale + 0.5)
+
+
 def mask_u8(mask: torch.Tensor) -> np.ndarray:
     """[B, 1, H, W] bool -> uint8 [B, H, W], 255 = hole (a mask file as the originals read it)."""
     return (mask[:, 0].to(torch.bool).cpu().numpy().astype(np.uint8) * 255)
@@ -79,9 +89,7 @@ def sam_pixels(image: np.ndarray, side: int) -> torch.Tensor:
     """SAM predictor preprocessing of a uint8 HWC image: [3, side, side] float32 (see the module doc, step 1)."""
     from PIL import Image
 
-    h, w = image.shape[:2]
-    scale = side / max(h, w)
-    nh, nw = int(h * scale + 0.5), int(w * scale + 0.5)
+    nh, nw = sam_resized_hw(*image.shape[:2], side)
     resized = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BILINEAR))
     x = torch.from_numpy(resized.copy()).permute(2, 0, 1)
     x = (x - torch.tensor(SAM_MEAN).view(3, 1, 1)) / torch.tensor(SAM_STD).view(3, 1, 1)
@@ -132,7 +140,8 @@ class ReMOVE(N.NetMetric, Metric):
 
     # -- per image -------------------------------------------------------------------------------------
     def prepare(self, image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, np.ndarray] | None:
-        """(encoder input, hole cells) of one uint8 image and its uint8 mask; None when ``crop`` finds no hole."""
+        """(encoder input, hole cells) of one uint8 image and its uint8 mask; None (the sample's NaN) when ``crop``
+        finds no hole or the image (or crop) is too elongated for SAM's resize (:func:`sam_resized_hw`)."""
         vc = self.sam.config.vision_config  # type: ignore[union-attr]
         side, grid = int(vc.image_size), int(vc.image_size) // int(vc.patch_size)
         if self.crop:
@@ -141,6 +150,8 @@ class ReMOVE(N.NetMetric, Metric):
                 return None
             x, y, s = box
             image, mask = image[y:y + s, x:x + s], mask[y:y + s, x:x + s]
+        if min(sam_resized_hw(*image.shape[:2], side)) < 1:
+            return None
         return sam_pixels(image, side), hole_cells(mask, grid)
 
     @staticmethod
