@@ -1081,3 +1081,41 @@ def test_an_image_too_elongated_for_sams_resize_is_nan_not_a_crash(one_thread):
     from bench.metrics.remove import sam_resized_hw  # the one rule of both (SAM ViT-H: 2048 : 1 still scores)
 
     assert sam_resized_hw(3000, 4, 256) == (256, 0) and sam_resized_hw(3000, 4, 1024) == (1024, 1)
+
+
+def test_without_transformers_the_run_names_the_package_and_its_extra(tmp_path):
+    """Without the `transformers` package, a run went on and made every sample an error row ("setup failed:
+    ModuleNotFoundError"), `optional: true` included: it stops before any work naming the package and its extra, or
+    leaves each metric out with one line (as for lpips). A fresh process where the package cannot be imported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from bench.metrics import removal_nets as N
+
+    spec = {"name": "notr", "output_dir": str(tmp_path / "out"), "device": "cpu", "resolution": 32,
+            "weights": "random", "backends": ["mean-fill"], "datasets": [{"type": "synthetic", "n": 2}],
+            "masks": ["box"], "metrics": ["psnr", {"type": "rcs", "config": {"dinov2": N.TINY["dinov2"]}}]}
+    p = tmp_path / "s.yaml"
+
+    def bench(*args):
+        code = ("import sys; sys.modules['transformers'] = None\n"
+                "import importlib.util as u; real = u.find_spec\n"
+                "u.find_spec = lambda name, *a, **k: None if name == 'transformers' else real(name, *a, **k)\n"
+                f"from bench.cli import main; sys.exit(main({list(args)!r}))")
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                              cwd=Path(__file__).resolve().parents[1])
+
+    p.write_text(yaml.safe_dump(spec))
+    r = bench("run", str(p), "--no-progress", "--no-report")
+    assert r.returncode == 2 and "pip install 'inpaint-bench[diffusers]'" in r.stderr, (r.returncode, r.stderr[-2000:])
+    assert not (tmp_path / "out" / "notr").exists()
+    spec["metrics"] = ["psnr", *({"type": t, "optional": True} for t in ("remove", "cfd", "rcs"))]
+    p.write_text(yaml.safe_dump(spec))
+    r = bench("run", str(p), "--no-progress", "--no-report")
+    assert r.returncode == 0, r.stderr[-2000:]
+    for name in ("remove", "cfd", "rcs"):  # one line each, as the runner says a missing package
+        assert (f"left out {name}: the `transformers` package is not installed (pip install "
+                f"'inpaint-bench[diffusers]')") in " ".join(r.stdout.split()), r.stdout

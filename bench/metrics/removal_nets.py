@@ -182,7 +182,8 @@ def noncomparable(metric: str, provs: dict[str, dict[str, Any]]) -> dict[str, An
 
 class NetMetric:
     """What the three removal metrics share (a mixin for :class:`bench.metrics.base.Metric`): which networks they
-    use (``NETS``), their ``config:`` override, the weights files they need, and loading one network for a run."""
+    use (``NETS``), their ``config:`` override, the package and weights files they need, and loading one network
+    for a run."""
 
     NETS: tuple[str, ...] = ()
     NAME = "?"
@@ -193,6 +194,11 @@ class NetMetric:
 
     def weights_files(self, weights: str = "pretrained") -> list[str]:
         return weights_files(self.NETS, weights)
+
+    def packages(self) -> list[tuple[str, str]]:
+        """SAM and DINOv2 are transformers' models (the ``diffusers`` extra installs it): without it a run stops
+        before any work naming it, or leaves an ``optional:`` metric out with one line."""
+        return [("transformers", "diffusers")]
 
     def _load(self, net: str, ctx: Any):
         """(model, provenance) of ``net`` for the run's weights mode, seed and device."""
