@@ -18,7 +18,9 @@ generator, default settings) and ``facebook/dinov2-giant``. Per image, on the fi
    as it is: the 257 tokens are [CLS, patch 0..255] and the 257 entries [cell 0..255, True], so a binary mask
    selects the token one place before each hole cell's patch, plus the last patch; an 8-bit (0/255) mask, as in
    the hallucination term below, indexes tokens by value (CLS for 0, token 255 for 255, token 1 for the appended
-   ``True``);
+   ``True``). So a component that covers no cell of the 16 x 16 grid (tiny or thin: the nearest sampling misses it)
+   pools the last patch alone, as does a ring that covers none (a whole-image hole): ``context`` then measures
+   nothing about the fill, and is 0 when both miss. The original does the same; kept (docs/metrics.md);
 4. ``hallucination``: SAM's segments of the image, largest first, each dropped when its IoU with a kept one is over
    0.8 or over 90 % of it lies in a kept one; segments inside the hole are *centre* segments, those that overlap it
    otherwise *boundary* segments (cut to the hole); for each centre segment with boundary segments near it (their
