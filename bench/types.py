@@ -70,11 +70,20 @@ class EvalBatch:
             if torch.is_tensor(t) and (t.dim() != 4 or t.shape[1] != 3):
                 raise ValueError(f"EvalBatch.{name} is {tuple(t.shape)}: images are RGB, [B, 3, H, W] in [0, 1] "
                                  f"(repeat a grey image's channel: x.expand(-1, 3, -1, -1); drop alpha: x[:, :3])")
+        out = self.output if torch.is_tensor(self.output) else None
+        if self.mask.dim() != 4 or self.mask.shape[1] != 1 or (
+                out is not None and (self.mask.shape[0], *self.mask.shape[2:]) != (out.shape[0], *out.shape[2:])):
+            want = f"[{out.shape[0]}, 1, {out.shape[2]}, {out.shape[3]}]" if out is not None else "[B, 1, H, W]"
+            raise ValueError(f"EvalBatch.mask is {tuple(self.mask.shape)}: a mask is {want}, one channel per image "
+                             f"at the images' size (a [B, H, W] mask: mask[:, None])")
         if self.mask.dtype != torch.bool:  # (a 0/1 mask of another dtype is the same hole)
             if bool(((self.mask != 0) & (self.mask != 1)).any()):
-                raise ValueError(f"EvalBatch.mask holds soft values ({self.mask.dtype}, not only 0 and 1): a mask is "
-                                 f"bool, True = the hole; make it one first (e.g. mask > 0.5, as mask files are "
-                                 f"read: above half their range)")
+                top = float(self.mask.max())
+                kind = (f"values up to {top:g}, not only 0 and 1 (a 0..{top:g} mask file's levels?)" if top > 1
+                        else "soft values, not only 0 and 1")
+                raise ValueError(f"EvalBatch.mask holds {kind} ({self.mask.dtype}): a mask is bool, True = the "
+                                 f"hole; make it one first (e.g. mask > 0.5 of a 0..1 mask, mask > 127 of a 0..255 "
+                                 f"one, as mask files are read: above half their range)")
             self.mask = self.mask.bool()
         if self.composite is None and self.raw is not None and self.input is not None:
             self.composite = torch.where(self.mask.bool(), self.raw, self.input)

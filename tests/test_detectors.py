@@ -1264,6 +1264,26 @@ def test_a_soft_mask_is_refused_and_a_zero_one_mask_reads_as_the_bool_one_at_any
             assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in b), name
 
 
+def test_a_mask_of_the_wrong_shape_or_of_0_255_levels_is_refused_saying_so():
+    """A [B, H, W] mask (no channel axis) made ``remove`` NaN in silence and ``rcs`` crash deep in its resize; a
+    mask of another image's size was read wherever it fell. Both are an error naming the shape wanted. A 0/255 mask
+    was called "soft"; the error now names its levels and the threshold for them."""
+    x = torch.rand(2, 3, 32, 40)
+    m = torch.zeros(2, 1, 32, 40, dtype=torch.bool)
+    m[..., 8:24, 8:24] = True
+
+    def make(mask):
+        return EvalBatch(sample_ids=["a", "b"], output=x, raw=x, input=x, blanked=x.clone(), mask=mask, gt=x,
+                         has_gt=torch.tensor([True, True]), raw_sizes=[(32, 40)] * 2, model_sizes=[(32, 40)] * 2)
+
+    make(m)
+    for bad in (m[:, 0], m[:, :, :16], m[:1], m.expand(-1, 3, -1, -1)):
+        with pytest.raises(ValueError, match=r"EvalBatch\.mask is .*a mask is \[2, 1, 32, 40\]"):
+            make(bad)
+    with pytest.raises(ValueError, match=r"values up to 255.*mask > 127"):
+        make(m.float() * 255)
+
+
 @pytest.mark.parametrize("channels", [1, 4])
 def test_a_grey_or_rgba_tensor_is_refused_naming_the_image_and_the_fix(channels):
     """Files are read as RGB (grey repeated, alpha dropped); a batch built in Python from a [B, 1, H, W] or
