@@ -140,3 +140,18 @@ def test_badges_are_red_for_the_flags_that_decide_the_verdict_and_grey_for_the_r
 
     assert verdict.verdicts(pd.DataFrame([only_parts]), paste_back=True).iloc[0] == "ok"
     assert all(c == "part" for _, c in _flags(only_parts, badge_classes(dets, paste_back=True)))
+
+
+def test_only_tiles_that_show_an_output_can_be_labelled(report):
+    """A grey tile (an output file missing since the run, a sample that failed) was an output tile the labelling mode
+    stepped onto: a key pressed there exported a label of an output nobody saw (with no ``output_sha256``, so
+    ``bench calibrate --labels`` could not tell it apart). Every output tile now shows the stored image."""
+    run, path, text = report
+    tiles = re.findall(r'<figure class="tile out"(.*?)</figure>', text, re.S)
+    assert len(tiles) > 20
+    assert all("<img " in t and 'data-output="' in t for t in tiles)
+    assert not [t for t in tiles if 'class="noimg"' in t]
+    # the missing output and the failed samples are still shown, as grey tiles that are no labelling target
+    grey = re.findall(r'<figure class="tile"[^>]*>(?:(?!</figure>).)*class="noimg"', text, re.S)
+    assert any('data-sample="s001"' in g or "s001" in g for g in grey)
+    assert 'class="badge bad">error<' in text

@@ -171,15 +171,16 @@ class ImageStore:
 
 def _tile(im, caption: str, badges: Sequence[tuple[str, str]] = (), title: str = "",
           rec: dict[str, Any] | None = None, missing: str = "no image") -> str:
-    """A thumbnail. With ``rec`` (a per-sample record) it is an *output* tile: it carries the cell, sample and
-    verdict as data attributes, which the labelling mode reads (:mod:`bench.report.labelling`)."""
+    """A thumbnail. With ``rec`` (a per-sample record) and an image it is an *output* tile: it carries the cell,
+    sample and verdict as data attributes, which the labelling mode reads (:mod:`bench.report.labelling`). A grey
+    tile (no output file, a failed sample) is never one: a label is of an output the labeller saw."""
     b = "".join(f'<span class="badge {cls}">{_esc(t)}</span>' for t, cls in badges)
     if im is None:
         body = f'<div class="noimg">{_esc(missing)}</div>'
     else:
         body = f'<img src="{_thumb_b64(im)}" alt="{_esc(caption)}">'
     cls, attrs, lab = "tile", "", ""
-    if rec:
+    if rec and im is not None:
         cls = "tile out"
         attrs = "".join(f' data-{k}="{_esc(rec.get(f))}"' for k, f in (
             ("cell", "cell_key"), ("sample", "sample_id"), ("backend", "backend"), ("dataset", "dataset"),
