@@ -112,22 +112,35 @@ class Browser:
         self.send("Page.navigate", url=url)
         self.wait_event("Page.loadEventFired")
 
-    def js(self, expression: str) -> Any:
-        r = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+    def open_page(self, url: str) -> str:
+        """A second page (a tab of the same browser profile) loaded at ``url``; its session id, for ``js`` and
+        ``press``."""
+        target = self.browser("Target.createTarget", url="about:blank")["targetId"]
+        session = self.browser("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self._call("Page.enable", session, {})
+        self.events.clear()
+        self._call("Page.navigate", session, {"url": url})
+        self.wait_event("Page.loadEventFired")
+        return session
+
+    def js(self, expression: str, session: str | None = None) -> Any:
+        r = self._call("Runtime.evaluate", session or self.session,
+                       {"expression": expression, "returnByValue": True, "awaitPromise": True})
         if "exceptionDetails" in r:
             raise RuntimeError(f"{expression}: {r['exceptionDetails']}")
         return r["result"].get("value")
 
-    def press(self, key: str) -> None:
+    def press(self, key: str, session: str | None = None) -> None:
         code = KEYS.get(key)
         down: dict[str, Any] = {"type": "keyDown", "key": key}
         if code is None:
             down.update(text=key, code=f"Key{key.upper()}", windowsVirtualKeyCode=ord(key.upper()))
         else:
             down.update(code=key, windowsVirtualKeyCode=code)
-        self.send("Input.dispatchKeyEvent", **down)
-        self.send("Input.dispatchKeyEvent", type="keyUp", key=key, code=down["code"],
-                  windowsVirtualKeyCode=down["windowsVirtualKeyCode"])
+        session = session or self.session
+        self._call("Input.dispatchKeyEvent", session, down)
+        self._call("Input.dispatchKeyEvent", session, {"type": "keyUp", "key": key, "code": down["code"],
+                                                       "windowsVirtualKeyCode": down["windowsVirtualKeyCode"]})
 
     def click(self, selector: str) -> None:
         """A real mouse click at the centre of the first element matching ``selector`` (scrolled into view)."""

@@ -313,3 +313,73 @@ def test_a_rule_worse_than_chance_on_held_out_labels_is_warned_about(capsys):
     print_report(doc)
     out = capsys.readouterr().out
     assert out.count("worse than chance") == 1 and "AUROC 0.125" in out
+
+
+def _count(b, session=None) -> int:
+    return int(b.js("document.getElementById('label-count').getAttribute('data-count')", session))
+
+
+def _rows(csv_text: str) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r["cell"], r["sample_id"]): r for r in csv.DictReader(csv_text.splitlines())}
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_two_tabs_of_the_page_keep_each_others_labels(run, tmp_path):
+    """The page wrote its whole label set to local storage on every key: a second tab of the report (opened before
+    the first labelled anything) wiped the first tab's labels with its own at its first key, and a reload showed
+    only those. Each change now goes into what is stored, and a tab shows the labels another tab makes."""
+    url = (run / "report.html").resolve().as_uri() + "#label"
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.goto(url)
+        second = b.open_page(url)  # both tabs open, nothing labelled yet
+        b.press("g")
+        b.press("b")  # tab 1: tiles 0 and 1
+        assert _count(b) == 2
+        b.press("ArrowRight", second)
+        b.press("ArrowRight", second)
+        b.press("r", second)  # tab 2: tile 2
+        assert _count(b, second) == 3 and _count(b) == 3  # each tab sees the other's labels
+        rows = _rows(b.js("window.inpaintBenchLabels.csv()"))
+        assert rows == _rows(b.js("window.inpaintBenchLabels.csv()", second))
+        assert sorted(r["label"] for r in rows.values()) == ["blur", "good", "replacement"]
+        b.press("x", second)  # tab 2 clears tile 3's label (none): nothing else changes
+        b.goto("about:blank")
+        b.goto(url)
+        assert _count(b) == 3
+    finally:
+        b.close()
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_a_stored_label_is_not_given_to_an_output_made_again(run, tmp_path):
+    """Labels were kept in the browser per run id, cell and sample: the report of a run of the same suite (same run
+    id) whose outputs were made again showed the old labels on the new outputs and exported them with the new
+    files' output_sha256, so `bench calibrate --labels` took them as labels of those files."""
+    import shutil
+
+    from PIL import Image
+
+    from bench.report.labelling import output_digest
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.goto((copy / "report.html").resolve().as_uri() + "#label")
+        tiles = b.js("Array.prototype.map.call(document.querySelectorAll('figure.tile.out'),"
+                     "function(t){return [t.getAttribute('data-cell'), t.getAttribute('data-sample')];})")
+        b.press("b")
+        b.press("g")
+        assert _count(b) == 2
+        (c0, s0), (c1, s1) = tiles[0], tiles[1]
+        png = copy / "generations" / c0 / f"{s0}.png"
+        Image.fromarray(255 - np.asarray(Image.open(png))).save(png)  # tile 0's output made again
+        write_html(copy, copy / "report.html", ci=False)
+        b.goto("about:blank")
+        b.goto((copy / "report.html").resolve().as_uri() + "#label")
+        rows = _rows(b.js("window.inpaintBenchLabels.csv()"))
+        assert (c0, s0) not in rows and _count(b) == 1  # the new output is not labelled
+        assert rows[(c1, s1)]["label"] == "good" and rows[(c1, s1)]["output_sha256"] == output_digest(copy, c1, s1)
+    finally:
+        b.close()

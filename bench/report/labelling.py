@@ -5,8 +5,10 @@ tile into something to label. A tile is selected by clicking it; keys label the 
 
     g good   b blur   r replacement   i incomplete   o other   x clear   → / n next   ← / p previous
 
-(the toolbar's buttons do the same). Labels are kept in the page (and in the browser's local storage for that run,
-so a reload keeps them); **Export labels.csv** downloads them as
+(the toolbar's buttons do the same). Labels are kept in the page and in the browser's local storage for that run
+(so a reload keeps them), per output file (cell, sample and ``output_sha256``: a label is never shown on an output
+made again since); each change is written into what is stored, so two tabs of the report keep each other's labels
+(and show them). **Export labels.csv** downloads them as
 
     run_id,cell,sample_id,label,backend,dataset,mask,output_sha256
 
@@ -99,29 +101,40 @@ JS = r"""
 (function(){
   var body=document.body, run=body.getAttribute('data-run-id')||'';
   var store='inpaint-bench-labels:'+run, labels={};
-  try{labels=JSON.parse(localStorage.getItem(store)||'{}')||{};}catch(e){labels={};}
+  // the labels of this run in local storage (null where the browser keeps none): shared by every tab of the run
+  function stored(){try{var s=localStorage.getItem(store); return s?(JSON.parse(s)||{}):{};}catch(e){return null;}}
+  labels=stored()||{};
   var tiles=Array.prototype.slice.call(document.querySelectorAll('figure.tile.out'));
   var cur=-1;
-  function id(t){return t.getAttribute('data-cell')+'\u0000'+t.getAttribute('data-sample');}
+  // one output file: its cell, its sample and the digest of the file the tile shows (a label made on an output
+  // since made again is not this output's)
+  function id(t){return t.getAttribute('data-cell')+'\u0000'+t.getAttribute('data-sample')+'\u0000'+
+    (t.getAttribute('data-output')||'');}
   function paint(){
-    var n=0;
-    tiles.forEach(function(t){var l=labels[id(t)];
-      if(l){t.setAttribute('data-label',l);} else {t.removeAttribute('data-label');}
+    var seen={}, n=0;
+    tiles.forEach(function(t){var k=id(t), l=labels[k];
+      if(l){t.setAttribute('data-label',l); if(!seen[k]){seen[k]=1; n++;}} else {t.removeAttribute('data-label');}
       var s=t.querySelector('.lab'); if(s) s.textContent=l||'';});
-    Object.keys(labels).forEach(function(){n++;});
     var c=document.getElementById('label-count'); c.textContent=n+' labelled'; c.setAttribute('data-count',n);
+  }
+  // one label changed: read the stored labels again and write them back with that change only, so a second tab of
+  // the run (or an older page of it) never overwrites labels it has not seen
+  function put(k,l){
+    var s=stored(); if(s) labels=s;
+    if(l) labels[k]=l; else delete labels[k];
     try{localStorage.setItem(store, JSON.stringify(labels));}catch(e){}
   }
+  window.addEventListener('storage',function(e){if(e.key===store){var s=stored(); if(s){labels=s; paint();}}});
   function select(i){
     if(!tiles.length) return; cur=(i+tiles.length)%tiles.length;
     tiles.forEach(function(t,j){t.classList.toggle('current', j===cur);});
-    tiles[cur].scrollIntoView({block:'nearest'}); body.setAttribute('data-current', id(tiles[cur]).replace('\u0000','/'));
+    tiles[cur].scrollIntoView({block:'nearest'});
+    body.setAttribute('data-current', tiles[cur].getAttribute('data-cell')+'/'+tiles[cur].getAttribute('data-sample'));
     body.setAttribute('data-current-index', cur);
   }
   function setLabel(l){
     if(cur<0) select(0);
-    var k=id(tiles[cur]);
-    if(l) labels[k]=l; else delete labels[k];
+    put(id(tiles[cur]), l);
     paint(); select(cur+1);
   }
   function on(){body.classList.add('labelling'); document.getElementById('labelbar').hidden=false;
