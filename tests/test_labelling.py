@@ -315,8 +315,16 @@ def test_a_rule_worse_than_chance_on_held_out_labels_is_warned_about(capsys):
     assert out.count("worse than chance") == 1 and "AUROC 0.125" in out
 
 
-def _count(b, session=None) -> int:
-    return int(b.js("document.getElementById('label-count').getAttribute('data-count')", session))
+def _count(b, session=None, expect: int | None = None) -> int:
+    """The page's label count; with ``expect``, waited for (another tab's change arrives as a storage event)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        n = int(b.js("document.getElementById('label-count').getAttribute('data-count')", session))
+        if expect is None or n == expect or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
 
 
 def _rows(csv_text: str) -> dict[tuple[str, str], dict[str, str]]:
@@ -339,7 +347,7 @@ def test_two_tabs_of_the_page_keep_each_others_labels(run, tmp_path):
         b.press("ArrowRight", second)
         b.press("ArrowRight", second)
         b.press("r", second)  # tab 2: tile 2
-        assert _count(b, second) == 3 and _count(b) == 3  # each tab sees the other's labels
+        assert _count(b, second) == 3 and _count(b, expect=3) == 3  # each tab sees the other's labels
         rows = _rows(b.js("window.inpaintBenchLabels.csv()"))
         assert rows == _rows(b.js("window.inpaintBenchLabels.csv()", second))
         assert sorted(r["label"] for r in rows.values()) == ["blur", "good", "replacement"]
@@ -383,3 +391,4 @@ def test_a_stored_label_is_not_given_to_an_output_made_again(run, tmp_path):
         assert rows[(c1, s1)]["label"] == "good" and rows[(c1, s1)]["output_sha256"] == output_digest(copy, c1, s1)
     finally:
         b.close()
+
