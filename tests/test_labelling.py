@@ -392,3 +392,19 @@ def test_a_stored_label_is_not_given_to_an_output_made_again(run, tmp_path):
     finally:
         b.close()
 
+
+def test_a_sample_id_with_spaces_at_its_ends_keeps_its_label(tmp_path):
+    """read_labels stripped cell and sample id: a folder dataset's ``images/ chair.png`` (id ' chair') came back as
+    'chair', which is no sample of the run, so its label was left out without a word. Ids are read exactly; a
+    hand-edited file's padding (a space after a comma) still finds the sample when the exact id is none."""
+    from bench.calibration.labels import fit_from_labels
+
+    run = make_run(tmp_path / "run", backends=("opencv-telea",), datasets=("samples",), masks=("box",),
+                   sample_ids=[" 0", "s1 ", "s2"])
+    cell = str(load_run(run).frame()["cell_key"].iloc[0])
+    p = tmp_path / "labels.csv"
+    with p.open("w", newline="") as f:
+        csv.writer(f).writerows([["run_id", "cell", "sample_id", "label"], ["run", cell, " 0", "blur"],
+                                 ["run", cell, "s1 ", "good"], ["run", f" {cell}", " s2", "good"]])
+    assert [lab.sample_id for lab in read_labels(p)] == [" 0", "s1 ", " s2"]
+    assert fit_from_labels(p, run)["calibration"]["labels_in_run"] == 3

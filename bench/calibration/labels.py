@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     """A thresholds document fitted on the labelled outputs of ``run`` (see the module doc)."""
     from ..detectors.thresholds import FORMAT, load_thresholds
     from ..store.run import load_run
-    from ..report.labelling import output_digest, read_labels
+    from ..report.labelling import find_output, output_digest, read_labels
 
     if not 0.0 < test_fraction < 1.0:
         raise BenchError(f"--test-fraction {test_fraction}: expected a fraction between 0 and 1")
@@ -117,8 +118,11 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     rd = load_run(run)
     frame = rd.frame()
     run_id = str(rd.manifest.get("run_id", ""))
-    index = {(str(c), str(s)): i for i, (c, s) in enumerate(zip(frame["cell_key"], frame["sample_id"]))}
-    found = [(lab, index[(lab.cell, lab.sample_id)]) for lab in labels if (lab.cell, lab.sample_id) in index]
+    ids = [(str(c), str(s)) for c, s in zip(frame["cell_key"], frame["sample_id"])]
+    index = {k: i for i, k in enumerate(ids)}
+    # each label found under the run's own ids (a hand edit's padding stripped where only that finds the output)
+    found = [(replace(lab, cell=ids[i][0], sample_id=ids[i][1]), i)
+             for lab, i in ((lab, find_output(index, lab)) for lab in labels) if i is not None]
     # a label is of the output file it was made on: the same cell and sample of a run of the same suite whose outputs
     # were made again is another output (its label says nothing of it)
     other = [lab for lab, _ in found if lab.output_sha256

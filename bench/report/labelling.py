@@ -52,7 +52,8 @@ def output_digest(run_dir: str | Path, cell: str, sample_id: str) -> str | None:
 def read_labels(path: str | Path) -> list[Label]:
     """Rows of a ``labels.csv``; a clear error naming the file, the line and the column for anything malformed.
     A sample labelled twice keeps its last label (the page exports one row per output, a file merged by hand may
-    not)."""
+    not). Cell and sample id are kept exactly as written (a sample id may begin or end with a space); a reader that
+    finds no such output tries them stripped (:func:`find_output`)."""
     p = Path(path)
     if not p.is_file():
         raise BenchError(f"{p}: labels file not found (export one from the HTML report's labelling mode)")
@@ -68,12 +69,21 @@ def read_labels(path: str | Path) -> list[Label]:
             label = (row.get("label") or "").strip().lower()
             if label not in LABELS:
                 raise BenchError(f"{p}:{line}: label {row.get('label')!r} is not one of {', '.join(LABELS)}")
-            cell, sid = (row.get("cell") or "").strip(), (row.get("sample_id") or "").strip()
-            if not cell or not sid:
+            cell, sid = row.get("cell") or "", row.get("sample_id") or ""  # exact: an id may end in a space
+            if not cell.strip() or not sid.strip():
                 raise BenchError(f"{p}:{line}: empty cell or sample_id")
             out[(cell, sid)] = Label((row.get("run_id") or "").strip(), cell, sid, label,
                                      (row.get("output_sha256") or "").strip().lower())
     return list(out.values())
+
+
+def find_output(index: dict[tuple[str, str], int], label: Label) -> int | None:
+    """The row of ``index`` ((cell, sample id) -> row) that ``label`` is of: its exact ids, else the ids without
+    the spaces at their ends that a hand edit may have added (a space after a comma); None when neither is there."""
+    for key in ((label.cell, label.sample_id), (label.cell.strip(), label.sample_id.strip())):
+        if key in index:
+            return index[key]
+    return None
 
 
 TOOLBAR = """<div id="labelbar" class="labelbar" hidden>
