@@ -122,3 +122,28 @@ def test_a_dataset_that_cannot_be_read_here_says_so(runs, tmp_path):
         assert all(_src(v[0]) is not None for (h, _), v in tiles.items() if h.startswith("synthetic"))
     finally:
         moved.rename(data)
+
+
+def test_a_relative_dataset_root_is_found_from_another_folder(tmp_path, monkeypatch):
+    """A suite with ``root: data`` run from its own folder (the usual way): `bench report RUN --format html` from
+    any other folder rebuilt the inputs from 'data' there ("folder 'data' does not exist"), and every input, mask
+    and ground-truth tile was grey. The rebuild now reads the dataset where the run read it (the absolute root the
+    manifest records); the digests still decide what is shown."""
+    _data(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    suite = parse_suite({
+        "output_dir": "results", "backends": ["opencv-telea"], "datasets": [{"type": "folder", "root": "data"}],
+        "masks": [{"type": "box", "min_size": 0.3, "max_size": 0.5}], "metrics": ["psnr"], "detectors": [],
+        "resolution": 48, "device": "cpu", "save_inputs": False})
+    run = Runner(suite, progress=False).run().resolve()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    tiles = _grid_tiles(render_html(run, ci=False))
+    assert len(tiles) == 3 and all(_src(f) is not None for v in tiles.values() for f in v)
+    # a folder named like the suite's root where the report is made is not what the run read: its files do not match
+    _data(elsewhere / "data")
+    for p in (elsewhere / "data" / "images").glob("*.png"):
+        Image.fromarray(255 - np.asarray(Image.open(p))).save(p)
+    tiles = _grid_tiles(render_html(run, ci=False))
+    assert all(_src(f) is not None for v in tiles.values() for f in v)

@@ -49,6 +49,21 @@ class RebuiltInputs:
                     self._suite_error = f"its suite cannot be read here ({type(e).__name__}: {e})"
         return self._suite
 
+    def _where_read(self, spec: Any) -> Any:
+        """``spec`` with each relative path parameter (``root: data``) replaced by the absolute path the run read it
+        from, as its manifest records it (``datasets.<label>.root``, when that path is still there): a relative path
+        is relative to the folder the run was started in, not to the one the report is made in."""
+        from dataclasses import replace
+
+        recorded = (self.rd.manifest.get("datasets") or {}).get(spec.label) or {}
+        params = dict(spec.params)
+        for k, v in spec.params.items():
+            was = recorded.get(k) if isinstance(recorded, dict) else None
+            if (isinstance(v, str) and not Path(v).expanduser().is_absolute() and isinstance(was, str)
+                    and Path(was).is_absolute() and Path(was).exists()):
+                params[k] = was
+        return replace(spec, params=params) if params != spec.params else spec
+
     def _digests(self, dataset: str, mask: str, sid: str) -> dict[str, str] | None:
         for ck in self._cells.get((dataset, mask), []):
             info = self.rd.store.output_info(ck, [sid]).get(sid, {}).get("info", {})
@@ -76,7 +91,7 @@ class RebuiltInputs:
         try:
             if dataset not in self._datasets:
                 spec = next(s for s in suite.datasets if s.label == dataset)
-                ds = spec.create()
+                ds = self._where_read(spec).create()
                 ds.bind(resolution=suite.resolution, seed=suite.seed)
                 self._datasets[dataset] = ds
             if mask not in self._masks:
