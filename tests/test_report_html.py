@@ -155,3 +155,25 @@ def test_only_tiles_that_show_an_output_can_be_labelled(report):
     grey = re.findall(r'<figure class="tile"[^>]*>(?:(?!</figure>).)*class="noimg"', text, re.S)
     assert any('data-sample="s001"' in g or "s001" in g for g in grey)
     assert 'class="badge bad">error<' in text
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_a_grid_wider_than_the_window_scrolls_in_its_own_box(report, tmp_path):
+    """A run with many backends: each dataset × mask grid (one column per backend) ran off the page's right edge,
+    so the page itself scrolled sideways, away from the headings, notes and every other section, and the outputs
+    past the edge were out of sight beside them. Each grid now scrolls in its own box, as the leaderboard does."""
+    from tests.cdp import Browser
+
+    run, path, _ = report
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.send("Emulation.setDeviceMetricsOverride", width=700, height=1200, deviceScaleFactor=1, mobile=False)
+        b.goto(path.resolve().as_uri())
+        assert b.js("document.documentElement.scrollWidth") <= 700  # the page does not scroll sideways
+        grids = b.js("Array.prototype.map.call(document.querySelectorAll('.grid'), function(g){"
+                     "var p=g.parentElement; return [p.scrollWidth > p.clientWidth, getComputedStyle(p).overflowX,"
+                     "p.scrollWidth];})")
+        assert len(grids) == 4, grids
+        assert all(wide > 700 and over and style in ("auto", "scroll") for over, style, wide in grids), grids
+    finally:
+        b.close()

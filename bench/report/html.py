@@ -539,8 +539,9 @@ def _grid_section(rd: RunData, frame: pd.DataFrame, images: ImageStore, metric: 
                                   title=f"{b} · {sid}" + (f" · {_err(rec)}" if _err(rec) else ""),
                                   rec=images.with_digest({**rec, "cell_key": ckeys[b], "sample_id": sid, "backend": b,
                                                           "dataset": ds, "mask": mk})))
-        parts.append(f'<h3>{_esc(ds)} × {_esc(mk)}</h3><div class="grid" '
-                     f'style="grid-template-columns:repeat({ncols},160px)">{"".join(rows)}</div>')
+        # in its own scrolling box: a grid of many backends is wider than the page, which must not scroll sideways
+        parts.append(f'<h3>{_esc(ds)} × {_esc(mk)}</h3><div class="scroll"><div class="grid" '
+                     f'style="grid-template-columns:repeat({ncols},160px)">{"".join(rows)}</div></div>')
     return "".join(parts)
 
 
