@@ -408,3 +408,26 @@ def test_a_sample_id_with_spaces_at_its_ends_keeps_its_label(tmp_path):
                                  ["run", cell, "s1 ", "good"], ["run", f" {cell}", " s2", "good"]])
     assert [lab.sample_id for lab in read_labels(p)] == [" 0", "s1 ", " s2"]
     assert fit_from_labels(p, run)["calibration"]["labels_in_run"] == 3
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_keyboard_only_labelling_with_caps_lock_or_shift(run, tmp_path):
+    """Keyboard only: Tab to **Label outputs**, Enter, then keys. With caps lock on (or shift held) a key arrives as
+    'G', 'B', 'N', which the page ignored without a sign: nothing was labelled and the selection did not move."""
+    url = (run / "report.html").resolve().as_uri()
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.goto(url)
+        b.js("document.getElementById('label-toggle').focus()")  # where Tab lands first
+        b.send("Input.dispatchKeyEvent", type="keyDown", key="Enter", code="Enter", windowsVirtualKeyCode=13,
+               text="\r")
+        b.send("Input.dispatchKeyEvent", type="keyUp", key="Enter", code="Enter", windowsVirtualKeyCode=13)
+        assert b.js("document.body.getAttribute('data-labelling')") == "1"
+        b.press("G")
+        b.press("B")
+        b.press("N")
+        b.press("x")
+        labels = sorted(b.js("Object.values(window.inpaintBenchLabels.labels())"))
+        assert labels == ["blur", "good"] and int(b.js("document.body.getAttribute('data-current-index')")) == 4
+    finally:
+        b.close()

@@ -5,6 +5,8 @@ tile into something to label. A tile is selected by clicking it; keys label the 
 
     g good   b blur   r replacement   i incomplete   o other   x clear   → / n next   ← / p previous
 
+(in either case: caps lock or shift changes nothing). Keyboard only: Tab to **Label outputs**, Enter, then the keys.
+
 (the toolbar's buttons do the same). Labels are kept in the page and in the browser's local storage for that run
 (so a reload keeps them), per output file (cell, sample and ``output_sha256``: a label is never shown on an output
 made again since); each change is written into what is stored, so two tabs of the report keep each other's labels
@@ -173,7 +175,7 @@ JS = r"""
   var keys=KEYS;
   document.addEventListener('keydown',function(e){
     if(!body.classList.contains('labelling')||e.ctrlKey||e.metaKey||e.altKey) return;
-    var k=e.key;
+    var k=e.key; if(k&&k.length===1) k=k.toLowerCase();  // caps lock or shift: 'G' is g
     if(keys[k]){setLabel(keys[k]); e.preventDefault();}
     else if(k==='x'||k==='Backspace'||k==='Delete'){setLabel(null); e.preventDefault();}
     else if(k==='ArrowRight'||k==='n'){select(cur+1); e.preventDefault();}
