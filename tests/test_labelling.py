@@ -431,3 +431,33 @@ def test_keyboard_only_labelling_with_caps_lock_or_shift(run, tmp_path):
         assert labels == ["blur", "good"] and int(b.js("document.body.getAttribute('data-current-index')")) == 4
     finally:
         b.close()
+
+
+def test_calibrate_says_how_many_labels_it_left_out_and_why(run, tmp_path, capsys):
+    """`bench calibrate --labels` printed "N of M labelled outputs found in run R": labels of output files made again
+    since (left out) and labels of outputs the run does not have were one silent difference."""
+    import shutil
+
+    from PIL import Image
+
+    from bench.calibration.labels import fit_from_labels, print_report
+    from bench.report.labelling import output_digest
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    truth = _truth(copy)
+    p = tmp_path / "labels.csv"
+    with p.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run_id", "cell", "sample_id", "label", "output_sha256"])
+        for (c, sid), lab in truth.items():
+            w.writerow(["run", c, sid, lab, output_digest(copy, c, sid)])
+        w.writerow(["run", "no-such-cell", "s000", "good", ""])
+    c, sid = next(iter(truth))
+    png = copy / "generations" / c / f"{sid}.png"
+    Image.fromarray(255 - np.asarray(Image.open(png))).save(png)
+    print_report(fit_from_labels(p, copy))
+    out = capsys.readouterr().out
+    assert f"{len(truth) - 1} of {len(truth) + 1} labelled outputs found in run run" in out
+    assert "1 left out (an output file made again since it was labelled)" in out
+    assert "1 not in the run" in out

@@ -326,7 +326,11 @@ def print_report(doc: dict[str, Any]) -> None:
     """What ``bench calibrate --labels`` prints: the held-out figures of each flag rule the file writes (the ones
     to quote), then each fitted threshold's own (``score > threshold`` alone, the fitting diagnostic)."""
     cal = doc["calibration"]
-    print(f"{cal['labels_in_run']} of {cal['labels']} labelled outputs found in run {cal['run_id']}; "
+    other = int(cal.get("labels_of_other_outputs") or 0)
+    absent = cal["labels"] - cal["labels_in_run"] - other
+    why = "".join([f"; {other} left out (an output file made again since it was labelled)" if other else "",
+                   f"; {absent} not in the run" if absent > 0 else ""])
+    print(f"{cal['labels_in_run']} of {cal['labels']} labelled outputs found in run {cal['run_id']}{why}; "
           f"{int(round(cal['test_fraction'] * 100))} % held out (seed {cal['seed']})")
     fmt = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"  # noqa: E731
 
