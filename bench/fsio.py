@@ -88,6 +88,17 @@ def read_csv_text(path: Path, what: str) -> str:
                          f" save it as UTF-8 (a spreadsheet's 'CSV UTF-8')") from None
 
 
+def csv_delimiter(text: str) -> str:
+    """The delimiter of a CSV file people edit: ``,``, unless its header line has none and has ``;`` (what a
+    spreadsheet saves in a locale whose decimal mark is a comma) or a tab (a tab-separated export)."""
+    head = text.split("\n", 1)[0]
+    if "," not in head:
+        for d in (";", "\t"):
+            if d in head:
+                return d
+    return ","
+
+
 def case_collision_error(folder: Path, sample_ids: list[str]) -> str | None:
     """The message for sample ids that would share one file in ``folder`` (its file system folds case and two ids
     differ only in case, :func:`case_collisions`), else None."""

@@ -175,6 +175,12 @@ def test_labels_file_errors(run, tmp_path):
         read_labels(p)
     p.write_bytes("cell,sample_id,label\nc,s1,blur\n".encode("utf-8-sig"))  # Excel's "CSV UTF-8": a byte-order mark
     assert [(lab.cell, lab.sample_id, lab.label) for lab in read_labels(p)] == [("c", "s1", "blur")]
+    # a spreadsheet in a locale whose decimal mark is a comma saves with semicolons (and a tab-separated export):
+    # "missing column(s) cell, sample_id, label" for a file that has them all
+    for sep in (";", "\t"):
+        p.write_bytes(sep.join(["run_id", "cell", "sample_id", "label"]).encode("utf-8-sig") + b"\r\n"
+                      + sep.join(["run", "c", '"a;b\tc"', "blur"]).encode() + b"\r\n")
+        assert [(lab.cell, lab.sample_id, lab.label) for lab in read_labels(p)] == [("c", "a;b\tc", "blur")]
 
 
 def test_a_missing_or_hand_edited_thresholds_file_is_said(tmp_path, capsys):

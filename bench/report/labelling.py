@@ -59,10 +59,11 @@ def read_labels(path: str | Path) -> list[Label]:
     p = Path(path)
     if not p.is_file():
         raise BenchError(f"{p}: labels file not found (export one from the HTML report's labelling mode)")
-    from ..fsio import read_csv_text
+    from ..fsio import csv_delimiter, read_csv_text
 
-    with io.StringIO(read_csv_text(p, "labels file"), newline="") as f:
-        reader = csv.DictReader(f)
+    text = read_csv_text(p, "labels file")
+    with io.StringIO(text, newline="") as f:
+        reader = csv.DictReader(f, delimiter=csv_delimiter(text))
         missing = [c for c in ("cell", "sample_id", "label") if c not in (reader.fieldnames or [])]
         if missing:
             raise BenchError(f"{p}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
