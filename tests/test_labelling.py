@@ -387,13 +387,18 @@ def test_a_stored_label_is_not_given_to_an_output_made_again(run, tmp_path):
         b.press("g")
         assert _count(b) == 2
         (c0, s0), (c1, s1) = tiles[0], tiles[1]
+        old = output_digest(copy, c0, s0)
         png = copy / "generations" / c0 / f"{s0}.png"
         Image.fromarray(255 - np.asarray(Image.open(png))).save(png)  # tile 0's output made again
         write_html(copy, copy / "report.html", ci=False)
         b.goto("about:blank")
         b.goto((copy / "report.html").resolve().as_uri() + "#label")
         rows = _rows(b.js("window.inpaintBenchLabels.csv()"))
-        assert (c0, s0) not in rows and _count(b) == 1  # the new output is not labelled
+        assert _count(b) == 1 and not b.js("document.querySelector('figure.tile.out').getAttribute('data-label')")
+        # the new output is not labelled; the old label is kept, exported with the digest of the file it was made on
+        # (which `bench calibrate --labels` leaves out as a label of another output)
+        assert rows[(c0, s0)]["label"] == "blur" and rows[(c0, s0)]["output_sha256"] == old
+        assert old != output_digest(copy, c0, s0)
         assert rows[(c1, s1)]["label"] == "good" and rows[(c1, s1)]["output_sha256"] == output_digest(copy, c1, s1)
     finally:
         b.close()
@@ -467,3 +472,34 @@ def test_calibrate_says_how_many_labels_it_left_out_and_why(run, tmp_path, capsy
     assert f"{len(truth) - 1} of {len(truth) + 1} labelled outputs found in run run" in out
     assert "1 left out (an output file made again since it was labelled)" in out
     assert "1 not in the run" in out
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_the_export_keeps_labels_of_outputs_this_page_does_not_show(run, tmp_path):
+    """The export wrote the labels of the tiles on the page only: after `bench calibrate --labels` and a new report
+    (other verdicts, so other outputs in each verdict group) the labels of the outputs no longer shown stayed in the
+    browser but were left out of every later labels.csv. Every stored label of the run is exported."""
+    from bench.report.html import render_html
+    from bench.report.labelling import output_digest
+
+    small = tmp_path / "small.html"
+    small.write_text(render_html(run, ci=False, n_samples=1, n_worst=1, n_verdict=1), encoding="utf-8")
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.goto((run / "report.html").resolve().as_uri() + "#label")
+        b.press("ArrowLeft")  # the last tile: a verdict group's
+        c, s = b.js("document.body.getAttribute('data-current')").split("/", 1)
+        b.press("b")
+        b.goto(small.resolve().as_uri() + "#label")
+        shown = b.js("Array.prototype.map.call(document.querySelectorAll('figure.tile.out'),"
+                     "function(t){return t.getAttribute('data-cell')+'/'+t.getAttribute('data-sample');})")
+        assert f"{c}/{s}" not in shown
+        b.press("g")
+        rows = _rows(b.js("window.inpaintBenchLabels.csv()"))
+        assert rows[(c, s)]["label"] == "blur" and rows[(c, s)]["output_sha256"] == output_digest(run, c, s)
+        assert len(rows) == 2 and "1 more" in b.js("document.getElementById('label-count').textContent")
+        p = tmp_path / "labels.csv"
+        p.write_text(b.js("window.inpaintBenchLabels.csv()"), encoding="utf-8")
+    finally:
+        b.close()
+    assert sorted(lab.label for lab in read_labels(p)) == ["blur", "good"]  # what calibrate reads

@@ -14,7 +14,8 @@ made again since); each change is written into what is stored, so two tabs of th
 
     run_id,cell,sample_id,label,backend,dataset,mask,output_sha256
 
-one row per labelled output; ``output_sha256`` is the first 16 hex digits of the SHA-256 of the output file the tile
+one row per labelled output of the run in the browser's storage, those no tile of this page shows included (labelled
+on another report of the run: their backend, dataset and mask are left empty); ``output_sha256`` is the first 16 hex digits of the SHA-256 of the output file the tile
 showed (:func:`output_digest`), so labels are never applied to another output stored under the same run, cell and
 sample (a run of the same suite whose outputs were made again). ``bench calibrate --labels labels.csv RUN`` fits detector thresholds on them
 (:mod:`bench.calibration.labels`).
@@ -128,7 +129,18 @@ JS = r"""
     tiles.forEach(function(t){var k=id(t), l=labels[k];
       if(l){t.setAttribute('data-label',l); if(!seen[k]){seen[k]=1; n++;}} else {t.removeAttribute('data-label');}
       var s=t.querySelector('.lab'); if(s) s.textContent=l||'';});
-    var c=document.getElementById('label-count'); c.textContent=n+' labelled'; c.setAttribute('data-count',n);
+    var more=elsewhere().length;
+    var c=document.getElementById('label-count'); c.setAttribute('data-count',n); c.setAttribute('data-more',more);
+    c.textContent=n+' labelled'+(more?' (and '+more+' more of this run, not on this page: exported too)':'');
+  }
+  // stored labels of this run's outputs that no tile of this page shows (a report made with other verdicts or
+  // counts): [cell, sample, output, label]; an entry not of the form cell NUL sample NUL output is skipped
+  function elsewhere(){
+    var here={}, out=[];
+    tiles.forEach(function(t){here[id(t)]=1;});
+    Object.keys(labels).forEach(function(k){var p=k.split('\u0000');
+      if(!here[k] && p.length===3 && labels[k]) out.push([p[0],p[1],p[2],labels[k]]);});
+    return out;
   }
   // one label changed: read the stored labels again and write them back with that change only, so a second tab of
   // the run (or an older page of it) never overwrites labels it has not seen
@@ -161,6 +173,7 @@ JS = r"""
       rows.push([run,t.getAttribute('data-cell'),t.getAttribute('data-sample'),l,t.getAttribute('data-backend'),
                  t.getAttribute('data-dataset'),t.getAttribute('data-mask'),t.getAttribute('data-output')||''
                 ].map(q).join(','));});
+    elsewhere().forEach(function(e){rows.push([run,e[0],e[1],e[3],'','','',e[2]].map(q).join(','));});
     return rows.join('\n')+'\n';
   }
   window.inpaintBenchLabels={csv:csv, labels:function(){return labels;}};
