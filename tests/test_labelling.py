@@ -503,3 +503,75 @@ def test_the_export_keeps_labels_of_outputs_this_page_does_not_show(run, tmp_pat
     finally:
         b.close()
     assert sorted(lab.label for lab in read_labels(p)) == ["blur", "good"]  # what calibrate reads
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_labels_exported_edited_and_imported_again(run, tmp_path):
+    """Round trip: labels exported, corrected in a spreadsheet (semicolons, CRLF, a byte-order mark, a label in
+    capitals) and imported into the page again (another browser, or after its storage was cleared): the page had no
+    way to read a labels.csv, so the corrections could not be carried on with. Every imported label is kept with its
+    keys exact (a label of an output this page does not show is exported again as it came); a file of another run,
+    or with a label that is none of the five, is refused, naming it, and nothing is imported."""
+    import time
+
+    url = (run / "report.html").resolve().as_uri() + "#label"
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.goto(url)
+        for k in "gbrio":
+            b.press(k)
+        exported = b.js("window.inpaintBenchLabels.csv()")
+        rows = list(csv.reader(exported.splitlines()))
+        rows[1][3] = "BLUR"  # a correction, typed in capitals
+        odd = ["run", 'c"x,1', "a,b\nc;d", "good", "", "", "", "ab" * 8]  # no tile here: kept as it is
+        edited = tmp_path / "edited.csv"
+        with edited.open("w", encoding="utf-8-sig", newline="") as f:
+            csv.writer(f, delimiter=";", lineterminator="\r\n").writerows(rows + [odd])
+
+        b2 = Browser(chromium(), tmp_path / "profile2")  # another browser: nothing stored
+        try:
+            b2.goto(url)
+            assert _count(b2) == 0
+
+            def upload(path):
+                b2.js("document.getElementById('label-message').textContent=''")
+                doc = b2.send("DOM.getDocument")["root"]["nodeId"]
+                node = b2.send("DOM.querySelector", nodeId=doc, selector="#label-import")["nodeId"]
+                b2.send("DOM.setFileInputFiles", files=[str(path)], nodeId=node)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    msg = b2.js("document.getElementById('label-message').textContent")
+                    if msg:
+                        return msg
+                    time.sleep(0.05)
+                raise AssertionError("no message after the import")
+
+            msg = upload(edited)
+            assert "imported 6 labels" in msg, msg
+            assert _count(b2) == 5
+            again = b2.js("window.inpaintBenchLabels.csv()")
+            want = {tuple(r[:4]) + (r[7],) for r in rows[1:] + [odd]}
+            want = {(r[0], r[1], r[2], "blur" if r[3] == "BLUR" else r[3], r[4]) for r in want}
+            got = {tuple(r[:4]) + (r[7],) for r in list(csv.reader(io_lines(again)))[1:]}
+            assert got == want
+
+            other = tmp_path / "other.csv"
+            other.write_text(exported.replace("\nrun,", "\nanother-run,"), encoding="utf-8")
+            msg = upload(other)
+            assert "another-run" in msg and "nothing imported" in msg, msg
+            bad = tmp_path / "bad.csv"
+            bad.write_text(exported.replace(",good,", ",smudge,"), encoding="utf-8")
+            msg = upload(bad)
+            assert "bad.csv:2" in msg and "smudge" in msg and "nothing imported" in msg, msg
+            assert {tuple(r[:4]) + (r[7],) for r in list(csv.reader(io_lines(
+                b2.js("window.inpaintBenchLabels.csv()"))))[1:]} == want
+        finally:
+            b2.close()
+    finally:
+        b.close()
+
+
+def io_lines(text: str):
+    import io
+
+    return io.StringIO(text, newline="")

@@ -17,7 +17,9 @@ made again since); each change is written into what is stored, so two tabs of th
 one row per labelled output of the run in the browser's storage, those no tile of this page shows included (labelled
 on another report of the run: their backend, dataset and mask are left empty); ``output_sha256`` is the first 16 hex digits of the SHA-256 of the output file the tile
 showed (:func:`output_digest`), so labels are never applied to another output stored under the same run, cell and
-sample (a run of the same suite whose outputs were made again). ``bench calibrate --labels labels.csv RUN`` fits detector thresholds on them
+sample (a run of the same suite whose outputs were made again). **Import labels.csv** reads such a file back
+into the page (corrected in a spreadsheet, or in another browser): its labels win over the stored ones, the rest are
+kept; a file of another run or with a malformed row is refused whole, with a message naming it. ``bench calibrate --labels labels.csv RUN`` fits detector thresholds on them
 (:mod:`bench.calibration.labels`).
 """
 from __future__ import annotations
@@ -96,6 +98,8 @@ o other · x clear · → next · ← previous</span>
 <span class="lbtns">{buttons}</span>
 <span id="label-count" data-count="0">0 labelled</span>
 <button type="button" id="label-export">Export labels.csv</button>
+<label class="label-import">Import labels.csv <input type="file" id="label-import" accept=".csv,.tsv,.txt,text/csv"></label>
+<span id="label-message" class="meta" role="status"></span>
 </div>
 <button type="button" id="label-toggle" class="label-toggle">Label outputs</button>"""
 
@@ -176,7 +180,64 @@ JS = r"""
     elsewhere().forEach(function(e){rows.push([run,e[0],e[1],e[3],'','','',e[2]].map(q).join(','));});
     return rows.join('\n')+'\n';
   }
-  window.inpaintBenchLabels={csv:csv, labels:function(){return labels;}};
+  // the rows of a CSV text (quoted fields, doubled quotes, CRLF, a byte-order mark); the delimiter is chosen from the
+  // header line by the rule of bench.fsio.csv_delimiter (a comma, else a semicolon, else a tab)
+  function parse(text){
+    if(text.charCodeAt(0)===0xFEFF) text=text.slice(1);
+    var head=text.split('\n',1)[0], sep=',';
+    if(head.indexOf(',')<0){if(head.indexOf(';')>=0) sep=';'; else if(head.indexOf('\t')>=0) sep='\t';}
+    var rows=[], row=[], f='', q=false, i, c;
+    for(i=0;i<text.length;i++){c=text[i];
+      if(q){if(c==='"'){if(text[i+1]==='"'){f+='"'; i++;} else q=false;} else f+=c;}
+      else if(c==='"') q=true;
+      else if(c===sep){row.push(f); f='';}
+      else if(c==='\n'||c==='\r'){if(c==='\r'&&text[i+1]==='\n') i++; row.push(f); rows.push(row); row=[]; f='';}
+      else f+=c;}
+    if(f!==''||row.length){row.push(f); rows.push(row);}
+    return rows.filter(function(r){return !(r.length===1&&r[0]==='');});
+  }
+  // a labels.csv read back into the page (the labels it holds win over the stored ones, every other label is kept);
+  // the whole file is refused, with the reason, when it is of another run or a row is malformed. Returns the message.
+  function importText(text, name){
+    var rows=parse(text), head=(rows.shift()||[]).map(function(h){return h.trim();}), col={};
+    head.forEach(function(h,i){col[h]=i;});
+    var miss=['cell','sample_id','label'].filter(function(k){return !(k in col);});
+    if(miss.length) return name+': missing column(s) '+miss.join(', ')+': nothing imported';
+    function get(r,k){return k in col?(r[col[k]]||''):'';}
+    var runs={}, add=[];
+    for(var j=0;j<rows.length;j++){
+      var r=rows[j], line=j+2, l=get(r,'label').trim().toLowerCase(), rid=get(r,'run_id').trim();
+      if(rid&&rid!==run) runs[rid]=1;
+      if(LABELS.indexOf(l)<0) return name+':'+line+': label '+JSON.stringify(get(r,'label'))+' is not one of '+
+        LABELS.join(', ')+': nothing imported';
+      if(!get(r,'cell').trim()||!get(r,'sample_id').trim()) return name+':'+line+': empty cell or sample_id: nothing imported';
+      add.push([get(r,'cell'),get(r,'sample_id'),get(r,'output_sha256').trim().toLowerCase(),l]);
+    }
+    var others=Object.keys(runs);
+    if(others.length) return name+' holds labels of run '+others.join(', ')+'; this page is of run '+run+
+      ': nothing imported';
+    var s=stored(); if(s) labels=s;
+    var here={}, onpage=0;
+    tiles.forEach(function(t){here[id(t)]=1;});
+    add.forEach(function(a){var k=a[0]+'\u0000'+a[1]+'\u0000'+a[2];
+      if(!a[2]){  // a file without output digests: the output this page shows under that cell and sample
+        var t=tiles.filter(function(t){return t.getAttribute('data-cell')===a[0]&&t.getAttribute('data-sample')===a[1];})[0];
+        if(t) k=id(t);}
+      if(here[k]) onpage++;
+      labels[k]=a[3];});
+    try{localStorage.setItem(store, JSON.stringify(labels));}catch(e){}
+    paint();
+    return 'imported '+add.length+' labels from '+name+' ('+onpage+' of outputs on this page)';
+  }
+  function say(m){document.getElementById('label-message').textContent=m;}
+  var imp=document.getElementById('label-import');
+  imp.addEventListener('change',function(){
+    var f=imp.files&&imp.files[0]; if(!f) return;
+    var rd=new FileReader();
+    rd.onload=function(){say(importText(String(rd.result), f.name));};
+    rd.onerror=function(){say(f.name+': cannot be read: nothing imported');};
+    rd.readAsText(f,'utf-8'); imp.value='';});
+  window.inpaintBenchLabels={csv:csv, labels:function(){return labels;}, importText:importText};
   document.getElementById('label-toggle').addEventListener('click',function(){
     if(body.classList.contains('labelling')) off(); else on();});
   document.getElementById('label-export').addEventListener('click',function(){
@@ -186,7 +247,7 @@ JS = r"""
   document.querySelectorAll('.lbtns button').forEach(function(b){
     b.addEventListener('click',function(){setLabel(b.getAttribute('data-label-value'));});});
   tiles.forEach(function(t,i){t.addEventListener('click',function(){if(body.classList.contains('labelling')) select(i);});});
-  var keys=KEYS;
+  var keys=KEYS, LABELS=LABELS_;
   document.addEventListener('keydown',function(e){
     if(!body.classList.contains('labelling')||e.ctrlKey||e.metaKey||e.altKey) return;
     var k=e.key; if(k&&k.length===1) k=k.toLowerCase();  // caps lock or shift: 'G' is g
@@ -210,4 +271,4 @@ def toolbar_html() -> str:
 def script() -> str:
     import json
 
-    return JS.replace("var keys=KEYS;", f"var keys={json.dumps(KEYS)};")
+    return JS.replace("var keys=KEYS, LABELS=LABELS_;", f"var keys={json.dumps(KEYS)}, LABELS={json.dumps(LABELS)};")
