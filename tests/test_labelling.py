@@ -575,3 +575,21 @@ def io_lines(text: str):
     import io
 
     return io.StringIO(text, newline="")
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_a_page_without_outputs_takes_keys_without_a_script_error(tmp_path):
+    """A run whose samples all failed (or none ran) has no output tile: a label key there threw a TypeError in the
+    page's script (reading the tile before the first), and the page's count and import then ran on a broken state."""
+    run = make_run(tmp_path / "run", n=0, save_outputs=True)
+    write_html(run, run / "report.html", ci=False)
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.goto((run / "report.html").resolve().as_uri() + "#label")
+        assert b.js("document.querySelectorAll('figure.tile.out').length") == 0
+        for k in ("g", "x", "ArrowRight", "ArrowLeft"):
+            b.press(k)
+        assert _count(b) == 0
+        assert not [e for e in b.events if e.get("method") == "Runtime.exceptionThrown"]
+    finally:
+        b.close()

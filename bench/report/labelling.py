@@ -162,6 +162,7 @@ JS = r"""
     body.setAttribute('data-current-index', cur);
   }
   function setLabel(l){
+    if(!tiles.length) return;  // a page without outputs (every sample failed): nothing to label
     if(cur<0) select(0);
     put(id(tiles[cur]), l);
     paint(); select(cur+1);
