@@ -52,8 +52,10 @@ def latex_label(text: Any) -> str:
 
 
 def html(text: Any) -> str:
-    """Text for HTML, in element content and in quoted attribute values."""
-    return _html.escape(str(text), quote=True)
+    """Text for HTML, in element content and in quoted attribute values. A carriage return is written as a character
+    reference: HTML reads a raw one as a line feed (``\r\n`` as one ``\n``), so an attribute holding an id (a sample
+    id from a file name) would come back changed."""
+    return _html.escape(str(text), quote=True).replace("\r", "&#13;")
 
 
 def markdown(text: Any) -> str:

@@ -593,3 +593,33 @@ def test_a_page_without_outputs_takes_keys_without_a_script_error(tmp_path):
         assert not [e for e in b.events if e.get("method") == "Runtime.exceptionThrown"]
     finally:
         b.close()
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_a_sample_id_with_a_carriage_return_keeps_its_label(tmp_path):
+    """HTML turns a carriage return in an attribute into a line feed: a sample id with one (a file name on Linux may
+    hold it) reached labels.csv changed, and `bench calibrate --labels` found no such output. Attributes now carry it
+    as a character reference, which the page reads back exactly."""
+    from bench.calibration.labels import fit_from_labels
+
+    run = make_run(tmp_path / "run", backends=("opencv-telea",), datasets=("samples",), masks=("box",),
+                   sample_ids=["s1\r", "s2\r\n", "s3"], save_outputs=True)
+    from bench.fsio import sample_filename
+
+    for png in (run / "generations").glob("*/*.png"):  # where the runner keeps them (the helper writes raw ids)
+        png.rename(png.with_name(sample_filename(png.stem) + ".png"))
+    write_html(run, run / "report.html", ci=False)
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.goto((run / "report.html").resolve().as_uri() + "#label")
+        sids = b.js("Array.prototype.map.call(document.querySelectorAll('figure.tile.out'),"
+                    "function(t){return t.getAttribute('data-sample');})")
+        assert set(sids) == {"s1\r", "s2\r\n", "s3"}
+        for _ in sids:
+            b.press("g")
+        p = tmp_path / "labels.csv"
+        p.write_text(b.js("window.inpaintBenchLabels.csv()"), encoding="utf-8", newline="")
+    finally:
+        b.close()
+    assert {lab.sample_id for lab in read_labels(p)} == {"s1\r", "s2\r\n", "s3"}
+    assert fit_from_labels(p, run)["calibration"]["labels_in_run"] == 3
