@@ -177,3 +177,31 @@ def test_a_grid_wider_than_the_window_scrolls_in_its_own_box(report, tmp_path):
         assert all(wide > 700 and over and style in ("auto", "scroll") for over, style, wide in grids), grids
     finally:
         b.close()
+
+
+def test_the_report_keeps_no_full_size_image_in_memory(tmp_path):
+    """Every image the report read stayed in its cache at full size until the page was written: outputs of 1536 px
+    (7 MiB each, up to 4 + 4 + 24 per verdict per backend) took the report of a small run from about 120 MiB to
+    650 MiB, and a run of large images past the machine's memory. Only the tile-size image is kept; the tiles are
+    the same pictures."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from bench.report.aggregate import load_run
+    from bench.report.html import THUMB, ImageStore, _thumb_b64
+
+    run = make_run(tmp_path / "run", n=2, save_outputs=True, size=600, datasets=("samples",), masks=("box",))
+    rd = load_run(run)
+    store = ImageStore(rd.run_dirs, rd.cells())
+    cells = rd.cells()
+    for ck in cells["cell_key"]:
+        for sid in ("s000", "s001"):
+            im = store.output(ck, sid)
+            full = Image.open(run / "generations" / ck / f"{sid}.png")
+            assert _thumb_b64(im) == _thumb_b64(full)  # the tile shows the stored output, as before
+            assert max(im.size) <= THUMB
+    assert store._cache and all(max(im.size) <= THUMB for im in store._cache.values())
+    shown = Image.open(io.BytesIO(base64.b64decode(_thumb_b64(store.output(ck, "s001")).split(",", 1)[1])))
+    assert max(shown.size) == THUMB

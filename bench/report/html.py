@@ -78,6 +78,14 @@ def _open(path: Path):
         return None
 
 
+def _small(im, size: int = THUMB):
+    """``im`` shrunk in place to the tile's size, as :func:`_thumb_b64` shrinks it (so the tile is the same picture):
+    the report keeps no full-size image (a run of large outputs would hold them all in memory)."""
+    if im is not None:
+        im.thumbnail((size, size))
+    return im
+
+
 def _thumb_b64(im, size: int = THUMB) -> str:
     im = im.convert("RGB")
     im.thumbnail((size, size))
@@ -98,7 +106,8 @@ def _overlay(img, mask):
 
 
 class ImageStore:
-    """Finds (and caches) a run's stored images; every method returns None when a file is missing."""
+    """Finds (and caches, at the tile's size) a run's stored images; every method returns None when a file is
+    missing."""
 
     def __init__(self, run_dirs: Sequence[Path], cells: pd.DataFrame | None = None, rebuild: Any = None):
         self.dirs = [Path(d) for d in run_dirs if d is not None]
@@ -121,7 +130,7 @@ class ImageStore:
             if p in self._cache:
                 return self._cache[p]
             if p.is_file() and not p.is_symlink():
-                self._cache[p] = _open(p)
+                self._cache[p] = _small(_open(p))
                 return self._cache[p]
         return None
 
