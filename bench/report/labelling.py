@@ -15,11 +15,12 @@ made again since); each change is written into what is stored, so two tabs of th
     run_id,cell,sample_id,label,backend,dataset,mask,output_sha256
 
 one row per labelled output of the run in the browser's storage, those no tile of this page shows included (labelled
-on another report of the run: their backend, dataset and mask are left empty); ``output_sha256`` is the first 16 hex digits of the SHA-256 of the output file the tile
-showed (:func:`output_digest`), so labels are never applied to another output stored under the same run, cell and
-sample (a run of the same suite whose outputs were made again). **Import labels.csv** reads such a file back
-into the page (corrected in a spreadsheet, or in another browser): its labels win over the stored ones, the rest are
-kept; a file of another run or with a malformed row is refused whole, with a message naming it. ``bench calibrate --labels labels.csv RUN`` fits detector thresholds on them
+on another report of the run: their backend, dataset and mask are left empty); ``output_sha256`` is the first 16 hex
+digits of the SHA-256 of the output file the tile showed (:func:`output_digest`), so labels are never applied to
+another output stored under the same run, cell and sample (a run of the same suite whose outputs were made again).
+**Import labels.csv** reads such a file back into the page (corrected in a spreadsheet, or in another browser): its
+labels win over the stored ones, the rest are kept; a file of another run or with a malformed row is refused whole,
+with a message naming it. ``bench calibrate --labels labels.csv RUN`` fits detector thresholds on them
 (:mod:`bench.calibration.labels`).
 """
 from __future__ import annotations
@@ -98,7 +99,8 @@ o other · x clear · → next · ← previous</span>
 <span class="lbtns">{buttons}</span>
 <span id="label-count" data-count="0">0 labelled</span>
 <button type="button" id="label-export">Export labels.csv</button>
-<label class="label-import">Import labels.csv <input type="file" id="label-import" accept=".csv,.tsv,.txt,text/csv"></label>
+<label class="label-import">Import labels.csv
+<input type="file" id="label-import" accept=".csv,.tsv,.txt,text/csv"></label>
 <span id="label-message" class="meta" role="status"></span>
 </div>
 <button type="button" id="label-toggle" class="label-toggle">Label outputs</button>"""
@@ -211,7 +213,8 @@ JS = r"""
       if(rid&&rid!==run) runs[rid]=1;
       if(LABELS.indexOf(l)<0) return name+':'+line+': label '+JSON.stringify(get(r,'label'))+' is not one of '+
         LABELS.join(', ')+': nothing imported';
-      if(!get(r,'cell').trim()||!get(r,'sample_id').trim()) return name+':'+line+': empty cell or sample_id: nothing imported';
+      if(!get(r,'cell').trim()||!get(r,'sample_id').trim())
+        return name+':'+line+': empty cell or sample_id: nothing imported';
       add.push([get(r,'cell'),get(r,'sample_id'),get(r,'output_sha256').trim().toLowerCase(),l]);
     }
     var others=Object.keys(runs);
@@ -222,7 +225,8 @@ JS = r"""
     tiles.forEach(function(t){here[id(t)]=1;});
     add.forEach(function(a){var k=a[0]+'\u0000'+a[1]+'\u0000'+a[2];
       if(!a[2]){  // a file without output digests: the output this page shows under that cell and sample
-        var t=tiles.filter(function(t){return t.getAttribute('data-cell')===a[0]&&t.getAttribute('data-sample')===a[1];})[0];
+        var t=tiles.filter(function(t){
+          return t.getAttribute('data-cell')===a[0]&&t.getAttribute('data-sample')===a[1];})[0];
         if(t) k=id(t);}
       if(here[k]) onpage++;
       labels[k]=a[3];});
