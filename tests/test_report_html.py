@@ -205,3 +205,35 @@ def test_the_report_keeps_no_full_size_image_in_memory(tmp_path):
     assert store._cache and all(max(im.size) <= THUMB for im in store._cache.values())
     shown = Image.open(io.BytesIO(base64.b64decode(_thumb_b64(store.output(ck, "s001")).split(",", 1)[1])))
     assert max(shown.size) == THUMB
+
+
+def test_the_pareto_plot_shows_every_backend_or_says_which_it_cannot(tmp_path):
+    """A backend whose mean is ∞ (psnr_in of fills that restore the hole exactly on some samples: the leaderboard's
+    "∞ (5 of 13)") vanished from the quality-vs-latency plot without a word, and the front was drawn without it,
+    though it dominates. It is now drawn at the plot's top edge, marked ∞, on the front where it belongs, and the
+    caption names it."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from bench.report.html import render_html
+
+    def values(backend, dataset, sid):
+        return {"psnr_in": float("inf")} if backend == "opencv-ns" and sid == "s001" else {}
+
+    run = make_run(tmp_path / "run", n=4, values=values, datasets=("samples",), masks=("box",))
+    text = render_html(run, metric="psnr_in", ci=False)
+    cap = re.search(r"<figcaption>(Quality vs latency[^<]*)</figcaption>", text).group(1)
+    assert "opencv-ns" in cap and "∞" in cap, cap
+    import pandas as pd
+
+    from bench.report.html import pareto_points
+
+    by_b = pd.DataFrame({"backend": ["a", "b", "c", "d"], "latency_p50": [1.0, 2.0, float("nan"), 3.0],
+                         "psnr_in": [10.0, float("inf"), 12.0, float("nan")]})
+    pts, missing = pareto_points(by_b, "psnr_in")
+    assert [(p[0], p[3]) for p in pts] == [("a", ""), ("b", "∞")] and pts[1][2] > 10.0
+    assert missing == [("c", "no latency"), ("d", "no psnr_in")]
+    uri = re.search(r'<img class="plot" src="([^"]+)" alt="Quality vs latency', text).group(1)
+    assert Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size[0] > 100

@@ -250,6 +250,28 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) 
     return front
 
 
+def pareto_points(by_b: pd.DataFrame, metric: str) -> tuple[list[tuple[str, float, float, str]], list[tuple[str, str]]]:
+    """Where the quality-vs-latency plot draws each backend (one row of ``by_b`` each): ``[(backend, latency, y,
+    mark)]``, where a mean of ``metric`` that is ±∞ (the leaderboard's "∞ (k of n)") is drawn at the plot's top or
+    bottom edge and marked ``∞`` / ``−∞``; and ``[(backend, why)]`` for those it cannot draw (no latency: outputs
+    read from disk are never timed; no value of the metric)."""
+    rows = [(str(b), float(x), float(y)) for b, x, y in zip(by_b["backend"], by_b["latency_p50"], by_b[metric])]
+    finite = [y for _, x, y in rows if np.isfinite(x) and np.isfinite(y)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    pad = 0.08 * ((hi - lo) or abs(hi) or 1.0)
+    drawn, missing = [], []
+    for b, x, y in rows:
+        if not np.isfinite(x):
+            missing.append((b, "no latency"))
+        elif np.isnan(y):
+            missing.append((b, f"no {metric}"))
+        elif np.isinf(y):
+            drawn.append((b, x, hi + pad if y > 0 else lo - pad, "∞" if y > 0 else "−∞"))
+        else:
+            drawn.append((b, x, y, ""))
+    return drawn, missing
+
+
 def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tuple[str, str]]:
     """[(title, data URI)] for the three plots; PNGs written to ``out_dir`` when given."""
     from ..errors import require_extra
@@ -269,19 +291,21 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
     # quality vs latency (Pareto)
     if metric and metric in by_b.columns and by_b["latency_p50"].notna().any():
         hib = cat(metric).higher_is_better
-        pts = list(zip(by_b["latency_p50"].astype(float), by_b[metric].astype(float)))
+        drawn, missing = pareto_points(by_b, metric)
         fig, ax = plt.subplots(figsize=(6, 4))
-        xs, ys = zip(*pts)
-        ax.scatter(xs, ys, s=40, color="#1f77b4", zorder=3)
-        for (x, y), name in zip(pts, by_b["backend"]):
-            if np.isfinite(x) and np.isfinite(y):
-                ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        front = pareto_front(pts, bool(hib) if hib is not None else True)
+        for name, x, y, mark in drawn:
+            ax.scatter([x], [y], s=40, color="#1f77b4", zorder=3,
+                       marker="o" if not mark else "^" if mark == "∞" else "v", clip_on=False)
+            ax.annotate(f"{name} ({mark})" if mark else name, (x, y), textcoords="offset points", xytext=(5, 4),
+                        fontsize=8)
+        true_y = by_b.set_index("backend")[metric].astype(float)
+        front = pareto_front([(x, float(true_y[name])) for name, x, _, _ in drawn],
+                             bool(hib) if hib is not None else True)  # on the values: an ∞ mean dominates
         if len(front) > 1:
-            ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "--", color="#d62728", zorder=2,
+            ax.plot([drawn[i][1] for i in front], [drawn[i][2] for i in front], "--", color="#d62728", zorder=2,
                     label="Pareto front")
             ax.legend(fontsize=8)
-        if all(x > 0 for x in xs if np.isfinite(x)):
+        if drawn and all(x > 0 for _, x, _, _ in drawn):
             from matplotlib.ticker import FuncFormatter, NullFormatter
 
             ax.set_xscale("log")
@@ -291,7 +315,11 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
         ax.set_ylabel(f"{metric} " + ("↑ better" if hib else "↓ better" if hib is False else ""))
         ax.set_title(f"Quality vs latency: {metric}")
         ax.grid(alpha=0.3)
-        plots.append(("Quality vs latency (Pareto)", _fig_to_png(fig, out_dir / "pareto.png" if out_dir else None)))
+        edge = [f"{name} ({mark})" for name, _, _, mark in drawn if mark]
+        title = "Quality vs latency (Pareto)" + (
+            f"; a mean of {metric} that is infinite, drawn at the edge: {', '.join(edge)}" if edge else "") + (
+            "; not drawn: " + ", ".join(f"{name} ({why})" for name, why in missing) if missing else "")
+        plots.append((title, _fig_to_png(fig, out_dir / "pareto.png" if out_dir else None)))
 
     # metric by mask-area bin
     if metric:
