@@ -954,6 +954,24 @@ def test_a_file_given_twice_is_named_as_such(run, tmp_path):
         read_judgements([ann, tmp_path / "." / "judgements_ann.csv"], run)
 
 
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_judgements_saved_by_a_spreadsheet_with_semicolons_or_tabs_are_read(run, tmp_path, sep):
+    """A judgements file opened and saved again in a spreadsheet of a locale whose decimal mark is a comma comes
+    back separated by semicolons (or tabs, from a tab-separated export): it was refused as missing every column.
+    It reads as the comma file does (the labels file's rule, bench.fsio.csv_delimiter)."""
+    plan = page_plan(run, tmp_path)
+    rows = simulate(plan, THETA, "ann", 1)
+    comma = read_judgements([write_csv(tmp_path / "a.csv", rows)], run)
+    other = tmp_path / "b.csv"
+    with open(other, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(COLUMNS), extrasaction="ignore", delimiter=sep)
+        w.writeheader()
+        w.writerows(rows)
+    got = read_judgements([other], run)
+    cols = [c for c in comma.columns if c != "file"]
+    assert len(got) == len(rows) and got[cols].equals(comma[cols])
+
+
 def test_an_unreadable_plan_json_is_named_and_never_overwritten(run, tmp_path):
     """plan.json cut short (a full disk, an editor): it read as "no page was built", so answers to its pages were
     called another run folder's, and the next page built overwrote it, losing the plans of every earlier page. Now

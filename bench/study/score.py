@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BenchError
-from ..fsio import read_csv_text
+from ..fsio import csv_delimiter, read_csv_text
 from ..seeding import rng_for
 from ..store.manifest import config_hashes
 from .. import stats
@@ -126,8 +126,9 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
         if p.resolve() in given:  # (a glob and a name of the same file): every row would be its own duplicate
             raise BenchError(f"{p}: judgements file given twice (as {given[p.resolve()]} too); give each file once")
         given[p.resolve()] = p
-        with io.StringIO(read_csv_text(p, "judgements file"), newline="") as f:
-            reader = csv.DictReader(f)
+        text = read_csv_text(p, "judgements file")
+        with io.StringIO(text, newline="") as f:
+            reader = csv.DictReader(f, delimiter=csv_delimiter(text))  # (a spreadsheet saves ; or tabs)
             cols = [c.strip() for c in (reader.fieldnames or [])]
             missing = [c for c in REQUIRED if c not in cols]
             if missing:
