@@ -972,6 +972,27 @@ def test_judgements_saved_by_a_spreadsheet_with_semicolons_or_tabs_are_read(run,
     assert len(got) == len(rows) and got[cols].equals(comma[cols])
 
 
+def test_a_rater_who_gave_one_answer_to_everything_is_named(run, tmp_path, capsys):
+    """A rater pressing "left" on every trial (a key held down) was kept without a word unless --min-attention was
+    set: the command and study.md now name them, with how many trials and checks; a real rater is not named."""
+    from bench.cli import main
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    plan = page_plan(copy, tmp_path)
+    ann = simulate(plan, THETA, "ann", 1)
+    stuck = [{**r, "rater_id": "bob", "choice": "left"} for r in simulate(plan, THETA, "bob", 2)]
+    assert len(stuck) >= 10
+    write_csv(tmp_path / "judgements_ann.csv", ann)
+    write_csv(tmp_path / "judgements_bob.csv", stuck)
+    capsys.readouterr()
+    assert main(["study", "score", str(copy), str(tmp_path / "judgements_*.csv"), "--n-boot", "50"]) == 0
+    out = capsys.readouterr().out
+    assert f"note: rater bob gave one answer (left) to all {len(stuck)} trials" in out and "rater ann" not in out
+    md = (copy / "study" / "synthetic__box" / "study.md").read_text()
+    assert f"bob (left, {len(stuck)} trials)" in md and "ann (" not in md
+
+
 def test_an_unreadable_plan_json_is_named_and_never_overwritten(run, tmp_path):
     """plan.json cut short (a full disk, an editor): it read as "no page was built", so answers to its pages were
     called another run folder's, and the next page built overwrote it, losing the plans of every earlier page. Now

@@ -107,6 +107,11 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
         print(s)
     for n in interval_notes(doc):
         print(f"note: {n}")
+    for r in doc["raters"]:
+        if r.get("one_answer"):
+            print(f"note: rater {r['rater']} gave one answer ({r['one_answer']}) to all {r['comparisons'] + r['checks']} "
+                  f"trials, no preference on a page that puts the backends on random sides; drop them with "
+                  f"--min-attention (passed {r['passed']}/{r['checks']} attention checks) or check their page")
     other = [i for i in doc.get("study_ids") or [] if doc.get("page_study_id") and i != doc["page_study_id"]]
     if other:
         print(f"note: judgements of study {', '.join(other)}, not of the page made last for {doc['dataset']} × "

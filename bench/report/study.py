@@ -196,6 +196,12 @@ def study_markdown(doc: dict[str, Any]) -> str:
     for r in doc["raters"]:
         lines.append(f"| {m(r['rater'])} | {r['passed']}/{r['checks']} ({_pct(r['pass_rate'])}) | {r['comparisons']} | "
                      f"{_f(r['median_seconds'], '.1f')} | {'yes' if r['kept'] else '**dropped**'} |")
+    same = [r for r in doc["raters"] if r.get("one_answer")]
+    if same:
+        lines += ["", "Gave one answer to every trial (a key held down, clicking through? each rater's page puts the "
+                      "backends on its own random sides, so this is no preference): "
+                  + ", ".join(f"{m(r['rater'])} ({r['one_answer']}, {r['comparisons'] + r['checks']} trials)"
+                              for r in same) + "."]
     if doc.get("min_attention") is not None:
         lines += ["", f"Raters who passed less than {_pct(doc['min_attention'])} of their attention checks are "
                   "dropped."]

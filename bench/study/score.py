@@ -207,9 +207,15 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------------------------
 # scoring
 # ------------------------------------------------------------------------------------------------------------------
+#: a rater who gave one answer to at least this many trials (checks included) is named (``one_answer``)
+ONE_ANSWER_MIN = 10
+
+
 def attention(df: pd.DataFrame) -> pd.DataFrame:
-    """Per rater: attention checks, how many passed (the non-``identity`` side chosen), their share, and the
-    number of comparisons and median seconds per trial."""
+    """Per rater: attention checks, how many passed (the non-``identity`` side chosen), their share, the number of
+    comparisons and median seconds per trial, and ``one_answer``: the choice, when the rater gave that one answer to
+    every one of at least :data:`ONE_ANSWER_MIN` trials (a key held down, a rater clicking through; each rater's
+    page puts the backends on its own random sides, so "always left" is no preference), else ``""``."""
     out = []
     untouched = set(df.attrs.get("check_backends") or [CHECK_BACKEND])
     for rater, g in df.groupby("rater", sort=True):
@@ -219,7 +225,9 @@ def attention(df: pd.DataFrame) -> pd.DataFrame:
         out.append({"rater": rater, "checks": int(len(chk)), "passed": passed,
                     "pass_rate": passed / len(chk) if len(chk) else math.nan,
                     "comparisons": int((~g["check"]).sum()),
-                    "median_seconds": float(np.nanmedian(g["seconds"])) if g["seconds"].notna().any() else math.nan})
+                    "median_seconds": float(np.nanmedian(g["seconds"])) if g["seconds"].notna().any() else math.nan,
+                    "one_answer": (str(g["choice"].iloc[0]) if len(g) >= ONE_ANSWER_MIN and g["choice"].nunique() == 1
+                                   else "")})
     return pd.DataFrame(out)
 
 
