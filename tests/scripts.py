@@ -1,7 +1,9 @@
-"""Loading the repository's scripts (benchmarks/*.py, datasets/*.py) as modules in tests: they are not a package."""
+"""Loading the repository's scripts (benchmarks/*.py, datasets/*.py) as modules in tests: they are not a package;
+and running the ``bench`` command in a Python without one package (:func:`bench_without`)."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -24,3 +26,13 @@ def load(rel: str, name: str | None = None, register: bool = False) -> ModuleTyp
         sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def bench_without(package: str, *args: str) -> subprocess.CompletedProcess:
+    """``bench ARGS`` in a subprocess (from the repository root) where ``package`` cannot be imported (as on a
+    machine without it installed): its module is blocked and ``importlib.util.find_spec`` does not find it."""
+    code = (f"import sys; sys.modules[{package!r}] = None\n"
+            "import importlib.util as u; real = u.find_spec\n"
+            f"u.find_spec = lambda name, *a, **k: None if name == {package!r} else real(name, *a, **k)\n"
+            f"from bench.cli import main; sys.exit(main({list(args)!r}))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)

@@ -32,6 +32,26 @@ def _truth(run) -> dict[tuple[str, str], str]:
     return {(c, s): ("blur" if v > cut else "good") for c, s, v in zip(f["cell_key"], f["sample_id"], f["blur_score"])}
 
 
+def _labelled_copy(run, tmp_path, extra_rows=()):
+    """A copy of ``run`` and a labels.csv of :func:`_truth` on it as the page exports it (each label with the
+    SHA-256 of its output file), plus ``extra_rows``: (copy, truth, labels path)."""
+    import shutil
+
+    from bench.report.labelling import output_digest
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    truth = _truth(copy)
+    p = tmp_path / "labels.csv"
+    with p.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run_id", "cell", "sample_id", "label", "output_sha256"])
+        for (c, sid), lab in truth.items():
+            w.writerow(["run", c, sid, lab, output_digest(copy, c, sid)])
+        w.writerows(extra_rows)
+    return copy, truth, p
+
+
 @pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
 def test_label_export_calibrate_select(run, tmp_path):
     truth = _truth(run)
@@ -121,20 +141,9 @@ def test_label_export_calibrate_select(run, tmp_path):
 def test_labels_of_other_output_files_are_left_out(run, tmp_path):
     """labels.csv carried run id, cell and sample: a run of the same suite whose outputs were made again took them
     for its own ("32 of 32 labelled outputs found"). Each label now names the output file it was made on."""
-    import shutil
-
     from bench.calibration.labels import fit_from_labels
-    from bench.report.labelling import output_digest
 
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
-    truth = _truth(copy)
-    p = tmp_path / "labels.csv"
-    with p.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["run_id", "cell", "sample_id", "label", "output_sha256"])
-        for (c, sid), lab in truth.items():
-            w.writerow(["run", c, sid, lab, output_digest(copy, c, sid)])
+    copy, truth, p = _labelled_copy(run, tmp_path)
     assert fit_from_labels(p, copy)["calibration"]["labels_of_other_outputs"] == 0
     c, sid = next(iter(truth))
     png = copy / "generations" / c / f"{sid}.png"
@@ -447,23 +456,11 @@ def test_keyboard_only_labelling_with_caps_lock_or_shift(run, tmp_path):
 def test_calibrate_says_how_many_labels_it_left_out_and_why(run, tmp_path, capsys):
     """`bench calibrate --labels` printed "N of M labelled outputs found in run R": labels of output files made again
     since (left out) and labels of outputs the run does not have were one silent difference."""
-    import shutil
-
     from PIL import Image
 
     from bench.calibration.labels import fit_from_labels, print_report
-    from bench.report.labelling import output_digest
 
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
-    truth = _truth(copy)
-    p = tmp_path / "labels.csv"
-    with p.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["run_id", "cell", "sample_id", "label", "output_sha256"])
-        for (c, sid), lab in truth.items():
-            w.writerow(["run", c, sid, lab, output_digest(copy, c, sid)])
-        w.writerow(["run", "no-such-cell", "s000", "good", ""])
+    copy, truth, p = _labelled_copy(run, tmp_path, [["run", "no-such-cell", "s000", "good", ""]])
     c, sid = next(iter(truth))
     png = copy / "generations" / c / f"{sid}.png"
     Image.fromarray(255 - np.asarray(Image.open(png))).save(png)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from bench.metrics.lpips_metric import LPIPS, build_lpips
 from bench.types import EvalBatch, RunContext
+from tests.scripts import bench_without
 
 # lpips builds torchvision nets with the deprecated `pretrained=` argument
 pytestmark = pytest.mark.filterwarnings("ignore:.*(pretrained|weight enum).*:UserWarning")
@@ -181,10 +182,6 @@ def test_without_the_lpips_package_the_run_names_the_package_and_its_extra(tmp_p
     """A core install (no `lpips` package) was told its LPIPS *weights file* was missing and to run `bench weights
     fetch`, which cannot help; a `weights: random` suite was told to set `weights: random`. A fresh process where
     the package cannot be imported, as on that install."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     import yaml
 
     spec = {"name": "nolp", "output_dir": str(tmp_path / "out"), "device": "cpu", "resolution": 32,
@@ -193,12 +190,7 @@ def test_without_the_lpips_package_the_run_names_the_package_and_its_extra(tmp_p
     p = tmp_path / "s.yaml"
 
     def bench(*args):
-        code = ("import sys; sys.modules['lpips'] = None\n"
-                "import importlib.util as u; real = u.find_spec\n"
-                "u.find_spec = lambda name, *a, **k: None if name == 'lpips' else real(name, *a, **k)\n"
-                f"from bench.cli import main; sys.exit(main({list(args)!r}))")
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                              cwd=Path(__file__).resolve().parents[1])
+        return bench_without("lpips", *args)
 
     p.write_text(yaml.safe_dump(spec))
     for cmd in (["validate", str(p)], ["run", str(p), "--no-progress", "--no-report"]):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from bench.types import EvalBatch, RunContext
+from tests.scripts import bench_without
 
 transformers = pytest.importorskip("transformers")
 skdata = pytest.importorskip("skimage.data")
@@ -1087,10 +1088,6 @@ def test_without_transformers_the_run_names_the_package_and_its_extra(tmp_path):
     """Without the `transformers` package, a run went on and made every sample an error row ("setup failed:
     ModuleNotFoundError"), `optional: true` included: it stops before any work naming the package and its extra, or
     leaves each metric out with one line (as for lpips). A fresh process where the package cannot be imported."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     import yaml
 
     from bench.metrics import removal_nets as N
@@ -1101,12 +1098,7 @@ def test_without_transformers_the_run_names_the_package_and_its_extra(tmp_path):
     p = tmp_path / "s.yaml"
 
     def bench(*args):
-        code = ("import sys; sys.modules['transformers'] = None\n"
-                "import importlib.util as u; real = u.find_spec\n"
-                "u.find_spec = lambda name, *a, **k: None if name == 'transformers' else real(name, *a, **k)\n"
-                f"from bench.cli import main; sys.exit(main({list(args)!r}))")
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                              cwd=Path(__file__).resolve().parents[1])
+        return bench_without("transformers", *args)
 
     p.write_text(yaml.safe_dump(spec))
     r = bench("run", str(p), "--no-progress", "--no-report")
