@@ -162,8 +162,14 @@ def t_quantile(p_two_sided: float, df: float) -> float:
 # the paired test
 
 
-#: relative size of a difference that is the rounding of the values, not a change (paired_bootstrap)
+#: relative size of a difference that is the rounding of the values, not a change (paired_bootstrap, and
+#: ``bench compare``'s "same" through :func:`rounding_tolerance`)
 ROUNDING = 1e-9
+
+def rounding_tolerance(*values: float) -> float:
+    """The largest difference between numbers of the size of ``values`` that is their rounding, not a change:
+    :data:`ROUNDING` times the largest finite |value| (at least 1). Non-finite values are left out."""
+    return ROUNDING * max([1.0] + [abs(float(v)) for v in values if math.isfinite(float(v))])
 
 
 def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float = 0.05,
@@ -217,7 +223,7 @@ def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float =
     obs = float(d.mean())
     # rounding of the values themselves (float64 summation order, another thread count or batch size moves a
     # score by ~1e-13): differences within it are no difference, whatever their mean
-    tol = ROUNDING * max(1.0, float(np.abs(a[finite]).max()), float(np.abs(b[finite]).max()))
+    tol = rounding_tolerance(float(np.abs(a[finite]).max()), float(np.abs(b[finite]).max()))
     out["unchanged"] = bool(float(np.ptp(d)) <= tol and abs(obs) <= tol)  # (p 1, d 0 below)
     if n == 1:
         return {**out, "mean_diff": obs, "lo": obs, "hi": obs, "p_value": math.nan, "effect_size": math.nan}

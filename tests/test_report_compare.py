@@ -633,3 +633,27 @@ def test_compare_and_report_compare_decide_alike_beside_unchanged_keys(tmp_path)
         assert gate.status == {"b": "better", "—": "insignificant"}[expect]
         assert gate.test.p_adjusted == pytest.approx(paired.loc["psnr_in", "p_holm"])
         assert res.n_tests == (1 if noise == 0 else 5) and res.n_unchanged_tests == (4 if noise == 0 else 0)
+
+
+def test_a_change_the_paired_test_calls_rounding_is_same_under_strict(tmp_path):
+    """`bench compare` called a change "same" within 1e-12 times the base value, beside the paired test's own
+    rounding rule (bench.stats.ROUNDING times the values): NEW equal to BASE but for 1e-9 on every sample (another
+    summation order in a long pipeline) was "unchanged" to the test (p = 1) and a regression under --strict. One
+    rule now: the test's."""
+    from bench import stats
+
+    def values(shift):
+        def f(b, d, sid):
+            return {"psnr_in": 20 + int(sid[1:]) / 10 - shift}
+        return f
+
+    one = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=12)
+    a = make_run(tmp_path / "a", **one, values=values(0.0))
+    b = make_run(tmp_path / "b", **one, values=values(1e-9), run_id="b")
+    res = compare_sources(a, b, strict=True)
+    ch = {c.key: c for c in res.changes}["psnr_in"]
+    assert ch.test.unchanged and ch.test.p_value == 1.0
+    assert 0 < ch.worse_by <= stats.ROUNDING * abs(ch.base)
+    assert ch.status == "same", (ch.status, ch.worse_by)
+    c = make_run(tmp_path / "c", **one, values=values(1e-6), run_id="c")  # beyond rounding: still gated
+    assert {x.key: x for x in compare_sources(a, c, strict=True).changes}["psnr_in"].status == "regression"

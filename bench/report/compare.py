@@ -755,7 +755,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
             if not paired and (lost or gained):  # only infinite changes: the direction they went
                 delta = math.copysign(math.inf, (1.0 if hib else -1.0) * (gained - lost))
             worse_by = -delta if hib else delta
-            eps = 1e-12 * max(1.0, abs(bv) if math.isfinite(bv) else 1.0)
+            eps = stats.rounding_tolerance(bv, nv)  # the paired test's rounding rule (stats.ROUNDING)
             note = ""
             significant_good = paired and test.n >= 2 and not math.isnan(test.lo) and (
                 (test.lo > 0) if hib else (test.hi < 0))
@@ -855,8 +855,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
             ch.status = "regression" if ch.worse_by > 0 else "better"
         elif ch.gained_inf:
             ch.status = "better"
-        elif ch.test.p_value == 1.0 and abs(ch.worse_by) <= 1e-12 * max(1.0, abs(ch.base) if math.isfinite(
-                ch.base) else 1.0):
+        elif ch.test.p_value == 1.0 and abs(ch.worse_by) <= stats.rounding_tolerance(ch.base, ch.new):
             ch.status = "same"
         else:
             ch.status = "insignificant"
