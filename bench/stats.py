@@ -166,13 +166,18 @@ def t_quantile(p_two_sided: float, df: float) -> float:
 #: ``bench compare``'s "same" through :func:`rounding_tolerance`)
 ROUNDING = 1e-9
 
+#: the default level of the paired test and of Holm's family-wise step-down over its tests (``bench compare
+#: --alpha``; ``bench report --compare``'s "better")
+ALPHA = 0.05
+
+
 def rounding_tolerance(*values: float) -> float:
     """The largest difference between numbers of the size of ``values`` that is their rounding, not a change:
     :data:`ROUNDING` times the largest finite |value| (at least 1). Non-finite values are left out."""
     return ROUNDING * max([1.0] + [abs(float(v)) for v in values if math.isfinite(float(v))])
 
 
-def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float = 0.05,
+def paired_bootstrap(a: Any, b: Any, n_boot: int = N_BOOT_PAIRED, alpha: float = ALPHA,
                      seed: int = 0) -> dict[str, Any]:
     """Paired bootstrap of mean(a - b) over the samples where both are present (same sample order in a and b).
 

@@ -657,3 +657,26 @@ def test_a_change_the_paired_test_calls_rounding_is_same_under_strict(tmp_path):
     assert ch.status == "same", (ch.status, ch.worse_by)
     c = make_run(tmp_path / "c", **one, values=values(1e-6), run_id="c")  # beyond rounding: still gated
     assert {x.key: x for x in compare_sources(a, c, strict=True).changes}["psnr_in"].status == "regression"
+
+
+def test_one_default_level_for_every_paired_test():
+    """The level of the paired test was written three times (bench.report.paired.ALPHA, compare(alpha=0.05), the
+    CLI's --alpha default); they agreed, and now read bench.stats.ALPHA, the one constant. Pins that every entry
+    point defaults to it."""
+    import argparse
+    import inspect
+
+    from bench import stats
+    from bench.cli.report import configure_compare
+    from bench.report import compare as cmp
+    from bench.report import paired
+
+    assert stats.ALPHA == 0.05
+    for f in (cmp.compare, cmp.compare_sources, stats.paired_bootstrap):
+        assert inspect.signature(f).parameters["alpha"].default == stats.ALPHA, f
+    assert cmp.CompareResult.__dataclass_fields__["alpha"].default == stats.ALPHA
+    args = configure_compare(argparse.ArgumentParser()).parse_args(["a", "b"])
+    assert args.alpha == stats.ALPHA
+    assert not hasattr(paired, "ALPHA")  # (no second copy to drift)
+    assert f"below {stats.ALPHA}" in paired.to_markdown(__import__("pandas").DataFrame(
+        columns=["dataset", "mask"]), "a", "b")

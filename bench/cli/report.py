@@ -11,6 +11,7 @@ from typing import Sequence
 from .. import sinks
 from ..errors import BenchError
 from ..fsio import atomic_writer, confined_dir, write_text_atomic
+from ..stats import ALPHA
 
 FORMATS = ("term", "md", "tex", "html", "csv", "parquet", "json")
 
@@ -277,10 +278,10 @@ def configure_compare(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--strict", action="store_true",
                         help="gate every key without a rule at tolerance 0 (default: keys with a rule, error_rate, "
                              "and the statistical test of per-sample keys; see --alpha)")
-    parser.add_argument("--alpha", type=float, default=0.05,
+    parser.add_argument("--alpha", type=float, default=ALPHA,
                         help="family-wise level of the default gate: per-sample metrics and detector rates without "
                              "a rule fail when NEW is worse on the shared samples (paired bootstrap, Holm-corrected "
-                             "p < alpha); 0 turns it off (default 0.05)")
+                             f"p < alpha); 0 turns it off (default {ALPHA})")
     parser.add_argument("--allow-missing", action="append", nargs="?", const="*", metavar="KEY",
                         help="NEW may lack KEY (repeatable; wildcards as in blur_*): its value, its samples and "
                              "its infinite values (psnr_out ∞ -> finite); a backend or cell name: that cell; alone "

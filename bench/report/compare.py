@@ -15,7 +15,7 @@ gives the effect's 95 % interval and a two-sided p-value from the bootstrap stan
 (n - 1 degrees of freedom; its resolution does not depend on the number of resamples, and it agrees with the paired
 t-test), per cell and pooled over each backend's cells. A test with no difference on any sample cannot reject and
 is left out (Tarone); the p-values of the other tests in one comparison are Holm-corrected, so the chance of any
-false alarm when nothing changed is at most ``alpha`` (default 0.05). NEW worse with a corrected p < alpha is a regression. Per-sample values come from a run folder or
+false alarm when nothing changed is at most ``alpha`` (default ``bench.stats.ALPHA``). NEW worse with a corrected p < alpha is a regression. Per-sample values come from a run folder or
 from a baseline JSON (which stores them for headline keys). ``--alpha 0`` turns the test off.
 
 Tolerances override the test for their key: absolute (``lpips_in=+0.005``) or relative to the base value
@@ -485,7 +485,7 @@ class CompareResult:
     strict: bool
     allow_missing: bool  # every missing cell and key allowed (bare --allow-missing)
     unknown_rules: list[str] = field(default_factory=list)
-    alpha: float = 0.05
+    alpha: float = stats.ALPHA
     n_tests: int = 0
     allowed_keys: list[str] = field(default_factory=list)  # --allow-missing KEY (patterns)
     min_coverage: float = 1.0
@@ -667,7 +667,7 @@ def _inf_meaning(key: str, base_value_inf: bool) -> str:
 
 
 def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict: bool = False,
-            allow_missing: bool | Iterable[str] = False, alpha: float = 0.05,
+            allow_missing: bool | Iterable[str] = False, alpha: float = stats.ALPHA,
             min_coverage: float = 1.0, allow_changed: Iterable[str] = (),
             allow_noncomparable: bool = False) -> CompareResult:
     """Classify every change (see the module doc). ``alpha``: family-wise level of the default statistical gate
@@ -871,7 +871,7 @@ POOLED = "every cell"
 
 
 def compare_sources(base: Any, new: Any, rules: dict[str, Rule] | None = None, strict: bool = False,
-                    allow_missing: bool | Iterable[str] = False, alpha: float = 0.05,
+                    allow_missing: bool | Iterable[str] = False, alpha: float = stats.ALPHA,
                     min_coverage: float = 1.0, allow_changed: Iterable[str] = (),
                     allow_noncomparable: bool = False) -> CompareResult:
     return compare(load_side(base), load_side(new), rules=rules, strict=strict, allow_missing=allow_missing,

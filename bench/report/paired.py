@@ -6,7 +6,7 @@ samples both scored: the mean difference (B − A), its 95 % paired bootstrap in
 both), and that p adjusted by Holm over the rows of its dataset × mask table that can reject
 (:func:`bench.stats.holm_family`, the family rule of ``bench compare`` too: a row with no difference on any sample
 is shown, not counted); ``better`` needs both the interval to exclude 0 and the adjusted p to be below
-:data:`ALPHA`. Pairing removes the between-image variance that makes
+:data:`bench.stats.ALPHA`. Pairing removes the between-image variance that makes
 unpaired intervals overlap, so small but consistent differences are resolved. Samples where one backend's value is
 infinite and the other's finite (a PSNR of a region kept exactly) are not averaged in: they are counted (``inf_a`` /
 ``inf_b``: infinite for A only / for B only) and favour one backend (:func:`bench.stats.infinite_wins`); ``better``
@@ -30,10 +30,6 @@ from ..detectors import verdict
 from ..errors import BenchError
 from .aggregate import RunData, metric_keys
 from .columns import ColumnCatalog
-
-
-#: family-wise level of ``better`` within one dataset × mask table (Holm over its rows)
-ALPHA = 0.05
 
 
 def _failure_values(grp: pd.DataFrame) -> dict[str, pd.Series]:
@@ -99,7 +95,7 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
         # sample cannot reject and would only dilute the others
         # (a row without a direction names no better backend, so it takes no part in deciding one either)
         _, adjusted, _ = stats.holm_family([t if cols(r["metric"]).higher_is_better is not None
-                                            else {**t, "p_value": math.nan} for r, t in zip(group, tests)], ALPHA)
+                                            else {**t, "p_value": math.nan} for r, t in zip(group, tests)], stats.ALPHA)
         for r, adj in zip(group, adjusted):
             r["p_holm"] = adj
         for r, res in zip(group, tests):
@@ -110,7 +106,7 @@ def compare_backends(rd: RunData, a: str, b: str, seed: int = 0) -> pd.DataFrame
             # PSNR, the worst distance); a backend is named only where none of it favours the other (as `bench
             # compare` gates a NEW that lost an infinity, whatever its test says, and one the test finds worse)
             favours = set()
-            if not (r["lo"] <= 0 <= r["hi"]) and not math.isnan(r["lo"]) and r["p_holm"] < ALPHA:
+            if not (r["lo"] <= 0 <= r["hi"]) and not math.isnan(r["lo"]) and r["p_holm"] < stats.ALPHA:
                 favours.add(b if (r["diff"] > 0) == bool(hib) else a)
             b_wins, a_wins = stats.infinite_wins(res, bool(hib))
             favours |= {a} if a_wins else set()
@@ -144,7 +140,7 @@ def to_markdown(df: pd.DataFrame, a: str, b: str) -> str:
              f"Difference = {b} − {a} on the samples both scored; 95 % paired bootstrap interval; two-sided p, and "
              f"p adjusted by Holm over the rows of each table that can reject (– for a row with no difference on any "
              f"sample or under {stats.MIN_PAIRS} pairs: not counted). 'better' names the backend whose interval excludes 0 "
-             f"in its favour with a Holm-adjusted p below {ALPHA} (— otherwise). "
+             f"in its favour with a Holm-adjusted p below {stats.ALPHA} (— otherwise). "
              f"Metrics first, then failures: `<flag>_rate` (the detector's flag, 0/1 per sample) and `failure_<v>` "
              f"(the sample's one verdict is v).", ""]
     for (ds, mk), grp in df.groupby(["dataset", "mask"], sort=True):
