@@ -237,3 +237,30 @@ def test_the_pareto_plot_shows_every_backend_or_says_which_it_cannot(tmp_path):
     assert missing == [("c", "no latency"), ("d", "no psnr_in")]
     uri = re.search(r'<img class="plot" src="([^"]+)" alt="Quality vs latency', text).group(1)
     assert Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size[0] > 100
+
+
+def test_the_report_finds_each_file_where_the_store_puts_it(tmp_path):
+    """The report's image store built an output's and an input's path itself beside bench.store.files'
+    output_path / input_path (the two agreed); it now asks them. Pins, for hostile sample ids (ones the file-name
+    rule of bench.fsio rewrites, and plain ones), that each tile shows the file written where the store says."""
+    import numpy as np
+    import pandas as pd
+
+    from bench.report.html import ImageStore
+    from bench.store.files import input_path, output_path, write_png
+    from tests.plugins_torture import EVIL_IDS
+
+    ids = list(EVIL_IDS) + ["plain", "a b", "A/B", "a_b", "x" * 299 + "y", "ends-with-space "]
+    run = tmp_path / "run"
+    run.mkdir()
+    for i, sid in enumerate(ids):
+        write_png(output_path(run, "ck", sid, create=True), np.full((3, 4, 4), i, np.uint8))
+        for j, kind in enumerate(("input", "mask", "gt")):
+            write_png(input_path(run, "ik", sid, kind, create=True), np.full((3, 4, 4), 100 + 3 * i + j, np.uint8))
+    cells = pd.DataFrame({"cell_key": ["ck"], "dataset": ["d"], "mask": ["m"], "input_key": ["ik"]})
+    store = ImageStore([run], cells)
+    for i, sid in enumerate(ids):
+        assert store.output("ck", sid).getpixel((0, 0))[0] == i, sid
+        assert store.input("d", "m", sid).getpixel((0, 0))[0] == 100 + 3 * i, sid
+        assert store.mask(["ck"], sid).getpixel((0, 0))[0] == 100 + 3 * i + 1, sid
+        assert store.gt("d", "m", sid).getpixel((0, 0))[0] == 100 + 3 * i + 2, sid

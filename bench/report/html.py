@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from .. import sinks
-from ..fsio import confined_dir, sample_filename, write_bytes_atomic, write_text_atomic
+from ..fsio import confined_dir, write_bytes_atomic, write_text_atomic
+from ..store.files import input_path, output_path
 from ..detectors import verdict
 from . import labelling
 from ..bins import AREA_LABELS
@@ -124,9 +125,10 @@ class ImageStore:
             for _, c in cells.iterrows():
                 self._where[c["cell_key"]] = self._where[(c["dataset"], c["mask"])] = (c["dataset"], c["mask"])
 
-    def _find(self, *parts: str) -> Any:
+    def _find(self, where: Any) -> Any:
+        """The first of the run folders' files ``where(run_dir)`` names (:mod:`bench.store.files`' rule)."""
         for d in self.dirs:
-            p = d.joinpath(*parts)
+            p = where(d)
             if p in self._cache:
                 return self._cache[p]
             if p.is_file() and not p.is_symlink():
@@ -135,7 +137,7 @@ class ImageStore:
         return None
 
     def output(self, cell_key: str, sid: str):
-        return self._find("generations", cell_key, f"{sample_filename(sid)}.png")
+        return self._find(lambda d: output_path(d, cell_key, sid))
 
     def with_digest(self, rec: dict[str, Any]) -> dict[str, Any]:
         """``rec`` with the ``output_sha256`` the labelling export records of the output its tile shows
@@ -149,7 +151,7 @@ class ImageStore:
 
     def _input(self, key: Any, sid: str, kind: str):
         ik = self._input_keys.get(key)
-        found = self._find("inputs", ik, f"{sample_filename(sid)}_{kind}.png") if ik else None
+        found = self._find(lambda d: input_path(d, ik, sid, kind)) if ik else None
         if found is None and self.rebuild is not None and key in self._where:
             images, _ = self.rebuild.get(*self._where[key], sid)
             found = images.get(kind) if images else None

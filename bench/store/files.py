@@ -9,7 +9,8 @@ Layout of a run folder (``results/<run-id>/``)::
 
 ``<file>`` is :func:`sample_filename` of the sample id: the id itself when it is a plain file name, else a
 cleaned-up name plus a short hash (so ``a/b`` or ``<x&y>`` can neither escape the folder nor collide). Every writer
-and reader (runner, exports, HTML report, the ``outputs`` backend) uses this one rule.
+and reader (runner, exports, HTML report, study page, the ``outputs`` backend) uses this one rule; a reader of a
+run folder asks :func:`output_path` / :func:`input_path`, never joins the parts itself.
 
 Images are 8-bit (:mod:`bench.pixels` has the one conversion each way); files are written atomically through
 :mod:`bench.fsio`.

@@ -24,7 +24,8 @@ from typing import Any
 
 from .. import sinks
 from ..errors import BenchError
-from ..fsio import sample_filename, write_text_atomic
+from ..fsio import write_text_atomic
+from ..store.files import output_path
 from .plan import Plan, cell_keys, record_page
 
 KEYS = {"ArrowLeft": "left", "1": "left", "ArrowRight": "right", "2": "right", "t": "tie", "3": "tie",
@@ -284,13 +285,13 @@ def page_data(plan: Plan, run: Any, max_side: int | None = None) -> dict[str, An
         if key not in uris:
             path = None
             for d in rd.run_dirs:
-                p = Path(d) / "generations" / cell_of.get(backend, "?") / f"{sample_filename(sid)}.png"
+                p = output_path(Path(d), cell_of.get(backend, "?"), sid)
                 if p.is_file() and not p.is_symlink():
                     path = p
                     break
             if path is None:
                 raise BenchError(f"{rd.run_dir}: no stored output of {backend} for sample {sid!r} "
-                                 f"(generations/{cell_of.get(backend, '?')}/{sample_filename(sid)}.png)")
+                                 f"({output_path(Path(), cell_of.get(backend, '?'), sid).as_posix()})")
             if max_side:
                 from PIL import Image
 
