@@ -12,8 +12,9 @@ LaTeX text     :func:`latex`          every special character (``\\ { } $ & # ^ 
 LaTeX key      :func:`latex_label`    ``\\label{...}``: only letters, digits and ``:._-`` survive
 HTML           :func:`html`           ``< > & " '`` as entities (text and attribute values)
 Markdown       :func:`markdown`       table pipes, emphasis, raw HTML (``<``, ``>``), line breaks
-CSV cell       :func:`csv_cell`       formula injection: a text cell starting with ``= + - @`` (or tab, CR) gets
-                                      a leading ``'`` (numbers are left alone)
+CSV cell       :func:`csv_cell`       formula injection: a text cell starting with ``= + - @`` (or tab, CR:
+                                      :data:`FORMULA_START`) gets a leading ``'`` (numbers are left alone);
+                                      :func:`csv_unguard` takes it off again
 file name      :func:`filename`       a sample id as a file-name stem that cannot leave its folder
                                       (:func:`bench.fsio.sample_filename`)
 =============  =====================  ==========================================================================
@@ -31,7 +32,12 @@ _LATEX = {
     "×": r"$\times$", "†": r"$^\dagger$", "–": "--", "—": "---", "≥": r"$\geq$", "≤": r"$\leq$", "\n": " ", "\r": " ",
 }
 _LABEL = re.compile(r"[^A-Za-z0-9:._-]")
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+#: the first characters of a CSV text cell that a spreadsheet runs as a formula (tab and carriage return: what
+#: some strip before looking): every CSV writer puts a ``'`` before a value starting with one (or with quotes and
+#: one, so that :func:`csv_unguard` gives back exactly what was written), every reader takes it off with
+#: :func:`csv_unguard`; the pages' exports (JavaScript) use :func:`formula_js_regex`, made from it
+FORMULA_START = "=+-@\t\r"
+_GUARDED = re.compile("'*[" + re.escape(FORMULA_START) + "]")  # (quotes before: see csv_unguard)
 
 
 def term(text: Any) -> str:
@@ -67,10 +73,24 @@ def markdown(text: Any) -> str:
 
 def csv_cell(value: Any) -> Any:
     """A CSV cell a spreadsheet will not run as a formula; numbers and non-strings are returned unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA):
+    if isinstance(value, str) and _GUARDED.match(value):
         try:
             float(value)
             return value  # "-3.5" is a number, not a formula
         except ValueError:
             return "'" + value
     return value
+
+
+def csv_unguard(value: str) -> str:
+    """A CSV cell as it was before :func:`csv_cell` (or a page's export) guarded it: ``'=1+1`` is ``=1+1``,
+    ``'-bob`` is ``-bob``, ``''=x`` is ``'=x`` (the guard of ``'=x``); a ``'`` before anything else is the value's
+    own (``'bob``)."""
+    return value[1:] if value[:1] == "'" and _GUARDED.match(value[1:]) else value
+
+
+def formula_js_regex() -> str:
+    """A JavaScript regular expression literal true of a value :func:`csv_cell` guards (numbers aside): the
+    study page's and the labelling page's exports put ``'`` before such a value, and their import takes it off."""
+    esc = {"\t": "\\t", "\r": "\\r", "-": "\\-", "\\": "\\\\", "]": "\\]", "^": "\\^", "/": "\\/"}
+    return "/^'*[" + "".join(esc.get(c, c) for c in FORMULA_START) + "]/"

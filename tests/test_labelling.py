@@ -620,3 +620,42 @@ def test_a_sample_id_with_a_carriage_return_keeps_its_label(tmp_path):
         b.close()
     assert {lab.sample_id for lab in read_labels(p)} == {"s1\r", "s2\r\n", "s3"}
     assert fit_from_labels(p, run)["calibration"]["labels_in_run"] == 3
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_labels_csv_guards_formulas_and_reads_them_back(tmp_path):
+    """The study page's export put ' before a value a spreadsheet runs as a formula; the labelling page's wrote a
+    sample id "=1" (or "=HYPERLINK(...)") as it was, into a file the page asks to correct in a spreadsheet. Both now guard by
+    one rule (bench.sinks.FORMULA_START), and both readers of labels.csv (bench calibrate --labels, the page's
+    import) take the guard off by one rule (bench.sinks.csv_unguard): every id comes back exactly."""
+    from bench import sinks
+    from bench.fsio import sample_filename
+
+    ids = ["=1", "+2", "- 3", "@4", "\t5", "\r6", "'7", "h"]  # (the helper reads a number after the first character)
+    run = make_run(tmp_path / "run", backends=("opencv-telea",), datasets=("samples",), masks=("box",),
+                   sample_ids=ids, save_outputs=True)
+    for png in (run / "generations").glob("*/*.png"):  # where the runner keeps them (the helper writes raw ids)
+        png.rename(png.with_name(sample_filename(png.stem) + ".png"))
+    write_html(run, run / "report.html", ci=False)
+    url = (run / "report.html").resolve().as_uri() + "#label"
+    b = Browser(chromium(), tmp_path / "profile")
+    try:
+        b.goto(url)
+        for _ in range(b.js("document.querySelectorAll('figure.tile.out').length")):
+            b.press("g")
+        exported = b.js("window.inpaintBenchLabels.csv()")
+        b2 = Browser(chromium(), tmp_path / "profile2")  # another browser: the file imported back
+        try:
+            b2.goto(url)
+            b2.js(f"window.inpaintBenchLabels.importText({json.dumps(exported)}, 'labels.csv')")
+            again = b2.js("window.inpaintBenchLabels.csv()")
+        finally:
+            b2.close()
+    finally:
+        b.close()
+    written = {r[2] for r in list(csv.reader(io_lines(exported)))[1:]}
+    assert written == {("'" + s if s[:1] in sinks.FORMULA_START else s) for s in ids}, written
+    p = tmp_path / "labels.csv"
+    p.write_text(exported, encoding="utf-8", newline="")
+    assert sorted(lab.sample_id for lab in read_labels(p)) == sorted(ids)
+    assert again == exported

@@ -704,6 +704,27 @@ def test_the_page_s_spreadsheet_guard_is_undone_when_scoring(run, tmp_path):
     assert set(read_judgements([write_csv(tmp_path / "kept.csv", kept)], run)["rater"]) == {"'bob"}
 
 
+def test_every_guard_the_page_writes_is_taken_off_by_the_one_rule(run, tmp_path):
+    """The page's script guarded a value starting with = + - @, tab or carriage return; the scorer took the guard
+    off = + - @ only, so "'\tbob" stayed another rater. Page, Python writers and both CSV readers now share one
+    rule (bench.sinks.FORMULA_START): the page's script is made from it, the scorer reads with csv_unguard."""
+    from bench import sinks
+    from bench.study.page import JS
+    from bench.study.score import read_judgements
+
+    plan = make_plan(run)
+    for i, c in enumerate(sinks.FORMULA_START):
+        rows = simulate(plan, THETA, "bob", 1)
+        guarded = [{**r, "rater_id": sinks.csv_cell(c + "bob")} for r in rows]
+        assert guarded[0]["rater_id"] == "'" + c + "bob"
+        got = read_judgements([write_csv(tmp_path / f"guarded{i}.csv", guarded)], run)
+        assert set(got["rater"]) == {c + "bob"}, repr(c)
+    for v in ("'=x", "''-y", "'z", "=1+1", "-3.5", "'"):  # the guard is undone exactly, whatever the value
+        assert sinks.csv_unguard(sinks.csv_cell(v)) == v
+    assert "FORMULA=" + sinks.formula_js_regex() + ";" in JS.replace(" ", "")
+    assert "\\t" in sinks.formula_js_regex() and "\\r" in sinks.formula_js_regex()
+
+
 def test_two_studies_on_one_run_are_both_kept_and_reported(tmp_path, capsys):
     """One study per dataset × mask is the documented way; the second one (another mask) replaced the first's
     study.json, page plan and tables, and the leaderboard lost the first's human_bt."""

@@ -18,6 +18,9 @@ one row per labelled output of the run in the browser's storage, those no tile o
 on another report of the run: their backend, dataset and mask are left empty); ``output_sha256`` is the first 16 hex
 digits of the SHA-256 of the output file the tile showed (:func:`output_digest`), so labels are never applied to
 another output stored under the same run, cell and sample (a run of the same suite whose outputs were made again).
+A value starting with ``= + - @``, a tab or a carriage return is written as ``'`` + value, so a spreadsheet does
+not run it (:data:`bench.sinks.FORMULA_START`, the rule of every CSV writer); the page's import and
+:func:`read_labels` take the ``'`` off again (:func:`bench.sinks.csv_unguard`).
 **Import labels.csv** reads such a file back into the page (corrected in a spreadsheet, or in another browser): its
 labels win over the stored ones, the rest are kept; a file of another run or with a malformed row is refused whole,
 with a message naming it. ``bench calibrate --labels labels.csv RUN`` fits detector thresholds on them
@@ -30,6 +33,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import sinks
 from ..errors import BenchError
 
 LABELS = ("good", "blur", "replacement", "incomplete", "other")
@@ -72,7 +76,8 @@ def read_labels(path: str | Path) -> list[Label]:
         if missing:
             raise BenchError(f"{p}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
         out: dict[tuple[str, str], Label] = {}
-        for line, row in enumerate(reader, start=2):
+        for line, raw in enumerate(reader, start=2):
+            row = {k: sinks.csv_unguard(v or "") for k, v in raw.items() if k is not None}  # the export's guard
             label = (row.get("label") or "").strip().lower()
             if label not in LABELS:
                 raise BenchError(f"{p}:{line}: label {row.get('label')!r} is not one of {', '.join(LABELS)}")
@@ -174,7 +179,8 @@ JS = r"""
   function off(){body.classList.remove('labelling'); document.getElementById('labelbar').hidden=true;
     body.setAttribute('data-labelling','0');}
   function csv(){
-    var q=function(s){s=String(s==null?'':s); return /[",\n\r]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;};
+    var q=function(s){s=String(s==null?'':s); if(FORMULA.test(s)) s="'"+s;  // bench.sinks.csv_cell's guard
+      return /[",\n\r]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;};
     var rows=['run_id,cell,sample_id,label,backend,dataset,mask,output_sha256'], seen={};
     tiles.forEach(function(t){var k=id(t), l=labels[k]; if(!l||seen[k]) return; seen[k]=1;
       rows.push([run,t.getAttribute('data-cell'),t.getAttribute('data-sample'),l,t.getAttribute('data-backend'),
@@ -206,7 +212,8 @@ JS = r"""
     head.forEach(function(h,i){col[h]=i;});
     var miss=['cell','sample_id','label'].filter(function(k){return !(k in col);});
     if(miss.length) return name+': missing column(s) '+miss.join(', ')+': nothing imported';
-    function get(r,k){return k in col?(r[col[k]]||''):'';}
+    function get(r,k){var v=k in col?(r[col[k]]||''):'';  // the export's guard taken off (bench.sinks.csv_unguard)
+      return v.charAt(0)==="'"&&FORMULA.test(v.slice(1))?v.slice(1):v;}
     var runs={}, add=[];
     for(var j=0;j<rows.length;j++){
       var r=rows[j], line=j+2, l=get(r,'label').trim().toLowerCase(), rid=get(r,'run_id').trim();
@@ -276,4 +283,5 @@ def toolbar_html() -> str:
 def script() -> str:
     import json
 
-    return JS.replace("var keys=KEYS, LABELS=LABELS_;", f"var keys={json.dumps(KEYS)}, LABELS={json.dumps(LABELS)};")
+    return JS.replace("var keys=KEYS, LABELS=LABELS_;", f"var keys={json.dumps(KEYS)}, LABELS={json.dumps(LABELS)}, "
+                      f"FORMULA={sinks.formula_js_regex()};")

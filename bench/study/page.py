@@ -70,7 +70,7 @@ JS = r"""
 (function(){
   var D=JSON.parse(document.getElementById('study-data').textContent);
   var KEYS=D.keys, T=D.trials, body=document.body, $=function(id){return document.getElementById(id);};
-  var rater='', st=null, cur=0, shown=0;
+  var rater='', st=null, cur=0, shown=0, FORMULA=FORMULA_JS;  // bench.sinks.FORMULA_START
   function key(r){return 'inpaint-bench-study:'+D.study.study_id+':'+r;}
   function save(){if(!rater) return; try{localStorage.setItem(key(rater), JSON.stringify(st));}catch(e){}}
   function hash(s){var h=2166136261>>>0; for(var i=0;i<s.length;i++){h^=s.charCodeAt(i); h=Math.imul(h,16777619)>>>0;}
@@ -139,7 +139,7 @@ JS = r"""
     try{localStorage.setItem('inpaint-bench-study-rater:'+D.study.study_id, r);}catch(e){}
     show(st.pos||0);
   }
-  function q(s){s=String(s==null?'':s); if(/^[=+\-@\t\r]/.test(s)) s="'"+s;
+  function q(s){s=String(s==null?'':s); if(FORMULA.test(s)) s="'"+s;  // bench.sinks.csv_cell's guard
     return /[",\n\r]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;}
   function csv(){
     var rows=[D.columns.join(',')];
@@ -175,7 +175,7 @@ JS = r"""
   body.setAttribute('data-state','intro');
   $('rater').focus();
 })();
-"""
+""".replace("FORMULA_JS", sinks.formula_js_regex())
 
 HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><style>{css}</style></head>

@@ -41,7 +41,7 @@ from ..errors import BenchError
 from ..fsio import csv_delimiter, read_csv_text
 from ..seeding import rng_for
 from ..store.manifest import config_hashes
-from .. import stats
+from .. import sinks, stats
 from .plan import CHECK_BACKEND, check_backends
 
 COLUMNS = ("rater_id", "run_id", "config_hash", "study_id", "trial", "dataset", "mask", "sample_id",
@@ -63,12 +63,6 @@ def _run_index(rd) -> tuple[dict[tuple[str, str], dict[str, set[str]]], set[str]
     for (d, m, b), g in ok.groupby(["dataset", "mask", "backend"]):
         idx.setdefault((str(d), str(m)), {})[str(b)] = set(g["sample_id"].astype(str))
     return idx, set(f["backend"].astype(str))
-
-
-def _unguard(v: str) -> str:
-    """Undo the study page's spreadsheet guard: its export writes a value starting with = + - @ as ``'`` + value (so
-    a spreadsheet does not run it as a formula); ``'+wide`` is the sample ``+wide``, ``'-bob`` the rater ``-bob``."""
-    return v[1:] if len(v) > 1 and v[0] == "'" and v[1] in "=+-@" else v
 
 
 def _position(v: str | None, where: str) -> float:
@@ -136,7 +130,7 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
             n_rows = 0
             for line, raw in enumerate(reader, start=2):
                 n_rows += 1
-                r = {(k or "").strip(): _unguard((v or "").strip()) for k, v in raw.items() if k is not None}
+                r = {(k or "").strip(): sinks.csv_unguard((v or "").strip()) for k, v in raw.items() if k is not None}
                 where = f"{p}:{line}"
                 rater = r["rater_id"]
                 if not rater:
