@@ -264,3 +264,37 @@ def test_the_report_finds_each_file_where_the_store_puts_it(tmp_path):
         assert store.input("d", "m", sid).getpixel((0, 0))[0] == 100 + 3 * i, sid
         assert store.mask(["ck"], sid).getpixel((0, 0))[0] == 100 + 3 * i + 1, sid
         assert store.gt("d", "m", sid).getpixel((0, 0))[0] == 100 + 3 * i + 2, sid
+
+
+def test_every_plot_draws_an_infinite_mean_at_its_edge_and_says_so(tmp_path, monkeypatch):
+    """The by-area and by-dilation plots dropped a point whose mean is +∞ (psnr_in of a fill that restores the
+    hole exactly on a sample) without a word, as the Pareto plot did before it was fixed; every plot now draws it
+    at the edge, marked, by one rule (bench.report.html.at_edges), and its caption names it."""
+    import numpy as np
+    import pandas as pd
+
+    from bench.report import aggregate
+    from bench.report.columns import ColumnCatalog
+    from bench.report.html import _dilation_plots, render_html
+
+    def values(backend, dataset, sid):
+        return {"psnr_in": float("inf")} if backend == "opencv-ns" and sid == "s001" else {}
+
+    run = make_run(tmp_path / "run", n=4, values=values, datasets=("samples",), masks=("box",))
+    text = render_html(run, metric="psnr_in", ci=False)
+    cap = re.search(r"<figcaption>(Metric by mask-area bin[^<]*)</figcaption>", text).group(1)
+    assert "opencv-ns (∞) at " in cap and "psnr_in" in cap, cap
+
+    sweep = pd.DataFrame({"backend": ["a", "a", "b", "b"], "dataset": ["d"] * 4, "dilate_base": ["box"] * 4,
+                          "dilate_k": [0, 8, 0, 8], "psnr_in": [20.0, 21.0, 22.0, float("inf")]})
+    sweep.attrs["detectors"] = []
+    monkeypatch.setattr(aggregate, "summarize_by_dilation", lambda rd, **kw: sweep)
+    from bench.report.aggregate import load_run
+
+    rd = load_run(run)
+    [(title, _)] = _dilation_plots(rd, "psnr_in", ColumnCatalog(rd.manifest.get("columns")), None)
+    assert "b (∞) at k = 8" in title, title
+    from bench.report.html import at_edges
+
+    drawn, marks = at_edges([1.0, float("inf"), 3.0, float("nan"), -float("inf")])
+    assert marks == ["", "∞", "", "", "−∞"] and drawn[1] > 3.0 and drawn[4] < 1.0 and np.isnan(drawn[3])

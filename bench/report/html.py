@@ -252,25 +252,53 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) 
     return front
 
 
+def at_edges(values: Sequence[float]) -> tuple[list[float], list[str]]:
+    """Where one plot axis draws ``values`` (every point on it): a finite value where it is; a mean that is +∞ / −∞
+    (the leaderboard's "∞ (k of n)": psnr_out of a backend that keeps the outside exactly) at the axis's top /
+    bottom edge, 8 % of the finite values' range past them, marked ``∞`` / ``−∞``; NaN (no value) stays NaN,
+    unmarked (not drawn). The one rule of every plot of the report (Pareto, by area, by dilation)."""
+    v = [float(x) for x in values]
+    finite = [x for x in v if np.isfinite(x)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    pad = 0.08 * ((hi - lo) or abs(hi) or 1.0)
+    drawn = [hi + pad if x == math.inf else lo - pad if x == -math.inf else x for x in v]
+    return drawn, ["∞" if x == math.inf else "−∞" if x == -math.inf else "" for x in v]
+
+
+def edge_caption(title: str, metric: str, edge: Sequence[str], missing: Sequence[str] = ()) -> str:
+    """A plot's caption naming what it draws at an edge (:func:`at_edges`) and what it cannot draw."""
+    return title + (f"; a mean of {metric} that is infinite, drawn at the edge: {', '.join(edge)}" if edge else "") + (
+        "; not drawn: " + ", ".join(missing) if missing else "")
+
+
+def _edge_lines(ax, lines: Sequence[tuple[str, Sequence[float], Sequence[float], Sequence[str]]]) -> list[str]:
+    """One line per ``(label, x, y, x names)`` on ``ax``, every point by :func:`at_edges` over the whole axis, an
+    edge point marked ▲ / ▼; returns ``"label (∞) at x name"`` of each edge point, for the caption."""
+    drawn, marks = at_edges([y for _, _, ys, _ in lines for y in ys])
+    edge, i = [], 0
+    for label, xs, ys, names in lines:
+        d, m = drawn[i:i + len(ys)], marks[i:i + len(ys)]
+        i += len(ys)
+        (line,) = ax.plot(list(xs), d, marker="o", label=label)
+        for x, y, mark, name in zip(xs, d, m, names):
+            if mark:
+                ax.scatter([x], [y], s=60, marker="^" if mark == "∞" else "v", color=line.get_color(), zorder=4,
+                           clip_on=False)
+                edge.append(f"{label} ({mark}) at {name}")
+    return edge
+
+
 def pareto_points(by_b: pd.DataFrame, metric: str) -> tuple[list[tuple[str, float, float, str]], list[tuple[str, str]]]:
     """Where the quality-vs-latency plot draws each backend (one row of ``by_b`` each): ``[(backend, latency, y,
     mark)]``, where a mean of ``metric`` that is ±∞ (the leaderboard's "∞ (k of n)") is drawn at the plot's top or
-    bottom edge and marked ``∞`` / ``−∞``; and ``[(backend, why)]`` for those it cannot draw (no latency: outputs
-    read from disk are never timed; no value of the metric)."""
+    bottom edge and marked ``∞`` / ``−∞`` (:func:`at_edges`); and ``[(backend, why)]`` for those it cannot draw (no
+    latency: outputs read from disk are never timed; no value of the metric)."""
     rows = [(str(b), float(x), float(y)) for b, x, y in zip(by_b["backend"], by_b["latency_p50"], by_b[metric])]
-    finite = [y for _, x, y in rows if np.isfinite(x) and np.isfinite(y)]
-    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    pad = 0.08 * ((hi - lo) or abs(hi) or 1.0)
-    drawn, missing = [], []
-    for b, x, y in rows:
-        if not np.isfinite(x):
-            missing.append((b, "no latency"))
-        elif np.isnan(y):
-            missing.append((b, f"no {metric}"))
-        elif np.isinf(y):
-            drawn.append((b, x, hi + pad if y > 0 else lo - pad, "∞" if y > 0 else "−∞"))
-        else:
-            drawn.append((b, x, y, ""))
+    timed = [r for r in rows if np.isfinite(r[1])]
+    ys, marks = at_edges([y for _, _, y in timed])
+    drawn = [(b, x, y, mark) for (b, x, v), y, mark in zip(timed, ys, marks) if not np.isnan(v)]
+    missing = [(b, "no latency" if not np.isfinite(x) else f"no {metric}") for b, x, y in rows
+               if not np.isfinite(x) or np.isnan(y)]
     return drawn, missing
 
 
@@ -317,10 +345,9 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
         ax.set_ylabel(f"{metric} " + ("↑ better" if hib else "↓ better" if hib is False else ""))
         ax.set_title(f"Quality vs latency: {metric}")
         ax.grid(alpha=0.3)
-        edge = [f"{name} ({mark})" for name, _, _, mark in drawn if mark]
-        title = "Quality vs latency (Pareto)" + (
-            f"; a mean of {metric} that is infinite, drawn at the edge: {', '.join(edge)}" if edge else "") + (
-            "; not drawn: " + ", ".join(f"{name} ({why})" for name, why in missing) if missing else "")
+        title = edge_caption("Quality vs latency (Pareto)", metric,
+                             [f"{name} ({mark})" for name, _, _, mark in drawn if mark],
+                             [f"{name} ({why})" for name, why in missing])
         plots.append((title, _fig_to_png(fig, out_dir / "pareto.png" if out_dir else None)))
 
     # metric by mask-area bin
@@ -328,9 +355,9 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
         by_area = summarize(rd, by=("backend", "area_bin"), ci=False, setlevel=False)
         if metric in by_area.columns and by_area[metric].notna().any():
             fig, ax = plt.subplots(figsize=(6, 4))
-            for b, g in by_area.groupby("backend", sort=False):
-                x = [AREA_LABELS.index(a) for a in g["area_bin"]]
-                ax.plot(x, g[metric].astype(float), marker="o", label=str(b))
+            edge = _edge_lines(ax, [(str(b), [AREA_LABELS.index(a) for a in g["area_bin"]], g[metric].astype(float),
+                                     [str(a) for a in g["area_bin"]])
+                                    for b, g in by_area.groupby("backend", sort=False)])
             ax.set_xticks(range(10))
             ax.set_xticklabels(AREA_LABELS, rotation=45, fontsize=7)
             ax.set_xlabel("hole area (LaMa bins)")
@@ -339,7 +366,7 @@ def make_plots(rd: RunData, metric: str | None, out_dir: Path | None) -> list[tu
             ax.set_title(f"{metric} by mask area")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-            plots.append(("Metric by mask-area bin",
+            plots.append((edge_caption("Metric by mask-area bin", metric, edge),
                           _fig_to_png(fig, out_dir / "by_area.png" if out_dir else None)))
 
     # dilation robustness: each metric and failure rate against k, per backend
@@ -401,9 +428,11 @@ def _dilation_plots(rd: RunData, metric: str | None, cat: ColumnCatalog, out_dir
             break
         fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
         axes = axes[0]
+        edge = []
         for ax, key in zip(axes, panels):
-            for b, gb in g.groupby("backend", sort=False):
-                ax.plot(gb["dilate_k"], gb[key].astype(float), marker="o", label=str(b))
+            edge += _edge_lines(ax, [(str(b), list(gb["dilate_k"]), gb[key].astype(float),
+                                      [f"k = {k}" for k in gb["dilate_k"]])
+                                     for b, gb in g.groupby("backend", sort=False)])  # (a rate is never ∞)
             if key == rate:
                 ax.set_ylabel(f"{rate} ↓")
                 ax.set_ylim(0, 1)
@@ -415,7 +444,8 @@ def _dilation_plots(rd: RunData, metric: str | None, cat: ColumnCatalog, out_dir
         axes[0].legend(fontsize=8)
         fig.suptitle(f"Dilation robustness: {ds} × {base}")
         name = f"dilation_{re.sub(r'[^A-Za-z0-9_.-]', '_', str(ds))}_{re.sub(r'[^A-Za-z0-9_.-]', '_', str(base))}.png"
-        out.append((f"Dilation robustness: {ds} × {base}", _fig_to_png(fig, out_dir / name if out_dir else None)))
+        out.append((edge_caption(f"Dilation robustness: {ds} × {base}", str(metric), edge),
+                    _fig_to_png(fig, out_dir / name if out_dir else None)))
     return out
 
 
