@@ -218,3 +218,24 @@ def test_a_run_with_random_weights_gets_no_learned_evidence(tmp_path):
     f = rd.frame()
     assert "evidence_replacement_flag" not in f and not (f["failure"] == "replacement").any()
     assert not rd.thresholds["evidence:rcs"]["applied"] and "random weights" in rd.thresholds["evidence:rcs"]["why"]
+
+
+def test_the_report_gives_each_rule_not_applied_its_own_reason(tmp_path):
+    """The run has the rule's column, but random weights: the note (terminal, Markdown, HTML) says that, not that the
+    column is missing (it said "the run has no values of their column" for every rule not applied)."""
+    from bench.calibration import calibrate as C
+    from bench.calibration.labels import fit_from_labels
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import leaderboard_markdown, run_notes
+
+    run = make_run(tmp_path / "run", n=20, values=_values)
+    tfile = tmp_path / "mine.json"
+    C.write(fit_from_labels(_labels(run, tmp_path / "labels.csv"), run), tfile, "test")
+    _select(run, tfile)
+    m = json.loads((run / "manifest.json").read_text())
+    m["weights"] = "random"
+    (run / "manifest.json").write_text(json.dumps(m))
+    df = summarize(run)
+    note = run_notes(df)
+    assert "rcs < " in note and "random weights" in note and "no values" not in note
+    assert "random weights" in leaderboard_markdown(df)

@@ -391,13 +391,14 @@ def verdict_judges(df: pd.DataFrame) -> str | None:
                 f"({v.get('file')} v{v.get('version')})")
 
     used = [rule(v) for v in rules.values() if v.get("applied")]
-    unused = [rule(v) for v in rules.values() if not v.get("applied")]
+    # each with its own reason (apply_evidence's): a column the run lacks, random weights, a rule that is not valid
+    unused = [f"{rule(v)}: {str(v.get('why') or 'not applied').rstrip('.')}" for v in rules.values()
+              if not v.get("applied")]
     out = ["Failure verdicts judged by the weight-free detectors"]
     if used:
         out.append(f" and learned evidence fitted from labels: {'; '.join(used)}")
     if unused:
-        out.append(f"; not applied (the run has no values of their column: weights missing or not in the suite): "
-                   f"{'; '.join(unused)}")
+        out.append(f"; not applied: {'; '.join(unused)}")
     return "".join(out) + "."
 
 
