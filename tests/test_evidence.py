@@ -239,3 +239,18 @@ def test_the_report_gives_each_rule_not_applied_its_own_reason(tmp_path):
     note = run_notes(df)
     assert "rcs < " in note and "random weights" in note and "no values" not in note
     assert "random weights" in leaderboard_markdown(df)
+
+
+def test_a_run_not_comparable_for_another_reason_than_random_weights_gets_its_evidence_fitted(tmp_path):
+    """Shards merged from two devices are not comparable (timings), but their networks are the real ones: the
+    evidence is fitted (it was skipped as "random weights" whenever the manifest said not comparable)."""
+    from bench.calibration.labels import fit_from_labels
+
+    run = make_run(tmp_path / "run", n=20, values=_values)
+    m = json.loads((run / "manifest.json").read_text())
+    m.update(comparable=False, weights="pretrained",
+             noncomparable_reasons=["merged runs were measured on different devices (timings not comparable)"])
+    (run / "manifest.json").write_text(json.dumps(m))
+    doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
+    assert [r["column"] for r in doc["evidence"]] == ["rcs"]
+    assert "skipped" not in doc["calibration"]["evidence"]["replacement: rcs"]

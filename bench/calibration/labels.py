@@ -140,9 +140,12 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     parts = [(lab.label, i, _in_test(seed, lab.cell, lab.sample_id, test_fraction)) for lab, i in found]
     results = fit_thresholds(detectors, frame, parts, seed)
     # learned evidence from networks with random weights (`weights: random`, suite-wide) would put noise in the verdict
-    random_why = ("the run's learned metrics use random weights (" + "; ".join(rd.manifest.get(
-        "noncomparable_reasons") or ["weights: random"]) + "): learned evidence needs the real networks"
-                  if rd.manifest.get("comparable") is False else None)
+    # (random weights, not any reason a run is not comparable: shards merged from two devices have real networks)
+    reasons = [str(r) for r in rd.manifest.get("noncomparable_reasons") or []]
+    random_reasons = [r for r in reasons if "random" in r]
+    random_why = ("the run's learned metrics use random weights (" + "; ".join(random_reasons or ["weights: random"])
+                  + "): learned evidence needs the real networks"
+                  if rd.manifest.get("weights") == "random" or random_reasons else None)
     evidence, ev_results = fit_evidence(frame, parts, seed, skip=random_why)
     from .rule import measure_rules
 
