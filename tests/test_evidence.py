@@ -254,3 +254,31 @@ def test_a_run_not_comparable_for_another_reason_than_random_weights_gets_its_ev
     doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
     assert [r["column"] for r in doc["evidence"]] == ["rcs"]
     assert "skipped" not in doc["calibration"]["evidence"]["replacement: rcs"]
+
+
+def test_a_rule_that_is_not_valid_is_reported_not_applied_naming_the_key():
+    """A hand-edited or foreign rule (a column that is not learned, the side of the threshold that flags the good
+    outputs, a threshold missing or not a number) sets no flag and says why; it was applied (or crashed every read
+    of the run), and two rules on one column were reported as one."""
+    f = pd.DataFrame({"rcs": [0.1, 0.9], "psnr_in": [10.0, 30.0], "error": [None, None]})
+    rules = [{"column": "psnr_in", "direction": "below", "threshold": 20, "verdict": "blur"},
+             {"column": "rcs", "direction": "above", "threshold": 0.5, "verdict": "replacement"},
+             {"column": "rcs", "direction": "below", "verdict": "replacement"},
+             {"column": "rcs", "direction": "below", "threshold": None, "verdict": "blur"},
+             {"column": "rcs", "direction": "below", "threshold": float("nan"), "verdict": "blur"}]
+    rep = apply_evidence(f, rules)
+    assert "evidence_replacement_flag" not in f and "evidence_blur_flag" not in f
+    assert len(rep) == len(rules) and not any(r["applied"] for r in rep.values())
+    whys = [r["why"] for r in rep.values()]
+    assert "column 'psnr_in'" in whys[0] and "direction 'above'" in whys[1]
+    assert all("threshold" in w and "not a finite number" in w for w in whys[2:])
+    assert verdict.verdicts(f).tolist() == ["ok", "ok"]
+
+
+def test_one_column_with_a_rule_per_verdict_reports_both():
+    f = pd.DataFrame({"rcs": [0.1, 0.5, 0.9], "error": [None] * 3})
+    rep = apply_evidence(f, [{"column": "rcs", "direction": "below", "threshold": 0.3, "verdict": "replacement"},
+                             {"column": "rcs", "direction": "below", "threshold": 0.7, "verdict": "blur"}])
+    assert sorted(r["verdict"] for r in rep.values()) == ["blur", "replacement"]
+    assert all(r["applied"] for r in rep.values())
+    assert verdict.verdicts(f).tolist() == ["replacement", "blur", "ok"]

@@ -80,6 +80,26 @@ EVIDENCE_COLUMNS: dict[str, str] = {"replacement_features_score": "above", "remo
 EVIDENCE_VERDICTS = ("replacement", "blur")
 
 
+def rule_problem(rule: dict[str, Any]) -> str | None:
+    """What makes a learned-evidence rule unusable (naming the key), None when nothing: its ``column`` is one of
+    :data:`EVIDENCE_COLUMNS`, its ``direction`` the side of the threshold that means failure for that column (a
+    rule on the other side would flag the good outputs), its ``verdict`` one of :data:`EVIDENCE_VERDICTS`, its
+    ``threshold`` a finite number."""
+    import math
+
+    col = rule.get("column")
+    if col not in EVIDENCE_COLUMNS:
+        return f"column {col!r} is not a learned column ({', '.join(EVIDENCE_COLUMNS)})"
+    if rule.get("verdict") not in EVIDENCE_VERDICTS:
+        return f"verdict {rule.get('verdict')!r} is not one of {', '.join(EVIDENCE_VERDICTS)}"
+    if rule.get("direction") != EVIDENCE_COLUMNS[col]:
+        return f"direction {rule.get('direction')!r}: {col} means failure {EVIDENCE_COLUMNS[col]} its threshold"
+    t = rule.get("threshold")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+        return f"threshold {t!r} is not a finite number"
+    return None
+
+
 def evidence_flag(verdict: str) -> str:
     """The flag column a learned-evidence rule for ``verdict`` sets."""
     return f"evidence_{verdict}_flag"
@@ -98,8 +118,9 @@ def evidence_rules(specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             doc = load_thresholds(f)
         except (OSError, ValueError):
             continue
-        for rule in doc.get("evidence") or []:
-            r = {**rule, "file": f or "bench/data/thresholds.json", "version": doc.get("version"),
+        ev = doc.get("evidence") or []
+        for rule in ev if isinstance(ev, list) else [ev]:  # (a malformed one is reported by apply_evidence)
+            r = {**(rule if isinstance(rule, dict) else {"rule": rule}), "file": f or "bench/data/thresholds.json", "version": doc.get("version"),
                  "sha256": doc.get("sha256")}
             if not any(all(r.get(k) == o.get(k) for k in ("column", "direction", "threshold", "verdict"))
                        for o in out):
@@ -119,10 +140,15 @@ def apply_evidence(frame: pd.DataFrame, rules: list[dict[str, Any]],
 
     report: dict[str, Any] = {}
     for rule in rules:
+        rule = rule if isinstance(rule, dict) else {"rule": rule}
         col, verdict = str(rule.get("column")), str(rule.get("verdict"))
         name = f"evidence:{col}"
-        if verdict not in EVIDENCE_VERDICTS or rule.get("direction") not in ("above", "below"):
-            report[name] = {**rule, "applied": False, "why": "not a valid rule (verdict or direction)"}
+        if name in report:  # two rules on one column (one per verdict, or from two files): each reported
+            name = f"evidence:{col}→{verdict}"
+            name = name if name not in report else f"{name} #{sum(k.startswith(name) for k in report) + 1}"
+        bad = rule_problem(rule)
+        if bad:
+            report[name] = {**rule, "applied": False, "why": f"not a valid rule ({bad}); {rule.get('file', '?')}"}
             continue
         if random_weights != (rule.get("weights", "pretrained") == "random"):
             run_w, rule_w = ("random", "real (pretrained)") if random_weights else ("real", "random")
