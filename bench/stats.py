@@ -474,6 +474,20 @@ def _criterion(name: str, y: np.ndarray, f: np.ndarray) -> float:
     raise ValueError(f"unknown threshold criterion {name!r} (balanced, f1, breakeven)")
 
 
+def written_threshold(t: float, s: np.ndarray, direction: str, digits: int = 4) -> float:
+    """``t`` rounded to ``digits`` decimals, or to as many more as it takes to flag the same scores ``s`` as ``t``
+    (scores that differ past the fourth decimal, as similarities close to 1 do, would otherwise land on the other
+    side of the written threshold than of the fitted one); ``t`` itself when no rounding keeps them."""
+    if not math.isfinite(t):
+        return t
+    want = threshold_flags(s, t, direction)
+    for d in range(digits, 16):
+        r = round(float(t), d)
+        if np.array_equal(threshold_flags(s, r, direction), want):
+            return r
+    return float(t)
+
+
 def best_threshold(y: np.ndarray, s: np.ndarray, direction: str = "above",
                    base_flag: np.ndarray | None = None, criterion: str = "balanced",
                    capped: Sequence[np.ndarray] = (), max_rate: float = 1.0) -> float:

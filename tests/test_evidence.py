@@ -282,3 +282,39 @@ def test_one_column_with_a_rule_per_verdict_reports_both():
     assert sorted(r["verdict"] for r in rep.values()) == ["blur", "replacement"]
     assert all(r["applied"] for r in rep.values())
     assert verdict.verdicts(f).tolist() == ["replacement", "blur", "ok"]
+
+
+def test_the_written_threshold_flags_what_was_fitted_and_measured(tmp_path):
+    """rcs close to 1 (cosine similarities of real features): the classes differ in the fifth decimal. The written
+    threshold was the fitted one rounded to 4 decimals, which moved it past every replacement: the file flagged none
+    of them while the report quoted precision and recall 1. The file now flags what its figures were measured with."""
+    from bench.calibration.labels import fit_from_labels
+
+    def close(b, d, sid):
+        k = int(sid[1:])
+        return {"rcs": (0.98230 + 0.000001 * (k % 7)) if k % 10 >= 5 else (0.98236 + 0.000001 * (k % 5))}
+
+    run = make_run(tmp_path / "run", n=20, values=close)
+    doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
+    (rule,) = doc["evidence"]
+    f = load_run(run).frame()
+    want = f["sample_id"].map(lambda s: int(s[1:]) % 10 >= 5).to_numpy()
+    assert ((f["rcs"].to_numpy() < rule["threshold"]) == want).all()  # what the file flags: the labels
+    assert doc["calibration"]["evidence"]["replacement: rcs"]["test"]["recall"] == 1.0
+
+
+def test_a_detector_threshold_fitted_from_labels_flags_what_its_figures_say(tmp_path):
+    """The same for a detector's own threshold: replacement scores that differ in the fifth decimal."""
+    from bench.calibration.labels import fit_from_labels
+
+    def close(b, d, sid):
+        k = int(sid[1:])
+        return {"replacement_score": (0.01230 + 0.000001 * (k % 7)) if k % 10 < 5 else (0.01236 + 0.000001 * (k % 5))}
+
+    run = make_run(tmp_path / "run", n=20, values=close)
+    doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
+    t = doc["detectors"]["replacement"]["threshold"]
+    f = load_run(run).frame()
+    want = f["sample_id"].map(lambda s: int(s[1:]) % 10 >= 5).to_numpy()
+    assert ((f["replacement_score"].to_numpy() > t) == want).all()
+    assert doc["calibration"]["results"]["replacement"]["test"]["recall"] == 1.0

@@ -60,7 +60,7 @@ def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
     score, then (``rule_parts``) the parts of the flag rules with their rule (:func:`fit_rule_parts`); ``detectors``
     (a thresholds file's ``detectors`` section) is updated in place. Returns the figures per threshold
     (``results``)."""
-    from ..stats import auroc, best_threshold, bootstrap_intervals, pr
+    from ..stats import auroc, best_threshold, bootstrap_intervals, pr, written_threshold
 
     results: dict[str, Any] = {}
     for det, label, score_key, name in FITTED:
@@ -90,7 +90,7 @@ def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
             results[key] = {"skipped": "no finite scores among the labelled outputs", "counts": counts}
             continue
         entry = detectors.setdefault(det, {"direction": "above"})
-        entry[name] = round(float(t), 4)
+        entry[name] = t = written_threshold(t, s, "above")  # (the figures below are of the value written)
         flags = (np.nan_to_num(s, nan=-np.inf) > t).astype(float)
         res: dict[str, Any] = {"threshold": entry[name], "counts": counts, "rule": f"{score_key} > threshold alone"}
         for part, sel in (("fit", fit), ("test", test)):
@@ -270,7 +270,7 @@ def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0,
     ``skip``: why no column may be used (random weights): each present column is reported skipped with it.
     Returns (rules to write, results per verdict and column)."""
     from ..detectors.flagging import EVIDENCE_COLUMNS, EVIDENCE_VERDICTS
-    from ..stats import balanced, best_threshold, bootstrap_intervals, threshold_flags
+    from ..stats import balanced, best_threshold, bootstrap_intervals, threshold_flags, written_threshold
     from .rule import measure
 
     rules: list[dict[str, Any]] = []
@@ -301,9 +301,10 @@ def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0,
             if math.isnan(t):
                 out[key] = {"skipped": "no finite values", "counts": counts}
                 continue
+            t = written_threshold(t, sc, direction)  # what the file holds flags what is measured here
             flags = threshold_flags(sc, t, direction)
             j = balanced(y[fit], flags[fit])
-            res: dict[str, Any] = {"threshold": round(float(t), 4), "direction": direction, "fit_j": round(j, 4),
+            res: dict[str, Any] = {"threshold": t, "direction": direction, "fit_j": round(j, 4),
                                    "counts": counts}
             s_dir = sc if direction == "above" else -sc  # larger = more suspect, as AUROC reads it
             res["test"] = {**measure(y[test], flags[test], s_dir[test]),
