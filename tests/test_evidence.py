@@ -318,3 +318,34 @@ def test_a_detector_threshold_fitted_from_labels_flags_what_its_figures_say(tmp_
     want = f["sample_id"].map(lambda s: int(s[1:]) % 10 >= 5).to_numpy()
     assert ((f["replacement_score"].to_numpy() > t) == want).all()
     assert doc["calibration"]["results"]["replacement"]["test"]["recall"] == 1.0
+
+
+def test_the_manifest_records_the_evidence_rules_and_the_labels_they_were_fitted_on(tmp_path):
+    """A suite whose detectors read a file `bench calibrate --labels` wrote: its manifest names each rule (column,
+    direction, threshold, verdict), the file's version and hash, the labels' SHA-256 and how many were used."""
+    import yaml
+
+    from bench.calibration import calibrate as C
+    from bench.calibration.labels import fit_from_labels
+    from bench.cli import main
+    from bench.detectors import thresholds as th
+
+    fitted = make_run(tmp_path / "fitted", n=20, values=_values)
+    labels = _labels(fitted, tmp_path / "labels.csv")
+    tfile = tmp_path / "mine.json"
+    written = C.write(fit_from_labels(labels, fitted), tfile, "test")
+    th.clear_cache()
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({
+        "name": "s", "output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32, "seed": 1,
+        "backends": ["mean-fill"], "datasets": [{"type": "synthetic", "n": 2}], "masks": ["given"],
+        "metrics": ["psnr"], "detectors": [{"type": "noop", "thresholds": str(tfile)}]}))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    (ev,) = json.loads((tmp_path / "res" / "s" / "manifest.json").read_text())["evidence"]
+    (rule,) = written["evidence"]
+    assert {k: ev[k] for k in rule} == rule
+    assert ev["file"] == str(tfile) and ev["version"] == written["version"] and ev["sha256"] == written["sha256"]
+    import hashlib
+
+    assert ev["labels_sha256"] == hashlib.sha256(labels.read_bytes()).hexdigest()
+    assert ev["labels"] == len(load_run(fitted).frame())

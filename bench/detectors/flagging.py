@@ -107,7 +107,9 @@ def evidence_flag(verdict: str) -> str:
 
 def evidence_rules(specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ``evidence`` rules of the thresholds files the suite's detectors read (their ``thresholds:`` files; the
-    shipped file when none names one), each with the file's name, version and SHA-256; duplicates once."""
+    shipped file when none names one), each with the file's name, version and SHA-256 and, for a file ``bench
+    calibrate --labels`` wrote, the labels it was fitted on (``labels_sha256``, ``labels``: how many were found in
+    the run, ``labels_run_id``); duplicates once. The run's manifest records them (``evidence``)."""
     from .thresholds import load_thresholds
 
     files = {str(s["thresholds"]) for s in specs if isinstance(s, dict) and s.get("thresholds")
@@ -120,8 +122,11 @@ def evidence_rules(specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         ev = doc.get("evidence") or []
         for rule in ev if isinstance(ev, list) else [ev]:  # (a malformed one is reported by apply_evidence)
-            r = {**(rule if isinstance(rule, dict) else {"rule": rule}), "file": f or "bench/data/thresholds.json", "version": doc.get("version"),
-                 "sha256": doc.get("sha256")}
+            cal = doc.get("calibration") if isinstance(doc.get("calibration"), dict) else {}
+            r = {**(rule if isinstance(rule, dict) else {"rule": rule}), "file": f or "bench/data/thresholds.json",
+                 "version": doc.get("version"), "sha256": doc.get("sha256"),
+                 **{k: cal[c] for k, c in (("labels_sha256", "labels_sha256"), ("labels", "labels_in_run"),
+                                           ("labels_run_id", "run_id")) if c in cal}}
             if not any(all(r.get(k) == o.get(k) for k in ("column", "direction", "threshold", "verdict"))
                        for o in out):
                 out.append(r)

@@ -659,7 +659,13 @@ class Runner:
                    for kind, provs in prov.items() for name, p in provs.items() if p.get("comparable") is False]
         if self._after_merge:  # what the merge found (other suites, devices) still holds
             reasons += [r for r in old.get("noncomparable_reasons") or [] if str(r).startswith("merged")]
+        from ..detectors.flagging import evidence_rules
+
+        # the learned-evidence rules of the thresholds files the detectors read (applied, or not, when the run is
+        # read: the report says which)
+        specs = self.suite.resolved().get("detectors") or []
         return {"metrics": prov["metric"], "detectors": prov["detector"], "columns": columns,
+                "evidence": evidence_rules(specs) if specs else [],
                 "comparable": not reasons, "noncomparable_reasons": reasons,
                 "scorer_errors": scoring.setup_errors()}
 
