@@ -349,3 +349,27 @@ def test_the_manifest_records_the_evidence_rules_and_the_labels_they_were_fitted
 
     assert ev["labels_sha256"] == hashlib.sha256(labels.read_bytes()).hexdigest()
     assert ev["labels"] == len(load_run(fitted).frame())
+
+
+def test_a_rule_applied_where_its_column_has_values_only_says_so(tmp_path):
+    """A backend whose rcs is missing (its shard ran where the weights were not) is judged by the weight-free
+    detectors alone while the others have the evidence: the report said evidence took part, for every backend."""
+    from bench.calibration import calibrate as C
+    from bench.calibration.labels import fit_from_labels
+    from bench.report.aggregate import summarize
+    from bench.report.leaderboard import run_notes
+
+    run = make_run(tmp_path / "run", n=20, values=_values)
+    tfile = tmp_path / "mine.json"
+    C.write(fit_from_labels(_labels(run, tmp_path / "labels.csv"), run), tfile, "test")
+    part = make_run(tmp_path / "part", n=20,
+                    values=lambda b, d, sid: _values(b, d, sid) if b != "mean-fill" else {"rcs": math.nan})
+    _select(part, tfile)
+    rd = load_run(part)
+    f = rd.frame()
+    rep = rd.thresholds["evidence:rcs"]
+    has = f["backend"] != "mean-fill"
+    assert rep["applied"] and rep["samples"] == int(has.sum()) and rep["of"] == len(f)
+    assert rep["without"] == ["mean-fill"]
+    note = run_notes(summarize(part))
+    assert f"{int(has.sum())} of {len(f)} samples" in note and "all of mean-fill" in note

@@ -172,5 +172,14 @@ def apply_evidence(frame: pd.DataFrame, rules: list[dict[str, Any]],
         f = flag(vals, float(rule["threshold"]), str(rule["direction"]))
         key = evidence_flag(verdict)
         frame[key] = np.fmax(frame[key].to_numpy(dtype=np.float64), f) if key in frame else f
-        report[name] = {**rule, "applied": True}
+        # where the column is NaN the weight-free detectors decided alone: a backend with no value at all (its
+        # shard ran where the weights were missing) is judged otherwise than the others, and the report says so
+        # (samples with an output only: an error row has no value of anything)
+        out = frame["error"].isna().to_numpy() if "error" in frame else np.ones(len(frame), bool)
+        has = ~np.isnan(vals) & out
+        lack = ~has & out
+        without = (sorted({str(b) for b in frame.loc[lack, "backend"]} - {str(b) for b in frame.loc[has, "backend"]})
+                   if "backend" in frame and lack.any() else [])
+        report[name] = {**rule, "applied": True, "samples": int(has.sum()), "of": int(out.sum()),
+                        **({"without": without} if without else {})}
     return report

@@ -390,7 +390,15 @@ def verdict_judges(df: pd.DataFrame) -> str | None:
         return (f"{v.get('column')} {side.get(v.get('direction'), '?')} {v.get('threshold')} → {v.get('verdict')} "
                 f"({v.get('file')} v{v.get('version')})")
 
-    used = [rule(v) for v in rules.values() if v.get("applied")]
+    def part(v: dict) -> str:  # a rule applied where its column has values only
+        n, of, without = v.get("samples"), v.get("of"), v.get("without")
+        if n is None or of is None or n >= of:
+            return ""
+        return (f" [{n} of {of} samples have a value; the others, "
+                + (f"all of {', '.join(map(str, without))}, " if without else "")
+                + "judged by the weight-free detectors alone]")
+
+    used = [rule(v) + part(v) for v in rules.values() if v.get("applied")]
     # each with its own reason (apply_evidence's): a column the run lacks, random weights, a rule that is not valid
     unused = [f"{rule(v)}: {str(v.get('why') or 'not applied').rstrip('.')}" for v in rules.values()
               if not v.get("applied")]
