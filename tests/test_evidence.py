@@ -373,3 +373,33 @@ def test_a_rule_applied_where_its_column_has_values_only_says_so(tmp_path):
     assert rep["without"] == ["mean-fill"]
     note = run_notes(summarize(part))
     assert f"{int(has.sum())} of {len(f)} samples" in note and "all of mean-fill" in note
+
+
+def test_refitting_on_a_run_without_the_learned_column_keeps_the_base_files_evidence(tmp_path):
+    """`--base mine.json` on labels of a run without rcs (its weights missing): the detectors keep the thresholds
+    these labels cannot fit, and the evidence rule is kept the same way; it was dropped without a word, the
+    command saying the file changed no threshold of its base."""
+    from bench.calibration import calibrate as C
+    from bench.calibration.labels import fit_from_labels
+
+    run = make_run(tmp_path / "run", n=20, values=_values)
+    tfile = tmp_path / "mine.json"
+    first = C.write(fit_from_labels(_labels(run, tmp_path / "labels.csv"), run), tfile, "test")
+    plain = make_run(tmp_path / "plain", n=20)
+    doc = fit_from_labels(_labels(plain, tmp_path / "plain.csv"), plain, base=tfile)
+    assert doc["evidence"] == first["evidence"]
+    assert doc["calibration"]["evidence_base"]["kept"] == first["evidence"]
+    # labels that judge the verdict (rcs there) and find no column that separates them: the base rule goes
+    flat = make_run(tmp_path / "flat", n=20, values=lambda b, d, sid: {"rcs": 0.5})
+    doc = fit_from_labels(_labels(flat, tmp_path / "flat.csv"), flat, base=tfile)
+    assert "evidence" not in doc and doc["calibration"]["evidence_base"]["replaced"] == first["evidence"]
+
+
+def test_calibrate_says_when_the_file_it_writes_changes_the_learned_evidence(tmp_path, capsys):
+    from bench.cli import main
+
+    run = make_run(tmp_path / "run", n=20, values=_values)
+    out = tmp_path / "mine.json"
+    assert main(["calibrate", "--labels", str(_labels(run, tmp_path / "labels.csv")), str(run), "--out",
+                 str(out)]) == 0
+    assert "learned evidence differs from its base file's" in capsys.readouterr().out

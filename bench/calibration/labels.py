@@ -147,6 +147,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
                   + "): learned evidence needs the real networks"
                   if rd.manifest.get("weights") == "random" or random_reasons else None)
     evidence, ev_results = fit_evidence(frame, parts, seed, skip=random_why)
+    evidence, ev_base = keep_base_evidence(base_doc.get("evidence"), evidence, ev_results)
     from .rule import measure_rules
 
     rules = measure_rules(detectors, frame, parts, seed=seed, min_per_class=MIN_PER_CLASS)
@@ -163,6 +164,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
             "base": str(base) if base else "bench/data/thresholds.json", "base_version": base_doc.get("version"),
             "base_sha256": base_doc.get("sha256"),
             "results": results, "rules": rules, "evidence": ev_results,
+            **({"evidence_base": ev_base} if ev_base else {}),
         },
     }
 
@@ -319,6 +321,22 @@ def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0,
     return rules, out
 
 
+def keep_base_evidence(base: Any, fitted: list[dict[str, Any]],
+                       results: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The evidence rules to write: those fitted, and the base file's rule of a verdict these labels could not
+    judge (every learned column skipped for it: the run lacks them, random weights, too few labels), kept as a
+    detector keeps its threshold. A base rule of a verdict they did judge, and found no column for or another, is
+    replaced. Returns (rules, ``{"kept": [...], "replaced": [...]}`` of the base's rules; empty when it has none)."""
+    base_rules = [r for r in (base if isinstance(base, list) else []) if isinstance(r, dict)]
+    judged = {k.split(": ", 1)[0] for k, r in results.items() if isinstance(r, dict) and "fit_j" in r}
+    kept = [r for r in base_rules if r.get("verdict") not in judged
+            and not any(all(r.get(k) == f.get(k) for k in ("column", "direction", "threshold", "verdict"))
+                        for f in fitted)]
+    replaced = [r for r in base_rules if r.get("verdict") in judged and r not in fitted]
+    info = {k: v for k, v in (("kept", kept), ("replaced", replaced)) if v}
+    return fitted + kept, info
+
+
 def pd_num(v: Any) -> float:
     try:
         return float(v)
@@ -365,6 +383,12 @@ def print_report(doc: dict[str, Any]) -> None:
             tp, tn = r["counts"]["test"]
             print(f"  {key:26s} {side} {r['threshold']:g}{'  (written)' if r.get('written') else ''}  held out "
                   f"{tp}+{tn}: {figures(r['test'])}")
+    side = {"above": ">", "below": "<"}
+    for what, why in (("kept", "kept from the base file: these labels could not judge its verdict"),
+                      ("replaced", "of the base file, replaced: these labels judged its verdict")):
+        for r in (cal.get("evidence_base") or {}).get(what, []):
+            print(f"  {r.get('verdict')}: {r.get('column')} {side.get(r.get('direction'), '?')} {r.get('threshold')} "
+                  f" {why}")
     print("each fitted threshold alone (score > threshold; fitting detail):")
     for det, r in cal["results"].items():
         if "fitted" in r:  # parts fitted with the rule they belong to (fit_rule_parts)

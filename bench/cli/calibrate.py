@@ -113,12 +113,17 @@ def _run_labels(args: argparse.Namespace) -> int:
     if args.out:
         from ..detectors.thresholds import load_thresholds
 
-        base = load_thresholds(args.base).get("detectors", {})
+        base_doc = load_thresholds(args.base)
+        base = base_doc.get("detectors", {})
         moved = [d for d, v in doc["detectors"].items() if v != base.get(d)]
         use = ", ".join(f"{{type: {d}, thresholds: {args.out}}}" for d in moved)
+        evidence = ("; its learned evidence differs from its base file's: it applies to a run any of whose "
+                    "detectors reads the file" if (doc.get("evidence") or []) != (base_doc.get("evidence") or [])
+                    else "")
         print(f"wrote {args.out} (version {doc['version']}, sha256 {doc['sha256'][:12]}); "
               + (f"select it for the detectors it changed with detectors: [{use}]" if moved else
-                 "it changes no threshold of its base file (too few labels of each kind, or they agree with it)"))
+                 "it changes no threshold of its base file (too few labels of each kind, or they agree with it)")
+              + evidence)
     else:
         print("nothing written: --out FILE writes the thresholds file")
     return 0
