@@ -207,6 +207,18 @@ def test_the_report_keeps_no_full_size_image_in_memory(tmp_path):
     assert max(shown.size) == THUMB
 
 
+def _one_infinite_psnr_in_html(tmp_path) -> str:
+    """The HTML report (psnr_in, no intervals) of a run where opencv-ns restores one sample's hole exactly: its
+    mean psnr_in is +∞."""
+    from bench.report.html import render_html
+
+    def values(backend, dataset, sid):
+        return {"psnr_in": float("inf")} if backend == "opencv-ns" and sid == "s001" else {}
+
+    run = make_run(tmp_path / "run", n=4, values=values, datasets=("samples",), masks=("box",))
+    return render_html(run, metric="psnr_in", ci=False)
+
+
 def test_the_pareto_plot_shows_every_backend_or_says_which_it_cannot(tmp_path):
     """A backend whose mean is ∞ (psnr_in of fills that restore the hole exactly on some samples: the leaderboard's
     "∞ (5 of 13)") vanished from the quality-vs-latency plot without a word, and the front was drawn without it,
@@ -217,13 +229,7 @@ def test_the_pareto_plot_shows_every_backend_or_says_which_it_cannot(tmp_path):
 
     from PIL import Image
 
-    from bench.report.html import render_html
-
-    def values(backend, dataset, sid):
-        return {"psnr_in": float("inf")} if backend == "opencv-ns" and sid == "s001" else {}
-
-    run = make_run(tmp_path / "run", n=4, values=values, datasets=("samples",), masks=("box",))
-    text = render_html(run, metric="psnr_in", ci=False)
+    text = _one_infinite_psnr_in_html(tmp_path)
     cap = re.search(r"<figcaption>(Quality vs latency[^<]*)</figcaption>", text).group(1)
     assert "opencv-ns" in cap and "∞" in cap, cap
     import pandas as pd
@@ -275,13 +281,9 @@ def test_every_plot_draws_an_infinite_mean_at_its_edge_and_says_so(tmp_path, mon
 
     from bench.report import aggregate
     from bench.report.columns import ColumnCatalog
-    from bench.report.html import _dilation_plots, render_html
+    from bench.report.html import _dilation_plots
 
-    def values(backend, dataset, sid):
-        return {"psnr_in": float("inf")} if backend == "opencv-ns" and sid == "s001" else {}
-
-    run = make_run(tmp_path / "run", n=4, values=values, datasets=("samples",), masks=("box",))
-    text = render_html(run, metric="psnr_in", ci=False)
+    text = _one_infinite_psnr_in_html(tmp_path)
     cap = re.search(r"<figcaption>(Metric by mask-area bin[^<]*)</figcaption>", text).group(1)
     assert "opencv-ns (∞) at " in cap and "psnr_in" in cap, cap
 
@@ -291,7 +293,7 @@ def test_every_plot_draws_an_infinite_mean_at_its_edge_and_says_so(tmp_path, mon
     monkeypatch.setattr(aggregate, "summarize_by_dilation", lambda rd, **kw: sweep)
     from bench.report.aggregate import load_run
 
-    rd = load_run(run)
+    rd = load_run(tmp_path / "run")
     [(title, _)] = _dilation_plots(rd, "psnr_in", ColumnCatalog(rd.manifest.get("columns")), None)
     assert "b (∞) at k = 8" in title, title
     from bench.report.html import at_edges
