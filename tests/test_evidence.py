@@ -403,3 +403,27 @@ def test_calibrate_says_when_the_file_it_writes_changes_the_learned_evidence(tmp
     assert main(["calibrate", "--labels", str(_labels(run, tmp_path / "labels.csv")), str(run), "--out",
                  str(out)]) == 0
     assert "learned evidence differs from its base file's" in capsys.readouterr().out
+
+
+def test_the_random_weights_reason_is_printed_once_for_every_column_it_skips(tmp_path, capsys):
+    """Random weights skip every learned column of every verdict for one reason: the printout says it once, naming
+    the columns (it printed the long reason once per verdict and column)."""
+    from bench.calibration.labels import fit_from_labels, print_report
+
+    def three(backend, dataset, sid):
+        k = int(sid[1:])
+        return {"rcs": 0.1 * (k % 7), "remove": 0.1 * (k % 5), "cfd": 0.1 * (k % 3)}
+
+    run = make_run(tmp_path / "run", n=20, values=three)
+    m = json.loads((run / "manifest.json").read_text())
+    m["weights"] = "random"
+    (run / "manifest.json").write_text(json.dumps(m))
+    doc = fit_from_labels(_labels(run, tmp_path / "labels.csv"), run)
+    skipped = {k: r["skipped"] for k, r in doc["calibration"]["evidence"].items()}
+    assert len(skipped) == 6 and len(set(skipped.values())) == 1  # one reason, six columns x verdicts
+    print_report(doc)
+    out = capsys.readouterr().out
+    (why,) = set(skipped.values())
+    assert out.count("learned evidence needs the real networks") == 1 and why in out
+    line = next(ln for ln in out.splitlines() if why in ln)
+    assert all(k in line for k in skipped)  # the line names every column it skips

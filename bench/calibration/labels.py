@@ -375,9 +375,17 @@ def print_report(doc: dict[str, Any]) -> None:
     ev = cal.get("evidence") or {}
     if ev:
         print("learned evidence (rules on learned columns; they vote for their verdict when the run has the column):")
+        skipped: dict[str, list[str]] = {}  # one reason (random weights) is said once, with every column it skips
         for key, r in ev.items():
             if "skipped" in r:
-                print(f"  {key:26s} not fitted: {r['skipped']}")
+                skipped.setdefault(r["skipped"], []).append(key)
+        for why, keys in skipped.items():
+            if len(keys) == 1:
+                print(f"  {keys[0]:26s} not fitted: {why}")
+            else:
+                print(f"  not fitted ({'; '.join(keys)}): {why}")
+        for key, r in ev.items():
+            if "skipped" in r:
                 continue
             side = ">" if r["direction"] == "above" else "<"
             tp, tn = r["counts"]["test"]
