@@ -95,7 +95,8 @@ def main() -> int:
             frames = {"shipped": frame}
             for rule, with_parts in (("self", True), ("self, main only", False)):
                 detectors = copy.deepcopy(shipped["detectors"])
-                fit_thresholds(detectors, frame, parts, args.seed, rule_parts=with_parts)
+                # (guard=False: the held-out half is the judged half here; the guard would choose on what it judges)
+                fit_thresholds(detectors, frame, parts, args.seed, rule_parts=with_parts, guard=False)
                 frames[rule] = dr.rejudge(frame, detectors)
                 if with_parts:
                     fitted.append([f"{d}.{k}" for d in ("blur", "replacement", "incomplete")

@@ -282,11 +282,12 @@ def test_selfcal_judges_every_output_once_with_thresholds_fitted_on_the_other_ha
     seen = []
     real_fit = L.fit_thresholds
 
-    def spy(detectors, frame, parts, seed=0, rule_parts=True):
+    def spy(detectors, frame, parts, seed=0, rule_parts=True, guard=True):
         seen.append({frame["output_id"][i] for lab, i, held in parts if not held})
         judged = {frame["output_id"][i] for lab, i, held in parts if held}
         assert not seen[-1] & judged
-        return real_fit(detectors, frame, parts, seed, rule_parts)
+        assert not guard  # (the guard would keep or drop a threshold on the judged half's labels)
+        return real_fit(detectors, frame, parts, seed, rule_parts, guard)
 
     monkeypatch.setattr(L, "fit_thresholds", spy)
     saved = {}

@@ -659,3 +659,66 @@ def test_labels_csv_guards_formulas_and_reads_them_back(tmp_path):
     p.write_text(exported, encoding="utf-8", newline="")
     assert sorted(lab.sample_id for lab in read_labels(p)) == sorted(ids)
     assert again == exported
+
+
+def _useless_run(tmp_path):
+    """A run whose replacement score separates nothing: the good outputs and the painted ones have the same scores
+    (0.00 .. 0.04), as in a walk-through that got ``replacement > 0.0094`` with held-out AUROC 0.5."""
+    def values(backend, dataset, sid):
+        return {"replacement_score": 0.01 * (int(sid[1:]) % 5), "replacement_ref_score": float("nan")}
+
+    run = make_run(tmp_path / "run", n=20, values=values)
+    return run, half_labelled(load_run(run).frame(), "replacement", tmp_path / "labels.csv")
+
+
+def test_a_fitted_threshold_that_separates_nothing_is_not_written(tmp_path, capsys):
+    """``replacement_score`` separates nothing on these labels: the file keeps its base threshold for it (a fitted
+    value would flag outputs at random), and the command and the file's ``calibration.results`` say why. The
+    decision is checked against scikit-learn's AUROC of the same held-out labels, and a plain loop's flags."""
+    from sklearn.metrics import roc_auc_score
+
+    from bench.calibration.labels import _in_test
+    from bench.cli import main
+    from bench.detectors.thresholds import load_thresholds
+
+    run, path = _useless_run(tmp_path)
+    out = tmp_path / "t.json"
+    assert main(["calibrate", "--labels", str(path), str(run), "--out", str(out)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    doc = json.loads(out.read_text())
+    shipped = load_thresholds()["detectors"]["replacement"]["threshold"]
+    res = doc["calibration"]["results"]["replacement"]
+    assert doc["detectors"]["replacement"]["threshold"] == shipped == res["threshold"]
+    assert "better than chance" in res["kept_base"] and res["not_written"] != shipped
+    assert f"kept its threshold {shipped:g}; the fitted > {res['not_written']:g} is not written" in said
+    assert "it changes no threshold of its base file" in said
+    # independently: the held-out labels and scores, scikit-learn's AUROC and a plain loop's flags of the value the
+    # fit wanted: no better than chance
+    f = load_run(run).frame()
+    y, s = [], []
+    for c, sid, v in zip(f["cell_key"], f["sample_id"], f["replacement_score"]):
+        if _in_test(0, c, sid, 0.3):
+            y.append(int(sid[1:]) % 10 >= 5)
+            s.append(float(v))
+    auc = roc_auc_score(y, s)
+    assert abs(auc - res["test"]["auroc"]) < 1e-4 and abs(auc - 0.5) < 0.15
+    hit = sum(1 for a, b in zip(y, s) if a and b > res["not_written"]) / sum(y)
+    false = sum(1 for a, b in zip(y, s) if not a and b > res["not_written"]) / (len(y) - sum(y))
+    assert hit - false < 0.2  # (Youden's J of the value not written: no real separation)
+
+
+def test_a_fitted_threshold_no_better_than_the_base_one_on_the_labels_is_not_written(tmp_path, capsys):
+    """Labels the base file's blur threshold (0.4709) already separates (blurry from 0.5): the fitted 0.45 is no
+    better on them, so the file keeps the base value (a move the labels do not ask for) and says so."""
+    from bench.calibration.labels import fit_from_labels, print_report
+    from bench.detectors.thresholds import load_thresholds
+
+    run = make_run(tmp_path / "run", n=20, values=lambda b, d, sid: {"blur_score": (int(sid[1:]) % 10) / 10})
+    doc = fit_from_labels(half_labelled(load_run(run).frame(), "blur", tmp_path / "labels.csv"), run)
+    shipped = load_thresholds()["detectors"]["blur"]["threshold"]
+    res = doc["calibration"]["results"]["blur"]
+    assert doc["detectors"]["blur"]["threshold"] == shipped and res["not_written"] != shipped
+    assert "separates these labels as well or better" in res["kept_base"]
+    assert res["test"]["auroc"] == 1.0  # (the score separates: it is the base value that is as good)
+    print_report(doc)
+    assert "is not written: the file's own 0.4709 separates" in " ".join(capsys.readouterr().out.split())

@@ -16,6 +16,9 @@ label from ``good``:
   reference score where there is ground truth), computed with the detectors' own ``flags``.
 * a detector needs at least :data:`MIN_PER_CLASS` positives and negatives in each part; otherwise it keeps its
   current threshold and the report says why.
+* a fitted threshold the labels give no evidence for (:func:`no_evidence`: the held-out AUROC's interval not above
+  0.5, held-out flags no better than chance, or the base file's value as good on these labels) is not written: the
+  base file's value stays, and ``results`` says why (``kept_base``) with the value not written (``not_written``).
 * thresholds that are parts of a flag rule and cannot be fitted on their own score are fitted together, on that
   rule, after the main thresholds (:func:`fit_rule_parts`): ``blur``'s ``grain_threshold`` and ``fade_threshold``
   (the parts that give most of its flags on real outputs) and ``replacement``'s ``real_threshold`` (the head's
@@ -54,12 +57,13 @@ def _in_test(seed: int, cell: str, sid: str, fraction: float) -> bool:
 
 
 def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tuple[str, int, bool]],
-                   seed: int = 0, rule_parts: bool = True) -> dict[str, Any]:
+                   seed: int = 0, rule_parts: bool = True, guard: bool = True) -> dict[str, Any]:
     """The detectors' thresholds fitted on labelled rows of ``frame`` (``parts``: (label, row, held out) per
     labelled output; labels ``good``, ``blur``, ``replacement``, ...): each :data:`FITTED` threshold on its own
     score, then (``rule_parts``) the parts of the flag rules with their rule (:func:`fit_rule_parts`); ``detectors``
-    (a thresholds file's ``detectors`` section) is updated in place. Returns the figures per threshold
-    (``results``)."""
+    (a thresholds file's ``detectors`` section) is updated in place. With ``guard`` (the default), a fitted
+    threshold the labels give no evidence for (:func:`no_evidence`) is not written: the file's own value stays, and
+    its result says why (``kept_base``, with the value not written, ``not_written``). Returns the figures per threshold (``results``)."""
     from ..stats import auroc, best_threshold, bootstrap_intervals, pr, written_threshold
 
     results: dict[str, Any] = {}
@@ -89,19 +93,58 @@ def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
         if math.isnan(t):
             results[key] = {"skipped": "no finite scores among the labelled outputs", "counts": counts}
             continue
-        entry = detectors.setdefault(det, {"direction": "above"})
-        entry[name] = t = written_threshold(t, s, "above")  # (the figures below are of the value written)
+        t = written_threshold(t, s, "above")  # (the figures below are of the value written)
         flags = (np.nan_to_num(s, nan=-np.inf) > t).astype(float)
-        res: dict[str, Any] = {"threshold": entry[name], "counts": counts, "rule": f"{score_key} > threshold alone"}
+        res: dict[str, Any] = {"threshold": t, "counts": counts, "rule": f"{score_key} > threshold alone"}
         for part, sel in (("fit", fit), ("test", test)):
             p, r, _ = pr(y[sel], flags[sel])
             res[part] = {"precision": round(p, 4), "recall": round(r, 4), "auroc": round(auroc(y[sel], s[sel]), 4)}
         res["test"].update(bootstrap_intervals(y[test], flags[test], s[test], digits=4, seed=seed))
+        own = detectors.get(det, {}).get(name)
+        why = no_evidence(y, s, test, t, own, res["test"]) if guard else None
+        if why:  # the file keeps its own value (none: the detector's entry is left as it was)
+            res.update({"kept_base": why, "threshold": own, "not_written": t})
+        else:
+            detectors.setdefault(det, {"direction": "above"})[name] = t
         results[key] = res
     if rule_parts:
         results["blur (grain_threshold, fade_threshold)"] = fit_rule_parts(detectors, frame, parts, "blur")
         results["replacement (real_threshold)"] = fit_rule_parts(detectors, frame, parts, "replacement")
     return results
+
+
+def no_evidence(y: np.ndarray, s: np.ndarray, test: np.ndarray, t: float, own: float | None,
+                held_out: dict[str, Any]) -> str | None:
+    """Why the threshold ``t`` fitted on the labels ``y`` (``s > t`` flags; ``test``: the held-out ones) must not be
+    written, or None. It is not when the labels give no evidence that it beats chance or the file's own value
+    ``own`` on the same labels:
+
+    * the score does not rank the held-out failures above the held-out good outputs better than chance: the 95 %
+      bootstrap interval of its held-out AUROC (``held_out["auroc_ci"]``) does not lie above 0.5;
+    * its flags on the held-out labels are no better than chance: Youden's J (recall minus the share of good
+      outputs flagged) is not above 0;
+    * the file's own threshold separates the held-out labels better, or all the labels (fitted and held out) as
+      well: nothing here shows the fitted one better."""
+    from ..stats import balanced, threshold_flags
+
+    ci = held_out.get("auroc_ci")
+    if not ci or not ci[0] > 0.5:
+        lo_hi = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        return (f"the score does not rank the held-out labels better than chance (AUROC {held_out['auroc']:.3f}"
+                f"{lo_hi}: its 95 % interval does not lie above 0.5)")
+    flags = threshold_flags(s, t, "above")
+    j = balanced(y[test], flags[test])
+    if not j > 0:
+        return (f"its flags on the held-out labels are no better than chance (Youden's J {j:.3f}: recall "
+                f"{held_out['recall']:.3f}, precision {held_out['precision']:.3f})")
+    if own is None or not math.isfinite(float(own)):
+        return None
+    mine = threshold_flags(s, float(own), "above")
+    j_own, j_all, j_own_all = balanced(y[test], mine[test]), balanced(y, flags), balanced(y, mine)
+    if j_own > j or j_own_all >= j_all:
+        return (f"the file's own {own:g} separates these labels as well or better (Youden's J held out {j_own:.3f} "
+                f"against the fitted one's {j:.3f}; on all labels {j_own_all:.3f} against {j_all:.3f})")
+    return None
 
 
 def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.3, seed: int = 0,
@@ -408,6 +451,12 @@ def print_report(doc: dict[str, Any]) -> None:
             continue
         if "skipped" in r:
             print(f"  {det:26s} kept its threshold: {r['skipped']}")
+            continue
+        if "kept_base" in r:  # fitted, and not written: its own figures give no evidence for it
+            (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
+            own = "its threshold" if r["threshold"] is None else f"its threshold {r['threshold']:g}"
+            print(f"  {det:26s} kept {own}; the fitted > {r['not_written']:g} is not written: {r['kept_base']} (fitted on "
+                  f"{fp}+{fn}, held out {tp}+{tn}: {figures(r['test'])})")
             continue
         (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
         print(f"  {det:26s} > {r['threshold']:g}  fitted on {fp}+{fn}, held out {tp}+{tn}: {figures(r['test'])}")

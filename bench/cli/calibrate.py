@@ -122,7 +122,8 @@ def _run_labels(args: argparse.Namespace) -> int:
                     else "")
         print(f"wrote {args.out} (version {doc['version']}, sha256 {doc['sha256'][:12]}); "
               + (f"select it for the detectors it changed with detectors: [{use}]" if moved else
-                 "it changes no threshold of its base file (too few labels of each kind, or they agree with it)")
+                 "it changes no threshold of its base file (too few labels of each kind, labels it already "
+                 "separates as well, or a fitted threshold they give no evidence for: 'kept' above)")
               + evidence)
     else:
         print("nothing written: --out FILE writes the thresholds file")
