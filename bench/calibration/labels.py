@@ -63,7 +63,8 @@ def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
     score, then (``rule_parts``) the parts of the flag rules with their rule (:func:`fit_rule_parts`); ``detectors``
     (a thresholds file's ``detectors`` section) is updated in place. With ``guard`` (the default), a fitted
     threshold the labels give no evidence for (:func:`no_evidence`) is not written: the file's own value stays, and
-    its result says why (``kept_base``, with the value not written, ``not_written``). Returns the figures per threshold (``results``)."""
+    its result says why (``kept_base``, with the value not written, ``not_written``). Returns the figures per
+    threshold (``results``)."""
     from ..stats import auroc, best_threshold, bootstrap_intervals, pr, written_threshold
 
     results: dict[str, Any] = {}
@@ -455,8 +456,8 @@ def print_report(doc: dict[str, Any]) -> None:
         if "kept_base" in r:  # fitted, and not written: its own figures give no evidence for it
             (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
             own = "its threshold" if r["threshold"] is None else f"its threshold {r['threshold']:g}"
-            print(f"  {det:26s} kept {own}; the fitted > {r['not_written']:g} is not written: {r['kept_base']} (fitted on "
-                  f"{fp}+{fn}, held out {tp}+{tn}: {figures(r['test'])})")
+            print(f"  {det:26s} kept {own}; the fitted > {r['not_written']:g} is not written: {r['kept_base']} "
+                  f"(fitted on {fp}+{fn}, held out {tp}+{tn}: {figures(r['test'])})")
             continue
         (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
         print(f"  {det:26s} > {r['threshold']:g}  fitted on {fp}+{fn}, held out {tp}+{tn}: {figures(r['test'])}")
