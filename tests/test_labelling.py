@@ -362,7 +362,8 @@ def test_two_tabs_of_the_page_keep_each_others_labels(run, tmp_path):
         b.press("ArrowRight", second)
         b.press("ArrowRight", second)
         b.press("r", second)  # tab 2: tile 2
-        assert _count(b, second) == 3 and _count(b, expect=3) == 3  # each tab sees the other's labels
+        # each tab sees the other's labels (tab 1's arrive in tab 2 as storage events: waited for, as tab 2's in tab 1)
+        assert _count(b, second, expect=3) == 3 and _count(b, expect=3) == 3
         rows = _rows(b.js("window.inpaintBenchLabels.csv()"))
         assert rows == _rows(b.js("window.inpaintBenchLabels.csv()", second))
         assert sorted(r["label"] for r in rows.values()) == ["blur", "good", "replacement"]
