@@ -680,3 +680,32 @@ def test_one_default_level_for_every_paired_test():
     assert not hasattr(paired, "ALPHA")  # (no second copy to drift)
     assert f"below {stats.ALPHA}" in paired.to_markdown(__import__("pandas").DataFrame(
         columns=["dataset", "mask"]), "a", "b")
+
+
+def test_the_paired_interval_follows_alpha_and_says_its_level(tmp_path, capsys):
+    """`--alpha A` changed only Holm's level: the paired interval shown (and the "interval on the good side" a
+    tolerance's "better" reads) stayed at the default level, and the table said 95 % whatever A was. The interval
+    is now at 1 - A (the default level with the test off) and the Markdown names it."""
+    import numpy as np
+
+    from bench import stats
+
+    e = np.random.default_rng(3).normal(size=20)
+
+    def values(moved):
+        def f(b, d, sid):
+            return {"psnr_in": 25.0 + (0.3 + e[int(sid[1:])] if moved else 0.0)}
+        return f
+
+    one = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=20)
+    a = make_run(tmp_path / "a", **one, values=values(False))
+    b = make_run(tmp_path / "b", **one, values=values(True), run_id="b")
+    ci = {alpha: {c.key: c.diff_ci for c in compare_sources(a, b, alpha=alpha).changes}["psnr_in"]
+          for alpha in (0.2, stats.ALPHA, 0.01)}
+    (lo20, hi20), (lo05, hi05), (lo01, hi01) = ci[0.2], ci[stats.ALPHA], ci[0.01]
+    assert lo01 < lo05 < lo20 and hi20 < hi05 < hi01  # a lower alpha, a wider interval
+    assert {c.key: c.diff_ci for c in compare_sources(a, b, alpha=0).changes}["psnr_in"] == ci[stats.ALPHA]
+    for alpha, level in (("0.01", "99%"), ("0.2", "80%"), ("0.05", "95%"), ("0", "95%")):
+        out = _compare(capsys, a, b, "--alpha", alpha)[1]
+        assert f"Δ {level} CI (paired)" in out and f"Paired intervals of NEW − BASE: {level}" in out, (alpha, out)
+        assert "CI (paired)" not in out.replace(f"Δ {level} CI (paired)", "")

@@ -281,7 +281,8 @@ def configure_compare(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--alpha", type=float, default=ALPHA,
                         help="family-wise level of the default gate: per-sample metrics and detector rates without "
                              "a rule fail when NEW is worse on the shared samples (paired bootstrap, Holm-corrected "
-                             f"p < alpha); 0 turns it off (default {ALPHA})")
+                             f"p < alpha); the paired intervals shown are at 1 - alpha; 0 turns the test off (default "
+                             f"{ALPHA})")
     parser.add_argument("--allow-missing", action="append", nargs="?", const="*", metavar="KEY",
                         help="NEW may lack KEY (repeatable; wildcards as in blur_*): its value, its samples and "
                              "its infinite values (psnr_out ∞ -> finite); a backend or cell name: that cell; alone "

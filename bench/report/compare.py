@@ -11,7 +11,7 @@ their labels (backend, dataset, mask). For every key with a direction, the chang
 **The default gate is statistical.** A headline key (a per-sample quality metric: ``psnr_in``, ``lpips_in``,
 ``ssim_full``...; or a failure-detector rate: ``replacement_rate``...) with no tolerance rule is tested on the
 samples both runs scored: a paired bootstrap of the per-sample differences (NEW - BASE; 2000 resamples, seeded)
-gives the effect's 95 % interval and a two-sided p-value from the bootstrap standard error against Student's t
+gives the effect's interval at level 1 - alpha (95 % by default; the Markdown names it) and a two-sided p-value from the bootstrap standard error against Student's t
 (n - 1 degrees of freedom; its resolution does not depend on the number of resamples, and it agrees with the paired
 t-test), per cell and pooled over each backend's cells. A test with no difference on any sample cannot reject and
 is left out (Tarone); the p-values of the other tests in one comparison are Holm-corrected, so the chance of any
@@ -584,11 +584,13 @@ def _pairs(base: Side, new: Side, cell: tuple[str, str, str], key: str) -> tuple
     return va[ok], vb[ok]
 
 
-def paired_test(base_values: np.ndarray, new_values: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> PairedTest:
+def paired_test(base_values: np.ndarray, new_values: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
+                alpha: float = stats.ALPHA) -> PairedTest:
     """:func:`bench.stats.paired_bootstrap` of NEW - BASE (the test ``bench report --compare`` uses too): the
-    percentile interval, a two-sided p-value from the bootstrap standard error against Student's t (n - 1
-    degrees of freedom), Cohen's d_z; pairs with an infinite difference are counted, not tested."""
-    r = stats.paired_bootstrap(new_values, base_values, n_boot=n_boot, seed=seed)
+    percentile interval at level ``1 - alpha``, a two-sided p-value from the bootstrap standard error against
+    Student's t (n - 1 degrees of freedom), Cohen's d_z; pairs with an infinite difference are counted, not
+    tested."""
+    r = stats.paired_bootstrap(new_values, base_values, n_boot=n_boot, alpha=alpha, seed=seed)
     return PairedTest(r["n"], r["mean_diff"], r["lo"], r["hi"], r["p_value"], r["effect_size"],
                       n_pos_inf=r["n_pos_inf"], n_neg_inf=r["n_neg_inf"], unchanged=r["unchanged"])
 
@@ -666,6 +668,18 @@ def _inf_meaning(key: str, base_value_inf: bool) -> str:
     return f"{region} no longer kept exactly" if base_value_inf else f"{region} now kept exactly"
 
 
+def interval_alpha(alpha: float) -> float:
+    """The level of the paired intervals of a comparison at ``--alpha alpha``: the interval is ``1 - alpha``, the
+    level the test decides at (an interval excluding 0 about where p < alpha), so under a tolerance "better" reads
+    the level asked for too; with the test off (``--alpha 0``) the default :data:`bench.stats.ALPHA`."""
+    return alpha if alpha > 0 else stats.ALPHA
+
+
+def level_text(alpha: float) -> str:
+    """``1 - alpha`` as a percentage, for the Markdown (``95%``, ``99%``, ``99.5%``)."""
+    return f"{round((1.0 - alpha) * 100, 6):g}%"
+
+
 def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict: bool = False,
             allow_missing: bool | Iterable[str] = False, alpha: float = stats.ALPHA,
             min_coverage: float = 1.0, allow_changed: Iterable[str] = (),
@@ -687,6 +701,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
     else:
         allowed_keys = [str(k) for k in allow_missing if k != "*"]
         allow_all = any(k == "*" for k in allow_missing)
+    ci_alpha = interval_alpha(alpha)
     rules = dict(rules or {})
     catalog = ColumnCatalog({**new.columns, **base.columns})  # BASE's directions: NEW cannot turn worse into better
     directions = []
@@ -746,7 +761,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
                 rule = Rule(key, 0.0, False)
             allowed_by = rule.allowed(bv) if rule else None
             pairs = _pairs(base, new, cell, key) if not key.startswith(COST_PREFIXES) else None
-            test = paired_test(*pairs) if pairs is not None else None
+            test = paired_test(*pairs, alpha=ci_alpha) if pairs is not None else None
             lost = gained = 0
             if test is not None:
                 gained, lost = stats.infinite_wins(vars(test), hib)
@@ -834,7 +849,7 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
         if len(parts) < 2:
             continue
         vb, vn = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        test = paired_test(vb, vn)
+        test = paired_test(vb, vn, alpha=ci_alpha)
         if not test.can_reject():
             continue
         info = catalog(key)
@@ -936,8 +951,8 @@ def _gate_text(c: Change) -> str:
     return "not gated" + (f": {c.note}" if c.note else "")
 
 
-def _change_table(changes: list[Change], with_allowed: bool) -> list[str]:
-    head = "| cell | metric | base | new | Δ | Δ 95% CI (paired) |" + (" gate |" if with_allowed else "")
+def _change_table(changes: list[Change], with_allowed: bool, level: str) -> list[str]:
+    head = f"| cell | metric | base | new | Δ | Δ {level} CI (paired) |" + (" gate |" if with_allowed else "")
     sep = "|:---|:---|---:|---:|---:|---:|" + ("---:|" if with_allowed else "")
     lines = [head, sep]
     for c in changes:
@@ -1057,7 +1072,11 @@ def render_compare_markdown(res: CompareResult) -> str:
                       for k, r in sorted(res.rules.items())) or "none"
     gating = ("every key (strict: tolerance 0 where no rule)" if res.strict else
               "keys with a rule" + (" and every other key (`*`)" if "*" in res.rules else "") + ", plus `error_rate`")
-    lines += [f"Tolerances: {rules}. Gated: {gating}.", ""]
+    level = level_text(interval_alpha(res.alpha))
+    lines += [f"Tolerances: {rules}. Gated: {gating}. Paired intervals of NEW − BASE: {level} (level "
+              f"{interval_alpha(res.alpha):g}" + (", the default: the test is off" if res.alpha == 0 else
+                                                   ", as `--alpha`") + "; under a tolerance, \"better\" needs "
+              f"the interval on the good side).", ""]
     if res.alpha > 0 and not res.strict and "*" not in res.rules:
         skipped = (f"; {res.n_unchanged_tests} with no difference on any sample left out of it, as they cannot "
                    f"reject" if res.n_unchanged_tests else "")
@@ -1115,11 +1134,11 @@ def render_compare_markdown(res: CompareResult) -> str:
         lines += [f"- ➕ {_esc(_cell_name(c))}" for c in res.added]
         lines.append("")
     if regs:
-        lines += ["### ❌ Regressions", ""] + _change_table(regs, True) + [""]
+        lines += ["### ❌ Regressions", ""] + _change_table(regs, True, level) + [""]
     if better:
-        lines += ["### Better", ""] + _change_table(better, False) + [""]
+        lines += ["### Better", ""] + _change_table(better, False, level) + [""]
     if within or ungated:
         lines += ["<details><summary>Within tolerance, not significant or not gated "
                   f"({len(within) + len(ungated)})</summary>", ""]
-        lines += _change_table(within + ungated, True) + ["", "</details>", ""]
+        lines += _change_table(within + ungated, True, level) + ["", "</details>", ""]
     return "\n".join(lines)
