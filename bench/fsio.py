@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Container, Iterator
 
 from .errors import BenchError
 
@@ -97,6 +97,18 @@ def csv_delimiter(text: str) -> str:
             if d in head:
                 return d
     return ","
+
+
+def find_written_id(written: str | tuple[str, ...], known: Container) -> str | tuple[str, ...] | None:
+    """An id read from a CSV file people edit (a sample id; a (cell, sample id) pair) as it is in ``known``: exactly
+    as written, else with the spaces at the ends of each part taken off (a hand edit's padding, a space after a
+    comma); None when neither is there. The one rule of every reader of such files (labels, study judgements): an
+    id may itself begin or end with a space (a folder dataset's file name ``" cat.png"``), so it is read exactly
+    and stripped only where the exact one is not there."""
+    if written in known:
+        return written
+    stripped = written.strip() if isinstance(written, str) else tuple(w.strip() for w in written)
+    return stripped if stripped in known else None
 
 
 def case_collision_error(folder: Path, sample_ids: list[str]) -> str | None:

@@ -1093,3 +1093,25 @@ def test_a_sample_the_baseline_failed_is_compared_not_checked(run):
     checks = [t for t in plan.trials if t.kind == "check"]
     assert {t.sample_id for t in checks} == {lost} and len(checks) == 3
     assert len([t for t in plan.trials if t.kind == "pair"]) == 3 * 8
+
+
+def test_a_sample_id_with_spaces_at_its_ends_is_scored_as_written(tmp_path):
+    """A folder dataset's file name may begin or end with a space, and so its sample id. `bench study score`
+    stripped every value, so " 1" became "1" (another sample, or none: "not a sample of this run"), while the
+    labels reader read ids exactly and stripped them only where the exact one was not there. Both readers now
+    follow one rule (bench.fsio.find_written_id): the id as written, else stripped (a hand edit's padding)."""
+    from tests.test_report_data import make_run
+
+    ids = ["1", " 1", "x2 ", "x3"]
+    run = make_run(tmp_path / "r", backends=("opencv-telea", "mean-fill"), datasets=("samples",), masks=("box",),
+                   sample_ids=ids)
+    manifest = json.loads((run / "manifest.json").read_text())
+    base = {"rater_id": "ann", "run_id": manifest.get("run_id", ""), "config_hash": manifest["config_hash"],
+            "dataset": "samples", "mask": "box", "backend_left": "opencv-telea", "backend_right": "mean-fill",
+            "choice": "left"}
+    written = [" 1", "1", "x2 ", " x3 "]  # exact, exact, exact, padded by hand (only the stripped one exists)
+    rows = [{**base, "sample_id": w, "trial": i} for i, w in enumerate(written)]
+    df = read_judgements([write_csv(tmp_path / "j.csv", rows)], run)
+    assert list(df["sample_id"]) == [" 1", "1", "x2 ", "x3"]
+    with pytest.raises(BenchError, match=r"j2\.csv:2: sample_id ' x4' is not a sample of"):
+        read_judgements([write_csv(tmp_path / "j2.csv", [{**base, "sample_id": " x4"}])], run)

@@ -91,11 +91,12 @@ def read_labels(path: str | Path) -> list[Label]:
 
 def find_output(index: dict[tuple[str, str], int], label: Label) -> int | None:
     """The row of ``index`` ((cell, sample id) -> row) that ``label`` is of: its exact ids, else the ids without
-    the spaces at their ends that a hand edit may have added (a space after a comma); None when neither is there."""
-    for key in ((label.cell, label.sample_id), (label.cell.strip(), label.sample_id.strip())):
-        if key in index:
-            return index[key]
-    return None
+    the spaces at their ends that a hand edit may have added (a space after a comma); None when neither is there
+    (:func:`bench.fsio.find_written_id`, the rule of ``bench study score`` too)."""
+    from ..fsio import find_written_id
+
+    key = find_written_id((label.cell, label.sample_id), index)
+    return None if key is None else index[key]
 
 
 TOOLBAR = """<div id="labelbar" class="labelbar" hidden>

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BenchError
-from ..fsio import csv_delimiter, read_csv_text
+from ..fsio import csv_delimiter, find_written_id, read_csv_text
 from ..seeding import rng_for
 from ..store.manifest import config_hashes
 from .. import sinks, stats
@@ -130,6 +130,7 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
             n_rows = 0
             for line, raw in enumerate(reader, start=2):
                 n_rows += 1
+                exact = {(k or "").strip(): sinks.csv_unguard(v or "") for k, v in raw.items() if k is not None}
                 r = {(k or "").strip(): sinks.csv_unguard((v or "").strip()) for k, v in raw.items() if k is not None}
                 where = f"{p}:{line}"
                 rater = r["rater_id"]
@@ -151,7 +152,11 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
                     ds, mk = keys[0]
                 if (ds, mk) not in idx:
                     raise BenchError(f"{where}: dataset × mask {ds} × {mk} is not in this run")
-                left, right, sid = r["backend_left"], r["backend_right"], r["sample_id"]
+                left, right = r["backend_left"], r["backend_right"]
+                known = set().union(*idx[(ds, mk)].values()) if idx[(ds, mk)] else set()
+                # the sample id as written (it may begin or end with a space: a folder dataset's file name), else
+                # stripped (a hand edit's padding): the labels' rule, one function
+                sid = find_written_id(exact["sample_id"], known) or r["sample_id"]
                 for side, b in (("backend_left", left), ("backend_right", right)):
                     if b not in all_backends:
                         raise BenchError(f"{where}: {side} {b!r} is not a backend of this run (it has "
@@ -162,9 +167,8 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
                     raise BenchError(f"{where}: the same backend {left!r} on both sides")
                 for b in (left, right):
                     if sid not in idx[(ds, mk)][b]:
-                        known = set().union(*idx[(ds, mk)].values())
                         what = "is not a sample of" if sid not in known else f"has no output of {b} in"
-                        raise BenchError(f"{where}: sample_id {sid!r} {what} this run's {ds} × {mk}")
+                        raise BenchError(f"{where}: sample_id {exact['sample_id']!r} {what} this run's {ds} × {mk}")
                 secs = math.nan
                 if r.get("seconds"):
                     try:
