@@ -1115,3 +1115,33 @@ def test_a_sample_id_with_spaces_at_its_ends_is_scored_as_written(tmp_path):
     assert list(df["sample_id"]) == [" 1", "1", "x2 ", "x3"]
     with pytest.raises(BenchError, match=r"j2\.csv:2: sample_id ' x4' is not a sample of"):
         read_judgements([write_csv(tmp_path / "j2.csv", [{**base, "sample_id": " x4"}])], run)
+
+
+def test_rater_ids_differing_only_in_case_or_end_spaces_are_named_not_merged(run, tmp_path, capsys):
+    """"Ann" and "ann " were two raters and nothing said so: one person's two exports (a re-export, a typed id)
+    passed as two raters agreeing perfectly, which the duplicated-trial check cannot catch. They stay two raters
+    (two people may share a name but for its case), and `bench study score` and study.md name them, with the trials
+    both judged."""
+    from bench.cli import main
+
+    plan = page_plan(run, tmp_path, seed=11)
+    write_csv(tmp_path / "a1.csv", simulate(plan, THETA, "Ann", 0))
+    write_csv(tmp_path / "a2.csv", simulate(plan, THETA, "ann ", 0))  # the same answers, another id
+    write_csv(tmp_path / "b.csv", simulate(plan, THETA, "bob", 1))
+    trials = {(t.sample_id, *sorted((t.left, t.right))) for t in plan.trials}
+    capsys.readouterr()
+    assert main(["study", "score", str(run), str(tmp_path / "a1.csv"), str(tmp_path / "a2.csv"),
+                 str(tmp_path / "b.csv"), "--n-boot", "50", "--out", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    note = next(ln for ln in out.splitlines() if "differ only in case" in ln)
+    assert "'Ann', 'ann '" in note and "counted as 2 raters ('Ann', 'ann'" in note
+    assert f"judged {len(trials)} of the same trials" in note and "bob" not in note
+    doc = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert sorted(r["rater"] for r in doc["raters"]) == ["Ann", "ann", "bob"]  # not merged
+    assert doc["similar_raters"] == [{"written": ["Ann", "ann "], "raters": ["Ann", "ann"],
+                                      "shared_trials": len(trials)}]
+    assert "**Note:** rater ids 'Ann', 'ann ' differ only in case" in (tmp_path / "s" / "study.md").read_text()
+    capsys.readouterr()
+    assert main(["study", "score", str(run), str(tmp_path / "a1.csv"), str(tmp_path / "b.csv"), "--n-boot", "50",
+                 "--out", str(tmp_path / "s2")]) == 0
+    assert "differ only in case" not in capsys.readouterr().out

@@ -82,7 +82,7 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     import glob
 
     from ..study.agreement import metric_agreement
-    from ..report.study import _ci, interval_notes, sentence, write_outputs
+    from ..report.study import _ci, interval_notes, rater_notes, sentence, write_outputs
     from ..study.plan import study_dir
     from ..study.score import score_study
 
@@ -105,7 +105,7 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
         print(f"  {b['rank']}. {b['backend']:<24} human_bt {ci}")
     for s in sentence(doc):
         print(s)
-    for n in interval_notes(doc):
+    for n in interval_notes(doc) + rater_notes(doc):
         print(f"note: {n}")
     for r in doc["raters"]:
         if r.get("one_answer"):

@@ -157,6 +157,22 @@ def interval_notes(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+def rater_notes(doc: dict[str, Any]) -> list[str]:
+    """Rater ids that differ only in case or in the spaces at their ends (``similar_raters`` of ``study.json``):
+    said, never merged, by ``bench study score`` and in ``study.md`` alike."""
+    out = []
+    for g in doc.get("similar_raters") or []:
+        raters = g.get("raters") or []
+        shared = g.get("shared_trials") or 0
+        out.append(f"rater ids {', '.join(repr(w) for w in g['written'])} differ only in case or in spaces at their "
+                   f"ends; counted as {len(raters)} rater{'s' if len(raters) != 1 else ''} "
+                   f"({', '.join(repr(r) for r in raters)}; spaces at the ends are no part of an id)"
+                   + (f", who judged {shared} of the same trials" if len(raters) > 1 else "")
+                   + ". One person's two exports? Then give one file (or one id); two people: give them ids that "
+                     "differ otherwise.")
+    return out
+
+
 def changed_note(doc: dict[str, Any]) -> list[str]:
     """The line saying how many judgements were left out because their output file changed since the page."""
     n = doc.get("judgements_of_changed_outputs") or 0
@@ -171,7 +187,8 @@ def study_markdown(doc: dict[str, Any]) -> str:
              f"{doc['n_comparisons']} comparisons on {doc['n_samples']} samples from "
              f"{sum(r['kept'] for r in doc['raters'])} rater(s) ({', '.join(m(f) for f in doc['files'])}). "
              f"Model: {doc['model']['ranking']}, one virtual tie per pair as prior; intervals: "
-             f"{doc['model']['interval']}.", *changed_note(doc), "", "## Ranking (Bradley–Terry)", "",
+             f"{doc['model']['interval']}.", *changed_note(doc),
+             *(x for n in rater_notes(doc) for x in ("", f"**Note:** {n}")), "", "## Ranking (Bradley–Terry)", "",
              "| rank | backend | human_bt [95 % CI] | comparisons |", "|---:|---|---|---:|"]
     for b in doc["backends"]:
         lines.append(f"| {b['rank']} | {m(b['backend'])} | {_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'])} "

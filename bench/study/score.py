@@ -183,7 +183,8 @@ def read_judgements(paths: Sequence[str | Path], run: Any) -> pd.DataFrame:
                     raise BenchError(f"{where}: rater {rater!r} already judged sample {sid!r} with {left} and "
                                      f"{right} at {seen[key]} (a duplicated trial)")
                 seen[key] = where
-                rows.append({"file": str(p), "line": line, "rater": rater, "dataset": ds, "mask": mk,
+                rows.append({"file": str(p), "line": line, "rater": rater, "rater_written": exact["rater_id"],
+                             "dataset": ds, "mask": mk,
                              "sample_id": sid, "left": left, "right": right, "choice": choice, "seconds": secs,
                              "check": left in untouched or right in untouched,
                              "study_id": r.get("study_id") or "", "trial": r.get("trial") or "",
@@ -369,6 +370,8 @@ class StudyScore:
     page_study_id: str | None = None
     #: the judgements left out because the output file they showed changed since their page was built (where, which)
     changed_outputs: list[str] = field(default_factory=list)
+    #: rater ids as written that differ only in case or spaces at their ends (:func:`similar_raters`)
+    similar_raters: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: Any) -> Any:
@@ -407,11 +410,35 @@ class StudyScore:
             "baseline": self.baseline, "preference": self.preference, "agreement": self.agreement,
             "metrics": self.metrics, "study_ids": list(self.study_ids), "page_study_id": self.page_study_id,
             "judgements_of_changed_outputs": len(self.changed_outputs),
+            "similar_raters": self.similar_raters,
         })
 
     @property
     def kept(self) -> list[str]:
         return [r["rater"] for r in self.raters.to_dict("records") if r["kept"]]
+
+
+def similar_raters(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rater ids, as written in the files, that differ only in case or in the spaces at their ends ("Ann", "ann "):
+    perhaps one person's two exports, which the duplicated-trial check cannot catch, as they count as different
+    raters. Never merged (two people may share a name but for its case): named, per group, with ``written`` (the
+    ids as written), ``raters`` (the raters they are counted as: the ids without the spaces at their ends) and
+    ``shared_trials`` (the sample and backend pairs more than one of those raters judged)."""
+    if df.empty or "rater_written" not in df:
+        return []
+    groups: dict[str, set[str]] = {}
+    for w in df["rater_written"].unique():
+        groups.setdefault(str(w).strip().casefold(), set()).add(str(w))
+    out = []
+    for _, written in sorted(groups.items()):
+        if len(written) < 2:
+            continue
+        sub = df[df["rater_written"].isin(written)]
+        pair = [f"{min(a, b)}\x00{max(a, b)}" for a, b in zip(sub["left"], sub["right"])]
+        per_trial = sub.assign(_pair=pair).groupby(["dataset", "mask", "sample_id", "_pair"])["rater"].nunique()
+        out.append({"written": sorted(written), "raters": sorted(set(sub["rater"])),
+                    "shared_trials": int((per_trial > 1).sum())})
+    return out
 
 
 def check_against_page(df: pd.DataFrame, rd) -> tuple[str | None, dict[Any, str]]:
@@ -516,4 +543,4 @@ def score_study(run: Any, paths: Sequence[str | Path], min_attention: float | No
                       baseline=baseline, preference=preference(comp, baseline, ranked),
                       agreement=rater_agreement(comp, n_boot=n_boot, seed=seed),
                       study_ids=ids, page_study_id=page_id,
-                      changed_outputs=list(changed.values()))
+                      changed_outputs=list(changed.values()), similar_raters=similar_raters(df))
