@@ -573,3 +573,31 @@ def test_a_backend_that_needs_a_warm_up_gets_one_on_cpu_unless_the_suite_says_ot
     else:
         assert man["backends"]["lazy"]["warmup_batches"] == 0
         assert min(lat) >= LazyBackend.LAZY_S * 1e3 / 2, lat  # (batch of 2: per image half the batch's time)
+
+
+def test_a_run_stopped_for_missing_weights_leaves_no_folder_it_made_and_a_resumed_one_as_it_was(tmp_path, plugins):
+    """"weights missing ...; nothing was run", and yet results/<name>/ stayed behind (records.sqlite,
+    suite.resolved.yaml, .lock) when the run had made it. A folder the run made is taken away again (and the empty
+    folders above it it made); a resumed run's folder, there before, keeps every file, its records and its
+    suite.resolved.yaml as they were."""
+    from pathlib import Path
+
+    from bench.errors import WeightsError
+
+    lama = {"type": "lama", "path": str(tmp_path / "nowhere" / "big-lama.pt")}
+    out = tmp_path / "deep" / "results"
+    suite = make_suite(tmp_path, backends=["identity", lama], output_dir=str(out))
+    with pytest.raises(WeightsError, match="nothing was run"):
+        run(suite)
+    assert not (tmp_path / "deep").exists()  # the run folder and the folders above it that the run made
+    # a resumed run: the folder holds a finished run of identity; adding a backend without weights stops it
+    done = run(make_suite(tmp_path, backends=["identity"], output_dir=str(out)), run_id="kept")
+    before = {p.relative_to(done): p.read_bytes() for p in done.rglob("*") if p.is_file()}
+    records = rows(done)
+    with pytest.raises(WeightsError, match="nothing was run"):
+        run(suite, run_id="kept")
+    after = {p.relative_to(done): p.read_bytes() for p in done.rglob("*") if p.is_file()}
+    assert set(after) - {Path(".lock")} == set(before) - {Path(".lock")}  # (the lock names the last process)
+    assert {k: v for k, v in after.items() if not k.name.startswith((".lock", "records.sqlite"))} == \
+        {k: v for k, v in before.items() if not k.name.startswith((".lock", "records.sqlite"))}
+    assert rows(done) == records and (done / "suite.resolved.yaml").read_bytes() == before[Path("suite.resolved.yaml")]

@@ -101,6 +101,7 @@ class Runner:
         self._fingerprints: dict[tuple, str | None] = {}  # weights files (path, size, mtime) -> content fingerprint
         self._after_merge = False  # this session is in a folder bench merge wrote (_merge_markers)
         self._locks: list[RunLock] = []
+        self._stopped_before_work = False  # a backend's weights missing: the run stopped before any work
 
     # -- set-up ----------------------------------------------------------------------------------------
     def _log(self, msg: str) -> None:
@@ -133,8 +134,32 @@ class Runner:
             raise BenchError(f"{links[0]} is a symbolic link inside the run folder; inpaint-bench never reads or writes "
                              f"through links there. Remove it, or start over with --fresh (which removes links, never "
                              f"their targets)")
-        write_text_atomic(self.store_dir / "suite.resolved.yaml", yaml.safe_dump(self.suite.resolved(), sort_keys=False))
         return RunStore(self.store_dir / "records.sqlite")
+
+    def _folders_to_make(self) -> list[Path]:
+        """The folders of the store's path that are not there yet (the store folder first, then up): what
+        :meth:`_prepare_dir` will make, and :meth:`_remove_made` takes away again when the run stops before any
+        work."""
+        out, p = [], self.store_dir
+        while not (p.exists() or p.is_symlink()) and p != p.parent:
+            out.append(p)
+            p = p.parent
+        return out
+
+    def _remove_made(self, made: list[Path]) -> None:
+        """Take away the folders this run made (``made``: :meth:`_folders_to_make`, read before it made them) after
+        it stopped before any work: the store folder with what the run wrote in it (records.sqlite,
+        suite.resolved.yaml, the lock, held exclusively), then each folder above it that is empty (another run may
+        have put something there since: it stays). A folder that was there before is never touched: a resumed
+        run's is left as it was. Called with the locks still held."""
+        if not made or made[0] != self.store_dir:
+            return
+        shutil.rmtree(self.store_dir, ignore_errors=True)
+        for p in made[1:]:
+            try:
+                p.rmdir()  # only when empty
+            except OSError:
+                break
 
     def _old_manifest(self) -> dict[str, Any]:
         from ..store.manifest import read_manifest
@@ -153,6 +178,7 @@ class Runner:
     def run(self) -> Path:
         suite = self.suite
         self.left_out = self._check_weights()  # (a required network missing stops here, before any work)
+        made = self._folders_to_make()
         try:
             store = self._prepare_dir()
         except BaseException:
@@ -208,6 +234,9 @@ class Runner:
             stage = ScoringStage(store, self.run_dir, scoring, prefetcher, batch_size=suite.batch_size,
                                  seed=suite.seed, paste_back=suite.paste_back, device=self.device,
                                  save_inputs=suite.save_inputs)
+            # (written once the run is going to do its work: a run stopped above leaves a resumed folder's as it was)
+            write_text_atomic(self.store_dir / "suite.resolved.yaml",
+                              yaml.safe_dump(self.suite.resolved(), sort_keys=False))
             self.manifest = self._base_manifest(old, cells, scorers, dprov, mprov, ids)
             self._write_manifest()
 
@@ -249,6 +278,8 @@ class Runner:
                     if not failing:  # (else the run's own error, a full disk say, is the one to tell)
                         raise
             store.close()
+            if failing and self._stopped_before_work:  # "nothing was run": nor is a folder it made left behind
+                self._remove_made(made)
             for lock in reversed(self._locks):
                 lock.release()
         return self.run_dir
@@ -413,6 +444,7 @@ class Runner:
         missing = {k: msg for k, (weights, msg) in backend_weights(busy, self.ctx).items() if weights}
         if missing:
             one = len(missing) == 1
+            self._stopped_before_work = True
             raise missing_weights_error(missing, f"Supply {'it' if one else 'them'}, or take "
                                                  f"{'that backend' if one else 'those backends'} out of the suite "
                                                  f"to run the others")
