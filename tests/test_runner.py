@@ -575,6 +575,22 @@ def test_a_backend_that_needs_a_warm_up_gets_one_on_cpu_unless_the_suite_says_ot
         assert min(lat) >= LazyBackend.LAZY_S * 1e3 / 2, lat  # (batch of 2: per image half the batch's time)
 
 
+def test_fresh_with_a_backend_missing_its_weights_discards_nothing(tmp_path, plugins):
+    """`bench run --fresh` of a suite whose new backend's checkpoint is missing deleted the folder's earlier results
+    and then stopped ("nothing was run"): every computed output lost to a typo. The weights of every backend are
+    checked before --fresh discards anything."""
+    from bench.errors import WeightsError
+
+    done = run(make_suite(tmp_path, backends=["identity"]), run_id="kept")
+    before = {p.relative_to(done): p.read_bytes() for p in done.rglob("*") if p.is_file() and p.name != ".lock"}
+    records = rows(done)
+    lama = {"type": "lama", "path": str(tmp_path / "nowhere" / "big-lama.pt")}
+    with pytest.raises(WeightsError, match="big-lama.pt"):
+        run(make_suite(tmp_path, backends=["identity", lama]), run_id="kept", fresh=True)
+    after = {p.relative_to(done): p.read_bytes() for p in done.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == before and rows(done) == records and len(records) == 6
+
+
 def test_a_run_stopped_for_missing_weights_leaves_no_folder_it_made_and_a_resumed_one_as_it_was(tmp_path, plugins):
     """"weights missing ...; nothing was run", and yet results/<name>/ stayed behind (records.sqlite,
     suite.resolved.yaml, .lock) when the run had made it. A folder the run made is taken away again (and the empty

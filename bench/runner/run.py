@@ -179,6 +179,10 @@ class Runner:
         suite = self.suite
         self.left_out = self._check_weights()  # (a required network missing stops here, before any work)
         made = self._folders_to_make()
+        if self.fresh and not self.score_only:
+            # --fresh discards every stored output, so every backend will generate: its weights are checked before
+            # anything is discarded (a run stopped for a missing checkpoint had already deleted the earlier results)
+            self._check_weights_of(list(self.suite.backends))
         try:
             store = self._prepare_dir()
         except BaseException:
@@ -439,7 +443,10 @@ class Runner:
         """Stop the run before any work when a backend that has samples to generate lacks its weights
         (:meth:`bench.backends.base.Backend.check_weights`: nothing is loaded): a :class:`WeightsError` naming every
         such backend, its file and how to supply it. A run whose outputs are all stored needs no model weights."""
-        busy = [b for b in self.suite.backends if any(p.generate for p in plans if p.cell.backend is b)]
+        self._check_weights_of([b for b in self.suite.backends if any(p.generate for p in plans if p.cell.backend is b)])
+
+    def _check_weights_of(self, busy: list) -> None:
+        """:meth:`_check_backend_weights` of the backends ``busy`` (those that will generate)."""
         # (any other failure is the backend's setup's to report, for its own cells)
         missing = {k: msg for k, (weights, msg) in backend_weights(busy, self.ctx).items() if weights}
         if missing:
