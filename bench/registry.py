@@ -134,14 +134,23 @@ class Registry(Generic[T]):
 
     def without_defaults(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` less those equal to ``name``'s declared default (:func:`is_default`): what identifies the
-        entry, so that ``{type: box}`` and ``{type: box, count: 1}`` are one spec. A name that cannot be looked up
-        here keeps every param."""
+        entry, so that ``{type: box}`` and ``{type: box, count: 1}`` are one spec. A param that takes another
+        plug-in's spec (the class's ``nested_specs``: ``dilate``'s ``base``, ``fid``'s ``reference``) is that spec
+        by the same rule (:func:`without_nested_defaults`), so ``base: {type: box, count: 1}`` is ``base: {type:
+        box}``. A name that cannot be looked up here keeps every param."""
         try:
-            specs = _param_specs(self.get(name))
+            cls = self.get(name)
         except ConfigError:
             return dict(params)
-        return {k: v for k, v in params.items()
-                if not (k in specs and specs[k].kind is not specs[k].VAR_KEYWORD and is_default(v, specs[k].default))}
+        specs = _param_specs(cls)
+        nested = getattr(cls, "nested_specs", None) or {}
+        out: dict[str, Any] = {}
+        for k, v in params.items():
+            if k in nested:
+                v = without_nested_defaults(nested[k], v, f"{name}.{k}")
+            if not (k in specs and specs[k].kind is not specs[k].VAR_KEYWORD and is_default(v, specs[k].default)):
+                out[k] = v
+        return out
 
     # -- construction from a suite spec ---------------------------------------------------------------
     def create(self, spec: dict[str, Any], path: str) -> T:
@@ -192,6 +201,22 @@ def is_default(value: Any, default: Any) -> bool:
         return json.dumps(value, sort_keys=True) == json.dumps(default, sort_keys=True)
     except (TypeError, ValueError):
         return False
+
+
+def without_nested_defaults(kind: str, spec: Any, where: str) -> Any:
+    """A plug-in spec given as another plug-in's param (``{"type": name, **params}`` of registry ``kind``) less the
+    params at their declared default (:meth:`Registry.without_defaults`, nested specs inside it too); the other
+    keys (``type``, ``name``) stay. A spec written as a bare name (``base: box``) or not a mapping with a ``type``
+    name (creating the plug-in reports it) is kept as written. ``where`` (``plugin.param``) names a ``kind`` that
+    is no registry's."""
+    if kind not in REGISTRIES:
+        raise ConfigError(where, f"nested_specs names the plug-in kind '{kind}'; expected one of "
+                                 f"{', '.join(sorted(REGISTRIES))}")
+    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+        return spec
+    kept = {k: v for k, v in spec.items() if k in _RESERVED}
+    return {**kept, **REGISTRIES[kind].without_defaults(spec["type"],
+                                                        {k: v for k, v in spec.items() if k not in _RESERVED})}
 
 
 def _inferred(p: inspect.Parameter) -> Any:

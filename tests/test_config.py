@@ -233,3 +233,48 @@ def test_config_hash_leaves_out_what_changes_no_number(plugins):
              dict(metrics=["psnr", "ssim"]), dict(backends=["identity", {"type": "opencv-telea", "datasets": ["test-noise"]}])]
     for kw in other:
         assert parse_suite(suite(**kw)).config_hash() != a, kw
+
+
+def test_a_default_spelled_out_inside_a_nested_spec_changes_no_key(plugins):
+    """A plug-in param that is another plug-in's spec (``dilate``'s ``base``, ``fid``'s ``reference``) is that spec
+    less its params at their declared default, as at top level, at any depth: every key is the same."""
+    from bench.keys import expand_cells, scorer_specs
+
+    def keys(**kw):
+        s = parse_suite({**BASE, "backends": ["opencv-telea"], **kw})
+        return [(c.key, c.input_key) for c in expand_cells(s)], [x.key for x in scorer_specs(s)], s.config_hash()
+
+    short = keys(masks=[{"type": "dilate", "base": {"type": "box"}},
+                        {"type": "dilate", "name": "dd", "base": {"type": "dilate", "k": 2, "base": {"type": "box"}}}],
+                 metrics=[{"type": "fid", "reference": {"type": "test-noise", "n": 3}}])
+    spelled = keys(masks=[{"type": "dilate", "k": 5, "base": {"type": "box", "count": 1, "center": False}},
+                          {"type": "dilate", "name": "dd",
+                           "base": {"type": "dilate", "k": 2, "base": {"type": "box", "min_size": 0.25}}}],
+                   metrics=[{"type": "fid", "reference": {"type": "test-noise", "n": 3, "size": 32}}])
+    assert spelled == short
+    # a nested value that is not its default is kept
+    assert keys(masks=[{"type": "dilate", "base": {"type": "box", "count": 2}}])[0] != keys(
+        masks=[{"type": "dilate", "base": {"type": "box"}}])[0]
+
+
+def test_keys_of_nested_specs_written_without_defaults_are_those_of_earlier_runs(plugins):
+    """The literal keys below were printed by the code before defaults inside nested specs were dropped from keys
+    (commit 76d0cb9): the stores of runs made then keep resolving."""
+    from bench.keys import expand_cells, scorer_specs
+
+    s = parse_suite({"backends": [{"type": "opencv-telea"}], "datasets": [{"type": "test-noise", "n": 2}],
+                     "masks": [{"type": "dilate", "base": "box"},
+                               {"type": "dilate", "name": "d2", "k": 3, "base": {"type": "box"}},
+                               {"type": "dilate", "name": "d3", "base": {"type": "box", "count": 2}},
+                               {"type": "dilate", "name": "d4",
+                                "base": {"type": "dilate", "k": 2, "base": {"type": "box", "count": 2}}}],
+                     "metrics": ["psnr", {"type": "fid", "reference": {"type": "test-noise", "n": 3}},
+                                 {"type": "fid", "name": "fid2", "key": "i2", "reference": {"type": "test-noise"}}],
+                     "detectors": []})
+    assert [(c.key, c.input_key) for c in expand_cells(s)] == [
+        ("opencv-telea.test-noise.dilate.205b53eebe", "test-noise.dilate.2a1ade068b"),
+        ("opencv-telea.test-noise.d2.c6c854e6f1", "test-noise.d2.76cf14b9e6"),
+        ("opencv-telea.test-noise.d3.541d5181b8", "test-noise.d3.12c2b45198"),
+        ("opencv-telea.test-noise.d4.5b4c61807e", "test-noise.d4.7d21d9e7df")]
+    assert [x.key for x in scorer_specs(s)] == ["psnr.a3258ea479", "fid.078e2043a2", "fid2.c4f7cec2d6"]
+    assert s.config_hash() == "565502d4b6b1f42602760c16f5c4cadb2337df012cea30ffabd2aad3b076f045"

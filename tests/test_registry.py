@@ -103,3 +103,19 @@ def test_bench_ls_shows_an_unannotated_params_type_from_its_default():
     reg.register("bare")(Bare)
     text = reg.describe("bare")
     assert "  steps: int = 8" in text and "  fast: bool = False" in text and "  base: any = None" in text
+
+
+def test_nested_specs_of_an_unknown_kind_is_named():
+    """A plug-in whose ``nested_specs`` names no registry gets an error naming the plug-in, the param and the kind
+    (not a bare KeyError while the suite's keys are computed)."""
+    class Wrapper:
+        nested_specs = {"inner": "mask"}  # (the kind is "masks")
+
+        def __init__(self, inner: dict | None = None):
+            self.inner = inner
+
+    reg = Registry("wrappers")
+    reg.register("wrap")(Wrapper)
+    with pytest.raises(ConfigError, match=r"^wrap\.inner: nested_specs names the plug-in kind 'mask'; expected one "
+                                          r"of backends, datasets, detectors, masks, metrics$"):
+        reg.without_defaults("wrap", {"inner": {"type": "box"}})

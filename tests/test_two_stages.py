@@ -809,3 +809,17 @@ def test_a_mask_written_with_its_defaults_spelled_out_generates_nothing_again(tm
     Runner(parse_suite(spelled), progress=False).run()
     assert plugins.CALLS == []  # no backend call
     assert len(records(tmp_path / "results" / "two")) == 6
+
+
+def test_a_nested_mask_spec_written_with_its_defaults_spelled_out_generates_nothing_again(tmp_path, plugins):
+    """``dilate``'s ``base: {type: box, count: 1}`` is ``base: {type: box}`` (count 1 is box's default), as at top
+    level: a rerun that spells a default out inside the nested spec generated (and scored) everything again."""
+    box = {"type": "box", "min_size": 0.3, "max_size": 0.5}
+    d = suite_dict(tmp_path, masks=[{"type": "dilate", "k": 3, "base": box}])
+    Runner(parse_suite(d), progress=False).run()
+    assert sum(b for _, b in plugins.CALLS) == 6
+    plugins.CALLS.clear()
+    spelled = suite_dict(tmp_path, masks=[{"type": "dilate", "k": 3, "base": {**box, "count": 1, "center": False}}])
+    Runner(parse_suite(spelled), progress=False).run()
+    assert plugins.CALLS == []  # no backend call
+    assert len(records(tmp_path / "results" / "two")) == 6

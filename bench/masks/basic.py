@@ -80,6 +80,9 @@ def dilate_mask(mask: np.ndarray, k: int) -> np.ndarray:
 class DilateMask(MaskStrategy):
     """Grows another strategy's mask by k pixels (Euclidean disk), e.g. object masks that miss edges/shadows."""
 
+    #: ``base`` is a mask strategy's spec: its params at their default are left out of every key, as at top level
+    nested_specs = {"base": "masks"}
+
     def __init__(self, base: dict | str, k: int = 5) -> None:
         from ..registry import MASKS
 

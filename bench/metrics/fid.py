@@ -59,6 +59,9 @@ class InceptionFeatures(Metric):
 
     version = 2  # 2: the composite by default (image: composite | raw)
 
+    #: ``reference`` is a dataset's spec: its params at their default are left out of the scorer key, as at top level
+    nested_specs = {"reference": "datasets"}
+
     def __init__(self, mode: str = "clean", crop: bool = True, crop_context: float = 0.1, crop_min: int = 32,
                  quantize: bool = True, batch_size: int = 32, key: str | None = None, cache: bool = True,
                  reference: dict | None = None, reference_limit: int | None = None, image: str = "composite"):
