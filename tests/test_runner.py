@@ -575,6 +575,21 @@ def test_a_backend_that_needs_a_warm_up_gets_one_on_cpu_unless_the_suite_says_ot
         assert min(lat) >= LazyBackend.LAZY_S * 1e3 / 2, lat  # (batch of 2: per image half the batch's time)
 
 
+def test_a_backend_default_spelled_out_keeps_its_earlier_sessions_record(tmp_path, plugins):
+    """`{type: opencv-telea}` then `{type: opencv-telea, radius: 3}` (its default): nothing is generated again (one
+    key), and the manifest keeps the first session's record of the backend (its load time, version); it was dropped
+    because the params as written differed. Another radius is another backend: its old record goes."""
+    first = json.loads((run(make_suite(tmp_path, backends=["opencv-telea"]), run_id="t") / "manifest.json").read_text())
+    assert first["backends"]["opencv-telea"]["load_time_s"] is not None
+    again = run(make_suite(tmp_path, backends=[{"type": "opencv-telea", "radius": 3}]), run_id="t")
+    man = json.loads((again / "manifest.json").read_text())
+    assert man["counts"]["generated"] == 0
+    assert man["backends"]["opencv-telea"] == first["backends"]["opencv-telea"]
+    other = run(make_suite(tmp_path, backends=[{"type": "opencv-telea", "radius": 5}]), run_id="t")
+    man = json.loads((other / "manifest.json").read_text())
+    assert man["counts"]["generated"] == 6 and man["backends"]["opencv-telea"]["params"] == {"radius": 5}
+
+
 def test_fresh_with_a_backend_missing_its_weights_discards_nothing(tmp_path, plugins):
     """`bench run --fresh` of a suite whose new backend's checkpoint is missing deleted the folder's earlier results
     and then stopped ("nothing was run"): every computed output lost to a typo. The weights of every backend are

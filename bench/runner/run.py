@@ -636,7 +636,7 @@ class Runner:
             # now (a backend loaded in this session replaces its record)
             "backends": {b.label: old_b[b.label] for b in self.suite.backends
                          if isinstance(old_b.get(b.label), dict) and old_b[b.label].get("type", b.type) == b.type
-                         and old_b[b.label].get("params", b.params) == b.params},
+                         and _same_params(b, old_b[b.label].get("params", b.params))},
             # the samples listed now per dataset: reports show these, not rows an earlier session stored with a
             # larger limit or of files since removed from the dataset (a dataset that cannot be listed: its rows
             # stay shown, beside its error)
@@ -867,3 +867,13 @@ def _prov(obj: Any) -> dict[str, Any]:
 
 def run_suite(suite: Suite, **kwargs: Any) -> Path:
     return Runner(suite, **kwargs).run()
+
+
+def _same_params(spec: Any, params: Any) -> bool:
+    """Whether ``params`` (a backend's as an earlier session recorded them) are ``spec``'s, defaults spelled out or
+    not (the rule of the keys, :meth:`bench.registry.Registry.without_defaults`)."""
+    from ..registry import BACKENDS
+
+    if not isinstance(params, dict):
+        return False
+    return BACKENDS.without_defaults(spec.type, params) == BACKENDS.without_defaults(spec.type, spec.params)
