@@ -723,3 +723,67 @@ def test_a_fitted_threshold_no_better_than_the_base_one_on_the_labels_is_not_wri
     assert res["test"]["auroc"] == 1.0  # (the score separates: it is the base value that is as good)
     print_report(doc)
     assert "is not written: the file's own 0.4709 separates" in " ".join(capsys.readouterr().out.split())
+
+
+def _chance_labels(frame, failure: str, path, seed: int = 0, fraction: float = 0.3):
+    """Labels that follow the sample number's last digit (5-9: ``failure``) on the fitting part, and its tens digit
+    on the held-out part (``_in_test``'s split): a score of the last digit separates the fitting part, and by chance
+    only, the held-out part not at all. Returns (path, [(held out, label is the failure, row)])."""
+    from bench.calibration.labels import _in_test
+
+    lines, rows = ["run_id,cell,sample_id,label"], []
+    for i, (c, sid) in enumerate(zip(frame["cell_key"], frame["sample_id"])):
+        k, held = int(sid[1:]), _in_test(seed, c, sid, fraction)
+        bad = (k // 10 == 1) if held else (k % 10 >= 5)
+        rows.append((held, bad, i))
+        lines.append(f"run,{c},{sid},{failure if bad else 'good'}")
+    path.write_text("\n".join(lines) + "\n")
+    return path, rows
+
+
+@pytest.mark.parametrize("det, part", [("blur", "grain_threshold"), ("replacement", "real_threshold")])
+def test_a_rule_part_that_separates_the_fitting_labels_by_chance_only_is_not_written(tmp_path, capsys, det, part):
+    """The parts of a flag rule (blur's grain and fade thresholds, replacement's head veto) were chosen on the
+    fitting part's Youden's J alone, so a part that separates those labels by chance was written. They now go
+    through the check the main thresholds go through (``no_evidence``): the file keeps its base values, and the
+    command and ``calibration.results`` say why. Checked against scikit-learn's AUROC of the part's own score on
+    the held-out labels and a plain loop's Youden's J of the value not written on each part."""
+    from sklearn.metrics import roc_auc_score
+
+    from bench.calibration.labels import fit_from_labels, print_report
+    from bench.detectors.thresholds import load_thresholds
+
+    def values(backend, dataset, sid):
+        k = int(sid[1:]) % 10
+        if det == "blur":  # the main and mosaic scores never flag; the grain deficit is the sample's last digit
+            return {"blur_score": -0.2, "blur_mosaic_score": 0.0, "blur_grain_score": 0.30 + 0.02 * k,
+                    "blur_fade_score": 0.2}
+        # novelty flags every output (the reference-free threshold); the head's logit is the last digit
+        return {"replacement_score": 0.5, "replacement_ref_score": float("nan"),
+                "replacement_real_score": -3.0 + 0.5 * k}
+
+    run = make_run(tmp_path / "run", n=20, values=values)
+    f = load_run(run).frame()
+    path, rows = _chance_labels(f, det, tmp_path / "labels.csv")
+    doc = fit_from_labels(path, run)
+    key = {"blur": "blur (grain_threshold, fade_threshold)", "replacement": "replacement (real_threshold)"}[det]
+    res, shipped = doc["calibration"]["results"][key], load_thresholds()["detectors"][det]
+    assert doc["detectors"][det][part] == shipped[part] and res["kept"] and res["fitted"][part] == shipped[part]
+    t = res["not_written"][part]
+    assert t != shipped[part] and "better than chance" in res["kept_base"], res
+    # independently: the part's score on each part, scikit-learn's AUROC, a plain loop's J of the value not written
+    col = {"blur": "blur_grain_score", "replacement": "replacement_real_score"}[det]
+    v = f[col].to_numpy(float)
+
+    def youden(held):
+        pos = [v[i] > t for h, bad, i in rows if h == held and bad]
+        neg = [v[i] > t for h, bad, i in rows if h == held and not bad]
+        return sum(pos) / len(pos) - sum(neg) / len(neg)
+
+    assert youden(False) == 1.0  # it separates the fitting part...
+    assert abs(youden(True)) < 0.2  # ... and not the held-out one
+    auc = roc_auc_score([bad for h, bad, _ in rows if h], [v[i] for h, _, i in rows if h])
+    assert abs(auc - 0.5) < 0.1
+    print_report(doc)
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"is not written: {res['kept_base']}" in said and f"{part} {t}" in said

@@ -19,6 +19,7 @@ label from ``good``:
 * a fitted threshold the labels give no evidence for (:func:`no_evidence`: the held-out AUROC's interval not above
   0.5, held-out flags no better than chance, or the base file's value as good on these labels) is not written: the
   base file's value stays, and ``results`` says why (``kept_base``) with the value not written (``not_written``).
+  The same check, the one function, judges the parts of a flag rule (below: on the rule's own held-out figures).
 * thresholds that are parts of a flag rule and cannot be fitted on their own score are fitted together, on that
   rule, after the main thresholds (:func:`fit_rule_parts`): ``blur``'s ``grain_threshold`` and ``fade_threshold``
   (the parts that give most of its flags on real outputs) and ``replacement``'s ``real_threshold`` (the head's
@@ -65,7 +66,7 @@ def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
     threshold the labels give no evidence for (:func:`no_evidence`) is not written: the file's own value stays, and
     its result says why (``kept_base``, with the value not written, ``not_written``). Returns the figures per
     threshold (``results``)."""
-    from ..stats import auroc, best_threshold, bootstrap_intervals, pr, written_threshold
+    from ..stats import auroc, best_threshold, bootstrap_intervals, pr, threshold_flags, written_threshold
 
     results: dict[str, Any] = {}
     for det, label, score_key, name in FITTED:
@@ -102,48 +103,52 @@ def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
             res[part] = {"precision": round(p, 4), "recall": round(r, 4), "auroc": round(auroc(y[sel], s[sel]), 4)}
         res["test"].update(bootstrap_intervals(y[test], flags[test], s[test], digits=4, seed=seed))
         own = detectors.get(det, {}).get(name)
-        why = no_evidence(y, s, test, t, own, res["test"]) if guard else None
+        has_own = own is not None and math.isfinite(float(own))
+        why = no_evidence(y, s, flags, test, res["test"], threshold_flags(s, float(own), "above") if has_own else None,
+                          f"{float(own):g}" if has_own else "") if guard else None
         if why:  # the file keeps its own value (none: the detector's entry is left as it was)
             res.update({"kept_base": why, "threshold": own, "not_written": t})
         else:
             detectors.setdefault(det, {"direction": "above"})[name] = t
         results[key] = res
     if rule_parts:
-        results["blur (grain_threshold, fade_threshold)"] = fit_rule_parts(detectors, frame, parts, "blur")
-        results["replacement (real_threshold)"] = fit_rule_parts(detectors, frame, parts, "replacement")
+        for det, key in (("blur", "blur (grain_threshold, fade_threshold)"),
+                         ("replacement", "replacement (real_threshold)")):
+            results[key] = fit_rule_parts(detectors, frame, parts, det, seed=seed, guard=guard)
     return results
 
 
-def no_evidence(y: np.ndarray, s: np.ndarray, test: np.ndarray, t: float, own: float | None,
-                held_out: dict[str, Any]) -> str | None:
-    """Why the threshold ``t`` fitted on the labels ``y`` (``s > t`` flags; ``test``: the held-out ones) must not be
-    written, or None. It is not when the labels give no evidence that it beats chance or the file's own value
-    ``own`` on the same labels:
+def no_evidence(y: np.ndarray, score: np.ndarray, flags: np.ndarray, test: np.ndarray, held_out: dict[str, Any],
+                own_flags: np.ndarray | None = None, own: str = "") -> str | None:
+    """Why a value fitted on the labels ``y`` must not be written, or None: the one check of every fit from labels
+    (a detector's threshold, :func:`fit_thresholds`; the parts of a flag rule, :func:`fit_rule_parts`). ``score``: the score it flags on, larger = more suspect (a rule's score
+    for a rule); ``flags``: its 0/1 flags; ``test``: the held-out labels; ``held_out``: its figures there
+    (``auroc``, ``auroc_ci``, ``precision``, ``recall``); ``own_flags``: the flags the file's own value ``own``
+    (in words) gives on the same outputs, None where the file has none. It is not written when the labels give no
+    evidence that it beats chance or the file's own value on the same labels:
 
     * the score does not rank the held-out failures above the held-out good outputs better than chance: the 95 %
       bootstrap interval of its held-out AUROC (``held_out["auroc_ci"]``) does not lie above 0.5;
     * its flags on the held-out labels are no better than chance: Youden's J (recall minus the share of good
       outputs flagged) is not above 0;
-    * the file's own threshold separates the held-out labels better, or all the labels (fitted and held out) as
+    * the file's own value separates the held-out labels better, or all the labels (fitted and held out) as
       well: nothing here shows the fitted one better."""
-    from ..stats import balanced, threshold_flags
+    from ..stats import balanced
 
     ci = held_out.get("auroc_ci")
     if not ci or not ci[0] > 0.5:
         lo_hi = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
         return (f"the score does not rank the held-out labels better than chance (AUROC {held_out['auroc']:.3f}"
                 f"{lo_hi}: its 95 % interval does not lie above 0.5)")
-    flags = threshold_flags(s, t, "above")
     j = balanced(y[test], flags[test])
     if not j > 0:
         return (f"its flags on the held-out labels are no better than chance (Youden's J {j:.3f}: recall "
                 f"{held_out['recall']:.3f}, precision {held_out['precision']:.3f})")
-    if own is None or not math.isfinite(float(own)):
+    if own_flags is None:
         return None
-    mine = threshold_flags(s, float(own), "above")
-    j_own, j_all, j_own_all = balanced(y[test], mine[test]), balanced(y, flags), balanced(y, mine)
+    j_own, j_all, j_own_all = balanced(y[test], own_flags[test]), balanced(y, flags), balanced(y, own_flags)
     if j_own > j or j_own_all >= j_all:
-        return (f"the file's own {own:g} separates these labels as well or better (Youden's J held out {j_own:.3f} "
+        return (f"the file's own {own} separates these labels as well or better (Youden's J held out {j_own:.3f} "
                 f"against the fitted one's {j:.3f}; on all labels {j_own_all:.3f} against {j_all:.3f})")
     return None
 
@@ -245,7 +250,7 @@ RULE_PARTS = {"blur": ("blur", ("blur_score", "blur_grain_score", "blur_fade_sco
 
 
 def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tuple[str, int, bool]],
-                   det: str) -> dict[str, Any]:
+                   det: str, seed: int = 0, guard: bool = True) -> dict[str, Any]:
     """Thresholds of a detector's flag rule that cannot be fitted on their own score, fitted together with it
     (:data:`RULE_PARTS`): ``blur``'s ``grain_threshold`` and ``fade_threshold`` (on real outputs most ``blur`` flags
     come from them, the grain deficit and the fade where that deficit is positive, OR-ed with the main and mosaic
@@ -254,11 +259,13 @@ def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
     The values are chosen on the fitting part, among the file's own, "off" (None) and up to
     :data:`PART_CANDIDATES` values each from the labelled outputs' scores, where the detector's own flag (its other
     thresholds as already fitted or kept) separates the label from ``good`` best (Youden's J). Ties keep the file's
-    own values, else take the stricter (fewer flags). ``detectors[det]`` is updated in place; returns what was
-    chosen (or why not)."""
+    own values, else take the stricter (fewer flags). With ``guard`` (the default), values other than the file's
+    own that the labels give no evidence for (:func:`no_evidence`, on the flag rule's held-out figures) are not
+    written: the file's own stay, and the result says why (``kept_base``, with the values not written,
+    ``not_written``). ``detectors[det]`` is updated in place; returns what was chosen (or why not)."""
     from ..detectors.flagging import detector_scores
-    from ..stats import balanced
-    from .rule import FLAGS, rule_flags
+    from ..stats import balanced, bootstrap_intervals
+    from .rule import FLAGS, measure, rule_flags, rule_score
 
     label, needed, part_scores, off_rank = RULE_PARTS[det]
     entry = detectors.get(det)
@@ -296,10 +303,26 @@ def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
                                            scores)[fit]) for vals in grid}
     # J, then the file's own values, then the stricter
     best = max(grid, key=lambda vals: (j[vals], vals == base, *(off_rank if v is None else v for v in vals)))
+    out: dict[str, Any] = {"fitted": dict(zip(names, best)), "kept": best == base, "counts": counts,
+                           "fit_j": round(j[best], 4), "file": dict(zip(names, base)), "file_fit_j": round(j[base], 4),
+                           "rule": f"{FLAGS[det]} with these (its other thresholds as above)"}
+    if guard and best != base:  # the rule's own figures, held out, with the fitted values and with the file's
+        fitted_entry = {**entry, **dict(zip(names, best))}
+        flags = rule_flags(det, {**detectors, det: fitted_entry}, scores)
+        score = rule_score(det, fitted_entry, scores)
+        own_flags = rule_flags(det, {**detectors, det: {**entry, **dict(zip(names, base))}}, scores)
+        m = ~np.isnan(flags)  # (the outputs the rule judges)
+        held = test[m]
+        out["test"] = {**measure(y[m][held], flags[m][held], score[m][held]),
+                       **bootstrap_intervals(y[m][held], flags[m][held], score[m][held], digits=4, seed=seed)}
+        own = ", ".join(f"{n} {'off' if v is None else f'{v:g}'}" for n, v in zip(names, base))
+        why = no_evidence(y[m], score[m], flags[m], held, out["test"], np.nan_to_num(own_flags[m], nan=0.0), own)
+        if why:  # the file keeps its own values
+            out.update({"fitted": dict(zip(names, base)), "kept": True, "kept_base": why,
+                        "not_written": dict(zip(names, best))})
+            best = base
     entry.update(zip(names, best))
-    return {"fitted": dict(zip(names, best)), "kept": best == base, "counts": counts, "fit_j": round(j[best], 4),
-            "file": dict(zip(names, base)), "file_fit_j": round(j[base], 4),
-            "rule": f"{FLAGS[det]} with these (its other thresholds as above)"}
+    return out
 
 
 #: a learned column becomes an evidence rule only when, on the fitting part, its best threshold separates the labels
@@ -447,6 +470,12 @@ def print_report(doc: dict[str, Any]) -> None:
             (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
             got = ", ".join(f"{k} {v}" for k, v in r["fitted"].items())
             was = "kept" if r["kept"] else "was " + ", ".join(f"{v}" for v in r["file"].values())
+            if "kept_base" in r:  # fitted, and not written: the rule's held-out figures give no evidence for it
+                fitted = ", ".join(f"{k} {v}" for k, v in r["not_written"].items())
+                print(f"  {det}: kept {got} (None: off); the fitted {fitted} is not written: {r['kept_base']} "
+                      f"(fitted on {fp}+{fn}, held out {tp}+{tn}, {r['rule'].split(' ')[0]} "
+                      f"with them: {figures(r['test'])})")
+                continue
             print(f"  {det}: {got} ({was}; None: off)  Youden's J on the fitting part {r['fit_j']} (with the "
                   f"file's {r['file_fit_j']}); fitted on {fp}+{fn}, held out {tp}+{tn}: see its flag above")
             continue
