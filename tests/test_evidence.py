@@ -427,3 +427,46 @@ def test_the_random_weights_reason_is_printed_once_for_every_column_it_skips(tmp
     assert out.count("learned evidence needs the real networks") == 1 and why in out
     line = next(ln for ln in out.splitlines() if why in ln)
     assert all(k in line for k in skipped)  # the line names every column it skips
+
+
+def test_a_learned_rule_that_separates_the_fitting_labels_by_chance_only_is_not_written(tmp_path, capsys):
+    """A learned column was written as evidence when its threshold reached Youden's J 0.2 on the fitting part, with
+    no held-out check: here rcs separates the fitting labels exactly and the held-out ones by chance only. It now
+    goes through the check the detectors' thresholds go through (``no_evidence``): no rule is written, or the base
+    file's rule of the verdict is kept, and the command and ``calibration.evidence`` say why. Checked against
+    scikit-learn's AUROC of the held-out labels and a plain loop's Youden's J of the rule not written."""
+    from sklearn.metrics import roc_auc_score
+
+    from bench.calibration import calibrate as C
+    from bench.calibration.labels import MIN_EVIDENCE_J, fit_from_labels, print_report
+    from tests.test_labelling import _chance_labels
+
+    # rcs low = replacement: 0.15 .. 0.60 by the sample's last digit (5-9: the high, good side)
+    run = make_run(tmp_path / "run", n=20, values=lambda b, d, sid: {"rcs": 0.60 - 0.05 * (int(sid[1:]) % 10)})
+    f = load_run(run).frame()
+    path, rows = _chance_labels(f, "replacement", tmp_path / "labels.csv")
+    doc = fit_from_labels(path, run)
+    res = doc["calibration"]["evidence"]["replacement: rcs"]
+    assert "evidence" not in doc and not res.get("written") and res["fit_j"] >= MIN_EVIDENCE_J
+    assert res["not_written"] and "better than chance" in res["kept_base"], res
+    v, t = f["rcs"].to_numpy(float), res["threshold"]
+
+    def youden(held):
+        pos = [v[i] < t for h, bad, i in rows if h == held and bad]
+        neg = [v[i] < t for h, bad, i in rows if h == held and not bad]
+        return sum(pos) / len(pos) - sum(neg) / len(neg)
+
+    assert youden(False) == 1.0 and abs(youden(True)) < 0.2
+    auc = roc_auc_score([bad for h, bad, _ in rows if h], [-v[i] for h, _, i in rows if h])  # (low rcs: suspect)
+    assert abs(auc - 0.5) < 0.1
+    print_report(doc)
+    assert f"not written: {res['kept_base']}" in " ".join(capsys.readouterr().out.split())
+    # a base file with a rule for the verdict keeps it: these labels give no evidence for the one fitted in its place
+    good = make_run(tmp_path / "good", n=20, values=_values)
+    tfile = tmp_path / "mine.json"
+    first = C.write(fit_from_labels(_labels(good, tmp_path / "good.csv"), good), tfile, "test")
+    doc = fit_from_labels(path, run, base=tfile)
+    assert doc["evidence"] == first["evidence"]
+    assert doc["calibration"]["evidence_base"] == {"kept_without_evidence": first["evidence"]}
+    print_report(doc)
+    assert "these labels give no evidence for the rule fitted in its place" in capsys.readouterr().out

@@ -19,7 +19,9 @@ label from ``good``:
 * a fitted threshold the labels give no evidence for (:func:`no_evidence`: the held-out AUROC's interval not above
   0.5, held-out flags no better than chance, or the base file's value as good on these labels) is not written: the
   base file's value stays, and ``results`` says why (``kept_base``) with the value not written (``not_written``).
-  The same check, the one function, judges the parts of a flag rule (below: on the rule's own held-out figures).
+  The same check, the one function, judges the parts of a flag rule (below: on the rule's own held-out figures)
+  and each learned evidence rule (:func:`fit_evidence`: a verdict whose rules it refuses gets none, or keeps the
+  base file's).
 * thresholds that are parts of a flag rule and cannot be fitted on their own score are fitted together, on that
   rule, after the main thresholds (:func:`fit_rule_parts`): ``blur``'s ``grain_threshold`` and ``fade_threshold``
   (the parts that give most of its flags on real outputs) and ``replacement``'s ``real_threshold`` (the head's
@@ -121,7 +123,8 @@ def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
 def no_evidence(y: np.ndarray, score: np.ndarray, flags: np.ndarray, test: np.ndarray, held_out: dict[str, Any],
                 own_flags: np.ndarray | None = None, own: str = "") -> str | None:
     """Why a value fitted on the labels ``y`` must not be written, or None: the one check of every fit from labels
-    (a detector's threshold, :func:`fit_thresholds`; the parts of a flag rule, :func:`fit_rule_parts`). ``score``: the score it flags on, larger = more suspect (a rule's score
+    (a detector's threshold, :func:`fit_thresholds`; the parts of a flag rule, :func:`fit_rule_parts`; a learned
+    evidence rule, :func:`fit_evidence`). ``score``: the score it flags on, larger = more suspect (a rule's score
     for a rule); ``flags``: its 0/1 flags; ``test``: the held-out labels; ``held_out``: its figures there
     (``auroc``, ``auroc_ci``, ``precision``, ``recall``); ``own_flags``: the flags the file's own value ``own``
     (in words) gives on the same outputs, None where the file has none. It is not written when the labels give no
@@ -195,7 +198,7 @@ def fit_from_labels(labels_path: str | Path, run: Any, test_fraction: float = 0.
     random_why = ("the run's learned metrics use random weights (" + "; ".join(random_reasons or ["weights: random"])
                   + "): learned evidence needs the real networks"
                   if rd.manifest.get("weights") == "random" or random_reasons else None)
-    evidence, ev_results = fit_evidence(frame, parts, seed, skip=random_why)
+    evidence, ev_results = fit_evidence(frame, parts, seed, skip=random_why, base=base_doc.get("evidence"))
     evidence, ev_base = keep_base_evidence(base_doc.get("evidence"), evidence, ev_results)
     from .rule import measure_rules
 
@@ -330,14 +333,17 @@ def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
 MIN_EVIDENCE_J = 0.2
 
 
-def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0,
-                 skip: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0, skip: str | None = None,
+                 guard: bool = True, base: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Learned evidence (:mod:`bench.detectors.flagging`): per verdict (replacement, blur), the learned column of
     ``frame`` (``replacement_features_score``, ``remove``, ``rcs``, ``cfd``) whose threshold, fitted on the fitting
     part, separates that label from ``good`` best (Youden's J, at least :data:`MIN_EVIDENCE_J`); measured on the
-    held-out part like the detectors. ``parts``: (label, row of ``frame``, held out) per labelled output.
-    ``skip``: why no column may be used (random weights): each present column is reported skipped with it.
-    Returns (rules to write, results per verdict and column)."""
+    held-out part like the detectors. With ``guard`` (the default), a column whose rule the labels give no evidence
+    for (:func:`no_evidence`: against chance, and against ``base``'s rule of the verdict on the same column, the
+    base file's ``evidence``) is not written, and its result says why (``kept_base``, with ``not_written``).
+    ``parts``: (label, row of ``frame``, held out) per labelled output. ``skip``: why no column may be used (random
+    weights): each present column is reported skipped with it. Returns (rules to write, results per verdict and
+    column)."""
     from ..detectors.flagging import EVIDENCE_COLUMNS, EVIDENCE_VERDICTS
     from ..stats import balanced, best_threshold, bootstrap_intervals, threshold_flags, written_threshold
     from .rule import measure
@@ -379,6 +385,18 @@ def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0,
             res["test"] = {**measure(y[test], flags[test], s_dir[test]),
                            **bootstrap_intervals(y[test], flags[test], s_dir[test], digits=4, seed=seed)}
             out[key] = res
+            if j >= MIN_EVIDENCE_J and guard:
+                own = next((r for r in (base if isinstance(base, list) else []) if isinstance(r, dict)
+                            and r.get("verdict") == verdict and r.get("column") == col
+                            and r.get("direction") == direction and isinstance(r.get("threshold"), (int, float))
+                            and math.isfinite(r["threshold"])), None)
+                why = no_evidence(y, s_dir, flags, test, res["test"],
+                                  None if own is None else threshold_flags(sc, float(own["threshold"]), direction),
+                                  "" if own is None else f"rule {col} {'>' if direction == 'above' else '<'} "
+                                                         f"{float(own['threshold']):g}")
+                if why:
+                    res.update({"kept_base": why, "not_written": True})
+                    continue
             if j >= MIN_EVIDENCE_J and (best is None or j > best[0]):
                 best = (j, {"column": col, "direction": direction, "threshold": res["threshold"],
                             "verdict": verdict})
@@ -393,15 +411,21 @@ def keep_base_evidence(base: Any, fitted: list[dict[str, Any]],
     """The evidence rules to write: those fitted, and the base file's rule of a verdict these labels could not
     judge (every learned column skipped for it: the run lacks them, random weights, too few labels), kept as a
     detector keeps its threshold. A base rule of a verdict they did judge, and found no column for or another, is
-    replaced. Returns (rules, ``{"kept": [...], "replaced": [...]}`` of the base's rules; empty when it has none)."""
+    replaced; one whose fitted rules the labels give no evidence for (a column's result ``kept_base``, and none
+    written) keeps the base's rule, as a detector keeps its threshold. Returns (rules, ``{"kept": [...],
+    "kept_without_evidence": [...], "replaced": [...]}`` of the base's rules; empty when it has none)."""
     base_rules = [r for r in (base if isinstance(base, list) else []) if isinstance(r, dict)]
     judged = {k.split(": ", 1)[0] for k, r in results.items() if isinstance(r, dict) and "fit_j" in r}
-    kept = [r for r in base_rules if r.get("verdict") not in judged
-            and not any(all(r.get(k) == f.get(k) for k in ("column", "direction", "threshold", "verdict"))
-                        for f in fitted)]
-    replaced = [r for r in base_rules if r.get("verdict") in judged and r not in fitted]
-    info = {k: v for k, v in (("kept", kept), ("replaced", replaced)) if v}
-    return fitted + kept, info
+    written = {f.get("verdict") for f in fitted}
+    unproven = {k.split(": ", 1)[0] for k, r in results.items() if isinstance(r, dict) and "kept_base" in r} - written
+    same = lambda r: any(all(r.get(k) == f.get(k) for k in ("column", "direction", "threshold", "verdict"))  # noqa
+                         for f in fitted)
+    kept = [r for r in base_rules if r.get("verdict") not in judged and not same(r)]
+    no_ev = [r for r in base_rules if r.get("verdict") in unproven and not same(r)]
+    replaced = [r for r in base_rules if r.get("verdict") in judged and r.get("verdict") not in unproven
+                and r not in fitted]
+    info = {k: v for k, v in (("kept", kept), ("kept_without_evidence", no_ev), ("replaced", replaced)) if v}
+    return fitted + kept + no_ev, info
 
 
 def pd_num(v: Any) -> float:
@@ -458,8 +482,12 @@ def print_report(doc: dict[str, Any]) -> None:
             tp, tn = r["counts"]["test"]
             print(f"  {key:26s} {side} {r['threshold']:g}{'  (written)' if r.get('written') else ''}  held out "
                   f"{tp}+{tn}: {figures(r['test'])}")
+            if "kept_base" in r:  # fitted well enough on the fitting part; its held-out figures give no evidence
+                print(f"  {'':26s} not written: {r['kept_base']}")
     side = {"above": ">", "below": "<"}
     for what, why in (("kept", "kept from the base file: these labels could not judge its verdict"),
+                      ("kept_without_evidence", "kept from the base file: these labels give no evidence for the "
+                                                "rule fitted in its place"),
                       ("replaced", "of the base file, replaced: these labels judged its verdict")):
         for r in (cal.get("evidence_base") or {}).get(what, []):
             print(f"  {r.get('verdict')}: {r.get('column')} {side.get(r.get('direction'), '?')} {r.get('threshold')} "
