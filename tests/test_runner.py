@@ -37,6 +37,18 @@ def rows(run_dir):
         return s.records()
 
 
+def tables(run_dir):
+    """{table: its rows, sorted} of a run's store, every table (definitions included), read without writing."""
+    import sqlite3
+
+    conn = sqlite3.connect(run_dir / "records.sqlite")
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {n: sorted(conn.execute(f'SELECT * FROM "{n}"').fetchall(), key=repr) for n in names}
+    finally:
+        conn.close()
+
+
 def test_backend_never_sees_the_hole(tmp_path, plugins):
     suite = make_suite(tmp_path)
     run_dir = run(suite)
@@ -610,7 +622,8 @@ def test_a_run_stopped_for_missing_weights_leaves_no_folder_it_made_and_a_resume
     """"weights missing ...; nothing was run", and yet results/<name>/ stayed behind (records.sqlite,
     suite.resolved.yaml, .lock) when the run had made it. A folder the run made is taken away again (and the empty
     folders above it it made); a resumed run's folder, there before, keeps every file, its records and its
-    suite.resolved.yaml as they were."""
+    suite.resolved.yaml as they were, and its store every row of every table (the stopped run had added its
+    generation and scorer definitions)."""
     from pathlib import Path
 
     from bench.errors import WeightsError
@@ -624,9 +637,12 @@ def test_a_run_stopped_for_missing_weights_leaves_no_folder_it_made_and_a_resume
     # a resumed run: the folder holds a finished run of identity; adding a backend without weights stops it
     done = run(make_suite(tmp_path, backends=["identity"], output_dir=str(out)), run_id="kept")
     before = {p.relative_to(done): p.read_bytes() for p in done.rglob("*") if p.is_file()}
-    records = rows(done)
+    records, stored = rows(done), tables(done)
+    assert stored["generations"] and stored["scorers"] and stored["outputs"] and stored["scores"]
     with pytest.raises(WeightsError, match="nothing was run"):
         run(suite, run_id="kept")
+    # every table of the store as it was: no generation or scorer definition of the stopped run is left in it
+    assert tables(done) == stored
     after = {p.relative_to(done): p.read_bytes() for p in done.rglob("*") if p.is_file()}
     assert set(after) - {Path(".lock")} == set(before) - {Path(".lock")}  # (the lock names the last process)
     assert {k: v for k, v in after.items() if not k.name.startswith((".lock", "records.sqlite"))} == \

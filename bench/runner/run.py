@@ -213,22 +213,25 @@ class Runner:
                     self._log(f"error: {self.dataset_errors[s.label]}; its cells are skipped")
             masks = {s.label: s.create() for s in suite.masks}
             work = assign_work(cells, ids, self.shard)
-            for c in cells:
-                store.add_generation(c.key, c.backend.label, c.dataset.label, c.mask.label, c.input_key, c.spec())
-            for s in scorers:
-                store.add_scorer(s.key, s.label, s.kind, s.identity)
-            if self.recompute:
-                store.drop_scores([s.key for s in scorers], [c.key for c in cells])
-            plans = plan(store, cells, scorers, work)
-            dprov = {k: _prov(d) for k, d in datasets.items()}  # (a folder's fingerprint stats every file: once)
-            mprov = {k: _prov(m) for k, m in masks.items()}  # (an annotation file is hashed: once)
-            # (before the manifest records the listings: a change is marked in the store, so an interrupted run
-            # or a `bench score` cannot leave outputs of the old inputs looking current)
-            self._recheck_changed_inputs(store, plans, datasets, masks, {"datasets": dprov, "masks": mprov}, old)
-            if not self.score_only:
-                self._reread_changed_outputs(store, plans)
-                self._recheck_changed_weights(store, plans)
-                self._check_backend_weights(plans)
+            # (one transaction up to the weights check: a run stopped there leaves an existing store's rows exactly
+            # as they were, no generation or scorer definition of its own added, no score dropped, no row marked)
+            with store.held():
+                for c in cells:
+                    store.add_generation(c.key, c.backend.label, c.dataset.label, c.mask.label, c.input_key, c.spec())
+                for s in scorers:
+                    store.add_scorer(s.key, s.label, s.kind, s.identity)
+                if self.recompute:
+                    store.drop_scores([s.key for s in scorers], [c.key for c in cells])
+                plans = plan(store, cells, scorers, work)
+                dprov = {k: _prov(d) for k, d in datasets.items()}  # (a folder's fingerprint stats every file: once)
+                mprov = {k: _prov(m) for k, m in masks.items()}  # (an annotation file is hashed: once)
+                # (before the manifest records the listings: a change is marked in the store, so an interrupted run
+                # or a `bench score` cannot leave outputs of the old inputs looking current)
+                self._recheck_changed_inputs(store, plans, datasets, masks, {"datasets": dprov, "masks": mprov}, old)
+                if not self.score_only:
+                    self._reread_changed_outputs(store, plans)
+                    self._recheck_changed_weights(store, plans)
+                    self._check_backend_weights(plans)
             self._note_other_suites(old)
             self._note_unmerged_shards(store)
 

@@ -165,6 +165,7 @@ class RunStore:
         else:
             self.conn = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
         self.lock = threading.RLock()
+        self._held = False  # inside held(): writes join one transaction
         self._cells: list[str] | None = None  # selection (None = everything)
         self._scorers: list[str] | None = None
         try:
@@ -200,8 +201,13 @@ class RunStore:
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
         """One write transaction; SQLite's own failure (a full disk, a file system gone read-only) becomes a
-        :class:`BenchError` naming the store: the run stops with a message, and what was committed before stays."""
+        :class:`BenchError` naming the store: the run stops with a message, and what was committed before stays.
+        Inside :meth:`held` the writes join its one transaction instead of committing each."""
         try:
+            if self._held:
+                with self.lock:
+                    yield
+                return
             with self.lock, self.conn:
                 yield
         except sqlite3.OperationalError as e:
@@ -210,6 +216,23 @@ class RunStore:
                                  f"read it, but to run or score it copy the folder somewhere writable") from None
             raise BenchError(f"{self.path}: cannot write the run's store ({e}); stopped. Rows committed before are "
                              f"kept: make room and run the same command again") from None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Every write inside is one transaction: committed when the block ends, rolled back when it raises (a run
+        that stops before any work, for a missing backend checkpoint say, leaves an existing store's rows exactly as
+        they were). The block holds the store's lock: no other thread writes meanwhile."""
+        with self.lock:
+            self._held = True
+            try:
+                yield
+            except BaseException:
+                self._held = False
+                self.conn.rollback()
+                raise
+            self._held = False
+            with self._writing():  # (commits what the block wrote, a failure named as any write's)
+                pass
 
     def __enter__(self) -> "RunStore":
         return self
