@@ -1145,3 +1145,21 @@ def test_rater_ids_differing_only_in_case_or_end_spaces_are_named_not_merged(run
     assert main(["study", "score", str(run), str(tmp_path / "a1.csv"), str(tmp_path / "b.csv"), "--n-boot", "50",
                  "--out", str(tmp_path / "s2")]) == 0
     assert "differ only in case" not in capsys.readouterr().out
+
+
+def test_judgements_without_one_decided_comparison_are_scored(run, tmp_path):
+    """Every comparison answered "tie" or "both bad": the metric agreement indexed the scores with the decided
+    comparisons' positions, an empty float array then, and `bench study score` stopped with an IndexError. It has
+    no comparison to agree with: accuracy NaN over 0 comparisons, every one of the metric's comparisons a tie."""
+    from bench.study.agreement import metric_agreement
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    plan = page_plan(copy, tmp_path)
+    rows = simulate(plan, THETA, "ann", 0)
+    for row, t in zip(rows, plan.trials):
+        if t.kind == "pair":
+            row["choice"] = "tie"
+    st = score_study(copy, [write_csv(tmp_path / "judgements_ann.csv", rows)], n_boot=20)
+    got = [r for r in metric_agreement(st, copy, n_boot=20) if r["higher_is_better"] is not None]
+    assert got and all(r["n"] == 0 and math.isnan(r["accuracy"]) for r in got), got

@@ -79,9 +79,11 @@ def metric_agreement(study: StudyScore, run: Any, n_boot: int = N_BOOT, alpha: f
         vals = pd.to_numeric(sub[k], errors="coerce").to_numpy(dtype=float)
         v[sub["sample_id"].map(spos).to_numpy(), sub["backend"].map(bpos).to_numpy()] = vals
         sign = 1.0 if hib else -1.0
-        si = decided["sample_id"].map(spos).to_numpy()
+        # (integer positions even when nothing was decided: an empty map is of floats, no index)
+        si = decided["sample_id"].map(spos).to_numpy(dtype=int)
         with np.errstate(invalid="ignore"):
-            d = sign * (v[si, decided["a"].map(bpos).to_numpy()] - v[si, decided["b"].map(bpos).to_numpy()])
+            d = sign * (v[si, decided["a"].map(bpos).to_numpy(dtype=int)]
+                        - v[si, decided["b"].map(bpos).to_numpy(dtype=int)])
         usable = ~np.isnan(d) & (d != 0)
         agree = usable & ((d > 0) == (decided["y"].to_numpy() == 1.0))
         a_s = np.bincount(si[agree], minlength=len(sids)).astype(float)
