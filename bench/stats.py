@@ -536,6 +536,11 @@ def best_threshold(y: np.ndarray, s: np.ndarray, direction: str = "above",
 #: one virtual tie per compared pair (half a win each way): the default prior of the reported fits
 DEFAULT_PRIOR = 0.5
 
+#: :func:`bradley_terry` stops when no log-strength moved more than this in one iteration; two log-strengths closer
+#: than it are not told apart by the fit (a difference δ of log-strengths is a relative difference of about δ in the
+#: strengths), so :func:`tied_ranks` ranks them alike
+BT_TOL = 1e-10
+
 
 class NotConnected(ValueError):
     """The comparisons do not connect every item (no common scale exists)."""
@@ -561,7 +566,7 @@ def _components(adj: np.ndarray) -> list[list[int]]:
     return out
 
 
-def bradley_terry(wins: np.ndarray, prior: float = DEFAULT_PRIOR, tol: float = 1e-10,
+def bradley_terry(wins: np.ndarray, prior: float = DEFAULT_PRIOR, tol: float = BT_TOL,
                   max_iter: int = 100_000, init: np.ndarray | None = None) -> np.ndarray:
     """Log-strengths θ (mean 0 over the items that were compared; NaN for an item never compared) of the
     Bradley–Terry model P(i beats j) = 1 / (1 + exp(θ_j − θ_i)).
@@ -614,6 +619,21 @@ def bradley_terry(wins: np.ndarray, prior: float = DEFAULT_PRIOR, tol: float = 1
             break
     theta[idx] = t - t.mean()
     return theta
+
+
+def tied_ranks(theta: np.ndarray, tol: float = BT_TOL) -> np.ndarray:
+    """Competition ranks (1 = strongest; ties share the best rank of their group, the next rank skips: 1, 1, 3) of
+    log-strengths ``theta``: a group is every value within ``tol`` of its group's highest (compared with the
+    highest, never chained). NaN (an item never compared) ranks last, all alike."""
+    t = np.asarray(theta, dtype=np.float64)
+    order = sorted(range(t.size), key=lambda i: (math.isnan(t[i]), -t[i] if not math.isnan(t[i]) else 0.0))
+    ranks = np.zeros(t.size, dtype=int)
+    top = None
+    for pos, i in enumerate(order):
+        if top is None or not (abs(t[top] - t[i]) <= tol or (math.isnan(t[top]) and math.isnan(t[i]))):
+            top, rank = i, pos + 1
+        ranks[i] = rank
+    return ranks
 
 
 def win_rates(wins: np.ndarray) -> np.ndarray:

@@ -1147,6 +1147,84 @@ def test_rater_ids_differing_only_in_case_or_end_spaces_are_named_not_merged(run
     assert "differ only in case" not in capsys.readouterr().out
 
 
+def test_equal_strengths_share_one_rank_and_only_unequal_ones_differ():
+    """Bradley–Terry strengths the fit does not tell apart (within its convergence tolerance) share one rank; the
+    next rank skips (1, 2, 2); strengths further apart than the tolerance are ranked apart."""
+    # A beats B and C alike; B and C split their games: B and C are the same strength
+    w = np.array([[0.0, 5.0, 5.0], [1.0, 0.0, 2.0], [1.0, 2.0, 0.0]])
+    theta = stats.bradley_terry(w)
+    assert list(stats.tied_ranks(theta)) == [1, 2, 2]
+    assert list(stats.tied_ranks(np.array([0.0, 0.0, 0.0]))) == [1, 1, 1]
+    assert list(stats.tied_ranks(np.array([0.0, 10 * stats.BT_TOL, -0.5]))) == [2, 1, 3]
+    assert list(stats.tied_ranks(np.array([0.3, 0.3 + stats.BT_TOL / 2, -0.3]))) == [1, 1, 3]
+
+
+def test_backends_of_equal_strength_are_tied_and_the_default_baseline_is_chosen_by_rule(run, tmp_path, capsys):
+    """Every comparison answered "tie" or "both bad" makes the strengths exactly equal: the backends were ranked
+    1, 2, 3 in alphabetical order and the default baseline (the last of them) was an accident of the names. They
+    share rank 1, said "tied" in the command, study.md and the LaTeX table; the default baseline is the first by
+    name of those tied for the lowest rank, and the command says so."""
+    from bench.cli import main
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    plan = page_plan(copy, tmp_path)
+    for i, r in enumerate(("ann", "bob")):
+        rows = simulate(plan, THETA, r, i)  # (the attention checks answered as THETA would)
+        for row, t in zip(rows, plan.trials):
+            if t.kind == "pair":
+                row["choice"] = ("tie", "both_bad")[t.index % 2]
+        write_csv(tmp_path / f"judgements_{r}.csv", rows)
+    capsys.readouterr()
+    assert main(["study", "score", str(copy), str(tmp_path / "judgements_*.csv"), "--n-boot", "50"]) == 0
+    out = capsys.readouterr().out
+    folder = copy / "study" / "synthetic__box"
+    doc = json.loads((folder / "study.json").read_text())
+    names = sorted(BACKENDS)
+    assert [b["backend"] for b in doc["backends"]] == names
+    assert [b["rank"] for b in doc["backends"]] == [1, 1, 1] and all(b["tied"] for b in doc["backends"])
+    assert doc["baseline"] == names[0] and doc["baseline_tied_with"] == names[1:]
+    for b in names:
+        assert f"1. {b:<24}" in out and f"1. {b:<24} human_bt +0.00 " in out
+    assert out.count("(tied)") == 3
+    assert f"note: {names[0]}, {names[1]} and {names[2]} are tied at rank 1" in out
+    assert f"note: the baseline {names[0]} is one of the backends tied for the lowest rank" in out
+    md = (folder / "study.md").read_text()
+    assert all(f"| 1 (tied) | {b} |" in md for b in names) and "are tied at rank 1" in md
+    tex = (folder / "user_study.tex").read_text()
+    assert all(f"{b} (tied) &" in tex for b in names) and f"Tied (equal strengths): {names[0]}, {names[1]} and {names[2]}." in tex
+    # the same answers in another order: the same baseline; a baseline given is the one used, without the note
+    for r in ("ann", "bob"):
+        p = tmp_path / f"judgements_{r}.csv"
+        rows = list(csv.DictReader(open(p)))
+        write_csv(p, rows[::-1])
+    capsys.readouterr()
+    assert main(["study", "score", str(copy), str(tmp_path / "judgements_*.csv"), "--n-boot", "50",
+                 "--baseline", names[2]]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads((folder / "study.json").read_text())
+    assert doc["baseline"] == names[2] and doc["baseline_tied_with"] == [] and "note: the baseline" not in out
+    assert main(["study", "score", str(copy), str(tmp_path / "judgements_*.csv"), "--n-boot", "50"]) == 0
+    assert json.loads((folder / "study.json").read_text())["baseline"] == names[0]
+
+
+def test_backends_of_distinct_strengths_are_not_called_tied(run, tmp_path, capsys):
+    from bench.cli import main
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    plan = page_plan(copy, tmp_path)
+    for i, r in enumerate(("ann", "bob")):
+        write_csv(tmp_path / f"judgements_{r}.csv", simulate(plan, THETA, r, i))
+    capsys.readouterr()
+    assert main(["study", "score", str(copy), str(tmp_path / "judgements_*.csv"), "--n-boot", "50"]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads((copy / "study" / "synthetic__box" / "study.json").read_text())
+    assert [b["rank"] for b in doc["backends"]] == [1, 2, 3] and not any(b["tied"] for b in doc["backends"])
+    assert doc["baseline"] == doc["backends"][-1]["backend"] and doc["baseline_tied_with"] == []
+    assert "tied" not in out and "tied" not in (copy / "study" / "synthetic__box" / "study.md").read_text()
+
+
 def test_judgements_without_one_decided_comparison_are_scored(run, tmp_path):
     """Every comparison answered "tie" or "both bad": the metric agreement indexed the scores with the decided
     comparisons' positions, an empty float array then, and `bench study score` stopped with an IndexError. It has

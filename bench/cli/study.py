@@ -82,7 +82,7 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
     import glob
 
     from ..study.agreement import metric_agreement
-    from ..report.study import _ci, interval_notes, rater_notes, sentence, write_outputs
+    from ..report.study import _ci, interval_notes, rater_notes, sentence, tie_notes, write_outputs
     from ..study.plan import study_dir
     from ..study.score import score_study
 
@@ -102,10 +102,10 @@ def score(run: str, files: list[str], args: argparse.Namespace) -> int:
           + (f" (dropped below --min-attention: {', '.join(dropped)})" if dropped else ""))
     for b in doc["backends"]:
         ci = _ci(b["human_bt"], b["human_bt_lo"], b["human_bt_hi"], "+.2f")
-        print(f"  {b['rank']}. {b['backend']:<24} human_bt {ci}")
+        print(f"  {b['rank']}. {b['backend']:<24} human_bt {ci}" + ("  (tied)" if b.get("tied") else ""))
     for s in sentence(doc):
         print(s)
-    for n in interval_notes(doc) + rater_notes(doc):
+    for n in tie_notes(doc) + interval_notes(doc) + rater_notes(doc):
         print(f"note: {n}")
     for r in doc["raters"]:
         if r.get("one_answer"):

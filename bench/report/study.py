@@ -108,6 +108,20 @@ def agreement_html(rows: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def _latex_ties(doc: dict[str, Any]) -> str:
+    """The caption's sentences on tied backends (equal strengths) and a baseline chosen among them."""
+    lt = sinks.latex
+    groups: dict[int, list[str]] = {}
+    for b in doc.get("backends") or []:
+        if b.get("tied"):
+            groups.setdefault(b["rank"], []).append(lt(b["backend"]))
+    out = "".join(f" Tied (equal strengths): {_and(names)}." for names in groups.values())
+    if doc.get("baseline_tied_with"):
+        out += (f" The baseline {lt(doc['baseline'])} is one of the backends tied for the lowest strength, the first "
+                f"of them by name.")
+    return out
+
+
 def user_study_latex(doc: dict[str, Any], label: str = "tab:user_study") -> str:
     """Backend, Bradley–Terry strength with interval, preference over the baseline with its Wilson interval."""
     lt = sinks.latex
@@ -119,7 +133,7 @@ def user_study_latex(doc: dict[str, Any], label: str = "tab:user_study") -> str:
         pct = lambda v: _tf(None if v is None else 100 * v, ".1f")  # noqa: E731
         pr = "--" if p is None or p["rate"] is None else \
             f"{pct(p['rate'])}\\,\\% {{\\scriptsize[{pct(p['lo'])}, {pct(p['hi'])}]}}"
-        body.append(f"{lt(b['backend'])} & {_tf(b['human_bt'])} {{\\scriptsize[{_tf(b['human_bt_lo'])}, "
+        body.append(f"{lt(b['backend'])}{' (tied)' if b.get('tied') else ''} & {_tf(b['human_bt'])} {{\\scriptsize[{_tf(b['human_bt_lo'])}, "
                     f"{_tf(b['human_bt_hi'])}]}} & {pr} & {b['n']} \\\\")
     kept = [r for r in doc["raters"] if r["kept"]]
     ag = doc.get("agreement") or {}
@@ -131,7 +145,7 @@ def user_study_latex(doc: dict[str, Any], label: str = "tab:user_study") -> str:
     cap = (f"User study: {len(kept)} raters, {doc['n_comparisons']} blind pairwise comparisons on "
            f"{doc['n_samples']} samples of {lt(doc['dataset'])} $\\times$ {lt(doc['mask'])}. Bradley--Terry "
            f"strength (log scale, mean 0; ties count half a win) and the share of decided comparisons won against "
-           f"{lt(base)}; 95\\,\\% intervals (bootstrap over samples; Wilson).{kappa}")
+           f"{lt(base)}; 95\\,\\% intervals (bootstrap over samples; Wilson).{kappa}{_latex_ties(doc)}")
     return "\n".join([r"\begin{table}[t]", r"\centering", r"\begin{tabular}{lrrr}", r"\toprule",
                       f"Method & BT strength $\\uparrow$ & Preferred over {lt(base)} $\\uparrow$ & $n$ \\\\",
                       r"\midrule", *body, r"\bottomrule", r"\end{tabular}", f"\\caption{{{cap}}}",
@@ -154,6 +168,35 @@ def interval_notes(doc: dict[str, Any]) -> list[str]:
         out.append(f"zero-width interval{'s' if len(flat) != 1 else ''} for {', '.join(flat)}: every resample of "
                    f"the samples gives the same strengths (the raters agree on every sample), so resampling shows no "
                    f"spread; read the preference's Wilson interval, or collect more judgements.")
+    return out
+
+
+def rank_label(b: dict[str, Any]) -> str:
+    """A backend's rank as shown: ``2`` or, shared with another backend, ``2 (tied)``."""
+    return f"{b['rank']} (tied)" if b.get("tied") else str(b["rank"])
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def tie_notes(doc: dict[str, Any]) -> list[str]:
+    """Backends tied in the ranking (equal Bradley–Terry strengths, within the fit's convergence tolerance: every
+    answer a tie, say, or perfectly symmetric wins): one shared rank, listed by name; and, when the default baseline
+    is one of those tied for the lowest rank, which it is and why."""
+    groups: dict[int, list[str]] = {}
+    for b in doc.get("backends") or []:
+        if b.get("tied"):
+            groups.setdefault(b["rank"], []).append(b["backend"])
+    tol = (doc.get("model") or {}).get("tie_tolerance")
+    out = [f"{_and(names)} are tied at rank {rank}: their Bradley–Terry strengths are equal"
+           + (f" (within the fit's convergence tolerance, {tol:g} in log-strength)" if tol else "")
+           + ", so they share the rank and are listed by name." for rank, names in groups.items()]
+    others = doc.get("baseline_tied_with") or []
+    if others:
+        out.append(f"the baseline {doc['baseline']} is one of the backends tied for the lowest rank "
+                   f"({_and([doc['baseline'], *others])}): the first of them by name; give --baseline to choose "
+                   f"another.")
     return out
 
 
@@ -191,10 +234,10 @@ def study_markdown(doc: dict[str, Any]) -> str:
              *(x for n in rater_notes(doc) for x in ("", f"**Note:** {n}")), "", "## Ranking (Bradley–Terry)", "",
              "| rank | backend | human_bt [95 % CI] | comparisons |", "|---:|---|---|---:|"]
     for b in doc["backends"]:
-        lines.append(f"| {b['rank']} | {m(b['backend'])} | {_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'])} "
+        lines.append(f"| {rank_label(b)} | {m(b['backend'])} | {_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'])} "
                      f"| {b['n']} |")
     lines += ["", "human_bt is a log-strength: P(A preferred to B) = 1 / (1 + exp(θ_B − θ_A)); a difference of 1 is "
-              "73 %."] + [f"**Note:** {n}" for n in interval_notes(doc)] + [
+              "73 %."] + [f"**Note:** {n}" for n in tie_notes(doc) + interval_notes(doc)] + [
               "", "## Win rates (row preferred to column; ties count half)", ""]
     names = [b["backend"] for b in doc["backends"]]
     lines += ["| | " + " | ".join(m(n) for n in names) + " |", "|---" * (len(names) + 1) + "|"]
@@ -305,7 +348,7 @@ def _study_section(folder: Path, doc: dict[str, Any] | None, report_path: Path |
     for b in doc["backends"]:
         p = pref.get(b["backend"])
         rate = "–" if p is None else f"{_pct(p['rate'])} [{_pct(p['lo'])}, {_pct(p['hi'])}]"
-        out.append(f"<tr><td data-v='{b['rank']}'>{b['rank']}</td><td class='lbl'>{e(b['backend'])}</td>"
+        out.append(f"<tr><td data-v='{b['rank']}'>{e(rank_label(b))}</td><td class='lbl'>{e(b['backend'])}</td>"
                    f"<td data-v='{_v(b['human_bt'])}'>{_ci(b['human_bt'], b['human_bt_lo'], b['human_bt_hi'])}</td>"
                    f"<td data-v='{_v(None if p is None else p['rate'])}'>{rate}</td><td data-v='{b['n']}'>{b['n']}</td>"
                    "</tr>")

@@ -372,6 +372,10 @@ class StudyScore:
     changed_outputs: list[str] = field(default_factory=list)
     #: rater ids as written that differ only in case or spaces at their ends (:func:`similar_raters`)
     similar_raters: list[dict[str, Any]] = field(default_factory=list)
+    #: the rank of each of ``backends`` (:func:`bench.stats.tied_ranks`: tied backends share one; empty: 1, 2, 3, ...)
+    ranks: list[int] = field(default_factory=list)
+    #: the backends tied with a default baseline for the lowest rank (it is the first of them by name)
+    baseline_tied_with: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         def num(x: Any) -> Any:
@@ -388,11 +392,13 @@ class StudyScore:
             return x
 
         comp = outcomes(self.judgements[self.judgements["rater"].isin(self.kept)])
+        ranks = list(self.ranks) or list(range(1, len(self.backends) + 1))
         rates = stats.win_rates(self.wins)
         return num({
             "format": "inpaint-bench-study", "version": 1, "run_id": self.run_id, "config_hash": self.config_hash,
             "dataset": self.dataset, "mask": self.mask, "files": self.files,
             "model": {"ranking": "Bradley-Terry, ties and both-bad as half a win each",
+                      "tie_tolerance": stats.BT_TOL,
                       "prior": stats.DEFAULT_PRIOR, "interval": f"{1 - ALPHA:.0%} percentile bootstrap over "
                       f"samples ({self.bt.get('n_boot', N_BOOT)} resamples)", "preference_interval": "Wilson",
                       "agreement": "Fleiss' kappa over comparisons every kept rater answered"},
@@ -400,14 +406,16 @@ class StudyScore:
             "raters": self.raters.to_dict("records"),
             "n_comparisons": int(len(comp)), "n_samples": self.bt["n_samples"],
             "bootstrap_failed": self.bt["failed"], "n_boot": self.bt.get("n_boot", N_BOOT),
-            "backends": [{"backend": b, "rank": i + 1, "human_bt": self.bt["theta"][i], "human_bt_lo": self.bt["lo"][i],
+            "backends": [{"backend": b, "rank": ranks[i], "tied": ranks.count(ranks[i]) > 1,
+                          "human_bt": self.bt["theta"][i], "human_bt_lo": self.bt["lo"][i],
                           "human_bt_hi": self.bt["hi"][i], "n": int(((comp["a"] == b) | (comp["b"] == b)).sum())}
                          for i, b in enumerate(self.backends)],
             "win_rate": {a: {b: rates[i, j] for j, b in enumerate(self.backends) if i != j}
                          for i, a in enumerate(self.backends)},
             "wins": {a: {b: self.wins[i, j] for j, b in enumerate(self.backends) if i != j}
                      for i, a in enumerate(self.backends)},
-            "baseline": self.baseline, "preference": self.preference, "agreement": self.agreement,
+            "baseline": self.baseline, "baseline_tied_with": list(self.baseline_tied_with),
+            "preference": self.preference, "agreement": self.agreement,
             "metrics": self.metrics, "study_ids": list(self.study_ids), "page_study_id": self.page_study_id,
             "judgements_of_changed_outputs": len(self.changed_outputs),
             "similar_raters": self.similar_raters,
@@ -528,19 +536,24 @@ def score_study(run: Any, paths: Sequence[str | Path], min_attention: float | No
         bt = bt_with_intervals(comp, names, n_boot=n_boot, seed=seed)
     except stats.NotConnected as e:
         raise BenchError(f"the judged pairs do not connect every backend: {e}") from None
-    order = sorted(range(len(names)), key=lambda i: -bt["theta"][i])
-    ranked = [names[i] for i in order]
+    # backends whose strengths the fit does not tell apart share one rank, and are listed by name within it
+    by_rank = stats.tied_ranks(bt["theta"])
+    order = sorted(range(len(names)), key=lambda i: (by_rank[i], names[i]))
+    ranked, ranks = [names[i] for i in order], [int(by_rank[i]) for i in order]
     bt = {**bt, "theta": bt["theta"][order], "lo": bt["lo"][order], "hi": bt["hi"][order],
           "replicates": bt["replicates"][:, order]}
-    if baseline is None:
-        baseline = ranked[-1]
+    tied_with: list[str] = []
+    if baseline is None:  # the lowest ranked; of a tie for it, the first by name (never an accident of order)
+        last = [b for b, r in zip(ranked, ranks) if r == ranks[-1]]
+        baseline, tied_with = last[0], last[1:]
     elif baseline not in names:
         raise BenchError(f"--baseline {baseline!r}: not among the judged backends ({', '.join(names)})")
     return StudyScore(run_id=str(rd.manifest.get("run_id") or ""),
                       config_hash=str(rd.manifest.get("config_hash") or ""), dataset=str(df["dataset"].iloc[0]),
                       mask=str(df["mask"].iloc[0]), files=[str(p) for p in paths], judgements=df, raters=att,
                       min_attention=min_attention, backends=ranked, bt=bt, wins=wins_matrix(comp, ranked),
-                      baseline=baseline, preference=preference(comp, baseline, ranked),
+                      baseline=baseline, preference=preference(comp, baseline, ranked), ranks=ranks,
+                      baseline_tied_with=tied_with,
                       agreement=rater_agreement(comp, n_boot=n_boot, seed=seed),
                       study_ids=ids, page_study_id=page_id,
                       changed_outputs=list(changed.values()), similar_raters=similar_raters(df))
