@@ -111,11 +111,7 @@ def agreement_html(rows: list[dict[str, Any]]) -> str:
 def _latex_ties(doc: dict[str, Any]) -> str:
     """The caption's sentences on tied backends (equal strengths) and a baseline chosen among them."""
     lt = sinks.latex
-    groups: dict[int, list[str]] = {}
-    for b in doc.get("backends") or []:
-        if b.get("tied"):
-            groups.setdefault(b["rank"], []).append(lt(b["backend"]))
-    out = "".join(f" Tied (equal strengths): {_and(names)}." for names in groups.values())
+    out = "".join(f" Tied (equal strengths): {_and([lt(n) for n in names])}." for names in tied_groups(doc).values())
     if doc.get("baseline_tied_with"):
         out += (f" The baseline {lt(doc['baseline'])} is one of the backends tied for the lowest strength, the first "
                 f"of them by name.")
@@ -180,14 +176,20 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def tie_notes(doc: dict[str, Any]) -> list[str]:
-    """Backends tied in the ranking (equal Bradley–Terry strengths, within the fit's convergence tolerance: every
-    answer a tie, say, or perfectly symmetric wins): one shared rank, listed by name; and, when the default baseline
-    is one of those tied for the lowest rank, which it is and why."""
+def tied_groups(doc: dict[str, Any]) -> dict[int, list[str]]:
+    """{shared rank: the backends tied at it, in the ranking's order} of a study's ``backends``."""
     groups: dict[int, list[str]] = {}
     for b in doc.get("backends") or []:
         if b.get("tied"):
             groups.setdefault(b["rank"], []).append(b["backend"])
+    return groups
+
+
+def tie_notes(doc: dict[str, Any]) -> list[str]:
+    """Backends tied in the ranking (equal Bradley–Terry strengths, within the fit's convergence tolerance: every
+    answer a tie, say, or perfectly symmetric wins): one shared rank, listed by name; and, when the default baseline
+    is one of those tied for the lowest rank, which it is and why."""
+    groups = tied_groups(doc)
     tol = (doc.get("model") or {}).get("tie_tolerance")
     out = [f"{_and(names)} are tied at rank {rank}: their Bradley–Terry strengths are equal"
            + (f" (within the fit's convergence tolerance, {tol:g} in log-strength)" if tol else "")
