@@ -231,7 +231,8 @@ class Runner:
                 if not self.score_only:
                     self._reread_changed_outputs(store, plans)
                     self._recheck_changed_weights(store, plans)
-                    self._check_backend_weights(plans)
+                    if not self.fresh:  # (--fresh checked every backend's before it discarded anything)
+                        self._check_backend_weights(plans)
             self._note_other_suites(old)
             self._note_unmerged_shards(store)
 
