@@ -226,6 +226,12 @@ def test_exported_inputs_run_through_an_external_program_score_like_the_backend(
     assert main(["export", str(p), "--inputs", str(tmp_path / "inputs")]) == 0
     manifest = json.loads((tmp_path / "inputs" / "inputs.json").read_text())
     assert set(manifest["inputs"]["synthetic"]) == {"box", "lama-medium"}
+    # what made the inputs is recorded, as in a run's manifest: the specs, the package versions, the revision
+    from bench.runner.provenance import package_versions
+
+    assert manifest["masks"]["lama-medium"]["type"] == "lama-medium"
+    assert manifest["datasets"]["synthetic"]["type"] == "synthetic"
+    assert manifest["versions"] == json.loads(json.dumps(package_versions())) and "git" in manifest
     out = tmp_path / "elsewhere"
     paths = list((tmp_path / "inputs").glob("*/*/images/*.png"))
     assert len(paths) == 10

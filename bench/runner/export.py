@@ -143,10 +143,17 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
                 counts[f"{dl}/{ml}"] = counts.get(f"{dl}/{ml}", 0) + 1
     finally:
         prefetcher.close()
+    from .provenance import git_revision, package_versions
+
     _write_json(out / "inputs.json", {
         "format": INPUTS_FORMAT, "what": "masked inputs (images/, hole = 128) and masks (masks/, hole = 255) "
                                          "by `bench export --inputs`", "config_hash": suite.config_hash(), "seed": suite.seed,
-        "resolution": suite.resolution, "limit": limit, "errors": errors, "inputs": inputs})
+        "resolution": suite.resolution, "limit": limit, "errors": errors, "inputs": inputs,
+        # what made them, as a run's manifest records it: the same suite on other package versions (an image
+        # library's resize, a mask generator) can make other pixels, which the SHA-256 above would then refuse
+        "datasets": {s.label: s.canonical() for s in suite.datasets},
+        "masks": {s.label: s.canonical() for s in suite.masks},
+        "versions": package_versions(), "git": git_revision()})
     if errors:
         counts["errors"] = len(errors)
     return counts
