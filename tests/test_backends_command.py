@@ -302,7 +302,7 @@ def test_recipes_are_valid_suites_and_their_backends_build():
     from bench.config import load_suite
 
     recipes = sorted((Path(__file__).parents[1] / "configs" / "recipes").glob("*.yaml"))
-    assert {p.stem for p in recipes} >= {"iopaint", "pixelhacker", "catdiffusion", "diffusers"}
+    assert {p.stem for p in recipes} >= {"iopaint", "pixelhacker", "catdiffusion", "diffusers", "brushnet"}
     for path in recipes:
         suite = load_suite(path)
         for spec in suite.backends:
