@@ -1,6 +1,7 @@
 """The shared geometry adapter (bench/backends/geometry.py)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -252,3 +253,40 @@ def test_geometry_validation_and_override():
         Geometry(fixed_size=-1)
     g = Geometry(pad_multiple=8).override(fixed_size=512, pad_multiple=None)
     assert g == Geometry(pad_multiple=8, fixed_size=512)
+
+
+@pytest.mark.parametrize("h,w,size", [(5, 6, (8, 8)), (37, 53, (40, 56)), (3, 2, (8, 8)), (1, 7, (8, 16))])
+def test_pad_symmetric_is_numpys_and_crop_back_exact(h, w, size):
+    """``pad_mode: symmetric`` fills the padding as ``numpy.pad(mode="symmetric")`` (the edge pixel repeated, LaMa's
+    and IOPaint's ``pad_img_to_modulo``), also where the padding is wider than the image; masks alike."""
+    x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h * w))
+    want = np.pad(x.numpy(), ((0, 0), (0, 0), (0, size[0] - h), (0, size[1] - w)), mode="symmetric")
+    y = pad_to(x, size, "symmetric")
+    assert torch.equal(y, torch.from_numpy(want)) and torch.equal(y[..., :h, :w], x)
+    m = x[:, :1] > 0.5
+    pm = pad_to(m, size, "symmetric")
+    assert pm.dtype == torch.bool
+    assert np.array_equal(pm.numpy(), np.pad(m.numpy(), ((0, 0), (0, 0), (0, size[0] - h), (0, size[1] - w)),
+                                             mode="symmetric"))
+    if size[0] - h < h and size[1] - w < w:  # reflect (the default) does not repeat the edge row: they differ
+        assert torch.equal(pad_to(x, size)[..., h, :w], x[..., h - 2, :]) and torch.equal(y[..., h, :w], x[..., h - 1, :])
+
+
+def test_geometry_checks_pad_mode():
+    assert Geometry(pad_multiple=8, pad_mode="symmetric").pad_mode == "symmetric"
+    with pytest.raises(ValueError, match="pad_mode"):
+        Geometry(pad_multiple=8, pad_mode="edge")
+
+
+def test_adapter_pads_as_the_geometry_says():
+    seen = {}
+
+    def fn(x, m):
+        seen["x"] = x.clone()
+        return x
+
+    image, mask, gens = _batch(h=37, w=53)
+    be = Recorder(Geometry(pad_multiple=8, pad_mode="symmetric"), fn=fn)
+    run_backend(be, image, mask, gens)
+    want = np.pad(image.numpy(), ((0, 0), (0, 0), (0, 3), (0, 3)), mode="symmetric")
+    assert torch.equal(seen["x"], torch.from_numpy(want))

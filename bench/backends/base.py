@@ -13,12 +13,18 @@ import torch
 
 from ..types import RunContext
 
+#: how :class:`Geometry` may fill the padding (numpy's names; applied by :func:`bench.backends.geometry.pad_to`)
+PAD_MODES = ("reflect", "symmetric")
+
 
 @dataclass(frozen=True)
 class Geometry:
     """Input constraints of a model. All ``None``/1 means: any size is fine.
 
-    * ``pad_multiple``: H and W are padded (reflect) up to a multiple of this (LaMa: 8, SD: 8, FLUX: 16).
+    * ``pad_multiple``: H and W are padded (bottom and right) up to a multiple of this (LaMa: 8, SD: 8, FLUX: 16).
+    * ``pad_mode``: how the padding is filled, image and mask alike: ``"reflect"`` (torch's and numpy's reflect: the
+      edge pixel is not repeated, ``d c b | a b c d | c b a``) or ``"symmetric"`` (numpy's symmetric: the edge pixel
+      is repeated, ``c b a | a b c d | d c b``, what LaMa's ``pad_img_to_modulo`` and IOPaint's use).
     * ``fixed_size``: the model only takes ``fixed_size × fixed_size`` (PixelHacker, MAT: 512); the image is resized.
     * ``max_side``: the long side is resized down to at most this (aspect kept).
     * ``crop_margin``: run on a crop around the hole's bounding box, grown by this many pixels (IOPaint's crop
@@ -26,6 +32,7 @@ class Geometry:
     """
 
     pad_multiple: int = 1
+    pad_mode: str = "reflect"
     fixed_size: int | None = None
     max_side: int | None = None
     crop_margin: int | None = None
@@ -33,6 +40,8 @@ class Geometry:
     def __post_init__(self) -> None:
         if not isinstance(self.pad_multiple, int) or self.pad_multiple < 1:
             raise ValueError(f"pad_multiple must be an integer >= 1, got {self.pad_multiple!r}")
+        if self.pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {', '.join(PAD_MODES)}, got {self.pad_mode!r}")
         for key in ("fixed_size", "max_side"):
             v = getattr(self, key)
             if v is not None and (not isinstance(v, int) or v < 1):

@@ -8,8 +8,10 @@ Order of operations for one image (all steps optional, as declared):
    backend is called once per sample (batch of 1).
 2. Resize: ``fixed_size`` S resizes to S x S (aspect not kept); otherwise ``max_side`` resizes the long side down to
    at most ``max_side`` (aspect kept, never up).
-3. ``pad_multiple`` m: pad bottom and right up to a multiple of m by reflection (replicate when the image is too
-   small to reflect). The mask is padded the same way, so reflected hole pixels are holes too.
+3. ``pad_multiple`` m: pad bottom and right up to a multiple of m, filled as ``pad_mode`` says: ``reflect`` (the
+   default: the edge pixel not repeated; replicate when the image is too small to reflect) or ``symmetric`` (numpy's:
+   the edge pixel repeated, LaMa's and IOPaint's padding). The mask is padded the same way, so mirrored hole pixels
+   are holes too.
 4. ``backend.inpaint(...)``; the output is checked: a float tensor, batch and channel count as given; an item
    with NaN/inf values is returned entirely NaN (the runner makes an error row for it, the other items are scored).
    A different spatial size is recorded in ``raw_sizes`` and resized to the size the backend was given. A backend
@@ -31,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import BackendError
-from .base import Backend, Geometry
+from .base import PAD_MODES, Backend, Geometry
 
 Size = tuple[int, int]
 
@@ -80,15 +82,30 @@ def padded_size(h: int, w: int, multiple: int) -> Size:
     return (-(-h // m) * m, -(-w // m) * m)
 
 
-def pad_to(x: torch.Tensor, size: Size) -> torch.Tensor:
-    """Pad [B, C, H, W] bottom/right to ``size`` by reflection (replicate if the image is too small to reflect).
+def _symmetric_index(n: int, total: int, device: torch.device) -> torch.Tensor:
+    """Source index of each of ``total`` positions when ``n`` are padded at the end as numpy's "symmetric" does
+    (the edge repeated, mirrored again as often as needed: period ``2 n``)."""
+    i = torch.arange(total, device=device) % (2 * n)
+    return torch.where(i < n, i, 2 * n - 1 - i)
 
-    Works for float and bool tensors; ``x`` is exactly ``pad_to(x, size)[..., :H, :W]``.
+
+def pad_to(x: torch.Tensor, size: Size, mode: str = "reflect") -> torch.Tensor:
+    """Pad [B, C, H, W] bottom/right to ``size``; ``x`` is exactly ``pad_to(x, size, mode)[..., :H, :W]``.
+
+    ``mode`` (:data:`bench.backends.base.PAD_MODES`): ``"reflect"`` mirrors without repeating the edge pixel
+    (replicate if the image is too small to reflect); ``"symmetric"`` repeats the edge pixel, as ``numpy.pad(...,
+    mode="symmetric")`` (LaMa's and IOPaint's ``pad_img_to_modulo``), for any size. Float and bool tensors alike.
     """
     h, w = x.shape[-2:]
     ph, pw = size[0] - h, size[1] - w
     if ph == 0 and pw == 0:
         return x
+    if mode == "symmetric":
+        rows = _symmetric_index(h, size[0], x.device)
+        cols = _symmetric_index(w, size[1], x.device)
+        return x.index_select(-2, rows).index_select(-1, cols)
+    if mode != "reflect":
+        raise ValueError(f"pad mode must be one of {', '.join(PAD_MODES)}, got {mode!r}")
     mode = "reflect" if ph < h and pw < w else "replicate"
     dtype = x.dtype
     y = F.pad(x.float() if dtype == torch.bool else x, (0, pw, 0, ph), mode=mode)
@@ -156,8 +173,8 @@ def _run_group(backend: Backend, image: torch.Tensor, mask: torch.Tensor, genera
     b, _, h, w = image.shape
     rs = resized_size(h, w, g)
     ps = padded_size(*rs, g.pad_multiple)
-    x = pad_to(resize_image(image, rs), ps)
-    m = pad_to(resize_mask(mask, rs), ps)
+    x = pad_to(resize_image(image, rs), ps, g.pad_mode)
+    m = pad_to(resize_mask(mask, rs), ps, g.pad_mode)
     named = {}
     if sample_ids is not None and getattr(backend, "takes_sample_ids", False):
         named["sample_ids"] = list(sample_ids)
