@@ -3,7 +3,9 @@
 * Inputs, ground truth and outputs are stored and scored as 8-bit images, as published evaluations read PNGs:
   :func:`quantize` (round half to even of ``x * 255`` after clamping to [0, 1]) and :func:`dequantize`
   (``u8 / 255`` in float32) are the only conversions, so scoring right after generation (from the in-memory
-  ``uint8``) and later (from the PNG) see bit-identical pixels.
+  ``uint8``) and later (from the PNG) see bit-identical pixels. :func:`truncate` is for a backend whose original
+  code writes its 8-bit output by truncation (``np.clip(x * 255, 0, 255).astype(uint8)``: LaMa, IOPaint): it puts the
+  float output on that grid point, which :func:`quantize` then keeps.
 * A backend never sees the pixels under the hole: :func:`blank` sets them to :data:`BLANK_VALUE` (128/255). The
   runner, the scoring stage, exports, the ``outputs`` backend's input check and the calibration cases all blank
   through this one function. :func:`blanked_digests` hashes exactly what a backend is given, so outputs made
@@ -35,6 +37,15 @@ def quantize(x: "torch.Tensor") -> "torch.Tensor":
     import torch
 
     return torch.round(x.detach().float().clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+
+
+def truncate(x: "torch.Tensor") -> "torch.Tensor":
+    """Float images -> the 8-bit grid point that ``np.clip(x * 255, 0, 255).astype(uint8)`` (truncation) gives, as
+    float ``floor(x * 255) / 255``; :func:`quantize` of the result is that uint8. Not clamped, so that values outside
+    [0, 1] still show in the adapter's range check (``quantize`` clamps them as the original's ``clip`` does)."""
+    import torch
+
+    return torch.floor(x.float() * 255.0) / 255.0
 
 
 #: an image is colourless when every pixel's channels lie within this many 8-bit levels of each other

@@ -1,13 +1,14 @@
 """LaMa TorchScript backend with a LaMa-shaped module scripted in the test."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from bench.backends.geometry import run_backend
 from bench.backends.lama import LAMA_FILE, LAMA_URL, md5sum
 from bench.errors import BackendError, ConfigError, WeightsError
+from bench.pixels import blank, dequantize, quantize
 from bench.registry import BACKENDS
 from bench.types import RunContext
 
@@ -36,11 +37,12 @@ def lama_file(tmp_path):
 
 
 def _batch(b=2, h=60, w=52):
+    """What the runner gives a backend: an 8-bit image (on the grid) with the hole blanked."""
     g = torch.Generator().manual_seed(0)
-    image = torch.rand(b, 3, h, w, generator=g)
+    image = dequantize(quantize(torch.rand(b, 3, h, w, generator=g)))
     mask = torch.zeros(b, 1, h, w, dtype=torch.bool)
     mask[:, :, 10:30, 12:40] = True
-    return torch.where(mask, 0.5, image), mask
+    return blank(image, mask), mask
 
 
 def test_runs_padded_and_matches_the_module(lama_file):
@@ -49,11 +51,13 @@ def test_runs_padded_and_matches_the_module(lama_file):
     image, mask = _batch()
     res = run_backend(be, image, mask, [torch.Generator() for _ in range(2)])
     assert res.model_sizes == [(64, 56)] * 2 and res.output.shape == image.shape
-    # reference: the module on the reflect-padded input, cropped back
-    x = F.pad(image, (0, 4, 0, 4), mode="reflect")
-    m = F.pad(mask.float(), (0, 4, 0, 4), mode="reflect")
-    ref = FakeLama()(x, m)[..., :60, :52]
-    assert torch.allclose(res.output, ref, atol=1e-5)
+    # reference: the module on the input padded as numpy's "symmetric" (edge repeated), cropped back, truncated
+    x = torch.cat([image, image.flip(-2)[..., :4, :]], dim=-2)
+    x = torch.cat([x, x.flip(-1)[..., :4]], dim=-1)
+    m = torch.cat([mask, mask.flip(-2)[..., :4, :]], dim=-2)
+    m = torch.cat([m, m.flip(-1)[..., :4]], dim=-1).float()
+    ref = torch.floor(FakeLama()(x, m)[..., :60, :52] * 255) / 255
+    assert torch.allclose(res.output, ref, atol=1e-6)
     hole = mask.expand_as(image)
     assert torch.equal(res.output[~hole], image[~hole]) and (res.output[hole] - 0.5).abs().max() > 0.01
     assert be.provenance()["origin"] == LAMA_URL
@@ -111,3 +115,67 @@ def test_output_scale_for_0_255_exports(tmp_path):
     be = BACKENDS.create({"type": "lama", "path": str(path), "output_scale": 255}, "b")
     be.setup(cpu)
     assert torch.allclose(run_backend(be, image, mask, [torch.Generator()]).output, image, atol=1e-6)
+
+
+class PositionalLama(torch.nn.Module):
+    """LaMa-shaped (the hole zeroed and the mask concatenated, the prediction composited into the hole only, as
+    advimman/lama's ``DefaultInpaintingTrainingModule.forward``) and position dependent: two convolutions and a
+    global mean, so every hole pixel depends on what the padding holds."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.c1 = torch.nn.Conv2d(4, 8, 5, padding=2)
+        self.c2 = torch.nn.Conv2d(8, 3, 3, padding=1)
+        self.lin = torch.nn.Linear(8, 3)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        assert image.shape[-2] % 8 == 0 and image.shape[-1] % 8 == 0
+        h = torch.relu(self.c1(torch.cat([image * (1 - mask), mask], dim=1)))
+        pred = torch.sigmoid(3 * self.c2(h) + 20 * self.lin(h.mean(dim=(2, 3)))[:, :, None, None])
+        return mask * pred + (1 - mask) * image
+
+
+def original_lama(model, image_u8: np.ndarray, mask_u8: np.ndarray) -> np.ndarray:
+    """LaMa's own pre- and post-processing, transcribed: advimman/lama @ 786f5936b27fb3dacd2b1ad799e4de968ea697e7
+    ``saicinpainting/evaluation/data.py`` (``load_image``: /255 float32; ``pad_img_to_modulo``: np.pad bottom/right
+    to a multiple of 8, mode "symmetric", image and mask alike) and ``bin/predict.py`` (``mask > 0``; crop to
+    ``unpad_to_size``; ``np.clip(x * 255, 0, 255).astype("uint8")``). IOPaint 1.6.0 does the same
+    (``iopaint/helper.py`` ``pad_img_to_modulo``, ``norm_img``; ``iopaint/model/lama.py`` ``LaMa.forward``;
+    ``iopaint/model/base.py`` ``_pad_forward`` with ``hd_strategy: Original``). image_u8 [H, W, 3], mask_u8 [H, W]
+    (255 = hole); returns uint8 [H, W, 3] RGB."""
+    h, w = mask_u8.shape
+    ph, pw = (8 - h % 8) % 8, (8 - w % 8) % 8
+    img = np.pad(np.transpose(image_u8, (2, 0, 1)).astype("float32") / 255, ((0, 0), (0, ph), (0, pw)),
+                 mode="symmetric")
+    msk = np.pad(mask_u8[None].astype("float32") / 255, ((0, 0), (0, ph), (0, pw)), mode="symmetric")
+    msk = (msk > 0) * 1
+    with torch.no_grad():
+        out = model(torch.from_numpy(img)[None], torch.from_numpy(msk)[None].float())
+    res = out[0].permute(1, 2, 0).numpy()[:h, :w]
+    return np.clip(res * 255, 0, 255).astype("uint8")
+
+
+@pytest.mark.parametrize("h,w", [(37, 53), (61, 90), (3, 5)])
+def test_matches_lamas_own_pre_and_post_processing(tmp_path, h, w):
+    """What the runner stores (the adapter's output, quantized) is, pixel for pixel, what LaMa's predict.py and
+    IOPaint write for the same photograph and mask: padding (symmetric: the edge repeated), mask, truncation."""
+    path = tmp_path / LAMA_FILE
+    torch.jit.script(PositionalLama()).save(str(path))
+    model = torch.jit.load(str(path)).eval()
+    rng = np.random.default_rng(h * w)
+    image_u8 = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask_u8 = np.zeros((h, w), np.uint8)
+    mask_u8[h // 3 : h // 2 + 1, w // 4 : w // 2 + 1] = 255
+    mask_u8[h - 2 :, w - 3 :] = 255  # a hole on the bottom/right border: the padding holds its mirror image
+    want = original_lama(model, image_u8, mask_u8)
+
+    be = BACKENDS.create({"type": "lama", "path": str(path)}, "backends[0]")
+    be.setup(RunContext(device=torch.device("cpu")))
+    image = dequantize(torch.from_numpy(image_u8).permute(2, 0, 1)[None])
+    mask = torch.from_numpy(mask_u8 > 127)[None, None]
+    res = run_backend(be, blank(image, mask), mask, [torch.Generator()])  # the runner blanks; LaMa zeroes the hole
+    got = quantize(res.output)[0].permute(1, 2, 0).numpy()  # the runner's 8-bit conversion (generate.py)
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() == 0, f"{int((diff > 0).sum())} values differ, up to {diff.max()} levels"
+    assert (want[mask_u8 > 0] != image_u8[mask_u8 > 0]).any()  # the hole was filled: the comparison means something

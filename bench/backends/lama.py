@@ -6,6 +6,15 @@ The scripted module is called as ``model(image, mask)`` with image [B, 3, H, W] 
 ``iopaint/model/lama.py`` multiplies that by 255 for its own uint8 output. Some re-exports return 0..255 instead;
 ``output_scale: 255`` handles those (an output above 2 without it is an error, never silently rescaled).
 
+Pre- and post-processing are the original's (advimman/lama ``saicinpainting/evaluation/data.py`` and
+``bin/predict.py``; IOPaint 1.6 ``iopaint/helper.py`` and ``iopaint/model/lama.py``): the image and the mask are
+padded bottom/right to a multiple of 8 with numpy's ``symmetric`` mode (the edge pixel repeated: the geometry's
+``pad_mode``), the hole is the mask's nonzero pixels (the runner's bool mask), and the output is made 8-bit by
+truncation, ``np.clip(x * 255, 0, 255).astype("uint8")`` (:func:`bench.pixels.truncate`; the runner's
+``quantize`` then keeps it), then cropped back. So without ``fixed_size``/``max_side``/``crop_margin`` an output is
+pixel for pixel what LaMa's ``predict.py`` and IOPaint's ``hd_strategy: Original`` write for the same image and mask
+(``tests/test_backends_lama.py``).
+
 The file is looked up, first hit wins: ``path`` if given; ``RunContext.weights_dir``; ``$INPAINT_BENCH_WEIGHTS``;
 torch hub's cache ``$TORCH_HOME/hub/checkpoints`` (``~/.cache/torch/hub/checkpoints``, where IOPaint downloads it).
 Nothing is downloaded.
@@ -20,6 +29,7 @@ from typing import Any
 import torch
 
 from ..errors import BackendError, WeightsError
+from ..pixels import truncate
 from ..types import RunContext
 from .base import Backend, Geometry
 
@@ -50,7 +60,10 @@ def md5sum(path: Path) -> str:
 class LamaBackend(Backend):
     """LaMa big-lama, the TorchScript file IOPaint distributes (big-lama.pt); pads to a multiple of 8."""
 
-    geometry = Geometry(pad_multiple=8)
+    #: LaMa's own padding (``pad_img_to_modulo``: numpy "symmetric", bottom/right, image and mask alike)
+    geometry = Geometry(pad_multiple=8, pad_mode="symmetric")
+    #: 2: symmetric padding and truncation to 8 bits, as LaMa's and IOPaint's code (1: reflect, rounding)
+    version = 2
 
     def __init__(self, path: str | None = None, md5: str | None = None, output_scale: float = 1.0,
                  fixed_size: int | None = None, max_side: int | None = None, crop_margin: int | None = None):
@@ -59,7 +72,7 @@ class LamaBackend(Backend):
         self.path = path
         self.md5 = md5
         self.output_scale = float(output_scale)
-        self.geometry = Geometry(pad_multiple=8).override(fixed_size=fixed_size, max_side=max_side,
+        self.geometry = type(self).geometry.override(fixed_size=fixed_size, max_side=max_side,
                                                           crop_margin=crop_margin)
         self.model: Any = None
         self.device = torch.device("cpu")
@@ -110,7 +123,7 @@ class LamaBackend(Backend):
         if top > 2.0:  # never rescale silently: some exports return 0..255 (lama's to_jit.py variants differ)
             raise BackendError(f"lama: the module returned values up to {top:.1f}, expected [0, 1]; if this export "
                                f"returns 0..255, set output_scale: 255")
-        return out
+        return truncate(out)  # the original's astype("uint8") truncates; the runner's quantize keeps this grid point
 
     def teardown(self) -> None:
         self.model = None
