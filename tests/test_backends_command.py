@@ -312,6 +312,20 @@ def test_recipes_are_valid_suites_and_their_backends_build():
                 assert not be.args[0].startswith("~"), "the program path is expanded"
 
 
+def test_iopaint_recipe_lets_iopaint_pad_lama_itself():
+    """IOPaint pads LaMa's input to 8 by numpy's "symmetric" mode (iopaint 1.6.0 ``iopaint/helper.py``
+    ``pad_img_to_modulo``); the adapter's reflect padding before it would change the hole near the border (measured
+    with a scripted module through ``iopaint run``: up to several levels), so the recipe's lama entry must not pad."""
+    from pathlib import Path
+
+    from bench.config import load_suite
+
+    suite = load_suite(Path(__file__).parents[1] / "configs" / "recipes" / "iopaint.yaml")
+    lama = [spec.create() for spec in suite.backends if "--model=lama" in str(spec.params.get("command", ""))]
+    assert len(lama) == 1
+    assert lama[0].geometry.pad_multiple == 1 and lama[0].geometry.fixed_size is None
+
+
 def test_through_the_runner_wrong_size_is_scored_by_the_resized_detector(tmp_path):
     from bench.config import parse_suite
     from bench.runner import Runner
