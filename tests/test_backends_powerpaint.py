@@ -64,12 +64,34 @@ def test_text_encoder_without_learned_rows_is_rejected_or_initialised():
     assert emb.shape[0] == len(tok) and torch.equal(emb[tokens.ids(tok, "P_shape")[3]], emb[a])
 
 
-def test_task_prompts_match_the_released_templates():
-    a, b, na, nb = task_prompts("object-removal", "", "")
-    assert a == b == "P_ctxt empty scene blur" and na == nb == "P_obj"
-    a, b, na, nb = task_prompts("shape-guided", "a bread", "ugly")
-    assert a == "P_shape a bread" and b == "P_ctxt a bread"
-    assert na.startswith("P_shape ugly, worst quality") and nb.startswith("P_ctxt ugly, worst quality")
+def _official_add_task(prompt, negative_prompt, control_type):
+    """``add_task`` of open-mmlab/PowerPaint ``app.py`` (commit 5b4c3d5) for version "ppt-v1", transcribed."""
+    if control_type == "object-removal" or control_type == "image-outpainting":
+        pos_prefix = "empty scene blur " + prompt
+        neg_prefix = negative_prompt
+        return pos_prefix + " P_ctxt", pos_prefix + " P_ctxt", neg_prefix + " P_obj", neg_prefix + " P_obj"
+    elif control_type == "shape-guided":
+        pos_prefix = prompt
+        neg_prefix = negative_prompt + ", worst quality, low quality, normal quality, bad quality, blurry "
+        return pos_prefix + " P_shape", pos_prefix + " P_ctxt", neg_prefix + "P_shape", neg_prefix + "P_ctxt"
+    pos_prefix = prompt
+    neg_prefix = negative_prompt + ", worst quality, low quality, normal quality, bad quality, blurry "
+    return pos_prefix + " P_obj", pos_prefix + " P_obj", neg_prefix + "P_obj", neg_prefix + "P_obj"
+
+
+@pytest.mark.parametrize("task", ["object-removal", "image-outpainting", "shape-guided", "text-guided"])
+@pytest.mark.parametrize("prompt,negative", [("", ""), ("a red bread", "ugly, text")])
+def test_task_prompts_are_the_official_demos(task, prompt, negative):
+    """The task word comes after the text (CLIP's causal attention makes the position matter); the text-guided
+    negative ends with P_obj. Whitespace is tidied (the CLIP tokenizer collapses it anyway)."""
+    ours = task_prompts(task, prompt, negative)
+    official = tuple(" ".join(t.split()) for t in _official_add_task(prompt, negative, task))
+    assert ours == official
+
+
+def test_context_aware_is_iopaints_template():
+    # IOPaint 1.6 iopaint/model/power_paint/powerpaint_tokenizer.py add_task_to_prompt (context_aware)
+    assert task_prompts("context-aware", "a lawn", "people") == ("a lawn P_ctxt", "a lawn P_ctxt", "people", "people")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +109,7 @@ def removal():
 def test_object_removal_uses_context_prompt_and_object_token_as_negative(removal):
     be = removal
     pos, neg = be.prompt_embeddings()
-    assert torch.allclose(pos, be.encode("P_ctxt empty scene blur")) and torch.allclose(neg, be.encode("P_obj"))
+    assert torch.allclose(pos, be.encode("empty scene blur P_ctxt")) and torch.allclose(neg, be.encode("P_obj"))
     # the object token's learned rows drive the negative embedding only
     emb = be.pipe.text_encoder.get_input_embeddings().weight
     obj_rows = be.tokens.ids(be.pipe.tokenizer, "P_obj")
@@ -95,7 +117,7 @@ def test_object_removal_uses_context_prompt_and_object_token_as_negative(removal
         saved = emb[obj_rows].clone()
         emb[obj_rows] += torch.randn(saved.shape, generator=torch.Generator().manual_seed(0))  # not a constant shift: LayerNorm removes those
     try:
-        assert torch.allclose(be.encode("P_ctxt empty scene blur"), pos)
+        assert torch.allclose(be.encode("empty scene blur P_ctxt"), pos)
         assert not torch.allclose(be.encode("P_obj"), neg, atol=1e-3)
     finally:
         with torch.no_grad():

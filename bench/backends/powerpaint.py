@@ -8,9 +8,10 @@ How PowerPaint v1 works (open-mmlab/PowerPaint: ``app.py``, ``powerpaint/pipelin
   its sub-tokens (``P_ctxt`` -> ``P_ctxt P_ctxt_1 ... P_ctxt_9``; the older TokenizerWrapper and IOPaint's
   conversion name them ``P_ctxt_0 ... P_ctxt_9``: both namings are recognised).
 * Two prompts A and B are encoded and mixed with the *fitting degree* t: ``emb = t * emb(A) + (1 - t) * emb(B)``;
-  the negative prompts likewise. For object removal A = B = ``"P_ctxt empty scene blur {prompt}"`` and the
-  negative is ``"P_obj {negative_prompt}"`` (the object token as negative), so t does not matter there; it matters
-  for shape-guided insertion (A uses ``P_shape``, B ``P_ctxt``).
+  the negative prompts likewise. The task word comes last, after the text, as in the official ``app.py``: for
+  object removal A = B = ``"empty scene blur {prompt} P_ctxt"`` and the negative is ``"{negative_prompt} P_obj"``
+  (the object token as negative), so t does not matter there; it matters for shape-guided insertion (A ends with
+  ``P_shape``, B with ``P_ctxt``). (Version 1 of this backend put the task word first: other embeddings.)
 * The mixed embeddings go into an ordinary SD 1.5 inpainting pipeline (diffusers' StableDiffusionInpaintPipeline
   with ``prompt_embeds`` / ``negative_prompt_embeds``), which is what PowerPaint's own v1 pipeline does.
 
@@ -43,13 +44,15 @@ from .diffusers_inpaint import (check_cached, check_dtype_name, check_folder_wei
 TASK_WORDS = ("P_ctxt", "P_shape", "P_obj")
 _QUALITY_NEG = "worst quality, low quality, normal quality, bad quality, blurry"
 
-#: task -> (prompt A, prompt B, negative A, negative B); "{p}" = prompt, "{n}" = negative prompt (ppt1 templates)
+#: task -> (prompt A, prompt B, negative A, negative B); "{p}" = prompt, "{n}" = negative prompt. The task word comes
+#: LAST, after the user's text, as in ``add_task`` of open-mmlab/PowerPaint ``app.py`` (commit 5b4c3d5, version
+#: "ppt-v1"); "context-aware" is not a task of that demo: its templates are IOPaint's (``add_task_to_prompt``).
 TASK_PROMPTS: dict[str, tuple[str, str, str, str]] = {
-    "object-removal": ("P_ctxt empty scene blur {p}", "P_ctxt empty scene blur {p}", "P_obj {n}", "P_obj {n}"),
-    "image-outpainting": ("P_ctxt empty scene blur {p}", "P_ctxt empty scene blur {p}", "P_obj {n}", "P_obj {n}"),
-    "context-aware": ("P_ctxt {p}", "P_ctxt {p}", "{n}", "{n}"),
-    "text-guided": ("P_obj {p}", "P_obj {p}", "{n}, " + _QUALITY_NEG, "{n}, " + _QUALITY_NEG),
-    "shape-guided": ("P_shape {p}", "P_ctxt {p}", "P_shape {n}, " + _QUALITY_NEG, "P_ctxt {n}, " + _QUALITY_NEG),
+    "object-removal": ("empty scene blur {p} P_ctxt", "empty scene blur {p} P_ctxt", "{n} P_obj", "{n} P_obj"),
+    "image-outpainting": ("empty scene blur {p} P_ctxt", "empty scene blur {p} P_ctxt", "{n} P_obj", "{n} P_obj"),
+    "context-aware": ("{p} P_ctxt", "{p} P_ctxt", "{n}", "{n}"),
+    "text-guided": ("{p} P_obj", "{p} P_obj", "{n}, " + _QUALITY_NEG + " P_obj", "{n}, " + _QUALITY_NEG + " P_obj"),
+    "shape-guided": ("{p} P_shape", "{p} P_ctxt", "{n}, " + _QUALITY_NEG + " P_shape", "{n}, " + _QUALITY_NEG + " P_ctxt"),
 }
 
 
@@ -145,6 +148,7 @@ class PowerPaintBackend(Backend):
     """PowerPaint v1: SD1.5 inpainting with learned task tokens (object removal by default)."""
 
     deterministic = False
+    version = 2  # 2: the official prompt templates (task word last; text-guided negative ends with P_obj)
 
     def __init__(self, model: str = "", base: str = "stable-diffusion-v1-5/stable-diffusion-inpainting",
                  pipeline: Any = None, task: str = "object-removal", prompt: str = "", negative_prompt: str = "",
