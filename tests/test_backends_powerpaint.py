@@ -20,19 +20,43 @@ def _pipe(seed=0):
     return tm.sd_inpaint_pipeline(seed, tokenizer=tok)
 
 
+def _official_token_ids(tok, placeholder_tokens=("P_ctxt", "P_shape", "P_obj"), num_vec_per_token=N):
+    """The ids open-mmlab/PowerPaint gives the task sub-tokens (commit 5b4c3d5): ``app.py`` calls ``add_tokens``
+    with ``placeholder_tokens=["P_ctxt", "P_shape", "P_obj"]``, and ``TokenizerWrapper.add_placeholder_token``
+    (``powerpaint/utils/utils.py``) adds ``placeholder_token + f"_{i}"`` one by one; transcribed."""
+    token_map = {}
+    for placeholder_token in placeholder_tokens:
+        output = []
+        for i in range(num_vec_per_token):
+            ith_token = placeholder_token + f"_{i}"
+            assert tok.add_tokens(ith_token) != 0
+            output.append(ith_token)
+        token_map[placeholder_token] = output
+    return {w: tok.convert_tokens_to_ids(names) for w, names in token_map.items()}, token_map
+
+
+def test_add_tokens_gives_the_official_ids_and_names():
+    official_ids, official_names = _official_token_ids(tm.clip_tokenizer(max_length=77))
+    tok = tm.clip_tokenizer(max_length=77)
+    be = PowerPaintBackend(pipeline=_pipe(), steps=1)  # the default token_order
+    tokens = TaskTokens.add(tok, be.token_order, N)
+    for w in ("P_ctxt", "P_shape", "P_obj"):
+        assert tokens.names[w] == official_names[w] and tokens.ids(tok, w) == official_ids[w]
+
+
 def test_add_tokens_expand_and_tokenize():
     tok = tm.clip_tokenizer(max_length=77)
     base = len(tok)
     tokens = TaskTokens.add(tok, ["P_obj", "P_ctxt", "P_shape"], N)
     assert len(tok) == base + 3 * N
-    assert tokens.ids(tok, "P_obj") == list(range(base, base + N))  # added in order: P_obj first
+    assert tokens.ids(tok, "P_obj") == list(range(base, base + N))  # added in the order given: P_obj first
     assert tokens.ids(tok, "P_ctxt") == list(range(base + N, base + 2 * N))
-    assert tokens.names["P_ctxt"] == ["P_ctxt"] + [f"P_ctxt_{i}" for i in range(1, N)]
-    text = tokens.expand("P_ctxt empty scene blur")
-    assert text.startswith("P_ctxt P_ctxt_1 P_ctxt_2") and text.endswith("P_ctxt_9 empty scene blur")
+    assert tokens.names["P_ctxt"] == [f"P_ctxt_{i}" for i in range(N)]
+    text = tokens.expand("empty scene blur P_ctxt")
+    assert text.startswith("empty scene blur P_ctxt_0 P_ctxt_1") and text.endswith("P_ctxt_9")
     assert tokens.expand(text) == text, "sub-tokens are not expanded again"
     ids = tok(text).input_ids
-    assert ids[1: 1 + N] == tokens.ids(tok, "P_ctxt")
+    assert ids[-1 - N: -1] == tokens.ids(tok, "P_ctxt")
     assert tokens.expand("P_obj,P_shape") == " ".join(tokens.names["P_obj"]) + "," + " ".join(tokens.names["P_shape"])
 
 
@@ -44,7 +68,7 @@ def test_find_recognises_both_namings():
     assert found.names["P_obj"][0] == "P_obj_0" and found.names["P_obj"][-1] == "P_obj_9"
     assert found.expand("P_obj") == " ".join(f"P_obj_{i}" for i in range(N))
     tok2 = tm.clip_tokenizer()
-    TaskTokens.add(tok2, ["P_ctxt", "P_shape", "P_obj"], N)
+    tok2.add_tokens([t for w in ("P_ctxt", "P_shape", "P_obj") for t in [w] + [f"{w}_{i}" for i in range(1, N)]])
     assert TaskTokens.find(tok2, N).names["P_shape"][:2] == ["P_shape", "P_shape_1"]
     with pytest.raises(WeightsError, match="num_vectors"):
         tok3 = tm.clip_tokenizer()
@@ -152,8 +176,8 @@ def test_release_layout_loads_on_a_base_and_adds_tokens_in_order(tmp_path):
                           "steps": 1}, "backends[0]")
     be.setup(CPU)
     base = len(tm.clip_tokenizer())
-    assert be.tokens.ids(be.pipe.tokenizer, "P_obj")[0] == base  # official app.py order: P_obj, P_ctxt, P_shape
-    assert be.tokens.ids(be.pipe.tokenizer, "P_shape")[-1] == base + 3 * N - 1
+    assert be.tokens.ids(be.pipe.tokenizer, "P_ctxt")[0] == base  # official app.py order: P_ctxt, P_shape, P_obj
+    assert be.tokens.ids(be.pipe.tokenizer, "P_obj")[-1] == base + 3 * N - 1
     assert "added in order" in be.provenance()["task_tokens"]
     files = be.weights_files(CPU)  # the base pipeline's components and the release's unet and text encoder
     assert {str(p.relative_to(tmp_path).parent) for p in files} >= {"base/unet", "base/vae", "ppt/unet",

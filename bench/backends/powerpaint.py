@@ -5,8 +5,9 @@ How PowerPaint v1 works (open-mmlab/PowerPaint: ``app.py``, ``powerpaint/pipelin
 
 * Three task tokens, ``P_ctxt`` (context / background), ``P_shape`` (shape-guided object), ``P_obj`` (text-guided
   object), each made of ``num_vectors`` (10) learned sub-token embeddings. In a prompt the task word is expanded to
-  its sub-tokens (``P_ctxt`` -> ``P_ctxt P_ctxt_1 ... P_ctxt_9``; the older TokenizerWrapper and IOPaint's
-  conversion name them ``P_ctxt_0 ... P_ctxt_9``: both namings are recognised).
+  its sub-tokens (``P_ctxt`` -> ``P_ctxt_0 P_ctxt_1 ... P_ctxt_9``, the naming of the official TokenizerWrapper
+  ``add_placeholder_token`` and of IOPaint's conversion; a tokenizer naming them ``P_ctxt P_ctxt_1 ... P_ctxt_9`` is
+  recognised too).
 * Two prompts A and B are encoded and mixed with the *fitting degree* t: ``emb = t * emb(A) + (1 - t) * emb(B)``;
   the negative prompts likewise. The task word comes last, after the text, as in the official ``app.py``: for
   object removal A = B = ``"empty scene blur {prompt} P_ctxt"`` and the negative is ``"{negative_prompt} P_obj"``
@@ -21,7 +22,7 @@ Weights (local, nothing is downloaded):
   snapshot of ``Sanster/PowerPaint-V1-stable-diffusion-inpainting`` (IOPaint's conversion); or
 * the official release ``JunhaoZhuang/PowerPaint-v1`` (``git lfs clone`` into a folder with ``unet/`` and
   ``text_encoder/``) on top of an SD 1.5 inpainting ``base``. Its tokenizer comes from the base, so the task tokens
-  are added in ``token_order`` (``P_obj, P_ctxt, P_shape``, as the official ``app.py`` adds them) and must land on
+  are added in ``token_order`` (``P_ctxt, P_shape, P_obj``, as the official ``app.py`` adds them) and must land on
   the text encoder's learned rows 49408.. : a text encoder without those rows is rejected (WeightsError).
 """
 from __future__ import annotations
@@ -94,12 +95,13 @@ class TaskTokens:
 
     @classmethod
     def add(cls, tokenizer: Any, order: list[str], num_vectors: int) -> "TaskTokens":
-        """Add the task tokens in ``order`` with the official naming (``P_x``, ``P_x_1`` ... ``P_x_{n-1}``)."""
+        """Add the task tokens in ``order`` with the official naming (``P_x_0`` ... ``P_x_{n-1}``: open-mmlab/PowerPaint
+        ``powerpaint/utils/utils.py`` ``TokenizerWrapper.add_placeholder_token``, commit 5b4c3d5)."""
         if sorted(order) != sorted(TASK_WORDS):
             raise ValueError(f"token_order must be a permutation of {list(TASK_WORDS)}, got {order}")
         names = {}
         for w in order:
-            toks = [w] + [f"{w}_{i}" for i in range(1, num_vectors)]
+            toks = [f"{w}_{i}" for i in range(num_vectors)] if num_vectors > 1 else [w]
             added = tokenizer.add_tokens(toks)
             if added != num_vectors:
                 raise ValueError(f"powerpaint: tokenizer already contains some of {toks}")
@@ -112,7 +114,7 @@ class TaskTokens:
 
     def expand(self, text: str) -> str:
         """Replace each task word by its sub-tokens, separated by spaces. Idempotent: an already expanded run of
-        sub-tokens is left as it is (with the official naming the first sub-token is the task word itself)."""
+        sub-tokens is left as it is (with the other naming the first sub-token is the task word itself)."""
         for w, pat in self._patterns.items():
             full = " ".join(self.names[w])
             text = pat.sub(full, text.replace(full, w))
@@ -177,7 +179,7 @@ class PowerPaintBackend(Backend):
         self.dtype_name = check_dtype_name(dtype)
         self.cpu_offload, self.compile, self.local_files_only = cpu_offload, compile, local_files_only
         self.num_vectors = num_vectors
-        self.token_order = list(token_order) if token_order else ["P_obj", "P_ctxt", "P_shape"]
+        self.token_order = list(token_order) if token_order else ["P_ctxt", "P_shape", "P_obj"]  # app.py's order
         if sorted(self.token_order) != sorted(TASK_WORDS):
             raise ValueError(f"token_order must be a permutation of {list(TASK_WORDS)}, got {self.token_order}")
         self.init_missing_tokens = init_missing_tokens
