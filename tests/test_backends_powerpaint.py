@@ -184,6 +184,45 @@ def test_release_layout_loads_on_a_base_and_adds_tokens_in_order(tmp_path):
                                                                       "ppt/text_encoder"}
 
 
+def test_official_release_files_load_with_learned_embeddings_by_name(tmp_path):
+    """The release as open-mmlab/PowerPaint ``app.py`` (commit 5b4c3d5) reads it: ``load_model(pipe.unet,
+    "unet/unet.safetensors")`` and ``load_model(pipe.text_encoder, "text_encoder/text_encoder.safetensors")`` into a
+    text encoder whose token embedding ``add_tokens`` wrapped in ``EmbeddingLayerWithFixes`` (``wrapped`` = the base
+    rows, ``trainable_embeddings[P_x]`` = [10, D] learned vectors; ``powerpaint/utils/utils.py``). Saved here with
+    the key names that wrapping gives, under transformers 4's ``text_model.`` prefix."""
+    from safetensors.torch import save_file
+
+    base = _pipe(seed=1)
+    base.save_pretrained(tmp_path / "base")
+    trained = _pipe(seed=2)  # the release's unet and text encoder differ from the base's
+    g = torch.Generator().manual_seed(7)
+    learned = {w: torch.randn(N, tm.TEXT_DIM, generator=g) for w in ("P_ctxt", "P_shape", "P_obj")}
+    te_state = {}
+    for k, v in trained.text_encoder.state_dict().items():
+        k = "text_model." + k.removeprefix("text_model.")
+        k = k.replace("embeddings.token_embedding.weight", "embeddings.token_embedding.wrapped.weight")
+        te_state[k] = v.contiguous()
+    te_state.update({f"text_model.embeddings.token_embedding.trainable_embeddings.{w}": v for w, v in learned.items()})
+    te_state["text_model.embeddings.position_ids"] = torch.arange(77)[None]  # saved by transformers 4.28
+    (tmp_path / "ppt" / "unet").mkdir(parents=True)
+    (tmp_path / "ppt" / "text_encoder").mkdir()
+    save_file({k: v.contiguous() for k, v in trained.unet.state_dict().items()}, tmp_path / "ppt/unet/unet.safetensors")
+    save_file(te_state, tmp_path / "ppt/text_encoder/text_encoder.safetensors")
+    be = BACKENDS.create({"type": "powerpaint", "model": str(tmp_path / "ppt"), "base": str(tmp_path / "base"),
+                          "steps": 1}, "backends[0]")
+    be.check_weights(CPU)
+    be.setup(CPU)
+    emb = be.pipe.text_encoder.get_input_embeddings().weight
+    for w in ("P_ctxt", "P_shape", "P_obj"):
+        assert torch.equal(emb[be.tokens.ids(be.pipe.tokenizer, w)], learned[w]), w
+    assert torch.equal(emb[:len(tm.clip_tokenizer())], trained.text_encoder.get_input_embeddings().weight)
+    for (k, v), v2 in zip(be.pipe.unet.state_dict().items(), trained.unet.state_dict().values()):
+        assert torch.equal(v, v2), k
+    assert be.provenance()["task_tokens"].endswith("learned embeddings written by name")
+    assert {str(p.relative_to(tmp_path)) for p in be.weights_files(CPU)} >= {"ppt/unet/unet.safetensors",
+                                                                             "ppt/text_encoder/text_encoder.safetensors"}
+
+
 def test_missing_or_wrong_weights_folder(tmp_path):
     be = BACKENDS.create({"type": "powerpaint", "model": str(tmp_path / "nope" / "ppt")}, "backends[0]")
     with pytest.raises(WeightsError, match="git lfs clone https://huggingface.co/JunhaoZhuang/PowerPaint-v1"):

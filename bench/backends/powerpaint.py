@@ -20,10 +20,17 @@ Weights (local, nothing is downloaded):
 
 * a full diffusers pipeline folder (``model_index.json``) whose tokenizer already holds the task tokens, e.g. a
   snapshot of ``Sanster/PowerPaint-V1-stable-diffusion-inpainting`` (IOPaint's conversion); or
-* the official release ``JunhaoZhuang/PowerPaint-v1`` (``git lfs clone`` into a folder with ``unet/`` and
-  ``text_encoder/``) on top of an SD 1.5 inpainting ``base``. Its tokenizer comes from the base, so the task tokens
-  are added in ``token_order`` (``P_ctxt, P_shape, P_obj``, as the official ``app.py`` adds them) and must land on
-  the text encoder's learned rows 49408.. : a text encoder without those rows is rejected (WeightsError).
+* the official release ``JunhaoZhuang/PowerPaint-v1`` (``git lfs clone`` into a folder) on top of an SD 1.5
+  inpainting ``base``, read as the official ``app.py`` reads it: ``unet/unet.safetensors`` (a state dict of the
+  base's UNet) and ``text_encoder/text_encoder.safetensors`` (a CLIPTextModel whose token embedding is wrapped by
+  ``EmbeddingLayerWithFixes``: ``...token_embedding.wrapped.weight`` and the learned
+  ``...token_embedding.trainable_embeddings.P_ctxt`` / ``P_shape`` / ``P_obj``, [num_vectors, 768] each). The
+  tokens are added to the base's tokenizer and each learned embedding is written to its own token's rows, by
+  name; or
+* a release folder in diffusers' layout (``unet/config.json``, ``text_encoder/config.json``) whose text encoder
+  already has the rows 49408.. : the task tokens are added in ``token_order`` (``P_ctxt, P_shape, P_obj``, as the
+  official ``app.py`` adds them) and must land on them: a text encoder without those rows is rejected
+  (WeightsError).
 """
 from __future__ import annotations
 
@@ -37,12 +44,17 @@ from ..errors import WeightsError
 from ..types import RunContext
 from .base import Backend, Geometry
 from .diffusers_inpaint import (check_cached, check_dtype_name, check_folder_weights, check_pipeline_files,
-                                check_scheduler_name, compile_denoiser, dtype_kwargs, folder_weight_files,
+                                check_scheduler_name, check_weights_file, compile_denoiser, dtype_kwargs, folder_weight_files,
                                 library_versions, local_or_cached, looks_like_path, missing_model_error,
                                 pipeline_weight_files, place_pipeline, require_diffusers, resolve_dtype,
                                 set_scheduler, sync)
 
 TASK_WORDS = ("P_ctxt", "P_shape", "P_obj")
+#: the official v1 release's files, as ``app.py`` loads them (``load_model(pipe.unet, ...)``, open-mmlab/PowerPaint
+#: commit 5b4c3d5)
+RELEASE_FILES = ("unet/unet.safetensors", "text_encoder/text_encoder.safetensors")
+_WRAPPED = "embeddings.token_embedding.wrapped.weight"
+_LEARNED = "embeddings.token_embedding.trainable_embeddings."
 _QUALITY_NEG = "worst quality, low quality, normal quality, bad quality, blurry"
 
 #: task -> (prompt A, prompt B, negative A, negative B); "{p}" = prompt, "{n}" = negative prompt. The task word comes
@@ -146,6 +158,50 @@ def ensure_text_encoder_rows(tokenizer: Any, text_encoder: Any, tokens: TaskToke
                 emb[i] = emb[a_id]
 
 
+def split_release_text_encoder(state: dict[str, torch.Tensor], model_keys: Any,
+                                num_vectors: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The official release's ``text_encoder.safetensors`` -> (a plain CLIPTextModel state dict with ``model_keys``'
+    naming, {task word: learned [num_vectors, D] embedding}).
+
+    The release was saved from a CLIPTextModel whose token embedding ``add_tokens`` (open-mmlab/PowerPaint
+    ``powerpaint/utils/utils.py``, commit 5b4c3d5) had wrapped in ``EmbeddingLayerWithFixes``: the base rows are
+    ``...token_embedding.wrapped.weight`` and each task word's vectors ``...token_embedding.trainable_embeddings.P_x``.
+    Key prefixes (``text_model.``) follow the loading library's naming; a saved ``position_ids`` buffer that the
+    model does not hold is dropped.
+    """
+    model_keys = set(model_keys)
+    prefixed = any(k.startswith("text_model.") for k in model_keys)
+    plain: dict[str, torch.Tensor] = {}
+    learned: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        bare = key[len("text_model."):] if key.startswith("text_model.") else key
+        if bare.startswith(_LEARNED):
+            learned[bare[len(_LEARNED):]] = value
+            continue
+        if bare == _WRAPPED:
+            bare = "embeddings.token_embedding.weight"
+        name = "text_model." + bare if prefixed else bare
+        if name.endswith("position_ids") and name not in model_keys:
+            continue
+        plain[name] = value
+    bad = {w: tuple(v.shape) for w, v in learned.items() if v.ndim != 2 or v.shape[0] != num_vectors}
+    if sorted(learned) != sorted(TASK_WORDS) or bad:
+        raise WeightsError(f"powerpaint: the release's text encoder holds learned embeddings {sorted(learned)} "
+                           f"{bad or ''}; PowerPaint v1 has {list(TASK_WORDS)} with {num_vectors} vectors each")
+    return plain, learned
+
+
+def write_learned_rows(tokenizer: Any, text_encoder: Any, tokens: TaskTokens, learned: dict[str, torch.Tensor]) -> None:
+    """Give every task sub-token its learned embedding (by task word, so the order the tokens were added in does not
+    matter), growing the text encoder's embedding to the tokenizer's length first."""
+    if text_encoder.get_input_embeddings().weight.shape[0] < len(tokenizer):
+        text_encoder.resize_token_embeddings(len(tokenizer))
+    emb = text_encoder.get_input_embeddings().weight
+    with torch.no_grad():
+        for w, vectors in learned.items():
+            emb[tokens.ids(tokenizer, w)] = vectors.to(emb.dtype)
+
+
 class PowerPaintBackend(Backend):
     """PowerPaint v1: SD1.5 inpainting with learned task tokens (object removal by default)."""
 
@@ -189,6 +245,7 @@ class PowerPaintBackend(Backend):
         self.tokens: TaskTokens | None = None
         self._token_source = ""
         self._embeds: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._learned: dict[str, torch.Tensor] | None = None  # the official release's task embeddings, by word
 
     # -- loading ---------------------------------------------------------------------------------------
     @property
@@ -196,19 +253,23 @@ class PowerPaintBackend(Backend):
         return self.compile  # the first batch of each shape compiles
 
     def _locate(self) -> tuple[str, str]:
-        """(kind, where) of ``model``: ``("pipeline", folder)`` (model_index.json), ``("release", folder)``
+        """(kind, where) of ``model``: ``("pipeline", folder)`` (model_index.json), ``("official", folder)`` (the
+        release's ``unet/unet.safetensors`` and ``text_encoder/text_encoder.safetensors``), ``("release", folder)``
         (PowerPaint v1: unet/ and text_encoder/, on the ``base`` pipeline) or ``("hub", id)``; a path that is none
         of them is a :class:`WeightsError` saying how to get the weights."""
         path = Path(self.model).expanduser()
         if path.is_dir() and (path / "model_index.json").exists():
             return "pipeline", str(path)
+        if path.is_dir() and all((path / f).is_file() for f in RELEASE_FILES):
+            return "official", str(path)
         if path.is_dir() and (path / "unet" / "config.json").exists() and \
                 (path / "text_encoder" / "config.json").exists():
             return "release", str(path)
         if path.exists():
             raise WeightsError(
                 f"powerpaint: '{path}' is neither a diffusers pipeline folder (model_index.json) nor a PowerPaint "
-                f"v1 release folder (unet/config.json and text_encoder/config.json). Get the release with `git "
+                f"v1 release folder (unet/unet.safetensors and text_encoder/text_encoder.safetensors, or unet/config.json "
+                f"and text_encoder/config.json). Get the release with `git "
                 f"lfs clone https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {path}`")
         if looks_like_path(self.model):
             raise WeightsError(
@@ -227,13 +288,16 @@ class PowerPaintBackend(Backend):
         if kind == "pipeline":
             check_pipeline_files(Path(where), "powerpaint")
             return
+        if kind == "official":
+            for f in RELEASE_FILES:
+                check_weights_file(Path(where) / f, "powerpaint")
         if kind == "release":
             for sub in ("unet", "text_encoder"):
                 check_folder_weights(Path(where) / sub, "powerpaint", f"get the release with `git lfs clone "
                                      f"https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {where}`")
         if self.local_files_only:
-            check_cached("powerpaint (base)" if kind == "release" else "powerpaint",
-                         self.base if kind == "release" else where)
+            on_base = kind in ("release", "official")
+            check_cached("powerpaint (base)" if on_base else "powerpaint", self.base if on_base else where)
 
     def weights_files(self, ctx: RunContext) -> list[Any]:
         """A pipeline folder's (or the hub id's cached snapshot's) component weights; a release's unet/ and
@@ -241,8 +305,10 @@ class PowerPaintBackend(Backend):
         if not self.model:
             return []
         kind, where = self._locate()
-        folder = local_or_cached(self.base if kind == "release" else where)
+        folder = local_or_cached(self.base if kind in ("release", "official") else where)
         files = pipeline_weight_files(folder) if folder is not None else []
+        if kind == "official":
+            files += [Path(where) / f for f in RELEASE_FILES]
         if kind == "release":
             files += [*folder_weight_files(Path(where) / "unet"), *folder_weight_files(Path(where) / "text_encoder")]
         return files
@@ -254,7 +320,25 @@ class PowerPaintBackend(Backend):
         kw: dict[str, Any] = dict(**dtype_kwargs(self.dtype), local_files_only=self.local_files_only,
                                   safety_checker=None, requires_safety_checker=False)
         kind, where = self._locate()
+        self._learned = None
         try:
+            if kind == "official":
+                from safetensors.torch import load_file
+
+                try:
+                    pipe = StableDiffusionInpaintPipeline.from_pretrained(self.base, **kw)
+                except (OSError, ValueError) as e:
+                    raise missing_model_error("powerpaint (base)", self.base, self.local_files_only, e) from e
+                unet_file, te_file = (Path(where) / f for f in RELEASE_FILES)
+                try:
+                    pipe.unet.load_state_dict(load_file(str(unet_file)))
+                    plain, self._learned = split_release_text_encoder(
+                        load_file(str(te_file)), pipe.text_encoder.state_dict().keys(), self.num_vectors)
+                    pipe.text_encoder.load_state_dict(plain)
+                except RuntimeError as e:  # keys or shapes that are not the base's
+                    raise WeightsError(f"powerpaint: {where} does not fit the base '{self.base}' (an SD 1.5 "
+                                       f"inpainting pipeline): {str(e)[:300]}") from e
+                return pipe
             if kind == "release":
                 unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", **dtype_kwargs(self.dtype))
                 te = CLIPTextModel.from_pretrained(where, subfolder="text_encoder",
@@ -281,6 +365,9 @@ class PowerPaintBackend(Backend):
         if tokens is None:
             tokens = TaskTokens.add(pipe.tokenizer, self.token_order, self.num_vectors)
             self._token_source = f"added in order {self.token_order}"
+        if getattr(self, "_learned", None):
+            write_learned_rows(pipe.tokenizer, pipe.text_encoder, tokens, self._learned)
+            self._token_source += ", learned embeddings written by name"
         ensure_text_encoder_rows(pipe.tokenizer, pipe.text_encoder, tokens, self.init_missing_tokens)
         self.tokens = tokens
         set_scheduler(pipe, self.scheduler, "powerpaint")
