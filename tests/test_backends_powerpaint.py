@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from bench.backends.geometry import run_backend
-from bench.backends.powerpaint import PowerPaintBackend, TaskTokens, ensure_text_encoder_rows, task_prompts
+from bench.backends.powerpaint import (PowerPaintBackend, TaskTokens, demo_inputs, demo_sizes,
+                                      ensure_text_encoder_rows, task_prompts)
 from bench.errors import WeightsError
 from bench.registry import BACKENDS
 from bench.types import RunContext
@@ -221,6 +222,70 @@ def test_official_release_files_load_with_learned_embeddings_by_name(tmp_path):
     assert be.provenance()["task_tokens"].endswith("learned embeddings written by name")
     assert {str(p.relative_to(tmp_path)) for p in be.weights_files(CPU)} >= {"ppt/unet/unet.safetensors",
                                                                              "ppt/text_encoder/text_encoder.safetensors"}
+
+
+def _official_demo_resize(input_image, task):
+    """open-mmlab/PowerPaint ``app.py`` ``PowerPaintController.predict`` (commit 5b4c3d5), the resizing before the
+    v1 pipeline, transcribed (no outpainting expansion: ratios None); then the pipeline's mask binarisation
+    (``pipeline_PowerPaint.py`` ``prepare_mask_and_masked_image``: ``convert("L")``, / 255, >= 0.5)."""
+    import numpy as np
+
+    size1, size2 = input_image["image"].convert("RGB").size
+    if task != "image-outpainting":
+        if size1 < size2:
+            input_image["image"] = input_image["image"].convert("RGB").resize((640, int(size2 / size1 * 640)))
+        else:
+            input_image["image"] = input_image["image"].convert("RGB").resize((int(size1 / size2 * 640), 640))
+    else:
+        if size1 < size2:
+            input_image["image"] = input_image["image"].convert("RGB").resize((512, int(size2 / size1 * 512)))
+        else:
+            input_image["image"] = input_image["image"].convert("RGB").resize((int(size1 / size2 * 512), 512))
+    img = np.array(input_image["image"].convert("RGB"))
+    W = int(np.shape(img)[0] - np.shape(img)[0] % 8)
+    H = int(np.shape(img)[1] - np.shape(img)[1] % 8)
+    input_image["image"] = input_image["image"].resize((H, W))
+    input_image["mask"] = input_image["mask"].resize((H, W))
+    mask = np.array(input_image["mask"].convert("RGB").convert("L")).astype(np.float32) / 255.0
+    return np.array(input_image["image"].convert("RGB")), mask >= 0.5
+
+
+@pytest.mark.parametrize("size,task", [((75, 51), "object-removal"), ((51, 75), "text-guided"),
+                                       ((2250, 1500), "object-removal"), ((61, 90), "image-outpainting")])
+def test_demo_resize_is_the_official_demos(size, task):
+    import numpy as np
+    from PIL import Image
+
+    w, h = size
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), bool)
+    mask[h // 4: h // 2, w // 3: w // 2 + 1] = True
+    want_img, want_mask = _official_demo_resize({"image": Image.fromarray(image),
+                                                 "mask": Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).convert("RGB")}, task)
+    got_img, got_mask = demo_inputs(image, mask, task)
+    assert got_img.shape == want_img.shape and np.array_equal(got_img, want_img)
+    assert np.array_equal(got_mask, want_mask)
+    assert demo_sizes(w, h, task)[1] == (want_img.shape[1], want_img.shape[0])
+
+
+def test_demo_sizes_of_the_readme_photo():
+    assert demo_sizes(2250, 1500, "object-removal") == ((960, 640), (960, 640))
+    assert demo_sizes(1000, 1500, "object-removal") == ((640, 960), (640, 960))
+    assert demo_sizes(75, 51, "object-removal") == ((941, 640), (936, 640))
+
+
+def test_demo_resize_runs_at_the_demos_size_and_is_recorded(removal):
+    be = PowerPaintBackend(pipeline=removal.pipe, steps=1, demo_resize=True)
+    be.pipe, be.tokens = removal.pipe, removal.tokens
+    image = torch.rand(1, 3, 27, 19, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(1, 1, 27, 19, dtype=torch.bool)
+    mask[..., 5:15, 4:12] = True
+    res = run_backend(be, image, mask, [torch.Generator().manual_seed(1)])
+    assert res.model_sizes == [(27, 19)] and res.raw_sizes == [(904, 640)]  # the demo's output size, flagged
+    assert res.output.shape == image.shape and be.provenance()["demo_resize"] is True
+    with pytest.raises(ValueError, match="demo_resize"):
+        PowerPaintBackend(pipeline=removal.pipe, demo_resize=True, pad_multiple=8)
 
 
 def test_missing_or_wrong_weights_folder(tmp_path):

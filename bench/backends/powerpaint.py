@@ -1,6 +1,6 @@
 """PowerPaint v1 (Zhuang et al., ECCV 2024): SD 1.5 inpainting whose text encoder learned three task prompts.
 
-How PowerPaint v1 works (open-mmlab/PowerPaint: ``app.py``, ``powerpaint/pipelines/pipeline_powerpaint.py``,
+How PowerPaint v1 works (open-mmlab/PowerPaint: ``app.py``, ``powerpaint/pipelines/pipeline_PowerPaint.py`` (commit 5b4c3d5),
 ``powerpaint/utils/utils.py``; IOPaint's ``powerpaint_tokenizer.py``):
 
 * Three task tokens, ``P_ctxt`` (context / background), ``P_shape`` (shape-guided object), ``P_obj`` (text-guided
@@ -14,7 +14,13 @@ How PowerPaint v1 works (open-mmlab/PowerPaint: ``app.py``, ``powerpaint/pipelin
   (the object token as negative), so t does not matter there; it matters for shape-guided insertion (A ends with
   ``P_shape``, B with ``P_ctxt``). (Version 1 of this backend put the task word first: other embeddings.)
 * The mixed embeddings go into an ordinary SD 1.5 inpainting pipeline (diffusers' StableDiffusionInpaintPipeline
-  with ``prompt_embeds`` / ``negative_prompt_embeds``), which is what PowerPaint's own v1 pipeline does.
+  with ``prompt_embeds`` / ``negative_prompt_embeds``). PowerPaint's own v1 pipeline (``pipeline_PowerPaint.py``)
+  does each step the same way (mask binarised at 0.5, hole = 1; masked image ``image * (mask < 0.5)``; noise drawn
+  before the masked image's latents; unconditional half first; eta 0); on the same tiny random weights the two give
+  identical prompt embeddings and images within one 8-bit level (docs/backends.md).
+* Around the pipeline the official demo (``app.py``) resizes the input to a short side of 640 and multiples of 8
+  and returns the result at that size, without paste-back. Not done by default (pad to 8, the input's size);
+  ``demo_resize: true`` does it (:func:`demo_inputs`), recorded in provenance and flagged as ``resized``.
 
 Weights (local, nothing is downloaded):
 
@@ -41,6 +47,7 @@ from typing import Any
 import torch
 
 from ..errors import WeightsError
+from ..pixels import quantize
 from ..types import RunContext
 from .base import Backend, Geometry
 from .diffusers_inpaint import (check_cached, check_dtype_name, check_folder_weights, check_pipeline_files,
@@ -158,6 +165,35 @@ def ensure_text_encoder_rows(tokenizer: Any, text_encoder: Any, tokens: TaskToke
                 emb[i] = emb[a_id]
 
 
+#: the official demo's short side (``app.py`` ``predict``: 512 for image-outpainting, 640 for every other task)
+DEMO_SHORT_SIDE = {"image-outpainting": 512}
+DEMO_SHORT_SIDE_DEFAULT = 640
+
+
+def demo_sizes(width: int, height: int, task: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((w1, h1), (w, h)): the sizes the official demo (open-mmlab/PowerPaint ``app.py`` ``predict``, commit 5b4c3d5)
+    gives an input of ``width`` x ``height``: the short side scaled to 640 (512 for image-outpainting), the long
+    side ``int(long / short * 640)``; then each side cut down to a multiple of 8 (by resizing, not cropping)."""
+    short = DEMO_SHORT_SIDE.get(task, DEMO_SHORT_SIDE_DEFAULT)
+    w1, h1 = (short, int(height / width * short)) if width < height else (int(width / height * short), short)
+    return (w1, h1), (w1 - w1 % 8, h1 - h1 % 8)
+
+
+def demo_inputs(image_u8: Any, mask: Any, task: str) -> tuple[Any, Any]:
+    """The official demo's resizing of one input, in PIL as the demo does it: the image (uint8 [H, W, 3]) is resized
+    (PIL's default filter, bicubic) to the short-side size, then to multiples of 8; the mask (bool [H, W], True =
+    hole) goes from its own size straight to the final size (the demo resizes only the image in its first step),
+    and the pipeline binarises it at 0.5 (``mask >= 128`` in 8 bits). Returns (uint8 [h, w, 3], bool [h, w])."""
+    import numpy as np
+    from PIL import Image
+
+    height, width = image_u8.shape[:2]
+    first, final = demo_sizes(width, height, task)
+    img = Image.fromarray(image_u8).resize(first, Image.BICUBIC).resize(final, Image.BICUBIC)
+    m = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).convert("RGB").resize(final, Image.BICUBIC)
+    return np.asarray(img), np.asarray(m.convert("L")) >= 128
+
+
 def split_release_text_encoder(state: dict[str, torch.Tensor], model_keys: Any,
                                 num_vectors: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """The official release's ``text_encoder.safetensors`` -> (a plain CLIPTextModel state dict with ``model_keys``'
@@ -215,7 +251,7 @@ class PowerPaintBackend(Backend):
                  cpu_offload: bool = False, compile: bool = False, local_files_only: bool = True,
                  num_vectors: int = 10, token_order: list | None = None, init_missing_tokens: bool = False,
                  pad_multiple: int | None = None, fixed_size: int | None = None, max_side: int | None = None,
-                 crop_margin: int | None = None):
+                 crop_margin: int | None = None, demo_resize: bool = False):
         if not model and pipeline is None:
             raise ValueError("give 'model': a local PowerPaint v1 folder")
         if pipeline is not None and not callable(pipeline):
@@ -239,7 +275,11 @@ class PowerPaintBackend(Backend):
         if sorted(self.token_order) != sorted(TASK_WORDS):
             raise ValueError(f"token_order must be a permutation of {list(TASK_WORDS)}, got {self.token_order}")
         self.init_missing_tokens = init_missing_tokens
-        self.geometry = Geometry(pad_multiple=8).override(pad_multiple=pad_multiple, fixed_size=fixed_size,
+        self.demo_resize = demo_resize
+        if demo_resize and any(v is not None for v in (pad_multiple, fixed_size, max_side, crop_margin)):
+            raise ValueError("demo_resize sets the size as the official demo does: leave out pad_multiple, "
+                             "fixed_size, max_side and crop_margin")
+        self.geometry = Geometry(pad_multiple=1 if demo_resize else 8).override(pad_multiple=pad_multiple, fixed_size=fixed_size,
                                                           max_side=max_side, crop_margin=crop_margin)
         self.device, self.dtype = torch.device("cpu"), torch.float32
         self.tokens: TaskTokens | None = None
@@ -397,6 +437,13 @@ class PowerPaintBackend(Backend):
         return self._embeds
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
+        if self.demo_resize:  # the official demo's input sizes; its output is returned at that size, as the demo does
+            import numpy as np
+
+            pairs = [demo_inputs(quantize(image[i]).permute(1, 2, 0).cpu().numpy(), mask[i, 0].cpu().numpy(),
+                                 self.task) for i in range(image.shape[0])]
+            image = torch.stack([torch.from_numpy(np.array(p[0])).permute(2, 0, 1) for p in pairs]) / 255.0
+            mask = torch.stack([torch.from_numpy(np.array(p[1]))[None] for p in pairs])
         b, _, h, w = image.shape
         pos, neg = self.prompt_embeddings()
         kw: dict[str, Any] = dict(prompt_embeds=pos.repeat(b, 1, 1), negative_prompt_embeds=neg.repeat(b, 1, 1),
@@ -422,6 +469,6 @@ class PowerPaintBackend(Backend):
         return {"model": self.model or "(pipeline object)", "base": self.base, "task": self.task,
                 "prompts": {"A": a, "B": b, "negative_A": na, "negative_B": nb},
                 "fitting_degree": self.fitting_degree, "steps": self.steps, "guidance_scale": self.guidance_scale,
-                "strength": self.strength, "num_vectors": self.num_vectors, "task_tokens": self._token_source,
+                "strength": self.strength, "demo_resize": self.demo_resize, "num_vectors": self.num_vectors, "task_tokens": self._token_source,
                 "scheduler": type(self.pipe.scheduler).__name__ if self.pipe is not None else self.scheduler,
                 "dtype": str(self.dtype).replace("torch.", ""), "versions": library_versions()}
