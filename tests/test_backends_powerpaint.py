@@ -261,8 +261,8 @@ def test_demo_resize_is_the_official_demos(size, task):
     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     mask = np.zeros((h, w), bool)
     mask[h // 4: h // 2, w // 3: w // 2 + 1] = True
-    want_img, want_mask = _official_demo_resize({"image": Image.fromarray(image),
-                                                 "mask": Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).convert("RGB")}, task)
+    mask_image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).convert("RGB")  # gradio's sketch mask
+    want_img, want_mask = _official_demo_resize({"image": Image.fromarray(image), "mask": mask_image}, task)
     got_img, got_mask = demo_inputs(image, mask, task)
     assert got_img.shape == want_img.shape and np.array_equal(got_img, want_img)
     assert np.array_equal(got_mask, want_mask)

@@ -1,7 +1,7 @@
 """PowerPaint v1 (Zhuang et al., ECCV 2024): SD 1.5 inpainting whose text encoder learned three task prompts.
 
-How PowerPaint v1 works (open-mmlab/PowerPaint: ``app.py``, ``powerpaint/pipelines/pipeline_PowerPaint.py`` (commit 5b4c3d5),
-``powerpaint/utils/utils.py``; IOPaint's ``powerpaint_tokenizer.py``):
+How PowerPaint v1 works (open-mmlab/PowerPaint at commit 5b4c3d5: ``app.py``,
+``powerpaint/pipelines/pipeline_PowerPaint.py``, ``powerpaint/utils/utils.py``; IOPaint's ``powerpaint_tokenizer.py``):
 
 * Three task tokens, ``P_ctxt`` (context / background), ``P_shape`` (shape-guided object), ``P_obj`` (text-guided
   object), each made of ``num_vectors`` (10) learned sub-token embeddings. In a prompt the task word is expanded to
@@ -51,10 +51,10 @@ from ..pixels import quantize
 from ..types import RunContext
 from .base import Backend, Geometry
 from .diffusers_inpaint import (check_cached, check_dtype_name, check_folder_weights, check_pipeline_files,
-                                check_scheduler_name, check_weights_file, compile_denoiser, dtype_kwargs, folder_weight_files,
-                                library_versions, local_or_cached, looks_like_path, missing_model_error,
-                                pipeline_weight_files, place_pipeline, require_diffusers, resolve_dtype,
-                                set_scheduler, sync)
+                                check_scheduler_name, check_weights_file, compile_denoiser, dtype_kwargs,
+                                folder_weight_files, library_versions, local_or_cached, looks_like_path,
+                                missing_model_error, pipeline_weight_files, place_pipeline, require_diffusers,
+                                resolve_dtype, set_scheduler, sync)
 
 TASK_WORDS = ("P_ctxt", "P_shape", "P_obj")
 #: the official v1 release's files, as ``app.py`` loads them (``load_model(pipe.unet, ...)``, open-mmlab/PowerPaint
@@ -72,7 +72,8 @@ TASK_PROMPTS: dict[str, tuple[str, str, str, str]] = {
     "image-outpainting": ("empty scene blur {p} P_ctxt", "empty scene blur {p} P_ctxt", "{n} P_obj", "{n} P_obj"),
     "context-aware": ("{p} P_ctxt", "{p} P_ctxt", "{n}", "{n}"),
     "text-guided": ("{p} P_obj", "{p} P_obj", "{n}, " + _QUALITY_NEG + " P_obj", "{n}, " + _QUALITY_NEG + " P_obj"),
-    "shape-guided": ("{p} P_shape", "{p} P_ctxt", "{n}, " + _QUALITY_NEG + " P_shape", "{n}, " + _QUALITY_NEG + " P_ctxt"),
+    "shape-guided": ("{p} P_shape", "{p} P_ctxt",
+                     "{n}, " + _QUALITY_NEG + " P_shape", "{n}, " + _QUALITY_NEG + " P_ctxt"),
 }
 
 
@@ -279,7 +280,8 @@ class PowerPaintBackend(Backend):
         if demo_resize and any(v is not None for v in (pad_multiple, fixed_size, max_side, crop_margin)):
             raise ValueError("demo_resize sets the size as the official demo does: leave out pad_multiple, "
                              "fixed_size, max_side and crop_margin")
-        self.geometry = Geometry(pad_multiple=1 if demo_resize else 8).override(pad_multiple=pad_multiple, fixed_size=fixed_size,
+        pad = 1 if demo_resize else 8
+        self.geometry = Geometry(pad_multiple=pad).override(pad_multiple=pad_multiple, fixed_size=fixed_size,
                                                           max_side=max_side, crop_margin=crop_margin)
         self.device, self.dtype = torch.device("cpu"), torch.float32
         self.tokens: TaskTokens | None = None
@@ -308,8 +310,8 @@ class PowerPaintBackend(Backend):
         if path.exists():
             raise WeightsError(
                 f"powerpaint: '{path}' is neither a diffusers pipeline folder (model_index.json) nor a PowerPaint "
-                f"v1 release folder (unet/unet.safetensors and text_encoder/text_encoder.safetensors, or unet/config.json "
-                f"and text_encoder/config.json). Get the release with `git "
+                f"v1 release folder (unet/unet.safetensors and text_encoder/text_encoder.safetensors, or "
+                f"unet/config.json and text_encoder/config.json). Get the release with `git "
                 f"lfs clone https://huggingface.co/JunhaoZhuang/PowerPaint-v1 {path}`")
         if looks_like_path(self.model):
             raise WeightsError(
@@ -469,6 +471,7 @@ class PowerPaintBackend(Backend):
         return {"model": self.model or "(pipeline object)", "base": self.base, "task": self.task,
                 "prompts": {"A": a, "B": b, "negative_A": na, "negative_B": nb},
                 "fitting_degree": self.fitting_degree, "steps": self.steps, "guidance_scale": self.guidance_scale,
-                "strength": self.strength, "demo_resize": self.demo_resize, "num_vectors": self.num_vectors, "task_tokens": self._token_source,
+                "strength": self.strength, "demo_resize": self.demo_resize,
+                "num_vectors": self.num_vectors, "task_tokens": self._token_source,
                 "scheduler": type(self.pipe.scheduler).__name__ if self.pipe is not None else self.scheduler,
                 "dtype": str(self.dtype).replace("torch.", ""), "versions": library_versions()}
