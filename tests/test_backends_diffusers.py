@@ -320,3 +320,79 @@ def test_a_saved_pipelines_weights_are_fingerprinted_by_content_and_a_swapped_un
     assert content_fingerprint(copy.weights_files(CPU)) == fp
     tm.sd_inpaint_pipeline(seed=4).unet.save_pretrained(moved / "unet")  # another unet behind the same path
     assert content_fingerprint(copy.weights_files(CPU)) != fp
+
+
+# -- the backend against a plain diffusers call ----------------------------------------------------------------------
+# What a model card does: ``pipe(prompt=..., image=PIL, mask_image=PIL, generator=torch.Generator("cpu").manual_seed(s))
+# .images[0]`` (SD / SDXL inpainting leave height/width to the pipeline, FLUX.1 Fill and Kandinsky 2.2 pass them), on
+# an image whose sides are already a multiple of every family's factor (64 x 64: no padding, no resize on either side),
+# with the sample's seed as the runner derives it (bench/runner/generate.py: torch.Generator().manual_seed(derive_seed(
+# ...))). The only difference measured (diffusers 0.42.1, torch 2.14.1, CPU) is float noise: the image tensor
+# diffusers makes from a PIL image is channels-last in memory (numpy HWC transposed), the backend's is contiguous, and
+# the convolutions then round differently: at most 4e-6 in float, which moves at most a handful of the 12,288 8-bit
+# values by one level. A real departure (value range, mask polarity or threshold, seed, a setting not passed) moves
+# most of the hole by many levels; the tolerance below (one level, at most 1% of the values) lets only the noise pass.
+CARD_PASSES_SIZE = {"sd": False, "sdxl": False, "flux": True, "kandinsky": True}
+
+
+def _card_inputs(b=2, size=64):
+    """8-bit images with the hole blanked as the runner blanks it, two different holes, and the runner's seeds."""
+    from bench.pixels import blank
+    from bench.seeding import derive_seed
+
+    g = torch.Generator().manual_seed(11)
+    image = torch.randint(0, 256, (b, 3, size, size), generator=g).float() / 255
+    mask = torch.zeros(b, 1, size, size, dtype=torch.bool)
+    mask[0, :, 16:37, 21:41] = True
+    mask[1:, :, 30:60, 5:30] = True
+    seeds = [derive_seed(0, "backend", "ds", "mask-key", f"id{i}") for i in range(b)]
+    return blank(image, mask), mask, seeds
+
+
+def _model_card_call(pipe, image, mask, seed, **settings):
+    """One sample through the pipeline as a model card calls it: PIL image and mask, PIL output (8-bit HWC)."""
+    import numpy as np
+    from PIL import Image
+
+    from bench.pixels import quantize
+
+    pil = Image.fromarray(quantize(image).permute(1, 2, 0).numpy())
+    pil_mask = Image.fromarray(mask[0].numpy().astype(np.uint8) * 255, "L")
+    out = pipe(image=pil, mask_image=pil_mask, generator=torch.Generator("cpu").manual_seed(seed), **settings)
+    return torch.from_numpy(np.asarray(out.images[0]).copy()).permute(2, 0, 1).to(torch.int16)
+
+
+def _assert_same_up_to_float_noise(ours, card, mask, what):
+    d = (ours - card).abs()
+    frac = float((d > 0).float().mean())
+    assert int(d.max()) <= 1 and frac <= 0.01, (
+        f"{what}: the backend differs from the plain diffusers call by up to {int(d.max())} levels "
+        f"(hole {int(d[:, mask[0]].max())}, outside {int(d[:, ~mask[0]].max())}) in {frac:.2%} of the values")
+
+
+@pytest.mark.parametrize("kind,settings", [
+    ("sd", {}), ("sd", {"strength": 0.6, "guidance_scale": 5.0}), ("sdxl", {}), ("flux", {"guidance_scale": 10.0}),
+    ("kandinsky", {"call_kwargs": {"prior_num_inference_steps": 2}})])
+def test_the_backend_gives_what_a_plain_diffusers_call_gives(kind, settings):
+    """Backend (through the adapter, a batch of two) == a model card's call per sample, same seed and settings."""
+    from bench.pixels import quantize
+
+    extra = {"max_sequence_length": tm.MAX_LEN} if kind == "flux" else {}
+    be = DiffusersBackend(pipeline=tm.PIPELINES[kind](0), steps=2, **extra, **settings)
+    be.setup(CPU)
+    image, mask, seeds = _card_inputs()
+    with torch.inference_mode():  # as the runner calls it
+        ours = quantize(run_backend(be, image, mask, _gens(*seeds)).output).to(torch.int16)
+    assert be.geometry.pad_multiple <= 64 and 64 % be.geometry.pad_multiple == 0, "no padding in this comparison"
+    pipe = tm.PIPELINES[kind](0)  # a fresh copy with the same weights: nothing the backend set up carries over
+    card = {"prompt": be.prompt, "num_inference_steps": 2, **extra, **settings.get("call_kwargs", {}),
+            **{k: v for k, v in settings.items() if k != "call_kwargs"}}
+    if kind != "flux":  # FLUX.1 Fill takes no negative prompt
+        card["negative_prompt"] = be.negative_prompt
+    if CARD_PASSES_SIZE[kind]:
+        card.update(height=64, width=64)
+    for i, seed in enumerate(seeds):
+        plain = _model_card_call(pipe, image[i], mask[i], seed, **card)
+        _assert_same_up_to_float_noise(ours[i], plain, mask[i], f"{kind} sample {i}")
+    other = _model_card_call(pipe, image[0], mask[0], seeds[0] + 1, **card)
+    assert (other - ours[0]).abs()[:, mask[0, 0]].float().mean() > 2, "another seed gives another fill: the check bites"
