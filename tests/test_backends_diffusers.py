@@ -396,3 +396,26 @@ def test_the_backend_gives_what_a_plain_diffusers_call_gives(kind, settings):
         _assert_same_up_to_float_noise(ours[i], plain, mask[i], f"{kind} sample {i}")
     other = _model_card_call(pipe, image[0], mask[0], seeds[0] + 1, **card)
     assert (other - ours[0]).abs()[:, mask[0, 0]].float().mean() > 2, "another seed gives another fill: the check bites"
+
+
+@pytest.mark.parametrize("kind", ["sd", "sdxl"])
+def test_padding_mask_crop_gives_what_diffusers_gives(kind):
+    """``call_kwargs: {padding_mask_crop: N}`` (SD / SDXL inpainting: inpaint a crop around the hole at full size,
+    paste it back) needs PIL images in diffusers, which refuses tensors with a ValueError: the backend hands it PIL
+    images one sample at a time. Both sides then start from the same PIL images, so the 8-bit results are identical
+    (measured: 0 levels apart), and outside the hole they are the input (diffusers pastes the crop back)."""
+    from bench.pixels import quantize
+
+    be = DiffusersBackend(pipeline=tm.PIPELINES[kind](0), steps=2, call_kwargs={"padding_mask_crop": 8})
+    be.setup(CPU)
+    image, mask, seeds = _card_inputs()
+    with torch.inference_mode():
+        ours = quantize(run_backend(be, image, mask, _gens(*seeds)).output).to(torch.int16)
+    pipe = tm.PIPELINES[kind](0)
+    card = {"prompt": be.prompt, "negative_prompt": be.negative_prompt, "num_inference_steps": 2,
+            "padding_mask_crop": 8}
+    for i, seed in enumerate(seeds):
+        plain = _model_card_call(pipe, image[i], mask[i], seed, **card)
+        assert torch.equal(ours[i], plain), f"{kind} padding_mask_crop sample {i}: {int((ours[i] - plain).abs().max())}"
+        keep = ~mask[i, 0]
+        assert torch.equal(ours[i][:, keep], quantize(image[i]).to(torch.int16)[:, keep]), "outside the hole: input"

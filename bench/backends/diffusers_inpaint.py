@@ -13,7 +13,10 @@ What is passed to the pipeline, per batch: the blanked image [B, 3, H, W] in [0,
 tensors, ``height``/``width`` explicitly (the adapter has already padded them to the latent space's multiple, so the
 pipeline never resizes), one CPU ``torch.Generator`` per sample (so a sample's noise does not depend on its batch),
 and ``output_type="pt"``. Parameters a pipeline does not name in its ``__call__`` (e.g. ``negative_prompt`` for
-FLUX Fill) are not passed; they are listed under ``ignored_params`` in the provenance.
+FLUX Fill) are not passed; they are listed under ``ignored_params`` in the provenance. With ``padding_mask_crop`` in
+``call_kwargs`` (SD / SDXL inpainting: diffusers crops around the hole, inpaints the crop and pastes it back into the
+input, and accepts only PIL images for it) each sample is passed alone as a model card passes it: an 8-bit RGB PIL
+image, an ``L`` mask (255 = hole), ``output_type="pil"``.
 
 Family conventions (:func:`convention`): FLUX pads to 16 (x8 VAE, 2x2 packing). Kandinsky 2.2 takes image tensors in
 [-1, 1], returns its ``"pt"`` output unnormalised (so ``"np"`` is asked for), computes its latent size with the
@@ -332,6 +335,17 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _pil_inputs(image: torch.Tensor, mask: torch.Tensor) -> tuple[list[Any], list[Any]]:
+    """The batch as a model card gives it: 8-bit RGB images and ``L`` masks (255 = hole), one PIL image each."""
+    from PIL import Image
+
+    from ..pixels import quantize
+
+    images = [Image.fromarray(u8.permute(1, 2, 0).numpy()) for u8 in quantize(image).cpu()]
+    masks = [Image.fromarray(m[0].numpy().astype("uint8") * 255, "L") for m in mask.bool().cpu()]
+    return images, masks
+
+
 class DiffusersBackend(Backend):
     """Any diffusers inpainting pipeline (SD/SDXL inpainting, Kandinsky 2.2, FLUX Fill) by hub id or local path."""
 
@@ -380,6 +394,9 @@ class DiffusersBackend(Backend):
         self.pipeline_class: str | None = None
         self.convention = Convention()
         self._call_names: set[str] = set()
+        # diffusers' padding_mask_crop (SD / SDXL inpainting) takes PIL images only and pastes its crop back into
+        # them: it is given what a model card gives it (see _pil_inputs)
+        self._pil_io = self.call_kwargs.get("padding_mask_crop") is not None
 
     @property
     def warmup_needed(self) -> bool:  # type: ignore[override]
@@ -487,13 +504,19 @@ class DiffusersBackend(Backend):
 
     def _kwargs(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> dict[str, Any]:
         b, _, h, w = image.shape
-        image = image.to(self.device, torch.float32)
-        if self.convention.signed_input:
-            image = image * 2.0 - 1.0
-        kw: dict[str, Any] = dict(prompt=[self.prompt] * b, image=image,
-                                  mask_image=mask.to(self.device, torch.float32), height=h, width=w,
-                                  num_inference_steps=self.steps, generator=list(generator),
-                                  output_type=self.convention.output_type)
+        pixels: Any
+        mask_image: Any
+        if self._pil_io:
+            (pixels,), (mask_image,) = _pil_inputs(image, mask)  # one sample per call (inpaint)
+            output_type = "pil"
+        else:
+            pixels = image.to(self.device, torch.float32)
+            if self.convention.signed_input:
+                pixels = pixels * 2.0 - 1.0
+            mask_image = mask.to(self.device, torch.float32)
+            output_type = self.convention.output_type
+        kw: dict[str, Any] = dict(prompt=[self.prompt] * b, image=pixels, mask_image=mask_image, height=h, width=w,
+                                  num_inference_steps=self.steps, generator=list(generator), output_type=output_type)
         names = self._call_names
         kw.update({key: value for key, value in self._optional(b).items() if value is not None and key in names})
         kw.update(self.call_kwargs)
@@ -513,7 +536,7 @@ class DiffusersBackend(Backend):
         return torch.from_numpy(arr.astype(np.float32)).permute(0, 3, 1, 2)
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
-        if self.convention.one_per_call and image.shape[0] > 1:
+        if (self.convention.one_per_call or self._pil_io) and image.shape[0] > 1:
             out = torch.cat([self._call(image[i:i + 1], mask[i:i + 1], [generator[i]])
                              for i in range(image.shape[0])])
         else:
