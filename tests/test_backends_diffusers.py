@@ -372,6 +372,7 @@ def _assert_same_up_to_float_noise(ours, card, mask, what):
 
 @pytest.mark.parametrize("kind,settings", [
     ("sd", {}), ("sd", {"strength": 0.6, "guidance_scale": 5.0}), ("sdxl", {}), ("flux", {"guidance_scale": 10.0}),
+    ("flux", {"strength": 0.6}),
     ("kandinsky", {"call_kwargs": {"prior_num_inference_steps": 2}})])
 def test_the_backend_gives_what_a_plain_diffusers_call_gives(kind, settings):
     """Backend (through the adapter, a batch of two) == a model card's call per sample, same seed and settings."""
