@@ -326,6 +326,28 @@ def test_iopaint_recipe_lets_iopaint_pad_lama_itself():
     assert lama[0].geometry.pad_multiple == 1 and lama[0].geometry.fixed_size is None
 
 
+@pytest.mark.parametrize("model", ["mat", "migan"])
+def test_iopaint_recipe_gives_mat_and_migan_the_image_as_it_is(model):
+    """IOPaint 1.6.0 handles a non-512 image itself: MAT (``iopaint/model/mat.py``: ``pad_mod = 512``,
+    ``min_size = 512``, ``pad_to_square``; ``model/base.py`` ``_pad_forward``) pads it by numpy's "symmetric" mode
+    to a square multiple of 512 and crops the result; MI-GAN (``iopaint/model/mi_gan.py`` ``__call__``) runs a
+    512 x 512 image whole and any other size by crops around each hole's box (margin 128), each resized down to a
+    long side of 512 at most (aspect kept). Neither resizes to 512 x 512. With ``fixed_size: 512`` the adapter
+    did (aspect lost, bilinear there and back, so IOPaint took MI-GAN's whole-image path where it would crop): run
+    through ``iopaint run`` with random stand-ins, the hole differed from IOPaint's own output by many levels and
+    pixels outside it changed. So the recipe's mat and migan entries must not resize, pad or crop."""
+    from pathlib import Path
+
+    from bench.config import load_suite
+
+    suite = load_suite(Path(__file__).parents[1] / "configs" / "recipes" / "iopaint.yaml")
+    entry = [spec.create() for spec in suite.backends
+             if f"--model={model} " in str(spec.params.get("command", ""))]
+    assert len(entry) == 1
+    g = entry[0].geometry
+    assert g.fixed_size is None and g.max_side is None and g.crop_margin is None and g.pad_multiple == 1
+
+
 def test_through_the_runner_wrong_size_is_scored_by_the_resized_detector(tmp_path):
     from bench.config import parse_suite
     from bench.runner import Runner
