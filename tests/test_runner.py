@@ -648,3 +648,24 @@ def test_a_run_stopped_for_missing_weights_leaves_no_folder_it_made_and_a_resume
     assert {k: v for k, v in after.items() if not k.name.startswith((".lock", "records.sqlite"))} == \
         {k: v for k, v in before.items() if not k.name.startswith((".lock", "records.sqlite"))}
     assert rows(done) == records and (done / "suite.resolved.yaml").read_bytes() == before[Path("suite.resolved.yaml")]
+
+
+def test_a_backend_can_have_its_own_batch_size(tmp_path, plugins):
+    """`batch_size:` in a backend's entry sets that backend's samples per call (a model that needs smaller batches,
+    or a program whose output depends on what shares its batch, next to others at the suite's size); the cell keys,
+    hence the outputs, are those without it; the config hash tells the two suites apart (what a timing means)."""
+    from bench.keys import expand_cells
+
+    suite = make_suite(tmp_path, batch_size=3,
+                       backends=["identity", {"type": "opencv-telea", "batch_size": 1}])
+    assert suite.resolved()["backends"][1]["batch_size"] == 1
+    plain = make_suite(tmp_path, batch_size=3, backends=["identity", "opencv-telea"])
+    assert [c.key for c in expand_cells(suite)] == [c.key for c in expand_cells(plain)]
+    assert suite.config_hash() != plain.config_hash()
+    recs = rows(run(suite))
+    sizes = {b: sorted({r["batch_size"] for r in recs if r["backend"] == b}) for b in ("identity", "opencv-telea")}
+    assert sizes == {"identity": [3], "opencv-telea": [1]}
+    assert all(r["error"] is None for r in recs) and len(recs) == 12
+    for bad in (0, "2", True, 1.5):
+        with pytest.raises(Exception, match=r"backends\[1\]\.batch_size: expected a whole number >= 1"):
+            make_suite(tmp_path, backends=["identity", {"type": "opencv-telea", "batch_size": bad}])

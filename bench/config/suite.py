@@ -138,6 +138,10 @@ class PluginSpec:
     #: backends: the labels of the datasets it runs on (``datasets:`` in its entry; None = every dataset): outputs
     #: made elsewhere exist for their own source only; not part of the backend's identity (cell keys stay)
     only: tuple[str, ...] | None = None
+    #: backends: samples per call for this backend (``batch_size:`` in its entry; None = the suite's): a model that
+    #: needs smaller batches (memory, or a program whose output depends on what shares its batch) next to others;
+    #: part of the config hash (what a timing means), not of cell keys (a sample's output never depends on it)
+    batch_size: int | None = None
 
     def canonical(self) -> dict[str, Any]:
         """Type + params, less the params written equal to the plug-in's declared default
@@ -198,7 +202,8 @@ class Suite:
         out = {"name": self.name, **{k: v for k, v in self.settings.items()}}
         for kind, specs in self.plugins.items():
             out[kind] = [{"type": s.type, "name": s.label, **({"optional": True} if s.optional else {}),
-                          **({"datasets": list(s.only)} if s.only is not None else {}), **s.params}
+                          **({"datasets": list(s.only)} if s.only is not None else {}),
+                          **({"batch_size": s.batch_size} if s.batch_size is not None else {}), **s.params}
                          for s in specs]
         return out
 
@@ -209,6 +214,7 @@ class Suite:
         r = {k: v for k, v in self.settings.items() if k not in UNHASHED_SETTINGS}
         for kind, specs in self.plugins.items():
             r[kind] = [{"name": s.label, **({"datasets": list(s.only)} if s.only is not None else {}),
+                        **({"batch_size": s.batch_size} if s.batch_size is not None else {}),
                         **s.canonical()} for s in specs]
         return hash_obj(r)
 
@@ -332,9 +338,17 @@ def _plugin_spec(kind: str, path: str, item: dict, label: str, instantiate: bool
             raise ConfigError(f"{path}.datasets", f"expected a list of dataset names (their 'name:' or type), got "
                                                   f"{quote(only)}")
         only = tuple(only)
-    params = {k: v for k, v in item.items() if k not in ("type", "name", "optional", "datasets")}
+    batch_size = None
+    if kind == "backends" and "batch_size" in item:  # (a metric's or detector's batch_size is its own param)
+        batch_size = item["batch_size"]
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"{path}.batch_size", f"expected a whole number >= 1 (samples per call for this "
+                                                    f"backend; the suite's batch_size otherwise), got "
+                                                    f"{quote(batch_size)}")
+    skip = ("type", "name", "optional", "datasets") + (("batch_size",) if kind == "backends" else ())
+    params = {k: v for k, v in item.items() if k not in skip}
     spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path, optional=optional,
-                      only=only)
+                      only=only, batch_size=batch_size)
     if instantiate:
         # validates params (unknown key / type / missing) and cheap constructor checks
         spec.instance = spec.create()

@@ -540,7 +540,8 @@ class Runner:
             wait_scoring()  # depth 1: bounds the memory held by batches in flight
             pending.append(overlap.submit(self._on_score_stream, stage, cell, items, u8, infos, keys))
 
-        settings = GenSettings(batch_size=self.suite.batch_size, seed=self.suite.seed, warmup=warmup,
+        batch_size = bspec.batch_size or self.suite.batch_size  # (its own batch_size:, else the suite's)
+        settings = GenSettings(batch_size=batch_size, seed=self.suite.seed, warmup=warmup,
                                oom_retry=self.suite.oom_retry, device=self.device, overlap=overlap is not None,
                                mem_baseline=baseline, weights=fingerprint)
         gen = Generation(backend, store, self.run_dir, prefetcher, Guard(self.suite.timeout_s), settings, score,
