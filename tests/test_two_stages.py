@@ -258,6 +258,47 @@ def test_exported_inputs_run_through_an_external_program_score_like_the_backend(
         assert r["psnr_in"] == t["psnr_in"] and r["ssim_in"] == t["ssim_in"] and r.get("blur_score") == t.get("blur_score")
 
 
+
+def test_inputs_exported_with_black_holes_feed_a_black_hole_script_and_score_like_the_backend(tmp_path, plugins,
+                                                                                                capsys):
+    """`--mask-hole-value 0` writes the masks the way MAT's and CoModGAN's scripts read them (0 = hole, 255 =
+    kept), with the same SHA-256 record, so the outputs backend accepts what such a script makes from them."""
+    p = tmp_path / "telea.yaml"
+    p.write_text(yaml.safe_dump(_telea_run(tmp_path)))
+    assert main(["export", str(p), "--inputs", str(tmp_path / "white")]) == 0
+    assert main(["export", str(p), "--inputs", str(tmp_path / "black"), "--mask-hole-value", "0"]) == 0
+    white = json.loads((tmp_path / "white" / "inputs.json").read_text())
+    black = json.loads((tmp_path / "black" / "inputs.json").read_text())
+    assert black["inputs"] == white["inputs"] and black["mask_hole_value"] == 0 and white["mask_hole_value"] == 255
+    out = tmp_path / "elsewhere"
+    paths = sorted((tmp_path / "black").glob("*/*/images/*.png"))
+    assert len(paths) == 10
+    for img_path in paths:
+        rel = img_path.parent.parent.relative_to(tmp_path / "black")
+        keep = cv2.imread(str(img_path.parent.parent / "masks" / img_path.name), cv2.IMREAD_GRAYSCALE)
+        hole = cv2.imread(str(tmp_path / "white" / rel / "masks" / img_path.name), cv2.IMREAD_GRAYSCALE)
+        assert set(np.unique(keep)) == {0, 255} and (keep == 255 - hole).all()
+        img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+        assert set(np.unique(img[keep == 0])) == {128}  # the hole (black here) is the blanked one
+        res = cv2.inpaint(img, (keep == 0).astype(np.uint8), 3, cv2.INPAINT_TELEA)  # a black = hole script
+        (out / rel).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out / rel / img_path.name), res)
+    d = _telea_run(tmp_path)
+    d["backends"] = [{"type": "opencv-telea", "name": "telea"},
+                     {"type": "outputs", "name": "external", "root": str(out), "inputs": str(tmp_path / "black")}]
+    p.write_text(yaml.safe_dump(d))
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    by = {}
+    for r in records(tmp_path / "results" / "two"):
+        assert r["error"] is None, r["error"]
+        by.setdefault(r["backend"], {})[(r["mask"], r["sample_id"])] = r
+    assert len(by["external"]) == 10
+    for k, r in by["telea"].items():
+        assert r["psnr_in"] == by["external"][k]["psnr_in"] and r["ssim_in"] == by["external"][k]["ssim_in"]
+    capsys.readouterr()
+    assert main(["export", str(p), "--outputs", str(tmp_path / "x"), "--mask-hole-value", "0"]) == 2
+    assert "--mask-hole-value" in capsys.readouterr().err  # it says how the masks of --inputs are written only
+
 def _exported_telea(tmp_path) -> Path:
     """Run the telea suite and export its outputs as a repository would have them: the outputs root."""
     p = tmp_path / "telea.yaml"

@@ -210,6 +210,9 @@ def configure_export(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--inputs", metavar="DIR",
                         help="write the masked inputs a backend is given and their masks, DIR/<dataset>/<mask>/"
                              "images/<sample>.png and masks/<sample>.png (+ inputs.json), to run a model elsewhere")
+    parser.add_argument("--mask-hole-value", type=int, choices=(255, 0), default=255, metavar="{255,0}",
+                        help="the hole's value in the --inputs mask files: 255 (white = hole, the default) or 0 "
+                             "(black = hole, as MAT's and CoModGAN's scripts read masks)")
     return parser
 
 
@@ -219,6 +222,8 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         if not (args.per_sample or args.outputs or args.inputs):
             raise BenchError("export: say what to export: --per-sample FILE, --outputs DIR and/or --inputs DIR")
+        if args.mask_hole_value != 255 and not args.inputs:
+            raise BenchError("export: --mask-hole-value says how the masks of --inputs are written; give --inputs DIR")
         if (args.outputs or args.inputs) and len(args.run) > 1:
             raise BenchError("export --outputs / --inputs: give one run folder")
         console = _console()
@@ -253,7 +258,7 @@ def run_export(args: argparse.Namespace) -> int:
         if args.inputs:
             from ..runner.export import export_inputs
 
-            counts = export_inputs(args.run[0], args.inputs)
+            counts = export_inputs(args.run[0], args.inputs, mask_hole_value=args.mask_hole_value)
             n_err = counts.pop("errors", 0)
             console.print(f"wrote {sum(counts.values())} masked inputs to {escape(args.inputs)} ("
                           + ", ".join(f"{escape(k)}: {v}" for k, v in counts.items()) + ")"

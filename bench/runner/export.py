@@ -2,8 +2,10 @@
 
 * :func:`export_inputs` (``bench export RUN_OR_SUITE --inputs DIR``): for every dataset × mask of the suite, the
   exact image a backend is given (8-bit, the hole blanked to 128) as ``DIR/<dataset>/<mask>/images/<sample>.png``
-  and its mask (hole = 255) under the same name in ``.../masks/`` (the pairing by file name most inpainting
-  repositories' batch scripts take), plus ``DIR/inputs.json`` with the SHA-256 of both per sample.
+  and its mask (hole = 255, or 0 with ``--mask-hole-value 0`` for scripts that read black as the hole, as MAT's and
+  CoModGAN's do) under the same name in ``.../masks/`` (the pairing by file name most inpainting repositories' batch
+  scripts take), plus ``DIR/inputs.json`` with the SHA-256 of both per sample (of the harness's mask, whichever way
+  its file is written).
 * :func:`export_outputs` (``bench export RUN --outputs DIR``): the run's stored outputs as
   ``DIR/<backend>/<dataset>/<mask>/<sample>.png``, with ``DIR/<backend>/inputs.json``.
 
@@ -71,9 +73,13 @@ def export_outputs(run_dir: str | Path, dest: str | Path) -> dict[str, int]:
 
 
 def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None,
-                  advance: Callable[[int], None] | None = None) -> dict[str, int]:
+                  advance: Callable[[int], None] | None = None, mask_hole_value: int = 255) -> dict[str, int]:
     """Write the masked inputs and masks of every dataset × mask of a suite (a suite file, or a run folder's
-    ``suite.resolved.yaml`` with its ``limit``); returns counts per ``dataset/mask``."""
+    ``suite.resolved.yaml`` with its ``limit``); returns counts per ``dataset/mask``. ``mask_hole_value`` is the
+    hole's value in the mask files (255: white = hole; 0: black = hole, the rest 255)."""
+    if mask_hole_value not in (0, 255):
+        raise BenchError(f"export --inputs: the mask's hole value must be 255 (white = hole) or 0 (black = hole), "
+                         f"got {mask_hole_value}")
     from ..config import load_suite
     from ..store.manifest import read_manifest
     from ..errors import CAUGHT, describe
@@ -135,7 +141,7 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
                 try:
                     name = sample_filename(sid)
                     write_png(images / f"{name}.png", blanked_u8(item.image, item.mask))
-                    write_png(mask_dir / f"{name}.png", item.mask)
+                    write_png(mask_dir / f"{name}.png", item.mask if mask_hole_value == 255 else ~item.mask)
                 except CAUGHT as e:
                     errors.append(f"{dl}/{ml}/{sid}: {describe(e)}")
                     continue
@@ -146,8 +152,9 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
     from .provenance import git_revision, package_versions
 
     _write_json(out / "inputs.json", {
-        "format": INPUTS_FORMAT, "what": "masked inputs (images/, hole = 128) and masks (masks/, hole = 255) "
-                                         "by `bench export --inputs`", "config_hash": suite.config_hash(), "seed": suite.seed,
+        "format": INPUTS_FORMAT, "what": f"masked inputs (images/, hole = 128) and masks (masks/, hole = "
+                                         f"{mask_hole_value}) by `bench export --inputs`",
+        "mask_hole_value": mask_hole_value, "config_hash": suite.config_hash(), "seed": suite.seed,
         "resolution": suite.resolution, "limit": limit, "errors": errors, "inputs": inputs,
         # what made them, as a run's manifest records it: the same suite on other package versions (an image
         # library's resize, a mask generator) can make other pixels, which the SHA-256 above would then refuse
