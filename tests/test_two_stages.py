@@ -604,6 +604,24 @@ def test_a_missing_output_says_what_is_there_instead(tmp_path, plugins):
     assert "pattern: '{sample}.png'" in recs[("box", "syn-0003")]["error"]
 
 
+
+def test_a_missing_output_named_with_a_suffix_says_which_pattern_reads_it(tmp_path, plugins):
+    """LaMa's predict.py names each output after its mask (`<name>_mask.png`): the error names that file and the
+    `pattern` that reads it, and that pattern then reads every sample."""
+    root = _exported_telea(tmp_path)
+    for f in root.glob("*/*/*.png"):
+        f.rename(f.with_name(f.stem + "_mask.png"))
+    d = _telea_run(tmp_path, name="suffixed")
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root)}]
+    recs = {(r["mask"], r["sample_id"]): r for r in records(Runner(parse_suite(d), progress=False).run())}
+    assert "syn-0001_mask.png is there" in recs[("box", "syn-0001")]["error"]
+    assert "pattern: '{dataset}/{mask}/{sample}_mask.png'" in recs[("box", "syn-0001")]["error"]
+    d["backends"] = [{"type": "outputs", "name": "ext", "root": str(root),
+                      "pattern": "{dataset}/{mask}/{sample}_mask.png"}]
+    d["name"] = "suffixed2"
+    recs = records(Runner(parse_suite(d), progress=False).run())
+    assert len(recs) == 10 and all(r["error"] is None for r in recs)
+
 def test_a_grey_output_of_a_colour_input_is_an_error_row(tmp_path, plugins):
     """A pipeline that saved (or read) the output as greyscale: an error row saying so, from a file made elsewhere
     or from a live backend; a greyscale photograph filled in grey is no error."""

@@ -157,13 +157,20 @@ class OutputsBackend(Backend):
         return out
 
     def _hint(self, p: Path, sample_id: str | None = None) -> str:
-        """Why a file may be missing: the same name with another extension (``pattern`` fixes one), the sample's
+        """Why a file may be missing: the same name with another extension (``pattern`` fixes one), the same name
+        with a suffix (LaMa's ``predict.py`` names each output after its mask, ``<name>_mask.png``), the sample's
         file elsewhere under ``root`` (another layout), or the id's own name with another extension."""
         others = sorted(q.name for q in p.parent.glob(p.stem + ".*") if q.is_file()) if p.parent.is_dir() else []
         if others:
             ext = Path(others[0]).suffix
             return (f" ({others[0]} is there: `pattern` fixes the extension, e.g. pattern: "
                     f"{str(Path(self.pattern).with_suffix(ext))!r})")
+        suffixed = sorted(q.name for q in p.parent.glob(glob.escape(p.stem) + "[_-]*" + glob.escape(p.suffix))
+                          if q.is_file()) if p.parent.is_dir() and p.suffix else []
+        if suffixed:
+            extra = suffixed[0][len(p.stem):-len(p.suffix)]
+            return (f" ({suffixed[0]} is there: names with a suffix, as LaMa's predict.py writes them, want pattern: "
+                    f"{self.pattern.replace('{sample}', '{sample}' + extra)!r})")
         if sample_id is not None and p.stem != sample_id and _one_name(sample_id) and p.parent.is_dir():
             own = sorted(q.name for q in p.parent.glob(glob.escape(sample_id) + ".*") if q.is_file())
             if own:
