@@ -420,3 +420,32 @@ def test_padding_mask_crop_gives_what_diffusers_gives(kind):
         assert torch.equal(ours[i], plain), f"{kind} padding_mask_crop sample {i}: {int((ours[i] - plain).abs().max())}"
         keep = ~mask[i, 0]
         assert torch.equal(ours[i][:, keep], quantize(image[i]).to(torch.int16)[:, keep]), "outside the hole: input"
+
+
+@pytest.mark.parametrize("kind", ["sd", "sdxl"])
+def test_padding_mask_crop_at_another_size_than_the_pipelines_default(kind):
+    """With ``padding_mask_crop`` diffusers crops a region around the hole with the aspect of ``width`` x ``height``
+    and inpaints it resized to that size, then pastes it back into the PIL input at the input's own size. A model
+    card's call gives no ``height``/``width``, so the crop is inpainted at the pipeline's default size (the UNet's
+    ``sample_size`` times the VAE factor: 512 for SD 1.5 inpainting); the backend gives none either. Here the image
+    (64 x 128) is not the tiny pipelines' default size (64 x 64), where passing the image's size made up to 198
+    levels of difference in the hole."""
+    from bench.pixels import blank, quantize
+    from bench.seeding import derive_seed
+
+    g = torch.Generator().manual_seed(5)
+    image = torch.randint(0, 256, (1, 3, 64, 128), generator=g).float() / 255
+    mask = torch.zeros(1, 1, 64, 128, dtype=torch.bool)
+    mask[0, :, 20:36, 30:50] = True
+    image, seed = blank(image, mask), derive_seed(0, "backend", "ds", "mask-key", "wide")
+    pipe = tm.PIPELINES[kind](0)
+    assert pipe.unet.config.sample_size * pipe.vae_scale_factor != 128, "the test needs a non-default size"
+    be = DiffusersBackend(pipeline=tm.PIPELINES[kind](0), steps=2, call_kwargs={"padding_mask_crop": 8})
+    be.setup(CPU)
+    with torch.inference_mode():
+        ours = quantize(run_backend(be, image, mask, _gens(seed)).output).to(torch.int16)[0]
+    card = {"prompt": be.prompt, "negative_prompt": be.negative_prompt, "num_inference_steps": 2,
+            "padding_mask_crop": 8}
+    plain = _model_card_call(pipe, image[0], mask[0], seed, **card)
+    assert tuple(ours.shape) == tuple(plain.shape) == (3, 64, 128)
+    assert torch.equal(ours, plain), f"{kind}: {int((ours - plain).abs().max())} levels from the model card's call"

@@ -16,7 +16,8 @@ and ``output_type="pt"``. Parameters a pipeline does not name in its ``__call__`
 FLUX Fill) are not passed; they are listed under ``ignored_params`` in the provenance. With ``padding_mask_crop`` in
 ``call_kwargs`` (SD / SDXL inpainting: diffusers crops around the hole, inpaints the crop and pastes it back into the
 input, and accepts only PIL images for it) each sample is passed alone as a model card passes it: an 8-bit RGB PIL
-image, an ``L`` mask (255 = hole), ``output_type="pil"``.
+image, an ``L`` mask (255 = hole), ``output_type="pil"``, and no ``height``/``width`` (the crop is then inpainted at
+the pipeline's default size, the UNet's ``sample_size`` times the VAE factor, unless ``call_kwargs`` sets them).
 
 Family conventions (:func:`convention`): FLUX pads to 16 (x8 VAE, 2x2 packing). Kandinsky 2.2 takes image tensors in
 [-1, 1], returns its ``"pt"`` output unnormalised (so ``"np"`` is asked for), computes its latent size with the
@@ -517,6 +518,9 @@ class DiffusersBackend(Backend):
             output_type = self.convention.output_type
         kw: dict[str, Any] = dict(prompt=[self.prompt] * b, image=pixels, mask_image=mask_image, height=h, width=w,
                                   num_inference_steps=self.steps, generator=list(generator), output_type=output_type)
+        if self._pil_io:  # the crop is inpainted at the pipeline's default size, as a model card's call does it
+            # (the output is pasted back into the PIL input at the input's own size whatever height/width are)
+            del kw["height"], kw["width"]
         names = self._call_names
         kw.update({key: value for key, value in self._optional(b).items() if value is not None and key in names})
         kw.update(self.call_kwargs)
