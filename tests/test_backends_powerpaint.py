@@ -224,6 +224,25 @@ def test_official_release_files_load_with_learned_embeddings_by_name(tmp_path):
                                                                              "ppt/text_encoder/text_encoder.safetensors"}
 
 
+def test_official_release_without_learned_embeddings_names_the_file(tmp_path):
+    """A ``text_encoder.safetensors`` that is not PowerPaint v1's (here a plain CLIP text encoder, no
+    ``trainable_embeddings``) is a WeightsError that names the file, so a suite with several folders says which."""
+    from safetensors.torch import save_file
+
+    base = _pipe(seed=1)
+    base.save_pretrained(tmp_path / "base")
+    (tmp_path / "ppt" / "unet").mkdir(parents=True)
+    (tmp_path / "ppt" / "text_encoder").mkdir()
+    save_file({k: v.contiguous() for k, v in base.unet.state_dict().items()}, tmp_path / "ppt/unet/unet.safetensors")
+    te = tmp_path / "ppt/text_encoder/text_encoder.safetensors"
+    save_file({k: v.contiguous() for k, v in base.text_encoder.state_dict().items()}, te)
+    be = BACKENDS.create({"type": "powerpaint", "model": str(tmp_path / "ppt"), "base": str(tmp_path / "base"),
+                          "steps": 1}, "backends[0]")
+    with pytest.raises(WeightsError, match="learned embeddings") as err:
+        be.setup(CPU)
+    assert str(te) in str(err.value)
+
+
 def _official_demo_resize(input_image, task):
     """open-mmlab/PowerPaint ``app.py`` ``PowerPaintController.predict`` (commit 5b4c3d5), the resizing before the
     v1 pipeline, transcribed (no outpainting expansion: ratios None); then the pipeline's mask binarisation

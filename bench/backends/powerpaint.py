@@ -195,8 +195,9 @@ def demo_inputs(image_u8: Any, mask: Any, task: str) -> tuple[Any, Any]:
     return np.asarray(img), np.asarray(m.convert("L")) >= 128
 
 
-def split_release_text_encoder(state: dict[str, torch.Tensor], model_keys: Any,
-                                num_vectors: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def split_release_text_encoder(state: dict[str, torch.Tensor], model_keys: Any, num_vectors: int,
+                                source: str = "the release's text encoder",
+                                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """The official release's ``text_encoder.safetensors`` -> (a plain CLIPTextModel state dict with ``model_keys``'
     naming, {task word: learned [num_vectors, D] embedding}).
 
@@ -204,7 +205,8 @@ def split_release_text_encoder(state: dict[str, torch.Tensor], model_keys: Any,
     ``powerpaint/utils/utils.py``, commit 5b4c3d5) had wrapped in ``EmbeddingLayerWithFixes``: the base rows are
     ``...token_embedding.wrapped.weight`` and each task word's vectors ``...token_embedding.trainable_embeddings.P_x``.
     Key prefixes (``text_model.``) follow the loading library's naming; a saved ``position_ids`` buffer that the
-    model does not hold is dropped.
+    model does not hold is dropped. ``source`` (the file) is named in the error when the learned embeddings are not
+    PowerPaint v1's.
     """
     model_keys = set(model_keys)
     prefixed = any(k.startswith("text_model.") for k in model_keys)
@@ -223,7 +225,7 @@ def split_release_text_encoder(state: dict[str, torch.Tensor], model_keys: Any,
         plain[name] = value
     bad = {w: tuple(v.shape) for w, v in learned.items() if v.ndim != 2 or v.shape[0] != num_vectors}
     if sorted(learned) != sorted(TASK_WORDS) or bad:
-        raise WeightsError(f"powerpaint: the release's text encoder holds learned embeddings {sorted(learned)} "
+        raise WeightsError(f"powerpaint: {source} holds learned embeddings {sorted(learned)} "
                            f"{bad or ''}; PowerPaint v1 has {list(TASK_WORDS)} with {num_vectors} vectors each")
     return plain, learned
 
@@ -375,7 +377,8 @@ class PowerPaintBackend(Backend):
                 try:
                     pipe.unet.load_state_dict(load_file(str(unet_file)))
                     plain, self._learned = split_release_text_encoder(
-                        load_file(str(te_file)), pipe.text_encoder.state_dict().keys(), self.num_vectors)
+                        load_file(str(te_file)), pipe.text_encoder.state_dict().keys(), self.num_vectors,
+                        source=str(te_file))
                     pipe.text_encoder.load_state_dict(plain)
                 except RuntimeError as e:  # keys or shapes that are not the base's
                     raise WeightsError(f"powerpaint: {where} does not fit the base '{self.base}' (an SD 1.5 "
