@@ -669,3 +669,25 @@ def test_a_backend_can_have_its_own_batch_size(tmp_path, plugins):
     for bad in (0, "2", True, 1.5):
         with pytest.raises(Exception, match=r"backends\[1\]\.batch_size: expected a whole number >= 1"):
             make_suite(tmp_path, backends=["identity", {"type": "opencv-telea", "batch_size": bad}])
+
+
+def test_a_backend_whose_plug_in_has_a_batch_size_parameter_is_refused(tmp_path, plugins):
+    """`batch_size:` in a backend's entry is the samples per call; a plug-in backend (an entry point) that declares a
+    `batch_size` parameter of its own would silently never receive it (its default ran instead): refused, naming
+    the entry's key and the plug-in."""
+    from bench.backends.base import Backend
+    from bench.registry import BACKENDS
+
+    if "test-own-batch-size" not in BACKENDS:
+        @BACKENDS.register("test-own-batch-size")
+        class OwnBatch(Backend):
+            def __init__(self, batch_size: int = 2):
+                self.batch_size = batch_size
+
+            def inpaint(self, image, mask, generator):
+                return image
+
+    with pytest.raises(Exception, match=r"backends\[1\]\.batch_size: .*'test-own-batch-size' has a parameter "
+                                        r"batch_size"):
+        make_suite(tmp_path, backends=["identity", {"type": "test-own-batch-size", "batch_size": 8}])
+    make_suite(tmp_path, backends=["identity", "test-own-batch-size"])  # without the key: its default, as before

@@ -350,9 +350,26 @@ def _plugin_spec(kind: str, path: str, item: dict, label: str, instantiate: bool
     spec = PluginSpec(kind=kind, type=item["type"], label=label, params=params, path=path, optional=optional,
                       only=only, batch_size=batch_size)
     if instantiate:
+        if batch_size is not None:
+            _check_own_batch_size(spec)
         # validates params (unknown key / type / missing) and cheap constructor checks
         spec.instance = spec.create()
     return spec
+
+
+def _check_own_batch_size(spec: PluginSpec) -> None:
+    """A backend's ``batch_size:`` is its samples per call, never passed to the plug-in: one whose ``__init__``
+    declares a ``batch_size`` parameter (a third-party backend) would silently run with its default instead."""
+    import inspect
+
+    try:
+        params = inspect.signature(REGISTRIES["backends"].get(spec.type, spec.path).__init__).parameters
+    except (TypeError, ValueError):  # no signature to read: nothing declared
+        return
+    if "batch_size" in params:
+        raise ConfigError(f"{spec.path}.batch_size", f"a backend's batch_size is the samples per call, which the "
+                                                     f"suite keeps; '{spec.type}' has a parameter batch_size that it "
+                                                     f"would never receive: rename that parameter in the plug-in")
 
 
 def _check_combinations(plugins: dict[str, list[PluginSpec]], out: ErrorList) -> None:
