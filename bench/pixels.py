@@ -27,6 +27,25 @@ if TYPE_CHECKING:  # pragma: no cover
 BLANK_VALUE = 128 / 255
 #: how inputs, ground truth and outputs are stored (part of every generation's identity)
 PIXELS = "uint8"
+#: the values a mask file written for another program may give the hole: 255 (white = hole, the harness's own
+#: convention) or 0 (black = hole: MAT's, CoModGAN's scripts); the kept pixels get the other one
+MASK_HOLE_VALUES = (255, 0)
+
+
+def check_mask_hole_value(value: object, key: str) -> int:
+    """``value`` if it is one of :data:`MASK_HOLE_VALUES`, else a ValueError naming ``key``."""
+    if isinstance(value, bool) or value not in MASK_HOLE_VALUES:
+        raise ValueError(f"{key} must be 255 (white = hole) or 0 (black = hole), got {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
+def mask_file_u8(holes: np.ndarray, hole_value: int = 255) -> np.ndarray:
+    """The 8-bit mask file content of a boolean hole mask (True = hole): ``hole_value`` on the hole, the other of
+    :data:`MASK_HOLE_VALUES` elsewhere. The one rule the ``command`` backend and ``bench export --inputs`` write."""
+    hole_value = check_mask_hole_value(hole_value, "mask hole value")
+    return np.where(np.asarray(holes, dtype=bool), hole_value, 255 - hole_value).astype(np.uint8)
+
+
 #: how far outside [0, 1] float pixels may stray (a resize's overshoot, an unclamped VAE decode: clamped when
 #: quantized) before they are a mistake: a 0..255 or -1..1 convention, from a backend or a dataset
 RANGE_TOL = 0.05

@@ -374,3 +374,16 @@ def test_masks_resize_nearest_and_stay_aligned():
     assert tuple(resize(batch, (8, 12)).shape) == (2, 1, 8, 12)
     with pytest.raises(ValueError):
         fit_square(m, 0)
+
+
+def test_one_rule_writes_a_mask_file_for_another_program():
+    """`bench.pixels.mask_file_u8` is what the `command` backend and `bench export --inputs` write: the hole at the
+    chosen value (255 or 0), the kept pixels at the other; any other value is refused by name."""
+    from bench.pixels import check_mask_hole_value, mask_file_u8
+
+    holes = np.array([[True, False], [False, True]])
+    assert mask_file_u8(holes).tolist() == [[255, 0], [0, 255]]
+    assert mask_file_u8(holes, 0).tolist() == [[0, 255], [255, 0]] and mask_file_u8(holes, 0).dtype == np.uint8
+    for bad in (128, 1, True, "255"):
+        with pytest.raises(ValueError, match="mask_hole_value must be 255 .white = hole. or 0"):
+            check_mask_hole_value(bad, "mask_hole_value")

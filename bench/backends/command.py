@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from ..errors import BackendError, WeightsError, quote
+from ..pixels import check_mask_hole_value, mask_file_u8
 from ..types import RunContext
 from .base import Backend, Geometry
 from .procmem import run_measured
@@ -106,8 +107,7 @@ class CommandBackend(Backend):
                 raise ValueError(f"command must contain {{{need}}} (where the program reads / writes its images)")
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-        if mask_hole_value not in (0, 255):
-            raise ValueError(f"mask_hole_value must be 255 (white = hole) or 0 (black = hole), got {mask_hole_value}")
+        check_mask_hole_value(mask_hole_value, "mask_hole_value")
         if env is not None and not all(isinstance(k, str) for k in env):
             raise ValueError("env must map variable names to values")
         self.command = command
@@ -161,7 +161,7 @@ class CommandBackend(Backend):
         for i in range(imgs.shape[0]):
             stem = f"{i:06d}"
             Image.fromarray(imgs[i], "RGB").save(in_dir / f"{stem}.png")
-            m = np.where(holes[i], self.mask_hole_value, 255 - self.mask_hole_value).astype(np.uint8)
+            m = mask_file_u8(holes[i], self.mask_hole_value)
             Image.fromarray(m, "L").save(mask_dir / f"{stem}.png")
             stems.append(stem)
         return stems

@@ -209,7 +209,8 @@ class Suite:
 
     def config_hash(self) -> str:
         """SHA-256 of the canonical JSON of what can change a score, a generated output or what a timing means:
-        every setting but :data:`UNHASHED_SETTINGS`, each plug-in's type, label, ``datasets:`` and params less
+        every setting but :data:`UNHASHED_SETTINGS`, each plug-in's type, label, ``datasets:``, a backend's own
+        ``batch_size:`` and params less
         those at their declared default (:meth:`PluginSpec.canonical`; ``optional:`` changes no number)."""
         r = {k: v for k, v in self.settings.items() if k not in UNHASHED_SETTINGS}
         for kind, specs in self.plugins.items():

@@ -77,9 +77,12 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
     """Write the masked inputs and masks of every dataset × mask of a suite (a suite file, or a run folder's
     ``suite.resolved.yaml`` with its ``limit``); returns counts per ``dataset/mask``. ``mask_hole_value`` is the
     hole's value in the mask files (255: white = hole; 0: black = hole, the rest 255)."""
-    if mask_hole_value not in (0, 255):
-        raise BenchError(f"export --inputs: the mask's hole value must be 255 (white = hole) or 0 (black = hole), "
-                         f"got {mask_hole_value}")
+    from ..pixels import check_mask_hole_value, mask_file_u8
+
+    try:
+        check_mask_hole_value(mask_hole_value, "export --inputs: the mask's hole value")
+    except ValueError as e:
+        raise BenchError(str(e)) from None
     from ..config import load_suite
     from ..store.manifest import read_manifest
     from ..errors import CAUGHT, describe
@@ -141,7 +144,7 @@ def export_inputs(source: str | Path, dest: str | Path, limit: int | None = None
                 try:
                     name = sample_filename(sid)
                     write_png(images / f"{name}.png", blanked_u8(item.image, item.mask))
-                    write_png(mask_dir / f"{name}.png", item.mask if mask_hole_value == 255 else ~item.mask)
+                    write_png(mask_dir / f"{name}.png", mask_file_u8(item.mask.cpu().numpy(), mask_hole_value))
                 except CAUGHT as e:
                     errors.append(f"{dl}/{ml}/{sid}: {describe(e)}")
                     continue
