@@ -709,3 +709,44 @@ def test_the_paired_interval_follows_alpha_and_says_its_level(tmp_path, capsys):
         out = _compare(capsys, a, b, "--alpha", alpha)[1]
         assert f"Δ {level} CI (paired)" in out and f"Paired intervals of NEW − BASE: {level}" in out, (alpha, out)
         assert "CI (paired)" not in out.replace(f"Δ {level} CI (paired)", "")
+
+
+def test_a_baseline_of_an_unknown_version_is_refused_naming_it(runs, tmp_path, capsys):
+    """A baseline written by a newer inpaint-bench (or with its version field gone) was read as if it were this
+    one's: its fields may mean other things. It is refused (exit 2) with a message naming the file and the key."""
+    out_dir = tmp_path / "rep"
+    assert main(["report", str(runs["base"]), "--format", "json", "--out", str(out_dir)]) == 0
+    capsys.readouterr()
+    doc = json.loads((out_dir / "baseline.json").read_text())
+    for name, version in (("newer", doc["version"] + 1), ("none", None), ("text", "3"), ("zero", 0)):
+        bad = dict(doc)
+        if version is None:
+            bad.pop("version")
+        else:
+            bad["version"] = version
+        p = tmp_path / f"{name}.json"
+        p.write_text(json.dumps(bad))
+        code = main(["compare", str(p), str(runs["worse"])])
+        err = capsys.readouterr().err
+        assert code == 2 and str(p) in err and "'version'" in err, (name, err)
+    assert "newer than this inpaint-bench reads" in (
+        main(["compare", str(tmp_path / "newer.json"), str(runs["same"])]) == 2 and capsys.readouterr().err)
+
+
+def test_an_empty_base_gates_nothing_and_is_refused(runs, tmp_path, capsys):
+    """A BASE with no cells (an empty run, a baseline of one) or whose cells scored no sample passed every NEW,
+    however much worse: it is refused (exit 2), saying so."""
+    out_dir = tmp_path / "rep"
+    assert main(["report", str(runs["base"]), "--format", "json", "--out", str(out_dir)]) == 0
+    capsys.readouterr()
+    doc = json.loads((out_dir / "baseline.json").read_text())
+    (tmp_path / "empty.json").write_text(json.dumps({**doc, "cells": []}))
+    code = main(["compare", str(tmp_path / "empty.json"), str(runs["worse"])])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no cells" in err and "gates nothing" in err, err
+    failed = make_run(tmp_path / "failed", **ONE, errors={"opencv-telea": 12}, run_id="failed")
+    code = main(["compare", str(failed), str(runs["worse"])])
+    err = capsys.readouterr().err
+    assert code == 2 and "scored no sample" in err, err
+    # a NEW that is empty still fails as before (every cell of BASE missing), not refused
+    assert _compare(capsys, runs["base"], failed)[0] == 1

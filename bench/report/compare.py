@@ -353,6 +353,16 @@ def _side_from_baseline(path: Path) -> Side:
         raise BenchError(f"{path}: invalid JSON ({e})") from None
     if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
         raise BenchError(f"{path}: not an inpaint-bench baseline (write one with `bench report RUN --format json`)")
+    version = doc.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= BASELINE_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool) and version > BASELINE_VERSION:
+            why = (f"'version' {version} is newer than this inpaint-bench reads (1 to {BASELINE_VERSION}): its fields "
+                   f"may mean other things")
+        else:
+            why = ("has no 'version'" if version is None else f"'version' {version!r} is not one") + (
+                f" (a baseline is version 1 to {BASELINE_VERSION})")
+        raise BenchError(f"{path}: baseline {why}; write it again with this inpaint-bench (`bench report RUN --format "
+                         f"json`)")
     cells = {}
     samples: dict[tuple[str, str, str], dict[str, dict[str, float]]] = {}
     lists: dict[tuple[str, str, str], list[str]] = {}
@@ -701,6 +711,13 @@ def compare(base: Side, new: Side, rules: dict[str, Rule] | None = None, strict:
     else:
         allowed_keys = [str(k) for k in allow_missing if k != "*"]
         allow_all = any(k == "*" for k in allow_missing)
+    scored = [_float(c.get("n")) for c in base.cells.values()]
+    if not any(v > 0 for v in scored):  # nothing BASE scored: every NEW would pass, however little it did
+        raise BenchError(f"{base.name}: BASE " + (f"scored no sample in its {len(base.cells)} "
+                                                  f"cell{'s' if len(base.cells) != 1 else ''} (n = 0: every sample "
+                                                  f"failed or none was run)" if base.cells else "has no cells (an "
+                                                  "empty run or baseline)")
+                         + ": it gates nothing; compare against a run that scored samples")
     ci_alpha = interval_alpha(alpha)
     rules = dict(rules or {})
     catalog = ColumnCatalog({**new.columns, **base.columns})  # BASE's directions: NEW cannot turn worse into better
