@@ -750,3 +750,39 @@ def test_an_empty_base_gates_nothing_and_is_refused(runs, tmp_path, capsys):
     assert code == 2 and "scored no sample" in err, err
     # a NEW that is empty still fails as before (every cell of BASE missing), not refused
     assert _compare(capsys, runs["base"], failed)[0] == 1
+
+
+def test_a_default_changed_in_the_code_is_defined_otherwise_though_the_key_is_the_same(tmp_path, capsys):
+    """The scorer key hashes the suite's spec less its defaults, and the implementation's version: a PR that changed
+    a metric's default (SSIM's k1 0.01 -> 0.5; LPIPS's net) without a version bump kept the key, and the gate passed
+    numbers that measure another thing, though each manifest recorded the parameter. Now the recorded parameters
+    are compared too; where a file came from (a weights path, a thresholds file's version and hash) is not a
+    definition, and a description only one side records is no difference."""
+    one = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=8)
+
+    def manifest(run_dir, k1=0.01, path="/home/a/.cache/alex.pth", version=22, extra=None):
+        m = json.loads((run_dir / "manifest.json").read_text())
+        m["scorers"] = [{"label": "ssim", "scorer_key": "ssim.f41b227b66", "kind": "metric"},
+                        {"label": "noop", "scorer_key": "noop.1234", "kind": "detector"}]
+        m["metrics"] = {"ssim": {"ssim": {"k1": k1, "sigma": 1.5, **(extra or {})},
+                                 "weights": {"file": "alex.pth", "path": path, "sha256": "abc"},
+                                 "scorer_key": "ssim.f41b227b66"}}
+        m["detectors"] = {"noop": {"thresholds": {"threshold": 0.01}, "thresholds_version": version,
+                                   "thresholds_sha256": f"sha{version}", "scorer_key": "noop.1234"}}
+        (run_dir / "manifest.json").write_text(json.dumps(m))
+        return run_dir
+
+    base = manifest(make_run(tmp_path / "base", **one))
+    k1 = manifest(make_run(tmp_path / "k1", **one, run_id="k1"), k1=0.5)
+    code, out = _compare(capsys, base, k1)
+    assert code == 1 and "### ❌ Defined otherwise" in out and "`ssim`: ssim.k1: 0.01 → 0.5" in out, out
+    assert _compare(capsys, base, k1, "--allow-changed", "ssim")[0] == 0
+    assert main(["report", str(base), "--format", "json", "--out", str(tmp_path / "rep")]) == 0
+    capsys.readouterr()
+    assert _compare(capsys, tmp_path / "rep" / "baseline.json", k1)[0] == 1
+    # another machine's cache path, another detector's recalibration (the file's version and hash), a description
+    # the new code adds: the same definition
+    elsewhere = manifest(make_run(tmp_path / "elsewhere", **one, run_id="elsewhere"), path="/ci/cache/alex.pth",
+                         version=23, extra={"window": "gaussian"})
+    code, out = _compare(capsys, base, elsewhere)
+    assert code == 0 and "Defined otherwise" not in out, out

@@ -281,20 +281,37 @@ def _leaves(d: Any, prefix: str = "") -> dict[str, str]:
     return {prefix: json.dumps(d, sort_keys=True, default=str)}
 
 
+#: provenance leaves that say where a scorer's files or thresholds came from, not what it measures: a weights file's
+#: ``path`` (its ``sha256`` is the identity) and a thresholds file's name, version and hash (the ``thresholds``
+#: applied are compared themselves; a recalibration of one detector changes every detector's file hash)
+WHERE_FROM = frozenset({"path", "url", "scorer_key", "provenance_error", "thresholds_file", "thresholds_version",
+                        "thresholds_sha256", "thresholds_edited"})
+
+
+def _definition(settings: dict[str, Any]) -> dict[str, str]:
+    """The provenance leaves of a scorer that define its numbers (less :data:`WHERE_FROM`)."""
+    return {k: v for k, v in _leaves(settings or {}).items() if k.rsplit(".", 1)[-1] not in WHERE_FROM}
+
+
 def changed_definitions(base: dict[str, dict[str, Any]] | None,
                         new: dict[str, dict[str, Any]] | None) -> dict[str, list[str]]:
     """label -> what differs (``data_range: 1.0 → 255.0``), for the scorers both sides have whose parameters or
-    applied thresholds differ: their numbers do not measure the same thing."""
+    applied thresholds differ: their numbers do not measure the same thing. Parameters are read from the scorer
+    key (the suite's spec and the implementation's version) and from the recorded provenance, whose values include
+    the defaults the suite did not spell out: a default changed in the code (SSIM's ``k1``, LPIPS's ``net``)
+    leaves the key as it was. A leaf only one side records (a description added to the provenance) is not a
+    difference by itself."""
     if not base or not new:
         return {}
     out = {}
     for label in sorted(base.keys() & new.keys()):
         b, n = base[label], new[label]
-        if b.get("scorer_key") == n.get("scorer_key") and b.get("thresholds") == n.get("thresholds"):
+        lb, ln = _definition(b.get("settings") or {}), _definition(n.get("settings") or {})
+        both = [k for k in sorted(lb.keys() & ln.keys()) if lb[k] != ln[k]]
+        if b.get("scorer_key") == n.get("scorer_key") and b.get("thresholds") == n.get("thresholds") and not both:
             continue
-        lb, ln = _leaves(b.get("settings") or {}), _leaves(n.get("settings") or {})
         diff = [f"{k}: {lb.get(k, '–')} → {ln.get(k, '–')}" for k in sorted(lb.keys() | ln.keys())
-                if lb.get(k) != ln.get(k) and k != "scorer_key"]
+                if lb.get(k) != ln.get(k)]
         out[label] = diff or [f"parameters differ ({b.get('scorer_key')} → {n.get('scorer_key')})"]
     return out
 
