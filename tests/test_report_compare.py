@@ -786,3 +786,13 @@ def test_a_default_changed_in_the_code_is_defined_otherwise_though_the_key_is_th
                          version=23, extra={"window": "gaussian"})
     code, out = _compare(capsys, base, elsewhere)
     assert code == 0 and "Defined otherwise" not in out, out
+
+
+def test_a_star_default_does_not_relax_error_rate(runs, capsys):
+    """`--tol '*=+100'` (a default meant for the metrics' units) applied to error_rate too: a NEW whose samples
+    started failing passed. error_rate takes only its own rule."""
+    res = compare_sources(runs["base"], runs["errors"], rules=parse_tolerances(["*=+100"]))
+    err = {c.key: c for c in res.changes}["error_rate"]
+    assert err.status == "regression" and err.allowed == 0.0 and res.failed
+    res = compare_sources(runs["base"], runs["errors"], rules=parse_tolerances(["*=+100", "error_rate=+0.5"]))
+    assert {c.key: c for c in res.changes}["error_rate"].status != "regression" and not res.failed
