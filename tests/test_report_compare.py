@@ -7,6 +7,7 @@ import pytest
 
 from bench.cli.report import main
 from bench.report.compare import compare_sources, parse_tolerances
+from tests.store_helpers import SCORER
 from tests.test_report_data import make_run
 
 ONE = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=12)
@@ -796,3 +797,39 @@ def test_a_star_default_does_not_relax_error_rate(runs, capsys):
     assert err.status == "regression" and err.allowed == 0.0 and res.failed
     res = compare_sources(runs["base"], runs["errors"], rules=parse_tolerances(["*=+100", "error_rate=+0.5"]))
     assert {c.key: c for c in res.changes}["error_rate"].status != "regression" and not res.failed
+
+
+def test_thresholds_are_compared_as_applied_when_the_run_is_read(tmp_path, capsys):
+    """Flags are set from the stored scores with the thresholds in force when a run is read, but the gate compared
+    the thresholds the manifest recorded when the run was made. A run made before the thresholds file changed (its
+    record 0.9, its flags now set with the shipped file's) failed against a run with the same flags as "defined
+    otherwise", and refreshing the baseline kept the stale record; a NEW flagged with other thresholds than its
+    record passed as BASE's. Now the applied thresholds are compared, by run folder and by baseline.json."""
+    one = dict(backends=("opencv-telea",), datasets=("samples",), masks=("box",), n=24)
+
+    def run(name, recorded, suite_threshold=None):
+        r = make_run(tmp_path / name, **one, run_id=name, values=lambda b, d, s: {"noop_score": int(s[1:]) / 24})
+        m = json.loads((r / "manifest.json").read_text())
+        m["suite"] = {"detectors": [{"type": "noop", **({"threshold": suite_threshold} if suite_threshold else {})}]}
+        m["scorers"] = [{"label": "noop", "scorer_key": "noop.1234", "kind": "detector"},
+                        {"label": "test-values", "scorer_key": SCORER, "kind": "metric"}]  # (the stored values)
+        m["detectors"] = {"noop": {"thresholds": {"threshold": recorded}, "scorer_key": "noop.1234"}}
+        (r / "manifest.json").write_text(json.dumps(m))
+        return r
+
+    from bench.detectors.thresholds import load_thresholds
+
+    shipped = load_thresholds()["detectors"]["noop"]["threshold"]
+    stale = run("stale", 0.9)  # made with an older file: its flags are the shipped file's now
+    current = run("current", shipped)
+    code, out = _compare(capsys, stale, current)
+    assert code == 0, out
+    assert main(["report", str(stale), "--format", "json", "--out", str(tmp_path / "rep")]) == 0
+    capsys.readouterr()
+    doc = json.loads((tmp_path / "rep" / "baseline.json").read_text())
+    assert doc["scorers"]["noop"]["thresholds"] == {"threshold": shipped}
+    assert _compare(capsys, tmp_path / "rep" / "baseline.json", current)[0] == 0
+    # flagged with 0.99 (fewer noop flags: "better") while its manifest records the shipped threshold
+    hidden = run("hidden", shipped, suite_threshold=0.99)
+    code, out = _compare(capsys, tmp_path / "rep" / "baseline.json", hidden)
+    assert code == 1 and f"thresholds.threshold: {shipped} → 0.99" in out, out

@@ -252,11 +252,14 @@ def input_digests(rd: RunData, frame: Any) -> dict[tuple[str, str, str], dict[st
     return out
 
 
-def scorer_definitions(manifest: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+def scorer_definitions(manifest: dict[str, Any] | None,
+                       applied: dict[str, Any] | None = None) -> dict[str, dict[str, Any]] | None:
     """label -> what its numbers mean: ``scorer_key`` (the scorer's type and parameters, hashed), ``thresholds``
     (a detector's flag thresholds as applied: they do not change its stored scores, so not its key) and
     ``settings`` (the manifest's provenance of the scorer, for saying what differs). None when the manifest lists
-    no scorers."""
+    no scorers. ``applied``: the thresholds the flags were set with when the run was read (:attr:`RunData.thresholds`,
+    a summary's ``attrs["thresholds"]``); they replace the manifest's record of the thresholds in force when the run
+    was made, which a thresholds file changed since then no longer describes."""
     manifest = manifest or {}
     listed = manifest.get("scorers")
     if not isinstance(listed, list):
@@ -267,6 +270,9 @@ def scorer_definitions(manifest: dict[str, Any] | None) -> dict[str, dict[str, A
         if not isinstance(s, dict) or "label" not in s:
             continue
         settings = prov.get(s["label"]) if isinstance(prov.get(s["label"]), dict) else {}
+        now = (applied or {}).get(s["label"])
+        if isinstance(now, dict) and "thresholds" in now and "error" not in now:
+            settings = {**settings, **now}
         out[str(s["label"])] = {"scorer_key": s.get("scorer_key"), "thresholds": settings.get("thresholds"),
                                 "settings": settings}
     return out
@@ -350,7 +356,7 @@ def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any
         "noncomparable_reasons": list(df.attrs.get("noncomparable_reasons") or []),
         "device": manifest.get("device"), "dtype": manifest.get("dtype"), "seed": manifest.get("seed"),
         "packages": manifest.get("packages"), "git": manifest.get("git"),
-        "columns": df.attrs.get("columns", {}), "scorers": scorer_definitions(manifest),
+        "columns": df.attrs.get("columns", {}), "scorers": scorer_definitions(manifest, df.attrs.get("thresholds")),
         "shards_missing": list(manifest.get("shards_missing") or []), "cells": cells,
     }
 
@@ -429,7 +435,7 @@ def load_side(src: Any) -> Side:
                 reasons=rd.noncomparable_reasons, run_id=str(df.attrs.get("run_id") or ""),
                 config_hash=rd.manifest.get("config_hash"), config_hashes=config_hashes(rd.manifest),
                 device=rd.manifest.get("device"), run=rd,
-                scorers=scorer_definitions(rd.manifest),
+                scorers=scorer_definitions(rd.manifest, rd.thresholds),
                 shards_missing=[str(x) for x in rd.manifest.get("shards_missing") or []])
 
 
