@@ -833,3 +833,25 @@ def test_thresholds_are_compared_as_applied_when_the_run_is_read(tmp_path, capsy
     hidden = run("hidden", shipped, suite_threshold=0.99)
     code, out = _compare(capsys, tmp_path / "rep" / "baseline.json", hidden)
     assert code == 1 and f"thresholds.threshold: {shipped} → 0.99" in out, out
+
+
+def test_the_summary_names_the_run_settings_that_differ(runs, tmp_path, capsys):
+    """Another seed or resolution was stated only as two config hashes ("numbers may differ"): the summary now names
+    the run settings that differ, from run folders and from baseline.json, which carries them."""
+    other = make_run(tmp_path / "other", **ONE, seed=1, config_hash="def456", run_id="other")
+    m = json.loads((other / "manifest.json").read_text())
+    m["suite"] = {"resolution": 128}
+    (other / "manifest.json").write_text(json.dumps(m))
+    base = make_run(tmp_path / "base", **ONE, run_id="base")
+    m = json.loads((base / "manifest.json").read_text())
+    m["suite"] = {"resolution": 256}
+    (base / "manifest.json").write_text(json.dumps(m))
+    line = next(x for x in _compare(capsys, base, other)[1].splitlines() if "Different suite configurations" in x)
+    assert "seed 0 → 1" in line and "resolution 256 → 128" in line, line
+    assert main(["report", str(base), "--format", "json", "--out", str(tmp_path / "rep")]) == 0
+    capsys.readouterr()
+    doc = json.loads((tmp_path / "rep" / "baseline.json").read_text())
+    assert doc["seed"] == 0 and doc["resolution"] == 256
+    line = next(x for x in _compare(capsys, tmp_path / "rep" / "baseline.json", other)[1].splitlines()
+                if "Different suite configurations" in x)
+    assert "seed 0 → 1" in line and "resolution 256 → 128" in line, line

@@ -161,6 +161,8 @@ class Side:
     #: scorer label -> its definition (:func:`scorer_definitions`); None: not recorded (an older baseline)
     scorers: dict[str, dict[str, Any]] | None = None
     shards_missing: list[str] = field(default_factory=list)  # a merge of some shards only (``i/N`` not merged)
+    #: the run-wide settings that change numbers besides the cells' specs (:func:`run_settings`), as recorded
+    settings: dict[str, Any] = field(default_factory=dict)
     _frame: Any = None
     _memo: dict = field(default_factory=dict)  # (what, cell, key) -> the answer of sample_ids / sample_values
     _inputs: dict | None = None
@@ -223,6 +225,30 @@ class Side:
         if self.samples is not None and cell in self.samples and column in self.samples[cell]:
             return self.samples[cell][column]
         return None
+
+
+#: run-wide settings a comparison names when they differ (a seed, a resolution: other inputs or other draws of a
+#: stochastic model), beside the config hash that says only *that* the suites differ
+RUN_SETTINGS = ("seed", "resolution", "dtype", "paste_back", "weights")
+
+
+def run_settings(manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """:data:`RUN_SETTINGS` of a run's manifest (top level, else its resolved suite's) or of a baseline document
+    (which carries them at its top level); a setting recorded nowhere is left out."""
+    manifest = manifest or {}
+    suite = manifest.get("suite") if isinstance(manifest.get("suite"), dict) else {}
+    out = {}
+    for k in RUN_SETTINGS:
+        v = manifest.get(k, suite.get(k))
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def settings_differences(base: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``seed 0 → 1`` for each run setting both sides record with other values."""
+    return [f"{k} {json.dumps(base[k])} → {json.dumps(new[k])}" for k in RUN_SETTINGS
+            if k in base and k in new and base[k] != new[k]]
 
 
 def per_sample_column(key: str) -> str:
@@ -354,7 +380,8 @@ def baseline_from_summary(df, manifest: dict[str, Any] | None = None, frame: Any
         **({"config_hash_v1": manifest["config_hash_v1"]} if manifest.get("config_hash_v1") else {}),
         "comparable": bool(df.attrs.get("comparable", True)),
         "noncomparable_reasons": list(df.attrs.get("noncomparable_reasons") or []),
-        "device": manifest.get("device"), "dtype": manifest.get("dtype"), "seed": manifest.get("seed"),
+        "device": manifest.get("device"), **run_settings(manifest), "dtype": manifest.get("dtype"),
+        "seed": manifest.get("seed"),
         "packages": manifest.get("packages"), "git": manifest.get("git"),
         "columns": df.attrs.get("columns", {}), "scorers": scorer_definitions(manifest, df.attrs.get("thresholds")),
         "shards_missing": list(manifest.get("shards_missing") or []), "cells": cells,
@@ -417,7 +444,7 @@ def _side_from_baseline(path: Path) -> Side:
                 config_hashes=config_hashes(doc), device=doc.get("device"), samples=samples or None,
                 sample_lists=lists, input_lists=inputs,
                 scorers=doc.get("scorers") if isinstance(doc.get("scorers"), dict) else None,
-                shards_missing=[str(x) for x in doc.get("shards_missing") or []])
+                shards_missing=[str(x) for x in doc.get("shards_missing") or []], settings=run_settings(doc))
 
 
 def load_side(src: Any) -> Side:
@@ -436,7 +463,8 @@ def load_side(src: Any) -> Side:
                 config_hash=rd.manifest.get("config_hash"), config_hashes=config_hashes(rd.manifest),
                 device=rd.manifest.get("device"), run=rd,
                 scorers=scorer_definitions(rd.manifest, rd.thresholds),
-                shards_missing=[str(x) for x in rd.manifest.get("shards_missing") or []])
+                shards_missing=[str(x) for x in rd.manifest.get("shards_missing") or []],
+                settings=run_settings(rd.manifest))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -1095,16 +1123,19 @@ def render_compare_markdown(res: CompareResult) -> str:
         lines += [f"- `{_esc(k)}`: BASE {'↑' if hb else '↓'}, NEW {'↑' if hn else '↓'}"
                   for k, hb, hn in res.directions]
         lines.append("")
+    differ = settings_differences(res.base.settings, res.new.settings)
     if res.other_inputs:
         n_other = sum(len(v) for v in res.other_inputs.values())
         lines += [f"> **⚠ Other inputs:** NEW scored {n_other} of BASE's samples (in {len(res.other_inputs)} "
                   f"cell{'s' if len(res.other_inputs) != 1 else ''}) on another masked image or mask than BASE's "
-                  f"(another seed, resolution, mask setting or data): they are not paired and count as not scored "
-                  f"below.", ""]
+                  f"(another seed, resolution, mask setting or data" + (
+                      f"; these settings differ: {', '.join(differ)}" if differ else "") + "): they are not paired "
+                  f"and count as not scored below.", ""]
     # (one suite: the hashes meet, a run made before the hash rule changed carrying the earlier rule's)
     if res.base.config_hashes and res.new.config_hashes and not res.base.config_hashes & res.new.config_hashes:
         lines += [f"> **⚠ Different suite configurations** (config hash {res.base.config_hash} vs "
-                  f"{res.new.config_hash}): numbers may differ for reasons other than the change under test.", ""]
+                  f"{res.new.config_hash}" + (f"; {', '.join(differ)}" if differ else "") + "): numbers may differ "
+                  f"for reasons other than the change under test.", ""]
     if res.base.device and res.new.device and json.dumps(res.base.device, sort_keys=True) != \
             json.dumps(res.new.device, sort_keys=True):
         lines += ["> **⚠ Different devices**: latency and memory are not comparable.", ""]
