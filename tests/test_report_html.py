@@ -300,3 +300,33 @@ def test_every_plot_draws_an_infinite_mean_at_its_edge_and_says_so(tmp_path, mon
 
     drawn, marks = at_edges([1.0, float("inf"), 3.0, float("nan"), -float("inf")])
     assert marks == ["", "∞", "", "", "−∞"] and drawn[1] > 3.0 and drawn[4] < 1.0 and np.isnan(drawn[3])
+
+
+def test_the_html_leaderboard_shows_each_value_and_interval_as_the_markdown_does(tmp_path):
+    """The HTML drew every interval as [lo, hi] by its own rule, where the Markdown, LaTeX and terminal show the
+    documented ± half-width (and [lo, hi] only for a skewed interval): the same cell read "14.93 ± 1.35" in one
+    report and "14.93 [13.53, 16.23]" in the other. Every value cell the two leaderboards share now reads alike."""
+    import html as _html
+
+    from bench.cli.report import main
+
+    run = make_run(tmp_path / "run", n=8, datasets=("samples",), masks=("box",), errors={"mean-fill": 1})
+    assert main(["report", str(run), "--format", "md,html", "--out", str(tmp_path / "out")]) == 0
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md_rows = [[re.sub(r"\*\*|</?ins>", "", c).strip().replace("\\_", "_") for c in line.strip("|").split("|")]
+               for line in md.splitlines() if line.startswith("|") and not line.startswith("|:")]
+    md_head = [h.rsplit(" ", 1)[0] if h.endswith(("↑", "↓")) else h for h in md_rows[0]]
+    text = (tmp_path / "out" / "report.html").read_text()
+    lb = text.split('id="leaderboard"')[1].split("</table>")[0]
+    rows = [[_html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r, re.S)]
+            for r in re.findall(r"<tr[^>]*>(.*?)</tr>", lb, re.S)]
+    head = [h.rsplit(" ", 1)[0] if h.endswith(("↑", "↓")) else h for h in rows[0]]
+    shared = [k for k in md_head if k in head and k != "backend"]
+    assert {"psnr_in", "lpips_in", "blur_rate"} <= set(shared)
+    checked = 0
+    for r in rows[1:]:
+        m = next(x for x in md_rows[1:] if x[0] == r[0])
+        for k in shared:
+            assert r[head.index(k)] == m[md_head.index(k)], (r[0], k, r[head.index(k)], m[md_head.index(k)])
+            checked += "±" in r[head.index(k)]
+    assert checked >= 6

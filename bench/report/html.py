@@ -36,7 +36,8 @@ from ..bins import AREA_LABELS
 from .aggregate import RunData, detector_names, load_run, summarize
 from .columns import ColumnCatalog
 from .leaderboard import error_lines, images_note, leaderboard_keys, provenance_parts, run_notes
-from .table import SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, partial_inf, small_n, table_from_summary
+from .table import (SMALL_N, SMALL_N_NOTE, Table, cell_text, format_number, interval_text, partial_inf, small_n,
+                    table_from_summary)
 
 THUMB = 160
 N_GRID_SAMPLES = 4
@@ -553,10 +554,9 @@ def leaderboard_html(table: Table, table_id: str = "leaderboard") -> str:
             txt = _esc(format_number(r.get(c.key), c.fmt))
             if partial_inf(r, c):  # ∞ (k of n): a mean made infinite by some of its values
                 txt += " ({} of {})".format(*partial_inf(r, c))
-            lo, hi = r.get(c.key + "_lo"), r.get(c.key + "_hi")
-            if c.interval and lo is not None and hi is not None and all(
-                    isinstance(x, (int, float)) and math.isfinite(x) for x in (lo, hi)):
-                txt += f' <span class="ci">[{_esc(format_number(lo, c.fmt))}, {_esc(format_number(hi, c.fmt))}]</span>'
+            iv = interval_text(r, c)  # the rule of every format: ± half-width, [lo, hi] when skewed
+            if iv is not None:
+                txt += f' <span class="ci">{"± " + _esc(iv[1]) if iv[0] == "±" else "[" + _esc(iv[1]) + "]"}</span>'
             if small_n(r, c):
                 txt += f' <span class="ci" title="{_esc(SMALL_N_NOTE)}">{SMALL_N} n={int(r.get(c.key + "_n") or 0)}</span>'
             tds.append(f'<td class="{cls}" data-v="{_num_attr(r.get(c.key))}">{txt}</td>')
