@@ -855,3 +855,23 @@ def test_the_summary_names_the_run_settings_that_differ(runs, tmp_path, capsys):
     line = next(x for x in _compare(capsys, tmp_path / "rep" / "baseline.json", other)[1].splitlines()
                 if "Different suite configurations" in x)
     assert "seed 0 → 1" in line and "resolution 256 → 128" in line, line
+
+
+def test_an_older_baseline_says_what_it_cannot_check(runs, tmp_path, capsys):
+    """A version-1 baseline passed a clearly worse NEW with "✅ no regression" and, per key, only "no per-sample
+    values on both sides"; a version-2 one silently skipped the input and scorer checks. The summary now says that
+    BASE is an older baseline and what it cannot check."""
+    assert main(["report", str(runs["base"]), "--format", "json", "--out", str(tmp_path / "rep")]) == 0
+    capsys.readouterr()
+    doc = json.loads((tmp_path / "rep" / "baseline.json").read_text())
+    v1 = {**doc, "version": 1, "cells": [{k: v for k, v in c.items() if k != "samples"} for c in doc["cells"]]}
+    v1.pop("scorers")
+    (tmp_path / "v1.json").write_text(json.dumps(v1))
+    code, out = _compare(capsys, tmp_path / "v1.json", runs["worse"])
+    assert code == 0 and "BASE is an older baseline** (version 1)" in out and "no per-sample values" in out, out
+    v2 = {**doc, "version": 2}
+    v2.pop("scorers")
+    (tmp_path / "v2.json").write_text(json.dumps(v2))
+    code, out = _compare(capsys, tmp_path / "v2.json", runs["same"])
+    assert "BASE is an older baseline** (version 2)" in out and "scorer definitions" in out, out
+    assert "older baseline" not in _compare(capsys, tmp_path / "rep" / "baseline.json", runs["same"])[1]

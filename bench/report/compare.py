@@ -163,6 +163,7 @@ class Side:
     shards_missing: list[str] = field(default_factory=list)  # a merge of some shards only (``i/N`` not merged)
     #: the run-wide settings that change numbers besides the cells' specs (:func:`run_settings`), as recorded
     settings: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None  # a baseline's schema version (None: a run folder)
     _frame: Any = None
     _memo: dict = field(default_factory=dict)  # (what, cell, key) -> the answer of sample_ids / sample_values
     _inputs: dict | None = None
@@ -444,7 +445,8 @@ def _side_from_baseline(path: Path) -> Side:
                 config_hashes=config_hashes(doc), device=doc.get("device"), samples=samples or None,
                 sample_lists=lists, input_lists=inputs,
                 scorers=doc.get("scorers") if isinstance(doc.get("scorers"), dict) else None,
-                shards_missing=[str(x) for x in doc.get("shards_missing") or []], settings=run_settings(doc))
+                shards_missing=[str(x) for x in doc.get("shards_missing") or []], settings=run_settings(doc),
+                version=version)
 
 
 def load_side(src: Any) -> Side:
@@ -1038,6 +1040,17 @@ def _change_table(changes: list[Change], with_allowed: bool, level: str) -> list
     return lines
 
 
+def baseline_lacks(side: Side) -> str:
+    """What an older baseline cannot check, in words (empty for a run folder or a current baseline)."""
+    if side.version is None or side.version >= BASELINE_VERSION:
+        return ""
+    parts = [] if side.version >= 2 else [
+        "per-sample values (no key without a tolerance is tested, and coverage is counted, not listed)"]
+    parts.append("input digests nor scorer definitions (a sample scored on other inputs, a metric or detector "
+                 "defined otherwise, is not detected)")
+    return ", and no ".join(parts)
+
+
 def render_compare_markdown(res: CompareResult) -> str:
     regs = res.regressions
     better = [c for c in res.changes if c.status == "better"]
@@ -1123,6 +1136,11 @@ def render_compare_markdown(res: CompareResult) -> str:
         lines += [f"- `{_esc(k)}`: BASE {'↑' if hb else '↓'}, NEW {'↑' if hn else '↓'}"
                   for k, hb, hn in res.directions]
         lines.append("")
+    for side, label in ((res.base, "BASE"), (res.new, "NEW")):
+        lacks = baseline_lacks(side)
+        if lacks:
+            lines += [f"> **⚠ {label} is an older baseline** (version {side.version}): it has no {lacks}; write it "
+                      f"again with `bench report RUN --format json`.", ""]
     differ = settings_differences(res.base.settings, res.new.settings)
     if res.other_inputs:
         n_other = sum(len(v) for v in res.other_inputs.values())
