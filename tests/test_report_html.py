@@ -318,7 +318,8 @@ def test_the_html_leaderboard_shows_each_value_and_interval_as_the_markdown_does
     md_head = [h.rsplit(" ", 1)[0] if h.endswith(("↑", "↓")) else h for h in md_rows[0]]
     text = (tmp_path / "out" / "report.html").read_text()
     lb = text.split('id="leaderboard"')[1].split("</table>")[0]
-    rows = [[_html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r, re.S)]
+    rows = [[_html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+             for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r, re.S)]
             for r in re.findall(r"<tr[^>]*>(.*?)</tr>", lb, re.S)]
     head = [h.rsplit(" ", 1)[0] if h.endswith(("↑", "↓")) else h for h in rows[0]]
     shared = [k for k in md_head if k in head and k != "backend"]
