@@ -501,3 +501,76 @@ def test_a_run_started_before_the_hash_rule_changed_resumes_without_a_note_or_ne
     man = _manifest(run)
     assert man["counts"]["generated"] == 0 and man["counts"]["scored"] == 0
     assert man["config_hash"] == parse_suite(d).config_hash() and man["config_hash_v1"] != parse_suite(d).config_hash_v1()
+
+
+KILL_MID_COPY = """
+import os, shutil, signal, sys
+seen = set()
+def half_then_die(fd):
+    st = os.fstat(fd)
+    if st.st_ino in seen:  # (a copy may take several calls)
+        return None
+    seen.add(st.st_ino)
+    if len(seen) == 2:  # the second file: half of it written, then SIGKILL (a pre-empted merge job)
+        return st.st_size // 2
+    return None
+real_sendfile, real_copyobj = os.sendfile, shutil.copyfileobj
+def sendfile(out_fd, in_fd, offset, count):
+    n = half_then_die(in_fd)
+    if n is not None:
+        os.write(out_fd, os.pread(in_fd, n, 0)); os.kill(os.getpid(), signal.SIGKILL)
+    return real_sendfile(out_fd, in_fd, offset, count)
+def copyfileobj(src, dst, *a, **k):
+    n = half_then_die(src.fileno())
+    if n is not None:
+        dst.write(src.read(n)); dst.flush(); os.kill(os.getpid(), signal.SIGKILL)
+    return real_copyobj(src, dst, *a, **k)
+os.sendfile, shutil.copyfileobj = sendfile, copyfileobj
+from bench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("dest_had", ["nothing", "an earlier merge"])
+def test_a_merge_killed_while_copying_outputs_is_finished_by_the_same_command(tmp_path, dest_had):
+    """`bench merge a b --into all` killed (SIGKILL) half way through copying a PNG left that half file under its
+    final name, after the rows were committed: every later merge skipped it (the file "exists"), and a rescore
+    found an output that is not the one generated. And into a new destination the store it had written had no
+    manifest yet, so the same command run again refused ("has no manifest.json (its suite is unknown)"). Now files
+    are copied atomically and a new store is put in place only when the merge is complete: the rerun finishes it,
+    equal to a merge never killed."""
+    import sqlite3
+
+    from bench.pixels import output_digest
+    from bench.store.files import output_path, read_png_u8
+
+    suite = parse_suite({"name": "m", "output_dir": str(tmp_path / "res"), "device": "cpu", "resolution": 32,
+                         "batch_size": 2, "backends": ["mean-fill"], "datasets": [{"type": "synthetic", "n": 4}],
+                         "masks": ["box"], "metrics": ["psnr"]})
+    a = Runner(suite, run_id="a", progress=False, limit=2).run()
+    b = Runner(suite, run_id="b", progress=False).run()
+    ref, _ = merge_runs([a, b], into=tmp_path / "ref")
+    dest = tmp_path / "all"
+    if dest_had == "an earlier merge":  # then the copies are b's syn-0002 and syn-0003, the kill in the second
+        merge_runs([a], into=dest)
+    argv = ["merge", str(a), str(b), "--into", str(dest), "--no-report"]
+    r = subprocess.run([sys.executable, "-c", KILL_MID_COPY, *argv], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == -9, r.stderr[-2000:]
+    assert main(argv) == 0  # the same command again
+
+    def rows(d):
+        con = sqlite3.connect(f"file:{d / 'records.sqlite'}?mode=ro", uri=True)
+        try:
+            return sorted(con.execute("SELECT gen_key, sample_id, info, error FROM outputs"))
+        finally:
+            con.close()
+
+    got = rows(dest)
+    assert [r[:2] for r in got] == [r[:2] for r in rows(ref)] and len(got) == 4
+    for gen_key, sid, info, err in got:
+        assert err is None
+        assert output_digest(read_png_u8(output_path(dest, gen_key, sid))) == json.loads(info)["output_sha256"], sid
+    man = json.loads((dest / "manifest.json").read_text())
+    assert man["written_by"] == "merge" and not man.get("merge_forced")
+    assert not [p.name for p in dest.iterdir() if p.name.startswith(".records")]

@@ -15,7 +15,7 @@ an earlier version of the suite (its rows stay stored, not reported, as for a pl
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,12 @@ from ..errors import BenchError
 from ..store import RunStore, merge_stores
 from ..store.files import input_path, output_path
 from ..store.manifest import config_hashes, is_merged, manifest_part, merge_manifests, read_manifest, suites
-from ..fsio import write_bytes_atomic, write_text_atomic
+from ..fsio import copy_atomic, write_bytes_atomic, write_text_atomic
 from .locks import RunLock
+
+
+#: the name a destination's new store is merged into, renamed to ``records.sqlite`` once the merge is complete
+MERGING = ".records.sqlite.merging"
 
 
 def _store_dirs(folder: Path) -> list[Path]:
@@ -46,7 +50,8 @@ def _read_manifest(d: Path) -> dict[str, Any] | None:
 
 
 def _copy_outputs(src_run: Path, dest_run: Path) -> int:
-    """Copy generations/ (and inputs/) PNGs that ``dest_run`` lacks; never through a symbolic link."""
+    """Copy generations/ (and inputs/) PNGs that ``dest_run`` lacks; never through a symbolic link, each file
+    atomically (a file there is whole, so the next merge may skip it)."""
     n = 0
     for sub in ("generations", "inputs"):
         root = src_run / sub
@@ -57,12 +62,13 @@ def _copy_outputs(src_run: Path, dest_run: Path) -> int:
                 continue
             out = dest_run / sub / cell.name
             for f in cell.iterdir():
-                if f.is_symlink() or not f.is_file() or (out / f.name).exists():
+                # (a name with a leading dot is a temporary file of a write that was killed: never an output)
+                if f.name.startswith(".") or f.is_symlink() or not f.is_file() or (out / f.name).exists():
                     continue
                 out.mkdir(parents=True, exist_ok=True)
                 if (out / f.name).is_symlink():
                     continue
-                shutil.copyfile(f, out / f.name)
+                copy_atomic(f, out / f.name)  # (a merge killed mid-copy leaves no half file to skip next time)
                 n += 1
     return n
 
@@ -84,14 +90,15 @@ def shards_merged(manifests: list[dict[str, Any]]) -> tuple[dict[str, list[int]]
     return merged, missing
 
 
-def _copy_taken(taken: list[tuple[Path, str, str]], run_of: dict[Path, Path], dest_run: Path) -> int:
+def _copy_taken(taken: list[tuple[Path, str, str]], run_of: dict[Path, Path], dest_run: Path, store: Path) -> int:
     """Replace the destination's PNGs (output; input, mask and ground truth when saved) of outputs whose row the
     merge took from another run folder's store over the destination's (a later generation): the files must be the
-    ones the row describes. Shards share the run folder's files: nothing to copy for them."""
+    ones the row describes. Shards share the run folder's files: nothing to copy for them. ``store``: the
+    destination's store being merged into."""
     n = 0
     if not taken:
         return n
-    with RunStore(dest_run / "records.sqlite") as st:
+    with RunStore(store) as st:
         input_keys = {g: st.input_key(g) for g in {g for _, g, _ in taken}}
     for db, gen_key, sid in taken:
         src_run = run_of.get(db.parent.resolve())
@@ -232,11 +239,18 @@ def _merge_locked(srcs: list[Path], dest: Path, force: bool):
         raise BenchError("merge: " + "; ".join(problems) + "; merge only shards of one suite, or pass --force to "
                                                            "merge anyway (the merged manifest records it)")
     taken: list[tuple[Path, str, str]] = []
-    counts: dict[str, Any] = merge_stores(dest / "records.sqlite", [d / "records.sqlite" for d in store_dirs],
-                                          taken=taken)
+    # a destination without a store gets one only when the merge is complete: it is built under a temporary name
+    # and renamed after the manifest is written, so a merge killed half way leaves no store without a manifest
+    # (which the same command, run again, would refuse as "its suite is unknown")
+    final = dest / "records.sqlite"
+    store = final if final.exists() else dest / MERGING
+    if store != final:
+        for suffix in ("", "-wal", "-shm", "-journal"):  # an earlier merge's, killed before it finished
+            (dest / (MERGING + suffix)).unlink(missing_ok=True)
+    counts: dict[str, Any] = merge_stores(store, [d / "records.sqlite" for d in store_dirs], taken=taken)
     counts["files"] = sum(_copy_outputs(s, dest) for s in srcs)
     run_of = {d.resolve(): s for s in srcs for d in _store_dirs(s)}
-    counts["files"] += _copy_taken(taken, run_of, dest)
+    counts["files"] += _copy_taken(taken, run_of, dest, store)
     parts: list[tuple[Path, dict[str, Any]]] = got["parts"]
     counts["earlier_suite"] = got["earlier"]
     if parts or problems:
@@ -266,4 +280,6 @@ def _merge_locked(srcs: list[Path], dest: Path, force: bool):
         src_yaml = (got["base_dir"] or store_dirs[0]) / "suite.resolved.yaml"
         if src_yaml.is_file() and src_yaml.resolve() != (dest / "suite.resolved.yaml").resolve():
             write_text_atomic(dest / "suite.resolved.yaml", src_yaml.read_text())
+    if store != final:  # (merge_stores closed it: its write-ahead log is folded in, nothing beside it to move)
+        os.replace(store, final)
     return counts
