@@ -243,6 +243,40 @@ def test_the_program_dies_with_a_killed_harness(tmp_path):
             os.kill(child, signal.SIGKILL)
 
 
+def test_ctrl_c_stops_the_program_at_once(tmp_path):
+    """Ctrl-C on `bench run` during a command backend's batch waited for the program to finish the batch (it runs
+    in its own session, so the terminal's SIGINT never reached it; the harness then waited for its pipes to
+    close), and the batch's outputs were thrown away anyway: with a real model, minutes of a frozen terminal. The
+    program (and what it started) is now killed at once and the harness stops."""
+    sleeper, harness = _script(tmp_path, "sleeper.py", SLEEPER), _script(tmp_path, "harness.py", HARNESS)
+    pid_file = tmp_path / "program.pid"
+    root = str(Path(__file__).parents[1])
+    parent = subprocess.Popen([PY, str(harness), str(sleeper), str(pid_file)], cwd=root,
+                              env={**os.environ, "PYTHONPATH": root}, stderr=subprocess.PIPE, text=True)
+    child = None
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists():
+            assert parent.poll() is None, f"the harness exited ({parent.returncode}) before starting the program"
+            assert time.monotonic() < deadline, "the program never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        t0 = time.monotonic()
+        parent.send_signal(signal.SIGINT)  # what Ctrl-C sends to the harness's process group
+        try:
+            _, err = parent.communicate(timeout=20)  # (the program sleeps 60 s)
+        except subprocess.TimeoutExpired:
+            pytest.fail("Ctrl-C did not stop the harness: it waits for the program's batch")
+        assert "KeyboardInterrupt" in err and time.monotonic() - t0 < 20
+        assert not _alive(child), "the program outlived the interrupted harness"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
 @linux_only
 def test_a_program_whose_harness_died_before_prctl_exits_at_once():
     from bench.backends.procmem import die_with_parent

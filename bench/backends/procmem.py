@@ -204,11 +204,22 @@ def die_with_parent(parent: int | None = None):
     return preexec
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill a program started by :func:`run_measured` and everything it started (its process group), and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        proc.kill()
+    proc.wait()
+
+
 def run_measured(argv: list[str], *, cwd: str | None, env: dict[str, str], timeout: float,
                  gpu_index: int | None = None, nvml: Any = None, interval: float = 0.05) -> Finished:
-    """Run ``argv`` in its own session; kill its process group after ``timeout`` seconds. Samples the tree's RAM
-    (and its GPU memory through NVML when ``gpu_index`` is given) while it runs. On Linux the program gets SIGTERM
-    if this process dies first (:func:`die_with_parent`)."""
+    """Run ``argv`` in its own session; kill its process group after ``timeout`` seconds, or at once when the wait
+    is interrupted (Ctrl-C: the program's session does not get the terminal's SIGINT, so it would otherwise run to
+    the end of its batch while the harness waited). Samples the tree's RAM (and its GPU memory through NVML when
+    ``gpu_index`` is given) while it runs. On Linux the program gets SIGTERM if this process dies first
+    (:func:`die_with_parent`)."""
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent())
     chunks: dict[str, bytes] = {}
@@ -228,11 +239,12 @@ def run_measured(argv: list[str], *, cwd: str | None, env: dict[str, str], timeo
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the program and everything it started
-            except OSError:
-                proc.kill()
-            proc.wait()
+            _kill_group(proc)
+        except BaseException:
+            # Ctrl-C (or anything else that stops the harness here): the program, in its own session, never saw
+            # the terminal's SIGINT, so it would run its whole batch while the harness waited for its pipes to close
+            _kill_group(proc)
+            raise
     finally:
         peak_gpu = poller.stop()
         for r in readers:
