@@ -151,6 +151,13 @@ def atomic_writer(path: Path, suffix: str = ".tmp") -> Iterator[IO[bytes]]:
         raise
 
 
+def move_into_place(made: Path, path: Path) -> Path:
+    """Put a file that was made whole under a temporary name in ``path``'s folder (a store merged into, say) at
+    ``path`` in one step: readers and a process killed meanwhile see the old file or the new one, never a part."""
+    os.replace(made, path)
+    return Path(path)
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
     with atomic_writer(path) as f:

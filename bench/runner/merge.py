@@ -15,7 +15,6 @@ an earlier version of the suite (its rows stay stored, not reported, as for a pl
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from ..errors import BenchError
 from ..store import RunStore, merge_stores
 from ..store.files import input_path, output_path
 from ..store.manifest import config_hashes, is_merged, manifest_part, merge_manifests, read_manifest, suites
-from ..fsio import copy_atomic, write_bytes_atomic, write_text_atomic
+from ..fsio import copy_atomic, move_into_place, write_bytes_atomic, write_text_atomic
 from .locks import RunLock
 
 
@@ -281,5 +280,5 @@ def _merge_locked(srcs: list[Path], dest: Path, force: bool):
         if src_yaml.is_file() and src_yaml.resolve() != (dest / "suite.resolved.yaml").resolve():
             write_text_atomic(dest / "suite.resolved.yaml", src_yaml.read_text())
     if store != final:  # (merge_stores closed it: its write-ahead log is folded in, nothing beside it to move)
-        os.replace(store, final)
+        move_into_place(store, final)
     return counts
