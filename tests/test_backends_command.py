@@ -243,6 +243,54 @@ def test_the_program_dies_with_a_killed_harness(tmp_path):
             os.kill(child, signal.SIGKILL)
 
 
+# a wrapper that starts the model as its own child and dies on SIGTERM without passing it on, as `conda run` does
+# (conda/conda#10351) and as a shell script does
+WRAPPER = """
+import subprocess, sys
+sys.exit(subprocess.call([sys.executable] + sys.argv[1:]))
+"""
+
+WRAPPED_HARNESS = HARNESS.replace("{sys.executable} {sleeper}", "{sys.executable} {wrapper} {sleeper}").replace(
+    "sleeper, pid_file = sys.argv[1:3]", "sleeper, pid_file, wrapper = sys.argv[1:4]")
+
+
+@linux_only
+def test_what_a_wrapper_started_dies_with_a_killed_harness(tmp_path):
+    """The parent-death signal reaches the program itself only: with `conda run -n ENV python model.py` (the
+    command backend's own example) or `bash run.sh`, the wrapper died and the model went on running on the GPU
+    after `bench run` was SIGKILLed, so the requeued job found the GPU taken. The program's whole process group now
+    dies with the harness."""
+    sleeper, wrapper = _script(tmp_path, "sleeper.py", SLEEPER), _script(tmp_path, "wrapper.py", WRAPPER)
+    harness = _script(tmp_path, "harness.py", WRAPPED_HARNESS)
+    assert "{wrapper}" in WRAPPED_HARNESS
+    pid_file = tmp_path / "program.pid"
+    root = str(Path(__file__).parents[1])
+    parent = subprocess.Popen([PY, str(harness), str(sleeper), str(pid_file), str(wrapper)], cwd=root,
+                              env={**os.environ, "PYTHONPATH": root})
+    model = None
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists():
+            assert parent.poll() is None, f"the harness exited ({parent.returncode}) before starting the program"
+            assert time.monotonic() < deadline, "the program never started"
+            time.sleep(0.05)
+        model = int(pid_file.read_text())  # the wrapper's child
+        assert _alive(model)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while _alive(model) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(model), "the model started by a wrapper outlived the SIGKILLed harness"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if model is not None and _alive(model):
+            os.kill(model, signal.SIGKILL)
+
+
+@linux_only
 def test_ctrl_c_stops_the_program_at_once(tmp_path):
     """Ctrl-C on `bench run` during a command backend's batch waited for the program to finish the batch (it runs
     in its own session, so the terminal's SIGINT never reached it; the harness then waited for its pipes to
