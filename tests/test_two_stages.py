@@ -622,6 +622,41 @@ def test_a_missing_output_named_with_a_suffix_says_which_pattern_reads_it(tmp_pa
     recs = records(Runner(parse_suite(d), progress=False).run())
     assert len(recs) == 10 and all(r["error"] is None for r in recs)
 
+def test_a_missing_output_hint_never_names_another_samples_file(tmp_path):
+    """Sample `img1` missing beside `img1_2.png`, `img1-b.png` and `img1.x.png`: those are samples `img1_2`,
+    `img1-b` and `img1.x` (their own outputs under the pattern), not a suffix or an extension to fix, so the hint
+    names none of them; nor another mask's file for the same sample (laid out as the pattern says, for another
+    cell). A file no sample owns (`img1_mask.png`) is still offered."""
+    rng = np.random.default_rng(0)
+    ds = tmp_path / "ds" / "images"
+    ds.mkdir(parents=True)
+    names = ["img1", "img1_2", "img1-b", "img1.x"]
+    for n in names:
+        cv2.imwrite(str(ds / f"{n}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8))
+    d = suite_dict(tmp_path, name="own", backends=["opencv-telea"],
+                   datasets=[{"type": "folder", "root": str(tmp_path / "ds"), "task": "reconstruction"}],
+                   masks=[{"type": "box", "min_size": 0.3, "max_size": 0.5, "name": "b1"},
+                          {"type": "box", "min_size": 0.2, "max_size": 0.4, "name": "b2"}])
+    run_dir = Runner(parse_suite(d), progress=False).run()
+    assert main(["export", str(run_dir), "--outputs", str(tmp_path / "exported")]) == 0
+    root = tmp_path / "exported" / "opencv-telea"
+    folder = next(root.glob("*/b1"))
+    assert sorted(f.name for f in folder.iterdir()) == sorted(f"{n}.png" for n in names)
+    (folder / "img1.png").unlink()
+    d = suite_dict(tmp_path, name="read", backends=[{"type": "outputs", "name": "ext", "root": str(root)}],
+                   datasets=d["datasets"], masks=d["masks"])
+    recs = {(r["mask"], r["sample_id"]): r for r in records(Runner(parse_suite(d), progress=False).run())}
+    err = recs[("b1", "img1")]["error"]
+    assert "not found" in err and not any(f"{n}.png" in err for n in names[1:]), err
+    assert "is there" not in err and "under the root" not in err, err  # (b2/img1.png is another cell's file)
+    assert sum(r["error"] is not None for r in recs.values()) == 1
+    (folder / "img1_mask.png").write_bytes((folder / "img1_2.png").read_bytes())
+    d["name"] = "read2"
+    err = {(r["mask"], r["sample_id"]): r for r in records(Runner(parse_suite(d), progress=False).run())}[
+        ("b1", "img1")]["error"]
+    assert "img1_mask.png is there" in err and "pattern: '{dataset}/{mask}/{sample}_mask.png'" in err, err
+
+
 def test_a_grey_output_of_a_colour_input_is_an_error_row(tmp_path, plugins):
     """A pipeline that saved (or read) the output as greyscale: an error row saying so, from a file made elsewhere
     or from a live backend; a greyscale photograph filled in grey is no error."""

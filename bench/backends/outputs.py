@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,18 @@ def _one_name(sample_id: str) -> bool:
     s = str(sample_id)
     return (0 < len(s) <= 200 and s not in (".", "..") and not any(c in s for c in "/\\")
             and all(c.isprintable() for c in s))
+
+
+def _pattern_regex(pattern: str) -> "re.Pattern[str]":
+    """The paths ``pattern`` names, as a regular expression with a group per placeholder (one path part each; a
+    placeholder used twice must be the same text)."""
+    out, seen = [], set()
+    for lit, field, _, _ in string.Formatter().parse(pattern):
+        out.append(re.escape(lit))
+        if field is not None:
+            out.append(f"(?P={field})" if field in seen else f"(?P<{field}>[^/]+)")
+            seen.add(field)
+    return re.compile("".join(out))
 
 
 class OutputsBackend(Backend):
@@ -72,6 +85,9 @@ class OutputsBackend(Backend):
         #: the range of float outputs (a float TIFF in [0, 255] or [-1, 1]), mapped to [0, 1]; integer files as read
         self.value_range = check_value_range(value_range)
         self._expected: dict[str, Any] | None = None
+        #: {dataset label: its listed sample ids} (:meth:`bind_samples`), so a hint never names another sample's file
+        self._listed: dict[str, list[str]] = {}
+        self._owned: dict[tuple[str, str], set[str]] = {}
 
     def check_weights(self, ctx: RunContext) -> None:
         """The outputs are this backend's weights: a root that is not a folder stops the run before any work (and
@@ -95,6 +111,45 @@ class OutputsBackend(Backend):
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise DataError(f"{manifest}: not an inputs manifest ({e}); remove it or set check_inputs: false") \
                     from None
+
+    def bind_samples(self, dataset: str, sample_ids: list[str]) -> None:
+        """The samples ``dataset`` lists (the runner tells, before reading): a file the pattern reads for one of
+        them is that sample's own output, never offered as what another sample's missing file may be."""
+        self._listed[dataset] = list(sample_ids)
+        self._owned = {k: v for k, v in self._owned.items() if k[0] != dataset}
+
+    def _others_file(self, dataset: str, mask: str, sample_id: str | None, q: Path) -> bool:
+        """Whether ``q`` is a file the pattern reads for a sample other than ``sample_id``: another listed sample of
+        this dataset x mask, or any sample of another dataset or mask (the path fits the pattern with other
+        labels). Without a listing (:meth:`bind_samples` not called) only the latter is known."""
+        from ..fsio import sample_filename
+
+        try:
+            rel = q.relative_to(self.root).as_posix()
+        except ValueError:
+            return False
+        m = _pattern_regex(self.pattern).fullmatch(rel)
+        if m is None:
+            return False
+        got = m.groupdict()
+        if got.get("dataset", dataset) != dataset or got.get("mask", mask) != mask:
+            return True  # laid out as the pattern says, for another cell
+        key = (dataset, mask)
+        if key not in self._owned:
+            names: set[str] = set()
+            for sid in self._listed.get(dataset, []):
+                names.add(self.pattern.format(dataset=dataset, mask=mask, sample=sample_filename(sid)))
+                if _one_name(sid):
+                    names.add(self.pattern.format(dataset=dataset, mask=mask, sample=sid))
+            self._owned[key] = names
+        if rel not in self._owned[key]:
+            return False
+        if sample_id is None:
+            return True
+        mine = {self.pattern.format(dataset=dataset, mask=mask, sample=sample_filename(sample_id))}
+        if _one_name(sample_id):
+            mine.add(self.pattern.format(dataset=dataset, mask=mask, sample=sample_id))
+        return rel not in mine
 
     def path(self, dataset: str, mask: str, sample_id: str) -> Path:
         """The sample's file: named as ``bench export`` names it (:func:`bench.fsio.sample_filename`), or, when that
@@ -145,7 +200,8 @@ class OutputsBackend(Backend):
                 if self._expected is not None:
                     self._check(dataset, mask, it, p)
                 if not p.is_file():
-                    raise DataError(f"expected output {p}: not found{self._hint(p, it.sample_id)}")
+                    raise DataError(f"expected output {p}: not found"
+                                    f"{self._hint(p, it.sample_id, dataset, mask)}")
                 img = read_image(p, value_range=self.value_range)
                 if self.strict_size and tuple(img.shape[-2:]) != tuple(it.image.shape[-2:]):
                     raise DataError(f"{p}: output is {img.shape[-2]}x{img.shape[-1]}, the input is "
@@ -156,27 +212,34 @@ class OutputsBackend(Backend):
                 out.append(e)
         return out
 
-    def _hint(self, p: Path, sample_id: str | None = None) -> str:
+    def _hint(self, p: Path, sample_id: str | None = None, dataset: str = "", mask: str = "") -> str:
         """Why a file may be missing: the same name with another extension (``pattern`` fixes one), the same name
         with a suffix (LaMa's ``predict.py`` names each output after its mask, ``<name>_mask.png``), the sample's
-        file elsewhere under ``root`` (another layout), or the id's own name with another extension."""
-        others = sorted(q.name for q in p.parent.glob(p.stem + ".*") if q.is_file()) if p.parent.is_dir() else []
+        file elsewhere under ``root`` (another layout), or the id's own name with another extension. A file the
+        pattern reads for another sample (``img1_2.png`` of sample ``img1_2`` when ``img1`` is missing) or for
+        another dataset or mask is never offered (:meth:`_others_file`)."""
+        def there(files) -> list[Path]:
+            return sorted((q for q in files if q.is_file() and not self._others_file(dataset, mask, sample_id, q)),
+                          key=lambda q: q.name)
+
+        here = p.parent.is_dir()
+        others = there(p.parent.glob(glob.escape(p.stem) + ".*")) if here else []
         if others:
-            ext = Path(others[0]).suffix
-            return (f" ({others[0]} is there: `pattern` fixes the extension, e.g. pattern: "
+            ext = others[0].suffix
+            return (f" ({others[0].name} is there: `pattern` fixes the extension, e.g. pattern: "
                     f"{str(Path(self.pattern).with_suffix(ext))!r})")
-        suffixed = sorted(q.name for q in p.parent.glob(glob.escape(p.stem) + "[_-]*" + glob.escape(p.suffix))
-                          if q.is_file()) if p.parent.is_dir() and p.suffix else []
+        suffixed = there(p.parent.glob(glob.escape(p.stem) + "[_-]*" + glob.escape(p.suffix))) \
+            if here and p.suffix else []
         if suffixed:
-            extra = suffixed[0][len(p.stem):-len(p.suffix)]
-            return (f" ({suffixed[0]} is there: names with a suffix, as LaMa's predict.py writes them, want pattern: "
-                    f"{self.pattern.replace('{sample}', '{sample}' + extra)!r})")
-        if sample_id is not None and p.stem != sample_id and _one_name(sample_id) and p.parent.is_dir():
-            own = sorted(q.name for q in p.parent.glob(glob.escape(sample_id) + ".*") if q.is_file())
+            extra = suffixed[0].name[len(p.stem):-len(p.suffix)]
+            return (f" ({suffixed[0].name} is there: names with a suffix, as LaMa's predict.py writes them, want "
+                    f"pattern: {self.pattern.replace('{sample}', '{sample}' + extra)!r})")
+        if sample_id is not None and p.stem != sample_id and _one_name(sample_id) and here:
+            own = there(p.parent.glob(glob.escape(sample_id) + ".*"))
             if own:
-                return (f" ({own[0]} is there: named by the id itself, it is read when its extension is the "
-                        f"pattern's, e.g. pattern: {str(Path(self.pattern).with_suffix(Path(own[0]).suffix))!r})")
-        found = next((q for q in self.root.rglob(p.stem + ".*") if q.is_file()), None) if self.root.is_dir() else None
+                return (f" ({own[0].name} is there: named by the id itself, it is read when its extension is the "
+                        f"pattern's, e.g. pattern: {str(Path(self.pattern).with_suffix(own[0].suffix))!r})")
+        found = next(iter(there(self.root.rglob(glob.escape(p.stem) + ".*"))), None) if self.root.is_dir() else None
         if found is not None:
             rel = found.relative_to(self.root)
             return (f" (there is {rel} under the root: the layout is `pattern`, now {self.pattern!r}; files directly "

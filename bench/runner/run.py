@@ -102,6 +102,7 @@ class Runner:
         self._after_merge = False  # this session is in a folder bench merge wrote (_merge_markers)
         self._locks: list[RunLock] = []
         self._stopped_before_work = False  # a backend's weights missing: the run stopped before any work
+        self._listed: dict[str, list[str]] = {}  # {dataset label: every sample id it lists, --limit or not}
 
     # -- set-up ----------------------------------------------------------------------------------------
     def _log(self, msg: str) -> None:
@@ -207,6 +208,7 @@ class Runner:
                     if (clash := fsio.case_collision_error(self.store_dir, ids[s.label])) is not None:
                         raise ConfigError(f"datasets ({s.label})", clash)
                     datasets[s.label] = ds
+                    self._listed[s.label] = list(ds.ids())  # (past --limit too: what an `outputs` hint must know)
                 except CAUGHT as e:
                     ids[s.label] = []
                     self.dataset_errors[s.label] = f"{s.path} ({s.label}): cannot list its samples: {describe(e)}"
@@ -516,6 +518,9 @@ class Runner:
         load_s = time.perf_counter() - t0
         self.counts["backend_loads"] += 1
         external = bool(getattr(backend, "reads_outputs", False))
+        if external and callable(bind := getattr(backend, "bind_samples", None)):  # (whose file is whose)
+            for label, listed in self._listed.items():
+                bind(label, listed)
         fingerprint = None if external else self._weights_fingerprint(backend)  # (after setup: a download is here)
         warmup = self.warmup
         if self.suite.warmup is None and getattr(backend, "warmup_needed", False):
