@@ -91,8 +91,16 @@ def _check_pixels(t: Any, what: str, sample_id: str, dataset_label: str) -> None
         raise DataError(f"{where} has values in [{lo:g}, {hi:g}]; expected [0, 1] (divide 8-bit values by 255)")
 
 
+def read_ahead(batch_size: int, workers: int) -> int:
+    """How many samples a consumer that takes ``batch_size`` at a time keeps loading or loaded ahead: two batches
+    (the next one loads while the current one is worked on), at least two per worker. ``batch_size`` is what that
+    consumer asks for (a backend's own ``batch_size:``, else the suite's), not another consumer's."""
+    return max(2 * batch_size, 2 * workers)
+
+
 class Prefetcher:
-    """Ordered, bounded read-ahead over sample ids with ``workers`` threads (0 = inline)."""
+    """Ordered, bounded read-ahead over sample ids with ``workers`` threads (0 = inline); ``depth``: the read-ahead
+    of :meth:`iterate` unless a call gives its own (:func:`read_ahead`)."""
 
     def __init__(self, workers: int, depth: int):
         self.workers = workers
@@ -113,8 +121,11 @@ class Prefetcher:
         with self._lock:
             self._inflight.discard(fut)
 
-    def iterate(self, fn: Callable[[str], Any], sample_ids: list[str]) -> Iterator[tuple[str, Any, BaseException | None]]:
-        """Yield ``(sample id, fn(sample id) or None, exception or None)`` in the order of ``sample_ids``."""
+    def iterate(self, fn: Callable[[str], Any], sample_ids: list[str],
+                depth: int | None = None) -> Iterator[tuple[str, Any, BaseException | None]]:
+        """Yield ``(sample id, fn(sample id) or None, exception or None)`` in the order of ``sample_ids``, with
+        ``depth`` samples (default: the prefetcher's) loading or loaded ahead."""
+        depth = self.depth if depth is None else max(1, depth)
         if self._pool is None:
             for sid in sample_ids:
                 try:
@@ -129,7 +140,7 @@ class Prefetcher:
         try:
             for sid in it:
                 pending.append((sid, self._submit(fn, sid)))
-                if len(pending) >= self.depth:
+                if len(pending) >= depth:
                     break
             while pending:
                 sid, fut = pending.popleft()

@@ -671,6 +671,44 @@ def test_a_backend_can_have_its_own_batch_size(tmp_path, plugins):
             make_suite(tmp_path, backends=["identity", {"type": "opencv-telea", "batch_size": bad}])
 
 
+def test_read_ahead_covers_a_backend_batch_larger_than_the_suites(tmp_path, plugins):
+    """A backend's own `batch_size:` (8) above the suite's (1): while the backend works on one batch, the next
+    full batch is already loaded (on a GPU the loaders fill it during the model's call), and full batches reach it.
+    The read-ahead was sized from the suite's batch only (2 x 1, at least 2 per worker = 4): only 5 of the next 8
+    samples were ready, the rest loaded while the model waited."""
+    from bench.backends.base import Backend
+    from bench.registry import BACKENDS, DATASETS
+
+    loaded: list[str] = []
+    seen: list[tuple[int, int]] = []  # (batch size, samples loaded when the call came)
+
+    @DATASETS.register("test-counted")
+    class Counted(plugins.NoiseDataset):
+        def load(self, sample_id):
+            loaded.append(sample_id)
+            return super().load(sample_id)
+
+    @BACKENDS.register("test-peek")
+    class Peek(Backend):
+        def inpaint(self, image, mask, generator):
+            seen.append((image.shape[0], len(loaded)))
+            return image.clone()
+
+    try:
+        suite = make_suite(tmp_path, batch_size=1, workers=2, metrics=["psnr"],
+                           datasets=[{"type": "test-counted", "n": 32, "size": 16}],
+                           backends=[{"type": "test-peek", "batch_size": 8}])
+        recs = rows(run(suite))
+    finally:
+        BACKENDS._entries.pop("test-peek", None)
+        DATASETS._entries.pop("test-counted", None)
+    assert len(recs) == 32 and all(r["error"] is None for r in recs)
+    assert [b for b, _ in seen] == [8, 8, 8, 8]
+    # (on the CPU the runner waits for loads in flight before the clock starts: what was asked for is loaded)
+    for k, (_, n) in enumerate(seen):
+        assert n >= min(32, 8 * (k + 2)), seen
+
+
 def test_a_backend_whose_plug_in_has_a_batch_size_parameter_is_refused(tmp_path, plugins):
     """`batch_size:` in a backend's entry is the samples per call; a plug-in backend (an entry point) that declares a
     `batch_size` parameter of its own would silently never receive it (its default ran instead): refused, naming

@@ -33,7 +33,7 @@ from ..pixels import RANGE_TOL, blank, blanked_digests, lost_colour, output_dige
 from ..store.files import output_path, write_png
 from . import timing
 from .guard import Guard
-from ..inputs import Item, Prefetcher
+from ..inputs import Item, Prefetcher, read_ahead
 from ..keys import Cell
 
 
@@ -91,7 +91,10 @@ class Generation:
             reset()
         n_ok = 0
         buf: list[Item] = []
-        for sid, item, exc in self.prefetcher.iterate(prepare, sample_ids):
+        # (read ahead by this backend's batch, which may be larger than the suite's: a full next batch is loading
+        # while the model works on this one)
+        depth = read_ahead(self.s.batch_size, self.prefetcher.workers)
+        for sid, item, exc in self.prefetcher.iterate(prepare, sample_ids, depth=depth):
             if exc is not None:  # one bad item never kills the run
                 self._rows(cell, [{"sample_id": sid, "error": f"sample {sid}: {describe(exc)}"}])
                 advance(1)

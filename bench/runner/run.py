@@ -40,7 +40,7 @@ from .guard import Guard
 from ..fsio import write_text_atomic
 from .locks import RunLock
 from ..pixels import BLANK_VALUE
-from ..inputs import Prefetcher, prepare_item
+from ..inputs import Prefetcher, prepare_item, read_ahead
 from ..keys import expand_cells, scorer_specs
 from .plan import CellPlan, assign_work, dataset_ids, plan
 from .provenance import device_info, git_revision, package_versions, resolve_device
@@ -190,7 +190,8 @@ class Runner:
             for lock in reversed(self._locks):
                 lock.release()
             raise
-        prefetcher = Prefetcher(self.workers, max(2 * suite.batch_size, 2 * self.workers))
+        # (the scoring stage reads by the suite's batch; each backend's generation reads ahead by its own)
+        prefetcher = Prefetcher(self.workers, read_ahead(suite.batch_size, self.workers))
         overlap = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-score") if self.overlap else None
         if suite.overlap and not self.overlap:
             self._log("overlap: ignored on CPU (a scoring thread would share the model's cores and distort its "
