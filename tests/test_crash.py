@@ -326,7 +326,7 @@ def test_a_refusal_by_running_shards_names_them_not_an_earlier_run(tmp_path, zyg
             b = zygote.run(argv, tmp_path / f"b{i}.log", {"TORTURE_PHASE_LOG": str(phases)})
             assert zygote.wait(b) == 2
             msg = (tmp_path / f"b{i}.log").read_text()
-            assert "in use by shards of this run: shards/0-of-2 (pid " + str(a) + " since" in msg, msg
+            assert "in use by shards of this run: shards/0-of-2 (pid " + str(a) + " on " in msg, msg
             assert f"pid {plain}" not in msg, msg
     finally:
         hold.unlink()
@@ -355,6 +355,45 @@ def test_fresh_run_does_not_delete_the_stores_of_running_shards(tmp_path, zygote
     # either B refused (the shard is running) or it left the shard's store alone
     assert rc_b == 2 or shard_db.exists()
     assert shard_db.exists() and snapshot(shard_db)["n"] == 2
+
+
+def test_a_lock_names_its_machine_and_a_kill_minus_9_leaves_nothing_to_delete(tmp_path):
+    """A run killed with SIGKILL leaves `.lock` behind but not its lock: the next run takes the folder at once.
+    A live holder's refusal names its pid *and machine* (on a shared file system a pid of another node means
+    nothing: without the machine one would find no such process here and delete the file, letting a second writer
+    in) and says that there is nothing to delete."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from bench.errors import BenchError
+    from bench.runner.locks import RunLock
+
+    code = ("import sys, time; from pathlib import Path; from bench.runner.locks import RunLock; "
+            "RunLock(Path(sys.argv[1])); print('held', flush=True); time.sleep(120)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        with pytest.raises(BenchError) as e:
+            RunLock(tmp_path)
+        msg = str(e.value)
+        assert f"in use by pid {child.pid} on {socket.gethostname()} since " in msg and " UTC" in msg, msg
+        assert "no stale lock to delete" in msg and "deleting .lock would let a second writer in" in msg, msg
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert f"pid {child.pid} on {socket.gethostname()}" in (tmp_path / ".lock").read_text()  # left behind
+    RunLock(tmp_path).release()  # and taken over at once: the kernel let go of the dead process's lock
+    (tmp_path / ".lock").write_text(f"pid {child.pid} on another-node-7 since 2026-12-08 01:00:00 UTC")
+    with open(tmp_path / ".lock") as f:
+        import fcntl
+
+        fcntl.flock(f, fcntl.LOCK_EX)  # held by this process through another open file: refused like any holder
+        with pytest.raises(BenchError, match=r"on another-node-7 since .* UTC \(another machine: look for the "
+                                             r"process there\)"):
+            RunLock(tmp_path)
 
 
 def test_lock_on_a_file_system_without_flock_says_so(tmp_path, monkeypatch):

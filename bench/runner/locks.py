@@ -7,6 +7,29 @@ from pathlib import Path
 from ..errors import BenchError
 
 
+#: what every "in use" refusal ends with: a dead holder's lock is already gone, and the file must stay
+NOTHING_TO_DELETE = ("The lock is let go when its process ends, however it ends (kill -9, the OOM killer): there is "
+                     "no stale lock to delete, and deleting .lock would let a second writer in beside a live one")
+
+
+def holder_text() -> str:
+    """What an exclusive holder writes into the lock file, for the refusals of others: its pid, its machine (a pid
+    means nothing on another node of a shared file system) and when it started, in UTC."""
+    import os
+    import socket
+
+    return f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}"
+
+
+def _elsewhere(holder: str) -> str:
+    """`` (another machine: look there)`` when the lock file names another machine than this one."""
+    import socket
+
+    parts = holder.split()
+    host = parts[parts.index("on") + 1] if "on" in parts[:-1] else None
+    return " (another machine: look for the process there)" if host and host != socket.gethostname() else ""
+
+
 class RunLock:
     """A lock on a store folder: a second process pointed at the same folder refuses to start, never corrupts.
 
@@ -47,9 +70,10 @@ class RunLock:
                     running = [f"shards/{d.name}" + (f" ({h})" if h else "") for d, h in _running_shards(folder)]
                     raise BenchError(f"run folder {folder} is in use by shards of this run"
                                      f"{': ' + ', '.join(running) if running else ''}; wait for them to finish "
-                                     f"(then `bench merge`), or use another --run-id") from None
-                raise BenchError(f"run folder {folder} is in use by {holder}; wait for it, use another --run-id, or "
-                                 f"split the work with --shard i/n (each shard has its own store)") from None
+                                     f"(then `bench merge`), or use another --run-id. {NOTHING_TO_DELETE}") from None
+                raise BenchError(f"run folder {folder} is in use by {holder}{_elsewhere(holder)}; wait for it, use "
+                                 f"another --run-id, or split the work with --shard i/n (each shard has its own "
+                                 f"store). {NOTHING_TO_DELETE}") from None
             os.close(fd)
             raise BenchError(f"the file system of {folder} cannot lock files ({e.strerror}); set "
                              f"INPAINT_BENCH_NO_LOCK=1 to run without the lock, and make sure no two processes "
@@ -57,7 +81,7 @@ class RunLock:
         self.fd = fd
         if not shared:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+            os.pwrite(fd, holder_text().encode(), 0)
 
     def release(self) -> None:
         import fcntl
