@@ -434,6 +434,54 @@ def test_wait_for_shards_gives_up_on_a_silent_rank(tmp_path):
     assert time.time() - t0 < 5
 
 
+def test_wait_for_shards_reads_no_other_machines_clock(tmp_path):
+    """A heartbeat's modification time comes from another machine's clock (the rank's, or the file server's).
+    Rank 1 is alive and beats, but its clock is an hour behind: it must not be given up on (compared with this
+    machine's clock it looked an hour silent, and rank 0 merged without it at once). Rank 2 is dead with a clock an
+    hour ahead: it must be given up on after the timeout, not after an hour."""
+    import os
+    import threading
+    import time
+
+    from bench.runner.dist import mark_done, shard_dir, wait_for_shards
+
+    run_dir = tmp_path / "run"
+    mark_done(shard_dir(run_dir, 0, 3), True)
+    beats = {i: shard_dir(run_dir, i, 3) / "heartbeat" for i in (1, 2)}
+    for i, b in beats.items():
+        b.parent.mkdir(parents=True, exist_ok=True)
+        b.write_text("0")
+        skew = -3600 if i == 1 else 3600
+        os.utime(b, (time.time() + skew, time.time() + skew))
+    stop = threading.Event()
+
+    def rank1() -> None:  # beats every 0.05 s with its clock an hour behind, done after 1.5 s
+        t_end = time.monotonic() + 1.5
+        k = 0
+        while time.monotonic() < t_end and not stop.is_set():
+            k += 1
+            tmp = beats[1].with_name("heartbeat.tmp")
+            tmp.write_text(str(k))
+            os.utime(tmp, (time.time() - 3600, time.time() - 3600))
+            os.replace(tmp, beats[1])
+            time.sleep(0.05)
+        mark_done(shard_dir(run_dir, 1, 3), True)
+
+    th = threading.Thread(target=rank1)
+    t0 = time.time()
+    th.start()
+    got: list = []
+    logs: list[str] = []
+    waiter = threading.Thread(target=lambda: got.append(wait_for_shards(run_dir, 3, timeout_s=0.5, started=t0,
+                                                                        poll_s=0.02, log=logs.append)),
+                              daemon=True)  # (the wait for a clock an hour ahead would last the hour)
+    waiter.start()
+    waiter.join(20)
+    stop.set()
+    th.join()
+    assert got == [[2]], (got, logs)
+
+
 _LATENCY_CHILD = r"""
 import json, sys, time
 import numpy as np, torch

@@ -3,8 +3,8 @@
 No collective (NCCL/gloo barrier) is involved, so a rank that dies cannot leave the others waiting for days:
 every rank touches ``shards/<i>-of-<n>/heartbeat`` every :data:`BEAT_S` seconds while it works and writes
 ``done.json`` when it finishes; rank 0, once its own share is done, waits for every other rank's ``done.json`` as
-long as that rank's heartbeat is younger than ``timeout_s`` (a rank that has not started yet gets ``timeout_s``
-from rank 0's start). Then it merges what is there and names the ranks it gave up on; rerunning the same command
+long as it sees that rank's heartbeat change at least every ``timeout_s`` (on its own monotonic clock: no two
+machines' clocks are compared; a rank that has not started yet gets ``timeout_s`` from rank 0's start). Then it merges what is there and names the ranks it gave up on; rerunning the same command
 computes exactly what they left missing.
 """
 from __future__ import annotations
@@ -93,13 +93,34 @@ def clear_done(folder: Path) -> None:
     (Path(folder) / "done.json").unlink(missing_ok=True)
 
 
+def _beat_token(path: Path) -> tuple[int, int, int] | None:
+    """What identifies one beat of a heartbeat file (inode, modification time, size; each beat is a new file
+    renamed over the last), or None when there is none. Only compared for change, never read as a time."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def wait_for_shards(run_dir: Path, n: int, timeout_s: float, started: float,
                     log: Callable[[str], None] = lambda m: None, poll_s: float = 2.0) -> list[int]:
     """Wait until every shard 0..n-1 has ``done.json`` or has been silent for ``timeout_s``; returns the shards
-    given up on (silent or failed)."""
+    given up on (silent or failed).
+
+    Silence is measured on this machine's monotonic clock, from the last time this process *saw* a rank's heartbeat
+    change, never by comparing the file's modification time with this machine's wall clock: that time is set by
+    another machine's clock (the rank's, or the file server's), and a skew larger than ``timeout_s`` gave up on a
+    live rank at once (its clock behind) or waited for a dead one as long as the skew (its clock ahead). A
+    heartbeat already there when the wait starts counts as seen then, so a rank that died earlier costs up to
+    ``timeout_s`` of waiting; a rank with no heartbeat yet has ``timeout_s`` from ``started`` (this machine's
+    ``time.time()`` when the command started: one clock)."""
     waiting = set(range(n))
     failed: list[int] = []
     announced = False
+    t0 = time.monotonic()
+    no_beat_since = t0 - max(0.0, time.time() - started)  # (``started`` on this machine's monotonic clock)
+    seen: dict[int, tuple[tuple[int, int, int] | None, float]] = {}  # rank -> (last beat seen, when: monotonic)
     while waiting:
         for i in sorted(waiting):
             d = shard_dir(run_dir, i, n)
@@ -113,9 +134,13 @@ def wait_for_shards(run_dir: Path, n: int, timeout_s: float, started: float,
                 if not ok:
                     failed.append(i)
                 continue
-            beat = d / "heartbeat"
-            last = beat.stat().st_mtime if beat.exists() else started
-            if time.time() - last > timeout_s:
+            now = time.monotonic()
+            token = _beat_token(d / "heartbeat")
+            if i not in seen:
+                seen[i] = (token, no_beat_since if token is None else now)
+            elif token != seen[i][0]:
+                seen[i] = (token, now)
+            if now - seen[i][1] > timeout_s:
                 log(f"rank {i}: no sign of life for {timeout_s:g} s; giving up on it")
                 waiting.discard(i)
                 failed.append(i)
