@@ -272,3 +272,35 @@ def test_calibrate_says_so_when_the_labels_change_no_threshold(tmp_path, capsys)
     assert main(["calibrate", "--labels", str(labels), str(run), "--out", str(tmp_path / "t.json")]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "it changes no threshold of its base file" in said and "select it" not in said
+
+
+def test_the_printed_threshold_is_the_recorded_one_and_reproduces_the_figures(capsys):
+    """Scores that differ past the sixth digit (similarities close to 1): the recorded threshold (written with the
+    digits it needs) reproduces the reported precision and recall on the same rows, and the report prints that
+    very value (it printed `:g`, six significant digits: 0.99999578 as 0.999996, which flags other outputs)."""
+    import re
+
+    import pandas as pd
+
+    from bench.calibration.labels import fit_thresholds, print_report
+    from bench.stats import pr
+
+    rng = np.random.default_rng(1)
+    n = 60
+    y = rng.random(n) < 0.5
+    base = 0.999990 + rng.random(n) * 1e-5
+    s = np.where(y, base + 2e-6 * rng.random(n), base)
+    test = rng.random(n) < 0.3
+    parts = [("blur" if y[i] else "good", i, bool(test[i])) for i in range(n)]
+    det = {"blur": {"direction": "above", "threshold": 0.5}}
+    res = fit_thresholds(det, pd.DataFrame({"blur_score": s}), parts, rule_parts=False, guard=False)
+    t = det["blur"]["threshold"]
+    assert res["blur"]["threshold"] == t
+    for part, sel in (("fit", ~test), ("test", test)):
+        p, r, _ = pr(y[sel], (s[sel] > t).astype(float))
+        assert (round(p, 4), round(r, 4)) == (res["blur"][part]["precision"], res["blur"][part]["recall"])
+    doc = {"calibration": {"labels": n, "labels_in_run": n, "test_fraction": 0.3, "seed": 0, "run_id": "r",
+                           "rules": {}, "results": {"blur": res["blur"]}}}
+    print_report(doc)
+    shown = float(re.search(r"blur\s+> (\S+)\s+fitted on", capsys.readouterr().out).group(1))
+    assert shown == t and np.array_equal(s > shown, s > t), (shown, t)

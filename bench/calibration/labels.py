@@ -107,7 +107,7 @@ def fit_thresholds(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
         own = detectors.get(det, {}).get(name)
         has_own = own is not None and math.isfinite(float(own))
         why = no_evidence(y, s, flags, test, res["test"], threshold_flags(s, float(own), "above") if has_own else None,
-                          f"{float(own):g}" if has_own else "") if guard else None
+                          _exact(own) if has_own else "") if guard else None
         if why:  # the file keeps its own value (none: the detector's entry is left as it was)
             res.update({"kept_base": why, "threshold": own, "not_written": t})
         else:
@@ -318,7 +318,7 @@ def fit_rule_parts(detectors: dict[str, dict[str, Any]], frame, parts: list[tupl
         held = test[m]
         out["test"] = {**measure(y[m][held], flags[m][held], score[m][held]),
                        **bootstrap_intervals(y[m][held], flags[m][held], score[m][held], digits=4, seed=seed)}
-        own = ", ".join(f"{n} {'off' if v is None else f'{v:g}'}" for n, v in zip(names, base))
+        own = ", ".join(f"{n} {'off' if v is None else _exact(v)}" for n, v in zip(names, base))
         why = no_evidence(y[m], score[m], flags[m], held, out["test"], np.nan_to_num(own_flags[m], nan=0.0), own)
         if why:  # the file keeps its own values
             out.update({"fitted": dict(zip(names, base)), "kept": True, "kept_base": why,
@@ -393,7 +393,7 @@ def fit_evidence(frame, parts: list[tuple[str, int, bool]], seed: int = 0, skip:
                 why = no_evidence(y, s_dir, flags, test, res["test"],
                                   None if own is None else threshold_flags(sc, float(own["threshold"]), direction),
                                   "" if own is None else f"rule {col} {'>' if direction == 'above' else '<'} "
-                                                         f"{float(own['threshold']):g}")
+                                                         f"{_exact(own['threshold'])}")
                 if why:
                     res.update({"kept_base": why, "not_written": True})
                     continue
@@ -433,6 +433,13 @@ def pd_num(v: Any) -> float:
         return float(v)
     except (TypeError, ValueError):
         return math.nan
+
+
+def _exact(v: Any) -> str:
+    """A threshold as the file holds it, every digit (``:g`` kept 6 significant digits: a threshold written with
+    more, as :func:`bench.stats.written_threshold` writes one between similarities close to 1, was printed as
+    another value that flags other outputs than the figures beside it say)."""
+    return repr(float(v))
 
 
 def print_report(doc: dict[str, Any]) -> None:
@@ -480,7 +487,7 @@ def print_report(doc: dict[str, Any]) -> None:
                 continue
             side = ">" if r["direction"] == "above" else "<"
             tp, tn = r["counts"]["test"]
-            print(f"  {key:26s} {side} {r['threshold']:g}{'  (written)' if r.get('written') else ''}  held out "
+            print(f"  {key:26s} {side} {_exact(r['threshold'])}{'  (written)' if r.get('written') else ''}  held out "
                   f"{tp}+{tn}: {figures(r['test'])}")
             if "kept_base" in r:  # fitted well enough on the fitting part; its held-out figures give no evidence
                 print(f"  {'':26s} not written: {r['kept_base']}")
@@ -512,9 +519,9 @@ def print_report(doc: dict[str, Any]) -> None:
             continue
         if "kept_base" in r:  # fitted, and not written: its own figures give no evidence for it
             (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
-            own = "its threshold" if r["threshold"] is None else f"its threshold {r['threshold']:g}"
-            print(f"  {det:26s} kept {own}; the fitted > {r['not_written']:g} is not written: {r['kept_base']} "
+            own = "its threshold" if r["threshold"] is None else f"its threshold {_exact(r['threshold'])}"
+            print(f"  {det:26s} kept {own}; the fitted > {_exact(r['not_written'])} is not written: {r['kept_base']} "
                   f"(fitted on {fp}+{fn}, held out {tp}+{tn}: {figures(r['test'])})")
             continue
         (fp, fn), (tp, tn) = r["counts"]["fit"], r["counts"]["test"]
-        print(f"  {det:26s} > {r['threshold']:g}  fitted on {fp}+{fn}, held out {tp}+{tn}: {figures(r['test'])}")
+        print(f"  {det:26s} > {_exact(r['threshold'])}  fitted on {fp}+{fn}, held out {tp}+{tn}: {figures(r['test'])}")
