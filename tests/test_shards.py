@@ -296,6 +296,46 @@ def test_merge_takes_the_later_generation_and_only_its_scores(tmp_path):
     assert outs[("c", "z")][0] is None and scores[("c", "z", "test-values.0")] == {"psnr_in": 25.0}
 
 
+def test_merge_takes_the_replacing_row_whatever_the_clocks_say(tmp_path, monkeypatch):
+    """A shard's output x was merged into the run folder; its input changed and the shard ran again on another
+    node whose clock is 10 minutes behind: its new row's creation time is *earlier* than the merged one's, and the
+    merge kept the old row (its digest no longer the PNG's, its scores another output's). The row that replaced the
+    other in the shard's store wins, in either order, and merging again changes nothing; rows of no common history
+    still go by their times."""
+    import time
+
+    from bench.store import merge_stores
+
+    shard, dest = tmp_path / "shard" / "records.sqlite", tmp_path / "run" / "records.sqlite"
+    clock = [1_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    with RunStore(shard) as s:  # node A
+        add_cell(s, "c", "be", "ds", "m")
+        write_records(s, "c", [{"sample_id": "x", "values": {"psnr_in": 20.0}, "info": {"input_sha256": "a"}},
+                               {"sample_id": "y", "values": {"psnr_in": 21.0}, "info": {"input_sha256": "a"}}])
+    clock[0] += 5
+    merge_stores(dest, [shard])
+    clock[0] += 60 - 600  # node B, a minute later, its clock 10 minutes behind
+    with RunStore(shard) as s:
+        write_records(s, "c", [{"sample_id": "x", "values": {"psnr_in": 30.0}, "info": {"input_sha256": "b"}}])
+    monkeypatch.undo()
+    other = tmp_path / "other" / "records.sqlite"  # y made independently, later by its clock: no common history
+    with RunStore(other) as s:
+        add_cell(s, "c", "be", "ds", "m")
+        write_records(s, "c", [{"sample_id": "y", "values": {"psnr_in": 22.0}, "info": {"input_sha256": "c"}}])
+    results = []
+    for name, order in (("in-place", None), ("fwd", (dest, shard)), ("rev", (shard, dest))):
+        target = dest if order is None else tmp_path / name / "records.sqlite"
+        srcs = [shard] if order is None else list(order)
+        merge_stores(target, srcs + [other])
+        again = merge_stores(target, srcs + [other])
+        assert again["records"] == 0
+        outs, scores, _ = _rows(target)
+        results.append((outs[("c", "x")][2]["input_sha256"], scores[("c", "x", "test-values.0")],
+                        outs[("c", "y")][2]["input_sha256"]))
+    assert results == [("b", {"psnr_in": 30.0}, "c")] * 3, results
+
+
 def test_merge_after_an_input_changed_equals_a_single_run(tmp_path):
     """End to end: a plain run in the run folder, then an input changes and shards of the same folder make every
     output again; the merge equals an uninterrupted run on the new inputs (rows, scores, digests)."""

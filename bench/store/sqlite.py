@@ -40,6 +40,8 @@ import numpy as np
 from ..errors import BenchError
 
 SCHEMA_VERSION = 2
+#: how many replaced rows' ``created`` times a generation row keeps (``info["supersedes"]``, newest last)
+LINEAGE_MAX = 16
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_info (
@@ -283,19 +285,35 @@ class RunStore:
         """Commit generation rows in one transaction. Each row: sample_id, hole_fraction, area_bin, latency_ms,
         wall_ms, batch_size, info (dict: raw/model/input size, external...), error (str | None).
 
-        A new successful output replaces the sample's earlier scores (they belonged to another output)."""
+        A new successful output replaces the sample's earlier scores (they belonged to another output).
+
+        A row that replaces one this store held records the replaced rows' ``created`` times in its info
+        (``supersedes``, at most :data:`LINEAGE_MAX`): :func:`merge_stores` then knows it is the later generation
+        without comparing the clocks of the machines that wrote the two rows."""
         rows = list(rows)
         now = time.time()
         fresh = [(gen_key, r["sample_id"]) for r in rows if r.get("error") is None]
         with self._writing():
+            infos = []
+            for r in rows:
+                info = dict(r.get("info") or {})
+                old = self.conn.execute("SELECT created, info FROM outputs WHERE gen_key = ? AND sample_id = ?",
+                                        (gen_key, r["sample_id"])).fetchone()
+                if old is not None and old[0] != now:
+                    try:
+                        before = list(json.loads(old[1] or "{}").get("supersedes") or [])
+                    except (ValueError, AttributeError):
+                        before = []
+                    info["supersedes"] = [*before, old[0]][-LINEAGE_MAX:]
+                infos.append(info)
             if fresh:
                 self.conn.executemany("DELETE FROM scores WHERE gen_key = ? AND sample_id = ?", fresh)
                 self.conn.executemany("DELETE FROM features WHERE gen_key = ? AND sample_id = ?", fresh)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(gen_key, r["sample_id"], r.get("hole_fraction"), r.get("area_bin"), r.get("latency_ms"),
-                  r.get("wall_ms"), r.get("batch_size"), json.dumps(r.get("info") or {}, default=_json_default),
-                  r.get("error"), now) for r in rows])
+                  r.get("wall_ms"), r.get("batch_size"), json.dumps(info, default=_json_default),
+                  r.get("error"), now) for r, info in zip(rows, infos)])
 
     def output_info(self, gen_key: str, sample_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """{sample id: generation row} of the successful outputs of a generation."""
@@ -523,14 +541,39 @@ def stored_outputs(path: str | Path) -> dict[str, set[str]]:
     return out
 
 
+def _follow_lineage(c: sqlite3.Connection) -> None:
+    """Where two rows of one kind (both successful, or both errors) meet and one replaced the other in some store
+    (its ``info["supersedes"]`` holds the other's ``created``: :meth:`RunStore.write_outputs`), the replacing row
+    wins, whatever the two ``created`` times say: they come from the clocks of the machines that wrote them (a shard
+    run again on a node whose clock is behind made an output "earlier" than the one it replaced)."""
+    pairs = c.execute(
+        "SELECT p.gen_key, p.sample_id, p.how, s.created, s.info, d.created, d.info FROM temp.merge_pick p "
+        "JOIN src.outputs s ON s.gen_key = p.gen_key AND s.sample_id = p.sample_id "
+        "JOIN outputs d ON d.gen_key = p.gen_key AND d.sample_id = p.sample_id "
+        "WHERE p.how IN ('take', 'keep') AND (s.error IS NULL) = (d.error IS NULL) AND s.created != d.created "
+        "AND (s.info LIKE '%supersedes%' OR d.info LIKE '%supersedes%')").fetchall()
+
+    def replaced(info: str | None) -> list:
+        try:
+            return list(json.loads(info or "{}").get("supersedes") or [])
+        except (ValueError, AttributeError, TypeError):
+            return []
+
+    for gen_key, sid, how, s_created, s_info, d_created, d_info in pairs:
+        now = "take" if d_created in replaced(s_info) else "keep" if s_created in replaced(d_info) else how
+        if now != how:
+            c.execute("UPDATE temp.merge_pick SET how = ? WHERE gen_key = ? AND sample_id = ?", (now, gen_key, sid))
+
+
 def merge_stores(dest: "str | Path | RunStore", sources: Iterable[str | Path],
                  taken: "list[tuple[Path, str, str]] | None" = None) -> dict[str, int]:
     """Merge several stores (shards, or runs of the same suite) into ``dest``.
 
     ``dest`` is a path (opened and closed here) or an open :class:`RunStore` (e.g. ``RunStore(":memory:")`` for a
     read-only union). For a (cell, sample) both hold, the output row that wins is, in this order: a successful
-    row over an error row; else the one generated later (the row's ``created`` time), so an output a shard made
-    again (its input changed, ``--fresh``) replaces the older one whatever order the stores are given in. The same
+    row over an error row; else the row that replaced the other in some store (:func:`_follow_lineage`: no clock
+    read); else the one generated later (the row's ``created`` time, the writing machine's clock), so an output a
+    shard made again (its input changed, ``--fresh``) replaces the older one whatever order the stores are given in. The same
     row in both (equal ``created``: merged before) is one output: its scores are combined, a successful score
     over an error. Scores and feature vectors follow their output: a winning row brings its own and the loser's
     are dropped, so no score of one output sits next to another. Merging a store again changes nothing.
@@ -568,6 +611,7 @@ def merge_stores(dest: "str | Path | RunStore", sources: Iterable[str | Path],
                         c.execute(f"INSERT OR IGNORE INTO {table} SELECT * FROM src.{table}")
                     c.execute("DELETE FROM temp.merge_pick")
                     c.execute(pick)
+                    _follow_lineage(c)
                     c.execute(f"DELETE FROM scores WHERE {taken_rows}")
                     c.execute(f"DELETE FROM features WHERE {taken_rows}")
                     before = c.total_changes
