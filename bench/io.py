@@ -25,7 +25,10 @@ Reading rules (the same for every dataset, so a number never depends on which ro
 
 Masks (:func:`read_mask`) are read the same way and reduced to one channel: the **maximum over the colour channels**
 (so a hole painted in any bright colour counts), except that an RGBA/LA mask whose colour is uniform but whose alpha
-varies (a hole painted on a transparent layer) uses its alpha. A pixel is a hole when that value is **above half
+varies (a hole painted on a transparent layer) uses its alpha, and so does one whose opaque pixels are all bright (a
+stroke on a layer whose clear pixels store some other colour: that colour is not seen). A mask with transparent
+pixels whose colour draws another hole than its transparency (a photo whose transparent pixels are the hole, as
+image-editing APIs take masks) raises :class:`~bench.errors.DataError`: which one is the hole is not knowable. A pixel is a hole when that value is **above half
 the range** (8-bit: >= 128; 16-bit: >= 32768; float: > 0.5), so anti-aliased or JPEG-compressed masks become binary;
 except that an integer mask whose largest value is 1 is a {0, 1} mask (as many published data sets store them):
 there 1 is the hole.
@@ -345,7 +348,7 @@ def _to_rgb_tensor(a: np.ndarray, maxv: float, has_alpha: bool, alpha: str, name
 
 def read_mask(path: PathLike) -> torch.Tensor:
     """Read a mask file as bool ``[1, H, W]``, True = hole (above half the range; see the module doc)."""
-    return _mask_from(*_decode(path))
+    return _mask_from(*_decode(path), name=str(path))
 
 
 def mask_value_note(path: PathLike) -> str | None:
@@ -369,7 +372,7 @@ def image_from_bytes(data: bytes, name: str, *, alpha: str = "drop", value_range
 
 def mask_from_bytes(data: bytes, name: str) -> torch.Tensor:
     """:func:`read_mask` for an encoded mask in memory; ``name`` labels errors."""
-    return _mask_from(*_decode_bytes(data, name))
+    return _mask_from(*_decode_bytes(data, name), name=name)
 
 
 def image_from_array(a: np.ndarray, name: str, *, value_range=None) -> torch.Tensor:
@@ -381,7 +384,7 @@ def image_from_array(a: np.ndarray, name: str, *, value_range=None) -> torch.Ten
 
 def mask_from_array(a: np.ndarray, name: str) -> torch.Tensor:
     """An ``[H, W]`` / ``[H, W, C]`` array as a mask, by the file rules (bool: True = hole)."""
-    return _mask_from(*_array_parts(a, name))
+    return _mask_from(*_array_parts(a, name), name=name)
 
 
 def _array_parts(a: np.ndarray, name: str) -> tuple[np.ndarray, float, bool]:
@@ -409,19 +412,36 @@ def _array_parts(a: np.ndarray, name: str) -> tuple[np.ndarray, float, bool]:
     return a, maxv, a.shape[2] in (2, 4)
 
 
-def _mask_from(a: np.ndarray, maxv: float, has_alpha: bool) -> torch.Tensor:
+def _hole(value: np.ndarray, maxv: float) -> np.ndarray:
+    """The hole of one mask channel: above half the range, or 1 in a {0, 1} integer mask."""
+    if maxv == 1.0:
+        return value.astype(np.float32) > 0.5
+    if value.size and int(value.max()) == 1:
+        return value >= 1  # a {0, 1} mask (common in published data sets), not a nearly black 0..255 one
+    return value.astype(np.float64) > maxv / 2.0
+
+
+def _mask_from(a: np.ndarray, maxv: float, has_alpha: bool, name: str = "mask") -> torch.Tensor:
     colour = a[:, :, :-1] if has_alpha else a
-    value = colour.max(axis=2)
+    hole = _hole(colour.max(axis=2), maxv)
     if has_alpha:
         al = a[:, :, -1]
-        if colour.size and colour.min() == colour.max() and al.min() != al.max():
-            value = al  # uniform colour, varying alpha: the hole is painted on a transparent layer
-    if maxv == 1.0:
-        hole = value.astype(np.float32) > 0.5
-    elif value.size and int(value.max()) == 1:
-        hole = value >= 1  # a {0, 1} mask (common in published data sets), not a nearly black 0..255 one
-    else:
-        hole = value.astype(np.float64) > maxv / 2.0
+        if al.size and al.min() != al.max():
+            opaque = _hole(al, maxv)
+            if colour.min() == colour.max():
+                hole = opaque  # uniform colour, varying alpha: the hole is painted on a transparent layer
+            elif (~opaque).any() and (opaque != hole).any():
+                # some pixels are clear, and the colour and the transparency draw two different holes
+                if hole[opaque].all():
+                    hole = opaque  # bright paint wherever the layer is opaque: what lies under the clear part is
+                    # not seen (a red stroke on a transparent layer whose clear pixels store white)
+                else:
+                    raise DataError(
+                        f"{name}: the mask's colour and its transparency mark different holes ({int(hole.sum())} "
+                        f"bright pixels, {int((~opaque).sum())} transparent ones, and opaque pixels that are not "
+                        f"bright): a photo with transparent parts (a mask whose transparent pixels are the hole, "
+                        f"as image-editing APIs take) or an edited layer? Save the hole as white on black, without "
+                        f"transparency")
     return torch.from_numpy(np.ascontiguousarray(hole))[None]
 
 

@@ -280,6 +280,43 @@ def test_colour_and_transparent_layer_masks(tmp_path: Path):
     np.testing.assert_array_equal(read_mask(tmp_path / "layer.png")[0].numpy(), expected)
 
 
+def test_masks_whose_colour_and_transparency_disagree(tmp_path: Path):
+    """An RGBA mask was read by its colour alone: a photo whose transparent pixels are the hole (the mask image
+    editing APIs take) became a hole wherever the photo was bright, and a red stroke on a transparent layer whose
+    clear pixels store white became a hole over the whole image. The clear pixels' stored colour is not seen."""
+    from bench.io import mask_from_array
+
+    expected = np.zeros((16, 20), bool)
+    expected[4:9, 5:12] = True
+    layer = np.zeros((16, 20, 4), np.uint8)
+    layer[..., :3] = 255  # clear pixels that store white
+    layer[expected] = (255, 0, 0, 255)  # the hole: an opaque red stroke
+    Image.fromarray(layer, mode="RGBA").save(tmp_path / "layer.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "layer.png")[0].numpy(), expected)
+
+    photo = np.dstack([_rng(3).integers(0, 256, (16, 20, 3), dtype=np.uint8), np.full((16, 20), 255, np.uint8)])
+    photo[expected, 3] = 0  # transparent where to edit, opaque photo elsewhere
+    erased = photo.copy()
+    erased[expected] = 0  # an editor's eraser: clear pixels store black
+    for stem, a in (("photo", photo), ("erased", erased)):
+        Image.fromarray(a, mode="RGBA").save(tmp_path / f"{stem}.png")
+        with pytest.raises(DataError, match=rf"{stem}\.png: the mask's colour and its transparency mark different "
+                                            r"holes .*35 transparent"):
+            read_mask(tmp_path / f"{stem}.png")
+    with pytest.raises(DataError, match="row 7: the mask's colour and its transparency"):
+        mask_from_array(photo, "row 7")
+
+    # colour and transparency that agree (white opaque hole, clear black elsewhere), and an alpha that varies
+    # without any clear pixel (254 / 255), read by colour as before
+    agree = np.zeros((16, 20, 4), np.uint8)
+    agree[expected] = 255
+    nearly = np.dstack([np.where(expected, 255, 0).astype(np.uint8)[..., None].repeat(3, 2),
+                        np.where(expected, 255, 254).astype(np.uint8)])
+    for stem, a in (("agree", agree), ("nearly", nearly)):
+        Image.fromarray(a, mode="RGBA").save(tmp_path / f"{stem}.png")
+        np.testing.assert_array_equal(read_mask(tmp_path / f"{stem}.png")[0].numpy(), expected)
+
+
 def test_jpeg_compressed_mask_becomes_binary_and_aligned(tmp_path: Path):
     m = np.zeros((32, 32), np.uint8)
     m[8:24, 4:20] = 255
