@@ -170,6 +170,30 @@ def test_folder_pairing_errors_surface_per_sample(folder: Path):
     assert ds.load("a").image.shape == (3, 12, 16)  # the others are unaffected
 
 
+def test_folder_missing_partner_names_the_entry_that_is_there_but_not_read(folder: Path):
+    """A mask saved as .jfif, a mask path that is a folder, a hidden mask and an image in a format the readers do
+    not take all read 'has no mask' / 'has no image' with no hint that the file is there: now the message names it
+    and says why it was not read."""
+    (folder / "masks" / "a.png").unlink()
+    (folder / "masks" / "a.png").mkdir()  # a folder where the file should be
+    (folder / "masks" / "b.png").rename(folder / "masks" / "b.jfif")  # an extension the readers do not take
+    (folder / "gt" / "c.png").rename(folder / "gt" / ".c.png")  # hidden
+    (folder / "images" / "e.heic").write_bytes(b"not read")
+    _save(folder / "masks" / "e.png", _mask(12, 16))
+    ds = _make({"type": "folder", "root": str(folder)})
+    msg = _load_error(ds, "a")
+    assert "image has no mask" in msg and "a.png is a folder, not a file" in msg
+    msg = _load_error(ds, "b")
+    assert "image has no mask" in msg and "b.jfif is there, but .jfif is not read" in msg and ".png" in msg
+    msg = _load_error(ds, "c")
+    assert "no ground truth" in msg and ".c.png is hidden" in msg
+    msg = _load_error(ds, "e")
+    assert "mask file has no image" in msg and "e.heic is there, but .heic is not read" in msg
+    (folder / "masks" / "d.png").write_bytes((folder / "masks" / "e.png").read_bytes())  # no note where none applies
+    _save(folder / "images" / "d.png", _noise(12, 16, 4))
+    assert _load_error(_make({"type": "folder", "root": str(folder)}), "d").endswith("every image needs one)")
+
+
 def test_folder_size_mismatch_names_both_files(folder: Path):
     _save(folder / "masks" / "a.png", _mask(12, 15))
     _save(folder / "gt" / "b.png", _noise(10, 11, 0))

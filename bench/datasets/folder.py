@@ -70,6 +70,25 @@ def _list_images(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
+def _unread(folder: Path) -> dict[str, list[str]]:
+    """stem -> why an entry of ``folder`` with that stem is not read (a folder, an extension the readers do not
+    take, a hidden name): said when a sample misses its partner, so the message points at the file that is there."""
+    out: dict[str, list[str]] = {}
+    if not folder.is_dir():
+        return out
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            out.setdefault(stem_id(Path(p.name[1:])), []).append(
+                f"{p.name} is hidden (a name starting with '.' is never read)")
+        elif p.is_dir():
+            out.setdefault(stem_id(p), []).append(f"{p.name} is a folder, not a file")
+        elif p.suffix.lower() not in IMAGE_EXTENSIONS:
+            out.setdefault(stem_id(p), []).append(
+                f"{p.name} is there, but {p.suffix or 'a name without an extension'} is not read (read: "
+                f"{' '.join(IMAGE_EXTENSIONS)})")
+    return out
+
+
 class FolderDataset(ResizableDataset):
     """Your images from a folder: images/, optional masks/ and gt/, paired by file stem; native size by default.
 
@@ -95,6 +114,7 @@ class FolderDataset(ResizableDataset):
         self.resize = resize
         self._files: dict[str, dict[str, list[Path]]] | None = None
         self._ids: list[str] | None = None
+        self._unread_files: dict[str, dict[str, list[str]]] | None = None
         if self._listing()["gt"] and not self._listing()["masks"]:
             raise ConfigError("root", f"'{self.root / 'gt'}' has files but there is no masks/ folder with files; "
                                       "gt/ is the ground truth for the dataset's masks")
@@ -143,6 +163,15 @@ class FolderDataset(ResizableDataset):
             self._files = {k: _list_images(self.root / k) for k in _KINDS}
         return self._files
 
+    def _unread_note(self, kind: str, stem: str) -> str:
+        """'; <why masks/<stem>.x was not read>' for a missing-partner message, or ''."""
+        if self._unread_files is None:
+            self._unread_files = {}
+        if kind not in self._unread_files:
+            self._unread_files[kind] = _unread(self.root / kind)
+        notes = self._unread_files[kind].get(stem)
+        return f"; {'; '.join(notes)}" if notes else ""
+
     @property
     def has_masks(self) -> bool:
         return bool(self._listing()["masks"])
@@ -187,13 +216,16 @@ class FolderDataset(ResizableDataset):
         if img_path is None:
             orphan = mask_path or gt_path
             kind = "mask" if mask_path is not None else "gt"
-            raise DataError(f"{orphan}: {kind} file has no image (expected {self.root / 'images' / sample_id}.<ext>)")
+            raise DataError(f"{orphan}: {kind} file has no image (expected {self.root / 'images' / sample_id}.<ext>"
+                            f"{self._unread_note('images', sample_id)})")
         if self.has_masks and mask_path is None:
             raise DataError(f"{img_path}: image has no mask (expected {self.root / 'masks' / sample_id}.<ext>; "
-                            f"masks/ has {len(files['masks'])} files, so every image needs one)")
+                            f"masks/ has {len(files['masks'])} files, so every image needs one"
+                            f"{self._unread_note('masks', sample_id)})")
         if self.has_gt and gt_path is None:
             raise DataError(f"{img_path}: image has no ground truth (expected {self.root / 'gt' / sample_id}.<ext>; "
-                            f"gt/ has {len(files['gt'])} files, so every image needs one)")
+                            f"gt/ has {len(files['gt'])} files, so every image needs one"
+                            f"{self._unread_note('gt', sample_id)})")
 
         image = read_image(img_path, value_range=self.value_range)
         size = tuple(image.shape[-2:])
