@@ -29,7 +29,8 @@ varies (a hole painted on a transparent layer) uses its alpha, and so does one w
 stroke on a layer whose clear pixels store some other colour: that colour is not seen). A mask with transparent
 pixels whose colour draws another hole than its transparency (a photo whose transparent pixels are the hole, as
 image-editing APIs take masks) raises :class:`~bench.errors.DataError`: which one is the hole is not knowable. A pixel is a hole when that value is **above half
-the range** (8-bit: >= 128; 16-bit: >= 32768; float: > 0.5), so anti-aliased or JPEG-compressed masks become binary;
+the range** (8-bit: >= 128; 16-bit: >= 32768; float: > 0.5; a NaN or infinite value in a float mask raises
+:class:`~bench.errors.DataError`), so anti-aliased or JPEG-compressed masks become binary;
 except that an integer mask whose largest value is 1 is a {0, 1} mask (as many published data sets store them):
 there 1 is the hole.
 """
@@ -422,6 +423,10 @@ def _hole(value: np.ndarray, maxv: float) -> np.ndarray:
 
 
 def _mask_from(a: np.ndarray, maxv: float, has_alpha: bool, name: str = "mask") -> torch.Tensor:
+    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+        bad = int((~np.isfinite(a)).sum())
+        raise DataError(f"{name}: float mask has {bad} NaN or infinite values (of {a.size}): whether those pixels "
+                        f"are hole is not knowable; masks are never repaired in silence")
     colour = a[:, :, :-1] if has_alpha else a
     hole = _hole(colour.max(axis=2), maxv)
     if has_alpha:

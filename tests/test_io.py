@@ -317,6 +317,23 @@ def test_masks_whose_colour_and_transparency_disagree(tmp_path: Path):
         np.testing.assert_array_equal(read_mask(tmp_path / f"{stem}.png")[0].numpy(), expected)
 
 
+def test_a_float_mask_with_nan_is_an_error_not_a_guess(tmp_path: Path):
+    """NaN in a float mask (a float TIFF, an hf float array) compared as 'not above 0.5': those pixels silently
+    became kept pixels, while the same NaN in an image is an error."""
+    from bench.io import mask_from_array
+
+    m = np.zeros((12, 16), np.float32)
+    m[3:8, 4:10] = 1.0
+    cv2.imwrite(str(tmp_path / "ok.tif"), m)
+    assert int(read_mask(tmp_path / "ok.tif").sum()) == 30
+    m[5, 5], m[0, 0] = np.nan, -np.inf
+    cv2.imwrite(str(tmp_path / "nan.tif"), m)
+    with pytest.raises(DataError, match=r"nan\.tif: float mask has 2 NaN or infinite values"):
+        read_mask(tmp_path / "nan.tif")
+    with pytest.raises(DataError, match=r"row 3: float mask has 2 NaN"):
+        mask_from_array(m, "row 3")
+
+
 def test_jpeg_compressed_mask_becomes_binary_and_aligned(tmp_path: Path):
     m = np.zeros((32, 32), np.uint8)
     m[8:24, 4:20] = 255
