@@ -18,6 +18,9 @@ Reading rules (the same for every dataset, so a number never depends on which ro
   most published evaluation code) and Pillow's ``convert("RGB")`` do, so scores stay comparable with theirs.
   Pass ``alpha="white"`` or ``alpha="black"`` to :func:`read_image` to composite instead.
 * **EXIF orientation** is applied (the image comes out the way a viewer shows it), for masks too.
+* **Multi-frame files** (animated GIF / WebP / PNG, multi-page TIFF) are read by their first frame, as
+  ``cv2.imread`` and Pillow read them; a TIFF whose first page is smaller than a later one (a preview stored first)
+  raises :class:`~bench.errors.DataError` instead of being read as a thumbnail.
 * Anything that cannot be decoded (missing, zero-byte, truncated, corrupt, not an image, a decompression bomb)
   raises :class:`bench.errors.DataError` whose message starts with the file's path. PNG chunk checksums are
   verified (Pillow skips them, so a damaged PNG could otherwise decode as silent garbage); JPEG has no checksum,
@@ -159,6 +162,7 @@ def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> t
                 orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
             except Exception:  # a malformed EXIF block does not make the pixels unreadable
                 orientation = 1
+            _check_first_page(im, name)
             im.load()  # decodes the whole stream: truncation and corruption surface here
             if im.format == "PNG":
                 _check_png_chunks(read_all(), name)
@@ -186,6 +190,25 @@ def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> t
         a = a[:, :, None]
     has_alpha = a.shape[2] in (2, 4)
     return _orient(a, orientation), maxv, has_alpha
+
+
+def _check_first_page(im, name: str) -> None:
+    """A multi-frame file (animated GIF / WebP / PNG, multi-page TIFF) is read by its first frame, as ``cv2.imread``
+    and Pillow read it; a TIFF whose first page is smaller than another (a preview stored first) is refused rather
+    than read as a thumbnail. (GIF, WebP and PNG frames share one canvas size, so only TIFF pages are looked at.)"""
+    n = int(getattr(im, "n_frames", 1) or 1)
+    if n < 2 or im.format != "TIFF":
+        return
+    first = im.size
+    for k in range(1, min(n, 64)):
+        im.seek(k)
+        if im.size[0] * im.size[1] > first[0] * first[1]:
+            big = im.size
+            im.seek(0)
+            raise DataError(f"{name}: a TIFF of {n} pages whose first page ({first[0]} x {first[1]}) is smaller than "
+                            f"page {k + 1} ({big[0]} x {big[1]}): the first page is read, and here it looks like a "
+                            f"preview; save the image you mean as a file of its own")
+    im.seek(0)
 
 
 def _size_note(p: Path) -> str:

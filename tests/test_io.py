@@ -73,6 +73,26 @@ def test_16bit_tiff_and_float_tiff(tmp_path: Path):
     np.testing.assert_array_equal(read_image(tmp_path / "f.tif")[0].numpy(), f)
 
 
+def test_multi_frame_files_read_their_first_frame_and_a_preview_first_tiff_is_refused(tmp_path: Path):
+    """A multi-page TIFF whose first page is a small preview was read as that thumbnail (a 6 x 5 sample scored in
+    silence); animated and multi-page files otherwise read their first frame, as cv2.imread does."""
+    rgb = _rng(4).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    first, second = Image.fromarray(rgb), Image.fromarray(255 - rgb)
+    for ext, kw in (("gif", {}), ("webp", {"lossless": True}), ("png", {}), ("tif", {})):
+        first.save(tmp_path / f"anim.{ext}", save_all=True, append_images=[second], **kw)
+        with Image.open(tmp_path / f"anim.{ext}") as im:
+            assert im.n_frames == 2
+            want = np.asarray(im.convert("RGB"), dtype=np.float32) / 255
+        got = read_image(tmp_path / f"anim.{ext}").permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-6, err_msg=ext)
+    first.resize((6, 5)).save(tmp_path / "preview.tif", save_all=True, append_images=[first])
+    with pytest.raises(DataError, match=r"preview\.tif: a TIFF of 2 pages whose first page \(6 x 5\) is smaller "
+                                        r"than page 2 \(24 x 20\)"):
+        read_image(tmp_path / "preview.tif")
+    with pytest.raises(DataError, match="preview"):
+        read_mask(tmp_path / "preview.tif")
+
+
 def test_cmyk_jpeg_becomes_rgb(tmp_path: Path):
     cmyk = Image.fromarray(_rng(14).integers(0, 256, (8, 8, 4), dtype=np.uint8), mode="CMYK")
     cmyk.save(tmp_path / "c.jpg", quality=95)
