@@ -481,3 +481,30 @@ def test_ids_that_differ_only_in_case_are_refused_on_a_file_system_that_folds_ca
         assert main(["export", src, what, str(tmp_path / f"x{what}")]) == 2
         err = capsys.readouterr()
         assert f"export {what}" in err.err and "'A' and 'a' differ only in case" in err.err
+
+
+def test_an_output_turned_by_exif_is_an_error_row_not_squashed(tmp_path, capsys):
+    """A phone photo stored 40x48 with EXIF orientation 6 is read upright (48x40); a model that read the stored
+    pixels writes a 40x48 output, which was resized back to 48x40 (squashed) and scored as a merely resized one."""
+    from PIL import Image
+    from skimage import data
+
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    stored = np.ascontiguousarray(data.astronaut()[::8, ::8][:40, :48])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(root / "images" / "phone.jpg", exif=exif, quality=95)
+    Image.fromarray(stored).save(out / "phone.png")  # the stored pixels, not turned
+    Image.fromarray(stored[:20, :24]).save(root / "images" / "small.png")
+    Image.fromarray(stored[:10, :12]).save(out / "small.png")  # resized (same aspect): scored and flagged as before
+    p = write_suite(tmp_path, datasets=[{"type": "folder", "root": str(root)}], detectors=["resized"],
+                    backends=[{"type": "outputs", "root": str(out), "pattern": "{sample}.png",
+                               "check_inputs": False}])
+    assert main(["run", str(p), "--no-progress", "--no-report"]) == 0
+    recs = {r["sample_id"]: r for r in records(tmp_path / "results" / "s")}
+    err = recs["phone"]["error"]
+    assert err and "phone.png: output is 40x48 (HxW), the input 48x40" in err and "EXIF orientation" in err
+    assert recs["small"]["error"] is None and recs["small"]["resized_flag"] == 1.0

@@ -12,7 +12,9 @@ Rules:
 * a file of another size than the input (PowerPaint's own scripts return 960x640 for a 2250x1500 photo) is treated
   as a live backend's output is: the runner records its size (``raw_size``, which the ``resized`` detector reads)
   and resizes it back to the input's size (bilinear, antialiased: the geometry adapter's rule), so it is scored and
-  flagged, not lost; ``strict_size: true`` makes it an error row instead (as for the ``command`` backend);
+  flagged, not lost; ``strict_size: true`` makes it an error row instead (as for the ``command`` backend); a file
+  whose height and width are the input's swapped is an error row always (it is turned, not resized: a model that
+  read a photo's stored pixels without its EXIF orientation), never squashed back;
 * any readable format works (PNG, JPEG, 16-bit; the reading rules of :mod:`bench.io`); values are stored as 8-bit;
   float files outside [0, 1] (a float TIFF in [0, 255] or [-1, 1]) need ``value_range: [low, high]``;
 * when an inputs manifest is found (``inputs:`` names the folder ``bench export --inputs`` wrote, or its
@@ -203,6 +205,13 @@ class OutputsBackend(Backend):
                     raise DataError(f"expected output {p}: not found"
                                     f"{self._hint(p, it.sample_id, dataset, mask)}")
                 img = read_image(p, value_range=self.value_range)
+                (h, w), (ih, iw) = tuple(img.shape[-2:]), tuple(it.image.shape[-2:])
+                if (h, w) == (iw, ih) and h != w:
+                    raise DataError(f"{p}: output is {h}x{w} (HxW), the input {ih}x{iw}: height and width are "
+                                    f"swapped, so the output is turned, not resized (made from the image file's "
+                                    f"stored pixels without its EXIF orientation? the harness reads every image "
+                                    f"upright, as a viewer shows it); run the model on the inputs `bench export "
+                                    f"--inputs` writes, or turn its outputs upright")
                 if self.strict_size and tuple(img.shape[-2:]) != tuple(it.image.shape[-2:]):
                     raise DataError(f"{p}: output is {img.shape[-2]}x{img.shape[-1]}, the input is "
                                     f"{it.image.shape[-2]}x{it.image.shape[-1]} (strict_size: outputs must have the "
