@@ -17,7 +17,9 @@ Reading rules (the same for every dataset, so a number never depends on which ro
 * **Alpha is dropped**, not composited: the stored colour is used as is. This is what ``cv2.imread`` (LaMa's and
   most published evaluation code) and Pillow's ``convert("RGB")`` do, so scores stay comparable with theirs.
   Pass ``alpha="white"`` or ``alpha="black"`` to :func:`read_image` to composite instead.
-* **EXIF orientation** is applied (the image comes out the way a viewer shows it), for masks too.
+* **EXIF orientation** is applied (the image comes out the way a viewer shows it), for masks too; a TIFF's
+  orientation tag likewise, once, whatever its sample format (decoders disagree on TIFF: the stored pixels are
+  decoded and turned here).
 * **Multi-frame files** (animated GIF / WebP / PNG, multi-page TIFF) are read by their first frame, as
   ``cv2.imread`` and Pillow read them; a TIFF whose first page is smaller than a later one (a preview stored first)
   raises :class:`~bench.errors.DataError` instead of being read as a thumbnail.
@@ -57,6 +59,7 @@ PathLike = Union[str, os.PathLike]
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".gif")
 
 _EXIF_ORIENTATION = 0x0112
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # little / big endian; classic / BigTIFF
 
 #: How far a float image may stray outside [0, 1] (after its ``value_range`` mapping) before it is an error: the
 #: rounding of whatever wrote it, not a different convention.
@@ -158,10 +161,9 @@ def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> t
 
     try:
         with Image.open(source) as im:
-            try:
-                orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-            except Exception:  # a malformed EXIF block does not make the pixels unreadable
-                orientation = 1
+            orientation = _orientation_tag(im)
+            if im.format == "TIFF" and orientation != 1:
+                return _turned_tiff(read_all(), name)
             _check_first_page(im, name)
             im.load()  # decodes the whole stream: truncation and corruption surface here
             if im.format == "PNG":
@@ -180,9 +182,12 @@ def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> t
     except PermissionError as e:
         raise DataError(f"{name}: cannot read file: permission denied") from e
     except UnidentifiedImageError as e:
-        if head()[:4] not in (b"II*\x00", b"MM\x00*"):
+        if head()[:4] not in _TIFF_MAGIC:
             raise DataError(f"{name}: not a readable image (unknown or corrupt format)") from e
-        a, maxv, orientation = _decode_float_tiff(read_all(), name), 1.0, 1  # Pillow reads no float RGB TIFF
+        data = read_all()
+        if _tiff_orientation(data)[0] != 1:
+            return _turned_tiff(data, name)
+        a, maxv, orientation = _decode_float_tiff(data, name), 1.0, 1  # Pillow reads no float RGB TIFF
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e) or type(e).__name__
         raise DataError(f"{name}: cannot decode image (corrupt or truncated?): {msg}") from e
@@ -190,6 +195,70 @@ def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> t
         a = a[:, :, None]
     has_alpha = a.shape[2] in (2, 4)
     return _orient(a, orientation), maxv, has_alpha
+
+
+def _tiff_orientation(data: bytes) -> tuple[int, int | None]:
+    """A TIFF's orientation tag (274) in its first directory, and the byte offset of its value: (1, None) when it
+    has none (or the header cannot be followed)."""
+    if data[:4] not in _TIFF_MAGIC:
+        return 1, None
+    e = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    try:
+        import struct
+
+        if big:
+            (pos,) = struct.unpack_from(e + "Q", data, 8)
+            (n,) = struct.unpack_from(e + "Q", data, pos)
+            pos, size = pos + 8, 20
+        else:
+            (pos,) = struct.unpack_from(e + "I", data, 4)
+            (n,) = struct.unpack_from(e + "H", data, pos)
+            pos, size = pos + 2, 12
+        for i in range(min(int(n), 4096)):
+            at = pos + i * size
+            tag, typ = struct.unpack_from(e + "HH", data, at)
+            if tag == _EXIF_ORIENTATION and typ == 3:  # SHORT, stored in the entry itself
+                value_at = at + (12 if big else 8)
+                (o,) = struct.unpack_from(e + "H", data, value_at)
+                return (o if 1 <= o <= 8 else 1), value_at
+    except struct.error:
+        pass
+    return 1, None
+
+
+def _turned_tiff(data: bytes, name: str) -> tuple[np.ndarray, float, bool]:
+    """A TIFF with an orientation tag, read upright: its stored pixels (decoded from a copy whose tag says 1, since
+    decoders disagree: a recent Pillow turns some TIFFs itself and scrambles single-band ones, OpenCV turns them
+    and premultiplies alpha) turned by :func:`_orient`, as for every other format."""
+    import io
+    import struct
+
+    orientation, at = _tiff_orientation(data)
+    if at is not None and orientation != 1:
+        e = "<" if data[:2] == b"II" else ">"
+        data = data[:at] + struct.pack(e + "H", 1) + data[at + 2:]
+    a, maxv, has_alpha = _decode_stream(io.BytesIO(data), name, lambda: data[:26], lambda: data)
+    return _orient(a, orientation), maxv, has_alpha
+
+
+def _orientation_tag(im) -> int:
+    """The EXIF (or TIFF) orientation 1..8 an opened image still carries; 1 when it has none or it is malformed."""
+    try:
+        o = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # a malformed EXIF block does not make the pixels unreadable
+        return 1
+    return o if 1 <= o <= 8 else 1
+
+
+def _stored_size(im) -> tuple[int, int] | None:
+    """``(width, height)`` of a TIFF's stored pixels from its tags (Pillow reports the turned size for some)."""
+    if im.format != "TIFF":
+        return None
+    try:
+        return int(im.tag_v2[256]), int(im.tag_v2[257])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _check_first_page(im, name: str) -> None:
@@ -480,11 +549,8 @@ def image_size(path: PathLike) -> tuple[int, int]:
     p = Path(path)
     try:
         with Image.open(p) as im:
-            w, h = im.size
-            try:
-                o = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-            except Exception:
-                o = 1
+            w, h = _stored_size(im) or im.size  # (Pillow reports some TIFFs' turned size already)
+            o = _orientation_tag(im)
     except Exception as e:
         raise DataError(f"{p}: not a readable image: {e}") from e
     return (w, h) if o in (5, 6, 7, 8) else (h, w)

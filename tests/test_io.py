@@ -208,6 +208,40 @@ def test_exif_orientation_applies_to_16bit_colour(tmp_path: Path):
     np.testing.assert_allclose(t.numpy(), _chw(np.rot90(a, -1)) / 65535.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["u8_rgb", "u8_grey", "u8_rgba", "u16_rgb", "u16_grey", "f32_grey", "f32_rgb"])
+def test_tiff_orientation_is_applied_once_for_every_sample_format(tmp_path: Path, kind: str):
+    """A TIFF's orientation tag was applied twice (Pillow turns TIFFs itself as it loads them, and the reader turned
+    the result again: 180 degrees off, or a transposed shape), Pillow scrambled uncompressed grey and RGBA ones with
+    a turning tag, and a float RGB TIFF was read as stored. Every TIFF now comes out as its tag says, as other
+    formats do, also big-endian and BigTIFF."""
+    tifffile = pytest.importorskip("tifffile")
+    from bench.io import _orient
+
+    f = _rng(11).random((20, 24, 3)).astype(np.float32)
+    a, top = {"u8_rgb": ((f * 255).astype(np.uint8), 255), "u8_grey": ((f[..., 0] * 255).astype(np.uint8), 255),
+              "u8_rgba": ((np.dstack([f, f[..., :1]]) * 255).astype(np.uint8), 255),
+              "u16_rgb": ((f * 65535).astype(np.uint16), 65535),
+              "u16_grey": ((f[..., 0] * 65535).astype(np.uint16), 65535),
+              "f32_grey": (f[..., 0], 1), "f32_rgb": (f, 1)}[kind]
+    extra = {"extrasamples": [2]} if a.ndim == 3 and a.shape[2] == 4 else {}
+    for orientation in range(1, 9):
+        for opts in ({}, {"compression": "zlib"}, {"byteorder": ">"}, {"bigtiff": True}):
+            p = tmp_path / f"o{orientation}.tif"
+            tifffile.imwrite(p, a, photometric="rgb" if a.ndim == 3 else "minisblack",
+                             extratags=[(274, "H", 1, orientation, True)], **extra, **opts)
+            want = _orient(a, orientation).astype(np.float64) / top
+            want = np.repeat(want[..., None], 3, axis=2) if want.ndim == 2 else want[..., :3]
+            got = read_image(p).permute(1, 2, 0).numpy()
+            assert got.shape == want.shape, (orientation, opts)
+            np.testing.assert_allclose(got, want, atol=1e-6, err_msg=f"{orientation} {opts}")
+            if kind != "f32_rgb":  # (Pillow cannot open a float RGB TIFF at all)
+                assert image_size(p) == want.shape[:2]
+    m = np.zeros((20, 24), np.uint8)
+    m[2:6, 3:12] = 255
+    tifffile.imwrite(tmp_path / "m.tif", m, extratags=[(274, "H", 1, 6, True)])
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.tif")[0].numpy(), np.rot90(m, -1) > 0)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # unreadable files
 # ---------------------------------------------------------------------------------------------------------------
