@@ -203,3 +203,19 @@ def test_without_the_lpips_package_the_run_names_the_package_and_its_extra(tmp_p
     assert r.returncode == 0, r.stderr[-2000:]
     assert "left out lpips: the `lpips` package is not installed (pip install 'inpaint-bench[metrics]')" in r.stdout
     assert "bench weights fetch" not in r.stdout
+
+
+def test_an_image_smaller_than_the_backbone_reads_says_so(nets):
+    """A 9 x 13 image failed with the network's own 'Kernel size can't be greater than actual input size' (or
+    'Output size is too small'): the error now says the image is too small for LPIPS and from which side length
+    it is read; 31 px (AlexNet's shortest) still scores."""
+    for h, w in ((9, 13), (30, 64), (1, 2)):
+        inp, raw, gt, mask = _data(2, b=1, h=h, w=w)
+        mask[0, 0, 0, 0] = True
+        with pytest.raises(ValueError, match=rf"the image is {h}x{w} px, and LPIPS \(alex\) reads images of at "
+                                             r"least 31 px a side"):
+            _metric(nets).compute(_batch(raw, raw, inp, gt, mask))
+    inp, raw, gt, mask = _data(2, b=1, h=31, w=40)
+    mask[0, 0, 5:9, 5:9] = True
+    r = _metric(nets).compute(_batch(raw, raw, inp, gt, mask))
+    assert np.isfinite(r["lpips_in"]).all() and np.isfinite(r["lpips_crop"]).all()

@@ -29,6 +29,9 @@ from .base import Column, Metric, check_regions
 from .features import LRU, content_hash, crop_boxes, take_crops
 
 BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+#: the shortest image side each backbone reads (AlexNet's strided first convolution and two 3-px poolings; VGG-16's
+#: four 2-px poolings): a smaller image has no feature map, so no LPIPS map or scalar of the whole frame
+MIN_SIDE = {"alex": 31, "vgg": 16}
 
 
 def build_lpips(net: str = "alex", weights: str = "pretrained", weights_dir=None, seed: int = 0):
@@ -191,6 +194,10 @@ class LPIPS(Metric):
             raise RuntimeError("metric 'lpips': setup() was not called")
         b = batch.size
         hw = tuple(batch.input.shape[-2:])
+        need = MIN_SIDE[self.net_name]
+        if min(hw) < need:
+            raise ValueError(f"the image is {hw[0]}x{hw[1]} px, and LPIPS ({self.net_name}) reads images of at least "
+                             f"{need} px a side: lpips_in, lpips_out and lpips_full are undefined for it")
         hole = batch.mask.to(torch.bool).to(self.device)
         has_gt = batch.has_gt.reshape(-1).to("cpu", torch.bool)
         f_in = self._ref_feats(batch.input, "full")
