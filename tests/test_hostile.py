@@ -508,3 +508,23 @@ def test_an_output_turned_by_exif_is_an_error_row_not_squashed(tmp_path, capsys)
     err = recs["phone"]["error"]
     assert err and "phone.png: output is 40x48 (HxW), the input 48x40" in err and "EXIF orientation" in err
     assert recs["small"]["error"] is None and recs["small"]["resized_flag"] == 1.0
+
+
+def test_an_output_path_that_is_a_folder_or_a_dead_link_says_so(tmp_path):
+    """A folder named like the output, or a link whose target is gone (a drive not mounted), read 'not found', as
+    if nothing were there: the error now says which it is."""
+    import os
+    from types import SimpleNamespace
+
+    import torch
+
+    from bench.backends.outputs import OutputsBackend
+
+    (tmp_path / "folder.png").mkdir()
+    os.symlink(tmp_path / "gone" / "x.png", tmp_path / "dead.png")
+    b = OutputsBackend(str(tmp_path), pattern="{sample}.png", check_inputs=False)
+    items = [SimpleNamespace(sample_id=s, image=torch.zeros(3, 4, 4), mask=None) for s in ("folder", "dead", "none")]
+    got = [str(e) for e in b.read_outputs("ds", "m", items)]
+    assert got[0] == f"{tmp_path / 'folder.png'}: is a directory, not an image file"
+    assert got[1].startswith(f"{tmp_path / 'dead.png'}: a link to {tmp_path / 'gone' / 'x.png'}, which is not there")
+    assert got[2] == f"expected output {tmp_path / 'none.png'}: not found"

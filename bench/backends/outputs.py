@@ -201,9 +201,10 @@ class OutputsBackend(Backend):
             try:
                 if self._expected is not None:
                     self._check(dataset, mask, it, p)
-                if not p.is_file():
+                if not p.is_file() and not p.is_dir() and not p.is_symlink():
                     raise DataError(f"expected output {p}: not found"
                                     f"{self._hint(p, it.sample_id, dataset, mask)}")
+                # (a folder or a link to nothing at that path: read_image's error says which)
                 img = read_image(p, value_range=self.value_range)
                 (h, w), (ih, iw) = tuple(img.shape[-2:]), tuple(it.image.shape[-2:])
                 if (h, w) == (iw, ih) and h != w:
