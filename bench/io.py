@@ -542,6 +542,18 @@ def _mask_from(a: np.ndarray, maxv: float, has_alpha: bool, name: str = "mask") 
     return torch.from_numpy(np.ascontiguousarray(hole))[None]
 
 
+def orientation(path: PathLike) -> int:
+    """The EXIF (or TIFF) orientation 1..8 of an image file, which the readers apply; 1 when it has none or the
+    file cannot be opened (for messages: why an image and its mask disagree)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return _orientation_tag(im)
+    except Exception:  # noqa: BLE001
+        return 1
+
+
 def image_size(path: PathLike) -> tuple[int, int]:
     """``(H, W)`` of an image file as :func:`read_image` would return it (EXIF orientation applied), cheaply."""
     from PIL import Image

@@ -205,6 +205,25 @@ def test_folder_size_mismatch_names_both_files(folder: Path):
     assert str(folder / "gt" / "b.png") in msg and "10x11" in msg and "10x10" in msg
 
 
+def test_folder_mask_made_from_the_stored_pixels_of_an_exif_turned_photo_says_why(tmp_path: Path):
+    """A phone photo stored 12 x 16 with EXIF orientation 6 is read upright (16 x 12); its mask, drawn by a tool
+    that ignores EXIF, is 12 x 16: the error said only that the sizes differ, now it names the orientation."""
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(_noise(12, 16, 1)).save(root / "images" / "phone.jpg", exif=exif)
+    _save(root / "masks" / "phone.png", _mask(12, 16))
+    _save(root / "images" / "plain.png", _noise(12, 16, 2))
+    _save(root / "masks" / "plain.png", _mask(16, 12))  # swapped too, but no orientation explains it
+    ds = _make({"type": "folder", "root": str(root), "task": "reconstruction"})
+    msg = _load_error(ds, "phone")
+    assert "mask is 12x16 (HxW) but its image" in msg and "is 16x12 (HxW)" in msg
+    assert "height and width swapped: phone.jpg has EXIF orientation 6" in msg
+    msg = _load_error(ds, "plain")
+    assert msg.endswith("is 12x16 (HxW)") and "swapped" not in msg
+
+
 def test_folder_unreadable_file_fails_only_its_sample(folder: Path):
     (folder / "images" / "a.png").write_bytes(b"")
     (folder / "masks" / "c.png").write_bytes((folder / "masks" / "b.png").read_bytes()[:30])

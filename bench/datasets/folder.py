@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..io import IMAGE_EXTENSIONS, check_value_range, mask_value_note, read_image, read_mask
+from ..io import IMAGE_EXTENSIONS, check_value_range, mask_value_note, orientation, read_image, read_mask
 from ..types import Sample
 from .base import ResizableDataset, cropped_hole_note, finish_sample
 
@@ -233,11 +233,13 @@ class FolderDataset(ResizableDataset):
         if mask_path is not None:
             mask = read_mask(mask_path)
             if tuple(mask.shape[-2:]) != size:
-                raise DataError(f"{mask_path}: mask is {_hw(mask)} but its image {img_path} is {_hw(image)}")
+                raise DataError(f"{mask_path}: mask is {_hw(mask)} but its image {img_path} is {_hw(image)}"
+                                f"{_turned_note(img_path, mask_path, mask, image)}")
         if gt_path is not None:
             gt = read_image(gt_path, value_range=self.value_range)
             if tuple(gt.shape[-2:]) != size:
-                raise DataError(f"{gt_path}: ground truth is {_hw(gt)} but its image {img_path} is {_hw(image)}")
+                raise DataError(f"{gt_path}: ground truth is {_hw(gt)} but its image {img_path} is {_hw(image)}"
+                                f"{_turned_note(img_path, gt_path, gt, image)}")
 
         native_mask = mask
         image, mask, gt = finish_sample(image, mask, gt, self.task, self.target_size)
@@ -275,6 +277,18 @@ class FolderDataset(ResizableDataset):
             "listing_sha256": h.hexdigest(),
             **({"value_range": list(self.value_range)} if self.value_range is not None else {}),
         }
+
+
+def _turned_note(img_path: Path, other_path: Path, other, image) -> str:
+    """Why a mask or gt has its image's height and width swapped, when an EXIF orientation explains it."""
+    if tuple(other.shape[-2:]) != tuple(image.shape[-2:])[::-1]:
+        return ""
+    turned = [(p, o) for p in (img_path, other_path) if (o := orientation(p)) in (5, 6, 7, 8)]
+    if not turned:
+        return ""
+    which = ", ".join(f"{p.name} has EXIF orientation {o}" for p, o in turned)
+    return (f" (height and width swapped: {which}, which turns it upright as a viewer shows it; the other file "
+            f"was made from the stored, unturned pixels: make both upright)")
 
 
 def _hw(t) -> str:
