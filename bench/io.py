@@ -12,6 +12,8 @@ Reading rules (the same for every dataset, so a number never depends on which ro
   or NaN / inf raises :class:`~bench.errors.DataError` naming the file and the range found, never clipped in
   silence. A dataset whose float images use another range declares it (``value_range: [0, 255]``,
   ``[-1, 1]``): ``value_range=(lo, hi)`` maps ``lo..hi`` linearly onto 0..1 before that check (float data only).
+* **Signed integer samples** (a TIFF of int8 / int16 / int32) raise :class:`~bench.errors.DataError`: no image
+  range convention covers them (Pillow would read int8 as unsigned and int16 as a 32-bit integer).
 * **Channels.** Grayscale (and 1-bit) images are repeated to three channels; palette images are expanded through
   their palette; CMYK / YCbCr / LAB / HSV are converted to RGB.
 * **Alpha is dropped**, not composited: the stored colour is used as is. This is what ``cv2.imread`` (LaMa's and
@@ -165,6 +167,7 @@ def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> t
             if im.format == "TIFF" and orientation != 1:
                 return _turned_tiff(read_all(), name)
             _check_first_page(im, name)
+            _check_unsigned(im, name)
             im.load()  # decodes the whole stream: truncation and corruption surface here
             if im.format == "PNG":
                 _check_png_chunks(read_all(), name)
@@ -259,6 +262,21 @@ def _stored_size(im) -> tuple[int, int] | None:
         return int(im.tag_v2[256]), int(im.tag_v2[257])
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+def _check_unsigned(im, name: str) -> None:
+    """A TIFF of signed integer samples (SampleFormat 2) has no image range convention (Pillow reads int8 as
+    unsigned, so -100 became 156, and int16 as a 32-bit integer, so every value came out near black): refused."""
+    if im.format != "TIFF":
+        return
+    fmt = getattr(im, "tag_v2", {}).get(339)
+    fmts = fmt if isinstance(fmt, tuple) else (fmt,)
+    if 2 in fmts:
+        bits = im.tag_v2.get(258)
+        bits = bits[0] if isinstance(bits, tuple) else bits
+        raise DataError(f"{name}: signed {bits}-bit integer samples (TIFF SampleFormat 2): an image has no range "
+                        f"convention for them; store unsigned 8- or 16-bit samples, or float in [0, 1] (another "
+                        f"float range can be declared with value_range)")
 
 
 def _check_first_page(im, name: str) -> None:

@@ -93,6 +93,21 @@ def test_multi_frame_files_read_their_first_frame_and_a_preview_first_tiff_is_re
         read_mask(tmp_path / "preview.tif")
 
 
+def test_signed_integer_tiffs_are_refused_not_wrapped(tmp_path: Path):
+    """Pillow reads an int8 TIFF as unsigned (-100 became 156 / 255) and an int16 one as a 32-bit integer (every
+    value near black, negatives clipped to 0): both were scored in silence. Unsigned 16-bit still reads."""
+    tifffile = pytest.importorskip("tifffile")
+    for dtype, bits in ((np.int8, 8), (np.int16, 16), (np.int32, 32)):
+        tifffile.imwrite(tmp_path / "s.tif", np.array([[-100, 0], [100, 127]], dtype=dtype))
+        with pytest.raises(DataError, match=rf"s\.tif: signed {bits}-bit integer samples"):
+            read_image(tmp_path / "s.tif")
+        with pytest.raises(DataError, match="signed"):
+            read_mask(tmp_path / "s.tif")
+    tifffile.imwrite(tmp_path / "u.tif", np.array([[0, 100], [200, 65535]], dtype=np.uint16))
+    np.testing.assert_allclose(read_image(tmp_path / "u.tif")[0].numpy(), [[0, 100 / 65535], [200 / 65535, 1]],
+                               atol=1e-7)
+
+
 def test_cmyk_jpeg_becomes_rgb(tmp_path: Path):
     cmyk = Image.fromarray(_rng(14).integers(0, 256, (8, 8, 4), dtype=np.uint8), mode="CMYK")
     cmyk.save(tmp_path / "c.jpg", quality=95)
