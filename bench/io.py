@@ -200,11 +200,11 @@ def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> t
     return _orient(a, orientation), maxv, has_alpha
 
 
-def _tiff_orientation(data: bytes) -> tuple[int, int | None]:
-    """A TIFF's orientation tag (274) in its first directory, and the byte offset of its value: (1, None) when it
-    has none (or the header cannot be followed)."""
+def _tiff_orientation(data: bytes) -> tuple[int, int | None, str]:
+    """A TIFF's orientation tag (274) in its first directory, the byte offset of its value and that value's struct
+    format (SHORT ``H`` or LONG ``I``): (1, None, "") when it has none (or the header cannot be followed)."""
     if data[:4] not in _TIFF_MAGIC:
-        return 1, None
+        return 1, None, ""
     e = "<" if data[:2] == b"II" else ">"
     big = data[2:4] in (b"+\x00", b"\x00+")
     try:
@@ -221,13 +221,13 @@ def _tiff_orientation(data: bytes) -> tuple[int, int | None]:
         for i in range(min(int(n), 4096)):
             at = pos + i * size
             tag, typ = struct.unpack_from(e + "HH", data, at)
-            if tag == _EXIF_ORIENTATION and typ == 3:  # SHORT, stored in the entry itself
-                value_at = at + (12 if big else 8)
-                (o,) = struct.unpack_from(e + "H", data, value_at)
-                return (o if 1 <= o <= 8 else 1), value_at
+            if tag == _EXIF_ORIENTATION and typ in (3, 4):  # SHORT or LONG, stored in the entry itself
+                value_at, fmt = at + (12 if big else 8), "H" if typ == 3 else "I"
+                (o,) = struct.unpack_from(e + fmt, data, value_at)
+                return (o if 1 <= o <= 8 else 1), value_at, fmt
     except struct.error:
         pass
-    return 1, None
+    return 1, None, ""
 
 
 def _turned_tiff(data: bytes, name: str) -> tuple[np.ndarray, float, bool]:
@@ -237,10 +237,12 @@ def _turned_tiff(data: bytes, name: str) -> tuple[np.ndarray, float, bool]:
     import io
     import struct
 
-    orientation, at = _tiff_orientation(data)
-    if at is not None and orientation != 1:
-        e = "<" if data[:2] == b"II" else ">"
-        data = data[:at] + struct.pack(e + "H", 1) + data[at + 2:]
+    orientation, at, fmt = _tiff_orientation(data)
+    if at is None or orientation == 1:  # (a tag the decoder sees and this reader cannot follow: never loop)
+        raise DataError(f"{name}: cannot read this TIFF upright (its orientation tag is not where the first "
+                        f"directory says)")
+    e = "<" if data[:2] == b"II" else ">"
+    data = data[:at] + struct.pack(e + fmt, 1) + data[at + struct.calcsize(fmt):]
     a, maxv, has_alpha = _decode_stream(io.BytesIO(data), name, lambda: data[:26], lambda: data)
     return _orient(a, orientation), maxv, has_alpha
 

@@ -255,6 +255,8 @@ def test_tiff_orientation_is_applied_once_for_every_sample_format(tmp_path: Path
     m[2:6, 3:12] = 255
     tifffile.imwrite(tmp_path / "m.tif", m, extratags=[(274, "H", 1, 6, True)])
     np.testing.assert_array_equal(read_mask(tmp_path / "m.tif")[0].numpy(), np.rot90(m, -1) > 0)
+    tifffile.imwrite(tmp_path / "long.tif", m, extratags=[(274, "I", 1, 8, True)])  # the tag stored as a LONG
+    np.testing.assert_array_equal(read_mask(tmp_path / "long.tif")[0].numpy(), np.rot90(m, 1) > 0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
