@@ -158,13 +158,16 @@ def _decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, int, bool]:
     return _decode_stream(io.BytesIO(data), name, lambda: data[:26], lambda: data)
 
 
-def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> tuple[np.ndarray, int, bool]:
+def _decode_stream(source, name: str, head, read_all, size_note=lambda: "",
+                   turned: bool = False) -> tuple[np.ndarray, int, bool]:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(source) as im:
             orientation = _orientation_tag(im)
             if im.format == "TIFF" and orientation != 1:
+                if turned:  # (the copy tagged 1 still reads as turned: two tags? never loop)
+                    raise DataError(f"{name}: cannot read this TIFF upright (its orientation tag cannot be followed)")
                 return _turned_tiff(read_all(), name)
             _check_first_page(im, name)
             _check_unsigned(im, name)
@@ -188,7 +191,7 @@ def _decode_stream(source, name: str, head, read_all, size_note=lambda: "") -> t
         if head()[:4] not in _TIFF_MAGIC:
             raise DataError(f"{name}: not a readable image (unknown or corrupt format)") from e
         data = read_all()
-        if _tiff_orientation(data)[0] != 1:
+        if _tiff_orientation(data)[0] != 1 and not turned:
             return _turned_tiff(data, name)
         a, maxv, orientation = _decode_float_tiff(data, name), 1.0, 1  # Pillow reads no float RGB TIFF
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -243,7 +246,7 @@ def _turned_tiff(data: bytes, name: str) -> tuple[np.ndarray, float, bool]:
                         f"directory says)")
     e = "<" if data[:2] == b"II" else ">"
     data = data[:at] + struct.pack(e + fmt, 1) + data[at + struct.calcsize(fmt):]
-    a, maxv, has_alpha = _decode_stream(io.BytesIO(data), name, lambda: data[:26], lambda: data)
+    a, maxv, has_alpha = _decode_stream(io.BytesIO(data), name, lambda: data[:26], lambda: data, turned=True)
     return _orient(a, orientation), maxv, has_alpha
 
 
