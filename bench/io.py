@@ -35,15 +35,16 @@ Masks (:func:`read_mask`) are read the same way and reduced to one channel: the 
 varies (a hole painted on a transparent layer) uses its alpha, and so does one whose opaque pixels are all bright (a
 stroke on a layer whose clear pixels store some other colour: that colour is not seen). A mask with transparent
 pixels whose colour draws another hole than its transparency (a photo whose transparent pixels are the hole, as
-image-editing APIs take masks) raises :class:`~bench.errors.DataError`: which one is the hole is not knowable. A pixel is a hole when that value is **above half
-the range** (8-bit: >= 128; 16-bit: >= 32768; float: > 0.5; a NaN or infinite value in a float mask raises
-:class:`~bench.errors.DataError`), so anti-aliased or JPEG-compressed masks become binary;
-except that an integer mask whose largest value is 1 is a {0, 1} mask (as many published data sets store them):
-there 1 is the hole.
+image-editing APIs take masks) raises :class:`~bench.errors.DataError`: which one is the hole is not knowable.
+A pixel is a hole when that value is **above half the range** (8-bit: >= 128; 16-bit: >= 32768; float: > 0.5; a NaN
+or infinite value in a float mask raises :class:`~bench.errors.DataError`), so anti-aliased or JPEG-compressed masks
+become binary; except that an integer mask whose largest value is 1 is a {0, 1} mask (as many published data sets
+store them): there 1 is the hole.
 """
 from __future__ import annotations
 
 import os
+import struct
 import zlib
 from pathlib import Path
 from typing import Union
@@ -211,8 +212,6 @@ def _tiff_orientation(data: bytes) -> tuple[int, int | None, str]:
     e = "<" if data[:2] == b"II" else ">"
     big = data[2:4] in (b"+\x00", b"\x00+")
     try:
-        import struct
-
         if big:
             (pos,) = struct.unpack_from(e + "Q", data, 8)
             (n,) = struct.unpack_from(e + "Q", data, pos)
@@ -238,7 +237,6 @@ def _turned_tiff(data: bytes, name: str) -> tuple[np.ndarray, float, bool]:
     decoders disagree: a recent Pillow turns some TIFFs itself and scrambles single-band ones, OpenCV turns them
     and premultiplies alpha) turned by :func:`_orient`, as for every other format."""
     import io
-    import struct
 
     orientation, at, fmt = _tiff_orientation(data)
     if at is None or orientation == 1:  # (a tag the decoder sees and this reader cannot follow: never loop)
