@@ -682,6 +682,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "read_image",
     "read_mask",
+    "orientation",
     "image_size",
     "save_png",
     "center_crop_square",
