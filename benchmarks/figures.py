@@ -155,16 +155,23 @@ def calibration_block() -> str:
     return "\n".join(rows) + "\n"
 
 
+def photo_docs() -> list[dict[str, Any]]:
+    """The ``detectors_photos`` results files of the documented configuration (256 px, 40 crops per split), one per
+    seed, by seed: a run at another size or crop count (``detectors_photos_seed5_128px``) is not one of the docs'
+    figures, and is left out."""
+    from detectors_photos import DEFAULT_N, DEFAULT_SIZE  # (beside this script: the configuration it documents)
+
+    docs = [json.loads(p.read_text()) for p in RESULTS.glob("detectors_photos*.json")]
+    docs = [d for d in docs if d["results"].get("size") == DEFAULT_SIZE and d["results"].get("n") == DEFAULT_N]
+    return sorted(docs, key=lambda d: d["results"]["seed"])
+
+
 def photo_seeds_block() -> str:
     """``detectors_photos`` on every seed that has a results file: precision / recall per split and detector (one
     row per seed and split), and the classical backends' highest replacement rate per seed."""
-    def seed_of(path: Path) -> int:
-        return int(path.stem.rpartition("_seed")[2]) if "_seed" in path.stem else 0
-
     rows = ["| seed | split | blur P / R | replacement P / R | reference-free P / R |", "|---|---|---|---|---|"]
     dates, classical = [], []
-    for path in sorted(RESULTS.glob("detectors_photos*.json"), key=seed_of):
-        doc = json.loads(path.read_text())
+    for doc in photo_docs():
         r = doc["results"]
         dates.append(f"seed {r['seed']}: {doc.get('date')}, git {doc.get('versions', {}).get('git')}, thresholds "
                      f"v{r['thresholds_version']}")
@@ -202,8 +209,8 @@ def stored_bytes_block() -> str:
 def detectors_photos_summary_block() -> str:
     """README's one-paragraph summary of ``detectors_photos`` over every committed seed: the held-out splits only
     (test in colour; fresh and fresh2 in gray; dev is where thresholds were fitted)."""
-    docs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("detectors_photos*.json"))]
-    seeds = sorted(d["results"]["seed"] for d in docs)
+    docs = photo_docs()
+    seeds = [d["results"]["seed"] for d in docs]
     versions = sorted({d["results"]["thresholds_version"] for d in docs})
 
     def span(splits, det, key):
