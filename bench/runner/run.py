@@ -639,7 +639,7 @@ class Runner:
             "warmup_batches": self.warmup,
             "overlap": self.overlap,
             "workers": self.workers,
-            "timing": "cuda_events" if self.device.type == "cuda" else "perf_counter",
+            "timing": timing.method(self.device),
             "limit": self.limit,
             "shard": list(self.shard) if self.shard else None,
             "weights": self.suite.weights,

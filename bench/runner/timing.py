@@ -25,22 +25,39 @@ def _sync(device: torch.device, stream_only: bool) -> None:
         torch.cuda.synchronize(device)
 
 
+def method(device: torch.device) -> str:
+    """How :func:`timed` times a region on ``device`` (the manifest's ``timing``)."""
+    if device.type == "cuda":
+        return "cuda_events"
+    if device.type == "mps":
+        return "perf_counter, mps synchronised"
+    return "perf_counter"
+
+
 @contextmanager
 def timed(device: torch.device, stream_only: bool = False) -> Iterator[Timing]:
-    """Time a region. On CUDA: events recorded on the current stream, then synchronise (the whole device, or only
-    the current stream when scoring overlaps on another stream); on CPU: perf_counter."""
-    t = Timing()
+    """Time a region. On CUDA: events recorded on ``device``'s current stream (not the current device's: with
+    ``cuda:1`` they would time an idle ``cuda:0``), then synchronise (the whole device, or only that stream when
+    scoring overlaps on another stream); on MPS (asynchronous too): perf_counter with ``torch.mps.synchronize``
+    before and after; on CPU: perf_counter."""
+    t = Timing(method=method(device))
     if device.type == "cuda":
         _sync(device, stream_only)
+        stream = torch.cuda.current_stream(device)
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         w0 = time.perf_counter()
-        start.record()
+        start.record(stream)
         yield t
-        end.record()
+        end.record(stream)
         _sync(device, stream_only)
         t.wall_ms = (time.perf_counter() - w0) * 1e3
         t.ms = start.elapsed_time(end)
-        t.method = "cuda_events"
+    elif device.type == "mps":  # kernels are queued: the clock stops only once they have run
+        torch.mps.synchronize()
+        w0 = time.perf_counter()
+        yield t
+        torch.mps.synchronize()
+        t.wall_ms = t.ms = (time.perf_counter() - w0) * 1e3
     else:
         w0 = time.perf_counter()
         yield t

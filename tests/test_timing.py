@@ -1,0 +1,107 @@
+"""The runner's clocks read against PyTorch's semantics, on CPU, with torch.cuda / torch.mps replaced by fakes that
+record the order of calls (no GPU here)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.runner import timing
+
+
+class FakeCuda:
+    """What ``timed`` asks of torch.cuda, as a log: which stream each event is recorded on, what synchronises when.
+    The current device is cuda:0, as in a process that never called ``torch.cuda.set_device``."""
+
+    def __init__(self, current_device: int = 0):
+        self.log: list[tuple] = []
+        self.current = current_device
+        cuda = self
+
+        class Event:
+            def __init__(self, enable_timing: bool = False):
+                assert enable_timing
+                self.stream = None
+
+            def record(self, stream=None):
+                # torch.cuda.Event.record: "Uses torch.cuda.current_stream() if no stream is specified", and
+                # current_stream() is the *current device's*
+                self.stream = stream if stream is not None else cuda.current_stream(None)
+                cuda.log.append(("record", self.stream))
+
+            def elapsed_time(self, other):
+                cuda.log.append(("elapsed",))
+                assert self.stream == other.stream, "both events on one stream"
+                return 5.0
+
+        self.Event = Event
+
+    def current_stream(self, device=None):
+        index = self.current if device is None or getattr(device, "index", None) is None else device.index
+        return FakeStream(self, index)
+
+    def synchronize(self, device=None):
+        self.log.append(("synchronize", None if device is None else str(device)))
+
+
+class FakeStream:
+    def __init__(self, cuda: FakeCuda, index: int):
+        self.cuda, self.index = cuda, index
+
+    def __eq__(self, other):
+        return isinstance(other, FakeStream) and other.index == self.index
+
+    def __repr__(self):
+        return f"stream(cuda:{self.index})"
+
+    def synchronize(self):
+        self.cuda.log.append(("stream.synchronize", self.index))
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    fake = FakeCuda(current_device=0)
+    monkeypatch.setattr(torch.cuda, "Event", fake.Event)
+    monkeypatch.setattr(torch.cuda, "current_stream", fake.current_stream)
+    monkeypatch.setattr(torch.cuda, "synchronize", fake.synchronize)
+    return fake
+
+
+@pytest.mark.parametrize("stream_only", [False, True])
+def test_cuda_events_are_recorded_on_the_suites_device_not_the_current_one(fake_cuda, stream_only):
+    """``device: cuda:1`` without ``set_device``: events on cuda:0's stream time an idle GPU (their elapsed time is
+    the host's enqueue time, not the model's); they must be on cuda:1's stream, between synchronisations of cuda:1."""
+    dev = torch.device("cuda:1")
+    with timing.timed(dev, stream_only=stream_only) as t:
+        fake_cuda.log.append(("model",))
+    log = fake_cuda.log
+    records = [e for e in log if e[0] == "record"]
+    assert [r[1] for r in records] == [FakeStream(fake_cuda, 1)] * 2, log
+    sync = ("stream.synchronize", 1) if stream_only else ("synchronize", "cuda:1")
+    # synchronise, start, the model, end, synchronise, then read the events
+    assert log == [sync, records[0], ("model",), records[1], sync, ("elapsed",)], log
+    assert t.ms == 5.0 and t.method == "cuda_events" and t.wall_ms >= 0
+
+
+def test_mps_waits_for_its_queued_kernels_before_reading_the_clock(monkeypatch):
+    """MPS runs kernels asynchronously like CUDA: perf_counter alone stops the clock when the work is queued."""
+    log: list[str] = []
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: log.append("synchronize"))
+    with timing.timed(torch.device("mps")) as t:
+        log.append("model")
+    assert log == ["synchronize", "model", "synchronize"]
+    assert t.ms == t.wall_ms >= 0 and "synchronised" in t.method
+    assert timing.method(torch.device("mps")) == t.method
+    assert timing.method(torch.device("cpu")) == "perf_counter"
+
+
+def test_a_region_that_raises_leaves_no_timing(fake_cuda):
+    """A backend that fails mid-batch: nothing measured is kept (the runner writes error rows, no latency)."""
+    t = None
+    with pytest.raises(RuntimeError):
+        with timing.timed(torch.device("cuda:0")) as t:
+            raise RuntimeError("boom")
+    assert t is not None and t.ms != t.ms and t.wall_ms != t.wall_ms  # NaN
+    with pytest.raises(RuntimeError):
+        with timing.timed(torch.device("cpu")) as t:
+            raise RuntimeError("boom")
+    assert t.ms != t.ms
