@@ -152,9 +152,11 @@ class HogBackend:
 class FakeNvml:
     """NVML as the driver answers it: the processes using the GPU, the harness among them."""
 
-    def __init__(self, marker: bytes):
+    def __init__(self, marker: bytes, count: int = 1, program_on: int = 0):
         self.marker = marker
         self.calls = 0
+        self.count = count  # the machine's GPUs, in NVML's (PCI) order
+        self.program_on = program_on  # NVML's index of the GPU the program's processes use
 
     def nvmlInit(self):
         pass
@@ -162,7 +164,11 @@ class FakeNvml:
     def nvmlShutdown(self):
         pass
 
+    def nvmlDeviceGetCount(self):
+        return self.count
+
     def nvmlDeviceGetHandleByIndex(self, i):
+        assert 0 <= i < self.count
         return ("gpu", i)
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle):
@@ -170,6 +176,8 @@ class FakeNvml:
 
         self.calls += 1
         out = [SimpleNamespace(pid=os.getpid(), usedGpuMemory=999 * MB)]  # the harness: must not count
+        if handle != ("gpu", self.program_on):
+            return out
         for d in Path("/proc").iterdir():
             if d.name.isdigit():
                 try:
@@ -189,6 +197,19 @@ def test_nvml_counts_the_program_tree_and_not_the_harness():
     assert res.returncode == 0 and fake.calls >= 3
     assert res.peak_gpu == 123 * MB
     assert os.getpid() in process_tree(os.getppid()) and os.getpid() in process_tree(os.getpid())
+
+
+@linux_only
+def test_nvml_finds_the_program_on_the_gpu_it_uses_whatever_nvml_numbers_it():
+    """The suite's cuda:0 under CUDA_VISIBLE_DEVICES=1 is the machine's second GPU: NVML numbers GPUs in PCI order
+    and ignores CUDA_VISIBLE_DEVICES, so NVML's device 0 lists nothing of the program (the figure read "not
+    measured") while its processes hold memory on NVML's device 1."""
+    marker = b"sleep\x000.6\x00"
+    fake = FakeNvml(marker, count=2, program_on=1)
+    argv = [PY, "-c", "import subprocess; subprocess.run(['sleep', '0.6'])"]
+    res = run_measured(argv, cwd=None, env=dict(os.environ), timeout=30, gpu_index=0, nvml=fake, interval=0.05)
+    assert res.returncode == 0
+    assert res.peak_gpu == 123 * MB, res.notes
 
 
 def test_without_nvml_the_gpu_figure_is_absent_and_says_why(monkeypatch):

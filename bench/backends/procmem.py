@@ -9,7 +9,11 @@ process tree (the program and its descendants, found through ``/proc``) every ``
   used: a child inherits the harness's high-water mark across fork + exec, so it would report the harness. Linux
   only (elsewhere ``None``).
 * **CUDA**: NVML (``nvidia-ml-py``, imported as ``pynvml``): the sum of ``usedGpuMemory`` over the tree's processes
-  on the suite's GPU, the maximum over samples. This is what the driver gives those processes (CUDA context and the
+  on every GPU NVML lists, the maximum over samples. Not NVML's device N for the suite's ``cuda:N``: NVML numbers
+  the machine's GPUs in PCI order and ignores ``CUDA_VISIBLE_DEVICES`` (with ``CUDA_VISIBLE_DEVICES=2`` the suite's
+  ``cuda:0`` is NVML's device 2, and CUDA's default order is fastest first), so looking at one NVML index missed
+  the program, or found it on a GPU other than the one it used. The tree's processes are the program's whichever
+  GPU they run on. This is what the driver gives those processes (CUDA context and the
   allocator's reserve included), so it reads higher than ``torch.cuda.max_memory_allocated`` inside the program.
   Without ``pynvml``, without permission to see other processes (some containers report no PIDs, or host PIDs), or
   when none of the tree's processes appears, the figure is ``None``: the report shows "—".
@@ -93,8 +97,9 @@ def _status_kb(pid: int, fields: tuple[str, ...]) -> dict[str, int]:
 
 
 class TreeSampler:
-    """Samples a process tree's RAM (``/proc``) and, when a GPU index is given, its GPU memory (NVML) on a
-    background thread."""
+    """Samples a process tree's RAM (``/proc``) and, when a GPU index is given (not None), its GPU memory on
+    every GPU NVML lists (the index is CUDA's, which is not NVML's: see the module's notes) on a background
+    thread."""
 
     def __init__(self, root_pid: int, device_index: int | None, interval: float = 0.05, nvml: Any = None):
         self.root = root_pid
@@ -106,7 +111,7 @@ class TreeSampler:
         self.note = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._handle = None
+        self._handles: list[Any] = []
         self._gpu = False
 
     def start(self) -> "TreeSampler":
@@ -127,7 +132,7 @@ class TreeSampler:
             self.nvml = nvml
         try:
             nvml.nvmlInit()
-            self._handle = nvml.nvmlDeviceGetHandleByIndex(self.index)
+            self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(int(nvml.nvmlDeviceGetCount()))]
         except Exception as e:  # noqa: BLE001 - no driver, no permission
             self.note = f"GPU memory of the program not measured: NVML unavailable ({e})"
             return False
@@ -146,11 +151,13 @@ class TreeSampler:
                 self.peak_rss = value if self.peak_rss is None else max(self.peak_rss, value)
         if not self._gpu:
             return
-        try:
-            procs = list(self.nvml.nvmlDeviceGetComputeRunningProcesses(self._handle))
-        except Exception:  # noqa: BLE001
-            return
-        used = [p.usedGpuMemory for p in procs if p.pid in tree and p.usedGpuMemory is not None]
+        used = []
+        for handle in self._handles:
+            try:
+                procs = list(self.nvml.nvmlDeviceGetComputeRunningProcesses(handle))
+            except Exception:  # noqa: BLE001 - a GPU that cannot answer (lost, MIG parent): the others still count
+                continue
+            used += [p.usedGpuMemory for p in procs if p.pid in tree and p.usedGpuMemory is not None]
         if used:
             total = int(sum(used))
             self.peak = total if self.peak is None else max(self.peak, total)
