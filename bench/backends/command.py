@@ -28,7 +28,7 @@ SIGTERM on: :func:`bench.backends.procmem.watch_group` kills the program's proce
 at once (:func:`bench.backends.procmem.run_measured`).
 
 Memory: the program's own, measured by :mod:`bench.backends.procmem`: on CPU the peak RSS of its process tree
-(``wait4``), on CUDA its tree's GPU memory through NVML (``nvidia-ml-py``); where that cannot be measured the report
+(sampled from ``/proc``), on CUDA its tree's GPU memory through NVML (``nvidia-ml-py``); where that cannot be measured the report
 shows "—", never the harness's memory.
 
 Timing: the runner times the whole ``inpaint`` call, so a command backend's latency is the **wall time per batch**:
@@ -229,7 +229,8 @@ class CommandBackend(Backend):
         self._memory_notes = set()
 
     def memory_peak(self) -> dict[str, Any]:
-        """The cell's peak over its program runs: RSS of the largest process of the tree (CPU cells) or NVML's
+        """The cell's peak over its program runs: RSS of the program's process tree (its summed RSS, at least its
+        largest process's ``VmHWM``; CPU cells) or NVML's
         GPU memory of the tree (CUDA cells); None where it could not be measured."""
         out: dict[str, Any] = {"memory_source": "command process tree"}
         if self.device.type == "cuda":
