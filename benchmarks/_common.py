@@ -1,6 +1,7 @@
 """What every benchmark records beside its numbers: the machine, the versions, the date and the command.
 
-Each benchmark prints its figures and writes them, with this context, to ``benchmarks/results/<name>.json``
+Each benchmark prints its figures and writes them, with this context, to ``benchmarks/results/<name>.json``, then
+prints that context (:func:`provenance`)
 (committed: the README and docs quote those files, and ``python benchmarks/figures.py`` renders the README's
 performance table from them).
 """
@@ -69,17 +70,29 @@ def versions() -> dict[str, Any]:
     return out
 
 
+def provenance(doc: dict[str, Any]) -> str:
+    """One line naming a result's command, date, machine and versions (printed by :func:`save`, and rendered above
+    every figure in the documentation by ``benchmarks/figures.py``)."""
+    m, v = doc.get("machine", {}), doc.get("versions", {})
+    where = m.get("gpu") or f"{m.get('cpus')} CPU cores" + (f" ({m['cpu']})" if m.get("cpu") else "")
+    return (f"`{doc.get('command')}`, {doc.get('date')}: {where}, torch {v.get('torch')}, Python {m.get('python')}, "
+            f"git {v.get('git')}, load average {m.get('load_average_start')} → {m.get('load_average_end')}")
+
+
 def save(name: str, results: dict[str, Any], lines: list[str]) -> Path:
-    """Write ``benchmarks/results/<name>.json`` (results, printed lines, machine, versions, date, command)."""
+    """Write ``benchmarks/results/<name>.json`` (results, printed lines, machine, versions, date, command) and print
+    where, with the command, date, machine and versions (:func:`provenance`), so a figure copied from the terminal
+    says what measured it."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     script = Path(sys.argv[0]).resolve()
     script_s = str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else sys.argv[0]
-    doc = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M"),
+    doc = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "command": "python " + " ".join([script_s] + sys.argv[1:]),
            "machine": {**machine(), "load_average_end": round(os.getloadavg()[0], 2)}, "versions": versions(),
            "results": results, "output": lines}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {provenance(doc)}", flush=True)
     return path
 
 

@@ -22,6 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import provenance  # noqa: E402  (one wording of a result's context, printed and rendered)
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BLOCK = re.compile(r"(<!-- figures:(?P<name>[A-Za-z0-9_]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)", re.S)
@@ -32,13 +35,6 @@ def load(name: str) -> dict[str, Any]:
     if not path.is_file():
         raise SystemExit(f"{path}: missing; run the benchmark that writes it")
     return json.loads(path.read_text())
-
-
-def provenance(doc: dict[str, Any]) -> str:
-    m, v = doc.get("machine", {}), doc.get("versions", {})
-    where = m.get("gpu") or f"{m.get('cpus')} CPU cores" + (f" ({m['cpu']})" if m.get("cpu") else "")
-    return (f"`{doc.get('command')}`, {doc.get('date')}: {where}, torch {v.get('torch')}, Python {m.get('python')}, "
-            f"git {v.get('git')}, load average {m.get('load_average_start')} → {m.get('load_average_end')}")
 
 
 def output_block(name: str) -> str:

@@ -344,3 +344,23 @@ def test_every_option_the_docs_give_a_command_is_one_it_has():
                     if opt not in options[cmd] and not (cmd == "study" and opt in options.get("study score", ())):
                         wrong.append(f"{rel}:{i}: bench {cmd} has no {opt}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_benchmark_prints_its_machine_versions_and_date_beside_its_figures(tmp_path, monkeypatch, capsys):
+    """A figure copied from the terminal must say what measured it: ``save`` prints the command, the date (UTC), the
+    machine and the versions, in the words the documentation renders above the figure."""
+    import json
+    import platform
+
+    from tests.scripts import load
+
+    common = load("benchmarks/_common.py")
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    path = common.save("probe", {"x": 1}, ["x 1"])
+    out = capsys.readouterr().out
+    doc = json.loads(path.read_text())
+    assert doc["date"].endswith("UTC") and doc["date"] in out
+    assert f"torch {doc['versions']['torch']}" in out and f"Python {platform.python_version()}" in out
+    where = doc["machine"].get("gpu") or f"{doc['machine']['cpus']} CPU cores"
+    assert where in out and f"git {doc['versions']['git']}" in out
+    assert common.provenance(doc) in out
