@@ -237,7 +237,7 @@ def instrument_store() -> None:
         phase("backend-end")
         return res
 
-    geometry.run_backend = run_backend  # the runner imports it from the module at call time
+    geometry.run_backend = run_backend  # the runner looks it up on the module at call time
 
     def slowed(orig):
         def write(self, gen_key, *args):

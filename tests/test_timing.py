@@ -105,3 +105,42 @@ def test_a_region_that_raises_leaves_no_timing(fake_cuda):
         with timing.timed(torch.device("cpu")) as t:
             raise RuntimeError("boom")
     assert t.ms != t.ms
+
+
+def test_the_first_timed_batch_imports_nothing(tmp_path):
+    """The clock times the model: a module imported inside the timed region (the geometry adapter was imported on
+    the first call, about 20 ms here) is load time, and it went into the first batch's latency (the identity
+    backend's first images read tens of times slower than the rest). Fresh interpreter: nothing imported before."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = textwrap.dedent(f"""
+        import sys
+        from contextlib import contextmanager
+        from bench.config import parse_suite
+        from bench.runner import Runner, timing
+
+        real, imported = timing.timed, []
+
+        @contextmanager
+        def watched(*a, **k):
+            before = set(sys.modules)
+            with real(*a, **k) as t:
+                yield t
+            imported.extend(sorted(set(sys.modules) - before))
+
+        timing.timed = watched
+        suite = parse_suite({{"output_dir": {str(tmp_path)!r}, "device": "cpu", "resolution": 32,
+                              "backends": ["identity"], "datasets": [{{"type": "synthetic", "n": 3}}],
+                              "masks": [{{"type": "box"}}], "metrics": [], "batch_size": 2}})
+        Runner(suite, progress=False).run()
+        print("IMPORTED", imported)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    line = [x for x in r.stdout.splitlines() if x.startswith("IMPORTED")][-1]
+    assert line == "IMPORTED []", line

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ..backends import geometry  # (imported here, not on the first call: an import is no model's time)
 from ..errors import CAUGHT, BenchError, describe
 from ..fsio import NO_ROOM
 from ..seeding import derive_seed
@@ -156,8 +157,6 @@ class Generation:
         return self._commit(cell, items, out_u8, infos, errors, timing_row)
 
     def _call(self, blanked: torch.Tensor, mask: torch.Tensor, seeds: list[int], items: list[Item]):
-        from ..backends.geometry import run_backend
-
         gens = [torch.Generator().manual_seed(s) for s in seeds]
         # copies the backend may scribble on: a warm-up that writes into its input cannot change the timed call's
         image, hole = blanked.clone(), mask.clone()
@@ -165,7 +164,7 @@ class Generation:
 
         def call():
             with torch.inference_mode():
-                return run_backend(self.backend, image, hole, gens, ids)
+                return geometry.run_backend(self.backend, image, hole, gens, ids)
 
         return self.guard.call(call)
 
@@ -187,8 +186,6 @@ class Generation:
             outs = self.backend.read_outputs(cell.dataset.label, cell.mask.label, items)
         except CAUGHT as e:
             return self._fail(cell, items, f"{who}: {describe(e)}")
-        from ..backends.geometry import resize_image
-
         u8, infos, errors = [], [], []
         for it, o in zip(items, outs):
             size = list(it.image.shape[-2:])
@@ -206,7 +203,7 @@ class Generation:
                 errors.append(f"{who}: {describe(o)}")
                 u8.append(torch.zeros(3, *size, dtype=torch.uint8))
             else:
-                u8.append(quantize(resize_image(o[None], tuple(size))[0]))  # (quantize clamps to [0, 1])
+                u8.append(quantize(geometry.resize_image(o[None], tuple(size))[0]))  # (quantize clamps to [0, 1])
                 errors.append(colourless_error(who, it.image, u8[-1]))
         return self._commit(cell, items, torch.stack(u8), infos, errors,
                             {"latency_ms": None, "wall_ms": None, "batch_size": len(items)})
