@@ -95,3 +95,34 @@ def test_identity_returns_the_input_unchanged():
     _, blanked, mask, gens = _scene()
     res = run_backend(BACKENDS.create({"type": "identity"}, "b"), blanked, mask, gens)
     assert torch.equal(res.output, blanked)
+
+
+def test_the_first_call_imports_nothing_after_setup():
+    """``setup`` is load time; an import on the first ``inpaint`` call lands in the first batch's latency (the
+    biharmonic backend's first batch read about 3x its later ones: scikit-image's inpainting pulls in scipy.sparse).
+    A fresh interpreter, so nothing was imported before."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import sys, torch
+from bench.registry import BACKENDS
+from bench.types import RunContext
+bad = {}
+for name in ("opencv-telea", "opencv-ns", "biharmonic", "mean-fill", "identity"):
+    be = BACKENDS.create({"type": name}, "backends[0]")
+    be.setup(RunContext(device=torch.device("cpu")))
+    image, mask = torch.rand(1, 3, 16, 16), torch.zeros(1, 1, 16, 16, dtype=torch.bool)
+    mask[..., 4:9, 4:9] = True
+    before = set(sys.modules)
+    be.inpaint(image, mask, [torch.Generator().manual_seed(0)])
+    new = sorted(set(sys.modules) - before)
+    if new:
+        bad[name] = new[:5]
+print("BAD", bad)
+"""
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "BAD {}", r.stdout[-2000:]

@@ -63,6 +63,9 @@ class _OpenCVBackend(Backend):
             raise ValueError(f"radius must be >= 1, got {radius}")
         self.radius = radius
 
+    def setup(self, ctx: Any) -> None:
+        import cv2  # noqa: F401  (load time: an import on the first call would be timed as that batch's latency)
+
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
         outs = [inpaint_opencv(_to_hwc(img), m[0].detach().cpu().numpy().astype(bool), self.method, self.radius)
                 for img, m in zip(image, mask)]
@@ -93,6 +96,14 @@ class BiharmonicBackend(Backend):
 
     def __init__(self, split_into_regions: bool = False):
         self.split_into_regions = split_into_regions
+
+    def setup(self, ctx: Any) -> None:
+        # load time: scikit-image's inpainting loads scipy.sparse and more (about 90 modules, 0.1 s here; some only
+        # when first run, through scikit-image's lazy loader), which the first batch's latency held when it
+        # happened on the first call; one tiny fill here loads them all
+        hole = np.zeros((8, 8), dtype=bool)
+        hole[3:5, 3:5] = True
+        inpaint_biharmonic(np.zeros((8, 8, 3), dtype=np.float32), hole, self.split_into_regions)
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, generator: list[torch.Generator]) -> torch.Tensor:
         outs = [inpaint_biharmonic(_to_hwc(img), m[0].detach().cpu().numpy().astype(bool), self.split_into_regions)
