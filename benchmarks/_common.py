@@ -23,12 +23,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
                             "cpus": os.cpu_count(), "load_average_start": round(os.getloadavg()[0], 2)}
+    if str(ROOT) not in sys.path:  # (scripts put the repository on the path after importing this module)
+        sys.path.insert(0, str(ROOT))
+    from bench.runner.provenance import cpu_name
+
+    info["cpu"] = cpu_name()  # (the runner's manifests name the CPU the same way)
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
         with open("/proc/meminfo") as f:
             info["memory_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
     except OSError:

@@ -93,3 +93,26 @@ def test_the_packages_that_compute_the_summaries_and_the_calibration_photos_are_
 
     v = package_versions()
     assert v["pandas"] == pandas.__version__ and v["PyWavelets"]  # (pywt.__version__ lags its distribution's)
+
+
+def test_a_cpu_run_records_the_cpu_model_so_two_cpu_machines_are_two_devices(tmp_path):
+    """A CPU latency is a figure of the CPU it ran on: the device name was "cpu" on every machine (and "cpu" the
+    architecture, x86_64), so a run resumed on another CPU model mixed the two machines' latencies without the
+    "Mixed sessions" note, and `bench compare` saw the same device."""
+    import platform
+
+    import torch
+
+    from bench.runner.provenance import cpu_name, device_info
+    from bench.store.run import session_differences
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t: Fake CPU 9000 @ 3.0GHz\nflags\t: a b\n")
+    assert cpu_name(info) == "Fake CPU 9000 @ 3.0GHz"
+    assert cpu_name(tmp_path / "none") in (platform.processor() or platform.machine(), cpu_name())
+    d = device_info(torch.device("cpu"))
+    assert d["name"] == d["cpu"] == cpu_name() and d["cpu_count"] >= 1
+    if Path("/proc/cpuinfo").is_file() and "model name" in Path("/proc/cpuinfo").read_text(errors="replace"):
+        assert d["name"] not in ("cpu", platform.machine())
+    sessions = [{"device_name": "Fake CPU 9000"}, {"device_name": "Other CPU 1"}]
+    assert session_differences({"sessions": sessions}) == ["device Fake CPU 9000 and Other CPU 1"]

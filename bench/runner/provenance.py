@@ -1,6 +1,7 @@
 """Provenance: what every result carries (versions, git revision, device, dtype)."""
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -47,10 +48,33 @@ def git_revision(path: Path | None = None) -> dict[str, Any]:
         return {"revision": None}
 
 
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model (Linux: ``model name`` of ``/proc/cpuinfo``; macOS: ``machdep.cpu.brand_string``), else the
+    architecture (``x86_64``, ``arm64``): what a CPU latency was measured on."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.split(":", 1)[0].strip() == "model name" and line.split(":", 1)[1].strip():
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        try:
+            r = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                               timeout=10)
+            if r.returncode == 0 and r.stdout.strip():
+                return r.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine()
+
+
 def device_info(device: torch.device) -> dict[str, Any]:
-    info: dict[str, Any] = {"device": str(device), "platform": platform.platform(),
-                            "cpu": platform.processor() or platform.machine(),
-                            "torch_threads": torch.get_num_threads()}
+    """The device a run measured on: its name (the GPU's, or the CPU's model on CPU: two CPU machines with the same
+    kernel must not read as one device, or a resumed run mixes their latencies unnoticed), the platform, the CPU
+    model and torch's threads; on CUDA the memory, capability, CUDA, cuDNN and driver versions."""
+    info: dict[str, Any] = {"device": str(device), "platform": platform.platform(), "cpu": cpu_name(),
+                            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(name=props.name, total_memory=props.total_memory, capability=f"{props.major}.{props.minor}",
@@ -62,7 +86,7 @@ def device_info(device: torch.device) -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError, IndexError):
             info["driver"] = None
     else:
-        info["name"] = "cpu"
+        info["name"] = info["cpu"]
     return info
 
 
