@@ -144,3 +144,25 @@ def test_the_first_timed_batch_imports_nothing(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     line = [x for x in r.stdout.splitlines() if x.startswith("IMPORTED")][-1]
     assert line == "IMPORTED []", line
+
+
+def test_a_cuda_cell_whose_every_call_failed_has_no_memory_figure(monkeypatch):
+    """A model that ran out of memory on every batch measured nothing: its peak is absent ("—"), not 0 MiB (the
+    smallest, so the best, figure of the table); one finished call gives its own peak, net of the harness's."""
+    peaks = {"alloc": 0, "reserved": 0}
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: peaks.update(alloc=0, reserved=0))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: peaks["alloc"])
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda device=None: peaks["reserved"])
+    monkeypatch.setattr(timing, "reset_peak_rss", lambda: False)
+    dev = torch.device("cuda:0")
+    tracker = timing.PeakTracker(dev, baseline=(100, 200))
+    tracker.before_call()
+    peaks.update(alloc=5000, reserved=6000)  # the call that then raised (out of memory): after_call never comes
+    s = tracker.summary()
+    assert s["peak_mem_allocated"] is None and s["peak_mem_reserved"] is None, s
+    tracker.before_call()
+    peaks.update(alloc=900, reserved=1200)
+    tracker.after_call()
+    s = tracker.summary()
+    assert s["peak_mem_allocated"] == 800 and s["peak_mem_reserved"] == 1000, s

@@ -134,6 +134,7 @@ class PeakTracker:
         self.baseline = baseline
         self.alloc = 0
         self.reserved = 0
+        self.calls = 0  # backend calls that finished: with none, nothing was measured (not a peak of 0)
         self.rss_reset = reset_peak_rss()
 
     def before_call(self) -> None:
@@ -142,11 +143,12 @@ class PeakTracker:
     def after_call(self) -> None:
         a, r = peak_since_reset(self.device)
         self.alloc, self.reserved = max(self.alloc, a), max(self.reserved, r)
+        self.calls += 1
 
     def summary(self) -> dict[str, int | None]:
         out: dict[str, int | None] = {"peak_rss": peak_rss_bytes() if self.rss_reset else None,
                                       "peak_mem_allocated": None, "peak_mem_reserved": None}
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and self.calls:  # (every call failed: absent, shown "—", never 0)
             out["peak_mem_allocated"] = max(0, self.alloc - self.baseline[0])
             out["peak_mem_reserved"] = max(0, self.reserved - self.baseline[1])
             out["harness_mem_allocated"] = self.baseline[0]
