@@ -166,3 +166,60 @@ def test_a_cuda_cell_whose_every_call_failed_has_no_memory_figure(monkeypatch):
     tracker.after_call()
     s = tracker.summary()
     assert s["peak_mem_allocated"] == 800 and s["peak_mem_reserved"] == 1000, s
+
+
+class LazyImporter:
+    """A plug-in that imports a module on its first call (load time the clock would count as the model's)."""
+
+    def __init__(self):
+        from bench.backends.base import Geometry
+
+        self.geometry = Geometry()
+
+    def setup(self, ctx):
+        pass
+
+    def inpaint(self, image, mask, generator):
+        import bench_h4_lazy_dep  # noqa: F401  (written by the test into a folder on sys.path)
+
+        return image.clone()
+
+    def teardown(self):
+        pass
+
+    def provenance(self):
+        return {}
+
+
+def test_modules_imported_inside_a_timed_call_are_said_not_hidden(tmp_path, monkeypatch):
+    """Load time inside the clock (a backend importing on its first call; no warm-up on CPU by default) is
+    mixed into that batch's latency: the run says so once, and that batch's rows record it; later batches do not."""
+    import sys
+
+    from bench.config import parse_suite
+    from bench.runner import Runner
+    from bench.store import RunStore
+
+    (tmp_path / "bench_h4_lazy_dep.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "bench_h4_lazy_dep", raising=False)
+
+    class Console:
+        lines: list[str] = []
+
+        def print(self, *parts, **_):
+            self.lines.append(" ".join(str(p) for p in parts))
+
+    console = Console()
+    suite = parse_suite({"output_dir": str(tmp_path / "results"), "device": "cpu", "resolution": 32, "batch_size": 2,
+                         "backends": [{"type": "python", "name": "lazy", "target": "tests.test_timing:LazyImporter"}],
+                         "datasets": [{"type": "synthetic", "n": 4}], "masks": [{"type": "box"}], "metrics": []})
+    run_dir = Runner(suite, progress=False, console=console).run()
+    notes = [line for line in console.lines if "imported during a timed call" in line]
+    assert len(notes) == 1 and "bench_h4_lazy_dep" in notes[0], console.lines
+    with RunStore(run_dir / "records.sqlite") as s:
+        (cell,) = s.cells()
+        rows = s.output_info(cell["cell_key"])
+    assert len(rows) == 4
+    marks = sorted(k for k, v in rows.items() if v["info"].get("modules_loaded_in_timed_call"))
+    assert marks == ["syn-0000", "syn-0001"], rows

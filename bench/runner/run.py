@@ -551,7 +551,7 @@ class Runner:
                                oom_retry=self.suite.oom_retry, device=self.device, overlap=overlap is not None,
                                mem_baseline=baseline, weights=fingerprint)
         gen = Generation(backend, store, self.run_dir, prefetcher, Guard(self.suite.timeout_s), settings, score,
-                         wait_scoring)
+                         wait_scoring, log=self._log)
         try:
             for p in bplans:
                 if not p.generate:
