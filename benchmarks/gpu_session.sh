@@ -29,6 +29,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     && export PYTHONPATH="$PYTHONPATH:/tmp/site" || { echo "installing .whl failed"; exit 9; }
 fi
 {
+  date -u +"%Y-%m-%d %H:%M UTC"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
   python3 -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 } 2>&1 | tee "$OUTDIR/gpu_session.log"

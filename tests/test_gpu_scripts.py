@@ -33,3 +33,11 @@ def test_gpu_check_plumbing_runs_a_tiny_pipeline_through_the_runner():
 def test_gpu_session_script_parses():
     r = subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_session.sh")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_gpu_session_log_opens_with_the_date_machine_and_versions():
+    """The log a GPU session brings back is read later, away from the machine: its header (written before any check
+    runs) names the date, the GPU and driver, and the Python and torch versions."""
+    text = (ROOT / "benchmarks" / "gpu_session.sh").read_text()
+    header = text[text.index("\n{\n"):text.index('| tee "$OUTDIR/gpu_session.log"')]
+    assert "date -u" in header and "driver_version" in header and "torch.__version__" in header, header
