@@ -116,3 +116,24 @@ def test_a_cpu_run_records_the_cpu_model_so_two_cpu_machines_are_two_devices(tmp
         assert d["name"] not in ("cpu", platform.machine())
     sessions = [{"device_name": "Fake CPU 9000"}, {"device_name": "Other CPU 1"}]
     assert session_differences({"sessions": sessions}) == ["device Fake CPU 9000 and Other CPU 1"]
+
+
+def test_a_run_resumed_with_other_torch_threads_says_so(tmp_path):
+    """A CPU model's latency scales with torch's threads (OMP_NUM_THREADS, a machine with more cores): a run resumed
+    with 8 threads after 2 mixed two speeds in one latency column without the "Mixed sessions" note."""
+    import torch
+
+    from bench.config import parse_suite
+    from bench.runner import Runner
+    from bench.store.manifest import read_manifest
+    from bench.store.run import session_differences
+
+    cpu = {"device_name": "Fake CPU 9000"}
+    assert session_differences({"sessions": [{**cpu, "torch_threads": 2}, {**cpu, "torch_threads": 8}]}) == \
+        ["torch threads 2 and 8"]
+    assert session_differences({"sessions": [{**cpu, "torch_threads": 2}, {**cpu, "torch_threads": 2}]}) == []
+    suite = parse_suite({"output_dir": str(tmp_path), "device": "cpu", "resolution": 16, "backends": ["identity"],
+                         "datasets": [{"type": "synthetic", "n": 1}], "masks": [{"type": "box"}], "metrics": []})
+    run_dir = Runner(suite, progress=False).run()
+    (session,) = read_manifest(run_dir)["sessions"]
+    assert session["torch_threads"] == torch.get_num_threads()

@@ -616,7 +616,8 @@ class Runner:
         sessions = old.get("sessions", []) + [{"session": self.session, "started": time.time(),
                                                "device": str(self.device), "command": "score" if self.score_only
                                                else "run", "git": git, "packages": packages,
-                                               "device_name": device.get("name") or device.get("cpu")}]
+                                               "device_name": device.get("name") or device.get("cpu"),
+                                               "torch_threads": device.get("torch_threads")}]
         old_b = old.get("backends") or {}
         carried = self._merge_markers(old, cells)
         self._after_merge = bool(carried)  # (_scorer_manifest keeps the merge's reasons then)

@@ -132,6 +132,10 @@ def session_differences(manifest: dict[str, Any]) -> list[str]:
     devices = seen([str(s.get("device_name") or "") for s in sessions])
     if len(devices) > 1:
         out.append(f"device {' and '.join(devices)}")
+    # (a CPU model's latency scales with its threads: OMP_NUM_THREADS or another machine's cores change it)
+    threads = seen([str(s["torch_threads"]) for s in sessions if s.get("torch_threads") is not None])
+    if len(threads) > 1:
+        out.append(f"torch threads {' and '.join(threads)}")
     return out
 
 
