@@ -225,7 +225,7 @@ def detectors_photos_summary_block() -> str:
             f"precision {rng(span(('test',), 'replacement', 'precision'))}, and "
             f"{pct(span(('fresh', 'fresh2'), 'replacement', 'recall'))} in gray at precision "
             f"{rng(span(('fresh', 'fresh2'), 'replacement', 'precision'))} (on the gray images chosen last and "
-            f"measured once: {pct(span(('fresh2',), 'replacement', 'recall'))}); the classical backends (Telea, "
+            f"never used to design: {pct(span(('fresh2',), 'replacement', 'recall'))}); the classical backends (Telea, "
             f"Navier–Stokes, biharmonic, mean fill, the blank) on box and LaMa holes get a replacement rate of at most "
             f"{classical:.3f} (`python benchmarks/detectors_photos.py --seed N`, "
             f"`benchmarks/results/detectors_photos*.json`).\n")
