@@ -1,6 +1,7 @@
 """The command backend with small Python scripts as the external program; and the python backend."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -213,13 +214,12 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-@linux_only
-def test_the_program_dies_with_a_killed_harness(tmp_path):
-    sleeper, harness = _script(tmp_path, "sleeper.py", SLEEPER), _script(tmp_path, "harness.py", HARNESS)
-    pid_file = tmp_path / "program.pid"
+@contextlib.contextmanager
+def _harness_running(argv: list[str], pid_file: Path, **popen):
+    """Start a harness (``argv``) that runs a program writing its pid to ``pid_file``; yield (harness, the
+    program's pid) once it started; on the way out kill whatever of both is left."""
     root = str(Path(__file__).parents[1])  # the harness imports this checkout's bench
-    parent = subprocess.Popen([PY, str(harness), str(sleeper), str(pid_file)], cwd=root,
-                              env={**os.environ, "PYTHONPATH": root})
+    parent = subprocess.Popen([PY, *argv], cwd=root, env={**os.environ, "PYTHONPATH": root}, **popen)
     child = None
     try:
         deadline = time.monotonic() + 60
@@ -228,19 +228,32 @@ def test_the_program_dies_with_a_killed_harness(tmp_path):
             assert time.monotonic() < deadline, "the program never started"
             time.sleep(0.05)
         child = int(pid_file.read_text())
-        assert _alive(child)
-        parent.send_signal(signal.SIGKILL)  # no handler, no finally: as the OOM killer or a pre-emption
-        parent.wait()
-        deadline = time.monotonic() + 30  # (a loaded machine: SIGTERM and the reaping take a while)
-        while _alive(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(child), "the program outlived the SIGKILLed harness"
+        yield parent, child
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
         if child is not None and _alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def _dies_after_kill(parent: subprocess.Popen, child: int) -> bool:
+    """SIGKILL the harness (no handler, no finally: as the OOM killer or a pre-emption); did ``child`` die?"""
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30  # (a loaded machine: SIGTERM and the reaping take a while)
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(child)
+
+
+@linux_only
+def test_the_program_dies_with_a_killed_harness(tmp_path):
+    sleeper, harness = _script(tmp_path, "sleeper.py", SLEEPER), _script(tmp_path, "harness.py", HARNESS)
+    pid_file = tmp_path / "program.pid"
+    with _harness_running([str(harness), str(sleeper), str(pid_file)], pid_file) as (parent, child):
+        assert _alive(child)
+        assert _dies_after_kill(parent, child), "the program outlived the SIGKILLed harness"
 
 
 # a wrapper that starts the model as its own child and dies on SIGTERM without passing it on, as `conda run` does
@@ -264,30 +277,9 @@ def test_what_a_wrapper_started_dies_with_a_killed_harness(tmp_path):
     harness = _script(tmp_path, "harness.py", WRAPPED_HARNESS)
     assert "{wrapper}" in WRAPPED_HARNESS
     pid_file = tmp_path / "program.pid"
-    root = str(Path(__file__).parents[1])
-    parent = subprocess.Popen([PY, str(harness), str(sleeper), str(pid_file), str(wrapper)], cwd=root,
-                              env={**os.environ, "PYTHONPATH": root})
-    model = None
-    try:
-        deadline = time.monotonic() + 60
-        while not pid_file.exists():
-            assert parent.poll() is None, f"the harness exited ({parent.returncode}) before starting the program"
-            assert time.monotonic() < deadline, "the program never started"
-            time.sleep(0.05)
-        model = int(pid_file.read_text())  # the wrapper's child
-        assert _alive(model)
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        deadline = time.monotonic() + 30
-        while _alive(model) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(model), "the model started by a wrapper outlived the SIGKILLed harness"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        if model is not None and _alive(model):
-            os.kill(model, signal.SIGKILL)
+    with _harness_running([str(harness), str(sleeper), str(pid_file), str(wrapper)], pid_file) as (parent, model):
+        assert _alive(model)  # (the wrapper's child)
+        assert _dies_after_kill(parent, model), "the model started by a wrapper outlived the SIGKILLed harness"
 
 
 @linux_only
@@ -298,17 +290,8 @@ def test_ctrl_c_stops_the_program_at_once(tmp_path):
     program (and what it started) is now killed at once and the harness stops."""
     sleeper, harness = _script(tmp_path, "sleeper.py", SLEEPER), _script(tmp_path, "harness.py", HARNESS)
     pid_file = tmp_path / "program.pid"
-    root = str(Path(__file__).parents[1])
-    parent = subprocess.Popen([PY, str(harness), str(sleeper), str(pid_file)], cwd=root,
-                              env={**os.environ, "PYTHONPATH": root}, stderr=subprocess.PIPE, text=True)
-    child = None
-    try:
-        deadline = time.monotonic() + 60
-        while not pid_file.exists():
-            assert parent.poll() is None, f"the harness exited ({parent.returncode}) before starting the program"
-            assert time.monotonic() < deadline, "the program never started"
-            time.sleep(0.05)
-        child = int(pid_file.read_text())
+    with _harness_running([str(harness), str(sleeper), str(pid_file)], pid_file, stderr=subprocess.PIPE,
+                          text=True) as (parent, child):
         t0 = time.monotonic()
         parent.send_signal(signal.SIGINT)  # what Ctrl-C sends to the harness's process group
         try:
@@ -317,12 +300,6 @@ def test_ctrl_c_stops_the_program_at_once(tmp_path):
             pytest.fail("Ctrl-C did not stop the harness: it waits for the program's batch")
         assert "KeyboardInterrupt" in err and time.monotonic() - t0 < 20
         assert not _alive(child), "the program outlived the interrupted harness"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        if child is not None and _alive(child):
-            os.kill(child, signal.SIGKILL)
 
 
 @linux_only

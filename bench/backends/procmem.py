@@ -270,37 +270,39 @@ def run_measured(argv: list[str], *, cwd: str | None, env: dict[str, str], timeo
     (:func:`die_with_parent`), and what it started is killed with it (:func:`watch_group`)."""
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent())
-    watchdog = watch_group(proc.pid)  # (a harness killed from now on leaves nothing of the program running)
     chunks: dict[str, bytes] = {}
 
     def drain(name: str, stream) -> None:
         chunks[name] = stream.read()
         stream.close()
 
-    readers = [threading.Thread(target=drain, args=(n, s), daemon=True)
-               for n, s in (("out", proc.stdout), ("err", proc.stderr))]
-    for r in readers:
-        r.start()
-    poller = TreeSampler(proc.pid, gpu_index, interval, nvml).start()
-    timed_out = False
+    watchdog, poller, readers, timed_out, peak_gpu = None, None, [], False, None
     try:
+        watchdog = watch_group(proc.pid)  # (a harness killed from now on leaves nothing of the program running)
+        for n, s in (("out", proc.stdout), ("err", proc.stderr)):
+            readers.append(threading.Thread(target=drain, args=(n, s), daemon=True))
+            readers[-1].start()
+        poller = TreeSampler(proc.pid, gpu_index, interval, nvml).start()
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc)
-        except BaseException:
-            # Ctrl-C (or anything else that stops the harness here): the program, in its own session, never saw
-            # the terminal's SIGINT, so it would run its whole batch while the harness waited for its pipes to close
-            _kill_group(proc)
-            raise
+    except BaseException:
+        # Ctrl-C (or anything else that stops the harness here, from the moment the program exists: a SIGINT while
+        # the watchdog starts too): the program, in its own session, never saw the terminal's SIGINT, so it would
+        # run its whole batch while the harness waited for its pipes to close
+        _kill_group(proc)
+        raise
     finally:
         if watchdog is not None:
             watchdog.kill()
             watchdog.wait()
-        peak_gpu = poller.stop()
+        if poller is not None:
+            peak_gpu = poller.stop()
         for r in readers:
-            r.join()
+            if r.ident is not None:  # (started)
+                r.join()
     notes = [poller.note] if poller.note else []
     return Finished(int(proc.returncode), chunks.get("out", b""), chunks.get("err", b""), timed_out,
                     poller.peak_rss, peak_gpu, notes)
