@@ -278,11 +278,12 @@ def run_measured(argv: list[str], *, cwd: str | None, env: dict[str, str], timeo
 
     watchdog, poller, readers, timed_out, peak_gpu = None, None, [], False, None
     try:
-        watchdog = watch_group(proc.pid)  # (a harness killed from now on leaves nothing of the program running)
+        # the sampler first: a short program could end while the watchdog's interpreter starts, and go unmeasured
+        poller = TreeSampler(proc.pid, gpu_index, interval, nvml).start()
         for n, s in (("out", proc.stdout), ("err", proc.stderr)):
             readers.append(threading.Thread(target=drain, args=(n, s), daemon=True))
             readers[-1].start()
-        poller = TreeSampler(proc.pid, gpu_index, interval, nvml).start()
+        watchdog = watch_group(proc.pid)  # (a harness killed from now on leaves nothing of the program running)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
