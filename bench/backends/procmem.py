@@ -117,6 +117,7 @@ class TreeSampler:
     def start(self) -> "TreeSampler":
         if self.index is not None:
             self._gpu = self._init_nvml()
+        self.poll_once()  # (at once, on this thread: a program shorter than the thread's start is still seen)
         self._thread = threading.Thread(target=self._loop, name="inpaint-bench-procmem", daemon=True)
         self._thread.start()
         return self
