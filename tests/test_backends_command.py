@@ -256,32 +256,6 @@ def test_the_program_dies_with_a_killed_harness(tmp_path):
         assert _dies_after_kill(parent, child), "the program outlived the SIGKILLed harness"
 
 
-# a wrapper that starts the model as its own child and dies on SIGTERM without passing it on, as `conda run` does
-# (conda/conda#10351) and as a shell script does
-WRAPPER = """
-import subprocess, sys
-sys.exit(subprocess.call([sys.executable] + sys.argv[1:]))
-"""
-
-WRAPPED_HARNESS = HARNESS.replace("{sys.executable} {sleeper}", "{sys.executable} {wrapper} {sleeper}").replace(
-    "sleeper, pid_file = sys.argv[1:3]", "sleeper, pid_file, wrapper = sys.argv[1:4]")
-
-
-@linux_only
-def test_what_a_wrapper_started_dies_with_a_killed_harness(tmp_path):
-    """The parent-death signal reaches the program itself only: with `conda run -n ENV python model.py` (the
-    command backend's own example) or `bash run.sh`, the wrapper died and the model went on running on the GPU
-    after `bench run` was SIGKILLed, so the requeued job found the GPU taken. The program's whole process group now
-    dies with the harness."""
-    sleeper, wrapper = _script(tmp_path, "sleeper.py", SLEEPER), _script(tmp_path, "wrapper.py", WRAPPER)
-    harness = _script(tmp_path, "harness.py", WRAPPED_HARNESS)
-    assert "{wrapper}" in WRAPPED_HARNESS
-    pid_file = tmp_path / "program.pid"
-    with _harness_running([str(harness), str(sleeper), str(pid_file), str(wrapper)], pid_file) as (parent, model):
-        assert _alive(model)  # (the wrapper's child)
-        assert _dies_after_kill(parent, model), "the model started by a wrapper outlived the SIGKILLed harness"
-
-
 @linux_only
 def test_ctrl_c_stops_the_program_at_once(tmp_path):
     """Ctrl-C on `bench run` during a command backend's batch waited for the program to finish the batch (it runs

@@ -23,9 +23,8 @@ Per batch:
    an error instead.
 
 The program gets SIGTERM when the harness dies (Linux; :func:`bench.backends.procmem.die_with_parent`), so a killed
-``bench run`` leaves no program behind, nor what it started (a model under ``conda run``, which does not pass
-SIGTERM on: :func:`bench.backends.procmem.watch_group` kills the program's process group). Ctrl-C kills the group
-at once (:func:`bench.backends.procmem.run_measured`).
+``bench run`` leaves no program behind (a wrapper that starts the model as its own child must pass SIGTERM on:
+docs/backends.md). Ctrl-C kills the program's process group at once (:func:`bench.backends.procmem.run_measured`).
 
 Memory: the program's own, measured by :mod:`bench.backends.procmem`: on CPU the peak RSS of its process tree
 (sampled from ``/proc``), on CUDA its tree's GPU memory through NVML (``nvidia-ml-py``); where that cannot be measured the report

@@ -23,9 +23,7 @@ A process that lives less than one interval can be missed; a model that loads we
 **The program dies with the harness** (Linux): it is started with the parent-death signal set to SIGTERM
 (``prctl(PR_SET_PDEATHSIG)`` through ``ctypes``, between fork and exec), so a harness killed by SIGKILL (an OOM
 killer, a scheduler's pre-emption) does not leave it running on the GPU. The kernel signals the program only, not
-what the program started, and a wrapper may not pass it on (``conda run`` does not: conda/conda#10351), so a small
-watchdog process (:func:`watch_group`, its parent-death signal set the same way) kills the program's whole process
-group when the harness dies. The kernel signals when the *thread* that started the program ends, not only the
+what the program started (a wrapper such as ``conda run`` or a shell script must pass it on). The kernel signals when the *thread* that started the program ends, not only the
 process: :func:`run_measured` waits for the program in that thread, so in practice the signal comes when the
 harness dies. Elsewhere nothing is set: the program outlives a
 killed harness, as any child process does.
@@ -188,12 +186,11 @@ class TreeSampler:
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def die_with_parent(parent: int | None = None, *, hold: bool = False):
+def die_with_parent(parent: int | None = None):
     """A ``preexec_fn`` that makes the child get SIGTERM when this process dies (Linux), or None elsewhere (or when
     libc's ``prctl`` cannot be found). ``parent``: the pid the child must still have as its parent after ``prctl``
     (default: this process); a child whose parent already died before ``prctl`` exits at once (status 1), since
-    no signal would come any more. ``hold``: instead, SIGTERM is blocked (kept pending until the child, a program
-    of ours, has its handler) and the child checks its parent itself (the group's watchdog)."""
+    no signal would come any more."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -208,49 +205,11 @@ def die_with_parent(parent: int | None = None, *, hold: bool = False):
 
     def preexec() -> None:
         # runs in the child between fork and exec: no imports, no Python-level locks, only these calls
-        if hold:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {sig})
         prctl(PR_SET_PDEATHSIG, sig)
-        if not hold and os.getppid() != parent:  # the parent died before prctl (adopted): nobody will signal it
+        if os.getppid() != parent:  # the parent died before prctl (adopted): nobody will signal it
             os._exit(1)
 
     return preexec
-
-
-#: the watchdog of a program's process group (``python -I -S -c``; arguments: the group, the harness's pid). It
-#: waits; when the harness dies it gets SIGTERM (its parent-death signal) and kills the whole group, so what the
-#: program started (``conda run``'s python, which ``conda run`` does not pass SIGTERM on to; a shell script's model;
-#: worker processes) does not run on either. The harness kills it (SIGKILL: no handler runs) once the program ended.
-_WATCHDOG = """
-import os, signal, sys
-group, harness = int(sys.argv[1]), int(sys.argv[2])
-def end(*_):
-    try:
-        os.killpg(group, signal.SIGKILL)
-    except OSError:
-        pass
-    os._exit(0)
-signal.signal(signal.SIGTERM, end)
-signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-if os.getppid() != harness:
-    end()
-while True:
-    signal.pause()
-"""
-
-
-def watch_group(group: int) -> subprocess.Popen | None:
-    """Start the watchdog (:data:`_WATCHDOG`) of process group ``group``: it kills the group when this process
-    dies (Linux); None elsewhere, or when it cannot be started (the program itself still gets its SIGTERM)."""
-    pre = die_with_parent(hold=True)
-    if pre is None:
-        return None
-    try:
-        return subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, str(group), str(os.getpid())],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                preexec_fn=pre)
-    except OSError:
-        return None
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -268,7 +227,7 @@ def run_measured(argv: list[str], *, cwd: str | None, env: dict[str, str], timeo
     is interrupted (Ctrl-C: the program's session does not get the terminal's SIGINT, so it would otherwise run to
     the end of its batch while the harness waited). Samples the tree's RAM (and its GPU memory through NVML when
     ``gpu_index`` is given) while it runs. On Linux the program gets SIGTERM if this process dies first
-    (:func:`die_with_parent`), and what it started is killed with it (:func:`watch_group`)."""
+    (:func:`die_with_parent`)."""
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent())
     chunks: dict[str, bytes] = {}
@@ -277,29 +236,23 @@ def run_measured(argv: list[str], *, cwd: str | None, env: dict[str, str], timeo
         chunks[name] = stream.read()
         stream.close()
 
-    watchdog, poller, readers, timed_out, peak_gpu = None, None, [], False, None
+    poller, readers, timed_out, peak_gpu = None, [], False, None
     try:
-        # the sampler first: a short program could end while the watchdog's interpreter starts, and go unmeasured
         poller = TreeSampler(proc.pid, gpu_index, interval, nvml).start()
         for n, s in (("out", proc.stdout), ("err", proc.stderr)):
             readers.append(threading.Thread(target=drain, args=(n, s), daemon=True))
             readers[-1].start()
-        watchdog = watch_group(proc.pid)  # (a harness killed from now on leaves nothing of the program running)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc)
     except BaseException:
-        # Ctrl-C (or anything else that stops the harness here, from the moment the program exists: a SIGINT while
-        # the watchdog starts too): the program, in its own session, never saw the terminal's SIGINT, so it would
+        # Ctrl-C (or anything else that stops the harness here, from the moment the program exists): the program, in its own session, never saw the terminal's SIGINT, so it would
         # run its whole batch while the harness waited for its pipes to close
         _kill_group(proc)
         raise
     finally:
-        if watchdog is not None:
-            watchdog.kill()
-            watchdog.wait()
         if poller is not None:
             peak_gpu = poller.stop()
         for r in readers:
